@@ -1,0 +1,96 @@
+"""artifact-ledger: hierarchical artifacts in an append-only, hash-chained event log.
+
+The chapkit-shaped names port code written for chapkit's ``ArtifactManager`` by
+changing import lines only; ``Ledger`` and ``create_engine`` are the front door.
+"""
+
+from __future__ import annotations
+
+from .attribution import attribution
+from .clock import FixedClock
+from .content import Keyring
+from .dataframe import DataFrame
+from .errors import (
+    ArtifactDeletedError,
+    ArtifactHasChildrenError,
+    ArtifactNotFoundError,
+    ConcurrencyError,
+    ContentTypeMismatchError,
+    DataNotSerializableError,
+    IntegrityViolationError,
+    InvalidArtifactDataError,
+    InvalidMoveError,
+    LedgerError,
+    LedgerUnavailableError,
+    MissingExtraError,
+    SchemaOutOfDateError,
+    UntrustedContentError,
+    VersionNotFoundError,
+)
+from .ledger import Ledger, VerifyReport
+from .manager import ArtifactManager, ArtifactRepository
+from .schemas import (
+    ArtifactData,
+    ArtifactHierarchy,
+    ArtifactIn,
+    ArtifactOut,
+    ArtifactSummaryOut,
+    ArtifactTreeNode,
+    ArtifactVersion,
+    BaseArtifactData,
+    GenericArtifactData,
+    GenericMetadata,
+    MLMetadata,
+    MLPredictionArtifactData,
+    MLPredictionWorkspaceArtifactData,
+    MLTrainingWorkspaceArtifactData,
+    register_artifact_type,
+    validate_artifact_data,
+)
+from .store.engine import create_engine
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArtifactData",
+    "ArtifactDeletedError",
+    "ArtifactHasChildrenError",
+    "ArtifactHierarchy",
+    "ArtifactIn",
+    "ArtifactManager",
+    "ArtifactNotFoundError",
+    "ArtifactOut",
+    "ArtifactRepository",
+    "ArtifactSummaryOut",
+    "ArtifactTreeNode",
+    "ArtifactVersion",
+    "BaseArtifactData",
+    "ConcurrencyError",
+    "ContentTypeMismatchError",
+    "DataFrame",
+    "DataNotSerializableError",
+    "FixedClock",
+    "GenericArtifactData",
+    "GenericMetadata",
+    "IntegrityViolationError",
+    "InvalidArtifactDataError",
+    "InvalidMoveError",
+    "Keyring",
+    "Ledger",
+    "LedgerError",
+    "LedgerUnavailableError",
+    "MLMetadata",
+    "MLPredictionArtifactData",
+    "MLPredictionWorkspaceArtifactData",
+    "MLTrainingWorkspaceArtifactData",
+    "MissingExtraError",
+    "SchemaOutOfDateError",
+    "UntrustedContentError",
+    "VerifyReport",
+    "VersionNotFoundError",
+    "__version__",
+    "attribution",
+    "create_engine",
+    "register_artifact_type",
+    "validate_artifact_data",
+]

@@ -1,0 +1,228 @@
+"""Pure decisions: (current state, command) -> events. Every write invariant lives here.
+
+No I/O: the caller loads the facts a command needs (under the write lock) and
+passes them in; this module only says yes (with the events to append) or no
+(with a specific :mod:`errors` exception naming the ids involved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from . import codec
+from .errors import (
+    ArtifactDeletedError,
+    ArtifactHasChildrenError,
+    ArtifactNotFoundError,
+    ConcurrencyError,
+    InvalidMoveError,
+)
+from .events import CREATED, DELETED, MOVED, RESTORED, UPDATED, ContentRef, NewEvent, RecordedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactState:
+    """What the write side needs to know about one artifact stream."""
+
+    id: str
+    parent_id: str | None
+    version: int
+    data: Any
+    content: ContentRef | None
+    tags: tuple[str, ...]
+    deleted: bool = False
+    created_at: datetime | None = None
+    created_by: str | None = None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+    @property
+    def data_json(self) -> bytes:
+        return codec.dumps(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class SaveArtifact:
+    """Create the artifact, or update it when its id exists (chapkit's ``save``)."""
+
+    artifact_id: str
+    parent_id: str | None
+    data: Any
+    content: ContentRef | None
+    tags: tuple[str, ...]
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveArtifact:
+    artifact_id: str
+    new_parent_id: str | None
+    expected_version: int | None = None
+
+
+def _check_version(artifact_id: str, expected: int | None, actual: int) -> None:
+    if expected is not None and expected != actual:
+        raise ConcurrencyError(
+            f"artifact {artifact_id} is at version {actual}, not the expected version {expected}; "
+            "reload it and retry",
+            artifact_id=artifact_id,
+            expected=expected,
+            actual=actual,
+        )
+
+
+def _state_payload(data: Any, content: ContentRef | None, tags: Sequence[str]) -> dict[str, Any]:
+    return {"data": data, "content": content.to_json() if content else None, "tags": list(tags)}
+
+
+def _check_parent(artifact_id: str, parent_id: str | None, parent_live: bool) -> None:
+    if parent_id is not None and not parent_live:
+        raise ArtifactNotFoundError(
+            f"parent artifact {parent_id} of artifact {artifact_id} not found", artifact_id=parent_id
+        )
+
+
+def _check_not_own_descendant(artifact_id: str, new_parent_id: str | None, parent_in_subtree: bool) -> None:
+    if new_parent_id == artifact_id:
+        raise InvalidMoveError(f"artifact {artifact_id} cannot be its own parent")
+    if parent_in_subtree:
+        raise InvalidMoveError(
+            f"cannot move artifact {artifact_id} under {new_parent_id}: {new_parent_id} is one of its descendants"
+        )
+
+
+def decide_save(
+    cmd: SaveArtifact,
+    current: ArtifactState | None,
+    *,
+    parent_live: bool,
+    parent_in_subtree: bool = False,
+) -> list[NewEvent]:
+    """Events for a save: created, or moved and/or updated, or nothing when nothing changed."""
+    aid = cmd.artifact_id
+    if current is not None and current.deleted:
+        raise ArtifactDeletedError(
+            f"artifact {aid} was deleted (at version {current.version}); "
+            f"restore it with manager.restore({aid!r}) before saving it again",
+            artifact_id=aid,
+        )
+    _check_version(aid, cmd.expected_version, current.version if current else 0)
+    _check_parent(aid, cmd.parent_id, parent_live)
+    if current is None:
+        payload = {"parent_id": cmd.parent_id, **_state_payload(cmd.data, cmd.content, cmd.tags)}
+        return [NewEvent(aid, 1, CREATED, payload)]
+    events: list[NewEvent] = []
+    version = current.version
+    if cmd.parent_id != current.parent_id:
+        _check_not_own_descendant(aid, cmd.parent_id, parent_in_subtree)
+        version += 1
+        events.append(
+            NewEvent(aid, version, MOVED, {"from_parent_id": current.parent_id, "to_parent_id": cmd.parent_id})
+        )
+    if (
+        cmd.tags != current.tags
+        or cmd.content != current.content
+        or codec.dumps(cmd.data) != current.data_json
+    ):
+        version += 1
+        events.append(NewEvent(aid, version, UPDATED, _state_payload(cmd.data, cmd.content, cmd.tags)))
+    return events
+
+
+def decide_move(
+    cmd: MoveArtifact, current: ArtifactState | None, *, parent_live: bool, parent_in_subtree: bool
+) -> list[NewEvent]:
+    """A moved event, or nothing when the parent does not change."""
+    aid = cmd.artifact_id
+    if current is None or current.deleted:
+        raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+    _check_version(aid, cmd.expected_version, current.version)
+    _check_parent(aid, cmd.new_parent_id, parent_live)
+    if cmd.new_parent_id == current.parent_id:
+        return []
+    _check_not_own_descendant(aid, cmd.new_parent_id, parent_in_subtree)
+    payload = {"from_parent_id": current.parent_id, "to_parent_id": cmd.new_parent_id}
+    return [NewEvent(aid, current.version + 1, MOVED, payload)]
+
+
+def decide_delete(
+    root: ArtifactState | None,
+    subtree: Sequence[ArtifactState],
+    *,
+    cascade: bool,
+    expected_version: int | None,
+) -> list[NewEvent]:
+    """Deleted events, deepest first; ``subtree`` lists the root's live descendants (root excluded).
+
+    Deleting an id that is not live is a no-op (chapkit semantics).
+    """
+    if root is None or root.deleted:
+        return []
+    _check_version(root.id, expected_version, root.version)
+    if subtree and not cascade:
+        shown = ", ".join(s.id for s in subtree[:5]) + (" …" if len(subtree) > 5 else "")
+        raise ArtifactHasChildrenError(
+            f"artifact {root.id} has {len(subtree)} live descendant(s) ({shown}); "
+            "delete them first or pass cascade=True to delete the whole subtree"
+        )
+    cascade_root = root.id if subtree else None
+    events = [NewEvent(s.id, s.version + 1, DELETED, {"cascade_root": cascade_root}) for s in reversed(subtree)]
+    events.append(NewEvent(root.id, root.version + 1, DELETED, {"cascade_root": cascade_root}))
+    return events
+
+
+def decide_restore(state: ArtifactState | None, artifact_id: str, *, parent_live: bool) -> list[NewEvent]:
+    """A restored event carrying the state the artifact had when it was deleted."""
+    if state is None:
+        raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
+    if not state.deleted:
+        return []
+    if state.parent_id is not None and not parent_live:
+        raise ArtifactNotFoundError(
+            f"cannot restore artifact {artifact_id}: its parent {state.parent_id} is deleted; "
+            f"restore {state.parent_id} first",
+            artifact_id=state.parent_id,
+        )
+    payload = {"parent_id": state.parent_id, **_state_payload(state.data, state.content, state.tags)}
+    return [NewEvent(artifact_id, state.version + 1, RESTORED, payload)]
+
+
+def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
+    """Apply one event to a stream's state: the fold that replay, restore and drift checks share."""
+    payload, at, by = event.payload, event.recorded_at, event.actor
+    if event.type == CREATED:
+        return ArtifactState(
+            event.artifact_id, payload["parent_id"], event.version, payload["data"],
+            ContentRef.from_json(payload["content"]), tuple(payload["tags"]),
+            created_at=at, created_by=by, updated_at=at, updated_by=by,
+        )
+    if state is None:
+        raise ValueError(f"event {event.type} v{event.version} of artifact {event.artifact_id} has no prior state")
+    if event.type == RESTORED:
+        return replace(
+            state, parent_id=payload["parent_id"], version=event.version, data=payload["data"],
+            content=ContentRef.from_json(payload["content"]), tags=tuple(payload["tags"]),
+            deleted=False, updated_at=at, updated_by=by,
+        )
+    if event.type == UPDATED:
+        return replace(
+            state, version=event.version, data=payload["data"],
+            content=ContentRef.from_json(payload["content"]), tags=tuple(payload["tags"]),
+            updated_at=at, updated_by=by,
+        )
+    if event.type == MOVED:
+        return replace(state, version=event.version, parent_id=payload["to_parent_id"], updated_at=at, updated_by=by)
+    if event.type == DELETED:
+        return replace(state, version=event.version, deleted=True, updated_at=at, updated_by=by)
+    raise ValueError(f"unknown event type {event.type!r}")
+
+
+def fold(events: Sequence[RecordedEvent]) -> ArtifactState | None:
+    """The state of one stream after all of ``events`` (oldest first)."""
+    state: ArtifactState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,77 @@
+"""Every exception the ledger raises: one tree under :class:`LedgerError`.
+
+Messages name the ids and versions involved and, where there is one, the remedy.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class of every error raised by artifact-ledger."""
+
+
+class ArtifactNotFoundError(LedgerError, LookupError):
+    """An artifact id (or a parent id) does not name a live artifact."""
+
+    def __init__(self, message: str, *, artifact_id: object = None) -> None:
+        super().__init__(message)
+        self.artifact_id = artifact_id
+
+
+class ArtifactDeletedError(ArtifactNotFoundError):
+    """The id names an artifact that was deleted; restore it first."""
+
+
+class VersionNotFoundError(ArtifactNotFoundError):
+    """The artifact exists but has no such version."""
+
+
+class ConcurrencyError(LedgerError):
+    """The artifact's version is not the one the caller expected."""
+
+    def __init__(self, message: str, *, artifact_id: object = None, expected: int | None = None,
+                 actual: int | None = None) -> None:
+        super().__init__(message)
+        self.artifact_id = artifact_id
+        self.expected = expected
+        self.actual = actual
+
+
+class InvalidMoveError(LedgerError):
+    """A move would put an artifact under itself or one of its descendants."""
+
+
+class ArtifactHasChildrenError(LedgerError):
+    """Deleting an artifact that has live children without ``cascade=True``."""
+
+
+class InvalidArtifactDataError(LedgerError, ValueError):
+    """The data fails validation against the schema its ``type`` names."""
+
+
+class DataNotSerializableError(InvalidArtifactDataError):
+    """Metadata holds a value that is not JSON; Python objects belong in ``data["content"]``."""
+
+
+class ContentTypeMismatchError(InvalidArtifactDataError):
+    """The content does not match the content type it declares."""
+
+
+class UntrustedContentError(LedgerError):
+    """Stored content failed its integrity check (unsigned, forged or corrupted) and was not decoded."""
+
+
+class MissingExtraError(LedgerError, ImportError):
+    """An optional dependency is needed; the message names the extra to install."""
+
+
+class SchemaOutOfDateError(LedgerError):
+    """The database schema is missing or older than this version of artifact-ledger expects."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The database could not be reached or the operation could not complete (lock timeout, lost connection)."""
+
+
+class IntegrityViolationError(LedgerError):
+    """The database refused a write that would violate a ledger invariant."""

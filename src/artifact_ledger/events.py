@@ -1,0 +1,115 @@
+"""Event types: stable names, payload shapes, and the upcasters that read old payloads.
+
+Three shapes, one mapper: a :class:`NewEvent` is what ``decide`` produces; a
+:class:`RecordedEvent` is what the log holds once it has a position and a hash;
+the read models live in ``schemas``. Type names are stable strings and never
+Python import paths; a payload is never rewritten: an old ``schema_version`` is
+upcast on read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+CREATED: Final = "artifact.created"
+UPDATED: Final = "artifact.updated"
+MOVED: Final = "artifact.moved"
+DELETED: Final = "artifact.deleted"
+RESTORED: Final = "artifact.restored"
+
+EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED})
+"""The registry of event type names this version writes and reads."""
+
+CURRENT_SCHEMA_VERSION: Final = 1
+
+STATE_EVENTS: Final = frozenset({CREATED, UPDATED, RESTORED})
+"""Events whose payload carries the artifact's full state (data, content ref, tags)."""
+
+# Payload shapes (schema_version 1):
+#   artifact.created  {"parent_id": str|None, "data": JSON, "content": ContentRef|None, "tags": [str]}
+#   artifact.updated  {"data": JSON, "content": ContentRef|None, "tags": [str]}
+#   artifact.restored {"parent_id": str|None, "data": JSON, "content": ContentRef|None, "tags": [str]}
+#   artifact.moved    {"from_parent_id": str|None, "to_parent_id": str|None}
+#   artifact.deleted  {"cascade_root": str|None}
+# ContentRef = {"hash": hex sha256, "codec": str, "media_type": str|None, "size": int}
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRef:
+    """A pointer from an event to a content blob."""
+
+    hash: str
+    codec: str
+    media_type: str | None
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hash": self.hash, "codec": self.codec, "media_type": self.media_type, "size": self.size}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> ContentRef | None:
+        if raw is None:
+            return None
+        return cls(raw["hash"], raw["codec"], raw.get("media_type"), int(raw["size"]))
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event decided but not yet appended (no position, time or hash yet)."""
+
+    artifact_id: str
+    version: int
+    type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who did it and why; stamped on every event of one command."""
+
+    actor: str | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the log holds it."""
+
+    position: int
+    event_id: str
+    artifact_id: str
+    version: int
+    type: str
+    schema_version: int
+    payload: dict[str, Any]
+    recorded_at: datetime
+    actor: str | None
+    reason: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    prev_hash: bytes
+    hash: bytes
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+"""(type, schema_version) -> function producing the payload at schema_version + 1."""
+
+
+def register_upcaster(event_type: str, from_version: int, upcaster: Upcaster) -> None:
+    """Teach the reader how to lift ``event_type`` payloads from ``from_version`` to the next."""
+    _UPCASTERS[(event_type, from_version)] = upcaster
+
+
+def upcast(event_type: str, schema_version: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload in the current schema version; stored payloads are never rewritten."""
+    while schema_version < CURRENT_SCHEMA_VERSION:
+        payload = _UPCASTERS[(event_type, schema_version)](payload)
+        schema_version += 1
+    return payload

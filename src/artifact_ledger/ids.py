@@ -1,0 +1,55 @@
+"""ULIDs: parsing with clear errors, and a monotonic factory so ids sort in creation order."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from ulid import ULID
+
+from .errors import ArtifactNotFoundError
+
+IdFactory = Callable[[], ULID]
+
+
+class MonotonicULIDFactory:
+    """Generates ULIDs that strictly increase, even within one millisecond.
+
+    ``find_all`` is ordered by id, so ids must follow creation order; a plain
+    ``ULID()`` draws fresh randomness each call and may sort two ids made in the
+    same millisecond backwards.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def __call__(self) -> ULID:
+        with self._lock:
+            millis = time.time_ns() // 1_000_000
+            candidate = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+            if candidate <= self._last:
+                candidate = self._last + 1
+            self._last = candidate
+            return ULID.from_int(candidate)
+
+
+new_id: IdFactory = MonotonicULIDFactory()
+
+
+def parse_id(value: object, *, what: str = "artifact id") -> ULID:
+    """Accept a ULID, its 26-character string, or its 16 bytes; anything else is a clear error."""
+    if isinstance(value, ULID):
+        return value
+    if isinstance(value, str):
+        try:
+            return ULID.from_str(value)
+        except ValueError as exc:
+            raise ArtifactNotFoundError(
+                f"{what} {value!r} is not a valid ULID (26 Crockford base32 characters)", artifact_id=value
+            ) from exc
+    if isinstance(value, bytes | bytearray) and len(value) == 16:
+        return ULID.from_bytes(bytes(value))
+    raise ArtifactNotFoundError(f"{what} {value!r} is not a ULID", artifact_id=value)

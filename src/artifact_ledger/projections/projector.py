@@ -1,0 +1,174 @@
+"""Apply events to ``ledger_artifacts`` and ``ledger_artifact_closure``, set-based.
+
+The projector keeps an overlay of the rows it has touched in this transaction
+and queues row operations per table; consecutive operations of one kind go to
+the database as one ``executemany``. Creates and updates only queue; a move is
+a barrier (it flushes the queues, then rewrites the subtree's paths and levels
+with set-based statements) because its SQL reads the closure table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ..errors import LedgerError
+from ..events import CREATED, DELETED, MOVED, RESTORED, UPDATED, ContentRef, RecordedEvent
+from ..store.dialect import Driver
+from ..store.tables import PROJECTORS
+from .rows import ArtifactRow, row_from_db
+
+_Op = tuple[str, tuple[Any, ...]]
+
+
+class ProjectionError(LedgerError):
+    """An event cannot be applied to the projections (a bug or a damaged database); the write fails."""
+
+
+class Projector:
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.rows: dict[str, ArtifactRow | None] = {}
+        self._created: dict[str, tuple[datetime, str | None]] = {}
+        self._artifact_ops: list[_Op] = []
+        self._closure_ops: list[_Op] = []
+
+    # ---- reads through the overlay -------------------------------------------------
+    async def load(self, ids: Iterable[str]) -> None:
+        """Fetch the rows of ``ids`` not yet in the overlay, in one query."""
+        missing = [i for i in dict.fromkeys(ids) if i not in self.rows]
+        if not missing:
+            return
+        sql = self.driver.sql
+        for chunk_start in range(0, len(missing), 5000):
+            chunk = missing[chunk_start : chunk_start + 5000]
+            rows = await self.driver.fetch(sql.load_artifacts, self.driver.id_list(chunk))
+            for i in chunk:
+                self.rows[i] = None
+            for r in rows:
+                row = row_from_db(self.driver, r)
+                self.rows[row.id] = row
+
+    async def get(self, artifact_id: str) -> ArtifactRow | None:
+        if artifact_id not in self.rows:
+            await self.load([artifact_id])
+        return self.rows[artifact_id]
+
+    def known_new(self, artifact_id: str) -> None:
+        """Record that ``artifact_id`` has no row (a freshly generated id): saves a lookup."""
+        self.rows.setdefault(artifact_id, None)
+
+    # ---- apply ------------------------------------------------------------------------
+    async def apply(self, event: RecordedEvent) -> None:
+        handler = {CREATED: self._created_or_restored, RESTORED: self._created_or_restored,
+                   UPDATED: self._updated, MOVED: self._moved, DELETED: self._deleted}.get(event.type)
+        if handler is None:
+            raise ProjectionError(f"event {event.position} has unknown type {event.type!r}")
+        await handler(event)
+
+    async def _parent_level(self, event: RecordedEvent, parent_id: str | None) -> int:
+        if parent_id is None:
+            return 0
+        parent = await self.get(parent_id)
+        if parent is None:
+            raise ProjectionError(
+                f"event {event.position} ({event.type} of {event.artifact_id}) names parent {parent_id}, "
+                "which has no live row"
+            )
+        return parent.level + 1
+
+    async def _created_or_restored(self, event: RecordedEvent) -> None:
+        p = event.payload
+        aid = event.artifact_id
+        if event.type == CREATED:
+            created_at, created_by = event.recorded_at, event.actor
+            self._created[aid] = (created_at, created_by)
+        else:
+            created_at, created_by = await self._creation_of(aid)
+        row = ArtifactRow(
+            aid, p["parent_id"], await self._parent_level(event, p["parent_id"]), event.version, p["data"],
+            ContentRef.from_json(p["content"]), tuple(p["tags"]), created_at, event.recorded_at,
+            created_by, event.actor,
+        )
+        self.rows[aid] = row
+        self._artifact_ops.append((self.driver.sql.insert_artifact, row.insert_values(self.driver)))
+        self._closure_ops.append((self.driver.sql.insert_closure_for, (aid, row.parent_id, aid, aid)))
+
+    async def _creation_of(self, artifact_id: str) -> tuple[datetime, str | None]:
+        if artifact_id in self._created:
+            return self._created[artifact_id]
+        rows = await self.driver.fetch(self.driver.sql.stream_events, artifact_id)
+        if not rows:
+            raise ProjectionError(f"artifact {artifact_id} has no created event")
+        first = rows[0]
+        return self.driver.read_ts(first[7]), first[8]
+
+    async def _live(self, event: RecordedEvent) -> ArtifactRow:
+        row = await self.get(event.artifact_id)
+        if row is None:
+            raise ProjectionError(f"event {event.position} ({event.type}) targets {event.artifact_id}, which has no live row")
+        return row
+
+    async def _updated(self, event: RecordedEvent) -> None:
+        p = event.payload
+        row = replace(
+            await self._live(event), version=event.version, data=p["data"],
+            content=ContentRef.from_json(p["content"]), tags=tuple(p["tags"]),
+            updated_at=event.recorded_at, updated_by=event.actor,
+        )
+        self.rows[row.id] = row
+        self._artifact_ops.append((self.driver.sql.update_artifact, row.update_values(self.driver)))
+
+    async def _moved(self, event: RecordedEvent) -> None:
+        row = await self._live(event)
+        new_parent = event.payload["to_parent_id"]
+        new_level = await self._parent_level(event, new_parent)
+        await self.flush()
+        d, sql, aid = self.driver, self.driver.sql, row.id
+        await d.execute(sql.move_closure_detach, aid, aid)
+        if new_parent is not None:
+            await d.execute(sql.move_closure_attach, new_parent, aid)
+        if new_level != row.level:
+            await d.execute(sql.shift_levels, new_level - row.level, aid)
+        await d.execute(sql.move_artifact, new_parent, event.version, d.ts(event.recorded_at), event.actor, aid)
+        # Levels below the moved artifact changed in the database: forget cached rows.
+        self.rows.clear()
+
+    async def _deleted(self, event: RecordedEvent) -> None:
+        await self._live(event)
+        self.rows[event.artifact_id] = None
+        self._artifact_ops.append((self.driver.sql.delete_artifact, (event.artifact_id,)))
+        self._closure_ops.append((self.driver.sql.delete_closure_of, (event.artifact_id,)))
+
+    def forget(self) -> None:
+        """Drop the overlay (after a flush the database holds the same rows)."""
+        self.rows.clear()
+        self._created.clear()
+
+    # ---- write ------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Send the queued operations, one ``executemany`` per run of identical statements."""
+        for ops in (self._artifact_ops, self._closure_ops):
+            await _run(self.driver, ops)
+            ops.clear()
+
+
+async def _run(driver: Driver, ops: Sequence[_Op]) -> None:
+    start = 0
+    while start < len(ops):
+        sql = ops[start][0]
+        end = start + 1
+        while end < len(ops) and ops[end][0] == sql:
+            end += 1
+        if end - start == 1:
+            await driver.execute(sql, *ops[start][1])
+        else:
+            await driver.executemany(sql, [op[1] for op in ops[start:end]])
+        start = end
+
+
+async def write_checkpoints(driver: Driver, position: int) -> None:
+    """Advance every projector's checkpoint to ``position`` (same transaction as the events)."""
+    await driver.executemany(driver.sql.upsert_checkpoint, [(name, position) for name in PROJECTORS])

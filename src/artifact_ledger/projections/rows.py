@@ -1,0 +1,75 @@
+"""The ``ledger_artifacts`` row as Python sees it, and its mapping to and from bound values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .. import codec
+from ..decide import ArtifactState
+from ..events import ContentRef
+from ..store.dialect import Driver
+
+
+def artifact_type(data: Any) -> str | None:
+    """``data["type"]`` when it is a string: kept in its own column for filtering."""
+    if isinstance(data, dict):
+        value = data.get("type")
+        if isinstance(value, str):
+            return value[:255]
+    return None
+
+
+@dataclass(slots=True)
+class ArtifactRow:
+    id: str
+    parent_id: str | None
+    level: int
+    version: int
+    data: Any
+    content: ContentRef | None
+    tags: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+    updated_by: str | None
+
+    def state(self) -> ArtifactState:
+        return ArtifactState(
+            self.id, self.parent_id, self.version, self.data, self.content, self.tags,
+            created_at=self.created_at, created_by=self.created_by,
+            updated_at=self.updated_at, updated_by=self.updated_by,
+        )
+
+    def insert_values(self, driver: Driver) -> tuple[Any, ...]:
+        c = self.content
+        return (
+            self.id, self.parent_id, self.level, self.version, artifact_type(self.data),
+            codec.dumps(self.data).decode(),
+            c.hash if c else None, c.codec if c else None, c.media_type if c else None, c.size if c else None,
+            codec.dumps(list(self.tags)).decode(), driver.ts(self.created_at), driver.ts(self.updated_at),
+            self.created_by, self.updated_by,
+        )
+
+    def update_values(self, driver: Driver) -> tuple[Any, ...]:
+        c = self.content
+        return (
+            self.version, artifact_type(self.data), codec.dumps(self.data).decode(),
+            c.hash if c else None, c.codec if c else None, c.media_type if c else None, c.size if c else None,
+            codec.dumps(list(self.tags)).decode(), driver.ts(self.updated_at), self.updated_by, self.id,
+        )
+
+
+def row_from_db(driver: Driver, r: Sequence[Any]) -> ArtifactRow:
+    """Map a row selected with the dialect's artifact column list."""
+    (id_, parent_id, level, version, _type, data, content_hash, content_codec, content_type, content_size,
+     tags, created_at, updated_at, created_by, updated_by) = r
+    content = (
+        ContentRef(content_hash, content_codec, content_type, int(content_size)) if content_hash else None
+    )
+    return ArtifactRow(
+        id_, parent_id, int(level), int(version), codec.loads(data), content, tuple(codec.loads(tags)),
+        driver.read_ts(created_at), driver.read_ts(updated_at), created_by, updated_by,
+    )

@@ -1,0 +1,129 @@
+"""The read side: current state, subtrees via the closure table, content, and the log.
+
+Every function takes a SQLAlchemy connection-like object (an ``AsyncSession`` or
+``AsyncConnection``), builds its SQL with Core, and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.engine import Result
+
+from . import codec
+from .errors import UntrustedContentError
+from .events import RecordedEvent, upcast
+from .store.tables import artifacts, blobs, closure, events
+
+_COLUMNS = (
+    artifacts.c.id, artifacts.c.parent_id, artifacts.c.level, artifacts.c.version, artifacts.c.data,
+    artifacts.c.content_hash, artifacts.c.content_codec, artifacts.c.tags, artifacts.c.created_at,
+    artifacts.c.updated_at, artifacts.c.created_by, artifacts.c.updated_by,
+)
+
+
+class Executor(Protocol):
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]: ...
+
+
+def select_artifacts() -> Select[Any]:
+    return select(*_COLUMNS)
+
+
+async def fetch_rows(db: Executor, stmt: Select[Any]) -> Sequence[Row[Any]]:
+    return (await db.execute(stmt)).all()
+
+
+async def by_id(db: Executor, artifact_id: str) -> Row[Any] | None:
+    return (await db.execute(select_artifacts().where(artifacts.c.id == artifact_id))).first()
+
+
+async def all_rows(db: Executor, *, offset: int = 0, limit: int | None = None) -> Sequence[Row[Any]]:
+    stmt = select_artifacts().order_by(artifacts.c.id).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return await fetch_rows(db, stmt)
+
+
+async def by_ids(db: Executor, ids: Sequence[str]) -> Sequence[Row[Any]]:
+    return await fetch_rows(db, select_artifacts().where(artifacts.c.id.in_(ids)).order_by(artifacts.c.id))
+
+
+async def count(db: Executor) -> int:
+    return int((await db.execute(select(func.count()).select_from(artifacts))).scalar_one())
+
+
+async def exists(db: Executor, artifact_id: str) -> bool:
+    stmt = select(artifacts.c.id).where(artifacts.c.id == artifact_id)
+    return (await db.execute(stmt)).first() is not None
+
+
+async def subtree(db: Executor, root_id: str) -> Sequence[Row[Any]]:
+    """The root and every live descendant, by depth then id: one indexed closure lookup."""
+    stmt = (
+        select(*_COLUMNS)
+        .select_from(closure.join(artifacts, artifacts.c.id == closure.c.descendant_id))
+        .where(closure.c.ancestor_id == root_id)
+        .order_by(closure.c.depth, artifacts.c.id)
+    )
+    return await fetch_rows(db, stmt)
+
+
+async def root_of(db: Executor, artifact_id: str) -> Row[Any] | None:
+    stmt = (
+        select(*_COLUMNS)
+        .select_from(closure.join(artifacts, artifacts.c.id == closure.c.ancestor_id))
+        .where(closure.c.descendant_id == artifact_id)
+        .order_by(closure.c.depth.desc())
+        .limit(1)
+    )
+    return (await db.execute(stmt)).first()
+
+
+async def load_blobs(db: Executor, hashes: Iterable[str]) -> dict[str, bytes]:
+    """The stored bytes behind content hashes (verified by the decoder, not here)."""
+    wanted = list(hashes)
+    found: dict[str, bytes] = {}
+    for start in range(0, len(wanted), 2000):
+        chunk = wanted[start : start + 2000]
+        rows = (await db.execute(select(blobs.c.hash, blobs.c.data).where(blobs.c.hash.in_(chunk)))).all()
+        found.update((r[0], bytes(r[1])) for r in rows)
+    missing = [h for h in wanted if h not in found]
+    if missing:
+        raise UntrustedContentError(f"blob {missing[0]} is missing from ledger_blobs ({len(missing)} missing)")
+    return found
+
+
+async def stream(db: Executor, artifact_id: str) -> list[RecordedEvent]:
+    """Every event of one artifact, oldest first (deleted artifacts included)."""
+    rows = (
+        await db.execute(select(events).where(events.c.artifact_id == artifact_id).order_by(events.c.version))
+    ).all()
+    return [event_from_core(r) for r in rows]
+
+
+async def events_after(db: Executor, position: int, limit: int) -> list[RecordedEvent]:
+    rows = (
+        await db.execute(
+            select(events).where(events.c.position > position).order_by(events.c.position).limit(limit)
+        )
+    ).all()
+    return [event_from_core(r) for r in rows]
+
+
+async def raw_events_after(db: Executor, position: int, limit: int) -> Sequence[Row[Any]]:
+    """Stored event rows after ``position`` as they are (payload text unparsed), for verification."""
+    stmt = select(events).where(events.c.position > position).order_by(events.c.position).limit(limit)
+    return (await db.execute(stmt)).all()
+
+
+def event_from_core(r: Row[Any]) -> RecordedEvent:
+    m = r._mapping
+    return RecordedEvent(
+        int(m["position"]), m["event_id"], m["artifact_id"], int(m["version"]), m["type"],
+        int(m["schema_version"]), upcast(m["type"], int(m["schema_version"]), codec.loads(m["payload"])),
+        m["recorded_at"], m["actor"], m["reason"], m["correlation_id"], m["causation_id"],
+        bytes(m["prev_hash"]), bytes(m["hash"]),
+    )

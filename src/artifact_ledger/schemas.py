@@ -1,0 +1,268 @@
+"""Pydantic in/out models and typed artifact data, shaped like chapkit's so its code ports unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
+from ulid import ULID
+
+from .errors import InvalidArtifactDataError
+
+
+def _json_safe(value: Any) -> Any:
+    """Serialise what JSON can carry; describe the rest (models, arrays) instead of failing."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return {"_type": "bytes", "_size": len(value)}
+    return {"_type": f"{type(value).__module__}.{type(value).__qualname__}", "_repr": repr(value)[:200]}
+
+
+JsonSafe = Annotated[Any, PlainSerializer(_json_safe, when_used="json")]
+"""Any value; in JSON mode, Python objects are described rather than failing serialisation."""
+
+
+def _ulid(value: Any) -> Any:
+    if isinstance(value, str):
+        return ULID.from_str(value)
+    return value
+
+
+class ArtifactIn(BaseModel):
+    """Input for ``save``: create, or update when ``id`` names an existing artifact."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: ULID | None = None
+    parent_id: ULID | None = None
+    data: Any = None
+    tags: list[str] = Field(default_factory=list)
+    level: int | None = None
+    """Accepted for compatibility with chapkit and ignored: levels are always computed."""
+
+    @field_validator("id", "parent_id", mode="before")
+    @classmethod
+    def _parse_ulid(cls, value: Any) -> Any:
+        return _ulid(value)
+
+
+class ArtifactOut(BaseModel):
+    """An artifact as read back, with its ledger version and attribution."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: ULID
+    parent_id: ULID | None = None
+    level: int
+    data: JsonSafe
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    created_by: str | None = None
+    updated_by: str | None = None
+
+
+class ArtifactTreeNode(ArtifactOut):
+    """An artifact with hierarchy labels; ``children`` is ``[]`` for a loaded leaf, None when not loaded."""
+
+    level_label: str | None = None
+    hierarchy: str | None = None
+    children: list[ArtifactTreeNode] | None = None
+
+    @classmethod
+    def from_artifact(cls, artifact: ArtifactOut) -> ArtifactTreeNode:
+        return cls.model_construct(**dict(artifact))
+
+
+def strip_content(data: Any) -> Any:
+    """A shallow copy of artifact data without its ``content`` key."""
+    if not isinstance(data, dict):
+        return data
+    return {k: v for k, v in data.items() if k != "content"}
+
+
+class ArtifactSummaryOut(ArtifactOut):
+    """An artifact without its inline content, for listings."""
+
+    @classmethod
+    def from_artifact(cls, artifact: ArtifactOut) -> ArtifactSummaryOut:
+        values = dict(artifact)
+        values["data"] = strip_content(artifact.data)
+        return cls.model_construct(**values)
+
+
+class ArtifactHierarchy(BaseModel):
+    """Names a hierarchy and labels its levels (0 -> "training", 1 -> "prediction", …)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(..., description="Human readable name of this hierarchy")
+    level_labels: Mapping[int, str] = Field(default_factory=dict)
+
+    hierarchy_key: ClassVar[str] = "hierarchy"
+    depth_key: ClassVar[str] = "level_depth"
+    label_key: ClassVar[str] = "level_label"
+
+    def label_for(self, level: int) -> str:
+        return self.level_labels.get(level, f"level_{level}")
+
+    def describe(self, level: int) -> dict[str, Any]:
+        return {self.hierarchy_key: self.name, self.depth_key: level, self.label_key: self.label_for(level)}
+
+
+class ArtifactVersion(BaseModel):
+    """One version of an artifact, from its history."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    artifact_id: ULID
+    version: int
+    event_type: str
+    position: int
+    parent_id: ULID | None = None
+    data: JsonSafe = None
+    content_hash: str | None = None
+    content_type: str | None = None
+    content_size: int | None = None
+    tags: list[str] = Field(default_factory=list)
+    deleted: bool = False
+    recorded_at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+
+
+# ---- typed artifact data (chapkit's schemas) ----------------------------------------------------------
+
+MetadataT = TypeVar("MetadataT", bound=BaseModel)
+
+
+class BaseArtifactData(BaseModel, Generic[MetadataT]):
+    """Base of typed artifact data: a ``type`` discriminator, typed metadata, and content."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    type: str = Field(description="Discriminator field for artifact type")
+    metadata: MetadataT
+    content: JsonSafe = None
+    content_type: str | None = None
+    content_size: int | None = None
+
+
+class MLMetadata(BaseModel):
+    """Metadata of ML training and prediction runs."""
+
+    status: Literal["success", "failed"]
+    config_id: str
+    started_at: str
+    completed_at: str
+    duration_seconds: float
+    exit_code: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+class GenericMetadata(BaseModel):
+    """Free-form metadata."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class MLTrainingWorkspaceArtifactData(BaseArtifactData[MLMetadata]):
+    type: Literal["ml_training_workspace"] = "ml_training_workspace"  # type: ignore[assignment]  # narrowed discriminator
+    metadata: MLMetadata
+
+
+class MLPredictionArtifactData(BaseArtifactData[MLMetadata]):
+    type: Literal["ml_prediction"] = "ml_prediction"  # type: ignore[assignment]  # narrowed discriminator
+    metadata: MLMetadata
+
+
+class MLPredictionWorkspaceArtifactData(BaseArtifactData[MLMetadata]):
+    type: Literal["ml_prediction_workspace"] = "ml_prediction_workspace"  # type: ignore[assignment]  # narrowed discriminator
+    metadata: MLMetadata
+
+
+class GenericArtifactData(BaseArtifactData[GenericMetadata]):
+    type: Literal["generic"] = "generic"  # type: ignore[assignment]  # narrowed discriminator
+    metadata: GenericMetadata
+
+
+ArtifactData = Annotated[
+    MLTrainingWorkspaceArtifactData
+    | MLPredictionArtifactData
+    | MLPredictionWorkspaceArtifactData
+    | GenericArtifactData,
+    Field(discriminator="type"),
+]
+"""Discriminated union of the built-in typed artifact data."""
+
+_REGISTRY: dict[str, type[BaseModel]] = {
+    "ml_training_workspace": MLTrainingWorkspaceArtifactData,
+    "ml_prediction": MLPredictionArtifactData,
+    "ml_prediction_workspace": MLPredictionWorkspaceArtifactData,
+    "generic": GenericArtifactData,
+}
+
+
+def register_artifact_type(name: str, schema: type[BaseModel]) -> None:
+    """Validate data whose ``type`` is ``name`` against ``schema`` on every write."""
+    if not name or not isinstance(name, str):
+        raise ValueError("artifact type name must be a non-empty string")
+    _REGISTRY[name] = schema
+
+
+def registered_types() -> dict[str, type[BaseModel]]:
+    return dict(_REGISTRY)
+
+
+def schema_for(data: Any) -> type[BaseModel] | None:
+    """The registered schema that ``data["type"]`` names, if any."""
+    if isinstance(data, dict):
+        kind = data.get("type")
+        if isinstance(kind, str):
+            return _REGISTRY.get(kind)
+    return None
+
+
+def validate_artifact_data(data: dict[str, Any]) -> BaseModel:
+    """Validate ``data`` against the schema its ``type`` names (``generic`` when it names none).
+
+    Raises :class:`InvalidArtifactDataError` listing every problem.
+    """
+    schema = schema_for(data) or GenericArtifactData
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidArtifactDataError(_describe(data, exc)) from None
+
+
+def check_typed_data(data: Any, artifact_id: str) -> None:
+    """On write: validate data whose ``type`` names a registered schema; other data passes as is."""
+    schema = schema_for(data)
+    if schema is None:
+        return
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidArtifactDataError(f"artifact {artifact_id}: {_describe(data, exc)}") from None
+
+
+def _describe(data: Any, exc: ValidationError) -> str:
+    kind = data.get("type") if isinstance(data, dict) else None
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:10]
+    )
+    return f"data of type {kind!r} is invalid: {problems}"

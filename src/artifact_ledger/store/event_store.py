@@ -1,0 +1,120 @@
+"""The event log: append under the write lock, and read back.
+
+``append`` is the only writer of ``ledger_events``; nothing anywhere updates or
+deletes an event (the database triggers in ``tables`` refuse it too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .. import codec
+from ..chain import envelope_bytes, event_hash
+from ..clock import Clock
+from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent, upcast
+from ..ids import IdFactory
+from .dialect import Driver
+
+
+@dataclass(slots=True)
+class Head:
+    """The last event of the log: where the next one goes and what it chains to."""
+
+    position: int
+    hash: bytes
+    recorded_at: datetime | None
+
+
+async def read_head(driver: Driver) -> Head:
+    """The head of the log; call it only while holding the write lock."""
+    rows = await driver.fetch(driver.sql.head)
+    if not rows:
+        return Head(0, codec.GENESIS_HASH, None)
+    position, digest, recorded_at = rows[0]
+    return Head(int(position), driver.read_bytes(digest), driver.read_ts(recorded_at))
+
+
+def seal(
+    head: Head,
+    decided: Sequence[tuple[NewEvent, Attribution]],
+    *,
+    clock: Clock,
+    new_id: IdFactory,
+) -> list[RecordedEvent]:
+    """Give decided events their positions, time, ids and chained hashes; advances ``head``.
+
+    ``recorded_at`` never goes backwards along the log, even if the clock does,
+    so point-in-time reads by time and by position agree.
+    """
+    now = clock()
+    if head.recorded_at is not None and now < head.recorded_at:
+        now = head.recorded_at
+    sealed: list[RecordedEvent] = []
+    for new, who in decided:
+        position = head.position + 1
+        event_id = str(new_id())
+        envelope = envelope_bytes(
+            position=position,
+            event_id=event_id,
+            artifact_id=new.artifact_id,
+            version=new.version,
+            type=new.type,
+            schema_version=CURRENT_SCHEMA_VERSION,
+            recorded_at=now,
+            actor=who.actor,
+            reason=who.reason,
+            correlation_id=who.correlation_id,
+            causation_id=who.causation_id,
+        )
+        digest = event_hash(head.hash, envelope, codec.dumps(new.payload))
+        sealed.append(
+            RecordedEvent(
+                position, event_id, new.artifact_id, new.version, new.type, CURRENT_SCHEMA_VERSION,
+                new.payload, now, who.actor, who.reason, who.correlation_id, who.causation_id,
+                head.hash, digest,
+            )
+        )
+        head.position, head.hash, head.recorded_at = position, digest, now
+    return sealed
+
+
+def event_row(driver: Driver, event: RecordedEvent) -> tuple[Any, ...]:
+    """The bound values of one event row, in ``insert_event`` column order."""
+    return (
+        event.position, event.event_id, event.artifact_id, event.version, event.type, event.schema_version,
+        codec.dumps(event.payload).decode(), driver.ts(event.recorded_at), event.actor, event.reason,
+        event.correlation_id, event.causation_id, event.prev_hash, event.hash,
+    )
+
+
+async def insert_events(driver: Driver, sealed: Sequence[RecordedEvent]) -> None:
+    if sealed:
+        await driver.executemany(driver.sql.insert_event, [event_row(driver, e) for e in sealed])
+
+
+def event_from_row(row: Sequence[Any], read_ts: Any, read_bytes: Any = bytes) -> RecordedEvent:
+    """Map a stored row (``insert_event`` column order) to a :class:`RecordedEvent`, upcasting the payload."""
+    (position, event_id, artifact_id, version, type_, schema_version, payload, recorded_at,
+     actor, reason, correlation_id, causation_id, prev_hash, digest) = row
+    return RecordedEvent(
+        int(position), event_id, artifact_id, int(version), type_, int(schema_version),
+        upcast(type_, int(schema_version), codec.loads(payload)), read_ts(recorded_at),
+        actor, reason, correlation_id, causation_id, read_bytes(prev_hash), read_bytes(digest),
+    )
+
+
+async def read_stream(driver: Driver, artifact_id: str) -> list[RecordedEvent]:
+    """Every event of one artifact, oldest first."""
+    rows = await driver.fetch(driver.sql.stream_events, artifact_id)
+    return [event_from_row(r, driver.read_ts, driver.read_bytes) for r in rows]
+
+
+async def stream_versions(driver: Driver, artifact_ids: Sequence[str]) -> dict[str, int]:
+    """The latest version of each stream that exists in the log (live or deleted)."""
+    if not artifact_ids:
+        return {}
+    rows = await driver.fetch(driver.sql.stream_versions, driver.id_list(artifact_ids))
+    return {r[0]: int(r[1]) for r in rows}

@@ -1,0 +1,179 @@
+"""Every ledger table, in one MetaData. Alembic and ``create_all`` both build from here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+ULID_LEN = 26
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way in and out, on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores SQLAlchemy's fixed-width
+    text (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), which sorts chronologically.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given where a UTC timestamp is needed")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+events = Table(
+    "ledger_events",
+    metadata,
+    Column("position", BigInteger, nullable=False, autoincrement=False),
+    Column("event_id", String(ULID_LEN), nullable=False),
+    Column("artifact_id", String(ULID_LEN), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("schema_version", SmallInteger, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("actor", String(255)),
+    Column("reason", Text),
+    Column("correlation_id", String(255)),
+    Column("causation_id", String(255)),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("position"),
+    # Optimistic concurrency: two writers can never both append version n of one stream.
+    UniqueConstraint("artifact_id", "version"),
+    UniqueConstraint("event_id"),
+    Index(None, "recorded_at"),
+)
+
+blobs = Table(
+    "ledger_blobs",
+    metadata,
+    Column("hash", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("hash"),
+)
+
+artifacts = Table(
+    "ledger_artifacts",
+    metadata,
+    Column("id", String(ULID_LEN), nullable=False),
+    Column("parent_id", String(ULID_LEN)),
+    Column("level", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(255)),
+    Column("data", Text, nullable=False),
+    Column("content_hash", String(64)),
+    Column("content_codec", String(32)),
+    Column("content_type", String(255)),
+    Column("content_size", BigInteger),
+    Column("tags", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255)),
+    Column("updated_by", String(255)),
+    PrimaryKeyConstraint("id"),
+    Index(None, "parent_id"),
+    Index(None, "level"),
+)
+
+closure = Table(
+    "ledger_artifact_closure",
+    metadata,
+    Column("ancestor_id", String(ULID_LEN), nullable=False),
+    Column("descendant_id", String(ULID_LEN), nullable=False),
+    Column("depth", Integer, nullable=False),
+    PrimaryKeyConstraint("ancestor_id", "descendant_id"),
+    Index(None, "descendant_id", "depth"),
+)
+
+checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("projector", String(64), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("projector"),
+)
+
+PROJECTORS = ("artifacts", "closure")
+"""One checkpoint row per projector, advanced in the same transaction as the append."""
+
+# The log is append-only in the database itself, not only in this code: these
+# triggers refuse UPDATE and DELETE on events and blobs for every client.
+_APPEND_ONLY = "artifact-ledger: {table} is append-only; events and blobs are never updated or deleted"
+
+for _table in (events, blobs):
+    for _op in ("UPDATE", "DELETE"):
+        _name = f"{_table.name}_no_{_op.lower()}"
+        _msg = _APPEND_ONLY.format(table=_table.name)
+        event.listen(
+            _table,
+            "after_create",
+            DDL(
+                f"CREATE TRIGGER {_name} BEFORE {_op} ON {_table.name} "
+                f"BEGIN SELECT RAISE(ABORT, '{_msg}'); END"
+            ).execute_if(dialect="sqlite"),
+        )
+    event.listen(
+        _table,
+        "after_create",
+        DDL(
+            f"CREATE OR REPLACE FUNCTION {_table.name}_append_only() RETURNS trigger AS $$ "
+            f"BEGIN RAISE EXCEPTION '{_APPEND_ONLY.format(table=_table.name)}' "
+            "USING ERRCODE = 'restrict_violation'; END $$ LANGUAGE plpgsql"
+        ).execute_if(dialect="postgresql"),
+    )
+    event.listen(
+        _table,
+        "after_create",
+        DDL(
+            f"CREATE TRIGGER {_table.name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+            f"ON {_table.name} FOR EACH STATEMENT EXECUTE FUNCTION {_table.name}_append_only()"
+        ).execute_if(dialect="postgresql"),
+    )
+    event.listen(
+        _table,
+        "before_drop",
+        DDL(f"DROP FUNCTION IF EXISTS {_table.name}_append_only() CASCADE").execute_if(dialect="postgresql"),
+    )
+
+
+def table_names() -> list[str]:
+    return [t.name for t in metadata.sorted_tables]

@@ -1,0 +1,162 @@
+"""The write path, in one place: command -> decide -> append -> project (-> commit by the caller).
+
+A :class:`WriteBatch` is one transaction. Its first command takes the ledger's
+write lock and reads the head; every command is then decided against the
+current state (database plus what this batch already did), sealed into the
+hash chain and applied to the projections' overlay. ``flush`` sends events,
+blobs, projection rows and checkpoints with one statement per table where it
+can. Nothing here commits: the caller's session does, or rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+from .clock import Clock
+from .content import EncodedContent
+from .decide import (
+    ArtifactState,
+    MoveArtifact,
+    SaveArtifact,
+    decide_delete,
+    decide_move,
+    decide_restore,
+    decide_save,
+    fold,
+)
+from .events import Attribution, NewEvent, RecordedEvent
+from .ids import IdFactory
+from .projections.projector import Projector, write_checkpoints
+from .projections.rows import row_from_db
+from .store.dialect import Driver
+from .store.event_store import Head, insert_events, read_head, read_stream, seal, stream_versions
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    driver: Driver
+    clock: Clock
+    new_id: IdFactory
+    projector: Projector = field(init=False)
+    head: Head | None = None
+    pending: list[RecordedEvent] = field(default_factory=list)
+    blobs: dict[str, EncodedContent] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    appended: int = 0
+
+    def __post_init__(self) -> None:
+        self.projector = Projector(self.driver)
+
+    async def _begin(self) -> Head:
+        if self.head is None:
+            await self.driver.lock()
+            self.head = await read_head(self.driver)
+        return self.head
+
+    async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:
+        head = await self._begin()
+        sealed = seal(head, [(e, who) for e in decided], clock=self.clock, new_id=self.new_id)
+        for event in sealed:
+            await self.projector.apply(event)
+            self.versions[event.artifact_id] = event.version
+        self.pending.extend(sealed)
+        return sealed
+
+    async def _state(self, artifact_id: str) -> ArtifactState | None:
+        """Live state from the overlay/database; a deleted stream as a deleted state (for its version)."""
+        row = await self.projector.get(artifact_id)
+        if row is not None:
+            return row.state()
+        version = self.versions.get(artifact_id)
+        if version is None:
+            version = (await stream_versions(self.driver, [artifact_id])).get(artifact_id)
+        if version is None:
+            return None
+        return ArtifactState(artifact_id, None, version, None, None, (), deleted=True)
+
+    async def _in_subtree(self, root_id: str, candidate_id: str | None) -> bool:
+        if candidate_id is None:
+            return False
+        await self.projector.flush()
+        return bool(await self.driver.fetch(self.driver.sql.is_descendant, root_id, candidate_id))
+
+    async def prefetch(self, ids: Sequence[str]) -> None:
+        await self._begin()
+        await self.projector.load(ids)
+
+    # ---- commands -------------------------------------------------------------------------
+    async def save(
+        self, cmd: SaveArtifact, who: Attribution, content: EncodedContent | None, *, fresh_id: bool
+    ) -> list[RecordedEvent]:
+        await self._begin()
+        if fresh_id:
+            self.projector.known_new(cmd.artifact_id)
+            current = None
+        else:
+            current = await self._state(cmd.artifact_id)
+        parent_live = cmd.parent_id is None or await self.projector.get(cmd.parent_id) is not None
+        in_subtree = False
+        if current is not None and not current.deleted and cmd.parent_id != current.parent_id:
+            in_subtree = await self._in_subtree(cmd.artifact_id, cmd.parent_id)
+        decided = decide_save(cmd, current, parent_live=parent_live, parent_in_subtree=in_subtree)
+        if decided and content is not None:
+            self.blobs[content.hash] = content
+        return await self._commit_events(decided, who)
+
+    async def move(self, cmd: MoveArtifact, who: Attribution) -> list[RecordedEvent]:
+        await self._begin()
+        current = await self._state(cmd.artifact_id)
+        parent_live = cmd.new_parent_id is None or await self.projector.get(cmd.new_parent_id) is not None
+        in_subtree = await self._in_subtree(cmd.artifact_id, cmd.new_parent_id)
+        decided = decide_move(cmd, current, parent_live=parent_live, parent_in_subtree=in_subtree)
+        return await self._commit_events(decided, who)
+
+    async def delete(
+        self, artifact_id: str, who: Attribution, *, cascade: bool, expected_version: int | None
+    ) -> list[RecordedEvent]:
+        await self._begin()
+        row = await self.projector.get(artifact_id)
+        subtree: list[ArtifactState] = []
+        if row is not None:
+            await self.projector.flush()
+            rows = await self.driver.fetch(self.driver.sql.subtree_rows, artifact_id)
+            subtree_rows = [row_from_db(self.driver, r) for r in rows]
+            for sub in subtree_rows:
+                self.projector.rows[sub.id] = sub
+            subtree = [sub.state() for sub in subtree_rows]
+        decided = decide_delete(
+            row.state() if row else None, subtree, cascade=cascade, expected_version=expected_version
+        )
+        return await self._commit_events(decided, who)
+
+    async def restore(self, artifact_id: str, who: Attribution) -> list[RecordedEvent]:
+        await self._begin()
+        await self.flush()
+        state = fold(await read_stream(self.driver, artifact_id))
+        parent_live = True
+        if state is not None and state.deleted and state.parent_id is not None:
+            parent_live = await self.projector.get(state.parent_id) is not None
+        decided = decide_restore(state, artifact_id, parent_live=parent_live)
+        return await self._commit_events(decided, who)
+
+    # ---- write ------------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Send everything decided so far (still inside the caller's transaction)."""
+        if self.blobs:
+            await self.driver.executemany(
+                self.driver.sql.insert_blob, [(b.hash, b.size, b.data) for b in self.blobs.values()]
+            )
+            self.blobs.clear()
+        if self.pending:
+            await insert_events(self.driver, self.pending)
+            position = self.pending[-1].position
+            self.appended += len(self.pending)
+            self.pending = []
+            await self.projector.flush()
+            await write_checkpoints(self.driver, position)
+        else:
+            await self.projector.flush()
+
+

@@ -1,0 +1,107 @@
+"""Shared fixtures: every integration test runs on SQLite (file and in-memory) and PostgreSQL.
+
+PostgreSQL is not optional: if it cannot be reached the tests fail (CI starts it).
+Each PostgreSQL test gets its own schema (via ``search_path``), dropped afterwards.
+Set ``ARTIFACT_LEDGER_TEST_PG`` to point at another server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from artifact_ledger import ArtifactHierarchy, ArtifactManager, ArtifactRepository, Keyring, create_engine
+from artifact_ledger.models import Artifact
+
+PG_URL = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
+SECRET = Keyring.from_secret("test-secret-for-the-suite")
+
+
+def pg_engine(schema: str | None = None) -> AsyncEngine:
+    args = {"server_settings": {"search_path": schema}} if schema else {}
+    return create_async_engine(PG_URL, connect_args=args)
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema, dropped with everything in it afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pg_engine()
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_engine(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], AsyncEngine]]:
+    """A factory of engines that all reach the same (fresh) database with the ledger tables created."""
+    engines: list[AsyncEngine] = []
+    schema: str | None = None
+    admin: AsyncEngine | None = None
+    if backend == "postgresql":
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = pg_engine()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def factory() -> AsyncEngine:
+        if backend == "sqlite-file":
+            engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+        elif backend == "sqlite-memory":
+            if engines:
+                return engines[0]
+            engine = create_engine("sqlite+aiosqlite:///:memory:")
+        else:
+            engine = pg_engine(schema)
+        engines.append(engine)
+        return engine
+
+    first = factory()
+    async with first.begin() as conn:
+        await conn.run_sync(Artifact.metadata.create_all)
+    try:
+        yield factory
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        if admin is not None:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await admin.dispose()
+
+
+@pytest.fixture
+def engine(make_engine: Callable[[], AsyncEngine]) -> AsyncEngine:
+    return make_engine()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions() as s:
+        yield s
+
+
+HIERARCHY = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction", 2: "evaluation"})
+
+
+@pytest.fixture
+def manager(session: AsyncSession) -> ArtifactManager:
+    return ArtifactManager(ArtifactRepository(session, secret=SECRET), hierarchy=HIERARCHY)
