@@ -50,7 +50,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def make_engine(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], AsyncEngine]]:
+async def make_engine(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[], AsyncEngine]]:
     """A factory of engines that all reach the same (fresh) database with the ledger tables created."""
     engines: list[AsyncEngine] = []
     schema: str | None = None

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from .events import Attribution
 
-_current: ContextVar[Attribution] = ContextVar("artifact_ledger_attribution", default=Attribution())
+_current: ContextVar[Attribution] = ContextVar("artifact_ledger_attribution", default=Attribution())  # noqa: B039  # frozen dataclass: immutable
 
 
 @contextmanager

@@ -110,9 +110,7 @@ class Keyring:
             if not isinstance(key, bytes):
                 raise TypeError(f"a pickle-signing key must be bytes, not {type(key).__name__}")
             if len(key) < _MIN_KEY_SIZE:
-                raise ValueError(
-                    f"a pickle-signing key must be at least {_MIN_KEY_SIZE} bytes, not {len(key)}"
-                )
+                raise ValueError(f"a pickle-signing key must be at least {_MIN_KEY_SIZE} bytes, not {len(key)}")
         self._signing_key = signing_key
         self._keys: dict[bytes, bytes] = {}
         for key in (signing_key, *verify_keys):
@@ -312,9 +310,7 @@ def _encode(content: object, declared: str | None, keyring: Keyring) -> tuple[st
     if declared == JSON_MEDIA_TYPE:
         data = _json_bytes(content)
         if data is None:
-            raise _mismatch(
-                declared, content, "it is not plain JSON (dict, list, str, int, float, bool, None)"
-            )
+            raise _mismatch(declared, content, "it is not plain JSON (dict, list, str, int, float, bool, None)")
         return "json", data
     if declared == BYTES_MEDIA_TYPE:
         if not isinstance(content, bytes | bytearray | memoryview):

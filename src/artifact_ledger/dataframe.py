@@ -58,9 +58,7 @@ class DataFrame(BaseModel):
         width = len(self.columns)
         for number, row in enumerate(self.data):
             if len(row) != width:
-                raise ValueError(
-                    f"row {number} has {len(row)} values but there are {width} columns {self.columns!r}"
-                )
+                raise ValueError(f"row {number} has {len(row)} values but there are {width} columns {self.columns!r}")
         return self
 
     # -- construction -------------------------------------------------------------------------

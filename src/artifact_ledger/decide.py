@@ -66,8 +66,7 @@ class MoveArtifact:
 def _check_version(artifact_id: str, expected: int | None, actual: int) -> None:
     if expected is not None and expected != actual:
         raise ConcurrencyError(
-            f"artifact {artifact_id} is at version {actual}, not the expected version {expected}; "
-            "reload it and retry",
+            f"artifact {artifact_id} is at version {actual}, not the expected version {expected}; reload it and retry",
             artifact_id=artifact_id,
             expected=expected,
             actual=actual,
@@ -122,11 +121,7 @@ def decide_save(
         events.append(
             NewEvent(aid, version, MOVED, {"from_parent_id": current.parent_id, "to_parent_id": cmd.parent_id})
         )
-    if (
-        cmd.tags != current.tags
-        or cmd.content != current.content
-        or codec.dumps(cmd.data) != current.data_json
-    ):
+    if cmd.tags != current.tags or cmd.content != current.content or codec.dumps(cmd.data) != current.data_json:
         version += 1
         events.append(NewEvent(aid, version, UPDATED, _state_payload(cmd.data, cmd.content, cmd.tags)))
     return events
@@ -195,23 +190,40 @@ def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
     payload, at, by = event.payload, event.recorded_at, event.actor
     if event.type == CREATED:
         return ArtifactState(
-            event.artifact_id, payload["parent_id"], event.version, payload["data"],
-            ContentRef.from_json(payload["content"]), tuple(payload["tags"]),
-            created_at=at, created_by=by, updated_at=at, updated_by=by,
+            event.artifact_id,
+            payload["parent_id"],
+            event.version,
+            payload["data"],
+            ContentRef.from_json(payload["content"]),
+            tuple(payload["tags"]),
+            created_at=at,
+            created_by=by,
+            updated_at=at,
+            updated_by=by,
         )
     if state is None:
         raise ValueError(f"event {event.type} v{event.version} of artifact {event.artifact_id} has no prior state")
     if event.type == RESTORED:
         return replace(
-            state, parent_id=payload["parent_id"], version=event.version, data=payload["data"],
-            content=ContentRef.from_json(payload["content"]), tags=tuple(payload["tags"]),
-            deleted=False, updated_at=at, updated_by=by,
+            state,
+            parent_id=payload["parent_id"],
+            version=event.version,
+            data=payload["data"],
+            content=ContentRef.from_json(payload["content"]),
+            tags=tuple(payload["tags"]),
+            deleted=False,
+            updated_at=at,
+            updated_by=by,
         )
     if event.type == UPDATED:
         return replace(
-            state, version=event.version, data=payload["data"],
-            content=ContentRef.from_json(payload["content"]), tags=tuple(payload["tags"]),
-            updated_at=at, updated_by=by,
+            state,
+            version=event.version,
+            data=payload["data"],
+            content=ContentRef.from_json(payload["content"]),
+            tags=tuple(payload["tags"]),
+            updated_at=at,
+            updated_by=by,
         )
     if event.type == MOVED:
         return replace(state, version=event.version, parent_id=payload["to_parent_id"], updated_at=at, updated_by=by)

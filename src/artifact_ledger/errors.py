@@ -29,8 +29,9 @@ class VersionNotFoundError(ArtifactNotFoundError):
 class ConcurrencyError(LedgerError):
     """The artifact's version is not the one the caller expected."""
 
-    def __init__(self, message: str, *, artifact_id: object = None, expected: int | None = None,
-                 actual: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, artifact_id: object = None, expected: int | None = None, actual: int | None = None
+    ) -> None:
         super().__init__(message)
         self.artifact_id = artifact_id
         self.expected = expected

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from sqlalchemy import inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -179,9 +178,17 @@ def _check_event(e: Any, prev: bytes, expected_position: int) -> str | None:
     if bytes(e["prev_hash"]) != prev:
         return f"event {e['position']} does not chain to its predecessor (reordered, inserted or deleted event)"
     envelope = envelope_bytes(
-        position=e["position"], event_id=e["event_id"], artifact_id=e["artifact_id"], version=e["version"],
-        type=e["type"], schema_version=e["schema_version"], recorded_at=e["recorded_at"], actor=e["actor"],
-        reason=e["reason"], correlation_id=e["correlation_id"], causation_id=e["causation_id"],
+        position=e["position"],
+        event_id=e["event_id"],
+        artifact_id=e["artifact_id"],
+        version=e["version"],
+        type=e["type"],
+        schema_version=e["schema_version"],
+        recorded_at=e["recorded_at"],
+        actor=e["actor"],
+        reason=e["reason"],
+        correlation_id=e["correlation_id"],
+        causation_id=e["causation_id"],
     )
     if event_hash(prev, envelope, e["payload"].encode()) != bytes(e["hash"]):
         return f"event {e['position']} was modified: its fields no longer match its hash"

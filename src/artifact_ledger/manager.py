@@ -69,7 +69,7 @@ class ArtifactRepository:
     def keyring(self) -> Keyring:
         if self._keyring is None:
             bind = self.session.bind
-            url = bind.url if bind is not None else None
+            url = bind.engine.url if bind is not None else None
             self._keyring = resolve_keyring(url, self._secret)
         return self._keyring
 
@@ -135,7 +135,9 @@ class ArtifactManager:
                 await self._batch.flush()
 
     # ---- writes -------------------------------------------------------------------------------------
-    def _prepare(self, item: ArtifactIn, expected_version: int | None) -> tuple[SaveArtifact, EncodedContent | None, Any, bool]:
+    def _prepare(
+        self, item: ArtifactIn, expected_version: int | None
+    ) -> tuple[SaveArtifact, EncodedContent | None, Any, bool]:
         fresh = item.id is None
         artifact_id = str(self.repo.new_id() if item.id is None else item.id)
         data = item.data
@@ -202,7 +204,7 @@ class ArtifactManager:
             known.update(cmd.parent_id for cmd, _, _, _ in prepared if cmd.parent_id is not None)
             await batch.prefetch(sorted(known))
             outs: list[ArtifactOut] = []
-            for cmd, encoded, content, fresh in prepared:
+            for cmd, encoded, _content, fresh in prepared:
                 await batch.save(cmd, who, encoded, fresh_id=fresh)
             for cmd, _, content, _ in prepared:
                 row = await batch.projector.get(cmd.artifact_id)
@@ -245,13 +247,9 @@ class ArtifactManager:
         """
         aid = str(parse_id(id))
         who = current_attribution(actor=actor, reason=reason)
-        await self._write(
-            lambda batch: batch.delete(aid, who, cascade=cascade, expected_version=expected_version)
-        )
+        await self._write(lambda batch: batch.delete(aid, who, cascade=cascade, expected_version=expected_version))
 
-    async def restore(
-        self, id: ULID | str, *, actor: str | None = None, reason: str | None = None
-    ) -> ArtifactOut:
+    async def restore(self, id: ULID | str, *, actor: str | None = None, reason: str | None = None) -> ArtifactOut:
         """Bring a deleted artifact back as it was when deleted (a new version)."""
         aid = str(parse_id(id))
         who = current_attribution(actor=actor, reason=reason)
@@ -362,13 +360,21 @@ class ArtifactManager:
             c = state.content
             versions.append(
                 ArtifactVersion.model_construct(
-                    artifact_id=ULID.from_str(aid), version=event.version, event_type=event.type,
+                    artifact_id=ULID.from_str(aid),
+                    version=event.version,
+                    event_type=event.type,
                     position=event.position,
                     parent_id=ULID.from_str(state.parent_id) if state.parent_id else None,
-                    data=state.data, content_hash=c.hash if c else None,
-                    content_type=c.media_type if c else None, content_size=c.size if c else None,
-                    tags=list(state.tags), deleted=state.deleted, recorded_at=event.recorded_at,
-                    actor=event.actor, reason=event.reason, correlation_id=event.correlation_id,
+                    data=state.data,
+                    content_hash=c.hash if c else None,
+                    content_type=c.media_type if c else None,
+                    content_size=c.size if c else None,
+                    tags=list(state.tags),
+                    deleted=state.deleted,
+                    recorded_at=event.recorded_at,
+                    actor=event.actor,
+                    reason=event.reason,
+                    correlation_id=event.correlation_id,
                 )
             )
         return versions
@@ -386,9 +392,15 @@ class ArtifactManager:
         if content is not _NO_CONTENT and isinstance(data, dict):
             data = {**data, "content": content}
         return ArtifactOut.model_construct(
-            id=ULID.from_str(row.id), parent_id=ULID.from_str(row.parent_id) if row.parent_id else None,
-            level=row.level, data=data, tags=list(row.tags), created_at=row.created_at,
-            updated_at=row.updated_at, version=row.version, created_by=row.created_by,
+            id=ULID.from_str(row.id),
+            parent_id=ULID.from_str(row.parent_id) if row.parent_id else None,
+            level=row.level,
+            data=data,
+            tags=list(row.tags),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+            created_by=row.created_by,
             updated_by=row.updated_by,
         )
 
@@ -406,9 +418,15 @@ class ArtifactManager:
                 data["content"] = decode_content(r.content_codec, raw[r.content_hash], r.content_hash, keyring)
             outs.append(
                 ArtifactOut.model_construct(
-                    id=ULID.from_str(r.id), parent_id=ULID.from_str(r.parent_id) if r.parent_id else None,
-                    level=r.level, data=data, tags=codec.loads(r.tags), created_at=r.created_at,
-                    updated_at=r.updated_at, version=r.version, created_by=r.created_by,
+                    id=ULID.from_str(r.id),
+                    parent_id=ULID.from_str(r.parent_id) if r.parent_id else None,
+                    level=r.level,
+                    data=data,
+                    tags=codec.loads(r.tags),
+                    created_at=r.created_at,
+                    updated_at=r.updated_at,
+                    version=r.version,
+                    created_by=r.created_by,
                     updated_by=r.updated_by,
                 )
             )

@@ -18,9 +18,18 @@ from .events import RecordedEvent, upcast
 from .store.tables import artifacts, blobs, closure, events
 
 _COLUMNS = (
-    artifacts.c.id, artifacts.c.parent_id, artifacts.c.level, artifacts.c.version, artifacts.c.data,
-    artifacts.c.content_hash, artifacts.c.content_codec, artifacts.c.tags, artifacts.c.created_at,
-    artifacts.c.updated_at, artifacts.c.created_by, artifacts.c.updated_by,
+    artifacts.c.id,
+    artifacts.c.parent_id,
+    artifacts.c.level,
+    artifacts.c.version,
+    artifacts.c.data,
+    artifacts.c.content_hash,
+    artifacts.c.content_codec,
+    artifacts.c.tags,
+    artifacts.c.created_at,
+    artifacts.c.updated_at,
+    artifacts.c.created_by,
+    artifacts.c.updated_by,
 )
 
 
@@ -106,9 +115,7 @@ async def stream(db: Executor, artifact_id: str) -> list[RecordedEvent]:
 
 async def events_after(db: Executor, position: int, limit: int) -> list[RecordedEvent]:
     rows = (
-        await db.execute(
-            select(events).where(events.c.position > position).order_by(events.c.position).limit(limit)
-        )
+        await db.execute(select(events).where(events.c.position > position).order_by(events.c.position).limit(limit))
     ).all()
     return [event_from_core(r) for r in rows]
 
@@ -122,8 +129,18 @@ async def raw_events_after(db: Executor, position: int, limit: int) -> Sequence[
 def event_from_core(r: Row[Any]) -> RecordedEvent:
     m = r._mapping
     return RecordedEvent(
-        int(m["position"]), m["event_id"], m["artifact_id"], int(m["version"]), m["type"],
-        int(m["schema_version"]), upcast(m["type"], int(m["schema_version"]), codec.loads(m["payload"])),
-        m["recorded_at"], m["actor"], m["reason"], m["correlation_id"], m["causation_id"],
-        bytes(m["prev_hash"]), bytes(m["hash"]),
+        int(m["position"]),
+        m["event_id"],
+        m["artifact_id"],
+        int(m["version"]),
+        m["type"],
+        int(m["schema_version"]),
+        upcast(m["type"], int(m["schema_version"]), codec.loads(m["payload"])),
+        m["recorded_at"],
+        m["actor"],
+        m["reason"],
+        m["correlation_id"],
+        m["causation_id"],
+        bytes(m["prev_hash"]),
+        bytes(m["hash"]),
     )

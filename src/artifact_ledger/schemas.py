@@ -181,22 +181,22 @@ class GenericMetadata(BaseModel):
 
 
 class MLTrainingWorkspaceArtifactData(BaseArtifactData[MLMetadata]):
-    type: Literal["ml_training_workspace"] = "ml_training_workspace"  # type: ignore[assignment]  # narrowed discriminator
+    type: Literal["ml_training_workspace"] = "ml_training_workspace"
     metadata: MLMetadata
 
 
 class MLPredictionArtifactData(BaseArtifactData[MLMetadata]):
-    type: Literal["ml_prediction"] = "ml_prediction"  # type: ignore[assignment]  # narrowed discriminator
+    type: Literal["ml_prediction"] = "ml_prediction"
     metadata: MLMetadata
 
 
 class MLPredictionWorkspaceArtifactData(BaseArtifactData[MLMetadata]):
-    type: Literal["ml_prediction_workspace"] = "ml_prediction_workspace"  # type: ignore[assignment]  # narrowed discriminator
+    type: Literal["ml_prediction_workspace"] = "ml_prediction_workspace"
     metadata: MLMetadata
 
 
 class GenericArtifactData(BaseArtifactData[GenericMetadata]):
-    type: Literal["generic"] = "generic"  # type: ignore[assignment]  # narrowed discriminator
+    type: Literal["generic"] = "generic"
     metadata: GenericMetadata
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-
 from .clock import Clock
 from .content import EncodedContent
 from .decide import (
@@ -158,5 +157,3 @@ class WriteBatch:
             await write_checkpoints(self.driver, position)
         else:
             await self.projector.flush()
-
-

@@ -213,9 +213,9 @@ def mixed_frame(pd: Any, np: Any) -> Any:
             "str": ["a", None, "ç"],
             "bool": [True, False, True],
             "when": pd.to_datetime(["2024-01-01T12:00:00.123456", None, "1969-12-31"], format="ISO8601"),
-            "ns": pd.to_datetime(
-                ["2024-01-01T00:00:00.000000001", "2024-01-02T00:00:00.000000000", None]
-            ).astype("datetime64[ns]"),
+            "ns": pd.to_datetime(["2024-01-01T00:00:00.000000001", "2024-01-02T00:00:00.000000000", None]).astype(
+                "datetime64[ns]"
+            ),
             "tz": pd.to_datetime(["2024-03-31T00:30", "2024-03-31T03:30", None]).tz_localize("Europe/Oslo"),
             "delta": pd.to_timedelta([1, None, -3], unit="s"),
             "nullable": pd.array([1, None, 3], dtype="Int64"),
@@ -315,9 +315,7 @@ def test_declared_dataframe_type_accepts_pandas_and_a_columns_data_dict(keyring:
     assert type(decoded) is dict
     assert decoded == document
     pd = pytest.importorskip("pandas")
-    encoded, decoded = round_trip(
-        pd.DataFrame(document["data"], columns=["a"]), keyring, DATAFRAME_MEDIA_TYPE
-    )
+    encoded, decoded = round_trip(pd.DataFrame(document["data"], columns=["a"]), keyring, DATAFRAME_MEDIA_TYPE)
     assert (encoded.codec, encoded.media_type) == ("pandas", DATAFRAME_MEDIA_TYPE)
     assert type(decoded) is pd.DataFrame
 
@@ -378,9 +376,7 @@ def test_declared_json_and_bytes_force_their_codec(keyring: Keyring) -> None:
         (Point(1, 2), DATAFRAME_MEDIA_TYPE),
     ],
 )
-def test_declared_type_contradicting_the_content_is_refused(
-    content: object, declared: str, keyring: Keyring
-) -> None:
+def test_declared_type_contradicting_the_content_is_refused(content: object, declared: str, keyring: Keyring) -> None:
     with pytest.raises(ContentTypeMismatchError) as caught:
         encode_content(content, declared, keyring)
     message = str(caught.value)
@@ -500,9 +496,7 @@ def test_expected_hash_is_compared_case_insensitively(keyring: Keyring) -> None:
         ("no-such-codec", b"x"),
     ],
 )
-def test_garbage_matching_its_hash_raises_only_untrusted_content(
-    codec: str, blob: bytes, keyring: Keyring
-) -> None:
+def test_garbage_matching_its_hash_raises_only_untrusted_content(codec: str, blob: bytes, keyring: Keyring) -> None:
     if codec in ("pandas", "numpy"):
         pytest.importorskip("pandas" if codec == "pandas" else "numpy")
     with pytest.raises(UntrustedContentError, match=r"corrupted|does not know"):
@@ -611,9 +605,7 @@ def test_key_file_missing_without_create_or_malformed(tmp_path: Path) -> None:
 # -- optional dependencies ------------------------------------------------------------------------
 
 
-def test_decoding_numpy_without_numpy_names_the_extra(
-    monkeypatch: pytest.MonkeyPatch, keyring: Keyring
-) -> None:
+def test_decoding_numpy_without_numpy_names_the_extra(monkeypatch: pytest.MonkeyPatch, keyring: Keyring) -> None:
     np = pytest.importorskip("numpy")
     encoded = encode_content(np.arange(3), None, keyring)
     monkeypatch.setitem(sys.modules, "numpy", None)  # makes `import numpy` raise ImportError
@@ -637,8 +629,6 @@ def test_module_imports_and_works_without_numpy_or_pandas() -> None:
         """
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

@@ -62,8 +62,13 @@ class Projector:
 
     # ---- apply ------------------------------------------------------------------------
     async def apply(self, event: RecordedEvent) -> None:
-        handler = {CREATED: self._created_or_restored, RESTORED: self._created_or_restored,
-                   UPDATED: self._updated, MOVED: self._moved, DELETED: self._deleted}.get(event.type)
+        handler = {
+            CREATED: self._created_or_restored,
+            RESTORED: self._created_or_restored,
+            UPDATED: self._updated,
+            MOVED: self._moved,
+            DELETED: self._deleted,
+        }.get(event.type)
         if handler is None:
             raise ProjectionError(f"event {event.position} has unknown type {event.type!r}")
         await handler(event)
@@ -88,9 +93,17 @@ class Projector:
         else:
             created_at, created_by = await self._creation_of(aid)
         row = ArtifactRow(
-            aid, p["parent_id"], await self._parent_level(event, p["parent_id"]), event.version, p["data"],
-            ContentRef.from_json(p["content"]), tuple(p["tags"]), created_at, event.recorded_at,
-            created_by, event.actor,
+            aid,
+            p["parent_id"],
+            await self._parent_level(event, p["parent_id"]),
+            event.version,
+            p["data"],
+            ContentRef.from_json(p["content"]),
+            tuple(p["tags"]),
+            created_at,
+            event.recorded_at,
+            created_by,
+            event.actor,
         )
         self.rows[aid] = row
         self._artifact_ops.append((self.driver.sql.insert_artifact, row.insert_values(self.driver)))
@@ -108,15 +121,21 @@ class Projector:
     async def _live(self, event: RecordedEvent) -> ArtifactRow:
         row = await self.get(event.artifact_id)
         if row is None:
-            raise ProjectionError(f"event {event.position} ({event.type}) targets {event.artifact_id}, which has no live row")
+            raise ProjectionError(
+                f"event {event.position} ({event.type}) targets {event.artifact_id}, which has no live row"
+            )
         return row
 
     async def _updated(self, event: RecordedEvent) -> None:
         p = event.payload
         row = replace(
-            await self._live(event), version=event.version, data=p["data"],
-            content=ContentRef.from_json(p["content"]), tags=tuple(p["tags"]),
-            updated_at=event.recorded_at, updated_by=event.actor,
+            await self._live(event),
+            version=event.version,
+            data=p["data"],
+            content=ContentRef.from_json(p["content"]),
+            tags=tuple(p["tags"]),
+            updated_at=event.recorded_at,
+            updated_by=event.actor,
         )
         self.rows[row.id] = row
         self._artifact_ops.append((self.driver.sql.update_artifact, row.update_values(self.driver)))

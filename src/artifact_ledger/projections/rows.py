@@ -38,38 +38,85 @@ class ArtifactRow:
 
     def state(self) -> ArtifactState:
         return ArtifactState(
-            self.id, self.parent_id, self.version, self.data, self.content, self.tags,
-            created_at=self.created_at, created_by=self.created_by,
-            updated_at=self.updated_at, updated_by=self.updated_by,
+            self.id,
+            self.parent_id,
+            self.version,
+            self.data,
+            self.content,
+            self.tags,
+            created_at=self.created_at,
+            created_by=self.created_by,
+            updated_at=self.updated_at,
+            updated_by=self.updated_by,
         )
 
     def insert_values(self, driver: Driver) -> tuple[Any, ...]:
         c = self.content
         return (
-            self.id, self.parent_id, self.level, self.version, artifact_type(self.data),
+            self.id,
+            self.parent_id,
+            self.level,
+            self.version,
+            artifact_type(self.data),
             codec.dumps(self.data).decode(),
-            c.hash if c else None, c.codec if c else None, c.media_type if c else None, c.size if c else None,
-            codec.dumps(list(self.tags)).decode(), driver.ts(self.created_at), driver.ts(self.updated_at),
-            self.created_by, self.updated_by,
+            c.hash if c else None,
+            c.codec if c else None,
+            c.media_type if c else None,
+            c.size if c else None,
+            codec.dumps(list(self.tags)).decode(),
+            driver.ts(self.created_at),
+            driver.ts(self.updated_at),
+            self.created_by,
+            self.updated_by,
         )
 
     def update_values(self, driver: Driver) -> tuple[Any, ...]:
         c = self.content
         return (
-            self.version, artifact_type(self.data), codec.dumps(self.data).decode(),
-            c.hash if c else None, c.codec if c else None, c.media_type if c else None, c.size if c else None,
-            codec.dumps(list(self.tags)).decode(), driver.ts(self.updated_at), self.updated_by, self.id,
+            self.version,
+            artifact_type(self.data),
+            codec.dumps(self.data).decode(),
+            c.hash if c else None,
+            c.codec if c else None,
+            c.media_type if c else None,
+            c.size if c else None,
+            codec.dumps(list(self.tags)).decode(),
+            driver.ts(self.updated_at),
+            self.updated_by,
+            self.id,
         )
 
 
 def row_from_db(driver: Driver, r: Sequence[Any]) -> ArtifactRow:
     """Map a row selected with the dialect's artifact column list."""
-    (id_, parent_id, level, version, _type, data, content_hash, content_codec, content_type, content_size,
-     tags, created_at, updated_at, created_by, updated_by) = r
-    content = (
-        ContentRef(content_hash, content_codec, content_type, int(content_size)) if content_hash else None
-    )
+    (
+        id_,
+        parent_id,
+        level,
+        version,
+        _type,
+        data,
+        content_hash,
+        content_codec,
+        content_type,
+        content_size,
+        tags,
+        created_at,
+        updated_at,
+        created_by,
+        updated_by,
+    ) = r
+    content = ContentRef(content_hash, content_codec, content_type, int(content_size)) if content_hash else None
     return ArtifactRow(
-        id_, parent_id, int(level), int(version), codec.loads(data), content, tuple(codec.loads(tags)),
-        driver.read_ts(created_at), driver.read_ts(updated_at), created_by, updated_by,
+        id_,
+        parent_id,
+        int(level),
+        int(version),
+        codec.loads(data),
+        content,
+        tuple(codec.loads(tags)),
+        driver.read_ts(created_at),
+        driver.read_ts(updated_at),
+        created_by,
+        updated_by,
     )

@@ -83,8 +83,7 @@ def _statements(id_list: str, upsert_blob: str) -> dict[str, str]:
         "head": "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
         "load_artifacts": f"SELECT {_ARTIFACT_COLUMNS} FROM ledger_artifacts WHERE id IN ({id_list})",
         "stream_versions": (
-            f"SELECT artifact_id, max(version) FROM ledger_events WHERE artifact_id IN ({id_list}) "
-            "GROUP BY artifact_id"
+            f"SELECT artifact_id, max(version) FROM ledger_events WHERE artifact_id IN ({id_list}) GROUP BY artifact_id"
         ),
         "stream_events": f"SELECT {_EVENT_COLUMNS} FROM ledger_events WHERE artifact_id = ? ORDER BY version",
         "events_after": f"SELECT {_EVENT_COLUMNS} FROM ledger_events WHERE position > ? ORDER BY position LIMIT ?",
@@ -93,9 +92,7 @@ def _statements(id_list: str, upsert_blob: str) -> dict[str, str]:
             "FROM ledger_artifact_closure c JOIN ledger_artifacts a ON a.id = c.descendant_id "
             "WHERE c.ancestor_id = ? AND c.depth > 0 ORDER BY c.depth, a.id"
         ),
-        "is_descendant": (
-            "SELECT 1 FROM ledger_artifact_closure WHERE ancestor_id = ? AND descendant_id = ?"
-        ),
+        "is_descendant": ("SELECT 1 FROM ledger_artifact_closure WHERE ancestor_id = ? AND descendant_id = ?"),
         "insert_event": f"INSERT INTO ledger_events ({_EVENT_COLUMNS}) VALUES ({', '.join(['?'] * 14)})",
         "insert_blob": upsert_blob,
         "insert_artifact": f"INSERT INTO ledger_artifacts ({_ARTIFACT_COLUMNS}) VALUES ({', '.join(['?'] * 15)})",
@@ -149,7 +146,7 @@ SQLITE_STATEMENTS = Statements(
     **_statements(
         "SELECT value FROM json_each(?)",
         "INSERT INTO ledger_blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-    )
+    ),
 )
 PG_STATEMENTS = Statements(
     clear_projections=_CLEAR,
@@ -159,7 +156,7 @@ PG_STATEMENTS = Statements(
             "SELECT unnest(?::varchar[])",
             "INSERT INTO ledger_blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
         ).items()
-    }
+    },
 )
 
 
@@ -271,8 +268,7 @@ async def driver_for(connection: AsyncConnection) -> Driver:
     if name == "postgresql" and connection.dialect.driver == "asyncpg":
         return PostgresDriver(connection, raw)
     raise LedgerError(
-        f"unsupported database {name}+{connection.dialect.driver}: "
-        "use sqlite+aiosqlite:// or postgresql+asyncpg://"
+        f"unsupported database {name}+{connection.dialect.driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://"
     )
 
 
@@ -300,22 +296,32 @@ def translate(error: BaseException) -> LedgerError | None:
                 f"the ledger tables are missing ({message}); create them with "
                 "Artifact.metadata.create_all or run `artifact-ledger migrate`"
             )
-    if kind == "UndefinedTableError" or "does not exist" in message and "relation" in message:
+    if kind == "UndefinedTableError" or ("does not exist" in message and "relation" in message):
         return SchemaOutOfDateError(
             f"the ledger tables are missing ({message}); create them with "
             "Artifact.metadata.create_all or run `artifact-ledger migrate`"
         )
-    if "ledger_events" in message and "version" in message and (
-        "UNIQUE" in message or "unique" in message or kind == "UniqueViolationError"
+    if (
+        "ledger_events" in message
+        and "version" in message
+        and ("UNIQUE" in message or "unique" in message or kind == "UniqueViolationError")
     ):
         return ConcurrencyError(f"another writer appended to the same artifact first ({message}); reload and retry")
     if kind in {"UniqueViolationError", "IntegrityError", "ForeignKeyViolationError", "RaiseError"} or (
         isinstance(inner, sqlite3.IntegrityError)
     ):
         return IntegrityViolationError(f"the database refused the write: {message}")
-    if kind in {"ConnectionDoesNotExistError", "InterfaceError", "ConnectionResetError",
-                "CannotConnectNowError", "TooManyConnectionsError", "AdminShutdownError",
-                "QueryCanceledError", "OSError", "ConnectionRefusedError"}:
+    if kind in {
+        "ConnectionDoesNotExistError",
+        "InterfaceError",
+        "ConnectionResetError",
+        "CannotConnectNowError",
+        "TooManyConnectionsError",
+        "AdminShutdownError",
+        "QueryCanceledError",
+        "OSError",
+        "ConnectionRefusedError",
+    }:
         return LedgerUnavailableError(f"the database connection failed: {message}")
     if isinstance(error, sa_exc.DBAPIError):
         return LedgerUnavailableError(f"database error: {message}")

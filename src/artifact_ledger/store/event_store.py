@@ -72,9 +72,20 @@ def seal(
         digest = event_hash(head.hash, envelope, codec.dumps(new.payload))
         sealed.append(
             RecordedEvent(
-                position, event_id, new.artifact_id, new.version, new.type, CURRENT_SCHEMA_VERSION,
-                new.payload, now, who.actor, who.reason, who.correlation_id, who.causation_id,
-                head.hash, digest,
+                position,
+                event_id,
+                new.artifact_id,
+                new.version,
+                new.type,
+                CURRENT_SCHEMA_VERSION,
+                new.payload,
+                now,
+                who.actor,
+                who.reason,
+                who.correlation_id,
+                who.causation_id,
+                head.hash,
+                digest,
             )
         )
         head.position, head.hash, head.recorded_at = position, digest, now
@@ -84,9 +95,20 @@ def seal(
 def event_row(driver: Driver, event: RecordedEvent) -> tuple[Any, ...]:
     """The bound values of one event row, in ``insert_event`` column order."""
     return (
-        event.position, event.event_id, event.artifact_id, event.version, event.type, event.schema_version,
-        codec.dumps(event.payload).decode(), driver.ts(event.recorded_at), event.actor, event.reason,
-        event.correlation_id, event.causation_id, event.prev_hash, event.hash,
+        event.position,
+        event.event_id,
+        event.artifact_id,
+        event.version,
+        event.type,
+        event.schema_version,
+        codec.dumps(event.payload).decode(),
+        driver.ts(event.recorded_at),
+        event.actor,
+        event.reason,
+        event.correlation_id,
+        event.causation_id,
+        event.prev_hash,
+        event.hash,
     )
 
 
@@ -97,12 +119,37 @@ async def insert_events(driver: Driver, sealed: Sequence[RecordedEvent]) -> None
 
 def event_from_row(row: Sequence[Any], read_ts: Any, read_bytes: Any = bytes) -> RecordedEvent:
     """Map a stored row (``insert_event`` column order) to a :class:`RecordedEvent`, upcasting the payload."""
-    (position, event_id, artifact_id, version, type_, schema_version, payload, recorded_at,
-     actor, reason, correlation_id, causation_id, prev_hash, digest) = row
+    (
+        position,
+        event_id,
+        artifact_id,
+        version,
+        type_,
+        schema_version,
+        payload,
+        recorded_at,
+        actor,
+        reason,
+        correlation_id,
+        causation_id,
+        prev_hash,
+        digest,
+    ) = row
     return RecordedEvent(
-        int(position), event_id, artifact_id, int(version), type_, int(schema_version),
-        upcast(type_, int(schema_version), codec.loads(payload)), read_ts(recorded_at),
-        actor, reason, correlation_id, causation_id, read_bytes(prev_hash), read_bytes(digest),
+        int(position),
+        event_id,
+        artifact_id,
+        int(version),
+        type_,
+        int(schema_version),
+        upcast(type_, int(schema_version), codec.loads(payload)),
+        read_ts(recorded_at),
+        actor,
+        reason,
+        correlation_id,
+        causation_id,
+        read_bytes(prev_hash),
+        read_bytes(digest),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
 from sqlalchemy import (
     DDL,
     BigInteger,
@@ -22,6 +23,11 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.types import TypeDecorator
+
+
+def _ddl(statement: str) -> DDL:
+    return DDL(statement)  # type: ignore[no-untyped-call]  # DDL.__init__ lacks annotations
+
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -146,15 +152,14 @@ for _table in (events, blobs):
         event.listen(
             _table,
             "after_create",
-            DDL(
-                f"CREATE TRIGGER {_name} BEFORE {_op} ON {_table.name} "
-                f"BEGIN SELECT RAISE(ABORT, '{_msg}'); END"
+            _ddl(
+                f"CREATE TRIGGER {_name} BEFORE {_op} ON {_table.name} BEGIN SELECT RAISE(ABORT, '{_msg}'); END"
             ).execute_if(dialect="sqlite"),
         )
     event.listen(
         _table,
         "after_create",
-        DDL(
+        _ddl(
             f"CREATE OR REPLACE FUNCTION {_table.name}_append_only() RETURNS trigger AS $$ "
             f"BEGIN RAISE EXCEPTION '{_APPEND_ONLY.format(table=_table.name)}' "
             "USING ERRCODE = 'restrict_violation'; END $$ LANGUAGE plpgsql"
@@ -163,7 +168,7 @@ for _table in (events, blobs):
     event.listen(
         _table,
         "after_create",
-        DDL(
+        _ddl(
             f"CREATE TRIGGER {_table.name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
             f"ON {_table.name} FOR EACH STATEMENT EXECUTE FUNCTION {_table.name}_append_only()"
         ).execute_if(dialect="postgresql"),
@@ -171,7 +176,7 @@ for _table in (events, blobs):
     event.listen(
         _table,
         "before_drop",
-        DDL(f"DROP FUNCTION IF EXISTS {_table.name}_append_only() CASCADE").execute_if(dialect="postgresql"),
+        _ddl(f"DROP FUNCTION IF EXISTS {_table.name}_append_only() CASCADE").execute_if(dialect="postgresql"),
     )
 
 
