@@ -98,7 +98,7 @@ async def load_blobs(db: Executor, hashes: Iterable[str]) -> dict[str, bytes]:
     for start in range(0, len(wanted), 2000):
         chunk = wanted[start : start + 2000]
         rows = (await db.execute(select(blobs.c.hash, blobs.c.data).where(blobs.c.hash.in_(chunk)))).all()
-        found.update((r[0], bytes(r[1])) for r in rows)
+        found.update((r.hash, bytes(r.data)) for r in rows)
     missing = [h for h in wanted if h not in found]
     if missing:
         raise UntrustedContentError(f"blob {missing[0]} is missing from ledger_blobs ({len(missing)} missing)")
