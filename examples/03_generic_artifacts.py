@@ -1,0 +1,133 @@
+"""Generic artifacts: a project -> document -> version hierarchy with free-form metadata.
+
+Shows how to:
+- create generic artifacts whose ``GenericMetadata`` carries any extra fields
+- store arbitrary JSON content
+- build a three-level hierarchy (project -> document -> versions) and print it as a tree
+- query artifacts by hierarchy level
+- (ledger addition) update a version artifact and list its history with version numbers
+
+Run with ``python examples/03_generic_artifacts.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import sessionmaker
+
+from artifact_ledger import (
+    ArtifactHierarchy,
+    ArtifactIn,
+    ArtifactManager,
+    ArtifactRepository,
+    ArtifactTreeNode,
+    GenericArtifactData,
+    GenericMetadata,
+)
+from artifact_ledger.models import Artifact
+
+
+def generic_data(metadata: GenericMetadata, content: Any) -> dict[str, Any]:
+    """Validate with the typed schema, then keep the content as given."""
+    typed = GenericArtifactData(metadata=metadata, content=content, content_type="application/json")
+    return {
+        "type": typed.type,
+        "metadata": typed.metadata.model_dump(),
+        "content": content,
+        "content_type": typed.content_type,
+    }
+
+
+def print_tree(node: ArtifactTreeNode, indent: int = 0) -> None:
+    name = node.data["metadata"].get("name") or f"v{node.data['metadata'].get('version_number')}"
+    print(f"{'  ' * indent}- {node.level_label} (level {node.level}): {name}")
+    for child in node.children or []:
+        print_tree(child, indent + 1)
+
+
+async def main() -> None:
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    async with engine.begin() as conn:
+        await conn.run_sync(Artifact.metadata.create_all)
+
+    # chapkit-style set-up; async_sessionmaker is the typed equivalent.
+    session_factory = sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)  # type: ignore[call-overload]
+    hierarchy = ArtifactHierarchy(name="documents", level_labels={0: "project", 1: "document", 2: "version"})
+
+    async with session_factory() as session:
+        manager = ArtifactManager(ArtifactRepository(session), hierarchy=hierarchy)
+
+        project = await manager.save(
+            ArtifactIn(
+                data=generic_data(
+                    GenericMetadata(name="Malaria forecasting", owner="research-team", topics=["health", "ml"]),
+                    {"description": "Monthly malaria case forecasts per district"},
+                )
+            )
+        )
+        document = await manager.save(
+            ArtifactIn(
+                parent_id=project.id,
+                data=generic_data(
+                    GenericMetadata(name="Methods", author="alice", format="markdown"),
+                    {"title": "Methods", "sections": ["Data", "Model", "Validation"]},
+                ),
+            )
+        )
+        versions = []
+        for number, status in enumerate(["draft", "review", "final"], start=1):
+            version = await manager.save(
+                ArtifactIn(
+                    parent_id=document.id,
+                    data=generic_data(
+                        GenericMetadata(version_number=number, status=status, word_count=1000 * number),
+                        {"body": f"Methods, revision {number}", "status": status},
+                    ),
+                )
+            )
+            versions.append(version)
+        print(f"Project {project.id} (level {project.level})")
+        print(f"Document {document.id} (level {document.level})")
+        for version in versions:
+            meta = version.data["metadata"]
+            print(f"Version {meta['version_number']} {version.id} (level {version.level}): {meta['status']}")
+
+        tree = await manager.build_tree(project.id)
+        if tree is None:
+            raise SystemExit(f"build_tree found nothing under project {project.id}")
+        print(f"\nTree of hierarchy {tree.hierarchy!r}:")
+        print_tree(tree)
+
+        # Query by level: every artifact of a given depth in the hierarchy.
+        everything = await manager.find_all()
+        for level, label in hierarchy.level_labels.items():
+            at_level = [a for a in everything if a.level == level]
+            print(f"Level {level} ({label}): {len(at_level)} artifact(s)")
+        level_2 = [a for a in everything if a.level == 2]
+        if [a.id for a in level_2] != [v.id for v in versions]:
+            raise SystemExit("level 2 should hold exactly the three versions")
+        final = next(a for a in level_2 if a.data["metadata"]["status"] == "final")
+        print(f"Final version: {final.data['content']['body']} ({final.data['metadata']['word_count']} words)")
+
+        # Ledger addition: update the draft; the old data stays in its history.
+        draft = versions[0]
+        updated_data = generic_data(
+            GenericMetadata(version_number=1, status="superseded", word_count=1000),
+            {"body": "Methods, revision 1", "status": "superseded"},
+        )
+        updated = await manager.save(ArtifactIn(id=draft.id, parent_id=document.id, data=updated_data))
+        print(f"\nUpdated {updated.id}: now version {updated.version}")
+        history = await manager.history(draft.id)
+        for entry in history:
+            print(f"History: version {entry.version} {entry.event_type} status={entry.data['metadata']['status']}")
+        if [h.version for h in history] != [1, 2] or updated.version != 2:
+            raise SystemExit(f"expected versions [1, 2], got {[h.version for h in history]}")
+
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,120 @@
+"""One coroutine per CLI command, each a few calls into the public API."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+
+from rich.progress import Progress
+
+from ..errors import ArtifactNotFoundError
+from ..ledger import Ledger
+from . import render
+from .demo import run_demo
+
+
+async def dispatch(args: argparse.Namespace) -> int:
+    handler: Callable[[argparse.Namespace], Awaitable[int]] = _COMMANDS[args.command]
+    return await handler(args)
+
+
+async def _ls(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+        rows = await manager.find_all(include_content=False)
+    if args.type_ is not None:
+        rows = [r for r in rows if isinstance(r.data, dict) and r.data.get("type") == args.type_]
+    if args.level is not None:
+        rows = [r for r in rows if r.level == args.level]
+    if args.parent is not None:
+        rows = [r for r in rows if str(r.parent_id) == args.parent]
+    rows = rows[: args.limit]
+    if args.json:
+        render.print_json([render.artifact_json(r) for r in rows])
+    else:
+        render.console.print(render.artifacts_table(rows))
+    return 0
+
+
+async def _show(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+        out = await manager.find_by_id(args.id)
+    if out is None:
+        raise ArtifactNotFoundError(f"artifact {args.id} not found", artifact_id=args.id)
+    if args.json:
+        render.print_json(render.artifact_json(out))
+    else:
+        render.console.print(render.artifacts_table([out], title=f"artifact {out.id}"))
+        render.console.print_json(data=render.artifact_json(out)["data"], default=str)
+    return 0
+
+
+async def _tree(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+        node = await manager.build_tree(args.id, include_content=False)
+    if node is None:
+        raise ArtifactNotFoundError(f"artifact {args.id} not found", artifact_id=args.id)
+    if args.json:
+        render.print_json(node.model_dump(mode="json"))
+    else:
+        render.console.print(render.tree_view(node))
+    return 0
+
+
+async def _history(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+        versions = await manager.history(args.id)
+    if args.json:
+        render.print_json([v.model_dump(mode="json") for v in versions])
+    else:
+        render.console.print(render.history_table(versions))
+    return 0
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger:
+        with Progress(transient=True, disable=args.json) as progress:
+            task = progress.add_task("verifying", total=None)
+            report = await ledger.verify(progress=lambda n: progress.update(task, completed=n))
+    if args.json:
+        render.print_json(
+            {
+                "ok": report.ok,
+                "events_checked": report.events_checked,
+                "broken_position": report.broken_position,
+                "problem": report.problem,
+                "head_position": report.head_position,
+                "head_hash": report.head_hash,
+            }
+        )
+    elif report.ok:
+        render.console.print(
+            f"[green]OK[/green]: {report.events_checked} events verified; head {report.head_position} "
+            f"{report.head_hash}"
+        )
+    else:
+        render.console.print(f"[red]BROKEN[/red] at position {report.broken_position}: {report.problem}")
+    return 0 if report.ok else 1
+
+
+async def _rebuild(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger:
+        with Progress(transient=True) as progress:
+            task = progress.add_task("rebuilding", total=None)
+            count = await ledger.rebuild(progress=lambda n: progress.update(task, completed=n))
+    render.console.print(f"rebuilt the projections from {count} events")
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    return await run_demo(args.db, as_json=args.json)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "demo": _demo,
+    "ls": _ls,
+    "show": _show,
+    "tree": _tree,
+    "history": _history,
+    "verify": _verify,
+    "rebuild": _rebuild,
+}
