@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tree = sub.add_parser("tree", help="draw the tree rooted at an artifact")
     tree.add_argument("id")
+    tree.add_argument("--labels", help="comma-separated level labels, e.g. training,prediction,evaluation")
     tree.add_argument("--json", action="store_true", help="JSON output")
 
     history = sub.add_parser("history", help="every version of an artifact")

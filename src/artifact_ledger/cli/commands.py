@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from ..errors import ArtifactNotFoundError
 from ..ledger import Ledger
+from ..schemas import ArtifactHierarchy
 from . import render
 from .demo import run_demo
 
@@ -49,7 +50,11 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _tree(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+    hierarchy = None
+    if args.labels:
+        labels = {level: label.strip() for level, label in enumerate(args.labels.split(","))}
+        hierarchy = ArtifactHierarchy(name="cli", level_labels=labels)
+    async with Ledger.open(args.db) as ledger, ledger.manager(hierarchy) as manager:
         node = await manager.build_tree(args.id, include_content=False)
     if node is None:
         raise ArtifactNotFoundError(f"artifact {args.id} not found", artifact_id=args.id)
