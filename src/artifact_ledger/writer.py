@@ -27,10 +27,10 @@ from .decide import (
 )
 from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
-from .projections.projector import Projector, write_checkpoints
+from .projections.projector import Projector, checkpoint_step
 from .projections.rows import row_from_db
-from .store.dialect import Driver
-from .store.event_store import Head, insert_events, read_head, read_stream, seal, stream_versions
+from .store.dialect import Driver, Step
+from .store.event_store import Head, head_from_rows, insert_events_step, read_stream, seal, stream_versions
 
 
 @dataclass(slots=True)
@@ -48,10 +48,19 @@ class WriteBatch:
     def __post_init__(self) -> None:
         self.projector = Projector(self.driver)
 
-    async def _begin(self) -> Head:
-        if self.head is None:
-            await self.driver.lock()
-            self.head = await read_head(self.driver)
+    async def _begin(self, preload: Sequence[str | None] = ()) -> Head:
+        """Take the write lock and read the head once per batch; load ``preload`` rows on the way."""
+        if self.head is not None:
+            await self.projector.load(i for i in preload if i is not None)
+            return self.head
+        wanted = [i for i in dict.fromkeys(preload) if i is not None and i not in self.projector.rows]
+        steps: list[Step] = [(self.driver.sql.head, (), False)]
+        if wanted:
+            steps.append((self.driver.sql.load_artifacts, (self.driver.id_list(wanted),), False))
+        results = await self.driver.locked(steps)
+        self.head = head_from_rows(self.driver, results[0])
+        if wanted:
+            self.projector.loaded(wanted, results[1])
         return self.head
 
     async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:
@@ -78,8 +87,8 @@ class WriteBatch:
     async def _in_subtree(self, root_id: str, candidate_id: str | None) -> bool:
         if candidate_id is None:
             return False
-        await self.projector.flush()
-        return bool(await self.driver.fetch(self.driver.sql.is_descendant, root_id, candidate_id))
+        steps = [*self.projector.steps(), (self.driver.sql.is_descendant, (root_id, candidate_id), False)]
+        return bool((await self.driver.pipeline(steps))[-1])
 
     async def prefetch(self, ids: Sequence[str]) -> None:
         await self._begin()
@@ -89,7 +98,7 @@ class WriteBatch:
     async def save(
         self, cmd: SaveArtifact, who: Attribution, content: EncodedContent | None, *, fresh_id: bool
     ) -> list[RecordedEvent]:
-        await self._begin()
+        await self._begin([cmd.parent_id] if fresh_id else [cmd.artifact_id, cmd.parent_id])
         if fresh_id:
             self.projector.known_new(cmd.artifact_id)
             current = None
@@ -105,7 +114,7 @@ class WriteBatch:
         return await self._commit_events(decided, who)
 
     async def move(self, cmd: MoveArtifact, who: Attribution) -> list[RecordedEvent]:
-        await self._begin()
+        await self._begin([cmd.artifact_id, cmd.new_parent_id])
         current = await self._state(cmd.artifact_id)
         parent_live = cmd.new_parent_id is None or await self.projector.get(cmd.new_parent_id) is not None
         in_subtree = await self._in_subtree(cmd.artifact_id, cmd.new_parent_id)
@@ -115,12 +124,12 @@ class WriteBatch:
     async def delete(
         self, artifact_id: str, who: Attribution, *, cascade: bool, expected_version: int | None
     ) -> list[RecordedEvent]:
-        await self._begin()
+        await self._begin([artifact_id])
         row = await self.projector.get(artifact_id)
         subtree: list[ArtifactState] = []
         if row is not None:
-            await self.projector.flush()
-            rows = await self.driver.fetch(self.driver.sql.subtree_rows, artifact_id)
+            steps = [*self.projector.steps(), (self.driver.sql.subtree_rows, (artifact_id,), False)]
+            rows = (await self.driver.pipeline(steps))[-1]
             subtree_rows = [row_from_db(self.driver, r) for r in rows]
             for sub in subtree_rows:
                 self.projector.rows[sub.id] = sub
@@ -142,18 +151,17 @@ class WriteBatch:
 
     # ---- write ------------------------------------------------------------------------------
     async def flush(self) -> None:
-        """Send everything decided so far (still inside the caller's transaction)."""
+        """Send everything decided so far in one pipeline (still inside the caller's transaction)."""
+        steps: list[Step] = []
         if self.blobs:
-            await self.driver.executemany(
-                self.driver.sql.insert_blob, [(b.hash, b.size, b.data) for b in self.blobs.values()]
-            )
+            steps.append((self.driver.sql.insert_blob, [(b.hash, b.size, b.data) for b in self.blobs.values()], True))
             self.blobs.clear()
         if self.pending:
-            await insert_events(self.driver, self.pending)
-            position = self.pending[-1].position
+            steps.append(insert_events_step(self.driver, self.pending))
+            steps.extend(self.projector.steps())
+            steps.append(checkpoint_step(self.driver, self.pending[-1].position))
             self.appended += len(self.pending)
             self.pending = []
-            await self.projector.flush()
-            await write_checkpoints(self.driver, position)
         else:
-            await self.projector.flush()
+            steps.extend(self.projector.steps())
+        await self.driver.pipeline(steps)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import LedgerError
 from ..events import CREATED, DELETED, MOVED, RESTORED, UPDATED, ContentRef, RecordedEvent
-from ..store.dialect import Driver
+from ..store.dialect import Driver, Step
 from ..store.tables import PROJECTORS
 from .rows import ArtifactRow, row_from_db
 
@@ -44,12 +44,15 @@ class Projector:
         sql = self.driver.sql
         for chunk_start in range(0, len(missing), 5000):
             chunk = missing[chunk_start : chunk_start + 5000]
-            rows = await self.driver.fetch(sql.load_artifacts, self.driver.id_list(chunk))
-            for i in chunk:
-                self.rows[i] = None
-            for r in rows:
-                row = row_from_db(self.driver, r)
-                self.rows[row.id] = row
+            self.loaded(chunk, await self.driver.fetch(sql.load_artifacts, self.driver.id_list(chunk)))
+
+    def loaded(self, ids: Iterable[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Record the result of loading ``ids``: rows found, the rest known absent."""
+        for i in ids:
+            self.rows[i] = None
+        for r in rows:
+            row = row_from_db(self.driver, r)
+            self.rows[row.id] = row
 
     async def get(self, artifact_id: str) -> ArtifactRow | None:
         if artifact_id not in self.rows:
@@ -144,14 +147,15 @@ class Projector:
         row = await self._live(event)
         new_parent = event.payload["to_parent_id"]
         new_level = await self._parent_level(event, new_parent)
-        await self.flush()
         d, sql, aid = self.driver, self.driver.sql, row.id
-        await d.execute(sql.move_closure_detach, aid, aid)
+        steps = self.steps()
+        steps.append((sql.move_closure_detach, (aid, aid), False))
         if new_parent is not None:
-            await d.execute(sql.move_closure_attach, new_parent, aid)
+            steps.append((sql.move_closure_attach, (new_parent, aid), False))
         if new_level != row.level:
-            await d.execute(sql.shift_levels, new_level - row.level, aid)
-        await d.execute(sql.move_artifact, new_parent, event.version, d.ts(event.recorded_at), event.actor, aid)
+            steps.append((sql.shift_levels, (new_level - row.level, aid), False))
+        steps.append((sql.move_artifact, (new_parent, event.version, d.ts(event.recorded_at), event.actor, aid), False))
+        await d.pipeline(steps)
         # Levels below the moved artifact changed in the database: forget cached rows.
         self.rows.clear()
 
@@ -167,14 +171,21 @@ class Projector:
         self._created.clear()
 
     # ---- write ------------------------------------------------------------------------
-    async def flush(self) -> None:
-        """Send the queued operations, one ``executemany`` per run of identical statements."""
+    def steps(self) -> list[Step]:
+        """Take the queued operations as statements: one ``executemany`` per run of identical ones."""
+        steps: list[Step] = []
         for ops in (self._artifact_ops, self._closure_ops):
-            await _run(self.driver, ops)
+            steps.extend(_coalesce(ops))
             ops.clear()
+        return steps
+
+    async def flush(self) -> None:
+        """Send the queued operations."""
+        await self.driver.pipeline(self.steps())
 
 
-async def _run(driver: Driver, ops: Sequence[_Op]) -> None:
+def _coalesce(ops: Sequence[_Op]) -> list[Step]:
+    steps: list[Step] = []
     start = 0
     while start < len(ops):
         sql = ops[start][0]
@@ -182,12 +193,17 @@ async def _run(driver: Driver, ops: Sequence[_Op]) -> None:
         while end < len(ops) and ops[end][0] == sql:
             end += 1
         if end - start == 1:
-            await driver.execute(sql, *ops[start][1])
+            steps.append((sql, ops[start][1], False))
         else:
-            await driver.executemany(sql, [op[1] for op in ops[start:end]])
+            steps.append((sql, [op[1] for op in ops[start:end]], True))
         start = end
+    return steps
+
+
+def checkpoint_step(driver: Driver, position: int) -> Step:
+    """Advance every projector's checkpoint to ``position`` (same transaction as the events)."""
+    return (driver.sql.upsert_checkpoint, [(name, position) for name in PROJECTORS], True)
 
 
 async def write_checkpoints(driver: Driver, position: int) -> None:
-    """Advance every projector's checkpoint to ``position`` (same transaction as the events)."""
-    await driver.executemany(driver.sql.upsert_checkpoint, [(name, position) for name in PROJECTORS])
+    await driver.pipeline([checkpoint_step(driver, position)])

@@ -160,6 +160,12 @@ PG_STATEMENTS = Statements(
 )
 
 
+Step = tuple[str, Any, bool]
+"""One statement of a pipeline: SQL, its parameters (a row; a list of rows when ``many``), ``many``."""
+
+Rows = list[Sequence[Any]]
+
+
 class Driver:
     """The driver connection under one SQLAlchemy connection, with the dialect's statements."""
 
@@ -171,16 +177,26 @@ class Driver:
         self.raw = raw
 
     async def lock(self) -> None:
+        """Take the ledger's write lock (held until the transaction ends)."""
         raise NotImplementedError
 
-    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+    async def locked(self, steps: Sequence[Step]) -> list[Rows]:
+        """Take the write lock, then run ``steps``; returns each step's rows."""
+        await self.lock()
+        return await self.pipeline(steps)
+
+    async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
+        """Run statements in order in the current transaction; returns each step's rows."""
         raise NotImplementedError
+
+    async def fetch(self, sql: str, *args: Any) -> Rows:
+        return (await self.pipeline([(sql, args, False)]))[0]
 
     async def execute(self, sql: str, *args: Any) -> None:
-        raise NotImplementedError
+        await self.pipeline([(sql, args, False)])
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        await self.pipeline([(sql, rows, True)])
 
     def id_list(self, ids: Sequence[str]) -> Any:
         raise NotImplementedError
@@ -199,21 +215,37 @@ class SqliteDriver(Driver):
     name = "sqlite"
     sql = SQLITE_STATEMENTS
 
-    async def lock(self) -> None:
+    def _lock_steps(self) -> list[Step]:
         # SQLite: BEGIN IMMEDIATE takes the database's single write lock before we
         # read the head, so positions are dense and in commit order and the hash
         # chain has one well-defined predecessor. (busy_timeout makes waiters queue.)
-        if not self.raw.in_transaction:
-            await self.raw.execute("BEGIN IMMEDIATE")
+        return [] if self.raw.in_transaction else [("BEGIN IMMEDIATE", (), False)]
 
-    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
-        return list(await self.raw.execute_fetchall(sql, args))
+    async def lock(self) -> None:
+        await self.pipeline(self._lock_steps())
 
-    async def execute(self, sql: str, *args: Any) -> None:
-        await self.raw.execute(sql, args)
+    async def locked(self, steps: Sequence[Step]) -> list[Rows]:
+        lock = self._lock_steps()
+        return (await self.pipeline([*lock, *steps]))[len(lock) :]
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.raw.executemany(sql, rows)
+    async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
+        if not steps:
+            return []
+        # aiosqlite runs every call on its own thread; a wake-up there and back
+        # costs more than the statement. Run the whole pipeline in one hop.
+        # (_execute/_conn are aiosqlite internals, stable since 0.17; fall back if gone.)
+        run_in_thread = getattr(self.raw, "_execute", None)
+        if run_in_thread is not None and hasattr(type(self.raw), "_conn"):
+            rows: list[Rows] = await run_in_thread(_run_steps, self.raw, steps)
+            return rows
+        out: list[Rows] = []
+        for sql, params, many in steps:
+            if many:
+                await self.raw.executemany(sql, params)
+                out.append([])
+            else:
+                out.append(list(await self.raw.execute_fetchall(sql, params)))
+        return out
 
     def id_list(self, ids: Sequence[str]) -> Any:
         return "[" + ",".join(f'"{i}"' for i in ids) + "]"
@@ -239,14 +271,15 @@ class PostgresDriver(Driver):
         # commit/rollback. Issued through SQLAlchemy so its transaction is begun.
         await self.connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
 
-    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
-        return list(await self.raw.fetch(sql, *args))
-
-    async def execute(self, sql: str, *args: Any) -> None:
-        await self.raw.execute(sql, *args)
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.raw.executemany(sql, rows)
+    async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
+        out: list[Rows] = []
+        for sql, params, many in steps:
+            if many:
+                await self.raw.executemany(sql, params)
+                out.append([])
+            else:
+                out.append(list(await self.raw.fetch(sql, *params)))
+        return out
 
     def id_list(self, ids: Sequence[str]) -> Any:
         return list(ids)
@@ -257,6 +290,19 @@ class PostgresDriver(Driver):
     def read_ts(self, value: Any) -> datetime:
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
+
+
+def _run_steps(raw: Any, steps: Sequence[Step]) -> list[Rows]:
+    """Runs on aiosqlite's thread, on the sqlite3 connection itself."""
+    conn = raw._conn
+    out: list[Rows] = []
+    for sql, params, many in steps:
+        if many:
+            conn.executemany(sql, params)
+            out.append([])
+        else:
+            out.append(conn.execute(sql, params).fetchall())
+    return out
 
 
 async def driver_for(connection: AsyncConnection) -> Driver:

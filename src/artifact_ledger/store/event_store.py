@@ -16,7 +16,7 @@ from ..chain import envelope_bytes, event_hash
 from ..clock import Clock
 from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent, upcast
 from ..ids import IdFactory
-from .dialect import Driver
+from .dialect import Driver, Step
 
 
 @dataclass(slots=True)
@@ -30,7 +30,11 @@ class Head:
 
 async def read_head(driver: Driver) -> Head:
     """The head of the log; call it only while holding the write lock."""
-    rows = await driver.fetch(driver.sql.head)
+    return head_from_rows(driver, await driver.fetch(driver.sql.head))
+
+
+def head_from_rows(driver: Driver, rows: Sequence[Sequence[Any]]) -> Head:
+    """The head from the rows of the dialect's ``head`` statement."""
     if not rows:
         return Head(0, codec.GENESIS_HASH, None)
     position, digest, recorded_at = rows[0]
@@ -112,9 +116,9 @@ def event_row(driver: Driver, event: RecordedEvent) -> tuple[Any, ...]:
     )
 
 
-async def insert_events(driver: Driver, sealed: Sequence[RecordedEvent]) -> None:
-    if sealed:
-        await driver.executemany(driver.sql.insert_event, [event_row(driver, e) for e in sealed])
+def insert_events_step(driver: Driver, sealed: Sequence[RecordedEvent]) -> Step:
+    """The statement appending ``sealed`` to the log."""
+    return (driver.sql.insert_event, [event_row(driver, e) for e in sealed], True)
 
 
 def event_from_row(row: Sequence[Any], read_ts: Any, read_bytes: Any = bytes) -> RecordedEvent:
