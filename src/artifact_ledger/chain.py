@@ -11,10 +11,17 @@ from datetime import UTC, datetime
 
 from . import codec
 
+_last_time: tuple[datetime, str] | None = None
+
 
 def format_time(value: datetime) -> str:
     """The canonical text of a timestamp: UTC, microseconds, ``Z`` suffix."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _last_time
+    if _last_time is not None and _last_time[0] == value:
+        return _last_time[1]  # a batch stamps every event with one time: format it once
+    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _last_time = (value, text)
+    return text
 
 
 def envelope_bytes(
@@ -32,7 +39,7 @@ def envelope_bytes(
     causation_id: str | None,
 ) -> bytes:
     """Canonical JSON of every envelope field except the payload and the hashes."""
-    return codec.dumps(
+    return codec.dumps_trusted(
         {
             "position": position,
             "event_id": event_id,

@@ -41,7 +41,7 @@ class ArtifactState:
 
     @property
     def data_json(self) -> bytes:
-        return codec.dumps(self.data)
+        return codec.dumps_trusted(self.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ def decide_save(
         events.append(
             NewEvent(aid, version, MOVED, {"from_parent_id": current.parent_id, "to_parent_id": cmd.parent_id})
         )
-    if cmd.tags != current.tags or cmd.content != current.content or codec.dumps(cmd.data) != current.data_json:
+    if cmd.tags != current.tags or cmd.content != current.content or codec.dumps_trusted(cmd.data) != current.data_json:
         version += 1
         events.append(NewEvent(aid, version, UPDATED, _state_payload(cmd.data, cmd.content, cmd.tags)))
     return events

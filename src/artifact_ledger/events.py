@@ -94,6 +94,8 @@ class RecordedEvent:
     causation_id: str | None
     prev_hash: bytes
     hash: bytes
+    payload_json: bytes = b""
+    """The canonical payload bytes, when the writer already has them (saves a re-encode)."""
 
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -26,17 +26,38 @@ class MonotonicULIDFactory:
         self._lock = threading.Lock()
         self._last = 0
 
-    def __call__(self) -> ULID:
+    def next_int(self) -> int:
         with self._lock:
             millis = time.time_ns() // 1_000_000
             candidate = (millis << 80) | int.from_bytes(os.urandom(10), "big")
             if candidate <= self._last:
                 candidate = self._last + 1
             self._last = candidate
-            return ULID.from_int(candidate)
+            return candidate
+
+    def __call__(self) -> ULID:
+        return ULID.from_int(self.next_int())
 
 
 new_id: IdFactory = MonotonicULIDFactory()
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid_text(value: int) -> str:
+    """The 26-character Crockford base32 text of a 128-bit ULID integer."""
+    chars = [""] * 26
+    for index in range(25, -1, -1):
+        chars[index] = _CROCKFORD[value & 31]
+        value >>= 5
+    return "".join(chars)
+
+
+def id_text(factory: IdFactory) -> str:
+    """A new id as text, skipping the ULID object when the factory can hand out integers."""
+    if isinstance(factory, MonotonicULIDFactory):
+        return ulid_text(factory.next_int())
+    return str(factory())
 
 
 def parse_id(value: object, *, what: str = "artifact id") -> ULID:

@@ -92,6 +92,8 @@ class ArtifactManager:
         self.repo = repo
         self.hierarchy = hierarchy
         self._batch: WriteBatch | None = None
+        self._ulids: dict[str, ULID] = {}
+        """ULID objects of the artifacts being saved, so replies need not re-parse their text."""
 
     # ---- transactions -------------------------------------------------------------------------------
     @asynccontextmanager
@@ -139,7 +141,11 @@ class ArtifactManager:
         self, item: ArtifactIn, expected_version: int | None
     ) -> tuple[SaveArtifact, EncodedContent | None, Any, bool]:
         fresh = item.id is None
-        artifact_id = str(self.repo.new_id() if item.id is None else item.id)
+        ulid = self.repo.new_id() if item.id is None else item.id
+        artifact_id = str(ulid)
+        self._ulids[artifact_id] = ulid
+        if item.parent_id is not None:
+            self._ulids[str(item.parent_id)] = item.parent_id
         data = item.data
         check_typed_data(data, artifact_id)
         content: Any = _NO_CONTENT
@@ -181,6 +187,7 @@ class ArtifactManager:
         reason: str | None = None,
     ) -> ArtifactOut:
         """Create the artifact, or update it when ``data.id`` exists; identical data appends nothing."""
+        self._ulids.clear()
         cmd, encoded, content, fresh = self._prepare(data, expected_version)
         who = current_attribution(actor=actor, reason=reason)
 
@@ -196,6 +203,7 @@ class ArtifactManager:
         self, items: Iterable[ArtifactIn], *, actor: str | None = None, reason: str | None = None
     ) -> list[ArtifactOut]:
         """Save many artifacts in one transaction; a child may name a parent saved earlier in the batch."""
+        self._ulids.clear()
         prepared = [self._prepare(item, None) for item in items]
         who = current_attribution(actor=actor, reason=reason)
 
@@ -387,13 +395,17 @@ class ArtifactManager:
             node.level_label = self.hierarchy.label_for(out.level)
         return node
 
+    def _ulid(self, text: str) -> ULID:
+        found = self._ulids.get(text)
+        return found if found is not None else ULID.from_str(text)
+
     def _out_from_row(self, row: ArtifactRow, content: Any) -> ArtifactOut:
         data = row.data
         if content is not _NO_CONTENT and isinstance(data, dict):
             data = {**data, "content": content}
         return ArtifactOut.model_construct(
-            id=ULID.from_str(row.id),
-            parent_id=ULID.from_str(row.parent_id) if row.parent_id else None,
+            id=self._ulid(row.id),
+            parent_id=self._ulid(row.parent_id) if row.parent_id else None,
             level=row.level,
             data=data,
             tags=list(row.tags),

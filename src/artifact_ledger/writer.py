@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .clock import Clock
 from .content import EncodedContent
@@ -44,9 +45,16 @@ class WriteBatch:
     blobs: dict[str, EncodedContent] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     appended: int = 0
+    now: datetime | None = None
 
     def __post_init__(self) -> None:
         self.projector = Projector(self.driver)
+
+    def _transaction_time(self) -> datetime:
+        """One clock reading per transaction: every event of a batch carries the same ``recorded_at``."""
+        if self.now is None:
+            self.now = self.clock()
+        return self.now
 
     async def _begin(self, preload: Sequence[str | None] = ()) -> Head:
         """Take the write lock and read the head once per batch; load ``preload`` rows on the way."""
@@ -65,7 +73,7 @@ class WriteBatch:
 
     async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:
         head = await self._begin()
-        sealed = seal(head, [(e, who) for e in decided], clock=self.clock, new_id=self.new_id)
+        sealed = seal(head, [(e, who) for e in decided], clock=self._transaction_time, new_id=self.new_id)
         for event in sealed:
             await self.projector.apply(event)
             self.versions[event.artifact_id] = event.version

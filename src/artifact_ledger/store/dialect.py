@@ -250,8 +250,15 @@ class SqliteDriver(Driver):
     def id_list(self, ids: Sequence[str]) -> Any:
         return "[" + ",".join(f'"{i}"' for i in ids) + "]"
 
+    _last_ts: tuple[datetime, str] | None = None
+
     def ts(self, value: datetime) -> Any:
-        return value.astimezone(UTC).strftime(_SQLITE_TS)
+        last = self._last_ts
+        if last is not None and last[0] == value:
+            return last[1]  # rows of one batch share their timestamp: format it once
+        text = value.astimezone(UTC).strftime(_SQLITE_TS)
+        self._last_ts = (value, text)
+        return text
 
     def read_ts(self, value: Any) -> datetime:
         if isinstance(value, datetime):

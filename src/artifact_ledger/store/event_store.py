@@ -15,7 +15,7 @@ from .. import codec
 from ..chain import envelope_bytes, event_hash
 from ..clock import Clock
 from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent, upcast
-from ..ids import IdFactory
+from ..ids import IdFactory, id_text
 from .dialect import Driver, Step
 
 
@@ -59,7 +59,7 @@ def seal(
     sealed: list[RecordedEvent] = []
     for new, who in decided:
         position = head.position + 1
-        event_id = str(new_id())
+        event_id = id_text(new_id)
         envelope = envelope_bytes(
             position=position,
             event_id=event_id,
@@ -73,7 +73,8 @@ def seal(
             correlation_id=who.correlation_id,
             causation_id=who.causation_id,
         )
-        digest = event_hash(head.hash, envelope, codec.dumps(new.payload))
+        payload = codec.dumps_trusted(new.payload)
+        digest = event_hash(head.hash, envelope, payload)
         sealed.append(
             RecordedEvent(
                 position,
@@ -90,6 +91,7 @@ def seal(
                 who.causation_id,
                 head.hash,
                 digest,
+                payload,
             )
         )
         head.position, head.hash, head.recorded_at = position, digest, now
@@ -105,7 +107,7 @@ def event_row(driver: Driver, event: RecordedEvent) -> tuple[Any, ...]:
         event.version,
         event.type,
         event.schema_version,
-        codec.dumps(event.payload).decode(),
+        (event.payload_json or codec.dumps_trusted(event.payload)).decode(),
         driver.ts(event.recorded_at),
         event.actor,
         event.reason,
