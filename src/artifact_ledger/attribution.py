@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import replace
 
 from .events import Attribution
@@ -12,31 +10,45 @@ from .events import Attribution
 _current: ContextVar[Attribution] = ContextVar("artifact_ledger_attribution", default=Attribution())  # noqa: B039  # frozen dataclass: immutable
 
 
-@contextmanager
-def attribution(
-    *,
-    actor: str | None = None,
-    reason: str | None = None,
-    correlation_id: str | None = None,
-    causation_id: str | None = None,
-) -> Iterator[Attribution]:
+class attribution:  # used like a function: `with attribution(actor=...)`
     """Every write inside this block is attributed to ``actor`` (with ``reason`` …) unless a call says otherwise.
 
-    Nested blocks inherit what they do not set. Works across ``await`` and in
-    tasks created inside the block (context variables are copied into them).
+    Use it with ``with`` or ``async with``. Nested blocks inherit what they do not
+    set. Works across ``await`` and in tasks created inside the block (context
+    variables are copied into them).
     """
-    outer = _current.get()
-    inner = Attribution(
-        actor=actor if actor is not None else outer.actor,
-        reason=reason if reason is not None else outer.reason,
-        correlation_id=correlation_id if correlation_id is not None else outer.correlation_id,
-        causation_id=causation_id if causation_id is not None else outer.causation_id,
-    )
-    token = _current.set(inner)
-    try:
-        yield inner
-    finally:
-        _current.reset(token)
+
+    def __init__(
+        self,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> None:
+        self._values = (actor, reason, correlation_id, causation_id)
+        self._tokens: list[Token[Attribution]] = []
+
+    def __enter__(self) -> Attribution:
+        actor, reason, correlation_id, causation_id = self._values
+        outer = _current.get()
+        inner = Attribution(
+            actor=actor if actor is not None else outer.actor,
+            reason=reason if reason is not None else outer.reason,
+            correlation_id=correlation_id if correlation_id is not None else outer.correlation_id,
+            causation_id=causation_id if causation_id is not None else outer.causation_id,
+        )
+        self._tokens.append(_current.set(inner))
+        return inner
+
+    def __exit__(self, *_: object) -> None:
+        _current.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> Attribution:
+        return self.__enter__()
+
+    async def __aexit__(self, *_: object) -> None:
+        self.__exit__()
 
 
 def current(*, actor: str | None = None, reason: str | None = None) -> Attribution:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from .chain import envelope_bytes, event_hash
 from .clock import Clock, system_clock
 from .codec import GENESIS_HASH
 from .content import Keyring
-from .events import Attribution, RecordedEvent
+from .events import RecordedEvent
 from .ids import IdFactory, new_id
 from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
@@ -118,17 +118,15 @@ class Ledger:
             yield manager
 
     @staticmethod
-    @contextmanager
     def context(
         *,
         actor: str | None = None,
         reason: str | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
-    ) -> Iterator[Attribution]:
-        """Attribute every write inside the block (see :func:`artifact_ledger.attribution.attribution`)."""
-        with attribution(actor=actor, reason=reason, correlation_id=correlation_id, causation_id=causation_id) as a:
-            yield a
+    ) -> attribution:
+        """Attribute every write inside the block (``with`` or ``async with``); see :class:`attribution`."""
+        return attribution(actor=actor, reason=reason, correlation_id=correlation_id, causation_id=causation_id)
 
     async def events_since(self, position: int, *, limit: int = 1000) -> list[RecordedEvent]:
         """Events after ``position``, in position order (at most ``limit``), for downstream consumers."""

@@ -28,9 +28,6 @@ from ..errors import (
     SchemaOutOfDateError,
 )
 
-# Arbitrary constant naming the ledger's advisory lock ("ALEDGER" in ASCII).
-PG_LOCK_KEY = 0x414C4544474552
-
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
 
 _ARTIFACT_COLUMNS = (
@@ -271,12 +268,14 @@ class PostgresDriver(Driver):
     sql = PG_STATEMENTS
 
     async def lock(self) -> None:
-        # PostgreSQL: a transaction-scoped advisory lock serialises appenders before
-        # they read the head. Without it two transactions could both read position n
-        # and the later commit would either fail or, worse, commit after a reader
-        # had already moved past n (a tailing reader would skip it). Released at
-        # commit/rollback. Issued through SQLAlchemy so its transaction is begun.
-        await self.connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+        # PostgreSQL: LOCK TABLE ... IN EXCLUSIVE MODE serialises appenders before
+        # they read the head, while plain SELECTs (ACCESS SHARE) go on. Without it two
+        # transactions could both read position n and the later commit would either
+        # fail or, worse, commit after a reader had already moved past n (a tailing
+        # reader would skip it). Held until commit/rollback. A table lock rather than
+        # an advisory key, so ledgers in different schemas of one database never wait
+        # for each other. Issued through SQLAlchemy so its transaction is begun.
+        await self.connection.execute(text("LOCK TABLE ledger_events IN EXCLUSIVE MODE"))
 
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
         out: list[Rows] = []
