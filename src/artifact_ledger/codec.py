@@ -40,9 +40,9 @@ def dumps(value: Any) -> bytes:
     try:
         out = orjson.dumps(value, option=_CANONICAL_STRICT, default=_refuse)
     except TypeError:
-        path, bad = _find_non_json(value, "")
+        path, bad = _find_non_json(value, "") or ("", value)
         raise NotJSONError(path, bad) from None
-    if b"NaN" not in out and b"null" in out:
+    if b"null" in out:
         # orjson writes NaN and infinities as null, which would not round-trip.
         path_bad = _find_non_finite(value, "")
         if path_bad is not None:
@@ -60,37 +60,45 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _find_non_json(value: Any, path: str) -> tuple[str, object]:
+def _find_non_json(value: Any, path: str) -> tuple[str, object] | None:
+    """Where (path, value) ``value`` stops being plain JSON; the path of the root itself is ``""``."""
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return path, value  # orjson refuses integers beyond 64 bits
     if value is None or type(value) in (str, int, float, bool):
-        return "", None
+        return None
     if type(value) is dict:
         for key, item in value.items():
             if type(key) is not str:
                 return f"{path}[{key!r}] (key)", key
             found = _find_non_json(item, f"{path}[{key!r}]")
-            if found[0]:
+            if found is not None:
                 return found
-        return "", None
+        return None
     if type(value) is list:
         for index, item in enumerate(value):
             found = _find_non_json(item, f"{path}[{index}]")
-            if found[0]:
+            if found is not None:
                 return found
-        return "", None
-    return path or "value", value
+        return None
+    return path, value
 
 
 def _find_non_finite(value: Any, path: str) -> tuple[str, object] | None:
     if type(value) is float and not math.isfinite(value):
-        return path or "value", value
+        return path, value
     if type(value) is dict:
         for key, item in value.items():
             found = _find_non_finite(item, f"{path}[{key!r}]")
-            if found:
+            if found is not None:
                 return found
     elif type(value) is list:
         for index, item in enumerate(value):
             found = _find_non_finite(item, f"{path}[{index}]")
-            if found:
+            if found is not None:
                 return found
     return None
+
+
+def dumps_trusted(value: Any) -> bytes:
+    """Canonical JSON of a value already accepted by :func:`dumps` (no NaN walk: the hot path)."""
+    return orjson.dumps(value, option=_CANONICAL_STRICT)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
@@ -16,10 +16,13 @@ from artifact_ledger import (
     ArtifactManager,
     ArtifactNotFoundError,
     ArtifactOut,
+    ArtifactRepository,
     ArtifactTreeNode,
     ConcurrencyError,
+    DataFrame,
     InvalidMoveError,
 )
+from conftest import SECRET
 
 
 async def scalar(session: AsyncSession, sql: str) -> int:
@@ -28,6 +31,17 @@ async def scalar(session: AsyncSession, sql: str) -> int:
 
 async def event_count(session: AsyncSession) -> int:
     return await scalar(session, "SELECT count(*) FROM ledger_events")
+
+
+def count_commits(session: AsyncSession) -> list[int]:
+    """A one-element list counting the session's commits from now on."""
+    counter = [0]
+
+    def bump(_session: object) -> None:
+        counter[0] += 1
+
+    event.listen(session.sync_session, "after_commit", bump)
+    return counter
 
 
 def session_of(manager: ArtifactManager) -> AsyncSession:
@@ -47,7 +61,8 @@ async def chain(manager: ArtifactManager, depth: int) -> list[ArtifactOut]:
 async def test_save_creates_at_level_0_version_1(manager: ArtifactManager) -> None:
     out = await manager.save(ArtifactIn(data={"a": 1}), actor="alice")
     assert (out.level, out.version, out.parent_id, out.data) == (0, 1, None, {"a": 1})
-    assert out.created_at.utcoffset() == timedelta(0) and out.updated_at.tzinfo is not None
+    assert out.created_at.utcoffset() == timedelta(0)
+    assert out.updated_at.tzinfo is not None
     assert (out.created_by, out.updated_by) == ("alice", "alice")
     found = await manager.find_by_id(out.id)
     assert found is not None
@@ -61,9 +76,12 @@ async def test_save_existing_id_updates(manager: ArtifactManager) -> None:
     second = await manager.save(ArtifactIn(id=first.id, data={"a": 2}), actor="bob")
     assert (second.id, second.version, second.data) == (first.id, 2, {"a": 2})
     assert (second.created_by, second.updated_by) == ("alice", "bob")
-    assert second.created_at == first.created_at and second.updated_at >= first.updated_at
+    assert second.created_at == first.created_at
+    assert second.updated_at >= first.updated_at
     found = await manager.find_by_id(first.id)
-    assert found is not None and found.data == {"a": 2} and found.version == 2
+    assert found is not None
+    assert found.data == {"a": 2}
+    assert found.version == 2
     assert await manager.count() == 1
 
 
@@ -74,15 +92,18 @@ async def test_identical_save_appends_nothing(manager: ArtifactManager) -> None:
     assert again.version == 1
     assert await event_count(session_of(manager)) == before == 1
     retagged = await manager.save(ArtifactIn(id=out.id, data={"a": [1, 2]}, tags=["y"]))
-    assert retagged.version == 2 and retagged.tags == ["y"]
+    assert retagged.version == 2
+    assert retagged.tags == ["y"]
 
 
 async def test_client_assigned_id(manager: ArtifactManager) -> None:
     chosen = ULID()
     out = await manager.save(ArtifactIn(id=chosen, data={"k": "v"}))
-    assert out.id == chosen and out.version == 1
+    assert out.id == chosen
+    assert out.version == 1
     by_str = await manager.find_by_id(str(chosen))
-    assert by_str is not None and by_str.id == chosen
+    assert by_str is not None
+    assert by_str.id == chosen
     assert await manager.exists_by_id(chosen)
 
 
@@ -91,7 +112,8 @@ async def test_level_in_input_is_ignored(manager: ArtifactManager) -> None:
     child = await manager.save(ArtifactIn(parent_id=root.id, data={}, level=0))
     assert (root.level, child.level) == (0, 1)
     found = await manager.find_by_id(child.id)
-    assert found is not None and found.level == 1
+    assert found is not None
+    assert found.level == 1
 
 
 async def test_save_with_new_parent_moves_and_updates(manager: ArtifactManager) -> None:
@@ -108,6 +130,7 @@ async def test_save_with_new_parent_moves_and_updates(manager: ArtifactManager) 
 
 # ---- save_all ------------------------------------------------------------------------------------------
 async def test_save_all_is_one_transaction_with_in_batch_parents(manager: ArtifactManager) -> None:
+    commits = count_commits(session_of(manager))
     root_id, child_id = ULID(), ULID()
     outs = await manager.save_all(
         [
@@ -119,8 +142,7 @@ async def test_save_all_is_one_transaction_with_in_batch_parents(manager: Artifa
     assert [o.level for o in outs] == [0, 1, 2]
     assert outs[2].parent_id == child_id
     assert await manager.count() == 3
-    stamps = await session_of(manager).execute(text("SELECT DISTINCT recorded_at FROM ledger_events"))
-    assert len(stamps.all()) == 1  # one transaction: one clock reading
+    assert commits == [1]
 
 
 async def test_save_all_failure_writes_nothing(manager: ArtifactManager) -> None:
@@ -135,7 +157,8 @@ async def test_save_all_failure_writes_nothing(manager: ArtifactManager) -> None
     assert await manager.count() == 1
     assert await scalar(session_of(manager), "SELECT count(*) FROM ledger_artifact_closure") == 1
     out = await manager.save(ArtifactIn(data={"after": True}))
-    assert out.version == 1 and await manager.count() == 2
+    assert out.version == 1
+    assert await manager.count() == 2
 
 
 # ---- reads ------------------------------------------------------------------------------------------------
@@ -145,11 +168,14 @@ async def test_find_all_paginated_count_exists(manager: ArtifactManager) -> None
         await manager.save(ArtifactIn(id=aid, data={"id": str(aid)}))
     assert [o.id for o in await manager.find_all()] == ids
     page, total = await manager.find_paginated(2, 2)
-    assert [o.id for o in page] == ids[2:4] and total == 5
+    assert [o.id for o in page] == ids[2:4]
+    assert total == 5
     last, total = await manager.find_paginated(3, 2)
-    assert [o.id for o in last] == ids[4:] and total == 5
+    assert [o.id for o in last] == ids[4:]
+    assert total == 5
     assert await manager.count() == 5
-    assert await manager.exists_by_id(ids[0]) and not await manager.exists_by_id(ULID())
+    assert await manager.exists_by_id(ids[0])
+    assert not await manager.exists_by_id(ULID())
     assert await manager.find_by_id(ULID()) is None
     found = await manager.find_all_by_id([ids[3], ids[1], ULID()])
     assert [o.id for o in found] == [ids[1], ids[3]]
@@ -165,38 +191,62 @@ async def test_subtree_tree_expand_root(manager: ArtifactManager) -> None:
     assert [n.id for n in subtree] == [root.id, kids[0].id, kids[1].id, leaf.id]
 
     tree = await manager.build_tree(root.id)
-    assert isinstance(tree, ArtifactTreeNode) and tree.id == root.id
+    assert isinstance(tree, ArtifactTreeNode)
+    assert tree.id == root.id
     assert (tree.level_label, tree.hierarchy) == ("training", "ml_pipeline")
     assert tree.children is not None
     assert [c.id for c in tree.children] == [k.id for k in kids]
     first, second = tree.children
-    assert first.level_label == "prediction" and second.children == []
-    assert first.children is not None and [c.id for c in first.children] == [leaf.id]
-    assert first.children[0].level_label == "evaluation" and first.children[0].children == []
+    assert first.level_label == "prediction"
+    assert second.children == []
+    assert first.children is not None
+    assert [c.id for c in first.children] == [leaf.id]
+    assert first.children[0].level_label == "evaluation"
+    assert first.children[0].children == []
     assert await manager.build_tree(ULID()) is None
 
     node = await manager.expand_artifact(leaf.id)
-    assert node is not None and node.children is None and node.level_label == "evaluation"
+    assert node is not None
+    assert node.children is None
+    assert node.level_label == "evaluation"
     assert node.hierarchy == "ml_pipeline"
     top = await manager.get_root_artifact(leaf.id)
-    assert top is not None and top.id == root.id
+    assert top is not None
+    assert top.id == root.id
     self_root = await manager.get_root_artifact(root.id)
-    assert self_root is not None and self_root.id == root.id
+    assert self_root is not None
+    assert self_root.id == root.id
 
 
 async def test_include_content_false_skips_content(manager: ArtifactManager) -> None:
     root = await manager.save(ArtifactIn(data={"name": "r", "content": b"\x00\x01"}))
     await manager.save(ArtifactIn(parent_id=root.id, data={"name": "c", "content": {"x": 1}}))
-    # Damage nothing but prove no blob is read: drop the blob lookups by checking the data keys.
-    listed = await manager.find_all(include_content=False)
-    assert all("content" not in o.data for o in listed)
-    tree = await manager.build_tree(root.id, include_content=False)
-    assert tree is not None and "content" not in tree.data
-    assert tree.children is not None and "content" not in tree.children[0].data
-    one = await manager.find_by_id(root.id, include_content=False)
-    assert one is not None and one.data == {"name": "r"}
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sync_engine = session_of(manager).sync_session.get_bind()
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        listed = await manager.find_all(include_content=False)
+        tree = await manager.build_tree(root.id, include_content=False)
+        one = await manager.find_by_id(root.id, include_content=False)
+        page, _ = await manager.find_paginated(1, 10, include_content=False)
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    assert statements
+    assert not [s for s in statements if "ledger_blobs" in s]
+    assert all("content" not in o.data for o in [*listed, *page])
+    assert tree is not None
+    assert "content" not in tree.data
+    assert tree.children is not None
+    assert "content" not in tree.children[0].data
+    assert one is not None
+    assert one.data == {"name": "r"}
     full = await manager.find_by_id(root.id)
-    assert full is not None and full.data == {"name": "r", "content": b"\x00\x01"}
+    assert full is not None
+    assert full.data == {"name": "r", "content": b"\x00\x01"}
 
 
 # ---- delete / restore ----------------------------------------------------------------------------------
@@ -210,7 +260,8 @@ async def test_delete_unknown_is_noop_and_leaf_delete(manager: ArtifactManager) 
     assert not await manager.exists_by_id(leaf.id)
     assert await manager.count() == 1
     tree = await manager.build_tree(root.id)
-    assert tree is not None and tree.children == []
+    assert tree is not None
+    assert tree.children == []
     await manager.delete_by_id(leaf.id)  # already deleted: no-op
     assert await event_count(session_of(manager)) == 3
 
@@ -221,18 +272,26 @@ async def test_delete_with_children_needs_cascade(manager: ArtifactManager) -> N
     with pytest.raises(ArtifactHasChildrenError) as err:
         await manager.delete_by_id(root.id)
     message = str(err.value)
-    assert str(root.id) in message and str(mid.id) in message and "cascade=True" in message
+    assert str(root.id) in message
+    assert str(mid.id) in message
+    assert "cascade=True" in message
     assert await event_count(session_of(manager)) == before
+    commits = count_commits(session_of(manager))
     await manager.delete_by_id(root.id, cascade=True, actor="carol")
+    assert commits == [1]
     assert await manager.count() == 0
     assert await scalar(session_of(manager), "SELECT count(*) FROM ledger_artifact_closure") == 0
-    rows = await session_of(manager).execute(
-        text("SELECT DISTINCT recorded_at, actor FROM ledger_events WHERE type = 'artifact.deleted'")
-    )
-    assert [r.actor for r in rows.all()] == ["carol"]  # one transaction, one clock reading
+    rows = await session_of(manager).execute(text("SELECT actor FROM ledger_events WHERE type = 'artifact.deleted'"))
+    assert rows.scalars().all() == ["carol"] * 3
+    assert await manager.find_all() == []
+    assert await manager.find_all_by_id([root.id, leaf.id]) == []
+    assert await manager.find_subtree(root.id) == []
+    assert await manager.get_root_artifact(leaf.id) is None
+    assert await manager.expand_artifact(mid.id) is None
     for artifact in (root, mid, leaf):
         history = await manager.history(artifact.id)
-        assert history[-1].event_type == "artifact.deleted" and history[-1].deleted
+        assert history[-1].event_type == "artifact.deleted"
+        assert history[-1].deleted
 
 
 async def test_restore(manager: ArtifactManager) -> None:
@@ -256,7 +315,9 @@ async def test_restore(manager: ArtifactManager) -> None:
         "artifact.restored",
     ]
     tree = await manager.build_tree(root.id)
-    assert tree is not None and tree.children is not None and [c.id for c in tree.children] == [child.id]
+    assert tree is not None
+    assert tree.children is not None
+    assert [c.id for c in tree.children] == [child.id]
     with pytest.raises(ArtifactNotFoundError):
         await manager.restore(ULID())
 
@@ -268,7 +329,8 @@ async def closure_rows(session: AsyncSession) -> set[tuple[str, str, int]]:
 
 
 async def transitive_closure(session: AsyncSession) -> set[tuple[str, str, int]]:
-    parents = dict((await session.execute(text("SELECT id, parent_id FROM ledger_artifacts"))).tuples().all())
+    rows = await session.execute(text("SELECT id, parent_id FROM ledger_artifacts"))
+    parents: dict[str, str | None] = {r[0]: r[1] for r in rows.all()}
     expected: set[tuple[str, str, int]] = set()
     for node in parents:
         current: str | None = node
@@ -280,7 +342,8 @@ async def transitive_closure(session: AsyncSession) -> set[tuple[str, str, int]]
 
 
 async def levels(session: AsyncSession) -> dict[str, int]:
-    return dict((await session.execute(text("SELECT id, level FROM ledger_artifacts"))).tuples().all())
+    rows = await session.execute(text("SELECT id, level FROM ledger_artifacts"))
+    return {r[0]: int(r[1]) for r in rows.all()}
 
 
 async def test_move_recomputes_levels_and_closure(manager: ArtifactManager) -> None:
@@ -293,7 +356,8 @@ async def test_move_recomputes_levels_and_closure(manager: ArtifactManager) -> N
     assert [lv[str(x.id)] for x in a] == [0, 2, 3, 4]
     assert await closure_rows(session) == await transitive_closure(session)
     root = await manager.get_root_artifact(a[3].id)
-    assert root is not None and root.id == b[0].id
+    assert root is not None
+    assert root.id == b[0].id
 
     to_root = await manager.move(a[2].id, None)
     assert (to_root.parent_id, to_root.level) == (None, 0)
@@ -325,7 +389,9 @@ async def test_invalid_moves(manager: ArtifactManager) -> None:
 # ---- expected_version ------------------------------------------------------------------------------------
 def check_conflict(err: ConcurrencyError, artifact: ULID, expected: int, actual: int) -> None:
     message = str(err)
-    assert str(artifact) in message and str(expected) in message and str(actual) in message
+    assert str(artifact) in message
+    assert str(expected) in message
+    assert str(actual) in message
     assert (err.expected, err.actual) == (expected, actual)
 
 
@@ -355,7 +421,111 @@ async def test_expected_version_on_save_move_delete(manager: ArtifactManager) ->
 async def test_timestamps_are_utc(manager: ArtifactManager) -> None:
     out = await manager.save(ArtifactIn(data={}))
     for artifact in (out, await manager.find_by_id(out.id)):
-        assert artifact is not None and artifact.created_at.tzinfo is not None
+        assert artifact is not None
+        assert artifact.created_at.tzinfo is not None
         assert artifact.created_at.astimezone(UTC) == artifact.created_at
     history = await manager.history(out.id)
     assert history[0].recorded_at.utcoffset() == timedelta(0)
+
+
+# ---- content ------------------------------------------------------------------------------------------------
+def _content(kind: str) -> tuple[object, str | None]:
+    import numpy as np
+    import pandas as pd
+
+    if kind == "bytes":
+        return b"\x00raw\xff", None
+    if kind == "ledger-dataframe":
+        return DataFrame(columns=["a", "b"], data=[[1, "x"], [2, "y"]]), None
+    if kind == "json":
+        return {"nested": {"list": [1, 2.5, None, "s"]}, "flag": True}, None
+    if kind == "numpy":
+        return np.arange(12, dtype=np.float32).reshape(3, 4), None
+    if kind == "pandas":
+        return pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]}), None
+    if kind == "chapkit-dict":
+        return {"columns": ["p"], "data": [[1.5]]}, "application/vnd.chapkit.dataframe+json"
+    raise AssertionError(kind)
+
+
+def _same(kind: str, got: object, want: object) -> None:
+    import numpy as np
+    import pandas as pd
+
+    assert type(got) is type(want)
+    if kind == "numpy":
+        assert isinstance(got, np.ndarray)
+        assert isinstance(want, np.ndarray)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    elif kind == "pandas":
+        assert isinstance(got, pd.DataFrame)
+        assert isinstance(want, pd.DataFrame)
+        pd.testing.assert_frame_equal(got, want)
+    else:
+        assert got == want
+
+
+CONTENT_KINDS = ["bytes", "ledger-dataframe", "json", "numpy", "pandas", "chapkit-dict"]
+
+
+@pytest.mark.parametrize("kind", CONTENT_KINDS)
+async def test_content_round_trips_with_its_type(manager: ArtifactManager, kind: str) -> None:
+    content, content_type = _content(kind)
+    root = await manager.save(ArtifactIn(data={"name": "root"}))
+    data = {"name": kind, "content": content, "content_type": content_type}
+    out = await manager.save(ArtifactIn(parent_id=root.id, data=data))
+    _same(kind, out.data["content"], content)
+    found = await manager.find_by_id(out.id)
+    assert found is not None
+    _same(kind, found.data["content"], content)
+    assert found.data["content_type"] == content_type
+    tree = await manager.build_tree(root.id)
+    assert tree is not None
+    assert tree.children is not None
+    _same(kind, tree.children[0].data["content"], content)
+    subtree = await manager.find_subtree(root.id)
+    _same(kind, subtree[1].data["content"], content)
+    listed = await manager.find_all()
+    _same(kind, listed[1].data["content"], content)
+
+
+async def test_pickled_model_still_predicts(manager: ArtifactManager) -> None:
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    model = LinearRegression().fit(x, 2 * x[:, 0] + 1)
+    data = {"type": "generic", "metadata": {}, "content": model, "content_type": "application/x-pickle"}
+    out = await manager.save(ArtifactIn(data=data))
+    codec_name = await session_of(manager).execute(text("SELECT content_codec, content_type FROM ledger_artifacts"))
+    assert codec_name.one() == ("pickle", "application/x-pickle")
+    for read in (await manager.find_by_id(out.id), await manager.build_tree(out.id)):
+        assert read is not None
+        restored = read.data["content"]
+        assert isinstance(restored, LinearRegression)
+        np.testing.assert_allclose(restored.predict(np.array([[10.0]])), [21.0])
+
+
+async def test_identical_content_stored_once(manager: ArtifactManager) -> None:
+    payload = b"shared bytes" * 100
+    first = await manager.save(ArtifactIn(data={"n": 1, "content": payload}))
+    await manager.save(ArtifactIn(data={"n": 2, "content": payload}))
+    await manager.save(ArtifactIn(id=first.id, data={"n": 3, "content": payload}))
+    assert await scalar(session_of(manager), "SELECT count(*) FROM ledger_blobs") == 1
+    assert await scalar(session_of(manager), "SELECT count(*) FROM ledger_events") == 3
+
+
+async def test_clock_in_another_zone_still_gives_utc(session: AsyncSession) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    manager = ArtifactManager(ArtifactRepository(session, secret=SECRET, clock=lambda: datetime.now(plus_two)))
+    out = await manager.save(ArtifactIn(data={}))
+    found = await manager.find_by_id(out.id)
+    assert found is not None
+    assert out.created_at.utcoffset() == timedelta(0)
+    assert out.created_at == found.created_at
+    naive = ArtifactManager(ArtifactRepository(session, secret=SECRET, clock=datetime.now))
+    before = await event_count(session)
+    with pytest.raises(ValueError, match="naive"):
+        await naive.save(ArtifactIn(data={}))
+    assert await event_count(session) == before

@@ -32,10 +32,11 @@ def create_engine(url: str | URL = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
         raise LedgerError(f"not a database URL: {url!r} ({exc})") from None
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    # From the URL text alone: get_driver_name() would import the dialect, failing on unknown schemes.
+    backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite":
         if driver != "aiosqlite":
-            raise LedgerError(f"use sqlite+aiosqlite:// for SQLite, not {backend}+{driver}://")
+            raise LedgerError(f"use sqlite+aiosqlite:// for SQLite, not {parsed.drivername}://")
         options: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
         if _is_memory(parsed):
             options["poolclass"] = StaticPool
@@ -56,11 +57,11 @@ def create_engine(url: str | URL = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
         return engine
     if backend == "postgresql":
         if driver != "asyncpg":
-            raise LedgerError(f"use postgresql+asyncpg:// for PostgreSQL, not {backend}+{driver}://")
+            raise LedgerError(f"use postgresql+asyncpg:// for PostgreSQL, not {parsed.drivername}://")
         options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
         options.update(kwargs)
         return create_async_engine(parsed, **options)
     raise LedgerError(
-        f"unsupported database URL scheme {backend}+{driver}://; "
+        f"unsupported database URL scheme {parsed.drivername}://; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import codec
 from ..chain import envelope_bytes, event_hash
-from ..clock import Clock
+from ..clock import Clock, ensure_utc
 from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent, upcast
 from ..ids import IdFactory, id_text
 from .dialect import Driver, Step
@@ -53,7 +53,7 @@ def seal(
     ``recorded_at`` never goes backwards along the log, even if the clock does,
     so point-in-time reads by time and by position agree.
     """
-    now = clock()
+    now = ensure_utc(clock(), what="the ledger clock's reading")  # a custom clock may return another zone
     if head.recorded_at is not None and now < head.recorded_at:
         now = head.recorded_at
     sealed: list[RecordedEvent] = []
