@@ -24,6 +24,7 @@ from .errors import (
     LedgerUnavailableError,
     MissingExtraError,
     SchemaOutOfDateError,
+    TransactionAbortedError,
     UntrustedContentError,
     VersionNotFoundError,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "MLTrainingWorkspaceArtifactData",
     "MissingExtraError",
     "SchemaOutOfDateError",
+    "TransactionAbortedError",
     "UntrustedContentError",
     "VerifyReport",
     "VersionNotFoundError",

@@ -74,5 +74,9 @@ class LedgerUnavailableError(LedgerError):
     """The database could not be reached or the operation could not complete (lock timeout, lost connection)."""
 
 
+class TransactionAbortedError(LedgerError):
+    """A write inside ``transaction()`` failed part-way; the transaction rolls back as a whole."""
+
+
 class IntegrityViolationError(LedgerError):
     """The database refused a write that would violate a ledger invariant."""

@@ -20,7 +20,12 @@ from .attribution import current as current_attribution
 from .clock import Clock, system_clock
 from .content import EncodedContent, Keyring, decode_content, encode_content
 from .decide import MoveArtifact, SaveArtifact
-from .errors import ArtifactNotFoundError, DataNotSerializableError, InvalidArtifactDataError
+from .errors import (
+    ArtifactNotFoundError,
+    DataNotSerializableError,
+    InvalidArtifactDataError,
+    TransactionAbortedError,
+)
 from .events import ContentRef
 from .ids import IdFactory, new_id, parse_id
 from .keys import resolve_keyring
@@ -106,6 +111,11 @@ class ArtifactManager:
             self._batch = await self.repo.batch()
         try:
             yield self
+            if self._batch.aborted is not None:
+                raise TransactionAbortedError(
+                    f"the transaction was not committed: an earlier write in it failed part-way "
+                    f"({self._batch.aborted}); nothing in it was written"
+                )
             with translated():
                 await self._batch.flush()
                 await self.repo.commit()
@@ -116,9 +126,23 @@ class ArtifactManager:
             self._batch = None
 
     async def _write(self, action: Callable[[WriteBatch], Awaitable[T]]) -> T:
-        if self._batch is not None:
-            with translated():
-                return await action(self._batch)
+        batch = self._batch
+        if batch is not None:
+            if batch.aborted is not None:
+                raise TransactionAbortedError(
+                    f"this transaction was aborted by an earlier error ({batch.aborted}); "
+                    "leave the transaction block and start a new one"
+                )
+            appended = batch.head.position if batch.head is not None else 0
+            try:
+                with translated():
+                    return await action(batch)
+            except BaseException as exc:
+                # A command that failed after appending some of its events (save_all item k)
+                # would leave half of itself in the batch: the whole transaction must go.
+                if batch.head is not None and batch.head.position != appended:
+                    batch.aborted = f"{type(exc).__name__}: {exc}"
+                raise
         try:
             with translated():
                 batch = await self.repo.batch()

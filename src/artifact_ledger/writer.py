@@ -46,6 +46,8 @@ class WriteBatch:
     versions: dict[str, int] = field(default_factory=dict)
     appended: int = 0
     now: datetime | None = None
+    aborted: str | None = None
+    """Why the batch can no longer commit (a command failed after appending part of itself)."""
 
     def __post_init__(self) -> None:
         self.projector = Projector(self.driver)

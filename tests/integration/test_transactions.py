@@ -9,7 +9,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from ulid import ULID
 
-from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactNotFoundError, Ledger
+from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactNotFoundError, Ledger, TransactionAbortedError
 from conftest import HIERARCHY, SECRET
 
 TABLES = ("ledger_events", "ledger_blobs", "ledger_artifacts", "ledger_artifact_closure", "ledger_checkpoints")
@@ -163,3 +163,36 @@ async def test_ledger_transaction(engine: AsyncEngine) -> None:
             assert tree is not None
             assert tree.level_label == "training"
         assert len(await ledger.events_since(0)) == 4
+
+
+async def test_a_batch_failing_part_way_aborts_the_whole_transaction(manager: ArtifactManager) -> None:
+    root = await manager.save(ArtifactIn(data={"root": True}))
+    before = await counts(manager.repo.session)
+    missing_parent = ULID()
+
+    async def batch_with_a_bad_item() -> None:
+        async with manager.transaction():
+            await manager.save(ArtifactIn(parent_id=root.id, data={"kept?": "no"}))
+            with pytest.raises(ArtifactNotFoundError):
+                await manager.save_all(
+                    [ArtifactIn(parent_id=root.id, data={"i": 1}), ArtifactIn(parent_id=missing_parent, data={"i": 2})]
+                )
+            with pytest.raises(TransactionAbortedError, match="earlier error"):
+                await manager.save(ArtifactIn(data={"after": 1}))
+
+    with pytest.raises(TransactionAbortedError, match=str(missing_parent)):
+        await batch_with_a_bad_item()
+    assert await counts(manager.repo.session) == before
+    assert await manager.count() == 1
+    # the manager is usable again afterwards
+    await manager.save(ArtifactIn(data={"next": 1}))
+    assert await manager.count() == 2
+
+
+async def test_a_command_refused_before_appending_keeps_the_transaction(manager: ArtifactManager) -> None:
+    async with manager.transaction():
+        first = await manager.save(ArtifactIn(data={"a": 1}))
+        with pytest.raises(ArtifactNotFoundError):
+            await manager.save(ArtifactIn(parent_id=ULID(), data={"orphan": True}))
+        await manager.save(ArtifactIn(parent_id=first.id, data={"b": 2}))
+    assert await manager.count() == 2
