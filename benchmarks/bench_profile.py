@@ -1,0 +1,103 @@
+"""``--profile``: run one workload of ours under cProfile and say where the time goes.
+
+cProfile sees the event loop's thread only: time the driver spends (aiosqlite's worker
+thread, or PostgreSQL across the socket) shows up as waiting in ``epoll``. Percentages
+are of the profiled total; cProfile's own overhead inflates Python-heavy code somewhat.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import pstats
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import bench_workloads as w
+from bench_db import fresh_database
+from bench_forest import assign_ids, by_tree, forest, tree_size
+from bench_suite import Sizes
+from rich.console import Console
+from rich.table import Table
+
+_SITE = re.compile(r"site-packages/([A-Za-z0-9_]+)")
+
+
+def _where(filename: str, func: str) -> str:
+    """The package a profiled function belongs to."""
+    if "/artifact_ledger/" in filename:
+        return "artifact_ledger (ours)"
+    site = _SITE.search(filename)
+    if site:
+        return site.group(1)
+    if filename == "~":
+        return "wait for I/O (epoll)" if "poll" in func else "builtins / C"
+    if "/asyncio/" in filename:
+        return "asyncio"
+    return "stdlib / other"
+
+
+def _ours(filename: str) -> str:
+    return "src/artifact_ledger/" + filename.split("/artifact_ledger/", 1)[1]
+
+
+def report(stats: pstats.Stats, console: Console, title: str, top: int = 18) -> dict[str, Any]:
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]  # pstats keeps it untyped
+    total = sum(v[2] for v in raw.values()) or 1.0
+    by_pkg: dict[str, float] = defaultdict(float)
+    ours: list[tuple[str, int, float, float]] = []
+    for (filename, _line, func), (_cc, calls, own, cum, _callers) in raw.items():
+        by_pkg[_where(filename, func)] += own
+        if "/artifact_ledger/" in filename:
+            ours.append((f"{_ours(filename)}:{func}", calls, own, cum))
+    pkg_table = Table(title=f"{title}: own time by package ({total:.2f} s profiled)", title_justify="left")
+    pkg_table.add_column("package")
+    pkg_table.add_column("% own", justify="right")
+    for pkg, own in sorted(by_pkg.items(), key=lambda kv: -kv[1])[:10]:
+        pkg_table.add_row(pkg, f"{100 * own / total:.1f}")
+    console.print(pkg_table)
+    fn_table = Table(title=f"{title}: our functions by cumulative time", title_justify="left")
+    for col in ("file:function", "calls", "% cum", "% own"):
+        fn_table.add_column(col, justify="left" if col == "file:function" else "right")
+    for name, calls, own, cum in sorted(ours, key=lambda r: -r[3])[:top]:
+        fn_table.add_row(name, f"{calls:,}", f"{100 * cum / total:.1f}", f"{100 * own / total:.1f}")
+    console.print(fn_table)
+    return {"total_s": total, "by_package": dict(by_pkg)}
+
+
+def _save(prof: cProfile.Profile, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(path)
+    return path
+
+
+async def profile(name: str, backend: str, s: Sizes, console: Console, out_dir: Path) -> None:
+    nodes = forest(s.roots, s.branching, s.depth)
+    ids = assign_ids(nodes)
+    prof = cProfile.Profile()
+    w.COLLECT = False
+    gc.collect()
+    async with fresh_database(backend) as db, db.manager() as manager:
+        if name == "W1":
+            prof.enable()
+            await w.single_saves(manager, nodes, {})
+        elif name == "W1b":
+            prof.enable()
+            await w.batch_saves(manager, [nodes], ids)
+        elif name == "W3-build":
+            prof.enable()
+            await w.batch_saves(manager, by_tree(nodes), ids)
+        else:
+            await w.batch_saves(manager, by_tree(nodes), ids)
+            roots = [ids[n.index] for n in nodes if n.level == 0]
+            size = tree_size(s.branching, s.depth)
+            prof.enable()
+            for i in range(s.queries):
+                await w.subtree_ours(manager, roots[i % len(roots)], size)
+                await w.build_tree_ours(manager, roots[i % len(roots)], s.branching)
+        prof.disable()
+    path = _save(prof, out_dir / f"profile-{name}-{backend}.pstats")
+    report(pstats.Stats(prof), console, f"{name} on {backend}")
+    console.print(f"raw profile: {path} (python -m pstats {path})")

@@ -1,0 +1,78 @@
+"""Benchmark suite: artifact-ledger beside a raw-SQL floor measured in the same run.
+
+    python benchmarks/run.py [--backend sqlite|postgresql|all] [--quick] [--json PATH]
+    python benchmarks/run.py --profile W1 --backend sqlite      # cProfile one workload of ours
+
+Workloads (see docs/benchmarks.md): W1 single committed saves of a 10x10x10x10 forest;
+W1b the same forest in one save_all; W3 subtree reads in forests of 11,110 and 111,100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+# The helpers sit beside this script; make them importable however the script is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_db import BACKENDS, server_version
+from bench_report import Result, machine, markdown_table, print_tables, write_json
+from bench_suite import FULL, QUICK, run_w1, run_w1b, run_w3
+from rich.console import Console
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+WORKLOADS = {"W1": run_w1, "W1b": run_w1b, "W3": run_w3}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run (< 60 s)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
+    parser.add_argument("--only", choices=list(WORKLOADS), action="append", help="run only these workloads")
+    parser.add_argument("--repeats", type=int, help="W1/W1b repeats (default 3, 1 with --quick)")
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as markdown (for docs)")
+    parser.add_argument(
+        "--profile", choices=["W1", "W1b", "W3", "W3-build"], help="profile ours in one workload instead"
+    )
+    return parser.parse_args(argv)
+
+
+async def main(args: argparse.Namespace) -> int:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=132)  # piped or redirected: keep table rows on one line
+    err = Console(stderr=True)
+    backends = list(BACKENDS) if args.backend == "all" else [args.backend]
+    sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = type(sizes)(**{**sizes.__dict__, "repeats": args.repeats})
+    if args.profile:
+        from bench_profile import profile
+
+        for backend in backends:
+            await profile(args.profile, backend, sizes, console, DEFAULT_JSON.parent)
+        return 0
+    versions = {b: await server_version(b) for b in backends}
+    results: list[Result] = []
+    for backend in backends:
+        for name, workload in WORKLOADS.items():
+            if args.only and name not in args.only:
+                continue
+            with err.status(f"{name} on {backend}…"):
+                results.extend(await workload(backend, sizes, err.log))
+    info = machine(versions)
+    print_tables(console, results, backends, info)
+    if args.markdown:
+        for backend in backends:
+            print(f"\n{backend} ({info['databases'][backend]})\n\n{markdown_table(results, backend)}")
+    run_args = {"backend": args.backend, "quick": args.quick, "only": args.only, "sizes": sizes.__dict__}
+    write_json(args.json, info, run_args, results)
+    console.print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
