@@ -27,7 +27,7 @@ from .errors import (
     TransactionAbortedError,
 )
 from .events import ContentRef
-from .ids import IdFactory, new_id, parse_id
+from .ids import IdFactory, new_id, parse_id, ulid_from_text
 from .keys import resolve_keyring
 from .projections.rows import ArtifactRow
 from .schemas import (
@@ -42,6 +42,7 @@ from .store.dialect import driver_for, translated
 from .writer import WriteBatch
 
 T = TypeVar("T")
+OutT = TypeVar("OutT", bound=ArtifactOut)
 
 MAX_TAGS = 64
 MAX_TAG_LENGTH = 255
@@ -232,9 +233,9 @@ class ArtifactManager:
         who = current_attribution(actor=actor, reason=reason)
 
         async def action(batch: WriteBatch) -> list[ArtifactOut]:
-            known = {cmd.artifact_id for cmd, _, _, fresh in prepared if not fresh}
-            known.update(cmd.parent_id for cmd, _, _, _ in prepared if cmd.parent_id is not None)
-            await batch.prefetch(sorted(known))
+            client_ids = [cmd.artifact_id for cmd, _, _, fresh in prepared if not fresh]
+            known = {*client_ids, *(cmd.parent_id for cmd, _, _, _ in prepared if cmd.parent_id is not None)}
+            await batch.prefetch(sorted(known), streams=client_ids)
             outs: list[ArtifactOut] = []
             for cmd, encoded, _content, fresh in prepared:
                 await batch.save(cmd, who, encoded, fresh_id=fresh)
@@ -338,8 +339,7 @@ class ArtifactManager:
         aid = str(parse_id(start_id))
         await self._sync()
         with translated():
-            rows = await queries.subtree(self.repo.session, aid)
-            return [self._node(out) for out in await self._outs(rows, include_content)]
+            return await self._nodes(await queries.subtree(self.repo.session, aid), include_content)
 
     async def build_tree(self, start_id: ULID | str, *, include_content: bool = True) -> ArtifactTreeNode | None:
         """The subtree as nested nodes (children by id; leaves have ``children == []``)."""
@@ -441,21 +441,39 @@ class ArtifactManager:
         )
 
     async def _outs(self, rows: Sequence[Row[Any]], include_content: bool) -> list[ArtifactOut]:
+        return await self._build(ArtifactOut, rows, include_content)
+
+    async def _nodes(self, rows: Sequence[Row[Any]], include_content: bool) -> list[ArtifactTreeNode]:
+        return await self._build(ArtifactTreeNode, rows, include_content)
+
+    async def _build(self, cls: type[OutT], rows: Sequence[Row[Any]], include_content: bool) -> list[OutT]:
+        """One model per row (content decoded from blobs fetched once per call)."""
         raw: dict[str, bytes] = {}
         if include_content:
             hashes = {r.content_hash for r in rows if r.content_hash}
             if hashes:
                 raw = await queries.load_blobs(self.repo.session, hashes)
-        outs: list[ArtifactOut] = []
+        labels: dict[str, Any] = {}
+        hierarchy = self.hierarchy
+        if cls is ArtifactTreeNode and hierarchy is not None:
+            labels["hierarchy"] = hierarchy.name
+        ulids: dict[str, ULID] = {}
+        outs: list[OutT] = []
         for r in rows:
             data = codec.loads(r.data)
             if include_content and r.content_hash and isinstance(data, dict):
                 keyring = self.repo.keyring if r.content_codec == "pickle" else _PLAIN
                 data["content"] = decode_content(r.content_codec, raw[r.content_hash], r.content_hash, keyring)
+            ulid = ulids[r.id] = ulid_from_text(r.id)
+            parent = None
+            if r.parent_id is not None:
+                parent = ulids.get(r.parent_id) or ulid_from_text(r.parent_id)
+            if labels:
+                labels["level_label"] = hierarchy.label_for(r.level) if hierarchy is not None else None
             outs.append(
-                ArtifactOut.model_construct(
-                    id=ULID.from_str(r.id),
-                    parent_id=ULID.from_str(r.parent_id) if r.parent_id else None,
+                cls.model_construct(  # type: ignore[arg-type]  # pydantic's plugin types this as the base class
+                    id=ulid,
+                    parent_id=parent,
                     level=r.level,
                     data=data,
                     tags=codec.loads(r.tags),
@@ -464,6 +482,7 @@ class ArtifactManager:
                     version=r.version,
                     created_by=r.created_by,
                     updated_by=r.updated_by,
+                    **labels,
                 )
             )
         return outs

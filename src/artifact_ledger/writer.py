@@ -44,6 +44,9 @@ class WriteBatch:
     pending: list[RecordedEvent] = field(default_factory=list)
     blobs: dict[str, EncodedContent] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
+    """Latest version of every stream this batch touched or looked up (live or deleted)."""
+    no_stream: set[str] = field(default_factory=set)
+    """Ids known to have no events at all (looked up in this batch)."""
     appended: int = 0
     now: datetime | None = None
     aborted: str | None = None
@@ -87,12 +90,23 @@ class WriteBatch:
         row = await self.projector.get(artifact_id)
         if row is not None:
             return row.state()
+        if artifact_id not in self.versions and artifact_id not in self.no_stream:
+            await self._lookup_streams([artifact_id])
         version = self.versions.get(artifact_id)
-        if version is None:
-            version = (await stream_versions(self.driver, [artifact_id])).get(artifact_id)
         if version is None:
             return None
         return ArtifactState(artifact_id, None, version, None, None, (), deleted=True)
+
+    async def _lookup_streams(self, ids: Sequence[str]) -> None:
+        """Versions of the streams of ``ids`` (ids without a live row), in one query per 5,000."""
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            found = await stream_versions(self.driver, chunk)
+            for artifact_id in chunk:
+                if artifact_id in found:
+                    self.versions.setdefault(artifact_id, found[artifact_id])
+                else:
+                    self.no_stream.add(artifact_id)
 
     async def _in_subtree(self, root_id: str, candidate_id: str | None) -> bool:
         if candidate_id is None:
@@ -100,9 +114,16 @@ class WriteBatch:
         steps = [*self.projector.steps(), (self.driver.sql.is_descendant, (root_id, candidate_id), False)]
         return bool((await self.driver.pipeline(steps))[-1])
 
-    async def prefetch(self, ids: Sequence[str]) -> None:
+    async def prefetch(self, ids: Sequence[str], *, streams: Sequence[str] = ()) -> None:
+        """Load the rows of ``ids``, and the stream versions of those of ``streams`` without a live row."""
         await self._begin()
         await self.projector.load(ids)
+        unknown = [
+            i
+            for i in streams
+            if self.projector.rows.get(i) is None and i not in self.versions and i not in self.no_stream
+        ]
+        await self._lookup_streams(unknown)
 
     # ---- commands -------------------------------------------------------------------------
     async def save(

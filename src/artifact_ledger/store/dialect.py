@@ -260,7 +260,7 @@ class SqliteDriver(Driver):
     def read_ts(self, value: Any) -> datetime:
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-        return datetime.strptime(value, _SQLITE_TS).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class PostgresDriver(Driver):

@@ -25,8 +25,10 @@ def create_engine(url: str | URL = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
 
     SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL``
     (durable at checkpoints, never corrupt), a 30 s busy timeout so writers queue
-    for the lock instead of failing, and foreign keys on. PostgreSQL: pre-ping so a
-    dropped connection is replaced rather than surfacing on the next write.
+    for the lock instead of failing, and foreign keys on. PostgreSQL: connections
+    recycled after 30 minutes; no pre-ping (it would cost a round trip on every
+    save, because a session hands its connection back at each commit): a dropped
+    connection fails that one write with ``LedgerUnavailableError`` and is replaced.
     """
     try:
         parsed = make_url(url)
@@ -58,7 +60,7 @@ def create_engine(url: str | URL = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
     if backend == "postgresql":
         if driver != "asyncpg":
             raise LedgerError(f"use postgresql+asyncpg:// for PostgreSQL, not {parsed.drivername}://")
-        options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+        options = {"pool_pre_ping": False, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10}
         options.update(kwargs)
         return create_async_engine(parsed, **options)
     raise LedgerError(
