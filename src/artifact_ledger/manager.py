@@ -37,6 +37,7 @@ from .schemas import (
     ArtifactTreeNode,
     ArtifactVersion,
     check_typed_data,
+    construct,
 )
 from .store.dialect import driver_for, translated
 from .writer import WriteBatch
@@ -453,10 +454,9 @@ class ArtifactManager:
             hashes = {r.content_hash for r in rows if r.content_hash}
             if hashes:
                 raw = await queries.load_blobs(self.repo.session, hashes)
-        labels: dict[str, Any] = {}
-        hierarchy = self.hierarchy
-        if cls is ArtifactTreeNode and hierarchy is not None:
-            labels["hierarchy"] = hierarchy.name
+        hierarchy = self.hierarchy if cls is ArtifactTreeNode else None
+        tree = cls is ArtifactTreeNode
+        name = hierarchy.name if hierarchy is not None else None
         ulids: dict[str, ULID] = {}
         outs: list[OutT] = []
         for r in rows:
@@ -468,23 +468,23 @@ class ArtifactManager:
             parent = None
             if r.parent_id is not None:
                 parent = ulids.get(r.parent_id) or ulid_from_text(r.parent_id)
-            if labels:
-                labels["level_label"] = hierarchy.label_for(r.level) if hierarchy is not None else None
-            outs.append(
-                cls.model_construct(  # type: ignore[arg-type]  # pydantic's plugin types this as the base class
-                    id=ulid,
-                    parent_id=parent,
-                    level=r.level,
-                    data=data,
-                    tags=codec.loads(r.tags),
-                    created_at=r.created_at,
-                    updated_at=r.updated_at,
-                    version=r.version,
-                    created_by=r.created_by,
-                    updated_by=r.updated_by,
-                    **labels,
-                )
-            )
+            values: dict[str, Any] = {
+                "id": ulid,
+                "parent_id": parent,
+                "level": r.level,
+                "data": data,
+                "tags": codec.loads(r.tags),
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+                "version": r.version,
+                "created_by": r.created_by,
+                "updated_by": r.updated_by,
+            }
+            if tree:
+                values["level_label"] = hierarchy.label_for(r.level) if hierarchy is not None else None
+                values["hierarchy"] = name
+                values["children"] = None
+            outs.append(construct(cls, values))
         return outs
 
 

@@ -266,3 +266,23 @@ def _describe(data: Any, exc: ValidationError) -> str:
         f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:10]
     )
     return f"data of type {kind!r} is invalid: {problems}"
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_setattr = object.__setattr__
+
+
+def construct(cls: type[ModelT], values: dict[str, Any]) -> ModelT:
+    """Build a model from trusted, complete values without validation: ``model_construct``'s core.
+
+    Listings build thousands of models from rows the ledger wrote itself; this skips
+    ``model_construct``'s per-field default and alias resolution (~5x faster). Every
+    field must be present in ``values`` (a test checks the result equals ``model_construct``'s).
+    """
+    model = cls.__new__(cls)
+    _setattr(model, "__dict__", values)
+    _setattr(model, "__pydantic_fields_set__", set(values))
+    _setattr(model, "__pydantic_extra__", None)
+    _setattr(model, "__pydantic_private__", None)
+    return model

@@ -204,3 +204,34 @@ def test_evolve_refuses_out_of_order_and_unknown() -> None:
         evolve(None, recorded(update, 1))
     with pytest.raises(ValueError, match="unknown event type"):
         evolve(state(), recorded(NewEvent(A, 3, "artifact.exploded", {}), 2))
+
+
+def test_fast_construct_equals_model_construct() -> None:
+    from datetime import UTC, datetime
+
+    from ulid import ULID
+
+    from artifact_ledger.schemas import ArtifactOut, ArtifactTreeNode, construct
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    values = {
+        "id": ULID(),
+        "parent_id": None,
+        "level": 0,
+        "data": {"a": 1},
+        "tags": ["x"],
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "created_by": "alice",
+        "updated_by": None,
+    }
+    assert construct(ArtifactOut, dict(values)) == ArtifactOut.model_construct(**values)
+    node_values = {**values, "level_label": "training", "hierarchy": "ml", "children": None}
+    node = construct(ArtifactTreeNode, dict(node_values))
+    assert node == ArtifactTreeNode.model_construct(**node_values)
+    assert node.model_dump(mode="json")["level_label"] == "training"
+    node.children = []
+    assert node.children == []
+    assert set(node_values) == set(ArtifactTreeNode.model_fields)
+    assert set(values) == set(ArtifactOut.model_fields)
