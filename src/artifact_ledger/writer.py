@@ -67,13 +67,14 @@ class WriteBatch:
             await self.projector.load(i for i in preload if i is not None)
             return self.head
         wanted = [i for i in dict.fromkeys(preload) if i is not None and i not in self.projector.rows]
-        steps: list[Step] = [(self.driver.sql.head, (), False)]
-        if wanted:
-            steps.append((self.driver.sql.load_artifacts, (self.driver.id_list(wanted),), False))
-        results = await self.driver.locked(steps)
-        self.head = head_from_rows(self.driver, results[0])
-        if wanted:
-            self.projector.loaded(wanted, results[1])
+        if not wanted:
+            (rows,) = await self.driver.locked([(self.driver.sql.head, (), False)])
+            self.head = head_from_rows(self.driver, rows)
+            return self.head
+        sql = self.driver.sql.head_and_artifacts
+        (rows,) = await self.driver.locked([(sql, (self.driver.id_list(wanted),), False)])
+        self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
+        self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
         return self.head
 
     async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:
@@ -185,7 +186,12 @@ class WriteBatch:
         """Send everything decided so far in one pipeline (still inside the caller's transaction)."""
         steps: list[Step] = []
         if self.blobs:
-            steps.append((self.driver.sql.insert_blob, [(b.hash, b.size, b.data) for b in self.blobs.values()], True))
+            rows = [(b.hash, b.size, b.data) for b in self.blobs.values()]
+            steps.append(
+                (self.driver.sql.insert_blob, rows[0], False)
+                if len(rows) == 1
+                else (self.driver.sql.insert_blob, rows, True)
+            )
             self.blobs.clear()
         if self.pending:
             steps.append(insert_events_step(self.driver, self.pending))

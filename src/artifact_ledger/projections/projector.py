@@ -202,7 +202,7 @@ def _coalesce(ops: Sequence[_Op]) -> list[Step]:
 
 def checkpoint_step(driver: Driver, position: int) -> Step:
     """Advance every projector's checkpoint to ``position`` (same transaction as the events)."""
-    return (driver.sql.upsert_checkpoint, [(name, position) for name in PROJECTORS], True)
+    return (driver.sql.upsert_checkpoint, (position,) * len(PROJECTORS), False)
 
 
 async def write_checkpoints(driver: Driver, position: int) -> None:

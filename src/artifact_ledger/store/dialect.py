@@ -9,11 +9,13 @@ below; all values travel as bound parameters.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -27,6 +29,7 @@ from ..errors import (
     LedgerUnavailableError,
     SchemaOutOfDateError,
 )
+from .tables import PROJECTORS
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -45,6 +48,7 @@ class Statements:
     """The append path's SQL for one dialect (``?`` for SQLite, ``$n`` for asyncpg)."""
 
     head: str
+    head_and_artifacts: str
     load_artifacts: str
     stream_versions: str
     stream_events: str
@@ -79,6 +83,15 @@ def _statements(id_list: str, upsert_blob: str) -> dict[str, str]:
     return {
         "head": "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
         "load_artifacts": f"SELECT {_ARTIFACT_COLUMNS} FROM ledger_artifacts WHERE id IN ({id_list})",
+        # The head and some artifact rows in one round trip: the head's columns repeat on every
+        # row, and a row of NULL artifact columns stands for "none found".
+        "head_and_artifacts": (
+            "SELECT h.position, h.hash, h.recorded_at, "
+            + ", ".join("a." + c.strip() for c in _ARTIFACT_COLUMNS.split(","))
+            + " FROM (SELECT 1 AS one) o LEFT JOIN (SELECT position, hash, recorded_at FROM ledger_events "
+            "ORDER BY position DESC LIMIT 1) h ON 1 = 1 "
+            f"LEFT JOIN ledger_artifacts a ON a.id IN ({id_list})"
+        ),
         "stream_versions": (
             f"SELECT artifact_id, max(version) FROM ledger_events WHERE artifact_id IN ({id_list}) GROUP BY artifact_id"
         ),
@@ -125,9 +138,11 @@ def _statements(id_list: str, upsert_blob: str) -> dict[str, str]:
             "UPDATE ledger_artifacts SET level = level + CAST(? AS INTEGER) WHERE id IN "
             "(SELECT descendant_id FROM ledger_artifact_closure WHERE ancestor_id = ?)"
         ),
+        # One row per projector (names from tables.PROJECTORS), all at the same position.
         "upsert_checkpoint": (
-            "INSERT INTO ledger_checkpoints (projector, position) VALUES (?, ?) "
-            "ON CONFLICT (projector) DO UPDATE SET position = excluded.position"
+            "INSERT INTO ledger_checkpoints (projector, position) VALUES "
+            + ", ".join(f"('{name}', CAST(? AS BIGINT))" for name in PROJECTORS)
+            + " ON CONFLICT (projector) DO UPDATE SET position = excluded.position"
         ),
     }
 
@@ -279,8 +294,10 @@ class PostgresDriver(Driver):
 
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
         out: list[Rows] = []
-        for sql, params, many in steps:
-            if many:
+        for sql, params, many in _merge_writes(steps, self.sql):
+            if not sql:
+                out.append([])  # a step folded into the CTE before it
+            elif many:
                 await self.raw.executemany(sql, params)
                 out.append([])
             else:
@@ -296,6 +313,74 @@ class PostgresDriver(Driver):
     def read_ts(self, value: Any) -> datetime:
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
+
+
+def _writes(sql: Statements) -> dict[str, str]:
+    """Single-table write statements that read no other table: safe to combine in one CTE."""
+    return {
+        sql.insert_blob: "ledger_blobs",
+        sql.insert_event: "ledger_events",
+        sql.insert_artifact: "ledger_artifacts",
+        sql.update_artifact: "ledger_artifacts",
+        sql.delete_artifact: "ledger_artifacts",
+        sql.insert_closure_for: "ledger_artifact_closure",
+        sql.delete_closure_of: "ledger_artifact_closure",
+        sql.upsert_checkpoint: "ledger_checkpoints",
+    }
+
+
+_PG_WRITES = _writes(PG_STATEMENTS)
+_PARAM = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=256)
+def _cte(statements: tuple[str, ...]) -> str:
+    """One data-modifying CTE running ``statements``, their ``$n`` renumbered in sequence."""
+    parts: list[str] = []
+    offset = 0
+    for index, statement in enumerate(statements):
+        shift = offset
+
+        def renumber(match: re.Match[str], shift: int = shift) -> str:
+            return f"${int(match.group(1)) + shift}"
+
+        parts.append(f"w{index} AS ({_PARAM.sub(renumber, statement)})")
+        offset += max((int(n) for n in _PARAM.findall(statement)), default=0)
+    return "WITH " + ", ".join(parts) + " SELECT 1"
+
+
+def _merge_writes(steps: Sequence[Step], sql: Statements) -> list[Step]:
+    """PostgreSQL: fold runs of single-row writes to distinct tables into one statement (one round trip).
+
+    Sub-statements of a CTE do not see each other's effects, so a run never holds
+    two writes to one table, and only statements that read nothing but their own
+    table qualify (DESIGN §2: "a single data-modifying CTE can do the whole append").
+    Its result is one empty row set per original step, as if run one by one.
+    """
+    writes = _PG_WRITES if sql is PG_STATEMENTS else _writes(sql)
+    merged: list[Step] = []
+    run: list[Step] = []
+
+    def close() -> None:
+        if len(run) > 1:
+            params = tuple(p for _, row, _ in run for p in row)
+            merged.append((_cte(tuple(s for s, _, _ in run)), params, False))
+            merged.extend(("", (), False) for _ in run[1:])  # keep one result slot per step
+        else:
+            merged.extend(run)
+        run.clear()
+
+    for step in steps:
+        table = writes.get(step[0]) if not step[2] else None
+        if table is None:
+            close()
+            merged.append(step)
+            continue
+        if any(writes[s[0]] == table for s in run):
+            close()
+        run.append(step)
+    close()
+    return merged
 
 
 def _run_steps(raw: Any, steps: Sequence[Step]) -> list[Rows]:

@@ -120,6 +120,8 @@ def event_row(driver: Driver, event: RecordedEvent) -> tuple[Any, ...]:
 
 def insert_events_step(driver: Driver, sealed: Sequence[RecordedEvent]) -> Step:
     """The statement appending ``sealed`` to the log."""
+    if len(sealed) == 1:
+        return (driver.sql.insert_event, event_row(driver, sealed[0]), False)
     return (driver.sql.insert_event, [event_row(driver, e) for e in sealed], True)
 
 
