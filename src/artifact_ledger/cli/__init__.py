@@ -70,22 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("artifact-ledger: interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except ArtifactNotFoundError as exc:
+    except (LedgerError, OSError) as exc:
         if args.debug:
             raise
         print(f"artifact-ledger: {exc}", file=sys.stderr)
-        return EXIT_NOT_FOUND
-    except LedgerError as exc:
-        if args.debug:
-            raise
-        print(f"artifact-ledger: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:
-        if args.debug:
-            raise
-        print(f"artifact-ledger: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-
+        return EXIT_NOT_FOUND if isinstance(exc, ArtifactNotFoundError) else EXIT_ERROR
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

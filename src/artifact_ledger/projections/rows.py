@@ -50,13 +50,10 @@ class ArtifactRow:
             updated_by=self.updated_by,
         )
 
-    def insert_values(self, driver: Driver) -> tuple[Any, ...]:
+    def _state_values(self) -> tuple[Any, ...]:
+        """type, data, content columns and tags: what every state event rewrites."""
         c = self.content
         return (
-            self.id,
-            self.parent_id,
-            self.level,
-            self.version,
             artifact_type(self.data),
             codec.dumps_trusted(self.data).decode(),
             c.hash if c else None,
@@ -64,6 +61,16 @@ class ArtifactRow:
             c.media_type if c else None,
             c.size if c else None,
             codec.dumps_trusted(list(self.tags)).decode(),
+        )
+
+    def insert_values(self, driver: Driver) -> tuple[Any, ...]:
+        """Bound values in ``insert_artifact`` column order."""
+        return (
+            self.id,
+            self.parent_id,
+            self.level,
+            self.version,
+            *self._state_values(),
             driver.ts(self.created_at),
             driver.ts(self.updated_at),
             self.created_by,
@@ -71,20 +78,8 @@ class ArtifactRow:
         )
 
     def update_values(self, driver: Driver) -> tuple[Any, ...]:
-        c = self.content
-        return (
-            self.version,
-            artifact_type(self.data),
-            codec.dumps_trusted(self.data).decode(),
-            c.hash if c else None,
-            c.codec if c else None,
-            c.media_type if c else None,
-            c.size if c else None,
-            codec.dumps_trusted(list(self.tags)).decode(),
-            driver.ts(self.updated_at),
-            self.updated_by,
-            self.id,
-        )
+        """Bound values in ``update_artifact`` order (the id last, for its WHERE)."""
+        return (self.version, *self._state_values(), driver.ts(self.updated_at), self.updated_by, self.id)
 
 
 def row_from_db(driver: Driver, r: Sequence[Any]) -> ArtifactRow:
