@@ -426,20 +426,21 @@ class ArtifactManager:
 
     def _out_from_row(self, row: ArtifactRow, content: Any) -> ArtifactOut:
         data = row.data
-        if content is not _NO_CONTENT and isinstance(data, dict):
-            data = {**data, "content": content}
-        return ArtifactOut.model_construct(
-            id=self._ulid(row.id),
-            parent_id=self._ulid(row.parent_id) if row.parent_id else None,
-            level=row.level,
-            data=data,
-            tags=list(row.tags),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            created_by=row.created_by,
-            updated_by=row.updated_by,
-        )
+        if isinstance(data, dict):  # a copy: the reply never aliases the caller's input
+            data = {**data, "content": content} if content is not _NO_CONTENT else dict(data)
+        values = {
+            "id": self._ulid(row.id),
+            "parent_id": self._ulid(row.parent_id) if row.parent_id else None,
+            "level": row.level,
+            "data": data,
+            "tags": list(row.tags),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "version": row.version,
+            "created_by": row.created_by,
+            "updated_by": row.updated_by,
+        }
+        return construct(ArtifactOut, values)
 
     async def _outs(self, rows: Sequence[Row[Any]], include_content: bool) -> list[ArtifactOut]:
         return await self._build(ArtifactOut, rows, include_content)
