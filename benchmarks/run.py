@@ -4,7 +4,9 @@
     python benchmarks/run.py --profile W1 --backend sqlite      # cProfile one workload of ours
 
 Workloads (see docs/benchmarks.md): W1 single committed saves of a 10x10x10x10 forest;
-W1b the same forest in one save_all; W3 subtree reads in forests of 11,110 and 111,100.
+W1b the same forest in one save_all; W3 subtree reads in forests of 11,110 and 111,100;
+H history and point-in-time reads (find_by_id/build_tree as_of, history of 1,000 versions);
+V1 Ledger.verify() over 100,000 events.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_db import BACKENDS, server_version
+from bench_history import run_h
 from bench_report import Result, machine, markdown_table, print_tables, write_json
 from bench_suite import FULL, QUICK, run_w1, run_w1b, run_w3
+from bench_verify import run_v1
 from rich.console import Console
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
-WORKLOADS = {"W1": run_w1, "W1b": run_w1b, "W3": run_w3}
+WORKLOADS = {"W1": run_w1, "W1b": run_w1b, "W3": run_w3, "H": run_h, "V1": run_v1}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

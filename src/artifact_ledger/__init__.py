@@ -19,6 +19,8 @@ from .errors import (
     DataNotSerializableError,
     IntegrityViolationError,
     InvalidArtifactDataError,
+    InvalidAttributionError,
+    InvalidBundleError,
     InvalidMoveError,
     LedgerError,
     LedgerUnavailableError,
@@ -28,16 +30,20 @@ from .errors import (
     UntrustedContentError,
     VersionNotFoundError,
 )
-from .ledger import Ledger, VerifyReport
+from .integrity import HeadDigest, VerifyReport
+from .ledger import Ledger
 from .manager import ArtifactManager, ArtifactRepository
 from .schemas import (
     ArtifactData,
+    ArtifactDiff,
     ArtifactHierarchy,
     ArtifactIn,
     ArtifactOut,
     ArtifactSummaryOut,
     ArtifactTreeNode,
     ArtifactVersion,
+    AuditEntry,
+    AuditPage,
     BaseArtifactData,
     GenericArtifactData,
     GenericMetadata,
@@ -55,6 +61,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArtifactData",
     "ArtifactDeletedError",
+    "ArtifactDiff",
     "ArtifactHasChildrenError",
     "ArtifactHierarchy",
     "ArtifactIn",
@@ -65,6 +72,8 @@ __all__ = [
     "ArtifactSummaryOut",
     "ArtifactTreeNode",
     "ArtifactVersion",
+    "AuditEntry",
+    "AuditPage",
     "BaseArtifactData",
     "ConcurrencyError",
     "ContentTypeMismatchError",
@@ -73,8 +82,11 @@ __all__ = [
     "FixedClock",
     "GenericArtifactData",
     "GenericMetadata",
+    "HeadDigest",
     "IntegrityViolationError",
     "InvalidArtifactDataError",
+    "InvalidAttributionError",
+    "InvalidBundleError",
     "InvalidMoveError",
     "Keyring",
     "Ledger",

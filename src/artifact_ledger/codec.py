@@ -27,8 +27,9 @@ class NotJSONError(TypeError):
     def __init__(self, path: str, value: object) -> None:
         self.path = path
         self.value_type = type(value).__name__
-        shown = repr(value) if isinstance(value, float) else f"a {self.value_type}"
-        super().__init__(f"{path or 'value'} is {shown}, which is not JSON")
+        self.shown = repr(value) if isinstance(value, float) else f"a {self.value_type}"
+        """How the value reads in a message: ``nan`` for a non-finite float, else ``a datetime``."""
+        super().__init__(f"{path or 'value'} is {self.shown}, which is not JSON")
 
 
 def _refuse(value: object) -> Any:

@@ -19,8 +19,9 @@ from .errors import (
     ArtifactNotFoundError,
     ConcurrencyError,
     InvalidMoveError,
+    VersionNotFoundError,
 )
-from .events import CREATED, DELETED, MOVED, RESTORED, UPDATED, ContentRef, NewEvent, RecordedEvent
+from .events import CREATED, DELETED, MOVED, RESTORED, REVERTED, UPDATED, ContentRef, NewEvent, RecordedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,23 @@ class MoveArtifact:
     artifact_id: str
     new_parent_id: str | None
     expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevertArtifact:
+    """Make the state of ``to_version`` (data, content, tags and parent) the artifact's newest version."""
+
+    artifact_id: str
+    to_version: int
+    expected_version: int | None = None
+
+
+def version_not_found(artifact_id: str, version: int, latest: int) -> VersionNotFoundError:
+    """The error for a version the stream does not have, naming the versions it does have."""
+    return VersionNotFoundError(
+        f"artifact {artifact_id} has no version {version}: its versions are 1 to {latest} (latest {latest})",
+        artifact_id=artifact_id,
+    )
 
 
 def _check_version(artifact_id: str, expected: int | None, actual: int) -> None:
@@ -185,6 +203,61 @@ def decide_restore(state: ArtifactState | None, artifact_id: str, *, parent_live
     return [NewEvent(artifact_id, state.version + 1, RESTORED, payload)]
 
 
+def decide_revert(
+    cmd: RevertArtifact,
+    current: ArtifactState | None,
+    target: ArtifactState | None,
+    *,
+    parent_live: bool,
+    parent_in_subtree: bool,
+) -> list[NewEvent]:
+    """A reverted event carrying the state of version ``cmd.to_version``, or nothing if that is the current state.
+
+    ``target`` is the stream folded up to ``to_version`` (None when the stream has no such version);
+    ``parent_live``/``parent_in_subtree`` describe the parent that version had, as it is now.
+    """
+    aid = cmd.artifact_id
+    if current is None:
+        raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+    if current.deleted:
+        raise ArtifactDeletedError(
+            f"artifact {aid} was deleted (at version {current.version}); "
+            f"restore it with manager.restore({aid!r}) before reverting it",
+            artifact_id=aid,
+        )
+    _check_version(aid, cmd.expected_version, current.version)
+    if target is None or not 1 <= cmd.to_version <= current.version:
+        raise version_not_found(aid, cmd.to_version, current.version)
+    if target.deleted:
+        raise VersionNotFoundError(
+            f"version {cmd.to_version} of artifact {aid} is its deletion, which has no state to revert to; "
+            f"revert to version {cmd.to_version - 1} instead (latest is {current.version})",
+            artifact_id=aid,
+        )
+    if target.parent_id != current.parent_id:
+        if target.parent_id is not None and not parent_live:
+            raise ArtifactNotFoundError(
+                f"cannot revert artifact {aid} to version {cmd.to_version}: its parent then, "
+                f"{target.parent_id}, is deleted; restore {target.parent_id} first",
+                artifact_id=target.parent_id,
+            )
+        _check_not_own_descendant(aid, target.parent_id, parent_in_subtree)
+    same = (
+        target.parent_id == current.parent_id
+        and target.tags == current.tags
+        and target.content == current.content
+        and target.data_json == current.data_json
+    )
+    if same:
+        return []
+    payload = {
+        "parent_id": target.parent_id,
+        **_state_payload(target.data, target.content, target.tags),
+        "reverted_to": cmd.to_version,
+    }
+    return [NewEvent(aid, current.version + 1, REVERTED, payload)]
+
+
 def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
     """Apply one event to a stream's state: the fold that replay, restore and drift checks share."""
     payload, at, by = event.payload, event.recorded_at, event.actor
@@ -203,7 +276,7 @@ def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
         )
     if state is None:
         raise ValueError(f"event {event.type} v{event.version} of artifact {event.artifact_id} has no prior state")
-    if event.type == RESTORED:
+    if event.type in (RESTORED, REVERTED):
         return replace(
             state,
             parent_id=payload["parent_id"],

@@ -78,5 +78,13 @@ class TransactionAbortedError(LedgerError):
     """A write inside ``transaction()`` failed part-way; the transaction rolls back as a whole."""
 
 
+class InvalidAttributionError(LedgerError, ValueError):
+    """An actor, reason or correlation/causation id the log cannot record (too long, NUL, not text)."""
+
+
 class IntegrityViolationError(LedgerError):
     """The database refused a write that would violate a ledger invariant."""
+
+
+class InvalidBundleError(LedgerError, ValueError):
+    """A bundle is malformed, incomplete or fails verification; the message names the file, line or position."""

@@ -19,13 +19,14 @@ UPDATED: Final = "artifact.updated"
 MOVED: Final = "artifact.moved"
 DELETED: Final = "artifact.deleted"
 RESTORED: Final = "artifact.restored"
+REVERTED: Final = "artifact.reverted"
 
-EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED})
+EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED})
 """The registry of event type names this version writes and reads."""
 
 CURRENT_SCHEMA_VERSION: Final = 1
 
-STATE_EVENTS: Final = frozenset({CREATED, UPDATED, RESTORED})
+STATE_EVENTS: Final = frozenset({CREATED, UPDATED, RESTORED, REVERTED})
 """Events whose payload carries the artifact's full state (data, content ref, tags)."""
 
 # Payload shapes (schema_version 1):
@@ -34,6 +35,8 @@ STATE_EVENTS: Final = frozenset({CREATED, UPDATED, RESTORED})
 #   artifact.restored {"parent_id": str|None, "data": JSON, "content": ContentRef|None, "tags": [str]}
 #   artifact.moved    {"from_parent_id": str|None, "to_parent_id": str|None}
 #   artifact.deleted  {"cascade_root": str|None}
+#   artifact.reverted {"parent_id": str|None, "data": JSON, "content": ContentRef|None, "tags": [str],
+#                      "reverted_to": int}   (the state of version reverted_to, as a new version)
 # ContentRef = {"hash": hex sha256, "codec": str, "media_type": str|None, "size": int}
 
 

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from . import queries
+from . import integrity, queries
 from .attribution import attribution
-from .chain import envelope_bytes, event_hash
 from .clock import Clock, system_clock
-from .codec import GENESIS_HASH
 from .content import Keyring
 from .events import RecordedEvent
 from .ids import IdFactory, new_id
+from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .projections.rebuild import rebuild as replay
@@ -26,18 +23,6 @@ from .schemas import ArtifactHierarchy
 from .store.dialect import driver_for, translated
 from .store.engine import create_engine
 from .store.tables import metadata, table_names
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """What ``verify`` found: OK, or the first broken position and why."""
-
-    events_checked: int
-    ok: bool
-    broken_position: int | None = None
-    problem: str | None = None
-    head_position: int = 0
-    head_hash: str = field(default=GENESIS_HASH.hex())
 
 
 class Ledger:
@@ -140,54 +125,33 @@ class Ledger:
             async with self.engine.begin() as conn:
                 return await replay(await driver_for(conn), progress)
 
-    async def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Recompute the hash chain over the whole log; report the first position that breaks it."""
-        checked = 0
-        prev = GENESIS_HASH
-        expected_position = 1
-        with translated():
-            async with self.engine.connect() as conn:
-                position = 0
-                while True:
-                    batch = await queries.raw_events_after(conn, position, 5000)
-                    if not batch:
-                        break
-                    for row in batch:
-                        problem = _check_event(row._mapping, prev, expected_position)
-                        if problem is not None:
-                            return VerifyReport(checked, False, expected_position, problem)
-                        prev = bytes(row.hash)
-                        expected_position += 1
-                        checked += 1
-                    position = batch[-1].position
-                    if progress is not None:
-                        progress(checked)
-        return VerifyReport(checked, True, head_position=checked, head_hash=prev.hex())
+    async def verify(
+        self,
+        progress: Callable[[int], None] | None = None,
+        *,
+        since: HeadDigest | tuple[int, str | bytes] | str | None = None,
+        trusted_head: HeadDigest | tuple[int, str | bytes] | str | None = None,
+        blobs: bool = True,
+        projections: bool | None = None,
+    ) -> VerifyReport:
+        """Check the hash chain, checkpoints, blobs and projections; report the first problem (see ``integrity``).
+
+        ``since``: verify incrementally from a trusted ``(position, hash)`` checkpoint;
+        ``trusted_head``: a head recorded earlier that the log must still hold unchanged.
+        """
+        return await integrity.verify(
+            self.engine,
+            since=since,
+            trusted_head=trusted_head,
+            blobs=blobs,
+            projections=projections,
+            progress=progress,
+        )
+
+    async def head(self) -> HeadDigest:
+        """``(position, hash)`` of the last event: record it elsewhere, pass it to ``verify`` later."""
+        return await integrity.head(self.engine)
 
     async def close(self) -> None:
         if self._owns_engine:
             await self.engine.dispose()
-
-
-def _check_event(e: Any, prev: bytes, expected_position: int) -> str | None:
-    """Why the stored row ``e`` breaks the chain at ``expected_position``, or None."""
-    if e["position"] != expected_position:
-        return f"position {expected_position} is missing (next stored position is {e['position']})"
-    if bytes(e["prev_hash"]) != prev:
-        return f"event {e['position']} does not chain to its predecessor (reordered, inserted or deleted event)"
-    envelope = envelope_bytes(
-        position=e["position"],
-        event_id=e["event_id"],
-        artifact_id=e["artifact_id"],
-        version=e["version"],
-        type=e["type"],
-        schema_version=e["schema_version"],
-        recorded_at=e["recorded_at"],
-        actor=e["actor"],
-        reason=e["reason"],
-        correlation_id=e["correlation_id"],
-        causation_id=e["causation_id"],
-    )
-    if event_hash(prev, envelope, e["payload"].encode()) != bytes(e["hash"]):
-        return f"event {e['position']} was modified: its fields no longer match its hash"
-    return None

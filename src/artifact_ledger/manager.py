@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
-from . import codec, queries
+from . import codec, queries, temporal
+from . import history as hist
 from .attribution import current as current_attribution
 from .clock import Clock, system_clock
 from .content import EncodedContent, Keyring, decode_content, encode_content
-from .decide import MoveArtifact, SaveArtifact
+from .decide import MoveArtifact, RevertArtifact, SaveArtifact
 from .errors import (
     ArtifactNotFoundError,
     DataNotSerializableError,
@@ -31,11 +33,13 @@ from .ids import IdFactory, new_id, parse_id, ulid_from_text
 from .keys import resolve_keyring
 from .projections.rows import ArtifactRow
 from .schemas import (
+    ArtifactDiff,
     ArtifactHierarchy,
     ArtifactIn,
     ArtifactOut,
     ArtifactTreeNode,
     ArtifactVersion,
+    AuditPage,
     check_typed_data,
     construct,
 )
@@ -71,6 +75,7 @@ class ArtifactRepository:
         self.new_id: IdFactory = id_factory or new_id
         self._secret = secret
         self._keyring: Keyring | None = secret if isinstance(secret, Keyring) else None
+        self._dialect: str | None = None
 
     @property
     def keyring(self) -> Keyring:
@@ -79,6 +84,12 @@ class ArtifactRepository:
             url = bind.engine.url if bind is not None else None
             self._keyring = resolve_keyring(url, self._secret)
         return self._keyring
+
+    async def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: the few reads written differently per backend need it."""
+        if self._dialect is None:
+            self._dialect = (await self.session.connection()).dialect.name
+        return self._dialect
 
     async def batch(self) -> WriteBatch:
         connection = await self.session.connection()
@@ -189,7 +200,7 @@ class ArtifactManager:
             codec.dumps(rest)
         except codec.NotJSONError as exc:
             raise DataNotSerializableError(
-                f"artifact {artifact_id}: data{exc.path} is {exc.value_type}, which is not JSON. Metadata must "
+                f"artifact {artifact_id}: data{exc.path} is {exc.shown}, which is not JSON. Metadata must "
                 "be plain JSON (str, int, float, bool, None, lists, dicts with str keys); put Python objects "
                 "(models, arrays, DataFrames) in data['content'], and timestamps as ISO strings"
             ) from None
@@ -292,15 +303,66 @@ class ArtifactManager:
         assert out is not None
         return out
 
-    # ---- reads --------------------------------------------------------------------------------------
-    async def find_by_id(self, id: ULID | str, *, include_content: bool = True) -> ArtifactOut | None:
+    async def revert(
+        self,
+        id: ULID | str,
+        *,
+        to_version: int,
+        expected_version: int | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> ArtifactOut:
+        """Make version ``to_version``'s data, content, tags and parent the newest version.
+
+        Appends one ``artifact.reverted`` event recording ``to_version`` (history is never
+        rewritten), or nothing when that state is already the current one.
+        """
         aid = str(parse_id(id))
+        if isinstance(to_version, bool) or not isinstance(to_version, int):
+            raise TypeError(f"to_version must be an int, not {type(to_version).__name__}")
+        cmd = RevertArtifact(aid, to_version, expected_version)
+        who = current_attribution(actor=actor, reason=reason)
+        await self._write(lambda batch: batch.revert(cmd, who))
+        out = await self.find_by_id(aid)
+        assert out is not None
+        return out
+
+    # ---- reads --------------------------------------------------------------------------------------
+    async def find_by_id(
+        self,
+        id: ULID | str,
+        *,
+        include_content: bool = True,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> ArtifactOut | None:
+        """The live artifact, or None; with ``version=`` or ``as_of=``, the artifact exactly as it was then.
+
+        A past read returns None when the artifact did not exist yet, or was deleted, at that
+        point, and raises ``ArtifactNotFoundError`` for an id with no history at all and
+        ``VersionNotFoundError`` for a version the artifact never had.
+        """
+        aid = str(parse_id(id))
+        if version is not None or as_of is not None:
+            return await self._find_at(aid, version, as_of, include_content)
         await self._sync()
         with translated():
             row = await queries.by_id(self.repo.session, aid)
             if row is None:
                 return None
             return (await self._outs([row], include_content))[0]
+
+    async def _find_at(
+        self, aid: str, version: int | None, as_of: datetime | None, include_content: bool
+    ) -> ArtifactOut | None:
+        at = hist.point(version, as_of)
+        await self._sync()
+        with translated():
+            rows = await temporal.tree_at(self.repo.session, await self.repo.dialect(), aid, **at, subtree=False)
+            if not rows:
+                await hist.check_stream(self.repo.session, aid, version)
+                return None
+            return (await self._models(ArtifactOut, hist.tree_values(rows), include_content))[0]
 
     async def find_all(self, *, include_content: bool = True) -> list[ArtifactOut]:
         """Every live artifact, ordered by id."""
@@ -335,16 +397,32 @@ class ArtifactManager:
         with translated():
             return await queries.exists(self.repo.session, str(parse_id(id)))
 
-    async def find_subtree(self, start_id: ULID | str, *, include_content: bool = True) -> list[ArtifactTreeNode]:
-        """The artifact and all its live descendants, by depth then id (one closure-table query)."""
+    async def find_subtree(
+        self, start_id: ULID | str, *, include_content: bool = True, as_of: datetime | None = None
+    ) -> list[ArtifactTreeNode]:
+        """The artifact and all its live descendants, by depth then id (one closure-table query).
+
+        With ``as_of=``, the subtree as it was at that instant (moves and deletes included), from
+        the temporal closure; ``[]`` if the artifact did not exist then.
+        """
         aid = str(parse_id(start_id))
+        at = hist.point(None, as_of) if as_of is not None else None
         await self._sync()
         with translated():
-            return await self._nodes(await queries.subtree(self.repo.session, aid), include_content)
+            if at is None:
+                return await self._nodes(await queries.subtree(self.repo.session, aid), include_content)
+            rows = await temporal.tree_at(self.repo.session, await self.repo.dialect(), aid, **at, subtree=True)
+            if not rows:
+                await hist.check_stream(self.repo.session, aid)
+                return []
+            return await self._models(ArtifactTreeNode, hist.tree_values(rows), include_content)
 
-    async def build_tree(self, start_id: ULID | str, *, include_content: bool = True) -> ArtifactTreeNode | None:
-        """The subtree as nested nodes (children by id; leaves have ``children == []``)."""
-        nodes = await self.find_subtree(start_id, include_content=include_content)
+    async def build_tree(
+        self, start_id: ULID | str, *, include_content: bool = True, as_of: datetime | None = None
+    ) -> ArtifactTreeNode | None:
+        """The subtree as nested nodes (children by id; leaves have ``children == []``); ``as_of=`` as in
+        :meth:`find_subtree`."""
+        nodes = await self.find_subtree(start_id, include_content=include_content, as_of=as_of)
         if not nodes:
             return None
         by_id: dict[ULID, ArtifactTreeNode] = {}
@@ -376,41 +454,75 @@ class ArtifactManager:
                 return None
             return (await self._outs([row], True))[0]
 
-    async def history(self, id: ULID | str) -> list[ArtifactVersion]:
-        """Every version of an artifact, oldest first (deleted artifacts included)."""
+    async def history(self, id: ULID | str, *, include_content: bool = False) -> list[ArtifactVersion]:
+        """Every version of an artifact, oldest first (deleted artifacts included).
+
+        Each entry has the state after that event (data, content hash/type/size, tags, parent) and
+        its attribution. Blobs are never read unless ``include_content=True``, which decodes each
+        version's content into ``data["content"]``.
+        """
         aid = str(parse_id(id))
         await self._sync()
         with translated():
             events = await queries.stream(self.repo.session, aid)
-        if not events:
-            raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
-        from .decide import evolve
+            if not events:
+                raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+            folded = hist.fold_versions(events)
+            if include_content:
+                await self._decode_versions(folded)
+        return [v for v, _ in folded]
 
-        versions: list[ArtifactVersion] = []
-        state = None
-        for event in events:
-            state = evolve(state, event)
-            c = state.content
-            versions.append(
-                ArtifactVersion.model_construct(
-                    artifact_id=ULID.from_str(aid),
-                    version=event.version,
-                    event_type=event.type,
-                    position=event.position,
-                    parent_id=ULID.from_str(state.parent_id) if state.parent_id else None,
-                    data=state.data,
-                    content_hash=c.hash if c else None,
-                    content_type=c.media_type if c else None,
-                    content_size=c.size if c else None,
-                    tags=list(state.tags),
-                    deleted=state.deleted,
-                    recorded_at=event.recorded_at,
-                    actor=event.actor,
-                    reason=event.reason,
-                    correlation_id=event.correlation_id,
-                )
+    async def _decode_versions(self, folded: list[tuple[ArtifactVersion, Any]]) -> None:
+        refs = {s.content.hash: s.content for _, s in folded if s.content is not None}
+        if not refs:
+            return
+        raw = await queries.load_blobs(self.repo.session, refs)
+        decoded = {h: self._decode(ref.codec, raw[h], h) for h, ref in refs.items()}
+        for version, state in folded:
+            if state.content is not None and isinstance(state.data, dict):
+                version.data = {**state.data, "content": decoded[state.content.hash]}
+
+    async def diff(self, id: ULID | str, v1: int, v2: int | None = None) -> ArtifactDiff:
+        """What changed from version ``v1`` to ``v2`` (default: the latest): data as JSON-patch
+        operations, content hash/size, parent, level, tags. ``str(result)`` is a readable diff."""
+        aid = str(parse_id(id))
+        await self._sync()
+        with translated():
+            return await hist.diff(self.repo.session, aid, v1, v2)
+
+    async def audit(
+        self,
+        *,
+        artifact_id: ULID | str | None = None,
+        subtree_of: ULID | str | None = None,
+        actor: str | Sequence[str] | None = None,
+        event_type: str | Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> AuditPage:
+        """Events matching every filter given, in position order, one keyset page at a time.
+
+        ``subtree_of`` keeps events of artifacts that were in that subtree when they happened;
+        ``since <= recorded_at < until``; ``after`` is the position to continue from (the
+        previous page's ``next_after``).
+        """
+        aid = str(parse_id(artifact_id)) if artifact_id is not None else None
+        root = str(parse_id(subtree_of, what="subtree root id")) if subtree_of is not None else None
+        await self._sync()
+        with translated():
+            return await hist.audit(
+                self.repo.session,
+                artifact_id=aid,
+                subtree_of=root,
+                actor=actor,
+                event_type=event_type,
+                since=since,
+                until=until,
+                after=after,
+                limit=limit,
             )
-        return versions
 
     # ---- mapping ------------------------------------------------------------------------------------
     def _node(self, out: ArtifactOut) -> ArtifactTreeNode:
@@ -449,10 +561,36 @@ class ArtifactManager:
         return await self._build(ArtifactTreeNode, rows, include_content)
 
     async def _build(self, cls: type[OutT], rows: Sequence[Row[Any]], include_content: bool) -> list[OutT]:
+        """One model per projection row (content decoded from blobs fetched once per call)."""
+        loads = codec.loads
+        values: list[hist.Values] = [
+            (
+                r.id,
+                r.parent_id,
+                r.level,
+                r.version,
+                loads(r.data),
+                r.content_hash,
+                r.content_codec,
+                loads(r.tags),
+                r.created_at,
+                r.updated_at,
+                r.created_by,
+                r.updated_by,
+            )
+            for r in rows
+        ]
+        return await self._models(cls, values, include_content)
+
+    def _decode(self, content_codec: str, raw: bytes, digest: str) -> Any:
+        keyring = self.repo.keyring if content_codec == "pickle" else _PLAIN
+        return decode_content(content_codec, raw, digest, keyring)
+
+    async def _models(self, cls: type[OutT], rows: Sequence[hist.Values], include_content: bool) -> list[OutT]:
         """One model per row (content decoded from blobs fetched once per call)."""
         raw: dict[str, bytes] = {}
         if include_content:
-            hashes = {r.content_hash for r in rows if r.content_hash}
+            hashes = {r[5] for r in rows if r[5]}
             if hashes:
                 raw = await queries.load_blobs(self.repo.session, hashes)
         hierarchy = self.hierarchy if cls is ArtifactTreeNode else None
@@ -460,29 +598,28 @@ class ArtifactManager:
         name = hierarchy.name if hierarchy is not None else None
         ulids: dict[str, ULID] = {}
         outs: list[OutT] = []
-        for r in rows:
-            data = codec.loads(r.data)
-            if include_content and r.content_hash and isinstance(data, dict):
-                keyring = self.repo.keyring if r.content_codec == "pickle" else _PLAIN
-                data["content"] = decode_content(r.content_codec, raw[r.content_hash], r.content_hash, keyring)
-            ulid = ulids[r.id] = ulid_from_text(r.id)
+        for aid, parent_id, level, version, data, content_hash, content_codec, tags, *stamps in rows:
+            if include_content and content_hash and isinstance(data, dict):
+                assert content_codec is not None  # written together with the hash
+                data["content"] = self._decode(content_codec, raw[content_hash], content_hash)
+            ulid = ulids[aid] = ulid_from_text(aid)
             parent = None
-            if r.parent_id is not None:
-                parent = ulids.get(r.parent_id) or ulid_from_text(r.parent_id)
+            if parent_id is not None:
+                parent = ulids.get(parent_id) or ulid_from_text(parent_id)
             values: dict[str, Any] = {
                 "id": ulid,
                 "parent_id": parent,
-                "level": r.level,
+                "level": level,
                 "data": data,
-                "tags": codec.loads(r.tags),
-                "created_at": r.created_at,
-                "updated_at": r.updated_at,
-                "version": r.version,
-                "created_by": r.created_by,
-                "updated_by": r.updated_by,
+                "tags": tags,
+                "created_at": stamps[0],
+                "updated_at": stamps[1],
+                "version": version,
+                "created_by": stamps[2],
+                "updated_by": stamps[3],
             }
             if tree:
-                values["level_label"] = hierarchy.label_for(r.level) if hierarchy is not None else None
+                values["level_label"] = hierarchy.label_for(level) if hierarchy is not None else None
                 values["hierarchy"] = name
                 values["children"] = None
             outs.append(construct(cls, values))

@@ -144,3 +144,20 @@ def event_from_core(r: Row[Any]) -> RecordedEvent:
         bytes(m["prev_hash"]),
         bytes(m["hash"]),
     )
+
+
+async def latest_version(db: Executor, artifact_id: str) -> int | None:
+    """The stream's latest version, live or deleted; None when it has no events."""
+    stmt = select(func.max(events.c.version)).where(events.c.artifact_id == artifact_id)
+    value = (await db.execute(stmt)).scalar_one()
+    return None if value is None else int(value)
+
+
+async def stream_upto(db: Executor, artifact_id: str, version: int) -> list[RecordedEvent]:
+    """The events of one artifact up to and including ``version``, oldest first."""
+    stmt = (
+        select(events)
+        .where(events.c.artifact_id == artifact_id, events.c.version <= version)
+        .order_by(events.c.version)
+    )
+    return [event_from_core(r) for r in (await db.execute(stmt)).all()]

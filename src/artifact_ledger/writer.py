@@ -19,10 +19,12 @@ from .content import EncodedContent
 from .decide import (
     ArtifactState,
     MoveArtifact,
+    RevertArtifact,
     SaveArtifact,
     decide_delete,
     decide_move,
     decide_restore,
+    decide_revert,
     decide_save,
     fold,
 )
@@ -31,7 +33,15 @@ from .ids import IdFactory
 from .projections.projector import Projector, checkpoint_step
 from .projections.rows import row_from_db
 from .store.dialect import Driver, Step
-from .store.event_store import Head, head_from_rows, insert_events_step, read_stream, seal, stream_versions
+from .store.event_store import (
+    Head,
+    event_from_row,
+    head_from_rows,
+    insert_events_step,
+    read_stream,
+    seal,
+    stream_versions,
+)
 
 
 @dataclass(slots=True)
@@ -179,6 +189,22 @@ class WriteBatch:
         if state is not None and state.deleted and state.parent_id is not None:
             parent_live = await self.projector.get(state.parent_id) is not None
         decided = decide_restore(state, artifact_id, parent_live=parent_live)
+        return await self._commit_events(decided, who)
+
+    async def revert(self, cmd: RevertArtifact, who: Attribution) -> list[RecordedEvent]:
+        aid = cmd.artifact_id
+        await self._begin([aid])
+        current = await self._state(aid)
+        target: ArtifactState | None = None
+        if current is not None and not current.deleted and 1 <= cmd.to_version <= current.version:
+            await self.flush()  # this batch's own events must be readable from the log
+            rows = await self.driver.fetch(self.driver.sql.stream_events_upto, aid, cmd.to_version)
+            target = fold([event_from_row(r, self.driver.read_ts, self.driver.read_bytes) for r in rows])
+        parent_live, in_subtree = True, False
+        if current is not None and target is not None and target.parent_id != current.parent_id:
+            parent_live = target.parent_id is None or await self.projector.get(target.parent_id) is not None
+            in_subtree = await self._in_subtree(aid, target.parent_id)
+        decided = decide_revert(cmd, current, target, parent_live=parent_live, parent_in_subtree=in_subtree)
         return await self._commit_events(decided, who)
 
     # ---- write ------------------------------------------------------------------------------

@@ -111,3 +111,19 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert "demo" in result.stdout
+
+
+def test_verify_incremental_from_a_recorded_head(demo: tuple[Path, dict[str, object]]) -> None:
+    cwd, _ = demo
+    full = json.loads(run("verify", "--json", cwd=cwd).stdout)
+    assert full["ok"] is True
+    assert full["blobs_checked"] >= 1
+    head = full["head"]
+    assert head.startswith("8:")
+    again = run("verify", "--json", "--since", head, "--trusted-head", head, cwd=cwd)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["events_checked"] == 0
+    forged = f"8:{'0' * 64}"
+    wrong = run("verify", "--json", "--trusted-head", forged, cwd=cwd)
+    assert wrong.returncode == 1
+    assert json.loads(wrong.stdout)["ok"] is False

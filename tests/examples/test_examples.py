@@ -40,6 +40,32 @@ EXPECTED = {
         "History: version 1 artifact.created status=draft",
         "History: version 2 artifact.updated status=superseded",
     ],
+    "04_versioning_and_audit.py": [
+        "  v1 artifact.created   2026-03-02 09:00 alice  status=draft     reason='new protocol'",
+        "  v3 artifact.updated   2026-03-03 12:00 carol  status=approved  reason='approve'",
+        "Version 2 as it was: status=review, content='Keep samples at 2-8 °C for at most 48 hours.'",
+        "  ~ /status: 'review' -> 'approved'",
+        "  ~ /title: 'Sample handling' -> 'Sample handling (approved)'",
+        "Reverted to version 2 as version 4: status=review",
+        "Reverting again appends nothing: still version 4",
+        "artifact.reverted  v4 reason='72 hours is not validated' correlation=None reverted_to=2",
+        "Events by bob: [3]",
+        "Events on 2026-03-03: [('carol', 'artifact.updated'), ('alice', 'artifact.reverted')]",
+    ],
+    "05_time_travel.py": [
+        "Day 2 (2026-04-07 12:00 UTC):\n  - training: baseline (v1) {'rmse': 1.9}\n"
+        "    - prediction: forecast north (v1)\n    - prediction: forecast east (v1)\n"
+        "      - evaluation: eval east (v1) {'mae': 0.8}\n    - prediction: forecast west (v1)\n",
+        "Day 3 (2026-04-08 12:00 UTC):\n  - training: baseline (v2) {'rmse': 1.7}\n"
+        "    - prediction: forecast north (v1)\n    - prediction: forecast west (v1)\n"
+        "  - training: tuned (v1) {'rmse': 1.4}\n    - prediction: forecast south (v1)\n"
+        "    - prediction: forecast east (v2)\n      - evaluation: eval east (v1) {'mae': 0.8}\n",
+        "Day 4 (2026-04-09 12:00 UTC):\n  - training: baseline (v2) {'rmse': 1.7}\n"
+        "    - prediction: forecast north (v1)\n  - training: tuned (v1)",
+        "forecast east on day 1: None",
+        "forecast west today: None; on day 3: forecast west",
+        "The ledger kept every day's tree.",
+    ],
 }
 
 

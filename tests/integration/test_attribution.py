@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ulid import ULID
 
 import artifact_ledger
-from artifact_ledger import ArtifactIn, ArtifactManager, Ledger
+from artifact_ledger import ArtifactIn, ArtifactManager, InvalidAttributionError, Ledger, attribution
 from conftest import SECRET
 
 
@@ -109,3 +110,24 @@ async def test_context_on_an_opened_ledger(engine: AsyncEngine) -> None:
     ]
     assert events[2].artifact_id == str(child.id)
     assert child.created_by == "alice"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"actor": "a" * 256}, "actor is 256 characters long"),
+        ({"actor": "bad\x00actor"}, "NUL"),
+        ({"reason": "r" * 10_001}, "reason is 10001 characters long"),
+        ({"actor": "\ud800"}, "not valid Unicode"),
+    ],
+)
+async def test_attribution_the_log_cannot_record_is_refused_before_writing(
+    manager: ArtifactManager, kwargs: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InvalidAttributionError, match=message):
+        await manager.save(ArtifactIn(data={"x": 1}), **kwargs)
+    assert await manager.count() == 0
+    with pytest.raises(InvalidAttributionError, match="correlation_id is 300"), attribution(correlation_id="c" * 300):
+        pass
+    await manager.save(ArtifactIn(data={"x": 1}), actor="a" * 255)
+    assert await manager.count() == 1

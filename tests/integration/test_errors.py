@@ -78,10 +78,10 @@ async def test_non_json_at_the_top(manager: ArtifactManager) -> None:
     err = await refused(
         manager, DataNotSerializableError, lambda: manager.save(ArtifactIn(data=datetime(2025, 1, 1, tzinfo=UTC)))
     )
-    assert "data is datetime" in str(err)
+    assert "data is a datetime" in str(err)
     assert "data['content']" in str(err)
     err = await refused(manager, DataNotSerializableError, lambda: manager.save(ArtifactIn(data={"x": float("nan")})))
-    assert "data['x']" in str(err)
+    assert "data['x'] is nan" in str(err)
 
 
 async def test_non_json_in_update_leaves_artifact_unchanged(manager: ArtifactManager) -> None:

@@ -13,6 +13,7 @@ from conftest import SECRET
 SNAPSHOTS = {
     "ledger_artifacts": "SELECT * FROM ledger_artifacts ORDER BY id",
     "ledger_artifact_closure": "SELECT * FROM ledger_artifact_closure ORDER BY ancestor_id, descendant_id",
+    "ledger_artifact_parent_history": "SELECT * FROM ledger_artifact_parent_history ORDER BY artifact_id, valid_from",
     "ledger_checkpoints": "SELECT * FROM ledger_checkpoints ORDER BY projector",
 }
 
@@ -23,7 +24,7 @@ async def snapshot(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def mixed_history(manager: ArtifactManager) -> None:
-    """Creates, updates, moves (deep, to root, via save), deletes, a cascade, restores, content, batches."""
+    """Creates, updates, moves (deep, to root, via save), deletes, a cascade, restores, reverts, content, batches."""
     a = await manager.save(ArtifactIn(data={"name": "a"}), actor="alice")
     b = await manager.save(ArtifactIn(data={"name": "b", "content": b"blob"}, tags=["t"]))
     a1 = await manager.save(ArtifactIn(parent_id=a.id, data={"name": "a1"}))
@@ -48,6 +49,8 @@ async def mixed_history(manager: ArtifactManager) -> None:
         await manager.save(ArtifactIn(id=b.id, data={"name": "b", "content": b"blob2"}, tags=["t", "u"]))
     await manager.restore(a.id)
     await manager.move(d.id, a.id)
+    await manager.revert(a1.id, to_version=1)  # back under a, with its first data
+    await manager.revert(b.id, to_version=1)  # its first content and tags
 
 
 async def test_rebuild_equals_live_tables(manager: ArtifactManager, engine: AsyncEngine) -> None:

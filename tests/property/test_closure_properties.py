@@ -288,6 +288,7 @@ async def projections(engine: AsyncEngine) -> list[list[tuple[Any, ...]]]:
     return [
         await rows(engine, "SELECT * FROM ledger_artifacts ORDER BY id"),
         await rows(engine, "SELECT * FROM ledger_artifact_closure ORDER BY ancestor_id, descendant_id"),
+        await rows(engine, "SELECT * FROM ledger_artifact_parent_history ORDER BY artifact_id, valid_from"),
     ]
 
 
@@ -321,6 +322,8 @@ async def check(engine: AsyncEngine, model: Model) -> None:
         assert json.loads(data) == model.data[aid]
     assert set(parents) == model.live()
     assert parents == {aid: model.parent[aid] for aid in model.live()}
+    sql = "SELECT artifact_id, parent_id FROM ledger_artifact_parent_history WHERE valid_to IS NULL"
+    assert dict(await rows(engine, sql)) == parents, "open parent links differ from the live parents"
 
 
 async def scenario(backend: str, steps: Sequence[Command | Batch]) -> None:

@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("id")
     history.add_argument("--json", action="store_true", help="JSON output")
 
-    verify = sub.add_parser("verify", help="recompute the hash chain; exit 1 if it is broken")
+    verify = sub.add_parser("verify", help="check the hash chain, blobs and projections; exit 1 if anything is broken")
+    verify.add_argument("--since", metavar="POSITION:HASH", help="verify only after this trusted head")
+    verify.add_argument(
+        "--trusted-head", metavar="POSITION:HASH", help="a head recorded earlier that the log must still hold"
+    )
+    verify.add_argument("--chain-only", action="store_true", help="skip blobs and projection drift")
     verify.add_argument("--json", action="store_true", help="JSON output")
 
     sub.add_parser("rebuild", help="replay the log into fresh projections")
@@ -75,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"artifact-ledger: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND if isinstance(exc, ArtifactNotFoundError) else EXIT_ERROR
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Awaitable, Callable
 
 from rich.progress import Progress
@@ -79,25 +80,23 @@ async def _verify(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db) as ledger:
         with Progress(transient=True, disable=args.json) as progress:
             task = progress.add_task("verifying", total=None)
-            report = await ledger.verify(progress=lambda n: progress.update(task, completed=n))
+            report = await ledger.verify(
+                progress=lambda n: progress.update(task, completed=n),
+                since=args.since,
+                trusted_head=args.trusted_head,
+                blobs=not args.chain_only,
+                projections=False if args.chain_only else None,
+            )
     if args.json:
-        render.print_json(
-            {
-                "ok": report.ok,
-                "events_checked": report.events_checked,
-                "broken_position": report.broken_position,
-                "problem": report.problem,
-                "head_position": report.head_position,
-                "head_hash": report.head_hash,
-            }
-        )
+        render.print_json(dataclasses.asdict(report) | {"head": str(report.head)})
     elif report.ok:
         render.console.print(
-            f"[green]OK[/green]: {report.events_checked} events verified; head {report.head_position} "
-            f"{report.head_hash}"
+            f"[green]OK[/green]: {report.events_checked} events, {report.blobs_checked} blobs, "
+            f"{report.artifacts_checked} artifacts verified; head {report.head}"
         )
     else:
-        render.console.print(f"[red]BROKEN[/red] at position {report.broken_position}: {report.problem}")
+        where = f"position {report.broken_position}" if report.broken_position is not None else "the projections"
+        render.console.print(f"[red]BROKEN[/red] ({report.reason}) at {where}: {report.problem}")
     return 0 if report.ok else 1
 
 

@@ -1,10 +1,16 @@
-"""Apply events to ``ledger_artifacts`` and ``ledger_artifact_closure``, set-based.
+"""Apply events to ``ledger_artifacts``, ``ledger_artifact_closure`` and the parent links' history, set-based.
 
 The projector keeps an overlay of the rows it has touched in this transaction
 and queues row operations per table; consecutive operations of one kind go to
 the database as one ``executemany``. Creates and updates only queue; a move is
 a barrier (it flushes the queues, then rewrites the subtree's paths and levels
 with set-based statements) because its SQL reads the closure table.
+
+``ledger_artifact_parent_history`` keeps every parent link with the log
+positions it held between (``valid_from <= p < valid_to``): creates and restores
+open the artifact's link, deletes close it, a move closes one and opens another.
+Its open rows always equal the ``parent_id`` of ``ledger_artifacts``. Point-in-time
+trees read it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import LedgerError
-from ..events import CREATED, DELETED, MOVED, RESTORED, UPDATED, ContentRef, RecordedEvent
+from ..events import CREATED, DELETED, MOVED, RESTORED, REVERTED, UPDATED, ContentRef, RecordedEvent
 from ..store.dialect import Driver, Step
 from ..store.tables import PROJECTORS
 from .rows import ArtifactRow, row_from_db
@@ -34,6 +40,7 @@ class Projector:
         self._created: dict[str, tuple[datetime, str | None]] = {}
         self._artifact_ops: list[_Op] = []
         self._closure_ops: list[_Op] = []
+        self._history_ops: list[_Op] = []
 
     # ---- reads through the overlay -------------------------------------------------
     async def load(self, ids: Iterable[str]) -> None:
@@ -71,6 +78,7 @@ class Projector:
             UPDATED: self._updated,
             MOVED: self._moved,
             DELETED: self._deleted,
+            REVERTED: self._reverted,
         }.get(event.type)
         if handler is None:
             raise ProjectionError(f"event {event.position} has unknown type {event.type!r}")
@@ -111,6 +119,7 @@ class Projector:
         self.rows[aid] = row
         self._artifact_ops.append((self.driver.sql.insert_artifact, row.insert_values(self.driver)))
         self._closure_ops.append((self.driver.sql.insert_closure_for, (aid, row.parent_id, aid, aid)))
+        self._history_ops.append((self.driver.sql.open_parent_link, (aid, event.position, row.parent_id)))
 
     async def _creation_of(self, artifact_id: str) -> tuple[datetime, str | None]:
         if artifact_id in self._created:
@@ -144,11 +153,15 @@ class Projector:
         self._artifact_ops.append((self.driver.sql.update_artifact, row.update_values(self.driver)))
 
     async def _moved(self, event: RecordedEvent) -> None:
-        row = await self._live(event)
-        new_parent = event.payload["to_parent_id"]
+        await self._move(event, await self._live(event), event.payload["to_parent_id"])
+
+    async def _move(self, event: RecordedEvent, row: ArtifactRow, new_parent: str | None) -> None:
+        """Reparent ``row`` (set-based: closure paths and levels; its parent link), as of ``event``."""
         new_level = await self._parent_level(event, new_parent)
-        d, sql, aid = self.driver, self.driver.sql, row.id
+        d, sql, aid, pos = self.driver, self.driver.sql, row.id, event.position
         steps = self.steps()
+        steps.append((sql.close_parent_link, (pos, aid), False))
+        steps.append((sql.open_parent_link, (aid, pos, new_parent), False))
         steps.append((sql.move_closure_detach, (aid, aid), False))
         if new_parent is not None:
             steps.append((sql.move_closure_attach, (new_parent, aid), False))
@@ -159,11 +172,19 @@ class Projector:
         # Levels below the moved artifact changed in the database: forget cached rows.
         self.rows.clear()
 
+    async def _reverted(self, event: RecordedEvent) -> None:
+        """The state of an earlier version: a move when its parent differs, then an update."""
+        row = await self._live(event)
+        if event.payload["parent_id"] != row.parent_id:
+            await self._move(event, row, event.payload["parent_id"])
+        await self._updated(event)
+
     async def _deleted(self, event: RecordedEvent) -> None:
         await self._live(event)
         self.rows[event.artifact_id] = None
         self._artifact_ops.append((self.driver.sql.delete_artifact, (event.artifact_id,)))
         self._closure_ops.append((self.driver.sql.delete_closure_of, (event.artifact_id,)))
+        self._history_ops.append((self.driver.sql.close_parent_link, (event.position, event.artifact_id)))
 
     def forget(self) -> None:
         """Drop the overlay (after a flush the database holds the same rows)."""
@@ -174,7 +195,7 @@ class Projector:
     def steps(self) -> list[Step]:
         """Take the queued operations as statements: one ``executemany`` per run of identical ones."""
         steps: list[Step] = []
-        for ops in (self._artifact_ops, self._closure_ops):
+        for ops in (self._artifact_ops, self._closure_ops, self._history_ops):
             steps.extend(_coalesce(ops))
             ops.clear()
         return steps

@@ -85,7 +85,10 @@ events = Table(
     # Optimistic concurrency: two writers can never both append version n of one stream.
     UniqueConstraint("artifact_id", "version"),
     UniqueConstraint("event_id"),
-    Index(None, "recorded_at"),
+    # Point-in-time reads turn an instant into a position: the last (recorded_at, position) <= t is one seek.
+    Index(None, "recorded_at", "position"),
+    # "The last event of this stream at or before position p" (as_of reads, audit by artifact): one seek.
+    Index(None, "artifact_id", "position"),
 )
 
 blobs = Table(
@@ -130,6 +133,23 @@ closure = Table(
     Index(None, "descendant_id", "depth"),
 )
 
+parent_history = Table(
+    "ledger_artifact_parent_history",
+    metadata,
+    Column("artifact_id", String(ULID_LEN), nullable=False),
+    Column("valid_from", BigInteger, nullable=False),
+    Column("valid_to", BigInteger),
+    Column("parent_id", String(ULID_LEN)),
+    PrimaryKeyConstraint("artifact_id", "valid_from"),
+    Index(None, "parent_id", "valid_from"),
+    sqlite_with_rowid=False,  # small rows: the primary key is the table (one B-tree less to write)
+)
+"""Every parent link there ever was: ``artifact_id`` was a live child of ``parent_id`` (NULL: a root)
+for log positions ``valid_from <= p < valid_to`` (``valid_to`` NULL: still). Written by the closure
+projector in the append transaction; point-in-time trees and subtree audits read it. See
+docs/decisions.md, "Point-in-time reads", for why links and not a temporal closure.
+"""
+
 checkpoints = Table(
     "ledger_checkpoints",
     metadata,
@@ -139,7 +159,9 @@ checkpoints = Table(
 )
 
 PROJECTORS = ("artifacts", "closure")
-"""One checkpoint row per projector, advanced in the same transaction as the append."""
+"""One checkpoint row per projector, advanced in the same transaction as the append.
+
+The ``closure`` projector writes ``ledger_artifact_closure`` and ``ledger_artifact_parent_history``."""
 
 # The log is append-only in the database itself, not only in this code: these
 # triggers refuse UPDATE and DELETE on events and blobs for every client.

@@ -1,0 +1,249 @@
+"""Bundles: a ledger's events and blobs as plain files, checkable with the standard library.
+
+A bundle is a directory (``docs/bundle-format.md``)::
+
+    manifest.json   format, format_version 1, first position, prev_hash, head position and hash,
+                    event count, SHA-256 of events.jsonl, blob count and bytes
+    events.jsonl    one JSON object per event, in position order: every stored column, the
+                    payload as its stored text, hashes as hex, recorded_at as the hashed text
+    blobs/ab/ab…    each referenced blob's bytes, named by its SHA-256
+
+:func:`write_bundle` exports a ledger (whole, or from a trusted head on). :func:`load_bundle`
+checks a bundle completely (with ``verify_bundle``, the same stdlib code an auditor runs) and
+returns a :class:`Bundle` whose events and blobs an importer can read; anything wrong with it
+raises :class:`~artifact_ledger.errors.InvalidBundleError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import codec
+from . import verify_bundle as spec
+from .chain import format_time
+from .errors import InvalidBundleError
+from .integrity import HeadDigest
+from .scan import fetch, id_list, pages, reading
+from .store.dialect import Driver, translated
+
+__all__ = ["Bundle", "BundleEvent", "BundleManifest", "load_bundle", "write_bundle"]
+
+BundleEvent = spec.Event
+"""One event of a bundle: every stored field, the payload as its stored text, hashes as hex."""
+BundleManifest = spec.Manifest
+"""The parsed ``manifest.json``."""
+
+_EVENTS = (
+    "SELECT position, event_id, artifact_id, version, type, schema_version, payload, recorded_at, actor, reason, "
+    "correlation_id, causation_id, prev_hash, hash FROM ledger_events WHERE position > ? ORDER BY position"
+)
+_PAGE = 5000
+_BLOB_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle that passed verification: its manifest, events and blobs (read lazily from disk)."""
+
+    path: Path
+    manifest: BundleManifest
+
+    def events(self) -> Iterator[BundleEvent]:
+        """The events in position order (already verified; re-read from the file)."""
+        try:
+            with spec.open_regular(str(self.path / spec.EVENTS)) as handle:
+                for number, line in spec.event_lines(handle):
+                    yield spec.parse_event(line, f"{spec.EVENTS} line {number}")
+        except (spec.BundleFormatError, OSError) as exc:
+            raise InvalidBundleError(f"bundle {self.path} changed while it was read: {exc}") from None
+
+    def blob(self, digest: str) -> bytes:
+        """The bytes of one blob, checked against its hash again."""
+        if not spec.HEX64.match(digest):
+            raise InvalidBundleError(f"{digest!r} is not a blob hash (64 lowercase hex digits)")
+        try:
+            with spec.open_regular(spec.blob_path(str(self.path), digest)) as handle:
+                data = handle.read()
+        except (spec.BundleFormatError, OSError) as exc:
+            raise InvalidBundleError(f"bundle {self.path} has no readable blob {digest}: {exc}") from None
+        if codec.sha256(data).hex() != digest:
+            raise InvalidBundleError(f"bundle {self.path}: blob {digest} does not match its SHA-256")
+        return data
+
+
+def load_bundle(path: str | os.PathLike[str], *, trusted_head: HeadDigest | str | None = None) -> Bundle:
+    """Verify the bundle at ``path`` completely and return it; :class:`InvalidBundleError` names the first problem."""
+    directory = Path(path)
+    trusted = HeadDigest.parse(trusted_head) if trusted_head is not None else None
+    try:
+        pair = (trusted.position, trusted.hash) if trusted is not None else None
+        report = spec.verify_bundle(directory, trusted_head=pair)
+    except FileNotFoundError:
+        raise InvalidBundleError(f"no bundle at {directory}: not a directory") from None
+    if not report.ok:
+        where = f" at position {report.broken_position}" if report.broken_position is not None else ""
+        raise InvalidBundleError(f"bundle {directory} fails verification{where} ({report.reason}): {report.problem}")
+    return Bundle(directory, spec.read_manifest(str(directory)))
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+
+def _record(driver: Driver, row: Any) -> dict[str, Any]:
+    (position, event_id, artifact_id, version, type_, schema_version, payload, recorded_at, *rest) = row
+    actor, reason, correlation_id, causation_id, prev_hash, digest = rest
+    return {
+        "position": position,
+        "event_id": event_id,
+        "artifact_id": artifact_id,
+        "version": version,
+        "type": type_,
+        "schema_version": schema_version,
+        "payload": payload,
+        "recorded_at": format_time(driver.read_ts(recorded_at)),
+        "actor": actor,
+        "reason": reason,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "prev_hash": bytes(prev_hash).hex(),
+        "hash": bytes(digest).hex(),
+    }
+
+
+def _prepare(directory: Path) -> None:
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise FileExistsError(f"{directory} exists and is not an empty directory; export into a new one")
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+async def write_bundle(
+    engine: AsyncEngine,
+    path: str | os.PathLike[str],
+    *,
+    since: HeadDigest | tuple[int, str | bytes] | str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BundleManifest:
+    """Export the ledger (or its events after ``since``) into a new directory; returns the manifest written.
+
+    The export reads one snapshot and copies rows as stored, so a bundle of a tampered ledger
+    fails verification the same way the ledger does. ``manifest.json`` is written last: a
+    directory without one is an export that did not finish. Raises :class:`FileExistsError`
+    if ``path`` exists and is not an empty directory, and :class:`ValueError` for a ``since``
+    the log does not hold.
+    """
+    directory = Path(path)
+    anchor = HeadDigest.parse(since) if since is not None else HeadDigest(0, codec.GENESIS_HASH.hex())
+    _prepare(directory)
+    with translated():
+        async with engine.connect() as conn, reading(conn) as driver:
+            if anchor.position > 0:
+                rows = await fetch(driver, "SELECT hash FROM ledger_events WHERE position = ?", anchor.position)
+                if not rows or bytes(rows[0][0]).hex() != anchor.hash:
+                    raise ValueError(f"the log has no event {anchor.position} with hash {anchor.hash}")
+            count, head, digest, refs = await _write_events(driver, directory, anchor, progress)
+            blob_count, blob_bytes = await _write_blobs(driver, directory, refs)
+    manifest = {
+        "format": spec.FORMAT,
+        "format_version": spec.FORMAT_VERSION,
+        "hash_algorithm": "sha256",
+        "created_at": format_time(datetime.now(UTC)),
+        "generator": f"artifact-ledger {_version()}",
+        "first_position": anchor.position + 1,
+        "prev_hash": anchor.hash,
+        "head_position": head.position,
+        "head_hash": head.hash,
+        "event_count": count,
+        "events_sha256": digest,
+        "blob_count": blob_count,
+        "blob_bytes": blob_bytes,
+    }
+    await asyncio.to_thread(_write_atomically, directory / spec.MANIFEST, codec.dumps_trusted(manifest) + b"\n")
+    return spec.parse_manifest(codec.dumps_trusted(manifest))
+
+
+async def _write_events(
+    driver: Driver, directory: Path, anchor: HeadDigest, progress: Callable[[int], None] | None
+) -> tuple[int, HeadDigest, str, set[str]]:
+    digest = hashlib.sha256()
+    refs: set[str] = set()
+    count, head = 0, anchor
+    # File writes go to a worker thread: an export of a large ledger must not block the event loop.
+    handle = await asyncio.to_thread(open, directory / spec.EVENTS, "wb")
+    try:
+        async with aclosing(pages(driver, _EVENTS, (anchor.position,), _PAGE)) as paged:
+            async for page in paged:
+                lines = []
+                for row in page:
+                    record = _record(driver, row)
+                    lines.append(codec.dumps_trusted(record) + b"\n")
+                    if '"content":{' in record["payload"]:
+                        ref = codec.loads(record["payload"]).get("content")
+                        if isinstance(ref, dict) and isinstance(ref.get("hash"), str):
+                            refs.add(ref["hash"])
+                    head = HeadDigest(record["position"], record["hash"])
+                chunk = b"".join(lines)
+                await asyncio.to_thread(handle.write, chunk)
+                digest.update(chunk)
+                count += len(lines)
+                if progress is not None:
+                    progress(count)
+        await asyncio.to_thread(_sync_close, handle)
+    except BaseException:
+        handle.close()
+        raise
+    return count, head, digest.hexdigest(), refs
+
+
+async def _write_blobs(driver: Driver, directory: Path, refs: set[str]) -> tuple[int, int]:
+    wanted = sorted(refs)
+    count = total = 0
+    sql = f"SELECT hash, data FROM ledger_blobs WHERE hash IN ({id_list(driver)})"
+    for start in range(0, len(wanted), _BLOB_BATCH):
+        for blob_hash, data in await fetch(driver, sql, driver.id_list(wanted[start : start + _BLOB_BATCH])):
+            if not isinstance(blob_hash, str) or not spec.HEX64.match(blob_hash):
+                continue  # never a file name we did not validate; the verifier reports the blob missing
+            await asyncio.to_thread(_write_blob, directory / spec.BLOBS / blob_hash[:2] / blob_hash, bytes(data))
+            count += 1
+            total += len(data)
+    return count, total
+
+
+def _sync_close(handle: Any) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+    handle.close()
+
+
+def _write_blob(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,291 @@
+"""Projection drift: the projected tables against the fold of the log.
+
+Every stream is read in (artifact, version) order and folded with ``decide.fold`` (the
+same fold replay and restore use); each folded state is compared, column by column, with
+its ``ledger_artifacts`` row, 500 streams per query. Then levels and
+``ledger_artifact_closure`` are checked against the parent links of the live artifacts.
+Memory: one stream at a time, plus one parent link and level per live artifact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any, Final
+
+from . import codec
+from .decide import ArtifactState, fold
+from .events import RecordedEvent, upcast
+from .projections.rows import artifact_type
+from .scan import fetch, pages, statement
+from .store.dialect import Driver
+
+PROJECTION_DRIFT: Final = "projection_drift"
+INSERTED: Final = "inserted"
+PAGE: Final = 5000
+BATCH: Final = 500
+
+_EVENTS_BY_STREAM = (
+    "SELECT position, event_id, artifact_id, version, type, schema_version, payload, recorded_at, actor, reason, "
+    "correlation_id, causation_id, prev_hash, hash FROM ledger_events ORDER BY artifact_id, version"
+)
+_CLOSURE = "SELECT descendant_id, ancestor_id, depth FROM ledger_artifact_closure ORDER BY descendant_id, depth"
+_COMPARED = (
+    "parent_id",
+    "version",
+    "type",
+    "data",
+    "content_hash",
+    "content_codec",
+    "content_type",
+    "content_size",
+    "tags",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem ``verify`` found: its position (None: it belongs to no event), reason, words, subject."""
+
+    position: int | None
+    reason: str
+    problem: str
+    artifact_id: str | None = None
+    blob_hash: str | None = None
+
+
+def earliest(found: Sequence[Finding]) -> Finding | None:
+    """The problem with the lowest position (those belonging to no event last)."""
+    return min(found, key=lambda d: (d.position is None, d.position or 0)) if found else None
+
+
+class DriftCheck:
+    """Compare ``ledger_artifacts`` and ``ledger_artifact_closure`` with the fold of every stream."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.found: list[Finding] = []
+        self.streams = 0
+        self.parents: dict[str, str | None] = {}
+        """Live artifact -> parent, from the fold."""
+        self.levels: dict[str, Any] = {}
+        """Live artifact -> its projected level."""
+        self.depths: dict[str, int | None] = {}
+        self.last: dict[str, int] = {}
+        """Artifact -> the position of its last event."""
+        self.pending: list[tuple[str, ArtifactState]] = []
+        self.matched = 0
+
+    async def run(self) -> Finding | None:
+        invalid = await self._fold_streams()
+        if invalid is not None:
+            return invalid
+        await self._extra_rows()
+        self._check_levels()
+        await self._check_closure()
+        return earliest(self.found)
+
+    def drift(self, artifact_id: str, problem: str) -> None:
+        self.found.append(Finding(self.last.get(artifact_id), PROJECTION_DRIFT, problem, artifact_id))
+
+    # -- rows --------------------------------------------------------------------------------------
+    async def _fold_streams(self) -> Finding | None:
+        stream: list[RecordedEvent] = []
+        async with aclosing(pages(self.driver, statement(self.driver, _EVENTS_BY_STREAM), (), PAGE)) as paged:
+            async for page in paged:
+                for row in page:
+                    if stream and row[2] != stream[-1].artifact_id:
+                        invalid = await self._folded(stream)
+                        if invalid is not None:
+                            return invalid
+                        stream = []
+                    try:
+                        stream.append(_event(row))
+                    except Exception as exc:  # a chained event that no writer of ours produces
+                        return invalid_event(row[0], exc)
+        if stream:
+            invalid = await self._folded(stream)
+            if invalid is not None:
+                return invalid
+        await self._compare_pending()
+        return None
+
+    async def _folded(self, stream: list[RecordedEvent]) -> Finding | None:
+        aid = stream[-1].artifact_id
+        self.last[aid] = stream[-1].position  # versions ascend with positions
+        try:
+            state = fold(stream)
+        except Exception as exc:  # the stream cannot be replayed: same as above
+            return invalid_event(stream[-1].position, exc)
+        self.streams += 1
+        if state is not None:
+            self.pending.append((aid, state))
+            if not state.deleted:
+                self.parents[aid] = state.parent_id
+        if len(self.pending) >= BATCH:
+            await self._compare_pending()
+        return None
+
+    async def _compare_pending(self) -> None:
+        if not self.pending:
+            return
+        ids = [aid for aid, _ in self.pending]
+        rows = await self.driver.fetch(self.driver.sql.load_artifacts, self.driver.id_list(ids))
+        by_id = {row[0]: row for row in rows}
+        for aid, state in self.pending:
+            row = by_id.get(aid)
+            if state.deleted:
+                if row is not None:
+                    self.drift(aid, f"artifact {aid} is deleted in the log but has a ledger_artifacts row")
+                continue
+            if row is None:
+                self.drift(aid, f"artifact {aid} is live in the log but has no ledger_artifacts row")
+                continue
+            self.matched += 1
+            self.levels[aid] = row[2]
+            column = self._differing_column(row, state)
+            if column is not None:
+                self.drift(
+                    aid,
+                    f"the ledger_artifacts row of artifact {aid} differs from the fold of its events "
+                    f"(column {column}, at version {state.version})",
+                )
+        self.pending.clear()
+
+    def _differing_column(self, row: Sequence[Any], state: ArtifactState) -> str | None:
+        """The first column of a ``load_artifacts`` row that differs from ``state`` (timestamps as stored)."""
+        content = state.content
+        expected = (
+            state.parent_id,
+            state.version,
+            artifact_type(state.data),
+            codec.dumps_trusted(state.data).decode(),
+            content.hash if content else None,
+            content.codec if content else None,
+            content.media_type if content else None,
+            content.size if content else None,
+            codec.dumps_trusted(list(state.tags)).decode(),
+            state.created_at,
+            state.updated_at,
+            state.created_by,
+            state.updated_by,
+        )
+        stored = (row[1], *row[3:])
+        if stored == expected:
+            return None
+        return next(c for c, a, b in zip(_COMPARED, stored, expected, strict=True) if a != b)
+
+    async def _extra_rows(self) -> None:
+        total = (await fetch(self.driver, "SELECT count(*) FROM ledger_artifacts"))[0][0]
+        if total == self.matched:
+            return
+        rows = await fetch(
+            self.driver,
+            "SELECT id FROM ledger_artifacts a WHERE NOT EXISTS "
+            "(SELECT 1 FROM ledger_events e WHERE e.artifact_id = a.id) LIMIT 1",
+        )
+        if rows:
+            self.drift(rows[0][0], f"ledger_artifacts has a row for {rows[0][0]!r}, which has no events in the log")
+
+    # -- levels and closure ------------------------------------------------------------------------
+    def _check_levels(self) -> None:
+        self.depths = depths(self.parents)
+        for aid, depth in self.depths.items():
+            if depth is None:
+                self.drift(aid, f"artifact {aid} has no path to a root through live parents in the log")
+            elif self.levels.get(aid, depth) != depth:
+                self.drift(aid, f"artifact {aid} has level {self.levels[aid]!r} but its depth is {depth}")
+
+    def _ancestors(self, aid: str) -> list[str]:
+        """``aid``, its parent, …, its root (only called for artifacts with a depth)."""
+        chain: list[str] = []
+        node: str | None = aid
+        while node is not None:
+            chain.append(node)
+            node = self.parents[node]
+        return chain
+
+    async def _check_closure(self) -> None:
+        current: str | None = None
+        expected: list[str] = []
+        count = 0
+        seen: set[str] = set()
+        async with aclosing(pages(self.driver, _CLOSURE, (), PAGE)) as paged:
+            async for page in paged:
+                for descendant, ancestor, depth in page:
+                    if descendant != current:
+                        self._close_group(current, expected, count)
+                        current, count, expected = descendant, 0, []
+                        if descendant not in self.parents or descendant in seen:
+                            self.drift(
+                                descendant, f"ledger_artifact_closure has paths to {descendant!r}, which is not live"
+                            )
+                        elif self.depths.get(descendant) is not None:
+                            expected = self._ancestors(descendant)
+                        seen.add(descendant)
+                    count += 1
+                    valid = type(depth) is int and 0 <= depth < len(expected) and expected[depth] == ancestor
+                    if expected and not valid:
+                        self.drift(
+                            descendant,
+                            f"ledger_artifact_closure has the path {ancestor!r} -> {descendant} at depth {depth!r}, "
+                            "which the parent links do not give",
+                        )
+        self._close_group(current, expected, count)
+        for aid in sorted(self.parents.keys() - seen):
+            self.drift(aid, f"ledger_artifact_closure has no paths to artifact {aid}")
+
+    def _close_group(self, descendant: str | None, expected: list[str], count: int) -> None:
+        if descendant is not None and expected and count != len(expected):
+            self.drift(
+                descendant,
+                f"ledger_artifact_closure has {count} paths to artifact {descendant}, not {len(expected)} "
+                f"(itself and {len(expected) - 1} ancestors)",
+            )
+
+
+def depths(parents: dict[str, str | None]) -> dict[str, int | None]:
+    """Each node's depth from the parent links; None where a path meets a cycle or a missing parent."""
+    found: dict[str, int | None] = {}
+    for start in parents:
+        path: list[str] = []
+        on_path: set[str] = set()
+        node: str | None = start
+        broken = False
+        while node is not None and node not in found:
+            if node in on_path or node not in parents:
+                broken = True
+                break
+            on_path.add(node)
+            path.append(node)
+            node = parents[node]
+        base: int | None = None if broken else (-1 if node is None else found[node])
+        for item in reversed(path):
+            base = None if base is None else base + 1
+            found[item] = base
+    return found
+
+
+def _event(row: Sequence[Any]) -> RecordedEvent:
+    """A stored row (``_EVENTS_BY_STREAM`` order) as an event, its payload upcast.
+
+    ``recorded_at`` stays as the driver returned it (SQLite text, a PostgreSQL datetime): the
+    projector writes ``created_at``/``updated_at`` through the same formatting, so the folded
+    state's timestamps compare with the stored row's as they are, with no parsing.
+    """
+    payload = upcast(row[4], row[5], codec.loads(row[6]))
+    return RecordedEvent(row[0], row[1], row[2], row[3], row[4], row[5], payload, row[7], *row[8:14])
+
+
+def invalid_event(position: Any, exc: Exception) -> Finding:
+    return Finding(
+        position if type(position) is int else None,
+        INSERTED,
+        f"event {position} is not an event artifact-ledger writes ({type(exc).__name__}: {exc}): "
+        "it was not appended by artifact-ledger",
+    )

@@ -1,0 +1,271 @@
+"""The ledger's memory: version history, point-in-time state, diffs and the audit trail.
+
+Everything here reads the log and its temporal closure through :mod:`queries` (SQLAlchemy Core,
+the caller's session, never a commit) and maps rows and folded states to the models of
+:mod:`schemas`. The manager adds content decoding and hierarchy labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
+from ulid import ULID
+
+from . import codec, queries, temporal
+from .clock import ensure_utc
+from .decide import ArtifactState, evolve, version_not_found
+from .errors import ArtifactNotFoundError
+from .events import EVENT_TYPES, RecordedEvent
+from .ids import ulid_from_text
+from .jsondiff import json_patch
+from .queries import Executor
+from .schemas import (
+    ArtifactDiff,
+    ArtifactVersion,
+    AuditEntry,
+    AuditPage,
+    ContentChange,
+    PatchOperation,
+    ValueChange,
+    construct,
+)
+
+Values = tuple[
+    str, str | None, int, int, Any, str | None, str | None, list[str], datetime, datetime, str | None, str | None
+]
+"""An artifact row ready to become a model: id, parent_id, level, version, data (decoded, without
+content), content_hash, content_codec, tags, created_at, updated_at, created_by, updated_by."""
+
+MAX_AUDIT_PAGE = 10_000
+
+
+def utc(value: datetime, what: str) -> datetime:
+    """An aware datetime in UTC; a naive one is refused (the ledger never guesses a time zone)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
+    return ensure_utc(value, what=what)
+
+
+def point(version: int | None, as_of: datetime | None) -> dict[str, Any]:
+    """The keyword arguments of :func:`temporal.tree_at` for a ``version=`` or ``as_of=`` read."""
+    if version is not None and as_of is not None:
+        raise ValueError("pass version= or as_of=, not both")
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise TypeError(f"version must be an int, not {type(version).__name__}")
+        return {"version": version}
+    assert as_of is not None
+    return {"instant": utc(as_of, "as_of")}
+
+
+async def check_stream(db: Executor, artifact_id: str, version: int | None = None) -> int:
+    """The stream's latest version; ``ArtifactNotFoundError`` without events, ``VersionNotFoundError``
+    if ``version`` is not one of its versions."""
+    latest = await queries.latest_version(db, artifact_id)
+    if latest is None:
+        raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
+    if version is not None and not 1 <= version <= latest:
+        raise version_not_found(artifact_id, version, latest)
+    return latest
+
+
+def tree_values(rows: Sequence[Row[Any]]) -> list[Values]:
+    """Rows of :func:`temporal.tree_at` as :data:`Values` (the payload carries data, content, tags)."""
+    out: list[Values] = []
+    for r in rows:
+        payload = codec.loads(r.payload)
+        content = payload["content"]
+        out.append(
+            (
+                r.id,
+                r.parent_id,
+                int(r.level),
+                int(r.version),
+                payload["data"],
+                content["hash"] if content else None,
+                content["codec"] if content else None,
+                payload["tags"],
+                r.created_at,
+                r.updated_at,
+                r.created_by,
+                r.updated_by,
+            )
+        )
+    return out
+
+
+# ---- history ---------------------------------------------------------------------------------------
+
+
+def version_of(event: RecordedEvent, state: ArtifactState, ulids: dict[str, ULID] | None = None) -> ArtifactVersion:
+    """The history entry for ``event``, given the state it produced (``ulids``: parsed ids to reuse)."""
+    ulids = {} if ulids is None else ulids
+    c = state.content
+    reverted_to = event.payload.get("reverted_to")
+    parent = state.parent_id
+    values = {
+        "artifact_id": _ulid(ulids, event.artifact_id),
+        "version": event.version,
+        "event_type": event.type,
+        "position": event.position,
+        "parent_id": _ulid(ulids, parent) if parent else None,
+        "data": state.data,
+        "content_hash": c.hash if c else None,
+        "content_type": c.media_type if c else None,
+        "content_size": c.size if c else None,
+        "tags": list(state.tags),
+        "deleted": state.deleted,
+        "recorded_at": event.recorded_at,
+        "actor": event.actor,
+        "reason": event.reason,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "event_id": event.event_id,
+        "reverted_to": int(reverted_to) if reverted_to is not None else None,
+    }
+    return construct(ArtifactVersion, values)
+
+
+def _ulid(cache: dict[str, ULID], text: str) -> ULID:
+    found = cache.get(text)
+    if found is None:
+        found = cache[text] = ulid_from_text(text)
+    return found
+
+
+def fold_versions(events: Sequence[RecordedEvent]) -> list[tuple[ArtifactVersion, ArtifactState]]:
+    """Each event of one stream with the state after it, oldest first."""
+    out: list[tuple[ArtifactVersion, ArtifactState]] = []
+    state: ArtifactState | None = None
+    ulids: dict[str, ULID] = {}
+    for event in events:
+        state = evolve(state, event)
+        out.append((version_of(event, state, ulids), state))
+    return out
+
+
+# ---- diff --------------------------------------------------------------------------------------------
+
+
+def _change(old: Any, new: Any) -> ValueChange | None:
+    return None if old == new else ValueChange(old=old, new=new)
+
+
+def diff_states(
+    artifact_id: str,
+    versions: tuple[int, int],
+    states: tuple[ArtifactState, ArtifactState],
+    levels: tuple[int | None, int | None],
+) -> ArtifactDiff:
+    """The structured difference between two states of one artifact (pure)."""
+    old, new = states
+    content = None
+    if old.content != new.content:
+        a, b = old.content, new.content
+        content = ContentChange(
+            old_hash=a.hash if a else None,
+            new_hash=b.hash if b else None,
+            old_size=a.size if a else None,
+            new_size=b.size if b else None,
+            old_type=a.media_type if a else None,
+            new_type=b.media_type if b else None,
+        )
+    parent = None
+    if old.parent_id != new.parent_id:
+        parent = ValueChange(
+            old=ULID.from_str(old.parent_id) if old.parent_id else None,
+            new=ULID.from_str(new.parent_id) if new.parent_id else None,
+        )
+    return ArtifactDiff(
+        artifact_id=ULID.from_str(artifact_id),
+        from_version=versions[0],
+        to_version=versions[1],
+        data=[PatchOperation(**op) for op in json_patch(old.data, new.data)],
+        content=content,
+        parent=parent,
+        level=_change(*levels),
+        tags=_change(list(old.tags), list(new.tags)),
+        deleted=_change(old.deleted, new.deleted),
+    )
+
+
+async def diff(db: Executor, artifact_id: str, v1: int, v2: int | None) -> ArtifactDiff:
+    """Fold the stream up to the later version once; levels from the temporal closure."""
+    for v in (v1, v2):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise TypeError(f"versions must be ints, not {type(v).__name__}")
+    latest = await check_stream(db, artifact_id, v1)
+    to_version = latest if v2 is None else v2
+    await check_stream(db, artifact_id, to_version)
+    folded = fold_versions(await queries.stream_upto(db, artifact_id, max(v1, to_version)))
+    (a_version, a_state), (b_version, b_state) = folded[v1 - 1], folded[to_version - 1]
+    levels = [await temporal.level_at(db, artifact_id, v.position) for v in (a_version, b_version)]
+    return diff_states(artifact_id, (v1, to_version), (a_state, b_state), (levels[0], levels[1]))
+
+
+# ---- audit -------------------------------------------------------------------------------------------
+
+
+def _strings(value: str | Sequence[str] | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    if not all(isinstance(i, str) for i in items):
+        raise TypeError(f"{what} must be a string or a sequence of strings")
+    return items
+
+
+async def audit(
+    db: Executor,
+    *,
+    artifact_id: str | None,
+    subtree_of: str | None,
+    actor: str | Sequence[str] | None,
+    event_type: str | Sequence[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: int,
+    limit: int,
+) -> AuditPage:
+    """One keyset page of the audit trail (see ``ArtifactManager.audit``)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_AUDIT_PAGE:
+        raise ValueError(f"limit must be an int from 1 to {MAX_AUDIT_PAGE} (got {limit!r})")
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ValueError(f"after must be a position >= 0 (got {after!r})")
+    types = _strings(event_type, "event_type")
+    unknown = sorted(set(types or ()) - EVENT_TYPES)
+    if unknown:
+        raise ValueError(f"unknown event type {unknown[0]!r}; known types: {', '.join(sorted(EVENT_TYPES))}")
+    rows = await temporal.audit_rows(
+        db,
+        after=after,
+        limit=limit + 1,
+        artifact_id=artifact_id,
+        subtree_of=subtree_of,
+        actors=_strings(actor, "actor"),
+        types=types,
+        since=utc(since, "since") if since is not None else None,
+        until=utc(until, "until") if until is not None else None,
+    )
+    entries = [audit_entry(queries.event_from_core(r)) for r in rows[:limit]]
+    more = len(rows) > limit
+    return AuditPage(entries=entries, next_after=entries[-1].position if more else None)
+
+
+def audit_entry(event: RecordedEvent) -> AuditEntry:
+    return AuditEntry.model_construct(
+        position=event.position,
+        event_id=event.event_id,
+        artifact_id=ULID.from_str(event.artifact_id),
+        version=event.version,
+        event_type=event.type,
+        recorded_at=event.recorded_at,
+        actor=event.actor,
+        reason=event.reason,
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+        details={k: v for k, v in event.payload.items() if k != "data"},
+    )

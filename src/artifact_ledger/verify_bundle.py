@@ -1,0 +1,582 @@
+"""Verify an artifact-ledger bundle using only the Python standard library.
+
+    python verify_bundle.py BUNDLE [--head POSITION:HASH] [--json]
+    python -m artifact_ledger.verify BUNDLE [--head POSITION:HASH] [--json]
+
+This file imports nothing outside the standard library and nothing from artifact-ledger,
+so an auditor can copy it alone and run it with a bare interpreter (``python -S -I``).
+It recomputes every event's chained hash from the bundle (``docs/bundle-format.md``),
+checks every blob against its SHA-256, and compares the bundle's head with the manifest
+and, with ``--head``, with a head recorded elsewhere. Exit status: 0 verified, 1 the
+bundle fails verification (the first broken position and why are printed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+FORMAT = "artifact-ledger-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+EVENTS = "events.jsonl"
+BLOBS = "blobs"
+GENESIS_HEX = "0" * 64
+REANCHOR_WINDOW = 1024
+
+MODIFIED = "modified"
+DELETED = "deleted"
+REORDERED = "reordered"
+INSERTED = "inserted"
+BLOB_CORRUPTED = "blob_corrupted"
+BLOB_MISSING = "blob_missing"
+MALFORMED = "malformed"
+
+EVENT_FIELDS = (
+    "position",
+    "event_id",
+    "artifact_id",
+    "version",
+    "type",
+    "schema_version",
+    "payload",
+    "recorded_at",
+    "actor",
+    "reason",
+    "correlation_id",
+    "causation_id",
+    "prev_hash",
+    "hash",
+)
+_OPTIONAL_TEXT = ("actor", "reason", "correlation_id", "causation_id")
+HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
+_CHUNK = 1 << 20
+
+
+class BundleFormatError(ValueError):
+    """The bundle (or one line of it) does not have the documented structure."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json``: what the bundle holds and where its chain starts and ends."""
+
+    first_position: int
+    prev_hash: str
+    head_position: int
+    head_hash: str
+    event_count: int
+    events_sha256: str
+    blob_count: int
+    blob_bytes: int
+    created_at: str | None = None
+    generator: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of ``events.jsonl``: a stored event, field for field (hashes as hex)."""
+
+    position: int
+    event_id: str
+    artifact_id: str
+    version: int
+    type: str
+    schema_version: int
+    payload: str
+    recorded_at: str
+    actor: str | None
+    reason: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    prev_hash: str
+    hash: str
+
+
+@dataclass
+class BundleReport:
+    """The outcome: ``ok``, or the first broken position (None: no event's), ``reason`` and ``problem``."""
+
+    ok: bool
+    events_checked: int = 0
+    blobs_checked: int = 0
+    broken_position: int | None = None
+    reason: str | None = None
+    problem: str | None = None
+    head_position: int = 0
+    head_hash: str = GENESIS_HEX
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Broken(Exception):
+    def __init__(self, position: int | None, reason: str, problem: str) -> None:
+        super().__init__(problem)
+        self.position = position
+        self.reason = reason
+        self.problem = problem
+
+
+# ---- parsing -----------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def loads(raw: bytes | str) -> Any:
+    """Strict JSON: no NaN or infinities, no duplicate keys; every failure is a ValueError."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _int(record: dict[str, Any], key: str, where: str, minimum: int = 0) -> int:
+    value = record.get(key)
+    if type(value) is not int or value < minimum:
+        raise BundleFormatError(f"{where}: {key} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def _hex(record: dict[str, Any], key: str, where: str) -> str:
+    value = record.get(key)
+    if type(value) is not str or not HEX64.match(value):
+        raise BundleFormatError(f"{where}: {key} must be 64 lowercase hex digits, not {value!r}")
+    return value
+
+
+def _text(record: dict[str, Any], key: str, where: str, *, optional: bool = False) -> str | None:
+    value = record.get(key)
+    if value is None and optional:
+        return None
+    if type(value) is not str:
+        raise BundleFormatError(f"{where}: {key} must be a string, not {value!r}")
+    return value
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    """The manifest from the bytes of ``manifest.json``; :class:`BundleFormatError` names what is wrong."""
+    try:
+        record = loads(raw)
+    except ValueError as exc:
+        raise BundleFormatError(f"{MANIFEST} is not valid JSON ({exc})") from None
+    if type(record) is not dict:
+        raise BundleFormatError(f"{MANIFEST} must hold a JSON object")
+    if record.get("format") != FORMAT:
+        raise BundleFormatError(f"{MANIFEST}: format is {record.get('format')!r}, not {FORMAT!r}")
+    version = record.get("format_version")
+    if version != FORMAT_VERSION or type(version) is not int:
+        raise BundleFormatError(
+            f"{MANIFEST}: format_version {version!r} is not {FORMAT_VERSION}, the version this verifier reads"
+        )
+    if record.get("hash_algorithm") != "sha256":
+        raise BundleFormatError(f"{MANIFEST}: hash_algorithm is {record.get('hash_algorithm')!r}, not 'sha256'")
+    manifest = Manifest(
+        first_position=_int(record, "first_position", MANIFEST, 1),
+        prev_hash=_hex(record, "prev_hash", MANIFEST),
+        head_position=_int(record, "head_position", MANIFEST),
+        head_hash=_hex(record, "head_hash", MANIFEST),
+        event_count=_int(record, "event_count", MANIFEST),
+        events_sha256=_hex(record, "events_sha256", MANIFEST),
+        blob_count=_int(record, "blob_count", MANIFEST),
+        blob_bytes=_int(record, "blob_bytes", MANIFEST),
+        created_at=_text(record, "created_at", MANIFEST, optional=True),
+        generator=_text(record, "generator", MANIFEST, optional=True),
+    )
+    if manifest.head_position < manifest.first_position - 1:
+        raise BundleFormatError(f"{MANIFEST}: head_position {manifest.head_position} is before first_position")
+    if manifest.event_count == 0 and (
+        manifest.head_position != manifest.first_position - 1 or manifest.head_hash != manifest.prev_hash
+    ):
+        raise BundleFormatError(f"{MANIFEST}: a bundle without events must end where it starts (prev_hash)")
+    if manifest.first_position == 1 and manifest.prev_hash != GENESIS_HEX:
+        raise BundleFormatError(f"{MANIFEST}: a bundle from position 1 must have the genesis prev_hash (64 zeros)")
+    return manifest
+
+
+def parse_event(line: bytes, where: str) -> Event:
+    """One ``events.jsonl`` line (without its newline) as an :class:`Event`; :class:`BundleFormatError` if malformed."""
+    try:
+        record = loads(line)
+    except ValueError as exc:
+        raise BundleFormatError(f"{where} is not valid JSON ({exc})") from None
+    if type(record) is not dict:
+        raise BundleFormatError(f"{where} must be a JSON object")
+    if set(record) != set(EVENT_FIELDS):
+        missing = sorted(set(EVENT_FIELDS) - set(record))
+        extra = sorted(set(record) - set(EVENT_FIELDS))
+        raise BundleFormatError(f"{where} has the wrong fields (missing {missing}, unexpected {extra})")
+    recorded_at = _text(record, "recorded_at", where) or ""
+    if not _TIME.match(recorded_at):
+        raise BundleFormatError(f"{where}: recorded_at {recorded_at!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    return Event(
+        position=_int(record, "position", where, 1),
+        event_id=_text(record, "event_id", where) or "",
+        artifact_id=_text(record, "artifact_id", where) or "",
+        version=_int(record, "version", where, 1),
+        type=_text(record, "type", where) or "",
+        schema_version=_int(record, "schema_version", where, 1),
+        payload=_text(record, "payload", where) or "",
+        recorded_at=recorded_at,
+        actor=_text(record, "actor", where, optional=True),
+        reason=_text(record, "reason", where, optional=True),
+        correlation_id=_text(record, "correlation_id", where, optional=True),
+        causation_id=_text(record, "causation_id", where, optional=True),
+        prev_hash=_hex(record, "prev_hash", where),
+        hash=_hex(record, "hash", where),
+    )
+
+
+def event_hash(event: Event, position: int | None = None, prev_hash: str | None = None) -> str:
+    """The chained hash of ``event`` (as if sealed at ``position`` after ``prev_hash``), as hex."""
+    envelope = {
+        "position": event.position if position is None else position,
+        "event_id": event.event_id,
+        "artifact_id": event.artifact_id,
+        "version": event.version,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "recorded_at": event.recorded_at,
+        "actor": event.actor,
+        "reason": event.reason,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+    }
+    text = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(bytes.fromhex(event.prev_hash if prev_hash is None else prev_hash))
+    digest.update(text.encode("utf-8"))
+    digest.update(b"\n")
+    digest.update(event.payload.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def content_ref(event: Event) -> tuple[str, int] | None:
+    """(hash, size) of the blob an event's payload references, or None; BundleFormatError if the payload is bad."""
+    try:
+        payload = loads(event.payload)
+    except ValueError as exc:
+        raise BundleFormatError(f"event {event.position}: payload is not valid JSON ({exc})") from None
+    if type(payload) is not dict:
+        raise BundleFormatError(f"event {event.position}: payload is not a JSON object")
+    content = payload.get("content")
+    if content is None:
+        return None
+    if type(content) is not dict:
+        raise BundleFormatError(f"event {event.position}: payload content is not an object")
+    return _hex(content, "hash", f"event {event.position} content"), _int(content, "size", f"event {event.position}")
+
+
+def blob_path(directory: str, digest: str) -> str:
+    """Where the blob with this hex SHA-256 lives in a bundle."""
+    return os.path.join(directory, BLOBS, digest[:2], digest)
+
+
+def event_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number from 1, line without its newline); a last line without a newline raises (truncated file)."""
+    for number, raw in enumerate(handle, start=1):
+        if not raw.endswith(b"\n"):
+            raise BundleFormatError(f"{EVENTS} line {number} has no newline: the file is truncated")
+        yield number, raw[:-1]
+
+
+def read_manifest(directory: str) -> Manifest:
+    path = os.path.join(directory, MANIFEST)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(1 << 20)
+    except FileNotFoundError:
+        raise BundleFormatError(f"no {MANIFEST}: not a bundle, or an export that did not finish") from None
+    except OSError as exc:
+        raise BundleFormatError(f"cannot read {MANIFEST} ({exc.strerror or exc})") from None
+    return parse_manifest(raw)
+
+
+def open_regular(path: str) -> IO[bytes]:
+    """Open a regular file for reading; symbolic links and other kinds of file are refused."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise BundleFormatError(f"{path} is not a regular file")
+    return open(path, "rb")
+
+
+# ---- verification ------------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, directory: str, manifest: Manifest, trusted: tuple[int, str] | None) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.trusted = trusted
+        self.events_checked = 0
+        self.blobs_checked = 0
+        self.head = (manifest.first_position - 1, manifest.prev_hash)
+        self.refs: dict[str, tuple[int, int]] = {}
+        self._index: tuple[dict[str, int], dict[str, int]] | None = None
+
+    def events(self) -> None:
+        m = self.manifest
+        expected, prev = m.first_position, m.prev_hash
+        digest = hashlib.sha256()
+        trusted_at = self.trusted[0] if self.trusted else -1
+        if self.trusted and self.trusted[0] == expected - 1 and self.trusted[1] != prev:
+            raise _Broken(self.trusted[0], MODIFIED, "the bundle starts after a hash other than the trusted head's")
+        try:
+            handle = open_regular(os.path.join(self.directory, EVENTS))
+        except FileNotFoundError:
+            raise _Broken(m.first_position, DELETED, f"{EVENTS} is missing") from None
+        with handle:
+            for number, raw in enumerate(handle, start=1):
+                digest.update(raw)
+                where = f"{EVENTS} line {number} (position {expected})"
+                try:
+                    if not raw.endswith(b"\n"):
+                        raise BundleFormatError(f"{where} has no newline: the file is truncated")
+                    event = parse_event(raw[:-1], where)
+                except BundleFormatError as exc:
+                    raise _Broken(expected, MALFORMED, str(exc)) from None
+                if expected > m.head_position:
+                    raise _Broken(
+                        expected, INSERTED, f"{where}: the manifest says the bundle ends at {m.head_position}"
+                    )
+                if event.position != expected or event.prev_hash != prev or event_hash(event) != event.hash:
+                    raise self._diagnose(event, expected, prev)
+                try:
+                    ref = content_ref(event)
+                except BundleFormatError as exc:
+                    raise _Broken(expected, MALFORMED, str(exc)) from None
+                if ref is not None and ref[0] not in self.refs:
+                    self.refs[ref[0]] = (expected, ref[1])
+                if expected == trusted_at and self.trusted and event.hash != self.trusted[1]:
+                    raise _Broken(expected, MODIFIED, f"event {expected} does not have the trusted head's hash")
+                prev = event.hash
+                self.head = (expected, prev)
+                self.events_checked += 1
+                expected += 1
+        if self.head[0] < m.head_position:
+            raise _Broken(
+                self.head[0] + 1,
+                DELETED,
+                f"the bundle's events end at position {self.head[0]}, the manifest says {m.head_position}",
+            )
+        if self.events_checked != m.event_count:
+            raise _Broken(
+                None, MODIFIED, f"the bundle holds {self.events_checked} events; the manifest says {m.event_count}"
+            )
+        if self.head[1] != m.head_hash:
+            raise _Broken(m.head_position, MODIFIED, f"event {m.head_position} does not have the manifest's head hash")
+        if digest.hexdigest() != m.events_sha256:
+            raise _Broken(None, MODIFIED, f"{EVENTS} differs from the file the manifest describes (SHA-256)")
+        if self.trusted and self.trusted[0] > self.head[0]:
+            raise _Broken(
+                self.head[0] + 1,
+                DELETED,
+                f"the bundle ends at position {self.head[0]}, before the trusted head at {self.trusted[0]}",
+            )
+
+    def _lookup(self) -> tuple[dict[str, int], dict[str, int]]:
+        """hash -> position and prev_hash -> position over every readable line (built on the first failure)."""
+        if self._index is None:
+            by_hash: dict[str, int] = {self.manifest.prev_hash: self.manifest.first_position - 1}
+            by_prev: dict[str, int] = {}
+            with open_regular(os.path.join(self.directory, EVENTS)) as handle:
+                for number, raw in enumerate(handle, start=1):
+                    try:
+                        event = parse_event(raw.rstrip(b"\n"), "")
+                    except BundleFormatError:
+                        continue
+                    position = self.manifest.first_position + number - 1
+                    by_hash.setdefault(event.hash, position)
+                    by_prev.setdefault(event.prev_hash, position)
+            self._index = (by_hash, by_prev)
+        return self._index
+
+    def _diagnose(self, event: Event, p: int, prev: str) -> _Broken:
+        by_hash, by_prev = self._lookup()
+        if event.position > p:
+            successor = by_prev.get(prev)
+            if successor is not None and successor != p:
+                return _Broken(
+                    p, REORDERED, f"position {p} is missing: the event after {p - 1} is on the line of {successor}"
+                )
+            return _Broken(p, DELETED, f"position {p} is missing (the next line holds position {event.position})")
+        if event.position < p and by_hash.get(event.hash, p) < p:
+            return _Broken(p, INSERTED, f"the line of position {p} repeats the event of position {event.position}")
+        if event.position < p:
+            if event_hash(event) == event.hash and by_hash.get(event.prev_hash) == event.position - 1:
+                self.head = (event.position - 1, event.prev_hash)  # genuine: the lines above it were inserted
+                return _Broken(
+                    event.position, INSERTED, f"lines before the event of position {event.position} were inserted"
+                )
+            return _Broken(p, INSERTED, f"the line of position {p} holds position {event.position} again")
+        if event.prev_hash == prev:
+            return _Broken(p, MODIFIED, f"event {p} was modified: its fields no longer match its hash")
+        before = by_hash.get(event.prev_hash)
+        if before is not None and before >= p:
+            return _Broken(p, REORDERED, f"event {p} is out of order: it chains to the event on the line of {before}")
+        if before is not None and before < p - 1:
+            if event_hash(event, position=before + 1) != event.hash:
+                return _Broken(p, INSERTED, f"event {p} chains to position {before}, not {p - 1}: a replayed event")
+            self.head = (before, event.prev_hash)
+            return _Broken(before + 1, INSERTED, f"events {before + 1}..{p - 1} are not part of the chain")
+        if event_hash(event) == event.hash:
+            return _Broken(p, INSERTED, f"event {p} links to a hash no event in the bundle has (a forged event)")
+        for sealed_at in range(p + 1, p + REANCHOR_WINDOW + 1):
+            if event_hash(event, position=sealed_at) == event.hash:
+                return _Broken(p, DELETED, f"event {p} was sealed at position {sealed_at}: earlier events were deleted")
+        return _Broken(p, MODIFIED, f"event {p} was modified: its prev_hash and hash no longer match the chain")
+
+    def blobs(self) -> None:
+        problems: list[_Broken] = []
+        total = 0
+        for digest, (position, size) in self.refs.items():
+            path = blob_path(self.directory, digest)
+            try:
+                handle = open_regular(path)
+            except FileNotFoundError:
+                problems.append(
+                    _Broken(position, BLOB_MISSING, f"blob {digest} (content of event {position}) is missing")
+                )
+                continue
+            except BundleFormatError as exc:
+                problems.append(_Broken(position, BLOB_CORRUPTED, str(exc)))
+                continue
+            hasher, length = hashlib.sha256(), 0
+            with handle:
+                while chunk := handle.read(_CHUNK):
+                    hasher.update(chunk)
+                    length += len(chunk)
+            self.blobs_checked += 1
+            total += length
+            if hasher.hexdigest() != digest:
+                problems.append(
+                    _Broken(
+                        position,
+                        BLOB_CORRUPTED,
+                        f"blob {digest} (content of event {position}) does not match its SHA-256",
+                    )
+                )
+            elif length != size:
+                problems.append(
+                    _Broken(
+                        position, BLOB_CORRUPTED, f"blob {digest} holds {length} bytes, event {position} says {size}"
+                    )
+                )
+        if problems:
+            raise min(problems, key=lambda b: b.position or 0)
+        for path in self._stray_blob_files():
+            raise _Broken(None, INSERTED, f"unexpected file {path}: no event references it")
+        if self.blobs_checked != self.manifest.blob_count or total != self.manifest.blob_bytes:
+            raise _Broken(
+                None,
+                MODIFIED,
+                f"the bundle holds {self.blobs_checked} blobs of {total} bytes; the manifest says "
+                f"{self.manifest.blob_count} of {self.manifest.blob_bytes}",
+            )
+
+    def _stray_blob_files(self) -> Iterator[str]:
+        root = os.path.join(self.directory, BLOBS)
+        if not os.path.isdir(root):
+            return
+        for prefix in sorted(os.listdir(root)):
+            folder = os.path.join(root, prefix)
+            if not os.path.isdir(folder) or os.path.islink(folder):
+                yield f"{BLOBS}/{prefix}"
+                continue
+            for name in sorted(os.listdir(folder)):
+                if name not in self.refs or name[:2] != prefix:
+                    yield f"{BLOBS}/{prefix}/{name}"
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """``POSITION:HASH`` as a pair; ValueError naming the problem."""
+    position, sep, digest = text.strip().partition(":")
+    if not sep or not position.isdigit() or not HEX64.match(digest.lower()):
+        raise ValueError(f"not a head digest: {text!r} (expected POSITION:HASH with a 64-digit hex hash)")
+    return int(position), digest.lower()
+
+
+def verify_bundle(directory: str | os.PathLike[str], *, trusted_head: tuple[int, str] | None = None) -> BundleReport:
+    """Check a bundle directory; never raises for what the bundle holds (the report says), only for a missing path."""
+    path = os.fspath(directory)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no bundle directory at {path}")
+    try:
+        manifest = read_manifest(path)
+    except BundleFormatError as exc:
+        return BundleReport(ok=False, reason=MALFORMED, problem=str(exc))
+    checker = _Checker(path, manifest, trusted_head)
+    try:
+        checker.events()
+        checker.blobs()
+    except _Broken as broken:
+        return _report(checker, manifest, broken)
+    except (BundleFormatError, OSError) as exc:
+        return _report(checker, manifest, _Broken(None, MALFORMED, str(exc)))
+    return _report(checker, manifest, None)
+
+
+def _report(checker: _Checker, manifest: Manifest, broken: _Broken | None) -> BundleReport:
+    return BundleReport(
+        ok=broken is None,
+        events_checked=checker.events_checked,
+        blobs_checked=checker.blobs_checked,
+        broken_position=broken.position if broken else None,
+        reason=broken.reason if broken else None,
+        problem=broken.problem if broken else None,
+        head_position=checker.head[0],
+        head_hash=checker.head[1],
+        manifest=asdict(manifest),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="verify_bundle", description="Verify an artifact-ledger bundle with the standard library only."
+    )
+    parser.add_argument("bundle", help="the bundle directory (it holds manifest.json)")
+    parser.add_argument("--head", help="a trusted head recorded earlier, POSITION:HASH: the bundle must contain it")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        trusted = parse_head(args.head) if args.head else None
+        report = verify_bundle(args.bundle, trusted_head=trusted)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"verify_bundle: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    elif report.ok:
+        print(
+            f"OK: {report.events_checked} events and {report.blobs_checked} blobs verified; "
+            f"head {report.head_position}:{report.head_hash}"
+        )
+    else:
+        where = f"at position {report.broken_position}" if report.broken_position is not None else "in the bundle"
+        print(f"BROKEN {where} ({report.reason}): {report.problem}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
