@@ -2,61 +2,134 @@
 
 The chapkit-shaped names port code written for chapkit's ``ArtifactManager`` by
 changing import lines only; ``Ledger`` and ``create_engine`` are the front door.
+
+The names load lazily (PEP 562): ``import artifact_ledger`` imports only the standard
+library, so ``python -m artifact_ledger.verify BUNDLE`` runs where the project's
+dependencies are not installed.
 """
 
 from __future__ import annotations
 
-from .attribution import attribution
-from .clock import FixedClock
-from .content import Keyring
-from .dataframe import DataFrame
-from .errors import (
-    ArtifactDeletedError,
-    ArtifactHasChildrenError,
-    ArtifactNotFoundError,
-    ConcurrencyError,
-    ContentTypeMismatchError,
-    DataNotSerializableError,
-    IntegrityViolationError,
-    InvalidArtifactDataError,
-    InvalidAttributionError,
-    InvalidBundleError,
-    InvalidMoveError,
-    LedgerError,
-    LedgerUnavailableError,
-    MissingExtraError,
-    SchemaOutOfDateError,
-    TransactionAbortedError,
-    UntrustedContentError,
-    VersionNotFoundError,
-)
-from .integrity import HeadDigest, VerifyReport
-from .ledger import Ledger
-from .manager import ArtifactManager, ArtifactRepository
-from .schemas import (
-    ArtifactData,
-    ArtifactDiff,
-    ArtifactHierarchy,
-    ArtifactIn,
-    ArtifactOut,
-    ArtifactSummaryOut,
-    ArtifactTreeNode,
-    ArtifactVersion,
-    AuditEntry,
-    AuditPage,
-    BaseArtifactData,
-    GenericArtifactData,
-    GenericMetadata,
-    MLMetadata,
-    MLPredictionArtifactData,
-    MLPredictionWorkspaceArtifactData,
-    MLTrainingWorkspaceArtifactData,
-    register_artifact_type,
-    validate_artifact_data,
-)
-from .store.engine import create_engine
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .ambient import attribution
+    from .clock import FixedClock
+    from .content import Keyring
+    from .dataframe import DataFrame
+    from .errors import (
+        ArtifactDeletedError,
+        ArtifactHasChildrenError,
+        ArtifactNotFoundError,
+        ConcurrencyError,
+        ContentTypeMismatchError,
+        DataNotSerializableError,
+        IntegrityViolationError,
+        InvalidArtifactDataError,
+        InvalidAttributionError,
+        InvalidBundleError,
+        InvalidMoveError,
+        LedgerError,
+        LedgerUnavailableError,
+        MissingExtraError,
+        SchemaOutOfDateError,
+        TransactionAbortedError,
+        UntrustedContentError,
+        VersionNotFoundError,
+    )
+    from .integrity import HeadDigest, VerifyReport
+    from .ledger import Ledger
+    from .manager import ArtifactManager, ArtifactRepository
+    from .schemas import (
+        ArtifactData,
+        ArtifactDiff,
+        ArtifactHierarchy,
+        ArtifactIn,
+        ArtifactOut,
+        ArtifactSummaryOut,
+        ArtifactTreeNode,
+        ArtifactVersion,
+        AuditEntry,
+        AuditPage,
+        BaseArtifactData,
+        GenericArtifactData,
+        GenericMetadata,
+        MLMetadata,
+        MLPredictionArtifactData,
+        MLPredictionWorkspaceArtifactData,
+        MLTrainingWorkspaceArtifactData,
+        register_artifact_type,
+        validate_artifact_data,
+    )
+    from .store.engine import create_engine
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "ArtifactData": "schemas",
+    "ArtifactDeletedError": "errors",
+    "ArtifactDiff": "schemas",
+    "ArtifactHasChildrenError": "errors",
+    "ArtifactHierarchy": "schemas",
+    "ArtifactIn": "schemas",
+    "ArtifactManager": "manager",
+    "ArtifactNotFoundError": "errors",
+    "ArtifactOut": "schemas",
+    "ArtifactRepository": "manager",
+    "ArtifactSummaryOut": "schemas",
+    "ArtifactTreeNode": "schemas",
+    "ArtifactVersion": "schemas",
+    "AuditEntry": "schemas",
+    "AuditPage": "schemas",
+    "BaseArtifactData": "schemas",
+    "ConcurrencyError": "errors",
+    "ContentTypeMismatchError": "errors",
+    "DataFrame": "dataframe",
+    "DataNotSerializableError": "errors",
+    "FixedClock": "clock",
+    "GenericArtifactData": "schemas",
+    "GenericMetadata": "schemas",
+    "HeadDigest": "integrity",
+    "IntegrityViolationError": "errors",
+    "InvalidArtifactDataError": "errors",
+    "InvalidAttributionError": "errors",
+    "InvalidBundleError": "errors",
+    "InvalidMoveError": "errors",
+    "Keyring": "content",
+    "Ledger": "ledger",
+    "LedgerError": "errors",
+    "LedgerUnavailableError": "errors",
+    "MLMetadata": "schemas",
+    "MLPredictionArtifactData": "schemas",
+    "MLPredictionWorkspaceArtifactData": "schemas",
+    "MLTrainingWorkspaceArtifactData": "schemas",
+    "MissingExtraError": "errors",
+    "SchemaOutOfDateError": "errors",
+    "TransactionAbortedError": "errors",
+    "UntrustedContentError": "errors",
+    "VerifyReport": "integrity",
+    "VersionNotFoundError": "errors",
+    "attribution": "ambient",
+    "create_engine": "store.engine",
+    "register_artifact_type": "schemas",
+    "validate_artifact_data": "schemas",
+}
+"""Public name -> the module that defines it."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'artifact_ledger' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "ArtifactData",

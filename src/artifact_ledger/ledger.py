@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import integrity, queries
-from .attribution import attribution
+from .ambient import attribution
 from .clock import Clock, system_clock
 from .content import Keyring
 from .events import RecordedEvent

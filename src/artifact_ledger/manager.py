@@ -18,7 +18,7 @@ from ulid import ULID
 
 from . import codec, queries, temporal
 from . import history as hist
-from .attribution import current as current_attribution
+from .ambient import current as current_attribution
 from .clock import Clock, system_clock
 from .content import EncodedContent, Keyring, decode_content, encode_content
 from .decide import MoveArtifact, RevertArtifact, SaveArtifact

@@ -156,3 +156,35 @@ async def test_python_m_artifact_ledger_verify(manager: ArtifactManager, engine:
     assert broken.returncode == 1
     assert broken.stdout.startswith("BROKEN at position 1 (modified)")
     assert run("-m", "artifact_ledger.verify", tmp_path / "nowhere").returncode == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file"])
+async def test_python_m_verify_needs_no_dependencies(
+    manager: ArtifactManager, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # The package __init__ loads lazily, so the -m entry point runs on a bare interpreter
+    # that sees only the package's own folder (no site-packages, no sqlalchemy, no pydantic).
+    await history(manager)
+    await write_bundle(engine, tmp_path / "bundle")
+    package_root = str(Path(artifact_ledger_file()).parent.parent)
+    probe = (
+        "import runpy, sys, json\n"
+        f"sys.path.insert(0, {package_root!r})\n"
+        f"sys.argv = ['artifact_ledger.verify', {str(tmp_path / 'bundle')!r}, '--json']\n"
+        "try:\n"
+        "    runpy.run_module('artifact_ledger.verify', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        "outside = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names)\n"
+        "print(json.dumps({'code': code, 'outside': [m for m in outside if m.split('.')[0] != 'artifact_ledger']}))\n"
+    )
+    done = run("-S", "-I", "-c", probe)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"code": 0, "outside": ["__main__"]}
+
+
+def artifact_ledger_file() -> str:
+    import artifact_ledger
+
+    return str(artifact_ledger.__file__)
