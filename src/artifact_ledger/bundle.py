@@ -23,7 +23,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +169,6 @@ async def write_bundle(
         "format": spec.FORMAT,
         "format_version": spec.FORMAT_VERSION,
         "hash_algorithm": "sha256",
-        "created_at": format_time(datetime.now(UTC)),
         "generator": f"artifact-ledger {_version()}",
         "first_position": anchor.position + 1,
         "prev_hash": anchor.hash,

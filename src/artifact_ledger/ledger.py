@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -73,19 +73,46 @@ class Ledger:
                 await engine.dispose()
 
     async def _prepare_schema(self, create: bool) -> None:
-        with translated():
-            async with self.engine.begin() as conn:
-                existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-                missing = [t for t in table_names() if t not in existing]
-                if missing and create:
-                    await conn.run_sync(metadata.create_all)
-                elif missing:
-                    from .errors import SchemaOutOfDateError
+        """Create the schema on an empty database (through the migrations), or check it is current.
 
-                    raise SchemaOutOfDateError(
-                        f"the database at {self.engine.url.render_as_string(hide_password=True)} lacks the ledger "
-                        f"tables {', '.join(missing)}; run `artifact-ledger migrate`"
-                    )
+        Tables made by ``metadata.create_all`` (chapkit-style code never stamps) count as current when
+        every ledger column is there; with ``create`` they are stamped at the head revision.
+        """
+        from . import migrate
+        from .errors import SchemaOutOfDateError
+
+        def look(conn: Connection) -> tuple[list[str], str | None, list[str]]:
+            existing = set(inspect(conn).get_table_names())
+            missing = [t for t in table_names() if t not in existing]
+            revision = migrate.current_revision_of(conn) if migrate.VERSION_TABLE in existing else None
+            lacking: list[str] = []
+            if not missing and revision is None:
+                for table in metadata.sorted_tables:
+                    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+                    lacking += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
+            return missing, revision, lacking
+
+        where = self.engine.url.render_as_string(hide_password=True)
+        with translated():
+            async with self.engine.connect() as conn:
+                missing, revision, lacking = await conn.run_sync(look)
+        if revision is not None and revision != migrate.HEAD_REVISION:
+            raise SchemaOutOfDateError(
+                f"the ledger schema at {where} is at revision {revision}; this artifact-ledger expects "
+                f"{migrate.HEAD_REVISION}: run `artifact-ledger migrate`"
+            )
+        if len(missing) == len(table_names()) and revision is None and create:
+            await migrate.upgrade(self.engine)
+        elif missing:
+            raise SchemaOutOfDateError(
+                f"the database at {where} lacks the ledger tables {', '.join(missing)}; run `artifact-ledger migrate`"
+            )
+        elif lacking:
+            raise SchemaOutOfDateError(
+                f"the ledger tables at {where} lack the columns {', '.join(lacking)}; run `artifact-ledger migrate`"
+            )
+        elif revision is None and create:
+            await migrate.stamp(self.engine)
 
     def repository(self, session: AsyncSession) -> ArtifactRepository:
         return ArtifactRepository(session, secret=self.keyring, clock=self.clock, id_factory=self.new_id)

@@ -272,10 +272,12 @@ class ArtifactManager:
         aid = str(parse_id(artifact_id))
         parent = str(parse_id(new_parent_id, what="parent id")) if new_parent_id is not None else None
         who = current_attribution(actor=actor, reason=reason)
-        await self._write(lambda batch: batch.move(MoveArtifact(aid, parent, expected_version), who))
-        out = await self.find_by_id(aid)
-        assert out is not None
-        return out
+
+        async def action(batch: WriteBatch) -> ArtifactOut:
+            await batch.move(MoveArtifact(aid, parent, expected_version), who)
+            return await self._written(batch, aid)
+
+        return await self._write(action)
 
     async def delete_by_id(
         self,
@@ -298,10 +300,12 @@ class ArtifactManager:
         """Bring a deleted artifact back as it was when deleted (a new version)."""
         aid = str(parse_id(id))
         who = current_attribution(actor=actor, reason=reason)
-        await self._write(lambda batch: batch.restore(aid, who))
-        out = await self.find_by_id(aid)
-        assert out is not None
-        return out
+
+        async def action(batch: WriteBatch) -> ArtifactOut:
+            await batch.restore(aid, who)
+            return await self._written(batch, aid)
+
+        return await self._write(action)
 
     async def revert(
         self,
@@ -322,10 +326,20 @@ class ArtifactManager:
             raise TypeError(f"to_version must be an int, not {type(to_version).__name__}")
         cmd = RevertArtifact(aid, to_version, expected_version)
         who = current_attribution(actor=actor, reason=reason)
-        await self._write(lambda batch: batch.revert(cmd, who))
-        out = await self.find_by_id(aid)
-        assert out is not None
-        return out
+
+        async def action(batch: WriteBatch) -> ArtifactOut:
+            await batch.revert(cmd, who)
+            return await self._written(batch, aid)
+
+        return await self._write(action)
+
+    async def _written(self, batch: WriteBatch, artifact_id: str) -> ArtifactOut:
+        """The artifact as this transaction left it (read before commit, so no later writer shows)."""
+        await batch.flush()
+        row = await queries.by_id(self.repo.session, artifact_id)
+        if row is None:
+            raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
+        return (await self._outs([row], True))[0]
 
     # ---- reads --------------------------------------------------------------------------------------
     async def find_by_id(

@@ -1,7 +1,8 @@
 """The ``artifact-ledger`` command: thin over the public API.
 
-Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 not found, 4 other ledger error.
-Errors print one line on stderr; ``--debug`` shows the traceback.
+Exit codes: 0 ok, 1 verification failed (``verify``, or a bundle that fails its checks),
+2 usage error, 3 not found, 4 any other error. Errors print one line on stderr;
+``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +12,103 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from ..errors import ArtifactNotFoundError, LedgerError
+from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError
 from ..store.engine import DEFAULT_URL
 from . import commands
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
+
+
+def timestamp(text: str) -> datetime:
+    """An ISO 8601 instant for ``--as-of``/``--since``/``--until``; naive means UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-26T09:00:00Z)") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="JSON output")
+
+
+def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ls = sub.add_parser("ls", help="list live artifacts")
+    ls.add_argument("--type", dest="type_", help="only artifacts whose data['type'] is this")
+    ls.add_argument("--level", type=int, help="only artifacts at this level")
+    ls.add_argument("--parent", help="only children of this artifact id")
+    ls.add_argument("--actor", help="only artifacts last updated by this actor")
+    ls.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
+    _json(ls)
+
+    show = sub.add_parser("show", help="show one artifact (now, at a version, or as of a time)")
+    show.add_argument("id")
+    when = show.add_mutually_exclusive_group()
+    when.add_argument("--version", type=int, help="the artifact at this version")
+    when.add_argument("--as-of", type=timestamp, metavar="TIME", help="the artifact as it was at this instant")
+    _json(show)
+
+    tree = sub.add_parser("tree", help="draw the tree rooted at an artifact")
+    tree.add_argument("id")
+    tree.add_argument("--as-of", type=timestamp, metavar="TIME", help="the tree as it was at this instant")
+    tree.add_argument("--labels", help="comma-separated level labels, e.g. training,prediction,evaluation")
+    _json(tree)
+
+    history = sub.add_parser("history", help="every version of an artifact")
+    history.add_argument("id")
+    _json(history)
+
+    diff = sub.add_parser("diff", help="what changed between two versions of an artifact")
+    diff.add_argument("id")
+    diff.add_argument("v1", type=int)
+    diff.add_argument("v2", type=int, nargs="?", help="default: the latest version")
+    _json(diff)
+
+    audit = sub.add_parser("audit", help="the attributed event trail, filtered")
+    audit.add_argument("--artifact", help="events of this artifact")
+    audit.add_argument("--subtree", help="events of artifacts in this subtree when they happened")
+    audit.add_argument("--actor", action="append", help="events by this actor (repeatable)")
+    audit.add_argument("--type", dest="type_", action="append", help="event type, e.g. artifact.moved (repeatable)")
+    audit.add_argument("--since", type=timestamp, metavar="TIME", help="recorded at or after this instant")
+    audit.add_argument("--until", type=timestamp, metavar="TIME", help="recorded before this instant")
+    audit.add_argument("--after", type=int, default=0, metavar="POSITION", help="continue after this position")
+    audit.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
+    _json(audit)
+
+
+def _operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    verify = sub.add_parser("verify", help="check the hash chain, blobs and projections; exit 1 if anything is broken")
+    verify.add_argument("--since", metavar="POSITION:HASH", help="verify only after this trusted head")
+    verify.add_argument(
+        "--trusted-head", metavar="POSITION:HASH", help="a head recorded earlier that the log must still hold"
+    )
+    verify.add_argument("--chain-only", action="store_true", help="skip blobs and projection drift")
+    _json(verify)
+
+    sub.add_parser("rebuild", help="replay the log into fresh projections")
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date (Alembic)")
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+
+    export = sub.add_parser("export", help="write the ledger as a bundle directory (events + blobs)")
+    export.add_argument("path", help="a new (or empty) directory")
+    _json(export)
+
+    imp = sub.add_parser("import", help="verify a bundle and replay it into this (empty) ledger")
+    imp.add_argument("path", help="the bundle directory")
+    _json(imp)
+
+    chapkit = sub.add_parser("import-chapkit", help="copy a chapkit artifacts table into this ledger")
+    chapkit.add_argument("--from", dest="source", required=True, metavar="URL", help="the chapkit database URL")
+    chapkit.add_argument(
+        "--trust-source",
+        action="store_true",
+        help="allow unpickling the source's data column (unsigned pickle runs code: only for a database you trust)",
+    )
+    chapkit.add_argument("--table", default="artifacts", help="the source table (default: artifacts)")
+    _json(chapkit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,37 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build a small real ledger and show its tree, history, diff and verify")
     demo.add_argument("--json", action="store_true", help="print a machine-readable summary")
-
-    ls = sub.add_parser("ls", help="list live artifacts")
-    ls.add_argument("--type", dest="type_", help="only artifacts whose data['type'] is this")
-    ls.add_argument("--level", type=int, help="only artifacts at this level")
-    ls.add_argument("--parent", help="only children of this artifact id")
-    ls.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
-    ls.add_argument("--json", action="store_true", help="JSON output")
-
-    show = sub.add_parser("show", help="show one artifact")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true", help="JSON output")
-
-    tree = sub.add_parser("tree", help="draw the tree rooted at an artifact")
-    tree.add_argument("id")
-    tree.add_argument("--labels", help="comma-separated level labels, e.g. training,prediction,evaluation")
-    tree.add_argument("--json", action="store_true", help="JSON output")
-
-    history = sub.add_parser("history", help="every version of an artifact")
-    history.add_argument("id")
-    history.add_argument("--json", action="store_true", help="JSON output")
-
-    verify = sub.add_parser("verify", help="check the hash chain, blobs and projections; exit 1 if anything is broken")
-    verify.add_argument("--since", metavar="POSITION:HASH", help="verify only after this trusted head")
-    verify.add_argument(
-        "--trusted-head", metavar="POSITION:HASH", help="a head recorded earlier that the log must still hold"
-    )
-    verify.add_argument("--chain-only", action="store_true", help="skip blobs and projection drift")
-    verify.add_argument("--json", action="store_true", help="JSON output")
-
-    sub.add_parser("rebuild", help="replay the log into fresh projections")
+    _reads(sub)
+    _operations(sub)
     return parser
+
+
+def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, ArtifactNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, InvalidBundleError):
+        return EXIT_VERIFY_FAILED
+    return EXIT_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,11 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("artifact-ledger: interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except (LedgerError, OSError) as exc:
+    except Exception as exc:  # every error is one line unless --debug
         if args.debug:
             raise
-        print(f"artifact-ledger: {exc}", file=sys.stderr)
-        return EXIT_NOT_FOUND if isinstance(exc, ArtifactNotFoundError) else EXIT_ERROR
+        known = isinstance(exc, LedgerError | OSError | ValueError)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"artifact-ledger: {message if known else f'{type(exc).__name__}: {message}'}", file=sys.stderr)
+        return exit_code(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import render
 from .demo import run_demo
+from .operations import OPERATIONS
 
 
 async def dispatch(args: argparse.Namespace) -> int:
@@ -29,6 +30,8 @@ async def _ls(args: argparse.Namespace) -> int:
         rows = [r for r in rows if r.level == args.level]
     if args.parent is not None:
         rows = [r for r in rows if str(r.parent_id) == args.parent]
+    if args.actor is not None:
+        rows = [r for r in rows if r.updated_by == args.actor]
     rows = rows[: args.limit]
     if args.json:
         render.print_json([render.artifact_json(r) for r in rows])
@@ -39,9 +42,10 @@ async def _ls(args: argparse.Namespace) -> int:
 
 async def _show(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
-        out = await manager.find_by_id(args.id)
+        out = await manager.find_by_id(args.id, version=args.version, as_of=args.as_of)
     if out is None:
-        raise ArtifactNotFoundError(f"artifact {args.id} not found", artifact_id=args.id)
+        when = f" at version {args.version}" if args.version else f" as of {args.as_of}" if args.as_of else ""
+        raise ArtifactNotFoundError(f"artifact {args.id} not found{when}", artifact_id=args.id)
     if args.json:
         render.print_json(render.artifact_json(out))
     else:
@@ -56,9 +60,10 @@ async def _tree(args: argparse.Namespace) -> int:
         labels = {level: label.strip() for level, label in enumerate(args.labels.split(","))}
         hierarchy = ArtifactHierarchy(name="cli", level_labels=labels)
     async with Ledger.open(args.db) as ledger, ledger.manager(hierarchy) as manager:
-        node = await manager.build_tree(args.id, include_content=False)
+        node = await manager.build_tree(args.id, include_content=False, as_of=args.as_of)
     if node is None:
-        raise ArtifactNotFoundError(f"artifact {args.id} not found", artifact_id=args.id)
+        when = f" as of {args.as_of}" if args.as_of else ""
+        raise ArtifactNotFoundError(f"artifact {args.id} not found{when}", artifact_id=args.id)
     if args.json:
         render.print_json(node.model_dump(mode="json"))
     else:
@@ -76,9 +81,38 @@ async def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _diff(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+        diff = await manager.diff(args.id, args.v1, args.v2)
+    if args.json:
+        render.print_json(diff.model_dump(mode="json"))
+    else:
+        render.console.print(str(diff), markup=False, highlight=False)
+    return 0
+
+
+async def _audit(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+        page = await manager.audit(
+            artifact_id=args.artifact,
+            subtree_of=args.subtree,
+            actor=args.actor,
+            event_type=args.type_,
+            since=args.since,
+            until=args.until,
+            after=args.after,
+            limit=args.limit,
+        )
+    if args.json:
+        render.print_json(page.model_dump(mode="json"))
+    else:
+        render.console.print(render.audit_table(page))
+    return 0
+
+
 async def _verify(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db) as ledger:
-        with Progress(transient=True, disable=args.json) as progress:
+        with Progress(transient=True, disable=args.json or not render.console.is_terminal) as progress:
             task = progress.add_task("verifying", total=None)
             report = await ledger.verify(
                 progress=lambda n: progress.update(task, completed=n),
@@ -102,7 +136,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 async def _rebuild(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db) as ledger:
-        with Progress(transient=True) as progress:
+        with Progress(transient=True, disable=not render.console.is_terminal) as progress:
             task = progress.add_task("rebuilding", total=None)
             count = await ledger.rebuild(progress=lambda n: progress.update(task, completed=n))
     render.console.print(f"rebuilt the projections from {count} events")
@@ -119,6 +153,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "show": _show,
     "tree": _tree,
     "history": _history,
+    "diff": _diff,
+    "audit": _audit,
     "verify": _verify,
     "rebuild": _rebuild,
+    **OPERATIONS,
 }

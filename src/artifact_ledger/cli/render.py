@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from ..schemas import ArtifactOut, ArtifactTreeNode, ArtifactVersion
+from ..schemas import ArtifactOut, ArtifactTreeNode, ArtifactVersion, AuditPage
 
 console = Console()
 
@@ -82,5 +82,23 @@ def history_table(versions: list[ArtifactVersion]) -> Table:
             v.actor or "",
             v.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
             v.reason or "",
+        )
+    return table
+
+
+def audit_table(page: AuditPage) -> Table:
+    more = f" (more after position {page.next_after}: --after {page.next_after})" if page.next_after else ""
+    table = Table(title=f"audit{more}")
+    for column in ("pos", "artifact", "v", "event", "actor", "recorded_at (UTC)", "reason"):
+        table.add_column(column)
+    for e in page.entries:
+        table.add_row(
+            str(e.position),
+            str(e.artifact_id),
+            str(e.version),
+            e.event_type.removeprefix("artifact."),
+            e.actor or "",
+            e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.reason or "",
         )
     return table

@@ -165,41 +165,39 @@ The ``closure`` projector writes ``ledger_artifact_closure`` and ``ledger_artifa
 
 # The log is append-only in the database itself, not only in this code: these
 # triggers refuse UPDATE and DELETE on events and blobs for every client.
+APPEND_ONLY_TABLES = ("ledger_events", "ledger_blobs")
 _APPEND_ONLY = "artifact-ledger: {table} is append-only; events and blobs are never updated or deleted"
 
+
+def append_only_ddl(table: str, dialect: str) -> list[str]:
+    """The statements that make ``table`` append-only on ``dialect`` (``create_all`` and the migrations run these)."""
+    msg = _APPEND_ONLY.format(table=table)
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, '{msg}'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+    if dialect == "postgresql":
+        return [
+            f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$ "
+            f"BEGIN RAISE EXCEPTION '{msg}' USING ERRCODE = 'restrict_violation'; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+            f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()",
+        ]
+    return []
+
+
+def drop_append_only_ddl(table: str, dialect: str) -> list[str]:
+    """What undoes :func:`append_only_ddl` before ``table`` is dropped (SQLite drops triggers with the table)."""
+    return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE"] if dialect == "postgresql" else []
+
+
 for _table in (events, blobs):
-    for _op in ("UPDATE", "DELETE"):
-        _name = f"{_table.name}_no_{_op.lower()}"
-        _msg = _APPEND_ONLY.format(table=_table.name)
-        event.listen(
-            _table,
-            "after_create",
-            _ddl(
-                f"CREATE TRIGGER {_name} BEFORE {_op} ON {_table.name} BEGIN SELECT RAISE(ABORT, '{_msg}'); END"
-            ).execute_if(dialect="sqlite"),
-        )
-    event.listen(
-        _table,
-        "after_create",
-        _ddl(
-            f"CREATE OR REPLACE FUNCTION {_table.name}_append_only() RETURNS trigger AS $$ "
-            f"BEGIN RAISE EXCEPTION '{_APPEND_ONLY.format(table=_table.name)}' "
-            "USING ERRCODE = 'restrict_violation'; END $$ LANGUAGE plpgsql"
-        ).execute_if(dialect="postgresql"),
-    )
-    event.listen(
-        _table,
-        "after_create",
-        _ddl(
-            f"CREATE TRIGGER {_table.name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-            f"ON {_table.name} FOR EACH STATEMENT EXECUTE FUNCTION {_table.name}_append_only()"
-        ).execute_if(dialect="postgresql"),
-    )
-    event.listen(
-        _table,
-        "before_drop",
-        _ddl(f"DROP FUNCTION IF EXISTS {_table.name}_append_only() CASCADE").execute_if(dialect="postgresql"),
-    )
+    for _dialect in ("sqlite", "postgresql"):
+        for _statement in append_only_ddl(_table.name, _dialect):
+            event.listen(_table, "after_create", _ddl(_statement).execute_if(dialect=_dialect))
+        for _statement in drop_append_only_ddl(_table.name, _dialect):
+            event.listen(_table, "before_drop", _ddl(_statement).execute_if(dialect=_dialect))
 
 
 def table_names() -> list[str]:

@@ -1,0 +1,95 @@
+"""The CLI's operations commands: migrate, export, import, import-chapkit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+from rich.progress import Progress
+
+from ..bundle import load_bundle
+from ..chapkit_import import import_chapkit, require_trust
+from ..errors import LedgerError
+from ..ledger import Ledger
+from ..transfer import export_ledger, import_bundle
+from . import render
+
+
+@contextmanager
+def _progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on a terminal (nothing otherwise); yields the callback to advance it."""
+    with Progress(transient=True, disable=quiet or not render.console.is_terminal) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.update(task, completed=n)
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    try:
+        migrate = importlib.import_module("artifact_ledger.migrate")
+    except ImportError:
+        raise LedgerError("migrations are not available in this installation of artifact-ledger") from None
+    await migrate.upgrade(args.db, revision=args.revision)
+    render.console.print(f"the database is at revision {args.revision}")
+    return 0
+
+
+async def _export(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db) as ledger:
+        with _progress("exporting", None, args.json) as advance:
+            manifest = await export_ledger(ledger.engine, args.path, progress=advance)
+    if args.json:
+        render.print_json(dataclasses.asdict(manifest))
+    else:
+        render.console.print(
+            f"exported {manifest.event_count} events and {manifest.blob_count} blobs to {args.path}; "
+            f"head {manifest.head_position}:{manifest.head_hash}"
+        )
+    return 0
+
+
+async def _import(args: argparse.Namespace) -> int:
+    # Verify the whole bundle before touching the database: a bad bundle writes nothing, not even tables.
+    bundle = await asyncio.to_thread(load_bundle, args.path)
+    async with Ledger.open(args.db) as ledger:
+        with _progress("importing", bundle.manifest.event_count, args.json) as advance:
+            result = await import_bundle(ledger.engine, bundle, progress=advance)
+    if args.json:
+        render.print_json(dataclasses.asdict(result))
+    elif result.events_imported == 0:
+        render.console.print(f"nothing to import: the ledger already holds all {result.events_skipped} events")
+    else:
+        render.console.print(
+            f"imported {result.events_imported} events and {result.blobs_imported} blobs"
+            f"{f' (skipped {result.events_skipped} already present)' if result.events_skipped else ''}; "
+            f"head {result.head_position}:{result.head_hash}"
+        )
+    return 0
+
+
+async def _import_chapkit(args: argparse.Namespace) -> int:
+    require_trust(args.trust_source)  # refuse before opening anything
+    async with Ledger.open(args.db) as ledger:
+        with _progress("importing from chapkit", None, args.json) as advance:
+            result = await import_chapkit(
+                args.source, ledger, trust_source=args.trust_source, table=args.table, progress=advance
+            )
+    if args.json:
+        render.print_json(dataclasses.asdict(result))
+    else:
+        render.console.print(
+            f"imported {result.imported} chapkit artifacts"
+            f"{f' (skipped {result.skipped} already in the ledger)' if result.skipped else ''}"
+        )
+    return 0
+
+
+OPERATIONS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "migrate": _migrate,
+    "export": _export,
+    "import": _import,
+    "import-chapkit": _import_chapkit,
+}

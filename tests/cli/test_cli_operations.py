@@ -1,0 +1,222 @@
+"""diff/audit/time travel, export/import, migrate and import-chapkit through the real entry point.
+
+Every test runs on a SQLite file and on a fresh PostgreSQL database (created here, dropped after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, PickleType, String, Table, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from ulid import ULID
+
+from conftest import PG_URL
+
+EXE = shutil.which("artifact-ledger") or str(Path(sys.executable).with_name("artifact-ledger"))
+SERVER = PG_URL.rsplit("/", 1)[0]
+
+
+def run(*args: str, cwd: Path, db: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ARTIFACT_LEDGER_URL"}
+    env["ARTIFACT_LEDGER_URL"] = db
+    env["ARTIFACT_LEDGER_SECRET"] = "cli-test-secret"  # one key for every database: bundles move content
+    return subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+async def _admin(statement: str) -> None:
+    engine = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def fresh_db(tmp_path: Path) -> Iterator[object]:
+    """A factory of empty databases of the parametrised kind (URL strings)."""
+    created: list[str] = []
+
+    def make(kind: str, name: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}"
+        database = f"t_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
+        created.append(database)
+        return f"{SERVER}/{database}"
+
+    yield make
+    for database in created:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+KINDS = ["sqlite", "postgresql"]
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode not in (0, None), result.stdout
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """Two demo ledgers on SQLite files, exported: ``one`` (with the demo's summary) and ``other``."""
+    cwd = tmp_path_factory.mktemp("bundles")
+    summary = json.loads(run("demo", "--json", cwd=cwd, db=f"sqlite+aiosqlite:///{cwd / 'one.db'}").stdout)
+    assert run("export", "one", cwd=cwd, db=f"sqlite+aiosqlite:///{cwd / 'one.db'}").returncode == 0
+    assert run("demo", "--json", cwd=cwd, db=f"sqlite+aiosqlite:///{cwd / 'other.db'}").returncode == 0
+    assert run("export", "other", cwd=cwd, db=f"sqlite+aiosqlite:///{cwd / 'other.db'}").returncode == 0
+    return cwd, summary
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_import_then_read_diff_audit_and_time_travel(
+    kind: str, tmp_path: Path, fresh_db: object, bundles: tuple[Path, dict[str, object]]
+) -> None:
+    db = fresh_db(kind, "target")  # type: ignore[operator]
+    bundle, summary = bundles[0] / "one", bundles[1]
+    imported = run("import", str(bundle), "--json", cwd=tmp_path, db=db)
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["events_imported"] == 8
+    evaluation, training = str(summary["evaluation_id"]), str(summary["training_id"])
+    diff = json.loads(run("diff", evaluation, "1", "2", "--json", cwd=tmp_path, db=db).stdout)
+    assert [op["path"] for op in diff["data"]] == ["/metrics/threshold"]
+    human = run("diff", evaluation, "2", "3", cwd=tmp_path, db=db).stdout
+    assert "version 2 -> 3" in human
+    assert "parent" in human
+    audit = json.loads(run("audit", "--actor", "bob", "--limit", "1", "--json", cwd=tmp_path, db=db).stdout)
+    assert [(e["event_type"], e["actor"]) for e in audit["entries"]] == [("artifact.updated", "bob")]
+    assert audit["next_after"] == 6
+    by_bob = json.loads(run("ls", "--actor", "bob", "--json", cwd=tmp_path, db=db).stdout)
+    assert [r["id"] for r in by_bob] == [evaluation]
+    v1 = json.loads(run("show", evaluation, "--version", "1", "--json", cwd=tmp_path, db=db).stdout)
+    assert (v1["version"], v1["data"]["metrics"]["threshold"]) == (1, 0.5)
+    tree = json.loads(run("tree", training, "--as-of", str(v1["created_at"]), "--json", cwd=tmp_path, db=db).stdout)
+    assert len(tree["children"]) == 3  # before the delete of prediction 3
+    before = run("show", evaluation, "--as-of", "2000-01-01T00:00:00Z", cwd=tmp_path, db=db)
+    assert before.returncode == 3
+    assert "as of" in one_line_error(before)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_export_import_idempotent_identical_and_refusals(
+    kind: str, tmp_path: Path, fresh_db: object, bundles: tuple[Path, dict[str, object]]
+) -> None:
+    target = fresh_db(kind, "target")  # type: ignore[operator]
+    one, other = bundles[0] / "one", bundles[0] / "other"
+    assert run("import", str(one), cwd=tmp_path, db=target).returncode == 0
+    again = json.loads(run("import", str(one), "--json", cwd=tmp_path, db=target).stdout)
+    assert (again["events_imported"], again["events_skipped"]) == (0, 8)
+    verified = json.loads(run("verify", "--json", cwd=tmp_path, db=target).stdout)
+    assert verified["ok"]
+    assert verified["head"].startswith("8:")
+    assert run("export", "two", cwd=tmp_path, db=target).returncode == 0
+    assert (one / "events.jsonl").read_bytes() == (tmp_path / "two" / "events.jsonl").read_bytes()
+    assert sorted(p.name for p in (one / "blobs").rglob("*")) == sorted(
+        p.name for p in (tmp_path / "two" / "blobs").rglob("*")
+    )
+    assert run("export", "two", cwd=tmp_path, db=target).returncode == 4  # never overwrites
+    conflict = run("import", str(other), cwd=tmp_path, db=target)
+    assert conflict.returncode == 4
+    assert "different history" in one_line_error(conflict)
+    shutil.copytree(one, tmp_path / "bad")
+    events = tmp_path / "bad" / "events.jsonl"
+    events.write_bytes(events.read_bytes().replace(b'"actor":"bob"', b'"actor":"eve"', 1))
+    broken = run("import", "bad", cwd=tmp_path, db=fresh_db(kind, "empty"))  # type: ignore[operator]
+    assert broken.returncode == 1
+    assert "fails verification" in one_line_error(broken)
+    assert not (tmp_path / "empty.db").exists()  # nothing written, not even the tables
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, bundles: tuple[Path, dict[str, object]]) -> None:
+    bundle = bundles[0] / "one"
+    target = f"sqlite+aiosqlite:///{tmp_path / 'target.db'}"
+    truncated = tmp_path / "truncated"
+    shutil.copytree(bundle, truncated)
+    (truncated / "events.jsonl").write_bytes((truncated / "events.jsonl").read_bytes()[:-10])
+    assert "truncated" in one_line_error(run("import", str(truncated), cwd=tmp_path, db=target))
+    newer = tmp_path / "newer"
+    shutil.copytree(bundle, newer)
+    manifest = json.loads((newer / "manifest.json").read_text())
+    (newer / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    assert "format_version 99" in one_line_error(run("import", str(newer), cwd=tmp_path, db=target))
+    assert not (tmp_path / "target.db").exists()
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    junk = run("ls", cwd=tmp_path, db=f"sqlite+aiosqlite:///{tmp_path / 'junk.db'}")
+    assert "not a database" in one_line_error(junk)
+    unknown = run("ls", cwd=tmp_path, db="oracle://scott@localhost/x")
+    assert "unsupported database URL" in one_line_error(unknown)
+    assert run("show", "x", "--as-of", "yesterday", cwd=tmp_path, db=target).returncode == 2
+    unreachable = run("ls", cwd=tmp_path, db="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    assert unreachable.returncode == 4
+    one_line_error(unreachable)
+
+
+def test_migrate_then_import(tmp_path: Path, bundles: tuple[Path, dict[str, object]]) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    result = run("migrate", cwd=tmp_path, db=db)
+    assert result.returncode == 0, result.stderr
+    assert run("import", str(bundles[0] / "one"), cwd=tmp_path, db=db).returncode == 0
+    assert json.loads(run("verify", "--json", cwd=tmp_path, db=db).stdout)["ok"] is True
+
+
+async def _chapkit_source(url: str) -> tuple[str, str]:
+    """A chapkit-style ``artifacts`` table (data as PickleType(protocol=4)) with a parent and a child."""
+    table = Table(
+        "artifacts",
+        MetaData(),
+        Column("id", String(26), primary_key=True),
+        Column("parent_id", String(26), nullable=True),
+        Column("level", Integer),
+        Column("data", PickleType(protocol=4)),
+        Column("created_at", DateTime(timezone=True)),
+        Column("updated_at", DateTime(timezone=True)),
+        Column("tags", JSON),
+    )
+    parent, child = str(ULID()), str(ULID())
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+            for row in (
+                {"id": parent, "parent_id": None, "level": 0, "data": {"type": "t", "metadata": {"a": 1}}},
+                {"id": child, "parent_id": parent, "level": 1, "data": {"type": "p", "content": b"\x00"}},
+            ):
+                await conn.execute(table.insert().values(**row, created_at=when, updated_at=when, tags=["old"]))
+    finally:
+        await engine.dispose()
+    return parent, child
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_import_chapkit_needs_trust_then_keeps_ids(kind: str, tmp_path: Path, fresh_db: object) -> None:
+    source = fresh_db(kind, "chapkit")  # type: ignore[operator]
+    target = fresh_db(kind, "ledger")  # type: ignore[operator]
+    parent, child = asyncio.run(_chapkit_source(source))
+    refused = run("import-chapkit", "--from", source, cwd=tmp_path, db=target)
+    assert refused.returncode == 4
+    assert "--trust-source" in one_line_error(refused)
+    assert not (tmp_path / "ledger.db").exists()
+    done = run("import-chapkit", "--from", source, "--trust-source", "--json", cwd=tmp_path, db=target)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"imported": 2, "skipped": 0}
+    listed = json.loads(run("ls", "--json", cwd=tmp_path, db=target).stdout)
+    assert [(r["id"], r["parent_id"], r["level"], r["created_by"]) for r in listed] == [
+        (parent, None, 0, "chapkit-import"),
+        (child, parent, 1, "chapkit-import"),
+    ]
+    assert listed[1]["created_at"].startswith("2025-01-02T03:04:05")

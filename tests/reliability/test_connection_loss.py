@@ -1,0 +1,56 @@
+"""Connection loss on PostgreSQL: the server ends the writer's connection in the middle of a write.
+
+The writer is made to wait for the ledger's write lock (another connection holds it), and its
+backend is terminated with ``pg_terminate_backend`` while it waits. The write fails with a
+``LedgerError`` instead of hanging, nothing of it is stored, and the next write succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from reliability_support import SECRET, all_events, check_log_and_rebuild, fresh_pg_database
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from artifact_ledger import ArtifactIn, Ledger, LedgerError
+
+
+async def wait_until_waiting(admin: AsyncConnection, pid: int) -> None:
+    """Until backend ``pid`` is blocked on a lock (the writer is inside its write)."""
+    sql = text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+    for _ in range(500):
+        if (await admin.execute(sql, {"pid": pid})).scalar_one_or_none() == "Lock":
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"backend {pid} never waited for the write lock")
+
+
+async def test_terminated_connection_fails_the_write_and_the_next_one_succeeds() -> None:
+    async with fresh_pg_database() as url, Ledger.open(url, secret=SECRET) as ledger:
+        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        holder = create_async_engine(url)
+        async with ledger.manager() as manager, admin.connect() as watch, holder.connect() as blocker:
+            first = await manager.save(ArtifactIn(data={"n": 1}), reason="before")
+            session_conn = await manager.repo.session.connection()
+            pid = (await session_conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await blocker.execute(text("LOCK TABLE ledger_events IN EXCLUSIVE MODE"))
+            write = asyncio.create_task(manager.save(ArtifactIn(parent_id=first.id, data={"n": 2}), reason="lost"))
+            await wait_until_waiting(watch, pid)
+            await watch.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            failure = None
+            try:
+                await asyncio.wait_for(write, 10)
+            except LedgerError as exc:
+                failure = exc
+            assert failure is not None, "the write did not fail"
+            await blocker.rollback()  # release the lock only after the write has failed
+
+            second = await manager.save(ArtifactIn(parent_id=first.id, data={"n": 3}), reason="after")
+            assert second.level == 1
+            events = await all_events(ledger)
+            assert [e.reason for e in events] == ["before", "after"]
+            assert [o.data for o in await manager.find_all()] == [{"n": 1}, {"n": 3}]
+        await admin.dispose()
+        await holder.dispose()
+        await check_log_and_rebuild(ledger)
