@@ -165,10 +165,14 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, bundles: tuple
     one_line_error(unreachable)
 
 
-def test_migrate_then_import(tmp_path: Path, bundles: tuple[Path, dict[str, object]]) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+@pytest.mark.parametrize("kind", KINDS)
+def test_migrate_then_import(
+    kind: str, tmp_path: Path, fresh_db: object, bundles: tuple[Path, dict[str, object]]
+) -> None:
+    db = fresh_db(kind, "m")  # type: ignore[operator]
     result = run("migrate", cwd=tmp_path, db=db)
     assert result.returncode == 0, result.stderr
+    assert run("migrate", cwd=tmp_path, db=db).returncode == 0  # idempotent
     assert run("import", str(bundles[0] / "one"), cwd=tmp_path, db=db).returncode == 0
     assert json.loads(run("verify", "--json", cwd=tmp_path, db=db).stdout)["ok"] is True
 
