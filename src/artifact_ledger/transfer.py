@@ -23,7 +23,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +34,7 @@ from .errors import InvalidBundleError, LedgerError
 from .events import RecordedEvent, upcast
 from .projections.projector import Projector, write_checkpoints
 from .store.dialect import Driver, driver_for, translated
+from .store.event_store import event_row
 
 __all__ = ["ImportConflictError", "ImportResult", "export_ledger", "import_bundle"]
 
@@ -146,25 +146,6 @@ def _recorded(event: BundleEvent) -> RecordedEvent:
     )
 
 
-def _row(driver: Driver, e: RecordedEvent) -> tuple[Any, ...]:
-    return (
-        e.position,
-        e.event_id,
-        e.artifact_id,
-        e.version,
-        e.type,
-        e.schema_version,
-        e.payload_json.decode(),
-        driver.ts(e.recorded_at),
-        e.actor,
-        e.reason,
-        e.correlation_id,
-        e.causation_id,
-        e.prev_hash,
-        e.hash,
-    )
-
-
 class _Replay:
     """Inserts verified events (and their blobs) page by page and projects them."""
 
@@ -205,7 +186,7 @@ class _Replay:
         if not fresh:
             return
         await self._blobs(fresh)
-        await self.driver.executemany(self.driver.sql.insert_event, [_row(self.driver, e) for e in fresh])
+        await self.driver.executemany(self.driver.sql.insert_event, [event_row(self.driver, e) for e in fresh])
         parents = {e.payload.get("parent_id") or e.payload.get("to_parent_id") for e in fresh}
         await self.projector.load([*(p for p in parents if isinstance(p, str)), *(e.artifact_id for e in fresh)])
         for recorded in fresh:
