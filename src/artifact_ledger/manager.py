@@ -26,6 +26,7 @@ from .errors import (
     ArtifactNotFoundError,
     DataNotSerializableError,
     InvalidArtifactDataError,
+    LedgerError,
     TransactionAbortedError,
 )
 from .events import ContentRef
@@ -146,14 +147,17 @@ class ArtifactManager:
                     f"this transaction was aborted by an earlier error ({batch.aborted}); "
                     "leave the transaction block and start a new one"
                 )
-            appended = batch.head.position if batch.head is not None else 0
+            sealed = batch.appended + len(batch.pending)
             try:
                 with translated():
                     return await action(batch)
             except BaseException as exc:
-                # A command that failed after appending some of its events (save_all item k)
-                # would leave half of itself in the batch: the whole transaction must go.
-                if batch.head is not None and batch.head.position != appended:
+                # The whole transaction must go when the command sealed some of its events
+                # before failing (save_all item k would leave half of itself in the batch),
+                # or when the database itself failed (PostgreSQL refuses every later statement
+                # of a failed transaction). A rule refused by decide() writes nothing: keep going.
+                from_database = exc.__cause__ is not None and not isinstance(exc.__cause__, LedgerError)
+                if batch.appended + len(batch.pending) != sealed or from_database:
                     batch.aborted = f"{type(exc).__name__}: {exc}"
                 raise
         try:

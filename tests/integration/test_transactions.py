@@ -196,3 +196,12 @@ async def test_a_command_refused_before_appending_keeps_the_transaction(manager:
             await manager.save(ArtifactIn(parent_id=ULID(), data={"orphan": True}))
         await manager.save(ArtifactIn(parent_id=first.id, data={"b": 2}))
     assert await manager.count() == 2
+
+
+async def test_a_refused_first_write_keeps_the_transaction(manager: ArtifactManager) -> None:
+    await manager.save(ArtifactIn(data={"existing": True}))  # the log is not empty
+    async with manager.transaction():
+        with pytest.raises(ArtifactNotFoundError):
+            await manager.save(ArtifactIn(parent_id=ULID(), data={"orphan": True}))
+        await manager.save(ArtifactIn(data={"after": 1}))
+    assert await manager.count() == 2
