@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .errors import LedgerUnavailableError
 from .store.dialect import translated
 from .store.engine import create_engine
 
@@ -29,6 +30,9 @@ HEAD_REVISION = "0001"
 VERSION_TABLE = "ledger_alembic_version"
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x4C45_4447_4D49_4752  # "LEDGMIGR": a fixed pg_advisory_xact_lock key, held for the migration only
+
+SQLITE_ATTEMPTS = 6
+"""How often a migration on SQLite is tried when another process holds the new file's locks."""
 
 _engine_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -68,11 +72,22 @@ async def _locked(url_or_engine: str | URL | AsyncEngine, work: Callable[[Connec
     try:
         # One engine can hand two coroutines the same connection (SQLite in memory): take turns in-process first.
         async with _engine_locks.setdefault(engine.sync_engine, asyncio.Lock()):
-            with translated():
-                async with engine.connect() as conn:
-                    await lock(conn)
-                    await conn.run_sync(work)
-                    await conn.commit()
+            for attempt in range(SQLITE_ATTEMPTS):
+                try:
+                    with translated():
+                        async with engine.connect() as conn:
+                            await lock(conn)
+                            await conn.run_sync(work)
+                            await conn.commit()
+                    return
+                except LedgerUnavailableError:
+                    # Two processes opening a brand-new SQLite file race to switch it to WAL while
+                    # it is still in rollback-journal mode; SQLite breaks that lock cycle by failing
+                    # one of them at once (no busy wait). The migration is transactional and
+                    # idempotent, so the loser simply tries again.
+                    if engine.dialect.name != "sqlite" or attempt == SQLITE_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.05 * 2**attempt)
     finally:
         if owns:
             await engine.dispose()
