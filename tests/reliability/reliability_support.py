@@ -126,3 +126,15 @@ async def finish(procs: Sequence[asyncio.subprocess.Process], limit_s: float) ->
     results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), limit_s)
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err.decode()
+
+
+@asynccontextmanager
+async def database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A URL of a fresh ledger database: a new PostgreSQL database, or a SQLite file with the tables."""
+    if backend == "postgresql":
+        async with fresh_pg_database() as url:
+            yield url
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+        await create_tables(url)
+        yield url

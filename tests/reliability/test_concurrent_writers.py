@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,8 @@ from reliability_support import (
     all_events,
     assert_no_cycle,
     check_log_and_rebuild,
-    create_tables,
+    database,
     finish,
-    fresh_pg_database,
     size,
     spawn,
 )
@@ -35,17 +32,6 @@ from reliability_support import (
 from artifact_ledger import ArtifactIn, Ledger
 
 EXPECTED_FAILURES = {"ConcurrencyError", "InvalidMoveError"}
-
-
-@asynccontextmanager
-async def database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    if backend == "postgresql":
-        async with fresh_pg_database() as url:
-            yield url
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-        await create_tables(url)
-        yield url
 
 
 async def seed(ledger: Ledger) -> dict[str, list[str]]:

@@ -10,8 +10,6 @@ import asyncio
 import json
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -19,8 +17,7 @@ from reliability_support import (
     SECRET,
     SECRET_TEXT,
     check_log_and_rebuild,
-    create_tables,
-    fresh_pg_database,
+    database,
     size,
     spawn,
 )
@@ -30,17 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artifact_ledger import Ledger
 
 BATCH = 50
-
-
-@asynccontextmanager
-async def database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    if backend == "postgresql":
-        async with fresh_pg_database() as url:
-            yield url
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-        await create_tables(url)
-        yield url
 
 
 async def batch_sizes(engine: AsyncEngine) -> Counter[str]:
