@@ -26,10 +26,25 @@ class Sizes:
     depth: int
     queries: int  # subtree queries per level (median taken)
     repeats: int  # W1/W1b repeats (median taken)
+    lookups: int = 2_000  # W2 random find_by_id calls
+    versions: int = 1_000  # W5 updates of one artifact
+    scale_events: int = 1_000_000  # W7 rebuild/verify ledger size
+    transfer_events: int = 100_000  # W8 export/import ledger size
 
 
 FULL = Sizes(roots=10, big_roots=100, branching=10, depth=4, queries=30, repeats=3)
-QUICK = Sizes(roots=3, big_roots=12, branching=5, depth=4, queries=8, repeats=1)
+QUICK = Sizes(
+    roots=3,
+    big_roots=12,
+    branching=5,
+    depth=4,
+    queries=8,
+    repeats=1,
+    lookups=200,
+    versions=100,
+    scale_events=20_000,
+    transfer_events=5_000,
+)
 
 # Targets: ours / floor. Rates: at least this fraction of the floor. Times: at most this multiple.
 TARGETS: dict[tuple[str, str], float] = {

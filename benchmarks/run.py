@@ -13,21 +13,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 # The helpers sit beside this script; make them importable however the script is started.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_db import BACKENDS, server_version
-from bench_history import run_h
 from bench_report import Result, machine, markdown_table, print_tables, write_json
-from bench_suite import FULL, QUICK, run_w1, run_w1b, run_w3
-from bench_verify import run_v1
+from bench_suite import FULL, QUICK
 from rich.console import Console
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
-WORKLOADS = {"W1": run_w1, "W1b": run_w1b, "W3": run_w3, "H": run_h, "V1": run_v1}
+# name -> "module:function"; each function is ``async (backend, sizes, log) -> list[Result]``.
+WORKLOADS = {
+    "W1": "bench_suite:run_w1",
+    "W1b": "bench_suite:run_w1b",
+    "W2": "bench_reads:run_w2",
+    "W3": "bench_suite:run_w3",
+    "W4": "bench_reads:run_w4",
+    "W5": "bench_reads:run_w5",
+    "W6": "bench_reads:run_w6",
+    "W7": "bench_scale:run_w7",
+    "W8": "bench_transfer:run_w8",
+    "H": "bench_history:run_h",
+    "V1": "bench_verify:run_v1",
+}
+
+
+def workload(name: str) -> Callable[..., Awaitable[list[Result]]]:
+    module, function = WORKLOADS[name].split(":")
+    found: Any = getattr(importlib.import_module(module), function)
+    return found  # type: ignore[no-any-return]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,11 +82,11 @@ async def main(args: argparse.Namespace) -> int:
     versions = {b: await server_version(b) for b in backends}
     results: list[Result] = []
     for backend in backends:
-        for name, workload in WORKLOADS.items():
+        for name in WORKLOADS:
             if args.only and name not in args.only:
                 continue
             with err.status(f"{name} on {backend}…"):
-                results.extend(await workload(backend, sizes, err.log))
+                results.extend(await workload(name)(backend, sizes, err.log))
     info = machine(versions)
     print_tables(console, results, backends, info)
     if args.markdown:
