@@ -388,6 +388,27 @@ class ArtifactManager:
         with translated():
             return await self._outs(await queries.all_rows(self.repo.session), include_content)
 
+    async def iter_all(self, *, include_content: bool = True, page_size: int = 1000) -> AsyncIterator[ArtifactOut]:
+        """Every live artifact, ordered by id, read ``page_size`` at a time: memory stays bounded.
+
+        Each page is its own keyset query (``id > last``), so a listing of any size holds one
+        page of rows and models at a time. Pages are separate reads: an artifact created
+        during the iteration shows up if its id sorts after the current page.
+        """
+        if page_size < 1:
+            raise ValueError(f"page_size must be positive (got {page_size})")
+        after: str | None = None
+        while True:
+            await self._sync()
+            with translated():
+                rows = await queries.page_after(self.repo.session, after, page_size)
+                page = await self._outs(rows, include_content)
+            for out in page:
+                yield out
+            if len(rows) < page_size:
+                return
+            after = rows[-1].id
+
     async def find_paginated(
         self, page: int, size: int, *, include_content: bool = True
     ) -> tuple[list[ArtifactOut], int]:

@@ -56,6 +56,14 @@ async def all_rows(db: Executor, *, offset: int = 0, limit: int | None = None) -
     return await fetch_rows(db, stmt)
 
 
+async def page_after(db: Executor, after: str | None, limit: int) -> Sequence[Row[Any]]:
+    """Up to ``limit`` artifacts with ids above ``after``, by id: one keyset page (an index range scan)."""
+    stmt = select_artifacts().order_by(artifacts.c.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(artifacts.c.id > after)
+    return await fetch_rows(db, stmt)
+
+
 async def by_ids(db: Executor, ids: Sequence[str]) -> Sequence[Row[Any]]:
     return await fetch_rows(db, select_artifacts().where(artifacts.c.id.in_(ids)).order_by(artifacts.c.id))
 

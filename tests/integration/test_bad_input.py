@@ -305,6 +305,7 @@ DB_CASES = [
         "pickled",
     ),
     case("page 0", lambda c: c.manager.find_paginated(0, 10), ValueError, "page=0"),
+    case("iter_all page size 0", lambda c: anext(c.manager.iter_all(page_size=0)), ValueError, "page_size", "0"),
     case("a clock that returns naive time", naive_clock_save, ValueError, "naive", "timezone-aware"),
     case("a corrupted blob", corrupted_blob_read, UntrustedContentError, "corrupted", "SHA-256"),
     case(

@@ -181,6 +181,40 @@ async def test_find_all_paginated_count_exists(manager: ArtifactManager) -> None
     assert [o.id for o in found] == [ids[1], ids[3]]
 
 
+async def test_iter_all_streams_every_live_artifact_in_id_order_page_by_page(manager: ArtifactManager) -> None:
+    ids = sorted([ULID() for _ in range(7)])
+    for aid in reversed(ids):
+        await manager.save(ArtifactIn(id=aid, data={"id": str(aid), "content": b"blob-" + str(aid).encode()}))
+    await manager.delete_by_id(ids[3])
+    live = ids[:3] + ids[4:]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sync_engine = session_of(manager).sync_session.get_bind()
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        streamed = [o async for o in manager.iter_all(include_content=False, page_size=2)]
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    assert [o.id for o in streamed] == live
+    assert all("content" not in o.data for o in streamed)
+    # 6 live artifacts in pages of 2: three full pages and one empty page that ends the listing.
+    assert len(statements) == 4
+    assert not [s for s in statements if "ledger_blobs" in s]
+    with_content = [o async for o in manager.iter_all(page_size=4)]
+    assert [o.id for o in with_content] == live
+    assert [o.data["content"] for o in with_content] == [b"blob-" + str(i).encode() for i in live]
+    assert [o.model_dump() for o in with_content] == [o.model_dump() for o in await manager.find_all()]
+
+
+async def test_iter_all_sees_writes_of_an_open_transaction(manager: ArtifactManager) -> None:
+    async with manager.transaction() as txn:
+        saved = [await txn.save(ArtifactIn(data={"n": i})) for i in range(3)]
+        assert [o.id async for o in txn.iter_all(page_size=1)] == [o.id for o in saved]
+
+
 async def test_subtree_tree_expand_root(manager: ArtifactManager) -> None:
     root = await manager.save(ArtifactIn(data={"n": "root"}))
     kids = [await manager.save(ArtifactIn(id=i, parent_id=root.id, data={})) for i in sorted([ULID(), ULID()])]
