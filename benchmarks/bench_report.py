@@ -34,6 +34,8 @@ class Result:
     detail: dict[str, Any] = field(default_factory=dict)
     paired_ratio: float | None = None
     """Median of per-repeat ratios (ours and floor interleaved), when there are repeats; else ours / floor."""
+    goal: float | None = None
+    """An absolute target in ``unit`` (e.g. 50,000 events/s): when set, pass/fail compares ``ours`` with it."""
 
     @property
     def ratio(self) -> float:
@@ -43,6 +45,8 @@ class Result:
 
     @property
     def passed(self) -> bool | None:
+        if self.goal is not None:
+            return self.ours >= self.goal if self.kind == RATE else self.ours <= self.goal
         if self.target is None:
             return None
         return self.ratio >= self.target if self.kind == RATE else self.ratio <= self.target
@@ -64,6 +68,8 @@ def _ratio(result: Result) -> str:
 
 
 def _target(result: Result) -> str:
+    if result.goal is not None:
+        return f"{'≥' if result.kind == RATE else '≤'} {_value(result.goal, result.unit)}"
     if result.target is None:
         return "—"
     if result.kind == RATE:
