@@ -65,6 +65,14 @@ async def _ddl(db: Database, conn: Any, *statements: str) -> None:
         await conn.commit()
 
 
+async def _analyze(db: Database, conn: Any, table: str) -> None:
+    """PostgreSQL: planner statistics for the ledger, the plain floor table (created empty if absent) and ``table``."""
+    if db.backend == "postgresql":
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id VARCHAR(26) PRIMARY KEY)")
+        await db.analyze()
+        await conn.execute(f"ANALYZE {table}")
+
+
 async def _executemany(db: Database, conn: Any, sql: str, rows: list[Any]) -> None:
     """One executemany in one transaction."""
     if db.backend == "sqlite":
@@ -127,7 +135,7 @@ async def run_w2(backend: str, s: Sizes, log: Log) -> list[Result]:
         await _executemany(db, conn, _sql(db, f"INSERT INTO {FLOOR_C} VALUES (?, ?, ?, ?)"), rows)
         await w.batch_saves(manager, by_tree(nodes), ids)
         w.check(await manager.count(), n, "W2 forest size")
-        await db.analyze()
+        await _analyze(db, conn, FLOOR_C)
         with_c = _sql(db, f"SELECT id, parent_id, data, content FROM {FLOOR_C} WHERE id = ?")
         without_c = _sql(db, f"SELECT id, parent_id, data FROM {FLOOR_C} WHERE id = ?")
         for node in picks[:20]:  # warm-up (statement caches, page cache)
@@ -222,7 +230,7 @@ async def run_w4(backend: str, s: Sizes, log: Log) -> list[Result]:
         )
         rows = [(r[0], r[1], x.level, r[2]) for r, x in zip(w.rows_for(nodes, ids), nodes, strict=True)]
         await _executemany(db, conn, _sql(db, f"INSERT INTO {FLOOR_LV} VALUES (?, ?, ?, ?)"), rows)
-        await db.analyze()
+        await _analyze(db, conn, FLOOR_LV)
         moved_to: dict[int, int] = {}
         for i, x in enumerate(movers):
             target = roots[(x.tree + 1) % len(roots)]
@@ -399,12 +407,11 @@ async def run_w6(backend: str, s: Sizes, log: Log) -> list[Result]:
                "rows/s", None, "every projection column, on the driver; vs the minimal floor", detail,
                paired["raw_artifacts"])
     )  # fmt: skip
-    memory_note = "tracemalloc peak minus start, untimed pass; floor column = the 50 MB budget"
-    for name in [k for k in names if k != "raw_artifacts"]:
-        target = 1.0 if name != "floor" else None
-        label = {"floor": "floor fetchall", "find_all": "find_all", "iter_all": "iter_all"}[name]
-        results.append(
-            Result(backend, f"W6 peak memory growth, {label}", TIME, mem[name], MEMORY_LIMIT_MB, "MB", target,
-                   memory_note, {"peak_mb": mem[name]})
-        )  # fmt: skip
+    memory_note = "tracemalloc peak minus start, untimed pass; floor: the same for the driver's fetchall"
+    for name, label in (("find_all", "find_all"), ("iter_all", "iter_all")):
+        if name in mem:
+            results.append(
+                Result(backend, f"W6 peak memory growth, {label}", TIME, mem[name], mem["floor"], "MB", None,
+                       memory_note, {"peak_mb": mem[name], "floor_peak_mb": mem["floor"]}, goal=MEMORY_LIMIT_MB)
+            )  # fmt: skip
     return results

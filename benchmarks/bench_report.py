@@ -58,6 +58,8 @@ class Result:
 def _value(value: float, unit: str) -> str:
     if unit == "ms":
         return f"{value:.2f} ms" if value < 100 else f"{value:.0f} ms"
+    if unit == "MB":
+        return f"{value:.1f} MB"
     return f"{value:,.0f} {unit}"
 
 
