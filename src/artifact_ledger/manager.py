@@ -45,6 +45,7 @@ from .schemas import (
     construct,
 )
 from .store.dialect import driver_for, translated
+from .store.tables import stamp_reader
 from .writer import WriteBatch
 
 T = TypeVar("T")
@@ -600,24 +601,12 @@ class ArtifactManager:
         return await self._build(ArtifactTreeNode, rows, include_content)
 
     async def _build(self, cls: type[OutT], rows: Sequence[Row[Any]], include_content: bool) -> list[OutT]:
-        """One model per projection row (content decoded from blobs fetched once per call)."""
+        """One model per projection row (``queries._COLUMNS``; content decoded from blobs fetched once per call)."""
         loads = codec.loads
+        stamp = stamp_reader()
         values: list[hist.Values] = [
-            (
-                r.id,
-                r.parent_id,
-                r.level,
-                r.version,
-                loads(r.data),
-                r.content_hash,
-                r.content_codec,
-                loads(r.tags),
-                r.created_at,
-                r.updated_at,
-                r.created_by,
-                r.updated_by,
-            )
-            for r in rows
+            (aid, parent, level, version, loads(data), ch, cc, loads(tags), stamp(ca), stamp(ua), cb, ub)
+            for aid, parent, level, version, data, ch, cc, tags, ca, ua, cb, ub in rows
         ]
         return await self._models(cls, values, include_content)
 
@@ -632,12 +621,13 @@ class ArtifactManager:
             hashes = {r[5] for r in rows if r[5]}
             if hashes:
                 raw = await queries.load_blobs(self.repo.session, hashes)
-        hierarchy = self.hierarchy if cls is ArtifactTreeNode else None
         tree = cls is ArtifactTreeNode
+        hierarchy = self.hierarchy if tree else None
         name = hierarchy.name if hierarchy is not None else None
+        labels: dict[int, str | None] = {}
         ulids: dict[str, ULID] = {}
         outs: list[OutT] = []
-        for aid, parent_id, level, version, data, content_hash, content_codec, tags, *stamps in rows:
+        for aid, parent_id, level, version, data, content_hash, content_codec, tags, created, updated, by, upd in rows:
             if include_content and content_hash and isinstance(data, dict):
                 assert content_codec is not None  # written together with the hash
                 data["content"] = self._decode(content_codec, raw[content_hash], content_hash)
@@ -651,14 +641,16 @@ class ArtifactManager:
                 "level": level,
                 "data": data,
                 "tags": tags,
-                "created_at": stamps[0],
-                "updated_at": stamps[1],
+                "created_at": created,
+                "updated_at": updated,
                 "version": version,
-                "created_by": stamps[2],
-                "updated_by": stamps[3],
+                "created_by": by,
+                "updated_by": upd,
             }
             if tree:
-                values["level_label"] = hierarchy.label_for(level) if hierarchy is not None else None
+                if level not in labels:
+                    labels[level] = hierarchy.label_for(level) if hierarchy is not None else None
+                values["level_label"] = labels[level]
                 values["hierarchy"] = name
                 values["children"] = None
             outs.append(construct(cls, values))

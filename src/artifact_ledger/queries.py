@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, func, select, type_coerce
 from sqlalchemy.engine import Result
 
 from . import codec
 from .errors import UntrustedContentError
 from .events import RecordedEvent, upcast
-from .store.tables import artifacts, blobs, closure, events
+from .store.tables import RAW_STAMP, artifacts, blobs, closure, events
 
 _COLUMNS = (
     artifacts.c.id,
@@ -26,8 +26,9 @@ _COLUMNS = (
     artifacts.c.content_hash,
     artifacts.c.content_codec,
     artifacts.c.tags,
-    artifacts.c.created_at,
-    artifacts.c.updated_at,
+    # Raw: the manager converts them with ``stamp_reader`` (cached), not a processor per value.
+    type_coerce(artifacts.c.created_at, RAW_STAMP).label("created_at"),
+    type_coerce(artifacts.c.updated_at, RAW_STAMP).label("updated_at"),
     artifacts.c.created_by,
     artifacts.c.updated_by,
 )

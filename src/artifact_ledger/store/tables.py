@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -62,6 +63,33 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+RAW_STAMP = String()
+"""Selects a timestamp column as the driver returns it (``type_coerce(column, RAW_STAMP)``):
+SQLite's stored text, asyncpg's aware ``datetime``. Listings convert with :func:`stamp_reader`
+instead of running :class:`UtcDateTime`'s per-value processor on every row."""
+
+
+def stamp_reader() -> Callable[[str | datetime], datetime]:
+    """Converts raw stored timestamps (see ``RAW_STAMP``) to aware UTC, as :class:`UtcDateTime` does.
+
+    Text is parsed once per distinct value: the rows of one transaction share one timestamp,
+    so a listing of a batch-written tree parses a handful of strings, not two per row.
+    """
+    seen: dict[str, datetime] = {}
+
+    def read(value: str | datetime) -> datetime:
+        if isinstance(value, str):
+            found = seen.get(value)
+            if found is None:
+                found = seen[value] = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return found
+        if value.tzinfo is UTC:
+            return value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    return read
 
 
 events = Table(
