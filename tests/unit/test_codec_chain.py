@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ulid import ULID
 
 from artifact_ledger import codec
 from artifact_ledger.chain import envelope_bytes, event_hash, format_time
 from artifact_ledger.clock import FixedClock, ensure_utc
 from artifact_ledger.errors import ArtifactNotFoundError
-from artifact_ledger.ids import MonotonicULIDFactory, parse_id
+from artifact_ledger.ids import MonotonicULIDFactory, parse_id, ulid_from_text, ulid_text
 from artifact_ledger.jsondiff import describe, json_patch
 
 json_values = st.recursive(
@@ -89,6 +90,15 @@ def test_monotonic_ids_sort_in_creation_order() -> None:
     ids = [factory() for _ in range(5000)]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_fast_ulid_text_conversions_agree_with_python_ulid(value: int) -> None:
+    reference = ULID.from_int(value)
+    assert ulid_text(value) == str(reference)
+    parsed = ulid_from_text(str(reference))
+    assert parsed == reference
+    assert parsed.bytes == reference.bytes
 
 
 def test_parse_id_errors_name_the_value() -> None:
