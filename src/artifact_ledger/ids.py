@@ -44,13 +44,20 @@ new_id: IdFactory = MonotonicULIDFactory()
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+"""Every 10-bit value as its two Crockford characters: 26 characters are 13 lookups."""
+_SHIFTS = tuple(range(120, -1, -10))
+
+
 def ulid_text(value: int) -> str:
-    """The 26-character Crockford base32 text of a 128-bit ULID integer."""
-    chars = [""] * 26
-    for index in range(25, -1, -1):
-        chars[index] = _CROCKFORD[value & 31]
-        value >>= 5
-    return "".join(chars)
+    """The 26-character Crockford base32 text of a 128-bit ULID integer (~2x ``str(ULID)``'s speed)."""
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
+
+
+def ulid_str(ulid: ULID) -> str:
+    """``str(ulid)``, faster: saves and moves turn every id they are given into text."""
+    return ulid_text(int.from_bytes(ulid.bytes, "big"))
 
 
 _FROM_CROCKFORD = bytes.maketrans(_CROCKFORD.encode(), b"0123456789abcdefghijklmnopqrstuv")

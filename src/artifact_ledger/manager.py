@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +30,7 @@ from .errors import (
     TransactionAbortedError,
 )
 from .events import ContentRef
-from .ids import IdFactory, new_id, parse_id, ulid_from_text
+from .ids import IdFactory, new_id, parse_id, ulid_from_text, ulid_str
 from .keys import resolve_keyring
 from .projections.rows import ArtifactRow
 from .schemas import (
@@ -184,10 +184,12 @@ class ArtifactManager:
     ) -> tuple[SaveArtifact, EncodedContent | None, Any, bool]:
         fresh = item.id is None
         ulid = self.repo.new_id() if item.id is None else item.id
-        artifact_id = str(ulid)
+        artifact_id = ulid_str(ulid)
         self._ulids[artifact_id] = ulid
+        parent_id = None
         if item.parent_id is not None:
-            self._ulids[str(item.parent_id)] = item.parent_id
+            parent_id = ulid_str(item.parent_id)
+            self._ulids[parent_id] = item.parent_id
         data = item.data
         check_typed_data(data, artifact_id)
         content: Any = _NO_CONTENT
@@ -216,7 +218,6 @@ class ArtifactManager:
                 f"{MAX_TAG_LENGTH} characters"
             )
         ref = ContentRef(encoded.hash, encoded.codec, encoded.media_type, encoded.size) if encoded else None
-        parent_id = str(item.parent_id) if item.parent_id is not None else None
         cmd = SaveArtifact(artifact_id, parent_id, rest, ref, tags, expected_version)
         return cmd, encoded, content, fresh
 
@@ -606,7 +607,7 @@ class ArtifactManager:
         stamp = stamp_reader()
         values: list[hist.Values] = [
             (aid, parent, level, version, loads(data), ch, cc, loads(tags), stamp(ca), stamp(ua), cb, ub)
-            for aid, parent, level, version, data, ch, cc, tags, ca, ua, cb, ub in rows
+            for aid, parent, level, version, data, ch, cc, tags, ca, ua, cb, ub in cast(Sequence[tuple[Any, ...]], rows)
         ]
         return await self._models(cls, values, include_content)
 

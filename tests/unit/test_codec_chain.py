@@ -15,7 +15,7 @@ from artifact_ledger import codec
 from artifact_ledger.chain import envelope_bytes, event_hash, format_time
 from artifact_ledger.clock import FixedClock, ensure_utc
 from artifact_ledger.errors import ArtifactNotFoundError
-from artifact_ledger.ids import MonotonicULIDFactory, parse_id, ulid_from_text, ulid_text
+from artifact_ledger.ids import MonotonicULIDFactory, parse_id, ulid_from_text, ulid_str, ulid_text
 from artifact_ledger.jsondiff import describe, json_patch
 
 json_values = st.recursive(
@@ -96,6 +96,7 @@ def test_monotonic_ids_sort_in_creation_order() -> None:
 def test_fast_ulid_text_conversions_agree_with_python_ulid(value: int) -> None:
     reference = ULID.from_int(value)
     assert ulid_text(value) == str(reference)
+    assert ulid_str(reference) == str(reference)
     parsed = ulid_from_text(str(reference))
     assert parsed == reference
     assert parsed.bytes == reference.bytes
