@@ -1,4 +1,7 @@
-"""``--profile``: run one workload of ours under cProfile and say where the time goes.
+"""``--profile``: run one workload of ours under cProfile (or pyinstrument) and say where the time goes.
+
+``--profiler pyinstrument`` (``pip install -e '.[bench]'``) samples the wall clock instead:
+less overhead on Python-heavy code, and a call tree (text, plus HTML in benchmarks/results/).
 
 cProfile sees the event loop's thread only: time the driver spends (aiosqlite's worker
 thread, or PostgreSQL across the socket) shows up as waiting in ``epoll``. Percentages
@@ -73,10 +76,29 @@ def _save(prof: cProfile.Profile, path: Path) -> Path:
     return path
 
 
-async def profile(name: str, backend: str, s: Sizes, console: Console, out_dir: Path) -> None:
+class _Pyinstrument:
+    """pyinstrument with cProfile's enable/disable shape (sampling: far less overhead, wall-clock tree)."""
+
+    def __init__(self) -> None:
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            raise SystemExit("--profiler pyinstrument needs pyinstrument: pip install -e '.[bench]'") from None
+        self.profiler = Profiler(interval=0.0005, async_mode="disabled")
+
+    def enable(self) -> None:
+        self.profiler.start()
+
+    def disable(self) -> None:
+        self.profiler.stop()
+
+
+async def profile(
+    name: str, backend: str, s: Sizes, console: Console, out_dir: Path, profiler: str = "cprofile"
+) -> None:
     nodes = forest(s.roots, s.branching, s.depth)
     ids = assign_ids(nodes)
-    prof = cProfile.Profile()
+    prof: cProfile.Profile | _Pyinstrument = cProfile.Profile() if profiler == "cprofile" else _Pyinstrument()
     w.COLLECT = False
     gc.collect()
     async with fresh_database(backend) as db, db.manager() as manager:
@@ -98,6 +120,14 @@ async def profile(name: str, backend: str, s: Sizes, console: Console, out_dir: 
                 await w.subtree_ours(manager, roots[i % len(roots)], size)
                 await w.build_tree_ours(manager, roots[i % len(roots)], s.branching)
         prof.disable()
+    if isinstance(prof, _Pyinstrument):
+        text = prof.profiler.output_text(unicode=True, color=False)
+        path = out_dir / f"profile-{name}-{backend}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(prof.profiler.output_html())
+        console.print(text, markup=False, highlight=False)
+        console.print(f"call tree: {path} (open in a browser)")
+        return
     path = _save(prof, out_dir / f"profile-{name}-{backend}.pstats")
     report(pstats.Stats(prof), console, f"{name} on {backend}")
     console.print(f"raw profile: {path} (python -m pstats {path})")

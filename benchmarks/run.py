@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", choices=["W1", "W1b", "W3", "W3-build"], help="profile ours in one workload instead"
     )
+    parser.add_argument(
+        "--profiler",
+        choices=["cprofile", "pyinstrument"],
+        default="cprofile",
+        help="with --profile: the stdlib's cProfile, or pyinstrument (pip install -e '.[bench]')",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,7 +83,7 @@ async def main(args: argparse.Namespace) -> int:
         from bench_profile import profile
 
         for backend in backends:
-            await profile(args.profile, backend, sizes, console, DEFAULT_JSON.parent)
+            await profile(args.profile, backend, sizes, console, DEFAULT_JSON.parent, args.profiler)
         return 0
     versions = {b: await server_version(b) for b in backends}
     results: list[Result] = []
