@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from . import codec
 from .decide import ArtifactState, fold
-from .events import RecordedEvent, upcast
+from .events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED, RecordedEvent, upcast
 from .projections.rows import artifact_type
 from .scan import fetch, pages, statement
 from .store.dialect import Driver
@@ -78,7 +78,8 @@ class DriftCheck:
         self.depths: dict[str, int | None] = {}
         self.last: dict[str, int] = {}
         """Artifact -> the position of its last event."""
-        self.pending: list[tuple[str, ArtifactState]] = []
+        self.pending: list[tuple[str, bool, tuple[Any, ...]]] = []
+        """(artifact, deleted, the ``load_artifacts`` columns the fold gives, as in ``_COMPARED``)."""
         self.matched = 0
 
     async def run(self) -> Finding | None:
@@ -95,19 +96,16 @@ class DriftCheck:
 
     # -- rows --------------------------------------------------------------------------------------
     async def _fold_streams(self) -> Finding | None:
-        stream: list[RecordedEvent] = []
+        stream: list[Sequence[Any]] = []
         async with aclosing(pages(self.driver, statement(self.driver, _EVENTS_BY_STREAM), (), PAGE)) as paged:
             async for page in paged:
                 for row in page:
-                    if stream and row[2] != stream[-1].artifact_id:
+                    if stream and row[2] != stream[-1][2]:
                         invalid = await self._folded(stream)
                         if invalid is not None:
                             return invalid
                         stream = []
-                    try:
-                        stream.append(_event(row))
-                    except Exception as exc:  # a chained event that no writer of ours produces
-                        return invalid_event(row[0], exc)
+                    stream.append(row)
         if stream:
             invalid = await self._folded(stream)
             if invalid is not None:
@@ -115,18 +113,29 @@ class DriftCheck:
         await self._compare_pending()
         return None
 
-    async def _folded(self, stream: list[RecordedEvent]) -> Finding | None:
-        aid = stream[-1].artifact_id
-        self.last[aid] = stream[-1].position  # versions ascend with positions
-        try:
-            state = fold(stream)
-        except Exception as exc:  # the stream cannot be replayed: same as above
-            return invalid_event(stream[-1].position, exc)
+    async def _folded(self, rows: list[Sequence[Any]]) -> Finding | None:
+        """Fold one stream's rows (oldest first) and queue its state for comparison with its row."""
+        aid = rows[-1][2]
+        folded = _fast_fold(rows)
+        if folded is None:  # not only creates and updates, or something unusual: the general fold
+            stream: list[RecordedEvent] = []
+            for row in rows:
+                try:
+                    stream.append(_event(row))
+                except Exception as exc:  # a chained event that no writer of ours produces
+                    return invalid_event(row[0], exc)
+            try:
+                state = fold(stream)
+            except Exception as exc:  # the stream cannot be replayed: same as above
+                self.last[aid] = rows[-1][0]
+                return invalid_event(rows[-1][0], exc)
+            folded = None if state is None else (state.deleted, _expected(state))
+        self.last[aid] = rows[-1][0]  # versions ascend with positions
         self.streams += 1
-        if state is not None:
-            self.pending.append((aid, state))
-            if not state.deleted:
-                self.parents[aid] = state.parent_id
+        if folded is not None:
+            self.pending.append((aid, *folded))
+            if not folded[0]:
+                self.parents[aid] = folded[1][0]
         if len(self.pending) >= BATCH:
             await self._compare_pending()
         return None
@@ -134,12 +143,12 @@ class DriftCheck:
     async def _compare_pending(self) -> None:
         if not self.pending:
             return
-        ids = [aid for aid, _ in self.pending]
+        ids = [aid for aid, _, _ in self.pending]
         rows = await self.driver.fetch(self.driver.sql.load_artifacts, self.driver.id_list(ids))
         by_id = {row[0]: row for row in rows}
-        for aid, state in self.pending:
+        for aid, deleted, expected in self.pending:
             row = by_id.get(aid)
-            if state.deleted:
+            if deleted:
                 if row is not None:
                     self.drift(aid, f"artifact {aid} is deleted in the log but has a ledger_artifacts row")
                 continue
@@ -148,37 +157,15 @@ class DriftCheck:
                 continue
             self.matched += 1
             self.levels[aid] = row[2]
-            column = self._differing_column(row, state)
-            if column is not None:
+            stored = (row[1], *row[3:])
+            if stored != expected:
+                column = next(c for c, a, b in zip(_COMPARED, stored, expected, strict=True) if a != b)
                 self.drift(
                     aid,
                     f"the ledger_artifacts row of artifact {aid} differs from the fold of its events "
-                    f"(column {column}, at version {state.version})",
+                    f"(column {column}, at version {expected[1]})",
                 )
         self.pending.clear()
-
-    def _differing_column(self, row: Sequence[Any], state: ArtifactState) -> str | None:
-        """The first column of a ``load_artifacts`` row that differs from ``state`` (timestamps as stored)."""
-        content = state.content
-        expected = (
-            state.parent_id,
-            state.version,
-            artifact_type(state.data),
-            codec.dumps_trusted(state.data).decode(),
-            content.hash if content else None,
-            content.codec if content else None,
-            content.media_type if content else None,
-            content.size if content else None,
-            codec.dumps_trusted(list(state.tags)).decode(),
-            state.created_at,
-            state.updated_at,
-            state.created_by,
-            state.updated_by,
-        )
-        stored = (row[1], *row[3:])
-        if stored == expected:
-            return None
-        return next(c for c, a, b in zip(_COMPARED, stored, expected, strict=True) if a != b)
 
     async def _extra_rows(self) -> None:
         total = (await fetch(self.driver, "SELECT count(*) FROM ledger_artifacts"))[0][0]
@@ -289,3 +276,78 @@ def invalid_event(position: Any, exc: Exception) -> Finding:
         f"event {position} is not an event artifact-ledger writes ({type(exc).__name__}: {exc}): "
         "it was not appended by artifact-ledger",
     )
+
+
+def _expected(state: ArtifactState) -> tuple[Any, ...]:
+    """The ``_COMPARED`` columns of the row ``state`` projects to (timestamps as stored)."""
+    content = state.content
+    return (
+        state.parent_id,
+        state.version,
+        artifact_type(state.data),
+        codec.dumps_trusted(state.data).decode(),
+        content.hash if content else None,
+        content.codec if content else None,
+        content.media_type if content else None,
+        content.size if content else None,
+        codec.dumps_trusted(list(state.tags)).decode(),
+        state.created_at,
+        state.updated_at,
+        state.created_by,
+        state.updated_by,
+    )
+
+
+_STATE_KEYS = ("data", "content", "tags")
+
+
+def _fast_fold(rows: Sequence[Sequence[Any]]) -> tuple[bool, tuple[Any, ...]] | None:
+    """``(deleted, expected columns)`` of a stream of creates and updates, straight from its rows.
+
+    None when the stream holds anything else (or anything ``fold`` might refuse): the caller
+    then folds it event by event, which gives the same state, or the error.
+    """
+    created = None
+    payload: Any = None
+    for row in rows:
+        kind = row[4]
+        if (kind != CREATED and kind != UPDATED) or row[5] != CURRENT_SCHEMA_VERSION:
+            return None
+        try:
+            payload = codec.loads(row[6])
+        except ValueError:
+            return None
+        if type(payload) is not dict or not all(key in payload for key in _STATE_KEYS):
+            return None
+        content, tags = payload["content"], payload["tags"]
+        if type(tags) is not list or not (content is None or _plain_content(content)):
+            return None
+        if kind == CREATED:
+            if "parent_id" not in payload:
+                return None
+            created = (row, payload["parent_id"])
+        elif created is None:
+            return None
+    if created is None:
+        return None
+    first, parent = created
+    last = rows[-1]
+    data, content = payload["data"], payload["content"]
+    return False, (
+        parent,
+        last[3],
+        artifact_type(data),
+        codec.dumps_trusted(data).decode(),
+        *((content["hash"], content["codec"], content.get("media_type"), content["size"]) if content
+          else (None, None, None, None)),
+        codec.dumps_trusted(payload["tags"]).decode(),
+        first[7],
+        last[7],
+        first[8],
+        last[8],
+    )  # fmt: skip
+
+
+def _plain_content(content: Any) -> bool:
+    """A content reference ``ContentRef.from_json`` reads as it is."""
+    return type(content) is dict and "hash" in content and "codec" in content and type(content.get("size")) is int
