@@ -602,21 +602,23 @@ class ArtifactManager:
         return await self._build(ArtifactTreeNode, rows, include_content)
 
     async def _build(self, cls: type[OutT], rows: Sequence[Row[Any]], include_content: bool) -> list[OutT]:
-        """One model per projection row (``queries._COLUMNS``; content decoded from blobs fetched once per call)."""
-        loads = codec.loads
-        stamp = stamp_reader()
-        values: list[hist.Values] = [
-            (aid, parent, level, version, loads(data), ch, cc, loads(tags), stamp(ca), stamp(ua), cb, ub)
-            for aid, parent, level, version, data, ch, cc, tags, ca, ua, cb, ub in cast(Sequence[tuple[Any, ...]], rows)
-        ]
-        return await self._models(cls, values, include_content)
+        """One model per projection row (``queries._COLUMNS``): JSON and timestamps decoded in the same pass."""
+        return await self._models(cls, cast(Sequence[hist.Values], rows), include_content, stored=True)
 
     def _decode(self, content_codec: str, raw: bytes, digest: str) -> Any:
         keyring = self.repo.keyring if content_codec == "pickle" else _PLAIN
         return decode_content(content_codec, raw, digest, keyring)
 
-    async def _models(self, cls: type[OutT], rows: Sequence[hist.Values], include_content: bool) -> list[OutT]:
-        """One model per row (content decoded from blobs fetched once per call)."""
+    async def _models(
+        self, cls: type[OutT], rows: Sequence[hist.Values], include_content: bool, *, stored: bool = False
+    ) -> list[OutT]:
+        """One model per row (content decoded from blobs fetched once per call).
+
+        ``stored``: the rows are projection rows as selected (``queries._COLUMNS``): data and
+        tags still JSON text, timestamps raw (see ``RAW_STAMP``); decoded here, in one pass.
+        """
+        loads = codec.loads
+        stamp = stamp_reader()
         raw: dict[str, bytes] = {}
         if include_content:
             hashes = {r[5] for r in rows if r[5]}
@@ -629,6 +631,9 @@ class ArtifactManager:
         ulids: dict[str, ULID] = {}
         outs: list[OutT] = []
         for aid, parent_id, level, version, data, content_hash, content_codec, tags, created, updated, by, upd in rows:
+            if stored:
+                data, tags = loads(data), loads(cast(str, tags))
+                created, updated = stamp(created), stamp(updated)
             if include_content and content_hash and isinstance(data, dict):
                 assert content_codec is not None  # written together with the hash
                 data["content"] = self._decode(content_codec, raw[content_hash], content_hash)
