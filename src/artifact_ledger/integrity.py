@@ -177,23 +177,25 @@ def _sqlite_time(value: Any) -> str:
 
 def _sqlite_envelope(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
     """Envelope bytes and payload bytes of a row of ``_SQLITE_EVENTS``, as sealed at ``position``."""
+    _, event_id, artifact_id, version, type_, schema_version, payload, recorded_at, actor, reason, cor, cau = row[:12]
+    # _decoded, inlined (this runs once per event): bytes (the stored text) -> str; NULL and numbers as they are.
     return (
         codec.dumps_trusted(
             {
                 "position": position,
-                "event_id": _decoded(row[1]),
-                "artifact_id": _decoded(row[2]),
-                "version": row[3],
-                "type": _decoded(row[4]),
-                "schema_version": row[5],
-                "recorded_at": _sqlite_time(row[7]),
-                "actor": _decoded(row[8]),
-                "reason": _decoded(row[9]),
-                "correlation_id": _decoded(row[10]),
-                "causation_id": _decoded(row[11]),
+                "event_id": event_id.decode() if type(event_id) is bytes else event_id,
+                "artifact_id": artifact_id.decode() if type(artifact_id) is bytes else artifact_id,
+                "version": version,
+                "type": type_.decode() if type(type_) is bytes else type_,
+                "schema_version": schema_version,
+                "recorded_at": _sqlite_time(recorded_at),
+                "actor": actor.decode() if type(actor) is bytes else actor,
+                "reason": reason.decode() if type(reason) is bytes else reason,
+                "correlation_id": cor.decode() if type(cor) is bytes else cor,
+                "causation_id": cau.decode() if type(cau) is bytes else cau,
             }
         ),
-        row[6],
+        payload,
     )
 
 
