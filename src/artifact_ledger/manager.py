@@ -340,12 +340,17 @@ class ArtifactManager:
         return await self._write(action)
 
     async def _written(self, batch: WriteBatch, artifact_id: str) -> ArtifactOut:
-        """The artifact as this transaction left it (read before commit, so no later writer shows)."""
-        await batch.flush()
-        row = await queries.by_id(self.repo.session, artifact_id)
+        """The artifact as this transaction left it (from the batch's own rows: no later writer shows)."""
+        row = await batch.projector.get(artifact_id)
         if row is None:
             raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
-        return (await self._outs([row], True))[0]
+        content: Any = _NO_CONTENT
+        if row.content is not None:
+            await batch.flush()  # the blob may have been written earlier in this transaction
+            digest = row.content.hash
+            raw = await queries.load_blobs(self.repo.session, [digest])
+            content = self._decode(row.content.codec, raw[digest], digest)
+        return self._out_from_row(row, content)
 
     # ---- reads --------------------------------------------------------------------------------------
     async def find_by_id(

@@ -169,8 +169,12 @@ class Projector:
             steps.append((sql.shift_levels, (new_level - row.level, aid), False))
         steps.append((sql.move_artifact, (new_parent, event.version, d.ts(event.recorded_at), event.actor, aid), False))
         await d.pipeline(steps)
-        # Levels below the moved artifact changed in the database: forget cached rows.
+        # Levels below the moved artifact changed in the database: forget cached rows, but
+        # keep the moved row itself, whose new state is known (the reply is built from it).
         self.rows.clear()
+        row.parent_id, row.level, row.version = new_parent, new_level, event.version
+        row.updated_at, row.updated_by = event.recorded_at, event.actor
+        self.rows[aid] = row
 
     async def _reverted(self, event: RecordedEvent) -> None:
         """The state of an earlier version: a move when its parent differs, then an update."""
