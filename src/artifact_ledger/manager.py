@@ -41,6 +41,7 @@ from .schemas import (
     ArtifactTreeNode,
     ArtifactVersion,
     AuditPage,
+    building,
     check_typed_data,
     construct,
 )
@@ -635,36 +636,50 @@ class ArtifactManager:
         labels: dict[int, str | None] = {}
         ulids: dict[str, ULID] = {}
         outs: list[OutT] = []
-        for aid, parent_id, level, version, data, content_hash, content_codec, tags, created, updated, by, upd in rows:
-            if stored:
-                data, tags = loads(data), loads(cast(str, tags))
-                created, updated = stamp(created), stamp(updated)
-            if include_content and content_hash and isinstance(data, dict):
-                assert content_codec is not None  # written together with the hash
-                data["content"] = self._decode(content_codec, raw[content_hash], content_hash)
-            ulid = ulids[aid] = ulid_from_text(aid)
-            parent = None
-            if parent_id is not None:
-                parent = ulids.get(parent_id) or ulid_from_text(parent_id)
-            values: dict[str, Any] = {
-                "id": ulid,
-                "parent_id": parent,
-                "level": level,
-                "data": data,
-                "tags": tags,
-                "created_at": created,
-                "updated_at": updated,
-                "version": version,
-                "created_by": by,
-                "updated_by": upd,
-            }
-            if tree:
-                if level not in labels:
-                    labels[level] = hierarchy.label_for(level) if hierarchy is not None else None
-                values["level_label"] = labels[level]
-                values["hierarchy"] = name
-                values["children"] = None
-            outs.append(construct(cls, values))
+        with building(len(rows)):
+            for (
+                aid,
+                parent_id,
+                level,
+                version,
+                data,
+                content_hash,
+                content_codec,
+                tags,
+                created,
+                updated,
+                by,
+                upd,
+            ) in rows:
+                if stored:
+                    data, tags = loads(data), loads(cast(str, tags))
+                    created, updated = stamp(created), stamp(updated)
+                if include_content and content_hash and isinstance(data, dict):
+                    assert content_codec is not None  # written together with the hash
+                    data["content"] = self._decode(content_codec, raw[content_hash], content_hash)
+                ulid = ulids[aid] = ulid_from_text(aid)
+                parent = None
+                if parent_id is not None:
+                    parent = ulids.get(parent_id) or ulid_from_text(parent_id)
+                values: dict[str, Any] = {
+                    "id": ulid,
+                    "parent_id": parent,
+                    "level": level,
+                    "data": data,
+                    "tags": tags,
+                    "created_at": created,
+                    "updated_at": updated,
+                    "version": version,
+                    "created_by": by,
+                    "updated_by": upd,
+                }
+                if tree:
+                    if level not in labels:
+                        labels[level] = hierarchy.label_for(level) if hierarchy is not None else None
+                    values["level_label"] = labels[level]
+                    values["hierarchy"] = name
+                    values["children"] = None
+                outs.append(construct(cls, values))
         return outs
 
 

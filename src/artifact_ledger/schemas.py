@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -403,6 +405,29 @@ def _describe(data: Any, exc: ValidationError) -> str:
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+PAUSE_GC_FROM = 256
+"""Building at least this many models at once pauses the cyclic garbage collector (see :func:`building`)."""
+
+
+@contextmanager
+def building(count: int) -> Iterator[None]:
+    """Pause the cyclic GC while ``count`` models (and their dicts and lists) are built.
+
+    Each model allocates a handful of containers, so a large listing sets off collection
+    after collection, each walking every object alive, the listing so far included: for
+    111,100 artifacts that was ~45 % of ``find_all``. What is built here holds no cycles,
+    so nothing is lost by collecting once afterwards, on the normal schedule.
+    """
+    pause = count >= PAUSE_GC_FROM and gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if pause:
+            gc.enable()
+
 
 _setattr = object.__setattr__
 

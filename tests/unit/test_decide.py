@@ -235,3 +235,26 @@ def test_fast_construct_equals_model_construct() -> None:
     assert node.children == []
     assert set(node_values) == set(ArtifactTreeNode.model_fields)
     assert set(values) == set(ArtifactOut.model_fields)
+
+
+def test_building_many_models_pauses_the_collector_and_restores_it() -> None:
+    import gc
+
+    from artifact_ledger.schemas import PAUSE_GC_FROM, building
+
+    assert gc.isenabled()
+    with building(PAUSE_GC_FROM - 1):
+        assert gc.isenabled()  # small listings leave the collector alone
+    with building(PAUSE_GC_FROM):
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), building(10_000):
+        raise RuntimeError("a decoder failed half-way")
+    assert gc.isenabled()  # restored on errors too
+    gc.disable()
+    try:
+        with building(10_000):
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
