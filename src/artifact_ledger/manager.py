@@ -248,7 +248,9 @@ class ArtifactManager:
     ) -> list[ArtifactOut]:
         """Save many artifacts in one transaction; a child may name a parent saved earlier in the batch."""
         self._ulids.clear()
-        prepared = [self._prepare(item, None) for item in items]
+        items = list(items)
+        with building(len(items)):
+            prepared = [self._prepare(item, None) for item in items]
         who = current_attribution(actor=actor, reason=reason)
 
         async def action(batch: WriteBatch) -> list[ArtifactOut]:
@@ -256,12 +258,15 @@ class ArtifactManager:
             known = {*client_ids, *(cmd.parent_id for cmd, _, _, _ in prepared if cmd.parent_id is not None)}
             await batch.prefetch(sorted(known), streams=client_ids)
             outs: list[ArtifactOut] = []
-            for cmd, encoded, _content, fresh in prepared:
-                await batch.save(cmd, who, encoded, fresh_id=fresh)
-            for cmd, _, content, _ in prepared:
-                row = await batch.projector.get(cmd.artifact_id)
-                assert row is not None
-                outs.append(self._out_from_row(row, content))
+            # Deciding, sealing and projecting is in-memory work once the rows are prefetched
+            # (the loop awaits the database only for what prefetch could not know).
+            with building(len(prepared)):
+                for cmd, encoded, _content, fresh in prepared:
+                    await batch.save(cmd, who, encoded, fresh_id=fresh)
+                for cmd, _, content, _ in prepared:
+                    row = await batch.projector.get(cmd.artifact_id)
+                    assert row is not None
+                    outs.append(self._out_from_row(row, content))
             return outs
 
         return await self._write(action)
