@@ -27,6 +27,8 @@ from ..store.tables import PROJECTORS
 from .rows import ArtifactRow, row_from_db
 
 _Op = tuple[str, tuple[Any, ...]]
+_MAX_CACHED_DEPTH = 64
+"""Deeper artifacts' paths are not kept (their children's closure rows are read in SQL instead)."""
 
 
 class ProjectionError(LedgerError):
@@ -38,6 +40,9 @@ class Projector:
         self.driver = driver
         self.rows: dict[str, ArtifactRow | None] = {}
         self._created: dict[str, tuple[datetime, str | None]] = {}
+        self._paths: dict[str, tuple[str, ...]] = {}
+        """Root-first ancestors (itself last) of artifacts created in this batch: their children's
+        closure rows are then plain inserts, not an ``INSERT … SELECT`` per artifact."""
         self._artifact_ops: list[_Op] = []
         self._closure_ops: list[_Op] = []
         self._history_ops: list[_Op] = []
@@ -118,8 +123,24 @@ class Projector:
         )
         self.rows[aid] = row
         self._artifact_ops.append((self.driver.sql.insert_artifact, row.insert_values(self.driver)))
-        self._closure_ops.append((self.driver.sql.insert_closure_for, (aid, row.parent_id, aid, aid)))
+        self._insert_paths(aid, row.parent_id)
         self._history_ops.append((self.driver.sql.open_parent_link, (aid, event.position, row.parent_id)))
+
+    def _insert_paths(self, aid: str, parent_id: str | None) -> None:
+        """Queue a new artifact's closure rows: computed when its parent's path is known, else read in SQL."""
+        sql = self.driver.sql
+        path = (aid,) if parent_id is None else self._paths.get(parent_id)
+        if path is None:
+            self._closure_ops.append((sql.insert_closure_for, (aid, parent_id, aid, aid)))
+            return
+        if parent_id is not None:
+            path = (*path, aid)
+        if len(path) <= _MAX_CACHED_DEPTH:
+            self._paths[aid] = path
+        depth = len(path)
+        self._closure_ops.extend(
+            (sql.insert_closure_row, (ancestor, aid, depth - i)) for i, ancestor in enumerate(path, 1)
+        )
 
     async def _creation_of(self, artifact_id: str) -> tuple[datetime, str | None]:
         if artifact_id in self._created:
@@ -169,6 +190,7 @@ class Projector:
             steps.append((sql.shift_levels, (new_level - row.level, aid), False))
         steps.append((sql.move_artifact, (new_parent, event.version, d.ts(event.recorded_at), event.actor, aid), False))
         await d.pipeline(steps)
+        self._paths.clear()  # the moved subtree's ancestors changed
         # Levels below the moved artifact changed in the database: forget cached rows, but
         # keep the moved row itself, whose new state is known (the reply is built from it).
         self.rows.clear()
@@ -186,6 +208,7 @@ class Projector:
     async def _deleted(self, event: RecordedEvent) -> None:
         await self._live(event)
         self.rows[event.artifact_id] = None
+        self._paths.pop(event.artifact_id, None)
         self._artifact_ops.append((self.driver.sql.delete_artifact, (event.artifact_id,)))
         self._closure_ops.append((self.driver.sql.delete_closure_of, (event.artifact_id,)))
         self._history_ops.append((self.driver.sql.close_parent_link, (event.position, event.artifact_id)))
@@ -194,6 +217,7 @@ class Projector:
         """Drop the overlay (after a flush the database holds the same rows)."""
         self.rows.clear()
         self._created.clear()
+        self._paths.clear()
 
     # ---- write ------------------------------------------------------------------------
     def steps(self) -> list[Step]:

@@ -64,6 +64,7 @@ class Statements:
     move_artifact: str
     delete_artifact: str
     insert_closure_for: str
+    insert_closure_row: str
     delete_closure_of: str
     move_closure_detach: str
     move_closure_attach: str
@@ -120,6 +121,10 @@ def _statements(id_list: str, upsert_blob: str) -> dict[str, str]:
             "UPDATE ledger_artifacts SET parent_id = ?, version = ?, updated_at = ?, updated_by = ? WHERE id = ?"
         ),
         "delete_artifact": "DELETE FROM ledger_artifacts WHERE id = ?",
+        # One path, when the projector knows the new artifact's ancestors (created in this batch).
+        "insert_closure_row": (
+            "INSERT INTO ledger_artifact_closure (ancestor_id, descendant_id, depth) VALUES (?, ?, ?)"
+        ),
         # A new artifact's paths: its parent's ancestors one step further, plus itself at depth 0.
         "insert_closure_for": (
             "INSERT INTO ledger_artifact_closure (ancestor_id, descendant_id, depth) "
@@ -353,6 +358,9 @@ _PG_UNNEST = {
         _ARTIFACT_COLUMNS,
         "varchar varchar int int varchar text varchar varchar varchar bigint text timestamptz timestamptz "
         "varchar varchar",
+    ),
+    PG_STATEMENTS.insert_closure_row: _unnest_insert(
+        "ledger_artifact_closure", "ancestor_id, descendant_id, depth", "varchar varchar int"
     ),
     PG_STATEMENTS.open_parent_link: _unnest_insert(
         "ledger_artifact_parent_history", "artifact_id, valid_from, parent_id", "varchar bigint varchar"
