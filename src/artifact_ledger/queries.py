@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Select, func, select, type_coerce
+from sqlalchemy import Row, Select, bindparam, func, select, type_coerce
 from sqlalchemy.engine import Result
 
 from . import codec
@@ -42,12 +42,34 @@ def select_artifacts() -> Select[Any]:
     return select(*_COLUMNS)
 
 
-async def fetch_rows(db: Executor, stmt: Select[Any]) -> Sequence[Row[Any]]:
-    return (await db.execute(stmt)).all()
+async def fetch_rows(db: Executor, stmt: Select[Any], parameters: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
+    return (await db.execute(stmt, parameters)).all()
+
+
+# The hot reads are built once, with bound parameters: building a Select and looking up its
+# compiled form cost ~100 µs a call, as much as the lookup itself (DESIGN §2's statement overhead).
+_BY_ID = select_artifacts().where(artifacts.c.id == bindparam("artifact_id"))
+_FIRST_PAGE = select_artifacts().order_by(artifacts.c.id).limit(bindparam("limit"))
+_PAGE_AFTER = _FIRST_PAGE.where(artifacts.c.id > bindparam("after"))
+_COUNT = select(func.count()).select_from(artifacts)
+_EXISTS = select(artifacts.c.id).where(artifacts.c.id == bindparam("artifact_id"))
+_SUBTREE = (
+    select(*_COLUMNS)
+    .select_from(closure.join(artifacts, artifacts.c.id == closure.c.descendant_id))
+    .where(closure.c.ancestor_id == bindparam("root_id"))
+    .order_by(closure.c.depth, artifacts.c.id)
+)
+_ROOT_OF = (
+    select(*_COLUMNS)
+    .select_from(closure.join(artifacts, artifacts.c.id == closure.c.ancestor_id))
+    .where(closure.c.descendant_id == bindparam("artifact_id"))
+    .order_by(closure.c.depth.desc())
+    .limit(1)
+)
 
 
 async def by_id(db: Executor, artifact_id: str) -> Row[Any] | None:
-    return (await db.execute(select_artifacts().where(artifacts.c.id == artifact_id))).first()
+    return (await db.execute(_BY_ID, {"artifact_id": artifact_id})).first()
 
 
 async def all_rows(db: Executor, *, offset: int = 0, limit: int | None = None) -> Sequence[Row[Any]]:
@@ -59,10 +81,9 @@ async def all_rows(db: Executor, *, offset: int = 0, limit: int | None = None) -
 
 async def page_after(db: Executor, after: str | None, limit: int) -> Sequence[Row[Any]]:
     """Up to ``limit`` artifacts with ids above ``after``, by id: one keyset page (an index range scan)."""
-    stmt = select_artifacts().order_by(artifacts.c.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(artifacts.c.id > after)
-    return await fetch_rows(db, stmt)
+    if after is None:
+        return await fetch_rows(db, _FIRST_PAGE, {"limit": limit})
+    return await fetch_rows(db, _PAGE_AFTER, {"limit": limit, "after": after})
 
 
 async def by_ids(db: Executor, ids: Sequence[str]) -> Sequence[Row[Any]]:
@@ -70,34 +91,20 @@ async def by_ids(db: Executor, ids: Sequence[str]) -> Sequence[Row[Any]]:
 
 
 async def count(db: Executor) -> int:
-    return int((await db.execute(select(func.count()).select_from(artifacts))).scalar_one())
+    return int((await db.execute(_COUNT)).scalar_one())
 
 
 async def exists(db: Executor, artifact_id: str) -> bool:
-    stmt = select(artifacts.c.id).where(artifacts.c.id == artifact_id)
-    return (await db.execute(stmt)).first() is not None
+    return (await db.execute(_EXISTS, {"artifact_id": artifact_id})).first() is not None
 
 
 async def subtree(db: Executor, root_id: str) -> Sequence[Row[Any]]:
     """The root and every live descendant, by depth then id: one indexed closure lookup."""
-    stmt = (
-        select(*_COLUMNS)
-        .select_from(closure.join(artifacts, artifacts.c.id == closure.c.descendant_id))
-        .where(closure.c.ancestor_id == root_id)
-        .order_by(closure.c.depth, artifacts.c.id)
-    )
-    return await fetch_rows(db, stmt)
+    return await fetch_rows(db, _SUBTREE, {"root_id": root_id})
 
 
 async def root_of(db: Executor, artifact_id: str) -> Row[Any] | None:
-    stmt = (
-        select(*_COLUMNS)
-        .select_from(closure.join(artifacts, artifacts.c.id == closure.c.ancestor_id))
-        .where(closure.c.descendant_id == artifact_id)
-        .order_by(closure.c.depth.desc())
-        .limit(1)
-    )
-    return (await db.execute(stmt)).first()
+    return (await db.execute(_ROOT_OF, {"artifact_id": artifact_id})).first()
 
 
 async def load_blobs(db: Executor, hashes: Iterable[str]) -> dict[str, bytes]:
