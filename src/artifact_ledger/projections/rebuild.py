@@ -100,7 +100,7 @@ class _StateChunk:
             self._raw_ts, self._ts = raw, self.driver.ts(self.driver.read_ts(raw))
         return self._ts
 
-    async def _paths(self, ids: list[str]) -> dict[str, list[str]]:
+    async def _paths(self, ids: list[str]) -> dict[str, tuple[str, ...]]:
         """The live artifacts among ``ids``: each one's path, itself first, up to its root."""
         found: dict[str, list[tuple[int, str]]] = {}
         d = self.driver
@@ -108,23 +108,18 @@ class _StateChunk:
             sql = statement(d, _CLOSURE_OF.format(id_list(d)))
             for descendant, ancestor, depth in await d.fetch(sql, d.id_list(ids[start : start + CHUNK])):
                 found.setdefault(descendant, []).append((int(depth), ancestor))
-        return {aid: [a for _, a in sorted(pairs)] for aid, pairs in found.items()}
+        return {aid: tuple(a for _, a in sorted(pairs)) for aid, pairs in found.items()}
 
     async def apply(self, rows: Sequence[Sequence[Any]]) -> None:
-        payloads = [codec.loads(row[6]) for row in rows]
-        created = {row[2] for row in rows if row[4] == CREATED}
-        wanted = {p["parent_id"] for row, p in zip(rows, payloads, strict=True) if row[4] == CREATED}
-        wanted.update(row[2] for row in rows if row[4] == UPDATED and row[2] not in created)
-        wanted.discard(None)
-        paths = await self._paths(sorted(wanted)) if wanted else {}
-        inserts: dict[str, tuple[Any, ...]] = {}
-        updates: dict[str, tuple[Any, ...]] = {}
-        closure: list[tuple[str, str, int]] = []
-        links: list[tuple[str, int, str | None]] = []
+        # Pass 1: each payload parsed and reduced to its columns at once, so no parsed payload
+        # outlives its row (a chunk's worth of live dicts makes the cyclic GC's full passes costly).
         dumps, no_content = codec.dumps_trusted, (None, None, None, None)
-        for row, p in zip(rows, payloads, strict=True):
-            position, aid, version, type_, actor = int(row[0]), row[2], int(row[3]), row[4], row[8]
-            at = self._stored_ts(row[7])
+        items: list[tuple[Any, ...]] = []
+        created: set[str] = set()
+        wanted: set[str] = set()
+        for row in rows:
+            aid, type_ = row[2], row[4]
+            p = codec.loads(row[6])
             data, content = p["data"], p["content"]
             state = (
                 artifact_type(data),
@@ -133,19 +128,35 @@ class _StateChunk:
                   else no_content),
                 dumps(list(p["tags"])).decode(),
             )  # fmt: skip
+            parent = None
             if type_ == CREATED:
+                created.add(aid)
                 parent = p["parent_id"]
+                if parent is not None:
+                    wanted.add(parent)
+            elif aid not in created:
+                wanted.add(aid)
+            items.append((int(row[0]), aid, int(row[3]), type_, row[8], row[7], parent, state))
+        paths = await self._paths(sorted(wanted)) if wanted else {}
+        # Pass 2: the rows, with levels and closure paths from the parents' paths.
+        inserts: dict[str, tuple[Any, ...]] = {}
+        updates: dict[str, tuple[Any, ...]] = {}
+        closure: list[tuple[str, str, int]] = []
+        links: list[tuple[str, int, str | None]] = []
+        for position, aid, version, type_, actor, recorded_at, parent, state in items:
+            at = self._stored_ts(recorded_at)
+            if type_ == CREATED:
                 if parent is None:
-                    path = [aid]
+                    path: tuple[str, ...] = (aid,)
                 elif parent in paths:
-                    path = [aid, *paths[parent]]
+                    path = (aid, *paths[parent])
                 else:
                     raise ProjectionError(
                         f"event {position} ({type_} of {aid}) names parent {parent}, which has no live row"
                     )
                 paths[aid] = path
                 inserts[aid] = (aid, parent, len(path) - 1, version, *state, at, at, actor, actor)
-                closure.extend((ancestor, aid, depth) for depth, ancestor in enumerate(path))
+                closure.extend([(ancestor, aid, depth) for depth, ancestor in enumerate(path)])
                 links.append((aid, position, parent))
             elif aid not in paths:
                 raise ProjectionError(f"event {position} ({type_}) targets {aid}, which has no live row")
@@ -154,7 +165,6 @@ class _StateChunk:
                 inserts[aid] = (*first[:3], version, *state, first[11], at, first[13], actor)
             else:
                 updates[aid] = (version, *state, at, actor, aid)
-        del payloads
         await self._write(list(inserts.values()), list(updates.values()), closure, links)
 
     async def _write(
