@@ -101,19 +101,21 @@ class DriftCheck:
             async for page in paged:
                 for row in page:
                     if stream and row[2] != stream[-1][2]:
-                        invalid = await self._folded(stream)
+                        invalid = self._folded(stream)
                         if invalid is not None:
                             return invalid
                         stream = []
+                        if len(self.pending) >= BATCH:
+                            await self._compare_pending()
                     stream.append(row)
         if stream:
-            invalid = await self._folded(stream)
+            invalid = self._folded(stream)
             if invalid is not None:
                 return invalid
         await self._compare_pending()
         return None
 
-    async def _folded(self, rows: list[Sequence[Any]]) -> Finding | None:
+    def _folded(self, rows: list[Sequence[Any]]) -> Finding | None:
         """Fold one stream's rows (oldest first) and queue its state for comparison with its row."""
         aid = rows[-1][2]
         folded = _fast_fold(rows)
@@ -136,8 +138,6 @@ class DriftCheck:
             self.pending.append((aid, *folded))
             if not folded[0]:
                 self.parents[aid] = folded[1][0]
-        if len(self.pending) >= BATCH:
-            await self._compare_pending()
         return None
 
     async def _compare_pending(self) -> None:
@@ -298,9 +298,6 @@ def _expected(state: ArtifactState) -> tuple[Any, ...]:
     )
 
 
-_STATE_KEYS = ("data", "content", "tags")
-
-
 def _fast_fold(rows: Sequence[Sequence[Any]]) -> tuple[bool, tuple[Any, ...]] | None:
     """``(deleted, expected columns)`` of a stream of creates and updates, straight from its rows.
 
@@ -317,7 +314,7 @@ def _fast_fold(rows: Sequence[Sequence[Any]]) -> tuple[bool, tuple[Any, ...]] | 
             payload = codec.loads(row[6])
         except ValueError:
             return None
-        if type(payload) is not dict or not all(key in payload for key in _STATE_KEYS):
+        if type(payload) is not dict or "data" not in payload or "content" not in payload or "tags" not in payload:
             return None
         content, tags = payload["content"], payload["tags"]
         if type(tags) is not list or not (content is None or _plain_content(content)):
