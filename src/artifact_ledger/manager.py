@@ -205,7 +205,9 @@ class ArtifactManager:
             except InvalidArtifactDataError as exc:
                 raise type(exc)(f"artifact {artifact_id}: {exc}") from None
         try:
-            codec.dumps(rest)
+            # The command keeps its own copy: inside a transaction the batch compares later
+            # saves with it, so a caller changing its dict (or a reply) afterwards must not reach it.
+            rest = codec.loads(codec.dumps(rest))
         except codec.NotJSONError as exc:
             raise DataNotSerializableError(
                 f"artifact {artifact_id}: data{exc.path} is {exc.shown}, which is not JSON. Metadata must "
@@ -590,8 +592,12 @@ class ArtifactManager:
 
     def _out_from_row(self, row: ArtifactRow, content: Any) -> ArtifactOut:
         data = row.data
-        if isinstance(data, dict):  # a copy: the reply never aliases the caller's input
-            data = {**data, "content": content} if content is not _NO_CONTENT else dict(data)
+        if isinstance(data, (dict, list)):
+            # A deep copy: the reply must not alias the batch's row (a caller editing its reply
+            # inside a transaction would otherwise change what later saves are compared with).
+            data = codec.loads(codec.dumps_trusted(data))
+            if content is not _NO_CONTENT and isinstance(data, dict):
+                data["content"] = content
         values = {
             "id": self._ulid(row.id),
             "parent_id": self._ulid(row.parent_id) if row.parent_id else None,

@@ -205,3 +205,29 @@ async def test_a_refused_first_write_keeps_the_transaction(manager: ArtifactMana
             await manager.save(ArtifactIn(parent_id=ULID(), data={"orphan": True}))
         await manager.save(ArtifactIn(data={"after": 1}))
     assert await manager.count() == 2
+
+
+async def test_replies_and_inputs_never_alias_the_transactions_own_rows(manager: ArtifactManager) -> None:
+    """Editing a reply, or the dict that was saved, inside a transaction changes nothing stored."""
+    parent = await manager.save(ArtifactIn(data={"n": "parent"}))
+    kept = await manager.save(ArtifactIn(data={"b": [1]}))
+    given = {"c": [1]}
+    async with manager.transaction() as txn:
+        moved = await txn.move(kept.id, parent.id)
+        moved.data["b"].append(2)  # the caller plays with its reply ...
+        updated = await txn.save(ArtifactIn(id=kept.id, parent_id=parent.id, data={"b": [1, 2]}))
+        assert updated.version == 3  # ... and a real change is still a change
+        other = await txn.save(ArtifactIn(data=given))
+        given["c"].append(2)  # the caller reuses the dict it saved ...
+        again = await txn.save(ArtifactIn(id=other.id, data=given))
+        assert again.version == 2  # ... and saving it again is an update, not a no-op
+        reverted = await txn.revert(kept.id, to_version=1)
+        reverted.data["b"].append(99)
+        same = await txn.save(ArtifactIn(id=kept.id, data={"b": [1]}))
+        assert same.version == reverted.version  # identical to the stored state: nothing appended
+    stored = await manager.find_by_id(kept.id)
+    assert stored is not None
+    assert (stored.version, stored.data, stored.parent_id) == (4, {"b": [1]}, None)
+    stored_other = await manager.find_by_id(other.id)
+    assert stored_other is not None
+    assert (stored_other.version, stored_other.data) == (2, {"c": [1, 2]})

@@ -44,3 +44,16 @@ def test_batches_and_reads_are_left_alone() -> None:
         (SQL.insert_artifact, tuple(range(15)), False),
     ]
     assert _merge_writes(steps, SQL) == steps
+
+
+def test_a_root_saves_computed_closure_row_folds_into_the_same_statement() -> None:
+    steps = [
+        (SQL.insert_event, tuple(range(14)), False),
+        (SQL.insert_artifact, tuple(range(15)), False),
+        (SQL.insert_closure_row, ("r", "r", 0), False),
+        (SQL.open_parent_link, ("r", 1, None), False),
+        (SQL.upsert_checkpoint, (7, 7), False),
+    ]
+    merged = _merge_writes(steps, SQL)
+    assert merged[0][0].startswith("WITH w0 AS (INSERT INTO ledger_events")
+    assert [m[0] for m in merged[1:]] == ["", "", "", ""]

@@ -321,7 +321,10 @@ class PostgresDriver(Driver):
             elif many and sql in _PG_UNNEST and len(params) > 1:
                 # A batch's rows as one statement over one array per column: asyncpg's
                 # executemany costs ~15 µs a row here (events were 15 % of a large save_all).
-                await self.raw.execute(_PG_UNNEST[sql], *(list(column) for column in zip(*params, strict=True)))
+                # Slices of _UNNEST_ROWS keep each array far below PostgreSQL's 1 GB per value.
+                for start in range(0, len(params), _UNNEST_ROWS):
+                    columns = zip(*params[start : start + _UNNEST_ROWS], strict=True)
+                    await self.raw.execute(_PG_UNNEST[sql], *(list(column) for column in columns))
                 out.append([])
             elif many:
                 await self.raw.executemany(sql, params)
@@ -347,6 +350,7 @@ def _unnest_insert(table: str, columns: str, types: str) -> str:
     return f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})"
 
 
+_UNNEST_ROWS = 5000
 _PG_UNNEST = {
     PG_STATEMENTS.insert_event: _unnest_insert(
         "ledger_events",
@@ -378,6 +382,7 @@ def _writes(sql: Statements) -> dict[str, str]:
         sql.update_artifact: "ledger_artifacts",
         sql.delete_artifact: "ledger_artifacts",
         sql.insert_closure_for: "ledger_artifact_closure",
+        sql.insert_closure_row: "ledger_artifact_closure",
         sql.delete_closure_of: "ledger_artifact_closure",
         sql.open_parent_link: "ledger_artifact_parent_history",
         sql.close_parent_link: "ledger_artifact_parent_history",
