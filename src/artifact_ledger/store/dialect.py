@@ -318,6 +318,12 @@ class PostgresDriver(Driver):
         for sql, params, many in _merge_writes(steps, self.sql):
             if not sql:
                 out.append([])  # a step folded into the CTE before it
+            elif many and sql in _PG_COPY and len(params) >= _COPY_FROM_ROWS:
+                # Large batches of new rows: binary COPY (asyncpg) measured faster here than
+                # unnest() and than asyncpg's executemany (save_all of 11,110 on PostgreSQL: 104 -> 75 µs per artifact).
+                table, names = _PG_COPY[sql]
+                await self.raw.copy_records_to_table(table, records=params, columns=names)
+                out.append([])
             elif many and sql in _PG_UNNEST and len(params) > 1:
                 # A batch's rows as one statement over one array per column: asyncpg's
                 # executemany costs ~15 µs a row here (events were 15 % of a large save_all).
@@ -351,6 +357,14 @@ def _unnest_insert(table: str, columns: str, types: str) -> str:
 
 
 _UNNEST_ROWS = 5000
+_COPY_FROM_ROWS = 64
+_PG_COPY = {
+    PG_STATEMENTS.insert_event: ("ledger_events", tuple(c.strip() for c in _EVENT_COLUMNS.split(","))),
+    PG_STATEMENTS.insert_artifact: ("ledger_artifacts", tuple(c.strip() for c in _ARTIFACT_COLUMNS.split(","))),
+    PG_STATEMENTS.insert_closure_row: ("ledger_artifact_closure", ("ancestor_id", "descendant_id", "depth")),
+    PG_STATEMENTS.open_parent_link: ("ledger_artifact_parent_history", ("artifact_id", "valid_from", "parent_id")),
+}
+"""Multi-row inserts sent as binary COPY when a batch holds at least ``_COPY_FROM_ROWS`` of them."""
 _PG_UNNEST = {
     PG_STATEMENTS.insert_event: _unnest_insert(
         "ledger_events",
