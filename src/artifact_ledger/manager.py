@@ -7,7 +7,7 @@ project) and commit the session unless a ``transaction()`` is open; reads use
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -403,7 +403,9 @@ class ArtifactManager:
         with translated():
             return await self._outs(await queries.all_rows(self.repo.session), include_content)
 
-    async def iter_all(self, *, include_content: bool = True, page_size: int = 1000) -> AsyncIterator[ArtifactOut]:
+    async def iter_all(
+        self, *, include_content: bool = True, page_size: int = 1000
+    ) -> AsyncGenerator[ArtifactOut, None]:
         """Every live artifact, ordered by id, read ``page_size`` at a time: memory stays bounded.
 
         Each page is its own keyset query (``id > last``), so a listing of any size holds one

@@ -54,6 +54,11 @@ def test_read_commands_json(demo: tuple[Path, dict[str, object]]) -> None:
     assert {row["level"] for row in listed} == {0, 1, 2}
     assert len(listed) == 4  # one prediction was deleted
     assert len(json.loads(run("ls", "--json", "--level", "1", cwd=cwd).stdout)) == 2
+    first_two = json.loads(run("ls", "--json", "--limit", "2", cwd=cwd).stdout)
+    assert [row["id"] for row in first_two] == [row["id"] for row in listed[:2]]
+    assert json.loads(run("ls", "--json", "--limit", "0", cwd=cwd).stdout) == []
+    one_prediction = json.loads(run("ls", "--json", "--level", "1", "--limit", "1", cwd=cwd).stdout)
+    assert [row["id"] for row in one_prediction] == [row["id"] for row in listed if row["level"] == 1][:1]
     tree = json.loads(run("tree", training, "--json", "--labels", "training,prediction", cwd=cwd).stdout)
     assert tree["level_label"] == "training"
     assert tree["children"][0]["level_label"] == "prediction"
