@@ -86,6 +86,7 @@ async def main(args: argparse.Namespace) -> int:
             await profile(args.profile, backend, sizes, console, DEFAULT_JSON.parent, args.profiler)
         return 0
     versions = {b: await server_version(b) for b in backends}
+    info = machine(versions)  # before the run: the commit measured is the one checked out when it started
     results: list[Result] = []
     for backend in backends:
         for name in WORKLOADS:
@@ -93,7 +94,6 @@ async def main(args: argparse.Namespace) -> int:
                 continue
             with err.status(f"{name} on {backend}…"):
                 results.extend(await workload(name)(backend, sizes, err.log))
-    info = machine(versions)
     print_tables(console, results, backends, info)
     if args.markdown:
         for backend in backends:
