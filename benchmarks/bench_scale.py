@@ -32,6 +32,7 @@ from typing import Any
 from bench_db import FLOOR_TABLE, Database, fresh_database
 from bench_report import RATE, Result
 from bench_suite import Sizes
+from bench_verify import timed_verify
 from ulid import ULID
 
 from artifact_ledger import ArtifactIn, Ledger
@@ -197,16 +198,6 @@ async def timed_rebuild(db: Database, total: int, expect: tuple[tuple[int, str],
     assert applied == total, applied
     got = await digest(db)
     assert got == expect, f"rebuilt projections differ from the written ones: {got} != {expect}"
-    return elapsed
-
-
-async def timed_verify(db: Database, total: int, **options: Any) -> float:
-    async with Ledger.open(db.engine) as ledger:
-        t0 = time.perf_counter()
-        report = await ledger.verify(**options)
-        elapsed = time.perf_counter() - t0
-    assert report.ok, report
-    assert report.events_checked == total, report
     return elapsed
 
 

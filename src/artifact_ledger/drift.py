@@ -17,7 +17,7 @@ from typing import Any, Final
 from . import codec
 from .decide import ArtifactState, fold
 from .events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED, RecordedEvent, upcast
-from .projections.rows import artifact_type
+from .projections.rows import artifact_type, state_columns
 from .scan import fetch, pages, statement
 from .store.dialect import Driver
 
@@ -280,17 +280,10 @@ def invalid_event(position: Any, exc: Exception) -> Finding:
 
 def _expected(state: ArtifactState) -> tuple[Any, ...]:
     """The ``_COMPARED`` columns of the row ``state`` projects to (timestamps as stored)."""
-    content = state.content
     return (
         state.parent_id,
         state.version,
-        artifact_type(state.data),
-        codec.dumps_trusted(state.data).decode(),
-        content.hash if content else None,
-        content.codec if content else None,
-        content.media_type if content else None,
-        content.size if content else None,
-        codec.dumps_trusted(list(state.tags)).decode(),
+        *state_columns(state.data, state.content, state.tags),
         state.created_at,
         state.updated_at,
         state.created_by,

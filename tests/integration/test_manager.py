@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -46,6 +48,22 @@ def count_commits(session: AsyncSession) -> list[int]:
 
 def session_of(manager: ArtifactManager) -> AsyncSession:
     return manager.repo.session
+
+
+@contextmanager
+def recorded_statements(manager: ArtifactManager) -> Iterator[list[str]]:
+    """Every SQL statement the manager's engine runs inside the block."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sync_engine = session_of(manager).sync_session.get_bind()
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
 
 
 async def chain(manager: ArtifactManager, depth: int) -> list[ArtifactOut]:
@@ -187,17 +205,8 @@ async def test_iter_all_streams_every_live_artifact_in_id_order_page_by_page(man
         await manager.save(ArtifactIn(id=aid, data={"id": str(aid), "content": b"blob-" + str(aid).encode()}))
     await manager.delete_by_id(ids[3])
     live = ids[:3] + ids[4:]
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    sync_engine = session_of(manager).sync_session.get_bind()
-    event.listen(sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(manager) as statements:
         streamed = [o async for o in manager.iter_all(include_content=False, page_size=2)]
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", record)
     assert [o.id for o in streamed] == live
     assert all("content" not in o.data for o in streamed)
     # 6 live artifacts in pages of 2: three full pages and one empty page that ends the listing.
@@ -255,20 +264,11 @@ async def test_subtree_tree_expand_root(manager: ArtifactManager) -> None:
 async def test_include_content_false_skips_content(manager: ArtifactManager) -> None:
     root = await manager.save(ArtifactIn(data={"name": "r", "content": b"\x00\x01"}))
     await manager.save(ArtifactIn(parent_id=root.id, data={"name": "c", "content": {"x": 1}}))
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    sync_engine = session_of(manager).sync_session.get_bind()
-    event.listen(sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(manager) as statements:
         listed = await manager.find_all(include_content=False)
         tree = await manager.build_tree(root.id, include_content=False)
         one = await manager.find_by_id(root.id, include_content=False)
         page, _ = await manager.find_paginated(1, 10, include_content=False)
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", record)
     assert statements
     assert not [s for s in statements if "ledger_blobs" in s]
     assert all("content" not in o.data for o in [*listed, *page])

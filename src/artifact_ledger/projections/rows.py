@@ -22,6 +22,19 @@ def artifact_type(data: Any) -> str | None:
     return None
 
 
+def state_columns(data: Any, content: ContentRef | None, tags: Sequence[str]) -> tuple[Any, ...]:
+    """type, data, content columns and tags as stored: what every state event rewrites."""
+    return (
+        artifact_type(data),
+        codec.dumps_trusted(data).decode(),
+        content.hash if content else None,
+        content.codec if content else None,
+        content.media_type if content else None,
+        content.size if content else None,
+        codec.dumps_trusted(list(tags)).decode(),
+    )
+
+
 @dataclass(slots=True)
 class ArtifactRow:
     id: str
@@ -51,17 +64,7 @@ class ArtifactRow:
         )
 
     def _state_values(self) -> tuple[Any, ...]:
-        """type, data, content columns and tags: what every state event rewrites."""
-        c = self.content
-        return (
-            artifact_type(self.data),
-            codec.dumps_trusted(self.data).decode(),
-            c.hash if c else None,
-            c.codec if c else None,
-            c.media_type if c else None,
-            c.size if c else None,
-            codec.dumps_trusted(list(self.tags)).decode(),
-        )
+        return state_columns(self.data, self.content, self.tags)
 
     def insert_values(self, driver: Driver) -> tuple[Any, ...]:
         """Bound values in ``insert_artifact`` column order."""
