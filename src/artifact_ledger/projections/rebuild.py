@@ -26,20 +26,6 @@ from .rows import artifact_type
 CHUNK = 5000
 _FAST_TYPES = frozenset((CREATED, UPDATED))
 _CLOSURE_OF = "SELECT descendant_id, ancestor_id, depth FROM ledger_artifact_closure WHERE descendant_id IN ({})"
-_SQLITE_CLOSURE_ROWS = "INSERT INTO ledger_artifact_closure (ancestor_id, descendant_id, depth) VALUES (?, ?, ?)"
-_ARTIFACT_COLUMNS = (
-    "id", "parent_id", "level", "version", "type", "data", "content_hash", "content_codec", "content_type",
-    "content_size", "tags", "created_at", "updated_at", "created_by", "updated_by",
-)  # fmt: skip
-# PostgreSQL: whole columns as arrays, one statement (asyncpg's executemany is ~15 µs a row).
-_PG_UPDATE_ARTIFACTS = (
-    "UPDATE ledger_artifacts a SET version = u.version, type = u.type, data = u.data, content_hash = u.content_hash, "
-    "content_codec = u.content_codec, content_type = u.content_type, content_size = u.content_size, tags = u.tags, "
-    "updated_at = u.updated_at, updated_by = u.updated_by FROM unnest($1::int[], $2::varchar[], $3::text[], "
-    "$4::varchar[], $5::varchar[], $6::varchar[], $7::bigint[], $8::text[], $9::timestamptz[], $10::varchar[], "
-    "$11::varchar[]) AS u(version, type, data, content_hash, content_codec, content_type, content_size, tags, "
-    "updated_at, updated_by, id) WHERE a.id = u.id"
-)
 
 
 async def rebuild(driver: Driver, progress: Callable[[int], None] | None = None) -> int:
@@ -175,25 +161,15 @@ class _StateChunk:
         links: list[tuple[str, int, str | None]],
     ) -> None:
         d = self.driver
-        if d.name == "postgresql":
-            # Binary COPY for the new rows (the fastest way in; asyncpg encodes arrays element by element).
-            for table, columns, records in (
-                ("ledger_artifacts", _ARTIFACT_COLUMNS, inserts),
-                ("ledger_artifact_closure", ("ancestor_id", "descendant_id", "depth"), closure),
-                ("ledger_artifact_parent_history", ("artifact_id", "valid_from", "parent_id"), links),
-            ):
-                if records:
-                    await d.raw.copy_records_to_table(table, records=records, columns=columns)
-            if updates:
-                await d.raw.execute(_PG_UPDATE_ARTIFACTS, *(list(column) for column in zip(*updates, strict=True)))
-            return
+        # New rows as multi-row inserts (the PostgreSQL pipeline sends large ones by binary COPY).
         steps: list[Step] = []
         for sql, values in (
             (d.sql.insert_artifact, inserts),
-            (d.sql.update_artifact, updates),
-            (_SQLITE_CLOSURE_ROWS, closure),
+            (d.sql.insert_closure_row, closure),
             (d.sql.open_parent_link, links),
         ):
             if values:
                 steps.append((sql, values, True))
         await d.pipeline(steps)
+        if updates:  # distinct ids: an update in the chunk of its create was folded into the insert
+            await d.update_distinct_artifacts(updates)

@@ -234,6 +234,10 @@ class Driver:
     def id_list(self, ids: Sequence[str]) -> Any:
         raise NotImplementedError
 
+    async def update_distinct_artifacts(self, rows: Sequence[Sequence[Any]]) -> None:
+        """``update_artifact`` for many rows whose ids are all different (rebuild's chunks)."""
+        await self.executemany(self.sql.update_artifact, rows)
+
     def ts(self, value: datetime) -> Any:
         raise NotImplementedError
 
@@ -342,6 +346,13 @@ class PostgresDriver(Driver):
     def id_list(self, ids: Sequence[str]) -> Any:
         return list(ids)
 
+    async def update_distinct_artifacts(self, rows: Sequence[Sequence[Any]]) -> None:
+        # One UPDATE … FROM unnest() instead of a statement per row. Only for distinct ids:
+        # with two rows for one id, PostgreSQL would apply either one (executemany: the last).
+        for start in range(0, len(rows), _UNNEST_ROWS):
+            columns = zip(*rows[start : start + _UNNEST_ROWS], strict=True)
+            await self.raw.execute(_PG_UPDATE_ARTIFACTS, *(list(column) for column in columns))
+
     def ts(self, value: datetime) -> Any:
         return value.astimezone(UTC)
 
@@ -357,6 +368,14 @@ def _unnest_insert(table: str, columns: str, types: str) -> str:
 
 
 _UNNEST_ROWS = 5000
+_PG_UPDATE_ARTIFACTS = (
+    "UPDATE ledger_artifacts a SET version = u.version, type = u.type, data = u.data, content_hash = u.content_hash, "
+    "content_codec = u.content_codec, content_type = u.content_type, content_size = u.content_size, tags = u.tags, "
+    "updated_at = u.updated_at, updated_by = u.updated_by FROM unnest($1::int[], $2::varchar[], $3::text[], "
+    "$4::varchar[], $5::varchar[], $6::varchar[], $7::bigint[], $8::text[], $9::timestamptz[], $10::varchar[], "
+    "$11::varchar[]) AS u(version, type, data, content_hash, content_codec, content_type, content_size, tags, "
+    "updated_at, updated_by, id) WHERE a.id = u.id"
+)
 _COPY_FROM_ROWS = 64
 _PG_COPY = {
     PG_STATEMENTS.insert_event: ("ledger_events", tuple(c.strip() for c in _EVENT_COLUMNS.split(","))),
