@@ -79,38 +79,36 @@ def _target(result: Result) -> str:
     return f"≤ {result.target:g}×"
 
 
+def _cells(r: Result) -> tuple[str, str, str, str, str]:
+    """workload, ours, floor, ratio and target as printed, in the terminal and in markdown alike."""
+    if r.kind == GROWTH:
+        ours = f"{r.detail['ours_small_ms']:.2f} → {r.detail['ours_big_ms']:.2f} ms"
+        floor = f"{r.detail['floor_small_ms']:.2f} → {r.detail['floor_big_ms']:.2f} ms"
+    else:
+        ours, floor = _value(r.ours, r.unit), _value(r.floor, r.unit)
+    return r.workload, ours, floor, _ratio(r), _target(r)
+
+
 def table(results: list[Result], backend: str, title_extra: str = "") -> Table:
     t = Table(title=f"{backend}{title_extra}", title_justify="left")
     for name, justify in [("workload", "left"), ("ours", "right"), ("floor", "right"), ("ratio", "right")]:
         t.add_column(name, justify=justify)  # type: ignore[arg-type]  # rich's JustifyMethod literal
     t.add_column("target", justify="right")
     t.add_column("result", justify="center")
+    verdicts = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]info[/]"}
     for r in results:
-        if r.backend != backend:
-            continue
-        if r.kind == GROWTH:
-            ours = f"{r.detail['ours_small_ms']:.2f} → {r.detail['ours_big_ms']:.2f} ms"
-            floor = f"{r.detail['floor_small_ms']:.2f} → {r.detail['floor_big_ms']:.2f} ms"
-        else:
-            ours, floor = _value(r.ours, r.unit), _value(r.floor, r.unit)
-        verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]info[/]"}[r.passed]
-        t.add_row(r.workload, ours, floor, _ratio(r), _target(r), verdict)
+        if r.backend == backend:
+            t.add_row(*_cells(r), verdicts[r.passed])
     return t
 
 
 def markdown_table(results: list[Result], backend: str) -> str:
     """The same table as GitHub markdown, for docs/benchmarks.md."""
     lines = ["| workload | ours | floor | ratio | target | result |", "|---|--:|--:|--:|--:|:-:|"]
+    verdicts = {True: "pass", False: "**FAIL**", None: "info"}
     for r in results:
-        if r.backend != backend:
-            continue
-        if r.kind == GROWTH:
-            ours = f"{r.detail['ours_small_ms']:.2f} → {r.detail['ours_big_ms']:.2f} ms"
-            floor = f"{r.detail['floor_small_ms']:.2f} → {r.detail['floor_big_ms']:.2f} ms"
-        else:
-            ours, floor = _value(r.ours, r.unit), _value(r.floor, r.unit)
-        verdict = {True: "pass", False: "**FAIL**", None: "info"}[r.passed]
-        lines.append(f"| {r.workload} | {ours} | {floor} | {_ratio(r)} | {_target(r)} | {verdict} |")
+        if r.backend == backend:
+            lines.append("| " + " | ".join([*_cells(r), verdicts[r.passed]]) + " |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -18,19 +17,7 @@ from test_integrity_support import tampered
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Keyring, Ledger, UntrustedContentError
 from conftest import SECRET
-
-TRIPPED: list[str] = []
-
-
-def _trip() -> None:
-    TRIPPED.append("unpickled")
-
-
-class Payload:
-    """Unpickling this calls ``_trip``: a stand-in for ``os.system``."""
-
-    def __reduce__(self) -> tuple[Any, tuple[()]]:
-        return _trip, ()
+from pickle_trap import TRIPPED, Payload
 
 
 class Model:

@@ -30,6 +30,7 @@ from artifact_ledger.errors import (
     MissingExtraError,
     UntrustedContentError,
 )
+from pickle_trap import TRIPPED, Payload
 
 HEADER = 4 + 1 + 8 + 32  # magic, version, key id, HMAC
 
@@ -397,19 +398,6 @@ def test_content_that_cannot_be_pickled_is_refused_clearly(keyring: Keyring) -> 
 
 
 # -- integrity and signatures ---------------------------------------------------------------------
-
-TRIPPED: list[str] = []
-
-
-def _trip() -> None:
-    TRIPPED.append("unpickled")
-
-
-class Payload:
-    """Unpickling this calls ``_trip``: a stand-in for ``os.system``."""
-
-    def __reduce__(self) -> tuple[Any, tuple[()]]:
-        return _trip, ()
 
 
 @pytest.fixture
