@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,9 @@ from . import verify_bundle as spec
 from .chain import format_time
 from .errors import InvalidBundleError
 from .integrity import HeadDigest
-from .scan import fetch, id_list, pages, reading
-from .store.dialect import Driver, translated
+from .store.dialect import translated
+from .store.recorder import Recorder, reading
+from .store.rows import EVENT_COLUMNS, HASH, PREV_HASH, RECORDED_AT
 
 __all__ = ["Bundle", "BundleEvent", "BundleManifest", "load_bundle", "write_bundle"]
 
@@ -43,10 +44,6 @@ BundleEvent = spec.Event
 BundleManifest = spec.Manifest
 """The parsed ``manifest.json``."""
 
-_EVENTS = (
-    "SELECT position, event_id, artifact_id, version, type, schema_version, payload, recorded_at, actor, reason, "
-    "correlation_id, causation_id, prev_hash, hash FROM ledger_events WHERE position > ? ORDER BY position"
-)
 _PAGE = 5000
 _BLOB_BATCH = 100
 
@@ -99,25 +96,13 @@ def load_bundle(path: str | os.PathLike[str], *, trusted_head: HeadDigest | str 
 # ---- writing -----------------------------------------------------------------------------------
 
 
-def _record(driver: Driver, row: Any) -> dict[str, Any]:
-    (position, event_id, artifact_id, version, type_, schema_version, payload, recorded_at, *rest) = row
-    actor, reason, correlation_id, causation_id, prev_hash, digest = rest
-    return {
-        "position": position,
-        "event_id": event_id,
-        "artifact_id": artifact_id,
-        "version": version,
-        "type": type_,
-        "schema_version": schema_version,
-        "payload": payload,
-        "recorded_at": format_time(driver.read_ts(recorded_at)),
-        "actor": actor,
-        "reason": reason,
-        "correlation_id": correlation_id,
-        "causation_id": causation_id,
-        "prev_hash": bytes(prev_hash).hex(),
-        "hash": bytes(digest).hex(),
-    }
+def _record(driver: Recorder, row: Sequence[Any]) -> dict[str, Any]:
+    """A stored event row as a bundle record: every column, the time in canonical text, hashes in hex."""
+    record = dict(zip(EVENT_COLUMNS, row, strict=True))
+    record["recorded_at"] = format_time(driver.read_ts(row[RECORDED_AT]))
+    record["prev_hash"] = bytes(row[PREV_HASH]).hex()
+    record["hash"] = bytes(row[HASH]).hex()
+    return record
 
 
 def _prepare(directory: Path) -> None:
@@ -160,7 +145,7 @@ async def write_bundle(
     with translated():
         async with engine.connect() as conn, reading(conn) as driver:
             if anchor.position > 0:
-                rows = await fetch(driver, "SELECT hash FROM ledger_events WHERE position = ?", anchor.position)
+                rows = await driver.fetch(driver.sql.hash_at, anchor.position)
                 if not rows or bytes(rows[0][0]).hex() != anchor.hash:
                     raise ValueError(f"the log has no event {anchor.position} with hash {anchor.hash}")
             count, head, digest, refs = await _write_events(driver, directory, anchor, progress)
@@ -184,7 +169,7 @@ async def write_bundle(
 
 
 async def _write_events(
-    driver: Driver, directory: Path, anchor: HeadDigest, progress: Callable[[int], None] | None
+    driver: Recorder, directory: Path, anchor: HeadDigest, progress: Callable[[int], None] | None
 ) -> tuple[int, HeadDigest, str, set[str]]:
     digest = hashlib.sha256()
     refs: set[str] = set()
@@ -192,7 +177,7 @@ async def _write_events(
     # File writes go to a worker thread: an export of a large ledger must not block the event loop.
     handle = await asyncio.to_thread(open, directory / spec.EVENTS, "wb")
     try:
-        async with aclosing(pages(driver, _EVENTS, (anchor.position,), _PAGE)) as paged:
+        async with aclosing(driver.pages(driver.sql.events_from, (anchor.position,), _PAGE)) as paged:
             async for page in paged:
                 lines = []
                 for row in page:
@@ -216,12 +201,13 @@ async def _write_events(
     return count, head, digest.hexdigest(), refs
 
 
-async def _write_blobs(driver: Driver, directory: Path, refs: set[str]) -> tuple[int, int]:
+async def _write_blobs(driver: Recorder, directory: Path, refs: set[str]) -> tuple[int, int]:
     wanted = sorted(refs)
     count = total = 0
-    sql = f"SELECT hash, data FROM ledger_blobs WHERE hash IN ({id_list(driver)})"
     for start in range(0, len(wanted), _BLOB_BATCH):
-        for blob_hash, data in await fetch(driver, sql, driver.id_list(wanted[start : start + _BLOB_BATCH])):
+        for blob_hash, _size, data in await driver.fetch(
+            driver.sql.blobs_in, driver.id_list(wanted[start : start + _BLOB_BATCH])
+        ):
             if not isinstance(blob_hash, str) or not spec.HEX64.match(blob_hash):
                 continue  # never a file name we did not validate; the verifier reports the blob missing
             await asyncio.to_thread(_write_blob, directory / spec.BLOBS / blob_hash[:2] / blob_hash, bytes(data))

@@ -16,21 +16,16 @@ from typing import Any, Final
 
 from . import codec
 from .decide import ArtifactState, fold
-from .events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED, RecordedEvent, upcast
+from .events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED, RecordedEvent
 from .projections.rows import artifact_type, state_columns
-from .scan import fetch, pages, statement
-from .store.dialect import Driver
+from .store.recorder import Recorder
+from .store.rows import as_stored, event_from_row
 
 PROJECTION_DRIFT: Final = "projection_drift"
 INSERTED: Final = "inserted"
 PAGE: Final = 5000
 BATCH: Final = 500
 
-_EVENTS_BY_STREAM = (
-    "SELECT position, event_id, artifact_id, version, type, schema_version, payload, recorded_at, actor, reason, "
-    "correlation_id, causation_id, prev_hash, hash FROM ledger_events ORDER BY artifact_id, version"
-)
-_CLOSURE = "SELECT descendant_id, ancestor_id, depth FROM ledger_artifact_closure ORDER BY descendant_id, depth"
 _COMPARED = (
     "parent_id",
     "version",
@@ -67,7 +62,7 @@ def earliest(found: Sequence[Finding]) -> Finding | None:
 class DriftCheck:
     """Compare ``ledger_artifacts`` and ``ledger_artifact_closure`` with the fold of every stream."""
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Recorder) -> None:
         self.driver = driver
         self.found: list[Finding] = []
         self.streams = 0
@@ -97,7 +92,7 @@ class DriftCheck:
     # -- rows --------------------------------------------------------------------------------------
     async def _fold_streams(self) -> Finding | None:
         stream: list[Sequence[Any]] = []
-        async with aclosing(pages(self.driver, statement(self.driver, _EVENTS_BY_STREAM), (), PAGE)) as paged:
+        async with aclosing(self.driver.pages(self.driver.sql.events_by_stream, (), PAGE)) as paged:
             async for page in paged:
                 for row in page:
                     if stream and row[2] != stream[-1][2]:
@@ -123,7 +118,7 @@ class DriftCheck:
             stream: list[RecordedEvent] = []
             for row in rows:
                 try:
-                    stream.append(_event(row))
+                    stream.append(event_from_row(row, as_stored, as_stored))
                 except Exception as exc:  # a chained event that no writer of ours produces
                     return invalid_event(row[0], exc)
             try:
@@ -168,14 +163,10 @@ class DriftCheck:
         self.pending.clear()
 
     async def _extra_rows(self) -> None:
-        total = (await fetch(self.driver, "SELECT count(*) FROM ledger_artifacts"))[0][0]
+        total = (await self.driver.fetch(self.driver.sql.artifact_count))[0][0]
         if total == self.matched:
             return
-        rows = await fetch(
-            self.driver,
-            "SELECT id FROM ledger_artifacts a WHERE NOT EXISTS "
-            "(SELECT 1 FROM ledger_events e WHERE e.artifact_id = a.id) LIMIT 1",
-        )
+        rows = await self.driver.fetch(self.driver.sql.artifact_without_events)
         if rows:
             self.drift(rows[0][0], f"ledger_artifacts has a row for {rows[0][0]!r}, which has no events in the log")
 
@@ -202,7 +193,7 @@ class DriftCheck:
         expected: list[str] = []
         count = 0
         seen: set[str] = set()
-        async with aclosing(pages(self.driver, _CLOSURE, (), PAGE)) as paged:
+        async with aclosing(self.driver.pages(self.driver.sql.closure_rows, (), PAGE)) as paged:
             async for page in paged:
                 for descendant, ancestor, depth in page:
                     if descendant != current:
@@ -256,17 +247,6 @@ def depths(parents: dict[str, str | None]) -> dict[str, int | None]:
             base = None if base is None else base + 1
             found[item] = base
     return found
-
-
-def _event(row: Sequence[Any]) -> RecordedEvent:
-    """A stored row (``_EVENTS_BY_STREAM`` order) as an event, its payload upcast.
-
-    ``recorded_at`` stays as the driver returned it (SQLite text, a PostgreSQL datetime): the
-    projector writes ``created_at``/``updated_at`` through the same formatting, so the folded
-    state's timestamps compare with the stored row's as they are, with no parsing.
-    """
-    payload = upcast(row[4], row[5], codec.loads(row[6]))
-    return RecordedEvent(row[0], row[1], row[2], row[3], row[4], row[5], payload, row[7], *row[8:14])
 
 
 def invalid_event(position: Any, exc: Exception) -> Finding:

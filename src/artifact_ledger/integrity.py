@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from . import codec
 from .chain import format_time
 from .drift import DriftCheck, Finding, earliest
-from .scan import fetch, id_list, pages, reading
-from .store.dialect import Driver, translated
+from .store.dialect import translated
+from .store.recorder import Recorder, reading
 from .store.tables import PROJECTORS
 
 MODIFIED: Final = "modified"
@@ -123,9 +123,9 @@ class VerifyReport:
 # ---- the head ----------------------------------------------------------------------------------
 
 
-async def read_head(driver: Driver) -> HeadDigest:
+async def read_head(driver: Recorder) -> HeadDigest:
     """The last event's position and hash, read through ``driver``."""
-    rows = await fetch(driver, "SELECT position, hash FROM ledger_events ORDER BY position DESC LIMIT 1")
+    rows = await driver.fetch(driver.sql.head_digest)
     if not rows:
         return HeadDigest(0, GENESIS_HEX)
     return HeadDigest(int(rows[0][0]), bytes(rows[0][1]).hex())
@@ -139,28 +139,6 @@ async def head(engine: AsyncEngine) -> HeadDigest:
 
 
 # ---- one event row -----------------------------------------------------------------------------
-
-_TEXT_COLUMNS = (
-    "event_id",
-    "artifact_id",
-    "type",
-    "payload",
-    "recorded_at",
-    "actor",
-    "reason",
-    "correlation_id",
-    "causation_id",
-)
-# SQLite: text columns come back as their stored bytes, so a DBA's invalid UTF-8 is a mismatch, not a crash.
-_SQLITE_EVENTS = (
-    "SELECT position, {event_id}, {artifact_id}, version, {type}, schema_version, {payload}, {recorded_at}, "
-    "{actor}, {reason}, {correlation_id}, {causation_id}, prev_hash, hash FROM ledger_events "
-    "WHERE position > ? ORDER BY position"
-).format(**{column: f"CAST({column} AS BLOB)" for column in _TEXT_COLUMNS})
-_PG_EVENTS = (
-    "SELECT position, event_id, artifact_id, version, type, schema_version, payload, recorded_at, actor, reason, "
-    "correlation_id, causation_id, prev_hash, hash FROM ledger_events WHERE position > ? ORDER BY position"
-)
 
 
 def _decoded(value: Any) -> Any:
@@ -176,7 +154,7 @@ def _sqlite_time(value: Any) -> str:
 
 
 def _sqlite_envelope(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
-    """Envelope bytes and payload bytes of a row of ``_SQLITE_EVENTS``, as sealed at ``position``."""
+    """Envelope and payload bytes of a SQLite row of ``Recorder.verify_events``, as sealed at ``position``."""
     _, event_id, artifact_id, version, type_, schema_version, payload, recorded_at, actor, reason, cor, cau = row[:12]
     # _decoded, inlined (this runs once per event): bytes (the stored text) -> str; NULL and numbers as they are.
     return (
@@ -200,7 +178,7 @@ def _sqlite_envelope(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
 
 
 def _pg_envelope(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
-    """Envelope bytes and payload bytes of a row of ``_PG_EVENTS``, as sealed at ``position``."""
+    """Envelope and payload bytes of a PostgreSQL row of ``Recorder.verify_events``, as sealed at ``position``."""
     return (
         codec.dumps_trusted(
             {
@@ -274,7 +252,7 @@ def _rewritten(position: int, what: str) -> str:
 class _Verifier:
     def __init__(
         self,
-        driver: Driver,
+        driver: Recorder,
         *,
         since: HeadDigest | None,
         trusted_head: HeadDigest | None,
@@ -337,10 +315,9 @@ class _Verifier:
                 return found
         elif self.trusted is not None:
             trusted_at, trusted_hash = self.trusted.position, self.trusted.hash
-        sql = _SQLITE_EVENTS if self.driver.name == "sqlite" else _PG_EVENTS
         envelope, refs, sha256 = self.envelope, self.refs, hashlib.sha256
         expected = self.start + 1
-        async with aclosing(pages(self.driver, sql, (self.start,), EVENT_PAGE)) as paged:
+        async with aclosing(self.driver.pages(self.driver.verify_events, (self.start,), EVENT_PAGE)) as paged:
             async for page in paged:
                 for row in page:
                     try:
@@ -376,7 +353,7 @@ class _Verifier:
         return None
 
     async def _anchor(self, anchor: HeadDigest, what: str) -> Finding | None:
-        rows = await fetch(self.driver, "SELECT hash FROM ledger_events WHERE position = ?", anchor.position)
+        rows = await self.driver.fetch(self.driver.sql.hash_at, anchor.position)
         if not rows:
             return Finding(anchor.position, DELETED, f"the {what}'s event at position {anchor.position} is missing")
         stored = rows[0][0]
@@ -385,7 +362,7 @@ class _Verifier:
         return None
 
     async def _position_where(self, column: str, value: bytes) -> int | None:
-        rows = await fetch(self.driver, f"SELECT min(position) FROM ledger_events WHERE {column} = ?", value)
+        rows = await self.driver.fetch(getattr(self.driver.sql, f"first_with_{column}"), value)
         found = rows[0][0] if rows else None
         return found if type(found) is int else None
 
@@ -448,7 +425,7 @@ class _Verifier:
     # -- 2. checkpoints and stray rows ----------------------------------------------------------
     async def read_marks(self) -> None:
         """The projections' checkpoints: they advance in the append's transaction, so they equal the head."""
-        rows = await fetch(self.driver, "SELECT projector, position FROM ledger_checkpoints")
+        rows = await self.driver.fetch(self.driver.sql.checkpoint_rows)
         self.marks = {name: mark for name, mark in rows if name in PROJECTORS}
 
     def beyond_marks(self, found: Finding) -> Finding:
@@ -471,7 +448,7 @@ class _Verifier:
     async def checkpoints(self, *, full: bool) -> Finding | None:
         last = self.head.position
         if full:
-            count = (await fetch(self.driver, "SELECT count(*) FROM ledger_events"))[0][0]
+            count = (await self.driver.fetch(self.driver.sql.event_count))[0][0]
             if count != last:
                 return Finding(
                     None,
@@ -508,16 +485,15 @@ class _Verifier:
         findings: list[Finding] = []
         seen: set[str] = set()
         if every:
-            every_blob = pages(self.driver, "SELECT hash, size, data FROM ledger_blobs", (), BLOB_PAGE)
+            every_blob = self.driver.pages(self.driver.sql.blob_rows, (), BLOB_PAGE)
             async with aclosing(every_blob) as paged:
                 async for page in paged:
                     self._check_blobs(page, seen, findings)
         else:
             wanted = list(self.refs)
-            sql = f"SELECT hash, size, data FROM ledger_blobs WHERE hash IN ({id_list(self.driver)})"
             for start in range(0, len(wanted), ROW_BATCH):
                 ids = self.driver.id_list(wanted[start : start + ROW_BATCH])
-                self._check_blobs(await fetch(self.driver, sql, ids), seen, findings)
+                self._check_blobs(await self.driver.fetch(self.driver.sql.blobs_in, ids), seen, findings)
         for blob_hash, (position, _) in self.refs.items():
             if blob_hash not in seen:
                 findings.append(

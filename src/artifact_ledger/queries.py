@@ -12,9 +12,9 @@ from typing import Any, Protocol
 from sqlalchemy import Row, Select, bindparam, func, select, type_coerce
 from sqlalchemy.engine import Result
 
-from . import codec
 from .errors import UntrustedContentError
-from .events import RecordedEvent, upcast
+from .events import RecordedEvent
+from .store.rows import event_from_row
 from .store.tables import RAW_STAMP, artifacts, blobs, closure, events
 
 _COLUMNS = (
@@ -143,23 +143,8 @@ async def raw_events_after(db: Executor, position: int, limit: int) -> Sequence[
 
 
 def event_from_core(r: Row[Any]) -> RecordedEvent:
-    m = r._mapping
-    return RecordedEvent(
-        int(m["position"]),
-        m["event_id"],
-        m["artifact_id"],
-        int(m["version"]),
-        m["type"],
-        int(m["schema_version"]),
-        upcast(m["type"], int(m["schema_version"]), codec.loads(m["payload"])),
-        m["recorded_at"],
-        m["actor"],
-        m["reason"],
-        m["correlation_id"],
-        m["causation_id"],
-        bytes(m["prev_hash"]),
-        bytes(m["hash"]),
-    )
+    """An event row selected through SQLAlchemy (every ``events`` column; timestamps already converted)."""
+    return event_from_row(r)
 
 
 async def latest_version(db: Executor, artifact_id: str) -> int | None:

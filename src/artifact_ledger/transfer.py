@@ -33,8 +33,9 @@ from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bund
 from .errors import InvalidBundleError, LedgerError
 from .events import RecordedEvent, upcast
 from .projections.projector import Projector, write_checkpoints
-from .store.dialect import Driver, driver_for, translated
-from .store.event_store import event_row
+from .store.dialect import translated
+from .store.recorder import Recorder, recorder_for
+from .store.rows import event_values
 
 __all__ = ["ImportConflictError", "ImportResult", "export_ledger", "import_bundle"]
 
@@ -92,7 +93,7 @@ def _pages(bundle: Bundle) -> Iterator[list[BundleEvent]]:
         raise InvalidBundleError(f"bundle {bundle.path}: {spec.EVENTS} changed while it was imported")
 
 
-async def _head(driver: Driver) -> tuple[int, str]:
+async def _head(driver: Recorder) -> tuple[int, str]:
     rows = await driver.fetch(driver.sql.head)
     if not rows:
         return 0, codec.GENESIS_HASH.hex()
@@ -149,7 +150,7 @@ def _recorded(event: BundleEvent) -> RecordedEvent:
 class _Replay:
     """Inserts verified events (and their blobs) page by page and projects them."""
 
-    def __init__(self, driver: Driver, bundle: Bundle, head: tuple[int, str]) -> None:
+    def __init__(self, driver: Recorder, bundle: Bundle, head: tuple[int, str]) -> None:
         self.driver = driver
         self.bundle = bundle
         self.head = head
@@ -186,7 +187,7 @@ class _Replay:
         if not fresh:
             return
         await self._blobs(fresh)
-        await self.driver.executemany(self.driver.sql.insert_event, [event_row(self.driver, e) for e in fresh])
+        await self.driver.executemany(self.driver.sql.insert_event, [event_values(e, self.driver.ts) for e in fresh])
         parents = {e.payload.get("parent_id") or e.payload.get("to_parent_id") for e in fresh}
         await self.projector.load([*(p for p in parents if isinstance(p, str)), *(e.artifact_id for e in fresh)])
         for recorded in fresh:
@@ -227,7 +228,7 @@ async def import_bundle(
     bundle = source if isinstance(source, Bundle) else load_bundle(source)
     with translated():
         async with engine.begin() as conn:
-            driver = await driver_for(conn)
+            driver = await recorder_for(conn)
             await driver.lock()
             head = await _head(driver)
             _check_start(bundle.manifest, head)

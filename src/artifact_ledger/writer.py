@@ -32,21 +32,21 @@ from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
 from .projections.projector import Projector, checkpoint_step
 from .projections.rows import row_from_db
-from .store.dialect import Driver, Step
 from .store.event_store import (
     Head,
-    event_from_row,
     head_from_rows,
     insert_events_step,
     read_stream,
     seal,
     stream_versions,
 )
+from .store.recorder import Recorder, Step
+from .store.rows import event_from_row
 
 
 @dataclass(slots=True)
 class WriteBatch:
-    driver: Driver
+    driver: Recorder
     clock: Clock
     new_id: IdFactory
     projector: Projector = field(init=False)

@@ -13,7 +13,7 @@ from test_integrity_support import HISTORY_EVENTS, as_time, event_row, history, 
 from artifact_ledger import ArtifactIn, ArtifactManager, HeadDigest, Ledger
 from artifact_ledger.chain import envelope_bytes, event_hash
 from artifact_ledger.integrity import REASONS
-from artifact_ledger.scan import fetch, reading
+from artifact_ledger.store.recorder import reading
 from conftest import SECRET
 
 GENESIS = "0" * 64
@@ -183,11 +183,14 @@ async def test_verify_reads_one_snapshot(make_engine: Callable[[], AsyncEngine],
     await history(manager)
     reader_engine, writer_engine = make_engine(), make_engine()
     async with reader_engine.connect() as conn, reading(conn) as driver:
-        before = await fetch(driver, "SELECT count(*) FROM ledger_events")
+        before = await driver.fetch(driver.sql.event_count)
         async with Ledger.open(writer_engine, secret=SECRET) as ledger, ledger.manager() as writer:
             await writer.save(ArtifactIn(data={"late": True}))
-        assert await fetch(driver, "SELECT count(*) FROM ledger_events") == before
-        assert await fetch(driver, "SELECT max(position) FROM ledger_checkpoints") == [(HISTORY_EVENTS,)]
+        assert await driver.fetch(driver.sql.event_count) == before
+        assert {tuple(row) for row in await driver.fetch(driver.sql.checkpoint_rows)} == {
+            ("artifacts", HISTORY_EVENTS),
+            ("closure", HISTORY_EVENTS),
+        }
     async with Ledger.open(reader_engine, secret=SECRET) as ledger:
         assert (await ledger.verify()).events_checked == HISTORY_EVENTS + 1
 

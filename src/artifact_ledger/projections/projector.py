@@ -22,11 +22,11 @@ from typing import Any
 
 from ..errors import LedgerError
 from ..events import CREATED, DELETED, MOVED, RESTORED, REVERTED, UPDATED, ContentRef, RecordedEvent
-from ..store.dialect import Driver, Step
-from ..store.tables import PROJECTORS
+from ..store.recorder import Recorder, Step
+from ..store.statements import Statement
 from .rows import ArtifactRow, row_from_db
 
-_Op = tuple[str, tuple[Any, ...]]
+_Op = tuple[Statement, tuple[Any, ...]]
 _MAX_CACHED_DEPTH = 64
 """Deeper artifacts' paths are not kept (their children's closure rows are read in SQL instead)."""
 
@@ -36,7 +36,7 @@ class ProjectionError(LedgerError):
 
 
 class Projector:
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Recorder) -> None:
         self.driver = driver
         self.rows: dict[str, ArtifactRow | None] = {}
         self._created: dict[str, tuple[datetime, str | None]] = {}
@@ -131,7 +131,7 @@ class Projector:
         sql = self.driver.sql
         path = (aid,) if parent_id is None else self._paths.get(parent_id)
         if path is None:
-            self._closure_ops.append((sql.insert_closure_for, (aid, parent_id, aid, aid)))
+            self._closure_ops.append((sql.insert_closure_for, (aid, parent_id)))
             return
         if parent_id is not None:
             path = (*path, aid)
@@ -183,7 +183,7 @@ class Projector:
         steps = self.steps()
         steps.append((sql.close_parent_link, (pos, aid), False))
         steps.append((sql.open_parent_link, (aid, pos, new_parent), False))
-        steps.append((sql.move_closure_detach, (aid, aid), False))
+        steps.append((sql.move_closure_detach, (aid,), False))
         if new_parent is not None:
             steps.append((sql.move_closure_attach, (new_parent, aid), False))
         if new_level != row.level:
@@ -249,10 +249,10 @@ def _coalesce(ops: Sequence[_Op]) -> list[Step]:
     return steps
 
 
-def checkpoint_step(driver: Driver, position: int) -> Step:
+def checkpoint_step(driver: Recorder, position: int) -> Step:
     """Advance every projector's checkpoint to ``position`` (same transaction as the events)."""
-    return (driver.sql.upsert_checkpoint, (position,) * len(PROJECTORS), False)
+    return (driver.sql.upsert_checkpoint, (position,), False)
 
 
-async def write_checkpoints(driver: Driver, position: int) -> None:
+async def write_checkpoints(driver: Recorder, position: int) -> None:
     await driver.pipeline([checkpoint_step(driver, position)])

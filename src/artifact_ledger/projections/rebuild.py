@@ -17,26 +17,25 @@ from typing import Any
 
 from .. import codec
 from ..events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED
-from ..scan import id_list, statement
-from ..store.dialect import Driver, Step
-from ..store.event_store import event_from_row
+from ..store.recorder import Recorder, Step
+from ..store.rows import event_from_row
 from .projector import ProjectionError, Projector, write_checkpoints
 from .rows import artifact_type
 
 CHUNK = 5000
 _FAST_TYPES = frozenset((CREATED, UPDATED))
-_CLOSURE_OF = "SELECT descendant_id, ancestor_id, depth FROM ledger_artifact_closure WHERE descendant_id IN ({})"
 
 
-async def rebuild(driver: Driver, progress: Callable[[int], None] | None = None) -> int:
+async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = None) -> int:
     """Replay every event into empty projection tables; returns the number of events applied.
 
     Runs in the caller's transaction under the write lock, so readers see either
     the old projections or the rebuilt ones, never a half-built state.
     """
     await driver.lock()
-    for statement_ in driver.sql.clear_projections:
-        await driver.execute(statement_)
+    sql = driver.sql
+    for clear in (sql.clear_parent_history, sql.clear_closure, sql.clear_artifacts, sql.clear_checkpoints):
+        await driver.execute(clear)
     projector = Projector(driver)
     fast = _StateChunk(driver)
     position = 0
@@ -57,7 +56,7 @@ async def rebuild(driver: Driver, progress: Callable[[int], None] | None = None)
     return applied
 
 
-async def _replay(projector: Projector, driver: Driver, rows: Sequence[Sequence[Any]]) -> None:
+async def _replay(projector: Projector, driver: Recorder, rows: Sequence[Sequence[Any]]) -> None:
     """Apply a chunk event by event through the projector."""
     chunk = [event_from_row(row, driver.read_ts, driver.read_bytes) for row in rows]
     # One query for every row the chunk reads (parents, and the targets of everything but a
@@ -75,7 +74,7 @@ async def _replay(projector: Projector, driver: Driver, rows: Sequence[Sequence[
 class _StateChunk:
     """Replay a chunk of creates and updates set-based (the rows the projector would write)."""
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Recorder) -> None:
         self.driver = driver
         self._raw_ts: Any = object()
         self._ts: Any = None
@@ -91,8 +90,7 @@ class _StateChunk:
         found: dict[str, list[tuple[int, str]]] = {}
         d = self.driver
         for start in range(0, len(ids), CHUNK):
-            sql = statement(d, _CLOSURE_OF.format(id_list(d)))
-            for descendant, ancestor, depth in await d.fetch(sql, d.id_list(ids[start : start + CHUNK])):
+            for descendant, ancestor, depth in await d.fetch(d.sql.closure_of, d.id_list(ids[start : start + CHUNK])):
                 found.setdefault(descendant, []).append((int(depth), ancestor))
         return {aid: tuple(a for _, a in sorted(pairs)) for aid, pairs in found.items()}
 

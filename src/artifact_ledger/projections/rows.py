@@ -10,7 +10,7 @@ from typing import Any
 from .. import codec
 from ..decide import ArtifactState
 from ..events import ContentRef
-from ..store.dialect import Driver
+from ..store.recorder import Recorder
 
 
 def artifact_type(data: Any) -> str | None:
@@ -66,7 +66,7 @@ class ArtifactRow:
     def _state_values(self) -> tuple[Any, ...]:
         return state_columns(self.data, self.content, self.tags)
 
-    def insert_values(self, driver: Driver) -> tuple[Any, ...]:
+    def insert_values(self, driver: Recorder) -> tuple[Any, ...]:
         """Bound values in ``insert_artifact`` column order."""
         return (
             self.id,
@@ -80,13 +80,13 @@ class ArtifactRow:
             self.updated_by,
         )
 
-    def update_values(self, driver: Driver) -> tuple[Any, ...]:
+    def update_values(self, driver: Recorder) -> tuple[Any, ...]:
         """Bound values in ``update_artifact`` order (the id last, for its WHERE)."""
         return (self.version, *self._state_values(), driver.ts(self.updated_at), self.updated_by, self.id)
 
 
-def row_from_db(driver: Driver, r: Sequence[Any]) -> ArtifactRow:
-    """Map a row selected with the dialect's artifact column list."""
+def row_from_db(driver: Recorder, r: Sequence[Any]) -> ArtifactRow:
+    """Map a row selected with the artifact statements (every column, in table order)."""
     (
         id_,
         parent_id,

@@ -14,9 +14,10 @@ from typing import Any
 from .. import codec
 from ..chain import envelope_bytes, event_hash
 from ..clock import Clock, ensure_utc
-from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent, upcast
+from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent
 from ..ids import IdFactory, id_text
-from .dialect import Driver, Step
+from .recorder import Recorder, Step
+from .rows import event_from_row, event_values
 
 
 @dataclass(slots=True)
@@ -28,13 +29,13 @@ class Head:
     recorded_at: datetime | None
 
 
-async def read_head(driver: Driver) -> Head:
+async def read_head(driver: Recorder) -> Head:
     """The head of the log; call it only while holding the write lock."""
     return head_from_rows(driver, await driver.fetch(driver.sql.head))
 
 
-def head_from_rows(driver: Driver, rows: Sequence[Sequence[Any]]) -> Head:
-    """The head from the rows of the dialect's ``head`` statement."""
+def head_from_rows(driver: Recorder, rows: Sequence[Sequence[Any]]) -> Head:
+    """The head from the rows of the ``head`` statement."""
     if not rows:
         return Head(0, codec.GENESIS_HASH, None)
     position, digest, recorded_at = rows[0]
@@ -98,76 +99,20 @@ def seal(
     return sealed
 
 
-def event_row(driver: Driver, event: RecordedEvent) -> tuple[Any, ...]:
-    """The bound values of one event row, in ``insert_event`` column order."""
-    return (
-        event.position,
-        event.event_id,
-        event.artifact_id,
-        event.version,
-        event.type,
-        event.schema_version,
-        (event.payload_json or codec.dumps_trusted(event.payload)).decode(),
-        driver.ts(event.recorded_at),
-        event.actor,
-        event.reason,
-        event.correlation_id,
-        event.causation_id,
-        event.prev_hash,
-        event.hash,
-    )
-
-
-def insert_events_step(driver: Driver, sealed: Sequence[RecordedEvent]) -> Step:
+def insert_events_step(driver: Recorder, sealed: Sequence[RecordedEvent]) -> Step:
     """The statement appending ``sealed`` to the log."""
     if len(sealed) == 1:
-        return (driver.sql.insert_event, event_row(driver, sealed[0]), False)
-    return (driver.sql.insert_event, [event_row(driver, e) for e in sealed], True)
+        return (driver.sql.insert_event, event_values(sealed[0], driver.ts), False)
+    return (driver.sql.insert_event, [event_values(e, driver.ts) for e in sealed], True)
 
 
-def event_from_row(row: Sequence[Any], read_ts: Any, read_bytes: Any = bytes) -> RecordedEvent:
-    """Map a stored row (``insert_event`` column order) to a :class:`RecordedEvent`, upcasting the payload."""
-    (
-        position,
-        event_id,
-        artifact_id,
-        version,
-        type_,
-        schema_version,
-        payload,
-        recorded_at,
-        actor,
-        reason,
-        correlation_id,
-        causation_id,
-        prev_hash,
-        digest,
-    ) = row
-    return RecordedEvent(
-        int(position),
-        event_id,
-        artifact_id,
-        int(version),
-        type_,
-        int(schema_version),
-        upcast(type_, int(schema_version), codec.loads(payload)),
-        read_ts(recorded_at),
-        actor,
-        reason,
-        correlation_id,
-        causation_id,
-        read_bytes(prev_hash),
-        read_bytes(digest),
-    )
-
-
-async def read_stream(driver: Driver, artifact_id: str) -> list[RecordedEvent]:
+async def read_stream(driver: Recorder, artifact_id: str) -> list[RecordedEvent]:
     """Every event of one artifact, oldest first."""
     rows = await driver.fetch(driver.sql.stream_events, artifact_id)
     return [event_from_row(r, driver.read_ts, driver.read_bytes) for r in rows]
 
 
-async def stream_versions(driver: Driver, artifact_ids: Sequence[str]) -> dict[str, int]:
+async def stream_versions(driver: Recorder, artifact_ids: Sequence[str]) -> dict[str, int]:
     """The latest version of each stream that exists in the log (live or deleted)."""
     if not artifact_ids:
         return {}

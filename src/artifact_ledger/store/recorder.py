@@ -1,0 +1,118 @@
+"""The storage boundary: a :class:`Recorder` per backend runs the ledger's statements in one transaction.
+
+Everything that knows SQL or a backend lives under ``store/``: the tables (``tables.py``), the
+statements built from them (``statements.py``), the row mappings (``rows.py``), the error
+translation (``errors.py``) and one recorder per backend (``sqlite.py``, ``postgres.py``). The
+rest of the library hands a recorder :class:`~.statements.Statement` objects and plain values.
+
+A recorder wraps the driver connection underneath one SQLAlchemy connection, so its statements
+run in the caller's transaction; it never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import LedgerError
+from .statements import Statement, Statements
+
+Step = tuple[Statement, Any, bool]
+"""One statement of a pipeline: the statement, its values (a row; a list of rows when ``many``), ``many``."""
+
+Rows = list[Sequence[Any]]
+
+
+class Recorder:
+    """The driver connection under one SQLAlchemy connection, with its backend's statements."""
+
+    name: str
+    sql: Statements
+    verify_events: Statement
+    """The log after a position, as ``verify`` hashes it (see each backend)."""
+
+    def __init__(self, connection: AsyncConnection, raw: Any) -> None:
+        self.connection = connection
+        self.raw = raw
+
+    # ---- the write lock -------------------------------------------------------------------------
+    async def lock(self) -> None:
+        """Take the ledger's write lock (held until the transaction ends)."""
+        raise NotImplementedError
+
+    async def locked(self, steps: Sequence[Step]) -> list[Rows]:
+        """Take the write lock, then run ``steps``; returns each step's rows."""
+        await self.lock()
+        return await self.pipeline(steps)
+
+    # ---- statements ------------------------------------------------------------------------------
+    async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
+        """Run statements in order in the current transaction; returns each step's rows."""
+        raise NotImplementedError
+
+    async def fetch(self, statement: Statement, *args: Any) -> Rows:
+        return (await self.pipeline([(statement, args, False)]))[0]
+
+    async def execute(self, statement: Statement, *args: Any) -> None:
+        await self.pipeline([(statement, args, False)])
+
+    async def executemany(self, statement: Statement, rows: Sequence[Sequence[Any]]) -> None:
+        await self.pipeline([(statement, rows, True)])
+
+    async def update_distinct_artifacts(self, rows: Sequence[Sequence[Any]]) -> None:
+        """``update_artifact`` for many rows whose ids are all different (rebuild's chunks)."""
+        await self.executemany(self.sql.update_artifact, rows)
+
+    def pages(self, statement: Statement, params: Sequence[Any], size: int) -> AsyncGenerator[Rows]:
+        """The rows of one query, ``size`` at a time, from a server-side cursor.
+
+        Use it under ``contextlib.aclosing`` so the cursor closes when the caller stops early.
+        """
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        """One consistent read-only view for whole-table reads (the caller's transaction, if one is open)."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    # ---- values ----------------------------------------------------------------------------------
+    def id_list(self, ids: Sequence[str]) -> Any:
+        """The one bound value that the statements' ``ids`` parameter takes for many ids."""
+        raise NotImplementedError
+
+    def ts(self, value: datetime) -> Any:
+        """A timestamp as the driver stores it."""
+        raise NotImplementedError
+
+    def read_ts(self, value: Any) -> datetime:
+        """A stored timestamp as an aware UTC datetime."""
+        raise NotImplementedError
+
+    def read_bytes(self, value: Any) -> bytes:
+        return bytes(value)
+
+
+async def recorder_for(connection: AsyncConnection) -> Recorder:
+    """The :class:`Recorder` for the backend under ``connection``."""
+    from .postgres import PostgresRecorder
+    from .sqlite import SqliteRecorder
+
+    name, driver = connection.dialect.name, connection.dialect.driver
+    if name == "sqlite" and driver == "aiosqlite":
+        return SqliteRecorder(connection, (await connection.get_raw_connection()).driver_connection)
+    if name == "postgresql" and driver == "asyncpg":
+        return PostgresRecorder(connection, (await connection.get_raw_connection()).driver_connection)
+    raise LedgerError(f"unsupported database {name}+{driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+
+
+@asynccontextmanager
+async def reading(connection: AsyncConnection) -> AsyncIterator[Recorder]:
+    """A recorder on ``connection`` inside one consistent snapshot (``verify`` and export read through it)."""
+    recorder = await recorder_for(connection)
+    async with recorder.snapshot():
+        yield recorder

@@ -1,0 +1,129 @@
+"""The SQLite recorder (aiosqlite): ``BEGIN IMMEDIATE`` as the write lock, one thread hop per pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import LargeBinary, bindparam, cast, select
+
+from .recorder import Recorder, Rows, Step
+from .statements import Statement, compile_for, statements_for
+from .tables import events
+
+_STORED_TS = "%Y-%m-%d %H:%M:%S.%f"
+"""How ``UtcDateTime`` stores a timestamp on SQLite (fixed width, UTC, sorts chronologically)."""
+
+_TEXT_COLUMNS = frozenset(
+    ("event_id", "artifact_id", "type", "payload", "recorded_at", "actor", "reason", "correlation_id", "causation_id")
+)
+
+VERIFY_EVENTS = compile_for(
+    "sqlite",
+    "verify_events",
+    select(*(cast(c, LargeBinary) if c.name in _TEXT_COLUMNS else c for c in events.c))
+    .where(events.c.position > bindparam("position"))
+    .order_by(events.c.position),
+    ("position",),
+)
+"""The log after a position with its text columns as their stored bytes: ``verify`` hashes what is
+stored, so a DBA's invalid UTF-8 is a mismatch to report, not a decoding crash."""
+
+
+class SqliteRecorder(Recorder):
+    name = "sqlite"
+    sql = statements_for("sqlite")
+    verify_events: Statement = VERIFY_EVENTS
+
+    def _lock_steps(self) -> list[Step]:
+        # SQLite: BEGIN IMMEDIATE takes the database's single write lock before we read the
+        # head, so positions are dense and in commit order and the hash chain has one
+        # well-defined predecessor. Waiters queue for busy_timeout (the ledger's lock_timeout).
+        return [] if self.raw.in_transaction else [(_BEGIN_IMMEDIATE, (), False)]
+
+    async def lock(self) -> None:
+        await self.pipeline(self._lock_steps())
+
+    async def locked(self, steps: Sequence[Step]) -> list[Rows]:
+        lock = self._lock_steps()
+        return (await self.pipeline([*lock, *steps]))[len(lock) :]
+
+    async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
+        if not steps:
+            return []
+        # aiosqlite runs every call on its connection's own thread; a wake-up there and back
+        # costs more than a statement (~80-100 µs measured here, against ~10-25 µs for the
+        # statements of a save). aiosqlite has no public call that runs several statements in
+        # one hop, so the pipeline goes through its task queue (``_execute``, the same internal
+        # SQLAlchemy's own aiosqlite dialect uses), with the public per-statement calls as the
+        # fallback should a future aiosqlite drop it.
+        run_in_thread = getattr(self.raw, "_execute", None)
+        if run_in_thread is not None and hasattr(type(self.raw), "_conn"):
+            rows: list[Rows] = await run_in_thread(_run_steps, self.raw, steps)
+            return rows
+        out: list[Rows] = []
+        for statement, params, many in steps:
+            if many:
+                await self.raw.executemany(statement.sql, [statement.bind(p) for p in params])
+                out.append([])
+            else:
+                out.append(list(await self.raw.execute_fetchall(statement.sql, statement.bind(params))))
+        return out
+
+    async def pages(self, statement: Statement, params: Sequence[Any], size: int) -> AsyncGenerator[Rows]:
+        cursor = await self.raw.execute(statement.sql, tuple(statement.bind(params)))
+        try:
+            while rows := await cursor.fetchmany(size):
+                yield rows
+        finally:
+            await cursor.close()
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        own = not self.raw.in_transaction
+        if own:  # deferred: the snapshot starts at the first read and lasts until ROLLBACK
+            await self.execute(_BEGIN)
+        try:
+            yield
+        finally:
+            if own and self.raw.in_transaction:
+                await self.execute(_ROLLBACK)
+
+    def id_list(self, ids: Sequence[str]) -> Any:
+        return "[" + ",".join(f'"{i}"' for i in ids) + "]"  # for json_each(?): ULIDs need no escaping
+
+    _last_ts: tuple[datetime, str] | None = None
+
+    def ts(self, value: datetime) -> Any:
+        last = self._last_ts
+        if last is not None and last[0] == value:
+            return last[1]  # rows of one batch share their timestamp: format it once
+        text = value.astimezone(UTC).strftime(_STORED_TS)
+        self._last_ts = (value, text)
+        return text
+
+    def read_ts(self, value: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+_BEGIN_IMMEDIATE = Statement("begin_immediate", "BEGIN IMMEDIATE", (), None)
+_BEGIN = Statement("begin", "BEGIN", (), None)
+_ROLLBACK = Statement("rollback", "ROLLBACK", (), None)
+
+
+def _run_steps(raw: Any, steps: Sequence[Step]) -> list[Rows]:
+    """Runs on aiosqlite's thread, on the sqlite3 connection itself."""
+    conn = raw._conn
+    out: list[Rows] = []
+    for statement, params, many in steps:
+        if many:
+            order = statement.order
+            conn.executemany(statement.sql, params if order is None else [statement.bind(p) for p in params])
+            out.append([])
+        else:
+            out.append(conn.execute(statement.sql, statement.bind(params)).fetchall())
+    return out

@@ -1,0 +1,330 @@
+"""Every statement the ledger runs on a driver connection, built once from ``tables.py`` and compiled per backend.
+
+The statements are SQLAlchemy Core constructs over the ``Table`` objects (so the schema is
+written once, in ``tables.py``), compiled here for SQLite (``?`` placeholders) and for
+asyncpg (``$n``). The compiled text runs on the driver connection underneath the caller's
+SQLAlchemy connection: one statement through SQLAlchemy's async layer costs several times
+the statement itself on this path (see docs/decisions.md, "Performance").
+
+Callers pass each statement's values as a tuple in the order of :attr:`Statement.names`; a
+statement whose compiled placeholders are in another order, or repeat a name (SQLite repeats a
+``?`` for every use of a parameter; asyncpg reuses its ``$n``), carries the mapping in
+:attr:`Statement.order`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ClauseElement,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import asyncpg
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import BindParameter
+
+from .tables import PROJECTORS, artifacts, blobs, checkpoints, closure, events, parent_history
+
+ONE = literal_column("1", Integer)
+ZERO = literal_column("0", Integer)
+"""Literals, not parameters (SQLite renders a missing OFFSET as a bound 0: ``.offset(ZERO)`` keeps it literal)."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Statement:
+    """One compiled statement: its text for one backend and how its values are bound."""
+
+    name: str
+    sql: str
+    names: tuple[str, ...]
+    """The values a caller passes, in this order."""
+    order: tuple[int, ...] | None
+    """For each placeholder, the index of its value in ``names``; None when they are the same."""
+    writes: str | None = None
+    """The one table this statement writes, reading no other: such statements can share a CTE."""
+
+    def bind(self, values: Sequence[Any]) -> Sequence[Any]:
+        """The driver's positional values for ``values`` given in ``names`` order."""
+        order = self.order
+        return values if order is None else tuple(values[i] for i in order)
+
+    def __repr__(self) -> str:
+        return f"<Statement {self.name}>"
+
+
+def _p(name: str, type_: Any = None) -> BindParameter[Any]:
+    return bindparam(name, type_=type_)
+
+
+def _ids(dialect: str) -> Select[Any]:
+    """A subquery over one bound parameter holding many ids (see :meth:`Recorder.id_list`)."""
+    if dialect == "sqlite":
+        return select(func.json_each(_p("ids")).table_valued("value").c.value)
+    return select(func.unnest(_p("ids", ARRAY(String))))
+
+
+def _compile(
+    name: str, construct: ClauseElement, dialect: Dialect, names: Sequence[str], writes: str | None
+) -> Statement:
+    compiled = construct.compile(dialect=dialect)
+    positions = tuple(getattr(compiled, "positiontup", None) or ())  # SQLCompiler's, absent on DDL compilers
+    unknown = [p for p in positions if p not in names]
+    if unknown:  # a literal turned into a parameter, or a name misspelt: refuse at import, not at run time
+        raise AssertionError(f"statement {name} has parameters {unknown} beyond its declared {tuple(names)}")
+    order = tuple(names.index(p) for p in positions)
+    return Statement(
+        name,
+        compiled.string,
+        tuple(names),
+        None if order == tuple(range(len(names))) else order,
+        writes,
+    )
+
+
+def _columns(table: Table) -> tuple[str, ...]:
+    return tuple(str(name) for name in table.c.keys())  # plain str, not SQLAlchemy's quoted_name
+
+
+def _insert(table: Table, names: Sequence[str] | None = None) -> Any:
+    """``INSERT INTO table (columns) VALUES (one parameter per column)``; every column by default."""
+    return insert(table).values({name: _p(name) for name in (names or _columns(table))})
+
+
+def _upsert(dialect: str) -> Any:
+    return sqlite.insert if dialect == "sqlite" else postgresql.insert
+
+
+def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...], str | None]]:
+    """name -> (construct, the names callers bind in order, the single table it writes or None)."""
+    a, c, e, h = artifacts, closure, events, parent_history
+    ids = _ids(dialect)
+    head = select(e.c.position, e.c.hash, e.c.recorded_at).order_by(e.c.position.desc()).limit(ONE).offset(ZERO)
+    row = a.alias("a")
+    last = head.subquery("h")
+    one = select(ONE.label("one")).subquery("o")
+    # The head and some artifact rows in one round trip: the head's columns repeat on every row,
+    # and a row of NULL artifact columns stands for "none found".
+    head_and_artifacts = select(last.c.position, last.c.hash, last.c.recorded_at, *row.c).select_from(
+        one.outerjoin(last, true()).outerjoin(row, row.c.id.in_(ids))
+    )
+    # A new artifact's paths: its parent's ancestors one step further, plus itself at depth 0.
+    new_id = cast(_p("artifact_id"), String())  # no length: a cast to VARCHAR(n) truncates silently
+    closure_for = insert(c).from_select(
+        ["ancestor_id", "descendant_id", "depth"],
+        union_all(
+            select(c.c.ancestor_id, new_id, c.c.depth + ONE).where(c.c.descendant_id == _p("parent_id")),
+            select(new_id, new_id, ZERO),
+        ),
+    )
+    inside = c.alias("inside")
+    below = select(inside.c.descendant_id).where(inside.c.ancestor_id == _p("artifact_id"))
+    up, down = c.alias("up"), c.alias("down")
+    checkpoint = _upsert(dialect)(checkpoints).values(
+        [
+            {"projector": literal_column(f"'{name}'"), "position": cast(_p("position"), BigInteger)}
+            for name in PROJECTORS
+        ]
+    )
+    state = ("type", "data", "content_hash", "content_codec", "content_type", "content_size", "tags")
+    return {
+        "head": (head, (), None),
+        "head_and_artifacts": (head_and_artifacts, ("ids",), None),
+        "load_artifacts": (select(a).where(a.c.id.in_(ids)), ("ids",), None),
+        "stream_versions": (
+            select(e.c.artifact_id, func.max(e.c.version)).where(e.c.artifact_id.in_(ids)).group_by(e.c.artifact_id),
+            ("ids",),
+            None,
+        ),
+        "stream_events": (
+            select(e).where(e.c.artifact_id == _p("artifact_id")).order_by(e.c.version),
+            ("artifact_id",),
+            None,
+        ),
+        "stream_events_upto": (
+            select(e).where(e.c.artifact_id == _p("artifact_id"), e.c.version <= _p("version")).order_by(e.c.version),
+            ("artifact_id", "version"),
+            None,
+        ),
+        "events_after": (
+            select(e).where(e.c.position > _p("position")).order_by(e.c.position).limit(_p("limit")).offset(ZERO),
+            ("position", "limit"),
+            None,
+        ),
+        "subtree_rows": (
+            select(*a.c)
+            .select_from(c.join(a, a.c.id == c.c.descendant_id))
+            .where(c.c.ancestor_id == _p("artifact_id"), c.c.depth > ZERO)
+            .order_by(c.c.depth, a.c.id),
+            ("artifact_id",),
+            None,
+        ),
+        "is_descendant": (
+            select(ONE).where(c.c.ancestor_id == _p("ancestor_id"), c.c.descendant_id == _p("descendant_id")),
+            ("ancestor_id", "descendant_id"),
+            None,
+        ),
+        "closure_of": (
+            select(c.c.descendant_id, c.c.ancestor_id, c.c.depth).where(c.c.descendant_id.in_(ids)),
+            ("ids",),
+            None,
+        ),
+        "insert_event": (_insert(e), _columns(e), "ledger_events"),
+        "insert_blob": (
+            _upsert(dialect)(blobs).values(hash=_p("hash"), size=_p("size"), data=_p("data")).on_conflict_do_nothing(),
+            ("hash", "size", "data"),
+            "ledger_blobs",
+        ),
+        "insert_artifact": (_insert(a), _columns(a), "ledger_artifacts"),
+        "update_artifact": (
+            update(a)
+            .values({name: _p(name) for name in ("version", *state, "updated_at", "updated_by")})
+            .where(a.c.id == _p("id")),
+            ("version", *state, "updated_at", "updated_by", "id"),
+            "ledger_artifacts",
+        ),
+        "move_artifact": (
+            update(a)
+            .values({name: _p(name) for name in ("parent_id", "version", "updated_at", "updated_by")})
+            .where(a.c.id == _p("id")),
+            ("parent_id", "version", "updated_at", "updated_by", "id"),
+            "ledger_artifacts",
+        ),
+        "delete_artifact": (delete(a).where(a.c.id == _p("id")), ("id",), "ledger_artifacts"),
+        # One path, when the projector knows the new artifact's ancestors (created in this batch).
+        "insert_closure_row": (_insert(c), ("ancestor_id", "descendant_id", "depth"), "ledger_artifact_closure"),
+        "insert_closure_for": (closure_for, ("artifact_id", "parent_id"), "ledger_artifact_closure"),
+        "delete_closure_of": (
+            delete(c).where(c.c.descendant_id == _p("artifact_id")),
+            ("artifact_id",),
+            "ledger_artifact_closure",
+        ),
+        # A move: drop the paths from ancestors outside the subtree into it ...
+        "move_closure_detach": (
+            delete(c).where(c.c.descendant_id.in_(below), c.c.ancestor_id.not_in(below)),
+            ("artifact_id",),
+            None,
+        ),
+        # ... then add the cross join of the new parent's ancestors and the subtree.
+        "move_closure_attach": (
+            insert(c).from_select(
+                ["ancestor_id", "descendant_id", "depth"],
+                select(up.c.ancestor_id, down.c.descendant_id, up.c.depth + down.c.depth + ONE)
+                .select_from(up.join(down, true()))
+                .where(up.c.descendant_id == _p("parent_id"), down.c.ancestor_id == _p("artifact_id")),
+            ),
+            ("parent_id", "artifact_id"),
+            None,
+        ),
+        # The parent links over time: a create, restore or move opens the artifact's link at its
+        # position; a delete or move closes the open one.
+        "open_parent_link": (
+            _insert(h, ("artifact_id", "valid_from", "parent_id")),
+            ("artifact_id", "valid_from", "parent_id"),
+            "ledger_artifact_parent_history",
+        ),
+        "close_parent_link": (
+            update(h)
+            .values(valid_to=cast(_p("valid_to"), BigInteger))
+            .where(h.c.artifact_id == _p("artifact_id"), h.c.valid_to.is_(None)),
+            ("valid_to", "artifact_id"),
+            "ledger_artifact_parent_history",
+        ),
+        "shift_levels": (
+            update(a)
+            .values(level=a.c.level + cast(_p("shift"), Integer))
+            .where(a.c.id.in_(select(c.c.descendant_id).where(c.c.ancestor_id == _p("artifact_id")))),
+            ("shift", "artifact_id"),
+            None,
+        ),
+        # One row per projector (names from tables.PROJECTORS), all at the same position.
+        "upsert_checkpoint": (
+            checkpoint.on_conflict_do_update(
+                index_elements=[checkpoints.c.projector], set_={"position": checkpoint.excluded.position}
+            ),
+            ("position",),
+            "ledger_checkpoints",
+        ),
+        "clear_parent_history": (delete(h), (), None),
+        "clear_closure": (delete(c), (), None),
+        "clear_artifacts": (delete(a), (), None),
+        "clear_checkpoints": (delete(checkpoints), (), None),
+        # ---- whole-log reads (verify, export, drift) ----
+        "head_digest": (select(e.c.position, e.c.hash).order_by(e.c.position.desc()).limit(ONE).offset(ZERO), (), None),
+        "hash_at": (select(e.c.hash).where(e.c.position == _p("position")), ("position",), None),
+        "first_with_hash": (select(func.min(e.c.position)).where(e.c.hash == _p("value")), ("value",), None),
+        "first_with_prev_hash": (select(func.min(e.c.position)).where(e.c.prev_hash == _p("value")), ("value",), None),
+        "event_count": (select(func.count()).select_from(e), (), None),
+        "events_from": (select(e).where(e.c.position > _p("position")).order_by(e.c.position), ("position",), None),
+        "events_by_stream": (select(e).order_by(e.c.artifact_id, e.c.version), (), None),
+        "checkpoint_rows": (select(checkpoints.c.projector, checkpoints.c.position), (), None),
+        "blob_rows": (select(blobs.c.hash, blobs.c.size, blobs.c.data), (), None),
+        "blobs_in": (select(blobs.c.hash, blobs.c.size, blobs.c.data).where(blobs.c.hash.in_(ids)), ("ids",), None),
+        "closure_rows": (
+            select(c.c.descendant_id, c.c.ancestor_id, c.c.depth).order_by(c.c.descendant_id, c.c.depth),
+            (),
+            None,
+        ),
+        "artifact_count": (select(func.count()).select_from(a), (), None),
+        "artifact_without_events": (
+            select(a.c.id).where(~exists().where(e.c.artifact_id == a.c.id)).limit(ONE).offset(ZERO),
+            (),
+            None,
+        ),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Every statement for one backend, by name (``statements.insert_event`` …)."""
+
+    dialect: str
+    by_name: dict[str, Statement]
+
+    def __getattr__(self, name: str) -> Statement:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+_DIALECTS: dict[str, Dialect] = {
+    "sqlite": sqlite.dialect(),
+    "postgresql": asyncpg.dialect(),  # type: ignore[no-untyped-call]  # the asyncpg dialect's __init__ is unannotated
+}
+
+
+@cache
+def statements_for(dialect: str) -> Statements:
+    """The compiled statements for ``dialect`` (``sqlite`` or ``postgresql``), built once."""
+    compiler = _DIALECTS[dialect]
+    built = {
+        name: _compile(name, construct, compiler, names, writes)
+        for name, (construct, names, writes) in _definitions(dialect).items()
+    }
+    return Statements(dialect, built)
+
+
+def compile_for(dialect: str, name: str, construct: ClauseElement, names: Sequence[str]) -> Statement:
+    """Compile one more statement for ``dialect`` (backend modules build their own extras with it)."""
+    return _compile(name, construct, _DIALECTS[dialect], names, None)

@@ -1,0 +1,71 @@
+"""PostgreSQL's pipeline folding: single-row writes to distinct tables become one CTE statement."""
+
+from __future__ import annotations
+
+from artifact_ledger.store.postgres import SQL, _cte, _merge_writes
+
+
+def test_cte_renumbers_parameters_in_sequence() -> None:
+    statement = _cte((SQL.delete_artifact.sql, SQL.delete_closure_of.sql))
+    assert statement == (
+        "WITH w0 AS (DELETE FROM ledger_artifacts WHERE ledger_artifacts.id = $1::VARCHAR), "
+        "w1 AS (DELETE FROM ledger_artifact_closure WHERE ledger_artifact_closure.descendant_id = $2::VARCHAR) "
+        "SELECT 1"
+    )
+
+
+def test_a_parameter_used_twice_keeps_one_number_inside_the_cte() -> None:
+    statement = _cte((SQL.insert_event.sql, SQL.insert_closure_for.sql))
+    # insert_closure_for binds the new id three times as one $n: after 14 event columns, $15 and $16.
+    assert statement.count("$15") == 3
+    assert "$16" in statement
+    assert "$17" not in statement
+
+
+def test_single_save_pipeline_becomes_one_statement() -> None:
+    steps = [
+        (SQL.insert_event, tuple(range(14)), False),
+        (SQL.insert_artifact, tuple(range(15)), False),
+        (SQL.insert_closure_for, ("a", "p"), False),
+        (SQL.upsert_checkpoint, (7,), False),
+    ]
+    merged = _merge_writes(steps)
+    assert len(merged) == 4  # one result slot per original step
+    first = merged[0][0]
+    assert first is not None
+    assert first.sql.startswith("WITH w0 AS (INSERT INTO ledger_events")
+    assert merged[0][1] == (*range(14), *range(15), "a", "p", 7)
+    assert [m[0] for m in merged[1:]] == [None, None, None]
+
+
+def test_two_writes_to_one_table_are_never_folded_together() -> None:
+    # CTE sub-statements do not see each other's effects: insert-then-update must stay ordered.
+    steps = [
+        (SQL.insert_artifact, tuple(range(15)), False),
+        (SQL.update_artifact, tuple(range(11)), False),
+    ]
+    assert _merge_writes(steps) == steps
+
+
+def test_batches_and_reads_are_left_alone() -> None:
+    steps = [
+        (SQL.insert_event, [tuple(range(14)), tuple(range(14))], True),
+        (SQL.is_descendant, ("a", "b"), False),
+        (SQL.insert_artifact, tuple(range(15)), False),
+    ]
+    assert _merge_writes(steps) == steps
+
+
+def test_a_root_saves_computed_closure_row_folds_into_the_same_statement() -> None:
+    steps = [
+        (SQL.insert_event, tuple(range(14)), False),
+        (SQL.insert_artifact, tuple(range(15)), False),
+        (SQL.insert_closure_row, ("r", "r", 0), False),
+        (SQL.open_parent_link, ("r", 1, None), False),
+        (SQL.upsert_checkpoint, (7,), False),
+    ]
+    merged = _merge_writes(steps)
+    first = merged[0][0]
+    assert first is not None
+    assert first.sql.startswith("WITH w0 AS (INSERT INTO ledger_events")
+    assert [m[0] for m in merged[1:]] == [None, None, None, None]
