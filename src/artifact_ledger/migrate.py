@@ -23,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .errors import LedgerUnavailableError
 from .store.dialect import translated
 from .store.engine import create_engine
+from .store.recorder import recorder_for
 
 HEAD_REVISION = "0001"
 """The newest revision this version of artifact-ledger ships; ``Ledger.open`` expects the database there."""
 
 VERSION_TABLE = "ledger_alembic_version"
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
-MIGRATION_LOCK_KEY = 0x4C45_4447_4D49_4752  # "LEDGMIGR": a fixed pg_advisory_xact_lock key, held for the migration only
 
 SQLITE_ATTEMPTS = 6
 """How often a migration on SQLite is tried when another process holds the new file's locks."""
@@ -38,18 +38,8 @@ _engine_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKey
 
 
 async def lock(conn: AsyncConnection) -> None:
-    """Take the migration lock in ``conn``'s transaction (released when it commits or rolls back).
-
-    SQLite: BEGIN IMMEDIATE takes the database's write lock (others queue on busy_timeout).
-    PostgreSQL: a transaction-scoped advisory lock on a fixed key; DDL is transactional there,
-    so the loser of the race waits, then reads the version table the winner committed.
-    """
-    if conn.dialect.name == "sqlite":
-        raw = await conn.get_raw_connection()
-        if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]  # aiosqlite connection
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    """Take the migration lock in ``conn``'s transaction (released when it commits or rolls back)."""
+    await (await recorder_for(conn)).migration_lock()
 
 
 def config(connection: Connection | None = None) -> Config:

@@ -30,6 +30,9 @@ SQL = statements_for("postgresql")
 # than an advisory key, so ledgers in different schemas of one database never wait for each other.
 _LOCK = text(f"LOCK TABLE {events.name} IN EXCLUSIVE MODE")
 
+_MIGRATION_LOCK = select(func.pg_advisory_xact_lock(literal_column(str(0x4C45_4447_4D49_4752))))
+"""A fixed key ("LEDGMIGR" in ASCII), held for the migration only."""
+
 _UNNEST_ROWS = 5000
 """Rows per unnest() statement: keeps each array far below PostgreSQL's 1 GB per value."""
 _COPY_FROM_ROWS = 64
@@ -79,6 +82,11 @@ class PostgresRecorder(Recorder):
     async def lock(self) -> None:
         # Through SQLAlchemy, so that its transaction is begun (the driver statements then run in it).
         await self.connection.execute(_LOCK)
+
+    async def migration_lock(self) -> None:
+        # A transaction-scoped advisory lock on a fixed key: DDL is transactional here, so the
+        # loser of a race waits, then reads the version table the winner committed.
+        await self.connection.execute(_MIGRATION_LOCK)
 
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
         out: list[Rows] = []

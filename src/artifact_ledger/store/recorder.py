@@ -44,6 +44,10 @@ class Recorder:
         """Take the ledger's write lock (held until the transaction ends)."""
         raise NotImplementedError
 
+    async def migration_lock(self) -> None:
+        """Take the lock that serialises schema migrations (held until the transaction ends)."""
+        raise NotImplementedError
+
     async def locked(self, steps: Sequence[Step]) -> list[Rows]:
         """Take the write lock, then run ``steps``; returns each step's rows."""
         await self.lock()

@@ -14,7 +14,7 @@ from .. import codec
 from ..events import RecordedEvent, upcast
 from .tables import events
 
-EVENT_COLUMNS = tuple(str(name) for name in events.c.keys())  # plain str: orjson refuses subclasses as keys
+EVENT_COLUMNS = tuple(str(column.name) for column in events.c)  # plain str: orjson refuses subclasses as keys
 """position, event_id, artifact_id, version, type, schema_version, payload, recorded_at, actor,
 reason, correlation_id, causation_id, prev_hash, hash."""
 

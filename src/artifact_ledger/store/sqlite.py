@@ -46,6 +46,12 @@ class SqliteRecorder(Recorder):
     async def lock(self) -> None:
         await self.pipeline(self._lock_steps())
 
+    async def migration_lock(self) -> None:
+        # The database's write lock (others queue on busy_timeout), begun through SQLAlchemy so
+        # that Alembic's statements run in the same transaction.
+        if not self.raw.in_transaction:
+            await self.connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     async def locked(self, steps: Sequence[Step]) -> list[Rows]:
         lock = self._lock_steps()
         return (await self.pipeline([*lock, *steps]))[len(lock) :]

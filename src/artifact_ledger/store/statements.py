@@ -103,7 +103,7 @@ def _compile(
 
 
 def _columns(table: Table) -> tuple[str, ...]:
-    return tuple(str(name) for name in table.c.keys())  # plain str, not SQLAlchemy's quoted_name
+    return tuple(str(column.name) for column in table.c)  # plain str, not SQLAlchemy's quoted_name
 
 
 def _insert(table: Table, names: Sequence[str] | None = None) -> Any:
