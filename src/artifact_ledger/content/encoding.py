@@ -1,0 +1,208 @@
+"""Choosing a codec for content, and decoding a blob only once its bytes are verified.
+
+:func:`encode_content` honours a declared media type where it names a codec (and refuses
+content that contradicts it), else infers the codec from the value's type, falling back to
+signed pickle. :func:`decode_content` checks the bytes against their SHA-256 first, then
+hands them to the codec they were written with; only documented errors escape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from artifact_ledger import codec as _canon
+from artifact_ledger.dataframe import DataFrame
+from artifact_ledger.errors import ContentTypeMismatchError, MissingExtraError, UntrustedContentError
+
+from .codecs import (
+    BYTES_MEDIA_TYPE,
+    DATAFRAME_MEDIA_TYPE,
+    DEFAULT_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    MEDIA_TYPE_ALIASES,
+    NUMPY_MEDIA_TYPE,
+    PICKLE_MEDIA_TYPES,
+    decode_bytes,
+    decode_json,
+    decode_numpy,
+    is_ndarray,
+    json_bytes,
+    npy_bytes,
+)
+from .frames import (
+    dataframe_bytes,
+    decode_dataframe,
+    decode_pandas,
+    is_dataframe_dict,
+    is_pandas_frame,
+    pandas_bytes,
+)
+from .keyring import Keyring
+from .pickle_signing import sign_pickle, verified_unpickle
+
+__all__ = ["EncodedContent", "decode_content", "encode_content"]
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedContent:
+    """Content ready for the blob table."""
+
+    codec: str
+    """``json``, ``bytes``, ``dataframe``, ``pandas``, ``numpy`` or ``pickle``."""
+    media_type: str | None
+    """The declared content type, normalised, or the codec's default when none was declared."""
+    data: bytes
+    """Exactly the bytes stored in the blob table."""
+    hash: str
+    """Hex SHA-256 of ``data``."""
+    size: int
+    """``len(data)``."""
+
+
+# -- encoding -----------------------------------------------------------------------------------
+
+
+def _normalise_media_type(declared: str | None) -> str | None:
+    if declared is None or not declared.strip():
+        return None
+    base, sep, params = declared.strip().partition(";")
+    base = base.strip().lower()
+    base = MEDIA_TYPE_ALIASES.get(base, base)
+    return f"{base}; {params.strip()}" if sep and params.strip() else base
+
+
+def _mismatch(declared: str, content: object, why: str) -> ContentTypeMismatchError:
+    return ContentTypeMismatchError(
+        f"content type {declared!r} does not match the content, a {type(content).__module__}."
+        f"{type(content).__qualname__}: {why}"
+    )
+
+
+def encode_content(content: object, declared_type: str | None, keyring: Keyring) -> EncodedContent:
+    """Choose a codec for ``content`` (forced by ``declared_type`` where it names one) and encode it.
+
+    Raises :class:`ContentTypeMismatchError` when the declared type contradicts the content,
+    :class:`InvalidArtifactDataError` when content that must be pickled cannot be, and
+    :class:`MissingExtraError` when numpy or pandas would be needed but is not installed.
+    """
+    media_type = _normalise_media_type(declared_type)
+    base = media_type.partition(";")[0] if media_type else None
+    try:
+        name, data = _encode(content, base, keyring)
+    except ContentTypeMismatchError as exc:
+        if declared_type is not None and declared_type.strip() != base:
+            raise ContentTypeMismatchError(f"{exc} (declared as {declared_type!r})") from None
+        raise
+    return EncodedContent(
+        codec=name,
+        media_type=media_type or DEFAULT_MEDIA_TYPE[name],
+        data=data,
+        hash=_canon.sha256(data).hex(),
+        size=len(data),
+    )
+
+
+def _encode(content: object, declared: str | None, keyring: Keyring) -> tuple[str, bytes]:
+    if declared in PICKLE_MEDIA_TYPES:
+        return "pickle", sign_pickle(content, keyring)
+    if declared == JSON_MEDIA_TYPE:
+        data = json_bytes(content)
+        if data is None:
+            raise _mismatch(declared, content, "it is not plain JSON (dict, list, str, int, float, bool, None)")
+        return "json", data
+    if declared == BYTES_MEDIA_TYPE:
+        if not isinstance(content, bytes | bytearray | memoryview):
+            raise _mismatch(declared, content, "it is not bytes, bytearray or memoryview")
+        return "bytes", bytes(content)
+    if declared == NUMPY_MEDIA_TYPE:
+        if not is_ndarray(content):
+            raise _mismatch(declared, content, "it is not a numpy.ndarray")
+        npy = npy_bytes(content)
+        if npy is None:
+            raise _mismatch(
+                declared,
+                content,
+                "its dtype holds Python objects, which .npy cannot store "
+                "without pickle; declare application/x-pickle instead",
+            )
+        return "numpy", npy
+    if declared == DATAFRAME_MEDIA_TYPE:
+        if not (type(content) is DataFrame or is_pandas_frame(content) or is_dataframe_dict(content)):
+            raise _mismatch(
+                declared,
+                content,
+                "it is neither an artifact_ledger DataFrame, a pandas "
+                "DataFrame nor a dict of list-valued 'columns' and 'data'",
+            )
+        if type(content) is dict:
+            data = json_bytes(content)
+            if data is None:
+                raise _mismatch(declared, content, "the dict is not plain JSON")
+            return "json", data
+    return _infer(content, keyring)
+
+
+def _infer(content: object, keyring: Keyring) -> tuple[str, bytes]:
+    if isinstance(content, bytes | bytearray | memoryview):
+        return "bytes", bytes(content)
+    if type(content) is DataFrame:
+        data = dataframe_bytes(content)
+        if data is not None:
+            return "dataframe", data
+    elif is_pandas_frame(content):
+        data = pandas_bytes(content)
+        if data is not None:
+            return "pandas", data
+    elif is_ndarray(content):
+        data = npy_bytes(content)
+        if data is not None:
+            return "numpy", data
+    else:
+        data = json_bytes(content)
+        if data is not None:
+            return "json", data
+    return "pickle", sign_pickle(content, keyring)
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+
+def decode_content(codec: str, data: bytes, expected_hash: str, keyring: Keyring) -> object:
+    """The object that :func:`encode_content` encoded as ``data`` with ``codec``.
+
+    The bytes are checked against ``expected_hash`` first, and a pickle's signature before it
+    is unpickled; any failure raises :class:`UntrustedContentError` and nothing is decoded.
+    :class:`MissingExtraError` says numpy or pandas is needed. A verified pickle whose classes
+    cannot be imported here raises :class:`LedgerError` naming the missing module.
+    """
+    blob = bytes(data)
+    digest = expected_hash.lower()
+    if _canon.sha256(blob).hex() != digest:
+        raise UntrustedContentError(f"blob {digest} is corrupted: its bytes do not match their SHA-256")
+    if codec == "pickle":
+        return verified_unpickle(blob, digest, keyring)
+    decoder = _DECODERS.get(codec)
+    if decoder is None:
+        raise UntrustedContentError(
+            f"blob {digest} has codec {codec!r}, which this version of artifact-ledger does not "
+            "know; refusing to decode it"
+        )
+    try:
+        return decoder(blob)
+    except MissingExtraError:
+        raise
+    except Exception as exc:  # garbage that happens to match its hash: only documented errors escape
+        raise UntrustedContentError(
+            f"blob {digest} is corrupted: it is not valid {codec} content ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+_DECODERS: Final[dict[str, Callable[[bytes], object]]] = {
+    "json": decode_json,
+    "bytes": decode_bytes,
+    "dataframe": decode_dataframe,
+    "pandas": decode_pandas,
+    "numpy": decode_numpy,
+}
