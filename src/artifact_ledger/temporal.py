@@ -43,6 +43,7 @@ from sqlalchemy.sql.selectable import CTE, NamedFromClause
 
 from .events import STATE_EVENTS
 from .queries import Executor
+from .store.recorder import recorder_class
 from .store.tables import events, parent_history
 
 ONE: Final = literal_column("1", Integer)
@@ -123,8 +124,8 @@ def _columns(members: NamedFromClause, level: ScalarSelect[Any], last: Any, stat
 
 
 @lru_cache(maxsize=4)
-def _tree_at_sqlite(by_version: bool, subtree: bool) -> Select[Any]:
-    """SQLite: each member joins its events by position, found by correlated index probes."""
+def _tree_at_probes(by_version: bool, subtree: bool) -> Select[Any]:
+    """Each member joins its events by position, found by correlated index probes (SQLite's shape)."""
     at = _position(by_version)
     members, level = _members(at, subtree)
     p = select(at.c.p).scalar_subquery()
@@ -146,13 +147,9 @@ def _tree_at_sqlite(by_version: bool, subtree: bool) -> Select[Any]:
 
 
 @lru_cache(maxsize=4)
-def _tree_at_postgresql(by_version: bool, subtree: bool) -> Select[Any]:
-    """PostgreSQL: each member's events as LATERAL top-1 index scans.
-
-    Written as joins on correlated subqueries (the SQLite shape), the generic plan PostgreSQL
-    caches for a prepared statement hash-joined whole ``ledger_events`` scans (measured: 7 ms
-    instead of 0.2 ms for one artifact); a LATERAL ``LIMIT 1`` can only run as a nested index
-    probe per member, whatever the row estimates.
+def _tree_at_lateral(by_version: bool, subtree: bool) -> Select[Any]:
+    """Each member's events as LATERAL top-1 index scans, for backends whose recorder asks for it
+    (a LATERAL ``LIMIT 1`` can only run as a nested index probe per member, whatever the row estimates).
     """
     at = _position(by_version)
     members, level = _members(at, subtree)
@@ -188,14 +185,14 @@ async def tree_at(
 
     Rows by depth, then id: id, parent_id, level, version, payload, created_at, updated_at,
     created_by, updated_by. No row: the artifact did not exist, or was deleted, at that point.
-    ``dialect`` (``sqlite``/``postgresql``) picks the statement's shape; each shape is built once.
+    ``dialect`` names the backend; its recorder says which statement shape suits it (each is built once).
     """
     params: dict[str, Any] = {"root_id": root_id}
     if version is not None:
         params["version"] = version
     else:
         params["instant"] = instant
-    build = _tree_at_postgresql if dialect == "postgresql" else _tree_at_sqlite
+    build = _tree_at_lateral if recorder_class(dialect).lateral_top_one else _tree_at_probes
     return (await db.execute(build(version is not None, subtree), params)).all()
 
 

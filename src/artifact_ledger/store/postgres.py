@@ -78,6 +78,10 @@ class PostgresRecorder(Recorder):
     name = "postgresql"
     sql = SQL
     verify_events: Statement = SQL.events_from
+    # Written as joins on correlated subqueries, the generic plan PostgreSQL caches for a prepared
+    # point-in-time read hash-joined whole ledger_events scans (7 ms instead of 0.2 ms for one
+    # artifact); a LATERAL LIMIT 1 can only run as a nested index probe per member.
+    lateral_top_one = True
 
     async def lock(self) -> None:
         # Through SQLAlchemy, so that its transaction is begun (the driver statements then run in it).

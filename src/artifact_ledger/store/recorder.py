@@ -34,6 +34,9 @@ class Recorder:
     sql: Statements
     verify_events: Statement
     """The log after a position, as ``verify`` hashes it (see each backend)."""
+    lateral_top_one: bool = False
+    """Point-in-time reads should find each member's events with ``LATERAL … LIMIT 1`` probes
+    rather than correlated subqueries (see ``temporal.tree_at``)."""
 
     def __init__(self, connection: AsyncConnection, raw: Any) -> None:
         self.connection = connection
@@ -101,17 +104,22 @@ class Recorder:
         return bytes(value)
 
 
-async def recorder_for(connection: AsyncConnection) -> Recorder:
-    """The :class:`Recorder` for the backend under ``connection``."""
+def recorder_class(dialect: str, driver: str | None = None) -> type[Recorder]:
+    """The :class:`Recorder` class for a SQLAlchemy dialect (and driver) name."""
     from .postgres import PostgresRecorder
     from .sqlite import SqliteRecorder
 
-    name, driver = connection.dialect.name, connection.dialect.driver
-    if name == "sqlite" and driver == "aiosqlite":
-        return SqliteRecorder(connection, (await connection.get_raw_connection()).driver_connection)
-    if name == "postgresql" and driver == "asyncpg":
-        return PostgresRecorder(connection, (await connection.get_raw_connection()).driver_connection)
-    raise LedgerError(f"unsupported database {name}+{driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+    if dialect == "sqlite" and driver in (None, "aiosqlite"):
+        return SqliteRecorder
+    if dialect == "postgresql" and driver in (None, "asyncpg"):
+        return PostgresRecorder
+    raise LedgerError(f"unsupported database {dialect}+{driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+
+
+async def recorder_for(connection: AsyncConnection) -> Recorder:
+    """The :class:`Recorder` for the backend under ``connection``."""
+    cls = recorder_class(connection.dialect.name, connection.dialect.driver)
+    return cls(connection, (await connection.get_raw_connection()).driver_connection)
 
 
 @asynccontextmanager
