@@ -47,7 +47,7 @@ async def fetch_rows(db: Executor, stmt: Select[Any], parameters: dict[str, Any]
 
 
 # The hot reads are built once, with bound parameters: building a Select and looking up its
-# compiled form cost ~100 µs a call, as much as the lookup itself (DESIGN §2's statement overhead).
+# compiled form cost ~100 µs a call, as much as the lookup itself.
 _BY_ID = select_artifacts().where(artifacts.c.id == bindparam("artifact_id"))
 _FIRST_PAGE = select_artifacts().order_by(artifacts.c.id).limit(bindparam("limit"))
 _PAGE_AFTER = _FIRST_PAGE.where(artifacts.c.id > bindparam("after"))

@@ -1,6 +1,6 @@
 """The benchmark suite runs end to end (small sizes) and reports every workload on both backends.
 
-Timings are never asserted (DESIGN §7): this checks that `python benchmarks/run.py` works as
+Timings are never asserted: this checks that `python benchmarks/run.py` works as
 the README and docs/benchmarks.md say, that each workload's own correctness checks pass
 (they raise on a wrong count or size), and that the JSON report is complete and well formed.
 """

@@ -1,6 +1,6 @@
 """Property: for random command sequences and random past instants, ``find_by_id(as_of=t)``,
 ``build_tree(as_of=t)`` and ``find_by_id(version=n)`` equal the state obtained by replaying the log
-up to that point (DESIGN §5, issue 4); and a rebuild reproduces every projection (reverts included).
+up to that point; and a rebuild reproduces every projection (reverts included).
 
 The replay here is written independently of the library's projector and temporal closure: it
 folds the raw events read back with ``events_since`` into plain dicts. Commands run through the

@@ -1,5 +1,5 @@
 """Property: any sequence of commands leaves projections equal to the model, to the transitive
-closure of the parent links, and to a rebuild from the log; the chain verifies (DESIGN §4, §7).
+closure of the parent links, and to a rebuild from the log; the chain verifies.
 
 Commands run through :class:`ArtifactManager` one by one, or several in one ``transaction()``
 (all or nothing). A small in-Python model of parent links, deletions, versions and data says
