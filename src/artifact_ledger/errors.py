@@ -9,6 +9,13 @@ from __future__ import annotations
 class LedgerError(Exception):
     """Base class of every error raised by artifact-ledger."""
 
+    driver_error: BaseException | None = None
+    """The database driver's exception this error was translated from (``None``: not from the database).
+
+    Set by :func:`artifact_ledger.store.errors.translate`; any error carrying one leaves the whole
+    command, and the whole ``transaction()`` it ran in, rolled back.
+    """
+
 
 class ArtifactNotFoundError(LedgerError, LookupError):
     """An artifact id (or a parent id) does not name a live artifact."""
@@ -72,6 +79,31 @@ class SchemaOutOfDateError(LedgerError):
 
 class LedgerUnavailableError(LedgerError):
     """The database could not be reached or the operation could not complete (lock timeout, lost connection)."""
+
+
+class LockTimeoutError(LedgerUnavailableError):
+    """Another connection held the ledger's write lock (or a lock it needed) past the lock timeout.
+
+    ``lock_timeout`` is the timeout in seconds when known, ``where`` the ledger's URL (password masked).
+    Nothing of the command was written; retry it, or find what holds the lock for so long.
+    """
+
+    def __init__(self, message: str, *, lock_timeout: float | None = None, where: str | None = None) -> None:
+        super().__init__(message)
+        self.lock_timeout = lock_timeout
+        self.where = where
+
+
+class StorageFullError(LedgerUnavailableError):
+    """The database's disk (or its size limit) is full; nothing of the command was written."""
+
+
+class ConnectionLostError(LedgerUnavailableError):
+    """The connection to the database broke during the command; nothing of it was written, retry it."""
+
+
+class StorageCorruptError(LedgerUnavailableError):
+    """The database file or an index is damaged; restore it from a backup (see the operations guide)."""
 
 
 class TransactionAbortedError(LedgerError):

@@ -13,6 +13,7 @@ from . import integrity, queries
 from .ambient import attribution
 from .clock import Clock, system_clock
 from .content import Keyring
+from .errors import LedgerError
 from .events import RecordedEvent
 from .ids import IdFactory, new_id
 from .integrity import HeadDigest, VerifyReport
@@ -22,6 +23,7 @@ from .projections.rebuild import rebuild as replay
 from .schemas import ArtifactHierarchy
 from .store.dialect import driver_for, translated
 from .store.engine import create_engine
+from .store.errors import install as translate_errors_of
 from .store.tables import metadata, table_names
 
 
@@ -54,10 +56,26 @@ class Ledger:
         clock: Clock | None = None,
         id_factory: IdFactory | None = None,
         create: bool = True,
+        lock_timeout: float | None = None,
     ) -> AsyncIterator[Ledger]:
-        """Open (and by default create) a ledger; the engine is disposed on exit if we made it."""
+        """Open (and by default create) a ledger; the engine is disposed on exit if we made it.
+
+        ``lock_timeout``: seconds a write waits for the write lock (or any lock) another
+        connection holds before it fails with ``LockTimeoutError``; default 30 s, ``math.inf``
+        waits without limit. It configures the engine made from a URL; an engine passed in keeps
+        its own settings (give ``create_engine(url, lock_timeout=...)`` the timeout instead).
+        """
         owns = not isinstance(url_or_engine, AsyncEngine)
-        engine = create_engine(url_or_engine) if not isinstance(url_or_engine, AsyncEngine) else url_or_engine
+        if isinstance(url_or_engine, AsyncEngine):
+            if lock_timeout is not None:
+                raise LedgerError(
+                    "lock_timeout configures the engine Ledger.open makes from a URL; for an engine of your own "
+                    "pass it to artifact_ledger.create_engine(url, lock_timeout=...)"
+                )
+            engine = url_or_engine
+            translate_errors_of(engine, None)  # storage errors on its connections arrive translated
+        else:
+            engine = create_engine(url_or_engine, lock_timeout=lock_timeout)
         ledger = cls(
             engine,
             keyring=resolve_keyring(engine.url, secret),

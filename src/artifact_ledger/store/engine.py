@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import event
@@ -10,9 +11,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ..errors import LedgerError
+from .errors import install
 
 DEFAULT_URL = "sqlite+aiosqlite:///./artifacts.db"
-BUSY_TIMEOUT_S = 30.0
+LOCK_TIMEOUT_S = 30.0
+"""How long a write waits for the ledger's write lock (or any lock) before ``LockTimeoutError``."""
+BUSY_TIMEOUT_S = LOCK_TIMEOUT_S  # the older name
+_SQLITE_MAX_MS = 2**31 - 1
+"""SQLite's busy_timeout is an int of milliseconds: ~24.8 days stands for "no limit"."""
+
+
+def lock_timeout_seconds(lock_timeout: float | None) -> float:
+    """``lock_timeout`` checked: ``None`` is the default (30 s), ``math.inf`` waits without limit."""
+    if lock_timeout is None:
+        return LOCK_TIMEOUT_S
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float) or not lock_timeout > 0:
+        raise LedgerError(
+            f"lock_timeout must be a number of seconds above 0 (math.inf: wait without limit), not {lock_timeout!r}"
+        )
+    return float(lock_timeout)
+
+
+def _milliseconds(seconds: float) -> int:
+    """Whole milliseconds, at least 1; ``math.inf`` gives 0."""
+    return 0 if math.isinf(seconds) else max(1, round(seconds * 1000))
 
 
 def _is_memory(url: URL) -> bool:
@@ -20,16 +42,24 @@ def _is_memory(url: URL) -> bool:
     return database in ("", ":memory:") or "mode=memory" in str(url)
 
 
-def create_engine(url: str | URL = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = None, **kwargs: Any) -> AsyncEngine:
     """An ``AsyncEngine`` with what a plain ``create_async_engine`` lacks for a ledger.
 
+    ``lock_timeout``: seconds a write waits for a lock another connection holds before it
+    fails with ``LockTimeoutError`` (default 30 s; ``math.inf``: no limit). SQLite: the
+    connection's ``busy_timeout``; PostgreSQL: its ``lock_timeout`` setting, sent when the
+    connection opens (asyncpg ``server_settings``), so no write pays a round trip for it.
+
     SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL``
-    (durable at checkpoints, never corrupt), a 30 s busy timeout so writers queue
-    for the lock instead of failing, and foreign keys on. PostgreSQL: connections
-    recycled after 30 minutes; no pre-ping (it would cost a round trip on every
-    save, because a session hands its connection back at each commit): a dropped
-    connection fails that one write with ``LedgerUnavailableError`` and is replaced.
+    (durable at checkpoints, never corrupt), writers queue for the lock up to the lock
+    timeout, and foreign keys on. PostgreSQL: connections recycled after 30 minutes; no
+    pre-ping (it would cost a round trip on every save, because a session hands its
+    connection back at each commit): a dropped connection fails that one write with
+    ``ConnectionLostError`` and is replaced. Driver errors on the engine's connections that
+    are storage conditions (lock timeout, full disk, lost connection, corruption, deadlock)
+    are raised as ledger errors (``handle_error``; see ``store/errors.py``).
     """
+    timeout = lock_timeout_seconds(lock_timeout)
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
@@ -42,10 +72,12 @@ def create_engine(url: str | URL = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
         # No rollback when a connection goes back to the pool: sessions and connections
         # already end their transactions (commit, or rollback on close), and on SQLite the
         # extra call is a thread hop per save (~10 % of a single save).
-        options: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_S}, "pool_reset_on_return": None}
+        busy_ms = min(_milliseconds(timeout) or _SQLITE_MAX_MS, _SQLITE_MAX_MS)
+        options: dict[str, Any] = {"pool_reset_on_return": None}
         if _is_memory(parsed):
             options["poolclass"] = StaticPool
         options.update(kwargs)
+        options["connect_args"] = {**options.get("connect_args", {}), "timeout": busy_ms / 1000}
         engine = create_async_engine(parsed, **options)
         memory = _is_memory(parsed)
 
@@ -55,17 +87,25 @@ def create_engine(url: str | URL = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        install(engine, timeout)
         return engine
     if backend == "postgresql":
         if driver != "asyncpg":
             raise LedgerError(f"use postgresql+asyncpg:// for PostgreSQL, not {parsed.drivername}://")
         options = {"pool_pre_ping": False, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10}
         options.update(kwargs)
-        return create_async_engine(parsed, **options)
+        # lock_timeout in the startup packet: it covers the write lock (LOCK TABLE) and every
+        # other lock wait, at no cost per statement. The caller's other server_settings stay.
+        connect_args = dict(options.get("connect_args", {}))
+        settings = {**connect_args.get("server_settings", {}), "lock_timeout": str(_milliseconds(timeout))}
+        options["connect_args"] = {**connect_args, "server_settings": settings}
+        engine = create_async_engine(parsed, **options)
+        install(engine, timeout)
+        return engine
     raise LedgerError(
         f"unsupported database URL scheme {parsed.drivername}://; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
