@@ -2,7 +2,7 @@
 
 Everything here reads the log and its temporal closure through :mod:`queries` (SQLAlchemy Core,
 the caller's session, never a commit) and maps rows and folded states to the models of
-:mod:`schemas`. The manager adds content decoding and hierarchy labels.
+:mod:`schemas`. The read side (:mod:`reads`) adds content decoding and hierarchy labels.
 """
 
 from __future__ import annotations

@@ -1,0 +1,316 @@
+"""The command side: every write as a unit of work around one :class:`~artifact_ledger.writer.WriteBatch`.
+
+Each command prepares its input here (ids parsed, typed data checked, content encoded,
+metadata copied as JSON, attribution taken), then runs inside a unit of work: the batch
+decides and records the events and projects them, and the session commits, or rolls back
+on any error. Inside :meth:`Commands.transaction` the commands share one batch and one
+commit; a command that fails part-way (or a database error) marks the batch aborted so the
+block cannot commit half of it.
+
+Replies are built from the batch's own projection rows, never re-read: a reply shows what
+this transaction wrote, and content comes back as the object that was saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from ulid import ULID
+
+from . import codec, queries
+from .ambient import current as current_attribution
+from .content import EncodedContent, encode_content
+from .decide import MoveArtifact, RevertArtifact, SaveArtifact
+from .errors import (
+    ArtifactNotFoundError,
+    DataNotSerializableError,
+    InvalidArtifactDataError,
+    LedgerError,
+    TransactionAbortedError,
+)
+from .events import ContentRef
+from .ids import parse_id, ulid_str
+from .projections.rows import ArtifactRow
+from .repository import ArtifactRepository
+from .schemas import ArtifactIn, ArtifactOut, building, check_typed_data, construct
+from .store.dialect import translated
+from .writer import WriteBatch
+
+__all__ = ["MAX_TAGS", "MAX_TAG_LENGTH", "Commands"]
+
+T = TypeVar("T")
+
+MAX_TAGS = 64
+MAX_TAG_LENGTH = 255
+
+_NO_CONTENT = object()
+"""The reply's data gets no ``content`` key (the save had none, or the row has none)."""
+
+Prepared = tuple[SaveArtifact, EncodedContent | None, Any, bool]
+"""A save ready to run: the command, its encoded content, the content as given, and whether the id is new."""
+
+
+class Commands:
+    """The writes of one manager: save, save_all, move, delete, restore, revert, and transactions."""
+
+    def __init__(self, repo: ArtifactRepository) -> None:
+        self.repo = repo
+        self.batch: WriteBatch | None = None
+        """The open transaction's batch, or None outside ``transaction()``."""
+        self._ulids: dict[str, ULID] = {}
+        """ULID objects of the artifacts being saved, so replies need not re-parse their text."""
+
+    # ---- the unit of work ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One batch for every write inside: one lock, one commit, all or nothing (re-entrant)."""
+        if self.batch is not None:
+            yield
+            return
+        with translated():
+            self.batch = await self.repo.batch()
+        try:
+            yield
+            if self.batch.aborted is not None:
+                raise TransactionAbortedError(
+                    f"the transaction was not committed: an earlier write in it failed part-way "
+                    f"({self.batch.aborted}); nothing in it was written"
+                )
+            with translated():
+                await self.batch.flush()
+                await self.repo.commit()
+        except BaseException:
+            await self.repo.rollback()
+            raise
+        finally:
+            self.batch = None
+
+    async def _write(self, action: Callable[[WriteBatch], Awaitable[T]]) -> T:
+        """Run one command: in the open transaction's batch, or in a batch of its own that commits."""
+        batch = self.batch
+        if batch is not None:
+            if batch.aborted is not None:
+                raise TransactionAbortedError(
+                    f"this transaction was aborted by an earlier error ({batch.aborted}); "
+                    "leave the transaction block and start a new one"
+                )
+            sealed = batch.appended + len(batch.pending)
+            try:
+                with translated():
+                    return await action(batch)
+            except BaseException as exc:
+                # The whole transaction must go when the command sealed some of its events
+                # before failing (save_all item k would leave half of itself in the batch),
+                # or when the database itself failed (PostgreSQL refuses every later statement
+                # of a failed transaction). A rule refused by decide() writes nothing: keep going.
+                from_database = exc.__cause__ is not None and not isinstance(exc.__cause__, LedgerError)
+                if batch.appended + len(batch.pending) != sealed or from_database:
+                    batch.aborted = f"{type(exc).__name__}: {exc}"
+                raise
+        try:
+            with translated():
+                batch = await self.repo.batch()
+                result = await action(batch)
+                await batch.flush()
+                await self.repo.commit()
+            return result
+        except BaseException:
+            await self.repo.rollback()
+            raise
+
+    async def sync(self) -> None:
+        """Inside a transaction, send pending writes so reads see them."""
+        if self.batch is not None:
+            with translated():
+                await self.batch.flush()
+
+    # ---- preparing input ----------------------------------------------------------------------------
+    def _prepare(self, item: ArtifactIn, expected_version: int | None) -> Prepared:
+        fresh = item.id is None
+        ulid = self.repo.new_id() if item.id is None else item.id
+        artifact_id = ulid_str(ulid)
+        self._ulids[artifact_id] = ulid
+        parent_id = None
+        if item.parent_id is not None:
+            parent_id = ulid_str(item.parent_id)
+            self._ulids[parent_id] = item.parent_id
+        data = item.data
+        check_typed_data(data, artifact_id)
+        content: Any = _NO_CONTENT
+        encoded: EncodedContent | None = None
+        rest = data
+        if isinstance(data, dict) and data.get("content") is not None:
+            content = data["content"]
+            rest = {k: v for k, v in data.items() if k != "content"}
+            declared = data.get("content_type") if isinstance(data.get("content_type"), str) else None
+            try:
+                encoded = encode_content(content, declared, self.repo.keyring)
+            except InvalidArtifactDataError as exc:
+                raise type(exc)(f"artifact {artifact_id}: {exc}") from None
+        try:
+            # The command keeps its own copy: inside a transaction the batch compares later
+            # saves with it, so a caller changing its dict (or a reply) afterwards must not reach it.
+            rest = codec.loads(codec.dumps(rest))
+        except codec.NotJSONError as exc:
+            raise DataNotSerializableError(
+                f"artifact {artifact_id}: data{exc.path} is {exc.shown}, which is not JSON. Metadata must "
+                "be plain JSON (str, int, float, bool, None, lists, dicts with str keys); put Python objects "
+                "(models, arrays, DataFrames) in data['content'], and timestamps as ISO strings"
+            ) from None
+        tags = tuple(item.tags)
+        if len(tags) > MAX_TAGS or any(not isinstance(t, str) or len(t) > MAX_TAG_LENGTH for t in tags):
+            raise InvalidArtifactDataError(
+                f"artifact {artifact_id}: tags must be at most {MAX_TAGS} strings of at most "
+                f"{MAX_TAG_LENGTH} characters"
+            )
+        ref = ContentRef(encoded.hash, encoded.codec, encoded.media_type, encoded.size) if encoded else None
+        cmd = SaveArtifact(artifact_id, parent_id, rest, ref, tags, expected_version)
+        return cmd, encoded, content, fresh
+
+    # ---- commands -----------------------------------------------------------------------------------
+    async def save(
+        self, data: ArtifactIn, *, expected_version: int | None, actor: str | None, reason: str | None
+    ) -> ArtifactOut:
+        self._ulids.clear()
+        cmd, encoded, content, fresh = self._prepare(data, expected_version)
+        who = current_attribution(actor=actor, reason=reason)
+
+        async def action(batch: WriteBatch) -> ArtifactOut:
+            await batch.save(cmd, who, encoded, fresh_id=fresh)
+            row = await batch.projector.get(cmd.artifact_id)
+            assert row is not None
+            return self._reply(row, content)
+
+        return await self._write(action)
+
+    async def save_all(
+        self, items: Iterable[ArtifactIn], *, actor: str | None, reason: str | None
+    ) -> list[ArtifactOut]:
+        self._ulids.clear()
+        items = list(items)
+        with building(len(items)):
+            prepared = [self._prepare(item, None) for item in items]
+        who = current_attribution(actor=actor, reason=reason)
+
+        async def action(batch: WriteBatch) -> list[ArtifactOut]:
+            client_ids = [cmd.artifact_id for cmd, _, _, fresh in prepared if not fresh]
+            known = {*client_ids, *(cmd.parent_id for cmd, _, _, _ in prepared if cmd.parent_id is not None)}
+            await batch.prefetch(sorted(known), streams=client_ids)
+            outs: list[ArtifactOut] = []
+            # Deciding, sealing and projecting is in-memory work once the rows are prefetched
+            # (the loop awaits the database only for what prefetch could not know).
+            with building(len(prepared)):
+                for cmd, encoded, _content, fresh in prepared:
+                    await batch.save(cmd, who, encoded, fresh_id=fresh)
+                for cmd, _, content, _ in prepared:
+                    row = await batch.projector.get(cmd.artifact_id)
+                    assert row is not None
+                    outs.append(self._reply(row, content))
+            return outs
+
+        return await self._write(action)
+
+    async def move(
+        self,
+        artifact_id: ULID | str,
+        new_parent_id: ULID | str | None,
+        *,
+        expected_version: int | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> ArtifactOut:
+        aid = str(parse_id(artifact_id))
+        parent = str(parse_id(new_parent_id, what="parent id")) if new_parent_id is not None else None
+        who = current_attribution(actor=actor, reason=reason)
+
+        async def action(batch: WriteBatch) -> ArtifactOut:
+            await batch.move(MoveArtifact(aid, parent, expected_version), who)
+            return await self._written(batch, aid)
+
+        return await self._write(action)
+
+    async def delete(
+        self,
+        id: ULID | str,
+        *,
+        cascade: bool,
+        expected_version: int | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> None:
+        aid = str(parse_id(id))
+        who = current_attribution(actor=actor, reason=reason)
+        await self._write(lambda batch: batch.delete(aid, who, cascade=cascade, expected_version=expected_version))
+
+    async def restore(self, id: ULID | str, *, actor: str | None, reason: str | None) -> ArtifactOut:
+        aid = str(parse_id(id))
+        who = current_attribution(actor=actor, reason=reason)
+
+        async def action(batch: WriteBatch) -> ArtifactOut:
+            await batch.restore(aid, who)
+            return await self._written(batch, aid)
+
+        return await self._write(action)
+
+    async def revert(
+        self,
+        id: ULID | str,
+        *,
+        to_version: int,
+        expected_version: int | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> ArtifactOut:
+        aid = str(parse_id(id))
+        if isinstance(to_version, bool) or not isinstance(to_version, int):
+            raise TypeError(f"to_version must be an int, not {type(to_version).__name__}")
+        cmd = RevertArtifact(aid, to_version, expected_version)
+        who = current_attribution(actor=actor, reason=reason)
+
+        async def action(batch: WriteBatch) -> ArtifactOut:
+            await batch.revert(cmd, who)
+            return await self._written(batch, aid)
+
+        return await self._write(action)
+
+    # ---- replies ------------------------------------------------------------------------------------
+    async def _written(self, batch: WriteBatch, artifact_id: str) -> ArtifactOut:
+        """The artifact as this transaction left it (from the batch's own rows: no later writer shows)."""
+        row = await batch.projector.get(artifact_id)
+        if row is None:
+            raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
+        content: Any = _NO_CONTENT
+        if row.content is not None:
+            await batch.flush()  # the blob may have been written earlier in this transaction
+            digest = row.content.hash
+            raw = await queries.load_blobs(self.repo.session, [digest])
+            content = self.repo.decode(row.content.codec, raw[digest], digest)
+        return self._reply(row, content)
+
+    def _ulid(self, text: str) -> ULID:
+        found = self._ulids.get(text)
+        return found if found is not None else ULID.from_str(text)
+
+    def _reply(self, row: ArtifactRow, content: Any) -> ArtifactOut:
+        data = row.data
+        if isinstance(data, (dict, list)):
+            # A deep copy: the reply must not alias the batch's row (a caller editing its reply
+            # inside a transaction would otherwise change what later saves are compared with).
+            data = codec.loads(codec.dumps_trusted(data))
+            if content is not _NO_CONTENT and isinstance(data, dict):
+                data["content"] = content
+        values = {
+            "id": self._ulid(row.id),
+            "parent_id": self._ulid(row.parent_id) if row.parent_id else None,
+            "level": row.level,
+            "data": data,
+            "tags": list(row.tags),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "version": row.version,
+            "created_by": row.created_by,
+            "updated_by": row.updated_by,
+        }
+        return construct(ArtifactOut, values)

@@ -1,0 +1,309 @@
+"""The read side: artifacts as they are now or were then, their history, diffs and the audit trail.
+
+Present-state reads select projection rows through :mod:`queries`; reads of the past
+(``version=``, ``as_of=``) go through the temporal closure (:mod:`temporal`); history, diff
+and audit fold the log (:mod:`history`). Here the rows become models, in one pass per
+listing, with content decoded from blobs fetched once per call and hierarchy labels added
+to tree nodes. Inside a transaction each read first sends the batch's pending writes (the
+``sync`` callable of the command side), so a transaction reads its own writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Row
+from ulid import ULID
+
+from . import codec, queries, temporal
+from . import history as hist
+from .errors import ArtifactNotFoundError
+from .ids import parse_id, ulid_from_text
+from .repository import ArtifactRepository
+from .schemas import (
+    ArtifactDiff,
+    ArtifactHierarchy,
+    ArtifactOut,
+    ArtifactTreeNode,
+    ArtifactVersion,
+    AuditPage,
+    building,
+    construct,
+)
+from .store.dialect import translated
+from .store.tables import stamp_reader
+
+__all__ = ["Reads"]
+
+OutT = TypeVar("OutT", bound=ArtifactOut)
+
+
+class Reads:
+    """The reads of one manager; ``hierarchy`` labels the tree nodes they return."""
+
+    def __init__(
+        self, repo: ArtifactRepository, hierarchy: ArtifactHierarchy | None, sync: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.repo = repo
+        self.hierarchy = hierarchy
+        self._sync = sync
+
+    # ---- the present, and the past by version or instant ----------------------------------------------
+    async def find_by_id(
+        self, id: ULID | str, *, include_content: bool, version: int | None, as_of: datetime | None
+    ) -> ArtifactOut | None:
+        aid = str(parse_id(id))
+        if version is not None or as_of is not None:
+            return await self._find_at(aid, version, as_of, include_content)
+        await self._sync()
+        with translated():
+            row = await queries.by_id(self.repo.session, aid)
+            if row is None:
+                return None
+            return (await self._outs([row], include_content))[0]
+
+    async def _find_at(
+        self, aid: str, version: int | None, as_of: datetime | None, include_content: bool
+    ) -> ArtifactOut | None:
+        at = hist.point(version, as_of)
+        await self._sync()
+        with translated():
+            rows = await temporal.tree_at(self.repo.session, await self.repo.dialect(), aid, **at, subtree=False)
+            if not rows:
+                await hist.check_stream(self.repo.session, aid, version)
+                return None
+            return (await self._models(ArtifactOut, hist.tree_values(rows), include_content))[0]
+
+    async def find_all(self, *, include_content: bool) -> list[ArtifactOut]:
+        await self._sync()
+        with translated():
+            return await self._outs(await queries.all_rows(self.repo.session), include_content)
+
+    async def iter_all(self, *, include_content: bool, page_size: int) -> AsyncGenerator[ArtifactOut, None]:
+        if page_size < 1:
+            raise ValueError(f"page_size must be positive (got {page_size})")
+        after: str | None = None
+        while True:
+            await self._sync()
+            with translated():
+                rows = await queries.page_after(self.repo.session, after, page_size)
+                page = await self._outs(rows, include_content)
+            for out in page:
+                yield out
+            if len(rows) < page_size:
+                return
+            after = rows[-1].id
+
+    async def find_paginated(self, page: int, size: int, *, include_content: bool) -> tuple[list[ArtifactOut], int]:
+        if page < 1 or size < 1:
+            raise ValueError(f"page and size must be positive (got page={page}, size={size})")
+        await self._sync()
+        with translated():
+            rows = await queries.all_rows(self.repo.session, offset=(page - 1) * size, limit=size)
+            return await self._outs(rows, include_content), await queries.count(self.repo.session)
+
+    async def find_all_by_id(self, ids: Sequence[ULID | str], *, include_content: bool) -> list[ArtifactOut]:
+        wanted = [str(parse_id(i)) for i in ids]
+        await self._sync()
+        with translated():
+            return await self._outs(await queries.by_ids(self.repo.session, wanted), include_content)
+
+    async def count(self) -> int:
+        await self._sync()
+        with translated():
+            return await queries.count(self.repo.session)
+
+    async def exists_by_id(self, id: ULID | str) -> bool:
+        await self._sync()
+        with translated():
+            return await queries.exists(self.repo.session, str(parse_id(id)))
+
+    # ---- trees --------------------------------------------------------------------------------------
+    async def find_subtree(
+        self, start_id: ULID | str, *, include_content: bool, as_of: datetime | None
+    ) -> list[ArtifactTreeNode]:
+        aid = str(parse_id(start_id))
+        at = hist.point(None, as_of) if as_of is not None else None
+        await self._sync()
+        with translated():
+            if at is None:
+                return await self._nodes(await queries.subtree(self.repo.session, aid), include_content)
+            rows = await temporal.tree_at(self.repo.session, await self.repo.dialect(), aid, **at, subtree=True)
+            if not rows:
+                await hist.check_stream(self.repo.session, aid)
+                return []
+            return await self._models(ArtifactTreeNode, hist.tree_values(rows), include_content)
+
+    async def build_tree(
+        self, start_id: ULID | str, *, include_content: bool, as_of: datetime | None
+    ) -> ArtifactTreeNode | None:
+        nodes = await self.find_subtree(start_id, include_content=include_content, as_of=as_of)
+        if not nodes:
+            return None
+        by_id: dict[ULID, ArtifactTreeNode] = {}
+        for node in nodes:
+            node.children = []
+            by_id[node.id] = node
+        for node in nodes[1:]:
+            if node.parent_id is not None and node.parent_id in by_id:
+                children = by_id[node.parent_id].children
+                assert children is not None
+                children.append(node)
+        return nodes[0]
+
+    async def expand_artifact(self, artifact_id: ULID | str) -> ArtifactTreeNode | None:
+        out = await self.find_by_id(artifact_id, include_content=True, version=None, as_of=None)
+        if out is None:
+            return None
+        node = ArtifactTreeNode.from_artifact(out)
+        if self.hierarchy is not None:
+            node.hierarchy = self.hierarchy.name
+            node.level_label = self.hierarchy.label_for(out.level)
+        node.children = None
+        return node
+
+    async def get_root_artifact(self, artifact_id: ULID | str) -> ArtifactOut | None:
+        aid = str(parse_id(artifact_id))
+        await self._sync()
+        with translated():
+            row = await queries.root_of(self.repo.session, aid)
+            if row is None:
+                return None
+            return (await self._outs([row], True))[0]
+
+    # ---- history, diff, audit -----------------------------------------------------------------------
+    async def history(self, id: ULID | str, *, include_content: bool) -> list[ArtifactVersion]:
+        aid = str(parse_id(id))
+        await self._sync()
+        with translated():
+            events = await queries.stream(self.repo.session, aid)
+            if not events:
+                raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+            folded = hist.fold_versions(events)
+            if include_content:
+                await self._decode_versions(folded)
+        return [v for v, _ in folded]
+
+    async def _decode_versions(self, folded: list[tuple[ArtifactVersion, Any]]) -> None:
+        refs = {s.content.hash: s.content for _, s in folded if s.content is not None}
+        if not refs:
+            return
+        raw = await queries.load_blobs(self.repo.session, refs)
+        decoded = {h: self.repo.decode(ref.codec, raw[h], h) for h, ref in refs.items()}
+        for version, state in folded:
+            if state.content is not None and isinstance(state.data, dict):
+                version.data = {**state.data, "content": decoded[state.content.hash]}
+
+    async def diff(self, id: ULID | str, v1: int, v2: int | None) -> ArtifactDiff:
+        aid = str(parse_id(id))
+        await self._sync()
+        with translated():
+            return await hist.diff(self.repo.session, aid, v1, v2)
+
+    async def audit(
+        self,
+        *,
+        artifact_id: ULID | str | None,
+        subtree_of: ULID | str | None,
+        actor: str | Sequence[str] | None,
+        event_type: str | Sequence[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        after: int,
+        limit: int,
+    ) -> AuditPage:
+        aid = str(parse_id(artifact_id)) if artifact_id is not None else None
+        root = str(parse_id(subtree_of, what="subtree root id")) if subtree_of is not None else None
+        await self._sync()
+        with translated():
+            return await hist.audit(
+                self.repo.session,
+                artifact_id=aid,
+                subtree_of=root,
+                actor=actor,
+                event_type=event_type,
+                since=since,
+                until=until,
+                after=after,
+                limit=limit,
+            )
+
+    # ---- rows to models -----------------------------------------------------------------------------
+    async def _outs(self, rows: Sequence[Row[Any]], include_content: bool) -> list[ArtifactOut]:
+        return await self._build(ArtifactOut, rows, include_content)
+
+    async def _nodes(self, rows: Sequence[Row[Any]], include_content: bool) -> list[ArtifactTreeNode]:
+        return await self._build(ArtifactTreeNode, rows, include_content)
+
+    async def _build(self, cls: type[OutT], rows: Sequence[Row[Any]], include_content: bool) -> list[OutT]:
+        """One model per projection row (``queries._COLUMNS``): JSON and timestamps decoded in the same pass."""
+        return await self._models(cls, cast(Sequence[hist.Values], rows), include_content, stored=True)
+
+    async def _models(
+        self, cls: type[OutT], rows: Sequence[hist.Values], include_content: bool, *, stored: bool = False
+    ) -> list[OutT]:
+        """One model per row (content decoded from blobs fetched once per call).
+
+        ``stored``: the rows are projection rows as selected (``queries._COLUMNS``): data and
+        tags still JSON text, timestamps raw (see ``RAW_STAMP``); decoded here, in one pass.
+        """
+        loads = codec.loads
+        stamp = stamp_reader()
+        raw: dict[str, bytes] = {}
+        if include_content:
+            hashes = {r[5] for r in rows if r[5]}
+            if hashes:
+                raw = await queries.load_blobs(self.repo.session, hashes)
+        tree = cls is ArtifactTreeNode
+        hierarchy = self.hierarchy if tree else None
+        name = hierarchy.name if hierarchy is not None else None
+        labels: dict[int, str | None] = {}
+        ulids: dict[str, ULID] = {}
+        outs: list[OutT] = []
+        with building(len(rows)):
+            for (
+                aid,
+                parent_id,
+                level,
+                version,
+                data,
+                content_hash,
+                content_codec,
+                tags,
+                created,
+                updated,
+                by,
+                upd,
+            ) in rows:
+                if stored:
+                    data, tags = loads(data), loads(cast(str, tags))
+                    created, updated = stamp(created), stamp(updated)
+                if include_content and content_hash and isinstance(data, dict):
+                    assert content_codec is not None  # written together with the hash
+                    data["content"] = self.repo.decode(content_codec, raw[content_hash], content_hash)
+                ulid = ulids[aid] = ulid_from_text(aid)
+                parent = None
+                if parent_id is not None:
+                    parent = ulids.get(parent_id) or ulid_from_text(parent_id)
+                values: dict[str, Any] = {
+                    "id": ulid,
+                    "parent_id": parent,
+                    "level": level,
+                    "data": data,
+                    "tags": tags,
+                    "created_at": created,
+                    "updated_at": updated,
+                    "version": version,
+                    "created_by": by,
+                    "updated_by": upd,
+                }
+                if tree:
+                    if level not in labels:
+                        labels[level] = hierarchy.label_for(level) if hierarchy is not None else None
+                    values["level_label"] = labels[level]
+                    values["hierarchy"] = name
+                    values["children"] = None
+                outs.append(construct(cls, values))
+        return outs

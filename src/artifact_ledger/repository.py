@@ -1,0 +1,83 @@
+"""``ArtifactRepository``: one ``AsyncSession`` and what comes with it.
+
+The session, the pickle-signing keyring (resolved lazily from the session's database URL),
+the clock and id factory, the backend's dialect name, write batches on the session's
+connection, and commit/rollback. The command side (:mod:`commands`) and the read side
+(:mod:`reads`) both work through one repository; :mod:`manager` re-exports it under its
+chapkit name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .clock import Clock, system_clock
+from .content import Keyring, decode_content
+from .ids import IdFactory, new_id
+from .keys import resolve_keyring
+from .store.dialect import driver_for
+from .writer import WriteBatch
+
+__all__ = ["ArtifactRepository"]
+
+
+class ArtifactRepository:
+    """Data access for artifacts on one ``AsyncSession`` (chapkit-compatible constructor).
+
+    ``keyring``/``secret``, ``clock`` and ``id_factory`` are optional; see
+    :mod:`artifact_ledger.keys` for where the pickle-signing key comes from.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        secret: str | bytes | Keyring | None = None,
+        clock: Clock | None = None,
+        id_factory: IdFactory | None = None,
+    ) -> None:
+        self.session = session
+        self.clock: Clock = clock or system_clock
+        self.new_id: IdFactory = id_factory or new_id
+        self._secret = secret
+        self._keyring: Keyring | None = secret if isinstance(secret, Keyring) else None
+        self._dialect: str | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            bind = self.session.bind
+            url = bind.engine.url if bind is not None else None
+            self._keyring = resolve_keyring(url, self._secret)
+        return self._keyring
+
+    async def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: the few reads written differently per backend need it."""
+        if self._dialect is None:
+            self._dialect = (await self.session.connection()).dialect.name
+        return self._dialect
+
+    async def batch(self) -> WriteBatch:
+        connection = await self.session.connection()
+        return WriteBatch(await driver_for(connection), self.clock, self.new_id)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    def decode(self, content_codec: str, raw: bytes, digest: str) -> Any:
+        """A blob of this database as the object it was saved as.
+
+        Only a pickle consults the keyring, so only a pickle resolves it (which may create a
+        key file); other codecs never look at the key they are given.
+        """
+        keyring = self.keyring if content_codec == "pickle" else _PLAIN
+        return decode_content(content_codec, raw, digest, keyring)
+
+
+_PLAIN = Keyring.generate()
+"""Passed to decoders of codecs that never consult a key (everything but pickle)."""
