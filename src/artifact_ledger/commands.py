@@ -105,7 +105,7 @@ class Commands:
                 # before failing (save_all item k would leave half of itself in the batch),
                 # or when the database itself failed (PostgreSQL refuses every later statement
                 # of a failed transaction). A rule refused by decide() writes nothing: keep going.
-                from_database = exc.__cause__ is not None and not isinstance(exc.__cause__, LedgerError)
+                from_database = isinstance(exc, LedgerError) and exc.driver_error is not None
                 if batch.appended + len(batch.pending) != sealed or from_database:
                     batch.aborted = f"{type(exc).__name__}: {exc}"
                 raise
