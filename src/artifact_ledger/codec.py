@@ -3,7 +3,11 @@
 Canonical bytes are orjson with sorted keys and no whitespace. For the value
 types the ledger stores (str, int, float, bool, None, lists, str-keyed dicts)
 they equal ``json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``,
-which lets a standard-library verifier recompute every hash.
+which lets a standard-library verifier recompute every hash (``docs/chain.md`` states the
+rules the hash chain relies on). Values canonical JSON cannot hold are refused with
+:class:`NotJSONError` naming where they are, never written approximately: NaN and
+infinities, integers beyond 64 bits (-2**63 to 2**64-1), and text holding a lone
+surrogate (a code point UTF-8 cannot encode).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import orjson
 
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _CANONICAL_STRICT = _CANONICAL | orjson.OPT_PASSTHROUGH_SUBCLASS
+_ORDERED_STRICT = _CANONICAL_STRICT & ~orjson.OPT_SORT_KEYS
 
 GENESIS_HASH = bytes(32)
 """The ``prev_hash`` of the first event: 32 zero bytes."""
@@ -27,9 +32,30 @@ class NotJSONError(TypeError):
     def __init__(self, path: str, value: object) -> None:
         self.path = path
         self.value_type = type(value).__name__
-        self.shown = repr(value) if isinstance(value, float) else f"a {self.value_type}"
-        """How the value reads in a message: ``nan`` for a non-finite float, else ``a datetime``."""
+        self.shown = _shown(value)
+        """How the value reads in a message: ``nan`` for a non-finite float, else e.g. ``a datetime``."""
         super().__init__(f"{path or 'value'} is {self.shown}, which is not JSON")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    if type(value) is int:
+        return f"{value}, an integer beyond 64 bits"
+    if type(value) is str:
+        at = lone_surrogate(value)
+        if at is not None:
+            return f"text with a lone surrogate (U+{ord(value[at]):04X} at index {at}, which has no UTF-8 encoding)"
+    return f"a {type(value).__name__}"
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (a code point UTF-8 cannot encode), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 def _refuse(value: object) -> Any:
@@ -52,7 +78,12 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(raw: bytes | bytearray | memoryview | str) -> Any:
-    """Parse JSON bytes or text."""
+    """Parse JSON bytes or text.
+
+    orjson reads an integer beyond 64 bits as a float. Nothing the ledger stores holds one:
+    :func:`dumps` refuses it, and the bundle verifier refuses a bundle that holds one, so an
+    import cannot bring one in either.
+    """
     return orjson.loads(raw)
 
 
@@ -65,11 +96,13 @@ def _find_non_json(value: Any, path: str) -> tuple[str, object] | None:
     """Where (path, value) ``value`` stops being plain JSON; the path of the root itself is ``""``."""
     if type(value) is int and not -(2**63) <= value < 2**64:
         return path, value  # orjson refuses integers beyond 64 bits
+    if type(value) is str and lone_surrogate(value) is not None:
+        return path, value
     if value is None or type(value) in (str, int, float, bool):
         return None
     if type(value) is dict:
         for key, item in value.items():
-            if type(key) is not str:
+            if type(key) is not str or lone_surrogate(key) is not None:
                 return f"{path}[{key!r}] (key)", key
             found = _find_non_json(item, f"{path}[{key!r}]")
             if found is not None:
@@ -101,5 +134,23 @@ def _find_non_finite(value: Any, path: str) -> tuple[str, object] | None:
 
 
 def dumps_trusted(value: Any) -> bytes:
-    """Canonical JSON of a value already accepted by :func:`dumps` (no NaN walk: the hot path)."""
-    return orjson.dumps(value, option=_CANONICAL_STRICT)
+    """Canonical JSON of a value already accepted by :func:`dumps` (no NaN walk: the hot path).
+
+    A value it cannot write still raises :class:`NotJSONError` naming where.
+    """
+    try:
+        return orjson.dumps(value, option=_CANONICAL_STRICT)
+    except TypeError:
+        found = _find_non_json(value, "")
+        if found is None:
+            raise
+        raise NotJSONError(*found) from None
+
+
+def dumps_ordered(value: dict[str, Any]) -> bytes:
+    """Canonical JSON of a flat dict whose keys are already in canonical (sorted) order.
+
+    Skips the sort: the hash chain's envelope is built in order. Raises orjson's
+    :class:`TypeError` for a value it cannot write; the caller names the field.
+    """
+    return orjson.dumps(value, option=_ORDERED_STRICT)

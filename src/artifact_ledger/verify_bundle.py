@@ -9,6 +9,10 @@ It recomputes every event's chained hash from the bundle (``docs/bundle-format.m
 checks every blob against its SHA-256, and compares the bundle's head with the manifest
 and, with ``--head``, with a head recorded elsewhere. Exit status: 0 verified, 1 the
 bundle fails verification (the first broken position and why are printed), 2 usage error.
+
+The bytes each hash covers are specified in ``docs/chain.md``. The library defines them in
+``chain.py``; this file restates them (``canonical_envelope``, ``chained_hash``) with the
+standard library alone, and the golden vectors in ``tests/vectors`` hold both to the same bytes.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 FORMAT = "artifact-ledger-bundle"
@@ -56,7 +62,26 @@ EVENT_FIELDS = (
     "prev_hash",
     "hash",
 )
+ENVELOPE_FIELDS = (
+    "actor",
+    "artifact_id",
+    "causation_id",
+    "correlation_id",
+    "event_id",
+    "position",
+    "reason",
+    "recorded_at",
+    "schema_version",
+    "type",
+    "version",
+)
+"""The members of the hashed envelope, in the order they are written (sorted by name)."""
 _OPTIONAL_TEXT = ("actor", "reason", "correlation_id", "causation_id")
+_REQUIRED_TEXT = ("artifact_id", "event_id", "recorded_at", "type")
+_INTEGERS = ("position", "schema_version", "version")
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+"""The integers hashed JSON can hold; one beyond them is refused, never read as a float."""
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _CHUNK = 1 << 20
@@ -144,13 +169,73 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _int64(text: str) -> int:
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValueError(f"the integer {text[:40]} is beyond 64 bits (-2**63 to 2**64-1)")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of a double")
+    return value
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (a code point UTF-8 cannot encode), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _surrogate_problem(text: str, what: str) -> str | None:
+    at = lone_surrogate(text)
+    if at is None:
+        return None
+    return f"{what} {text[:40]!r} holds a lone surrogate (U+{ord(text[at]):04X} at index {at}), which is not UTF-8 text"
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse a lone surrogate in any string or key of a parsed JSON value (only ``\\u`` escapes make one)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            problem = _surrogate_problem(item, "a string")
+            if problem is not None:
+                raise ValueError(problem)
+        elif type(item) is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+
+
 def loads(raw: bytes | str) -> Any:
-    """Strict JSON: no NaN or infinities, no duplicate keys; every failure is a ValueError."""
+    """Strict JSON, as the ledger writes it; every failure is a ValueError naming the problem.
+
+    Refused: NaN and infinities, numbers beyond a double, integers beyond 64 bits (the
+    ledger's reader would turn them into floats), duplicate keys, invalid UTF-8 and
+    strings holding a lone surrogate (a ``\\ud800`` escape without its pair).
+    """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_int=_int64,
+            parse_float=_finite,
+            object_pairs_hook=_unique_keys,
+        )
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    if "\\u" in text:
+        _check_strings(value)
+    return value
 
 
 def _int(record: dict[str, Any], key: str, where: str, minimum: int = 0) -> int:
@@ -228,9 +313,7 @@ def parse_event(line: bytes, where: str) -> Event:
         missing = sorted(set(EVENT_FIELDS) - set(record))
         extra = sorted(set(record) - set(EVENT_FIELDS))
         raise BundleFormatError(f"{where} has the wrong fields (missing {missing}, unexpected {extra})")
-    recorded_at = _text(record, "recorded_at", where) or ""
-    if not _TIME.match(recorded_at):
-        raise BundleFormatError(f"{where}: recorded_at {recorded_at!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    recorded_at = check_time_text(_text(record, "recorded_at", where) or "", f"{where}: recorded_at")
     return Event(
         position=_int(record, "position", where, 1),
         event_id=_text(record, "event_id", where) or "",
@@ -249,27 +332,82 @@ def parse_event(line: bytes, where: str) -> Event:
     )
 
 
+def check_time_text(text: str, what: str = "recorded_at") -> str:
+    """``text`` if it is a canonical time, else BundleFormatError.
+
+    A canonical time names a real UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, fixed width:
+    the year has four digits (``0999``, never ``999``), the fraction six.
+    """
+    if _TIME.match(text):
+        try:
+            datetime.fromisoformat(text[:-1])
+            return text
+        except ValueError:
+            pass
+    raise BundleFormatError(f"{what} {text[:40]!r} is not a time written as YYYY-MM-DDTHH:MM:SS.ffffffZ")
+
+
+def canonical_envelope(fields: Mapping[str, Any]) -> bytes:
+    """The canonical envelope bytes (``docs/chain.md``) of an event's fields; BundleFormatError if it has none.
+
+    UTF-8 of the JSON object of the eleven members of ``ENVELOPE_FIELDS``, in that order,
+    without whitespace, non-ASCII text unescaped. The integers must lie within 64 bits, the
+    texts must be UTF-8 text (no lone surrogate); attribution may be null.
+    """
+    for name in _INTEGERS:
+        value = fields[name]
+        if type(value) is not int or not INT_MIN <= value <= INT_MAX:
+            raise BundleFormatError(f"the envelope's {name} {value!r} is not an integer within 64 bits")
+    for name in _REQUIRED_TEXT:
+        if type(fields[name]) is not str:
+            raise BundleFormatError(f"the envelope's {name} {fields[name]!r} is not text")
+    for name in _OPTIONAL_TEXT:
+        if fields[name] is not None and type(fields[name]) is not str:
+            raise BundleFormatError(f"the envelope's {name} {fields[name]!r} is neither text nor null")
+    text = json.dumps({name: fields[name] for name in ENVELOPE_FIELDS}, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        for name in (*_REQUIRED_TEXT, *_OPTIONAL_TEXT):
+            problem = _surrogate_problem(fields[name] or "", f"the envelope's {name}")
+            if problem is not None:
+                raise BundleFormatError(problem) from None
+        raise  # pragma: no cover - a member name is ASCII, so a text field failed above
+
+
+def payload_bytes(payload: str) -> bytes:
+    """The payload's bytes as hashed: its stored text, UTF-8, never re-serialised."""
+    try:
+        return payload.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BundleFormatError(_surrogate_problem(payload, "the payload") or "the payload is not UTF-8") from None
+
+
+def chained_hash(prev_hash: bytes, envelope: bytes, payload: bytes) -> bytes:
+    """``SHA-256(prev_hash ‖ envelope ‖ "\\n" ‖ payload)``: the hash of one event."""
+    return hashlib.sha256(prev_hash + envelope + b"\n" + payload).digest()
+
+
 def event_hash(event: Event, position: int | None = None, prev_hash: str | None = None) -> str:
-    """The chained hash of ``event`` (as if sealed at ``position`` after ``prev_hash``), as hex."""
-    envelope = {
-        "position": event.position if position is None else position,
-        "event_id": event.event_id,
-        "artifact_id": event.artifact_id,
-        "version": event.version,
-        "type": event.type,
-        "schema_version": event.schema_version,
-        "recorded_at": event.recorded_at,
+    """The chained hash of ``event`` (as if sealed at ``position`` after ``prev_hash``), as hex.
+
+    Raises BundleFormatError for an event no hash can cover (see :func:`canonical_envelope`).
+    """
+    fields = {
         "actor": event.actor,
-        "reason": event.reason,
-        "correlation_id": event.correlation_id,
+        "artifact_id": event.artifact_id,
         "causation_id": event.causation_id,
+        "correlation_id": event.correlation_id,
+        "event_id": event.event_id,
+        "position": event.position if position is None else position,
+        "reason": event.reason,
+        "recorded_at": event.recorded_at,
+        "schema_version": event.schema_version,
+        "type": event.type,
+        "version": event.version,
     }
-    text = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(bytes.fromhex(event.prev_hash if prev_hash is None else prev_hash))
-    digest.update(text.encode("utf-8"))
-    digest.update(b"\n")
-    digest.update(event.payload.encode("utf-8"))
-    return digest.hexdigest()
+    prev = bytes.fromhex(event.prev_hash if prev_hash is None else prev_hash)
+    return chained_hash(prev, canonical_envelope(fields), payload_bytes(event.payload)).hex()
 
 
 def content_ref(event: Event) -> tuple[str, int] | None:
@@ -354,13 +492,14 @@ class _Checker:
                     if not raw.endswith(b"\n"):
                         raise BundleFormatError(f"{where} has no newline: the file is truncated")
                     event = parse_event(raw[:-1], where)
+                    sealed = event_hash(event)
                 except BundleFormatError as exc:
                     raise _Broken(expected, MALFORMED, str(exc)) from None
                 if expected > m.head_position:
                     raise _Broken(
                         expected, INSERTED, f"{where}: the manifest says the bundle ends at {m.head_position}"
                     )
-                if event.position != expected or event.prev_hash != prev or event_hash(event) != event.hash:
+                if event.position != expected or event.prev_hash != prev or sealed != event.hash:
                     raise self._diagnose(event, expected, prev)
                 try:
                     ref = content_ref(event)
