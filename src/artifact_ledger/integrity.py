@@ -26,7 +26,7 @@ from typing import Any, Final, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import codec
-from .chain import format_time
+from .chain import canonical_envelope, event_hash, format_time, stored_time_text
 from .drift import DriftCheck, Finding, earliest
 from .store.dialect import translated
 from .store.recorder import Recorder, reading
@@ -141,59 +141,34 @@ async def head(engine: AsyncEngine) -> HeadDigest:
 # ---- one event row -----------------------------------------------------------------------------
 
 
-def _decoded(value: Any) -> Any:
-    return value.decode() if type(value) is bytes else value
-
-
-def _sqlite_time(value: Any) -> str:
-    """The canonical text of a stored SQLite timestamp (``YYYY-MM-DD HH:MM:SS.ffffff``), derived textually."""
-    stored = _decoded(value)
-    if type(stored) is str and len(stored) == 26 and stored[10] == " ":
-        return f"{stored[:10]}T{stored[11:]}Z"
-    return f"not a ledger timestamp: {stored!r}"  # never a canonical time, so the hash cannot match
-
-
 def _sqlite_envelope(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
-    """Envelope and payload bytes of a SQLite row of ``Recorder.verify_events``, as sealed at ``position``."""
+    """Envelope and payload bytes of a SQLite event row (text columns as stored bytes), as sealed at ``position``."""
     _, event_id, artifact_id, version, type_, schema_version, payload, recorded_at, actor, reason, cor, cau = row[:12]
-    # _decoded, inlined (this runs once per event): bytes (the stored text) -> str; NULL and numbers as they are.
+    # This runs once per event: bytes (the stored text) -> str; NULL and numbers as they are. The time is
+    # derived from its stored text. Invalid UTF-8 raises UnicodeDecodeError, a ValueError: the row cannot match.
     return (
-        codec.dumps_trusted(
-            {
-                "position": position,
-                "event_id": event_id.decode() if type(event_id) is bytes else event_id,
-                "artifact_id": artifact_id.decode() if type(artifact_id) is bytes else artifact_id,
-                "version": version,
-                "type": type_.decode() if type(type_) is bytes else type_,
-                "schema_version": schema_version,
-                "recorded_at": _sqlite_time(recorded_at),
-                "actor": actor.decode() if type(actor) is bytes else actor,
-                "reason": reason.decode() if type(reason) is bytes else reason,
-                "correlation_id": cor.decode() if type(cor) is bytes else cor,
-                "causation_id": cau.decode() if type(cau) is bytes else cau,
-            }
+        canonical_envelope(
+            position,
+            event_id.decode() if type(event_id) is bytes else event_id,
+            artifact_id.decode() if type(artifact_id) is bytes else artifact_id,
+            version,
+            type_.decode() if type(type_) is bytes else type_,
+            schema_version,
+            stored_time_text(recorded_at.decode() if type(recorded_at) is bytes else recorded_at),
+            actor.decode() if type(actor) is bytes else actor,
+            reason.decode() if type(reason) is bytes else reason,
+            cor.decode() if type(cor) is bytes else cor,
+            cau.decode() if type(cau) is bytes else cau,
         ),
         payload,
     )
 
 
 def _pg_envelope(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
-    """Envelope and payload bytes of a PostgreSQL row of ``Recorder.verify_events``, as sealed at ``position``."""
+    """Envelope and payload bytes of a PostgreSQL event row, as sealed at ``position``."""
     return (
-        codec.dumps_trusted(
-            {
-                "position": position,
-                "event_id": row[1],
-                "artifact_id": row[2],
-                "version": row[3],
-                "type": row[4],
-                "schema_version": row[5],
-                "recorded_at": format_time(row[7]),
-                "actor": row[8],
-                "reason": row[9],
-                "correlation_id": row[10],
-                "causation_id": row[11],
-            }
+        canonical_envelope(
+            position, row[1], row[2], row[3], row[4], row[5], format_time(row[7]), row[8], row[9], row[10], row[11]
         ),
         row[6].encode(),
     )
@@ -209,9 +184,38 @@ def _self_consistent(envelope: Envelope, row: Sequence[Any], position: Any) -> b
         prev, digest = row[12], row[13]
         if type(prev) is not bytes or type(payload) is not bytes:
             return False
-        return bool(hashlib.sha256(prev + env + b"\n" + payload).digest() == digest)
+        return bool(event_hash(prev, env, payload) == digest)
     except (TypeError, ValueError):  # a DBA's wrong types or invalid UTF-8: it cannot match
         return False
+
+
+_ROW_TEXT = (
+    (1, "event_id"),
+    (2, "artifact_id"),
+    (4, "type"),
+    (6, "payload"),
+    (7, "recorded_at"),
+    (8, "actor"),
+    (9, "reason"),
+    (10, "correlation_id"),
+    (11, "causation_id"),
+)
+
+
+def _unhashable(envelope: Envelope, row: Sequence[Any], position: Any) -> str:
+    """Why no hash can cover the row's fields as stored, as a parenthesised clause ("" if one can)."""
+    for index, name in _ROW_TEXT:
+        value = row[index]
+        if type(value) is bytes:
+            try:
+                value.decode()
+            except UnicodeDecodeError:
+                return f" (its {name} is not UTF-8 text)"
+    try:
+        envelope(row, position)
+    except (TypeError, ValueError) as exc:
+        return f" ({exc})"
+    return ""
 
 
 _CONTENT = b'"content":{'
@@ -383,7 +387,8 @@ class _Verifier:
             return Finding(p, INSERTED, f"a row is stored at position {position!r}, outside the log's positions")
         stored_prev = row[12]
         if stored_prev == prev:
-            return Finding(p, MODIFIED, f"event {p} was modified: its fields no longer match its hash")
+            why = _unhashable(self.envelope, row, p)
+            return Finding(p, MODIFIED, f"event {p} was modified: its fields no longer match its hash{why}")
         before = await self._position_where("hash", stored_prev) if type(stored_prev) is bytes else None
         if before is None and stored_prev == self.start_prev:
             before = self.start  # it chains to the genesis hash (or to the checkpoint)
