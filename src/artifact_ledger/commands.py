@@ -123,8 +123,12 @@ class Commands:
     async def sync(self) -> None:
         """Inside a transaction, send pending writes so reads see them."""
         if self.batch is not None:
-            with translated():
-                await self.batch.flush()
+            try:
+                with translated():
+                    await self.batch.flush()
+            except BaseException as exc:  # a flush that fails part-way leaves the batch unusable
+                self.batch.aborted = f"{type(exc).__name__}: {exc}"
+                raise
 
     # ---- preparing input ----------------------------------------------------------------------------
     def _prepare(self, item: ArtifactIn, expected_version: int | None) -> Prepared:

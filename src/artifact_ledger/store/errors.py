@@ -145,8 +145,9 @@ def _unwrap(error: BaseException) -> BaseException:
     """The driver's own exception under SQLAlchemy's wrappers.
 
     ``DBAPIError.orig`` is the DB-API exception; for asyncpg that is SQLAlchemy's adapter
-    exception, whose ``.orig`` (2.1) or ``__cause__`` (2.0) is asyncpg's. The first exception
-    down that chain with a code wins; without one, the innermost.
+    exception, whose ``.orig`` (2.1) or ``__cause__`` (2.0) is asyncpg's. The innermost exception
+    with a code wins (the adapter copies ``sqlstate``, asyncpg's own has the constraint name);
+    without one, the innermost.
     """
     chain: list[BaseException] = [error]
     while len(chain) < 8:
@@ -157,7 +158,7 @@ def _unwrap(error: BaseException) -> BaseException:
         if inner is None or inner in chain:
             break
         chain.append(inner)
-    for candidate in chain:
+    for candidate in reversed(chain):
         if _sqlstate(candidate) is not None or _sqlite_code(candidate) is not None:
             return candidate
     return chain[-1]
