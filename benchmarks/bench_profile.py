@@ -46,7 +46,11 @@ def _ours(filename: str) -> str:
     return "src/artifact_ledger/" + filename.split("/artifact_ledger/", 1)[1]
 
 
-def report(stats: pstats.Stats, console: Console, title: str, top: int = 18) -> dict[str, Any]:
+def report(
+    stats: pstats.Stats, console: Console, title: str, top: int = 18, *, everything: bool = False
+) -> dict[str, Any]:
+    """Own time by package and our functions by cumulative time; with ``everything``, the top functions of
+    every package by own time too (the per-operation path spends most of its time outside our code)."""
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]  # pstats keeps it untyped
     total = sum(v[2] for v in raw.values()) or 1.0
     by_pkg: dict[str, float] = defaultdict(float)
@@ -67,6 +71,18 @@ def report(stats: pstats.Stats, console: Console, title: str, top: int = 18) -> 
     for name, calls, own, cum in sorted(ours, key=lambda r: -r[3])[:top]:
         fn_table.add_row(name, f"{calls:,}", f"{100 * cum / total:.1f}", f"{100 * own / total:.1f}")
     console.print(fn_table)
+    if everything:
+        all_table = Table(title=f"{title}: every function by own time", title_justify="left")
+        for col in ("package", "file:line(function)", "calls", "% own", "% cum"):
+            all_table.add_column(col, justify="right" if col in ("calls", "% own", "% cum") else "left")
+        for (filename, line, func), (_cc, calls, own, cum, _callers) in sorted(raw.items(), key=lambda kv: -kv[1][2])[
+            :top
+        ]:
+            short = f"{Path(filename).name}:{line}({func})"
+            all_table.add_row(
+                _where(filename, func), short, f"{calls:,}", f"{100 * own / total:.1f}", f"{100 * cum / total:.1f}"
+            )
+        console.print(all_table)
     return {"total_s": total, "by_package": dict(by_pkg)}
 
 
@@ -93,14 +109,10 @@ class _Pyinstrument:
         self.profiler.stop()
 
 
-async def profile(
-    name: str, backend: str, s: Sizes, console: Console, out_dir: Path, profiler: str = "cprofile"
-) -> None:
+async def _suite(name: str, backend: str, s: Sizes, prof: Any) -> None:
+    """W1, W1b, W3 or W3-build on one manager, ``prof`` enabled around the part measured."""
     nodes = forest(s.roots, s.branching, s.depth)
     ids = assign_ids(nodes)
-    prof: cProfile.Profile | _Pyinstrument = cProfile.Profile() if profiler == "cprofile" else _Pyinstrument()
-    w.COLLECT = False
-    gc.collect()
     async with fresh_database(backend) as db, db.manager() as manager:
         if name == "W1":
             prof.enable()
@@ -120,6 +132,21 @@ async def profile(
                 await w.subtree_ours(manager, roots[i % len(roots)], size)
                 await w.build_tree_ours(manager, roots[i % len(roots)], s.branching)
         prof.disable()
+
+
+async def profile(
+    name: str, backend: str, s: Sizes, console: Console, out_dir: Path, profiler: str = "cprofile"
+) -> None:
+    prof: cProfile.Profile | _Pyinstrument = cProfile.Profile() if profiler == "cprofile" else _Pyinstrument()
+    w.COLLECT = False
+    gc.collect()
+    ops = 0
+    if name.startswith("P-"):
+        from bench_perop import profile_ops
+
+        ops = await profile_ops(name.removeprefix("P-"), backend, s, prof)
+    else:
+        await _suite(name, backend, s, prof)
     if isinstance(prof, _Pyinstrument):
         text = prof.profiler.output_text(unicode=True, color=False)
         path = out_dir / f"profile-{name}-{backend}.html"
@@ -127,7 +154,12 @@ async def profile(
         path.write_text(prof.profiler.output_html())
         console.print(text, markup=False, highlight=False)
         console.print(f"call tree: {path} (open in a browser)")
+        session = prof.profiler.last_session
+        if ops and session is not None:
+            console.print(f"{ops:,} operations: {session.duration / ops * 1e6:,.0f} µs each, profiled (wall clock)")
         return
     path = _save(prof, out_dir / f"profile-{name}-{backend}.pstats")
-    report(pstats.Stats(prof), console, f"{name} on {backend}")
+    found = report(pstats.Stats(prof), console, f"{name} on {backend}", everything=bool(ops))
     console.print(f"raw profile: {path} (python -m pstats {path})")
+    if ops:
+        console.print(f"{ops:,} operations: {found['total_s'] / ops * 1e6:,.0f} µs each under cProfile")

@@ -44,20 +44,6 @@ MEMORY_LIMIT_MB = 50.0  # W6: peak memory growth while listing
 CONTENT_EVERY = 10  # W2: one artifact in 10 carries content
 
 
-def _sql(db: Database, sql: str) -> str:
-    """``sql`` written with ``?`` placeholders, in the driver's style (``$1, $2, ...`` for asyncpg)."""
-    if db.backend == "sqlite":
-        return sql
-    parts = sql.split("?")
-    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
-
-
-async def _fetch(db: Database, conn: Any, sql: str, *args: Any) -> list[Any]:
-    if db.backend == "sqlite":
-        return list(await conn.execute_fetchall(sql, args))
-    return list(await conn.fetch(sql, *args))
-
-
 async def _ddl(db: Database, conn: Any, *statements: str) -> None:
     for ddl in statements:
         await conn.execute(ddl.replace("BLOB", "BYTEA") if db.backend == "postgresql" else ddl)
@@ -132,17 +118,17 @@ async def run_w2(backend: str, s: Sizes, log: Log) -> list[Result]:
             )
             for x in nodes
         ]
-        await _executemany(db, conn, _sql(db, f"INSERT INTO {FLOOR_C} VALUES (?, ?, ?, ?)"), rows)
+        await _executemany(db, conn, w.driver_sql(db, f"INSERT INTO {FLOOR_C} VALUES (?, ?, ?, ?)"), rows)
         await w.batch_saves(manager, by_tree(nodes), ids)
         w.check(await manager.count(), n, "W2 forest size")
         await _analyze(db, conn, FLOOR_C)
-        with_c = _sql(db, f"SELECT id, parent_id, data, content FROM {FLOOR_C} WHERE id = ?")
-        without_c = _sql(db, f"SELECT id, parent_id, data FROM {FLOOR_C} WHERE id = ?")
+        with_c = w.driver_sql(db, f"SELECT id, parent_id, data, content FROM {FLOOR_C} WHERE id = ?")
+        without_c = w.driver_sql(db, f"SELECT id, parent_id, data FROM {FLOOR_C} WHERE id = ?")
         for node in picks[:20]:  # warm-up (statement caches, page cache)
             await manager.find_by_id(ids[node.index])
             await manager.find_by_id(ids[node.index], include_content=False)
-            await _fetch(db, conn, with_c, str(ids[node.index]))
-            await _fetch(db, conn, without_c, str(ids[node.index]))
+            await w.fetch(db, conn, with_c, str(ids[node.index]))
+            await w.fetch(db, conn, without_c, str(ids[node.index]))
         blobs_read = 0
         flags: list[bool] = []
         for node in picks:
@@ -150,13 +136,13 @@ async def run_w2(backend: str, s: Sizes, log: Log) -> list[Result]:
             elapsed, out = await _timed(manager.find_by_id(aid))
             w.check(out.data.get("content") if out and out.data else None, node.data.get("content"), "W2 content")
             runs["ours_c"].append(elapsed)
-            elapsed, found = await _timed(_fetch(db, conn, with_c, key))
+            elapsed, found = await _timed(w.fetch(db, conn, with_c, key))
             w.check((len(found), found[0][3] is not None), (1, has), "W2 floor row with content")
             runs["floor_c"].append(elapsed)
             elapsed, out = await _timed(manager.find_by_id(aid, include_content=False))
             w.check((out.id if out else None, "content" in (out.data or {}) if out else None), (aid, False), "W2 row")
             runs["ours"].append(elapsed)
-            elapsed, found = await _timed(_fetch(db, conn, without_c, key))
+            elapsed, found = await _timed(w.fetch(db, conn, without_c, key))
             w.check(len(found), 1, "W2 floor row")
             runs["floor"].append(elapsed)
             blobs_read += has
@@ -198,17 +184,10 @@ FIX_PG = _FIX_LEVELS.format(node="$2", parent="$1", members="= ANY(ARRAY(SELECT 
 
 async def _floor_move(db: Database, conn: Any, node: str, parent: str) -> float:
     """One transaction: the node's parent_id, then the level of every row in its subtree (set-based)."""
-    reparent = _sql(db, f"UPDATE {FLOOR_LV} SET parent_id = ? WHERE id = ?")
+    reparent = w.driver_sql(db, f"UPDATE {FLOOR_LV} SET parent_id = ? WHERE id = ?")
     fix = FIX_SQLITE if db.backend == "sqlite" else FIX_PG
     t0 = w._start()
-    if db.backend == "sqlite":
-        await conn.execute(reparent, (parent, node))
-        await conn.execute(fix, (parent, node))
-        await conn.commit()
-    else:
-        async with conn.transaction():
-            await conn.execute(reparent, parent, node)
-            await conn.execute(fix, parent, node)
+    await w.transaction(db, conn, [(reparent, (parent, node)), (fix, (parent, node))])
     return time.perf_counter() - t0
 
 
@@ -240,7 +219,7 @@ async def run_w4(backend: str, s: Sizes, log: Log) -> list[Result]:
             f"CREATE INDEX ix_{FLOOR_LV}_parent_id ON {FLOOR_LV} (parent_id)",
         )
         rows = [(r[0], r[1], x.level, r[2]) for r, x in zip(w.rows_for(nodes, ids), nodes, strict=True)]
-        await _executemany(db, conn, _sql(db, f"INSERT INTO {FLOOR_LV} VALUES (?, ?, ?, ?)"), rows)
+        await _executemany(db, conn, w.driver_sql(db, f"INSERT INTO {FLOOR_LV} VALUES (?, ?, ?, ?)"), rows)
         await _analyze(db, conn, FLOOR_LV)
         moved_to: dict[int, int] = {}
         for i, x in enumerate(movers):
@@ -262,9 +241,9 @@ async def run_w4(backend: str, s: Sizes, log: Log) -> list[Result]:
             sub = await manager.find_subtree(root, include_content=False)
             lost = sum(1 for x in movers if x.tree == nodes[root_index].tree)
             w.check(len(sub), tree_size(s.branching, s.depth) + (count - lost) * size, "new root's subtree size")
-            found = await _fetch(db, conn, _sql(db, w.CTE_SQLITE.replace(FLOOR_TABLE, FLOOR_LV)), str(root))
+            found = await w.fetch(db, conn, w.driver_sql(db, w.CTE_SQLITE.replace(FLOOR_TABLE, FLOOR_LV)), str(root))
             w.check(len(found), len(sub), "floor: new root's subtree size")
-        levels = await _fetch(db, conn, f"SELECT level, count(*) FROM {FLOOR_LV} GROUP BY level ORDER BY level")
+        levels = await w.fetch(db, conn, f"SELECT level, count(*) FROM {FLOOR_LV} GROUP BY level ORDER BY level")
         w.check([tuple(r) for r in levels], [(lv, len(roots) * s.branching**lv) for lv in range(s.depth)],
                 "floor level counts")  # fmt: skip
     med_o, med_f = _median_ms(ours), _median_ms(floor)
@@ -289,8 +268,9 @@ async def run_w5(backend: str, s: Sizes, log: Log) -> list[Result]:
         out = await manager.save(ArtifactIn(parent_id=parent.id, data={"name": "doc", "rev": 0}))
         doc, stamps = out.id, [out.updated_at]
         key = str(doc)
-        await _executemany(db, conn, _sql(db, f"INSERT INTO {FLOOR_TABLE} VALUES (?, ?, ?)"), [(key, None, "{}")])
-        update = _sql(db, f"UPDATE {FLOOR_TABLE} SET data = ? WHERE id = ?")
+        insert = w.driver_sql(db, f"INSERT INTO {FLOOR_TABLE} VALUES (?, ?, ?)")
+        await _executemany(db, conn, insert, [(key, None, "{}")])
+        update = w.driver_sql(db, f"UPDATE {FLOOR_TABLE} SET data = ? WHERE id = ?")
         for rev in range(1, versions):
             data = {"name": "doc", "rev": rev, "metrics": {"loss": 1 / rev, "step": rev * 10}}
             t0 = w._start()
@@ -299,15 +279,10 @@ async def run_w5(backend: str, s: Sizes, log: Log) -> list[Result]:
             stamps.append(out.updated_at)
             text = orjson.dumps(data).decode()
             t0 = w._start()
-            if db.backend == "sqlite":
-                await conn.execute(update, (text, key))
-                await conn.commit()
-            else:
-                async with conn.transaction():
-                    await conn.execute(update, text, key)
+            await w.transaction(db, conn, [(update, (text, key))])
             floor.append(time.perf_counter() - t0)
         w.check(out.version, versions, "W5 versions saved")
-        (row,) = await _fetch(db, conn, _sql(db, f"SELECT data FROM {FLOOR_TABLE} WHERE id = ?"), key)
+        (row,) = await w.fetch(db, conn, w.driver_sql(db, f"SELECT data FROM {FLOOR_TABLE} WHERE id = ?"), key)
         w.check(row[0], orjson.dumps(data).decode(), "W5 floor row")
         await db.analyze()
         h1 = await _h1(manager, doc, stamps, s.queries, rng)
@@ -347,7 +322,7 @@ async def _iter_all(manager: ArtifactManager) -> int:
 
 
 async def _raw(db: Database, conn: Any, sql: str) -> int:
-    return len(await _fetch(db, conn, sql))
+    return len(await w.fetch(db, conn, sql))
 
 
 def _peak_mb(before: int) -> float:

@@ -30,6 +30,8 @@ class Sizes:
     versions: int = 1_000  # W5 updates of one artifact
     scale_events: int = 1_000_000  # W7 rebuild/verify ledger size
     transfer_events: int = 100_000  # W8 export/import ledger size
+    per_op: int = 1_000  # P operations of each kind (median taken)
+    per_op_roots: int = 3  # P forest: this many trees (3,333 artifacts at full size)
 
 
 FULL = Sizes(roots=10, big_roots=100, branching=10, depth=4, queries=30, repeats=3)
@@ -44,6 +46,8 @@ QUICK = Sizes(
     versions=100,
     scale_events=20_000,
     transfer_events=5_000,
+    per_op=60,
+    per_op_roots=2,
 )
 
 # Targets: ours / floor. Rates: at least this fraction of the floor. Times: at most this multiple.

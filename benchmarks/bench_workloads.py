@@ -140,6 +140,37 @@ async def subtree_floor(db: Database, conn: Any, start_id: ULID, expected: int) 
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
+def driver_sql(db: Database, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the driver's style (``$1, $2, ...`` for asyncpg)."""
+    if db.backend == "sqlite":
+        return sql
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+async def fetch(db: Database, conn: Any, sql: str, *args: Any) -> list[Any]:
+    """The rows of one statement on the driver connection (``sql`` in the driver's placeholder style)."""
+    if db.backend == "sqlite":
+        return list(await conn.execute_fetchall(sql, args))
+    return list(await conn.fetch(sql, *args))
+
+
+async def transaction(db: Database, conn: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """One explicit transaction on the driver: BEGIN, ``statements`` (driver placeholder style), COMMIT.
+
+    aiosqlite's connection (from ``Database.driver()``) opens it implicitly before the first write;
+    asyncpg's in ``conn.transaction()``. Untimed: callers time it with :func:`_start`.
+    """
+    if db.backend == "sqlite":
+        for sql, params in statements:
+            await conn.execute(sql, params)
+        await conn.commit()
+    else:
+        async with conn.transaction():
+            for sql, params in statements:
+                await conn.execute(sql, *params)
+
+
 def rows_for(nodes: Sequence[Node], ids: Sequence[ULID]) -> list[FloorRow]:
     return floor_rows(list(nodes), list(ids))
 

@@ -6,7 +6,10 @@
 Workloads (see docs/benchmarks.md): W1 single committed saves of a 10x10x10x10 forest;
 W1b the same forest in one save_all; W3 subtree reads in forests of 11,110 and 111,100;
 H history and point-in-time reads (find_by_id/build_tree as_of, history of 1,000 versions);
-V1 Ledger.verify() over 100,000 events.
+V1 Ledger.verify() over 100,000 events; P the per-operation path (a new session and manager per
+call, as chapkit's routes use it): get, save, update and move, with statements per operation.
+
+    python benchmarks/run.py --profile P-get --backend postgresql   # where a per-operation get's time goes
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ WORKLOADS = {
     "W8": "bench_transfer:run_w8",
     "H": "bench_history:run_h",
     "V1": "bench_verify:run_v1",
+    "P": "bench_perop:run_p",
 }
+PROFILED = ["W1", "W1b", "W3", "W3-build", "P-get", "P-save", "P-update", "P-move"]
 
 
 def workload(name: str) -> Callable[..., Awaitable[list[Result]]]:
@@ -57,10 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--only", choices=list(WORKLOADS), action="append", help="run only these workloads")
     parser.add_argument("--repeats", type=int, help="W1/W1b repeats (default 3, 1 with --quick)")
+    parser.add_argument("--per-op", type=int, help="P operations of each kind (default 1,000, 60 with --quick)")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as markdown (for docs)")
-    parser.add_argument(
-        "--profile", choices=["W1", "W1b", "W3", "W3-build"], help="profile ours in one workload instead"
-    )
+    parser.add_argument("--profile", choices=PROFILED, help="profile ours in one workload instead")
     parser.add_argument(
         "--profiler",
         choices=["cprofile", "pyinstrument"],
@@ -79,6 +83,8 @@ async def main(args: argparse.Namespace) -> int:
     sizes = QUICK if args.quick else FULL
     if args.repeats:
         sizes = type(sizes)(**{**sizes.__dict__, "repeats": args.repeats})
+    if args.per_op:
+        sizes = type(sizes)(**{**sizes.__dict__, "per_op": args.per_op})
     if args.profile:
         from bench_profile import profile
 

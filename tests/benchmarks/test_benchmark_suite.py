@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "H1", "H2", "H3", "V1")
+WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "H1", "H2", "H3", "V1", "P")
+PER_OPERATION = ("get", "save", "update", "move")  # P's operations, each with a target and a statement count
 
 pytestmark = pytest.mark.slow
 
@@ -48,5 +49,18 @@ def test_quick_run_reports_every_workload_on_both_backends(tmp_path: Path) -> No
         assert r["passed"] in (True, False, None)
         if r["target"] is None and r["goal"] is None:
             assert r["passed"] is None, r  # information only: no verdict
+    for backend in ("sqlite", "postgresql"):
+        per_op = [r for r in results if r["backend"] == backend and r["workload"].startswith("P ")]
+        timed = [r for r in per_op if r["target"] is not None]
+        assert [r["workload"].split()[1].rstrip(":") for r in timed] == list(PER_OPERATION)
+        assert all(r["unit"] == "µs" for r in timed)
+        for r in timed:  # statements per operation, counted at the driver: a write needs BEGIN, itself, COMMIT
+            counted = r["detail"]["statements"]
+            assert counted["ours"] >= 1, r
+            assert counted["floor"] >= 1, r
+            assert counted["ours_sa"] <= counted["ours"], r
+            if r["workload"].startswith(("P save", "P update", "P move")):
+                assert counted["floor"] == 3, r
+                assert counted["ours"] >= 3, r
     assert "sqlite" in done.stdout  # the printed tables
     assert "postgresql" in done.stdout
