@@ -33,7 +33,7 @@ from . import verify_bundle as spec
 from .chain import format_time
 from .errors import InvalidBundleError
 from .integrity import HeadDigest
-from .store.dialect import translated
+from .store.errors import translated
 from .store.recorder import Recorder, reading
 from .store.rows import EVENT_COLUMNS, HASH, PREV_HASH, RECORDED_AT
 

@@ -25,7 +25,7 @@ from .errors import LedgerError, UntrustedContentError
 from .ledger import Ledger
 from .manager import ArtifactManager, ArtifactRepository
 from .schemas import ArtifactIn
-from .store.dialect import translated
+from .store.errors import translated
 
 __all__ = ["ACTOR", "ChapkitImportResult", "import_chapkit", "require_trust"]
 

@@ -35,7 +35,7 @@ from .ids import parse_id, ulid_str
 from .projections.rows import ArtifactRow
 from .repository import ArtifactRepository
 from .schemas import ArtifactIn, ArtifactOut, building, check_typed_data, construct
-from .store.dialect import translated
+from .store.errors import translated
 from .writer import WriteBatch
 
 __all__ = ["MAX_TAGS", "MAX_TAG_LENGTH", "Commands"]

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from . import codec
 from .chain import canonical_envelope, event_hash, format_time, stored_time_text
 from .drift import DriftCheck, Finding, earliest
-from .store.dialect import translated
+from .store.errors import translated
 from .store.recorder import Recorder, reading
 from .store.tables import PROJECTORS
 

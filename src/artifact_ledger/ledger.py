@@ -21,9 +21,10 @@ from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .projections.rebuild import rebuild as replay
 from .schemas import ArtifactHierarchy
-from .store.dialect import driver_for, translated
 from .store.engine import create_engine
 from .store.errors import install as translate_errors_of
+from .store.errors import translated
+from .store.recorder import recorder_for
 from .store.tables import metadata, table_names
 
 
@@ -168,7 +169,7 @@ class Ledger:
         """Replay the log into fresh projections in one transaction; returns the events replayed."""
         with translated():
             async with self.engine.begin() as conn:
-                return await replay(await driver_for(conn), progress)
+                return await replay(await recorder_for(conn), progress)
 
     async def verify(
         self,

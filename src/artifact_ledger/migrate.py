@@ -21,8 +21,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .errors import LedgerUnavailableError
-from .store.dialect import translated
 from .store.engine import create_engine
+from .store.errors import translated
 from .store.recorder import recorder_for
 
 HEAD_REVISION = "0001"

@@ -32,7 +32,7 @@ from .schemas import (
     building,
     construct,
 )
-from .store.dialect import translated
+from .store.errors import translated
 from .store.tables import stamp_reader
 
 __all__ = ["Reads"]

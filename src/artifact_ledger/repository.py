@@ -17,7 +17,7 @@ from .clock import Clock, system_clock
 from .content import Keyring, decode_content
 from .ids import IdFactory, new_id
 from .keys import resolve_keyring
-from .store.dialect import driver_for
+from .store.recorder import recorder_for
 from .writer import WriteBatch
 
 __all__ = ["ArtifactRepository"]
@@ -61,7 +61,7 @@ class ArtifactRepository:
 
     async def batch(self) -> WriteBatch:
         connection = await self.session.connection()
-        return WriteBatch(await driver_for(connection), self.clock, self.new_id)
+        return WriteBatch(await recorder_for(connection), self.clock, self.new_id)
 
     async def commit(self) -> None:
         await self.session.commit()

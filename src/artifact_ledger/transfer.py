@@ -33,7 +33,7 @@ from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bund
 from .errors import InvalidBundleError, LedgerError
 from .events import RecordedEvent, upcast
 from .projections.projector import Projector, write_checkpoints
-from .store.dialect import translated
+from .store.errors import translated
 from .store.recorder import Recorder, recorder_for
 from .store.rows import event_values
 

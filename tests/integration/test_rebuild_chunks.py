@@ -14,7 +14,7 @@ from artifact_ledger import ArtifactIn, ArtifactManager, Ledger
 from artifact_ledger.events import CREATED, UPDATED
 from artifact_ledger.projections import rebuild as rebuild_module
 from artifact_ledger.projections.projector import ProjectionError
-from artifact_ledger.store.dialect import Driver, driver_for
+from artifact_ledger.store.recorder import Recorder, recorder_for
 from conftest import SECRET
 
 
@@ -51,7 +51,7 @@ async def test_rebuild_in_chunks_equals_live_tables(
     assert await snapshot(engine) == live
 
 
-def _row(driver: Driver, position: int, artifact_id: str, type_: str, payload: dict[str, Any]) -> tuple[Any, ...]:
+def _row(driver: Recorder, position: int, artifact_id: str, type_: str, payload: dict[str, Any]) -> tuple[Any, ...]:
     at = driver.ts(datetime.now(UTC))
     return (position, f"e{position}", artifact_id, 1, type_, 1, orjson.dumps(payload).decode(), at, None)
 
@@ -68,7 +68,7 @@ async def test_set_based_replay_refuses_what_the_projector_refuses(
 ) -> None:
     state = {"data": {"a": 1}, "content": None, "tags": [], **payload}
     async with engine.begin() as conn:
-        driver = await driver_for(conn)
+        driver = await recorder_for(conn)
         with pytest.raises(ProjectionError, match=problem):
             await rebuild_module._StateChunk(driver).apply([_row(driver, 1, "7" + "Z" * 25, type_, state)])
         await conn.rollback()
