@@ -21,7 +21,9 @@ Statements per operation come from an untimed pass after the timed ones, with co
 connection: SQLAlchemy's ``before_cursor_execute`` (statements sent through the session) plus, at the
 driver, SQLite's trace callback (every statement the connection runs, BEGIN/COMMIT/ROLLBACK included)
 or asyncpg's query logger (every statement sent outside SQLAlchemy's prepared statements: the write
-path's own, BEGIN, COMMIT, ROLLBACK). The floor's are counted the same way on its connection.
+path's own, BEGIN, COMMIT, ROLLBACK). The floor's are counted the same way on its connection. On
+PostgreSQL each statement is a round trip; on SQLite the cost is in aiosqlite's thread hops (each call
+runs on the connection's own thread), counted too.
 ``--profile P-get`` (``P-save``, ``P-update``, ``P-move``) profiles ours alone (:func:`profile_ops`).
 """
 
@@ -32,10 +34,11 @@ import random
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiosqlite
 import bench_workloads as w
 import orjson
 from bench_db import FLOOR_TABLE, HIERARCHY, Database, fresh_database
@@ -332,22 +335,59 @@ class StatementCounter:
         return self.total - total, self.sa - sa, out
 
 
+class HopCounter:
+    """SQLite: aiosqlite runs every call on its own thread; count those hops (each costs a thread wake-up
+    there and back), the floor connection's apart. Wraps aiosqlite's ``Connection._execute``, an internal
+    the library's write path relies on too; without it, no hops are counted."""
+
+    def __init__(self, floor_conn: Any) -> None:
+        self.floor_conn = floor_conn
+        self.ours = self.floor = 0
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        original = getattr(aiosqlite.Connection, "_execute", None)
+        if original is None:
+            yield
+            return
+        counter = self
+
+        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            if conn is counter.floor_conn:
+                counter.floor += 1
+            else:
+                counter.ours += 1
+            return await original(conn, fn, *args, **kwargs)
+
+        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            aiosqlite.Connection._execute = original  # type: ignore[method-assign]
+
+
 async def count_statements(run: PerOp, kinds: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    """Median statements per operation of each kind, ours (total and through SQLAlchemy) and floor."""
-    counted: dict[str, dict[str, list[int]]] = {k: {"ours": [], "ours_sa": [], "floor": []} for k in kinds}
+    """Median statements per operation of each kind, ours (total and through SQLAlchemy) and floor;
+    on SQLite also the thread hops of each (on PostgreSQL every statement is a round trip)."""
+    names = ("ours", "ours_sa", "floor", *(("ours_hops", "floor_hops") if run.db.backend == "sqlite" else ()))
+    counted: dict[str, dict[str, list[int]]] = {k: {name: [] for name in names} for k in kinds}
     ours, floor = StatementCounter(run.db.backend), StatementCounter(run.db.backend)
+    hops = HopCounter(run.conn)
     async with ours.on_ledger(run.ledger), floor.on_driver(run.conn):
         for kind in kinds:
             steps = run.steps(kind)
             for i in range(1 + COUNTED):  # the first makes the connection (PRAGMAs, type setup): not counted
                 step = next(steps)
-                total, sa, o_out = await ours.count(step.ours)
-                f_total, _, f_out = await floor.count(step.floor)
+                hops.ours = hops.floor = 0
+                with hops.counting():
+                    total, sa, o_out = await ours.count(step.ours)
+                    f_total, _, f_out = await floor.count(step.floor)
                 step.check(o_out, f_out)
                 if i:
-                    counted[kind]["ours"].append(total)
-                    counted[kind]["ours_sa"].append(sa)
-                    counted[kind]["floor"].append(f_total)
+                    found = {"ours": total, "ours_sa": sa, "floor": f_total, "ours_hops": hops.ours,
+                             "floor_hops": hops.floor}  # fmt: skip
+                    for name in names:
+                        counted[kind][name].append(found[name])
     return {k: {name: statistics.median_high(v) for name, v in c.items()} for k, c in counted.items()}
 
 
@@ -400,8 +440,9 @@ async def run_p(backend: str, s: Sizes, log: Log) -> list[Result]:
         )
     for kind in OPS:
         c = statements[kind]
+        hops = f"; thread hops {c['ours_hops']} vs {c['floor_hops']}" if "ours_hops" in c else ""
         results.append(
-            Result(backend, f"P {kind}: statements per op ({c['ours_sa']} of ours through SQLAlchemy)", TIME,
+            Result(backend, f"P {kind}: statements per op ({c['ours_sa']} via SQLAlchemy{hops})", TIME,
                    c["ours"], c["floor"], "stmts", None,
                    "counted at the driver (BEGIN/COMMIT/ROLLBACK included) in an untimed pass", c)
         )  # fmt: skip
