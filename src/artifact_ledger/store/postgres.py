@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Column, String, Table, bindparam, func, insert, literal_column, select, text, update
 
+from ..chain import canonical_envelope, format_time
 from .recorder import Recorder, Rows, Step
 from .statements import Statement, compile_for, statements_for
 from .tables import artifacts, closure, events, parent_history
@@ -150,6 +151,16 @@ class PostgresRecorder(Recorder):
     def read_ts(self, value: Any) -> datetime:
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
+
+    @staticmethod
+    def sealed_bytes(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
+        # asyncpg returns the text columns as str and the time as an aware datetime.
+        return (
+            canonical_envelope(
+                position, row[1], row[2], row[3], row[4], row[5], format_time(row[7]), row[8], row[9], row[10], row[11]
+            ),
+            row[6].encode(),
+        )
 
 
 _BEGIN = text("SELECT 1")

@@ -103,6 +103,15 @@ class Recorder:
     def read_bytes(self, value: Any) -> bytes:
         return bytes(value)
 
+    @staticmethod
+    def sealed_bytes(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
+        """Envelope and payload bytes of a row of ``verify_events``, as sealed at ``position``.
+
+        Raises :class:`TypeError` or :class:`ValueError` when the stored fields cannot be
+        hashed (a wrong type, text that is not UTF-8): such a row cannot match its hash.
+        """
+        raise NotImplementedError
+
 
 def recorder_class(dialect: str, driver: str | None = None) -> type[Recorder]:
     """The :class:`Recorder` class for a SQLAlchemy dialect (and driver) name."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import LargeBinary, bindparam, cast, select
 
+from ..chain import canonical_envelope, stored_time_text
 from .recorder import Recorder, Rows, Step
 from .statements import Statement, compile_for, statements_for
 from .tables import events
@@ -114,6 +115,29 @@ class SqliteRecorder(Recorder):
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    @staticmethod
+    def sealed_bytes(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
+        # VERIFY_EVENTS returns the text columns as their stored bytes and the time as its stored text.
+        _, event_id, artifact_id, version, type_, schema, payload, recorded_at, actor, reason, cor, cau = row[:12]
+        # This runs once per event: bytes (the stored text) -> str; NULL and numbers as they are. The time is
+        # derived from its stored text. Invalid UTF-8 raises UnicodeDecodeError, a ValueError: the row cannot match.
+        return (
+            canonical_envelope(
+                position,
+                event_id.decode() if type(event_id) is bytes else event_id,
+                artifact_id.decode() if type(artifact_id) is bytes else artifact_id,
+                version,
+                type_.decode() if type(type_) is bytes else type_,
+                schema,
+                stored_time_text(recorded_at.decode() if type(recorded_at) is bytes else recorded_at),
+                actor.decode() if type(actor) is bytes else actor,
+                reason.decode() if type(reason) is bytes else reason,
+                cor.decode() if type(cor) is bytes else cor,
+                cau.decode() if type(cau) is bytes else cau,
+            ),
+            payload,
+        )
 
 
 _BEGIN_IMMEDIATE = Statement("begin_immediate", "BEGIN IMMEDIATE", (), None)

@@ -1,0 +1,324 @@
+"""The chain pass of ``verify``: the hash chain and the projections' checkpoints, and why a row breaks it.
+
+Events are streamed in pages on the driver connection and hashed in a tight loop (no pydantic,
+no per-row SQLAlchemy): positions dense from the start, every ``prev_hash`` the previous
+``hash``, every ``hash`` recomputed from the stored fields (``chain.py`` defines the bytes, the
+recorder's ``sealed_bytes`` reads them from its backend's row). At the first row that does not
+chain the pass stops and works out why: an event modified, deleted, reordered or inserted.
+Then the projections' checkpoints are compared with the head (events removed or added at the end).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from contextlib import aclosing
+from typing import Any, Final
+
+from . import codec
+from .chain import event_hash
+from .drift import Finding
+from .integrity import DELETED, GENESIS_HEX, INSERTED, MODIFIED, PROJECTION_DRIFT, REORDERED, HeadDigest
+from .store.recorder import Recorder
+from .store.tables import PROJECTORS
+
+EVENT_PAGE: Final = 5000
+REANCHOR_WINDOW: Final = 1024
+"""How far ahead to look for the position a renumbered event was sealed at."""
+
+
+# ---- one event row -----------------------------------------------------------------------------
+
+
+Envelope = Callable[[Sequence[Any], Any], tuple[bytes, Any]]
+
+
+def _self_consistent(envelope: Envelope, row: Sequence[Any], position: Any) -> bool:
+    """Whether the row's hash matches its own fields and its own ``prev_hash``, sealed at ``position``."""
+    try:
+        env, payload = envelope(row, position)
+        prev, digest = row[12], row[13]
+        if type(prev) is not bytes or type(payload) is not bytes:
+            return False
+        return bool(event_hash(prev, env, payload) == digest)
+    except (TypeError, ValueError):  # a DBA's wrong types or invalid UTF-8: it cannot match
+        return False
+
+
+_ROW_TEXT = (
+    (1, "event_id"),
+    (2, "artifact_id"),
+    (4, "type"),
+    (6, "payload"),
+    (7, "recorded_at"),
+    (8, "actor"),
+    (9, "reason"),
+    (10, "correlation_id"),
+    (11, "causation_id"),
+)
+
+
+def _unhashable(envelope: Envelope, row: Sequence[Any], position: Any) -> str:
+    """Why no hash can cover the row's fields as stored, as a parenthesised clause ("" if one can)."""
+    for index, name in _ROW_TEXT:
+        value = row[index]
+        if type(value) is bytes:
+            try:
+                value.decode()
+            except UnicodeDecodeError:
+                return f" (its {name} is not UTF-8 text)"
+    try:
+        envelope(row, position)
+    except (TypeError, ValueError) as exc:
+        return f" ({exc})"
+    return ""
+
+
+_CONTENT = b'"content":{'
+
+
+def _content_ref(payload: bytes) -> tuple[str, int] | None:
+    """(hash, size) of the blob a payload references, if it references one."""
+    try:
+        content = codec.loads(payload).get("content")
+        blob_hash, size = content["hash"], content["size"]
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+    return (blob_hash, size) if type(blob_hash) is str and type(size) is int else None
+
+
+class _Broken(Exception):
+    """Internal: the fast path met a row that does not chain."""
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}..{last}"
+
+
+def _is_are(first: int, last: int) -> str:
+    return "is" if first == last else "are"
+
+
+def _rewritten(position: int, what: str) -> str:
+    return (
+        f"event {position} no longer has the {what}'s hash: the log up to position {position} was rewritten "
+        "and its chain recomputed"
+    )
+
+
+# ---- the pass ----------------------------------------------------------------------------------
+
+
+class ChainCheck:
+    """The chain and the checkpoints of one ``verify`` run, and how far they held.
+
+    ``events_checked`` and ``head`` are the intact prefix so far (the whole log once the pass
+    found nothing); ``refs`` the blobs the checked events reference, for the blob pass.
+    """
+
+    def __init__(
+        self,
+        driver: Recorder,
+        *,
+        since: HeadDigest | None,
+        trusted_head: HeadDigest | None,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.driver = driver
+        self.since = since
+        self.trusted = trusted_head
+        self.progress = progress
+        self.envelope: Envelope = driver.sealed_bytes
+        self.start = since.position if since is not None else 0
+        self.events_checked = 0
+        self.head = HeadDigest(0, GENESIS_HEX)
+        self.refs: dict[str, tuple[int, int]] = {}
+        """blob hash -> (the first checked position that references it, the size it recorded)."""
+        self.marks: dict[str, Any] = {}
+        self.start_prev = codec.GENESIS_HASH
+
+    def _advance(self, position: int, digest: bytes) -> None:
+        self.events_checked = position - self.start
+        self.head = HeadDigest(position, digest.hex())
+
+    # -- 1. the chain --------------------------------------------------------------------------
+    async def chain(self) -> Finding | None:
+        prev = codec.GENESIS_HASH
+        if self.since is not None and self.since.position > 0:
+            found = await self._anchor(self.since, "checkpoint")
+            if found is not None:
+                return found
+            prev = bytes.fromhex(self.since.hash)
+        self.start_prev = prev
+        self._advance(self.start, prev)
+        trusted_at, trusted_hash = -1, ""
+        if self.trusted is not None and 0 < self.trusted.position <= self.start:
+            found = await self._anchor(self.trusted, "trusted head")
+            if found is not None:
+                return found
+        elif self.trusted is not None:
+            trusted_at, trusted_hash = self.trusted.position, self.trusted.hash
+        envelope, refs, sha256 = self.envelope, self.refs, hashlib.sha256
+        expected = self.start + 1
+        async with aclosing(self.driver.pages(self.driver.verify_events, (self.start,), EVENT_PAGE)) as paged:
+            async for page in paged:
+                for row in page:
+                    try:
+                        if row[0] != expected or row[12] != prev:
+                            raise _Broken
+                        env, payload = envelope(row, expected)
+                        digest = sha256(prev + env + b"\n" + payload).digest()
+                        if digest != row[13]:
+                            raise _Broken
+                    except (_Broken, TypeError, ValueError):
+                        self._advance(expected - 1, prev)
+                        return await self._diagnose(row, expected, prev)
+                    if _CONTENT in payload:
+                        ref = _content_ref(payload)
+                        if ref is not None and ref[0] not in refs:
+                            refs[ref[0]] = (expected, ref[1])
+                    if expected == trusted_at and digest.hex() != trusted_hash:
+                        self._advance(expected - 1, prev)
+                        return Finding(expected, MODIFIED, _rewritten(expected, "trusted head"))
+                    prev = digest
+                    expected += 1
+                self._advance(expected - 1, prev)
+                if self.progress is not None:
+                    self.progress(self.events_checked)
+        if self.trusted is not None and self.trusted.position > self.head.position:
+            last = self.head.position
+            return Finding(
+                last + 1,
+                DELETED,
+                f"the log ends at position {last}, before the trusted head at position {self.trusted.position}: "
+                f"events {_span(last + 1, self.trusted.position)} were deleted",
+            )
+        return None
+
+    async def _anchor(self, anchor: HeadDigest, what: str) -> Finding | None:
+        rows = await self.driver.fetch(self.driver.sql.hash_at, anchor.position)
+        if not rows:
+            return Finding(anchor.position, DELETED, f"the {what}'s event at position {anchor.position} is missing")
+        stored = rows[0][0]
+        if type(stored) is not bytes or stored.hex() != anchor.hash:
+            return Finding(anchor.position, MODIFIED, _rewritten(anchor.position, what))
+        return None
+
+    async def _position_where(self, column: str, value: bytes) -> int | None:
+        rows = await self.driver.fetch(getattr(self.driver.sql, f"first_with_{column}"), value)
+        found = rows[0][0] if rows else None
+        return found if type(found) is int else None
+
+    async def _diagnose(self, row: Sequence[Any], p: int, prev: bytes) -> Finding:
+        """Why the row read where position ``p`` was expected breaks the chain (``prev``: the hash at ``p - 1``)."""
+        position = row[0]
+        if type(position) is int and position > p:
+            successor = await self._position_where("prev_hash", prev)
+            if successor is not None:
+                return Finding(
+                    p,
+                    REORDERED,
+                    f"position {p} is missing: the event that follows position {p - 1} is stored at "
+                    f"position {successor}",
+                )
+            return Finding(p, DELETED, f"position {_span(p, position - 1)} {_is_are(p, position - 1)} missing")
+        if type(position) is not int or position < p:
+            return Finding(p, INSERTED, f"a row is stored at position {position!r}, outside the log's positions")
+        stored_prev = row[12]
+        if stored_prev == prev:
+            why = _unhashable(self.envelope, row, p)
+            return Finding(p, MODIFIED, f"event {p} was modified: its fields no longer match its hash{why}")
+        before = await self._position_where("hash", stored_prev) if type(stored_prev) is bytes else None
+        if before is None and stored_prev == self.start_prev:
+            before = self.start  # it chains to the genesis hash (or to the checkpoint)
+        if before is not None and before >= p:
+            return Finding(
+                p, REORDERED, f"event {p} is out of order: it chains to the event stored at position {before}"
+            )
+        if before is not None and before < p - 1:
+            if not _self_consistent(self.envelope, row, before + 1):
+                return Finding(
+                    p,
+                    INSERTED,
+                    f"event {p} chains to position {before}, not {p - 1}: a replayed or forged event",
+                )
+            self._advance(before, stored_prev)  # a genuine event pushed down: the rows above it were inserted
+            return Finding(
+                before + 1,
+                INSERTED,
+                f"event {_span(before + 1, p - 1)} {_is_are(before + 1, p - 1)} not part of the chain: "
+                f"the event sealed at position {before + 1} is stored at position {p}",
+            )
+        if _self_consistent(self.envelope, row, p):
+            return Finding(
+                p,
+                INSERTED,
+                f"event {p} is not part of the chain: it links to a hash no event in the log has "
+                "(a forged or inserted event)",
+            )
+        for sealed_at in range(p + 1, p + REANCHOR_WINDOW + 1):
+            if _self_consistent(self.envelope, row, sealed_at):
+                return Finding(
+                    p,
+                    DELETED,
+                    f"event {p} was sealed at position {sealed_at}: position {_span(p, sealed_at - 1)} of the log "
+                    f"{_is_are(p, sealed_at - 1)} deleted and later events renumbered",
+                )
+        return Finding(p, MODIFIED, f"event {p} was modified: its prev_hash and hash no longer match the chain")
+
+    # -- 2. checkpoints and stray rows ----------------------------------------------------------
+    async def read_marks(self) -> None:
+        """The projections' checkpoints: they advance in the append's transaction, so they equal the head."""
+        rows = await self.driver.fetch(self.driver.sql.checkpoint_rows)
+        self.marks = {name: mark for name, mark in rows if name in PROJECTORS}
+
+    def beyond_marks(self, found: Finding) -> Finding:
+        """A row that breaks the chain after the checkpoints was not appended by artifact-ledger."""
+        marks = [m for m in self.marks.values() if type(m) is int]
+        if found.reason != MODIFIED or found.position is None or not marks or found.position <= min(marks):
+            return found
+        return Finding(
+            found.position,
+            INSERTED,
+            f"{found.problem}; it lies beyond the projections' checkpoint "
+            f"at position {min(marks)}, so artifact-ledger did not append it",
+        )
+
+    async def read_marks_and_chain(self) -> Finding | None:
+        await self.read_marks()
+        found = await self.chain()
+        return self.beyond_marks(found) if found is not None else None
+
+    async def checkpoints(self, *, full: bool) -> Finding | None:
+        last = self.head.position
+        if full:
+            count = (await self.driver.fetch(self.driver.sql.event_count))[0][0]
+            if count != last:
+                return Finding(
+                    None,
+                    INSERTED,
+                    f"ledger_events holds {count} rows but the chain has {last}: a row is stored outside "
+                    f"the log's positions 1..{last}",
+                )
+        if not self.marks:
+            if last > 0:
+                return Finding(None, PROJECTION_DRIFT, f"ledger_checkpoints is empty but the log holds {last} events")
+            return None
+        for name, mark in sorted(self.marks.items()):
+            if type(mark) is not int:
+                return Finding(None, PROJECTION_DRIFT, f"the {name} checkpoint {mark!r} is not a position")
+            if mark > last:
+                return Finding(
+                    last + 1,
+                    DELETED,
+                    f"the projections were built from {mark} events but the log ends at position {last}: "
+                    f"events {_span(last + 1, mark)} were deleted",
+                )
+            if mark < last:
+                return Finding(
+                    mark + 1,
+                    INSERTED,
+                    f"events {_span(mark + 1, last)} were not appended by artifact-ledger: the {name} "
+                    f"projection's checkpoint is at position {mark}",
+                )
+        return None
