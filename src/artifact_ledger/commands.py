@@ -109,16 +109,9 @@ class Commands:
                 if batch.appended + len(batch.pending) != sealed or from_database:
                     batch.aborted = f"{type(exc).__name__}: {exc}"
                 raise
-        try:
-            with translated():
-                batch = await self.repo.batch()
-                result = await action(batch)
-                await batch.flush()
-                await self.repo.commit()
-            return result
-        except BaseException:
-            await self.repo.rollback()
-            raise
+        with translated():
+            async with self.repo.unit() as batch:
+                return await action(batch)
 
     async def sync(self) -> None:
         """Inside a transaction, send pending writes so reads see them."""
@@ -289,7 +282,7 @@ class Commands:
         if row.content is not None:
             await batch.flush()  # the blob may have been written earlier in this transaction
             digest = row.content.hash
-            raw = await queries.load_blobs(self.repo.session, [digest])
+            raw = await queries.load_blobs(batch.driver, [digest])
             content = self.repo.decode(row.content.codec, raw[digest], digest)
         return self._reply(row, content)
 

@@ -1,7 +1,9 @@
-"""The read side: current state, subtrees via the closure table, content, and the log.
+"""The read side's queries: current state, subtrees via the closure table, content, and the log.
 
-Every function takes a SQLAlchemy connection-like object (an ``AsyncSession`` or
-``AsyncConnection``), builds its SQL with Core, and never commits.
+The listings and lookups run the store's compiled ``read_*`` statements through a
+:class:`~artifact_ledger.store.recorder.Recorder` (one driver call each, rows as tuples in
+``REPLY_COLUMNS`` order, timestamps as stored); the log reads that history and audit need go
+through SQLAlchemy Core on the caller's session. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -9,112 +11,75 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Select, bindparam, func, select, type_coerce
+from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Result
 
 from .errors import UntrustedContentError
 from .events import RecordedEvent
+from .store.recorder import Recorder, Rows
 from .store.rows import event_from_row
-from .store.tables import RAW_STAMP, artifacts, blobs, closure, events
+from .store.tables import events
 
-_COLUMNS = (
-    artifacts.c.id,
-    artifacts.c.parent_id,
-    artifacts.c.level,
-    artifacts.c.version,
-    artifacts.c.data,
-    artifacts.c.content_hash,
-    artifacts.c.content_codec,
-    artifacts.c.tags,
-    # Raw: the manager converts them with ``stamp_reader`` (cached), not a processor per value.
-    type_coerce(artifacts.c.created_at, RAW_STAMP).label("created_at"),
-    type_coerce(artifacts.c.updated_at, RAW_STAMP).label("updated_at"),
-    artifacts.c.created_by,
-    artifacts.c.updated_by,
-)
+ID_CHUNK = 5000
+"""Ids per ``IN`` list (one bound array or JSON text each)."""
+_NO_LIMIT = 2**62
 
 
 class Executor(Protocol):
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]: ...
 
 
-def select_artifacts() -> Select[Any]:
-    return select(*_COLUMNS)
+async def by_id(rec: Recorder, artifact_id: str) -> Sequence[Any] | None:
+    rows = await rec.fetch(rec.sql.read_by_id, artifact_id)
+    return rows[0] if rows else None
 
 
-async def fetch_rows(db: Executor, stmt: Select[Any], parameters: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
-    return (await db.execute(stmt, parameters)).all()
+async def all_rows(rec: Recorder, *, offset: int = 0, limit: int | None = None) -> Rows:
+    if limit is None and offset == 0:
+        return await rec.fetch(rec.sql.read_all)
+    return await rec.fetch(rec.sql.read_page, _NO_LIMIT if limit is None else limit, offset)
 
 
-# The hot reads are built once, with bound parameters: building a Select and looking up its
-# compiled form cost ~100 µs a call, as much as the lookup itself.
-_BY_ID = select_artifacts().where(artifacts.c.id == bindparam("artifact_id"))
-_FIRST_PAGE = select_artifacts().order_by(artifacts.c.id).limit(bindparam("limit"))
-_PAGE_AFTER = _FIRST_PAGE.where(artifacts.c.id > bindparam("after"))
-_COUNT = select(func.count()).select_from(artifacts)
-_EXISTS = select(artifacts.c.id).where(artifacts.c.id == bindparam("artifact_id"))
-_SUBTREE = (
-    select(*_COLUMNS)
-    .select_from(closure.join(artifacts, artifacts.c.id == closure.c.descendant_id))
-    .where(closure.c.ancestor_id == bindparam("root_id"))
-    .order_by(closure.c.depth, artifacts.c.id)
-)
-_ROOT_OF = (
-    select(*_COLUMNS)
-    .select_from(closure.join(artifacts, artifacts.c.id == closure.c.ancestor_id))
-    .where(closure.c.descendant_id == bindparam("artifact_id"))
-    .order_by(closure.c.depth.desc())
-    .limit(1)
-)
-
-
-async def by_id(db: Executor, artifact_id: str) -> Row[Any] | None:
-    return (await db.execute(_BY_ID, {"artifact_id": artifact_id})).first()
-
-
-async def all_rows(db: Executor, *, offset: int = 0, limit: int | None = None) -> Sequence[Row[Any]]:
-    stmt = select_artifacts().order_by(artifacts.c.id).offset(offset)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return await fetch_rows(db, stmt)
-
-
-async def page_after(db: Executor, after: str | None, limit: int) -> Sequence[Row[Any]]:
+async def page_after(rec: Recorder, after: str | None, limit: int) -> Rows:
     """Up to ``limit`` artifacts with ids above ``after``, by id: one keyset page (an index range scan)."""
     if after is None:
-        return await fetch_rows(db, _FIRST_PAGE, {"limit": limit})
-    return await fetch_rows(db, _PAGE_AFTER, {"limit": limit, "after": after})
+        return await rec.fetch(rec.sql.read_first, limit)
+    return await rec.fetch(rec.sql.read_after, after, limit)
 
 
-async def by_ids(db: Executor, ids: Sequence[str]) -> Sequence[Row[Any]]:
-    return await fetch_rows(db, select_artifacts().where(artifacts.c.id.in_(ids)).order_by(artifacts.c.id))
+async def by_ids(rec: Recorder, ids: Sequence[str]) -> Rows:
+    rows: Rows = []
+    for start in range(0, len(ids), ID_CHUNK):
+        rows.extend(await rec.fetch(rec.sql.read_by_ids, rec.id_list(ids[start : start + ID_CHUNK])))
+    rows.sort(key=lambda row: str(row[0]))
+    return rows
 
 
-async def count(db: Executor) -> int:
-    return int((await db.execute(_COUNT)).scalar_one())
+async def count(rec: Recorder) -> int:
+    return int((await rec.fetch(rec.sql.artifact_count))[0][0])
 
 
-async def exists(db: Executor, artifact_id: str) -> bool:
-    return (await db.execute(_EXISTS, {"artifact_id": artifact_id})).first() is not None
+async def exists(rec: Recorder, artifact_id: str) -> bool:
+    return bool(await rec.fetch(rec.sql.artifact_exists, artifact_id))
 
 
-async def subtree(db: Executor, root_id: str) -> Sequence[Row[Any]]:
+async def subtree(rec: Recorder, root_id: str) -> Rows:
     """The root and every live descendant, by depth then id: one indexed closure lookup."""
-    return await fetch_rows(db, _SUBTREE, {"root_id": root_id})
+    return await rec.fetch(rec.sql.read_subtree, root_id)
 
 
-async def root_of(db: Executor, artifact_id: str) -> Row[Any] | None:
-    return (await db.execute(_ROOT_OF, {"artifact_id": artifact_id})).first()
+async def root_of(rec: Recorder, artifact_id: str) -> Sequence[Any] | None:
+    rows = await rec.fetch(rec.sql.read_root, artifact_id)
+    return rows[0] if rows else None
 
 
-async def load_blobs(db: Executor, hashes: Iterable[str]) -> dict[str, bytes]:
+async def load_blobs(rec: Recorder, hashes: Iterable[str]) -> dict[str, bytes]:
     """The stored bytes behind content hashes (verified by the decoder, not here)."""
     wanted = list(hashes)
     found: dict[str, bytes] = {}
     for start in range(0, len(wanted), 2000):
-        chunk = wanted[start : start + 2000]
-        rows = (await db.execute(select(blobs.c.hash, blobs.c.data).where(blobs.c.hash.in_(chunk)))).all()
-        found.update((r.hash, bytes(r.data)) for r in rows)
+        rows = await rec.fetch(rec.sql.blob_data_in, rec.id_list(wanted[start : start + 2000]))
+        found.update((digest, rec.read_bytes(data)) for digest, data in rows)
     missing = [h for h in wanted if h not in found]
     if missing:
         raise UntrustedContentError(f"blob {missing[0]} is missing from ledger_blobs ({len(missing)} missing)")

@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row
 from ulid import ULID
 
 from . import codec, queries, temporal
@@ -33,6 +32,7 @@ from .schemas import (
     construct,
 )
 from .store.errors import translated
+from .store.recorder import Recorder
 from .store.tables import stamp_reader
 
 __all__ = ["Reads"]
@@ -59,10 +59,11 @@ class Reads:
             return await self._find_at(aid, version, as_of, include_content)
         await self._sync()
         with translated():
-            row = await queries.by_id(self.repo.session, aid)
-            if row is None:
-                return None
-            return (await self._outs([row], include_content))[0]
+            async with self.repo.reading() as rec:
+                row = await queries.by_id(rec, aid)
+                if row is None:
+                    return None
+                return (await self._outs([row], include_content, rec))[0]
 
     async def _find_at(
         self, aid: str, version: int | None, as_of: datetime | None, include_content: bool
@@ -79,7 +80,8 @@ class Reads:
     async def find_all(self, *, include_content: bool) -> list[ArtifactOut]:
         await self._sync()
         with translated():
-            return await self._outs(await queries.all_rows(self.repo.session), include_content)
+            async with self.repo.reading() as rec:
+                return await self._outs(await queries.all_rows(rec), include_content, rec)
 
     async def iter_all(self, *, include_content: bool, page_size: int) -> AsyncGenerator[ArtifactOut, None]:
         if page_size < 1:
@@ -88,37 +90,42 @@ class Reads:
         while True:
             await self._sync()
             with translated():
-                rows = await queries.page_after(self.repo.session, after, page_size)
-                page = await self._outs(rows, include_content)
+                async with self.repo.reading() as rec:
+                    rows = await queries.page_after(rec, after, page_size)
+                    page = await self._outs(rows, include_content, rec)
             for out in page:
                 yield out
             if len(rows) < page_size:
                 return
-            after = rows[-1].id
+            after = rows[-1][0]
 
     async def find_paginated(self, page: int, size: int, *, include_content: bool) -> tuple[list[ArtifactOut], int]:
         if page < 1 or size < 1:
             raise ValueError(f"page and size must be positive (got page={page}, size={size})")
         await self._sync()
         with translated():
-            rows = await queries.all_rows(self.repo.session, offset=(page - 1) * size, limit=size)
-            return await self._outs(rows, include_content), await queries.count(self.repo.session)
+            async with self.repo.reading() as rec:
+                rows = await queries.all_rows(rec, offset=(page - 1) * size, limit=size)
+                return await self._outs(rows, include_content, rec), await queries.count(rec)
 
     async def find_all_by_id(self, ids: Sequence[ULID | str], *, include_content: bool) -> list[ArtifactOut]:
         wanted = [str(parse_id(i)) for i in ids]
         await self._sync()
         with translated():
-            return await self._outs(await queries.by_ids(self.repo.session, wanted), include_content)
+            async with self.repo.reading() as rec:
+                return await self._outs(await queries.by_ids(rec, wanted), include_content, rec)
 
     async def count(self) -> int:
         await self._sync()
         with translated():
-            return await queries.count(self.repo.session)
+            async with self.repo.reading() as rec:
+                return await queries.count(rec)
 
     async def exists_by_id(self, id: ULID | str) -> bool:
         await self._sync()
         with translated():
-            return await queries.exists(self.repo.session, str(parse_id(id)))
+            async with self.repo.reading() as rec:
+                return await queries.exists(rec, str(parse_id(id)))
 
     # ---- trees --------------------------------------------------------------------------------------
     async def find_subtree(
@@ -129,7 +136,8 @@ class Reads:
         await self._sync()
         with translated():
             if at is None:
-                return await self._nodes(await queries.subtree(self.repo.session, aid), include_content)
+                async with self.repo.reading() as rec:
+                    return await self._nodes(await queries.subtree(rec, aid), include_content, rec)
             rows = await temporal.tree_at(self.repo.session, await self.repo.dialect(), aid, **at, subtree=True)
             if not rows:
                 await hist.check_stream(self.repo.session, aid)
@@ -168,10 +176,11 @@ class Reads:
         aid = str(parse_id(artifact_id))
         await self._sync()
         with translated():
-            row = await queries.root_of(self.repo.session, aid)
-            if row is None:
-                return None
-            return (await self._outs([row], True))[0]
+            async with self.repo.reading() as rec:
+                row = await queries.root_of(rec, aid)
+                if row is None:
+                    return None
+                return (await self._outs([row], True, rec))[0]
 
     # ---- history, diff, audit -----------------------------------------------------------------------
     async def history(self, id: ULID | str, *, include_content: bool) -> list[ArtifactVersion]:
@@ -190,7 +199,8 @@ class Reads:
         refs = {s.content.hash: s.content for _, s in folded if s.content is not None}
         if not refs:
             return
-        raw = await queries.load_blobs(self.repo.session, refs)
+        async with self.repo.reading() as rec:
+            raw = await queries.load_blobs(rec, refs)
         decoded = {h: self.repo.decode(ref.codec, raw[h], h) for h, ref in refs.items()}
         for version, state in folded:
             if state.content is not None and isinstance(state.data, dict):
@@ -231,22 +241,32 @@ class Reads:
             )
 
     # ---- rows to models -----------------------------------------------------------------------------
-    async def _outs(self, rows: Sequence[Row[Any]], include_content: bool) -> list[ArtifactOut]:
-        return await self._build(ArtifactOut, rows, include_content)
+    async def _outs(self, rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder) -> list[ArtifactOut]:
+        return await self._build(ArtifactOut, rows, include_content, rec)
 
-    async def _nodes(self, rows: Sequence[Row[Any]], include_content: bool) -> list[ArtifactTreeNode]:
-        return await self._build(ArtifactTreeNode, rows, include_content)
+    async def _nodes(
+        self, rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder
+    ) -> list[ArtifactTreeNode]:
+        return await self._build(ArtifactTreeNode, rows, include_content, rec)
 
-    async def _build(self, cls: type[OutT], rows: Sequence[Row[Any]], include_content: bool) -> list[OutT]:
-        """One model per projection row (``queries._COLUMNS``): JSON and timestamps decoded in the same pass."""
-        return await self._models(cls, cast(Sequence[hist.Values], rows), include_content, stored=True)
+    async def _build(
+        self, cls: type[OutT], rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder
+    ) -> list[OutT]:
+        """One model per projection row (``REPLY_COLUMNS``): JSON and timestamps decoded in the same pass."""
+        return await self._models(cls, cast(Sequence[hist.Values], rows), include_content, stored=True, rec=rec)
 
     async def _models(
-        self, cls: type[OutT], rows: Sequence[hist.Values], include_content: bool, *, stored: bool = False
+        self,
+        cls: type[OutT],
+        rows: Sequence[hist.Values],
+        include_content: bool,
+        *,
+        stored: bool = False,
+        rec: Recorder | None = None,
     ) -> list[OutT]:
         """One model per row (content decoded from blobs fetched once per call).
 
-        ``stored``: the rows are projection rows as selected (``queries._COLUMNS``): data and
+        ``stored``: the rows are projection rows as selected (``REPLY_COLUMNS``): data and
         tags still JSON text, timestamps raw (see ``RAW_STAMP``); decoded here, in one pass.
         """
         loads = codec.loads
@@ -255,7 +275,11 @@ class Reads:
         if include_content:
             hashes = {r[5] for r in rows if r[5]}
             if hashes:
-                raw = await queries.load_blobs(self.repo.session, hashes)
+                if rec is not None:
+                    raw = await queries.load_blobs(rec, hashes)
+                else:
+                    async with self.repo.reading() as reader:
+                        raw = await queries.load_blobs(reader, hashes)
         tree = cls is ArtifactTreeNode
         hierarchy = self.hierarchy if tree else None
         name = hierarchy.name if hierarchy is not None else None

@@ -9,15 +9,17 @@ chapkit name.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from .clock import Clock, system_clock
 from .content import Keyring, decode_content
 from .ids import IdFactory, new_id
 from .keys import resolve_keyring
-from .store.recorder import recorder_for
+from .store.recorder import Recorder, autocommit_reads, own_transaction, recorder_for
 from .writer import WriteBatch
 
 __all__ = ["ArtifactRepository"]
@@ -60,8 +62,58 @@ class ArtifactRepository:
         return self._dialect
 
     async def batch(self) -> WriteBatch:
+        """A batch on the session's connection, in the session's transaction (the caller commits)."""
         connection = await self.session.connection()
         return WriteBatch(await recorder_for(connection), self.clock, self.new_id)
+
+    def _idle_engine(self) -> AsyncEngine | None:
+        """The session's engine when the session holds nothing (no transaction, no pending objects).
+
+        A command or a read then runs on a pooled connection of its own, through the store's
+        recorder alone, instead of beginning (and ending) a transaction on the session: the same
+        result, without the session's bookkeeping and round trips. A session that is in use (a
+        ``transaction()`` block, the caller's own pending work, a session bound to a connection)
+        is always used as it is, so its caller sees and commits what it expects.
+        """
+        session = self.session
+        bind = session.bind
+        if not isinstance(bind, AsyncEngine) or session.in_transaction():
+            return None
+        sync = session.sync_session
+        if sync.new or sync.dirty or sync.deleted:
+            return None
+        return bind
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[WriteBatch]:
+        """One command's unit of work: the batch commits when the block ends, and rolls back on any error."""
+        engine = self._idle_engine()
+        if engine is None:
+            batch = await self.batch()
+            try:
+                yield batch
+                await batch.flush()
+                await self.session.commit()
+            except BaseException:
+                await self.session.rollback()
+                raise
+            return
+        async with own_transaction(engine) as recorder:
+            batch = WriteBatch(recorder, self.clock, self.new_id)
+            yield batch
+            await batch.flush(commit=True)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Recorder]:
+        """A recorder for reads: on the session's connection when it is in use, else on a pooled one."""
+        engine = self._idle_engine()
+        if engine is None:
+            recorder = await recorder_for(await self.session.connection())
+            await recorder.join()
+            yield recorder
+            return
+        async with autocommit_reads(engine) as recorder:
+            yield recorder
 
     async def commit(self) -> None:
         await self.session.commit()

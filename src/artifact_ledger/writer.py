@@ -59,6 +59,8 @@ class WriteBatch:
     """Ids known to have no events at all (looked up in this batch)."""
     appended: int = 0
     now: datetime | None = None
+    _probed: tuple[tuple[str, str | None] | None, bool] | None = None
+    """The answer to ``_begin``'s subtree probe, until the command that asked for it uses it."""
     aborted: str | None = None
     """Why the batch can no longer commit (a command failed after appending part of itself)."""
 
@@ -71,20 +73,30 @@ class WriteBatch:
             self.now = self.clock()
         return self.now
 
-    async def _begin(self, preload: Sequence[str | None] = ()) -> Head:
-        """Take the write lock and read the head once per batch; load ``preload`` rows on the way."""
+    async def _begin(self, preload: Sequence[str | None] = (), *, probe: tuple[str, str | None] | None = None) -> Head:
+        """Take the write lock and read the head once per batch; load ``preload`` rows on the way.
+
+        ``probe``: (root, candidate) whose "is candidate in root's subtree" the command will ask;
+        on the batch's first command it is answered in the same round trip as the head.
+        """
         if self.head is not None:
             await self.projector.load(i for i in preload if i is not None)
             return self.head
+        sql = self.driver.sql
         wanted = [i for i in dict.fromkeys(preload) if i is not None and i not in self.projector.rows]
-        if not wanted:
-            (rows,) = await self.driver.locked([(self.driver.sql.head, (), False)])
+        steps: list[Step] = [
+            (sql.head_and_artifacts, (self.driver.id_list(wanted),), False) if wanted else (sql.head, (), False)
+        ]
+        if probe is not None and probe[1] is not None:
+            steps.append((sql.is_descendant, probe, False))
+        rows, *probed = await self.driver.locked(steps)
+        if wanted:
+            self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
+            self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
+        else:
             self.head = head_from_rows(self.driver, rows)
-            return self.head
-        sql = self.driver.sql.head_and_artifacts
-        (rows,) = await self.driver.locked([(sql, (self.driver.id_list(wanted),), False)])
-        self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
-        self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
+        if probed:
+            self._probed = (probe, bool(probed[0]))
         return self.head
 
     async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:
@@ -122,6 +134,9 @@ class WriteBatch:
     async def _in_subtree(self, root_id: str, candidate_id: str | None) -> bool:
         if candidate_id is None:
             return False
+        probed, self._probed = self._probed, None
+        if probed is not None and probed[0] == (root_id, candidate_id):
+            return probed[1]  # asked with the head, before anything of this batch was written
         steps = [*self.projector.steps(), (self.driver.sql.is_descendant, (root_id, candidate_id), False)]
         return bool((await self.driver.pipeline(steps))[-1])
 
@@ -156,7 +171,7 @@ class WriteBatch:
         return await self._commit_events(decided, who)
 
     async def move(self, cmd: MoveArtifact, who: Attribution) -> list[RecordedEvent]:
-        await self._begin([cmd.artifact_id, cmd.new_parent_id])
+        await self._begin([cmd.artifact_id, cmd.new_parent_id], probe=(cmd.artifact_id, cmd.new_parent_id))
         current = await self._state(cmd.artifact_id)
         parent_live = cmd.new_parent_id is None or await self.projector.get(cmd.new_parent_id) is not None
         in_subtree = await self._in_subtree(cmd.artifact_id, cmd.new_parent_id)
@@ -208,8 +223,9 @@ class WriteBatch:
         return await self._commit_events(decided, who)
 
     # ---- write ------------------------------------------------------------------------------
-    async def flush(self) -> None:
-        """Send everything decided so far in one pipeline (still inside the caller's transaction)."""
+    async def flush(self, *, commit: bool = False) -> None:
+        """Send everything decided so far in one pipeline; with ``commit``, end the recorder's own
+        transaction with it (see :meth:`Recorder.commit_after`). Otherwise the caller commits."""
         steps: list[Step] = []
         if self.blobs:
             rows = [(b.hash, b.size, b.data) for b in self.blobs.values()]
@@ -227,4 +243,7 @@ class WriteBatch:
             self.pending = []
         else:
             steps.extend(self.projector.steps())
-        await self.driver.pipeline(steps)
+        if commit:
+            await self.driver.commit_after(steps)
+        else:
+            await self.driver.pipeline(steps)

@@ -8,10 +8,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from ulid import ULID
 
@@ -26,6 +24,7 @@ from artifact_ledger import (
     attribution,
 )
 from conftest import HIERARCHY, SECRET
+from statement_log import statements_seen
 
 START = datetime(2026, 4, 1, tzinfo=UTC)
 
@@ -34,19 +33,19 @@ class BlobWatch:
     """Counts statements that touch ledger_blobs on an engine."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine.sync_engine
-        self.statements: list[str] = []
+        self._seen = statements_seen(engine.sync_engine)
+        self._all: list[str] = []
 
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "ledger_blobs" in statement:
-            self.statements.append(statement)
+    @property
+    def statements(self) -> list[str]:
+        return [s for s in self._all if "ledger_blobs" in s]
 
     def __enter__(self) -> BlobWatch:
-        event.listen(self.engine, "before_cursor_execute", self)
+        self._all = self._seen.__enter__()
         return self
 
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self)
+    def __exit__(self, *exc: object) -> None:
+        self._seen.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import event, text
@@ -24,7 +24,11 @@ from artifact_ledger import (
     DataFrame,
     InvalidMoveError,
 )
+from artifact_ledger.store.postgres import PostgresRecorder
+from artifact_ledger.store.recorder import Recorder
+from artifact_ledger.store.sqlite import SqliteRecorder
 from conftest import SECRET
+from statement_log import statements_seen
 
 
 async def scalar(session: AsyncSession, sql: str) -> int:
@@ -35,14 +39,23 @@ async def event_count(session: AsyncSession) -> int:
     return await scalar(session, "SELECT count(*) FROM ledger_events")
 
 
-def count_commits(session: AsyncSession) -> list[int]:
-    """A one-element list counting the session's commits from now on."""
+def count_commits(manager: ArtifactManager, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-element list counting commits from now on: the session's, and those of commands that
+    ran on a pooled connection of their own (the session was idle)."""
     counter = [0]
 
     def bump(_session: object) -> None:
         counter[0] += 1
 
-    event.listen(session.sync_session, "after_commit", bump)
+    event.listen(session_of(manager).sync_session, "after_commit", bump)
+    for cls in (SqliteRecorder, PostgresRecorder):
+        original = cls.commit_after
+
+        async def counted(self: Recorder, steps: Any, original: Any = original) -> None:
+            counter[0] += 1
+            await original(self, steps)
+
+        monkeypatch.setattr(cls, "commit_after", counted)
     return counter
 
 
@@ -50,20 +63,9 @@ def session_of(manager: ArtifactManager) -> AsyncSession:
     return manager.repo.session
 
 
-@contextmanager
-def recorded_statements(manager: ArtifactManager) -> Iterator[list[str]]:
+def recorded_statements(manager: ArtifactManager) -> AbstractContextManager[list[str]]:
     """Every SQL statement the manager's engine runs inside the block."""
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    sync_engine = session_of(manager).sync_session.get_bind()
-    event.listen(sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", record)
+    return statements_seen(session_of(manager).sync_session.get_bind())  # type: ignore[arg-type]
 
 
 async def chain(manager: ArtifactManager, depth: int) -> list[ArtifactOut]:
@@ -147,8 +149,10 @@ async def test_save_with_new_parent_moves_and_updates(manager: ArtifactManager) 
 
 
 # ---- save_all ------------------------------------------------------------------------------------------
-async def test_save_all_is_one_transaction_with_in_batch_parents(manager: ArtifactManager) -> None:
-    commits = count_commits(session_of(manager))
+async def test_save_all_is_one_transaction_with_in_batch_parents(
+    manager: ArtifactManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = count_commits(manager, monkeypatch)
     root_id, child_id = ULID(), ULID()
     outs = await manager.save_all(
         [
@@ -300,7 +304,7 @@ async def test_delete_unknown_is_noop_and_leaf_delete(manager: ArtifactManager) 
     assert await event_count(session_of(manager)) == 3
 
 
-async def test_delete_with_children_needs_cascade(manager: ArtifactManager) -> None:
+async def test_delete_with_children_needs_cascade(manager: ArtifactManager, monkeypatch: pytest.MonkeyPatch) -> None:
     root, mid, leaf = await chain(manager, 3)
     before = await event_count(session_of(manager))
     with pytest.raises(ArtifactHasChildrenError) as err:
@@ -310,7 +314,7 @@ async def test_delete_with_children_needs_cascade(manager: ArtifactManager) -> N
     assert str(mid.id) in message
     assert "cascade=True" in message
     assert await event_count(session_of(manager)) == before
-    commits = count_commits(session_of(manager))
+    commits = count_commits(manager, monkeypatch)
     await manager.delete_by_id(root.id, cascade=True, actor="carol")
     assert commits == [1]
     assert await manager.count() == 0

@@ -43,6 +43,8 @@ class Projector:
         self._paths: dict[str, tuple[str, ...]] = {}
         """Root-first ancestors (itself last) of artifacts created in this batch: their children's
         closure rows are then plain inserts, not an ``INSERT … SELECT`` per artifact."""
+        self._ordered: list[Step] = []
+        """Statements that must run before the queued operations (a move's, in order)."""
         self._artifact_ops: list[_Op] = []
         self._closure_ops: list[_Op] = []
         self._history_ops: list[_Op] = []
@@ -56,7 +58,9 @@ class Projector:
         sql = self.driver.sql
         for chunk_start in range(0, len(missing), 5000):
             chunk = missing[chunk_start : chunk_start + 5000]
-            self.loaded(chunk, await self.driver.fetch(sql.load_artifacts, self.driver.id_list(chunk)))
+            # Queued writes go first, in the same round trip: the rows read must include them.
+            steps = [*self.steps(), (sql.load_artifacts, (self.driver.id_list(chunk),), False)]
+            self.loaded(chunk, (await self.driver.pipeline(steps))[-1])
 
     def loaded(self, ids: Iterable[str], rows: Iterable[Sequence[Any]]) -> None:
         """Record the result of loading ``ids``: rows found, the rest known absent."""
@@ -189,7 +193,9 @@ class Projector:
         if new_level != row.level:
             steps.append((sql.shift_levels, (new_level - row.level, aid), False))
         steps.append((sql.move_artifact, (new_parent, event.version, d.ts(event.recorded_at), event.actor, aid), False))
-        await d.pipeline(steps)
+        # Sent with the next statements this batch runs (every read of the projections takes the
+        # queued writes with it), so a move alone costs no round trip of its own.
+        self._ordered = steps
         self._paths.clear()  # the moved subtree's ancestors changed
         # Levels below the moved artifact changed in the database: forget cached rows, but
         # keep the moved row itself, whose new state is known (the reply is built from it).
@@ -222,7 +228,8 @@ class Projector:
     # ---- write ------------------------------------------------------------------------
     def steps(self) -> list[Step]:
         """Take the queued operations as statements: one ``executemany`` per run of identical ones."""
-        steps: list[Step] = []
+        steps: list[Step] = self._ordered
+        self._ordered = []
         for ops in (self._artifact_ops, self._closure_ops, self._history_ops):
             steps.extend(_coalesce(ops))
             ops.clear()

@@ -30,6 +30,7 @@ SQL = statements_for("postgresql")
 # waiter gives up after the connection's lock_timeout (LockTimeoutError). A table lock rather
 # than an advisory key, so ledgers in different schemas of one database never wait for each other.
 _LOCK = text(f"LOCK TABLE {events.name} IN EXCLUSIVE MODE")
+_BEGIN_AND_LOCK = f"BEGIN ISOLATION LEVEL READ COMMITTED; LOCK TABLE {events.name} IN EXCLUSIVE MODE"
 
 _MIGRATION_LOCK = select(func.pg_advisory_xact_lock(literal_column(str(0x4C45_4447_4D49_4752))))
 """A fixed key ("LEDGMIGR" in ASCII), held for the migration only."""
@@ -85,8 +86,29 @@ class PostgresRecorder(Recorder):
     lateral_top_one = True
 
     async def lock(self) -> None:
-        # Through SQLAlchemy, so that its transaction is begun (the driver statements then run in it).
-        await self.connection.execute(_LOCK)
+        if self.owns_transaction:
+            # BEGIN and the lock in one round trip (the simple query protocol runs both).
+            await self.raw.execute(_BEGIN_AND_LOCK)
+        else:
+            # Through SQLAlchemy, so that its transaction is begun (the driver statements then run in it).
+            await self.connection.execute(_LOCK)
+
+    async def commit_after(self, steps: Sequence[Step]) -> None:
+        await self.pipeline(steps)
+        await self.raw.execute("COMMIT")
+
+    async def abandon(self) -> None:
+        if self.raw.is_in_transaction():
+            await self.raw.execute("ROLLBACK")
+
+    async def join(self) -> None:
+        # SQLAlchemy's asyncpg adapter sends BEGIN only with its first statement: without it, a
+        # driver statement would run outside the session's (say, SERIALIZABLE) transaction.
+        if not self.raw.is_in_transaction():
+            await self.connection.execute(_BEGIN)
+
+    def in_own_transaction(self) -> bool:
+        return self.owns_transaction and bool(self.raw.is_in_transaction())
 
     async def migration_lock(self) -> None:
         # A transaction-scoped advisory lock on a fixed key: DDL is transactional here, so the

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..errors import LedgerError
 from .statements import Statement, Statements
@@ -38,9 +38,12 @@ class Recorder:
     """Point-in-time reads should find each member's events with ``LATERAL … LIMIT 1`` probes
     rather than correlated subqueries (see ``temporal.tree_at``)."""
 
-    def __init__(self, connection: AsyncConnection, raw: Any) -> None:
+    def __init__(self, connection: AsyncConnection, raw: Any, *, owns_transaction: bool = False) -> None:
         self.connection = connection
         self.raw = raw
+        self.owns_transaction = owns_transaction
+        """The recorder begins and ends its transaction on the driver (SQLAlchemy never begins one
+        on ``connection``); otherwise the caller's session or connection commits."""
 
     # ---- the write lock -------------------------------------------------------------------------
     async def lock(self) -> None:
@@ -55,6 +58,22 @@ class Recorder:
         """Take the write lock, then run ``steps``; returns each step's rows."""
         await self.lock()
         return await self.pipeline(steps)
+
+    async def commit_after(self, steps: Sequence[Step]) -> None:
+        """Run ``steps``, then commit the recorder's own transaction."""
+        raise NotImplementedError
+
+    async def abandon(self) -> None:
+        """Roll back the recorder's own transaction, if one is open (after an error)."""
+        raise NotImplementedError
+
+    async def join(self) -> None:
+        """Make the statements that follow run in the SQLAlchemy connection's transaction, begun if
+        it was not yet (its isolation level and snapshot then hold for them)."""
+
+    def in_own_transaction(self) -> bool:
+        """Whether the recorder's own transaction is open."""
+        raise NotImplementedError
 
     # ---- statements ------------------------------------------------------------------------------
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
@@ -125,10 +144,47 @@ def recorder_class(dialect: str, driver: str | None = None) -> type[Recorder]:
     raise LedgerError(f"unsupported database {dialect}+{driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
 
 
-async def recorder_for(connection: AsyncConnection) -> Recorder:
-    """The :class:`Recorder` for the backend under ``connection``."""
+async def recorder_for(connection: AsyncConnection, *, owns_transaction: bool = False) -> Recorder:
+    """The :class:`Recorder` for the backend under ``connection``.
+
+    ``owns_transaction``: the recorder runs its own transaction on the driver connection
+    (``connection`` must not be in one); see :func:`own_transaction`.
+    """
     cls = recorder_class(connection.dialect.name, connection.dialect.driver)
-    return cls(connection, (await connection.get_raw_connection()).driver_connection)
+    raw = (await connection.get_raw_connection()).driver_connection
+    return cls(connection, raw, owns_transaction=owns_transaction)
+
+
+@asynccontextmanager
+async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
+    """A recorder on a pooled connection of ``engine`` that begins, commits and rolls back by itself.
+
+    Its transaction costs no SQLAlchemy round trip of its own: on SQLite the ``BEGIN IMMEDIATE``
+    goes with the first statements and the ``COMMIT`` with the last (two thread hops for a save);
+    on PostgreSQL ``BEGIN`` and the write lock are one round trip. Commit with
+    :meth:`Recorder.commit_after`; leaving the block without it rolls back.
+    """
+    async with engine.connect() as connection:
+        recorder = await recorder_for(connection, owns_transaction=True)
+        try:
+            yield recorder
+        except BaseException:
+            try:
+                await recorder.abandon()
+            except Exception:  # the connection itself failed: never hand it to the next caller
+                await connection.invalidate()
+            raise
+        finally:
+            # Also if the block returned without committing (a no-op write, a read): nothing to keep.
+            if recorder.in_own_transaction():
+                await recorder.abandon()
+
+
+@asynccontextmanager
+async def autocommit_reads(engine: AsyncEngine) -> AsyncIterator[Recorder]:
+    """A recorder on a pooled connection of ``engine`` for single-statement reads, outside any transaction."""
+    async with engine.connect() as connection:
+        yield await recorder_for(connection)
 
 
 @asynccontextmanager

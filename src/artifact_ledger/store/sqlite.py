@@ -14,9 +14,6 @@ from .recorder import Recorder, Rows, Step
 from .statements import Statement, compile_for, statements_for
 from .tables import events
 
-_STORED_TS = "%Y-%m-%d %H:%M:%S.%f"
-"""How ``UtcDateTime`` stores a timestamp on SQLite (fixed width, UTC, sorts chronologically)."""
-
 _TEXT_COLUMNS = frozenset(
     ("event_id", "artifact_id", "type", "payload", "recorded_at", "actor", "reason", "correlation_id", "causation_id")
 )
@@ -56,6 +53,17 @@ class SqliteRecorder(Recorder):
     async def locked(self, steps: Sequence[Step]) -> list[Rows]:
         lock = self._lock_steps()
         return (await self.pipeline([*lock, *steps]))[len(lock) :]
+
+    async def commit_after(self, steps: Sequence[Step]) -> None:
+        # The COMMIT rides in the same thread hop as the last writes.
+        await self.pipeline([*steps, (_COMMIT, (), False)])
+
+    async def abandon(self) -> None:
+        if self.raw.in_transaction:
+            await self.execute(_ROLLBACK)
+
+    def in_own_transaction(self) -> bool:
+        return self.owns_transaction and bool(self.raw.in_transaction)
 
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
         if not steps:
@@ -107,7 +115,8 @@ class SqliteRecorder(Recorder):
         last = self._last_ts
         if last is not None and last[0] == value:
             return last[1]  # rows of one batch share their timestamp: format it once
-        text = value.astimezone(UTC).strftime(_STORED_TS)
+        # isoformat pads the year to four digits (strftime's %Y does not, below year 1000).
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         self._last_ts = (value, text)
         return text
 
@@ -143,6 +152,7 @@ class SqliteRecorder(Recorder):
 _BEGIN_IMMEDIATE = Statement("begin_immediate", "BEGIN IMMEDIATE", (), None)
 _BEGIN = Statement("begin", "BEGIN", (), None)
 _ROLLBACK = Statement("rollback", "ROLLBACK", (), None)
+_COMMIT = Statement("commit", "COMMIT", (), None)
 
 
 def _run_steps(raw: Any, steps: Sequence[Step]) -> list[Rows]:

@@ -46,6 +46,22 @@ from sqlalchemy.sql.elements import BindParameter
 
 from .tables import PROJECTORS, artifacts, blobs, checkpoints, closure, events, parent_history
 
+REPLY_COLUMNS = (
+    "id",
+    "parent_id",
+    "level",
+    "version",
+    "data",
+    "content_hash",
+    "content_codec",
+    "tags",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+)
+"""What the read side's listings select (``read_*``), in this order; timestamps come back as stored."""
+
 ONE = literal_column("1", Integer)
 ZERO = literal_column("0", Integer)
 """Literals, not parameters (SQLite renders a missing OFFSET as a bound 0: ``.offset(ZERO)`` keeps it literal)."""
@@ -147,7 +163,37 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         ]
     )
     state = ("type", "data", "content_hash", "content_codec", "content_type", "content_size", "tags")
+    # ---- the read side's listings: the artifact columns a reply needs, timestamps as stored ----
+    reply = select(*(a.c[name] for name in REPLY_COLUMNS))
+    by_depth = reply.select_from(c.join(a, a.c.id == c.c.descendant_id))
     return {
+        "read_by_id": (reply.where(a.c.id == _p("id")), ("id",), None),
+        "read_by_ids": (reply.where(a.c.id.in_(ids)).order_by(a.c.id), ("ids",), None),
+        "read_all": (reply.order_by(a.c.id), (), None),
+        "read_page": (reply.order_by(a.c.id).limit(_p("limit")).offset(_p("offset")), ("limit", "offset"), None),
+        "read_first": (reply.order_by(a.c.id).limit(_p("limit")).offset(ZERO), ("limit",), None),
+        "read_after": (
+            reply.where(a.c.id > _p("after")).order_by(a.c.id).limit(_p("limit")).offset(ZERO),
+            ("after", "limit"),
+            None,
+        ),
+        "read_subtree": (
+            by_depth.where(c.c.ancestor_id == _p("id")).order_by(c.c.depth, a.c.id),
+            ("id",),
+            None,
+        ),
+        "read_root": (
+            reply.select_from(c.join(a, a.c.id == c.c.ancestor_id))
+            .where(c.c.descendant_id == _p("id"))
+            .order_by(c.c.depth.desc())
+            .limit(ONE)
+            .offset(ZERO),
+            ("id",),
+            None,
+        ),
+        "artifact_exists": (select(a.c.id).where(a.c.id == _p("id")), ("id",), None),
+        "blob_data_in": (select(blobs.c.hash, blobs.c.data).where(blobs.c.hash.in_(ids)), ("ids",), None),
+        # ---- the write path ----
         "head": (head, (), None),
         "head_and_artifacts": (head_and_artifacts, ("ids",), None),
         "load_artifacts": (select(a).where(a.c.id.in_(ids)), ("ids",), None),
