@@ -25,6 +25,7 @@ from .store.engine import create_engine
 from .store.errors import install as translate_errors_of
 from .store.errors import translated
 from .store.recorder import recorder_for
+from .store.session import LedgerSession
 from .store.tables import metadata, table_names
 
 
@@ -45,7 +46,7 @@ class Ledger:
         self.clock = clock
         self.new_id = id_factory
         self._owns_engine = owns_engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(engine, class_=LedgerSession, expire_on_commit=False)
 
     @classmethod
     @asynccontextmanager

@@ -84,19 +84,26 @@ class WriteBatch:
             return self.head
         sql = self.driver.sql
         wanted = [i for i in dict.fromkeys(preload) if i is not None and i not in self.projector.rows]
-        steps: list[Step] = [
-            (sql.head_and_artifacts, (self.driver.id_list(wanted),), False) if wanted else (sql.head, (), False)
-        ]
-        if probe is not None and probe[1] is not None:
-            steps.append((sql.is_descendant, probe, False))
-        rows, *probed = await self.driver.locked(steps)
-        if wanted:
-            self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
-            self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
-        else:
+        probing = probe is not None and probe[1] is not None
+        if not wanted:
+            steps: list[Step] = [(sql.head, (), False)]
+            if probing:
+                steps.append((sql.is_descendant, probe, False))
+            rows, *probed = await self.driver.locked(steps)
             self.head = head_from_rows(self.driver, rows)
-        if probed:
-            self._probed = (probe, bool(probed[0]))
+            if probing:
+                self._probed = (probe, bool(probed[0]))
+            return self.head
+        ids = self.driver.id_list(wanted)
+        if probing:
+            assert probe is not None
+            (rows,) = await self.driver.locked([(sql.head_artifacts_probe, (ids, *probe), False)])
+            self._probed = (probe, bool(rows[0][-1]))
+            rows = [r[:-1] for r in rows]
+        else:
+            (rows,) = await self.driver.locked([(sql.head_and_artifacts, (ids,), False)])
+        self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
+        self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
         return self.head
 
     async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artifact_ledger.store.postgres import SQL, _cte, _merge_writes
+from artifact_ledger.store.postgres import SQL, _cte, _merge_writes, _split_trailing_inline, inline
 
 
 def test_cte_renumbers_parameters_in_sequence() -> None:
@@ -69,3 +69,57 @@ def test_a_root_saves_computed_closure_row_folds_into_the_same_statement() -> No
     assert first is not None
     assert first.sql.startswith("WITH w0 AS (INSERT INTO ledger_events")
     assert [m[0] for m in merged[1:]] == [None, None, None, None]
+
+
+AID, PARENT = "01JDZ0000000000000000000AA", "01JDZ0000000000000000000BB"
+
+
+def test_ids_and_integers_are_written_in() -> None:
+    text = inline(SQL.shift_levels, (-2, AID))
+    assert text is not None
+    assert "$" not in text
+    assert f"'{AID}'" in text
+    assert "CAST(-2 AS INTEGER)" in text
+
+
+def test_anything_but_ids_integers_and_null_is_never_written_in() -> None:
+    for hostile in ("x'; DROP TABLE ledger_events; --", "01JDZ0000000000000000000A'", True, 1.5, b"01"):
+        assert inline(SQL.shift_levels, (1, hostile)) is None
+        assert inline(SQL.shift_levels, (hostile, AID)) is None
+    assert inline(SQL.open_parent_link, (AID, 7, None)) is not None
+
+
+def test_statements_binding_text_are_never_marked_for_inlining() -> None:
+    marked = {s.name for s in SQL.by_name.values() if s.ids_and_integers}
+    assert marked == {"open_parent_link", "move_closure_detach", "move_closure_attach", "shift_levels"}
+
+
+def test_a_moves_trailing_statements_go_inline_and_the_checkpoint_moves_before_them() -> None:
+    steps = [
+        (SQL.insert_event, tuple(range(14)), False),
+        (SQL.close_parent_link, (5, AID), False),
+        (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
+        (SQL.open_parent_link, (AID, 5, PARENT), False),
+        (SQL.move_closure_detach, (AID,), False),
+        (SQL.move_closure_attach, (PARENT, AID), False),
+        (SQL.upsert_checkpoint, (5,), False),
+    ]
+    bound, texts = _split_trailing_inline(steps)
+    assert [s[0].name for s in bound] == [
+        "insert_event",
+        "close_parent_link",
+        "move_artifact",
+        "upsert_checkpoint",
+    ]
+    assert len(texts) == 3
+    assert texts[0].startswith("INSERT INTO ledger_artifact_parent_history")
+
+
+def test_nothing_goes_inline_when_a_bound_statement_would_have_to_move_past_them() -> None:
+    steps = [
+        (SQL.open_parent_link, (AID, 5, PARENT), False),
+        (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
+    ]
+    assert _split_trailing_inline(steps) == (steps, [])
+    hostile = [(SQL.open_parent_link, (AID, 5, "'; DROP TABLE x; --"), False)]
+    assert _split_trailing_inline(hostile) == (hostile, [])

@@ -185,14 +185,18 @@ class Projector:
         new_level = await self._parent_level(event, new_parent)
         d, sql, aid, pos = self.driver, self.driver.sql, row.id, event.position
         steps = self.steps()
+        # The link closes before the new one opens; the closure's paths go before new ones come.
+        # The artifact's own row and the levels below it are separate columns: either order.
+        # Written last, the statements that bind only ids and integers can travel together
+        # (PostgreSQL sends them in one round trip with the COMMIT; see postgres.py).
         steps.append((sql.close_parent_link, (pos, aid), False))
+        steps.append((sql.move_artifact, (new_parent, event.version, d.ts(event.recorded_at), event.actor, aid), False))
         steps.append((sql.open_parent_link, (aid, pos, new_parent), False))
         steps.append((sql.move_closure_detach, (aid,), False))
         if new_parent is not None:
             steps.append((sql.move_closure_attach, (new_parent, aid), False))
         if new_level != row.level:
             steps.append((sql.shift_levels, (new_level - row.level, aid), False))
-        steps.append((sql.move_artifact, (new_parent, event.version, d.ts(event.recorded_at), event.actor, aid), False))
         # Sent with the next statements this batch runs (every read of the projections takes the
         # queued writes with it), so a move alone costs no round trip of its own.
         self._ordered = steps

@@ -94,8 +94,11 @@ class PostgresRecorder(Recorder):
             await self.connection.execute(_LOCK)
 
     async def commit_after(self, steps: Sequence[Step]) -> None:
-        await self.pipeline(steps)
-        await self.raw.execute("COMMIT")
+        parameterised, trailing = _split_trailing_inline(steps)
+        await self.pipeline(parameterised)
+        # The simple query protocol runs several statements in one round trip, but binds nothing:
+        # the last statements, whose values are only ids and integers, go inline with the COMMIT.
+        await self.raw.execute("; ".join([*trailing, "COMMIT"]))
 
     async def abandon(self) -> None:
         if self.raw.is_in_transaction():
@@ -186,6 +189,50 @@ class PostgresRecorder(Recorder):
 
 
 _BEGIN = text("SELECT 1")
+
+_ULID_TEXT = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+_COMMUTES_WITH_INLINE = frozenset(("upsert_checkpoint",))
+"""Statements that may run before trailing inline ones they followed (they touch other tables)."""
+
+
+def inline(statement: Statement, values: Sequence[Any]) -> str | None:
+    """``statement`` with its values written in, when every value is an artifact id (26 characters
+    of Crockford base 32: nothing to escape), an integer or NULL; otherwise None."""
+    literals: list[str] = []
+    for value in statement.bind(values):
+        if value is None:
+            literals.append("NULL")
+        elif type(value) is int:
+            literals.append(str(value))
+        elif type(value) is str and _ULID_TEXT.fullmatch(value):
+            literals.append(f"'{value}'")
+        else:
+            return None
+    return _PARAM.sub(lambda match: literals[int(match.group(1)) - 1], statement.sql)
+
+
+def _split_trailing_inline(steps: Sequence[Step]) -> tuple[list[Step], list[str]]:
+    """The steps to bind as usual, and the trailing ones that can go inline (as SQL text).
+
+    From the first statement marked ``ids_and_integers`` on, every statement must be one too, or
+    one that commutes with them (moved before them); otherwise nothing is inlined.
+    """
+    first = next((i for i, s in enumerate(steps) if s[0].ids_and_integers and not s[2]), None)
+    if first is None:
+        return list(steps), []
+    tail = steps[first:]
+    texts: list[str] = []
+    moved: list[Step] = []
+    for statement, values, many in tail:
+        text_ = inline(statement, values) if statement.ids_and_integers and not many else None
+        if text_ is not None:
+            texts.append(text_)
+        elif statement.name in _COMMUTES_WITH_INLINE and not many:
+            moved.append((statement, values, many))
+        else:
+            return list(steps), []
+    return [*steps[:first], *moved], texts
+
 
 _PARAM = re.compile(r"\$(\d+)")
 

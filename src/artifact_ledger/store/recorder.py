@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from ..errors import LedgerError
 from .statements import Statement, Statements
@@ -38,12 +39,19 @@ class Recorder:
     """Point-in-time reads should find each member's events with ``LATERAL … LIMIT 1`` probes
     rather than correlated subqueries (see ``temporal.tree_at``)."""
 
-    def __init__(self, connection: AsyncConnection, raw: Any, *, owns_transaction: bool = False) -> None:
-        self.connection = connection
+    def __init__(self, connection: AsyncConnection | None, raw: Any, *, owns_transaction: bool = False) -> None:
+        self._connection = connection
         self.raw = raw
         self.owns_transaction = owns_transaction
         """The recorder begins and ends its transaction on the driver (SQLAlchemy never begins one
         on ``connection``); otherwise the caller's session or connection commits."""
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The SQLAlchemy connection the driver connection belongs to (not for pooled recorders)."""
+        if self._connection is None:
+            raise LedgerError("this recorder runs on a pooled driver connection without a SQLAlchemy connection")
+        return self._connection
 
     # ---- the write lock -------------------------------------------------------------------------
     async def lock(self) -> None:
@@ -159,32 +167,37 @@ async def recorder_for(connection: AsyncConnection, *, owns_transaction: bool = 
 async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     """A recorder on a pooled connection of ``engine`` that begins, commits and rolls back by itself.
 
-    Its transaction costs no SQLAlchemy round trip of its own: on SQLite the ``BEGIN IMMEDIATE``
-    goes with the first statements and the ``COMMIT`` with the last (two thread hops for a save);
-    on PostgreSQL ``BEGIN`` and the write lock are one round trip. Commit with
+    Its transaction costs no round trip of its own: on SQLite the ``BEGIN IMMEDIATE`` goes with
+    the first statements and the ``COMMIT`` with the last (two thread hops for a save); on
+    PostgreSQL ``BEGIN`` and the write lock are one round trip. Commit with
     :meth:`Recorder.commit_after`; leaving the block without it rolls back.
     """
-    async with engine.connect() as connection:
-        recorder = await recorder_for(connection, owns_transaction=True)
+    cls = recorder_class(engine.dialect.name, engine.dialect.driver)
+    pooled = await engine.raw_connection()
+    recorder = cls(None, pooled.driver_connection, owns_transaction=True)
+    try:
+        yield recorder
+        if recorder.in_own_transaction():  # the block ended without committing (nothing to write)
+            await recorder.abandon()
+    except BaseException:
         try:
-            yield recorder
-        except BaseException:
-            try:
-                await recorder.abandon()
-            except Exception:  # the connection itself failed: never hand it to the next caller
-                await connection.invalidate()
-            raise
-        finally:
-            # Also if the block returned without committing (a no-op write, a read): nothing to keep.
-            if recorder.in_own_transaction():
-                await recorder.abandon()
+            await recorder.abandon()
+        except Exception:  # the connection itself failed: never hand it to the next caller
+            await greenlet_spawn(pooled.invalidate)
+        raise
+    finally:
+        await greenlet_spawn(pooled.close)  # check-in may run the pool's reset, a driver call
 
 
 @asynccontextmanager
 async def autocommit_reads(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     """A recorder on a pooled connection of ``engine`` for single-statement reads, outside any transaction."""
-    async with engine.connect() as connection:
-        yield await recorder_for(connection)
+    cls = recorder_class(engine.dialect.name, engine.dialect.driver)
+    pooled = await engine.raw_connection()
+    try:
+        yield cls(None, pooled.driver_connection)
+    finally:
+        await greenlet_spawn(pooled.close)
 
 
 @asynccontextmanager

@@ -79,6 +79,8 @@ class Statement:
     """For each placeholder, the index of its value in ``names``; None when they are the same."""
     writes: str | None = None
     """The one table this statement writes, reading no other: such statements can share a CTE."""
+    ids_and_integers: bool = False
+    """Its values are only artifact ids, integers and NULL (see ``postgres.inline``)."""
 
     def bind(self, values: Sequence[Any]) -> Sequence[Any]:
         """The driver's positional values for ``values`` given in ``names`` order."""
@@ -115,7 +117,11 @@ def _compile(
         tuple(names),
         None if order == tuple(range(len(names))) else order,
         writes,
+        name in _IDS_AND_INTEGERS,
     )
+
+
+_IDS_AND_INTEGERS = frozenset(("open_parent_link", "move_closure_detach", "move_closure_attach", "shift_levels"))
 
 
 def _columns(table: Table) -> tuple[str, ...]:
@@ -144,6 +150,9 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     head_and_artifacts = select(last.c.position, last.c.hash, last.c.recorded_at, *row.c).select_from(
         one.outerjoin(last, true()).outerjoin(row, row.c.id.in_(ids))
     )
+    # ... and, for a move, whether the new parent lies in the moved subtree (the last column).
+    probe = exists().where(c.c.ancestor_id == _p("ancestor_id"), c.c.descendant_id == _p("descendant_id"))
+    head_artifacts_probe = head_and_artifacts.add_columns(probe.label("in_subtree"))
     # A new artifact's paths: its parent's ancestors one step further, plus itself at depth 0.
     new_id = cast(_p("artifact_id"), String())  # no length: a cast to VARCHAR(n) truncates silently
     closure_for = insert(c).from_select(
@@ -196,6 +205,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         # ---- the write path ----
         "head": (head, (), None),
         "head_and_artifacts": (head_and_artifacts, ("ids",), None),
+        "head_artifacts_probe": (head_artifacts_probe, ("ids", "ancestor_id", "descendant_id"), None),
         "load_artifacts": (select(a).where(a.c.id.in_(ids)), ("ids",), None),
         "stream_versions": (
             select(e.c.artifact_id, func.max(e.c.version)).where(e.c.artifact_id.in_(ids)).group_by(e.c.artifact_id),
