@@ -2,7 +2,8 @@
 
 Each command prepares its input here (ids parsed, typed data checked, content encoded,
 metadata copied as JSON, attribution taken), then runs inside a unit of work: the batch
-decides and records the events and projects them, and the session commits, or rolls back
+decides and records the events and projects them, and the unit of work commits (the
+session's, or the recorder's own transaction when the session is idle), or rolls back
 on any error. Inside :meth:`Commands.transaction` the commands share one batch and one
 commit; a command that fails part-way (or a database error) marks the batch aborted so the
 block cannot commit half of it.

@@ -4,8 +4,9 @@ The manager is a facade with chapkit's method names, signatures and docstrings; 
 written for chapkit's ``ArtifactManager`` runs unchanged. It holds no logic of its own:
 
 - writes go to the command side (:mod:`commands`), a unit of work around
-  :class:`~artifact_ledger.writer.WriteBatch` (decide, record, project) that commits the
-  session unless a ``transaction()`` is open, and rolls back on any error;
+  :class:`~artifact_ledger.writer.WriteBatch` (decide, record, project) that commits
+  (the session's transaction, or one of its own when the session is idle) unless a
+  ``transaction()`` is open, and rolls back on any error;
 - reads go to the read side (:mod:`reads`): the present, the past by version or instant,
   trees, history, diffs and the audit trail;
 - the session, keyring, clock and ids live in the repository (:mod:`repository`).

@@ -71,10 +71,11 @@ class Reads:
         at = hist.point(version, as_of)
         await self._sync()
         with translated():
-            rows = await temporal.tree_at(self.repo.session, await self.repo.dialect(), aid, **at, subtree=False)
-            if not rows:
-                await hist.check_stream(self.repo.session, aid, version)
-                return None
+            async with self.repo.core_reads() as db:
+                rows = await temporal.tree_at(db, await self.repo.dialect(), aid, **at, subtree=False)
+                if not rows:
+                    await hist.check_stream(db, aid, version)
+                    return None
             return (await self._models(ArtifactOut, hist.tree_values(rows), include_content))[0]
 
     async def find_all(self, *, include_content: bool) -> list[ArtifactOut]:
@@ -138,10 +139,11 @@ class Reads:
             if at is None:
                 async with self.repo.reading() as rec:
                     return await self._nodes(await queries.subtree(rec, aid), include_content, rec)
-            rows = await temporal.tree_at(self.repo.session, await self.repo.dialect(), aid, **at, subtree=True)
-            if not rows:
-                await hist.check_stream(self.repo.session, aid)
-                return []
+            async with self.repo.core_reads() as db:
+                rows = await temporal.tree_at(db, await self.repo.dialect(), aid, **at, subtree=True)
+                if not rows:
+                    await hist.check_stream(db, aid)
+                    return []
             return await self._models(ArtifactTreeNode, hist.tree_values(rows), include_content)
 
     async def build_tree(
@@ -187,7 +189,8 @@ class Reads:
         aid = str(parse_id(id))
         await self._sync()
         with translated():
-            events = await queries.stream(self.repo.session, aid)
+            async with self.repo.core_reads() as db:
+                events = await queries.stream(db, aid)
             if not events:
                 raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
             folded = hist.fold_versions(events)
@@ -210,7 +213,8 @@ class Reads:
         aid = str(parse_id(id))
         await self._sync()
         with translated():
-            return await hist.diff(self.repo.session, aid, v1, v2)
+            async with self.repo.core_reads() as db:
+                return await hist.diff(db, aid, v1, v2)
 
     async def audit(
         self,
@@ -228,17 +232,18 @@ class Reads:
         root = str(parse_id(subtree_of, what="subtree root id")) if subtree_of is not None else None
         await self._sync()
         with translated():
-            return await hist.audit(
-                self.repo.session,
-                artifact_id=aid,
-                subtree_of=root,
-                actor=actor,
-                event_type=event_type,
-                since=since,
-                until=until,
-                after=after,
-                limit=limit,
-            )
+            async with self.repo.core_reads() as db:
+                return await hist.audit(
+                    db,
+                    artifact_id=aid,
+                    subtree_of=root,
+                    actor=actor,
+                    event_type=event_type,
+                    since=since,
+                    until=until,
+                    after=after,
+                    limit=limit,
+                )
 
     # ---- rows to models -----------------------------------------------------------------------------
     async def _outs(self, rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder) -> list[ArtifactOut]:
@@ -267,7 +272,7 @@ class Reads:
         """One model per row (content decoded from blobs fetched once per call).
 
         ``stored``: the rows are projection rows as selected (``REPLY_COLUMNS``): data and
-        tags still JSON text, timestamps raw (see ``RAW_STAMP``); decoded here, in one pass.
+        tags still JSON text, timestamps as stored (``stamp_reader``); decoded here, in one pass.
         """
         loads = codec.loads
         stamp = stamp_reader()

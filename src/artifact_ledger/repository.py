@@ -1,10 +1,10 @@
 """``ArtifactRepository``: one ``AsyncSession`` and what comes with it.
 
 The session, the pickle-signing keyring (resolved lazily from the session's database URL),
-the clock and id factory, the backend's dialect name, write batches on the session's
-connection, and commit/rollback. The command side (:mod:`commands`) and the read side
-(:mod:`reads`) both work through one repository; :mod:`manager` re-exports it under its
-chapkit name.
+the clock and id factory, the backend's dialect name, units of work and reads on the
+session's connection or on a pooled one of their own (see ``_idle_engine``). The command
+side (:mod:`commands`) and the read side (:mod:`reads`) both work through one repository;
+:mod:`manager` re-exports it under its chapkit name.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from .clock import Clock, system_clock
 from .content import Keyring, decode_content
@@ -58,7 +58,8 @@ class ArtifactRepository:
     async def dialect(self) -> str:
         """``sqlite`` or ``postgresql``: the few reads written differently per backend need it."""
         if self._dialect is None:
-            self._dialect = (await self.session.connection()).dialect.name
+            bind = self.session.bind  # an engine or connection knows its dialect without a checkout
+            self._dialect = (bind if bind is not None else await self.session.connection()).dialect.name
         return self._dialect
 
     async def batch(self) -> WriteBatch:
@@ -102,6 +103,17 @@ class ArtifactRepository:
             batch = WriteBatch(recorder, self.clock, self.new_id)
             yield batch
             await batch.flush(commit=True)
+
+    @asynccontextmanager
+    async def core_reads(self) -> AsyncIterator[AsyncSession | AsyncConnection]:
+        """Where SQLAlchemy Core reads run (history, audit, point-in-time): the session when it is
+        in use, else a connection of their own, so a read never leaves the session in a transaction."""
+        engine = self._idle_engine()
+        if engine is None:
+            yield self.session
+            return
+        async with engine.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Recorder]:

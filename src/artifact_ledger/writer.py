@@ -5,7 +5,8 @@ write lock and reads the head; every command is then decided against the
 current state (database plus what this batch already did), sealed into the
 hash chain and applied to the projections' overlay. ``flush`` sends events,
 blobs, projection rows and checkpoints with one statement per table where it
-can. Nothing here commits: the caller's session does, or rolls everything back.
+can. The unit of work around the batch commits (``repository.unit``): the session, or
+``flush(commit=True)`` when the batch's recorder owns its transaction.
 """
 
 from __future__ import annotations

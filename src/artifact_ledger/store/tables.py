@@ -65,14 +65,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-RAW_STAMP = String()
-"""Selects a timestamp column as the driver returns it (``type_coerce(column, RAW_STAMP)``):
-SQLite's stored text, asyncpg's aware ``datetime``. Listings convert with :func:`stamp_reader`
-instead of running :class:`UtcDateTime`'s per-value processor on every row."""
-
-
 def stamp_reader() -> Callable[[str | datetime], datetime]:
-    """Converts raw stored timestamps (see ``RAW_STAMP``) to aware UTC, as :class:`UtcDateTime` does.
+    """Converts timestamps as the driver returns them (SQLite's stored text, asyncpg's datetime)
+    to aware UTC, as :class:`UtcDateTime` does.
 
     Text is parsed once per distinct value: the rows of one transaction share one timestamp,
     so a listing of a batch-written tree parses a handful of strings, not two per row.
