@@ -27,6 +27,8 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    all_,
+    any_,
     bindparam,
     cast,
     delete,
@@ -122,6 +124,19 @@ def _compile(
 
 
 _IDS_AND_INTEGERS = frozenset(("open_parent_link", "move_closure_detach", "move_closure_attach", "shift_levels"))
+
+
+def _in_subtree(dialect: str, member: Any, subtree: Select[Any], outsider: Any = None) -> list[Any]:
+    """``member`` in ``subtree`` (and ``outsider`` not in it), in the form each backend runs best.
+
+    PostgreSQL: ``= ANY(ARRAY(subquery))``, so the subtree's ids are computed once and the outer
+    rows found through the index; written as ``IN (subquery)`` its planner hash-joined a
+    sequential scan of the whole table (a 111-artifact move's closure update: 22 ms against 2 ms).
+    """
+    if dialect != "postgresql":
+        return [member.in_(subtree), *([outsider.not_in(subtree)] if outsider is not None else [])]
+    ids = func.array(subtree.scalar_subquery())
+    return [member == any_(ids), *([outsider != all_(ids)] if outsider is not None else [])]
 
 
 def _columns(table: Table) -> tuple[str, ...]:
@@ -277,7 +292,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         ),
         # A move: drop the paths from ancestors outside the subtree into it ...
         "move_closure_detach": (
-            delete(c).where(c.c.descendant_id.in_(below), c.c.ancestor_id.not_in(below)),
+            delete(c).where(*_in_subtree(dialect, c.c.descendant_id, below, c.c.ancestor_id)),
             ("artifact_id",),
             None,
         ),
@@ -307,9 +322,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             "ledger_artifact_parent_history",
         ),
         "shift_levels": (
-            update(a)
-            .values(level=a.c.level + cast(_p("shift"), Integer))
-            .where(a.c.id.in_(select(c.c.descendant_id).where(c.c.ancestor_id == _p("artifact_id")))),
+            update(a).values(level=a.c.level + cast(_p("shift"), Integer)).where(*_in_subtree(dialect, a.c.id, below)),
             ("shift", "artifact_id"),
             None,
         ),
