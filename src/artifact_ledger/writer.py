@@ -1,4 +1,4 @@
-"""The write path, in one place: command -> decide -> append -> project (-> commit by the caller).
+"""The write path, in one place: command -> decide -> append -> project (-> commit by the unit of work).
 
 A :class:`WriteBatch` is one transaction. Its first command takes the ledger's
 write lock and reads the head; every command is then decided against the
