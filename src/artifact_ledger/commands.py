@@ -46,6 +46,8 @@ T = TypeVar("T")
 MAX_TAGS = 64
 MAX_TAG_LENGTH = 255
 
+_UPDATABLE = frozenset(("parent_id", "tags", "data"))
+
 _NO_CONTENT = object()
 """The reply's data gets no ``content`` key (the save had none, or the row has none)."""
 
@@ -164,7 +166,10 @@ class Commands:
                 f"{MAX_TAG_LENGTH} characters"
             )
         ref = ContentRef(encoded.hash, encoded.codec, encoded.media_type, encoded.size) if encoded else None
-        cmd = SaveArtifact(artifact_id, parent_id, rest, ref, tags, expected_version)
+        # An update changes only the fields the caller set (chapkit's exclude_unset): no parent_id
+        # keeps the parent, an explicit parent_id=None moves the artifact to the root.
+        unset = frozenset() if fresh else frozenset(_UPDATABLE - item.model_fields_set)
+        cmd = SaveArtifact(artifact_id, parent_id, rest, ref, tags, expected_version, unset)
         return cmd, encoded, content, fresh
 
     # ---- commands -----------------------------------------------------------------------------------
@@ -177,6 +182,8 @@ class Commands:
 
         async def action(batch: WriteBatch) -> ArtifactOut:
             await batch.save(cmd, who, encoded, fresh_id=fresh)
+            if "data" in cmd.unset:  # the data kept is the stored one: its content comes from its blob
+                return await self._written(batch, cmd.artifact_id)
             row = await batch.projector.get(cmd.artifact_id)
             assert row is not None
             return self._reply(row, content)
@@ -203,6 +210,9 @@ class Commands:
                 for cmd, encoded, _content, fresh in prepared:
                     await batch.save(cmd, who, encoded, fresh_id=fresh)
                 for cmd, _, content, _ in prepared:
+                    if "data" in cmd.unset:
+                        outs.append(await self._written(batch, cmd.artifact_id))
+                        continue
                     row = await batch.projector.get(cmd.artifact_id)
                     assert row is not None
                     outs.append(self._reply(row, content))

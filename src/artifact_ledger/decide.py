@@ -55,6 +55,24 @@ class SaveArtifact:
     content: ContentRef | None
     tags: tuple[str, ...]
     expected_version: int | None = None
+    unset: frozenset[str] = frozenset()
+    """Fields the caller did not set (``parent_id``, ``tags``, ``data``): an update keeps their
+    current values, as chapkit's ``exclude_unset`` update does; a create uses the defaults."""
+
+
+def with_unset_kept(cmd: SaveArtifact, current: ArtifactState | None) -> SaveArtifact:
+    """``cmd`` with its unset fields taken from the live ``current`` state (nothing to keep otherwise)."""
+    if not cmd.unset or current is None or current.deleted:
+        return cmd
+    unset = cmd.unset
+    return replace(
+        cmd,
+        parent_id=current.parent_id if "parent_id" in unset else cmd.parent_id,
+        tags=current.tags if "tags" in unset else cmd.tags,
+        data=current.data if "data" in unset else cmd.data,
+        content=current.content if "data" in unset else cmd.content,
+        unset=frozenset(),
+    )
 
 
 @dataclass(frozen=True, slots=True)

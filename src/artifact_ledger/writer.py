@@ -28,6 +28,7 @@ from .decide import (
     decide_revert,
     decide_save,
     fold,
+    with_unset_kept,
 )
 from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
@@ -169,6 +170,7 @@ class WriteBatch:
             current = None
         else:
             current = await self._state(cmd.artifact_id)
+            cmd = with_unset_kept(cmd, current)
         parent_live = cmd.parent_id is None or await self.projector.get(cmd.parent_id) is not None
         in_subtree = False
         if current is not None and not current.deleted and cmd.parent_id != current.parent_id:

@@ -111,7 +111,7 @@ async def test_revert_appends_a_version_equal_to_the_old_one(manager: ArtifactMa
     b = await manager.save(ArtifactIn(data={"name": "b"}))
     doc = await manager.save(ArtifactIn(parent_id=a.id, data={"v": 1, "content": b"first"}, tags=["one"]))
     kid = await manager.save(ArtifactIn(parent_id=doc.id, data={"kid": True}))
-    await manager.save(ArtifactIn(id=doc.id, parent_id=a.id, data={"v": 2, "content": b"second"}))
+    await manager.save(ArtifactIn(id=doc.id, parent_id=a.id, data={"v": 2, "content": b"second"}, tags=[]))
     await manager.move(doc.id, b.id)
     assert (await manager.find_by_id(kid.id)).level == 2  # type: ignore[union-attr]
 

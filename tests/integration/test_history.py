@@ -59,7 +59,9 @@ async def test_history_records_state_parent_and_attribution(timed: ArtifactManag
     b = await timed.save(ArtifactIn(data={"name": "b"}))
     with attribution(actor="ann", reason="draft", correlation_id="req-1", causation_id="cmd-7"):
         doc = await timed.save(ArtifactIn(parent_id=a.id, data={"name": "doc", "content": b"v1"}, tags=["t"]))
-    await timed.save(ArtifactIn(id=doc.id, parent_id=a.id, data={"name": "doc", "content": {"k": 2}}), actor="bob")
+    await timed.save(
+        ArtifactIn(id=doc.id, parent_id=a.id, data={"name": "doc", "content": {"k": 2}}, tags=[]), actor="bob"
+    )
     await timed.move(doc.id, b.id, reason="regroup")
     await timed.delete_by_id(doc.id, actor="cy")
     await timed.restore(doc.id)
