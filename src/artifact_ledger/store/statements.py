@@ -363,18 +363,20 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     }
 
 
-@dataclass(frozen=True, slots=True)
 class Statements:
-    """Every statement for one backend, by name (``statements.insert_event`` …)."""
+    """Every statement for one backend, by name (``statements.insert_event`` …).
 
-    dialect: str
-    by_name: dict[str, Statement]
+    The statements are instance attributes, so the hot paths' lookups (a closure row per
+    ancestor in a batch) are plain attribute reads.
+    """
 
-    def __getattr__(self, name: str) -> Statement:
-        try:
-            return self.by_name[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, dialect: str, by_name: dict[str, Statement]) -> None:
+        self.dialect = dialect
+        self.by_name = by_name
+        self.__dict__.update(by_name)
+
+    def __getattr__(self, name: str) -> Statement:  # only reached for names that are not statements
+        raise AttributeError(f"no statement named {name!r}")
 
 
 _DIALECTS: dict[str, Dialect] = {
