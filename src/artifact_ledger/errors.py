@@ -69,6 +69,11 @@ class UntrustedContentError(LedgerError):
     """Stored content failed its integrity check (unsigned, forged or corrupted) and was not decoded."""
 
 
+class CorruptBlobError(UntrustedContentError):
+    """A blob row already stored under a content hash holds other bytes: the save is refused, so
+    content is never lost to a row it would have been deduplicated against."""
+
+
 class MissingExtraError(LedgerError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 

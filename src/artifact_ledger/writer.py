@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .clock import Clock
 from .content import EncodedContent
@@ -30,6 +31,7 @@ from .decide import (
     fold,
     with_unset_kept,
 )
+from .errors import CorruptBlobError
 from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
 from .projections.projector import Projector, checkpoint_step
@@ -55,6 +57,10 @@ class WriteBatch:
     head: Head | None = None
     pending: list[RecordedEvent] = field(default_factory=list)
     blobs: dict[str, EncodedContent] = field(default_factory=dict)
+    checked_blobs: set[str] = field(default_factory=set)
+    """Content hashes looked up in ledger_blobs in this batch (and verified if a row was there)."""
+    stored_blobs: set[str] = field(default_factory=set)
+    """Content hashes whose bytes ledger_blobs holds, verified or written in this batch."""
     versions: dict[str, int] = field(default_factory=dict)
     """Latest version of every stream this batch touched or looked up (live or deleted)."""
     no_stream: set[str] = field(default_factory=set)
@@ -75,11 +81,18 @@ class WriteBatch:
             self.now = self.clock()
         return self.now
 
-    async def _begin(self, preload: Sequence[str | None] = (), *, probe: tuple[str, str | None] | None = None) -> Head:
+    async def _begin(
+        self,
+        preload: Sequence[str | None] = (),
+        *,
+        probe: tuple[str, str | None] | None = None,
+        blob: EncodedContent | None = None,
+    ) -> Head:
         """Take the write lock and read the head once per batch; load ``preload`` rows on the way.
 
         ``probe``: (root, candidate) whose "is candidate in root's subtree" the command will ask;
-        on the batch's first command it is answered in the same round trip as the head.
+        on the batch's first command it is answered in the same round trip as the head. ``blob``:
+        content the command may store, checked against a stored row of its hash on the way.
         """
         if self.head is not None:
             await self.projector.load(i for i in preload if i is not None)
@@ -87,26 +100,52 @@ class WriteBatch:
         sql = self.driver.sql
         wanted = [i for i in dict.fromkeys(preload) if i is not None and i not in self.projector.rows]
         probing = probe is not None and probe[1] is not None
+        steps: list[Step] = []
         if not wanted:
-            steps: list[Step] = [(sql.head, (), False)]
-            if probing:
-                steps.append((sql.is_descendant, probe, False))
-            rows, *probed = await self.driver.locked(steps)
+            steps.append((sql.head, (), False))
+        elif probing:
+            assert probe is not None
+            steps.append((sql.head_artifacts_probe, (self.driver.id_list(wanted), *probe), False))
+        else:
+            steps.append((sql.head_and_artifacts, (self.driver.id_list(wanted),), False))
+        if probing and not wanted:
+            steps.append((sql.is_descendant, probe, False))
+        if blob is not None:
+            steps.append((sql.blob_digests_in, (self.driver.id_list([blob.hash]),), False))
+        rows, *more = await self.driver.locked(steps)
+        if blob is not None:
+            self._check_blobs({blob.hash: blob}, more.pop())
+        if not wanted:
             self.head = head_from_rows(self.driver, rows)
             if probing:
-                self._probed = (probe, bool(probed[0]))
+                self._probed = (probe, bool(more[0]))
             return self.head
-        ids = self.driver.id_list(wanted)
         if probing:
-            assert probe is not None
-            (rows,) = await self.driver.locked([(sql.head_artifacts_probe, (ids, *probe), False)])
             self._probed = (probe, bool(rows[0][-1]))
             rows = [r[:-1] for r in rows]
-        else:
-            (rows,) = await self.driver.locked([(sql.head_and_artifacts, (ids,), False)])
         self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
         self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
         return self.head
+
+    def _check_blobs(self, wanted: dict[str, EncodedContent], stored: Sequence[Sequence[Any]]) -> None:
+        """Trust a stored blob row only once its bytes hash to its key: else refuse the write.
+
+        Content is deduplicated by hash, so a row planted under the hash of content saved later
+        would otherwise stand in for it, and the real bytes would be lost.
+        """
+        for digest, size, hashed in stored:
+            expected = wanted.get(digest)
+            if expected is None:
+                continue
+            actual = self.driver.blob_digest(hashed)
+            if actual != digest or int(size) != expected.size:
+                raise CorruptBlobError(
+                    f"ledger_blobs already holds a row for content {digest}, but its bytes hash to {actual} "
+                    f"({size} bytes, expected {expected.size}): the row was not written by the ledger. Nothing "
+                    "was saved; find the damage with `artifact-ledger verify` and restore the database from a backup"
+                )
+            self.stored_blobs.add(digest)
+        self.checked_blobs.update(wanted)
 
     async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:
         head = await self._begin()
@@ -164,7 +203,7 @@ class WriteBatch:
     async def save(
         self, cmd: SaveArtifact, who: Attribution, content: EncodedContent | None, *, fresh_id: bool
     ) -> list[RecordedEvent]:
-        await self._begin([cmd.parent_id] if fresh_id else [cmd.artifact_id, cmd.parent_id])
+        await self._begin([cmd.parent_id] if fresh_id else [cmd.artifact_id, cmd.parent_id], blob=content)
         if fresh_id:
             self.projector.known_new(cmd.artifact_id)
             current = None
@@ -238,12 +277,16 @@ class WriteBatch:
         transaction with it (see :meth:`Recorder.commit_after`). Otherwise the caller commits."""
         steps: list[Step] = []
         if self.blobs:
-            rows = [(b.hash, b.size, b.data) for b in self.blobs.values()]
-            steps.append(
-                (self.driver.sql.insert_blob, rows[0], False)
-                if len(rows) == 1
-                else (self.driver.sql.insert_blob, rows, True)
-            )
+            unchecked = {h: b for h, b in self.blobs.items() if h not in self.checked_blobs}
+            for start in range(0, len(unchecked), 2000):
+                chunk = list(unchecked)[start : start + 2000]
+                stored = await self.driver.fetch(self.driver.sql.blob_digests_in, self.driver.id_list(chunk))
+                self._check_blobs({h: unchecked[h] for h in chunk}, stored)
+            rows = [(b.hash, b.size, b.data) for b in self.blobs.values() if b.hash not in self.stored_blobs]
+            if rows:
+                sql = self.driver.sql.insert_new_blob
+                steps.append((sql, rows[0], False) if len(rows) == 1 else (sql, rows, True))
+            self.stored_blobs.update(self.blobs)
             self.blobs.clear()
         if self.pending:
             steps.append(insert_events_step(self.driver, self.pending))

@@ -170,6 +170,9 @@ class PostgresRecorder(Recorder):
     def id_list(self, ids: Sequence[str]) -> Any:
         return list(ids)
 
+    def blob_digest(self, value: Any) -> str:
+        return str(value)  # hashed by the server
+
     def ts(self, value: datetime) -> Any:
         return value.astimezone(UTC)
 

@@ -130,6 +130,10 @@ class Recorder:
     def read_bytes(self, value: Any) -> bytes:
         return bytes(value)
 
+    def blob_digest(self, value: Any) -> str:
+        """The SHA-256 (hex) of a stored blob, from the last column of ``blob_digests_in``."""
+        raise NotImplementedError
+
     @staticmethod
     def sealed_bytes(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
         """Envelope and payload bytes of a row of ``verify_events``, as sealed at ``position``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -119,6 +120,9 @@ class SqliteRecorder(Recorder):
         text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         self._last_ts = (value, text)
         return text
+
+    def blob_digest(self, value: Any) -> str:
+        return hashlib.sha256(value).hexdigest()
 
     def read_ts(self, value: Any) -> datetime:
         if isinstance(value, datetime):

@@ -139,6 +139,14 @@ def _in_subtree(dialect: str, member: Any, subtree: Select[Any], outsider: Any =
     return [member == any_(ids), *([outsider != all_(ids)] if outsider is not None else [])]
 
 
+def _blob_digest(dialect: str) -> Any:
+    """PostgreSQL hashes a stored blob itself (only the digest crosses the wire); SQLite has no
+    SHA-256, so its bytes come back and the recorder hashes them (``Recorder.blob_digest``)."""
+    if dialect == "postgresql":
+        return func.encode(func.sha256(blobs.c.data), literal_column("'hex'"))
+    return blobs.c.data
+
+
 def _columns(table: Table) -> tuple[str, ...]:
     return tuple(str(column.name) for column in table.c)  # plain str, not SQLAlchemy's quoted_name
 
@@ -265,6 +273,15 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             _upsert(dialect)(blobs).values(hash=_p("hash"), size=_p("size"), data=_p("data")).on_conflict_do_nothing(),
             ("hash", "size", "data"),
             "ledger_blobs",
+        ),
+        # A blob the write path has checked is not there yet: a plain insert, so a row planted
+        # meanwhile makes the write fail instead of silently keeping the planted bytes.
+        "insert_new_blob": (_insert(blobs), ("hash", "size", "data"), "ledger_blobs"),
+        # The stored blobs among some hashes, with what their bytes hash to (or the bytes).
+        "blob_digests_in": (
+            select(blobs.c.hash, blobs.c.size, _blob_digest(dialect)).where(blobs.c.hash.in_(ids)),
+            ("ids",),
+            None,
         ),
         "insert_artifact": (_insert(a), _columns(a), "ledger_artifacts"),
         "update_artifact": (
