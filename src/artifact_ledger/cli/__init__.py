@@ -14,11 +14,15 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy.engine import make_url
+
 from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError
+from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from . import commands
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
+MAX_LIMIT = 1_000_000
 
 
 def timestamp(text: str) -> datetime:
@@ -28,6 +32,45 @@ def timestamp(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-26T09:00:00Z)") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def limit(text: str) -> int:
+    """A row count for ``--limit``: 0 or more (0 lists nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_LIMIT:,} (got {value})")
+    return value
+
+
+def position(text: str) -> int:
+    """A log position for ``--after``: zero or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be a log position, 0 or more (got {value})")
+    return value
+
+
+def head(text: str) -> str:
+    """A ``POSITION:HASH`` head, as ``artifact-ledger verify --json`` prints it."""
+    try:
+        HeadDigest.parse(text)
+    except (ValueError, LedgerError) as exc:
+        raise argparse.ArgumentTypeError(f"not a POSITION:HASH head: {text!r} ({exc})") from None
+    return text
+
+
+def masked(url: str) -> str:
+    """``url`` with its password hidden (for help and messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<not a database URL>"
 
 
 def _json(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +83,7 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--level", type=int, help="only artifacts at this level")
     ls.add_argument("--parent", help="only children of this artifact id")
     ls.add_argument("--actor", help="only artifacts last updated by this actor")
-    ls.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
+    ls.add_argument("--limit", type=limit, default=100, help="at most this many rows (default 100)")
     _json(ls)
 
     show = sub.add_parser("show", help="show one artifact (now, at a version, or as of a time)")
@@ -73,16 +116,19 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit.add_argument("--type", dest="type_", action="append", help="event type, e.g. artifact.moved (repeatable)")
     audit.add_argument("--since", type=timestamp, metavar="TIME", help="recorded at or after this instant")
     audit.add_argument("--until", type=timestamp, metavar="TIME", help="recorded before this instant")
-    audit.add_argument("--after", type=int, default=0, metavar="POSITION", help="continue after this position")
-    audit.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
+    audit.add_argument("--after", type=position, default=0, metavar="POSITION", help="continue after this position")
+    audit.add_argument("--limit", type=limit, default=100, help="at most this many events (default 100)")
     _json(audit)
 
 
 def _operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify = sub.add_parser("verify", help="check the hash chain, blobs and projections; exit 1 if anything is broken")
-    verify.add_argument("--since", metavar="POSITION:HASH", help="verify only after this trusted head")
+    verify.add_argument("--since", type=head, metavar="POSITION:HASH", help="verify only after this trusted head")
     verify.add_argument(
-        "--trusted-head", metavar="POSITION:HASH", help="a head recorded earlier that the log must still hold"
+        "--trusted-head",
+        type=head,
+        metavar="POSITION:HASH",
+        help="a head recorded earlier that the log must still hold",
     )
     verify.add_argument("--chain-only", action="store_true", help="skip blobs and projection drift")
     _json(verify)
@@ -116,11 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="artifact-ledger",
         description="Hierarchical artifacts in an append-only, hash-chained event log.",
     )
-    parser.add_argument(
-        "--db",
-        default=os.environ.get("ARTIFACT_LEDGER_URL", DEFAULT_URL),
-        help="database URL (default: $ARTIFACT_LEDGER_URL or %(default)s)",
-    )
+    from_env = os.environ.get("ARTIFACT_LEDGER_URL")
+    shown = f"$ARTIFACT_LEDGER_URL, now {masked(from_env)}" if from_env else f"$ARTIFACT_LEDGER_URL or {DEFAULT_URL}"
+    db_help = f"database URL (default: {shown})".replace("%", "%%")  # never the password
+    parser.add_argument("--db", default=from_env or DEFAULT_URL, help=db_help)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -128,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print a machine-readable summary")
     _reads(sub)
     _operations(sub)
+    # `artifact-ledger migrate --db URL` as well as `artifact-ledger --db URL migrate`.
+    for command in sub.choices.values():
+        command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     return parser
 
 
