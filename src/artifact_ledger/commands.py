@@ -27,6 +27,7 @@ from .decide import MoveArtifact, RevertArtifact, SaveArtifact
 from .errors import (
     ArtifactNotFoundError,
     DataNotSerializableError,
+    InvalidArgumentError,
     InvalidArtifactDataError,
     LedgerError,
     TransactionAbortedError,
@@ -47,6 +48,20 @@ MAX_TAGS = 64
 MAX_TAG_LENGTH = 255
 
 _UPDATABLE = frozenset(("parent_id", "tags", "data"))
+MAX_VERSION = 2**31 - 1
+"""Versions are stored as 32-bit integers."""
+
+
+def version_argument(value: Any, name: str, *, minimum: int = 0) -> Any:
+    """``value`` if it is None or a version number (an ``int``, not a bool, in range); else a clear error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"{name} must be an int version number, not {type(value).__name__} {value!r}")
+    if not minimum <= value <= MAX_VERSION:
+        raise InvalidArgumentError(f"{name} must be between {minimum} and {MAX_VERSION} (got {value})")
+    return value
+
 
 _NO_CONTENT = object()
 """The reply's data gets no ``content`` key (the save had none, or the row has none)."""
@@ -177,7 +192,7 @@ class Commands:
         self, data: ArtifactIn, *, expected_version: int | None, actor: str | None, reason: str | None
     ) -> ArtifactOut:
         self._ulids.clear()
-        cmd, encoded, content, fresh = self._prepare(data, expected_version)
+        cmd, encoded, content, fresh = self._prepare(data, version_argument(expected_version, "expected_version"))
         who = current_attribution(actor=actor, reason=reason)
 
         async def action(batch: WriteBatch) -> ArtifactOut:
@@ -231,6 +246,7 @@ class Commands:
     ) -> ArtifactOut:
         aid = str(parse_id(artifact_id))
         parent = str(parse_id(new_parent_id, what="parent id")) if new_parent_id is not None else None
+        expected_version = version_argument(expected_version, "expected_version")
         who = current_attribution(actor=actor, reason=reason)
 
         async def action(batch: WriteBatch) -> ArtifactOut:
@@ -249,6 +265,7 @@ class Commands:
         reason: str | None,
     ) -> None:
         aid = str(parse_id(id))
+        expected_version = version_argument(expected_version, "expected_version")
         who = current_attribution(actor=actor, reason=reason)
         await self._write(lambda batch: batch.delete(aid, who, cascade=cascade, expected_version=expected_version))
 
@@ -272,9 +289,8 @@ class Commands:
         reason: str | None,
     ) -> ArtifactOut:
         aid = str(parse_id(id))
-        if isinstance(to_version, bool) or not isinstance(to_version, int):
-            raise TypeError(f"to_version must be an int, not {type(to_version).__name__}")
-        cmd = RevertArtifact(aid, to_version, expected_version)
+        version_argument(to_version, "to_version")
+        cmd = RevertArtifact(aid, to_version, version_argument(expected_version, "expected_version"))
         who = current_attribution(actor=actor, reason=reason)
 
         async def action(batch: WriteBatch) -> ArtifactOut:

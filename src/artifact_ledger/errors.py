@@ -115,6 +115,10 @@ class TransactionAbortedError(LedgerError):
     """A write inside ``transaction()`` failed part-way; the transaction rolls back as a whole."""
 
 
+class InvalidArgumentError(LedgerError, TypeError, ValueError):
+    """A keyword argument of the API has the wrong type or is out of range (e.g. ``expected_version="1"``)."""
+
+
 class InvalidAttributionError(LedgerError, ValueError):
     """An actor, reason or correlation/causation id the log cannot record (too long, NUL, not text)."""
 
