@@ -8,13 +8,19 @@ rules the hash chain relies on). Values canonical JSON cannot hold are refused w
 :class:`NotJSONError` naming where they are, never written approximately: NaN and
 infinities, integers beyond 64 bits (-2**63 to 2**64-1), and text holding a lone
 surrogate (a code point UTF-8 cannot encode).
+
+Nothing nested deeper than orjson writes (254 levels) is JSON here (:class:`TooDeepError`).
+What the ledger *stores as text* (artifact data) obeys more, the same on every backend
+(:func:`dumps_stored`): at most :data:`MAX_DEPTH` levels of nesting (:class:`TooDeepError`)
+and no NUL character anywhere (PostgreSQL text cannot hold one: :class:`UnstorableError`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
+import threading
+from typing import Any, NoReturn
 
 import orjson
 
@@ -24,6 +30,16 @@ _ORDERED_STRICT = _CANONICAL_STRICT & ~orjson.OPT_SORT_KEYS
 
 GENESIS_HASH = bytes(32)
 """The ``prev_hash`` of the first event: 32 zero bytes."""
+
+MAX_DEPTH = 200
+"""The deepest nesting of lists and dicts stored data may have (``{"a": [1]}`` is 2 levels deep).
+
+orjson refuses values nested 255 levels or deeper; the event payload wraps data in one more
+level, and readers that render it (listings, ``--json``) add a few more: 200 leaves them room.
+"""
+
+_ORJSON_DEPTH = 254
+"""The deepest value orjson writes (it raises "Recursion limit reached" from 255 levels)."""
 
 
 class NotJSONError(TypeError):
@@ -37,7 +53,35 @@ class NotJSONError(TypeError):
         super().__init__(f"{path or 'value'} is {self.shown}, which is not JSON")
 
 
+class TooDeepError(NotJSONError):
+    """A value nests lists and dicts deeper than the ledger writes (:data:`MAX_DEPTH` for stored data)."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        if len(path) > 80:  # a path 200 levels long says nothing more than its start
+            path = f"{path[:60]}…"
+        self.limit = limit
+        self.problem = f"is nested deeper than {limit} levels, the most the ledger stores"
+        TypeError.__init__(self, f"{path or 'value'} {self.problem}")
+        self.path = path
+        self.value_type = "list or dict"
+        self.shown = f"nested deeper than {limit} levels"
+
+
+class UnstorableError(ValueError):
+    """Plain JSON the ledger does not store as text: a string or key holding a NUL character.
+
+    ``path`` says where (``""`` is the value itself), ``problem`` what is wrong, as a phrase.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path or 'value'} {problem}")
+
+
 def _shown(value: object) -> str:
+    if type(value).__module__ == "numpy":
+        return f"a numpy.{type(value).__name__} (convert it with .item() to a plain Python number)"
     if isinstance(value, float):
         return repr(value)
     if type(value) is int:
@@ -67,13 +111,60 @@ def dumps(value: Any) -> bytes:
     try:
         out = orjson.dumps(value, option=_CANONICAL_STRICT, default=_refuse)
     except TypeError:
-        path, bad = _find_non_json(value, "") or ("", value)
-        raise NotJSONError(path, bad) from None
+        _raise_non_json(value, _ORJSON_DEPTH)
     if b"null" in out:
         # orjson writes NaN and infinities as null, which would not round-trip.
         path_bad = _find_non_finite(value, "")
         if path_bad is not None:
             raise NotJSONError(path_bad[0], path_bad[1])
+    return out
+
+
+class _Wrapper(threading.local):
+    """Per thread: ``254 - MAX_DEPTH`` nested one-item lists whose innermost item is set for one dump."""
+
+    def __init__(self) -> None:
+        self.inner: list[Any] = [None]
+        outer: list[Any] = self.inner
+        for _ in range(_ORJSON_DEPTH - MAX_DEPTH - 1):
+            outer = [outer]
+        self.outer = outer
+
+
+_WRAPPER = _Wrapper()
+
+
+def dumps_stored(value: Any) -> bytes:
+    """:func:`dumps` of data the ledger stores as text: also refuses NUL and nesting beyond :data:`MAX_DEPTH`.
+
+    Raises :class:`NotJSONError` (:class:`TooDeepError` for nesting) or :class:`UnstorableError`,
+    each naming the path. Checking
+    costs almost nothing on ordinary data: a value cannot nest deeper than it has brackets, so
+    only when the output holds more than ``MAX_DEPTH`` of them is it written again from inside
+    ``254 - MAX_DEPTH`` wrapping lists, where orjson's own limit stops anything too deep; only a
+    refused value is walked (without recursion).
+    """
+    try:
+        out = orjson.dumps(value, option=_CANONICAL_STRICT, default=_refuse)
+    except TypeError:
+        _raise_non_json(value, MAX_DEPTH)
+    if out.count(b"[") + out.count(b"{") > MAX_DEPTH:
+        wrapper = _WRAPPER
+        wrapper.inner[0] = value
+        try:
+            orjson.dumps(wrapper.outer, option=_CANONICAL_STRICT)
+        except TypeError:
+            _raise_non_json(value, MAX_DEPTH)
+        finally:
+            wrapper.inner[0] = None
+    if b"null" in out:
+        path_bad = _find_non_finite(value, "")
+        if path_bad is not None:
+            raise NotJSONError(path_bad[0], path_bad[1])
+    if b"\\u0000" in out:  # orjson writes NUL as \u0000; an escaped backslash before "u0000" also matches
+        nul = _find_nul(value)
+        if nul is not None:
+            raise UnstorableError(*nul)
     return out
 
 
@@ -92,29 +183,72 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _find_non_json(value: Any, path: str) -> tuple[str, object] | None:
-    """Where (path, value) ``value`` stops being plain JSON; the path of the root itself is ``""``."""
-    if type(value) is int and not -(2**63) <= value < 2**64:
-        return path, value  # orjson refuses integers beyond 64 bits
-    if type(value) is str and lone_surrogate(value) is not None:
-        return path, value
-    if value is None or type(value) in (str, int, float, bool):
-        return None
-    if type(value) is dict:
-        for key, item in value.items():
-            if type(key) is not str or lone_surrogate(key) is not None:
-                return f"{path}[{key!r}] (key)", key
-            found = _find_non_json(item, f"{path}[{key!r}]")
-            if found is not None:
-                return found
-        return None
-    if type(value) is list:
-        for index, item in enumerate(value):
-            found = _find_non_json(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-        return None
-    return path, value
+def _raise_non_json(value: Any, max_depth: int) -> NoReturn:
+    """Raise the error that says why orjson refused ``value`` (walked without recursion)."""
+    found = _find_non_json(value, max_depth)
+    if isinstance(found, TooDeepError):
+        raise found from None
+    path, bad = found or ("", value)
+    raise NotJSONError(path, bad) from None
+
+
+def _find_non_json(value: Any, max_depth: int) -> tuple[str, object] | TooDeepError | None:
+    """Where (path, value) ``value`` stops being plain JSON; the path of the root itself is ``""``.
+
+    An explicit stack, not recursion: a value nested 100,000 deep is walked like any other, and
+    nesting beyond ``max_depth`` is reported as a :class:`TooDeepError`.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        kind = type(item)
+        if kind is int and not -(2**63) <= item < 2**64:
+            return path, item  # orjson refuses integers beyond 64 bits
+        if kind is str and lone_surrogate(item) is not None:
+            return path, item
+        if item is None or kind in (str, int, float, bool):
+            continue
+        if kind is not dict and kind is not list:
+            return path, item
+        if depth >= max_depth:
+            return TooDeepError(path, max_depth)
+        children: list[tuple[Any, str, int]] = []
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str or lone_surrogate(key) is not None:
+                    return f"{path}[{key!r}] (key)", key
+                children.append((child, f"{path}[{key!r}]", depth + 1))
+        else:
+            children.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(item))
+        stack.extend(reversed(children))  # report the first bad item in document order
+    return None
+
+
+def _find_nul(value: Any) -> tuple[str, str] | None:
+    """Where the first NUL character is in ``value``'s keys and strings (an explicit stack), as (path, problem)."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if type(item) is str:
+            if "\x00" in item:
+                return path, _nul_problem(item)
+        elif type(item) is dict:
+            children = []
+            for key, child in item.items():
+                if "\x00" in key:
+                    return f"{path}[{key!r}] (key)", _nul_problem(key)
+                children.append((child, f"{path}[{key!r}]"))
+            stack.extend(reversed(children))
+        elif type(item) is list:
+            stack.extend(reversed([(child, f"{path}[{index}]") for index, child in enumerate(item)]))
+    return None
+
+
+def _nul_problem(text: str) -> str:
+    return (
+        f"holds a NUL character (U+0000 at index {text.index(chr(0))}), which the ledger does not store "
+        "(PostgreSQL text cannot hold it); remove it, or keep binary data in data['content']"
+    )
 
 
 def _find_non_finite(value: Any, path: str) -> tuple[str, object] | None:
@@ -141,9 +275,11 @@ def dumps_trusted(value: Any) -> bytes:
     try:
         return orjson.dumps(value, option=_CANONICAL_STRICT)
     except TypeError:
-        found = _find_non_json(value, "")
+        found = _find_non_json(value, _ORJSON_DEPTH)
         if found is None:
             raise
+        if isinstance(found, TooDeepError):
+            raise found from None
         raise NotJSONError(*found) from None
 
 

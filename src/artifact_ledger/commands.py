@@ -63,6 +63,45 @@ def version_argument(value: Any, name: str, *, minimum: int = 0) -> Any:
     return value
 
 
+MAX_TYPE_LENGTH = 255
+"""Longest ``data["type"]`` (its projection column is VARCHAR(255))."""
+
+
+def _checked_tags(value: Any, artifact_id: str) -> tuple[str, ...]:
+    """The tags as a tuple, if the ledger can store them; else InvalidArtifactDataError naming the tag."""
+    tags = tuple(value)
+    if len(tags) > MAX_TAGS:
+        raise InvalidArtifactDataError(f"artifact {artifact_id}: {len(tags)} tags; the most is {MAX_TAGS}")
+    for index, tag in enumerate(tags):
+        problem = None
+        if type(tag) is not str:
+            problem = f"is a {type(tag).__name__}, not a string"
+        elif len(tag) > MAX_TAG_LENGTH:
+            problem = f"is {len(tag)} characters long; the most is {MAX_TAG_LENGTH}"
+        elif "\x00" in tag:
+            problem = "holds a NUL character, which the ledger does not store (PostgreSQL text cannot hold it)"
+        elif not tag.isascii() and codec.lone_surrogate(tag) is not None:
+            problem = "holds a lone surrogate, which has no UTF-8 encoding"
+        if problem is not None:
+            raise InvalidArtifactDataError(f"artifact {artifact_id}: tag {index} ({tag!r:.60}) {problem}")
+    return tags
+
+
+def _save_input(value: Any, what: str) -> ArtifactIn:
+    if not isinstance(value, ArtifactIn):
+        raise InvalidArgumentError(
+            f"{what} must be an ArtifactIn, not {type(value).__name__} {value!r:.80} (build one: ArtifactIn(data=...))"
+        )
+    return value
+
+
+def flag_argument(value: Any, name: str) -> bool:
+    """``value`` if it is a bool; anything else (``"no"`` is truthy) is refused."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{name} must be True or False, not {type(value).__name__} {value!r:.80}")
+    return value
+
+
 _NO_CONTENT = object()
 """The reply's data gets no ``content`` key (the save had none, or the row has none)."""
 
@@ -167,19 +206,21 @@ class Commands:
         try:
             # The command keeps its own copy: inside a transaction the batch compares later
             # saves with it, so a caller changing its dict (or a reply) afterwards must not reach it.
-            rest = codec.loads(codec.dumps(rest))
+            rest = codec.loads(codec.dumps_stored(rest))
+        except (codec.TooDeepError, codec.UnstorableError) as exc:
+            raise InvalidArtifactDataError(f"artifact {artifact_id}: data{exc.path} {exc.problem}") from None
         except codec.NotJSONError as exc:
             raise DataNotSerializableError(
                 f"artifact {artifact_id}: data{exc.path} is {exc.shown}, which is not JSON. Metadata must "
                 "be plain JSON (str, int, float, bool, None, lists, dicts with str keys); put Python objects "
                 "(models, arrays, DataFrames) in data['content'], and timestamps as ISO strings"
             ) from None
-        tags = tuple(item.tags)
-        if len(tags) > MAX_TAGS or any(not isinstance(t, str) or len(t) > MAX_TAG_LENGTH for t in tags):
+        kind = rest.get("type") if isinstance(rest, dict) else None
+        if isinstance(kind, str) and len(kind) > MAX_TYPE_LENGTH:
             raise InvalidArtifactDataError(
-                f"artifact {artifact_id}: tags must be at most {MAX_TAGS} strings of at most "
-                f"{MAX_TAG_LENGTH} characters"
+                f"artifact {artifact_id}: data['type'] is {len(kind)} characters long; the most is {MAX_TYPE_LENGTH}"
             )
+        tags = _checked_tags(item.tags, artifact_id)
         ref = ContentRef(encoded.hash, encoded.codec, encoded.media_type, encoded.size) if encoded else None
         # An update changes only the fields the caller set (chapkit's exclude_unset): no parent_id
         # keeps the parent, an explicit parent_id=None moves the artifact to the root.
@@ -192,6 +233,7 @@ class Commands:
         self, data: ArtifactIn, *, expected_version: int | None, actor: str | None, reason: str | None
     ) -> ArtifactOut:
         self._ulids.clear()
+        data = _save_input(data, "save's data")
         cmd, encoded, content, fresh = self._prepare(data, version_argument(expected_version, "expected_version"))
         who = current_attribution(actor=actor, reason=reason)
 
@@ -209,7 +251,9 @@ class Commands:
         self, items: Iterable[ArtifactIn], *, actor: str | None, reason: str | None
     ) -> list[ArtifactOut]:
         self._ulids.clear()
-        items = list(items)
+        if isinstance(items, str | bytes | dict | ArtifactIn) or not isinstance(items, Iterable):
+            raise InvalidArgumentError(f"save_all takes an iterable of ArtifactIn, not {type(items).__name__}")
+        items = [_save_input(item, f"save_all's item {index}") for index, item in enumerate(items)]
         with building(len(items)):
             prepared = [self._prepare(item, None) for item in items]
         who = current_attribution(actor=actor, reason=reason)
@@ -265,6 +309,7 @@ class Commands:
         reason: str | None,
     ) -> None:
         aid = str(parse_id(id))
+        cascade = flag_argument(cascade, "cascade")
         expected_version = version_argument(expected_version, "expected_version")
         who = current_attribution(actor=actor, reason=reason)
         await self._write(lambda batch: batch.delete(aid, who, cascade=cascade, expected_version=expected_version))

@@ -98,8 +98,8 @@ def json_bytes(value: object) -> bytes | None:
         return None
     try:
         return _canon.dumps(value)
-    except _canon.NotJSONError:  # NaN, infinities, integers beyond 64 bits
-        return None
+    except _canon.NotJSONError:  # NaN, infinities, integers beyond 64 bits, nesting beyond 254 levels
+        return None  # (the caller falls back to signed pickle, which carries them exactly)
 
 
 def decode_json(data: bytes) -> object:

@@ -14,7 +14,12 @@ from typing import Final
 
 from artifact_ledger import codec as _canon
 from artifact_ledger.dataframe import DataFrame
-from artifact_ledger.errors import ContentTypeMismatchError, MissingExtraError, UntrustedContentError
+from artifact_ledger.errors import (
+    ContentTypeMismatchError,
+    InvalidArtifactDataError,
+    MissingExtraError,
+    UntrustedContentError,
+)
 
 from .codecs import (
     BYTES_MEDIA_TYPE,
@@ -64,9 +69,22 @@ class EncodedContent:
 # -- encoding -----------------------------------------------------------------------------------
 
 
+MAX_MEDIA_TYPE_LENGTH: Final = 255
+"""Longest content type the ledger records (its projection column is VARCHAR(255))."""
+
+
 def _normalise_media_type(declared: str | None) -> str | None:
     if declared is None or not declared.strip():
         return None
+    problem = None
+    if len(declared) > MAX_MEDIA_TYPE_LENGTH:
+        problem = f"is {len(declared)} characters long; the most is {MAX_MEDIA_TYPE_LENGTH}"
+    elif "\x00" in declared:
+        problem = "holds a NUL character, which the ledger does not store (PostgreSQL text cannot hold it)"
+    elif _canon.lone_surrogate(declared) is not None:
+        problem = "holds a lone surrogate, which has no UTF-8 encoding"
+    if problem is not None:
+        raise InvalidArtifactDataError(f"data['content_type'] ({declared!r:.60}) {problem}")
     base, sep, params = declared.strip().partition(";")
     base = base.strip().lower()
     base = MEDIA_TYPE_ALIASES.get(base, base)
@@ -84,7 +102,8 @@ def encode_content(content: object, declared_type: str | None, keyring: Keyring)
     """Choose a codec for ``content`` (forced by ``declared_type`` where it names one) and encode it.
 
     Raises :class:`ContentTypeMismatchError` when the declared type contradicts the content,
-    :class:`InvalidArtifactDataError` when content that must be pickled cannot be, and
+    :class:`InvalidArtifactDataError` when content that must be pickled cannot be or the declared
+    type is not storable text (over 255 characters, a NUL, a lone surrogate), and
     :class:`MissingExtraError` when numpy or pandas would be needed but is not installed.
     """
     media_type = _normalise_media_type(declared_type)
