@@ -127,5 +127,15 @@ class IntegrityViolationError(LedgerError):
     """The database refused a write that would violate a ledger invariant."""
 
 
+class ProjectionDriftError(LedgerError):
+    """A projection row a write would rest on disagrees with the log (edited, stale or missing): the
+    write is refused so the damage never becomes an event. Rebuild the projections from the log
+    (``artifact-ledger rebuild``) after finding out who changed them (``artifact-ledger verify``)."""
+
+    def __init__(self, message: str, *, artifact_id: str | None = None) -> None:
+        super().__init__(message)
+        self.artifact_id = artifact_id
+
+
 class InvalidBundleError(LedgerError, ValueError):
     """A bundle is malformed, incomplete or fails verification; the message names the file, line or position."""

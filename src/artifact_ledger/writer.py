@@ -34,18 +34,20 @@ from .decide import (
 from .errors import CorruptBlobError
 from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
+from .projections.crosscheck import check_ancestry, check_row, log_says_live
 from .projections.projector import Projector, checkpoint_step
-from .projections.rows import row_from_db
+from .projections.rows import row_from_db, state_columns
 from .store.event_store import (
     Head,
     head_from_rows,
     insert_events_step,
     read_stream,
     seal,
-    stream_versions,
+    stream_heads,
 )
 from .store.recorder import Recorder, Step
 from .store.rows import event_from_row
+from .store.tables import artifacts
 
 
 @dataclass(slots=True)
@@ -65,15 +67,17 @@ class WriteBatch:
     """Latest version of every stream this batch touched or looked up (live or deleted)."""
     no_stream: set[str] = field(default_factory=set)
     """Ids known to have no events at all (looked up in this batch)."""
+    touched: set[str] = field(default_factory=set)
+    """Ids this batch appended events to: their overlay rows come from those events, not the tables."""
     appended: int = 0
     now: datetime | None = None
-    _probed: tuple[tuple[str, str | None] | None, bool] | None = None
-    """The answer to ``_begin``'s subtree probe, until the command that asked for it uses it."""
+    _probed: tuple[str, Sequence[Sequence[Any]]] | None = None
+    """The ancestry ``_begin`` read for a move's new parent, until the command that asked for it uses it."""
     aborted: str | None = None
     """Why the batch can no longer commit (a command failed after appending part of itself)."""
 
     def __post_init__(self) -> None:
-        self.projector = Projector(self.driver)
+        self.projector = Projector(self.driver, checked=True)
 
     def _transaction_time(self) -> datetime:
         """One clock reading per transaction: every event of a batch carries the same ``recorded_at``."""
@@ -85,44 +89,37 @@ class WriteBatch:
         self,
         preload: Sequence[str | None] = (),
         *,
-        probe: tuple[str, str | None] | None = None,
+        target: str | None = None,
+        ancestry_of: str | None = None,
         blob: EncodedContent | None = None,
     ) -> Head:
         """Take the write lock and read the head once per batch; load ``preload`` rows on the way.
 
-        ``probe``: (root, candidate) whose "is candidate in root's subtree" the command will ask;
-        on the batch's first command it is answered in the same round trip as the head. ``blob``:
-        content the command may store, checked against a stored row of its hash on the way.
+        Every row loaded is checked against the log (``projections.crosscheck``); ``target``'s
+        state too. ``ancestry_of``: an artifact whose ancestors the command will check a move
+        against; on the batch's first command they are read in the same round trip as the head.
+        ``blob``: content the command may store, checked against a stored row of its hash on the way.
         """
         if self.head is not None:
-            await self.projector.load(i for i in preload if i is not None)
+            await self.projector.load((i for i in preload if i is not None), target=target)
             return self.head
         sql = self.driver.sql
         wanted = [i for i in dict.fromkeys(preload) if i is not None and i not in self.projector.rows]
-        probing = probe is not None and probe[1] is not None
-        steps: list[Step] = []
-        if not wanted:
-            steps.append((sql.head, (), False))
-        elif probing:
-            assert probe is not None
-            steps.append((sql.head_artifacts_probe, (self.driver.id_list(wanted), *probe), False))
-        else:
-            steps.append((sql.head_and_artifacts, (self.driver.id_list(wanted),), False))
-        if probing and not wanted:
-            steps.append((sql.is_descendant, probe, False))
+        steps: list[Step] = [
+            (sql.head_and_artifacts, (self.driver.id_list(wanted), target), False) if wanted else (sql.head, (), False)
+        ]
+        if ancestry_of is not None:
+            steps.append((sql.ancestry_by_log, (ancestry_of,), False))
         if blob is not None:
             steps.append((sql.blob_digests_in, (self.driver.id_list([blob.hash]),), False))
         rows, *more = await self.driver.locked(steps)
         if blob is not None:
             self._check_blobs({blob.hash: blob}, more.pop())
+        if ancestry_of is not None:
+            self._probed = (ancestry_of, more.pop())
         if not wanted:
             self.head = head_from_rows(self.driver, rows)
-            if probing:
-                self._probed = (probe, bool(more[0]))
             return self.head
-        if probing:
-            self._probed = (probe, bool(rows[0][-1]))
-            rows = [r[:-1] for r in rows]
         self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
         self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
         return self.head
@@ -153,13 +150,20 @@ class WriteBatch:
         for event in sealed:
             await self.projector.apply(event)
             self.versions[event.artifact_id] = event.version
+            self.touched.add(event.artifact_id)
         self.pending.extend(sealed)
         return sealed
 
-    async def _state(self, artifact_id: str) -> ArtifactState | None:
-        """Live state from the overlay/database; a deleted stream as a deleted state (for its version)."""
+    async def _state(self, artifact_id: str, *, with_state: bool = False) -> ArtifactState | None:
+        """Live state from the overlay/database; a deleted stream as a deleted state (for its version).
+
+        ``with_state``: the decision uses the row's data, content and tags, so they are compared
+        with the log unless that happened when the row was loaded.
+        """
         row = await self.projector.get(artifact_id)
         if row is not None:
+            if with_state and artifact_id not in self.projector.state_checked:
+                await self._check_state(artifact_id)
             return row.state()
         if artifact_id not in self.versions and artifact_id not in self.no_stream:
             await self._lookup_streams([artifact_id])
@@ -168,25 +172,63 @@ class WriteBatch:
             return None
         return ArtifactState(artifact_id, None, version, None, None, (), deleted=True)
 
+    async def _check_state(self, artifact_id: str) -> None:
+        """Compare the overlay row's data, content and tags with the artifact's last state event.
+
+        Only rows loaded without that check and not rewritten by a state event of this batch get
+        here; a move changes no state, so the log's last state event is still the one to match.
+        """
+        row = self.projector.rows[artifact_id]
+        assert row is not None
+        payload = (await self.driver.pipeline([(self.driver.sql.log_state, (artifact_id,), False)]))[-1]
+        stored = state_columns(row.data, row.content, row.tags)
+        check_row(
+            (row.id, row.parent_id, row.level, row.version, *stored),
+            (row.version, None, row.parent_id, payload[0][0] if payload else None),
+        )
+        self.projector.state_checked.add(artifact_id)
+
     async def _lookup_streams(self, ids: Sequence[str]) -> None:
-        """Versions of the streams of ``ids`` (ids without a live row), in one query per 5,000."""
+        """Versions of the streams of ``ids`` (ids without a live row), in one query per 5,000.
+
+        A stream the log says is live has lost its row: refused, never treated as new or deleted.
+        """
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
-            found = await stream_versions(self.driver, chunk)
+            found = await stream_heads(self.driver, chunk)
             for artifact_id in chunk:
-                if artifact_id in found:
-                    self.versions.setdefault(artifact_id, found[artifact_id])
-                else:
+                head = found.get(artifact_id)
+                if head is None:
                     self.no_stream.add(artifact_id)
+                    continue
+                if artifact_id not in self.touched:
+                    log_says_live(artifact_id, head)
+                self.versions.setdefault(artifact_id, head[0])
+
+    async def _live(self, artifact_id: str | None) -> bool:
+        """Whether ``artifact_id`` (a parent) is live; None (the root) is. A parent whose row is
+        missing while the log says it is live is drift, not "not found"."""
+        if artifact_id is None:
+            return True
+        if await self.projector.get(artifact_id) is not None:
+            return True
+        if artifact_id not in self.touched and artifact_id not in self.versions and artifact_id not in self.no_stream:
+            await self._lookup_streams([artifact_id])
+        return False
 
     async def _in_subtree(self, root_id: str, candidate_id: str | None) -> bool:
+        """Whether ``candidate_id`` lies in ``root_id``'s subtree, by the closure table checked
+        against the log: the candidate's ancestors must form a chain of live parent links in the
+        log, so a removed or planted closure row cannot let a cycle into it."""
         if candidate_id is None:
             return False
         probed, self._probed = self._probed, None
-        if probed is not None and probed[0] == (root_id, candidate_id):
-            return probed[1]  # asked with the head, before anything of this batch was written
-        steps = [*self.projector.steps(), (self.driver.sql.is_descendant, (root_id, candidate_id), False)]
-        return bool((await self.driver.pipeline(steps))[-1])
+        if probed is not None and probed[0] == candidate_id:
+            rows = probed[1]  # read with the head, before anything of this batch was written
+        else:
+            await self.flush()  # the batch's own events and rows must be in the tables compared
+            rows = (await self.driver.pipeline([(self.driver.sql.ancestry_by_log, (candidate_id,), False)]))[-1]
+        return root_id in check_ancestry(candidate_id, rows)
 
     async def prefetch(self, ids: Sequence[str], *, streams: Sequence[str] = ()) -> None:
         """Load the rows of ``ids``, and the stream versions of those of ``streams`` without a live row."""
@@ -203,16 +245,17 @@ class WriteBatch:
     async def save(
         self, cmd: SaveArtifact, who: Attribution, content: EncodedContent | None, *, fresh_id: bool
     ) -> list[RecordedEvent]:
-        await self._begin([cmd.parent_id] if fresh_id else [cmd.artifact_id, cmd.parent_id], blob=content)
         if fresh_id:
+            await self._begin([cmd.parent_id], blob=content)
             self.projector.known_new(cmd.artifact_id)
             current = None
         else:
-            current = await self._state(cmd.artifact_id)
+            await self._begin([cmd.artifact_id, cmd.parent_id], target=cmd.artifact_id, blob=content)
+            current = await self._state(cmd.artifact_id, with_state=True)
             cmd = with_unset_kept(cmd, current)
-        parent_live = cmd.parent_id is None or await self.projector.get(cmd.parent_id) is not None
+        parent_live = await self._live(cmd.parent_id)
         in_subtree = False
-        if current is not None and not current.deleted and cmd.parent_id != current.parent_id:
+        if parent_live and current is not None and not current.deleted and cmd.parent_id != current.parent_id:
             in_subtree = await self._in_subtree(cmd.artifact_id, cmd.parent_id)
         decided = decide_save(cmd, current, parent_live=parent_live, parent_in_subtree=in_subtree)
         if decided and content is not None:
@@ -220,10 +263,12 @@ class WriteBatch:
         return await self._commit_events(decided, who)
 
     async def move(self, cmd: MoveArtifact, who: Attribution) -> list[RecordedEvent]:
-        await self._begin([cmd.artifact_id, cmd.new_parent_id], probe=(cmd.artifact_id, cmd.new_parent_id))
+        await self._begin([cmd.artifact_id, cmd.new_parent_id], ancestry_of=cmd.new_parent_id)
         current = await self._state(cmd.artifact_id)
-        parent_live = cmd.new_parent_id is None or await self.projector.get(cmd.new_parent_id) is not None
-        in_subtree = await self._in_subtree(cmd.artifact_id, cmd.new_parent_id)
+        parent_live = await self._live(cmd.new_parent_id)
+        in_subtree = False
+        if parent_live and current is not None and not current.deleted:
+            in_subtree = await self._in_subtree(cmd.artifact_id, cmd.new_parent_id)
         decided = decide_move(cmd, current, parent_live=parent_live, parent_in_subtree=in_subtree)
         return await self._commit_events(decided, who)
 
@@ -236,7 +281,10 @@ class WriteBatch:
         if row is not None:
             steps = [*self.projector.steps(), (self.driver.sql.subtree_rows, (artifact_id,), False)]
             rows = (await self.driver.pipeline(steps))[-1]
-            subtree_rows = [row_from_db(self.driver, r) for r in rows]
+            width = len(artifacts.c)
+            for r in rows:
+                check_row(r[:width], r[width:])
+            subtree_rows = [row_from_db(self.driver, r[:width]) for r in rows]
             for sub in subtree_rows:
                 self.projector.rows[sub.id] = sub
             subtree = [sub.state() for sub in subtree_rows]
@@ -251,14 +299,14 @@ class WriteBatch:
         state = fold(await read_stream(self.driver, artifact_id))
         parent_live = True
         if state is not None and state.deleted and state.parent_id is not None:
-            parent_live = await self.projector.get(state.parent_id) is not None
+            parent_live = await self._live(state.parent_id)
         decided = decide_restore(state, artifact_id, parent_live=parent_live)
         return await self._commit_events(decided, who)
 
     async def revert(self, cmd: RevertArtifact, who: Attribution) -> list[RecordedEvent]:
         aid = cmd.artifact_id
-        await self._begin([aid])
-        current = await self._state(aid)
+        await self._begin([aid], target=aid)
+        current = await self._state(aid, with_state=True)
         target: ArtifactState | None = None
         if current is not None and not current.deleted and 1 <= cmd.to_version <= current.version:
             await self.flush()  # this batch's own events must be readable from the log
@@ -266,8 +314,9 @@ class WriteBatch:
             target = fold([event_from_row(r, self.driver.read_ts, self.driver.read_bytes) for r in rows])
         parent_live, in_subtree = True, False
         if current is not None and target is not None and target.parent_id != current.parent_id:
-            parent_live = target.parent_id is None or await self.projector.get(target.parent_id) is not None
-            in_subtree = await self._in_subtree(aid, target.parent_id)
+            parent_live = await self._live(target.parent_id)
+            if parent_live:
+                in_subtree = await self._in_subtree(aid, target.parent_id)
         decided = decide_revert(cmd, current, target, parent_live=parent_live, parent_in_subtree=in_subtree)
         return await self._commit_events(decided, who)
 

@@ -24,6 +24,8 @@ from ..errors import LedgerError
 from ..events import CREATED, DELETED, MOVED, RESTORED, REVERTED, UPDATED, ContentRef, RecordedEvent
 from ..store.recorder import Recorder, Step
 from ..store.statements import Statement
+from ..store.tables import artifacts
+from .crosscheck import check_row
 from .rows import ArtifactRow, row_from_db
 
 _Op = tuple[Statement, tuple[Any, ...]]
@@ -36,9 +38,15 @@ class ProjectionError(LedgerError):
 
 
 class Projector:
-    def __init__(self, driver: Recorder) -> None:
+    def __init__(self, driver: Recorder, *, checked: bool = False) -> None:
         self.driver = driver
+        self.checked = checked
+        """Check every row loaded against the log (the write path); rebuild and import replay
+        events ahead of the tables, so their loads are not checked."""
         self.rows: dict[str, ArtifactRow | None] = {}
+        self.state_checked: set[str] = set()
+        """Ids whose row's data, content and tags are known to equal the log's: compared when
+        loaded, or written by a state event of this batch."""
         self._created: dict[str, tuple[datetime, str | None]] = {}
         self._paths: dict[str, tuple[str, ...]] = {}
         """Root-first ancestors (itself last) of artifacts created in this batch: their children's
@@ -50,8 +58,8 @@ class Projector:
         self._history_ops: list[_Op] = []
 
     # ---- reads through the overlay -------------------------------------------------
-    async def load(self, ids: Iterable[str]) -> None:
-        """Fetch the rows of ``ids`` not yet in the overlay, in one query."""
+    async def load(self, ids: Iterable[str], *, target: str | None = None) -> None:
+        """Fetch the rows of ``ids`` not yet in the overlay, in one query (``target``: see :meth:`loaded`)."""
         missing = [i for i in dict.fromkeys(ids) if i not in self.rows]
         if not missing:
             return
@@ -59,15 +67,27 @@ class Projector:
         for chunk_start in range(0, len(missing), 5000):
             chunk = missing[chunk_start : chunk_start + 5000]
             # Queued writes go first, in the same round trip: the rows read must include them.
-            steps = [*self.steps(), (sql.load_artifacts, (self.driver.id_list(chunk),), False)]
-            self.loaded(chunk, (await self.driver.pipeline(steps))[-1])
+            load: Step = (
+                (sql.load_checked, (self.driver.id_list(chunk), target), False)
+                if self.checked
+                else (sql.load_artifacts, (self.driver.id_list(chunk),), False)
+            )
+            self.loaded(chunk, (await self.driver.pipeline([*self.steps(), load]))[-1])
 
     def loaded(self, ids: Iterable[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Record the result of loading ``ids``: rows found, the rest known absent."""
+        """Record the result of loading ``ids``: rows found, the rest known absent.
+
+        A checked projector's rows carry the log's columns after the table's (``load_checked``):
+        each row is compared with the log first (:func:`crosscheck.check_row`), its state too
+        when the statement's ``target`` named it.
+        """
         for i in ids:
             self.rows[i] = None
+        width = len(artifacts.c)
         for r in rows:
-            row = row_from_db(self.driver, r)
+            if self.checked and check_row(r[:width], r[width:]):
+                self.state_checked.add(r[0])
+            row = row_from_db(self.driver, r[:width])
             self.rows[row.id] = row
 
     async def get(self, artifact_id: str) -> ArtifactRow | None:
@@ -81,6 +101,8 @@ class Projector:
 
     # ---- apply ------------------------------------------------------------------------
     async def apply(self, event: RecordedEvent) -> None:
+        if event.type in (CREATED, UPDATED, RESTORED, REVERTED):
+            self.state_checked.add(event.artifact_id)  # the row now holds this event's state
         handler = {
             CREATED: self._created_or_restored,
             RESTORED: self._created_or_restored,

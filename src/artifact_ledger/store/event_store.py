@@ -112,9 +112,9 @@ async def read_stream(driver: Recorder, artifact_id: str) -> list[RecordedEvent]
     return [event_from_row(r, driver.read_ts, driver.read_bytes) for r in rows]
 
 
-async def stream_versions(driver: Recorder, artifact_ids: Sequence[str]) -> dict[str, int]:
-    """The latest version of each stream that exists in the log (live or deleted)."""
+async def stream_heads(driver: Recorder, artifact_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """(version, type) of the last event of each stream that exists in the log (live or deleted)."""
     if not artifact_ids:
         return {}
-    rows = await driver.fetch(driver.sql.stream_versions, driver.id_list(artifact_ids))
-    return {r[0]: int(r[1]) for r in rows}
+    rows = await driver.fetch(driver.sql.stream_heads, driver.id_list(artifact_ids))
+    return {r[0]: (int(r[1]), r[2]) for r in rows}

@@ -30,6 +30,7 @@ from sqlalchemy import (
     all_,
     any_,
     bindparam,
+    case,
     cast,
     delete,
     exists,
@@ -42,10 +43,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import asyncpg
+from sqlalchemy.dialects.postgresql import JSONB, asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 
+from ..events import CREATED, MOVED, RESTORED, REVERTED, UPDATED
 from .tables import PROJECTORS, artifacts, blobs, checkpoints, closure, events, parent_history
 
 REPLY_COLUMNS = (
@@ -139,6 +141,44 @@ def _in_subtree(dialect: str, member: Any, subtree: Select[Any], outsider: Any =
     return [member == any_(ids), *([outsider != all_(ids)] if outsider is not None else [])]
 
 
+LOG_COLUMNS = ("log_version", "log_type", "log_parent", "log_state")
+"""What the statements that load artifact rows for a write add after the row's own columns: the
+stream's head in the log (version, type), the parent its last structural event set, and, for the
+row named by the ``target`` parameter only, the payload of its last state event (data, content,
+tags). The write path compares them with the row before deciding anything from it."""
+
+_SETS_PARENT = (CREATED, MOVED, RESTORED, REVERTED)
+_SETS_STATE = (CREATED, UPDATED, RESTORED, REVERTED)
+
+
+def _payload_key(dialect: str, payload: Any, key: str) -> Any:
+    """``payload[key]`` as text (NULL when absent or JSON null): SQLite's JSON1, PostgreSQL's JSONB."""
+    if dialect == "postgresql":
+        return cast(payload, JSONB).op("->>")(literal_column(f"'{key}'"))
+    return func.json_extract(payload, literal_column(f"'$.{key}'"))
+
+
+def _log_columns(dialect: str, artifact_id: Any, *, state: bool) -> list[Any]:
+    """The :data:`LOG_COLUMNS` of the artifact ``artifact_id`` (a column of the outer query): each
+    one seek on the log's (artifact_id, version) index. Without ``state`` the last is NULL."""
+    e1, e2, e3, e4 = (events.alias(f"log{i}") for i in range(4))
+
+    def last(e: Any, column: Any, *where: Any) -> Any:
+        found = select(column).where(e.c.artifact_id == artifact_id, *where)
+        return found.order_by(e.c.version.desc()).limit(ONE).offset(ZERO).scalar_subquery()
+
+    parent = func.coalesce(
+        _payload_key(dialect, e3.c.payload, "to_parent_id"), _payload_key(dialect, e3.c.payload, "parent_id")
+    )
+    payload = last(e4, e4.c.payload, e4.c.type.in_([literal_column(f"'{t}'") for t in _SETS_STATE]))
+    return [
+        select(func.max(e1.c.version)).where(e1.c.artifact_id == artifact_id).scalar_subquery().label("log_version"),
+        last(e2, e2.c.type).label("log_type"),
+        last(e3, parent, e3.c.type.in_([literal_column(f"'{t}'") for t in _SETS_PARENT])).label("log_parent"),
+        (case((artifact_id == _p("target"), payload)) if state else literal_column("NULL")).label("log_state"),
+    ]
+
+
 def _blob_digest(dialect: str) -> Any:
     """PostgreSQL hashes a stored blob itself (only the digest crosses the wire); SQLite has no
     SHA-256, so its bytes come back and the recorder hashes them (``Recorder.blob_digest``)."""
@@ -160,6 +200,11 @@ def _upsert(dialect: str) -> Any:
     return sqlite.insert if dialect == "sqlite" else postgresql.insert
 
 
+def _stream_max(e: Any) -> Any:
+    inner = events.alias("top")
+    return select(func.max(inner.c.version)).where(inner.c.artifact_id == e.c.artifact_id).scalar_subquery()
+
+
 def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...], str | None]]:
     """name -> (construct, the names callers bind in order, the single table it writes or None)."""
     a, c, e, h = artifacts, closure, events, parent_history
@@ -170,12 +215,9 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     one = select(ONE.label("one")).subquery("o")
     # The head and some artifact rows in one round trip: the head's columns repeat on every row,
     # and a row of NULL artifact columns stands for "none found".
-    head_and_artifacts = select(last.c.position, last.c.hash, last.c.recorded_at, *row.c).select_from(
-        one.outerjoin(last, true()).outerjoin(row, row.c.id.in_(ids))
-    )
-    # ... and, for a move, whether the new parent lies in the moved subtree (the last column).
-    probe = exists().where(c.c.ancestor_id == _p("ancestor_id"), c.c.descendant_id == _p("descendant_id"))
-    head_artifacts_probe = head_and_artifacts.add_columns(probe.label("in_subtree"))
+    head_and_artifacts = select(
+        last.c.position, last.c.hash, last.c.recorded_at, *row.c, *_log_columns(dialect, row.c.id, state=True)
+    ).select_from(one.outerjoin(last, true()).outerjoin(row, row.c.id.in_(ids)))
     # A new artifact's paths: its parent's ancestors one step further, plus itself at depth 0.
     new_id = cast(_p("artifact_id"), String())  # no length: a cast to VARCHAR(n) truncates silently
     closure_for = insert(c).from_select(
@@ -227,12 +269,39 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         "blob_data_in": (select(blobs.c.hash, blobs.c.data).where(blobs.c.hash.in_(ids)), ("ids",), None),
         # ---- the write path ----
         "head": (head, (), None),
-        "head_and_artifacts": (head_and_artifacts, ("ids",), None),
-        "head_artifacts_probe": (head_artifacts_probe, ("ids", "ancestor_id", "descendant_id"), None),
+        "head_and_artifacts": (head_and_artifacts, ("ids", "target"), None),
         "load_artifacts": (select(a).where(a.c.id.in_(ids)), ("ids",), None),
-        "stream_versions": (
-            select(e.c.artifact_id, func.max(e.c.version)).where(e.c.artifact_id.in_(ids)).group_by(e.c.artifact_id),
+        # ... and the rows a write rests on, with the log's word on each (see LOG_COLUMNS).
+        "load_checked": (
+            select(a, *_log_columns(dialect, a.c.id, state=True)).where(a.c.id.in_(ids)),
+            ("ids", "target"),
+            None,
+        ),
+        # The head of each stream among some ids: (artifact_id, version, type) of its last event.
+        "stream_heads": (
+            select(e.c.artifact_id, e.c.version, e.c.type).where(
+                e.c.artifact_id.in_(ids),
+                e.c.version == _stream_max(e),
+            ),
             ("ids",),
+            None,
+        ),
+        # The payload of an artifact's last state event (what its row's data, content and tags must hold).
+        "log_state": (
+            select(e.c.payload)
+            .where(e.c.artifact_id == _p("artifact_id"), e.c.type.in_([literal_column(f"'{t}'") for t in _SETS_STATE]))
+            .order_by(e.c.version.desc())
+            .limit(ONE)
+            .offset(ZERO),
+            ("artifact_id",),
+            None,
+        ),
+        # An artifact's ancestors by the closure table (itself first), each with its parent by the log.
+        "ancestry_by_log": (
+            select(c.c.ancestor_id, c.c.depth, *_log_columns(dialect, c.c.ancestor_id, state=False)[:3])
+            .where(c.c.descendant_id == _p("artifact_id"))
+            .order_by(c.c.depth),
+            ("artifact_id",),
             None,
         ),
         "stream_events": (
@@ -251,7 +320,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             None,
         ),
         "subtree_rows": (
-            select(*a.c)
+            select(*a.c, *_log_columns(dialect, a.c.id, state=False))
             .select_from(c.join(a, a.c.id == c.c.descendant_id))
             .where(c.c.ancestor_id == _p("artifact_id"), c.c.depth > ZERO)
             .order_by(c.c.depth, a.c.id),
@@ -374,6 +443,26 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         "artifact_count": (select(func.count()).select_from(a), (), None),
         "artifact_without_events": (
             select(a.c.id).where(~exists().where(e.c.artifact_id == a.c.id)).limit(ONE).offset(ZERO),
+            (),
+            None,
+        ),
+        # ---- verify's drift pass: the parent links' history against the log ----
+        # Some artifacts' links (oldest first), a batch of streams at a time ...
+        "parent_history_of": (
+            select(h.c.artifact_id, h.c.valid_from, h.c.valid_to, h.c.parent_id)
+            .where(h.c.artifact_id.in_(ids))
+            .order_by(h.c.artifact_id, h.c.valid_from),
+            ("ids",),
+            None,
+        ),
+        # ... how many rows there are in all, and one of an artifact the log has no events of.
+        "parent_history_count": (select(func.count()).select_from(h), (), None),
+        "parent_history_without_events": (
+            select(h.c.artifact_id, h.c.valid_from)
+            .where(~exists().where(e.c.artifact_id == h.c.artifact_id))
+            .order_by(h.c.artifact_id, h.c.valid_from)
+            .limit(ONE)
+            .offset(ZERO),
             (),
             None,
         ),

@@ -1,0 +1,106 @@
+"""Projection rows checked against the log before a write decides anything from them.
+
+The projections are caches: someone with write access to the database can edit them, and a
+write that trusted an edited row would seal the damage into the log (a lowered version, a
+phantom parent, laundered data, a cycle). So every row the write path loads comes with the
+log's word on it, read in the same statement with a few index seeks (see
+``store.statements.LOG_COLUMNS``): the stream's head version and type, the parent its last
+structural event set and, for the artifact the command changes, the payload of its last
+state event. A row that disagrees refuses the write with :class:`ProjectionDriftError`.
+
+What is *not* checked here, because no decision rests on it: levels, timestamps, the
+attribution columns and the closure rows of a subtree (``verify`` checks all of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .. import codec
+from ..errors import ProjectionDriftError
+from ..events import DELETED, ContentRef
+from .rows import state_columns
+
+__all__ = ["check_ancestry", "check_row", "drift", "log_says_live"]
+
+REMEDY = (
+    "nothing was written. The projections disagree with the log, which is the only record trusted: "
+    "find what changed with `artifact-ledger verify`, then rebuild them from the log with `artifact-ledger rebuild`"
+)
+
+
+def drift(artifact_id: str, problem: str) -> ProjectionDriftError:
+    return ProjectionDriftError(f"artifact {artifact_id} {problem}; {REMEDY}", artifact_id=artifact_id)
+
+
+def check_row(row: Sequence[Any], log: Sequence[Any]) -> bool:
+    """Refuse ``row`` (a ``ledger_artifacts`` row, every column in table order) unless the log agrees.
+
+    ``log`` holds the row's ``LOG_COLUMNS``. Returns whether the row's state (data, content,
+    tags) was compared too (only for the command's target, whose state the decision uses).
+    """
+    artifact_id, parent_id, version = row[0], row[1], int(row[3])
+    log_version, log_type, log_parent, log_state = log
+    if log_version is None:
+        raise drift(artifact_id, "has a row in ledger_artifacts but no event in the log")
+    if log_type == DELETED:
+        raise drift(artifact_id, f"is live in ledger_artifacts, but the log deleted it at version {log_version}")
+    if int(log_version) != version:
+        raise drift(artifact_id, f"is at version {version} in ledger_artifacts but at version {log_version} in the log")
+    if log_parent != parent_id:
+        raise drift(
+            artifact_id,
+            f"has parent {parent_id or 'none (a root)'} in ledger_artifacts, "
+            f"but the log puts it under {log_parent or 'no parent (a root)'}",
+        )
+    if log_state is None:
+        return False
+    # The payload of a state event holds exactly what the projector writes to these columns.
+    # (Every payload is at schema version 1; a later version must be upcast before this comparison.)
+    payload = codec.loads(log_state)
+    expected = state_columns(payload["data"], ContentRef.from_json(payload["content"]), payload["tags"])
+    stored = (*row[4:9], None if row[9] is None else int(row[9]), row[10])
+    if tuple(expected) != stored:
+        changed = [
+            name
+            for name, want, have in zip(
+                ("type", "data", "content_hash", "content_codec", "content_type", "content_size", "tags"),
+                expected,
+                stored,
+                strict=True,
+            )
+            if want != have
+        ]
+        raise drift(
+            artifact_id,
+            f"has {', '.join(changed)} in ledger_artifacts that differ from its version {log_version} in the log",
+        )
+    return True
+
+
+def log_says_live(artifact_id: str, head: tuple[int, str] | None) -> None:
+    """For an id with no row: refuse when the log says the artifact is live (its row was removed)."""
+    if head is not None and head[1] != DELETED:
+        raise drift(artifact_id, f"is live in the log (version {head[0]}) but has no row in ledger_artifacts")
+
+
+def check_ancestry(artifact_id: str, rows: Sequence[Sequence[Any]]) -> list[str]:
+    """The ancestors of ``artifact_id`` (itself first, root last) from ``ancestry_by_log`` rows,
+    refused unless each one is live in the log and its log parent is the next one up."""
+    chain = [str(r[0]) for r in rows]
+    if not chain or chain[0] != artifact_id or [int(r[1]) for r in rows] != list(range(len(rows))):
+        raise drift(artifact_id, "has ancestor paths in ledger_artifact_closure that do not form one chain")
+    for i, (ancestor, _depth, log_version, log_type, log_parent) in enumerate(rows):
+        if log_version is None or log_type == DELETED:
+            raise drift(
+                ancestor, f"is an ancestor of {artifact_id} in ledger_artifact_closure but is not live in the log"
+            )
+        expected = chain[i + 1] if i + 1 < len(chain) else None
+        if log_parent != expected:
+            raise drift(
+                ancestor,
+                f"has parent {log_parent or 'none (a root)'} in the log, but ledger_artifact_closure puts "
+                f"{expected or 'nothing'} above it on the path of {artifact_id}",
+            )
+    return chain

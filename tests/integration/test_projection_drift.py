@@ -1,0 +1,233 @@
+"""Projection rows are caches: an edited one must never become an event.
+
+Each case edits the projection tables directly (what someone with write access to the
+database, but not the ledger, can do), then makes an ordinary write that rests on the edited
+row. The write is refused with ProjectionDriftError naming the artifact and the remedy,
+nothing is appended, and after ``ledger.rebuild()`` the same write goes through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import ArtifactIn, ArtifactManager, Ledger, ProjectionDriftError
+from ulid import ULID
+from conftest import SECRET
+
+
+@dataclass
+class Tree:
+    """R (root) > A (2 versions) > G;  R > B;  R > D (deleted);  C (another root)."""
+
+    r: str
+    a: str
+    g: str
+    b: str
+    d: str
+    c: str
+
+
+async def build(manager: ArtifactManager) -> Tree:
+    r = await manager.save(ArtifactIn(data={"name": "run"}))
+    a = await manager.save(ArtifactIn(parent_id=r.id, data={"name": "prediction", "score": 1}, tags=["t"]))
+    await manager.save(ArtifactIn(id=a.id, data={"name": "prediction", "score": 2, "content": b"weights"}))
+    g = await manager.save(ArtifactIn(parent_id=a.id, data={"name": "evaluation"}))
+    b = await manager.save(ArtifactIn(parent_id=r.id, data={"name": "other"}))
+    d = await manager.save(ArtifactIn(parent_id=r.id, data={"name": "gone"}))
+    await manager.delete_by_id(d.id)
+    c = await manager.save(ArtifactIn(data={"name": "elsewhere"}))
+    return Tree(str(r.id), str(a.id), str(g.id), str(b.id), str(d.id), str(c.id))
+
+
+async def sql(engine: AsyncEngine, statement: str, **values: object) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(statement), values)
+
+
+async def event_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
+
+
+Tamper = Callable[[AsyncEngine, Tree], Awaitable[None]]
+Write = Callable[[ArtifactManager, Tree], Awaitable[object]]
+
+
+async def lower_version(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET version = 1 WHERE id = :i", i=t.a)
+
+
+async def raise_version(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET version = 7 WHERE id = :i", i=t.a)
+
+
+async def phantom_parent(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET parent_id = :p WHERE id = :i", p=str(ULID()), i=t.a)
+
+
+async def other_parent(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET parent_id = :p WHERE id = :i", p=t.c, i=t.a)
+
+
+async def edit_data(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET data = :d WHERE id = :i", d='{"name":"prediction","score":99}', i=t.a)
+
+
+async def edit_tags(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET tags = :tags WHERE id = :i", tags='["approved"]', i=t.a)
+
+
+async def edit_content(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET content_hash = :h WHERE id = :i", h="0" * 64, i=t.a)
+
+
+async def remove_row(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "DELETE FROM ledger_artifacts WHERE id = :i", i=t.a)
+
+
+async def resurrect_deleted(engine: AsyncEngine, t: Tree) -> None:
+    await sql(
+        engine,
+        "INSERT INTO ledger_artifacts (id, parent_id, level, version, data, tags, created_at, updated_at) "
+        "SELECT :d, parent_id, level, 1, '{}', '[]', created_at, updated_at FROM ledger_artifacts WHERE id = :r",
+        d=t.d,
+        r=t.b,
+    )
+    await sql(engine, "UPDATE ledger_artifacts SET level = 1, version = 2 WHERE id = :d", d=t.d)
+
+
+async def plant_phantom_row(engine: AsyncEngine, t: Tree) -> None:
+    await sql(
+        engine,
+        "INSERT INTO ledger_artifacts (id, parent_id, level, version, data, tags, created_at, updated_at) "
+        "SELECT :p, NULL, 0, 1, '{}', '[]', created_at, updated_at FROM ledger_artifacts WHERE id = :r",
+        p=PHANTOM,
+        r=t.r,
+    )
+
+
+async def drop_closure_path(engine: AsyncEngine, t: Tree) -> None:
+    # R is no longer recorded as an ancestor of G: a closure-only check would let R move under G.
+    await sql(engine, "DELETE FROM ledger_artifact_closure WHERE ancestor_id = :r AND descendant_id = :g", r=t.r, g=t.g)
+
+
+async def plant_closure_path(engine: AsyncEngine, t: Tree) -> None:
+    await sql(
+        engine,
+        "INSERT INTO ledger_artifact_closure (ancestor_id, descendant_id, depth) VALUES (:b, :g, 1)",
+        b=t.b,
+        g=t.g,
+    )
+
+
+async def edit_subtree_version(engine: AsyncEngine, t: Tree) -> None:
+    await sql(engine, "UPDATE ledger_artifacts SET version = 5 WHERE id = :g", g=t.g)
+
+
+PHANTOM = str(ULID())
+
+CASES: list[tuple[str, Tamper, Write, str]] = [
+    ("lowered version, update", lower_version, lambda m, t: m.save(ArtifactIn(id=t.a, data={"x": 1})), "a"),
+    ("raised version, update", raise_version, lambda m, t: m.save(ArtifactIn(id=t.a, data={"x": 1})), "a"),
+    ("lowered version, move", lower_version, lambda m, t: m.move(t.a, t.c), "a"),
+    ("lowered version, delete", lower_version, lambda m, t: m.delete_by_id(t.a, cascade=True), "a"),
+    ("phantom parent, retag", phantom_parent, lambda m, t: m.save(ArtifactIn(id=t.a, tags=["new"])), "a"),
+    ("phantom parent, move", phantom_parent, lambda m, t: m.move(t.a, t.b), "a"),
+    ("other parent, move back", other_parent, lambda m, t: m.move(t.a, t.r), "a"),
+    ("other parent, child level", other_parent, lambda m, t: m.save(ArtifactIn(parent_id=t.a, data={})), "a"),
+    ("edited data, retag", edit_data, lambda m, t: m.save(ArtifactIn(id=t.a, tags=["new"])), "a"),
+    (
+        "edited data, same save",
+        edit_data,
+        lambda m, t: m.save(ArtifactIn(id=t.a, data={"name": "prediction", "score": 99})),
+        "a",
+    ),
+    ("edited tags, update", edit_tags, lambda m, t: m.save(ArtifactIn(id=t.a, data={"x": 1})), "a"),
+    ("edited content, retag", edit_content, lambda m, t: m.save(ArtifactIn(id=t.a, tags=["new"])), "a"),
+    ("edited data, revert", edit_data, lambda m, t: m.revert(t.a, to_version=1), "a"),
+    ("removed row, update", remove_row, lambda m, t: m.save(ArtifactIn(id=t.a, data={"x": 1})), "a"),
+    ("removed row, child", remove_row, lambda m, t: m.save(ArtifactIn(parent_id=t.a, data={})), "a"),
+    ("removed row, move under", remove_row, lambda m, t: m.move(t.c, t.a), "a"),
+    ("removed row, move", remove_row, lambda m, t: m.move(t.a, t.c), "a"),
+    ("removed row, save_all", remove_row, lambda m, t: m.save_all([ArtifactIn(parent_id=t.a, data={})]), "a"),
+    ("deleted row back, child", resurrect_deleted, lambda m, t: m.save(ArtifactIn(parent_id=t.d, data={})), "d"),
+    ("phantom row, child", plant_phantom_row, lambda m, t: m.save(ArtifactIn(parent_id=PHANTOM, data={})), "phantom"),
+    ("dropped path, cycle", drop_closure_path, lambda m, t: m.move(t.r, t.g), "a"),
+    ("planted path, move", plant_closure_path, lambda m, t: m.move(t.c, t.g), "g"),
+    ("subtree version, cascade", edit_subtree_version, lambda m, t: m.delete_by_id(t.a, cascade=True), "g"),
+]
+
+
+def named(t: Tree, key: str) -> str:
+    return PHANTOM if key == "phantom" else str(getattr(t, key))
+
+
+@pytest.mark.parametrize(("case", "tamper", "write", "who"), CASES, ids=[c[0] for c in CASES])
+async def test_a_write_resting_on_an_edited_projection_is_refused(
+    engine: AsyncEngine, manager: ArtifactManager, case: str, tamper: Tamper, write: Write, who: str
+) -> None:
+    t = await build(manager)
+    await tamper(engine, t)
+    before = await event_count(engine)
+    with pytest.raises(ProjectionDriftError) as caught:
+        await write(manager, t)
+    assert named(t, who) in str(caught.value)
+    assert caught.value.artifact_id == named(t, who)
+    assert "artifact-ledger rebuild" in str(caught.value)
+    assert await event_count(engine) == before  # nothing of the refused write reached the log
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        assert (await ledger.verify(blobs=False, projections=False)).ok  # the log itself is whole
+        if who != "phantom":
+            await ledger.rebuild()
+            assert (await ledger.verify()).ok
+
+
+async def test_the_refusal_rolls_back_the_whole_transaction(engine: AsyncEngine, manager: ArtifactManager) -> None:
+    t = await build(manager)
+    await lower_version(engine, t)
+    before = await event_count(engine)
+    with pytest.raises(ProjectionDriftError):
+        async with manager.transaction():
+            await manager.save(ArtifactIn(data={"name": "fine"}))
+            await manager.save(ArtifactIn(id=t.a, data={"x": 1}))
+    assert await event_count(engine) == before
+
+
+async def test_after_a_rebuild_the_same_writes_go_through(engine: AsyncEngine, manager: ArtifactManager) -> None:
+    t = await build(manager)
+    await drop_closure_path(engine, t)
+    await edit_data(engine, t)
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await ledger.rebuild()
+    from artifact_ledger import InvalidMoveError
+
+    with pytest.raises(InvalidMoveError):
+        await manager.move(t.r, t.g)  # the log knows G is below R
+    out = await manager.save(ArtifactIn(id=t.a, tags=["new"]))
+    assert out.data == {"name": "prediction", "score": 2, "content": b"weights"}  # the log's data, not the edit
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        assert (await ledger.verify()).ok
+
+
+async def test_rows_moved_in_the_same_transaction_are_checked_against_the_batch(
+    engine: AsyncEngine, manager: ArtifactManager
+) -> None:
+    """Moves, deletes and restores inside one transaction rest on the batch's own events, not on drift."""
+    t = await build(manager)
+    async with manager.transaction():
+        await manager.move(t.a, t.c)
+        await manager.move(t.b, t.g)  # G is now under C, through A
+        await manager.save(ArtifactIn(id=t.a, tags=["moved"]))
+        await manager.delete_by_id(t.b)
+        await manager.restore(t.b)
+        await manager.save(ArtifactIn(parent_id=t.b, data={"name": "new leaf"}))
+    with pytest.raises(Exception) as caught:
+        await manager.move(t.c, t.b)
+    assert type(caught.value).__name__ == "InvalidMoveError"
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        assert (await ledger.verify()).ok
