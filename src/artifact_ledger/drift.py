@@ -1,10 +1,15 @@
-"""Projection drift: the projected tables against the fold of the log.
+"""Projection drift: every projected table against the fold of the log.
 
 Every stream is read in (artifact, version) order and folded with ``decide.fold`` (the
 same fold replay and restore use); each folded state is compared, column by column, with
-its ``ledger_artifacts`` row, 500 streams per query. Then levels and
-``ledger_artifact_closure`` are checked against the parent links of the live artifacts.
-Memory: one stream at a time, plus one parent link and level per live artifact.
+its ``ledger_artifacts`` row, and the parent links the stream's events open and close
+(:func:`parent_links`, what the projector writes) with its ``ledger_artifact_parent_history``
+rows, 500 streams per round trip. Rows of either table that no stream accounts for are
+found by counting. Then levels and ``ledger_artifact_closure`` are checked against the
+parent links of the live artifacts, and every projector's ``ledger_checkpoints`` row
+against the head of the log.
+Memory: one stream at a time (its links until its batch is compared), plus one parent link
+and level per live artifact.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from typing import Any, Final
 
 from . import codec
 from .decide import ArtifactState, fold
-from .events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED, RecordedEvent
+from .events import CREATED, CURRENT_SCHEMA_VERSION, DELETED, MOVED, RESTORED, REVERTED, UPDATED, RecordedEvent
 from .projections.rows import artifact_type, state_columns
 from .store.recorder import Recorder
 from .store.rows import as_stored, event_from_row
+from .store.tables import PROJECTORS
 
 PROJECTION_DRIFT: Final = "projection_drift"
 INSERTED: Final = "inserted"
@@ -43,6 +49,10 @@ _COMPARED = (
 )
 
 
+Link = tuple[int, int | None, str | None]
+"""One ``ledger_artifact_parent_history`` row of an artifact: (valid_from, valid_to, parent_id)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One problem ``verify`` found: its position (None: it belongs to no event), reason, words, subject."""
@@ -60,7 +70,7 @@ def earliest(found: Sequence[Finding]) -> Finding | None:
 
 
 class DriftCheck:
-    """Compare ``ledger_artifacts`` and ``ledger_artifact_closure`` with the fold of every stream."""
+    """Compare every projection table and the checkpoints with the fold of every stream."""
 
     def __init__(self, driver: Recorder) -> None:
         self.driver = driver
@@ -75,15 +85,22 @@ class DriftCheck:
         """Artifact -> the position of its last event."""
         self.pending: list[tuple[str, bool, tuple[Any, ...]]] = []
         """(artifact, deleted, the ``load_artifacts`` columns the fold gives, as in ``_COMPARED``)."""
+        self.pending_links: dict[str, list[Link]] = {}
+        """Artifact -> the parent links its events give, for the streams in ``pending``."""
         self.matched = 0
+        self.links_matched = 0
+        """``ledger_artifact_parent_history`` rows read for the streams of the log."""
+        self.head = 0
 
     async def run(self) -> Finding | None:
         invalid = await self._fold_streams()
         if invalid is not None:
             return invalid
         await self._extra_rows()
+        await self._extra_links()
         self._check_levels()
         await self._check_closure()
+        await self._check_checkpoints()
         return earliest(self.found)
 
     def drift(self, artifact_id: str, problem: str) -> None:
@@ -100,7 +117,7 @@ class DriftCheck:
                         if invalid is not None:
                             return invalid
                         stream = []
-                        if len(self.pending) >= BATCH:
+                        if len(self.pending_links) >= BATCH:
                             await self._compare_pending()
                     stream.append(row)
         if stream:
@@ -113,8 +130,11 @@ class DriftCheck:
     def _folded(self, rows: list[Sequence[Any]]) -> Finding | None:
         """Fold one stream's rows (oldest first) and queue its state for comparison with its row."""
         aid = rows[-1][2]
-        folded = _fast_fold(rows)
-        if folded is None:  # not only creates and updates, or something unusual: the general fold
+        fast = _fast_fold(rows)
+        folded: tuple[bool, tuple[Any, ...]] | None = None
+        if fast is not None:
+            folded, links = fast[:2], fast[2]
+        else:  # not only creates and updates, or something unusual: the general fold
             stream: list[RecordedEvent] = []
             for row in rows:
                 try:
@@ -123,12 +143,15 @@ class DriftCheck:
                     return invalid_event(row[0], exc)
             try:
                 state = fold(stream)
+                links = parent_links(stream)
             except Exception as exc:  # the stream cannot be replayed: same as above
                 self.last[aid] = rows[-1][0]
                 return invalid_event(rows[-1][0], exc)
             folded = None if state is None else (state.deleted, _expected(state))
         self.last[aid] = rows[-1][0]  # versions ascend with positions
+        self.head = max(self.head, rows[-1][0])
         self.streams += 1
+        self.pending_links[aid] = links
         if folded is not None:
             self.pending.append((aid, *folded))
             if not folded[0]:
@@ -136,10 +159,14 @@ class DriftCheck:
         return None
 
     async def _compare_pending(self) -> None:
-        if not self.pending:
+        if not self.pending_links:
             return
-        ids = [aid for aid, _, _ in self.pending]
-        rows = await self.driver.fetch(self.driver.sql.load_artifacts, self.driver.id_list(ids))
+        ids = list(self.pending_links)
+        sql, id_list = self.driver.sql, self.driver.id_list(ids)
+        rows, history = await self.driver.pipeline(
+            [(sql.load_artifacts, (id_list,), False), (sql.parent_history_of, (id_list,), False)]
+        )
+        self._compare_links(history)
         by_id = {row[0]: row for row in rows}
         for aid, deleted, expected in self.pending:
             row = by_id.get(aid)
@@ -162,6 +189,56 @@ class DriftCheck:
                 )
         self.pending.clear()
 
+    def _compare_links(self, history: Sequence[Sequence[Any]]) -> None:
+        """The ``ledger_artifact_parent_history`` rows of the pending streams against their links."""
+        stored: dict[str, dict[Any, tuple[Any, Any]]] = {}
+        for aid, valid_from, valid_to, parent_id in history:
+            stored.setdefault(aid, {})[valid_from] = (valid_to, parent_id)
+        self.links_matched += len(history)
+        for aid, links in self.pending_links.items():
+            rows = stored.pop(aid, {})
+            for valid_from, valid_to, parent_id in links:
+                if valid_from not in rows:
+                    self.found.append(
+                        Finding(
+                            valid_from,
+                            PROJECTION_DRIFT,
+                            f"ledger_artifact_parent_history has no row for the parent link of artifact {aid} "
+                            f"that event {valid_from} opened (parent {parent_id!r}, {_until(valid_to)})",
+                            aid,
+                        )
+                    )
+                    continue
+                row_to, row_parent = rows.pop(valid_from)
+                if row_parent != parent_id:
+                    self.found.append(
+                        Finding(
+                            valid_from,
+                            PROJECTION_DRIFT,
+                            f"the ledger_artifact_parent_history row of artifact {aid} from position {valid_from} "
+                            f"names parent {row_parent!r}, but event {valid_from} gave it parent {parent_id!r}",
+                            aid,
+                        )
+                    )
+                if row_to != valid_to:
+                    self.found.append(
+                        Finding(
+                            valid_from if valid_to is None else valid_to,
+                            PROJECTION_DRIFT,
+                            f"the ledger_artifact_parent_history row of artifact {aid} from position {valid_from} "
+                            f"has valid_to {row_to!r}, but the log "
+                            + ("leaves that link open" if valid_to is None else f"closes it at position {valid_to}"),
+                            aid,
+                        )
+                    )
+            for valid_from, (valid_to, parent_id) in sorted(rows.items(), key=lambda item: repr(item[0])):
+                self.drift(
+                    aid,
+                    f"ledger_artifact_parent_history has a row for artifact {aid} from position {valid_from!r} "
+                    f"(parent {parent_id!r}, valid_to {valid_to!r}) that no event of the artifact opened",
+                )
+        self.pending_links.clear()
+
     async def _extra_rows(self) -> None:
         total = (await self.driver.fetch(self.driver.sql.artifact_count))[0][0]
         if total == self.matched:
@@ -169,6 +246,64 @@ class DriftCheck:
         rows = await self.driver.fetch(self.driver.sql.artifact_without_events)
         if rows:
             self.drift(rows[0][0], f"ledger_artifacts has a row for {rows[0][0]!r}, which has no events in the log")
+
+    async def _extra_links(self) -> None:
+        """A parent link of an artifact the log has no events of (the others were compared stream by stream)."""
+        total = (await self.driver.fetch(self.driver.sql.parent_history_count))[0][0]
+        if total == self.links_matched:
+            return
+        rows = await self.driver.fetch(self.driver.sql.parent_history_without_events)
+        if rows:
+            aid, valid_from = rows[0]
+            self.drift(
+                aid,
+                f"ledger_artifact_parent_history has a row for {aid!r} from position {valid_from!r}, "
+                "which has no events in the log",
+            )
+        else:  # every row's artifact has events, yet not every row was read with its stream's
+            self.found.append(
+                Finding(
+                    None,
+                    PROJECTION_DRIFT,
+                    f"ledger_artifact_parent_history holds {total} rows but the artifacts of the log have "
+                    f"{self.links_matched}",
+                )
+            )
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    async def _check_checkpoints(self) -> None:
+        """One row per projector, each at the head: they advance in the append's transaction."""
+        rows = await self.driver.fetch(self.driver.sql.checkpoint_rows)
+        marks: dict[Any, Any] = {row[0]: row[1] for row in rows}
+        for name in PROJECTORS:
+            if name not in marks:
+                if self.head > 0:
+                    self.found.append(
+                        Finding(
+                            None,
+                            PROJECTION_DRIFT,
+                            f"ledger_checkpoints has no row for the {name} projector, "
+                            f"but the log's head is at position {self.head}",
+                        )
+                    )
+            elif marks[name] != self.head:
+                self.found.append(
+                    Finding(
+                        None,
+                        PROJECTION_DRIFT,
+                        f"the {name} projector's checkpoint is at position {marks[name]!r}, "
+                        f"but the log's head is at position {self.head}",
+                    )
+                )
+        for name in sorted(set(marks) - set(PROJECTORS), key=repr):
+            self.found.append(
+                Finding(
+                    None,
+                    PROJECTION_DRIFT,
+                    f"ledger_checkpoints has a row for {name!r}, which is no projector of this ledger "
+                    f"(they are {', '.join(PROJECTORS)})",
+                )
+            )
 
     # -- levels and closure ------------------------------------------------------------------------
     def _check_levels(self) -> None:
@@ -249,6 +384,46 @@ def depths(parents: dict[str, str | None]) -> dict[str, int | None]:
     return found
 
 
+def parent_links(stream: Sequence[RecordedEvent]) -> list[Link]:
+    """The ``ledger_artifact_parent_history`` rows the projector writes for one stream (oldest first).
+
+    A create or restore opens a link at its position with its ``parent_id``; a move closes
+    the open link there and opens one to ``to_parent_id``; a revert does the same when its
+    ``parent_id`` differs from the current parent; a delete closes the open link.
+    """
+    links: list[Link] = []
+    current: int | None = None  # index in ``links`` of the open link
+
+    def close(position: int) -> None:
+        nonlocal current
+        if current is not None:
+            links[current] = (links[current][0], position, links[current][2])
+            current = None
+
+    def open_(position: int, parent_id: Any) -> None:
+        nonlocal current
+        close(position)
+        links.append((position, None, parent_id))
+        current = len(links) - 1
+
+    for event in stream:
+        kind, position, payload = event.type, event.position, event.payload
+        if kind in (CREATED, RESTORED):
+            open_(position, payload["parent_id"])
+        elif kind == MOVED:
+            open_(position, payload["to_parent_id"])
+        elif kind == REVERTED:
+            if current is None or links[current][2] != payload["parent_id"]:
+                open_(position, payload["parent_id"])
+        elif kind == DELETED:
+            close(position)
+    return links
+
+
+def _until(valid_to: int | None) -> str:
+    return "still open" if valid_to is None else f"until position {valid_to}"
+
+
 def invalid_event(position: Any, exc: Exception) -> Finding:
     return Finding(
         position if type(position) is int else None,
@@ -271,14 +446,15 @@ def _expected(state: ArtifactState) -> tuple[Any, ...]:
     )
 
 
-def _fast_fold(rows: Sequence[Sequence[Any]]) -> tuple[bool, tuple[Any, ...]] | None:
-    """``(deleted, expected columns)`` of a stream of creates and updates, straight from its rows.
+def _fast_fold(rows: Sequence[Sequence[Any]]) -> tuple[bool, tuple[Any, ...], list[Link]] | None:
+    """``(deleted, expected columns, parent links)`` of a stream of creates and updates, straight from its rows.
 
     None when the stream holds anything else (or anything ``fold`` might refuse): the caller
     then folds it event by event, which gives the same state, or the error.
     """
     created = None
     payload: Any = None
+    links: list[Link] = []
     for row in rows:
         kind = row[4]
         if (kind != CREATED and kind != UPDATED) or row[5] != CURRENT_SCHEMA_VERSION:
@@ -295,7 +471,10 @@ def _fast_fold(rows: Sequence[Sequence[Any]]) -> tuple[bool, tuple[Any, ...]] | 
         if kind == CREATED:
             if "parent_id" not in payload:
                 return None
+            if created is not None:  # a second create: the general fold (and its error)
+                return None
             created = (row, payload["parent_id"])
+            links.append((row[0], None, payload["parent_id"]))
         elif created is None:
             return None
     if created is None:
@@ -315,7 +494,7 @@ def _fast_fold(rows: Sequence[Sequence[Any]]) -> tuple[bool, tuple[Any, ...]] | 
         last[7],
         first[8],
         last[8],
-    )  # fmt: skip
+    ), links  # fmt: skip
 
 
 def _plain_content(content: Any) -> bool:
