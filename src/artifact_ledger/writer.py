@@ -283,7 +283,8 @@ class WriteBatch:
             rows = (await self.driver.pipeline(steps))[-1]
             width = len(artifacts.c)
             for r in rows:
-                check_row(r[:width], r[width:])
+                if r[0] not in self.touched:  # rows of this batch's own (not yet appended) events are its own
+                    check_row(r[:width], r[width:])
             subtree_rows = [row_from_db(self.driver, r[:width]) for r in rows]
             for sub in subtree_rows:
                 self.projector.rows[sub.id] = sub
