@@ -466,26 +466,6 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             (),
             None,
         ),
-        # ---- verify's drift pass: the parent links' history against the log ----
-        # Some artifacts' links (oldest first), a batch of streams at a time ...
-        "parent_history_of": (
-            select(h.c.artifact_id, h.c.valid_from, h.c.valid_to, h.c.parent_id)
-            .where(h.c.artifact_id.in_(ids))
-            .order_by(h.c.artifact_id, h.c.valid_from),
-            ("ids",),
-            None,
-        ),
-        # ... how many rows there are in all, and one of an artifact the log has no events of.
-        "parent_history_count": (select(func.count()).select_from(h), (), None),
-        "parent_history_without_events": (
-            select(h.c.artifact_id, h.c.valid_from)
-            .where(~exists().where(e.c.artifact_id == h.c.artifact_id))
-            .order_by(h.c.artifact_id, h.c.valid_from)
-            .limit(ONE)
-            .offset(ZERO),
-            (),
-            None,
-        ),
     }
 
 
