@@ -82,7 +82,7 @@ class UnstorableError(ValueError):
 def _shown(value: object) -> str:
     if type(value).__module__ == "numpy":
         return f"a numpy.{type(value).__name__} (convert it with .item() to a plain Python number)"
-    if isinstance(value, float):
+    if type(value) is float:
         return repr(value)
     if type(value) is int:
         return f"{value}, an integer beyond 64 bits"

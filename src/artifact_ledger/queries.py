@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Result
 
+from . import arguments
 from .errors import UntrustedContentError
 from .events import RecordedEvent
 from .store.recorder import Recorder, Rows
@@ -95,6 +96,9 @@ async def stream(db: Executor, artifact_id: str) -> list[RecordedEvent]:
 
 
 async def events_after(db: Executor, position: int, limit: int) -> list[RecordedEvent]:
+    """Up to ``limit`` events after ``position`` (``Ledger.events_since``: arguments checked here)."""
+    arguments.integer(position, "position", minimum=0, maximum=arguments.MAX_POSITION)
+    arguments.integer(limit, "limit", minimum=1, maximum=arguments.MAX_COUNT)
     rows = (
         await db.execute(select(events).where(events.c.position > position).order_by(events.c.position).limit(limit))
     ).all()

@@ -16,9 +16,10 @@ from typing import Any, TypeVar, cast
 
 from ulid import ULID
 
-from . import codec, queries, temporal
+from . import arguments, codec, queries, temporal
 from . import history as hist
-from .errors import ArtifactNotFoundError
+from .errors import ArtifactNotFoundError, InvalidArgumentError
+from .events import EVENT_TYPES
 from .ids import parse_id, ulid_from_text
 from .repository import ArtifactRepository
 from .schemas import (
@@ -55,6 +56,12 @@ class Reads:
         self, id: ULID | str, *, include_content: bool, version: int | None, as_of: datetime | None
     ) -> ArtifactOut | None:
         aid = str(parse_id(id))
+        arguments.flag(include_content, "include_content")
+        if version is not None and as_of is not None:
+            raise InvalidArgumentError("pass version= or as_of=, not both")
+        if version is not None:
+            arguments.integer(version, "version", minimum=0, maximum=arguments.MAX_VERSION)
+        as_of = arguments.instant(as_of, "as_of")
         if version is not None or as_of is not None:
             return await self._find_at(aid, version, as_of, include_content)
         await self._sync()
@@ -79,14 +86,15 @@ class Reads:
             return (await self._models(ArtifactOut, hist.tree_values(rows), include_content))[0]
 
     async def find_all(self, *, include_content: bool) -> list[ArtifactOut]:
+        arguments.flag(include_content, "include_content")
         await self._sync()
         with translated():
             async with self.repo.reading() as rec:
                 return await self._outs(await queries.all_rows(rec), include_content, rec)
 
     async def iter_all(self, *, include_content: bool, page_size: int) -> AsyncGenerator[ArtifactOut, None]:
-        if page_size < 1:
-            raise ValueError(f"page_size must be positive (got {page_size})")
+        arguments.flag(include_content, "include_content")
+        arguments.integer(page_size, "page_size", minimum=1, maximum=arguments.MAX_COUNT)
         after: str | None = None
         while True:
             await self._sync()
@@ -101,8 +109,9 @@ class Reads:
             after = rows[-1][0]
 
     async def find_paginated(self, page: int, size: int, *, include_content: bool) -> tuple[list[ArtifactOut], int]:
-        if page < 1 or size < 1:
-            raise ValueError(f"page and size must be positive (got page={page}, size={size})")
+        arguments.integer(page, "page", minimum=1, maximum=arguments.MAX_COUNT)
+        arguments.integer(size, "size", minimum=1, maximum=arguments.MAX_COUNT)
+        arguments.flag(include_content, "include_content")
         await self._sync()
         with translated():
             async with self.repo.reading() as rec:
@@ -110,7 +119,8 @@ class Reads:
                 return await self._outs(rows, include_content, rec), await queries.count(rec)
 
     async def find_all_by_id(self, ids: Sequence[ULID | str], *, include_content: bool) -> list[ArtifactOut]:
-        wanted = [str(parse_id(i)) for i in ids]
+        wanted = [str(parse_id(i)) for i in arguments.id_sequence(ids, "ids")]
+        arguments.flag(include_content, "include_content")
         await self._sync()
         with translated():
             async with self.repo.reading() as rec:
@@ -133,6 +143,8 @@ class Reads:
         self, start_id: ULID | str, *, include_content: bool, as_of: datetime | None
     ) -> list[ArtifactTreeNode]:
         aid = str(parse_id(start_id))
+        arguments.flag(include_content, "include_content")
+        as_of = arguments.instant(as_of, "as_of")
         at = hist.point(None, as_of) if as_of is not None else None
         await self._sync()
         with translated():
@@ -187,6 +199,7 @@ class Reads:
     # ---- history, diff, audit -----------------------------------------------------------------------
     async def history(self, id: ULID | str, *, include_content: bool) -> list[ArtifactVersion]:
         aid = str(parse_id(id))
+        arguments.flag(include_content, "include_content")
         await self._sync()
         with translated():
             async with self.repo.core_reads() as db:
@@ -211,6 +224,9 @@ class Reads:
 
     async def diff(self, id: ULID | str, v1: int, v2: int | None) -> ArtifactDiff:
         aid = str(parse_id(id))
+        arguments.integer(v1, "v1", minimum=0, maximum=arguments.MAX_VERSION)
+        if v2 is not None:
+            arguments.integer(v2, "v2", minimum=0, maximum=arguments.MAX_VERSION)
         await self._sync()
         with translated():
             async with self.repo.core_reads() as db:
@@ -230,6 +246,17 @@ class Reads:
     ) -> AuditPage:
         aid = str(parse_id(artifact_id)) if artifact_id is not None else None
         root = str(parse_id(subtree_of, what="subtree root id")) if subtree_of is not None else None
+        actor = arguments.text_filter(actor, "actor")
+        types = arguments.text_filter(event_type, "event_type")
+        unknown = sorted(set(types or ()) - EVENT_TYPES)
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown event type {unknown[0]!r:.80}; known types: {', '.join(sorted(EVENT_TYPES))}"
+            )
+        since = arguments.instant(since, "since")
+        until = arguments.instant(until, "until")
+        arguments.integer(after, "after", minimum=0, maximum=arguments.MAX_POSITION)
+        arguments.integer(limit, "limit", minimum=1, maximum=hist.MAX_AUDIT_PAGE)
         await self._sync()
         with translated():
             async with self.repo.core_reads() as db:
@@ -238,7 +265,7 @@ class Reads:
                     artifact_id=aid,
                     subtree_of=root,
                     actor=actor,
-                    event_type=event_type,
+                    event_type=types,
                     since=since,
                     until=until,
                     after=after,
