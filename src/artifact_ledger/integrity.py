@@ -11,8 +11,9 @@ make a consistent ledger look broken. The checks, in order, each stopping at its
    at the end);
 3. the blobs (``blob_check.py``): their bytes against their hash and size; every referenced
    blob present;
-4. the projections (``drift.py``): every stream folded and compared with its row; levels
-   and closure against the parent links.
+4. the projections (``drift.py``): every stream folded and compared with its row and its
+   parent-history rows; levels and closure against the parent links; one checkpoint per
+   projector, at the head.
 """
 
 from __future__ import annotations
