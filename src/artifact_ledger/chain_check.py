@@ -59,7 +59,19 @@ _ROW_TEXT = (
 
 
 def _unhashable(envelope: Envelope, row: Sequence[Any], position: Any) -> str:
-    """Why no hash can cover the row's fields as stored, as a parenthesised clause ("" if one can)."""
+    """Why no hash can cover the row's fields as stored, as a parenthesised clause ("" if one can).
+
+    A SQLite row carries its database's text encoding after the hash: the stored bytes of a
+    UTF-16 database are UTF-16, which its recorder's ``sealed_bytes`` checks and names itself.
+    """
+    try:
+        envelope(row, position)
+    except UnicodeDecodeError:
+        pass  # a text column that is not UTF-8: named below
+    except (TypeError, ValueError) as exc:
+        return f" ({exc})"
+    if len(row) > 14 and row[14] != "UTF-8":
+        return ""
     for index, name in _ROW_TEXT:
         value = row[index]
         if type(value) is bytes:
@@ -67,10 +79,6 @@ def _unhashable(envelope: Envelope, row: Sequence[Any], position: Any) -> str:
                 value.decode()
             except UnicodeDecodeError:
                 return f" (its {name} is not UTF-8 text)"
-    try:
-        envelope(row, position)
-    except (TypeError, ValueError) as exc:
-        return f" ({exc})"
     return ""
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, bindparam, cast, select
+from sqlalchemy import LargeBinary, bindparam, cast, func, select
 
 from ..chain import canonical_envelope, stored_time_text
 from .recorder import Recorder, Rows, Step
@@ -19,16 +19,45 @@ _TEXT_COLUMNS = frozenset(
     ("event_id", "artifact_id", "type", "payload", "recorded_at", "actor", "reason", "correlation_id", "causation_id")
 )
 
+_ENCODING = select(func.pragma_encoding().table_valued("encoding").c.encoding).scalar_subquery()
+
 VERIFY_EVENTS = compile_for(
     "sqlite",
     "verify_events",
-    select(*(cast(c, LargeBinary) if c.name in _TEXT_COLUMNS else c for c in events.c))
+    select(
+        *(cast(c, LargeBinary) if c.name in _TEXT_COLUMNS else c for c in events.c),
+        _ENCODING.label("text_encoding"),
+    )
     .where(events.c.position > bindparam("position"))
     .order_by(events.c.position),
     ("position",),
 )
 """The log after a position with its text columns as their stored bytes: ``verify`` hashes what is
-stored, so a DBA's invalid UTF-8 is a mismatch to report, not a decoding crash."""
+stored, so a DBA's invalid UTF-8 is a mismatch to report, not a decoding crash. The last column is
+the database's text encoding (``UTF-8``, or ``UTF-16le``/``UTF-16be`` for a database created so):
+its stored bytes are UTF-16 then, and :meth:`SqliteRecorder.sealed_bytes` re-encodes them as the
+UTF-8 that was hashed."""
+
+_UTF16 = {"UTF-16le": "utf-16-le", "UTF-16be": "utf-16-be"}
+_TEXT_INDEXES = tuple(i for i, c in enumerate(events.c) if c.name in _TEXT_COLUMNS)
+
+
+def _as_utf8(row: Sequence[Any]) -> list[Any]:
+    """A ``VERIFY_EVENTS`` row of a UTF-16 database with its text as UTF-8 bytes (ValueError naming a column
+    whose stored bytes are not valid UTF-16: such a row cannot match its hash)."""
+    encoding = row[14]
+    python_codec = _UTF16.get(encoding)
+    if python_codec is None:
+        raise ValueError(f"the database's text encoding {encoding!r} is not UTF-8 or UTF-16")
+    out = list(row)
+    for index in _TEXT_INDEXES:
+        value = out[index]
+        if type(value) is bytes:
+            try:
+                out[index] = value.decode(python_codec).encode()
+            except UnicodeError:
+                raise ValueError(f"its {events.c[index].name} is not {encoding} text") from None
+    return out
 
 
 class SqliteRecorder(Recorder):
@@ -132,6 +161,8 @@ class SqliteRecorder(Recorder):
     @staticmethod
     def sealed_bytes(row: Sequence[Any], position: Any) -> tuple[bytes, Any]:
         # VERIFY_EVENTS returns the text columns as their stored bytes and the time as its stored text.
+        if row[14] != "UTF-8":
+            row = _as_utf8(row)
         _, event_id, artifact_id, version, type_, schema, payload, recorded_at, actor, reason, cor, cau = row[:12]
         # This runs once per event: bytes (the stored text) -> str; NULL and numbers as they are. The time is
         # derived from its stored text. Invalid UTF-8 raises UnicodeDecodeError, a ValueError: the row cannot match.
