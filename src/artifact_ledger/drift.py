@@ -191,12 +191,15 @@ class DriftCheck:
 
     def _compare_links(self, history: Sequence[Sequence[Any]]) -> None:
         """The ``ledger_artifact_parent_history`` rows of the pending streams against their links."""
-        stored: dict[str, dict[Any, tuple[Any, Any]]] = {}
-        for aid, valid_from, valid_to, parent_id in history:
-            stored.setdefault(aid, {})[valid_from] = (valid_to, parent_id)
+        stored: dict[str, list[tuple[Any, ...]]] = {}
+        for aid, valid_from, valid_to, parent_id in history:  # each artifact's oldest first, as ``links``
+            stored.setdefault(aid, []).append((valid_from, valid_to, parent_id))
         self.links_matched += len(history)
         for aid, links in self.pending_links.items():
-            rows = stored.pop(aid, {})
+            found = stored.pop(aid, [])
+            if found == links:
+                continue
+            rows = {row[0]: row[1:] for row in found}
             for valid_from, valid_to, parent_id in links:
                 if valid_from not in rows:
                     self.found.append(
