@@ -1,0 +1,139 @@
+"""``create_app`` (a whole FastAPI app) and ``artifact_router`` (to mount into an app of your own)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .. import __version__
+from ..errors import LedgerUnavailableError
+from ..ledger import Ledger
+from ..schemas import ArtifactHierarchy
+from . import problems
+from .auth import TokenAuth
+from .limits import DEFAULT_MAX_BODY, BodyLimit
+from .problems import ProblemRoute
+from .routes import artifacts, history, log
+from .service import LedgerSource, Service
+
+PREFIX = "/api/v1/artifacts"
+
+
+def build_router(service: Service, *, prefix: str = PREFIX, tags: list[str] | None = None) -> APIRouter:
+    """The routes of ``service`` under ``prefix``; errors come back as problem+json wherever it is mounted."""
+    router = APIRouter(prefix=prefix, tags=list(tags or ["artifacts"]), route_class=ProblemRoute)
+    log.register(router, service)  # /$audit, /$verify, /$events before /{entity_id} matches them
+    artifacts.register(router, service)
+    history.register(router, service)
+    return router
+
+
+def artifact_router(
+    ledger: LedgerSource,
+    *,
+    hierarchy: ArtifactHierarchy | None = None,
+    read_only: bool = False,
+    auth: TokenAuth | None = None,
+    prefix: str = PREFIX,
+    tags: list[str] | None = None,
+    poll_interval: float = 0.5,
+) -> APIRouter:
+    """chapkit's artifact routes plus the ledger's, on ``ledger`` (or a function returning it).
+
+    Mount it with ``app.include_router(artifact_router(ledger))``. Errors are problem+json without
+    any handler of yours; the body size limit is middleware: ``app.add_middleware(BodyLimit, max_body=...)``.
+    """
+    service = Service(ledger, hierarchy=hierarchy, read_only=read_only, auth=auth, poll_interval=poll_interval)
+    return build_router(service, prefix=prefix, tags=tags)
+
+
+class _Opened:
+    """The ledger ``create_app`` opens from a URL or engine at startup and closes at shutdown."""
+
+    def __init__(self, source: str | URL | AsyncEngine) -> None:
+        self.source = source
+        self.ledger: Ledger | None = None
+
+    def __call__(self) -> Ledger:
+        if self.ledger is None:
+            raise LedgerUnavailableError("the ledger is not open: the app has not started (or has shut down)")
+        return self.ledger
+
+
+def create_app(
+    ledger_or_url: Ledger | str | URL | AsyncEngine,
+    *,
+    hierarchy: ArtifactHierarchy | None = None,
+    read_only: bool = False,
+    auth: TokenAuth | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    poll_interval: float = 0.5,
+    console: bool = True,
+) -> FastAPI:
+    """A FastAPI app serving the ledger's API under ``/api/v1/artifacts`` (and the console, when installed).
+
+    A :class:`Ledger` is used as it is (you close it); a URL or engine is opened at startup and closed
+    at shutdown. ``auth``: bearer tokens (:class:`TokenAuth`); None serves everyone, so bind such an
+    app to a loopback address only. ``read_only`` refuses every write with 405. ``max_body``: request
+    bodies over this many bytes are refused with 413.
+    """
+    opened: _Opened | None = None
+    source: LedgerSource
+    if isinstance(ledger_or_url, Ledger):
+        source = ledger_or_url
+    else:
+        opened = _Opened(ledger_or_url)
+        source = opened
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if opened is None:
+            yield
+            return
+        async with Ledger.open(opened.source) as ledger:
+            opened.ledger = ledger
+            try:
+                yield
+            finally:
+                opened.ledger = None
+
+    app = FastAPI(
+        title="artifact-ledger",
+        version=__version__,
+        description="Hierarchical artifacts in an append-only, hash-chained event log: chapkit's artifact "
+        "API plus history, point-in-time reads, diffs, audit, verification and a live event feed.",
+        lifespan=lifespan,
+    )
+    service = Service(source, hierarchy=hierarchy, read_only=read_only, auth=auth, poll_interval=poll_interval)
+    app.state.ledger_service = service
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_body=max_body)
+    app.include_router(build_router(service))
+    if console:
+        _include_console(app, service)
+    return app
+
+
+def _include_console(app: FastAPI, service: Service) -> None:
+    """The web console's hook: ``artifact_ledger.http.console.console_router``, when that package exists.
+
+    ``console_router`` is an ``APIRouter``, or a function taking the app's :class:`Service` (the
+    ledger, hierarchy, identity checks and event notifier) and returning one.
+    """
+    try:
+        module: Any = importlib.import_module(f"{__package__}.console")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.console":
+            raise
+        return
+    hook = getattr(module, "console_router", None)
+    if hook is None:
+        return
+    router = hook if isinstance(hook, APIRouter) else hook(service)
+    app.include_router(router)

@@ -1,0 +1,164 @@
+"""Request bodies and the response shapes the OpenAPI schema shows.
+
+Ids travel as 26-character ULID strings. Inputs are checked here (shape) and by the ledger
+(meaning); outputs are the library's models dumped to JSON, so these classes describe them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ..schemas import ArtifactIn
+
+UlidText = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"),
+]
+T = TypeVar("T")
+
+
+class ArtifactBody(BaseModel):
+    """``POST`` and ``PUT`` bodies: chapkit's ``ArtifactIn``; ``data`` is required."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: UlidText | None = Field(default=None, description="client-assigned id (POST only; PUT takes the path's)")
+    parent_id: UlidText | None = Field(default=None, description="the parent's id; null makes a root")
+    data: Any = Field(description="the artifact's data: JSON; data.content may hold any JSON value")
+    tags: list[str] = Field(default_factory=list)
+    level: int | None = Field(default=None, description="accepted for compatibility and ignored: levels are computed")
+
+    def to_artifact_in(self, artifact_id: str | None = None) -> ArtifactIn:
+        """The library's input, with only the fields this body set (PUT changes only those)."""
+        values = self.model_dump(exclude_unset=True)
+        if artifact_id is not None:
+            values["id"] = artifact_id
+        return ArtifactIn.model_validate(values)
+
+
+class MoveBody(BaseModel):
+    parent_id: UlidText | None = Field(description="the new parent's id; null makes the artifact a root")
+
+
+class RevertBody(BaseModel):
+    to_version: int = Field(ge=1, le=2**31 - 1, description="the version whose state becomes the new version")
+
+
+class ArtifactJson(BaseModel):
+    """An artifact (chapkit's ``ArtifactOut`` plus the ledger's version and attribution)."""
+
+    id: str
+    parent_id: str | None = None
+    level: int
+    data: Any
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    created_by: str | None = None
+    updated_by: str | None = None
+
+
+class TreeNodeJson(ArtifactJson):
+    level_label: str | None = None
+    hierarchy: str | None = None
+    children: list[TreeNodeJson] | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    """chapkit's paginated list: ``pages`` is ``ceil(total / size)`` (0 when empty)."""
+
+    items: list[T]
+    total: int
+    page: int
+    size: int
+    pages: int
+
+
+class VersionJson(BaseModel):
+    artifact_id: str
+    version: int
+    event_type: str
+    position: int
+    event_id: str
+    parent_id: str | None = None
+    data: Any = None
+    content_hash: str | None = None
+    content_type: str | None = None
+    content_size: int | None = None
+    tags: list[str] = Field(default_factory=list)
+    deleted: bool
+    recorded_at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    reverted_to: int | None = None
+
+
+class AuditEntryJson(BaseModel):
+    position: int
+    event_id: str
+    artifact_id: str
+    version: int
+    event_type: str
+    recorded_at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class KeysetPage(BaseModel, Generic[T]):
+    """A page of a log-ordered list: pass ``next_after`` as ``after`` for the next (null on the last)."""
+
+    items: list[T]
+    next_after: int | None = None
+
+
+class EventJson(BaseModel):
+    position: int
+    event_id: str
+    artifact_id: str
+    version: int
+    type: str
+    schema_version: int
+    payload: dict[str, Any]
+    recorded_at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    prev_hash: str
+    hash: str
+
+
+class VerifyJson(BaseModel):
+    ok: bool
+    events_checked: int
+    blobs_checked: int
+    artifacts_checked: int
+    broken_position: int | None = None
+    reason: str | None = None
+    problem: str | None = None
+    artifact_id: str | None = None
+    blob_hash: str | None = None
+    from_position: int
+    head_position: int
+    head_hash: str
+
+
+class ProblemJson(BaseModel):
+    """An error (RFC 9457), served as ``application/problem+json``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None

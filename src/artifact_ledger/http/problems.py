@@ -1,0 +1,209 @@
+"""Errors as ``application/problem+json`` (RFC 9457): the one place HTTP statuses are chosen.
+
+Every :class:`~artifact_ledger.errors.LedgerError` maps to a status by its class (:data:`STATUSES`,
+most specific class first); the HTTP layer's own refusals raise :class:`Problem`. Routes use
+:class:`ProblemRoute`, which turns both, and FastAPI's request validation errors, into problem
+responses inside the route itself, so a router mounted into someone else's app answers the same
+way without their exception handlers. :func:`install` adds the same handling to a whole app (for
+unknown paths, wrong methods and anything raised outside a route).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, Final
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import errors
+from .responses import json_bytes
+
+log = logging.getLogger("artifact_ledger.http")
+
+MEDIA_TYPE: Final = "application/problem+json"
+TYPE_PREFIX: Final = "urn:artifact-ledger:problem:"
+
+STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
+    # Not found: unknown ids and parents, versions an artifact never had, ids that are not ULIDs
+    # (the HTTP layer answers a malformed *path* id with 400 before the ledger sees it).
+    (errors.ArtifactDeletedError, 409),  # a write naming a deleted artifact: restore it first
+    (errors.ArtifactNotFoundError, 404),
+    (errors.ConcurrencyError, 409),  # 412 when the request carried If-Match (see routes)
+    (errors.InvalidMoveError, 409),
+    (errors.ArtifactHasChildrenError, 409),
+    (errors.TransactionAbortedError, 409),
+    (errors.InvalidArtifactDataError, 422),
+    (errors.InvalidArgumentError, 400),
+    (errors.InvalidAttributionError, 400),
+    # The server's own faults: damaged storage, a projection that disagrees with the log, content
+    # that fails its hash or signature, a missing optional dependency.
+    (errors.UntrustedContentError, 500),
+    (errors.ProjectionDriftError, 500),
+    (errors.IntegrityViolationError, 500),
+    (errors.MissingExtraError, 500),
+    (errors.StorageCorruptError, 500),
+    (errors.LedgerUnavailableError, 503),
+    (errors.SchemaOutOfDateError, 503),
+    (errors.LedgerError, 500),
+)
+"""LedgerError class -> HTTP status; the first class the error is an instance of wins."""
+
+TITLES: Final[Mapping[int, str]] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(Exception):
+    """An HTTP error the routes raise: status, a type slug, the detail in words, and extra members."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind or _slug(TITLES.get(status, "error"))
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+def _slug(name: str) -> str:
+    """``ArtifactNotFoundError`` -> ``artifact-not-found``; ``Not Found`` -> ``not-found``."""
+    name = name.removesuffix("Error").replace(" ", "")
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def status_of(exc: errors.LedgerError) -> int:
+    return next(status for cls, status in STATUSES if isinstance(exc, cls))
+
+
+def from_ledger_error(exc: errors.LedgerError) -> Problem:
+    """The problem for a ledger error: its status, its class as the type, its message as the detail."""
+    status = status_of(exc)
+    extensions: dict[str, Any] = {}
+    for name in ("artifact_id", "expected", "actual"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            extensions[name] = value if isinstance(value, int | str) else str(value)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    detail = str(exc) if status < 500 or status == 503 else f"{type(exc).__name__}: {exc}"
+    return Problem(status, detail, kind=_slug(type(exc).__name__), headers=headers, **extensions)
+
+
+def _validation_problem(exc: RequestValidationError) -> Problem:
+    problems = list(exc.errors())
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return Problem(400, "the request body is not valid JSON", kind="malformed-json")
+    shown = [
+        {
+            "location": [str(part) for part in p.get("loc", ())],
+            "message": str(p.get("msg", "")),
+            "type": str(p.get("type", "")),
+        }
+        for p in problems[:20]
+    ]
+    where = "; ".join(f"{'.'.join(e['location'])}: {e['message']}" for e in shown)
+    return Problem(422, f"the request is not valid: {where}", kind="validation-failed", errors=shown)
+
+
+def response_for(problem: Problem, instance: str | None) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + problem.kind,
+        "title": TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update(problem.extensions)
+    return Response(json_bytes(body), status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
+
+
+def to_problem(exc: BaseException) -> Problem | None:
+    """The problem an exception stands for, or None for an unexpected one (a bug: 500)."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, errors.LedgerError):
+        return from_ledger_error(exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_problem(exc)
+    if isinstance(exc, StarletteHTTPException):
+        headers = dict(exc.headers or {})
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+        return Problem(exc.status_code, detail, headers=headers)
+    return None
+
+
+def handle(exc: BaseException, request: Request) -> Response:
+    problem = to_problem(exc)
+    if problem is None:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        problem = Problem(500, "an unexpected error occurred; the server log has the details", kind="internal")
+    elif problem.status >= 500:
+        log.error("%s on %s %s: %s", problem.kind, request.method, request.url.path, problem.detail)
+    return response_for(problem, request.url.path)
+
+
+class ProblemRoute(APIRoute):
+    """An APIRoute whose errors come back as problem+json, wherever the router is mounted."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except Exception as exc:
+                # FastAPI wraps errors of reading the body in a 400; the body limit's is a 413.
+                too_large = exc if isinstance(exc, BodyTooLarge) else exc.__cause__
+                if isinstance(too_large, BodyTooLarge):
+                    return response_for(
+                        Problem(413, str(too_large), kind="body-too-large", headers={"Connection": "close"}),
+                        request.url.path,
+                    )
+                return handle(exc, request)
+
+        return handler
+
+
+class BodyTooLarge(Exception):
+    """Raised while reading a request body past the limit; the body limit middleware answers 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than the limit of {limit:,} bytes")
+        self.limit = limit
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error of ``app`` (unknown paths, wrong methods, validation) as problem+json."""
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        return handle(exc, request)
+
+    app.add_exception_handler(StarletteHTTPException, on_error)
+    app.add_exception_handler(RequestValidationError, on_error)
+    app.add_exception_handler(errors.LedgerError, on_error)
+    app.add_exception_handler(Problem, on_error)

@@ -1,0 +1,43 @@
+"""Helpers the route modules share: an artifact as JSON, the 404 of an artifact, If-Match -> 412."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from ...errors import ConcurrencyError
+from ...schemas import ArtifactOut, strip_content
+from ..problems import Problem
+
+
+def artifact_json(out: ArtifactOut, *, content: bool = True) -> dict[str, Any]:
+    """An artifact as JSON; content that is not JSON is described (``{"_type": ..}``)."""
+    value = out.model_dump(mode="json")
+    if not content:
+        value["data"] = strip_content(value["data"])
+    return value
+
+
+def not_found(artifact_id: object, when: datetime | None = None) -> Problem:
+    at = f" as of {when.isoformat()}" if when is not None else ""
+    return Problem(404, f"no live artifact {artifact_id}{at}", kind="artifact-not-found", artifact_id=str(artifact_id))
+
+
+@asynccontextmanager
+async def precondition(expected: int | None) -> AsyncIterator[None]:
+    """Inside: a version mismatch of a request that carried ``If-Match`` is 412 (409 without one)."""
+    try:
+        yield
+    except ConcurrencyError as exc:
+        if expected is None:
+            raise
+        raise Problem(
+            412,
+            f"If-Match names version {expected} but artifact {exc.artifact_id} is at version {exc.actual}: "
+            "read it again and retry",
+            kind="precondition-failed",
+            expected=expected,
+            actual=exc.actual,
+        ) from exc

@@ -1,0 +1,188 @@
+"""What every route needs: the ledger, the caller's identity, a manager per request, parsed parameters.
+
+:class:`Service` is built once per router; its methods are FastAPI dependencies. Nothing here
+knows SQL: the routes go through :class:`~artifact_ledger.ArtifactManager` and
+:class:`~artifact_ledger.Ledger`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Final
+
+from fastapi import Depends, Header, Path, Query, Request
+from ulid import ULID
+
+from ..ledger import Ledger
+from ..manager import ArtifactManager
+from ..schemas import ArtifactHierarchy
+from .auth import Principal, TokenAuth, bearer_token
+from .problems import Problem
+
+LedgerSource = Ledger | Callable[[], Ledger]
+"""A ledger, or a function returning the ledger (for apps that open it at startup)."""
+
+ULID_PATTERN: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
+READ_METHODS: Final = "GET, HEAD"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a write is attributed to (None: no authentication configured) and why (``X-Reason``)."""
+
+    actor: str | None
+    reason: str | None
+
+
+class Notifier:
+    """Wakes the event streams of this process when a route here has written (others are polled)."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def notify(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, seconds: float) -> None:
+        """Return after the next :meth:`notify` or after ``seconds``, whichever comes first."""
+        if self._event is None:
+            self._event = asyncio.Event()
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+class Service:
+    """The per-router configuration and the dependencies the routes declare."""
+
+    def __init__(
+        self,
+        ledger: LedgerSource,
+        *,
+        hierarchy: ArtifactHierarchy | None = None,
+        read_only: bool = False,
+        auth: TokenAuth | None = None,
+        poll_interval: float = 0.5,
+        heartbeat: float = 15.0,
+    ) -> None:
+        self._ledger = ledger
+        self.hierarchy = hierarchy
+        self.read_only = read_only
+        self.auth = auth
+        self.poll_interval = poll_interval
+        self.heartbeat = heartbeat
+        self.notifier = Notifier()
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger if isinstance(self._ledger, Ledger) else self._ledger()
+
+    # ---- identity -------------------------------------------------------------------------------
+    def principal(self, request: Request) -> Principal | None:
+        """The authenticated caller (None when no tokens are configured); 401 without a valid token."""
+        if self.auth is None:
+            return None
+        token = bearer_token(request.headers.get("authorization"))
+        principal = self.auth.authenticate(token) if token is not None else None
+        if principal is None:
+            detail = "an Authorization: Bearer <token> header is required" if token is None else "unknown token"
+            raise Problem(
+                401, detail, kind="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="artifact-ledger"'}
+            )
+        return principal
+
+    def reader(self, request: Request) -> Principal | None:
+        return self.principal(request)
+
+    def writer(self, request: Request) -> Caller:
+        """Who may write: 405 on a read-only server, 401 without a token, 403 for a read token."""
+        if self.read_only:
+            raise Problem(
+                405,
+                "this server is read-only: it refuses every write",
+                kind="read-only",
+                headers={"Allow": READ_METHODS},
+            )
+        principal = self.principal(request)
+        if principal is not None and not principal.can_write:
+            raise Problem(403, f"the token of {principal.actor!r} may only read", kind="forbidden")
+        reason = request.headers.get("x-reason")
+        return Caller(actor=principal.actor if principal else None, reason=reason or None)
+
+    async def manager(self) -> AsyncIterator[ArtifactManager]:
+        """An :class:`ArtifactManager` on a fresh session, closed after the response."""
+        async with self.ledger.sessions() as session:
+            yield ArtifactManager(self.ledger.repository(session), hierarchy=self.hierarchy)
+
+
+# ---- parameters ---------------------------------------------------------------------------------
+def parse_ulid(value: str, what: str = "artifact id") -> ULID:
+    """A path id: 400 when it is not a ULID (an unknown one is the route's 404)."""
+    if ULID_PATTERN.fullmatch(value) is None:
+        raise Problem(
+            400,
+            f"{what} {value[:64]!r} is not a ULID (26 Crockford base32 characters, the first 0-7)",
+            kind="malformed-id",
+        )
+    return ULID.from_str(value.upper())
+
+
+def artifact_id(entity_id: Annotated[str, Path(description="the artifact's ULID")]) -> ULID:
+    return parse_ulid(entity_id)
+
+
+def parse_instant(value: str, what: str) -> datetime:
+    """An ISO 8601 instant; without a zone it means UTC. 400 when it is not one."""
+    try:
+        instant = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Problem(
+            400, f"{what} {value[:64]!r} is not an ISO 8601 time (e.g. 2026-11-26T09:00:00Z)", kind="bad-time"
+        ) from None
+    try:
+        return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+    except OverflowError:
+        raise Problem(
+            400, f"{what} {value[:64]!r} is outside the range of representable times", kind="bad-time"
+        ) from None
+
+
+def as_of_param(
+    as_of: Annotated[
+        str | None, Query(description="ISO 8601 instant: the state as it was then (no zone means UTC)")
+    ] = None,
+) -> datetime | None:
+    return None if as_of is None else parse_instant(as_of, "as_of")
+
+
+MAX_VERSION: Final = 2**31 - 1
+
+
+def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+    """The version an ``If-Match: "<version>"`` names (``*``: any version, like no header); 400 if malformed."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip()
+    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
+        text = text[1:-1]
+    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
+        raise Problem(
+            400, f'If-Match must be one version as an entity tag, e.g. "3" (got {if_match[:40]!r})', kind="bad-if-match"
+        )
+    return int(text)
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+Id = Annotated[ULID, Depends(artifact_id)]
+AsOf = Annotated[datetime | None, Depends(as_of_param)]
+IfMatch = Annotated[int | None, Depends(if_match)]

@@ -1,0 +1,67 @@
+"""The live event feed as Server-Sent Events.
+
+The stream replays the log from the position after ``after`` and then follows it: it asks for the
+events after the last one it sent, sends them in position order, and when there are none waits
+for a write through this app or the poll interval, whichever comes first (writers in other
+processes are seen by the poll). Positions are dense and commit-ordered (the ledger's write lock
+hands out the next position only inside the transaction that commits it), so reading "after the
+last one sent" can neither skip nor repeat an event. Each event's SSE ``id:`` is its position: a
+client that reconnects with ``Last-Event-ID`` continues exactly after it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+from ..events import RecordedEvent
+from .responses import json_bytes
+from .service import Service
+
+BATCH: Final = 500
+MEDIA_TYPE: Final = "text/event-stream"
+
+
+def event_json(event: RecordedEvent) -> dict[str, Any]:
+    return {
+        "position": event.position,
+        "event_id": event.event_id,
+        "artifact_id": event.artifact_id,
+        "version": event.version,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "payload": event.payload,
+        "recorded_at": event.recorded_at.isoformat().replace("+00:00", "Z"),
+        "actor": event.actor,
+        "reason": event.reason,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "prev_hash": event.prev_hash.hex(),
+        "hash": event.hash.hex(),
+    }
+
+
+def frame(event: RecordedEvent) -> bytes:
+    """One SSE message: ``id`` the position, ``event`` the type, ``data`` the event as one JSON line."""
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.position, event.type.encode(), json_bytes(event_json(event)))
+
+
+async def follow(service: Service, after: int) -> AsyncIterator[bytes]:
+    """Every event after position ``after``, then each new one as it commits; ends when the client goes."""
+    position = after
+    yield b"retry: 1000\n\n"
+    last_sent = time.monotonic()
+    while True:
+        events = await service.ledger.events_since(position, limit=BATCH)
+        for event in events:
+            yield frame(event)
+            position = event.position
+        if events:
+            last_sent = time.monotonic()
+            if len(events) == BATCH:
+                continue
+        elif time.monotonic() - last_sent >= service.heartbeat:
+            yield b": keep-alive\n\n"
+            last_sent = time.monotonic()
+        await service.notifier.wait(service.poll_interval)
