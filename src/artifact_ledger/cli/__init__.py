@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
-from . import commands
+from . import commands, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print a machine-readable summary")
     _reads(sub)
     _operations(sub)
+    serve.add_parser(sub)
     # `artifact-ledger migrate --db URL` as well as `artifact-ledger --db URL migrate`.
     for command in sub.choices.values():
         command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)

@@ -15,6 +15,7 @@ from ..schemas import ArtifactHierarchy, ArtifactOut
 from . import render
 from .demo import run_demo
 from .operations import OPERATIONS
+from .serve import SERVE
 
 
 async def dispatch(args: argparse.Namespace) -> int:
@@ -171,4 +172,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "verify": _verify,
     "rebuild": _rebuild,
     **OPERATIONS,
+    **SERVE,
 }

@@ -1,0 +1,125 @@
+"""``artifact-ledger serve``: the HTTP API (and the console, when installed) under uvicorn.
+
+Without ``--tokens`` anyone who can reach the port can write, so the server then listens on a
+loopback address only. The token file's path and contents are never printed or logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+import sys
+from collections.abc import Awaitable, Callable
+
+from ..errors import InvalidArgumentError, LedgerUnavailableError, MissingExtraError
+
+EXIT_USAGE, EXIT_ERROR = 2, 4
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
+    return int(text)
+
+
+def size(text: str) -> int:
+    """A byte count: ``1048576``, ``512K``, ``64M``, ``1G`` (binary units)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1048576, 512K, 64M, 1G)")
+    value = int(match.group(1)) * _UNITS[unit]
+    if not 1 <= value <= 2**40:
+        raise argparse.ArgumentTypeError(f"must be between 1 byte and 1 TiB (got {text!r})")
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve the HTTP API (extra: pip install 'artifact-ledger[server]')",
+        description="Serve the ledger over HTTP: chapkit's artifact routes and the ledger's under /api/v1/artifacts.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=port, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--read-only", action="store_true", help="refuse every write (405)")
+    serve.add_argument(
+        "--tokens",
+        metavar="FILE",
+        help='bearer tokens: JSON {"<token>": {"actor": "alice", "role": "write"}} (role read or write); '
+        "required to listen on a non-loopback address",
+    )
+    serve.add_argument(
+        "--max-body",
+        type=size,
+        default=DEFAULT_MAX_BODY,
+        metavar="SIZE",
+        help="refuse request bodies larger than this with 413 (default 64M)",
+    )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"artifact-ledger: {message}", file=sys.stderr)
+    return code
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from ..http import TokenAuth, create_app
+    except (ImportError, MissingExtraError) as exc:
+        detail = str(exc) if isinstance(exc, MissingExtraError) else f"{exc.name or 'a dependency'} is not installed"
+        return _fail(f"serve needs the server extra ({detail}): pip install 'artifact-ledger[server]'", EXIT_ERROR)
+    from ..ledger import Ledger
+    from . import masked
+
+    auth = None
+    if args.tokens is not None:
+        try:
+            auth = TokenAuth.from_file(args.tokens)
+        except InvalidArgumentError as exc:
+            return _fail(str(exc).replace(args.tokens, "--tokens"), EXIT_USAGE)
+    if auth is None and not is_loopback(args.host):
+        return _fail(
+            f"refusing to listen on {args.host} without --tokens: anyone who reaches it could write; "
+            "give --tokens FILE, or listen on 127.0.0.1",
+            EXIT_USAGE,
+        )
+    async with Ledger.open(args.db) as ledger:
+        app = create_app(ledger, read_only=args.read_only, auth=auth, max_body=args.max_body)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            timeout_graceful_shutdown=3,  # event streams never end on their own
+            server_header=False,
+            proxy_headers=False,
+        )
+        server = uvicorn.Server(config)
+        mode = ", read-only" if args.read_only else ""
+        who = f"{len(auth)} token(s)" if auth is not None else "no authentication: loopback only"
+        print(f"serving {masked(args.db)} on http://{args.host}:{args.port} ({who}{mode})", file=sys.stderr)
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits when it cannot bind the port
+            raise LedgerUnavailableError(f"could not listen on {args.host}:{args.port}") from None
+        if not server.started:
+            raise LedgerUnavailableError(f"could not listen on {args.host}:{args.port}")
+    return 0
+
+
+SERVE: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {"serve": _serve}
