@@ -80,9 +80,13 @@ async def _serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..http import TokenAuth, create_app
-    except (ImportError, MissingExtraError) as exc:
-        detail = str(exc) if isinstance(exc, MissingExtraError) else f"{exc.name or 'a dependency'} is not installed"
-        return _fail(f"serve needs the server extra ({detail}): pip install 'artifact-ledger[server]'", EXIT_ERROR)
+    except MissingExtraError as exc:
+        return _fail(str(exc), EXIT_ERROR)
+    except ImportError as exc:
+        missing = exc.name or "a dependency"
+        return _fail(
+            f"serve needs {missing}, which is not installed: pip install 'artifact-ledger[server]'", EXIT_ERROR
+        )
     from ..ledger import Ledger
     from . import masked
 

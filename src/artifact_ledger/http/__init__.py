@@ -12,21 +12,21 @@ The web console lives in ``artifact_ledger.http.console``: when that package exp
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-
 from ..errors import MissingExtraError
 
-_NEEDED = ("fastapi", "starlette", "uvicorn")
-_missing = [name for name in _NEEDED if find_spec(name) is None]
-if _missing:
+try:
+    import fastapi  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as _exc:
     raise MissingExtraError(
-        f"the HTTP API needs {', '.join(_missing)}, which are not installed: pip install 'artifact-ledger[server]'"
-    )
+        f"the HTTP API needs {_exc.name or 'fastapi and uvicorn'}, which is not installed: "
+        "pip install 'artifact-ledger[server]'"
+    ) from _exc
 
-from .app import PREFIX, artifact_router, create_app  # noqa: E402
-from .auth import Principal, TokenAuth  # noqa: E402
-from .limits import DEFAULT_MAX_BODY, BodyLimit  # noqa: E402
-from .service import Service  # noqa: E402
+from .app import PREFIX, artifact_router, create_app
+from .auth import Principal, TokenAuth
+from .limits import DEFAULT_MAX_BODY, BodyLimit
+from .service import Service
 
 __all__ = [
     "DEFAULT_MAX_BODY",

@@ -1,0 +1,37 @@
+"""Helpers of the HTTP tests (imported by name: ``from http_support import ...``)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import httpx
+
+from artifact_ledger import Keyring
+
+API = "/api/v1/artifacts"
+SECRET = Keyring.from_secret("test-secret-for-the-suite")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def create(client: httpx.AsyncClient, data: Any, **fields: Any) -> dict[str, Any]:
+    """POST an artifact; the created artifact's JSON."""
+    response = await client.post(API, json={"data": data, **fields})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is ``status`` as problem+json; its body."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json", response.headers
+    body = dict(response.json())
+    assert body["status"] == status
+    assert body["type"].startswith("urn:artifact-ledger:problem:")
+    assert body["title"] and body["detail"]
+    return body
