@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import codec
 from .clock import Clock
 from .content import EncodedContent
 from .decide import (
@@ -105,17 +106,31 @@ class WriteBatch:
             return self.head
         sql = self.driver.sql
         wanted = [i for i in dict.fromkeys(preload) if i is not None and i not in self.projector.rows]
+        ids = self.driver.id_list(wanted)
+        folded = ancestry_of is not None and bool(wanted)  # the ancestry as a column of the head read
         steps: list[Step] = [
-            (sql.head_and_artifacts, (self.driver.id_list(wanted), target), False) if wanted else (sql.head, (), False)
+            (sql.head_artifacts_ancestry, (ids, target, ancestry_of), False)
+            if folded
+            else (sql.head_and_artifacts, (ids, target), False)
+            if wanted
+            else (sql.head, (), False)
         ]
-        if ancestry_of is not None:
+        if ancestry_of is not None and not folded:
             steps.append((sql.ancestry_by_log, (ancestry_of,), False))
         if blob is not None:
             steps.append((sql.blob_digests_in, (self.driver.id_list([blob.hash]),), False))
         rows, *more = await self.driver.locked(steps)
         if blob is not None:
             self._check_blobs({blob.hash: blob}, more.pop())
-        if ancestry_of is not None:
+        if folded:
+            assert ancestry_of is not None
+            found = rows[0][-1]  # JSON text, or already decoded where the driver decodes json (asyncpg here)
+            self._probed = (
+                ancestry_of,
+                [] if found is None else codec.loads(found) if isinstance(found, str) else found,
+            )
+            rows = [r[:-1] for r in rows]
+        elif ancestry_of is not None:
             self._probed = (ancestry_of, more.pop())
         if not wanted:
             self.head = head_from_rows(self.driver, rows)

@@ -200,6 +200,17 @@ def _upsert(dialect: str) -> Any:
     return sqlite.insert if dialect == "sqlite" else postgresql.insert
 
 
+def _ancestry_json(dialect: str) -> Any:
+    """The rows of ``ancestry_by_log`` for the artifact bound as ``ancestor``, as one JSON array of arrays."""
+    c = closure.alias("anc")
+    row = (c.c.ancestor_id, c.c.depth, *_log_columns(dialect, c.c.ancestor_id, state=False)[:3])
+    if dialect == "postgresql":
+        ordered = postgresql.aggregate_order_by(func.json_build_array(*row), c.c.depth)
+        return select(func.json_agg(ordered)).where(c.c.descendant_id == _p("ancestor")).scalar_subquery()
+    inner = select(*row).where(c.c.descendant_id == _p("ancestor")).order_by(c.c.depth).subquery("path")
+    return select(func.json_group_array(func.json_array(*inner.c))).scalar_subquery()
+
+
 def _stream_max(e: Any) -> Any:
     inner = events.alias("top")
     return select(func.max(inner.c.version)).where(inner.c.artifact_id == e.c.artifact_id).scalar_subquery()
@@ -218,6 +229,8 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     head_and_artifacts = select(
         last.c.position, last.c.hash, last.c.recorded_at, *row.c, *_log_columns(dialect, row.c.id, state=True)
     ).select_from(one.outerjoin(last, true()).outerjoin(row, row.c.id.in_(ids)))
+    # ... and, for a move, the new parent's ancestry (``ancestry_by_log`` as one JSON array, the last column).
+    head_artifacts_ancestry = head_and_artifacts.add_columns(_ancestry_json(dialect).label("ancestry"))
     # A new artifact's paths: its parent's ancestors one step further, plus itself at depth 0.
     new_id = cast(_p("artifact_id"), String())  # no length: a cast to VARCHAR(n) truncates silently
     closure_for = insert(c).from_select(
@@ -270,6 +283,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         # ---- the write path ----
         "head": (head, (), None),
         "head_and_artifacts": (head_and_artifacts, ("ids", "target"), None),
+        "head_artifacts_ancestry": (head_artifacts_ancestry, ("ids", "target", "ancestor"), None),
         "load_artifacts": (select(a).where(a.c.id.in_(ids)), ("ids",), None),
         # ... and the rows a write rests on, with the log's word on each (see LOG_COLUMNS).
         "load_checked": (
