@@ -14,12 +14,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from http_support import SECRET, free_port
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import Ledger
 from artifact_ledger.http import create_app
-
-from http_support import SECRET, free_port
 
 
 @pytest.fixture(params=["sqlite-file", "postgresql"])

@@ -33,5 +33,6 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     body = dict(response.json())
     assert body["status"] == status
     assert body["type"].startswith("urn:artifact-ledger:problem:")
-    assert body["title"] and body["detail"]
+    assert body["title"]
+    assert body["detail"]
     return body

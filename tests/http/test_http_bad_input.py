@@ -11,7 +11,14 @@ from http_support import API, create
 from artifact_ledger import Ledger
 
 UNKNOWN = "01J0000000000000000000000H"
-BAD_IDS = ["nope", "8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "01J000000000000000000000", "01J0000000000000000000000HH", "%00", "ü" * 26]
+BAD_IDS = [
+    "nope",
+    "8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+    "01J000000000000000000000",
+    "01J0000000000000000000000HH",
+    "%00",
+    "ü" * 26,
+]
 BAD_TIMES = ["yesterday", "2026-13-01", "0001-01-01T00:00:00+05:00", "9999-99-99", "\x00", "2026-01-01T" + "9" * 400]
 
 Request = tuple[str, str, dict[str, Any]]
@@ -123,4 +130,5 @@ async def test_bad_authorization_headers_are_401(make_client, header: str) -> No
 
     client: httpx.AsyncClient = await make_client(auth=TokenAuth({"t": Principal("alice", "write")}))
     response = await client.get(API, headers={"Authorization": header})
-    assert response.status_code == 401 and response.headers["content-type"] == "application/problem+json"
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"

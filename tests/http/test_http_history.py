@@ -22,13 +22,17 @@ async def test_history_versions_and_diff(client: httpx.AsyncClient) -> None:
     for n in (2, 3):
         assert (await client.put(f"{API}/{art['id']}", json={"data": {"n": n, "keep": True}})).status_code == 200
     history = (await client.get(f"{API}/{art['id']}/$history")).json()
-    assert history["total"] == 3 and history["pages"] == 1
+    assert history["total"] == 3
+    assert history["pages"] == 1
     assert [v["version"] for v in history["items"]] == [1, 2, 3]
     assert [v["event_type"] for v in history["items"]] == ["artifact.created", "artifact.updated", "artifact.updated"]
     second_page = (await client.get(f"{API}/{art['id']}/$history", params={"page": 2, "size": 2})).json()
-    assert [v["version"] for v in second_page["items"]] == [3] and second_page["pages"] == 2
+    assert [v["version"] for v in second_page["items"]] == [3]
+    assert second_page["pages"] == 2
     v2 = await client.get(f"{API}/{art['id']}/$versions/2")
-    assert v2.status_code == 200 and v2.json()["data"] == {"n": 2, "keep": True} and v2.headers["ETag"] == '"2"'
+    assert v2.status_code == 200
+    assert v2.json()["data"] == {"n": 2, "keep": True}
+    assert v2.headers["ETag"] == '"2"'
     body = assert_problem(await client.get(f"{API}/{art['id']}/$versions/9"), 404)
     assert "latest 3" in body["detail"]
     diff = (await client.get(f"{API}/{art['id']}/$diff", params={"from": 1})).json()
@@ -45,24 +49,32 @@ async def test_move_revert_restore(client: httpx.AsyncClient) -> None:
     b = await create(client, {"name": "b"})
     child = await create(client, {"name": "child"}, parent_id=a["id"])
     moved = await client.post(f"{API}/{child['id']}/$move", json={"parent_id": b["id"]})
-    assert moved.status_code == 200 and moved.json()["parent_id"] == b["id"] and moved.headers["ETag"] == '"2"'
+    assert moved.status_code == 200
+    assert moved.json()["parent_id"] == b["id"]
+    assert moved.headers["ETag"] == '"2"'
     cycle = assert_problem(await client.post(f"{API}/{b['id']}/$move", json={"parent_id": child["id"]}), 409)
     assert child["id"] in cycle["detail"]
-    assert_problem(await client.post(f"{API}/{child['id']}/$move", json={"parent_id": "01J0000000000000000000000E"}), 404)
+    assert_problem(
+        await client.post(f"{API}/{child['id']}/$move", json={"parent_id": "01J0000000000000000000000E"}), 404
+    )
     assert_problem(await client.post(f"{API}/{child['id']}/$move", json={}), 422)
     to_root = (await client.post(f"{API}/{child['id']}/$move", json={"parent_id": None})).json()
-    assert to_root["parent_id"] is None and to_root["level"] == 0
+    assert to_root["parent_id"] is None
+    assert to_root["level"] == 0
 
     reverted = (await client.post(f"{API}/{child['id']}/$revert", json={"to_version": 1})).json()
-    assert reverted["parent_id"] == a["id"] and reverted["version"] == 4
+    assert reverted["parent_id"] == a["id"]
+    assert reverted["version"] == 4
     history = (await client.get(f"{API}/{child['id']}/$history")).json()["items"]
-    assert history[-1]["event_type"] == "artifact.reverted" and history[-1]["reverted_to"] == 1
+    assert history[-1]["event_type"] == "artifact.reverted"
+    assert history[-1]["reverted_to"] == 1
     assert_problem(await client.post(f"{API}/{child['id']}/$revert", json={"to_version": 0}), 422)
 
     assert (await client.delete(f"{API}/{child['id']}")).status_code == 204
     assert_problem(await client.post(f"{API}/{child['id']}/$move", json={"parent_id": None}), 404)
     restored = await client.post(f"{API}/{child['id']}/$restore")
-    assert restored.status_code == 200 and restored.json()["data"] == {"name": "child"}
+    assert restored.status_code == 200
+    assert restored.json()["data"] == {"name": "child"}
     assert (await client.get(f"{API}/{child['id']}")).status_code == 200
     assert_problem(await client.post(f"{API}/01J0000000000000000000000F/$restore"), 404)
 
@@ -77,7 +89,9 @@ async def test_as_of_reads_the_past_moves_included(client: httpx.AsyncClient) ->
     extra = await create(client, {"name": "late"})
 
     old = await client.get(f"{API}/{child['id']}", params={"as_of": before})
-    assert old.json()["data"]["v"] == 1 and old.json()["parent_id"] == root["id"] and old.headers["ETag"] == '"1"'
+    assert old.json()["data"]["v"] == 1
+    assert old.json()["parent_id"] == root["id"]
+    assert old.headers["ETag"] == '"1"'
     assert (await client.get(f"{API}/{child['id']}")).json()["data"]["v"] == 2
     old_tree = (await client.get(f"{API}/{root['id']}/$tree", params={"as_of": before})).json()
     assert [c["id"] for c in old_tree["children"]] == [child["id"]]
@@ -85,7 +99,8 @@ async def test_as_of_reads_the_past_moves_included(client: httpx.AsyncClient) ->
     old_list = (await client.get(API, params={"as_of": before})).json()
     assert [a["id"] for a in old_list] == sorted([root["id"], other["id"], child["id"]])
     page = (await client.get(API, params={"as_of": before, "page": 1, "size": 2})).json()
-    assert page["total"] == 3 and len(page["items"]) == 2
+    assert page["total"] == 3
+    assert len(page["items"]) == 2
     assert extra["id"] in [a["id"] for a in (await client.get(API)).json()]
     long_ago = "2001-01-01T00:00:00Z"
     assert (await client.get(API, params={"as_of": long_ago})).json() == []
@@ -113,7 +128,8 @@ async def test_etag_if_match_and_if_none_match(client: httpx.AsyncClient) -> Non
     assert (await client.get(url, headers={"If-None-Match": '"1"'})).status_code == 304
     assert (await client.get(url, headers={"If-None-Match": '"7"'})).status_code == 200
     ok = await client.put(url, json={"data": {"n": 2}}, headers={"If-Match": '"1"'})
-    assert ok.status_code == 200 and ok.headers["ETag"] == '"2"'
+    assert ok.status_code == 200
+    assert ok.headers["ETag"] == '"2"'
     stale = assert_problem(await client.put(url, json={"data": {"n": 3}}, headers={"If-Match": '"1"'}), 412)
     assert (stale["expected"], stale["actual"]) == (1, 2)
     assert_problem(await client.post(f"{url}/$move", json={"parent_id": None}, headers={"If-Match": '"1"'}), 412)

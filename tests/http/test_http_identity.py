@@ -45,7 +45,8 @@ async def test_the_actor_comes_from_the_token_and_the_reason_from_x_reason(make_
     )
     assert response.status_code == 201
     out = response.json()
-    assert out["created_by"] == "alice" and out["updated_by"] == "alice"
+    assert out["created_by"] == "alice"
+    assert out["updated_by"] == "alice"
     history = (await client.get(f"{API}/{out['id']}/$history", headers=READ)).json()["items"]
     assert (history[0]["actor"], history[0]["reason"]) == ("alice", "first draft")
 
@@ -91,7 +92,8 @@ def test_token_files_are_checked_without_showing_a_token(tmp_path: Path) -> None
     auth = TokenAuth.from_file(good)
     assert auth.authenticate("s3cret-one") == Principal("alice", "write")
     assert auth.authenticate("s3cret-two") == Principal("bob", "read")
-    assert auth.authenticate("s3cret-on") is None and auth.authenticate("") is None
+    assert auth.authenticate("s3cret-on") is None
+    assert auth.authenticate("") is None
     assert "s3cret" not in repr(auth)
     for content in (
         "not json",
@@ -123,7 +125,8 @@ async def test_the_router_mounts_into_a_host_app(ledger: Ledger) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://host") as client:
         assert (await client.get("/health")).json() == {"status": "ok"}
         created = await client.post("/v2/things", json={"data": {"n": 1}})
-        assert created.status_code == 201 and created.headers["Location"].endswith(f"/v2/things/{created.json()['id']}")
+        assert created.status_code == 201
+        assert created.headers["Location"].endswith(f"/v2/things/{created.json()['id']}")
         # Errors are problem+json without any handler of the host's.
         assert_problem(await client.get("/v2/things/not-an-id"), 400)
         assert_problem(await client.get("/v2/things/01J0000000000000000000000G"), 404)
@@ -149,7 +152,8 @@ async def test_create_app_includes_the_console_router_when_the_package_has_one(
     console.console_router = console_router  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "artifact_ledger.http.console", console)
     app = create_app(ledger)
-    assert seen and seen[0].ledger is ledger
+    assert seen
+    assert seen[0].ledger is ledger
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         assert (await client.get("/")).json() == {"console": "here"}
     plain = create_app(ledger, console=False)

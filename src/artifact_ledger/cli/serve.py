@@ -7,10 +7,14 @@ loopback address only. The token file's path and contents are never printed or l
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import ipaddress
 import re
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from ..errors import InvalidArgumentError, LedgerUnavailableError, MissingExtraError
 
@@ -113,7 +117,7 @@ async def _serve(args: argparse.Namespace) -> int:
             server_header=False,
             proxy_headers=False,
         )
-        server = uvicorn.Server(config)
+        server = _quiet_stop_server(uvicorn, config)
         mode = ", read-only" if args.read_only else ""
         who = f"{len(auth)} token(s)" if auth is not None else "no authentication: loopback only"
         print(f"serving {masked(args.db)} on http://{args.host}:{args.port} ({who}{mode})", file=sys.stderr)
@@ -124,6 +128,28 @@ async def _serve(args: argparse.Namespace) -> int:
         if not server.started:
             raise LedgerUnavailableError(f"could not listen on {args.host}:{args.port}")
     return 0
+
+
+def _quiet_stop_server(uvicorn: Any, config: Any) -> Any:
+    """A uvicorn server that stops cleanly on SIGINT/SIGTERM (exit 0).
+
+    uvicorn re-raises the signal after a graceful shutdown, which would end the command as
+    "interrupted"; for a server, being told to stop is the normal way to end.
+    """
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    return Server(config)
 
 
 SERVE: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {"serve": _serve}
