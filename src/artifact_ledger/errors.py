@@ -139,3 +139,24 @@ class ProjectionDriftError(LedgerError):
 
 class InvalidBundleError(LedgerError, ValueError):
     """A bundle is malformed, incomplete or fails verification; the message names the file, line or position."""
+
+
+class LedgerNotFoundError(SchemaOutOfDateError, LookupError):
+    """There is no ledger at the URL (no file, or a database without any ledger table) and the
+    caller asked not to create one (``Ledger.open(url, create=False)``, the CLI's read commands).
+    Nothing was created. Check the URL, or create the ledger (``artifact-ledger migrate``)."""
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class SchemaTamperedError(LedgerError):
+    """The ledger's append-only guards (triggers; on PostgreSQL also their functions) are missing,
+    disabled or altered, so the database would accept changes to the log. ``problems`` names each
+    one. Put them back with ``artifact-ledger migrate --repair-guards``, then run ``verify``."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, where: str | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+        self.where = where

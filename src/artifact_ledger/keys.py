@@ -2,17 +2,28 @@
 
 In order: an explicit ``secret`` (or :class:`Keyring`); the ``ARTIFACT_LEDGER_SECRET``
 environment variable (``ARTIFACT_LEDGER_PREVIOUS_SECRETS``, comma-separated, verify
-old pickles after a rotation); a ``<database>.key`` file beside a SQLite file
-database, created with mode 0600; for an in-memory database, a key made for this
-process; for PostgreSQL, a key file under ``~/.config/artifact-ledger/keys/`` named
-after the server and database. Someone who can write the database but cannot read
-the key cannot get a pickle of theirs unpickled.
+old pickles after a rotation); for an in-memory database, a key made for this process;
+otherwise a key file named after the ledger's id (a ULID stored in the ledger when it was
+created), ``<ledger id>.key`` in the key directory: ``key_dir`` if given, else the
+``ARTIFACT_LEDGER_KEY_DIR`` environment variable, else ``~/.config/artifact-ledger/keys``.
+So every spelling of a database's URL (``localhost``, ``127.0.0.1``, a relative path) reaches
+the same key.
+
+Key files of older versions are still read: when the ledger's key file is missing and the old
+one exists (``<database>.key`` beside a SQLite file; for PostgreSQL a file in the key directory
+named after a hash of the URL's host, port and database), it is copied to the ledger's name
+first. Without a ledger id (an :class:`~artifact_ledger.ArtifactRepository` made directly on a
+session) the old, URL-based location is used. Key files are created with mode 0600, in a
+directory of mode 0700. Someone who can write the database but cannot read the key cannot get
+a pickle of theirs unpickled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import URL
@@ -21,6 +32,7 @@ from .content import Keyring
 
 SECRET_ENV = "ARTIFACT_LEDGER_SECRET"
 PREVIOUS_SECRETS_ENV = "ARTIFACT_LEDGER_PREVIOUS_SECRETS"
+KEY_DIR_ENV = "ARTIFACT_LEDGER_KEY_DIR"
 
 _process_keyring: Keyring | None = None
 
@@ -33,19 +45,47 @@ def process_keyring() -> Keyring:
     return _process_keyring
 
 
+def default_key_dir() -> Path:
+    """``ARTIFACT_LEDGER_KEY_DIR`` if set, else ``~/.config/artifact-ledger/keys``."""
+    configured = os.environ.get(KEY_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".config" / "artifact-ledger" / "keys"
+
+
+def _is_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or database.startswith("file::memory:") or "mode=memory" in str(url)
+
+
 def key_file_for(url: URL) -> Path | None:
-    """The key file that belongs to a database, or None for an in-memory one."""
+    """The key file older versions used for a database (by its URL), or None for an in-memory one.
+
+    SQLite: ``<database file>.key`` beside it. PostgreSQL: a file in ``~/.config/artifact-ledger/keys``
+    named after the first 16 hex digits of SHA-256 of ``"<backend>-<host>-<port>-<database>"``.
+    """
     if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:") or database.startswith("file::memory:") or "mode=memory" in str(url):
+        if _is_memory(url):
             return None
+        database = url.database or ""
         return Path(database).expanduser().resolve().with_name(Path(database).name + ".key")
     name = f"{url.get_backend_name()}-{url.host or 'local'}-{url.port or ''}-{url.database or ''}"
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
     return Path.home() / ".config" / "artifact-ledger" / "keys" / f"{digest}.key"
 
 
-def resolve_keyring(url: URL | None, secret: str | bytes | Keyring | None = None) -> Keyring:
+def ledger_key_file(ledger_id: str, *, key_dir: Path | None = None) -> Path:
+    """The key file of the ledger with this id: ``<key dir>/<ledger id>.key``."""
+    return (key_dir or default_key_dir()) / f"{ledger_id}.key"
+
+
+def resolve_keyring(
+    url: URL | None,
+    secret: str | bytes | Keyring | None = None,
+    *,
+    ledger_id: str | None = None,
+    key_dir: Path | None = None,
+) -> Keyring:
     """The keyring for a database, by the rules in this module's docstring."""
     if isinstance(secret, Keyring):
         return secret
@@ -55,8 +95,33 @@ def resolve_keyring(url: URL | None, secret: str | bytes | Keyring | None = None
     env_secret = os.environ.get(SECRET_ENV)
     if env_secret:
         return Keyring.from_secret(env_secret, previous=previous)
-    path = key_file_for(url) if url is not None else None
-    if path is None:
+    if url is None or _is_memory(url):
         return process_keyring()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    old = key_file_for(url)
+    if ledger_id is None:
+        assert old is not None  # not in memory
+        old.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return Keyring.from_key_file(old, create=True)
+    path = ledger_key_file(ledger_id, key_dir=key_dir)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if old is not None and old.exists():
+            Keyring.from_key_file(old, create=False)  # refuse a file others can read before copying it
+            _copy_key_file(old, path)
     return Keyring.from_key_file(path, create=True)
+
+
+def _copy_key_file(source: Path, target: Path) -> None:
+    """Copy a key file to a new name, mode 0600, whole or not at all; a file already there is kept.
+
+    Written under a temporary name and linked into place, so a process opening the ledger at the
+    same moment never reads a half-written key.
+    """
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".key-tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(source.read_bytes())
+        with contextlib.suppress(FileExistsError):  # another process copied it first: keep theirs
+            os.link(temporary, target)
+    finally:
+        os.unlink(temporary)

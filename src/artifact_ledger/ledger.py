@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, inspect
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import integrity, queries
 from .ambient import attribution
 from .clock import Clock, system_clock
 from .content import Keyring
-from .errors import LedgerError
+from .errors import LedgerError, LedgerNotFoundError, SchemaOutOfDateError, SchemaTamperedError
 from .events import RecordedEvent
 from .ids import IdFactory, new_id
 from .integrity import HeadDigest, VerifyReport
@@ -21,16 +23,21 @@ from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .projections.rebuild import rebuild as replay
 from .schemas import ArtifactHierarchy
-from .store.engine import create_engine
+from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
 from .store.errors import translated
+from .store.guards import assign_ledger_id, guard_problems, read_ledger_id
 from .store.recorder import recorder_for
 from .store.session import LedgerSession
-from .store.tables import metadata, table_names
+from .store.tables import info, metadata, table_names
 
 
 class Ledger:
-    """An opened ledger: one engine, its key, clock and id factory."""
+    """An opened ledger: one engine, its key, clock and id factory.
+
+    ``ledger_id``: the ledger's own id (a ULID stored in ``ledger_info`` when it was created); its
+    pickle-signing key file is found by it (see :mod:`artifact_ledger.keys`).
+    """
 
     def __init__(
         self,
@@ -40,11 +47,13 @@ class Ledger:
         clock: Clock = system_clock,
         id_factory: IdFactory = new_id,
         owns_engine: bool = False,
+        ledger_id: str | None = None,
     ) -> None:
         self.engine = engine
         self.keyring = keyring
         self.clock = clock
         self.new_id = id_factory
+        self.ledger_id = ledger_id
         self._owns_engine = owns_engine
         self.sessions = async_sessionmaker(engine, class_=LedgerSession, expire_on_commit=False)
 
@@ -62,6 +71,11 @@ class Ledger:
     ) -> AsyncIterator[Ledger]:
         """Open (and by default create) a ledger; the engine is disposed on exit if we made it.
 
+        ``create=False``: where there is no ledger (no SQLite file, or a database without any
+        ledger table) raise :class:`LedgerNotFoundError` and create nothing: no file, no table, no
+        key file. A ledger whose append-only guards are missing or altered is refused with
+        :class:`SchemaTamperedError` (repair: ``artifact-ledger migrate --repair-guards``).
+
         ``lock_timeout``: seconds a write waits for the write lock (or any lock) another
         connection holds before it fails with ``LockTimeoutError``; default 30 s, ``math.inf``
         waits without limit. It configures the engine made from a URL; an engine passed in keeps
@@ -75,64 +89,27 @@ class Ledger:
                     "pass it to artifact_ledger.create_engine(url, lock_timeout=...)"
                 )
             engine = url_or_engine
+            if not create and sqlite_file_missing(engine.url):
+                raise _not_found(engine.url)
             translate_errors_of(engine, None)  # storage errors on its connections arrive translated
         else:
+            if not create and sqlite_file_missing(url_or_engine):
+                raise _not_found(url_or_engine)
             engine = create_engine(url_or_engine, lock_timeout=lock_timeout)
-        ledger = cls(
-            engine,
-            keyring=resolve_keyring(engine.url, secret),
-            clock=clock or system_clock,
-            id_factory=id_factory or new_id,
-            owns_engine=owns,
-        )
         try:
-            await ledger._prepare_schema(create)
+            ledger_id = await _prepare_schema(engine, create)
+            ledger = cls(
+                engine,
+                keyring=resolve_keyring(engine.url, secret, ledger_id=ledger_id),
+                clock=clock or system_clock,
+                id_factory=id_factory or new_id,
+                owns_engine=owns,
+                ledger_id=ledger_id,
+            )
             yield ledger
         finally:
             if owns:
                 await engine.dispose()
-
-    async def _prepare_schema(self, create: bool) -> None:
-        """Create the schema on an empty database (through the migrations), or check it is current.
-
-        Tables made by ``metadata.create_all`` (chapkit-style code never stamps) count as current when
-        every ledger column is there; with ``create`` they are stamped at the head revision.
-        """
-        from . import migrate
-        from .errors import SchemaOutOfDateError
-
-        def look(conn: Connection) -> tuple[list[str], str | None, list[str]]:
-            existing = set(inspect(conn).get_table_names())
-            missing = [t for t in table_names() if t not in existing]
-            revision = migrate.current_revision_of(conn) if migrate.VERSION_TABLE in existing else None
-            lacking: list[str] = []
-            if not missing and revision is None:
-                for table in metadata.sorted_tables:
-                    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
-                    lacking += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
-            return missing, revision, lacking
-
-        where = self.engine.url.render_as_string(hide_password=True)
-        with translated():
-            async with self.engine.connect() as conn:
-                missing, revision, lacking = await conn.run_sync(look)
-        if revision is not None and revision != migrate.HEAD_REVISION:
-            raise SchemaOutOfDateError(
-                f"the ledger schema at {where} is at revision {revision}; this artifact-ledger expects "
-                f"{migrate.HEAD_REVISION}: run `artifact-ledger migrate`"
-            )
-        if len(missing) == len(table_names()) and revision is None and create:
-            await migrate.upgrade(self.engine)
-        elif missing:
-            raise SchemaOutOfDateError(
-                f"the database at {where} lacks the ledger tables {', '.join(missing)}; run `artifact-ledger migrate`"
-            )
-        elif lacking:
-            raise SchemaOutOfDateError(
-                f"the ledger tables at {where} lack the columns {', '.join(lacking)}; run `artifact-ledger migrate`"
-            )
-        elif revision is None and create:
-            await migrate.stamp(self.engine)
 
     def repository(self, session: AsyncSession) -> ArtifactRepository:
         return ArtifactRepository(session, secret=self.keyring, clock=self.clock, id_factory=self.new_id)
@@ -202,3 +179,120 @@ class Ledger:
     async def close(self) -> None:
         if self._owns_engine:
             await self.engine.dispose()
+
+
+def _masked(url: str | URL) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<not a database URL>"
+
+
+def _not_found(url: str | URL) -> LedgerNotFoundError:
+    where = _masked(url)
+    return LedgerNotFoundError(
+        f"no ledger at {where}: nothing was created. Check the URL or path, or create the ledger with "
+        "`artifact-ledger migrate` (Ledger.open(url) creates it too)",
+        where=where,
+    )
+
+
+@dataclass
+class _Look:
+    missing: list[str]
+    revision: str | None
+    lacking: list[str]
+    guards: list[str]
+    ledger_id: str | None
+
+
+def _look(conn: Connection) -> _Look:
+    """The ledger tables there are, the recorded revision, missing columns, guard problems, the id."""
+    from . import migrate
+
+    existing = set(inspect(conn).get_table_names())
+    missing = [t for t in table_names() if t not in existing]
+    revision = migrate.current_revision_of(conn) if migrate.VERSION_TABLE in existing else None
+    lacking: list[str] = []
+    if not missing and revision is None:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+            lacking += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
+    guards = guard_problems(conn) if not missing and not lacking else []
+    ledger_id = read_ledger_id(conn) if info.name in existing else None
+    return _Look(missing, revision, lacking, guards, ledger_id)
+
+
+async def _prepare_schema(engine: AsyncEngine, create: bool) -> str:
+    """Create the schema on an empty database (through the migrations), or check it is current and
+    guarded; returns the ledger's id.
+
+    Tables made by ``metadata.create_all`` (chapkit-style code never stamps) count as current when
+    every ledger table and column is there; with ``create`` they are stamped at the head revision.
+    """
+    from . import migrate
+
+    where = engine.url.render_as_string(hide_password=True)
+    with translated():
+        async with engine.connect() as conn:
+            look = await conn.run_sync(_look)
+    if look.revision is not None and look.revision != migrate.HEAD_REVISION:
+        raise SchemaOutOfDateError(
+            f"the ledger schema at {where} is at revision {look.revision}; this artifact-ledger expects "
+            f"{migrate.HEAD_REVISION}: run `artifact-ledger migrate`"
+        )
+    if len(look.missing) == len(table_names()) and look.revision is None:
+        if not create:
+            raise _not_found(engine.url)
+        await migrate.upgrade(engine)
+        return await _ledger_id(engine, where)
+    if look.missing:
+        raise SchemaOutOfDateError(
+            f"the database at {where} lacks the ledger tables {', '.join(look.missing)}; run `artifact-ledger migrate`"
+        )
+    if look.lacking:
+        raise SchemaOutOfDateError(
+            f"the ledger tables at {where} lack the columns {', '.join(look.lacking)}; run `artifact-ledger migrate`"
+        )
+    if look.guards:
+        raise SchemaTamperedError(
+            f"the ledger at {where} is not guarded: {'; '.join(look.guards)}. The database would accept changes "
+            "to the log. Put the guards back with `artifact-ledger migrate --repair-guards`, then run "
+            "`artifact-ledger verify`",
+            problems=look.guards,
+            where=where,
+        )
+    if look.revision is None and create:
+        await migrate.stamp(engine)
+    if look.ledger_id is None:
+        if not create:
+            raise SchemaOutOfDateError(
+                f"the ledger at {where} has no ledger id yet; run `artifact-ledger migrate` "
+                "(or open it with create=True)"
+            )
+        return await _ledger_id(engine, where, assign=True)
+    return _checked_id(look.ledger_id, where)
+
+
+async def _ledger_id(engine: AsyncEngine, where: str, *, assign: bool = False) -> str:
+    with translated():
+        async with engine.begin() as conn:
+            found = await conn.run_sync(assign_ledger_id if assign else read_ledger_id)
+    if found is None:  # pragma: no cover - the migrations always store one
+        raise SchemaOutOfDateError(f"the ledger at {where} has no ledger id; run `artifact-ledger migrate`")
+    return _checked_id(found, where)
+
+
+def _checked_id(ledger_id: str, where: str) -> str:
+    """A stored id must be a ULID: it names the key file, so anything else could point outside the key directory."""
+    if not _ULID.fullmatch(ledger_id):
+        raise SchemaTamperedError(
+            f"the ledger at {where} holds {ledger_id!r} as its ledger id in ledger_info, not a ULID; "
+            "someone changed it. Restore ledger_info from a backup",
+            problems=[f"ledger_info.ledger_id is {ledger_id!r}"],
+            where=where,
+        )
+    return ledger_id
+
+
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")

@@ -1,9 +1,14 @@
-"""Alembic migrations for the ledger tables, from Python: ``upgrade``, ``downgrade``, ``current_revision``.
+"""Alembic migrations for the ledger tables, from Python: ``upgrade``, ``downgrade``, ``migrate_to``,
+``repair_guards``, ``current_revision``.
 
 The scripts live in ``artifact_ledger/migrations`` (shipped in the wheel) and record their
 revision in ``ledger_alembic_version``, so they share a database with the host application's
 own Alembic history. Every upgrade or downgrade first takes a migration lock, so two processes
 starting at once run the migration once: the second waits, then finds the schema current.
+
+Ledger tables made by ``metadata.create_all`` carry no revision: ``upgrade`` adopts them (stamps
+the revision their tables show, then runs what is newer). A downgrade to ``base`` drops the
+log, so it is refused while the log holds events (``discard_log=True`` from Python only).
 """
 
 from __future__ import annotations
@@ -16,17 +21,23 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .errors import LedgerUnavailableError
+from .errors import LedgerError, LedgerUnavailableError, SchemaOutOfDateError
 from .store.engine import create_engine
 from .store.errors import translated
+from .store.guards import assign_ledger_id, guard_problems
+from .store.guards import repair_guards as _repair_guards
 from .store.recorder import recorder_for
+from .store.tables import events, info
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The newest revision this version of artifact-ledger ships; ``Ledger.open`` expects the database there."""
+
+REVISIONS = (None, "0001", "0002")
+"""Every revision in order (``None``: base, nothing of the ledger)."""
 
 VERSION_TABLE = "ledger_alembic_version"
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
@@ -84,19 +95,114 @@ async def _locked(url_or_engine: str | URL | AsyncEngine, work: Callable[[Connec
 
 
 async def upgrade(url_or_engine: str | URL | AsyncEngine, revision: str = "head") -> None:
-    """Bring the ledger tables to ``revision`` (default the newest); a no-op where they are there already."""
-    await _locked(url_or_engine, lambda c: command.upgrade(config(c), revision))
+    """Bring the ledger tables to ``revision`` (default the newest); a no-op where they are there already.
 
-
-async def downgrade(url_or_engine: str | URL | AsyncEngine, revision: str = "base") -> None:
-    """Take the ledger tables back to ``revision``; ``"base"`` drops them all, the version table too."""
+    Tables made by ``create_all`` without a recorded revision are adopted first; a ledger without
+    an id gets one.
+    """
 
     def work(connection: Connection) -> None:
+        _adopt(connection)
+        command.upgrade(config(connection), revision)
+        if current_revision_of(connection) == HEAD_REVISION:
+            assign_ledger_id(connection)
+
+    await _locked(url_or_engine, work)
+
+
+def _adopt(connection: Connection) -> None:
+    """Stamp ledger tables made by ``create_all`` (no revision recorded) with the revision they are at."""
+    if current_revision_of(connection) is not None:
+        return
+    existing = set(inspect(connection).get_table_names())
+    if events.name not in existing:
+        return
+    command.stamp(config(connection), HEAD_REVISION if info.name in existing else "0001")
+
+
+def _log_size(connection: Connection) -> int:
+    if events.name not in set(inspect(connection).get_table_names()):
+        return 0
+    return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+
+
+async def downgrade(
+    url_or_engine: str | URL | AsyncEngine, revision: str = "base", *, discard_log: bool = False
+) -> None:
+    """Take the ledger tables back to ``revision``; ``"base"`` drops them all, the version table too.
+
+    Going to ``base`` drops the log: refused with :class:`LedgerError` while the log holds events,
+    unless ``discard_log`` (export the ledger first: ``artifact-ledger export``). Going below
+    revision 0002 forgets the ledger's id (see the operations guide about its key file).
+    """
+
+    def work(connection: Connection) -> None:
+        if revision == "base" and not discard_log and (count := _log_size(connection)):
+            raise LedgerError(
+                f"refusing to downgrade to base: that drops the ledger's log, and it holds {count} events. "
+                "Export it first (`artifact-ledger export DIR`); to drop it anyway, call "
+                "artifact_ledger.migrate.downgrade(url, 'base', discard_log=True)"
+            )
         command.downgrade(config(connection), revision)
         if revision == "base":
             connection.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
 
     await _locked(url_or_engine, work)
+
+
+async def migrate_to(url_or_engine: str | URL | AsyncEngine, revision: str = "head") -> str | None:
+    """Upgrade or downgrade to ``revision`` (``head``, ``base``, ``0001``...), whichever way it lies.
+
+    Returns the revision reached (``None`` for base). An unknown revision is a :class:`LedgerError`.
+    """
+    target = HEAD_REVISION if revision == "head" else None if revision == "base" else revision
+    if target not in REVISIONS:
+        known = ", ".join(r for r in REVISIONS if r is not None)
+        raise LedgerError(f"unknown revision {revision!r}: use head, base or one of {known}")
+    current = await current_revision(url_or_engine)
+    if REVISIONS.index(target) >= REVISIONS.index(current if current in REVISIONS else None):
+        await upgrade(url_or_engine, target or "base")
+    else:
+        await downgrade(url_or_engine, target or "base")
+    return target
+
+
+async def repair_guards(url_or_engine: str | URL | AsyncEngine) -> list[str]:
+    """Create the append-only guards again, exactly as this version defines them.
+
+    Returns what was missing or altered before (empty: nothing was wrong; they are made again
+    anyway). The schema must be at the head revision (else :class:`SchemaOutOfDateError`). The
+    log is not checked here: run ``verify`` afterwards, since whoever removed a guard could have
+    changed rows meanwhile.
+    """
+    found: list[str] = []
+
+    def work(connection: Connection) -> None:
+        _adopt(connection)
+        revision = current_revision_of(connection)
+        if revision != HEAD_REVISION:
+            raise SchemaOutOfDateError(
+                f"the ledger schema is at revision {revision or 'base'}, not {HEAD_REVISION}: "
+                "run `artifact-ledger migrate` (it creates every guard)"
+            )
+        found.extend(_repair_guards(connection))
+        assign_ledger_id(connection)
+
+    await _locked(url_or_engine, work)
+    return found
+
+
+async def check_guards(url_or_engine: str | URL | AsyncEngine) -> list[str]:
+    """What is missing or altered among the append-only guards (empty: all present as created)."""
+    owns = not isinstance(url_or_engine, AsyncEngine)
+    engine = url_or_engine if isinstance(url_or_engine, AsyncEngine) else create_engine(url_or_engine)
+    try:
+        with translated():
+            async with engine.connect() as conn:
+                return await conn.run_sync(guard_problems)
+    finally:
+        if owns:
+            await engine.dispose()
 
 
 async def stamp(url_or_engine: str | URL | AsyncEngine, revision: str = "head") -> None:

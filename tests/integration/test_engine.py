@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Ledger, LedgerError, SchemaOutOfDateError, create_engine
+from artifact_ledger import ArtifactIn, Ledger, LedgerError, LedgerNotFoundError, create_engine
 from artifact_ledger.store.tables import table_names
 from conftest import SECRET, pg_engine
 
@@ -97,7 +97,7 @@ async def test_open_creates_tables(empty_engine: AsyncEngine) -> None:
 
 
 async def test_open_without_create_refuses_empty_database(empty_engine: AsyncEngine) -> None:
-    with pytest.raises(SchemaOutOfDateError, match="ledger_events") as err:
+    with pytest.raises(LedgerNotFoundError, match="no ledger at") as err:
         async with Ledger.open(empty_engine, secret=SECRET, create=False):
             pass
     assert "migrate" in str(err.value)

@@ -1,7 +1,8 @@
 """The ``artifact-ledger`` command: thin over the public API.
 
-Exit codes: 0 ok, 1 verification failed (``verify``, or a bundle that fails its checks),
-2 usage error, 3 not found, 4 any other error. Errors print one line on stderr;
+Exit codes: 0 ok, 1 verification failed (``verify``, a bundle that fails its checks, a ledger
+whose append-only guards are missing), 2 usage error, 3 not found (an artifact, or the ledger
+itself), 4 any other error. Errors print one line on stderr;
 ``--debug`` shows the traceback.
 """
 
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 
-from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError
+from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError, LedgerNotFoundError, SchemaTamperedError
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from . import commands, serve
@@ -136,7 +137,12 @@ def _operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sub.add_parser("rebuild", help="replay the log into fresh projections")
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date (Alembic)")
-    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.add_argument("--revision", default="head", help="target revision, up or down (default: head)")
+    migrate.add_argument(
+        "--repair-guards",
+        action="store_true",
+        help="create the append-only triggers (and PostgreSQL functions) again, then run verify",
+    )
 
     export = sub.add_parser("export", help="write the ledger as a bundle directory (events + blobs)")
     export.add_argument("path", help="a new (or empty) directory")
@@ -181,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def exit_code(exc: BaseException) -> int:
-    if isinstance(exc, ArtifactNotFoundError):
+    if isinstance(exc, ArtifactNotFoundError | LedgerNotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, InvalidBundleError):
+    if isinstance(exc, InvalidBundleError | SchemaTamperedError):
         return EXIT_VERIFY_FAILED
     return EXIT_ERROR
 

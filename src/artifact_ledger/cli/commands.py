@@ -37,7 +37,7 @@ def _listed(args: argparse.Namespace, r: ArtifactOut) -> bool:
 async def _ls(args: argparse.Namespace) -> int:
     rows: list[ArtifactOut] = []
     async with (
-        Ledger.open(args.db) as ledger,
+        Ledger.open(args.db, create=False) as ledger,
         ledger.manager() as manager,
         # Streamed in keyset pages: memory stays bounded however large the ledger is.
         aclosing(manager.iter_all(include_content=False)) as listing,
@@ -55,7 +55,7 @@ async def _ls(args: argparse.Namespace) -> int:
 
 
 async def _show(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
         out = await manager.find_by_id(args.id, version=args.version, as_of=args.as_of)
     if out is None:
         when = f" at version {args.version}" if args.version else f" as of {args.as_of}" if args.as_of else ""
@@ -73,7 +73,7 @@ async def _tree(args: argparse.Namespace) -> int:
     if args.labels:
         labels = {level: label.strip() for level, label in enumerate(args.labels.split(","))}
         hierarchy = ArtifactHierarchy(name="cli", level_labels=labels)
-    async with Ledger.open(args.db) as ledger, ledger.manager(hierarchy) as manager:
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager(hierarchy) as manager:
         node = await manager.build_tree(args.id, include_content=False, as_of=args.as_of)
     if node is None:
         when = f" as of {args.as_of}" if args.as_of else ""
@@ -86,7 +86,7 @@ async def _tree(args: argparse.Namespace) -> int:
 
 
 async def _history(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
         versions = await manager.history(args.id)
     if args.json:
         render.print_json([v.model_dump(mode="json") for v in versions])
@@ -96,7 +96,7 @@ async def _history(args: argparse.Namespace) -> int:
 
 
 async def _diff(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
         diff = await manager.diff(args.id, args.v1, args.v2)
     if args.json:
         render.print_json(diff.model_dump(mode="json"))
@@ -106,7 +106,7 @@ async def _diff(args: argparse.Namespace) -> int:
 
 
 async def _audit(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger, ledger.manager() as manager:
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
         page = await manager.audit(
             artifact_id=args.artifact,
             subtree_of=args.subtree,
@@ -125,7 +125,7 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger:
+    async with Ledger.open(args.db, create=False) as ledger:
         with Progress(transient=True, disable=args.json or not render.console.is_terminal) as progress:
             task = progress.add_task("verifying", total=None)
             report = await ledger.verify(
@@ -149,7 +149,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger:
+    async with Ledger.open(args.db, create=False) as ledger:
         with Progress(transient=True, disable=not render.console.is_terminal) as progress:
             task = progress.add_task("rebuilding", total=None)
             count = await ledger.rebuild(progress=lambda n: progress.update(task, completed=n))

@@ -32,13 +32,22 @@ async def _migrate(args: argparse.Namespace) -> int:
         migrate = importlib.import_module("artifact_ledger.migrate")
     except ImportError:
         raise LedgerError("migrations are not available in this installation of artifact-ledger") from None
-    await migrate.upgrade(args.db, revision=args.revision)
-    render.console.print(f"the database is at revision {args.revision}")
+    if args.repair_guards:
+        found = await migrate.repair_guards(args.db)
+        if found:
+            render.console.print(
+                f"repaired the append-only guards ({'; '.join(found)}); now run `artifact-ledger verify`"
+            )
+        else:
+            render.console.print("the append-only guards were all in place; made them again")
+        return 0
+    reached = await migrate.migrate_to(args.db, args.revision)
+    render.console.print(f"the database is at revision {reached or 'base'}")
     return 0
 
 
 async def _export(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db) as ledger:
+    async with Ledger.open(args.db, create=False) as ledger:
         with _progress("exporting", None, args.json) as advance:
             manifest = await export_ledger(ledger.engine, args.path, progress=advance)
     if args.json:

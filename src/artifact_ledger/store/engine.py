@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -40,6 +41,28 @@ def _milliseconds(seconds: float) -> int:
 def _is_memory(url: URL) -> bool:
     database = url.database or ""
     return database in ("", ":memory:") or "mode=memory" in str(url)
+
+
+def sqlite_file_missing(url: str | URL) -> bool:
+    """Whether ``url`` names a SQLite file that is not there (or is empty), so holds no ledger.
+
+    Connecting would create the file (and switching it to WAL would write to it), so a read that
+    must create nothing asks this first. In-memory databases and ``file:`` URIs answer ``False``.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return False  # create_engine reports a bad URL
+    if parsed.drivername.partition("+")[0] != "sqlite" or _is_memory(parsed):
+        return False
+    database = parsed.database or ""
+    if database.startswith("file:"):
+        return False
+    path = Path(database).expanduser()
+    try:
+        return not path.exists() or (path.is_file() and path.stat().st_size == 0)
+    except OSError:
+        return False  # opening it reports what is wrong
 
 
 def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = None, **kwargs: Any) -> AsyncEngine:

@@ -66,6 +66,7 @@ SQLITE_RANGE = 25
 SQLITE_NOTADB = 26
 SQLITE_BUSY_SNAPSHOT = SQLITE_BUSY | (2 << 8)
 SQLITE_CONSTRAINT_PRIMARYKEY = SQLITE_CONSTRAINT | (6 << 8)
+SQLITE_CONSTRAINT_TRIGGER = SQLITE_CONSTRAINT | (7 << 8)
 SQLITE_CONSTRAINT_UNIQUE = SQLITE_CONSTRAINT | (8 << 8)
 
 
@@ -106,8 +107,9 @@ def sqlite_error(inner: sqlite3.Error, code: int, site: Site | None) -> Found:
         return LedgerUnavailableError(f"SQLite gave up on the statement{at} ({message}, {name}); retry"), True
     if primary == SQLITE_CONSTRAINT:
         # SQLite names a constraint's columns only in the message ("UNIQUE constraint failed:
-        # ledger_events.artifact_id, ledger_events.version"): no code tells which one failed.
-        if code in (SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY) and (
+        # ledger_events.artifact_id, ledger_events.version"): no code tells which one failed. The
+        # ledger's no-replace trigger (store/tables.py) raises the same words before the index does.
+        if code in (SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_TRIGGER) and (
             "ledger_events.artifact_id" in message and "ledger_events.version" in message
         ):
             return _same_version(message), False

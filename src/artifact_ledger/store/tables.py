@@ -9,6 +9,7 @@ from sqlalchemy import (
     DDL,
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Dialect,
     Index,
@@ -186,6 +187,18 @@ PROJECTORS = ("artifacts", "closure")
 
 The ``closure`` projector writes ``ledger_artifact_closure`` and ``ledger_artifact_parent_history``."""
 
+info = Table(
+    "ledger_info",
+    metadata,
+    Column("key", String(64), nullable=False),
+    Column("value", String(255), nullable=False),
+    PrimaryKeyConstraint("key"),
+)
+"""Facts about the ledger itself, one row each. ``ledger_id``: a ULID made when the ledger is
+created (``create_all`` or the migrations); the pickle-signing key file is found by it."""
+
+LEDGER_ID_KEY = "ledger_id"
+
 # The log is append-only in the database itself, not only in this code: these
 # triggers refuse UPDATE and DELETE on events and blobs for every client.
 APPEND_ONLY_TABLES = ("ledger_events", "ledger_blobs")
@@ -215,12 +228,73 @@ def drop_append_only_ddl(table: str, dialect: str) -> list[str]:
     return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE"] if dialect == "postgresql" else []
 
 
-for _table in (events, blobs):
+# Revision 0002. SQLite's REPLACE conflict resolution (INSERT OR REPLACE, REPLACE INTO) deletes the
+# row in the way without firing DELETE triggers, so on SQLite a BEFORE INSERT trigger also refuses a
+# row whose key is taken. An upsert's DO UPDATE fires the UPDATE triggers (both backends); PostgreSQL
+# has no REPLACE. A plain INSERT of a taken key fails here instead of at the unique index: the
+# (artifact_id, version) message keeps the words of SQLite's own, so it still reads as a concurrent
+# append (store/error_codes.py). A blob row may be written again with the same bytes (an import's
+# ON CONFLICT DO NOTHING of content already stored): that changes nothing.
+NO_REPLACE_TABLES = ("ledger_events", "ledger_blobs", "ledger_info")
+_TAKEN = "artifact-ledger: {table} already holds a row with this {key}; its rows are never replaced"
+_NO_REPLACE_CHECKS: dict[str, list[tuple[str, str, str]]] = {
+    # (condition on the stored row, the key named in the message, message prefix)
+    "ledger_events": [
+        (
+            "artifact_id = NEW.artifact_id AND version = NEW.version",
+            "artifact_id and version",
+            "UNIQUE constraint failed: ledger_events.artifact_id, ledger_events.version: ",
+        ),
+        ("position = NEW.position", "position", ""),
+        ("event_id = NEW.event_id", "event_id", ""),
+    ],
+    "ledger_blobs": [("hash = NEW.hash AND (size IS NOT NEW.size OR data IS NOT NEW.data)", "hash", "")],
+    "ledger_info": [("key = NEW.key AND value IS NOT NEW.value", "key", "")],
+}
+GUARDED_TABLES = ("ledger_events", "ledger_blobs", "ledger_info")
+"""Every table whose rows are never updated or deleted, by triggers (0001: events, blobs; 0002: info)."""
+
+
+def no_replace_ddl(table: str, dialect: str) -> list[str]:
+    """Revision 0002's guard on ``table``: SQLite refuses an insert whose key is taken (see above)."""
+    if dialect != "sqlite":
+        return []
+    raises = " ".join(
+        f"SELECT RAISE(ABORT, '{prefix}{_TAKEN.format(table=table, key=key)}') "
+        f"WHERE EXISTS (SELECT 1 FROM {table} WHERE {condition});"
+        for condition, key, prefix in _NO_REPLACE_CHECKS[table]
+    )
+    return [f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} BEGIN {raises} END"]
+
+
+def guard_ddl(table: str, dialect: str) -> list[str]:
+    """Every guard statement of ``table`` at the head revision (``create_all`` and ``repair_guards`` run these)."""
+    return [*append_only_ddl(table, dialect), *no_replace_ddl(table, dialect)]
+
+
+def drop_guard_ddl(table: str, dialect: str) -> list[str]:
+    """What removes every guard of ``table`` (before ``guard_ddl`` puts them back)."""
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for op in ("update", "delete", "replace")]
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}", *drop_append_only_ddl(table, dialect)]
+    return []
+
+
+def _assign_ledger_id(target: Table, connection: Connection, **_: object) -> None:
+    """A new ledger gets its id as its ``ledger_info`` table is created."""
+    from ..ids import new_id, ulid_str
+
+    connection.execute(target.insert().values(key=LEDGER_ID_KEY, value=ulid_str(new_id())))
+
+
+for _table in (events, blobs, info):
     for _dialect in ("sqlite", "postgresql"):
-        for _statement in append_only_ddl(_table.name, _dialect):
+        for _statement in guard_ddl(_table.name, _dialect):
             event.listen(_table, "after_create", _ddl(_statement).execute_if(dialect=_dialect))
         for _statement in drop_append_only_ddl(_table.name, _dialect):
             event.listen(_table, "before_drop", _ddl(_statement).execute_if(dialect=_dialect))
+event.listen(info, "after_create", _assign_ledger_id)
 
 
 def table_names() -> list[str]:
