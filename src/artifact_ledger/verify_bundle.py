@@ -440,9 +440,8 @@ def event_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 
 
 def read_manifest(directory: str) -> Manifest:
-    path = os.path.join(directory, MANIFEST)
     try:
-        with open(path, "rb") as handle:
+        with open_in_bundle(directory, MANIFEST) as handle:
             raw = handle.read(1 << 20)
     except FileNotFoundError:
         raise BundleFormatError(f"no {MANIFEST}: not a bundle, or an export that did not finish") from None
@@ -451,12 +450,56 @@ def read_manifest(directory: str) -> Manifest:
     return parse_manifest(raw)
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (a bundle holds only plain files and directories; links are not followed)"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+"""Opening never blocks (a FIFO swapped in after the check opens at once, and is then refused) and
+never follows a link in the last component."""
+
+
 def open_regular(path: str) -> IO[bytes]:
-    """Open a regular file for reading; symbolic links and other kinds of file are refused."""
-    info = os.lstat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise BundleFormatError(f"{path} is not a regular file")
-    return open(path, "rb")
+    """Open ``path`` for reading if it is a regular file (not a link to one): see :func:`open_in_bundle`."""
+    directory, name = os.path.split(path)
+    return open_in_bundle(directory, name)
+
+
+def open_in_bundle(directory: str, *parts: str) -> IO[bytes]:
+    """Open ``directory/parts…`` for reading if it is a regular file reached through plain directories.
+
+    Nothing below ``directory`` may be a symbolic link (the bundle's bytes must be the bundle's own,
+    not a file elsewhere), and the file must be regular: a FIFO, socket, device or directory is
+    refused without being opened for a blocking read. :class:`BundleFormatError` names the path
+    within the bundle and what it is; ``FileNotFoundError`` when something on the way is missing.
+    """
+    path = directory
+    for depth, part in enumerate(parts, start=1):
+        path = os.path.join(path, part)
+        mode = os.lstat(path).st_mode
+        last = depth == len(parts)
+        if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
+            what = _kind(mode) if last or stat.S_ISLNK(mode) else "not a directory"
+            raise BundleFormatError(f"{'/'.join(parts[:depth])} is {what}")
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # swapped after the check
+            raise BundleFormatError(f"{'/'.join(parts)} is {_kind(mode)}")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # ---- verification ------------------------------------------------------------------------------
@@ -481,7 +524,7 @@ class _Checker:
         if self.trusted and self.trusted[0] == expected - 1 and self.trusted[1] != prev:
             raise _Broken(self.trusted[0], MODIFIED, "the bundle starts after a hash other than the trusted head's")
         try:
-            handle = open_regular(os.path.join(self.directory, EVENTS))
+            handle = open_in_bundle(self.directory, EVENTS)
         except FileNotFoundError:
             raise _Broken(m.first_position, DELETED, f"{EVENTS} is missing") from None
         with handle:
@@ -539,7 +582,7 @@ class _Checker:
         if self._index is None:
             by_hash: dict[str, int] = {self.manifest.prev_hash: self.manifest.first_position - 1}
             by_prev: dict[str, int] = {}
-            with open_regular(os.path.join(self.directory, EVENTS)) as handle:
+            with open_in_bundle(self.directory, EVENTS) as handle:
                 for number, raw in enumerate(handle, start=1):
                     try:
                         event = parse_event(raw.rstrip(b"\n"), "")
@@ -590,9 +633,8 @@ class _Checker:
         problems: list[_Broken] = []
         total = 0
         for digest, (position, size) in self.refs.items():
-            path = blob_path(self.directory, digest)
             try:
-                handle = open_regular(path)
+                handle = open_in_bundle(self.directory, BLOBS, digest[:2], digest)
             except FileNotFoundError:
                 problems.append(
                     _Broken(position, BLOB_MISSING, f"blob {digest} (content of event {position}) is missing")
@@ -636,11 +678,14 @@ class _Checker:
 
     def _stray_blob_files(self) -> Iterator[str]:
         root = os.path.join(self.directory, BLOBS)
-        if not os.path.isdir(root):
+        if not os.path.lexists(root):
+            return
+        if not stat.S_ISDIR(os.lstat(root).st_mode):  # a link to a directory elsewhere included
+            yield BLOBS
             return
         for prefix in sorted(os.listdir(root)):
             folder = os.path.join(root, prefix)
-            if not os.path.isdir(folder) or os.path.islink(folder):
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
                 yield f"{BLOBS}/{prefix}"
                 continue
             for name in sorted(os.listdir(folder)):
@@ -690,6 +735,14 @@ def _report(checker: _Checker, manifest: Manifest, broken: _Broken | None) -> Bu
     )
 
 
+def _say(text: str, stream: IO[str]) -> None:
+    """Print ``text`` on any terminal: what the stream's encoding cannot show (a lone surrogate from a
+    file name that is not UTF-8, non-ASCII under an ASCII locale) is written as a backslash escape."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
+    stream.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="verify_bundle", description="Verify an artifact-ledger bundle with the standard library only."
@@ -702,18 +755,19 @@ def main(argv: list[str] | None = None) -> int:
         trusted = parse_head(args.head) if args.head else None
         report = verify_bundle(args.bundle, trusted_head=trusted)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"verify_bundle: error: {exc}", file=sys.stderr)
+        _say(f"verify_bundle: error: {exc}", sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        _say(json.dumps(report.to_dict(), indent=2, sort_keys=True), sys.stdout)  # ASCII: escapes are JSON's own
     elif report.ok:
-        print(
+        _say(
             f"OK: {report.events_checked} events and {report.blobs_checked} blobs verified; "
-            f"head {report.head_position}:{report.head_hash}"
+            f"head {report.head_position}:{report.head_hash}",
+            sys.stdout,
         )
     else:
         where = f"at position {report.broken_position}" if report.broken_position is not None else "in the bundle"
-        print(f"BROKEN {where} ({report.reason}): {report.problem}")
+        _say(f"BROKEN {where} ({report.reason}): {report.problem}", sys.stdout)
     return 0 if report.ok else 1
 
 
