@@ -74,3 +74,11 @@ async def test_events_pages(client: httpx.AsyncClient) -> None:
     assert rest["next_after"] is None
     assert (await client.get(f"{API}/$events", params={"after": 99})).json() == {"items": [], "next_after": None}
     assert_problem(await client.get(f"{API}/$events", params={"after": -1}), 422)
+
+
+async def test_schema_and_stats_like_chapkit(client: httpx.AsyncClient) -> None:
+    await create(client, {"n": 1})
+    await create(client, {"n": 2})
+    assert (await client.get(f"{API}/$stats")).json() == {"total": 2}
+    schema = (await client.get(f"{API}/$schema")).json()
+    assert {"id", "data", "version"} <= set(schema["properties"])

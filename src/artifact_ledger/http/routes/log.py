@@ -4,7 +4,7 @@
 # ``register`` from the annotations themselves, which string annotations would hide.
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from ...events import EVENT_TYPES
 from ...manager import ArtifactManager
 from .. import sse
-from ..models import AuditEntryJson, EventJson, KeysetPage, VerifyJson
+from ..models import ArtifactJson, AuditEntryJson, EventJson, KeysetPage, VerifyJson
 from ..problems import Problem
 from ..responses import json_response
 from ..service import Service, parse_instant, parse_ulid
@@ -62,6 +62,14 @@ def register(router: APIRouter, service: Service) -> None:
         return json_response(
             {"items": [e.model_dump(mode="json") for e in page.entries], "next_after": page.next_after}
         )
+
+    @router.get("/$schema", dependencies=reader, response_model=dict[str, Any], summary="JSON schema of an artifact")
+    async def schema() -> Response:
+        return json_response(ArtifactJson.model_json_schema())
+
+    @router.get("/$stats", dependencies=reader, response_model=dict[str, int], summary="How many artifacts are live")
+    async def stats(manager: Manager) -> Response:
+        return json_response({"total": await manager.count()})
 
     @router.get(
         "/$verify",
