@@ -35,7 +35,7 @@ from .decide import (
 from .errors import CorruptBlobError
 from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
-from .projections.crosscheck import check_ancestry, check_row, log_says_live
+from .projections.crosscheck import check_ancestry, check_row, check_subtree, log_says_live
 from .projections.projector import Projector, checkpoint_step
 from .projections.rows import row_from_db, state_columns
 from .store.event_store import (
@@ -294,12 +294,18 @@ class WriteBatch:
         row = await self.projector.get(artifact_id)
         subtree: list[ArtifactState] = []
         if row is not None:
-            steps = [*self.projector.steps(), (self.driver.sql.subtree_rows, (artifact_id,), False)]
-            rows = (await self.driver.pipeline(steps))[-1]
+            sql = self.driver.sql
+            steps = [
+                *self.projector.steps(),
+                (sql.subtree_rows, (artifact_id,), False),
+                (sql.children_in_subtree, (artifact_id,), False),
+            ]
+            *_, rows, children = await self.driver.pipeline(steps)
             width = len(artifacts.c)
             for r in rows:
                 if r[0] not in self.touched:  # rows of this batch's own (not yet appended) events are its own
                     check_row(r[:width], r[width:])
+            check_subtree(artifact_id, {r[0] for r in rows}, [c[0] for c in children])
             subtree_rows = [row_from_db(self.driver, r[:width]) for r in rows]
             for sub in subtree_rows:
                 self.projector.rows[sub.id] = sub

@@ -75,7 +75,9 @@ async def other_parent(engine: AsyncEngine, t: Tree) -> None:
 
 
 async def edit_data(engine: AsyncEngine, t: Tree) -> None:
-    await sql(engine, "UPDATE ledger_artifacts SET data = :d WHERE id = :i", d='{"name":"prediction","score":99}', i=t.a)
+    await sql(
+        engine, "UPDATE ledger_artifacts SET data = :d WHERE id = :i", d='{"name":"prediction","score":99}', i=t.a
+    )
 
 
 async def edit_tags(engine: AsyncEngine, t: Tree) -> None:
@@ -231,3 +233,30 @@ async def test_rows_moved_in_the_same_transaction_are_checked_against_the_batch(
     assert type(caught.value).__name__ == "InvalidMoveError"
     async with Ledger.open(engine, secret=SECRET) as ledger:
         assert (await ledger.verify()).ok
+
+
+async def drop_subtree_paths(engine: AsyncEngine, t: Tree) -> None:
+    # G vanishes from the closure entirely (its own path included): only its row and parent link remain.
+    await sql(engine, "DELETE FROM ledger_artifact_closure WHERE descendant_id = :g", g=t.g)
+
+
+@pytest.mark.parametrize("cascade", [False, True])
+async def test_a_delete_never_orphans_a_descendant_the_closure_lost(
+    engine: AsyncEngine, manager: ArtifactManager, cascade: bool
+) -> None:
+    t = await build(manager)
+    await drop_subtree_paths(engine, t)
+    before = await event_count(engine)
+    with pytest.raises(ProjectionDriftError) as caught:
+        await manager.delete_by_id(t.a, cascade=cascade)
+    assert caught.value.artifact_id == t.g
+    assert t.a in str(caught.value)
+    assert await event_count(engine) == before
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await ledger.rebuild()
+    from artifact_ledger import ArtifactHasChildrenError
+
+    with pytest.raises(ArtifactHasChildrenError):
+        await manager.delete_by_id(t.a)
+    await manager.delete_by_id(t.a, cascade=True)
+    assert await manager.find_by_id(t.g) is None

@@ -8,8 +8,13 @@ log's word on it, read in the same statement with a few index seeks (see
 structural event set and, for the artifact the command changes, the payload of its last
 state event. A row that disagrees refuses the write with :class:`ProjectionDriftError`.
 
-What is *not* checked here, because no decision rests on it: levels, timestamps, the
-attribution columns and the closure rows of a subtree (``verify`` checks all of them).
+A delete rests on the subtree the closure table lists: its members are checked like any
+row, and every live child of a member by the two other projections (open parent links,
+``parent_id``) must be a member too, so a closure that lost a descendant cannot make a
+delete orphan it in the log.
+
+What is *not* checked here, because no decision rests on it: levels, timestamps and the
+attribution columns (``verify`` checks them).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from ..errors import ProjectionDriftError
 from ..events import DELETED, ContentRef
 from .rows import state_columns
 
-__all__ = ["check_ancestry", "check_row", "drift", "log_says_live"]
+__all__ = ["check_ancestry", "check_row", "check_subtree", "drift", "log_says_live"]
 
 REMEDY = (
     "nothing was written. The projections disagree with the log, which is the only record trusted: "
@@ -104,3 +109,14 @@ def check_ancestry(artifact_id: str, rows: Sequence[Sequence[Any]]) -> list[str]
                 f"{expected or 'nothing'} above it on the path of {artifact_id}",
             )
     return chain
+
+
+def check_subtree(root_id: str, members: set[str], children: Sequence[str]) -> None:
+    """Refuse a delete of ``root_id`` when a live child of the subtree is not among its ``members``."""
+    for child in children:
+        if child != root_id and child not in members:
+            raise drift(
+                child,
+                f"is a live child inside the subtree of {root_id}, but ledger_artifact_closure does not list it "
+                "there: deleting the subtree would orphan it",
+            )

@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
+    union,
     union_all,
     update,
 )
@@ -298,6 +299,17 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
                 e.c.version == _stream_max(e),
             ),
             ("ids",),
+            None,
+        ),
+        # The live children of every member of a subtree (by the closure), by two other projections:
+        # the open parent links and the rows' parent_id. A child not among the closure's members
+        # means the closure lost it, and a delete of the subtree would orphan it in the log.
+        "children_in_subtree": (
+            union(
+                select(h.c.artifact_id).where(h.c.valid_to.is_(None), *_in_subtree(dialect, h.c.parent_id, below)),
+                select(a.c.id).where(*_in_subtree(dialect, a.c.parent_id, below)),
+            ),
+            ("artifact_id",),
             None,
         ),
         # The payload of an artifact's last state event (what its row's data, content and tags must hold).
