@@ -55,7 +55,11 @@ def bad_requests(live: str, child: str) -> list[tuple[Request, set[int]]]:
     out += [
         (("POST", API, {"content": b"{not json", "headers": json_headers}), {400}),
         (("POST", API, {"content": b"", "headers": json_headers}), {400, 422}),
-        (("POST", API, {"content": b"data=1", "headers": {"content-type": "text/plain"}}), {415, 422}),
+        (("POST", API, {"content": b"data=1", "headers": {"content-type": "text/plain"}}), {415}),
+        (("POST", API, {"data": {"data": "1"}}), {415}),
+        (("POST", API, {"content": b'{"data": 1}'}), {415}),
+        (("PUT", f"{API}/{live}", {"content": b'{"data": 1}', "headers": {"content-type": "text/csv"}}), {415}),
+        (("POST", f"{API}/{live}/$move", {"content": b"{}", "headers": {"content-type": "text/plain"}}), {415}),
         (("POST", API, {"json": []}), {422}),
         (("POST", API, {"json": "data"}), {422}),
         (("POST", API, {"json": {"data": {"a": "\x00"}}}), {422}),

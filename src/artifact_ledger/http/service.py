@@ -28,7 +28,7 @@ LedgerSource = Ledger | Callable[[], Ledger]
 """A ledger, or a function returning the ledger (for apps that open it at startup)."""
 
 ULID_PATTERN: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
-READ_METHODS: Final = "GET, HEAD"
+READ_METHODS: Final = "GET"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +177,19 @@ def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -
             400, f'If-Match must be one version as an entity tag, e.g. "3" (got {if_match[:40]!r})', kind="bad-if-match"
         )
     return int(text)
+
+
+def json_body(content_type: Annotated[str | None, Header(alias="Content-Type")] = None) -> None:
+    """Routes with a JSON body: 415 for any other content type (a form, text, none at all)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        shown = f"{content_type[:60]!r}" if content_type else "none"
+        raise Problem(
+            415, f"the body must be JSON, sent as Content-Type: application/json (got {shown})", kind="not-json"
+        )
+
+
+JSON_BODY: Final = [Depends(json_body)]
 
 
 def etag(version: int) -> dict[str, str]:

@@ -16,7 +16,7 @@ from ...schemas import strip_content
 from .. import download
 from ..models import ArtifactBody, ArtifactJson, Page, TreeNodeJson
 from ..responses import json_bytes, json_response
-from ..service import AsOf, Caller, Id, IfMatch, Service, etag
+from ..service import JSON_BODY, AsOf, Caller, Id, IfMatch, Service, etag
 from . import listing
 from .common import artifact_json, not_found, precondition
 
@@ -63,6 +63,7 @@ def register(router: APIRouter, service: Service) -> None:
     @router.post(
         "",
         status_code=201,
+        dependencies=JSON_BODY,
         response_model=ArtifactJson,
         summary="Create an artifact",
         description="201 with `Location` and `ETag`. A client-assigned `id` that already exists is 409 "
@@ -104,6 +105,7 @@ def register(router: APIRouter, service: Service) -> None:
 
     @router.put(
         "/{entity_id}",
+        dependencies=JSON_BODY,
         response_model=ArtifactJson,
         summary="Update an artifact",
         description="Changes the fields the body sets (an unset `parent_id` keeps the parent). "

@@ -12,7 +12,7 @@ from ...manager import ArtifactManager
 from ..models import ArtifactJson, MoveBody, Page, RevertBody, VersionJson
 from ..problems import Problem
 from ..responses import json_response
-from ..service import Caller, Id, IfMatch, Service, etag
+from ..service import JSON_BODY, Caller, Id, IfMatch, Service, etag
 from .common import artifact_json, precondition
 
 MAX_VERSION = 2**31 - 1
@@ -85,6 +85,7 @@ def register(router: APIRouter, service: Service) -> None:
 
     @router.post(
         "/{entity_id}/$move",
+        dependencies=JSON_BODY,
         response_model=ArtifactJson,
         summary="Move an artifact (and its subtree) under another parent",
         description="`parent_id: null` makes it a root. 404 for an unknown parent, 409 for a move under "
@@ -100,6 +101,7 @@ def register(router: APIRouter, service: Service) -> None:
 
     @router.post(
         "/{entity_id}/$revert",
+        dependencies=JSON_BODY,
         response_model=ArtifactJson,
         summary="Append a version whose state equals an earlier one",
         description="History is never rewritten: the revert is a new version. Nothing is appended when "
