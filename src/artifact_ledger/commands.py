@@ -67,8 +67,16 @@ MAX_TYPE_LENGTH = 255
 """Longest ``data["type"]`` (its projection column is VARCHAR(255))."""
 
 
+def _as_ulid(value: Any, what: str) -> ULID:
+    return value if isinstance(value, ULID) else parse_id(value, what=what)
+
+
 def _checked_tags(value: Any, artifact_id: str) -> tuple[str, ...]:
     """The tags as a tuple, if the ledger can store them; else InvalidArtifactDataError naming the tag."""
+    if not isinstance(value, list | tuple):
+        raise InvalidArtifactDataError(
+            f"artifact {artifact_id}: tags must be a list of strings, not {type(value).__name__} {value!r:.60}"
+        )
     tags = tuple(value)
     if len(tags) > MAX_TAGS:
         raise InvalidArtifactDataError(f"artifact {artifact_id}: {len(tags)} tags; the most is {MAX_TAGS}")
@@ -183,13 +191,15 @@ class Commands:
     # ---- preparing input ----------------------------------------------------------------------------
     def _prepare(self, item: ArtifactIn, expected_version: int | None) -> Prepared:
         fresh = item.id is None
-        ulid = self.repo.new_id() if item.id is None else item.id
+        # An ArtifactIn built with model_construct, or whose id was assigned after validation, may hold text.
+        ulid = self.repo.new_id() if item.id is None else _as_ulid(item.id, "artifact id")
         artifact_id = ulid_str(ulid)
         self._ulids[artifact_id] = ulid
         parent_id = None
         if item.parent_id is not None:
-            parent_id = ulid_str(item.parent_id)
-            self._ulids[parent_id] = item.parent_id
+            parent = _as_ulid(item.parent_id, "parent id")
+            parent_id = ulid_str(parent)
+            self._ulids[parent_id] = parent
         data = item.data
         check_typed_data(data, artifact_id)
         content: Any = _NO_CONTENT
@@ -334,7 +344,8 @@ class Commands:
         reason: str | None,
     ) -> ArtifactOut:
         aid = str(parse_id(id))
-        version_argument(to_version, "to_version")
+        if version_argument(to_version, "to_version") is None:
+            raise InvalidArgumentError("to_version must be an int version number, not None")
         cmd = RevertArtifact(aid, to_version, version_argument(expected_version, "expected_version"))
         who = current_attribution(actor=actor, reason=reason)
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artifact_ledger import (
     ArtifactIn,
     ArtifactManager,
+    ArtifactNotFoundError,
     DataNotSerializableError,
     InvalidArgumentError,
     InvalidArtifactDataError,
@@ -206,6 +207,33 @@ WRITES = [
     case("save_all of dicts", lambda c: c.manager.save_all([{"data": {}}]), InvalidArgumentError, "item 0"),  # type: ignore[list-item]
     case("save_all of one ArtifactIn", lambda c: c.manager.save_all(ArtifactIn(data={})), InvalidArgumentError),  # type: ignore[arg-type]
     case(
+        "an id that is text, not a ULID",
+        lambda c: c.manager.save(ArtifactIn.model_construct(id="../../etc/passwd", data={})),
+        ArtifactNotFoundError,
+        "not a valid ULID",
+    ),
+    case(
+        "a parent_id that is an int",
+        lambda c: c.manager.save(ArtifactIn.model_construct(parent_id=5, data={})),
+        ArtifactNotFoundError,
+        "parent id 5",
+    ),
+    case(
+        "tags None", lambda c: c.manager.save(ArtifactIn.model_construct(data={}, tags=None)), InvalidArtifactDataError
+    ),
+    case(
+        "tags a string",
+        lambda c: c.manager.save(ArtifactIn.model_construct(data={}, tags="abc")),
+        InvalidArtifactDataError,
+        "list of strings",
+    ),
+    case(
+        "revert to_version None",
+        lambda c: c.manager.revert(c.root, to_version=None),  # type: ignore[arg-type]
+        InvalidArgumentError,
+        "to_version",
+    ),
+    case(
         "cascade='no'",
         lambda c: c.manager.delete_by_id(c.root, cascade="no"),  # type: ignore[arg-type]
         InvalidArgumentError,
@@ -294,7 +322,7 @@ READS = [
 
 
 def test_the_case_counts() -> None:
-    assert (len(WRITES), len(READS)) == (52, 49)
+    assert (len(WRITES), len(READS)) == (57, 49)
 
 
 async def state(engine: AsyncEngine) -> tuple[dict[str, int], str]:
