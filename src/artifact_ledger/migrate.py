@@ -139,7 +139,8 @@ async def downgrade(
     def work(connection: Connection) -> None:
         if revision == "base" and not discard_log and (count := _log_size(connection)):
             raise LedgerError(
-                f"refusing to downgrade to base: that drops the ledger's log, and it holds {count} events. "
+                f"refusing to downgrade to base: that drops the ledger's log, and it holds {count} "
+                f"event{'s' if count != 1 else ''}. "
                 "Export it first (`artifact-ledger export DIR`); to drop it anyway, call "
                 "artifact_ledger.migrate.downgrade(url, 'base', discard_log=True)"
             )
