@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     )
     from .store.engine import create_engine
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS: dict[str, str] = {
     "ArtifactData": "schemas",

@@ -14,13 +14,14 @@ this transaction wrote, and content comes back as the object that was saved.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from ulid import ULID
 
-from . import codec, queries
+from . import codec, logs, queries
 from .ambient import current as current_attribution
 from .content import EncodedContent, encode_content
 from .decide import MoveArtifact, RevertArtifact, SaveArtifact
@@ -134,6 +135,7 @@ class Commands:
         if self.batch is not None:
             yield
             return
+        started = time.perf_counter()
         with translated():
             self.batch = await self.repo.batch()
         try:
@@ -146,7 +148,9 @@ class Commands:
             with translated():
                 await self.batch.flush()
                 await self.repo.commit()
-        except BaseException:
+            logs.committed("transaction", self.batch, None, started)
+        except BaseException as exc:
+            logs.refused("transaction", exc)
             await self.repo.rollback()
             raise
         finally:
@@ -166,6 +170,7 @@ class Commands:
                 with translated():
                     return await action(batch)
             except BaseException as exc:
+                logs.refused(logs.command_name(action), exc)
                 # The whole transaction must go when the command sealed some of its events
                 # before failing (save_all item k would leave half of itself in the batch),
                 # or when the database itself failed (PostgreSQL refuses every later statement
@@ -174,9 +179,16 @@ class Commands:
                 if batch.appended + len(batch.pending) != sealed or from_database:
                     batch.aborted = f"{type(exc).__name__}: {exc}"
                 raise
-        with translated():
-            async with self.repo.unit() as batch:
-                return await action(batch)
+        command, started = logs.command_name(action), time.perf_counter()
+        try:
+            with translated(), logs.span(command):
+                async with self.repo.unit() as batch:
+                    result = await action(batch)
+        except BaseException as exc:
+            logs.refused(command, exc)
+            raise
+        logs.committed(command, batch, result, started)
+        return result
 
     async def sync(self) -> None:
         """Inside a transaction, send pending writes so reads see them."""

@@ -25,7 +25,7 @@ from typing import Any, Final, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import codec
+from . import codec, logs
 from .drift import DriftCheck, Finding
 from .store.errors import translated
 from .store.recorder import Recorder, reading
@@ -250,7 +250,8 @@ async def verify(
     ``projections=True``. ``trusted_head``: a head recorded earlier, which the log must still
     hold unchanged (this is what detects a rewritten chain or a truncated tail).
     """
-    async with engine.connect() as conn:
-        return await verify_connection(
-            conn, since=since, trusted_head=trusted_head, blobs=blobs, projections=projections, progress=progress
-        )
+    with logs.span("verify"):
+        async with engine.connect() as conn:
+            return await verify_connection(
+                conn, since=since, trusted_head=trusted_head, blobs=blobs, projections=projections, progress=progress
+            )

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from . import logs
 from .clock import Clock, system_clock
 from .content import Keyring, decode_content
 from .ids import IdFactory, new_id
@@ -109,23 +110,25 @@ class ArtifactRepository:
         """Where SQLAlchemy Core reads run (history, audit, point-in-time): the session when it is
         in use, else a connection of their own, so a read never leaves the session in a transaction."""
         engine = self._idle_engine()
-        if engine is None:
-            yield self.session
-            return
-        async with engine.connect() as connection:
-            yield connection
+        with logs.span("read"):
+            if engine is None:
+                yield self.session
+                return
+            async with engine.connect() as connection:
+                yield connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Recorder]:
         """A recorder for reads: on the session's connection when it is in use, else on a pooled one."""
         engine = self._idle_engine()
-        if engine is None:
-            recorder = await recorder_for(await self.session.connection())
-            await recorder.join()
-            yield recorder
-            return
-        async with autocommit_reads(engine) as recorder:
-            yield recorder
+        with logs.span("read"):
+            if engine is None:
+                recorder = await recorder_for(await self.session.connection())
+                await recorder.join()
+                yield recorder
+                return
+            async with autocommit_reads(engine) as recorder:
+                yield recorder
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 
+from .. import logs
+from .._version import __version__
 from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError, LedgerNotFoundError, SchemaTamperedError
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
@@ -163,6 +165,9 @@ def _operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _json(chapkit)
 
 
+VERBOSE_HELP = "log what the ledger does (the artifact_ledger.* loggers at DEBUG) on stderr"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="artifact-ledger",
@@ -173,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_help = f"database URL (default: {shown})".replace("%", "%%")  # never the password
     parser.add_argument("--db", default=from_env or DEFAULT_URL, help=db_help)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="build a small real ledger and show its tree, history, diff and verify")
@@ -183,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     # `artifact-ledger migrate --db URL` as well as `artifact-ledger --db URL migrate`.
     for command in sub.choices.values():
         command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -197,6 +205,8 @@ def exit_code(exc: BaseException) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        logs.configure()
     try:
         return asyncio.run(commands.dispatch(args))
     except KeyboardInterrupt:

@@ -1,0 +1,305 @@
+"""The ledger without ``await``: for scripts, notebooks and code that is not async.
+
+```python
+from artifact_ledger import ArtifactIn, sync
+
+with sync.Ledger.open("sqlite+aiosqlite:///./artifacts.db") as ledger:
+    with ledger.manager() as manager:
+        saved = manager.save(ArtifactIn(data={"name": "x"}))
+    print(ledger.verify().ok)
+```
+
+Each :class:`Ledger` runs one asyncio event loop on a private thread, opened with the ledger
+and stopped when it closes; every call hands its coroutine to that loop and waits for the
+result. So the calling thread may itself be running an event loop (Jupyter, an ``async def``
+test): the call blocks that loop until it returns, which is what a synchronous call means.
+Errors are the async API's, raised unchanged (the same ``LedgerError`` subclasses).
+
+The wrappers are made from the async classes' methods (:func:`_blocking`), which keeps
+their signatures for type checkers; a test checks that every public method of
+:class:`~artifact_ledger.ArtifactManager` and :class:`~artifact_ledger.Ledger` has one.
+
+Two things cannot work and raise :class:`SyncUsageError`: calling the sync API from the
+ledger's own loop thread (a ``progress`` callback of ``verify`` calling back into the ledger
+would wait for itself forever), and using a ledger after its ``with`` block has closed it.
+Callbacks (``progress=``) run on the ledger's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import ledger as _ledger
+from . import manager as _manager
+from .clock import Clock
+from .content import Keyring
+from .errors import LedgerError
+from .ids import IdFactory
+from .schemas import ArtifactHierarchy, ArtifactOut
+
+__all__ = ["ArtifactManager", "Ledger", "SyncUsageError"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class SyncUsageError(LedgerError, RuntimeError):
+    """The sync API was called where it cannot run: from its own event loop's thread (it would
+    wait for itself), or on a ledger that is closed."""
+
+
+class _Loop:
+    """One event loop on a daemon thread; :meth:`run` runs a coroutine there and waits for it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.closed = False
+        self.thread = threading.Thread(target=self.loop.run_forever, name="artifact-ledger-sync", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self.closed:
+            coroutine.close()
+            raise SyncUsageError(
+                "this sync ledger is closed (its `with sync.Ledger.open(...)` block has ended); open it again"
+            )
+        if threading.current_thread() is self.thread:
+            coroutine.close()
+            raise SyncUsageError(
+                "the sync API was called from its own event loop's thread (for example from a progress "
+                "callback or async code running on the ledger's loop): it would wait for itself forever. "
+                "Call it from your own thread, or use the async API (artifact_ledger.Ledger) there"
+            )
+        # The caller's context variables (ledger.context(actor=...)) travel with the call.
+        context = contextvars.copy_context()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        task: list[asyncio.Task[T]] = []
+
+        def finish(finished: asyncio.Task[T]) -> None:
+            if finished.cancelled():
+                done.cancel()
+            elif (error := finished.exception()) is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(finished.result())
+
+        def start() -> None:
+            task.append(self.loop.create_task(coroutine, context=context))
+            task[0].add_done_callback(finish)
+
+        self.loop.call_soon_threadsafe(start)
+        try:
+            return done.result()
+        except BaseException:
+            if not done.done():  # interrupted (Ctrl-C): stop the work on the loop too
+                self.loop.call_soon_threadsafe(lambda: task and task[0].cancel())
+            raise
+
+    def enter(self, manager: AbstractAsyncContextManager[T]) -> T:
+        return self.run(_awaited(manager.__aenter__()))
+
+    def exit(self, manager: AbstractAsyncContextManager[Any], error: BaseException | None) -> None:
+        self.run(
+            _awaited(manager.__aexit__(type(error) if error else None, error, error.__traceback__ if error else None))
+        )
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+@contextmanager
+def _bridged(loop: _Loop, manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
+    """An async context manager entered and left on ``loop``, as a sync one."""
+    value = loop.enter(manager)
+    try:
+        yield value
+    except BaseException as error:
+        loop.exit(manager, error)
+        raise
+    loop.exit(manager, None)
+
+
+class _Wrapper:
+    """What a sync wrapper holds: the async object it drives and the loop it drives it on."""
+
+    _target: Any
+    _loop: _Loop
+
+
+def _blocking(method: Callable[Concatenate[Any, P], Awaitable[R]]) -> Callable[Concatenate[Any, P], R]:
+    """A method of the sync class that runs the async class's ``method`` on the ledger's loop.
+
+    Typed from the async method (its parameters, its awaited result), so the sync API needs no
+    hand-written signatures and cannot drift from the async one.
+    """
+
+    def call(self: _Wrapper, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._loop.run(_awaited(method(self._target, *args, **kwargs)))
+
+    call.__name__ = method.__name__
+    call.__qualname__ = method.__qualname__
+    call.__doc__ = method.__doc__
+    call.__wrapped__ = method  # type: ignore[attr-defined]  # inspect.signature follows it
+    return call
+
+
+class ArtifactManager(_Wrapper):
+    """:class:`artifact_ledger.ArtifactManager` without ``await`` (see the module's docs).
+
+    ``ledger.manager()`` and ``ledger.transaction()`` hand these out; ``async_manager`` is the
+    async manager underneath.
+    """
+
+    def __init__(self, manager: _manager.ArtifactManager, loop: _Loop) -> None:
+        self._target = manager
+        self._loop = loop
+
+    @property
+    def async_manager(self) -> _manager.ArtifactManager:
+        manager: _manager.ArtifactManager = self._target
+        return manager
+
+    @property
+    def hierarchy(self) -> ArtifactHierarchy | None:
+        return self.async_manager.hierarchy
+
+    @hierarchy.setter
+    def hierarchy(self, hierarchy: ArtifactHierarchy | None) -> None:
+        self.async_manager.hierarchy = hierarchy
+
+    @contextmanager
+    def transaction(self) -> Iterator[ArtifactManager]:
+        """Every write inside is one transaction: one lock, one commit, all or nothing."""
+        with _bridged(self._loop, self.async_manager.transaction()):
+            yield self
+
+    def iter_all(self, *, include_content: bool = True, page_size: int = 1000) -> Iterator[ArtifactOut]:
+        """Every live artifact, ordered by id, read ``page_size`` at a time (see the async method)."""
+        pages: AsyncGenerator[ArtifactOut, None] = self.async_manager.iter_all(
+            include_content=include_content, page_size=page_size
+        )
+        try:
+            while True:
+                try:
+                    yield self._loop.run(_awaited(anext(pages)))
+                except StopAsyncIteration:
+                    return
+        finally:
+            if not self._loop.closed:
+                self._loop.run(pages.aclose())
+
+    save = _blocking(_manager.ArtifactManager.save)
+    save_all = _blocking(_manager.ArtifactManager.save_all)
+    move = _blocking(_manager.ArtifactManager.move)
+    delete_by_id = _blocking(_manager.ArtifactManager.delete_by_id)
+    restore = _blocking(_manager.ArtifactManager.restore)
+    revert = _blocking(_manager.ArtifactManager.revert)
+    find_by_id = _blocking(_manager.ArtifactManager.find_by_id)
+    find_all = _blocking(_manager.ArtifactManager.find_all)
+    find_paginated = _blocking(_manager.ArtifactManager.find_paginated)
+    find_all_by_id = _blocking(_manager.ArtifactManager.find_all_by_id)
+    count = _blocking(_manager.ArtifactManager.count)
+    exists_by_id = _blocking(_manager.ArtifactManager.exists_by_id)
+    find_subtree = _blocking(_manager.ArtifactManager.find_subtree)
+    build_tree = _blocking(_manager.ArtifactManager.build_tree)
+    expand_artifact = _blocking(_manager.ArtifactManager.expand_artifact)
+    get_root_artifact = _blocking(_manager.ArtifactManager.get_root_artifact)
+    history = _blocking(_manager.ArtifactManager.history)
+    diff = _blocking(_manager.ArtifactManager.diff)
+    audit = _blocking(_manager.ArtifactManager.audit)
+
+
+class Ledger(_Wrapper):
+    """:class:`artifact_ledger.Ledger` without ``await``: ``with sync.Ledger.open(url) as ledger:``.
+
+    ``async_ledger`` is the async ledger underneath (its engine, keyring, clock).
+    """
+
+    def __init__(self, ledger: _ledger.Ledger, loop: _Loop) -> None:
+        self._target = ledger
+        self._loop = loop
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        url_or_engine: str | URL | AsyncEngine,
+        *,
+        secret: str | bytes | Keyring | None = None,
+        clock: Clock | None = None,
+        id_factory: IdFactory | None = None,
+        create: bool = True,
+        lock_timeout: float | None = None,
+    ) -> Iterator[Ledger]:
+        """Open (and by default create) a ledger, as :meth:`artifact_ledger.Ledger.open` does; its
+        event loop thread starts here and stops when the block ends."""
+        loop = _Loop()
+        try:
+            opened = _ledger.Ledger.open(
+                url_or_engine,
+                secret=secret,
+                clock=clock,
+                id_factory=id_factory,
+                create=create,
+                lock_timeout=lock_timeout,
+            )
+            with _bridged(loop, opened) as ledger:
+                yield cls(ledger, loop)
+        finally:
+            loop.close()
+
+    @property
+    def async_ledger(self) -> _ledger.Ledger:
+        ledger: _ledger.Ledger = self._target
+        return ledger
+
+    @property
+    def ledger_id(self) -> str | None:
+        return self.async_ledger.ledger_id
+
+    @contextmanager
+    def manager(self, hierarchy: ArtifactHierarchy | None = None) -> Iterator[ArtifactManager]:
+        """A manager on a fresh session, closed when the block ends."""
+        with _bridged(self._loop, self.async_ledger.manager(hierarchy)) as manager:
+            yield ArtifactManager(manager, self._loop)
+
+    @contextmanager
+    def transaction(self, hierarchy: ArtifactHierarchy | None = None) -> Iterator[ArtifactManager]:
+        """A manager whose writes all commit together at the end of the block, or not at all."""
+        with _bridged(self._loop, self.async_ledger.transaction(hierarchy)) as manager:
+            yield ArtifactManager(manager, self._loop)
+
+    context = staticmethod(_ledger.Ledger.context)
+    events_since = _blocking(_ledger.Ledger.events_since)
+    rebuild = _blocking(_ledger.Ledger.rebuild)
+    verify = _blocking(_ledger.Ledger.verify)
+    head = _blocking(_ledger.Ledger.head)
+
+    def close(self) -> None:
+        """Dispose of the engine (if the ledger made it) and stop the loop thread; the ``with`` block does this."""
+        if not self._loop.closed:
+            self._loop.run(self.async_ledger.close())
+            self._loop.close()
+
+
+WRAPPED = {ArtifactManager: _manager.ArtifactManager, Ledger: _ledger.Ledger}
+"""Each sync class and the async class it wraps (a test checks every public method is there)."""

@@ -1,0 +1,203 @@
+"""A pytest plugin for testing your own code against a ledger (registered as ``pytest11``).
+
+Installed with artifact-ledger, so pytest loads it by itself; nothing to configure. Fixtures:
+
+- ``ledger``: a :class:`~artifact_ledger.Ledger` on a fresh in-memory SQLite database;
+- ``ledger_file``: the same on a SQLite file in the test's ``tmp_path``;
+- ``pg_ledger``: a ledger in a fresh PostgreSQL schema of the database named by
+  ``ARTIFACT_LEDGER_TEST_URL`` (``postgresql+asyncpg://...``), dropped after the test; the
+  test is skipped, saying why, when the variable is not set;
+- ``frozen_clock``: a :class:`~artifact_ledger.FixedClock` starting at
+  :data:`FROZEN_AT` and advancing one microsecond per reading. A test that asks for it gets
+  ledgers (from the fixtures above) that use it, so recorded times are known in advance.
+
+Assertion helpers: :func:`assert_history` and :func:`assert_verified`.
+
+The ledger fixtures are async: they need pytest-asyncio (``pip install pytest-asyncio``);
+ledgers use a fixed test key (:data:`TEST_SECRET`), so no key file is written.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import pytest
+
+from .clock import Clock, FixedClock
+
+if TYPE_CHECKING:  # imported where used: pytest loads this plugin in every run, keep that cheap
+    from ulid import ULID
+
+    from .content import Keyring
+    from .integrity import VerifyReport
+    from .ledger import Ledger
+    from .manager import ArtifactManager
+
+__all__ = [
+    "FROZEN_AT",
+    "TEST_SECRET",
+    "TEST_URL_VARIABLE",
+    "assert_history",
+    "assert_verified",
+    "frozen_clock",
+    "ledger",
+    "ledger_file",
+    "pg_ledger",
+]
+
+TEST_URL_VARIABLE = "ARTIFACT_LEDGER_TEST_URL"
+FROZEN_AT = datetime(2026, 1, 1, tzinfo=UTC)
+"""Where ``frozen_clock`` starts."""
+TEST_SECRET = "artifact-ledger-pytest-plugin"
+"""The pickle-signing secret of every ledger the fixtures open (fixed, so no key file is written)."""
+
+
+def _keyring() -> Keyring:
+    from .content import Keyring
+
+    return Keyring.from_secret(TEST_SECRET)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _async_fixture(function: F) -> F:
+    """``pytest_asyncio.fixture``, or (without pytest-asyncio) a fixture that says it is needed."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - the plugin still loads; using the fixture says what is missing
+
+        def missing(request: pytest.FixtureRequest) -> None:
+            pytest.fail(
+                f"the {request.fixturename} fixture of artifact_ledger.testing needs pytest-asyncio: "
+                "pip install pytest-asyncio"
+            )
+
+        return cast(F, pytest.fixture(name=function.__name__)(missing))
+    return cast(F, pytest_asyncio.fixture(function))
+
+
+def _clock(request: pytest.FixtureRequest) -> Clock | None:
+    """The test's ``frozen_clock`` when it asked for one, else None (the system clock)."""
+    if "frozen_clock" in request.fixturenames:
+        clock: Clock = request.getfixturevalue("frozen_clock")
+        return clock
+    return None
+
+
+@pytest.fixture
+def frozen_clock() -> FixedClock:
+    """A clock at 2026-01-01T00:00:00Z that advances 1 µs per reading (``.advance(timedelta)`` jumps)."""
+    return FixedClock(FROZEN_AT)
+
+
+@_async_fixture
+async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[Ledger]:
+    """A ledger on a fresh in-memory SQLite database."""
+    from .ledger import Ledger
+
+    async with Ledger.open("sqlite+aiosqlite:///:memory:", secret=_keyring(), clock=_clock(request)) as opened:
+        yield opened
+
+
+@_async_fixture
+async def ledger_file(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
+    """A ledger on a SQLite file (``tmp_path / "ledger.db"``)."""
+    from .ledger import Ledger
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    async with Ledger.open(url, secret=_keyring(), clock=_clock(request)) as opened:
+        yield opened
+
+
+@_async_fixture
+async def pg_ledger(request: pytest.FixtureRequest) -> AsyncIterator[Ledger]:
+    """A ledger in a fresh schema of the PostgreSQL database ``$ARTIFACT_LEDGER_TEST_URL`` names."""
+    url = os.environ.get(TEST_URL_VARIABLE)
+    if not url:
+        pytest.skip(
+            f"{TEST_URL_VARIABLE} is not set; set it to a postgresql+asyncpg://user@host/db URL "
+            "to run the tests that use pg_ledger"
+        )
+    async with postgres_schema(url) as where, _schema_ledger(where, _clock(request)) as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def postgres_schema(url: str) -> AsyncIterator[tuple[str, str]]:
+    """A fresh schema in the PostgreSQL database at ``url``, dropped with everything in it afterwards.
+
+    Yields ``(url, schema)``.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from .store.engine import create_engine
+
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql+asyncpg":
+        pytest.fail(f"{TEST_URL_VARIABLE} must be a postgresql+asyncpg:// URL, not {parsed.drivername}://")
+    schema = f"al_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield url, schema
+        finally:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        await admin.dispose()
+
+
+@asynccontextmanager
+async def _schema_ledger(where: tuple[str, str], clock: Clock | None) -> AsyncIterator[Ledger]:
+    from .ledger import Ledger
+    from .store.engine import create_engine
+
+    url, schema = where
+    engine = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        async with Ledger.open(engine, secret=_keyring(), clock=clock) as opened:
+            yield opened
+    finally:
+        await engine.dispose()
+
+
+async def assert_history(manager: ArtifactManager, artifact_id: ULID | str, expected: Sequence[str]) -> None:
+    """Fail unless the artifact's event types, oldest first, are exactly ``expected``.
+
+    ``expected`` holds event type names (``"artifact.created"``, ``"artifact.updated"``, ...) or
+    their short forms (``"created"``, ``"updated"``, ...).
+    """
+    from .errors import ArtifactNotFoundError
+
+    try:
+        versions = await manager.history(artifact_id)
+    except ArtifactNotFoundError:
+        versions = []
+    actual = [v.event_type for v in versions]
+    wanted = [name if "." in name else f"artifact.{name}" for name in expected]
+    __tracebackhide__ = True
+    if actual != wanted:
+        pytest.fail(f"history of artifact {artifact_id}: expected {wanted}, got {actual}", pytrace=False)
+
+
+async def assert_verified(ledger: Ledger) -> VerifyReport:
+    """Fail unless ``ledger.verify()`` finds the chain, blobs and projections intact; returns the report."""
+    report = await ledger.verify()
+    __tracebackhide__ = True
+    if not report.ok:
+        pytest.fail(
+            f"the ledger does not verify: {report.problem} (reason {report.reason}, position "
+            f"{report.broken_position}, artifact {report.artifact_id})",
+            pytrace=False,
+        )
+    return report
