@@ -1,0 +1,305 @@
+"""A checked filter (:mod:`.language`) as one SQLAlchemy Core statement, over the present or the past.
+
+The present is ``ledger_artifacts``: ``data`` and ``tags`` are JSON text columns, the others
+plain columns. The past (``as_of=``) is the same question asked of the history projections at
+one log position ``p``, as the point-in-time reads ask it (see :mod:`artifact_ledger.temporal`):
+the artifacts live at ``p`` are the parent links valid at ``p``; each one's version and
+``updated_*`` come from its last event at or before ``p``, its data and tags from its last
+full-state event (one index seek each), ``created_*`` from its first. Nothing is replayed.
+
+Backend differences (how a JSON value is read, compared and sorted) come from
+:mod:`artifact_ledger.store.json_paths`; this module only combines them. Every value is a bound
+parameter; paths are written into the SQL only after the grammar check (see ``json_paths``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.sql.selectable import CTE, NamedFromClause
+
+from ..events import STATE_EVENTS
+from ..store.json_paths import JsonSql, json_sql
+from ..store.tables import UtcDateTime, artifacts, events, parent_history
+from .language import And, Compare, Field, Node, Not, Or, Order
+
+__all__ = ["Source", "count_statement", "levels_statement", "page_statement", "position_statement", "source"]
+
+ZERO: Final = literal_column("0", Integer)
+ONE: Final = literal_column("1", Integer)
+_STATE_TYPES: Final = sorted(STATE_EVENTS)
+ROW_COLUMNS: Final = (
+    "id",
+    "parent_id",
+    "level",
+    "version",
+    "data",
+    "content_hash",
+    "content_codec",
+    "tags",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a filter reads: the columns by name, and the JSON documents holding ``data`` and ``tags``."""
+
+    columns: Mapping[str, ColumnElement[Any]]
+    data_doc: ColumnElement[Any]
+    data_prefix: tuple[str, ...]
+    tags_doc: ColumnElement[Any]
+    tags_prefix: tuple[str, ...]
+    from_: Any
+    """What the statement selects from (a table or a join)."""
+    outputs: tuple[ColumnElement[Any], ...]
+    """What a page selects, before the sort keys."""
+    json: JsonSql
+    extra: ColumnElement[bool] | None = None
+    """A condition every row must meet besides the filter (the past: the link valid at ``p``)."""
+
+
+def _valid(link: NamedFromClause, position: ColumnElement[Any]) -> ColumnElement[bool]:
+    return and_(link.c.valid_from <= position, or_(link.c.valid_to.is_(None), link.c.valid_to > position))
+
+
+def _levels(p: ColumnElement[Any]) -> CTE:
+    """``(id, depth)`` of every artifact live at ``p``: the parent links walked down from the roots."""
+    root = parent_history.alias("lv_root")
+    tree = (
+        select(root.c.artifact_id.label("id"), ZERO.label("depth"))
+        .where(root.c.parent_id.is_(None), _valid(root, p))
+        .cte("lv", recursive=True)
+    )
+    child = parent_history.alias("lv_child")
+    return tree.union_all(
+        select(child.c.artifact_id, tree.c.depth + ONE).where(child.c.parent_id == tree.c.id, _valid(child, p))
+    )
+
+
+def source(dialect: str, position: int | None = None, *, with_levels: bool = False) -> Source:
+    """The present (``position`` None) or the state at log ``position``.
+
+    ``with_levels``: the past's levels are computed for every live artifact (a filter on
+    ``level``); otherwise a page's levels come afterwards (:func:`levels_statement`).
+    """
+    json = json_sql(dialect)
+    a = artifacts
+    if position is None:
+        present: dict[str, ColumnElement[Any]] = {n: a.c[n] for n in ROW_COLUMNS if n not in ("data", "tags")}
+        selected: tuple[ColumnElement[Any], ...] = tuple(a.c[name] for name in ROW_COLUMNS)
+        return Source(present, a.c.data, (), a.c.tags, (), a, selected, json)
+    p = literal(position, BigInteger)
+    m = parent_history.alias("m")
+    last, state, first = events.alias("last"), events.alias("st"), events.alias("cr")
+
+    def newest(state_only: bool) -> Any:
+        e = events.alias("e_state" if state_only else "e_last")
+        stmt = select(e.c.position).where(e.c.artifact_id == m.c.artifact_id, e.c.position <= p)
+        if state_only:
+            stmt = stmt.where(e.c.type.in_(_STATE_TYPES))
+        return stmt.order_by(e.c.position.desc()).limit(ONE).scalar_subquery()
+
+    joined = (
+        m.join(last, last.c.position == newest(False))
+        .join(state, state.c.position == newest(True))
+        .join(first, and_(first.c.artifact_id == m.c.artifact_id, first.c.version == ONE))
+    )
+    level: ColumnElement[Any] = ZERO
+    if with_levels:
+        levels = _levels(p)
+        joined = joined.join(levels, levels.c.id == m.c.artifact_id)
+        level = levels.c.depth
+    columns: dict[str, ColumnElement[Any]] = {
+        "id": m.c.artifact_id,
+        "parent_id": m.c.parent_id,
+        "level": level,
+        "version": last.c.version,
+        "created_at": first.c.recorded_at,
+        "updated_at": last.c.recorded_at,
+        "created_by": first.c.actor,
+        "updated_by": last.c.actor,
+    }
+    outputs: tuple[ColumnElement[Any], ...] = (
+        m.c.artifact_id.label("id"),
+        m.c.parent_id,
+        level.label("level"),
+        last.c.version,
+        state.c.payload,
+        first.c.recorded_at.label("created_at"),
+        last.c.recorded_at.label("updated_at"),
+        first.c.actor.label("created_by"),
+        last.c.actor.label("updated_by"),
+    )
+    return Source(columns, state.c.payload, ("data",), state.c.payload, ("tags",), joined, outputs, json, _valid(m, p))
+
+
+def _column(src: Source, field: Field, op: str, value: Any) -> ColumnElement[bool]:
+    col = src.columns[field.name]
+    if field.name == "created_at" or field.name == "updated_at":
+        value = tuple(literal(v, UtcDateTime) for v in value) if op in ("in", "nin") else literal(value, UtcDateTime)
+    nullable = field.kind in ("id", "text")
+    if op == "eq":
+        return col.is_(None) if value is None else col == value
+    if op == "ne":
+        if value is None:
+            return col.is_not(None)
+        return or_(col.is_(None), col != value) if nullable else col != value
+    if op in ("in", "nin"):
+        if not value:
+            return false() if op == "in" else true()
+        inside = col.in_(list(value))
+        if op == "in":
+            return inside
+        return or_(col.is_(None), not_(inside)) if nullable else not_(inside)
+    if op == "prefix":
+        bound = literal(value)
+        return and_(col.is_not(None), func.substr(col, 1, func.length(bound)) == bound)
+    compare: dict[str, ColumnElement[bool]] = {
+        "lt": col < value,
+        "lte": col <= value,
+        "gt": col > value,
+        "gte": col >= value,
+    }
+    return compare[op]
+
+
+def _compare(src: Source, node: Compare) -> ColumnElement[bool]:
+    field, op, value = node.field, node.op, node.value
+    if field.kind == "data":
+        return src.json.condition(src.data_doc, (*src.data_prefix, *field.path), op, value)
+    if field.kind == "tags":
+        values = value if op in ("in", "nin") else (value,)
+        has = src.json.has_string(src.tags_doc, src.tags_prefix, "any", values)
+        return not_(has) if op in ("ne", "nin") else has
+    return _column(src, field, op, value)
+
+
+def condition(src: Source, node: Node) -> ColumnElement[bool]:
+    """The filter as a SQL condition over ``src``."""
+    if isinstance(node, Compare):
+        return _compare(src, node)
+    if isinstance(node, And):
+        return and_(true(), *(condition(src, part) for part in node.parts))
+    if isinstance(node, Or):
+        return or_(false(), *(condition(src, part) for part in node.parts))
+    assert isinstance(node, Not)
+    # Kleene NULL (a missing path) is "no match", so NOT of it must match: coalesce first.
+    return not_(func.coalesce(condition(src, node.part), false()))
+
+
+def uses_level(node: Node) -> bool:
+    if isinstance(node, Compare):
+        return node.field.name == "level"
+    if isinstance(node, Not):
+        return uses_level(node.part)
+    return any(uses_level(part) for part in node.parts)
+
+
+def sort_keys(src: Source, order: Order) -> tuple[list[ColumnElement[Any]], list[str]]:
+    """The ordering's key expressions (the id last) and the kind of each (for the cursor)."""
+    ident = src.columns["id"]
+    if order.field is None:
+        return [ident], ["id"]
+    if order.field.kind == "time":
+        return [src.columns[order.field.name], ident], ["time", "id"]
+    keys = src.json.sort_keys(src.data_doc, (*src.data_prefix, *order.field.path))
+    return [*keys, ident], ["rank", "number", "text", "id"]
+
+
+def key_values(src: Source, kinds: Sequence[str], values: Sequence[Any]) -> list[ColumnElement[Any]]:
+    """A cursor's checked values as bound parameters typed like their keys."""
+    out: list[ColumnElement[Any]] = []
+    for kind, value in zip(kinds, values, strict=True):
+        if kind == "time":
+            out.append(literal(value, UtcDateTime))
+        elif kind == "number":
+            out.append(src.json.sort_number(value))
+        elif kind == "rank":
+            out.append(literal(value, Integer))
+        else:
+            out.append(literal(value))
+    return out
+
+
+def page_statement(
+    src: Source, where: Node, order: Order, after: Sequence[Any] | None, limit: int
+) -> tuple[Select[Any], list[str]]:
+    """One keyset page: ``limit`` rows after the cursor's key, with the sort keys as trailing columns."""
+    keys, kinds = sort_keys(src, order)
+    cond = condition(src, where)
+    if src.extra is not None:
+        cond = and_(src.extra, cond)
+    if after is not None:
+        bound = key_values(src, kinds, after)
+        if len(keys) == 1:
+            step = keys[0] < bound[0] if order.descending else keys[0] > bound[0]
+        else:
+            step = tuple_(*keys) < tuple_(*bound) if order.descending else tuple_(*keys) > tuple_(*bound)
+        cond = and_(cond, step)
+    labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
+    stmt = (
+        select(*src.outputs, *labelled)
+        .select_from(src.from_)
+        .where(cond)
+        .order_by(*(k.desc() if order.descending else k.asc() for k in keys))
+        .limit(literal_column(str(int(limit) + 1), Integer))
+    )
+    return stmt, kinds
+
+
+def count_statement(src: Source, where: Node) -> Select[Any]:
+    cond = condition(src, where)
+    if src.extra is not None:
+        cond = and_(src.extra, cond)
+    return select(func.count()).select_from(src.from_).where(cond)
+
+
+def position_statement() -> Select[Any]:
+    """The log position an instant means (the last event recorded at or before ``:instant``)."""
+    return (
+        select(events.c.position)
+        .where(events.c.recorded_at <= bindparam("instant", type_=UtcDateTime))
+        .order_by(events.c.recorded_at.desc(), events.c.position.desc())
+        .limit(ONE)
+    )
+
+
+def levels_statement(ids: Sequence[str], position: int) -> Select[Any]:
+    """``(id, level)`` at ``position`` of each of ``ids`` (live then): its ancestors, walked up the links."""
+    p = literal(position, BigInteger)
+    start = parent_history.alias("up0")
+    up = (
+        select(start.c.artifact_id.label("origin"), start.c.parent_id.label("id"))
+        .where(start.c.artifact_id.in_(list(ids)), _valid(start, p), start.c.parent_id.is_not(None))
+        .cte("up", recursive=True)
+    )
+    step = parent_history.alias("up1")
+    up = up.union_all(
+        select(up.c.origin, step.c.parent_id).where(
+            step.c.artifact_id == up.c.id, _valid(step, p), step.c.parent_id.is_not(None)
+        )
+    )
+    return select(up.c.origin, func.count()).group_by(up.c.origin)

@@ -1,0 +1,278 @@
+"""Conditions on JSON documents stored as text, per backend: what ``find``'s filters compile to.
+
+SQLite reads a value with ``json_extract(doc, '$."a"."b"[0]')`` and its JSON type with
+``json_type``; PostgreSQL casts the text to ``jsonb`` and walks it with ``->``. Paths are
+written into the SQL text (an expression index only serves a query whose expression is the
+same, which a bound parameter is not); they come here already parsed by
+:mod:`artifact_ledger.query.language`, and :func:`_checked` checks every segment again against
+the same grammar (letters, digits, ``_``, ``-``; or an array index), so no quote or bracket can
+reach the text. Every value is a bound parameter.
+
+Every condition is two-valued wherever the path exists; where it does not, it is false or NULL
+(never true), so ``$not`` (``NOT coalesce(cond, false)``) treats a missing path as "no match" for
+the condition it negates.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+)
+from sqlalchemy import Column as SqlColumn
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.schema import CreateIndex, DropIndex, Index
+
+from .. import codec
+
+__all__ = ["JsonSql", "json_sql"]
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_NUMERIC = ("integer", "real")
+
+
+def _checked(path: Sequence[str | int]) -> Sequence[str | int]:
+    """The path again checked against the grammar (the text of the SQL depends on it)."""
+    for seg in path:
+        if isinstance(seg, bool) or not (
+            (isinstance(seg, int) and 0 <= seg < 10**9) or (isinstance(seg, str) and _SEGMENT.fullmatch(seg))
+        ):
+            raise ValueError(f"path segment {seg!r:.40} is outside the path grammar")
+    return path
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class JsonSql:
+    """The conditions, sort keys and index expressions of one backend (see :func:`json_sql`)."""
+
+    dialect: str
+
+    def condition(self, doc: Any, path: Sequence[str | int], op: str, value: Any) -> ColumnElement[bool]:
+        """``doc`` at ``path`` ``op`` ``value`` (the operators of the filter language, ``data`` fields)."""
+        raise NotImplementedError
+
+    def has_string(self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str]) -> ColumnElement[bool]:
+        """The JSON array of strings at ``path`` (``()``: the document) holds one of ``values`` (``any``)
+        or all of them (``all``)."""
+        raise NotImplementedError
+
+    def sort_keys(self, doc: Any, path: Sequence[str | int]) -> list[ColumnElement[Any]]:
+        """(rank, number, text): numbers first by value, then strings by code point, then other values,
+        then documents without the path; each key never NULL."""
+        raise NotImplementedError
+
+    def sort_number(self, text: str) -> ColumnElement[Any]:
+        """A number key as the cursor carries it (decimal text), as the backend compares it."""
+        raise NotImplementedError
+
+    def number_text(self, value: Any) -> str:
+        """A number key as the query returned it, as decimal text for a cursor."""
+        raise NotImplementedError
+
+    def index_expression(self, column: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def create_index(self, name: str, path: Sequence[str | int]) -> CreateIndex:
+        """``CREATE INDEX IF NOT EXISTS name ON ledger_artifacts (<the expression find compares>)``."""
+        return CreateIndex(self._index(name, path), if_not_exists=True)
+
+    def drop_index(self, name: str, path: Sequence[str | int]) -> DropIndex:
+        return DropIndex(self._index(name, path), if_exists=True)
+
+    def _index(self, name: str, path: Sequence[str | int]) -> Index:
+        # A table of its own: an Index built on ``tables.artifacts`` would join the ledger's
+        # MetaData (and then create_all and Alembic's comparison).
+        index = Index(name, self.index_expression(literal_column("data", Text), path))
+        Table("ledger_artifacts", MetaData(), SqlColumn("data", Text), index)
+        return index
+
+
+class SqliteJson(JsonSql):
+    dialect = "sqlite"
+
+    @staticmethod
+    def _path(path: Sequence[str | int]) -> ColumnElement[str]:
+        text = "$" + "".join(f"[{seg}]" if isinstance(seg, int) else f'."{seg}"' for seg in _checked(path))
+        return literal_column(f"'{text}'", String)
+
+    def _value(self, doc: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
+        return func.json_extract(doc, self._path(path))
+
+    def _type(self, doc: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
+        return func.json_type(doc, self._path(path))
+
+    def index_expression(self, column: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
+        return self._value(column, path)
+
+    def _eq(self, t: ColumnElement[Any], x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        if value is None:
+            return t == "null"
+        if isinstance(value, bool):
+            return t == ("true" if value else "false")
+        if _is_number(value):
+            return and_(t.in_(_NUMERIC), x == literal(value))
+        return and_(t == "text", x == literal(value, String))
+
+    def condition(self, doc: Any, path: Sequence[str | int], op: str, value: Any) -> ColumnElement[bool]:
+        t, x = self._type(doc, path), self._value(doc, path)
+        if op == "exists":
+            return t.is_not(None) if value else t.is_(None)
+        if op == "eq":
+            return self._eq(t, x, value)
+        if op == "ne":
+            return and_(t.is_not(None), not_(self._eq(t, x, value)))
+        if op in ("in", "nin"):
+            anyof = or_(false(), *(self._eq(t, x, v) for v in value))
+            return anyof if op == "in" else and_(t.is_not(None), not_(anyof))
+        if op in ("lt", "lte", "gt", "gte"):
+            guard = t.in_(_NUMERIC) if _is_number(value) else t == "text"
+            bound = literal(value) if _is_number(value) else literal(value, String)
+            return and_(guard, x.operate(_COMPARE[op], bound))
+        if op == "prefix":
+            return and_(t == "text", func.substr(x, 1, func.length(literal(value, String))) == literal(value, String))
+        if op == "contains":
+            each = func.json_each(doc, self._path(path)).table_valued("value", "type").alias("elem")
+            inside = exists().where(self._eq(each.c.type, each.c.value, value)).select_from(each)
+            found = and_(t == "array", inside)
+            if isinstance(value, str):
+                return or_(found, and_(t == "text", func.instr(x, literal(value, String)) > 0))
+            return found
+        raise ValueError(f"unknown operator {op}")
+
+    def has_string(self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str]) -> ColumnElement[bool]:
+        def one(value: str) -> ColumnElement[bool]:
+            each = (
+                func.json_each(doc, self._path(path)).table_valued("value").alias("tag")
+                if path
+                else func.json_each(doc).table_valued("value").alias("tag")
+            )
+            return exists().where(each.c.value == literal(value, String)).select_from(each)
+
+        parts = [one(v) for v in values]
+        return or_(false(), *parts) if op == "any" else and_(*parts)
+
+    def sort_keys(self, doc: Any, path: Sequence[str | int]) -> list[ColumnElement[Any]]:
+        t, x = self._type(doc, path), self._value(doc, path)
+        rank = case((t.in_(_NUMERIC), 0), (t == "text", 1), (t.is_(None), 3), else_=2)
+        number = case((t.in_(_NUMERIC), x), else_=literal_column("0"))
+        text = case((t == "text", x), else_=literal_column("''"))
+        return [rank, number, text]
+
+    def sort_number(self, text: str) -> ColumnElement[Any]:
+        number = Decimal(text)
+        return literal(int(number) if number == number.to_integral_value() else float(number))
+
+    def number_text(self, value: Any) -> str:
+        return repr(value) if isinstance(value, float) else str(int(value))
+
+
+class PostgresJson(JsonSql):
+    dialect = "postgresql"
+
+    @staticmethod
+    def _walk(doc: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
+        value: Any = cast(doc, JSONB)
+        for seg in _checked(path):
+            step = literal_column(str(seg), Integer) if isinstance(seg, int) else literal_column(f"'{seg}'", String)
+            value = value.op("->", return_type=JSONB)(step)
+        return value  # type: ignore[no-any-return]
+
+    def index_expression(self, column: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
+        return self._walk(column, path)
+
+    @staticmethod
+    def _text(e: Any) -> ColumnElement[str]:
+        return e.op("#>>", return_type=Text)(literal_column("'{}'"))  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _json(value: Any) -> ColumnElement[Any]:
+        return cast(literal(codec.dumps(value).decode(), Text), JSONB)
+
+    def _eq(self, t: ColumnElement[Any], e: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        if value is None:
+            return t == "null"
+        return e == self._json(value)
+
+    def condition(self, doc: Any, path: Sequence[str | int], op: str, value: Any) -> ColumnElement[bool]:
+        e = self._walk(doc, path)
+        t = func.jsonb_typeof(e)
+        if op == "exists":
+            return e.is_not(None) if value else e.is_(None)
+        if op == "eq":
+            return self._eq(t, e, value)
+        if op == "ne":
+            return and_(e.is_not(None), not_(self._eq(t, e, value)))
+        if op in ("in", "nin"):
+            anyof = or_(false(), *(self._eq(t, e, v) for v in value))
+            return anyof if op == "in" else and_(e.is_not(None), not_(anyof))
+        if op in ("lt", "lte", "gt", "gte"):
+            if _is_number(value):
+                return and_(t == "number", e.operate(_COMPARE[op], self._json(value)))
+            text = self._text(e).collate("C")
+            return and_(t == "string", text.operate(_COMPARE[op], literal(value, Text)))
+        if op == "prefix":
+            bound = literal(value, Text)
+            return and_(t == "string", func.left(self._text(e), func.char_length(bound)) == bound)
+        if op == "contains":
+            found = and_(t == "array", e.op("@>", return_type=Boolean)(self._json([value])))
+            if isinstance(value, str):
+                return or_(found, and_(t == "string", func.strpos(self._text(e), literal(value, Text)) > 0))
+            return found
+        raise ValueError(f"unknown operator {op}")
+
+    def has_string(self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str]) -> ColumnElement[bool]:
+        e = self._walk(doc, path)
+        parts = [e.op("@>", return_type=Boolean)(self._json([v])) for v in values]
+        return or_(false(), *parts) if op == "any" else and_(*parts)
+
+    def sort_keys(self, doc: Any, path: Sequence[str | int]) -> list[ColumnElement[Any]]:
+        e = self._walk(doc, path)
+        t = func.jsonb_typeof(e)
+        rank = case((t == "number", 0), (t == "string", 1), (e.is_(None), 3), else_=2)
+        number = case((t == "number", cast(e, Numeric)), else_=cast(literal_column("0"), Numeric))
+        text = case((t == "string", self._text(e)), else_=literal_column("''", Text)).collate("C")
+        return [rank, number, text]
+
+    def sort_number(self, text: str) -> ColumnElement[Any]:
+        return cast(literal(text, Text), Numeric)
+
+    def number_text(self, value: Any) -> str:
+        return str(value)
+
+
+_COMPARE: dict[str, Any] = {"lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge}
+
+_BY_DIALECT: dict[str, JsonSql] = {"sqlite": SqliteJson(), "postgresql": PostgresJson()}
+
+
+def json_sql(dialect: str) -> JsonSql:
+    """The builders for ``dialect`` (``sqlite`` or ``postgresql``)."""
+    found = _BY_DIALECT.get(dialect)
+    if found is None:
+        raise ValueError(f"no JSON query support for {dialect}")
+    return found

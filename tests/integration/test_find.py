@@ -1,0 +1,381 @@
+"""find/count: the filter language on SQLite and PostgreSQL — operators, combinators, ordering,
+keyset pages (stable while writes go on), as_of, expression indexes, and bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artifact_ledger import (
+    ArtifactIn,
+    ArtifactManager,
+    ArtifactOut,
+    ArtifactRepository,
+    FixedClock,
+    InvalidArgumentError,
+    InvalidQueryError,
+    LedgerError,
+)
+from conftest import SECRET
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START, step=timedelta(0))
+
+
+@pytest.fixture
+def timed(session: AsyncSession, clock: FixedClock) -> ArtifactManager:
+    return ArtifactManager(ArtifactRepository(session, secret=SECRET, clock=clock))
+
+
+def names(items: list[ArtifactOut]) -> list[str]:
+    out = []
+    for item in items:
+        assert isinstance(item.data, dict)
+        out.append(item.data["name"])
+    return out
+
+
+async def seed(m: ArtifactManager) -> dict[str, ArtifactOut]:
+    root = await m.save(ArtifactIn(data={"name": "root", "metadata": {"kind": "experiment"}}), actor="ann")
+    rows = {
+        "m1": ({"status": "published", "accuracy": 0.93, "experiment": "x", "layers": [1, 2, 3]}, ["model"], "ann"),
+        "m2": ({"status": "draft", "accuracy": 0.88, "experiment": "x", "layers": [4]}, ["model", "contract"], "bob"),
+        "m3": ({"status": "published", "accuracy": 0.97, "experiment": "y", "note": None}, ["model"], "bob"),
+        "d1": ({"status": "published", "title": "Contract A", "flag": True}, ["contract"], "cy"),
+        "d2": ({"status": "archived", "title": "contract b", "flag": False, "accuracy": "high"}, [], "cy"),
+    }
+    out = {"root": root}
+    for name, (meta, tags, who) in rows.items():
+        out[name] = await m.save(
+            ArtifactIn(parent_id=root.id, data={"name": name, "metadata": meta}, tags=tags), actor=who
+        )
+    return out
+
+
+async def found(m: ArtifactManager, where: Any, **kw: Any) -> list[str]:
+    page = await m.find(where, limit=100, **kw)
+    assert page.next_cursor is None
+    assert await m.count(where) == len(page.items) or "as_of" in kw
+    return names(page.items)
+
+
+async def test_equality_and_operators(manager: ArtifactManager) -> None:
+    await seed(manager)
+    m = manager
+    assert await found(m, {"data.metadata.status": "published"}) == ["m1", "m3", "d1"]
+    assert await found(m, {"data.metadata.status": {"ne": "published"}}) == ["m2", "d2"]
+    assert await found(m, {"data.metadata.accuracy": {"gt": 0.9}}) == ["m1", "m3"]
+    assert await found(m, {"data.metadata.accuracy": {"gte": 0.88, "lt": 0.95}}) == ["m1", "m2"]
+    assert await found(m, {"data.metadata.accuracy": {"lte": 0.88}}) == ["m2"]
+    assert await found(m, {"data.metadata.accuracy": {"gt": "a"}}) == ["d2"]  # strings compare with strings only
+    assert await found(m, {"data.metadata.experiment": {"in": ["x", "z"]}}) == ["m1", "m2"]
+    assert await found(m, {"data.metadata.experiment": {"nin": ["x"]}}) == ["m3"]  # missing paths never match
+    assert await found(m, {"data.metadata.layers": {"contains": 4}}) == ["m2"]
+    assert await found(m, {"data.metadata.title": {"contains": "ontract"}}) == ["d1", "d2"]
+    assert await found(m, {"data.metadata.title": {"prefix": "Con"}}) == ["d1"]
+    assert await found(m, {"data.metadata.note": {"exists": True}}) == ["m3"]
+    assert await found(m, {"data.metadata.note": None}) == ["m3"]  # JSON null, present
+    assert await found(m, {"data.metadata.flag": True}) == ["d1"]
+    assert await found(m, {"data.metadata.flag": False}) == ["d2"]
+    assert await found(m, {"data.metadata.flag": 1}) == []  # true is not 1
+    assert await found(m, {"data.metadata.layers.0": 1}) == ["m1"]
+    assert await found(m, {"data.metadata.title": {"exists": False}, "level": 1}) == ["m1", "m2", "m3"]
+    assert await found(m, {"data.metadata.kind": "experiment"}) == ["root"]
+    assert await found(m, {"data.metadata.status.deeper": "x"}) == []
+
+
+async def test_columns_tags_and_combinators(manager: ArtifactManager) -> None:
+    s = await seed(manager)
+    m = manager
+    assert await found(m, {"tags": "contract"}) == ["m2", "d1"]
+    assert await found(m, {"tags": {"in": ["contract", "model"]}}) == ["m1", "m2", "m3", "d1"]
+    assert await found(m, {"tags": {"nin": ["model"]}}) == ["root", "d1", "d2"]
+    assert await found(m, {"tags": {"ne": "model"}, "level": {"gte": 1}}) == ["d1", "d2"]
+    assert await found(m, {"parent_id": None}) == ["root"]
+    assert await found(m, {"parent_id": str(s["root"].id), "created_by": "bob"}) == ["m2", "m3"]
+    assert await found(m, {"created_by": {"in": ["cy"]}}) == ["d1", "d2"]
+    assert await found(m, {"updated_by": {"prefix": "b"}}) == ["m2", "m3"]
+    assert await found(m, {"version": 1, "level": 0}) == ["root"]
+    assert await found(m, {"$or": [{"tags": "contract"}, {"data.metadata.accuracy": {"gt": 0.95}}]}) == [
+        "m2",
+        "m3",
+        "d1",
+    ]
+    assert await found(m, {"$and": [{"tags": "model"}, {"$not": {"data.metadata.status": "draft"}}]}) == ["m1", "m3"]
+    # $not of a comparison on a missing path matches (the comparison does not)
+    assert await found(m, {"$not": {"data.metadata.experiment": "x"}}) == ["root", "m3", "d1", "d2"]
+    assert await found(m, {"$not": {"$or": [{"level": 0}, {"tags": "model"}]}}) == ["d1", "d2"]
+    assert await found(m, {"created_at": {"gte": datetime(2000, 1, 1, tzinfo=UTC)}}) == names(
+        (await m.find(limit=100)).items
+    )
+    assert await found(m, {"updated_at": {"lt": "2000-01-01T00:00:00Z"}}) == []
+    assert await m.count() == 6
+    assert await m.count({"tags": "model"}) == 3
+
+
+async def test_order_and_pages(manager: ArtifactManager) -> None:
+    await seed(manager)
+    m = manager
+    by_acc = await m.find({"level": 1}, order_by="data.metadata.accuracy")
+    # numbers by value, then strings, then documents without the path
+    assert names(by_acc.items) == ["m2", "m1", "m3", "d2", "d1"]
+    desc = await m.find({"level": 1}, order_by="-data.metadata.accuracy")
+    assert names(desc.items) == ["d1", "d2", "m3", "m1", "m2"]
+    assert names((await m.find(order_by="-id")).items) == list(reversed(names((await m.find()).items)))
+    for order in ("id", "-id", "created_at", "-updated_at", "data.metadata.title", "-data.metadata.accuracy"):
+        whole = names((await m.find(order_by=order, limit=100)).items)
+        pages: list[str] = []
+        after = None
+        while True:
+            page = await m.find(order_by=order, limit=2, after=after)
+            pages.extend(names(page.items))
+            after = page.next_cursor
+            if after is None:
+                break
+        assert pages == whole, order
+
+
+async def test_pages_stable_while_writing(manager: ArtifactManager) -> None:
+    m = manager
+    saved = [await m.save(ArtifactIn(data={"name": f"a{i:02}", "n": i})) for i in range(20)]
+    first = await m.find({"data.n": {"gte": 0}}, limit=7)
+    assert names(first.items) == [f"a{i:02}" for i in range(7)]
+    # writes between pages: an update of a row already listed, a delete ahead, a new artifact
+    await m.save(ArtifactIn(id=saved[1].id, data={"name": "a01", "n": 100}))
+    await m.delete_by_id(saved[10].id)
+    await m.save(ArtifactIn(data={"name": "new", "n": 5}))
+    rest: list[str] = []
+    after = first.next_cursor
+    while after is not None:
+        page = await m.find({"data.n": {"gte": 0}}, limit=7, after=after)
+        rest.extend(names(page.items))
+        after = page.next_cursor
+    assert rest == [f"a{i:02}" for i in range(7, 20) if i != 10] + ["new"]
+
+
+async def test_as_of(timed: ArtifactManager, clock: FixedClock) -> None:
+    m = timed
+    root = await m.save(ArtifactIn(data={"name": "root"}), actor="ann")
+    clock.advance(DAY)
+    a = await m.save(ArtifactIn(parent_id=root.id, data={"name": "a", "s": "draft", "content": b"x"}, tags=["t"]))
+    b = await m.save(ArtifactIn(parent_id=a.id, data={"name": "b", "s": "draft"}))
+    clock.advance(DAY)
+    before = clock()
+    clock.advance(DAY)
+    await m.patch(a.id, {"s": "published"})
+    await m.save(ArtifactIn(id=b.id, parent_id=root.id, data={"name": "b", "s": "published"}, tags=["t"]))
+    await m.save(ArtifactIn(data={"name": "c", "s": "draft"}))
+    await m.delete_by_id(root.id, cascade=True)
+    now = await m.find({"data.s": "published"})
+    assert names(now.items) == []
+    past = await m.find({"data.s": "draft"}, as_of=before)
+    assert names(past.items) == ["a", "b"]
+    assert [i.level for i in past.items] == [1, 2]
+    assert [i.version for i in past.items] == [1, 1]
+    assert past.items[0].tags == ["t"]
+    assert past.items[0].data == {"name": "a", "s": "draft"}
+    full = await m.find({"data.s": "draft"}, as_of=before, include_content=True)
+    assert full.items[0].data == {"name": "a", "s": "draft", "content": b"x"}
+    assert names((await m.find({"level": 2}, as_of=before)).items) == ["b"]
+    assert names((await m.find({"tags": "t", "level": {"gte": 1}}, as_of=before)).items) == ["a"]
+    later = clock() - timedelta(microseconds=1)
+    assert names((await m.find({"data.s": "published"}, as_of=later + timedelta(microseconds=1))).items) == []
+    assert names((await m.find(as_of=START - DAY)).items) == []
+    # pages over the past
+    one = await m.find(as_of=before, limit=1, order_by="-updated_at")
+    two = await m.find(as_of=before, limit=1, order_by="-updated_at", after=one.next_cursor)
+    three = await m.find(as_of=before, limit=1, order_by="-updated_at", after=two.next_cursor)
+    assert sorted(names(one.items + two.items + three.items)) == ["a", "b", "root"]
+    assert three.next_cursor is None
+
+
+async def _indexes(engine: Any) -> set[str]:
+    from sqlalchemy import text
+
+    query = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger_artifacts'"
+        if engine.dialect.name == "sqlite"
+        else "SELECT indexname FROM pg_indexes WHERE tablename = 'ledger_artifacts' AND schemaname = current_schema()"
+    )
+    async with engine.connect() as conn:
+        return {str(r[0]) for r in (await conn.execute(text(query))).all()}
+
+
+async def _plan(engine: Any, where: dict[str, Any]) -> str:
+    """The backend's plan for find's statement (PostgreSQL told to avoid sequential scans: the table is tiny)."""
+    from sqlalchemy import text
+
+    from artifact_ledger.query import compile as sql
+    from artifact_ledger.query.language import parse_order, parse_where
+
+    stmt, _ = sql.page_statement(sql.source(engine.dialect.name), parse_where(where), parse_order("id"), None, 10)
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            compiled = stmt.compile(engine.sync_engine)
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, tuple(compiled.params.values()))
+            return " ".join(str(r[-1]) for r in rows.all())
+        await conn.execute(text("SET enable_seqscan = off"))
+        compiled = stmt.compile(engine.sync_engine)
+        rows = await conn.exec_driver_sql("EXPLAIN " + compiled.string, tuple(compiled.params.values()))
+        return " ".join(str(r[0]) for r in rows.all())
+
+
+async def test_create_and_drop_index(manager: ArtifactManager, engine: Any) -> None:
+    from artifact_ledger import Ledger
+
+    ledger = Ledger(engine, keyring=SECRET)
+    await seed(manager)
+    name = await ledger.create_index("data.metadata.status")
+    assert await ledger.create_index("data.metadata.status") == name  # idempotent
+    assert name in await _indexes(engine)
+    assert name in await _plan(engine, {"data.metadata.status": "published"})
+    assert await found(manager, {"data.metadata.status": "published"}) == ["m1", "m3", "d1"]
+    await ledger.rebuild()
+    assert name in await _indexes(engine)
+    assert await found(manager, {"data.metadata.status": "published"}) == ["m1", "m3", "d1"]
+    await ledger.drop_index("data.metadata.status")
+    assert name not in await _indexes(engine)
+    await ledger.drop_index("data.metadata.status")  # nothing to drop: no error
+    for bad in ("data.x'); DROP TABLE ledger_events; --", "metadata.status", "data.content"):
+        with pytest.raises(InvalidQueryError):
+            await ledger.create_index(bad)
+    assert await manager.count() == 6
+
+
+INJECTIONS = [
+    "data.a'; DROP TABLE ledger_events; --",
+    'data.a".b',
+    "data.a[0]",
+    "data.a\x00",
+    "data.a b",
+    "data.$.x",
+    "data.a)/*",
+    "data..a",
+    "data.",
+    "level; DELETE FROM ledger_artifacts",
+]
+
+
+@pytest.mark.parametrize("key", INJECTIONS)
+async def test_injection_in_paths_is_refused(manager: ArtifactManager, key: str) -> None:
+    await seed(manager)
+    with pytest.raises(InvalidQueryError) as info:
+        await manager.find({key: 1})
+    assert isinstance(info.value, LedgerError)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(InvalidQueryError):
+        await manager.find(order_by=key)
+    assert await manager.count() == 6
+
+
+VALUES_AS_TEXT = ["x' OR '1'='1", "'); DROP TABLE ledger_events; --", '"}]', "\\", "%", "_"]
+
+
+@pytest.mark.parametrize("value", VALUES_AS_TEXT)
+async def test_values_are_only_data(manager: ArtifactManager, value: str) -> None:
+    await seed(manager)
+    await manager.save(ArtifactIn(data={"name": "odd", "v": value}))
+    assert await found(manager, {"data.v": value}) == ["odd"]
+    assert await found(manager, {"data.v": {"prefix": value}}) == ["odd"]
+    assert await found(manager, {"data.name": value}) == []
+    assert await found(manager, {"tags": value}) == []
+    assert await manager.count() == 7
+
+
+def test_no_filter_string_changes_the_sql_structure() -> None:
+    """Two filters of the same shape compile to the same SQL text whatever their values: values are bound."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from artifact_ledger.query import compile as sql
+    from artifact_ledger.query.language import parse_order, parse_where
+
+    shape = lambda v: {  # noqa: E731
+        "data.metadata.status": v,
+        "tags": {"in": [v]},
+        "created_by": {"prefix": v},
+        "$not": {"data.a.b": {"contains": v}},
+    }
+    for dialect, compiler in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
+        texts = set()
+        for v in ("plain", "x' OR 1=1 --", "'); DROP TABLE ledger_events; --", '\"}]', "1) OR (1=1"):
+            stmt, _ = sql.page_statement(sql.source(dialect), parse_where(shape(v)), parse_order("id"), None, 10)
+            compiled = stmt.compile(dialect=compiler)
+            assert v not in compiled.string
+            texts.add(compiled.string)
+        assert len(texts) == 1
+
+
+BAD = [
+    ({"data.a": {"between": [1, 2]}}, "unknown operator 'between'"),
+    ({"data.a": {"gt": True}}, "takes a number or a string"),
+    ({"data.a": {"gt": None}}, "takes a number or a string"),
+    ({"data.a": {"in": "abc"}}, "takes a list"),
+    ({"data.a": {"exists": "yes"}}, "takes true or false"),
+    ({"data.a": {"prefix": 3}}, "takes a string"),
+    ({"data.a": float("nan")}, "not a finite number"),
+    ({"data.a": 2**64}, "beyond 64 bits"),
+    ({"data.a": [1, 2]}, "takes a string, number"),
+    ({"data.a": {}}, "empty operator dict"),
+    ({"data.content.x": 1}, "blob"),
+    ({"data": 1}, "must start with 'data.'"),
+    ({"colour": "red"}, "unknown field 'colour'"),
+    ({"$nor": []}, "unknown combinator"),
+    ({"$or": []}, "non-empty list"),
+    ({"$or": {"a": 1}}, "takes a list"),
+    ({"$not": [1]}, "must be a dict"),
+    ({"level": "1"}, "takes an int"),
+    ({"level": {"contains": 1}}, "does not take contains"),
+    ({"tags": {"gt": "a"}}, "does not take gt"),
+    ({"tags": 3}, "takes a string"),
+    ({"parent_id": "nope"}, "not an artifact id"),
+    ({"created_at": "yesterday"}, "not an ISO 8601 time"),
+    ({"created_at": datetime(2026, 1, 1)}, "no time zone"),
+    ({"data.a": "x\x00"}, "NUL"),
+    ({1: 2}, "keys must be strings"),
+    ("data.a=1", "must be a dict"),
+]
+
+
+@pytest.mark.parametrize(("where", "message"), BAD)
+async def test_bad_filters(manager: ArtifactManager, where: Any, message: str) -> None:
+    with pytest.raises(InvalidQueryError, match=message.replace("(", r"\(").replace("$", r"\$")):
+        await manager.find(where)
+    with pytest.raises(InvalidQueryError):
+        await manager.count(where)
+
+
+async def test_bad_limits_orders_and_cursors(manager: ArtifactManager) -> None:
+    m = manager
+    for _ in range(3):
+        await m.save(ArtifactIn(data={"name": "x", "n": 1}))
+    for limit in (0, -1, 10_001, True, "5", 1.5):
+        with pytest.raises(InvalidQueryError, match="limit"):
+            await m.find(limit=limit)  # type: ignore[arg-type]
+    for order in ("name", "-", "data", 3, "level"):
+        with pytest.raises(InvalidQueryError, match="order_by"):
+            await m.find(order_by=order)  # type: ignore[arg-type]
+    page = await m.find({"data.n": 1}, limit=1)
+    assert page.next_cursor is not None
+    with pytest.raises(InvalidQueryError, match="another query"):
+        await m.find({"data.n": 2}, limit=1, after=page.next_cursor)
+    with pytest.raises(InvalidQueryError, match="another query"):
+        await m.find({"data.n": 1}, limit=1, after=page.next_cursor, order_by="-id")
+    forged = page.next_cursor[:-3] + ("AAA" if not page.next_cursor.endswith("AAA") else "BBB")
+    for bad in (forged, "garbage", "", "x" * 300_000, "eyJ9"):
+        with pytest.raises(InvalidQueryError, match="cursor"):
+            await m.find({"data.n": 1}, limit=1, after=bad)
+    with pytest.raises(InvalidQueryError, match="cursor string"):
+        await m.find(after=5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="as_of"):
+        await m.find(as_of=datetime(2026, 1, 1))
+    with pytest.raises(InvalidArgumentError, match="include_content"):
+        await m.find(include_content="no")  # type: ignore[arg-type]
+    assert isinstance(InvalidQueryError("x"), InvalidArgumentError)
