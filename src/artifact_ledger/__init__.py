@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         InvalidAttributionError,
         InvalidBundleError,
         InvalidMoveError,
+        InvalidQueryError,
         LedgerError,
         LedgerNotFoundError,
         LedgerUnavailableError,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from .integrity import HeadDigest, VerifyReport
     from .ledger import Ledger
     from .manager import ArtifactManager, ArtifactRepository
+    from .query import FindPage
     from .schemas import (
         ArtifactData,
         ArtifactDiff,
@@ -97,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "ContentTypeMismatchError": "errors",
     "DataFrame": "dataframe",
     "DataNotSerializableError": "errors",
+    "FindPage": "query",
     "FixedClock": "clock",
     "GenericArtifactData": "schemas",
     "GenericMetadata": "schemas",
@@ -106,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidAttributionError": "errors",
     "InvalidBundleError": "errors",
     "InvalidMoveError": "errors",
+    "InvalidQueryError": "errors",
     "Keyring": "content",
     "Ledger": "ledger",
     "LedgerError": "errors",
@@ -172,6 +176,7 @@ __all__ = [
     "CorruptBlobError",
     "DataFrame",
     "DataNotSerializableError",
+    "FindPage",
     "FixedClock",
     "GenericArtifactData",
     "GenericMetadata",
@@ -182,6 +187,7 @@ __all__ = [
     "InvalidAttributionError",
     "InvalidBundleError",
     "InvalidMoveError",
+    "InvalidQueryError",
     "Keyring",
     "Ledger",
     "LedgerError",

@@ -160,3 +160,9 @@ class SchemaTamperedError(LedgerError):
         super().__init__(message)
         self.problems = list(problems or [])
         self.where = where
+
+
+class InvalidQueryError(InvalidArgumentError):
+    """A ``find``/``count`` filter, ordering, cursor or limit the ledger cannot run: an unknown field or
+    operator, a value of the wrong type for its operator, a path outside the path grammar, a forged or
+    stale cursor. The message names the offending key or value and what is accepted instead."""

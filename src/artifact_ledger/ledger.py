@@ -176,6 +176,25 @@ class Ledger:
         """``(position, hash)`` of the last event: record it elsewhere, pass it to ``verify`` later."""
         return await integrity.head(self.engine)
 
+    async def create_index(self, path: str) -> str:
+        """Add an expression index on ``data.<path>`` of the live artifacts (``find`` filters and
+        orderings on that path then seek instead of scanning); returns its name. Idempotent.
+
+        The index is on the projection table: ``rebuild`` (which empties and refills the table)
+        keeps it; ``drop_index`` removes it.
+        """
+        from .query.indexes import create_index
+
+        with translated():
+            return await create_index(self.engine, path)
+
+    async def drop_index(self, path: str) -> str:
+        """Remove the index :meth:`create_index` made on ``path`` (nothing if there is none); returns its name."""
+        from .query.indexes import drop_index
+
+        with translated():
+            return await drop_index(self.engine, path)
+
     async def close(self) -> None:
         if self._owns_engine:
             await self.engine.dispose()

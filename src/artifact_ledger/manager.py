@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from ulid import ULID
 
+from . import patching
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, Commands
+from .query.find import FindPage
 from .reads import Reads
 from .repository import ArtifactRepository
 from .schemas import (
@@ -170,9 +173,53 @@ class ArtifactManager:
         """The live artifacts among ``ids``, ordered by id (unknown and deleted ids are left out)."""
         return await self._reads.find_all_by_id(ids, include_content=include_content)
 
-    async def count(self) -> int:
-        """How many artifacts are live."""
-        return await self._reads.count()
+    async def count(self, where: dict[str, Any] | None = None) -> int:
+        """How many artifacts are live (with ``where``: how many of them match it; see :meth:`find`)."""
+        return await self._reads.count(where)
+
+    async def find(
+        self,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: str = "id",
+        limit: int = 100,
+        after: str | None = None,
+        as_of: datetime | None = None,
+        include_content: bool = False,
+    ) -> FindPage:
+        """One page of the live artifacts matching ``where``, ordered by ``order_by``.
+
+        ``where`` is a dict: keys ``data.<dotted.path>``, ``tags``, ``parent_id``, ``level``,
+        ``version``, ``created_at``, ``updated_at``, ``created_by``, ``updated_by``; a value is a
+        literal (equality; for ``tags``, "has this tag") or a dict of operators (``eq ne lt lte gt
+        gte in nin contains prefix exists``); ``$and``/``$or`` take lists of dicts, ``$not`` a dict;
+        several keys mean AND. A path the data does not have matches no comparison. ``order_by``:
+        ``id``, ``created_at``, ``updated_at`` or a data path, ``-`` in front for descending.
+        ``after``: the previous page's ``next_cursor``. ``as_of``: the same question asked of the
+        state at that instant. Blobs are never read unless ``include_content=True`` (then only the
+        page's). Bad input raises :class:`InvalidQueryError`.
+        """
+        return await self._reads.find(
+            where, order_by=order_by, limit=limit, after=after, as_of=as_of, include_content=include_content
+        )
+
+    async def patch(
+        self,
+        id: ULID | str,
+        data: dict[str, Any],
+        *,
+        tags: Sequence[str] | None = None,
+        expected_version: int | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> ArtifactOut:
+        """Change part of an artifact's data: ``data`` is an RFC 7396 merge patch (a key set to None
+        is removed, a dict merges into a dict, anything else replaces). The content is kept unless the
+        patch sets ``content`` (None removes it); ``tags`` replaces the tags when given. A patch that
+        changes nothing appends nothing. One transaction, under the write lock."""
+        return await patching.patch(
+            self._commands, id, data, tags=tags, expected_version=expected_version, actor=actor, reason=reason
+        )
 
     async def exists_by_id(self, id: ULID | str) -> bool:
         """Whether a live artifact has this id."""

@@ -21,6 +21,8 @@ from . import history as hist
 from .errors import ArtifactNotFoundError, InvalidArgumentError
 from .events import EVENT_TYPES
 from .ids import parse_id, ulid_from_text
+from .query import find as finding
+from .query.find import FindPage
 from .repository import ArtifactRepository
 from .schemas import (
     ArtifactDiff,
@@ -126,11 +128,41 @@ class Reads:
             async with self.repo.reading() as rec:
                 return await self._outs(await queries.by_ids(rec, wanted), include_content, rec)
 
-    async def count(self) -> int:
+    async def count(self, where: Any = None) -> int:
+        if where is None:
+            await self._sync()
+            with translated():
+                async with self.repo.reading() as rec:
+                    return await queries.count(rec)
+        return await self._count_where(where)
+
+    # ---- find: the filter language (query/) --------------------------------------------------------
+    async def find(
+        self,
+        where: Any,
+        *,
+        order_by: Any,
+        limit: Any,
+        after: Any,
+        as_of: datetime | None,
+        include_content: bool,
+    ) -> FindPage:
+        arguments.flag(include_content, "include_content")
+        as_of = arguments.instant(as_of, "as_of")
+        plan = finding.plan(where, order_by=order_by, limit=limit, after=after, as_of=as_of)
         await self._sync()
         with translated():
-            async with self.repo.reading() as rec:
-                return await queries.count(rec)
+            async with self.repo.core_reads() as db:
+                rows, next_cursor = await finding.page(db, await self.repo.dialect(), plan)
+            items = await self._models(ArtifactOut, rows, include_content)
+        return FindPage.model_construct(items=items, next_cursor=next_cursor)
+
+    async def _count_where(self, where: Any) -> int:
+        finding.plan(where, order_by="id", limit=1, after=None, as_of=None)  # checked before any I/O
+        await self._sync()
+        with translated():
+            async with self.repo.core_reads() as db:
+                return await finding.count(db, await self.repo.dialect(), where)
 
     async def exists_by_id(self, id: ULID | str) -> bool:
         await self._sync()
