@@ -30,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import inspect
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -67,14 +68,13 @@ class _Loop:
         self.thread = threading.Thread(target=self.loop.run_forever, name="artifact-ledger-sync", daemon=True)
         self.thread.start()
 
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+    def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Await ``work()`` on the loop thread and return its result (or raise its exception)."""
         if self.closed:
-            coroutine.close()
             raise SyncUsageError(
                 "this sync ledger is closed (its `with sync.Ledger.open(...)` block has ended); open it again"
             )
         if threading.current_thread() is self.thread:
-            coroutine.close()
             raise SyncUsageError(
                 "the sync API was called from its own event loop's thread (for example from a progress "
                 "callback or async code running on the ledger's loop): it would wait for itself forever. "
@@ -94,7 +94,7 @@ class _Loop:
                 done.set_result(finished.result())
 
         def start() -> None:
-            task.append(self.loop.create_task(coroutine, context=context))
+            task.append(self.loop.create_task(_awaited(work()), context=context))
             task[0].add_done_callback(finish)
 
         self.loop.call_soon_threadsafe(start)
@@ -106,12 +106,13 @@ class _Loop:
             raise
 
     def enter(self, manager: AbstractAsyncContextManager[T]) -> T:
-        return self.run(_awaited(manager.__aenter__()))
+        return self.run(manager.__aenter__)
 
     def exit(self, manager: AbstractAsyncContextManager[Any], error: BaseException | None) -> None:
-        self.run(
-            _awaited(manager.__aexit__(type(error) if error else None, error, error.__traceback__ if error else None))
-        )
+        if error is None:
+            self.run(lambda: manager.__aexit__(None, None, None))
+        else:
+            self.run(lambda: manager.__aexit__(type(error), error, error.__traceback__))
 
     def close(self) -> None:
         if self.closed:
@@ -153,7 +154,7 @@ def _blocking(method: Callable[Concatenate[Any, P], Awaitable[R]]) -> Callable[C
     """
 
     def call(self: _Wrapper, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._loop.run(_awaited(method(self._target, *args, **kwargs)))
+        return self._loop.run(lambda: method(self._target, *args, **kwargs))
 
     call.__name__ = method.__name__
     call.__qualname__ = method.__qualname__
@@ -200,12 +201,12 @@ class ArtifactManager(_Wrapper):
         try:
             while True:
                 try:
-                    yield self._loop.run(_awaited(anext(pages)))
+                    yield self._loop.run(lambda: anext(pages))
                 except StopAsyncIteration:
                     return
         finally:
             if not self._loop.closed:
-                self._loop.run(pages.aclose())
+                self._loop.run(pages.aclose)
 
     save = _blocking(_manager.ArtifactManager.save)
     save_all = _blocking(_manager.ArtifactManager.save_all)
@@ -297,9 +298,24 @@ class Ledger(_Wrapper):
     def close(self) -> None:
         """Dispose of the engine (if the ledger made it) and stop the loop thread; the ``with`` block does this."""
         if not self._loop.closed:
-            self._loop.run(self.async_ledger.close())
+            self._loop.run(self.async_ledger.close)
             self._loop.close()
 
 
-WRAPPED = {ArtifactManager: _manager.ArtifactManager, Ledger: _ledger.Ledger}
+WRAPPED: dict[type[_Wrapper], type] = {ArtifactManager: _manager.ArtifactManager, Ledger: _ledger.Ledger}
 """Each sync class and the async class it wraps (a test checks every public method is there)."""
+
+GENERATED: dict[type[_Wrapper], list[str]] = {}
+"""Coroutine methods of the async classes that have no typed line above yet: they get a wrapper here
+at import time, so they work without ``await`` at once; add a typed line for type checkers."""
+
+
+def _complete(sync_class: type[_Wrapper], async_class: type) -> None:
+    for name, member in vars(async_class).items():
+        if not name.startswith("_") and name not in vars(sync_class) and inspect.iscoroutinefunction(member):
+            setattr(sync_class, name, _blocking(member))
+            GENERATED.setdefault(sync_class, []).append(name)
+
+
+for _sync_class, _async_class in WRAPPED.items():
+    _complete(_sync_class, _async_class)

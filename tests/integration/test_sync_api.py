@@ -1,0 +1,199 @@
+"""artifact_ledger.sync on SQLite (file and memory) and PostgreSQL: every manager and ledger method
+without await, errors unchanged, transactions, attribution, inside a running loop, and misuse."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import (
+    ArtifactHasChildrenError,
+    ArtifactIn,
+    ArtifactNotFoundError,
+    ConcurrencyError,
+    FixedClock,
+    InvalidArgumentError,
+    create_engine,
+    sync,
+)
+from artifact_ledger.sync import SyncUsageError
+from conftest import BACKENDS, HIERARCHY, PG_URL, SECRET
+
+
+@pytest.fixture(params=BACKENDS)
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | URL | AsyncEngine]:
+    """A URL (SQLite) or an unconnected engine on a fresh PostgreSQL schema: sync.Ledger.open's argument."""
+    if request.param == "sqlite-file":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    elif request.param == "sqlite-memory":
+        yield "sqlite+aiosqlite:///:memory:"
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        engine = create_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+        yield engine
+        # The engine was used on the sync ledger's loop, which is gone: drop its pool without awaiting.
+        engine.sync_engine.dispose(close=False)
+
+
+def opened(where: str | URL | AsyncEngine, **options: object) -> sync.Ledger:
+    return sync.Ledger.open(where, secret=SECRET, **options).__enter__()
+
+
+def test_every_manager_method_without_await(where: str | URL | AsyncEngine) -> None:
+    clock = FixedClock(datetime(2026, 5, 1, tzinfo=UTC), step=timedelta(seconds=1))
+    with sync.Ledger.open(where, secret=SECRET, clock=clock) as ledger:
+        check_manager(ledger)
+        report = ledger.verify()
+        assert report.ok
+        assert report.events_checked == 8
+        assert ledger.head().position == 8
+        assert [e.position for e in ledger.events_since(6)] == [7, 8]
+        assert ledger.rebuild() == 8
+        assert ledger.ledger_id is not None
+
+
+def check_manager(ledger: sync.Ledger) -> None:
+    with ledger.manager(HIERARCHY) as m:
+        root = m.save(ArtifactIn(data={"name": "run", "content": b"weights"}))
+        a, b = m.save_all(
+            [ArtifactIn(parent_id=root.id, data={"name": "a"}), ArtifactIn(parent_id=root.id, data={"name": "b"})]
+        )
+        assert (root.level, a.level, b.level) == (0, 1, 1)
+        found = m.find_by_id(root.id)
+        assert found is not None
+        assert found.data["content"] == b"weights"
+        moved = m.move(b.id, a.id)
+        assert (moved.parent_id, moved.level) == (a.id, 2)
+        updated = m.save(ArtifactIn(id=a.id, data={"name": "a2"}))
+        assert updated.version == 2
+        assert m.find_by_id(a.id, version=1).data == {"name": "a"}  # type: ignore[union-attr]
+        assert m.revert(a.id, to_version=1).data == {"name": "a"}
+        assert [c.op for c in m.diff(a.id, 1, 2).data] == ["replace"]
+        assert [v.event_type for v in m.history(a.id)] == ["artifact.created", "artifact.updated", "artifact.reverted"]
+        assert m.count() == 3
+        assert m.exists_by_id(b.id)
+        assert [n.id for n in m.find_subtree(root.id)] == [root.id, a.id, b.id]
+        tree = m.build_tree(root.id)
+        assert tree is not None
+        assert [child.id for child in tree.children or []] == [a.id]
+        assert [child.id for child in (tree.children or [])[0].children or []] == [b.id]
+        assert m.expand_artifact(b.id).level_label == "evaluation"  # type: ignore[union-attr]
+        assert m.get_root_artifact(b.id).id == root.id  # type: ignore[union-attr]
+        assert [x.id for x in m.find_all()] == sorted([root.id, a.id, b.id])
+        assert [x.id for x in m.iter_all(page_size=2)] == sorted([root.id, a.id, b.id])
+        assert [x.id for x in m.find_all_by_id([b.id, a.id])] == sorted([a.id, b.id])
+        page, total = m.find_paginated(1, 2)
+        assert (len(page), total) == (2, 3)
+        m.delete_by_id(b.id)
+        assert m.find_by_id(b.id) is None
+        assert m.restore(b.id).version == 4
+        audit = m.audit(artifact_id=b.id)
+        assert [e.event_type for e in audit.entries] == [
+            "artifact.created",
+            "artifact.moved",
+            "artifact.deleted",
+            "artifact.restored",
+        ]
+        assert m.hierarchy == HIERARCHY
+
+
+def test_errors_pass_through_unchanged(where: str | URL | AsyncEngine) -> None:
+    with sync.Ledger.open(where, secret=SECRET) as ledger, ledger.manager() as m:
+        parent = m.save(ArtifactIn(data={"name": "p"}))
+        m.save(ArtifactIn(parent_id=parent.id, data={"name": "c"}))
+        missing = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        with pytest.raises(ArtifactNotFoundError) as not_found:
+            m.save(ArtifactIn(parent_id=missing, data={}))
+        assert type(not_found.value) is ArtifactNotFoundError
+        assert missing in str(not_found.value)
+        with pytest.raises(ConcurrencyError) as conflict:
+            m.save(ArtifactIn(id=parent.id, data={"name": "q"}), expected_version=5)
+        assert (conflict.value.expected, conflict.value.actual) == (5, 1)
+        with pytest.raises(ArtifactHasChildrenError):
+            m.delete_by_id(parent.id)
+        with pytest.raises(InvalidArgumentError):
+            m.find_paginated(0, 10)
+        assert m.count() == 2  # nothing half-written, the manager still works
+
+
+def test_transaction_commits_all_or_nothing(where: str | URL | AsyncEngine) -> None:
+    with sync.Ledger.open(where, secret=SECRET) as ledger:
+        with ledger.transaction() as m:
+            first = m.save(ArtifactIn(data={"n": 1}))
+            m.save(ArtifactIn(parent_id=first.id, data={"n": 2}))
+        with ledger.manager() as m:
+
+            def abandoned() -> None:
+                with m.transaction():
+                    m.save(ArtifactIn(data={"n": 3}))
+                    raise RuntimeError("give up")
+
+            with pytest.raises(RuntimeError, match="give up"):
+                abandoned()
+        with ledger.manager() as m:
+            assert m.count() == 2
+        assert ledger.verify().events_checked == 2
+
+
+def test_context_attributes_writes(where: str | URL | AsyncEngine) -> None:
+    with sync.Ledger.open(where, secret=SECRET) as ledger, ledger.manager() as m:
+        with ledger.context(actor="alice", reason="review"):
+            saved = m.save(ArtifactIn(data={"n": 1}))
+        other = m.save(ArtifactIn(data={"n": 2}), actor="bob")
+        assert (saved.created_by, other.created_by) == ("alice", "bob")
+        assert m.history(saved.id)[0].reason == "review"
+
+
+async def test_called_from_a_running_loop(where: str | URL | AsyncEngine) -> None:
+    """Inside ``async def`` (as in Jupyter) the calls run on the ledger's own thread and block this loop."""
+    asyncio.get_running_loop()
+    with sync.Ledger.open(where, secret=SECRET) as ledger, ledger.manager() as m:
+        saved = m.save(ArtifactIn(data={"n": 1}))
+        assert m.find_by_id(saved.id) is not None
+        assert ledger.verify().ok
+
+
+def test_calling_back_from_the_ledgers_own_thread_is_refused(where: str | URL | AsyncEngine) -> None:
+    with sync.Ledger.open(where, secret=SECRET) as ledger:
+        with ledger.manager() as m:
+            m.save(ArtifactIn(data={"n": 1}))
+        threads: list[str] = []
+
+        def progress(_: int) -> None:
+            threads.append(threading.current_thread().name)
+            ledger.head()  # would wait for the loop it is running on
+
+        with pytest.raises(SyncUsageError, match="its own event loop's thread"):
+            ledger.rebuild(progress=progress)
+        assert threads == ["artifact-ledger-sync"]
+        assert ledger.verify().ok  # the ledger is still usable
+
+
+def test_a_closed_ledger_says_so(where: str | URL | AsyncEngine) -> None:
+    with sync.Ledger.open(where, secret=SECRET) as ledger, ledger.manager() as m:
+        m.save(ArtifactIn(data={"n": 1}))
+    with pytest.raises(SyncUsageError, match="closed"):
+        ledger.verify()
+    with pytest.raises(SyncUsageError, match="closed"):
+        m.count()
+    assert not any(t.name == "artifact-ledger-sync" and t.is_alive() for t in threading.enumerate())
+
+
+def test_open_refusal_is_the_async_error(tmp_path: Path) -> None:
+    """Ledger.open's own errors come through (and the loop thread is stopped)."""
+    from artifact_ledger import LedgerNotFoundError
+
+    with (
+        pytest.raises(LedgerNotFoundError),
+        sync.Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 'none.db'}", create=False),
+    ):
+        pass
+    assert not (tmp_path / "none.db").exists()
+    assert not any(t.name == "artifact-ledger-sync" and t.is_alive() for t in threading.enumerate())
