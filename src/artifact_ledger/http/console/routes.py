@@ -1,0 +1,456 @@
+"""The console's pages: the tree, an artifact, the audit trail, the verify report, sign-in.
+
+Reads follow the API's identity rules: with tokens configured every page needs one, taken from
+an ``Authorization: Bearer`` header or from the console's sign-in cookie (HttpOnly,
+SameSite=Strict, set by ``POST /signin``; the JSON API never reads it). The console only reads:
+it never writes to the ledger.
+
+Every response carries a Content-Security-Policy that allows nothing from elsewhere and no
+inline script or style; templates are autoescaped, so artifact data is always shown as text.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from ...errors import ArtifactNotFoundError
+from ...events import EVENT_TYPES
+from ...manager import ArtifactManager
+from ...schemas import ArtifactOut, ArtifactTreeNode
+from .. import download
+from ..auth import Principal, bearer_token
+from ..problems import TITLES, Problem, to_problem
+from ..routes import listing
+from ..service import Service, parse_instant, parse_ulid
+from . import views
+
+log = logging.getLogger("artifact_ledger.http.console")
+
+HERE: Final = Path(__file__).parent
+COOKIE: Final = "artifact_ledger_console"
+ROOTS_PER_PAGE: Final = 25
+TREE_BUDGET: Final = 2000
+"""At most this many nodes are drawn on one tree page; deeper ones are counted, not drawn."""
+AUDIT_PAGE: Final = 50
+MAX_POSITION: Final = 2**63 - 1
+MAX_PAGE: Final = 2**31 - 1
+
+CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+STATIC: Final = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+}
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.globals.update(
+    show_time=views.show_time,
+    iso_time=views.iso_time,
+    input_time=views.input_time,
+    event_types=sorted(EVENT_TYPES),
+)
+
+
+class SignInRequired(Exception):
+    """Tokens are configured and the request carries none that is known."""
+
+    def __init__(self, *, unknown: bool) -> None:
+        super().__init__("sign in with a token" if not unknown else "that token is not known")
+        self.unknown = unknown
+
+
+def render(
+    request: Request, template: str, *, status: int = 200, me: Principal | None = None, **context: Any
+) -> HTMLResponse:
+    page = templates.get_template(template).render(request_path=request.url.path, me=me, **context)
+    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def error_page(request: Request, exc: BaseException) -> HTMLResponse:
+    """An error as a page: the status and message of the API's problem for it (500 for a bug)."""
+    problem = to_problem(exc)
+    if problem is None:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        problem = Problem(500, "an unexpected error occurred; the server log has the details", kind="internal")
+    title = TITLES.get(problem.status, "Error")
+    response = render(request, "error.html", status=problem.status, title=title, detail=problem.detail)
+    response.headers.update(problem.headers)
+    return response
+
+
+def signin_page(request: Request, *, unknown: bool, status: int = 401) -> HTMLResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return render(request, "signin.html", status=status, unknown=unknown, next=safe_next(target))
+
+
+class ConsoleRoute(APIRoute):
+    """Errors come back as HTML pages; every response carries the security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                response = await inner(request)
+            except SignInRequired as exc:
+                response = signin_page(request, unknown=exc.unknown)
+            except Exception as exc:
+                response = error_page(request, exc)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return handler
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site only (never ``//host`` or a URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# ---- parameters (query values arrive as text; a bad one is a 400 page naming it) ----------------
+def instant(value: str | None, what: str = "as_of") -> datetime | None:
+    return None if value is None or not value.strip() else parse_instant(value, what)
+
+
+def number(value: str | None, what: str, *, low: int, high: int) -> int | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise Problem(400, f"{what} must be a whole number from {low} to {high} (got {text[:40]!r})", kind="bad-number")
+    return int(text)
+
+
+def text_filter(value: str | None) -> str | None:
+    return value.strip() if value is not None and value.strip() else None
+
+
+# ---- the tree -------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class TreeRow:
+    """One node as drawn: ``hidden`` counts descendants left out to keep the page small."""
+
+    id: str
+    name: str
+    level: int
+    level_label: str | None
+    version: int
+    tags: list[str]
+    updated_at: datetime
+    children: list[TreeRow] = field(default_factory=list)
+    hidden: int = 0
+
+
+def _count(node: ArtifactTreeNode) -> int:
+    return 1 + sum(_count(child) for child in node.children or ())
+
+
+def draw(nodes: list[ArtifactTreeNode], budget: list[int], labels: dict[int, str]) -> list[TreeRow]:
+    """The rows of ``nodes`` breadth first while ``budget[0]`` lasts; the rest are counted."""
+    rows: list[TreeRow] = []
+    for node in nodes:
+        budget[0] -= 1
+        rows.append(
+            TreeRow(
+                id=str(node.id),
+                name=views.display_name(node),
+                level=node.level,
+                level_label=node.level_label or labels.get(node.level),
+                version=node.version,
+                tags=list(node.tags),
+                updated_at=node.updated_at,
+            )
+        )
+    for row, node in zip(rows, nodes, strict=True):
+        children = list(node.children or ())
+        if not children:
+            continue
+        if budget[0] <= 0:
+            row.hidden = sum(_count(child) for child in children)
+            continue
+        shown = children[: max(budget[0], 0)]
+        row.children = draw(shown, budget, labels)
+        row.hidden = sum(_count(child) for child in children[len(shown) :])
+    return rows
+
+
+async def roots_page(manager: ArtifactManager, when: datetime | None, page: int) -> tuple[list[ArtifactOut], int]:
+    """The roots (artifacts without a parent) live now or at ``when``, by id: one page and the total."""
+    roots: list[ArtifactOut] = []
+    if when is None:
+        async for out in manager.iter_all(include_content=False, page_size=listing.READ_PAGE):
+            if out.parent_id is None:
+                roots.append(out)
+    else:
+        async for out in listing.iter_live(manager, when):
+            if out.parent_id is None:
+                roots.append(out)
+    start = (page - 1) * ROOTS_PER_PAGE
+    return roots[start : start + ROOTS_PER_PAGE], len(roots)
+
+
+def console_router(service: Service) -> APIRouter:
+    """The console's routes over ``service`` (the app's ledger, hierarchy and tokens)."""
+    router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+    labels = dict(service.hierarchy.level_labels) if service.hierarchy is not None else {}
+
+    def identify(request: Request) -> Principal | None:
+        """The caller, by the API's rules: None when no tokens are configured."""
+        if service.auth is None:
+            return None
+        token = bearer_token(request.headers.get("authorization")) or request.cookies.get(COOKIE) or None
+        principal = service.auth.authenticate(token) if token else None
+        if principal is None:
+            raise SignInRequired(unknown=token is not None)
+        return principal
+
+    @asynccontextmanager
+    async def reading() -> AsyncIterator[ArtifactManager]:
+        async with service.ledger.sessions() as session:
+            yield ArtifactManager(service.ledger.repository(session), hierarchy=service.hierarchy)
+
+    @router.get("/", response_class=HTMLResponse)
+    async def tree_page(request: Request, as_of: str | None = None, page: str | None = None) -> Response:
+        me = identify(request)
+        when = instant(as_of)
+        page_no = number(page, "page", low=1, high=MAX_PAGE) or 1
+        async with reading() as manager:
+            roots, total = await roots_page(manager, when, page_no)
+            trees: list[ArtifactTreeNode] = []
+            for root in roots:
+                tree = await manager.build_tree(root.id, include_content=False, as_of=when)
+                if tree is not None:
+                    trees.append(tree)
+        budget = [TREE_BUDGET]
+        rows = draw(trees, budget, labels)
+        pages = (total + ROOTS_PER_PAGE - 1) // ROOTS_PER_PAGE
+        return render(request, "tree.html", me=me, rows=rows, when=when, page=page_no, pages=pages, total_roots=total)
+
+    @router.get("/artifacts/{artifact_id}", response_class=HTMLResponse)
+    async def artifact_page(
+        request: Request,
+        artifact_id: str,
+        version: str | None = None,
+        as_of: str | None = None,
+        diff_from: str | None = None,
+        diff_to: str | None = None,
+    ) -> Response:
+        me = identify(request)
+        aid = parse_ulid(artifact_id)
+        at_version = number(version, "version", low=1, high=MAX_PAGE)
+        when = instant(as_of)
+        async with reading() as manager:
+            try:
+                versions = await manager.history(aid)
+            except ArtifactNotFoundError:
+                raise Problem(404, f"no artifact {aid} in this ledger", kind="artifact-not-found") from None
+            latest = versions[-1].version
+            if at_version is not None and at_version > latest:
+                raise Problem(
+                    404, f"artifact {aid} has versions 1 to {latest}, not {at_version}", kind="version-not-found"
+                )
+            shown_version = at_version
+            if at_version is not None:
+                out = None if versions[at_version - 1].deleted else await manager.find_by_id(aid, version=at_version)
+            else:
+                out = await manager.find_by_id(aid, as_of=when)
+                if out is not None:
+                    shown_version = out.version
+            low = number(diff_from, "from", low=1, high=latest)
+            high = number(diff_to, "to", low=1, high=latest)
+            diff = None
+            if low is not None or high is not None:
+                diff = await manager.diff(aid, low or 1, high or latest)
+        picked_from = low if low is not None else max(1, latest - 1)
+        picked_to = high if high is not None else latest
+        return render(
+            request,
+            "artifact.html",
+            me=me,
+            artifact_id=str(aid),
+            out=out,
+            versions=versions,
+            latest=versions[-1],
+            shown_version=shown_version,
+            when=when,
+            at_version=at_version,
+            name=views.display_name(out) if out is not None else "",
+            level_label=labels.get(out.level) if out is not None else None,
+            data_text=views.data_without_content(out.data) if out is not None else "",
+            preview=views.preview(out.data) if out is not None else views.Preview("none"),
+            diff=diff,
+            pretty=views.pretty_json,
+            picked_from=picked_from,
+            picked_to=picked_to,
+        )
+
+    @router.get("/artifacts/{artifact_id}/download")
+    async def download_page(request: Request, artifact_id: str, version: str | None = None) -> Response:
+        identify(request)
+        aid = parse_ulid(artifact_id)
+        at_version = number(version, "version", low=1, high=MAX_PAGE)
+        async with reading() as manager:
+            out = await manager.find_by_id(aid, version=at_version)
+        if out is None:
+            raise Problem(404, f"no live artifact {aid}", kind="artifact-not-found")
+        body, media, filename = download.render(str(aid), out.data)
+        return Response(
+            body,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        )
+
+    @router.get("/audit", response_class=HTMLResponse)
+    async def audit_page(
+        request: Request,
+        actor: str | None = None,
+        type: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        artifact: str | None = None,
+        after: str | None = None,
+    ) -> Response:
+        me = identify(request)
+        event_type = text_filter(type)
+        if event_type is not None and event_type not in EVENT_TYPES:
+            raise Problem(
+                400, f"unknown event type {event_type[:60]!r}; known: {', '.join(sorted(EVENT_TYPES))}", kind="bad-type"
+            )
+        who, where = text_filter(actor), text_filter(artifact)
+        low, high = instant(since, "since"), instant(until, "until")
+        start = number(after, "after", low=0, high=MAX_POSITION) or 0
+        async with reading() as manager:
+            page = await manager.audit(
+                artifact_id=None if where is None else parse_ulid(where, "artifact"),
+                actor=who,
+                event_type=event_type,
+                since=low,
+                until=high,
+                after=start,
+                limit=AUDIT_PAGE,
+            )
+        query = {
+            "actor": who or "",
+            "type": event_type or "",
+            "since": views.input_time(low),
+            "until": views.input_time(high),
+            "artifact": where or "",
+        }
+        shown = {k: v for k, v in query.items() if v}
+        next_link = None
+        if page.next_after is not None:
+            next_link = "/audit?" + urllib.parse.urlencode({**shown, "after": page.next_after})
+        first_link = "/audit?" + urllib.parse.urlencode(shown) if start else None
+        return render(
+            request,
+            "audit.html",
+            me=me,
+            entries=page.entries,
+            query=query,
+            filtered=bool(shown),
+            next_link=next_link,
+            first_link=first_link,
+            after=start,
+        )
+
+    @router.get("/verify", response_class=HTMLResponse)
+    async def verify_page(request: Request) -> Response:
+        me = identify(request)
+        report = await service.ledger.verify()
+        return render(request, "verify.html", me=me, report=report)
+
+    @router.get("/verify.json")
+    async def verify_badge(request: Request) -> Response:
+        """What the badge in every page's header shows (fetched by console.js)."""
+        try:
+            identify(request)
+        except SignInRequired:
+            return JSONResponse({"detail": "sign in first"}, status_code=401)
+        report = await service.ledger.verify()
+        return JSONResponse(
+            {
+                "ok": report.ok,
+                "events_checked": report.events_checked,
+                "broken_position": report.broken_position,
+                "reason": report.reason,
+                "problem": report.problem,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.get("/signin", response_class=HTMLResponse)
+    async def signin_form(request: Request, next: str | None = None) -> Response:
+        if service.auth is None:
+            return RedirectResponse(safe_next(next), status_code=303)
+        return render(request, "signin.html", unknown=False, next=safe_next(next))
+
+    @router.post("/signin")
+    async def signin(request: Request) -> Response:
+        same_site(request)
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        target = safe_next((form.get("next") or ["/"])[0])
+        if service.auth is None:
+            return RedirectResponse(target, status_code=303)
+        token = (form.get("token") or [""])[0].strip()
+        principal = service.auth.authenticate(token) if token else None
+        if principal is None:
+            return render(request, "signin.html", status=401, unknown=bool(token), next=target)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/"
+        )
+        return response
+
+    @router.post("/signout")
+    async def signout(request: Request) -> Response:
+        same_site(request)
+        response = RedirectResponse("/signin" if service.auth is not None else "/", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @router.get("/static/console/{name}")
+    async def static(name: str) -> Response:
+        media = STATIC.get(name)
+        if media is None:
+            raise Problem(404, f"no console file {name[:60]!r}", kind="not-found")
+        return Response((HERE / "static" / name).read_bytes(), media_type=media, headers={"Cache-Control": "no-cache"})
+
+    return router
+
+
+def same_site(request: Request) -> None:
+    """A form post from another site is refused (the browser names its origin)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    host = request.headers.get("host", "")
+    if urllib.parse.urlsplit(origin).netloc != host:
+        raise Problem(403, "a sign-in form from another site is refused", kind="cross-site")
