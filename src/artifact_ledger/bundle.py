@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import codec
 from . import verify_bundle as spec
+from .bundle_check import EventRules
 from .chain import format_time
-from .errors import InvalidBundleError
+from .errors import BundleRuleError, InvalidBundleError
 from .integrity import HeadDigest
 from .store.errors import translated
 from .store.recorder import Recorder, reading
@@ -50,10 +51,16 @@ _BLOB_BATCH = 100
 
 @dataclass(frozen=True)
 class Bundle:
-    """A bundle that passed verification: its manifest, events and blobs (read lazily from disk)."""
+    """A bundle that passed verification: its manifest, events and blobs (read lazily from disk).
+
+    ``rules_checked``: every event also passed the write rules (``bundle_check``); true for a
+    bundle from position 1, whose rules need nothing but the bundle. An incremental bundle's
+    events are checked against the target's log when it is imported.
+    """
 
     path: Path
     manifest: BundleManifest
+    rules_checked: bool = False
 
     def events(self) -> Iterator[BundleEvent]:
         """The events in position order (already verified; re-read from the file)."""
@@ -79,7 +86,13 @@ class Bundle:
 
 
 def load_bundle(path: str | os.PathLike[str], *, trusted_head: HeadDigest | str | None = None) -> Bundle:
-    """Verify the bundle at ``path`` completely and return it; :class:`InvalidBundleError` names the first problem."""
+    """Verify the bundle at ``path`` completely and return it.
+
+    The files are checked as the standalone verifier checks them (structure, hash chain, blobs,
+    manifest); a bundle from position 1 is also checked event by event against the rules of a
+    live write (:mod:`artifact_ledger.bundle_check`). The first problem raises
+    :class:`~artifact_ledger.errors.BundleRuleError` naming the file, the line and the rule.
+    """
     directory = Path(path)
     trusted = HeadDigest.parse(trusted_head) if trusted_head is not None else None
     try:
@@ -88,9 +101,77 @@ def load_bundle(path: str | os.PathLike[str], *, trusted_head: HeadDigest | str 
     except FileNotFoundError:
         raise InvalidBundleError(f"no bundle at {directory}: not a directory") from None
     if not report.ok:
-        where = f" at position {report.broken_position}" if report.broken_position is not None else ""
-        raise InvalidBundleError(f"bundle {directory} fails verification{where} ({report.reason}): {report.problem}")
-    return Bundle(directory, spec.read_manifest(str(directory)))
+        raise _verification_error(directory, report)
+    manifest = spec.read_manifest(str(directory))
+    if manifest.first_position != 1:
+        return Bundle(directory, manifest)
+    rules = EventRules(str(directory), 1, complete=True)
+    bundle = Bundle(directory, manifest)
+    for event in bundle.events():
+        rules.check(event)
+    return Bundle(directory, manifest, rules_checked=True)
+
+
+_MANIFEST_KEYS = (
+    "format_version",
+    "format",
+    "hash_algorithm",
+    "first_position",
+    "prev_hash",
+    "head_position",
+    "head_hash",
+    "event_count",
+    "events_sha256",
+    "blob_count",
+    "blob_bytes",
+    "created_at",
+    "generator",
+)
+
+
+def _manifest_line(directory: Path, key: str | None) -> int:
+    """The line of ``manifest.json`` where ``key`` is written (1 when it cannot tell)."""
+    if key is None:
+        return 1
+    try:
+        with spec.open_in_bundle(str(directory), spec.MANIFEST) as handle:
+            raw = handle.read(1 << 20)
+    except (spec.BundleFormatError, OSError):
+        return 1
+    at = raw.find(f'"{key}"'.encode())
+    return raw[:at].count(b"\n") + 1 if at >= 0 else 1
+
+
+def _manifest_key(problem: str) -> str | None:
+    if "SHA-256" in problem and spec.EVENTS in problem:
+        return "events_sha256"
+    if " blobs of " in problem:
+        return "blob_count"
+    if "events; the manifest says" in problem:
+        return "event_count"
+    if "head hash" in problem:
+        return "head_hash"
+    if "events end at position" in problem or "ends at" in problem:
+        return "head_position"
+    return next((k for k in _MANIFEST_KEYS if k in problem), None)
+
+
+def _verification_error(directory: Path, report: spec.BundleReport) -> BundleRuleError:
+    """The verifier's verdict as an error naming the file and line: an event's line, or the manifest's."""
+    rule = report.reason or spec.MALFORMED
+    problem = report.problem or "fails verification"
+    where = f" at position {report.broken_position}" if report.broken_position is not None else ""
+    first = report.manifest.get("first_position")
+    file, line = spec.MANIFEST, None
+    if report.broken_position is not None and isinstance(first, int) and report.broken_position >= first:
+        file, line = spec.EVENTS, report.broken_position - first + 1
+    elif ("no " + spec.MANIFEST) not in problem:
+        line = _manifest_line(directory, _manifest_key(problem))
+    shown = f"{file} line {line}" if line is not None else file
+    detail = problem if problem.startswith(shown) else f"{shown}: {problem}"
+    return BundleRuleError(
+        f"bundle {directory} fails verification{where} ({rule}): {detail}", file=file, line=line, rule=rule
+    )
 
 
 # ---- writing -----------------------------------------------------------------------------------

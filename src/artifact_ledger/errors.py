@@ -166,3 +166,20 @@ class InvalidQueryError(InvalidArgumentError):
     """A ``find``/``count`` filter, ordering, cursor or limit the ledger cannot run: an unknown field or
     operator, a value of the wrong type for its operator, a path outside the path grammar, a forged or
     stale cursor. The message names the offending key or value and what is accepted instead."""
+
+
+class BundleRuleError(InvalidBundleError):
+    """A bundle breaks one of the rules ``import`` checks (``docs/bundle-format.md``): a malformed or
+    tampered file, or an event no writer could have produced (an id that is not a ULID, a version
+    gap, an unknown type, a parent that is not live, a cycle, time going backwards, …).
+
+    ``file`` is the bundle file (``events.jsonl``, ``manifest.json`` or a blob's path), ``line`` the
+    1-based line of that file when there is one, ``rule`` the short name of the rule broken. The
+    import wrote nothing; fix or re-export the bundle.
+    """
+
+    def __init__(self, message: str, *, file: str, line: int | None = None, rule: str) -> None:
+        super().__init__(message)
+        self.file = file
+        self.line = line
+        self.rule = rule

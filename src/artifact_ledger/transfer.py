@@ -9,11 +9,18 @@ that the append path uses, all in one transaction under the write lock: an impor
 lands whole or not at all. Events and blobs are read from the files a page at a time, so
 memory stays flat however long the log is.
 
+A bundle is untrusted input: besides the files' integrity, every event is held to the rules
+of a live write (:mod:`artifact_ledger.bundle_check`) before anything is written: a bundle from
+position 1 when it is loaded, an incremental bundle against the target's log, in the import's
+transaction. Every refusal is a :class:`~artifact_ledger.errors.BundleRuleError` naming the file,
+line and rule, and leaves the target as it was.
+
 Import is idempotent and resumable: events the ledger already holds (same positions and
-hashes) are skipped, so importing a bundle twice changes nothing, and a bundle that
-continues the ledger's log (an incremental export) appends to it. A ledger whose history
-differs from the bundle's is refused with :class:`ImportConflictError` before anything
-is written.
+hashes) are skipped, so importing a bundle twice changes nothing; a bundle that continues the
+ledger's log (an incremental export) appends to it; an older export of the same ledger (its
+events a prefix of the log) changes nothing and says so (``ImportResult.already_contained``).
+A ledger whose history differs from the bundle's is refused with :class:`ImportConflictError`
+naming the first position where they differ, before anything is written.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,12 +38,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import codec
 from . import verify_bundle as spec
 from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bundle
-from .errors import InvalidBundleError, LedgerError
+from .bundle_check import EventRules, NeedState
+from .chain import format_time
+from .decide import fold
+from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError, LedgerError
 from .events import RecordedEvent, upcast
 from .projections.projector import Projector, write_checkpoints
 from .store.errors import translated
+from .store.event_store import read_stream
 from .store.recorder import Recorder, recorder_for
-from .store.rows import event_values
+from .store.rows import HASH, POSITION, event_values
 
 __all__ = ["ImportConflictError", "ImportResult", "export_ledger", "import_bundle"]
 
@@ -48,13 +60,16 @@ class ImportConflictError(LedgerError):
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import did: events and blobs written, events already present, and the new head."""
+    """What an import did: events and blobs written, events already present, and the ledger's head after it."""
 
     events_imported: int
     events_skipped: int
     blobs_imported: int
     head_position: int
     head_hash: str
+    already_contained: bool = False
+    """The ledger already held every event of the bundle (an older export of it): nothing was written.
+    ``head_position`` and ``head_hash`` are then the ledger's head, which is past the bundle's."""
 
 
 async def export_ledger(
@@ -93,38 +108,126 @@ def _pages(bundle: Bundle) -> Iterator[list[BundleEvent]]:
         raise InvalidBundleError(f"bundle {bundle.path}: {spec.EVENTS} changed while it was imported")
 
 
-async def _head(driver: Recorder) -> tuple[int, str]:
+@dataclass(frozen=True)
+class _LedgerHead:
+    position: int
+    hash: str
+    recorded_at: str | None
+
+
+async def _head(driver: Recorder) -> _LedgerHead:
     rows = await driver.fetch(driver.sql.head)
     if not rows:
-        return 0, codec.GENESIS_HASH.hex()
-    return int(rows[0][0]), driver.read_bytes(rows[0][1]).hex()
+        return _LedgerHead(0, codec.GENESIS_HASH.hex(), None)
+    return _LedgerHead(int(rows[0][0]), driver.read_bytes(rows[0][1]).hex(), format_time(driver.read_ts(rows[0][2])))
 
 
-def _check_start(manifest: BundleManifest, head: tuple[int, str]) -> None:
-    """Refuse a ledger whose log does not lead into the bundle (the rest is checked per event)."""
-    position, digest = head
+async def _ledger_hash(driver: Recorder, position: int) -> str:
     if position == 0:
+        return codec.GENESIS_HASH.hex()
+    rows = await driver.fetch(driver.sql.hash_at, position)
+    return driver.read_bytes(rows[0][0]).hex() if rows else ""
+
+
+def _bundle_hash(bundle: Bundle, position: int) -> str:
+    """The hash the bundle gives event ``position`` (``first_position - 1``: its ``prev_hash``)."""
+    manifest = bundle.manifest
+    if position == manifest.first_position - 1:
+        return manifest.prev_hash
+    if position == manifest.head_position:
+        return manifest.head_hash
+    for event in bundle.events():
+        if event.position == position:
+            return event.hash
+    return ""
+
+
+async def _first_difference(driver: Recorder, bundle: Bundle, upto: int) -> int:
+    """The first position (up to ``upto``) where the ledger's event is not the bundle's (a verified chain: one pass)."""
+    start = bundle.manifest.first_position
+    if await _ledger_hash(driver, start - 1) != bundle.manifest.prev_hash:
+        return start - 1
+    ledger = driver.pages(driver.sql.events_from, (start - 1,), PAGE)
+    bundled = bundle.events()
+    async with aclosing(ledger) as paged:
+        async for rows in paged:
+            for row in rows:
+                event = next(bundled, None)
+                if event is None or int(row[POSITION]) > upto or driver.read_bytes(row[HASH]).hex() != event.hash:
+                    return min(int(row[POSITION]), upto)
+    return upto
+
+
+def _conflict(bundle: Bundle, position: int, ledger_head: int) -> ImportConflictError:
+    if position == bundle.manifest.first_position - 1:
+        return ImportConflictError(
+            f"bundle {bundle.path} continues from event {position}, but the ledger's event {position} is another "
+            f"one: the ledger (head {ledger_head}) holds a different history; import into an empty database"
+        )
+    return ImportConflictError(
+        f"bundle {bundle.path} and the ledger (head {ledger_head}) differ from position {position} on "
+        f"({spec.EVENTS} line {position - bundle.manifest.first_position + 1}): the ledger holds a different "
+        "history; import into an empty database"
+    )
+
+
+async def _check_start(driver: Recorder, bundle: Bundle, head: _LedgerHead) -> bool:
+    """Refuse a ledger whose log does not lead into the bundle; True when it already holds every event.
+
+    The chain makes one comparison enough: two logs with the same hash at a position agree
+    on every event up to it. Only a refusal looks further, to name the first differing position.
+    """
+    manifest = bundle.manifest
+    if head.position == 0:
         if manifest.first_position != 1:
             raise ImportConflictError(
                 f"the bundle starts at position {manifest.first_position} (an incremental export) but the ledger "
                 "is empty; import the bundle it continues first"
             )
-        return
-    if position < manifest.first_position - 1:
+        return False
+    if head.position < manifest.first_position - 1:
         raise ImportConflictError(
-            f"the ledger ends at position {position} but the bundle continues from {manifest.first_position - 1}; "
-            "import the bundles in between first"
+            f"the ledger ends at position {head.position} but the bundle continues from "
+            f"{manifest.first_position - 1}; import the bundles in between first"
         )
-    if position == manifest.first_position - 1 and digest != manifest.prev_hash:
-        raise ImportConflictError(
-            f"the ledger is not empty and its event {position} is not the one the bundle continues from: "
-            "the ledger holds a different history; import into an empty database"
-        )
-    if position > manifest.head_position:
-        raise ImportConflictError(
-            f"the ledger holds {position} events, more than the bundle's {manifest.head_position}; "
-            "import into an empty database"
-        )
+    shared = min(head.position, manifest.head_position)
+    if await _ledger_hash(driver, shared) != _bundle_hash(bundle, shared):
+        raise _conflict(bundle, await _first_difference(driver, bundle, shared), head.position)
+    return head.position >= manifest.head_position
+
+
+async def _target_state(driver: Recorder, artifact_id: str) -> tuple[int, str | None, bool] | None:
+    """(version, parent, deleted) of a stream by the target's log, or None if it has no events."""
+    state = fold(await read_stream(driver, artifact_id))
+    return None if state is None else (state.version, state.parent_id, state.deleted)
+
+
+async def _target_children(driver: Recorder, artifact_id: str) -> int:
+    """How many live children ``artifact_id`` has in the target (live descendants by the projections,
+    their depth by the closure: two reads whatever the subtree's size; ``verify`` checks both)."""
+    below = [str(r[0]) for r in await driver.fetch(driver.sql.children_in_subtree, artifact_id)]
+    count = 0
+    for start in range(0, len(below), PAGE):
+        rows = await driver.fetch(driver.sql.closure_of, driver.id_list(below[start : start + PAGE]))
+        count += sum(1 for _d, ancestor, depth in rows if ancestor == artifact_id and int(depth) == 1)
+    return count
+
+
+async def _check_rules(driver: Recorder, bundle: Bundle, head: _LedgerHead) -> None:
+    """Hold the events after the ledger's head to the write rules, against the target's log (no writes)."""
+    rules = EventRules(str(bundle.path), bundle.manifest.first_position, complete=False, last_time=head.recorded_at)
+    for event in bundle.events():
+        if event.position <= head.position:
+            continue
+        while True:
+            try:
+                rules.check(event)
+                break
+            except NeedState as need:
+                if need.what == "stream":
+                    rules.learn(need.artifact_id, await _target_state(driver, need.artifact_id))
+                else:
+                    rules.learn_children(need.artifact_id, await _target_children(driver, need.artifact_id))
 
 
 def _recorded(event: BundleEvent) -> RecordedEvent:
@@ -150,7 +253,7 @@ def _recorded(event: BundleEvent) -> RecordedEvent:
 class _Replay:
     """Inserts verified events (and their blobs) page by page and projects them."""
 
-    def __init__(self, driver: Recorder, bundle: Bundle, head: tuple[int, str]) -> None:
+    def __init__(self, driver: Recorder, bundle: Bundle, head: _LedgerHead) -> None:
         self.driver = driver
         self.bundle = bundle
         self.head = head
@@ -168,11 +271,6 @@ class _Replay:
                 f"bundle {self.bundle.path}: the chain breaks at position {self.expected} (the file changed "
                 "while it was imported)"
             )
-        if event.position == self.head[0] and event.hash != self.head[1]:
-            raise ImportConflictError(
-                f"the ledger is not empty and its event {event.position} differs from the bundle's: "
-                "the ledger holds a different history; import into an empty database"
-            )
         self.prev = event.hash
         self.expected += 1
 
@@ -180,14 +278,28 @@ class _Replay:
         fresh: list[RecordedEvent] = []
         for event in page:
             self.check(event)
-            if event.position <= self.head[0]:
+            if event.position <= self.head.position:
                 self.skipped += 1
             else:
                 fresh.append(_recorded(event))
         if not fresh:
             return
         await self._blobs(fresh)
-        await self.driver.executemany(self.driver.sql.insert_event, [event_values(e, self.driver.ts) for e in fresh])
+        try:
+            with translated():
+                await self.driver.executemany(
+                    self.driver.sql.insert_event, [event_values(e, self.driver.ts) for e in fresh]
+                )
+        except IntegrityViolationError:
+            first = self.bundle.manifest.first_position
+            lines = f"lines {fresh[0].position - first + 1}-{fresh[-1].position - first + 1}"
+            raise BundleRuleError(
+                f"bundle {self.bundle.path}: an event id on {spec.EVENTS} {lines} already names an event of the "
+                "ledger (rule: unique-event-id)",
+                file=spec.EVENTS,
+                line=fresh[0].position - first + 1,
+                rule="unique-event-id",
+            ) from None
         parents = {e.payload.get("parent_id") or e.payload.get("to_parent_id") for e in fresh}
         await self.projector.load([*(p for p in parents if isinstance(p, str)), *(e.artifact_id for e in fresh)])
         for recorded in fresh:
@@ -197,20 +309,41 @@ class _Replay:
         self.imported += len(fresh)
 
     async def _blobs(self, events: Sequence[RecordedEvent]) -> None:
-        rows: list[tuple[str, int, bytes]] = []
+        """Store the page's new blobs, each read and hashed once; a row already there must hold the same bytes."""
+        wanted: dict[str, int] = {}
         for event in events:
             content = event.payload.get("content")
             if not isinstance(content, dict) or not isinstance(content.get("hash"), str):
                 continue
             digest = content["hash"]
-            if digest in self.blobs_seen:
-                continue
-            self.blobs_seen.add(digest)
+            if digest not in self.blobs_seen:
+                self.blobs_seen.add(digest)
+                wanted[digest] = event.position
+        if not wanted:
+            return
+        stored = await self.driver.fetch(self.driver.sql.blob_digests_in, self.driver.id_list(list(wanted)))
+        for digest, size, hashed in stored:
+            actual = self.driver.blob_digest(hashed)
+            if actual != digest:
+                raise CorruptBlobError(
+                    f"ledger_blobs already holds a row for content {digest} (event {wanted[digest]} of bundle "
+                    f"{self.bundle.path}), but its bytes hash to {actual} ({size} bytes): the row was not written "
+                    "by the ledger. Nothing was imported; find the damage with `artifact-ledger verify`"
+                )
+            del wanted[digest]
+        batch: list[tuple[str, int, bytes]] = []
+        for digest in wanted:  # bounded batches: blobs may be large
             data = self.bundle.blob(digest)
-            rows.append((digest, len(data), data))
-        for start in range(0, len(rows), 50):  # bounded: blobs may be large
-            await self.driver.executemany(self.driver.sql.insert_blob, rows[start : start + 50])
-            self.blobs += len(rows[start : start + 50])
+            batch.append((digest, len(data), data))
+            if len(batch) >= 50:
+                await self._insert_blobs(batch)
+                batch = []
+        await self._insert_blobs(batch)
+
+    async def _insert_blobs(self, rows: list[tuple[str, int, bytes]]) -> None:
+        if rows:
+            await self.driver.executemany(self.driver.sql.insert_new_blob, rows)
+            self.blobs += len(rows)
 
 
 async def import_bundle(
@@ -221,28 +354,36 @@ async def import_bundle(
 ) -> ImportResult:
     """Verify the bundle at ``source`` (or take a :class:`Bundle` already loaded) and replay it into ``engine``.
 
-    Raises :class:`InvalidBundleError` for a bundle that is malformed, truncated, from a newer
-    format version or fails verification, and :class:`ImportConflictError` for a ledger whose
-    history is not the bundle's; in both cases nothing is written.
+    Raises :class:`~artifact_ledger.errors.BundleRuleError` (an :class:`InvalidBundleError`) for a
+    bundle that is malformed, truncated, from a newer format version, fails verification or holds
+    an event no writer could have produced, and :class:`ImportConflictError` for a ledger whose
+    history is not the bundle's; in every case nothing is written. A bundle whose events the
+    ledger already holds (an older export of it) changes nothing: ``already_contained`` is true.
     """
     bundle = source if isinstance(source, Bundle) else load_bundle(source)
+    manifest = bundle.manifest
     with translated():
         async with engine.begin() as conn:
             driver = await recorder_for(conn)
             await driver.lock()
             head = await _head(driver)
-            _check_start(bundle.manifest, head)
+            if await _check_start(driver, bundle, head):
+                if progress is not None:
+                    progress(manifest.event_count)
+                return ImportResult(0, manifest.event_count, 0, head.position, head.hash, already_contained=True)
+            if not bundle.rules_checked:
+                await _check_rules(driver, bundle, head)  # every event passes before the first write
             replay = _Replay(driver, bundle, head)
             for page in _pages(bundle):
                 await replay.page(page)
                 if progress is not None:
                     progress(replay.imported + replay.skipped)
             if replay.imported:
-                await write_checkpoints(driver, bundle.manifest.head_position)
+                await write_checkpoints(driver, manifest.head_position)
     return ImportResult(
         events_imported=replay.imported,
         events_skipped=replay.skipped,
         blobs_imported=replay.blobs,
-        head_position=bundle.manifest.head_position,
-        head_hash=bundle.manifest.head_hash,
+        head_position=manifest.head_position,
+        head_hash=manifest.head_hash,
     )

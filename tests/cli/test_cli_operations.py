@@ -130,7 +130,7 @@ def test_export_import_idempotent_identical_and_refusals(
     )
     assert run("export", "two", cwd=tmp_path, db=target).returncode == 4  # never overwrites
     conflict = run("import", str(other), cwd=tmp_path, db=target)
-    assert conflict.returncode == 4
+    assert conflict.returncode == 1  # a bundle that does not fit the ledger is bad input, not an environment failure
     assert "different history" in one_line_error(conflict)
     shutil.copytree(one, tmp_path / "bad")
     events = tmp_path / "bad" / "events.jsonl"

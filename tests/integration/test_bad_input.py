@@ -46,6 +46,7 @@ from artifact_ledger import (
     create_engine,
 )
 from artifact_ledger.bundle import load_bundle, write_bundle
+from artifact_ledger.errors import BundleRuleError
 from artifact_ledger.store.tables import table_names
 from conftest import SECRET
 
@@ -323,10 +324,10 @@ DB_CASES = [
         "'yesterday'",
     ),
     case("verify since a non-hex hash", lambda c: verify_since(c, (3, "xyz")), ValueError, "64 hex digits"),
-    case("a truncated bundle", truncated_bundle, InvalidBundleError, "truncated", "malformed"),
-    case("a forged bundle", forged_bundle, InvalidBundleError, "at position 1 (modified)"),
-    case("a bundle without its manifest", bundle_without_manifest, InvalidBundleError, "no manifest.json"),
-    case("a bundle of a newer format", newer_bundle, InvalidBundleError, "format_version 2"),
+    case("a truncated bundle", truncated_bundle, BundleRuleError, "truncated", "malformed"),
+    case("a forged bundle", forged_bundle, BundleRuleError, "at position 1 (modified)"),
+    case("a bundle without its manifest", bundle_without_manifest, BundleRuleError, "no manifest.json"),
+    case("a bundle of a newer format", newer_bundle, BundleRuleError, "format_version 2"),
     case(
         "a bundle path that is no directory",
         lambda c: asyncio.to_thread(load_bundle, c.tmp / "nothing"),

@@ -114,20 +114,28 @@ def canonical(value: Any) -> bytes:
 
 
 def build(directory: Path) -> None:
-    """Three chained events, the second with a blob; no informational manifest fields (all of it is checked)."""
+    """Three chained events a writer could produce (a create, then two updates, the first with a blob);
+    no informational manifest fields (all of it is checked)."""
     blob = b"blob bytes"
     digest = hashlib.sha256(blob).hexdigest()
     prev, lines = GENESIS_HEX, []
     for position in (1, 2, 3):
-        content = {"codec": "bytes", "hash": digest, "size": len(blob)} if position == 2 else None
+        content = (
+            {"codec": "bytes", "hash": digest, "media_type": "application/octet-stream", "size": len(blob)}
+            if position == 2
+            else None
+        )
+        payload: dict[str, Any] = {"content": content, "data": {"p": position}, "tags": []}
+        if position == 1:
+            payload["parent_id"] = None
         event = Event(
             position,
             f"01J{position:023d}",
             "01K00000000000000000000000",
             position,
-            "artifact.updated",
+            "artifact.created" if position == 1 else "artifact.updated",
             1,
-            canonical({"content": content, "data": {"p": position}}).decode(),
+            canonical(payload).decode(),
             "2025-01-02T03:04:05.000000Z",
             "zoë",
             None,

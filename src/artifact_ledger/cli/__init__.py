@@ -22,6 +22,7 @@ from .._version import __version__
 from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError, LedgerNotFoundError, SchemaTamperedError
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
+from ..transfer import ImportConflictError
 from . import commands, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
@@ -197,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 def exit_code(exc: BaseException) -> int:
     if isinstance(exc, ArtifactNotFoundError | LedgerNotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, InvalidBundleError | SchemaTamperedError):
-        return EXIT_VERIFY_FAILED
+    if isinstance(exc, InvalidBundleError | SchemaTamperedError | ImportConflictError):
+        return EXIT_VERIFY_FAILED  # bad input: a bundle that fails its checks or does not fit the ledger
     return EXIT_ERROR
 
 

@@ -68,6 +68,11 @@ async def _import(args: argparse.Namespace) -> int:
             result = await import_bundle(ledger.engine, bundle, progress=advance)
     if args.json:
         render.print_json(dataclasses.asdict(result))
+    elif result.already_contained:
+        render.console.print(
+            f"the ledger already contains these {result.events_skipped} events (its head is "
+            f"{result.head_position}:{result.head_hash}); nothing imported"
+        )
     elif result.events_imported == 0:
         render.console.print(f"nothing to import: the ledger already holds all {result.events_skipped} events")
     else:

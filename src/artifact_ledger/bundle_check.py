@@ -1,0 +1,380 @@
+"""The rules ``import`` holds every bundle event to: the ones a live write obeys, checked without I/O.
+
+A bundle is untrusted input. The standalone verifier (``verify_bundle``) proves that its files
+are intact (every line parses, the hash chain links, blobs match their names); :class:`EventRules`
+proves that a writer of this ledger could have produced each event, in order, given what came
+before it: ids are ULIDs, each stream starts with ``artifact.created`` and counts its versions
+from 1 without gaps, parents exist and are live, moves make no cycle, deletes leave no live
+child behind, times never go backwards, types and schema versions are known, numbers fit their
+columns, attribution is text the log can hold, and every payload has exactly the shape (and the
+canonical bytes) the writer gives it.
+
+The checker is fed one event at a time and keeps one small record per artifact (version,
+parent, deleted, live children), so it is linear in the events and flat in memory apart from
+that. It never looks anything up: when it meets an artifact it knows nothing about and was told
+that the log before the bundle is not empty (an incremental bundle), it raises
+:class:`NeedState` before changing anything, the importer loads that artifact from the target's
+log (:meth:`EventRules.learn`) and checks the event again.
+
+Every refusal is a :class:`~artifact_ledger.errors.BundleRuleError` naming the bundle, the line
+of ``events.jsonl``, the position and the rule (the names are listed in ``RULES``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from . import codec
+from . import verify_bundle as spec
+from .ambient import validate as validate_attribution
+from .arguments import MAX_POSITION, MAX_VERSION
+from .commands import MAX_TAG_LENGTH, MAX_TAGS, MAX_TYPE_LENGTH
+from .content.codecs import DEFAULT_MEDIA_TYPE
+from .content.encoding import MAX_MEDIA_TYPE_LENGTH
+from .errors import BundleRuleError, InvalidAttributionError
+from .events import (
+    CREATED,
+    CURRENT_SCHEMA_VERSION,
+    DELETED,
+    EVENT_TYPES,
+    MOVED,
+    RESTORED,
+    REVERTED,
+    UPDATED,
+    Attribution,
+)
+
+__all__ = ["RULES", "EventRules", "NeedState", "Stream"]
+
+RULES: Final = {
+    "ulid": "event ids, artifact ids and parent ids are canonical ULIDs (26 Crockford base32 characters)",
+    "unique-event-id": "no two events share an event id",
+    "type": "the event type is one this version knows",
+    "schema-version": "the payload's schema version is one this version reads",
+    "number": "positions fit 63 bits, versions 31 bits, sizes 63 bits",
+    "stream-start": "a stream starts with artifact.created, and only once",
+    "version": "versions within a stream are dense from 1",
+    "live": "only a live artifact is updated, moved, deleted or reverted; only a deleted one is restored",
+    "parent": "a parent exists and is live when the event happens",
+    "cycle": "a move never puts an artifact under itself or one of its descendants",
+    "children": "an artifact with live children is not deleted (a cascade deletes them first)",
+    "time": "recorded_at never goes backwards along the chain",
+    "attribution": "actor, reason, correlation and causation ids are text the log can hold",
+    "payload": "the payload has exactly the shape the writer gives this event type",
+    "canonical": "the payload is the writer's canonical JSON (sorted keys, no whitespace)",
+}
+"""Rule name -> what it requires (``docs/bundle-format.md`` lists the same)."""
+
+ULID_TEXT: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}\Z")
+"""A ULID as the ledger writes it: 26 upper-case Crockford base32 characters, at most 128 bits."""
+MAX_SIZE: Final = 2**63 - 1
+
+_STATE_KEYS: Final = frozenset({"content", "data", "tags"})
+_PAYLOAD_KEYS: Final = {
+    CREATED: _STATE_KEYS | {"parent_id"},
+    UPDATED: _STATE_KEYS,
+    RESTORED: _STATE_KEYS | {"parent_id"},
+    REVERTED: _STATE_KEYS | {"parent_id", "reverted_to"},
+    MOVED: frozenset({"from_parent_id", "to_parent_id"}),
+    DELETED: frozenset({"cascade_root"}),
+}
+_CONTENT_KEYS: Final = frozenset({"codec", "hash", "media_type", "size"})
+
+
+@dataclass(slots=True)
+class Stream:
+    """What the rules need to know about one artifact: its last version, parent, and whether it is deleted."""
+
+    version: int
+    parent: str | None
+    deleted: bool
+    children: int | None = 0
+    """Live children; None: not known yet (an artifact of the target's log, see :class:`NeedState`)."""
+    delta: int = 0
+    """Children gained minus children lost by the bundle's events while ``children`` is unknown."""
+
+
+class NeedState(Exception):
+    """The checker needs the target's ``stream`` (its state) or ``children`` (its live children) of ``artifact_id``."""
+
+    def __init__(self, artifact_id: str, what: str) -> None:
+        super().__init__(f"{what} of {artifact_id}")
+        self.artifact_id = artifact_id
+        self.what = what
+
+
+_ABSENT: Final = Stream(0, None, True, 0)
+"""Marks an id the target's log has no events of."""
+
+
+class EventRules:
+    """Checks bundle events in order; see the module docstring.
+
+    ``where`` names the bundle in messages, ``first_position`` is the position on line 1 of
+    ``events.jsonl``. ``complete``: the checker has seen the whole log before the first event
+    it is given (a bundle from position 1), so an unknown id has no events; otherwise it raises
+    :class:`NeedState`. ``last_time``: the canonical ``recorded_at`` of the event before.
+    """
+
+    def __init__(self, where: str, first_position: int, *, complete: bool, last_time: str | None = None) -> None:
+        self.where = where
+        self.first_position = first_position
+        self.complete = complete
+        self.last_time = last_time
+        self.streams: dict[str, Stream] = {}
+        self.event_ids: set[int] = set()
+
+    # ---- what the importer tells the checker --------------------------------------------------------
+    def learn(self, artifact_id: str, state: tuple[int, str | None, bool] | None) -> None:
+        """The target log's (version, parent, deleted) of ``artifact_id``, or None: no events."""
+        if state is None:
+            self.streams[artifact_id] = _ABSENT
+        else:
+            self.streams[artifact_id] = Stream(state[0], state[1], state[2], None)
+
+    def learn_children(self, artifact_id: str, live_children: int) -> None:
+        """How many live children ``artifact_id`` has in the target (before this import's events)."""
+        stream = self.streams[artifact_id]
+        if stream.children is None:
+            stream.children, stream.delta = live_children + stream.delta, 0
+
+    # ---- checking -------------------------------------------------------------------------------------
+    def fail(self, event: spec.Event, rule: str, detail: str) -> BundleRuleError:
+        line = event.position - self.first_position + 1
+        return BundleRuleError(
+            f"bundle {self.where}: {spec.EVENTS} line {line} (position {event.position}, {event.type}): "
+            f"{detail} (rule: {rule})",
+            file=spec.EVENTS,
+            line=line,
+            rule=rule,
+        )
+
+    def _stream(self, artifact_id: str) -> Stream | None:
+        stream = self.streams.get(artifact_id)
+        if stream is None:
+            if self.complete:
+                return None
+            raise NeedState(artifact_id, "stream")
+        return None if stream is _ABSENT else stream
+
+    def _live(self, artifact_id: str | None) -> bool:
+        if artifact_id is None:
+            return True
+        stream = self._stream(artifact_id)
+        return stream is not None and not stream.deleted
+
+    def _ancestors(self, event: spec.Event, parent_id: str) -> set[str]:
+        """``parent_id`` and its ancestors (every one live: a live artifact's parent is live)."""
+        seen: set[str] = set()
+        current: str | None = parent_id
+        while current is not None:
+            if current in seen:  # cannot happen while every event passed: say so rather than loop
+                raise self.fail(event, "cycle", f"the parents above {parent_id} already form a cycle at {current}")
+            seen.add(current)
+            stream = self._stream(current)
+            current = stream.parent if stream is not None else None
+        return seen
+
+    def check(self, event: spec.Event) -> None:
+        """Refuse ``event`` with a :class:`BundleRuleError` unless a writer could have produced it next.
+
+        Raises :class:`NeedState` (having changed nothing) when it needs the target's state first.
+        """
+        self._envelope(event)
+        payload = self._payload(event)
+        self._transition(event, payload)
+        self.event_ids.add(int(event.event_id.translate(_FROM_CROCKFORD), 32))
+        self.last_time = event.recorded_at
+
+    def _envelope(self, event: spec.Event) -> None:
+        if not ULID_TEXT.match(event.event_id):
+            raise self.fail(event, "ulid", f"event id {event.event_id[:60]!r} is not a ULID")
+        if not ULID_TEXT.match(event.artifact_id):
+            raise self.fail(event, "ulid", f"artifact id {event.artifact_id[:60]!r} is not a ULID")
+        if int(event.event_id.translate(_FROM_CROCKFORD), 32) in self.event_ids:
+            raise self.fail(event, "unique-event-id", f"event id {event.event_id} was used by an earlier event")
+        if event.type not in EVENT_TYPES:
+            raise self.fail(event, "type", f"unknown event type {event.type[:60]!r} (known: {sorted(EVENT_TYPES)})")
+        if event.schema_version != CURRENT_SCHEMA_VERSION:
+            raise self.fail(
+                event,
+                "schema-version",
+                f"schema_version {event.schema_version} is not one this version reads ({CURRENT_SCHEMA_VERSION})",
+            )
+        if event.position > MAX_POSITION:
+            raise self.fail(event, "number", f"position {event.position} is beyond {MAX_POSITION}")
+        if event.version > MAX_VERSION:
+            raise self.fail(event, "number", f"version {event.version} is beyond {MAX_VERSION} (32-bit versions)")
+        if self.last_time is not None and event.recorded_at < self.last_time:
+            raise self.fail(
+                event, "time", f"recorded_at {event.recorded_at} is before the previous event's {self.last_time}"
+            )
+        try:
+            validate_attribution(Attribution(event.actor, event.reason, event.correlation_id, event.causation_id))
+        except InvalidAttributionError as exc:
+            raise self.fail(event, "attribution", str(exc)) from None
+
+    # ---- payloads -------------------------------------------------------------------------------------
+    def _payload(self, event: spec.Event) -> dict[str, Any]:
+        try:
+            payload = codec.loads(event.payload)
+        except orjson.JSONDecodeError as exc:
+            raise self.fail(event, "payload", f"the payload is not JSON ({exc})") from None
+        if type(payload) is not dict:
+            raise self.fail(event, "payload", "the payload is not a JSON object")
+        wanted = _PAYLOAD_KEYS[event.type]
+        if set(payload) != wanted:
+            missing, extra = sorted(wanted - set(payload)), sorted(set(payload) - wanted)
+            raise self.fail(event, "payload", f"the payload has the wrong keys (missing {missing}, unexpected {extra})")
+        for key in ("parent_id", "from_parent_id", "to_parent_id", "cascade_root"):
+            if key in payload:
+                self._id_or_none(event, payload[key], key)
+        if "data" in payload:
+            self._state(event, payload)
+        if "reverted_to" in payload:
+            value = payload["reverted_to"]
+            if type(value) is not int or not 1 <= value <= MAX_VERSION:
+                raise self.fail(event, "payload", f"reverted_to must be a version number, not {value!r:.60}")
+        if codec.dumps_trusted(payload) != event.payload.encode():
+            raise self.fail(event, "canonical", "the payload is not written as the ledger writes it")
+        return payload
+
+    def _id_or_none(self, event: spec.Event, value: Any, key: str) -> None:
+        if value is not None and (type(value) is not str or not ULID_TEXT.match(value)):
+            raise self.fail(event, "ulid", f"{key} {value!r:.60} is not a ULID")
+
+    def _state(self, event: spec.Event, payload: dict[str, Any]) -> None:
+        data = payload["data"]
+        try:
+            codec.dumps_stored(data)
+        except (codec.NotJSONError, codec.UnstorableError) as exc:
+            raise self.fail(event, "payload", f"data: {exc}") from None
+        if isinstance(data, dict):
+            if data.get("content") is not None:
+                raise self.fail(event, "payload", "data holds 'content': content is stored as a blob reference")
+            kind = data.get("type")
+            if isinstance(kind, str) and len(kind) > MAX_TYPE_LENGTH:
+                raise self.fail(event, "payload", f"data['type'] is {len(kind)} characters; the most is 255")
+        tags = payload["tags"]
+        if type(tags) is not list or len(tags) > MAX_TAGS:
+            raise self.fail(event, "payload", f"tags must be a list of at most {MAX_TAGS} strings, not {tags!r:.60}")
+        for tag in tags:
+            if type(tag) is not str or len(tag) > MAX_TAG_LENGTH or "\x00" in tag:
+                raise self.fail(event, "payload", f"tag {tag!r:.60} is not a string of at most 255 characters")
+        content = payload["content"]
+        if content is None:
+            return
+        if type(content) is not dict or set(content) != _CONTENT_KEYS:
+            raise self.fail(event, "payload", f"content must be an object with keys {sorted(_CONTENT_KEYS)}")
+        if content["codec"] not in DEFAULT_MEDIA_TYPE:
+            raise self.fail(event, "payload", f"content codec {content['codec']!r:.60} is not one the ledger writes")
+        if type(content["hash"]) is not str or not spec.HEX64.match(content["hash"]):
+            raise self.fail(event, "payload", f"content hash {content['hash']!r:.80} is not 64 lowercase hex digits")
+        size = content["size"]
+        if type(size) is not int or not 0 <= size <= MAX_SIZE:
+            raise self.fail(event, "number", f"content size {size!r:.60} is not an integer from 0 to {MAX_SIZE}")
+        media = content["media_type"]
+        if media is not None and (type(media) is not str or len(media) > MAX_MEDIA_TYPE_LENGTH or "\x00" in media):
+            raise self.fail(event, "payload", f"content media_type {media!r:.60} is not a storable content type")
+
+    # ---- the stream's rules ---------------------------------------------------------------------------
+    def _transition(self, event: spec.Event, payload: dict[str, Any]) -> None:
+        """Check ``event`` against its stream and parents; then (only then) apply it."""
+        aid, kind = event.artifact_id, event.type
+        stream = self._stream(aid)
+        if kind == CREATED:
+            if stream is not None:
+                raise self.fail(event, "stream-start", f"artifact {aid} already exists (version {stream.version})")
+            self._version(event, 0)
+            parent = payload["parent_id"]
+            self._parent(event, parent)
+            self.streams[aid] = Stream(1, parent, False, 0)
+            self._adopt(parent, +1)
+            return
+        if stream is None:
+            raise self.fail(event, "stream-start", f"artifact {aid} has no artifact.created event before this one")
+        self._version(event, stream.version)
+        if kind == RESTORED:
+            if not stream.deleted:
+                raise self.fail(event, "live", f"artifact {aid} is not deleted, so it cannot be restored")
+            if payload["parent_id"] != stream.parent:
+                raise self.fail(
+                    event, "payload", f"a restore keeps the parent {stream.parent}, not {payload['parent_id']}"
+                )
+            self._parent(event, stream.parent)
+            stream.deleted = False
+            self._adopt(stream.parent, +1)
+        elif stream.deleted:
+            raise self.fail(event, "live", f"artifact {aid} is deleted (restore it first)")
+        elif kind == DELETED:
+            if stream.parent is not None:
+                self._stream(stream.parent)  # its count of children changes: it must be known
+            if stream.children is None:
+                raise NeedState(aid, "children")
+            if stream.children:
+                raise self.fail(event, "children", f"artifact {aid} still has {stream.children} live children")
+            stream.deleted = True
+            self._adopt(stream.parent, -1)
+        elif kind == MOVED:
+            if payload["from_parent_id"] != stream.parent:
+                raise self.fail(
+                    event, "payload", f"from_parent_id {payload['from_parent_id']} is not the parent {stream.parent}"
+                )
+            if payload["to_parent_id"] == stream.parent:
+                raise self.fail(event, "payload", "a move to the parent the artifact already has")
+            self._reparent(event, stream, payload["to_parent_id"])
+        elif kind == REVERTED:
+            if payload["reverted_to"] > stream.version:
+                raise self.fail(
+                    event, "payload", f"reverted_to {payload['reverted_to']} is beyond version {stream.version}"
+                )
+            if payload["parent_id"] != stream.parent:
+                self._reparent(event, stream, payload["parent_id"])
+        stream.version = event.version
+
+    def _version(self, event: spec.Event, current: int) -> None:
+        if event.version != current + 1:
+            raise self.fail(
+                event,
+                "version",
+                f"artifact {event.artifact_id} is at version {current}; the next event must be version "
+                f"{current + 1}, not {event.version}",
+            )
+
+    def _parent(self, event: spec.Event, parent_id: str | None) -> None:
+        if parent_id == event.artifact_id:
+            raise self.fail(event, "cycle", f"artifact {parent_id} cannot be its own parent")
+        if not self._live(parent_id):
+            raise self.fail(
+                event, "parent", f"parent {parent_id} of artifact {event.artifact_id} is not a live artifact"
+            )
+
+    def _reparent(self, event: spec.Event, stream: Stream, parent_id: str | None) -> None:
+        if stream.parent is not None:
+            self._stream(stream.parent)  # the old parent's count changes: it must be known
+        self._parent(event, parent_id)
+        if parent_id is not None and event.artifact_id in self._ancestors(event, parent_id):
+            raise self.fail(
+                event, "cycle", f"moving {event.artifact_id} under {parent_id}, one of its descendants, makes a cycle"
+            )
+        self._adopt(stream.parent, -1)
+        self._adopt(parent_id, +1)
+        stream.parent = parent_id
+
+    def _adopt(self, parent_id: str | None, change: int) -> None:
+        if parent_id is None:
+            return
+        parent = self.streams.get(parent_id)
+        if parent is None or parent is _ABSENT:
+            return
+        if parent.children is None:  # a target artifact whose children are counted when needed
+            parent.delta += change
+        else:
+            parent.children += change
+
+
+_FROM_CROCKFORD: Final = str.maketrans("0123456789ABCDEFGHJKMNPQRSTVWXYZ", "0123456789abcdefghijklmnopqrstuv")
