@@ -198,8 +198,13 @@ class PostgresJson(JsonSql):
     def _walk(doc: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
         value: Any = cast(doc, JSONB)
         for seg in _checked(path):
-            step = literal_column(str(seg), Integer) if isinstance(seg, int) else literal_column(f"'{seg}'", String)
-            value = value.op("->", return_type=JSONB)(step)
+            if isinstance(seg, int):
+                # A scalar jsonb answers ``-> 0`` with itself (it is stored as a one-element array):
+                # only an array has elements.
+                step = value.op("->", return_type=JSONB)(literal_column(str(seg), Integer))
+                value = case((func.jsonb_typeof(value) == literal_column("'array'"), step))
+            else:
+                value = value.op("->", return_type=JSONB)(literal_column(f"'{seg}'", String))
         return value  # type: ignore[no-any-return]
 
     def index_expression(self, column: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
