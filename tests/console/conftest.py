@@ -74,7 +74,8 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     """``open_page(served, token=..., width=1280)`` -> a Playwright page at the console's base URL.
 
     With a token, the browser holds the console's sign-in cookie for it, as after signing in (the
-    sign-in form is tested on its own; Chromium sends no extra headers with a download). A script error or a dialog on the page fails the test.
+    sign-in form is tested on its own; Chromium sends no extra headers with a download).
+    A script error or a dialog on the page fails the test.
     """
     contexts: list[Any] = []
     errors: list[str] = []

@@ -60,6 +60,7 @@ SECURITY_HEADERS: Final = {
 STATIC: Final = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 
 templates = Environment(
@@ -166,6 +167,7 @@ class TreeRow:
     tags: list[str]
     updated_at: datetime
     children: list[TreeRow] = field(default_factory=list)
+    child_count: int = 0
     hidden: int = 0
 
 
@@ -191,6 +193,7 @@ def draw(nodes: list[ArtifactTreeNode], budget: list[int], labels: dict[int, str
         )
     for row, node in zip(rows, nodes, strict=True):
         children = list(node.children or ())
+        row.child_count = len(children)
         if not children:
             continue
         if budget[0] <= 0:
