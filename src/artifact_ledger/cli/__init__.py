@@ -23,7 +23,7 @@ from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError, Led
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import commands, serve
+from . import commands, query, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -88,6 +88,7 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--parent", help="only children of this artifact id")
     ls.add_argument("--actor", help="only artifacts last updated by this actor")
     ls.add_argument("--limit", type=limit, default=100, help="at most this many rows (default 100)")
+    query.add_ls_arguments(ls, timestamp)
     _json(ls)
 
     show = sub.add_parser("show", help="show one artifact (now, at a version, or as of a time)")
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print a machine-readable summary")
     _reads(sub)
     _operations(sub)
+    query.add_patch_parser(sub)
     serve.add_parser(sub)
     # `artifact-ledger migrate --db URL` as well as `artifact-ledger --db URL migrate`.
     for command in sub.choices.values():

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Awaitable, Callable
-from contextlib import aclosing
 
 from rich.progress import Progress
 
 from ..errors import ArtifactNotFoundError
 from ..ledger import Ledger
-from ..schemas import ArtifactHierarchy, ArtifactOut
-from . import render
+from ..schemas import ArtifactHierarchy
+from . import query, render
 from .demo import run_demo
 from .operations import OPERATIONS
 from .serve import SERVE
@@ -23,35 +22,8 @@ async def dispatch(args: argparse.Namespace) -> int:
     return await handler(args)
 
 
-def _listed(args: argparse.Namespace, r: ArtifactOut) -> bool:
-    """Whether ``ls``'s filters keep artifact ``r``."""
-    if args.type_ is not None and not (isinstance(r.data, dict) and r.data.get("type") == args.type_):
-        return False
-    if args.level is not None and r.level != args.level:
-        return False
-    if args.parent is not None and str(r.parent_id) != args.parent:
-        return False
-    return args.actor is None or r.updated_by == args.actor
-
-
 async def _ls(args: argparse.Namespace) -> int:
-    rows: list[ArtifactOut] = []
-    async with (
-        Ledger.open(args.db, create=False) as ledger,
-        ledger.manager() as manager,
-        # Streamed in keyset pages: memory stays bounded however large the ledger is.
-        aclosing(manager.iter_all(include_content=False)) as listing,
-    ):
-        async for r in listing:
-            if args.limit is not None and len(rows) >= args.limit:
-                break
-            if _listed(args, r):
-                rows.append(r)
-    if args.json:
-        render.print_json([render.artifact_json(r) for r in rows])
-    else:
-        render.console.print(render.artifacts_table(rows))
-    return 0
+    return await query.run_ls(args)
 
 
 async def _show(args: argparse.Namespace) -> int:
@@ -173,4 +145,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "rebuild": _rebuild,
     **OPERATIONS,
     **SERVE,
+    **query.QUERY_COMMANDS,
 }

@@ -1,0 +1,232 @@
+"""``ls --where/--order-by/--as-of`` and ``patch --set``: the small command-line filter syntax.
+
+A ``--where`` is ``KEY OP VALUE`` (or a JSON object, given as is): ``OP`` is one of ``=``, ``!=``,
+``>``, ``>=``, ``<``, ``<=``, ``^=`` (prefix), ``~=`` (contains); ``KEY?`` means the path exists,
+``!KEY?`` that it does not. ``VALUE`` is read as JSON when it is JSON (``3``, ``0.9``, ``true``,
+``null``, ``"3"``, ``[1, 2]``), else as text; a list after ``=``/``!=`` means in / not in. Several
+``--where`` all hold. Every condition is checked by the library's own parser while the arguments
+are read, so a bad one is a usage error (exit 2) naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any
+
+from ..errors import InvalidQueryError
+from ..query.find import MAX_LIMIT
+from ..query.language import parse_order, parse_where
+
+__all__ = [
+    "QUERY_COMMANDS",
+    "add_ls_arguments",
+    "add_patch_parser",
+    "condition",
+    "merge_patch_of",
+    "order",
+    "run_ls",
+    "where_of",
+]
+
+_OPS = (">=", "<=", "!=", "^=", "~=", "=", ">", "<")
+_NAMES = {">=": "gte", "<=": "lte", "!=": "ne", "^=": "prefix", "~=": "contains", "=": "eq", ">": "gt", "<": "lt"}
+_KEY = re.compile(r"\s*(!?)([A-Za-z_][A-Za-z0-9_.\-]*)\s*(\?)?\s*$")
+_EXAMPLES = "e.g. 'data.metadata.status=published', 'level>=1', 'tags~=contract', 'data.score?'"
+
+
+def _value(text: str) -> Any:
+    stripped = text.strip()
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        return stripped
+
+
+def condition(text: str) -> dict[str, Any]:
+    """One ``--where`` as a filter dict (checked: ``argparse.ArgumentTypeError`` says what is wrong)."""
+    try:
+        if text.lstrip().startswith("{"):
+            try:
+                found = json.loads(text)
+            except ValueError as exc:
+                raise InvalidQueryError(f"not a JSON object: {exc}") from None
+        else:
+            found = _parse(text)
+        parse_where(found)
+    except InvalidQueryError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r:.80}: {exc}") from None
+    return found  # type: ignore[no-any-return]
+
+
+def _parse(text: str) -> dict[str, Any]:
+    cut = min(((text.find(op), op) for op in _OPS if op in text), default=None, key=lambda found: found[0])
+    if cut is None:
+        bare = _KEY.fullmatch(text)
+        if bare is None or bare.group(3) is None:
+            raise InvalidQueryError(f"expected KEY OP VALUE with OP one of {' '.join(_OPS)}, or KEY? ({_EXAMPLES})")
+        return {bare.group(2): {"exists": not bare.group(1)}}
+    at, _ = cut
+    op = next(o for o in _OPS if text.startswith(o, at))  # the longest operator at that place
+    key, raw = text[:at].strip(), text[at + len(op) :]
+    if not key:
+        raise InvalidQueryError(f"no key before {op!r} ({_EXAMPLES})")
+    value = _value(raw)
+    name = _NAMES[op]
+    if isinstance(value, list) and name in ("eq", "ne"):
+        name = "in" if name == "eq" else "nin"
+    return {key: {name: value}}
+
+
+def where_of(conditions: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """Several ``--where`` as one filter (all must hold)."""
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def order(text: str) -> str:
+    try:
+        parse_order(text)
+    except InvalidQueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_ls_arguments(ls: argparse.ArgumentParser, timestamp: Any) -> None:
+    ls.add_argument(
+        "--where",
+        action="append",
+        type=condition,
+        metavar="COND",
+        help=f"only artifacts matching COND (repeatable, all must hold): {_EXAMPLES}, or a JSON filter",
+    )
+    ls.add_argument(
+        "--order-by",
+        type=order,
+        default="id",
+        metavar="FIELD",
+        help="id, created_at, updated_at or data.<path>; '-' in front for descending (default: id)",
+    )
+    ls.add_argument("--as-of", type=timestamp, metavar="TIME", help="the artifacts as they were at this instant")
+    ls.add_argument("--after", metavar="CURSOR", help="continue after this cursor (printed with --json)")
+
+
+def _assignment(text: str, *, unset: bool = False) -> tuple[list[str], Any]:
+    path, sep, raw = text.partition("=")
+    if unset:
+        path, raw, sep = text, "null", "="
+    keys = path.strip().split(".")
+    if not sep or keys[0] != "data" or len(keys) < 2 or not all(keys[1:]):
+        shape = "data.<path>" if unset else "data.<path>=VALUE"
+        raise argparse.ArgumentTypeError(f"{text!r:.80}: expected {shape}, e.g. data.metadata.status=published")
+    return keys[1:], None if unset else _value(raw)
+
+
+def merge_patch_of(sets: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """``--set``/``--unset`` as one RFC 7396 merge patch of the data."""
+    patch: dict[str, Any] = {}
+    for keys, value in sets:
+        node = patch
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[keys[-1]] = value
+    return patch
+
+
+def add_patch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    patch = sub.add_parser("patch", help="change part of an artifact's data (a merge patch); content is kept")
+    patch.add_argument("id")
+    patch.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="PATH=VALUE",
+        help="set data.<path> to VALUE (JSON if it parses, else text); repeatable",
+    )
+    patch.add_argument(
+        "--unset",
+        dest="sets",
+        action="append",
+        type=lambda text: _assignment(text, unset=True),
+        metavar="PATH",
+        help="remove data.<path>; repeatable",
+    )
+    patch.add_argument("--tags", help="replace the tags (comma-separated; '' for none)")
+    patch.add_argument("--expected-version", type=int, help="refuse unless the artifact is at this version")
+    patch.add_argument("--actor", help="who makes the change")
+    patch.add_argument("--reason", help="why")
+    patch.add_argument("--json", action="store_true", help="JSON output")
+
+
+async def run_ls(args: argparse.Namespace) -> int:
+    """``ls``: every filter (``--where`` and the older ``--type/--level/--parent/--actor``) as one ``find``."""
+    from ..ledger import Ledger
+    from . import render
+
+    conditions: list[dict[str, Any]] = list(args.where or [])
+    for given, key in ((args.type_, "data.type"), (args.level, "level"), (args.parent, "parent_id")):
+        if given is not None:
+            conditions.append({key: given})
+    if args.actor is not None:
+        conditions.append({"updated_by": args.actor})
+    rows: list[Any] = []
+    next_cursor = args.after
+    try:
+        async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+            while len(rows) < args.limit:
+                page = await manager.find(
+                    where_of(conditions),
+                    order_by=args.order_by,
+                    limit=min(args.limit - len(rows), MAX_LIMIT),
+                    after=next_cursor,
+                    as_of=args.as_of,
+                )
+                rows.extend(page.items)
+                next_cursor = page.next_cursor
+                if next_cursor is None:
+                    break
+    except InvalidQueryError as exc:
+        print(f"artifact-ledger: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        render.print_json([render.artifact_json(r) for r in rows])
+    else:
+        render.console.print(render.artifacts_table(rows))
+    if next_cursor is not None and rows:
+        print(f"more: continue with --after {next_cursor}", file=sys.stderr)
+    return 0
+
+
+async def run_patch(args: argparse.Namespace) -> int:
+    from ..ledger import Ledger
+    from . import render
+
+    if not args.sets and args.tags is None:
+        print("artifact-ledger: patch needs --set, --unset or --tags", file=sys.stderr)
+        return 2
+    tags = None if args.tags is None else [t.strip() for t in args.tags.split(",") if t.strip()]
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+        out = await manager.patch(
+            args.id,
+            merge_patch_of(args.sets),
+            tags=tags,
+            expected_version=args.expected_version,
+            actor=args.actor,
+            reason=args.reason,
+        )
+    if args.json:
+        render.print_json(render.artifact_json(out))
+    else:
+        render.console.print(render.artifacts_table([out], title="patched"))
+    return 0
+
+
+QUERY_COMMANDS = {"patch": run_patch}
