@@ -207,7 +207,7 @@ def exit_code(exc: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(query.joined_order_by(sys.argv[1:] if argv is None else argv))
     if args.verbose:
         logs.configure()
     try:

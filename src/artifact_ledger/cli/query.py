@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidQueryError
@@ -25,6 +26,7 @@ __all__ = [
     "add_ls_arguments",
     "add_patch_parser",
     "condition",
+    "joined_order_by",
     "merge_patch_of",
     "order",
     "run_ls",
@@ -78,6 +80,21 @@ def _parse(text: str) -> dict[str, Any]:
     if isinstance(value, list) and name in ("eq", "ne"):
         name = "in" if name == "eq" else "nin"
     return {key: {name: value}}
+
+
+def joined_order_by(argv: Sequence[str]) -> list[str]:
+    """``--order-by -updated_at`` as ``--order-by=-updated_at`` (argparse would read the value as an option)."""
+    out: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        if items[i] == "--order-by" and i + 1 < len(items) and items[i + 1].startswith("-"):
+            out.append(f"--order-by={items[i + 1]}")
+            i += 2
+            continue
+        out.append(items[i])
+        i += 1
+    return out
 
 
 def where_of(conditions: list[dict[str, Any]] | None) -> dict[str, Any] | None:
