@@ -27,7 +27,7 @@ def json_patch(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
         return ops
     if type(old) is type(new) and old == new:
         return []
-    return [{"op": "replace", "path": path or "/", "old": old, "value": new}]
+    return [{"op": "replace", "path": path, "old": old, "value": new}]  # RFC 6901: "" is the whole value
 
 
 def describe(ops: list[dict[str, Any]]) -> list[str]:

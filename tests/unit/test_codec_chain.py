@@ -137,5 +137,5 @@ def test_json_patch_operations_and_description() -> None:
     ]
     assert describe(ops)[1] == "~ /metrics/f1: 0.7 -> 0.75"
     assert json_patch({"a/b": 1}, {"a/b": 2})[0]["path"] == "/a~1b"
-    assert json_patch(1, True) == [{"op": "replace", "path": "/", "old": 1, "value": True}]
+    assert json_patch(1, True) == [{"op": "replace", "path": "", "old": 1, "value": True}]
     assert json_patch(old, old) == []
