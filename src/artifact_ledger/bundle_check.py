@@ -22,6 +22,7 @@ of ``events.jsonl``, the position and the rule (the names are listed in ``RULES`
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Final
@@ -48,7 +49,7 @@ from .events import (
     Attribution,
 )
 
-__all__ = ["RULES", "EventRules", "NeedState", "Stream"]
+__all__ = ["RULES", "EventRules", "NeedState", "Stream", "state_digest"]
 
 RULES: Final = {
     "ulid": "event ids, artifact ids and parent ids are canonical ULIDs (26 Crockford base32 characters)",
@@ -96,6 +97,20 @@ class Stream:
     """Live children; None: not known yet (an artifact of the target's log, see :class:`NeedState`)."""
     delta: int = 0
     """Children gained minus children lost by the bundle's events while ``children`` is unknown."""
+    states: list[tuple[str | None, int] | None] | None = None
+    """Per version (index ``version - 1``): (parent, :func:`state_digest`) after it, None for a deletion;
+    None: the history is not known. Restores and reverts must carry a state the stream had."""
+
+
+def state_digest(data: Any, content: Any, tags: Any) -> int:
+    """A short digest of an artifact's data, content reference and tags (what a state event carries)."""
+    return int.from_bytes(hashlib.blake2b(codec.dumps_trusted([data, content, tags]), digest_size=8).digest(), "big")
+
+
+def _last_state(stream: Stream) -> tuple[str | None, int] | None:
+    if stream.states is None:
+        return None
+    return next((s for s in reversed(stream.states) if s is not None), None)
 
 
 class NeedState(Exception):
@@ -129,12 +144,18 @@ class EventRules:
         self.event_ids: set[int] = set()
 
     # ---- what the importer tells the checker --------------------------------------------------------
-    def learn(self, artifact_id: str, state: tuple[int, str | None, bool] | None) -> None:
-        """The target log's (version, parent, deleted) of ``artifact_id``, or None: no events."""
+    def learn(
+        self,
+        artifact_id: str,
+        state: tuple[int, str | None, bool] | None,
+        states: list[tuple[str | None, int] | None] | None = None,
+    ) -> None:
+        """The target log's (version, parent, deleted) of ``artifact_id`` (None: no events) and,
+        when known, its states per version (see :attr:`Stream.states`)."""
         if state is None:
             self.streams[artifact_id] = _ABSENT
         else:
-            self.streams[artifact_id] = Stream(state[0], state[1], state[2], None)
+            self.streams[artifact_id] = Stream(state[0], state[1], state[2], None, states=states)
 
     def learn_children(self, artifact_id: str, live_children: int) -> None:
         """How many live children ``artifact_id`` has in the target (before this import's events)."""
@@ -292,12 +313,21 @@ class EventRules:
             self._version(event, 0)
             parent = payload["parent_id"]
             self._parent(event, parent)
-            self.streams[aid] = Stream(1, parent, False, 0)
+            digest = state_digest(payload["data"], payload["content"], payload["tags"])
+            self.streams[aid] = Stream(1, parent, False, 0, states=[(parent, digest)])
             self._adopt(parent, +1)
             return
         if stream is None:
             raise self.fail(event, "stream-start", f"artifact {aid} has no artifact.created event before this one")
         self._version(event, stream.version)
+        carried = None
+        if "data" in payload:
+            carried = (
+                payload.get("parent_id", stream.parent),
+                state_digest(payload["data"], payload["content"], payload["tags"]),
+            )
+        after: tuple[str | None, int] | None = None
+        last = _last_state(stream)
         if kind == RESTORED:
             if not stream.deleted:
                 raise self.fail(event, "live", f"artifact {aid} is not deleted, so it cannot be restored")
@@ -305,6 +335,8 @@ class EventRules:
                 raise self.fail(
                     event, "payload", f"a restore keeps the parent {stream.parent}, not {payload['parent_id']}"
                 )
+            if last is not None and carried != last:
+                raise self.fail(event, "payload", "a restore carries a state the artifact did not have when deleted")
             self._parent(event, stream.parent)
             stream.deleted = False
             self._adopt(stream.parent, +1)
@@ -319,6 +351,12 @@ class EventRules:
                 raise self.fail(event, "children", f"artifact {aid} still has {stream.children} live children")
             stream.deleted = True
             self._adopt(stream.parent, -1)
+            self._record(stream, None)
+            stream.version = event.version
+            return
+        elif kind == UPDATED:
+            if last is not None and carried == last:
+                raise self.fail(event, "payload", "an update that changes nothing (the writer records no event)")
         elif kind == MOVED:
             if payload["from_parent_id"] != stream.parent:
                 raise self.fail(
@@ -328,13 +366,32 @@ class EventRules:
                 raise self.fail(event, "payload", "a move to the parent the artifact already has")
             self._reparent(event, stream, payload["to_parent_id"])
         elif kind == REVERTED:
-            if payload["reverted_to"] > stream.version:
-                raise self.fail(
-                    event, "payload", f"reverted_to {payload['reverted_to']} is beyond version {stream.version}"
-                )
+            target = payload["reverted_to"]
+            if target > stream.version:
+                raise self.fail(event, "payload", f"reverted_to {target} is beyond version {stream.version}")
+            if stream.states is not None and len(stream.states) == stream.version:
+                then = stream.states[target - 1]
+                if then is None:
+                    raise self.fail(
+                        event, "payload", f"version {target} is a deletion, which has no state to revert to"
+                    )
+                if carried != then:
+                    raise self.fail(event, "payload", f"the state carried is not the state of version {target}")
+                if carried == last:
+                    raise self.fail(event, "payload", "a revert to the current state (the writer records no event)")
             if payload["parent_id"] != stream.parent:
                 self._reparent(event, stream, payload["parent_id"])
+        after = carried if carried is not None else (stream.parent, last[1]) if last is not None else None
+        self._record(stream, after)
         stream.version = event.version
+
+    @staticmethod
+    def _record(stream: Stream, state: tuple[str | None, int] | None) -> None:
+        """Append the state after this version (a deletion: None) while the history is known."""
+        if stream.states is not None and len(stream.states) == stream.version:
+            stream.states.append(state)
+        else:
+            stream.states = None
 
     def _version(self, event: spec.Event, current: int) -> None:
         if event.version != current + 1:

@@ -38,9 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import codec
 from . import verify_bundle as spec
 from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bundle
-from .bundle_check import EventRules, NeedState
+from .bundle_check import EventRules, NeedState, state_digest
 from .chain import format_time
-from .decide import fold
+from .decide import ArtifactState, evolve
 from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError, LedgerError
 from .events import RecordedEvent, upcast
 from .projections.projector import Projector, write_checkpoints
@@ -196,10 +196,17 @@ async def _check_start(driver: Recorder, bundle: Bundle, head: _LedgerHead) -> b
     return head.position >= manifest.head_position
 
 
-async def _target_state(driver: Recorder, artifact_id: str) -> tuple[int, str | None, bool] | None:
-    """(version, parent, deleted) of a stream by the target's log, or None if it has no events."""
-    state = fold(await read_stream(driver, artifact_id))
-    return None if state is None else (state.version, state.parent_id, state.deleted)
+async def _target_state(
+    driver: Recorder, artifact_id: str
+) -> tuple[tuple[int, str | None, bool] | None, list[tuple[str | None, int] | None]]:
+    """(version, parent, deleted) of a stream by the target's log (None: no events), and its states per version."""
+    state: ArtifactState | None = None
+    states: list[tuple[str | None, int] | None] = []
+    for event in await read_stream(driver, artifact_id):
+        state = evolve(state, event)
+        digest = state_digest(state.data, state.content.to_json() if state.content else None, list(state.tags))
+        states.append(None if state.deleted else (state.parent_id, digest))
+    return (None if state is None else (state.version, state.parent_id, state.deleted)), states
 
 
 async def _target_children(driver: Recorder, artifact_id: str) -> int:
@@ -225,7 +232,7 @@ async def _check_rules(driver: Recorder, bundle: Bundle, head: _LedgerHead) -> N
                 break
             except NeedState as need:
                 if need.what == "stream":
-                    rules.learn(need.artifact_id, await _target_state(driver, need.artifact_id))
+                    rules.learn(need.artifact_id, *await _target_state(driver, need.artifact_id))
                 else:
                     rules.learn_children(need.artifact_id, await _target_children(driver, need.artifact_id))
 
