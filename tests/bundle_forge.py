@@ -19,7 +19,7 @@ from artifact_ledger import ArtifactIn
 from artifact_ledger.bundle import write_bundle
 from artifact_ledger.ledger import Ledger
 from artifact_ledger.verify_bundle import Event, event_hash
-from conftest import HIERARCHY, SECRET
+from ledger_support import HIERARCHY, SECRET
 
 Record = dict[str, Any]
 

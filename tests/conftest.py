@@ -7,26 +7,17 @@ Set ``ARTIFACT_LEDGER_TEST_PG`` to point at another server.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from artifact_ledger import ArtifactHierarchy, ArtifactManager, ArtifactRepository, Keyring, create_engine
+from artifact_ledger import ArtifactManager, ArtifactRepository, create_engine
 from artifact_ledger.models import Artifact
-
-PG_URL = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
-SECRET = Keyring.from_secret("test-secret-for-the-suite")
-
-
-def pg_engine(schema: str | None = None) -> AsyncEngine:
-    args = {"server_settings": {"search_path": schema}} if schema else {}
-    return create_async_engine(PG_URL, connect_args=args)
+from ledger_support import BACKENDS, HIERARCHY, SECRET, pg_engine
 
 
 @pytest.fixture
@@ -99,9 +90,6 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as s:
         yield s
-
-
-HIERARCHY = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction", 2: "evaluation"})
 
 
 @pytest.fixture

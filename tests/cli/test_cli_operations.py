@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, PickleType, St
 from sqlalchemy.ext.asyncio import create_async_engine
 from ulid import ULID
 
-from conftest import PG_URL
+from ledger_support import PG_URL
 
 EXE = shutil.which("artifact-ledger") or str(Path(sys.executable).with_name("artifact-ledger"))
 SERVER = PG_URL.rsplit("/", 1)[0]

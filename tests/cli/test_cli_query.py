@@ -14,7 +14,7 @@ from sqlalchemy import text
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.cli import main
 from artifact_ledger.cli.query import condition
-from conftest import PG_URL, pg_engine
+from ledger_support import PG_URL, pg_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, LedgerNotFoundError, create_engine, migrate
 from artifact_ledger.cli import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_VERIFY_FAILED
-from conftest import PG_URL, SECRET, pg_engine
+from ledger_support import PG_URL, SECRET, pg_engine
 
 SOME_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 READS = [

@@ -14,7 +14,7 @@ import pytest
 
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.testing import TEST_URL_VARIABLE, assert_history, assert_verified
-from conftest import PG_URL
+from ledger_support import PG_URL
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "test_with_plugin.py"
 PYTEST_OPTIONS = ["-q", "-rs", "-p", "no:cacheprovider", "-o", "asyncio_mode=strict"]

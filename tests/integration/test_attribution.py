@@ -11,7 +11,7 @@ from ulid import ULID
 
 import artifact_ledger
 from artifact_ledger import ArtifactIn, ArtifactManager, InvalidAttributionError, Ledger, attribution
-from conftest import SECRET
+from ledger_support import SECRET
 
 
 async def event_rows(

@@ -11,7 +11,7 @@ from ulid import ULID
 
 from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactRepository, FixedClock, Ledger, attribution
 from artifact_ledger.schemas import AuditEntry
-from conftest import HIERARCHY, SECRET
+from ledger_support import HIERARCHY, SECRET
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

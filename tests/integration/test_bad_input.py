@@ -48,7 +48,7 @@ from artifact_ledger import (
 from artifact_ledger.bundle import load_bundle, write_bundle
 from artifact_ledger.errors import BundleRuleError
 from artifact_ledger.store.tables import table_names
-from conftest import SECRET
+from ledger_support import SECRET
 
 MISSING = str(ULID())
 ML = {"status": "success", "started_at": "a", "completed_at": "b", "duration_seconds": 1.0}

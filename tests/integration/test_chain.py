@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactRepository, ConcurrencyError, Ledger
 from artifact_ledger.chain import envelope_bytes
-from conftest import SECRET
+from ledger_support import SECRET
 
 
 async def some_history(manager: ArtifactManager) -> int:

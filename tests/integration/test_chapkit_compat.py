@@ -28,7 +28,7 @@ from artifact_ledger import (
     MLTrainingWorkspaceArtifactData,
 )
 from artifact_ledger.models import Artifact
-from conftest import PG_URL
+from ledger_support import PG_URL
 
 
 def metadata() -> MLMetadata:

@@ -14,7 +14,7 @@ from ulid import ULID
 from artifact_ledger.chapkit_import import ACTOR, _order, import_chapkit
 from artifact_ledger.errors import LedgerError, UntrustedContentError
 from artifact_ledger.ledger import Ledger
-from conftest import HIERARCHY, SECRET
+from ledger_support import HIERARCHY, SECRET
 
 
 class Base(DeclarativeBase):

@@ -18,7 +18,7 @@ from artifact_ledger import (
     VersionNotFoundError,
 )
 from artifact_ledger.schemas import ArtifactDiff, PatchOperation, ValueChange
-from conftest import SECRET
+from ledger_support import SECRET
 
 
 async def event_count(manager: ArtifactManager) -> int:

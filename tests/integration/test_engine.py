@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, LedgerError, LedgerNotFoundError, create_engine
 from artifact_ledger.store.tables import table_names
-from conftest import SECRET, pg_engine
+from ledger_support import SECRET, pg_engine
 
 
 async def test_sqlite_file_engine_pragmas(tmp_path: Path) -> None:

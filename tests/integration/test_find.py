@@ -19,7 +19,7 @@ from artifact_ledger import (
     InvalidQueryError,
     LedgerError,
 )
-from conftest import SECRET
+from ledger_support import SECRET
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

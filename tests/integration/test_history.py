@@ -23,7 +23,7 @@ from artifact_ledger import (
     Ledger,
     attribution,
 )
-from conftest import HIERARCHY, SECRET
+from ledger_support import HIERARCHY, SECRET
 from statement_log import statements_seen
 
 START = datetime(2026, 4, 1, tzinfo=UTC)

@@ -35,7 +35,7 @@ from bundle_forge import (
     read_events,
     with_payload,
 )
-from conftest import SECRET
+from ledger_support import SECRET
 
 NEW = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
 """A ULID no event of the bundles uses."""

@@ -14,7 +14,7 @@ from artifact_ledger import ArtifactIn, ArtifactManager, HeadDigest, Ledger
 from artifact_ledger.chain import envelope_bytes, event_hash
 from artifact_ledger.integrity import REASONS
 from artifact_ledger.store.recorder import reading
-from conftest import SECRET
+from ledger_support import SECRET
 
 GENESIS = "0" * 64
 ENVELOPE = (

@@ -22,7 +22,7 @@ import artifact_ledger.verify_bundle as standalone
 from artifact_ledger import ArtifactIn, ArtifactManager, InvalidBundleError, Ledger
 from artifact_ledger.bundle import load_bundle, write_bundle
 from artifact_ledger.verify_bundle import verify_bundle
-from conftest import SECRET
+from ledger_support import SECRET
 
 SCRIPT = Path(standalone.__file__)
 

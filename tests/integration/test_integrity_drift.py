@@ -18,7 +18,7 @@ from test_integrity_support import HISTORY_EVENTS, history, tampered, tampering
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Ledger
 from artifact_ledger.integrity import VerifyReport, verify_connection
-from conftest import SECRET
+from ledger_support import SECRET
 
 LAST = {"root": 8, "child": 4, "leaf": 7}
 

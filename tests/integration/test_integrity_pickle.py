@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from test_integrity_support import tampered
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Keyring, Ledger, UntrustedContentError
-from conftest import SECRET
+from ledger_support import SECRET
 from pickle_trap import TRIPPED, Payload
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Ledger, attribution
 from artifact_ledger.chain import envelope_bytes, event_hash
-from conftest import SECRET
+from ledger_support import SECRET
 
 TABLES = ("ledger_events", "ledger_blobs")
 COLUMNS = (

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Keyring, Ledger, UntrustedContentError, create_engine
 from artifact_ledger.keys import KEY_DIR_ENV, SECRET_ENV, key_file_for, ledger_key_file
-from conftest import PG_URL, pg_engine
+from ledger_support import PG_URL, pg_engine
 
 PICKLED = {"weights", "bias"}  # a set is not JSON: it is stored as signed pickle
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Ledger, ProjectionDriftError, logs
-from conftest import SECRET
+from ledger_support import SECRET
 
 WRITES = "artifact_ledger.writes"
 

@@ -27,7 +27,7 @@ from artifact_ledger import (
 from artifact_ledger.store.postgres import PostgresRecorder
 from artifact_ledger.store.recorder import Recorder
 from artifact_ledger.store.sqlite import SqliteRecorder
-from conftest import SECRET
+from ledger_support import SECRET
 from statement_log import statements_seen
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, SchemaOutOfDateError, migrate
 from artifact_ledger.store.tables import guard_ddl
-from conftest import SECRET
+from ledger_support import SECRET
 
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, SchemaOutOfDateError, create_engine, migrate
 from artifact_ledger.store.tables import metadata
-from conftest import PG_URL, SECRET, pg_engine
+from ledger_support import PG_URL, SECRET, pg_engine
 
 Fresh = Callable[[str], Awaitable[AsyncEngine]]
 

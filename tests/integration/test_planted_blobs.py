@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, ArtifactManager, CorruptBlobError, Ledger
 from artifact_ledger.content import encode_content
-from conftest import SECRET
+from ledger_support import SECRET
 
 CONTENT = b"the real model weights"
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Ledger
-from conftest import SECRET
+from ledger_support import SECRET
 
 SNAPSHOTS = {
     "ledger_artifacts": "SELECT * FROM ledger_artifacts ORDER BY id",

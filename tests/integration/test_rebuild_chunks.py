@@ -15,7 +15,7 @@ from artifact_ledger.events import CREATED, UPDATED
 from artifact_ledger.projections import rebuild as rebuild_module
 from artifact_ledger.projections.projector import ProjectionError
 from artifact_ledger.store.recorder import Recorder, recorder_for
-from conftest import SECRET
+from ledger_support import SECRET
 
 
 async def creates_and_updates(manager: ArtifactManager) -> None:

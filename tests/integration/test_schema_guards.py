@@ -22,7 +22,7 @@ from artifact_ledger import (
     migrate,
 )
 from artifact_ledger.store.errors import translated
-from conftest import BACKENDS, PG_URL, SECRET, pg_engine
+from ledger_support import BACKENDS, PG_URL, SECRET, pg_engine
 
 EVENT_COLUMNS = (
     "position, event_id, artifact_id, version, type, schema_version, payload, recorded_at, actor, reason, "

@@ -43,7 +43,7 @@ from artifact_ledger import (
 )
 from artifact_ledger.errors import ConnectionLostError, LockTimeoutError, StorageCorruptError, StorageFullError
 from artifact_ledger.store.errors import Site, site_of, translate, translated
-from conftest import PG_URL, SECRET
+from ledger_support import PG_URL, SECRET
 
 LOCK_TIMEOUT = 0.2
 UNLIMITED_PAGES = 1073741823

@@ -24,7 +24,7 @@ from artifact_ledger import (
     sync,
 )
 from artifact_ledger.sync import SyncUsageError
-from conftest import BACKENDS, HIERARCHY, PG_URL, SECRET
+from ledger_support import BACKENDS, HIERARCHY, PG_URL, SECRET
 
 
 @pytest.fixture(params=BACKENDS)

@@ -17,7 +17,7 @@ from artifact_ledger import (
     FixedClock,
     VersionNotFoundError,
 )
-from conftest import HIERARCHY, SECRET
+from ledger_support import HIERARCHY, SECRET
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from ulid import ULID
 
 from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactNotFoundError, Ledger, TransactionAbortedError
-from conftest import HIERARCHY, SECRET
+from ledger_support import HIERARCHY, SECRET
 
 TABLES = ("ledger_events", "ledger_blobs", "ledger_artifacts", "ledger_artifact_closure", "ledger_checkpoints")
 

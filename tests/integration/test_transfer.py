@@ -16,7 +16,7 @@ from artifact_ledger.errors import InvalidBundleError
 from artifact_ledger.ledger import Ledger
 from artifact_ledger.store.tables import events
 from artifact_ledger.transfer import ImportConflictError, export_ledger, import_bundle
-from conftest import HIERARCHY, SECRET, pg_engine
+from ledger_support import HIERARCHY, SECRET, pg_engine
 
 
 async def build(ledger: Ledger) -> list[str]:

@@ -40,7 +40,7 @@ from artifact_ledger.codec import MAX_DEPTH
 from artifact_ledger.integrity import head
 from artifact_ledger.store.tables import metadata
 from artifact_ledger.transfer import export_ledger, import_bundle
-from conftest import SECRET, pg_engine
+from ledger_support import SECRET, pg_engine
 
 LONG = 255  # VARCHAR(255): actor, correlation/causation ids, content_type, data['type'], a tag
 

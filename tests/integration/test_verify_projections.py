@@ -22,7 +22,7 @@ from test_integrity_support import tampered
 
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.drift import BATCH
-from conftest import SECRET
+from ledger_support import SECRET
 
 EVENTS = 11
 PHANTOM = "01J00000000000000000000000"

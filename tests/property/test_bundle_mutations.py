@@ -28,7 +28,7 @@ from artifact_ledger.ledger import Ledger
 from artifact_ledger.store.tables import events
 from artifact_ledger.transfer import ImportConflictError, import_bundle
 from bundle_forge import blob_files, build_bundles, canonical, read_events, write_events
-from conftest import SECRET
+from ledger_support import SECRET
 
 SOURCES = build_bundles(Path(tempfile.mkdtemp(prefix="bundle-mutations-")))
 FULL = SOURCES / "full"

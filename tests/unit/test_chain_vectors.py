@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artifact_ledger import InvalidArtifactDataError, InvalidAttributionError, Ledger, chain, codec
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.store.tables import PROJECTORS, checkpoints, events
-from conftest import SECRET
+from ledger_support import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"

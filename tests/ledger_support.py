@@ -1,0 +1,23 @@
+"""What the suite's tests import by name (the fixtures themselves live in conftest.py).
+
+A module of its own, not ``conftest``: several directories have a conftest.py, and a plain
+``from ledger_support import`` would reach whichever of them was imported last.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from artifact_ledger import ArtifactHierarchy, Keyring
+
+PG_URL = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
+SECRET = Keyring.from_secret("test-secret-for-the-suite")
+HIERARCHY = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction", 2: "evaluation"})
+
+
+def pg_engine(schema: str | None = None) -> AsyncEngine:
+    args = {"server_settings": {"search_path": schema}} if schema else {}
+    return create_async_engine(PG_URL, connect_args=args)
