@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import codec, logs
 from .drift import DriftCheck, Finding
+from .errors import InvalidArgumentError
 from .store.errors import translated
 from .store.recorder import Recorder, reading
 
@@ -62,25 +63,25 @@ class HeadDigest(NamedTuple):
     def parse(cls, value: HeadDigest | tuple[int, str | bytes] | str) -> HeadDigest:
         """A digest from ``"position:hash"``, a ``(position, hash)`` pair (hash as hex or 32 bytes) or a digest.
 
-        Raises :class:`ValueError` naming what is wrong.
+        Raises :class:`InvalidArgumentError` (a ``ValueError``) naming what is wrong.
         """
         if isinstance(value, str):
             position_text, sep, hash_text = value.strip().partition(":")
             if not sep or not position_text.isdigit():
-                raise ValueError(f"not a head digest: {value!r} (expected POSITION:HASH, e.g. 42:9f86d0…)")
+                raise InvalidArgumentError(f"not a head digest: {value!r} (expected POSITION:HASH, e.g. 42:9f86d0…)")
             value = (int(position_text), hash_text)
         if not isinstance(value, tuple) or len(value) != 2:
-            raise ValueError(f"not a head digest: {value!r} (expected a (position, hash) pair)")
+            raise InvalidArgumentError(f"not a head digest: {value!r} (expected a (position, hash) pair)")
         position, digest = value
         if isinstance(digest, bytes | bytearray):
             digest = bytes(digest).hex()
         if type(position) is not int or position < 0:
-            raise ValueError(f"a head digest's position must be an integer >= 0, not {position!r}")
+            raise InvalidArgumentError(f"a head digest's position must be an integer >= 0, not {position!r}")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest.lower()):
-            raise ValueError(f"a head digest's hash must be 64 hex digits (SHA-256), not {digest!r}")
+            raise InvalidArgumentError(f"a head digest's hash must be 64 hex digits (SHA-256), not {digest!r}")
         digest = digest.lower()
         if position == 0 and digest != GENESIS_HEX:
-            raise ValueError("the head digest of an empty log (position 0) has the genesis hash, 64 zeros")
+            raise InvalidArgumentError("the head digest of an empty log (position 0) has the genesis hash, 64 zeros")
         return cls(position, digest)
 
 

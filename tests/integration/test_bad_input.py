@@ -41,12 +41,11 @@ from artifact_ledger import (
     Ledger,
     LedgerError,
     LedgerUnavailableError,
-    SchemaOutOfDateError,
     UntrustedContentError,
     create_engine,
 )
 from artifact_ledger.bundle import load_bundle, write_bundle
-from artifact_ledger.errors import BundleRuleError
+from artifact_ledger.errors import BundleRuleError, LedgerNotFoundError
 from artifact_ledger.store.tables import table_names
 from ledger_support import SECRET
 
@@ -319,11 +318,11 @@ DB_CASES = [
     case(
         "verify since a non-digest",
         lambda c: verify_since(c, "yesterday"),
-        ValueError,
+        InvalidArgumentError,
         "not a head digest",
         "'yesterday'",
     ),
-    case("verify since a non-hex hash", lambda c: verify_since(c, (3, "xyz")), ValueError, "64 hex digits"),
+    case("verify since a non-hex hash", lambda c: verify_since(c, (3, "xyz")), InvalidArgumentError, "64 hex digits"),
     case("a truncated bundle", truncated_bundle, BundleRuleError, "truncated", "malformed"),
     case("a forged bundle", forged_bundle, BundleRuleError, "at position 1 (modified)"),
     case("a bundle without its manifest", bundle_without_manifest, BundleRuleError, "no manifest.json"),
@@ -414,8 +413,8 @@ OPEN_CASES: list[Any] = [
     ),
     pytest.param(
         lambda t: open_ledger(f"sqlite+aiosqlite:///{t}/empty.db", create=False),
-        SchemaOutOfDateError,
-        ("ledger_events", "migrate"),
+        LedgerNotFoundError,
+        ("no ledger at", "migrate"),
         id="no ledger tables",
     ),
     pytest.param(
