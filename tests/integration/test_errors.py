@@ -147,7 +147,7 @@ async def test_malformed_parent_ulid_in_move(manager: ArtifactManager) -> None:
     ids=["too-many", "too-long", "one-too-long"],
 )
 async def test_bad_tags(manager: ArtifactManager, tags: list[str]) -> None:
-    await refused(manager, InvalidArtifactDataError, lambda: manager.save(ArtifactIn(data={}, tags=tags)), "tags")
+    await refused(manager, InvalidArtifactDataError, lambda: manager.save(ArtifactIn(data={}, tags=tags)), "tag")
 
 
 async def test_limits_on_tags_are_inclusive(manager: ArtifactManager) -> None:

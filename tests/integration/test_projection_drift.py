@@ -266,3 +266,22 @@ async def test_a_delete_never_orphans_a_descendant_the_closure_lost(
         await manager.delete_by_id(t.a)
     await manager.delete_by_id(t.a, cascade=True)
     assert await manager.find_by_id(t.g) is None
+
+
+async def test_rows_a_move_dropped_from_the_cache_are_this_batch_s_own(manager: ArtifactManager) -> None:
+    """A move drops its subtree's cached rows; reading them back must not compare the batch's
+    own (not yet appended) events with the log."""
+    t = await build(manager)
+    async with manager.transaction():
+        first = await manager.save(ArtifactIn(parent_id=t.c, data={"n": 1}))
+        await manager.move(t.c, t.r)
+        await manager.save(ArtifactIn(parent_id=first.id, data={"n": 2}))
+
+    async def cycle() -> None:
+        async with manager.transaction():
+            await manager.move(t.b, t.c)
+            await manager.move(t.c, None)
+            await manager.move(t.c, t.b)
+
+    with pytest.raises(InvalidMoveError):
+        await cycle()

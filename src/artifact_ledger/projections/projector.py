@@ -44,6 +44,9 @@ class Projector:
         """Check every row loaded against the log (the write path); rebuild and import replay
         events ahead of the tables, so their loads are not checked."""
         self.rows: dict[str, ArtifactRow | None] = {}
+        self.applied: set[str] = set()
+        """Ids this batch applied events to: a row of theirs read back from the tables (a move
+        drops its subtree's cached rows) holds this batch's events, which the log has not yet."""
         self.state_checked: set[str] = set()
         """Ids whose row's data, content and tags are known to equal the log's: compared when
         loaded, or written by a state event of this batch."""
@@ -85,7 +88,7 @@ class Projector:
             self.rows[i] = None
         width = len(artifacts.c)
         for r in rows:
-            if self.checked and check_row(r[:width], r[width:]):
+            if self.checked and r[0] not in self.applied and check_row(r[:width], r[width:]):
                 self.state_checked.add(r[0])
             row = row_from_db(self.driver, r[:width])
             self.rows[row.id] = row
@@ -101,6 +104,7 @@ class Projector:
 
     # ---- apply ------------------------------------------------------------------------
     async def apply(self, event: RecordedEvent) -> None:
+        self.applied.add(event.artifact_id)
         if event.type in (CREATED, UPDATED, RESTORED, REVERTED):
             self.state_checked.add(event.artifact_id)  # the row now holds this event's state
         handler = {
