@@ -39,28 +39,15 @@ from sqlalchemy.sql.selectable import CTE, NamedFromClause
 
 from ..events import STATE_EVENTS
 from ..store.json_paths import JsonSql, json_sql
+from ..store.statements import ONE, REPLY_COLUMNS, ZERO
 from ..store.tables import UtcDateTime, artifacts, events, parent_history
 from .language import And, Compare, Field, Node, Not, Or, Order
 
 __all__ = ["Source", "count_statement", "levels_statement", "page_statement", "position_statement", "source"]
 
-ZERO: Final = literal_column("0", Integer)
-ONE: Final = literal_column("1", Integer)
 _STATE_TYPES: Final = sorted(STATE_EVENTS)
-ROW_COLUMNS: Final = (
-    "id",
-    "parent_id",
-    "level",
-    "version",
-    "data",
-    "content_hash",
-    "content_codec",
-    "tags",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-)
+ROW_COLUMNS: Final = REPLY_COLUMNS
+"""The columns a found row carries: the read side's listing columns."""
 
 
 @dataclass(frozen=True)

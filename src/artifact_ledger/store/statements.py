@@ -48,7 +48,7 @@ from sqlalchemy.dialects.postgresql import JSONB, asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 
-from ..events import CREATED, MOVED, RESTORED, REVERTED, UPDATED
+from ..events import CREATED, MOVED, RESTORED, REVERTED, STATE_EVENTS
 from .tables import PROJECTORS, artifacts, blobs, checkpoints, closure, events, parent_history
 
 REPLY_COLUMNS = (
@@ -149,7 +149,7 @@ row named by the ``target`` parameter only, the payload of its last state event 
 tags). The write path compares them with the row before deciding anything from it."""
 
 _SETS_PARENT = (CREATED, MOVED, RESTORED, REVERTED)
-_SETS_STATE = (CREATED, UPDATED, RESTORED, REVERTED)
+_SETS_STATE = tuple(sorted(STATE_EVENTS))
 
 
 def _payload_key(dialect: str, payload: Any, key: str) -> Any:
