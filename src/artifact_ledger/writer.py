@@ -136,7 +136,7 @@ class WriteBatch:
             self.head = head_from_rows(self.driver, rows)
             return self.head
         self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
-        self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None])
+        self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None], target=target)
         return self.head
 
     def _check_blobs(self, wanted: dict[str, EncodedContent], stored: Sequence[Sequence[Any]]) -> None:
@@ -169,16 +169,21 @@ class WriteBatch:
         self.pending.extend(sealed)
         return sealed
 
-    async def _state(self, artifact_id: str, *, with_state: bool = False) -> ArtifactState | None:
+    async def _state(
+        self, artifact_id: str, *, with_state: bool = False, with_parent: bool = False
+    ) -> ArtifactState | None:
         """Live state from the overlay/database; a deleted stream as a deleted state (for its version).
 
-        ``with_state``: the decision uses the row's data, content and tags, so they are compared
-        with the log unless that happened when the row was loaded.
+        ``with_state``: the decision uses the row's data, content and tags; ``with_parent``: its
+        parent. Each is compared with the log unless that happened when the row was loaded (as
+        the command's target) or an event of this batch wrote it.
         """
         row = await self.projector.get(artifact_id)
         if row is not None:
-            if with_state and artifact_id not in self.projector.state_checked:
-                await self._check_state(artifact_id)
+            state = with_state and artifact_id not in self.projector.state_checked
+            parent = with_parent and artifact_id not in self.projector.parent_checked
+            if state or parent:
+                await self._check_state(artifact_id, state=state)
             return row.state()
         if artifact_id not in self.versions and artifact_id not in self.no_stream:
             await self._lookup_streams([artifact_id])
@@ -187,21 +192,27 @@ class WriteBatch:
             return None
         return ArtifactState(artifact_id, None, version, None, None, (), deleted=True)
 
-    async def _check_state(self, artifact_id: str) -> None:
-        """Compare the overlay row's data, content and tags with the artifact's last state event.
+    async def _check_state(self, artifact_id: str, *, state: bool) -> None:
+        """Compare the overlay row's parent (and with ``state`` its data, content and tags) with the
+        artifact's last structural (and state) event in the log.
 
-        Only rows loaded without that check and not rewritten by a state event of this batch get
-        here; a move changes no state, so the log's last state event is still the one to match.
+        Only rows loaded without that check get here. The row's parent is compared only when no
+        structural event of this batch set it, so the log's last one is still the one to match;
+        its state only when no state event of this batch rewrote it (a move changes no state).
         """
         row = self.projector.rows[artifact_id]
         assert row is not None
-        payload = (await self.driver.pipeline([(self.driver.sql.log_state, (artifact_id,), False)]))[-1]
+        found = (await self.driver.pipeline([(self.driver.sql.log_state, (artifact_id,), False)]))[-1]
+        payload, log_parent = found[0] if found else (None, None)
         stored = state_columns(row.data, row.content, row.tags)
         check_row(
             (row.id, row.parent_id, row.level, row.version, *stored),
-            (row.version, None, row.parent_id, payload[0][0] if payload else None),
+            (row.version, None, log_parent, payload if state else None),
+            check_parent=artifact_id not in self.projector.parent_checked,
         )
-        self.projector.state_checked.add(artifact_id)
+        self.projector.parent_checked.add(artifact_id)
+        if state:
+            self.projector.state_checked.add(artifact_id)
 
     async def _lookup_streams(self, ids: Sequence[str]) -> None:
         """Versions of the streams of ``ids`` (ids without a live row), in one query per 5,000.
@@ -266,7 +277,7 @@ class WriteBatch:
             current = None
         else:
             await self._begin([cmd.artifact_id, cmd.parent_id], target=cmd.artifact_id, blob=content)
-            current = await self._state(cmd.artifact_id, with_state=True)
+            current = await self._state(cmd.artifact_id, with_state=True, with_parent=True)
             cmd = with_unset_kept(cmd, current)
         parent_live = await self._live(cmd.parent_id)
         in_subtree = False
@@ -278,8 +289,8 @@ class WriteBatch:
         return await self._commit_events(decided, who)
 
     async def move(self, cmd: MoveArtifact, who: Attribution) -> list[RecordedEvent]:
-        await self._begin([cmd.artifact_id, cmd.new_parent_id], ancestry_of=cmd.new_parent_id)
-        current = await self._state(cmd.artifact_id)
+        await self._begin([cmd.artifact_id, cmd.new_parent_id], target=cmd.artifact_id, ancestry_of=cmd.new_parent_id)
+        current = await self._state(cmd.artifact_id, with_parent=True)
         parent_live = await self._live(cmd.new_parent_id)
         in_subtree = False
         if parent_live and current is not None and not current.deleted:
@@ -328,7 +339,7 @@ class WriteBatch:
     async def revert(self, cmd: RevertArtifact, who: Attribution) -> list[RecordedEvent]:
         aid = cmd.artifact_id
         await self._begin([aid], target=aid)
-        current = await self._state(aid, with_state=True)
+        current = await self._state(aid, with_state=True, with_parent=True)
         target: ArtifactState | None = None
         if current is not None and not current.deleted and 1 <= cmd.to_version <= current.version:
             await self.flush()  # this batch's own events must be readable from the log

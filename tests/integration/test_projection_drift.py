@@ -3,11 +3,13 @@
 Each case edits the projection tables directly (what someone with write access to the
 database, but not the ledger, can do), then makes an ordinary write that rests on the edited
 row. The write is refused with ProjectionDriftError naming the artifact and the remedy,
-nothing is appended, and after ``ledger.rebuild()`` the same write goes through.
+nothing is appended, and after ``ledger.rebuild()`` the same write goes through. A write that
+does not read the edited column goes through and records what the log says.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -148,7 +150,8 @@ CASES: list[tuple[str, Tamper, Write, str]] = [
     ("phantom parent, retag", phantom_parent, lambda m, t: m.save(ArtifactIn(id=t.a, tags=["new"])), "a"),
     ("phantom parent, move", phantom_parent, lambda m, t: m.move(t.a, t.b), "a"),
     ("other parent, move back", other_parent, lambda m, t: m.move(t.a, t.r), "a"),
-    ("other parent, child level", other_parent, lambda m, t: m.save(ArtifactIn(parent_id=t.a, data={})), "a"),
+    ("other parent, update keeping it", other_parent, lambda m, t: m.save(ArtifactIn(id=t.a, data={"x": 1})), "a"),
+    ("other parent, revert", other_parent, lambda m, t: m.revert(t.a, to_version=1), "a"),
     ("edited data, retag", edit_data, lambda m, t: m.save(ArtifactIn(id=t.a, tags=["new"])), "a"),
     (
         "edited data, same save",
@@ -285,3 +288,50 @@ async def test_rows_a_move_dropped_from_the_cache_are_this_batch_s_own(manager: 
 
     with pytest.raises(InvalidMoveError):
         await cycle()
+
+
+async def event_parents(engine: AsyncEngine, artifact_id: str) -> list[object]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT payload FROM ledger_events WHERE artifact_id = :i ORDER BY version"), {"i": artifact_id}
+        )
+        return [json.loads(r[0]).get("parent_id") for r in rows]
+
+
+async def test_a_write_that_does_not_read_the_edited_column_records_the_log_s_truth(
+    engine: AsyncEngine, manager: ArtifactManager
+) -> None:
+    """Only what a decision reads is compared: a child saved under A reads A's liveness and
+    version, not A's parent, so an edited parent_id of A neither blocks it nor reaches the log."""
+    t = await build(manager)
+    await other_parent(engine, t)
+    child = await manager.save(ArtifactIn(parent_id=t.a, data={"name": "child"}))
+    assert await event_parents(engine, str(child.id)) == [t.a]
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        report = await ledger.verify()
+        assert not report.ok  # the edit is still there to find ...
+        await ledger.rebuild()
+        assert (await ledger.verify()).ok  # ... and the log, the child's event included, is whole
+    after = await manager.find_by_id(t.a)
+    assert after is not None
+    assert str(after.parent_id) == t.r
+
+
+async def test_a_row_loaded_without_its_parent_is_compared_before_a_later_command_moves_it(
+    engine: AsyncEngine, manager: ArtifactManager
+) -> None:
+    """In one transaction A is first loaded as a new child's parent (its parent not compared),
+    then moved: the move must still compare A's parent with the log before recording from where."""
+    t = await build(manager)
+    await other_parent(engine, t)
+    before = await event_count(engine)
+
+    async def both() -> None:
+        async with manager.transaction():
+            await manager.save(ArtifactIn(parent_id=t.a, data={"name": "child"}))
+            await manager.move(t.a, t.b)
+
+    with pytest.raises(ProjectionDriftError) as caught:
+        await both()
+    assert caught.value.artifact_id == t.a
+    assert await event_count(engine) == before

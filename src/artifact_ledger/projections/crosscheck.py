@@ -4,9 +4,14 @@ The projections are caches: someone with write access to the database can edit t
 write that trusted an edited row would seal the damage into the log (a lowered version, a
 phantom parent, laundered data, a cycle). So every row the write path loads comes with the
 log's word on it, read in the same statement with a few index seeks (see
-``store.statements.LOG_COLUMNS``): the stream's head version and type, the parent its last
-structural event set and, for the artifact the command changes, the payload of its last
+``store.statements.LOG_COLUMNS``): the stream's head version and type and, for the artifact
+the command changes, the parent its last structural event set and the payload of its last
 state event. A row that disagrees refuses the write with :class:`ProjectionDriftError`.
+
+Other rows a command loads (the parent of a new artifact) are checked to be live at their
+version, not for their own parent or state: no decision reads those. The projector remembers
+which rows had their parent compared (or set by an event of the batch), and the write path
+compares a row's parent before a later command of the same batch decides from it.
 
 A delete rests on the subtree the closure table lists: its members are checked like any
 row, and every live child of a member by the two other projections (open parent links,
@@ -39,11 +44,12 @@ def drift(artifact_id: str, problem: str) -> ProjectionDriftError:
     return ProjectionDriftError(f"artifact {artifact_id} {problem}; {REMEDY}", artifact_id=artifact_id)
 
 
-def check_row(row: Sequence[Any], log: Sequence[Any]) -> bool:
+def check_row(row: Sequence[Any], log: Sequence[Any], *, check_parent: bool = True) -> bool:
     """Refuse ``row`` (a ``ledger_artifacts`` row, every column in table order) unless the log agrees.
 
-    ``log`` holds the row's ``LOG_COLUMNS``. Returns whether the row's state (data, content,
-    tags) was compared too (only for the command's target, whose state the decision uses).
+    ``log`` holds the row's ``LOG_COLUMNS``; ``check_parent``: its parent was read (the command's
+    target, or a statement that reads every row's). Returns whether the row's state (data,
+    content, tags) was compared too (only for the command's target, whose state the decision uses).
     """
     artifact_id, parent_id, version = row[0], row[1], int(row[3])
     log_version, log_type, log_parent, log_state = log
@@ -53,7 +59,7 @@ def check_row(row: Sequence[Any], log: Sequence[Any]) -> bool:
         raise drift(artifact_id, f"is live in ledger_artifacts, but the log deleted it at version {log_version}")
     if int(log_version) != version:
         raise drift(artifact_id, f"is at version {version} in ledger_artifacts but at version {log_version} in the log")
-    if log_parent != parent_id:
+    if check_parent and log_parent != parent_id:
         raise drift(
             artifact_id,
             f"has parent {parent_id or 'none (a root)'} in ledger_artifacts, "

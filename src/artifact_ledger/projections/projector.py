@@ -50,6 +50,9 @@ class Projector:
         self.state_checked: set[str] = set()
         """Ids whose row's data, content and tags are known to equal the log's: compared when
         loaded, or written by a state event of this batch."""
+        self.parent_checked: set[str] = set()
+        """Ids whose row's ``parent_id`` is known to equal the log's: compared when loaded as the
+        command's target, or set by a structural event of this batch."""
         self._created: dict[str, tuple[datetime, str | None]] = {}
         self._paths: dict[str, tuple[str, ...]] = {}
         """Root-first ancestors (itself last) of artifacts created in this batch: their children's
@@ -75,21 +78,25 @@ class Projector:
                 if self.checked
                 else (sql.load_artifacts, (self.driver.id_list(chunk),), False)
             )
-            self.loaded(chunk, (await self.driver.pipeline([*self.steps(), load]))[-1])
+            self.loaded(chunk, (await self.driver.pipeline([*self.steps(), load]))[-1], target=target)
 
-    def loaded(self, ids: Iterable[str], rows: Iterable[Sequence[Any]]) -> None:
+    def loaded(self, ids: Iterable[str], rows: Iterable[Sequence[Any]], *, target: str | None = None) -> None:
         """Record the result of loading ``ids``: rows found, the rest known absent.
 
         A checked projector's rows carry the log's columns after the table's (``load_checked``):
-        each row is compared with the log first (:func:`crosscheck.check_row`), its state too
-        when the statement's ``target`` named it.
+        each row is compared with the log first (:func:`crosscheck.check_row`), its parent and
+        state too when it is the statement's ``target``.
         """
         for i in ids:
             self.rows[i] = None
         width = len(artifacts.c)
         for r in rows:
-            if self.checked and r[0] not in self.applied and check_row(r[:width], r[width:]):
-                self.state_checked.add(r[0])
+            if self.checked and r[0] not in self.applied:
+                is_target = r[0] == target
+                if check_row(r[:width], r[width:], check_parent=is_target):
+                    self.state_checked.add(r[0])
+                if is_target:
+                    self.parent_checked.add(r[0])
             row = row_from_db(self.driver, r[:width])
             self.rows[row.id] = row
 
@@ -107,6 +114,8 @@ class Projector:
         self.applied.add(event.artifact_id)
         if event.type in (CREATED, UPDATED, RESTORED, REVERTED):
             self.state_checked.add(event.artifact_id)  # the row now holds this event's state
+        if event.type in (CREATED, MOVED, RESTORED, REVERTED):
+            self.parent_checked.add(event.artifact_id)  # ... and this event's parent
         handler = {
             CREATED: self._created_or_restored,
             RESTORED: self._created_or_restored,

@@ -31,6 +31,11 @@ SQL = statements_for("postgresql")
 # than an advisory key, so ledgers in different schemas of one database never wait for each other.
 _LOCK = text(f"LOCK TABLE {events.name} IN EXCLUSIVE MODE")
 _BEGIN_AND_LOCK = f"BEGIN ISOLATION LEVEL READ COMMITTED; LOCK TABLE {events.name} IN EXCLUSIVE MODE"
+# The write path's statements look rows up by id, so one generic plan per prepared statement
+# serves every call. Left to choose (plan_cache_mode=auto), PostgreSQL plans the checked head
+# read afresh each time, because its custom plans look cheaper than the generic one: ~0.1-0.2 ms
+# of planning on every write. SET LOCAL ends with the transaction (PostgreSQL 12 and later).
+_BEGIN_AND_LOCK_GENERIC = f"{_BEGIN_AND_LOCK}; SET LOCAL plan_cache_mode = force_generic_plan"
 
 _MIGRATION_LOCK = select(func.pg_advisory_xact_lock(literal_column(str(0x4C45_4447_4D49_4752))))
 """A fixed key ("LEDGMIGR" in ASCII), held for the migration only."""
@@ -88,7 +93,8 @@ class PostgresRecorder(Recorder):
     async def lock(self) -> None:
         if self.owns_transaction:
             # BEGIN and the lock in one round trip (the simple query protocol runs both).
-            await self.raw.execute(_BEGIN_AND_LOCK)
+            generic = self.raw.get_server_version().major >= 12
+            await self.raw.execute(_BEGIN_AND_LOCK_GENERIC if generic else _BEGIN_AND_LOCK)
         else:
             # Through SQLAlchemy, so that its transaction is begun (the driver statements then run in it).
             await self.connection.execute(_LOCK)

@@ -144,9 +144,13 @@ def _in_subtree(dialect: str, member: Any, subtree: Select[Any], outsider: Any =
 
 LOG_COLUMNS = ("log_version", "log_type", "log_parent", "log_state")
 """What the statements that load artifact rows for a write add after the row's own columns: the
-stream's head in the log (version, type), the parent its last structural event set, and, for the
-row named by the ``target`` parameter only, the payload of its last state event (data, content,
-tags). The write path compares them with the row before deciding anything from it."""
+stream's head in the log (version, type) and, for the row named by the ``target`` parameter only
+(the one the command changes), the parent its last structural event set and the payload of its
+last state event (data, content, tags). The write path compares them with the row before deciding
+anything from it. Other rows (a new artifact's parent, say) are only checked to be live at the
+version they show: no decision reads their parent or state, and the two seeks that read them
+were most of the check's cost. Statements that check every row's parent (a delete's subtree, an
+ancestry) ask for it with ``parent_of_all``."""
 
 _SETS_PARENT = (CREATED, MOVED, RESTORED, REVERTED)
 _SETS_STATE = tuple(sorted(STATE_EVENTS))
@@ -159,25 +163,44 @@ def _payload_key(dialect: str, payload: Any, key: str) -> Any:
     return func.json_extract(payload, literal_column(f"'$.{key}'"))
 
 
-def _log_columns(dialect: str, artifact_id: Any, *, state: bool) -> list[Any]:
-    """The :data:`LOG_COLUMNS` of the artifact ``artifact_id`` (a column of the outer query): each
-    one seek on the log's (artifact_id, version) index. Without ``state`` the last is NULL."""
-    e1, e2, e3, e4 = (events.alias(f"log{i}") for i in range(4))
+def _last(e: Any, artifact_id: Any, column: Any, *where: Any) -> Any:
+    """``column`` of the artifact's newest event (among those matching ``where``): one backward seek."""
+    found = select(column).where(e.c.artifact_id == artifact_id, *where)
+    return found.order_by(e.c.version.desc()).limit(ONE).offset(ZERO).scalar_subquery()
 
-    def last(e: Any, column: Any, *where: Any) -> Any:
-        found = select(column).where(e.c.artifact_id == artifact_id, *where)
-        return found.order_by(e.c.version.desc()).limit(ONE).offset(ZERO).scalar_subquery()
 
+def _log_parent(dialect: str, e: Any, artifact_id: Any) -> Any:
+    """The parent the artifact's last structural event set (NULL: a root)."""
     parent = func.coalesce(
-        _payload_key(dialect, e3.c.payload, "to_parent_id"), _payload_key(dialect, e3.c.payload, "parent_id")
+        _payload_key(dialect, e.c.payload, "to_parent_id"), _payload_key(dialect, e.c.payload, "parent_id")
     )
-    payload = last(e4, e4.c.payload, e4.c.type.in_([literal_column(f"'{t}'") for t in _SETS_STATE]))
+    return _last(e, artifact_id, parent, e.c.type.in_([literal_column(f"'{t}'") for t in _SETS_PARENT]))
+
+
+def _log_state(e: Any, artifact_id: Any) -> Any:
+    """The payload of the artifact's last state event."""
+    return _last(e, artifact_id, e.c.payload, e.c.type.in_([literal_column(f"'{t}'") for t in _SETS_STATE]))
+
+
+def _log_columns(dialect: str, artifact_id: Any, *, state: bool, parent_of_all: bool = False) -> list[Any]:
+    """The :data:`LOG_COLUMNS` of the artifact ``artifact_id`` (a column of the outer query): each
+    one seek on the log's (artifact_id, version) index. Without ``state`` the last is NULL, and so
+    are the last two for every row but ``target`` (see :data:`LOG_COLUMNS`); ``parent_of_all``:
+    every row's parent."""
+    e1, e2, e3, e4 = (events.alias(f"log{i}") for i in range(4))
+    parent = _log_parent(dialect, e3, artifact_id)
+    is_target = artifact_id == _p("target")
     return [
         select(func.max(e1.c.version)).where(e1.c.artifact_id == artifact_id).scalar_subquery().label("log_version"),
-        last(e2, e2.c.type).label("log_type"),
-        last(e3, parent, e3.c.type.in_([literal_column(f"'{t}'") for t in _SETS_PARENT])).label("log_parent"),
-        (case((artifact_id == _p("target"), payload)) if state else literal_column("NULL")).label("log_state"),
+        _last(e2, artifact_id, e2.c.type).label("log_type"),
+        (parent if parent_of_all else case((is_target, parent))).label("log_parent"),
+        (case((is_target, _log_state(e4, artifact_id))) if state else literal_column("NULL")).label("log_state"),
     ]
+
+
+def _ancestor_log(dialect: str, ancestor_id: Any) -> list[Any]:
+    """An ancestor's version, type and parent by the log (an ancestry check reads every link)."""
+    return _log_columns(dialect, ancestor_id, state=False, parent_of_all=True)[:3]
 
 
 def _blob_digest(dialect: str) -> Any:
@@ -204,7 +227,7 @@ def _upsert(dialect: str) -> Any:
 def _ancestry_json(dialect: str) -> Any:
     """The rows of ``ancestry_by_log`` for the artifact bound as ``ancestor``, as one JSON array of arrays."""
     c = closure.alias("anc")
-    row = (c.c.ancestor_id, c.c.depth, *_log_columns(dialect, c.c.ancestor_id, state=False)[:3])
+    row = (c.c.ancestor_id, c.c.depth, *_ancestor_log(dialect, c.c.ancestor_id))
     if dialect == "postgresql":
         ordered = postgresql.aggregate_order_by(func.json_build_array(*row), c.c.depth)
         return select(func.json_agg(ordered)).where(c.c.descendant_id == _p("ancestor")).scalar_subquery()
@@ -312,19 +335,21 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             ("artifact_id",),
             None,
         ),
-        # The payload of an artifact's last state event (what its row's data, content and tags must hold).
+        # The payload of an artifact's last state event (what its row's data, content and tags must
+        # hold) and the parent its last structural event set (what its parent_id must be).
         "log_state": (
-            select(e.c.payload)
-            .where(e.c.artifact_id == _p("artifact_id"), e.c.type.in_([literal_column(f"'{t}'") for t in _SETS_STATE]))
-            .order_by(e.c.version.desc())
-            .limit(ONE)
-            .offset(ZERO),
+            select(
+                _log_state(events.alias("log_s"), _p("artifact_id")).label("log_state"),
+                _log_parent(dialect, events.alias("log_p"), _p("artifact_id")).label("log_parent"),
+            ),
             ("artifact_id",),
             None,
         ),
         # An artifact's ancestors by the closure table (itself first), each with its parent by the log.
         "ancestry_by_log": (
-            select(c.c.ancestor_id, c.c.depth, *_log_columns(dialect, c.c.ancestor_id, state=False)[:3])
+            select(
+                c.c.ancestor_id, c.c.depth, *_log_columns(dialect, c.c.ancestor_id, state=False, parent_of_all=True)[:3]
+            )
             .where(c.c.descendant_id == _p("artifact_id"))
             .order_by(c.c.depth),
             ("artifact_id",),
@@ -346,7 +371,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             None,
         ),
         "subtree_rows": (
-            select(*a.c, *_log_columns(dialect, a.c.id, state=False))
+            select(*a.c, *_log_columns(dialect, a.c.id, state=False, parent_of_all=True))
             .select_from(c.join(a, a.c.id == c.c.descendant_id))
             .where(c.c.ancestor_id == _p("artifact_id"), c.c.depth > ZERO)
             .order_by(c.c.depth, a.c.id),
