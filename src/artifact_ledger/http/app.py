@@ -27,7 +27,9 @@ PREFIX = "/api/v1/artifacts"
 
 def build_router(service: Service, *, prefix: str = PREFIX, tags: list[str] | None = None) -> APIRouter:
     """The routes of ``service`` under ``prefix``; errors come back as problem+json wherever it is mounted."""
-    router = APIRouter(prefix=prefix, tags=list(tags or ["artifacts"]), route_class=ProblemRoute)
+    router = APIRouter(
+        prefix=prefix, tags=list(tags or ["artifacts"]), route_class=ProblemRoute.limited(service.max_body)
+    )
     log.register(router, service)  # /$audit, /$verify, /$events before /{entity_id} matches them
     artifacts.register(router, service)
     history.register(router, service)
@@ -43,13 +45,25 @@ def artifact_router(
     prefix: str = PREFIX,
     tags: list[str] | None = None,
     poll_interval: float = 0.5,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_content: int | None = None,
 ) -> APIRouter:
     """chapkit's artifact routes plus the ledger's, on ``ledger`` (or a function returning it).
 
     Mount it with ``app.include_router(artifact_router(ledger))``. Errors are problem+json without
-    any handler of yours; the body size limit is middleware: ``app.add_middleware(BodyLimit, max_body=...)``.
+    any handler of yours. Each route refuses a body over ``max_body`` bytes with 413 by itself
+    (``PUT /{id}/$content`` one over ``max_content``, default ``max_body``); the
+    :class:`BodyLimit` middleware adds the same check for the rest of your app.
     """
-    service = Service(ledger, hierarchy=hierarchy, read_only=read_only, auth=auth, poll_interval=poll_interval)
+    service = Service(
+        ledger,
+        hierarchy=hierarchy,
+        read_only=read_only,
+        auth=auth,
+        poll_interval=poll_interval,
+        max_body=max_body,
+        max_content=max_content,
+    )
     return build_router(service, prefix=prefix, tags=tags)
 
 
@@ -75,13 +89,15 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     poll_interval: float = 0.5,
     console: bool = True,
+    max_content: int | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the ledger's API under ``/api/v1/artifacts`` (and the console, when installed).
 
     A :class:`Ledger` is used as it is (you close it); a URL or engine is opened at startup and closed
     at shutdown. ``auth``: bearer tokens (:class:`TokenAuth`); None serves everyone, so bind such an
     app to a loopback address only. ``read_only`` refuses every write with 405. ``max_body``: request
-    bodies over this many bytes are refused with 413.
+    bodies over this many bytes are refused with 413; ``max_content`` (default ``max_body``) is the
+    limit of a content upload (``PUT /{id}/$content``).
     """
     opened: _Opened | None = None
     source: LedgerSource
@@ -110,10 +126,19 @@ def create_app(
         "API plus history, point-in-time reads, diffs, audit, verification and a live event feed.",
         lifespan=lifespan,
     )
-    service = Service(source, hierarchy=hierarchy, read_only=read_only, auth=auth, poll_interval=poll_interval)
+    service = Service(
+        source,
+        hierarchy=hierarchy,
+        read_only=read_only,
+        auth=auth,
+        poll_interval=poll_interval,
+        max_body=max_body,
+        max_content=max_content,
+    )
     app.state.ledger_service = service
     problems.install(app)
-    app.add_middleware(BodyLimit, max_body=max_body)
+    # The app-wide backstop (unknown paths, the console); each API route has its own limit.
+    app.add_middleware(BodyLimit, max_body=max(service.max_body, service.max_content))
     app.include_router(build_router(service))
     if console:
         _include_console(app, service)

@@ -6,13 +6,13 @@ is counted as it arrives and refused the moment it passes the limit.
 
 from __future__ import annotations
 
-from typing import Final
-
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import BodyTooLarge, Problem, response_for
+from .problems import BodyTooLarge, Problem, declared_length, response_for
+from .service import DEFAULT_MAX_BODY
 
-DEFAULT_MAX_BODY: Final = 64 * 1024 * 1024
+__all__ = ["DEFAULT_MAX_BODY", "BodyLimit", "read_body"]
 
 
 class BodyLimit:
@@ -69,3 +69,20 @@ class BodyLimit:
 
 def _too_large(limit: int) -> Problem:
     return Problem(413, f"the request body is larger than the limit of {limit:,} bytes", kind="body-too-large")
+
+
+async def read_body(request: Request, limit: int) -> bytearray:
+    """The request body, read chunk by chunk as the server hands them over, into one ``bytearray``.
+
+    A ``Content-Length`` over ``limit`` is refused before a byte is read; otherwise each chunk is
+    counted before it is kept, and the first chunk that would take the body past ``limit`` is
+    dropped and the request refused (:class:`BodyTooLarge`, answered 413): at most ``limit`` bytes
+    are ever held, and nothing after that chunk is read.
+    """
+    declared_length(request.headers, limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise BodyTooLarge(limit)
+        body += chunk
+    return body

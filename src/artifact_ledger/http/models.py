@@ -39,6 +39,21 @@ class ArtifactBody(BaseModel):
         return ArtifactIn.model_validate(values)
 
 
+class MergePatchBody(BaseModel):
+    """``PATCH`` bodies: an RFC 7396 merge patch of the artifact as ``GET`` returns it.
+
+    ``data`` merges into the artifact's data (a member set to null is removed; ``content`` is kept
+    unless the patch sets it); ``tags``, an array, replaces the tags (null clears them). The other
+    members of an artifact are not changed by a patch: ``$move`` changes ``parent_id``, the ledger
+    sets the rest.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: dict[str, Any] | None = Field(default=None, description="merged into the artifact's data (RFC 7396)")
+    tags: list[str] | None = Field(default=None, description="the new tags (null: none)")
+
+
 class MoveBody(BaseModel):
     parent_id: UlidText | None = Field(description="the new parent's id; null makes the artifact a root")
 
@@ -76,6 +91,14 @@ class Page(BaseModel, Generic[T]):
     page: int
     size: int
     pages: int
+
+
+class CursorPage(BaseModel, Generic[T]):
+    """A keyset page of the list: pass ``next_cursor`` as ``after`` (with the same ``where``,
+    ``order_by`` and ``as_of``) for the next page; null on the last."""
+
+    items: list[T]
+    next_cursor: str | None = None
 
 
 class VersionJson(BaseModel):

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive
 
 from .. import errors
 from .responses import json_bytes
@@ -168,13 +169,30 @@ def handle(exc: BaseException, request: Request) -> Response:
 
 
 class ProblemRoute(APIRoute):
-    """An APIRoute whose errors come back as problem+json, wherever the router is mounted."""
+    """An APIRoute whose errors come back as problem+json, wherever the router is mounted.
+
+    With ``max_body`` set (:meth:`limited`), the route also refuses a request body over that many
+    bytes with 413: a ``Content-Length`` over it before a byte is read, a body without one (chunked)
+    the moment the bytes received pass it. So a router mounted into an app without the
+    :class:`~artifact_ledger.http.BodyLimit` middleware still has its limit.
+    """
+
+    max_body: int | None = None
+
+    @classmethod
+    def limited(cls, max_body: int) -> type[ProblemRoute]:
+        """This route class with a body limit of ``max_body`` bytes."""
+        return type(f"{cls.__name__}Limited{max_body}", (cls,), {"max_body": max_body})
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
+        limit = self.max_body
 
         async def handler(request: Request) -> Response:
             try:
+                if limit is not None:
+                    declared_length(request.headers, limit)
+                    request = Request(request.scope, counted_receive(request.receive, limit))
                 return await inner(request)
             except Exception as exc:
                 # FastAPI wraps errors of reading the body in a 400; the body limit's is a 413.
@@ -195,6 +213,36 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the request body is larger than the limit of {limit:,} bytes")
         self.limit = limit
+
+
+def declared_length(headers: Mapping[str, str], limit: int) -> int | None:
+    """The request's ``Content-Length`` (None without one): 400 when it is not a number, and
+    :class:`BodyTooLarge` when it is over ``limit``, before a byte of the body is read."""
+    value = headers.get("content-length")
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise Problem(400, "Content-Length is not a number", kind="bad-content-length")
+    length = int(value)
+    if length > limit:
+        raise BodyTooLarge(limit)
+    return length
+
+
+def counted_receive(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises :class:`BodyTooLarge` once the body received passes ``limit`` bytes."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return counted
 
 
 def install(app: FastAPI) -> None:

@@ -18,11 +18,14 @@ from typing import Annotated, Final
 from fastapi import Depends, Header, Path, Query, Request
 from ulid import ULID
 
+from ..errors import InvalidArgumentError
 from ..ledger import Ledger
 from ..manager import ArtifactManager
 from ..schemas import ArtifactHierarchy
 from .auth import Principal, TokenAuth, bearer_token
 from .problems import Problem
+
+DEFAULT_MAX_BODY: Final = 64 * 1024 * 1024
 
 LedgerSource = Ledger | Callable[[], Ledger]
 """A ledger, or a function returning the ledger (for apps that open it at startup)."""
@@ -71,8 +74,15 @@ class Service:
         auth: TokenAuth | None = None,
         poll_interval: float = 0.5,
         heartbeat: float = 15.0,
+        max_body: int = DEFAULT_MAX_BODY,
+        max_content: int | None = None,
     ) -> None:
+        for name, value in (("max_body", max_body), ("max_content", max_content)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidArgumentError(f"{name} must be a positive number of bytes, not {value!r}")
         self._ledger = ledger
+        self.max_body = max_body
+        self.max_content = max_body if max_content is None else max_content
         self.hierarchy = hierarchy
         self.read_only = read_only
         self.auth = auth
@@ -190,6 +200,24 @@ def json_body(content_type: Annotated[str | None, Header(alias="Content-Type")] 
 
 
 JSON_BODY: Final = [Depends(json_body)]
+
+MERGE_PATCH: Final = "application/merge-patch+json"
+
+
+def merge_patch_body(content_type: Annotated[str | None, Header(alias="Content-Type")] = None) -> None:
+    """``PATCH``: 415 for anything but ``application/merge-patch+json`` (``Accept-Patch`` says so)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != MERGE_PATCH:
+        shown = f"{content_type[:60]!r}" if content_type else "none"
+        raise Problem(
+            415,
+            f"PATCH takes an RFC 7396 merge patch sent as Content-Type: {MERGE_PATCH} (got {shown})",
+            kind="not-merge-patch",
+            headers={"Accept-Patch": MERGE_PATCH},
+        )
+
+
+MERGE_PATCH_BODY: Final = [Depends(merge_patch_body)]
 
 
 def etag(version: int) -> dict[str, str]:

@@ -5,22 +5,25 @@
 # ``register`` from the annotations themselves, which string annotations would hide.
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ...manager import ArtifactManager
+from ...query import FindPage
 from ...schemas import strip_content
 from .. import download
-from ..models import ArtifactBody, ArtifactJson, Page, TreeNodeJson
+from ..limits import read_body
+from ..models import ArtifactBody, ArtifactJson, CursorPage, MergePatchBody, Page, TreeNodeJson
+from ..problems import Problem, ProblemRoute
 from ..responses import json_bytes, json_response
-from ..service import JSON_BODY, AsOf, Caller, Id, IfMatch, Service, etag
+from ..service import JSON_BODY, MERGE_PATCH, MERGE_PATCH_BODY, AsOf, Caller, Id, IfMatch, Service, etag
 from . import listing
 from .common import artifact_json, not_found, precondition
 
 MAX_PAGE_SIZE = 1000
+DEFAULT_LIMIT = 100
 
 
 def register(router: APIRouter, service: Service) -> None:
@@ -32,27 +35,54 @@ def register(router: APIRouter, service: Service) -> None:
     @router.get(
         "",
         dependencies=reader,
-        response_model=Page[ArtifactJson] | list[ArtifactJson],
-        summary="List artifacts (without content)",
-        description="A JSON array of every live artifact ordered by id, streamed; with `page` or `size`, "
-        "one page `{items,total,page,size,pages}`. `as_of` lists them as they were then.",
+        response_model=Page[ArtifactJson] | CursorPage[ArtifactJson] | list[ArtifactJson],
+        summary="List artifacts (without content), filtered and ordered",
+        description="A JSON array of every live artifact matching `where`, ordered by `order_by`, streamed. "
+        "With `limit` and/or `after`: one keyset page `{items, next_cursor}` (pass `next_cursor` back as "
+        "`after`). With `page` and/or `size`: chapkit's page `{items,total,page,size,pages}`. `as_of` "
+        "asks the same question of the state at that instant. `where` is a JSON object in the filter "
+        "language of `ArtifactManager.find`; a bad filter, ordering or cursor is 400.",
     )
     async def find_all(
         manager: Manager,
         as_of: AsOf,
+        where: Annotated[
+            str | None,
+            Query(
+                description='a JSON object of conditions, e.g. {"data.metadata.status": "published", '
+                '"level": {"gte": 1}}; keys data.<path>, tags, parent_id, level, version, created_at, '
+                "updated_at, created_by, updated_by; operators eq ne lt lte gt gte in nin contains prefix "
+                "exists; $and, $or, $not"
+            ),
+        ] = None,
+        order_by: Annotated[
+            str, Query(description="id, created_at, updated_at or data.<path>; '-' in front for descending")
+        ] = "id",
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="keyset page size")] = None,
+        after: Annotated[str | None, Query(description="the next_cursor of the previous keyset page")] = None,
         page: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
         size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
     ) -> Response:
+        question = listing.Listing(manager, listing.parse_where(where), order_by, as_of)
+        keyset = limit is not None or after is not None
+        if keyset and (page is not None or size is not None):
+            raise Problem(
+                400,
+                "page/size (offsets) and limit/after (a cursor) are two ways of paging the list: use one",
+                kind="mixed-paging",
+            )
+        if keyset:
+            found = await question.page(limit or DEFAULT_LIMIT, after)
+            items = [artifact_json(i, content=False) for i in found.items]
+            return json_response({"items": items, "next_cursor": found.next_cursor})
         if page is None and size is None:
-            return StreamingResponse(_stream_all(service, as_of), media_type="application/json")
+            first = await question.page(listing.READ_PAGE, None)  # a bad question is a 400, not a broken 200
+            return StreamingResponse(_stream_all(service, question, first), media_type="application/json")
         page, size = page or 1, size or 50
-        if as_of is not None:
-            items, total = await listing.page_as_of(manager, as_of, page, size)
-        else:
-            items, total = await manager.find_paginated(page, size, include_content=False)
+        items_out, total = await question.offset_page(page, size)
         return json_response(
             {
-                "items": [artifact_json(i, content=False) for i in items],
+                "items": [artifact_json(i, content=False) for i in items_out],
                 "total": total,
                 "page": page,
                 "size": size,
@@ -122,6 +152,92 @@ def register(router: APIRouter, service: Service) -> None:
             )
         service.notifier.notify()
         return json_response(artifact_json(out), headers=etag(out.version))
+
+    @router.patch(
+        "/{entity_id}",
+        dependencies=MERGE_PATCH_BODY,
+        response_model=ArtifactJson,
+        summary="Change part of an artifact (RFC 7396 merge patch)",
+        description="The body, sent as `application/merge-patch+json`, is a merge patch of the artifact: "
+        "`data` merges into its data (a member set to null is removed; the content is kept unless the "
+        "patch sets `content`), `tags` replaces the tags. A patch that changes nothing appends nothing "
+        '(the version stays). 404 for an unknown or deleted id; `If-Match: "<version>"` makes it '
+        "conditional (412); another content type is 415.",
+    )
+    async def patch(
+        entity_id: Id,
+        body: Annotated[MergePatchBody, Body(media_type=MERGE_PATCH)],
+        manager: Manager,
+        caller: Writer,
+        expected: IfMatch,
+    ) -> Response:
+        if "data" in body.model_fields_set and body.data is None:
+            raise Problem(
+                422,
+                f"a patch cannot remove the data of artifact {entity_id}: patch its members (null removes one)",
+                kind="validation-failed",
+            )
+        tags = None if "tags" not in body.model_fields_set else (body.tags or [])
+        if expected is None and not await manager.exists_by_id(entity_id):
+            raise not_found(entity_id)
+        async with precondition(expected):
+            out = await manager.patch(
+                entity_id,
+                body.data or {},
+                tags=tags,
+                expected_version=expected,
+                actor=caller.actor,
+                reason=caller.reason,
+            )
+        service.notifier.notify()
+        return json_response(artifact_json(out), headers=etag(out.version))
+
+    async def upload_content(
+        request: Request,
+        entity_id: Id,
+        manager: Manager,
+        caller: Writer,
+        expected: IfMatch,
+        content_type: Annotated[str | None, Header(alias="Content-Type")] = None,
+    ) -> Response:
+        media = _content_type(content_type)
+        if expected is None and not await manager.exists_by_id(entity_id):
+            raise not_found(entity_id)  # before reading a body that would be thrown away
+        received = await read_body(request, service.max_content)
+        content = bytes(received)
+        received.clear()  # one copy of the body from here on: the one the ledger stores
+        async with precondition(expected):
+            out = await manager.patch(
+                entity_id,
+                {"content": content, "content_type": media},
+                expected_version=expected,
+                actor=caller.actor,
+                reason=caller.reason,
+            )
+        service.notifier.notify()
+        return json_response(artifact_json(out, content=False), headers=etag(out.version))
+
+    router.add_api_route(
+        "/{entity_id}/$content",
+        upload_content,
+        methods=["PUT"],
+        dependencies=[Depends(service.writer)],
+        response_model=ArtifactJson,
+        summary="Upload an artifact's content as raw bytes",
+        description="The request body becomes the artifact's content (bytes) and its `Content-Type` the "
+        "artifact's `content_type` (none: `application/octet-stream`); the rest of its data is kept. "
+        "`$download` gives the same bytes back. The body is read in chunks as it arrives and refused "
+        "with 413 the moment it passes the server's content limit (a `Content-Length` over it before a "
+        'byte is read). Uploading the content it already has appends nothing. `If-Match: "<version>"` '
+        "makes it conditional (412).",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+        route_class_override=ProblemRoute.limited(service.max_content),
+    )
 
     @router.delete(
         "/{entity_id}",
@@ -211,13 +327,29 @@ def register(router: APIRouter, service: Service) -> None:
         )
 
 
-async def _stream_all(service: Service, as_of: datetime | None) -> AsyncIterator[bytes]:
-    """Every live artifact as one JSON array, read in keyset pages: memory stays bounded."""
+async def _stream_all(service: Service, question: listing.Listing, first: FindPage) -> AsyncIterator[bytes]:
+    """Every match as one JSON array, read in keyset pages on a session of its own (the request's
+    closes with the route): memory holds one page."""
     async with service.ledger.sessions() as session:
         manager = ArtifactManager(service.ledger.repository(session), hierarchy=service.hierarchy)
+        rest = listing.Listing(manager, question.where, question.order_by, question.as_of)
         yield b"["
-        first = True
-        async for out in listing.iter_live(manager, as_of):
-            yield (b"" if first else b",") + json_bytes(artifact_json(out, content=False))
-            first = False
+        separator = b""
+        async for out in rest.walk(first):
+            yield separator + json_bytes(artifact_json(out, content=False))
+            separator = b","
         yield b"]"
+
+
+def _content_type(value: str | None) -> str:
+    """The media type an upload declares (``application/octet-stream`` when none); 400 when it is not one."""
+    if value is None or not value.strip():
+        return "application/octet-stream"
+    text = value.strip()
+    if len(text) > 200 or download.MEDIA_TYPE.fullmatch(text) is None:
+        raise Problem(
+            400,
+            f"Content-Type {text[:60]!r} is not a media type such as application/octet-stream or text/csv",
+            kind="bad-content-type",
+        )
+    return text
