@@ -28,7 +28,10 @@ PREFIX = "/api/v1/artifacts"
 def build_router(service: Service, *, prefix: str = PREFIX, tags: list[str] | None = None) -> APIRouter:
     """The routes of ``service`` under ``prefix``; errors come back as problem+json wherever it is mounted."""
     router = APIRouter(
-        prefix=prefix, tags=list(tags or ["artifacts"]), route_class=ProblemRoute.limited(service.max_body)
+        prefix=prefix,
+        tags=list(tags or ["artifacts"]),
+        route_class=ProblemRoute.limited(service.max_body),
+        responses=problems.documented_responses(),
     )
     log.register(router, service)  # /$audit, /$verify, /$events before /{entity_id} matches them
     artifacts.register(router, service)

@@ -23,7 +23,7 @@ T = TypeVar("T")
 class ArtifactBody(BaseModel):
     """``POST`` and ``PUT`` bodies: chapkit's ``ArtifactIn``; ``data`` is required."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     id: UlidText | None = Field(default=None, description="client-assigned id (POST only; PUT takes the path's)")
     parent_id: UlidText | None = Field(default=None, description="the parent's id; null makes a root")
@@ -48,17 +48,21 @@ class MergePatchBody(BaseModel):
     sets the rest.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     data: dict[str, Any] | None = Field(default=None, description="merged into the artifact's data (RFC 7396)")
     tags: list[str] | None = Field(default=None, description="the new tags (null: none)")
 
 
 class MoveBody(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     parent_id: UlidText | None = Field(description="the new parent's id; null makes the artifact a root")
 
 
 class RevertBody(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     to_version: int = Field(ge=1, le=2**31 - 1, description="the version whose state becomes the new version")
 
 

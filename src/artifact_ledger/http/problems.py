@@ -71,6 +71,24 @@ TITLES: Final[Mapping[int, str]] = {
 }
 
 
+ERROR_STATUSES: Final = (400, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 500, 503)
+
+
+def documented_responses() -> dict[int | str, dict[str, Any]]:
+    """The error responses every route documents in the OpenAPI schema: problem+json bodies."""
+    from .models import ProblemJson  # models imports nothing from here; kept local to stay that way
+
+    schema = {"$ref": "#/components/schemas/ProblemJson"}
+    return {
+        status: {
+            "model": ProblemJson,
+            "description": TITLES[status],
+            "content": {MEDIA_TYPE: {"schema": schema}},
+        }
+        for status in ERROR_STATUSES
+    }
+
+
 class Problem(Exception):
     """An HTTP error the routes raise: status, a type slug, the detail in words, and extra members."""
 

@@ -189,7 +189,11 @@ def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -
     return int(text)
 
 
-def json_body(content_type: Annotated[str | None, Header(alias="Content-Type")] = None) -> None:
+ContentType = Annotated[str | None, Header(alias="Content-Type", include_in_schema=False)]
+"""The request's Content-Type (left out of the OpenAPI schema: the request body's media type says it)."""
+
+
+def json_body(content_type: ContentType = None) -> None:
     """Routes with a JSON body: 415 for any other content type (a form, text, none at all)."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
@@ -204,7 +208,7 @@ JSON_BODY: Final = [Depends(json_body)]
 MERGE_PATCH: Final = "application/merge-patch+json"
 
 
-def merge_patch_body(content_type: Annotated[str | None, Header(alias="Content-Type")] = None) -> None:
+def merge_patch_body(content_type: ContentType = None) -> None:
     """``PATCH``: 415 for anything but ``application/merge-patch+json`` (``Accept-Patch`` says so)."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != MERGE_PATCH:

@@ -198,7 +198,7 @@ def register(router: APIRouter, service: Service) -> None:
         manager: Manager,
         caller: Writer,
         expected: IfMatch,
-        content_type: Annotated[str | None, Header(alias="Content-Type")] = None,
+        content_type: Annotated[str | None, Header(alias="Content-Type", include_in_schema=False)] = None,
     ) -> Response:
         media = _content_type(content_type)
         if expected is None and not await manager.exists_by_id(entity_id):
