@@ -56,9 +56,8 @@ RULE_SKIPPED = (
 )
 RUNNABLE = ("artifact-ledger", "python")
 
-PAGE_SETUP = {
-    # A small chapkit database (chapkit's `artifacts` table, data an unsigned pickle) to import.
-    "docs/guides/operations.md": """
+# A small chapkit database (chapkit's `artifacts` table, data an unsigned pickle) to import.
+CHAPKIT_DB = """
 import pickle, sqlite3
 from datetime import datetime
 from ulid import ULID
@@ -77,14 +76,40 @@ for id_, parent, level, data in [(root, None, 0, {"type": "training"}), (child, 
     )
 chapkit.commit()
 chapkit.close()
-""",
+"""
+
+PAGE_SETUP = {
+    "docs/guides/operations.md": CHAPKIT_DB,
+    "docs/migrating-from-chapkit.md": CHAPKIT_DB,
     "docs/errors.md": 'url = "sqlite+aiosqlite:///./other.db"\n',
+    # ./artifacts.db is also what the page's `artifact-ledger` commands read; $ID is the artifact.
     "docs/guides/querying.md": """
+import os
+from artifact_ledger import ArtifactIn, Ledger
+
+ledger = await Ledger.open("sqlite+aiosqlite:///./artifacts.db").__aenter__()
+manager = await ledger.manager().__aenter__()
+root = await manager.save(ArtifactIn(data={"metadata": {"status": "draft"}}, tags=["contract"]))
+artifact_id = (await manager.save(ArtifactIn(
+    parent_id=root.id,
+    data={"score": 1, "metadata": {"experiment": "x", "accuracy": 0.95, "status": "published", "draft_note": "x"}},
+))).id
+os.environ["ID"] = str(artifact_id)
+""",
+    "docs/cli.md": """
+from artifact_ledger import ArtifactIn, Ledger
+
+async with Ledger.open("sqlite+aiosqlite:///./artifacts.db") as ledger, ledger.manager() as manager:
+    root = await manager.save(ArtifactIn(data={"metadata": {"status": "draft"}}, tags=["contract"]))
+    await manager.save(ArtifactIn(parent_id=root.id, data={"metadata": {"status": "published"}}))
+""",
+    "docs/guides/versioning-and-audit.md": """
 from artifact_ledger import ArtifactIn, Ledger
 
 ledger = await Ledger.open("sqlite+aiosqlite:///./ledger.db").__aenter__()
 manager = await ledger.manager().__aenter__()
-artifact_id = (await manager.save(ArtifactIn(data={"metadata": {"experiment": "x", "accuracy": 0.95}}))).id
+run_id = "run-42"
+handle = print
 """,
 }
 
@@ -179,6 +204,24 @@ def test_skipped_snippets_are_few_and_say_why() -> None:
     assert len(skipped) <= SKIP_ALLOWED, [f"{b.page}:{b.line}" for b in skipped]
     for block in skipped:
         assert len(block.skip_reason or "") >= 10, f"{block.page}:{block.line}: give a reason"
+
+
+LOOKS_RUNNABLE = re.compile(r"^(\$ |artifact-ledger |pip |python |curl |import |from |await |async |with )")
+
+
+def test_runnable_code_is_fenced_with_its_language() -> None:
+    """A bare ``` fence escapes the collector: commands and code must say what they are."""
+    bare = []
+    for path in PAGES:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        inside = False
+        for number, line in enumerate(lines, 1):
+            if not line.startswith("```"):
+                continue
+            if not inside and line == "```" and number < len(lines) and LOOKS_RUNNABLE.match(lines[number]):
+                bare.append(f"{path.relative_to(ROOT).as_posix()}:{number}")
+            inside = not inside
+    assert not bare, f"fence these as python/bash/console (or text, for a synopsis): {bare}"
 
 
 def test_shell_rules() -> None:
