@@ -115,6 +115,21 @@ class TransactionAbortedError(LedgerError):
     """A write inside ``transaction()`` failed part-way; the transaction rolls back as a whole."""
 
 
+class ConcurrentUseError(LedgerError, RuntimeError):
+    """One ``ArtifactManager`` was called from a task while another task's call on it was still
+    running (``asyncio.gather`` over one manager): one manager per task. The call that found the
+    manager busy does nothing; the call already running completes."""
+
+    def __init__(self, called: str, running: str) -> None:
+        super().__init__(
+            f"ArtifactManager.{called}() was called while {running}() is still running on the same manager "
+            "in another task: use one manager per task (open one with `ledger.manager()` in each task, "
+            "or await the calls one after another)"
+        )
+        self.called = called
+        self.running = running
+
+
 class InvalidArgumentError(LedgerError, TypeError, ValueError):
     """A keyword argument of the API has the wrong type or is out of range (e.g. ``expected_version="1"``)."""
 

@@ -14,15 +14,19 @@ written for chapkit's ``ArtifactManager`` runs unchanged. It holds no logic of i
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+import asyncio
+import functools
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ulid import ULID
 
 from . import patching
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, Commands
+from .errors import ConcurrentUseError
 from .query.find import FindPage
 from .reads import Reads
 from .repository import ArtifactRepository
@@ -38,6 +42,8 @@ from .schemas import (
 
 __all__ = ["MAX_TAGS", "MAX_TAG_LENGTH", "ArtifactManager", "ArtifactRepository"]
 
+T = TypeVar("T")
+
 
 class ArtifactManager:
     """Hierarchical artifacts with version history, on an append-only hash-chained log."""
@@ -47,6 +53,7 @@ class ArtifactManager:
         self.repo = repo
         self._commands = Commands(repo)
         self._reads = Reads(repo, hierarchy, self._commands.sync)
+        self._running: str | None = None  # the public call in progress (see _exclusive below)
 
     @property
     def hierarchy(self) -> ArtifactHierarchy | None:
@@ -61,8 +68,23 @@ class ArtifactManager:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ArtifactManager]:
         """Every write inside is one transaction: one lock, one commit, all or nothing."""
-        async with self._commands.transaction():
+        inner = self._commands.transaction()
+        await _exclusive_step(self, "transaction", inner.__aenter__)
+        try:
             yield self
+        except BaseException as error:
+            await _settle(self)  # the session is free again before it rolls back
+            rollback = functools.partial(inner.__aexit__, type(error), error, error.__traceback__)
+            if not await _exclusive_step(self, "transaction", rollback):
+                raise
+        else:
+            stray = await _settle(self)
+            if stray is not None:  # another task's call was still running in this transaction: commit none of it
+                refused = ConcurrentUseError("transaction", stray)
+                await _exclusive_step(self, "transaction", lambda: inner.__aexit__(ConcurrentUseError, refused, None))
+                raise refused
+            await _exclusive_step(self, "transaction", lambda: inner.__aexit__(None, None, None))
+
 
     # ---- writes -------------------------------------------------------------------------------------
     async def save(
@@ -161,7 +183,7 @@ class ArtifactManager:
         page of rows and models at a time. Pages are separate reads: an artifact created
         during the iteration shows up if its id sorts after the current page.
         """
-        return self._reads.iter_all(include_content=include_content, page_size=page_size)
+        return _exclusive_items(self, self._reads.iter_all(include_content=include_content, page_size=page_size))
 
     async def find_paginated(
         self, page: int, size: int, *, include_content: bool = True
@@ -292,3 +314,72 @@ class ArtifactManager:
             after=after,
             limit=limit,
         )
+
+
+# ---- one manager per task -----------------------------------------------------------------------
+# A manager drives one session, and a session can run one statement at a time: a second task's call
+# while the first is awaiting the database used to surface as SQLAlchemy's IllegalStateChangeError
+# (or asyncpg's "another operation is in progress", or a half-used SQLite connection). Every public
+# call therefore marks the manager as running it, and a call that finds it marked raises
+# ConcurrentUseError before touching anything. The mark is one attribute, read and written without
+# a lock: the check and the set happen with no await in between, so no other task can run between
+# them. It tells overlapping calls apart, not tasks: calls one after another from different tasks
+# are not misuse (the sync API runs each call as a task of its own).
+
+
+async def _exclusive_step(manager: ArtifactManager, name: str, step: Callable[[], Awaitable[T]]) -> T:
+    """Await ``step()`` with the manager marked as running ``name``; refuse if it already runs a call."""
+    running = manager._running
+    if running is not None:
+        raise ConcurrentUseError(name, running)
+    manager._running = name
+    try:
+        return await step()
+    finally:
+        manager._running = None
+
+
+def _exclusive(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """``method`` run as :func:`_exclusive_step` does (inlined: this is on every call's path)."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    async def exclusive(self: ArtifactManager, /, *args: Any, **kwargs: Any) -> T:
+        running = self._running
+        if running is not None:
+            raise ConcurrentUseError(name, running)
+        self._running = name
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self._running = None
+
+    exclusive.__exclusive__ = True  # type: ignore[attr-defined]  # tests check every public call has it
+    return exclusive
+
+
+async def _exclusive_items(manager: ArtifactManager, items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
+    """``items`` with each page read as one exclusive call (the caller may use the manager between items)."""
+    try:
+        while True:
+            try:
+                item = await _exclusive_step(manager, "iter_all", items.__anext__)
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        await items.aclose()
+
+
+async def _settle(manager: ArtifactManager) -> str | None:
+    """Wait for a call another task still runs on the manager (a transaction is ending); its name, or None."""
+    running = manager._running
+    # Polling, not an Event: this runs only on misuse, and an Event would cost every call its set().
+    while manager._running is not None:  # noqa: ASYNC110
+        await asyncio.sleep(0.001)  # the running call holds the session, so it ends on its own
+    return running
+
+
+for _name, _member in list(vars(ArtifactManager).items()):
+    if not _name.startswith("_") and inspect.iscoroutinefunction(_member):
+        setattr(ArtifactManager, _name, _exclusive(_member))
