@@ -23,18 +23,25 @@ from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError, Led
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import commands, query, serve
+from . import commands, completion, query, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
 
 
+TIME_FORMATS = (
+    "ISO 8601: 2026-03-01T09:30:00Z, 2026-03-01T09:30:00+02:00, or 2026-03-01 (00:00:00 UTC that day); "
+    "a time without an offset is UTC"
+)
+
+
 def timestamp(text: str) -> datetime:
-    """An ISO 8601 instant for ``--as-of``/``--since``/``--until``; naive means UTC."""
+    """An ISO 8601 instant for ``--as-of``/``--since``/``--until``: without an offset it is UTC, and
+    a date alone is 00:00:00 UTC of that day (see :data:`TIME_FORMATS`)."""
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-26T09:00:00Z)") from None
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} ({TIME_FORMATS})") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -88,19 +95,21 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--parent", help="only children of this artifact id")
     ls.add_argument("--actor", help="only artifacts last updated by this actor")
     ls.add_argument("--limit", type=limit, default=100, help="at most this many rows (default 100)")
-    query.add_ls_arguments(ls, timestamp)
+    query.add_ls_arguments(ls, timestamp, TIME_FORMATS)
     _json(ls)
 
     show = sub.add_parser("show", help="show one artifact (now, at a version, or as of a time)")
     show.add_argument("id")
     when = show.add_mutually_exclusive_group()
     when.add_argument("--version", type=int, help="the artifact at this version")
-    when.add_argument("--as-of", type=timestamp, metavar="TIME", help="the artifact as it was at this instant")
+    when.add_argument(
+        "--as-of", type=timestamp, metavar="TIME", help=f"the artifact as it was at TIME ({TIME_FORMATS})"
+    )
     _json(show)
 
     tree = sub.add_parser("tree", help="draw the tree rooted at an artifact")
     tree.add_argument("id")
-    tree.add_argument("--as-of", type=timestamp, metavar="TIME", help="the tree as it was at this instant")
+    tree.add_argument("--as-of", type=timestamp, metavar="TIME", help=f"the tree as it was at TIME ({TIME_FORMATS})")
     tree.add_argument("--labels", help="comma-separated level labels, e.g. training,prediction,evaluation")
     _json(tree)
 
@@ -119,8 +128,8 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit.add_argument("--subtree", help="events of artifacts in this subtree when they happened")
     audit.add_argument("--actor", action="append", help="events by this actor (repeatable)")
     audit.add_argument("--type", dest="type_", action="append", help="event type, e.g. artifact.moved (repeatable)")
-    audit.add_argument("--since", type=timestamp, metavar="TIME", help="recorded at or after this instant")
-    audit.add_argument("--until", type=timestamp, metavar="TIME", help="recorded before this instant")
+    audit.add_argument("--since", type=timestamp, metavar="TIME", help=f"recorded at or after TIME ({TIME_FORMATS})")
+    audit.add_argument("--until", type=timestamp, metavar="TIME", help="recorded before TIME (formats as --since)")
     audit.add_argument("--after", type=position, default=0, metavar="POSITION", help="continue after this position")
     audit.add_argument("--limit", type=limit, default=100, help="at most this many events (default 100)")
     _json(audit)
@@ -168,6 +177,16 @@ def _operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 VERBOSE_HELP = "log what the ledger does (the artifact_ledger.* loggers at DEBUG) on stderr"
+DEBUG_HELP = "show tracebacks on errors"
+
+
+def _completion(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    shells = ", ".join(completion.SHELLS)
+    command = sub.add_parser("completion", help=f"print (or --install) the shell completion script ({shells})")
+    command.add_argument(
+        "shell", nargs="?", choices=completion.SHELLS, help="bash, zsh or fish (default: the shell in $SHELL)"
+    )
+    command.add_argument("--install", action="store_true", help="write it where the shell loads completions from")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,9 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     shown = f"$ARTIFACT_LEDGER_URL, now {masked(from_env)}" if from_env else f"$ARTIFACT_LEDGER_URL or {DEFAULT_URL}"
     db_help = f"database URL (default: {shown})".replace("%", "%%")  # never the password
     parser.add_argument("--db", default=from_env or DEFAULT_URL, help=db_help)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument(
+        "--install-completion",
+        action=completion.CompletionAction,
+        install=True,
+        help="install completion for SHELL (bash, zsh, fish; default: $SHELL) and exit",
+    )
+    parser.add_argument(
+        "--show-completion", action=completion.CompletionAction, help="print the completion script for SHELL and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="build a small real ledger and show its tree, history, diff and verify")
@@ -190,10 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     _operations(sub)
     query.add_patch_parser(sub)
     serve.add_parser(sub)
-    # `artifact-ledger migrate --db URL` as well as `artifact-ledger --db URL migrate`.
+    _completion(sub)
+    # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`.
     for command in sub.choices.values():
         command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
@@ -208,6 +238,8 @@ def exit_code(exc: BaseException) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(query.joined_order_by(sys.argv[1:] if argv is None else argv))
+    if args.command == "completion":
+        return completion.run(parser, args.shell, install=args.install)
     if args.verbose:
         logs.configure()
     try:

@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 
 from rich.progress import Progress
 
-from ..errors import ArtifactNotFoundError
+from ..errors import ArtifactNotFoundError, CorruptBlobError, UntrustedContentError
 from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import query, render
 from .demo import run_demo
 from .operations import OPERATIONS
+from .render import shown_time
 from .serve import SERVE
 
 
@@ -26,17 +27,36 @@ async def _ls(args: argparse.Namespace) -> int:
     return await query.run_ls(args)
 
 
+def _when(args: argparse.Namespace) -> str:
+    """`` at version N`` / `` as of 2026-03-01 00:00:00 UTC`` / nothing: the point in time asked for."""
+    if getattr(args, "version", None):
+        return f" at version {args.version}"
+    return f" as of {shown_time(args.as_of)}" if args.as_of else ""
+
+
 async def _show(args: argparse.Namespace) -> int:
+    """One artifact; its data and metadata need no key, so content that cannot be decoded here (a
+    pickle signed with a key this ledger does not hold, a blob failing its hash) is left out with
+    the decoder's reason, which names a key only for a signed pickle."""
+    unavailable: str | None = None
     async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
-        out = await manager.find_by_id(args.id, version=args.version, as_of=args.as_of)
+        try:
+            out = await manager.find_by_id(args.id, version=args.version, as_of=args.as_of)
+        except UntrustedContentError as exc:
+            if isinstance(exc, CorruptBlobError):
+                raise
+            unavailable = str(exc)
+            out = await manager.find_by_id(args.id, include_content=False, version=args.version, as_of=args.as_of)
     if out is None:
-        when = f" at version {args.version}" if args.version else f" as of {args.as_of}" if args.as_of else ""
-        raise ArtifactNotFoundError(f"artifact {args.id} not found{when}", artifact_id=args.id)
+        raise ArtifactNotFoundError(f"artifact {args.id} not found{_when(args)}", artifact_id=args.id)
+    shown = render.artifact_json(out)
     if args.json:
-        render.print_json(render.artifact_json(out))
+        render.print_json(shown | ({"content_unavailable": unavailable} if unavailable else {}))
     else:
-        render.console.print(render.artifacts_table([out], title=f"artifact {out.id}"))
-        render.console.print_json(data=render.artifact_json(out)["data"], default=str)
+        render.console.print(render.artifacts_table([out], title=f"artifact {out.id}{_when(args)}"))
+        render.console.print_json(data=shown["data"], default=str)
+        if unavailable:
+            render.console.print(f"content not shown: {unavailable}", markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -48,11 +68,12 @@ async def _tree(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db, create=False) as ledger, ledger.manager(hierarchy) as manager:
         node = await manager.build_tree(args.id, include_content=False, as_of=args.as_of)
     if node is None:
-        when = f" as of {args.as_of}" if args.as_of else ""
-        raise ArtifactNotFoundError(f"artifact {args.id} not found{when}", artifact_id=args.id)
+        raise ArtifactNotFoundError(f"artifact {args.id} not found{_when(args)}", artifact_id=args.id)
     if args.json:
         render.print_json(node.model_dump(mode="json"))
     else:
+        if args.as_of:
+            render.console.print(f"as of {shown_time(args.as_of)}", markup=False, highlight=False)
         render.console.print(render.tree_view(node))
     return 0
 

@@ -112,7 +112,7 @@ def order(text: str) -> str:
     return text
 
 
-def add_ls_arguments(ls: argparse.ArgumentParser, timestamp: Any) -> None:
+def add_ls_arguments(ls: argparse.ArgumentParser, timestamp: Any, time_formats: str = "ISO 8601") -> None:
     ls.add_argument(
         "--where",
         action="append",
@@ -127,7 +127,9 @@ def add_ls_arguments(ls: argparse.ArgumentParser, timestamp: Any) -> None:
         metavar="FIELD",
         help="id, created_at, updated_at or data.<path>; '-' in front for descending (default: id)",
     )
-    ls.add_argument("--as-of", type=timestamp, metavar="TIME", help="the artifacts as they were at this instant")
+    ls.add_argument(
+        "--as-of", type=timestamp, metavar="TIME", help=f"the artifacts as they were at TIME ({time_formats})"
+    )
     ls.add_argument("--after", metavar="CURSOR", help="continue after this cursor (printed with --json)")
 
 
@@ -216,7 +218,8 @@ async def run_ls(args: argparse.Namespace) -> int:
     if args.json:
         render.print_json([render.artifact_json(r) for r in rows])
     else:
-        render.console.print(render.artifacts_table(rows))
+        title = f"artifacts as of {render.shown_time(args.as_of)}" if args.as_of else "artifacts"
+        render.console.print(render.artifacts_table(rows, title=title))
     if next_cursor is not None and rows:
         print(f"more: continue with --after {next_cursor}", file=sys.stderr)
     return 0

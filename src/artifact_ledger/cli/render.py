@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -38,10 +39,54 @@ def artifact_json(out: ArtifactOut) -> dict[str, Any]:
     return out.model_dump(mode="json")
 
 
+ID_WIDTH = 26  # a ULID
+
+
+def _table(title: str, columns: tuple[str, ...], ids: tuple[str, ...]) -> Table:
+    """A table whose id columns are never cut: at their full width, unwrapped, whatever the terminal.
+
+    The other columns fold (wrap, breaking words if they must) into the width left; nothing is cut
+    with an ellipsis. Every table fits 80 columns with its ids whole (``tests/cli`` checks it);
+    ``--json`` is the output for anything narrower.
+    """
+    table = Table(title=title, pad_edge=False, collapse_padding=True)
+    for column in columns:
+        if column in ids:
+            table.add_column(column, no_wrap=True, min_width=ID_WIDTH, overflow="ignore")
+        else:
+            table.add_column(column, overflow="fold")
+    return table
+
+
+NARROW = 120
+"""Below this many columns the artifacts table stacks parent over summary and actor over time."""
+
+
+def utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def shown_time(value: datetime) -> str:
+    """An instant as the CLI prints it: in UTC, saying so (``2026-03-01 00:00:00 UTC``)."""
+    micro = value.astimezone(UTC).microsecond
+    return utc(value) + (f".{micro:06d}" if micro else "") + " UTC"
+
+
 def artifacts_table(rows: list[ArtifactOut], title: str = "artifacts") -> Table:
-    table = Table(title=title)
-    for column in ("id", "level", "version", "parent", "summary", "updated_by", "updated_at"):
-        table.add_column(column)
+    if console.width < NARROW:
+        table = _table(title, ("id", "lv", "v", "parent / summary", "updated (UTC)"), ids=("id",))
+        table.columns[3].min_width = ID_WIDTH  # the parent id, a line of its own, is never cut either
+        for out in rows:
+            table.add_row(
+                str(out.id),
+                str(out.level),
+                str(out.version),
+                f"{out.parent_id or '(root)'}\n{brief(out.data)}",
+                "\n".join([*filter(None, [out.updated_by]), *utc(out.updated_at).split(" ")]),
+            )
+        return table
+    columns = ("id", "level", "version", "parent", "summary", "updated_by", "updated_at (UTC)")
+    table = _table(title, columns, ids=("id", "parent"))
     for out in rows:
         table.add_row(
             str(out.id),
@@ -50,7 +95,7 @@ def artifacts_table(rows: list[ArtifactOut], title: str = "artifacts") -> Table:
             str(out.parent_id or ""),
             brief(out.data),
             out.updated_by or "",
-            out.updated_at.isoformat(timespec="seconds"),
+            utc(out.updated_at),
         )
     return table
 
@@ -71,14 +116,13 @@ def tree_view(node: ArtifactTreeNode) -> Tree:
 
 
 def history_table(versions: list[ArtifactVersion]) -> Table:
-    table = Table(title=f"history of {versions[0].artifact_id}" if versions else "history")
-    for column in ("v", "event", "parent", "actor", "recorded_at (UTC)", "reason"):
-        table.add_column(column)
+    title = f"history of {versions[0].artifact_id}" if versions else "history"
+    table = _table(title, ("v", "event", "parent", "actor", "recorded_at (UTC)", "reason"), ids=("parent",))
     for v in versions:
         table.add_row(
             str(v.version),
             v.event_type.removeprefix("artifact."),
-            f"…{str(v.parent_id)[-8:]}" if v.parent_id else "",
+            str(v.parent_id) if v.parent_id else "",
             v.actor or "",
             v.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
             v.reason or "",
@@ -88,9 +132,8 @@ def history_table(versions: list[ArtifactVersion]) -> Table:
 
 def audit_table(page: AuditPage) -> Table:
     more = f" (more after position {page.next_after}: --after {page.next_after})" if page.next_after else ""
-    table = Table(title=f"audit{more}")
-    for column in ("pos", "artifact", "v", "event", "actor", "recorded_at (UTC)", "reason"):
-        table.add_column(column)
+    columns = ("pos", "artifact", "v", "event", "actor", "recorded_at (UTC)", "reason")
+    table = _table(f"audit{more}", columns, ids=("artifact",))
     for e in page.entries:
         table.add_row(
             str(e.position),
