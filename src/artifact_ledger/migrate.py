@@ -31,12 +31,12 @@ from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems
 from .store.guards import repair_guards as _repair_guards
 from .store.recorder import recorder_for
-from .store.tables import events, info
+from .store.tables import events, indexes, info
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest revision this version of artifact-ledger ships; ``Ledger.open`` expects the database there."""
 
-REVISIONS = (None, "0001", "0002")
+REVISIONS = (None, "0001", "0002", "0003")
 """Every revision in order (``None``: base, nothing of the ledger)."""
 
 VERSION_TABLE = "ledger_alembic_version"
@@ -117,7 +117,10 @@ def _adopt(connection: Connection) -> None:
     existing = set(inspect(connection).get_table_names())
     if events.name not in existing:
         return
-    command.stamp(config(connection), HEAD_REVISION if info.name in existing else "0001")
+    command.stamp(
+        config(connection),
+        "0001" if info.name not in existing else HEAD_REVISION if indexes.name in existing else "0002",
+    )
 
 
 def _log_size(connection: Connection) -> int:

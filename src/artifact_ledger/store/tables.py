@@ -199,6 +199,19 @@ created (``create_all`` or the migrations); the pickle-signing key file is found
 
 LEDGER_ID_KEY = "ledger_id"
 
+indexes = Table(
+    "ledger_indexes",
+    metadata,
+    Column("path", String(300), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("path"),
+    UniqueConstraint("name"),
+)
+"""Revision 0003. The expression indexes ``Ledger.create_index`` made on data paths, one row each
+(``path`` as parsed, ``name`` the index's); ``rebuild`` and ``upgrade`` make every one listed here
+again, ``drop_index`` deletes its row with the index."""
+
 # The log is append-only in the database itself, not only in this code: these
 # triggers refuse UPDATE and DELETE on events and blobs for every client.
 APPEND_ONLY_TABLES = ("ledger_events", "ledger_blobs")
