@@ -22,6 +22,7 @@ from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .projections.rebuild import rebuild as replay
+from .query.indexes import IndexInfo
 from .schemas import ArtifactHierarchy
 from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
@@ -147,7 +148,11 @@ class Ledger:
         """Replay the log into fresh projections in one transaction; returns the events replayed."""
         with translated():
             async with self.engine.begin() as conn:
-                return await replay(await recorder_for(conn), progress)
+                applied = await replay(await recorder_for(conn), progress)
+                from .query.indexes import recreate_indexes
+
+                await recreate_indexes(conn)  # the recorded data-path indexes, in the same transaction
+                return applied
 
     async def verify(
         self,
@@ -180,8 +185,9 @@ class Ledger:
         """Add an expression index on ``data.<path>`` of the live artifacts (``find`` filters and
         orderings on that path then seek instead of scanning); returns its name. Idempotent.
 
-        The index is on the projection table: ``rebuild`` (which empties and refills the table)
-        keeps it; ``drop_index`` removes it.
+        The index is on the projection table and recorded in ``ledger_indexes`` with it:
+        ``rebuild`` makes every recorded index again, :meth:`indexes` lists them, ``drop_index``
+        removes the index and its record. A path outside the grammar is :class:`InvalidQueryError`.
         """
         from .query.indexes import create_index
 
@@ -194,6 +200,13 @@ class Ledger:
 
         with translated():
             return await drop_index(self.engine, path)
+
+    async def indexes(self) -> list[IndexInfo]:
+        """The recorded data-path indexes (path, index name, created_at), ordered by path."""
+        from .query.indexes import list_indexes
+
+        with translated():
+            return await list_indexes(self.engine)
 
     async def close(self) -> None:
         if self._owns_engine:

@@ -227,6 +227,15 @@ class ArtifactManager(_Wrapper):
     history = _blocking(_manager.ArtifactManager.history)
     diff = _blocking(_manager.ArtifactManager.diff)
     audit = _blocking(_manager.ArtifactManager.audit)
+    set_alias = _blocking(_manager.ArtifactManager.set_alias)
+    resolve_alias = _blocking(_manager.ArtifactManager.resolve_alias)
+    remove_alias = _blocking(_manager.ArtifactManager.remove_alias)
+    protect_alias = _blocking(_manager.ArtifactManager.protect_alias)
+    alias_history = _blocking(_manager.ArtifactManager.alias_history)
+    aliases = _blocking(_manager.ArtifactManager.aliases)
+    link = _blocking(_manager.ArtifactManager.link)
+    unlink = _blocking(_manager.ArtifactManager.unlink)
+    lineage = _blocking(_manager.ArtifactManager.lineage)
 
 
 class Ledger(_Wrapper):
@@ -294,6 +303,9 @@ class Ledger(_Wrapper):
     rebuild = _blocking(_ledger.Ledger.rebuild)
     verify = _blocking(_ledger.Ledger.verify)
     head = _blocking(_ledger.Ledger.head)
+    create_index = _blocking(_ledger.Ledger.create_index)
+    drop_index = _blocking(_ledger.Ledger.drop_index)
+    indexes = _blocking(_ledger.Ledger.indexes)
 
     def close(self) -> None:
         """Dispose of the engine (if the ledger made it) and stop the loop thread; the ``with`` block does this."""

@@ -1,23 +1,46 @@
-"""Expression indexes on data paths (``Ledger.create_index``/``drop_index``).
+"""Expression indexes on data paths (``Ledger.create_index``/``drop_index``/``indexes``).
 
 The indexed expression is the very one ``find`` compares (``store/json_paths.py`` builds both),
 because SQLite and PostgreSQL only use an expression index for a query that has the same
 expression. The name is derived from the path, so creating twice is a no-op and dropping needs
 nothing but the path.
+
+Every index made here is recorded in ``ledger_indexes`` in the same transaction (revision 0003),
+so ``rebuild`` can make them all again and ``indexes()`` can list them; ``drop_index`` deletes
+the index and its row together.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..store.json_paths import json_sql
+from ..store.tables import indexes as registry
 from .language import parse_path
 
-__all__ = ["create_index", "drop_index", "index_name"]
+__all__ = ["IndexInfo", "create_index", "drop_index", "index_name", "list_indexes", "recreate_indexes"]
 
 PREFIX = "ix_ledger_artifacts_q_"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexInfo:
+    """One recorded index: the data path, the index's name in the database, when it was made."""
+
+    path: str
+    name: str
+    created_at: datetime
+
+
+def _canonical(path: str) -> tuple[str, tuple[str | int, ...]]:
+    segments = parse_path(path, what="index path")
+    return "data." + ".".join(str(s) for s in segments), segments
 
 
 def index_name(path: str) -> str:
@@ -28,16 +51,39 @@ def index_name(path: str) -> str:
 
 
 async def create_index(engine: AsyncEngine, path: str) -> str:
+    canonical, segments = _canonical(path)
     name = index_name(path)
-    segments = parse_path(path, what="index path")
     async with engine.begin() as conn:
         await conn.execute(json_sql(engine.dialect.name).create_index(name, segments))
+        known = (await conn.execute(select(registry.c.name).where(registry.c.path == canonical))).first()
+        if known is None:
+            await conn.execute(insert(registry).values(path=canonical, name=name, created_at=datetime.now(UTC)))
     return name
 
 
 async def drop_index(engine: AsyncEngine, path: str) -> str:
+    canonical, segments = _canonical(path)
     name = index_name(path)
-    segments = parse_path(path, what="index path")
     async with engine.begin() as conn:
         await conn.execute(json_sql(engine.dialect.name).drop_index(name, segments))
+        await conn.execute(delete(registry).where(registry.c.path == canonical))
     return name
+
+
+async def list_indexes(engine: AsyncEngine) -> list[IndexInfo]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(registry).order_by(registry.c.path))).all()
+    return [IndexInfo(path=r.path, name=r.name, created_at=r.created_at) for r in rows]
+
+
+async def recreate_indexes(conn: AsyncConnection | Any) -> list[str]:
+    """Make every recorded index again on ``conn`` (``CREATE INDEX IF NOT EXISTS``); returns their names."""
+    dialect = conn.dialect.name
+    rows = (await conn.execute(select(registry.c.path))).all()
+    made = []
+    for (path,) in rows:
+        _, segments = _canonical(path)
+        name = index_name(path)
+        await conn.execute(json_sql(dialect).create_index(name, segments))
+        made.append(name)
+    return made
