@@ -18,7 +18,7 @@ from . import codec, queries, temporal
 from .clock import ensure_utc
 from .decide import ArtifactState, evolve, version_not_found
 from .errors import ArtifactNotFoundError
-from .events import EVENT_TYPES, RecordedEvent
+from .events import EVENT_TYPES, ContentRef, RecordedEvent
 from .ids import ulid_from_text
 from .jsondiff import json_patch
 from .queries import Executor
@@ -192,8 +192,12 @@ def diff_states(
     )
 
 
-async def diff(db: Executor, artifact_id: str, v1: int, v2: int | None) -> ArtifactDiff:
-    """Fold the stream up to the later version once; levels from the temporal closure."""
+async def diff(
+    db: Executor, artifact_id: str, v1: int, v2: int | None
+) -> tuple[ArtifactDiff, tuple[ContentRef | None, ContentRef | None]]:
+    """Fold the stream up to the later version once; levels from the temporal closure.
+
+    Also returns the content references of both versions (for the content diff)."""
     for v in (v1, v2):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             raise TypeError(f"versions must be ints, not {type(v).__name__}")
@@ -203,7 +207,8 @@ async def diff(db: Executor, artifact_id: str, v1: int, v2: int | None) -> Artif
     folded = fold_versions(await queries.stream_upto(db, artifact_id, max(v1, to_version)))
     (a_version, a_state), (b_version, b_state) = folded[v1 - 1], folded[to_version - 1]
     levels = [await temporal.level_at(db, artifact_id, v.position) for v in (a_version, b_version)]
-    return diff_states(artifact_id, (v1, to_version), (a_state, b_state), (levels[0], levels[1]))
+    result = diff_states(artifact_id, (v1, to_version), (a_state, b_state), (levels[0], levels[1]))
+    return result, (a_state.content, b_state.content)
 
 
 # ---- audit -------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ulid import ULID
 
 from . import arguments, codec, queries, temporal
 from . import history as hist
+from .diffs import content_diff
 from .errors import ArtifactNotFoundError, InvalidArgumentError
 from .events import EVENT_TYPES
 from .ids import parse_id, ulid_from_text
@@ -262,7 +263,9 @@ class Reads:
         await self._sync()
         with translated():
             async with self.repo.core_reads() as db:
-                return await hist.diff(db, aid, v1, v2)
+                result, (old, new) = await hist.diff(db, aid, v1, v2)
+            result.content_diff = await content_diff(self.repo, old, new)
+        return result
 
     async def audit(
         self,

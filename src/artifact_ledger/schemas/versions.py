@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
 
 from .artifacts import JsonSafe
+from .content_diffs import ContentDiff, PatchOperation
+
+__all__ = [
+    "ArtifactDiff",
+    "ArtifactVersion",
+    "AuditEntry",
+    "AuditPage",
+    "ContentChange",
+    "PatchOperation",
+    "ValueChange",
+]
 
 
 class ArtifactVersion(BaseModel):
@@ -39,25 +50,6 @@ class ArtifactVersion(BaseModel):
     causation_id: str | None = None
     event_id: str | None = None
     reverted_to: int | None = None
-
-
-class PatchOperation(BaseModel):
-    """One JSON-patch-style operation on ``data``: ``add`` (``value``), ``remove`` (``old``), ``replace`` (both).
-
-    ``path`` is an RFC 6901 pointer (``/metadata/f1``; ``/`` for the whole value).
-    """
-
-    op: Literal["add", "remove", "replace"]
-    path: str
-    old: JsonSafe = None
-    value: JsonSafe = None
-
-    def describe(self) -> str:
-        if self.op == "add":
-            return f"+ {self.path}: {self.value!r}"
-        if self.op == "remove":
-            return f"- {self.path}: {self.old!r}"
-        return f"~ {self.path}: {self.old!r} -> {self.value!r}"
 
 
 class ValueChange(BaseModel):
@@ -103,6 +95,8 @@ class ArtifactDiff(BaseModel):
     level: ValueChange | None = None
     tags: ValueChange | None = None
     deleted: ValueChange | None = None
+    content_diff: ContentDiff | None = None
+    """What changed inside the content (None when the content did not change); see ``content_diffs``."""
 
     @property
     def changed(self) -> bool:

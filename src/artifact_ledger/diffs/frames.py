@@ -1,0 +1,149 @@
+"""Row and column differences between two DataFrames, read from their stored JSON (pure; no pandas).
+
+Both DataFrame codecs store canonical JSON, so a frame is read here as plain columns, rows and
+(for pandas frames) index labels and dtypes. Rows are matched by index label when both frames
+have unique, explicit labels, else aligned as sequences (so an inserted row is one row added,
+not every later row changed). Rows are compared on the columns both frames have.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .. import codec
+from ..schemas.content_diffs import CellChange, ColumnTypeChange, DataFrameContentDiff, FrameRow, FrameRowChange
+
+MAX_ROWS: Final = 50_000
+"""Rows compared per side; beyond it the diff covers the first ``MAX_ROWS`` and says ``truncated``."""
+SAMPLE: Final = 20
+"""Rows kept in each sample (added, removed, changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    columns: list[str]
+    rows: list[list[Any]]
+    labels: list[Any] | None  # explicit index labels (pandas), None for positions
+    dtypes: list[str] | None
+
+
+def _names(raw: list[Any]) -> list[str]:
+    """Column labels as unique strings (a repeated label gets ``#2``, ``#3``…)."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in raw:
+        name = str(label)
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
+def _index_values(spec: dict[str, Any]) -> list[Any]:
+    if spec["kind"] == "range":
+        return list(range(spec["start"], spec["stop"], spec["step"]))
+    return list(spec["values"])
+
+
+def read_frame(document: Any) -> Frame:
+    """A frame from the decoded JSON of the ``dataframe`` or ``pandas`` codec."""
+    if isinstance(document, dict) and "index" in document:  # pandas codec, format 1
+        labels = None if document["index"]["kind"] == "range" else _index_values(document["index"])
+        return Frame(_names(_index_values(document["columns"])), document["data"], labels, document["dtypes"])
+    return Frame(_names(document["columns"]), document["data"], None, None)
+
+
+def _key(row: list[Any], positions: list[int]) -> bytes:
+    return codec.dumps([row[p] for p in positions])
+
+
+def _pairs(old: Frame, new: Frame, op: list[int], np: list[int]) -> list[tuple[str, list[int], list[int]]]:
+    """(``equal``/``change``/``remove``/``add``, old rows, new rows) blocks."""
+    if old.labels is not None and new.labels is not None:
+        ol, nl = [codec.dumps(x) for x in old.labels], [codec.dumps(x) for x in new.labels]
+        if len(set(ol)) == len(ol) and len(set(nl)) == len(nl):
+            where = {label: i for i, label in enumerate(nl)}
+            blocks: list[tuple[str, list[int], list[int]]] = []
+            for i, label in enumerate(ol):
+                j = where.pop(label, None)
+                if j is None:
+                    blocks.append(("remove", [i], []))
+                else:
+                    same = _key(old.rows[i], op) == _key(new.rows[j], np)
+                    blocks.append(("equal" if same else "change", [i], [j]))
+            blocks.extend(("add", [], [j]) for j in sorted(where.values()))
+            return blocks
+    a = [_key(r, op) for r in old.rows]
+    b = [_key(r, np) for r in new.rows]
+    out: list[tuple[str, list[int], list[int]]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        out.extend(("change", [i1 + k], [j1 + k]) for k in range(paired))
+        out.append(("remove", list(range(i1 + paired, i2)), []))
+        out.append(("add", [], list(range(j1 + paired, j2))))
+    return out
+
+
+def _label(frame: Frame, row: int) -> Any:
+    return frame.labels[row] if frame.labels is not None else None
+
+
+def frame_diff(old_doc: Any, new_doc: Any) -> DataFrameContentDiff:
+    """The difference of two frames (None: no content on that side)."""
+    empty = Frame([], [], None, None)
+    old = read_frame(old_doc) if old_doc is not None else empty
+    new = read_frame(new_doc) if new_doc is not None else empty
+    result = DataFrameContentDiff(
+        old_shape=(len(old.rows), len(old.columns)) if old_doc is not None else None,
+        new_shape=(len(new.rows), len(new.columns)) if new_doc is not None else None,
+        columns_added=[c for c in new.columns if c not in old.columns],
+        columns_removed=[c for c in old.columns if c not in new.columns],
+    )
+    if len(old.rows) > MAX_ROWS or len(new.rows) > MAX_ROWS:
+        result.truncated = True
+        result.note = f"bounded: the first {MAX_ROWS:,} rows of each side compared"
+        old = Frame(old.columns, old.rows[:MAX_ROWS], old.labels and old.labels[:MAX_ROWS], old.dtypes)
+        new = Frame(new.columns, new.rows[:MAX_ROWS], new.labels and new.labels[:MAX_ROWS], new.dtypes)
+    common = [c for c in old.columns if c in new.columns]
+    op = [old.columns.index(c) for c in common]
+    np = [new.columns.index(c) for c in common]
+    if old.dtypes is not None and new.dtypes is not None:
+        result.dtype_changes = [
+            ColumnTypeChange(column=c, old=old.dtypes[i], new=new.dtypes[j])
+            for c, i, j in zip(common, op, np, strict=True)
+            if old.dtypes[i] != new.dtypes[j]
+        ]
+    changed_columns = {change.column for change in result.dtype_changes}
+    for tag, olds, news in _pairs(old, new, op, np):
+        if tag == "remove":
+            result.rows_removed += len(olds)
+            room = SAMPLE - len(result.removed_sample)
+            result.removed_sample.extend(
+                FrameRow(row=i, label=_label(old, i), values=dict(zip(old.columns, old.rows[i], strict=True)))
+                for i in olds[: max(room, 0)]
+            )
+        elif tag == "add":
+            result.rows_added += len(news)
+            room = SAMPLE - len(result.added_sample)
+            result.added_sample.extend(
+                FrameRow(row=j, label=_label(new, j), values=dict(zip(new.columns, new.rows[j], strict=True)))
+                for j in news[: max(room, 0)]
+            )
+        elif tag == "change":
+            i, j = olds[0], news[0]
+            cells = [
+                CellChange(column=c, old=old.rows[i][p], new=new.rows[j][q])
+                for c, p, q in zip(common, op, np, strict=True)
+                if codec.dumps(old.rows[i][p]) != codec.dumps(new.rows[j][q])
+            ]
+            if not cells:
+                continue
+            result.rows_changed += 1
+            changed_columns.update(cell.column for cell in cells)
+            if len(result.changed_sample) < SAMPLE:
+                result.changed_sample.append(FrameRowChange(old_row=i, new_row=j, label=_label(old, i), cells=cells))
+    result.columns_changed = [c for c in common if c in changed_columns]
+    return result
