@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .content import Keyring
     from .dataframe import DataFrame
     from .errors import (
+        AliasNotFoundError,
+        AliasProtectedError,
+        ArtifactAliasedError,
         ArtifactDeletedError,
         ArtifactHasChildrenError,
         ArtifactNotFoundError,
@@ -30,10 +33,12 @@ if TYPE_CHECKING:
         CorruptBlobError,
         DataNotSerializableError,
         IntegrityViolationError,
+        InvalidAliasNameError,
         InvalidArgumentError,
         InvalidArtifactDataError,
         InvalidAttributionError,
         InvalidBundleError,
+        InvalidLinkError,
         InvalidMoveError,
         InvalidQueryError,
         LedgerError,
@@ -52,7 +57,9 @@ if TYPE_CHECKING:
     )
     from .integrity import HeadDigest, VerifyReport
     from .ledger import Ledger
+    from .lineage import LineageEdge, LineageGraph, register_link_kind
     from .manager import ArtifactManager, ArtifactRepository
+    from .provenance import Alias, AliasChange
     from .query import FindPage
     from .schemas import (
         ArtifactData,
@@ -80,6 +87,16 @@ if TYPE_CHECKING:
 from ._version import __version__
 
 _EXPORTS: dict[str, str] = {
+    "AliasNotFoundError": "errors",
+    "AliasProtectedError": "errors",
+    "ArtifactAliasedError": "errors",
+    "InvalidAliasNameError": "errors",
+    "InvalidLinkError": "errors",
+    "LineageEdge": "lineage",
+    "LineageGraph": "lineage",
+    "register_link_kind": "lineage",
+    "Alias": "provenance",
+    "AliasChange": "provenance",
     "ArtifactData": "schemas",
     "ArtifactDeletedError": "errors",
     "ArtifactDiff": "schemas",
@@ -158,6 +175,11 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Alias",
+    "AliasChange",
+    "AliasNotFoundError",
+    "AliasProtectedError",
+    "ArtifactAliasedError",
     "ArtifactData",
     "ArtifactDeletedError",
     "ArtifactDiff",
@@ -188,10 +210,12 @@ __all__ = [
     "GenericMetadata",
     "HeadDigest",
     "IntegrityViolationError",
+    "InvalidAliasNameError",
     "InvalidArgumentError",
     "InvalidArtifactDataError",
     "InvalidAttributionError",
     "InvalidBundleError",
+    "InvalidLinkError",
     "InvalidMoveError",
     "InvalidQueryError",
     "Keyring",
@@ -199,6 +223,8 @@ __all__ = [
     "LedgerError",
     "LedgerNotFoundError",
     "LedgerUnavailableError",
+    "LineageEdge",
+    "LineageGraph",
     "LockTimeoutError",
     "MLMetadata",
     "MLPredictionArtifactData",
@@ -218,5 +244,6 @@ __all__ = [
     "attribution",
     "create_engine",
     "register_artifact_type",
+    "register_link_kind",
     "validate_artifact_data",
 ]

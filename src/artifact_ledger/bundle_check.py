@@ -31,6 +31,7 @@ import orjson
 
 from . import codec
 from . import verify_bundle as spec
+from .aliases import alias_payload
 from .ambient import validate as validate_attribution
 from .arguments import MAX_POSITION, MAX_VERSION
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, MAX_TYPE_LENGTH
@@ -38,16 +39,22 @@ from .content.codecs import DEFAULT_MEDIA_TYPE
 from .content.encoding import MAX_MEDIA_TYPE_LENGTH
 from .errors import BundleRuleError, InvalidAttributionError
 from .events import (
+    ALIAS_EVENTS,
+    ALIAS_REMOVED,
     CREATED,
     CURRENT_SCHEMA_VERSION,
     DELETED,
     EVENT_TYPES,
+    LINK_EVENTS,
+    LINK_REMOVED,
     MOVED,
+    PROVENANCE_EVENTS,
     RESTORED,
     REVERTED,
     UPDATED,
     Attribution,
 )
+from .lineage import link_payload
 
 __all__ = ["RULES", "EventRules", "NeedState", "Stream", "state_digest"]
 
@@ -82,6 +89,8 @@ _PAYLOAD_KEYS: Final = {
     REVERTED: _STATE_KEYS | {"parent_id", "reverted_to"},
     MOVED: frozenset({"from_parent_id", "to_parent_id"}),
     DELETED: frozenset({"cascade_root"}),
+    **dict.fromkeys(ALIAS_EVENTS, frozenset(alias_payload("", None, None, False, None))),
+    **dict.fromkeys(LINK_EVENTS, frozenset(link_payload("", "", 0, "", 0))),
 }
 _CONTENT_KEYS: Final = frozenset({"codec", "hash", "media_type", "size"})
 
@@ -307,6 +316,9 @@ class EventRules:
         """Check ``event`` against its stream and parents; then (only then) apply it."""
         aid, kind = event.artifact_id, event.type
         stream = self._stream(aid)
+        if kind in PROVENANCE_EVENTS:
+            self._provenance(event, payload, stream)
+            return
         if kind == CREATED:
             if stream is not None:
                 raise self.fail(event, "stream-start", f"artifact {aid} already exists (version {stream.version})")
@@ -392,6 +404,43 @@ class EventRules:
             stream.states.append(state)
         else:
             stream.states = None
+
+    def _provenance(self, event: spec.Event, payload: dict[str, Any], stream: Stream | None) -> None:
+        """An alias's or a link's stream: dense versions, one kind of stream, live artifacts named.
+
+        ``Stream.deleted`` here means "removed" (an alias pointing nowhere, a link not held);
+        ``Stream.parent`` holds the stream's kind (``alias`` or ``link``)."""
+        aid, kind = event.artifact_id, event.type
+        family = "alias" if kind in ALIAS_EVENTS else "link"
+        if stream is not None and stream.parent != family:
+            raise self.fail(event, "stream-start", f"stream {aid} is not an {family} stream")
+        self._version(event, stream.version if stream is not None else 0)
+        ends = ("artifact_id",) if family == "alias" else ("src_id", "dst_id")
+        for key in ends:
+            self._id_or_none(event, payload[key], key)
+        for key in ("version", "from_version", "src_version", "dst_version"):
+            value = payload.get(key)
+            if value is not None and (type(value) is not int or not 1 <= value <= MAX_VERSION):
+                raise self.fail(event, "payload", f"{key} must be a version number, not {value!r:.60}")
+        removed = kind in (ALIAS_REMOVED, LINK_REMOVED)
+        if family == "alias":
+            if type(payload["name"]) is not str or not payload["name"] or type(payload["protected"]) is not bool:
+                raise self.fail(event, "payload", "an alias event needs a name and a protected flag")
+            if (payload["artifact_id"] is None) != removed or (payload["version"] is None) != removed:
+                raise self.fail(event, "payload", f"{kind} must {'not ' if removed else ''}name an artifact version")
+        else:
+            if (stream is not None and not stream.deleted) != removed:
+                raise self.fail(
+                    event, "payload", f"{kind} of link stream {aid}, which {'is not' if removed else 'is'} held"
+                )
+            if payload["src_id"] == payload["dst_id"]:
+                raise self.fail(event, "payload", f"link from {payload['src_id']} to itself")
+        if not removed:
+            for key in ends:
+                if not self._live(payload[key]):
+                    raise self.fail(event, "live", f"{key} {payload[key]} is not a live artifact")
+        version = stream.version + 1 if stream is not None else 1
+        self.streams[aid] = Stream(version, family, removed, 0)
 
     def _version(self, event: spec.Event, current: int) -> None:
         if event.version != current + 1:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from ulid import ULID
 
 from . import codec, logs, queries
+from .alias_guard import delete_checked
 from .ambient import current as current_attribution
 from .content import EncodedContent, encode_content
 from .decide import MoveArtifact, RevertArtifact, SaveArtifact
@@ -334,7 +335,9 @@ class Commands:
         cascade = flag_argument(cascade, "cascade")
         expected_version = version_argument(expected_version, "expected_version")
         who = current_attribution(actor=actor, reason=reason)
-        await self._write(lambda batch: batch.delete(aid, who, cascade=cascade, expected_version=expected_version))
+        await self._write(
+            lambda batch: delete_checked(batch, aid, who, cascade=cascade, expected_version=expected_version)
+        )
 
     async def restore(self, id: ULID | str, *, actor: str | None, reason: str | None) -> ArtifactOut:
         aid = str(parse_id(id))

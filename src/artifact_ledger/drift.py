@@ -21,7 +21,18 @@ from typing import Any, Final
 
 from . import codec
 from .decide import ArtifactState, fold
-from .events import CREATED, CURRENT_SCHEMA_VERSION, DELETED, MOVED, RESTORED, REVERTED, UPDATED, RecordedEvent
+from .events import (
+    CREATED,
+    CURRENT_SCHEMA_VERSION,
+    DELETED,
+    MOVED,
+    PROVENANCE_EVENTS,
+    RESTORED,
+    REVERTED,
+    UPDATED,
+    RecordedEvent,
+)
+from .projections.provenance_check import ProvenanceFold
 from .projections.rows import artifact_type, state_columns
 from .store.recorder import Recorder
 from .store.rows import as_stored, event_from_row
@@ -91,11 +102,15 @@ class DriftCheck:
         self.links_matched = 0
         """``ledger_artifact_parent_history`` rows read for the streams of the log."""
         self.head = 0
+        self.provenance = ProvenanceFold()
+        """The alias and link streams, folded (``projections/provenance_check.py``)."""
 
     async def run(self) -> Finding | None:
         invalid = await self._fold_streams()
         if invalid is not None:
             return invalid
+        for stream_id, problem in await self.provenance.compare(self.driver):
+            self.drift(stream_id or "", problem)
         await self._extra_rows()
         await self._extra_links()
         self._check_levels()
@@ -130,6 +145,14 @@ class DriftCheck:
     def _folded(self, rows: list[Sequence[Any]]) -> Finding | None:
         """Fold one stream's rows (oldest first) and queue its state for comparison with its row."""
         aid = rows[-1][2]
+        if rows[0][4] in PROVENANCE_EVENTS:  # an alias's or a link's stream
+            self.last[aid] = rows[-1][0]
+            self.head = max(self.head, rows[-1][0])
+            try:
+                self.provenance.add(rows)
+            except Exception as exc:  # a stream no writer of ours produces
+                return invalid_event(rows[-1][0], exc)
+            return None
         fast = _fast_fold(rows)
         folded: tuple[bool, tuple[Any, ...]] | None = None
         if fast is not None:

@@ -198,3 +198,27 @@ class BundleRuleError(InvalidBundleError):
         self.file = file
         self.line = line
         self.rule = rule
+
+
+class InvalidAliasNameError(InvalidArgumentError):
+    """An alias name the ledger does not accept: empty, with leading or trailing whitespace or
+    control characters, over 200 characters, or reserved (``latest``, a name starting with ``$``,
+    or one that reads as an artifact id)."""
+
+
+class AliasNotFoundError(LedgerError, LookupError):
+    """No alias has this name (or it was removed, or it did not exist at the time asked for)."""
+
+
+class AliasProtectedError(LedgerError):
+    """The alias is protected: moving or removing it needs a ``reason``."""
+
+
+class ArtifactAliasedError(LedgerError):
+    """Deleting an artifact that an alias points at: remove the alias first, or delete with
+    ``cascade=True``, which removes it (recorded in the log)."""
+
+
+class InvalidLinkError(LedgerError, ValueError):
+    """A lineage link the ledger refuses: a link of an artifact to itself, a ``derived_from`` link
+    that would close a cycle (the message names it), or a link kind nobody registered."""

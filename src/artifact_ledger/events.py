@@ -21,7 +21,20 @@ DELETED: Final = "artifact.deleted"
 RESTORED: Final = "artifact.restored"
 REVERTED: Final = "artifact.reverted"
 
-EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED})
+ALIAS_SET: Final = "alias.set"
+ALIAS_REMOVED: Final = "alias.removed"
+ALIAS_PROTECTED: Final = "alias.protected"
+LINK_ADDED: Final = "link.added"
+LINK_REMOVED: Final = "link.removed"
+
+ALIAS_EVENTS: Final = frozenset({ALIAS_SET, ALIAS_REMOVED, ALIAS_PROTECTED})
+"""Events of an alias's own stream; each payload carries the alias's whole state (see ``aliases.py``)."""
+LINK_EVENTS: Final = frozenset({LINK_ADDED, LINK_REMOVED})
+"""Events of a lineage link's own stream (see ``lineage.py``)."""
+PROVENANCE_EVENTS: Final = ALIAS_EVENTS | LINK_EVENTS
+"""Events whose stream is an alias or a link, not an artifact."""
+
+EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED}) | PROVENANCE_EVENTS
 """The registry of event type names this version writes and reads."""
 
 CURRENT_SCHEMA_VERSION: Final = 1
@@ -37,6 +50,12 @@ STATE_EVENTS: Final = frozenset({CREATED, UPDATED, RESTORED, REVERTED})
 #   artifact.deleted  {"cascade_root": str|None}
 #   artifact.reverted {"parent_id": str|None, "data": JSON, "content": ContentRef|None, "tags": [str],
 #                      "reverted_to": int}   (the state of version reverted_to, as a new version)
+#   alias.set / alias.removed / alias.protected
+#                     {"name": str, "artifact_id": str|None, "version": int|None, "protected": bool,
+#                      "from_artifact_id": str|None, "from_version": int|None}   (stream: the alias's own id)
+#   link.added / link.removed
+#                     {"kind": str, "src_id": str, "src_version": int, "dst_id": str, "dst_version": int}
+#                     (stream: the link's own id)
 # ContentRef = {"hash": hex sha256, "codec": str, "media_type": str|None, "size": int}
 
 

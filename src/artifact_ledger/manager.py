@@ -20,13 +20,15 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ulid import ULID
 
 from . import patching
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, Commands
 from .errors import ConcurrentUseError
+from .lineage import LineageEdge, LineageGraph
+from .provenance import Alias, AliasChange, Provenance
 from .query.find import FindPage
 from .reads import Reads
 from .repository import ArtifactRepository
@@ -53,6 +55,7 @@ class ArtifactManager:
         self.repo = repo
         self._commands = Commands(repo)
         self._reads = Reads(repo, hierarchy, self._commands.sync)
+        self._provenance = Provenance(self._commands, self._reads)
         self._running: str | None = None  # the public call in progress (see _exclusive below)
 
     @property
@@ -84,7 +87,6 @@ class ArtifactManager:
                 await _exclusive_step(self, "transaction", lambda: inner.__aexit__(ConcurrentUseError, refused, None))
                 raise refused
             await _exclusive_step(self, "transaction", lambda: inner.__aexit__(None, None, None))
-
 
     # ---- writes -------------------------------------------------------------------------------------
     async def save(
@@ -314,6 +316,126 @@ class ArtifactManager:
             after=after,
             limit=limit,
         )
+
+    # ---- aliases ------------------------------------------------------------------------------------
+    async def set_alias(
+        self,
+        name: str,
+        id: ULID | str,
+        *,
+        version: int | None = None,
+        expected_target: ULID | str | tuple[ULID | str, int] | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> Alias:
+        """Point alias ``name`` at version ``version`` (default: the current one) of artifact ``id``.
+
+        ``expected_target`` (an artifact id, or an ``(id, version)`` pair) makes it a compare-and-set:
+        when the alias points elsewhere the call raises :class:`ConcurrencyError`. Moving a protected
+        alias needs a ``reason``. Setting it where it already points appends nothing.
+        """
+        return await self._provenance.set_alias(
+            name, id, version=version, expected_target=expected_target, actor=actor, reason=reason
+        )
+
+    async def resolve_alias(
+        self, name: str, *, as_of: datetime | None = None, include_content: bool = True
+    ) -> ArtifactOut:
+        """The artifact version alias ``name`` points at (``as_of``: pointed at then)."""
+        return await self._provenance.resolve_alias(name, as_of=as_of, include_content=include_content)
+
+    async def remove_alias(
+        self,
+        name: str,
+        *,
+        expected_target: ULID | str | tuple[ULID | str, int] | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Remove alias ``name`` (:class:`AliasNotFoundError` when there is none; protected: needs a reason)."""
+        await self._provenance.remove_alias(name, expected_target=expected_target, actor=actor, reason=reason)
+
+    async def protect_alias(
+        self, name: str, *, protected: bool = True, actor: str | None = None, reason: str | None = None
+    ) -> Alias:
+        """Protect alias ``name``: moving or removing it then needs a ``reason`` (``protected=False`` lifts it)."""
+        return await self._provenance.protect_alias(name, protected=protected, actor=actor, reason=reason)
+
+    async def alias_history(self, name: str) -> list[AliasChange]:
+        """Every change of alias ``name``, oldest first: who moved it, when, why, from which version."""
+        return await self._provenance.alias_history(name)
+
+    async def aliases(self, id: ULID | str | None = None) -> list[Alias]:
+        """The aliases pointing at artifact ``id`` (every alias when ``id`` is None), by name."""
+        return await self._provenance.aliases(id)
+
+    # ---- lineage ------------------------------------------------------------------------------------
+    async def link(
+        self,
+        src_id: ULID | str,
+        dst_id: ULID | str,
+        kind: str,
+        *,
+        src_version: int | None = None,
+        dst_version: int | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> LineageEdge:
+        """Record "src *kind* dst" between two artifact versions (default: their current ones).
+
+        ``link(model, dataset, "derived_from")`` makes the dataset upstream of the model. Kinds:
+        ``derived_from``, ``used``, ``evaluated_on``, ``produced_by`` and registered ones. A
+        ``derived_from`` link that would close a cycle raises :class:`InvalidLinkError`.
+        """
+        edge = await self._provenance.link(
+            src_id,
+            dst_id,
+            kind,
+            src_version=src_version,
+            dst_version=dst_version,
+            remove=False,
+            actor=actor,
+            reason=reason,
+        )
+        assert edge is not None
+        return edge
+
+    async def unlink(
+        self,
+        src_id: ULID | str,
+        dst_id: ULID | str,
+        kind: str,
+        *,
+        src_version: int | None = None,
+        dst_version: int | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Remove a link (the versions default to the current ones); False when there was none."""
+        edge = await self._provenance.link(
+            src_id,
+            dst_id,
+            kind,
+            src_version=src_version,
+            dst_version=dst_version,
+            remove=True,
+            actor=actor,
+            reason=reason,
+        )
+        return edge is not None
+
+    async def lineage(
+        self,
+        id: ULID | str,
+        *,
+        direction: Literal["upstream", "downstream", "both"] = "upstream",
+        depth: int | None = None,
+        kinds: Sequence[str] | None = None,
+        as_of: datetime | None = None,
+    ) -> LineageGraph:
+        """The artifacts upstream (what ``id`` was made from) or downstream (what was made from it),
+        up to ``depth`` hops, following ``kinds`` (default: every kind), as the links stood ``as_of``."""
+        return await self._provenance.lineage(id, direction=direction, depth=depth, kinds=kinds, as_of=as_of)
 
 
 # ---- one manager per task -----------------------------------------------------------------------

@@ -21,11 +21,22 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import LedgerError
-from ..events import CREATED, DELETED, MOVED, RESTORED, REVERTED, UPDATED, ContentRef, RecordedEvent
+from ..events import (
+    CREATED,
+    DELETED,
+    MOVED,
+    PROVENANCE_EVENTS,
+    RESTORED,
+    REVERTED,
+    UPDATED,
+    ContentRef,
+    RecordedEvent,
+)
 from ..store.recorder import Recorder, Step
 from ..store.statements import Statement
 from ..store.tables import artifacts
 from .crosscheck import check_row
+from .provenance import provenance_ops
 from .rows import ArtifactRow, row_from_db
 
 _Op = tuple[Statement, tuple[Any, ...]]
@@ -62,6 +73,8 @@ class Projector:
         self._artifact_ops: list[_Op] = []
         self._closure_ops: list[_Op] = []
         self._history_ops: list[_Op] = []
+        self._provenance_ops: list[_Op] = []
+        """Alias and link rows (``projections/provenance.py``)."""
 
     # ---- reads through the overlay -------------------------------------------------
     async def load(self, ids: Iterable[str], *, target: str | None = None) -> None:
@@ -111,6 +124,9 @@ class Projector:
 
     # ---- apply ------------------------------------------------------------------------
     async def apply(self, event: RecordedEvent) -> None:
+        if event.type in PROVENANCE_EVENTS:  # an alias's or a link's stream, not an artifact's
+            self._provenance_ops.extend(provenance_ops(self.driver, event))
+            return
         self.applied.add(event.artifact_id)
         if event.type in (CREATED, UPDATED, RESTORED, REVERTED):
             self.state_checked.add(event.artifact_id)  # the row now holds this event's state
@@ -269,7 +285,7 @@ class Projector:
         """Take the queued operations as statements: one ``executemany`` per run of identical ones."""
         steps: list[Step] = self._ordered
         self._ordered = []
-        for ops in (self._artifact_ops, self._closure_ops, self._history_ops):
+        for ops in (self._artifact_ops, self._closure_ops, self._history_ops, self._provenance_ops):
             steps.extend(_coalesce(ops))
             ops.clear()
         return steps

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import codec
 from ..events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED
+from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder, Step
 from ..store.rows import event_from_row
 from .projector import ProjectionError, Projector, write_checkpoints
@@ -35,6 +36,9 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
     await driver.lock()
     sql = driver.sql
     for clear in (sql.clear_parent_history, sql.clear_closure, sql.clear_artifacts, sql.clear_checkpoints):
+        await driver.execute(clear)
+    provenance = provenance_statements(sql.dialect)
+    for clear in (provenance.delete_aliases, provenance.delete_links):
         await driver.execute(clear)
     projector = Projector(driver)
     fast = _StateChunk(driver)

@@ -174,6 +174,45 @@ projector in the append transaction; point-in-time trees and subtree audits read
 docs/decisions.md, "Point-in-time reads", for why links and not a temporal closure.
 """
 
+aliases = Table(
+    "ledger_aliases",
+    metadata,
+    Column("name", String(200), nullable=False),
+    Column("stream_id", String(ULID_LEN), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("artifact_id", String(ULID_LEN)),
+    Column("version", Integer),
+    Column("protected", SmallInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(255)),
+    PrimaryKeyConstraint("name"),
+    UniqueConstraint("stream_id"),
+    # "Which aliases point at this artifact?" (aliases(id), the delete check): one seek.
+    Index(None, "artifact_id"),
+)
+"""Revision 0004. One row per alias name ever set: its own event stream (``stream_id``) and the state
+its last event left (``artifact_id``/``version`` NULL: removed). Written by the artifacts projector."""
+
+links = Table(
+    "ledger_links",
+    metadata,
+    Column("stream_id", String(ULID_LEN), nullable=False),
+    Column("valid_from", BigInteger, nullable=False),
+    Column("valid_to", BigInteger),
+    Column("kind", String(64), nullable=False),
+    Column("src_id", String(ULID_LEN), nullable=False),
+    Column("src_version", Integer, nullable=False),
+    Column("dst_id", String(ULID_LEN), nullable=False),
+    Column("dst_version", Integer, nullable=False),
+    PrimaryKeyConstraint("stream_id", "valid_from"),
+    # Lineage walks one hop per statement in either direction: downstream by dst_id, upstream by src_id.
+    Index(None, "src_id", "valid_from"),
+    Index(None, "dst_id", "valid_from"),
+)
+"""Revision 0004. Every lineage link there ever was, read "src kind dst": held for log positions
+``valid_from <= p < valid_to`` (``valid_to`` NULL: still). One stream of events per link."""
+
 checkpoints = Table(
     "ledger_checkpoints",
     metadata,

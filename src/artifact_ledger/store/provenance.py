@@ -1,0 +1,164 @@
+"""The statements of aliases and lineage links, built from ``tables.py`` and compiled per backend.
+
+Kept beside the core statements (``statements.py``) and compiled with the same machinery
+(:func:`statements.compile_for`), once per backend.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ARRAY, ClauseElement, String, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import BindParameter
+
+from .statements import ONE, ZERO, Statement, compile_for
+from .tables import aliases, closure, events, links
+
+
+def _p(name: str, type_: Any = None) -> BindParameter[Any]:
+    return bindparam(name, type_=type_)
+
+
+def _ids(dialect: str) -> Any:
+    if dialect == "sqlite":
+        return select(func.json_each(_p("ids")).table_valued("value").c.value)
+    return select(func.unnest(_p("ids", ARRAY(String))))
+
+
+class ProvenanceStatements:
+    """Every alias and link statement for one backend, by attribute."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        a, k, e = aliases, links, events
+        ids = _ids(dialect)
+        alias_columns = [a.c[n] for n in ALIAS_COLUMNS]
+        link_columns = [k.c[n] for n in LINK_COLUMNS]
+        upsert_values = {n: _p(n) for n in ALIAS_COLUMNS}
+        dialect_insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        upsert = dialect_insert(a).values(upsert_values)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[a.c.name], set_={n: upsert.excluded[n] for n in ALIAS_COLUMNS if n != "name"}
+        )
+
+        # The alias row with the log's word on it: the version and payload of its stream's last event
+        # (two seeks on the log's (artifact_id, version) key).
+        def last(column: Any) -> Any:
+            return (
+                select(column)
+                .where(e.c.artifact_id == a.c.stream_id)
+                .order_by(e.c.version.desc())
+                .limit(ONE)
+                .offset(ZERO)
+                .correlate(a)
+                .scalar_subquery()
+            )
+
+        alias_checked = select(*alias_columns, last(e.c.version), last(e.c.payload)).where(a.c.name == _p("name"))
+        current = k.c.valid_to.is_(None)
+        at = and_(k.c.valid_from <= _p("position"), or_(k.c.valid_to.is_(None), k.c.valid_to > _p("position")))
+        built: dict[str, tuple[ClauseElement, tuple[str, ...]]] = {
+            "upsert_alias": (upsert, ALIAS_COLUMNS),
+            "alias_checked": (alias_checked, ("name",)),
+            "alias_row": (select(*alias_columns).where(a.c.name == _p("name")), ("name",)),
+            "aliases_of": (
+                select(*alias_columns).where(a.c.artifact_id == _p("artifact_id")).order_by(a.c.name),
+                ("artifact_id",),
+            ),
+            "aliases_of_subtree": (
+                select(*alias_columns).where(a.c.artifact_id.in_(ids)).order_by(a.c.name),
+                ("ids",),
+            ),
+            "subtree_ids": (
+                select(closure.c.descendant_id).where(closure.c.ancestor_id == _p("artifact_id")),
+                ("artifact_id",),
+            ),
+            "all_aliases": (select(*alias_columns).order_by(a.c.name), ()),
+            "alias_count": (select(func.count()).select_from(a), ()),
+            "delete_aliases": (delete(a), ()),
+            "stream_events": (
+                select(e).where(e.c.artifact_id == _p("stream_id")).order_by(e.c.version),
+                ("stream_id",),
+            ),
+            "stream_event_at": (
+                select(e)
+                .where(e.c.artifact_id == _p("stream_id"), e.c.position <= _p("position"))
+                .order_by(e.c.position.desc())
+                .limit(ONE)
+                .offset(ZERO),
+                ("stream_id", "position"),
+            ),
+            "position_at": (
+                select(e.c.position)
+                .where(e.c.recorded_at <= _p("instant"))
+                .order_by(e.c.recorded_at.desc(), e.c.position.desc())
+                .limit(ONE)
+                .offset(ZERO),
+                ("instant",),
+            ),
+            "open_link": (insert(k).values({n: _p(n) for n in LINK_COLUMNS}), LINK_COLUMNS),
+            "close_link": (
+                update(k).where(k.c.stream_id == _p("stream_id"), current).values(valid_to=_p("position")),
+                ("position", "stream_id"),
+            ),
+            "link_rows": (
+                select(*link_columns)
+                .where(
+                    k.c.src_id == _p("src_id"),
+                    k.c.dst_id == _p("dst_id"),
+                    k.c.kind == _p("kind"),
+                    k.c.src_version == _p("src_version"),
+                    k.c.dst_version == _p("dst_version"),
+                )
+                .order_by(k.c.valid_from.desc()),
+                ("src_id", "dst_id", "kind", "src_version", "dst_version"),
+            ),
+            "stream_head": (
+                select(e.c.version, e.c.type)
+                .where(e.c.artifact_id == _p("stream_id"))
+                .order_by(e.c.version.desc())
+                .limit(ONE)
+                .offset(ZERO),
+                ("stream_id",),
+            ),
+            "links_from": (select(*link_columns).where(k.c.src_id.in_(ids), current), ("ids",)),
+            "links_to": (select(*link_columns).where(k.c.dst_id.in_(ids), current), ("ids",)),
+            "links_from_at": (select(*link_columns).where(k.c.src_id.in_(ids), at), ("ids", "position")),
+            "links_to_at": (select(*link_columns).where(k.c.dst_id.in_(ids), at), ("ids", "position")),
+            "derived_from_of": (
+                select(k.c.src_id, k.c.dst_id).where(k.c.src_id.in_(ids), k.c.kind == _p("kind"), current),
+                ("ids", "kind"),
+            ),
+            "all_links": (select(*link_columns).order_by(k.c.stream_id, k.c.valid_from), ()),
+            "delete_links": (delete(k), ()),
+        }
+        for name, (construct, names) in built.items():
+            setattr(self, name, compile_for(dialect, f"provenance_{name}", construct, names))
+
+    def __getattr__(self, name: str) -> Statement:  # only reached for names that are not statements
+        raise AttributeError(f"no provenance statement named {name!r}")
+
+
+ALIAS_COLUMNS = (
+    "name",
+    "stream_id",
+    "stream_version",
+    "artifact_id",
+    "version",
+    "protected",
+    "position",
+    "updated_at",
+    "updated_by",
+)
+"""The alias columns every alias statement selects or writes, in this order."""
+
+LINK_COLUMNS = ("stream_id", "valid_from", "valid_to", "kind", "src_id", "src_version", "dst_id", "dst_version")
+"""The link columns every link statement selects or writes, in this order."""
+
+
+@cache
+def provenance_statements(dialect: str) -> ProvenanceStatements:
+    """The alias and link statements for ``dialect``, built once."""
+    return ProvenanceStatements(dialect)
