@@ -42,8 +42,9 @@ from typing import Any
 
 PREFIX = "/api/v1/artifacts"
 PG_SERVER = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-UVICORN = {"host": "127.0.0.1", "workers": 1, "loop": "asyncio", "http": "h11", "log_level": "warning"}
+UVICORN: dict[str, Any] = {"host": "127.0.0.1", "workers": 1, "loop": "asyncio", "http": "h11", "log_level": "warning"}
 ROUTES = ["GET /{id}", "GET /{id}/$tree", "POST /"]
+SCRIPT = str(Path(__file__).resolve())
 
 
 # --- server side (runs under either interpreter) -------------------------------------------
@@ -58,8 +59,8 @@ def serve(impl: str, url: str, port: int) -> None:
 
         app = create_app(url, console=False)
     else:
-        from chapkit import ArtifactHierarchy
-        from chapkit.api import ServiceBuilder, ServiceInfo
+        from chapkit import ArtifactHierarchy  # type: ignore[import-not-found]  # in its own virtualenv
+        from chapkit.api import ServiceBuilder, ServiceInfo  # type: ignore[import-not-found]
 
         hierarchy = ArtifactHierarchy(name="bench", level_labels={0: "root", 1: "a", 2: "b", 3: "c"})
         builder = ServiceBuilder(info=ServiceInfo(id="bench", display_name="bench"), database_url=url)
@@ -106,18 +107,18 @@ class Server:
         self.impl, self.python, self.url = impl, python, url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's output, closed in __aexit__
+        self.process: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Server:
         import httpx
 
-        command = [self.python, str(Path(__file__).resolve()), "serve", self.impl, self.url, str(self.port)]
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        command = [SCRIPT, "serve", self.impl, self.url, str(self.port)]
+        self.process = await asyncio.create_subprocess_exec(self.python, *command, stdout=self.log, stderr=self.log)
         async with httpx.AsyncClient(base_url=self.base) as client:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if self.process.poll() is not None:
+                if self.process.returncode is not None:
                     raise RuntimeError(f"{self.impl} server exited with {self.process.returncode}:\n{self.output()}")
                 try:
                     if (await client.get(PREFIX, params={"page": 1, "size": 1})).status_code < 500:
@@ -125,17 +126,19 @@ class Server:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
+        output = self.output()
         await self.__aexit__()
-        raise RuntimeError(f"{self.impl} server did not answer within 60 s:\n{self.output()}")
+        raise RuntimeError(f"{self.impl} server did not answer within 60 s:\n{output}")
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None and self.process.returncode is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(self.process.wait(), 10)
+            except TimeoutError:
                 self.process.kill()
-                self.process.wait()
+                await self.process.wait()
+        self.log.close()
 
     def output(self) -> str:
         self.log.seek(0)
@@ -294,7 +297,8 @@ def summary(runs: list[Measured]) -> tuple[float, float, float]:
 
 def table(ours: dict[str, list[Measured]], chapkit: dict[str, list[Measured]] | None) -> str:
     lines = [
-        "| route | ours req/s | ours p50 ms | ours p99 ms | chapkit req/s | chapkit p50 ms | chapkit p99 ms | req/s ours/chapkit |",
+        "| route | ours req/s | ours p50 ms | ours p99 ms "
+        "| chapkit req/s | chapkit p50 ms | chapkit p99 ms | req/s ours/chapkit |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for route in ROUTES:
