@@ -13,6 +13,7 @@ from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import query, render
 from .demo import run_demo
+from .diffview import render_content_diff
 from .operations import OPERATIONS
 from .render import shown_time
 from .serve import SERVE
@@ -95,6 +96,8 @@ async def _diff(args: argparse.Namespace) -> int:
         render.print_json(diff.model_dump(mode="json"))
     else:
         render.console.print(str(diff), markup=False, highlight=False)
+        if diff.content_diff is not None:
+            render_content_diff(diff.content_diff, render.console)
     return 0
 
 
