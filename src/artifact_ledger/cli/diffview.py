@@ -41,8 +41,8 @@ def _frame(diff: DataFrameContentDiff, console: Console) -> None:
             console.print(f"  columns {what}: {', '.join(columns)}", markup=False, highlight=False)
     if diff.columns_changed:
         console.print(f"  columns changed: {', '.join(diff.columns_changed)}", markup=False, highlight=False)
-    for change in diff.dtype_changes:
-        console.print(f"  dtype {change.column}: {change.old} -> {change.new}", markup=False, highlight=False)
+    for dtype in diff.dtype_changes:
+        console.print(f"  dtype {dtype.column}: {dtype.old} -> {dtype.new}", markup=False, highlight=False)
     if diff.added_sample or diff.removed_sample or diff.changed_sample:
         table = Table("change", "row", "values", title="sample")
         for row in diff.removed_sample:
