@@ -37,7 +37,7 @@ def side_kind(ref: ContentRef) -> str:
     """``json``, ``text``, ``dataframe`` or ``bytes`` from the codec and media type (before decoding)."""
     text_type = (ref.media_type or "").lower().startswith("text/")
     if ref.codec == "json":
-        return "text" if text_type else "json"  # a JSON str without a text type is refined after decoding
+        return "json"  # a str (any media type) is refined to text once decoded
     if ref.codec == "bytes":
         return "text" if text_type else "bytes"
     if ref.codec in ("dataframe", "pandas"):
