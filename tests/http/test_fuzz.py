@@ -20,6 +20,7 @@ from http_support import API, create
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -63,6 +64,16 @@ def _cases(operation: Any, mode: GenerationMode) -> list[Any]:
     return found
 
 
+def _broken_body(case: Any) -> bool:
+    """Whether the case breaks the schema in its body: then it must be refused with a 4xx.
+
+    A broken query or header value is not held to that: it travels as text, so a "number" sent for
+    a string parameter (``actor=2.1e-36``) arrives as a perfectly good string.
+    """
+    meta = case.meta
+    return meta is not None and meta.is_negative_at(ParameterLocation.BODY)
+
+
 def _request(case: Any) -> dict[str, Any]:
     """httpx arguments of a schemathesis case (its transport speaks ``requests``)."""
     kwargs = case.as_transport_kwargs(base_url="http://test")
@@ -98,7 +109,7 @@ async def test_the_openapi_schema_holds_under_fuzzing(make_client: Any, ledger: 
             response = await client.request(**request)
             sent += 1
             try:
-                case.validate_response(response, checks=CHECKS if mode is GenerationMode.POSITIVE else NEGATIVE)
+                case.validate_response(response, checks=NEGATIVE if _broken_body(case) else CHECKS)
             except (AssertionError, BaseExceptionGroup) as exc:  # collected: every failure is reported
                 failures.append(f"{request['method']} {request['url']} -> {response.status_code}: {str(exc)[:600]}")
     assert sent > 100
