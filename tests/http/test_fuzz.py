@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from artifact_ledger import Ledger
 
-FUZZ_EXAMPLES = int(os.environ.get("ARTIFACT_LEDGER_FUZZ_EXAMPLES", "25"))
+FUZZ_EXAMPLES = int(os.environ.get("ARTIFACT_LEDGER_FUZZ_EXAMPLES", "20"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
