@@ -23,7 +23,7 @@ from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError, Led
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import commands, completion, query, serve
+from . import commands, completion, provenance, query, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     _operations(sub)
     query.add_patch_parser(sub)
     serve.add_parser(sub)
+    provenance.add_parsers(sub, timestamp)
     _completion(sub)
     # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`.
     for command in sub.choices.values():

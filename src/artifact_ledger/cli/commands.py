@@ -11,7 +11,7 @@ from rich.progress import Progress
 from ..errors import ArtifactNotFoundError, CorruptBlobError, UntrustedContentError
 from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
-from . import query, render
+from . import provenance, query, render
 from .demo import run_demo
 from .diffview import render_content_diff
 from .operations import OPERATIONS
@@ -170,4 +170,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     **OPERATIONS,
     **SERVE,
     **query.QUERY_COMMANDS,
+    **provenance.PROVENANCE_COMMANDS,
 }

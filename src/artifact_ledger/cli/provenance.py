@@ -1,0 +1,177 @@
+"""``artifact-ledger alias set|rm|ls|history|protect`` and ``artifact-ledger lineage``: thin over the manager."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..errors import (
+    AliasNotFoundError,
+    AliasProtectedError,
+    ConcurrencyError,
+    InvalidArgumentError,
+    InvalidLinkError,
+)
+from ..ledger import Ledger
+from ..lineage import LineageGraph
+from . import render
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], timestamp: Any) -> None:
+    alias = sub.add_parser("alias", help="named pointers at artifact versions (production, staging, ...)")
+    actions = alias.add_subparsers(dest="alias_action", required=True, metavar="ACTION")
+    set_ = actions.add_parser("set", help="point an alias at an artifact version (default: its current one)")
+    set_.add_argument("name")
+    set_.add_argument("id")
+    set_.add_argument("--version", type=int, help="the version to point at (default: the current one)")
+    set_.add_argument("--expected", metavar="ID[@VERSION]", help="refuse unless the alias points there now")
+    rm = actions.add_parser("rm", help="remove an alias")
+    rm.add_argument("name")
+    rm.add_argument("--expected", metavar="ID[@VERSION]", help="refuse unless the alias points there now")
+    ls = actions.add_parser("ls", help="list aliases (of one artifact with --id)")
+    ls.add_argument("--id", help="only the aliases pointing at this artifact")
+    history = actions.add_parser("history", help="every change of an alias: who, when, why, from and to")
+    history.add_argument("name")
+    protect = actions.add_parser("protect", help="protect an alias: moving or removing it then needs --reason")
+    protect.add_argument("name")
+    protect.add_argument("--off", action="store_true", help="lift the protection (needs --reason)")
+    show = actions.add_parser("show", help="the artifact version an alias points at (now or --as-of)")
+    show.add_argument("name")
+    show.add_argument("--as-of", type=timestamp, help="as it pointed at this time")
+    for p in (set_, rm, protect):
+        p.add_argument("--actor", help="who makes the change")
+        p.add_argument("--reason", help="why")
+    for p in (set_, rm, ls, history, protect, show):
+        p.add_argument("--json", action="store_true", help="JSON output")
+
+    lineage = sub.add_parser("lineage", help="what an artifact was made from (upstream) or what was made from it")
+    lineage.add_argument("id")
+    way = lineage.add_mutually_exclusive_group()
+    way.add_argument("--upstream", dest="direction", action="store_const", const="upstream", help="(default)")
+    way.add_argument("--downstream", dest="direction", action="store_const", const="downstream")
+    way.add_argument("--both", dest="direction", action="store_const", const="both")
+    lineage.add_argument("--depth", type=int, help="at most this many hops (default: all)")
+    lineage.add_argument("--kind", dest="kinds", action="append", help="follow only this link kind; repeatable")
+    lineage.add_argument("--as-of", type=timestamp, help="the links as they stood at this time")
+    lineage.add_argument("--format", choices=("tree", "mermaid", "prov"), default="tree")
+
+
+def _expected(text: str | None) -> Any:
+    if text is None:
+        return None
+    aid, _, version = text.partition("@")
+    if not version:
+        return aid
+    try:
+        return (aid, int(version))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--expected takes ID or ID@VERSION, not {text!r}") from None
+
+
+def _alias_json(alias: Any) -> dict[str, Any]:
+    data: dict[str, Any] = alias.model_dump(mode="json")
+    return data
+
+
+async def run_alias(args: argparse.Namespace) -> int:
+    action = args.alias_action
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as m:
+        if action == "set":
+            shown: Any = _alias_json(
+                await m.set_alias(
+                    args.name,
+                    args.id,
+                    version=args.version,
+                    expected_target=_expected(args.expected),
+                    actor=args.actor,
+                    reason=args.reason,
+                )
+            )
+        elif action == "rm":
+            await m.remove_alias(
+                args.name, expected_target=_expected(args.expected), actor=args.actor, reason=args.reason
+            )
+            shown = {"removed": args.name}
+        elif action == "protect":
+            shown = _alias_json(
+                await m.protect_alias(args.name, protected=not args.off, actor=args.actor, reason=args.reason)
+            )
+        elif action == "ls":
+            shown = [_alias_json(a) for a in await m.aliases(args.id)]
+        elif action == "history":
+            shown = [c.model_dump(mode="json") for c in await m.alias_history(args.name)]
+        else:
+            out = await m.resolve_alias(args.name, as_of=args.as_of, include_content=False)
+            shown = render.artifact_json(out)
+    if args.json:
+        render.print_json(shown)
+        return 0
+    rows = shown if isinstance(shown, list) else [shown]
+    for row in rows:
+        render.console.print(
+            "  ".join(f"{k}={v}" for k, v in row.items() if k != "data"), markup=False, highlight=False, soft_wrap=True
+        )
+    if not rows:
+        render.console.print("no aliases", markup=False)
+    return 0
+
+
+def _tree_text(graph: LineageGraph) -> str:
+    """The graph as an indented tree from the root (a node reached twice is shown once, then by id)."""
+    lines: list[str] = []
+    upstream = graph.direction != "downstream"
+
+    def label(aid: str) -> str:
+        return f"{graph.labels[aid]} ({aid})" if aid in graph.labels else aid
+
+    def walk(aid: str, indent: int, seen: set[str]) -> None:
+        edges = graph.upstream_of(aid) if upstream else graph.downstream_of(aid)
+        for e in sorted(edges, key=lambda e: (e.kind, e.dst_id, e.src_id)):
+            other, version = (e.dst_id, e.dst_version) if upstream else (e.src_id, e.src_version)
+            again = other in seen
+            lines.append(f"{'  ' * indent}└─ {e.kind} → {label(other)} v{version}{' (see above)' if again else ''}")
+            if not again:
+                seen.add(other)
+                walk(other, indent + 1, seen)
+
+    lines.append(label(graph.root))
+    walk(graph.root, 1, {graph.root})
+    return "\n".join(lines)
+
+
+async def run_lineage(args: argparse.Namespace) -> int:
+    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as m:
+        graph = await m.lineage(
+            args.id, direction=args.direction or "upstream", depth=args.depth, kinds=args.kinds, as_of=args.as_of
+        )
+    if args.format == "mermaid":
+        print(graph.to_mermaid(), end="")
+    elif args.format == "prov":
+        print(graph.to_prov_json())
+    else:
+        print(_tree_text(graph))
+    return 0
+
+
+def _exits(run: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], Awaitable[int]]:
+    """Bad input exits 2 and an alias that is not there 3, each with one line; the rest as every command."""
+
+    async def guarded(args: argparse.Namespace) -> int:
+        try:
+            return await run(args)
+        except (InvalidArgumentError, InvalidLinkError, AliasProtectedError, ConcurrencyError) as exc:
+            print(f"artifact-ledger: {exc}", file=sys.stderr)
+            return 2
+        except AliasNotFoundError as exc:
+            print(f"artifact-ledger: {exc}", file=sys.stderr)
+            return 3
+
+    return guarded
+
+
+PROVENANCE_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "alias": _exits(run_alias),
+    "lineage": _exits(run_lineage),
+}
