@@ -9,6 +9,14 @@ rules the hash chain relies on). Values canonical JSON cannot hold are refused w
 infinities, integers beyond 64 bits (-2**63 to 2**64-1), and text holding a lone
 surrogate (a code point UTF-8 cannot encode).
 
+NumPy values are converted where the conversion is exact, the same for every backend:
+``np.int*``/``np.uint*`` to int, ``np.float16/32/64`` to float (every such value is a float64
+exactly; not NaN or infinities), ``np.bool_`` to bool, ``np.str_`` to str, and arrays of those
+kinds to (nested) lists. Everything else NumPy makes is refused with the path: complex numbers,
+``longdouble`` values a float64 cannot hold, datetime64/timedelta64 (store ISO strings), object,
+bytes and structured arrays. NumPy is never imported here: a value is recognised by its type's
+module, so it costs nothing to those who do not use it.
+
 Nothing nested deeper than orjson writes (254 levels) is JSON here (:class:`TooDeepError`).
 What the ledger *stores as text* (artifact data) obeys more, the same on every backend
 (:func:`dumps_stored`): at most :data:`MAX_DEPTH` levels of nesting (:class:`TooDeepError`)
@@ -81,7 +89,7 @@ class UnstorableError(ValueError):
 
 def _shown(value: object) -> str:
     if type(value).__module__ == "numpy":
-        return f"a numpy.{type(value).__name__} (convert it with .item() to a plain Python number)"
+        return _numpy_refusal(value)
     if type(value) is float:
         return repr(value)
     if type(value) is int:
@@ -102,16 +110,67 @@ def lone_surrogate(text: str) -> int | None:
     return None
 
 
-def _refuse(value: object) -> Any:
+_NO = object()
+
+
+def _from_numpy(value: Any) -> Any:
+    """The plain-JSON value a NumPy scalar or array equals exactly, or ``_NO`` (then refused)."""
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if type(value).__name__ == "ndarray":
+        if kind not in ("b", "i", "u", "f", "U") or (kind == "f" and value.dtype.itemsize > 8):
+            return _NO
+        out = value.tolist()
+        return _NO if kind == "f" and _find_non_finite(out, "") is not None else out
+    if kind in ("b", "i", "u", "U"):
+        return value.item()
+    if kind == "f":
+        plain = float(value)
+        return plain if math.isfinite(plain) and type(value)(plain) == value else _NO
+    return _NO
+
+
+def _numpy_refusal(value: Any) -> str:
+    dtype = getattr(value, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    if type(value).__name__ == "ndarray":
+        name = f"a numpy.ndarray of dtype {dtype}"
+        if kind == "f" and dtype is not None and dtype.itemsize <= 8:
+            return f"{name} holding NaN or infinities"
+    else:
+        name = f"a numpy.{type(value).__name__} ({value!r:.40})"
+        if kind == "f":
+            return name if not math.isfinite(float(value)) else f"{name} that no float64 holds exactly"
+    why = {
+        "c": "complex: store the real and imaginary parts",
+        "M": "store timestamps as ISO strings",
+        "m": "store durations as numbers of a unit you name",
+    }.get(kind or "", "convert it, or put it in data['content']")
+    return f"{name} [{why}]"
+
+
+def _strict(value: object) -> Any:
     raise TypeError
 
 
-def dumps(value: Any) -> bytes:
-    """Canonical JSON bytes of a plain-JSON value; raises :class:`NotJSONError` naming the bad path."""
+def _plain(value: object) -> Any:
+    """orjson's ``default``: NumPy values converted exactly (see the module), everything else refused."""
+    if type(value).__module__ == "numpy":
+        plain = _from_numpy(value)
+        if plain is not _NO:
+            return plain
+    raise TypeError
+
+
+def dumps(value: Any, *, numpy: bool = False) -> bytes:
+    """Canonical JSON bytes of a plain-JSON value; raises :class:`NotJSONError` naming the bad path.
+
+    ``numpy``: convert NumPy values exactly as stored data does (see the module); without it they
+    are refused (content codecs rely on that to keep them for the pickle, which round-trips them).
+    """
     try:
-        out = orjson.dumps(value, option=_CANONICAL_STRICT, default=_refuse)
+        out = orjson.dumps(value, option=_CANONICAL_STRICT, default=_plain if numpy else _strict)
     except TypeError:
-        _raise_non_json(value, _ORJSON_DEPTH)
+        _raise_non_json(value, _ORJSON_DEPTH, numpy=numpy)
     if b"null" in out:
         # orjson writes NaN and infinities as null, which would not round-trip.
         path_bad = _find_non_finite(value, "")
@@ -145,14 +204,14 @@ def dumps_stored(value: Any) -> bytes:
     refused value is walked (without recursion).
     """
     try:
-        out = orjson.dumps(value, option=_CANONICAL_STRICT, default=_refuse)
+        out = orjson.dumps(value, option=_CANONICAL_STRICT, default=_plain)
     except TypeError:
         _raise_non_json(value, MAX_DEPTH)
     if out.count(b"[") + out.count(b"{") > MAX_DEPTH:
         wrapper = _WRAPPER
         wrapper.inner[0] = value
         try:
-            orjson.dumps(wrapper.outer, option=_CANONICAL_STRICT)
+            orjson.dumps(wrapper.outer, option=_CANONICAL_STRICT, default=_plain)
         except TypeError:
             _raise_non_json(value, MAX_DEPTH)
         finally:
@@ -183,16 +242,16 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _raise_non_json(value: Any, max_depth: int) -> NoReturn:
+def _raise_non_json(value: Any, max_depth: int, *, numpy: bool = True) -> NoReturn:
     """Raise the error that says why orjson refused ``value`` (walked without recursion)."""
-    found = _find_non_json(value, max_depth)
+    found = _find_non_json(value, max_depth, numpy=numpy)
     if isinstance(found, TooDeepError):
         raise found from None
     path, bad = found or ("", value)
     raise NotJSONError(path, bad) from None
 
 
-def _find_non_json(value: Any, max_depth: int) -> tuple[str, object] | TooDeepError | None:
+def _find_non_json(value: Any, max_depth: int, *, numpy: bool = True) -> tuple[str, object] | TooDeepError | None:
     """Where (path, value) ``value`` stops being plain JSON; the path of the root itself is ``""``.
 
     An explicit stack, not recursion: a value nested 100,000 deep is walked like any other, and
@@ -202,6 +261,11 @@ def _find_non_json(value: Any, max_depth: int) -> tuple[str, object] | TooDeepEr
     while stack:
         item, path, depth = stack.pop()
         kind = type(item)
+        if kind.__module__ == "numpy":
+            plain = _from_numpy(item) if numpy else _NO
+            if plain is _NO:
+                return path, item
+            item, kind = plain, type(plain)
         if kind is int and not -(2**63) <= item < 2**64:
             return path, item  # orjson refuses integers beyond 64 bits
         if kind is str and lone_surrogate(item) is not None:
@@ -275,7 +339,7 @@ def dumps_trusted(value: Any) -> bytes:
     try:
         return orjson.dumps(value, option=_CANONICAL_STRICT)
     except TypeError:
-        found = _find_non_json(value, _ORJSON_DEPTH)
+        found = _find_non_json(value, _ORJSON_DEPTH, numpy=False)
         if found is None:
             raise
         if isinstance(found, TooDeepError):

@@ -31,7 +31,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396: ``patch`` applied to ``target`` (neither is changed; the result shares no containers
     with ``patch``). A dict merges key by key, None removes a key, anything else replaces."""
     if not isinstance(patch, dict):
-        return codec.loads(codec.dumps(patch)) if isinstance(patch, list) else patch
+        return codec.loads(codec.dumps(patch, numpy=True)) if isinstance(patch, list) else patch
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -49,7 +49,7 @@ def _checked_patch(data: Any, artifact_id: str) -> tuple[dict[str, Any], bool, A
         )
     rest = {k: v for k, v in data.items() if k != "content"}
     try:
-        codec.dumps(rest)
+        codec.dumps(rest, numpy=True)
     except codec.NotJSONError as exc:
         raise DataNotSerializableError(
             f"patch of {artifact_id}: data{exc.path} is {exc.shown}, which is not JSON"
