@@ -52,6 +52,15 @@ EXPECTED = {
         "Events by bob: [3]",
         "Events on 2026-03-03: [('carol', 'artifact.updated'), ('alice', 'artifact.reverted')]",
     ],
+    "06_model_promotion.py": [
+        "stale promotion refused: ConcurrencyError",
+        "in production on 2026-05-05: forecaster v2",
+        "in production now: forecaster v1",
+        "forecaster v2 was trained on: sales-2026-q1, sales-2026-q2",
+        "promoted by bob on 2026-05-05: rmse 1.9 -> 1.5",
+        "2026-05-06 carol: moved (v2 drifts on new stores)",
+        "verify: ok=True",
+    ],
     "05_time_travel.py": [
         "Day 2 (2026-04-07 12:00 UTC):\n  - training: baseline (v1) {'rmse': 1.9}\n"
         "    - prediction: forecast north (v1)\n    - prediction: forecast east (v1)\n"
