@@ -7,7 +7,7 @@ import pytest
 
 from artifact_ledger import ArtifactIn, ArtifactManager
 from artifact_ledger.dataframe import DataFrame
-from artifact_ledger.diffs import frames, text
+from artifact_ledger.diffs import content, frames, text
 from artifact_ledger.schemas.content_diffs import (
     BytesContentDiff,
     DataFrameContentDiff,
@@ -153,3 +153,48 @@ async def test_huge_content_is_bounded_and_says_so(manager: ArtifactManager, mon
     assert frame.truncated
     assert frame.rows_changed == 4
     assert len(frame.changed_sample) == 2
+
+
+async def test_big_blobs_and_bad_text_fall_back_to_hash_and_size(
+    manager: ArtifactManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(content, "MAX_DECODE_BYTES", 10)
+    aid = await versions(manager, {"content": "short"}, {"content": "a text longer than ten bytes"})
+    big = (await manager.diff(aid, 1, 2)).content_diff
+    assert isinstance(big, BytesContentDiff)
+    assert big.truncated
+    assert (big.old_size, big.new_size) == (7, 30)  # canonical JSON strings, quotes included
+    monkeypatch.undo()
+    latin = await versions(
+        manager,
+        {"content": b"caf\xe9\n", "content_type": "text/plain; charset=latin-1"},
+        {"content": b"cafe\n", "content_type": "text/plain; charset=latin-1"},
+    )
+    decoded = (await manager.diff(latin, 1, 2)).content_diff
+    assert isinstance(decoded, TextContentDiff)
+    assert decoded.hunks[0].lines[0].text == "café"
+    bad = await versions(
+        manager,
+        {"content": b"\xff\xfe", "content_type": "text/plain"},
+        {"content": b"ok", "content_type": "text/plain"},
+    )
+    summary = (await manager.diff(bad, 1, 2)).content_diff
+    assert isinstance(summary, BytesContentDiff)
+    assert summary.note is not None
+    assert "charset" in summary.note
+
+
+async def test_pandas_frames_match_rows_by_index_label(manager: ArtifactManager) -> None:
+    pd = pytest.importorskip("pandas")
+    old = pd.DataFrame({"score": [0.5, 0.25, 0.75]}, index=["a", "b", "c"])
+    new = pd.DataFrame({"score": [0.0, 0.25, 0.5], "n": [1, 2, 3]}, index=["z", "b", "c"])
+    new["score"] = new["score"].astype("float32")  # exact in both widths: only c changes
+    aid = await versions(manager, {"content": old}, {"content": new})
+    result = (await manager.diff(aid, 1, 2)).content_diff
+    assert isinstance(result, DataFrameContentDiff)
+    assert (result.rows_added, result.rows_removed, result.rows_changed) == (1, 1, 1)
+    assert result.added_sample[0].label == "z"
+    assert result.removed_sample[0].label == "a"
+    assert (result.changed_sample[0].label, result.changed_sample[0].cells[0].new) == ("c", 0.5)
+    assert result.columns_added == ["n"]
+    assert [(t.column, t.old, t.new) for t in result.dtype_changes] == [("score", "float64", "float32")]
