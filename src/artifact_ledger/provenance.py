@@ -301,7 +301,11 @@ class Provenance:
                     if payload is None or payload["artifact_id"] is None:
                         raise AliasNotFoundError(f"no alias named {name!r} at {as_of.isoformat()}")
                     aid, version = payload["artifact_id"], payload["version"]
-        out = await self.reads.find_by_id(aid, version=version, as_of=None, include_content=include_content)
+        # Most aliases point at their artifact's current version: the plain read (one indexed row) is
+        # the answer then; the version read replays the log only for an older version.
+        out = await self.reads.find_by_id(aid, version=None, as_of=None, include_content=include_content)
+        if out is None or out.version != version:
+            out = await self.reads.find_by_id(aid, version=version, as_of=None, include_content=include_content)
         if out is None:  # pragma: no cover - an alias's version always exists in its artifact's stream
             raise ArtifactNotFoundError(f"alias {name!r} points at {aid} version {version}, which is not found")
         return out
