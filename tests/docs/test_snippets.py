@@ -96,12 +96,36 @@ artifact_id = (await manager.save(ArtifactIn(
 ))).id
 os.environ["ID"] = str(artifact_id)
 """,
+    # $ID is a model with three versions (what the alias examples point at).
     "docs/cli.md": """
+import os
 from artifact_ledger import ArtifactIn, Ledger
 
 async with Ledger.open("sqlite+aiosqlite:///./artifacts.db") as ledger, ledger.manager() as manager:
     root = await manager.save(ArtifactIn(data={"metadata": {"status": "draft"}}, tags=["contract"]))
     await manager.save(ArtifactIn(parent_id=root.id, data={"metadata": {"status": "published"}}))
+    model = await manager.save(ArtifactIn(data={"name": "model", "score": 1}))
+    for score in (2, 3):
+        await manager.save(ArtifactIn(id=model.id, data={"name": "model", "score": score}))
+os.environ["ID"] = str(model.id)
+""",
+    # The names the guide's fragments use: a dataset, a training run, a model trained on it
+    # (four versions), its evaluation, and a moment when version 3 was in production.
+    "docs/guides/promotion-and-lineage.md": """
+from datetime import UTC, datetime
+from artifact_ledger import ArtifactIn, Ledger
+
+ledger = await Ledger.open("sqlite+aiosqlite:///./artifacts.db").__aenter__()
+manager = await ledger.manager().__aenter__()
+dataset = await manager.save(ArtifactIn(data={"name": "holdout"}))
+training_run = await manager.save(ArtifactIn(data={"name": "training run"}))
+model = await manager.save(ArtifactIn(parent_id=training_run.id, data={"name": "model", "epoch": 1}))
+for epoch in (2, 3, 4):
+    data = {"name": "model", "epoch": epoch}
+    model = await manager.save(ArtifactIn(id=model.id, parent_id=training_run.id, data=data))
+evaluation = await manager.save(ArtifactIn(parent_id=model.id, data={"accuracy": 0.93}))
+await manager.set_alias("production", model.id, version=3, reason="first to pass review")
+last_monday = datetime.now(UTC)  # production was version 3 then
 """,
     "docs/guides/versioning-and-audit.md": """
 from artifact_ledger import ArtifactIn, Ledger

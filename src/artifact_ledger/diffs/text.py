@@ -76,7 +76,8 @@ def text_diff(old: str | None, new: str | None) -> TextContentDiff:
             result.lines_added += j2 - j1
             removed = [TextLine(op="remove", old_number=i + 1, spans=_whole(a[i], True)) for i in range(i1, i2)]
             added = [TextLine(op="add", new_number=j + 1, spans=_whole(b[j], True)) for j in range(j1, j2)]
-            if tag == "replace":  # pair the lines in order and mark the words that differ
+            if tag == "replace" and kept + len(hunk.lines) < MAX_OUTPUT_LINES:  # (lines past it are cut)
+                # pair the lines in order and mark the words that differ
                 for gone, came in zip(removed, added, strict=False):
                     gone.spans, came.spans = word_spans(gone.text, came.text)
             hunk.lines.extend(removed + added)

@@ -28,11 +28,12 @@ class PatchOperation(BaseModel):
     value: JsonSafe = None
 
     def describe(self) -> str:
+        path = self.path or '""'  # the whole value
         if self.op == "add":
-            return f"+ {self.path}: {self.value!r}"
+            return f"+ {path}: {self.value!r}"
         if self.op == "remove":
-            return f"- {self.path}: {self.old!r}"
-        return f"~ {self.path}: {self.old!r} -> {self.value!r}"
+            return f"- {path}: {self.old!r}"
+        return f"~ {path}: {self.old!r} -> {self.value!r}"
 
 
 class _Base(BaseModel):
