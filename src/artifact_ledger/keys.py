@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from .content import Keyring
+from .errors import UntrustedContentError
 
 SECRET_ENV = "ARTIFACT_LEDGER_SECRET"
 PREVIOUS_SECRETS_ENV = "ARTIFACT_LEDGER_PREVIOUS_SECRETS"
@@ -102,13 +103,83 @@ def resolve_keyring(
         assert old is not None  # not in memory
         old.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return Keyring.from_key_file(old, create=True)
-    path = ledger_key_file(ledger_id, key_dir=key_dir)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if old is not None and old.exists():
-            Keyring.from_key_file(old, create=False)  # refuse a file others can read before copying it
-            _copy_key_file(old, path)
-    return Keyring.from_key_file(path, create=True)
+    return KeyFileKeyring(ledger_key_file(ledger_id, key_dir=key_dir), old=old)
+
+
+class KeyFileKeyring(Keyring):
+    """The keys of a ledger's key file, read when a pickle is first signed or verified.
+
+    Opening a ledger, listing it, reading its data or non-pickle content never touches the key
+    directory. Signing creates the file when it is missing (one random key, mode 0600); verifying
+    with no file anywhere raises :class:`~artifact_ledger.errors.UntrustedContentError` naming the
+    file it looked for, and creates nothing: a reader on another machine must not mint a key of
+    its own that later writes would sign with.
+    """
+
+    __slots__ = ("_loaded", "_old", "_path")
+
+    def __init__(self, path: Path, *, old: Path | None = None) -> None:  # no super().__init__: keys come later
+        self._path = path
+        self._old = old
+        self._loaded: Keyring | None = None
+
+    @property
+    def path(self) -> Path:
+        """The key file this keyring reads."""
+        return self._path
+
+    def _ring(self, *, create: bool) -> Keyring | None:
+        if self._loaded is None:
+            path = self._path
+            if not path.exists():
+                if self._old is not None and self._old.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    Keyring.from_key_file(self._old, create=False)  # refuse a file others can read first
+                    _copy_key_file(self._old, path)
+                elif not create:
+                    return None
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._loaded = Keyring.from_key_file(path, create=create)
+        return self._loaded
+
+    def _signing(self) -> Keyring:
+        ring = self._ring(create=True)
+        assert ring is not None  # created when missing
+        return ring
+
+    def _verifying(self) -> Keyring:
+        ring = self._ring(create=False)
+        if ring is None:
+            raise UntrustedContentError(
+                f"this ledger's pickle-signing key file {self._path} does not exist (nor the older "
+                f"{self._old}), so no pickle can be verified: copy the key file from where the ledger "
+                f"was written, point {KEY_DIR_ENV} at its directory, or set {SECRET_ENV}"
+                if self._old is not None
+                else f"this ledger's pickle-signing key file {self._path} does not exist, so no pickle "
+                f"can be verified: copy the key file from where the ledger was written, point "
+                f"{KEY_DIR_ENV} at its directory, or set {SECRET_ENV}"
+            )
+        return ring
+
+    @property
+    def signing_key_id(self) -> bytes:
+        return self._signing().signing_key_id
+
+    @property
+    def key_ids(self) -> tuple[bytes, ...]:
+        return self._verifying().key_ids
+
+    def sign(self, payload: bytes) -> bytes:
+        return self._signing().sign(payload)
+
+    def _key_for(self, key_id: bytes) -> bytes | None:
+        return self._verifying()._key_for(key_id)
+
+    def __repr__(self) -> str:
+        if self._loaded is None:
+            return f"KeyFileKeyring({str(self._path)!r}, not read yet)"
+        return f"KeyFileKeyring({str(self._path)!r}, {self._loaded!r})"
 
 
 def _copy_key_file(source: Path, target: Path) -> None:

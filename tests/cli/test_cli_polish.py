@@ -119,13 +119,15 @@ def test_show_prints_data_and_metadata_without_the_key(db: str, tmp_path: Path) 
     assert human.returncode == 0, human.stderr
     assert '"status": "trained"' in human.stdout
     assert "content not shown:" in human.stdout
-    assert "signed with a key this ledger does not hold" in human.stdout
+    assert "key file" in human.stdout
+    assert "does not exist" in human.stdout  # it says which file it looked for
+    assert not (tmp_path / "no-keys").exists()  # and made none
     as_json = run("show", ids["root"], "--json", "--db", db, env=keyless(tmp_path))
     assert as_json.returncode == 0, as_json.stderr
     shown = json.loads(as_json.stdout)
     assert shown["data"]["metadata"] == {"status": "trained"}
     assert "content" not in shown["data"]
-    assert "does not hold" in shown["content_unavailable"]
+    assert "does not exist" in shown["content_unavailable"]
     # JSON content needs no key: shown whole, and nothing is said about keys.
     plain = run("show", ids["child"], "--json", "--db", db, env=keyless(tmp_path))
     assert plain.returncode == 0, plain.stderr

@@ -171,3 +171,36 @@ async def test_a_migrated_ledger_gets_an_id_and_the_engine_path_reads_it(key_dir
         assert await read_pickle(engine, artifact_id) == PICKLED
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path, pg_spellings: tuple[str, str]) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    return pg_spellings[0]
+
+
+async def test_reads_never_create_a_key_only_signing_does(key_dir: Path, ledger_url: str) -> None:
+    """Opening, listing and reading JSON need no key: the key file appears with the first pickle."""
+    async with Ledger.open(ledger_url) as ledger, ledger.manager() as manager:
+        plain = await manager.save(ArtifactIn(data={"name": "plain", "content": {"a": 1}}))
+        assert (await manager.find_by_id(plain.id)) is not None
+        assert len(await manager.find_all()) == 1
+        assert only_key_files(key_dir) == []
+    artifact_id, ledger_id = await save_pickle(ledger_url)
+    assert only_key_files(key_dir) == [f"{ledger_id}.key"]
+    assert await read_pickle(ledger_url, artifact_id) == PICKLED
+
+
+async def test_a_reader_without_the_key_is_told_where_it_looked_and_mints_none(key_dir: Path, ledger_url: str) -> None:
+    """On another machine (no key file): the pickle is refused naming the file; no key is made."""
+    artifact_id, ledger_id = await save_pickle(ledger_url)
+    key_file = key_dir / f"{ledger_id}.key"
+    key_file.rename(key_dir / "elsewhere.key")
+    with pytest.raises(UntrustedContentError, match=f"{ledger_id}.key does not exist"):
+        await read_pickle(ledger_url, artifact_id)
+    async with Ledger.open(ledger_url, create=False) as ledger:
+        assert (await ledger.verify()).ok  # blobs are checked by their hash: no key needed
+    assert not key_file.exists()
+    (key_dir / "elsewhere.key").rename(key_file)  # the operator copies it back: readable again
+    assert await read_pickle(ledger_url, artifact_id) == PICKLED
