@@ -22,6 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive
 
 from .. import errors
+from ..projections.projector import ProjectionError
+from ..sync import SyncUsageError
+from ..transfer import ImportConflictError
 from .responses import json_bytes
 
 log = logging.getLogger("artifact_ledger.http")
@@ -34,20 +37,32 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     # (the HTTP layer answers a malformed *path* id with 400 before the ledger sees it).
     (errors.ArtifactDeletedError, 409),  # a write naming a deleted artifact: restore it first
     (errors.ArtifactNotFoundError, 404),
+    (errors.AliasNotFoundError, 404),  # no such alias (now, or at the as_of asked for)
     (errors.ConcurrencyError, 409),  # 412 when the request carried If-Match (see routes)
     (errors.InvalidMoveError, 409),
     (errors.ArtifactHasChildrenError, 409),
+    (errors.ArtifactAliasedError, 409),  # remove the alias first, or delete with cascade=true
+    (errors.AliasProtectedError, 409),  # moving or removing a protected alias needs a reason
     (errors.TransactionAbortedError, 409),
+    (ImportConflictError, 409),
+    # The request is well formed but the ledger's rules refuse what it asks for.
     (errors.InvalidArtifactDataError, 422),
+    (errors.InvalidLinkError, 422),  # a self link, a derived_from cycle, an unknown link kind
+    (errors.InvalidBundleError, 422),
+    # A malformed argument: a bad filter or cursor, an alias name the ledger does not accept.
     (errors.InvalidArgumentError, 400),
     (errors.InvalidAttributionError, 400),
     # The server's own faults: damaged storage, a projection that disagrees with the log, content
-    # that fails its hash or signature, a missing optional dependency.
+    # that fails its hash or signature, a missing optional dependency, tampered guards, a bug.
     (errors.UntrustedContentError, 500),
     (errors.ProjectionDriftError, 500),
+    (ProjectionError, 500),
     (errors.IntegrityViolationError, 500),
+    (errors.SchemaTamperedError, 500),
     (errors.MissingExtraError, 500),
     (errors.StorageCorruptError, 500),
+    (errors.ConcurrentUseError, 500),
+    (SyncUsageError, 500),
     (errors.LedgerUnavailableError, 503),
     (errors.SchemaOutOfDateError, 503),
     (errors.LedgerError, 500),
@@ -115,8 +130,13 @@ def _slug(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
+def status_for(error_class: type[errors.LedgerError]) -> int:
+    """The status of errors of ``error_class``: that of the first class in :data:`STATUSES` it derives from."""
+    return next(status for cls, status in STATUSES if issubclass(error_class, cls))
+
+
 def status_of(exc: errors.LedgerError) -> int:
-    return next(status for cls, status in STATUSES if isinstance(exc, cls))
+    return status_for(type(exc))
 
 
 def from_ledger_error(exc: errors.LedgerError) -> Problem:
