@@ -19,23 +19,40 @@ from . import problems
 from .auth import TokenAuth
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .problems import ProblemRoute
-from .routes import artifacts, history, log
+from .routes import artifacts, history, log, provenance
 from .service import LedgerSource, Service
 
 PREFIX = "/api/v1/artifacts"
 
 
-def build_router(service: Service, *, prefix: str = PREFIX, tags: list[str] | None = None) -> APIRouter:
-    """The routes of ``service`` under ``prefix``; errors come back as problem+json wherever it is mounted."""
-    router = APIRouter(
-        prefix=prefix,
-        tags=list(tags or ["artifacts"]),
-        route_class=ProblemRoute.limited(service.max_body),
-        responses=problems.documented_responses(),
+def alias_prefix_for(prefix: str) -> str:
+    """Where the alias routes go beside artifact routes under ``prefix``: ``/api/v1/artifacts`` ->
+    ``/api/v1/aliases``; a prefix not ending in ``/artifacts`` gets them under ``{prefix}/$aliases``."""
+    head, _, last = prefix.rpartition("/")
+    return f"{head}/aliases" if last == "artifacts" else f"{prefix}/$aliases"
+
+
+def build_router(
+    service: Service, *, prefix: str = PREFIX, tags: list[str] | None = None, alias_prefix: str | None = None
+) -> APIRouter:
+    """The routes of ``service``: the artifacts' under ``prefix``, the aliases' under ``alias_prefix``
+    (default :func:`alias_prefix_for`); errors come back as problem+json wherever it is mounted."""
+    route_class = ProblemRoute.limited(service.max_body)
+    responses = problems.documented_responses()
+    artifact_routes = APIRouter(
+        prefix=prefix, tags=list(tags or ["artifacts"]), route_class=route_class, responses=responses
     )
-    log.register(router, service)  # /$audit, /$verify, /$events before /{entity_id} matches them
-    artifacts.register(router, service)
-    history.register(router, service)
+    log.register(artifact_routes, service)  # /$audit, /$verify, /$events before /{entity_id} matches them
+    artifacts.register(artifact_routes, service)
+    history.register(artifact_routes, service)
+    provenance.register_lineage(artifact_routes, service)
+    alias_routes = APIRouter(
+        prefix=alias_prefix or alias_prefix_for(prefix), tags=["aliases"], route_class=route_class, responses=responses
+    )
+    provenance.register_aliases(alias_routes, service, prefix)
+    router = APIRouter()
+    router.include_router(alias_routes)  # first: {prefix}/$aliases must not be taken for an artifact id
+    router.include_router(artifact_routes)
     return router
 
 
@@ -50,13 +67,16 @@ def artifact_router(
     poll_interval: float = 0.5,
     max_body: int = DEFAULT_MAX_BODY,
     max_content: int | None = None,
+    alias_prefix: str | None = None,
 ) -> APIRouter:
     """chapkit's artifact routes plus the ledger's, on ``ledger`` (or a function returning it).
 
     Mount it with ``app.include_router(artifact_router(ledger))``. Errors are problem+json without
     any handler of yours. Each route refuses a body over ``max_body`` bytes with 413 by itself
     (``PUT /{id}/$content`` one over ``max_content``, default ``max_body``); the
-    :class:`BodyLimit` middleware adds the same check for the rest of your app.
+    :class:`BodyLimit` middleware adds the same check for the rest of your app. The alias routes
+    go under ``alias_prefix`` (default: ``/api/v1/aliases`` beside ``/api/v1/artifacts``; for
+    another ``prefix``, ``{prefix}/$aliases``).
     """
     service = Service(
         ledger,
@@ -67,7 +87,7 @@ def artifact_router(
         max_body=max_body,
         max_content=max_content,
     )
-    return build_router(service, prefix=prefix, tags=tags)
+    return build_router(service, prefix=prefix, tags=tags, alias_prefix=alias_prefix)
 
 
 class _Opened:

@@ -189,3 +189,101 @@ class ProblemJson(BaseModel):
     status: int
     detail: str
     instance: str | None = None
+
+
+# ---- aliases and lineage ------------------------------------------------------------------------
+class AliasJson(BaseModel):
+    """An alias as it stands: the artifact version it points at."""
+
+    name: str
+    artifact_id: str
+    version: int
+    protected: bool
+    updated_at: datetime
+    updated_by: str | None = None
+
+
+class AliasChangeJson(BaseModel):
+    """One change of an alias: who set, moved, protected or removed it, when, why, from where to where."""
+
+    position: int
+    type: str
+    name: str
+    artifact_id: str | None = None
+    version: int | None = None
+    from_artifact_id: str | None = None
+    from_version: int | None = None
+    protected: bool
+    recorded_at: datetime
+    actor: str | None = None
+    reason: str | None = None
+
+
+class TargetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    artifact_id: UlidText
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description="null: any version of it")
+
+
+class AliasBody(BaseModel):
+    """``PUT /aliases/{name}``: where the alias should point, and what it must point at now."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    artifact_id: UlidText = Field(description="the artifact the alias points at")
+    version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="the version it points at (default: the current one)"
+    )
+    expected_target: UlidText | TargetBody | None = Field(
+        default=None,
+        description="compare-and-set: the artifact id (or {artifact_id, version}) the alias must point at now; "
+        "409 when it points elsewhere",
+    )
+    reason: str | None = Field(default=None, description="why (a protected alias needs one); default: X-Reason")
+
+
+class LinkBody(BaseModel):
+    """``POST /{id}/$links``: the artifact in the path *kind* ``target_id``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    target_id: UlidText = Field(description="the other end: derived_from/used/evaluated_on/produced_by it")
+    kind: str = Field(max_length=64, description="derived_from, used, evaluated_on, produced_by or a registered kind")
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description="the path artifact's version")
+    target_version: int | None = Field(default=None, ge=1, le=2**31 - 1, description="the target's version")
+    reason: str | None = Field(default=None, description="why; default: X-Reason")
+
+
+class LinkJson(BaseModel):
+    """A link: ``src_id`` (at ``src_version``) *kind* ``dst_id`` (at ``dst_version``)."""
+
+    src_id: str
+    src_version: int
+    kind: str
+    dst_id: str
+    dst_version: int
+
+
+class LineageNodeJson(BaseModel):
+    id: str
+    distance: int = Field(description="hops from the root")
+    label: str | None = Field(default=None, description="the artifact's name, title or type, when it has one")
+
+
+class LineageJson(BaseModel):
+    """The artifacts reached from ``root`` and the links between them."""
+
+    root: str
+    direction: str
+    nodes: list[LineageNodeJson]
+    edges: list[LinkJson]
+
+
+class ProvJson(BaseModel):
+    """A W3C PROV-JSON document: ``entity``, ``activity`` and the relations between them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    prefix: dict[str, str]
+    entity: dict[str, Any]
