@@ -45,8 +45,10 @@ if TYPE_CHECKING:
         LedgerNotFoundError,
         LedgerUnavailableError,
         LockTimeoutError,
+        MerkleDriftError,
         MissingExtraError,
         ProjectionDriftError,
+        ProofRangeError,
         SchemaOutOfDateError,
         SchemaTamperedError,
         StorageCorruptError,
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from .ledger import Ledger
     from .lineage import LineageEdge, LineageGraph, register_link_kind
     from .manager import ArtifactManager, ArtifactRepository
+    from .proofs import ConsistencyProof, InclusionProof, TreeHead
     from .provenance import Alias, AliasChange
     from .query import FindPage
     from .schemas import (
@@ -138,6 +141,11 @@ _EXPORTS: dict[str, str] = {
     "LedgerUnavailableError": "errors",
     "LockTimeoutError": "errors",
     "ProjectionDriftError": "errors",
+    "MerkleDriftError": "errors",
+    "ProofRangeError": "errors",
+    "ConsistencyProof": "proofs",
+    "InclusionProof": "proofs",
+    "TreeHead": "proofs",
     "MLMetadata": "schemas",
     "MLPredictionArtifactData": "schemas",
     "MLPredictionWorkspaceArtifactData": "schemas",
@@ -200,6 +208,7 @@ __all__ = [
     "ConcurrencyError",
     "ConcurrentUseError",
     "ConnectionLostError",
+    "ConsistencyProof",
     "ContentTypeMismatchError",
     "CorruptBlobError",
     "DataFrame",
@@ -209,6 +218,7 @@ __all__ = [
     "GenericArtifactData",
     "GenericMetadata",
     "HeadDigest",
+    "InclusionProof",
     "IntegrityViolationError",
     "InvalidAliasNameError",
     "InvalidArgumentError",
@@ -230,13 +240,16 @@ __all__ = [
     "MLPredictionArtifactData",
     "MLPredictionWorkspaceArtifactData",
     "MLTrainingWorkspaceArtifactData",
+    "MerkleDriftError",
     "MissingExtraError",
     "ProjectionDriftError",
+    "ProofRangeError",
     "SchemaOutOfDateError",
     "SchemaTamperedError",
     "StorageCorruptError",
     "StorageFullError",
     "TransactionAbortedError",
+    "TreeHead",
     "UntrustedContentError",
     "VerifyReport",
     "VersionNotFoundError",

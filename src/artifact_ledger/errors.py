@@ -222,3 +222,15 @@ class ArtifactAliasedError(LedgerError):
 class InvalidLinkError(LedgerError, ValueError):
     """A lineage link the ledger refuses: a link of an artifact to itself, a ``derived_from`` link
     that would close a cycle (the message names it), or a link kind nobody registered."""
+
+
+class MerkleDriftError(ProjectionDriftError):
+    """The stored Merkle state (``ledger_merkle_frontier``) disagrees with the log: it was edited,
+    or the log was written around the ledger. Writes are refused until ``artifact-ledger rebuild``
+    recomputes it from the event hashes (``artifact-ledger verify`` shows what differs)."""
+
+
+class ProofRangeError(InvalidArgumentError, LookupError):
+    """A Merkle root or proof asked for a tree the log does not hold: a size beyond the head, a
+    position past the size, or a consistency proof from a larger size to a smaller one. The
+    message names the numbers."""

@@ -9,7 +9,7 @@ upcast on read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -36,6 +36,18 @@ PROVENANCE_EVENTS: Final = ALIAS_EVENTS | LINK_EVENTS
 
 EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED}) | PROVENANCE_EVENTS
 """The registry of event type names this version writes and reads."""
+
+
+def expand_event_types(types: Sequence[str]) -> list[str]:
+    """Event type filters with each ``prefix.*`` pattern replaced by the known types it matches
+    (``alias.*``: ``alias.protected``, ``alias.removed``, ``alias.set``); a pattern matching no
+    known type, and any other name, is kept as given (the caller refuses unknown names)."""
+    out: list[str] = []
+    for t in types:
+        matched = sorted(k for k in EVENT_TYPES if k.startswith(t[:-1])) if t.endswith(".*") else []
+        out.extend(matched or [t])
+    return list(dict.fromkeys(out))
+
 
 CURRENT_SCHEMA_VERSION: Final = 1
 

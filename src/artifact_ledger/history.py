@@ -18,7 +18,7 @@ from . import codec, queries, temporal
 from .clock import ensure_utc
 from .decide import ArtifactState, evolve, version_not_found
 from .errors import ArtifactNotFoundError
-from .events import EVENT_TYPES, ContentRef, RecordedEvent
+from .events import EVENT_TYPES, ContentRef, RecordedEvent, expand_event_types
 from .ids import ulid_from_text
 from .jsondiff import json_patch
 from .queries import Executor
@@ -241,6 +241,7 @@ async def audit(
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
         raise ValueError(f"after must be a position >= 0 (got {after!r})")
     types = _strings(event_type, "event_type")
+    types = None if types is None else expand_event_types(types)
     unknown = sorted(set(types or ()) - EVENT_TYPES)
     if unknown:
         raise ValueError(f"unknown event type {unknown[0]!r}; known types: {', '.join(sorted(EVENT_TYPES))}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import URL, make_url
@@ -28,9 +29,14 @@ from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
 from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems, read_ledger_id
-from .store.recorder import recorder_for
+from .store.recorder import Recorder, reading, recorder_for
 from .store.session import LedgerSession
 from .store.tables import info, metadata, table_names
+
+if TYPE_CHECKING:
+    from .proofs import ConsistencyProof, InclusionProof, TreeHead
+
+_T = TypeVar("_T")
 
 
 class Ledger:
@@ -180,6 +186,41 @@ class Ledger:
     async def head(self) -> HeadDigest:
         """``(position, hash)`` of the last event: record it elsewhere, pass it to ``verify`` later."""
         return await integrity.head(self.engine)
+
+    async def merkle_root(self, size: int | None = None) -> TreeHead:
+        """The Merkle root (RFC 9162) of the log's first ``size`` events (default: all of them).
+
+        A size beyond the log is :class:`ProofRangeError`.
+        """
+        from .proofs import tree_head
+
+        return await self._proof(lambda driver: tree_head(driver, self.ledger_id, size))
+
+    async def prove_inclusion(self, position: int, size: int | None = None) -> InclusionProof:
+        """The audit path proving the event at ``position`` is in the tree of the first ``size`` events.
+
+        O(log n) hashes from a handful of statements; check it with :meth:`InclusionProof.verify` or
+        offline with ``verify_bundle.py --proof FILE``. A position past the size, or a size beyond
+        the log, is :class:`ProofRangeError`.
+        """
+        from .proofs import inclusion
+
+        return await self._proof(lambda driver: inclusion(driver, self.ledger_id, position, size))
+
+    async def prove_consistency(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """The proof that the log's first ``old_size`` events are a prefix of its first ``new_size``
+        (default: all of them), with both roots: nothing before ``old_size`` was rewritten or dropped.
+
+        ``old_size`` larger than ``new_size``, or either beyond the log, is :class:`ProofRangeError`.
+        """
+        from .proofs import consistency
+
+        return await self._proof(lambda driver: consistency(driver, self.ledger_id, old_size, new_size))
+
+    async def _proof(self, build: Callable[[Recorder], Awaitable[_T]]) -> _T:
+        with translated():
+            async with self.engine.connect() as conn, reading(conn) as driver:
+                return await build(driver)
 
     async def create_index(self, path: str) -> str:
         """Add an expression index on ``data.<path>`` of the live artifacts (``find`` filters and

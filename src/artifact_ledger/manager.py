@@ -39,6 +39,7 @@ from .schemas import (
     ArtifactOut,
     ArtifactTreeNode,
     ArtifactVersion,
+    AuditEntry,
     AuditPage,
 )
 
@@ -364,6 +365,11 @@ class ArtifactManager:
     async def alias_history(self, name: str) -> list[AliasChange]:
         """Every change of alias ``name``, oldest first: who moved it, when, why, from which version."""
         return await self._provenance.alias_history(name)
+
+    async def provenance_history(self, id: ULID | str) -> list[AuditEntry]:
+        """The alias and link events that named artifact ``id`` (pointed an alias at it or away from
+        it, linked or unlinked it either way), oldest first; ``history(id)`` is its own versions."""
+        return await self._provenance.provenance_history(id)
 
     async def aliases(self, id: ULID | str | None = None) -> list[Alias]:
         """The aliases pointing at artifact ``id`` (every alias when ``id`` is None), by name."""

@@ -33,8 +33,8 @@ from .errors import (
     ProjectionDriftError,
     VersionNotFoundError,
 )
-from .events import ALIAS_EVENTS, LINK_ADDED, RecordedEvent
-from .history import utc
+from .events import ALIAS_EVENTS, LINK_ADDED, LINK_EVENTS, PROVENANCE_EVENTS, RecordedEvent
+from .history import audit_entry, utc
 from .ids import id_text, parse_id
 from .lineage import DERIVED_FROM, LineageEdge, LineageGraph, checked_kind, decide_link, decide_unlink, find_cycle
 from .store.errors import translated
@@ -46,7 +46,7 @@ from .writer import WriteBatch
 if TYPE_CHECKING:
     from .commands import Commands
     from .reads import Reads
-    from .schemas import ArtifactOut
+    from .schemas import ArtifactOut, AuditEntry
 
 __all__ = ["Alias", "AliasChange", "Provenance"]
 
@@ -94,6 +94,14 @@ def _target_argument(value: Any) -> tuple[str, int | None] | None:
             raise InvalidArgumentError("expected_target must be an artifact id or an (id, version) pair")
         return str(parse_id(value[0])), version_argument(value[1], "expected_target version", minimum=1)
     return str(parse_id(value)), None
+
+
+def _names(event: RecordedEvent, artifact_id: str) -> bool:
+    """Whether an alias or link event names ``artifact_id`` (as its target, former target, source or target)."""
+    p = event.payload
+    if event.type in ALIAS_EVENTS:
+        return artifact_id in (p["artifact_id"], p["from_artifact_id"])
+    return event.type in LINK_EVENTS and artifact_id in (p["src_id"], p["dst_id"])
 
 
 def _alias_model(row: Sequence[Any], rec: Recorder) -> Alias:
@@ -342,6 +350,27 @@ class Provenance:
             for e in stream
             if e.type in ALIAS_EVENTS
         ]
+
+    async def provenance_history(self, id: ULID | str) -> list[AuditEntry]:
+        """The alias and link events that named artifact ``id``, in position order.
+
+        The streams come from the projections (every alias; the link rows from or to ``id``, closed
+        ones included), the events from the log; an alias event counts when it pointed the alias at
+        ``id`` or away from it.
+        """
+        aid = str(parse_id(id))
+        await self.commands.sync()
+        with translated():
+            async with self.repo.reading() as rec:
+                sql = provenance_statements(rec.sql.dialect)
+                head = await rec.fetch(sql.stream_head, aid)
+                if not head or head[0][1] in PROVENANCE_EVENTS:
+                    raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+                streams = [r[0] for r in await rec.fetch(sql.alias_streams)]
+                streams += [r[0] for r in await rec.fetch(sql.link_streams_of, aid)]
+                rows = await rec.fetch(sql.events_of_streams, rec.id_list(streams)) if streams else []
+                found = [event_from_row(r, rec.read_ts, rec.read_bytes) for r in rows]
+        return [audit_entry(e) for e in found if _names(e, aid)]
 
     async def aliases(self, id: ULID | str | None) -> list[Alias]:
         aid = None if id is None else str(parse_id(id))

@@ -20,7 +20,7 @@ from . import arguments, codec, queries, temporal
 from . import history as hist
 from .diffs import content_diff
 from .errors import ArtifactNotFoundError, InvalidArgumentError
-from .events import EVENT_TYPES
+from .events import EVENT_TYPES, expand_event_types
 from .ids import parse_id, ulid_from_text
 from .query import find as finding
 from .query.find import FindPage
@@ -283,10 +283,12 @@ class Reads:
         root = str(parse_id(subtree_of, what="subtree root id")) if subtree_of is not None else None
         actor = arguments.text_filter(actor, "actor")
         types = arguments.text_filter(event_type, "event_type")
+        types = None if types is None else expand_event_types(types)
         unknown = sorted(set(types or ()) - EVENT_TYPES)
         if unknown:
             raise InvalidArgumentError(
-                f"unknown event type {unknown[0]!r:.80}; known types: {', '.join(sorted(EVENT_TYPES))}"
+                f"unknown event type {unknown[0]!r:.80}; known types: {', '.join(sorted(EVENT_TYPES))} "
+                "(or a prefix pattern such as 'alias.*')"
             )
         since = arguments.instant(since, "since")
         until = arguments.instant(until, "until")

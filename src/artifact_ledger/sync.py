@@ -232,6 +232,7 @@ class ArtifactManager(_Wrapper):
     remove_alias = _blocking(_manager.ArtifactManager.remove_alias)
     protect_alias = _blocking(_manager.ArtifactManager.protect_alias)
     alias_history = _blocking(_manager.ArtifactManager.alias_history)
+    provenance_history = _blocking(_manager.ArtifactManager.provenance_history)
     aliases = _blocking(_manager.ArtifactManager.aliases)
     link = _blocking(_manager.ArtifactManager.link)
     unlink = _blocking(_manager.ArtifactManager.unlink)

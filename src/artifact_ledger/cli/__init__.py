@@ -115,6 +115,11 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     history = sub.add_parser("history", help="every version of an artifact")
     history.add_argument("id")
+    history.add_argument(
+        "--provenance",
+        action="store_true",
+        help="also the alias and link events that named it, in position order",
+    )
     _json(history)
 
     diff = sub.add_parser("diff", help="what changed between two versions of an artifact")

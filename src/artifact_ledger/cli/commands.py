@@ -82,10 +82,15 @@ async def _tree(args: argparse.Namespace) -> int:
 async def _history(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
         versions = await manager.history(args.id)
+        events = await manager.provenance_history(args.id) if args.provenance else None
     if args.json:
-        render.print_json([v.model_dump(mode="json") for v in versions])
+        shown = [v.model_dump(mode="json") for v in versions]
+        if events is None:
+            render.print_json(shown)
+        else:
+            render.print_json({"versions": shown, "provenance": [e.model_dump(mode="json") for e in events]})
     else:
-        render.console.print(render.history_table(versions))
+        render.console.print(render.history_table(versions, events))
     return 0
 
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ..schemas import ArtifactOut, ArtifactTreeNode, ArtifactVersion, AuditPage
+from ..schemas import ArtifactOut, ArtifactTreeNode, ArtifactVersion, AuditEntry, AuditPage
 
 console = Console()
 
@@ -115,19 +116,55 @@ def tree_view(node: ArtifactTreeNode) -> Tree:
     return root
 
 
-def history_table(versions: list[ArtifactVersion]) -> Table:
+def history_table(versions: list[ArtifactVersion], provenance: list[AuditEntry] | None = None) -> Table:
+    """The versions; with ``provenance``, the alias and link events that named the artifact too,
+    between its versions in position order (no version number, the other artifact in ``parent``)."""
     title = f"history of {versions[0].artifact_id}" if versions else "history"
-    table = _table(title, ("v", "event", "parent", "actor", "recorded_at (UTC)", "reason"), ids=("parent",))
+    parent = "parent" if provenance is None else "parent / other"
+    table = _table(title, ("v", "event", parent, "actor", "recorded_at (UTC)", "reason"), ids=(parent,))
+    rows: list[tuple[int, tuple[str, ...]]] = []
     for v in versions:
-        table.add_row(
-            str(v.version),
-            v.event_type.removeprefix("artifact."),
-            str(v.parent_id) if v.parent_id else "",
-            v.actor or "",
-            v.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
-            v.reason or "",
+        rows.append(
+            (
+                v.position,
+                (
+                    str(v.version),
+                    v.event_type.removeprefix("artifact."),
+                    str(v.parent_id) if v.parent_id else "",
+                    v.actor or "",
+                    v.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    v.reason or "",
+                ),
+            )
         )
+    me = str(versions[0].artifact_id) if versions else ""
+    for e in provenance or ():
+        event, other = _provenance_event(e, me)
+        rows.append(
+            (e.position, ("", event, other, e.actor or "", e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.reason or ""))
+        )
+    for _, row in sorted(rows, key=lambda r: r[0]):
+        table.add_row(*row)
     return table
+
+
+def _provenance_event(e: AuditEntry, me: str) -> tuple[str, str]:
+    """An alias or link event as seen from artifact ``me``: what happened, and the other artifact (if any)."""
+    d = e.details
+    if e.event_type.startswith("alias."):
+        name = escape(d["name"])
+        if e.event_type == "alias.protected":
+            return f"{e.event_type} {name} ({'on' if d['protected'] else 'off'})", ""
+        if d["artifact_id"] == me:
+            came = f" from v{d['from_version']}" if d["from_artifact_id"] == me else ""
+            return f"{e.event_type} {name} -> v{d['version']}{came}", ""
+        if d["artifact_id"] is None:
+            return f"{e.event_type} {name} (was v{d['from_version']})", ""
+        return f"{e.event_type} {name} moved to other's v{d['version']} (was v{d['from_version']})", d["artifact_id"]
+    kind = escape(d["kind"])
+    if d["src_id"] == me:
+        return f"{e.event_type}: v{d['src_version']} {kind} other's v{d['dst_version']}", d["dst_id"]
+    return f"{e.event_type}: other's v{d['src_version']} {kind} v{d['dst_version']}", d["src_id"]
 
 
 def audit_table(page: AuditPage) -> Table:

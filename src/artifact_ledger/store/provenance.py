@@ -132,6 +132,19 @@ class ProvenanceStatements:
                 ("ids", "kind"),
             ),
             "all_links": (select(*link_columns).order_by(k.c.stream_id, k.c.valid_from), ()),
+            # The streams that ever named an artifact: every alias (its target moves; the payloads
+            # tell which events named it) and each link row from or to it, current or closed.
+            "alias_streams": (select(a.c.stream_id), ()),
+            "link_streams_of": (
+                select(k.c.stream_id)
+                .where(k.c.src_id == _p("artifact_id"))
+                .union(select(k.c.stream_id).where(k.c.dst_id == _p("artifact_id"))),
+                ("artifact_id",),
+            ),
+            "events_of_streams": (
+                select(e).where(e.c.artifact_id.in_(ids)).order_by(e.c.position),
+                ("ids",),
+            ),
             "delete_links": (delete(k), ()),
         }
         for name, (construct, names) in built.items():
