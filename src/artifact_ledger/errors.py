@@ -78,6 +78,18 @@ class MissingExtraError(LedgerError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 
 
+class UnknownCodecError(UntrustedContentError, LookupError):
+    """No codec is registered under the name stored with a blob, or under the media type a save
+    declares in the ``application/vnd.artifact-ledger.codec.`` family: nothing is decoded or
+    stored. Register the codec (:func:`artifact_ledger.codecs.register`) in this process first."""
+
+
+class CodecRoundTripError(InvalidArtifactDataError):
+    """A registered codec does not give back what it encoded (``decode(encode(x)) != x``) for the
+    sample given to ``register`` or for the content of a save: the codec is refused, or nothing
+    of the save is written."""
+
+
 class SchemaOutOfDateError(LedgerError):
     """The database schema is missing or older than this version of artifact-ledger expects."""
 

@@ -266,13 +266,9 @@ def test_pandas_index_and_shape_edge_cases_round_trip(make: Any, keyring: Keyrin
     [
         lambda pd: pd.DataFrame({"o": [Point(1, 2), None]}),
         lambda pd: pd.DataFrame({"o": pd.Series(["x", float("nan")], dtype=object)}),
-        lambda pd: pd.DataFrame({"c": pd.Categorical(["a", "b", "a"])}),
-        lambda pd: pd.DataFrame({"f": [1.0, float("inf")]}),
-        lambda pd: pd.DataFrame({"v": [1, 2]}, index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)])),
-        lambda pd: pd.DataFrame({"p": pd.period_range("2024-01", periods=2, freq="M")}),
     ],
 )
-def test_pandas_frames_json_cannot_hold_exactly_fall_back_to_pickle(make: Any, keyring: Keyring) -> None:
+def test_pandas_frames_neither_json_nor_arrow_hold_exactly_fall_back_to_pickle(make: Any, keyring: Keyring) -> None:
     pd = pytest.importorskip("pandas")
     frame = make(pd)
     encoded, decoded = round_trip(frame, keyring)

@@ -16,6 +16,7 @@ from artifact_ledger import codec as _canon
 from artifact_ledger.errors import MissingExtraError
 
 __all__ = [
+    "ARROW_MEDIA_TYPE",
     "BYTES_MEDIA_TYPE",
     "DATAFRAME_MEDIA_TYPE",
     "DEFAULT_MEDIA_TYPE",
@@ -39,6 +40,7 @@ JSON_MEDIA_TYPE: Final = "application/json"
 BYTES_MEDIA_TYPE: Final = "application/octet-stream"
 PICKLE_MEDIA_TYPE: Final = "application/x-pickle"
 NUMPY_MEDIA_TYPE: Final = "application/x-npy"
+ARROW_MEDIA_TYPE: Final = "application/vnd.apache.arrow.stream"
 
 MEDIA_TYPE_ALIASES: Final = {"application/vnd.chapkit.dataframe+json": DATAFRAME_MEDIA_TYPE}
 """Declared media types read as another (chapkit's DataFrame type is ours)."""
@@ -49,6 +51,7 @@ DEFAULT_MEDIA_TYPE: Final = {
     "dataframe": DATAFRAME_MEDIA_TYPE,
     "pandas": DATAFRAME_MEDIA_TYPE,
     "numpy": NUMPY_MEDIA_TYPE,
+    "arrow": ARROW_MEDIA_TYPE,
     "pickle": PICKLE_MEDIA_TYPE,
 }
 """Codec name -> the media type recorded when the content declared none."""

@@ -13,15 +13,19 @@ from dataclasses import dataclass
 from typing import Final
 
 from artifact_ledger import codec as _canon
+from artifact_ledger import codecs as _registry
 from artifact_ledger.dataframe import DataFrame
 from artifact_ledger.errors import (
     ContentTypeMismatchError,
     InvalidArtifactDataError,
     MissingExtraError,
+    UnknownCodecError,
     UntrustedContentError,
 )
 
+from . import arrow
 from .codecs import (
+    ARROW_MEDIA_TYPE,
     BYTES_MEDIA_TYPE,
     DATAFRAME_MEDIA_TYPE,
     DEFAULT_MEDIA_TYPE,
@@ -55,7 +59,7 @@ class EncodedContent:
     """Content ready for the blob table."""
 
     codec: str
-    """``json``, ``bytes``, ``dataframe``, ``pandas``, ``numpy`` or ``pickle``."""
+    """``json``, ``bytes``, ``dataframe``, ``pandas``, ``arrow``, ``numpy``, ``pickle`` or a registered codec's name."""
     media_type: str | None
     """The declared content type, normalised, or the codec's default when none was declared."""
     data: bytes
@@ -104,7 +108,10 @@ def encode_content(content: object, declared_type: str | None, keyring: Keyring)
     Raises :class:`ContentTypeMismatchError` when the declared type contradicts the content,
     :class:`InvalidArtifactDataError` when content that must be pickled cannot be or the declared
     type is not storable text (over 255 characters, a NUL, a lone surrogate), and
-    :class:`MissingExtraError` when numpy or pandas would be needed but is not installed.
+    :class:`MissingExtraError` when numpy, pandas or pyarrow would be needed but is not installed,
+    :class:`UnknownCodecError` when the declared type is in the registered codecs' family
+    (``application/vnd.artifact-ledger.codec.*``) but no codec claims it, and
+    :class:`CodecRoundTripError` when a registered codec does not give the content back.
     """
     media_type = _normalise_media_type(declared_type)
     base = media_type.partition(";")[0] if media_type else None
@@ -116,14 +123,42 @@ def encode_content(content: object, declared_type: str | None, keyring: Keyring)
         raise
     return EncodedContent(
         codec=name,
-        media_type=media_type or DEFAULT_MEDIA_TYPE[name],
+        media_type=media_type or _default_media_type(name),
         data=data,
         hash=_canon.sha256(data).hex(),
         size=len(data),
     )
 
 
+def _default_media_type(name: str) -> str:
+    default = DEFAULT_MEDIA_TYPE.get(name)
+    return default if default is not None else _registry.get(name).media_type
+
+
 def _encode(content: object, declared: str | None, keyring: Keyring) -> tuple[str, bytes]:
+    if declared is not None:
+        custom = _registry.for_media_type(declared)
+        if custom is not None:
+            if not custom.matches(content):
+                raise _mismatch(declared, content, f"codec {custom.name!r} does not take it (its matches() said no)")
+            return custom.name, custom.round_trip(content)
+        if declared.startswith(_registry.CODEC_MEDIA_TYPE_PREFIX):
+            raise UnknownCodecError(
+                f"content type {declared!r} names codec {declared.removeprefix(_registry.CODEC_MEDIA_TYPE_PREFIX)!r}, "
+                "which is not registered in this process; call artifact_ledger.codecs.register first"
+            )
+    if declared == ARROW_MEDIA_TYPE:
+        if not is_pandas_frame(content):
+            raise _mismatch(declared, content, "it is not a pandas.DataFrame")
+        data = arrow.arrow_bytes(content)
+        if data is None:
+            raise _mismatch(
+                declared,
+                content,
+                "Arrow would not give the frame back exactly (attrs, duplicate-label flags, or values "
+                "or dtypes Arrow changes); declare application/x-pickle instead",
+            )
+        return "arrow", data
     if declared in PICKLE_MEDIA_TYPES:
         return "pickle", sign_pickle(content, keyring)
     if declared == JSON_MEDIA_TYPE:
@@ -164,6 +199,9 @@ def _encode(content: object, declared: str | None, keyring: Keyring) -> tuple[st
 
 
 def _infer(content: object, keyring: Keyring) -> tuple[str, bytes]:
+    custom = _registry.matching(content)
+    if custom is not None:
+        return custom.name, custom.round_trip(content)
     if isinstance(content, bytes | bytearray | memoryview):
         return "bytes", bytes(content)
     if type(content) is DataFrame:
@@ -174,6 +212,10 @@ def _infer(content: object, keyring: Keyring) -> tuple[str, bytes]:
         data = pandas_bytes(content)
         if data is not None:
             return "pandas", data
+        if arrow.available():  # what JSON cannot carry exactly goes to Arrow before pickle
+            data = arrow.arrow_bytes(content)
+            if data is not None:
+                return "arrow", data
     elif is_ndarray(content):
         data = npy_bytes(content)
         if data is not None:
@@ -192,8 +234,9 @@ def decode_content(codec: str, data: bytes, expected_hash: str, keyring: Keyring
     """The object that :func:`encode_content` encoded as ``data`` with ``codec``.
 
     The bytes are checked against ``expected_hash`` first, and a pickle's signature before it
-    is unpickled; any failure raises :class:`UntrustedContentError` and nothing is decoded.
-    :class:`MissingExtraError` says numpy or pandas is needed. A verified pickle whose classes
+    is unpickled; any failure raises :class:`UntrustedContentError` and nothing is decoded
+    (:class:`UnknownCodecError` when no codec of that name is built in or registered here).
+    :class:`MissingExtraError` says numpy, pandas or pyarrow is needed. A verified pickle whose classes
     cannot be imported here raises :class:`LedgerError` naming the missing module.
     """
     blob = bytes(data)
@@ -204,10 +247,14 @@ def decode_content(codec: str, data: bytes, expected_hash: str, keyring: Keyring
         return verified_unpickle(blob, digest, keyring)
     decoder = _DECODERS.get(codec)
     if decoder is None:
-        raise UntrustedContentError(
-            f"blob {digest} has codec {codec!r}, which this version of artifact-ledger does not "
-            "know; refusing to decode it"
-        )
+        try:
+            decoder = _registry.get(codec).decode
+        except UnknownCodecError:
+            raise UnknownCodecError(
+                f"blob {digest} has codec {codec!r}, which this version of artifact-ledger does not "
+                "know and no codec registered in this process has that name "
+                "(artifact_ledger.codecs.register); refusing to decode it"
+            ) from None
     try:
         return decoder(blob)
     except MissingExtraError:
@@ -224,4 +271,5 @@ _DECODERS: Final[dict[str, Callable[[bytes], object]]] = {
     "dataframe": decode_dataframe,
     "pandas": decode_pandas,
     "numpy": decode_numpy,
+    "arrow": arrow.decode_arrow,
 }

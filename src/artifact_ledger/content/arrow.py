@@ -1,0 +1,101 @@
+"""The ``arrow`` codec: a pandas DataFrame as an Arrow IPC stream (the ``[arrow]`` extra, pyarrow).
+
+Arrow keeps what the JSON ``pandas`` format cannot: categoricals, nullable integer and boolean
+columns with their NA, infinities, a MultiIndex, non-string column labels, and it reads large
+frames without parsing text. The frame is written with pandas' metadata (dtypes, index and
+column labels), so decoding gives back the same frame; every encode is checked by decoding it
+again and comparing (values exactly, dtypes, index, column labels, and the kind of each missing
+value in object columns), and a frame Arrow would change is not encoded (None), so the caller
+falls back to signed pickle. ``attrs`` are not carried by Arrow: a frame with attrs is pickled.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .codecs import ARROW_MEDIA_TYPE, import_optional
+
+__all__ = ["ARROW_MEDIA_TYPE", "arrow_bytes", "available", "decode_arrow", "same_frame"]
+
+_EXTRA: Final = "pip install 'artifact-ledger[arrow]' (or pip install pyarrow)"
+
+
+def _pyarrow(purpose: str) -> Any:
+    try:
+        pa = import_optional("pyarrow", purpose)
+        import_optional("pyarrow.ipc", purpose)
+    except ImportError as exc:
+        from artifact_ledger.errors import MissingExtraError
+
+        raise MissingExtraError(f"{purpose} needs pyarrow: {_EXTRA}") from exc
+    return pa
+
+
+def available() -> bool:
+    """Whether pyarrow can be imported here (frames JSON cannot carry then go to Arrow before pickle)."""
+    try:
+        _pyarrow("checking for pyarrow")
+    except ImportError:
+        return False
+    return True
+
+
+def arrow_bytes(frame: Any) -> bytes | None:
+    """The frame as an Arrow IPC stream, or None when Arrow would not give back the same frame."""
+    if frame.attrs or not frame.flags.allows_duplicate_labels:
+        return None
+    pa = _pyarrow("storing a pandas DataFrame as Arrow")
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=None)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        data: bytes = sink.getvalue().to_pybytes()
+        decoded = decode_arrow(data)
+    except (pa.ArrowException, TypeError, ValueError, KeyError, AttributeError):
+        return None
+    return data if same_frame(frame, decoded) else None
+
+
+def decode_arrow(data: bytes) -> Any:
+    pa = _pyarrow("decoding an Arrow DataFrame")
+    import_optional("pandas", "decoding an Arrow DataFrame")
+    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+        table = reader.read_all()
+    return table.to_pandas()
+
+
+def same_frame(original: Any, decoded: Any) -> bool:
+    """Whether ``decoded`` is ``original`` exactly: values, dtypes, index, labels and missing values."""
+    pd = import_optional("pandas", "comparing pandas DataFrames")
+    if type(decoded) is not type(original):
+        return False
+    try:
+        pd.testing.assert_frame_equal(
+            decoded,
+            original,
+            check_exact=True,
+            check_dtype=True,
+            check_index_type=True,
+            check_column_type=True,
+            check_names=True,
+            check_freq=True,
+            check_flags=True,
+            check_categorical=True,
+        )
+    except (AssertionError, TypeError, ValueError):
+        return False
+    # assert_frame_equal takes None and NaN for one another in object columns: Arrow does not.
+    for position in range(original.shape[1]):
+        column = original.iloc[:, position]
+        if column.dtype == object:
+            again = decoded.iloc[:, position]
+            if [type(v) for v in column.tolist()] != [type(v) for v in again.tolist()]:
+                return False
+    for level in range(original.index.nlevels):
+        values = original.index.get_level_values(level)
+        if values.dtype == object:
+            again = decoded.index.get_level_values(level)
+            if [type(v) for v in values.tolist()] != [type(v) for v in again.tolist()]:
+                return False
+    return True
