@@ -32,6 +32,8 @@ class Sizes:
     transfer_events: int = 100_000  # W8 export/import ledger size
     per_op: int = 1_000  # P operations of each kind (median taken)
     per_op_roots: int = 3  # P forest: this many trees (3,333 artifacts at full size)
+    query_artifacts: int = 1_000_000  # Q ledger size
+    query_alt: int = 100_000  # Q's find_all + Python filter ledger size
 
 
 FULL = Sizes(roots=10, big_roots=100, branching=10, depth=4, queries=30, repeats=3)
@@ -48,6 +50,8 @@ QUICK = Sizes(
     transfer_events=5_000,
     per_op=60,
     per_op_roots=2,
+    query_artifacts=20_000,
+    query_alt=5_000,
 )
 
 # Targets: ours / floor. Rates: at least this fraction of the floor. Times: at most this multiple.

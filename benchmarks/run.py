@@ -7,7 +7,8 @@ Workloads (see docs/benchmarks.md): W1 single committed saves of a 10x10x10x10 f
 W1b the same forest in one save_all; W3 subtree reads in forests of 11,110 and 111,100;
 H history and point-in-time reads (find_by_id/build_tree as_of, history of 1,000 versions);
 V1 Ledger.verify() over 100,000 events; P the per-operation path (a new session and manager per
-call, as chapkit's routes use it): get, save, update and move, with statements per operation.
+call, as chapkit's routes use it): get, save, update and move, with statements per operation;
+Q metadata queries (find/count with where=, as_of=, keyset pages) in a ledger of 1,000,000 artifacts.
 
     python benchmarks/run.py --profile P-get --backend postgresql   # where a per-operation get's time goes
 """
@@ -45,6 +46,7 @@ WORKLOADS = {
     "H": "bench_history:run_h",
     "V1": "bench_verify:run_v1",
     "P": "bench_perop:run_p",
+    "Q": "bench_query:run_q",
 }
 PROFILED = ["W1", "W1b", "W3", "W3-build", "P-get", "P-save", "P-update", "P-move"]
 
@@ -63,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", choices=list(WORKLOADS), action="append", help="run only these workloads")
     parser.add_argument("--repeats", type=int, help="W1/W1b repeats (default 3, 1 with --quick)")
     parser.add_argument("--per-op", type=int, help="P operations of each kind (default 1,000, 60 with --quick)")
+    parser.add_argument("--query-artifacts", type=int, help="Q ledger size (default 1,000,000, 20,000 with --quick)")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as markdown (for docs)")
     parser.add_argument("--profile", choices=PROFILED, help="profile ours in one workload instead")
     parser.add_argument(
@@ -85,6 +88,8 @@ async def main(args: argparse.Namespace) -> int:
         sizes = type(sizes)(**{**sizes.__dict__, "repeats": args.repeats})
     if args.per_op:
         sizes = type(sizes)(**{**sizes.__dict__, "per_op": args.per_op})
+    if args.query_artifacts:
+        sizes = type(sizes)(**{**sizes.__dict__, "query_artifacts": args.query_artifacts})
     if args.profile:
         from bench_profile import profile
 

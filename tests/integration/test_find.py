@@ -250,6 +250,69 @@ async def test_create_and_drop_index(manager: ArtifactManager, engine: Any) -> N
     assert await manager.count() == 6
 
 
+async def _events_indexes(engine: Any) -> set[str]:
+    from sqlalchemy import text
+
+    query = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger_events'"
+        if engine.dialect.name == "sqlite"
+        else "SELECT indexname FROM pg_indexes WHERE tablename = 'ledger_events' AND schemaname = current_schema()"
+    )
+    async with engine.connect() as conn:
+        return {str(r[0]) for r in (await conn.execute(text(query))).all()}
+
+
+async def _plan_at(engine: Any, where: dict[str, Any], position: int) -> str:
+    """The backend's plan for find's statement over the state at log ``position`` (as_of)."""
+    from sqlalchemy import text
+
+    from artifact_ledger.query import compile as sql
+    from artifact_ledger.query.language import parse_order, parse_where
+
+    src = sql.source(engine.dialect.name, position)
+    stmt, _ = sql.page_statement(src, parse_where(where), parse_order("id"), None, 10)
+    statement = str(stmt.compile(engine.sync_engine, compile_kwargs={"literal_binds": True}))
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement)
+            return " ".join(str(r[-1]) for r in rows.all())
+        await conn.execute(text("SET enable_seqscan = off"))
+        rows = await conn.exec_driver_sql("EXPLAIN " + statement)
+        return " ".join(str(r[0]) for r in rows.all())
+
+
+async def test_as_of_filters_seek_the_events_twin_index(manager: ArtifactManager, engine: Any) -> None:
+    """create_index also indexes the state events' payloads: a past filter seeks the versions that match
+    instead of reading every live artifact's state; rebuild makes the twin again, drop_index drops both."""
+    from sqlalchemy import text
+
+    from artifact_ledger import Ledger
+    from artifact_ledger.query.indexes import index_name
+
+    ledger = Ledger(engine, keyring=SECRET)
+    made = await seed(manager)
+    before = datetime.now(UTC)
+    await manager.patch(made["m2"].id, {"metadata": {"status": "published"}})
+    await manager.patch(made["m1"].id, {"metadata": {"status": "draft"}})
+    path, where = "data.metadata.status", {"data.metadata.status": "published"}
+    twin = index_name(path, events=True)
+    assert twin != index_name(path)
+    assert twin not in await _events_indexes(engine)
+    assert await found(manager, where, as_of=before) == ["m1", "m3", "d1"]
+    await ledger.create_index(path)
+    assert twin in await _events_indexes(engine)
+    assert twin in await _plan_at(engine, where, 6)
+    assert await found(manager, where, as_of=before) == ["m1", "m3", "d1"]  # the versions current then
+    assert await found(manager, where) == ["m2", "m3", "d1"]
+    async with engine.begin() as conn:  # lost behind the ledger's back
+        await conn.execute(text(f"DROP INDEX {twin}"))
+    await ledger.rebuild()
+    assert twin in await _events_indexes(engine)
+    await ledger.drop_index(path)
+    assert twin not in await _events_indexes(engine)
+    assert await found(manager, where, as_of=before) == ["m1", "m3", "d1"]
+
+
 INJECTIONS = [
     "data.a'; DROP TABLE ledger_events; --",
     'data.a".b',

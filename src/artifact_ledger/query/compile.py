@@ -3,9 +3,12 @@
 The present is ``ledger_artifacts``: ``data`` and ``tags`` are JSON text columns, the others
 plain columns. The past (``as_of=``) is the same question asked of the history projections at
 one log position ``p``, as the point-in-time reads ask it (see :mod:`artifact_ledger.temporal`):
-the artifacts live at ``p`` are the parent links valid at ``p``; each one's version and
-``updated_*`` come from its last event at or before ``p``, its data and tags from its last
-full-state event (one index seek each), ``created_*`` from its first. Nothing is replayed.
+the artifacts live at ``p`` are the parent links valid at ``p``; each one's data and tags come
+from its last full-state event at or before ``p``, its version and ``updated_*`` from its last
+event, ``created_*`` from its first (one index seek each). Nothing is replayed. The statement
+starts from the full-state events and keeps those that were their artifact's last at ``p``, so
+a filter on a path ``create_index`` indexed seeks the matching versions through the index's
+twin on ``ledger_events`` rather than reading the state of every artifact live then.
 
 Backend differences (how a JSON value is read, compared and sorted) come from
 :mod:`artifact_ledger.store.json_paths`; this module only combines them. Every value is a bound
@@ -65,7 +68,8 @@ class Source:
     """What a page selects, before the sort keys."""
     json: JsonSql
     extra: ColumnElement[bool] | None = None
-    """A condition every row must meet besides the filter (the past: the link valid at ``p``)."""
+    """A condition every row must meet besides the filter (the past: the state event is the artifact's
+    last at ``p``, its link valid at ``p``)."""
 
 
 def _valid(link: NamedFromClause, position: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -104,15 +108,25 @@ def source(dialect: str, position: int | None = None, *, with_levels: bool = Fal
 
     def newest(state_only: bool) -> Any:
         e = events.alias("e_state" if state_only else "e_last")
-        stmt = select(e.c.position).where(e.c.artifact_id == m.c.artifact_id, e.c.position <= p)
+        stmt = select(e.c.position).where(e.c.artifact_id == state.c.artifact_id, e.c.position <= p)
         if state_only:
             stmt = stmt.where(e.c.type.in_(_STATE_TYPES))
         return stmt.order_by(e.c.position.desc()).limit(ONE).scalar_subquery()
 
+    # Driven from the state events, not from the links: a filter on a data path then reads the
+    # event payloads, where the expression index ``create_index`` also makes on ``ledger_events``
+    # serves it (a seek to the matching versions, then one check each that the version was the
+    # artifact's last at ``p`` and its link valid then), instead of every live link's state.
     joined = (
-        m.join(last, last.c.position == newest(False))
-        .join(state, state.c.position == newest(True))
-        .join(first, and_(first.c.artifact_id == m.c.artifact_id, first.c.version == ONE))
+        state.join(m, m.c.artifact_id == state.c.artifact_id)
+        .join(last, last.c.position == newest(False))
+        .join(first, and_(first.c.artifact_id == state.c.artifact_id, first.c.version == ONE))
+    )
+    current = and_(
+        state.c.position <= p,
+        state.c.type.in_(_STATE_TYPES),
+        state.c.position == newest(True),
+        _valid(m, p),
     )
     level: ColumnElement[Any] = ZERO
     if with_levels:
@@ -140,7 +154,7 @@ def source(dialect: str, position: int | None = None, *, with_levels: bool = Fal
         first.c.actor.label("created_by"),
         last.c.actor.label("updated_by"),
     )
-    return Source(columns, state.c.payload, ("data",), state.c.payload, ("tags",), joined, outputs, json, _valid(m, p))
+    return Source(columns, state.c.payload, ("data",), state.c.payload, ("tags",), joined, outputs, json, current)
 
 
 def _column(src: Source, field: Field, op: str, value: Any) -> ColumnElement[bool]:
@@ -238,7 +252,7 @@ def page_statement(
     keys, kinds = sort_keys(src, order)
     cond = condition(src, where)
     if src.extra is not None:
-        cond = and_(src.extra, cond)
+        cond = and_(cond, src.extra)
     if after is not None:
         bound = key_values(src, kinds, after)
         if len(keys) == 1:
@@ -260,7 +274,7 @@ def page_statement(
 def count_statement(src: Source, where: Node) -> Select[Any]:
     cond = condition(src, where)
     if src.extra is not None:
-        cond = and_(src.extra, cond)
+        cond = and_(cond, src.extra)
     return select(func.count()).select_from(src.from_).where(cond)
 
 

@@ -5,7 +5,9 @@ because SQLite and PostgreSQL only use an expression index for a query that has 
 expression. The name is derived from the path, so creating twice is a no-op and dropping needs
 nothing but the path.
 
-Every index made here is recorded in ``ledger_indexes`` in the same transaction (revision 0003),
+Each path gets two indexes: one on ``ledger_artifacts.data`` (the present) and its twin on the
+``data`` of ``ledger_events.payload`` (the past: ``find(as_of=)`` filters the state events'
+payloads). Every index made here is recorded in ``ledger_indexes`` in the same transaction (revision 0003),
 so ``rebuild`` can make them all again and ``indexes()`` can list them; ``drop_index`` deletes
 the index and its row together.
 """
@@ -27,6 +29,7 @@ from .language import parse_path
 __all__ = ["IndexInfo", "create_index", "drop_index", "index_name", "list_indexes", "recreate_indexes"]
 
 PREFIX = "ix_ledger_artifacts_q_"
+EVENTS_PREFIX = "ix_ledger_events_q_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +46,13 @@ def _canonical(path: str) -> tuple[str, tuple[str | int, ...]]:
     return "data." + ".".join(str(s) for s in segments), segments
 
 
-def index_name(path: str) -> str:
-    """The index name for a checked path: the prefix and a digest of the path (within 63 characters)."""
+def index_name(path: str, *, events: bool = False) -> str:
+    """The index name for a checked path: the prefix and a digest of the path (within 63 characters).
+
+    ``events``: the name of its twin on ``ledger_events`` (the payloads ``find(as_of=)`` filters)."""
     segments = parse_path(path, what="index path")
     digest = hashlib.sha256(".".join(str(s) for s in segments).encode()).hexdigest()[:16]
-    return PREFIX + digest
+    return (EVENTS_PREFIX if events else PREFIX) + digest
 
 
 async def create_index(engine: AsyncEngine, path: str) -> str:
@@ -55,6 +60,9 @@ async def create_index(engine: AsyncEngine, path: str) -> str:
     name = index_name(path)
     async with engine.begin() as conn:
         await conn.execute(json_sql(engine.dialect.name).create_index(name, segments))
+        await conn.execute(
+            json_sql(engine.dialect.name).create_index(index_name(path, events=True), segments, events=True)
+        )
         known = (await conn.execute(select(registry.c.name).where(registry.c.path == canonical))).first()
         if known is None:
             await conn.execute(insert(registry).values(path=canonical, name=name, created_at=datetime.now(UTC)))
@@ -66,6 +74,9 @@ async def drop_index(engine: AsyncEngine, path: str) -> str:
     name = index_name(path)
     async with engine.begin() as conn:
         await conn.execute(json_sql(engine.dialect.name).drop_index(name, segments))
+        await conn.execute(
+            json_sql(engine.dialect.name).drop_index(index_name(path, events=True), segments, events=True)
+        )
         await conn.execute(delete(registry).where(registry.c.path == canonical))
     return name
 
@@ -85,5 +96,6 @@ async def recreate_indexes(conn: AsyncConnection | Any) -> list[str]:
         _, segments = _canonical(path)
         name = index_name(path)
         await conn.execute(json_sql(dialect).create_index(name, segments))
+        await conn.execute(json_sql(dialect).create_index(index_name(path, events=True), segments, events=True))
         made.append(name)
     return made

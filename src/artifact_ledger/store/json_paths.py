@@ -97,18 +97,21 @@ class JsonSql:
     def index_expression(self, column: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
         raise NotImplementedError
 
-    def create_index(self, name: str, path: Sequence[str | int]) -> CreateIndex:
-        """``CREATE INDEX IF NOT EXISTS name ON ledger_artifacts (<the expression find compares>)``."""
-        return CreateIndex(self._index(name, path), if_not_exists=True)
+    def create_index(self, name: str, path: Sequence[str | int], *, events: bool = False) -> CreateIndex:
+        """``CREATE INDEX IF NOT EXISTS name ON ledger_artifacts (<the expression find compares>)``;
+        ``events``: on ``ledger_events`` instead, over the ``data`` of each event's payload (what
+        ``find(as_of=)`` compares)."""
+        return CreateIndex(self._index(name, path, events), if_not_exists=True)
 
-    def drop_index(self, name: str, path: Sequence[str | int]) -> DropIndex:
-        return DropIndex(self._index(name, path), if_exists=True)
+    def drop_index(self, name: str, path: Sequence[str | int], *, events: bool = False) -> DropIndex:
+        return DropIndex(self._index(name, path, events), if_exists=True)
 
-    def _index(self, name: str, path: Sequence[str | int]) -> Index:
+    def _index(self, name: str, path: Sequence[str | int], events: bool) -> Index:
         # A table of its own: an Index built on ``tables.artifacts`` would join the ledger's
         # MetaData (and then create_all and Alembic's comparison).
-        index = Index(name, self.index_expression(literal_column("data", Text), path))
-        Table("ledger_artifacts", MetaData(), SqlColumn("data", Text), index)
+        table, column, prefix = ("ledger_events", "payload", ("data",)) if events else ("ledger_artifacts", "data", ())
+        index = Index(name, self.index_expression(literal_column(column, Text), (*prefix, *path)))
+        Table(table, MetaData(), SqlColumn(column, Text), index)
         return index
 
 
