@@ -121,7 +121,8 @@ def test_bad_input_is_a_page_with_the_reason(served: Served) -> None:
 def test_console_routes_stay_out_of_the_api_schema(served: Served) -> None:
     with client(served) as http:
         schema = http.get("/openapi.json").json()
-    assert all(path.startswith("/api/v1/artifacts") for path in schema["paths"])
+    assert all(path.startswith(("/api/v1/artifacts", "/api/v1/aliases")) for path in schema["paths"])
+    assert "/api/v1/aliases/{name}" in schema["paths"]
 
 
 def test_open_console_without_tokens(serve: Any) -> None:

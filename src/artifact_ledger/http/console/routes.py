@@ -34,7 +34,7 @@ from ..auth import Principal, bearer_token
 from ..problems import TITLES, Problem, to_problem
 from ..routes import listing
 from ..service import Service, parse_instant, parse_ulid
-from . import views
+from . import lineage_svg, views
 
 log = logging.getLogger("artifact_ledger.http.console")
 
@@ -44,6 +44,10 @@ ROOTS_PER_PAGE: Final = 25
 TREE_BUDGET: Final = 2000
 """At most this many nodes are drawn on one tree page; deeper ones are counted, not drawn."""
 AUDIT_PAGE: Final = 50
+LINEAGE_DEPTH: Final = 2
+"""Hops of lineage drawn on an artifact page, each way."""
+ALIAS_NAMES: Final = 500
+"""The aliases page looks up the names of at most this many target artifacts (the rest show ids)."""
 MAX_POSITION: Final = 2**63 - 1
 MAX_PAGE: Final = 2**31 - 1
 
@@ -292,6 +296,9 @@ def console_router(service: Service) -> APIRouter:
             diff = None
             if low is not None or high is not None:
                 diff = await manager.diff(aid, low or 1, high or latest)
+            aliases = await manager.aliases(aid)
+            upstream = await manager.lineage(aid, direction="upstream", depth=LINEAGE_DEPTH, as_of=when)
+            downstream = await manager.lineage(aid, direction="downstream", depth=LINEAGE_DEPTH, as_of=when)
         picked_from = low if low is not None else max(1, latest - 1)
         picked_to = high if high is not None else latest
         return render(
@@ -313,6 +320,45 @@ def console_router(service: Service) -> APIRouter:
             pretty=views.pretty_json,
             picked_from=picked_from,
             picked_to=picked_to,
+            aliases=aliases,
+            picture=lineage_svg.layout(str(aid), upstream, downstream),
+            lineage_depth=LINEAGE_DEPTH,
+            node_w=lineage_svg.NODE_W,
+            node_h=lineage_svg.NODE_H,
+        )
+
+    @router.get("/aliases", response_class=HTMLResponse)
+    async def aliases_page(request: Request) -> Response:
+        me = identify(request)
+        async with reading() as manager:
+            found = await manager.aliases()
+            names: dict[str, str] = {}
+            for target in sorted({str(a.artifact_id) for a in found})[:ALIAS_NAMES]:
+                out = await manager.find_by_id(target, include_content=False)
+                if out is not None:
+                    names[target] = views.display_name(out)
+        return render(request, "aliases.html", me=me, aliases=found, names=names)
+
+    @router.get("/aliases/{name:path}", response_class=HTMLResponse)
+    async def alias_page(request: Request, name: str) -> Response:
+        me = identify(request)
+        async with reading() as manager:
+            changes = await manager.alias_history(name)
+            last = changes[-1] if changes else None
+            current = None
+            target_name = ""
+            if last is not None and last.artifact_id is not None:
+                current = last  # the alias stands where its last change left it
+                out = await manager.find_by_id(last.artifact_id, include_content=False)
+                target_name = views.display_name(out) if out is not None else ""
+        return render(
+            request,
+            "alias.html",
+            me=me,
+            alias_name=name,
+            changes=changes,
+            current=current,
+            target_name=target_name,
         )
 
     @router.get("/artifacts/{artifact_id}/download")
