@@ -116,6 +116,9 @@ class DriftCheck:
         self._check_levels()
         await self._check_closure()
         await self._check_checkpoints()
+        from .proofs import merkle_findings  # proofs imports this module's Finding
+
+        self.found.extend(await merkle_findings(self.driver, self.head))
         return earliest(self.found)
 
     def drift(self, artifact_id: str, problem: str) -> None:

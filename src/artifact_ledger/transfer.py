@@ -44,6 +44,7 @@ from .decide import ArtifactState, evolve
 from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError, LedgerError
 from .events import RecordedEvent, upcast
 from .projections.projector import Projector, write_checkpoints
+from .proofs import Extender
 from .store.errors import translated
 from .store.event_store import read_stream
 from .store.recorder import Recorder, recorder_for
@@ -117,7 +118,7 @@ class _LedgerHead:
 
 async def _head(driver: Recorder) -> _LedgerHead:
     rows = await driver.fetch(driver.sql.head)
-    if not rows:
+    if not rows or rows[0][0] is None:
         return _LedgerHead(0, codec.GENESIS_HASH.hex(), None)
     return _LedgerHead(int(rows[0][0]), driver.read_bytes(rows[0][1]).hex(), format_time(driver.read_ts(rows[0][2])))
 
@@ -269,6 +270,7 @@ class _Replay:
         self.projector = Projector(driver)
         self.blobs_seen: set[str] = set()
         self.imported = self.skipped = self.blobs = 0
+        self.merkle: Extender | None = None
 
     def check(self, event: BundleEvent) -> None:
         # Each hash was recomputed by load_bundle and the file is checked against its SHA-256 as it
@@ -307,6 +309,8 @@ class _Replay:
                 line=fresh[0].position - first + 1,
                 rule="unique-event-id",
             ) from None
+        assert self.merkle is not None
+        await self.merkle.extend(e.hash for e in fresh)
         parents = {e.payload.get("parent_id") or e.payload.get("to_parent_id") for e in fresh}
         await self.projector.load([*(p for p in parents if isinstance(p, str)), *(e.artifact_id for e in fresh)])
         for recorded in fresh:
@@ -381,12 +385,14 @@ async def import_bundle(
             if not bundle.rules_checked:
                 await _check_rules(driver, bundle, head)  # every event passes before the first write
             replay = _Replay(driver, bundle, head)
+            replay.merkle = await Extender.at_head(driver, head.position)
             for page in _pages(bundle):
                 await replay.page(page)
                 if progress is not None:
                     progress(replay.imported + replay.skipped)
             if replay.imported:
                 await write_checkpoints(driver, manifest.head_position)
+                await replay.merkle.finish()
     return ImportResult(
         events_imported=replay.imported,
         events_skipped=replay.skipped,

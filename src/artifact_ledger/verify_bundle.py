@@ -1,6 +1,7 @@
-"""Verify an artifact-ledger bundle using only the Python standard library.
+"""Verify an artifact-ledger bundle, and Merkle proofs, using only the Python standard library.
 
     python verify_bundle.py BUNDLE [--head POSITION:HASH] [--json]
+    python verify_bundle.py [BUNDLE] --proof FILE [--proof FILE ...] [--json]
     python -m artifact_ledger.verify BUNDLE [--head POSITION:HASH] [--json]
 
 This file imports nothing outside the standard library and nothing from artifact-ledger,
@@ -13,6 +14,12 @@ bundle fails verification (the first broken position and why are printed), 2 usa
 The bytes each hash covers are specified in ``docs/chain.md``. The library defines them in
 ``chain.py``; this file restates them (``canonical_envelope``, ``chained_hash``) with the
 standard library alone, and the golden vectors in ``tests/vectors`` hold both to the same bytes.
+
+``--proof FILE`` checks an inclusion or consistency proof written by ``Ledger.prove_inclusion``
+or ``Ledger.prove_consistency`` (their JSON): the RFC 9162 Merkle hashing and audit-path
+algorithms are restated here too (``merkle_leaf``, ``verify_inclusion``, ``verify_consistency``;
+the library's are in ``merkle.py``, ``tests/vectors/merkle.json`` pins both). With a bundle that
+starts at position 1, each proof's root must also be the root of the bundle's own events.
 """
 
 from __future__ import annotations
@@ -515,6 +522,8 @@ class _Checker:
         self.head = (manifest.first_position - 1, manifest.prev_hash)
         self.refs: dict[str, tuple[int, int]] = {}
         self._index: tuple[dict[str, int], dict[str, int]] | None = None
+        self.hashes: list[str] | None = None
+        """The events' hashes in order, when the Merkle roots of the bundle are wanted (``--proof``)."""
 
     def events(self) -> None:
         m = self.manifest
@@ -553,6 +562,8 @@ class _Checker:
                 if expected == trusted_at and self.trusted and event.hash != self.trusted[1]:
                     raise _Broken(expected, MODIFIED, f"event {expected} does not have the trusted head's hash")
                 prev = event.hash
+                if self.hashes is not None:
+                    self.hashes.append(prev)
                 self.head = (expected, prev)
                 self.events_checked += 1
                 expected += 1
@@ -701,8 +712,16 @@ def parse_head(text: str) -> tuple[int, str]:
     return int(position), digest.lower()
 
 
-def verify_bundle(directory: str | os.PathLike[str], *, trusted_head: tuple[int, str] | None = None) -> BundleReport:
-    """Check a bundle directory; never raises for what the bundle holds (the report says), only for a missing path."""
+def verify_bundle(
+    directory: str | os.PathLike[str],
+    *,
+    trusted_head: tuple[int, str] | None = None,
+    event_hashes: list[str] | None = None,
+) -> BundleReport:
+    """Check a bundle directory; never raises for what the bundle holds (the report says), only for a missing path.
+
+    ``event_hashes``: a list the verified events' hashes (hex) are appended to, in order.
+    """
     path = os.fspath(directory)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no bundle directory at {path}")
@@ -711,6 +730,7 @@ def verify_bundle(directory: str | os.PathLike[str], *, trusted_head: tuple[int,
     except BundleFormatError as exc:
         return BundleReport(ok=False, reason=MALFORMED, problem=str(exc))
     checker = _Checker(path, manifest, trusted_head)
+    checker.hashes = event_hashes
     try:
         checker.events()
         checker.blobs()
@@ -735,6 +755,223 @@ def _report(checker: _Checker, manifest: Manifest, broken: _Broken | None) -> Bu
     )
 
 
+# ---- Merkle proofs (RFC 9162) ------------------------------------------------------------------
+
+MERKLE_EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
+INCLUSION = "inclusion"
+CONSISTENCY = "consistency"
+
+
+def merkle_leaf(event_hash: bytes) -> bytes:
+    """The Merkle leaf of an event: ``SHA-256(0x00 || event hash)``."""
+    return hashlib.sha256(b"\x00" + event_hash).digest()
+
+
+def merkle_node(left: bytes, right: bytes) -> bytes:
+    """An interior node: ``SHA-256(0x01 || left || right)``."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_roots(event_hashes: list[str]) -> list[str]:
+    """The root (hex) of the tree of the first ``n`` events, for every ``n`` from 0 to all of them."""
+    roots = [MERKLE_EMPTY_ROOT]
+    stack: list[bytes] = []  # the roots of the complete right-edge subtrees, largest first
+    for size, digest in enumerate(event_hashes, start=1):
+        node = merkle_leaf(bytes.fromhex(digest))
+        n = size - 1
+        while n & 1:
+            node = merkle_node(stack.pop(), node)
+            n >>= 1
+        stack.append(node)
+        root = stack[-1]
+        for left in reversed(stack[:-1]):
+            root = merkle_node(left, root)
+        roots.append(root.hex())
+    return roots
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2: whether ``path`` leads from leaf ``index`` of the tree of ``size`` to ``root``."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = merkle_node(p, r)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = merkle_node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, path: list[bytes]) -> bool:
+    """RFC 9162 section 2.1.4.2: whether ``path`` proves the tree of ``old_size`` a prefix of ``new_size``'s."""
+    if not 0 <= old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not path and old_root == new_root
+    if old_size == 0:
+        return not path and old_root.hex() == MERKLE_EMPTY_ROOT
+    if not path:
+        return False
+    items = [old_root, *path] if old_size & (old_size - 1) == 0 else list(path)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = items[0]
+    for c in items[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = merkle_node(c, fr)
+            sr = merkle_node(c, sr)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = merkle_node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+@dataclass
+class ProofReport:
+    """The outcome of one proof: ``ok``, or why not (``problem``)."""
+
+    ok: bool
+    kind: str
+    problem: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _proof_hex(document: dict[str, Any], key: str) -> bytes:
+    value = document.get(key)
+    if type(value) is not str or not HEX64.match(value):
+        raise BundleFormatError(f"the proof's {key} is not a 64-digit lowercase hex hash")
+    return bytes.fromhex(value)
+
+
+def _proof_int(document: dict[str, Any], key: str) -> int:
+    value = document.get(key)
+    if type(value) is not int or value < 0:
+        raise BundleFormatError(f"the proof's {key} is not a whole number")
+    return value
+
+
+def parse_proof(raw: bytes | str) -> dict[str, Any]:
+    """A proof document (JSON) checked for shape; BundleFormatError naming what is wrong."""
+    try:
+        document = loads(raw)
+    except ValueError as exc:
+        raise BundleFormatError(f"the proof is not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise BundleFormatError("the proof is not a JSON object")
+    kind = document.get("kind")
+    if kind not in (INCLUSION, CONSISTENCY):
+        raise BundleFormatError(f"the proof's kind {kind!r} is neither {INCLUSION!r} nor {CONSISTENCY!r}")
+    hashes = document.get("hashes")
+    if not isinstance(hashes, list):
+        raise BundleFormatError("the proof's hashes are not a list")
+    for i in range(len(hashes)):
+        _proof_hex({"hash": hashes[i]}, "hash")
+    if kind == INCLUSION:
+        for key in ("position", "size"):
+            _proof_int(document, key)
+        for key in ("event_hash", "root"):
+            _proof_hex(document, key)
+    else:
+        for key in ("old_size", "new_size"):
+            _proof_int(document, key)
+        for key in ("old_root", "new_root"):
+            _proof_hex(document, key)
+    return document
+
+
+def check_proof(document: dict[str, Any], bundle_roots: list[str] | None = None) -> ProofReport:
+    """Verify a parsed proof (see :func:`parse_proof`); with ``bundle_roots`` (``merkle_roots`` of a bundle
+    starting at position 1) its root(s) must also be the bundle's at the same size."""
+    kind = document["kind"]
+    path = [bytes.fromhex(h) for h in document["hashes"]]
+    if kind == INCLUSION:
+        position, size = document["position"], document["size"]
+        leaf = merkle_leaf(bytes.fromhex(document["event_hash"]))
+        detail = {"position": position, "size": size, "root": document["root"]}
+        if "leaf_hash" in document and document["leaf_hash"] != leaf.hex():
+            return ProofReport(False, kind, "the proof's leaf_hash is not SHA-256(0x00 || event_hash)", detail)
+        if not verify_inclusion(position - 1, size, leaf, path, bytes.fromhex(document["root"])):
+            return ProofReport(
+                False, kind, f"the audit path does not lead from event {position} to the root of size {size}", detail
+            )
+        sizes = [(size, document["root"])]
+    else:
+        old, new = document["old_size"], document["new_size"]
+        detail = {"old_size": old, "new_size": new, "old_root": document["old_root"], "new_root": document["new_root"]}
+        if not verify_consistency(
+            old, new, bytes.fromhex(document["old_root"]), bytes.fromhex(document["new_root"]), path
+        ):
+            return ProofReport(
+                False,
+                kind,
+                f"the proof does not show the tree of size {old} a prefix of the one of size {new}",
+                detail,
+            )
+        sizes = [(old, document["old_root"]), (new, document["new_root"])]
+    if bundle_roots is not None:
+        for size, root in sizes:
+            if size >= len(bundle_roots):
+                return ProofReport(False, kind, f"the bundle holds {len(bundle_roots) - 1} events, not {size}", detail)
+            if bundle_roots[size] != root:
+                return ProofReport(
+                    False, kind, f"the bundle's Merkle root at size {size} is {bundle_roots[size]}, not {root}", detail
+                )
+    return ProofReport(True, kind, None, detail)
+
+
+def _proofs(args: argparse.Namespace) -> int:
+    """``--proof``: every proof file checked (against the bundle too, if one is given)."""
+    roots: list[str] | None = None
+    if args.bundle is not None:
+        hashes: list[str] = []
+        bundle = verify_bundle(args.bundle, event_hashes=hashes)
+        if not bundle.ok:
+            where = f"at position {bundle.broken_position}" if bundle.broken_position is not None else "in the bundle"
+            _say(f"BROKEN {where} ({bundle.reason}): {bundle.problem}", sys.stdout)
+            return 1
+        if bundle.manifest.get("first_position") == 1:
+            roots = merkle_roots(hashes)
+    documents = []
+    for name in args.proof:
+        with open(name, "rb") as handle:
+            documents.append((name, parse_proof(handle.read(1 << 24))))
+    reports = [(name, check_proof(document, roots)) for name, document in documents]
+    if args.json:
+        _say(json.dumps([{"file": n, **r.to_dict()} for n, r in reports], indent=2, sort_keys=True), sys.stdout)
+    for name, report in reports:
+        if args.json:
+            break
+        if report.ok:
+            checked = " and the bundle's events" if roots is not None else ""
+            _say(f"OK: {name}: {report.kind} proof verified{checked} ({_describe(report.detail)})", sys.stdout)
+        else:
+            _say(f"FAILED: {name}: {report.kind} proof: {report.problem}", sys.stdout)
+    return 0 if all(r.ok for _, r in reports) else 1
+
+
+def _describe(detail: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in detail.items())
+
+
 def _say(text: str, stream: IO[str]) -> None:
     """Print ``text`` on any terminal: what the stream's encoding cannot show (a lone surrogate from a
     file name that is not UTF-8, non-ASCII under an ASCII locale) is written as a backslash escape."""
@@ -747,10 +984,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="verify_bundle", description="Verify an artifact-ledger bundle with the standard library only."
     )
-    parser.add_argument("bundle", help="the bundle directory (it holds manifest.json)")
+    parser.add_argument("bundle", nargs="?", help="the bundle directory (it holds manifest.json)")
     parser.add_argument("--head", help="a trusted head recorded earlier, POSITION:HASH: the bundle must contain it")
+    parser.add_argument(
+        "--proof",
+        action="append",
+        metavar="FILE",
+        help="an inclusion or consistency proof (JSON) to verify; with a bundle, also against its events",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    if args.proof:
+        try:
+            return _proofs(args)
+        except (ValueError, OSError) as exc:
+            _say(f"verify_bundle: error: {exc}", sys.stderr)
+            return 2
+    if args.bundle is None:
+        _say("verify_bundle: error: give a bundle directory, or --proof FILE", sys.stderr)
+        return 2
     try:
         trusted = parse_head(args.head) if args.head else None
         report = verify_bundle(args.bundle, trusted_head=trusted)

@@ -42,6 +42,7 @@ from .store.event_store import (
     Head,
     head_from_rows,
     insert_events_step,
+    merkle_steps,
     read_stream,
     seal,
     stream_heads,
@@ -135,8 +136,8 @@ class WriteBatch:
         if not wanted:
             self.head = head_from_rows(self.driver, rows)
             return self.head
-        self.head = head_from_rows(self.driver, [r[:3] for r in rows[:1] if r[0] is not None])
-        self.projector.loaded(wanted, [r[3:] for r in rows if r[3] is not None], target=target)
+        self.head = head_from_rows(self.driver, [r[:5] for r in rows[:1]])
+        self.projector.loaded(wanted, [r[5:] for r in rows if r[5] is not None], target=target)
         return self.head
 
     def _check_blobs(self, wanted: dict[str, EncodedContent], stored: Sequence[Sequence[Any]]) -> None:
@@ -372,6 +373,8 @@ class WriteBatch:
             self.blobs.clear()
         if self.pending:
             steps.append(insert_events_step(self.driver, self.pending))
+            assert self.head is not None
+            steps.extend(merkle_steps(self.driver, self.head))
             steps.extend(self.projector.steps())
             steps.append(checkpoint_step(self.driver, self.pending[-1].position))
             self.appended += len(self.pending)

@@ -40,6 +40,9 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
     provenance = provenance_statements(sql.dialect)
     for clear in (provenance.delete_aliases, provenance.delete_links):
         await driver.execute(clear)
+    from ..proofs import clear as clear_merkle  # proofs imports the projections' modules
+
+    merkle = await clear_merkle(driver)
     projector = Projector(driver)
     fast = _StateChunk(driver)
     position = 0
@@ -52,11 +55,13 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
             await fast.apply(rows)
         else:
             await _replay(projector, driver, rows)
+        await merkle.extend(driver.read_bytes(row[13]) for row in rows)
         position = int(rows[-1][0])
         applied += len(rows)
         if progress is not None:
             progress(applied)
     await write_checkpoints(driver, position)
+    await merkle.finish()
     return applied
 
 

@@ -7,26 +7,35 @@ deletes an event (the database triggers in ``tables`` refuse it too).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .. import codec
 from ..chain import envelope_bytes, event_hash
 from ..clock import Clock, ensure_utc
+from ..errors import MerkleDriftError
 from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent
 from ..ids import IdFactory, id_text
+from ..merkle import Frontier, Node
 from .recorder import Recorder, Step
 from .rows import event_from_row, event_values
 
 
 @dataclass(slots=True)
 class Head:
-    """The last event of the log: where the next one goes and what it chains to."""
+    """The last event of the log: where the next one goes and what it chains to.
+
+    ``frontier``: the Merkle tree's frontier as stored (None when the stored row does not fit the
+    log: appending then refuses); ``nodes``: complete subtrees the batch's events made, unwritten.
+    """
 
     position: int
     hash: bytes
     recorded_at: datetime | None
+    frontier: Frontier | None = None
+    nodes: list[Node] = field(default_factory=list)
+    frontier_problem: str = ""
 
 
 async def read_head(driver: Recorder) -> Head:
@@ -35,11 +44,36 @@ async def read_head(driver: Recorder) -> Head:
 
 
 def head_from_rows(driver: Recorder, rows: Sequence[Sequence[Any]]) -> Head:
-    """The head from the rows of the ``head`` statement."""
-    if not rows:
-        return Head(0, codec.GENESIS_HASH, None)
-    position, digest, recorded_at = rows[0]
-    return Head(int(position), driver.read_bytes(digest), driver.read_ts(recorded_at))
+    """The head from the rows of the ``head`` statement (position, hash, time, frontier size and roots)."""
+    if not rows or rows[0][0] is None:
+        head = Head(0, codec.GENESIS_HASH, None)
+    else:
+        position, digest, recorded_at = rows[0][:3]
+        head = Head(int(position), driver.read_bytes(digest), driver.read_ts(recorded_at))
+    size, roots = (rows[0][3], rows[0][4]) if rows and len(rows[0]) > 3 else (None, None)
+    head.frontier, head.frontier_problem = frontier_at(driver, head.position, size, roots)
+    return head
+
+
+def frontier_at(driver: Recorder, position: int, size: Any, roots: Any) -> tuple[Frontier | None, str]:
+    """The stored frontier if it fits a log whose head is at ``position``; else None and why not."""
+    if size is None:
+        if position == 0:
+            return Frontier(), ""
+        return None, f"ledger_merkle_frontier has no row, but the log's head is at position {position}"
+    if int(size) != position:
+        return None, f"the Merkle frontier is for a tree of {size} events, but the log's head is at position {position}"
+    try:
+        return Frontier.from_stored(int(size), driver.read_bytes(roots)), ""
+    except (TypeError, ValueError) as exc:
+        return None, f"the Merkle frontier's roots are damaged ({exc})"
+
+
+def merkle_drift(problem: str) -> MerkleDriftError:
+    return MerkleDriftError(
+        f"{problem}: nothing was written. Recompute it from the log with `artifact-ledger rebuild` "
+        "(`artifact-ledger verify` reports what differs)"
+    )
 
 
 def seal(
@@ -54,6 +88,9 @@ def seal(
     ``recorded_at`` never goes backwards along the log, even if the clock does,
     so point-in-time reads by time and by position agree.
     """
+    frontier = head.frontier
+    if frontier is None:
+        raise merkle_drift(head.frontier_problem)
     now = ensure_utc(clock(), what="the ledger clock's reading")  # a custom clock may return another zone
     if head.recorded_at is not None and now < head.recorded_at:
         now = head.recorded_at
@@ -96,7 +133,25 @@ def seal(
             )
         )
         head.position, head.hash, head.recorded_at = position, digest, now
+        frontier.append(digest, head.nodes)
     return sealed
+
+
+def merkle_steps(driver: Recorder, head: Head) -> list[Step]:
+    """The statements that store the Merkle state of ``head``: its frontier and the subtrees completed since."""
+    assert head.frontier is not None
+    sql = driver.sql
+    steps: list[Step] = [(sql.upsert_merkle_frontier, (head.frontier.size, head.frontier.packed()), False)]
+    if head.nodes:
+        nodes = head.nodes
+        steps.insert(
+            0,
+            (sql.insert_merkle_node, nodes[0], False)
+            if len(nodes) == 1
+            else (sql.insert_merkle_node, list(nodes), True),
+        )
+        head.nodes = []
+    return steps
 
 
 def insert_events_step(driver: Recorder, sealed: Sequence[RecordedEvent]) -> Step:

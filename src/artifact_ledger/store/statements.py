@@ -38,6 +38,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    text,
     true,
     union,
     union_all,
@@ -49,7 +50,18 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 
 from ..events import CREATED, MOVED, RESTORED, REVERTED, STATE_EVENTS
-from .tables import PROJECTORS, artifacts, blobs, checkpoints, closure, events, parent_history
+from .tables import (
+    MERKLE_FRONTIER_ID,
+    PROJECTORS,
+    artifacts,
+    blobs,
+    checkpoints,
+    closure,
+    events,
+    merkle_frontier,
+    merkle_nodes,
+    parent_history,
+)
 
 REPLY_COLUMNS = (
     "id",
@@ -235,6 +247,15 @@ def _ancestry_json(dialect: str) -> Any:
     return select(func.json_group_array(func.json_array(*inner.c))).scalar_subquery()
 
 
+def _merkle_nodes_in(dialect: str) -> ClauseElement:
+    """Stored Merkle nodes by (level, idx), the pairs given as two lists (JSON text on SQLite)."""
+    if dialect == "sqlite":
+        pairs = "SELECT l.value, json_extract(:idxs, '$[' || l.key || ']') FROM json_each(:levels) AS l"
+    else:
+        pairs = "SELECT * FROM unnest(CAST(:levels AS INTEGER[]), CAST(:idxs AS BIGINT[]))"
+    return text(f"SELECT level, idx, hash FROM {merkle_nodes.name} WHERE (level, idx) IN ({pairs})")
+
+
 def _stream_max(e: Any) -> Any:
     inner = events.alias("top")
     return select(func.max(inner.c.version)).where(inner.c.artifact_id == e.c.artifact_id).scalar_subquery()
@@ -244,15 +265,21 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     """name -> (construct, the names callers bind in order, the single table it writes or None)."""
     a, c, e, h = artifacts, closure, events, parent_history
     ids = _ids(dialect)
-    head = select(e.c.position, e.c.hash, e.c.recorded_at).order_by(e.c.position.desc()).limit(ONE).offset(ZERO)
+    last_event = select(e.c.position, e.c.hash, e.c.recorded_at).order_by(e.c.position.desc()).limit(ONE).offset(ZERO)
     row = a.alias("a")
-    last = head.subquery("h")
+    last = last_event.subquery("h")
     one = select(ONE.label("one")).subquery("o")
+    f = merkle_frontier
+    # The head and the Merkle frontier: one row, NULL where the log (or the frontier) is empty.
+    head_columns = (last.c.position, last.c.hash, last.c.recorded_at, f.c.size, f.c.roots)
+    frontier_id: Any = literal_column(str(MERKLE_FRONTIER_ID))
+    head_from = one.outerjoin(last, true()).outerjoin(f, f.c.id == frontier_id)
+    head = select(*head_columns).select_from(head_from)
     # The head and some artifact rows in one round trip: the head's columns repeat on every row,
     # and a row of NULL artifact columns stands for "none found".
-    head_and_artifacts = select(
-        last.c.position, last.c.hash, last.c.recorded_at, *row.c, *_log_columns(dialect, row.c.id, state=True)
-    ).select_from(one.outerjoin(last, true()).outerjoin(row, row.c.id.in_(ids)))
+    head_and_artifacts = select(*head_columns, *row.c, *_log_columns(dialect, row.c.id, state=True)).select_from(
+        head_from.outerjoin(row, row.c.id.in_(ids))
+    )
     # ... and, for a move, the new parent's ancestry (``ancestry_by_log`` as one JSON array, the last column).
     head_artifacts_ancestry = head_and_artifacts.add_columns(_ancestry_json(dialect).label("ancestry"))
     # A new artifact's paths: its parent's ancestors one step further, plus itself at depth 0.
@@ -471,6 +498,46 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             ("position",),
             "ledger_checkpoints",
         ),
+        # ---- the Merkle tree (merkle.py): the frontier, rewritten once per batch, and complete subtrees ----
+        "upsert_merkle_frontier": (
+            _upsert(dialect)(merkle_frontier)
+            .inline()
+            .values(id=literal_column(str(MERKLE_FRONTIER_ID)), size=_p("size"), roots=_p("roots"))
+            .on_conflict_do_update(
+                index_elements=[merkle_frontier.c.id],
+                set_={"size": literal_column("excluded.size"), "roots": literal_column("excluded.roots")},
+            ),
+            ("size", "roots"),
+            "ledger_merkle_frontier",
+        ),
+        "insert_merkle_node": (
+            insert(merkle_nodes).values(level=_p("level"), idx=_p("idx"), hash=_p("hash")),
+            ("level", "idx", "hash"),
+            "ledger_merkle_nodes",
+        ),
+        "merkle_frontier": (
+            select(f.c.size, f.c.roots).where(f.c.id == literal_column(str(MERKLE_FRONTIER_ID))),
+            (),
+            None,
+        ),
+        "merkle_frontier_rows": (select(f.c.id, f.c.size, f.c.roots).order_by(f.c.id), (), None),
+        "merkle_node_rows": (
+            select(merkle_nodes.c.level, merkle_nodes.c.idx, merkle_nodes.c.hash).order_by(
+                merkle_nodes.c.level, merkle_nodes.c.idx
+            ),
+            (),
+            None,
+        ),
+        "merkle_nodes_in": (_merkle_nodes_in(dialect), ("levels", "idxs"), None),
+        "event_hashes_between": (
+            select(e.c.position, e.c.hash)
+            .where(e.c.position > _p("start"), e.c.position <= _p("end"))
+            .order_by(e.c.position),
+            ("start", "end"),
+            None,
+        ),
+        "clear_merkle_nodes": (delete(merkle_nodes), (), None),
+        "clear_merkle_frontier": (delete(merkle_frontier), (), None),
         "clear_parent_history": (delete(h), (), None),
         "clear_closure": (delete(c), (), None),
         "clear_artifacts": (delete(a), (), None),

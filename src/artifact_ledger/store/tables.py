@@ -251,6 +251,33 @@ indexes = Table(
 (``path`` as parsed, ``name`` the index's); ``rebuild`` and ``upgrade`` make every one listed here
 again, ``drop_index`` deletes its row with the index."""
 
+merkle_frontier = Table(
+    "ledger_merkle_frontier",
+    metadata,
+    Column("id", SmallInteger, nullable=False, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("roots", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("id"),
+)
+"""Revision 0005. One row (``id`` 1): the Merkle tree's size (the head's position) and its frontier, the
+roots of the complete right-edge subtrees, one 32-byte hash per bit set in ``size``, largest first
+(``merkle.Frontier``). Rewritten by every append transaction, once per batch."""
+
+merkle_nodes = Table(
+    "ledger_merkle_nodes",
+    metadata,
+    Column("level", SmallInteger, nullable=False, autoincrement=False),
+    Column("idx", BigInteger, nullable=False, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("level", "idx"),
+    sqlite_with_rowid=False,
+)
+"""Revision 0005. The complete aligned subtrees of ``2**merkle.STORED_LEVEL`` leaves or more, written as an
+append completes them (never changed): ``2**level`` leaves from leaf ``idx * 2**level``. Proofs read
+these, and hash the event hashes below that level."""
+
+MERKLE_FRONTIER_ID = 1
+
 # The log is append-only in the database itself, not only in this code: these
 # triggers refuse UPDATE and DELETE on events and blobs for every client.
 APPEND_ONLY_TABLES = ("ledger_events", "ledger_blobs")
