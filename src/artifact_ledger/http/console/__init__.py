@@ -3,7 +3,8 @@
 ``create_app`` includes :func:`console_router`; everything it shows comes from the app itself
 (templates and static files of this package, no build step, nothing fetched from elsewhere).
 Pages: the artifact tree (now or as of an instant), an artifact (data, content preview,
-download, history, diff between two versions), the audit trail and the verify report.
+download, history, diff between two versions, aliases, a lineage picture), the aliases and
+each alias's history, the audit trail and the verify report.
 See docs/console.md.
 """
 
