@@ -136,7 +136,7 @@ async def update_after(db: Database, built: Built) -> None:
         data, tags = _data(i, random.Random(i))
         data["metadata"]["status"] = "archived"
         data["metadata"]["accuracy"] = round(rng.random(), 6)
-        tags = [t for t in tags if t != "flagged"] + (["flagged"] if i % 7 == 0 else [])
+        tags = [t for t in tags if t != "flagged"] + (["flagged"] if i % 997 == 0 else [])
         items.append(ArtifactIn(id=aid, parent_id=parent, data=data, tags=tags))
     async with db.manager() as manager:
         for start in range(0, len(items), BATCH):
@@ -282,6 +282,7 @@ async def _filters(
             ours, floor, rows = [], [], 0
             for _ in range(n):
                 f, expected = await floor_run(db, conn, q)
+                _check(len(expected) <= LIMIT, True, f"{q.name}: the floor's result fits one page of {LIMIT}")
                 o, got, more = await ours_run(manager, q.where, limit=LIMIT)
                 _check(got, expected, f"find({q.where}) ids")
                 _check(more, None, "one page holds the result")
