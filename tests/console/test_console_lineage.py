@@ -201,3 +201,16 @@ def test_the_layout_keeps_boxes_apart_and_counts_what_it_leaves_out() -> None:
         for b in boxes[i + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
     assert not lineage_svg.layout("M", _graph("M", "upstream", [], {}), _graph("M", "downstream", [], {})).edges
+
+
+def test_the_audit_trail_links_alias_and_link_events_to_what_they_name(served: Served) -> None:
+    ids = served.call(_promotion)
+    with httpx.Client(base_url=served.base, headers={"Authorization": "Bearer eve-token"}, timeout=30) as http:
+        aliases = http.get("/audit", params={"type": "alias.set"})
+        assert aliases.status_code == 200
+        assert 'href="/aliases/production"' in aliases.text
+        assert f'href="/artifacts/{ids["resnet"]}"' in aliases.text
+        links = http.get("/audit", params={"type": "link.added"}).text
+        assert f'href="/artifacts/{ids["imagenet-subset"]}"' in links
+        assert f'href="/artifacts/{ids["raw-images"]}"' in links
+        assert "evaluated_on" in links
