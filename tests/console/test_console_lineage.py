@@ -8,6 +8,7 @@ the SQLite run also writes docs/images/console-lineage.png and docs/images/conso
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -111,21 +112,31 @@ def test_a_models_page_shows_its_aliases_and_lineage_and_opens_the_dataset(
             shutil.copy(shot, Path(target) / shot.name)
 
 
-def test_lineage_as_of_before_the_links_shows_none(served: Served, open_page: Callable[..., Any]) -> None:
-    async def before_links(ledger: Ledger) -> tuple[str, str]:
+def test_lineage_as_of_shows_the_links_as_they_stood(served: Served, open_page: Callable[..., Any]) -> None:
+    async def before_links(ledger: Ledger) -> tuple[str, str, str, str]:
         async with ledger.manager() as manager:
             a = await manager.save(ArtifactIn(data={"name": "a"}))
             b = await manager.save(ArtifactIn(data={"name": "b"}))
             await manager.link(a.id, b.id, "used")
-            return str(a.id), b.updated_at.isoformat()
+            linked = (await manager.audit(event_type="link.added")).entries[-1].recorded_at
+            await manager.unlink(a.id, b.id, "used")
+            return str(a.id), str(b.id), b.updated_at.isoformat(), linked.isoformat()
 
-    a_id, b_created = served.call(before_links)
+    a_id, b_id, b_created, linked = served.call(before_links)
     page = open_page(served, token="eve-token")
     page.goto(f"/artifacts/{a_id}")
-    expect(page.locator("svg#lineage-svg g.lineage-edge")).to_have_count(1)
+    expect(page.locator("#lineage")).to_contain_text("No links")
     page.goto(f"/artifacts/{a_id}?as_of={b_created.replace('+00:00', 'Z')}")
     expect(page.locator("svg#lineage-svg")).to_have_count(0)
     expect(page.locator("#lineage")).to_contain_text("No links")
+    # While the link stood: drawn, and its boxes keep the instant.
+    page.goto(f"/artifacts/{a_id}?as_of={linked.replace('+00:00', 'Z')}")
+    expect(page.locator("svg#lineage-svg g.lineage-edge")).to_have_count(1)
+    other = page.locator(f'svg#lineage-svg a.lineage-node[data-id="{b_id}"]')
+    expect(other).to_have_attribute("href", re.compile(rf"^/artifacts/{b_id}\?as_of="))
+    other.click()
+    page.wait_for_url(f"**/artifacts/{b_id}?as_of=*")
+    expect(page.locator("svg#lineage-svg g.lineage-edge")).to_have_count(1)
 
 
 def _shoot_sections(page: Any, out: Path, name: str, first: str, last: str) -> Path:
