@@ -225,3 +225,20 @@ def test_the_audit_trail_links_alias_and_link_events_to_what_they_name(served: S
         assert f'href="/artifacts/{ids["imagenet-subset"]}"' in links
         assert f'href="/artifacts/{ids["raw-images"]}"' in links
         assert "evaluated_on" in links
+
+
+def test_an_artifacts_history_lists_its_alias_and_link_events(served: Served, open_page: Callable[..., Any]) -> None:
+    ids = served.call(_promotion)
+    page = open_page(served, token="eve-token")
+    page.goto(f"/artifacts/{ids['resnet']}")
+    events = page.locator("#provenance li")
+    expect(events).to_have_count(6)  # three links, staging set, production set and protected
+    expect(events.nth(0)).to_contain_text("derived_from")
+    expect(events.nth(2)).to_contain_text("evaluated_on")
+    expect(events.nth(2).get_by_role("link")).to_have_attribute("href", f"/artifacts/{ids['eval-report']}")
+    expect(events.nth(4)).to_contain_text("alias production → v2")
+    expect(events.nth(4)).to_contain_text("passed the eval")
+    expect(events.nth(5)).to_contain_text("protected")
+    page.goto(f"/artifacts/{ids['raw-images']}")
+    expect(page.locator("#provenance li")).to_have_count(1)
+    expect(page.locator("#provenance li")).to_contain_text("derived_from this v1")

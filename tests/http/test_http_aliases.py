@@ -327,3 +327,26 @@ async def test_the_alias_routes_mount_beside_the_artifact_routes_of_a_host_app(l
         assert (await client.get("/v2/things/$aliases")).json()["total"] == 1
         assert_problem(await client.get("/v2/things/$aliases/nope"), 404)
         assert (await client.get(f"/v2/things/{created['id']}/$aliases")).json()["total"] == 1
+
+
+async def test_an_artifacts_alias_and_link_events(client: httpx.AsyncClient) -> None:
+    model = await create(client, {"name": "model"})
+    dataset = await create(client, {"name": "dataset"})
+    other = await create(client, {"name": "other"})
+    await client.put(alias_url("production"), json={"artifact_id": model["id"]}, headers={"X-Reason": "ship it"})
+    await client.post(f"{API}/{model['id']}/$links", json={"target_id": dataset["id"], "kind": "derived_from"})
+    await client.put(alias_url("production"), json={"artifact_id": other["id"]})
+    await client.put(alias_url("unrelated"), json={"artifact_id": other["id"]})
+    events = (await client.get(f"{API}/{model['id']}/$provenance")).json()
+    assert [(e["event_type"], e["reason"]) for e in events["items"]] == [
+        ("alias.set", "ship it"),
+        ("link.added", None),
+        ("alias.set", None),  # production moved away from it
+    ]
+    assert events["total"] == 3
+    of_dataset = (await client.get(f"{API}/{dataset['id']}/$provenance")).json()["items"]
+    assert [e["event_type"] for e in of_dataset] == ["link.added"]
+    assert (await client.get(f"{API}/{model['id']}/$provenance", params={"size": 1, "page": 3})).json()["items"][0][
+        "event_type"
+    ] == "alias.set"
+    assert_problem(await client.get(f"{API}/{UNKNOWN}/$provenance"), 404)

@@ -297,6 +297,7 @@ def console_router(service: Service) -> APIRouter:
             if low is not None or high is not None:
                 diff = await manager.diff(aid, low or 1, high or latest)
             aliases = await manager.aliases(aid)
+            provenance = await manager.provenance_history(aid)
             upstream = await manager.lineage(aid, direction="upstream", depth=LINEAGE_DEPTH, as_of=when)
             downstream = await manager.lineage(aid, direction="downstream", depth=LINEAGE_DEPTH, as_of=when)
         picked_from = low if low is not None else max(1, latest - 1)
@@ -321,6 +322,7 @@ def console_router(service: Service) -> APIRouter:
             picked_from=picked_from,
             picked_to=picked_to,
             aliases=aliases,
+            provenance=provenance,
             picture=lineage_svg.layout(str(aid), upstream, downstream),
             lineage_depth=LINEAGE_DEPTH,
             node_w=lineage_svg.NODE_W,

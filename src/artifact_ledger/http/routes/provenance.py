@@ -16,6 +16,7 @@ from ..models import (
     AliasChangeJson,
     AliasJson,
     ArtifactJson,
+    AuditEntryJson,
     LineageJson,
     LinkBody,
     LinkJson,
@@ -211,6 +212,19 @@ def register_lineage(router: APIRouter, service: Service) -> None:
             raise not_found(entity_id)
         found = await manager.aliases(entity_id)
         return json_response(_page([alias_json(a) for a in found], page, size))
+
+    @router.get(
+        "/{entity_id}/$provenance",
+        dependencies=reader,
+        response_model=Page[AuditEntryJson],
+        summary="The alias and link events that named an artifact, in log order",
+        description="Each alias set, move or removal that pointed an alias at the artifact or away from "
+        "it, and each link added or removed from or to it, with actor and reason (`$history` is the "
+        "artifact's own versions). 404 for an id the ledger never had.",
+    )
+    async def provenance_history(entity_id: Id, manager: Manager, page: PageNo = 1, size: PageSize = 100) -> Response:
+        entries = await manager.provenance_history(entity_id)
+        return json_response(_page([e.model_dump(mode="json") for e in entries], page, size))
 
     @router.get(
         "/{entity_id}/$lineage",
