@@ -10,14 +10,16 @@ from http_support import API, assert_problem, create
 
 import artifact_ledger
 from artifact_ledger import Ledger, errors
-from artifact_ledger.http.problems import STATUSES, status_for
+from artifact_ledger.http.problems import STATUSES, status_for, status_of
 from artifact_ledger.projections.projector import ProjectionError
 from artifact_ledger.sync import SyncUsageError
 
 SERVER_FAULTS = {
     errors.UntrustedContentError,
     errors.CorruptBlobError,
+    errors.UnknownCodecError,  # stored content the server cannot decode; 422 on a write (ON_WRITES)
     errors.ProjectionDriftError,
+    errors.MerkleDriftError,
     ProjectionError,
     errors.IntegrityViolationError,
     errors.SchemaTamperedError,
@@ -72,6 +74,23 @@ def test_the_alias_and_lineage_errors_statuses() -> None:
     assert status_for(errors.InvalidLinkError) == 422
     assert status_for(errors.InvalidAliasNameError) == 400
     assert status_for(errors.InvalidQueryError) == 400
+    codec = errors.UnknownCodecError("no codec 'nope'")
+    assert status_of(codec) == 500
+    assert status_of(codec, writing=True) == 422
+    assert status_of(errors.AliasNotFoundError("x"), writing=True) == 404
+
+
+async def test_content_of_an_unregistered_codec_sent_by_a_write_is_422(
+    client: httpx.AsyncClient, ledger: Ledger
+) -> None:
+    model = await create(client, {"name": "model"})
+    head = await ledger.head()
+    media = "application/vnd.artifact-ledger.codec.nope"
+    upload = await client.put(f"{API}/{model['id']}/$content", content=b"abc", headers={"content-type": media})
+    assert "nope" in assert_problem(upload, 422)["detail"]
+    created = await client.post(API, json={"data": {"content": "abc", "content_type": media}})
+    assert assert_problem(created, 422)["type"].endswith(":unknown-codec")
+    assert await ledger.head() == head
 
 
 async def test_delete_of_an_aliased_artifact_is_409_and_records_nothing(

@@ -69,6 +69,14 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
 )
 """LedgerError class -> HTTP status; the first class the error is an instance of wins."""
 
+ON_WRITES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
+    # Content under a codec this process has not registered: on a read it is stored content the
+    # server cannot decode (its own fault, 500); on a write it is the content type the request sent.
+    (errors.UnknownCodecError, 422),
+)
+"""Statuses that differ when the request writes (any method but GET, HEAD and OPTIONS)."""
+READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
 TITLES: Final[Mapping[int, str]] = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -135,13 +143,18 @@ def status_for(error_class: type[errors.LedgerError]) -> int:
     return next(status for cls, status in STATUSES if issubclass(error_class, cls))
 
 
-def status_of(exc: errors.LedgerError) -> int:
+def status_of(exc: errors.LedgerError, *, writing: bool = False) -> int:
+    """The status of ``exc``; ``writing``: raised by a request that writes (:data:`ON_WRITES`)."""
+    if writing:
+        for cls, status in ON_WRITES:
+            if isinstance(exc, cls):
+                return status
     return status_for(type(exc))
 
 
-def from_ledger_error(exc: errors.LedgerError) -> Problem:
+def from_ledger_error(exc: errors.LedgerError, *, writing: bool = False) -> Problem:
     """The problem for a ledger error: its status, its class as the type, its message as the detail."""
-    status = status_of(exc)
+    status = status_of(exc, writing=writing)
     extensions: dict[str, Any] = {}
     for name in ("artifact_id", "expected", "actual"):
         value = getattr(exc, name, None)
@@ -181,12 +194,12 @@ def response_for(problem: Problem, instance: str | None) -> Response:
     return Response(json_bytes(body), status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
 
 
-def to_problem(exc: BaseException) -> Problem | None:
+def to_problem(exc: BaseException, *, writing: bool = False) -> Problem | None:
     """The problem an exception stands for, or None for an unexpected one (a bug: 500)."""
     if isinstance(exc, Problem):
         return exc
     if isinstance(exc, errors.LedgerError):
-        return from_ledger_error(exc)
+        return from_ledger_error(exc, writing=writing)
     if isinstance(exc, RequestValidationError):
         return _validation_problem(exc)
     if isinstance(exc, StarletteHTTPException):
@@ -197,7 +210,7 @@ def to_problem(exc: BaseException) -> Problem | None:
 
 
 def handle(exc: BaseException, request: Request) -> Response:
-    problem = to_problem(exc)
+    problem = to_problem(exc, writing=request.method not in READ_METHODS)
     if problem is None:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         problem = Problem(500, "an unexpected error occurred; the server log has the details", kind="internal")
