@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .ambient import attribution
+    from .checkpoints import Checkpoint, CheckpointCheck, CheckpointSigner
     from .clock import FixedClock
     from .content import Keyring
     from .dataframe import DataFrame
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         InvalidArtifactDataError,
         InvalidAttributionError,
         InvalidBundleError,
+        InvalidCheckpointError,
         InvalidLinkError,
         InvalidMoveError,
         InvalidQueryError,
@@ -144,6 +146,10 @@ _EXPORTS: dict[str, str] = {
     "LockTimeoutError": "errors",
     "ProjectionDriftError": "errors",
     "MerkleDriftError": "errors",
+    "InvalidCheckpointError": "errors",
+    "Checkpoint": "checkpoints",
+    "CheckpointCheck": "checkpoints",
+    "CheckpointSigner": "checkpoints",
     "ProofRangeError": "errors",
     "ConsistencyProof": "proofs",
     "InclusionProof": "proofs",
@@ -209,6 +215,9 @@ __all__ = [
     "AuditPage",
     "BaseArtifactData",
     "BundleRuleError",
+    "Checkpoint",
+    "CheckpointCheck",
+    "CheckpointSigner",
     "CodecRoundTripError",
     "ConcurrencyError",
     "ConcurrentUseError",
@@ -230,6 +239,7 @@ __all__ = [
     "InvalidArtifactDataError",
     "InvalidAttributionError",
     "InvalidBundleError",
+    "InvalidCheckpointError",
     "InvalidLinkError",
     "InvalidMoveError",
     "InvalidQueryError",

@@ -242,6 +242,12 @@ class MerkleDriftError(ProjectionDriftError):
     recomputes it from the event hashes (``artifact-ledger verify`` shows what differs)."""
 
 
+class InvalidCheckpointError(LedgerError, ValueError):
+    """A checkpoint note that cannot be read (an unknown format, a truncated note, a line that is
+    not what it must be), one of another ledger (its origin), or a signature that does not verify
+    with the key it names. The message says which."""
+
+
 class ProofRangeError(InvalidArgumentError, LookupError):
     """A Merkle root or proof asked for a tree the log does not hold: a size beyond the head, a
     position past the size, or a consistency proof from a larger size to a smaller one. The

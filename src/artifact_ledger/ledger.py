@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -34,6 +35,7 @@ from .store.session import LedgerSession
 from .store.tables import info, metadata, table_names
 
 if TYPE_CHECKING:
+    from .checkpoints import Checkpoint, CheckpointCheck, CheckpointSigner
     from .proofs import ConsistencyProof, InclusionProof, TreeHead
 
 _T = TypeVar("_T")
@@ -216,6 +218,63 @@ class Ledger:
         from .proofs import consistency
 
         return await self._proof(lambda driver: consistency(driver, self.ledger_id, old_size, new_size))
+
+    async def checkpoint(
+        self, *, signers: Sequence[CheckpointSigner] | None = None, key_dir: str | os.PathLike[str] | None = None
+    ) -> Checkpoint:
+        """The log's Merkle root now, as a checkpoint signed by ``signers`` (default: the ledger's own
+        Ed25519 key, ``<ledger id>.ed25519`` in ``key_dir`` or the key directory, made if missing;
+        ``signers=[]``: unsigned). Write ``checkpoint.note()`` somewhere the database's writers
+        cannot reach. Signing needs ``artifact-ledger[sign]``.
+        """
+        from .checkpoints import ORIGIN_PREFIX, Checkpoint, CheckpointSigner, cosign
+
+        head = await self.merkle_root()
+        made = Checkpoint(origin=f"{ORIGIN_PREFIX}{self.ledger_id}", size=head.size, root=head.root)
+        if signers is None:
+            signers = [CheckpointSigner.for_ledger(str(self.ledger_id), key_dir)]
+        for signer in signers:
+            made = cosign(made, signer)
+        return made
+
+    async def verify_checkpoint(
+        self, checkpoint: Checkpoint | str | bytes, *, verifier_keys: Sequence[str] = ()
+    ) -> CheckpointCheck:
+        """Whether the log still holds the history ``checkpoint`` (or its note) recorded: the root of
+        its first ``size`` events must be the checkpoint's. A note of another ledger, or whose
+        signature by one of ``verifier_keys`` does not verify, is :class:`InvalidCheckpointError`.
+        """
+        from .checkpoints import Checkpoint, CheckpointCheck
+        from .errors import InvalidCheckpointError
+
+        if not isinstance(checkpoint, Checkpoint):
+            checkpoint = Checkpoint.parse(checkpoint, ledger_id=self.ledger_id)
+        elif checkpoint.ledger_id != self.ledger_id:
+            checkpoint = Checkpoint.parse(checkpoint.note(), ledger_id=self.ledger_id)  # raises, naming both
+        if verifier_keys and not checkpoint.verified_by(list(verifier_keys)):
+            raise InvalidCheckpointError(
+                f"the checkpoint of size {checkpoint.size} is signed by none of the {len(verifier_keys)} key(s) given"
+            )
+        log = await self.merkle_root()
+        common = {"size": checkpoint.size, "root": checkpoint.root, "log_size": log.size}
+        if checkpoint.size > log.size:
+            return CheckpointCheck(
+                ok=False,
+                log_root=None,
+                problem=f"the log holds {log.size} events, but the checkpoint recorded {checkpoint.size}: "
+                f"the newest {checkpoint.size - log.size} were dropped",
+                **common,
+            )
+        at = await self.merkle_root(checkpoint.size)
+        if at.root != checkpoint.root:
+            return CheckpointCheck(
+                ok=False,
+                log_root=at.root,
+                problem=f"the log's first {checkpoint.size} events have the root {at.root}, not the checkpoint's "
+                f"{checkpoint.root}: history up to position {checkpoint.size} was rewritten (or this is a fork)",
+                **common,
+            )
+        return CheckpointCheck(ok=True, log_root=at.root, **common)
 
     async def _proof(self, build: Callable[[Recorder], Awaitable[_T]]) -> _T:
         with translated():

@@ -307,6 +307,8 @@ class Ledger(_Wrapper):
     merkle_root = _blocking(_ledger.Ledger.merkle_root)
     prove_inclusion = _blocking(_ledger.Ledger.prove_inclusion)
     prove_consistency = _blocking(_ledger.Ledger.prove_consistency)
+    checkpoint = _blocking(_ledger.Ledger.checkpoint)
+    verify_checkpoint = _blocking(_ledger.Ledger.verify_checkpoint)
     create_index = _blocking(_ledger.Ledger.create_index)
     drop_index = _blocking(_ledger.Ledger.drop_index)
     indexes = _blocking(_ledger.Ledger.indexes)

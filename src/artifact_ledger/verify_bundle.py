@@ -25,6 +25,7 @@ starts at position 1, each proof's root must also be the root of the bundle's ow
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import math
@@ -938,6 +939,100 @@ def check_proof(document: dict[str, Any], bundle_roots: list[str] | None = None)
     return ProofReport(True, kind, None, detail)
 
 
+CHECKPOINT_ORIGIN = "artifact-ledger/"
+
+
+def parse_checkpoint(raw: bytes) -> dict[str, Any]:
+    """A checkpoint note (C2SP signed note: origin, size, base64 root; a blank line; signature lines)."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise BundleFormatError("the checkpoint is not UTF-8 text") from None
+    body, sep, rest = text.partition("\n\n")
+    lines = body.split("\n")
+    if not sep or len(lines) < 3:
+        raise BundleFormatError("the checkpoint is not a signed note (origin, size, root, a blank line, signatures)")
+    origin, size, root = lines[:3]
+    if not origin.startswith(CHECKPOINT_ORIGIN):
+        raise BundleFormatError(f"the checkpoint's origin {origin[:80]!r} is not an artifact-ledger log's")
+    if not size.isdigit():
+        raise BundleFormatError(f"the checkpoint's size {size[:40]!r} is not a decimal number")
+    try:
+        digest = base64.b64decode(root, validate=True)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise BundleFormatError(f"the checkpoint's root {root[:60]!r} is not a base64 SHA-256 hash")
+    if not rest.endswith("\n") or not rest.strip():
+        raise BundleFormatError("the checkpoint note ends without a complete signature line: it is truncated")
+    signatures = []
+    for line in rest[:-1].split("\n"):
+        parts = line.split(" ")
+        try:
+            signed = base64.b64decode(parts[2], validate=True) if len(parts) == 3 else b""
+        except ValueError:
+            signed = b""
+        if len(parts) != 3 or parts[0] != "\u2014" or len(signed) < 5:
+            raise BundleFormatError(f"the checkpoint line {line[:80]!r} is not a signature line")
+        signatures.append((parts[1], signed[:4], signed[4:]))
+    return {
+        "origin": origin,
+        "size": int(size),
+        "root": digest.hex(),
+        "body": (body + "\n").encode(),
+        "signatures": signatures,
+    }
+
+
+def check_checkpoint(
+    checkpoint: dict[str, Any], bundle_roots: list[str] | None, verifier_keys: list[str]
+) -> ProofReport:
+    """A parsed checkpoint against a bundle's roots and, when ``cryptography`` is importable, its signatures."""
+    detail: dict[str, Any] = {"origin": checkpoint["origin"], "size": checkpoint["size"], "root": checkpoint["root"]}
+    size = checkpoint["size"]
+    if bundle_roots is not None:
+        if size >= len(bundle_roots):
+            return ProofReport(
+                False,
+                "checkpoint",
+                f"the bundle holds {len(bundle_roots) - 1} events, the checkpoint {size}: events were dropped",
+                detail,
+            )
+        if bundle_roots[size] != checkpoint["root"]:
+            return ProofReport(
+                False,
+                "checkpoint",
+                f"the bundle's first {size} events have the root {bundle_roots[size]}, not the checkpoint's: "
+                f"history up to position {size} differs (rewritten, or a fork)",
+                detail,
+            )
+    if not verifier_keys:
+        detail["signatures"] = "not checked: no --key given"
+        return ProofReport(True, "checkpoint", None, detail)
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError:
+        detail["signatures"] = "not checked: the cryptography package is not installed"
+        return ProofReport(True, "checkpoint", None, detail)
+    verified = []
+    for key in verifier_keys:
+        name, _, rest = key.strip().partition("+")
+        key_id, _, encoded = rest.partition("+")
+        public = base64.b64decode(encoded)[1:]
+        for signer, signed_id, signature in checkpoint["signatures"]:
+            if signer != name or signed_id.hex() != key_id:
+                continue
+            try:
+                Ed25519PublicKey.from_public_bytes(public).verify(signature, checkpoint["body"])
+            except Exception:
+                return ProofReport(False, "checkpoint", f"the signature of {name} does not verify", detail)
+            verified.append(name)
+    if not verified:
+        return ProofReport(False, "checkpoint", "no signature by any of the keys given", detail)
+    detail["signatures"] = f"verified: {', '.join(verified)}"
+    return ProofReport(True, "checkpoint", None, detail)
+
+
 def _proofs(args: argparse.Namespace) -> int:
     """``--proof``: every proof file checked (against the bundle too, if one is given)."""
     roots: list[str] | None = None
@@ -951,10 +1046,15 @@ def _proofs(args: argparse.Namespace) -> int:
         if bundle.manifest.get("first_position") == 1:
             roots = merkle_roots(hashes)
     documents = []
-    for name in args.proof:
+    for name in args.proof or ():
         with open(name, "rb") as handle:
             documents.append((name, parse_proof(handle.read(1 << 24))))
+    notes = []
+    for name in args.checkpoint or ():
+        with open(name, "rb") as handle:
+            notes.append((name, parse_checkpoint(handle.read(1 << 20))))
     reports = [(name, check_proof(document, roots)) for name, document in documents]
+    reports += [(name, check_checkpoint(note, roots, args.key or [])) for name, note in notes]
     if args.json:
         _say(json.dumps([{"file": n, **r.to_dict()} for n, r in reports], indent=2, sort_keys=True), sys.stdout)
     for name, report in reports:
@@ -992,9 +1092,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="an inclusion or consistency proof (JSON) to verify; with a bundle, also against its events",
     )
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="FILE",
+        help="a checkpoint note (Ledger.checkpoint().note()); with a bundle, its root must be the bundle's",
+    )
+    parser.add_argument(
+        "--key", action="append", metavar="VKEY", help="a verifier key (name+keyid+base64) for checkpoint signatures"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    if args.proof:
+    if args.proof or args.checkpoint:
         try:
             return _proofs(args)
         except (ValueError, OSError) as exc:

@@ -1,0 +1,261 @@
+"""Checkpoints: the Merkle root at a size, signed with Ed25519, written as a C2SP signed note.
+
+A checkpoint's body is three lines (``origin``, the tree size in decimal, the root in
+base64), the format transparency logs use, so their tooling can read it; ``origin`` is
+``artifact-ledger/<ledger id>``. Signature lines follow a blank line: ``— <name>
+<base64(key id ‖ signature)>``, the key id being the first four bytes of
+``SHA-256(name ‖ "\\n" ‖ 0x01 ‖ public key)`` and the signature an Ed25519 signature of the body.
+
+Signing needs the ``cryptography`` package (``pip install artifact-ledger[sign]``). The
+ledger's signing key lives outside the database, in the key directory beside the pickle key
+(``<ledger id>.ed25519``, mode 0600, made at the first checkpoint); a witness co-signs with a
+key of its own (:func:`cosign`). A verifier holds public keys as C2SP verifier keys:
+``<name>+<key id hex>+<base64(0x01 ‖ public key)>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import InvalidCheckpointError, MissingExtraError
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointCheck",
+    "CheckpointSignature",
+    "CheckpointSigner",
+    "InvalidCheckpointError",
+    "cosign",
+]
+
+ORIGIN_PREFIX = "artifact-ledger/"
+_DASH = "\u2014"
+_ED25519 = b"\x01"
+
+
+class CheckpointSignature(BaseModel):
+    """One signature line: the signer's ``name``, its ``key_id`` (8 hex digits) and the signature (base64)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    key_id: str
+    signature: str
+
+
+class Checkpoint(BaseModel):
+    """A signed tree head: the log of ``origin`` had ``size`` events with Merkle root ``root`` (hex)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    origin: str
+    size: int
+    root: str
+    signatures: tuple[CheckpointSignature, ...] = ()
+
+    @property
+    def ledger_id(self) -> str | None:
+        return self.origin[len(ORIGIN_PREFIX) :] if self.origin.startswith(ORIGIN_PREFIX) else None
+
+    def body(self) -> bytes:
+        """The signed text: origin, size and base64 root, one line each."""
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(bytes.fromhex(self.root)).decode()}\n".encode()
+
+    def note(self) -> str:
+        """The C2SP signed note: the body, a blank line, one line per signature."""
+        lines = "".join(f"{_DASH} {s.name} {_signature_field(s)}\n" for s in self.signatures)
+        return self.body().decode() + "\n" + lines
+
+    @classmethod
+    def parse(cls, text: str | bytes, *, ledger_id: str | None = None) -> Checkpoint:
+        """A checkpoint from its note; :class:`InvalidCheckpointError` naming what is wrong.
+
+        ``ledger_id``: refuse a checkpoint of another ledger.
+        """
+        if isinstance(text, bytes):
+            try:
+                text = text.decode()
+            except UnicodeDecodeError:
+                raise InvalidCheckpointError("the checkpoint is not UTF-8 text") from None
+        body, sep, rest = text.partition("\n\n")
+        if not sep:
+            raise InvalidCheckpointError(
+                "the checkpoint note has no blank line before its signatures: it is truncated or not a signed note"
+            )
+        lines = body.split("\n")
+        if len(lines) < 3:
+            raise InvalidCheckpointError(f"the checkpoint's body has {len(lines)} line(s), not origin, size and root")
+        origin, size_text, root_text = lines[:3]
+        if not origin.startswith(ORIGIN_PREFIX):
+            raise InvalidCheckpointError(
+                f"the checkpoint's origin {origin[:80]!r} is not an artifact-ledger log's ({ORIGIN_PREFIX}<ledger id>)"
+            )
+        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+            raise InvalidCheckpointError(f"the checkpoint's size {size_text[:40]!r} is not a decimal number")
+        try:
+            root = base64.b64decode(root_text, validate=True)
+        except binascii.Error:
+            root = b""
+        if len(root) != 32:
+            raise InvalidCheckpointError(f"the checkpoint's root {root_text[:60]!r} is not a base64 SHA-256 hash")
+        if not rest.endswith("\n") or not rest.strip():
+            raise InvalidCheckpointError("the checkpoint note ends without a complete signature line: it is truncated")
+        signatures = [_parse_signature(line) for line in rest[:-1].split("\n")]
+        found = cls(origin=origin, size=int(size_text), root=root.hex(), signatures=tuple(signatures))
+        if ledger_id is not None and found.ledger_id != ledger_id:
+            raise InvalidCheckpointError(
+                f"the checkpoint is of the log {found.origin!r}, not of this ledger ({ORIGIN_PREFIX}{ledger_id})"
+            )
+        return found
+
+    def verified_by(self, verifier_keys: list[str]) -> list[str]:
+        """The names of ``verifier_keys`` (C2SP verifier keys) whose signatures on this checkpoint verify.
+
+        A signature naming one of the keys that does not verify is :class:`InvalidCheckpointError`
+        (a forged or edited checkpoint); signatures by keys not given are ignored.
+        """
+        ed25519 = _ed25519()
+        keys = [_parse_verifier_key(k) for k in verifier_keys]
+        verified: list[str] = []
+        for signature in self.signatures:
+            for name, key_id, public in keys:
+                if name != signature.name or key_id != signature.key_id:
+                    continue
+                try:
+                    ed25519.Ed25519PublicKey.from_public_bytes(public).verify(
+                        base64.b64decode(signature.signature), self.body()
+                    )
+                except Exception:
+                    raise InvalidCheckpointError(
+                        f"the signature of {name} (key {key_id}) on the checkpoint of size {self.size} does not "
+                        "verify: the checkpoint was edited or forged"
+                    ) from None
+                verified.append(name)
+        return verified
+
+
+class CheckpointCheck(BaseModel):
+    """A checkpoint against the log: ``ok`` when the log's root at its size is the checkpoint's.
+
+    Otherwise ``problem`` says how the log differs: it holds fewer events than the checkpoint
+    (dropped from the end), or another history up to the checkpoint's size (rewritten, a fork).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    size: int
+    root: str
+    log_size: int
+    log_root: str | None
+    problem: str | None = None
+
+
+def _signature_field(signature: CheckpointSignature) -> str:
+    return base64.b64encode(bytes.fromhex(signature.key_id) + base64.b64decode(signature.signature)).decode()
+
+
+def _parse_signature(line: str) -> CheckpointSignature:
+    parts = line.split(" ")
+    if len(parts) != 3 or parts[0] != _DASH or not parts[1]:
+        raise InvalidCheckpointError(f"the checkpoint line {line[:80]!r} is not a signature line ({_DASH} name sig)")
+    try:
+        raw = base64.b64decode(parts[2], validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) < 5:
+        raise InvalidCheckpointError(f"the signature of {parts[1][:40]!r} is not base64 of a key id and a signature")
+    return CheckpointSignature(name=parts[1], key_id=raw[:4].hex(), signature=base64.b64encode(raw[4:]).decode())
+
+
+def _key_id(name: str, public: bytes) -> str:
+    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public).digest()[:4].hex()
+
+
+def _parse_verifier_key(text: str) -> tuple[str, str, bytes]:
+    name, _, rest = text.strip().partition("+")
+    key_id, _, encoded = rest.partition("+")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raw = b""
+    if not name or len(key_id) != 8 or len(raw) != 33 or raw[:1] != _ED25519 or _key_id(name, raw[1:]) != key_id:
+        raise InvalidCheckpointError(f"{text[:80]!r} is not an Ed25519 verifier key (name+keyid+base64)")
+    return name, key_id, raw[1:]
+
+
+def _ed25519() -> Any:
+    try:
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError:
+        raise MissingExtraError(
+            "signing and checking checkpoint signatures needs the cryptography package: "
+            "pip install artifact-ledger[sign]"
+        ) from None
+    return ed25519
+
+
+class CheckpointSigner:
+    """An Ed25519 signing key with its name (needs ``artifact-ledger[sign]``)."""
+
+    def __init__(self, name: str, private_key: Any) -> None:
+        if not name or any(c.isspace() or c == "+" for c in name):
+            raise InvalidCheckpointError(f"a signer's name {name!r} must be non-empty, without spaces or '+'")
+        self.name = name
+        self._key = private_key
+
+    @classmethod
+    def generate(cls, name: str) -> CheckpointSigner:
+        return cls(name, _ed25519().Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, name: str, seed: bytes) -> CheckpointSigner:
+        return cls(name, _ed25519().Ed25519PrivateKey.from_private_bytes(seed))
+
+    @classmethod
+    def for_ledger(cls, ledger_id: str, key_dir: str | os.PathLike[str] | None = None) -> CheckpointSigner:
+        """The ledger's own signer: ``<ledger id>.ed25519`` in the key directory, made (mode 0600) if missing."""
+        from .keys import default_key_dir
+
+        directory = Path(key_dir) if key_dir is not None else default_key_dir()
+        path = directory / f"{ledger_id}.ed25519"
+        name = f"{ORIGIN_PREFIX}{ledger_id}"
+        if path.exists():
+            seed = bytes.fromhex(path.read_text(encoding="ascii").strip())
+            return cls.from_seed(name, seed)
+        signer = cls.generate(name)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        seed = signer._key.private_bytes_raw()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(seed.hex() + "\n")
+        return signer
+
+    @property
+    def public_key(self) -> bytes:
+        raw: bytes = self._key.public_key().public_bytes_raw()
+        return raw
+
+    @property
+    def verifier_key(self) -> str:
+        """The C2SP verifier key to give whoever checks the signatures."""
+        public = self.public_key
+        return f"{self.name}+{_key_id(self.name, public)}+{base64.b64encode(_ED25519 + public).decode()}"
+
+    def sign(self, checkpoint: Checkpoint) -> CheckpointSignature:
+        signature = self._key.sign(checkpoint.body())
+        return CheckpointSignature(
+            name=self.name, key_id=_key_id(self.name, self.public_key), signature=base64.b64encode(signature).decode()
+        )
+
+
+def cosign(checkpoint: Checkpoint, signer: CheckpointSigner) -> Checkpoint:
+    """``checkpoint`` with one more signature (a witness's), the others kept."""
+    return checkpoint.model_copy(update={"signatures": (*checkpoint.signatures, signer.sign(checkpoint))})

@@ -1,0 +1,140 @@
+"""Signed checkpoints on every backend, played as the attacker they are for: someone with full write access
+who drops the newest events, or forks the log, and recomputes everything the database holds."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidCheckpointError, Ledger
+from artifact_ledger import verify_bundle as standalone
+from artifact_ledger.checkpoints import cosign
+from artifact_ledger.store.tables import append_only_ddl
+from artifact_ledger.transfer import export_ledger
+from ledger_support import SECRET
+
+
+async def saves(ledger: Ledger, count: int, tag: str) -> None:
+    async with ledger.manager() as manager:
+        await manager.save_all([ArtifactIn(data={tag: i}) for i in range(count)])
+
+
+async def drop_newest(engine: AsyncEngine, keep: int) -> None:
+    """What a DBA can do: switch the append-only guard off, delete the newest events, switch it on again."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
+            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
+            for statement in append_only_ddl("ledger_events", "sqlite"):
+                if "_no_delete" in statement:
+                    await conn.execute(text(statement))
+        else:
+            await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
+            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
+            await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+
+
+async def test_a_checkpoint_is_a_signed_note_the_ledger_and_the_stdlib_verifier_check(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 21, "i")
+        made = await ledger.checkpoint(key_dir=keys)
+        own = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys)  # the same key, read back
+        key_file = keys / f"{ledger.ledger_id}.ed25519"
+        assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        assert (made.size, made.root) == (21, (await ledger.merkle_root()).root)
+        note = made.note()
+        lines = note.split("\n")
+        assert lines[0] == f"artifact-ledger/{ledger.ledger_id}"
+        assert lines[1] == "21"
+        assert lines[3] == ""
+        assert lines[4].startswith(f"\u2014 artifact-ledger/{ledger.ledger_id} ")
+        assert Checkpoint.parse(note, ledger_id=ledger.ledger_id) == made
+        assert made.verified_by([own.verifier_key]) == [own.name]
+        witness = CheckpointSigner.generate("witness.example")
+        both = cosign(made, witness)
+        assert both.verified_by([own.verifier_key, witness.verifier_key]) == [own.name, "witness.example"]
+        await saves(ledger, 5, "j")
+        check = await ledger.verify_checkpoint(both.note(), verifier_keys=[witness.verifier_key])
+        assert check.ok
+        assert (check.size, check.log_size) == (21, 26)
+        await export_ledger(ledger.engine, tmp_path / "bundle")
+    (tmp_path / "c.note").write_text(both.note())
+    args = [str(tmp_path / "bundle"), "--checkpoint", str(tmp_path / "c.note")]
+    assert standalone.main(args) == 0  # no key given: said so, signatures not checked
+    assert standalone.main([*args, "--key", witness.verifier_key, "--key", own.verifier_key]) == 0
+    stranger = CheckpointSigner.generate("witness.example")
+    assert standalone.main([*args, "--key", stranger.verifier_key]) == 1
+    forged = both.model_copy(update={"root": "00" * 32})
+    (tmp_path / "forged.note").write_text(forged.note())
+    assert standalone.main(["--checkpoint", str(tmp_path / "forged.note"), "--key", own.verifier_key]) == 1
+    assert standalone.main([str(tmp_path / "bundle"), "--checkpoint", str(tmp_path / "forged.note")]) == 1
+    (tmp_path / "cut.note").write_text(both.note()[:-30])
+    assert standalone.main(["--checkpoint", str(tmp_path / "cut.note")]) == 2
+
+
+async def test_dropping_the_newest_events_passes_verify_but_not_the_checkpoint(engine: AsyncEngine) -> None:
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 20, "i")
+        kept = await ledger.checkpoint(signers=[])
+        await drop_newest(engine, 17)
+        await ledger.rebuild()  # the attacker recomputes the projections and the Merkle tree
+        assert (await ledger.verify()).ok  # the chain alone cannot tell: a prefix of a chain is a chain
+        check = await ledger.verify_checkpoint(kept)
+        assert not check.ok
+        assert check.problem == "the log holds 17 events, but the checkpoint recorded 20: the newest 3 were dropped"
+
+
+async def test_a_fork_from_the_same_checkpoint_is_detected_at_its_size(engine: AsyncEngine) -> None:
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 12, "i")
+        early = await ledger.checkpoint(signers=[])
+        await saves(ledger, 8, "i")
+        kept = await ledger.checkpoint(signers=[])
+        await drop_newest(engine, 15)
+        await ledger.rebuild()
+        await saves(ledger, 9, "other")  # another history from position 16 on, chained and hashed by the ledger
+        assert (await ledger.verify()).ok
+        assert (await ledger.verify_checkpoint(early)).ok  # before the fork: the same history
+        check = await ledger.verify_checkpoint(kept)
+        assert not check.ok
+        assert check.log_size == 24
+        assert check.log_root != kept.root
+        assert "first 20 events have the root" in (check.problem or "")
+        assert "rewritten (or this is a fork)" in (check.problem or "")
+
+
+async def test_bad_checkpoints_are_refused_by_name(engine: AsyncEngine, tmp_path: Path) -> None:
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 3, "i")
+        signer = CheckpointSigner.generate("operator")
+        made = await ledger.checkpoint(signers=[signer])
+        note = made.note()
+        with pytest.raises(InvalidCheckpointError, match="no blank line"):
+            await ledger.verify_checkpoint(note.split("\n\n")[0])
+        with pytest.raises(InvalidCheckpointError, match="truncated"):
+            await ledger.verify_checkpoint(note[:-10])
+        with pytest.raises(InvalidCheckpointError, match="not an artifact-ledger log"):
+            await ledger.verify_checkpoint("example.com/log\n3\nAAAA\n\n\u2014 x AAAAAAA=\n")
+        other = note.replace(str(ledger.ledger_id), "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+        with pytest.raises(InvalidCheckpointError, match="not of this ledger"):
+            await ledger.verify_checkpoint(other)
+        edited = note.replace("\n3\n", "\n2\n", 1)
+        with pytest.raises(InvalidCheckpointError, match="does not verify: the checkpoint was edited or forged"):
+            await ledger.verify_checkpoint(edited, verifier_keys=[signer.verifier_key])
+        resigned = await ledger.checkpoint(signers=[CheckpointSigner.generate("operator")])
+        with pytest.raises(InvalidCheckpointError, match="signed by none of the 1 key"):
+            await ledger.verify_checkpoint(resigned, verifier_keys=[signer.verifier_key])
+        with pytest.raises(InvalidCheckpointError, match="not an Ed25519 verifier key"):
+            await ledger.verify_checkpoint(made, verifier_keys=["operator+00000000+AAAA"])
+        beyond = made.model_copy(update={"size": 9})
+        check = await ledger.verify_checkpoint(beyond)
+        assert not check.ok
+        assert "recorded 9" in (check.problem or "")
