@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidCheckpointError, Ledger
+from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidCheckpointError, Ledger, MissingExtraError
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.store.tables import append_only_ddl
@@ -138,3 +140,31 @@ async def test_bad_checkpoints_are_refused_by_name(engine: AsyncEngine, tmp_path
         check = await ledger.verify_checkpoint(beyond)
         assert not check.ok
         assert "recorded 9" in (check.problem or "")
+
+
+def test_without_cryptography_signing_asks_for_the_extra_and_the_stdlib_verifier_says_it_did_not_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer = CheckpointSigner.generate("operator")
+    made = cosign(Checkpoint(origin="artifact-ledger/01ARZ3NDEKTSV4RRFFQ69G5FAV", size=1, root="ab" * 32), signer)
+    note = tmp_path / "c.note"
+    note.write_text(made.note())
+    for name in (
+        "cryptography",
+        "cryptography.hazmat.primitives.asymmetric",
+        "cryptography.hazmat.primitives.asymmetric.ed25519",
+    ):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if it were not installed
+    with pytest.raises(MissingExtraError, match=r"artifact-ledger\[sign\]"):
+        CheckpointSigner.generate("operator")
+    report = standalone.check_checkpoint(standalone.parse_checkpoint(note.read_bytes()), None, [signer.verifier_key])
+    assert report.ok
+    assert report.detail["signatures"] == "not checked: the cryptography package is not installed"
+    done = subprocess.run(
+        [sys.executable, "-S", "-I", standalone.__file__, "--checkpoint", str(note), "--key", signer.verifier_key],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "signatures not checked: the cryptography package is not installed" in done.stdout
