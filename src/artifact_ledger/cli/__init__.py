@@ -19,11 +19,18 @@ from sqlalchemy.engine import make_url
 
 from .. import logs
 from .._version import __version__
-from ..errors import ArtifactNotFoundError, InvalidBundleError, LedgerError, LedgerNotFoundError, SchemaTamperedError
+from ..errors import (
+    ArtifactNotFoundError,
+    InvalidBundleError,
+    InvalidCheckpointError,
+    LedgerError,
+    LedgerNotFoundError,
+    SchemaTamperedError,
+)
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import commands, completion, provenance, query, serve
+from . import checkpoints, commands, completion, provenance, query, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -150,6 +157,7 @@ def _operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="a head recorded earlier that the log must still hold",
     )
     verify.add_argument("--chain-only", action="store_true", help="skip blobs and projection drift")
+    checkpoints.add_verify_arguments(verify)
     _json(verify)
 
     sub.add_parser("rebuild", help="replay the log into fresh projections")
@@ -224,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_patch_parser(sub)
     serve.add_parser(sub)
     provenance.add_parsers(sub, timestamp)
+    checkpoints.add_parsers(sub)
     _completion(sub)
     # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`.
     for command in sub.choices.values():
@@ -236,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 def exit_code(exc: BaseException) -> int:
     if isinstance(exc, ArtifactNotFoundError | LedgerNotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, InvalidBundleError | SchemaTamperedError | ImportConflictError):
+    if isinstance(exc, InvalidBundleError | SchemaTamperedError | ImportConflictError | InvalidCheckpointError):
         return EXIT_VERIFY_FAILED  # bad input: a bundle that fails its checks or does not fit the ledger
     return EXIT_ERROR
 

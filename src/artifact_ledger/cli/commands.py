@@ -11,6 +11,7 @@ from rich.progress import Progress
 from ..errors import ArtifactNotFoundError, CorruptBlobError, UntrustedContentError
 from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
+from . import checkpoints as checkpoint_cli
 from . import provenance, query, render
 from .demo import run_demo
 from .diffview import render_content_diff
@@ -136,8 +137,12 @@ async def _verify(args: argparse.Namespace) -> int:
                 blobs=not args.chain_only,
                 projections=False if args.chain_only else None,
             )
+        notes, contradiction = 0, None
+        if args.checkpoints:
+            notes, contradiction = await checkpoint_cli.check_directory(ledger, args.checkpoints, args.key or [])
     if args.json:
-        render.print_json(dataclasses.asdict(report) | {"head": str(report.head)})
+        extra = {"checkpoints_checked": notes, "checkpoint_problem": contradiction} if args.checkpoints else {}
+        render.print_json(dataclasses.asdict(report) | {"head": str(report.head)} | extra)
     elif report.ok:
         render.console.print(
             f"[green]OK[/green]: {report.events_checked} events, {report.blobs_checked} blobs, "
@@ -146,7 +151,12 @@ async def _verify(args: argparse.Namespace) -> int:
     else:
         where = f"position {report.broken_position}" if report.broken_position is not None else "the projections"
         render.console.print(f"[red]BROKEN[/red] ({report.reason}) at {where}: {report.problem}")
-    return 0 if report.ok else 1
+    if args.checkpoints and not args.json:
+        if contradiction is None:
+            render.console.print(f"[green]OK[/green]: the log holds the history of {notes} checkpoint(s)")
+        else:
+            render.console.print(f"[red]BROKEN[/red] (checkpoint) {contradiction}", highlight=False, soft_wrap=True)
+    return 0 if report.ok and contradiction is None else 1
 
 
 async def _rebuild(args: argparse.Namespace) -> int:
@@ -176,4 +186,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     **SERVE,
     **query.QUERY_COMMANDS,
     **provenance.PROVENANCE_COMMANDS,
+    **checkpoint_cli.CHECKPOINT_COMMANDS,
 }

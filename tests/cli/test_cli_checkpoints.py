@@ -1,0 +1,133 @@
+"""``artifact-ledger checkpoint --to DIR`` and ``artifact-ledger verify --checkpoints DIR`` (SQLite and PostgreSQL):
+anchoring the Merkle root outside the database, and catching the log that no longer holds it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from artifact_ledger import ArtifactIn, CheckpointSigner, Ledger
+from artifact_ledger.cli import main
+from ledger_support import PG_URL, pg_engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+        return
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    admin = pg_engine().execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def run(url: str, *argv: str) -> int:
+    return await asyncio.to_thread(main, ["--db", url, *argv])
+
+
+async def saves(url: str, count: int, tag: str) -> None:
+    async with Ledger.open(url) as ledger, ledger.manager() as manager:
+        await manager.save_all([ArtifactIn(data={tag: i}) for i in range(count)])
+
+
+async def drop_newest(url: str, keep: int) -> None:
+    """The DBA's attack: the guard off, the newest events deleted, the guard back, the projections rebuilt."""
+    async with Ledger.open(url) as ledger:
+        async with ledger.engine.begin() as conn:
+            if url.startswith("sqlite"):
+                await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
+                await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
+                await conn.execute(
+                    text(
+                        "CREATE TRIGGER ledger_events_no_delete BEFORE DELETE ON ledger_events BEGIN SELECT "
+                        "RAISE(ABORT, 'artifact-ledger: ledger_events is append-only; events and blobs are never "
+                        "updated or deleted'); END"
+                    )
+                )
+            else:
+                await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
+                await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
+                await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+        await ledger.rebuild()
+
+
+async def test_checkpoints_in_a_directory_then_truncation_and_a_fork_are_caught(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    await saves(url, 10, "i")
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    assert "checkpoint of 10 events written to" in capsys.readouterr().out
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0  # the same: no new file
+    capsys.readouterr()
+    await saves(url, 6, "i")
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys), "--json") == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["size"] == 16
+    assert made["note"].startswith("artifact-ledger/")
+    assert len(list(notes.glob("*.note"))) == 2
+    async with Ledger.open(url) as ledger:
+        vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys).verifier_key
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key", vkey) == 0
+    assert "holds the history of 2 checkpoint(s)" in capsys.readouterr().out
+
+    await drop_newest(url, 13)
+    assert await run(url, "verify") == 0  # the chain alone cannot see it
+    capsys.readouterr()
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 1
+    out = capsys.readouterr().out
+    assert "(size 16): the log holds 13 events, but the checkpoint recorded 16: the newest 3 were dropped" in out
+
+    await saves(url, 5, "other")  # a fork: 18 events, the first 16 not the checkpoint's
+    assert await run(url, "verify", "--checkpoints", str(notes), "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    assert report["checkpoints_checked"] == 2
+    assert "history up to position 16 was rewritten (or this is a fork)" in report["checkpoint_problem"]
+
+
+async def test_bad_checkpoint_directories_are_refused(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    await saves(url, 4, "i")
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    async with Ledger.open(url) as ledger:
+        vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys).verifier_key
+    (note,) = notes.glob("*.note")
+    capsys.readouterr()
+    assert await run(url, "verify", "--checkpoints", str(tmp_path / "missing")) == 1
+    assert "no checkpoint directory" in capsys.readouterr().err
+    original = note.read_text()
+    note.write_text(original.replace("\n4\n", "\n3\n", 1))  # edited after it was written
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key", vkey) == 1
+    assert "does not verify: the checkpoint was edited or forged" in capsys.readouterr().err
+    assert (
+        await run(url, "verify", "--checkpoints", str(notes), "--key", CheckpointSigner.generate("x").verifier_key) == 1
+    )
+    assert "signed by none of the 1 key(s) given" in capsys.readouterr().err
+    note.write_text(original[:-20])
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 1
+    assert "truncated" in capsys.readouterr().err
+    note.write_text(original.replace("artifact-ledger/", "artifact-ledger/0", 1))
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 1
+    assert "not of this ledger" in capsys.readouterr().err
+    note.write_text("something else entirely\n")
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 1
+    assert f"{note}:" in capsys.readouterr().err
+    note.write_text(original)
+    assert await run(url, "checkpoint", "--to", str(notes), "--unsigned") == 4  # same size and root, other bytes
+    assert "never rewritten" in capsys.readouterr().err
