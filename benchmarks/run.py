@@ -8,6 +8,7 @@ W1b the same forest in one save_all; W3 subtree reads in forests of 11,110 and 1
 H history and point-in-time reads (find_by_id/build_tree as_of, history of 1,000 versions);
 V1 Ledger.verify() over 100,000 events; P the per-operation path (a new session and manager per
 call, as chapkit's routes use it): get, save, update and move, with statements per operation;
+L aliases and lineage (resolve_alias, as_of, lineage depth 10 over 100,000 links, alias/link writes);
 Q metadata queries (find/count with where=, as_of=, keyset pages) in a ledger of 1,000,000 artifacts.
 
     python benchmarks/run.py --profile P-get --backend postgresql   # where a per-operation get's time goes
@@ -46,6 +47,7 @@ WORKLOADS = {
     "H": "bench_history:run_h",
     "V1": "bench_verify:run_v1",
     "P": "bench_perop:run_p",
+    "L": "bench_lineage:run_l",
     "Q": "bench_query:run_q",
 }
 PROFILED = ["W1", "W1b", "W3", "W3-build", "P-get", "P-save", "P-update", "P-move"]
