@@ -6,14 +6,18 @@
 Each server runs as its own subprocess on 127.0.0.1 under uvicorn with one worker, the asyncio
 loop and the h11 protocol, access log off. Both are seeded over HTTP with the same tree (1 root ->
 10 -> 100 -> 1,000 children, about 120 bytes of JSON data each), then loaded for a fixed time by
-``--clients`` concurrent clients (one httpx connection each, in this process) on three routes:
+``--clients`` concurrent clients (one keep-alive connection each, in this process, speaking plain
+HTTP/1.1 over asyncio streams so that the client costs little beside the servers) on three routes:
 
     GET  /api/v1/artifacts/{id}        a random one of the 1,111 ids (same sequence for both)
     GET  /api/v1/artifacts/{root}/$tree the whole 1,111-node subtree
     POST /api/v1/artifacts             a new leaf under one of 10 nodes of a second tree
 
 Every response's status is checked (200, or 201 for POST); a run with any other status fails.
-Reported per route: requests/s, p50 and p99 latency (medians over the repeats) and ours/chapkit.
+Both servers are up at once and each route is loaded on one, then the other (the order alternating
+between repeats), so a busy moment of a shared machine falls on both. Reported per route:
+requests/s, p50 and p99 latency (medians over the repeats) and ours/chapkit (the median of the
+per-repeat ratios).
 
 chapkit 2.4.1 needs Python >= 3.13 and must live in its own virtualenv (never in ours)::
 
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import random
 import signal
@@ -42,7 +48,9 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "/api/v1/artifacts"
-PG_SERVER = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+PG_URL = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_SERVER = PG_URL.rsplit("/", 1)[0].replace("postgresql+asyncpg://", "postgresql://")
+"""The server of the tests' database (``ARTIFACT_LEDGER_TEST_PG``); each run makes its own databases there."""
 UVICORN: dict[str, Any] = {"host": "127.0.0.1", "workers": 1, "loop": "asyncio", "http": "h11", "log_level": "warning"}
 ROUTES = ["GET /{id}", "GET /{id}/$tree", "POST /"]
 SCRIPT = str(Path(__file__).resolve())
@@ -60,11 +68,16 @@ def serve(impl: str, url: str, port: int) -> None:
 
         app = create_app(url, console=False)
     else:
-        from chapkit import ArtifactHierarchy  # type: ignore[import-not-found]  # in its own virtualenv
+        from chapkit import ArtifactHierarchy, get_alembic_dir  # type: ignore[import-not-found]  # own venv
         from chapkit.api import ServiceBuilder, ServiceInfo  # type: ignore[import-not-found]
+        from servicekit import Database, SqliteDatabase  # type: ignore[import-not-found]
 
+        # A database given by URL would run servicekit's own migrations, which create no chapkit
+        # table; chapkit's bundled migrations create its tables on either backend.
+        kind = SqliteDatabase if url.startswith("sqlite") else Database
+        database = kind(url, alembic_dir=get_alembic_dir())
         hierarchy = ArtifactHierarchy(name="bench", level_labels={0: "root", 1: "a", 2: "b", 3: "c"})
-        builder = ServiceBuilder(info=ServiceInfo(id="bench", display_name="bench"), database_url=url)
+        builder = ServiceBuilder(info=ServiceInfo(id="bench", display_name="bench")).with_database(database)
         app = builder.with_artifacts(hierarchy=hierarchy).build()
     uvicorn.run(app, port=port, access_log=False, **UVICORN)
 
@@ -181,33 +194,74 @@ def count_nodes(node: dict[str, Any]) -> int:
     return 1 + sum(count_nodes(child) for child in node.get("children") or [])
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection over asyncio streams: a client light enough that the
+    servers, not the load generator, are what is measured (httpx costs more per request than a
+    small route does). Reads bodies sized by Content-Length or sent chunked."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> Connection:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        assert self.reader is not None
+        assert self.writer is not None
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        lines = header.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        fields = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in lines[1:] if h)}
+        if "content-length" in fields:
+            return status, await self.reader.readexactly(int(fields["content-length"]))
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                parts.append(await self.reader.readexactly(size + 2))
+                if size == 0:
+                    return status, b"".join(p[:-2] for p in parts)
+        raise RuntimeError(f"{method} {path}: a response without Content-Length or chunked body: {lines}")
+
+
 async def load(
-    base: str, route: str, clients: int, duration: float, ids: list[str], root: str, parents: list[str]
+    port: int, route: str, clients: int, duration: float, ids: list[str], root: str, parents: list[str]
 ) -> Measured:
     """``clients`` connections sending ``route`` back to back for ``duration`` seconds."""
-    import httpx
-
     expected = 201 if route.startswith("POST") else 200
     bad: list[str] = []
 
     async def client_loop(number: int, deadline: float, out: Measured) -> None:
         rng = random.Random(number)
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        async with Connection(port) as connection:
             while True:
                 start = time.perf_counter()
                 if start >= deadline:
                     return
                 if route == "GET /{id}":
-                    response = await client.get(f"{PREFIX}/{rng.choice(ids)}")
+                    status, body = await connection.request("GET", f"{PREFIX}/{rng.choice(ids)}")
                 elif route == "GET /{id}/$tree":
-                    response = await client.get(f"{PREFIX}/{root}/$tree")
+                    status, body = await connection.request("GET", f"{PREFIX}/{root}/$tree")
                 else:
-                    response = await client.post(PREFIX, json=payload(rng, rng.choice(parents), 2))
+                    sent = json.dumps(payload(rng, rng.choice(parents), 2)).encode()
+                    status, body = await connection.request("POST", PREFIX, sent)
                 out.latencies.append(time.perf_counter() - start)
                 out.requests += 1
-                if response.status_code != expected and len(bad) < 3:
-                    bad.append(f"{route} answered {response.status_code}: {response.text[:300]}")
+                if status != expected and len(bad) < 3:
+                    bad.append(f"{route} answered {status}: {body[:300]!r}")
 
     async def phase(seconds: float) -> Measured:
         out = Measured(0, 0.0)
@@ -217,9 +271,11 @@ async def load(
         return out
 
     if route == "GET /{id}/$tree":
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             await check_tree(client, root)
-    await phase(min(2.0, duration / 5))  # warm-up: connections, caches, the JIT-less interpreter's first paths
+    await phase(min(2.0, duration / 5))  # warm-up: connections, caches, the interpreter's first paths
     measured = await phase(duration)
     if bad:
         raise RuntimeError("\n".join(bad))
@@ -282,20 +338,42 @@ def chapkit_problem(python: str | None) -> str | None:
     return None
 
 
-async def measure(impl: str, python: str, args: argparse.Namespace, directory: Path) -> dict[str, list[Measured]]:
-    results: dict[str, list[Measured]] = {route: [] for route in ROUTES}
-    async with Database(args.backend, impl, directory) as database, Server(impl, python, database.url) as server:
-        root, ids, parents = await seed(server.base)
+@dataclass
+class Target:
+    """A running, seeded server under test and its measurements per route."""
+
+    impl: str
+    server: Server
+    root: str
+    ids: list[str]
+    parents: list[str]
+    results: dict[str, list[Measured]] = field(default_factory=lambda: {route: [] for route in ROUTES})
+
+
+async def run_route(target: Target, route: str, repeat: int, args: argparse.Namespace) -> None:
+    got = await load(target.server.port, route, args.clients, args.duration, target.ids, target.root, target.parents)
+    target.results[route].append(got)
+    print(
+        f"{target.impl:8} #{repeat + 1} {route:16} {got.rate:8.1f} req/s  p50 {got.quantile(0.5) * 1e3:7.1f} ms"
+        f"  p99 {got.quantile(0.99) * 1e3:7.1f} ms  ({got.requests} requests)",
+        flush=True,
+    )
+
+
+async def measure(impls: list[tuple[str, str]], args: argparse.Namespace, directory: Path) -> list[Target]:
+    """Every server up and seeded at once; then per repeat and route each is loaded in turn (the
+    order alternating between repeats), so that a busy moment of the machine hits both alike."""
+    async with contextlib.AsyncExitStack() as stack:
+        targets = []
+        for impl, python in impls:
+            database = await stack.enter_async_context(Database(args.backend, impl, directory))
+            server = await stack.enter_async_context(Server(impl, python, database.url))
+            targets.append(Target(impl, server, *await seed(server.base)))
         for repeat in range(args.repeats):
             for route in ROUTES:
-                got = await load(server.base, route, args.clients, args.duration, ids, root, parents)
-                results[route].append(got)
-                print(
-                    f"{impl:8} #{repeat + 1} {route:16} {got.rate:8.1f} req/s  p50 {got.quantile(0.5) * 1e3:7.1f} ms"
-                    f"  p99 {got.quantile(0.99) * 1e3:7.1f} ms  ({got.requests} requests)",
-                    flush=True,
-                )
-    return results
+                for target in targets if repeat % 2 == 0 else targets[::-1]:
+                    await run_route(target, route, repeat, args)
+        return targets
 
 
 def summary(runs: list[Measured]) -> tuple[float, float, float]:
@@ -307,6 +385,7 @@ def summary(runs: list[Measured]) -> tuple[float, float, float]:
 
 
 def table(ours: dict[str, list[Measured]], chapkit: dict[str, list[Measured]] | None) -> str:
+    """Medians over the repeats; the ratio is the median of the per-repeat ratios of req/s."""
     lines = [
         "| route | ours req/s | ours p50 ms | ours p99 ms "
         "| chapkit req/s | chapkit p50 ms | chapkit p99 ms | req/s ours/chapkit |",
@@ -318,7 +397,8 @@ def table(ours: dict[str, list[Measured]], chapkit: dict[str, list[Measured]] | 
             theirs = "| — | — | — | — |"
         else:
             c_rate, c_p50, c_p99 = summary(chapkit[route])
-            theirs = f"| {c_rate:.0f} | {c_p50:.1f} | {c_p99:.1f} | **{rate / c_rate:.2f}×** |"
+            ratio = statistics.median(a.rate / b.rate for a, b in zip(ours[route], chapkit[route], strict=True))
+            theirs = f"| {c_rate:.0f} | {c_p50:.1f} | {c_p99:.1f} | **{ratio:.2f}×** |"
         lines.append(f"| `{route}` | {rate:.0f} | {p50:.1f} | {p99:.1f} {theirs}")
     return "\n".join(lines)
 
@@ -332,11 +412,13 @@ async def main(args: argparse.Namespace) -> int:
         f"uvicorn {UVICORN}",
         flush=True,
     )
+    impls = [("ours", sys.executable)]
+    if problem is None:
+        impls.append(("chapkit", args.chapkit_python))
     with tempfile.TemporaryDirectory() as tmp:
-        ours = await measure("ours", sys.executable, args, Path(tmp))
-        chapkit = None if problem is not None else await measure("chapkit", args.chapkit_python, args, Path(tmp))
+        targets = await measure(impls, args, Path(tmp))
     print()
-    print(table(ours, chapkit))
+    print(table(targets[0].results, targets[1].results if len(targets) > 1 else None))
     return 0
 
 
