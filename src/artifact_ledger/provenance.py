@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 from ulid import ULID
 
-from . import codec
+from . import arguments, codec
 from .alias_guard import alias_state, steps_then
 from .aliases import AliasState, checked_alias_name, decide_protect, decide_remove, decide_set
 from .ambient import current as current_attribution
@@ -41,6 +41,7 @@ from .store.errors import translated
 from .store.provenance import provenance_statements
 from .store.recorder import Recorder
 from .store.rows import event_from_row
+from .store.statements import REPLY_COLUMNS
 from .writer import WriteBatch
 
 if TYPE_CHECKING:
@@ -293,27 +294,31 @@ class Provenance:
 
     async def resolve_alias(self, name: str, *, as_of: datetime | None, include_content: bool) -> ArtifactOut:
         name = checked_alias_name(name)
+        arguments.flag(include_content, "include_content")
+        instant = None if as_of is None else utc(as_of, "as_of")
         await self.commands.sync()
         with translated():
             async with self.repo.reading() as rec:
                 sql = provenance_statements(rec.sql.dialect)
-                rows = await rec.fetch(sql.alias_row, name)
-                if as_of is None:
-                    if not rows or rows[0][3] is None:
+                if instant is None:
+                    rows = await rec.fetch(sql.alias_resolved, name)
+                    if not rows or rows[0][-2] is None:
                         raise AliasNotFoundError(f"no alias named {name!r}")
-                    aid, version = rows[0][3], rows[0][4]
+                    aid, version = rows[0][-2], rows[0][-1]
+                    row: Sequence[Any] | None = rows[0][: len(REPLY_COLUMNS)]
                 else:
-                    at = await self._position_at(rec, as_of) if rows else 0
-                    found = await rec.fetch(sql.stream_event_at, rows[0][1], at) if rows and at else []
-                    payload = codec.loads(found[0][6]) if found else None
+                    found = await rec.fetch(sql.alias_payload_at, name, rec.ts(instant))
+                    payload = codec.loads(found[0][0]) if found else None
                     if payload is None or payload["artifact_id"] is None:
-                        raise AliasNotFoundError(f"no alias named {name!r} at {as_of.isoformat()}")
+                        raise AliasNotFoundError(f"no alias named {name!r} at {instant.isoformat()}")
                     aid, version = payload["artifact_id"], payload["version"]
-        # Most aliases point at their artifact's current version: the plain read (one indexed row) is
-        # the answer then; the version read replays the log only for an older version.
-        out = await self.reads.find_by_id(aid, version=None, as_of=None, include_content=include_content)
-        if out is None or out.version != version:
-            out = await self.reads.find_by_id(aid, version=version, as_of=None, include_content=include_content)
+                    got = await rec.fetch(rec.sql.read_by_id, aid)
+                    row = got[0] if got else None
+                # Most aliases point at their artifact's current version: its projection row (a pure
+                # read) is the answer then; an older version is replayed from the log.
+                if row is not None and row[0] is not None and row[3] == version:
+                    return (await self.reads._outs([row], include_content, rec))[0]
+        out = await self.reads.find_by_id(aid, version=version, as_of=None, include_content=include_content)
         if out is None:  # pragma: no cover - an alias's version always exists in its artifact's stream
             raise ArtifactNotFoundError(f"alias {name!r} points at {aid} version {version}, which is not found")
         return out

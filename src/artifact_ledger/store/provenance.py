@@ -13,8 +13,8 @@ from sqlalchemy import ARRAY, ClauseElement, String, and_, bindparam, delete, fu
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
-from .statements import ONE, ZERO, Statement, compile_for
-from .tables import aliases, closure, events, links
+from .statements import ONE, REPLY_COLUMNS, ZERO, Statement, compile_for
+from .tables import aliases, artifacts, closure, events, links
 
 
 def _p(name: str, type_: Any = None) -> BindParameter[Any]:
@@ -32,7 +32,7 @@ class ProvenanceStatements:
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        a, k, e = aliases, links, events
+        a, k, e, r = aliases, links, events, artifacts
         ids = _ids(dialect)
         alias_columns = [a.c[n] for n in ALIAS_COLUMNS]
         link_columns = [k.c[n] for n in LINK_COLUMNS]
@@ -63,6 +63,25 @@ class ProvenanceStatements:
             "upsert_alias": (upsert, ALIAS_COLUMNS),
             "alias_checked": (alias_checked, ("name",)),
             "alias_row": (select(*alias_columns).where(a.c.name == _p("name")), ("name",)),
+            # resolve_alias in one statement: the aliased artifact's reply row (REPLY_COLUMNS) and
+            # the alias's artifact id and version; no row when there is no alias of that name.
+            "alias_resolved": (
+                select(*(r.c[n] for n in REPLY_COLUMNS), a.c.artifact_id, a.c.version)
+                .select_from(a.outerjoin(r, r.c.id == a.c.artifact_id))
+                .where(a.c.name == _p("name")),
+                ("name",),
+            ),
+            # resolve_alias(as_of=) in one seek: the alias stream's last event recorded at or before
+            # the instant (recorded_at never goes backwards along the log).
+            "alias_payload_at": (
+                select(e.c.payload)
+                .select_from(a.join(e, e.c.artifact_id == a.c.stream_id))
+                .where(a.c.name == _p("name"), e.c.recorded_at <= _p("instant"))
+                .order_by(e.c.position.desc())
+                .limit(ONE)
+                .offset(ZERO),
+                ("name", "instant"),
+            ),
             "aliases_of": (
                 select(*alias_columns).where(a.c.artifact_id == _p("artifact_id")).order_by(a.c.name),
                 ("artifact_id",),
