@@ -198,9 +198,12 @@ class ArtifactManager:
         """The live artifacts among ``ids``, ordered by id (unknown and deleted ids are left out)."""
         return await self._reads.find_all_by_id(ids, include_content=include_content)
 
-    async def count(self, where: dict[str, Any] | None = None) -> int:
-        """How many artifacts are live (with ``where``: how many of them match it; see :meth:`find`)."""
-        return await self._reads.count(where)
+    async def count(self, where: dict[str, Any] | None = None, *, as_of: datetime | None = None) -> int:
+        """How many artifacts are live (with ``where``: how many of them match it; see :meth:`find`).
+        ``as_of``: how many were live (and matched) at that instant, moves and deletes included;
+        before the first event, 0. Bad input raises :class:`InvalidQueryError` or
+        :class:`InvalidArgumentError`."""
+        return await self._reads.count(where, as_of)
 
     async def find(
         self,

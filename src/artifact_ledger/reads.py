@@ -129,13 +129,14 @@ class Reads:
             async with self.repo.reading() as rec:
                 return await self._outs(await queries.by_ids(rec, wanted), include_content, rec)
 
-    async def count(self, where: Any = None) -> int:
-        if where is None:
+    async def count(self, where: Any = None, as_of: datetime | None = None) -> int:
+        as_of = arguments.instant(as_of, "as_of")
+        if where is None and as_of is None:
             await self._sync()
             with translated():
                 async with self.repo.reading() as rec:
                     return await queries.count(rec)
-        return await self._count_where(where)
+        return await self._count_where(where, as_of)
 
     # ---- find: the filter language (query/) --------------------------------------------------------
     async def find(
@@ -158,12 +159,12 @@ class Reads:
             items = await self._models(ArtifactOut, rows, include_content)
         return FindPage.model_construct(items=items, next_cursor=next_cursor)
 
-    async def _count_where(self, where: Any) -> int:
-        finding.plan(where, order_by="id", limit=1, after=None, as_of=None)  # checked before any I/O
+    async def _count_where(self, where: Any, as_of: datetime | None) -> int:
+        finding.plan(where, order_by="id", limit=1, after=None, as_of=as_of)  # checked before any I/O
         await self._sync()
         with translated():
             async with self.repo.core_reads() as db:
-                return await finding.count(db, await self.repo.dialect(), where)
+                return await finding.count(db, await self.repo.dialect(), where, as_of)
 
     async def exists_by_id(self, id: ULID | str) -> bool:
         await self._sync()

@@ -139,3 +139,21 @@ async def test_bad_where_order_cursor_and_paging_are_400_and_change_nothing(
         assert_problem(await client.get(API, params=params), 422)
     assert_problem(await client.get(API, params={"as_of": "yesterday", "where": "{}"}), 400)
     assert await ledger.head() == head
+
+
+async def test_stats_counts_with_where_and_as_of(client: httpx.AsyncClient, ledger: Ledger) -> None:
+    made = await _seed(client)
+    before = datetime.now(UTC).isoformat()
+    assert (await client.delete(f"{API}/{made[4]['id']}")).status_code == 204
+    x = json.dumps({"data.metadata.exp": "x"})
+    assert (await client.get(f"{API}/$stats")).json() == {"total": 4}
+    assert (await client.get(f"{API}/$stats", params={"as_of": before})).json() == {"total": 5}
+    assert (await client.get(f"{API}/$stats", params={"where": x})).json() == {"total": 3}
+    assert (await client.get(f"{API}/$stats", params={"where": x, "as_of": before})).json() == {"total": 4}
+    listed = (await client.get(API, params={"where": x, "as_of": before})).json()
+    assert len(listed) == 4
+    assert (await client.get(f"{API}/$stats", params={"as_of": "2000-01-01T00:00:00Z"})).json() == {"total": 0}
+    head = await ledger.head()
+    for params in [{"as_of": "yesterday"}, {"where": "{not json"}, {"where": '{"nope": 1}'}, {"where": "[]"}]:
+        assert_problem(await client.get(f"{API}/$stats", params=params), 400)
+    assert await ledger.head() == head

@@ -148,3 +148,68 @@ def test_serve_usage_errors(tmp_path: Path) -> None:
         )
         assert result.returncode == 2, (args, result.stderr)
         assert "tok" not in result.stderr.replace("--tokens", "").replace("token", "") or args[0] != "--tokens"
+
+
+async def test_serve_max_content_is_the_upload_limit_apart_from_max_body(db_url: str) -> None:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: ASYNC220 - only starts the process
+        [
+            sys.executable,
+            "-m",
+            "artifact_ledger",
+            "serve",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--max-body",
+            "1K",
+            "--max-content",
+            "8K",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_up(base, {}, process)
+        async with httpx.AsyncClient(base_url=base) as client:
+            art = (await client.post(API, json={"data": {"n": 1}})).json()["id"]
+            head = len((await client.get(f"{API}/$audit")).json()["items"])
+            too_big_json = await client.post(API, json={"data": {"x": "y" * 2000}})
+            assert too_big_json.status_code == 413, too_big_json.text
+            assert too_big_json.headers["content-type"] == "application/problem+json"
+            fits = await client.put(f"{API}/{art}/$content", content=b"z" * 8192, headers={"content-type": "image/png"})
+            assert fits.status_code == 200, fits.text  # over --max-body, within --max-content
+            over = await client.put(f"{API}/{art}/$content", content=b"z" * 8193, headers={"content-type": "image/png"})
+            assert over.status_code == 413, over.text
+            assert "8192" in over.json()["detail"] or "8,192" in over.json()["detail"]
+            audit = (await client.get(f"{API}/$audit")).json()["items"]
+            assert len(audit) == head + 1  # only the upload that fitted was recorded
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+
+
+def test_serve_refuses_a_bad_max_content(tmp_path: Path) -> None:
+    for value in ("lots", "0", "2T"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "artifact_ledger",
+                "serve",
+                "--max-content",
+                value,
+                "--db",
+                f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, (value, result.stderr)
+        assert "--max-content" in result.stderr
+        assert not (tmp_path / "x.db").exists()

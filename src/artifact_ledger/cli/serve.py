@@ -72,6 +72,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="SIZE",
         help="refuse request bodies larger than this with 413 (default 64M)",
     )
+    serve.add_argument(
+        "--max-content",
+        type=size,
+        default=None,
+        metavar="SIZE",
+        help="the largest content upload (PUT /{id}/$content, read in chunks); larger ones get 413 "
+        "(default: --max-body)",
+    )
 
 
 def _fail(message: str, code: int) -> int:
@@ -107,7 +115,9 @@ async def _serve(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     async with Ledger.open(args.db) as ledger:
-        app = create_app(ledger, read_only=args.read_only, auth=auth, max_body=args.max_body)
+        app = create_app(
+            ledger, read_only=args.read_only, auth=auth, max_body=args.max_body, max_content=args.max_content
+        )
         config = uvicorn.Config(
             app,
             host=args.host,

@@ -108,10 +108,10 @@ class Service:
             )
         return principal
 
-    def reader(self, request: Request) -> Principal | None:
+    async def reader(self, request: Request) -> Principal | None:
         return self.principal(request)
 
-    def writer(self, request: Request) -> Caller:
+    async def writer(self, request: Request) -> Caller:
         """Who may write: 405 on a read-only server, 401 without a token, 403 for a read token."""
         if self.read_only:
             raise Problem(
@@ -144,7 +144,7 @@ def parse_ulid(value: str, what: str = "artifact id") -> ULID:
     return ULID.from_str(value.upper())
 
 
-def artifact_id(entity_id: Annotated[str, Path(description="the artifact's ULID")]) -> ULID:
+async def artifact_id(entity_id: Annotated[str, Path(description="the artifact's ULID")]) -> ULID:
     return parse_ulid(entity_id)
 
 
@@ -164,7 +164,7 @@ def parse_instant(value: str, what: str) -> datetime:
         ) from None
 
 
-def as_of_param(
+async def as_of_param(
     as_of: Annotated[
         str | None, Query(description="ISO 8601 instant: the state as it was then (no zone means UTC)")
     ] = None,
@@ -175,7 +175,7 @@ def as_of_param(
 MAX_VERSION: Final = 2**31 - 1
 
 
-def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+async def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
     """The version an ``If-Match: "<version>"`` names (``*``: any version, like no header); 400 if malformed."""
     if if_match is None or if_match.strip() == "*":
         return None
@@ -193,7 +193,7 @@ ContentType = Annotated[str | None, Header(alias="Content-Type", include_in_sche
 """The request's Content-Type (left out of the OpenAPI schema: the request body's media type says it)."""
 
 
-def json_body(content_type: ContentType = None) -> None:
+async def json_body(content_type: ContentType = None) -> None:
     """Routes with a JSON body: 415 for any other content type (a form, text, none at all)."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
@@ -208,7 +208,7 @@ JSON_BODY: Final = [Depends(json_body)]
 MERGE_PATCH: Final = "application/merge-patch+json"
 
 
-def merge_patch_body(content_type: ContentType = None) -> None:
+async def merge_patch_body(content_type: ContentType = None) -> None:
     """``PATCH``: 415 for anything but ``application/merge-patch+json`` (``Accept-Patch`` says so)."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != MERGE_PATCH:

@@ -162,8 +162,15 @@ def _past(r: Sequence[Any], level: int | None) -> Values:
     )
 
 
-async def count(db: Executor, dialect: str, where: Any) -> int:
-    """How many live artifacts match ``where`` (checked here)."""
+async def count(db: Executor, dialect: str, where: Any, as_of: datetime | None = None) -> int:
+    """How many artifacts match ``where`` (checked here), live now or, with ``as_of`` (an aware
+    UTC datetime), live at that instant; one statement either way (two for the past)."""
     node = parse_where(where)
-    found = (await db.execute(sql.count_statement(sql.source(dialect), node))).scalar_one()
+    position = None
+    if as_of is not None:
+        position = await _position(db, as_of)
+        if position is None:  # before the first event: nothing existed
+            return 0
+    src = sql.source(dialect, position, with_levels=position is not None and sql.uses_level(node))
+    found = (await db.execute(sql.count_statement(src, node))).scalar_one()
     return int(found)

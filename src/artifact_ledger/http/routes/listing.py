@@ -8,9 +8,9 @@ projections (no replay of the log per request):
 - ``limit``/``after`` is one ``find`` page and its cursor;
 - chapkit's ``page``/``size`` (offsets and a total) is served by the fast offset query of the
   manager when nothing else is asked; with a filter, another ordering or ``as_of`` it walks the
-  keyset pages up to the requested page (and, for the total as of an instant, to the end):
-  memory holds one keyset page, time grows with the offset (and with the matches as of a past
-  instant). ``limit``/``after`` is the form whose cost does not grow with depth.
+  keyset pages up to the requested page and counts the total with ``manager.count`` (as of the
+  same instant): memory holds one keyset page, time grows with the offset. ``limit``/``after``
+  is the form whose cost does not grow with depth.
 """
 
 from __future__ import annotations
@@ -95,16 +95,14 @@ class Listing:
         start = (page - 1) * size
         items: list[ArtifactOut] = []
         seen = 0
-        counted_by_sql = self.as_of is None
         async with aclosing(self.walk()) as matches:
             async for out in matches:
                 if start <= seen < start + size:
                     items.append(out)
                 seen += 1
-                if counted_by_sql and seen >= start + size:
+                if seen >= start + size:
                     break
-        total = await self.manager.count(self.where) if counted_by_sql else seen
-        return items, total
+        return items, await self.manager.count(self.where, as_of=self.as_of)
 
 
 async def iter_live(manager: ArtifactManager, instant: datetime | None) -> AsyncIterator[ArtifactOut]:

@@ -15,7 +15,8 @@ from .. import sse
 from ..models import ArtifactJson, AuditEntryJson, EventJson, KeysetPage, VerifyJson
 from ..problems import Problem
 from ..responses import json_response
-from ..service import Service, parse_instant, parse_ulid
+from ..service import AsOf, Service, parse_instant, parse_ulid
+from . import listing
 
 MAX_POSITION = 2**63 - 1
 
@@ -67,9 +68,22 @@ def register(router: APIRouter, service: Service) -> None:
     async def schema() -> Response:
         return json_response(ArtifactJson.model_json_schema())
 
-    @router.get("/$stats", dependencies=reader, response_model=dict[str, int], summary="How many artifacts are live")
-    async def stats(manager: Manager) -> Response:
-        return json_response({"total": await manager.count()})
+    @router.get(
+        "/$stats",
+        dependencies=reader,
+        response_model=dict[str, int],
+        summary="How many artifacts are live",
+        description="chapkit's `{total}`. With `where`, how many live artifacts match it (the filter "
+        "language of the list); with `as_of`, how many were live (and matched) at that instant.",
+    )
+    async def stats(
+        manager: Manager,
+        as_of: AsOf,
+        where: Annotated[
+            str | None, Query(description="a JSON object of conditions, as the list's `where` takes")
+        ] = None,
+    ) -> Response:
+        return json_response({"total": await manager.count(listing.parse_where(where), as_of=as_of)})
 
     @router.get(
         "/$verify",
