@@ -17,6 +17,7 @@ transaction each), so ``resolve_alias(as_of=)`` has history to seek in.
 - L3 ``lineage(id, depth=10)`` upstream from a bottom-layer artifact and downstream from a top-layer
   one vs a recursive CTE on the same ``ledger_links`` rows (current links, depth-limited, distinct
   edges); the node and edge counts must agree.
+  An info row sets upstream beside a leaner CTE returning only the distinct node ids (no edges).
 - L4 ``set_alias`` and ``link`` (one committed transaction each) beside a single committed
   ``save`` of a new artifact, all against the same floor (BEGIN; INSERT; COMMIT on the driver): the
   writes' ratios are reported next to the single save's, whose ratio is their target.
@@ -64,6 +65,11 @@ _CTE = (
     "FROM ledger_links l JOIN (SELECT DISTINCT id FROM walk WHERE hop < {p2}) f ON l.{near} = f.id "
     "WHERE l.valid_to IS NULL"
 )
+_LEAN = (
+    "WITH RECURSIVE walk(id, hop) AS (SELECT {p1}, 0 UNION "
+    "SELECT l.{far}, walk.hop + 1 FROM ledger_links l JOIN walk ON l.{near} = walk.id "
+    "WHERE l.valid_to IS NULL AND walk.hop < {p2}) SELECT DISTINCT id FROM walk"
+)
 _RESOLVE = (
     "SELECT a.id, a.parent_id, a.level, a.version, a.data, a.content_hash, a.content_codec, a.tags, "
     "a.created_at, a.updated_at, a.created_by, a.updated_by, al.version "
@@ -87,11 +93,11 @@ def _sizes(s: Any) -> tuple[int, int, int, int]:
     return 100, 20, 5, max(10, s.queries)
 
 
-def _cte(db: Database, upstream: bool) -> str:
+def _cte(db: Database, upstream: bool, template: str = _CTE) -> str:
     near, far = ("src_id", "dst_id") if upstream else ("dst_id", "src_id")
     if db.backend == "sqlite":
-        return _CTE.format(p1="?1", p2="?2", near=near, far=far)
-    return _CTE.format(p1="$1::varchar", p2="$2", near=near, far=far)
+        return template.format(p1="?1", p2="?2", near=near, far=far)
+    return template.format(p1="$1::varchar", p2="$2", near=near, far=far)
 
 
 async def _timed(call: Any) -> tuple[float, Any]:
@@ -209,6 +215,8 @@ async def run_l(backend: str, s: Any, log: Log) -> list[Result]:
         Result(backend, f"L3 lineage downstream depth {DEPTH} ({down['nodes']:,} nodes)", TIME, down["ours"],
                down["floor"], "ms", LINEAGE_TARGET, "floor: recursive CTE on ledger_links", down["detail"],
                paired_ratio=down["ratio"]),
+        Result(backend, "L3 info: upstream vs a lean CTE (node ids only, no edges)", TIME, up["ours"], up["lean"],
+               "ms", None, "the least a walk can return", {}, paired_ratio=up["lean_ratio"]),
         Result(backend, "L4 save (single, committed): the single-save ratio", TIME, l4["save"]["ours"],
                l4["save"]["floor"], "ms", None, "floor: BEGIN; INSERT; COMMIT", {}, paired_ratio=save_ratio),
         Result(backend, "L4 set_alias (single, committed)", TIME, l4["set_alias"]["ours"], l4["set_alias"]["floor"],
@@ -286,9 +294,9 @@ async def _l3(
     db: Database, conn: Any, manager: ArtifactManager, starts: list[str], upstream: bool, calls: int,
     rng: random.Random,
 ) -> dict[str, Any]:  # fmt: skip
-    sql = _cte(db, upstream)
+    sql, lean_sql = _cte(db, upstream), _cte(db, upstream, _LEAN)
     direction = "upstream" if upstream else "downstream"
-    ours, floor, nodes, edges = [], [], [], []
+    ours, floor, lean, nodes, edges = [], [], [], [], []
     for i in range(calls + 1):
         start = rng.choice(starts)
         first = i % 2 == 0
@@ -299,13 +307,17 @@ async def _l3(
             e_o, graph = await _timed(manager.lineage(start, direction=direction, depth=DEPTH))
         far = {r[4] if upstream else r[2] for r in rows} | {start}
         w.check((len(graph.edges), len(graph.nodes)), (len(rows), len(far)), f"lineage {direction} of {start}")
+        e_l, ids = await _timed(w.fetch(db, conn, lean_sql, start, DEPTH))
+        w.check(len(ids), len(far), f"lean CTE {direction} of {start}")
         if i:
             ours.append(e_o)
             floor.append(e_f)
+            lean.append(e_l)
             nodes.append(len(graph.nodes))
             edges.append(len(graph.edges))
     return {
         "ours": _ms(ours), "floor": _ms(floor), "ratio": _paired(ours, floor), "nodes": int(statistics.median(nodes)),
+        "lean": _ms(lean), "lean_ratio": _paired(ours, lean),
         "detail": {"nodes": int(statistics.median(nodes)), "edges": int(statistics.median(edges)), "calls": calls},
     }  # fmt: skip
 

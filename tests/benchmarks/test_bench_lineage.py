@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = ("L1 resolve_alias", "L1 info", "L2 resolve_alias(as_of)", "L3 lineage upstream", "L3 lineage downstream",
-        "L4 save", "L4 set_alias", "L4 link")  # fmt: skip
+        "L3 info", "L4 save", "L4 set_alias", "L4 link")  # fmt: skip
 
 
 def test_workload_l_quick_on_both_backends(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_workload_l_quick_on_both_backends(tmp_path: Path) -> None:
             assert r["ours"] > 0, r
             assert r["floor"] > 0, r
             assert math.isfinite(r["ratio"]), r
-        lineage = [r for r in rows if r["workload"].startswith("L3")]
+        lineage = [r for r in rows if r["workload"].startswith("L3 lineage")]
         assert all(r["detail"]["nodes"] > 100 for r in lineage)  # depth 10 reaches far into the graph
         assert all(r["detail"]["edges"] >= r["detail"]["nodes"] - 1 for r in lineage)
         writes = [r for r in rows if r["workload"].startswith(("L4 set_alias", "L4 link"))]
