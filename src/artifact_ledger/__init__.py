@@ -50,8 +50,10 @@ if TYPE_CHECKING:
         LockTimeoutError,
         MerkleDriftError,
         MissingExtraError,
+        NotAReplicaError,
         ProjectionDriftError,
         ProofRangeError,
+        ReplicaUnavailableError,
         SchemaOutOfDateError,
         SchemaTamperedError,
         StorageCorruptError,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from .proofs import ConsistencyProof, InclusionProof, TreeHead
     from .provenance import Alias, AliasChange
     from .query import FindPage
+    from .replicas import ReplicaLag
     from .schemas import (
         ArtifactData,
         ArtifactDiff,
@@ -145,6 +148,9 @@ _EXPORTS: dict[str, str] = {
     "LedgerUnavailableError": "errors",
     "LockTimeoutError": "errors",
     "ProjectionDriftError": "errors",
+    "NotAReplicaError": "errors",
+    "ReplicaUnavailableError": "errors",
+    "ReplicaLag": "replicas",
     "MerkleDriftError": "errors",
     "InvalidCheckpointError": "errors",
     "Checkpoint": "checkpoints",
@@ -257,8 +263,11 @@ __all__ = [
     "MLTrainingWorkspaceArtifactData",
     "MerkleDriftError",
     "MissingExtraError",
+    "NotAReplicaError",
     "ProjectionDriftError",
     "ProofRangeError",
+    "ReplicaLag",
+    "ReplicaUnavailableError",
     "SchemaOutOfDateError",
     "SchemaTamperedError",
     "StorageCorruptError",

@@ -252,3 +252,25 @@ class ProofRangeError(InvalidArgumentError, LookupError):
     """A Merkle root or proof asked for a tree the log does not hold: a size beyond the head, a
     position past the size, or a consistency proof from a larger size to a smaller one. The
     message names the numbers."""
+
+
+class NotAReplicaError(LedgerError):
+    """``Ledger.open(url, read_url=...)`` was given a ``read_url`` that is not a hot standby of
+    ``url``: a server that is not in recovery, a standby of another cluster, a database that does
+    not hold this ledger, or SQLite. Nothing was opened; ``url`` and ``read_url`` (passwords
+    masked) are attributes."""
+
+    def __init__(self, message: str, *, url: str | None = None, read_url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.read_url = read_url
+
+
+class ReplicaUnavailableError(LedgerUnavailableError):
+    """A read that goes to the read replica could not reach it. Reads do not fall back to the
+    primary by themselves (that would move the replica's load onto it unannounced): read with
+    ``ledger.manager(consistent=True)`` meanwhile. ``read_url`` (password masked) is an attribute."""
+
+    def __init__(self, message: str, *, read_url: str | None = None) -> None:
+        super().__init__(message)
+        self.read_url = read_url

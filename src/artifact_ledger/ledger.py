@@ -25,6 +25,7 @@ from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
+from .replicas import ReplicaLag
 from .schemas import ArtifactHierarchy
 from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
@@ -57,13 +58,17 @@ class Ledger:
         id_factory: IdFactory = new_id,
         owns_engine: bool = False,
         ledger_id: str | None = None,
+        read_engine: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
+        self.read_engine = read_engine
+        """The read replica's engine (``read_url``), or None: managers read there (see :meth:`manager`)."""
         self.keyring = keyring
         self.clock = clock
         self.new_id = id_factory
         self.ledger_id = ledger_id
         self._owns_engine = owns_engine
+        self._owns_read_engine = False
         self.sessions = async_sessionmaker(engine, class_=LedgerSession, expire_on_commit=False)
 
     @classmethod
@@ -77,6 +82,7 @@ class Ledger:
         id_factory: IdFactory | None = None,
         create: bool = True,
         lock_timeout: float | None = None,
+        read_url: str | URL | AsyncEngine | None = None,
     ) -> AsyncIterator[Ledger]:
         """Open (and by default create) a ledger; the engine is disposed on exit if we made it.
 
@@ -89,6 +95,12 @@ class Ledger:
         connection holds before it fails with ``LockTimeoutError``; default 30 s, ``math.inf``
         waits without limit. It configures the engine made from a URL; an engine passed in keeps
         its own settings (give ``create_engine(url, lock_timeout=...)`` the timeout instead).
+
+        ``read_url``: a PostgreSQL hot standby that streams from ``url`` (or an engine on one).
+        Managers read there unless they must see their own writes (see :meth:`manager`);
+        :meth:`replica_lag` says how far behind it is. One that is not a standby of ``url`` (not
+        in recovery, another cluster's, a database without this ledger, SQLite) is refused with
+        :class:`NotAReplicaError`, and nothing stays open.
         """
         owns = not isinstance(url_or_engine, AsyncEngine)
         if isinstance(url_or_engine, AsyncEngine):
@@ -105,8 +117,12 @@ class Ledger:
             if not create and sqlite_file_missing(url_or_engine):
                 raise _not_found(url_or_engine)
             engine = create_engine(url_or_engine, lock_timeout=lock_timeout)
+        read_engine: AsyncEngine | None = None
+        owns_read = read_url is not None and not isinstance(read_url, AsyncEngine)
         try:
             ledger_id = await _prepare_schema(engine, create)
+            if read_url is not None:
+                read_engine = await _open_replica(engine, read_url, ledger_id, lock_timeout)
             ledger = cls(
                 engine,
                 keyring=resolve_keyring(engine.url, secret, ledger_id=ledger_id),
@@ -114,20 +130,40 @@ class Ledger:
                 id_factory=id_factory or new_id,
                 owns_engine=owns,
                 ledger_id=ledger_id,
+                read_engine=read_engine,
             )
+            ledger._owns_read_engine = owns_read
             yield ledger
         finally:
+            if owns_read and read_engine is not None:
+                await read_engine.dispose()
             if owns:
                 await engine.dispose()
 
-    def repository(self, session: AsyncSession) -> ArtifactRepository:
-        return ArtifactRepository(session, secret=self.keyring, clock=self.clock, id_factory=self.new_id)
+    def repository(self, session: AsyncSession, *, consistent: bool = False) -> ArtifactRepository:
+        return ArtifactRepository(
+            session,
+            secret=self.keyring,
+            clock=self.clock,
+            id_factory=self.new_id,
+            read_engine=self.read_engine,
+            consistent=consistent,
+        )
 
     @asynccontextmanager
-    async def manager(self, hierarchy: ArtifactHierarchy | None = None) -> AsyncIterator[ArtifactManager]:
-        """An :class:`ArtifactManager` on a fresh session, closed on exit."""
+    async def manager(
+        self, hierarchy: ArtifactHierarchy | None = None, *, consistent: bool = False
+    ) -> AsyncIterator[ArtifactManager]:
+        """An :class:`ArtifactManager` on a fresh session, closed on exit.
+
+        With a read replica (``Ledger.open(url, read_url=...)``) its reads go to the replica
+        until it writes: after its first command (even a failed one), inside a ``transaction()``
+        and on a session in use they read the primary, so the manager always sees its own
+        writes. ``consistent=True``: every read goes to the primary. Without a replica
+        everything runs on the primary anyway.
+        """
         async with self.sessions() as session:
-            yield ArtifactManager(self.repository(session), hierarchy=hierarchy)
+            yield ArtifactManager(self.repository(session, consistent=consistent), hierarchy=hierarchy)
 
     @asynccontextmanager
     async def transaction(self, hierarchy: ArtifactHierarchy | None = None) -> AsyncIterator[ArtifactManager]:
@@ -308,9 +344,41 @@ class Ledger:
         with translated():
             return await list_indexes(self.engine)
 
+    async def replica_lag(self) -> ReplicaLag | None:
+        """How far the read replica is behind the primary (seconds as a staleness bound, WAL bytes,
+        paused replay), or None when the ledger has no replica. Raises
+        :class:`ReplicaUnavailableError` when the replica cannot be reached."""
+        if self.read_engine is None:
+            return None
+        from .replicas import lag
+
+        return await lag(self.engine, self.read_engine)
+
     async def close(self) -> None:
+        if self._owns_read_engine and self.read_engine is not None:
+            await self.read_engine.dispose()
         if self._owns_engine:
             await self.engine.dispose()
+
+
+async def _open_replica(
+    primary: AsyncEngine, read_url: str | URL | AsyncEngine, ledger_id: str, lock_timeout: float | None
+) -> AsyncEngine:
+    """The read replica's engine, checked to be a standby of ``primary`` holding this ledger."""
+    from .replicas import check_standby
+
+    if isinstance(read_url, AsyncEngine):
+        engine = read_url
+        translate_errors_of(engine, None)
+        await check_standby(primary, engine, ledger_id)
+        return engine
+    engine = create_engine(read_url, lock_timeout=lock_timeout)
+    try:
+        await check_standby(primary, engine, ledger_id)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
 
 
 def _masked(url: str | URL) -> str:

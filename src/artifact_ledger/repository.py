@@ -9,8 +9,8 @@ side (:mod:`commands`) and the read side (:mod:`reads`) both work through one re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from . import logs
 from .clock import Clock, system_clock
 from .content import Keyring, decode_content
+from .errors import ConnectionLostError, ReplicaUnavailableError
 from .ids import IdFactory, new_id
 from .keys import resolve_keyring
+from .store.errors import translate
 from .store.recorder import Recorder, autocommit_reads, own_transaction, recorder_for
 from .writer import WriteBatch
 
@@ -40,8 +42,16 @@ class ArtifactRepository:
         secret: str | bytes | Keyring | None = None,
         clock: Clock | None = None,
         id_factory: IdFactory | None = None,
+        read_engine: AsyncEngine | None = None,
+        consistent: bool = False,
     ) -> None:
         self.session = session
+        self.read_engine = read_engine
+        """A read replica's engine (``Ledger.open(url, read_url=...)``); see :meth:`_reads_engine`."""
+        self.consistent = consistent
+        """Every read goes to the primary (``ledger.manager(consistent=True)``)."""
+        self.wrote = False
+        """A command of this repository has written (or tried to): its reads go to the primary from now on."""
         self.clock: Clock = clock or system_clock
         self.new_id: IdFactory = id_factory or new_id
         self._secret = secret
@@ -65,6 +75,7 @@ class ArtifactRepository:
 
     async def batch(self) -> WriteBatch:
         """A batch on the session's connection, in the session's transaction (the caller commits)."""
+        self.wrote = True
         connection = await self.session.connection()
         return WriteBatch(await recorder_for(connection), self.clock, self.new_id)
 
@@ -89,6 +100,7 @@ class ArtifactRepository:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[WriteBatch]:
         """One command's unit of work: the batch commits when the block ends, and rolls back on any error."""
+        self.wrote = True
         engine = self._idle_engine()
         if engine is None:
             batch = await self.batch()
@@ -108,27 +120,59 @@ class ArtifactRepository:
     @asynccontextmanager
     async def core_reads(self) -> AsyncIterator[AsyncSession | AsyncConnection]:
         """Where SQLAlchemy Core reads run (history, audit, point-in-time): the session when it is
-        in use, else a connection of their own, so a read never leaves the session in a transaction."""
-        engine = self._idle_engine()
+        in use, else a connection of their own (on the read replica where there is one, see
+        :meth:`_reads_engine`), so a read never leaves the session in a transaction."""
+        engine = self._reads_engine()
         with logs.span("read"):
             if engine is None:
                 yield self.session
                 return
-            async with engine.connect() as connection:
-                yield connection
+            with self._replica_errors(engine):
+                async with engine.connect() as connection:
+                    yield connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Recorder]:
-        """A recorder for reads: on the session's connection when it is in use, else on a pooled one."""
-        engine = self._idle_engine()
+        """A recorder for reads: on the session's connection when it is in use, else on a pooled one
+        (of the read replica where there is one, see :meth:`_reads_engine`)."""
+        engine = self._reads_engine()
         with logs.span("read"):
             if engine is None:
                 recorder = await recorder_for(await self.session.connection())
                 await recorder.join()
                 yield recorder
                 return
-            async with autocommit_reads(engine) as recorder:
-                yield recorder
+            with self._replica_errors(engine):
+                async with autocommit_reads(engine) as recorder:
+                    yield recorder
+
+    def _reads_engine(self) -> AsyncEngine | None:
+        """Where a read runs: None for the session (in use: a transaction, pending objects), else an engine.
+
+        The rule for a ledger with a read replica: a read goes to the replica unless the caller
+        must see its own writes, that is unless this repository has written (any command, even
+        one that failed), its session is in a transaction, or it was made ``consistent``; those
+        read the primary. The replica may lag (``Ledger.replica_lag``); the primary never does.
+        """
+        engine = self._idle_engine()
+        if engine is None or self.read_engine is None or self.consistent or self.wrote:
+            return engine
+        return self.read_engine
+
+    @contextmanager
+    def _replica_errors(self, engine: AsyncEngine) -> Iterator[None]:
+        """A replica that cannot be reached fails the read with ``ReplicaUnavailableError`` (no fallback)."""
+        if engine is not self.read_engine:
+            yield
+            return
+        try:
+            yield
+        except Exception as error:
+            if _unreachable(error):
+                from .replicas import masked, unavailable
+
+                raise unavailable(masked(engine.url), error) from error
+            raise
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -144,6 +188,13 @@ class ArtifactRepository:
         """
         keyring = self.keyring if content_codec == "pickle" else _PLAIN
         return decode_content(content_codec, raw, digest, keyring)
+
+
+def _unreachable(error: BaseException) -> bool:
+    """The server went away or could not be reached (refused, shut down, connection lost)."""
+    if isinstance(error, ReplicaUnavailableError):
+        return False
+    return isinstance(error, OSError | ConnectionLostError) or isinstance(translate(error), ConnectionLostError)
 
 
 _PLAIN = Keyring.generate()

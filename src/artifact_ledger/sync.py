@@ -260,6 +260,7 @@ class Ledger(_Wrapper):
         id_factory: IdFactory | None = None,
         create: bool = True,
         lock_timeout: float | None = None,
+        read_url: str | URL | AsyncEngine | None = None,
     ) -> Iterator[Ledger]:
         """Open (and by default create) a ledger, as :meth:`artifact_ledger.Ledger.open` does; its
         event loop thread starts here and stops when the block ends."""
@@ -272,6 +273,7 @@ class Ledger(_Wrapper):
                 id_factory=id_factory,
                 create=create,
                 lock_timeout=lock_timeout,
+                read_url=read_url,
             )
             with _bridged(loop, opened) as ledger:
                 yield cls(ledger, loop)
@@ -288,9 +290,11 @@ class Ledger(_Wrapper):
         return self.async_ledger.ledger_id
 
     @contextmanager
-    def manager(self, hierarchy: ArtifactHierarchy | None = None) -> Iterator[ArtifactManager]:
-        """A manager on a fresh session, closed when the block ends."""
-        with _bridged(self._loop, self.async_ledger.manager(hierarchy)) as manager:
+    def manager(
+        self, hierarchy: ArtifactHierarchy | None = None, *, consistent: bool = False
+    ) -> Iterator[ArtifactManager]:
+        """A manager on a fresh session, closed when the block ends (``consistent``: as in the async ledger's)."""
+        with _bridged(self._loop, self.async_ledger.manager(hierarchy, consistent=consistent)) as manager:
             yield ArtifactManager(manager, self._loop)
 
     @contextmanager
@@ -312,6 +316,7 @@ class Ledger(_Wrapper):
     create_index = _blocking(_ledger.Ledger.create_index)
     drop_index = _blocking(_ledger.Ledger.drop_index)
     indexes = _blocking(_ledger.Ledger.indexes)
+    replica_lag = _blocking(_ledger.Ledger.replica_lag)
 
     def close(self) -> None:
         """Dispose of the engine (if the ledger made it) and stop the loop thread; the ``with`` block does this."""

@@ -30,7 +30,7 @@ from ..errors import (
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import checkpoints, commands, completion, provenance, query, serve
+from . import checkpoints, commands, completion, provenance, query, reading, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown = f"$ARTIFACT_LEDGER_URL, now {masked(from_env)}" if from_env else f"$ARTIFACT_LEDGER_URL or {DEFAULT_URL}"
     db_help = f"database URL (default: {shown})".replace("%", "%%")  # never the password
     parser.add_argument("--db", default=from_env or DEFAULT_URL, help=db_help)
+    parser.add_argument("--read-db", default=reading.read_db_default(), metavar="URL", help=reading.READ_DB_HELP)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`.
     for command in sub.choices.values():
         command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
+        command.add_argument("--read-db", default=argparse.SUPPRESS, metavar="URL", help=reading.READ_DB_HELP)
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser

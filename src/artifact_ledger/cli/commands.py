@@ -16,6 +16,7 @@ from . import provenance, query, render
 from .demo import run_demo
 from .diffview import render_content_diff
 from .operations import OPERATIONS
+from .reading import open_for_reads
 from .render import shown_time
 from .serve import SERVE
 
@@ -41,7 +42,7 @@ async def _show(args: argparse.Namespace) -> int:
     pickle signed with a key this ledger does not hold, a blob failing its hash) is left out with
     the decoder's reason, which names a key only for a signed pickle."""
     unavailable: str | None = None
-    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+    async with open_for_reads(args) as ledger, ledger.manager() as manager:
         try:
             out = await manager.find_by_id(args.id, version=args.version, as_of=args.as_of)
         except UntrustedContentError as exc:
@@ -67,7 +68,7 @@ async def _tree(args: argparse.Namespace) -> int:
     if args.labels:
         labels = {level: label.strip() for level, label in enumerate(args.labels.split(","))}
         hierarchy = ArtifactHierarchy(name="cli", level_labels=labels)
-    async with Ledger.open(args.db, create=False) as ledger, ledger.manager(hierarchy) as manager:
+    async with open_for_reads(args) as ledger, ledger.manager(hierarchy) as manager:
         node = await manager.build_tree(args.id, include_content=False, as_of=args.as_of)
     if node is None:
         raise ArtifactNotFoundError(f"artifact {args.id} not found{_when(args)}", artifact_id=args.id)
@@ -81,7 +82,7 @@ async def _tree(args: argparse.Namespace) -> int:
 
 
 async def _history(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+    async with open_for_reads(args) as ledger, ledger.manager() as manager:
         versions = await manager.history(args.id)
         events = await manager.provenance_history(args.id) if args.provenance else None
     if args.json:
@@ -96,7 +97,7 @@ async def _history(args: argparse.Namespace) -> int:
 
 
 async def _diff(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+    async with open_for_reads(args) as ledger, ledger.manager() as manager:
         diff = await manager.diff(args.id, args.v1, args.v2)
     if args.json:
         render.print_json(diff.model_dump(mode="json"))
@@ -108,7 +109,7 @@ async def _diff(args: argparse.Namespace) -> int:
 
 
 async def _audit(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+    async with open_for_reads(args) as ledger, ledger.manager() as manager:
         page = await manager.audit(
             artifact_id=args.artifact,
             subtree_of=args.subtree,

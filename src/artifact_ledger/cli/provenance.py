@@ -17,6 +17,7 @@ from ..errors import (
 from ..ledger import Ledger
 from ..lineage import LineageGraph
 from . import render
+from .reading import open_for_reads
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], timestamp: Any) -> None:
@@ -142,7 +143,7 @@ def _tree_text(graph: LineageGraph) -> str:
 
 
 async def run_lineage(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as m:
+    async with open_for_reads(args) as ledger, ledger.manager() as m:
         graph = await m.lineage(
             args.id, direction=args.direction or "upstream", depth=args.depth, kinds=args.kinds, as_of=args.as_of
         )

@@ -187,8 +187,8 @@ def add_patch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 async def run_ls(args: argparse.Namespace) -> int:
     """``ls``: every filter (``--where`` and the older ``--type/--level/--parent/--actor``) as one ``find``."""
-    from ..ledger import Ledger
     from . import render
+    from .reading import open_for_reads
 
     conditions: list[dict[str, Any]] = list(args.where or [])
     for given, key in ((args.type_, "data.type"), (args.level, "level"), (args.parent, "parent_id")):
@@ -199,7 +199,7 @@ async def run_ls(args: argparse.Namespace) -> int:
     rows: list[Any] = []
     next_cursor = args.after
     try:
-        async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+        async with open_for_reads(args) as ledger, ledger.manager() as manager:
             while len(rows) < args.limit:
                 page = await manager.find(
                     where_of(conditions),

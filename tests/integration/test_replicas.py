@@ -1,0 +1,428 @@
+"""Read replicas against a real hot standby: a second PostgreSQL server that streams from the test server.
+
+The ``standby`` fixture (one per test session) takes a base backup of the test server and starts
+it as a standby on a free port (``tests/pg_standby.py``); it stops it and removes its directory at
+the end, or at exit. Each test makes a database of its own on the primary, which the standby
+replays. Replay is paused with ``pg_wal_replay_pause()`` to tell the replica's answers from the
+primary's: whatever a read sees while replay is paused came from the primary.
+
+SQLite has no standby: there the tests check that a ``read_url`` is refused, that a ledger
+without a replica reports no lag, and that ``consistent=True`` changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from artifact_ledger import (
+    ArtifactIn,
+    Ledger,
+    NotAReplicaError,
+    ReplicaLag,
+    ReplicaUnavailableError,
+    create_engine,
+    sync,
+)
+from ledger_support import PG_URL, SECRET
+from pg_standby import Standby, server_bin
+
+WAIT_S = 30.0
+
+
+@pytest.fixture(scope="session")
+def standby() -> Iterator[Standby]:
+    bin_dir = server_bin()
+    if bin_dir is None:
+        pytest.skip(
+            "NO POSTGRESQL SERVER BINARIES (/usr/lib/postgresql/*/bin/pg_ctl, pg_basebackup): the read-replica "
+            "tests need them to start a standby; install postgresql (the Debian package) to run them"
+        )
+    server = Standby(PG_URL, bin_dir)
+    try:
+        server.start()
+    except Exception:
+        log = server.log()
+        server.stop()
+        raise RuntimeError(f"could not start the test standby; its log:\n{log}") from None
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Pair:
+    primary: str
+    replica: str
+    admin: str
+    """The standby's ``postgres`` database: where replay is paused and resumed."""
+
+    async def sql(self, url: str, statement: str) -> object:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(text(statement))
+                return result.scalar() if result.returns_rows else None
+        finally:
+            await engine.dispose()
+
+    async def pause(self) -> None:
+        await self.sql(self.admin, "SELECT pg_wal_replay_pause()")
+
+    async def resume(self) -> None:
+        await self.sql(self.admin, "SELECT pg_wal_replay_resume()")
+
+
+@pytest.fixture
+async def pair(standby: Standby) -> AsyncIterator[Pair]:
+    """A fresh database on the primary, its URL on the standby, and the standby's admin URL."""
+    name = f"replica_{uuid.uuid4().hex[:12]}"
+    server = make_url(PG_URL)
+    admin = create_async_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    found = Pair(str(server.set(database=name).render_as_string(hide_password=False)), standby.url(name), "")
+    found.admin = standby.url("postgres")
+    try:
+        yield found
+    finally:
+        await found.resume()  # a test that failed while replay was paused must not stall the next
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def eventually(check: object, what: str) -> None:
+    """Await ``check()`` until it is true (the standby replays within a moment), at most WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while not await check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {WAIT_S} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+# ---- writes reach the replica, and reads go there ---------------------------------------------------
+
+
+async def test_writes_on_the_primary_reach_the_replica(pair: Pair) -> None:
+    async with Ledger.open(pair.primary, secret=SECRET, read_url=pair.replica) as ledger:
+        assert ledger.read_engine is not None
+        async with ledger.manager() as writer:
+            saved = await writer.save(ArtifactIn(data={"name": "model", "content": b"weights"}))
+
+        async def replica_has_it() -> bool:
+            async with ledger.manager() as reader:
+                return await reader.find_by_id(saved.id) is not None
+
+        await eventually(replica_has_it, "the save reaches the replica")
+        async with ledger.manager() as reader:
+            found = await reader.find_by_id(saved.id)
+            assert found is not None
+            assert found.data["content"] == b"weights"
+            assert [v.version for v in await reader.history(saved.id)] == [1]
+            assert (await reader.find({"data.name": "model"})).items[0].id == saved.id
+
+        async def caught_up() -> bool:
+            lag = await ledger.replica_lag()
+            return lag is not None and lag.caught_up
+
+        await eventually(caught_up, "the replica catches up")
+        lag = await ledger.replica_lag()
+        assert isinstance(lag, ReplicaLag)
+        assert lag.bytes == 0
+        assert lag.seconds == 0.0
+        assert not lag.paused
+
+
+async def test_read_your_writes_while_replay_is_paused(pair: Pair) -> None:
+    async with Ledger.open(pair.primary, secret=SECRET, read_url=pair.replica) as ledger:
+        async with ledger.manager() as setup:
+            first = await setup.save(ArtifactIn(data={"name": "first"}))
+
+        async def replica_has_first() -> bool:
+            async with ledger.manager() as reader:
+                return await reader.exists_by_id(first.id)
+
+        await eventually(replica_has_first, "the first save reaches the replica")
+        await pair.pause()
+        try:
+            async with ledger.manager() as manager:
+                # Before it writes, this manager reads the replica (which has `first`).
+                assert await manager.exists_by_id(first.id)
+                saved = await manager.save(ArtifactIn(parent_id=first.id, data={"name": "second"}))
+                # After its write it reads the primary: its own write, at once.
+                found = await manager.find_by_id(saved.id)
+                assert found is not None
+                assert found.data == {"name": "second"}
+                assert [n.id for n in await manager.find_subtree(first.id)] == [first.id, saved.id]
+                assert await manager.count() == 2
+
+            async with ledger.manager() as fresh:  # has not written: reads the paused replica
+                assert await fresh.find_by_id(saved.id) is None
+                assert await fresh.count() == 1
+                assert (await fresh.audit(artifact_id=saved.id)).entries == []
+
+            async with ledger.manager(consistent=True) as consistent:  # reads the primary
+                assert await consistent.find_by_id(saved.id) is not None
+                assert [v.version for v in await consistent.history(saved.id)] == [1]
+
+            async with ledger.transaction() as tx:  # a transaction reads the primary (and its own writes)
+                assert await tx.exists_by_id(saved.id)
+                third = await tx.save(ArtifactIn(data={"name": "third"}))
+                assert await tx.exists_by_id(third.id)
+
+            lag = await ledger.replica_lag()
+            assert lag is not None
+            assert lag.paused
+            assert lag.bytes > 0
+            assert not lag.caught_up
+            assert lag.seconds is not None
+            assert lag.seconds > 0
+        finally:
+            await pair.resume()
+
+        async def replica_has_all() -> bool:
+            async with ledger.manager() as reader:
+                return await reader.count() == 3
+
+        await eventually(replica_has_all, "the writes reach the replica once replay resumes")
+        async with ledger.manager() as reader:
+            assert await reader.find_by_id(saved.id) is not None
+
+
+async def test_a_failed_write_also_moves_reads_to_the_primary(pair: Pair) -> None:
+    async with Ledger.open(pair.primary, secret=SECRET, read_url=pair.replica) as ledger:
+        await pair.pause()
+        try:
+            async with ledger.manager(consistent=True) as other:
+                hidden = await other.save(ArtifactIn(data={"name": "not replayed"}))
+            async with ledger.manager() as manager:
+                assert await manager.find_by_id(hidden.id) is None  # the replica's answer
+                with pytest.raises(Exception):  # noqa: B017,PT011 - any refusal: the point is what follows
+                    await manager.save(ArtifactIn(data={"name": "x"}), expected_version=7)
+                assert await manager.find_by_id(hidden.id) is not None  # now the primary's
+        finally:
+            await pair.resume()
+
+
+def test_sync_api_reads_the_replica_and_its_own_writes(pair: Pair) -> None:
+    with sync.Ledger.open(pair.primary, secret=SECRET, read_url=pair.replica) as ledger:
+        asyncio.run(pair.pause())  # after open: the standby has the new ledger by then
+        try:
+            with ledger.manager() as manager:
+                saved = manager.save(ArtifactIn(data={"name": "sync"}))
+                assert manager.find_by_id(saved.id) is not None
+            with ledger.manager() as fresh:
+                assert fresh.find_by_id(saved.id) is None
+            with ledger.manager(consistent=True) as consistent:
+                assert consistent.find_by_id(saved.id) is not None
+            lag = ledger.replica_lag()
+            assert lag is not None
+            assert lag.paused
+            assert lag.bytes > 0
+        finally:
+            asyncio.run(pair.resume())
+
+
+# ---- what is refused --------------------------------------------------------------------------------
+
+
+async def test_the_primary_itself_is_not_a_replica(pair: Pair) -> None:
+    with pytest.raises(NotAReplicaError, match="not in recovery") as caught:
+        async with Ledger.open(pair.primary, read_url=pair.primary):
+            pass
+    message = str(caught.value)
+    assert masked(pair.primary) in message
+    assert message.count(masked(pair.primary)) == 2
+    assert caught.value.url == masked(pair.primary)
+    assert caught.value.read_url == masked(pair.primary)
+
+
+async def test_another_database_on_the_standby_is_refused(pair: Pair, standby: Standby) -> None:
+    async with Ledger.open(pair.primary):
+        pass
+    with pytest.raises(NotAReplicaError, match="holds no ledger") as caught:
+        async with Ledger.open(pair.primary, read_url=standby.url("postgres")):
+            pass
+    assert masked(pair.primary) in str(caught.value)
+    assert masked(standby.url("postgres")) in str(caught.value)
+
+
+async def test_a_standby_of_another_ledger_is_refused(pair: Pair, standby: Standby) -> None:
+    name = f"replica_{uuid.uuid4().hex[:12]}"
+    server = make_url(PG_URL)
+    other = server.set(database=name).render_as_string(hide_password=False)
+    maintenance = server.set(database="postgres").render_as_string(hide_password=False)
+    await pair.sql(maintenance, f'CREATE DATABASE "{name}"')
+    try:
+        async with Ledger.open(other) as other_ledger:
+            other_id = other_ledger.ledger_id
+        async with Ledger.open(pair.primary) as ledger:
+            own_id = ledger.ledger_id
+        with pytest.raises(NotAReplicaError, match=f"holds ledger {other_id}, not ledger {own_id}"):
+            async with Ledger.open(pair.primary, read_url=standby.url(name)):
+                pass
+    finally:
+        await pair.sql(maintenance, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def test_a_fresh_ledger_is_waited_for_not_refused(pair: Pair) -> None:
+    """A ledger created on the primary a moment ago is accepted once the standby has replayed it."""
+    async with Ledger.open(pair.primary, read_url=pair.replica) as ledger:
+        assert ledger.read_engine is not None
+
+
+async def test_sqlite_has_no_replicas(tmp_path: Path, pair: Pair) -> None:
+    primary = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+    copy = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    with pytest.raises(NotAReplicaError, match="the replica is sqlite"):
+        async with Ledger.open(pair.primary, read_url=copy):
+            pass
+    with pytest.raises(NotAReplicaError, match="the primary is sqlite"):
+        async with Ledger.open(primary, read_url=pair.replica):
+            pass
+    with pytest.raises(NotAReplicaError, match="the primary is sqlite"):
+        async with Ledger.open(primary, read_url=copy):
+            pass
+    assert not (tmp_path / "b.db").exists()  # nothing was created on the refused URL
+
+
+async def test_an_unreachable_read_url_is_refused_at_open(pair: Pair) -> None:
+    nowhere = str(make_url(pair.replica).set(port=_closed_port()))
+    with pytest.raises(ReplicaUnavailableError) as caught:
+        async with Ledger.open(pair.primary, read_url=nowhere):
+            pass
+    assert masked(nowhere) in str(caught.value)
+
+
+# ---- without a replica ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_without_a_replica_everything_reads_the_primary(kind: str, tmp_path: Path, pair: Pair) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}" if kind == "sqlite" else pair.primary
+    async with Ledger.open(url, secret=SECRET) as ledger:
+        assert ledger.read_engine is None
+        assert await ledger.replica_lag() is None
+        async with ledger.manager() as writer:
+            saved = await writer.save(ArtifactIn(data={"k": 1}))
+        for consistent in (False, True):
+            async with ledger.manager(consistent=consistent) as reader:
+                assert await reader.find_by_id(saved.id) is not None
+
+
+# ---- the replica going away ---------------------------------------------------------------------------
+
+
+async def test_reads_fail_when_the_replica_goes_away(pair: Pair, standby: Standby) -> None:
+    async with Ledger.open(pair.primary, secret=SECRET, read_url=pair.replica) as ledger:
+        async with ledger.manager() as writer:
+            saved = await writer.save(ArtifactIn(data={"name": "kept"}))
+
+        async def replica_has_it() -> bool:
+            async with ledger.manager() as reader:
+                return await reader.exists_by_id(saved.id)
+
+        await eventually(replica_has_it, "the save reaches the replica")
+        await asyncio.to_thread(standby.stop_server)
+        try:
+            async with ledger.manager() as reader:
+                with pytest.raises(ReplicaUnavailableError) as caught:
+                    await reader.find_by_id(saved.id)  # a pooled connection that broke
+                assert masked(pair.replica) in str(caught.value)
+                assert "consistent=True" in str(caught.value)
+                with pytest.raises(ReplicaUnavailableError):
+                    await reader.history(saved.id)  # a new connection that cannot be made
+            with pytest.raises(ReplicaUnavailableError):
+                await ledger.replica_lag()
+            async with ledger.manager(consistent=True) as primary_reader:
+                assert await primary_reader.find_by_id(saved.id) is not None
+            async with ledger.manager() as writer:  # writes never needed the replica
+                await writer.save(ArtifactIn(data={"name": "during the outage"}))
+        finally:
+            await asyncio.to_thread(standby.start_server)
+
+        async def replica_back() -> bool:
+            try:
+                async with ledger.manager() as reader:
+                    return await reader.count() == 2
+            except ReplicaUnavailableError:
+                return False
+
+        await eventually(replica_back, "reads work again once the replica is back")
+
+
+# ---- the CLI ------------------------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "artifact_ledger", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+async def test_cli_read_db(pair: Pair) -> None:
+    async with Ledger.open(pair.primary, secret=SECRET) as ledger, ledger.manager() as manager:
+        first = await manager.save(ArtifactIn(data={"name": "first"}))
+    async with Ledger.open(pair.primary, read_url=pair.replica):
+        pass  # waits until the standby has the ledger
+    await pair.pause()
+    try:
+        async with Ledger.open(pair.primary, secret=SECRET) as ledger, ledger.manager() as manager:
+            await manager.save(ArtifactIn(data={"name": "second"}))
+        from_replica = await asyncio.to_thread(cli, "--db", pair.primary, "--read-db", pair.replica, "ls", "--json")
+        assert from_replica.returncode == 0, from_replica.stderr
+        assert [row["id"] for row in json.loads(from_replica.stdout)] == [str(first.id)]
+        from_primary = await asyncio.to_thread(cli, "ls", "--db", pair.primary, "--json")
+        assert from_primary.returncode == 0, from_primary.stderr
+        assert len(json.loads(from_primary.stdout)) == 2
+        refused = await asyncio.to_thread(cli, "show", str(first.id), "--db", pair.primary, "--read-db", pair.primary)
+        assert refused.returncode == 4
+        assert "is not a standby of" in refused.stderr
+        assert "not in recovery" in refused.stderr
+    finally:
+        await pair.resume()
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+
+
+def masked(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_engines_passed_in_stay_open(pair: Pair) -> None:
+    """A read engine of the caller's is checked and used, and not disposed with the ledger."""
+
+    async def run() -> None:
+        read_engine = create_engine(pair.replica)
+        try:
+            async with Ledger.open(pair.primary, secret=SECRET, read_url=read_engine) as ledger:
+                assert ledger.read_engine is read_engine
+            async with read_engine.connect() as conn:  # still usable
+                assert (await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar() is True
+        finally:
+            await read_engine.dispose()
+
+    asyncio.run(run())
