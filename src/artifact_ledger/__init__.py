@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .checkpoints import Checkpoint, CheckpointCheck, CheckpointSigner
     from .clock import FixedClock
     from .content import Keyring
+    from .content.streams import StreamedContent
     from .dataframe import DataFrame
     from .errors import (
         AliasNotFoundError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         ConcurrencyError,
         ConcurrentUseError,
         ConnectionLostError,
+        ContentNotFoundError,
         ContentTypeMismatchError,
         CorruptBlobError,
         DataNotSerializableError,
@@ -171,6 +173,8 @@ _EXPORTS: dict[str, str] = {
     "StorageFullError": "errors",
     "TransactionAbortedError": "errors",
     "UntrustedContentError": "errors",
+    "ContentNotFoundError": "errors",
+    "StreamedContent": "content.streams",
     "UnknownCodecError": "errors",
     "CodecRoundTripError": "errors",
     "CorruptBlobError": "errors",
@@ -229,6 +233,7 @@ __all__ = [
     "ConcurrentUseError",
     "ConnectionLostError",
     "ConsistencyProof",
+    "ContentNotFoundError",
     "ContentTypeMismatchError",
     "CorruptBlobError",
     "DataFrame",
@@ -272,6 +277,7 @@ __all__ = [
     "SchemaTamperedError",
     "StorageCorruptError",
     "StorageFullError",
+    "StreamedContent",
     "TransactionAbortedError",
     "TreeHead",
     "UnknownCodecError",

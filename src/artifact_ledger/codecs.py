@@ -47,8 +47,9 @@ __all__ = [
     "unregister",
 ]
 
-BUILTIN_CODECS: Final = ("json", "bytes", "dataframe", "pandas", "arrow", "numpy", "pickle")
-"""The names the ledger's own codecs are stored under; none of them can be registered again."""
+BUILTIN_CODECS: Final = ("json", "bytes", "dataframe", "pandas", "arrow", "numpy", "chunks", "pickle")
+"""The names the ledger's own codecs are stored under (``chunks``: content saved as a stream);
+none of them can be registered again."""
 
 CODEC_MEDIA_TYPE_PREFIX: Final = "application/vnd.artifact-ledger.codec."
 """A registered codec's media type unless it gives its own: this prefix and its name."""

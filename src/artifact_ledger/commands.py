@@ -25,6 +25,7 @@ from . import codec, logs, queries
 from .alias_guard import delete_checked
 from .ambient import current as current_attribution
 from .content import EncodedContent, encode_content
+from .content.streams import ChunkSource, PreparedStream, is_stream_source, prepare_stream
 from .decide import MoveArtifact, RevertArtifact, SaveArtifact
 from .errors import (
     ArtifactNotFoundError,
@@ -110,6 +111,29 @@ def flag_argument(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidArgumentError(f"{name} must be True or False, not {type(value).__name__} {value!r:.80}")
     return value
+
+
+async def _read_streams(items: list[ArtifactIn]) -> tuple[list[ArtifactIn], list[ChunkSource]]:
+    """Read once (and hash) the content of ``items`` given as a path, file object or async iterator.
+
+    Runs before the write transaction: a stream that fails part-way has written nothing. The
+    items come back with that content replaced by the :class:`PreparedStream` encoding takes.
+    """
+    sources: list[ChunkSource] = []
+    out: list[ArtifactIn] = []
+    try:
+        for item in items:
+            data = item.data
+            if isinstance(data, dict) and is_stream_source(data.get("content")):
+                stream = await prepare_stream(data["content"])
+                sources.append(stream.source)
+                item = item.model_copy(update={"data": {**data, "content": stream}})
+            out.append(item)
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    return out, sources
 
 
 _NO_CONTENT = object()
@@ -221,9 +245,11 @@ class Commands:
         if isinstance(data, dict) and data.get("content") is not None:
             content = data["content"]
             rest = {k: v for k, v in data.items() if k != "content"}
+            if isinstance(content, PreparedStream):  # the reply shows what reads will return
+                content = content.content
             declared = data.get("content_type") if isinstance(data.get("content_type"), str) else None
             try:
-                encoded = encode_content(content, declared, self.repo.keyring)
+                encoded = encode_content(data["content"], declared, self.repo.keyring)
             except InvalidArtifactDataError as exc:
                 raise type(exc)(f"artifact {artifact_id}: {exc}") from None
         try:
@@ -257,18 +283,24 @@ class Commands:
     ) -> ArtifactOut:
         self._ulids.clear()
         data = _save_input(data, "save's data")
-        cmd, encoded, content, fresh = self._prepare(data, version_argument(expected_version, "expected_version"))
-        who = current_attribution(actor=actor, reason=reason)
+        expected_version = version_argument(expected_version, "expected_version")
+        [data], sources = await _read_streams([data])
+        try:
+            cmd, encoded, content, fresh = self._prepare(data, expected_version)
+            who = current_attribution(actor=actor, reason=reason)
 
-        async def action(batch: WriteBatch) -> ArtifactOut:
-            await batch.save(cmd, who, encoded, fresh_id=fresh)
-            if "data" in cmd.unset:  # the data kept is the stored one: its content comes from its blob
-                return await self._written(batch, cmd.artifact_id)
-            row = await batch.projector.get(cmd.artifact_id)
-            assert row is not None
-            return self._reply(row, content)
+            async def action(batch: WriteBatch) -> ArtifactOut:
+                await batch.save(cmd, who, encoded, fresh_id=fresh)
+                if "data" in cmd.unset:  # the data kept is the stored one: its content comes from its blob
+                    return await self._written(batch, cmd.artifact_id)
+                row = await batch.projector.get(cmd.artifact_id)
+                assert row is not None
+                return self._reply(row, content)
 
-        return await self._write(action)
+            return await self._write(action)
+        finally:
+            for source in sources:
+                source.close()
 
     async def save_all(
         self, items: Iterable[ArtifactIn], *, actor: str | None, reason: str | None
@@ -277,6 +309,14 @@ class Commands:
         if isinstance(items, str | bytes | dict | ArtifactIn) or not isinstance(items, Iterable):
             raise InvalidArgumentError(f"save_all takes an iterable of ArtifactIn, not {type(items).__name__}")
         items = [_save_input(item, f"save_all's item {index}") for index, item in enumerate(items)]
+        items, sources = await _read_streams(items)
+        try:
+            return await self._save_all(items, actor=actor, reason=reason)
+        finally:
+            for source in sources:
+                source.close()
+
+    async def _save_all(self, items: list[ArtifactIn], *, actor: str | None, reason: str | None) -> list[ArtifactOut]:
         with building(len(items)):
             prepared = [self._prepare(item, None) for item in items]
         who = current_attribution(actor=actor, reason=reason)

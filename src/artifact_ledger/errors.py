@@ -84,6 +84,14 @@ class UnknownCodecError(UntrustedContentError, LookupError):
     stored. Register the codec (:func:`artifact_ledger.codecs.register`) in this process first."""
 
 
+class ContentNotFoundError(LedgerError, LookupError):
+    """``open_content`` of a version that has no content (or is the artifact's deletion)."""
+
+    def __init__(self, message: str, *, artifact_id: object = None) -> None:
+        super().__init__(message)
+        self.artifact_id = artifact_id
+
+
 class CodecRoundTripError(InvalidArtifactDataError):
     """A registered codec does not give back what it encoded (``decode(encode(x)) != x``) for the
     sample given to ``register`` or for the content of a save: the codec is refused, or nothing

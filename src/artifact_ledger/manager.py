@@ -175,6 +175,19 @@ class ArtifactManager:
         """
         return await self._reads.find_by_id(id, include_content=include_content, version=version, as_of=as_of)
 
+    def open_content(self, id: ULID | str, *, version: int | None = None) -> AsyncGenerator[bytes, None]:
+        """The content of the artifact (or of ``version``) as its stored bytes, a chunk at a time.
+
+        For content saved as a stream, and ``bytes`` content, those are the content itself; for
+        other codecs, their encoded form (JSON text, ``.npy``, Arrow IPC, a signed pickle).
+        Every chunk is checked against its SHA-256 before it is yielded, so no unverified byte
+        is handed out: a chunk that fails raises :class:`UntrustedContentError` in its place,
+        after the chunks before it. Errors about the id or version (``ArtifactNotFoundError``,
+        ``ArtifactDeletedError``, ``VersionNotFoundError``, ``ContentNotFoundError``) are raised
+        at the first step of the iteration. Memory stays at about one chunk.
+        """
+        return _exclusive_items(self, self._reads.open_content(id, version=version), "open_content")
+
     async def find_all(self, *, include_content: bool = True) -> list[ArtifactOut]:
         """Every live artifact, ordered by id."""
         return await self._reads.find_all(include_content=include_content)
@@ -489,12 +502,14 @@ def _exclusive(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T
     return exclusive
 
 
-async def _exclusive_items(manager: ArtifactManager, items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
+async def _exclusive_items(
+    manager: ArtifactManager, items: AsyncGenerator[T, None], name: str = "iter_all"
+) -> AsyncGenerator[T, None]:
     """``items`` with each page read as one exclusive call (the caller may use the manager between items)."""
     try:
         while True:
             try:
-                item = await _exclusive_step(manager, "iter_all", items.__anext__)
+                item = await _exclusive_step(manager, name, items.__anext__)
             except StopAsyncIteration:
                 return
             yield item

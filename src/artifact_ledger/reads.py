@@ -10,6 +10,7 @@ to tree nodes. Inside a transaction each read first sends the batch's pending wr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -18,9 +19,18 @@ from ulid import ULID
 
 from . import arguments, codec, queries, temporal
 from . import history as hist
+from .content.encoding import verify_blob
+from .content.streams import CHUNK_SIZE, StreamedContent
 from .diffs import content_diff
-from .errors import ArtifactNotFoundError, InvalidArgumentError
-from .events import EVENT_TYPES, expand_event_types
+from .errors import (
+    ArtifactDeletedError,
+    ArtifactNotFoundError,
+    ContentNotFoundError,
+    InvalidArgumentError,
+    UntrustedContentError,
+    VersionNotFoundError,
+)
+from .events import EVENT_TYPES, ContentRef, expand_event_types
 from .ids import parse_id, ulid_from_text
 from .query import find as finding
 from .query.find import FindPage
@@ -40,6 +50,32 @@ from .store.recorder import Recorder
 from .store.tables import stamp_reader
 
 __all__ = ["Reads"]
+
+
+def _content_of(aid: str, folded: Sequence[tuple[Any, Any]], version: int | None) -> ContentRef:
+    """The content reference of ``version`` (the latest when None) of one artifact's folded stream."""
+    if not folded:
+        raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+    if version is None:
+        state = folded[-1][1]
+        if state.deleted:
+            raise ArtifactDeletedError(
+                f"artifact {aid} is deleted (version {state.version}); pass version= to read the content "
+                "of a version before that",
+                artifact_id=aid,
+            )
+    else:
+        if version > len(folded):
+            raise VersionNotFoundError(
+                f"artifact {aid} has no version {version}; its latest is {len(folded)}", artifact_id=aid
+            )
+        state = folded[version - 1][1]
+    ref: ContentRef | None = None if state.deleted else state.content
+    if ref is None:
+        what = "is its deletion" if state.deleted else "has no content"
+        raise ContentNotFoundError(f"artifact {aid} version {state.version} {what}", artifact_id=aid)
+    return ref
+
 
 OutT = TypeVar("OutT", bound=ArtifactOut)
 
@@ -255,6 +291,45 @@ class Reads:
         for version, state in folded:
             if state.content is not None and isinstance(state.data, dict):
                 version.data = {**state.data, "content": decoded[state.content.hash]}
+
+    async def open_content(self, id: ULID | str, *, version: int | None) -> AsyncGenerator[bytes, None]:
+        """The stored bytes of one version's content, a chunk at a time, each verified before it is yielded."""
+        aid = str(parse_id(id))
+        if version is not None:
+            arguments.integer(version, "version", minimum=1, maximum=arguments.MAX_VERSION)
+        await self._sync()
+        with translated():
+            async with self.repo.core_reads() as db:
+                events = await queries.stream(db, aid)
+        ref = _content_of(aid, hist.fold_versions(events), version)
+        raw = await self._blob(ref.hash)
+        if ref.codec != "chunks":  # one blob row: its stored (encoded) bytes, checked whole first
+            verify_blob(raw, ref.hash)
+            for start in range(0, len(raw), CHUNK_SIZE):
+                yield raw[start : start + CHUNK_SIZE]
+            return
+        verified = self.repo.decode(ref.codec, raw, ref.hash)
+        assert isinstance(verified, StreamedContent)
+        whole = hashlib.sha256()
+        for index, (digest, size) in enumerate(verified.chunks):
+            data = await self._blob(digest)
+            verify_blob(data, digest, what=f"chunk {index} of content {verified.sha256}")
+            if len(data) != size:
+                raise UntrustedContentError(
+                    f"chunk {index} ({digest}) of content {verified.sha256} holds {len(data)} bytes, not {size}"
+                )
+            whole.update(data)
+            yield data
+        if whole.hexdigest() != verified.sha256:  # only a forged manifest gets here: each chunk matched its hash
+            raise UntrustedContentError(
+                f"content {verified.sha256} of artifact {aid} is corrupted: its chunks hash to {whole.hexdigest()}"
+            )
+
+    async def _blob(self, digest: str) -> bytes:
+        await self._sync()
+        with translated():
+            async with self.repo.reading() as rec:
+                return (await queries.load_blobs(rec, [digest]))[digest]
 
     async def diff(self, id: ULID | str, v1: int, v2: int | None) -> ArtifactDiff:
         aid = str(parse_id(id))

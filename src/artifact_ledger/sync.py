@@ -208,6 +208,19 @@ class ArtifactManager(_Wrapper):
             if not self._loop.closed:
                 self._loop.run(pages.aclose)
 
+    def open_content(self, id: Any, *, version: int | None = None) -> Iterator[bytes]:
+        """The content's stored bytes, a verified chunk at a time (see the async method)."""
+        chunks: AsyncGenerator[bytes, None] = self.async_manager.open_content(id, version=version)
+        try:
+            while True:
+                try:
+                    yield self._loop.run(lambda: anext(chunks))
+                except StopAsyncIteration:
+                    return
+        finally:
+            if not self._loop.closed:
+                self._loop.run(chunks.aclose)
+
     save = _blocking(_manager.ArtifactManager.save)
     save_all = _blocking(_manager.ArtifactManager.save_all)
     move = _blocking(_manager.ArtifactManager.move)

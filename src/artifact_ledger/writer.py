@@ -19,6 +19,7 @@ from typing import Any
 from . import codec
 from .clock import Clock
 from .content import EncodedContent
+from .content.streams import StreamChangedError, decode_manifest
 from .decide import (
     ArtifactState,
     MoveArtifact,
@@ -32,7 +33,7 @@ from .decide import (
     fold,
     with_unset_kept,
 )
-from .errors import CorruptBlobError
+from .errors import CorruptBlobError, InvalidArtifactDataError
 from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
 from .projections.crosscheck import check_ancestry, check_row, check_subtree, log_says_live
@@ -286,8 +287,81 @@ class WriteBatch:
             in_subtree = await self._in_subtree(cmd.artifact_id, cmd.parent_id)
         decided = decide_save(cmd, current, parent_live=parent_live, parent_in_subtree=in_subtree)
         if decided and content is not None:
+            if content.codec == "chunks" and content.hash not in self.stored_blobs:
+                await self._store_chunks(content)
             self.blobs[content.hash] = content
         return await self._commit_events(decided, who)
+
+    async def _stored_among(self, hashes: Sequence[str]) -> set[str]:
+        """Which of ``hashes`` ledger_blobs holds (each row checked: its bytes hash to its key)."""
+        found: set[str] = set()
+        wanted = [h for h in dict.fromkeys(hashes) if h not in self.stored_blobs]
+        for start in range(0, len(wanted), 2000):
+            part = wanted[start : start + 2000]
+            stored = await self.driver.fetch(self.driver.sql.blob_digests_in, self.driver.id_list(part))
+            for digest, _size, hashed in stored:
+                actual = self.driver.blob_digest(hashed)
+                if actual != digest:
+                    raise CorruptBlobError(
+                        f"ledger_blobs already holds a row for chunk {digest}, but its bytes hash to {actual}: "
+                        "the row was not written by the ledger. Nothing was saved; find the damage with "
+                        "`artifact-ledger verify` and restore the database from a backup"
+                    )
+                found.add(digest)
+        return found | (set(hashes) & self.stored_blobs)
+
+    async def _store_chunks(self, content: EncodedContent) -> None:
+        """Write the chunks of content saved as a stream, one row per chunk not stored yet.
+
+        Each chunk read again from the source must hash to what the first pass recorded
+        (:class:`StreamChangedError` otherwise). Content whose source is gone (a
+        ``StreamedContent`` saved again) must already be stored here, chunks and all.
+        A failure part-way leaves chunk rows in this transaction: the batch is marked aborted,
+        so they roll back with it and are never committed.
+        """
+        streamed = decode_manifest(content.data)
+        if await self._stored_among([content.hash]):
+            self.stored_blobs.add(content.hash)
+            return
+        present = await self._stored_among([h for h, _ in streamed.chunks])
+        if content.source is None:
+            missing = [h for h, _ in streamed.chunks if h not in present]
+            if missing:
+                raise InvalidArtifactDataError(
+                    f"streamed content {streamed.sha256} ({streamed.size} bytes) is not stored in this ledger "
+                    f"({len(missing)} of its {len(streamed.chunks)} chunks are missing, the first {missing[0]}): "
+                    "save the bytes themselves (a path, a file object or an async iterator)"
+                )
+            self.stored_blobs.update(present)
+            return
+        insert = self.driver.sql.insert_new_blob
+        try:
+            index = 0
+            async for data in content.source.read():
+                if index >= len(streamed.chunks):
+                    raise StreamChangedError(
+                        f"the content's source grew between the two reads of streamed content {streamed.sha256}: "
+                        "nothing was saved"
+                    )
+                digest, size = streamed.chunks[index]
+                if len(data) != size or codec.sha256(data).hex() != digest:
+                    raise StreamChangedError(
+                        f"the content's source changed between the two reads of streamed content "
+                        f"{streamed.sha256}: chunk {index} now hashes differently. Nothing was saved"
+                    )
+                if digest not in present:
+                    await self.driver.pipeline([(insert, (digest, size, data), False)])
+                    present.add(digest)
+                index += 1
+            if index != len(streamed.chunks):
+                raise StreamChangedError(
+                    f"the content's source shrank between the two reads of streamed content {streamed.sha256}: "
+                    "nothing was saved"
+                )
+        except BaseException as exc:
+            self.aborted = f"{type(exc).__name__}: {exc}"
+            raise
+        self.stored_blobs.update(present)
 
     async def move(self, cmd: MoveArtifact, who: Attribution) -> list[RecordedEvent]:
         await self._begin([cmd.artifact_id, cmd.new_parent_id], target=cmd.artifact_id, ancestry_of=cmd.new_parent_id)

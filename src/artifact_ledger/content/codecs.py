@@ -52,6 +52,7 @@ DEFAULT_MEDIA_TYPE: Final = {
     "pandas": DATAFRAME_MEDIA_TYPE,
     "numpy": NUMPY_MEDIA_TYPE,
     "arrow": ARROW_MEDIA_TYPE,
+    "chunks": BYTES_MEDIA_TYPE,
     "pickle": PICKLE_MEDIA_TYPE,
 }
 """Codec name -> the media type recorded when the content declared none."""

@@ -50,8 +50,9 @@ from .frames import (
 )
 from .keyring import Keyring
 from .pickle_signing import sign_pickle, verified_unpickle
+from .streams import ChunkSource, PreparedStream, StreamedContent, decode_manifest
 
-__all__ = ["EncodedContent", "decode_content", "encode_content"]
+__all__ = ["EncodedContent", "decode_content", "encode_content", "verify_blob"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,9 @@ class EncodedContent:
     """Hex SHA-256 of ``data``."""
     size: int
     """``len(data)``."""
+    source: ChunkSource | None = None
+    """For content saved as a stream (codec ``chunks``, ``data`` its manifest): where its chunks are
+    read inside the write transaction. None when the chunks are already stored."""
 
 
 # -- encoding -----------------------------------------------------------------------------------
@@ -114,6 +118,17 @@ def encode_content(content: object, declared_type: str | None, keyring: Keyring)
     :class:`CodecRoundTripError` when a registered codec does not give the content back.
     """
     media_type = _normalise_media_type(declared_type)
+    if isinstance(content, PreparedStream | StreamedContent):
+        streamed = content.content if isinstance(content, PreparedStream) else content
+        manifest = streamed.manifest()
+        return EncodedContent(
+            codec="chunks",
+            media_type=media_type or _default_media_type("chunks"),
+            data=manifest,
+            hash=_canon.sha256(manifest).hex(),
+            size=len(manifest),
+            source=content.source if isinstance(content, PreparedStream) else None,
+        )
     base = media_type.partition(";")[0] if media_type else None
     try:
         name, data = _encode(content, base, keyring)
@@ -230,6 +245,13 @@ def _infer(content: object, keyring: Keyring) -> tuple[str, bytes]:
 # -- decoding -----------------------------------------------------------------------------------
 
 
+def verify_blob(data: bytes, expected_hash: str, *, what: str | None = None) -> None:
+    """Raise :class:`UntrustedContentError` unless ``data`` hashes to ``expected_hash``."""
+    digest = expected_hash.lower()
+    if _canon.sha256(data).hex() != digest:
+        raise UntrustedContentError(f"{what or f'blob {digest}'} is corrupted: its bytes do not match their SHA-256")
+
+
 def decode_content(codec: str, data: bytes, expected_hash: str, keyring: Keyring) -> object:
     """The object that :func:`encode_content` encoded as ``data`` with ``codec``.
 
@@ -272,4 +294,5 @@ _DECODERS: Final[dict[str, Callable[[bytes], object]]] = {
     "pandas": decode_pandas,
     "numpy": decode_numpy,
     "arrow": arrow.decode_arrow,
+    "chunks": decode_manifest,
 }

@@ -1,0 +1,265 @@
+"""Content saved as a stream: a file path, a binary file object or an async iterator of bytes.
+
+Such content never sits whole in memory. It is cut into chunks of :data:`CHUNK_SIZE` bytes
+(the last one shorter), each stored as its own blob row under its SHA-256, and the content
+itself is a small *manifest* blob (codec ``chunks``) that lists the chunks in order with the
+SHA-256 and size of the whole content. The event records the manifest's hash, so the chain
+commits to every chunk through it. Cutting at fixed offsets makes the manifest depend on the
+bytes only: the same bytes streamed in pieces of any size give the same manifest, so saving
+them again appends nothing.
+
+Before the write transaction, :func:`prepare_stream` reads the source once, hashing each chunk
+and the whole; an async iterator (or a file object that cannot seek) is copied to a temporary
+file on the way. Inside the transaction the chunks are read again from the file (or the spool)
+and each is checked against the hash the first pass recorded before it is written, so a file
+that changes in between is refused, never stored half-old half-new. An iterator that raises
+part-way leaves nothing written: the transaction has not begun.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import stat
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+
+from artifact_ledger import codec as _canon
+from artifact_ledger.errors import InvalidArtifactDataError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "ChunkSource",
+    "StreamChangedError",
+    "StreamedContent",
+    "decode_manifest",
+    "is_stream_source",
+    "prepare_stream",
+]
+
+CHUNK_SIZE: Final = 4 * 1024 * 1024
+"""Bytes per chunk of streamed content (each chunk is one blob row)."""
+
+_MANIFEST_FORMAT: Final = "artifact-ledger.chunks/1"
+
+
+class StreamChangedError(InvalidArtifactDataError):
+    """The source of streamed content gave other bytes on the second read than on the first."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedContent:
+    """Content saved as a stream, as reads return it: its SHA-256 and size, not its bytes.
+
+    Read the bytes with ``manager.open_content(id, version=...)``. Saving an artifact whose
+    ``data["content"]`` is this object keeps the same content (nothing is read or copied).
+    """
+
+    sha256: str
+    """Hex SHA-256 of the whole content."""
+    size: int
+    """Its length in bytes."""
+    chunks: tuple[tuple[str, int], ...]
+    """The blob rows holding it, in order: (hex SHA-256, size) of each chunk."""
+
+    def manifest(self) -> bytes:
+        """The manifest blob: canonical JSON of the format, the chunks, the SHA-256 and the size."""
+        return _canon.dumps(
+            {
+                "format": _MANIFEST_FORMAT,
+                "chunks": [list(c) for c in self.chunks],
+                "sha256": self.sha256,
+                "size": self.size,
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"StreamedContent(sha256={self.sha256!r}, size={self.size}, chunks={len(self.chunks)})"
+
+
+def decode_manifest(data: bytes) -> StreamedContent:
+    """The ``chunks`` codec's decoder: a manifest back to :class:`StreamedContent` (checked for shape)."""
+    document = _canon.loads(data)
+    if type(document) is not dict or document.get("format") != _MANIFEST_FORMAT:
+        raise ValueError(f"not a {_MANIFEST_FORMAT} manifest")
+    chunks = document["chunks"]
+    digest, size = document["sha256"], document["size"]
+    if type(size) is not int or type(digest) is not str or len(digest) != 64 or type(chunks) is not list:
+        raise ValueError("a manifest's sha256, size or chunks has the wrong type")
+    parsed: list[tuple[str, int]] = []
+    for chunk in chunks:
+        if type(chunk) is not list or len(chunk) != 2 or type(chunk[0]) is not str or type(chunk[1]) is not int:
+            raise ValueError("a manifest chunk is not [sha256, size]")
+        parsed.append((chunk[0], chunk[1]))
+    if sum(s for _, s in parsed) != size:
+        raise ValueError("the chunks' sizes do not add up to the content's size")
+    return StreamedContent(digest, size, tuple(parsed))
+
+
+def is_stream_source(value: object) -> bool:
+    """Whether ``value`` is content to stream: a path, a file object, or an async iterable."""
+    if isinstance(value, bytes | bytearray | memoryview | str):
+        return False
+    return isinstance(value, os.PathLike) or hasattr(value, "__aiter__") or callable(getattr(value, "read", None))
+
+
+class ChunkSource:
+    """Where the chunks are read again inside the write transaction (a file, or the spool)."""
+
+    def __init__(self, handle: IO[bytes], start: int, *, owned: bool, chunk_size: int) -> None:
+        self._handle = handle
+        self._start = start
+        self._owned = owned
+        self._chunk_size = chunk_size
+
+    async def read(self) -> AsyncIterator[bytes]:
+        """The content again, one chunk at a time, from where the first pass started."""
+        await asyncio.to_thread(self._handle.seek, self._start)
+        while True:
+            data = await asyncio.to_thread(_read_exactly, self._handle, self._chunk_size)
+            if not data:
+                return
+            yield data
+
+    def close(self) -> None:
+        """Close the spool (a caller's file object is left open, at an unspecified position)."""
+        if self._owned:
+            self._handle.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedStream:
+    """A stream read once: what it is (``content``) and where to read it again (``source``)."""
+
+    content: StreamedContent
+    source: ChunkSource
+
+
+def _read_exactly(handle: IO[bytes], size: int) -> bytes:
+    """Up to ``size`` bytes; fewer only at the end (a raw file may return short reads)."""
+    data = handle.read(size)
+    if data is None:
+        raise InvalidArtifactDataError("the content's file object is non-blocking and had no data ready")
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidArtifactDataError(
+            f"the content's file object returned {type(data).__name__}, not bytes: open it in binary mode ('rb')"
+        )
+    if len(data) == size or not data:
+        return bytes(data)
+    parts = [bytes(data)]
+    got = len(data)
+    while got < size:
+        more = handle.read(size - got)
+        if not more:
+            break
+        parts.append(bytes(more))
+        got += len(more)
+    return b"".join(parts)
+
+
+class _Hasher:
+    def __init__(self) -> None:
+        self.whole = hashlib.sha256()
+        self.chunks: list[tuple[str, int]] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.whole.update(chunk)
+        self.chunks.append((hashlib.sha256(chunk).hexdigest(), len(chunk)))
+        self.size += len(chunk)
+
+    def done(self) -> StreamedContent:
+        return StreamedContent(self.whole.hexdigest(), self.size, tuple(self.chunks))
+
+
+def _hash_file(handle: IO[bytes], chunk_size: int) -> StreamedContent:
+    hasher = _Hasher()
+    while chunk := _read_exactly(handle, chunk_size):
+        hasher.add(chunk)
+    return hasher.done()
+
+
+async def prepare_stream(value: Any, *, chunk_size: int | None = None) -> PreparedStream:
+    """Read streamed content once (hashing every chunk) and keep a way to read it again.
+
+    ``value``: a :class:`os.PathLike` naming a file, a binary file object (read from its current
+    position), or an async iterable of bytes-like pieces of any size. Raises
+    :class:`InvalidArtifactDataError` for a path that is not a readable file, a text-mode file,
+    or an iterator that yields something other than bytes; whatever the iterator raises goes
+    through unchanged. Nothing is kept on failure (the spool, if any, is deleted).
+    """
+    size = CHUNK_SIZE if chunk_size is None else chunk_size
+    if isinstance(value, os.PathLike):
+        path = Path(os.fspath(value))
+        try:
+            handle: IO[bytes] = await asyncio.to_thread(_open_file, path)
+        except OSError as exc:
+            raise InvalidArtifactDataError(
+                f"content file {str(path)!r} cannot be read: {exc.strerror or exc}"
+            ) from None
+        return await _from_file(handle, size, owned=True)
+    if hasattr(value, "__aiter__"):
+        return await _spool(value, size)
+    if isinstance(value, io.TextIOBase):
+        raise InvalidArtifactDataError("the content's file object is in text mode: open it in binary mode ('rb')")
+    seekable = getattr(value, "seekable", None)
+    if callable(seekable) and seekable():
+        return await _from_file(value, size, owned=False)
+    return await _spool(_file_chunks(value, size), size)
+
+
+def _open_file(path: Path) -> IO[bytes]:
+    handle = open(path, "rb")  # noqa: SIM115  # closed by the ChunkSource
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise IsADirectoryError(0, "not a regular file")
+    return handle
+
+
+async def _from_file(handle: IO[bytes], chunk_size: int, *, owned: bool) -> PreparedStream:
+    try:
+        start = handle.tell()
+        content = await asyncio.to_thread(_hash_file, handle, chunk_size)
+    except BaseException:
+        if owned:
+            handle.close()
+        raise
+    return PreparedStream(content, ChunkSource(handle, start, owned=owned, chunk_size=chunk_size))
+
+
+async def _file_chunks(handle: Any, chunk_size: int) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(_read_exactly, handle, chunk_size):
+        yield chunk
+
+
+async def _spool(pieces: Any, chunk_size: int) -> PreparedStream:
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  # closed by the ChunkSource, or below on failure
+    hasher = _Hasher()
+    pending = bytearray()
+    try:
+        async for piece in pieces:
+            if not isinstance(piece, bytes | bytearray | memoryview):
+                raise InvalidArtifactDataError(
+                    f"streamed content yielded a {type(piece).__name__} after {hasher.size + len(pending)} "
+                    "bytes; an async iterator of content must yield bytes"
+                )
+            pending += piece
+            while len(pending) >= chunk_size:
+                chunk = bytes(pending[:chunk_size])
+                del pending[:chunk_size]
+                hasher.add(chunk)
+                await asyncio.to_thread(spool.write, chunk)
+        if pending:
+            chunk = bytes(pending)
+            hasher.add(chunk)
+            await asyncio.to_thread(spool.write, chunk)
+        await asyncio.to_thread(spool.flush)
+    except BaseException:
+        spool.close()
+        raise
+    return PreparedStream(hasher.done(), ChunkSource(spool, 0, owned=True, chunk_size=chunk_size))
