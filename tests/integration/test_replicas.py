@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -277,6 +278,27 @@ async def test_a_standby_of_another_ledger_is_refused(pair: Pair, standby: Stand
                 pass
     finally:
         await pair.sql(maintenance, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def test_a_standby_of_another_cluster_is_refused(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only one cluster streams here, so the replica's system identifier is made to differ."""
+    from artifact_ledger import replicas
+
+    real = replicas._system_identifier
+    seen: list[int | None] = []
+
+    async def identifier(conn: Any) -> int | None:
+        found = await real(conn)
+        seen.append(found)
+        return None if found is None else (found + 1 if len(seen) == 2 else found)  # the 2nd call: the replica
+
+    monkeypatch.setattr(replicas, "_system_identifier", identifier)
+    with pytest.raises(NotAReplicaError, match="standby of another PostgreSQL cluster") as caught:
+        async with Ledger.open(pair.primary, read_url=pair.replica):
+            pass
+    assert seen[0] is not None
+    assert f"system identifier {seen[1] + 1}" in str(caught.value)  # type: ignore[operator]
+    assert f"the primary's is {seen[0]}" in str(caught.value)
 
 
 async def test_a_fresh_ledger_is_waited_for_not_refused(pair: Pair) -> None:
