@@ -32,7 +32,7 @@ from . import codec
 from . import verify_bundle as spec
 from .bundle_check import EventRules
 from .chain import format_time
-from .errors import BundleRuleError, InvalidBundleError
+from .errors import BundleRuleError, InvalidBundleError, LedgerError
 from .integrity import HeadDigest
 from .store.errors import translated
 from .store.recorder import Recorder, reading
@@ -267,6 +267,13 @@ async def _write_events(
                     if '"content":{' in record["payload"]:
                         ref = codec.loads(record["payload"]).get("content")
                         if isinstance(ref, dict) and isinstance(ref.get("hash"), str):
+                            if ref.get("codec") == "chunks":
+                                raise LedgerError(
+                                    f"event {record['position']} holds content saved as a stream (manifest "
+                                    f"{ref['hash']}); bundles do not carry streamed content yet, so this ledger "
+                                    "cannot be exported without losing it. Nothing usable was written (the "
+                                    "directory has no manifest.json)"
+                                )
                             refs.add(ref["hash"])
                     head = HeadDigest(record["position"], record["hash"])
                 chunk = b"".join(lines)
