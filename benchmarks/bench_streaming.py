@@ -1,0 +1,109 @@
+"""S1: streaming content, saved from a file and read back, beside ``shutil.copyfileobj`` of the same bytes.
+
+Run with ``python benchmarks/bench_streaming.py [--mib 1024] [--repeats 3] [--backend sqlite|postgresql]``.
+
+Each repeat, on a fresh database of each backend:
+
+- floor: ``shutil.copyfileobj`` of the source file to a new file in the same temporary
+  directory (the same disk as the SQLite database), then ``fsync``;
+- save: ``manager.save(ArtifactIn(data={"content": Path(source)}))`` (two reads of the file:
+  the hash pass, then the chunks written inside the transaction; a commit);
+- read: ``async for chunk in manager.open_content(id)`` written to a new file, then ``fsync``.
+
+Throughput ratios are floor time over our time (1.0 = as fast as copying the file; the
+target is at least 0.5). The resident set is sampled every 5 ms during the save and the read
+(``bench_transfer._PeakRss``): its growth over the start shows memory does not follow the
+content's size. Medians of the repeats are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench_db import BACKENDS, fresh_database
+from bench_transfer import _PeakRss
+
+from artifact_ledger import ArtifactIn
+
+
+def _write_source(path: Path, mib: int) -> str:
+    digest = hashlib.sha256()
+    block = os.urandom(1 << 20)
+    with path.open("wb") as handle:
+        for index in range(mib):
+            piece = index.to_bytes(8, "big") + block[8:]  # no two chunks alike: nothing deduplicates
+            digest.update(piece)
+            handle.write(piece)
+    return digest.hexdigest()
+
+
+def _copy(source: Path, target: Path) -> float:
+    started = time.perf_counter()
+    with source.open("rb") as src, target.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 4 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
+async def _one(backend: str, source: Path, expected: str, scratch: Path) -> dict[str, float]:
+    floor = await asyncio.to_thread(_copy, source, scratch / "copy.bin")
+    async with fresh_database(backend) as db, db.manager() as manager:
+        with _PeakRss() as save_rss:
+            started = time.perf_counter()
+            out = await manager.save(ArtifactIn(data={"name": "weights", "content": source}))
+            save = time.perf_counter() - started
+        assert out.data["content"].sha256 == expected
+        target = scratch / "read.bin"
+        with _PeakRss() as read_rss, target.open("wb") as handle:
+            started = time.perf_counter()
+            async for chunk in manager.open_content(out.id):
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+            read = time.perf_counter() - started
+        target.unlink()
+    return {
+        "floor_s": floor,
+        "save_s": save,
+        "read_s": read,
+        "save_rss_growth_mib": save_rss.peak - save_rss.start,
+        "read_rss_growth_mib": read_rss.peak - read_rss.start,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=1024, help="content size in MiB (default 1024)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backend", choices=BACKENDS, action="append")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="al-stream-") as tmp:
+        scratch = Path(tmp)
+        source = scratch / "source.bin"
+        expected = _write_source(source, args.mib)
+        for backend in args.backend or BACKENDS:
+            runs = [await _one(backend, source, expected, scratch) for _ in range(args.repeats)]
+            med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            rate = args.mib / med["floor_s"]
+            print(
+                f"{backend:10} {args.mib} MiB  copyfileobj {med['floor_s']:.2f}s ({rate:.0f} MiB/s)  "
+                f"save {med['save_s']:.2f}s ({args.mib / med['save_s']:.0f} MiB/s, "
+                f"{med['floor_s'] / med['save_s']:.2f}x)  read {med['read_s']:.2f}s "
+                f"({args.mib / med['read_s']:.0f} MiB/s, {med['floor_s'] / med['read_s']:.2f}x)  "
+                f"RSS growth save {med['save_rss_growth_mib']:.0f} MiB, read {med['read_rss_growth_mib']:.0f} MiB"
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
