@@ -12,6 +12,7 @@ import io
 import re
 from typing import Any, Final
 
+from ..content.streams import StreamedContent
 from ..dataframe import DataFrame
 from .problems import Problem
 from .responses import json_bytes
@@ -63,6 +64,14 @@ def render(artifact_id: str, data: Any) -> tuple[bytes, str, str]:
             body, media = json_bytes(content.model_dump(mode="json")), media or JSON
     elif _is_json(content):
         body, media = json_bytes(content), JSON if media in (None, CSV) else media
+    elif isinstance(content, StreamedContent):
+        raise Problem(
+            406,
+            f"artifact {artifact_id} holds content saved as a stream ({content.size:,} bytes, sha256 "
+            f"{content.sha256}); the HTTP API does not stream it yet: read it from Python with "
+            "ArtifactManager.open_content",
+            kind="not-downloadable",
+        )
     else:
         raise Problem(
             406,
