@@ -69,7 +69,8 @@ def span(name: str, **attributes: str | int | bool) -> AbstractContextManager[An
 def command_name(action: object) -> str:
     """The manager method a command action belongs to: ``Commands.save.<locals>.action`` -> ``save``."""
     parts = getattr(action, "__qualname__", "").split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "Commands" else "write"
+    # a public method's private body (``save_all`` -> ``_save_all``) is named for the method
+    return parts[1].lstrip("_") if len(parts) > 2 and parts[0] == "Commands" else "write"
 
 
 def committed(command: str, batch: WriteBatch, result: object, started: float) -> None:

@@ -27,6 +27,7 @@ SERVER_FAULTS = {
     errors.StorageCorruptError,
     errors.ConcurrentUseError,
     SyncUsageError,
+    errors.NotAReplicaError,
 }
 """The errors that mean the server (its storage, its installation, its code) is at fault: 500."""
 
@@ -73,6 +74,7 @@ def test_the_alias_and_lineage_errors_statuses() -> None:
     assert status_for(errors.AliasNotFoundError) == 404
     assert status_for(errors.InvalidLinkError) == 422
     assert status_for(errors.InvalidAliasNameError) == 400
+    assert status_for(errors.ContentNotFoundError) == 404
     assert status_for(errors.InvalidQueryError) == 400
     codec = errors.UnknownCodecError("no codec 'nope'")
     assert status_of(codec) == 500

@@ -38,6 +38,7 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.ArtifactDeletedError, 409),  # a write naming a deleted artifact: restore it first
     (errors.ArtifactNotFoundError, 404),
     (errors.AliasNotFoundError, 404),  # no such alias (now, or at the as_of asked for)
+    (errors.ContentNotFoundError, 404),  # the version asked for has no content
     (errors.ConcurrencyError, 409),  # 412 when the request carried If-Match (see routes)
     (errors.InvalidMoveError, 409),
     (errors.ArtifactHasChildrenError, 409),
@@ -64,6 +65,7 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.StorageCorruptError, 500),
     (errors.ConcurrentUseError, 500),
     (SyncUsageError, 500),
+    (errors.NotAReplicaError, 500),  # the server was configured with a read_url that is no standby
     (errors.LedgerUnavailableError, 503),
     (errors.SchemaOutOfDateError, 503),
     (errors.LedgerError, 500),
