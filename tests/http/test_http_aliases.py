@@ -350,3 +350,17 @@ async def test_an_artifacts_alias_and_link_events(client: httpx.AsyncClient) -> 
         "event_type"
     ] == "alias.set"
     assert_problem(await client.get(f"{API}/{UNKNOWN}/$provenance"), 404)
+
+
+async def test_the_audit_route_takes_event_type_patterns(make_client, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient = await make_client(auth=AUTH)
+    model = (await client.post(API, json={"data": {"name": "model"}}, headers=WRITE)).json()
+    put = await client.put(alias_url("production"), json={"artifact_id": model["id"]}, headers=WRITE)
+    assert put.status_code == 200, put.text
+    protect = await client.post(alias_url("production", "/$protect"), headers={**WRITE, "X-Reason": "serves"})
+    assert protect.status_code == 200, protect.text
+    page = (await client.get(f"{API}/$audit", params={"type": "alias.*"}, headers=READ)).json()
+    assert [e["event_type"] for e in page["items"]] == ["alias.set", "alias.protected"]
+    both = await client.get(f"{API}/$audit", params=[("type", "alias.*"), ("type", "artifact.created")], headers=READ)
+    assert [e["event_type"] for e in both.json()["items"]] == ["artifact.created", "alias.set", "alias.protected"]
+    assert_problem(await client.get(f"{API}/$audit", params={"type": "nothing.*"}, headers=READ), 400)

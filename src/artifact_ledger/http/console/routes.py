@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ...errors import ArtifactNotFoundError
-from ...events import EVENT_TYPES
+from ...events import EVENT_TYPES, expand_event_types
 from ...manager import ArtifactManager
 from ...schemas import ArtifactOut, ArtifactTreeNode
 from .. import download
@@ -391,7 +391,7 @@ def console_router(service: Service) -> APIRouter:
     ) -> Response:
         me = identify(request)
         event_type = text_filter(type)
-        if event_type is not None and event_type not in EVENT_TYPES:
+        if event_type is not None and not set(expand_event_types([event_type])) <= EVENT_TYPES:  # alias.* allowed
             raise Problem(
                 400, f"unknown event type {event_type[:60]!r}; known: {', '.join(sorted(EVENT_TYPES))}", kind="bad-type"
             )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ...events import EVENT_TYPES
+from ...events import EVENT_TYPES, expand_event_types
 from ...manager import ArtifactManager
 from .. import sse
 from ..models import ArtifactJson, AuditEntryJson, EventJson, KeysetPage, VerifyJson
@@ -45,7 +45,7 @@ def register(router: APIRouter, service: Service) -> None:
         after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
-        unknown = sorted(set(event_type or ()) - set(EVENT_TYPES))
+        unknown = sorted(set(expand_event_types(event_type or ())) - set(EVENT_TYPES))  # alias.* allowed
         if unknown:
             raise Problem(
                 400, f"unknown event type {unknown[0]!r}; known: {', '.join(sorted(EVENT_TYPES))}", kind="bad-type"
