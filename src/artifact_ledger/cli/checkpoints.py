@@ -9,16 +9,13 @@ one the log contradicts.
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Sequence
 from pathlib import Path
 
-from ..checkpoints import Checkpoint
-from ..errors import InvalidCheckpointError, LedgerError
+from ..checkpoint_dir import SUFFIX, check_directory, note_path, read_notes, write_note
 from ..ledger import Ledger
 from . import render
 
-SUFFIX = ".note"
+__all__ = ["SUFFIX", "add_parsers", "add_verify_arguments", "check_directory", "note_path", "read_notes", "write_note"]
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,26 +40,6 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
     )
 
 
-def note_path(directory: Path, checkpoint: Checkpoint) -> Path:
-    return directory / f"{checkpoint.size:012d}-{checkpoint.root[:16]}{SUFFIX}"
-
-
-def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
-    """Add the note to ``directory`` (made if missing); the same note again changes nothing."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = note_path(directory, checkpoint)
-    text = checkpoint.note().encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        if path.read_bytes() != text:
-            raise LedgerError(f"{path} already holds another note: checkpoint files are never rewritten") from None
-        return path
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(text)
-    return path
-
-
 async def run_checkpoint(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db, create=False) as ledger:
         made = await ledger.checkpoint(signers=[] if args.unsigned else None, key_dir=args.key_dir)
@@ -76,33 +53,6 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
     else:
         print(made.note(), end="")
     return 0
-
-
-def read_notes(folder: Path, ledger_id: str | None) -> list[tuple[Path, Checkpoint]]:
-    """Every note in ``folder``, parsed (:class:`InvalidCheckpointError` naming the file that is not one)."""
-    if not folder.is_dir():
-        raise InvalidCheckpointError(f"no checkpoint directory at {folder}")
-    notes: list[tuple[Path, Checkpoint]] = []
-    for path in sorted(folder.glob(f"*{SUFFIX}")):
-        try:
-            notes.append((path, Checkpoint.parse(path.read_bytes(), ledger_id=ledger_id)))
-        except InvalidCheckpointError as exc:
-            raise InvalidCheckpointError(f"{path}: {exc}") from None
-    return notes
-
-
-async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -> tuple[int, str | None]:
-    """(notes checked, the first contradiction or None). An unreadable note, one of another ledger or
-    one not signed by any of ``keys`` raises :class:`InvalidCheckpointError` naming its file."""
-    notes = read_notes(Path(directory), ledger.ledger_id)
-    for path, checkpoint in sorted(notes, key=lambda item: item[1].size):
-        try:
-            check = await ledger.verify_checkpoint(checkpoint, verifier_keys=keys)
-        except InvalidCheckpointError as exc:
-            raise InvalidCheckpointError(f"{path}: {exc}") from None
-        if not check.ok:
-            return len(notes), f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}"
-    return len(notes), None
 
 
 CHECKPOINT_COMMANDS = {"checkpoint": run_checkpoint}
