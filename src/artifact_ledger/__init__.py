@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .errors import (
         AliasNotFoundError,
         AliasProtectedError,
+        AnchorError,
         ArtifactAliasedError,
         ArtifactDeletedError,
         ArtifactHasChildrenError,
@@ -155,6 +156,7 @@ _EXPORTS: dict[str, str] = {
     "ReplicaLag": "replicas",
     "MerkleDriftError": "errors",
     "InvalidCheckpointError": "errors",
+    "AnchorError": "errors",
     "Checkpoint": "checkpoints",
     "CheckpointCheck": "checkpoints",
     "CheckpointSigner": "checkpoints",
@@ -207,6 +209,7 @@ __all__ = [
     "AliasChange",
     "AliasNotFoundError",
     "AliasProtectedError",
+    "AnchorError",
     "ArtifactAliasedError",
     "ArtifactData",
     "ArtifactDeletedError",

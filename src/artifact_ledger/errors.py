@@ -256,6 +256,20 @@ class InvalidCheckpointError(LedgerError, ValueError):
     with the key it names. The message says which."""
 
 
+class AnchorError(LedgerUnavailableError):
+    """``artifact-ledger checkpoint --to`` could not keep the checkpoint where it was sent: ``git``
+    is not installed, the note's file in the git repository already holds other bytes or has
+    changes not committed, the commit failed, or a witness (``--to URL``) refused the note,
+    answered with a note of another tree, timed out or could not be reached. ``target`` (the
+    directory, ``git:PATH`` or URL) and ``status`` (the witness's HTTP status, or None) are
+    attributes."""
+
+    def __init__(self, message: str, *, target: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.target = target
+        self.status = status
+
+
 class ProofRangeError(InvalidArgumentError, LookupError):
     """A Merkle root or proof asked for a tree the log does not hold: a size beyond the head, a
     position past the size, or a consistency proof from a larger size to a smaller one. The
