@@ -296,3 +296,19 @@ class ReplicaUnavailableError(LedgerUnavailableError):
     def __init__(self, message: str, *, read_url: str | None = None) -> None:
         super().__init__(message)
         self.read_url = read_url
+
+
+class MissingBlobError(UntrustedContentError, LookupError):
+    """A blob the log references is not stored: no row in ``ledger_blobs`` and, with a directory
+    store, no file of its hash. The message names the hash and where it was looked for;
+    ``blob_hash`` is an attribute."""
+
+    def __init__(self, message: str, *, blob_hash: str | None = None) -> None:
+        super().__init__(message)
+        self.blob_hash = blob_hash
+
+
+class BlobStoreError(LedgerError):
+    """The blob store cannot be used: a ``blobs=`` URL that is not ``file:///absolute/path`` (or
+    holds ``..``), a directory that cannot be created, is not a directory or is not writable, or a
+    blob file that cannot be written. The message names the path; nothing was saved."""
