@@ -4,6 +4,7 @@ anchoring the Merkle root outside the database, and catching the log that no lon
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from artifact_ledger import ArtifactIn, CheckpointSigner, Ledger
+from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
+from artifact_ledger.checkpoint_dir import write_note
+from artifact_ledger.checkpoints import cosign
 from artifact_ledger.cli import main
 from ledger_support import PG_URL, pg_engine
 
@@ -106,19 +109,35 @@ async def test_bad_checkpoint_directories_are_refused(
     await saves(url, 4, "i")
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
     async with Ledger.open(url) as ledger:
-        vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys).verifier_key
+        ledger_id = str(ledger.ledger_id)
+    vkey = CheckpointSigner.for_ledger(ledger_id, keys).verifier_key
     (note,) = notes.glob("*.note")
     capsys.readouterr()
     assert await run(url, "verify", "--checkpoints", str(tmp_path / "missing")) == 1
     assert "no checkpoint directory" in capsys.readouterr().err
     original = note.read_text()
-    note.write_text(original.replace("\n4\n", "\n3\n", 1))  # edited after it was written
+
+    # edited after it was written: its name still records size 4 and the root, with or without a key
+    note.write_text(original.replace("\n4\n", "\n3\n", 1))
+    for extra in ([], ["--key", vkey]):
+        assert await run(url, "verify", "--checkpoints", str(notes), *extra) == 1
+        err = capsys.readouterr().err
+        assert f"{note}: edited after it was written: its name records size 4" in err
+        assert "its note says size 3" in err
+    # the same tree, a signature that does not verify (one byte of it changed)
+    body, signature_line = original.split("\n\n")
+    dash, name, field = signature_line.strip().split(" ")
+    raw = bytearray(base64.b64decode(field))
+    raw[-1] ^= 1
+    note.write_text(f"{body}\n\n{dash} {name} {base64.b64encode(bytes(raw)).decode()}\n")
     assert await run(url, "verify", "--checkpoints", str(notes), "--key", vkey) == 1
     assert "does not verify: the checkpoint was edited or forged" in capsys.readouterr().err
+    note.write_text(original)
     assert (
         await run(url, "verify", "--checkpoints", str(notes), "--key", CheckpointSigner.generate("x").verifier_key) == 1
     )
     assert "signed by none of the 1 key(s) given" in capsys.readouterr().err
+    # unknown formats: truncated, another ledger's, not a note at all, not text, the --json output saved as a note
     note.write_text(original[:-20])
     assert await run(url, "verify", "--checkpoints", str(notes)) == 1
     assert "truncated" in capsys.readouterr().err
@@ -128,6 +147,29 @@ async def test_bad_checkpoint_directories_are_refused(
     note.write_text("something else entirely\n")
     assert await run(url, "verify", "--checkpoints", str(notes)) == 1
     assert f"{note}:" in capsys.readouterr().err
+    note.write_bytes(b"\xff\xfe binary")
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 1
+    assert f"{note}: the checkpoint is not UTF-8 text" in capsys.readouterr().err
+    note.write_text(json.dumps({"size": 4, "root": "00" * 32, "note": original}, indent=2))
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 1
+    assert "truncated or not a signed note" in capsys.readouterr().err
     note.write_text(original)
-    assert await run(url, "checkpoint", "--to", str(notes), "--unsigned") == 4  # same size and root, other bytes
+
+    # a note of a size beyond the log (named as the CLI names it): events dropped, exit 1 naming it
+    beyond = cosign(
+        Checkpoint(origin=f"artifact-ledger/{ledger_id}", size=9, root="ab" * 32), CheckpointSigner.generate("x")
+    )
+    beyond_file = write_note(notes, beyond)
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 1
+    out = capsys.readouterr().out
+    assert f"checkpoint {beyond_file.name} (size 9): the log holds 4 events, but the checkpoint recorded 9" in out
+    beyond_file.unlink()
+
+    # the same tree again, unsigned: the signed note already there covers it, nothing is rewritten
+    assert await run(url, "checkpoint", "--to", str(notes), "--unsigned") == 0
+    assert "checkpoint of 4 events already in" in capsys.readouterr().out
+    assert note.read_text() == original
+    note.write_text("planted\n")  # a file under the note's name that is no note of this tree
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 1
     assert "never rewritten" in capsys.readouterr().err
+    assert note.read_text() == "planted\n"

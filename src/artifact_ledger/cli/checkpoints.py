@@ -1,28 +1,49 @@
-"""``artifact-ledger checkpoint [--to DIR]`` and ``artifact-ledger verify --checkpoints DIR``.
+"""``artifact-ledger checkpoint [--to DIR|git:PATH|URL ...]`` and ``artifact-ledger verify --checkpoints DIR|git:PATH``.
 
 A checkpoint directory holds one note per checkpoint, named ``<size>-<root prefix>.note``,
-created and never rewritten: a note already there with other bytes is refused. ``verify
---checkpoints`` checks the log against every note in it, oldest first, and reports the first
-one the log contradicts.
+created and never rewritten: a note already there with other bytes is refused. ``git:PATH``
+does the same in a directory of a git work tree and commits the file; a URL is a witness the
+note is POSTed to, whose co-signed note the local targets keep (:mod:`artifact_ledger.anchors`).
+``verify --checkpoints`` checks the log against every note in it, oldest first, and reports the
+first one the log contradicts.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from ..checkpoint_dir import SUFFIX, check_directory, note_path, read_notes, write_note
+from .. import anchors
+from ..checkpoint_dir import SUFFIX, note_path, read_notes, write_note
+from ..checkpoints import Checkpoint
+from ..errors import AnchorError, InvalidArgumentError
 from ..ledger import Ledger
 from . import render
 
 __all__ = ["SUFFIX", "add_parsers", "add_verify_arguments", "check_directory", "note_path", "read_notes", "write_note"]
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = sub.add_parser(
         "checkpoint", help="sign the log's Merkle root now; print the note or add it to a directory (--to)"
     )
-    command.add_argument("--to", metavar="DIR", help="write the note into this directory (one file, never rewritten)")
+    command.add_argument(
+        "--to",
+        action="append",
+        metavar="TARGET",
+        help="keep the note there (repeatable): a directory (one new file, never rewritten), git:PATH (the file "
+        "committed to that git work tree) or an http(s) URL (a witness it is POSTed to; its co-signed note is what "
+        "the other targets keep, or what is printed)",
+    )
+    command.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to wait for a witness (default 10)"
+    )
     command.add_argument("--key-dir", metavar="DIR", help="where the ledger's signing key is (default: the key dir)")
     command.add_argument("--unsigned", action="store_true", help="no signature (the root and size only)")
     command.add_argument("--json", action="store_true", help="JSON output")
@@ -30,7 +51,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
     verify.add_argument(
-        "--checkpoints", metavar="DIR", help="also check the log against every checkpoint note in this directory"
+        "--checkpoints",
+        metavar="DIR|git:PATH",
+        help="also check the log against every checkpoint note in this directory (git:PATH: and that no note "
+        "changed since its commit)",
     )
     verify.add_argument(
         "--key",
@@ -40,19 +64,103 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
     )
 
 
+async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -> tuple[int, str | None]:
+    """``verify --checkpoints DIR|git:PATH``: (notes checked, the first contradiction or None); a note
+    edited after it was written, unreadable, foreign or not signed by one of ``keys`` raises
+    :class:`~artifact_ledger.errors.InvalidCheckpointError` naming its file."""
+    return await anchors.check_anchor(ledger, directory, keys)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"artifact-ledger: {message}", file=sys.stderr)
+    return code
+
+
 async def run_checkpoint(args: argparse.Namespace) -> int:
+    try:
+        targets = [anchors.parse_target(text) for text in args.to or []]
+        for target in targets:  # before anything is signed: a target that cannot be one is a usage error
+            if target.kind == "git":
+                await asyncio.to_thread(anchors.git_work_tree, Path(target.where), str(target))
+    except InvalidArgumentError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except AnchorError as exc:
+        return _fail(str(exc), EXIT_FAILED)
     async with Ledger.open(args.db, create=False) as ledger:
         made = await ledger.checkpoint(signers=[] if args.unsigned else None, key_dir=args.key_dir)
-    path = write_note(Path(args.to), made) if args.to else None
+    note, done, failures = made, [], []
+    for target in (t for t in targets if t.kind == "url"):
+        try:
+            note, names = await asyncio.to_thread(anchors.witness, target.where, note, timeout=args.timeout)
+            done.append(anchors.Anchored(target, cosigned_by=names))
+        except AnchorError as exc:
+            failures.append(exc)
+    for target in (t for t in targets if t.kind != "url"):
+        try:
+            if target.kind == "git":
+                done.append(await asyncio.to_thread(anchors.keep_in_git, Path(target.where), note))
+            else:
+                path, written, missing = anchors.keep_in_directory(Path(target.where), note)
+                done.append(anchors.Anchored(target, file=path, written=written, not_kept=missing))
+        except AnchorError as exc:
+            failures.append(exc)
+    local = any(t.kind != "url" for t in targets)
     if args.json:
-        render.print_json(made.model_dump() | {"note": made.note(), "file": str(path) if path else None})
-    elif path is not None:
-        render.console.print(
-            f"checkpoint of {made.size} events written to {path}", markup=False, highlight=False, soft_wrap=True
+        files = [str(a.file) for a in done if a.file is not None]
+        render.print_json(
+            note.model_dump()
+            | {
+                "note": note.note(),
+                "file": files[0] if files else None,
+                "anchors": [_anchored_json(a) for a in done],
+                "errors": [{"target": f.target, "status": f.status, "message": str(f)} for f in failures],
+            }
         )
     else:
-        print(made.note(), end="")
-    return 0
+        for anchored in done:
+            line = _describe(note, anchored)
+            if local:
+                render.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            else:
+                print(line, file=sys.stderr)
+        if not local:
+            print(note.note(), end="")
+    for failure in failures:
+        print(f"artifact-ledger: {failure}", file=sys.stderr)
+    return EXIT_FAILED if failures else 0
+
+
+def _anchored_json(anchored: anchors.Anchored) -> dict[str, Any]:
+    return {
+        "target": str(anchored.target),
+        "kind": anchored.target.kind,
+        "file": str(anchored.file) if anchored.file is not None else None,
+        "written": anchored.written,
+        "commit": anchored.commit,
+        "cosigned_by": anchored.cosigned_by,
+        "not_kept": anchored.not_kept,
+    }
+
+
+def _describe(note: Checkpoint, anchored: anchors.Anchored) -> str:
+    size, target = note.size, anchored.target
+    if target.kind == "url":
+        if anchored.cosigned_by:
+            return f"checkpoint of {size} events co-signed by the witness {target} ({', '.join(anchored.cosigned_by)})"
+        return f"checkpoint of {size} events accepted by the witness {target} (no signature returned)"
+    if target.kind == "git":
+        where = (
+            f"committed to {target} as {anchored.file} ({anchored.commit[:12]})"
+            if anchored.commit
+            else (f"already committed to {target} as {anchored.file}")
+        )
+        line = f"checkpoint of {size} events {where}"
+    else:
+        verb = "written to" if anchored.written else "already in"
+        line = f"checkpoint of {size} events {verb} {anchored.file}"
+    if anchored.not_kept:
+        line += f" (the note kept there before lacks the signatures of {', '.join(anchored.not_kept)})"
+    return line
 
 
 CHECKPOINT_COMMANDS = {"checkpoint": run_checkpoint}
