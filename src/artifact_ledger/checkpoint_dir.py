@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from .checkpoints import Checkpoint
+from pydantic import BaseModel, ConfigDict
+
+from .checkpoints import Checkpoint, CheckpointCheck
 from .errors import InvalidCheckpointError, LedgerError
 
 if TYPE_CHECKING:
@@ -67,3 +70,73 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
         if not check.ok:
             return len(notes), f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}"
     return len(notes), None
+
+
+NewestState = Literal["verified", "contradicted", "none", "unreadable"]
+
+
+class NewestCheck(BaseModel):
+    """The log against the newest checkpoint of its ledger in a directory (:func:`check_newest`).
+
+    ``state``: ``verified`` (the log still holds the history the note recorded), ``contradicted``
+    (it does not: ``problem`` names the note, its size and how the log differs), ``none`` (no note of
+    this ledger in the directory yet) or ``unreadable`` (the directory, or a note in it, cannot be
+    read or its signature does not verify: ``problem`` says which). ``written_at`` is the note
+    file's modification time (a note carries no time of its own). ``signers`` are the names on the
+    note's signature lines; ``verified_signers`` those whose signatures were checked with the keys
+    given (None: no keys given, signatures not checked).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: NewestState
+    directory: str
+    notes: int = 0
+    file: str | None = None
+    checkpoint: Checkpoint | None = None
+    written_at: datetime | None = None
+    signers: tuple[str, ...] = ()
+    verified_signers: tuple[str, ...] | None = None
+    check: CheckpointCheck | None = None
+    problem: str | None = None
+
+
+async def check_newest(ledger: Ledger, directory: str | os.PathLike[str], keys: Sequence[str] = ()) -> NewestCheck:
+    """Check the log against the newest (largest) note of ``ledger`` in ``directory``.
+
+    Notes of other ledgers are passed over. Nothing is raised for what the directory holds: an
+    unreadable directory or note, or a signature that does not verify with ``keys``, is the state
+    ``unreadable`` with the reason in ``problem``. The newest note covers every position up to its
+    size, so a rewrite of any event it recorded, a truncation below it or a fork is caught by it
+    alone (``artifact-ledger verify --checkpoints DIR`` checks every note).
+    """
+    folder = Path(directory)
+    where = str(folder)
+    try:
+        found = read_notes(folder, None)
+    except (InvalidCheckpointError, OSError) as exc:
+        return NewestCheck(state="unreadable", directory=where, problem=str(exc))
+    mine = [(path, note) for path, note in found if note.ledger_id == ledger.ledger_id]
+    if not mine:
+        return NewestCheck(state="none", directory=where)
+    path, checkpoint = max(mine, key=lambda item: (item[1].size, item[0].name))
+    common = {
+        "directory": where,
+        "notes": len(mine),
+        "file": path.name,
+        "checkpoint": checkpoint,
+        "signers": tuple(s.name for s in checkpoint.signatures),
+    }
+    try:
+        written_at: datetime | None = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        written_at = None
+    try:
+        verified = tuple(checkpoint.verified_by(list(keys))) if keys else None
+        check = await ledger.verify_checkpoint(checkpoint, verifier_keys=keys)
+    except InvalidCheckpointError as exc:
+        return NewestCheck(state="unreadable", written_at=written_at, problem=f"{path}: {exc}", **common)
+    if not check.ok:
+        problem = f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}"
+        return NewestCheck(state="contradicted", written_at=written_at, check=check, problem=problem, **common)
+    return NewestCheck(state="verified", written_at=written_at, verified_signers=verified, check=check, **common)

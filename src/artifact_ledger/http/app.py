@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +20,7 @@ from . import problems
 from .auth import TokenAuth
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .problems import ProblemRoute
-from .routes import artifacts, history, log, provenance
+from .routes import artifacts, history, log, proofs, provenance
 from .service import LedgerSource, Service
 
 PREFIX = "/api/v1/artifacts"
@@ -43,6 +44,7 @@ def build_router(
         prefix=prefix, tags=list(tags or ["artifacts"]), route_class=route_class, responses=responses
     )
     log.register(artifact_routes, service)  # /$audit, /$verify, /$events before /{entity_id} matches them
+    proofs.register(artifact_routes, service)  # /$checkpoint, /$proof/... likewise
     artifacts.register(artifact_routes, service)
     history.register(artifact_routes, service)
     provenance.register_lineage(artifact_routes, service)
@@ -68,6 +70,7 @@ def artifact_router(
     max_body: int = DEFAULT_MAX_BODY,
     max_content: int | None = None,
     alias_prefix: str | None = None,
+    key_dir: str | os.PathLike[str] | None = None,
 ) -> APIRouter:
     """chapkit's artifact routes plus the ledger's, on ``ledger`` (or a function returning it).
 
@@ -76,7 +79,8 @@ def artifact_router(
     (``PUT /{id}/$content`` one over ``max_content``, default ``max_body``); the
     :class:`BodyLimit` middleware adds the same check for the rest of your app. The alias routes
     go under ``alias_prefix`` (default: ``/api/v1/aliases`` beside ``/api/v1/artifacts``; for
-    another ``prefix``, ``{prefix}/$aliases``).
+    another ``prefix``, ``{prefix}/$aliases``). ``key_dir``: where ``GET /$checkpoint`` finds the
+    ledger's signing key (default: the key directory).
     """
     service = Service(
         ledger,
@@ -86,6 +90,7 @@ def artifact_router(
         poll_interval=poll_interval,
         max_body=max_body,
         max_content=max_content,
+        key_dir=key_dir,
     )
     return build_router(service, prefix=prefix, tags=tags, alias_prefix=alias_prefix)
 
@@ -113,6 +118,9 @@ def create_app(
     poll_interval: float = 0.5,
     console: bool = True,
     max_content: int | None = None,
+    key_dir: str | os.PathLike[str] | None = None,
+    checkpoints: str | os.PathLike[str] | None = None,
+    checkpoint_keys: Sequence[str] = (),
 ) -> FastAPI:
     """A FastAPI app serving the ledger's API under ``/api/v1/artifacts`` (and the console, when installed).
 
@@ -120,7 +128,11 @@ def create_app(
     at shutdown. ``auth``: bearer tokens (:class:`TokenAuth`); None serves everyone, so bind such an
     app to a loopback address only. ``read_only`` refuses every write with 405. ``max_body``: request
     bodies over this many bytes are refused with 413; ``max_content`` (default ``max_body``) is the
-    limit of a content upload (``PUT /{id}/$content``).
+    limit of a content upload (``PUT /{id}/$content``). ``key_dir``: where ``GET /$checkpoint``
+    finds the ledger's signing key, ``<ledger id>.ed25519`` (default: the key directory; the server
+    never makes one). ``checkpoints``: a directory of checkpoint notes (``artifact-ledger checkpoint
+    --to DIR``) the console's verify page checks the log against (the newest of this ledger), each
+    note signed by one of ``checkpoint_keys`` (verifier keys) when any are given.
     """
     opened: _Opened | None = None
     source: LedgerSource
@@ -157,6 +169,9 @@ def create_app(
         poll_interval=poll_interval,
         max_body=max_body,
         max_content=max_content,
+        key_dir=key_dir,
+        checkpoints=checkpoints,
+        checkpoint_keys=checkpoint_keys,
     )
     app.state.ledger_service = service
     problems.install(app)

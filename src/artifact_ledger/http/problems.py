@@ -52,6 +52,7 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.InvalidBundleError, 422),
     (errors.InvalidCheckpointError, 422),  # a checkpoint note that is unreadable, foreign, edited or re-signed
     # A malformed argument: a bad filter or cursor, an alias name the ledger does not accept.
+    (errors.ProofRangeError, 400),  # a proof of a tree the log does not hold (the message names the sizes)
     (errors.InvalidArgumentError, 400),
     (errors.InvalidAttributionError, 400),
     # The server's own faults: damaged storage, a projection that disagrees with the log, content

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Final
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -76,6 +78,9 @@ class Service:
         heartbeat: float = 15.0,
         max_body: int = DEFAULT_MAX_BODY,
         max_content: int | None = None,
+        key_dir: str | os.PathLike[str] | None = None,
+        checkpoints: str | os.PathLike[str] | None = None,
+        checkpoint_keys: Sequence[str] = (),
     ) -> None:
         for name, value in (("max_body", max_body), ("max_content", max_content)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -89,6 +94,11 @@ class Service:
         self.poll_interval = poll_interval
         self.heartbeat = heartbeat
         self.notifier = Notifier()
+        # Checkpoints: the signing key's directory (None: the key directory, as Ledger.checkpoint),
+        # the directory of notes the console verifies against, and the verifier keys they must carry.
+        self.key_dir = None if key_dir is None else FilePath(key_dir)
+        self.checkpoints = None if checkpoints is None else FilePath(checkpoints)
+        self.checkpoint_keys = tuple(checkpoint_keys)
 
     @property
     def ledger(self) -> Ledger:
