@@ -1,14 +1,32 @@
-"""The blob pass of ``verify``: each blob's bytes against its SHA-256 and size, and every referenced blob present."""
+"""The blob pass of ``verify``: each blob's bytes against its SHA-256 and size, and every referenced blob present.
+
+Whichever store holds the blobs (``store/blobs.py``), the pass checks what the log references:
+
+- rows of ``ledger_blobs``: every row (a full verify) or those referenced, hashed and sized;
+- with a directory store, each referenced hash without a row must have a file whose bytes
+  hash to its name (a full verify also hashes every file in the directory, so a planted or
+  changed file no event references is reported too);
+- content saved as a stream: its manifest is followed, each chunk must be present with the
+  size and hash the manifest lists, and the chunks in order must hash to the content's
+  SHA-256 and add up to its size. Chunks are read one at a time.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from contextlib import aclosing
+from pathlib import Path
 from typing import Any, Final
 
+from .content.streams import decode_manifest
 from .drift import Finding, earliest
+from .errors import CorruptBlobError, LedgerError
 from .integrity import BLOB_CORRUPTED, BLOB_MISSING
+from .store.blob_dir import DirectoryBlobs
+from .store.blobs import HEX64
 from .store.recorder import Recorder
 
 BLOB_PAGE: Final = 64
@@ -19,12 +37,13 @@ class BlobCheck:
     """The blobs of one ``verify`` run; ``checked`` counts the blobs read so far.
 
     ``refs``: blob hash -> (the first checked position that references it, the size it
-    recorded), as the chain pass collects them.
+    recorded), as the chain pass collects them; ``manifests``: those that are chunk manifests.
     """
 
-    def __init__(self, driver: Recorder, refs: dict[str, tuple[int, int]]) -> None:
+    def __init__(self, driver: Recorder, refs: dict[str, tuple[int, int]], manifests: set[str] | None = None) -> None:
         self.driver = driver
         self.refs = refs
+        self.manifests = manifests if manifests is not None else set()
         self.checked = 0
 
     async def run(self, *, every: bool) -> Finding | None:
@@ -41,16 +60,32 @@ class BlobCheck:
             for start in range(0, len(wanted), ROW_BATCH):
                 ids = self.driver.id_list(wanted[start : start + ROW_BATCH])
                 self._check(await self.driver.fetch(self.driver.sql.blobs_in, ids), seen, findings)
-        for blob_hash, (position, _) in self.refs.items():
-            if blob_hash not in seen:
-                findings.append(
-                    Finding(
-                        position,
-                        BLOB_MISSING,
-                        f"blob {blob_hash}, the content of event {position}, is missing from ledger_blobs",
-                        blob_hash=blob_hash,
-                    )
+        store = self.driver.blobs
+        for blob_hash, (position, recorded) in self.refs.items():
+            if blob_hash in seen:
+                continue
+            if isinstance(store, DirectoryBlobs) and HEX64.match(blob_hash):
+                found = await asyncio.to_thread(self._file, store, blob_hash, position, recorded)
+                if found is not False:
+                    seen.add(blob_hash)
+                    if found is not None:
+                        findings.append(found)
+                    continue
+            where = f"{store.location} or ledger_blobs" if store.external else "ledger_blobs"
+            findings.append(
+                Finding(
+                    position,
+                    BLOB_MISSING,
+                    f"blob {blob_hash}, the content of event {position}, is missing from {where}",
+                    blob_hash=blob_hash,
                 )
+            )
+        for manifest in sorted(self.manifests & seen, key=lambda h: self.refs[h][0]):
+            problem = await self._chunks(manifest)
+            if problem is not None:
+                findings.append(problem)
+        if every and isinstance(store, DirectoryBlobs):
+            findings.extend(await asyncio.to_thread(self._every_file, store))
         return earliest(findings)
 
     def _check(self, rows: Iterable[Sequence[Any]], seen: set[str], findings: list[Finding]) -> None:
@@ -69,3 +104,82 @@ class BlobCheck:
                 problem = f"blob {key} holds {len(data)} bytes but event {position} recorded {recorded}"
             if problem is not None:
                 findings.append(Finding(position, BLOB_CORRUPTED, problem, blob_hash=key))
+
+    def _file(self, store: DirectoryBlobs, digest: str, position: int, recorded: int | None) -> Finding | bool | None:
+        """A referenced blob's file: a finding, None when it is right, False when there is no file."""
+        try:
+            data = store._read(digest)
+        except CorruptBlobError as exc:
+            self.checked += 1
+            return Finding(position, BLOB_CORRUPTED, f"{exc} (the content of event {position})", blob_hash=digest)
+        if data is None:
+            return False
+        self.checked += 1
+        if recorded is not None and recorded != len(data):
+            return Finding(
+                position,
+                BLOB_CORRUPTED,
+                f"blob {digest} at {store.path(digest)} holds {len(data)} bytes "
+                f"but event {position} recorded {recorded}",
+                blob_hash=digest,
+            )
+        return None
+
+    async def _chunks(self, manifest: str) -> Finding | None:
+        """Follow one chunk manifest: every chunk present and right, the whole content's hash and size."""
+        position = self.refs[manifest][0]
+        of = f"content {manifest} of event {position}"
+        try:
+            streamed = decode_manifest((await self.driver.blobs.get(self.driver, [manifest]))[manifest])
+        except (ValueError, TypeError, KeyError, LedgerError) as exc:
+            return Finding(
+                position, BLOB_CORRUPTED, f"the chunk manifest of {of} is unreadable: {exc}", blob_hash=manifest
+            )
+        whole, total = hashlib.sha256(), 0
+        for index, (digest, size) in enumerate(streamed.chunks):
+            try:
+                data = (await self.driver.blobs.get(self.driver, [digest]))[digest]
+            except LedgerError as exc:
+                reason = BLOB_CORRUPTED if isinstance(exc, CorruptBlobError) else BLOB_MISSING
+                return Finding(position, reason, f"chunk {index} ({digest}) of {of}: {exc}", blob_hash=digest)
+            self.checked += 1
+            if hashlib.sha256(data).hexdigest() != digest or len(data) != size:
+                return Finding(
+                    position,
+                    BLOB_CORRUPTED,
+                    f"chunk {index} ({digest}) of {of} is corrupted: it holds {len(data)} bytes that do not match "
+                    f"the manifest's SHA-256 and size ({size})",
+                    blob_hash=digest,
+                )
+            whole.update(data)
+            total += len(data)
+        if whole.hexdigest() != streamed.sha256 or total != streamed.size:
+            return Finding(
+                position,
+                BLOB_CORRUPTED,
+                f"the chunks of {of} hash to {whole.hexdigest()} ({total} bytes), not the manifest's "
+                f"{streamed.sha256} ({streamed.size} bytes)",
+                blob_hash=manifest,
+            )
+        return None
+
+    def _every_file(self, store: DirectoryBlobs) -> list[Finding]:
+        """Every file of the directory store hashed against its name (a full verify)."""
+        findings: list[Finding] = []
+        root = Path(store.root)
+        for folder, _dirs, names in os.walk(root):
+            for name in sorted(names):
+                if name.startswith("."):  # a write in progress, or one a crash cut short (never read)
+                    continue
+                path = Path(folder) / name
+                if not HEX64.match(name) or path != store.path(name):
+                    findings.append(
+                        Finding(None, BLOB_CORRUPTED, f"{path} in the blob directory is not named by a blob hash")
+                    )
+                    continue
+                try:
+                    store._read(name)
+                    self.checked += 1
+                except (CorruptBlobError, LedgerError) as exc:
+                    findings.append(Finding(None, BLOB_CORRUPTED, str(exc), blob_hash=name))
+        return findings

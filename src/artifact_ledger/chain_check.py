@@ -85,14 +85,14 @@ def _unhashable(envelope: Envelope, row: Sequence[Any], position: Any) -> str:
 _CONTENT = b'"content":{'
 
 
-def _content_ref(payload: bytes) -> tuple[str, int] | None:
-    """(hash, size) of the blob a payload references, if it references one."""
+def _content_ref(payload: bytes) -> tuple[str, int, object] | None:
+    """(hash, size, codec) of the blob a payload references, if it references one."""
     try:
         content = codec.loads(payload).get("content")
         blob_hash, size = content["hash"], content["size"]
     except (ValueError, TypeError, AttributeError, KeyError):
         return None
-    return (blob_hash, size) if type(blob_hash) is str and type(size) is int else None
+    return (blob_hash, size, content.get("codec")) if type(blob_hash) is str and type(size) is int else None
 
 
 class _Broken(Exception):
@@ -142,6 +142,8 @@ class ChainCheck:
         self.head = HeadDigest(0, GENESIS_HEX)
         self.refs: dict[str, tuple[int, int]] = {}
         """blob hash -> (the first checked position that references it, the size it recorded)."""
+        self.manifests: set[str] = set()
+        """The refs that are chunk manifests (content saved as a stream): the blob pass follows them."""
         self.marks: dict[str, Any] = {}
         self.start_prev = codec.GENESIS_HASH
 
@@ -185,6 +187,8 @@ class ChainCheck:
                         ref = _content_ref(payload)
                         if ref is not None and ref[0] not in refs:
                             refs[ref[0]] = (expected, ref[1])
+                            if ref[2] == "chunks":
+                                self.manifests.add(ref[0])
                     if expected == trusted_at and digest.hex() != trusted_hash:
                         self._advance(expected - 1, prev)
                         return Finding(expected, MODIFIED, _rewritten(expected, "trusted head"))

@@ -152,7 +152,7 @@ class _Verifier:
 
         self.driver = driver
         self.chain = ChainCheck(driver, since=since, trusted_head=trusted_head, progress=progress)
-        self.blobs = BlobCheck(driver, self.chain.refs)
+        self.blobs = BlobCheck(driver, self.chain.refs, self.chain.manifests)
         self.artifacts_checked = 0
 
     def report(self, found: Finding | None) -> VerifyReport:

@@ -27,6 +27,8 @@ from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
 from .replicas import ReplicaLag
 from .schemas import ArtifactHierarchy
+from .store.blob_dir import attach_blob_store, detach_blob_store
+from .store.blobs import DATABASE, BlobStore, attach
 from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
 from .store.errors import translated
@@ -83,6 +85,7 @@ class Ledger:
         create: bool = True,
         lock_timeout: float | None = None,
         read_url: str | URL | AsyncEngine | None = None,
+        blobs: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[Ledger]:
         """Open (and by default create) a ledger; the engine is disposed on exit if we made it.
 
@@ -101,6 +104,12 @@ class Ledger:
         :meth:`replica_lag` says how far behind it is. One that is not a standby of ``url`` (not
         in recovery, another cluster's, a database without this ledger, SQLite) is refused with
         :class:`NotAReplicaError`, and nothing stays open.
+
+        ``blobs``: where content bytes live. None (the default) keeps them in the database;
+        ``"file:///absolute/path"`` keeps them as files named by their SHA-256 in that directory
+        (created if missing, unless ``create=False``), each verified when read. Content saved in
+        the database before stays readable. A URL that is not an absolute ``file:///`` path, or a
+        directory that cannot be written, is refused with :class:`BlobStoreError`.
         """
         owns = not isinstance(url_or_engine, AsyncEngine)
         if isinstance(url_or_engine, AsyncEngine):
@@ -118,11 +127,14 @@ class Ledger:
                 raise _not_found(url_or_engine)
             engine = create_engine(url_or_engine, lock_timeout=lock_timeout)
         read_engine: AsyncEngine | None = None
+        store: BlobStore = DATABASE
         owns_read = read_url is not None and not isinstance(read_url, AsyncEngine)
         try:
             ledger_id = await _prepare_schema(engine, create)
+            store = await attach_blob_store(engine, blobs, create=create)
             if read_url is not None:
                 read_engine = await _open_replica(engine, read_url, ledger_id, lock_timeout)
+                attach(read_engine, store)
             ledger = cls(
                 engine,
                 keyring=resolve_keyring(engine.url, secret, ledger_id=ledger_id),
@@ -135,6 +147,7 @@ class Ledger:
             ledger._owns_read_engine = owns_read
             yield ledger
         finally:
+            detach_blob_store(engine, store, read_engine)
             if owns_read and read_engine is not None:
                 await read_engine.dispose()
             if owns:

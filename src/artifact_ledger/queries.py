@@ -15,7 +15,6 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Result
 
 from . import arguments
-from .errors import UntrustedContentError
 from .events import RecordedEvent
 from .store.recorder import Recorder, Rows
 from .store.rows import event_from_row
@@ -75,16 +74,9 @@ async def root_of(rec: Recorder, artifact_id: str) -> Sequence[Any] | None:
 
 
 async def load_blobs(rec: Recorder, hashes: Iterable[str]) -> dict[str, bytes]:
-    """The stored bytes behind content hashes (verified by the decoder, not here)."""
-    wanted = list(hashes)
-    found: dict[str, bytes] = {}
-    for start in range(0, len(wanted), 2000):
-        rows = await rec.fetch(rec.sql.blob_data_in, rec.id_list(wanted[start : start + 2000]))
-        found.update((digest, rec.read_bytes(data)) for digest, data in rows)
-    missing = [h for h in wanted if h not in found]
-    if missing:
-        raise UntrustedContentError(f"blob {missing[0]} is missing from ledger_blobs ({len(missing)} missing)")
-    return found
+    """The stored bytes behind content hashes, from the ledger's blob store (``store/blobs.py``;
+    the database's rows are verified by the decoder, a directory's files as they are read)."""
+    return await rec.blobs.get(rec, hashes)
 
 
 async def stream(db: Executor, artifact_id: str) -> list[RecordedEvent]:

@@ -308,6 +308,7 @@ class WriteBatch:
                         "`artifact-ledger verify` and restore the database from a backup"
                     )
                 found.add(digest)
+            found |= await self.driver.blobs.has(self.driver, part) if self.driver.blobs.external else set()
         return found | (set(hashes) & self.stored_blobs)
 
     async def _store_chunks(self, content: EncodedContent) -> None:
@@ -334,7 +335,6 @@ class WriteBatch:
                 )
             self.stored_blobs.update(present)
             return
-        insert = self.driver.sql.insert_new_blob
         try:
             index = 0
             async for data in content.source.read():
@@ -350,7 +350,7 @@ class WriteBatch:
                         f"{streamed.sha256}: chunk {index} now hashes differently. Nothing was saved"
                     )
                 if digest not in present:
-                    await self.driver.pipeline([(insert, (digest, size, data), False)])
+                    await self.driver.blobs.put(self.driver, [(digest, size, data)])
                     present.add(digest)
                 index += 1
             if index != len(streamed.chunks):
@@ -440,6 +440,7 @@ class WriteBatch:
                 stored = await self.driver.fetch(self.driver.sql.blob_digests_in, self.driver.id_list(chunk))
                 self._check_blobs({h: unchecked[h] for h in chunk}, stored)
             rows = [(b.hash, b.size, b.data) for b in self.blobs.values() if b.hash not in self.stored_blobs]
+            rows = await self.driver.blobs.divert(rows)  # a directory store writes its files now
             if rows:
                 sql = self.driver.sql.insert_new_blob
                 steps.append((sql, rows[0], False) if len(rows) == 1 else (sql, rows, True))

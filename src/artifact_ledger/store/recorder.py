@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from ..errors import LedgerError
+from .blobs import DATABASE, BlobStore, store_of
 from .statements import Statement, Statements
 
 Step = tuple[Statement, Any, bool]
@@ -38,6 +39,8 @@ class Recorder:
     lateral_top_one: bool = False
     """Point-in-time reads should find each member's events with ``LATERAL … LIMIT 1`` probes
     rather than correlated subqueries (see ``temporal.tree_at``)."""
+    blobs: BlobStore = DATABASE
+    """Where this ledger's blobs live (``store/blobs.py``): the database unless its engine has a store attached."""
 
     def __init__(self, connection: AsyncConnection | None, raw: Any, *, owns_transaction: bool = False) -> None:
         self._connection = connection
@@ -156,6 +159,13 @@ def recorder_class(dialect: str, driver: str | None = None) -> type[Recorder]:
     raise LedgerError(f"unsupported database {dialect}+{driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
 
 
+def _with_blobs(recorder: Recorder, engine: AsyncEngine | AsyncConnection) -> Recorder:
+    store = store_of(engine.sync_engine)
+    if store is not DATABASE:
+        recorder.blobs = store
+    return recorder
+
+
 async def recorder_for(connection: AsyncConnection, *, owns_transaction: bool = False) -> Recorder:
     """The :class:`Recorder` for the backend under ``connection``.
 
@@ -164,7 +174,7 @@ async def recorder_for(connection: AsyncConnection, *, owns_transaction: bool = 
     """
     cls = recorder_class(connection.dialect.name, connection.dialect.driver)
     raw = (await connection.get_raw_connection()).driver_connection
-    return cls(connection, raw, owns_transaction=owns_transaction)
+    return _with_blobs(cls(connection, raw, owns_transaction=owns_transaction), connection)
 
 
 @asynccontextmanager
@@ -178,7 +188,7 @@ async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     """
     cls = recorder_class(engine.dialect.name, engine.dialect.driver)
     pooled = await engine.raw_connection()
-    recorder = cls(None, pooled.driver_connection, owns_transaction=True)
+    recorder = _with_blobs(cls(None, pooled.driver_connection, owns_transaction=True), engine)
     try:
         yield recorder
         if recorder.in_own_transaction():  # the block ended without committing (nothing to write)
@@ -199,7 +209,7 @@ async def autocommit_reads(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     cls = recorder_class(engine.dialect.name, engine.dialect.driver)
     pooled = await engine.raw_connection()
     try:
-        yield cls(None, pooled.driver_connection)
+        yield _with_blobs(cls(None, pooled.driver_connection), engine)
     finally:
         await greenlet_spawn(pooled.close)
 

@@ -1,0 +1,170 @@
+"""Where blobs live: one small interface, two stores (the database, or a directory).
+
+A blob is bytes named by their SHA-256: the whole encoded content of a version, or a manifest
+and the chunks of content saved as a stream. The log commits to the hash, never to a place, so
+the bytes can live in the ``ledger_blobs`` table (:class:`DatabaseBlobs`, the default) or in a
+content-addressed directory (:class:`~.blob_dir.DirectoryBlobs`, ``Ledger.open(url,
+blobs="file:///path")``). Both answer the same four questions:
+
+- :meth:`BlobStore.get`: the verified bytes of some hashes (a missing one is :class:`MissingBlobError`);
+- :meth:`BlobStore.open_stream`: one blob a piece at a time;
+- :meth:`BlobStore.has`: which of some hashes are stored;
+- :meth:`BlobStore.put`: store new blobs (a blob already stored must hold the same bytes).
+
+A recorder carries the store of the engine it runs on (:func:`attach` / :func:`store_of`), so
+the write path, the reads, ``verify``, export and import reach the blobs through
+``recorder.blobs`` whatever the store. A directory store also reads ``ledger_blobs`` for a
+hash it has no file of, so a ledger that kept its blobs in the database before keeps reading.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from ..errors import MissingBlobError, UntrustedContentError
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
+
+__all__ = ["DATABASE", "HEX64", "BlobRow", "BlobStore", "DatabaseBlobs", "attach", "check_hash", "detach", "store_of"]
+
+HEX64: Final = re.compile(r"\A[0-9a-f]{64}\Z")
+"""A blob's name: its SHA-256 as 64 lowercase hex digits (nothing else is ever a file name)."""
+
+PIECE: Final = 1 << 20
+"""Bytes per piece :meth:`BlobStore.open_stream` yields."""
+
+BlobRow = tuple[str, int, bytes]
+"""One blob to store: (hex SHA-256, size, bytes)."""
+
+
+def check_hash(digest: object) -> str:
+    """``digest`` if it is a blob name; else :class:`UntrustedContentError` (never a path is made of it)."""
+    if type(digest) is not str or not HEX64.match(digest):
+        raise UntrustedContentError(f"{digest!r} is not a blob hash (64 lowercase hex digits): nothing was read")
+    return digest
+
+
+class BlobStore:
+    """The interface both stores implement. Every method runs in the recorder's transaction."""
+
+    external: bool = False
+    """Whether the bytes live outside the database (then written before the transaction commits)."""
+    location: str = "database"
+    """Where the blobs are, for messages: ``database`` or the directory's path."""
+
+    async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+        """The bytes of each of ``digests``; :class:`MissingBlobError` for one not stored."""
+        raise NotImplementedError
+
+    async def open_stream(self, rec: Recorder, digest: str) -> AsyncIterator[bytes]:
+        """One blob's bytes, :data:`PIECE` at a time."""
+        data = (await self.get(rec, [digest]))[digest]
+        for start in range(0, len(data), PIECE):
+            yield data[start : start + PIECE]
+
+    async def has(self, rec: Recorder, digests: Sequence[str]) -> set[str]:
+        """Which of ``digests`` are stored (each checked against its hash where the store can)."""
+        raise NotImplementedError
+
+    async def put(self, rec: Recorder, rows: Sequence[BlobRow]) -> None:
+        """Store blobs not stored yet; one already there under the hash must hold the same bytes."""
+        raise NotImplementedError
+
+    async def divert(self, rows: list[BlobRow]) -> list[BlobRow]:
+        """Store what this store keeps outside the database now; return the rows left for ``ledger_blobs``.
+
+        The write path sends the rows returned with the events, in one round trip.
+        """
+        return rows
+
+    async def stored_rows(self, rec: Recorder, digests: Sequence[str]) -> list[tuple[Any, Any, bytes]]:
+        """(hash, size, bytes) of the stored ones among ``digests`` as they are, unverified (export
+        copies them; the bundle's verifier judges them)."""
+        raise NotImplementedError
+
+
+class DatabaseBlobs(BlobStore):
+    """Blobs as rows of ``ledger_blobs``, in the ledger's own transaction (the default)."""
+
+    async def fetch(self, rec: Recorder, digests: Sequence[str]) -> dict[str, bytes]:
+        """The rows there are among ``digests`` (bytes unverified: the decoder checks them)."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(digests), 2000):
+            rows = await rec.fetch(rec.sql.blob_data_in, rec.id_list(digests[start : start + 2000]))
+            found.update((digest, rec.read_bytes(data)) for digest, data in rows)
+        return found
+
+    async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(digests)
+        found = await self.fetch(rec, wanted)
+        missing = [h for h in wanted if h not in found]
+        if missing:
+            raise MissingBlobError(
+                f"blob {missing[0]} is missing from ledger_blobs ({len(missing)} missing)", blob_hash=missing[0]
+            )
+        return found
+
+    async def has(self, rec: Recorder, digests: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(digests), 2000):
+            stored = await rec.fetch(rec.sql.blob_digests_in, rec.id_list(digests[start : start + 2000]))
+            found.update(str(d) for d, _size, hashed in stored if rec.blob_digest(hashed) == d)
+        return found
+
+    async def put(self, rec: Recorder, rows: Sequence[BlobRow]) -> None:
+        if rows:
+            await rec.pipeline(
+                [
+                    (rec.sql.insert_new_blob, rows[0], False)
+                    if len(rows) == 1
+                    else (rec.sql.insert_new_blob, list(rows), True)
+                ]
+            )
+
+    async def stored_rows(self, rec: Recorder, digests: Sequence[str]) -> list[tuple[Any, Any, bytes]]:
+        rows = await rec.fetch(rec.sql.blobs_in, rec.id_list(list(digests)))
+        return [(h, size, rec.read_bytes(data)) for h, size, data in rows]
+
+
+DATABASE: Final = DatabaseBlobs()
+"""The default store: ``ledger_blobs``."""
+
+_ATTACHED: weakref.WeakKeyDictionary[Any, BlobStore] = weakref.WeakKeyDictionary()
+
+
+def _key(engine: Any) -> Any:
+    return getattr(engine, "sync_engine", engine)
+
+
+def attach(engine: Any, store: BlobStore) -> None:
+    """Make the recorders of ``engine`` (an AsyncEngine) use ``store``.
+
+    An engine serves one store at a time: attaching another store to an engine that already
+    has a directory store raises :class:`~artifact_ledger.errors.BlobStoreError`.
+    """
+    from ..errors import BlobStoreError
+
+    current = _ATTACHED.get(_key(engine))
+    if current is not None and current is not store and current.location != store.location:
+        raise BlobStoreError(
+            f"this engine already keeps its blobs in {current.location}; open the ledger with that store "
+            f"or on an engine of its own (asked for {store.location})"
+        )
+    if store is DATABASE:
+        return
+    _ATTACHED[_key(engine)] = store
+
+
+def detach(engine: Any, store: BlobStore) -> None:
+    """Undo :func:`attach` (an engine passed in by the caller outlives the ledger)."""
+    if _ATTACHED.get(_key(engine)) is store:
+        del _ATTACHED[_key(engine)]
+
+
+def store_of(engine: Any) -> BlobStore:
+    """The store the recorders of ``engine`` (an AsyncEngine or Engine) use: the database unless attached."""
+    return _ATTACHED.get(_key(engine), DATABASE)
