@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from .content.streams import decode_manifest
 from .drift import Finding, earliest
@@ -105,7 +105,9 @@ class BlobCheck:
             if problem is not None:
                 findings.append(Finding(position, BLOB_CORRUPTED, problem, blob_hash=key))
 
-    def _file(self, store: DirectoryBlobs, digest: str, position: int, recorded: int | None) -> Finding | bool | None:
+    def _file(
+        self, store: DirectoryBlobs, digest: str, position: int, recorded: int | None
+    ) -> Finding | Literal[False] | None:
         """A referenced blob's file: a finding, None when it is right, False when there is no file."""
         try:
             data = store._read(digest)
