@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     Integer,
     Select,
@@ -30,7 +31,6 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
-    literal,
     literal_column,
     not_,
     or_,
@@ -46,11 +46,43 @@ from ..store.statements import ONE, REPLY_COLUMNS, ZERO
 from ..store.tables import UtcDateTime, artifacts, events, parent_history
 from .language import And, Compare, Field, Node, Not, Or, Order
 
-__all__ = ["Source", "count_statement", "levels_statement", "page_statement", "position_statement", "source"]
+__all__ = [
+    "Binds",
+    "Source",
+    "count_statement",
+    "levels_statement",
+    "page_statement",
+    "position_statement",
+    "source",
+]
 
 _STATE_TYPES: Final = sorted(STATE_EVENTS)
 ROW_COLUMNS: Final = REPLY_COLUMNS
 """The columns a found row carries: the read side's listing columns."""
+
+
+class Binds:
+    """Makes each value of a statement a bound parameter named by the order it was made in
+    (``v__0``, ``v__1`` …) and keeps the values in that order.
+
+    Statements of one filter shape are built by the same calls in the same order, so the n-th
+    value of one is in the place of the n-th value of another: a statement compiled once serves
+    every filter of its shape with the values of the next (see :mod:`.prepared`).
+    """
+
+    __slots__ = ("types", "values")
+
+    PREFIX = "v__"
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.types: list[Any] = []
+
+    def __call__(self, value: Any, type_: Any = None) -> BindParameter[Any]:
+        n = len(self.values)
+        self.values.append(value)
+        self.types.append(type_)
+        return bindparam(f"{self.PREFIX}{n}", value, type_=type_)
 
 
 @dataclass(frozen=True)
@@ -67,9 +99,15 @@ class Source:
     outputs: tuple[ColumnElement[Any], ...]
     """What a page selects, before the sort keys."""
     json: JsonSql
+    bind: Binds
+    """The statement's values, in the order they were bound."""
     extra: ColumnElement[bool] | None = None
     """A condition every row must meet besides the filter (the past: the state event is the artifact's
     last at ``p``, its link valid at ``p``)."""
+
+
+_PRESENT: Final[dict[str, ColumnElement[Any]]] = {n: artifacts.c[n] for n in ROW_COLUMNS if n not in ("data", "tags")}
+_SELECTED: Final[tuple[ColumnElement[Any], ...]] = tuple(artifacts.c[name] for name in ROW_COLUMNS)
 
 
 def _valid(link: NamedFromClause, position: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -90,19 +128,20 @@ def _levels(p: ColumnElement[Any]) -> CTE:
     )
 
 
-def source(dialect: str, position: int | None = None, *, with_levels: bool = False) -> Source:
+def source(
+    dialect: str, position: int | None = None, *, with_levels: bool = False, bind: Binds | None = None
+) -> Source:
     """The present (``position`` None) or the state at log ``position``.
 
     ``with_levels``: the past's levels are computed for every live artifact (a filter on
     ``level``); otherwise a page's levels come afterwards (:func:`levels_statement`).
     """
     json = json_sql(dialect)
+    bind = Binds() if bind is None else bind
     a = artifacts
     if position is None:
-        present: dict[str, ColumnElement[Any]] = {n: a.c[n] for n in ROW_COLUMNS if n not in ("data", "tags")}
-        selected: tuple[ColumnElement[Any], ...] = tuple(a.c[name] for name in ROW_COLUMNS)
-        return Source(present, a.c.data, (), a.c.tags, (), a, selected, json)
-    p = literal(position, BigInteger)
+        return Source(_PRESENT, a.c.data, (), a.c.tags, (), a, _SELECTED, json, bind)
+    p = bind(position, BigInteger())
     m = parent_history.alias("m")
     last, state, first = events.alias("last"), events.alias("st"), events.alias("cr")
 
@@ -154,35 +193,36 @@ def source(dialect: str, position: int | None = None, *, with_levels: bool = Fal
         first.c.actor.label("created_by"),
         last.c.actor.label("updated_by"),
     )
-    return Source(columns, state.c.payload, ("data",), state.c.payload, ("tags",), joined, outputs, json, current)
+    return Source(columns, state.c.payload, ("data",), state.c.payload, ("tags",), joined, outputs, json, bind, current)
 
 
 def _column(src: Source, field: Field, op: str, value: Any) -> ColumnElement[bool]:
     col = src.columns[field.name]
-    if field.name == "created_at" or field.name == "updated_at":
-        value = tuple(literal(v, UtcDateTime) for v in value) if op in ("in", "nin") else literal(value, UtcDateTime)
+    bind = src.bind
+    # Each value bound once, typed like its column (a time as the stored timestamp).
+    type_ = UtcDateTime() if field.name == "created_at" or field.name == "updated_at" else col.type
     nullable = field.kind in ("id", "text")
-    if op == "eq":
-        return col.is_(None) if value is None else col == value
-    if op == "ne":
-        if value is None:
-            return col.is_not(None)
-        return or_(col.is_(None), col != value) if nullable else col != value
     if op in ("in", "nin"):
         if not value:
             return false() if op == "in" else true()
-        inside = col.in_(list(value))
+        inside = col.in_([bind(v, type_) for v in value])
         if op == "in":
             return inside
         return or_(col.is_(None), not_(inside)) if nullable else not_(inside)
+    if value is None:  # eq/ne only (the language allows None nowhere else)
+        return col.is_(None) if op == "eq" else col.is_not(None)
+    bound = bind(value, type_)
+    if op == "eq":
+        return col == bound
+    if op == "ne":
+        return or_(col.is_(None), col != bound) if nullable else col != bound
     if op == "prefix":
-        bound = literal(value)
         return and_(col.is_not(None), func.substr(col, 1, func.length(bound)) == bound)
     compare: dict[str, ColumnElement[bool]] = {
-        "lt": col < value,
-        "lte": col <= value,
-        "gt": col > value,
-        "gte": col >= value,
+        "lt": col < bound,
+        "lte": col <= bound,
+        "gt": col > bound,
+        "gte": col >= bound,
     }
     return compare[op]
 
@@ -190,12 +230,38 @@ def _column(src: Source, field: Field, op: str, value: Any) -> ColumnElement[boo
 def _compare(src: Source, node: Compare) -> ColumnElement[bool]:
     field, op, value = node.field, node.op, node.value
     if field.kind == "data":
-        return src.json.condition(src.data_doc, (*src.data_prefix, *field.path), op, value)
+        return src.json.condition(src.data_doc, (*src.data_prefix, *field.path), op, value, src.bind)
     if field.kind == "tags":
         values = value if op in ("in", "nin") else (value,)
-        has = src.json.has_string(src.tags_doc, src.tags_prefix, "any", values)
+        has = src.json.has_string(src.tags_doc, src.tags_prefix, "any", values, src.bind)
         return not_(has) if op in ("ne", "nin") else has
     return _column(src, field, op, value)
+
+
+def bound(json: JsonSql, node: Node, out: list[Any]) -> list[Any]:
+    """Appends to ``out`` the values :func:`condition` binds for ``node``, in the order it binds them
+    (what a statement compiled for the same shape takes instead of its own; see ``prepared.py``)."""
+    if isinstance(node, Compare):
+        field, op, value = node.field, node.op, node.value
+        if field.kind == "data":
+            out.extend(json.bound(op, value))
+        elif field.kind == "tags":
+            out.extend(json.has_string_bound(value if op in ("in", "nin") else (value,)))
+        elif op in ("in", "nin"):
+            out.extend(value)
+        elif value is not None:
+            out.append(value)
+    elif isinstance(node, Not):
+        bound(json, node.part, out)
+    else:
+        for part in node.parts:
+            bound(json, part, out)
+    return out
+
+
+def key_bound(json: JsonSql, kinds: Sequence[str], values: Sequence[Any]) -> list[Any]:
+    """The values :func:`key_values` binds, in order."""
+    return [json.sort_number_bound(v) if kind == "number" else v for kind, v in zip(kinds, values, strict=True)]
 
 
 def condition(src: Source, node: Node) -> ColumnElement[bool]:
@@ -233,15 +299,16 @@ def sort_keys(src: Source, order: Order) -> tuple[list[ColumnElement[Any]], list
 def key_values(src: Source, kinds: Sequence[str], values: Sequence[Any]) -> list[ColumnElement[Any]]:
     """A cursor's checked values as bound parameters typed like their keys."""
     out: list[ColumnElement[Any]] = []
+    bind = src.bind
     for kind, value in zip(kinds, values, strict=True):
         if kind == "time":
-            out.append(literal(value, UtcDateTime))
+            out.append(bind(value, UtcDateTime()))
         elif kind == "number":
-            out.append(src.json.sort_number(value))
+            out.append(src.json.sort_number(value, bind))
         elif kind == "rank":
-            out.append(literal(value, Integer))
+            out.append(bind(value, Integer()))
         else:
-            out.append(literal(value))
+            out.append(bind(value))
     return out
 
 
@@ -278,23 +345,27 @@ def count_statement(src: Source, where: Node) -> Select[Any]:
     return select(func.count()).select_from(src.from_).where(cond)
 
 
-def position_statement() -> Select[Any]:
-    """The log position an instant means (the last event recorded at or before ``:instant``)."""
+def position_statement(instant: Any = None, bind: Binds | None = None) -> Select[Any]:
+    """The log position an instant means (the last event recorded at or before ``:instant``; with
+    ``bind``: at or before ``instant``, bound through it)."""
+    at = bindparam("instant", type_=UtcDateTime) if bind is None else bind(instant, UtcDateTime())
     return (
         select(events.c.position)
-        .where(events.c.recorded_at <= bindparam("instant", type_=UtcDateTime))
+        .where(events.c.recorded_at <= at)
         .order_by(events.c.recorded_at.desc(), events.c.position.desc())
         .limit(ONE)
     )
 
 
-def levels_statement(ids: Sequence[str], position: int) -> Select[Any]:
+def levels_statement(ids: Sequence[str], position: int, bind: Binds | None = None) -> Select[Any]:
     """``(id, level)`` at ``position`` of each of ``ids`` (live then): its ancestors, walked up the links."""
-    p = literal(position, BigInteger)
+    bind = Binds() if bind is None else bind
     start = parent_history.alias("up0")
+    wanted = [bind(i, start.c.artifact_id.type) for i in ids]
+    p = bind(position, BigInteger())
     up = (
         select(start.c.artifact_id.label("origin"), start.c.parent_id.label("id"))
-        .where(start.c.artifact_id.in_(list(ids)), _valid(start, p), start.c.parent_id.is_not(None))
+        .where(start.c.artifact_id.in_(wanted), _valid(start, p), start.c.parent_id.is_not(None))
         .cte("up", recursive=True)
     )
     step = parent_history.alias("up1")

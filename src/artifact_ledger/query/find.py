@@ -1,10 +1,12 @@
 """``find`` and ``count``: arguments checked into a :class:`Plan`, a plan run as one keyset page.
 
 Everything the caller passes is checked before the database is touched (:func:`plan`); the
-page is one statement (two for a past page whose levels were not needed by the filter), run
-on the caller's session or a connection of the read side's choosing, never committing. Rows
-come back as :data:`artifact_ledger.history.Values`; the read side turns them into models.
-Blobs are never read here.
+page is one statement (a past page: one more to find the instant's log position, and one for
+the levels when the filter did not need them), compiled once per filter shape and run on the
+driver connection of a recorder of the read side's choosing (:mod:`.prepared`), never
+committing. A page of the present comes back as the projection's rows as stored (the read side
+decodes them as it does every listing); a page of the past as
+:data:`artifact_ledger.history.Values`. Blobs are never read here.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
 from .. import codec
 from ..errors import InvalidQueryError
 from ..history import Values
-from ..queries import Executor
 from ..schemas import ArtifactOut
+from ..store.json_paths import json_sql
+from ..store.recorder import Recorder
+from ..store.tables import stamp_reader
 from . import compile as sql
 from . import cursor
 from .language import Node, Order, parse_order, parse_where
+from .prepared import fetch, prepare, shape
 
 __all__ = ["MAX_LIMIT", "FindPage", "Plan", "count", "page", "plan"]
 
@@ -53,6 +58,9 @@ class Plan:
     query: str
     """The fingerprint a cursor of this query carries."""
     kinds: tuple[str, ...]
+    shape: Any
+    """The filter's shape (:func:`.prepared.shape`): with the ordering, the page size and the
+    cursor's presence, what the compiled statement depends on."""
 
 
 def _limit(value: Any) -> int:
@@ -79,18 +87,18 @@ def plan(where: Any, *, order_by: Any, limit: Any, after: Any, as_of: datetime |
     query = cursor.fingerprint(repr(node), order.text, as_of.isoformat() if as_of is not None else "")
     kinds = _kinds(order)
     start = None if after is None else cursor.decode(after, query, kinds)
-    return Plan(node, order, size, start, as_of, query, kinds)
+    return Plan(node, order, size, start, as_of, query, kinds, shape(node))
 
 
-async def _position(db: Executor, instant: datetime) -> int | None:
-    found = (await db.execute(sql.position_statement(), {"instant": instant})).first()
-    return None if found is None else int(found[0])
+async def _position(rec: Recorder, dialect: str, instant: datetime) -> int | None:
+    prepared, args = prepare(("position",), dialect, lambda b: sql.position_statement(instant, b), lambda: [instant])
+    found = await fetch(rec, prepared, args)
+    return None if not found else int(found[0][0])
 
 
-def _key(json: Any, kind: str, value: Any) -> Any:
+def _key(json: Any, kind: str, value: Any, stamp: Any) -> Any:
     if kind == "time":
-        assert isinstance(value, datetime)
-        return value.isoformat()
+        return stamp(value).isoformat()
     if kind == "number":
         return json.number_text(value)
     if kind == "rank":
@@ -98,52 +106,63 @@ def _key(json: Any, kind: str, value: Any) -> Any:
     return value
 
 
-async def page(db: Executor, dialect: str, p: Plan) -> tuple[list[Values], str | None]:
-    """The rows of one page and the next page's cursor."""
+WIDTH: Final = len(sql.ROW_COLUMNS)
+
+
+async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | None, bool]:
+    """The rows of one page, the next page's cursor, and whether the rows are of the present.
+
+    The present's rows are the projection's columns as stored (``REPLY_COLUMNS``: data and tags
+    JSON text, timestamps as the driver returns them); the past's are :data:`Values`.
+    """
     position = None
     if p.as_of is not None:
-        position = await _position(db, p.as_of)
+        position = await _position(rec, dialect, p.as_of)
         if position is None:  # before the first event: nothing existed
-            return [], None
+            return [], None, False
     with_levels = position is not None and sql.uses_level(p.where)
-    src = sql.source(dialect, position, with_levels=with_levels)
-    stmt, _ = sql.page_statement(src, p.where, p.order, p.after, p.limit)
-    rows = (await db.execute(stmt)).all()
+    past = position is not None
+    width = WIDTH if not past else 9
+    key = ("page", p.shape, p.order.text, p.kinds if p.after is not None else None, p.limit, past, with_levels)
+
+    def build(binds: sql.Binds) -> Any:
+        src = sql.source(dialect, position, with_levels=with_levels, bind=binds)
+        return sql.page_statement(src, p.where, p.order, p.after, p.limit)[0]
+
+    def values() -> list[Any]:
+        json = json_sql(dialect)
+        out: list[Any] = [] if position is None else [position]
+        sql.bound(json, p.where, out)
+        if p.after is not None:
+            out.extend(sql.key_bound(json, p.kinds, p.after))
+        return out
+
+    prepared, args = prepare(key, dialect, build, values)
+    rows = await fetch(rec, prepared, args)
     more = len(rows) > p.limit
-    rows = rows[: p.limit]
-    width = len(src.outputs)
+    if more:
+        del rows[p.limit :]
+    stamp = stamp_reader()
     next_cursor = None
     if more:
         last = rows[-1]
-        keys = [_key(src.json, kind, last[width + i]) for i, kind in enumerate(p.kinds)]
+        json = json_sql(dialect)
+        keys = [_key(json, kind, last[width + i], stamp) for i, kind in enumerate(p.kinds)]
         next_cursor = cursor.encode(p.query, keys)
-    if position is None:
-        return [_present(r) for r in rows], next_cursor
+    if not past:
+        return [r[:WIDTH] for r in rows], next_cursor, True
+    assert position is not None
     levels: dict[str, int] = {}
     if not with_levels and rows:
-        found = await db.execute(sql.levels_statement([r[0] for r in rows], position))
-        levels = {str(origin): int(n) for origin, n in cast(Sequence[tuple[Any, Any]], found.all())}
-    return [_past(r, None if with_levels else levels.get(r[0], 0)) for r in rows], next_cursor
+        ids = [r[0] for r in rows]
+        prepared, args = prepare(
+            ("levels", len(ids)), dialect, lambda b: sql.levels_statement(ids, position, b), lambda: [*ids, position]
+        )
+        levels = {str(origin): int(n) for origin, n in await fetch(rec, prepared, args)}
+    return [_past(r, None if with_levels else levels.get(r[0], 0), stamp) for r in rows], next_cursor, False
 
 
-def _present(r: Sequence[Any]) -> Values:
-    return (
-        r[0],
-        r[1],
-        int(r[2]),
-        int(r[3]),
-        codec.loads(r[4]),
-        r[5],
-        r[6],
-        codec.loads(r[7]),
-        r[8],
-        r[9],
-        r[10],
-        r[11],
-    )
-
-
-def _past(r: Sequence[Any], level: int | None) -> Values:
+def _past(r: Sequence[Any], level: int | None, stamp: Any) -> Values:
     payload = codec.loads(r[4])
     content = payload["content"]
     return (
@@ -155,22 +174,30 @@ def _past(r: Sequence[Any], level: int | None) -> Values:
         content["hash"] if content else None,
         content["codec"] if content else None,
         payload["tags"],
-        r[5],
-        r[6],
+        stamp(r[5]),
+        stamp(r[6]),
         r[7],
         r[8],
     )
 
 
-async def count(db: Executor, dialect: str, where: Any, as_of: datetime | None = None) -> int:
+async def count(rec: Recorder, dialect: str, where: Any, as_of: datetime | None = None) -> int:
     """How many artifacts match ``where`` (checked here), live now or, with ``as_of`` (an aware
     UTC datetime), live at that instant; one statement either way (two for the past)."""
     node = parse_where(where)
     position = None
     if as_of is not None:
-        position = await _position(db, as_of)
+        position = await _position(rec, dialect, as_of)
         if position is None:  # before the first event: nothing existed
             return 0
-    src = sql.source(dialect, position, with_levels=position is not None and sql.uses_level(node))
-    found = (await db.execute(sql.count_statement(src, node))).scalar_one()
-    return int(found)
+    with_levels = position is not None and sql.uses_level(node)
+
+    def build(binds: sql.Binds) -> Any:
+        return sql.count_statement(sql.source(dialect, position, with_levels=with_levels, bind=binds), node)
+
+    def values() -> list[Any]:
+        return sql.bound(json_sql(dialect), node, [] if position is None else [position])
+
+    prepared, args = prepare(("count", shape(node), position is not None, with_levels), dialect, build, values)
+    found = await fetch(rec, prepared, args)
+    return int(found[0][0])

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     ColumnElement,
     Integer,
@@ -47,7 +48,12 @@ from sqlalchemy.schema import CreateIndex, DropIndex, Index
 
 from .. import codec
 
-__all__ = ["JsonSql", "json_sql"]
+__all__ = ["Bind", "JsonSql", "json_sql"]
+
+Bind = Callable[..., BindParameter[Any]]
+"""Makes a filter value a bound parameter: ``bind(value, type_=None)``, like :func:`sqlalchemy.literal`
+(the default). ``find`` passes its own, which names the parameters in the order they are made
+so that a compiled statement can be reused for the next filter of the same shape."""
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _NUMERIC = ("integer", "real")
@@ -72,13 +78,33 @@ class JsonSql:
 
     dialect: str
 
-    def condition(self, doc: Any, path: Sequence[str | int], op: str, value: Any) -> ColumnElement[bool]:
+    def condition(
+        self, doc: Any, path: Sequence[str | int], op: str, value: Any, bind: Bind = literal
+    ) -> ColumnElement[bool]:
         """``doc`` at ``path`` ``op`` ``value`` (the operators of the filter language, ``data`` fields)."""
         raise NotImplementedError
 
-    def has_string(self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str]) -> ColumnElement[bool]:
+    def has_string(
+        self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str], bind: Bind = literal
+    ) -> ColumnElement[bool]:
         """The JSON array of strings at ``path`` (``()``: the document) holds one of ``values`` (``any``)
         or all of them (``all``)."""
+        raise NotImplementedError
+
+    def bound(self, op: str, value: Any) -> list[Any]:
+        """The values :meth:`condition` binds for ``op`` ``value``, in the order it binds them.
+
+        ``find`` reuses a statement compiled for the same shape of filter with these values in
+        place of the ones it was compiled with (``query/prepared.py``), so this must follow
+        :meth:`condition` exactly; ``find`` checks that it does each time it compiles."""
+        raise NotImplementedError
+
+    def has_string_bound(self, values: Sequence[str]) -> list[Any]:
+        """The values :meth:`has_string` binds, in order (see :meth:`bound`)."""
+        raise NotImplementedError
+
+    def sort_number_bound(self, text: str) -> Any:
+        """The value :meth:`sort_number` binds."""
         raise NotImplementedError
 
     def sort_keys(self, doc: Any, path: Sequence[str | int]) -> list[ColumnElement[Any]]:
@@ -86,7 +112,7 @@ class JsonSql:
         then documents without the path; each key never NULL."""
         raise NotImplementedError
 
-    def sort_number(self, text: str) -> ColumnElement[Any]:
+    def sort_number(self, text: str, bind: Bind = literal) -> ColumnElement[Any]:
         """A number key as the cursor carries it (decimal text), as the backend compares it."""
         raise NotImplementedError
 
@@ -132,49 +158,78 @@ class SqliteJson(JsonSql):
     def index_expression(self, column: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
         return self._value(column, path)
 
-    def _eq(self, t: ColumnElement[Any], x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    def _eq(self, t: ColumnElement[Any], x: ColumnElement[Any], value: Any, bind: Bind) -> ColumnElement[bool]:
         if value is None:
             return t == "null"
         if isinstance(value, bool):
             return t == ("true" if value else "false")
         if _is_number(value):
-            return and_(t.in_(_NUMERIC), x == literal(value))
-        return and_(t == "text", x == literal(value, String))
+            return and_(t.in_(_NUMERIC), x == bind(value))
+        return and_(t == "text", x == bind(value, String))
 
-    def condition(self, doc: Any, path: Sequence[str | int], op: str, value: Any) -> ColumnElement[bool]:
+    def condition(
+        self, doc: Any, path: Sequence[str | int], op: str, value: Any, bind: Bind = literal
+    ) -> ColumnElement[bool]:
         t, x = self._type(doc, path), self._value(doc, path)
         if op == "exists":
             return t.is_not(None) if value else t.is_(None)
         if op == "eq":
-            return self._eq(t, x, value)
+            return self._eq(t, x, value, bind)
         if op == "ne":
-            return and_(t.is_not(None), not_(self._eq(t, x, value)))
+            return and_(t.is_not(None), not_(self._eq(t, x, value, bind)))
         if op in ("in", "nin"):
-            anyof = or_(false(), *(self._eq(t, x, v) for v in value))
+            anyof = or_(false(), *(self._eq(t, x, v, bind) for v in value))
             return anyof if op == "in" else and_(t.is_not(None), not_(anyof))
         if op in ("lt", "lte", "gt", "gte"):
             guard = t.in_(_NUMERIC) if _is_number(value) else t == "text"
-            bound = literal(value) if _is_number(value) else literal(value, String)
+            bound = bind(value) if _is_number(value) else bind(value, String)
             return and_(guard, x.operate(_COMPARE[op], bound))
         if op == "prefix":
-            return and_(t == "text", func.substr(x, 1, func.length(literal(value, String))) == literal(value, String))
+            bound = bind(value, String)
+            return and_(t == "text", func.substr(x, 1, func.length(bound)) == bound)
         if op == "contains":
             each = func.json_each(doc, self._path(path)).table_valued("value", "type").alias("elem")
-            inside = exists().where(self._eq(each.c.type, each.c.value, value)).select_from(each)
+            inside = exists().where(self._eq(each.c.type, each.c.value, value, bind)).select_from(each)
             found = and_(t == "array", inside)
             if isinstance(value, str):
-                return or_(found, and_(t == "text", func.instr(x, literal(value, String)) > 0))
+                return or_(found, and_(t == "text", func.instr(x, bind(value, String)) > 0))
             return found
         raise ValueError(f"unknown operator {op}")
 
-    def has_string(self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str]) -> ColumnElement[bool]:
+    @staticmethod
+    def _eq_bound(value: Any) -> list[Any]:
+        return [] if value is None or isinstance(value, bool) else [value]
+
+    def bound(self, op: str, value: Any) -> list[Any]:
+        if op == "exists":
+            return []
+        if op in ("eq", "ne"):
+            return self._eq_bound(value)
+        if op in ("in", "nin"):
+            return [b for v in value for b in self._eq_bound(v)]
+        if op in ("lt", "lte", "gt", "gte", "prefix"):
+            return [value]
+        if op == "contains":
+            return self._eq_bound(value) + ([value] if isinstance(value, str) else [])
+        raise ValueError(f"unknown operator {op}")
+
+    def has_string_bound(self, values: Sequence[str]) -> list[Any]:
+        return list(values)
+
+    def sort_number_bound(self, text: str) -> Any:
+        number = Decimal(text)
+        return int(number) if number == number.to_integral_value() else float(number)
+
+    def has_string(
+        self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str], bind: Bind = literal
+    ) -> ColumnElement[bool]:
         def one(value: str) -> ColumnElement[bool]:
             each = (
                 func.json_each(doc, self._path(path)).table_valued("value").alias("tag")
                 if path
                 else func.json_each(doc).table_valued("value").alias("tag")
             )
-            return exists().where(each.c.value == literal(value, String)).select_from(each)
+            return exists().where(each.c.value == bind(value, String)).select_from(each)
 
         parts = [one(v) for v in values]
         return or_(false(), *parts) if op == "any" else and_(*parts)
@@ -186,9 +241,9 @@ class SqliteJson(JsonSql):
         text = case((t == "text", x), else_=literal_column("''"))
         return [rank, number, text]
 
-    def sort_number(self, text: str) -> ColumnElement[Any]:
+    def sort_number(self, text: str, bind: Bind = literal) -> ColumnElement[Any]:
         number = Decimal(text)
-        return literal(int(number) if number == number.to_integral_value() else float(number))
+        return bind(int(number) if number == number.to_integral_value() else float(number))
 
     def number_text(self, value: Any) -> str:
         return repr(value) if isinstance(value, float) else str(int(value))
@@ -218,44 +273,73 @@ class PostgresJson(JsonSql):
         return e.op("#>>", return_type=Text)(literal_column("'{}'"))  # type: ignore[no-any-return]
 
     @staticmethod
-    def _json(value: Any) -> ColumnElement[Any]:
-        return cast(literal(codec.dumps(value).decode(), Text), JSONB)
+    def _json(value: Any, bind: Bind = literal) -> ColumnElement[Any]:
+        return cast(bind(codec.dumps(value).decode(), Text), JSONB)
 
-    def _eq(self, t: ColumnElement[Any], e: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    def _eq(self, t: ColumnElement[Any], e: ColumnElement[Any], value: Any, bind: Bind) -> ColumnElement[bool]:
         if value is None:
             return t == "null"
-        return e == self._json(value)
+        return e == self._json(value, bind)
 
-    def condition(self, doc: Any, path: Sequence[str | int], op: str, value: Any) -> ColumnElement[bool]:
+    def condition(
+        self, doc: Any, path: Sequence[str | int], op: str, value: Any, bind: Bind = literal
+    ) -> ColumnElement[bool]:
         e = self._walk(doc, path)
         t = func.jsonb_typeof(e)
         if op == "exists":
             return e.is_not(None) if value else e.is_(None)
         if op == "eq":
-            return self._eq(t, e, value)
+            return self._eq(t, e, value, bind)
         if op == "ne":
-            return and_(e.is_not(None), not_(self._eq(t, e, value)))
+            return and_(e.is_not(None), not_(self._eq(t, e, value, bind)))
         if op in ("in", "nin"):
-            anyof = or_(false(), *(self._eq(t, e, v) for v in value))
+            anyof = or_(false(), *(self._eq(t, e, v, bind) for v in value))
             return anyof if op == "in" else and_(e.is_not(None), not_(anyof))
         if op in ("lt", "lte", "gt", "gte"):
             if _is_number(value):
-                return and_(t == "number", e.operate(_COMPARE[op], self._json(value)))
+                return and_(t == "number", e.operate(_COMPARE[op], self._json(value, bind)))
             text = self._text(e).collate("C")
-            return and_(t == "string", text.operate(_COMPARE[op], literal(value, Text)))
+            return and_(t == "string", text.operate(_COMPARE[op], bind(value, Text)))
         if op == "prefix":
-            bound = literal(value, Text)
+            bound = bind(value, Text)
             return and_(t == "string", func.left(self._text(e), func.char_length(bound)) == bound)
         if op == "contains":
-            found = and_(t == "array", e.op("@>", return_type=Boolean)(self._json([value])))
+            found = and_(t == "array", e.op("@>", return_type=Boolean)(self._json([value], bind)))
             if isinstance(value, str):
-                return or_(found, and_(t == "string", func.strpos(self._text(e), literal(value, Text)) > 0))
+                return or_(found, and_(t == "string", func.strpos(self._text(e), bind(value, Text)) > 0))
             return found
         raise ValueError(f"unknown operator {op}")
 
-    def has_string(self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str]) -> ColumnElement[bool]:
+    @staticmethod
+    def _dumped(value: Any) -> str:
+        return codec.dumps(value).decode()
+
+    def bound(self, op: str, value: Any) -> list[Any]:
+        if op == "exists":
+            return []
+        if op in ("eq", "ne"):
+            return [] if value is None else [self._dumped(value)]
+        if op in ("in", "nin"):
+            return [self._dumped(v) for v in value if v is not None]
+        if op in ("lt", "lte", "gt", "gte"):
+            return [self._dumped(value) if _is_number(value) else value]
+        if op == "prefix":
+            return [value]
+        if op == "contains":
+            return [self._dumped([value])] + ([value] if isinstance(value, str) else [])
+        raise ValueError(f"unknown operator {op}")
+
+    def has_string_bound(self, values: Sequence[str]) -> list[Any]:
+        return [self._dumped([v]) for v in values]
+
+    def sort_number_bound(self, text: str) -> Any:
+        return text
+
+    def has_string(
+        self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str], bind: Bind = literal
+    ) -> ColumnElement[bool]:
         e = self._walk(doc, path)
-        parts = [e.op("@>", return_type=Boolean)(self._json([v])) for v in values]
+        parts = [e.op("@>", return_type=Boolean)(self._json([v], bind)) for v in values]
         return or_(false(), *parts) if op == "any" else and_(*parts)
 
     def sort_keys(self, doc: Any, path: Sequence[str | int]) -> list[ColumnElement[Any]]:
@@ -266,8 +350,8 @@ class PostgresJson(JsonSql):
         text = case((t == "string", self._text(e)), else_=literal_column("''", Text)).collate("C")
         return [rank, number, text]
 
-    def sort_number(self, text: str) -> ColumnElement[Any]:
-        return cast(literal(text, Text), Numeric)
+    def sort_number(self, text: str, bind: Bind = literal) -> ColumnElement[Any]:
+        return cast(bind(text, Text), Numeric)
 
     def number_text(self, value: Any) -> str:
         return str(value)
