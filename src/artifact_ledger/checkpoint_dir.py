@@ -120,7 +120,7 @@ async def check_newest(ledger: Ledger, directory: str | os.PathLike[str], keys: 
     if not mine:
         return NewestCheck(state="none", directory=where)
     path, checkpoint = max(mine, key=lambda item: (item[1].size, item[0].name))
-    common = {
+    common: dict[str, object] = {
         "directory": where,
         "notes": len(mine),
         "file": path.name,
@@ -136,7 +136,8 @@ async def check_newest(ledger: Ledger, directory: str | os.PathLike[str], keys: 
         check = await ledger.verify_checkpoint(checkpoint, verifier_keys=keys)
     except InvalidCheckpointError as exc:
         return NewestCheck(state="unreadable", written_at=written_at, problem=f"{path}: {exc}", **common)
+    common |= {"written_at": written_at, "verified_signers": verified, "check": check}
     if not check.ok:
         problem = f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}"
-        return NewestCheck(state="contradicted", written_at=written_at, check=check, problem=problem, **common)
-    return NewestCheck(state="verified", written_at=written_at, verified_signers=verified, check=check, **common)
+        return NewestCheck(state="contradicted", problem=problem, **common)
+    return NewestCheck(state="verified", **common)

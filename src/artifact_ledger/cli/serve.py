@@ -80,6 +80,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the largest content upload (PUT /{id}/$content, read in chunks); larger ones get 413 "
         "(default: --max-body)",
     )
+    serve.add_argument(
+        "--key-dir",
+        metavar="DIR",
+        help="where GET /$checkpoint finds the ledger's signing key, <ledger id>.ed25519 (default: the key "
+        "directory, as artifact-ledger checkpoint); the server never makes one",
+    )
+    serve.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="a directory of checkpoint notes (artifact-ledger checkpoint --to DIR): the console's verify "
+        "page and badge check the log against the newest of this ledger",
+    )
+    serve.add_argument(
+        "--checkpoint-key",
+        action="append",
+        metavar="VKEY",
+        help="a verifier key (name+keyid+base64): the checkpoint the console checks must carry a valid "
+        "signature by one (repeatable)",
+    )
 
 
 def _fail(message: str, code: int) -> int:
@@ -116,7 +135,14 @@ async def _serve(args: argparse.Namespace) -> int:
         )
     async with Ledger.open(args.db) as ledger:
         app = create_app(
-            ledger, read_only=args.read_only, auth=auth, max_body=args.max_body, max_content=args.max_content
+            ledger,
+            read_only=args.read_only,
+            auth=auth,
+            max_body=args.max_body,
+            max_content=args.max_content,
+            key_dir=args.key_dir,
+            checkpoints=args.checkpoints,
+            checkpoint_keys=args.checkpoint_key or (),
         )
         config = uvicorn.Config(
             app,

@@ -35,6 +35,7 @@ from ..problems import TITLES, Problem, to_problem
 from ..routes import listing
 from ..service import Service, parse_instant, parse_ulid
 from . import lineage_svg, views
+from .verify_view import checkpoint_view, when
 
 log = logging.getLogger("artifact_ledger.http.console")
 
@@ -435,8 +436,10 @@ def console_router(service: Service) -> APIRouter:
     @router.get("/verify", response_class=HTMLResponse)
     async def verify_page(request: Request) -> Response:
         me = identify(request)
-        report = await service.ledger.verify()
-        return render(request, "verify.html", me=me, report=report)
+        ledger = service.ledger
+        report = await ledger.verify()
+        checkpoint = await checkpoint_view(service, ledger)
+        return render(request, "verify.html", me=me, report=report, checkpoint=checkpoint, show_when=when)
 
     @router.get("/verify.json")
     async def verify_badge(request: Request) -> Response:
@@ -445,14 +448,18 @@ def console_router(service: Service) -> APIRouter:
             identify(request)
         except SignInRequired:
             return JSONResponse({"detail": "sign in first"}, status_code=401)
-        report = await service.ledger.verify()
+        ledger = service.ledger
+        report = await ledger.verify()
+        checkpoint = await checkpoint_view(service, ledger)
         return JSONResponse(
             {
-                "ok": report.ok,
+                "ok": report.ok and checkpoint.ok,
                 "events_checked": report.events_checked,
                 "broken_position": report.broken_position,
                 "reason": report.reason,
                 "problem": report.problem,
+                "badge": checkpoint.badge(report),
+                "checkpoint": checkpoint.as_json(),
             },
             headers={"Cache-Control": "no-store"},
         )

@@ -18,9 +18,16 @@
         return response.json();
       })
       .then(function (report) {
-        if (report.ok) {
+        var checkpoint = report.checkpoint || null;
+        if (report.badge) {
+          // The server names the checkpoint the log was checked against (or contradicts).
+          badge.textContent = report.badge;
+          badge.className = report.ok ? "badge badge-ok" : "badge badge-broken";
+          badge.title = checkpoint ? checkpoint.summary : "";
+        } else if (report.ok) {
           badge.textContent = "Log OK · " + report.events_checked + " events";
           badge.className = "badge badge-ok";
+          badge.title = checkpoint ? checkpoint.summary : "";
         } else {
           var where = report.broken_position === null ? "" : " at position " + report.broken_position;
           badge.textContent = "Log broken" + where + (report.reason ? " (" + report.reason + ")" : "");
