@@ -6,7 +6,8 @@ A bundle is a directory (``docs/bundle-format.md``)::
                     event count, SHA-256 of events.jsonl, blob count and bytes
     events.jsonl    one JSON object per event, in position order: every stored column, the
                     payload as its stored text, hashes as hex, recorded_at as the hashed text
-    blobs/ab/ab…    each referenced blob's bytes, named by its SHA-256
+    blobs/ab/ab…    each referenced blob's bytes, named by its SHA-256; for content saved as a
+                    stream, its manifest and every chunk the manifest lists
 
 :func:`write_bundle` exports a ledger (whole, or from a trusted head on). :func:`load_bundle`
 checks a bundle completely (with ``verify_bundle``, the same stdlib code an auditor runs) and
@@ -32,7 +33,8 @@ from . import codec
 from . import verify_bundle as spec
 from .bundle_check import EventRules
 from .chain import format_time
-from .errors import BundleRuleError, InvalidBundleError, LedgerError
+from .content.streams import decode_manifest
+from .errors import BundleRuleError, InvalidBundleError
 from .integrity import HeadDigest
 from .store.errors import translated
 from .store.recorder import Recorder, reading
@@ -229,8 +231,9 @@ async def write_bundle(
                 rows = await driver.fetch(driver.sql.hash_at, anchor.position)
                 if not rows or bytes(rows[0][0]).hex() != anchor.hash:
                     raise ValueError(f"the log has no event {anchor.position} with hash {anchor.hash}")
-            count, head, digest, refs = await _write_events(driver, directory, anchor, progress)
-            blob_count, blob_bytes = await _write_blobs(driver, directory, refs)
+            manifests: set[str] = set()
+            count, head, digest, refs = await _write_events(driver, directory, anchor, progress, manifests)
+            blob_count, blob_bytes = await _write_blobs(driver, directory, refs, manifests)
     manifest = {
         "format": spec.FORMAT,
         "format_version": spec.FORMAT_VERSION,
@@ -250,7 +253,11 @@ async def write_bundle(
 
 
 async def _write_events(
-    driver: Recorder, directory: Path, anchor: HeadDigest, progress: Callable[[int], None] | None
+    driver: Recorder,
+    directory: Path,
+    anchor: HeadDigest,
+    progress: Callable[[int], None] | None,
+    manifests: set[str],
 ) -> tuple[int, HeadDigest, str, set[str]]:
     digest = hashlib.sha256()
     refs: set[str] = set()
@@ -267,14 +274,9 @@ async def _write_events(
                     if '"content":{' in record["payload"]:
                         ref = codec.loads(record["payload"]).get("content")
                         if isinstance(ref, dict) and isinstance(ref.get("hash"), str):
-                            if ref.get("codec") == "chunks":
-                                raise LedgerError(
-                                    f"event {record['position']} holds content saved as a stream (manifest "
-                                    f"{ref['hash']}); bundles do not carry streamed content yet, so this ledger "
-                                    "cannot be exported without losing it. Nothing usable was written (the "
-                                    "directory has no manifest.json)"
-                                )
                             refs.add(ref["hash"])
+                            if ref.get("codec") == "chunks":  # streamed content: its chunks go too
+                                manifests.add(ref["hash"])
                     head = HeadDigest(record["position"], record["hash"])
                 chunk = b"".join(lines)
                 await asyncio.to_thread(handle.write, chunk)
@@ -289,19 +291,44 @@ async def _write_events(
     return count, head, digest.hexdigest(), refs
 
 
-async def _write_blobs(driver: Recorder, directory: Path, refs: set[str]) -> tuple[int, int]:
+async def _write_blobs(driver: Recorder, directory: Path, refs: set[str], manifests: set[str]) -> tuple[int, int]:
+    """Copy the referenced blobs as stored (from the ledger's blob store), then the chunks their
+    manifests list, one chunk at a time; each file once."""
     wanted = sorted(refs)
     count = total = 0
+    written: set[str] = set()
+    chunks: dict[str, None] = {}
     for start in range(0, len(wanted), _BLOB_BATCH):
-        for blob_hash, _size, data in await driver.fetch(
-            driver.sql.blobs_in, driver.id_list(wanted[start : start + _BLOB_BATCH])
-        ):
+        for blob_hash, _size, data in await driver.blobs.stored_rows(driver, wanted[start : start + _BLOB_BATCH]):
             if not isinstance(blob_hash, str) or not spec.HEX64.match(blob_hash):
                 continue  # never a file name we did not validate; the verifier reports the blob missing
+            if blob_hash in manifests:
+                chunks.update(dict.fromkeys(_chunk_hashes(data)))
             await asyncio.to_thread(_write_blob, directory / spec.BLOBS / blob_hash[:2] / blob_hash, bytes(data))
+            written.add(blob_hash)
+            count += 1
+            total += len(data)
+    for chunk in chunks:
+        if chunk in written:
+            continue
+        for blob_hash, _size, data in await driver.blobs.stored_rows(driver, [chunk]):
+            if blob_hash != chunk:
+                continue
+            await asyncio.to_thread(_write_blob, directory / spec.BLOBS / chunk[:2] / chunk, bytes(data))
+            written.add(chunk)
             count += 1
             total += len(data)
     return count, total
+
+
+def _chunk_hashes(manifest: bytes) -> list[str]:
+    """The chunk hashes a stored manifest lists (valid blob names only; a bad manifest lists none,
+    and the bundle's verifier reports it)."""
+    try:
+        streamed = decode_manifest(bytes(manifest))
+    except (ValueError, TypeError, KeyError):
+        return []
+    return [h for h, _ in streamed.chunks if spec.HEX64.match(h)]
 
 
 def _sync_close(handle: Any) -> None:

@@ -40,6 +40,7 @@ from . import verify_bundle as spec
 from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bundle
 from .bundle_check import EventRules, NeedState, state_digest
 from .chain import format_time
+from .content.streams import decode_manifest
 from .decide import ArtifactState, evolve
 from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError, LedgerError
 from .events import RecordedEvent, upcast
@@ -330,6 +331,11 @@ class _Replay:
             if digest not in self.blobs_seen:
                 self.blobs_seen.add(digest)
                 wanted[digest] = event.position
+                if content.get("codec") == "chunks":  # streamed content: its chunks come with it
+                    for chunk in self._chunk_hashes(digest):
+                        if chunk not in self.blobs_seen:
+                            self.blobs_seen.add(chunk)
+                            wanted[chunk] = event.position
         if not wanted:
             return
         stored = await self.driver.fetch(self.driver.sql.blob_digests_in, self.driver.id_list(list(wanted)))
@@ -342,18 +348,29 @@ class _Replay:
                     "by the ledger. Nothing was imported; find the damage with `artifact-ledger verify`"
                 )
             del wanted[digest]
+        if self.driver.blobs.external:  # a directory store: its files are checked as they are written
+            wanted = {d: p for d, p in wanted.items() if d not in await self.driver.blobs.has(self.driver, [d])}
         batch: list[tuple[str, int, bytes]] = []
         for digest in wanted:  # bounded batches: blobs may be large
             data = self.bundle.blob(digest)
             batch.append((digest, len(data), data))
-            if len(batch) >= 50:
+            if len(batch) >= 50 or sum(r[1] for r in batch) >= 64 << 20:
                 await self._insert_blobs(batch)
                 batch = []
         await self._insert_blobs(batch)
 
+    def _chunk_hashes(self, manifest: str) -> list[str]:
+        """The chunks a manifest in the bundle lists (the bundle's verifier has followed it)."""
+        try:
+            return [h for h, _ in decode_manifest(self.bundle.blob(manifest)).chunks]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidBundleError(
+                f"bundle {self.bundle.path}: the chunk manifest {manifest} is unreadable: {exc}"
+            ) from None
+
     async def _insert_blobs(self, rows: list[tuple[str, int, bytes]]) -> None:
         if rows:
-            await self.driver.executemany(self.driver.sql.insert_new_blob, rows)
+            await self.driver.blobs.put(self.driver, rows)  # the target's store: its table or its directory
             self.blobs += len(rows)
 
 

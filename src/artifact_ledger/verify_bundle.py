@@ -93,6 +93,8 @@ INT_MAX = 2**64 - 1
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _CHUNK = 1 << 20
+MAX_CHUNK = 64 << 20
+"""The largest chunk a manifest may list (the ledger writes 4 MiB chunks): a bound on what is read at once."""
 
 
 class BundleFormatError(ValueError):
@@ -113,6 +115,13 @@ class Manifest:
     blob_bytes: int
     created_at: str | None = None
     generator: str | None = None
+    merkle_size: int | None = None
+    """The size of the Merkle tree ``merkle_root`` is the root of: ``head_position`` (absent in older bundles)."""
+    merkle_root: str | None = None
+    """The RFC 9162 Merkle root (hex) of the log's first ``merkle_size`` events."""
+    merkle_frontier: tuple[str, ...] | None = None
+    """An incremental bundle's base: the roots of the complete subtrees of the tree of the first
+    ``first_position - 1`` events, largest first (empty for a bundle from position 1)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,8 @@ class BundleReport:
     head_position: int = 0
     head_hash: str = GENESIS_HEX
     manifest: dict[str, Any] = field(default_factory=dict)
+    merkle: str | None = None
+    """What became of the Merkle root: checked (naming it), or why not ("no Merkle root in manifest")."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -297,6 +308,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         blob_bytes=_int(record, "blob_bytes", MANIFEST),
         created_at=_text(record, "created_at", MANIFEST, optional=True),
         generator=_text(record, "generator", MANIFEST, optional=True),
+        **_merkle_fields(record),
     )
     if manifest.head_position < manifest.first_position - 1:
         raise BundleFormatError(f"{MANIFEST}: head_position {manifest.head_position} is before first_position")
@@ -306,7 +318,38 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise BundleFormatError(f"{MANIFEST}: a bundle without events must end where it starts (prev_hash)")
     if manifest.first_position == 1 and manifest.prev_hash != GENESIS_HEX:
         raise BundleFormatError(f"{MANIFEST}: a bundle from position 1 must have the genesis prev_hash (64 zeros)")
+    if manifest.merkle_size is not None and manifest.merkle_size != manifest.head_position:
+        raise BundleFormatError(
+            f"{MANIFEST}: merkle_size {manifest.merkle_size} is not head_position {manifest.head_position}"
+        )
+    base = manifest.first_position - 1
+    if manifest.merkle_frontier is not None and len(manifest.merkle_frontier) != base.bit_count():
+        raise BundleFormatError(
+            f"{MANIFEST}: merkle_frontier holds {len(manifest.merkle_frontier)} hashes; the tree of the "
+            f"{base} events before the bundle has {base.bit_count()} complete subtrees"
+        )
     return manifest
+
+
+_MERKLE_KEYS = ("merkle_size", "merkle_root", "merkle_frontier")
+
+
+def _merkle_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's Merkle fields: all of them or none (a bundle written before the tree had none)."""
+    present = [k for k in _MERKLE_KEYS if k in record]
+    if not present:
+        return {}
+    missing = [k for k in _MERKLE_KEYS if k not in record]
+    if missing:
+        raise BundleFormatError(f"{MANIFEST}: has {', '.join(present)} but not {', '.join(missing)}")
+    frontier = record["merkle_frontier"]
+    if type(frontier) is not list or not all(type(h) is str and HEX64.match(h) for h in frontier):
+        raise BundleFormatError(f"{MANIFEST}: merkle_frontier must be a list of 64-digit lowercase hex hashes")
+    return {
+        "merkle_size": _int(record, "merkle_size", MANIFEST),
+        "merkle_root": _hex(record, "merkle_root", MANIFEST),
+        "merkle_frontier": tuple(frontier),
+    }
 
 
 def parse_event(line: bytes, where: str) -> Event:
@@ -434,6 +477,42 @@ def content_ref(event: Event) -> tuple[str, int] | None:
     return _hex(content, "hash", f"event {event.position} content"), _int(content, "size", f"event {event.position}")
 
 
+CHUNKS_FORMAT = "artifact-ledger.chunks/1"
+
+
+def _codec(event: Event) -> object:
+    """The codec an event's content names (its payload already parsed once by ``content_ref``)."""
+    content = loads(event.payload).get("content")
+    return content.get("codec") if type(content) is dict else None
+
+
+def parse_chunk_manifest(raw: bytes) -> dict[str, Any]:
+    """A chunk manifest (content saved as a stream): ``{"format", "chunks": [[sha256, size], ...],
+    "sha256", "size"}``; BundleFormatError naming what is wrong with it."""
+    try:
+        document = loads(raw)
+    except ValueError as exc:
+        raise BundleFormatError(f"not JSON ({exc})") from None
+    if type(document) is not dict or document.get("format") != CHUNKS_FORMAT:
+        raise BundleFormatError(f"not a {CHUNKS_FORMAT} manifest")
+    digest, size, chunks = document.get("sha256"), document.get("size"), document.get("chunks")
+    if type(digest) is not str or not HEX64.match(digest) or type(size) is not int or size < 0:
+        raise BundleFormatError("its sha256 or size is not a SHA-256 and a byte count")
+    if type(chunks) is not list:
+        raise BundleFormatError("its chunks are not a list")
+    for chunk in chunks:
+        if (
+            type(chunk) is not list
+            or len(chunk) != 2
+            or type(chunk[0]) is not str
+            or not HEX64.match(chunk[0])
+            or type(chunk[1]) is not int
+            or not 0 < chunk[1] <= MAX_CHUNK
+        ):
+            raise BundleFormatError(f"chunk entry {str(chunk)[:80]} is not [sha256, size]")
+    return document
+
+
 def blob_path(directory: str, digest: str) -> str:
     """Where the blob with this hex SHA-256 lives in a bundle."""
     return os.path.join(directory, BLOBS, digest[:2], digest)
@@ -522,9 +601,17 @@ class _Checker:
         self.blobs_checked = 0
         self.head = (manifest.first_position - 1, manifest.prev_hash)
         self.refs: dict[str, tuple[int, int]] = {}
+        self.manifests: list[str] = []
+        """The refs that are chunk manifests (content saved as a stream), in the order first referenced."""
         self._index: tuple[dict[str, int], dict[str, int]] | None = None
         self.hashes: list[str] | None = None
         """The events' hashes in order, when the Merkle roots of the bundle are wanted (``--proof``)."""
+        self.frontier = MerkleFrontier(manifest.first_position - 1, manifest.merkle_frontier or ())
+        """The Merkle tree grown by each event read (from the manifest's base for an incremental bundle)."""
+        self.merkle: str | None = None
+        self.frontier = MerkleFrontier(manifest.first_position - 1, manifest.merkle_frontier or ())
+        """The Merkle tree grown by each event read (from the manifest's base for an incremental bundle)."""
+        self.merkle: str | None = None
 
     def events(self) -> None:
         m = self.manifest
@@ -560,9 +647,12 @@ class _Checker:
                     raise _Broken(expected, MALFORMED, str(exc)) from None
                 if ref is not None and ref[0] not in self.refs:
                     self.refs[ref[0]] = (expected, ref[1])
+                    if _codec(event) == "chunks":
+                        self.manifests.append(ref[0])
                 if expected == trusted_at and self.trusted and event.hash != self.trusted[1]:
                     raise _Broken(expected, MODIFIED, f"event {expected} does not have the trusted head's hash")
                 prev = event.hash
+                self.frontier.append(bytes.fromhex(prev))
                 if self.hashes is not None:
                     self.hashes.append(prev)
                 self.head = (expected, prev)
@@ -588,6 +678,42 @@ class _Checker:
                 DELETED,
                 f"the bundle ends at position {self.head[0]}, before the trusted head at {self.trusted[0]}",
             )
+        self.check_merkle()
+
+    def check_merkle(self) -> None:
+        """The Merkle root of the events (over the manifest's base, for an incremental bundle) against the manifest's."""
+        m = self.manifest
+        if m.merkle_root is None:
+            self.merkle = "no Merkle root in manifest"
+            return
+        root = self.frontier.root().hex()
+        if root != m.merkle_root:
+            base = f" (over the manifest's merkle_frontier of {m.first_position - 1})" if m.first_position > 1 else ""
+            raise _Broken(
+                None,
+                MODIFIED,
+                f"the Merkle root of the bundle's {m.head_position} events{base} is {root}, but the manifest's "
+                f"merkle_root is {m.merkle_root}",
+            )
+        self.merkle = f"Merkle root {root} of {m.merkle_size} events checked"
+        self.check_merkle()
+
+    def check_merkle(self) -> None:
+        """The Merkle root of the events (over the manifest's base, for an incremental bundle) against the manifest's."""
+        m = self.manifest
+        if m.merkle_root is None:
+            self.merkle = "no Merkle root in manifest"
+            return
+        root = self.frontier.root().hex()
+        if root != m.merkle_root:
+            base = f" (over the manifest's merkle_frontier of {m.first_position - 1})" if m.first_position > 1 else ""
+            raise _Broken(
+                None,
+                MODIFIED,
+                f"the Merkle root of the bundle's {m.head_position} events{base} is {root}, but the manifest's "
+                f"merkle_root is {m.merkle_root}",
+            )
+        self.merkle = f"Merkle root {root} of {m.merkle_size} events checked"
 
     def _lookup(self) -> tuple[dict[str, int], dict[str, int]]:
         """hash -> position and prev_hash -> position over every readable line (built on the first failure)."""
@@ -678,6 +804,8 @@ class _Checker:
                 )
         if problems:
             raise min(problems, key=lambda b: b.position or 0)
+        for manifest in self.manifests:
+            total += self._chunks(manifest)
         for path in self._stray_blob_files():
             raise _Broken(None, INSERTED, f"unexpected file {path}: no event references it")
         if self.blobs_checked != self.manifest.blob_count or total != self.manifest.blob_bytes:
@@ -687,6 +815,49 @@ class _Checker:
                 f"the bundle holds {self.blobs_checked} blobs of {total} bytes; the manifest says "
                 f"{self.manifest.blob_count} of {self.manifest.blob_bytes}",
             )
+
+    def _chunks(self, manifest: str) -> int:
+        """Follow one chunk manifest (already checked against its hash): each chunk present with the
+        listed SHA-256 and size, the chunks in order hashing to the content's SHA-256 and size.
+        Returns the bytes of the chunks not counted before (each chunk file counts once)."""
+        position = self.refs[manifest][0]
+        of = f"content {manifest} of event {position}"
+        with open_in_bundle(self.directory, BLOBS, manifest[:2], manifest) as handle:
+            raw = handle.read()
+        try:
+            listed = parse_chunk_manifest(raw)
+        except BundleFormatError as exc:
+            raise _Broken(position, BLOB_CORRUPTED, f"the chunk manifest of {of} is unreadable: {exc}") from None
+        whole, length, added = hashlib.sha256(), 0, 0
+        for index, (digest, size) in enumerate(listed["chunks"]):
+            try:
+                handle = open_in_bundle(self.directory, BLOBS, digest[:2], digest)
+            except FileNotFoundError:
+                raise _Broken(position, BLOB_MISSING, f"chunk {index} ({digest}) of {of} is missing") from None
+            except BundleFormatError as exc:
+                raise _Broken(position, BLOB_CORRUPTED, f"chunk {index} of {of}: {exc}") from None
+            with handle:
+                data = handle.read(size + 1)
+            whole.update(data)
+            length += len(data)
+            if hashlib.sha256(data).hexdigest() != digest or len(data) != size:
+                raise _Broken(
+                    position,
+                    BLOB_CORRUPTED,
+                    f"chunk {index} ({digest}) of {of} does not match the SHA-256 and size ({size}) its manifest lists",
+                )
+            if digest not in self.refs:
+                self.refs[digest] = (position, size)
+                self.blobs_checked += 1
+                added += size
+        if whole.hexdigest() != listed["sha256"] or length != listed["size"]:
+            raise _Broken(
+                position,
+                BLOB_CORRUPTED,
+                f"the chunks of {of} hash to {whole.hexdigest()} ({length} bytes), not the manifest's "
+                f"{listed['sha256']} ({listed['size']} bytes)",
+            )
+        return added
 
     def _stray_blob_files(self) -> Iterator[str]:
         root = os.path.join(self.directory, BLOBS)
@@ -753,6 +924,7 @@ def _report(checker: _Checker, manifest: Manifest, broken: _Broken | None) -> Bu
         head_position=checker.head[0],
         head_hash=checker.head[1],
         manifest=asdict(manifest),
+        merkle=checker.merkle,
     )
 
 
@@ -771,6 +943,56 @@ def merkle_leaf(event_hash: bytes) -> bytes:
 def merkle_node(left: bytes, right: bytes) -> bytes:
     """An interior node: ``SHA-256(0x01 || left || right)``."""
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class MerkleFrontier:
+    """The roots of the complete right-edge subtrees of a tree of ``size`` leaves (largest first)."""
+
+    def __init__(self, size: int, roots: tuple[str, ...] | list[str] = ()) -> None:
+        self.size = size
+        self.stack = [bytes.fromhex(h) for h in roots]
+
+    def append(self, event_hash: bytes) -> None:
+        node = merkle_leaf(event_hash)
+        n = self.size
+        while n & 1:
+            node = merkle_node(self.stack.pop(), node)
+            n >>= 1
+        self.stack.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.stack:
+            return bytes.fromhex(MERKLE_EMPTY_ROOT)
+        root = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
+            root = merkle_node(left, root)
+        return root
+
+
+class MerkleFrontier:
+    """The roots of the complete right-edge subtrees of a tree of ``size`` leaves (largest first)."""
+
+    def __init__(self, size: int, roots: tuple[str, ...] | list[str] = ()) -> None:
+        self.size = size
+        self.stack = [bytes.fromhex(h) for h in roots]
+
+    def append(self, event_hash: bytes) -> None:
+        node = merkle_leaf(event_hash)
+        n = self.size
+        while n & 1:
+            node = merkle_node(self.stack.pop(), node)
+            n >>= 1
+        self.stack.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.stack:
+            return bytes.fromhex(MERKLE_EMPTY_ROOT)
+        root = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
+            root = merkle_node(left, root)
+        return root
 
 
 def merkle_roots(event_hashes: list[str]) -> list[str]:

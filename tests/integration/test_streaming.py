@@ -345,16 +345,12 @@ async def test_300_mb_is_saved_and_read_back_in_bounded_memory(
 # ---- export -------------------------------------------------------------------------------------------
 
 
-async def test_export_refuses_streamed_content_rather_than_drop_its_chunks(
-    manager: ArtifactManager, engine: AsyncEngine, tmp_path: Path
-) -> None:
-    from artifact_ledger import LedgerError
+async def test_export_carries_streamed_content(manager: ArtifactManager, engine: AsyncEngine, tmp_path: Path) -> None:
+    from artifact_ledger import verify_bundle
     from artifact_ledger.bundle import write_bundle
 
     await manager.save(ArtifactIn(data={"content": b"whole"}))
-    await write_bundle(engine, tmp_path / "before")  # content saved whole still exports
-    out = await manager.save(ArtifactIn(data={"content": io.BytesIO(payload(2 * CHUNK))}))
-    with pytest.raises(LedgerError, match=r"event 2 holds content saved as a stream \(manifest [0-9a-f]{64}\)"):
-        await write_bundle(engine, tmp_path / "after")
-    assert not (tmp_path / "after" / "manifest.json").exists()
-    assert await read_all(manager, out.id) == payload(2 * CHUNK)
+    await manager.save(ArtifactIn(data={"content": io.BytesIO(payload(2 * CHUNK))}))
+    written = await write_bundle(engine, tmp_path / "after")
+    assert written.blob_count == 1 + 1 + 2  # the whole content, the manifest, two chunks
+    assert verify_bundle.verify_bundle(tmp_path / "after").ok
