@@ -3,20 +3,26 @@ with the stdlib verifier (``verify_bundle.py``) and the server's published verif
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from http_support import API, assert_problem
+from http_support import API, assert_problem, free_port
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from test_http_serve import db_url, wait_until_up
 
 from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.store.tables import append_only_ddl
+
+__all__ = ["db_url"]  # the fixture of a fresh database for a served process, shared with test_http_serve
 
 
 async def saves(ledger: Ledger, count: int, tag: str = "i") -> None:
@@ -243,3 +249,47 @@ async def test_proof_routes_are_reads_behind_the_tokens_and_in_the_openapi(ledge
     assert {"application/json", "text/plain"} <= set(content)
     parameters = {p["name"] for p in schema["paths"][f"{API}/$proof/consistency"]["get"]["parameters"]}
     assert {"from", "to"} <= parameters
+
+
+async def test_serve_signs_with_key_dir_and_the_console_checks_checkpoints(db_url: str, tmp_path: Path) -> None:
+    """``serve --key-dir KEYS --checkpoints NOTES``, with the notes written by ``artifact-ledger checkpoint``."""
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cli = [sys.executable, "-m", "artifact_ledger", "--db", db_url]
+    process = subprocess.Popen(  # noqa: ASYNC220 - only started here; talked to asynchronously below
+        [*cli[:3], "serve", "--db", db_url, "--port", str(port), "--key-dir", str(keys), "--checkpoints", str(notes)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        await wait_until_up(base, {}, process)
+        async with httpx.AsyncClient(base_url=base) as client:
+            missing = assert_problem(await client.get(f"{API}/$checkpoint"), 500)
+            assert missing["type"].endswith(":no-signing-key")
+            assert not keys.exists()
+            assert (await client.post(API, json={"data": {"n": 1}})).status_code == 201
+            assert (await client.get("/verify.json")).json()["checkpoint"]["state"] == "unreadable"  # no NOTES yet
+            made = await asyncio.to_thread(
+                subprocess.run,
+                [*cli, "checkpoint", "--to", str(notes), "--key-dir", str(keys)],
+                capture_output=True,
+                text=True,
+            )
+            assert made.returncode == 0, made.stderr
+            note = await client.get(f"{API}/$checkpoint")
+            assert note.status_code == 200, note.text
+            signed = Checkpoint.parse(note.text)
+            assert signed.size == 1
+            [written] = notes.glob("*.note")
+            assert Checkpoint.parse(written.read_text()) == signed  # the same key, the same root
+            badge = (await client.get("/verify.json")).json()
+            assert badge["ok"] is True
+            assert badge["checkpoint"]["state"] == "verified"
+            assert badge["badge"].startswith("Log OK · checkpoint 1 of ")
+            assert badge["checkpoint"]["signers"] == [signed.signatures[0].name]
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
