@@ -90,5 +90,6 @@ def test_query_benchmark_reports_every_row_on_both_backends(tmp_path: Path) -> N
         assert equality["detail"]["artifacts"] == 2000
         memory = next(r for r in rows if r["workload"].startswith("Q peak memory"))
         assert memory["unit"] == "MB"
-        assert memory["detail"]["small_rows"] == 10
+        assert memory["detail"]["small_rows"] == 100  # one experiment: one page
+        assert memory["detail"]["large_rows"] == 1000  # ten groups of one experiment each at 2,000 artifacts
     assert "Q indexed equality" in done.stdout

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     false,
     func,
     literal_column,
@@ -40,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.selectable import CTE, NamedFromClause
 
+from .. import codec
 from ..events import STATE_EVENTS
 from ..store.json_paths import JsonSql, json_sql
 from ..store.statements import ONE, REPLY_COLUMNS, ZERO
@@ -234,28 +236,44 @@ def _compare(src: Source, node: Compare) -> ColumnElement[bool]:
     if field.kind == "tags":
         values = value if op in ("in", "nin") else (value,)
         has = src.json.has_string(src.tags_doc, src.tags_prefix, "any", values, src.bind)
+        if src.tags_prefix and values:
+            # The past: tags are read from each state event's payload, parsed whole for it. A tag
+            # the array holds is in the payload's text as its JSON string (payloads are written
+            # as canonical JSON and the hash chain holds them to it), so a substring test first
+            # spares parsing the payloads that cannot match (evaluated first: CASE).
+            held = or_(*(src.json.text_holds(src.tags_doc, tag_text(v), src.bind) for v in values))
+            has = case((held, has), else_=false())
         return not_(has) if op in ("ne", "nin") else has
     return _column(src, field, op, value)
 
 
-def bound(json: JsonSql, node: Node, out: list[Any]) -> list[Any]:
-    """Appends to ``out`` the values :func:`condition` binds for ``node``, in the order it binds them
-    (what a statement compiled for the same shape takes instead of its own; see ``prepared.py``)."""
+def tag_text(tag: str) -> str:
+    """A tag as it is written inside a payload's JSON text."""
+    return codec.dumps(tag).decode()
+
+
+def bound(json: JsonSql, node: Node, out: list[Any], *, past: bool = False) -> list[Any]:
+    """Appends to ``out`` the values :func:`condition` binds for ``node`` (over the past when
+    ``past``), in the order it binds them (what a statement compiled for the same shape takes
+    instead of its own; see ``prepared.py``)."""
     if isinstance(node, Compare):
         field, op, value = node.field, node.op, node.value
         if field.kind == "data":
             out.extend(json.bound(op, value))
         elif field.kind == "tags":
-            out.extend(json.has_string_bound(value if op in ("in", "nin") else (value,)))
+            values = value if op in ("in", "nin") else (value,)
+            out.extend(json.has_string_bound(values))
+            if past:
+                out.extend(tag_text(v) for v in values)
         elif op in ("in", "nin"):
             out.extend(value)
         elif value is not None:
             out.append(value)
     elif isinstance(node, Not):
-        bound(json, node.part, out)
+        bound(json, node.part, out, past=past)
     else:
         for part in node.parts:
-            bound(json, part, out)
+            bound(json, part, out, past=past)
     return out
 
 

@@ -132,7 +132,7 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
     def values() -> list[Any]:
         json = json_sql(dialect)
         out: list[Any] = [] if position is None else [position]
-        sql.bound(json, p.where, out)
+        sql.bound(json, p.where, out, past=past)
         if p.after is not None:
             out.extend(sql.key_bound(json, p.kinds, p.after))
         return out
@@ -196,7 +196,7 @@ async def count(rec: Recorder, dialect: str, where: Any, as_of: datetime | None 
         return sql.count_statement(sql.source(dialect, position, with_levels=with_levels, bind=binds), node)
 
     def values() -> list[Any]:
-        return sql.bound(json_sql(dialect), node, [] if position is None else [position])
+        return sql.bound(json_sql(dialect), node, [] if position is None else [position], past=position is not None)
 
     prepared, args = prepare(("count", shape(node), position is not None, with_levels), dialect, build, values)
     found = await fetch(rec, prepared, args)

@@ -91,6 +91,10 @@ class JsonSql:
         or all of them (``all``)."""
         raise NotImplementedError
 
+    def text_holds(self, doc: Any, needle: str, bind: Bind = literal) -> ColumnElement[bool]:
+        """The document's JSON text holds ``needle`` (a plain substring test: no parsing)."""
+        raise NotImplementedError
+
     def bound(self, op: str, value: Any) -> list[Any]:
         """The values :meth:`condition` binds for ``op`` ``value``, in the order it binds them.
 
@@ -195,6 +199,9 @@ class SqliteJson(JsonSql):
                 return or_(found, and_(t == "text", func.instr(x, bind(value, String)) > 0))
             return found
         raise ValueError(f"unknown operator {op}")
+
+    def text_holds(self, doc: Any, needle: str, bind: Bind = literal) -> ColumnElement[bool]:
+        return func.instr(doc, bind(needle, String)) > 0
 
     @staticmethod
     def _eq_bound(value: Any) -> list[Any]:
@@ -309,6 +316,9 @@ class PostgresJson(JsonSql):
                 return or_(found, and_(t == "string", func.strpos(self._text(e), bind(value, Text)) > 0))
             return found
         raise ValueError(f"unknown operator {op}")
+
+    def text_holds(self, doc: Any, needle: str, bind: Bind = literal) -> ColumnElement[bool]:
+        return func.strpos(doc, bind(needle, Text)) > 0
 
     @staticmethod
     def _dumped(value: Any) -> str:
