@@ -140,8 +140,17 @@ class JsonSql:
         # A table of its own: an Index built on ``tables.artifacts`` would join the ledger's
         # MetaData (and then create_all and Alembic's comparison).
         table, column, prefix = ("ledger_events", "payload", ("data",)) if events else ("ledger_artifacts", "data", ())
-        index = Index(name, self.index_expression(literal_column(column, Text), (*prefix, *path)))
-        Table(table, MetaData(), SqlColumn(column, Text), index)
+        expression = self.index_expression(literal_column(column, Text), (*prefix, *path))
+        if events:
+            index = Index(name, expression)
+            Table(table, MetaData(), SqlColumn(column, Text), index)
+            return index
+        # The present's index also holds the id after the value: ``find`` orders by id, so the
+        # rows matching an equality come out of the index in page order, and a keyset page
+        # deep in them (``id > cursor``) is one seek, like the first page.
+        own = Table(table, MetaData(), SqlColumn(column, Text), SqlColumn("id", String))
+        index = Index(name, expression, own.c.id)
+        own.append_constraint(index)
         return index
 
 
