@@ -24,8 +24,8 @@ def statements_seen(engine: Engine) -> Iterator[list[str]]:
         seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
-    originals = [(cls, cls.pipeline, cls.pages) for cls in (SqliteRecorder, PostgresRecorder)]
-    for cls, pipeline, pages in originals:
+    originals = [(cls, cls.pipeline, cls.pages, cls.fetch) for cls in (SqliteRecorder, PostgresRecorder)]
+    for cls, pipeline, pages, fetch in originals:
 
         async def run(self: Recorder, steps: Any, original: Any = pipeline) -> Any:
             seen.extend(step[0].sql for step in steps)
@@ -35,12 +35,20 @@ def statements_seen(engine: Engine) -> Iterator[list[str]]:
             seen.append(statement.sql)
             return original(self, statement, params, size)  # type: ignore[no-any-return]
 
+        async def fetched(self: Recorder, statement: Any, *args: Any, original: Any = fetch) -> Any:
+            seen.append(statement.sql)  # a backend whose fetch runs a lone statement without its pipeline
+            return await original(self, statement, *args)
+
         cls.pipeline = run  # type: ignore[method-assign]
         cls.pages = paged  # type: ignore[method-assign]
+        if "fetch" in cls.__dict__:  # else its fetch goes through the pipeline, counted there
+            cls.fetch = fetched  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
-        for cls, pipeline, pages in originals:
+        for cls, pipeline, pages, fetch in originals:
             cls.pipeline = pipeline  # type: ignore[method-assign]
             cls.pages = pages  # type: ignore[method-assign]
+            if "fetch" in cls.__dict__:
+                cls.fetch = fetch  # type: ignore[method-assign]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ class MonotonicULIDFactory:
 new_id: IdFactory = MonotonicULIDFactory()
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CANONICAL = re.compile("[0-7][" + _CROCKFORD + "]{25}")
 
 
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
@@ -77,6 +79,14 @@ def id_text(factory: IdFactory) -> str:
     if isinstance(factory, MonotonicULIDFactory):
         return ulid_text(factory.next_int())
     return str(factory())
+
+
+def id_str(value: object, *, what: str = "artifact id") -> str:
+    """``str(parse_id(value))`` without the round trip through a ULID for text already canonical
+    (26 upper-case Crockford base32 characters, the first at most ``7``), as ids read per request are."""
+    if type(value) is str and _CANONICAL.fullmatch(value):
+        return value
+    return str(parse_id(value, what=what))
 
 
 def parse_id(value: object, *, what: str = "artifact id") -> ULID:

@@ -296,28 +296,34 @@ class Provenance:
         name = checked_alias_name(name)
         arguments.flag(include_content, "include_content")
         instant = None if as_of is None else utc(as_of, "as_of")
+
+        async def resolve(rec: Recorder) -> tuple[str, int, ArtifactOut | None]:
+            sql = provenance_statements(rec.sql.dialect)
+            if instant is None:
+                rows = await rec.fetch(sql.alias_resolved, name)
+                if not rows or rows[0][-2] is None:
+                    raise AliasNotFoundError(f"no alias named {name!r}")
+                aid, version = rows[0][-2], rows[0][-1]
+                row: Sequence[Any] | None = rows[0][: len(REPLY_COLUMNS)]
+            else:
+                found = await rec.fetch(sql.alias_payload_at, name, rec.ts(instant))
+                payload = codec.loads(found[0][0]) if found else None
+                if payload is None or payload["artifact_id"] is None:
+                    raise AliasNotFoundError(f"no alias named {name!r} at {instant.isoformat()}")
+                aid, version = payload["artifact_id"], payload["version"]
+                got = await rec.fetch(rec.sql.read_by_id, aid)
+                row = got[0] if got else None
+            # Most aliases point at their artifact's current version: its projection row (a pure
+            # read) is the answer then; an older version is replayed from the log.
+            if row is not None and row[0] is not None and row[3] == version:
+                return aid, version, (await self.reads._outs([row], include_content, rec))[0]
+            return aid, version, None
+
         await self.commands.sync()
         with translated():
-            async with self.repo.reading() as rec:
-                sql = provenance_statements(rec.sql.dialect)
-                if instant is None:
-                    rows = await rec.fetch(sql.alias_resolved, name)
-                    if not rows or rows[0][-2] is None:
-                        raise AliasNotFoundError(f"no alias named {name!r}")
-                    aid, version = rows[0][-2], rows[0][-1]
-                    row: Sequence[Any] | None = rows[0][: len(REPLY_COLUMNS)]
-                else:
-                    found = await rec.fetch(sql.alias_payload_at, name, rec.ts(instant))
-                    payload = codec.loads(found[0][0]) if found else None
-                    if payload is None or payload["artifact_id"] is None:
-                        raise AliasNotFoundError(f"no alias named {name!r} at {instant.isoformat()}")
-                    aid, version = payload["artifact_id"], payload["version"]
-                    got = await rec.fetch(rec.sql.read_by_id, aid)
-                    row = got[0] if got else None
-                # Most aliases point at their artifact's current version: its projection row (a pure
-                # read) is the answer then; an older version is replayed from the log.
-                if row is not None and row[0] is not None and row[3] == version:
-                    return (await self.reads._outs([row], include_content, rec))[0]
+            aid, version, current = await self.repo.read(resolve)
+        if current is not None:
+            return current
         out = await self.reads.find_by_id(aid, version=version, as_of=None, include_content=include_content)
         if out is None:  # pragma: no cover - an alias's version always exists in its artifact's stream
             raise ArtifactNotFoundError(f"alias {name!r} points at {aid} version {version}, which is not found")

