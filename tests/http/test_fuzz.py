@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from artifact_ledger import Ledger
+from artifact_ledger import CheckpointSigner, Ledger
 
 FUZZ_EXAMPLES = int(os.environ.get("ARTIFACT_LEDGER_FUZZ_EXAMPLES", "20"))
 CHECKS = [
@@ -92,8 +93,11 @@ def _request(case: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-async def test_the_openapi_schema_holds_under_fuzzing(make_client: Any, ledger: Ledger, mode: GenerationMode) -> None:
-    client: httpx.AsyncClient = await make_client(max_body=1_000_000)
+async def test_the_openapi_schema_holds_under_fuzzing(
+    make_client: Any, ledger: Ledger, mode: GenerationMode, tmp_path: Path
+) -> None:
+    CheckpointSigner.for_ledger(str(ledger.ledger_id), tmp_path)  # GET /$checkpoint signs (without a key: a 500)
+    client: httpx.AsyncClient = await make_client(max_body=1_000_000, key_dir=tmp_path)
     app = client._transport.app  # type: ignore[attr-defined]  # the app under test
     root = await create(client, {"metadata": {"n": 1}, "content": {"a": 1}})
     await create(client, {"metadata": {"n": 2}}, parent_id=root["id"])
