@@ -34,10 +34,12 @@ if TYPE_CHECKING:
         ConcurrencyError,
         ConcurrentUseError,
         ConnectionLostError,
+        ContentExpiredError,
         ContentNotFoundError,
         ContentTypeMismatchError,
         CorruptBlobError,
         DataNotSerializableError,
+        HoldNotFoundError,
         IntegrityViolationError,
         InvalidAliasNameError,
         InvalidArgumentError,
@@ -70,12 +72,14 @@ if TYPE_CHECKING:
     )
     from .integrity import HeadDigest, VerifyReport
     from .ledger import Ledger
+    from .lifecycle import Hold
     from .lineage import LineageEdge, LineageGraph, register_link_kind
     from .manager import ArtifactManager, ArtifactRepository
     from .proofs import ConsistencyProof, InclusionProof, TreeHead
     from .provenance import Alias, AliasChange
     from .query import FindPage
     from .replicas import ReplicaLag
+    from .retention import ExpiredContent, RetentionPolicy, RetentionReport
     from .schemas import (
         ArtifactData,
         ArtifactDiff,
@@ -178,6 +182,12 @@ _EXPORTS: dict[str, str] = {
     "TransactionAbortedError": "errors",
     "UntrustedContentError": "errors",
     "ContentNotFoundError": "errors",
+    "ContentExpiredError": "errors",
+    "HoldNotFoundError": "errors",
+    "Hold": "lifecycle",
+    "RetentionPolicy": "retention",
+    "RetentionReport": "retention",
+    "ExpiredContent": "retention",
     "StreamedContent": "content.streams",
     "UnknownCodecError": "errors",
     "CodecRoundTripError": "errors",
@@ -241,16 +251,20 @@ __all__ = [
     "ConcurrentUseError",
     "ConnectionLostError",
     "ConsistencyProof",
+    "ContentExpiredError",
     "ContentNotFoundError",
     "ContentTypeMismatchError",
     "CorruptBlobError",
     "DataFrame",
     "DataNotSerializableError",
+    "ExpiredContent",
     "FindPage",
     "FixedClock",
     "GenericArtifactData",
     "GenericMetadata",
     "HeadDigest",
+    "Hold",
+    "HoldNotFoundError",
     "InclusionProof",
     "IntegrityViolationError",
     "InvalidAliasNameError",
@@ -282,6 +296,8 @@ __all__ = [
     "ProofRangeError",
     "ReplicaLag",
     "ReplicaUnavailableError",
+    "RetentionPolicy",
+    "RetentionReport",
     "SchemaOutOfDateError",
     "SchemaTamperedError",
     "StorageCorruptError",

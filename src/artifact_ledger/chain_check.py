@@ -18,6 +18,7 @@ from typing import Any, Final
 from . import codec
 from .chain import event_hash
 from .drift import Finding
+from .events import RETENTION_APPLIED
 from .integrity import DELETED, GENESIS_HEX, INSERTED, MODIFIED, PROJECTION_DRIFT, REORDERED, HeadDigest
 from .store.recorder import Recorder
 from .store.tables import PROJECTORS
@@ -93,6 +94,11 @@ def _content_ref(payload: bytes) -> tuple[str, int, object] | None:
     except (ValueError, TypeError, AttributeError, KeyError):
         return None
     return (blob_hash, size, content.get("codec")) if type(blob_hash) is str and type(size) is int else None
+
+
+_DELETED = b'"deleted":['
+_RETENTION = (RETENTION_APPLIED, RETENTION_APPLIED.encode())
+"""The type column of a retention event, as either backend returns it (SQLite: the stored bytes)."""
 
 
 class _Broken(Exception):
@@ -189,6 +195,8 @@ class ChainCheck:
                             refs[ref[0]] = (expected, ref[1])
                             if ref[2] == "chunks":
                                 self.manifests.add(ref[0])
+                    if _DELETED in payload and row[4] in _RETENTION:
+                        self._expire(payload)
                     if expected == trusted_at and digest.hex() != trusted_hash:
                         self._advance(expected - 1, prev)
                         return Finding(expected, MODIFIED, _rewritten(expected, "trusted head"))
@@ -206,6 +214,19 @@ class ChainCheck:
                 f"events {_span(last + 1, self.trusted.position)} were deleted",
             )
         return None
+
+    def _expire(self, payload: bytes) -> None:
+        """A retention event deleted these blobs: from here on they may be missing (the log says so).
+        A later event that references one again puts it back among the refs, so it must be there."""
+        try:
+            deleted = codec.loads(payload)["deleted"]
+            hashes = [h for h, _ in deleted]
+        except (ValueError, TypeError, KeyError):
+            return
+        for digest in hashes:
+            if type(digest) is str:
+                self.refs.pop(digest, None)
+                self.manifests.discard(digest)
 
     async def _anchor(self, anchor: HeadDigest, what: str) -> Finding | None:
         rows = await self.driver.fetch(self.driver.sql.hash_at, anchor.position)

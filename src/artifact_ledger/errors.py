@@ -312,3 +312,20 @@ class BlobStoreError(LedgerError):
     """The blob store cannot be used: a ``blobs=`` URL that is not ``file:///absolute/path`` (or
     holds ``..``), a directory that cannot be created, is not a directory or is not writable, or a
     blob file that cannot be written. The message names the path; nothing was saved."""
+
+
+class ContentExpiredError(ContentNotFoundError):
+    """The content asked for was expired by a retention policy: its bytes are gone, its data,
+    history and hash stay. The message names the artifact, the version and the position of the
+    ``retention.applied`` event that expired it (``artifact_id``, ``version``, ``position``)."""
+
+    def __init__(
+        self, message: str, *, artifact_id: object = None, version: int | None = None, position: int | None = None
+    ) -> None:
+        super().__init__(message, artifact_id=artifact_id)
+        self.version = version
+        self.position = position
+
+
+class HoldNotFoundError(LedgerError, LookupError):
+    """``release`` of an artifact that is not held (never held, or released already)."""

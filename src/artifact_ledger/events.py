@@ -26,13 +26,20 @@ ALIAS_REMOVED: Final = "alias.removed"
 ALIAS_PROTECTED: Final = "alias.protected"
 LINK_ADDED: Final = "link.added"
 LINK_REMOVED: Final = "link.removed"
+HOLD_SET: Final = "hold.set"
+HOLD_RELEASED: Final = "hold.released"
+RETENTION_APPLIED: Final = "retention.applied"
 
 ALIAS_EVENTS: Final = frozenset({ALIAS_SET, ALIAS_REMOVED, ALIAS_PROTECTED})
 """Events of an alias's own stream; each payload carries the alias's whole state (see ``aliases.py``)."""
 LINK_EVENTS: Final = frozenset({LINK_ADDED, LINK_REMOVED})
 """Events of a lineage link's own stream (see ``lineage.py``)."""
-PROVENANCE_EVENTS: Final = ALIAS_EVENTS | LINK_EVENTS
-"""Events whose stream is an alias or a link, not an artifact."""
+HOLD_EVENTS: Final = frozenset({HOLD_SET, HOLD_RELEASED})
+"""Events of a hold's own stream (one per held artifact, see ``retention.py``)."""
+RETENTION_EVENTS: Final = HOLD_EVENTS | {RETENTION_APPLIED}
+"""Holds and applications of a retention policy (each application a stream of its own)."""
+PROVENANCE_EVENTS: Final = ALIAS_EVENTS | LINK_EVENTS | RETENTION_EVENTS
+"""Events whose stream is not an artifact's: an alias's, a link's, a hold's or a retention run's."""
 
 EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED}) | PROVENANCE_EVENTS
 """The registry of event type names this version writes and reads."""
@@ -68,6 +75,12 @@ STATE_EVENTS: Final = frozenset({CREATED, UPDATED, RESTORED, REVERTED})
 #   link.added / link.removed
 #                     {"kind": str, "src_id": str, "src_version": int, "dst_id": str, "dst_version": int}
 #                     (stream: the link's own id)
+#   hold.set / hold.released
+#                     {"artifact_id": str, "held": bool}   (stream: the hold's own id, one per artifact)
+#   retention.applied {"policy": {"keep_last": int|None, "keep_aliased": bool, "keep_newer_than": float|None,
+#                                 "cutoff": str|None}, "expired": [[artifact_id, version, hash]],
+#                      "deleted": [[hash, size]], "part": int, "parts": int}
+#                     (stream: the run's own id; a run of many versions is several parts)
 # ContentRef = {"hash": hex sha256, "codec": str, "media_type": str|None, "size": int}
 
 

@@ -26,6 +26,7 @@ from .manager import ArtifactManager, ArtifactRepository
 from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
 from .replicas import ReplicaLag
+from .retention import RetentionPolicy, RetentionReport
 from .schemas import ArtifactHierarchy
 from .store.blob_dir import attach_blob_store, detach_blob_store
 from .store.blobs import DATABASE, BlobStore, attach
@@ -200,6 +201,24 @@ class Ledger:
         with translated():
             async with self.engine.connect() as conn:
                 return await queries.events_after(conn, position, limit)
+
+    async def apply_retention(
+        self,
+        policy: RetentionPolicy,
+        dry_run: bool = True,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> RetentionReport:
+        """Expire the content of every version ``policy`` does not keep (see :class:`RetentionPolicy`).
+
+        ``dry_run`` (the default) only reports what would expire and appends nothing. A real run
+        appends ``retention.applied`` events (the policy, the versions expired, the blobs deleted,
+        at most about 1,000 items per event) and deletes those blobs, in one transaction. Reads of
+        expired content raise :class:`ContentExpiredError`; data, history, diffs and ``verify`` stay.
+        """
+        async with self.manager() as manager:
+            return await manager._retention.apply(policy, dry_run=dry_run, actor=actor, reason=reason)
 
     async def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Replay the log into fresh projections in one transaction; returns the events replayed."""

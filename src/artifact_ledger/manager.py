@@ -27,6 +27,7 @@ from ulid import ULID
 from . import patching
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, Commands
 from .errors import ConcurrentUseError
+from .lifecycle import Hold, Retention
 from .lineage import LineageEdge, LineageGraph
 from .provenance import Alias, AliasChange, Provenance
 from .query.find import FindPage
@@ -57,6 +58,7 @@ class ArtifactManager:
         self._commands = Commands(repo)
         self._reads = Reads(repo, hierarchy, self._commands.sync)
         self._provenance = Provenance(self._commands, self._reads)
+        self._retention = Retention(self._commands, self._reads)
         self._running: str | None = None  # the public call in progress (see _exclusive below)
 
     @property
@@ -333,6 +335,22 @@ class ArtifactManager:
             after=after,
             limit=limit,
         )
+
+    # ---- holds (retention) ----------------------------------------------------------------------------
+    async def hold(self, id: ULID | str, reason: str | None = None, *, actor: str | None = None) -> Hold:
+        """Put artifact ``id`` on hold: no retention policy expires any of its versions' content until
+        it is released. A ``hold.set`` event (who, why); ``reason`` is required (here or in
+        ``ledger.context``). Unknown id: :class:`ArtifactNotFoundError`; already held: nothing appended."""
+        return await self._retention.hold(id, release=False, actor=actor, reason=reason)
+
+    async def release(self, id: ULID | str, reason: str | None = None, *, actor: str | None = None) -> Hold:
+        """Release the hold on artifact ``id`` (a ``hold.released`` event; ``reason`` required).
+        One that is not held: :class:`HoldNotFoundError`."""
+        return await self._retention.hold(id, release=True, actor=actor, reason=reason)
+
+    async def holds(self) -> list[str]:
+        """The ids of the artifacts on hold now, in id order."""
+        return await self._retention.held()
 
     # ---- aliases ------------------------------------------------------------------------------------
     async def set_alias(

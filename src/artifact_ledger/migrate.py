@@ -31,12 +31,12 @@ from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems
 from .store.guards import repair_guards as _repair_guards
 from .store.recorder import recorder_for
-from .store.tables import aliases, events, indexes, info, merkle_frontier
+from .store.tables import aliases, events, holds, indexes, info, merkle_frontier
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The newest revision this version of artifact-ledger ships; ``Ledger.open`` expects the database there."""
 
-REVISIONS = (None, "0001", "0002", "0003", "0004", "0005")
+REVISIONS = (None, "0001", "0002", "0003", "0004", "0005", "0006")
 """Every revision in order (``None``: base, nothing of the ledger)."""
 
 VERSION_TABLE = "ledger_alembic_version"
@@ -122,6 +122,8 @@ def _adopt(connection: Connection) -> None:
         "0001"
         if info.name not in existing
         else HEAD_REVISION
+        if holds.name in existing
+        else "0005"
         if merkle_frontier.name in existing
         else "0004"
         if aliases.name in existing

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Result
 
 from . import arguments
 from .events import RecordedEvent
+from .expiry import expired_reads
 from .store.recorder import Recorder, Rows
 from .store.rows import event_from_row
 from .store.tables import events
@@ -73,6 +74,7 @@ async def root_of(rec: Recorder, artifact_id: str) -> Sequence[Any] | None:
     return rows[0] if rows else None
 
 
+@expired_reads  # a blob retention deleted: ContentExpiredError, naming the version and the event
 async def load_blobs(rec: Recorder, hashes: Iterable[str]) -> dict[str, bytes]:
     """The stored bytes behind content hashes, from the ledger's blob store (``store/blobs.py``;
     the database's rows are verified by the decoder, a directory's files as they are read)."""

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..events import ALIAS_EVENTS, LINK_ADDED, LINK_REMOVED, RecordedEvent
+from ..events import ALIAS_EVENTS, LINK_ADDED, LINK_REMOVED, RETENTION_EVENTS, RecordedEvent
 from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder
 from ..store.statements import Statement
+from .retention import retention_ops
 
 __all__ = ["provenance_ops"]
 
 
 def provenance_ops(driver: Recorder, event: RecordedEvent) -> list[tuple[Statement, tuple[Any, ...]]]:
     """The row operations one alias or link event makes (queued by the projector like its own)."""
+    if event.type in RETENTION_EVENTS:  # holds and retention runs: projections/retention.py
+        return retention_ops(driver, event)
     sql = provenance_statements(driver.sql.dialect)
     p = event.payload
     if event.type in ALIAS_EVENTS:

@@ -17,6 +17,7 @@ from ..events import ALIAS_EVENTS, LINK_ADDED, LINK_EVENTS, LINK_REMOVED
 from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder
 from ..store.rows import ACTOR, ARTIFACT_ID, PAYLOAD, POSITION, RECORDED_AT, TYPE, VERSION
+from .retention_check import RetentionFold
 
 __all__ = ["ProvenanceFold"]
 
@@ -35,6 +36,8 @@ class ProvenanceFold:
         """name -> the stream that set it first (two streams of one name: drift)."""
         self.links: set[tuple[Any, ...]] = set()
         self.last: dict[str, int] = {}
+        self.retention = RetentionFold()
+        """Holds and retention runs (``projections/retention_check.py``)."""
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
         """Fold one stream (oldest first); raises :class:`InvalidStreamError` for one no writer makes."""
@@ -43,7 +46,9 @@ class ProvenanceFold:
         for expected, r in enumerate(rows, 1):
             if r[VERSION] != expected:
                 raise InvalidStreamError(f"stream {stream_id} skips from version {expected - 1} to {r[VERSION]}")
-        if types <= ALIAS_EVENTS:
+        if self.retention.add(rows, _payload):
+            pass
+        elif types <= ALIAS_EVENTS:
             payload = _payload(rows[-1])
             names = {_payload(r)["name"] for r in rows}
             if len(names) != 1:
@@ -95,7 +100,7 @@ class ProvenanceFold:
         """(stream id, problem) for every alias or link row that differs from the fold."""
         sql = provenance_statements(driver.sql.dialect)
         alias_rows, link_rows = await driver.pipeline([(sql.all_aliases, (), False), (sql.all_links, (), False)])
-        problems: list[tuple[str | None, str]] = []
+        problems: list[tuple[str | None, str]] = await self.retention.compare(driver)
         stored = {r[0]: tuple(r) for r in alias_rows}
         for name in sorted(set(stored) | set(self.aliases)):
             want, have = self.aliases.get(name), stored.get(name)

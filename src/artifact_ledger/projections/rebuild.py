@@ -19,6 +19,7 @@ from .. import codec
 from ..events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED
 from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder, Step
+from ..store.retention import retention_statements
 from ..store.rows import event_from_row
 from .projector import ProjectionError, Projector, write_checkpoints
 from .rows import artifact_type
@@ -39,6 +40,9 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
         await driver.execute(clear)
     provenance = provenance_statements(sql.dialect)
     for clear in (provenance.delete_aliases, provenance.delete_links):
+        await driver.execute(clear)
+    kept = retention_statements(sql.dialect)
+    for clear in (kept.delete_holds, kept.delete_expired, kept.delete_expired_blobs):
         await driver.execute(clear)
     from ..proofs import clear as clear_merkle  # proofs imports the projections' modules
 

@@ -14,7 +14,7 @@ import re
 from sqlalchemy import Connection, insert, select
 
 from ..ids import new_id, ulid_str
-from .tables import GUARDED_TABLES, LEDGER_ID_KEY, drop_guard_ddl, guard_ddl, info
+from .tables import EXPIRY_GUARDED, GUARDED_TABLES, LEDGER_ID_KEY, drop_guard_ddl, guard_ddl, info
 
 __all__ = ["assign_ledger_id", "guard_problems", "read_ledger_id", "repair_guards"]
 
@@ -68,31 +68,44 @@ def _sqlite_problems(conn: Connection) -> list[str]:
     return problems
 
 
+def _pg_expected(table: str) -> list[tuple[str, int, str]]:
+    """(function, ``tgtype``, function body) of each trigger ``table`` has at the head revision."""
+    statements = guard_ddl(table, "postgresql")
+    if table != EXPIRY_GUARDED:
+        return [(f"{table}_append_only", _PG_TRIGGER_TYPE, statements[0])]
+    # Revision 0006: updates and truncation refused per statement; deletes checked row by row.
+    return [
+        (f"{table}_append_only", 2 | 16 | 32, statements[0]),
+        (f"{table}_expired_only", 1 | 2 | 8, statements[2]),
+    ]
+
+
 def _postgres_problems(conn: Connection) -> list[str]:
     # to_regclass / to_regprocedure resolve through the search_path, as the ledger's own statements do.
     tables = ", ".join(f"to_regclass('{t}')" for t in GUARDED_TABLES)
-    functions = ", ".join(f"to_regprocedure('{t}_append_only()')" for t in GUARDED_TABLES)
+    expected = {t: _pg_expected(t) for t in GUARDED_TABLES}
+    functions = ", ".join(f"to_regprocedure('{f}()')" for want in expected.values() for f, _, _ in want)
     rows = conn.exec_driver_sql(_PG_GUARDS.format(tables=tables, functions=functions)).all()
     triggers = {(str(r[1]), str(r[2])): r for r in rows if r[0] == "trigger"}
     defined = {str(r[6]): r for r in rows if r[0] == "function"}
     problems: list[str] = []
     for table in GUARDED_TABLES:
-        function = f"{table}_append_only"
-        body = _squeeze(guard_ddl(table, "postgresql")[0].split("$$")[1])
-        have = defined.get(function)
-        if have is None:
-            problems.append(f"function {function}() is missing")
-        elif _squeeze(have[7]) != body or have[8] != "plpgsql":
-            problems.append(f"function {function}() is altered")
-        trigger = triggers.get((table, function))
-        if trigger is None:
-            problems.append(f"trigger {function} on {table} is missing")
-            continue
-        _, _, _, tgtype, enabled, plain, proname, _, _ = trigger
-        if enabled not in ("O", "A"):
-            problems.append(f"trigger {function} on {table} is disabled")
-        elif tgtype != _PG_TRIGGER_TYPE or not plain or proname != function:
-            problems.append(f"trigger {function} on {table} is altered")
+        for function, tgtype_wanted, statement in expected[table]:
+            body = _squeeze(statement.split("$$")[1])
+            have = defined.get(function)
+            if have is None:
+                problems.append(f"function {function}() is missing")
+            elif _squeeze(have[7]) != body or have[8] != "plpgsql":
+                problems.append(f"function {function}() is altered")
+            trigger = triggers.get((table, function))
+            if trigger is None:
+                problems.append(f"trigger {function} on {table} is missing")
+                continue
+            _, _, _, tgtype, enabled, plain, proname, _, _ = trigger
+            if enabled not in ("O", "A"):
+                problems.append(f"trigger {function} on {table} is disabled")
+            elif tgtype != tgtype_wanted or not plain or proname != function:
+                problems.append(f"trigger {function} on {table} is altered")
     return problems
 
 

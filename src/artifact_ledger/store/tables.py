@@ -278,6 +278,46 @@ these, and hash the event hashes below that level."""
 
 MERKLE_FRONTIER_ID = 1
 
+holds = Table(
+    "ledger_holds",
+    metadata,
+    Column("artifact_id", String(ULID_LEN), nullable=False),
+    Column("stream_id", String(ULID_LEN), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("held", SmallInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(255)),
+    PrimaryKeyConstraint("artifact_id"),
+    UniqueConstraint("stream_id"),
+)
+"""Revision 0006. One row per artifact ever held: its hold stream and the state its last event left
+(``held`` 1: held, 0: released). Written by the artifacts projector (``projections/retention.py``)."""
+
+expired_content = Table(
+    "ledger_expired_content",
+    metadata,
+    Column("artifact_id", String(ULID_LEN), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("artifact_id", "version"),
+    # "Which versions had this content?" (the message of a read of expired content): one seek.
+    Index(None, "hash"),
+)
+"""Revision 0006. Every version whose content a ``retention.applied`` event (at ``position``) expired."""
+
+expired_blobs = Table(
+    "ledger_expired_blobs",
+    metadata,
+    Column("hash", String(64), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("hash"),
+)
+"""Revision 0006. Every blob a ``retention.applied`` event deleted (the last such event's position).
+The guard on ``ledger_blobs`` lets a DELETE through only for a hash listed here; ``verify`` does not
+trust this table: it accepts a missing blob only where the log's own retention event deleted it."""
+
 # The log is append-only in the database itself, not only in this code: these
 # triggers refuse UPDATE and DELETE on events and blobs for every client.
 APPEND_ONLY_TABLES = ("ledger_events", "ledger_blobs")
@@ -304,7 +344,10 @@ def append_only_ddl(table: str, dialect: str) -> list[str]:
 
 def drop_append_only_ddl(table: str, dialect: str) -> list[str]:
     """What undoes :func:`append_only_ddl` before ``table`` is dropped (SQLite drops triggers with the table)."""
-    return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE"] if dialect == "postgresql" else []
+    if dialect != "postgresql":
+        return []
+    extra = [f"DROP FUNCTION IF EXISTS {table}_expired_only() CASCADE"] if table == "ledger_blobs" else []
+    return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE", *extra]
 
 
 # Revision 0002. SQLite's REPLACE conflict resolution (INSERT OR REPLACE, REPLACE INTO) deletes the
@@ -346,8 +389,44 @@ def no_replace_ddl(table: str, dialect: str) -> list[str]:
     return [f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} BEGIN {raises} END"]
 
 
+# Revision 0006. Retention deletes blob rows, and only those: a DELETE on ledger_blobs passes for a
+# hash ledger_expired_blobs lists (the retention projector writes that row in the same transaction
+# as the retention.applied event, before the delete), and is refused for any other. UPDATE and
+# TRUNCATE stay refused. The row is a cache like every projection: verify accepts a missing blob
+# only where the log's own retention event deleted it, so a row planted here buys nothing.
+EXPIRY_GUARDED = "ledger_blobs"
+_EXPIRED_ONLY = _APPEND_ONLY.format(table=EXPIRY_GUARDED) + " (but by retention, for a blob it expired)"
+
+
+def expiry_guard_ddl(dialect: str) -> list[str]:
+    """Revision 0006's guards of ``ledger_blobs``: updates refused, deletes only of expired blobs."""
+    t = EXPIRY_GUARDED
+    if dialect == "sqlite":
+        return [
+            append_only_ddl(t, dialect)[0],  # BEFORE UPDATE: refused
+            f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} WHEN NOT EXISTS "
+            f"(SELECT 1 FROM ledger_expired_blobs WHERE hash = OLD.hash) "
+            f"BEGIN SELECT RAISE(ABORT, '{_EXPIRED_ONLY}'); END",
+        ]
+    if dialect == "postgresql":
+        function, _ = append_only_ddl(t, dialect)
+        return [
+            function,
+            f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR TRUNCATE "
+            f"ON {t} FOR EACH STATEMENT EXECUTE FUNCTION {t}_append_only()",
+            f"CREATE OR REPLACE FUNCTION {t}_expired_only() RETURNS trigger AS $$ "
+            f"BEGIN IF NOT EXISTS (SELECT 1 FROM ledger_expired_blobs WHERE hash = OLD.hash) THEN "
+            f"RAISE EXCEPTION '{_EXPIRED_ONLY}' USING ERRCODE = 'restrict_violation'; END IF; RETURN OLD; END $$ "
+            "LANGUAGE plpgsql",
+            f"CREATE TRIGGER {t}_expired_only BEFORE DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_expired_only()",
+        ]
+    return []
+
+
 def guard_ddl(table: str, dialect: str) -> list[str]:
     """Every guard statement of ``table`` at the head revision (``create_all`` and ``repair_guards`` run these)."""
+    if table == EXPIRY_GUARDED:
+        return [*expiry_guard_ddl(dialect), *no_replace_ddl(table, dialect)]
     return [*append_only_ddl(table, dialect), *no_replace_ddl(table, dialect)]
 
 
@@ -356,7 +435,19 @@ def drop_guard_ddl(table: str, dialect: str) -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for op in ("update", "delete", "replace")]
     if dialect == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}", *drop_append_only_ddl(table, dialect)]
+        expiry = (
+            [
+                f"DROP TRIGGER IF EXISTS {table}_expired_only ON {table}",
+                f"DROP FUNCTION IF EXISTS {table}_expired_only()",
+            ]
+            if table == EXPIRY_GUARDED
+            else []
+        )
+        return [
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+            *drop_append_only_ddl(table, dialect),
+            *expiry,
+        ]
     return []
 
 

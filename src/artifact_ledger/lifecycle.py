@@ -1,0 +1,251 @@
+"""Holds and retention on the write path, and the read side's word on expired content.
+
+Writes run as commands of the manager's unit of work (one ``WriteBatch``: the write lock, the
+head, the hash chain, the projections, one commit). A retention run folds the log itself under
+the lock (never the projections: they are caches), lets the pure rules of ``retention.py``
+decide, appends its ``retention.applied`` events, sends them with their projection rows, and
+only then deletes the blobs those rows list (:func:`delete_blobs`, the one place that deletes
+content bytes), all in the same transaction: the run lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from . import arguments, codec
+from .ambient import current as current_attribution
+from .content.streams import decode_manifest
+from .errors import (
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    ProjectionDriftError,
+)
+from .events import PROVENANCE_EVENTS, RETENTION_APPLIED, NewEvent, RecordedEvent
+from .ids import id_text, parse_id
+from .retention import (
+    HoldState,
+    LogFacts,
+    RetentionPolicy,
+    RetentionReport,
+    checked_reason,
+    decide_hold,
+    decide_release,
+    parts,
+    plan,
+)
+from .store.errors import translated
+from .store.provenance import provenance_statements
+from .store.recorder import Recorder
+from .store.retention import retention_statements
+from .writer import WriteBatch
+
+if TYPE_CHECKING:
+    from .commands import Commands
+    from .reads import Reads
+
+__all__ = ["Hold", "Retention", "delete_blobs"]
+
+_PAGE = 5000
+_IDS = 2000
+
+
+class Hold(BaseModel):
+    """An artifact's hold as it stands after ``hold`` or ``release``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    artifact_id: str
+    held: bool
+    position: int | None
+    """The hold event's position (None: a hold of an artifact already held appended nothing)."""
+    updated_at: datetime | None
+    updated_by: str | None
+    reason: str | None
+
+
+# ---- the one place content bytes are deleted ---------------------------------------------------------
+async def delete_blobs(rec: Recorder, hashes: Sequence[str]) -> None:
+    """Delete the blobs ``hashes`` in ``rec``'s transaction (each listed in ``ledger_expired_blobs``
+    already: the guard refuses any other). A blob store outside the database gets a delete of its
+    own here when it has one."""
+    sql = retention_statements(rec.sql.dialect)
+    for start in range(0, len(hashes), _IDS):
+        await rec.pipeline([(sql.delete_blobs_in, (rec.id_list(list(hashes[start : start + _IDS])),), False)])
+
+
+async def _blob_sizes(rec: Recorder, hashes: Sequence[str]) -> dict[str, int]:
+    """The stored size of each of ``hashes`` that ``ledger_blobs`` holds."""
+    sql = retention_statements(rec.sql.dialect)
+    found: dict[str, int] = {}
+    for start in range(0, len(hashes), _IDS):
+        rows = await rec.fetch(sql.blob_sizes_in, rec.id_list(list(hashes[start : start + _IDS])))
+        found.update((str(h), int(size)) for h, size in rows)
+    return found
+
+
+# ---- the write side --------------------------------------------------------------------------------
+async def _rows_then(batch: WriteBatch, step: tuple[Any, tuple[Any, ...], bool]) -> Sequence[Any]:
+    if batch.pending:
+        await batch.flush()
+    return (await batch.driver.pipeline([*batch.projector.steps(), step]))[-1]
+
+
+async def fold_log(rec: Recorder) -> LogFacts:
+    """The facts a retention plan needs, from the log (a page of events at a time)."""
+    sql = retention_statements(rec.sql.dialect)
+    facts = LogFacts()
+    position = 0
+    while True:
+        rows = await rec.fetch(sql.plan_events, position, _PAGE)
+        for pos, aid, version, kind, at, payload in rows:
+            facts.add(int(pos), aid, int(version), kind, rec.read_ts(at), codec.loads(payload))
+        if len(rows) < _PAGE:
+            return facts
+        position = int(rows[-1][0])
+
+
+class Retention:
+    """The hold, release and retention commands of one manager."""
+
+    def __init__(self, commands: Commands, reads: Reads) -> None:
+        self.commands = commands
+        self.reads = reads
+        self.repo = commands.repo
+
+    async def _artifact(self, batch: WriteBatch, aid: str) -> None:
+        sql = provenance_statements(batch.driver.sql.dialect)
+        head = await _rows_then(batch, (sql.stream_head, (aid,), False))
+        if not head or head[0][1] in PROVENANCE_EVENTS:
+            raise ArtifactNotFoundError(f"artifact {aid} not found: there is nothing to hold", artifact_id=aid)
+
+    async def _hold_state(self, batch: WriteBatch, aid: str) -> HoldState | None:
+        """The hold as its stream in the log says; the ``ledger_holds`` row must agree (else drift)."""
+        sql = retention_statements(batch.driver.sql.dialect)
+        rows = await _rows_then(batch, (sql.hold_checked, (aid,), False))
+        if not rows:
+            return None
+        row = rows[0]
+        log_version, payload = row[7], row[8]
+        held = None if payload is None else codec.loads(payload).get("held")
+        if log_version is None or int(log_version) != row[2] or bool(row[3]) != held:
+            raise ProjectionDriftError(
+                f"the ledger_holds row of artifact {aid} differs from its hold stream {row[1]} in the log; "
+                "find the damage with `artifact-ledger verify`, repair with `artifact-ledger rebuild`",
+                artifact_id=aid,
+            )
+        return HoldState(aid, row[1], int(log_version), bool(held))
+
+    async def hold(self, id: Any, *, release: bool, actor: str | None, reason: str | None) -> Hold:
+        aid = str(parse_id(id))
+        who = current_attribution(actor=actor, reason=reason)
+        checked_reason(who.reason, "releasing a hold" if release else "a hold")
+
+        async def hold(batch: WriteBatch) -> Hold:
+            await batch.prefetch([])
+            await self._artifact(batch, aid)
+            state = await self._hold_state(batch, aid)
+            decided = decide_release(aid, state) if release else decide_hold(aid, state, id_text(batch.new_id))
+            sealed = await batch._commit_events(decided, who)
+            if not sealed:
+                return Hold(artifact_id=aid, held=True, position=None, updated_at=None, updated_by=None, reason=None)
+            e = sealed[-1]
+            return Hold(
+                artifact_id=aid,
+                held=not release,
+                position=e.position,
+                updated_at=e.recorded_at,
+                updated_by=e.actor,
+                reason=e.reason,
+            )
+
+        hold.__name__ = "release" if release else "hold"
+        return await self.commands._write(hold)
+
+    async def held(self) -> list[str]:
+        """The ids of the artifacts held now (from ``ledger_holds``)."""
+        await self.commands.sync()
+        with translated():
+            async with self.repo.reading() as rec:
+                sql = retention_statements(rec.sql.dialect)
+                return [str(r[0]) for r in await rec.fetch(sql.held_ids)]
+
+    async def apply(
+        self, policy: RetentionPolicy, *, dry_run: bool, actor: str | None, reason: str | None
+    ) -> RetentionReport:
+        if not isinstance(policy, RetentionPolicy):
+            raise InvalidArgumentError(f"policy must be a RetentionPolicy, not {type(policy).__name__}")
+        arguments.flag(dry_run, "dry_run")
+        who = current_attribution(actor=actor, reason=reason)
+        if dry_run:
+            await self.commands.sync()
+            with translated():
+                async with self.repo.reading() as rec:
+                    now = self.repo.clock()
+                    return (await self._plan(rec, policy, now))[0]
+
+        async def apply_retention(batch: WriteBatch) -> RetentionReport:
+            await batch.prefetch([])
+            if batch.pending:
+                await batch.flush()
+            report, payloads = await self._plan(batch.driver, policy, batch._transaction_time())
+            if not payloads:
+                return report.model_copy(update={"dry_run": False})
+            stream = id_text(batch.new_id)
+            decided = [NewEvent(stream, i, RETENTION_APPLIED, p) for i, p in enumerate(payloads, 1)]
+            sealed: list[RecordedEvent] = await batch._commit_events(decided, who)
+            await batch.flush()  # the events and their ledger_expired_blobs rows, before the delete
+            await delete_blobs(batch.driver, report.blobs)
+            return report.model_copy(update={"dry_run": False, "positions": [e.position for e in sealed]})
+
+        return await self.commands._write(apply_retention)
+
+    async def _plan(
+        self, rec: Recorder, policy: RetentionPolicy, now: datetime
+    ) -> tuple[RetentionReport, list[dict[str, Any]]]:
+        facts = await fold_log(rec)
+        decided = plan(facts, policy, now)
+        sizes = await _blob_sizes(rec, decided.hashes)
+        deleted: dict[str, list[tuple[str, int]]] = {h: [(h, sizes[h])] for h in decided.hashes if h in sizes}
+        manifests = [h for h in deleted if facts.codecs.get(h) == "chunks"]
+        if manifests:
+            kept_manifests = [h for h in decided.keep_hashes if facts.codecs.get(h) == "chunks"]
+            kept_chunks = set(decided.keep_hashes)
+            for chunk, _ in await _chunks_of(rec, kept_manifests):
+                kept_chunks.add(chunk)
+            for manifest in manifests:
+                chunks = [c for c, _ in await _chunks_of(rec, [manifest]) if c not in kept_chunks]
+                chunk_sizes = await _blob_sizes(rec, chunks)
+                deleted[manifest].extend((c, chunk_sizes[c]) for c in dict.fromkeys(chunks) if c in chunk_sizes)
+                kept_chunks.update(chunks)  # a chunk two expired streams share is deleted once
+        cutoff = None if policy.keep_newer_than is None else now - policy.keep_newer_than
+        policy_json = policy.to_json(cutoff)
+        blobs = [h for rows in deleted.values() for h, _ in rows]
+        report = RetentionReport(
+            dry_run=True,
+            policy=policy_json,
+            versions_examined=decided.examined,
+            versions_kept=decided.kept,
+            expired=decided.expired,
+            blobs=blobs,
+            bytes_freed=sum(size for rows in deleted.values() for _, size in rows),
+            positions=[],
+        )
+        return report, parts(decided.expired, deleted, policy_json) if decided.expired else []
+
+
+async def _chunks_of(rec: Recorder, manifests: Iterable[str]) -> list[tuple[str, int]]:
+    """The chunks the stored manifests among ``manifests`` list (one not stored lists none)."""
+    wanted = list(manifests)
+    if not wanted:
+        return []
+    out: list[tuple[str, int]] = []
+    stored = set(await _blob_sizes(rec, wanted))
+    for manifest in wanted:
+        if manifest in stored:
+            data = (await rec.blobs.get(rec, [manifest]))[manifest]
+            out.extend(decode_manifest(data).chunks)
+    return out
