@@ -75,22 +75,22 @@ def test_listed_values_are_the_values_building_binds(dialect: str) -> None:
     cursors = {"id": [ID], "-updated_at": [T, ID], "data.a": [1, "12.5", "x", ID], "-data.a.b": [0, "3", "", ID]}
     for where in FILTERS:
         for order in ORDERS:
-            for position in (None, 41):
+            for at in (None, 41, T):  # the present, a log position, an instant (found by a subquery)
+                position = at if isinstance(at, int) else None
+                instant = at if isinstance(at, datetime) else None
+                first: list[Any] = [] if at is None else [at]
                 checked = plan(where, order_by=order, limit=10, after=None, as_of=None)
                 kinds = checked.kinds
                 values = cursors[order]  # a cursor's keys as decode() returns them
                 binds = sql.Binds()
-                src = sql.source(dialect, position, bind=binds)
+                src = sql.source(dialect, position, bind=binds, instant=instant)
                 sql.page_statement(src, checked.where, checked.order, values, 10)
-                listed: list[Any] = [] if position is None else [position]
-                sql.bound(json, checked.where, listed, past=position is not None)
+                listed = sql.bound(json, checked.where, list(first), past=at is not None)
                 listed.extend(sql.key_bound(json, kinds, values))
                 assert [(type(v), v) for v in listed] == [(type(v), v) for v in binds.values], (where, order)
                 counted = sql.Binds()
-                sql.count_statement(sql.source(dialect, position, bind=counted), checked.where)
-                listed = sql.bound(
-                    json, checked.where, [] if position is None else [position], past=position is not None
-                )
+                sql.count_statement(sql.source(dialect, position, bind=counted, instant=instant), checked.where)
+                listed = sql.bound(json, checked.where, list(first), past=at is not None)
                 assert [(type(v), v) for v in listed] == [(type(v), v) for v in counted.values], where
 
 

@@ -106,6 +106,8 @@ class Source:
     extra: ColumnElement[bool] | None = None
     """A condition every row must meet besides the filter (the past: the state event is the artifact's
     last at ``p``, its link valid at ``p``)."""
+    position: ColumnElement[Any] | None = None
+    """The past's log position ``p`` (a bound value, or the subquery finding an instant's)."""
 
 
 _PRESENT: Final[dict[str, ColumnElement[Any]]] = {n: artifacts.c[n] for n in ROW_COLUMNS if n not in ("data", "tags")}
@@ -131,9 +133,17 @@ def _levels(p: ColumnElement[Any]) -> CTE:
 
 
 def source(
-    dialect: str, position: int | None = None, *, with_levels: bool = False, bind: Binds | None = None
+    dialect: str,
+    position: int | None = None,
+    *,
+    with_levels: bool = False,
+    bind: Binds | None = None,
+    instant: Any = None,
 ) -> Source:
-    """The present (``position`` None) or the state at log ``position``.
+    """The present (``position`` and ``instant`` None), the state at log ``position``, or the state
+    at ``instant`` (an aware datetime: its position is found by a subquery of the same statement,
+    :func:`position_statement`, so the past costs no round trip of its own; before the first event
+    it is NULL and nothing matches).
 
     ``with_levels``: the past's levels are computed for every live artifact (a filter on
     ``level``); otherwise a page's levels come afterwards (:func:`levels_statement`).
@@ -141,9 +151,13 @@ def source(
     json = json_sql(dialect)
     bind = Binds() if bind is None else bind
     a = artifacts
-    if position is None:
+    p: ColumnElement[Any]
+    if instant is not None:
+        p = position_statement(instant, bind).scalar_subquery()
+    elif position is None:
         return Source(_PRESENT, a.c.data, (), a.c.tags, (), a, _SELECTED, json, bind)
-    p = bind(position, BigInteger())
+    else:
+        p = bind(position, BigInteger())
     m = parent_history.alias("m")
     last, state, first = events.alias("last"), events.alias("st"), events.alias("cr")
 
@@ -195,7 +209,9 @@ def source(
         first.c.actor.label("created_by"),
         last.c.actor.label("updated_by"),
     )
-    return Source(columns, state.c.payload, ("data",), state.c.payload, ("tags",), joined, outputs, json, bind, current)
+    return Source(
+        columns, state.c.payload, ("data",), state.c.payload, ("tags",), joined, outputs, json, bind, current, p
+    )
 
 
 def _column(src: Source, field: Field, op: str, value: Any) -> ColumnElement[bool]:
@@ -387,9 +403,8 @@ def levels_statement(ids: Sequence[str], position: int, bind: Binds | None = Non
         .cte("up", recursive=True)
     )
     step = parent_history.alias("up1")
-    up = up.union_all(
-        select(up.c.origin, step.c.parent_id).where(
-            step.c.artifact_id == up.c.id, _valid(step, p), step.c.parent_id.is_not(None)
-        )
-    )
-    return select(up.c.origin, func.count()).group_by(up.c.origin)
+    # Each step is one seek for the link of ``id`` valid at ``p`` (a scalar subquery), never a join
+    # the planner may turn into a scan of every link; a root's step yields NULL and ends its walk.
+    parent = select(step.c.parent_id).where(step.c.artifact_id == up.c.id, _valid(step, p)).limit(ONE).scalar_subquery()
+    up = up.union_all(select(up.c.origin, parent).where(up.c.id.is_not(None)))
+    return select(up.c.origin, func.count(up.c.id)).group_by(up.c.origin)

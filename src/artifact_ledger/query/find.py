@@ -90,12 +90,6 @@ def plan(where: Any, *, order_by: Any, limit: Any, after: Any, as_of: datetime |
     return Plan(node, order, size, start, as_of, query, kinds, shape(node))
 
 
-async def _position(rec: Recorder, dialect: str, instant: datetime) -> int | None:
-    prepared, args = prepare(("position",), dialect, lambda b: sql.position_statement(instant, b), lambda: [instant])
-    found = await fetch(rec, prepared, args)
-    return None if not found else int(found[0][0])
-
-
 def _key(json: Any, kind: str, value: Any, stamp: Any) -> Any:
     if kind == "time":
         return stamp(value).isoformat()
@@ -115,23 +109,21 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
     The present's rows are the projection's columns as stored (``REPLY_COLUMNS``: data and tags
     JSON text, timestamps as the driver returns them); the past's are :data:`Values`.
     """
-    position = None
-    if p.as_of is not None:
-        position = await _position(rec, dialect, p.as_of)
-        if position is None:  # before the first event: nothing existed
-            return [], None, False
-    with_levels = position is not None and sql.uses_level(p.where)
-    past = position is not None
+    instant = p.as_of
+    past = instant is not None
+    with_levels = past and sql.uses_level(p.where)
     width = WIDTH if not past else 9
     key = ("page", p.shape, p.order.text, p.kinds if p.after is not None else None, p.limit, past, with_levels)
 
     def build(binds: sql.Binds) -> Any:
-        src = sql.source(dialect, position, with_levels=with_levels, bind=binds)
-        return sql.page_statement(src, p.where, p.order, p.after, p.limit)[0]
+        src = sql.source(dialect, with_levels=with_levels, bind=binds, instant=instant)
+        stmt = sql.page_statement(src, p.where, p.order, p.after, p.limit)[0]
+        # The past: the instant's log position as the last column, for the levels that follow.
+        return stmt if src.position is None else stmt.add_columns(src.position.label("at_position"))
 
     def values() -> list[Any]:
         json = json_sql(dialect)
-        out: list[Any] = [] if position is None else [position]
+        out: list[Any] = [] if instant is None else [instant]
         sql.bound(json, p.where, out, past=past)
         if p.after is not None:
             out.extend(sql.key_bound(json, p.kinds, p.after))
@@ -151,10 +143,10 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         next_cursor = cursor.encode(p.query, keys)
     if not past:
         return [r[:WIDTH] for r in rows], next_cursor, True
-    assert position is not None
     levels: dict[str, int] = {}
     if not with_levels and rows:
         ids = [r[0] for r in rows]
+        position = int(rows[0][-1])
         prepared, args = prepare(
             ("levels", len(ids)), dialect, lambda b: sql.levels_statement(ids, position, b), lambda: [*ids, position]
         )
@@ -185,19 +177,15 @@ async def count(rec: Recorder, dialect: str, where: Any, as_of: datetime | None 
     """How many artifacts match ``where`` (checked here), live now or, with ``as_of`` (an aware
     UTC datetime), live at that instant; one statement either way (two for the past)."""
     node = parse_where(where)
-    position = None
-    if as_of is not None:
-        position = await _position(rec, dialect, as_of)
-        if position is None:  # before the first event: nothing existed
-            return 0
-    with_levels = position is not None and sql.uses_level(node)
+    past = as_of is not None
+    with_levels = past and sql.uses_level(node)
 
     def build(binds: sql.Binds) -> Any:
-        return sql.count_statement(sql.source(dialect, position, with_levels=with_levels, bind=binds), node)
+        return sql.count_statement(sql.source(dialect, with_levels=with_levels, bind=binds, instant=as_of), node)
 
     def values() -> list[Any]:
-        return sql.bound(json_sql(dialect), node, [] if position is None else [position], past=position is not None)
+        return sql.bound(json_sql(dialect), node, [] if as_of is None else [as_of], past=past)
 
-    prepared, args = prepare(("count", shape(node), position is not None, with_levels), dialect, build, values)
+    prepared, args = prepare(("count", shape(node), past, with_levels), dialect, build, values)
     found = await fetch(rec, prepared, args)
     return int(found[0][0])
