@@ -165,10 +165,15 @@ async def test_bad_checkpoint_directories_are_refused(
     assert f"checkpoint {beyond_file.name} (size 9): the log holds 4 events, but the checkpoint recorded 9" in out
     beyond_file.unlink()
 
-    # the same tree again, unsigned: the signed note already there covers it, nothing is rewritten
-    assert await run(url, "checkpoint", "--to", str(notes), "--unsigned") == 0
+    # the same tree again: the note already there is kept, nothing is rewritten
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
     assert "checkpoint of 4 events already in" in capsys.readouterr().out
     assert note.read_text() == original
+    # an unsigned note could never be read back: printed only, never kept
+    assert await run(url, "checkpoint", "--to", str(notes), "--unsigned") == 2
+    assert "--unsigned cannot be used with --to" in capsys.readouterr().err
+    assert await run(url, "checkpoint", "--unsigned") == 0
+    assert capsys.readouterr().out.startswith(f"artifact-ledger/{ledger_id}\n4\n")
     note.write_text("planted\n")  # a file under the note's name that is no note of this tree
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 1
     assert "never rewritten" in capsys.readouterr().err

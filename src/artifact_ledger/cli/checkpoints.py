@@ -45,7 +45,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to wait for a witness (default 10)"
     )
     command.add_argument("--key-dir", metavar="DIR", help="where the ledger's signing key is (default: the key dir)")
-    command.add_argument("--unsigned", action="store_true", help="no signature (the root and size only)")
+    command.add_argument(
+        "--unsigned", action="store_true", help="no signature (the root and size only; printed, not kept with --to)"
+    )
     command.add_argument("--json", action="store_true", help="JSON output")
 
 
@@ -86,6 +88,14 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except AnchorError as exc:
         return _fail(str(exc), EXIT_FAILED)
+    if args.unsigned and targets:
+        # A signed note has at least one signature line: without one, neither verify --checkpoints nor a
+        # witness could read the note back, so an unsigned one is only printed.
+        return _fail(
+            "--unsigned cannot be used with --to: a note without a signature cannot be read back "
+            "(verify --checkpoints, a witness); sign it (pip install artifact-ledger[sign]) or leave out --unsigned",
+            EXIT_USAGE,
+        )
     async with Ledger.open(args.db, create=False) as ledger:
         made = await ledger.checkpoint(signers=[] if args.unsigned else None, key_dir=args.key_dir)
     note, done, failures = made, [], []
