@@ -220,13 +220,9 @@ async def read_once(engine: AsyncEngine, body: Callable[[Recorder], Awaitable[T]
 
     SQLAlchemy's pool is synchronous code that reaches the driver through a greenlet:
     :func:`autocommit_reads` enters one for the checkout and another for the check-in (each
-    entry ~20-30 µs here, as much as a lookup's round trip). On PostgreSQL this checks out,
-    awaits ``body`` and checks in within one entry, as SQLAlchemy's own async calls do. On
-    SQLite it reads through :func:`autocommit_reads`, which picks the connection.
+    entry ~20-30 µs here, as much as a lookup's round trip). This checks out, awaits ``body``
+    and checks in within one entry, as SQLAlchemy's own async calls do.
     """
-    if engine.dialect.name == "sqlite":
-        async with autocommit_reads(engine) as recorder:
-            return await body(recorder)
     cls = recorder_class(engine.dialect.name, engine.dialect.driver)
     sync_engine = engine.sync_engine
 
