@@ -368,6 +368,16 @@ async def check_anchor(ledger: Ledger, where: str, keys: Sequence[str]) -> tuple
 # ---- a witness ---------------------------------------------------------------------------------
 
 
+def check_witness_keys(keys: Sequence[str]) -> None:
+    """:class:`InvalidArgumentError` naming the first of ``keys`` that is no Ed25519 verifier key."""
+    if not keys:
+        return
+    try:
+        Checkpoint(origin="artifact-ledger/-", size=0, root="00" * 32).verified_by(list(keys))
+    except InvalidCheckpointError as exc:
+        raise InvalidArgumentError(f"--witness-key {exc}") from None
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A redirect is an answer (refused): following it would re-send the note as a GET."""
 
@@ -375,11 +385,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def witness(url: str, checkpoint: Checkpoint, *, timeout: float = 10.0) -> tuple[Checkpoint, list[str]]:
+def witness(
+    url: str, checkpoint: Checkpoint, *, timeout: float = 10.0, verifier_keys: Sequence[str] = ()
+) -> tuple[Checkpoint, list[str]]:
     """POST the note to a witness at ``url``: (the note to keep, the names of its new signers).
 
     A 2xx answer with an empty body accepted the note without co-signing it; one with a note
-    must be a note of the same tree (origin, size, root), whose signatures are added. Anything
+    must be a note of the same tree (origin, size, root), whose signatures are added. With
+    ``verifier_keys``, the witness's new signatures must include a valid one by one of them. Anything
     else is :class:`AnchorError` naming the URL and the status: a status other than 2xx, a note
     of another tree, an answer that is no note, a timeout, a witness that cannot be reached.
     """
@@ -439,7 +452,22 @@ def witness(url: str, checkpoint: Checkpoint, *, timeout: float = 10.0) -> tuple
             status=status,
         )
     added: list[CheckpointSignature] = [s for s in answered.signatures if s not in checkpoint.signatures]
+    merged = checkpoint.model_copy(update={"signatures": (*checkpoint.signatures, *added)})
+    if verifier_keys:
+        witnessed = merged.model_copy(update={"signatures": tuple(added)})
+        try:
+            verified = witnessed.verified_by(list(verifier_keys))
+        except InvalidCheckpointError as exc:
+            raise AnchorError(
+                f"the witness {shown} answered with a bad signature: {exc}", target=shown, status=status
+            ) from None
+        if not verified:
+            raise AnchorError(
+                f"the witness {shown} answered HTTP {status} without a signature by any of the "
+                f"{len(verifier_keys)} witness key(s) given",
+                target=shown,
+                status=status,
+            )
     if not added:
         return checkpoint, []
-    merged = checkpoint.model_copy(update={"signatures": (*checkpoint.signatures, *added)})
     return merged, [s.name for s in added]

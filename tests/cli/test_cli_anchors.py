@@ -6,6 +6,7 @@ is down, hangs, redirects or answers with another tree)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import subprocess
@@ -258,7 +259,14 @@ class Witness:
         checkpoint = Checkpoint.parse(body)
         if self.mode == "other":
             checkpoint = checkpoint.model_copy(update={"size": checkpoint.size + 1})
-        return 200, cosign(checkpoint, self.signer).note().encode(), {"Content-Type": "text/plain; charset=utf-8"}
+        signed = cosign(checkpoint, self.signer)
+        if self.mode == "forged":  # the witness's key id, a signature that does not verify
+            last = signed.signatures[-1]
+            raw = bytearray(base64.b64decode(last.signature))
+            raw[0] ^= 1
+            bad = last.model_copy(update={"signature": base64.b64encode(bytes(raw)).decode()})
+            signed = signed.model_copy(update={"signatures": (*signed.signatures[:-1], bad)})
+        return 200, signed.note().encode(), {"Content-Type": "text/plain; charset=utf-8"}
 
     def stop(self) -> None:
         self.release.set()
@@ -312,6 +320,22 @@ async def test_a_witness_co_signs_the_note_the_local_targets_then_keep(
     vkeys = ["--key", witness.signer.verifier_key, "--key", CheckpointSigner.for_ledger(ledger_id, keys).verifier_key]
     assert await run(url, "verify", "--checkpoints", str(notes), *vkeys) == 0
     assert "holds the history of 1 checkpoint(s)" in capsys.readouterr().out
+
+    # the witness's key given: its signature is checked before the note is kept
+    wkey = ["--witness-key", witness.signer.verifier_key]
+    assert await run(url, "checkpoint", "--to", witness.url, *wkey, "--to", str(notes), "--key-dir", str(keys)) == 0
+    assert "already in" in capsys.readouterr().out
+    other_key = ["--witness-key", CheckpointSigner.generate("witness.test").verifier_key]
+    assert await run(url, "checkpoint", "--to", witness.url, *other_key, "--key-dir", str(keys)) == 1
+    assert "without a signature by any of the 1 witness key(s) given" in capsys.readouterr().err
+    forged = witnesses["forged"]
+    forged_key = ["--witness-key", forged.signer.verifier_key, "--key-dir", str(keys)]
+    assert await run(url, "checkpoint", "--to", forged.url, *forged_key) == 1
+    err = capsys.readouterr().err
+    assert f"the witness {forged.url} answered with a bad signature" in err
+    assert "does not verify" in err
+    assert await run(url, "checkpoint", "--to", forged.url, "--witness-key", "witness+00000000+AAAA") == 2
+    assert "--witness-key 'witness+00000000+AAAA' is not an Ed25519 verifier key" in capsys.readouterr().err
 
     accepting = witnesses["accept"]  # 204: taken, no signature returned
     await saves(url, 1)

@@ -44,6 +44,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     command.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to wait for a witness (default 10)"
     )
+    command.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's verifier key (repeatable): its answer must carry a valid signature by one of them",
+    )
     command.add_argument("--key-dir", metavar="DIR", help="where the ledger's signing key is (default: the key dir)")
     command.add_argument(
         "--unsigned", action="store_true", help="no signature (the root and size only; printed, not kept with --to)"
@@ -81,6 +88,7 @@ def _fail(message: str, code: int) -> int:
 async def run_checkpoint(args: argparse.Namespace) -> int:
     try:
         targets = [anchors.parse_target(text) for text in args.to or []]
+        anchors.check_witness_keys(args.witness_key)
         for target in targets:  # before anything is signed: a target that cannot be one is a usage error
             if target.kind == "git":
                 await asyncio.to_thread(anchors.git_work_tree, Path(target.where), str(target))
@@ -101,7 +109,9 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
     note, done, failures = made, [], []
     for target in (t for t in targets if t.kind == "url"):
         try:
-            note, names = await asyncio.to_thread(anchors.witness, target.where, note, timeout=args.timeout)
+            note, names = await asyncio.to_thread(
+                anchors.witness, target.where, note, timeout=args.timeout, verifier_keys=args.witness_key
+            )
             done.append(anchors.Anchored(target, cosigned_by=names))
         except AnchorError as exc:
             failures.append(exc)
