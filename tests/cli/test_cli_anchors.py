@@ -398,5 +398,7 @@ async def test_a_witness_that_refuses_is_down_hangs_or_answers_wrongly_fails_wit
     assert "hunter2" not in err
     assert await run(url, "checkpoint", "--to", "ftp://witness.example/add") == 2
     assert "must be http:// or https://, not ftp://" in capsys.readouterr().err
+    assert await run(url, "checkpoint", "--to", down, "--timeout", "0") == 2
+    assert "--timeout 0: a witness needs a timeout above 0 seconds" in capsys.readouterr().err
     assert await run(url, "checkpoint", "--to", "https:///add") == 2
     assert "has no host" in capsys.readouterr().err

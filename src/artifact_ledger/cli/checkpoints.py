@@ -89,6 +89,8 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
     try:
         targets = [anchors.parse_target(text) for text in args.to or []]
         anchors.check_witness_keys(args.witness_key)
+        if not args.timeout > 0:
+            raise InvalidArgumentError(f"--timeout {args.timeout:g}: a witness needs a timeout above 0 seconds")
         for target in targets:  # before anything is signed: a target that cannot be one is a usage error
             if target.kind == "git":
                 await asyncio.to_thread(anchors.git_work_tree, Path(target.where), str(target))
