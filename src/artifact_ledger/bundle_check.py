@@ -45,11 +45,14 @@ from .events import (
     CURRENT_SCHEMA_VERSION,
     DELETED,
     EVENT_TYPES,
+    HOLD_EVENTS,
+    HOLD_SET,
     LINK_EVENTS,
     LINK_REMOVED,
     MOVED,
     PROVENANCE_EVENTS,
     RESTORED,
+    RETENTION_APPLIED,
     REVERTED,
     UPDATED,
     Attribution,
@@ -91,7 +94,10 @@ _PAYLOAD_KEYS: Final = {
     DELETED: frozenset({"cascade_root"}),
     **dict.fromkeys(ALIAS_EVENTS, frozenset(alias_payload("", None, None, False, None))),
     **dict.fromkeys(LINK_EVENTS, frozenset(link_payload("", "", 0, "", 0))),
+    **dict.fromkeys(HOLD_EVENTS, frozenset({"artifact_id", "held"})),
+    RETENTION_APPLIED: frozenset({"policy", "expired", "deleted", "part", "parts"}),
 }
+_POLICY_KEYS: Final = frozenset({"keep_last", "keep_aliased", "keep_newer_than", "cutoff"})
 _CONTENT_KEYS: Final = frozenset({"codec", "hash", "media_type", "size"})
 
 
@@ -411,6 +417,9 @@ class EventRules:
         ``Stream.deleted`` here means "removed" (an alias pointing nowhere, a link not held);
         ``Stream.parent`` holds the stream's kind (``alias`` or ``link``)."""
         aid, kind = event.artifact_id, event.type
+        if kind in HOLD_EVENTS or kind == RETENTION_APPLIED:
+            self._retention(event, payload, stream)
+            return
         family = "alias" if kind in ALIAS_EVENTS else "link"
         if stream is not None and stream.parent != family:
             raise self.fail(event, "stream-start", f"stream {aid} is not an {family} stream")
@@ -441,6 +450,67 @@ class EventRules:
                     raise self.fail(event, "live", f"{key} {payload[key]} is not a live artifact")
         version = stream.version + 1 if stream is not None else 1
         self.streams[aid] = Stream(version, family, removed, 0)
+
+    def _retention(self, event: spec.Event, payload: dict[str, Any], stream: Stream | None) -> None:
+        """A hold's stream (one artifact, set and released in turn) or a retention run's (its parts).
+
+        ``Stream.deleted`` here means "not held"; ``Stream.parent`` holds the stream's kind."""
+        aid, kind = event.artifact_id, event.type
+        family = "retention" if kind == RETENTION_APPLIED else "hold"
+        if stream is not None and stream.parent != family:
+            raise self.fail(event, "stream-start", f"stream {aid} is not a {family} stream")
+        self._version(event, stream.version if stream is not None else 0)
+        version = stream.version + 1 if stream is not None else 1
+        if family == "hold":
+            target = payload["artifact_id"]
+            self._id_or_none(event, target, "artifact_id")
+            held = payload["held"]
+            if type(target) is not str or type(held) is not bool or held != (kind == HOLD_SET):
+                raise self.fail(event, "payload", f"{kind} needs an artifact_id and held={kind == HOLD_SET}")
+            if (stream is not None and not stream.deleted) == held:
+                raise self.fail(
+                    event, "payload", f"{kind} of hold stream {aid}, which {'is' if held else 'is not'} held"
+                )
+            found = self._stream(target)
+            if found is None or found.parent in ("alias", "link", "hold", "retention"):
+                raise self.fail(event, "live", f"artifact_id {target} is not an artifact")
+            self.streams[aid] = Stream(version, family, not held, 0)
+            return
+        policy, part, parts = payload["policy"], payload["part"], payload["parts"]
+        if type(policy) is not dict or set(policy) != _POLICY_KEYS:
+            raise self.fail(event, "payload", f"a retention policy must be an object with keys {sorted(_POLICY_KEYS)}")
+        if type(part) is not int or type(parts) is not int or not 1 <= part <= parts or part != version:
+            raise self.fail(
+                event, "payload", f"part {part!r:.20} of {parts!r:.20} is not this event's place in its run"
+            )
+        expired, deleted = payload["expired"], payload["deleted"]
+        if type(expired) is not list or type(deleted) is not list:
+            raise self.fail(event, "payload", "a retention event's expired and deleted must be lists")
+        for item in expired:
+            if (
+                type(item) is not list
+                or len(item) != 3
+                or type(item[0]) is not str
+                or not ULID_TEXT.match(item[0])
+                or type(item[1]) is not int
+                or not 1 <= item[1] <= MAX_VERSION
+                or type(item[2]) is not str
+                or not spec.HEX64.match(item[2])
+            ):
+                raise self.fail(
+                    event, "payload", f"an expired version must be [artifact id, version, hash], not {item!r:.80}"
+                )
+        for item in deleted:
+            if (
+                type(item) is not list
+                or len(item) != 2
+                or type(item[0]) is not str
+                or not spec.HEX64.match(item[0])
+                or type(item[1]) is not int
+                or not 0 <= item[1] <= MAX_SIZE
+            ):
+                raise self.fail(event, "payload", f"a deleted blob must be [hash, size], not {item!r:.80}")
+        self.streams[aid] = Stream(version, family, False, 0)
 
     def _version(self, event: spec.Event, current: int) -> None:
         if event.version != current + 1:

@@ -472,6 +472,28 @@ def parse_chunk_manifest(raw: bytes) -> dict[str, Any]:
     return document
 
 
+RETENTION_APPLIED = "retention.applied"
+"""A retention run: its ``deleted`` lists the blobs it deleted (``[[hash, size], ...]``). A blob it
+deleted may be absent from a bundle, unless a later event references its content again."""
+
+
+def retention_deleted(event: Event) -> list[str]:
+    """The blob hashes a ``retention.applied`` event deleted; BundleFormatError if the payload is bad."""
+    try:
+        payload = loads(event.payload)
+    except ValueError as exc:
+        raise BundleFormatError(f"event {event.position}: payload is not valid JSON ({exc})") from None
+    deleted = payload.get("deleted") if type(payload) is dict else None
+    if type(deleted) is not list:
+        raise BundleFormatError(f"event {event.position}: a retention event's deleted is not a list")
+    hashes: list[str] = []
+    for item in deleted:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or not HEX64.match(item[0]):
+            raise BundleFormatError(f"event {event.position}: a retention event's deleted holds {item!r:.80}")
+        hashes.append(item[0])
+    return hashes
+
+
 def blob_path(directory: str, digest: str) -> str:
     """Where the blob with this hex SHA-256 lives in a bundle."""
     return os.path.join(directory, BLOBS, digest[:2], digest)
@@ -602,6 +624,14 @@ class _Checker:
                     self.refs[ref[0]] = (expected, ref[1])
                     if _codec(event) == "chunks":
                         self.manifests.append(ref[0])
+                if event.type == RETENTION_APPLIED:  # from here on, the blobs it deleted may be absent
+                    try:
+                        deleted = retention_deleted(event)
+                    except BundleFormatError as exc:
+                        raise _Broken(expected, MALFORMED, str(exc)) from None
+                    for gone in deleted:
+                        if self.refs.pop(gone, None) is not None and gone in self.manifests:
+                            self.manifests.remove(gone)
                 if expected == trusted_at and self.trusted and event.hash != self.trusted[1]:
                     raise _Broken(expected, MODIFIED, f"event {expected} does not have the trusted head's hash")
                 prev = event.hash

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
@@ -19,7 +21,10 @@ from artifact_ledger import (
     Ledger,
     RetentionPolicy,
 )
+from artifact_ledger.content import streams
 from artifact_ledger.retention import PART_ITEMS
+from artifact_ledger.transfer import export_ledger, import_bundle
+from artifact_ledger.verify_bundle import BundleFormatError, retention_deleted, verify_bundle
 from ledger_support import SECRET
 
 
@@ -310,3 +315,66 @@ async def test_resaved_content_after_expiry_must_be_there(ledger: Ledger, engine
         await m.save(ArtifactIn(id=aid, data={"name": "model", "content": b"back"}))  # the same bytes again
     assert await _content(ledger, aid, 3) == b"back"
     assert (await ledger.verify()).ok
+
+
+async def test_streamed_content_expires_with_its_chunks(
+    ledger: Ledger, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(streams, "CHUNK_SIZE", 64)
+    shared = bytes(range(64))  # the first chunk of both streams
+    old, new = tmp_path / "old.bin", tmp_path / "new.bin"
+    old.write_bytes(shared + b"a" * 100)
+    new.write_bytes(shared + b"b" * 100)
+    async with ledger.manager() as m:
+        first = await m.save(ArtifactIn(data={"name": "big", "content": old}))
+        await m.save(ArtifactIn(id=first.id, data={"name": "big", "content": new}))
+    blobs = await _blob_count(engine)  # 2 manifests, the shared chunk, 2 + 2 chunks of their own
+    report = await ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    assert [e.version for e in report.expired] == [1]
+    assert len(report.blobs) == 3  # the manifest and its two chunks of its own; the shared chunk stays
+    assert await _blob_count(engine) == blobs - 3
+    async with ledger.manager() as m:
+        with pytest.raises(ContentExpiredError, match="version 1"):
+            async for _ in m.open_content(first.id, version=1):
+                pass
+        chunks = [c async for c in m.open_content(first.id, version=2)]
+        assert b"".join(chunks) == new.read_bytes()
+    assert (await ledger.verify()).ok
+
+
+async def test_export_import_and_stdlib_verify_after_retention(
+    ledger: Ledger, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    aid = await _versions(ledger, [b"one", b"two", b"three"])
+    async with ledger.manager() as m:
+        await m.hold(aid, "audit")
+        await m.release(aid, "done")
+    await ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    async with ledger.manager() as m:
+        await m.save(ArtifactIn(id=aid, data={"name": "model", "content": b"one"}))  # expired bytes back again
+    bundle = tmp_path / "bundle"
+    await export_ledger(engine, bundle)
+    report = verify_bundle(bundle)
+    assert report.ok, report.problem
+    async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}", secret=SECRET) as copy:
+        await import_bundle(copy.engine, bundle)
+        assert (await copy.verify()).ok
+        with pytest.raises(ContentExpiredError):
+            await _content(copy, aid, 2)
+        assert await _content(copy, aid, 4) == b"one"
+        async with copy.manager() as m:
+            assert await m.holds() == []
+    # A blob the bundle lacks that no retention event deleted is still refused.
+    async with ledger.manager() as m:
+        kept = await m.find_by_id(aid, version=3)
+    assert kept is not None
+    for file in (bundle / "blobs").rglob("*"):
+        if file.is_file() and file.read_bytes() == b"three":
+            file.unlink()
+    assert not verify_bundle(bundle).ok
+
+
+def test_bundle_rules_refuse_malformed_retention_payloads() -> None:
+    event = SimpleNamespace(position=7, payload='{"deleted": [["nothex", 1]]}')
+    with pytest.raises(BundleFormatError, match="event 7"):
+        retention_deleted(event)  # type: ignore[arg-type]
