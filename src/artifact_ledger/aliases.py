@@ -35,6 +35,7 @@ __all__ = [
 MAX_ALIAS_LENGTH = 200
 RESERVED_ALIASES = frozenset({"latest"})
 """Names that mean something else where aliases are read (``latest``: an artifact's current version)."""
+_CONTROL = frozenset(("Cc", "Cs", "Cf", "Zl", "Zp"))
 _ULID = re.compile(r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")
 
 
@@ -48,7 +49,9 @@ def checked_alias_name(name: Any) -> str:
         raise InvalidAliasNameError(f"alias name {name[:40]!r}… is {len(name)} characters; at most {MAX_ALIAS_LENGTH}")
     if name != name.strip():
         raise InvalidAliasNameError(f"alias name {name!r} has leading or trailing whitespace")
-    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs", "Cf", "Zl", "Zp")), None)
+    # str.isprintable() is False for every character of these categories (and for other spaces
+    # and unassigned ones): most names never need the per-character look-up.
+    bad = None if name.isprintable() else next((c for c in name if unicodedata.category(c) in _CONTROL), None)
     if bad is not None:
         raise InvalidAliasNameError(f"alias name {name!r} holds the control character U+{ord(bad):04X}")
     if name in RESERVED_ALIASES or name.startswith("$") or _ULID.match(name):

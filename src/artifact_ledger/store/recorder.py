@@ -150,14 +150,23 @@ class Recorder:
 
 def recorder_class(dialect: str, driver: str | None = None) -> type[Recorder]:
     """The :class:`Recorder` class for a SQLAlchemy dialect (and driver) name."""
+    found = _CLASSES.get((dialect, driver))  # every read asks: the imports below cost more than the lookup
+    if found is not None:
+        return found
     from .postgres import PostgresRecorder
     from .sqlite import SqliteRecorder
 
     if dialect == "sqlite" and driver in (None, "aiosqlite"):
-        return SqliteRecorder
-    if dialect == "postgresql" and driver in (None, "asyncpg"):
-        return PostgresRecorder
-    raise LedgerError(f"unsupported database {dialect}+{driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+        found = SqliteRecorder
+    elif dialect == "postgresql" and driver in (None, "asyncpg"):
+        found = PostgresRecorder
+    else:
+        raise LedgerError(f"unsupported database {dialect}+{driver}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+    _CLASSES[dialect, driver] = found
+    return found
+
+
+_CLASSES: dict[tuple[str, str | None], type[Recorder]] = {}
 
 
 def _with_blobs(recorder: Recorder, engine: AsyncEngine | AsyncConnection) -> Recorder:
