@@ -45,6 +45,8 @@ class BlobCheck:
         self.refs = refs
         self.manifests = manifests if manifests is not None else set()
         self.checked = 0
+        self.hashed: set[str] = set()
+        """Blobs whose bytes this run already hashed (a full verify's walk of a directory skips them)."""
 
     async def run(self, *, every: bool) -> Finding | None:
         """Check every stored blob (``every``), or only those the checked events reference."""
@@ -117,6 +119,7 @@ class BlobCheck:
         if data is None:
             return False
         self.checked += 1
+        self.hashed.add(digest)
         if recorded is not None and recorded != len(data):
             return Finding(
                 position,
@@ -145,6 +148,7 @@ class BlobCheck:
                 reason = BLOB_CORRUPTED if isinstance(exc, CorruptBlobError) else BLOB_MISSING
                 return Finding(position, reason, f"chunk {index} ({digest}) of {of}: {exc}", blob_hash=digest)
             self.checked += 1
+            self.hashed.add(digest)
             if hashlib.sha256(data).hexdigest() != digest or len(data) != size:
                 return Finding(
                     position,
@@ -178,6 +182,8 @@ class BlobCheck:
                     findings.append(
                         Finding(None, BLOB_CORRUPTED, f"{path} in the blob directory is not named by a blob hash")
                     )
+                    continue
+                if name in self.hashed:
                     continue
                 try:
                     store._read(name)

@@ -31,6 +31,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
+import os
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -274,6 +275,7 @@ class Ledger(_Wrapper):
         create: bool = True,
         lock_timeout: float | None = None,
         read_url: str | URL | AsyncEngine | None = None,
+        blobs: str | os.PathLike[str] | None = None,
     ) -> Iterator[Ledger]:
         """Open (and by default create) a ledger, as :meth:`artifact_ledger.Ledger.open` does; its
         event loop thread starts here and stops when the block ends."""
@@ -287,6 +289,7 @@ class Ledger(_Wrapper):
                 create=create,
                 lock_timeout=lock_timeout,
                 read_url=read_url,
+                blobs=blobs,
             )
             with _bridged(loop, opened) as ledger:
                 yield cls(ledger, loop)

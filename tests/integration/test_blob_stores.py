@@ -402,3 +402,16 @@ async def test_two_ledgers_share_one_blob_directory(engine: AsyncEngine, tmp_pat
                 assert (await ledger.verify()).ok
     finally:
         await other.dispose()
+
+
+def test_the_sync_api_takes_a_blob_store(tmp_path: Path) -> None:
+    from artifact_ledger import sync
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sync.db'}"
+    with (
+        sync.Ledger.open(url, secret=SECRET, blobs=f"file://{tmp_path}/blobs") as ledger,
+        ledger.manager() as manager,
+    ):
+        out = manager.save(ArtifactIn(data={"content": b"sync bytes"}))
+        assert b"".join(manager.open_content(out.id)) == b"sync bytes"
+    assert count_files(tmp_path / "blobs") == 1
