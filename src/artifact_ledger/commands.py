@@ -181,8 +181,11 @@ class Commands:
         finally:
             self.batch = None
 
-    async def _write(self, action: Callable[[WriteBatch], Awaitable[T]]) -> T:
-        """Run one command: in the open transaction's batch, or in a batch of its own that commits."""
+    async def _write(self, action: Callable[[WriteBatch], Awaitable[T]], *, whole: bool = True) -> T:
+        """Run one command: in the open transaction's batch, or in a batch of its own that commits.
+
+        ``whole``: see :meth:`ArtifactRepository.unit` (False when the command reads a stream).
+        """
         batch = self.batch
         if batch is not None:
             if batch.aborted is not None:
@@ -207,8 +210,7 @@ class Commands:
         command, started = logs.command_name(action), time.perf_counter()
         try:
             with translated(), logs.span(command):
-                async with self.repo.unit() as batch:
-                    result = await action(batch)
+                batch, result = await self.repo.unit(action, whole=whole)
         except BaseException as exc:
             logs.refused(command, exc)
             raise
@@ -297,7 +299,7 @@ class Commands:
                 assert row is not None
                 return self._reply(row, content)
 
-            return await self._write(action)
+            return await self._write(action, whole=not sources)  # a stream is read in the transaction
         finally:
             for source in sources:
                 source.close()
@@ -311,12 +313,14 @@ class Commands:
         items = [_save_input(item, f"save_all's item {index}") for index, item in enumerate(items)]
         items, sources = await _read_streams(items)
         try:
-            return await self._save_all(items, actor=actor, reason=reason)
+            return await self._save_all(items, actor=actor, reason=reason, whole=not sources)
         finally:
             for source in sources:
                 source.close()
 
-    async def _save_all(self, items: list[ArtifactIn], *, actor: str | None, reason: str | None) -> list[ArtifactOut]:
+    async def _save_all(
+        self, items: list[ArtifactIn], *, actor: str | None, reason: str | None, whole: bool = True
+    ) -> list[ArtifactOut]:
         with building(len(items)):
             prepared = [self._prepare(item, None) for item in items]
         who = current_attribution(actor=actor, reason=reason)
@@ -340,7 +344,7 @@ class Commands:
                     outs.append(self._reply(row, content))
             return outs
 
-        return await self._write(action)
+        return await self._write(action, whole=whole)
 
     async def move(
         self,

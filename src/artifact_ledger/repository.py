@@ -99,25 +99,35 @@ class ArtifactRepository:
             return None
         return bind
 
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[WriteBatch]:
-        """One command's unit of work: the batch commits when the block ends, and rolls back on any error."""
+    async def unit(self, action: Callable[[WriteBatch], Awaitable[T]], *, whole: bool = True) -> tuple[WriteBatch, T]:
+        """One command's unit of work: ``action`` on a new batch, committed after it, all rolled back
+        on any error. Returns the batch and what ``action`` returned.
+
+        ``whole``: on an idle session the command (its reads, decision, writes and commit) runs
+        where its recorder runs it cheapest (:meth:`Recorder.whole`: on SQLite in one hop to the
+        connection's own thread); False for a command that awaits anything else (a stream).
+        """
         self.wrote = True
         engine = self._idle_engine()
         if engine is None:
             batch = await self.batch()
             try:
-                yield batch
+                result = await action(batch)
                 await batch.flush()
                 await self.session.commit()
             except BaseException:
                 await self.session.rollback()
                 raise
-            return
+            return batch, result
         async with own_transaction(engine) as recorder:
             batch = WriteBatch(recorder, self.clock, self.new_id)
-            yield batch
-            await batch.flush(commit=True)
+
+            async def command() -> T:
+                result = await action(batch)
+                await batch.flush(commit=True)
+                return result
+
+            return batch, await (recorder.whole(command) if whole else command())
 
     @asynccontextmanager
     async def core_reads(self) -> AsyncIterator[AsyncSession | AsyncConnection]:

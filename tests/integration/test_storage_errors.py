@@ -43,6 +43,7 @@ from artifact_ledger import (
 )
 from artifact_ledger.errors import ConnectionLostError, LockTimeoutError, StorageCorruptError, StorageFullError
 from artifact_ledger.store.errors import Site, site_of, translate, translated
+from artifact_ledger.store.sqlite_threads import Worker, workers_of
 from ledger_support import PG_URL, SECRET
 
 LOCK_TIMEOUT = 0.2
@@ -227,10 +228,23 @@ def page_limit(engine: AsyncEngine) -> Iterator[dict[str, int]]:
         cursor.close()
 
     event.listen(engine.sync_engine, "checkout", apply)
+    # The ledger's own SQLite connections (the write path, reads on idle sessions) come from its
+    # worker pool, not SQLAlchemy's: each one handed out gets the same PRAGMA on its thread first.
+    threads = workers_of(engine)
+    assert threads is not None
+    acquire = threads.acquire
+
+    def acquire_limited() -> Worker:
+        worker = acquire()
+        worker.post(lambda connection: apply(connection, None, None))
+        return worker
+
+    threads.acquire = acquire_limited  # type: ignore[method-assign]
     try:
         yield limit
     finally:
         event.remove(engine.sync_engine, "checkout", apply)
+        threads.acquire = acquire  # type: ignore[method-assign]
 
 
 async def test_sqlite_full_database_writes_nothing_and_recovers(tmp_path: Path) -> None:

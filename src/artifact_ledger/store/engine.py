@@ -13,6 +13,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import LedgerError
 from .errors import install
+from .sqlite_threads import attach
 
 DEFAULT_URL = "sqlite+aiosqlite:///./artifacts.db"
 LOCK_TIMEOUT_S = 30.0
@@ -97,15 +98,14 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
         # extra call is a thread hop per save (~10 % of a single save).
         busy_ms = min(_milliseconds(timeout) or _SQLITE_MAX_MS, _SQLITE_MAX_MS)
         options: dict[str, Any] = {"pool_reset_on_return": None}
-        if _is_memory(parsed):
+        memory = _is_memory(parsed)
+        if memory:
             options["poolclass"] = StaticPool
         options.update(kwargs)
         options["connect_args"] = {**options.get("connect_args", {}), "timeout": busy_ms / 1000}
         engine = create_async_engine(parsed, **options)
-        memory = _is_memory(parsed)
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _configure(dbapi_connection: Any, _record: Any) -> None:
+        def pragmas(dbapi_connection: Any) -> None:
             cursor = dbapi_connection.cursor()
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
@@ -114,6 +114,17 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        @event.listens_for(engine.sync_engine, "connect")
+        def _configure(dbapi_connection: Any, _record: Any) -> None:
+            pragmas(dbapi_connection)
+
+        if not memory and not {"creator", "async_creator"} & set(kwargs):
+            # The write path and the reads of idle sessions run on connections of the ledger's
+            # own (store/sqlite_threads.py), made with the same arguments and PRAGMAs.
+            args, params = engine.dialect.create_connect_args(engine.url)
+            params = {**params, **options["connect_args"]}
+            params.pop("iter_chunk_size", None)  # aiosqlite's own argument
+            attach(engine.sync_engine, args, params, pragmas)
         install(engine, timeout)
         return engine
     if backend == "postgresql":

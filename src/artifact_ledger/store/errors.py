@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from ..errors import LedgerError
 from .error_codes import Found, postgres_error, sqlite_error, without_code
 
-__all__ = ["Site", "install", "site_of", "translate", "translated"]
+__all__ = ["Site", "enter_site", "install", "site_of", "translate", "translated"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,14 @@ def install(engine: Any, lock_timeout: float | None) -> None:
         event.listen(sync, "handle_error", _on_error)
     if not event.contains(sync, "engine_connect", _on_connect):
         event.listen(sync, "engine_connect", _on_connect)
+
+
+def enter_site(engine: Any) -> None:
+    """Name ``engine``'s ledger in the messages of errors raised in this task from now on (the
+    ledger's own SQLite connections open no SQLAlchemy connection that would do it)."""
+    site = site_of(engine)
+    if site is not None:
+        _CURRENT.set(site)
 
 
 def _on_connect(connection: Connection) -> None:

@@ -11,7 +11,7 @@ run in the caller's transaction; it never commits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,6 +21,8 @@ from sqlalchemy.util import await_only, greenlet_spawn
 
 from ..errors import LedgerError
 from .blobs import DATABASE, BlobStore, store_of
+from .errors import enter_site
+from .sqlite_threads import workers_of
 from .statements import Statement, Statements
 
 Step = tuple[Statement, Any, bool]
@@ -86,6 +88,13 @@ class Recorder:
     def in_own_transaction(self) -> bool:
         """Whether the recorder's own transaction is open."""
         raise NotImplementedError
+
+    async def whole(self, body: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run ``body`` (one command: its reads, decision, writes and commit through this recorder)
+        where that costs least. Here: as it is. SQLite runs it whole on its connection's thread
+        (one hop for the command instead of one per pipeline); ``body`` must then await nothing but
+        this recorder (no blob store of its own, no stream to read), or it fails."""
+        return await body()
 
     # ---- statements ------------------------------------------------------------------------------
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
@@ -197,6 +206,21 @@ async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     :meth:`Recorder.commit_after`; leaving the block without it rolls back.
     """
     cls = recorder_class(engine.dialect.name, engine.dialect.driver)
+    threads = workers_of(engine)
+    if threads is not None:  # SQLite: a connection of the ledger's own (sqlite_threads.py)
+        enter_site(engine)
+        worker = threads.acquire()
+        try:
+            yield _with_blobs(cls(None, worker, owns_transaction=True), engine)
+        except BaseException:
+            worker.reset()  # the rollback runs on the worker's thread before anything after it
+            raise
+        else:
+            if worker.in_transaction:  # the block ended without committing (nothing to write)
+                worker.reset()
+        finally:
+            threads.release(worker)
+        return
     pooled = await engine.raw_connection()
     recorder = _with_blobs(cls(None, pooled.driver_connection, owns_transaction=True), engine)
     try:
@@ -217,6 +241,18 @@ async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
 async def autocommit_reads(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     """A recorder on a pooled connection of ``engine`` for single-statement reads, outside any transaction."""
     cls = recorder_class(engine.dialect.name, engine.dialect.driver)
+    threads = workers_of(engine)
+    if threads is not None:  # SQLite: a connection of the ledger's own (sqlite_threads.py)
+        enter_site(engine)
+        worker = threads.acquire()
+        try:
+            yield _with_blobs(cls(None, worker), engine)
+        except BaseException:
+            worker.reset()  # a snapshot a failed or cancelled read left open
+            raise
+        finally:
+            threads.release(worker)
+        return
     pooled = await engine.raw_connection()
     try:
         yield _with_blobs(cls(None, pooled.driver_connection), engine)
@@ -230,8 +266,12 @@ async def read_once(engine: AsyncEngine, body: Callable[[Recorder], Awaitable[T]
     SQLAlchemy's pool is synchronous code that reaches the driver through a greenlet:
     :func:`autocommit_reads` enters one for the checkout and another for the check-in (each
     entry ~20-30 µs here, as much as a lookup's round trip). This checks out, awaits ``body``
-    and checks in within one entry, as SQLAlchemy's own async calls do.
+    and checks in within one entry, as SQLAlchemy's own async calls do. A SQLite engine with
+    connections of the ledger's own reads on those, through :func:`autocommit_reads`.
     """
+    if workers_of(engine) is not None:
+        async with autocommit_reads(engine) as recorder:
+            return await body(recorder)
     cls = recorder_class(engine.dialect.name, engine.dialect.driver)
     sync_engine = engine.sync_engine
 

@@ -1,19 +1,24 @@
-"""The SQLite recorder (aiosqlite): ``BEGIN IMMEDIATE`` as the write lock, one thread hop per pipeline."""
+"""The SQLite recorder: ``BEGIN IMMEDIATE`` as the write lock; one thread hop per pipeline on the ledger's own
+connections (``sqlite_threads.py``), one per statement on aiosqlite's."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+import sqlite3
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import LargeBinary, bindparam, cast, func, select
 
 from ..chain import canonical_envelope, stored_time_text
 from .recorder import Recorder, Rows, Step
+from .sqlite_threads import Worker
 from .statements import Statement, compile_for, statements_for
 from .tables import events
+
+T = TypeVar("T")
 
 _TEXT_COLUMNS = frozenset(
     ("event_id", "artifact_id", "type", "payload", "recorded_at", "actor", "reason", "correlation_id", "causation_id")
@@ -69,7 +74,7 @@ class SqliteRecorder(Recorder):
         # SQLite: BEGIN IMMEDIATE takes the database's single write lock before we read the
         # head, so positions are dense and in commit order and the hash chain has one
         # well-defined predecessor. Waiters queue for busy_timeout (the ledger's lock_timeout).
-        return [] if self.raw.in_transaction else [(_BEGIN_IMMEDIATE, (), False)]
+        return [] if self._open() else [(_BEGIN_IMMEDIATE, (), False)]
 
     async def lock(self) -> None:
         await self.pipeline(self._lock_steps())
@@ -89,36 +94,61 @@ class SqliteRecorder(Recorder):
         await self.pipeline([*steps, (_COMMIT, (), False)])
 
     async def abandon(self) -> None:
-        if self.raw.in_transaction:
+        if self._open():
             await self.execute(_ROLLBACK)
 
     def in_own_transaction(self) -> bool:
-        return self.owns_transaction and bool(self.raw.in_transaction)
+        return self.owns_transaction and self._open()
+
+    async def whole(self, body: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        if type(self.raw) is not Worker or self.blobs.external:  # a blob store of its own awaits its files
+            return await body()
+        return await self.raw.run(body)
+
+    _worker_open = False
+    """On a :class:`Worker`: whether this recorder's own calls left a transaction open. A worker comes
+    from its pool outside any transaction (its last user's is rolled back on its thread before
+    anything of ours runs there); the worker's own flag may still show that user's until then."""
+
+    def _open(self) -> bool:
+        """Whether the connection is in a transaction (the caller's, or the recorder's own)."""
+        raw = self.raw
+        return self._worker_open if type(raw) is Worker else bool(raw.in_transaction)
 
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
         if not steps:
             return []
-        # aiosqlite runs every call on its connection's own thread; a wake-up there and back
-        # costs more than a statement (~80-100 µs measured here, against ~10-25 µs for the
-        # statements of a save). aiosqlite has no public call that runs several statements in
-        # one hop, so the pipeline goes through its task queue (``_execute``, the same internal
-        # SQLAlchemy's own aiosqlite dialect uses), with the public per-statement calls as the
-        # fallback should a future aiosqlite drop it.
-        run_in_thread = getattr(self.raw, "_execute", None)
-        if run_in_thread is not None and hasattr(type(self.raw), "_conn"):
-            rows: list[Rows] = await run_in_thread(_run_steps, self.raw, steps)
+        raw = self.raw
+        if type(raw) is Worker:
+            # A connection of our own (store/sqlite_threads.py): the whole pipeline in one hop to
+            # its thread. A hop there and back costs more than the statements of a save.
+            try:
+                rows: list[Rows] = await raw.call(_run_steps, steps)
+            finally:
+                self._worker_open = raw.in_transaction
             return rows
+        # aiosqlite (a SQLAlchemy connection's, or an in-memory database's): its public calls, one
+        # hop to the connection's thread per statement.
         out: list[Rows] = []
         for statement, params, many in steps:
             if many:
-                await self.raw.executemany(statement.sql, [statement.bind(p) for p in params])
+                await raw.executemany(statement.sql, [statement.bind(p) for p in params])
                 out.append([])
             else:
-                out.append(list(await self.raw.execute_fetchall(statement.sql, statement.bind(params))))
+                out.append(list(await raw.execute_fetchall(statement.sql, statement.bind(params))))
         return out
 
     async def pages(self, statement: Statement, params: Sequence[Any], size: int) -> AsyncGenerator[Rows]:
-        cursor = await self.raw.execute(statement.sql, tuple(statement.bind(params)))
+        raw = self.raw
+        if type(raw) is Worker:
+            cursor = await raw.call(_open_cursor, statement.sql, statement.bind(params))
+            try:
+                while rows := await raw.call(_fetch_some, cursor, size):
+                    yield rows
+            finally:
+                await raw.call(_close_cursor, cursor)
+            return
+        cursor = await raw.execute(statement.sql, tuple(statement.bind(params)))
         try:
             while rows := await cursor.fetchmany(size):
                 yield rows
@@ -127,13 +157,13 @@ class SqliteRecorder(Recorder):
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[None]:
-        own = not self.raw.in_transaction
+        own = not self._open()
         if own:  # deferred: the snapshot starts at the first read and lasts until ROLLBACK
             await self.execute(_BEGIN)
         try:
             yield
         finally:
-            if own and self.raw.in_transaction:
+            if own and self._open():
                 await self.execute(_ROLLBACK)
 
     def id_list(self, ids: Sequence[str]) -> Any:
@@ -190,9 +220,8 @@ _ROLLBACK = Statement("rollback", "ROLLBACK", (), None)
 _COMMIT = Statement("commit", "COMMIT", (), None)
 
 
-def _run_steps(raw: Any, steps: Sequence[Step]) -> list[Rows]:
-    """Runs on aiosqlite's thread, on the sqlite3 connection itself."""
-    conn = raw._conn
+def _run_steps(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[Rows]:
+    """Runs on a worker's thread, on its sqlite3 connection."""
     out: list[Rows] = []
     for statement, params, many in steps:
         if many:
@@ -202,3 +231,15 @@ def _run_steps(raw: Any, steps: Sequence[Step]) -> list[Rows]:
         else:
             out.append(conn.execute(statement.sql, statement.bind(params)).fetchall())
     return out
+
+
+def _open_cursor(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+    return conn.execute(sql, params)
+
+
+def _fetch_some(_conn: sqlite3.Connection, cursor: sqlite3.Cursor, size: int) -> Rows:
+    return cursor.fetchmany(size)
+
+
+def _close_cursor(_conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> None:
+    cursor.close()
