@@ -49,6 +49,7 @@ WORKLOADS = {
     "P": "bench_perop:run_p",
     "L": "bench_lineage:run_l",
     "Q": "bench_query:run_q",
+    "M": "bench_proofs:run_m",
 }
 PROFILED = ["W1", "W1b", "W3", "W3-build", "P-get", "P-save", "P-update", "P-move"]
 

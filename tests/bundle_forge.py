@@ -18,7 +18,7 @@ from typing import Any
 from artifact_ledger import ArtifactIn
 from artifact_ledger.bundle import write_bundle
 from artifact_ledger.ledger import Ledger
-from artifact_ledger.verify_bundle import Event, event_hash
+from artifact_ledger.verify_bundle import Event, MerkleFrontier, event_hash
 from ledger_support import HIERARCHY, SECRET
 
 Record = dict[str, Any]
@@ -68,7 +68,8 @@ def with_payload(record: Record, **changes: Any) -> Record:
 
 
 def write_events(bundle: Path, records: list[Record], *, renumber: bool = True) -> None:
-    """Write ``records`` as the bundle's events, chained from the manifest's prev_hash, and fix the manifest."""
+    """Write ``records`` as the bundle's events, chained from the manifest's prev_hash, and fix the manifest
+    (its Merkle root too, when it has one)."""
     manifest = json.loads((bundle / "manifest.json").read_bytes())
     prev, lines = manifest["prev_hash"], []
     for index, record in enumerate(records):
@@ -88,6 +89,11 @@ def write_events(bundle: Path, records: list[Record], *, renumber: bool = True) 
         head_hash=prev,
         events_sha256=hashlib.sha256(body).hexdigest(),
     )
+    if "merkle_root" in manifest:  # the tree over the re-sealed events, grown from the manifest's base
+        frontier = MerkleFrontier(manifest["first_position"] - 1, manifest["merkle_frontier"])
+        for line in lines:
+            frontier.append(bytes.fromhex(json.loads(line)["hash"]))
+        manifest.update(merkle_size=manifest["head_position"], merkle_root=frontier.root().hex())
     (bundle / "manifest.json").write_bytes(canonical(manifest) + b"\n")
 
 

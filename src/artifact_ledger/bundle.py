@@ -3,7 +3,8 @@
 A bundle is a directory (``docs/bundle-format.md``)::
 
     manifest.json   format, format_version 1, first position, prev_hash, head position and hash,
-                    event count, SHA-256 of events.jsonl, blob count and bytes
+                    event count, SHA-256 of events.jsonl, blob count and bytes, the Merkle
+                    tree's size and root (and an incremental bundle's base frontier)
     events.jsonl    one JSON object per event, in position order: every stored column, the
                     payload as its stored text, hashes as hex, recorded_at as the hashed text
     blobs/ab/ab…    each referenced blob's bytes, named by its SHA-256; for content saved as a
@@ -36,7 +37,10 @@ from .chain import format_time
 from .content.streams import decode_manifest
 from .errors import BundleRuleError, InvalidBundleError
 from .integrity import HeadDigest
+from .merkle import Frontier, frontier_nodes
+from .proofs import subtree_hashes
 from .store.errors import translated
+from .store.event_store import merkle_drift
 from .store.recorder import Recorder, reading
 from .store.rows import EVENT_COLUMNS, HASH, PREV_HASH, RECORDED_AT
 
@@ -128,6 +132,9 @@ _MANIFEST_KEYS = (
     "blob_bytes",
     "created_at",
     "generator",
+    "merkle_root",
+    "merkle_size",
+    "merkle_frontier",
 )
 
 
@@ -231,8 +238,10 @@ async def write_bundle(
                 rows = await driver.fetch(driver.sql.hash_at, anchor.position)
                 if not rows or bytes(rows[0][0]).hex() != anchor.hash:
                     raise ValueError(f"the log has no event {anchor.position} with hash {anchor.hash}")
+            base = await _merkle_base(driver, anchor.position)
+            frontier = base.copy()
             manifests: set[str] = set()
-            count, head, digest, refs = await _write_events(driver, directory, anchor, progress, manifests)
+            count, head, digest, refs = await _write_events(driver, directory, anchor, progress, manifests, frontier)
             blob_count, blob_bytes = await _write_blobs(driver, directory, refs, manifests)
     manifest = {
         "format": spec.FORMAT,
@@ -247,9 +256,30 @@ async def write_bundle(
         "events_sha256": digest,
         "blob_count": blob_count,
         "blob_bytes": blob_bytes,
+        **_merkle_fields(frontier, base, head.position),
     }
     await asyncio.to_thread(_write_atomically, directory / spec.MANIFEST, codec.dumps_trusted(manifest) + b"\n")
     return spec.parse_manifest(codec.dumps_trusted(manifest))
+
+
+async def _merkle_base(driver: Recorder, base: int) -> Frontier:
+    """The Merkle frontier of the first ``base`` events (an incremental bundle's base), from the stored tree."""
+    ranges = [(index << level, (index + 1) << level) for level, index in frontier_nodes(base)]
+    try:
+        hashes: list[bytes] = (await subtree_hashes(driver, ranges))[0] if ranges else []
+    except KeyError as exc:  # an event hash the tree needs is not in the log
+        raise merkle_drift(
+            f"the Merkle tree of the first {base} events cannot be read: the log has no event {int(str(exc)) + 1}"
+        ) from None
+    return Frontier(base, hashes)
+
+
+def _merkle_fields(frontier: Frontier, base: Frontier, head: int) -> dict[str, Any]:
+    """The manifest's Merkle fields: the tree grown by the exported events, and the base it grew from.
+
+    The size is the head's position: a log with an event missing (which the bundle's chain then
+    shows as deleted) has a tree of fewer leaves, and a root the verifier never gets to."""
+    return {"merkle_size": head, "merkle_root": frontier.root().hex(), "merkle_frontier": [h.hex() for h in base.roots]}
 
 
 async def _write_events(
@@ -258,6 +288,7 @@ async def _write_events(
     anchor: HeadDigest,
     progress: Callable[[int], None] | None,
     manifests: set[str],
+    frontier: Frontier,
 ) -> tuple[int, HeadDigest, str, set[str]]:
     digest = hashlib.sha256()
     refs: set[str] = set()
@@ -278,6 +309,7 @@ async def _write_events(
                             if ref.get("codec") == "chunks":  # streamed content: its chunks go too
                                 manifests.add(ref["hash"])
                     head = HeadDigest(record["position"], record["hash"])
+                    frontier.append(driver.read_bytes(row[HASH]))
                 chunk = b"".join(lines)
                 await asyncio.to_thread(handle.write, chunk)
                 digest.update(chunk)

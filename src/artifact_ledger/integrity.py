@@ -26,7 +26,7 @@ from typing import Any, Final, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import codec, logs
-from .drift import DriftCheck, Finding
+from .drift import DriftCheck, Finding, earliest
 from .errors import InvalidArgumentError
 from .store.errors import translated
 from .store.recorder import Recorder, reading
@@ -177,6 +177,12 @@ class _Verifier:
             **common,
         )
 
+    async def merkle_since(self) -> Finding | None:
+        """An incremental run: the Merkle state the events after the trusted position made (``proofs.py``)."""
+        from .proofs import merkle_findings_since  # proofs imports drift, which this module's passes use
+
+        return earliest(await merkle_findings_since(self.driver, self.chain.start, self.chain.head.position))
+
     async def projections(self) -> Finding | None:
         check = DriftCheck(self.driver)
         found = await check.run()
@@ -218,6 +224,8 @@ async def verify_connection(
                 (verifier.chain.read_marks_and_chain, MODIFIED),
                 (lambda: verifier.chain.checkpoints(full=not incremental), PROJECTION_DRIFT),
             ]
+            if incremental:  # a full run compares the whole tree with the projections (drift.py)
+                steps.append((verifier.merkle_since, PROJECTION_DRIFT))
             if blobs:
                 steps.append((lambda: verifier.blobs.run(every=not incremental), BLOB_CORRUPTED))
             if check_projections:

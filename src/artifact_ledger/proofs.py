@@ -19,13 +19,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from .drift import PROJECTION_DRIFT, Finding
-from .errors import ProofRangeError
+from .errors import MerkleDriftError, ProofRangeError
 from .merkle import (
     STORED_LEVEL,
     Frontier,
     Node,
     Range,
     consistency_ranges,
+    frontier_nodes,
     inclusion_ranges,
     leaf_hash,
     needed,
@@ -258,6 +259,74 @@ async def clear(driver: Recorder) -> Extender:
     """Empty the Merkle tables; the extender returned writes them again from the first event."""
     await driver.pipeline([(driver.sql.clear_merkle_nodes, (), False), (driver.sql.clear_merkle_frontier, (), False)])
     return Extender(driver, Frontier())
+
+
+async def merkle_findings_since(driver: Recorder, start: int, head: int) -> list[Finding]:
+    """The stored Merkle state of the events after ``start`` against their hashes (``verify(since=...)``).
+
+    The tree of the first ``start`` events is trusted with the checkpoint: its frontier is read from
+    the stored subtrees (and the event hashes below ``STORED_LEVEL``). Grown from there by the hashes
+    of events ``start + 1`` to ``head``, every subtree those events complete must be stored with the
+    hash they give, and the frontier row must be the one at ``head``. Reads O(head - start) rows.
+    Rows planted for no subtree of the log are left to the full ``verify``.
+    """
+    ranges = [(index << level, (index + 1) << level) for level, index in frontier_nodes(start)]
+    try:
+        hashes: list[bytes] = (await subtree_hashes(driver, ranges))[0] if ranges else []
+    except MerkleDriftError as exc:
+        return [Finding(start, PROJECTION_DRIFT, f"{exc} (before the trusted position {start})")]
+    frontier = Frontier(start, hashes)
+    found: list[Finding] = []
+    position = start
+    while position < head:
+        rows = await driver.fetch(driver.sql.event_hashes_between, position, min(position + _PAGE, head))
+        if not rows:
+            break
+        nodes: list[Node] = []
+        frontier.extend((driver.read_bytes(r[1]) for r in rows), nodes)
+        position = int(rows[-1][0])
+        for chunk in range(0, len(nodes), _NODE_ROWS):
+            batch = nodes[chunk : chunk + _NODE_ROWS]
+            levels, idxs = [n[0] for n in batch], [n[1] for n in batch]
+            bound = (json.dumps(levels), json.dumps(idxs)) if driver.name == "sqlite" else (levels, idxs)
+            stored = {
+                (int(r[0]), int(r[1])): driver.read_bytes(r[2])
+                for r in await driver.fetch(driver.sql.merkle_nodes_in, *bound)
+            }
+            for level, idx, digest in batch:
+                row = stored.get((level, idx))
+                if row != digest:
+                    first, last = (idx << level) + 1, (idx + 1) << level
+                    what = "has no row" if row is None else "holds another hash than the events give"
+                    return [
+                        Finding(
+                            last,
+                            PROJECTION_DRIFT,
+                            f"ledger_merkle_nodes {what} for the subtree of events {first} to {last} (level {level}, "
+                            f"index {idx}), completed after the trusted position {start}: rebuild recomputes the "
+                            "Merkle tree from the log",
+                        )
+                    ]
+    rows = await driver.fetch(driver.sql.merkle_frontier_rows)
+    if not rows:
+        found.append(
+            Finding(
+                None, PROJECTION_DRIFT, f"ledger_merkle_frontier has no row, but the log holds {frontier.size} events"
+            )
+        )
+    for row_id, size, roots in rows:
+        if row_id != 1 or size != frontier.size or driver.read_bytes(roots) != frontier.packed():
+            found.append(
+                Finding(
+                    None,
+                    PROJECTION_DRIFT,
+                    f"ledger_merkle_frontier row {row_id!r} (size {size!r}) is not the frontier of the log's "
+                    f"{frontier.size} events grown from the trusted position {start} by their hashes: rebuild "
+                    "recomputes it",
+                )
+            )
+            break
+    return found
 
 
 async def merkle_findings(driver: Recorder, head: int) -> list[Finding]:

@@ -173,6 +173,23 @@ def _conflict(bundle: Bundle, position: int, ledger_head: int) -> ImportConflict
     )
 
 
+def _check_merkle_root(bundle: Bundle, merkle: Extender | None) -> None:
+    """The root of the ledger's tree grown by the bundle's events must be the manifest's (when it has one)."""
+    manifest = bundle.manifest
+    if merkle is None or manifest.merkle_root is None:
+        return  # a bundle written before the Merkle tree: its events' chain was checked, and the tree grown
+    root = merkle.frontier.root().hex()
+    if root != manifest.merkle_root:
+        raise BundleRuleError(
+            f"bundle {bundle.path}: the ledger's Merkle tree grown by the bundle's events to {merkle.frontier.size} "
+            f"has the root {root}, but {spec.MANIFEST} says merkle_root {manifest.merkle_root} (rule: merkle-root); "
+            "nothing was imported",
+            file=spec.MANIFEST,
+            line=None,
+            rule="merkle-root",
+        )
+
+
 async def _check_start(driver: Recorder, bundle: Bundle, head: _LedgerHead) -> bool:
     """Refuse a ledger whose log does not lead into the bundle; True when it already holds every event.
 
@@ -416,6 +433,7 @@ async def import_bundle(
                 await replay.page(page)
                 if progress is not None:
                     progress(replay.imported + replay.skipped)
+            _check_merkle_root(bundle, replay.merkle)
             if replay.imported:
                 await write_checkpoints(driver, manifest.head_position)
                 await replay.merkle.finish()

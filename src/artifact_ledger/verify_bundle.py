@@ -115,6 +115,13 @@ class Manifest:
     blob_bytes: int
     created_at: str | None = None
     generator: str | None = None
+    merkle_size: int | None = None
+    """The size of the Merkle tree ``merkle_root`` is the root of: ``head_position`` (absent in older bundles)."""
+    merkle_root: str | None = None
+    """The RFC 9162 Merkle root (hex) of the log's first ``merkle_size`` events."""
+    merkle_frontier: tuple[str, ...] | None = None
+    """An incremental bundle's base: the roots of the complete subtrees of the tree of the first
+    ``first_position - 1`` events, largest first (empty for a bundle from position 1)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,8 @@ class BundleReport:
     head_position: int = 0
     head_hash: str = GENESIS_HEX
     manifest: dict[str, Any] = field(default_factory=dict)
+    merkle: str | None = None
+    """What became of the Merkle root: checked (naming it), or why not ("no Merkle root in manifest")."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -299,6 +308,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         blob_bytes=_int(record, "blob_bytes", MANIFEST),
         created_at=_text(record, "created_at", MANIFEST, optional=True),
         generator=_text(record, "generator", MANIFEST, optional=True),
+        **_merkle_fields(record),
     )
     if manifest.head_position < manifest.first_position - 1:
         raise BundleFormatError(f"{MANIFEST}: head_position {manifest.head_position} is before first_position")
@@ -308,7 +318,38 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise BundleFormatError(f"{MANIFEST}: a bundle without events must end where it starts (prev_hash)")
     if manifest.first_position == 1 and manifest.prev_hash != GENESIS_HEX:
         raise BundleFormatError(f"{MANIFEST}: a bundle from position 1 must have the genesis prev_hash (64 zeros)")
+    if manifest.merkle_size is not None and manifest.merkle_size != manifest.head_position:
+        raise BundleFormatError(
+            f"{MANIFEST}: merkle_size {manifest.merkle_size} is not head_position {manifest.head_position}"
+        )
+    base = manifest.first_position - 1
+    if manifest.merkle_frontier is not None and len(manifest.merkle_frontier) != base.bit_count():
+        raise BundleFormatError(
+            f"{MANIFEST}: merkle_frontier holds {len(manifest.merkle_frontier)} hashes; the tree of the "
+            f"{base} events before the bundle has {base.bit_count()} complete subtrees"
+        )
     return manifest
+
+
+_MERKLE_KEYS = ("merkle_size", "merkle_root", "merkle_frontier")
+
+
+def _merkle_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's Merkle fields: all of them or none (a bundle written before the tree had none)."""
+    present = [k for k in _MERKLE_KEYS if k in record]
+    if not present:
+        return {}
+    missing = [k for k in _MERKLE_KEYS if k not in record]
+    if missing:
+        raise BundleFormatError(f"{MANIFEST}: has {', '.join(present)} but not {', '.join(missing)}")
+    frontier = record["merkle_frontier"]
+    if type(frontier) is not list or not all(type(h) is str and HEX64.match(h) for h in frontier):
+        raise BundleFormatError(f"{MANIFEST}: merkle_frontier must be a list of 64-digit lowercase hex hashes")
+    return {
+        "merkle_size": _int(record, "merkle_size", MANIFEST),
+        "merkle_root": _hex(record, "merkle_root", MANIFEST),
+        "merkle_frontier": tuple(frontier),
+    }
 
 
 def parse_event(line: bytes, where: str) -> Event:
@@ -587,6 +628,14 @@ class _Checker:
         self._index: tuple[dict[str, int], dict[str, int]] | None = None
         self.hashes: list[str] | None = None
         """The events' hashes in order, when the Merkle roots of the bundle are wanted (``--proof``)."""
+        self.frontier = (
+            MerkleFrontier(manifest.first_position - 1, manifest.merkle_frontier)
+            if manifest.merkle_frontier is not None
+            else None
+        )
+        """The Merkle tree grown by each event read (from the manifest's base for an incremental bundle);
+        None for a bundle whose manifest has no Merkle fields."""
+        self.merkle: str | None = None
 
     def events(self) -> None:
         m = self.manifest
@@ -635,6 +684,8 @@ class _Checker:
                 if expected == trusted_at and self.trusted and event.hash != self.trusted[1]:
                     raise _Broken(expected, MODIFIED, f"event {expected} does not have the trusted head's hash")
                 prev = event.hash
+                if self.frontier is not None:
+                    self.frontier.append(bytes.fromhex(prev))
                 if self.hashes is not None:
                     self.hashes.append(prev)
                 self.head = (expected, prev)
@@ -660,6 +711,24 @@ class _Checker:
                 DELETED,
                 f"the bundle ends at position {self.head[0]}, before the trusted head at {self.trusted[0]}",
             )
+        self.check_merkle()
+
+    def check_merkle(self) -> None:
+        """The Merkle root of the events (grown from the base of an incremental bundle) against the manifest's."""
+        m = self.manifest
+        if m.merkle_root is None or self.frontier is None:
+            self.merkle = "no Merkle root in manifest"
+            return
+        root = self.frontier.root().hex()
+        if root != m.merkle_root:
+            base = f" (over the manifest's merkle_frontier of {m.first_position - 1})" if m.first_position > 1 else ""
+            raise _Broken(
+                None,
+                MODIFIED,
+                f"the Merkle root of the bundle's {m.head_position} events{base} is {root}, but the manifest's "
+                f"merkle_root is {m.merkle_root}",
+            )
+        self.merkle = f"Merkle root {root} of {m.merkle_size} events checked"
 
     def _lookup(self) -> tuple[dict[str, int], dict[str, int]]:
         """hash -> position and prev_hash -> position over every readable line (built on the first failure)."""
@@ -870,6 +939,7 @@ def _report(checker: _Checker, manifest: Manifest, broken: _Broken | None) -> Bu
         head_position=checker.head[0],
         head_hash=checker.head[1],
         manifest=asdict(manifest),
+        merkle=checker.merkle,
     )
 
 
@@ -888,6 +958,31 @@ def merkle_leaf(event_hash: bytes) -> bytes:
 def merkle_node(left: bytes, right: bytes) -> bytes:
     """An interior node: ``SHA-256(0x01 || left || right)``."""
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class MerkleFrontier:
+    """The roots of the complete right-edge subtrees of a tree of ``size`` leaves (largest first)."""
+
+    def __init__(self, size: int, roots: tuple[str, ...] | list[str] = ()) -> None:
+        self.size = size
+        self.stack = [bytes.fromhex(h) for h in roots]
+
+    def append(self, event_hash: bytes) -> None:
+        node = merkle_leaf(event_hash)
+        n = self.size
+        while n & 1:
+            node = merkle_node(self.stack.pop(), node)
+            n >>= 1
+        self.stack.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.stack:
+            return bytes.fromhex(MERKLE_EMPTY_ROOT)
+        root = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
+            root = merkle_node(left, root)
+        return root
 
 
 def merkle_roots(event_hashes: list[str]) -> list[str]:
@@ -1240,7 +1335,7 @@ def main(argv: list[str] | None = None) -> int:
     elif report.ok:
         _say(
             f"OK: {report.events_checked} events and {report.blobs_checked} blobs verified; "
-            f"head {report.head_position}:{report.head_hash}",
+            f"head {report.head_position}:{report.head_hash}; {report.merkle}",
             sys.stdout,
         )
     else:

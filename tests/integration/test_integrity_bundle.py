@@ -117,6 +117,7 @@ async def test_standalone_runs_on_a_bare_interpreter(
     await write_bundle(engine, tmp_path / "bundle")
     async with Ledger.open(engine, secret=SECRET) as ledger:
         head = await ledger.head()
+        root = (await ledger.merkle_root()).root
     assert run("-S", "-I", "-c", "import sqlalchemy").returncode != 0  # really no site-packages
     copy = tmp_path / "alone" / "verify_bundle.py"
     copy.parent.mkdir()
@@ -124,7 +125,10 @@ async def test_standalone_runs_on_a_bare_interpreter(
     for script in (SCRIPT, copy):
         done = run("-S", "-I", script, tmp_path / "bundle", "--head", str(head), cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == f"OK: {HISTORY_EVENTS} events and 2 blobs verified; head {head}"
+        assert done.stdout.strip() == (
+            f"OK: {HISTORY_EVENTS} events and 2 blobs verified; head {head}; "
+            f"Merkle root {root} of {HISTORY_EVENTS} events checked"
+        )
     probe = (
         "import runpy, sys, json\n"
         f"sys.argv = ['verify_bundle.py', {str(tmp_path / 'bundle')!r}, '--json']\n"
