@@ -30,7 +30,7 @@ from ..errors import (
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import checkpoints, commands, completion, provenance, query, reading, serve
+from . import checkpoints, commands, completion, provenance, query, reading, retention, serve
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_patch_parser(sub)
     serve.add_parser(sub)
     provenance.add_parsers(sub, timestamp)
+    retention.add_parsers(sub)
     checkpoints.add_parsers(sub)
     _completion(sub)
     # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`.

@@ -12,7 +12,7 @@ from ..errors import ArtifactNotFoundError, CorruptBlobError, UntrustedContentEr
 from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import checkpoints as checkpoint_cli
-from . import provenance, query, render
+from . import provenance, query, render, retention
 from .demo import run_demo
 from .diffview import render_content_diff
 from .operations import OPERATIONS
@@ -187,5 +187,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     **SERVE,
     **query.QUERY_COMMANDS,
     **provenance.PROVENANCE_COMMANDS,
+    **retention.RETENTION_COMMANDS,
     **checkpoint_cli.CHECKPOINT_COMMANDS,
 }
