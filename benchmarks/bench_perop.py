@@ -51,6 +51,7 @@ from sqlalchemy.util import await_only
 from ulid import ULID
 
 from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactOut, ArtifactRepository, Ledger
+from artifact_ledger.store.sqlite_threads import workers_of
 
 Log = Callable[[str], None]
 Call = Callable[[], Awaitable[Any]]
@@ -305,9 +306,23 @@ class StatementCounter:
         await ledger.engine.dispose()
         event.listen(sync_engine, "connect", self._instrument)
         event.listen(sync_engine, "before_cursor_execute", self._on_sa)
+        # SQLite: the write path and idle reads run on the ledger's own connections (sqlite_threads.py);
+        # each one handed out gets the trace callback on its thread first.
+        threads = workers_of(ledger.engine)
+        acquire = threads.acquire if threads is not None else None
+        if threads is not None and acquire is not None:
+
+            def traced() -> Any:
+                worker = acquire()
+                worker.post(lambda connection: connection.set_trace_callback(self._on_driver))
+                return worker
+
+            threads.acquire = traced  # type: ignore[method-assign]
         try:
             yield
         finally:
+            if threads is not None and acquire is not None:
+                threads.acquire = acquire  # type: ignore[method-assign]
             event.remove(sync_engine, "connect", self._instrument)
             event.remove(sync_engine, "before_cursor_execute", self._on_sa)
             await ledger.engine.dispose()  # the counted connections go
