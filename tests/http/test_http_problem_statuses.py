@@ -17,6 +17,8 @@ from artifact_ledger.sync import SyncUsageError
 SERVER_FAULTS = {
     errors.UntrustedContentError,
     errors.CorruptBlobError,
+    errors.MissingBlobError,  # a blob the log references is gone from the store
+    errors.BlobStoreError,  # the configured blob directory cannot be used
     errors.UnknownCodecError,  # stored content the server cannot decode; 422 on a write (ON_WRITES)
     errors.ProjectionDriftError,
     errors.MerkleDriftError,
@@ -75,6 +77,8 @@ def test_the_alias_and_lineage_errors_statuses() -> None:
     assert status_for(errors.InvalidLinkError) == 422
     assert status_for(errors.InvalidAliasNameError) == 400
     assert status_for(errors.ContentNotFoundError) == 404
+    assert status_for(errors.ContentExpiredError) == 410
+    assert status_for(errors.HoldNotFoundError) == 404
     assert status_for(errors.InvalidQueryError) == 400
     codec = errors.UnknownCodecError("no codec 'nope'")
     assert status_of(codec) == 500

@@ -37,6 +37,8 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     # (the HTTP layer answers a malformed *path* id with 400 before the ledger sees it).
     (errors.ArtifactDeletedError, 409),  # a write naming a deleted artifact: restore it first
     (errors.ArtifactNotFoundError, 404),
+    (errors.HoldNotFoundError, 404),  # release of an artifact that holds no hold
+    (errors.ContentExpiredError, 410),  # a retention policy expired these bytes; data and history stay
     (errors.AliasNotFoundError, 404),  # no such alias (now, or at the as_of asked for)
     (errors.ContentNotFoundError, 404),  # the version asked for has no content
     (errors.ConcurrencyError, 409),  # 412 when the request carried If-Match (see routes)
@@ -57,7 +59,9 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.InvalidAttributionError, 400),
     # The server's own faults: damaged storage, a projection that disagrees with the log, content
     # that fails its hash or signature, a missing optional dependency, tampered guards, a bug.
+    (errors.MissingBlobError, 500),  # a blob the log references is not in the store
     (errors.UntrustedContentError, 500),
+    (errors.BlobStoreError, 500),  # the configured blob directory cannot be used
     (errors.ProjectionDriftError, 500),
     (ProjectionError, 500),
     (errors.IntegrityViolationError, 500),
@@ -89,6 +93,7 @@ TITLES: Final[Mapping[int, str]] = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     409: "Conflict",
+    410: "Gone",
     412: "Precondition Failed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -98,7 +103,7 @@ TITLES: Final[Mapping[int, str]] = {
 }
 
 
-ERROR_STATUSES: Final = (400, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 500, 503)
+ERROR_STATUSES: Final = (400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 415, 422, 500, 503)
 
 
 def documented_responses() -> dict[int | str, dict[str, Any]]:
