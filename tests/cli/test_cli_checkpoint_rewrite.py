@@ -1,0 +1,154 @@
+"""The attack checkpoints are for, played end to end through the CLI on SQLite and PostgreSQL.
+
+Someone with full write access rewrites one event's payload, recomputes every later hash by the
+(unkeyed, public) recipe, and rebuilds the projections and the Merkle tree with the ledger's own
+``rebuild``. The database then agrees with itself: plain ``verify`` passes (the documented limit of
+an unkeyed chain). ``verify --checkpoints`` compares the log with the signed notes kept outside
+the database: the note taken before the rewritten position still holds, the first one after it
+does not, and the report names that checkpoint and its size.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from test_cli_checkpoints import run, saves, url  # noqa: F401  (url is the two-backend fixture)
+
+from artifact_ledger import CheckpointSigner, Ledger
+from artifact_ledger.chain import envelope_bytes, event_hash
+
+ENVELOPE = (
+    "position",
+    "event_id",
+    "artifact_id",
+    "version",
+    "type",
+    "schema_version",
+    "recorded_at",
+    "actor",
+    "reason",
+    "correlation_id",
+    "causation_id",
+)
+
+
+async def _guards_off(conn: AsyncConnection) -> list[str]:
+    """Turn the append-only guards of ``ledger_events`` off; returns the DDL that puts SQLite's back."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER USER"))
+        return []
+    rows = await conn.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'ledger_events'")
+    )
+    triggers = list(rows)
+    for name, _ in triggers:
+        await conn.execute(text(f'DROP TRIGGER "{name}"'))
+    return [sql for _, sql in triggers]
+
+
+async def _guards_on(conn: AsyncConnection, recreate: list[str]) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER USER"))
+    for ddl in recreate:
+        await conn.execute(text(ddl))
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if isinstance(value, str) else value  # type: ignore[no-any-return]
+
+
+async def rewrite_and_recompute(db_url: str, position: int, old: str, new: str) -> None:
+    """The attacker: edit one payload, recompute the hash of it and of every later event, rebuild."""
+    async with Ledger.open(db_url) as ledger:
+        async with ledger.engine.begin() as conn:
+            recreate = await _guards_off(conn)
+            columns = ", ".join((*ENVELOPE, "payload"))
+            rows = [
+                dict(row._mapping)
+                for row in await conn.execute(
+                    text(f"SELECT {columns} FROM ledger_events WHERE position >= :p ORDER BY position"), {"p": position}
+                )
+            ]
+            prev_row = (
+                await conn.execute(text("SELECT hash FROM ledger_events WHERE position = :p"), {"p": position - 1})
+            ).one()
+            prev = bytes(prev_row[0])
+            assert old in rows[0]["payload"], rows[0]["payload"]
+            rows[0]["payload"] = rows[0]["payload"].replace(old, new)
+            for row in rows:
+                fields = {column: row[column] for column in ENVELOPE}
+                fields["recorded_at"] = _time(row["recorded_at"])
+                digest = event_hash(prev, envelope_bytes(**fields), row["payload"].encode())
+                await conn.execute(
+                    text(
+                        "UPDATE ledger_events SET payload = :payload, prev_hash = :prev, hash = :hash"
+                        " WHERE position = :p"
+                    ),
+                    {"payload": row["payload"], "prev": prev, "hash": digest, "p": row["position"]},
+                )
+                prev = digest
+            await _guards_on(conn, recreate)
+        await ledger.rebuild()  # the projections and the Merkle tree now agree with the rewritten log
+
+
+async def test_a_rewritten_and_recomputed_event_passes_verify_but_not_the_checkpoints(
+    url: str,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    await saves(url, 10, "score")  # positions 1-10
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    await saves(url, 6, "score")  # positions 11-16
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    async with Ledger.open(url) as ledger:
+        vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys).verifier_key
+    capsys.readouterr()
+
+    await rewrite_and_recompute(url, 13, '"score":2', '"score":97')  # the third save of the second batch
+    async with Ledger.open(url) as ledger, ledger.manager() as manager:
+        assert [a.data["score"] for a in await manager.find_all()].count(97) == 1  # the lie is what readers see
+    assert await run(url, "verify") == 0  # the chain and the projections agree with themselves
+    assert "OK" in capsys.readouterr().out
+
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key", vkey, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["checkpoints_checked"] == 2
+    problem = report["checkpoint_problem"]
+    assert "(size 16)" in problem or "size 16" in problem, problem
+    assert "history up to position 16 was rewritten (or this is a fork)" in problem
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key", vkey) == 1
+    out = capsys.readouterr().out
+    assert "history up to position 16 was rewritten" in out
+
+    # the note from before the rewritten position still holds: the change happened between 10 and 16
+    early = tmp_path / "early"
+    early.mkdir()
+    first = min(notes.glob("*.note"), key=lambda note: note.stat().st_mtime_ns)
+    (early / first.name).write_bytes(first.read_bytes())
+    assert await run(url, "verify", "--checkpoints", str(early), "--key", vkey) == 0
+    assert "holds the history of 1 checkpoint(s)" in capsys.readouterr().out
+
+
+async def test_the_rewrite_is_found_between_the_two_checkpoints_that_bracket_it(
+    url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    async with Ledger.open(url) as ledger:
+        notes = []
+        for _ in range(3):
+            await saves(url, 5, "n")
+            notes.append((await ledger.checkpoint(key_dir=keys)).note())
+    await rewrite_and_recompute(url, 8, '"n":2', '"n":3')  # inside the second checkpoint's range
+    async with Ledger.open(url) as ledger:
+        assert (await ledger.verify()).ok
+        checks = [await ledger.verify_checkpoint(note) for note in notes]
+    assert [check.ok for check in checks] == [True, False, False]
+    assert "position 10 was rewritten" in (checks[1].problem or "")
