@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Connection, inspect
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import integrity, queries
 from .ambient import attribution
 from .clock import Clock, system_clock
 from .content import Keyring
-from .errors import LedgerError, LedgerNotFoundError, SchemaOutOfDateError, SchemaTamperedError
+from .errors import LedgerError
 from .events import RecordedEvent
 from .ids import IdFactory, new_id
 from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
+from .opening import not_found, open_replica, prepare_schema
 from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
 from .replicas import ReplicaLag
@@ -33,10 +31,8 @@ from .store.blobs import DATABASE, BlobStore, attach
 from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
 from .store.errors import translated
-from .store.guards import assign_ledger_id, guard_problems, read_ledger_id
 from .store.recorder import Recorder, reading, recorder_for
 from .store.session import LedgerSession
-from .store.tables import info, metadata, table_names
 
 if TYPE_CHECKING:
     from .checkpoints import Checkpoint, CheckpointCheck, CheckpointSigner
@@ -121,20 +117,20 @@ class Ledger:
                 )
             engine = url_or_engine
             if not create and sqlite_file_missing(engine.url):
-                raise _not_found(engine.url)
+                raise not_found(engine.url)
             translate_errors_of(engine, None)  # storage errors on its connections arrive translated
         else:
             if not create and sqlite_file_missing(url_or_engine):
-                raise _not_found(url_or_engine)
+                raise not_found(url_or_engine)
             engine = create_engine(url_or_engine, lock_timeout=lock_timeout)
         read_engine: AsyncEngine | None = None
         store: BlobStore = DATABASE
         owns_read = read_url is not None and not isinstance(read_url, AsyncEngine)
         try:
-            ledger_id = await _prepare_schema(engine, create)
+            ledger_id = await prepare_schema(engine, create)
             store = await attach_blob_store(engine, blobs, create=create)
             if read_url is not None:
-                read_engine = await _open_replica(engine, read_url, ledger_id, lock_timeout)
+                read_engine = await open_replica(engine, read_url, ledger_id, lock_timeout)
                 attach(read_engine, store)
             ledger = cls(
                 engine,
@@ -295,15 +291,9 @@ class Ledger:
         ``signers=[]``: unsigned). Write ``checkpoint.note()`` somewhere the database's writers
         cannot reach. Signing needs ``artifact-ledger[sign]``.
         """
-        from .checkpoints import ORIGIN_PREFIX, Checkpoint, CheckpointSigner, cosign
+        from .ledger_checkpoints import make_checkpoint
 
-        head = await self.merkle_root()
-        made = Checkpoint(origin=f"{ORIGIN_PREFIX}{self.ledger_id}", size=head.size, root=head.root)
-        if signers is None:
-            signers = [CheckpointSigner.for_ledger(str(self.ledger_id), key_dir)]
-        for signer in signers:
-            made = cosign(made, signer)
-        return made
+        return await make_checkpoint(self.merkle_root, self.ledger_id, signers=signers, key_dir=key_dir)
 
     async def verify_checkpoint(
         self, checkpoint: Checkpoint | str | bytes, *, verifier_keys: Sequence[str] = ()
@@ -312,37 +302,9 @@ class Ledger:
         its first ``size`` events must be the checkpoint's. A note of another ledger, or whose
         signature by one of ``verifier_keys`` does not verify, is :class:`InvalidCheckpointError`.
         """
-        from .checkpoints import Checkpoint, CheckpointCheck
-        from .errors import InvalidCheckpointError
+        from .ledger_checkpoints import check_checkpoint
 
-        if not isinstance(checkpoint, Checkpoint):
-            checkpoint = Checkpoint.parse(checkpoint, ledger_id=self.ledger_id)
-        elif checkpoint.ledger_id != self.ledger_id:
-            checkpoint = Checkpoint.parse(checkpoint.note(), ledger_id=self.ledger_id)  # raises, naming both
-        if verifier_keys and not checkpoint.verified_by(list(verifier_keys)):
-            raise InvalidCheckpointError(
-                f"the checkpoint of size {checkpoint.size} is signed by none of the {len(verifier_keys)} key(s) given"
-            )
-        log = await self.merkle_root()
-        common = {"size": checkpoint.size, "root": checkpoint.root, "log_size": log.size}
-        if checkpoint.size > log.size:
-            return CheckpointCheck(
-                ok=False,
-                log_root=None,
-                problem=f"the log holds {log.size} events, but the checkpoint recorded {checkpoint.size}: "
-                f"the newest {checkpoint.size - log.size} were dropped",
-                **common,
-            )
-        at = await self.merkle_root(checkpoint.size)
-        if at.root != checkpoint.root:
-            return CheckpointCheck(
-                ok=False,
-                log_root=at.root,
-                problem=f"the log's first {checkpoint.size} events have the root {at.root}, not the checkpoint's "
-                f"{checkpoint.root}: history up to position {checkpoint.size} was rewritten (or this is a fork)",
-                **common,
-            )
-        return CheckpointCheck(ok=True, log_root=at.root, **common)
+        return await check_checkpoint(self.merkle_root, self.ledger_id, checkpoint, verifier_keys=verifier_keys)
 
     async def _proof(self, build: Callable[[Recorder], Awaitable[_T]]) -> _T:
         with translated():
@@ -391,140 +353,3 @@ class Ledger:
             await self.read_engine.dispose()
         if self._owns_engine:
             await self.engine.dispose()
-
-
-async def _open_replica(
-    primary: AsyncEngine, read_url: str | URL | AsyncEngine, ledger_id: str, lock_timeout: float | None
-) -> AsyncEngine:
-    """The read replica's engine, checked to be a standby of ``primary`` holding this ledger."""
-    from .replicas import check_standby
-
-    if isinstance(read_url, AsyncEngine):
-        engine = read_url
-        translate_errors_of(engine, None)
-        await check_standby(primary, engine, ledger_id)
-        return engine
-    engine = create_engine(read_url, lock_timeout=lock_timeout)
-    try:
-        await check_standby(primary, engine, ledger_id)
-    except BaseException:
-        await engine.dispose()
-        raise
-    return engine
-
-
-def _masked(url: str | URL) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<not a database URL>"
-
-
-def _not_found(url: str | URL) -> LedgerNotFoundError:
-    where = _masked(url)
-    return LedgerNotFoundError(
-        f"no ledger at {where}: nothing was created. Check the URL or path, or create the ledger with "
-        "`artifact-ledger migrate` (Ledger.open(url) creates it too)",
-        where=where,
-    )
-
-
-@dataclass
-class _Look:
-    missing: list[str]
-    revision: str | None
-    lacking: list[str]
-    guards: list[str]
-    ledger_id: str | None
-
-
-def _look(conn: Connection) -> _Look:
-    """The ledger tables there are, the recorded revision, missing columns, guard problems, the id."""
-    from . import migrate
-
-    existing = set(inspect(conn).get_table_names())
-    missing = [t for t in table_names() if t not in existing]
-    revision = migrate.current_revision_of(conn) if migrate.VERSION_TABLE in existing else None
-    lacking: list[str] = []
-    if not missing and revision is None:
-        for table in metadata.sorted_tables:
-            have = {c["name"] for c in inspect(conn).get_columns(table.name)}
-            lacking += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
-    guards = guard_problems(conn) if not missing and not lacking else []
-    ledger_id = read_ledger_id(conn) if info.name in existing else None
-    return _Look(missing, revision, lacking, guards, ledger_id)
-
-
-async def _prepare_schema(engine: AsyncEngine, create: bool) -> str:
-    """Create the schema on an empty database (through the migrations), or check it is current and
-    guarded; returns the ledger's id.
-
-    Tables made by ``metadata.create_all`` (chapkit-style code never stamps) count as current when
-    every ledger table and column is there; with ``create`` they are stamped at the head revision.
-    """
-    from . import migrate
-
-    where = engine.url.render_as_string(hide_password=True)
-    with translated():
-        async with engine.connect() as conn:
-            look = await conn.run_sync(_look)
-    if look.revision is not None and look.revision != migrate.HEAD_REVISION:
-        raise SchemaOutOfDateError(
-            f"the ledger schema at {where} is at revision {look.revision}; this artifact-ledger expects "
-            f"{migrate.HEAD_REVISION}: run `artifact-ledger migrate`"
-        )
-    if len(look.missing) == len(table_names()) and look.revision is None:
-        if not create:
-            raise _not_found(engine.url)
-        await migrate.upgrade(engine)
-        return await _ledger_id(engine, where)
-    if look.missing:
-        raise SchemaOutOfDateError(
-            f"the database at {where} lacks the ledger tables {', '.join(look.missing)}; run `artifact-ledger migrate`"
-        )
-    if look.lacking:
-        raise SchemaOutOfDateError(
-            f"the ledger tables at {where} lack the columns {', '.join(look.lacking)}; run `artifact-ledger migrate`"
-        )
-    if look.guards:
-        raise SchemaTamperedError(
-            f"the ledger at {where} is not guarded: {'; '.join(look.guards)}. The database would accept changes "
-            "to the log. Put the guards back with `artifact-ledger migrate --repair-guards`, then run "
-            "`artifact-ledger verify`",
-            problems=look.guards,
-            where=where,
-        )
-    if look.revision is None and create:
-        await migrate.stamp(engine)
-    if look.ledger_id is None:
-        if not create:
-            raise SchemaOutOfDateError(
-                f"the ledger at {where} has no ledger id yet; run `artifact-ledger migrate` "
-                "(or open it with create=True)"
-            )
-        return await _ledger_id(engine, where, assign=True)
-    return _checked_id(look.ledger_id, where)
-
-
-async def _ledger_id(engine: AsyncEngine, where: str, *, assign: bool = False) -> str:
-    with translated():
-        async with engine.begin() as conn:
-            found = await conn.run_sync(assign_ledger_id if assign else read_ledger_id)
-    if found is None:  # pragma: no cover - the migrations always store one
-        raise SchemaOutOfDateError(f"the ledger at {where} has no ledger id; run `artifact-ledger migrate`")
-    return _checked_id(found, where)
-
-
-def _checked_id(ledger_id: str, where: str) -> str:
-    """A stored id must be a ULID: it names the key file, so anything else could point outside the key directory."""
-    if not _ULID.fullmatch(ledger_id):
-        raise SchemaTamperedError(
-            f"the ledger at {where} holds {ledger_id!r} as its ledger id in ledger_info, not a ULID; "
-            "someone changed it. Restore ledger_info from a backup",
-            problems=[f"ledger_info.ledger_id is {ledger_id!r}"],
-            where=where,
-        )
-    return ledger_id
-
-
-_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")

@@ -1,0 +1,83 @@
+"""This ledger's checkpoints: sign the Merkle root of the log now, check a recorded one against the log.
+
+:meth:`Ledger.checkpoint <artifact_ledger.ledger.Ledger.checkpoint>` and
+:meth:`Ledger.verify_checkpoint <artifact_ledger.ledger.Ledger.verify_checkpoint>` delegate here; the
+checkpoint format itself (the note, its signatures) is in :mod:`artifact_ledger.checkpoints`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .checkpoints import Checkpoint, CheckpointCheck, CheckpointSigner
+    from .proofs import TreeHead
+
+RootOf = Callable[[int | None], Awaitable["TreeHead"]]
+"""The log's Merkle root of its first ``size`` events (None: all of them)."""
+
+
+async def make_checkpoint(
+    root_of: RootOf,
+    ledger_id: str | None,
+    *,
+    signers: Sequence[CheckpointSigner] | None,
+    key_dir: str | os.PathLike[str] | None,
+) -> Checkpoint:
+    """The log's root now, cosigned by ``signers`` (None: the ledger's own key; ``[]``: unsigned)."""
+    from .checkpoints import ORIGIN_PREFIX, Checkpoint, CheckpointSigner, cosign
+
+    head = await root_of(None)
+    made = Checkpoint(origin=f"{ORIGIN_PREFIX}{ledger_id}", size=head.size, root=head.root)
+    if signers is None:
+        signers = [CheckpointSigner.for_ledger(str(ledger_id), key_dir)]
+    for signer in signers:
+        made = cosign(made, signer)
+    return made
+
+
+async def check_checkpoint(
+    root_of: RootOf,
+    ledger_id: str | None,
+    checkpoint: Checkpoint | str | bytes,
+    *,
+    verifier_keys: Sequence[str],
+) -> CheckpointCheck:
+    """Whether the log's first ``checkpoint.size`` events still have the checkpoint's root.
+
+    A note of another ledger, or one signed by none of ``verifier_keys`` (when given), is
+    :class:`InvalidCheckpointError`; a dropped tail or a rewritten prefix is a failed check.
+    """
+    from .checkpoints import Checkpoint, CheckpointCheck
+    from .errors import InvalidCheckpointError
+
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint.parse(checkpoint, ledger_id=ledger_id)
+    elif checkpoint.ledger_id != ledger_id:
+        checkpoint = Checkpoint.parse(checkpoint.note(), ledger_id=ledger_id)  # raises, naming both
+    if verifier_keys and not checkpoint.verified_by(list(verifier_keys)):
+        raise InvalidCheckpointError(
+            f"the checkpoint of size {checkpoint.size} is signed by none of the {len(verifier_keys)} key(s) given"
+        )
+    log = await root_of(None)
+    common = {"size": checkpoint.size, "root": checkpoint.root, "log_size": log.size}
+    if checkpoint.size > log.size:
+        return CheckpointCheck(
+            ok=False,
+            log_root=None,
+            problem=f"the log holds {log.size} events, but the checkpoint recorded {checkpoint.size}: "
+            f"the newest {checkpoint.size - log.size} were dropped",
+            **common,
+        )
+    at = await root_of(checkpoint.size)
+    if at.root != checkpoint.root:
+        return CheckpointCheck(
+            ok=False,
+            log_root=at.root,
+            problem=f"the log's first {checkpoint.size} events have the root {at.root}, not the checkpoint's "
+            f"{checkpoint.root}: history up to position {checkpoint.size} was rewritten (or this is a fork)",
+            **common,
+        )
+    return CheckpointCheck(ok=True, log_root=at.root, **common)
