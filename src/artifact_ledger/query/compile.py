@@ -23,12 +23,10 @@ from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
-    BindParameter,
     ColumnElement,
     Integer,
     Select,
     and_,
-    bindparam,
     case,
     false,
     func,
@@ -39,7 +37,6 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.sql.selectable import CTE, NamedFromClause
 
 from .. import codec
 from ..events import STATE_EVENTS
@@ -47,6 +44,8 @@ from ..store.json_paths import JsonSql, json_sql
 from ..store.statements import ONE, REPLY_COLUMNS, ZERO
 from ..store.tables import UtcDateTime, artifacts, events, parent_history
 from .language import And, Compare, Field, Node, Not, Or, Order
+from .past import levels_cte, levels_statement, position_statement, valid
+from .prepared import Binds
 
 __all__ = [
     "Binds",
@@ -61,30 +60,6 @@ __all__ = [
 _STATE_TYPES: Final = sorted(STATE_EVENTS)
 ROW_COLUMNS: Final = REPLY_COLUMNS
 """The columns a found row carries: the read side's listing columns."""
-
-
-class Binds:
-    """Makes each value of a statement a bound parameter named by the order it was made in
-    (``v__0``, ``v__1`` …) and keeps the values in that order.
-
-    Statements of one filter shape are built by the same calls in the same order, so the n-th
-    value of one is in the place of the n-th value of another: a statement compiled once serves
-    every filter of its shape with the values of the next (see :mod:`.prepared`).
-    """
-
-    __slots__ = ("types", "values")
-
-    PREFIX = "v__"
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.types: list[Any] = []
-
-    def __call__(self, value: Any, type_: Any = None) -> BindParameter[Any]:
-        n = len(self.values)
-        self.values.append(value)
-        self.types.append(type_)
-        return bindparam(f"{self.PREFIX}{n}", value, type_=type_)
 
 
 @dataclass(frozen=True)
@@ -114,24 +89,6 @@ _PRESENT: Final[dict[str, ColumnElement[Any]]] = {n: artifacts.c[n] for n in ROW
 _SELECTED: Final[tuple[ColumnElement[Any], ...]] = tuple(artifacts.c[name] for name in ROW_COLUMNS)
 
 
-def _valid(link: NamedFromClause, position: ColumnElement[Any]) -> ColumnElement[bool]:
-    return and_(link.c.valid_from <= position, or_(link.c.valid_to.is_(None), link.c.valid_to > position))
-
-
-def _levels(p: ColumnElement[Any]) -> CTE:
-    """``(id, depth)`` of every artifact live at ``p``: the parent links walked down from the roots."""
-    root = parent_history.alias("lv_root")
-    tree = (
-        select(root.c.artifact_id.label("id"), ZERO.label("depth"))
-        .where(root.c.parent_id.is_(None), _valid(root, p))
-        .cte("lv", recursive=True)
-    )
-    child = parent_history.alias("lv_child")
-    return tree.union_all(
-        select(child.c.artifact_id, tree.c.depth + ONE).where(child.c.parent_id == tree.c.id, _valid(child, p))
-    )
-
-
 def source(
     dialect: str,
     position: int | None = None,
@@ -143,7 +100,9 @@ def source(
     """The present (``position`` and ``instant`` None), the state at log ``position``, or the state
     at ``instant`` (an aware datetime: its position is found by a subquery of the same statement,
     :func:`position_statement`, so the past costs no round trip of its own; before the first event
-    it is NULL and nothing matches).
+    it is NULL and nothing matches). ``find`` passes an instant on SQLite and, on PostgreSQL, the
+    position it looked up first: there a bound position lets the planner see it (a subquery's
+    value is unknown when the plan is made) and keeps the statement small to plan.
 
     ``with_levels``: the past's levels are computed for every live artifact (a filter on
     ``level``); otherwise a page's levels come afterwards (:func:`levels_statement`).
@@ -178,14 +137,17 @@ def source(
         .join(first, and_(first.c.artifact_id == state.c.artifact_id, first.c.version == ONE))
     )
     current = and_(
-        state.c.position <= p,
         state.c.type.in_(_STATE_TYPES),
-        state.c.position == newest(True),
-        _valid(m, p),
+        state.c.position == newest(True),  # the artifact's last state event at p: at or before p
+        valid(m, p),
     )
+    if dialect == "sqlite":
+        # Implied by the line above; SQLite tests it before the seek. PostgreSQL would rather
+        # AND a scan of the log's key up to p into the twin index's bitmap: left out there.
+        current = and_(state.c.position <= p, current)
     level: ColumnElement[Any] = ZERO
     if with_levels:
-        levels = _levels(p)
+        levels = levels_cte(p)
         joined = joined.join(levels, levels.c.id == m.c.artifact_id)
         level = levels.c.depth
     columns: dict[str, ColumnElement[Any]] = {
@@ -377,34 +339,3 @@ def count_statement(src: Source, where: Node) -> Select[Any]:
     if src.extra is not None:
         cond = and_(cond, src.extra)
     return select(func.count()).select_from(src.from_).where(cond)
-
-
-def position_statement(instant: Any = None, bind: Binds | None = None) -> Select[Any]:
-    """The log position an instant means (the last event recorded at or before ``:instant``; with
-    ``bind``: at or before ``instant``, bound through it)."""
-    at = bindparam("instant", type_=UtcDateTime) if bind is None else bind(instant, UtcDateTime())
-    return (
-        select(events.c.position)
-        .where(events.c.recorded_at <= at)
-        .order_by(events.c.recorded_at.desc(), events.c.position.desc())
-        .limit(ONE)
-    )
-
-
-def levels_statement(ids: Sequence[str], position: int, bind: Binds | None = None) -> Select[Any]:
-    """``(id, level)`` at ``position`` of each of ``ids`` (live then): its ancestors, walked up the links."""
-    bind = Binds() if bind is None else bind
-    start = parent_history.alias("up0")
-    wanted = [bind(i, start.c.artifact_id.type) for i in ids]
-    p = bind(position, BigInteger())
-    up = (
-        select(start.c.artifact_id.label("origin"), start.c.parent_id.label("id"))
-        .where(start.c.artifact_id.in_(wanted), _valid(start, p), start.c.parent_id.is_not(None))
-        .cte("up", recursive=True)
-    )
-    step = parent_history.alias("up1")
-    # Each step is one seek for the link of ``id`` valid at ``p`` (a scalar subquery), never a join
-    # the planner may turn into a scan of every link; a root's step yields NULL and ends its walk.
-    parent = select(step.c.parent_id).where(step.c.artifact_id == up.c.id, _valid(step, p)).limit(ONE).scalar_subquery()
-    up = up.union_all(select(up.c.origin, parent).where(up.c.id.is_not(None)))
-    return select(up.c.origin, func.count(up.c.id)).group_by(up.c.origin)

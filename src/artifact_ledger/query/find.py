@@ -114,22 +114,27 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
     with_levels = past and sql.uses_level(p.where)
     width = WIDTH if not past else 9
     key = ("page", p.shape, p.order.text, p.kinds if p.after is not None else None, p.limit, past, with_levels)
+    at, position = await _at(rec, dialect, instant)
+    if past and at is None:
+        return [], None, False  # before the first event: nothing was live
 
     def build(binds: sql.Binds) -> Any:
-        src = sql.source(dialect, with_levels=with_levels, bind=binds, instant=instant)
+        src = sql.source(
+            dialect, position, with_levels=with_levels, bind=binds, instant=instant if position is None else None
+        )
         stmt = sql.page_statement(src, p.where, p.order, p.after, p.limit)[0]
         # The past: the instant's log position as the last column, for the levels that follow.
         return stmt if src.position is None else stmt.add_columns(src.position.label("at_position"))
 
     def values() -> list[Any]:
         json = json_sql(dialect)
-        out: list[Any] = [] if instant is None else [instant]
+        out: list[Any] = [] if at is None else [at]
         sql.bound(json, p.where, out, past=past)
         if p.after is not None:
             out.extend(sql.key_bound(json, p.kinds, p.after))
         return out
 
-    prepared, args = prepare(key, dialect, build, values)
+    prepared, args = prepare((*key, at is instant), dialect, build, values)
     rows = await fetch(rec, prepared, args)
     more = len(rows) > p.limit
     if more:
@@ -173,19 +178,40 @@ def _past(r: Sequence[Any], level: int | None, stamp: Any) -> Values:
     )
 
 
+async def _at(rec: Recorder, dialect: str, instant: datetime | None) -> tuple[Any, int | None]:
+    """What the past's statement binds first, and the log position when it is bound.
+
+    SQLite: the instant itself (its position is a subquery of the statement). PostgreSQL: the
+    position, looked up first (one index seek): planned as a value, not a subquery, the past's
+    statement is cheaper to plan and its estimates see how much of the log precedes it. None when
+    there is no past, or on PostgreSQL when the instant precedes the first event."""
+    if instant is None or dialect == "sqlite":
+        return instant, None
+    prepared, args = prepare(("position",), dialect, lambda b: sql.position_statement(instant, b), lambda: [instant])
+    found = await fetch(rec, prepared, args)
+    position = None if not found else int(found[0][0])
+    return position, position
+
+
 async def count(rec: Recorder, dialect: str, where: Any, as_of: datetime | None = None) -> int:
     """How many artifacts match ``where`` (checked here), live now or, with ``as_of`` (an aware
     UTC datetime), live at that instant; one statement either way (two for the past)."""
     node = parse_where(where)
     past = as_of is not None
     with_levels = past and sql.uses_level(node)
+    at, position = await _at(rec, dialect, as_of)
+    if past and at is None:
+        return 0
 
     def build(binds: sql.Binds) -> Any:
-        return sql.count_statement(sql.source(dialect, with_levels=with_levels, bind=binds, instant=as_of), node)
+        src = sql.source(
+            dialect, position, with_levels=with_levels, bind=binds, instant=as_of if position is None else None
+        )
+        return sql.count_statement(src, node)
 
     def values() -> list[Any]:
-        return sql.bound(json_sql(dialect), node, [] if as_of is None else [as_of], past=past)
+        return sql.bound(json_sql(dialect), node, [] if at is None else [at], past=past)
 
-    prepared, args = prepare(("count", shape(node), past, with_levels), dialect, build, values)
+    prepared, args = prepare(("count", shape(node), past, with_levels, at is as_of), dialect, build, values)
     found = await fetch(rec, prepared, args)
     return int(found[0][0])

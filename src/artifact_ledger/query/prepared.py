@@ -7,7 +7,7 @@ their kinds (the same fields, operators and nesting, values of the same types, `
 of the same length, the same ordering, page size and cursor kinds, the present or the past)
 and the SQL text kept with where each parameter's value comes from. A later call of the same
 shape builds its statement (cheap beside compiling) only to collect its values in order
-(:class:`.compile.Binds`), and runs the kept text with them on the driver connection under
+(:class:`Binds`), and runs the kept text with them on the driver connection under
 the caller's SQLAlchemy connection or session (:class:`~artifact_ledger.store.recorder.Recorder`),
 with the drivers' public calls (``aiosqlite``'s ``execute_fetchall``, ``asyncpg``'s ``fetch``).
 
@@ -22,16 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Select
+from sqlalchemy import BindParameter, Select, bindparam
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.engine import Dialect
 
 from ..store.recorder import Recorder
-from .compile import Binds
 from .language import And, Compare, Node, Not
 
-__all__ = ["Prepared", "fetch", "prepare", "shape"]
+__all__ = ["Binds", "Prepared", "fetch", "prepare", "shape"]
 
 _DIALECTS: Final[dict[str, Dialect]] = {
     "sqlite": sqlite.dialect(),
@@ -39,6 +38,30 @@ _DIALECTS: Final[dict[str, Dialect]] = {
 }
 MAX_SHAPES: Final = 512
 """The most statements kept per process; past it the cache starts again (shapes are few in practice)."""
+
+
+class Binds:
+    """Makes each value of a statement a bound parameter named by the order it was made in
+    (``v__0``, ``v__1`` …) and keeps the values in that order.
+
+    Statements of one filter shape are built by the same calls in the same order, so the n-th
+    value of one is in the place of the n-th value of another: a statement compiled once serves
+    every filter of its shape with the values of the next (see :func:`prepare`).
+    """
+
+    __slots__ = ("types", "values")
+
+    PREFIX = "v__"
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.types: list[Any] = []
+
+    def __call__(self, value: Any, type_: Any = None) -> BindParameter[Any]:
+        n = len(self.values)
+        self.values.append(value)
+        self.types.append(type_)
+        return bindparam(f"{self.PREFIX}{n}", value, type_=type_)
 
 
 def _tag(value: Any) -> Any:
