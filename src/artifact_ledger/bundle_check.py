@@ -23,31 +23,28 @@ of ``events.jsonl``, the position and the rule (the names are listed in ``RULES`
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from . import codec
 from . import verify_bundle as spec
-from .aliases import alias_payload
-from .ambient import validate as validate_attribution
-from .arguments import MAX_POSITION, MAX_VERSION
-from .commands import MAX_TAG_LENGTH, MAX_TAGS, MAX_TYPE_LENGTH
-from .content.codecs import DEFAULT_MEDIA_TYPE
-from .content.encoding import MAX_MEDIA_TYPE_LENGTH
-from .errors import BundleRuleError, InvalidAttributionError
+from .bundle_shapes import (
+    MAX_SIZE,
+    ULID_TEXT,
+    check_envelope,
+    check_hold_payload,
+    check_payload,
+    check_provenance_payload,
+    check_retention_run,
+    event_number,
+)
+from .errors import BundleRuleError
 from .events import (
     ALIAS_EVENTS,
     ALIAS_REMOVED,
     CREATED,
-    CURRENT_SCHEMA_VERSION,
     DELETED,
-    EVENT_TYPES,
     HOLD_EVENTS,
-    HOLD_SET,
-    LINK_EVENTS,
     LINK_REMOVED,
     MOVED,
     PROVENANCE_EVENTS,
@@ -55,11 +52,9 @@ from .events import (
     RETENTION_APPLIED,
     REVERTED,
     UPDATED,
-    Attribution,
 )
-from .lineage import link_payload
 
-__all__ = ["RULES", "EventRules", "NeedState", "Stream", "state_digest"]
+__all__ = ["MAX_SIZE", "RULES", "ULID_TEXT", "EventRules", "NeedState", "Stream", "state_digest"]
 
 RULES: Final = {
     "ulid": "event ids, artifact ids and parent ids are canonical ULIDs (26 Crockford base32 characters)",
@@ -79,26 +74,6 @@ RULES: Final = {
     "canonical": "the payload is the writer's canonical JSON (sorted keys, no whitespace)",
 }
 """Rule name -> what it requires (``docs/bundle-format.md`` lists the same)."""
-
-ULID_TEXT: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}\Z")
-"""A ULID as the ledger writes it: 26 upper-case Crockford base32 characters, at most 128 bits."""
-MAX_SIZE: Final = 2**63 - 1
-
-_STATE_KEYS: Final = frozenset({"content", "data", "tags"})
-_PAYLOAD_KEYS: Final = {
-    CREATED: _STATE_KEYS | {"parent_id"},
-    UPDATED: _STATE_KEYS,
-    RESTORED: _STATE_KEYS | {"parent_id"},
-    REVERTED: _STATE_KEYS | {"parent_id", "reverted_to"},
-    MOVED: frozenset({"from_parent_id", "to_parent_id"}),
-    DELETED: frozenset({"cascade_root"}),
-    **dict.fromkeys(ALIAS_EVENTS, frozenset(alias_payload("", None, None, False, None))),
-    **dict.fromkeys(LINK_EVENTS, frozenset(link_payload("", "", 0, "", 0))),
-    **dict.fromkeys(HOLD_EVENTS, frozenset({"artifact_id", "held"})),
-    RETENTION_APPLIED: frozenset({"policy", "expired", "deleted", "part", "parts"}),
-}
-_POLICY_KEYS: Final = frozenset({"keep_last", "keep_aliased", "keep_newer_than", "cutoff"})
-_CONTENT_KEYS: Final = frozenset({"codec", "hash", "media_type", "size"})
 
 
 @dataclass(slots=True)
@@ -220,102 +195,11 @@ class EventRules:
 
         Raises :class:`NeedState` (having changed nothing) when it needs the target's state first.
         """
-        self._envelope(event)
-        payload = self._payload(event)
+        check_envelope(event, self.fail, seen=self.event_ids, last_time=self.last_time)
+        payload = check_payload(event, self.fail)
         self._transition(event, payload)
-        self.event_ids.add(int(event.event_id.translate(_FROM_CROCKFORD), 32))
+        self.event_ids.add(event_number(event.event_id))
         self.last_time = event.recorded_at
-
-    def _envelope(self, event: spec.Event) -> None:
-        if not ULID_TEXT.match(event.event_id):
-            raise self.fail(event, "ulid", f"event id {event.event_id[:60]!r} is not a ULID")
-        if not ULID_TEXT.match(event.artifact_id):
-            raise self.fail(event, "ulid", f"artifact id {event.artifact_id[:60]!r} is not a ULID")
-        if int(event.event_id.translate(_FROM_CROCKFORD), 32) in self.event_ids:
-            raise self.fail(event, "unique-event-id", f"event id {event.event_id} was used by an earlier event")
-        if event.type not in EVENT_TYPES:
-            raise self.fail(event, "type", f"unknown event type {event.type[:60]!r} (known: {sorted(EVENT_TYPES)})")
-        if event.schema_version != CURRENT_SCHEMA_VERSION:
-            raise self.fail(
-                event,
-                "schema-version",
-                f"schema_version {event.schema_version} is not one this version reads ({CURRENT_SCHEMA_VERSION})",
-            )
-        if event.position > MAX_POSITION:
-            raise self.fail(event, "number", f"position {event.position} is beyond {MAX_POSITION}")
-        if event.version > MAX_VERSION:
-            raise self.fail(event, "number", f"version {event.version} is beyond {MAX_VERSION} (32-bit versions)")
-        if self.last_time is not None and event.recorded_at < self.last_time:
-            raise self.fail(
-                event, "time", f"recorded_at {event.recorded_at} is before the previous event's {self.last_time}"
-            )
-        try:
-            validate_attribution(Attribution(event.actor, event.reason, event.correlation_id, event.causation_id))
-        except InvalidAttributionError as exc:
-            raise self.fail(event, "attribution", str(exc)) from None
-
-    # ---- payloads -------------------------------------------------------------------------------------
-    def _payload(self, event: spec.Event) -> dict[str, Any]:
-        try:
-            payload = codec.loads(event.payload)
-        except orjson.JSONDecodeError as exc:
-            raise self.fail(event, "payload", f"the payload is not JSON ({exc})") from None
-        if type(payload) is not dict:
-            raise self.fail(event, "payload", "the payload is not a JSON object")
-        wanted = _PAYLOAD_KEYS[event.type]
-        if set(payload) != wanted:
-            missing, extra = sorted(wanted - set(payload)), sorted(set(payload) - wanted)
-            raise self.fail(event, "payload", f"the payload has the wrong keys (missing {missing}, unexpected {extra})")
-        for key in ("parent_id", "from_parent_id", "to_parent_id", "cascade_root"):
-            if key in payload:
-                self._id_or_none(event, payload[key], key)
-        if "data" in payload:
-            self._state(event, payload)
-        if "reverted_to" in payload:
-            value = payload["reverted_to"]
-            if type(value) is not int or not 1 <= value <= MAX_VERSION:
-                raise self.fail(event, "payload", f"reverted_to must be a version number, not {value!r:.60}")
-        if codec.dumps_trusted(payload) != event.payload.encode():
-            raise self.fail(event, "canonical", "the payload is not written as the ledger writes it")
-        return payload
-
-    def _id_or_none(self, event: spec.Event, value: Any, key: str) -> None:
-        if value is not None and (type(value) is not str or not ULID_TEXT.match(value)):
-            raise self.fail(event, "ulid", f"{key} {value!r:.60} is not a ULID")
-
-    def _state(self, event: spec.Event, payload: dict[str, Any]) -> None:
-        data = payload["data"]
-        try:
-            codec.dumps_stored(data)
-        except (codec.NotJSONError, codec.UnstorableError) as exc:
-            raise self.fail(event, "payload", f"data: {exc}") from None
-        if isinstance(data, dict):
-            if data.get("content") is not None:
-                raise self.fail(event, "payload", "data holds 'content': content is stored as a blob reference")
-            kind = data.get("type")
-            if isinstance(kind, str) and len(kind) > MAX_TYPE_LENGTH:
-                raise self.fail(event, "payload", f"data['type'] is {len(kind)} characters; the most is 255")
-        tags = payload["tags"]
-        if type(tags) is not list or len(tags) > MAX_TAGS:
-            raise self.fail(event, "payload", f"tags must be a list of at most {MAX_TAGS} strings, not {tags!r:.60}")
-        for tag in tags:
-            if type(tag) is not str or len(tag) > MAX_TAG_LENGTH or "\x00" in tag:
-                raise self.fail(event, "payload", f"tag {tag!r:.60} is not a string of at most 255 characters")
-        content = payload["content"]
-        if content is None:
-            return
-        if type(content) is not dict or set(content) != _CONTENT_KEYS:
-            raise self.fail(event, "payload", f"content must be an object with keys {sorted(_CONTENT_KEYS)}")
-        if content["codec"] not in DEFAULT_MEDIA_TYPE:
-            raise self.fail(event, "payload", f"content codec {content['codec']!r:.60} is not one the ledger writes")
-        if type(content["hash"]) is not str or not spec.HEX64.match(content["hash"]):
-            raise self.fail(event, "payload", f"content hash {content['hash']!r:.80} is not 64 lowercase hex digits")
-        size = content["size"]
-        if type(size) is not int or not 0 <= size <= MAX_SIZE:
-            raise self.fail(event, "number", f"content size {size!r:.60} is not an integer from 0 to {MAX_SIZE}")
-        media = content["media_type"]
-        if media is not None and (type(media) is not str or len(media) > MAX_MEDIA_TYPE_LENGTH or "\x00" in media):
-            raise self.fail(event, "payload", f"content media_type {media!r:.60} is not a storable content type")
 
     # ---- the stream's rules ---------------------------------------------------------------------------
     def _transition(self, event: spec.Event, payload: dict[str, Any]) -> None:
@@ -424,26 +308,12 @@ class EventRules:
         if stream is not None and stream.parent != family:
             raise self.fail(event, "stream-start", f"stream {aid} is not an {family} stream")
         self._version(event, stream.version if stream is not None else 0)
-        ends = ("artifact_id",) if family == "alias" else ("src_id", "dst_id")
-        for key in ends:
-            self._id_or_none(event, payload[key], key)
-        for key in ("version", "from_version", "src_version", "dst_version"):
-            value = payload.get(key)
-            if value is not None and (type(value) is not int or not 1 <= value <= MAX_VERSION):
-                raise self.fail(event, "payload", f"{key} must be a version number, not {value!r:.60}")
         removed = kind in (ALIAS_REMOVED, LINK_REMOVED)
-        if family == "alias":
-            if type(payload["name"]) is not str or not payload["name"] or type(payload["protected"]) is not bool:
-                raise self.fail(event, "payload", "an alias event needs a name and a protected flag")
-            if (payload["artifact_id"] is None) != removed or (payload["version"] is None) != removed:
-                raise self.fail(event, "payload", f"{kind} must {'not ' if removed else ''}name an artifact version")
-        else:
-            if (stream is not None and not stream.deleted) != removed:
-                raise self.fail(
-                    event, "payload", f"{kind} of link stream {aid}, which {'is not' if removed else 'is'} held"
-                )
-            if payload["src_id"] == payload["dst_id"]:
-                raise self.fail(event, "payload", f"link from {payload['src_id']} to itself")
+        ends = check_provenance_payload(event, self.fail, payload, family, removed)
+        if family == "link" and (stream is not None and not stream.deleted) != removed:
+            raise self.fail(
+                event, "payload", f"{kind} of link stream {aid}, which {'is not' if removed else 'is'} held"
+            )
         if not removed:
             for key in ends:
                 if not self._live(payload[key]):
@@ -462,11 +332,7 @@ class EventRules:
         self._version(event, stream.version if stream is not None else 0)
         version = stream.version + 1 if stream is not None else 1
         if family == "hold":
-            target = payload["artifact_id"]
-            self._id_or_none(event, target, "artifact_id")
-            held = payload["held"]
-            if type(target) is not str or type(held) is not bool or held != (kind == HOLD_SET):
-                raise self.fail(event, "payload", f"{kind} needs an artifact_id and held={kind == HOLD_SET}")
+            target, held = check_hold_payload(event, self.fail, payload)
             if (stream is not None and not stream.deleted) == held:
                 raise self.fail(
                     event, "payload", f"{kind} of hold stream {aid}, which {'is' if held else 'is not'} held"
@@ -476,40 +342,7 @@ class EventRules:
                 raise self.fail(event, "live", f"artifact_id {target} is not an artifact")
             self.streams[aid] = Stream(version, family, not held, 0)
             return
-        policy, part, parts = payload["policy"], payload["part"], payload["parts"]
-        if type(policy) is not dict or set(policy) != _POLICY_KEYS:
-            raise self.fail(event, "payload", f"a retention policy must be an object with keys {sorted(_POLICY_KEYS)}")
-        if type(part) is not int or type(parts) is not int or not 1 <= part <= parts or part != version:
-            raise self.fail(
-                event, "payload", f"part {part!r:.20} of {parts!r:.20} is not this event's place in its run"
-            )
-        expired, deleted = payload["expired"], payload["deleted"]
-        if type(expired) is not list or type(deleted) is not list:
-            raise self.fail(event, "payload", "a retention event's expired and deleted must be lists")
-        for item in expired:
-            if (
-                type(item) is not list
-                or len(item) != 3
-                or type(item[0]) is not str
-                or not ULID_TEXT.match(item[0])
-                or type(item[1]) is not int
-                or not 1 <= item[1] <= MAX_VERSION
-                or type(item[2]) is not str
-                or not spec.HEX64.match(item[2])
-            ):
-                raise self.fail(
-                    event, "payload", f"an expired version must be [artifact id, version, hash], not {item!r:.80}"
-                )
-        for item in deleted:
-            if (
-                type(item) is not list
-                or len(item) != 2
-                or type(item[0]) is not str
-                or not spec.HEX64.match(item[0])
-                or type(item[1]) is not int
-                or not 0 <= item[1] <= MAX_SIZE
-            ):
-                raise self.fail(event, "payload", f"a deleted blob must be [hash, size], not {item!r:.80}")
+        check_retention_run(event, self.fail, payload, version)
         self.streams[aid] = Stream(version, family, False, 0)
 
     def _version(self, event: spec.Event, current: int) -> None:
@@ -551,6 +384,3 @@ class EventRules:
             parent.delta += change
         else:
             parent.children += change
-
-
-_FROM_CROCKFORD: Final = str.maketrans("0123456789ABCDEFGHJKMNPQRSTVWXYZ", "0123456789abcdefghijklmnopqrstuv")
