@@ -1,4 +1,6 @@
-"""The console's pages: the tree, an artifact, the audit trail, the verify report, sign-in.
+"""The console's routes: the tree, an artifact, aliases, the audit trail, the verify report, sign-in.
+
+How a page is rendered and guarded is in :mod:`.pages`; the tree's model in :mod:`.tree`.
 
 Reads follow the API's identity rules: with tokens configured every page needs one, taken from
 an ``Authorization: Bearer`` header or from the console's sign-in cookie (HttpOnly,
@@ -11,39 +13,66 @@ inline script or style; templates are autoescaped, so artifact data is always sh
 
 from __future__ import annotations
 
-import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ...errors import ArtifactNotFoundError
 from ...events import EVENT_TYPES, expand_event_types
 from ...manager import ArtifactManager
-from ...schemas import ArtifactOut, ArtifactTreeNode
+from ...schemas import ArtifactTreeNode
 from .. import download
 from ..auth import Principal, bearer_token
-from ..problems import TITLES, Problem, to_problem
-from ..routes import listing
-from ..service import Service, parse_instant, parse_ulid
+from ..problems import Problem
+from ..service import Service, parse_ulid
 from . import lineage_svg, views
+from .pages import (
+    COOKIE,
+    CSP,
+    HERE,
+    SECURITY_HEADERS,
+    STATIC,
+    ConsoleRoute,
+    SignInRequired,
+    error_page,
+    instant,
+    number,
+    render,
+    safe_next,
+    same_site,
+    signin_page,
+    templates,
+    text_filter,
+)
+from .tree import ROOTS_PER_PAGE, TREE_BUDGET, TreeRow, draw, roots_page
 from .verify_view import checkpoint_view, when
 
-log = logging.getLogger("artifact_ledger.http.console")
+__all__ = [  # the names this module held before pages.py and tree.py took them over stay importable here
+    "COOKIE",
+    "CSP",
+    "HERE",
+    "ROOTS_PER_PAGE",
+    "SECURITY_HEADERS",
+    "STATIC",
+    "TREE_BUDGET",
+    "ConsoleRoute",
+    "SignInRequired",
+    "TreeRow",
+    "console_router",
+    "draw",
+    "error_page",
+    "render",
+    "roots_page",
+    "safe_next",
+    "same_site",
+    "signin_page",
+    "templates",
+]
 
-HERE: Final = Path(__file__).parent
-COOKIE: Final = "artifact_ledger_console"
-ROOTS_PER_PAGE: Final = 25
-TREE_BUDGET: Final = 2000
-"""At most this many nodes are drawn on one tree page; deeper ones are counted, not drawn."""
 AUDIT_PAGE: Final = 50
 LINEAGE_DEPTH: Final = 2
 """Hops of lineage drawn on an artifact page, each way."""
@@ -51,178 +80,6 @@ ALIAS_NAMES: Final = 500
 """The aliases page looks up the names of at most this many target artifacts (the rest show ids)."""
 MAX_POSITION: Final = 2**63 - 1
 MAX_PAGE: Final = 2**31 - 1
-
-CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS: Final = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",  # "no-referrer" would make form posts say Origin: null
-}
-STATIC: Final = {
-    "console.css": "text/css; charset=utf-8",
-    "console.js": "text/javascript; charset=utf-8",
-    "favicon.svg": "image/svg+xml",
-}
-
-templates = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-templates.globals.update(
-    show_time=views.show_time,
-    iso_time=views.iso_time,
-    input_time=views.input_time,
-    event_types=sorted(EVENT_TYPES),
-)
-
-
-class SignInRequired(Exception):
-    """Tokens are configured and the request carries none that is known."""
-
-    def __init__(self, *, unknown: bool) -> None:
-        super().__init__("sign in with a token" if not unknown else "that token is not known")
-        self.unknown = unknown
-
-
-def render(
-    request: Request, template: str, *, status: int = 200, me: Principal | None = None, **context: Any
-) -> HTMLResponse:
-    page = templates.get_template(template).render(request_path=request.url.path, me=me, **context)
-    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-def error_page(request: Request, exc: BaseException) -> HTMLResponse:
-    """An error as a page: the status and message of the API's problem for it (500 for a bug)."""
-    problem = to_problem(exc)
-    if problem is None:
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        problem = Problem(500, "an unexpected error occurred; the server log has the details", kind="internal")
-    title = TITLES.get(problem.status, "Error")
-    response = render(request, "error.html", status=problem.status, title=title, detail=problem.detail)
-    response.headers.update(problem.headers)
-    return response
-
-
-def signin_page(request: Request, *, unknown: bool, status: int = 401) -> HTMLResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return render(request, "signin.html", status=status, unknown=unknown, next=safe_next(target))
-
-
-class ConsoleRoute(APIRoute):
-    """Errors come back as HTML pages; every response carries the security headers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        inner = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            try:
-                response = await inner(request)
-            except SignInRequired as exc:
-                response = signin_page(request, unknown=exc.unknown)
-            except Exception as exc:
-                response = error_page(request, exc)
-            response.headers.update(SECURITY_HEADERS)
-            return response
-
-        return handler
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (never ``//host`` or a URL)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-# ---- parameters (query values arrive as text; a bad one is a 400 page naming it) ----------------
-def instant(value: str | None, what: str = "as_of") -> datetime | None:
-    return None if value is None or not value.strip() else parse_instant(value, what)
-
-
-def number(value: str | None, what: str, *, low: int, high: int) -> int | None:
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise Problem(400, f"{what} must be a whole number from {low} to {high} (got {text[:40]!r})", kind="bad-number")
-    return int(text)
-
-
-def text_filter(value: str | None) -> str | None:
-    return value.strip() if value is not None and value.strip() else None
-
-
-# ---- the tree -------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class TreeRow:
-    """One node as drawn: ``hidden`` counts descendants left out to keep the page small."""
-
-    id: str
-    name: str
-    level: int
-    level_label: str | None
-    version: int
-    tags: list[str]
-    updated_at: datetime
-    children: list[TreeRow] = field(default_factory=list)
-    child_count: int = 0
-    hidden: int = 0
-
-
-def _count(node: ArtifactTreeNode) -> int:
-    return 1 + sum(_count(child) for child in node.children or ())
-
-
-def draw(nodes: list[ArtifactTreeNode], budget: list[int], labels: dict[int, str]) -> list[TreeRow]:
-    """The rows of ``nodes`` breadth first while ``budget[0]`` lasts; the rest are counted."""
-    rows: list[TreeRow] = []
-    for node in nodes:
-        budget[0] -= 1
-        rows.append(
-            TreeRow(
-                id=str(node.id),
-                name=views.display_name(node),
-                level=node.level,
-                level_label=node.level_label or labels.get(node.level),
-                version=node.version,
-                tags=list(node.tags),
-                updated_at=node.updated_at,
-            )
-        )
-    for row, node in zip(rows, nodes, strict=True):
-        children = list(node.children or ())
-        row.child_count = len(children)
-        if not children:
-            continue
-        if budget[0] <= 0:
-            row.hidden = sum(_count(child) for child in children)
-            continue
-        shown = children[: max(budget[0], 0)]
-        row.children = draw(shown, budget, labels)
-        row.hidden = sum(_count(child) for child in children[len(shown) :])
-    return rows
-
-
-async def roots_page(manager: ArtifactManager, when: datetime | None, page: int) -> tuple[list[ArtifactOut], int]:
-    """The roots (artifacts without a parent) live now or at ``when``, by id: one page and the total."""
-    roots: list[ArtifactOut] = []
-    if when is None:
-        async for out in manager.iter_all(include_content=False, page_size=listing.READ_PAGE):
-            if out.parent_id is None:
-                roots.append(out)
-    else:
-        async for out in listing.iter_live(manager, when):
-            if out.parent_id is None:
-                roots.append(out)
-    start = (page - 1) * ROOTS_PER_PAGE
-    return roots[start : start + ROOTS_PER_PAGE], len(roots)
 
 
 def console_router(service: Service) -> APIRouter:
@@ -502,13 +359,3 @@ def console_router(service: Service) -> APIRouter:
         return Response((HERE / "static" / name).read_bytes(), media_type=media, headers={"Cache-Control": "no-cache"})
 
     return router
-
-
-def same_site(request: Request) -> None:
-    """A form post from another site is refused (the browser names its origin)."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return
-    host = request.headers.get("host", "")
-    if urllib.parse.urlsplit(origin).netloc != host:
-        raise Problem(403, "a sign-in form from another site is refused", kind="cross-site")
