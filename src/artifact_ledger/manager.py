@@ -24,7 +24,8 @@ from typing import Any, Literal, TypeVar
 
 from ulid import ULID
 
-from . import patching
+from . import arguments, patching
+from .aliases import checked_alias_name
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, Commands
 from .errors import ConcurrentUseError
 from .lifecycle import Hold, Retention
@@ -377,6 +378,14 @@ class ArtifactManager:
         self, name: str, *, as_of: datetime | None = None, include_content: bool = True
     ) -> ArtifactOut:
         """The artifact version alias ``name`` points at (``as_of``: pointed at then)."""
+        if as_of is None and self._commands.batch is None:
+            # The common read: one statement on a connection of the ledger's own when the session
+            # has nothing of its own to see (else None, and the read goes through the session).
+            found = await self._reads.alias_now(
+                checked_alias_name(name), arguments.flag(include_content, "include_content")
+            )
+            if found is not None:
+                return found
         return await self._provenance.resolve_alias(name, as_of=as_of, include_content=include_content)
 
     async def remove_alias(

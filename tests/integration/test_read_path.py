@@ -26,7 +26,10 @@ from artifact_ledger.store import recorder as recorder_module
 
 @pytest.fixture
 def checked_out(engine: AsyncEngine) -> Iterator[Callable[[], int]]:
-    """Connections of the engine's pool checked out and not yet back (from pool events: any pool class)."""
+    """Connections of the engine's pool checked out and not yet back (from pool events: any pool class).
+
+    A connection detached from the pool (the ledger's own for ``resolve_alias``, ``store/own_reads.py``)
+    is no longer the pool's: it counts as given back."""
     balance = [0]
 
     def out(*_args: Any) -> None:
@@ -38,11 +41,13 @@ def checked_out(engine: AsyncEngine) -> Iterator[Callable[[], int]]:
     pool = engine.sync_engine.pool
     event.listen(pool, "checkout", out)
     event.listen(pool, "checkin", back)
+    event.listen(pool, "detach", back)
     try:
         yield lambda: balance[0]
     finally:
         event.remove(pool, "checkout", out)
         event.remove(pool, "checkin", back)
+        event.remove(pool, "detach", back)
 
 
 def session_of(manager: ArtifactManager) -> AsyncSession:
