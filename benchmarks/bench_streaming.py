@@ -1,13 +1,14 @@
 """S1: streaming content, saved from a file and read back, beside ``shutil.copyfileobj`` of the same bytes.
 
-Run with ``python benchmarks/bench_streaming.py [--mib 1024] [--repeats 3] [--backend sqlite|postgresql]``.
+Run with ``python benchmarks/bench_streaming.py [--mib 1024] [--repeats 3] [--backend sqlite|postgresql]
+[--store database|directory]``.
 
-Each repeat, on a fresh database of each backend:
+Each repeat, on a fresh database of each backend, for each blob store (the database's
+``ledger_blobs`` table, or a blob directory in the same temporary directory as the copy):
 
 - floor: ``shutil.copyfileobj`` of the source file to a new file in the same temporary
   directory (the same disk as the SQLite database), then ``fsync``;
-- save: ``manager.save(ArtifactIn(data={"content": Path(source)}))`` (two reads of the file:
-  the hash pass, then the chunks written inside the transaction; a commit);
+- save: ``manager.save(ArtifactIn(data={"content": Path(source)}))`` (a commit);
 - read: ``async for chunk in manager.open_content(id)`` written to a new file, then ``fsync``.
 
 Throughput ratios are floor time over our time (1.0 = as fast as copying the file; the
@@ -27,11 +28,15 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench_db import BACKENDS, fresh_database
 from bench_transfer import _PeakRss
 
 from artifact_ledger import ArtifactIn
+from artifact_ledger.store.blob_dir import attach_blob_store, detach_blob_store
+
+STORES = ("database", "directory")
 
 
 def _write_source(path: Path, mib: int) -> str:
@@ -56,9 +61,24 @@ def _copy(source: Path, target: Path) -> float:
     return elapsed
 
 
-async def _one(backend: str, source: Path, expected: str, scratch: Path) -> dict[str, float]:
+async def _one(backend: str, store: str, source: Path, expected: str, scratch: Path) -> dict[str, float]:
     floor = await asyncio.to_thread(_copy, source, scratch / "copy.bin")
-    async with fresh_database(backend) as db, db.manager() as manager:
+    async with fresh_database(backend) as db:
+        blobs = scratch / "blobs"
+        attached = None
+        if store == "directory":
+            attached = await attach_blob_store(db.engine, f"file://{blobs}", create=True)
+        try:
+            times = await _save_and_read(db, source, expected, scratch)
+        finally:
+            if attached is not None:
+                detach_blob_store(db.engine, attached)
+            await asyncio.to_thread(shutil.rmtree, blobs, True)
+    return {"floor_s": floor, **times}
+
+
+async def _save_and_read(db: Any, source: Path, expected: str, scratch: Path) -> dict[str, float]:
+    async with db.manager() as manager:
         with _PeakRss() as save_rss:
             started = time.perf_counter()
             out = await manager.save(ArtifactIn(data={"name": "weights", "content": source}))
@@ -74,7 +94,6 @@ async def _one(backend: str, source: Path, expected: str, scratch: Path) -> dict
             read = time.perf_counter() - started
         target.unlink()
     return {
-        "floor_s": floor,
         "save_s": save,
         "read_s": read,
         "save_rss_growth_mib": save_rss.peak - save_rss.start,
@@ -87,22 +106,24 @@ async def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="content size in MiB (default 1024)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backend", choices=BACKENDS, action="append")
+    parser.add_argument("--store", choices=STORES, action="append")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="al-stream-") as tmp:
         scratch = Path(tmp)
         source = scratch / "source.bin"
         expected = _write_source(source, args.mib)
         for backend in args.backend or BACKENDS:
-            runs = [await _one(backend, source, expected, scratch) for _ in range(args.repeats)]
-            med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-            rate = args.mib / med["floor_s"]
-            print(
-                f"{backend:10} {args.mib} MiB  copyfileobj {med['floor_s']:.2f}s ({rate:.0f} MiB/s)  "
-                f"save {med['save_s']:.2f}s ({args.mib / med['save_s']:.0f} MiB/s, "
-                f"{med['floor_s'] / med['save_s']:.2f}x)  read {med['read_s']:.2f}s "
-                f"({args.mib / med['read_s']:.0f} MiB/s, {med['floor_s'] / med['read_s']:.2f}x)  "
-                f"RSS growth save {med['save_rss_growth_mib']:.0f} MiB, read {med['read_rss_growth_mib']:.0f} MiB"
-            )
+            for store in args.store or STORES:
+                runs = [await _one(backend, store, source, expected, scratch) for _ in range(args.repeats)]
+                med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+                rate = args.mib / med["floor_s"]
+                print(
+                    f"{backend:10} {store:9} {args.mib} MiB  copyfileobj {med['floor_s']:.2f}s ({rate:.0f} MiB/s)  "
+                    f"save {med['save_s']:.2f}s ({args.mib / med['save_s']:.0f} MiB/s, "
+                    f"{med['floor_s'] / med['save_s']:.2f}x)  read {med['read_s']:.2f}s "
+                    f"({args.mib / med['read_s']:.0f} MiB/s, {med['floor_s'] / med['read_s']:.2f}x)  "
+                    f"RSS growth save {med['save_rss_growth_mib']:.0f} MiB, read {med['read_rss_growth_mib']:.0f} MiB"
+                )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,15 @@ them again appends nothing.
 Before the write transaction, :func:`prepare_stream` reads the source once, hashing each chunk
 and the whole; an async iterator (or a file object that cannot seek) is copied to a temporary
 file on the way. Inside the transaction the chunks are read again from the file (or the spool)
-and each is checked against the hash the first pass recorded before it is written, so a file
-that changes in between is refused, never stored half-old half-new. An iterator that raises
-part-way leaves nothing written: the transaction has not begun.
+by :meth:`ChunkSource.verified` and each is checked against the hash the first pass recorded
+before it is written, so a file that changes in between is refused, never stored half-old
+half-new. An iterator that raises part-way leaves nothing written: the transaction has not begun.
+
+Each byte is read from the source twice and hashed three times (its chunk and the whole on the
+first pass, its chunk again on the second), never more: a chunk is hashed in the same thread hop
+that read it, the whole-content hash of one chunk runs on a second thread while the next chunk
+is read and hashed (``hashlib`` releases the GIL on large buffers), and the second pass reads
+the next chunk while the caller stores the current one. At most three chunks are in memory.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -126,6 +133,50 @@ class ChunkSource:
                 return
             yield data
 
+    async def verified(self, expected: StreamedContent) -> AsyncGenerator[tuple[int, str, bytes], None]:
+        """The content again as (index, hex SHA-256, bytes) of each chunk, each checked against ``expected``.
+
+        A chunk is read and hashed in one thread hop, and the next one is read while the caller
+        handles the current one. Raises :class:`StreamChangedError` (naming the content and the
+        chunk) when the source now gives other bytes, more chunks or fewer than the first pass.
+        """
+        await asyncio.to_thread(self._handle.seek, self._start)
+        count = len(expected.chunks)
+        ahead: asyncio.Future[tuple[str, bytes]] | None = asyncio.ensure_future(asyncio.to_thread(self._hashed))
+        try:
+            index = 0
+            while ahead is not None:
+                digest, data = await ahead
+                ahead = None
+                if not data:
+                    break
+                if index >= count:
+                    raise StreamChangedError(
+                        f"the content's source grew between the two reads of streamed content {expected.sha256}: "
+                        "nothing was saved"
+                    )
+                if (digest, len(data)) != expected.chunks[index]:
+                    raise StreamChangedError(
+                        f"the content's source changed between the two reads of streamed content "
+                        f"{expected.sha256}: chunk {index} now hashes differently. Nothing was saved"
+                    )
+                if index + 1 < count or len(data) == self._chunk_size:
+                    ahead = asyncio.ensure_future(asyncio.to_thread(self._hashed))
+                yield index, digest, data
+                index += 1
+            if index != count:
+                raise StreamChangedError(
+                    f"the content's source shrank between the two reads of streamed content {expected.sha256}: "
+                    "nothing was saved"
+                )
+        finally:
+            if ahead is not None:  # stopped early: the read in flight finishes before the file may be closed
+                await asyncio.wait([ahead])
+
+    def _hashed(self) -> tuple[str, bytes]:
+        data = _read_exactly(self._handle, self._chunk_size)
+        return (hashlib.sha256(data).hexdigest() if data else ""), data
+
     def close(self) -> None:
         """Close the spool (a caller's file object is left open, at an unspecified position)."""
         if self._owned:
@@ -163,25 +214,54 @@ def _read_exactly(handle: IO[bytes], size: int) -> bytes:
 
 
 class _Hasher:
+    """The first pass's hashes: each chunk's in the caller's thread, the whole's on a thread of its own.
+
+    The whole-content hash of one chunk runs while the caller hashes (and reads) the next, so
+    two cores share the work; :meth:`done` waits for it. Call :meth:`close` in every case.
+    """
+
     def __init__(self) -> None:
         self.whole = hashlib.sha256()
         self.chunks: list[tuple[str, int]] = []
         self.size = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
 
     def add(self, chunk: bytes) -> None:
-        self.whole.update(chunk)
+        if self._pool is None and not self.chunks:  # a single chunk (most content) needs no thread
+            self.whole.update(chunk)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="artifact-ledger-hash")
+            pending = self._pool.submit(self.whole.update, chunk)
+            self._wait()
+            self._pending = pending
         self.chunks.append((hashlib.sha256(chunk).hexdigest(), len(chunk)))
         self.size += len(chunk)
 
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
     def done(self) -> StreamedContent:
+        self._wait()
         return StreamedContent(self.whole.hexdigest(), self.size, tuple(self.chunks))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _hash_file(handle: IO[bytes], chunk_size: int) -> StreamedContent:
     hasher = _Hasher()
-    while chunk := _read_exactly(handle, chunk_size):
-        hasher.add(chunk)
-    return hasher.done()
+    try:
+        while chunk := _read_exactly(handle, chunk_size):
+            hasher.add(chunk)
+        return hasher.done()
+    finally:
+        hasher.close()
 
 
 async def prepare_stream(value: Any, *, chunk_size: int | None = None) -> PreparedStream:
@@ -252,14 +332,19 @@ async def _spool(pieces: Any, chunk_size: int) -> PreparedStream:
             while len(pending) >= chunk_size:
                 chunk = bytes(pending[:chunk_size])
                 del pending[:chunk_size]
-                hasher.add(chunk)
-                await asyncio.to_thread(spool.write, chunk)
+                await asyncio.to_thread(_hash_and_write, hasher, spool, chunk)
         if pending:
-            chunk = bytes(pending)
-            hasher.add(chunk)
-            await asyncio.to_thread(spool.write, chunk)
+            await asyncio.to_thread(_hash_and_write, hasher, spool, bytes(pending))
         await asyncio.to_thread(spool.flush)
+        content = await asyncio.to_thread(hasher.done)
     except BaseException:
         spool.close()
         raise
-    return PreparedStream(hasher.done(), ChunkSource(spool, 0, owned=True, chunk_size=chunk_size))
+    finally:
+        hasher.close()
+    return PreparedStream(content, ChunkSource(spool, 0, owned=True, chunk_size=chunk_size))
+
+
+def _hash_and_write(hasher: _Hasher, spool: IO[bytes], chunk: bytes) -> None:
+    hasher.add(chunk)
+    spool.write(chunk)

@@ -178,6 +178,15 @@ class DirectoryBlobs(BlobStore):
                 )
         return found
 
+    async def read_checked(self, rec: Recorder, digest: str, what: str) -> bytes:
+        """The file's bytes, hashed once in the thread that read them (a changed file is
+        :class:`CorruptBlobError` naming the hash and the path); a hash with no file is read
+        from ``ledger_blobs`` and checked there."""
+        data = await asyncio.to_thread(self._read, digest)
+        if data is None:
+            return await DATABASE.read_checked(rec, digest, what)
+        return data
+
     async def open_stream(self, rec: Recorder, digest: str) -> AsyncIterator[bytes]:
         path = self.path(digest)
         try:
@@ -227,9 +236,20 @@ class DirectoryBlobs(BlobStore):
         """Write one blob once; False when a file with the right bytes was already there."""
         if hashlib.sha256(data).hexdigest() != digest:  # never store bytes under another name
             raise CorruptBlobError(f"blob {digest}: the bytes to store do not hash to it; nothing was written")
+        temporary = self._stage(digest, data)
+        if temporary is None:
+            return False
+        try:
+            return self._settle([(digest, temporary)]) == 1
+        finally:
+            _unlink_all([temporary])
+
+    def _stage(self, digest: str, data: bytes) -> str | None:
+        """Write ``data`` to a temporary file beside where blob ``digest`` goes (not yet fsynced or
+        linked); None when a file with the right bytes is there already."""
         path = self.path(digest)
         if self._read(digest) is not None:
-            return False
+            return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{digest[:8]}.")
@@ -240,31 +260,74 @@ class DirectoryBlobs(BlobStore):
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temporary, _READ_ONLY)
-            try:
-                os.link(temporary, path)  # atomic, and never replaces a file that is there
-            except FileExistsError:  # written meanwhile (another writer, another ledger): check it
-                self._read(digest)
-                return False
-            _fsync_directory(path.parent)
-            return True
         except OSError as exc:
+            _unlink_all([temporary])
             raise BlobStoreError(
                 f"blob {digest} cannot be written at {path}: {exc.strerror or exc}. Nothing was saved"
             ) from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+        return temporary
+
+    def _settle(self, staged: Sequence[tuple[str, str]]) -> int:
+        """Make staged blobs durable and visible: fsync each temporary file, make it read-only, link it
+        under its hash (never replacing a file that is there: one written meanwhile is checked
+        instead), then fsync each directory once. The number of files linked."""
+        directories: dict[Path, None] = {}
+        linked = 0
+        for digest, temporary in staged:
+            path = self.path(digest)
+            try:
+                fd = os.open(temporary, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.chmod(temporary, _READ_ONLY)
+                try:
+                    os.link(temporary, path)  # atomic, and never replaces a file that is there
+                except FileExistsError:  # written meanwhile (another writer, another ledger): check it
+                    self._read(digest)
+                    continue
+            except OSError as exc:
+                raise BlobStoreError(
+                    f"blob {digest} cannot be written at {path}: {exc.strerror or exc}. Nothing was saved"
+                ) from None
+            directories[path.parent] = None
+            linked += 1
+        try:
+            for directory in directories:
+                _fsync_directory(directory)
+        except OSError as exc:
+            raise BlobStoreError(f"blob directory {self.root} cannot be synced: {exc.strerror or exc}") from None
+        return linked
 
     async def put(self, rec: Recorder | None, rows: Sequence[BlobRow]) -> None:
         for digest, _size, data in rows:
             await asyncio.to_thread(self._write, digest, data)
 
+    async def put_stream(self, rec: Recorder | None, rows: AsyncIterator[BlobRow]) -> None:
+        """Each chunk is written to a temporary file as it comes (not hashed again: the caller hashed
+        it as it read it); once the last is written, all are fsynced, linked into place and their
+        directories fsynced. One fsync per file at the end instead of one after each write lets the
+        disk take the writes together; a failure part-way links nothing (the temporary files go)."""
+        staged: list[tuple[str, str]] = []
+        try:
+            async for digest, _size, data in rows:
+                temporary = await asyncio.to_thread(self._stage, digest, data)
+                if temporary is not None:
+                    staged.append((digest, temporary))
+            await asyncio.to_thread(self._settle, staged)
+        finally:
+            await asyncio.to_thread(_unlink_all, [t for _, t in staged])
+
     async def divert(self, rows: list[BlobRow]) -> list[BlobRow]:
         await self.put(None, rows)
         return []
+
+
+def _unlink_all(paths: Sequence[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -19,6 +19,8 @@ hash it has no file of, so a ledger that kept its blobs in the database before k
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
 import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -74,6 +76,23 @@ class BlobStore:
         """Store blobs not stored yet; one already there under the hash must hold the same bytes."""
         raise NotImplementedError
 
+    async def put_stream(self, rec: Recorder, rows: AsyncIterator[BlobRow]) -> None:
+        """:meth:`put` of the rows an async iterator yields (the chunks of streamed content, each
+        hashed by the caller as it was read: a store need not hash them again). Returns once all
+        are stored; a store may write them as they come and make them durable at the end."""
+        async for row in rows:
+            await self.put(rec, [row])
+
+    async def read_checked(self, rec: Recorder, digest: str, what: str) -> bytes:
+        """One blob's bytes, hashed once and checked against ``digest`` before they are returned.
+
+        :class:`MissingBlobError` when it is not stored, :class:`UntrustedContentError` naming
+        ``what`` (``chunk 3 of content …``) when its bytes hash to something else.
+        """
+        data = (await self.get(rec, [digest]))[digest]
+        await asyncio.to_thread(_check_bytes, data, digest, what)
+        return data
+
     async def divert(self, rows: list[BlobRow]) -> list[BlobRow]:
         """Store what this store keeps outside the database now; return the rows left for ``ledger_blobs``.
 
@@ -85,6 +104,11 @@ class BlobStore:
         """(hash, size, bytes) of the stored ones among ``digests`` as they are, unverified (export
         copies them; the bundle's verifier judges them)."""
         raise NotImplementedError
+
+
+def _check_bytes(data: bytes, digest: str, what: str) -> None:
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise UntrustedContentError(f"{what} is corrupted: its bytes do not match their SHA-256")
 
 
 class DatabaseBlobs(BlobStore):
