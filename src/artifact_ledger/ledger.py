@@ -16,6 +16,7 @@ from .clock import Clock, system_clock
 from .content import Keyring
 from .errors import LedgerError
 from .events import RecordedEvent
+from .gc import GcReport, collect
 from .ids import IdFactory, new_id
 from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
@@ -215,6 +216,25 @@ class Ledger:
         """
         async with self.manager() as manager:
             return await manager._retention.apply(policy, dry_run=dry_run, actor=actor, reason=reason)
+
+    async def gc(
+        self,
+        dry_run: bool = True,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        progress: Callable[[str, int, int | None], None] | None = None,
+    ) -> GcReport:
+        """Delete the blobs no version references any more (expired content, chunks of failed
+        streamed saves, orphan files), in the database and the blob directory; never content a
+        live version references, also while writers run (the run holds the write lock).
+
+        ``dry_run`` (the default) only reports them, per store. A real run appends
+        ``retention.applied`` events that expire no version and list the blobs deleted, in one
+        transaction. ``progress(stage, done, total)`` is told how far it got.
+        """
+        async with self.manager() as manager:
+            return await collect(manager._retention, dry_run=dry_run, actor=actor, reason=reason, progress=progress)
 
     async def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Replay the log into fresh projections in one transaction; returns the events replayed."""

@@ -5,19 +5,24 @@ head, the hash chain, the projections, one commit). A retention run folds the lo
 the lock (never the projections: they are caches), lets the pure rules of ``retention.py``
 decide, appends its ``retention.applied`` events, sends them with their projection rows, and
 only then deletes the blobs those rows list (:func:`delete_blobs`, the one place that deletes
-content bytes), all in the same transaction: the run lands whole or not at all.
+content bytes), all in the same transaction: the run lands whole or not at all. With a
+directory store the files go too, before the commit and still under the lock; a run that
+fails after that has removed only bytes its own events said were expired.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from . import arguments, codec
 from .ambient import current as current_attribution
+from .blob_files import delete_files, deleting_files, file_sizes
 from .content.streams import decode_manifest
 from .errors import (
     ArtifactNotFoundError,
@@ -37,6 +42,7 @@ from .retention import (
     parts,
     plan,
 )
+from .store.blob_dir import DirectoryBlobs
 from .store.errors import translated
 from .store.provenance import provenance_statements
 from .store.recorder import Recorder
@@ -68,22 +74,34 @@ class Hold(BaseModel):
 
 
 # ---- the one place content bytes are deleted ---------------------------------------------------------
-async def delete_blobs(rec: Recorder, hashes: Sequence[str]) -> None:
+async def delete_blobs(
+    rec: Recorder, hashes: Sequence[str], trash: list[Path], *, files: Sequence[str] | None = None
+) -> None:
     """Delete the blobs ``hashes`` in ``rec``'s transaction (each listed in ``ledger_expired_blobs``
-    already: the guard refuses any other). A blob store outside the database gets a delete of its
-    own here when it has one."""
+    already: the guard refuses any other), and with a directory store set the files of ``files``
+    (default: the same hashes) aside into ``trash`` (see :func:`deleting_files`). This runs under
+    the write lock: no writer can find a file there and reuse it meanwhile."""
     sql = retention_statements(rec.sql.dialect)
     for start in range(0, len(hashes), _IDS):
         await rec.pipeline([(sql.delete_blobs_in, (rec.id_list(list(hashes[start : start + _IDS])),), False)])
+    store = rec.blobs
+    if isinstance(store, DirectoryBlobs):
+        await asyncio.to_thread(delete_files, store, list(hashes if files is None else files), trash)
 
 
 async def _blob_sizes(rec: Recorder, hashes: Sequence[str]) -> dict[str, int]:
-    """The stored size of each of ``hashes`` that ``ledger_blobs`` holds."""
+    """The stored size of each of ``hashes`` that ``ledger_blobs`` holds or, with a directory
+    store, that has a file there."""
     sql = retention_statements(rec.sql.dialect)
     found: dict[str, int] = {}
     for start in range(0, len(hashes), _IDS):
         rows = await rec.fetch(sql.blob_sizes_in, rec.id_list(list(hashes[start : start + _IDS])))
         found.update((str(h), int(size)) for h, size in rows)
+    store = rec.blobs
+    if isinstance(store, DirectoryBlobs):
+        rest = [h for h in hashes if h not in found]
+        if rest:
+            found.update(await asyncio.to_thread(file_sizes, store, rest))
     return found
 
 
@@ -187,7 +205,7 @@ class Retention:
                     now = self.repo.clock()
                     return (await self._plan(rec, policy, now))[0]
 
-        async def apply_retention(batch: WriteBatch) -> RetentionReport:
+        async def apply_retention(batch: WriteBatch, trash: list[Path]) -> RetentionReport:
             await batch.prefetch([])
             if batch.pending:
                 await batch.flush()
@@ -198,10 +216,13 @@ class Retention:
             decided = [NewEvent(stream, i, RETENTION_APPLIED, p) for i, p in enumerate(payloads, 1)]
             sealed: list[RecordedEvent] = await batch._commit_events(decided, who)
             await batch.flush()  # the events and their ledger_expired_blobs rows, before the delete
-            await delete_blobs(batch.driver, report.blobs)
+            await delete_blobs(batch.driver, report.blobs, trash)
             return report.model_copy(update={"dry_run": False, "positions": [e.position for e in sealed]})
 
-        return await self.commands._write(apply_retention)
+        def write(trash: list[Path]) -> Awaitable[RetentionReport]:
+            return self.commands._write(lambda batch: apply_retention(batch, trash))
+
+        return await deleting_files(write, self.commands.batch is not None)
 
     async def _plan(
         self, rec: Recorder, policy: RetentionPolicy, now: datetime

@@ -1,0 +1,157 @@
+"""A directory store's files as retention and gc see them: list, size, set aside, remove, put back.
+
+A run that deletes blob files does it under the write lock, before its transaction commits (after
+the commit a writer could find a file still there and reuse it). So a file is first *set aside*,
+renamed ``.trash.<hash>`` in its own directory, where no reader or writer looks for it; once the
+transaction committed it is removed, and if the transaction failed it is put back
+(:func:`deleting_files`). Names are hashes, checked before a path is made of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Final, TypeVar
+
+from .errors import BlobStoreError
+from .store.blob_dir import DirectoryBlobs
+from .store.blobs import HEX64
+
+__all__ = [
+    "TRASH",
+    "blob_files",
+    "delete_files",
+    "deleting_files",
+    "file_sizes",
+    "purge_files",
+    "restore_files",
+    "trash_files",
+]
+
+T = TypeVar("T")
+
+
+def file_sizes(store: DirectoryBlobs, hashes: Sequence[str]) -> dict[str, int]:
+    """The size of the file of each of ``hashes`` that has one (a regular file; links are not blobs)."""
+    found: dict[str, int] = {}
+    for digest in hashes:
+        try:
+            info = store.path(digest).lstat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise BlobStoreError(
+                f"blob {digest} at {store.path(digest)} cannot be read: {exc.strerror or exc}"
+            ) from None
+        if stat.S_ISREG(info.st_mode):
+            found[digest] = info.st_size
+    return found
+
+
+def blob_files(root: Path) -> Iterator[tuple[str, int]]:
+    """(hash, size) of every blob file in a directory store: regular files named by a hash under
+    the two fan-out levels that hash says (temporary and probe files, links and strays elsewhere
+    are not blobs and are left alone). A missing or unreadable root is :class:`BlobStoreError`."""
+    if not root.is_dir():
+        raise BlobStoreError(
+            f"blob directory {root} does not exist (or is not a directory): gc found no store to collect in; "
+            "open the ledger with the directory its blobs were written to"
+        )
+    try:
+        for first in sorted(os.scandir(root), key=lambda e: e.name):
+            if len(first.name) != 2 or not first.is_dir(follow_symlinks=False):
+                continue
+            for second in sorted(os.scandir(first.path), key=lambda e: e.name):
+                if len(second.name) != 2 or not second.is_dir(follow_symlinks=False):
+                    continue
+                for entry in sorted(os.scandir(second.path), key=lambda e: e.name):
+                    name = entry.name
+                    if not HEX64.match(name) or name[:2] != first.name or name[2:4] != second.name:
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(info.st_mode):
+                        yield name, info.st_size
+    except OSError as exc:
+        raise BlobStoreError(f"blob directory {root} cannot be listed: {exc.strerror or exc}") from None
+
+
+TRASH: Final = ".trash."
+"""The prefix of a blob file set aside by a run whose transaction has not committed yet."""
+
+
+def delete_files(store: DirectoryBlobs, hashes: Sequence[str], trash: list[Path]) -> None:
+    """Set the files of ``hashes`` aside (renamed ``.trash.<hash>`` in their directory, appended to
+    ``trash``): gone for every writer and reader, still there to put back if the transaction rolls
+    back (:func:`restore_files`); :func:`purge_files` removes them once it committed. A file already
+    gone is no error."""
+    for digest in hashes:
+        path = store.path(digest)
+        aside = path.with_name(TRASH + digest)
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise BlobStoreError(f"blob {digest} at {path} cannot be deleted: {exc.strerror or exc}") from None
+        trash.append(aside)
+
+
+def trash_files(root: Path) -> list[Path]:
+    """The files set aside (``.trash.<hash>``) under a directory store's two fan-out levels."""
+    found: list[Path] = []
+    with contextlib.suppress(FileNotFoundError):
+        for first in os.scandir(root):
+            if len(first.name) == 2 and first.is_dir(follow_symlinks=False):
+                for second in os.scandir(first.path):
+                    if len(second.name) == 2 and second.is_dir(follow_symlinks=False):
+                        found.extend(
+                            Path(e.path)
+                            for e in os.scandir(second.path)
+                            if e.name.startswith(TRASH) and HEX64.match(e.name[len(TRASH) :])
+                        )
+    return found
+
+
+def purge_files(trash: Sequence[Path]) -> None:
+    """Remove the files set aside by a run that committed (one gone already is no error)."""
+    for aside in trash:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+    for parent in {p.parent for p in trash}:
+        with contextlib.suppress(OSError):
+            fd = os.open(parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def restore_files(trash: Sequence[Path]) -> None:
+    """Put back the files set aside by a run that rolled back (a file written meanwhile under the
+    same name holds the same bytes: names are hashes)."""
+    for aside in trash:
+        with contextlib.suppress(FileNotFoundError, FileExistsError):
+            os.link(aside, aside.with_name(aside.name[len(TRASH) :]))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+
+
+async def deleting_files(write: Callable[[list[Path]], Awaitable[T]], in_transaction: bool) -> T:
+    """Run ``write`` (a command that may set files aside into the list it is given) and finish the
+    files' fate with the transaction's: removed once it committed, put back if it failed. Inside an
+    open transaction (``in_transaction``) the command does not commit: the files stay set aside,
+    and the next ``gc`` removes them, or puts back one a committed version references."""
+    trash: list[Path] = []
+    try:
+        result = await write(trash)
+    except BaseException:
+        if not in_transaction:
+            await asyncio.to_thread(restore_files, trash)
+        raise
+    if not in_transaction:
+        await asyncio.to_thread(purge_files, trash)
+    return result

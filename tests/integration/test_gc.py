@@ -1,0 +1,267 @@
+"""Garbage collection on every backend and both blob stores: what is unreferenced goes, what a live
+version references stays, also while writers save content sharing chunks with the garbage."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import (
+    ArtifactIn,
+    BlobStoreError,
+    ContentExpiredError,
+    InvalidArgumentError,
+    Ledger,
+    RetentionPolicy,
+    create_engine,
+)
+from artifact_ledger.blob_files import TRASH
+from artifact_ledger.content import streams
+from artifact_ledger.gc import GcReport
+from artifact_ledger.store.blob_dir import DirectoryBlobs
+from artifact_ledger.writer import WriteBatch
+from ledger_support import SECRET
+
+CHUNK = 1024
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
+
+
+@pytest.fixture(params=["database", "directory"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
+    """The blob directory of the ledger under test, or None (the database)."""
+    return None if request.param == "database" else tmp_path / "blobs"
+
+
+@pytest.fixture
+async def ledger(engine: AsyncEngine, root: Path | None) -> AsyncIterator[Ledger]:
+    async with Ledger.open(engine, secret=SECRET, blobs=None if root is None else f"file://{root}") as opened:
+        yield opened
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
+    return b"".join(blocks)[:size]
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def gc(ledger: Ledger, dry_run: bool = True, **kwargs: Any) -> GcReport:
+    return await ledger.gc(dry_run=dry_run, **kwargs)
+
+
+async def plant(ledger: Ledger, data: bytes) -> str:
+    """Store ``data`` as a blob no event references, in the ledger's store, under its write lock
+    (as a save that failed after writing its chunks, or an import, leaves one)."""
+    h = digest(data)
+
+    async def put(batch: WriteBatch) -> None:
+        await batch.prefetch([])
+        rec = batch.driver
+        if not await rec.blobs.has(rec, [h]):
+            await rec.blobs.put(rec, [(h, len(data), data)])
+
+    async with ledger.manager() as m:
+        await m._commands._write(put)
+    return h
+
+
+async def stored(engine: AsyncEngine, root: Path | None) -> set[str]:
+    if root is not None:
+        return await asyncio.to_thread(lambda: {p.name for p in root.rglob("*") if p.is_file() and p.name[0] != "."})
+    async with engine.connect() as conn:
+        return {str(r[0]) for r in await conn.execute(text("SELECT hash FROM ledger_blobs"))}
+
+
+async def read_all(ledger: Ledger, aid: Any) -> bytes:
+    async with ledger.manager() as m:
+        return b"".join([chunk async for chunk in m.open_content(aid)])
+
+
+async def test_gc_reports_then_deletes_unreferenced_blobs_and_keeps_live_ones(
+    ledger: Ledger, engine: AsyncEngine, root: Path | None
+) -> None:
+    data = payload(3 * CHUNK + 5)
+    async with ledger.manager() as m:
+        whole = await m.save(ArtifactIn(data={"name": "w", "content": b"whole bytes"}))
+        streamed = await m.save(ArtifactIn(data={"name": "s", "content": io.BytesIO(data)}))
+    live = await stored(engine, root)
+    orphan = await plant(ledger, b"nobody references me")
+    shared = await plant(ledger, payload(CHUNK, seed=9))  # a chunk nobody's manifest lists
+    dry = await gc(ledger)
+    assert dry.dry_run
+    assert dry.positions == []
+    assert dry.blobs == 2
+    assert dry.bytes_freed == len(b"nobody references me") + CHUNK
+    where = "database" if root is None else str(root)
+    assert {s.store: sorted(s.blobs) for s in dry.stores if s.blobs} == {where: sorted([orphan, shared])}
+    assert dry.referenced == len(live)
+    assert await stored(engine, root) == live | {orphan, shared}  # a dry run changes nothing
+
+    done = await gc(ledger, dry_run=False, reason="nightly")
+    assert not done.dry_run
+    assert done.blobs == 2
+    assert len(done.positions) == 1
+    assert await stored(engine, root) == live
+    async with ledger.manager() as m:
+        entry = (await m.audit(event_type="retention.applied")).entries[-1]
+        assert entry.reason == "nightly"
+        got = await m.find_by_id(whole.id)
+        assert got is not None
+        assert got.data["content"] == b"whole bytes"
+    assert await read_all(ledger, streamed.id) == data
+    assert (await ledger.verify()).ok
+    again = await gc(ledger, dry_run=False)
+    assert again.blobs == 0
+    assert again.positions == []
+
+
+async def test_gc_refuses_bad_arguments(ledger: Ledger) -> None:
+    with pytest.raises(InvalidArgumentError, match="dry_run"):
+        await ledger.gc(dry_run="no")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="progress"):
+        await ledger.gc(progress=3)  # type: ignore[arg-type]
+
+
+async def test_retention_deletes_expired_files_and_gc_the_chunks_of_a_failed_stream(
+    ledger: Ledger, engine: AsyncEngine, root: Path | None
+) -> None:
+    async with ledger.manager() as m:
+        first = await m.save(ArtifactIn(data={"name": "m", "content": io.BytesIO(payload(2 * CHUNK, seed=1))}))
+        await m.save(ArtifactIn(id=first.id, data={"name": "m", "content": io.BytesIO(payload(2 * CHUNK, seed=2))}))
+    before = await stored(engine, root)
+    report = await ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    assert len(report.blobs) == 3  # the expired manifest and its two chunks, in either store
+    assert await stored(engine, root) == before - set(report.blobs)
+    async with ledger.manager() as m:
+        with pytest.raises(ContentExpiredError, match=str(first.id)):
+            await m.find_by_id(first.id, version=1)
+    assert (await ledger.verify()).ok
+    assert (await gc(ledger)).blobs == 0  # retention left nothing for gc
+
+
+async def test_the_guard_still_refuses_deleting_a_referenced_row(engine: AsyncEngine) -> None:
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as m:
+            await m.save(ArtifactIn(data={"content": b"kept"}))
+        await plant(ledger, b"planted row")
+        assert (await gc(ledger, dry_run=False)).blobs == 1  # the planted row: listed by the event, let through
+    with pytest.raises((DBAPIError, IntegrityError)):
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM ledger_blobs WHERE hash = :h"), {"h": digest(b"kept")})
+
+
+async def test_gc_on_a_blob_directory_that_went_missing_is_a_blob_store_error(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    root = tmp_path / "gone"
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        root.rmdir()
+        with pytest.raises(BlobStoreError, match=str(root)):
+            await ledger.gc()
+
+
+async def test_files_set_aside_by_an_uncommitted_run_are_put_back_or_removed_by_the_next_gc(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    root = tmp_path / "blobs"
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        async with ledger.manager() as m:
+            kept = await m.save(ArtifactIn(data={"content": b"live content"}))
+        path = DirectoryBlobs(root).path(digest(b"live content"))
+        path.rename(path.with_name(TRASH + path.name))  # as a run in a rolled-back transaction leaves it
+        stray = DirectoryBlobs(root).path(await plant(ledger, b"stray"))
+        stray.rename(stray.with_name(TRASH + stray.name))
+        await gc(ledger, dry_run=False)
+        assert path.exists()
+        assert not stray.with_name(TRASH + stray.name).exists()
+        async with ledger.manager() as m:
+            got = await m.find_by_id(kept.id)
+            assert got is not None
+            assert got.data["content"] == b"live content"
+
+
+async def test_a_failed_run_puts_the_files_it_set_aside_back(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from artifact_ledger import gc as gc_module
+
+    root = tmp_path / "blobs"
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        orphan = await plant(ledger, b"orphan")
+
+        def boom(dry_run: bool, referenced: int, found: Any, positions: list[int]) -> GcReport:
+            raise RuntimeError("the run fails after it set the files aside")
+
+        monkeypatch.setattr(gc_module, "_report", boom)
+        with pytest.raises(RuntimeError):
+            await gc(ledger, dry_run=False)
+        assert DirectoryBlobs(root).path(orphan).exists()  # the rolled-back run deleted nothing
+        monkeypatch.undo()
+        assert (await gc(ledger)).blobs == 1
+        async with ledger.manager() as m:
+            assert (await m.audit(event_type="retention.applied")).entries == []
+
+
+async def test_gc_while_writers_save_content_sharing_chunks_with_garbage(
+    backend: str, make_engine: Callable[[], AsyncEngine], root: Path | None, tmp_path: Path
+) -> None:
+    # Each writer and the collector on an engine of its own, as separate processes would be; one
+    # in-memory SQLite connection cannot serve concurrent streamed writers, so that backend runs on a file.
+    if backend == "sqlite-memory":
+        path = tmp_path / "concurrent.db"
+
+        def make() -> AsyncEngine:
+            return create_engine(f"sqlite+aiosqlite:///{path}")
+    else:
+        make = make_engine
+    blobs = None if root is None else f"file://{root}"
+    engines = [make() for _ in range(4)]
+    base = payload(3 * CHUNK, seed=5)
+    chunks = [base[i : i + CHUNK] for i in range(0, len(base), CHUNK)]
+    saved: list[tuple[Any, bytes]] = []
+    try:
+        async with Ledger.open(engines[0], secret=SECRET, blobs=blobs) as collector_ledger:
+            for chunk in chunks:
+                await plant(collector_ledger, chunk)  # garbage before anyone saves: no version references them
+
+            async def writer(n: int) -> None:
+                async with Ledger.open(engines[n], secret=SECRET, blobs=blobs) as ledger:
+                    for i in range(4):
+                        tail = payload(CHUNK // 2 + n, seed=100 * n + i)
+                        await plant(ledger, tail)  # garbage until the save below commits a version listing it
+                        await asyncio.sleep(0)
+                        async with ledger.manager() as m:
+                            content = io.BytesIO(base + tail)
+                            out = await m.save(ArtifactIn(data={"name": f"w{n}-{i}", "content": content}))
+                        saved.append((out.id, base + tail))
+
+            async def collector() -> None:
+                for _ in range(6):
+                    await gc(collector_ledger, dry_run=False)
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(writer(1), writer(2), writer(3), collector())
+            assert len(saved) == 12
+            for aid, data in saved:
+                assert await read_all(collector_ledger, aid) == data
+            report = await collector_ledger.verify()
+            assert report.ok, report
+            assert (await gc(collector_ledger)).blobs == 0
+    finally:
+        for engine in engines:
+            await engine.dispose()
