@@ -20,36 +20,43 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     ClauseElement,
     Integer,
-    Select,
     String,
-    Table,
-    all_,
-    any_,
-    bindparam,
-    case,
     cast,
     delete,
-    exists,
-    func,
     insert,
     literal_column,
     select,
-    text,
     true,
     union,
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB, asyncpg
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.elements import BindParameter
 
-from ..events import CREATED, MOVED, RESTORED, REVERTED, STATE_EVENTS
+from .statement_parts import (
+    LOG_COLUMNS,
+    ONE,
+    REPLY_COLUMNS,
+    ZERO,
+    _ancestry_json,
+    _blob_digest,
+    _columns,
+    _ids,
+    _in_subtree,
+    _insert,
+    _log_columns,
+    _log_parent,
+    _log_state,
+    _p,
+    _stream_max,
+    _upsert,
+)
+from .statement_reads import read_definitions
 from .tables import (
     MERKLE_FRONTIER_ID,
     PROJECTORS,
@@ -63,25 +70,7 @@ from .tables import (
     parent_history,
 )
 
-REPLY_COLUMNS = (
-    "id",
-    "parent_id",
-    "level",
-    "version",
-    "data",
-    "content_hash",
-    "content_codec",
-    "tags",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-)
-"""What the read side's listings select (``read_*``), in this order; timestamps come back as stored."""
-
-ONE = literal_column("1", Integer)
-ZERO = literal_column("0", Integer)
-"""Literals, not parameters (SQLite renders a missing OFFSET as a bound 0: ``.offset(ZERO)`` keeps it literal)."""
+__all__ = ["LOG_COLUMNS", "ONE", "REPLY_COLUMNS", "ZERO", "Statement", "Statements", "compile_for", "statements_for"]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -108,17 +97,6 @@ class Statement:
         return f"<Statement {self.name}>"
 
 
-def _p(name: str, type_: Any = None) -> BindParameter[Any]:
-    return bindparam(name, type_=type_)
-
-
-def _ids(dialect: str) -> Select[Any]:
-    """A subquery over one bound parameter holding many ids (see :meth:`Recorder.id_list`)."""
-    if dialect == "sqlite":
-        return select(func.json_each(_p("ids")).table_valued("value").c.value)
-    return select(func.unnest(_p("ids", ARRAY(String))))
-
-
 def _compile(
     name: str, construct: ClauseElement, dialect: Dialect, names: Sequence[str], writes: str | None
 ) -> Statement:
@@ -139,126 +117,6 @@ def _compile(
 
 
 _IDS_AND_INTEGERS = frozenset(("open_parent_link", "move_closure_detach", "move_closure_attach", "shift_levels"))
-
-
-def _in_subtree(dialect: str, member: Any, subtree: Select[Any], outsider: Any = None) -> list[Any]:
-    """``member`` in ``subtree`` (and ``outsider`` not in it), in the form each backend runs best.
-
-    PostgreSQL: ``= ANY(ARRAY(subquery))``, so the subtree's ids are computed once and the outer
-    rows found through the index; written as ``IN (subquery)`` its planner hash-joined a
-    sequential scan of the whole table (a 111-artifact move's closure update: 22 ms against 2 ms).
-    """
-    if dialect != "postgresql":
-        return [member.in_(subtree), *([outsider.not_in(subtree)] if outsider is not None else [])]
-    ids = func.array(subtree.scalar_subquery())
-    return [member == any_(ids), *([outsider != all_(ids)] if outsider is not None else [])]
-
-
-LOG_COLUMNS = ("log_version", "log_type", "log_parent", "log_state")
-"""What the statements that load artifact rows for a write add after the row's own columns: the
-stream's head in the log (version, type) and, for the row named by the ``target`` parameter only
-(the one the command changes), the parent its last structural event set and the payload of its
-last state event (data, content, tags). The write path compares them with the row before deciding
-anything from it. Other rows (a new artifact's parent, say) are only checked to be live at the
-version they show: no decision reads their parent or state, and the two seeks that read them
-were most of the check's cost. Statements that check every row's parent (a delete's subtree, an
-ancestry) ask for it with ``parent_of_all``."""
-
-_SETS_PARENT = (CREATED, MOVED, RESTORED, REVERTED)
-_SETS_STATE = tuple(sorted(STATE_EVENTS))
-
-
-def _payload_key(dialect: str, payload: Any, key: str) -> Any:
-    """``payload[key]`` as text (NULL when absent or JSON null): SQLite's JSON1, PostgreSQL's JSONB."""
-    if dialect == "postgresql":
-        return cast(payload, JSONB).op("->>")(literal_column(f"'{key}'"))
-    return func.json_extract(payload, literal_column(f"'$.{key}'"))
-
-
-def _last(e: Any, artifact_id: Any, column: Any, *where: Any) -> Any:
-    """``column`` of the artifact's newest event (among those matching ``where``): one backward seek."""
-    found = select(column).where(e.c.artifact_id == artifact_id, *where)
-    return found.order_by(e.c.version.desc()).limit(ONE).offset(ZERO).scalar_subquery()
-
-
-def _log_parent(dialect: str, e: Any, artifact_id: Any) -> Any:
-    """The parent the artifact's last structural event set (NULL: a root)."""
-    parent = func.coalesce(
-        _payload_key(dialect, e.c.payload, "to_parent_id"), _payload_key(dialect, e.c.payload, "parent_id")
-    )
-    return _last(e, artifact_id, parent, e.c.type.in_([literal_column(f"'{t}'") for t in _SETS_PARENT]))
-
-
-def _log_state(e: Any, artifact_id: Any) -> Any:
-    """The payload of the artifact's last state event."""
-    return _last(e, artifact_id, e.c.payload, e.c.type.in_([literal_column(f"'{t}'") for t in _SETS_STATE]))
-
-
-def _log_columns(dialect: str, artifact_id: Any, *, state: bool, parent_of_all: bool = False) -> list[Any]:
-    """The :data:`LOG_COLUMNS` of the artifact ``artifact_id`` (a column of the outer query): each
-    one seek on the log's (artifact_id, version) index. Without ``state`` the last is NULL, and so
-    are the last two for every row but ``target`` (see :data:`LOG_COLUMNS`); ``parent_of_all``:
-    every row's parent."""
-    e1, e2, e3, e4 = (events.alias(f"log{i}") for i in range(4))
-    parent = _log_parent(dialect, e3, artifact_id)
-    is_target = artifact_id == _p("target")
-    return [
-        select(func.max(e1.c.version)).where(e1.c.artifact_id == artifact_id).scalar_subquery().label("log_version"),
-        _last(e2, artifact_id, e2.c.type).label("log_type"),
-        (parent if parent_of_all else case((is_target, parent))).label("log_parent"),
-        (case((is_target, _log_state(e4, artifact_id))) if state else literal_column("NULL")).label("log_state"),
-    ]
-
-
-def _ancestor_log(dialect: str, ancestor_id: Any) -> list[Any]:
-    """An ancestor's version, type and parent by the log (an ancestry check reads every link)."""
-    return _log_columns(dialect, ancestor_id, state=False, parent_of_all=True)[:3]
-
-
-def _blob_digest(dialect: str) -> Any:
-    """PostgreSQL hashes a stored blob itself (only the digest crosses the wire); SQLite has no
-    SHA-256, so its bytes come back and the recorder hashes them (``Recorder.blob_digest``)."""
-    if dialect == "postgresql":
-        return func.encode(func.sha256(blobs.c.data), literal_column("'hex'"))
-    return blobs.c.data
-
-
-def _columns(table: Table) -> tuple[str, ...]:
-    return tuple(str(column.name) for column in table.c)  # plain str, not SQLAlchemy's quoted_name
-
-
-def _insert(table: Table, names: Sequence[str] | None = None) -> Any:
-    """``INSERT INTO table (columns) VALUES (one parameter per column)``; every column by default."""
-    return insert(table).values({name: _p(name) for name in (names or _columns(table))})
-
-
-def _upsert(dialect: str) -> Any:
-    return sqlite.insert if dialect == "sqlite" else postgresql.insert
-
-
-def _ancestry_json(dialect: str) -> Any:
-    """The rows of ``ancestry_by_log`` for the artifact bound as ``ancestor``, as one JSON array of arrays."""
-    c = closure.alias("anc")
-    row = (c.c.ancestor_id, c.c.depth, *_ancestor_log(dialect, c.c.ancestor_id))
-    if dialect == "postgresql":
-        ordered = postgresql.aggregate_order_by(func.json_build_array(*row), c.c.depth)
-        return select(func.json_agg(ordered)).where(c.c.descendant_id == _p("ancestor")).scalar_subquery()
-    inner = select(*row).where(c.c.descendant_id == _p("ancestor")).order_by(c.c.depth).subquery("path")
-    return select(func.json_group_array(func.json_array(*inner.c))).scalar_subquery()
-
-
-def _merkle_nodes_in(dialect: str) -> ClauseElement:
-    """Stored Merkle nodes by (level, idx), the pairs given as two lists (JSON text on SQLite)."""
-    if dialect == "sqlite":
-        pairs = "SELECT l.value, json_extract(:idxs, '$[' || l.key || ']') FROM json_each(:levels) AS l"
-    else:
-        pairs = "SELECT * FROM unnest(CAST(:levels AS INTEGER[]), CAST(:idxs AS BIGINT[]))"
-    return text(f"SELECT level, idx, hash FROM {merkle_nodes.name} WHERE (level, idx) IN ({pairs})")
-
-
-def _stream_max(e: Any) -> Any:
-    inner = events.alias("top")
-    return select(func.max(inner.c.version)).where(inner.c.artifact_id == e.c.artifact_id).scalar_subquery()
 
 
 def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...], str | None]]:
@@ -301,36 +159,8 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         ]
     )
     state = ("type", "data", "content_hash", "content_codec", "content_type", "content_size", "tags")
-    # ---- the read side's listings: the artifact columns a reply needs, timestamps as stored ----
-    reply = select(*(a.c[name] for name in REPLY_COLUMNS))
-    by_depth = reply.select_from(c.join(a, a.c.id == c.c.descendant_id))
     return {
-        "read_by_id": (reply.where(a.c.id == _p("id")), ("id",), None),
-        "read_by_ids": (reply.where(a.c.id.in_(ids)).order_by(a.c.id), ("ids",), None),
-        "read_all": (reply.order_by(a.c.id), (), None),
-        "read_page": (reply.order_by(a.c.id).limit(_p("limit")).offset(_p("offset")), ("limit", "offset"), None),
-        "read_first": (reply.order_by(a.c.id).limit(_p("limit")).offset(ZERO), ("limit",), None),
-        "read_after": (
-            reply.where(a.c.id > _p("after")).order_by(a.c.id).limit(_p("limit")).offset(ZERO),
-            ("after", "limit"),
-            None,
-        ),
-        "read_subtree": (
-            by_depth.where(c.c.ancestor_id == _p("id")).order_by(c.c.depth, a.c.id),
-            ("id",),
-            None,
-        ),
-        "read_root": (
-            reply.select_from(c.join(a, a.c.id == c.c.ancestor_id))
-            .where(c.c.descendant_id == _p("id"))
-            .order_by(c.c.depth.desc())
-            .limit(ONE)
-            .offset(ZERO),
-            ("id",),
-            None,
-        ),
-        "artifact_exists": (select(a.c.id).where(a.c.id == _p("id")), ("id",), None),
-        "blob_data_in": (select(blobs.c.hash, blobs.c.data).where(blobs.c.hash.in_(ids)), ("ids",), None),
+        **read_definitions(dialect),
         # ---- the write path ----
         "head": (head, (), None),
         "head_and_artifacts": (head_and_artifacts, ("ids", "target"), None),
@@ -514,75 +344,6 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             insert(merkle_nodes).values(level=_p("level"), idx=_p("idx"), hash=_p("hash")),
             ("level", "idx", "hash"),
             "ledger_merkle_nodes",
-        ),
-        "merkle_frontier": (
-            select(f.c.size, f.c.roots).where(f.c.id == literal_column(str(MERKLE_FRONTIER_ID))),
-            (),
-            None,
-        ),
-        "merkle_frontier_rows": (select(f.c.id, f.c.size, f.c.roots).order_by(f.c.id), (), None),
-        "merkle_node_rows": (
-            select(merkle_nodes.c.level, merkle_nodes.c.idx, merkle_nodes.c.hash).order_by(
-                merkle_nodes.c.level, merkle_nodes.c.idx
-            ),
-            (),
-            None,
-        ),
-        "merkle_nodes_in": (_merkle_nodes_in(dialect), ("levels", "idxs"), None),
-        "event_hashes_between": (
-            select(e.c.position, e.c.hash)
-            .where(e.c.position > _p("start"), e.c.position <= _p("end"))
-            .order_by(e.c.position),
-            ("start", "end"),
-            None,
-        ),
-        "clear_merkle_nodes": (delete(merkle_nodes), (), None),
-        "clear_merkle_frontier": (delete(merkle_frontier), (), None),
-        "clear_parent_history": (delete(h), (), None),
-        "clear_closure": (delete(c), (), None),
-        "clear_artifacts": (delete(a), (), None),
-        "clear_checkpoints": (delete(checkpoints), (), None),
-        # ---- whole-log reads (verify, export, drift) ----
-        "head_digest": (select(e.c.position, e.c.hash).order_by(e.c.position.desc()).limit(ONE).offset(ZERO), (), None),
-        "hash_at": (select(e.c.hash).where(e.c.position == _p("position")), ("position",), None),
-        "first_with_hash": (select(func.min(e.c.position)).where(e.c.hash == _p("value")), ("value",), None),
-        "first_with_prev_hash": (select(func.min(e.c.position)).where(e.c.prev_hash == _p("value")), ("value",), None),
-        "event_count": (select(func.count()).select_from(e), (), None),
-        "events_from": (select(e).where(e.c.position > _p("position")).order_by(e.c.position), ("position",), None),
-        "events_by_stream": (select(e).order_by(e.c.artifact_id, e.c.version), (), None),
-        "checkpoint_rows": (select(checkpoints.c.projector, checkpoints.c.position), (), None),
-        "blob_rows": (select(blobs.c.hash, blobs.c.size, blobs.c.data), (), None),
-        "blobs_in": (select(blobs.c.hash, blobs.c.size, blobs.c.data).where(blobs.c.hash.in_(ids)), ("ids",), None),
-        "closure_rows": (
-            select(c.c.descendant_id, c.c.ancestor_id, c.c.depth).order_by(c.c.descendant_id, c.c.depth),
-            (),
-            None,
-        ),
-        "artifact_count": (select(func.count()).select_from(a), (), None),
-        "artifact_without_events": (
-            select(a.c.id).where(~exists().where(e.c.artifact_id == a.c.id)).limit(ONE).offset(ZERO),
-            (),
-            None,
-        ),
-        # ---- verify's drift pass: the parent links' history against the log ----
-        # Some artifacts' links (oldest first), a batch of streams at a time ...
-        "parent_history_of": (
-            select(h.c.artifact_id, h.c.valid_from, h.c.valid_to, h.c.parent_id)
-            .where(h.c.artifact_id.in_(ids))
-            .order_by(h.c.artifact_id, h.c.valid_from),
-            ("ids",),
-            None,
-        ),
-        # ... how many rows there are in all, and one of an artifact the log has no events of.
-        "parent_history_count": (select(func.count()).select_from(h), (), None),
-        "parent_history_without_events": (
-            select(h.c.artifact_id, h.c.valid_from)
-            .where(~exists().where(e.c.artifact_id == h.c.artifact_id))
-            .order_by(h.c.artifact_id, h.c.valid_from)
-            .limit(ONE)
-            .offset(ZERO),
-            (),
-            None,
         ),
     }
 
