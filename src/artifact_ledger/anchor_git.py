@@ -1,0 +1,201 @@
+"""The ``git:PATH`` anchor: a note written into a git work tree and committed alone; reading it back.
+
+``git`` runs as a subprocess (its ``GIT_DIR``-style variables dropped, no prompts, a timeout);
+an identity is supplied with ``-c`` when the machine has none configured. Reading back refuses a
+note changed in the work tree since its commit, or by a later commit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .anchor_targets import Anchored, Target, first_line, keep_in_directory
+from .checkpoint_dir import SUFFIX, note_path
+from .checkpoints import Checkpoint
+from .errors import AnchorError, InvalidArgumentError, InvalidCheckpointError, LedgerError
+
+FALLBACK_NAME = "artifact-ledger"
+FALLBACK_EMAIL = "artifact-ledger@localhost"
+GIT_TIMEOUT = 60.0
+# Variables a git hook or a caller's shell may set that would point git at another repository.
+_GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
+
+
+def _git_executable(target: str, error: type[LedgerError] = AnchorError) -> str:
+    git = shutil.which("git")
+    if git is None:
+        message = f"git is not installed (no git on PATH): cannot use {target}; install git or use --to DIR"
+        if error is AnchorError:
+            raise AnchorError(message, target=target)
+        raise error(message)
+    return git
+
+
+def _run_git(git: str, cwd: Path, *args: str, target: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    try:
+        return subprocess.run(
+            [git, *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=GIT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise AnchorError(f"git {args[0]} in {cwd} did not finish in {GIT_TIMEOUT:g}s", target=target) from None
+    except OSError as exc:
+        raise AnchorError(f"cannot run git for {target}: {exc}", target=target) from None
+
+
+def git_work_tree(path: Path, target: str, error: type[LedgerError] = InvalidArgumentError) -> tuple[str, Path]:
+    """(the git executable, the top of the work tree holding the directory ``path``).
+
+    ``error`` (default :class:`InvalidArgumentError`) when ``path`` is no directory in a git work tree;
+    git missing is :class:`AnchorError` (or ``error`` when it is not the default).
+    """
+    git = _git_executable(target, AnchorError if error is InvalidArgumentError else error)
+    if not path.is_dir():
+        raise error(f"{target}: there is no directory {path} (make it inside a git repository: git init {path})")
+    done = _run_git(git, path, "rev-parse", "--show-toplevel", target=target)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise error(f"{target}: {path} is not in a git work tree ({first_line(done.stderr)}); run git init {path}")
+    return git, Path(done.stdout.strip()).resolve()
+
+
+def _identity(git: str, top: Path, target: str) -> list[str]:
+    """``-c user.name=… -c user.email=…`` for what git config does not set (a machine without it)."""
+    options: list[str] = []
+    for key, fallback in (("user.name", FALLBACK_NAME), ("user.email", FALLBACK_EMAIL)):
+        if _run_git(git, top, "config", "--get", key, target=target).returncode != 0:
+            options += ["-c", f"{key}={fallback}"]
+    return options
+
+
+def commit_message(checkpoint: Checkpoint) -> str:
+    """The commit message of a checkpoint: the same for the same checkpoint on every machine."""
+    ledger = checkpoint.ledger_id or checkpoint.origin
+    return f"artifact-ledger checkpoint: ledger {ledger}, size {checkpoint.size}, root {checkpoint.root}\n"
+
+
+def _porcelain(git: str, top: Path, relative: str, target: str) -> list[tuple[str, str]]:
+    """``git status`` of the pathspec ``relative``: (two-letter code, path from the top) per entry."""
+    done = _run_git(git, top, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", relative, target=target)
+    if done.returncode != 0:
+        raise AnchorError(f"git status failed in {top}: {first_line(done.stderr)}", target=target)
+    entries: list[tuple[str, str]] = []
+    fields = done.stdout.split("\0")
+    index = 0
+    while index < len(fields):
+        item = fields[index]
+        index += 1
+        if len(item) < 4:
+            continue
+        code, path = item[:2], item[3:]
+        if code[0] in "RC":  # a rename or copy: the source follows
+            index += 1
+        entries.append((code, path))
+    return entries
+
+
+def keep_in_git(path: Path, checkpoint: Checkpoint) -> Anchored:
+    """Write the note into ``path`` (a directory in a git work tree) and commit that file alone.
+
+    The note's file already committed with this checkpoint (or a co-signed copy) changes nothing.
+    :class:`AnchorError` when git is missing, the file has changes not committed or holds another
+    note, or the commit fails (git's message included; the note stays written, and the next run
+    commits it). :class:`InvalidArgumentError` when ``path`` is not in a git work tree.
+    """
+    target = Target("git", str(path))
+    git, top = git_work_tree(path, str(target))
+    file = note_path(path, checkpoint)
+    relative = os.path.relpath(file.resolve(), top)
+    before = _porcelain(git, top, relative, str(target)) if file.exists() else []
+    if any(code not in ("??", "A ") for code, _ in before):
+        raise AnchorError(
+            f"{file} has changes not committed ({before[0][0].strip()} in git status): a checkpoint file is "
+            f"never rewritten; see git diff HEAD -- {relative}",
+            target=str(target),
+        )
+    file, written, missing = keep_in_directory(path, checkpoint, target=str(target))
+    if not written and not before and _tracked(git, top, relative, str(target)):
+        return Anchored(target, file=file, not_kept=missing)  # committed before, unchanged since
+    added = _run_git(git, top, "add", "--", relative, target=str(target))
+    if added.returncode != 0:
+        raise AnchorError(
+            f"git add {relative} failed in {top}: {first_line(added.stderr)} (the note is written at {file})",
+            target=str(target),
+        )
+    done = _run_git(
+        git,
+        top,
+        *_identity(git, top, str(target)),
+        "commit",
+        "--quiet",
+        "-m",
+        commit_message(checkpoint),
+        "--",
+        relative,
+        target=str(target),
+    )
+    if done.returncode != 0:
+        raise AnchorError(
+            f"git commit of {relative} failed in {top}: {first_line(done.stderr or done.stdout)} "
+            f"(the note is written at {file}, not committed; the next checkpoint --to {target} commits it)",
+            target=str(target),
+        )
+    head = _run_git(git, top, "rev-parse", "HEAD", target=str(target))
+    return Anchored(target, file=file, written=written, commit=head.stdout.strip() or None, not_kept=missing)
+
+
+def _tracked(git: str, top: Path, relative: str, target: str) -> bool:
+    return _run_git(git, top, "ls-files", "--error-unmatch", "--", relative, target=target).returncode == 0
+
+
+def check_git_notes(path: Path, target: str) -> None:
+    """Refuse notes in ``path`` that git says were changed after their commit.
+
+    :class:`InvalidCheckpointError` naming the file: changed in the work tree since its commit,
+    deleted from it, or changed or removed by a later commit. Notes written but never committed are
+    read like any other.
+    """
+    git, top = git_work_tree(path, target, InvalidCheckpointError)
+    relative = os.path.relpath(path.resolve(), top)
+    for code, name in _porcelain(git, top, relative, target):
+        if code in ("??", "A ") or not _is_note(name, relative):
+            continue
+        what = "deleted from the work tree" if "D" in code else "changed in the work tree"
+        raise InvalidCheckpointError(
+            f"{top / name}: {what} since its commit; a checkpoint file is never rewritten "
+            f"(git diff HEAD -- {name} shows what changed, git log -- {name} who committed it)"
+        )
+    log = _run_git(
+        git, top, "log", "--format=commit %H", "--name-status", "--diff-filter=DMRT", "--", relative, target=target
+    )
+    if log.returncode != 0:
+        if "does not have any commits" in log.stderr:
+            return
+        raise InvalidCheckpointError(f"{target}: git log failed in {top}: {first_line(log.stderr)}")
+    commit = ""
+    for line in log.stdout.splitlines():
+        if line.startswith("commit "):
+            commit = line[len("commit ") :]
+            continue
+        status, _, names = line.partition("\t")
+        name = names.split("\t")[0]
+        if status and _is_note(name, relative):
+            raise InvalidCheckpointError(
+                f"{top / name}: changed or removed by commit {commit[:12]} after it was committed; a checkpoint "
+                f"file is never rewritten (git show {commit[:12]} shows the change)"
+            )
+
+
+def _is_note(name: str, relative: str) -> bool:
+    """``name`` (from the top of the work tree) is a note directly in the directory ``relative``."""
+    parent = os.path.dirname(name) or "."
+    return name.endswith(SUFFIX) and os.path.normpath(parent) == os.path.normpath(relative)
