@@ -202,6 +202,16 @@ def _completion(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     command.add_argument("--install", action="store_true", help="write it where the shell loads completions from")
 
 
+BLOBS_ENV = "ARTIFACT_LEDGER_BLOBS"
+BLOBS_HELP = (
+    f"where content bytes live: file:///absolute/path for a blob directory (default: ${BLOBS_ENV}, else the database)"
+)
+
+
+def blobs_default() -> str | None:
+    return os.environ.get(BLOBS_ENV) or None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="artifact-ledger",
@@ -212,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_help = f"database URL (default: {shown})".replace("%", "%%")  # never the password
     parser.add_argument("--db", default=from_env or DEFAULT_URL, help=db_help)
     parser.add_argument("--read-db", default=reading.read_db_default(), metavar="URL", help=reading.READ_DB_HELP)
+    parser.add_argument("--blobs", default=blobs_default(), metavar="URL", help=BLOBS_HELP)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -240,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
         command.add_argument("--read-db", default=argparse.SUPPRESS, metavar="URL", help=reading.READ_DB_HELP)
+        command.add_argument("--blobs", default=argparse.SUPPRESS, metavar="URL", help=BLOBS_HELP)
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser

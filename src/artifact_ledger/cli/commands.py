@@ -128,7 +128,7 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
         with Progress(transient=True, disable=args.json or not render.console.is_terminal) as progress:
             task = progress.add_task("verifying", total=None)
             report = await ledger.verify(
@@ -161,7 +161,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
         with Progress(transient=True, disable=not render.console.is_terminal) as progress:
             task = progress.add_task("rebuilding", total=None)
             count = await ledger.rebuild(progress=lambda n: progress.update(task, completed=n))

@@ -47,7 +47,7 @@ async def _migrate(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
         with _progress("exporting", None, args.json) as advance:
             manifest = await export_ledger(ledger.engine, args.path, progress=advance)
     if args.json:
@@ -63,7 +63,7 @@ async def _export(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace) -> int:
     # Verify the whole bundle before touching the database: a bad bundle writes nothing, not even tables.
     bundle = await asyncio.to_thread(load_bundle, args.path)
-    async with Ledger.open(args.db) as ledger:
+    async with Ledger.open(args.db, blobs=args.blobs) as ledger:
         with _progress("importing", bundle.manifest.event_count, args.json) as advance:
             result = await import_bundle(ledger.engine, bundle, progress=advance)
     if args.json:
@@ -86,7 +86,7 @@ async def _import(args: argparse.Namespace) -> int:
 
 async def _import_chapkit(args: argparse.Namespace) -> int:
     require_trust(args.trust_source)  # refuse before opening anything
-    async with Ledger.open(args.db) as ledger:
+    async with Ledger.open(args.db, blobs=args.blobs) as ledger:
         with _progress("importing from chapkit", None, args.json) as advance:
             result = await import_chapkit(
                 args.source, ledger, trust_source=args.trust_source, table=args.table, progress=advance

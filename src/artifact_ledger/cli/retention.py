@@ -1,4 +1,4 @@
-"""``artifact-ledger retention`` (dry run by default, ``--apply`` to expire), ``hold`` and ``release``."""
+"""``artifact-ledger retention`` and ``gc`` (dry runs by default, ``--apply`` to act), ``hold`` and ``release``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ..errors import HoldNotFoundError, InvalidArgumentError
@@ -35,6 +36,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     retention.add_argument("--apply", action="store_true", help="expire the content (default: report only)")
     retention.add_argument("--reason", help="why (recorded with the retention event)")
     retention.add_argument("--actor", help="who (recorded with the retention event)")
+    gc = sub.add_parser("gc", help="delete blobs no version references (a dry run unless --apply)")
+    gc.add_argument("--apply", action="store_true", help="delete them (default: report only)")
+    gc.add_argument("--reason", help="why (recorded with the gc event)")
+    gc.add_argument("--actor", help="who (recorded with the gc event)")
     for name, text in (
         ("hold", "put an artifact on hold: no policy expires its content"),
         ("release", "release a hold"),
@@ -49,7 +54,7 @@ async def run_retention(args: argparse.Namespace) -> int:
     policy = RetentionPolicy(
         keep_last=args.keep_last, keep_aliased=args.keep_aliased, keep_newer_than=args.keep_newer_than
     )
-    async with Ledger.open(args.db, create=False) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
         with render.console.status("applying retention" if args.apply else "planning retention"):
             report = await ledger.apply_retention(policy, dry_run=not args.apply, actor=args.actor, reason=args.reason)
     table = Table(title="expired content" if args.apply else "content that would expire (dry run)")
@@ -69,8 +74,37 @@ async def run_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_gc(args: argparse.Namespace) -> int:
+    stages = {"log": "reading the log", "scan": "listing stored blobs", "delete": "deleting"}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=render.console, transient=True
+    ) as progress:
+        task = progress.add_task("gc", total=None)
+
+        def told(stage: str, done: int, total: int | None) -> None:
+            progress.update(task, description=stages.get(stage, stage), completed=done, total=total)
+
+        async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
+            report = await ledger.gc(dry_run=not args.apply, actor=args.actor, reason=args.reason, progress=told)
+    table = Table(title="deleted blobs" if args.apply else "unreferenced blobs (dry run)")
+    for column in ("store", "blobs", "bytes"):
+        table.add_column(column)
+    for store in report.stores:
+        table.add_row(store.store, str(len(store.blobs)), str(store.bytes))
+    render.console.print(table)
+    verb = "deleted" if args.apply else "would be deleted"
+    render.console.print(
+        f"{report.blobs} blobs {verb}, {report.bytes_freed} bytes; {report.referenced} referenced blobs kept"
+        + (f"; events at {', '.join(map(str, report.positions))}" if report.positions else "")
+    )
+    return 0
+
+
 async def run_hold(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False) as ledger, ledger.manager() as manager:
+    async with (
+        Ledger.open(args.db, create=False, blobs=args.blobs) as ledger,
+        ledger.manager() as manager,
+    ):
         if args.command == "hold":
             hold = await manager.hold(args.id, args.reason, actor=args.actor)
             done = "already held" if hold.position is None else f"held (event {hold.position})"
@@ -99,6 +133,7 @@ def _exits(run: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[arg
 
 RETENTION_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "retention": _exits(run_retention),
+    "gc": _exits(run_gc),
     "hold": _exits(run_hold),
     "release": _exits(run_hold),
 }

@@ -1,0 +1,79 @@
+"""``artifact-ledger gc`` and ``--blobs`` through the CLI's entry point, with either blob store."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger.cli import main
+from artifact_ledger.store.blob_dir import DirectoryBlobs
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+
+
+async def _seed(url: str, blobs: str | None) -> str:
+    async with Ledger.open(url, blobs=blobs) as ledger, ledger.manager() as m:
+        a = await m.save(ArtifactIn(data={"name": "weights", "content": io.BytesIO(b"x" * 300_000)}))
+        await m.save(ArtifactIn(id=a.id, data={"name": "weights", "content": b"small"}))
+        return str(a.id)
+
+
+@pytest.mark.parametrize("store", ["database", "directory"])
+def test_gc_dry_run_then_apply_after_retention(
+    url: str, tmp_path: Path, store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blobs = None if store == "database" else f"file://{tmp_path / 'blobs'}"
+    asyncio.run(_seed(url, blobs))
+    where = [] if blobs is None else ["--blobs", blobs]
+    if blobs is not None:
+        DirectoryBlobs(tmp_path / "blobs")._write(
+            "a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146e", b"Hello World"
+        )  # an orphan file: no event references it
+    assert main(["--db", url, *where, "retention", "--keep-last", "1", "--apply"]) == 0
+    capsys.readouterr()
+    assert main(["--db", url, *where, "gc"]) == 0
+    out = capsys.readouterr().out
+    expected = 0 if blobs is None else 1
+    assert f"{expected} blobs would be deleted" in out
+    assert main(["--db", url, *where, "gc", "--apply", "--reason", "cleanup"]) == 0
+    assert f"{expected} blobs deleted" in capsys.readouterr().out
+    assert main(["--db", url, *where, "gc"]) == 0
+    assert "0 blobs would be deleted" in capsys.readouterr().out
+    assert main(["--db", url, *where, "verify"]) == 0
+
+
+def test_blobs_option_and_environment_reach_reads_and_verify(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = f"file://{tmp_path / 'blobs'}"
+    aid = asyncio.run(_seed(url, blobs))
+    assert main(["--db", url, "--blobs", blobs, "show", aid, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["id"] == aid
+    assert main(["--db", url, "show", aid, "--version", "1", "--json", "--blobs", blobs]) == 0
+    capsys.readouterr()
+    # Without the directory the content's bytes are nowhere to be found: verify says so.
+    assert main(["--db", url, "verify"]) == 1
+    capsys.readouterr()
+    monkeypatch.setenv("ARTIFACT_LEDGER_BLOBS", blobs)
+    assert main(["--db", url, "verify"]) == 0
+
+
+def test_bad_blobs_urls_and_a_missing_directory_are_refused(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_seed(url, None))
+    assert main(["--db", url, "--blobs", "s3://bucket/x", "gc"]) == 4
+    assert "s3://bucket/x" in capsys.readouterr().err
+    missing = tmp_path / "nowhere"
+    assert main(["--db", url, "--blobs", f"file://{missing}", "gc"]) == 4
+    assert str(missing) in capsys.readouterr().err
+    assert not missing.exists()  # gc creates no directory
