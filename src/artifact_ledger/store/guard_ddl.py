@@ -1,0 +1,141 @@
+"""The guard triggers' DDL, per table and dialect: what keeps the log append-only in the database.
+
+Pure text builders: the triggers that refuse UPDATE and DELETE on the log and blobs, refuse a
+REPLACE of a taken key (SQLite), and let retention delete only the blobs it expired.
+:mod:`artifact_ledger.store.tables` attaches them to ``create_all``, the migrations run them,
+and :mod:`artifact_ledger.store.guards` checks and repairs them.
+"""
+
+from __future__ import annotations
+
+# The log is append-only in the database itself, not only in this code: these
+# triggers refuse UPDATE and DELETE on events and blobs for every client.
+APPEND_ONLY_TABLES = ("ledger_events", "ledger_blobs")
+_APPEND_ONLY = "artifact-ledger: {table} is append-only; events and blobs are never updated or deleted"
+
+
+def append_only_ddl(table: str, dialect: str) -> list[str]:
+    """The statements that make ``table`` append-only on ``dialect`` (``create_all`` and the migrations run these)."""
+    msg = _APPEND_ONLY.format(table=table)
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, '{msg}'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+    if dialect == "postgresql":
+        return [
+            f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$ "
+            f"BEGIN RAISE EXCEPTION '{msg}' USING ERRCODE = 'restrict_violation'; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+            f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()",
+        ]
+    return []
+
+
+def drop_append_only_ddl(table: str, dialect: str) -> list[str]:
+    """What undoes :func:`append_only_ddl` before ``table`` is dropped (SQLite drops triggers with the table)."""
+    if dialect != "postgresql":
+        return []
+    extra = [f"DROP FUNCTION IF EXISTS {table}_expired_only() CASCADE"] if table == "ledger_blobs" else []
+    return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE", *extra]
+
+
+# Revision 0002. SQLite's REPLACE conflict resolution (INSERT OR REPLACE, REPLACE INTO) deletes the
+# row in the way without firing DELETE triggers, so on SQLite a BEFORE INSERT trigger also refuses a
+# row whose key is taken. An upsert's DO UPDATE fires the UPDATE triggers (both backends); PostgreSQL
+# has no REPLACE. A plain INSERT of a taken key fails here instead of at the unique index: the
+# (artifact_id, version) message keeps the words of SQLite's own, so it still reads as a concurrent
+# append (store/error_codes.py). A blob row may be written again with the same bytes (an import's
+# ON CONFLICT DO NOTHING of content already stored): that changes nothing.
+NO_REPLACE_TABLES = ("ledger_events", "ledger_blobs", "ledger_info")
+_TAKEN = "artifact-ledger: {table} already holds a row with this {key}; its rows are never replaced"
+_NO_REPLACE_CHECKS: dict[str, list[tuple[str, str, str]]] = {
+    # (condition on the stored row, the key named in the message, message prefix)
+    "ledger_events": [
+        (
+            "artifact_id = NEW.artifact_id AND version = NEW.version",
+            "artifact_id and version",
+            "UNIQUE constraint failed: ledger_events.artifact_id, ledger_events.version: ",
+        ),
+        ("position = NEW.position", "position", ""),
+        ("event_id = NEW.event_id", "event_id", ""),
+    ],
+    "ledger_blobs": [("hash = NEW.hash AND (size IS NOT NEW.size OR data IS NOT NEW.data)", "hash", "")],
+    "ledger_info": [("key = NEW.key AND value IS NOT NEW.value", "key", "")],
+}
+GUARDED_TABLES = ("ledger_events", "ledger_blobs", "ledger_info")
+"""Every table whose rows are never updated or deleted, by triggers (0001: events, blobs; 0002: info)."""
+
+
+def no_replace_ddl(table: str, dialect: str) -> list[str]:
+    """Revision 0002's guard on ``table``: SQLite refuses an insert whose key is taken (see above)."""
+    if dialect != "sqlite":
+        return []
+    raises = " ".join(
+        f"SELECT RAISE(ABORT, '{prefix}{_TAKEN.format(table=table, key=key)}') "
+        f"WHERE EXISTS (SELECT 1 FROM {table} WHERE {condition});"
+        for condition, key, prefix in _NO_REPLACE_CHECKS[table]
+    )
+    return [f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} BEGIN {raises} END"]
+
+
+# Revision 0006. Retention deletes blob rows, and only those: a DELETE on ledger_blobs passes for a
+# hash ledger_expired_blobs lists (the retention projector writes that row in the same transaction
+# as the retention.applied event, before the delete), and is refused for any other. UPDATE and
+# TRUNCATE stay refused. The row is a cache like every projection: verify accepts a missing blob
+# only where the log's own retention event deleted it, so a row planted here buys nothing.
+EXPIRY_GUARDED = "ledger_blobs"
+_EXPIRED_ONLY = _APPEND_ONLY.format(table=EXPIRY_GUARDED) + " (but by retention, for a blob it expired)"
+
+
+def expiry_guard_ddl(dialect: str) -> list[str]:
+    """Revision 0006's guards of ``ledger_blobs``: updates refused, deletes only of expired blobs."""
+    t = EXPIRY_GUARDED
+    if dialect == "sqlite":
+        return [
+            append_only_ddl(t, dialect)[0],  # BEFORE UPDATE: refused
+            f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} WHEN NOT EXISTS "
+            f"(SELECT 1 FROM ledger_expired_blobs WHERE hash = OLD.hash) "
+            f"BEGIN SELECT RAISE(ABORT, '{_EXPIRED_ONLY}'); END",
+        ]
+    if dialect == "postgresql":
+        function, _ = append_only_ddl(t, dialect)
+        return [
+            function,
+            f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR TRUNCATE "
+            f"ON {t} FOR EACH STATEMENT EXECUTE FUNCTION {t}_append_only()",
+            f"CREATE OR REPLACE FUNCTION {t}_expired_only() RETURNS trigger AS $$ "
+            f"BEGIN IF NOT EXISTS (SELECT 1 FROM ledger_expired_blobs WHERE hash = OLD.hash) THEN "
+            f"RAISE EXCEPTION '{_EXPIRED_ONLY}' USING ERRCODE = 'restrict_violation'; END IF; RETURN OLD; END $$ "
+            "LANGUAGE plpgsql",
+            f"CREATE TRIGGER {t}_expired_only BEFORE DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_expired_only()",
+        ]
+    return []
+
+
+def guard_ddl(table: str, dialect: str) -> list[str]:
+    """Every guard statement of ``table`` at the head revision (``create_all`` and ``repair_guards`` run these)."""
+    if table == EXPIRY_GUARDED:
+        return [*expiry_guard_ddl(dialect), *no_replace_ddl(table, dialect)]
+    return [*append_only_ddl(table, dialect), *no_replace_ddl(table, dialect)]
+
+
+def drop_guard_ddl(table: str, dialect: str) -> list[str]:
+    """What removes every guard of ``table`` (before ``guard_ddl`` puts them back)."""
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for op in ("update", "delete", "replace")]
+    if dialect == "postgresql":
+        expiry = (
+            [
+                f"DROP TRIGGER IF EXISTS {table}_expired_only ON {table}",
+                f"DROP FUNCTION IF EXISTS {table}_expired_only()",
+            ]
+            if table == EXPIRY_GUARDED
+            else []
+        )
+        return [
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+            *drop_append_only_ddl(table, dialect),
+            *expiry,
+        ]
+    return []
