@@ -2,7 +2,8 @@
 
 Bytes go out as they are, under the artifact's ``content_type``; a DataFrame as CSV when the
 content type says ``text/csv`` and as its JSON table otherwise; JSON values as JSON. Other Python
-objects (a pickled model, an array) have no portable file form here: 406, with the remedy.
+objects (a pickled model, an array) have no portable file form here: 406, with the remedy. Content
+saved as a stream is sent as a stream by the route (:func:`described` names its type and file).
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def _csv(frame: DataFrame) -> bytes:
 
 def _is_json(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+def described(artifact_id: str, data: dict[str, Any]) -> tuple[str, str]:
+    """``(media type, file name)`` of content saved as a stream (sent as it is, a chunk at a time)."""
+    declared = data.get("content_type")
+    media = declared if isinstance(declared, str) and MEDIA_TYPE.fullmatch(declared) else "application/octet-stream"
+    base = media.split(";", 1)[0].strip().lower()
+    return media, f"artifact_{artifact_id}.{EXTENSIONS.get(base, 'bin')}"
 
 
 def render(artifact_id: str, data: Any) -> tuple[bytes, str, str]:
