@@ -44,7 +44,7 @@ from sqlalchemy.sql.selectable import CTE, NamedFromClause
 from .events import STATE_EVENTS
 from .queries import Executor
 from .store.recorder import recorder_class
-from .store.tables import events, parent_history
+from .store.tables import events, holds, parent_history
 
 ONE: Final = literal_column("1", Integer)
 """A literal 1, not a bound parameter: a cached generic PostgreSQL plan then knows ``LIMIT 1`` as
@@ -260,7 +260,10 @@ async def audit_rows(
     """
     stmt = select(events).where(events.c.position > after)
     if artifact_id is not None:
-        stmt = stmt.where(events.c.artifact_id == artifact_id)
+        # The artifact's own events, and those of its hold stream (hold.set / hold.released name it in
+        # their payload; ledger_holds maps the artifact to that stream).
+        hold_stream = select(holds.c.stream_id).where(holds.c.artifact_id == artifact_id).scalar_subquery()
+        stmt = stmt.where(or_(events.c.artifact_id == artifact_id, events.c.artifact_id == hold_stream))
     if actors is not None:
         stmt = stmt.where(events.c.actor.in_(list(actors)))
     if types is not None:

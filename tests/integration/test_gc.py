@@ -265,3 +265,19 @@ async def test_gc_while_writers_save_content_sharing_chunks_with_garbage(
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_audit_of_an_artifact_lists_its_hold_and_release(ledger: Ledger) -> None:
+    async with ledger.manager() as m:
+        held = await m.save(ArtifactIn(data={"name": "evidence"}))
+        other = await m.save(ArtifactIn(data={"name": "other"}))
+        await m.hold(held.id, "legal hold", actor="counsel")
+        await m.hold(other.id, "another case")
+        await m.release(held.id, "case closed", actor="counsel")
+        page = await m.audit(artifact_id=held.id)
+        assert [e.event_type for e in page.entries] == ["artifact.created", "hold.set", "hold.released"]
+        assert [e.reason for e in page.entries[1:]] == ["legal hold", "case closed"]
+        holds_only = await m.audit(artifact_id=held.id, event_type="hold.*")
+        assert [e.event_type for e in holds_only.entries] == ["hold.set", "hold.released"]
+        others = await m.audit(artifact_id=other.id)
+        assert [e.event_type for e in others.entries] == ["artifact.created", "hold.set"]
