@@ -28,6 +28,8 @@ from artifact_ledger.blob_files import TRASH
 from artifact_ledger.content import streams
 from artifact_ledger.gc import GcReport
 from artifact_ledger.store.blob_dir import DirectoryBlobs
+from artifact_ledger.transfer import export_ledger, import_bundle
+from artifact_ledger.verify_bundle import verify_bundle
 from artifact_ledger.writer import WriteBatch
 from ledger_support import SECRET
 
@@ -281,3 +283,24 @@ async def test_audit_of_an_artifact_lists_its_hold_and_release(ledger: Ledger) -
         assert [e.event_type for e in holds_only.entries] == ["hold.set", "hold.released"]
         others = await m.audit(artifact_id=other.id)
         assert [e.event_type for e in others.entries] == ["artifact.created", "hold.set"]
+
+
+async def test_a_gc_run_exports_imports_and_passes_the_stdlib_verifier(
+    ledger: Ledger, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with ledger.manager() as m:
+        kept = await m.save(ArtifactIn(data={"name": "kept", "content": io.BytesIO(payload(2 * CHUNK, 3))}))
+    await plant(ledger, b"orphan for the bundle")
+    assert (await gc(ledger, dry_run=False)).blobs == 1
+    bundle = tmp_path / "bundle"
+    await export_ledger(engine, bundle)
+    report = verify_bundle(bundle)
+    assert report.ok, report.problem
+    async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}", secret=SECRET) as copy:
+        await import_bundle(copy.engine, bundle)
+        assert (await copy.verify()).ok
+        assert await read_all(copy, kept.id) == payload(2 * CHUNK, 3)
+        async with copy.manager() as m:
+            assert [e.event_type for e in (await m.audit(event_type="retention.applied")).entries] == [
+                "retention.applied"
+            ]
