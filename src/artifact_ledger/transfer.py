@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,26 +37,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import codec
 from . import verify_bundle as spec
 from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bundle
-from .bundle_check import EventRules, NeedState, state_digest
-from .chain import format_time
 from .content.streams import decode_manifest
-from .decide import ArtifactState, evolve
-from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError, LedgerError
+from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError
 from .events import RecordedEvent, upcast
+from .import_checks import (
+    PAGE,
+    ImportConflictError,
+    LedgerHead,
+    check_merkle_root,
+    check_rules,
+    check_start,
+    target_head,
+)
 from .projections.projector import Projector, write_checkpoints
 from .proofs import Extender
 from .store.errors import translated
-from .store.event_store import read_stream
 from .store.recorder import Recorder, recorder_for
-from .store.rows import HASH, POSITION, event_values
+from .store.rows import event_values
 
 __all__ = ["ImportConflictError", "ImportResult", "export_ledger", "import_bundle"]
-
-PAGE = 5000
-
-
-class ImportConflictError(LedgerError):
-    """The target ledger already holds a history that is not the bundle's; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -110,152 +108,6 @@ def _pages(bundle: Bundle) -> Iterator[list[BundleEvent]]:
         raise InvalidBundleError(f"bundle {bundle.path}: {spec.EVENTS} changed while it was imported")
 
 
-@dataclass(frozen=True)
-class _LedgerHead:
-    position: int
-    hash: str
-    recorded_at: str | None
-
-
-async def _head(driver: Recorder) -> _LedgerHead:
-    rows = await driver.fetch(driver.sql.head)
-    if not rows or rows[0][0] is None:
-        return _LedgerHead(0, codec.GENESIS_HASH.hex(), None)
-    return _LedgerHead(int(rows[0][0]), driver.read_bytes(rows[0][1]).hex(), format_time(driver.read_ts(rows[0][2])))
-
-
-async def _ledger_hash(driver: Recorder, position: int) -> str:
-    if position == 0:
-        return codec.GENESIS_HASH.hex()
-    rows = await driver.fetch(driver.sql.hash_at, position)
-    return driver.read_bytes(rows[0][0]).hex() if rows else ""
-
-
-def _bundle_hash(bundle: Bundle, position: int) -> str:
-    """The hash the bundle gives event ``position`` (``first_position - 1``: its ``prev_hash``)."""
-    manifest = bundle.manifest
-    if position == manifest.first_position - 1:
-        return manifest.prev_hash
-    if position == manifest.head_position:
-        return manifest.head_hash
-    for event in bundle.events():
-        if event.position == position:
-            return event.hash
-    return ""
-
-
-async def _first_difference(driver: Recorder, bundle: Bundle, upto: int) -> int:
-    """The first position (up to ``upto``) where the ledger's event is not the bundle's (a verified chain: one pass)."""
-    start = bundle.manifest.first_position
-    if await _ledger_hash(driver, start - 1) != bundle.manifest.prev_hash:
-        return start - 1
-    ledger = driver.pages(driver.sql.events_from, (start - 1,), PAGE)
-    bundled = bundle.events()
-    async with aclosing(ledger) as paged:
-        async for rows in paged:
-            for row in rows:
-                event = next(bundled, None)
-                if event is None or int(row[POSITION]) > upto or driver.read_bytes(row[HASH]).hex() != event.hash:
-                    return min(int(row[POSITION]), upto)
-    return upto
-
-
-def _conflict(bundle: Bundle, position: int, ledger_head: int) -> ImportConflictError:
-    if position == bundle.manifest.first_position - 1:
-        return ImportConflictError(
-            f"bundle {bundle.path} continues from event {position}, but the ledger's event {position} is another "
-            f"one: the ledger (head {ledger_head}) holds a different history; import into an empty database"
-        )
-    return ImportConflictError(
-        f"bundle {bundle.path} and the ledger (head {ledger_head}) differ from position {position} on "
-        f"({spec.EVENTS} line {position - bundle.manifest.first_position + 1}): the ledger holds a different "
-        "history; import into an empty database"
-    )
-
-
-def _check_merkle_root(bundle: Bundle, merkle: Extender | None) -> None:
-    """The root of the ledger's tree grown by the bundle's events must be the manifest's (when it has one)."""
-    manifest = bundle.manifest
-    if merkle is None or manifest.merkle_root is None:
-        return  # a bundle written before the Merkle tree: its events' chain was checked, and the tree grown
-    root = merkle.frontier.root().hex()
-    if root != manifest.merkle_root:
-        raise BundleRuleError(
-            f"bundle {bundle.path}: the ledger's Merkle tree grown by the bundle's events to {merkle.frontier.size} "
-            f"has the root {root}, but {spec.MANIFEST} says merkle_root {manifest.merkle_root} (rule: merkle-root); "
-            "nothing was imported",
-            file=spec.MANIFEST,
-            line=None,
-            rule="merkle-root",
-        )
-
-
-async def _check_start(driver: Recorder, bundle: Bundle, head: _LedgerHead) -> bool:
-    """Refuse a ledger whose log does not lead into the bundle; True when it already holds every event.
-
-    The chain makes one comparison enough: two logs with the same hash at a position agree
-    on every event up to it. Only a refusal looks further, to name the first differing position.
-    """
-    manifest = bundle.manifest
-    if head.position == 0:
-        if manifest.first_position != 1:
-            raise ImportConflictError(
-                f"the bundle starts at position {manifest.first_position} (an incremental export) but the ledger "
-                "is empty; import the bundle it continues first"
-            )
-        return False
-    if head.position < manifest.first_position - 1:
-        raise ImportConflictError(
-            f"the ledger ends at position {head.position} but the bundle continues from "
-            f"{manifest.first_position - 1}; import the bundles in between first"
-        )
-    shared = min(head.position, manifest.head_position)
-    if await _ledger_hash(driver, shared) != _bundle_hash(bundle, shared):
-        raise _conflict(bundle, await _first_difference(driver, bundle, shared), head.position)
-    return head.position >= manifest.head_position
-
-
-async def _target_state(
-    driver: Recorder, artifact_id: str
-) -> tuple[tuple[int, str | None, bool] | None, list[tuple[str | None, int] | None]]:
-    """(version, parent, deleted) of a stream by the target's log (None: no events), and its states per version."""
-    state: ArtifactState | None = None
-    states: list[tuple[str | None, int] | None] = []
-    for event in await read_stream(driver, artifact_id):
-        state = evolve(state, event)
-        digest = state_digest(state.data, state.content.to_json() if state.content else None, list(state.tags))
-        states.append(None if state.deleted else (state.parent_id, digest))
-    return (None if state is None else (state.version, state.parent_id, state.deleted)), states
-
-
-async def _target_children(driver: Recorder, artifact_id: str) -> int:
-    """How many live children ``artifact_id`` has in the target (live descendants by the projections,
-    their depth by the closure: two reads whatever the subtree's size; ``verify`` checks both)."""
-    below = [str(r[0]) for r in await driver.fetch(driver.sql.children_in_subtree, artifact_id)]
-    count = 0
-    for start in range(0, len(below), PAGE):
-        rows = await driver.fetch(driver.sql.closure_of, driver.id_list(below[start : start + PAGE]))
-        count += sum(1 for _d, ancestor, depth in rows if ancestor == artifact_id and int(depth) == 1)
-    return count
-
-
-async def _check_rules(driver: Recorder, bundle: Bundle, head: _LedgerHead) -> None:
-    """Hold the events after the ledger's head to the write rules, against the target's log (no writes)."""
-    rules = EventRules(str(bundle.path), bundle.manifest.first_position, complete=False, last_time=head.recorded_at)
-    for event in bundle.events():
-        if event.position <= head.position:
-            continue
-        while True:
-            try:
-                rules.check(event)
-                break
-            except NeedState as need:
-                if need.what == "stream":
-                    rules.learn(need.artifact_id, *await _target_state(driver, need.artifact_id))
-                else:
-                    rules.learn_children(need.artifact_id, await _target_children(driver, need.artifact_id))
-
-
 def _recorded(event: BundleEvent) -> RecordedEvent:
     return RecordedEvent(
         event.position,
@@ -279,7 +131,7 @@ def _recorded(event: BundleEvent) -> RecordedEvent:
 class _Replay:
     """Inserts verified events (and their blobs) page by page and projects them."""
 
-    def __init__(self, driver: Recorder, bundle: Bundle, head: _LedgerHead) -> None:
+    def __init__(self, driver: Recorder, bundle: Bundle, head: LedgerHead) -> None:
         self.driver = driver
         self.bundle = bundle
         self.head = head
@@ -420,20 +272,20 @@ async def import_bundle(
         async with engine.begin() as conn:
             driver = await recorder_for(conn)
             await driver.lock()
-            head = await _head(driver)
-            if await _check_start(driver, bundle, head):
+            head = await target_head(driver)
+            if await check_start(driver, bundle, head):
                 if progress is not None:
                     progress(manifest.event_count)
                 return ImportResult(0, manifest.event_count, 0, head.position, head.hash, already_contained=True)
             if not bundle.rules_checked:
-                await _check_rules(driver, bundle, head)  # every event passes before the first write
+                await check_rules(driver, bundle, head)  # every event passes before the first write
             replay = _Replay(driver, bundle, head)
             replay.merkle = await Extender.at_head(driver, head.position)
             for page in _pages(bundle):
                 await replay.page(page)
                 if progress is not None:
                     progress(replay.imported + replay.skipped)
-            _check_merkle_root(bundle, replay.merkle)
+            check_merkle_root(bundle, replay.merkle)
             if replay.imported:
                 await write_checkpoints(driver, manifest.head_position)
                 await replay.merkle.finish()
