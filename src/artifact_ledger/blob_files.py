@@ -117,17 +117,12 @@ def trash_files(root: Path) -> list[Path]:
 
 
 def purge_files(trash: Sequence[Path]) -> None:
-    """Remove the files set aside by a run that committed (one gone already is no error)."""
+    """Remove the files set aside by a run that committed (one gone already is no error). The
+    directories are not fsynced: a removal a crash undoes leaves a file no version references,
+    which the next gc removes again."""
     for aside in trash:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(aside)
-    for parent in {p.parent for p in trash}:
-        with contextlib.suppress(OSError):
-            fd = os.open(parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
 
 def restore_files(trash: Sequence[Path]) -> None:
