@@ -14,23 +14,22 @@ written for chapkit's ``ArtifactManager`` runs unchanged. It holds no logic of i
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 from ulid import ULID
 
-from . import arguments, patching
-from .aliases import checked_alias_name
+from . import patching
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, Commands
 from .errors import ConcurrentUseError
+from .exclusive import exclusive, exclusive_items, exclusive_step, settle
 from .lifecycle import Hold, Retention
-from .lineage import LineageEdge, LineageGraph
-from .provenance import Alias, AliasChange, Provenance
+from .manager_provenance import ProvenanceCalls
+from .provenance import Provenance
 from .query.find import FindPage
 from .reads import Reads
 from .repository import ArtifactRepository
@@ -41,16 +40,13 @@ from .schemas import (
     ArtifactOut,
     ArtifactTreeNode,
     ArtifactVersion,
-    AuditEntry,
     AuditPage,
 )
 
 __all__ = ["MAX_TAGS", "MAX_TAG_LENGTH", "ArtifactManager", "ArtifactRepository"]
 
-T = TypeVar("T")
 
-
-class ArtifactManager:
+class ArtifactManager(ProvenanceCalls):
     """Hierarchical artifacts with version history, on an append-only hash-chained log."""
 
     def __init__(self, repo: ArtifactRepository, hierarchy: ArtifactHierarchy | None = None) -> None:
@@ -60,7 +56,7 @@ class ArtifactManager:
         self._reads = Reads(repo, hierarchy, self._commands.sync)
         self._provenance = Provenance(self._commands, self._reads)
         self._retention = Retention(self._commands, self._reads)
-        self._running: str | None = None  # the public call in progress (see _exclusive below)
+        self._running: str | None = None  # the public call in progress (see exclusive.py)
 
     @property
     def hierarchy(self) -> ArtifactHierarchy | None:
@@ -76,21 +72,21 @@ class ArtifactManager:
     async def transaction(self) -> AsyncIterator[ArtifactManager]:
         """Every write inside is one transaction: one lock, one commit, all or nothing."""
         inner = self._commands.transaction()
-        await _exclusive_step(self, "transaction", inner.__aenter__)
+        await exclusive_step(self, "transaction", inner.__aenter__)
         try:
             yield self
         except BaseException as error:
-            await _settle(self)  # the session is free again before it rolls back
+            await settle(self)  # the session is free again before it rolls back
             rollback = functools.partial(inner.__aexit__, type(error), error, error.__traceback__)
-            if not await _exclusive_step(self, "transaction", rollback):
+            if not await exclusive_step(self, "transaction", rollback):
                 raise
         else:
-            stray = await _settle(self)
+            stray = await settle(self)
             if stray is not None:  # another task's call was still running in this transaction: commit none of it
                 refused = ConcurrentUseError("transaction", stray)
-                await _exclusive_step(self, "transaction", lambda: inner.__aexit__(ConcurrentUseError, refused, None))
+                await exclusive_step(self, "transaction", lambda: inner.__aexit__(ConcurrentUseError, refused, None))
                 raise refused
-            await _exclusive_step(self, "transaction", lambda: inner.__aexit__(None, None, None))
+            await exclusive_step(self, "transaction", lambda: inner.__aexit__(None, None, None))
 
     # ---- writes -------------------------------------------------------------------------------------
     async def save(
@@ -189,7 +185,7 @@ class ArtifactManager:
         ``ArtifactDeletedError``, ``VersionNotFoundError``, ``ContentNotFoundError``) are raised
         at the first step of the iteration. Memory stays at about one chunk.
         """
-        return _exclusive_items(self, self._reads.open_content(id, version=version), "open_content")
+        return exclusive_items(self, self._reads.open_content(id, version=version), "open_content")
 
     async def find_all(self, *, include_content: bool = True) -> list[ArtifactOut]:
         """Every live artifact, ordered by id."""
@@ -202,7 +198,7 @@ class ArtifactManager:
         page of rows and models at a time. Pages are separate reads: an artifact created
         during the iteration shows up if its id sorts after the current page.
         """
-        return _exclusive_items(self, self._reads.iter_all(include_content=include_content, page_size=page_size))
+        return exclusive_items(self, self._reads.iter_all(include_content=include_content, page_size=page_size))
 
     async def find_paginated(
         self, page: int, size: int, *, include_content: bool = True
@@ -353,206 +349,7 @@ class ArtifactManager:
         """The ids of the artifacts on hold now, in id order."""
         return await self._retention.held()
 
-    # ---- aliases ------------------------------------------------------------------------------------
-    async def set_alias(
-        self,
-        name: str,
-        id: ULID | str,
-        *,
-        version: int | None = None,
-        expected_target: ULID | str | tuple[ULID | str, int] | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
-    ) -> Alias:
-        """Point alias ``name`` at version ``version`` (default: the current one) of artifact ``id``.
 
-        ``expected_target`` (an artifact id, or an ``(id, version)`` pair) makes it a compare-and-set:
-        when the alias points elsewhere the call raises :class:`ConcurrencyError`. Moving a protected
-        alias needs a ``reason``. Setting it where it already points appends nothing.
-        """
-        return await self._provenance.set_alias(
-            name, id, version=version, expected_target=expected_target, actor=actor, reason=reason
-        )
-
-    async def resolve_alias(
-        self, name: str, *, as_of: datetime | None = None, include_content: bool = True
-    ) -> ArtifactOut:
-        """The artifact version alias ``name`` points at (``as_of``: pointed at then)."""
-        if as_of is None and self._commands.batch is None:
-            # The common read: one statement on a connection of the ledger's own when the session
-            # has nothing of its own to see (else None, and the read goes through the session).
-            found = await self._reads.alias_now(
-                checked_alias_name(name), arguments.flag(include_content, "include_content")
-            )
-            if found is not None:
-                return found
-        return await self._provenance.resolve_alias(name, as_of=as_of, include_content=include_content)
-
-    async def remove_alias(
-        self,
-        name: str,
-        *,
-        expected_target: ULID | str | tuple[ULID | str, int] | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """Remove alias ``name`` (:class:`AliasNotFoundError` when there is none; protected: needs a reason)."""
-        await self._provenance.remove_alias(name, expected_target=expected_target, actor=actor, reason=reason)
-
-    async def protect_alias(
-        self, name: str, *, protected: bool = True, actor: str | None = None, reason: str | None = None
-    ) -> Alias:
-        """Protect alias ``name``: moving or removing it then needs a ``reason`` (``protected=False`` lifts it)."""
-        return await self._provenance.protect_alias(name, protected=protected, actor=actor, reason=reason)
-
-    async def alias_history(self, name: str) -> list[AliasChange]:
-        """Every change of alias ``name``, oldest first: who moved it, when, why, from which version."""
-        return await self._provenance.alias_history(name)
-
-    async def provenance_history(self, id: ULID | str) -> list[AuditEntry]:
-        """The alias and link events that named artifact ``id`` (pointed an alias at it or away from
-        it, linked or unlinked it either way), oldest first; ``history(id)`` is its own versions."""
-        return await self._provenance.provenance_history(id)
-
-    async def aliases(self, id: ULID | str | None = None) -> list[Alias]:
-        """The aliases pointing at artifact ``id`` (every alias when ``id`` is None), by name."""
-        return await self._provenance.aliases(id)
-
-    # ---- lineage ------------------------------------------------------------------------------------
-    async def link(
-        self,
-        src_id: ULID | str,
-        dst_id: ULID | str,
-        kind: str,
-        *,
-        src_version: int | None = None,
-        dst_version: int | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
-    ) -> LineageEdge:
-        """Record "src *kind* dst" between two artifact versions (default: their current ones).
-
-        ``link(model, dataset, "derived_from")`` makes the dataset upstream of the model. Kinds:
-        ``derived_from``, ``used``, ``evaluated_on``, ``produced_by`` and registered ones. A
-        ``derived_from`` link that would close a cycle raises :class:`InvalidLinkError`.
-        """
-        edge = await self._provenance.link(
-            src_id,
-            dst_id,
-            kind,
-            src_version=src_version,
-            dst_version=dst_version,
-            remove=False,
-            actor=actor,
-            reason=reason,
-        )
-        assert edge is not None
-        return edge
-
-    async def unlink(
-        self,
-        src_id: ULID | str,
-        dst_id: ULID | str,
-        kind: str,
-        *,
-        src_version: int | None = None,
-        dst_version: int | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
-    ) -> bool:
-        """Remove a link (the versions default to the current ones); False when there was none."""
-        edge = await self._provenance.link(
-            src_id,
-            dst_id,
-            kind,
-            src_version=src_version,
-            dst_version=dst_version,
-            remove=True,
-            actor=actor,
-            reason=reason,
-        )
-        return edge is not None
-
-    async def lineage(
-        self,
-        id: ULID | str,
-        *,
-        direction: Literal["upstream", "downstream", "both"] = "upstream",
-        depth: int | None = None,
-        kinds: Sequence[str] | None = None,
-        as_of: datetime | None = None,
-    ) -> LineageGraph:
-        """The artifacts upstream (what ``id`` was made from) or downstream (what was made from it),
-        up to ``depth`` hops, following ``kinds`` (default: every kind), as the links stood ``as_of``."""
-        return await self._provenance.lineage(id, direction=direction, depth=depth, kinds=kinds, as_of=as_of)
-
-
-# ---- one manager per task -----------------------------------------------------------------------
-# A manager drives one session, and a session can run one statement at a time: a second task's call
-# while the first is awaiting the database used to surface as SQLAlchemy's IllegalStateChangeError
-# (or asyncpg's "another operation is in progress", or a half-used SQLite connection). Every public
-# call therefore marks the manager as running it, and a call that finds it marked raises
-# ConcurrentUseError before touching anything. The mark is one attribute, read and written without
-# a lock: the check and the set happen with no await in between, so no other task can run between
-# them. It tells overlapping calls apart, not tasks: calls one after another from different tasks
-# are not misuse (the sync API runs each call as a task of its own).
-
-
-async def _exclusive_step(manager: ArtifactManager, name: str, step: Callable[[], Awaitable[T]]) -> T:
-    """Await ``step()`` with the manager marked as running ``name``; refuse if it already runs a call."""
-    running = manager._running
-    if running is not None:
-        raise ConcurrentUseError(name, running)
-    manager._running = name
-    try:
-        return await step()
-    finally:
-        manager._running = None
-
-
-def _exclusive(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """``method`` run as :func:`_exclusive_step` does (inlined: this is on every call's path)."""
-    name = method.__name__
-
-    @functools.wraps(method)
-    async def exclusive(self: ArtifactManager, /, *args: Any, **kwargs: Any) -> T:
-        running = self._running
-        if running is not None:
-            raise ConcurrentUseError(name, running)
-        self._running = name
-        try:
-            return await method(self, *args, **kwargs)
-        finally:
-            self._running = None
-
-    exclusive.__exclusive__ = True  # type: ignore[attr-defined]  # tests check every public call has it
-    return exclusive
-
-
-async def _exclusive_items(
-    manager: ArtifactManager, items: AsyncGenerator[T, None], name: str = "iter_all"
-) -> AsyncGenerator[T, None]:
-    """``items`` with each page read as one exclusive call (the caller may use the manager between items)."""
-    try:
-        while True:
-            try:
-                item = await _exclusive_step(manager, name, items.__anext__)
-            except StopAsyncIteration:
-                return
-            yield item
-    finally:
-        await items.aclose()
-
-
-async def _settle(manager: ArtifactManager) -> str | None:
-    """Wait for a call another task still runs on the manager (a transaction is ending); its name, or None."""
-    running = manager._running
-    # Polling, not an Event: this runs only on misuse, and an Event would cost every call its set().
-    while manager._running is not None:  # noqa: ASYNC110
-        await asyncio.sleep(0.001)  # the running call holds the session, so it ends on its own
-    return running
-
-
-for _name, _member in list(vars(ArtifactManager).items()):
+for _name, _member in [*vars(ProvenanceCalls).items(), *vars(ArtifactManager).items()]:
     if not _name.startswith("_") and inspect.iscoroutinefunction(_member):
-        setattr(ArtifactManager, _name, _exclusive(_member))
+        setattr(ProvenanceCalls if _name in vars(ProvenanceCalls) else ArtifactManager, _name, exclusive(_member))

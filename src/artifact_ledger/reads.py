@@ -18,13 +18,12 @@ from typing import Any, TypeVar, cast
 
 from ulid import ULID
 
-from . import arguments, codec, logs, queries, temporal
+from . import arguments, codec, queries, temporal
 from . import history as hist
 from .content.encoding import verify_blob
 from .content.streams import CHUNK_SIZE, StreamedContent
 from .diffs import content_diff
 from .errors import (
-    AliasNotFoundError,
     ArtifactDeletedError,
     ArtifactNotFoundError,
     ContentNotFoundError,
@@ -47,11 +46,8 @@ from .schemas import (
     building,
     construct,
 )
-from .store import own_reads
 from .store.errors import translated
-from .store.provenance import provenance_statements
 from .store.recorder import Recorder
-from .store.statements import REPLY_COLUMNS
 from .store.tables import stamp_reader
 
 __all__ = ["Reads"]
@@ -83,28 +79,6 @@ def _content_of(aid: str, folded: Sequence[tuple[Any, Any]], version: int | None
 
 
 OutT = TypeVar("OutT", bound=ArtifactOut)
-
-
-def _stored_out(row: Sequence[Any]) -> ArtifactOut:
-    """The reply model of one projection row (``REPLY_COLUMNS`` first, as selected) without content:
-    what :meth:`Reads._models` builds for it, for a single row."""
-    loads, stamp = codec.loads, stamp_reader()
-    parent = row[1]
-    return construct(
-        ArtifactOut,
-        {
-            "id": ulid_from_text(row[0]),
-            "parent_id": None if parent is None else ulid_from_text(parent),
-            "level": row[2],
-            "data": loads(row[4]),
-            "tags": loads(row[7]),
-            "created_at": stamp(row[8]),
-            "updated_at": stamp(row[9]),
-            "version": row[3],
-            "created_by": row[10],
-            "updated_by": row[11],
-        },
-    )
 
 
 class Reads:
@@ -201,38 +175,6 @@ class Reads:
                 async with self.repo.reading() as rec:
                     return await queries.count(rec)
         return await self._count_where(where, as_of)
-
-    # ---- an alias's artifact, now ------------------------------------------------------------------
-    async def alias_now(self, name: str, include_content: bool) -> ArtifactOut | None:
-        """``resolve_alias(name)`` (a checked name) for a session with nothing of its own to see: one
-        statement (the alias row joined to its artifact's reply row) on a connection of the ledger's
-        own (``store/own_reads.py``). None when the read must go the ordinary way (the session is in
-        use, or no such connection is to be had): the caller reads through the repository then.
-
-        The answer is the artifact's projection row when the alias points at its current version;
-        an older version (or a deleted artifact's) is replayed from the log, as ``find_by_id(version=)``.
-        """
-        repo = self.repo
-        engine = repo._reads_engine()
-        if engine is None:
-            return None
-        statement = provenance_statements(engine.dialect.name).alias_resolved
-        with translated(), logs.span("read"), repo._replica_errors(engine):
-            rows = await own_reads.fetch(engine, statement.sql, statement.bind((name,)))
-        if rows is None:
-            return None
-        if not rows or rows[0][-2] is None:
-            raise AliasNotFoundError(f"no alias named {name!r}")
-        row = rows[0]
-        aid, version = row[-2], row[-1]
-        if row[0] is not None and row[3] == version:
-            if not (include_content and row[5]):
-                return _stored_out(row)
-            return (await self._models(ArtifactOut, [row[: len(REPLY_COLUMNS)]], include_content, stored=True))[0]
-        out = await self.find_by_id(aid, include_content=include_content, version=version, as_of=None)
-        if out is None:  # pragma: no cover - an alias's version always exists in its artifact's stream
-            raise ArtifactNotFoundError(f"alias {name!r} points at {aid} version {version}, which is not found")
-        return out
 
     # ---- find: the filter language (query/) --------------------------------------------------------
     async def find(
