@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from . import codec
+from . import writer_structural as structural
 from .clock import Clock
 from .content import EncodedContent
 from .content.streams import decode_manifest
@@ -26,32 +27,22 @@ from .decide import (
     MoveArtifact,
     RevertArtifact,
     SaveArtifact,
-    decide_delete,
-    decide_move,
-    decide_restore,
-    decide_revert,
     decide_save,
-    fold,
     with_unset_kept,
 )
 from .errors import CorruptBlobError, InvalidArtifactDataError
 from .events import Attribution, NewEvent, RecordedEvent
 from .ids import IdFactory
-from .projections.crosscheck import check_ancestry, check_row, check_subtree, log_says_live
-from .projections.projector import Projector, checkpoint_step
-from .projections.rows import row_from_db, state_columns
+from .projections.crosscheck import check_ancestry, check_row, log_says_live
+from .projections.projector import Projector
+from .projections.rows import state_columns
 from .store.event_store import (
     Head,
     head_from_rows,
-    insert_events_step,
-    merkle_steps,
-    read_stream,
     seal,
     stream_heads,
 )
 from .store.recorder import Recorder, Step
-from .store.rows import event_from_row
-from .store.tables import artifacts
 
 
 @dataclass(slots=True)
@@ -358,99 +349,21 @@ class WriteBatch:
         self.stored_blobs.update(present)
 
     async def move(self, cmd: MoveArtifact, who: Attribution) -> list[RecordedEvent]:
-        await self._begin([cmd.artifact_id, cmd.new_parent_id], target=cmd.artifact_id, ancestry_of=cmd.new_parent_id)
-        current = await self._state(cmd.artifact_id, with_parent=True)
-        parent_live = await self._live(cmd.new_parent_id)
-        in_subtree = False
-        if parent_live and current is not None and not current.deleted:
-            in_subtree = await self._in_subtree(cmd.artifact_id, cmd.new_parent_id)
-        decided = decide_move(cmd, current, parent_live=parent_live, parent_in_subtree=in_subtree)
-        return await self._commit_events(decided, who)
+        return await structural.move(self, cmd, who)
 
     async def delete(
         self, artifact_id: str, who: Attribution, *, cascade: bool, expected_version: int | None
     ) -> list[RecordedEvent]:
-        await self._begin([artifact_id])
-        row = await self.projector.get(artifact_id)
-        subtree: list[ArtifactState] = []
-        if row is not None:
-            sql = self.driver.sql
-            steps = [
-                *self.projector.steps(),
-                (sql.subtree_rows, (artifact_id,), False),
-                (sql.children_in_subtree, (artifact_id,), False),
-            ]
-            *_, rows, children = await self.driver.pipeline(steps)
-            width = len(artifacts.c)
-            for r in rows:
-                if r[0] not in self.touched:  # rows of this batch's own (not yet appended) events are its own
-                    check_row(r[:width], r[width:])
-            check_subtree(artifact_id, {r[0] for r in rows}, [c[0] for c in children])
-            subtree_rows = [row_from_db(self.driver, r[:width]) for r in rows]
-            for sub in subtree_rows:
-                self.projector.rows[sub.id] = sub
-            subtree = [sub.state() for sub in subtree_rows]
-        decided = decide_delete(
-            row.state() if row else None, subtree, cascade=cascade, expected_version=expected_version
-        )
-        return await self._commit_events(decided, who)
+        return await structural.delete(self, artifact_id, who, cascade=cascade, expected_version=expected_version)
 
     async def restore(self, artifact_id: str, who: Attribution) -> list[RecordedEvent]:
-        await self._begin()
-        await self.flush()
-        state = fold(await read_stream(self.driver, artifact_id))
-        parent_live = True
-        if state is not None and state.deleted and state.parent_id is not None:
-            parent_live = await self._live(state.parent_id)
-        decided = decide_restore(state, artifact_id, parent_live=parent_live)
-        return await self._commit_events(decided, who)
+        return await structural.restore(self, artifact_id, who)
 
     async def revert(self, cmd: RevertArtifact, who: Attribution) -> list[RecordedEvent]:
-        aid = cmd.artifact_id
-        await self._begin([aid], target=aid)
-        current = await self._state(aid, with_state=True, with_parent=True)
-        target: ArtifactState | None = None
-        if current is not None and not current.deleted and 1 <= cmd.to_version <= current.version:
-            await self.flush()  # this batch's own events must be readable from the log
-            rows = await self.driver.fetch(self.driver.sql.stream_events_upto, aid, cmd.to_version)
-            target = fold([event_from_row(r, self.driver.read_ts, self.driver.read_bytes) for r in rows])
-        parent_live, in_subtree = True, False
-        if current is not None and target is not None and target.parent_id != current.parent_id:
-            parent_live = await self._live(target.parent_id)
-            if parent_live:
-                in_subtree = await self._in_subtree(aid, target.parent_id)
-        decided = decide_revert(cmd, current, target, parent_live=parent_live, parent_in_subtree=in_subtree)
-        return await self._commit_events(decided, who)
+        return await structural.revert(self, cmd, who)
 
     # ---- write ------------------------------------------------------------------------------
     async def flush(self, *, commit: bool = False) -> None:
         """Send everything decided so far in one pipeline; with ``commit``, end the recorder's own
         transaction with it (see :meth:`Recorder.commit_after`). Otherwise the caller commits."""
-        steps: list[Step] = []
-        if self.blobs:
-            unchecked = {h: b for h, b in self.blobs.items() if h not in self.checked_blobs}
-            for start in range(0, len(unchecked), 2000):
-                chunk = list(unchecked)[start : start + 2000]
-                stored = await self.driver.fetch(self.driver.sql.blob_digests_in, self.driver.id_list(chunk))
-                self._check_blobs({h: unchecked[h] for h in chunk}, stored)
-            rows = [(b.hash, b.size, b.data) for b in self.blobs.values() if b.hash not in self.stored_blobs]
-            rows = await self.driver.blobs.divert(rows)  # a directory store writes its files now
-            if rows:
-                sql = self.driver.sql.insert_new_blob
-                steps.append((sql, rows[0], False) if len(rows) == 1 else (sql, rows, True))
-            self.stored_blobs.update(self.blobs)
-            self.blobs.clear()
-        if self.pending:
-            steps.append(insert_events_step(self.driver, self.pending))
-            assert self.head is not None
-            steps.extend(merkle_steps(self.driver, self.head))
-            steps.extend(self.projector.steps())
-            steps.append(checkpoint_step(self.driver, self.pending[-1].position))
-            self.appended += len(self.pending)
-            self.pending = []
-        else:
-            steps.extend(self.projector.steps())
-        if commit:
-            await self.driver.commit_after(steps)
-        else:
-            await self.driver.pipeline(steps)
+        await structural.flush(self, commit=commit)
