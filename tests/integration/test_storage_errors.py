@@ -416,6 +416,17 @@ async def test_postgresql_terminated_connection() -> None:
         await healthy(ledger, before + 1)
 
 
+def test_a_broken_asyncpg_protocol_state_is_a_lost_connection() -> None:
+    """The server ended the connection mid-operation: asyncpg's state machine refuses the next
+    statement with an InternalClientError (no SQLSTATE). The connection cannot be used again."""
+    error = asyncpg.exceptions.InternalClientError("cannot switch to state 11; another operation (2) is in progress")
+    mapped = translate(error)
+    assert isinstance(mapped, ConnectionLostError)
+    assert "retry" in str(mapped).lower()
+    assert "cannot switch to state 11" in str(mapped)
+    assert mapped.driver_error is error
+
+
 # ---- serialization failures and deadlocks --------------------------------------------------------
 
 

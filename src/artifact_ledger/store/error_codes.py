@@ -231,6 +231,11 @@ def without_code(inner: BaseException, wrapped: bool, site: Site | None) -> Foun
         return ConnectionLostError(lost), True
     if _is_asyncpg_interface_error(inner) and "connection is closed" in message:
         return ConnectionLostError(lost), True
+    if _is_asyncpg_internal_error(inner):
+        # The protocol's own state machine is broken ("cannot switch to state 11; another
+        # operation is in progress"): the server ended the connection while an operation was
+        # under way. The connection cannot be used again, so it is as good as lost.
+        return ConnectionLostError(lost), True
     if isinstance(inner, TimeoutError):
         return LedgerUnavailableError(f"timed out talking to the database{at} ({message}); retry"), True
     if type(inner) is OSError:
@@ -246,6 +251,14 @@ def _is_asyncpg_interface_error(error: BaseException) -> bool:
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
     return isinstance(error, InterfaceError)
+
+
+def _is_asyncpg_internal_error(error: BaseException) -> bool:
+    try:
+        from asyncpg.exceptions import InternalClientError
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(error, InternalClientError)
 
 
 # ---- shared -------------------------------------------------------------------------------------
