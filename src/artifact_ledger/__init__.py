@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         UntrustedContentError,
         VersionNotFoundError,
     )
+    from .gc import GcReport, StoreReclaim
     from .integrity import HeadDigest, VerifyReport
     from .ledger import Ledger
     from .lifecycle import Hold
@@ -188,6 +189,8 @@ _EXPORTS: dict[str, str] = {
     "RetentionPolicy": "retention",
     "RetentionReport": "retention",
     "ExpiredContent": "retention",
+    "GcReport": "gc",
+    "StoreReclaim": "gc",
     "StreamedContent": "content.streams",
     "UnknownCodecError": "errors",
     "CodecRoundTripError": "errors",
@@ -260,6 +263,7 @@ __all__ = [
     "ExpiredContent",
     "FindPage",
     "FixedClock",
+    "GcReport",
     "GenericArtifactData",
     "GenericMetadata",
     "HeadDigest",
@@ -302,6 +306,7 @@ __all__ = [
     "SchemaTamperedError",
     "StorageCorruptError",
     "StorageFullError",
+    "StoreReclaim",
     "StreamedContent",
     "TransactionAbortedError",
     "TreeHead",
