@@ -62,14 +62,28 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
     """(notes checked, the first contradiction or None). An unreadable note, one of another ledger or
     one not signed by any of ``keys`` raises :class:`InvalidCheckpointError` naming its file."""
     notes = read_notes(Path(directory), ledger.ledger_id)
+    held: tuple[Path, int] | None = None  # the largest note the log still holds, below the first it does not
     for path, checkpoint in sorted(notes, key=lambda item: item[1].size):
         try:
             check = await ledger.verify_checkpoint(checkpoint, verifier_keys=keys)
         except InvalidCheckpointError as exc:
             raise InvalidCheckpointError(f"{path}: {exc}") from None
         if not check.ok:
-            return len(notes), f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}"
+            return len(notes), f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}" + _bracket(
+                held, check.log_size, checkpoint.size
+            )
+        held = (path, checkpoint.size)
     return len(notes), None
+
+
+def _bracket(held: tuple[Path, int] | None, log_size: int, size: int) -> str:
+    """Where the change lies, from the notes on either side of it (a rewrite or fork, not a truncation)."""
+    if log_size < size:  # events dropped from the end: the check's own words say which
+        return ""
+    if held is None:
+        return f"; no earlier checkpoint to bracket it: the change lies in positions 1-{size}"
+    path, below = held
+    return f"; checkpoint {path.name} (size {below}) still holds: the change lies in positions {below + 1}-{size}"
 
 
 NewestState = Literal["verified", "contradicted", "none", "unreadable"]

@@ -123,6 +123,7 @@ async def test_a_rewritten_and_recomputed_event_passes_verify_but_not_the_checkp
     problem = report["checkpoint_problem"]
     assert "(size 16)" in problem or "size 16" in problem, problem
     assert "history up to position 16 was rewritten (or this is a fork)" in problem
+    assert "(size 10) still holds: the change lies in positions 11-16" in problem  # the two notes bracket it
     assert await run(url, "verify", "--checkpoints", str(notes), "--key", vkey) == 1
     out = capsys.readouterr().out
     assert "history up to position 16 was rewritten" in out
@@ -152,3 +153,45 @@ async def test_the_rewrite_is_found_between_the_two_checkpoints_that_bracket_it(
         checks = [await ledger.verify_checkpoint(note) for note in notes]
     assert [check.ok for check in checks] == [True, False, False]
     assert "position 10 was rewritten" in (checks[1].problem or "")
+
+
+async def test_notes_re_signed_by_the_attacker_pass_only_when_signatures_are_not_checked(
+    url: str,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys, notes, theirs = tmp_path / "keys", tmp_path / "notes", tmp_path / "attacker-keys"
+    await saves(url, 8, "score")
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    capsys.readouterr()
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key-dir", str(keys), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["signatures_checked"] is True
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key-dir", str(keys)) == 0
+    out = capsys.readouterr().out
+    assert "the log holds the history of 1 checkpoint(s)" in out
+    assert "BROKEN" not in out
+    assert "signatures not checked" not in out
+
+    await rewrite_and_recompute(url, 3, '"score":2', '"score":-1')
+    for note in notes.glob("*.note"):  # the attacker can write where the notes are kept, too
+        note.unlink()
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(theirs)) == 0  # signed by their key
+    capsys.readouterr()
+
+    assert await run(url, "verify", "--checkpoints", str(notes)) == 0  # taken at its word...
+    out = capsys.readouterr().out
+    assert "signatures not checked" in out  # ...and the report says so
+    assert await run(url, "verify", "--checkpoints", str(notes), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["signatures_checked"] is False
+
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key-dir", str(keys)) == 1
+    err = capsys.readouterr().err
+    assert "000000000008-" in err  # the note's file is named
+    assert "sign" in err
+
+    empty = tmp_path / "no-keys"
+    empty.mkdir()
+    assert await run(url, "verify", "--checkpoints", str(notes), "--key-dir", str(empty)) == 2
+    async with Ledger.open(url) as ledger:
+        assert f"no signing key of ledger {ledger.ledger_id} in {empty}" in capsys.readouterr().err
+    assert list(empty.iterdir()) == []  # a check never mints a key

@@ -19,12 +19,22 @@ from typing import Any
 
 from .. import anchors
 from ..checkpoint_dir import SUFFIX, note_path, read_notes, write_note
-from ..checkpoints import Checkpoint
+from ..checkpoints import Checkpoint, CheckpointSigner
 from ..errors import AnchorError, InvalidArgumentError
 from ..ledger import Ledger
 from . import render
 
-__all__ = ["SUFFIX", "add_parsers", "add_verify_arguments", "check_directory", "note_path", "read_notes", "write_note"]
+__all__ = [
+    "SUFFIX",
+    "add_parsers",
+    "add_verify_arguments",
+    "check_directory",
+    "fail",
+    "note_path",
+    "read_notes",
+    "verifier_keys",
+    "write_note",
+]
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -71,6 +81,28 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
         metavar="VKEY",
         help="a verifier key (name+keyid+base64): every checkpoint must carry a valid signature by one",
     )
+    verify.add_argument(
+        "--key-dir",
+        dest="verify_key_dir",
+        metavar="DIR",
+        help="check the signatures with the ledger's own key, read from its signing key file in DIR "
+        "(never created here); without --key or --key-dir the signatures are not checked",
+    )
+
+
+def verifier_keys(ledger: Ledger, keys: Sequence[str] | None, key_dir: str | None) -> list[str]:
+    """The verifier keys ``verify --checkpoints`` checks signatures with: every ``--key``, and the ledger's own
+    when ``--key-dir`` names the directory of its signing key (which must exist: a check never mints a key)."""
+    found = list(keys or [])
+    if key_dir is not None:
+        path = Path(key_dir) / f"{ledger.ledger_id}.ed25519"
+        if not path.is_file():
+            raise InvalidArgumentError(
+                f"no signing key of ledger {ledger.ledger_id} in {key_dir} (looked for {path}): give the directory "
+                "`artifact-ledger checkpoint --key-dir` signed with, or the verifier key with --key"
+            )
+        found.append(CheckpointSigner.for_ledger(str(ledger.ledger_id), key_dir).verifier_key)
+    return found
 
 
 async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -> tuple[int, str | None]:
@@ -80,7 +112,7 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
     return await anchors.check_anchor(ledger, directory, keys)
 
 
-def _fail(message: str, code: int) -> int:
+def fail(message: str, code: int) -> int:
     print(f"artifact-ledger: {message}", file=sys.stderr)
     return code
 
@@ -95,13 +127,13 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
             if target.kind == "git":
                 await asyncio.to_thread(anchors.git_work_tree, Path(target.where), str(target))
     except InvalidArgumentError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
     except AnchorError as exc:
-        return _fail(str(exc), EXIT_FAILED)
+        return fail(str(exc), EXIT_FAILED)
     if args.unsigned and targets:
         # A signed note has at least one signature line: without one, neither verify --checkpoints nor a
         # witness could read the note back, so an unsigned one is only printed.
-        return _fail(
+        return fail(
             "--unsigned cannot be used with --to: a note without a signature cannot be read back "
             "(verify --checkpoints, a witness); sign it (pip install artifact-ledger[sign]) or leave out --unsigned",
             EXIT_USAGE,

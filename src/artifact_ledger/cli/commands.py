@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from rich.progress import Progress
 
-from ..errors import ArtifactNotFoundError, CorruptBlobError, UntrustedContentError
+from ..errors import ArtifactNotFoundError, CorruptBlobError, InvalidArgumentError, UntrustedContentError
 from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import checkpoints as checkpoint_cli
@@ -138,11 +138,19 @@ async def _verify(args: argparse.Namespace) -> int:
                 blobs=not args.chain_only,
                 projections=False if args.chain_only else None,
             )
-        notes, contradiction = 0, None
+        notes, contradiction, keys = 0, None, []
         if args.checkpoints:
-            notes, contradiction = await checkpoint_cli.check_directory(ledger, args.checkpoints, args.key or [])
+            try:
+                keys = checkpoint_cli.verifier_keys(ledger, args.key, args.verify_key_dir)
+            except InvalidArgumentError as exc:  # a usage error: exit 2, nothing verified against the notes
+                return checkpoint_cli.fail(str(exc), checkpoint_cli.EXIT_USAGE)
+            notes, contradiction = await checkpoint_cli.check_directory(ledger, args.checkpoints, keys)
     if args.json:
-        extra = {"checkpoints_checked": notes, "checkpoint_problem": contradiction} if args.checkpoints else {}
+        extra = (
+            {"checkpoints_checked": notes, "checkpoint_problem": contradiction, "signatures_checked": bool(keys)}
+            if args.checkpoints
+            else {}
+        )
         render.print_json(dataclasses.asdict(report) | {"head": str(report.head)} | extra)
     elif report.ok:
         render.console.print(
@@ -157,6 +165,11 @@ async def _verify(args: argparse.Namespace) -> int:
             render.console.print(f"[green]OK[/green]: the log holds the history of {notes} checkpoint(s)")
         else:
             render.console.print(f"[red]BROKEN[/red] (checkpoint) {contradiction}", highlight=False, soft_wrap=True)
+        if not keys:
+            render.console.print(
+                "[yellow]signatures not checked[/yellow]: give --key VKEY or --key-dir DIR to require them "
+                "(without, a note anyone could write is taken at its word)"
+            )
     return 0 if report.ok and contradiction is None else 1
 
 
