@@ -50,7 +50,7 @@ except ImportError:  # before the directory code had a module of its own
 
 import artifact_ledger.merkle as merkle_module
 import artifact_ledger.store.event_store as event_store_module
-import artifact_ledger.writer as writer_module
+import artifact_ledger.writer_structural as writer_module
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.checkpoints import ORIGIN_PREFIX, Checkpoint, CheckpointSigner, cosign
 from artifact_ledger.cli.checkpoints import check_directory
