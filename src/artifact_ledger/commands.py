@@ -97,10 +97,13 @@ class Commands:
         finally:
             self.batch = None
 
-    async def _write(self, action: Callable[[WriteBatch], Awaitable[T]], *, whole: bool = True) -> T:
+    async def _write(
+        self, action: Callable[[WriteBatch], Awaitable[T]], *, whole: bool = True, group: bool = False
+    ) -> T:
         """Run one command: in the open transaction's batch, or in a batch of its own that commits.
 
         ``whole``: see :meth:`ArtifactRepository.unit` (False when the command reads a stream).
+        ``group``: the command may share its transaction with other managers' (group commit).
         """
         batch = self.batch
         if batch is not None:
@@ -126,7 +129,7 @@ class Commands:
         command, started = logs.command_name(action), time.perf_counter()
         try:
             with translated(), logs.span(command):
-                batch, result = await self.repo.unit(action, whole=whole)
+                batch, result = await self.repo.unit(action, whole=whole, group=group)
         except BaseException as exc:
             logs.refused(command, exc)
             raise
@@ -167,7 +170,7 @@ class Commands:
                 assert row is not None
                 return self._reply(row, content)
 
-            return await self._write(action, whole=not sources)  # a stream is read in the transaction
+            return await self._write(action, whole=not sources, group=True)  # a stream is read in the transaction
         finally:
             for source in sources:
                 source.close()
@@ -212,7 +215,7 @@ class Commands:
                     outs.append(self._reply(row, content))
             return outs
 
-        return await self._write(action, whole=whole)
+        return await self._write(action, whole=whole, group=True)
 
     async def move(
         self,
@@ -232,7 +235,7 @@ class Commands:
             await batch.move(MoveArtifact(aid, parent, expected_version), who)
             return await self._written(batch, aid)
 
-        return await self._write(action)
+        return await self._write(action, group=True)
 
     async def delete(
         self,
@@ -248,7 +251,8 @@ class Commands:
         expected_version = version_argument(expected_version, "expected_version")
         who = current_attribution(actor=actor, reason=reason)
         await self._write(
-            lambda batch: delete_checked(batch, aid, who, cascade=cascade, expected_version=expected_version)
+            lambda batch: delete_checked(batch, aid, who, cascade=cascade, expected_version=expected_version),
+            group=True,
         )
 
     async def restore(self, id: ULID | str, *, actor: str | None, reason: str | None) -> ArtifactOut:
@@ -259,7 +263,7 @@ class Commands:
             await batch.restore(aid, who)
             return await self._written(batch, aid)
 
-        return await self._write(action)
+        return await self._write(action, group=True)
 
     async def revert(
         self,
@@ -280,7 +284,7 @@ class Commands:
             await batch.revert(cmd, who)
             return await self._written(batch, aid)
 
-        return await self._write(action)
+        return await self._write(action, group=True)
 
     # ---- replies ------------------------------------------------------------------------------------
     async def _written(self, batch: WriteBatch, artifact_id: str) -> ArtifactOut:

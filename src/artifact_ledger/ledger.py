@@ -14,9 +14,10 @@ from . import integrity, queries
 from .ambient import attribution
 from .clock import Clock, system_clock
 from .content import Keyring
-from .errors import LedgerError
+from .errors import InvalidArgumentError, LedgerError
 from .events import RecordedEvent
 from .gc import GcReport, collect
+from .group_commit import set_enabled as set_group_commit
 from .ids import IdFactory, new_id
 from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
@@ -84,6 +85,7 @@ class Ledger:
         lock_timeout: float | None = None,
         read_url: str | URL | AsyncEngine | None = None,
         blobs: str | os.PathLike[str] | None = None,
+        group_commit: bool = True,
     ) -> AsyncIterator[Ledger]:
         """Open (and by default create) a ledger; the engine is disposed on exit if we made it.
 
@@ -108,7 +110,13 @@ class Ledger:
         (created if missing, unless ``create=False``), each verified when read. Content saved in
         the database before stays readable. A URL that is not an absolute ``file:///`` path, or a
         directory that cannot be written, is refused with :class:`BlobStoreError`.
+
+        ``group_commit``: whether single commands of managers running at the same time share one
+        transaction and one lock (on by default; a command running alone does not wait). It
+        applies to every manager on the ledger's engine. See the architecture page.
         """
+        if not isinstance(group_commit, bool):
+            raise InvalidArgumentError(f"group_commit must be True or False, not {group_commit!r}")
         owns = not isinstance(url_or_engine, AsyncEngine)
         if isinstance(url_or_engine, AsyncEngine):
             if lock_timeout is not None:
@@ -129,6 +137,7 @@ class Ledger:
         owns_read = read_url is not None and not isinstance(read_url, AsyncEngine)
         try:
             ledger_id = await prepare_schema(engine, create)
+            set_group_commit(engine, group_commit)
             store = await attach_blob_store(engine, blobs, create=create)
             if read_url is not None:
                 read_engine = await open_replica(engine, read_url, ledger_id, lock_timeout)

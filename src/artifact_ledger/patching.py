@@ -96,4 +96,4 @@ async def patch(
         await batch.save(cmd, who, encoded, fresh_id=False)
         return await commands._written(batch, aid)
 
-    return await commands._write(action)
+    return await commands._write(action, group=True)

@@ -19,6 +19,7 @@ from . import logs
 from .clock import Clock, system_clock
 from .content import Keyring, decode_content
 from .errors import ConnectionLostError, ReplicaUnavailableError
+from .group_commit import committer_for
 from .ids import IdFactory, new_id
 from .keys import resolve_keyring
 from .store.errors import translate
@@ -99,16 +100,24 @@ class ArtifactRepository:
             return None
         return bind
 
-    async def unit(self, action: Callable[[WriteBatch], Awaitable[T]], *, whole: bool = True) -> tuple[WriteBatch, T]:
+    async def unit(
+        self, action: Callable[[WriteBatch], Awaitable[T]], *, whole: bool = True, group: bool = False
+    ) -> tuple[WriteBatch, T]:
         """One command's unit of work: ``action`` on a new batch, committed after it, all rolled back
         on any error. Returns the batch and what ``action`` returned.
 
         ``whole``: on an idle session the command (its reads, decision, writes and commit) runs
         where its recorder runs it cheapest (:meth:`Recorder.whole`: on SQLite in one hop to the
         connection's own thread); False for a command that awaits anything else (a stream).
+        ``group``: on an idle session, a whole command may share its transaction with the
+        commands of other managers running at the same time (:mod:`~artifact_ledger.group_commit`).
         """
         self.wrote = True
         engine = self._idle_engine()
+        if engine is not None and group and whole:
+            committer = committer_for(engine)
+            if committer.enabled:
+                return await committer.submit(action, self.clock, self.new_id)
         if engine is None:
             batch = await self.batch()
             try:

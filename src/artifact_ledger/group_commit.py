@@ -1,0 +1,261 @@
+"""Group commit: concurrent commands of one process share one transaction and one write lock.
+
+Every write takes the ledger's write lock for its whole transaction, so concurrent single
+saves queue for it one after another, each paying for its own lock, head read and commit (on
+PostgreSQL a WAL flush; on SQLite a busy wait for the file lock). Here the commands that
+arrive while a transaction is running wait for it to end and then run together, in arrival
+order, in the next one: one lock, one head read, one commit for the whole group.
+
+The rules a group keeps:
+
+- A command that runs alone (nothing else waiting) runs at once, in its caller's task, exactly
+  as without grouping: no added wait on an idle system.
+- Each command keeps its own events, reply and error. A command refused by the ledger's rules
+  (parent not found, a stale ``expected_version``, a trust check) appends nothing and fails
+  alone; the rest of the group commits. A command that fails after sealing some of its events
+  is taken out and the rest run again as a new group.
+- A failure of the transaction itself (the lock not granted in time, the connection lost, the
+  disk full: every :class:`~artifact_ledger.errors.LedgerUnavailableError`, and the database
+  rolling back a serialization conflict) reaches every command of the group; nothing of any
+  of them was written. Another database refusal that cannot be pinned on one command makes
+  each command of the group run again on its own.
+- Commands in one group see each other's effects, in order: a save whose parent an earlier
+  command of the group created works.
+- A caller cancelled while its command waits takes it out of the queue; once its group has
+  begun, the command commits or fails with the group and only the reply is dropped.
+
+Only the artifact commands of an idle session join (save, save_all, patch, move, delete,
+restore, revert, without streamed content): ``manager.transaction()`` blocks and sessions in
+use keep their own transaction. ``Ledger.open(..., group_commit=False)`` turns it off for the
+ledger's engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .clock import Clock
+from .errors import ConcurrencyError, LedgerError, LedgerUnavailableError
+from .ids import IdFactory
+from .store.errors import translated
+from .store.recorder import own_transaction
+from .writer import WriteBatch
+
+__all__ = ["MAX_GROUP", "Committer", "committer_for", "set_enabled"]
+
+T = TypeVar("T")
+
+MAX_GROUP = 128
+"""Commands in one group at most; more wait for the next transaction."""
+
+Action = Callable[[WriteBatch], Awaitable[Any]]
+
+
+def _new_future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
+
+
+@dataclass(eq=False)
+class Member(Generic[T]):
+    """One command waiting for (or running in) a group."""
+
+    action: Callable[[WriteBatch], Awaitable[T]]
+    clock: Clock
+    new_id: IdFactory
+    future: asyncio.Future[tuple[WriteBatch, T]] = field(default_factory=_new_future)
+
+    def resolve(self, batch: WriteBatch, result: T) -> None:
+        if not self.future.done():
+            self.future.set_result((batch, result))
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            if isinstance(error, asyncio.CancelledError):
+                self.future.cancel()
+            else:
+                self.future.set_exception(error)
+
+
+class _NothingToCommit(Exception):
+    """Every member was refused by a rule: roll back (an empty commit is still a commit)."""
+
+    def __init__(self, outcomes: list[Any]) -> None:
+        super().__init__("every command of the group was refused")
+        self.outcomes = outcomes
+
+
+class _Refused(Exception):
+    """Member ``index`` failed in a way its neighbours need not share."""
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.index, self.error = index, error
+
+
+def _whole_transaction(error: BaseException) -> bool:
+    """Whether ``error`` is the transaction's own failure, shared by every command in it."""
+    if isinstance(error, LedgerUnavailableError):
+        return True
+    return isinstance(error, ConcurrencyError) and error.driver_error is not None
+
+
+class Committer:
+    """The queue of one engine's grouped commands and the task that runs their groups."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = weakref.ref(engine)
+        self.enabled = True
+        self.queue: deque[Member[Any]] = deque()
+        self.running = False
+        self.groups = 0
+        """Transactions run (for tests and benchmarks: fewer than commands means groups formed)."""
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(
+        self, action: Callable[[WriteBatch], Awaitable[T]], clock: Clock, new_id: IdFactory
+    ) -> tuple[WriteBatch, T]:
+        """Run ``action`` in a group; returns its batch and result, or raises its own error."""
+        member: Member[T] = Member(action, clock, new_id)
+        if self.running:
+            self.queue.append(member)
+            try:
+                return await member.future
+            except asyncio.CancelledError:
+                if member in self.queue:  # not begun: it never runs
+                    self.queue.remove(member)
+                raise
+        self.running = True  # nothing runs: this command runs now, alone, in its caller's task
+        try:
+            await self._run([member])
+        finally:
+            self._hand_over()
+        if member.future.cancelled():
+            raise asyncio.CancelledError
+        return member.future.result()
+
+    def _hand_over(self) -> None:
+        """After a group: start the task that runs the commands that queued meanwhile, if any."""
+        if not self.queue:
+            self.running = False
+            return
+        loop = asyncio.get_running_loop()
+        # A context of its own: nothing of one caller's context variables leaks into others' commands.
+        self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue:
+                group = self._next_group()
+                if group:
+                    await self._run(group)
+        except BaseException as error:  # the loop is closing: nobody may wait forever
+            while self.queue:
+                self.queue.popleft().fail(error)
+            raise
+        finally:
+            self.running = False
+            self._drainer = None
+
+    def _next_group(self) -> list[Member[Any]]:
+        """The queued commands that can share one batch: the same clock and id factory, in order."""
+        first = self.queue[0]
+        group: list[Member[Any]] = []
+        rest: deque[Member[Any]] = deque()
+        while self.queue:
+            member = self.queue.popleft()
+            if member.future.done():  # cancelled while waiting
+                continue
+            if len(group) < MAX_GROUP and member.clock is first.clock and member.new_id is first.new_id:
+                group.append(member)
+            else:
+                rest.append(member)
+        self.queue = rest
+        return group
+
+    async def _run(self, group: list[Member[Any]]) -> None:
+        """Commit ``group`` in one transaction, each member resolved with its own outcome."""
+        engine = self._engine()
+        pending = list(group)
+        while pending:
+            if engine is None:  # pragma: no cover - an engine is alive while its commands run
+                raise RuntimeError("the ledger's engine was garbage-collected while commands were queued")
+            try:
+                batch, outcomes = await self._attempt(engine, pending)
+            except _NothingToCommit as refused:
+                for member, outcome in zip(pending, refused.outcomes, strict=True):
+                    member.fail(outcome)
+                return
+            except _Refused as refused:
+                culprit = pending.pop(refused.index)
+                culprit.fail(refused.error)
+                continue  # the others again, as a new group
+            except BaseException as error:
+                if len(pending) == 1 or _whole_transaction(error) or not isinstance(error, LedgerError):
+                    for member in pending:
+                        member.fail(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    return
+                for member in pending:  # a refusal no one command can be blamed for: each on its own
+                    await self._run([member])
+                return
+            for member, outcome in zip(pending, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    member.fail(outcome)
+                else:
+                    member.resolve(batch, outcome)
+            return
+
+    async def _attempt(self, engine: AsyncEngine, group: list[Member[Any]]) -> tuple[WriteBatch, list[Any]]:
+        first = group[0]
+        self.groups += 1
+        async with own_transaction(engine) as recorder:
+            batch = WriteBatch(recorder, first.clock, first.new_id)
+
+            async def commands() -> list[Any]:
+                outcomes: list[Any] = []
+                for index, member in enumerate(group):
+                    sealed = batch.appended + len(batch.pending)
+                    try:
+                        with translated():
+                            outcomes.append(await member.action(batch))
+                    except LedgerError as error:
+                        if _whole_transaction(error):
+                            raise
+                        if error.driver_error is not None or batch.appended + len(batch.pending) != sealed:
+                            raise _Refused(index, error) from error  # the batch cannot go on with it
+                        outcomes.append(error)  # refused by a rule: nothing of it was appended
+                    except Exception as error:
+                        raise _Refused(index, error) from error
+                if all(isinstance(outcome, BaseException) for outcome in outcomes):
+                    raise _NothingToCommit(outcomes)
+                with translated():
+                    await batch.flush(commit=True)
+                return outcomes
+
+            return batch, await recorder.whole(commands)
+
+
+_committers: weakref.WeakKeyDictionary[Any, Committer] = weakref.WeakKeyDictionary()
+
+
+def committer_for(engine: AsyncEngine) -> Committer:
+    """The committer of ``engine`` (one per engine, made on first use)."""
+    key = engine.sync_engine
+    committer = _committers.get(key)
+    if committer is None:
+        committer = _committers[key] = Committer(engine)
+    return committer
+
+
+def set_enabled(engine: AsyncEngine, enabled: bool) -> None:
+    """Turn group commit on or off for every manager on ``engine``."""
+    committer_for(engine).enabled = enabled

@@ -1,0 +1,266 @@
+"""Group commit on every backend: concurrent single commands of one process share transactions,
+each keeping its own events, reply and error.
+
+Most tests form a group deterministically: the engine's committer is marked busy (as while a
+transaction runs), the commands queue behind it, then the queue is handed over and runs as one
+group (:meth:`Committer._hand_over`, what a finished transaction does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from ulid import ULID
+
+from artifact_ledger import (
+    ArtifactIn,
+    ArtifactNotFoundError,
+    ArtifactOut,
+    ConcurrencyError,
+    InvalidArgumentError,
+    Ledger,
+    StorageFullError,
+)
+from artifact_ledger.commands import Commands
+from artifact_ledger.group_commit import Committer, committer_for
+from artifact_ledger.writer import WriteBatch
+from ledger_support import SECRET
+
+
+@pytest.fixture
+async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
+    async with Ledger.open(engine, secret=SECRET) as opened:
+        yield opened
+
+
+async def event_count(ledger: Ledger) -> int:
+    async with ledger.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
+
+
+async def save(ledger: Ledger, item: ArtifactIn, **kwargs: Any) -> ArtifactOut:
+    """One save on a manager of its own (a new session per operation, as the HTTP API does)."""
+    async with ledger.manager() as manager:
+        return await manager.save(item, **kwargs)
+
+
+async def queued(committer: Committer, calls: list[Awaitable[Any]]) -> list[Any]:
+    """Run ``calls`` so that they queue behind a busy committer, then release them as one group."""
+    assert not committer.running
+    committer.running = True
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    for _ in range(50):  # every call reaches the queue (a few loop turns: sessions, input checks)
+        if len(committer.queue) == len(tasks):
+            break
+        await asyncio.sleep(0)
+    assert len(committer.queue) == len(tasks)
+    committer._hand_over()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_concurrent_saves_share_transactions(ledger: Ledger) -> None:
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    before, groups = await event_count(ledger), committer.groups
+
+    outs = await asyncio.gather(*(save(ledger, ArtifactIn(parent_id=root.id, data={"i": i})) for i in range(64)))
+
+    assert [out.data for out in outs] == [{"i": i} for i in range(64)]  # each its own reply
+    assert len({out.id for out in outs}) == 64
+    assert await event_count(ledger) == before + 64
+    assert committer.groups - groups < 64  # groups formed: fewer transactions than saves
+    async with ledger.manager() as manager:
+        for out in outs:
+            found = await manager.find_by_id(out.id)
+            assert found is not None
+            assert found.data == out.data
+    report = await ledger.verify()
+    assert report.ok, report.problem
+    assert report.events_checked == before + 64
+
+
+async def test_a_group_commits_once_and_positions_stay_in_arrival_order(ledger: Ledger) -> None:
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    groups = committer.groups
+    outs = await queued(committer, [save(ledger, ArtifactIn(parent_id=root.id, data={"n": n})) for n in range(10)])
+    assert committer.groups == groups + 1  # ten saves, one transaction
+    assert all(isinstance(out, ArtifactOut) for out in outs)
+    async with ledger.manager() as manager:
+        history = [await manager.history(out.id) for out in outs]
+    positions = [versions[-1].position for versions in history]
+    assert positions == sorted(positions)
+    assert positions == list(range(positions[0], positions[0] + 10))  # gap-free, in arrival order
+    assert (await ledger.verify()).ok
+
+
+async def test_a_member_sees_the_effects_of_earlier_members(ledger: Ledger) -> None:
+    committer = committer_for(ledger.engine)
+    parent_id = ULID()
+    parent, child, update = await queued(
+        committer,
+        [
+            save(ledger, ArtifactIn(id=parent_id, data={"name": "parent"})),
+            save(ledger, ArtifactIn(parent_id=parent_id, data={"name": "child"})),
+            save(ledger, ArtifactIn(id=parent_id, data={"name": "parent v2"}), expected_version=1),
+        ],
+    )
+    assert isinstance(parent, ArtifactOut)
+    assert isinstance(child, ArtifactOut)
+    assert isinstance(update, ArtifactOut)
+    assert child.parent_id == parent_id
+    assert update.version == 2
+    assert update.data == {"name": "parent v2"}
+
+
+async def test_a_refused_member_fails_alone(ledger: Ledger) -> None:
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    before = await event_count(ledger)
+    missing = ULID()
+    outs = await queued(
+        committer,
+        [
+            save(ledger, ArtifactIn(parent_id=root.id, data={"n": 0})),
+            save(ledger, ArtifactIn(parent_id=missing, data={"orphan": True})),
+            save(ledger, ArtifactIn(id=root.id, data={"stale": True}), expected_version=7),
+            save(ledger, ArtifactIn(parent_id=root.id, data={"n": 1})),
+        ],
+    )
+    first, orphan, stale, last = outs
+    assert isinstance(first, ArtifactOut)
+    assert isinstance(last, ArtifactOut)
+    assert isinstance(orphan, ArtifactNotFoundError)
+    assert str(missing) in str(orphan)
+    assert isinstance(stale, ConcurrencyError)
+    assert str(root.id) in str(stale)
+    assert await event_count(ledger) == before + 2  # the two refused appended nothing
+    async with ledger.manager() as manager:
+        unchanged = await manager.find_by_id(root.id)
+    assert unchanged is not None
+    assert unchanged.data == {"root": True}
+    assert (await ledger.verify()).ok
+
+
+async def test_every_member_refused_commits_nothing(ledger: Ledger) -> None:
+    committer = committer_for(ledger.engine)
+    before = await event_count(ledger)
+    outs = await queued(committer, [save(ledger, ArtifactIn(parent_id=ULID(), data={"n": n})) for n in range(3)])
+    assert all(isinstance(out, ArtifactNotFoundError) for out in outs)
+    assert await event_count(ledger) == before
+    assert (await ledger.verify()).ok
+
+
+async def test_a_member_failing_after_sealing_is_taken_out_and_the_rest_commit(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply that fails after the command's event was sealed: that command must not be half
+    kept, so the group runs again without it."""
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    before = await event_count(ledger)
+    reply = Commands._reply
+
+    def failing_reply(self: Commands, row: Any, content: Any) -> ArtifactOut:
+        if row.data == {"poison": True}:
+            raise RuntimeError("the reply of the poisoned save failed")
+        return reply(self, row, content)
+
+    monkeypatch.setattr(Commands, "_reply", failing_reply)
+    outs = await queued(
+        committer,
+        [
+            save(ledger, ArtifactIn(parent_id=root.id, data={"n": 0})),
+            save(ledger, ArtifactIn(parent_id=root.id, data={"poison": True})),
+            save(ledger, ArtifactIn(parent_id=root.id, data={"n": 1})),
+        ],
+    )
+    assert isinstance(outs[0], ArtifactOut)
+    assert isinstance(outs[1], RuntimeError)
+    assert isinstance(outs[2], ArtifactOut)
+    assert await event_count(ledger) == before + 2
+    async with ledger.manager() as manager:
+        assert await manager.find_by_id(outs[0].id) is not None
+        assert await manager.find_by_id(outs[2].id) is not None
+    assert (await ledger.verify()).ok
+
+
+async def test_a_storage_failure_reaches_every_member_and_writes_nothing(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    before = await event_count(ledger)
+    flush = WriteBatch.flush
+
+    async def full_disk(self: WriteBatch, *, commit: bool = False) -> None:
+        if commit:
+            raise StorageFullError("the disk is full (provoked by the test); nothing was written")
+        await flush(self, commit=commit)
+
+    monkeypatch.setattr(WriteBatch, "flush", full_disk)
+    outs = await queued(committer, [save(ledger, ArtifactIn(parent_id=root.id, data={"n": n})) for n in range(4)])
+    assert all(isinstance(out, StorageFullError) for out in outs)
+    assert len({id(out) for out in outs}) == 1  # the transaction's one failure, shared
+    assert await event_count(ledger) == before
+    monkeypatch.setattr(WriteBatch, "flush", flush)
+    assert (await save(ledger, ArtifactIn(parent_id=root.id, data={"after": True}))).version == 1
+    assert await event_count(ledger) == before + 1
+    assert (await ledger.verify()).ok
+
+
+async def test_a_cancelled_waiting_command_never_runs(ledger: Ledger) -> None:
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    before = await event_count(ledger)
+    committer.running = True
+    tasks = [asyncio.ensure_future(save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}))) for n in range(3)]
+    for _ in range(50):
+        if len(committer.queue) == 3:
+            break
+        await asyncio.sleep(0)
+    tasks[1].cancel()
+    await asyncio.sleep(0)
+    committer._hand_over()
+    outs = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(outs[0], ArtifactOut)
+    assert isinstance(outs[1], asyncio.CancelledError)
+    assert isinstance(outs[2], ArtifactOut)
+    assert await event_count(ledger) == before + 2
+    assert not committer.running
+    assert not committer.queue
+    assert (await ledger.verify()).ok
+
+
+async def test_a_lone_command_runs_at_once_and_transactions_are_not_grouped(ledger: Ledger) -> None:
+    committer = committer_for(ledger.engine)
+    groups = committer.groups
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    assert committer.groups == groups + 1
+    assert not committer.running  # nothing left behind: the next command runs at once too
+    async with ledger.manager() as manager, manager.transaction():
+        await manager.save(ArtifactIn(parent_id=root.id, data={"in": "transaction"}))
+        await manager.save(ArtifactIn(parent_id=root.id, data={"in": "transaction", "n": 2}))
+    assert committer.groups == groups + 1  # a transaction block keeps its own transaction
+
+
+async def test_group_commit_can_be_turned_off(engine: AsyncEngine) -> None:
+    async with Ledger.open(engine, secret=SECRET, group_commit=False) as ledger:
+        committer = committer_for(ledger.engine)
+        assert not committer.enabled
+        groups = committer.groups
+        root = await save(ledger, ArtifactIn(data={"root": True}))
+        outs = [await save(ledger, ArtifactIn(parent_id=root.id, data={"i": i})) for i in range(8)]
+        assert len({out.id for out in outs}) == 8
+        assert committer.groups == groups  # every save its own transaction, outside the committer
+        assert (await ledger.verify()).ok
+    with pytest.raises(InvalidArgumentError, match="group_commit"):
+        async with Ledger.open(engine, secret=SECRET, group_commit="yes"):  # type: ignore[arg-type]
+            pass
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        assert committer_for(ledger.engine).enabled
