@@ -75,7 +75,7 @@ def _target(result: Result) -> str:
     if result.target is None:
         return "—"
     if result.kind == RATE:
-        return f"≥ 1/{1 / result.target:g}"
+        return f"≥ {result.target:g}×" if result.target > 1 else f"≥ 1/{1 / result.target:g}"
     return f"≤ {result.target:g}×"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "H1", "H2", "H3", "V1", "P")
+WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "H1", "H2", "H3", "V1", "P", "G")
 PER_OPERATION = ("get", "save", "update", "move")  # P's operations, each with a target and a statement count
 
 pytestmark = pytest.mark.slow
@@ -62,5 +62,9 @@ def test_quick_run_reports_every_workload_on_both_backends(tmp_path: Path) -> No
             if r["workload"].startswith(("P save", "P update", "P move")):
                 assert counted["floor"] == 3, r
                 assert counted["ours"] >= 3, r
+    for backend in ("sqlite", "postgresql"):  # group commit: 32 tasks at once share transactions
+        grouped = [r for r in results if r["backend"] == backend and r["workload"].startswith("G 32 tasks: saves")]
+        assert len(grouped) == 1, grouped
+        assert grouped[0]["detail"]["transactions_grouped"] < grouped[0]["detail"]["saves"], grouped
     assert "sqlite" in done.stdout  # the printed tables
     assert "postgresql" in done.stdout
