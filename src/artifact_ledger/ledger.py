@@ -22,6 +22,8 @@ from .ids import IdFactory, new_id
 from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
+from .namespaces import DEFAULT as DEFAULT_NAMESPACE
+from .namespaces import check_name, list_namespaces, namespace_engine
 from .opening import not_found, open_replica, prepare_schema
 from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
@@ -71,6 +73,9 @@ class Ledger:
         self._owns_engine = owns_engine
         self._owns_read_engine = False
         self.sessions = async_sessionmaker(engine, class_=LedgerSession, expire_on_commit=False)
+        self.namespace = DEFAULT_NAMESPACE
+        """The namespace this ledger is (``default`` unless opened with ``namespace=``)."""
+        self._base = engine
 
     @classmethod
     @asynccontextmanager
@@ -86,6 +91,7 @@ class Ledger:
         read_url: str | URL | AsyncEngine | None = None,
         blobs: str | os.PathLike[str] | None = None,
         group_commit: bool = True,
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> AsyncIterator[Ledger]:
         """Open (and by default create) a ledger; the engine is disposed on exit if we made it.
 
@@ -114,9 +120,16 @@ class Ledger:
         ``group_commit``: whether single commands of managers running at the same time share one
         transaction and one lock (on by default; a command running alone does not wait). It
         applies to every manager on the ledger's engine. See the architecture page.
+
+        ``namespace``: an independent ledger in the same database (its own chain, positions,
+        write lock, ledger id and key; see :mod:`artifact_ledger.namespaces`). ``default`` is the
+        ledger opened without one. With ``create=False`` an unknown namespace raises
+        :class:`LedgerNotFoundError` and creates nothing; a bad name, ``InvalidArgumentError``.
         """
         if not isinstance(group_commit, bool):
             raise InvalidArgumentError(f"group_commit must be True or False, not {group_commit!r}")
+        if check_name(namespace) != DEFAULT_NAMESPACE and read_url is not None:
+            raise InvalidArgumentError("read_url works with the default namespace only (namespace='default')")
         owns = not isinstance(url_or_engine, AsyncEngine)
         if isinstance(url_or_engine, AsyncEngine):
             if lock_timeout is not None:
@@ -135,7 +148,10 @@ class Ledger:
         read_engine: AsyncEngine | None = None
         store: BlobStore = DATABASE
         owns_read = read_url is not None and not isinstance(read_url, AsyncEngine)
+        base = engine
         try:
+            if namespace != DEFAULT_NAMESPACE:
+                engine = await namespace_engine(base, namespace, create=create)
             ledger_id = await prepare_schema(engine, create)
             set_group_commit(engine, group_commit)
             store = await attach_blob_store(engine, blobs, create=create)
@@ -147,18 +163,21 @@ class Ledger:
                 keyring=resolve_keyring(engine.url, secret, ledger_id=ledger_id),
                 clock=clock or system_clock,
                 id_factory=id_factory or new_id,
-                owns_engine=owns,
+                owns_engine=owns or engine is not base,
                 ledger_id=ledger_id,
                 read_engine=read_engine,
             )
             ledger._owns_read_engine = owns_read
+            ledger.namespace, ledger._base = namespace, base
             yield ledger
         finally:
             detach_blob_store(engine, store, read_engine)
             if owns_read and read_engine is not None:
                 await read_engine.dispose()
-            if owns:
+            if engine is not base:
                 await engine.dispose()
+            if owns:
+                await base.dispose()
 
     def repository(self, session: AsyncSession, *, consistent: bool = False) -> ArtifactRepository:
         return ArtifactRepository(
@@ -376,6 +395,10 @@ class Ledger:
         from .replicas import lag
 
         return await lag(self.engine, self.read_engine)
+
+    async def namespaces(self) -> list[str]:
+        """The namespaces of this ledger's database: ``default`` first, then the others by name."""
+        return await list_namespaces(self._base)
 
     async def close(self) -> None:
         if self._owns_read_engine and self.read_engine is not None:

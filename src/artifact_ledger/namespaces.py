@@ -1,0 +1,164 @@
+"""Namespaces: independent ledgers (chain, positions, write lock, ledger id and key) in one database.
+
+A namespace is a complete set of ledger tables of its own, so everything that works on a ledger
+(writes, reads, verify, rebuild, export/import, checkpoints, retention) works on a namespace
+unchanged, and no statement of one can reach another's rows:
+
+- PostgreSQL: one schema per namespace, beside the schema of the ``default`` namespace (the
+  schema the connection's ``search_path`` names first, where a ledger opened without a namespace
+  lives). Its name is derived from both names (``al_ns_`` and 24 hex digits of a SHA-256), so it
+  fits PostgreSQL's 63-byte identifiers whatever the names' lengths; a comment on the schema
+  names the namespace, which is how :func:`list_namespaces` finds them. The write lock is
+  ``LOCK TABLE`` on the namespace's own ``ledger_events``: writers of two namespaces never wait
+  for each other.
+- SQLite: one database file per namespace, ``NAME.db`` in the directory ``FILE.namespaces``
+  next to the ledger's file. SQLite locks a whole file for a writer, so only separate files let
+  two namespaces write at the same time. An in-memory database has no namespaces.
+
+The ``default`` namespace is the ledger as it was before namespaces existed: opening an existing
+ledger with no namespace (or ``namespace="default"``) reads and writes the same tables, and no
+event is rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .errors import InvalidArgumentError, LedgerNotFoundError
+from .store.engine import create_engine
+from .store.errors import site_of, translated
+
+__all__ = ["DEFAULT", "NAME_RULE", "check_name", "list_namespaces", "namespace_engine", "postgres_schema"]
+
+DEFAULT = "default"
+NAME_RULE = r"[a-z0-9][a-z0-9_-]{0,62}"
+_NAME = re.compile(NAME_RULE)
+_COMMENT = "artifact-ledger namespace {name} of schema {base}"
+_SQLITE_SUFFIX = ".namespaces"
+
+
+def check_name(name: object) -> str:
+    """``name`` if it is a namespace name, else :class:`InvalidArgumentError` naming the rule."""
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise InvalidArgumentError(
+            f"{name!r} is not a namespace name: use 1 to 63 characters of a-z, 0-9, '_' and '-', "
+            f"starting with a letter or digit ({NAME_RULE})"
+        )
+    return name
+
+
+def postgres_schema(base: str, name: str) -> str:
+    """The schema of namespace ``name`` beside the default namespace's schema ``base``."""
+    return "al_ns_" + hashlib.sha256(f"{base}\0{name}".encode()).hexdigest()[:24]
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_namespace_dir(url: URL) -> Path:
+    path = _sqlite_file(url)
+    if path is None:
+        raise InvalidArgumentError(
+            "an in-memory SQLite database has no namespaces: open a SQLite file or PostgreSQL to use namespace="
+        )
+    return path.with_name(path.name + _SQLITE_SUFFIX)
+
+
+async def _base_schema(engine: AsyncEngine) -> str:
+    with translated():
+        async with engine.connect() as conn:
+            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+    if schema is None:
+        raise InvalidArgumentError(
+            f"the connection's search_path at {engine.url.render_as_string(hide_password=True)} names no "
+            "existing schema: create it first, or fix the search_path"
+        )
+    return str(schema)
+
+
+async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> AsyncEngine:
+    """An engine on namespace ``name`` of the database ``base`` reaches (made if ``create``).
+
+    Without ``create``, a namespace that does not exist raises :class:`LedgerNotFoundError` and
+    nothing is created (no schema, no file, no directory).
+    """
+    lock_timeout = getattr(site_of(base), "lock_timeout", None)
+    if base.dialect.name == "sqlite":
+        folder = _sqlite_namespace_dir(base.url)
+        path = folder / f"{name}.db"
+        if not path.exists():
+            if not create:
+                raise _unknown(name, base)
+            folder.mkdir(exist_ok=True)
+        return create_engine(base.url.set(database=str(path)), lock_timeout=lock_timeout)
+    schema_base = await _base_schema(base)
+    schema = postgres_schema(schema_base, name)
+    with translated():
+        async with base.begin() as conn:
+            exists = (
+                await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema})
+            ).first() is not None
+            if not exists:
+                if not create:
+                    raise _unknown(name, base)
+                await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}"))
+                comment = _COMMENT.format(name=name, base=schema_base).replace("'", "''")
+                await conn.execute(text(f"COMMENT ON SCHEMA {_quoted(schema)} IS '{comment}'"))
+    url = base.url
+    return create_engine(
+        url, lock_timeout=lock_timeout, connect_args={"server_settings": {"search_path": _quoted(schema)}}
+    )
+
+
+def _unknown(name: str, base: AsyncEngine) -> LedgerNotFoundError:
+    where = base.url.render_as_string(hide_password=True)
+    return LedgerNotFoundError(
+        f"no namespace {name!r} in the ledger at {where}; nothing was created "
+        "(`artifact-ledger namespaces` lists them; a write with --namespace creates one)",
+        where=where,
+    )
+
+
+async def list_namespaces(base: AsyncEngine) -> list[str]:
+    """The namespaces of the database ``base`` reaches: ``default`` first, then the others by name."""
+    found: list[str] = []
+    if base.dialect.name == "sqlite":
+        path = _sqlite_file(base.url)
+        folder = None if path is None else path.with_name(path.name + _SQLITE_SUFFIX)
+        if folder is not None and folder.is_dir():
+            found = [p.stem for p in folder.glob("*.db") if _NAME.fullmatch(p.stem) and p.stem != DEFAULT]
+        return [DEFAULT, *sorted(found)]
+    schema_base = await _base_schema(base)
+    prefix = "artifact-ledger namespace "
+    suffix = f" of schema {schema_base}"
+    with translated():
+        async with base.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT n.nspname, d.description FROM pg_namespace n JOIN pg_description d "
+                    "ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass "
+                    "WHERE n.nspname LIKE 'al\\_ns\\_%'"
+                )
+            )
+            for schema, description in rows:
+                if not (description.startswith(prefix) and description.endswith(suffix)):
+                    continue
+                name = description[len(prefix) : -len(suffix)]
+                # The comment is only a label: the schema must be the one the name derives to.
+                if _NAME.fullmatch(name) and name != DEFAULT and postgres_schema(schema_base, name) == schema:
+                    found.append(name)
+    return [DEFAULT, *sorted(found)]
