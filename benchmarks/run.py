@@ -10,7 +10,8 @@ V1 Ledger.verify() over 100,000 events; P the per-operation path (a new session 
 call, as chapkit's routes use it): get, save, update and move, with statements per operation;
 L aliases and lineage (resolve_alias, as_of, lineage depth 10 over 100,000 links, alias/link writes);
 Q metadata queries (find/count with where=, as_of=, keyset pages) in a ledger of 1,000,000 artifacts;
-G group commit (1, 8 and 32 tasks saving at once, with and without it).
+G group commit (1, 8 and 32 tasks saving at once, with and without it);
+N many processes (1, 2, 4, 8) writing single saves and batches into 1 or 8 namespaces.
 
     python benchmarks/run.py --profile P-get --backend postgresql   # where a per-operation get's time goes
 """
@@ -52,6 +53,7 @@ WORKLOADS = {
     "Q": "bench_query:run_q",
     "M": "bench_proofs:run_m",
     "G": "bench_group:run_g",
+    "N": "bench_processes:run_n",
 }
 PROFILED = ["W1", "W1b", "W3", "W3-build", "P-get", "P-save", "P-update", "P-move"]
 
