@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .clock import Clock
 from .errors import ConcurrencyError, LedgerError, LedgerUnavailableError
 from .ids import IdFactory
-from .store.errors import translated
+from .store.errors import enter_site, translated
 from .store.recorder import own_transaction
 from .writer import WriteBatch
 
@@ -217,6 +217,9 @@ class Committer:
     async def _attempt(self, engine: AsyncEngine, group: list[Member[Any]]) -> tuple[WriteBatch, list[Any]]:
         first = group[0]
         self.groups += 1
+        # The drainer runs in a context of its own, where no connection of this engine was opened
+        # yet: name the ledger (its URL, its lock timeout) in the messages of the errors raised here.
+        enter_site(engine)
         async with own_transaction(engine) as recorder:
             batch = WriteBatch(recorder, first.clock, first.new_id)
 

@@ -1,0 +1,299 @@
+"""Group commit under real concurrency and real storage failures, on every backend.
+
+The groups here form on their own (many tasks saving at once, nothing forced), and the failures
+are the database's: a write lock another connection holds past the lock timeout, a PostgreSQL
+connection terminated under a group. Lock acquisitions are counted at the write path's one
+place that takes the lock (a batch's first head read), independently of the committer's counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from ulid import ULID
+
+from artifact_ledger import ArtifactIn, ArtifactNotFoundError, ArtifactOut, ConcurrencyError, Ledger
+from artifact_ledger.commands import Commands
+from artifact_ledger.errors import ConnectionLostError, LockTimeoutError
+from artifact_ledger.group_commit import committer_for
+from artifact_ledger.writer import WriteBatch
+from ledger_support import PG_URL, SECRET
+
+LOCK_TIMEOUT = 0.2
+
+
+async def positions(ledger: Ledger) -> list[int]:
+    async with ledger.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT position FROM ledger_events ORDER BY position"))
+        return [int(p) for (p,) in rows]
+
+
+async def save(ledger: Ledger, item: ArtifactIn, **kwargs: Any) -> ArtifactOut:
+    """One save on a session and manager of its own, as the HTTP API does per request."""
+    async with ledger.manager() as manager:
+        return await manager.save(item, **kwargs)
+
+
+async def healthy(ledger: Ledger, events: int) -> None:
+    """Exactly ``events`` events, at positions 1..events (gap-free), and verify() finds nothing wrong."""
+    assert await positions(ledger) == list(range(1, events + 1))
+    report = await ledger.verify()
+    assert report.ok, report.problem
+    assert report.events_checked == events
+
+
+def count_locks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter of write-lock acquisitions: a batch takes the lock with its first head read."""
+    taken = [0]
+    begin = WriteBatch._begin
+
+    async def counted(self: WriteBatch, *args: Any, **kwargs: Any) -> Any:
+        if self.head is None:
+            taken[0] += 1
+        return await begin(self, *args, **kwargs)
+
+    monkeypatch.setattr(WriteBatch, "_begin", counted)
+    return taken
+
+
+@pytest.fixture
+async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
+    async with Ledger.open(engine, secret=SECRET) as opened:
+        yield opened
+
+
+async def test_a_hundred_tasks_with_failing_neighbours(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    locks = count_locks(monkeypatch)
+    missing = ULID()
+    calls = []
+    for i in range(100):
+        if i == 37:  # a parent that does not exist
+            calls.append(save(ledger, ArtifactIn(parent_id=missing, data={"i": i})))
+        elif i == 71:  # a stale expected_version on the root
+            calls.append(save(ledger, ArtifactIn(id=root.id, data={"i": i}), expected_version=5))
+        else:
+            calls.append(save(ledger, ArtifactIn(parent_id=root.id, data={"i": i})))
+
+    outs = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert isinstance(outs[37], ArtifactNotFoundError)
+    assert str(missing) in str(outs[37])
+    assert isinstance(outs[71], ConcurrencyError)
+    assert str(root.id) in str(outs[71])
+    saved = [out for i, out in enumerate(outs) if i not in (37, 71)]
+    assert all(isinstance(out, ArtifactOut) for out in saved), [o for o in saved if not isinstance(o, ArtifactOut)]
+    assert [out.data for out in saved] == [{"i": i} for i in range(100) if i not in (37, 71)]
+    assert len({out.id for out in saved}) == 98
+    assert locks[0] < 98  # groups formed on their own: fewer lock acquisitions than saves
+    await healthy(ledger, 1 + 98)
+    async with ledger.manager() as manager:
+        kept = await manager.find_by_id(root.id)
+        children = await manager.count({"parent_id": str(root.id)})
+    assert kept is not None
+    assert kept.data == {"root": True}
+    assert children == 98
+
+
+async def test_a_caller_cancelled_after_its_group_began_loses_only_the_reply(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a group runs, a cancelled caller's command commits with it (documented); nothing is torn."""
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    loop = asyncio.get_running_loop()
+    victim: list[asyncio.Task[Any]] = []
+    reply = Commands._reply
+
+    def cancelling_reply(self: Commands, row: Any, content: Any) -> ArtifactOut:
+        if row.data == {"n": 0}:  # the group's first member: the group has begun; cancel the second's caller
+            loop.call_soon_threadsafe(victim[0].cancel)
+        return reply(self, row, content)
+
+    monkeypatch.setattr(Commands, "_reply", cancelling_reply)
+    committer.running = True  # as while a transaction runs: the three queue, then run as one group
+    tasks = [asyncio.ensure_future(save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}))) for n in range(3)]
+    victim.append(tasks[1])
+    for _ in range(50):
+        if len(committer.queue) == 3:
+            break
+        await asyncio.sleep(0)
+    assert len(committer.queue) == 3
+    committer._hand_over()
+    outs = await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert isinstance(outs[0], ArtifactOut)
+    assert isinstance(outs[1], asyncio.CancelledError)
+    assert isinstance(outs[2], ArtifactOut)
+    await healthy(ledger, 4)  # the cancelled caller's save committed with its group
+    async with ledger.manager() as manager:
+        assert await manager.count({"data.n": 1}) == 1
+    assert not committer.running
+    assert not committer.queue
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
+async def test_a_lone_save_gives_the_same_result_with_and_without_grouping(backend: str, tmp_path: Path) -> None:
+    replies = []
+    for grouped in (True, False):
+        async with (
+            fresh_url(backend, tmp_path / f"ledger-{grouped}.db") as url,
+            Ledger.open(url, secret=SECRET, group_commit=grouped) as ledger,
+        ):
+            groups = committer_for(ledger.engine).groups
+            root = await save(ledger, ArtifactIn(id=ULID.from_int(1), data={"root": True}))
+            child = await save(ledger, ArtifactIn(id=ULID.from_int(2), parent_id=root.id, data={"x": [1, 2]}))
+            again = await save(ledger, ArtifactIn(id=child.id, parent_id=root.id, data={"x": [1, 2]}))
+            async with ledger.manager() as manager:
+                history = await manager.history(child.id)
+            # with grouping each lone save is a group of one, run at once; without, none goes through it
+            assert committer_for(ledger.engine).groups - groups == (3 if grouped else 0)
+            replies.append(
+                (
+                    [out.model_dump(exclude={"created_at", "updated_at"}) for out in (root, child, again)],
+                    [(v.version, v.position, v.event_type, v.data, v.parent_id) for v in history],
+                )
+            )
+            await healthy(ledger, 2)  # the identical save appended nothing, with or without grouping
+    assert replies[0] == replies[1]
+
+
+# ---- storage failures of a whole group ----------------------------------------------------------
+
+
+@asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@asynccontextmanager
+async def fresh_url(backend: str, path: Path) -> AsyncIterator[str]:
+    """The URL of a new, empty database: a SQLite file at ``path``, or a PostgreSQL database."""
+    if backend == "sqlite-file":
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    async with pg_database() as url:
+        yield url
+
+
+@asynccontextmanager
+async def held_write_lock(backend: str, tmp_path: Path) -> AsyncIterator[tuple[Ledger, Callable[[], Any]]]:
+    """A ledger with a short lock timeout, and a context that holds its write lock from another connection."""
+    if backend == "sqlite-file":
+        path = tmp_path / "ledger.db"
+        async with Ledger.open(f"sqlite+aiosqlite:///{path}", secret=SECRET, lock_timeout=LOCK_TIMEOUT) as ledger:
+
+            @asynccontextmanager
+            async def hold() -> AsyncIterator[None]:
+                holder = sqlite3.connect(path, isolation_level=None)
+                holder.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                finally:
+                    holder.execute("ROLLBACK")
+                    holder.close()
+
+            yield ledger, hold
+        return
+    async with pg_database() as url, Ledger.open(url, secret=SECRET, lock_timeout=LOCK_TIMEOUT) as ledger:
+        holder = create_async_engine(url)
+
+        @asynccontextmanager
+        async def hold_pg() -> AsyncIterator[None]:
+            async with holder.begin() as conn:
+                await conn.execute(text("LOCK TABLE ledger_events IN EXCLUSIVE MODE"))
+                yield
+
+        try:
+            yield ledger, hold_pg
+        finally:
+            await holder.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
+async def test_a_lock_timeout_fails_every_member_and_writes_nothing(backend: str, tmp_path: Path) -> None:
+    async with held_write_lock(backend, tmp_path) as (ledger, hold):
+        root = await save(ledger, ArtifactIn(data={"root": True}))
+        committer = committer_for(ledger.engine)
+        async with hold():
+            committer.running = True
+            tasks = [
+                asyncio.ensure_future(save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}))) for n in range(6)
+            ]
+            for _ in range(50):
+                if len(committer.queue) == 6:
+                    break
+                await asyncio.sleep(0)
+            assert len(committer.queue) == 6
+            groups = committer.groups
+            committer._hand_over()
+            outs = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(out, LockTimeoutError) for out in outs), outs
+        assert committer.groups == groups + 1  # one transaction tried, its one failure shared
+        assert "lock timeout of 0.2 s" in str(outs[0])
+        await healthy(ledger, 1)
+        after = await save(ledger, ArtifactIn(parent_id=root.id, data={"after": True}))  # the lock is free again
+        assert after.version == 1
+        await healthy(ledger, 2)
+
+
+async def test_a_postgresql_connection_terminated_under_a_group_fails_every_member(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with pg_database() as url, Ledger.open(url, secret=SECRET) as ledger:
+        root = await save(ledger, ArtifactIn(data={"root": True}))
+        committer = committer_for(ledger.engine)
+        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        flush = WriteBatch.flush
+        killed: list[int] = []
+
+        async def terminated(self: WriteBatch, *, commit: bool = False) -> None:
+            if commit and not killed:  # every member has run; the server ends the connection before the commit
+                pid = self.driver.raw.get_server_pid()
+                async with admin.connect() as conn:
+                    await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                killed.append(pid)
+            await flush(self, commit=commit)
+
+        monkeypatch.setattr(WriteBatch, "flush", terminated)
+        try:
+            committer.running = True
+            tasks = [
+                asyncio.ensure_future(save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}))) for n in range(5)
+            ]
+            for _ in range(50):
+                if len(committer.queue) == 5:
+                    break
+                await asyncio.sleep(0)
+            assert len(committer.queue) == 5
+            committer._hand_over()
+            outs = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await admin.dispose()
+        assert killed
+        assert all(isinstance(out, ConnectionLostError) for out in outs), outs
+        assert len({id(out) for out in outs}) == 1  # the transaction's one failure
+        await healthy(ledger, 1)
+        monkeypatch.setattr(WriteBatch, "flush", flush)
+        after = await save(ledger, ArtifactIn(parent_id=root.id, data={"after": True}))  # a new connection
+        assert after.version == 1
+        await healthy(ledger, 2)
