@@ -142,6 +142,44 @@ async def test_a_caller_cancelled_after_its_group_began_loses_only_the_reply(
     assert not committer.queue
 
 
+async def test_each_member_keeps_its_own_attribution(ledger: Ledger) -> None:
+    """Actor, reason and correlation id are the caller's, whether given as arguments or by the
+    caller's ambient ``ledger.context``, though another task's drainer runs the group."""
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+
+    async def ambient(n: int) -> ArtifactOut:
+        with ledger.context(actor=f"ambient-{n}", reason=f"why-{n}", correlation_id=f"corr-{n}"):
+            return await save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}))
+
+    async def explicit(n: int) -> ArtifactOut:
+        return await save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}), actor=f"arg-{n}", reason=f"r-{n}")
+
+    committer.running = True
+    tasks = [asyncio.ensure_future(ambient(n) if n % 2 else explicit(n)) for n in range(6)]
+    for _ in range(50):
+        if len(committer.queue) == 6:
+            break
+        await asyncio.sleep(0)
+    assert len(committer.queue) == 6
+    groups = committer.groups
+    committer._hand_over()
+    outs = await asyncio.gather(*tasks)
+    assert committer.groups == groups + 1
+    async with ledger.manager() as manager:
+        for n, out in enumerate(outs):
+            [version] = await manager.history(out.id)
+            if n % 2:
+                assert (version.actor, version.reason, version.correlation_id) == (
+                    f"ambient-{n}",
+                    f"why-{n}",
+                    f"corr-{n}",
+                )
+            else:
+                assert (version.actor, version.reason, version.correlation_id) == (f"arg-{n}", f"r-{n}", None)
+    await healthy(ledger, 7)
+
+
 @pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
 async def test_a_lone_save_gives_the_same_result_with_and_without_grouping(backend: str, tmp_path: Path) -> None:
     replies = []
