@@ -23,7 +23,7 @@ from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .namespaces import DEFAULT as DEFAULT_NAMESPACE
-from .namespaces import check_name, list_namespaces, namespace_engine
+from .namespaces import check_name, list_namespaces, namespace_blobs, namespace_engine
 from .opening import not_found, open_replica, prepare_schema
 from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
@@ -138,11 +138,11 @@ class Ledger:
                     "pass it to artifact_ledger.create_engine(url, lock_timeout=...)"
                 )
             engine = url_or_engine
-            if not create and sqlite_file_missing(engine.url):
+            if not create and namespace == DEFAULT_NAMESPACE and sqlite_file_missing(engine.url):
                 raise not_found(engine.url)
             translate_errors_of(engine, None)  # storage errors on its connections arrive translated
         else:
-            if not create and sqlite_file_missing(url_or_engine):
+            if not create and namespace == DEFAULT_NAMESPACE and sqlite_file_missing(url_or_engine):
                 raise not_found(url_or_engine)
             engine = create_engine(url_or_engine, lock_timeout=lock_timeout)
         read_engine: AsyncEngine | None = None
@@ -152,6 +152,7 @@ class Ledger:
         try:
             if namespace != DEFAULT_NAMESPACE:
                 engine = await namespace_engine(base, namespace, create=create)
+                blobs = None if blobs is None else namespace_blobs(blobs, namespace)
             ledger_id = await prepare_schema(engine, create)
             set_group_commit(engine, group_commit)
             store = await attach_blob_store(engine, blobs, create=create)

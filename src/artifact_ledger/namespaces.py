@@ -11,6 +11,7 @@ unchanged, and no statement of one can reach another's rows:
   names the namespace, which is how :func:`list_namespaces` finds them. The write lock is
   ``LOCK TABLE`` on the namespace's own ``ledger_events``: writers of two namespaces never wait
   for each other.
+- A blob directory (``blobs="file:///DIR"``) is per namespace too: ``DIR.namespaces/NAME``.
 - SQLite: one database file per namespace, ``NAME.db`` in the directory ``FILE.namespaces``
   next to the ledger's file. SQLite locks a whole file for a writer, so only separate files let
   two namespaces write at the same time. An in-memory database has no namespaces.
@@ -23,6 +24,7 @@ event is rewritten.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -34,7 +36,15 @@ from .errors import InvalidArgumentError, LedgerNotFoundError
 from .store.engine import create_engine
 from .store.errors import site_of, translated
 
-__all__ = ["DEFAULT", "NAME_RULE", "check_name", "list_namespaces", "namespace_engine", "postgres_schema"]
+__all__ = [
+    "DEFAULT",
+    "NAME_RULE",
+    "check_name",
+    "list_namespaces",
+    "namespace_blobs",
+    "namespace_engine",
+    "postgres_schema",
+]
 
 DEFAULT = "default"
 NAME_RULE = r"[a-z0-9][a-z0-9_-]{0,62}"
@@ -56,6 +66,14 @@ def check_name(name: object) -> str:
 def postgres_schema(base: str, name: str) -> str:
     """The schema of namespace ``name`` beside the default namespace's schema ``base``."""
     return "al_ns_" + hashlib.sha256(f"{base}\0{name}".encode()).hexdigest()[:24]
+
+
+def namespace_blobs(blobs: str | os.PathLike[str], name: str) -> str:
+    """The blob directory of namespace ``name`` when the ledger's is ``blobs``: a directory of its
+    own beside it (``DIR.namespaces/NAME``), never inside it and never shared, so that ``gc`` in
+    one namespace cannot take a file another namespace references."""
+    location = os.fspath(blobs).rstrip("/")
+    return f"{location}{_SQLITE_SUFFIX}/{name}"
 
 
 def _quoted(identifier: str) -> str:

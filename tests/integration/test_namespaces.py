@@ -158,3 +158,20 @@ async def test_read_replicas_are_for_the_default_namespace(base: AsyncEngine) ->
     with pytest.raises(InvalidArgumentError, match="read_url"):
         async with Ledger.open(base, secret=SECRET, namespace="team-a", read_url="postgresql+asyncpg://x/y"):
             pass
+
+
+async def test_a_namespace_has_a_blob_directory_of_its_own(base: AsyncEngine, tmp_path: Path) -> None:
+    """gc in one namespace must never see another's files: each has its own directory, beside the
+    default one, not inside it."""
+    blobs = tmp_path / "blobs"
+    async with Ledger.open(base, secret=SECRET, namespace="team-a", blobs=f"file://{blobs}") as a:
+        async with a.manager() as manager:
+            saved = await manager.save(ArtifactIn(data={"name": "weights", "content": b"w" * 1000}))
+            digest = (await manager.history(saved.id))[-1].content_hash
+            assert digest is not None
+        assert (await a.gc(dry_run=True)).blobs == 0
+    files = [p for p in (tmp_path / "blobs.namespaces" / "team-a").rglob("*") if p.is_file()]
+    assert [p.name for p in files if digest in p.name]
+    assert not blobs.exists() or not [p for p in blobs.rglob("*") if p.is_file()]
+    async with Ledger.open(base, secret=SECRET, blobs=f"file://{blobs}") as default:
+        assert (await default.gc(dry_run=True)).blobs == 0  # the default's gc sees none of team-a's files

@@ -30,7 +30,8 @@ from ..errors import (
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import checkpoints, commands, completion, provenance, query, reading, retention, serve
+from . import checkpoints, commands, completion, namespaces, provenance, query, reading, retention, serve
+from .namespaces import NAMESPACE_HELP
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -223,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", default=from_env or DEFAULT_URL, help=db_help)
     parser.add_argument("--read-db", default=reading.read_db_default(), metavar="URL", help=reading.READ_DB_HELP)
     parser.add_argument("--blobs", default=blobs_default(), metavar="URL", help=BLOBS_HELP)
+    parser.add_argument(
+        "--namespace",
+        default=namespaces.namespace_default(),
+        type=namespaces.namespace_name,
+        metavar="NAME",
+        help=NAMESPACE_HELP,
+    )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -246,12 +254,20 @@ def build_parser() -> argparse.ArgumentParser:
     provenance.add_parsers(sub, timestamp)
     retention.add_parsers(sub)
     checkpoints.add_parsers(sub)
+    namespaces.add_parser(sub)
     _completion(sub)
     # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`.
     for command in sub.choices.values():
         command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
         command.add_argument("--read-db", default=argparse.SUPPRESS, metavar="URL", help=reading.READ_DB_HELP)
         command.add_argument("--blobs", default=argparse.SUPPRESS, metavar="URL", help=BLOBS_HELP)
+        command.add_argument(
+            "--namespace",
+            default=argparse.SUPPRESS,
+            type=namespaces.namespace_name,
+            metavar="NAME",
+            help=NAMESPACE_HELP,
+        )
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser

@@ -138,7 +138,7 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
             "(verify --checkpoints, a witness); sign it (pip install artifact-ledger[sign]) or leave out --unsigned",
             EXIT_USAGE,
         )
-    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
         made = await ledger.checkpoint(signers=[] if args.unsigned else None, key_dir=args.key_dir)
     note, done, failures = made, [], []
     for target in (t for t in targets if t.kind == "url"):

@@ -12,7 +12,7 @@ from ..errors import ArtifactNotFoundError, CorruptBlobError, InvalidArgumentErr
 from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import checkpoints as checkpoint_cli
-from . import provenance, query, render, retention
+from . import namespaces, provenance, query, render, retention
 from .demo import run_demo
 from .diffview import render_content_diff
 from .operations import OPERATIONS
@@ -128,7 +128,7 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
         with Progress(transient=True, disable=args.json or not render.console.is_terminal) as progress:
             task = progress.add_task("verifying", total=None)
             report = await ledger.verify(
@@ -174,7 +174,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
         with Progress(transient=True, disable=not render.console.is_terminal) as progress:
             task = progress.add_task("rebuilding", total=None)
             count = await ledger.rebuild(progress=lambda n: progress.update(task, completed=n))
@@ -183,7 +183,7 @@ async def _rebuild(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    return await run_demo(args.db, as_json=args.json)
+    return await run_demo(args.db, as_json=args.json, namespace=args.namespace)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
@@ -202,4 +202,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     **provenance.PROVENANCE_COMMANDS,
     **retention.RETENTION_COMMANDS,
     **checkpoint_cli.CHECKPOINT_COMMANDS,
+    **namespaces.NAMESPACE_COMMANDS,
 }

@@ -8,6 +8,7 @@ from typing import Any
 from ..dataframe import DataFrame
 from ..jsondiff import describe, json_patch
 from ..ledger import Ledger
+from ..namespaces import DEFAULT
 from ..schemas import ArtifactHierarchy, ArtifactIn
 from . import render
 
@@ -41,10 +42,10 @@ def _predict(model: Any, x: list[float]) -> float:
     return float(model.predict([x])[0])
 
 
-async def run_demo(url: str, *, as_json: bool = False) -> int:
+async def run_demo(url: str, *, as_json: bool = False, namespace: str = DEFAULT) -> int:
     started = time.perf_counter()
     out = render.console
-    async with Ledger.open(url) as ledger, ledger.manager(HIERARCHY) as manager:
+    async with Ledger.open(url, namespace=namespace) as ledger, ledger.manager(HIERARCHY) as manager:
         model, content_type, model_kind = _train()
         with ledger.context(actor="alice", reason="nightly training run"):
             training = await manager.save(
@@ -97,7 +98,7 @@ async def run_demo(url: str, *, as_json: bool = False) -> int:
         loaded = await manager.find_by_id(training.id)
         assert loaded is not None
         prediction_again = _predict(loaded.data["content"], [5.0, 6.0])
-    report = await _verify(url)
+    report = await _verify(url, namespace)
     changes = describe(json_patch(history[0].data, history[1].data))
     elapsed = time.perf_counter() - started
     if as_json:
@@ -131,6 +132,6 @@ async def run_demo(url: str, *, as_json: bool = False) -> int:
     return 0 if report.ok else 1
 
 
-async def _verify(url: str) -> Any:
-    async with Ledger.open(url) as ledger:
+async def _verify(url: str, namespace: str) -> Any:
+    async with Ledger.open(url, namespace=namespace) as ledger:
         return await ledger.verify()

@@ -6,15 +6,18 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from rich.progress import Progress
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..bundle import load_bundle
 from ..chapkit_import import import_chapkit, require_trust
 from ..errors import LedgerError
 from ..ledger import Ledger
+from ..namespaces import DEFAULT, namespace_engine
+from ..store.engine import create_engine
 from ..transfer import export_ledger, import_bundle
 from . import render
 
@@ -27,27 +30,47 @@ def _progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[
         yield lambda n: progress.update(task, completed=n)
 
 
+@asynccontextmanager
+async def namespace_target(url: str, namespace: str) -> AsyncIterator[str | AsyncEngine]:
+    """What ``migrate`` works on: the URL for the default namespace, else an engine on the
+    namespace's own tables (made if missing, as migrate makes a missing ledger)."""
+    if namespace == DEFAULT:
+        yield url
+        return
+    base = create_engine(url)
+    try:
+        engine = await namespace_engine(base, namespace, create=True)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+    finally:
+        await base.dispose()
+
+
 async def _migrate(args: argparse.Namespace) -> int:
     try:
         migrate = importlib.import_module("artifact_ledger.migrate")
     except ImportError:
         raise LedgerError("migrations are not available in this installation of artifact-ledger") from None
-    if args.repair_guards:
-        found = await migrate.repair_guards(args.db)
-        if found:
-            render.console.print(
-                f"repaired the append-only guards ({'; '.join(found)}); now run `artifact-ledger verify`"
-            )
-        else:
-            render.console.print("the append-only guards were all in place; made them again")
-        return 0
-    reached = await migrate.migrate_to(args.db, args.revision)
-    render.console.print(f"the database is at revision {reached or 'base'}")
+    async with namespace_target(args.db, args.namespace) as target:
+        if args.repair_guards:
+            found = await migrate.repair_guards(target)
+            if found:
+                render.console.print(
+                    f"repaired the append-only guards ({'; '.join(found)}); now run `artifact-ledger verify`"
+                )
+            else:
+                render.console.print("the append-only guards were all in place; made them again")
+            return 0
+        reached = await migrate.migrate_to(target, args.revision)
+    where = "" if args.namespace == DEFAULT else f" (namespace {args.namespace})"
+    render.console.print(f"the database is at revision {reached or 'base'}{where}")
     return 0
 
 
 async def _export(args: argparse.Namespace) -> int:
-    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
         with _progress("exporting", None, args.json) as advance:
             manifest = await export_ledger(ledger.engine, args.path, progress=advance)
     if args.json:
@@ -63,7 +86,7 @@ async def _export(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace) -> int:
     # Verify the whole bundle before touching the database: a bad bundle writes nothing, not even tables.
     bundle = await asyncio.to_thread(load_bundle, args.path)
-    async with Ledger.open(args.db, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
         with _progress("importing", bundle.manifest.event_count, args.json) as advance:
             result = await import_bundle(ledger.engine, bundle, progress=advance)
     if args.json:
@@ -86,7 +109,7 @@ async def _import(args: argparse.Namespace) -> int:
 
 async def _import_chapkit(args: argparse.Namespace) -> int:
     require_trust(args.trust_source)  # refuse before opening anything
-    async with Ledger.open(args.db, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
         with _progress("importing from chapkit", None, args.json) as advance:
             result = await import_chapkit(
                 args.source, ledger, trust_source=args.trust_source, table=args.table, progress=advance

@@ -78,7 +78,10 @@ def _alias_json(alias: Any) -> dict[str, Any]:
 
 async def run_alias(args: argparse.Namespace) -> int:
     action = args.alias_action
-    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger, ledger.manager() as m:
+    async with (
+        Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger,
+        ledger.manager() as m,
+    ):
         if action == "set":
             shown: Any = _alias_json(
                 await m.set_alias(

@@ -233,7 +233,10 @@ async def run_patch(args: argparse.Namespace) -> int:
         print("artifact-ledger: patch needs --set, --unset or --tags", file=sys.stderr)
         return 2
     tags = None if args.tags is None else [t.strip() for t in args.tags.split(",") if t.strip()]
-    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger, ledger.manager() as manager:
+    async with (
+        Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger,
+        ledger.manager() as manager,
+    ):
         out = await manager.patch(
             args.id,
             merge_patch_of(args.sets),

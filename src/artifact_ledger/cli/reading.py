@@ -21,4 +21,6 @@ def read_db_default() -> str | None:
 
 def open_for_reads(args: argparse.Namespace) -> AbstractAsyncContextManager[Ledger]:
     """``Ledger.open(args.db, create=False)``, with the read replica of ``--read-db`` if given."""
-    return Ledger.open(args.db, create=False, read_url=getattr(args, "read_db", None), blobs=args.blobs)
+    return Ledger.open(
+        args.db, create=False, read_url=getattr(args, "read_db", None), blobs=args.blobs, namespace=args.namespace
+    )

@@ -54,7 +54,7 @@ async def run_retention(args: argparse.Namespace) -> int:
     policy = RetentionPolicy(
         keep_last=args.keep_last, keep_aliased=args.keep_aliased, keep_newer_than=args.keep_newer_than
     )
-    async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
         with render.console.status("applying retention" if args.apply else "planning retention"):
             report = await ledger.apply_retention(policy, dry_run=not args.apply, actor=args.actor, reason=args.reason)
     table = Table(title="expired content" if args.apply else "content that would expire (dry run)")
@@ -84,7 +84,7 @@ async def run_gc(args: argparse.Namespace) -> int:
         def told(stage: str, done: int, total: int | None) -> None:
             progress.update(task, description=stages.get(stage, stage), completed=done, total=total)
 
-        async with Ledger.open(args.db, create=False, blobs=args.blobs) as ledger:
+        async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
             report = await ledger.gc(dry_run=not args.apply, actor=args.actor, reason=args.reason, progress=told)
     table = Table(title="deleted blobs" if args.apply else "unreferenced blobs (dry run)")
     for column in ("store", "blobs", "bytes"):
@@ -102,7 +102,7 @@ async def run_gc(args: argparse.Namespace) -> int:
 
 async def run_hold(args: argparse.Namespace) -> int:
     async with (
-        Ledger.open(args.db, create=False, blobs=args.blobs) as ledger,
+        Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger,
         ledger.manager() as manager,
     ):
         if args.command == "hold":

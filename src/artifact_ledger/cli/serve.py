@@ -133,7 +133,7 @@ async def _serve(args: argparse.Namespace) -> int:
             "give --tokens FILE, or listen on 127.0.0.1",
             EXIT_USAGE,
         )
-    async with Ledger.open(args.db, blobs=args.blobs) as ledger:
+    async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
         app = create_app(
             ledger,
             read_only=args.read_only,

@@ -1,0 +1,87 @@
+"""``--namespace`` and ``artifact-ledger namespaces`` through the CLI's entry point, on SQLite and
+PostgreSQL (a fresh database per test, dropped afterwards)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from artifact_ledger.cli import main
+from ledger_support import PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+        return
+    name = f"ns_{uuid.uuid4().hex[:10]}"
+    libpq = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+    subprocess.run(["psql", "-q", libpq, "-c", f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        subprocess.run(
+            ["psql", "-q", libpq, "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+            check=True,
+            capture_output=True,
+        )
+
+
+def test_namespaces_through_the_cli(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", url, "demo", "--json"]) == 0
+    assert main(["--db", url, "--namespace", "team-a", "demo", "--json"]) == 0
+    capsys.readouterr()
+
+    assert main(["--db", url, "namespaces", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [row["namespace"] for row in listed] == ["default", "team-a"]
+    assert all(row["events"] > 0 for row in listed)
+    assert listed[0]["ledger_id"] != listed[1]["ledger_id"]
+
+    assert main(["--db", url, "ls", "--namespace", "team-a", "--json"]) == 0
+    team_a = {row["id"] for row in json.loads(capsys.readouterr().out)}
+    assert main(["--db", url, "ls", "--json"]) == 0
+    default = {row["id"] for row in json.loads(capsys.readouterr().out)}
+    assert team_a
+    assert default
+    assert not team_a & default  # two demos, two ledgers
+
+    some = sorted(team_a)[0]
+    assert main(["--db", url, "--namespace", "team-a", "show", some, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == some
+    assert main(["--db", url, "show", some]) == 3  # not in the default namespace
+    capsys.readouterr()
+    assert main(["--db", url, "verify", "--namespace", "team-a"]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_unknown_and_bad_namespaces(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", url, "demo", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["--db", url, "--namespace", "nope", "ls"]) == 3
+    assert "no namespace 'nope'" in capsys.readouterr().err
+    assert main(["--db", url, "namespaces", "--json"]) == 0
+    assert [row["namespace"] for row in json.loads(capsys.readouterr().out)] == ["default"]  # nothing created
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", url, "--namespace", "Team A", "ls"])
+    assert exited.value.code == 2
+    assert "not a namespace name" in capsys.readouterr().err
+
+
+def test_namespace_from_the_environment(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARTIFACT_LEDGER_NAMESPACE", "from-env")
+    assert main(["--db", url, "demo", "--json"]) == 0
+    capsys.readouterr()
+    monkeypatch.delenv("ARTIFACT_LEDGER_NAMESPACE")
+    assert main(["--db", url, "namespaces", "--json"]) == 0
+    # only the namespace written to exists: no default ledger was made beside it
+    assert [row["namespace"] for row in json.loads(capsys.readouterr().out)] == ["from-env"]
