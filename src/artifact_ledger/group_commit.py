@@ -112,12 +112,24 @@ class Committer:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = weakref.ref(engine)
-        self.enabled = True
+        self._key = weakref.ref(engine.sync_engine)  # weak: the committer must not keep its engine alive
         self.queue: deque[Member[Any]] = deque()
         self.running = False
         self.groups = 0
         """Transactions run (for tests and benchmarks: fewer than commands means groups formed)."""
         self._drainer: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether grouping is on for the engine (one setting for the committers of all its loops)."""
+        key = self._key()
+        return key is not None and _enabled.get(key, True)
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        key = self._key()
+        if key is not None:
+            _enabled[key] = value
 
     async def submit(
         self, action: Callable[[WriteBatch], Awaitable[T]], clock: Clock, new_id: IdFactory
@@ -247,18 +259,29 @@ class Committer:
             return batch, await recorder.whole(commands)
 
 
-_committers: weakref.WeakKeyDictionary[Any, Committer] = weakref.WeakKeyDictionary()
+_committers: weakref.WeakKeyDictionary[Any, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Committer]] = (
+    weakref.WeakKeyDictionary()
+)
+_enabled: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def committer_for(engine: AsyncEngine) -> Committer:
-    """The committer of ``engine`` (one per engine, made on first use)."""
-    key = engine.sync_engine
-    committer = _committers.get(key)
+    """The committer of ``engine`` on the running event loop (made on first use).
+
+    One per engine and loop: a group's futures, its queue and the task that drains it belong to
+    one loop, so commands of an engine shared by several loops (threads) never wait on another
+    loop's group; each loop groups its own.
+    """
+    loop = asyncio.get_running_loop()
+    per_loop = _committers.get(engine.sync_engine)
+    if per_loop is None:
+        per_loop = _committers[engine.sync_engine] = weakref.WeakKeyDictionary()
+    committer = per_loop.get(loop)
     if committer is None:
-        committer = _committers[key] = Committer(engine)
+        committer = per_loop[loop] = Committer(engine)
     return committer
 
 
 def set_enabled(engine: AsyncEngine, enabled: bool) -> None:
-    """Turn group commit on or off for every manager on ``engine``."""
-    committer_for(engine).enabled = enabled
+    """Turn group commit on or off for every manager on ``engine`` (on every loop)."""
+    _enabled[engine.sync_engine] = enabled
