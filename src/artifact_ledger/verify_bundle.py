@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -437,6 +438,87 @@ def payload_bytes(payload: str) -> bytes:
 def chained_hash(prev_hash: bytes, envelope: bytes, payload: bytes) -> bytes:
     """``SHA-256(prev_hash ‖ envelope ‖ "\\n" ‖ payload)``: the hash of one event."""
     return hashlib.sha256(prev_hash + envelope + b"\n" + payload).digest()
+
+
+# Chain format 2 (docs/chain.md, "Format 2"): the event hash covers a commitment to salted
+# leaf digests instead of the payload text, so leaves can be erased and the hash still holds.
+# The library's definition is chain_v2.py; tests/vectors/chain_v2.json pins both.
+_DECODER = json.JSONDecoder()
+_LEAF_TAG = b"artifact-ledger leaf v2\x00"
+_COMMITMENT_TAG = b"artifact-ledger payload v2\x00"
+
+
+def _object_members(text: str) -> list[tuple[str, str]]:
+    """``(name, value text)`` of each member of a compact JSON object text; BundleFormatError otherwise."""
+    if len(text) < 2 or text[0] != "{" or text[-1] != "}":
+        raise BundleFormatError(f"the payload {text[:40]!r} is not a JSON object")
+    found: list[tuple[str, str]] = []
+    at, end = 1, len(text) - 1
+    while at < end:
+        try:
+            name, colon = _DECODER.raw_decode(text, at)
+            if type(name) is not str or text[colon] != ":":
+                raise BundleFormatError(f"the payload has no member name at offset {at}")
+            _, stop = _DECODER.raw_decode(text, colon + 1)
+        except (ValueError, IndexError) as error:
+            if isinstance(error, BundleFormatError):
+                raise
+            raise BundleFormatError(f"the payload is not compact JSON at offset {at}") from None
+        found.append((name, text[colon + 1 : stop]))
+        if stop < end and text[stop] != ",":
+            raise BundleFormatError(f"the payload has {text[stop]!r} where ',' belongs at offset {stop}")
+        at = stop + 1
+    if at == end and text != "{}":
+        raise BundleFormatError("the payload ends with a ',' and no member after it")
+    return found
+
+
+def payload_leaves(payload: str) -> dict[str, str]:
+    """Leaf path text -> value text: top-level members, and each member of an object ``data`` plus ``["data"]``."""
+    leaves: dict[str, str] = {}
+
+    def put(path: list[str], value: str) -> None:
+        key = json.dumps(path, separators=(",", ":"), ensure_ascii=False)
+        if key in leaves:
+            raise BundleFormatError(f"the payload names the leaf {key} twice")
+        leaves[key] = value
+
+    for name, value in _object_members(payload):
+        if name == "data" and value.startswith("{"):
+            put(["data"], "{}")
+            for key, item in _object_members(value):
+                put(["data", key], item)
+        else:
+            put([name], value)
+    return leaves
+
+
+def payload_commitment(
+    payload: str, salt: bytes | None, salts: Mapping[str, bytes], erased: Mapping[str, bytes]
+) -> bytes:
+    """The format-2 commitment of a stored payload, opened by the event salt or by kept salts and erased digests."""
+    digests = dict(erased)
+    for path, value in payload_leaves(payload).items():
+        if path in erased:
+            raise BundleFormatError(f"the leaf {path} is both present and erased")
+        if salt is not None:
+            leaf_salt = hmac.new(salt, path.encode("utf-8"), hashlib.sha256).digest()
+        elif path in salts:
+            leaf_salt = salts[path]
+        else:
+            raise BundleFormatError(f"the leaf {path} has no salt: the event salt is gone and no leaf salt was kept")
+        digests[path] = hashlib.sha256(
+            _LEAF_TAG + leaf_salt + path.encode("utf-8") + b"\x00" + payload_bytes(value)
+        ).digest()
+    if salt is not None and erased:
+        raise BundleFormatError("an opening holds the event salt and erased leaves at once")
+    body = b"".join(path.encode("utf-8") + b"\x00" + digests[path] for path in sorted(digests))
+    return hashlib.sha256(_COMMITMENT_TAG + body).digest()
+
+
+def chained_hash_v2(prev_hash: bytes, envelope: bytes, commitment: bytes) -> bytes:
+    """``SHA-256(prev_hash ‖ envelope ‖ 0x0A ‖ 0x00 ‖ commitment)``: the hash of one format-2 event."""
+    return hashlib.sha256(prev_hash + envelope + b"\n\x00" + commitment).digest()
 
 
 def event_hash(event: Event, position: int | None = None, prev_hash: str | None = None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from artifact_ledger import chain, chain_v2
+from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.chain_v2 import Erasure, Opening, OpeningError
 
 VECTORS = Path(__file__).resolve().parents[2] / "tests" / "vectors" / "chain_v2.json"
@@ -69,6 +70,44 @@ def test_vectors(case: dict[str, Any]) -> None:
         else Opening(salt)
     )
     assert chain_v2.commitment(case["stored_payload"], recorded).hex() == case["commitment"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_stdlib_verifier_agrees(case: dict[str, Any]) -> None:
+    """verify_bundle.py restates the rules with the standard library: the same leaves, commitment and hash."""
+    salt = bytes.fromhex(case["event_salt"])
+    assert standalone.payload_leaves(case["payload"]) == chain_v2.leaves(case["payload"])
+    sealed = standalone.payload_commitment(case["payload"], salt, {}, {})
+    kept = {k: bytes.fromhex(v) for k, v in case["kept_salts"].items()}
+    erased = {k: bytes.fromhex(v) for k, v in case["erased"].items()}
+    stored = standalone.payload_commitment(case["stored_payload"], None if case["erase"] else salt, kept, erased)
+    assert sealed.hex() == stored.hex() == case["commitment"]
+    digest = standalone.chained_hash_v2(bytes.fromhex(case["prev_hash"]), case["envelope"].encode(), sealed)
+    assert digest.hex() == case["hash"]
+    if case["erase"] and case["stored_payload"] != "{}":
+        tampered = case["stored_payload"].replace("first", "First").replace('"blob"', '"Blob"').replace(":1}", ":2}")
+        assert tampered != case["stored_payload"]
+        assert standalone.payload_commitment(tampered, None, kept, erased).hex() != case["commitment"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ['{"a":1,}', '{"a":1 }', "[1]", '{"a"}', '{"a":1,"a":2}', '{"data":{"k":1,"k":2}}', "", '{"a":}'],
+)
+def test_stdlib_verifier_refuses_malformed_payload(payload: str) -> None:
+    with pytest.raises(standalone.BundleFormatError):
+        standalone.payload_leaves(payload)
+
+
+def test_stdlib_verifier_refuses_openings_that_do_not_fit() -> None:
+    opening, _ = chain_v2.seal(PAYLOAD)
+    stored, after = chain_v2.redact(PAYLOAD, opening, [EMAIL])
+    with pytest.raises(standalone.BundleFormatError, match="both present and erased"):
+        standalone.payload_commitment(PAYLOAD, None, after.salts, after.erased)
+    with pytest.raises(standalone.BundleFormatError, match="no salt"):
+        standalone.payload_commitment(stored, None, {}, after.erased)
+    with pytest.raises(standalone.BundleFormatError, match="event salt and erased"):
+        standalone.payload_commitment(stored, opening.salt, {}, after.erased)
 
 
 def test_format_2_hash_differs_from_format_1_over_the_same_event() -> None:
