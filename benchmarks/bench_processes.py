@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -35,6 +36,7 @@ from typing import Any
 
 import asyncpg
 from bench_db import PG_DSN, PG_URL
+from bench_lock_sampler import LockSampler
 from bench_process_worker import SECRET, engine_for, serve
 from bench_report import RATE, Result
 from bench_suite import QUICK, Sizes
@@ -49,8 +51,10 @@ QUICK_PROCESSES = (1, 4)
 QUICK_NAMESPACES = (1, 4)
 MODES = ("single", "batch")
 BATCH = 500
-DURATION = 3.0
+DURATION = 2.0
 QUICK_DURATION = 0.4
+ROUNDS = 3
+QUICK_ROUNDS = 1
 START_DELAY = 0.6
 """Seconds between sending a cell's orders and its common start: every worker has opened its
 ledger and saved its warm-up artifact by then."""
@@ -180,7 +184,7 @@ class Target:
 def cell(
     pool: Pool, target: Target, kind: str, mode: str, processes: int, namespaces: int, duration: float
 ) -> dict[str, Any]:
-    """One cell: ``processes`` workers over the first ``namespaces`` namespaces, for ``duration`` seconds."""
+    """One round of one cell: ``processes`` workers over the first ``namespaces`` namespaces."""
     start_at = time.time() + START_DELAY
     orders = []
     for worker in range(processes):
@@ -198,21 +202,39 @@ def cell(
                 "duration": duration,
             }
         )
-    results = pool.run(orders, timeout=START_DELAY + duration + 120)
-    latencies = [x for r in results for x in r["latencies"]]
-    waits = [x for r in results for x in r["lock_waits"]]
-    events = sum(r["events"] for r in results)
+    sampled = None
+    if target.backend == "postgresql" and kind == "ours":
+        with LockSampler(PG_DSN, [postgres_schema(target.schema, n) for n in target.names]) as sampler:
+            results = pool.run(orders, timeout=START_DELAY + duration + 120)
+        sampled = sampler.mean_waiting / processes
+    else:
+        results = pool.run(orders, timeout=START_DELAY + duration + 120)
     elapsed = max(r["elapsed"] for r in results)
     return {
-        "rate": events / elapsed,
-        "events": events,
+        "rate": sum(r["events"] for r in results) / elapsed,
+        "latencies": [x for r in results for x in r["latencies"]],
+        "waits": [x for r in results for x in r["lock_waits"]],
+        "wait_share": sum(x for r in results for x in r["lock_waits"]) / (processes * elapsed),
+        "sampled_share": sampled,
+        "saved": _saved(orders, results),
+    }
+
+
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median round's rate; latency and lock-wait percentiles over every round's operations."""
+    latencies = [x for r in rounds for x in r["latencies"]]
+    waits = [x for r in rounds for x in r["waits"]]
+    sampled = [r["sampled_share"] for r in rounds if r["sampled_share"] is not None]
+    return {
+        "rate": statistics.median(r["rate"] for r in rounds),
+        "rates": [r["rate"] for r in rounds],
         "operations": len(latencies),
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "lock_p50_ms": percentile(waits, 0.5) * 1000 if waits else 0.0,
         "lock_p99_ms": percentile(waits, 0.99) * 1000 if waits else 0.0,
-        "lock_share": sum(waits) / (processes * elapsed),
-        "saved": _saved(orders, results),
+        "lock_share": statistics.mean(r["wait_share"] for r in rounds),
+        "lock_share_sampled": statistics.mean(sampled) if sampled else None,
     }
 
 
@@ -232,6 +254,7 @@ async def run_n(backend: str, sizes: Sizes, log: Log) -> list[Result]:
     processes = QUICK_PROCESSES if quick else PROCESSES
     namespace_counts = QUICK_NAMESPACES if quick else NAMESPACES
     duration = QUICK_DURATION if quick else DURATION
+    rounds = QUICK_ROUNDS if quick else ROUNDS
     target = Target(backend, max(namespace_counts))
     pool = Pool(max(processes))
     results: list[Result] = []
@@ -242,19 +265,25 @@ async def run_n(backend: str, sizes: Sizes, log: Log) -> list[Result]:
         for mode in MODES:
             for m in namespace_counts:
                 for n in processes:
-                    ours = cell(pool, target, "ours", mode, n, m, duration)
-                    floor = cell(pool, target, "floor", mode, n, m, duration)
-                    for name, count in ours["saved"].items():
-                        expected[name] += count
+                    ours_rounds, floor_rounds = [], []
+                    for rnd in range(rounds):  # alternate which goes first, round by round
+                        for kind in ("ours", "floor") if rnd % 2 == 0 else ("floor", "ours"):
+                            done = cell(pool, target, kind, mode, n, m, duration)
+                            (ours_rounds if kind == "ours" else floor_rounds).append(done)
+                            for name, count in done["saved"].items():
+                                expected[name] += count
+                    ours, floor = summary(ours_rounds), summary(floor_rounds)
                     cells[(mode, n, m)] = ours
+                    sampled = ours["lock_share_sampled"]
+                    waiting = f"{ours['lock_share']:.0%} of process time in the lock statement" + (
+                        "" if sampled is None else f", {sampled:.0%} waiting in pg_locks"
+                    )
                     log(
                         f"N {backend} {mode} {n}p x {m}ns: {ours['rate']:,.0f} events/s (p99 {ours['p99_ms']:.1f} ms, "
-                        f"lock p99 {ours['lock_p99_ms']:.1f} ms, {ours['lock_share']:.0%} of the time waiting), "
-                        f"floor {floor['rate']:,.0f}/s"
+                        f"lock p99 {ours['lock_p99_ms']:.1f} ms, {waiting}), floor {floor['rate']:,.0f}/s"
                     )
-                    detail = {"ours": {k: v for k, v in ours.items() if k != "saved"}}
-                    detail["floor"] = {k: v for k, v in floor.items() if k != "saved"}
-                    detail |= {"processes": n, "namespaces": m, "mode": mode, "duration_s": duration}
+                    detail = {"ours": ours, "floor": floor, "processes": n, "namespaces": m, "mode": mode}
+                    detail |= {"duration_s": duration, "rounds": rounds, "batch": BATCH}
                     results.append(
                         Result(
                             backend,
@@ -264,7 +293,7 @@ async def run_n(backend: str, sizes: Sizes, log: Log) -> list[Result]:
                             floor["rate"],
                             "events/s",
                             note=f"p50 {ours['p50_ms']:.2f} / p99 {ours['p99_ms']:.2f} ms per op; "
-                            f"lock wait p99 {ours['lock_p99_ms']:.2f} ms, {ours['lock_share']:.0%} of process time",
+                            f"lock wait p99 {ours['lock_p99_ms']:.2f} ms; {waiting}",
                             detail=detail,
                         )
                     )
