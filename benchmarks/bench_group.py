@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 from bench_db import Database, fresh_database
-from bench_report import RATE, Result
+from bench_report import RATE, TIME, Result
 from bench_suite import QUICK, Sizes
 from ulid import ULID
 
@@ -35,6 +35,11 @@ QUICK_ROUNDS = 2
 SAVES_PER_ROUND = 960
 QUICK_SAVES_PER_ROUND = 240
 """Saves in one round of one mode, shared among its tasks (a lone task needs as many to be timed well)."""
+LONE_ROUNDS = 8
+QUICK_LONE_ROUNDS = 4
+LONE_SAVES = 200
+QUICK_LONE_SAVES = 100
+"""The lone-save row: rounds of sequential saves, grouping on and off alternating, per-save medians."""
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -94,6 +99,44 @@ async def floor(db: Database, tasks: int, per_task: int) -> tuple[float, list[fl
     finally:
         for context in contexts:
             await context.__aexit__(None, None, None)
+
+
+async def lone(db: Database, parent: ULID, rounds: int, saves: int, log: Log) -> Result:
+    """One task saving one artifact after another (nothing to group): the committer's cost alone.
+
+    Rounds alternate grouping on and off in one process on one database, so the machine's load
+    falls on both; the row is the median of the per-round ratios of the per-save medians.
+    """
+    medians: dict[bool, list[float]] = {True: [], False: []}
+    means: dict[bool, list[float]] = {True: [], False: []}
+    for rnd in range(rounds):
+        for grouped in (True, False) if rnd % 2 == 0 else (False, True):
+            _rate, latencies = await ours(db, parent, 1, saves, grouped)
+            medians[grouped].append(statistics.median(latencies))
+            means[grouped].append(statistics.fmean(latencies))
+    paired = statistics.median(a / b for a, b in zip(medians[True], medians[False], strict=True))
+    on, off = (statistics.median(medians[mode]) * 1e6 for mode in (True, False))
+    mean_paired = statistics.median(a / b for a, b in zip(means[True], means[False], strict=True))
+    log(
+        f"G {db.backend} lone save: median {on:,.0f} us with group commit, {off:,.0f} us without (paired "
+        f"{paired:.2f}; of the means {mean_paired:.2f})"
+    )
+    return Result(
+        db.backend,
+        "G lone save (one task, sequential): with group commit vs without",
+        TIME,
+        on,
+        off,
+        "µs",
+        target=1.1,
+        note=f"{rounds} alternating rounds of {saves} saves; a lone save must not get slower",
+        detail={
+            "per_round_median_us": {str(k): [v * 1e6 for v in vs] for k, vs in medians.items()},
+            "per_round_mean_us": {str(k): [v * 1e6 for v in vs] for k, vs in means.items()},
+            "paired_ratio_of_means": mean_paired,
+        },
+        paired_ratio=paired,
+    )
 
 
 async def run_g(backend: str, sizes: Sizes, log: Log) -> list[Result]:
@@ -163,4 +206,6 @@ async def run_g(backend: str, sizes: Sizes, log: Log) -> list[Result]:
                     detail=detail,
                 )
             )
+        lone_rounds = QUICK_LONE_ROUNDS if quick else LONE_ROUNDS
+        results.append(await lone(db, parent, lone_rounds, QUICK_LONE_SAVES if quick else LONE_SAVES, log))
     return results
