@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +19,7 @@ from ..schemas import ArtifactHierarchy
 from . import problems
 from .auth import TokenAuth
 from .limits import DEFAULT_MAX_BODY, BodyLimit
+from .namespaced import NAMESPACE_PREFIX, NamespaceApps
 from .problems import ProblemRoute
 from .routes import artifacts, history, log, proofs, provenance
 from .service import LedgerSource, Service
@@ -121,6 +122,7 @@ def create_app(
     key_dir: str | os.PathLike[str] | None = None,
     checkpoints: str | os.PathLike[str] | None = None,
     checkpoint_keys: Sequence[str] = (),
+    namespaces: bool = True,
 ) -> FastAPI:
     """A FastAPI app serving the ledger's API under ``/api/v1/artifacts`` (and the console, when installed).
 
@@ -133,6 +135,9 @@ def create_app(
     never makes one). ``checkpoints``: a directory of checkpoint notes (``artifact-ledger checkpoint
     --to DIR``) the console's verify page checks the log against (the newest of this ledger), each
     note signed by one of ``checkpoint_keys`` (verifier keys) when any are given.
+    ``namespaces``: also serve every namespace of the ledger's database under ``/ns/{name}/``
+    (the same routes and console, the same options; see :mod:`artifact_ledger.http.namespaced`),
+    and list them at ``GET /ns``.
     """
     opened: _Opened | None = None
     source: LedgerSource
@@ -142,17 +147,25 @@ def create_app(
         opened = _Opened(ledger_or_url)
         source = opened
 
+    others: NamespaceApps | None = None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if opened is None:
-            yield
-            return
-        async with Ledger.open(opened.source) as ledger:
-            opened.ledger = ledger
-            try:
+        try:
+            if opened is None:
                 yield
-            finally:
-                opened.ledger = None
+                return
+            async with Ledger.open(opened.source) as ledger:
+                opened.ledger = ledger
+                try:
+                    yield
+                finally:
+                    if others is not None:
+                        await others.aclose()  # before the engine they share goes
+                    opened.ledger = None
+        finally:
+            if others is not None:
+                await others.aclose()
 
     app = FastAPI(
         title="artifact-ledger",
@@ -180,7 +193,40 @@ def create_app(
     app.include_router(build_router(service))
     if console:
         _include_console(app, service)
+    if namespaces:
+        options: dict[str, Any] = {
+            "hierarchy": hierarchy,
+            "read_only": read_only,
+            "auth": auth,
+            "max_body": max_body,
+            "poll_interval": poll_interval,
+            "console": console,
+            "max_content": max_content,
+            "key_dir": key_dir,
+            "checkpoints": checkpoints,
+            "checkpoint_keys": checkpoint_keys,
+            "namespaces": False,
+        }
+        others = NamespaceApps(source, lambda ledger: create_app(ledger, **options))
+        app.state.namespace_apps = others
+        _include_namespaces(app, service, others)
     return app
+
+
+def _include_namespaces(app: FastAPI, service: Service, others: NamespaceApps) -> None:
+    """``GET /ns`` (the namespaces, for readers) and ``/ns/{name}/...`` (each namespace's app)."""
+    router = APIRouter(route_class=ProblemRoute, responses=problems.documented_responses(), tags=["namespaces"])
+
+    @router.get(
+        NAMESPACE_PREFIX,
+        summary="The namespaces of the ledger's database, default first",
+        dependencies=[Depends(service.reader)],
+    )
+    async def list_namespaces() -> dict[str, list[str]]:
+        return {"namespaces": await others.names()}
+
+    app.include_router(router)
+    app.mount(NAMESPACE_PREFIX, others)
 
 
 def _include_console(app: FastAPI, service: Service) -> None:
