@@ -298,6 +298,12 @@ class ReplicaUnavailableError(LedgerUnavailableError):
         self.read_url = read_url
 
 
+class CitusUnavailableError(LedgerUnavailableError):
+    """The database has no Citus 12.0 or later (the ``citus`` extension is missing or too old to
+    distribute schemas), so a ledger's namespaces cannot be distributed there. Raised before any
+    statement runs: nothing was changed."""
+
+
 class MissingBlobError(UntrustedContentError, LookupError):
     """A blob the log references is not stored: no row in ``ledger_blobs`` and, with a directory
     store, no file of its hash. The message names the hash and where it was looked for;

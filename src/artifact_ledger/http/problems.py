@@ -71,6 +71,7 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.ConcurrentUseError, 500),
     (SyncUsageError, 500),
     (errors.NotAReplicaError, 500),  # the server was configured with a read_url that is no standby
+    (errors.CitusUnavailableError, 503),  # the database has no Citus 12+ to distribute namespaces over
     (errors.LedgerUnavailableError, 503),
     (errors.SchemaOutOfDateError, 503),
     (errors.LedgerError, 500),
