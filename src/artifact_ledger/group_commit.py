@@ -37,7 +37,7 @@ import contextvars
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -98,6 +98,36 @@ class _Refused(Exception):
     def __init__(self, index: int, error: BaseException) -> None:
         super().__init__(str(error))
         self.index, self.error = index, error
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """What one member of a group appended: its events' ordinals in the batch, and their artifacts."""
+
+    start: int
+    end: int
+    touched: frozenset[str]
+
+
+def _span(batch: WriteBatch, sealed: int) -> _Span:
+    """The span of the member that ran since the batch had ``sealed`` events (its ids: those of its
+    events still pending; a member that flushed part-way names only the rest, for the log alone)."""
+    end = batch.appended + len(batch.pending)
+    kept = batch.pending[max(0, sealed - batch.appended) :] if end > sealed else []
+    return _Span(sealed, end, frozenset(e.artifact_id for e in kept))
+
+
+def _member_view(batch: WriteBatch, span: _Span) -> WriteBatch:
+    """A batch that shows one member's part of a committed group: what the write log reports for
+    that command (its events' count, positions and artifacts), not the whole group's."""
+    view = WriteBatch(batch.driver, batch.clock, batch.new_id)
+    view.appended = span.end - span.start
+    view.versions = batch.versions
+    view.touched = set(span.touched)
+    if batch.head is not None:
+        last = batch.head.position - (batch.appended - span.end)
+        view.head = replace(batch.head, position=last, nodes=[])
+    return view
 
 
 def _whole_transaction(error: BaseException) -> bool:
@@ -200,7 +230,7 @@ class Committer:
             if engine is None:  # pragma: no cover - an engine is alive while its commands run
                 raise RuntimeError("the ledger's engine was garbage-collected while commands were queued")
             try:
-                batch, outcomes = await self._attempt(engine, pending)
+                batch, outcomes, spans = await self._attempt(engine, pending)
             except _NothingToCommit as refused:
                 for member, outcome in zip(pending, refused.outcomes, strict=True):
                     member.fail(outcome)
@@ -219,14 +249,16 @@ class Committer:
                 for member in pending:  # a refusal no one command can be blamed for: each on its own
                     await self._run([member])
                 return
-            for member, outcome in zip(pending, outcomes, strict=True):
+            for member, outcome, span in zip(pending, outcomes, spans, strict=True):
                 if isinstance(outcome, BaseException):
                     member.fail(outcome)
                 else:
-                    member.resolve(batch, outcome)
+                    member.resolve(batch if len(pending) == 1 else _member_view(batch, span), outcome)
             return
 
-    async def _attempt(self, engine: AsyncEngine, group: list[Member[Any]]) -> tuple[WriteBatch, list[Any]]:
+    async def _attempt(
+        self, engine: AsyncEngine, group: list[Member[Any]]
+    ) -> tuple[WriteBatch, list[Any], list[_Span]]:
         first = group[0]
         self.groups += 1
         # The drainer runs in a context of its own, where no connection of this engine was opened
@@ -235,6 +267,8 @@ class Committer:
         async with own_transaction(engine) as recorder:
             batch = WriteBatch(recorder, first.clock, first.new_id)
 
+            spans: list[_Span] = []
+
             async def commands() -> list[Any]:
                 outcomes: list[Any] = []
                 for index, member in enumerate(group):
@@ -242,12 +276,14 @@ class Committer:
                     try:
                         with translated():
                             outcomes.append(await member.action(batch))
+                        spans.append(_span(batch, sealed))
                     except LedgerError as error:
                         if _whole_transaction(error):
                             raise
                         if error.driver_error is not None or batch.appended + len(batch.pending) != sealed:
                             raise _Refused(index, error) from error  # the batch cannot go on with it
                         outcomes.append(error)  # refused by a rule: nothing of it was appended
+                        spans.append(_span(batch, sealed))
                     except Exception as error:
                         raise _Refused(index, error) from error
                 if all(isinstance(outcome, BaseException) for outcome in outcomes):
@@ -256,7 +292,8 @@ class Committer:
                     await batch.flush(commit=True)
                 return outcomes
 
-            return batch, await recorder.whole(commands)
+            outcomes = await recorder.whole(commands)
+            return batch, outcomes, spans
 
 
 _committers: weakref.WeakKeyDictionary[Any, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Committer]] = (

@@ -9,6 +9,7 @@ group (:meth:`Committer._hand_over`, what a finished transaction does).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -264,3 +265,17 @@ async def test_group_commit_can_be_turned_off(engine: AsyncEngine) -> None:
             pass
     async with Ledger.open(engine, secret=SECRET) as ledger:
         assert committer_for(ledger.engine).enabled
+
+
+async def test_the_write_log_reports_each_member_s_own_event(ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
+    """A grouped command's debug line names its own artifact, version and position, not the group's."""
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    with caplog.at_level(logging.DEBUG, logger="artifact_ledger.writes"):
+        outs = await queued(committer, [save(ledger, ArtifactIn(parent_id=root.id, data={"n": n})) for n in range(4)])
+    lines = [r.getMessage() for r in caplog.records if r.name == "artifact_ledger.writes"]
+    async with ledger.manager() as manager:
+        positions = [(await manager.history(out.id))[-1].position for out in outs]
+    assert lines == [
+        f"save: artifact {out.id} version 1 at position {p}" for out, p in zip(outs, positions, strict=True)
+    ]
