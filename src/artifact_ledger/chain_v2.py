@@ -34,6 +34,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Final
 
 FORMAT_VERSION: Final = 2
@@ -45,6 +46,8 @@ DATA_MARKER: Final = "{}"
 """The value text of the ``["data"]`` leaf: the payload's data is an object, its members are leaves."""
 
 _DECODER = json.JSONDecoder()
+_encode_text: Callable[[str], str] = encode_basestring
+"""A JSON string as ``json.dumps(text, ensure_ascii=False)`` writes it (the function it calls, without its set-up)."""
 
 
 class OpeningError(ValueError):
@@ -72,7 +75,10 @@ class Opening:
 
 def path_text(path: Iterable[str]) -> str:
     """The canonical JSON of a leaf path: ``["data","email"]``."""
-    return json.dumps(list(path), separators=(",", ":"), ensure_ascii=False)
+    names = list(path)
+    if all(type(name) is str for name in names):  # the ledger's own paths: the C string encoder, ~10x json.dumps
+        return "[" + ",".join(map(_encode_text, names)) + "]"
+    return json.dumps(names, separators=(",", ":"), ensure_ascii=False)
 
 
 def members(text: str) -> list[tuple[str, str, str]]:
@@ -103,16 +109,20 @@ def members(text: str) -> list[tuple[str, str, str]]:
     return result
 
 
+_DATA_PATH: Final = path_text((DATA,))
+_DATA_PREFIX: Final = _DATA_PATH[:-1] + ","
+
+
 def leaves(payload: str) -> dict[str, str]:
     """Every leaf of a payload text: path text -> value text (see the module docstring)."""
     result: dict[str, str] = {}
     for name, _, value in members(payload):
         if name == DATA and value.startswith("{"):
-            _put(result, path_text((DATA,)), DATA_MARKER)
+            _put(result, _DATA_PATH, DATA_MARKER)
             for key, _, item in members(value):
-                _put(result, path_text((DATA, key)), item)
+                _put(result, _DATA_PREFIX + _encode_text(key) + "]", item)  # path_text((DATA, key)), inlined
         else:
-            _put(result, path_text((name,)), value)
+            _put(result, "[" + _encode_text(name) + "]", value)
     return result
 
 
@@ -124,7 +134,7 @@ def _put(found: dict[str, str], path: str, value: str) -> None:
 
 def leaf_salt(event_salt: bytes, path: str) -> bytes:
     """The salt of one leaf, derived from the event salt (HMAC-SHA256 over the path text)."""
-    return hmac.new(event_salt, path.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(event_salt, path.encode("utf-8"), "sha256")
 
 
 def leaf_digest(salt: bytes, path: str, value: str) -> bytes:
