@@ -24,6 +24,7 @@ any scaling at about 2x whatever the lock does (docs/benchmarks.md says what tha
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import statistics
 import tempfile
@@ -186,6 +187,7 @@ def cell(
 ) -> dict[str, Any]:
     """One round of one cell: ``processes`` workers over the first ``namespaces`` namespaces."""
     start_at = time.time() + START_DELAY
+    load = os.getloadavg()[0]  # the machine is shared: how busy it was when the cell began
     orders = []
     for worker in range(processes):
         name = target.names[worker % namespaces]
@@ -216,6 +218,7 @@ def cell(
         "waits": [x for r in results for x in r["lock_waits"]],
         "wait_share": sum(x for r in results for x in r["lock_waits"]) / (processes * elapsed),
         "sampled_share": sampled,
+        "load": load,
         "saved": _saved(orders, results),
     }
 
@@ -235,6 +238,7 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "lock_p99_ms": percentile(waits, 0.99) * 1000 if waits else 0.0,
         "lock_share": statistics.mean(r["wait_share"] for r in rounds),
         "lock_share_sampled": statistics.mean(sampled) if sampled else None,
+        "load_average": statistics.mean(r["load"] for r in rounds),
     }
 
 
