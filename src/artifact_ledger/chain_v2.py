@@ -46,7 +46,7 @@ DATA_MARKER: Final = "{}"
 """The value text of the ``["data"]`` leaf: the payload's data is an object, its members are leaves."""
 
 _DECODER = json.JSONDecoder()
-_encode_text: Callable[[str], str] = encode_basestring
+encode_text: Callable[[str], str] = encode_basestring
 """A JSON string as ``json.dumps(text, ensure_ascii=False)`` writes it (the function it calls, without its set-up)."""
 
 
@@ -77,7 +77,7 @@ def path_text(path: Iterable[str]) -> str:
     """The canonical JSON of a leaf path: ``["data","email"]``."""
     names = list(path)
     if all(type(name) is str for name in names):  # the ledger's own paths: the C string encoder, ~10x json.dumps
-        return "[" + ",".join(map(_encode_text, names)) + "]"
+        return "[" + ",".join(map(encode_text, names)) + "]"
     return json.dumps(names, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -120,9 +120,9 @@ def leaves(payload: str) -> dict[str, str]:
         if name == DATA and value.startswith("{"):
             _put(result, _DATA_PATH, DATA_MARKER)
             for key, _, item in members(value):
-                _put(result, _DATA_PREFIX + _encode_text(key) + "]", item)  # path_text((DATA, key)), inlined
+                _put(result, _DATA_PREFIX + encode_text(key) + "]", item)  # path_text((DATA, key)), inlined
         else:
-            _put(result, "[" + _encode_text(name) + "]", value)
+            _put(result, "[" + encode_text(name) + "]", value)
     return result
 
 
@@ -186,8 +186,18 @@ def event_hash(prev_hash: bytes, envelope: bytes, commitment: bytes) -> bytes:
 
 def seal(payload: str, random: Callable[[int], bytes] = secrets.token_bytes) -> tuple[Opening, bytes]:
     """A fresh event salt for ``payload`` and the commitment it gives."""
+    return seal_leaves(leaves(payload), random)
+
+
+def seal_leaves(
+    found: Mapping[str, str], random: Callable[[int], bytes] = secrets.token_bytes
+) -> tuple[Opening, bytes]:
+    """:func:`seal` of a payload whose leaves (path text -> value text, as :func:`leaves` gives) are known already.
+
+    The writer has the payload as a value before it has its text, and cuts the leaves from
+    the value (``chain_leaves.py``) rather than parse the text back.
+    """
     salt = random(SALT_BYTES)
-    found = leaves(payload)
     return Opening(salt), commitment_of(
         {path: leaf_digest(leaf_salt(salt, path), path, v) for path, v in found.items()}
     )
