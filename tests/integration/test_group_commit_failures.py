@@ -335,3 +335,27 @@ async def test_a_postgresql_connection_terminated_under_a_group_fails_every_memb
         after = await save(ledger, ArtifactIn(parent_id=root.id, data={"after": True}))  # a new connection
         assert after.version == 1
         await healthy(ledger, 2)
+
+
+async def test_a_session_in_a_transaction_never_joins_a_group(ledger: Ledger) -> None:
+    """A session that already holds a transaction keeps it: its save neither queues behind a busy
+    committer (it would wait for that group) nor shares another transaction."""
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    groups = committer.groups
+    async with ledger.manager() as manager:
+        session = manager.repo.session
+        await session.execute(text("SELECT 1"))  # the session's transaction has begun
+        assert session.in_transaction()
+        committer.running = True  # a group would be running: a grouped command would queue
+        try:
+            out = await asyncio.wait_for(manager.save(ArtifactIn(parent_id=root.id, data={"own": True})), 30)
+        finally:
+            committer.running = False
+        assert not committer.queue
+    assert committer.groups == groups
+    async with ledger.manager() as manager:
+        found = await manager.find_by_id(out.id)
+    assert found is not None
+    assert found.data == {"own": True}
+    await healthy(ledger, 2)
