@@ -24,7 +24,7 @@ from ulid import ULID
 
 from artifact_ledger import ArtifactIn, ArtifactNotFoundError, ArtifactOut, ConcurrencyError, Ledger
 from artifact_ledger.commands import Commands
-from artifact_ledger.errors import ConnectionLostError, LockTimeoutError
+from artifact_ledger.errors import ConnectionLostError, IntegrityViolationError, LockTimeoutError
 from artifact_ledger.group_commit import committer_for
 from artifact_ledger.writer import WriteBatch
 from ledger_support import PG_URL, SECRET
@@ -359,3 +359,38 @@ async def test_a_session_in_a_transaction_never_joins_a_group(ledger: Ledger) ->
     assert found is not None
     assert found.data == {"own": True}
     await healthy(ledger, 2)
+
+
+async def test_a_commit_refusal_no_member_can_be_blamed_for_reruns_each_alone(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the group's commit for a reason that is not the transaction's own
+    failure (here: an integrity refusal, once): nothing was written, and each command runs
+    again in a transaction of its own, so each gets its own outcome."""
+    root = await save(ledger, ArtifactIn(data={"root": True}))
+    committer = committer_for(ledger.engine)
+    flush = WriteBatch.flush
+    refused: list[int] = []
+
+    async def refuse_once(self: WriteBatch, *, commit: bool = False) -> None:
+        if commit and not refused:
+            refused.append(self.appended + len(self.pending))
+            raise IntegrityViolationError("the commit was refused (provoked by the test)")
+        await flush(self, commit=commit)
+
+    monkeypatch.setattr(WriteBatch, "flush", refuse_once)
+    committer.running = True
+    tasks = [asyncio.ensure_future(save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}))) for n in range(4)]
+    for _ in range(50):
+        if len(committer.queue) == 4:
+            break
+        await asyncio.sleep(0)
+    assert len(committer.queue) == 4
+    groups = committer.groups
+    committer._hand_over()
+    outs = await asyncio.gather(*tasks, return_exceptions=True)
+    assert refused == [4]  # the group of four reached its commit once
+    assert all(isinstance(out, ArtifactOut) for out in outs), outs
+    assert committer.groups == groups + 1 + 4  # the refused group, then each command alone
+    assert [out.data for out in outs] == [{"n": n} for n in range(4)]
+    await healthy(ledger, 5)
