@@ -165,8 +165,8 @@ class Committer:
         self, action: Callable[[WriteBatch], Awaitable[T]], clock: Clock, new_id: IdFactory
     ) -> tuple[WriteBatch, T]:
         """Run ``action`` in a group; returns its batch and result, or raises its own error."""
-        member: Member[T] = Member(action, clock, new_id)
         if self.running:
+            member: Member[T] = Member(action, clock, new_id)
             self.queue.append(member)
             try:
                 return await member.future
@@ -176,12 +176,27 @@ class Committer:
                 raise
         self.running = True  # nothing runs: this command runs now, alone, in its caller's task
         try:
-            await self._run([member])
+            return await self._alone(action, clock, new_id)
         finally:
             self._hand_over()
-        if member.future.cancelled():
-            raise asyncio.CancelledError
-        return member.future.result()
+
+    async def _alone(
+        self, action: Callable[[WriteBatch], Awaitable[T]], clock: Clock, new_id: IdFactory
+    ) -> tuple[WriteBatch, T]:
+        """A group of one, run exactly as an ungrouped command: its errors are its own to raise."""
+        engine = self._engine()
+        if engine is None:  # pragma: no cover - an engine is alive while its commands run
+            raise RuntimeError("the ledger's engine was garbage-collected while a command ran")
+        self.groups += 1
+        async with own_transaction(engine) as recorder:
+            batch = WriteBatch(recorder, clock, new_id)
+
+            async def command() -> T:
+                result = await action(batch)
+                await batch.flush(commit=True)
+                return result
+
+            return batch, await recorder.whole(command)
 
     def _hand_over(self) -> None:
         """After a group: start the task that runs the commands that queued meanwhile, if any."""
