@@ -57,8 +57,10 @@ def draw(report: dict[str, Any], out: Path) -> None:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=9)
     machine = report["machine"]
+    loads = [r["detail"]["ours"]["load_average"] for r in results if "load_average" in r["detail"].get("ours", {})]
+    busy = f", load average {min(loads):.1f}-{max(loads):.1f}" if loads else ""
     fig.suptitle(
-        f"Benchmark N on {machine['nproc']} cores ({machine['cpu']}), shared and loaded; "
+        f"Benchmark N on {machine['nproc']} cores ({machine['cpu']}), shared with other work{busy}; "
         f"commit {machine['git_commit']}",
         fontsize=10,
     )
