@@ -55,6 +55,9 @@ BLOB_CORRUPTED = "blob_corrupted"
 BLOB_MISSING = "blob_missing"
 MALFORMED = "malformed"
 
+OPENING = "opening"
+REDACTED = "artifact.redacted"
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 EVENT_FIELDS = (
     "position",
     "event_id",
@@ -143,6 +146,17 @@ class Event:
     causation_id: str | None
     prev_hash: str
     hash: str
+    opening: Opening | None = None
+    """Chain format 2 only (the line's ``opening`` member): what opens the event's commitment."""
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A format-2 event's opening: the event salt, or the kept leaf salts and the erased leaves' digests."""
+
+    salt: bytes | None
+    salts: dict[str, bytes]
+    erased: dict[str, bytes]
 
 
 @dataclass
@@ -361,9 +375,9 @@ def parse_event(line: bytes, where: str) -> Event:
         raise BundleFormatError(f"{where} is not valid JSON ({exc})") from None
     if type(record) is not dict:
         raise BundleFormatError(f"{where} must be a JSON object")
-    if set(record) != set(EVENT_FIELDS):
+    if set(record) - {OPENING} != set(EVENT_FIELDS):
         missing = sorted(set(EVENT_FIELDS) - set(record))
-        extra = sorted(set(record) - set(EVENT_FIELDS))
+        extra = sorted(set(record) - set(EVENT_FIELDS) - {OPENING})
         raise BundleFormatError(f"{where} has the wrong fields (missing {missing}, unexpected {extra})")
     recorded_at = check_time_text(_text(record, "recorded_at", where) or "", f"{where}: recorded_at")
     return Event(
@@ -381,7 +395,26 @@ def parse_event(line: bytes, where: str) -> Event:
         causation_id=_text(record, "causation_id", where, optional=True),
         prev_hash=_hex(record, "prev_hash", where),
         hash=_hex(record, "hash", where),
+        opening=None if record.get(OPENING) is None else parse_opening(record[OPENING], where),  # null: format 1
     )
+
+
+def parse_opening(record: Any, where: str) -> Opening:
+    """A line's ``opening``: ``{"salt": hex or null, "salts": {path: hex}, "erased": {path: hex}}``."""
+    if type(record) is not dict or set(record) != {"salt", "salts", "erased"}:
+        raise BundleFormatError(f"{where}: opening must be an object of salt, salts and erased")
+    salt = record["salt"]
+    if salt is not None and (type(salt) is not str or not _HEX64.match(salt)):
+        raise BundleFormatError(f"{where}: opening salt must be 64 hex digits or null")
+    maps: list[dict[str, bytes]] = []
+    for name in ("salts", "erased"):
+        value = record[name]
+        if type(value) is not dict or not all(type(v) is str and _HEX64.match(v) for v in value.values()):
+            raise BundleFormatError(f"{where}: opening {name} must map leaf paths to 64 hex digits")
+        maps.append({path: bytes.fromhex(v) for path, v in value.items()})
+    if salt is not None and (maps[0] or maps[1]):
+        raise BundleFormatError(f"{where}: an opening with the event salt keeps no leaf salts or erased digests")
+    return Opening(None if salt is None else bytes.fromhex(salt), maps[0], maps[1])
 
 
 def check_time_text(text: str, what: str = "recorded_at") -> str:
@@ -540,7 +573,33 @@ def event_hash(event: Event, position: int | None = None, prev_hash: str | None 
         "version": event.version,
     }
     prev = bytes.fromhex(event.prev_hash if prev_hash is None else prev_hash)
+    opening = event.opening
+    if opening is not None:
+        commitment = payload_commitment(event.payload, opening.salt, opening.salts, opening.erased)
+        return chained_hash_v2(prev, canonical_envelope(fields), commitment).hex()
     return chained_hash(prev, canonical_envelope(fields), payload_bytes(event.payload)).hex()
+
+
+def redaction_targets(event: Event) -> dict[int, set[str]]:
+    """target position -> leaf paths, as an ``artifact.redacted`` event names them; BundleFormatError if malformed."""
+    payload = loads(event.payload)
+    erased = payload.get("erased") if type(payload) is dict else None
+    if type(erased) is not list:
+        raise BundleFormatError(f"event {event.position}: a redaction event must list the leaves it erased")
+    targets: dict[int, set[str]] = {}
+    for item in erased:
+        if (
+            type(item) is not list
+            or len(item) != 2
+            or type(item[0]) is not int
+            or not 1 <= item[0] < event.position
+            or type(item[1]) is not list
+            or not item[1]
+            or not all(type(p) is str for p in item[1])
+        ):
+            raise BundleFormatError(f"event {event.position}: the redaction event names an erasure it cannot: {item!r}")
+        targets.setdefault(item[0], set()).update(item[1])
+    return targets
 
 
 def content_ref(event: Event) -> tuple[str, int] | None:
@@ -718,6 +777,12 @@ class _Checker:
         """The Merkle tree grown by each event read (from the manifest's base for an incremental bundle);
         None for a bundle whose manifest has no Merkle fields."""
         self.merkle: str | None = None
+        self.format2_from: int | None = None
+        """The position of the bundle's first format-2 event (every later one must be format 2 too)."""
+        self.erased: dict[int, frozenset[str] | None] = {}
+        """Format-2 events with something erased: position -> erased leaf paths (None: only the event salt gone)."""
+        self.named: dict[int, tuple[set[str], list[int]]] = {}
+        """Positions redaction events name -> (the leaf paths named, the redaction events' positions)."""
 
     def events(self) -> None:
         m = self.manifest
@@ -747,6 +812,7 @@ class _Checker:
                     )
                 if event.position != expected or event.prev_hash != prev or sealed != event.hash:
                     raise self._diagnose(event, expected, prev)
+                self._format_2(event, expected)
                 try:
                     ref = content_ref(event)
                 except BundleFormatError as exc:
@@ -793,7 +859,66 @@ class _Checker:
                 DELETED,
                 f"the bundle ends at position {self.head[0]}, before the trusted head at {self.trusted[0]}",
             )
+        self.check_erasures()
         self.check_merkle()
+
+    def _format_2(self, event: Event, position: int) -> None:
+        """Note a format-2 event's erasures and a redaction event's names; a format-1 event after format 2 breaks."""
+        opening = event.opening
+        if opening is None:
+            if self.format2_from is not None:
+                raise _Broken(
+                    position,
+                    MODIFIED,
+                    f"event {position} is sealed under chain format 1 after chain format 2 began at "
+                    f"{self.format2_from}: the switch goes one way",
+                )
+            return
+        if self.format2_from is None:
+            self.format2_from = position
+        if opening.salt is None:
+            self.erased[position] = frozenset(opening.erased) or None
+        if event.type == REDACTED:
+            try:
+                targets = redaction_targets(event)
+            except BundleFormatError as exc:
+                raise _Broken(position, MALFORMED, str(exc)) from None
+            for target, paths in targets.items():
+                if target < self.manifest.first_position:
+                    continue  # before the bundle: an incremental bundle cannot see that event
+                if target < self.format2_from:
+                    raise _Broken(
+                        position,
+                        MODIFIED,
+                        f"the redaction event at {position} names event {target}, sealed under chain format 1, "
+                        "which cannot be redacted",
+                    )
+                names, by = self.named.setdefault(target, (set(), []))
+                names.update(paths)
+                by.append(position)
+
+    def check_erasures(self) -> None:
+        """Every erasure named by a redaction event, and every leaf a redaction event names erased (docs/chain.md)."""
+        for position in sorted(set(self.erased) | set(self.named)):
+            names, by = self.named.get(position, (set(), []))
+            erased = self.erased.get(position, frozenset()) or frozenset()
+            missing = sorted(erased - names)
+            if missing:
+                raise _Broken(
+                    position,
+                    MODIFIED,
+                    f"event {position}: leaves {', '.join(missing)} erased without a redaction event",
+                )
+            if position in self.erased and not names:
+                raise _Broken(position, MODIFIED, f"event {position}: its salt is gone without a redaction event")
+            stale = sorted(names - erased)
+            if stale:
+                at = ", ".join(str(p) for p in sorted(by))
+                raise _Broken(
+                    position,
+                    MODIFIED,
+                    f"event {position}: the redaction event(s) at {at} name leaves still present: {', '.join(stale)}",
+                )
 
     def check_merkle(self) -> None:
         """The Merkle root of the events (grown from the base of an incremental bundle) against the manifest's."""
