@@ -156,8 +156,8 @@ async def distribute(engine: AsyncEngine, plan: CitusPlan | None = None) -> Citu
         )
     with translated():
         async with engine.begin() as conn:
-            for statement in plan.statements():
-                await conn.execute(text(statement))
+            for statement in plan.statements():  # complete SQL with quoted names: no bind parameters to parse
+                await conn.exec_driver_sql(statement)
     return plan
 
 
