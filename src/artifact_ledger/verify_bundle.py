@@ -174,6 +174,8 @@ class BundleReport:
     manifest: dict[str, Any] = field(default_factory=dict)
     merkle: str | None = None
     """What became of the Merkle root: checked (naming it), or why not ("no Merkle root in manifest")."""
+    format_2_from: int | None = None
+    """The position of the first event sealed under chain format 2 (None: the events read were all format 1)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -1147,6 +1149,7 @@ def _report(checker: _Checker, manifest: Manifest, broken: _Broken | None) -> Bu
         head_hash=checker.head[1],
         manifest=asdict(manifest),
         merkle=checker.merkle,
+        format_2_from=checker.format2_from,
     )
 
 
