@@ -11,7 +11,8 @@ call, as chapkit's routes use it): get, save, update and move, with statements p
 L aliases and lineage (resolve_alias, as_of, lineage depth 10 over 100,000 links, alias/link writes);
 Q metadata queries (find/count with where=, as_of=, keyset pages) in a ledger of 1,000,000 artifacts;
 G group commit (1, 8 and 32 tasks saving at once, with and without it);
-N many processes (1, 2, 4, 8) writing single saves and batches into 1 or 8 namespaces.
+N many processes (1, 2, 4, 8) writing single saves and batches into 1 or 8 namespaces;
+GC ledger.gc (dry run and real) over 1,000,000 blobs, half unreferenced: time and RSS growth.
 
     python benchmarks/run.py --profile P-get --backend postgresql   # where a per-operation get's time goes
 """
@@ -54,6 +55,7 @@ WORKLOADS = {
     "M": "bench_proofs:run_m",
     "G": "bench_group:run_g",
     "N": "bench_processes:run_n",
+    "GC": "bench_gc:run_gc",
 }
 PROFILED = ["W1", "W1b", "W3", "W3-build", "P-get", "P-save", "P-update", "P-move"]
 
