@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .codecs import ARROW_MEDIA_TYPE, import_optional
+from .frame_compare import column_same
 
 __all__ = ["ARROW_MEDIA_TYPE", "arrow_bytes", "available", "decode_arrow", "same_frame"]
 
@@ -68,12 +69,23 @@ def decode_arrow(data: bytes) -> Any:
 def same_frame(original: Any, decoded: Any) -> bool:
     """Whether ``decoded`` is ``original`` exactly: values, dtypes, index, labels and missing values."""
     pd = import_optional("pandas", "comparing pandas DataFrames")
-    if type(decoded) is not type(original):
+    if type(decoded) is not type(original) or original.shape != decoded.shape:
         return False
+    if original.flags.allows_duplicate_labels != decoded.flags.allows_duplicate_labels:
+        return False
+    slow: list[int] = []
+    for position in range(original.shape[1]):
+        same = column_same(original.iloc[:, position], decoded.iloc[:, position])
+        if same is False:
+            return False
+        if same is None:
+            slow.append(position)
     try:
+        pd.testing.assert_index_equal(decoded.columns, original.columns, exact=True, check_names=True, check_exact=True)
+        # the columns column_same could not answer for, and the index (compared with no column too)
         pd.testing.assert_frame_equal(
-            decoded,
-            original,
+            decoded.iloc[:, slow],
+            original.iloc[:, slow],
             check_exact=True,
             check_dtype=True,
             check_index_type=True,
@@ -86,7 +98,7 @@ def same_frame(original: Any, decoded: Any) -> bool:
     except (AssertionError, TypeError, ValueError):
         return False
     # assert_frame_equal takes None and NaN for one another in object columns: Arrow does not.
-    for position in range(original.shape[1]):
+    for position in slow:
         column = original.iloc[:, position]
         if column.dtype == object:
             again = decoded.iloc[:, position]
