@@ -1,0 +1,124 @@
+"""Ledger features inside one namespace see only that namespace: checkpoints and proofs, aliases,
+lineage, audit, rebuild; and a lock timeout in one namespace leaves the other writing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import ArtifactIn, Ledger, create_engine
+from artifact_ledger.errors import (
+    AliasNotFoundError,
+    ArtifactNotFoundError,
+    InvalidCheckpointError,
+    LockTimeoutError,
+    ProofRangeError,
+)
+from artifact_ledger.namespaces import postgres_schema
+from ledger_support import SECRET
+
+NAMES = ("team-a", "team-b")
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def base(backend: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The test's engine; on PostgreSQL the namespaces' schemas are dropped afterwards."""
+    yield engine
+    if backend == "postgresql":
+        async with engine.begin() as conn:
+            current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+            for name in NAMES:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
+
+
+async def test_checkpoints_and_proofs_are_per_namespace(base: AsyncEngine, tmp_path: Path) -> None:
+    async with (
+        Ledger.open(base, secret=SECRET, namespace="team-a") as a,
+        Ledger.open(base, secret=SECRET, namespace="team-b") as b,
+    ):
+        async with a.manager() as manager:
+            await manager.save(ArtifactIn(data={"n": 1}))
+            await manager.save(ArtifactIn(data={"n": 2}))
+        async with b.manager() as manager:
+            await manager.save(ArtifactIn(data={"n": 1}))
+        assert ((await a.merkle_root()).size, (await b.merkle_root()).size) == (2, 1)
+        signed = await a.checkpoint(key_dir=tmp_path)
+        assert (tmp_path / f"{a.ledger_id}.ed25519").exists()  # the key of team-a's own ledger id
+        assert not (tmp_path / f"{b.ledger_id}.ed25519").exists()
+        assert (await a.verify_checkpoint(signed)).ok
+        with pytest.raises(InvalidCheckpointError):
+            await b.verify_checkpoint(signed)  # a note of another ledger
+        assert (await a.prove_inclusion(2)).verify()
+        with pytest.raises(ProofRangeError):
+            await b.prove_inclusion(2)  # team-b's log holds one event
+
+
+async def test_aliases_lineage_audit_and_rebuild_stay_in_their_namespace(base: AsyncEngine) -> None:
+    async with (
+        Ledger.open(base, secret=SECRET, namespace="team-a") as a,
+        Ledger.open(base, secret=SECRET, namespace="team-b") as b,
+    ):
+        async with a.manager() as manager:
+            data = await manager.save(ArtifactIn(data={"name": "dataset"}))
+            model = await manager.save(ArtifactIn(data={"name": "model"}))
+            await manager.set_alias("prod", model.id)
+            await manager.link(model.id, data.id, "derived_from")
+            upstream = await manager.lineage(model.id)
+            assert {str(data.id), str(model.id)} <= {str(node) for node in upstream.nodes}
+            assert len((await manager.audit()).entries) == 4
+        async with b.manager() as manager:
+            with pytest.raises(AliasNotFoundError):
+                await manager.resolve_alias("prod")
+            with pytest.raises(ArtifactNotFoundError):
+                await manager.lineage(model.id)
+            await manager.save(ArtifactIn(data={"name": "b's own"}))
+            assert [entry.event_type for entry in (await manager.audit()).entries] == ["artifact.created"]
+        assert await a.rebuild() == 4
+        assert await b.rebuild() == 1
+        async with a.manager() as manager:
+            assert (await manager.resolve_alias("prod")).id == model.id  # the rebuilt projection
+        assert (await a.verify()).events_checked == 4
+        assert (await b.verify()).events_checked == 1
+
+
+async def test_a_lock_timeout_in_one_namespace_leaves_nothing_and_the_other_writes(
+    backend: str, base: AsyncEngine
+) -> None:
+    if backend == "postgresql":
+        async with base.connect() as conn:
+            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+        short = create_engine(
+            base.url, lock_timeout=0.3, connect_args={"server_settings": {"search_path": f'"{schema}"'}}
+        )
+    else:
+        short = create_engine(base.url, lock_timeout=0.3)
+    try:
+        async with (
+            Ledger.open(short, secret=SECRET, namespace="team-a") as a,
+            Ledger.open(short, secret=SECRET, namespace="team-b") as b,
+            a.manager() as holder,
+            a.manager() as same,
+            b.manager() as other,
+        ):
+            await holder.save(ArtifactIn(data={"warm": True}))
+            async with holder.transaction():
+                await holder.save(ArtifactIn(data={"holds": "team-a's lock"}))
+                await holder.count()
+                with pytest.raises(LockTimeoutError):
+                    await same.save(ArtifactIn(data={"times": "out"}))
+                assert (await other.save(ArtifactIn(data={"team": "b"}))).version == 1
+            assert await same.count() == 2  # the timed-out save wrote nothing
+            report = await a.verify()
+            assert (report.ok, report.events_checked) == (True, 2)
+            assert (await b.verify()).events_checked == 1
+    finally:
+        await short.dispose()
