@@ -1,5 +1,5 @@
 """Ledger features inside one namespace see only that namespace: checkpoints and proofs, aliases,
-lineage, audit, rebuild; and a lock timeout in one namespace leaves the other writing."""
+lineage, audit, rebuild, retention; and a lock timeout in one namespace leaves the other writing."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Ledger, create_engine
+from artifact_ledger import ArtifactIn, Ledger, RetentionPolicy, create_engine
 from artifact_ledger.errors import (
     AliasNotFoundError,
     ArtifactNotFoundError,
+    ContentExpiredError,
     InvalidCheckpointError,
     LockTimeoutError,
     ProofRangeError,
@@ -122,3 +123,30 @@ async def test_a_lock_timeout_in_one_namespace_leaves_nothing_and_the_other_writ
             assert (await b.verify()).events_checked == 1
     finally:
         await short.dispose()
+
+
+async def test_retention_in_one_namespace_expires_nothing_of_another(base: AsyncEngine) -> None:
+    """The same bytes in both namespaces: team-a's retention deletes its copy, team-b keeps its own."""
+    contents = [b"v1" * 100, b"v2" * 100]
+    ids: dict[str, str] = {}
+    async with (
+        Ledger.open(base, secret=SECRET, namespace="team-a") as a,
+        Ledger.open(base, secret=SECRET, namespace="team-b") as b,
+    ):
+        for name, ledger in (("team-a", a), ("team-b", b)):
+            async with ledger.manager() as manager:
+                first = await manager.save(ArtifactIn(data={"name": "model", "content": contents[0]}))
+                await manager.save(ArtifactIn(id=first.id, data={"name": "model", "content": contents[1]}))
+                ids[name] = str(first.id)
+        report = await a.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+        assert [(e.artifact_id, e.version) for e in report.expired] == [(ids["team-a"], 1)]
+        async with a.manager() as manager:
+            with pytest.raises(ContentExpiredError):
+                await manager.find_by_id(ids["team-a"], version=1)
+        async with b.manager() as manager:
+            kept = await manager.find_by_id(ids["team-b"], version=1)
+            assert kept is not None
+            assert kept.data["content"] == contents[0]
+        assert (await b.apply_retention(RetentionPolicy(keep_last=1))).expired[0].artifact_id == ids["team-b"]
+        assert (await a.verify()).ok
+        assert (await b.verify()).ok
