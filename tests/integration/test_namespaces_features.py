@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Ledger, RetentionPolicy, create_engine
+from artifact_ledger import ArtifactIn, Ledger, RetentionPolicy, create_engine, migrate
 from artifact_ledger.errors import (
     AliasNotFoundError,
     ArtifactNotFoundError,
@@ -150,3 +150,26 @@ async def test_retention_in_one_namespace_expires_nothing_of_another(base: Async
         assert (await b.apply_retention(RetentionPolicy(keep_last=1))).expired[0].artifact_id == ids["team-b"]
         assert (await a.verify()).ok
         assert (await b.verify()).ok
+
+
+async def test_an_old_ledger_migrated_is_the_default_namespace_unchanged(base: AsyncEngine) -> None:
+    """A ledger made before namespaces (schema at revision 0003), migrated to the head: the same
+    events, the same head hash, verify passes, and it is the ``default`` namespace."""
+    async with Ledger.open(base, secret=SECRET) as ledger:
+        async with ledger.manager() as manager:
+            await manager.save_all([ArtifactIn(data={"i": i}) for i in range(5)])
+        head = await ledger.head()
+        events = await ledger.events_since(0)
+    await migrate.upgrade(base)  # adopts the create_all schema at the head revision
+    await migrate.downgrade(base, "0003")
+    await migrate.upgrade(base)
+    async with Ledger.open(base, secret=SECRET, namespace="default", create=False) as ledger:
+        assert ledger.namespace == "default"
+        assert await ledger.head() == head
+        assert await ledger.events_since(0) == events  # no event rewritten
+        assert (await ledger.verify()).ok
+        assert await ledger.namespaces() == ["default"]
+        async with Ledger.open(base, secret=SECRET, namespace="team-a") as a, a.manager() as manager:
+            await manager.save(ArtifactIn(data={"new": "namespace"}))
+        assert await ledger.head() == head  # a namespace beside it changes nothing of it
+        assert await ledger.namespaces() == ["default", "team-a"]
