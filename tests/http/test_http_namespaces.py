@@ -123,6 +123,8 @@ async def test_a_bad_name_is_400_naming_the_rule(make: Any) -> None:
     assert "'Team_A'" in body["detail"]
     assert "a-z0-9" in body["detail"]
     assert_problem(await client.get("/ns/team-a"), 404)  # the namespace's root has no route
+    assert_problem(await client.get("/ns/team-a/"), 404)  # nor a console (its links are absolute)
+    assert (await client.get("/")).status_code == 200  # the served ledger's console
 
 
 async def test_the_options_apply_under_the_prefix(make: Any) -> None:

@@ -136,7 +136,7 @@ def create_app(
     --to DIR``) the console's verify page checks the log against (the newest of this ledger), each
     note signed by one of ``checkpoint_keys`` (verifier keys) when any are given.
     ``namespaces``: also serve every namespace of the ledger's database under ``/ns/{name}/``
-    (the same routes and console, the same options; see :mod:`artifact_ledger.http.namespaced`),
+    (the same API routes, without the console, with the same options; see :mod:`artifact_ledger.http.namespaced`),
     and list them at ``GET /ns``.
     """
     opened: _Opened | None = None
@@ -200,7 +200,10 @@ def create_app(
             "auth": auth,
             "max_body": max_body,
             "poll_interval": poll_interval,
-            "console": console,
+            # The console's pages link by absolute paths (/artifacts/...), which under /ns/{name}/
+            # would lead to the default namespace's pages: serve a namespace's console with
+            # `serve --namespace NAME` instead.
+            "console": False,
             "max_content": max_content,
             "key_dir": key_dir,
             "checkpoints": checkpoints,

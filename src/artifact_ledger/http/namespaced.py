@@ -2,8 +2,9 @@
 
 :func:`~artifact_ledger.http.create_app` mounts :class:`NamespaceApps` at ``/ns``. A request
 under ``/ns/{name}`` goes to an app of its own for that namespace, built with the same options
-(auth, read-only, limits, console) over ``Ledger.open(base, namespace=name, create=False)``, so
-every route of the API (and the console) exists under the prefix unchanged:
+(auth, read-only, limits) over ``Ledger.open(base, namespace=name, create=False)``, so every
+route of the API exists under the prefix unchanged (the console does not: its links are
+absolute paths; ``artifact-ledger serve --namespace NAME`` serves a namespace's console):
 ``/ns/team-a/api/v1/artifacts/{id}`` is ``/api/v1/artifacts/{id}`` of namespace ``team-a``.
 
 The server never creates a namespace: a name that is not one of the database's namespaces is
