@@ -67,3 +67,17 @@ def test_object_columns_not_all_exact_str_are_left_to_the_slow_check() -> None:
 def test_a_str_subclass_arrow_would_turn_into_str_is_not_encoded_as_arrow() -> None:
     frame = pd.DataFrame({"colour": pd.Series([Colour.RED, "blue"], dtype=object)})
     assert arrow_bytes(frame) is None
+
+
+def test_arrow_content_is_lz4_compressed_and_reads_back_exactly() -> None:
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"x": np.zeros(100_000, dtype=np.int64), "c": pd.Categorical(["a", "b"] * 50_000)})
+    data = arrow_bytes(frame)
+    assert data is not None
+    table = pa.Table.from_pandas(frame)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    assert len(data) < len(sink.getvalue().to_pybytes()) // 10
+    pd.testing.assert_frame_equal(decode_arrow(data), frame, check_exact=True)

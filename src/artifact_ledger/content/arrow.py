@@ -41,6 +41,15 @@ def available() -> bool:
     return True
 
 
+def _write_options(pa: Any) -> Any:
+    """LZ4-framed record batches (part of the IPC format: every pyarrow reader decodes them): half
+    the bytes to hash and store, and PostgreSQL's TOAST gives up compressing them at once instead
+    of spending seconds on a 50 MB value (see docs/benchmarks.md, S2)."""
+    if pa.Codec.is_available("lz4_frame"):
+        return pa.ipc.IpcWriteOptions(compression="lz4")
+    return pa.ipc.IpcWriteOptions()
+
+
 def arrow_bytes(frame: Any) -> bytes | None:
     """The frame as an Arrow IPC stream, or None when Arrow would not give back the same frame."""
     if frame.attrs or not frame.flags.allows_duplicate_labels:
@@ -49,7 +58,7 @@ def arrow_bytes(frame: Any) -> bytes | None:
     try:
         table = pa.Table.from_pandas(frame, preserve_index=None)
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
+        with pa.ipc.new_stream(sink, table.schema, options=_write_options(pa)) as writer:
             writer.write_table(table)
         data: bytes = sink.getvalue().to_pybytes()
         decoded = decode_arrow(data)
