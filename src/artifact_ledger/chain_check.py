@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any, Final
 
-from . import codec
+from . import chain_v2, codec
 from .chain import event_hash
+from .chain_leaves import leaves_of_text
+from .chain_v2 import Erasure, Opening
 from .drift import Finding
-from .events import RETENTION_APPLIED
+from .events import REDACTED, RETENTION_APPLIED
 from .integrity import DELETED, GENESIS_HEX, INSERTED, MODIFIED, PROJECTION_DRIFT, REORDERED, HeadDigest
+from .redaction import erasures_of
+from .store.openings import opening_from_row, opening_statements
 from .store.recorder import Recorder
 from .store.tables import PROJECTORS
 
@@ -101,6 +105,24 @@ _RETENTION = (RETENTION_APPLIED, RETENTION_APPLIED.encode())
 """The type column of a retention event, as either backend returns it (SQLite: the stored bytes)."""
 
 
+_REDACTION = (REDACTED, REDACTED.encode())
+
+
+def format_2_hash(prev: bytes, envelope: bytes, payload: bytes, opening: Opening) -> bytes:
+    """The hash of a chain format 2 event from its stored payload bytes and opening
+    (:class:`~artifact_ledger.chain_v2.OpeningError`, a ``ValueError``, when they do not fit)."""
+    text = payload.decode("utf-8")
+    if opening.salt is not None:  # nothing erased: the leaves cut fast from the canonical text
+        salt = opening.salt
+        found = leaves_of_text(text)
+        commitment = chain_v2.commitment_of(
+            {p: chain_v2.leaf_digest(chain_v2.leaf_salt(salt, p), p, v) for p, v in found.items()}
+        )
+    else:
+        commitment = chain_v2.commitment(text, opening)
+    return chain_v2.event_hash(prev, envelope, commitment)
+
+
 class _Broken(Exception):
     """Internal: the fast path met a row that does not chain."""
 
@@ -152,6 +174,55 @@ class ChainCheck:
         """The refs that are chunk manifests (content saved as a stream): the blob pass follows them."""
         self.marks: dict[str, Any] = {}
         self.start_prev = codec.GENESIS_HASH
+        self.format_2_from: int | None = None
+        """The first position with an opening (chain format 2); every later event must have one."""
+        self.redacted: dict[int, Opening] = {}
+        """The openings that lost their event salt: each must be accounted for by a redaction event."""
+        self.erasures: list[Erasure] = []
+        self.openings: dict[int, Opening] = {}
+        """The openings of the page being checked."""
+
+    async def _read_openings(self, low: int, high: int) -> None:
+        """The openings of positions ``low < p <= high`` (none read while the ledger has none)."""
+        self.openings = {}
+        if self.format_2_from is None or high < self.format_2_from:
+            return
+        sql = opening_statements(self.driver.sql.dialect)
+        for position, salt, salts, erased in await self.driver.fetch(sql.openings_between, low, high):
+            try:
+                self.openings[int(position)] = opening_from_row(salt, salts, erased)
+            except (TypeError, ValueError):
+                self.openings[int(position)] = Opening(None, {}, {"": b""})  # cannot open: the hash will not match
+
+    def _hash(self, prev: bytes, env: bytes, payload: bytes, position: int) -> bytes:
+        """The hash the row at ``position`` must have, under the chain format it was sealed with."""
+        opening = self.openings.get(position)
+        if opening is None:
+            if self.format_2_from is not None and position > self.format_2_from:
+                raise _Broken  # format 1 after format 2: an opening deleted, or a forged event
+            return hashlib.sha256(prev + env + b"\n" + payload).digest()
+        if self.format_2_from is None or position < self.format_2_from:
+            raise _Broken  # pragma: no cover - openings_between reads none before the first
+        if opening.redacted:
+            self.redacted[position] = opening
+        return format_2_hash(prev, env, payload, opening)
+
+    async def _accounted(self) -> Finding | None:
+        """Every erasure in the checked prefix named by a redaction event there, and every one it names done."""
+        if not self.redacted and not self.erasures:
+            return None
+        openings = dict(self.redacted)
+        sql = opening_statements(self.driver.sql.dialect)
+        for target in {e.target for e in self.erasures} - set(openings):
+            rows = await self.driver.fetch(sql.opening_at, target)
+            if rows:
+                with suppress(TypeError, ValueError):
+                    openings[target] = opening_from_row(*rows[0][1:])
+        problems = chain_v2.unjustified(openings, self.erasures)
+        if not problems:
+            return None
+        position, problem = problems[0]
+        return Finding(position, MODIFIED, f"event {position}: {problem}")
 
     def _advance(self, position: int, digest: bytes) -> None:
         self.events_checked = position - self.start
@@ -176,14 +247,21 @@ class ChainCheck:
             trusted_at, trusted_hash = self.trusted.position, self.trusted.hash
         envelope, refs, sha256 = self.envelope, self.refs, hashlib.sha256
         expected = self.start + 1
+        first = await self.driver.fetch(opening_statements(self.driver.sql.dialect).first_opening)
+        self.format_2_from = None if not first or first[0][0] is None else int(first[0][0])
         async with aclosing(self.driver.pages(self.driver.verify_events, (self.start,), EVENT_PAGE)) as paged:
             async for page in paged:
+                await self._read_openings(expected - 1, expected - 1 + len(page))
+                plain = not self.openings and (self.format_2_from is None or expected < self.format_2_from)
                 for row in page:
                     try:
                         if row[0] != expected or row[12] != prev:
                             raise _Broken
                         env, payload = envelope(row, expected)
-                        digest = sha256(prev + env + b"\n" + payload).digest()
+                        if plain:
+                            digest = sha256(prev + env + b"\n" + payload).digest()
+                        else:
+                            digest = self._hash(prev, env, payload, expected)
                         if digest != row[13]:
                             raise _Broken
                     except (_Broken, TypeError, ValueError):
@@ -197,6 +275,12 @@ class ChainCheck:
                                 self.manifests.add(ref[0])
                     if _DELETED in payload and row[4] in _RETENTION:
                         self._expire(payload)
+                    elif row[4] in _REDACTION:
+                        try:
+                            self.erasures.extend(erasures_of(expected, codec.loads(payload)))
+                        except (ValueError, TypeError):
+                            self._advance(expected, digest)
+                            return Finding(expected, MODIFIED, f"the redaction event at {expected} is malformed")
                     if expected == trusted_at and digest.hex() != trusted_hash:
                         self._advance(expected - 1, prev)
                         return Finding(expected, MODIFIED, _rewritten(expected, "trusted head"))
@@ -205,6 +289,9 @@ class ChainCheck:
                 self._advance(expected - 1, prev)
                 if self.progress is not None:
                     self.progress(self.events_checked)
+        found = await self._accounted()
+        if found is not None:
+            return found
         if self.trusted is not None and self.trusted.position > self.head.position:
             last = self.head.position
             return Finding(

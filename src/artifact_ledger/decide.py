@@ -21,7 +21,19 @@ from .errors import (
     InvalidMoveError,
     VersionNotFoundError,
 )
-from .events import CREATED, DELETED, MOVED, RESTORED, REVERTED, UPDATED, ContentRef, NewEvent, RecordedEvent
+from .events import (
+    CREATED,
+    DELETED,
+    MOVED,
+    RESTORED,
+    REVERTED,
+    UPDATED,
+    ContentRef,
+    NewEvent,
+    RecordedEvent,
+    content_of,
+    stored_content,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +122,7 @@ def _check_version(artifact_id: str, expected: int | None, actual: int) -> None:
 
 
 def _state_payload(data: Any, content: ContentRef | None, tags: Sequence[str]) -> dict[str, Any]:
-    return {"data": data, "content": content.to_json() if content else None, "tags": list(tags)}
+    return {"data": data, "content": stored_content(content), "tags": list(tags)}
 
 
 def _check_parent(artifact_id: str, parent_id: str | None, parent_live: bool) -> None:
@@ -285,7 +297,7 @@ def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
             payload["parent_id"],
             event.version,
             payload["data"],
-            ContentRef.from_json(payload["content"]),
+            content_of(payload),
             tuple(payload["tags"]),
             created_at=at,
             created_by=by,
@@ -300,7 +312,7 @@ def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
             parent_id=payload["parent_id"],
             version=event.version,
             data=payload["data"],
-            content=ContentRef.from_json(payload["content"]),
+            content=content_of(payload),
             tags=tuple(payload["tags"]),
             deleted=False,
             updated_at=at,
@@ -311,7 +323,7 @@ def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
             state,
             version=event.version,
             data=payload["data"],
-            content=ContentRef.from_json(payload["content"]),
+            content=content_of(payload),
             tags=tuple(payload["tags"]),
             updated_at=at,
             updated_by=by,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from .chain_v2 import Opening
+
 CREATED: Final = "artifact.created"
 UPDATED: Final = "artifact.updated"
 MOVED: Final = "artifact.moved"
@@ -29,6 +31,8 @@ LINK_REMOVED: Final = "link.removed"
 HOLD_SET: Final = "hold.set"
 HOLD_RELEASED: Final = "hold.released"
 RETENTION_APPLIED: Final = "retention.applied"
+REDACTED: Final = "artifact.redacted"
+CHAIN_UPGRADED: Final = "ledger.chain_upgraded"
 
 ALIAS_EVENTS: Final = frozenset({ALIAS_SET, ALIAS_REMOVED, ALIAS_PROTECTED})
 """Events of an alias's own stream; each payload carries the alias's whole state (see ``aliases.py``)."""
@@ -38,7 +42,9 @@ HOLD_EVENTS: Final = frozenset({HOLD_SET, HOLD_RELEASED})
 """Events of a hold's own stream (one per held artifact, see ``retention.py``)."""
 RETENTION_EVENTS: Final = HOLD_EVENTS | {RETENTION_APPLIED}
 """Holds and applications of a retention policy (each application a stream of its own)."""
-PROVENANCE_EVENTS: Final = ALIAS_EVENTS | LINK_EVENTS | RETENTION_EVENTS
+LEDGER_EVENTS: Final = frozenset({REDACTED, CHAIN_UPGRADED})
+"""Events about the ledger itself, each on a stream of its own: a redaction, the switch to chain format 2."""
+PROVENANCE_EVENTS: Final = ALIAS_EVENTS | LINK_EVENTS | RETENTION_EVENTS | LEDGER_EVENTS
 """Events whose stream is not an artifact's: an alias's, a link's, a hold's or a retention run's."""
 
 EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED}) | PROVENANCE_EVENTS
@@ -103,6 +109,35 @@ class ContentRef:
         return cls(raw["hash"], raw["codec"], raw.get("media_type"), int(raw["size"]))
 
 
+REDACTED_CODEC: Final = "redacted"
+"""The codec of :data:`ERASED_CONTENT`: no blob, the content reference itself was erased."""
+ERASED_CONTENT: Final = ContentRef("", REDACTED_CODEC, None, 0)
+"""The content of a version whose content reference a redaction erased from its payload (the
+payload has no ``content`` member at all; every state event is written with one, null or not).
+Projected as ``content_hash`` NULL with ``content_codec`` ``redacted``; reads of it raise
+:class:`~artifact_ledger.errors.RedactedError`; a later version built from it has no content."""
+
+
+def content_of(payload: dict[str, Any]) -> ContentRef | None:
+    """The content reference of a state event's payload: None, a blob, or :data:`ERASED_CONTENT`."""
+    if "content" not in payload:
+        return ERASED_CONTENT
+    return ContentRef.from_json(payload["content"])
+
+
+def content_pair(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(hash, codec) of a state event's content as the projections store them (erased: NULL, ``redacted``)."""
+    if "content" not in payload:
+        return None, REDACTED_CODEC
+    content = payload["content"]
+    return (content["hash"], content["codec"]) if content else (None, None)
+
+
+def stored_content(content: ContentRef | None) -> dict[str, Any] | None:
+    """A content reference as a new event's payload holds it (erased content is written as none)."""
+    return None if content is None or content.codec == REDACTED_CODEC else content.to_json()
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event decided but not yet appended (no position, time or hash yet)."""
@@ -143,6 +178,8 @@ class RecordedEvent:
     hash: bytes
     payload_json: bytes = b""
     """The canonical payload bytes, when the writer already has them (saves a re-encode)."""
+    opening: Opening | None = None
+    """What opens the commitment of an event sealed under chain format 2 (None: format 1)."""
 
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

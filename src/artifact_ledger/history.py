@@ -18,7 +18,7 @@ from . import codec, queries, temporal
 from .clock import ensure_utc
 from .decide import ArtifactState, evolve, version_not_found
 from .errors import ArtifactNotFoundError
-from .events import EVENT_TYPES, ContentRef, RecordedEvent, expand_event_types
+from .events import EVENT_TYPES, ContentRef, RecordedEvent, content_pair, expand_event_types
 from .ids import ulid_from_text
 from .jsondiff import json_patch
 from .queries import Executor
@@ -77,7 +77,7 @@ def tree_values(rows: Sequence[Row[Any]]) -> list[Values]:
     out: list[Values] = []
     for r in rows:
         payload = codec.loads(r.payload)
-        content = payload["content"]
+        content_hash, content_codec = content_pair(payload)
         out.append(
             (
                 r.id,
@@ -85,8 +85,8 @@ def tree_values(rows: Sequence[Row[Any]]) -> list[Values]:
                 int(r.level),
                 int(r.version),
                 payload["data"],
-                content["hash"] if content else None,
-                content["codec"] if content else None,
+                content_hash,
+                content_codec,
                 payload["tags"],
                 r.created_at,
                 r.updated_at,

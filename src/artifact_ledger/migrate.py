@@ -33,10 +33,10 @@ from .store.guards import repair_guards as _repair_guards
 from .store.recorder import recorder_for
 from .store.tables import aliases, events, holds, indexes, info, merkle_frontier
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 """The newest revision this version of artifact-ledger ships; ``Ledger.open`` expects the database there."""
 
-REVISIONS = (None, "0001", "0002", "0003", "0004", "0005", "0006")
+REVISIONS = (None, "0001", "0002", "0003", "0004", "0005", "0006", "0007")
 """Every revision in order (``None``: base, nothing of the ledger)."""
 
 VERSION_TABLE = "ledger_alembic_version"

@@ -37,6 +37,7 @@ from .projections.crosscheck import check_ancestry, check_row, log_says_live
 from .projections.projector import Projector
 from .projections.rows import state_columns
 from .store.event_store import (
+    HEAD_WIDTH,
     Head,
     head_from_rows,
     seal,
@@ -129,8 +130,8 @@ class WriteBatch:
         if not wanted:
             self.head = head_from_rows(self.driver, rows)
             return self.head
-        self.head = head_from_rows(self.driver, [r[:5] for r in rows[:1]])
-        self.projector.loaded(wanted, [r[5:] for r in rows if r[5] is not None], target=target)
+        self.head = head_from_rows(self.driver, [r[:HEAD_WIDTH] for r in rows[:1]])
+        self.projector.loaded(wanted, [r[HEAD_WIDTH:] for r in rows if r[HEAD_WIDTH] is not None], target=target)
         return self.head
 
     def _check_blobs(self, wanted: dict[str, EncodedContent], stored: Sequence[Sequence[Any]]) -> None:

@@ -24,7 +24,7 @@ from .events import Attribution, RecordedEvent
 from .projections.crosscheck import check_row, check_subtree
 from .projections.projector import checkpoint_step
 from .projections.rows import row_from_db
-from .store.event_store import insert_events_step, merkle_steps, read_stream
+from .store.event_store import insert_events_step, insert_openings_steps, merkle_steps, read_stream
 from .store.recorder import Step
 from .store.rows import event_from_row
 from .store.tables import artifacts
@@ -121,6 +121,7 @@ async def flush(batch: WriteBatch, *, commit: bool = False) -> None:
         batch.blobs.clear()
     if batch.pending:
         steps.append(insert_events_step(batch.driver, batch.pending))
+        steps.extend(insert_openings_steps(batch.driver, batch.pending))
         assert batch.head is not None
         steps.extend(merkle_steps(batch.driver, batch.head))
         steps.extend(batch.projector.steps())

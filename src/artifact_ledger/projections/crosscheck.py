@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import codec
 from ..errors import ProjectionDriftError
-from ..events import DELETED, ContentRef
+from ..events import DELETED, content_of
 from .rows import state_columns
 
 __all__ = ["check_ancestry", "check_row", "check_subtree", "drift", "log_says_live"]
@@ -70,7 +70,7 @@ def check_row(row: Sequence[Any], log: Sequence[Any], *, check_parent: bool = Tr
     # The payload of a state event holds exactly what the projector writes to these columns.
     # (Every payload is at schema version 1; a later version must be upcast before this comparison.)
     payload = codec.loads(log_state)
-    expected = state_columns(payload["data"], ContentRef.from_json(payload["content"]), payload["tags"])
+    expected = state_columns(payload["data"], content_of(payload), payload["tags"])
     stored = (*row[4:9], None if row[9] is None else int(row[9]), row[10])
     if tuple(expected) != stored:
         changed = [

@@ -29,8 +29,8 @@ from ..events import (
     RESTORED,
     REVERTED,
     UPDATED,
-    ContentRef,
     RecordedEvent,
+    content_of,
 )
 from ..store.recorder import Recorder, Step
 from ..store.statements import Statement
@@ -169,7 +169,7 @@ class Projector:
             await self._parent_level(event, p["parent_id"]),
             event.version,
             p["data"],
-            ContentRef.from_json(p["content"]),
+            content_of(p),
             tuple(p["tags"]),
             created_at,
             event.recorded_at,
@@ -220,7 +220,7 @@ class Projector:
             await self._live(event),
             version=event.version,
             data=p["data"],
-            content=ContentRef.from_json(p["content"]),
+            content=content_of(p),
             tags=tuple(p["tags"]),
             updated_at=event.recorded_at,
             updated_by=event.actor,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..events import ALIAS_EVENTS, LINK_ADDED, LINK_REMOVED, RETENTION_EVENTS, RecordedEvent
+from ..events import ALIAS_EVENTS, LEDGER_EVENTS, LINK_ADDED, LINK_REMOVED, RETENTION_EVENTS, RecordedEvent
 from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder
 from ..store.statements import Statement
@@ -22,6 +22,8 @@ def provenance_ops(driver: Recorder, event: RecordedEvent) -> list[tuple[Stateme
     """The row operations one alias or link event makes (queued by the projector like its own)."""
     if event.type in RETENTION_EVENTS:  # holds and retention runs: projections/retention.py
         return retention_ops(driver, event)
+    if event.type in LEDGER_EVENTS:  # a redaction's rows are rewritten by the command itself (redact.py)
+        return []
     sql = provenance_statements(driver.sql.dialect)
     p = event.payload
     if event.type in ALIAS_EVENTS:

@@ -16,13 +16,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import codec
-from ..events import CREATED, CURRENT_SCHEMA_VERSION, UPDATED
+from ..events import CREATED, CURRENT_SCHEMA_VERSION, ERASED_CONTENT, UPDATED
 from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder, Step
 from ..store.retention import retention_statements
 from ..store.rows import event_from_row
 from .projector import ProjectionError, Projector, write_checkpoints
 from .rows import artifact_type
+
+_ERASED = ERASED_CONTENT.to_json()
 
 CHUNK = 5000
 _FAST_TYPES = frozenset((CREATED, UPDATED))
@@ -117,7 +119,7 @@ class _StateChunk:
         for row in rows:
             aid, type_ = row[2], row[4]
             p = codec.loads(row[6])
-            data, content = p["data"], p["content"]
+            data, content = p["data"], p.get("content", _ERASED)
             state = (
                 artifact_type(data),
                 dumps(data).decode(),

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import codec
 from ..decide import ArtifactState
-from ..events import ContentRef
+from ..events import REDACTED_CODEC, ContentRef
 from ..store.recorder import Recorder
 
 
@@ -27,7 +27,7 @@ def state_columns(data: Any, content: ContentRef | None, tags: Sequence[str]) ->
     return (
         artifact_type(data),
         codec.dumps_trusted(data).decode(),
-        content.hash if content else None,
+        content.hash if content and content.codec != REDACTED_CODEC else None,
         content.codec if content else None,
         content.media_type if content else None,
         content.size if content else None,

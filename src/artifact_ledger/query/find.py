@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import codec
 from ..errors import InvalidQueryError
+from ..events import content_pair
 from ..history import Values
 from ..schemas import ArtifactOut
 from ..store.json_paths import json_sql
@@ -161,15 +162,15 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
 
 def _past(r: Sequence[Any], level: int | None, stamp: Any) -> Values:
     payload = codec.loads(r[4])
-    content = payload["content"]
+    content_hash, content_codec = content_pair(payload)
     return (
         r[0],
         r[1],
         int(r[2]) if level is None else level,
         int(r[3]),
         payload["data"],
-        content["hash"] if content else None,
-        content["codec"] if content else None,
+        content_hash,
+        content_codec,
         payload["tags"],
         stamp(r[5]),
         stamp(r[6]),

@@ -13,6 +13,9 @@ from typing import Any
 
 from .. import codec
 from ..chain import envelope_bytes, event_hash
+from ..chain_leaves import leaves_of
+from ..chain_v2 import Opening, seal_leaves
+from ..chain_v2 import event_hash as format_2_hash
 from ..clock import Clock, ensure_utc
 from ..errors import MerkleDriftError
 from ..events import CURRENT_SCHEMA_VERSION, Attribution, NewEvent, RecordedEvent
@@ -36,6 +39,12 @@ class Head:
     frontier: Frontier | None = None
     nodes: list[Node] = field(default_factory=list)
     frontier_problem: str = ""
+    format_2_from: int | None = None
+    """The first position sealed under chain format 2 (None: the ledger seals format 1)."""
+
+
+HEAD_WIDTH = 6
+"""The columns of the ``head`` statement (and the first columns of the statements that extend it)."""
 
 
 async def read_head(driver: Recorder) -> Head:
@@ -52,6 +61,9 @@ def head_from_rows(driver: Recorder, rows: Sequence[Sequence[Any]]) -> Head:
         head = Head(int(position), driver.read_bytes(digest), driver.read_ts(recorded_at))
     size, roots = (rows[0][3], rows[0][4]) if rows and len(rows[0]) > 3 else (None, None)
     head.frontier, head.frontier_problem = frontier_at(driver, head.position, size, roots)
+    switch = rows[0][5] if rows and len(rows[0]) > 5 else None
+    if switch is not None:
+        head.format_2_from = int(switch)
     return head
 
 
@@ -95,6 +107,7 @@ def seal(
     if head.recorded_at is not None and now < head.recorded_at:
         now = head.recorded_at
     sealed: list[RecordedEvent] = []
+    format_2_from = head.format_2_from
     for new, who in decided:
         position = head.position + 1
         event_id = id_text(new_id)
@@ -112,7 +125,12 @@ def seal(
             causation_id=who.causation_id,
         )
         payload = codec.dumps_trusted(new.payload)
-        digest = event_hash(head.hash, envelope, payload)
+        opening: Opening | None = None
+        if format_2_from is not None and position >= format_2_from:
+            opening, commitment = seal_leaves(leaves_of(new.payload))
+            digest = format_2_hash(head.hash, envelope, commitment)
+        else:
+            digest = event_hash(head.hash, envelope, payload)
         sealed.append(
             RecordedEvent(
                 position,
@@ -130,6 +148,7 @@ def seal(
                 head.hash,
                 digest,
                 payload,
+                opening,
             )
         )
         head.position, head.hash, head.recorded_at = position, digest, now
@@ -159,6 +178,15 @@ def insert_events_step(driver: Recorder, sealed: Sequence[RecordedEvent]) -> Ste
     if len(sealed) == 1:
         return (driver.sql.insert_event, event_values(sealed[0], driver.ts), False)
     return (driver.sql.insert_event, [event_values(e, driver.ts) for e in sealed], True)
+
+
+def insert_openings_steps(driver: Recorder, sealed: Sequence[RecordedEvent]) -> list[Step]:
+    """The statement storing the openings of the events of ``sealed`` sealed under chain format 2 (if any)."""
+    rows = [(e.position, e.opening.salt, None, None) for e in sealed if e.opening is not None]
+    if not rows:
+        return []
+    sql = driver.sql.insert_opening
+    return [(sql, rows[0], False) if len(rows) == 1 else (sql, rows, True)]
 
 
 async def read_stream(driver: Recorder, artifact_id: str) -> list[RecordedEvent]:

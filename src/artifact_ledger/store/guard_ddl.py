@@ -36,7 +36,10 @@ def drop_append_only_ddl(table: str, dialect: str) -> list[str]:
     """What undoes :func:`append_only_ddl` before ``table`` is dropped (SQLite drops triggers with the table)."""
     if dialect != "postgresql":
         return []
-    extra = [f"DROP FUNCTION IF EXISTS {table}_expired_only() CASCADE"] if table == "ledger_blobs" else []
+    extra = {
+        "ledger_blobs": [f"DROP FUNCTION IF EXISTS {table}_expired_only() CASCADE"],
+        "ledger_events": [f"DROP FUNCTION IF EXISTS {table}_redacted_only() CASCADE"],
+    }.get(table, [])
     return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE", *extra]
 
 
@@ -113,10 +116,65 @@ def expiry_guard_ddl(dialect: str) -> list[str]:
     return []
 
 
+# Revision 0007. A redaction rewrites the payload of the events it erases (chain format 2: the hash
+# covers a commitment, not the payload text, so it still verifies). An UPDATE of ledger_events passes
+# only where the event's opening has already lost its event salt (the redaction writes the opening
+# first, in the same transaction) and only the payload changes; any other UPDATE, every DELETE and
+# TRUNCATE stay refused. The opening row is not trusted either: verify holds every erasure to a
+# redaction event in the log, so a row edited here to let an update through buys nothing.
+REDACTION_GUARDED = "ledger_events"
+_REDACTED_ONLY = _APPEND_ONLY.format(table=REDACTION_GUARDED) + " (but by a redaction, of the payload it erases)"
+_FIXED_COLUMNS = (
+    "position",
+    "event_id",
+    "artifact_id",
+    "version",
+    "type",
+    "schema_version",
+    "recorded_at",
+    "actor",
+    "reason",
+    "correlation_id",
+    "causation_id",
+    "prev_hash",
+    "hash",
+)
+
+
+def redaction_guard_ddl(dialect: str) -> list[str]:
+    """Revision 0007's guards of ``ledger_events``: deletes refused, updates only of an erased payload."""
+    t = REDACTION_GUARDED
+    erased = "EXISTS (SELECT 1 FROM ledger_openings WHERE position = OLD.position AND salt IS NULL)"
+    if dialect == "sqlite":
+        changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _FIXED_COLUMNS)
+        return [
+            f"CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t} WHEN NOT {erased} OR {changed} "
+            f"BEGIN SELECT RAISE(ABORT, '{_REDACTED_ONLY}'); END",
+            append_only_ddl(t, dialect)[1],  # BEFORE DELETE: refused
+        ]
+    if dialect == "postgresql":
+        function, _ = append_only_ddl(t, dialect)
+        new = ", ".join(f"NEW.{c}" for c in _FIXED_COLUMNS)
+        old = ", ".join(f"OLD.{c}" for c in _FIXED_COLUMNS)
+        return [
+            function,
+            f"CREATE TRIGGER {t}_append_only BEFORE DELETE OR TRUNCATE "
+            f"ON {t} FOR EACH STATEMENT EXECUTE FUNCTION {t}_append_only()",
+            f"CREATE OR REPLACE FUNCTION {t}_redacted_only() RETURNS trigger AS $$ "
+            f"BEGIN IF NOT {erased} OR ({new}) IS DISTINCT FROM ({old}) THEN "
+            f"RAISE EXCEPTION '{_REDACTED_ONLY}' USING ERRCODE = 'restrict_violation'; END IF; RETURN NEW; END $$ "
+            "LANGUAGE plpgsql",
+            f"CREATE TRIGGER {t}_redacted_only BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_redacted_only()",
+        ]
+    return []
+
+
 def guard_ddl(table: str, dialect: str) -> list[str]:
     """Every guard statement of ``table`` at the head revision (``create_all`` and ``repair_guards`` run these)."""
     if table == EXPIRY_GUARDED:
         return [*expiry_guard_ddl(dialect), *no_replace_ddl(table, dialect)]
+    if table == REDACTION_GUARDED:
+        return [*redaction_guard_ddl(dialect), *no_replace_ddl(table, dialect)]
     return [*append_only_ddl(table, dialect), *no_replace_ddl(table, dialect)]
 
 
@@ -131,6 +189,11 @@ def drop_guard_ddl(table: str, dialect: str) -> list[str]:
                 f"DROP FUNCTION IF EXISTS {table}_expired_only()",
             ]
             if table == EXPIRY_GUARDED
+            else [
+                f"DROP TRIGGER IF EXISTS {table}_redacted_only ON {table}",
+                f"DROP FUNCTION IF EXISTS {table}_redacted_only()",
+            ]
+            if table == REDACTION_GUARDED
             else []
         )
         return [

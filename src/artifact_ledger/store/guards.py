@@ -14,6 +14,7 @@ import re
 from sqlalchemy import Connection, insert, select
 
 from ..ids import new_id, ulid_str
+from .guard_ddl import REDACTION_GUARDED
 from .tables import EXPIRY_GUARDED, GUARDED_TABLES, LEDGER_ID_KEY, drop_guard_ddl, guard_ddl, info
 
 __all__ = ["assign_ledger_id", "guard_problems", "read_ledger_id", "repair_guards"]
@@ -71,6 +72,12 @@ def _sqlite_problems(conn: Connection) -> list[str]:
 def _pg_expected(table: str) -> list[tuple[str, int, str]]:
     """(function, ``tgtype``, function body) of each trigger ``table`` has at the head revision."""
     statements = guard_ddl(table, "postgresql")
+    if table == REDACTION_GUARDED:
+        # Revision 0007: deletes and truncation refused per statement; updates checked row by row.
+        return [
+            (f"{table}_append_only", 2 | 8 | 32, statements[0]),
+            (f"{table}_redacted_only", 1 | 2 | 16, statements[2]),
+        ]
     if table != EXPIRY_GUARDED:
         return [(f"{table}_append_only", _PG_TRIGGER_TYPE, statements[0])]
     # Revision 0006: updates and truncation refused per statement; deletes checked row by row.

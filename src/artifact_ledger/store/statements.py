@@ -58,6 +58,7 @@ from .statement_parts import (
 )
 from .statement_reads import read_definitions
 from .tables import (
+    CHAIN_FORMAT_2_KEY,
     MERKLE_FRONTIER_ID,
     PROJECTORS,
     artifacts,
@@ -65,8 +66,10 @@ from .tables import (
     checkpoints,
     closure,
     events,
+    info,
     merkle_frontier,
     merkle_nodes,
+    openings,
     parent_history,
 )
 
@@ -129,9 +132,15 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     one = select(ONE.label("one")).subquery("o")
     f = merkle_frontier
     # The head and the Merkle frontier: one row, NULL where the log (or the frontier) is empty.
-    head_columns = (last.c.position, last.c.hash, last.c.recorded_at, f.c.size, f.c.roots)
+    # ... and the first position sealed under chain format 2 (NULL: the ledger seals format 1).
+    fmt = info.alias("fmt")
+    head_columns = (last.c.position, last.c.hash, last.c.recorded_at, f.c.size, f.c.roots, fmt.c.value)
     frontier_id: Any = literal_column(str(MERKLE_FRONTIER_ID))
-    head_from = one.outerjoin(last, true()).outerjoin(f, f.c.id == frontier_id)
+    head_from = (
+        one.outerjoin(last, true())
+        .outerjoin(f, f.c.id == frontier_id)
+        .outerjoin(fmt, fmt.c.key == literal_column(f"'{CHAIN_FORMAT_2_KEY}'"))
+    )
     head = select(*head_columns).select_from(head_from)
     # The head and some artifact rows in one round trip: the head's columns repeat on every row,
     # and a row of NULL artifact columns stands for "none found".
@@ -339,6 +348,11 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             ),
             ("size", "roots"),
             "ledger_merkle_frontier",
+        ),
+        "insert_opening": (
+            insert(openings).values(position=_p("position"), salt=_p("salt"), salts=_p("salts"), erased=_p("erased")),
+            ("position", "salt", "salts", "erased"),
+            "ledger_openings",
         ),
         "insert_merkle_node": (
             insert(merkle_nodes).values(level=_p("level"), idx=_p("idx"), hash=_p("hash")),

@@ -41,6 +41,7 @@ from .guard_ddl import (
 
 __all__ = [  # the tables, and the guard DDL (in guard_ddl.py) importable from here as before
     "APPEND_ONLY_TABLES",
+    "CHAIN_FORMAT_2_KEY",
     "EXPIRY_GUARDED",
     "GUARDED_TABLES",
     "LEDGER_ID_KEY",
@@ -71,6 +72,7 @@ __all__ = [  # the tables, and the guard DDL (in guard_ddl.py) importable from h
     "merkle_nodes",
     "metadata",
     "no_replace_ddl",
+    "openings",
     "parent_history",
     "stamp_reader",
     "table_names",
@@ -287,6 +289,10 @@ info = Table(
 created (``create_all`` or the migrations); the pickle-signing key file is found by it."""
 
 LEDGER_ID_KEY = "ledger_id"
+CHAIN_FORMAT_2_KEY = "chain_format_2_from"
+"""The ``ledger_info`` key of the first position sealed under chain format 2 (absent: every event is
+format 1). Written once, by the upgrade or when a new ledger is created; the writer reads it with the
+head. A cache of what the log says: ``verify`` finds each event's format from its own opening."""
 
 indexes = Table(
     "ledger_indexes",
@@ -367,6 +373,21 @@ expired_blobs = Table(
 """Revision 0006. Every blob a ``retention.applied`` event deleted (the last such event's position).
 The guard on ``ledger_blobs`` lets a DELETE through only for a hash listed here; ``verify`` does not
 trust this table: it accepts a missing blob only where the log's own retention event deleted it."""
+
+
+openings = Table(
+    "ledger_openings",
+    metadata,
+    Column("position", BigInteger, nullable=False, autoincrement=False),
+    Column("salt", LargeBinary(32)),
+    Column("salts", Text),
+    Column("erased", Text),
+    PrimaryKeyConstraint("position"),
+)
+"""Revision 0007. What opens the commitment of each event sealed under chain format 2 (one row per
+such event, written in its append transaction): ``salt`` the event salt while nothing of its payload is
+erased; after a redaction ``salt`` is NULL and ``salts`` / ``erased`` hold, as JSON objects of leaf path
+-> hex, the salt of each leaf that stays and the digest of each leaf erased (``chain_v2.Opening``)."""
 
 
 def _assign_ledger_id(target: Table, connection: Connection, **_: object) -> None:

@@ -1,0 +1,58 @@
+"""Chain format 2: the ``ledger_openings`` table, and the guard of ``ledger_events`` that lets a
+redaction, and only a redaction, rewrite the payload of an event sealed under format 2.
+
+An existing ledger has no format-2 events, so the table starts empty and consistent; its events
+keep chain format 1 until ``artifact-ledger upgrade-chain`` switches it (one way). DELETE and
+TRUNCATE of ``ledger_events`` stay refused; an UPDATE passes only for an event whose opening has
+already lost its event salt, and only if nothing but the payload changes
+(``store/guard_ddl.py``, ``redaction_guard_ddl``).
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from artifact_ledger.store.tables import append_only_ddl, drop_guard_ddl, guard_ddl, no_replace_ddl
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if "ledger_openings" in set(sa.inspect(bind).get_table_names()):
+        return  # made by create_all with the rest (and its guards), adopted at an older revision
+    op.create_table(
+        "ledger_openings",
+        sa.Column("position", sa.BigInteger, nullable=False, autoincrement=False),
+        sa.Column("salt", sa.LargeBinary(32)),
+        sa.Column("salts", sa.Text),
+        sa.Column("erased", sa.Text),
+        sa.PrimaryKeyConstraint("position", name="pk_ledger_openings"),
+    )
+    dialect = bind.dialect.name
+    for statement in [*drop_guard_ddl("ledger_events", dialect), *guard_ddl("ledger_events", dialect)]:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    found = bind.execute(sa.text("SELECT count(*) FROM ledger_openings")).scalar_one()
+    if found:
+        raise RuntimeError(
+            f"the ledger holds {found} event(s) sealed under chain format 2: a revision before 0007 cannot "
+            "verify them, so the downgrade is refused (nothing was changed)"
+        )
+    dialect = bind.dialect.name
+    for statement in drop_guard_ddl("ledger_events", dialect):
+        op.execute(statement)
+    for statement in [*append_only_ddl("ledger_events", dialect), *no_replace_ddl("ledger_events", dialect)]:
+        op.execute(statement)
+    op.drop_table("ledger_openings")
