@@ -335,3 +335,13 @@ class ContentExpiredError(ContentNotFoundError):
 
 class HoldNotFoundError(LedgerError, LookupError):
     """``release`` of an artifact that is not held (never held, or released already)."""
+
+
+class RedactedError(ContentNotFoundError):
+    """What was asked for was erased by a redaction: the content of a version (its bytes and its
+    reference), never returned stale. The ``artifact.redacted`` event (who, why, what) and the
+    version's other fields stay, and the chain still verifies. ``artifact_id`` and ``version`` name it."""
+
+    def __init__(self, message: str, *, artifact_id: object = None, version: int | None = None) -> None:
+        super().__init__(message, artifact_id=artifact_id)
+        self.version = version

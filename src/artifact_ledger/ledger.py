@@ -246,6 +246,16 @@ class Ledger:
         async with self.manager() as manager:
             return await manager._retention.apply(policy, dry_run=dry_run, actor=actor, reason=reason)
 
+    async def upgrade_chain(self, *, actor: str | None = None, reason: str | None = None) -> int:
+        """Seal every later event under chain format 2 (salted commitments), so it can be redacted.
+
+        One way: appends a ``ledger.chain_upgraded`` event, the last event sealed under format 1,
+        and returns the position from which events are format 2 (the same, appending nothing, when
+        the ledger is format 2 already). Earlier events keep verifying under format 1 and cannot be
+        redacted. See docs/chain.md, "Format 2"."""
+        async with self.manager() as manager:
+            return await manager._redactions.upgrade_chain(actor=actor, reason=reason)
+
     async def gc(
         self,
         dry_run: bool = True,

@@ -32,6 +32,7 @@ from .manager_provenance import ProvenanceCalls
 from .provenance import Provenance
 from .query.find import FindPage
 from .reads import Reads
+from .redact import Redaction, Redactions
 from .repository import ArtifactRepository
 from .schemas import (
     ArtifactDiff,
@@ -56,6 +57,7 @@ class ArtifactManager(ProvenanceCalls):
         self._reads = Reads(repo, hierarchy, self._commands.sync)
         self._provenance = Provenance(self._commands, self._reads)
         self._retention = Retention(self._commands, self._reads)
+        self._redactions = Redactions(self._commands)
         self._running: str | None = None  # the public call in progress (see exclusive.py)
 
     @property
@@ -344,6 +346,26 @@ class ArtifactManager(ProvenanceCalls):
         """Release the hold on artifact ``id`` (a ``hold.released`` event; ``reason`` required).
         One that is not held: :class:`HoldNotFoundError`."""
         return await self._retention.hold(id, release=True, actor=actor, reason=reason)
+
+    async def redact(
+        self,
+        id: ULID | str,
+        *,
+        version: int | None = None,
+        fields: list[str] | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Redaction:
+        """Erase the content (``fields=None``) or the named top-level ``data`` fields of one version
+        (``version``) or of every version of artifact ``id``, for good, while the chain still verifies.
+
+        Appends an ``artifact.redacted`` event (who, why, which leaves of which events); ``reason`` is
+        required (here or in ``ledger.context``). Only events sealed under chain format 2 can be
+        redacted (``ledger.upgrade_chain()``; a format-1 event: :class:`InvalidArgumentError`).
+        Erased content reads as :class:`RedactedError`; erased fields are absent from ``data``; the
+        content's blob is deleted when no other version names it. Unknown artifact, version or
+        field, or nothing left to erase: a specific error, and nothing is written."""
+        return await self._redactions.redact(id, version=version, fields=fields, actor=actor, reason=reason)
 
     async def holds(self) -> list[str]:
         """The ids of the artifacts on hold now, in id order."""

@@ -38,6 +38,7 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.ArtifactDeletedError, 409),  # a write naming a deleted artifact: restore it first
     (errors.ArtifactNotFoundError, 404),
     (errors.HoldNotFoundError, 404),  # release of an artifact that holds no hold
+    (errors.RedactedError, 410),  # a redaction erased these bytes; the redaction event says who and why
     (errors.ContentExpiredError, 410),  # a retention policy expired these bytes; data and history stay
     (errors.AliasNotFoundError, 404),  # no such alias (now, or at the as_of asked for)
     (errors.ContentNotFoundError, 404),  # the version asked for has no content

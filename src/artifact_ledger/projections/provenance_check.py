@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import codec
-from ..events import ALIAS_EVENTS, LINK_ADDED, LINK_EVENTS, LINK_REMOVED
+from ..events import ALIAS_EVENTS, LEDGER_EVENTS, LINK_ADDED, LINK_EVENTS, LINK_REMOVED
 from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder
 from ..store.rows import ACTOR, ARTIFACT_ID, PAYLOAD, POSITION, RECORDED_AT, TYPE, VERSION
@@ -48,6 +48,9 @@ class ProvenanceFold:
                 raise InvalidStreamError(f"stream {stream_id} skips from version {expected - 1} to {r[VERSION]}")
         if self.retention.add(rows, _payload):
             pass
+        elif types <= LEDGER_EVENTS:
+            if len(rows) != 1:  # a redaction, or the switch to chain format 2: one event, its own stream
+                raise InvalidStreamError(f"stream {stream_id} holds {len(rows)} {sorted(types)[0]} events, not one")
         elif types <= ALIAS_EVENTS:
             payload = _payload(rows[-1])
             names = {_payload(r)["name"] for r in rows}

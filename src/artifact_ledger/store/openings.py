@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, null, select, update
+from sqlalchemy import bindparam, delete, func, insert, null, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from .. import codec
 from ..chain_v2 import Opening
 from .statements import ZERO, Statement, compile_for
-from .tables import events, info, openings
+from .tables import artifacts, events, expired_blobs, info, openings
+
+_STATE = ("type", "data", "content_hash", "content_codec", "content_type", "content_size", "tags")
 
 __all__ = ["OpeningStatements", "opening_from_row", "opening_statements", "opening_values"]
 
@@ -91,11 +93,20 @@ class OpeningStatements:
                 update(e).where(e.c.position == _p("position")).values(payload=_p("payload")),
                 ("payload", "position"),
             ),
+            "update_state": (
+                update(artifacts).where(artifacts.c.id == _p("id")).values({name: _p(name) for name in _STATE}),
+                (*_STATE, "id"),
+            ),
+            "expired_blob_at": (select(expired_blobs.c.hash).where(expired_blobs.c.hash == _p("hash")), ("hash",)),
+            "delete_expired_blob": (delete(expired_blobs).where(expired_blobs.c.hash == _p("hash")), ("hash",)),
             "insert_info": (insert(info).values(key=_p("key"), value=_p("value")), ("key", "value")),
             "info_value": (select(info.c.value).where(info.c.key == _p("key")), ("key",)),
             # The events whose payload names a blob (its hash as text): who else still refers to it.
             "payloads_naming": (
-                select(e.c.position).where(e.c.payload.contains(_p("needle"))).limit(_p("limit")).offset(ZERO),
+                select(e.c.position, e.c.payload)
+                .where(e.c.payload.contains(_p("needle")))
+                .limit(_p("limit"))
+                .offset(ZERO),
                 ("needle", "limit"),
             ),
         }

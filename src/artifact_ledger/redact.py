@@ -1,0 +1,225 @@
+"""Redaction and the switch to chain format 2 on the write path: erase, record who and why, verify still.
+
+A redaction runs as one command of the manager's unit of work (one ``WriteBatch``: the write
+lock, the head, the chain, one commit). Under the lock it reads the artifact's stream from the
+log with each event's opening (``ledger_openings``), lets the pure planner (``redaction.py``)
+decide which leaves of which events go, and then, in this order and in one transaction:
+
+1. appends the ``artifact.redacted`` event (on a stream of its own, like a retention run): the
+   request and every erased leaf by position; the actor and the reason are its attribution;
+2. rewrites each erased event's opening (no event salt any more; the salts of the leaves that
+   stay, the digests of those erased) and then its payload, without the erased members (the
+   guard on ``ledger_events`` lets this one UPDATE through, and only once the opening has lost
+   its salt);
+3. rewrites the artifact's projection row when the version it shows lost something;
+4. deletes the blob of erased content when no event's payload names its hash any more (with a
+   directory store, its file too), so the bytes are gone, not only unreferenced.
+
+The event hashes do not change (chain format 2 commits to salted leaf digests), so the chain,
+the Merkle tree and every checkpoint signed before stay valid; ``verify`` holds every erased
+leaf to a redaction event and every redaction event to its erased leaves.
+
+``upgrade_chain`` switches a ledger from chain format 1 to 2, one way: a ``ledger.chain_upgraded``
+event (the last format-1 event) and the ``ledger_info`` row naming the position after it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from . import arguments, chain_v2, codec
+from .ambient import current as current_attribution
+from .blob_files import deleting_files
+from .content.streams import decode_manifest
+from .errors import ArtifactNotFoundError, InvalidArgumentError
+from .events import CHAIN_UPGRADED, PROVENANCE_EVENTS, STATE_EVENTS, NewEvent, content_of
+from .ids import id_text, parse_id
+from .lifecycle import _blob_sizes, delete_blobs
+from .projections.rows import state_columns
+from .redaction import REDACTED, StoredVersion, event_payload, plan
+from .retention import checked_reason
+from .store.openings import opening_from_row, opening_statements, opening_values
+from .store.retention import retention_statements
+from .store.tables import CHAIN_FORMAT_2_KEY
+from .writer import WriteBatch
+
+if TYPE_CHECKING:
+    from .commands import Commands
+
+__all__ = ["Redaction", "Redactions"]
+
+
+async def _get(rec: Any, hashes: list[str]) -> dict[str, bytes]:
+    return dict(await rec.blobs.get(rec, hashes)) if hashes else {}
+
+
+_ALL = 2**62
+_CONTENT = chain_v2.path_text(("content",))
+
+
+class Redaction(BaseModel):
+    """What one ``redact`` erased: the redaction event and, per version, the leaves and blobs gone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    artifact_id: str
+    position: int
+    """The ``artifact.redacted`` event's position."""
+    erased: list[tuple[int, int, list[str]]]
+    """(position, version, leaf paths) of every event a leaf was erased from, in position order."""
+    blobs_deleted: list[str]
+    """The content blobs deleted because no event names them any more."""
+
+
+class Redactions:
+    """The ``redact`` and ``upgrade_chain`` commands of one manager."""
+
+    def __init__(self, commands: Commands) -> None:
+        self.commands = commands
+
+    async def redact(
+        self,
+        id: Any,
+        *,
+        version: int | None,
+        fields: list[str] | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> Redaction:
+        aid = str(parse_id(id))
+        if version is not None:
+            arguments.integer(version, "version", minimum=1, maximum=arguments.MAX_VERSION)
+        if fields is not None and (isinstance(fields, str) or not isinstance(fields, list | tuple)):
+            raise InvalidArgumentError(f"fields must be a list of data field names or None, not {fields!r:.60}")
+        who = current_attribution(actor=actor, reason=reason)
+        checked_reason(who.reason, "a redaction")
+
+        async def redact(batch: WriteBatch, trash: list[Path]) -> Redaction:
+            await batch.prefetch([])
+            if batch.pending:
+                await batch.flush()
+            rec = batch.driver
+            sql = opening_statements(rec.sql.dialect)
+            rows = await rec.fetch(sql.stream_with_openings, aid, _ALL)
+            if not rows or rows[0][2] in PROVENANCE_EVENTS:
+                raise ArtifactNotFoundError(f"artifact {aid} not found: nothing to redact", artifact_id=aid)
+            stream: list[StoredVersion] = []
+            texts: dict[int, str] = {}
+            openings: dict[int, chain_v2.Opening] = {}
+            versions: dict[int, int] = {}
+            for position, ver, kind, payload, opened, salt, salts, erased in rows:
+                if kind not in STATE_EVENTS:
+                    continue
+                text = payload if isinstance(payload, str) else bytes(payload).decode("utf-8")
+                opening = None if opened is None else opening_from_row(salt, salts, erased)
+                at = int(position)
+                texts[at], versions[at] = text, int(ver)
+                if opening is not None:
+                    openings[at] = opening
+                stream.append(
+                    StoredVersion(
+                        at,
+                        int(ver),
+                        codec.loads(text),
+                        1 if opening is None else 2,
+                        frozenset(opening.erased) if opening is not None else frozenset(),
+                    )
+                )
+            targets = plan(aid, stream, version=version, fields=list(fields) if fields is not None else None)
+            rewritten = {t.target: chain_v2.redact(texts[t.target], openings[t.target], t.paths) for t in targets}
+            payload = event_payload(targets, version=version, fields=fields)
+            payload["artifact_id"] = aid
+            sealed = await batch._commit_events([NewEvent(id_text(batch.new_id), 1, REDACTED, payload)], who)
+            await batch.flush()
+            steps: list[Any] = []
+            for target, (text, opening) in sorted(rewritten.items()):
+                _, _, salts, erased = opening_values(target, opening)
+                steps.append((sql.update_opening, (salts, erased, target), False))
+                steps.append((sql.update_payload, (text, target), False))
+            await rec.pipeline(steps)
+            await self._reproject(batch, aid, rows, rewritten)
+            gone: dict[str, str] = {}  # hash -> codec of the content references erased
+            for t in targets:
+                ref = content_of(codec.loads(texts[t.target])) if _CONTENT in t.paths else None
+                if ref is not None and ref.hash:
+                    gone[ref.hash] = ref.codec
+            deleted = await self._delete_unnamed(batch, gone, sealed[-1].position, trash)
+            return Redaction(
+                artifact_id=aid,
+                position=sealed[-1].position,
+                erased=[(t.target, versions[t.target], sorted(t.paths)) for t in targets],
+                blobs_deleted=deleted,
+            )
+
+        def write(trash: list[Path]) -> Any:
+            return self.commands._write(lambda batch: redact(batch, trash))
+
+        result: Redaction = await deleting_files(write, self.commands.batch is not None)
+        return result
+
+    async def _reproject(
+        self, batch: WriteBatch, aid: str, rows: list[Any], rewritten: dict[int, tuple[str, chain_v2.Opening]]
+    ) -> None:
+        """Rewrite the artifact's row when the state it shows is one of the erased events."""
+        last_state = max((int(r[0]) for r in rows if r[2] in STATE_EVENTS), default=None)
+        if last_state is None or last_state not in rewritten:
+            return
+        payload = codec.loads(rewritten[last_state][0])
+        columns = state_columns(payload.get("data"), content_of(payload), payload.get("tags", []))
+        sql = opening_statements(batch.driver.sql.dialect)
+        await batch.driver.pipeline([(sql.update_state, (*columns, aid), False)])
+
+    async def _delete_unnamed(
+        self, batch: WriteBatch, hashes: dict[str, str], position: int, trash: list[Path]
+    ) -> list[str]:
+        """Delete the blobs among ``hashes`` that no event's payload names any more, with the chunks of a
+        streamed one that no other stored manifest lists; returns those deleted."""
+        rec = batch.driver
+        sql = opening_statements(rec.sql.dialect)
+        unnamed = [h for h in hashes if not await rec.fetch(sql.payloads_naming, f'"{h}"', 1)]
+        stored = await _blob_sizes(rec, unnamed)
+        doomed = [h for h in unnamed if h in stored]
+        streamed = [h for h in doomed if hashes[h] == "chunks"]
+        manifests = {h: decode_manifest(d) for h, d in (await _get(rec, streamed)).items()}
+        if manifests:
+            in_use: set[str] = set()
+            for _, payload in await rec.fetch(sql.payloads_naming, '"codec":"chunks"', _ALL):
+                ref = content_of(codec.loads(payload))
+                if ref is not None and ref.hash and ref.hash not in manifests:
+                    for found in (await _get(rec, [ref.hash])).values():
+                        in_use.update(c for c, _ in decode_manifest(found).chunks)
+            chunks = {c for m in manifests.values() for c, _ in m.chunks} - in_use
+            held = await _blob_sizes(rec, sorted(chunks))
+            doomed.extend(c for c in sorted(chunks) if c in held)
+        if not doomed:
+            return []
+        planted = [h for h in doomed if not await rec.fetch(sql.expired_blob_at, h)]
+        rsql = retention_statements(rec.sql.dialect)
+        await rec.pipeline([(rsql.upsert_expired_blob, (h, position), False) for h in planted])
+        await delete_blobs(rec, doomed, trash)
+        await rec.pipeline([(sql.delete_expired_blob, (h,), False) for h in planted])  # the guard's pass, used
+        return doomed
+
+    async def upgrade_chain(self, *, actor: str | None, reason: str | None) -> int:
+        """Switch the ledger to chain format 2 from the next position on; returns that position
+        (the same position again, appending nothing, when it already seals format 2)."""
+        who = current_attribution(actor=actor, reason=reason)
+
+        async def upgrade(batch: WriteBatch) -> int:
+            head = await batch._begin()
+            if head.format_2_from is not None:
+                return head.format_2_from
+            sealed = await batch._commit_events(
+                [NewEvent(id_text(batch.new_id), 1, CHAIN_UPGRADED, {"format": 2})], who
+            )
+            await batch.flush()
+            switch = sealed[-1].position + 1
+            sql = opening_statements(batch.driver.sql.dialect)
+            await batch.driver.pipeline([(sql.insert_info, (CHAIN_FORMAT_2_KEY, str(switch)), False)])
+            head.format_2_from = switch
+            return switch
+
+        return await self.commands._write(upgrade)
