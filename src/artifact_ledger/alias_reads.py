@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codec, logs
 from .errors import AliasNotFoundError, ArtifactNotFoundError
+from .events import REDACTED_CODEC
 from .ids import ulid_from_text
 from .schemas import ArtifactOut, construct
 from .store import own_reads
@@ -48,7 +49,7 @@ async def alias_now(reads: Reads, name: str, include_content: bool) -> ArtifactO
     row = rows[0]
     aid, version = row[-2], row[-1]
     if row[0] is not None and row[3] == version:
-        if not (include_content and row[5]):
+        if not (include_content and (row[5] or row[6] == REDACTED_CODEC)):
             return stored_out(row)
         return (await reads._models(ArtifactOut, [row[: len(REPLY_COLUMNS)]], include_content, stored=True))[0]
     out = await reads.find_by_id(aid, include_content=include_content, version=version, as_of=None)

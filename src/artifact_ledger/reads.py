@@ -28,10 +28,11 @@ from .errors import (
     ArtifactNotFoundError,
     ContentNotFoundError,
     InvalidArgumentError,
+    RedactedError,
     UntrustedContentError,
     VersionNotFoundError,
 )
-from .events import EVENT_TYPES, ContentRef, expand_event_types
+from .events import EVENT_TYPES, REDACTED_CODEC, ContentRef, expand_event_types
 from .ids import id_str, parse_id, ulid_from_text
 from .query import find as finding
 from .query.find import FindPage
@@ -54,6 +55,16 @@ from .store.tables import stamp_reader
 __all__ = ["Reads"]
 
 
+def redacted(aid: str, version: int) -> RedactedError:
+    """The error of a read of content a redaction erased."""
+    return RedactedError(
+        f"the content of artifact {aid} version {version} was redacted: its bytes and its reference are erased "
+        "for good; the artifact.redacted event in its audit trail says who erased it and why",
+        artifact_id=aid,
+        version=version,
+    )
+
+
 def _content_of(aid: str, folded: Sequence[tuple[Any, Any]], version: int | None) -> ContentRef:
     """The content reference of ``version`` (the latest when None) of one artifact's folded stream."""
     if not folded:
@@ -73,6 +84,8 @@ def _content_of(aid: str, folded: Sequence[tuple[Any, Any]], version: int | None
             )
         state = folded[version - 1][1]
     ref: ContentRef | None = None if state.deleted else state.content
+    if ref is not None and ref.codec == REDACTED_CODEC:
+        raise redacted(aid, state.version)
     if ref is None:
         what = "is its deletion" if state.deleted else "has no content"
         raise ContentNotFoundError(f"artifact {aid} version {state.version} {what}", artifact_id=aid)
@@ -289,6 +302,9 @@ class Reads:
         return [v for v, _ in folded]
 
     async def _decode_versions(self, folded: list[tuple[ArtifactVersion, Any]]) -> None:
+        for version, state in folded:
+            if state.content is not None and state.content.codec == REDACTED_CODEC:
+                raise redacted(str(state.artifact_id), version.version)
         refs = {s.content.hash: s.content for _, s in folded if s.content is not None}
         if not refs:
             return
@@ -476,6 +492,8 @@ class Reads:
                 if stored:
                     data, tags = next(decoded), next(decoded)
                     created, updated = stamp(created), stamp(updated)
+                if include_content and content_codec == REDACTED_CODEC:
+                    raise redacted(aid, version)
                 if include_content and content_hash and isinstance(data, dict):
                     assert content_codec is not None  # written together with the hash
                     data["content"] = self.repo.decode(content_codec, raw[content_hash], content_hash)
