@@ -41,6 +41,7 @@ from .merkle import Frontier, frontier_nodes
 from .proofs import subtree_hashes
 from .store.errors import translated
 from .store.event_store import merkle_drift
+from .store.openings import opening_statements
 from .store.recorder import Recorder, reading
 from .store.rows import EVENT_COLUMNS, HASH, PREV_HASH, RECORDED_AT
 
@@ -200,6 +201,22 @@ def _record(driver: Recorder, row: Sequence[Any]) -> dict[str, Any]:
     return record
 
 
+async def _openings(driver: Recorder, page: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """The openings of the page's events sealed under chain format 2, as bundle lines hold them."""
+    if not page:
+        return {}
+    sql = opening_statements(driver.sql.dialect)
+    rows = await driver.fetch(sql.openings_between, int(page[0][0]) - 1, int(page[-1][0]))
+    found: dict[int, dict[str, Any]] = {}
+    for position, salt, salts, erased in rows:
+        found[int(position)] = {
+            "salt": None if salt is None else bytes(salt).hex(),
+            "salts": {} if salts is None else codec.loads(salts),
+            "erased": {} if erased is None else codec.loads(erased),
+        }
+    return found
+
+
 def _prepare(directory: Path) -> None:
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise FileExistsError(f"{directory} exists and is not an empty directory; export into a new one")
@@ -304,8 +321,12 @@ async def _write_events(
         async with aclosing(driver.pages(driver.sql.events_from, (anchor.position,), _PAGE)) as paged:
             async for page in paged:
                 lines = []
+                openings = await _openings(driver, page)
                 for row in page:
                     record = _record(driver, row)
+                    opening = openings.get(record["position"])
+                    if opening is not None:  # chain format 2: what opens the event's commitment
+                        record["opening"] = opening
                     lines.append(codec.dumps_trusted(record) + b"\n")
                     if '"content":{' in record["payload"]:
                         ref = codec.loads(record["payload"]).get("content")

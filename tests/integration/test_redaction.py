@@ -1,0 +1,191 @@
+"""Redaction on chain format 2, end to end on both backends: the upgrade, erasing fields and content,
+reads that say so, verify in the library and in the stdlib verifier, the guard, tampering, bad input."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import (
+    ArtifactIn,
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    Ledger,
+    RedactedError,
+    VersionNotFoundError,
+    chain_v2,
+)
+from artifact_ledger.transfer import export_ledger
+from artifact_ledger.verify_bundle import verify_bundle
+from ledger_support import SECRET
+
+
+@pytest.fixture
+async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
+    async with Ledger.open(engine, secret=SECRET) as opened:
+        yield opened
+
+
+async def _rows(engine: AsyncEngine, sql: str, **values: object) -> list[tuple[object, ...]]:
+    async with engine.connect() as conn:
+        return [tuple(r) for r in (await conn.execute(text(sql), values)).all()]
+
+
+async def _hashes(engine: AsyncEngine) -> list[bytes]:
+    return [bytes(r[0]) for r in await _rows(engine, "SELECT hash FROM ledger_events ORDER BY position")]  # type: ignore[arg-type]
+
+
+async def test_upgrade_is_one_way_and_only_later_events_get_openings(ledger: Ledger, engine: AsyncEngine) -> None:
+    async with ledger.manager() as m:
+        before = await m.save(ArtifactIn(data={"name": "old"}))
+    switch = await ledger.upgrade_chain(reason="enable redaction")
+    assert switch == 3  # event 1: the save, event 2: the upgrade itself (format 1)
+    assert await ledger.upgrade_chain(reason="again") == switch  # nothing appended
+    async with ledger.manager() as m:
+        await m.save(ArtifactIn(data={"name": "new"}))
+    positions = [r[0] for r in await _rows(engine, "SELECT position FROM ledger_openings ORDER BY position")]
+    assert positions == [3]
+    assert (await ledger.verify()).ok
+    async with ledger.manager() as m:
+        with pytest.raises(InvalidArgumentError, match="chain format 1"):
+            await m.redact(before.id, fields=["name"], reason="too old")
+
+
+async def test_redacting_a_field_erases_it_everywhere_and_the_chain_still_verifies(
+    ledger: Ledger, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await ledger.upgrade_chain(reason="enable redaction")
+    async with ledger.manager() as m:
+        a = await m.save(ArtifactIn(data={"name": "alice", "email": "alice@example.org", "n": 1}))
+        await m.save(ArtifactIn(id=a.id, data={"name": "alice", "email": "alice@example.org", "n": 2}))
+    hashes = await _hashes(engine)
+    async with ledger.manager() as m:
+        done = await m.redact(a.id, fields=["email"], reason="GDPR Art. 17 request 42", actor="dpo")
+        assert [(v, paths) for _, v, paths in done.erased] == [(1, ['["data","email"]']), (2, ['["data","email"]'])]
+        current = await m.find_by_id(a.id)
+        assert current is not None and current.data == {"name": "alice", "n": 2}
+        assert [v.data for v in await m.history(a.id)] == [{"name": "alice", "n": 1}, {"name": "alice", "n": 2}]
+    # Nothing of the erased value is stored anywhere any more; every event hash is unchanged.
+    payloads = [str(r[0]) for r in await _rows(engine, "SELECT payload FROM ledger_events")]
+    assert not any("alice@example.org" in p for p in payloads)
+    rows = [str(r[0]) for r in await _rows(engine, "SELECT data FROM ledger_artifacts")]
+    assert not any("alice@example.org" in r for r in rows)
+    assert (await _hashes(engine))[: len(hashes)] == hashes
+    redaction = await _rows(
+        engine, "SELECT type, actor, reason FROM ledger_events WHERE position = :p", p=done.position
+    )
+    assert redaction == [("artifact.redacted", "dpo", "GDPR Art. 17 request 42")]
+    report = await ledger.verify()
+    assert report.ok, report.problem
+    # The stdlib verifier checks the same ledger from an export, openings and erasures included.
+    await export_ledger(engine, tmp_path / "bundle")
+    checked = verify_bundle(tmp_path / "bundle")
+    assert checked.ok, checked
+    assert checked.format_2_from == 2
+    # Redacting again what is already gone writes nothing.
+    async with ledger.manager() as m:
+        with pytest.raises(InvalidArgumentError, match="already redacted"):
+            await m.redact(a.id, fields=["email"], reason="again")
+    assert len(await _hashes(engine)) == done.position
+
+
+async def test_redacting_content_deletes_its_blob_and_reads_say_so(ledger: Ledger, engine: AsyncEngine) -> None:
+    await ledger.upgrade_chain(reason="enable redaction")
+    async with ledger.manager() as m:
+        a = await m.save(ArtifactIn(data={"name": "scan", "content": b"patient record 1"}))
+        await m.save(ArtifactIn(id=a.id, data={"name": "scan", "content": b"patient record 2"}))
+        shared = await m.save(ArtifactIn(data={"name": "copy", "content": b"patient record 2"}))
+        done = await m.redact(a.id, version=1, reason="erasure request")
+        assert len(done.blobs_deleted) == 1  # record 1 is named by no other version: gone
+        with pytest.raises(RedactedError, match=f"artifact {a.id} version 1 was redacted") as caught:
+            await m.find_by_id(a.id, version=1)
+        assert caught.value.version == 1
+        with pytest.raises(RedactedError):
+            async for _ in m.open_content(a.id, version=1):
+                pass
+        current = await m.find_by_id(a.id)
+        assert current is not None and current.data["content"] == b"patient record 2"
+        # Version 2's content is shared with another artifact: redacting it keeps the blob for the other.
+        second = await m.redact(a.id, version=2, reason="erasure request")
+        assert second.blobs_deleted == []
+        with pytest.raises(RedactedError):
+            await m.find_by_id(a.id)
+        other = await m.find_by_id(shared.id)
+        assert other is not None and other.data["content"] == b"patient record 2"
+        # A later version built on erased content has none; nothing erased comes back.
+        patched = await m.save(ArtifactIn(id=a.id, data={"name": "scan v3"}))
+        assert patched.version == 3
+    blobs = {str(r[0]) for r in await _rows(engine, "SELECT hash FROM ledger_blobs")}
+    assert done.blobs_deleted[0] not in blobs
+    assert (await ledger.verify()).ok
+
+
+async def test_bad_requests_write_nothing(ledger: Ledger, engine: AsyncEngine) -> None:
+    await ledger.upgrade_chain(reason="enable redaction")
+    async with ledger.manager() as m:
+        a = await m.save(ArtifactIn(data={"name": "x", "email": "e"}))
+        head = len(await _hashes(engine))
+        with pytest.raises(ArtifactNotFoundError):
+            await m.redact("01ARZ3NDEKTSV4RRFFQ69G5FAV", fields=["email"], reason="r")
+        with pytest.raises(VersionNotFoundError):
+            await m.redact(a.id, version=7, fields=["email"], reason="r")
+        with pytest.raises(InvalidArgumentError, match="no data field 'phone'"):
+            await m.redact(a.id, fields=["phone"], reason="r")
+        with pytest.raises(InvalidArgumentError, match="needs a reason"):
+            await m.redact(a.id, fields=["email"])
+        with pytest.raises(InvalidArgumentError, match="fields must be"):
+            await m.redact(a.id, fields="email", reason="r")  # type: ignore[arg-type]
+        with pytest.raises(RedactedError.__mro__[1]):  # ContentNotFoundError: it has no content
+            await m.redact(a.id, reason="r")
+    assert len(await _hashes(engine)) == head
+    assert (await ledger.verify()).ok
+
+
+async def test_the_guard_refuses_an_update_of_a_payload_still_sealed(ledger: Ledger, engine: AsyncEngine) -> None:
+    await ledger.upgrade_chain(reason="enable redaction")
+    async with ledger.manager() as m:
+        await m.save(ArtifactIn(data={"name": "x", "email": "e"}))
+    with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE ledger_events SET payload = '{}' WHERE position = 2"))
+    with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
+        async with engine.begin() as conn:  # even once the salt is gone, only the payload may change
+            await conn.execute(text("UPDATE ledger_openings SET salt = NULL WHERE position = 2"))
+            await conn.execute(text("UPDATE ledger_events SET actor = 'mallory' WHERE position = 2"))
+    assert (await ledger.verify()).ok
+
+
+async def test_an_erasure_by_hand_is_reported_as_tampering(ledger: Ledger, engine: AsyncEngine) -> None:
+    """A DBA erases a field correctly by the format's own rules but without a redaction event: verify says so."""
+    await ledger.upgrade_chain(reason="enable redaction")
+    async with ledger.manager() as m:
+        await m.save(ArtifactIn(data={"name": "x", "email": "e@x"}))
+    (payload, salt), *_ = await _rows(
+        engine,
+        "SELECT e.payload, o.salt FROM ledger_events e JOIN ledger_openings o ON o.position = e.position "
+        "WHERE e.position = 2",
+    )
+    erased_text, opening = chain_v2.redact(str(payload), chain_v2.Opening(bytes(salt)), ['["data","email"]'])  # type: ignore[arg-type]
+    salts = (
+        "{" + ",".join(f'"{k.replace(chr(34), chr(92) + chr(34))}":"{v.hex()}"' for k, v in opening.salts.items()) + "}"
+    )
+    erased = (
+        "{"
+        + ",".join(f'"{k.replace(chr(34), chr(92) + chr(34))}":"{v.hex()}"' for k, v in opening.erased.items())
+        + "}"
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE ledger_openings SET salt = NULL, salts = :s, erased = :e WHERE position = 2"),
+            {"s": salts, "e": erased},
+        )
+        await conn.execute(text("UPDATE ledger_events SET payload = :p WHERE position = 2"), {"p": erased_text})
+    report = await ledger.verify()
+    assert not report.ok
+    assert report.broken_position == 2
+    assert report.problem is not None and "without a redaction event" in report.problem
