@@ -109,11 +109,6 @@ def load_bundle(path: str | os.PathLike[str], *, trusted_head: HeadDigest | str 
         raise InvalidBundleError(f"no bundle at {directory}: not a directory") from None
     if not report.ok:
         raise _verification_error(directory, report)
-    if report.format_2_from is not None:  # the stdlib verifier reads format 2; this ledger cannot store it yet
-        raise InvalidBundleError(
-            f"bundle {directory}: event {report.format_2_from} and every later one are sealed under chain format 2, "
-            "which this version of artifact-ledger verifies in bundles but cannot import yet; nothing was written"
-        )
     manifest = spec.read_manifest(str(directory))
     if manifest.first_position != 1:
         return Bundle(directory, manifest)

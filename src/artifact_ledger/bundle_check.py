@@ -45,6 +45,7 @@ from .events import (
     CREATED,
     DELETED,
     HOLD_EVENTS,
+    LEDGER_EVENTS,
     LINK_REMOVED,
     MOVED,
     PROVENANCE_EVENTS,
@@ -215,7 +216,7 @@ class EventRules:
             self._version(event, 0)
             parent = payload["parent_id"]
             self._parent(event, parent)
-            digest = state_digest(payload["data"], payload["content"], payload["tags"])
+            digest = state_digest(payload["data"], payload.get("content"), payload["tags"])
             self.streams[aid] = Stream(1, parent, False, 0, states=[(parent, digest)])
             self._adopt(parent, +1)
             return
@@ -226,7 +227,7 @@ class EventRules:
         if "data" in payload:
             carried = (
                 payload.get("parent_id", stream.parent),
-                state_digest(payload["data"], payload["content"], payload["tags"]),
+                state_digest(payload["data"], payload.get("content"), payload["tags"]),
             )
         after: tuple[str | None, int] | None = None
         last = _last_state(stream)
@@ -304,6 +305,12 @@ class EventRules:
         if kind in HOLD_EVENTS or kind == RETENTION_APPLIED:
             self._retention(event, payload, stream)
             return
+        if kind in LEDGER_EVENTS:  # a redaction or the switch to chain format 2: one event, a stream of its own
+            if stream is not None:
+                raise self.fail(event, "stream-start", f"stream {aid} already has events; a {kind} starts its own")
+            self._version(event, 0)
+            self.streams[aid] = Stream(1, "ledger", True, 0)  # never a live artifact
+            return
         family = "alias" if kind in ALIAS_EVENTS else "link"
         if stream is not None and stream.parent != family:
             raise self.fail(event, "stream-start", f"stream {aid} is not an {family} stream")
@@ -338,7 +345,7 @@ class EventRules:
                     event, "payload", f"{kind} of hold stream {aid}, which {'is' if held else 'is not'} held"
                 )
             found = self._stream(target)
-            if found is None or found.parent in ("alias", "link", "hold", "retention"):
+            if found is None or found.parent in ("alias", "link", "hold", "retention", "ledger"):
                 raise self.fail(event, "live", f"artifact_id {target} is not an artifact")
             self.streams[aid] = Stream(version, family, not held, 0)
             return

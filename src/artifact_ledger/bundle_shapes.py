@@ -21,12 +21,14 @@ from . import verify_bundle as spec
 from .aliases import alias_payload
 from .ambient import validate as validate_attribution
 from .arguments import MAX_POSITION, MAX_VERSION
+from .chain_v2 import encode_text
 from .commands import MAX_TAG_LENGTH, MAX_TAGS, MAX_TYPE_LENGTH
 from .content.codecs import DEFAULT_MEDIA_TYPE
 from .content.encoding import MAX_MEDIA_TYPE_LENGTH
 from .errors import BundleRuleError, InvalidAttributionError
 from .events import (
     ALIAS_EVENTS,
+    CHAIN_UPGRADED,
     CREATED,
     CURRENT_SCHEMA_VERSION,
     DELETED,
@@ -35,6 +37,7 @@ from .events import (
     HOLD_SET,
     LINK_EVENTS,
     MOVED,
+    REDACTED,
     RESTORED,
     RETENTION_APPLIED,
     REVERTED,
@@ -62,6 +65,8 @@ _PAYLOAD_KEYS: Final = {
     **dict.fromkeys(LINK_EVENTS, frozenset(link_payload("", "", 0, "", 0))),
     **dict.fromkeys(HOLD_EVENTS, frozenset({"artifact_id", "held"})),
     RETENTION_APPLIED: frozenset({"policy", "expired", "deleted", "part", "parts"}),
+    REDACTED: frozenset({"artifact_id", "erased", "fields", "version"}),
+    CHAIN_UPGRADED: frozenset({"format"}),
 }
 _POLICY_KEYS: Final = frozenset({"keep_last", "keep_aliased", "keep_newer_than", "cutoff"})
 _CONTENT_KEYS: Final = frozenset({"codec", "hash", "media_type", "size"})
@@ -111,8 +116,12 @@ def check_payload(event: spec.Event, fail: Fail) -> dict[str, Any]:
         raise fail(event, "payload", "the payload is not a JSON object")
     wanted = _PAYLOAD_KEYS[event.type]
     if set(payload) != wanted:
-        missing, extra = sorted(wanted - set(payload)), sorted(set(payload) - wanted)
-        raise fail(event, "payload", f"the payload has the wrong keys (missing {missing}, unexpected {extra})")
+        # A member a redaction erased is missing by right: the opening holds its digest (chain format 2).
+        erased = set(event.opening.erased) if event.opening is not None else set()
+        missing = sorted(k for k in wanted - set(payload) if "[" + encode_text(k) + "]" not in erased)
+        extra = sorted(set(payload) - wanted)
+        if missing or extra:
+            raise fail(event, "payload", f"the payload has the wrong keys (missing {missing}, unexpected {extra})")
     for key in ("parent_id", "from_parent_id", "to_parent_id", "cascade_root"):
         if key in payload:
             check_id_or_none(event, fail, payload[key], key)
@@ -152,7 +161,7 @@ def _check_state(event: spec.Event, fail: Fail, payload: dict[str, Any]) -> None
     for tag in tags:
         if type(tag) is not str or len(tag) > MAX_TAG_LENGTH or "\x00" in tag:
             raise fail(event, "payload", f"tag {tag!r:.60} is not a string of at most 255 characters")
-    content = payload["content"]
+    content = payload.get("content")  # absent: erased by a redaction (check_payload made sure)
     if content is None:
         return
     if type(content) is not dict or set(content) != _CONTENT_KEYS:

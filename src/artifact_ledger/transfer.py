@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import codec
 from . import verify_bundle as spec
 from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bundle
+from .chain_v2 import Opening
 from .content.streams import decode_manifest
 from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError
 from .events import RecordedEvent, upcast
@@ -52,6 +53,7 @@ from .import_checks import (
 from .projections.projector import Projector, write_checkpoints
 from .proofs import Extender
 from .store.errors import translated
+from .store.openings import adopt_format_2, opening_values
 from .store.recorder import Recorder, recorder_for
 from .store.rows import event_values
 
@@ -96,7 +98,11 @@ def _pages(bundle: Bundle) -> Iterator[list[BundleEvent]]:
         with spec.open_regular(str(bundle.path / spec.EVENTS)) as handle:
             for raw in handle:
                 digest.update(raw)
-                page.append(BundleEvent(**orjson.loads(raw)))
+                record = orjson.loads(raw)
+                opening = record.pop("opening", None)
+                page.append(
+                    BundleEvent(**record, opening=None if opening is None else spec.parse_opening(opening, "a line"))
+                )
                 if len(page) >= PAGE:
                     yield page
                     page = []
@@ -125,6 +131,7 @@ def _recorded(event: BundleEvent) -> RecordedEvent:
         bytes.fromhex(event.prev_hash),
         bytes.fromhex(event.hash),
         event.payload.encode(),
+        None if event.opening is None else Opening(event.opening.salt, event.opening.salts, event.opening.erased),
     )
 
 
@@ -141,6 +148,8 @@ class _Replay:
         self.blobs_seen: set[str] = set()
         self.imported = self.skipped = self.blobs = 0
         self.merkle: Extender | None = None
+        self.format_2_from: int | None = None
+        """The first imported position sealed under chain format 2 (the ledger seals format 2 after it)."""
 
     def check(self, event: BundleEvent) -> None:
         # Each hash was recomputed by load_bundle and the file is checked against its SHA-256 as it
@@ -161,6 +170,8 @@ class _Replay:
                 self.skipped += 1
             else:
                 fresh.append(_recorded(event))
+                if event.opening is not None and self.format_2_from is None:
+                    self.format_2_from = event.position
         if not fresh:
             return
         await self._blobs(fresh)
@@ -169,6 +180,9 @@ class _Replay:
                 await self.driver.executemany(
                     self.driver.sql.insert_event, [event_values(e, self.driver.ts) for e in fresh]
                 )
+                opened = [opening_values(e.position, e.opening) for e in fresh if e.opening is not None]
+                if opened:
+                    await self.driver.executemany(self.driver.sql.insert_opening, opened)
         except IntegrityViolationError:
             first = self.bundle.manifest.first_position
             lines = f"lines {fresh[0].position - first + 1}-{fresh[-1].position - first + 1}"
@@ -286,6 +300,8 @@ async def import_bundle(
                 if progress is not None:
                     progress(replay.imported + replay.skipped)
             check_merkle_root(bundle, replay.merkle)
+            if replay.imported and replay.format_2_from is not None:
+                await adopt_format_2(driver, replay.format_2_from)
             if replay.imported:
                 await write_checkpoints(driver, manifest.head_position)
                 await replay.merkle.finish()

@@ -1,8 +1,5 @@
-"""A bundle of chain format 2 events: the stdlib verifier passes it; this ledger refuses to import it, writes nothing.
-
-The ledger cannot store format-2 openings yet (docs/chain.md, "Format 2"); importing such
-events would leave rows whose hashes its own ``verify`` could not recompute.
-"""
+"""A bundle of chain format 2 events built by hand: the stdlib verifier passes it, the ledger imports it
+with its openings, verifies it, and seals what it appends after it under format 2 too."""
 
 from __future__ import annotations
 
@@ -14,11 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import chain, chain_v2, codec
+from artifact_ledger import ArtifactIn, Ledger, chain, chain_v2, codec
 from artifact_ledger import verify_bundle as standalone
-from artifact_ledger.bundle import load_bundle
 from artifact_ledger.errors import InvalidBundleError
-from artifact_ledger.store.tables import events
+from artifact_ledger.store.tables import events, openings
 from artifact_ledger.transfer import import_bundle
 
 
@@ -70,14 +66,37 @@ def format_2_bundle(directory: Path) -> Path:
     return directory
 
 
-async def test_format_2_bundle_verifies_but_is_not_imported(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_format_2_bundle_is_imported_with_its_openings(engine: AsyncEngine, tmp_path: Path) -> None:
     bundle = format_2_bundle(tmp_path / "b")
     report = standalone.verify_bundle(bundle)
     assert report.ok, report
     assert report.format_2_from == 1
-    with pytest.raises(InvalidBundleError, match=r"event 1 and every later one are sealed under chain format 2"):
-        load_bundle(bundle)
-    with pytest.raises(InvalidBundleError, match="nothing was written"):
+    result = await import_bundle(engine, bundle)
+    assert result.events_imported == 1
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(events)) == 1
+        assert await conn.scalar(select(func.count()).select_from(openings)) == 1
+    async with Ledger.open(engine) as ledger:
+        assert (await ledger.verify()).ok
+        async with ledger.manager() as m:
+            saved = await m.save(ArtifactIn(data={"name": "after"}))
+        report_after = await ledger.verify()
+        assert report_after.ok, report_after.problem
+        async with ledger.manager() as m:  # the imported event is format 2, so it can be redacted
+            done = await m.redact("01KZ0000000000000000000001", fields=["email"], reason="erasure")
+            assert done.erased == [(1, 1, ['["data","email"]'])]
+        assert (await ledger.verify()).ok
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(openings)) == 3  # import, save, redaction
+    del saved
+
+
+async def test_a_bundle_whose_opening_lies_is_refused(engine: AsyncEngine, tmp_path: Path) -> None:
+    bundle = format_2_bundle(tmp_path / "b")
+    record = json.loads((bundle / "events.jsonl").read_text())
+    record["opening"]["salt"] = "00" * 32
+    (bundle / "events.jsonl").write_text(json.dumps(record, sort_keys=True) + "\n")
+    with pytest.raises(InvalidBundleError):
         await import_bundle(engine, bundle)
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(events)) == 0

@@ -21,7 +21,7 @@ from artifact_ledger import (
     chain_v2,
 )
 from artifact_ledger.store.openings import opening_values
-from artifact_ledger.transfer import export_ledger
+from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
 from ledger_support import SECRET
 
@@ -189,3 +189,27 @@ async def test_an_erasure_by_hand_is_reported_as_tampering(ledger: Ledger, engin
     assert report.broken_position == 2
     assert report.problem is not None
     assert "without a redaction event" in report.problem
+
+
+async def test_a_redacted_ledger_moves_between_backends_with_its_erasures(engine: AsyncEngine, tmp_path: Path) -> None:
+    """Export a redacted SQLite ledger, import it into this backend: it verifies, the erased value is nowhere."""
+    async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 'source.db'}", secret=SECRET) as source:
+        await source.upgrade_chain(reason="enable redaction")
+        async with source.manager() as m:
+            a = await m.save(ArtifactIn(data={"name": "bob", "phone": "+1 555 0100", "content": b"voice memo"}))
+            await m.redact(a.id, fields=["phone"], reason="erasure request")
+            await m.redact(a.id, reason="erasure request")
+        await export_ledger(source.engine, tmp_path / "bundle")
+    assert verify_bundle(tmp_path / "bundle").ok
+    async with Ledger.open(engine, secret=SECRET) as target:
+        await import_bundle(target.engine, tmp_path / "bundle")
+        report = await target.verify()
+        assert report.ok, report.problem
+        async with target.manager() as m:
+            with pytest.raises(RedactedError):
+                await m.find_by_id(a.id)
+            found = await m.find_by_id(a.id, include_content=False)
+        assert found is not None
+        assert found.data == {"name": "bob"}
+    payloads = [str(r[0]) for r in await _rows(engine, "SELECT payload FROM ledger_events")]
+    assert not any("555 0100" in p for p in payloads)

@@ -17,11 +17,11 @@ from sqlalchemy.sql.elements import BindParameter
 from .. import codec
 from ..chain_v2 import Opening
 from .statements import ZERO, Statement, compile_for
-from .tables import artifacts, events, expired_blobs, info, openings
+from .tables import CHAIN_FORMAT_2_KEY, artifacts, events, expired_blobs, info, openings
 
 _STATE = ("type", "data", "content_hash", "content_codec", "content_type", "content_size", "tags")
 
-__all__ = ["OpeningStatements", "opening_from_row", "opening_statements", "opening_values"]
+__all__ = ["OpeningStatements", "adopt_format_2", "opening_from_row", "opening_statements", "opening_values"]
 
 
 def _p(name: str) -> BindParameter[Any]:
@@ -115,6 +115,14 @@ class OpeningStatements:
 
     def __getattr__(self, name: str) -> Statement:  # only reached for names that are not statements
         raise AttributeError(f"no opening statement named {name!r}")
+
+
+async def adopt_format_2(driver: Any, position: int) -> None:
+    """Record that the ledger seals chain format 2 from ``position`` on, unless it says so already
+    (an import of format-2 events: the writer must never seal format 1 after them)."""
+    sql = opening_statements(driver.sql.dialect)
+    if not await driver.fetch(sql.info_value, CHAIN_FORMAT_2_KEY):
+        await driver.pipeline([(sql.insert_info, (CHAIN_FORMAT_2_KEY, str(position)), False)])
 
 
 @cache
