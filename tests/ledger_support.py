@@ -21,3 +21,19 @@ HIERARCHY = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1
 def pg_engine(schema: str | None = None) -> AsyncEngine:
     args = {"server_settings": {"search_path": schema}} if schema else {}
     return create_async_engine(PG_URL, connect_args=args)
+
+
+async def make_format_1(engine: AsyncEngine) -> None:
+    """Make a fresh ledger seal chain format 1, as a ledger created before chain format 2 does: its
+    ``ledger_info`` row naming the switch is removed (the guard is lifted for that and put back)."""
+    from sqlalchemy import delete
+
+    from artifact_ledger.store.tables import CHAIN_FORMAT_2_KEY, drop_guard_ddl, guard_ddl, info
+
+    async with engine.begin() as conn:
+        dialect = conn.dialect.name
+        for statement in drop_guard_ddl(info.name, dialect):
+            await conn.exec_driver_sql(statement)
+        await conn.execute(delete(info).where(info.c.key == CHAIN_FORMAT_2_KEY))
+        for statement in guard_ddl(info.name, dialect):
+            await conn.exec_driver_sql(statement)

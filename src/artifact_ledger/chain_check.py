@@ -38,13 +38,16 @@ REANCHOR_WINDOW: Final = 1024
 Envelope = Callable[[Sequence[Any], Any], tuple[bytes, Any]]
 
 
-def _self_consistent(envelope: Envelope, row: Sequence[Any], position: Any) -> bool:
-    """Whether the row's hash matches its own fields and its own ``prev_hash``, sealed at ``position``."""
+def _self_consistent(envelope: Envelope, row: Sequence[Any], position: Any, opening: Opening | None = None) -> bool:
+    """Whether the row's hash matches its own fields and its own ``prev_hash``, sealed at ``position``
+    (under chain format 2 when ``opening`` is the row's opening)."""
     try:
         env, payload = envelope(row, position)
         prev, digest = row[12], row[13]
         if type(prev) is not bytes or type(payload) is not bytes:
             return False
+        if opening is not None:
+            return bool(format_2_hash(prev, env, payload, opening) == digest)
         return bool(event_hash(prev, env, payload) == digest)
     except (TypeError, ValueError):  # a DBA's wrong types or invalid UTF-8: it cannot match
         return False
@@ -329,8 +332,22 @@ class ChainCheck:
         found = rows[0][0] if rows else None
         return found if type(found) is int else None
 
+    async def _opening_of(self, row: Sequence[Any]) -> Opening | None:
+        """The opening stored for the row's own position (None: none, or the ledger has none)."""
+        position = row[0]
+        if self.format_2_from is None or type(position) is not int:
+            return None
+        if position in self.openings:
+            return self.openings[position]
+        rows = await self.driver.fetch(opening_statements(self.driver.sql.dialect).opening_at, position)
+        try:
+            return opening_from_row(*rows[0][1:]) if rows else None
+        except (TypeError, ValueError):
+            return None
+
     async def _diagnose(self, row: Sequence[Any], p: int, prev: bytes) -> Finding:
         """Why the row read where position ``p`` was expected breaks the chain (``prev``: the hash at ``p - 1``)."""
+        opening = await self._opening_of(row)
         position = row[0]
         if type(position) is int and position > p:
             successor = await self._position_where("prev_hash", prev)
@@ -356,7 +373,7 @@ class ChainCheck:
                 p, REORDERED, f"event {p} is out of order: it chains to the event stored at position {before}"
             )
         if before is not None and before < p - 1:
-            if not _self_consistent(self.envelope, row, before + 1):
+            if not _self_consistent(self.envelope, row, before + 1, opening):
                 return Finding(
                     p,
                     INSERTED,
@@ -369,7 +386,7 @@ class ChainCheck:
                 f"event {_span(before + 1, p - 1)} {_is_are(before + 1, p - 1)} not part of the chain: "
                 f"the event sealed at position {before + 1} is stored at position {p}",
             )
-        if _self_consistent(self.envelope, row, p):
+        if _self_consistent(self.envelope, row, p, opening):
             return Finding(
                 p,
                 INSERTED,
@@ -377,7 +394,7 @@ class ChainCheck:
                 "(a forged or inserted event)",
             )
         for sealed_at in range(p + 1, p + REANCHOR_WINDOW + 1):
-            if _self_consistent(self.envelope, row, sealed_at):
+            if _self_consistent(self.envelope, row, sealed_at, opening):
                 return Finding(
                     p,
                     DELETED,

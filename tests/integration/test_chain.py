@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactRepository, ConcurrencyError, Ledger
+from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactRepository, ConcurrencyError, Ledger, chain_v2
 from artifact_ledger.chain import envelope_bytes
 from ledger_support import SECRET
 
@@ -50,8 +50,17 @@ async def test_positions_and_hash_links(manager: ArtifactManager, engine: AsyncE
             causation_id=first.causation_id,
         )
         async with engine.connect() as conn:
-            payload = (await conn.execute(text("SELECT payload FROM ledger_events WHERE position = 1"))).scalar_one()
-        assert hashlib.sha256(bytes(32) + envelope + b"\n" + payload.encode()).digest() == first.hash
+            payload, salt = (
+                await conn.execute(
+                    text(
+                        "SELECT e.payload, o.salt FROM ledger_events e JOIN ledger_openings o "
+                        "ON o.position = e.position WHERE e.position = 1"
+                    )
+                )
+            ).one()
+        # A new ledger seals chain format 2: the hash covers the salted commitment of the payload's leaves.
+        commitment = chain_v2.commitment(payload, chain_v2.Opening(bytes(salt)))
+        assert hashlib.sha256(bytes(32) + envelope + b"\n\x00" + commitment).digest() == first.hash
         report = await ledger.verify()
         assert report.ok
         assert report.events_checked == n

@@ -23,7 +23,7 @@ from artifact_ledger import (
 from artifact_ledger.store.openings import opening_values
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
-from ledger_support import SECRET
+from ledger_support import SECRET, make_format_1
 
 
 @pytest.fixture
@@ -41,7 +41,16 @@ async def _hashes(engine: AsyncEngine) -> list[bytes]:
     return [bytes(r[0]) for r in await _rows(engine, "SELECT hash FROM ledger_events ORDER BY position")]  # type: ignore[arg-type]
 
 
+async def test_a_new_ledger_seals_format_2_from_its_first_event(ledger: Ledger, engine: AsyncEngine) -> None:
+    assert await ledger.upgrade_chain(reason="nothing to do") == 1
+    async with ledger.manager() as m:
+        await m.save(ArtifactIn(data={"name": "first"}))
+    assert [r[0] for r in await _rows(engine, "SELECT position FROM ledger_openings")] == [1]
+    assert (await ledger.verify()).ok
+
+
 async def test_upgrade_is_one_way_and_only_later_events_get_openings(ledger: Ledger, engine: AsyncEngine) -> None:
+    await make_format_1(engine)  # a ledger created before chain format 2
     async with ledger.manager() as m:
         before = await m.save(ArtifactIn(data={"name": "old"}))
     switch = await ledger.upgrade_chain(reason="enable redaction")
@@ -60,7 +69,6 @@ async def test_upgrade_is_one_way_and_only_later_events_get_openings(ledger: Led
 async def test_redacting_a_field_erases_it_everywhere_and_the_chain_still_verifies(
     ledger: Ledger, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    await ledger.upgrade_chain(reason="enable redaction")
     async with ledger.manager() as m:
         a = await m.save(ArtifactIn(data={"name": "alice", "email": "alice@example.org", "n": 1}))
         await m.save(ArtifactIn(id=a.id, data={"name": "alice", "email": "alice@example.org", "n": 2}))
@@ -88,7 +96,7 @@ async def test_redacting_a_field_erases_it_everywhere_and_the_chain_still_verifi
     await export_ledger(engine, tmp_path / "bundle")
     checked = verify_bundle(tmp_path / "bundle")
     assert checked.ok, checked
-    assert checked.format_2_from == 2
+    assert checked.format_2_from == 1
     # Redacting again what is already gone writes nothing.
     async with ledger.manager() as m:
         with pytest.raises(InvalidArgumentError, match="already redacted"):
@@ -97,7 +105,6 @@ async def test_redacting_a_field_erases_it_everywhere_and_the_chain_still_verifi
 
 
 async def test_redacting_content_deletes_its_blob_and_reads_say_so(ledger: Ledger, engine: AsyncEngine) -> None:
-    await ledger.upgrade_chain(reason="enable redaction")
     async with ledger.manager() as m:
         a = await m.save(ArtifactIn(data={"name": "scan", "content": b"patient record 1"}))
         await m.save(ArtifactIn(id=a.id, data={"name": "scan", "content": b"patient record 2"}))
@@ -130,7 +137,6 @@ async def test_redacting_content_deletes_its_blob_and_reads_say_so(ledger: Ledge
 
 
 async def test_bad_requests_write_nothing(ledger: Ledger, engine: AsyncEngine) -> None:
-    await ledger.upgrade_chain(reason="enable redaction")
     async with ledger.manager() as m:
         a = await m.save(ArtifactIn(data={"name": "x", "email": "e"}))
         head = len(await _hashes(engine))
@@ -151,42 +157,40 @@ async def test_bad_requests_write_nothing(ledger: Ledger, engine: AsyncEngine) -
 
 
 async def test_the_guard_refuses_an_update_of_a_payload_still_sealed(ledger: Ledger, engine: AsyncEngine) -> None:
-    await ledger.upgrade_chain(reason="enable redaction")
     async with ledger.manager() as m:
         await m.save(ArtifactIn(data={"name": "x", "email": "e"}))
     async with engine.connect() as conn:
         with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
-            await conn.execute(text("UPDATE ledger_events SET payload = '{}' WHERE position = 2"))
+            await conn.execute(text("UPDATE ledger_events SET payload = '{}' WHERE position = 1"))
         await conn.rollback()
     async with engine.connect() as conn:  # even once the salt is gone, only the payload may change
-        await conn.execute(text("UPDATE ledger_openings SET salt = NULL WHERE position = 2"))
+        await conn.execute(text("UPDATE ledger_openings SET salt = NULL WHERE position = 1"))
         with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
-            await conn.execute(text("UPDATE ledger_events SET actor = 'mallory' WHERE position = 2"))
+            await conn.execute(text("UPDATE ledger_events SET actor = 'mallory' WHERE position = 1"))
         await conn.rollback()
     assert (await ledger.verify()).ok
 
 
 async def test_an_erasure_by_hand_is_reported_as_tampering(ledger: Ledger, engine: AsyncEngine) -> None:
     """A DBA erases a field correctly by the format's own rules but without a redaction event: verify says so."""
-    await ledger.upgrade_chain(reason="enable redaction")
     async with ledger.manager() as m:
         await m.save(ArtifactIn(data={"name": "x", "email": "e@x"}))
     (payload, salt), *_ = await _rows(
         engine,
         "SELECT e.payload, o.salt FROM ledger_events e JOIN ledger_openings o ON o.position = e.position "
-        "WHERE e.position = 2",
+        "WHERE e.position = 1",
     )
     erased_text, opening = chain_v2.redact(str(payload), chain_v2.Opening(bytes(salt)), ['["data","email"]'])  # type: ignore[arg-type]
-    _, _, salts, erased = opening_values(2, opening)
+    _, _, salts, erased = opening_values(1, opening)
     async with engine.begin() as conn:
         await conn.execute(
-            text("UPDATE ledger_openings SET salt = NULL, salts = :s, erased = :e WHERE position = 2"),
+            text("UPDATE ledger_openings SET salt = NULL, salts = :s, erased = :e WHERE position = 1"),
             {"s": salts, "e": erased},
         )
-        await conn.execute(text("UPDATE ledger_events SET payload = :p WHERE position = 2"), {"p": erased_text})
+        await conn.execute(text("UPDATE ledger_events SET payload = :p WHERE position = 1"), {"p": erased_text})
     report = await ledger.verify()
     assert not report.ok
-    assert report.broken_position == 2
+    assert report.broken_position == 1
     assert report.problem is not None
     assert "without a redaction event" in report.problem
 
@@ -194,7 +198,6 @@ async def test_an_erasure_by_hand_is_reported_as_tampering(ledger: Ledger, engin
 async def test_a_redacted_ledger_moves_between_backends_with_its_erasures(engine: AsyncEngine, tmp_path: Path) -> None:
     """Export a redacted SQLite ledger, import it into this backend: it verifies, the erased value is nowhere."""
     async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 'source.db'}", secret=SECRET) as source:
-        await source.upgrade_chain(reason="enable redaction")
         async with source.manager() as m:
             a = await m.save(ArtifactIn(data={"name": "bob", "phone": "+1 555 0100", "content": b"voice memo"}))
             await m.redact(a.id, fields=["phone"], reason="erasure request")

@@ -19,7 +19,7 @@ from sqlalchemy import ARRAY, Column, String, Table, bindparam, func, insert, li
 from ..chain import canonical_envelope, format_time
 from .recorder import Recorder, Rows, Step
 from .statements import Statement, compile_for, statements_for
-from .tables import artifacts, closure, events, merkle_nodes, parent_history
+from .tables import artifacts, closure, events, merkle_nodes, openings, parent_history
 
 SQL = statements_for("postgresql")
 
@@ -76,6 +76,7 @@ _BULK: dict[Statement, tuple[Table, Statement]] = {
         (SQL.insert_closure_row, closure),
         (SQL.open_parent_link, parent_history),
         (SQL.insert_merkle_node, merkle_nodes),
+        (SQL.insert_opening, openings),
     )
 }
 """Multi-row inserts sent by COPY (large batches) or as one unnest() statement."""

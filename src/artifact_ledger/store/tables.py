@@ -391,10 +391,13 @@ erased; after a redaction ``salt`` is NULL and ``salts`` / ``erased`` hold, as J
 
 
 def _assign_ledger_id(target: Table, connection: Connection, **_: object) -> None:
-    """A new ledger gets its id as its ``ledger_info`` table is created."""
+    """A new ledger gets its id as its ``ledger_info`` table is created, and seals chain format 2 from
+    its first event."""
     from ..ids import new_id, ulid_str
 
     connection.execute(target.insert().values(key=LEDGER_ID_KEY, value=ulid_str(new_id())))
+    # A new ledger seals every event under chain format 2 (salted commitments: redactable).
+    connection.execute(target.insert().values(key=CHAIN_FORMAT_2_KEY, value="1"))
 
 
 for _table in (events, blobs, info):

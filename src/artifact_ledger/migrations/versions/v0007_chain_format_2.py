@@ -2,7 +2,9 @@
 redaction, and only a redaction, rewrite the payload of an event sealed under format 2.
 
 An existing ledger has no format-2 events, so the table starts empty and consistent; its events
-keep chain format 1 until ``artifact-ledger upgrade-chain`` switches it (one way). DELETE and
+keep chain format 1 until ``artifact-ledger upgrade-chain`` switches it (one way). A ledger with no
+event yet (one the migrations are creating) seals format 2 from its first event, as ``create_all``
+makes new ledgers do. DELETE and
 TRUNCATE of ``ledger_events`` stay refused; an UPDATE passes only for an event whose opening has
 already lost its event salt, and only if nothing but the payload changes
 (``store/guard_ddl.py``, ``redaction_guard_ddl``).
@@ -18,6 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 
 from artifact_ledger.store.tables import append_only_ddl, drop_guard_ddl, guard_ddl, no_replace_ddl
+
+_KEY = "chain_format_2_from"  # store/tables.py CHAIN_FORMAT_2_KEY, as this revision wrote it
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -40,6 +44,11 @@ def upgrade() -> None:
     dialect = bind.dialect.name
     for statement in [*drop_guard_ddl("ledger_events", dialect), *guard_ddl("ledger_events", dialect)]:
         op.execute(statement)
+    # A ledger with no event yet (one being created by the migrations) seals format 2 from its first.
+    empty = bind.execute(sa.text("SELECT count(*) FROM ledger_events")).scalar_one() == 0
+    known = bind.execute(sa.text("SELECT count(*) FROM ledger_info WHERE key = :k"), {"k": _KEY}).scalar_one()
+    if empty and not known:
+        bind.execute(sa.text("INSERT INTO ledger_info (key, value) VALUES (:k, '1')"), {"k": _KEY})
 
 
 def downgrade() -> None:
