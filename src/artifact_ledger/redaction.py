@@ -70,8 +70,8 @@ def plan(
             )
         targets.append(Erasure(0, stored.position, paths))
     if not targets:
-        what = "its content" if fields is None else f"field(s) {', '.join(sorted(set(fields)))}"
-        where = f"version {version}" if version is not None else "any version"
+        what = "the content" if fields is None else f"the field(s) {', '.join(sorted(set(fields)))}"
+        where = f"version {version}" if version is not None else "every version that had it"
         raise InvalidArgumentError(
             f"artifact {artifact_id}: {what} of {where} is already redacted; nothing was written"
         )

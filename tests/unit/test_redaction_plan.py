@@ -92,7 +92,7 @@ def test_redacting_twice_erases_only_what_is_left_then_refuses() -> None:
     with pytest.raises(InvalidArgumentError, match="already redacted; nothing was written"):
         redaction.plan(ID, once, version=1, fields=["email"])
     gone = [StoredVersion(3, 1, {"data": {}, "parent_id": None, "tags": []}, 2, frozenset({CONTENT}))]
-    with pytest.raises(InvalidArgumentError, match="its content of version 1 is already redacted"):
+    with pytest.raises(InvalidArgumentError, match="the content of version 1 is already redacted"):
         redaction.plan(ID, gone, version=1)
 
 

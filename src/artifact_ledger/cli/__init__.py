@@ -30,7 +30,18 @@ from ..errors import (
 from ..integrity import HeadDigest
 from ..store.engine import DEFAULT_URL
 from ..transfer import ImportConflictError
-from . import checkpoints, commands, completion, namespaces, provenance, query, reading, retention, serve
+from . import (
+    checkpoints,
+    commands,
+    completion,
+    namespaces,
+    provenance,
+    query,
+    reading,
+    redaction,
+    retention,
+    serve,
+)
 from .namespaces import NAMESPACE_HELP
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
@@ -253,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     provenance.add_parsers(sub, timestamp)
     retention.add_parsers(sub)
+    redaction.add_parsers(sub)
     checkpoints.add_parsers(sub)
     namespaces.add_parser(sub)
     _completion(sub)

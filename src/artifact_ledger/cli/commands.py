@@ -8,11 +8,17 @@ from collections.abc import Awaitable, Callable
 
 from rich.progress import Progress
 
-from ..errors import ArtifactNotFoundError, CorruptBlobError, InvalidArgumentError, UntrustedContentError
+from ..errors import (
+    ArtifactNotFoundError,
+    CorruptBlobError,
+    InvalidArgumentError,
+    RedactedError,
+    UntrustedContentError,
+)
 from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import checkpoints as checkpoint_cli
-from . import namespaces, provenance, query, render, retention
+from . import namespaces, provenance, query, redaction, render, retention
 from .demo import run_demo
 from .diffview import render_content_diff
 from .operations import OPERATIONS
@@ -40,12 +46,12 @@ def _when(args: argparse.Namespace) -> str:
 async def _show(args: argparse.Namespace) -> int:
     """One artifact; its data and metadata need no key, so content that cannot be decoded here (a
     pickle signed with a key this ledger does not hold, a blob failing its hash) is left out with
-    the decoder's reason, which names a key only for a signed pickle."""
+    the decoder's reason, which names a key only for a signed pickle; redacted content likewise."""
     unavailable: str | None = None
     async with open_for_reads(args) as ledger, ledger.manager() as manager:
         try:
             out = await manager.find_by_id(args.id, version=args.version, as_of=args.as_of)
-        except UntrustedContentError as exc:
+        except (UntrustedContentError, RedactedError) as exc:
             if isinstance(exc, CorruptBlobError):
                 raise
             unavailable = str(exc)
@@ -201,6 +207,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     **query.QUERY_COMMANDS,
     **provenance.PROVENANCE_COMMANDS,
     **retention.RETENTION_COMMANDS,
+    **redaction.REDACTION_COMMANDS,
     **checkpoint_cli.CHECKPOINT_COMMANDS,
     **namespaces.NAMESPACE_COMMANDS,
 }
