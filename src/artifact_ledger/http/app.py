@@ -21,7 +21,7 @@ from .auth import TokenAuth
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .namespaced import NAMESPACE_PREFIX, NamespaceApps
 from .problems import ProblemRoute
-from .routes import artifacts, history, log, proofs, provenance
+from .routes import artifacts, history, log, proofs, provenance, redaction
 from .service import LedgerSource, Service
 
 PREFIX = "/api/v1/artifacts"
@@ -49,6 +49,7 @@ def build_router(
     artifacts.register(artifact_routes, service)
     history.register(artifact_routes, service)
     provenance.register_lineage(artifact_routes, service)
+    redaction.register(artifact_routes, service)
     alias_routes = APIRouter(
         prefix=alias_prefix or alias_prefix_for(prefix), tags=["aliases"], route_class=route_class, responses=responses
     )

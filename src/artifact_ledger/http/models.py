@@ -287,3 +287,15 @@ class ProvJson(BaseModel):
 
     prefix: dict[str, str]
     entity: dict[str, Any]
+
+
+class RedactBody(BaseModel):
+    """``POST /{id}/$redact``: what to erase (``fields`` null: the content) of which version (null: every one)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    fields: list[str] | None = Field(
+        default=None, max_length=1000, description="top-level data fields to erase; null: the content"
+    )
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description="null: every version")
+    reason: str | None = Field(default=None, description="why (required, here or in X-Reason)")
