@@ -251,6 +251,10 @@ class ArtifactManager(_Wrapper):
     link = _blocking(_manager.ArtifactManager.link)
     unlink = _blocking(_manager.ArtifactManager.unlink)
     lineage = _blocking(_manager.ArtifactManager.lineage)
+    hold = _blocking(_manager.ArtifactManager.hold)
+    release = _blocking(_manager.ArtifactManager.release)
+    holds = _blocking(_manager.ArtifactManager.holds)
+    redact = _blocking(_manager.ArtifactManager.redact)
 
 
 class Ledger(_Wrapper):
@@ -328,6 +332,9 @@ class Ledger(_Wrapper):
     prove_inclusion = _blocking(_ledger.Ledger.prove_inclusion)
     prove_consistency = _blocking(_ledger.Ledger.prove_consistency)
     checkpoint = _blocking(_ledger.Ledger.checkpoint)
+    apply_retention = _blocking(_ledger.Ledger.apply_retention)
+    gc = _blocking(_ledger.Ledger.gc)
+    upgrade_chain = _blocking(_ledger.Ledger.upgrade_chain)
     verify_checkpoint = _blocking(_ledger.Ledger.verify_checkpoint)
     create_index = _blocking(_ledger.Ledger.create_index)
     drop_index = _blocking(_ledger.Ledger.drop_index)

@@ -197,3 +197,18 @@ def test_open_refusal_is_the_async_error(tmp_path: Path) -> None:
         pass
     assert not (tmp_path / "none.db").exists()
     assert not any(t.name == "artifact-ledger-sync" and t.is_alive() for t in threading.enumerate())
+
+
+def test_holds_redaction_and_retention_without_await(where: str | URL | AsyncEngine) -> None:
+    with sync.Ledger.open(where, secret=SECRET) as ledger:
+        with ledger.manager() as m:
+            a = m.save(ArtifactIn(data={"name": "x", "email": "x@example.org", "content": b"one"}))
+            assert m.hold(a.id, "audit").held
+            assert m.holds() == [str(a.id)]
+            assert not m.release(a.id, "done").held
+            done = m.redact(a.id, fields=["email"], reason="erasure")
+            assert done.erased == [(1, 1, ['["data","email"]'])]
+            assert m.find_by_id(a.id).data == {"name": "x", "content": b"one"}  # type: ignore[union-attr]
+        assert ledger.upgrade_chain(reason="already") == 1
+        assert ledger.gc().dry_run
+        assert ledger.verify().ok
