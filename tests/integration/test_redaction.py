@@ -163,6 +163,15 @@ async def test_the_guard_refuses_an_update_of_a_payload_still_sealed(ledger: Led
         with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
             await conn.execute(text("UPDATE ledger_events SET payload = '{}' WHERE position = 1"))
         await conn.rollback()
+    for statement in (
+        "DELETE FROM ledger_openings",
+        "UPDATE ledger_openings SET position = 7 WHERE position = 1",
+        "UPDATE ledger_openings SET salt = salt WHERE position = 1",  # an opening only ever loses its salt
+    ):
+        async with engine.connect() as conn:
+            with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
+                await conn.execute(text(statement))
+            await conn.rollback()
     async with engine.connect() as conn:  # even once the salt is gone, only the payload may change
         await conn.execute(text("UPDATE ledger_openings SET salt = NULL WHERE position = 1"))
         with pytest.raises((DBAPIError, IntegrityError), match="append-only"):

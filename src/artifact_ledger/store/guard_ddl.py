@@ -39,6 +39,7 @@ def drop_append_only_ddl(table: str, dialect: str) -> list[str]:
     extra = {
         "ledger_blobs": [f"DROP FUNCTION IF EXISTS {table}_expired_only() CASCADE"],
         "ledger_events": [f"DROP FUNCTION IF EXISTS {table}_redacted_only() CASCADE"],
+        "ledger_openings": [f"DROP FUNCTION IF EXISTS {table}_redacted_only() CASCADE"],
     }.get(table, [])
     return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE", *extra]
 
@@ -50,7 +51,7 @@ def drop_append_only_ddl(table: str, dialect: str) -> list[str]:
 # (artifact_id, version) message keeps the words of SQLite's own, so it still reads as a concurrent
 # append (store/error_codes.py). A blob row may be written again with the same bytes (an import's
 # ON CONFLICT DO NOTHING of content already stored): that changes nothing.
-NO_REPLACE_TABLES = ("ledger_events", "ledger_blobs", "ledger_info")
+NO_REPLACE_TABLES = ("ledger_events", "ledger_blobs", "ledger_info", "ledger_openings")
 _TAKEN = "artifact-ledger: {table} already holds a row with this {key}; its rows are never replaced"
 _NO_REPLACE_CHECKS: dict[str, list[tuple[str, str, str]]] = {
     # (condition on the stored row, the key named in the message, message prefix)
@@ -65,9 +66,11 @@ _NO_REPLACE_CHECKS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "ledger_blobs": [("hash = NEW.hash AND (size IS NOT NEW.size OR data IS NOT NEW.data)", "hash", "")],
     "ledger_info": [("key = NEW.key AND value IS NOT NEW.value", "key", "")],
+    "ledger_openings": [("position = NEW.position", "position", "")],
 }
-GUARDED_TABLES = ("ledger_events", "ledger_blobs", "ledger_info")
-"""Every table whose rows are never updated or deleted, by triggers (0001: events, blobs; 0002: info)."""
+GUARDED_TABLES = ("ledger_events", "ledger_blobs", "ledger_info", "ledger_openings")
+"""Every table whose rows are never deleted, and updated only as a redaction or retention needs, by
+triggers (0001: events, blobs; 0002: info; 0007: openings)."""
 
 
 def no_replace_ddl(table: str, dialect: str) -> list[str]:
@@ -122,8 +125,8 @@ def expiry_guard_ddl(dialect: str) -> list[str]:
 # first, in the same transaction) and only the payload changes; any other UPDATE, every DELETE and
 # TRUNCATE stay refused. The opening row is not trusted either: verify holds every erasure to a
 # redaction event in the log, so a row edited here to let an update through buys nothing.
-REDACTION_GUARDED = "ledger_events"
-_REDACTED_ONLY = _APPEND_ONLY.format(table=REDACTION_GUARDED) + " (but by a redaction, of the payload it erases)"
+REDACTION_GUARDED = ("ledger_events", "ledger_openings")
+_REDACTED_ONLY = _APPEND_ONLY + " (but by a redaction, of what it erases)"
 _FIXED_COLUMNS = (
     "position",
     "event_id",
@@ -139,32 +142,46 @@ _FIXED_COLUMNS = (
     "prev_hash",
     "hash",
 )
+_ERASED = "EXISTS (SELECT 1 FROM ledger_openings WHERE position = OLD.position AND salt IS NULL)"
 
 
-def redaction_guard_ddl(dialect: str) -> list[str]:
-    """Revision 0007's guards of ``ledger_events``: deletes refused, updates only of an erased payload."""
-    t = REDACTION_GUARDED
-    erased = "EXISTS (SELECT 1 FROM ledger_openings WHERE position = OLD.position AND salt IS NULL)"
+def _refused_update(table: str, dialect: str) -> str:
+    """The condition under which an UPDATE of a row of ``table`` is refused."""
+    if table == "ledger_openings":  # an opening only ever loses its event salt, in place
+        moved = (
+            "NEW.position IS NOT OLD.position" if dialect == "sqlite" else "NEW.position IS DISTINCT FROM OLD.position"
+        )
+        return f"{moved} OR NEW.salt IS NOT NULL"
     if dialect == "sqlite":
-        changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _FIXED_COLUMNS)
+        return f"NOT {_ERASED} OR " + " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _FIXED_COLUMNS)
+    new = ", ".join(f"NEW.{c}" for c in _FIXED_COLUMNS)
+    old = ", ".join(f"OLD.{c}" for c in _FIXED_COLUMNS)
+    return f"NOT {_ERASED} OR ({new}) IS DISTINCT FROM ({old})"
+
+
+def redaction_guard_ddl(table: str, dialect: str) -> list[str]:
+    """Revision 0007's guards of ``ledger_events`` and ``ledger_openings``: deletes refused, updates only
+    as a redaction makes them (an erased event's payload; an opening losing its event salt)."""
+    message = _REDACTED_ONLY.format(table=table)
+    refused = _refused_update(table, dialect)
+    if dialect == "sqlite":
         return [
-            f"CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t} WHEN NOT {erased} OR {changed} "
-            f"BEGIN SELECT RAISE(ABORT, '{_REDACTED_ONLY}'); END",
-            append_only_ddl(t, dialect)[1],  # BEFORE DELETE: refused
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} WHEN {refused} "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END",
+            append_only_ddl(table, dialect)[1],  # BEFORE DELETE: refused
         ]
     if dialect == "postgresql":
-        function, _ = append_only_ddl(t, dialect)
-        new = ", ".join(f"NEW.{c}" for c in _FIXED_COLUMNS)
-        old = ", ".join(f"OLD.{c}" for c in _FIXED_COLUMNS)
+        function, _ = append_only_ddl(table, dialect)
         return [
             function,
-            f"CREATE TRIGGER {t}_append_only BEFORE DELETE OR TRUNCATE "
-            f"ON {t} FOR EACH STATEMENT EXECUTE FUNCTION {t}_append_only()",
-            f"CREATE OR REPLACE FUNCTION {t}_redacted_only() RETURNS trigger AS $$ "
-            f"BEGIN IF NOT {erased} OR ({new}) IS DISTINCT FROM ({old}) THEN "
-            f"RAISE EXCEPTION '{_REDACTED_ONLY}' USING ERRCODE = 'restrict_violation'; END IF; RETURN NEW; END $$ "
+            f"CREATE TRIGGER {table}_append_only BEFORE DELETE OR TRUNCATE "
+            f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()",
+            f"CREATE OR REPLACE FUNCTION {table}_redacted_only() RETURNS trigger AS $$ "
+            f"BEGIN IF {refused} THEN "
+            f"RAISE EXCEPTION '{message}' USING ERRCODE = 'restrict_violation'; END IF; RETURN NEW; END $$ "
             "LANGUAGE plpgsql",
-            f"CREATE TRIGGER {t}_redacted_only BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_redacted_only()",
+            f"CREATE TRIGGER {table}_redacted_only BEFORE UPDATE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table}_redacted_only()",
         ]
     return []
 
@@ -173,8 +190,8 @@ def guard_ddl(table: str, dialect: str) -> list[str]:
     """Every guard statement of ``table`` at the head revision (``create_all`` and ``repair_guards`` run these)."""
     if table == EXPIRY_GUARDED:
         return [*expiry_guard_ddl(dialect), *no_replace_ddl(table, dialect)]
-    if table == REDACTION_GUARDED:
-        return [*redaction_guard_ddl(dialect), *no_replace_ddl(table, dialect)]
+    if table in REDACTION_GUARDED:
+        return [*redaction_guard_ddl(table, dialect), *no_replace_ddl(table, dialect)]
     return [*append_only_ddl(table, dialect), *no_replace_ddl(table, dialect)]
 
 
@@ -193,7 +210,7 @@ def drop_guard_ddl(table: str, dialect: str) -> list[str]:
                 f"DROP TRIGGER IF EXISTS {table}_redacted_only ON {table}",
                 f"DROP FUNCTION IF EXISTS {table}_redacted_only()",
             ]
-            if table == REDACTION_GUARDED
+            if table in REDACTION_GUARDED
             else []
         )
         return [

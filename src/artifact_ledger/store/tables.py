@@ -400,7 +400,7 @@ def _assign_ledger_id(target: Table, connection: Connection, **_: object) -> Non
     connection.execute(target.insert().values(key=CHAIN_FORMAT_2_KEY, value="1"))
 
 
-for _table in (events, blobs, info):
+for _table in (events, blobs, info, openings):
     for _dialect in ("sqlite", "postgresql"):
         for _statement in guard_ddl(_table.name, _dialect):
             event.listen(_table, "after_create", _ddl(_statement).execute_if(dialect=_dialect))

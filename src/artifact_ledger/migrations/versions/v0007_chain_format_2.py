@@ -44,6 +44,8 @@ def upgrade() -> None:
     dialect = bind.dialect.name
     for statement in [*drop_guard_ddl("ledger_events", dialect), *guard_ddl("ledger_events", dialect)]:
         op.execute(statement)
+    for statement in guard_ddl("ledger_openings", dialect):
+        op.execute(statement)
     # A ledger with no event yet (one being created by the migrations) seals format 2 from its first.
     empty = bind.execute(sa.text("SELECT count(*) FROM ledger_events")).scalar_one() == 0
     known = bind.execute(sa.text("SELECT count(*) FROM ledger_info WHERE key = :k"), {"k": _KEY}).scalar_one()
@@ -60,7 +62,7 @@ def downgrade() -> None:
             "verify them, so the downgrade is refused (nothing was changed)"
         )
     dialect = bind.dialect.name
-    for statement in drop_guard_ddl("ledger_events", dialect):
+    for statement in [*drop_guard_ddl("ledger_events", dialect), *drop_guard_ddl("ledger_openings", dialect)]:
         op.execute(statement)
     for statement in [*append_only_ddl("ledger_events", dialect), *no_replace_ddl("ledger_events", dialect)]:
         op.execute(statement)
