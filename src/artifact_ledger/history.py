@@ -7,7 +7,7 @@ the caller's session, never a commit) and maps rows and folded states to the mod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from . import codec, queries, temporal
 from .clock import ensure_utc
 from .decide import ArtifactState, evolve, version_not_found
 from .errors import ArtifactNotFoundError
-from .events import EVENT_TYPES, ContentRef, RecordedEvent, content_pair, expand_event_types
+from .events import EVENT_TYPES, REDACTED_CODEC, ContentRef, RecordedEvent, content_pair, expand_event_types
 from .ids import ulid_from_text
 from .jsondiff import json_patch
 from .queries import Executor
@@ -104,6 +104,8 @@ def version_of(event: RecordedEvent, state: ArtifactState, ulids: dict[str, ULID
     """The history entry for ``event``, given the state it produced (``ulids``: parsed ids to reuse)."""
     ulids = {} if ulids is None else ulids
     c = state.content
+    if c is not None and c.codec == REDACTED_CODEC:  # erased: no hash, type or size to show
+        c = None
     reverted_to = event.payload.get("reverted_to")
     parent = state.parent_id
     values = {
@@ -136,14 +138,20 @@ def _ulid(cache: dict[str, ULID], text: str) -> ULID:
     return found
 
 
-def fold_versions(events: Sequence[RecordedEvent]) -> list[tuple[ArtifactVersion, ArtifactState]]:
-    """Each event of one stream with the state after it, oldest first."""
+def fold_versions(
+    events: Sequence[RecordedEvent], erased: Mapping[int, list[str]] | None = None
+) -> list[tuple[ArtifactVersion, ArtifactState]]:
+    """Each event of one stream with the state after it, oldest first (``erased``: position ->
+    the names a redaction erased from that event, see :func:`queries.stream_erasures`)."""
     out: list[tuple[ArtifactVersion, ArtifactState]] = []
     state: ArtifactState | None = None
     ulids: dict[str, ULID] = {}
     for event in events:
         state = evolve(state, event)
-        out.append((version_of(event, state, ulids), state))
+        version = version_of(event, state, ulids)
+        if erased and event.position in erased:
+            version.redacted = erased[event.position]
+        out.append((version, state))
     return out
 
 

@@ -14,12 +14,12 @@ from typing import Any, Protocol
 from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Result
 
-from . import arguments
+from . import arguments, codec
 from .events import RecordedEvent
 from .expiry import expired_reads
 from .store.recorder import Recorder, Rows
 from .store.rows import event_from_row
-from .store.tables import events
+from .store.tables import events, openings
 
 ID_CHUNK = 5000
 """Ids per ``IN`` list (one bound array or JSON text each)."""
@@ -87,6 +87,23 @@ async def stream(db: Executor, artifact_id: str) -> list[RecordedEvent]:
         await db.execute(select(events).where(events.c.artifact_id == artifact_id).order_by(events.c.version))
     ).all()
     return [event_from_core(r) for r in rows]
+
+
+async def stream_erasures(db: Executor, artifact_id: str) -> dict[int, list[str]]:
+    """position -> what a redaction erased from that event of one artifact's stream, as dotted names
+    (``content``, ``data.email``); events with nothing erased are absent."""
+    o, e = openings, events
+    stmt = (
+        select(o.c.position, o.c.erased)
+        .join(e, e.c.position == o.c.position)
+        .where(e.c.artifact_id == artifact_id, o.c.erased.is_not(None))
+    )
+    found: dict[int, list[str]] = {}
+    rows: Sequence[Any] = (await db.execute(stmt)).all()
+    for row in rows:
+        paths = codec.loads(row[1])
+        found[int(row[0])] = sorted(".".join(codec.loads(p)) for p in paths) if isinstance(paths, dict) else []
+    return found
 
 
 async def events_after(db: Executor, position: int, limit: int) -> list[RecordedEvent]:

@@ -294,9 +294,10 @@ class Reads:
         with translated():
             async with self.repo.core_reads() as db:
                 events = await queries.stream(db, aid)
+                erased = await queries.stream_erasures(db, aid) if events else {}
             if not events:
                 raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
-            folded = hist.fold_versions(events)
+            folded = hist.fold_versions(events, erased)
             if include_content:
                 await self._decode_versions(folded)
         return [v for v, _ in folded]

@@ -80,6 +80,7 @@ async def test_redacting_a_field_erases_it_everywhere_and_the_chain_still_verifi
         assert current is not None
         assert current.data == {"name": "alice", "n": 2}
         assert [v.data for v in await m.history(a.id)] == [{"name": "alice", "n": 1}, {"name": "alice", "n": 2}]
+        assert [v.redacted for v in await m.history(a.id)] == [["data.email"], ["data.email"]]
     # Nothing of the erased value is stored anywhere any more; every event hash is unchanged.
     payloads = [str(r[0]) for r in await _rows(engine, "SELECT payload FROM ledger_events")]
     assert not any("alice@example.org" in p for p in payloads)
@@ -120,6 +121,8 @@ async def test_redacting_content_deletes_its_blob_and_reads_say_so(ledger: Ledge
         current = await m.find_by_id(a.id)
         assert current is not None
         assert current.data["content"] == b"patient record 2"
+        first = (await m.history(a.id))[0]
+        assert (first.redacted, first.content_hash, first.content_size) == (["content"], None, None)
         # Version 2's content is shared with another artifact: redacting it keeps the blob for the other.
         second = await m.redact(a.id, version=2, reason="erasure request")
         assert second.blobs_deleted == []

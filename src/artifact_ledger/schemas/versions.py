@@ -50,6 +50,9 @@ class ArtifactVersion(BaseModel):
     causation_id: str | None = None
     event_id: str | None = None
     reverted_to: int | None = None
+    redacted: list[str] = Field(default_factory=list)
+    """What a redaction erased from this version's event, as dotted names: ``content``,
+    ``data.email`` (empty: nothing). The erased values are absent from ``data``."""
 
 
 class ValueChange(BaseModel):
