@@ -124,6 +124,7 @@ class VersionJson(BaseModel):
     correlation_id: str | None = None
     causation_id: str | None = None
     reverted_to: int | None = None
+    redacted: list[str] = Field(default_factory=list, description="what a redaction erased: content, data.email")
 
 
 class AuditEntryJson(BaseModel):
