@@ -116,11 +116,7 @@ def format_2_hash(prev: bytes, envelope: bytes, payload: bytes, opening: Opening
     (:class:`~artifact_ledger.chain_v2.OpeningError`, a ``ValueError``, when they do not fit)."""
     text = payload.decode("utf-8")
     if opening.salt is not None:  # nothing erased: the leaves cut fast from the canonical text
-        salt = opening.salt
-        found = leaves_of_text(text)
-        commitment = chain_v2.commitment_of(
-            {p: chain_v2.leaf_digest(chain_v2.leaf_salt(salt, p), p, v) for p, v in found.items()}
-        )
+        commitment = chain_v2.commitment_of(chain_v2.sealed_digests(opening.salt, leaves_of_text(text)))
     else:
         commitment = chain_v2.commitment(text, opening)
     return chain_v2.event_hash(prev, envelope, commitment)

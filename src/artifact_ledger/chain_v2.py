@@ -137,6 +137,47 @@ def leaf_salt(event_salt: bytes, path: str) -> bytes:
     return hmac.digest(event_salt, path.encode("utf-8"), "sha256")
 
 
+_IPAD: Final = bytes(b ^ 0x36 for b in range(256))
+_OPAD: Final = bytes(b ^ 0x5C for b in range(256))
+
+
+def salter(event_salt: bytes) -> Callable[[str], bytes]:
+    """:func:`leaf_salt` for many paths of one event: the HMAC key's inner and outer SHA-256 states
+    computed once, then copied per path (RFC 2104, so the same bytes as ``hmac.digest``; about a
+    fifth of its cost per leaf, where the one-shot call sets up its context every time)."""
+    key = event_salt if len(event_salt) <= 64 else hashlib.sha256(event_salt).digest()
+    key = key.ljust(64, b"\x00")
+    inner = hashlib.sha256(key.translate(_IPAD))
+    outer = hashlib.sha256(key.translate(_OPAD))
+
+    def salt(path: str) -> bytes:
+        step = inner.copy()
+        step.update(path.encode("utf-8"))
+        last = outer.copy()
+        last.update(step.digest())
+        return last.digest()
+
+    return salt
+
+
+def sealed_digests(event_salt: bytes, found: Mapping[str, str]) -> dict[str, bytes]:
+    """The digest of every leaf (path text -> value text) of an event sealed with ``event_salt``:
+    :func:`leaf_digest` of :func:`leaf_salt`, each path encoded once and the HMAC's key states
+    computed once (see :func:`salter`). The hot path of sealing and of verifying format 2."""
+    key = event_salt if len(event_salt) <= 64 else hashlib.sha256(event_salt).digest()
+    key = key.ljust(64, b"\x00")
+    inner, outer, sha256 = hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)), hashlib.sha256
+    out: dict[str, bytes] = {}
+    for path, value in found.items():
+        encoded = path.encode("utf-8")
+        step = inner.copy()
+        step.update(encoded)
+        last = outer.copy()
+        last.update(step.digest())
+        out[path] = sha256(LEAF_TAG + last.digest() + encoded + b"\x00" + value.encode("utf-8")).digest()
+    return out
+
+
 def leaf_digest(salt: bytes, path: str, value: str) -> bytes:
     """The salted digest of one leaf."""
     return hashlib.sha256(LEAF_TAG + salt + path.encode("utf-8") + b"\x00" + value.encode("utf-8")).digest()
@@ -144,21 +185,21 @@ def leaf_digest(salt: bytes, path: str, value: str) -> bytes:
 
 def commitment_of(digests: Mapping[str, bytes]) -> bytes:
     """The commitment over every leaf digest, in the code point order of the path texts."""
-    parts = [COMMITMENT_TAG]
-    for path in sorted(digests):
-        parts.append(path.encode("utf-8") + b"\x00" + digests[path])
-    return hashlib.sha256(b"".join(parts)).digest()
+    return hashlib.sha256(
+        COMMITMENT_TAG + b"".join([path.encode("utf-8") + b"\x00" + digests[path] for path in sorted(digests)])
+    ).digest()
 
 
 def digests(payload: str, opening: Opening) -> dict[str, bytes]:
     """Every leaf digest of a stored payload and its opening: present leaves recomputed, erased ones as kept."""
     present = leaves(payload)
     result: dict[str, bytes] = {}
+    derive = salter(opening.salt) if opening.salt is not None else None
     for path, value in present.items():
         if path in opening.erased:
             raise OpeningError(f"the leaf {path} is both present and erased")
-        if opening.salt is not None:
-            salt = leaf_salt(opening.salt, path)
+        if derive is not None:
+            salt = derive(path)
         elif path in opening.salts:
             salt = opening.salts[path]
         else:
@@ -198,9 +239,7 @@ def seal_leaves(
     the value (``chain_leaves.py``) rather than parse the text back.
     """
     salt = random(SALT_BYTES)
-    return Opening(salt), commitment_of(
-        {path: leaf_digest(leaf_salt(salt, path), path, v) for path, v in found.items()}
-    )
+    return Opening(salt), commitment_of(sealed_digests(salt, found))
 
 
 def redact(payload: str, opening: Opening, paths: Iterable[str]) -> tuple[str, Opening]:
@@ -218,7 +257,8 @@ def redact(payload: str, opening: Opening, paths: Iterable[str]) -> tuple[str, O
     if unknown:
         raise OpeningError(f"the payload holds no leaf {', '.join(unknown)}")
     current = digests(payload, opening)
-    salts = {p: (leaf_salt(opening.salt, p) if opening.salt is not None else opening.salts[p]) for p in present}
+    derive = salter(opening.salt) if opening.salt is not None else None
+    salts = {p: (derive(p) if derive is not None else opening.salts[p]) for p in present}
     erased = dict(opening.erased)
     for path in wanted:
         erased[path] = current[path]
