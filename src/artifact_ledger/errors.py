@@ -162,6 +162,16 @@ class IntegrityViolationError(LedgerError):
     """The database refused a write that would violate a ledger invariant."""
 
 
+class ChainBrokenError(LedgerError):
+    """An event a command would rest on no longer matches its hash (its row or, under chain format 2,
+    its opening was changed outside the ledger): the command is refused and nothing is written. Find
+    the damage with ``artifact-ledger verify``. ``position`` names the event."""
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+
 class ProjectionDriftError(LedgerError):
     """A projection row a write would rest on disagrees with the log (edited, stale or missing): the
     write is refused so the damage never becomes an event. Rebuild the projections from the log

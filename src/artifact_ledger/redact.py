@@ -33,9 +33,10 @@ from pydantic import BaseModel, ConfigDict
 from . import arguments, chain_v2, codec
 from .ambient import current as current_attribution
 from .blob_files import deleting_files
+from .chain import envelope_bytes
 from .content.streams import decode_manifest
-from .errors import ArtifactNotFoundError, InvalidArgumentError
-from .events import CHAIN_UPGRADED, PROVENANCE_EVENTS, STATE_EVENTS, NewEvent, content_of
+from .errors import ArtifactNotFoundError, ChainBrokenError, InvalidArgumentError
+from .events import CHAIN_UPGRADED, PROVENANCE_EVENTS, STATE_EVENTS, NewEvent, RecordedEvent, content_of
 from .ids import id_text, parse_id
 from .lifecycle import _blob_sizes, delete_blobs
 from .projections.rows import state_columns
@@ -43,6 +44,7 @@ from .redaction import REDACTED, StoredVersion, event_payload, plan
 from .retention import checked_reason
 from .store.openings import opening_from_row, opening_statements, opening_values
 from .store.retention import retention_statements
+from .store.rows import event_from_row
 from .store.tables import CHAIN_FORMAT_2_KEY
 from .writer import WriteBatch
 
@@ -50,6 +52,34 @@ if TYPE_CHECKING:
     from .commands import Commands
 
 __all__ = ["Redaction", "Redactions"]
+
+
+def _check_sealed(event: RecordedEvent, text: str, opening: chain_v2.Opening) -> None:
+    """Refuse to rewrite an event whose stored payload and opening do not give its hash."""
+    envelope = envelope_bytes(
+        position=event.position,
+        event_id=event.event_id,
+        artifact_id=event.artifact_id,
+        version=event.version,
+        type=event.type,
+        schema_version=event.schema_version,
+        recorded_at=event.recorded_at,
+        actor=event.actor,
+        reason=event.reason,
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+    )
+    try:
+        sealed = chain_v2.event_hash(event.prev_hash, envelope, chain_v2.commitment(text, opening)) == event.hash
+    except chain_v2.OpeningError:
+        sealed = False
+    if not sealed:
+        raise ChainBrokenError(
+            f"event {event.position} (artifact {event.artifact_id} version {event.version}) does not match its "
+            "hash with its stored opening: it or its ledger_openings row was changed outside the ledger. Nothing "
+            "was redacted; find the damage with `artifact-ledger verify`",
+            position=event.position,
+        )
 
 
 async def _get(rec: Any, hashes: list[str]) -> dict[str, bytes]:
@@ -104,19 +134,22 @@ class Redactions:
             rec = batch.driver
             sql = opening_statements(rec.sql.dialect)
             rows = await rec.fetch(sql.stream_with_openings, aid, _ALL)
-            if not rows or rows[0][2] in PROVENANCE_EVENTS:
+            if not rows or rows[0][4] in PROVENANCE_EVENTS:
                 raise ArtifactNotFoundError(f"artifact {aid} not found: nothing to redact", artifact_id=aid)
             stream: list[StoredVersion] = []
             texts: dict[int, str] = {}
             openings: dict[int, chain_v2.Opening] = {}
             versions: dict[int, int] = {}
-            for position, ver, kind, payload, opened, salt, salts, erased in rows:
-                if kind not in STATE_EVENTS:
+            events: dict[int, RecordedEvent] = {}
+            for row in rows:
+                event = event_from_row(row[:14], rec.read_ts, rec.read_bytes)
+                if event.type not in STATE_EVENTS:
                     continue
-                text = payload if isinstance(payload, str) else bytes(payload).decode("utf-8")
+                opened, salt, salts, erased = row[14:18]
+                text = row[6] if isinstance(row[6], str) else bytes(row[6]).decode("utf-8")
                 opening = None if opened is None else opening_from_row(salt, salts, erased)
-                at = int(position)
-                texts[at], versions[at] = text, int(ver)
+                at, ver = event.position, event.version
+                texts[at], versions[at], events[at] = text, ver, event
                 if opening is not None:
                     openings[at] = opening
                 stream.append(
@@ -129,6 +162,8 @@ class Redactions:
                     )
                 )
             targets = plan(aid, stream, version=version, fields=list(fields) if fields is not None else None)
+            for t in targets:  # the log decides: an event and opening that no longer match their hash are refused
+                _check_sealed(events[t.target], texts[t.target], openings[t.target])
             rewritten = {t.target: chain_v2.redact(texts[t.target], openings[t.target], t.paths) for t in targets}
             payload = event_payload(targets, version=version, fields=fields)
             payload["artifact_id"] = aid
@@ -164,7 +199,7 @@ class Redactions:
         self, batch: WriteBatch, aid: str, rows: list[Any], rewritten: dict[int, tuple[str, chain_v2.Opening]]
     ) -> None:
         """Rewrite the artifact's row when the state it shows is one of the erased events."""
-        last_state = max((int(r[0]) for r in rows if r[2] in STATE_EVENTS), default=None)
+        last_state = max((int(r[0]) for r in rows if r[4] in STATE_EVENTS), default=None)
         if last_state is None or last_state not in rewritten:
             return
         payload = codec.loads(rewritten[last_state][0])

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artifact_ledger import (
     ArtifactIn,
     ArtifactNotFoundError,
+    ChainBrokenError,
     InvalidArgumentError,
     Ledger,
     RedactedError,
@@ -21,6 +22,7 @@ from artifact_ledger import (
     chain_v2,
 )
 from artifact_ledger.store.openings import opening_values
+from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
 from ledger_support import SECRET, make_format_1
@@ -228,3 +230,22 @@ async def test_a_redacted_ledger_moves_between_backends_with_its_erasures(engine
         assert found.data == {"name": "bob"}
     payloads = [str(r[0]) for r in await _rows(engine, "SELECT payload FROM ledger_events")]
     assert not any("555 0100" in p for p in payloads)
+
+
+async def test_a_redaction_refuses_an_event_whose_opening_was_changed(ledger: Ledger, engine: AsyncEngine) -> None:
+    """The opening is a table, not the log: a salt changed outside the ledger is caught before anything is rewritten."""
+    async with ledger.manager() as m:
+        a = await m.save(ArtifactIn(data={"name": "x", "email": "e@x"}))
+    async with engine.begin() as conn:  # lift the guard the way an attacker with the database would
+        for statement in drop_guard_ddl("ledger_openings", conn.dialect.name):
+            await conn.exec_driver_sql(statement)
+        await conn.execute(text("UPDATE ledger_openings SET salt = :s WHERE position = 1"), {"s": bytes(32)})
+        for statement in guard_ddl("ledger_openings", conn.dialect.name):
+            await conn.exec_driver_sql(statement)
+    async with ledger.manager() as m:
+        with pytest.raises(ChainBrokenError, match=r"event 1 .* does not match its hash") as caught:
+            await m.redact(a.id, fields=["email"], reason="erasure")
+        assert caught.value.position == 1
+    payload = await _rows(engine, "SELECT payload FROM ledger_events WHERE position = 1")
+    assert "e@x" in str(payload[0][0])
+    assert len(await _hashes(engine)) == 1

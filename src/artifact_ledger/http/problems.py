@@ -64,6 +64,7 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.UntrustedContentError, 500),
     (errors.BlobStoreError, 500),  # the configured blob directory cannot be used
     (errors.ProjectionDriftError, 500),
+    (errors.ChainBrokenError, 500),  # an event a write rests on no longer matches its hash
     (ProjectionError, 500),
     (errors.IntegrityViolationError, 500),
     (errors.SchemaTamperedError, 500),

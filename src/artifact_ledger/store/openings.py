@@ -75,7 +75,7 @@ class OpeningStatements:
             ),
             # One artifact's events with their openings, oldest first: what a redaction plans from.
             "stream_with_openings": (
-                select(e.c.position, e.c.version, e.c.type, e.c.payload, o.c.position, o.c.salt, o.c.salts, o.c.erased)
+                select(*e.c, o.c.position, o.c.salt, o.c.salts, o.c.erased)
                 .select_from(e.outerjoin(o, o.c.position == e.c.position))
                 .where(e.c.artifact_id == _p("artifact_id"))
                 .order_by(e.c.position)
