@@ -127,6 +127,19 @@ evaluation = await manager.save(ArtifactIn(parent_id=model.id, data={"accuracy":
 await manager.set_alias("production", model.id, version=3, reason="first to pass review")
 last_monday = datetime.now(UTC)  # production was version 3 then
 """,
+    # $ID (and customer_id) is a customer record saved twice, both versions holding the e-mail address.
+    "docs/guides/retention-and-erasure.md": """
+import os
+from artifact_ledger import ArtifactIn, Ledger
+
+async with Ledger.open("sqlite+aiosqlite:///./artifacts.db") as ledger, ledger.manager() as manager:
+    data = {"customer": "c-1042", "email": "jane@example.org", "phone": "+1 555 0100", "plan": "pro"}
+    record = await manager.save(ArtifactIn(data=data), actor="svc-signup", reason="signup")
+    data["plan"] = "team"
+    await manager.save(ArtifactIn(id=record.id, data=data), actor="svc-billing", reason="upgrade")
+customer_id = record.id
+os.environ["ID"] = str(record.id)
+""",
     "docs/guides/versioning-and-audit.md": """
 from artifact_ledger import ArtifactIn, Ledger
 
