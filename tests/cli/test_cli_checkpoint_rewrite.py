@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from test_cli_checkpoints import run, saves, url  # noqa: F401  (url is the two-backend fixture)
 
-from artifact_ledger import CheckpointSigner, Ledger
+from artifact_ledger import CheckpointSigner, Ledger, chain_v2
 from artifact_ledger.chain import envelope_bytes, event_hash
 
 ENVELOPE = (
@@ -64,15 +64,22 @@ def _time(value: Any) -> datetime:
 
 
 async def rewrite_and_recompute(db_url: str, position: int, old: str, new: str) -> None:
-    """The attacker: edit one payload, recompute the hash of it and of every later event, rebuild."""
+    """The attacker: edit one payload, recompute the hash of it and of every later event, rebuild.
+
+    An event sealed under chain format 2 is recomputed with its own salt, which the attacker reads
+    from ``ledger_openings`` like everything else in the database."""
     async with Ledger.open(db_url) as ledger:
         async with ledger.engine.begin() as conn:
             recreate = await _guards_off(conn)
-            columns = ", ".join((*ENVELOPE, "payload"))
+            columns = ", ".join(f"e.{c}" for c in (*ENVELOPE, "payload"))
             rows = [
                 dict(row._mapping)
                 for row in await conn.execute(
-                    text(f"SELECT {columns} FROM ledger_events WHERE position >= :p ORDER BY position"), {"p": position}
+                    text(
+                        f"SELECT {columns}, o.salt FROM ledger_events e LEFT JOIN ledger_openings o "
+                        "ON o.position = e.position WHERE e.position >= :p ORDER BY e.position"
+                    ),
+                    {"p": position},
                 )
             ]
             prev_row = (
@@ -84,7 +91,12 @@ async def rewrite_and_recompute(db_url: str, position: int, old: str, new: str) 
             for row in rows:
                 fields = {column: row[column] for column in ENVELOPE}
                 fields["recorded_at"] = _time(row["recorded_at"])
-                digest = event_hash(prev, envelope_bytes(**fields), row["payload"].encode())
+                envelope = envelope_bytes(**fields)
+                if row["salt"] is None:
+                    digest = event_hash(prev, envelope, row["payload"].encode())
+                else:
+                    commitment = chain_v2.commitment(row["payload"], chain_v2.Opening(bytes(row["salt"])))
+                    digest = chain_v2.event_hash(prev, envelope, commitment)
                 await conn.execute(
                     text(
                         "UPDATE ledger_events SET payload = :payload, prev_hash = :prev, hash = :hash"

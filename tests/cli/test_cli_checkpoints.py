@@ -17,6 +17,7 @@ from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
 from artifact_ledger.checkpoint_dir import write_note
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.cli import main
+from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
 from ledger_support import PG_URL, pg_engine
 
 
@@ -64,6 +65,13 @@ async def drop_newest(url: str, keep: int) -> None:
                 await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
                 await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
                 await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+            # ... and the openings of the deleted events (chain format 2), or the next append would collide.
+            dialect = conn.dialect.name
+            for statement in drop_guard_ddl("ledger_openings", dialect):
+                await conn.execute(text(statement))
+            await conn.execute(text("DELETE FROM ledger_openings WHERE position > :k"), {"k": keep})
+            for statement in guard_ddl("ledger_openings", dialect):
+                await conn.execute(text(statement))
         await ledger.rebuild()
 
 

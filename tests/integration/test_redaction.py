@@ -249,3 +249,25 @@ async def test_a_redaction_refuses_an_event_whose_opening_was_changed(ledger: Le
     payload = await _rows(engine, "SELECT payload FROM ledger_events WHERE position = 1")
     assert "e@x" in str(payload[0][0])
     assert len(await _hashes(engine)) == 1
+
+
+async def test_events_deleted_at_the_end_are_named_by_the_openings_they_leave(
+    ledger: Ledger, engine: AsyncEngine
+) -> None:
+    """A DBA deletes the newest events and rebuilds the projections: the openings left behind say so."""
+    async with ledger.manager() as m:
+        for i in range(4):
+            await m.save(ArtifactIn(data={"i": i}))
+    async with engine.begin() as conn:
+        dialect = conn.dialect.name
+        for statement in drop_guard_ddl("ledger_events", dialect):
+            await conn.exec_driver_sql(statement)
+        await conn.execute(text("DELETE FROM ledger_events WHERE position > 2"))
+        for statement in guard_ddl("ledger_events", dialect):
+            await conn.exec_driver_sql(statement)
+    await ledger.rebuild()
+    report = await ledger.verify()
+    assert not report.ok
+    assert report.broken_position == 3
+    assert report.problem is not None
+    assert "ledger_openings holds the openings of events up to position 4" in report.problem

@@ -63,6 +63,7 @@ class OpeningStatements:
         o, e = openings, events
         built: dict[str, tuple[Any, Sequence[str]]] = {
             "first_opening": (select(func.min(o.c.position)), ()),
+            "last_opening": (select(func.max(o.c.position)), ()),
             "openings_between": (
                 select(o.c.position, o.c.salt, o.c.salts, o.c.erased)
                 .where(o.c.position > _p("low"), o.c.position <= _p("high"))
