@@ -18,7 +18,7 @@ from typing import Any
 from artifact_ledger import ArtifactIn
 from artifact_ledger.bundle import write_bundle
 from artifact_ledger.ledger import Ledger
-from artifact_ledger.verify_bundle import Event, MerkleFrontier, event_hash
+from artifact_ledger.verify_bundle import Event, MerkleFrontier, event_hash, parse_opening
 from ledger_support import HIERARCHY, SECRET
 
 Record = dict[str, Any]
@@ -78,7 +78,11 @@ def write_events(bundle: Path, records: list[Record], *, renumber: bool = True) 
             record["position"] = manifest["first_position"] + index
         record["prev_hash"] = prev
         record["hash"] = ""
-        record["hash"] = event_hash(Event(**record))
+        fields = {k: v for k, v in record.items() if k != "opening"}
+        opening = record.get("opening")
+        record["hash"] = event_hash(
+            Event(**fields, opening=None if opening is None else parse_opening(opening, "a forged line"))
+        )
         prev = record["hash"]
         lines.append(canonical(record) + b"\n")
     body = b"".join(lines)

@@ -99,7 +99,10 @@ def aid(records: list[Record], index: int) -> str:
 
 
 def _non_canonical(records: list[Record]) -> list[Record]:
-    records[1] = {**records[1], "payload": json.dumps(payload(records[1]))}  # ", " and ": " separators
+    # Compact (a chain format 2 event can only be sealed over compact JSON) but its keys out of order.
+    body = payload(records[1])
+    text = json.dumps(dict(reversed(list(body.items()))), separators=(",", ":"), ensure_ascii=False)
+    records[1] = {**records[1], "payload": text}
     return records
 
 
