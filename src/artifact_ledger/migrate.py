@@ -157,7 +157,9 @@ async def downgrade(
                 "Export it first (`artifact-ledger export DIR`); to drop it anyway, call "
                 "artifact_ledger.migrate.downgrade(url, 'base', discard_log=True)"
             )
-        command.downgrade(config(connection), revision)
+        settings = config(connection)
+        settings.attributes["downgrade_to"] = revision  # revision 0007 lets a drop of everything through
+        command.downgrade(settings, revision)
         if revision == "base":
             connection.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
 

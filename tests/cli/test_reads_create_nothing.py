@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, LedgerNotFoundError, create_engine, migrate
 from artifact_ledger.cli import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_VERIFY_FAILED
-from ledger_support import PG_URL, SECRET, pg_engine
+from ledger_support import PG_URL, SECRET, make_format_1, pg_engine
 
 SOME_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 READS = [
@@ -206,6 +206,17 @@ async def test_migrate_to_base_is_refused_while_the_log_holds_events(ledger_url:
 
 
 async def test_migrate_goes_down_and_up_and_base_empties_an_empty_ledger(ledger_url: str, env: dict[str, str]) -> None:
+    # The ledger's event is sealed under chain format 2: below revision 0007 its salt would be lost.
+    refused = cli("--db", ledger_url, "migrate", "--revision", "0006", env=env)
+    assert refused.returncode != EXIT_OK
+    assert "refusing to downgrade below revision 0007" in refused.stderr
+    assert await migrate.current_revision(ledger_url) == migrate.HEAD_REVISION
+    await migrate.downgrade(ledger_url, "base", discard_log=True)
+    assert cli("--db", ledger_url, "migrate", env=env).returncode == EXIT_OK
+    async with Ledger.open(ledger_url, secret=SECRET) as ledger:  # a ledger of format-1 events, as before 0007
+        await make_format_1(ledger.engine)
+        async with ledger.manager() as manager:
+            await manager.save(ArtifactIn(data={"x": 1}))
     down = cli("--db", ledger_url, "migrate", "--revision", "0001", env=env)
     assert down.returncode == EXIT_OK, down.stderr
     assert "revision 0001" in down.stdout

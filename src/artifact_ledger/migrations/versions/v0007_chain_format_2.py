@@ -17,8 +17,9 @@ Create Date: 2026-12-06
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
+from artifact_ledger.errors import LedgerError
 from artifact_ledger.store.tables import append_only_ddl, drop_guard_ddl, guard_ddl, no_replace_ddl
 
 _KEY = "chain_format_2_from"  # store/tables.py CHAIN_FORMAT_2_KEY, as this revision wrote it
@@ -56,10 +57,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     found = bind.execute(sa.text("SELECT count(*) FROM ledger_openings")).scalar_one()
-    if found:
-        raise RuntimeError(
-            f"the ledger holds {found} event(s) sealed under chain format 2: a revision before 0007 cannot "
-            "verify them, so the downgrade is refused (nothing was changed)"
+    if found and context.config.attributes.get("downgrade_to") != "base":  # base drops the log with it
+        raise LedgerError(
+            f"refusing to downgrade below revision 0007: the ledger holds {found} event(s) sealed under chain "
+            "format 2, whose salts live in ledger_openings; without them those events could never be verified "
+            "again. Nothing was changed. Export the ledger first (`artifact-ledger export DIR`) if you must"
         )
     dialect = bind.dialect.name
     for statement in [*drop_guard_ddl("ledger_events", dialect), *drop_guard_ddl("ledger_openings", dialect)]:
