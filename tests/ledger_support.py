@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from artifact_ledger import ArtifactHierarchy, Keyring
 
@@ -37,3 +37,18 @@ async def make_format_1(engine: AsyncEngine) -> None:
         await conn.execute(delete(info).where(info.c.key == CHAIN_FORMAT_2_KEY))
         for statement in guard_ddl(info.name, dialect):
             await conn.exec_driver_sql(statement)
+
+
+async def delete_openings_after(conn: AsyncConnection, keep: int) -> None:
+    """What a thorough attacker also does after deleting the events past ``keep``: delete their
+    chain-format-2 openings too (the guard lifted and put back), so no stray opening gives it away."""
+    from sqlalchemy import text
+
+    from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
+
+    dialect = conn.dialect.name
+    for statement in drop_guard_ddl("ledger_openings", dialect):
+        await conn.exec_driver_sql(statement)
+    await conn.execute(text("DELETE FROM ledger_openings WHERE position > :k"), {"k": keep})
+    for statement in guard_ddl("ledger_openings", dialect):
+        await conn.exec_driver_sql(statement)

@@ -433,16 +433,6 @@ class ChainCheck:
                     f"ledger_events holds {count} rows but the chain has {last}: a row is stored outside "
                     f"the log's positions 1..{last}",
                 )
-        if full and self.format_2_from is not None:
-            rows = await self.driver.fetch(opening_statements(self.driver.sql.dialect).last_opening)
-            beyond = rows[0][0] if rows else None
-            if type(beyond) is int and beyond > last:
-                return Finding(
-                    last + 1,
-                    DELETED,
-                    f"ledger_openings holds the openings of events up to position {beyond} but the log ends at "
-                    f"position {last}: events {_span(last + 1, beyond)} were deleted",
-                )
         if not self.marks:
             if last > 0:
                 return Finding(None, PROJECTION_DRIFT, f"ledger_checkpoints is empty but the log holds {last} events")
@@ -463,5 +453,15 @@ class ChainCheck:
                     INSERTED,
                     f"events {_span(mark + 1, last)} were not appended by artifact-ledger: the {name} "
                     f"projection's checkpoint is at position {mark}",
+                )
+        if full and self.format_2_from is not None:
+            rows = await self.driver.fetch(opening_statements(self.driver.sql.dialect).last_opening)
+            beyond = rows[0][0] if rows else None
+            if type(beyond) is int and beyond > last:
+                return Finding(
+                    last + 1,
+                    DELETED,
+                    f"ledger_openings holds the openings of events up to position {beyond} but the log ends at "
+                    f"position {last}: events {_span(last + 1, beyond)} were deleted",
                 )
         return None

@@ -10,11 +10,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_integrity_support import HISTORY_EVENTS, as_time, event_row, history, set_columns, tampered
 
-from artifact_ledger import ArtifactIn, ArtifactManager, HeadDigest, Ledger
+from artifact_ledger import ArtifactIn, ArtifactManager, HeadDigest, Ledger, chain_v2
 from artifact_ledger.chain import envelope_bytes, event_hash
 from artifact_ledger.integrity import REASONS
 from artifact_ledger.store.recorder import reading
-from ledger_support import SECRET
+from ledger_support import SECRET, delete_openings_after
 
 GENESIS = "0" * 64
 ENVELOPE = (
@@ -127,7 +127,15 @@ async def rewrite_chain_from(engine: AsyncEngine, position: int, changes: dict[s
             row = await event_row(conn, at)
             fields = {column: row[column] for column in ENVELOPE}
             fields["recorded_at"] = as_time(row["recorded_at"])
-            digest = event_hash(prev, envelope_bytes(**fields), row["payload"].encode())
+            envelope = envelope_bytes(**fields)
+            salt = (
+                await conn.execute(text("SELECT salt FROM ledger_openings WHERE position = :p"), {"p": at})
+            ).scalar()
+            if salt is None:
+                digest = event_hash(prev, envelope, row["payload"].encode())
+            else:  # chain format 2: the attacker reads the event's salt from the database too
+                commitment = chain_v2.commitment(row["payload"], chain_v2.Opening(bytes(salt)))
+                digest = chain_v2.event_hash(prev, envelope, commitment)
             await set_columns(conn, at, {"prev_hash": prev, "hash": digest})
             prev = digest
 
@@ -160,6 +168,11 @@ async def test_a_truncated_tail_is_caught_by_the_checkpoints_or_the_recorded_hea
         assert "projections were built from 8 events" in str(report.problem)
         assert report.head == (6, report.head_hash)
         await ledger.rebuild()  # the attacker also replays the projections from the shortened log
+        report = await ledger.verify()  # but the openings of the deleted events are still there
+        assert (report.broken_position, report.reason) == (7, "deleted")
+        assert "ledger_openings holds the openings of events up to position 8" in str(report.problem)
+        async with tampered(engine) as conn:
+            await delete_openings_after(conn, 6)  # ... unless the attacker deletes them too
         assert (await ledger.verify()).ok
         report = await ledger.verify(trusted_head=recorded)
     assert (report.broken_position, report.reason) == (7, "deleted")
