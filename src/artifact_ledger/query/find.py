@@ -1,8 +1,8 @@
 """``find`` and ``count``: arguments checked into a :class:`Plan`, a plan run as one keyset page.
 
 Everything the caller passes is checked before the database is touched (:func:`plan`); the
-page is one statement (a past page: one more to find the instant's log position, and one for
-the levels when the filter did not need them), compiled once per filter shape and run on the
+page is one statement (a past page on PostgreSQL: one more before it, to find the instant's log
+position; the past's levels are walked in the page's own statement), compiled once per filter shape and run on the
 driver connection of a recorder of the read side's choosing (:mod:`.prepared`), never
 committing. A page of the present comes back as the projection's rows as stored (the read side
 decodes them as it does every listing); a page of the past as
@@ -122,9 +122,11 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         src = sql.source(
             dialect, position, with_levels=with_levels, bind=binds, instant=instant if position is None else None
         )
-        stmt = sql.page_statement(src, p.where, p.order, p.after, p.limit)[0]
-        # The past: the instant's log position as the last column, for the levels that follow.
-        return stmt if src.position is None else stmt.add_columns(src.position.label("at_position"))
+        stmt, kinds = sql.page_statement(src, p.where, p.order, p.after, p.limit)
+        if src.position is None or with_levels:
+            return stmt
+        # The past: each row's level, walked up the links in the same statement.
+        return sql.page_with_levels(stmt, src.position, len(kinds), p.order.descending)
 
     def values() -> list[Any]:
         json = json_sql(dialect)
@@ -148,24 +150,16 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         next_cursor = cursor.encode(p.query, keys)
     if not past:
         return [r[:WIDTH] for r in rows], next_cursor, True
-    levels: dict[str, int] = {}
-    if not with_levels and rows:
-        ids = [r[0] for r in rows]
-        position = int(rows[0][-1])
-        prepared, args = prepare(
-            ("levels", len(ids)), dialect, lambda b: sql.levels_statement(ids, position, b), lambda: [*ids, position]
-        )
-        levels = {str(origin): int(n) for origin, n in await fetch(rec, prepared, args)}
-    return [_past(r, None if with_levels else levels.get(r[0], 0), stamp) for r in rows], next_cursor, False
+    payloads = codec.loads_each([r[4] for r in rows])  # the page's payloads in one call
+    return [_past(r, payload, stamp) for r, payload in zip(rows, payloads, strict=True)], next_cursor, False
 
 
-def _past(r: Sequence[Any], level: int | None, stamp: Any) -> Values:
-    payload = codec.loads(r[4])
+def _past(r: Sequence[Any], payload: Any, stamp: Any) -> Values:
     content = payload["content"]
     return (
         r[0],
         r[1],
-        int(r[2]) if level is None else level,
+        int(r[2]),
         int(r[3]),
         payload["data"],
         content["hash"] if content else None,
@@ -195,7 +189,7 @@ async def _at(rec: Recorder, dialect: str, instant: datetime | None) -> tuple[An
 
 async def count(rec: Recorder, dialect: str, where: Any, as_of: datetime | None = None) -> int:
     """How many artifacts match ``where`` (checked here), live now or, with ``as_of`` (an aware
-    UTC datetime), live at that instant; one statement either way (two for the past)."""
+    UTC datetime), live at that instant; one statement (two for the past on PostgreSQL)."""
     node = parse_where(where)
     past = as_of is not None
     with_levels = past and sql.uses_level(node)
