@@ -44,15 +44,15 @@ from ..store.json_paths import JsonSql, json_sql
 from ..store.statements import ONE, REPLY_COLUMNS, ZERO
 from ..store.tables import UtcDateTime, artifacts, events, parent_history
 from .language import And, Compare, Field, Node, Not, Or, Order
-from .past import levels_cte, page_with_levels, position_statement, valid
+from .past import levels_cte, levels_statement, position_statement, valid
 from .prepared import Binds
 
 __all__ = [
     "Binds",
     "Source",
     "count_statement",
+    "levels_statement",
     "page_statement",
-    "page_with_levels",
     "position_statement",
     "source",
 ]
@@ -105,7 +105,8 @@ def source(
     value is unknown when the plan is made) and keeps the statement small to plan.
 
     ``with_levels``: the past's levels are computed for every live artifact (a filter on
-    ``level``); otherwise the page's statement walks up from its rows' parents (:func:`page_with_levels`).
+    ``level``); otherwise a page's levels come afterwards (:func:`levels_statement`, when its
+    rows' parents are not all in the page).
     """
     json = json_sql(dialect)
     bind = Binds() if bind is None else bind

@@ -2,7 +2,8 @@
 
 Everything the caller passes is checked before the database is touched (:func:`plan`); the
 page is one statement (a past page on PostgreSQL: one more before it, to find the instant's log
-position; the past's levels are walked in the page's own statement), compiled once per filter shape and run on the
+position; and one after it for the levels of rows whose parents are not in the page), compiled once
+per filter shape and run on the
 driver connection of a recorder of the read side's choosing (:mod:`.prepared`), never
 committing. A page of the present comes back as the projection's rows as stored (the read side
 decodes them as it does every listing); a page of the past as
@@ -122,11 +123,9 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         src = sql.source(
             dialect, position, with_levels=with_levels, bind=binds, instant=instant if position is None else None
         )
-        stmt, kinds = sql.page_statement(src, p.where, p.order, p.after, p.limit)
-        if src.position is None or with_levels:
-            return stmt
-        # The past: each row's level, walked up the links in the same statement.
-        return sql.page_with_levels(stmt, src.position, len(kinds), p.order.descending)
+        stmt = sql.page_statement(src, p.where, p.order, p.after, p.limit)[0]
+        # The past: the instant's log position as the last column, for the levels that follow.
+        return stmt if src.position is None else stmt.add_columns(src.position.label("at_position"))
 
     def values() -> list[Any]:
         json = json_sql(dialect)
@@ -150,16 +149,58 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         next_cursor = cursor.encode(p.query, keys)
     if not past:
         return [r[:WIDTH] for r in rows], next_cursor, True
+    levels: dict[str, int] = {}
+    if not with_levels and rows:
+        levels = await _levels(rec, dialect, {r[0]: r[1] for r in rows}, int(rows[0][-1]))
     payloads = codec.loads_each([r[4] for r in rows])  # the page's payloads in one call
-    return [_past(r, payload, stamp) for r, payload in zip(rows, payloads, strict=True)], next_cursor, False
+    return (
+        [_past(r, payload, levels.get(r[0]), stamp) for r, payload in zip(rows, payloads, strict=True)],
+        next_cursor,
+        False,
+    )
 
 
-def _past(r: Sequence[Any], payload: Any, stamp: Any) -> Values:
+async def _levels(rec: Recorder, dialect: str, parent_of: dict[str, str | None], position: int) -> dict[str, int]:
+    """The level at ``position`` of each of a past page's artifacts (``parent_of``: each one's
+    parent then). A row whose parent is in the page is one level below it, so only the parents
+    outside the page are walked up in the database (one statement; none when every parent is in
+    the page, as when a page holds whole subtrees)."""
+    outside = sorted({q for q in parent_of.values() if q is not None and q not in parent_of})
+    depth: dict[str, int] = {}
+    if outside:
+        # The list padded (repeating its last id) to a power of two: a few statement texts for
+        # every page, each prepared once per connection, rather than one per number of parents.
+        ids = outside + outside[-1:] * ((1 << (len(outside) - 1).bit_length()) - len(outside))
+        prepared, args = prepare(
+            ("levels", len(ids)), dialect, lambda b: sql.levels_statement(ids, position, b), lambda: [*ids, position]
+        )
+        depth = {str(origin): int(n) for origin, n in await fetch(rec, prepared, args)}
+    known: dict[str, int] = {}
+    for aid in parent_of:
+        chain: list[str] = []
+        node = aid
+        while node not in known:
+            parent = parent_of[node]
+            if parent is None:
+                known[node] = 0
+            elif parent not in parent_of:
+                known[node] = depth.get(parent, 0) + 1  # a parent's level is its ancestors' count
+            else:
+                chain.append(node)
+                node = parent
+        level = known[node]
+        for child in reversed(chain):
+            level += 1
+            known[child] = level
+    return known
+
+
+def _past(r: Sequence[Any], payload: Any, level: int | None, stamp: Any) -> Values:
     content = payload["content"]
     return (
         r[0],
         r[1],
-        int(r[2]),
+        int(r[2]) if level is None else level,
         int(r[3]),
         payload["data"],
         content["hash"] if content else None,
