@@ -135,3 +135,21 @@ async def test_numeric_range_matches_numbers_only(timed: ArtifactManager) -> Non
     # a string bound with a number bound: no shortcut (both guards stay)
     mixed = await m.find({"data.v": {"gte": 0, "lt": "z"}}, limit=100)
     assert mixed.items == []
+
+
+async def test_past_levels_of_a_deep_chain(timed: ArtifactManager) -> None:
+    """Parents outside the page, deeper than the step-by-step walk goes (the rest in one
+    recursive statement), before and after the chain is cut short."""
+    m = timed
+    chain: list[ArtifactOut] = []
+    for i in range(12):
+        parent = chain[-1].id if chain else None
+        chain.append(await m.save(ArtifactIn(parent_id=parent, data={"name": f"c{i:02}", "i": i})))
+    at = chain[-1].updated_at
+    await m.save(ArtifactIn(id=chain[6].id, parent_id=chain[0].id, data={"name": "c06", "i": 6}))
+    for where in ({"data.name": "c11"}, {"data.i": {"in": [3, 7, 11]}}, {"data.i": {"gte": 9}}, None):
+        page = await m.find(where, as_of=at, limit=100)
+        assert [i.level for i in page.items] == [int(i.data["i"]) for i in page.items if isinstance(i.data, dict)]
+        await _same_as_point_reads(m, page.items, at)
+    now = await m.find({"data.i": {"in": [3, 7, 11]}})
+    assert [i.level for i in now.items] == [3, 2, 6]

@@ -44,7 +44,7 @@ from ..store.json_paths import JsonSql, json_sql
 from ..store.statements import ONE, REPLY_COLUMNS, ZERO
 from ..store.tables import UtcDateTime, artifacts, events, parent_history
 from .language import And, Compare, Field, Node, Not, Or, Order
-from .past import levels_cte, levels_statement, position_statement, valid
+from .past import levels_cte, levels_statement, links_statement, position_statement, valid
 from .prepared import Binds
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "Source",
     "count_statement",
     "levels_statement",
+    "links_statement",
     "page_statement",
     "position_statement",
     "source",

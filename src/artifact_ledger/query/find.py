@@ -12,7 +12,7 @@ decodes them as it does every listing); a page of the past as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -160,31 +160,52 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
     )
 
 
+STEPS: Final = 4
+"""Steps up the links walked by plain lookups (one statement each) before one recursive statement
+takes what is left (deeper trees)."""
+
+
+async def _by_ids(
+    rec: Recorder, dialect: str, statement: Callable[[list[str], int, sql.Binds], Any], wanted: list[str], position: int
+) -> list[Any]:
+    """The rows of ``statement`` for ``wanted`` at ``position``. The ids are padded (repeating the
+    last) to a power of two: a few statement texts for every page, each prepared once per
+    connection, rather than one per number of ids."""
+    ids = wanted + wanted[-1:] * ((1 << (len(wanted) - 1).bit_length()) - len(wanted))
+    name = getattr(statement, "__name__", "by_ids")
+    prepared, args = prepare((name, len(ids)), dialect, lambda b: statement(ids, position, b), lambda: [*ids, position])
+    return await fetch(rec, prepared, args)
+
+
 async def _levels(rec: Recorder, dialect: str, parent_of: dict[str, str | None], position: int) -> dict[str, int]:
     """The level at ``position`` of each of a past page's artifacts (``parent_of``: each one's
-    parent then). A row whose parent is in the page is one level below it, so only the parents
-    outside the page are walked up in the database (one statement; none when every parent is in
-    the page, as when a page holds whole subtrees)."""
-    outside = sorted({q for q in parent_of.values() if q is not None and q not in parent_of})
-    depth: dict[str, int] = {}
-    if outside:
-        # The list padded (repeating its last id) to a power of two: a few statement texts for
-        # every page, each prepared once per connection, rather than one per number of parents.
-        ids = outside + outside[-1:] * ((1 << (len(outside) - 1).bit_length()) - len(outside))
-        prepared, args = prepare(
-            ("levels", len(ids)), dialect, lambda b: sql.levels_statement(ids, position, b), lambda: [*ids, position]
-        )
-        depth = {str(origin): int(n) for origin, n in await fetch(rec, prepared, args)}
+    parent then): its number of ancestors.
+
+    A row whose parent is in the page is one level below it, so only parents outside the page are
+    looked up: step by step (their links at ``position``, one statement per step, none when every
+    parent is in the page, as when a page holds whole subtrees), and after :data:`STEPS` steps the
+    rest in one recursive statement (:func:`levels_statement`)."""
+    parents: dict[str, str | None] = dict(parent_of)  # every link at ``position`` known so far
     known: dict[str, int] = {}
+    wanted = sorted({q for q in parent_of.values() if q is not None and q not in parents})
+    for _ in range(STEPS):
+        if not wanted:
+            break
+        rows = await _by_ids(rec, dialect, sql.links_statement, wanted, position)
+        found: dict[str, str | None] = dict.fromkeys(wanted)  # no link valid then: the walk ends there
+        found.update((str(a), None if q is None else str(q)) for a, q in rows)
+        parents.update(found)
+        wanted = sorted({q for q in found.values() if q is not None and q not in parents})
+    if wanted:
+        depth = {str(o): int(n) for o, n in await _by_ids(rec, dialect, sql.levels_statement, wanted, position)}
+        known.update((q, depth.get(q, 0)) for q in wanted)
     for aid in parent_of:
         chain: list[str] = []
         node = aid
         while node not in known:
-            parent = parent_of[node]
+            parent = parents[node]
             if parent is None:
                 known[node] = 0
-            elif parent not in parent_of:
-                known[node] = depth.get(parent, 0) + 1  # a parent's level is its ancestors' count
             else:
                 chain.append(node)
                 node = parent
@@ -192,7 +213,7 @@ async def _levels(rec: Recorder, dialect: str, parent_of: dict[str, str | None],
         for child in reversed(chain):
             level += 1
             known[child] = level
-    return known
+    return {aid: known[aid] for aid in parent_of}
 
 
 def _past(r: Sequence[Any], payload: Any, level: int | None, stamp: Any) -> Values:
