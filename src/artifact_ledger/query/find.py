@@ -169,9 +169,12 @@ async def _by_ids(
     rec: Recorder, dialect: str, statement: Callable[[list[str], int, sql.Binds], Any], wanted: list[str], position: int
 ) -> list[Any]:
     """The rows of ``statement`` for ``wanted`` at ``position``. The ids are padded (repeating the
-    last) to a power of two: a few statement texts for every page, each prepared once per
-    connection, rather than one per number of ids."""
-    ids = wanted + wanted[-1:] * ((1 << (len(wanted) - 1).bit_length()) - len(wanted))
+    last) to a power of two, past 1,024 to a multiple of 1,024: a few statement texts for every
+    page, each prepared once per connection, rather than one per number of ids; a page's most
+    (``MAX_LIMIT``) pads to 10,240, which PostgreSQL costs well below ``jit_above_cost``."""
+    n = len(wanted)
+    size = 1 << (n - 1).bit_length() if n <= 1024 else -(-n // 1024) * 1024
+    ids = wanted + wanted[-1:] * (size - n)
     name = getattr(statement, "__name__", "by_ids")
     prepared, args = prepare((name, len(ids)), dialect, lambda b: statement(ids, position, b), lambda: [*ids, position])
     return await fetch(rec, prepared, args)
