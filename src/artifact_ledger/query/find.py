@@ -1,8 +1,9 @@
 """``find`` and ``count``: arguments checked into a :class:`Plan`, a plan run as one keyset page.
 
 Everything the caller passes is checked before the database is touched (:func:`plan`); the
-page is one statement (a past page: one more to find the instant's log position, and one for
-the levels when the filter did not need them), compiled once per filter shape and run on the
+page is one statement (a past page on PostgreSQL: one more before it, to find the instant's log
+position; and one after it for the levels of rows whose parents are not in the page), compiled once
+per filter shape and run on the
 driver connection of a recorder of the read side's choosing (:mod:`.prepared`), never
 committing. A page of the present comes back as the projection's rows as stored (the read side
 decodes them as it does every listing); a page of the past as
@@ -11,7 +12,7 @@ decodes them as it does every listing); a page of the past as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -151,17 +152,75 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         return [r[:WIDTH] for r in rows], next_cursor, True
     levels: dict[str, int] = {}
     if not with_levels and rows:
-        ids = [r[0] for r in rows]
-        position = int(rows[0][-1])
-        prepared, args = prepare(
-            ("levels", len(ids)), dialect, lambda b: sql.levels_statement(ids, position, b), lambda: [*ids, position]
-        )
-        levels = {str(origin): int(n) for origin, n in await fetch(rec, prepared, args)}
-    return [_past(r, None if with_levels else levels.get(r[0], 0), stamp) for r in rows], next_cursor, False
+        levels = await _levels(rec, dialect, {r[0]: r[1] for r in rows}, int(rows[0][-1]))
+    payloads = codec.loads_each([r[4] for r in rows])  # the page's payloads in one call
+    return (
+        [_past(r, payload, levels.get(r[0]), stamp) for r, payload in zip(rows, payloads, strict=True)],
+        next_cursor,
+        False,
+    )
 
 
-def _past(r: Sequence[Any], level: int | None, stamp: Any) -> Values:
-    payload = codec.loads(r[4])
+STEPS: Final = 4
+"""Steps up the links walked by plain lookups (one statement each) before one recursive statement
+takes what is left (deeper trees)."""
+
+
+async def _by_ids(
+    rec: Recorder, dialect: str, statement: Callable[[list[str], int, sql.Binds], Any], wanted: list[str], position: int
+) -> list[Any]:
+    """The rows of ``statement`` for ``wanted`` at ``position``. The ids are padded (repeating the
+    last) to a power of two, past 1,024 to a multiple of 1,024: a few statement texts for every
+    page, each prepared once per connection, rather than one per number of ids; a page's most
+    (``MAX_LIMIT``) pads to 10,240, which PostgreSQL costs well below ``jit_above_cost``."""
+    n = len(wanted)
+    size = 1 << (n - 1).bit_length() if n <= 1024 else -(-n // 1024) * 1024
+    ids = wanted + wanted[-1:] * (size - n)
+    name = getattr(statement, "__name__", "by_ids")
+    prepared, args = prepare((name, len(ids)), dialect, lambda b: statement(ids, position, b), lambda: [*ids, position])
+    return await fetch(rec, prepared, args)
+
+
+async def _levels(rec: Recorder, dialect: str, parent_of: dict[str, str | None], position: int) -> dict[str, int]:
+    """The level at ``position`` of each of a past page's artifacts (``parent_of``: each one's
+    parent then): its number of ancestors.
+
+    A row whose parent is in the page is one level below it, so only parents outside the page are
+    looked up: step by step (their links at ``position``, one statement per step, none when every
+    parent is in the page, as when a page holds whole subtrees), and after :data:`STEPS` steps the
+    rest in one recursive statement (:func:`levels_statement`)."""
+    parents: dict[str, str | None] = dict(parent_of)  # every link at ``position`` known so far
+    known: dict[str, int] = {}
+    wanted = sorted({q for q in parent_of.values() if q is not None and q not in parents})
+    for _ in range(STEPS):
+        if not wanted:
+            break
+        rows = await _by_ids(rec, dialect, sql.links_statement, wanted, position)
+        found: dict[str, str | None] = dict.fromkeys(wanted)  # no link valid then: the walk ends there
+        found.update((str(a), None if q is None else str(q)) for a, q in rows)
+        parents.update(found)
+        wanted = sorted({q for q in found.values() if q is not None and q not in parents})
+    if wanted:
+        depth = {str(o): int(n) for o, n in await _by_ids(rec, dialect, sql.levels_statement, wanted, position)}
+        known.update((q, depth.get(q, 0)) for q in wanted)
+    for aid in parent_of:
+        chain: list[str] = []
+        node = aid
+        while node not in known:
+            parent = parents[node]
+            if parent is None:
+                known[node] = 0
+            else:
+                chain.append(node)
+                node = parent
+        level = known[node]
+        for child in reversed(chain):
+            level += 1
+            known[child] = level
+    return {aid: known[aid] for aid in parent_of}
+
+
+def _past(r: Sequence[Any], payload: Any, level: int | None, stamp: Any) -> Values:
     content_hash, content_codec = content_pair(payload)
     return (
         r[0],
@@ -196,7 +255,7 @@ async def _at(rec: Recorder, dialect: str, instant: datetime | None) -> tuple[An
 
 async def count(rec: Recorder, dialect: str, where: Any, as_of: datetime | None = None) -> int:
     """How many artifacts match ``where`` (checked here), live now or, with ``as_of`` (an aware
-    UTC datetime), live at that instant; one statement either way (two for the past)."""
+    UTC datetime), live at that instant; one statement (two for the past on PostgreSQL)."""
     node = parse_where(where)
     past = as_of is not None
     with_levels = past and sql.uses_level(node)

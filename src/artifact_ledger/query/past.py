@@ -19,7 +19,7 @@ from ..store.statements import ONE, ZERO
 from ..store.tables import UtcDateTime, events, parent_history
 from .prepared import Binds
 
-__all__ = ["levels_cte", "levels_statement", "position_statement", "valid"]
+__all__ = ["levels_cte", "levels_statement", "links_statement", "position_statement", "valid"]
 
 
 def valid(link: NamedFromClause, position: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -69,3 +69,17 @@ def levels_statement(ids: Sequence[str], position: int, bind: Binds | None = Non
     parent = select(step.c.parent_id).where(step.c.artifact_id == up.c.id, valid(step, p)).limit(ONE).scalar_subquery()
     up = up.union_all(select(up.c.origin, parent).where(up.c.id.is_not(None)))
     return select(up.c.origin, func.count(up.c.id)).group_by(up.c.origin)
+
+
+def links_statement(ids: Sequence[str], position: int, bind: Binds) -> Select[Any]:
+    """``(id, parent_id)`` of the link of each of ``ids`` valid at ``position`` (one seek each).
+
+    One step of a walk up the links; cheap to plan and, unlike a recursive statement (whose row
+    estimate PostgreSQL multiplies tenfold per step), never costed above ``jit_above_cost``:
+    :func:`levels_statement` over ~120 ids was JIT-compiled in each of its first five
+    executions (8-60 ms each, against under 1 ms to run)."""
+    link = parent_history.alias("link")
+    wanted = [bind(i, link.c.artifact_id.type) for i in ids]
+    return select(link.c.artifact_id, link.c.parent_id).where(
+        link.c.artifact_id.in_(wanted), valid(link, bind(position, BigInteger()))
+    )

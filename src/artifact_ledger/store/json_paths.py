@@ -84,6 +84,14 @@ class JsonSql:
         """``doc`` at ``path`` ``op`` ``value`` (the operators of the filter language, ``data`` fields)."""
         raise NotImplementedError
 
+    def between(
+        self, doc: Any, path: Sequence[str | int], first: tuple[str, Any], second: tuple[str, Any], bind: Bind = literal
+    ) -> ColumnElement[bool] | None:
+        """``doc`` at ``path`` meeting both comparisons ``(op, value)`` (one of ``gt gte`` and one of
+        ``lt lte``), binding ``first``'s value then ``second``'s as :meth:`condition` of each would;
+        None where the backend has nothing cheaper than the two conditions."""
+        return None
+
     def has_string(
         self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str], bind: Bind = literal
     ) -> ColumnElement[bool]:
@@ -325,6 +333,23 @@ class PostgresJson(JsonSql):
                 return or_(found, and_(t == "string", func.strpos(self._text(e), bind(value, Text)) > 0))
             return found
         raise ValueError(f"unknown operator {op}")
+
+    def between(
+        self, doc: Any, path: Sequence[str | int], first: tuple[str, Any], second: tuple[str, Any], bind: Bind = literal
+    ) -> ColumnElement[bool] | None:
+        # jsonb orders values of different types by type (null and strings below every number;
+        # booleans, arrays and objects above; an extracted empty array below null), so a number
+        # above a lower bound and below an upper one is the only kind of value inside both: the
+        # ``jsonb_typeof`` guards, each parsing the document again per row, are left out.
+        ops = {first[0], second[0]}
+        lower, upper = ops & {"gt", "gte"}, ops & {"lt", "lte"}
+        if not (lower and upper and _is_number(first[1]) and _is_number(second[1])):
+            return None
+        e = self._walk(doc, path)
+        return and_(
+            e.operate(_COMPARE[first[0]], self._json(first[1], bind)),
+            e.operate(_COMPARE[second[0]], self._json(second[1], bind)),
+        )
 
     def text_holds(self, doc: Any, needle: str, bind: Bind = literal) -> ColumnElement[bool]:
         return func.strpos(doc, bind(needle, Text)) > 0
