@@ -173,6 +173,8 @@ def diff_states(
     content = None
     if old.content != new.content:
         a, b = old.content, new.content
+        a = None if a is not None and a.codec == REDACTED_CODEC else a  # erased: nothing of it to show
+        b = None if b is not None and b.codec == REDACTED_CODEC else b
         content = ContentChange(
             old_hash=a.hash if a else None,
             new_hash=b.hash if b else None,

@@ -32,3 +32,31 @@ def test_text_diff_lines_with_word_highlights(served: Served, open_page: OpenPag
     highlight = added.first.locator("ins.word").evaluate("e => getComputedStyle(e).backgroundColor")
     assert highlight == "rgb(172, 238, 187)"
     expect(content.locator("tr.line-context").first).to_contain_text("Dear team,")
+
+
+def test_a_redacted_artifact_shows_its_data_and_says_its_content_was_redacted(
+    served: Served, open_page: OpenPage, tmp_path: Any
+) -> None:
+    scan = served.create({"name": "scan", "email": "ada@example.org", "content": "patient record\n"})
+    with served.api("bob-token") as client:
+        body = {"data": {"name": "scan", "email": "ada@example.org", "content": "patient record, page 2\n"}}
+        assert client.put(f"/{scan}", json=body).status_code == 200
+        erased = client.post(f"/{scan}/$redact", json={"fields": ["email"]}, headers={"X-Reason": "erasure request"})
+        assert erased.status_code == 200, erased.text
+        erased = client.post(f"/{scan}/$redact", json={"version": 1}, headers={"X-Reason": "erasure request"})
+        assert erased.status_code == 200, erased.text
+    page = open_page(served)
+    page.goto(f"/artifacts/{scan}?version=1&diff_from=1&diff_to=2#diff")
+    gone = page.locator("#content-gone")
+    expect(gone).to_contain_text(f"the content of artifact {scan} version 1 was redacted")
+    expect(page.locator("#data")).to_contain_text('"name": "scan"')
+    expect(page.locator("main")).not_to_contain_text("ada@example.org")
+    expect(page.locator("main")).not_to_contain_text("patient record\n")
+    content = page.get_by_role("region", name="Content changes")
+    expect(content).to_contain_text("the old content was redacted: not compared")
+    history = page.locator("#history li")
+    expect(history.nth(0).locator(".redacted")).to_have_text("redacted: content, data.email")
+    expect(history.nth(1).locator(".redacted")).to_have_text("redacted: data.email")
+    page.screenshot(path=str(tmp_path / "redacted.png"), full_page=True)
+    page.goto(f"/artifacts/{scan}")  # the current version's content is untouched
+    expect(page.locator("#content")).to_contain_text("patient record, page 2")

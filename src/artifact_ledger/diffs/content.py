@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .. import queries
-from ..events import ContentRef
+from ..events import REDACTED_CODEC, ContentRef
 from ..jsondiff import json_patch
 from ..repository import ArtifactRepository
 from ..schemas.content_diffs import BytesContentDiff, ContentDiff, JsonContentDiff, PatchOperation
@@ -94,6 +94,12 @@ async def content_diff(repo: ArtifactRepository, old: ContentRef | None, new: Co
     """What changed inside the content between two versions, or None when it did not change."""
     if old == new or (old is not None and new is not None and old.hash == new.hash):
         return None
+    erased = [ref is not None and ref.codec == REDACTED_CODEC for ref in (old, new)]
+    if any(erased):  # a redaction erased one side: nothing of it can be compared, or shown
+        sides = " and ".join(name for name, gone in zip(("the old", "the new"), erased, strict=True) if gone)
+        return _bytes(
+            None if erased[0] else old, None if erased[1] else new, f"{sides} content was redacted: not compared", False
+        )
     kinds = {side_kind(ref) for ref in (old, new) if ref is not None}
     if len(kinds) > 1:
         described = " to ".join(side_kind(ref) if ref else "none" for ref in (old, new))

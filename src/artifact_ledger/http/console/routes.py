@@ -21,7 +21,7 @@ from typing import Final
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from ...errors import ArtifactNotFoundError
+from ...errors import ArtifactNotFoundError, ContentExpiredError, RedactedError
 from ...events import EVENT_TYPES, expand_event_types
 from ...manager import ArtifactManager
 from ...schemas import ArtifactTreeNode
@@ -143,12 +143,21 @@ def console_router(service: Service) -> APIRouter:
                     404, f"artifact {aid} has versions 1 to {latest}, not {at_version}", kind="version-not-found"
                 )
             shown_version = at_version
-            if at_version is not None:
-                out = None if versions[at_version - 1].deleted else await manager.find_by_id(aid, version=at_version)
-            else:
-                out = await manager.find_by_id(aid, as_of=when)
-                if out is not None:
-                    shown_version = out.version
+            content_gone: str | None = None  # why the content is not shown: redacted or expired
+            try:
+                if at_version is not None:
+                    deleted = versions[at_version - 1].deleted
+                    out = None if deleted else await manager.find_by_id(aid, version=at_version)
+                else:
+                    out = await manager.find_by_id(aid, as_of=when)
+            except (RedactedError, ContentExpiredError) as gone:
+                content_gone = str(gone)
+                if at_version is not None:
+                    out = await manager.find_by_id(aid, include_content=False, version=at_version)
+                else:
+                    out = await manager.find_by_id(aid, include_content=False, as_of=when)
+            if at_version is None and out is not None:
+                shown_version = out.version
             low = number(diff_from, "from", low=1, high=latest)
             high = number(diff_to, "to", low=1, high=latest)
             diff = None
@@ -175,6 +184,7 @@ def console_router(service: Service) -> APIRouter:
             level_label=labels.get(out.level) if out is not None else None,
             data_text=views.data_without_content(out.data) if out is not None else "",
             preview=views.preview(out.data) if out is not None else views.Preview("none"),
+            content_gone=content_gone,
             diff=diff,
             pretty=views.pretty_json,
             picked_from=picked_from,
