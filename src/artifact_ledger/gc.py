@@ -20,33 +20,35 @@ fails after that leaves fewer unreferenced files and nothing a version needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import heapq
+from array import array
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import aclosing, asynccontextmanager
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import String, bindparam, select
 
 from . import arguments
 from .ambient import current as current_attribution
 from .blob_files import TRASH, blob_files, deleting_files, restore_files, trash_files
 from .content.streams import decode_manifest
-from .errors import InvalidArgumentError
-from .events import RETENTION_APPLIED, NewEvent, RecordedEvent
+from .errors import InvalidArgumentError, LedgerError
+from .events import RETENTION_APPLIED, Attribution, NewEvent, RecordedEvent
 from .ids import id_text
-from .lifecycle import delete_blobs, fold_log
-from .retention import PART_ITEMS, LogFacts
+from .lifecycle import delete_blobs
+from .retention import PART_ITEMS
 from .store.blob_dir import DirectoryBlobs
 from .store.errors import translated
-from .store.recorder import Recorder
-from .store.statements import ZERO, Statement, compile_for
-from .store.tables import blobs as blob_table
+from .store.recorder import Recorder, reading
+from .store.retention import gc_statements
 from .writer import WriteBatch
 
 if TYPE_CHECKING:
     from .lifecycle import Retention
 
-__all__ = ["GC_POLICY", "GcReport", "StoreReclaim", "collect", "referenced_hashes"]
+__all__ = ["GC_POLICY", "GcReport", "StoreReclaim", "Unreferenced", "collect", "referenced_hashes"]
 
 GC_POLICY: Final = {"keep_last": None, "keep_aliased": False, "keep_newer_than": None, "cutoff": None}
 """The policy a gc run's ``retention.applied`` events carry: no rule, so no version expires."""
@@ -87,90 +89,175 @@ class GcReport(BaseModel):
 
 
 # ---- what is referenced ----------------------------------------------------------------------------
-async def referenced_hashes(rec: Recorder, facts: LogFacts) -> set[str]:
-    """Every blob a version whose content is not expired needs: its content and, for content
-    saved as a stream, the manifest's chunks. A manifest that cannot be read raises (then no
-    chunk could be told from garbage, so nothing is collected)."""
-    live: set[str] = set()
-    for aid, versions in facts.versions.items():
-        live.update(v.hash for v in versions if v.hash is not None and (aid, v.version) not in facts.expired)
-    needed = set(live)
-    for manifest in sorted(h for h in live if facts.codecs.get(h) == "chunks"):
-        data = (await rec.blobs.get(rec, [manifest]))[manifest]
-        needed.update(chunk for chunk, _ in decode_manifest(data).chunks)
-    return needed
+async def _live_chunks(rec: Recorder) -> list[str]:
+    """The chunks the manifests of live streamed content list, sorted and distinct. A manifest that
+    cannot be read raises (then no chunk could be told from garbage, so nothing is collected)."""
+    sql = gc_statements(rec.sql.dialect)
+    chunks: set[str] = set()
+    async with aclosing(rec.pages(sql.live_manifests, (), _PAGE)) as pages:
+        async for rows in pages:
+            for manifest, _codec in rows:
+                data = (await rec.blobs.get(rec, [str(manifest)]))[str(manifest)]
+                chunks.update(chunk for chunk, _ in decode_manifest(data).chunks)
+    return sorted(chunks)
 
 
-# ---- what is stored --------------------------------------------------------------------------------
-def _row_page(dialect: str) -> Statement:
-    b = blob_table
-    construct = (
-        select(b.c.hash, b.c.size)
-        .where(b.c.hash > bindparam("after", type_=String))
-        .order_by(b.c.hash)
-        .limit(bindparam("limit"))
-        .offset(ZERO)
-    )
-    return compile_for(dialect, "gc_blob_page", construct, ("after", "limit"))
+async def referenced_hashes(rec: Recorder) -> AsyncGenerator[list[str]]:
+    """Every blob a version whose content is not expired needs, distinct and in hash order, a page at
+    a time: its content and, for content saved as a stream, the manifest's chunks. The one place that
+    says what gc keeps (what a redaction makes unreferenced belongs here).
+
+    The log is the source, never a projection: the database reads the content references out of the
+    state events' payloads and leaves out the versions a ``retention.applied`` event expired, sorted
+    (``store/retention.py``, :func:`gc_statements`); only the page in hand is held here. A page out of
+    order (a collation that sorts these names differently) raises rather than guess."""
+    chunks = await _live_chunks(rec)
+    sql = gc_statements(rec.sql.dialect)
+    at = 0
+    last = ""
+    async with aclosing(rec.pages(sql.live_content, (), _PAGE)) as pages:
+        async for rows in pages:
+            out: list[str] = []
+            for value, _codec in rows:
+                if value is None:
+                    raise LedgerError("a state event in the log names content without a hash: nothing was collected")
+                digest = str(value)
+                while at < len(chunks) and chunks[at] < digest:
+                    out.append(chunks[at])
+                    at += 1
+                if at < len(chunks) and chunks[at] == digest:
+                    at += 1
+                if digest == last:  # one hash saved with two codecs
+                    continue
+                if digest < last:
+                    raise LedgerError("the database returned content hashes out of order: nothing was collected")
+                out.append(digest)
+                last = digest
+            yield out
+    if at < len(chunks):
+        yield chunks[at:]
 
 
-_ROW_PAGES: dict[str, Statement] = {}
+# ---- what is stored, less what is referenced ------------------------------------------------------
+Listing = AsyncIterator[Sequence[tuple[str, int]]]
+"""(hash, size) of what one store holds, in hash order, a page at a time."""
 
 
-async def _rows(rec: Recorder, needed: set[str]) -> list[tuple[str, int]]:
-    """(hash, size) of every ``ledger_blobs`` row no live version needs, a page at a time."""
-    dialect = rec.sql.dialect
-    statement = _ROW_PAGES.get(dialect) or _ROW_PAGES.setdefault(dialect, _row_page(dialect))
-    out: list[tuple[str, int]] = []
+async def _rows(rec: Recorder) -> Listing:
+    """``ledger_blobs`` (hash, size), one keyset page at a time."""
+    statement = gc_statements(rec.sql.dialect).blob_page
     after = ""
     while True:
         rows = await rec.fetch(statement, after, _PAGE)
-        out.extend((str(h), int(size)) for h, size in rows if str(h) not in needed)
+        yield [(str(h), int(size)) for h, size in rows]
         if len(rows) < _PAGE:
-            return out
+            return
         after = str(rows[-1][0])
 
 
+async def _files(root: Path) -> Listing:
+    """A directory store's blob files (hash, size), in hash order, a bounded batch at a time."""
+    found = blob_files(root)
+    while batch := await asyncio.to_thread(lambda: list(islice(found, _PAGE))):
+        yield batch
+
+
+class Unreferenced:
+    """What one store holds that nothing references: hashes in hash order, their sizes beside them."""
+
+    def __init__(self) -> None:
+        self.hashes: list[str] = []
+        self.sizes = array("q")
+        self.bytes = 0
+
+    def add(self, digest: str, size: int) -> None:
+        self.hashes.append(digest)
+        self.sizes.append(size)
+        self.bytes += size
+
+
+async def _sweep(rec: Recorder, listing: Listing, watch: set[str]) -> tuple[int, Unreferenced, set[str]]:
+    """Merge one store's listing against :func:`referenced_hashes` (both in hash order): the count of
+    referenced hashes, the store's unreferenced blobs, and which of ``watch`` are referenced. Memory
+    holds a page of each and what is unreferenced (the report lists it)."""
+    referenced = referenced_hashes(rec)
+    refs: list[str] = []
+    at = count = 0
+    more = True
+    seen: set[str] = set()
+    found = Unreferenced()
+    last = ""
+    try:
+        async for page in listing:
+            for digest, size in page:
+                if digest <= last:
+                    raise LedgerError(f"the blob store listed {digest} out of order: nothing was collected")
+                last = digest
+                while True:
+                    if at == len(refs):
+                        if not more:
+                            break
+                        got = await anext(referenced, None)
+                        if got is None:
+                            more, refs, at = False, [], 0
+                            break
+                        refs, at = got, 0
+                        count += len(got)
+                        if watch:
+                            seen.update(watch.intersection(got))
+                        continue
+                    if refs[at] < digest:
+                        at += 1
+                        continue
+                    break
+                if at < len(refs) and refs[at] == digest:
+                    continue
+                found.add(digest, size)
+        async for rest in referenced:  # the remaining ones still count (and may be watched)
+            count += len(rest)
+            if watch:
+                seen.update(watch.intersection(rest))
+    finally:
+        await referenced.aclose()
+    return count, found, seen
+
+
 # ---- a run -------------------------------------------------------------------------------------------
-Found = dict[str, list[tuple[str, int]]]
-"""store name -> (hash, size) of its unreferenced blobs."""
+Found = dict[str, Unreferenced]
+"""store name -> its unreferenced blobs."""
 
 
-async def _plan(rec: Recorder, progress: Progress | None) -> tuple[set[str], Found]:
-    facts = await fold_log(rec)
+async def _plan(rec: Recorder, progress: Progress | None, watch: set[str]) -> tuple[int, Found, set[str]]:
     if progress is not None:
         progress("log", 1, 1)
-    needed = await referenced_hashes(rec, facts)
     directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
     total = 2 if directory is not None else 1
-    found: Found = {"database": await _rows(rec, needed)}
+    referenced, rows, _ = await _sweep(rec, _rows(rec), set())
+    found: Found = {"database": rows}
     if progress is not None:
         progress("scan", 1, total)
+    seen: set[str] = set()
     if directory is not None:
-        root = directory.root
-        files = await asyncio.to_thread(lambda: [(h, s) for h, s in blob_files(root) if h not in needed])
-        found[directory.location] = files
+        referenced, found[directory.location], seen = await _sweep(rec, _files(directory.root), watch)
         if progress is not None:
             progress("scan", 2, total)
-    return needed, found
+    return referenced, found, seen
 
 
-def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path]) -> None:
-    """Files an earlier run set aside and never removed (its transaction was an outer one, or the
-    process died): one a version needs whose file is missing is put back, the rest join ``trash``."""
-    for aside in trash_files(store.root):
-        digest = aside.name[len(TRASH) :]
+def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path], aside: list[Path]) -> None:
+    """Files an earlier run set aside (``aside``) and never removed (its transaction was an outer one,
+    or the process died): one a version needs (in ``needed``) whose file is missing is put back, the
+    rest join ``trash``."""
+    for path in aside:
+        digest = path.name[len(TRASH) :]
         if digest in needed and not store.path(digest).exists():
-            restore_files([aside])
+            restore_files([path])
         else:
-            trash.append(aside)
+            trash.append(path)
 
 
 def _report(dry_run: bool, referenced: int, found: Found, positions: list[int]) -> GcReport:
-    stores = [
-        StoreReclaim(store=name, blobs=[h for h, _ in items], bytes=sum(s for _, s in items))
-        for name, items in found.items()
-    ]
+    stores = [StoreReclaim(store=name, blobs=items.hashes, bytes=items.bytes) for name, items in found.items()]
     return GcReport(
         dry_run=dry_run,
         referenced=referenced,
@@ -181,13 +268,76 @@ def _report(dry_run: bool, referenced: int, found: Found, positions: list[int]) 
     )
 
 
-def gc_payloads(deleted: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
-    """The ``retention.applied`` payloads of one gc run: no version expired, PART_ITEMS blobs a part."""
-    cut = [list(deleted[i : i + PART_ITEMS]) for i in range(0, len(deleted), PART_ITEMS)]
-    return [
-        {"policy": dict(GC_POLICY), "expired": [], "deleted": [[h, s] for h, s in part], "part": i, "parts": len(cut)}
-        for i, part in enumerate(cut, 1)
-    ]
+def gc_payload(part: Sequence[tuple[str, int]], number: int, parts: int) -> dict[str, Any]:
+    """One ``retention.applied`` payload of a gc run: no version expired, these blobs deleted."""
+    return {
+        "policy": dict(GC_POLICY),
+        "expired": [],
+        "deleted": [[h, s] for h, s in part],
+        "part": number,
+        "parts": parts,
+    }
+
+
+def _deleted(found: Found) -> Iterator[tuple[str, int, bool]]:
+    """(hash, size, whether ``ledger_blobs`` has it) of every blob a run deletes, every store together,
+    in hash order, each hash once (the larger size where both stores have it)."""
+    stores = list(found.items())
+    tagged = [((h, s, name == "database") for h, s in zip(u.hashes, u.sizes, strict=True)) for name, u in stores]
+    held: tuple[str, int, bool] | None = None
+    for digest, size, in_db in heapq.merge(*tagged):
+        if held is not None and held[0] == digest:
+            held = (digest, max(size, held[1]), in_db or held[2])
+            continue
+        if held is not None:
+            yield held
+        held = (digest, size, in_db)
+    if held is not None:
+        yield held
+
+
+async def _delete(
+    batch: WriteBatch, who: Attribution, found: Found, trash: list[Path], progress: Progress | None
+) -> list[int]:
+    """Append the run's ``retention.applied`` events and delete what each lists, one part at a time:
+    the event and its ``ledger_expired_blobs`` rows are sent before its blobs' DELETE (the guard lets
+    only those through), and no more than a part's worth is built at once."""
+    total = sum(1 for _ in _deleted(found))
+    if total == 0:
+        return []
+    parts = -(-total // PART_ITEMS)
+    rec = batch.driver
+    stream = id_text(batch.new_id)
+    positions: list[int] = []
+    if progress is not None:
+        progress("delete", 0, total)
+    done = 0
+    pending = _deleted(found)
+    for number in range(1, parts + 1):
+        part = list(islice(pending, PART_ITEMS))
+        event = NewEvent(stream, number, RETENTION_APPLIED, gc_payload([(h, s) for h, s, _ in part], number, parts))
+        sealed: list[RecordedEvent] = await batch._commit_events([event], who)
+        positions.extend(e.position for e in sealed)
+        await batch.flush()  # the event and its ledger_expired_blobs rows, before the deletes
+        await delete_blobs(rec, [h for h, _, in_db in part if in_db], trash, files=[h for h, _, _ in part])
+        done += len(part)
+        if progress is not None:
+            progress("delete", done, total)
+    return positions
+
+
+@asynccontextmanager
+async def _reading(retention: Retention) -> AsyncIterator[Recorder]:
+    """One consistent snapshot for a dry run (its statements read the log and the blobs together):
+    the session's transaction when it has one, else a read-only transaction on the engine reads use."""
+    repo = retention.repo
+    engine = repo._reads_engine()
+    if engine is None:
+        async with repo.reading() as rec:
+            yield rec
+        return
+    async with engine.connect() as conn, reading(conn) as rec:
+        yield rec
 
 
 async def collect(
@@ -207,38 +357,23 @@ async def collect(
     if dry_run:
         await commands.sync()
         with translated():
-            async with retention.repo.reading() as rec:
-                needed, found = await _plan(rec, progress)
-                return _report(True, len(needed), found, [])
+            async with _reading(retention) as rec:
+                referenced, found, _ = await _plan(rec, progress, set())
+                return _report(True, referenced, found, [])
 
     async def gc(batch: WriteBatch, trash: list[Path]) -> GcReport:
         await batch.prefetch([])
         if batch.pending:
             await batch.flush()
         rec = batch.driver
-        needed, found = await _plan(rec, progress)
-        referenced = len(needed)
         directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
+        aside = [] if directory is None else await asyncio.to_thread(trash_files, directory.root)
+        watch = {p.name[len(TRASH) :] for p in aside}
+        referenced, found, needed = await _plan(rec, progress, watch)
         if directory is not None:
-            await asyncio.to_thread(settle_trash, directory, needed, trash)
-        sizes: dict[str, int] = {}
-        for items in found.values():
-            for digest, size in items:
-                sizes[digest] = max(size, sizes.get(digest, 0))
-        if not sizes:
-            return _report(False, referenced, found, [])
-        deleted = sorted(sizes.items())
-        stream = id_text(batch.new_id)
-        decided = [NewEvent(stream, i, RETENTION_APPLIED, p) for i, p in enumerate(gc_payloads(deleted), 1)]
-        sealed: list[RecordedEvent] = await batch._commit_events(decided, who)
-        await batch.flush()  # the events and their ledger_expired_blobs rows, before the deletes
-        if progress is not None:
-            progress("delete", 0, len(deleted))
-        files = [] if directory is None else [h for h, _ in found[directory.location]]
-        await delete_blobs(rec, [h for h, _ in found["database"]], trash, files=files)
-        if progress is not None:
-            progress("delete", len(deleted), len(deleted))
-        return _report(False, referenced, found, [e.position for e in sealed])
+            await asyncio.to_thread(settle_trash, directory, needed, trash, aside)
+        positions = await _delete(batch, who, found, trash, progress)
+        return _report(False, referenced, found, positions)
 
     def write(trash: list[Path]) -> Awaitable[GcReport]:
         return commands._write(lambda batch: gc(batch, trash))
