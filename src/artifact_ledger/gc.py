@@ -170,56 +170,69 @@ class Unreferenced:
         self.sizes = array("q")
         self.bytes = 0
 
-    def add(self, digest: str, size: int) -> None:
-        self.hashes.append(digest)
-        self.sizes.append(size)
-        self.bytes += size
+
+class _Listed:
+    """One store's listing being merged: the page in hand and where in it the merge is."""
+
+    def __init__(self, listing: Listing) -> None:
+        self.listing = listing
+        self.page: Sequence[tuple[str, int]] = ()
+        self.at = 0
+        self.done = False
+        self.last = ""
+        self.found = Unreferenced()
+
+    async def take(self, bound: str | None, refs: set[str]) -> None:
+        """Everything listed up to ``bound`` (all of it when None); what is not in ``refs`` (every
+        referenced hash up to ``bound`` since the last call) is unreferenced."""
+        found = self.found
+        while True:
+            if self.at == len(self.page):
+                if self.done:
+                    return
+                page = await anext(self.listing, None)
+                if page is None:
+                    self.done = True
+                    return
+                self.page, self.at = page, 0
+            page, i, n = self.page, self.at, len(self.page)
+            while i < n:
+                digest, size = page[i]
+                if bound is not None and digest > bound:
+                    self.at = i
+                    return
+                if digest <= self.last:
+                    raise LedgerError(f"a blob store listed {digest} out of order: nothing was collected")
+                self.last = digest
+                if digest not in refs:
+                    found.hashes.append(digest)
+                    found.sizes.append(size)
+                    found.bytes += size
+                i += 1
+            self.at = i
 
 
-async def _sweep(rec: Recorder, listing: Listing, watch: set[str]) -> tuple[int, Unreferenced, set[str]]:
-    """Merge one store's listing against :func:`referenced_hashes` (both in hash order): the count of
-    referenced hashes, the store's unreferenced blobs, and which of ``watch`` are referenced. Memory
-    holds a page of each and what is unreferenced (the report lists it)."""
-    referenced = referenced_hashes(rec)
-    refs: list[str] = []
-    at = count = 0
-    more = True
+async def _sweep(rec: Recorder, listings: dict[str, Listing], watch: set[str]) -> tuple[int, Found, set[str]]:
+    """Merge the stores' listings against :func:`referenced_hashes` (all in hash order), a page of
+    referenced hashes at a time: the count of referenced hashes, each store's unreferenced blobs,
+    and which of ``watch`` are referenced. Memory holds a page of each and what is unreferenced
+    (the report lists it)."""
+    stores = {name: _Listed(listing) for name, listing in listings.items()}
+    count = 0
     seen: set[str] = set()
-    found = Unreferenced()
-    last = ""
-    try:
-        async for page in listing:
-            for digest, size in page:
-                if digest <= last:
-                    raise LedgerError(f"the blob store listed {digest} out of order: nothing was collected")
-                last = digest
-                while True:
-                    if at == len(refs):
-                        if not more:
-                            break
-                        got = await anext(referenced, None)
-                        if got is None:
-                            more, refs, at = False, [], 0
-                            break
-                        refs, at = got, 0
-                        count += len(got)
-                        if watch:
-                            seen.update(watch.intersection(got))
-                        continue
-                    if refs[at] < digest:
-                        at += 1
-                        continue
-                    break
-                if at < len(refs) and refs[at] == digest:
-                    continue
-                found.add(digest, size)
-        async for rest in referenced:  # the remaining ones still count (and may be watched)
-            count += len(rest)
+    async with aclosing(referenced_hashes(rec)) as referenced:
+        async for page in referenced:
+            if not page:
+                continue
+            count += len(page)
+            refs = set(page)
             if watch:
-                seen.update(watch.intersection(rest))
-    finally:
-        await referenced.aclose()
-    return count, found, seen
+                seen.update(watch & refs)
+            for store in stores.values():
+                await store.take(page[-1], refs)
+    for store in stores.values():
+        await store.take(None, set())
+    return count, {name: store.found for name, store in stores.items()}, seen
 
 
 # ---- a run -------------------------------------------------------------------------------------------
@@ -228,20 +241,16 @@ Found = dict[str, Unreferenced]
 
 
 async def _plan(rec: Recorder, progress: Progress | None, watch: set[str]) -> tuple[int, Found, set[str]]:
+    directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
+    listings: dict[str, Listing] = {"database": _rows(rec)}
+    if directory is not None:
+        listings[directory.location] = _files(directory.root)
     if progress is not None:
         progress("log", 1, 1)
-    directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
-    total = 2 if directory is not None else 1
-    referenced, rows, _ = await _sweep(rec, _rows(rec), set())
-    found: Found = {"database": rows}
+    planned = await _sweep(rec, listings, watch)
     if progress is not None:
-        progress("scan", 1, total)
-    seen: set[str] = set()
-    if directory is not None:
-        referenced, found[directory.location], seen = await _sweep(rec, _files(directory.root), watch)
-        if progress is not None:
-            progress("scan", 2, total)
-    return referenced, found, seen
+        progress("scan", len(listings), len(listings))
+    return planned
 
 
 def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path], aside: list[Path]) -> None:
