@@ -20,9 +20,7 @@ fails after that leaves fewer unreferenced files and nothing a version needs.
 from __future__ import annotations
 
 import asyncio
-import heapq
-from array import array
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from itertools import islice
 from pathlib import Path
@@ -32,10 +30,11 @@ from pydantic import BaseModel, ConfigDict
 
 from . import arguments
 from .ambient import current as current_attribution
-from .blob_files import TRASH, blob_files, deleting_files, restore_files, trash_files
+from .blob_files import TRASH, deleting_files, restore_files, trash_files
 from .content.streams import decode_manifest
 from .errors import InvalidArgumentError, LedgerError
 from .events import RETENTION_APPLIED, Attribution, NewEvent, RecordedEvent
+from .gc_sweep import Found, Listing, deleted, files, rows, sweep
 from .ids import id_text
 from .lifecycle import delete_blobs
 from .retention import PART_ITEMS
@@ -48,7 +47,7 @@ from .writer import WriteBatch
 if TYPE_CHECKING:
     from .lifecycle import Retention
 
-__all__ = ["GC_POLICY", "GcReport", "StoreReclaim", "Unreferenced", "collect", "referenced_hashes"]
+__all__ = ["GC_POLICY", "GcReport", "StoreReclaim", "collect", "referenced_hashes"]
 
 GC_POLICY: Final = {"keep_last": None, "keep_aliased": False, "keep_newer_than": None, "cutoff": None}
 """The policy a gc run's ``retention.applied`` events carry: no rule, so no version expires."""
@@ -67,7 +66,9 @@ class StoreReclaim(BaseModel):
     store: str
     """``database`` (the ``ledger_blobs`` table) or the blob directory's path."""
     blobs: list[str]
-    """The hashes of the unreferenced blobs, in hash order."""
+    """The hashes of the unreferenced blobs, in hash order (empty when the run was asked not to list them)."""
+    count: int
+    """How many there are (``len(blobs)`` when listed)."""
     bytes: int
 
 
@@ -138,116 +139,15 @@ async def referenced_hashes(rec: Recorder) -> AsyncGenerator[list[str]]:
         yield chunks[at:]
 
 
-# ---- what is stored, less what is referenced ------------------------------------------------------
-Listing = AsyncIterator[Sequence[tuple[str, int]]]
-"""(hash, size) of what one store holds, in hash order, a page at a time."""
-
-
-async def _rows(rec: Recorder) -> Listing:
-    """``ledger_blobs`` (hash, size), one keyset page at a time."""
-    statement = gc_statements(rec.sql.dialect).blob_page
-    after = ""
-    while True:
-        rows = await rec.fetch(statement, after, _PAGE)
-        yield [(str(h), int(size)) for h, size in rows]
-        if len(rows) < _PAGE:
-            return
-        after = str(rows[-1][0])
-
-
-async def _files(root: Path) -> Listing:
-    """A directory store's blob files (hash, size), in hash order, a bounded batch at a time."""
-    found = blob_files(root)
-    while batch := await asyncio.to_thread(lambda: list(islice(found, _PAGE))):
-        yield batch
-
-
-class Unreferenced:
-    """What one store holds that nothing references: hashes in hash order, their sizes beside them."""
-
-    def __init__(self) -> None:
-        self.hashes: list[str] = []
-        self.sizes = array("q")
-        self.bytes = 0
-
-
-class _Listed:
-    """One store's listing being merged: the page in hand and where in it the merge is."""
-
-    def __init__(self, listing: Listing) -> None:
-        self.listing = listing
-        self.page: Sequence[tuple[str, int]] = ()
-        self.at = 0
-        self.done = False
-        self.last = ""
-        self.found = Unreferenced()
-
-    async def take(self, bound: str | None, refs: set[str]) -> None:
-        """Everything listed up to ``bound`` (all of it when None); what is not in ``refs`` (every
-        referenced hash up to ``bound`` since the last call) is unreferenced."""
-        found = self.found
-        while True:
-            if self.at == len(self.page):
-                if self.done:
-                    return
-                page = await anext(self.listing, None)
-                if page is None:
-                    self.done = True
-                    return
-                self.page, self.at = page, 0
-            page, i, n = self.page, self.at, len(self.page)
-            while i < n:
-                digest, size = page[i]
-                if bound is not None and digest > bound:
-                    self.at = i
-                    return
-                if digest <= self.last:
-                    raise LedgerError(f"a blob store listed {digest} out of order: nothing was collected")
-                self.last = digest
-                if digest not in refs:
-                    found.hashes.append(digest)
-                    found.sizes.append(size)
-                    found.bytes += size
-                i += 1
-            self.at = i
-
-
-async def _sweep(rec: Recorder, listings: dict[str, Listing], watch: set[str]) -> tuple[int, Found, set[str]]:
-    """Merge the stores' listings against :func:`referenced_hashes` (all in hash order), a page of
-    referenced hashes at a time: the count of referenced hashes, each store's unreferenced blobs,
-    and which of ``watch`` are referenced. Memory holds a page of each and what is unreferenced
-    (the report lists it)."""
-    stores = {name: _Listed(listing) for name, listing in listings.items()}
-    count = 0
-    seen: set[str] = set()
-    async with aclosing(referenced_hashes(rec)) as referenced:
-        async for page in referenced:
-            if not page:
-                continue
-            count += len(page)
-            refs = set(page)
-            if watch:
-                seen.update(watch & refs)
-            for store in stores.values():
-                await store.take(page[-1], refs)
-    for store in stores.values():
-        await store.take(None, set())
-    return count, {name: store.found for name, store in stores.items()}, seen
-
-
 # ---- a run -------------------------------------------------------------------------------------------
-Found = dict[str, Unreferenced]
-"""store name -> its unreferenced blobs."""
-
-
-async def _plan(rec: Recorder, progress: Progress | None, watch: set[str]) -> tuple[int, Found, set[str]]:
+async def _plan(rec: Recorder, progress: Progress | None, watch: set[str], listed: bool) -> tuple[int, Found, set[str]]:
     directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
-    listings: dict[str, Listing] = {"database": _rows(rec)}
+    listings: dict[str, Listing] = {"database": rows(rec, _PAGE)}
     if directory is not None:
-        listings[directory.location] = _files(directory.root)
+        listings[directory.location] = files(directory.root, _PAGE)
     if progress is not None:
         progress("log", 1, 1)
-    planned = await _sweep(rec, listings, watch)
+    planned = await sweep(referenced_hashes(rec), listings, watch, listed=listed)
     if progress is not None:
         progress("scan", len(listings), len(listings))
     return planned
@@ -266,12 +166,15 @@ def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path], asi
 
 
 def _report(dry_run: bool, referenced: int, found: Found, positions: list[int]) -> GcReport:
-    stores = [StoreReclaim(store=name, blobs=items.hashes, bytes=items.bytes) for name, items in found.items()]
+    stores = [
+        StoreReclaim(store=name, blobs=items.hashes, count=items.count, bytes=items.bytes)
+        for name, items in found.items()
+    ]
     return GcReport(
         dry_run=dry_run,
         referenced=referenced,
         stores=stores,
-        blobs=sum(len(s.blobs) for s in stores),
+        blobs=sum(s.count for s in stores),
         bytes_freed=sum(s.bytes for s in stores),
         positions=positions,
     )
@@ -288,30 +191,13 @@ def gc_payload(part: Sequence[tuple[str, int]], number: int, parts: int) -> dict
     }
 
 
-def _deleted(found: Found) -> Iterator[tuple[str, int, bool]]:
-    """(hash, size, whether ``ledger_blobs`` has it) of every blob a run deletes, every store together,
-    in hash order, each hash once (the larger size where both stores have it)."""
-    stores = list(found.items())
-    tagged = [((h, s, name == "database") for h, s in zip(u.hashes, u.sizes, strict=True)) for name, u in stores]
-    held: tuple[str, int, bool] | None = None
-    for digest, size, in_db in heapq.merge(*tagged):
-        if held is not None and held[0] == digest:
-            held = (digest, max(size, held[1]), in_db or held[2])
-            continue
-        if held is not None:
-            yield held
-        held = (digest, size, in_db)
-    if held is not None:
-        yield held
-
-
 async def _delete(
     batch: WriteBatch, who: Attribution, found: Found, trash: list[Path], progress: Progress | None
 ) -> list[int]:
     """Append the run's ``retention.applied`` events and delete what each lists, one part at a time:
     the event and its ``ledger_expired_blobs`` rows are sent before its blobs' DELETE (the guard lets
     only those through), and no more than a part's worth is built at once."""
-    total = sum(1 for _ in _deleted(found))
+    total = sum(1 for _ in deleted(found))
     if total == 0:
         return []
     parts = -(-total // PART_ITEMS)
@@ -321,7 +207,7 @@ async def _delete(
     if progress is not None:
         progress("delete", 0, total)
     done = 0
-    pending = _deleted(found)
+    pending = deleted(found)
     for number in range(1, parts + 1):
         part = list(islice(pending, PART_ITEMS))
         event = NewEvent(stream, number, RETENTION_APPLIED, gc_payload([(h, s) for h, s, _ in part], number, parts))
@@ -333,6 +219,11 @@ async def _delete(
         if progress is not None:
             progress("delete", done, total)
     return positions
+
+
+def _close(found: Found) -> None:
+    for each in found.values():
+        each.close()
 
 
 @asynccontextmanager
@@ -356,9 +247,15 @@ async def collect(
     actor: str | None,
     reason: str | None,
     progress: Progress | None = None,
+    list_blobs: bool = True,
 ) -> GcReport:
-    """Find (``dry_run``) or delete the blobs no live version references; see the module's docstring."""
+    """Find (``dry_run``) or delete the blobs no live version references; see the module's docstring.
+
+    ``list_blobs=False``: the report gives each store's count and bytes, not every hash, and the
+    run's memory stays flat whatever the number of blobs (what it deletes waits in a temporary file).
+    """
     arguments.flag(dry_run, "dry_run")
+    arguments.flag(list_blobs, "list_blobs")
     if progress is not None and not callable(progress):
         raise InvalidArgumentError(f"progress must be a callable or None, not {type(progress).__name__}")
     who = current_attribution(actor=actor, reason=reason)
@@ -367,8 +264,9 @@ async def collect(
         await commands.sync()
         with translated():
             async with _reading(retention) as rec:
-                referenced, found, _ = await _plan(rec, progress, set())
-                return _report(True, referenced, found, [])
+                referenced, found, _ = await _plan(rec, progress, set(), list_blobs)
+        _close(found)
+        return _report(True, referenced, found, [])
 
     async def gc(batch: WriteBatch, trash: list[Path]) -> GcReport:
         await batch.prefetch([])
@@ -378,10 +276,13 @@ async def collect(
         directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
         aside = [] if directory is None else await asyncio.to_thread(trash_files, directory.root)
         watch = {p.name[len(TRASH) :] for p in aside}
-        referenced, found, needed = await _plan(rec, progress, watch)
-        if directory is not None:
-            await asyncio.to_thread(settle_trash, directory, needed, trash, aside)
-        positions = await _delete(batch, who, found, trash, progress)
+        referenced, found, needed = await _plan(rec, progress, watch, list_blobs)
+        try:
+            if directory is not None:
+                await asyncio.to_thread(settle_trash, directory, needed, trash, aside)
+            positions = await _delete(batch, who, found, trash, progress)
+        finally:
+            _close(found)
         return _report(False, referenced, found, positions)
 
     def write(trash: list[Path]) -> Awaitable[GcReport]:

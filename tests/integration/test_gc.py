@@ -379,3 +379,32 @@ async def test_gc_treats_content_only_an_expired_version_references_as_garbage(
     assert digest(b"kept by another") in await stored(engine, root)
     assert again not in await stored(engine, root)
     assert (await ledger.verify()).ok
+
+
+async def test_gc_without_listing_counts_and_deletes_the_same_blobs(
+    ledger: Ledger, engine: AsyncEngine, root: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from artifact_ledger import gc as gc_module
+
+    monkeypatch.setattr(gc_module, "_PAGE", 2)
+    monkeypatch.setattr(gc_module, "PART_ITEMS", 3)
+    async with ledger.manager() as m:
+        for i in range(3):
+            await m.save(ArtifactIn(data={"name": f"w{i}", "content": b"kept-%d" % i}))
+    live = await stored(engine, root)
+    orphans = sorted([await plant(ledger, b"unlisted-%d" % i) for i in range(7)])
+    size = sum(len(b"unlisted-%d" % i) for i in range(7))
+    listed = await gc(ledger)
+    dry = await gc(ledger, list_blobs=False)
+    assert (dry.blobs, dry.bytes_freed, dry.referenced) == (7, size, listed.referenced)
+    where = "database" if root is None else str(root)
+    assert {s.store: (s.count, s.blobs) for s in dry.stores if s.count} == {where: (7, [])}
+    assert {s.store: s.count for s in listed.stores} == {s.store: len(s.blobs) for s in listed.stores}
+
+    done = await gc(ledger, dry_run=False, list_blobs=False)
+    assert (done.blobs, done.bytes_freed, len(done.positions)) == (7, size, 3)
+    assert sorted(h for p in await gc_payloads_in_log(engine) for h, _ in p["deleted"]) == orphans
+    assert await stored(engine, root) == live
+    assert (await ledger.verify()).ok
+    with pytest.raises(InvalidArgumentError, match="list_blobs"):
+        await gc(ledger, list_blobs="no")
