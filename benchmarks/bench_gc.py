@@ -11,7 +11,8 @@ in bulk with the bare driver, so no version names them: they are what gc must fi
 The directory store makes its files one by one; ``--dir-blobs`` (default 100,000) keeps that
 setup bounded, and the report says which count ran.
 
-Measured: ``ledger.gc(dry_run=True)`` then a real ``ledger.gc()``: wall time, and the resident
+Measured: ``ledger.gc(dry_run=True)`` then a real ``ledger.gc()`` (``--unlisted``: both with
+``list_blobs=False``, the report counting each store's blobs instead of listing every hash): wall time, and the resident
 set's growth over the start of each call (sampled every 5 ms on a thread, ``bench_transfer._PeakRss``).
 There is no raw-SQL floor for gc: the floor printed is one keyset scan of ``ledger_blobs``
 (hash, size, 5,000 rows a page) with the bare driver, the least any collector must read.
@@ -106,7 +107,7 @@ async def _setup(db: Database, ledger: Ledger, blobs: int, root: Path | None) ->
         await asyncio.to_thread(_write_files, root, garbage)
 
 
-async def measure(backend: str, store: str, blobs: int, log: Any = print) -> list[Result]:
+async def measure(backend: str, store: str, blobs: int, log: Any = print, *, listed: bool = True) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="al-gc-") as tmp:
         root = Path(tmp) / "blobs" if store == "directory" else None
         async with fresh_database(backend) as db:
@@ -120,24 +121,25 @@ async def measure(backend: str, store: str, blobs: int, log: Any = print) -> lis
                 for mode in ("dry", "real"):
                     with _PeakRss() as rss:
                         started = time.perf_counter()
-                        report = await ledger.gc(dry_run=mode == "dry")
+                        report = await ledger.gc(dry_run=mode == "dry", list_blobs=listed)
                         out[mode] = (time.perf_counter() - started, rss.as_dict(), report.blobs)
                 _, _, left = out["real"]
                 again = await ledger.gc(dry_run=True)
                 assert left == blobs - blobs // 2, (left, blobs)
                 assert again.blobs == 0, again.blobs
     results = []
+    suffix = "" if listed else " unlisted"
     for mode, (seconds, rss, found) in out.items():
         results.append(
             Result(
                 backend=backend,
                 workload="GC",
-                kind=f"gc {'dry run' if mode == 'dry' else 'real'} {store} {blobs:,} blobs",
+                kind=f"gc {'dry run' if mode == 'dry' else 'real'}{suffix} {store} {blobs:,} blobs",
                 ours=seconds,
                 floor=floor,
                 unit="s",
                 note=f"{found:,} unreferenced; RSS growth {rss['growth_mib']} MiB",
-                detail={"blobs": blobs, "store": store, "found": found, **rss},
+                detail={"blobs": blobs, "store": store, "found": found, "listed": listed, **rss},
             )
         )
     return results
@@ -157,11 +159,12 @@ async def main() -> None:
     parser.add_argument("--dir-blobs", type=int, default=DIR_BLOBS)
     parser.add_argument("--backend", choices=BACKENDS, action="append")
     parser.add_argument("--store", choices=("database", "directory"), action="append")
+    parser.add_argument("--unlisted", action="store_true", help="gc(list_blobs=False): counts, not every hash")
     args = parser.parse_args()
     for backend in args.backend or BACKENDS:
         for store in args.store or ("database", "directory"):
             count = args.blobs if store == "database" else min(args.blobs, args.dir_blobs)
-            for r in await measure(backend, store, count):
+            for r in await measure(backend, store, count, listed=not args.unlisted):
                 print(f"{backend:10} {r.kind:40} {r.ours:8.2f}s  (blob scan floor {r.floor:.2f}s)  {r.note}")
 
 

@@ -20,27 +20,28 @@ fails after that leaves fewer unreferenced files and nothing a version needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing, asynccontextmanager
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import String, bindparam, select
 
 from . import arguments
 from .ambient import current as current_attribution
-from .blob_files import TRASH, blob_files, deleting_files, restore_files, trash_files
+from .blob_files import TRASH, deleting_files, restore_files, trash_files
 from .content.streams import decode_manifest
-from .errors import InvalidArgumentError
-from .events import RETENTION_APPLIED, NewEvent, RecordedEvent
+from .errors import InvalidArgumentError, LedgerError
+from .events import RETENTION_APPLIED, Attribution, NewEvent, RecordedEvent
+from .gc_sweep import Found, Listing, deleted, files, rows, sweep
 from .ids import id_text
-from .lifecycle import delete_blobs, fold_log
-from .retention import PART_ITEMS, LogFacts
+from .lifecycle import delete_blobs
+from .retention import PART_ITEMS
 from .store.blob_dir import DirectoryBlobs
 from .store.errors import translated
-from .store.recorder import Recorder
-from .store.statements import ZERO, Statement, compile_for
-from .store.tables import blobs as blob_table
+from .store.recorder import Recorder, reading
+from .store.retention import gc_statements
 from .writer import WriteBatch
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ class StoreReclaim(BaseModel):
     store: str
     """``database`` (the ``ledger_blobs`` table) or the blob directory's path."""
     blobs: list[str]
-    """The hashes of the unreferenced blobs, in hash order."""
+    """The hashes of the unreferenced blobs, in hash order (empty when the run was asked not to list them)."""
+    count: int
+    """How many there are (``len(blobs)`` when listed)."""
     bytes: int
 
 
@@ -87,107 +90,154 @@ class GcReport(BaseModel):
 
 
 # ---- what is referenced ----------------------------------------------------------------------------
-async def referenced_hashes(rec: Recorder, facts: LogFacts) -> set[str]:
-    """Every blob a version whose content is not expired needs: its content and, for content
-    saved as a stream, the manifest's chunks. A manifest that cannot be read raises (then no
-    chunk could be told from garbage, so nothing is collected)."""
-    live: set[str] = set()
-    for aid, versions in facts.versions.items():
-        live.update(v.hash for v in versions if v.hash is not None and (aid, v.version) not in facts.expired)
-    needed = set(live)
-    for manifest in sorted(h for h in live if facts.codecs.get(h) == "chunks"):
-        data = (await rec.blobs.get(rec, [manifest]))[manifest]
-        needed.update(chunk for chunk, _ in decode_manifest(data).chunks)
-    return needed
+async def _live_chunks(rec: Recorder) -> list[str]:
+    """The chunks the manifests of live streamed content list, sorted and distinct. A manifest that
+    cannot be read raises (then no chunk could be told from garbage, so nothing is collected)."""
+    sql = gc_statements(rec.sql.dialect)
+    chunks: set[str] = set()
+    async with aclosing(rec.pages(sql.live_manifests, (), _PAGE)) as pages:
+        async for rows in pages:
+            for manifest, _codec in rows:
+                data = (await rec.blobs.get(rec, [str(manifest)]))[str(manifest)]
+                chunks.update(chunk for chunk, _ in decode_manifest(data).chunks)
+    return sorted(chunks)
 
 
-# ---- what is stored --------------------------------------------------------------------------------
-def _row_page(dialect: str) -> Statement:
-    b = blob_table
-    construct = (
-        select(b.c.hash, b.c.size)
-        .where(b.c.hash > bindparam("after", type_=String))
-        .order_by(b.c.hash)
-        .limit(bindparam("limit"))
-        .offset(ZERO)
-    )
-    return compile_for(dialect, "gc_blob_page", construct, ("after", "limit"))
+async def referenced_hashes(rec: Recorder) -> AsyncGenerator[list[str]]:
+    """Every blob a version whose content is not expired needs, distinct and in hash order, a page at
+    a time: its content and, for content saved as a stream, the manifest's chunks. The one place that
+    says what gc keeps (what a redaction makes unreferenced belongs here).
 
-
-_ROW_PAGES: dict[str, Statement] = {}
-
-
-async def _rows(rec: Recorder, needed: set[str]) -> list[tuple[str, int]]:
-    """(hash, size) of every ``ledger_blobs`` row no live version needs, a page at a time."""
-    dialect = rec.sql.dialect
-    statement = _ROW_PAGES.get(dialect) or _ROW_PAGES.setdefault(dialect, _row_page(dialect))
-    out: list[tuple[str, int]] = []
-    after = ""
-    while True:
-        rows = await rec.fetch(statement, after, _PAGE)
-        out.extend((str(h), int(size)) for h, size in rows if str(h) not in needed)
-        if len(rows) < _PAGE:
-            return out
-        after = str(rows[-1][0])
+    The log is the source, never a projection: the database reads the content references out of the
+    state events' payloads and leaves out the versions a ``retention.applied`` event expired, sorted
+    (``store/retention.py``, :func:`gc_statements`); only the page in hand is held here. A page out of
+    order (a collation that sorts these names differently) raises rather than guess."""
+    chunks = await _live_chunks(rec)
+    sql = gc_statements(rec.sql.dialect)
+    at = 0
+    last = ""
+    async with aclosing(rec.pages(sql.live_content, (), _PAGE)) as pages:
+        async for rows in pages:
+            out: list[str] = []
+            for value, _codec in rows:
+                if value is None:
+                    raise LedgerError("a state event in the log names content without a hash: nothing was collected")
+                digest = str(value)
+                while at < len(chunks) and chunks[at] < digest:
+                    out.append(chunks[at])
+                    at += 1
+                if at < len(chunks) and chunks[at] == digest:
+                    at += 1
+                if digest == last:  # one hash saved with two codecs
+                    continue
+                if digest < last:
+                    raise LedgerError("the database returned content hashes out of order: nothing was collected")
+                out.append(digest)
+                last = digest
+            yield out
+    if at < len(chunks):
+        yield chunks[at:]
 
 
 # ---- a run -------------------------------------------------------------------------------------------
-Found = dict[str, list[tuple[str, int]]]
-"""store name -> (hash, size) of its unreferenced blobs."""
-
-
-async def _plan(rec: Recorder, progress: Progress | None) -> tuple[set[str], Found]:
-    facts = await fold_log(rec)
+async def _plan(rec: Recorder, progress: Progress | None, watch: set[str], listed: bool) -> tuple[int, Found, set[str]]:
+    directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
+    listings: dict[str, Listing] = {"database": rows(rec, _PAGE)}
+    if directory is not None:
+        listings[directory.location] = files(directory.root, _PAGE)
     if progress is not None:
         progress("log", 1, 1)
-    needed = await referenced_hashes(rec, facts)
-    directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
-    total = 2 if directory is not None else 1
-    found: Found = {"database": await _rows(rec, needed)}
+    planned = await sweep(referenced_hashes(rec), listings, watch, listed=listed)
     if progress is not None:
-        progress("scan", 1, total)
-    if directory is not None:
-        root = directory.root
-        files = await asyncio.to_thread(lambda: [(h, s) for h, s in blob_files(root) if h not in needed])
-        found[directory.location] = files
-        if progress is not None:
-            progress("scan", 2, total)
-    return needed, found
+        progress("scan", len(listings), len(listings))
+    return planned
 
 
-def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path]) -> None:
-    """Files an earlier run set aside and never removed (its transaction was an outer one, or the
-    process died): one a version needs whose file is missing is put back, the rest join ``trash``."""
-    for aside in trash_files(store.root):
-        digest = aside.name[len(TRASH) :]
+def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path], aside: list[Path]) -> None:
+    """Files an earlier run set aside (``aside``) and never removed (its transaction was an outer one,
+    or the process died): one a version needs (in ``needed``) whose file is missing is put back, the
+    rest join ``trash``."""
+    for path in aside:
+        digest = path.name[len(TRASH) :]
         if digest in needed and not store.path(digest).exists():
-            restore_files([aside])
+            restore_files([path])
         else:
-            trash.append(aside)
+            trash.append(path)
 
 
 def _report(dry_run: bool, referenced: int, found: Found, positions: list[int]) -> GcReport:
     stores = [
-        StoreReclaim(store=name, blobs=[h for h, _ in items], bytes=sum(s for _, s in items))
+        StoreReclaim(store=name, blobs=items.hashes, count=items.count, bytes=items.bytes)
         for name, items in found.items()
     ]
     return GcReport(
         dry_run=dry_run,
         referenced=referenced,
         stores=stores,
-        blobs=sum(len(s.blobs) for s in stores),
+        blobs=sum(s.count for s in stores),
         bytes_freed=sum(s.bytes for s in stores),
         positions=positions,
     )
 
 
-def gc_payloads(deleted: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
-    """The ``retention.applied`` payloads of one gc run: no version expired, PART_ITEMS blobs a part."""
-    cut = [list(deleted[i : i + PART_ITEMS]) for i in range(0, len(deleted), PART_ITEMS)]
-    return [
-        {"policy": dict(GC_POLICY), "expired": [], "deleted": [[h, s] for h, s in part], "part": i, "parts": len(cut)}
-        for i, part in enumerate(cut, 1)
-    ]
+def gc_payload(part: Sequence[tuple[str, int]], number: int, parts: int) -> dict[str, Any]:
+    """One ``retention.applied`` payload of a gc run: no version expired, these blobs deleted."""
+    return {
+        "policy": dict(GC_POLICY),
+        "expired": [],
+        "deleted": [[h, s] for h, s in part],
+        "part": number,
+        "parts": parts,
+    }
+
+
+async def _delete(
+    batch: WriteBatch, who: Attribution, found: Found, trash: list[Path], progress: Progress | None
+) -> list[int]:
+    """Append the run's ``retention.applied`` events and delete what each lists, one part at a time:
+    the event and its ``ledger_expired_blobs`` rows are sent before its blobs' DELETE (the guard lets
+    only those through), and no more than a part's worth is built at once."""
+    total = sum(1 for _ in deleted(found))
+    if total == 0:
+        return []
+    parts = -(-total // PART_ITEMS)
+    rec = batch.driver
+    stream = id_text(batch.new_id)
+    positions: list[int] = []
+    if progress is not None:
+        progress("delete", 0, total)
+    done = 0
+    pending = deleted(found)
+    for number in range(1, parts + 1):
+        part = list(islice(pending, PART_ITEMS))
+        event = NewEvent(stream, number, RETENTION_APPLIED, gc_payload([(h, s) for h, s, _ in part], number, parts))
+        sealed: list[RecordedEvent] = await batch._commit_events([event], who)
+        positions.extend(e.position for e in sealed)
+        await batch.flush()  # the event and its ledger_expired_blobs rows, before the deletes
+        await delete_blobs(rec, [h for h, _, in_db in part if in_db], trash, files=[h for h, _, _ in part])
+        done += len(part)
+        if progress is not None:
+            progress("delete", done, total)
+    return positions
+
+
+def _close(found: Found) -> None:
+    for each in found.values():
+        each.close()
+
+
+@asynccontextmanager
+async def _reading(retention: Retention) -> AsyncIterator[Recorder]:
+    """One consistent snapshot for a dry run (its statements read the log and the blobs together):
+    the session's transaction when it has one, else a read-only transaction on the engine reads use."""
+    repo = retention.repo
+    engine = repo._reads_engine()
+    if engine is None:
+        async with repo.reading() as rec:
+            yield rec
+        return
+    async with engine.connect() as conn, reading(conn) as rec:
+        yield rec
 
 
 async def collect(
@@ -197,9 +247,15 @@ async def collect(
     actor: str | None,
     reason: str | None,
     progress: Progress | None = None,
+    list_blobs: bool = True,
 ) -> GcReport:
-    """Find (``dry_run``) or delete the blobs no live version references; see the module's docstring."""
+    """Find (``dry_run``) or delete the blobs no live version references; see the module's docstring.
+
+    ``list_blobs=False``: the report gives each store's count and bytes, not every hash, and the
+    run's memory stays flat whatever the number of blobs (what it deletes waits in a temporary file).
+    """
     arguments.flag(dry_run, "dry_run")
+    arguments.flag(list_blobs, "list_blobs")
     if progress is not None and not callable(progress):
         raise InvalidArgumentError(f"progress must be a callable or None, not {type(progress).__name__}")
     who = current_attribution(actor=actor, reason=reason)
@@ -207,38 +263,27 @@ async def collect(
     if dry_run:
         await commands.sync()
         with translated():
-            async with retention.repo.reading() as rec:
-                needed, found = await _plan(rec, progress)
-                return _report(True, len(needed), found, [])
+            async with _reading(retention) as rec:
+                referenced, found, _ = await _plan(rec, progress, set(), list_blobs)
+        _close(found)
+        return _report(True, referenced, found, [])
 
     async def gc(batch: WriteBatch, trash: list[Path]) -> GcReport:
         await batch.prefetch([])
         if batch.pending:
             await batch.flush()
         rec = batch.driver
-        needed, found = await _plan(rec, progress)
-        referenced = len(needed)
         directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
-        if directory is not None:
-            await asyncio.to_thread(settle_trash, directory, needed, trash)
-        sizes: dict[str, int] = {}
-        for items in found.values():
-            for digest, size in items:
-                sizes[digest] = max(size, sizes.get(digest, 0))
-        if not sizes:
-            return _report(False, referenced, found, [])
-        deleted = sorted(sizes.items())
-        stream = id_text(batch.new_id)
-        decided = [NewEvent(stream, i, RETENTION_APPLIED, p) for i, p in enumerate(gc_payloads(deleted), 1)]
-        sealed: list[RecordedEvent] = await batch._commit_events(decided, who)
-        await batch.flush()  # the events and their ledger_expired_blobs rows, before the deletes
-        if progress is not None:
-            progress("delete", 0, len(deleted))
-        files = [] if directory is None else [h for h, _ in found[directory.location]]
-        await delete_blobs(rec, [h for h, _ in found["database"]], trash, files=files)
-        if progress is not None:
-            progress("delete", len(deleted), len(deleted))
-        return _report(False, referenced, found, [e.position for e in sealed])
+        aside = [] if directory is None else await asyncio.to_thread(trash_files, directory.root)
+        watch = {p.name[len(TRASH) :] for p in aside}
+        referenced, found, needed = await _plan(rec, progress, watch, list_blobs)
+        try:
+            if directory is not None:
+                await asyncio.to_thread(settle_trash, directory, needed, trash, aside)
+            positions = await _delete(batch, who, found, trash, progress)
+        finally:
+            _close(found)
+        return _report(False, referenced, found, positions)
 
     def write(trash: list[Path]) -> Awaitable[GcReport]:
         return commands._write(lambda batch: gc(batch, trash))

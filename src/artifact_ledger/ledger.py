@@ -263,6 +263,7 @@ class Ledger:
         actor: str | None = None,
         reason: str | None = None,
         progress: Callable[[str, int, int | None], None] | None = None,
+        list_blobs: bool = True,
     ) -> GcReport:
         """Delete the blobs no version references any more (expired content, chunks of failed
         streamed saves, orphan files), in the database and the blob directory; never content a
@@ -270,10 +271,18 @@ class Ledger:
 
         ``dry_run`` (the default) only reports them, per store. A real run appends
         ``retention.applied`` events that expire no version and list the blobs deleted, in one
-        transaction. ``progress(stage, done, total)`` is told how far it got.
+        transaction. ``progress(stage, done, total)`` is told how far it got. ``list_blobs=False``:
+        each store's count and bytes without every hash, in memory that does not grow with the blobs.
         """
         async with self.manager() as manager:
-            return await collect(manager._retention, dry_run=dry_run, actor=actor, reason=reason, progress=progress)
+            return await collect(
+                manager._retention,
+                dry_run=dry_run,
+                actor=actor,
+                reason=reason,
+                progress=progress,
+                list_blobs=list_blobs,
+            )
 
     async def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Replay the log into fresh projections in one transaction; returns the events replayed."""

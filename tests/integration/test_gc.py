@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,106 @@ async def test_a_gc_run_exports_imports_and_passes_the_stdlib_verifier(
             assert [e.event_type for e in (await m.audit(event_type="retention.applied")).entries] == [
                 "retention.applied"
             ]
+
+
+async def gc_payloads_in_log(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT payload FROM ledger_events WHERE type = 'retention.applied' ORDER BY position")
+        )
+        return [json.loads(r[0]) for r in rows]
+
+
+async def test_gc_over_many_pages_and_parts_keeps_every_live_blob_and_deletes_the_rest(
+    ledger: Ledger, engine: AsyncEngine, root: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from artifact_ledger import gc as gc_module
+
+    # Pages of 3 and parts of 4: the merge of the referenced hashes against each store's listing
+    # crosses page boundaries on both sides, and a run appends and deletes part by part.
+    monkeypatch.setattr(gc_module, "_PAGE", 3)
+    monkeypatch.setattr(gc_module, "PART_ITEMS", 4)
+    streamed_data = payload(4 * CHUNK + 3, seed=3)
+    async with ledger.manager() as m:
+        for i in range(7):
+            await m.save(ArtifactIn(data={"name": f"w{i}", "content": b"live-%d" % i}))
+        streamed = await m.save(ArtifactIn(data={"name": "s", "content": io.BytesIO(streamed_data)}))
+    live = await stored(engine, root)
+    orphans = [await plant(ledger, b"orphan-%d" % i) for i in range(9)]
+    dry = await gc(ledger)
+    assert dry.blobs == 9
+    assert sorted(h for s in dry.stores for h in s.blobs) == sorted(orphans)
+    assert dry.referenced == len(live)  # 7 contents, a manifest and its 5 chunks
+    assert dry.bytes_freed == sum(len(b"orphan-%d" % i) for i in range(9))
+
+    seen: list[tuple[str, int, int | None]] = []
+    done = await gc(ledger, dry_run=False, progress=lambda *told: seen.append(told))
+    assert done.blobs == 9
+    assert len(done.positions) == 3
+    assert [t for t in seen if t[0] == "delete"] == [
+        ("delete", 0, 9),
+        ("delete", 4, 9),
+        ("delete", 8, 9),
+        ("delete", 9, 9),
+    ]
+    parts = await gc_payloads_in_log(engine)
+    assert [(p["part"], p["parts"], len(p["deleted"]), p["expired"]) for p in parts] == [
+        (1, 3, 4, []),
+        (2, 3, 4, []),
+        (3, 3, 1, []),
+    ]
+    assert sorted(h for p in parts for h, _ in p["deleted"]) == sorted(orphans)
+    assert await stored(engine, root) == live
+    assert await read_all(ledger, streamed.id) == streamed_data
+    assert (await ledger.verify()).ok
+    assert (await gc(ledger)).blobs == 0
+
+
+async def test_gc_treats_content_only_an_expired_version_references_as_garbage(
+    ledger: Ledger, engine: AsyncEngine, root: Path | None
+) -> None:
+    async with ledger.manager() as m:
+        first = await m.save(ArtifactIn(data={"name": "x", "content": b"old bytes"}))
+        await m.save(ArtifactIn(id=first.id, data={"name": "x", "content": b"new bytes"}))
+        await m.save(ArtifactIn(data={"name": "y", "content": b"kept by another"}))
+    expired = await ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    assert expired.blobs == [digest(b"old bytes")]
+    # The same bytes come back without a version (an import, a save that failed): the only version
+    # naming them was expired, so they are garbage, while a live version's content is not.
+    again = await plant(ledger, b"old bytes")
+    report = await gc(ledger)
+    assert [h for s in report.stores for h in s.blobs] == [again]
+    await gc(ledger, dry_run=False)
+    assert digest(b"new bytes") in await stored(engine, root)
+    assert digest(b"kept by another") in await stored(engine, root)
+    assert again not in await stored(engine, root)
+    assert (await ledger.verify()).ok
+
+
+async def test_gc_without_listing_counts_and_deletes_the_same_blobs(
+    ledger: Ledger, engine: AsyncEngine, root: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from artifact_ledger import gc as gc_module
+
+    monkeypatch.setattr(gc_module, "_PAGE", 2)
+    monkeypatch.setattr(gc_module, "PART_ITEMS", 3)
+    async with ledger.manager() as m:
+        for i in range(3):
+            await m.save(ArtifactIn(data={"name": f"w{i}", "content": b"kept-%d" % i}))
+    live = await stored(engine, root)
+    orphans = sorted([await plant(ledger, b"unlisted-%d" % i) for i in range(7)])
+    size = sum(len(b"unlisted-%d" % i) for i in range(7))
+    listed = await gc(ledger)
+    dry = await gc(ledger, list_blobs=False)
+    assert (dry.blobs, dry.bytes_freed, dry.referenced) == (7, size, listed.referenced)
+    where = "database" if root is None else str(root)
+    assert {s.store: (s.count, s.blobs) for s in dry.stores if s.count} == {where: (7, [])}
+    assert {s.store: s.count for s in listed.stores} == {s.store: len(s.blobs) for s in listed.stores}
+
+    done = await gc(ledger, dry_run=False, list_blobs=False)
+    assert (done.blobs, done.bytes_freed, len(done.positions)) == (7, size, 3)
+    assert sorted(h for p in await gc_payloads_in_log(engine) for h, _ in p["deleted"]) == orphans
+    assert await stored(engine, root) == live
+    assert (await ledger.verify()).ok
+    with pytest.raises(InvalidArgumentError, match="list_blobs"):
+        await gc(ledger, list_blobs="no")

@@ -354,3 +354,29 @@ async def test_export_carries_streamed_content(manager: ArtifactManager, engine:
     written = await write_bundle(engine, tmp_path / "after")
     assert written.blob_count == 1 + 1 + 2  # the whole content, the manifest, two chunks
     assert verify_bundle.verify_bundle(tmp_path / "after").ok
+
+
+async def test_postgresql_stores_chunks_with_lz4_and_puts_the_setting_back_for_the_rest(
+    manager: ArtifactManager, session: AsyncSession, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "CHUNK_SIZE", 64 * 1024)
+    data = b"compressible bytes " * 20_000  # 380,000 bytes: six chunks, each one TOAST compresses
+    whole = b"whole content, compressible too " * 2_000
+    streamed, plain = await manager.save_all(
+        [ArtifactIn(data={"name": "s", "content": io.BytesIO(data)}), ArtifactIn(data={"name": "w", "content": whole})]
+    )
+    assert await read_all(manager, streamed.id) == data
+    got = await manager.find_by_id(plain.id)
+    assert got is not None
+    assert got.data["content"] == whole
+    if backend != "postgresql":
+        return
+    chunks = {hashlib.sha256(data[i : i + 64 * 1024]).hexdigest() for i in range(0, len(data), 64 * 1024)}
+    rows = await session.execute(text("SELECT hash, pg_column_compression(data) FROM ledger_blobs"))
+    methods = {str(h): m for h, m in rows}
+    assert {methods[h] for h in chunks} == {"lz4"}
+    # the same transaction's other blobs: TOAST as the server is set (pglz here), not LZ4
+    assert {m for h, m in methods.items() if h not in chunks} <= {"pglz", None}
+    assert "pglz" in methods.values()
+    setting = (await session.execute(text("SHOW default_toast_compression"))).scalar_one()
+    assert setting == "pglz"

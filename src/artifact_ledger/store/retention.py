@@ -17,7 +17,7 @@ from ..events import ALIAS_EVENTS, HOLD_EVENTS, RETENTION_APPLIED, STATE_EVENTS
 from .statements import ONE, ZERO, Statement, compile_for
 from .tables import blobs, events, expired_blobs, expired_content, holds
 
-__all__ = ["HOLD_COLUMNS", "RetentionStatements", "retention_statements"]
+__all__ = ["HOLD_COLUMNS", "GcStatements", "RetentionStatements", "gc_statements", "retention_statements"]
 
 HOLD_COLUMNS = ("artifact_id", "stream_id", "stream_version", "held", "position", "updated_at", "updated_by")
 """The hold columns every hold statement selects or writes, in this order."""
@@ -126,3 +126,57 @@ class RetentionStatements:
 def retention_statements(dialect: str) -> RetentionStatements:
     """The hold and retention statements for ``dialect``, built once."""
     return RetentionStatements(dialect)
+
+
+# ---- gc: what the log references, computed by the database ----------------------------------------------
+_STATE_TYPES = ", ".join(f"'{t}'" for t in sorted(STATE_EVENTS))
+
+
+def _live_content_sql(dialect: str, manifests_only: bool) -> str:
+    """The content hashes (and codecs) of the versions whose content no ``retention.applied`` event
+    expired, read from the log's own payloads, distinct and in hash order. An expired entry with a
+    missing field never matches (the version stays live): a damaged record keeps content, never drops it."""
+    if dialect == "sqlite":
+        only = " AND json_extract(e.payload, '$.content.codec') = 'chunks'" if manifests_only else ""
+        return (
+            "SELECT DISTINCT json_extract(e.payload, '$.content.hash') AS h, "
+            "json_extract(e.payload, '$.content.codec') AS c FROM ledger_events e "
+            f"WHERE e.type IN ({_STATE_TYPES}) AND json_type(e.payload, '$.content') = 'object'{only} "
+            "AND (e.artifact_id, e.version) NOT IN ("
+            "SELECT json_extract(x.value, '$[0]'), json_extract(x.value, '$[1]') "
+            "FROM ledger_events r, json_each(r.payload, '$.expired') x "
+            f"WHERE r.type = '{RETENTION_APPLIED}' AND json_extract(x.value, '$[0]') IS NOT NULL "
+            "AND json_extract(x.value, '$[1]') IS NOT NULL) ORDER BY 1"
+        )
+    only = " AND s.c ->> 'codec' = 'chunks'" if manifests_only else ""
+    return (  # MATERIALIZED: each payload is parsed once, not once per use of its content (~20 % of the query)
+        "WITH s AS MATERIALIZED (SELECT e.artifact_id, e.version, e.payload::jsonb -> 'content' AS c "
+        f"FROM ledger_events e WHERE e.type IN ({_STATE_TYPES})) "
+        f"SELECT DISTINCT s.c ->> 'hash' AS h, s.c ->> 'codec' AS c FROM s WHERE jsonb_typeof(s.c) = 'object'{only} "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_events r "
+        "CROSS JOIN LATERAL jsonb_array_elements(r.payload::jsonb -> 'expired') x "
+        f"WHERE r.type = '{RETENTION_APPLIED}' AND x ->> 0 = s.artifact_id AND (x ->> 1)::bigint = s.version) "
+        "ORDER BY 1"
+    )
+
+
+class GcStatements:
+    """The statements of a gc run for one backend: live content from the log, and the blob table's pages."""
+
+    def __init__(self, dialect: str) -> None:
+        mark = "?" if dialect == "sqlite" else "$1"
+        limit = "?" if dialect == "sqlite" else "$2"
+        self.live_content = Statement("gc_live_content", _live_content_sql(dialect, False), (), None)
+        self.live_manifests = Statement("gc_live_manifests", _live_content_sql(dialect, True), (), None)
+        self.blob_page = Statement(
+            "gc_blob_page",
+            f"SELECT hash, size FROM ledger_blobs WHERE hash > {mark} ORDER BY hash LIMIT {limit}",
+            ("after", "limit"),
+            None,
+        )
+
+
+@cache
+def gc_statements(dialect: str) -> GcStatements:
+    """The gc statements for ``dialect``, built once."""
+    return GcStatements(dialect)
