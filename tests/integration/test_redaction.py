@@ -139,6 +139,9 @@ async def test_redacting_content_deletes_its_blob_and_reads_say_so(ledger: Ledge
     blobs = {str(r[0]) for r in await _rows(engine, "SELECT hash FROM ledger_blobs")}
     assert done.blobs_deleted[0] not in blobs
     assert (await ledger.verify()).ok
+    report = await ledger.gc()  # the redaction deleted what it left unreferenced; gc finds nothing more
+    assert report.blobs == 0
+    assert report.referenced == 1  # patient record 2, which the other artifact still holds
 
 
 async def test_bad_requests_write_nothing(ledger: Ledger, engine: AsyncEngine) -> None:
