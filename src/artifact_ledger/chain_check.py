@@ -180,6 +180,8 @@ class ChainCheck:
         self.erasures: list[Erasure] = []
         self.openings: dict[int, Opening] = {}
         """The openings of the page being checked."""
+        self._forensic: dict[int, Opening] | None = None
+        """Openings near a broken row, read once when the diagnosis needs them."""
 
     async def _read_openings(self, low: int, high: int) -> None:
         """The openings of positions ``low < p <= high`` (none read while the ledger has none)."""
@@ -328,22 +330,34 @@ class ChainCheck:
         found = rows[0][0] if rows else None
         return found if type(found) is int else None
 
-    async def _opening_of(self, row: Sequence[Any]) -> Opening | None:
-        """The opening stored for the row's own position (None: none, or the ledger has none)."""
-        position = row[0]
-        if self.format_2_from is None or type(position) is not int:
-            return None
-        if position in self.openings:
-            return self.openings[position]
-        rows = await self.driver.fetch(opening_statements(self.driver.sql.dialect).opening_at, position)
-        try:
-            return opening_from_row(*rows[0][1:]) if rows else None
-        except (TypeError, ValueError):
-            return None
+    async def _near(self, position: int) -> dict[int, Opening]:
+        """The openings from ``position`` to ``REANCHOR_WINDOW`` past it (forensics only: read once)."""
+        if self.format_2_from is None:
+            return {}
+        if self._forensic is None:
+            self._forensic = {}
+            sql = opening_statements(self.driver.sql.dialect)
+            rows = await self.driver.fetch(sql.openings_between, position - 2, position + REANCHOR_WINDOW + 1)
+            for at, salt, salts, erased in rows:
+                try:
+                    self._forensic[int(at)] = opening_from_row(salt, salts, erased)
+                except (TypeError, ValueError):
+                    continue
+        return self._forensic
+
+    async def _consistent(self, row: Sequence[Any], sealed_at: int) -> bool:
+        """Whether the row's hash matches its fields sealed at ``sealed_at``, under format 1 or under the
+        opening stored at its own position or at ``sealed_at`` (a row moved without its opening)."""
+        near = await self._near(row[0] if type(row[0]) is int else sealed_at)
+        openings: list[Opening | None] = [None]
+        for at in (row[0], sealed_at):
+            found = near.get(at) if type(at) is int else None
+            if found is not None and found not in openings:
+                openings.append(found)
+        return any(_self_consistent(self.envelope, row, sealed_at, opening) for opening in openings)
 
     async def _diagnose(self, row: Sequence[Any], p: int, prev: bytes) -> Finding:
         """Why the row read where position ``p`` was expected breaks the chain (``prev``: the hash at ``p - 1``)."""
-        opening = await self._opening_of(row)
         position = row[0]
         if type(position) is int and position > p:
             successor = await self._position_where("prev_hash", prev)
@@ -359,6 +373,14 @@ class ChainCheck:
             return Finding(p, INSERTED, f"a row is stored at position {position!r}, outside the log's positions")
         stored_prev = row[12]
         if stored_prev == prev:
+            if self.format_2_from is not None and await self._consistent(row, p):
+                # it hashes right on its own terms, only not with the opening stored for its position
+                return Finding(
+                    p,
+                    INSERTED,
+                    f"event {p} is not part of the chain: its hash matches its fields, but not the chain "
+                    f"format 2 opening stored for position {p} (a forged or inserted event)",
+                )
             why = _unhashable(self.envelope, row, p)
             return Finding(p, MODIFIED, f"event {p} was modified: its fields no longer match its hash{why}")
         before = await self._position_where("hash", stored_prev) if type(stored_prev) is bytes else None
@@ -369,7 +391,7 @@ class ChainCheck:
                 p, REORDERED, f"event {p} is out of order: it chains to the event stored at position {before}"
             )
         if before is not None and before < p - 1:
-            if not _self_consistent(self.envelope, row, before + 1, opening):
+            if not await self._consistent(row, before + 1):
                 return Finding(
                     p,
                     INSERTED,
@@ -382,7 +404,7 @@ class ChainCheck:
                 f"event {_span(before + 1, p - 1)} {_is_are(before + 1, p - 1)} not part of the chain: "
                 f"the event sealed at position {before + 1} is stored at position {p}",
             )
-        if _self_consistent(self.envelope, row, p, opening):
+        if await self._consistent(row, p):
             return Finding(
                 p,
                 INSERTED,
@@ -390,7 +412,7 @@ class ChainCheck:
                 "(a forged or inserted event)",
             )
         for sealed_at in range(p + 1, p + REANCHOR_WINDOW + 1):
-            if _self_consistent(self.envelope, row, sealed_at, opening):
+            if await self._consistent(row, sealed_at):
                 return Finding(
                     p,
                     DELETED,

@@ -127,6 +127,7 @@ def version_of(event: RecordedEvent, state: ArtifactState, ulids: dict[str, ULID
         "causation_id": event.causation_id,
         "event_id": event.event_id,
         "reverted_to": int(reverted_to) if reverted_to is not None else None,
+        "redacted": [],
     }
     return construct(ArtifactVersion, values)
 

@@ -15,6 +15,7 @@ from artifact_ledger.projections.projector import ProjectionError
 from artifact_ledger.sync import SyncUsageError
 
 SERVER_FAULTS = {
+    errors.ChainBrokenError,
     errors.UntrustedContentError,
     errors.CorruptBlobError,
     errors.MissingBlobError,  # a blob the log references is gone from the store

@@ -24,7 +24,7 @@ from artifact_ledger import (
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.merkle import STORED_LEVEL, Frontier, leaf_hash, root_of
 from artifact_ledger.transfer import export_ledger, import_bundle
-from ledger_support import SECRET
+from ledger_support import SECRET, make_format_1
 
 
 async def event_hashes(engine: AsyncEngine) -> list[bytes]:
@@ -230,6 +230,7 @@ async def test_export_import_recomputes_the_tree_and_the_stdlib_verifier_checks_
 
 
 async def test_migration_0005_builds_the_tree_of_an_existing_log(engine: AsyncEngine) -> None:
+    await make_format_1(engine)  # a ledger from before chain format 2: it can go below revision 0007
     async with Ledger.open(engine, secret=SECRET) as ledger:
         async with ledger.manager() as manager:
             await manager.save_all([ArtifactIn(data={"i": i}) for i in range(37)])

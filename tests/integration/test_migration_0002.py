@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, SchemaOutOfDateError, migrate
 from artifact_ledger.store.tables import guard_ddl
-from ledger_support import SECRET
+from ledger_support import SECRET, make_format_1
 
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -33,6 +33,7 @@ async def content_and_report(engine: AsyncEngine, artifact_id: str) -> tuple[obj
 
 async def test_a_ledger_at_0001_gets_an_id_and_the_new_guards(make_engine: Callable[[], AsyncEngine]) -> None:
     engine = make_engine()  # create_all: the head schema, not stamped
+    await make_format_1(engine)  # a ledger from before chain format 2: it can go below revision 0007
     async with Ledger.open(engine, secret=SECRET) as ledger, ledger.manager() as manager:
         out = await manager.save(ArtifactIn(data={"name": "kept", "content": b"bytes"}))
     first_id = await ledger_id_of(engine)

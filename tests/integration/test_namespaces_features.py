@@ -20,7 +20,7 @@ from artifact_ledger.errors import (
     ProofRangeError,
 )
 from artifact_ledger.namespaces import postgres_schema
-from ledger_support import SECRET
+from ledger_support import SECRET, make_format_1
 
 NAMES = ("team-a", "team-b")
 
@@ -155,6 +155,7 @@ async def test_retention_in_one_namespace_expires_nothing_of_another(base: Async
 async def test_an_old_ledger_migrated_is_the_default_namespace_unchanged(base: AsyncEngine) -> None:
     """A ledger made before namespaces (schema at revision 0003), migrated to the head: the same
     events, the same head hash, verify passes, and it is the ``default`` namespace."""
+    await make_format_1(base)  # a ledger from before chain format 2: it can go below revision 0007
     async with Ledger.open(base, secret=SECRET) as ledger:
         async with ledger.manager() as manager:
             await manager.save_all([ArtifactIn(data={"i": i}) for i in range(5)])

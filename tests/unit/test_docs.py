@@ -17,6 +17,7 @@ from sqlalchemy import select
 import artifact_ledger
 from artifact_ledger import ArtifactIn, ArtifactManager, FixedClock, Ledger, LedgerError
 from artifact_ledger.store.tables import events
+from ledger_support import make_format_1
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 API = DOCS / "api.md"
@@ -168,6 +169,7 @@ async def test_documented_hash_recomputes_stored_hashes() -> None:
     recompute = namespace["recompute_hash"]
     clock = FixedClock(datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))  # microseconds must survive
     async with Ledger.open("sqlite+aiosqlite:///:memory:", clock=clock) as ledger:
+        await make_format_1(ledger.engine)  # the snippet is the format-1 rule
         async with ledger.manager() as manager:
             root = await manager.save(ArtifactIn(data={"name": "ünïcode ✓", "n": 1.5}), actor="zoë", reason="why?")
             child = await manager.save(ArtifactIn(parent_id=root.id, data={"content": b"\x00", "k": [1, None]}))
