@@ -35,7 +35,10 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 FORMAT_VERSION: Final = 2
 SALT_BYTES: Final = 32
@@ -141,14 +144,18 @@ _IPAD: Final = bytes(b ^ 0x36 for b in range(256))
 _OPAD: Final = bytes(b ^ 0x5C for b in range(256))
 
 
-def salter(event_salt: bytes) -> Callable[[str], bytes]:
-    """:func:`leaf_salt` for many paths of one event: the HMAC key's inner and outer SHA-256 states
-    computed once, then copied per path (RFC 2104, so the same bytes as ``hmac.digest``; about a
-    fifth of its cost per leaf, where the one-shot call sets up its context every time)."""
+def _key_states(event_salt: bytes) -> tuple[_Hash, _Hash]:
+    """HMAC-SHA256's inner and outer hash states for the key ``event_salt`` (RFC 2104), to be copied per message."""
     key = event_salt if len(event_salt) <= 64 else hashlib.sha256(event_salt).digest()
     key = key.ljust(64, b"\x00")
-    inner = hashlib.sha256(key.translate(_IPAD))
-    outer = hashlib.sha256(key.translate(_OPAD))
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+def salter(event_salt: bytes) -> Callable[[str], bytes]:
+    """:func:`leaf_salt` for many paths of one event: the HMAC key's inner and outer SHA-256 states
+    computed once, then copied per path (the same bytes as ``hmac.digest``; it sets up its context
+    on every call)."""
+    inner, outer = _key_states(event_salt)
 
     def salt(path: str) -> bytes:
         step = inner.copy()
@@ -164,9 +171,7 @@ def sealed_digests(event_salt: bytes, found: Mapping[str, str]) -> dict[str, byt
     """The digest of every leaf (path text -> value text) of an event sealed with ``event_salt``:
     :func:`leaf_digest` of :func:`leaf_salt`, each path encoded once and the HMAC's key states
     computed once (see :func:`salter`). The hot path of sealing and of verifying format 2."""
-    key = event_salt if len(event_salt) <= 64 else hashlib.sha256(event_salt).digest()
-    key = key.ljust(64, b"\x00")
-    inner, outer, sha256 = hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)), hashlib.sha256
+    (inner, outer), sha256 = _key_states(event_salt), hashlib.sha256
     out: dict[str, bytes] = {}
     for path, value in found.items():
         encoded = path.encode("utf-8")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from ..errors import (
 )
 from ..ledger import Ledger
 from ..lineage import LineageGraph
-from . import render
+from . import exits, render
 from .reading import open_for_reads
 
 
@@ -159,20 +158,10 @@ async def run_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exits(run: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], Awaitable[int]]:
+def _exits(run: exits.Run) -> exits.Run:
     """Bad input exits 2 and an alias that is not there 3, each with one line; the rest as every command."""
-
-    async def guarded(args: argparse.Namespace) -> int:
-        try:
-            return await run(args)
-        except (InvalidArgumentError, InvalidLinkError, AliasProtectedError, ConcurrencyError) as exc:
-            print(f"artifact-ledger: {exc}", file=sys.stderr)
-            return 2
-        except AliasNotFoundError as exc:
-            print(f"artifact-ledger: {exc}", file=sys.stderr)
-            return 3
-
-    return guarded
+    bad = (InvalidArgumentError, InvalidLinkError, AliasProtectedError, ConcurrencyError)
+    return exits.guarded(run, bad_input=bad, not_found=(AliasNotFoundError,))
 
 
 PROVENANCE_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {

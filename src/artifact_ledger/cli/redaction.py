@@ -4,14 +4,13 @@ and ``artifact-ledger upgrade-chain`` (seal later events under chain format 2, o
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable
 
 from rich.table import Table
 
 from ..errors import ContentNotFoundError, InvalidArgumentError
 from ..ledger import Ledger
-from . import render
+from . import exits, render
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,20 +66,9 @@ async def run_upgrade_chain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exits(run: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], Awaitable[int]]:
+def _exits(run: exits.Run) -> exits.Run:
     """Bad input exits 2 and nothing to redact 3, each with one line; the rest as every command."""
-
-    async def guarded(args: argparse.Namespace) -> int:
-        try:
-            return await run(args)
-        except InvalidArgumentError as exc:
-            print(f"artifact-ledger: {exc}", file=sys.stderr)
-            return 2
-        except ContentNotFoundError as exc:
-            print(f"artifact-ledger: {exc}", file=sys.stderr)
-            return 3
-
-    return guarded
+    return exits.guarded(run, bad_input=(InvalidArgumentError,), not_found=(ContentNotFoundError,))
 
 
 REDACTION_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -14,7 +13,7 @@ from rich.table import Table
 from ..errors import HoldNotFoundError, InvalidArgumentError
 from ..ledger import Ledger
 from ..retention import RetentionPolicy
-from . import render
+from . import exits, render
 
 _DURATION = re.compile(r"\A(\d+)([smhdw])\Z")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -117,20 +116,9 @@ async def run_hold(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exits(run: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], Awaitable[int]]:
+def _exits(run: exits.Run) -> exits.Run:
     """Bad input exits 2 and a hold that is not there 3, each with one line; the rest as every command."""
-
-    async def guarded(args: argparse.Namespace) -> int:
-        try:
-            return await run(args)
-        except InvalidArgumentError as exc:
-            print(f"artifact-ledger: {exc}", file=sys.stderr)
-            return 2
-        except HoldNotFoundError as exc:
-            print(f"artifact-ledger: {exc}", file=sys.stderr)
-            return 3
-
-    return guarded
+    return exits.guarded(run, bad_input=(InvalidArgumentError,), not_found=(HoldNotFoundError,))
 
 
 RETENTION_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {

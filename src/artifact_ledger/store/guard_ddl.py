@@ -8,6 +8,8 @@ and :mod:`artifact_ledger.store.guards` checks and repairs them.
 
 from __future__ import annotations
 
+from ..chain import ENVELOPE_FIELDS
+
 # The log is append-only in the database itself, not only in this code: these
 # triggers refuse UPDATE and DELETE on events and blobs for every client.
 APPEND_ONLY_TABLES = ("ledger_events", "ledger_blobs")
@@ -127,21 +129,8 @@ def expiry_guard_ddl(dialect: str) -> list[str]:
 # redaction event in the log, so a row edited here to let an update through buys nothing.
 REDACTION_GUARDED = ("ledger_events", "ledger_openings")
 _REDACTED_ONLY = _APPEND_ONLY + " (but by a redaction, of what it erases)"
-_FIXED_COLUMNS = (
-    "position",
-    "event_id",
-    "artifact_id",
-    "version",
-    "type",
-    "schema_version",
-    "recorded_at",
-    "actor",
-    "reason",
-    "correlation_id",
-    "causation_id",
-    "prev_hash",
-    "hash",
-)
+_FIXED_COLUMNS = (*ENVELOPE_FIELDS, "prev_hash", "hash")
+"""Every column of an event but its payload: what no redaction may change."""
 _ERASED = "EXISTS (SELECT 1 FROM ledger_openings WHERE position = OLD.position AND salt IS NULL)"
 
 
