@@ -24,6 +24,7 @@ from .events import Attribution, RecordedEvent
 from .projections.crosscheck import check_row, check_subtree
 from .projections.projector import checkpoint_step
 from .projections.rows import row_from_db
+from .store.blobs import insert_steps
 from .store.event_store import insert_events_step, insert_openings_steps, merkle_steps, read_stream
 from .store.recorder import Step
 from .store.rows import event_from_row
@@ -115,8 +116,7 @@ async def flush(batch: WriteBatch, *, commit: bool = False) -> None:
         rows = [(b.hash, b.size, b.data) for b in batch.blobs.values() if b.hash not in batch.stored_blobs]
         rows = await batch.driver.blobs.divert(rows)  # a directory store writes its files now
         if rows:
-            sql = batch.driver.sql.insert_new_blob
-            steps.append((sql, rows[0], False) if len(rows) == 1 else (sql, rows, True))
+            steps.extend(await insert_steps(batch.driver, rows))
         batch.stored_blobs.update(batch.blobs)
         batch.blobs.clear()
     if batch.pending:

@@ -380,3 +380,29 @@ async def test_postgresql_stores_chunks_with_lz4_and_puts_the_setting_back_for_t
     assert "pglz" in methods.values()
     setting = (await session.execute(text("SHOW default_toast_compression"))).scalar_one()
     assert setting == "pglz"
+
+
+async def test_postgresql_stores_a_large_whole_blob_with_lz4_and_puts_the_setting_back(
+    manager: ArtifactManager, session: AsyncSession, backend: str
+) -> None:
+    large = b"a whole content of more than a megabyte, compressible " * 20_000  # 1.1 MB
+    small = b"a small content, compressible too " * 200  # 6.8 kB, in a save of its own
+    notes = "notes that TOAST compresses as the server is set " * 200  # 10 kB in the row and the event
+    big = await manager.save(ArtifactIn(data={"name": "big", "notes": notes, "content": large}))
+    little = await manager.save(ArtifactIn(data={"name": "little", "content": small}))
+    for saved, content in ((big, large), (little, small)):
+        got = await manager.find_by_id(saved.id)
+        assert got is not None
+        assert got.data["content"] == content
+        assert got.data["name"] == saved.data["name"]
+    if backend != "postgresql":
+        return
+    rows = await session.execute(text("SELECT size, pg_column_compression(data) FROM ledger_blobs"))
+    assert {int(size): method for size, method in rows} == {len(large): "lz4", len(small): "pglz"}
+    # written after the blob in the same transaction: the server's setting again
+    row = await session.execute(
+        text("SELECT pg_column_compression(data) FROM ledger_artifacts WHERE id = :id"), {"id": str(big.id)}
+    )
+    assert row.scalar_one() == "pglz"
+    setting = (await session.execute(text("SHOW default_toast_compression"))).scalar_one()
+    assert setting == "pglz"

@@ -30,9 +30,20 @@ from ..errors import MissingBlobError, UntrustedContentError
 from .statements import Statement
 
 if TYPE_CHECKING:
-    from .recorder import Recorder
+    from .recorder import Recorder, Step
 
-__all__ = ["DATABASE", "HEX64", "BlobRow", "BlobStore", "DatabaseBlobs", "attach", "check_hash", "detach", "store_of"]
+__all__ = [
+    "DATABASE",
+    "HEX64",
+    "BlobRow",
+    "BlobStore",
+    "DatabaseBlobs",
+    "attach",
+    "check_hash",
+    "detach",
+    "insert_steps",
+    "store_of",
+]
 
 HEX64: Final = re.compile(r"\A[0-9a-f]{64}\Z")
 """A blob's name: its SHA-256 as 64 lowercase hex digits (nothing else is ever a file name)."""
@@ -142,13 +153,7 @@ class DatabaseBlobs(BlobStore):
 
     async def put(self, rec: Recorder, rows: Sequence[BlobRow]) -> None:
         if rows:
-            await rec.pipeline(
-                [
-                    (rec.sql.insert_new_blob, rows[0], False)
-                    if len(rows) == 1
-                    else (rec.sql.insert_new_blob, list(rows), True)
-                ]
-            )
+            await rec.pipeline(await insert_steps(rec, rows))
 
     async def put_stream(self, rec: Recorder, rows: AsyncIterator[BlobRow]) -> None:
         """One row per chunk as it comes. On PostgreSQL the chunks are stored with LZ4 as the
@@ -161,7 +166,7 @@ class DatabaseBlobs(BlobStore):
         async for row in rows:
             if before is None:
                 before = await _toast_lz4(rec) if rec.sql.dialect == "postgresql" else ""
-            await self.put(rec, [row])
+            await rec.pipeline([_insert_step(rec, [row])])
         if before:  # a failure rolls the transaction back, and the setting with it
             await rec.fetch(_TOAST_BACK, before)
 
@@ -180,6 +185,32 @@ _TOAST_LZ4: Final = Statement(
 _TOAST_BACK: Final = Statement(
     "blob_toast_back", "SELECT set_config('default_toast_compression', $1, true)", ("setting",), None
 )
+
+
+LARGE_BLOB: Final = 1 << 20
+"""From this size on, a blob row inserted on PostgreSQL is stored with LZ4 as TOAST's compression."""
+
+
+def _insert_step(rec: Recorder, rows: Sequence[BlobRow]) -> Step:
+    sql = rec.sql.insert_new_blob
+    return (sql, rows[0], False) if len(rows) == 1 else (sql, list(rows), True)
+
+
+async def insert_steps(rec: Recorder, rows: Sequence[BlobRow]) -> list[Step]:
+    """The steps that insert ``rows`` (new blobs) into ``ledger_blobs``, for a pipeline.
+
+    On PostgreSQL, when a row is :data:`LARGE_BLOB` or more, TOAST compresses with LZ4 for
+    these inserts and goes back to its setting after them (one round trip first, to set it).
+    With pglz, the default, a 27 MB Arrow stream took 1.1 s to insert here: pglz found
+    something to compress in the stream's uncompressed header, then spent a second on the
+    LZ4-compressed rest before giving up (docs/benchmarks.md, S2). LZ4 gives up on such bytes at
+    once and still compresses what compresses; reads are the same (each value records its
+    compression)."""
+    insert = _insert_step(rec, rows)
+    if rec.sql.dialect != "postgresql" or all(size < LARGE_BLOB for _, size, _ in rows):
+        return [insert]
+    before = await _toast_lz4(rec)
+    return [insert, (_TOAST_BACK, (before,), False)] if before else [insert]
 
 
 async def _toast_lz4(rec: Recorder) -> str:
