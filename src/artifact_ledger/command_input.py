@@ -14,7 +14,7 @@ from ulid import ULID
 
 from . import codec
 from .content import EncodedContent, encode_content
-from .content.streams import ChunkSource, PreparedStream, is_stream_source, prepare_stream
+from .content.streams import ChunkSource, ChunkStager, PreparedStream, is_stream_source, prepare_stream
 from .decide import SaveArtifact
 from .errors import DataNotSerializableError, InvalidArgumentError, InvalidArtifactDataError
 from .events import ContentRef
@@ -102,11 +102,15 @@ def flag_argument(value: Any, name: str) -> bool:
     return value
 
 
-async def read_streams(items: list[ArtifactIn]) -> tuple[list[ArtifactIn], list[ChunkSource]]:
+async def read_streams(
+    items: list[ArtifactIn], *, stager: ChunkStager | None = None
+) -> tuple[list[ArtifactIn], list[ChunkSource]]:
     """Read once (and hash) the content of ``items`` given as a path, file object or async iterator.
 
-    Runs before the write transaction: a stream that fails part-way has written nothing. The
-    items come back with that content replaced by the :class:`PreparedStream` encoding takes.
+    Runs before the write transaction: a stream that fails part-way has written nothing (a
+    ``stager``, the blob directory the content goes to, may hold temporary files of its chunks
+    then, removed when the sources are closed). The items come back with that content replaced
+    by the :class:`PreparedStream` encoding takes.
     """
     sources: list[ChunkSource] = []
     out: list[ArtifactIn] = []
@@ -114,7 +118,7 @@ async def read_streams(items: list[ArtifactIn]) -> tuple[list[ArtifactIn], list[
         for item in items:
             data = item.data
             if isinstance(data, dict) and is_stream_source(data.get("content")):
-                stream = await prepare_stream(data["content"])
+                stream = await prepare_stream(data["content"], stager=stager)
                 sources.append(stream.source)
                 item = item.model_copy(update={"data": {**data, "content": stream}})
             out.append(item)

@@ -157,7 +157,7 @@ class Commands:
         self._ulids.clear()
         data = save_input(data, "save's data")
         expected_version = version_argument(expected_version, "expected_version")
-        [data], sources = await read_streams([data])
+        [data], sources = await read_streams([data], stager=self.repo.chunk_stager())
         try:
             cmd, encoded, content, fresh = self._prepare(data, expected_version)
             who = current_attribution(actor=actor, reason=reason)
@@ -182,7 +182,7 @@ class Commands:
         if isinstance(items, str | bytes | dict | ArtifactIn) or not isinstance(items, Iterable):
             raise InvalidArgumentError(f"save_all takes an iterable of ArtifactIn, not {type(items).__name__}")
         items = [save_input(item, f"save_all's item {index}") for index, item in enumerate(items)]
-        items, sources = await read_streams(items)
+        items, sources = await read_streams(items, stager=self.repo.chunk_stager())
         try:
             return await self._save_all(items, actor=actor, reason=reason, whole=not sources)
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -22,9 +22,13 @@ from .errors import ConnectionLostError, ReplicaUnavailableError
 from .group_commit import committer_for
 from .ids import IdFactory, new_id
 from .keys import resolve_keyring
+from .store.blobs import store_of
 from .store.errors import translate
 from .store.recorder import Recorder, autocommit_reads, own_transaction, read_once, recorder_for
 from .writer import WriteBatch
+
+if TYPE_CHECKING:
+    from .content.streams import ChunkStager
 
 __all__ = ["ArtifactRepository"]
 
@@ -216,6 +220,13 @@ class ArtifactRepository:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    def chunk_stager(self) -> ChunkStager | None:
+        """The blob store this repository writes to, when it takes the chunks of streamed content
+        before the write transaction (a blob directory); None for the database."""
+        bind = self.session.bind
+        store = store_of(bind) if bind is not None else None
+        return cast("ChunkStager", store) if store is not None and store.stages_chunks else None
 
     def decode(self, content_codec: str, raw: bytes, digest: str) -> Any:
         """A blob of this database as the object it was saved as.

@@ -332,6 +332,19 @@ class WriteBatch:
             self.stored_blobs.update(present)
             return
         source = content.source
+        store: object = self.driver.blobs
+        if source.stager is not None and source.stager is store:
+            # written to the store's temporary files on the first pass: link them into place
+            staged = dict(source.staged)
+            if all(h in present or h in staged for h, _ in streamed.chunks):
+                try:
+                    await self.driver.blobs.settle_staged([(h, p) for h, p in staged.items() if h not in present])
+                except BaseException as exc:
+                    self.aborted = f"{type(exc).__name__}: {exc}"
+                    raise
+                self.stored_blobs.update(h for h, _ in streamed.chunks)
+                return
+            # a chunk stored at the first pass is gone since (gc): read the source again, as below
 
         async def unstored() -> AsyncGenerator[tuple[str, int, bytes], None]:
             # the source checks each chunk against the first pass (StreamChangedError), hashing it once

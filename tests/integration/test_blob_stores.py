@@ -24,6 +24,7 @@ from test_integrity_support import tampered
 from artifact_ledger import (
     ArtifactIn,
     BlobStoreError,
+    ConcurrencyError,
     CorruptBlobError,
     Ledger,
     MissingBlobError,
@@ -135,6 +136,87 @@ async def test_whole_and_streamed_content_round_trip_in_either_store(
         assert stat.S_IMODE(path.stat().st_mode) == 0o444  # written once, read-only
 
 
+class CountingFile(io.BytesIO):
+    """A seekable binary file object that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+async def test_a_directory_store_reads_a_file_once_and_leaves_no_temporary_file(
+    engine: AsyncEngine, blobs: str | None, tmp_path: Path
+) -> None:
+    # A directory store takes the chunks on the first pass and the transaction links them; the
+    # database store reads the file again inside the transaction.
+    data = payload(5 * CHUNK + 100, seed=4)
+    source = CountingFile(data)
+    async with Ledger.open(engine, secret=SECRET, blobs=blobs) as ledger:
+        async with ledger.manager() as manager:
+            out = await manager.save(ArtifactIn(data={"name": "weights", "content": source}))
+            assert await read_all(manager, out.id) == data
+        report = await ledger.verify()
+        assert report.ok, report
+    assert source.bytes_read == (len(data) if blobs is not None else 2 * len(data))
+    if blobs is not None:
+        root = tmp_path / "blobs"
+        names = sorted(p.name for p in root.rglob("*") if p.is_file())
+        assert len(names) == 1 + 6  # the manifest and six chunks, nothing else
+        assert not [n for n in names if n.startswith(".")]
+        for path in root.rglob("*"):
+            if path.is_file():
+                assert stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+async def test_a_refused_save_of_a_staged_file_leaves_no_file_in_the_directory(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path}/blobs"
+    async with Ledger.open(engine, secret=SECRET, blobs=url) as ledger, ledger.manager() as manager:
+        first = await manager.save(ArtifactIn(data={"name": "weights"}))
+        before = count_files(tmp_path / "blobs")
+        with pytest.raises(ConcurrencyError):  # refused by the rules, after the file was read and staged
+            await manager.save(
+                ArtifactIn(id=first.id, data={"name": "weights", "content": io.BytesIO(payload(3 * CHUNK, seed=5))}),
+                expected_version=7,
+            )
+        assert count_files(tmp_path / "blobs") == before == 0
+        again = await manager.find_by_id(first.id)
+        assert again is not None
+        assert again.version == 1
+
+
+async def test_a_chunk_deleted_between_the_first_pass_and_the_transaction_is_read_again(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first pass finds a chunk stored already and stages nothing for it; a gc removes it
+    # before the save's transaction: the save reads the file again and stores it.
+    from artifact_ledger import command_input
+
+    url = f"file://{tmp_path}/blobs"
+    shared = payload(CHUNK, seed=6)
+    _, _, [chunk] = await save_streamed(engine, url, shared)
+    original = command_input.prepare_stream
+
+    async def then_delete(value: Any, **kwargs: Any) -> Any:
+        prepared = await original(value, **kwargs)
+        remove(blob_file(tmp_path / "blobs", chunk))
+        return prepared
+
+    monkeypatch.setattr(command_input, "prepare_stream", then_delete)
+    data = shared + payload(CHUNK, seed=7)
+    async with Ledger.open(engine, secret=SECRET, blobs=url) as ledger:
+        async with ledger.manager() as manager:
+            out = await manager.save(ArtifactIn(data={"content": io.BytesIO(data)}))
+            assert await read_all(manager, out.id) == data
+        assert (await ledger.verify()).ok
+    assert exists(blob_file(tmp_path / "blobs", chunk))
+    assert not [p for p in (tmp_path / "blobs").rglob(".*") if p.is_file()]
+
+
 async def test_saving_the_same_bytes_again_writes_no_new_file(engine: AsyncEngine, tmp_path: Path) -> None:
     url = f"file://{tmp_path}/blobs"
     data = payload(2 * CHUNK)
@@ -214,6 +296,32 @@ async def test_a_replaced_chunk_file_is_refused_naming_its_hash_and_path(engine:
     assert not report.ok
     assert report.reason == "blob_corrupted"
     assert chunks[1] in str(report.problem)
+
+
+async def test_a_reader_gets_the_chunks_before_a_replaced_one_and_never_its_bytes(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # A directory store reads the next chunk on a thread while the caller handles the current one.
+    url = f"file://{tmp_path}/blobs"
+    data = payload(4 * CHUNK, seed=3)
+    artifact_id, _, chunks = await save_streamed(engine, url, data)
+    async with Ledger.open(engine, secret=SECRET, blobs=url) as ledger, ledger.manager() as manager:
+        got: list[bytes] = []
+        async for chunk in manager.open_content(artifact_id):  # a reader that stops after one chunk
+            got.append(chunk)
+            break
+        assert got == [data[:CHUNK]]
+        overwrite(blob_file(tmp_path / "blobs", chunks[2]), b"y" * CHUNK)
+        got = []
+
+        async def read_into_got() -> None:
+            async for chunk in manager.open_content(artifact_id):
+                got.append(chunk)
+
+        with pytest.raises(CorruptBlobError) as caught:
+            await read_into_got()
+        assert got == [data[:CHUNK], data[CHUNK : 2 * CHUNK]]
+        assert chunks[2] in str(caught.value)
 
 
 async def test_a_manifest_pointing_at_a_missing_chunk_is_a_missing_blob(

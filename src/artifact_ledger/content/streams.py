@@ -30,11 +30,11 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 from artifact_ledger import codec as _canon
 from artifact_ledger.errors import InvalidArtifactDataError
@@ -42,6 +42,7 @@ from artifact_ledger.errors import InvalidArtifactDataError
 __all__ = [
     "CHUNK_SIZE",
     "ChunkSource",
+    "ChunkStager",
     "StreamChangedError",
     "StreamedContent",
     "decode_manifest",
@@ -115,14 +116,42 @@ def is_stream_source(value: object) -> bool:
     return isinstance(value, os.PathLike) or hasattr(value, "__aiter__") or callable(getattr(value, "read", None))
 
 
-class ChunkSource:
-    """Where the chunks are read again inside the write transaction (a file, or the spool)."""
+class ChunkStager(Protocol):
+    """A blob store that can write chunks before the write transaction (a blob directory): each
+    to a temporary file of its own, flushed to disk, linked under its hash only in the transaction."""
 
-    def __init__(self, handle: IO[bytes], start: int, *, owned: bool, chunk_size: int) -> None:
+    def stage_chunk(self, digest: str, data: bytes) -> str | None:
+        """Write one chunk to a temporary file and fsync it, on the calling thread; its path, or
+        None when the store holds that chunk already."""
+        ...
+
+    def discard_staged(self, paths: Sequence[str]) -> None:
+        """Remove temporary files :meth:`stage_chunk` wrote (those linked into place stay linked)."""
+        ...
+
+
+class ChunkSource:
+    """Where the chunks are read again inside the write transaction (a file, or the spool), and
+    the chunks a :class:`ChunkStager` wrote already on the first pass (:attr:`staged`)."""
+
+    def __init__(
+        self,
+        handle: IO[bytes],
+        start: int,
+        *,
+        owned: bool,
+        chunk_size: int,
+        stager: ChunkStager | None = None,
+        staged: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self._handle = handle
         self._start = start
         self._owned = owned
         self._chunk_size = chunk_size
+        self.stager = stager
+        """The store that staged chunks on the first pass (None: nothing was staged)."""
+        self.staged = tuple(staged)
+        """(hex SHA-256, temporary file) of each chunk staged, each chunk once."""
 
     async def read(self) -> AsyncIterator[bytes]:
         """The content again, one chunk at a time, from where the first pass started."""
@@ -178,9 +207,13 @@ class ChunkSource:
         return (hashlib.sha256(data).hexdigest() if data else ""), data
 
     def close(self) -> None:
-        """Close the spool (a caller's file object is left open, at an unspecified position)."""
+        """Close the spool (a caller's file object is left open, at an unspecified position), and
+        remove the staged chunks' temporary files (a chunk linked into its store stays there)."""
         if self._owned:
             self._handle.close()
+        if self.stager is not None and self.staged:
+            self.stager.discard_staged([path for _, path in self.staged])
+            self.staged = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +246,10 @@ def _read_exactly(handle: IO[bytes], size: int) -> bytes:
     return b"".join(parts)
 
 
+_STAGE_THREADS: Final = 2
+"""Threads writing staged chunks: one chunk's fsync waits for the disk while the next is written."""
+
+
 class _Hasher:
     """The first pass's hashes: each chunk's in the caller's thread, the whole's on a thread of its own.
 
@@ -220,12 +257,18 @@ class _Hasher:
     two cores share the work; :meth:`done` waits for it. Call :meth:`close` in every case.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stager: ChunkStager | None = None) -> None:
         self.whole = hashlib.sha256()
         self.chunks: list[tuple[str, int]] = []
         self.size = 0
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
+        self._stager = stager
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: list[Future[None]] = []
+        self.staged: dict[str, str] = {}
+        """Chunks the stager wrote: hex SHA-256 → temporary file."""
+        self._seen: set[str] = set()
 
     def add(self, chunk: bytes) -> None:
         if self._pool is None and not self.chunks:  # a single chunk (most content) needs no thread
@@ -236,36 +279,73 @@ class _Hasher:
             pending = self._pool.submit(self.whole.update, chunk)
             self._wait()
             self._pending = pending
-        self.chunks.append((hashlib.sha256(chunk).hexdigest(), len(chunk)))
+        digest = hashlib.sha256(chunk).hexdigest()
+        self.chunks.append((digest, len(chunk)))
         self.size += len(chunk)
+        if self._stager is not None and digest not in self._seen:
+            # written and flushed to disk on a third thread while the next chunk is read and hashed
+            self._seen.add(digest)
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(_STAGE_THREADS, thread_name_prefix="artifact-ledger-stage")
+            self._writing.append(self._writer.submit(self._stage, digest, chunk))
+            if len(self._writing) >= _STAGE_THREADS:  # at most that many chunks waiting for the disk
+                self._writing.pop(0).result()
+
+    def _stage(self, digest: str, chunk: bytes) -> None:
+        assert self._stager is not None
+        path = self._stager.stage_chunk(digest, chunk)
+        if path is not None:
+            self.staged[digest] = path
 
     def _wait(self) -> None:
         if self._pending is not None:
             self._pending.result()
             self._pending = None
 
+    def _wait_write(self) -> None:
+        while self._writing:
+            self._writing.pop(0).result()
+
     def done(self) -> StreamedContent:
         self._wait()
+        self._wait_write()
         return StreamedContent(self.whole.hexdigest(), self.size, tuple(self.chunks))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Stop the threads (waiting for what they run). Staged files are the caller's to keep or discard."""
+        for pool in (self._pool, self._writer):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._pool = self._writer = None
 
 
-def _hash_file(handle: IO[bytes], chunk_size: int) -> StreamedContent:
-    hasher = _Hasher()
+def _hash_file(
+    handle: IO[bytes], chunk_size: int, stager: ChunkStager | None
+) -> tuple[StreamedContent, list[tuple[str, str]]]:
+    hasher = _Hasher(stager)
     try:
         while chunk := _read_exactly(handle, chunk_size):
             hasher.add(chunk)
-        return hasher.done()
-    finally:
+        content = hasher.done()
+    except BaseException:
         hasher.close()
+        if stager is not None and hasher.staged:
+            stager.discard_staged(list(hasher.staged.values()))
+        raise
+    hasher.close()
+    return content, list(hasher.staged.items())
 
 
-async def prepare_stream(value: Any, *, chunk_size: int | None = None) -> PreparedStream:
+async def prepare_stream(
+    value: Any, *, chunk_size: int | None = None, stager: ChunkStager | None = None
+) -> PreparedStream:
     """Read streamed content once (hashing every chunk) and keep a way to read it again.
+
+    ``stager``: the blob store the content will be saved to, when it can take chunks before the
+    transaction (a blob directory). A file (a path, or a seekable file object) is then written
+    to it on this pass, each chunk to a temporary file flushed to disk while the next one is
+    read and hashed, and the transaction only links them into place: the source is read once,
+    not twice, and the write lock is not held while gigabytes are copied.
 
     ``value``: a :class:`os.PathLike` naming a file, a binary file object (read from its current
     position), or an async iterable of bytes-like pieces of any size. Raises
@@ -282,14 +362,14 @@ async def prepare_stream(value: Any, *, chunk_size: int | None = None) -> Prepar
             raise InvalidArtifactDataError(
                 f"content file {str(path)!r} cannot be read: {exc.strerror or exc}"
             ) from None
-        return await _from_file(handle, size, owned=True)
+        return await _from_file(handle, size, owned=True, stager=stager)
     if hasattr(value, "__aiter__"):
         return await _spool(value, size)
     if isinstance(value, io.TextIOBase):
         raise InvalidArtifactDataError("the content's file object is in text mode: open it in binary mode ('rb')")
     seekable = getattr(value, "seekable", None)
     if callable(seekable) and seekable():
-        return await _from_file(value, size, owned=False)
+        return await _from_file(value, size, owned=False, stager=stager)
     return await _spool(_file_chunks(value, size), size)
 
 
@@ -301,15 +381,18 @@ def _open_file(path: Path) -> IO[bytes]:
     return handle
 
 
-async def _from_file(handle: IO[bytes], chunk_size: int, *, owned: bool) -> PreparedStream:
+async def _from_file(
+    handle: IO[bytes], chunk_size: int, *, owned: bool, stager: ChunkStager | None = None
+) -> PreparedStream:
     try:
         start = handle.tell()
-        content = await asyncio.to_thread(_hash_file, handle, chunk_size)
+        content, staged = await asyncio.to_thread(_hash_file, handle, chunk_size, stager)
     except BaseException:
         if owned:
             handle.close()
         raise
-    return PreparedStream(content, ChunkSource(handle, start, owned=owned, chunk_size=chunk_size))
+    source = ChunkSource(handle, start, owned=owned, chunk_size=chunk_size, stager=stager, staged=staged)
+    return PreparedStream(content, source)
 
 
 async def _file_chunks(handle: Any, chunk_size: int) -> AsyncIterator[bytes]:

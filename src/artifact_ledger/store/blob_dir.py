@@ -121,6 +121,7 @@ class DirectoryBlobs(BlobStore):
     """Blobs as files named by their SHA-256 in ``root`` (see the module's docstring)."""
 
     external = True
+    stages_chunks = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -156,6 +157,9 @@ class DirectoryBlobs(BlobStore):
                 "planted; restore it from a backup or a bundle"
             )
         return data
+
+    def read_outside(self, digest: str) -> bytes | None:
+        return self._read(digest)
 
     async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
@@ -244,9 +248,9 @@ class DirectoryBlobs(BlobStore):
         finally:
             _unlink_all([temporary])
 
-    def _stage(self, digest: str, data: bytes) -> str | None:
-        """Write ``data`` to a temporary file beside where blob ``digest`` goes (not yet fsynced or
-        linked); None when a file with the right bytes is there already."""
+    def _stage(self, digest: str, data: bytes, *, sync: bool = False) -> str | None:
+        """Write ``data`` to a temporary file beside where blob ``digest`` goes (not linked; fsynced
+        only with ``sync``); None when a file with the right bytes is there already."""
         path = self.path(digest)
         if self._read(digest) is not None:
             return None
@@ -260,6 +264,9 @@ class DirectoryBlobs(BlobStore):
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except OSError as exc:
             _unlink_all([temporary])
             raise BlobStoreError(
@@ -322,6 +329,23 @@ class DirectoryBlobs(BlobStore):
     async def divert(self, rows: list[BlobRow]) -> list[BlobRow]:
         await self.put(None, rows)
         return []
+
+    # ---- chunks staged before the transaction (streams.ChunkStager) ------------------------------
+    def stage_chunk(self, digest: str, data: bytes) -> str | None:
+        """A chunk of streamed content hashed by the caller as it read it, written to a temporary
+        file and fsynced now, before the write transaction; :meth:`settle_staged` links it in the
+        transaction. A temporary file is never read as a blob (its name starts with a dot), so a
+        save that fails before then leaves nothing a read, ``verify`` or ``gc`` sees."""
+        return self._stage(digest, data, sync=True)
+
+    def discard_staged(self, paths: Sequence[str]) -> None:
+        _unlink_all(paths)
+
+    async def settle_staged(self, staged: Sequence[tuple[str, str]]) -> None:
+        """Link chunks :meth:`stage_chunk` wrote into place (in the write transaction): each under its
+        hash unless a file is there already (then that one is checked), then their directories
+        fsynced. A temporary file that is gone (removed by hand meanwhile) fails the save."""
+        await asyncio.to_thread(self._settle, staged)
 
 
 def _unlink_all(paths: Sequence[str]) -> None:

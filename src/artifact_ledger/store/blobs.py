@@ -69,6 +69,9 @@ class BlobStore:
     """Whether the bytes live outside the database (then written before the transaction commits)."""
     location: str = "database"
     """Where the blobs are, for messages: ``database`` or the directory's path."""
+    stages_chunks: bool = False
+    """Whether the store takes chunks of streamed content before the write transaction
+    (:class:`~artifact_ledger.content.streams.ChunkStager`: a blob directory does)."""
 
     async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
         """The bytes of each of ``digests``; :class:`MissingBlobError` for one not stored."""
@@ -104,6 +107,16 @@ class BlobStore:
         data = (await self.get(rec, [digest]))[digest]
         await asyncio.to_thread(_check_bytes, data, digest, what)
         return data
+
+    async def settle_staged(self, staged: Sequence[tuple[str, str]]) -> None:
+        """Link chunks staged before the transaction into place (stores that stage chunks only:
+        see :class:`~artifact_ledger.content.streams.ChunkStager`)."""
+        raise NotImplementedError
+
+    def read_outside(self, digest: str) -> bytes | None:
+        """The verified bytes of one blob from where this store keeps blobs outside the database,
+        on the calling thread; None when it has none there (always, for the database store)."""
+        return None
 
     async def divert(self, rows: list[BlobRow]) -> list[BlobRow]:
         """Store what this store keeps outside the database now; return the rows left for ``ledger_blobs``.
