@@ -893,7 +893,12 @@ async def test_lock_timeout_sets_the_connection_settings(tmp_path: Path) -> None
         async with engine.connect() as conn:
             assert (await conn.execute(text("SHOW lock_timeout"))).scalar_one() == setting
             assert (await conn.execute(text("SHOW search_path"))).scalar_one() == "x"  # the caller's settings stay
+            assert (await conn.execute(text("SHOW jit"))).scalar_one() == "off"
         await engine.dispose()
+    engine = create_engine(PG_URL, connect_args={"server_settings": {"jit": "on"}})  # the caller's choice wins
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SHOW jit"))).scalar_one() == "on"
+    await engine.dispose()
 
 
 @pytest.mark.parametrize("bad", [0, -1, "5", True, float("nan")])

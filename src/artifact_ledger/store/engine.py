@@ -79,7 +79,11 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
     timeout, and foreign keys on. PostgreSQL: connections recycled after 30 minutes; no
     pre-ping (it would cost a round trip on every save, because a session hands its
     connection back at each commit): a dropped connection fails that one write with
-    ``ConnectionLostError`` and is replaced. Driver errors on the engine's connections that
+    ``ConnectionLostError`` and is replaced. JIT compilation is off for the engine's
+    connections (``jit = off``; pass ``connect_args={"server_settings": {"jit": "on"}}`` to
+    keep it): a ledger's statements that scan (a tag filter over the past, a full verify) are
+    costed above ``jit_above_cost``, and PostgreSQL then compiled them on every execution,
+    spending most of their time doing so (docs/benchmarks.md, Q). Driver errors on the engine's connections that
     are storage conditions (lock timeout, full disk, lost connection, corruption, deadlock)
     are raised as ledger errors (``handle_error``; see ``store/errors.py``).
     """
@@ -133,9 +137,14 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
         options = {"pool_pre_ping": False, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10}
         options.update(kwargs)
         # lock_timeout in the startup packet: it covers the write lock (LOCK TABLE) and every
-        # other lock wait, at no cost per statement. The caller's other server_settings stay.
+        # other lock wait, at no cost per statement. jit off unless the caller's server_settings
+        # say otherwise; the caller's other server_settings stay.
         connect_args = dict(options.get("connect_args", {}))
-        settings = {**connect_args.get("server_settings", {}), "lock_timeout": str(_milliseconds(timeout))}
+        settings = {
+            "jit": "off",
+            **connect_args.get("server_settings", {}),
+            "lock_timeout": str(_milliseconds(timeout)),
+        }
         options["connect_args"] = {**connect_args, "server_settings": settings}
         engine = create_async_engine(parsed, **options)
         install(engine, timeout)
