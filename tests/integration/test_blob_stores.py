@@ -8,11 +8,13 @@ a file, missing, unwritable, shared by two ledgers).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
 import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +189,43 @@ async def test_a_refused_save_of_a_staged_file_leaves_no_file_in_the_directory(
         again = await manager.find_by_id(first.id)
         assert again is not None
         assert again.version == 1
+
+
+class HeldFile(io.BytesIO):
+    """A seekable file whose second read waits until ``release`` is set (a slow disk, a network mount)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads = 0
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        if self.reads == 2:
+            self.waiting.set()
+            self.release.wait(10)
+        return super().read(size)
+
+
+async def test_a_save_cancelled_during_the_first_pass_leaves_no_temporary_file(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path}/blobs"
+    source = HeldFile(payload(4 * CHUNK, seed=8))
+    async with Ledger.open(engine, secret=SECRET, blobs=url) as ledger, ledger.manager() as manager:
+        saving = asyncio.ensure_future(manager.save(ArtifactIn(data={"content": source})))
+        assert await asyncio.to_thread(source.waiting.wait, 10)  # the first chunk is staged, the pass goes on
+        saving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await saving
+        source.release.set()  # the thread finishes the pass after the save is gone
+        for _ in range(200):
+            if not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]:
+                break
+            await asyncio.sleep(0.02)
+        assert [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []
+        assert await manager.find_all() == []
 
 
 async def test_a_chunk_deleted_between_the_first_pass_and_the_transaction_is_read_again(

@@ -384,15 +384,25 @@ def _open_file(path: Path) -> IO[bytes]:
 async def _from_file(
     handle: IO[bytes], chunk_size: int, *, owned: bool, stager: ChunkStager | None = None
 ) -> PreparedStream:
+    hashing: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]] | None = None
     try:
         start = handle.tell()
-        content, staged = await asyncio.to_thread(_hash_file, handle, chunk_size, stager)
+        hashing = asyncio.get_running_loop().run_in_executor(None, _hash_file, handle, chunk_size, stager)
+        content, staged = await asyncio.shield(hashing)  # a cancelled save leaves the thread to finish
     except BaseException:
+        if stager is not None and hashing is not None and not hashing.done():
+            # cancelled while the thread runs on: what it stages once done is removed then
+            hashing.add_done_callback(lambda done: _discard_result(done, stager))
         if owned:
             handle.close()
         raise
     source = ChunkSource(handle, start, owned=owned, chunk_size=chunk_size, stager=stager, staged=staged)
     return PreparedStream(content, source)
+
+
+def _discard_result(done: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]], stager: ChunkStager) -> None:
+    if not done.cancelled() and done.exception() is None:
+        stager.discard_staged([path for _, path in done.result()[1]])
 
 
 async def _file_chunks(handle: Any, chunk_size: int) -> AsyncIterator[bytes]:
