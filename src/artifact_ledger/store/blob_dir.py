@@ -9,7 +9,12 @@ with :class:`CorruptBlobError` naming the hash and the path.
 
 Files are written before the transaction whose events reference them commits: a crash or a
 rollback in between leaves a file no event references (harmless, since names are hashes, and
-the same bytes saved again reuse it), never an event whose bytes are missing.
+the same bytes saved again reuse it), never an event whose bytes are missing. The chunks of a
+streamed file go further ahead (:meth:`DirectoryBlobs.stage_chunk`): written and fsynced to
+temporary files while the file is read and hashed, before the transaction, which only links
+them (:meth:`DirectoryBlobs.settle_staged`). A temporary file changed in that window is linked
+as it is and refused by the first read, as any changed file is: the event holds the hash of
+the bytes read from the source.
 
 Every read hashes the file's bytes: a changed or planted file is :class:`CorruptBlobError`
 naming the hash and the path, a missing one :class:`MissingBlobError`. A hash with no file
