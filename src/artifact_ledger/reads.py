@@ -356,7 +356,7 @@ class Reads:
                     )
                 yield data
         finally:
-            await _settle(ahead)  # stopped early or failed: let the thread finish with the file
+            await _finish(ahead)  # stopped early or failed: let the thread finish with the file
 
     async def _checked_blob(self, digest: str, *, what: str) -> bytes:
         """One blob, hashed once by its store and checked against ``digest`` (``what`` names it in errors)."""
@@ -365,13 +365,8 @@ class Reads:
             async with self.repo.reading() as rec:
                 return await rec.blobs.read_checked(rec, digest, what)
 
-    async def _blob(self, digest: str) -> bytes:
-        await self._sync()
-        with translated():
-            async with self.repo.reading() as rec:
-                return (await queries.load_blobs(rec, [digest]))[digest]
-
     async def _blob_and_store(self, digest: str) -> tuple[bytes, BlobStore]:
+        """One blob's bytes as stored (unverified: the caller checks them), and the store it came from."""
         await self._sync()
         with translated():
             async with self.repo.reading() as rec:
@@ -539,11 +534,9 @@ def _read_ahead(store: BlobStore, chunks: Sequence[tuple[str, int]], index: int)
     return asyncio.get_running_loop().run_in_executor(None, store.read_outside, chunks[index][0])
 
 
-async def _settle(*pending: asyncio.Future[Any] | None) -> None:
-    """Wait for threads still running for a read that ended early (their results, errors included, dropped)."""
-    running = [p for p in pending if p is not None]
-    if running:
-        await asyncio.wait(running)
-        for each in running:
-            if not each.cancelled():
-                each.exception()
+async def _finish(ahead: asyncio.Future[Any] | None) -> None:
+    """Wait for a read ahead still running when a read ended early (its result, or error, dropped)."""
+    if ahead is not None:
+        await asyncio.wait([ahead])
+        if not ahead.cancelled():
+            ahead.exception()

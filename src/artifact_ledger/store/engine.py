@@ -83,9 +83,10 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
     connections (``jit = off``; pass ``connect_args={"server_settings": {"jit": "on"}}`` to
     keep it): a ledger's statements that scan (a tag filter over the past, a full verify) are
     costed above ``jit_above_cost``, and PostgreSQL then compiled them on every execution,
-    spending most of their time doing so (docs/benchmarks.md, Q). Driver errors on the engine's connections that
-    are storage conditions (lock timeout, full disk, lost connection, corruption, deadlock)
-    are raised as ledger errors (``handle_error``; see ``store/errors.py``).
+    spending most of their time doing so (docs/benchmarks.md, Q). Driver errors on the
+    engine's connections that are storage conditions (lock timeout, full disk, lost
+    connection, corruption, deadlock) are raised as ledger errors (``handle_error``; see
+    ``store/errors.py``).
     """
     timeout = lock_timeout_seconds(lock_timeout)
     try:
