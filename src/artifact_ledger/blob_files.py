@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from .store.blobs import HEX64
 
 __all__ = [
     "TRASH",
+    "Temporaries",
     "blob_files",
     "delete_files",
     "deleting_files",
@@ -52,10 +54,62 @@ def file_sizes(store: DirectoryBlobs, hashes: Sequence[str]) -> dict[str, int]:
     return found
 
 
-def blob_files(root: Path) -> Iterator[tuple[str, int]]:
+# The names the store's writers give their temporary files (tempfile.mkstemp: a prefix and eight
+# characters of [a-z0-9_]): ``.<first 8 hex digits of the hash>.xxxxxxxx`` beside where the blob
+# goes, and ``.probe.xxxxxxxx`` at the root (the writability check of opening the store).
+_STAGED = re.compile(r"\A\.([0-9a-f]{8})\.[a-z0-9_]{8}\Z")
+_PROBE = re.compile(r"\A\.probe\.[a-z0-9_]{8}\Z")
+
+
+class Temporaries:
+    """The temporary files a directory store's writers left behind, found during a walk of it.
+
+    A writer removes its temporary files when it links them or fails; only a process that died in
+    between (killed, out of memory, a power cut) leaves one. A streamed save's chunks wait as
+    temporary files until its transaction links them, so one that is young may belong to a save
+    still running: only files last modified before ``cutoff`` (a POSIX time) are taken. Names are
+    matched exactly (the writers' own patterns, in the directory their hash says), so nothing else
+    in the directory is ever touched.
+    """
+
+    def __init__(self, cutoff: float) -> None:
+        self.cutoff = cutoff
+        self.found: list[tuple[Path, int]] = []
+
+    def consider(self, entry: os.DirEntry[str], fan_out: str | None) -> None:
+        """Take ``entry`` if it is a stale temporary file: a staged one (``fan_out``: the four hex
+        digits of its directory) or, at the root (``fan_out`` None), a probe."""
+        if fan_out is None:
+            if not _PROBE.match(entry.name):
+                return
+        else:
+            match = _STAGED.match(entry.name)
+            if match is None or match.group(1)[:4] != fan_out:
+                return
+        info = entry.stat(follow_symlinks=False)
+        if stat.S_ISREG(info.st_mode) and info.st_mtime < self.cutoff:
+            self.found.append((Path(entry.path), info.st_size))
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size in self.found)
+
+    def remove(self) -> None:
+        """Remove what was found (one gone already is no error: its writer finished meanwhile)."""
+        for path, _ in self.found:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise BlobStoreError(f"temporary file {path} cannot be removed: {exc.strerror or exc}") from None
+
+
+def blob_files(root: Path, temporaries: Temporaries | None = None) -> Iterator[tuple[str, int]]:
     """(hash, size) of every blob file in a directory store: regular files named by a hash under
     the two fan-out levels that hash says (temporary and probe files, links and strays elsewhere
-    are not blobs and are left alone). A missing or unreadable root is :class:`BlobStoreError`."""
+    are not blobs and are left alone; stale temporary files go to ``temporaries`` when given). A
+    missing or unreadable root is :class:`BlobStoreError`."""
     if not root.is_dir():
         raise BlobStoreError(
             f"blob directory {root} does not exist (or is not a directory): gc found no store to collect in; "
@@ -63,6 +117,8 @@ def blob_files(root: Path) -> Iterator[tuple[str, int]]:
         )
     try:
         for first in sorted(os.scandir(root), key=lambda e: e.name):
+            if temporaries is not None and first.name[:1] == ".":
+                temporaries.consider(first, None)
             if len(first.name) != 2 or not first.is_dir(follow_symlinks=False):
                 continue
             for second in sorted(os.scandir(first.path), key=lambda e: e.name):
@@ -70,6 +126,9 @@ def blob_files(root: Path) -> Iterator[tuple[str, int]]:
                     continue
                 for entry in sorted(os.scandir(second.path), key=lambda e: e.name):
                     name = entry.name
+                    if temporaries is not None and name[:1] == ".":
+                        temporaries.consider(entry, first.name + second.name)
+                        continue
                     if not HEX64.match(name) or name[:2] != first.name or name[2:4] != second.name:
                         continue
                     info = entry.stat(follow_symlinks=False)

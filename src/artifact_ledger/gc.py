@@ -6,7 +6,9 @@ stored is garbage: blob rows and directory files of content a retention run expi
 directory store kept them before retention deleted files too), chunk files of a streamed save
 that failed or rolled back, files written for a transaction that never committed, rows an
 import brought that no event names. :func:`collect` finds it, in both stores: ``ledger_blobs``
-and, with a directory store, its files.
+and, with a directory store, its files. On the same walk it finds the directory's stale temporary
+files (:class:`~artifact_ledger.blob_files.Temporaries`: left by a writer that died before linking
+them, older than the run's ``temporaries_older_than``), removed by a real run and counted apart.
 
 A real run is a command of the manager's unit of work, like a retention run: under the write
 lock, so no writer checks a blob is there (and reuses it) while the run deletes it. It appends
@@ -20,8 +22,10 @@ fails after that leaves fewer unreferenced files and nothing a version needs.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -30,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import arguments
 from .ambient import current as current_attribution
-from .blob_files import TRASH, deleting_files, restore_files, trash_files
+from .blob_files import TRASH, Temporaries, deleting_files, restore_files, trash_files
 from .content.streams import decode_manifest
 from .errors import InvalidArgumentError, LedgerError
 from .events import RETENTION_APPLIED, Attribution, NewEvent, RecordedEvent
@@ -47,12 +51,17 @@ from .writer import WriteBatch
 if TYPE_CHECKING:
     from .lifecycle import Retention
 
-__all__ = ["GC_POLICY", "GcReport", "StoreReclaim", "collect", "referenced_hashes"]
+__all__ = ["GC_POLICY", "TEMPORARIES_OLDER_THAN", "GcReport", "StoreReclaim", "collect", "referenced_hashes"]
 
 GC_POLICY: Final = {"keep_last": None, "keep_aliased": False, "keep_newer_than": None, "cutoff": None}
 """The policy a gc run's ``retention.applied`` events carry: no rule, so no version expires."""
 
 _PAGE: Final = 5000
+
+TEMPORARIES_OLDER_THAN: Final = timedelta(days=1)
+"""How old a temporary file of the blob directory must be before gc removes it by default: a
+streamed save keeps its chunks as temporary files until its transaction commits, so a young one
+may belong to a save still running."""
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, done, total)``: ``stage`` is ``log``, ``scan`` or ``delete``; total None when unknown."""
@@ -70,6 +79,10 @@ class StoreReclaim(BaseModel):
     count: int
     """How many there are (``len(blobs)`` when listed)."""
     bytes: int
+    temporaries: int = 0
+    """Stale temporary files removed (would be) from a blob directory: what a writer that died between
+    writing a file and linking it left (older than the run's ``temporaries_older_than``)."""
+    temporary_bytes: int = 0
 
 
 class GcReport(BaseModel):
@@ -85,6 +98,7 @@ class GcReport(BaseModel):
     blobs: int
     """Blobs deleted (would be), every store together (a hash in both stores counts twice)."""
     bytes_freed: int
+    """The blobs' bytes and the stale temporary files' together."""
     positions: list[int]
     """The ``retention.applied`` events appended (empty for a dry run, or when nothing was deleted)."""
 
@@ -140,11 +154,13 @@ async def referenced_hashes(rec: Recorder) -> AsyncGenerator[list[str]]:
 
 
 # ---- a run -------------------------------------------------------------------------------------------
-async def _plan(rec: Recorder, progress: Progress | None, watch: set[str], listed: bool) -> tuple[int, Found, set[str]]:
+async def _plan(
+    rec: Recorder, progress: Progress | None, watch: set[str], listed: bool, temporaries: Temporaries
+) -> tuple[int, Found, set[str]]:
     directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
     listings: dict[str, Listing] = {"database": rows(rec, _PAGE)}
     if directory is not None:
-        listings[directory.location] = files(directory.root, _PAGE)
+        listings[directory.location] = files(directory.root, _PAGE, temporaries)
     if progress is not None:
         progress("log", 1, 1)
     planned = await sweep(referenced_hashes(rec), listings, watch, listed=listed)
@@ -165,9 +181,18 @@ def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path], asi
             trash.append(path)
 
 
-def _report(dry_run: bool, referenced: int, found: Found, positions: list[int]) -> GcReport:
+def _report(dry_run: bool, referenced: int, found: Found, positions: list[int], temporaries: Temporaries) -> GcReport:
     stores = [
         StoreReclaim(store=name, blobs=items.hashes, count=items.count, bytes=items.bytes)
+        if name == "database"
+        else StoreReclaim(
+            store=name,
+            blobs=items.hashes,
+            count=items.count,
+            bytes=items.bytes,
+            temporaries=len(temporaries.found),
+            temporary_bytes=temporaries.bytes,
+        )
         for name, items in found.items()
     ]
     return GcReport(
@@ -175,7 +200,7 @@ def _report(dry_run: bool, referenced: int, found: Found, positions: list[int]) 
         referenced=referenced,
         stores=stores,
         blobs=sum(s.count for s in stores),
-        bytes_freed=sum(s.bytes for s in stores),
+        bytes_freed=sum(s.bytes + s.temporary_bytes for s in stores),
         positions=positions,
     )
 
@@ -248,25 +273,33 @@ async def collect(
     reason: str | None,
     progress: Progress | None = None,
     list_blobs: bool = True,
+    temporaries_older_than: timedelta = TEMPORARIES_OLDER_THAN,
 ) -> GcReport:
     """Find (``dry_run``) or delete the blobs no live version references; see the module's docstring.
 
     ``list_blobs=False``: the report gives each store's count and bytes, not every hash, and the
     run's memory stays flat whatever the number of blobs (what it deletes waits in a temporary file).
+    A blob directory's temporary files last modified more than ``temporaries_older_than`` ago
+    (left by a writer that died) are removed too, counted apart.
     """
     arguments.flag(dry_run, "dry_run")
     arguments.flag(list_blobs, "list_blobs")
     if progress is not None and not callable(progress):
         raise InvalidArgumentError(f"progress must be a callable or None, not {type(progress).__name__}")
+    if type(temporaries_older_than) is not timedelta or temporaries_older_than < timedelta(0):
+        raise InvalidArgumentError(
+            f"temporaries_older_than must be a timedelta of zero or more, not {temporaries_older_than!r}"
+        )
+    temporaries = Temporaries(time.time() - temporaries_older_than.total_seconds())
     who = current_attribution(actor=actor, reason=reason)
     commands = retention.commands
     if dry_run:
         await commands.sync()
         with translated():
             async with _reading(retention) as rec:
-                referenced, found, _ = await _plan(rec, progress, set(), list_blobs)
+                referenced, found, _ = await _plan(rec, progress, set(), list_blobs, temporaries)
         _close(found)
-        return _report(True, referenced, found, [])
+        return _report(True, referenced, found, [], temporaries)
 
     async def gc(batch: WriteBatch, trash: list[Path]) -> GcReport:
         await batch.prefetch([])
@@ -276,14 +309,16 @@ async def collect(
         directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
         aside = [] if directory is None else await asyncio.to_thread(trash_files, directory.root)
         watch = {p.name[len(TRASH) :] for p in aside}
-        referenced, found, needed = await _plan(rec, progress, watch, list_blobs)
+        referenced, found, needed = await _plan(rec, progress, watch, list_blobs, temporaries)
         try:
             if directory is not None:
                 await asyncio.to_thread(settle_trash, directory, needed, trash, aside)
             positions = await _delete(batch, who, found, trash, progress)
+            if directory is not None:  # never linked, so nothing references them: removed now, whatever follows
+                await asyncio.to_thread(temporaries.remove)
         finally:
             _close(found)
-        return _report(False, referenced, found, positions)
+        return _report(False, referenced, found, positions, temporaries)
 
     def write(trash: list[Path]) -> Awaitable[GcReport]:
         return commands._write(lambda batch: gc(batch, trash))

@@ -20,7 +20,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Final
 
-from .blob_files import blob_files
+from .blob_files import Temporaries, blob_files
 from .errors import LedgerError
 from .store.recorder import Recorder
 from .store.retention import gc_statements
@@ -45,9 +45,10 @@ async def rows(rec: Recorder, page: int = PAGE) -> Listing:
         after = str(got[-1][0])
 
 
-async def files(root: Path, page: int = PAGE) -> Listing:
-    """A directory store's blob files (hash, size), in hash order, a bounded batch at a time."""
-    found = blob_files(root)
+async def files(root: Path, page: int = PAGE, temporaries: Temporaries | None = None) -> Listing:
+    """A directory store's blob files (hash, size), in hash order, a bounded batch at a time (stale
+    temporary files, seen on the way, go to ``temporaries``)."""
+    found = blob_files(root, temporaries)
     while batch := await asyncio.to_thread(lambda: list(islice(found, page))):
         yield batch
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import URL
@@ -16,7 +17,7 @@ from .clock import Clock, system_clock
 from .content import Keyring
 from .errors import InvalidArgumentError, LedgerError
 from .events import RecordedEvent
-from .gc import GcReport, collect
+from .gc import TEMPORARIES_OLDER_THAN, GcReport, collect
 from .group_commit import set_enabled as set_group_commit
 from .ids import IdFactory, new_id
 from .integrity import HeadDigest, VerifyReport
@@ -264,6 +265,7 @@ class Ledger:
         reason: str | None = None,
         progress: Callable[[str, int, int | None], None] | None = None,
         list_blobs: bool = True,
+        temporaries_older_than: timedelta = TEMPORARIES_OLDER_THAN,
     ) -> GcReport:
         """Delete the blobs no version references any more (expired content, chunks of failed
         streamed saves, orphan files), in the database and the blob directory; never content a
@@ -273,6 +275,8 @@ class Ledger:
         ``retention.applied`` events that expire no version and list the blobs deleted, in one
         transaction. ``progress(stage, done, total)`` is told how far it got. ``list_blobs=False``:
         each store's count and bytes without every hash, in memory that does not grow with the blobs.
+        A blob directory's temporary files older than ``temporaries_older_than`` (one day by
+        default), which only a writer that died between writing and linking a file leaves, go too.
         """
         async with self.manager() as manager:
             return await collect(
@@ -282,6 +286,7 @@ class Ledger:
                 reason=reason,
                 progress=progress,
                 list_blobs=list_blobs,
+                temporaries_older_than=temporaries_older_than,
             )
 
     async def rebuild(self, progress: Callable[[int], None] | None = None) -> int:

@@ -77,3 +77,25 @@ def test_bad_blobs_urls_and_a_missing_directory_are_refused(
     assert main(["--db", url, "--blobs", f"file://{missing}", "gc"]) == 4
     assert str(missing) in capsys.readouterr().err
     assert not missing.exists()  # gc creates no directory
+
+
+def test_gc_removes_stale_temporary_files_and_refuses_a_bad_age(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blobs = f"file://{tmp_path / 'blobs'}"
+    asyncio.run(_seed(url, blobs))
+    left = DirectoryBlobs(tmp_path / "blobs").stage_chunk(
+        "a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146e", b"Hello World"
+    )  # as a writer killed before linking it leaves it: young, so kept by default
+    assert left is not None
+    capsys.readouterr()
+    assert main(["--db", url, "--blobs", blobs, "gc", "--apply"]) == 0
+    assert "stale temporary files" not in capsys.readouterr().out.splitlines()[-1]
+    assert Path(left).exists()
+    assert main(["--db", url, "--blobs", blobs, "gc", "--apply", "--temporaries-older-than", "0s"]) == 0
+    assert "1 stale temporary files (11 bytes) removed" in " ".join(capsys.readouterr().out.split())
+    assert not Path(left).exists()
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", url, "--blobs", blobs, "gc", "--temporaries-older-than=-1d"])
+    assert exited.value.code == 2
+    assert "not a duration" in capsys.readouterr().err

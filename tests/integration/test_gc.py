@@ -7,7 +7,10 @@ import asyncio
 import hashlib
 import io
 import json
+import os
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +210,7 @@ async def test_a_failed_run_puts_the_files_it_set_aside_back(
     async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
         orphan = await plant(ledger, b"orphan")
 
-        def boom(dry_run: bool, referenced: int, found: Any, positions: list[int]) -> GcReport:
+        def boom(dry_run: bool, referenced: int, found: Any, positions: list[int], *_: Any) -> GcReport:
             raise RuntimeError("the run fails after it set the files aside")
 
         monkeypatch.setattr(gc_module, "_report", boom)
@@ -408,3 +411,76 @@ async def test_gc_without_listing_counts_and_deletes_the_same_blobs(
     assert (await ledger.verify()).ok
     with pytest.raises(InvalidArgumentError, match="list_blobs"):
         await gc(ledger, list_blobs="no")
+
+
+def _age(path: Path, days: float) -> None:
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+
+
+def _dead_writer_files(root: Path) -> dict[str, list[Path]]:
+    """What a process killed between staging chunks and linking them leaves (two a day old, one
+    young, a probe a day old), and look-alikes the writers never make (another name; a staged name
+    in the wrong directory), a day old."""
+    store = DirectoryBlobs(root)
+    stale = [Path(p) for p in (store.stage_chunk(digest(b), b) for b in (b"dead one", b"dead two")) if p]
+    young = [Path(p) for p in [store.stage_chunk(digest(b"running"), b"running")] if p]
+    probe = root / ".probe.ab12_xyz"
+    probe.write_bytes(b"")
+    other = store.path(digest(b"dead one")).with_name(".notes.txt")
+    other.write_text("mine")
+    misplaced = store.path(digest(b"dead one")).parent / f".{digest(b'running')[:8]}.abcdefgh"
+    misplaced.write_bytes(b"x")
+    for path in [*stale, probe, other, misplaced]:
+        _age(path, 2)
+    return {"stale": [*stale, probe], "young": young, "others": [other, misplaced]}
+
+
+def _there(paths: list[Path]) -> list[bool]:
+    return [p.exists() for p in paths]
+
+
+async def test_gc_removes_temporary_files_a_dead_writer_left_and_nothing_else(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    root = tmp_path / "blobs"
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        data = payload(3 * CHUNK + 1, seed=4)
+        async with ledger.manager() as m:
+            kept = await m.save(ArtifactIn(data={"content": io.BytesIO(data)}))
+        files = _dead_writer_files(root)
+        assert [len(v) for v in files.values()] == [3, 1, 2]
+
+        dry = await gc(ledger)
+        (directory,) = [s for s in dry.stores if s.store == str(root)]
+        assert (directory.temporaries, directory.temporary_bytes) == (3, len(b"dead one") + len(b"dead two"))
+        assert dry.bytes_freed == directory.temporary_bytes
+        assert _there(files["stale"] + files["young"]) == [True] * 4  # a dry run changes nothing
+
+        done = await gc(ledger, dry_run=False)
+        assert sum(s.temporaries for s in done.stores) == 3
+        assert done.blobs == 0
+        assert _there(files["stale"]) == [False] * 3
+        assert _there(files["young"] + files["others"]) == [True] * 3
+        assert await read_all(ledger, kept.id) == data
+        assert (await ledger.verify()).ok
+
+        everything = await gc(ledger, dry_run=False, temporaries_older_than=timedelta(0))
+        assert sum(s.temporaries for s in everything.stores) == 1
+        assert _there(files["young"] + files["others"]) == [False, True, True]
+
+
+async def test_gc_refuses_a_bad_temporary_age(ledger: Ledger) -> None:
+    for bad in (timedelta(seconds=-1), 3600):
+        with pytest.raises(InvalidArgumentError, match="temporaries_older_than"):
+            await ledger.gc(temporaries_older_than=bad)  # type: ignore[arg-type]
+
+
+async def test_temporary_files_are_counted_for_the_directory_store_only(ledger: Ledger, root: Path | None) -> None:
+    if root is not None:
+        async with ledger.manager() as m:
+            await m.save(ArtifactIn(data={"content": b"makes the directory"}))
+        assert DirectoryBlobs(root).stage_chunk(digest(b"left"), b"left") is not None
+    report = await gc(ledger, temporaries_older_than=timedelta(0))
+    counted = {s.store: s.temporaries for s in report.stores}
+    assert counted == ({"database": 0} if root is None else {"database": 0, str(root): 1})

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ..errors import HoldNotFoundError, InvalidArgumentError
+from ..gc import TEMPORARIES_OLDER_THAN
 from ..ledger import Ledger
 from ..retention import RetentionPolicy
 from . import exits, render
@@ -39,6 +40,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     gc.add_argument("--apply", action="store_true", help="delete them (default: report only)")
     gc.add_argument("--reason", help="why (recorded with the gc event)")
     gc.add_argument("--actor", help="who (recorded with the gc event)")
+    gc.add_argument(
+        "--temporaries-older-than",
+        type=duration,
+        default=TEMPORARIES_OLDER_THAN,
+        metavar="AGE",
+        help="also remove the blob directory's temporary files older than AGE, left by a writer that died (default 1d)",
+    )
     for name, text in (
         ("hold", "put an artifact on hold: no policy expires its content"),
         ("release", "release a hold"),
@@ -85,17 +93,32 @@ async def run_gc(args: argparse.Namespace) -> int:
 
         async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
             report = await ledger.gc(
-                dry_run=not args.apply, actor=args.actor, reason=args.reason, progress=told, list_blobs=False
+                dry_run=not args.apply,
+                actor=args.actor,
+                reason=args.reason,
+                progress=told,
+                list_blobs=False,
+                temporaries_older_than=args.temporaries_older_than,
             )
     table = Table(title="deleted blobs" if args.apply else "unreferenced blobs (dry run)")
-    for column in ("store", "blobs", "bytes"):
+    for column in ("store", "blobs", "bytes", "stale temporary files", "their bytes"):
         table.add_column(column)
     for store in report.stores:
-        table.add_row(store.store, str(store.count), str(store.bytes))
+        table.add_row(
+            store.store, str(store.count), str(store.bytes), str(store.temporaries), str(store.temporary_bytes)
+        )
     render.console.print(table)
     verb = "deleted" if args.apply else "would be deleted"
+    stale = sum(store.temporaries for store in report.stores)
+    stale_bytes = sum(store.temporary_bytes for store in report.stores)
     render.console.print(
-        f"{report.blobs} blobs {verb}, {report.bytes_freed} bytes; {report.referenced} referenced blobs kept"
+        f"{report.blobs} blobs {verb}, {report.bytes_freed - stale_bytes} bytes; "
+        f"{report.referenced} referenced blobs kept"
+        + (
+            f"; {stale} stale temporary files ({stale_bytes} bytes) {'removed' if args.apply else 'would be removed'}"
+            if stale
+            else ""
+        )
         + (f"; events at {', '.join(map(str, report.positions))}" if report.positions else "")
     )
     return 0
