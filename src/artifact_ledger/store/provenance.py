@@ -9,10 +9,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, ClauseElement, String, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ClauseElement, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
+from .statement_parts import _in_ids
 from .statements import ONE, REPLY_COLUMNS, ZERO, Statement, compile_for
 from .tables import aliases, artifacts, closure, events, links
 
@@ -21,19 +22,12 @@ def _p(name: str, type_: Any = None) -> BindParameter[Any]:
     return bindparam(name, type_=type_)
 
 
-def _ids(dialect: str) -> Any:
-    if dialect == "sqlite":
-        return select(func.json_each(_p("ids")).table_valued("value").c.value)
-    return select(func.unnest(_p("ids", ARRAY(String))))
-
-
 class ProvenanceStatements:
     """Every alias and link statement for one backend, by attribute."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         a, k, e, r = aliases, links, events, artifacts
-        ids = _ids(dialect)
         alias_columns = [a.c[n] for n in ALIAS_COLUMNS]
         link_columns = [k.c[n] for n in LINK_COLUMNS]
         upsert_values = {n: _p(n) for n in ALIAS_COLUMNS}
@@ -87,7 +81,7 @@ class ProvenanceStatements:
                 ("artifact_id",),
             ),
             "aliases_of_subtree": (
-                select(*alias_columns).where(a.c.artifact_id.in_(ids)).order_by(a.c.name),
+                select(*alias_columns).where(_in_ids(dialect, a.c.artifact_id)).order_by(a.c.name),
                 ("ids",),
             ),
             "subtree_ids": (
@@ -142,12 +136,12 @@ class ProvenanceStatements:
                 .offset(ZERO),
                 ("stream_id",),
             ),
-            "links_from": (select(*link_columns).where(k.c.src_id.in_(ids), current), ("ids",)),
-            "links_to": (select(*link_columns).where(k.c.dst_id.in_(ids), current), ("ids",)),
-            "links_from_at": (select(*link_columns).where(k.c.src_id.in_(ids), at), ("ids", "position")),
-            "links_to_at": (select(*link_columns).where(k.c.dst_id.in_(ids), at), ("ids", "position")),
+            "links_from": (select(*link_columns).where(_in_ids(dialect, k.c.src_id), current), ("ids",)),
+            "links_to": (select(*link_columns).where(_in_ids(dialect, k.c.dst_id), current), ("ids",)),
+            "links_from_at": (select(*link_columns).where(_in_ids(dialect, k.c.src_id), at), ("ids", "position")),
+            "links_to_at": (select(*link_columns).where(_in_ids(dialect, k.c.dst_id), at), ("ids", "position")),
             "derived_from_of": (
-                select(k.c.src_id, k.c.dst_id).where(k.c.src_id.in_(ids), k.c.kind == _p("kind"), current),
+                select(k.c.src_id, k.c.dst_id).where(_in_ids(dialect, k.c.src_id), k.c.kind == _p("kind"), current),
                 ("ids", "kind"),
             ),
             "all_links": (select(*link_columns).order_by(k.c.stream_id, k.c.valid_from), ()),
@@ -161,7 +155,7 @@ class ProvenanceStatements:
                 ("artifact_id",),
             ),
             "events_of_streams": (
-                select(e).where(e.c.artifact_id.in_(ids)).order_by(e.c.position),
+                select(e).where(_in_ids(dialect, e.c.artifact_id)).order_by(e.c.position),
                 ("ids",),
             ),
             "delete_links": (delete(k), ()),

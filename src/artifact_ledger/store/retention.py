@@ -9,11 +9,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, ClauseElement, String, bindparam, delete, func, insert, literal_column, select
+from sqlalchemy import ClauseElement, String, bindparam, delete, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
 from ..events import ALIAS_EVENTS, HOLD_EVENTS, RETENTION_APPLIED, STATE_EVENTS
+from .statement_parts import _in_ids
 from .statements import ONE, ZERO, Statement, compile_for
 from .tables import blobs, events, expired_blobs, expired_content, holds
 
@@ -30,19 +31,12 @@ def _p(name: str, type_: Any = None) -> BindParameter[Any]:
     return bindparam(name, type_=type_)
 
 
-def _ids(dialect: str) -> Any:
-    if dialect == "sqlite":
-        return select(func.json_each(_p("ids")).table_valued("value").c.value)
-    return select(func.unnest(_p("ids", ARRAY(String))))
-
-
 class RetentionStatements:
     """Every hold and retention statement for one backend, by attribute."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         h, x, b, e, bl = holds, expired_content, expired_blobs, events, blobs
-        ids = _ids(dialect)
         dialect_insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
         upsert_hold = dialect_insert(h).values({n: _p(n) for n in HOLD_COLUMNS})
         upsert_hold = upsert_hold.on_conflict_do_update(
@@ -89,7 +83,7 @@ class RetentionStatements:
             "all_expired_blobs": (select(b.c.hash, b.c.position).order_by(b.c.hash), ()),
             "expired_with_hashes": (
                 select(x.c.artifact_id, x.c.version, x.c.hash, x.c.position)
-                .where(x.c.hash.in_(ids))
+                .where(_in_ids(dialect, x.c.hash))
                 .order_by(x.c.position.desc(), x.c.artifact_id, x.c.version),
                 ("ids",),
             ),
@@ -99,8 +93,8 @@ class RetentionStatements:
                 ),
                 ("artifact_id", "version"),
             ),
-            "blob_sizes_in": (select(bl.c.hash, bl.c.size).where(bl.c.hash.in_(ids)), ("ids",)),
-            "delete_blobs_in": (delete(bl).where(bl.c.hash.in_(ids)), ("ids",)),
+            "blob_sizes_in": (select(bl.c.hash, bl.c.size).where(_in_ids(dialect, bl.c.hash)), ("ids",)),
+            "delete_blobs_in": (delete(bl).where(_in_ids(dialect, bl.c.hash)), ("ids",)),
             "plan_events": (
                 select(e.c.position, e.c.artifact_id, e.c.version, e.c.type, e.c.recorded_at, e.c.payload)
                 .where(

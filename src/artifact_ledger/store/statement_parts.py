@@ -72,6 +72,20 @@ def _ids(dialect: str) -> Select[Any]:
     return select(func.unnest(_p("ids", ARRAY(String))))
 
 
+def _in_ids(dialect: str, column: Any) -> Any:
+    """``column`` among the ids of the one ``ids`` parameter, in the form each backend runs best.
+
+    PostgreSQL: ``= ANY($ids)``, an index condition whatever the plan. Written as ``IN (SELECT
+    unnest($ids))``, the generic plan a prepared statement settles on (the write path forces
+    generic plans) estimated ten ids and hash-joined a sequential scan of the whole table while
+    ``ledger_artifacts`` held fewer than ~2,500 rows: the checked head read of every write took
+    0.25-0.54 ms instead of 0.09-0.15 ms there.
+    """
+    if dialect == "sqlite":
+        return column.in_(_ids(dialect))
+    return column == any_(_p("ids", ARRAY(String)))
+
+
 def _in_subtree(dialect: str, member: Any, subtree: Select[Any], outsider: Any = None) -> list[Any]:
     """``member`` in ``subtree`` (and ``outsider`` not in it), in the form each backend runs best.
 

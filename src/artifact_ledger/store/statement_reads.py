@@ -12,7 +12,7 @@ from sqlalchemy import (
     select,
 )
 
-from .statement_parts import ONE, REPLY_COLUMNS, ZERO, _ids, _merkle_nodes_in, _p
+from .statement_parts import ONE, REPLY_COLUMNS, ZERO, _in_ids, _merkle_nodes_in, _p
 from .tables import (
     MERKLE_FRONTIER_ID,
     artifacts,
@@ -29,14 +29,13 @@ from .tables import (
 def read_definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...], str | None]]:
     """The read side's statements: listings, Merkle reads, whole-log reads (verify, export, drift), clears."""
     a, c, e, h = artifacts, closure, events, parent_history
-    ids = _ids(dialect)
     f = merkle_frontier
     # ---- the read side's listings: the artifact columns a reply needs, timestamps as stored ----
     reply = select(*(a.c[name] for name in REPLY_COLUMNS))
     by_depth = reply.select_from(c.join(a, a.c.id == c.c.descendant_id))
     return {
         "read_by_id": (reply.where(a.c.id == _p("id")), ("id",), None),
-        "read_by_ids": (reply.where(a.c.id.in_(ids)).order_by(a.c.id), ("ids",), None),
+        "read_by_ids": (reply.where(_in_ids(dialect, a.c.id)).order_by(a.c.id), ("ids",), None),
         "read_all": (reply.order_by(a.c.id), (), None),
         "read_page": (reply.order_by(a.c.id).limit(_p("limit")).offset(_p("offset")), ("limit", "offset"), None),
         "read_first": (reply.order_by(a.c.id).limit(_p("limit")).offset(ZERO), ("limit",), None),
@@ -60,7 +59,7 @@ def read_definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, 
             None,
         ),
         "artifact_exists": (select(a.c.id).where(a.c.id == _p("id")), ("id",), None),
-        "blob_data_in": (select(blobs.c.hash, blobs.c.data).where(blobs.c.hash.in_(ids)), ("ids",), None),
+        "blob_data_in": (select(blobs.c.hash, blobs.c.data).where(_in_ids(dialect, blobs.c.hash)), ("ids",), None),
         "merkle_frontier": (
             select(f.c.size, f.c.roots).where(f.c.id == literal_column(str(MERKLE_FRONTIER_ID))),
             (),
@@ -98,7 +97,11 @@ def read_definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, 
         "events_by_stream": (select(e).order_by(e.c.artifact_id, e.c.version), (), None),
         "checkpoint_rows": (select(checkpoints.c.projector, checkpoints.c.position), (), None),
         "blob_rows": (select(blobs.c.hash, blobs.c.size, blobs.c.data), (), None),
-        "blobs_in": (select(blobs.c.hash, blobs.c.size, blobs.c.data).where(blobs.c.hash.in_(ids)), ("ids",), None),
+        "blobs_in": (
+            select(blobs.c.hash, blobs.c.size, blobs.c.data).where(_in_ids(dialect, blobs.c.hash)),
+            ("ids",),
+            None,
+        ),
         "closure_rows": (
             select(c.c.descendant_id, c.c.ancestor_id, c.c.depth).order_by(c.c.descendant_id, c.c.depth),
             (),
@@ -114,7 +117,7 @@ def read_definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, 
         # Some artifacts' links (oldest first), a batch of streams at a time ...
         "parent_history_of": (
             select(h.c.artifact_id, h.c.valid_from, h.c.valid_to, h.c.parent_id)
-            .where(h.c.artifact_id.in_(ids))
+            .where(_in_ids(dialect, h.c.artifact_id))
             .order_by(h.c.artifact_id, h.c.valid_from),
             ("ids",),
             None,

@@ -46,7 +46,7 @@ from .statement_parts import (
     _ancestry_json,
     _blob_digest,
     _columns,
-    _ids,
+    _in_ids,
     _in_subtree,
     _insert,
     _log_columns,
@@ -125,7 +125,6 @@ _IDS_AND_INTEGERS = frozenset(("open_parent_link", "move_closure_detach", "move_
 def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...], str | None]]:
     """name -> (construct, the names callers bind in order, the single table it writes or None)."""
     a, c, e, h = artifacts, closure, events, parent_history
-    ids = _ids(dialect)
     last_event = select(e.c.position, e.c.hash, e.c.recorded_at).order_by(e.c.position.desc()).limit(ONE).offset(ZERO)
     row = a.alias("a")
     last = last_event.subquery("h")
@@ -145,7 +144,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     # The head and some artifact rows in one round trip: the head's columns repeat on every row,
     # and a row of NULL artifact columns stands for "none found".
     head_and_artifacts = select(*head_columns, *row.c, *_log_columns(dialect, row.c.id, state=True)).select_from(
-        head_from.outerjoin(row, row.c.id.in_(ids))
+        head_from.outerjoin(row, _in_ids(dialect, row.c.id))
     )
     # ... and, for a move, the new parent's ancestry (``ancestry_by_log`` as one JSON array, the last column).
     head_artifacts_ancestry = head_and_artifacts.add_columns(_ancestry_json(dialect).label("ancestry"))
@@ -174,17 +173,17 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         "head": (head, (), None),
         "head_and_artifacts": (head_and_artifacts, ("ids", "target"), None),
         "head_artifacts_ancestry": (head_artifacts_ancestry, ("ids", "target", "ancestor"), None),
-        "load_artifacts": (select(a).where(a.c.id.in_(ids)), ("ids",), None),
+        "load_artifacts": (select(a).where(_in_ids(dialect, a.c.id)), ("ids",), None),
         # ... and the rows a write rests on, with the log's word on each (see LOG_COLUMNS).
         "load_checked": (
-            select(a, *_log_columns(dialect, a.c.id, state=True)).where(a.c.id.in_(ids)),
+            select(a, *_log_columns(dialect, a.c.id, state=True)).where(_in_ids(dialect, a.c.id)),
             ("ids", "target"),
             None,
         ),
         # The head of each stream among some ids: (artifact_id, version, type) of its last event.
         "stream_heads": (
             select(e.c.artifact_id, e.c.version, e.c.type).where(
-                e.c.artifact_id.in_(ids),
+                _in_ids(dialect, e.c.artifact_id),
                 e.c.version == _stream_max(e),
             ),
             ("ids",),
@@ -250,7 +249,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             None,
         ),
         "closure_of": (
-            select(c.c.descendant_id, c.c.ancestor_id, c.c.depth).where(c.c.descendant_id.in_(ids)),
+            select(c.c.descendant_id, c.c.ancestor_id, c.c.depth).where(_in_ids(dialect, c.c.descendant_id)),
             ("ids",),
             None,
         ),
@@ -265,7 +264,7 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
         "insert_new_blob": (_insert(blobs), ("hash", "size", "data"), "ledger_blobs"),
         # The stored blobs among some hashes, with what their bytes hash to (or the bytes).
         "blob_digests_in": (
-            select(blobs.c.hash, blobs.c.size, _blob_digest(dialect)).where(blobs.c.hash.in_(ids)),
+            select(blobs.c.hash, blobs.c.size, _blob_digest(dialect)).where(_in_ids(dialect, blobs.c.hash)),
             ("ids",),
             None,
         ),
