@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artifact_ledger.store.postgres import SQL, _cte, _merge_writes, _split_trailing_inline, inline
+from artifact_ledger.store.postgres import SQL, _commit_plan, _cte, _merge_writes, _split_trailing_inline, inline
 
 
 def test_cte_renumbers_parameters_in_sequence() -> None:
@@ -123,3 +123,27 @@ def test_nothing_goes_inline_when_a_bound_statement_would_have_to_move_past_them
     assert _split_trailing_inline(steps) == (steps, [])
     hostile = [(SQL.open_parent_link, (AID, 5, "'; DROP TABLE x; --"), False)]
     assert _split_trailing_inline(hostile) == (hostile, [])
+
+
+def test_a_save_that_folds_into_one_cte_is_bound_whole_and_a_move_still_goes_inline() -> None:
+    save = [
+        (SQL.insert_event, tuple(range(14)), False),
+        (SQL.insert_artifact, tuple(range(15)), False),
+        (SQL.insert_closure_for, (AID, PARENT), False),
+        (SQL.open_parent_link, (AID, 5, PARENT), False),
+        (SQL.upsert_checkpoint, (5,), False),
+    ]
+    assert _split_trailing_inline(save)[1]  # the old plan: the parent link written in with the COMMIT
+    assert _commit_plan(save) == (save, [])  # now: one prepared CTE, then COMMIT alone
+    move = [
+        (SQL.insert_event, tuple(range(14)), False),
+        (SQL.close_parent_link, (5, AID), False),
+        (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
+        (SQL.open_parent_link, (AID, 5, PARENT), False),
+        (SQL.move_closure_detach, (AID,), False),
+        (SQL.move_closure_attach, (PARENT, AID), False),
+        (SQL.upsert_checkpoint, (5,), False),
+    ]
+    assert _commit_plan(move) == _split_trailing_inline(move)
+    alone = [(SQL.open_parent_link, (AID, 5, PARENT), False)]
+    assert _commit_plan(alone) == ([], [inline(SQL.open_parent_link, (AID, 5, PARENT))])

@@ -102,10 +102,8 @@ class PostgresRecorder(Recorder):
             await self.connection.execute(_LOCK)
 
     async def commit_after(self, steps: Sequence[Step]) -> None:
-        parameterised, trailing = _split_trailing_inline(steps)
+        parameterised, trailing = _commit_plan(steps)
         await self.pipeline(parameterised)
-        # The simple query protocol runs several statements in one round trip, but binds nothing:
-        # the last statements, whose values are only ids and integers, go inline with the COMMIT.
         await self.raw.execute("; ".join([*trailing, "COMMIT"]))
 
     async def abandon(self) -> None:
@@ -224,6 +222,22 @@ def inline(statement: Statement, values: Sequence[Any]) -> str | None:
         else:
             return None
     return _PARAM.sub(lambda match: literals[int(match.group(1)) - 1], statement.sql)
+
+
+def _commit_plan(steps: Sequence[Step]) -> tuple[list[Step], list[str]]:
+    """How a write's last steps reach the server: (the steps to bind, the statements sent as text with
+    the ``COMMIT``), either way two round trips.
+
+    When every step folds into one data-modifying CTE (a save: single-row writes to distinct
+    tables), all of them are bound: one prepared statement, planned once per connection, then a
+    bare ``COMMIT``. Otherwise (a move writes twice to the parent links and the closure) the
+    trailing statements whose values are only ids and integers go inline with the ``COMMIT`` (the
+    simple query protocol runs several statements in one round trip, but binds nothing, so
+    PostgreSQL plans them afresh each time: about 0.1 ms for a save's three).
+    """
+    if len(steps) > 1 and sum(1 for merged in _merge_writes(steps) if merged[0] is not None) == 1:
+        return list(steps), []
+    return _split_trailing_inline(steps)
 
 
 def _split_trailing_inline(steps: Sequence[Step]) -> tuple[list[Step], list[str]]:
