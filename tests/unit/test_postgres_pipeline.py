@@ -100,7 +100,7 @@ def test_a_moves_trailing_statements_go_inline_and_the_checkpoint_moves_before_t
         (SQL.close_parent_link, (5, AID), False),
         (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
         (SQL.open_parent_link, (AID, 5, PARENT), False),
-        (SQL.move_closure_detach, (AID,), False),
+        (SQL.move_closure_detach, (AID, PARENT), False),
         (SQL.move_closure_attach, (PARENT, AID), False),
         (SQL.upsert_checkpoint, (5,), False),
     ]
@@ -125,7 +125,7 @@ def test_nothing_goes_inline_when_a_bound_statement_would_have_to_move_past_them
     assert _split_trailing_inline(hostile) == (hostile, [])
 
 
-def test_a_save_that_folds_into_one_cte_is_bound_whole_and_a_move_still_goes_inline() -> None:
+def test_writes_that_fold_into_one_cte_are_bound_whole_and_the_rest_go_inline() -> None:
     save = [
         (SQL.insert_event, tuple(range(14)), False),
         (SQL.insert_artifact, tuple(range(15)), False),
@@ -140,10 +140,27 @@ def test_a_save_that_folds_into_one_cte_is_bound_whole_and_a_move_still_goes_inl
         (SQL.close_parent_link, (5, AID), False),
         (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
         (SQL.open_parent_link, (AID, 5, PARENT), False),
-        (SQL.move_closure_detach, (AID,), False),
+        (SQL.move_closure_detach, (AID, PARENT), False),
         (SQL.move_closure_attach, (PARENT, AID), False),
         (SQL.upsert_checkpoint, (5,), False),
     ]
-    assert _commit_plan(move) == _split_trailing_inline(move)
+    assert _commit_plan(move) == (move, [])  # its two pairs on one table change disjoint rows
+    shifted = [*move[:-1], (SQL.shift_levels, (1, AID), False), move[-1]]
+    assert _commit_plan(shifted) == _split_trailing_inline(shifted)  # the level shift reads the closure
+    assert _commit_plan(shifted)[1]
     alone = [(SQL.open_parent_link, (AID, 5, PARENT), False)]
     assert _commit_plan(alone) == ([], [inline(SQL.open_parent_link, (AID, 5, PARENT))])
+
+
+def test_a_link_opened_earlier_in_the_run_is_never_closed_in_the_same_cte() -> None:
+    # A CTE's parts see the table as it was before it: closing a link opened in the same CTE
+    # would find nothing to close. Only close-then-open (and detach-then-attach) share one.
+    close = (SQL.close_parent_link, (7, AID), False)
+    opened = (SQL.open_parent_link, (AID, 5, PARENT), False)
+    assert len([m for m in _merge_writes([opened, close]) if m[0] is not None]) == 2
+    assert len([m for m in _merge_writes([close, opened]) if m[0] is not None]) == 1
+    detach = (SQL.move_closure_detach, (AID, PARENT), False)
+    attach = (SQL.move_closure_attach, (PARENT, AID), False)
+    assert len([m for m in _merge_writes([attach, detach]) if m[0] is not None]) == 2
+    assert len([m for m in _merge_writes([detach, attach]) if m[0] is not None]) == 1
+    assert len([m for m in _merge_writes([detach, attach, detach, attach]) if m[0] is not None]) == 2

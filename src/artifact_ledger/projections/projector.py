@@ -243,7 +243,7 @@ class Projector:
         steps.append((sql.close_parent_link, (pos, aid), False))
         steps.append((sql.move_artifact, (new_parent, event.version, d.ts(event.recorded_at), event.actor, aid), False))
         steps.append((sql.open_parent_link, (aid, pos, new_parent), False))
-        steps.append((sql.move_closure_detach, (aid,), False))
+        steps.append((sql.move_closure_detach, (aid, new_parent), False))
         if new_parent is not None:
             steps.append((sql.move_closure_attach, (new_parent, aid), False))
         if new_level != row.level:

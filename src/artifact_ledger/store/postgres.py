@@ -284,13 +284,20 @@ def _cte(statements: tuple[str, ...]) -> str:
 
 _Merged = tuple[Statement | None, Any, bool]
 
+_DISJOINT = frozenset((("close_parent_link", "open_parent_link"), ("move_closure_detach", "move_closure_attach")))
+"""(earlier, later): statements on one table that may share a CTE in this order, because the later
+one changes rows the earlier neither changes nor reads, and reads none the earlier changes. A
+closed link is one open before the CTE, not the one opened after it (in the other order, a link
+opened in the batch and closed in the same CTE would stay open); for the closure see
+``move_closure_detach`` in statements.py."""
+
 
 def _merge_writes(steps: Sequence[Step]) -> list[_Merged]:
     """Fold runs of single-row writes to distinct tables into one statement (one round trip).
 
     Sub-statements of a CTE do not see each other's effects, so a run never holds two writes
-    to one table, and only statements that read nothing but their own table qualify (their
-    ``writes``). Its result is one empty row set per original step, as if run one by one.
+    to one table (but for the ordered pairs in ``_DISJOINT``), and only statements that read nothing but
+    their own table qualify (their ``writes``). Its result is one empty row set per original step, as if run one by one.
     """
     merged: list[_Merged] = []
     run: list[Step] = []
@@ -311,7 +318,7 @@ def _merge_writes(steps: Sequence[Step]) -> list[_Merged]:
             close()
             merged.append(step)
             continue
-        if any(s.writes == table for s, _, _ in run):
+        if any(s.writes == table and (s.name, step[0].name) not in _DISJOINT for s, _, _ in run):
             close()
         run.append(step)
     close()

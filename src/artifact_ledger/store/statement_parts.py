@@ -86,6 +86,13 @@ def _in_ids(dialect: str, column: Any) -> Any:
     return column == any_(_p("ids", ARRAY(String)))
 
 
+def _not_in(dialect: str, column: Any, rows: Select[Any]) -> Any:
+    """``column`` not among ``rows`` (PostgreSQL: ``!= ALL(ARRAY(subquery))``, as :func:`_in_subtree`)."""
+    if dialect != "postgresql":
+        return column.not_in(rows)
+    return column != all_(func.array(rows.scalar_subquery()))
+
+
 def _in_subtree(dialect: str, member: Any, subtree: Select[Any], outsider: Any = None) -> list[Any]:
     """``member`` in ``subtree`` (and ``outsider`` not in it), in the form each backend runs best.
 

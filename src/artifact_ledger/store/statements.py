@@ -52,6 +52,7 @@ from .statement_parts import (
     _log_columns,
     _log_parent,
     _log_state,
+    _not_in,
     _p,
     _stream_max,
     _upsert,
@@ -160,6 +161,14 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
     inside = c.alias("inside")
     below = select(inside.c.descendant_id).where(inside.c.ancestor_id == _p("artifact_id"))
     up, down = c.alias("up"), c.alias("down")
+    anc = c.alias("anc")
+    above = select(anc.c.ancestor_id).where(anc.c.descendant_id == _p("parent_id"))
+    attach = _upsert(dialect)(c).from_select(
+        ["ancestor_id", "descendant_id", "depth"],
+        select(up.c.ancestor_id, down.c.descendant_id, up.c.depth + down.c.depth + ONE)
+        .select_from(up.join(down, true()))
+        .where(up.c.descendant_id == _p("parent_id"), down.c.ancestor_id == _p("artifact_id")),
+    )
     checkpoint = _upsert(dialect)(checkpoints).values(
         [
             {"projector": literal_column(f"'{name}'"), "position": cast(_p("position"), BigInteger)}
@@ -292,22 +301,26 @@ def _definitions(dialect: str) -> dict[str, tuple[ClauseElement, tuple[str, ...]
             ("artifact_id",),
             "ledger_artifact_closure",
         ),
-        # A move: drop the paths from ancestors outside the subtree into it ...
+        # A move: drop the paths into the subtree from ancestors outside it that are not also the
+        # new parent's (or the new parent itself) ...
         "move_closure_detach": (
-            delete(c).where(*_in_subtree(dialect, c.c.descendant_id, below, c.c.ancestor_id)),
-            ("artifact_id",),
-            None,
+            delete(c).where(
+                *_in_subtree(dialect, c.c.descendant_id, below, c.c.ancestor_id),
+                _not_in(dialect, c.c.ancestor_id, above),
+            ),
+            ("artifact_id", "parent_id"),
+            "ledger_artifact_closure",
         ),
-        # ... then add the cross join of the new parent's ancestors and the subtree.
+        # ... then write the cross join of the new parent's ancestors and the subtree: new paths,
+        # and new depths for the paths from ancestors the two parents share. The two statements
+        # touch disjoint rows and read only paths the move leaves alone, so they give the same
+        # result run one after the other or side by side in one CTE (postgres.py).
         "move_closure_attach": (
-            insert(c).from_select(
-                ["ancestor_id", "descendant_id", "depth"],
-                select(up.c.ancestor_id, down.c.descendant_id, up.c.depth + down.c.depth + ONE)
-                .select_from(up.join(down, true()))
-                .where(up.c.descendant_id == _p("parent_id"), down.c.ancestor_id == _p("artifact_id")),
+            attach.on_conflict_do_update(
+                index_elements=[c.c.ancestor_id, c.c.descendant_id], set_={"depth": attach.excluded.depth}
             ),
             ("parent_id", "artifact_id"),
-            None,
+            "ledger_artifact_closure",
         ),
         # The parent links over time: a create, restore or move opens the artifact's link at its
         # position; a delete or move closes the open one.
