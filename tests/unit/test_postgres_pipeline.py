@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from artifact_ledger.store.postgres import SQL, _commit_plan, _cte, _merge_writes, _split_trailing_inline, inline
 
 
@@ -125,6 +127,11 @@ def test_nothing_goes_inline_when_a_bound_statement_would_have_to_move_past_them
     assert _split_trailing_inline(hostile) == (hostile, [])
 
 
+def shape(plan: tuple[list[Any], list[str]]) -> tuple[list[tuple[str | None, Any]], list[str]]:
+    """A commit plan comparable by value (each merge makes its CTE statement anew)."""
+    return [(m[0].sql if m[0] is not None else None, m[1]) for m in plan[0]], plan[1]
+
+
 def test_writes_that_fold_into_one_cte_are_bound_whole_and_the_rest_go_inline() -> None:
     save = [
         (SQL.insert_event, tuple(range(14)), False),
@@ -134,7 +141,8 @@ def test_writes_that_fold_into_one_cte_are_bound_whole_and_the_rest_go_inline() 
         (SQL.upsert_checkpoint, (5,), False),
     ]
     assert _split_trailing_inline(save)[1]  # the old plan: the parent link written in with the COMMIT
-    assert _commit_plan(save) == (save, [])  # now: one prepared CTE, then COMMIT alone
+    assert shape(_commit_plan(save)) == shape((_merge_writes(save), []))  # now: one prepared CTE, COMMIT alone
+    assert len([m for m in _commit_plan(save)[0] if m[0] is not None]) == 1
     move = [
         (SQL.insert_event, tuple(range(14)), False),
         (SQL.close_parent_link, (5, AID), False),
@@ -144,9 +152,11 @@ def test_writes_that_fold_into_one_cte_are_bound_whole_and_the_rest_go_inline() 
         (SQL.move_closure_attach, (PARENT, AID), False),
         (SQL.upsert_checkpoint, (5,), False),
     ]
-    assert _commit_plan(move) == (move, [])  # its two pairs on one table change disjoint rows
+    assert shape(_commit_plan(move)) == shape((_merge_writes(move), []))  # two pairs change disjoint rows
+    assert len([m for m in _commit_plan(move)[0] if m[0] is not None]) == 1
     shifted = [*move[:-1], (SQL.shift_levels, (1, AID), False), move[-1]]
-    assert _commit_plan(shifted) == _split_trailing_inline(shifted)  # the level shift reads the closure
+    bound, texts = _split_trailing_inline(shifted)  # the level shift reads the closure
+    assert shape(_commit_plan(shifted)) == shape((_merge_writes(bound), texts))
     assert _commit_plan(shifted)[1]
     alone = [(SQL.open_parent_link, (AID, 5, PARENT), False)]
     assert _commit_plan(alone) == ([], [inline(SQL.open_parent_link, (AID, 5, PARENT))])
@@ -164,3 +174,5 @@ def test_a_link_opened_earlier_in_the_run_is_never_closed_in_the_same_cte() -> N
     assert len([m for m in _merge_writes([attach, detach]) if m[0] is not None]) == 2
     assert len([m for m in _merge_writes([detach, attach]) if m[0] is not None]) == 1
     assert len([m for m in _merge_writes([detach, attach, detach, attach]) if m[0] is not None]) == 2
+    assert len([m for m in _merge_writes([close, opened, close, opened]) if m[0] is not None]) == 2
+    assert len([m for m in _merge_writes([close, opened, opened]) if m[0] is not None]) == 2

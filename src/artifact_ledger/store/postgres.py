@@ -102,8 +102,8 @@ class PostgresRecorder(Recorder):
             await self.connection.execute(_LOCK)
 
     async def commit_after(self, steps: Sequence[Step]) -> None:
-        parameterised, trailing = _commit_plan(steps)
-        await self.pipeline(parameterised)
+        merged, trailing = _commit_plan(steps)
+        await self._run(merged)
         await self.raw.execute("; ".join([*trailing, "COMMIT"]))
 
     async def abandon(self) -> None:
@@ -125,9 +125,13 @@ class PostgresRecorder(Recorder):
         await self.connection.execute(_MIGRATION_LOCK)
 
     async def pipeline(self, steps: Sequence[Step]) -> list[Rows]:
+        return await self._run(_merge_writes(steps))
+
+    async def _run(self, merged: Sequence[_Merged]) -> list[Rows]:
+        """Each merged step's rows (one empty row set for each step folded into the CTE before it)."""
         out: list[Rows] = []
         raw = self.raw
-        for statement, params, many in _merge_writes(steps):
+        for statement, params, many in merged:
             if statement is None:
                 out.append([])  # a step folded into the CTE before it
             elif many and statement in _BULK and len(params) >= _COPY_FROM_ROWS:
@@ -224,9 +228,9 @@ def inline(statement: Statement, values: Sequence[Any]) -> str | None:
     return _PARAM.sub(lambda match: literals[int(match.group(1)) - 1], statement.sql)
 
 
-def _commit_plan(steps: Sequence[Step]) -> tuple[list[Step], list[str]]:
-    """How a write's last steps reach the server: (the steps to bind, the statements sent as text with
-    the ``COMMIT``), either way two round trips.
+def _commit_plan(steps: Sequence[Step]) -> tuple[list[_Merged], list[str]]:
+    """How a write's last steps reach the server: (the steps to bind, merged as :func:`_merge_writes`
+    does, and the statements sent as text with the ``COMMIT``), either way two round trips.
 
     When every step folds into one data-modifying CTE (a save: single-row writes to distinct
     tables), all of them are bound: one prepared statement, planned once per connection, then a
@@ -235,9 +239,11 @@ def _commit_plan(steps: Sequence[Step]) -> tuple[list[Step], list[str]]:
     simple query protocol runs several statements in one round trip, but binds nothing, so
     PostgreSQL plans them afresh each time: about 0.1 ms for a save's three).
     """
-    if len(steps) > 1 and sum(1 for merged in _merge_writes(steps) if merged[0] is not None) == 1:
-        return list(steps), []
-    return _split_trailing_inline(steps)
+    merged = _merge_writes(steps)
+    if len(steps) > 1 and sum(1 for step in merged if step[0] is not None) == 1:
+        return merged, []
+    parameterised, trailing = _split_trailing_inline(steps)
+    return _merge_writes(parameterised), trailing
 
 
 def _split_trailing_inline(steps: Sequence[Step]) -> tuple[list[Step], list[str]]:
@@ -296,11 +302,13 @@ def _merge_writes(steps: Sequence[Step]) -> list[_Merged]:
     """Fold runs of single-row writes to distinct tables into one statement (one round trip).
 
     Sub-statements of a CTE do not see each other's effects, so a run never holds two writes
-    to one table (but for the ordered pairs in ``_DISJOINT``), and only statements that read nothing but
-    their own table qualify (their ``writes``). Its result is one empty row set per original step, as if run one by one.
+    to one table (but for the ordered pairs in ``_DISJOINT``), and only statements that read
+    nothing but their own table qualify (their ``writes``). Its result is one empty row set per
+    original step, as if run one by one.
     """
     merged: list[_Merged] = []
     run: list[Step] = []
+    written: dict[str, str] = {}  # table -> the name of the run's one statement on it ("" after a pair)
 
     def close() -> None:
         if len(run) > 1:
@@ -311,15 +319,23 @@ def _merge_writes(steps: Sequence[Step]) -> list[_Merged]:
         else:
             merged.extend(run)
         run.clear()
+        written.clear()
 
     for step in steps:
-        table = step[0].writes if not step[2] else None
+        statement = step[0]
+        table = statement.writes if not step[2] else None
         if table is None:
             close()
             merged.append(step)
             continue
-        if any(s.writes == table and (s.name, step[0].name) not in _DISJOINT for s, _, _ in run):
+        earlier = written.get(table)
+        if earlier is None:
+            written[table] = statement.name
+        elif earlier and (earlier, statement.name) in _DISJOINT:
+            written[table] = ""  # the pair is complete: a third write to the table starts a new run
+        else:
             close()
+            written[table] = statement.name
         run.append(step)
     close()
     return merged
