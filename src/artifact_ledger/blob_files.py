@@ -86,9 +86,13 @@ class Temporaries:
             match = _STAGED.match(entry.name)
             if match is None or match.group(1)[:4] != fan_out:
                 return
-        info = entry.stat(follow_symlinks=False)
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:  # its writer linked or removed it since the directory was listed
+            return
         if stat.S_ISREG(info.st_mode) and info.st_mtime < self.cutoff:
-            self.found.append((Path(entry.path), info.st_size))
+            # A file also linked under its hash (its writer died between the two) frees nothing.
+            self.found.append((Path(entry.path), info.st_size if info.st_nlink == 1 else 0))
 
     @property
     def bytes(self) -> int:

@@ -299,6 +299,11 @@ class DirectoryBlobs(BlobStore):
                 except FileExistsError:  # written meanwhile (another writer, another ledger): check it
                     self._read(digest)
                     continue
+            except FileNotFoundError:
+                raise BlobStoreError(
+                    f"blob {digest}: its staged file {temporary} was removed before the save could link it "
+                    "(by gc with a short temporaries_older_than, or by hand). Nothing was saved"
+                ) from None
             except OSError as exc:
                 raise BlobStoreError(
                     f"blob {digest} cannot be written at {path}: {exc.strerror or exc}. Nothing was saved"
