@@ -484,3 +484,34 @@ async def test_temporary_files_are_counted_for_the_directory_store_only(ledger: 
     report = await gc(ledger, temporaries_older_than=timedelta(0))
     counted = {s.store: s.temporaries for s in report.stores}
     assert counted == ({"database": 0} if root is None else {"database": 0, str(root): 1})
+
+
+async def test_a_save_whose_staged_chunks_are_removed_before_its_link_fails_whole(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ``gc(temporaries_older_than=timedelta(0))`` under a running streamed save: the save fails
+    naming the staged file, appends nothing, links nothing; the same save then succeeds."""
+    root = tmp_path / "blobs"
+    data = payload(3 * CHUNK + 1, seed=11)
+    original = DirectoryBlobs.settle_staged
+
+    async def removed_first(self: DirectoryBlobs, staged: Any) -> None:
+        await asyncio.to_thread(lambda: [os.unlink(temporary) for _, temporary in staged])
+        await original(self, staged)
+
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        async with ledger.manager() as m:
+            kept = await m.save(ArtifactIn(data={"name": "before"}))
+        before = await stored(engine, root)
+        with monkeypatch.context() as patched:
+            patched.setattr(DirectoryBlobs, "settle_staged", removed_first)
+            async with ledger.manager() as m:
+                with pytest.raises(BlobStoreError, match=r"staged file .* was removed before the save could link it"):
+                    await m.save(ArtifactIn(data={"name": "streamed", "content": io.BytesIO(data)}))
+        assert await stored(engine, root) == before
+        async with ledger.manager() as m:
+            assert [a.id for a in await m.find_all()] == [kept.id]
+        assert (await ledger.verify()).ok
+        async with ledger.manager() as m:
+            again = await m.save(ArtifactIn(data={"name": "streamed", "content": io.BytesIO(data)}))
+        assert await read_all(ledger, again.id) == data
