@@ -38,7 +38,7 @@ from .blob_files import TRASH, Temporaries, deleting_files, restore_files, trash
 from .content.streams import decode_manifest
 from .errors import InvalidArgumentError, LedgerError
 from .events import RETENTION_APPLIED, Attribution, NewEvent, RecordedEvent
-from .gc_sweep import Found, Listing, deleted, files, rows, sweep
+from .gc_sweep import Found, Listing, Unreferenced, deleted, files, rows, sweep
 from .ids import id_text
 from .lifecycle import delete_blobs
 from .retention import PART_ITEMS
@@ -182,19 +182,18 @@ def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path], asi
 
 
 def _report(dry_run: bool, referenced: int, found: Found, positions: list[int], temporaries: Temporaries) -> GcReport:
-    stores = [
-        StoreReclaim(store=name, blobs=items.hashes, count=items.count, bytes=items.bytes)
-        if name == "database"
-        else StoreReclaim(
+    def reclaim(name: str, items: Unreferenced) -> StoreReclaim:
+        stale = name != "database"  # temporary files are the blob directory's only
+        return StoreReclaim(
             store=name,
             blobs=items.hashes,
             count=items.count,
             bytes=items.bytes,
-            temporaries=len(temporaries.found),
-            temporary_bytes=temporaries.bytes,
+            temporaries=len(temporaries.found) if stale else 0,
+            temporary_bytes=temporaries.bytes if stale else 0,
         )
-        for name, items in found.items()
-    ]
+
+    stores = [reclaim(name, items) for name, items in found.items()]
     return GcReport(
         dry_run=dry_run,
         referenced=referenced,

@@ -74,6 +74,16 @@ def test_a_root_saves_computed_closure_row_folds_into_the_same_statement() -> No
 
 
 AID, PARENT = "01JDZ0000000000000000000AA", "01JDZ0000000000000000000BB"
+MOVE = [
+    (SQL.insert_event, tuple(range(14)), False),
+    (SQL.close_parent_link, (5, AID), False),
+    (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
+    (SQL.open_parent_link, (AID, 5, PARENT), False),
+    (SQL.move_closure_detach, (AID, PARENT), False),
+    (SQL.move_closure_attach, (PARENT, AID), False),
+    (SQL.upsert_checkpoint, (5,), False),
+]
+"""A move's steps as the projector queues them (no level change)."""
 
 
 def test_ids_and_integers_are_written_in() -> None:
@@ -97,16 +107,7 @@ def test_statements_binding_text_are_never_marked_for_inlining() -> None:
 
 
 def test_a_moves_trailing_statements_go_inline_and_the_checkpoint_moves_before_them() -> None:
-    steps = [
-        (SQL.insert_event, tuple(range(14)), False),
-        (SQL.close_parent_link, (5, AID), False),
-        (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
-        (SQL.open_parent_link, (AID, 5, PARENT), False),
-        (SQL.move_closure_detach, (AID, PARENT), False),
-        (SQL.move_closure_attach, (PARENT, AID), False),
-        (SQL.upsert_checkpoint, (5,), False),
-    ]
-    bound, texts = _split_trailing_inline(steps)
+    bound, texts = _split_trailing_inline(MOVE)
     assert [s[0].name for s in bound] == [
         "insert_event",
         "close_parent_link",
@@ -143,15 +144,7 @@ def test_writes_that_fold_into_one_cte_are_bound_whole_and_the_rest_go_inline() 
     assert _split_trailing_inline(save)[1]  # the old plan: the parent link written in with the COMMIT
     assert shape(_commit_plan(save)) == shape((_merge_writes(save), []))  # now: one prepared CTE, COMMIT alone
     assert len([m for m in _commit_plan(save)[0] if m[0] is not None]) == 1
-    move = [
-        (SQL.insert_event, tuple(range(14)), False),
-        (SQL.close_parent_link, (5, AID), False),
-        (SQL.move_artifact, (PARENT, 3, "t", "alice", AID), False),
-        (SQL.open_parent_link, (AID, 5, PARENT), False),
-        (SQL.move_closure_detach, (AID, PARENT), False),
-        (SQL.move_closure_attach, (PARENT, AID), False),
-        (SQL.upsert_checkpoint, (5,), False),
-    ]
+    move = MOVE
     assert shape(_commit_plan(move)) == shape((_merge_writes(move), []))  # two pairs change disjoint rows
     assert len([m for m in _commit_plan(move)[0] if m[0] is not None]) == 1
     shifted = [*move[:-1], (SQL.shift_levels, (1, AID), False), move[-1]]
