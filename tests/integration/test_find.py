@@ -92,6 +92,87 @@ async def test_equality_and_operators(manager: ArtifactManager) -> None:
     assert await found(m, {"data.metadata.status.deeper": "x"}) == []
 
 
+# Values that a backend could confuse: SQLite's json_extract returns a JSON string as its text, an
+# object or array as its JSON text, and true/false as 1/0.
+LOOKALIKES: dict[str, Any] = {
+    "true": True,
+    "false": False,
+    "one": 1,
+    "zero": 0,
+    "one-real": 1.0,
+    "half": 0.5,
+    "text-one": "1",
+    "object": {"a": 1},
+    "object-text": '{"a":1}',
+    "array": [1],
+    "array-text": "[1]",
+    "empty-array": [],
+    "empty-array-text": "[]",
+    "null": None,
+    "word": "x",
+    "brace": "{",
+}
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["scan", "indexed"])
+async def test_values_of_other_types_never_match(
+    timed: ArtifactManager, clock: FixedClock, engine: Any, indexed: bool
+) -> None:
+    """Equality and ranges are exact about JSON types on both backends, with and without an
+    expression index, now and as of an instant: true is not 1, a string that reads as an object's
+    or array's JSON text is not that object or array, strings are outside numeric ranges, and a
+    JSON null is a value (so ``$not`` of an equality matches it) while a missing path is not."""
+    from artifact_ledger import Ledger
+
+    if indexed:
+        await Ledger(engine, keyring=SECRET).create_index("data.v")
+    for name, value in LOOKALIKES.items():
+        await timed.save(ArtifactIn(data={"name": name, "v": value}))
+    await timed.save(ArtifactIn(data={"name": "missing"}))
+    clock.advance(DAY)
+    before = clock()
+    clock.advance(DAY)
+    await timed.save(ArtifactIn(data={"name": "later", "v": 1}))
+
+    cases: list[tuple[Any, list[str]]] = [
+        (1, ["one", "one-real"]),
+        (0, ["zero"]),
+        (1.0, ["one", "one-real"]),
+        (True, ["true"]),
+        (False, ["false"]),
+        ("1", ["text-one"]),
+        ('{"a":1}', ["object-text"]),
+        ("[1]", ["array-text"]),
+        ("[]", ["empty-array-text"]),
+        ("{", ["brace"]),
+        ("x", ["word"]),
+        ({"gt": 0.2}, ["one", "one-real", "half"]),
+        ({"gte": 0}, ["one", "zero", "one-real", "half"]),
+        ({"lt": 1}, ["zero", "half"]),
+        ({"lte": 1}, ["one", "zero", "one-real", "half"]),
+        ({"gt": 5}, []),
+        ({"gt": -1, "lt": 2}, ["one", "zero", "one-real", "half"]),
+        ({"gt": 0.2, "lte": 0.7}, ["half"]),
+        ({"gte": 1, "lt": 1.5}, ["one", "one-real"]),
+        ({"gt": 1, "lt": 2}, []),
+        ({"in": [1, "x"]}, ["one", "one-real", "word"]),
+        ({"gte": "[", "lt": "\\"}, ["array-text", "empty-array-text"]),
+        ({"gt": "x"}, ["object-text", "brace"]),  # "{" sorts after "x"; the object itself is no string
+    ]
+    for cond, expected in cases:
+        where = {"data.v": cond}
+        now = names((await timed.find(where, limit=100)).items)
+        assert now == expected + (["later"] if "one" in expected else []), where
+        assert await timed.count(where) == len(now), where
+        assert names((await timed.find(where, as_of=before, limit=100)).items) == expected, where
+        if not isinstance(cond, dict) or len(cond) == 1:
+            negated = names((await timed.find({"$not": where}, limit=100)).items)
+            assert negated == [n for n in [*LOOKALIKES, "missing", "later"] if n not in now], where
+    assert names((await timed.find({"data.v": {"ne": "x"}}, limit=100)).items) == [
+        n for n in [*LOOKALIKES, "later"] if n != "word"
+    ]
+
+
 async def test_columns_tags_and_combinators(manager: ArtifactManager) -> None:
     s = await seed(manager)
     m = manager
@@ -220,7 +301,8 @@ async def _plan(engine: Any, where: dict[str, Any]) -> str:
     async with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             compiled = stmt.compile(engine.sync_engine)
-            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, tuple(compiled.params.values()))
+            params = tuple(compiled.params[name] for name in compiled.positiontup or ())  # a value bound twice: twice
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, params)
             return " ".join(str(r[-1]) for r in rows.all())
         await conn.execute(text("SET enable_seqscan = off"))
         compiled = stmt.compile(engine.sync_engine)

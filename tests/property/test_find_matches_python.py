@@ -31,6 +31,7 @@ scalars = st.one_of(
     st.integers(-3, 3),
     st.sampled_from([0.5, -1.5, 2.0, 1e3]),
     st.sampled_from(["", "a", "ab", "b", "B", "é", "a b", "z"]),
+    st.sampled_from(["[]", "{}", "[1]", '{"a":1}', "[", "{"]),  # an array's or object's JSON text
 )
 values = st.one_of(
     scalars,
@@ -44,7 +45,7 @@ PATHS = ["data.a", "data.b", "data.c", "data.a.a", "data.b.0", "data.a.b"]
 
 def _op_value(op: str) -> st.SearchStrategy[Any]:
     if op in ("lt", "lte", "gt", "gte"):
-        return st.one_of(st.integers(-3, 3), st.sampled_from([0.5, "a", "b", "é", ""]))
+        return st.one_of(st.integers(-3, 3), st.sampled_from([0.5, "a", "b", "é", "", "[", "{"]))
     if op in ("in", "nin"):
         return st.lists(scalars, max_size=3)
     if op == "contains":
@@ -61,7 +62,11 @@ data_ops = st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte", "in", "nin", "
 
 @st.composite
 def leaves(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["data", "data", "data", "tags", "level", "literal"]))
+    kind = draw(st.sampled_from(["data", "data", "data", "tags", "level", "literal", "range"]))
+    if kind == "range":  # two bounds on one path: compiled as one range where the backend can
+        bound = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -0.5, 1.5, "a", "["]))
+        low, high = draw(st.sampled_from(["gt", "gte"])), draw(st.sampled_from(["lt", "lte"]))
+        return {draw(st.sampled_from(PATHS)): {low: draw(bound), high: draw(bound)}}
     if kind == "tags":
         op = draw(st.sampled_from(["eq", "ne", "contains", "in", "nin"]))
         tag = st.sampled_from(["x", "y", "w"])

@@ -184,9 +184,20 @@ class SqliteJson(JsonSql):
             return t == "null"
         if isinstance(value, bool):
             return t == ("true" if value else "false")
+        # ``json_extract`` returns a JSON string as its text, an object or an array as its JSON
+        # text (``{…}``, ``[…]``), a number as a number and ``true``/``false`` as 1/0; values of
+        # different storage classes are never equal. So a string equals only strings unless it
+        # starts with ``{`` or ``[``, and a number only numbers unless it is 0 or 1: only then
+        # is the type asked for (``json_type`` parses the document again, per row). The guard
+        # tests the bound value, which SQLite evaluates once per statement, not per row; ``IS``
+        # keeps the comparison two-valued where the path holds JSON null (``json_extract``: NULL).
         if _is_number(value):
-            return and_(t.in_(_NUMERIC), x == bind(value))
-        return and_(t == "text", x == bind(value, String))
+            b = bind(value)
+            guard = or_(b.not_in([literal_column("0"), literal_column("1")]), t.in_(_NUMERIC))
+        else:
+            b = bind(value, String)
+            guard = or_(func.substr(b, 1, 1).not_in([literal_column("'{'"), literal_column("'['")]), t == "text")
+        return and_(x.is_(b), guard)
 
     def condition(
         self, doc: Any, path: Sequence[str | int], op: str, value: Any, bind: Bind = literal
@@ -202,9 +213,9 @@ class SqliteJson(JsonSql):
             anyof = or_(false(), *(self._eq(t, x, v, bind) for v in value))
             return anyof if op == "in" else and_(t.is_not(None), not_(anyof))
         if op in ("lt", "lte", "gt", "gte"):
-            guard = t.in_(_NUMERIC) if _is_number(value) else t == "text"
-            bound = bind(value) if _is_number(value) else bind(value, String)
-            return and_(guard, x.operate(_COMPARE[op], bound))
+            if _is_number(value):
+                return self._numeric(t, x, ((op, bind(value)),))
+            return and_(t == "text", x.operate(_COMPARE[op], bind(value, String)))
         if op == "prefix":
             bound = bind(value, String)
             return and_(t == "text", func.substr(x, 1, func.length(bound)) == bound)
@@ -216,6 +227,33 @@ class SqliteJson(JsonSql):
                 return or_(found, and_(t == "text", func.instr(x, bind(value, String)) > 0))
             return found
         raise ValueError(f"unknown operator {op}")
+
+    @staticmethod
+    def _numeric(
+        t: ColumnElement[Any], x: ColumnElement[Any], bounds: Sequence[tuple[str, BindParameter[Any]]]
+    ) -> ColumnElement[bool]:
+        """``x`` within numeric ``bounds`` (``(op, bound value)`` each), a number and not a boolean.
+
+        SQLite orders every number below every text, so an upper bound already keeps out strings,
+        objects and arrays, and with no upper bound ``x < ''`` does: either way a bound of the
+        index's range, not a test per row. ``true``/``false`` are read as 1/0, so the type is
+        asked for (``json_type``, per row) only when 0 or 1 is inside the bounds (a test of the
+        bound values, evaluated once per statement)."""
+        parts = [x.operate(_COMPARE[op], b) for op, b in bounds]
+        if not any(op in ("lt", "lte") for op, _ in bounds):
+            parts.append(x < literal_column("''"))
+        inside = [and_(*(literal_column(n).operate(_COMPARE[op], b) for op, b in bounds)) for n in ("0", "1")]
+        parts.append(or_(not_(or_(*inside)), t.in_(_NUMERIC)))
+        return and_(*parts)
+
+    def between(
+        self, doc: Any, path: Sequence[str | int], first: tuple[str, Any], second: tuple[str, Any], bind: Bind = literal
+    ) -> ColumnElement[bool] | None:
+        ops = {first[0], second[0]}
+        if not (ops & {"gt", "gte"} and ops & {"lt", "lte"} and _is_number(first[1]) and _is_number(second[1])):
+            return None
+        t, x = self._type(doc, path), self._value(doc, path)
+        return self._numeric(t, x, ((first[0], bind(first[1])), (second[0], bind(second[1]))))
 
     def text_holds(self, doc: Any, needle: str, bind: Bind = literal) -> ColumnElement[bool]:
         return func.instr(doc, bind(needle, String)) > 0
