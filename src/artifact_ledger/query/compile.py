@@ -218,7 +218,7 @@ def _compare(src: Source, node: Compare) -> ColumnElement[bool]:
     if field.kind == "tags":
         values = value if op in ("in", "nin") else (value,)
         has = src.json.has_string(src.tags_doc, src.tags_prefix, "any", values, src.bind)
-        if src.tags_prefix and values:
+        if src.tags_prefix and 0 < len(values) <= HELD_TAGS:
             # The past: tags are read from each state event's payload, parsed whole for it. A tag
             # the array holds is in the payload's text as its JSON string (payloads are written
             # as canonical JSON and the hash chain holds them to it), so a substring test first
@@ -227,6 +227,11 @@ def _compare(src: Source, node: Compare) -> ColumnElement[bool]:
             has = case((held, has), else_=false())
         return not_(has) if op in ("ne", "nin") else has
     return _column(src, field, op, value)
+
+
+HELD_TAGS: Final = 16
+"""The most tags of one past tag condition tested as substrings first: each is a term of an ``OR``
+(SQLite nests those one level per term), and past a few the test saves nothing."""
 
 
 def tag_text(tag: str) -> str:
@@ -245,7 +250,7 @@ def bound(json: JsonSql, node: Node, out: list[Any], *, past: bool = False) -> l
         elif field.kind == "tags":
             values = value if op in ("in", "nin") else (value,)
             out.extend(json.has_string_bound(values))
-            if past:
+            if past and len(values) <= HELD_TAGS:
                 out.extend(tag_text(v) for v in values)
         elif op in ("in", "nin"):
             out.extend(value)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -32,6 +33,9 @@ VERSION: Final = 1
 MAX_CURSOR: Final = 200_000
 KEY_KINDS: Final = ("id", "time", "rank", "number", "text")
 _ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_MAX_EXPONENT: Final = 400
+"""The largest decimal exponent a number key may have (a double's reach: 1e308 up, 5e-324 down)."""
 _REMEDY = "pass the next_cursor of the previous page of the same query, or start again without after="
 
 
@@ -94,23 +98,27 @@ def _value(kind: str, value: Any) -> Any:
             raise bad
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
+            if parsed.tzinfo is None:
+                raise bad
+            parsed.astimezone(UTC)  # an offset that moves it past year 1 or 9999 cannot be compared
+        except (ValueError, OverflowError):
             raise bad from None
-        if parsed.tzinfo is None:
-            raise bad
         return parsed
     if kind == "rank":
         if isinstance(value, bool) or value not in (0, 1, 2, 3):
             raise bad
         return value
     if kind == "number":
-        if not isinstance(value, str) or len(value) > 400:
+        # As the ledger writes it (``JsonSql.number_text``): plain ASCII decimal text, within a
+        # double's range, which both backends can bind and compare (Decimal alone takes "1_000",
+        # other scripts' digits and exponents no database column holds).
+        if not isinstance(value, str) or len(value) > 400 or not _NUMBER.fullmatch(value):
             raise bad
         try:
             number = Decimal(value)
         except InvalidOperation:
             raise bad from None
-        if not number.is_finite():
+        if not number.is_finite() or math.isinf(float(number)) or abs(number.adjusted()) > _MAX_EXPONENT:
             raise bad
         return value
     if kind == "text":

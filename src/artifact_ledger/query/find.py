@@ -115,7 +115,12 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
     past = instant is not None
     with_levels = past and sql.uses_level(p.where)
     width = WIDTH if not past else 9
-    key = ("page", p.shape, p.order.text, p.kinds if p.after is not None else None, p.limit, past, with_levels)
+    # The cursor's values' types are part of the statement: a number key binds as an integer or a
+    # double, each with its own conversion, and one compiled for a double would round the other.
+    after = None if p.after is None else sql.key_bound(json_sql(dialect), p.kinds, p.after)
+    after_types = None if after is None else tuple(type(v).__name__ for v in after)
+    kinds = p.kinds if p.after is not None else None
+    key = ("page", p.shape, p.order.text, kinds, after_types, p.limit, past, with_levels)
     at, position = await _at(rec, dialect, instant)
     if past and at is None:
         return [], None, False  # before the first event: nothing was live
@@ -132,8 +137,8 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         json = json_sql(dialect)
         out: list[Any] = [] if at is None else [at]
         sql.bound(json, p.where, out, past=past)
-        if p.after is not None:
-            out.extend(sql.key_bound(json, p.kinds, p.after))
+        if after is not None:
+            out.extend(after)
         return out
 
     prepared, args = prepare((*key, at is instant), dialect, build, values)

@@ -59,10 +59,14 @@ MAX_DEPTH: Final = 16
 """How deeply ``$and``/``$or``/``$not`` may nest."""
 MAX_TEXT: Final = 1000
 """The longest string a filter may compare with."""
+MAX_VALUES: Final = 10_000
+"""The most values one filter may hold in all (each ``in``/``nin`` list counts its values): every
+value is a bound parameter, and the drivers take at most 32,767 per statement."""
 _INT64 = 2**63
 
 _KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _INDEX = re.compile(r"[0-9]{1,9}")
+_DIGITS = re.compile(r"[0-9]+")
 
 Scalar = str | int | float | bool | None
 Segment = str | int
@@ -157,6 +161,8 @@ def parse_path(text: Any, *, what: str = "path") -> tuple[Segment, ...]:
     for part in parts[1:]:
         if _INDEX.fullmatch(part):
             segments.append(int(part))
+        elif _DIGITS.fullmatch(part):  # digits index an array: never read as an object's key instead
+            raise InvalidQueryError(f"{what} {text!r:.80}: array index {part:.40} is too large (at most 9 digits)")
         elif _KEY.fullmatch(part):
             segments.append(part)
         else:
@@ -310,11 +316,21 @@ def _condition(field: Field, op: str, value: Any) -> Compare:
 class _Budget:
     def __init__(self) -> None:
         self.nodes = 0
+        self.values = 0
 
     def spend(self) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise InvalidQueryError(f"the filter has more than {MAX_NODES} conditions")
+
+    def hold(self, condition: Compare) -> Compare:
+        self.values += len(condition.value) if condition.op in ("in", "nin") else 1
+        if self.values > MAX_VALUES:
+            raise InvalidQueryError(
+                f"the filter holds more than {MAX_VALUES} values in all (at {condition.field} {condition.op}); "
+                "split it into several queries"
+            )
+        return condition
 
 
 def _node(where: Any, budget: _Budget, depth: int) -> Node:
@@ -348,9 +364,9 @@ def _node(where: Any, budget: _Budget, depth: int) -> Node:
                     budget.spend()
                     if not isinstance(op, str):
                         raise InvalidQueryError(f"{key}: operator keys must be strings, not {_shown(op)}")
-                    parts.append(_condition(field, op, operand))
+                    parts.append(budget.hold(_condition(field, op, operand)))
             else:
-                parts.append(_condition(field, "contains" if field.kind == "tags" else "eq", value))
+                parts.append(budget.hold(_condition(field, "contains" if field.kind == "tags" else "eq", value)))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 

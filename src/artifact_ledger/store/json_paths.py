@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy import Column as SqlColumn
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.schema import CreateIndex, DropIndex, Index
+from sqlalchemy.sql.elements import Grouping
 
 from .. import codec
 
@@ -162,6 +163,15 @@ class JsonSql:
         return index
 
 
+def _sqlite_number(text: str) -> int | float:
+    """A number key as SQLite holds numbers: a whole number within 64 bits as an integer (exact),
+    any other as a double (SQLite reads larger JSON integers as doubles too)."""
+    number = Decimal(text)
+    if number == number.to_integral_value() and -(2**63) <= number < 2**63:
+        return int(number)
+    return float(number)
+
+
 class SqliteJson(JsonSql):
     dialect = "sqlite"
 
@@ -210,7 +220,7 @@ class SqliteJson(JsonSql):
         if op == "ne":
             return and_(t.is_not(None), not_(self._eq(t, x, value, bind)))
         if op in ("in", "nin"):
-            anyof = or_(false(), *(self._eq(t, x, v, bind) for v in value))
+            anyof = self._any_of(t, x, value, bind)
             return anyof if op == "in" else and_(t.is_not(None), not_(anyof))
         if op in ("lt", "lte", "gt", "gte"):
             if _is_number(value):
@@ -227,6 +237,22 @@ class SqliteJson(JsonSql):
                 return or_(found, and_(t == "text", func.instr(x, bind(value, String)) > 0))
             return found
         raise ValueError(f"unknown operator {op}")
+
+    @staticmethod
+    def _any_of(t: ColumnElement[Any], x: ColumnElement[Any], values: Sequence[Any], bind: Bind) -> ColumnElement[bool]:
+        """``x`` equal to one of ``values``: one ``IN`` list for the strings and numbers, not one
+        equality each (SQLite's parser nests ``a OR b OR …`` one level per term, and stops at 1,000).
+        A value found in the list is of the list value's storage class, so only the type of JSON it
+        was read from is left to check: a string or a number, not an object's or array's text nor
+        ``true``/``false`` read as 1/0. Booleans and null are tested by type, each once."""
+        scalars = [v for v in values if v is not None and not isinstance(v, bool)]
+        listed = [bind(v) if _is_number(v) else bind(v, String) for v in scalars]
+        parts: list[ColumnElement[bool]] = []
+        if listed:
+            parts.append(and_(x.in_(listed), t.in_(("text", *_NUMERIC))))
+        kinds = {"null" if v is None else "true" if v else "false" for v in values if v is None or isinstance(v, bool)}
+        parts.extend(t == kind for kind in sorted(kinds))
+        return or_(false(), *parts)
 
     @staticmethod
     def _numeric(
@@ -279,22 +305,28 @@ class SqliteJson(JsonSql):
         return list(values)
 
     def sort_number_bound(self, text: str) -> Any:
-        number = Decimal(text)
-        return int(number) if number == number.to_integral_value() else float(number)
+        return _sqlite_number(text)
 
     def has_string(
         self, doc: Any, path: Sequence[str | int], op: str, values: Sequence[str], bind: Bind = literal
     ) -> ColumnElement[bool]:
-        def one(value: str) -> ColumnElement[bool]:
-            each = (
+        def each() -> Any:
+            return (
                 func.json_each(doc, self._path(path)).table_valued("value").alias("tag")
                 if path
                 else func.json_each(doc).table_valued("value").alias("tag")
             )
-            return exists().where(each.c.value == bind(value, String)).select_from(each)
 
-        parts = [one(v) for v in values]
-        return or_(false(), *parts) if op == "any" else and_(*parts)
+        if op == "any":  # one walk of the array with an IN list (not one EXISTS per value)
+            if not values:
+                return false()
+            tags = each()
+            return exists().where(tags.c.value.in_([bind(v, String) for v in values])).select_from(tags)
+        parts = []
+        for value in values:
+            tags = each()
+            parts.append(exists().where(tags.c.value == bind(value, String)).select_from(tags))
+        return and_(*parts)
 
     def sort_keys(self, doc: Any, path: Sequence[str | int]) -> list[ColumnElement[Any]]:
         t, x = self._type(doc, path), self._value(doc, path)
@@ -304,8 +336,7 @@ class SqliteJson(JsonSql):
         return [rank, number, text]
 
     def sort_number(self, text: str, bind: Bind = literal) -> ColumnElement[Any]:
-        number = Decimal(text)
-        return bind(int(number) if number == number.to_integral_value() else float(number))
+        return bind(_sqlite_number(text))
 
     def number_text(self, value: Any) -> str:
         return repr(value) if isinstance(value, float) else str(int(value))
@@ -328,7 +359,9 @@ class PostgresJson(JsonSql):
         return value  # type: ignore[no-any-return]
 
     def index_expression(self, column: Any, path: Sequence[str | int]) -> ColumnElement[Any]:
-        return self._walk(column, path)
+        # In parentheses: CREATE INDEX takes a bare function call or column, and an array step
+        # makes the walk a CASE expression.
+        return Grouping(self._walk(column, path))
 
     @staticmethod
     def _text(e: Any) -> ColumnElement[str]:
