@@ -25,7 +25,7 @@ from .integrity import DELETED, GENESIS_HEX, INSERTED, MODIFIED, PROJECTION_DRIF
 from .redaction import erasures_of
 from .store.openings import opening_from_row, opening_statements
 from .store.recorder import Recorder
-from .store.tables import PROJECTORS
+from .store.tables import CHAIN_FORMAT_2_KEY, PROJECTORS
 
 EVENT_PAGE: Final = 5000
 REANCHOR_WINDOW: Final = 1024
@@ -443,6 +443,40 @@ class ChainCheck:
         await self.read_marks()
         found = await self.chain()
         return self.beyond_marks(found) if found is not None else None
+
+    async def format_switch(self) -> Finding | None:
+        """``ledger_info``'s ``chain_format_2_from`` (where the writer starts sealing format 2) against the log.
+
+        The row is the writer's input, not part of the chain, so a changed value would make it seal
+        the next events under the wrong format (and ``verify`` then blame those honest events). Every
+        state the ledger reaches keeps it at or before the first format-2 event (a new ledger: 1; an
+        upgrade: right after its ``ledger.chain_upgraded`` event; an import: the first imported event
+        with an opening, or what the ledger said already) and never past the next position."""
+        rows = await self.driver.fetch(opening_statements(self.driver.sql.dialect).info_value, CHAIN_FORMAT_2_KEY)
+        if not rows:
+            if self.format_2_from is None:
+                return None
+            return Finding(
+                None,
+                MODIFIED,
+                f"ledger_info has no {CHAIN_FORMAT_2_KEY} row but the events from position {self.format_2_from} are "
+                "sealed under chain format 2: the row was deleted, and the next event would be sealed under format 1",
+            )
+        text = rows[0][0]
+        switch = int(text) if isinstance(text, str) and text.isascii() and text.isdigit() else None
+        last = self.head.position
+        if switch is None or switch < 1:
+            problem = f"is {text!r:.40}, not a log position"
+        elif self.format_2_from is not None and switch > self.format_2_from:
+            problem = (
+                f"is {switch} but the events from position {self.format_2_from} are sealed under chain format 2: "
+                f"the next event would be sealed under format 1"
+            )
+        elif switch > last + 1:
+            problem = f"is {switch}, past the next position of the log ({last + 1})"
+        else:
+            return None
+        return Finding(None, MODIFIED, f"ledger_info's {CHAIN_FORMAT_2_KEY} {problem} (a changed ledger_info row)")
 
     async def checkpoints(self, *, full: bool) -> Finding | None:
         last = self.head.position

@@ -56,10 +56,24 @@ class NotJSONError(TypeError):
 
     def __init__(self, path: str, value: object) -> None:
         self.path = path
+        if isinstance(value, _Key):  # an object key that is not a string
+            self.value_type = type(value.key).__name__
+            self.shown = f"a key of type {self.value_type} ({value.key!r:.40})"
+            super().__init__(f"{path or 'value'} is {self.shown}; JSON object keys are strings")
+            return
         self.value_type = type(value).__name__
         self.shown = _shown(value)
         """How the value reads in a message: ``nan`` for a non-finite float, else e.g. ``a datetime``."""
         super().__init__(f"{path or 'value'} is {self.shown}, which is not JSON")
+
+
+class _Key:
+    """A dict key that is not a string, as :func:`_find_non_json` reports it."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: object) -> None:
+        self.key = key
 
 
 class TooDeepError(NotJSONError):
@@ -305,7 +319,9 @@ def _find_non_json(value: Any, max_depth: int, *, numpy: bool = True) -> tuple[s
         children: list[tuple[Any, str, int]] = []
         if kind is dict:
             for key, child in item.items():
-                if type(key) is not str or lone_surrogate(key) is not None:
+                if type(key) is not str:
+                    return f"{path}[{key!r}] (key)", _Key(key)
+                if lone_surrogate(key) is not None:
                     return f"{path}[{key!r}] (key)", key
                 children.append((child, f"{path}[{key!r}]", depth + 1))
         else:

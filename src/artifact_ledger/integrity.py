@@ -222,6 +222,7 @@ async def verify_connection(
             verifier = _Verifier(driver, since=anchor, trusted_head=trusted, progress=progress)
             steps = [
                 (verifier.chain.read_marks_and_chain, MODIFIED),
+                (verifier.chain.format_switch, MODIFIED),
                 (lambda: verifier.chain.checkpoints(full=not incremental), PROJECTION_DRIFT),
             ]
             if incremental:  # a full run compares the whole tree with the projections (drift.py)

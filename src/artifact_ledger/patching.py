@@ -72,6 +72,11 @@ async def patch(
     expected_version = version_argument(expected_version, "expected_version")
     if tags is not None and (isinstance(tags, str | bytes) or not isinstance(tags, Sequence)):
         raise InvalidArgumentError(f"patch of {aid}: tags must be a list of strings, not {type(tags).__name__}")
+    for i, tag in enumerate(tags or ()):
+        if type(tag) is not str:
+            raise InvalidArgumentError(
+                f"patch of {aid}: tags[{i}] is {type(tag).__name__} {tag!r:.40}; tags are strings"
+            )
     who = current_attribution(actor=actor, reason=reason)
 
     async def action(batch: WriteBatch) -> ArtifactOut:

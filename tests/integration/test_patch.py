@@ -61,6 +61,10 @@ async def test_patch_keeps_parent_and_checks_versions(manager: ArtifactManager) 
         await m.patch(child.id, [1])  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="expected_version"):
         await m.patch(child.id, {}, expected_version="1")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match=r"tags\[1\] is NoneType None; tags are strings"):
+        await m.patch(child.id, {}, tags=["ok", None])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgumentError, match=r"tags\[0\] is int 1"):
+        await m.patch(child.id, {}, tags=[1])  # type: ignore[list-item]
     with pytest.raises(ArtifactNotFoundError):
         await m.patch("01ARZ3NDEKTSV4RRFFQ69G5FAV", {"x": 1})
     await m.delete_by_id(child.id)

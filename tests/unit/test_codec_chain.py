@@ -57,6 +57,13 @@ def test_non_json_values_are_refused_with_their_path(value: object, path: str) -
     assert info.value.path == path
 
 
+def test_a_key_that_is_no_string_is_named_as_a_key() -> None:
+    with pytest.raises(codec.NotJSONError, match=r"\['a'\]\[1\] \(key\) is a key of type int \(1\)") as info:
+        codec.dumps({"a": {1: 2}})
+    assert info.value.value_type == "int"
+    assert "64 bits" not in str(info.value)
+
+
 def test_event_hash_is_sha256_of_prev_envelope_newline_payload() -> None:
     at = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
     envelope = envelope_bytes(
