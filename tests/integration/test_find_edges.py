@@ -68,7 +68,9 @@ async def test_an_edited_number_key_is_refused(manager: ArtifactManager, number:
         await manager.find(order_by="data.x", limit=1, after=_forged(real, {1: number}))
 
 
-@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59-23:59"])
+@pytest.mark.parametrize(
+    "stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59-23:59"]
+)
 async def test_an_edited_time_key_is_refused(manager: ArtifactManager, stamp: str) -> None:
     for v in (1, 2):
         await manager.save(ArtifactIn(data={"x": v}))
