@@ -3,6 +3,7 @@ options; an unknown namespace is 404 and creates nothing; a bad name is 400."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,14 @@ from artifact_ledger.namespaces import postgres_schema
 
 A = "/ns/team-a" + API
 NAMES = ("team-a", "nope")
+
+
+def _where(engine: AsyncEngine) -> list[str]:
+    """How the library's messages name the database: its URL (password masked) and, on SQLite, its file."""
+    shown = [engine.url.render_as_string(hide_password=True)]
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        shown.append(os.path.abspath(engine.url.database))
+    return shown
 
 
 async def _schemas(engine: AsyncEngine) -> set[str]:
@@ -107,6 +116,8 @@ async def test_an_unknown_namespace_is_404_and_creates_nothing(
         body = assert_problem(response, 404)
         assert "'nope'" in body["detail"]
         assert body["namespace"] == "nope"
+        for where in _where(base):  # the library's message names the database; the response does not
+            assert where not in response.text
     assert await served.namespaces() == ["default", "team-a"]
     if backend == "postgresql":
         async with base.connect() as conn:
@@ -139,6 +150,35 @@ async def test_the_options_apply_under_the_prefix(make: Any) -> None:
     assert (await client.get(f"{A}/{created.json()['id']}", headers=reader)).status_code == 200
     read_only = await make(read_only=True)
     assert_problem(await read_only.post(A, json={"data": {}}), 405)
+
+
+async def test_with_tokens_a_namespace_is_looked_up_only_after_authentication(make: Any, base: AsyncEngine) -> None:
+    auth = TokenAuth({"r": Principal("reader", "read"), "w": Principal("writer", "write")})
+    client = await make(auth=auth)
+    reader, writer = {"Authorization": "Bearer r"}, {"Authorization": "Bearer w"}
+    # No token or an unknown one: 401 whatever the name (unknown, existing, malformed, no route).
+    for path in (f"/ns/nope{API}", A, f"/ns/Team_A{API}", "/ns/nope"):
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            for response in (
+                await client.get(path, headers=headers),
+                await client.post(path, json={"data": {}}, headers=headers),
+            ):
+                body = assert_problem(response, 401)
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+                assert "namespace" not in body
+    # A read token writing: 403 before the name is looked up.
+    assert_problem(await client.post(f"/ns/nope{API}", json={"data": {}}, headers=reader), 403)
+    # Authenticated callers learn the namespace is unknown, and nothing of where the database is.
+    for response in (
+        await client.get(f"/ns/nope{API}", headers=reader),
+        await client.post(f"/ns/nope{API}", json={"data": {}}, headers=writer),
+    ):
+        body = assert_problem(response, 404)
+        assert body["namespace"] == "nope"
+        for where in _where(base):
+            assert where not in response.text
+    read_only = await make(auth=auth, read_only=True)
+    assert_problem(await read_only.post(f"/ns/nope{API}", json={"data": {}}, headers=writer), 405)
 
 
 async def test_a_ledger_opened_on_a_namespace_serves_the_others_too(base: AsyncEngine) -> None:

@@ -39,7 +39,7 @@ def build_router(
 ) -> APIRouter:
     """The routes of ``service``: the artifacts' under ``prefix``, the aliases' under ``alias_prefix``
     (default :func:`alias_prefix_for`); errors come back as problem+json wherever it is mounted."""
-    route_class = ProblemRoute.limited(service.max_body)
+    route_class = ProblemRoute.limited(service.max_body, service.locations)
     responses = problems.documented_responses()
     artifact_routes = APIRouter(
         prefix=prefix, tags=list(tags or ["artifacts"]), route_class=route_class, responses=responses
@@ -188,7 +188,7 @@ def create_app(
         checkpoint_keys=checkpoint_keys,
     )
     app.state.ledger_service = service
-    problems.install(app)
+    problems.install(app, service.locations)
     # The app-wide backstop (unknown paths, the console); each API route has its own limit.
     app.add_middleware(BodyLimit, max_body=max(service.max_body, service.max_content))
     app.include_router(build_router(service))
@@ -211,7 +211,7 @@ def create_app(
             "checkpoint_keys": checkpoint_keys,
             "namespaces": False,
         }
-        others = NamespaceApps(source, lambda ledger: create_app(ledger, **options))
+        others = NamespaceApps(source, lambda ledger: create_app(ledger, **options), guard=service.gate)
         app.state.namespace_apps = others
         _include_namespaces(app, service, others)
     return app
@@ -219,7 +219,8 @@ def create_app(
 
 def _include_namespaces(app: FastAPI, service: Service, others: NamespaceApps) -> None:
     """``GET /ns`` (the namespaces, for readers) and ``/ns/{name}/...`` (each namespace's app)."""
-    router = APIRouter(route_class=ProblemRoute, responses=problems.documented_responses(), tags=["namespaces"])
+    route_class = ProblemRoute.limited(None, service.locations)
+    router = APIRouter(route_class=route_class, responses=problems.documented_responses(), tags=["namespaces"])
 
     @router.get(
         NAMESPACE_PREFIX,

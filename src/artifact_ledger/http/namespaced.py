@@ -7,8 +7,11 @@ route of the API exists under the prefix unchanged (the console does not: its li
 absolute paths; ``artifact-ledger serve --namespace NAME`` serves a namespace's console):
 ``/ns/team-a/api/v1/artifacts/{id}`` is ``/api/v1/artifacts/{id}`` of namespace ``team-a``.
 
-The server never creates a namespace: a name that is not one of the database's namespaces is
-404 (and nothing is created), a name that breaks the naming rule 400. A namespace's ledger is
+With tokens configured, a request under ``/ns`` is authenticated before its namespace is looked
+up (401 without a known token, 403 for a read token writing, whatever the name), so a client
+without a token cannot learn which namespaces exist. The server never creates a namespace: a
+name that is not one of the database's namespaces is 404 (and nothing is created; the detail
+names the namespace only, never where the database is), a name that breaks the naming rule 400. A namespace's ledger is
 opened on its first request and stays open until the app shuts down. ``GET /ns`` lists the
 namespaces (readers only, like every read).
 """
@@ -18,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import LedgerNotFoundError
@@ -38,6 +42,9 @@ NAMESPACE_PREFIX: Final = "/ns"
 BuildApp = Callable[[Ledger], ASGIApp]
 """Makes the app of one namespace's ledger (``create_app`` with the server's options)."""
 
+Guard = Callable[[Request], Awaitable[None]]
+"""The identity check of a request (raises the 401 or 403 :class:`Problem`), run before the namespace is looked up."""
+
 
 def _blob_location(ledger: Ledger) -> str | None:
     """The ``blobs=`` URL the served ledger was opened with (None: blobs in the database)."""
@@ -53,9 +60,10 @@ def _blob_location(ledger: Ledger) -> str | None:
 class NamespaceApps:
     """An ASGI app routing ``/{name}/rest`` to the app of namespace ``name`` (see the module)."""
 
-    def __init__(self, source: LedgerSource, build: BuildApp) -> None:
+    def __init__(self, source: LedgerSource, build: BuildApp, *, guard: Guard | None = None) -> None:
         self._source = source
         self._build = build
+        self._guard = guard
         self._apps: dict[str, ASGIApp] = {}
         self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
@@ -101,6 +109,8 @@ class NamespaceApps:
         self._stack = contextlib.AsyncExitStack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._guard is not None and scope["type"] == "http":
+            await self._guard(Request(scope))  # before anything about the name is told
         # The path below the mount: Starlette keeps the full path and moves the prefix to root_path.
         full, root = str(scope["path"]), str(scope.get("root_path", ""))
         path = full[len(root) :] if root and full.startswith(root) else full
@@ -110,8 +120,18 @@ class NamespaceApps:
         check_name(name)  # InvalidArgumentError (400) naming the rule
         try:
             app = await self._open(name)
-        except LedgerNotFoundError as exc:
-            raise Problem(404, str(exc), kind="namespace-not-found", namespace=name) from None
+        except LedgerNotFoundError:
+            raise _unknown(name) from None
         child: dict[str, Any] = dict(scope)
         child["root_path"] = scope.get("root_path", "") + "/" + name
         await app(child, receive, send)
+
+
+def _unknown(name: str) -> Problem:
+    """The 404 of a namespace the database does not hold; the library's message names the database, this does not."""
+    return Problem(
+        404,
+        f"no namespace {name!r}; nothing was created (GET {NAMESPACE_PREFIX} lists the namespaces)",
+        kind="namespace-not-found",
+        namespace=name,
+    )

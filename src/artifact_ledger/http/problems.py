@@ -6,6 +6,10 @@ most specific class first); the HTTP layer's own refusals raise :class:`Problem`
 responses inside the route itself, so a router mounted into someone else's app answers the same
 way without their exception handlers. :func:`install` adds the same handling to a whole app (for
 unknown paths, wrong methods and anything raised outside a route).
+
+A detail never shows where the ledger lives: the database URL, its file and the blob directory
+that the library's messages name become ``<database>`` and ``<blob store>`` (:func:`hide`); the
+server log keeps the whole message of a 5xx.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .. import errors
 from ..projections.projector import ProjectionError
 from ..sync import SyncUsageError
 from ..transfer import ImportConflictError
+from .locations import ERROR_ATTRIBUTES, error_locations
 from .responses import json_bytes
 
 log = logging.getLogger("artifact_ledger.http")
@@ -79,6 +84,9 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.LedgerError, 500),
 )
 """LedgerError class -> HTTP status; the first class the error is an instance of wins."""
+
+Hidden = Callable[[], Mapping[str, str]]
+"""The texts no detail may show (where the ledger lives), each with the placeholder shown instead."""
 
 ON_WRITES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     # Content under a codec this process has not registered: on a read it is stored content the
@@ -164,8 +172,24 @@ def status_of(exc: errors.LedgerError, *, writing: bool = False) -> int:
     return status_for(type(exc))
 
 
-def from_ledger_error(exc: errors.LedgerError, *, writing: bool = False) -> Problem:
-    """The problem for a ledger error: its status, its class as the type, its message as the detail."""
+def hide(text: str, hidden: Mapping[str, str]) -> str:
+    """``text`` with each key of ``hidden`` (the longest first) replaced by its placeholder."""
+    for secret in sorted(hidden, key=len, reverse=True):
+        text = text.replace(secret, hidden[secret])
+    return text
+
+
+def shown_message(exc: errors.LedgerError, hidden: Hidden | None = None) -> str:
+    """The message of ``exc`` without the URLs it carries as attributes nor the texts ``hidden`` gives."""
+    locations = error_locations(getattr(exc, name, None) for name in ERROR_ATTRIBUTES)
+    if hidden is not None:
+        locations.update(hidden())
+    return hide(str(exc), locations)
+
+
+def from_ledger_error(exc: errors.LedgerError, *, writing: bool = False, hidden: Hidden | None = None) -> Problem:
+    """The problem for a ledger error: its status, its class as the type, its message as the detail
+    (without where the ledger lives: see :func:`shown_message`)."""
     status = status_of(exc, writing=writing)
     extensions: dict[str, Any] = {}
     for name in ("artifact_id", "expected", "actual"):
@@ -173,7 +197,8 @@ def from_ledger_error(exc: errors.LedgerError, *, writing: bool = False) -> Prob
         if value is not None:
             extensions[name] = value if isinstance(value, int | str) else str(value)
     headers = {"Retry-After": "1"} if status == 503 else None
-    detail = str(exc) if status < 500 or status == 503 else f"{type(exc).__name__}: {exc}"
+    message = shown_message(exc, hidden)
+    detail = message if status < 500 or status == 503 else f"{type(exc).__name__}: {message}"
     return Problem(status, detail, kind=_slug(type(exc).__name__), headers=headers, **extensions)
 
 
@@ -206,12 +231,12 @@ def response_for(problem: Problem, instance: str | None) -> Response:
     return Response(json_bytes(body), status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
 
 
-def to_problem(exc: BaseException, *, writing: bool = False) -> Problem | None:
+def to_problem(exc: BaseException, *, writing: bool = False, hidden: Hidden | None = None) -> Problem | None:
     """The problem an exception stands for, or None for an unexpected one (a bug: 500)."""
     if isinstance(exc, Problem):
         return exc
     if isinstance(exc, errors.LedgerError):
-        return from_ledger_error(exc, writing=writing)
+        return from_ledger_error(exc, writing=writing, hidden=hidden)
     if isinstance(exc, RequestValidationError):
         return _validation_problem(exc)
     if isinstance(exc, StarletteHTTPException):
@@ -221,13 +246,15 @@ def to_problem(exc: BaseException, *, writing: bool = False) -> Problem | None:
     return None
 
 
-def handle(exc: BaseException, request: Request) -> Response:
-    problem = to_problem(exc, writing=request.method not in READ_METHODS)
+def handle(exc: BaseException, request: Request, hidden: Hidden | None = None) -> Response:
+    """The problem+json response for ``exc``; ``hidden``: the texts its detail must not show."""
+    problem = to_problem(exc, writing=request.method not in READ_METHODS, hidden=hidden)
     if problem is None:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         problem = Problem(500, "an unexpected error occurred; the server log has the details", kind="internal")
     elif problem.status >= 500:
-        log.error("%s on %s %s: %s", problem.kind, request.method, request.url.path, problem.detail)
+        logged = f"{type(exc).__name__}: {exc}" if isinstance(exc, errors.LedgerError) else problem.detail
+        log.error("%s on %s %s: %s", problem.kind, request.method, request.url.path, logged)
     return response_for(problem, request.url.path)
 
 
@@ -237,19 +264,22 @@ class ProblemRoute(APIRoute):
     With ``max_body`` set (:meth:`limited`), the route also refuses a request body over that many
     bytes with 413: a ``Content-Length`` over it before a byte is read, a body without one (chunked)
     the moment the bytes received pass it. So a router mounted into an app without the
-    :class:`~artifact_ledger.http.BodyLimit` middleware still has its limit.
+    :class:`~artifact_ledger.http.BodyLimit` middleware still has its limit. With ``hidden``,
+    its error details do not show the texts that gives (where the ledger lives).
     """
 
     max_body: int | None = None
+    hidden: Hidden | None = None
 
     @classmethod
-    def limited(cls, max_body: int) -> type[ProblemRoute]:
-        """This route class with a body limit of ``max_body`` bytes."""
-        return type(f"{cls.__name__}Limited{max_body}", (cls,), {"max_body": max_body})
+    def limited(cls, max_body: int | None, hidden: Hidden | None = None) -> type[ProblemRoute]:
+        """This route class with a body limit of ``max_body`` bytes (None: no limit) and ``hidden``."""
+        members = {"max_body": max_body, "hidden": None if hidden is None else staticmethod(hidden)}
+        return type(f"{cls.__name__}Limited{max_body}", (cls,), members)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
-        limit = self.max_body
+        limit, hidden = self.max_body, self.hidden
 
         async def handler(request: Request) -> Response:
             try:
@@ -265,7 +295,7 @@ class ProblemRoute(APIRoute):
                         Problem(413, str(too_large), kind="body-too-large", headers={"Connection": "close"}),
                         request.url.path,
                     )
-                return handle(exc, request)
+                return handle(exc, request, hidden)
 
         return handler
 
@@ -308,11 +338,12 @@ def counted_receive(receive: Receive, limit: int) -> Receive:
     return counted
 
 
-def install(app: FastAPI) -> None:
-    """Answer every error of ``app`` (unknown paths, wrong methods, validation) as problem+json."""
+def install(app: FastAPI, hidden: Hidden | None = None) -> None:
+    """Answer every error of ``app`` (unknown paths, wrong methods, validation) as problem+json;
+    ``hidden``: the texts no detail may show."""
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        return handle(exc, request)
+        return handle(exc, request, hidden)
 
     app.add_exception_handler(StarletteHTTPException, on_error)
     app.add_exception_handler(RequestValidationError, on_error)

@@ -20,11 +20,13 @@ from typing import Annotated, Final
 from fastapi import Depends, Header, Path, Query, Request
 from ulid import ULID
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, LedgerError
 from ..ledger import Ledger
 from ..manager import ArtifactManager
 from ..schemas import ArtifactHierarchy
 from .auth import Principal, TokenAuth, bearer_token
+from .locations import ledger_locations
+from .problems import READ_METHODS as SAFE_METHODS
 from .problems import Problem
 
 DEFAULT_MAX_BODY: Final = 64 * 1024 * 1024
@@ -104,6 +106,13 @@ class Service:
     def ledger(self) -> Ledger:
         return self._ledger if isinstance(self._ledger, Ledger) else self._ledger()
 
+    def locations(self) -> dict[str, str]:
+        """Where the ledger lives (its URL, file, blob directory): texts no error detail shows."""
+        try:
+            return ledger_locations(self.ledger)
+        except LedgerError:  # not open (yet, or any more)
+            return {}
+
     # ---- identity -------------------------------------------------------------------------------
     def principal(self, request: Request) -> Principal | None:
         """The authenticated caller (None when no tokens are configured); 401 without a valid token."""
@@ -135,6 +144,14 @@ class Service:
             raise Problem(403, f"the token of {principal.actor!r} may only read", kind="forbidden")
         reason = request.headers.get("x-reason")
         return Caller(actor=principal.actor if principal else None, reason=reason or None)
+
+    async def gate(self, request: Request) -> None:
+        """The identity check of ``request`` by its method, before it reaches a route: a read
+        (GET, HEAD, OPTIONS) needs a token, anything else what :meth:`writer` asks."""
+        if request.method in SAFE_METHODS:
+            await self.reader(request)
+        else:
+            await self.writer(request)
 
     async def manager(self) -> AsyncIterator[ArtifactManager]:
         """An :class:`ArtifactManager` on a fresh session, closed after the response."""

@@ -79,7 +79,8 @@ def render(
 
 def error_page(request: Request, exc: BaseException) -> HTMLResponse:
     """An error as a page: the status and message of the API's problem for it (500 for a bug)."""
-    problem = to_problem(exc)
+    service = getattr(request.app.state, "ledger_service", None)  # create_app's: where the ledger lives
+    problem = to_problem(exc, hidden=None if service is None else service.locations)
     if problem is None:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         problem = Problem(500, "an unexpected error occurred; the server log has the details", kind="internal")

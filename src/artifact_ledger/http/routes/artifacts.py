@@ -14,7 +14,6 @@ from fastapi.responses import StreamingResponse
 from ...content.streams import StreamedContent
 from ...manager import ArtifactManager
 from ...query import FindPage
-from ...schemas import strip_content
 from .. import download
 from ..limits import read_body
 from ..models import ArtifactBody, ArtifactJson, CursorPage, MergePatchBody, Page, TreeNodeJson
@@ -22,7 +21,7 @@ from ..problems import Problem, ProblemRoute
 from ..responses import json_bytes, json_response
 from ..service import JSON_BODY, MERGE_PATCH, MERGE_PATCH_BODY, AsOf, Caller, Id, IfMatch, Service, etag
 from . import listing
-from .common import artifact_json, not_found, precondition
+from .common import artifact_json, expanded_json, not_found, precondition
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_LIMIT = 100
@@ -241,7 +240,7 @@ def register(router: APIRouter, service: Service) -> None:
                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
             }
         },
-        route_class_override=ProblemRoute.limited(service.max_content),
+        route_class_override=ProblemRoute.limited(service.max_content, service.locations),
     )
 
     @router.delete(
@@ -287,12 +286,12 @@ def register(router: APIRouter, service: Service) -> None:
         summary="An artifact with hierarchy labels, without children or content",
     )
     async def expand(entity_id: Id, manager: Manager) -> Response:
-        node = await manager.expand_artifact(entity_id)
-        if node is None:
+        # Not manager.expand_artifact: it decodes the content, which $expand leaves out, so expired
+        # or redacted content would fail a request that never shows it (410).
+        out = await manager.find_by_id(entity_id, include_content=False)
+        if out is None:
             raise not_found(entity_id)
-        value = node.model_dump(mode="json")
-        value["data"] = strip_content(value["data"])
-        return json_response(value, headers=etag(node.version))
+        return json_response(expanded_json(out, manager.hierarchy), headers=etag(out.version))
 
     @router.get(
         "/{entity_id}/$metadata",

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ...errors import ConcurrencyError
-from ...schemas import ArtifactOut, strip_content
+from ...schemas import ArtifactHierarchy, ArtifactOut, ArtifactTreeNode, strip_content
 from ..problems import Problem
 
 
@@ -17,6 +17,18 @@ def artifact_json(out: ArtifactOut, *, content: bool = True) -> dict[str, Any]:
     value = out.model_dump(mode="json")
     if not content:
         value["data"] = strip_content(value["data"])
+    return value
+
+
+def expanded_json(out: ArtifactOut, hierarchy: ArtifactHierarchy | None) -> dict[str, Any]:
+    """``$expand``'s body: ``out`` (read without content) with its hierarchy labels, ``children: null``."""
+    node = ArtifactTreeNode.from_artifact(out)
+    if hierarchy is not None:
+        node.hierarchy = hierarchy.name
+        node.level_label = hierarchy.label_for(out.level)
+    node.children = None
+    value = node.model_dump(mode="json")
+    value["data"] = strip_content(value["data"])
     return value
 
 
