@@ -230,18 +230,22 @@ class Retention:
         facts = await fold_log(rec)
         decided = plan(facts, policy, now)
         sizes = await _blob_sizes(rec, decided.hashes)
-        deleted: dict[str, list[tuple[str, int]]] = {h: [(h, sizes[h])] for h in decided.hashes if h in sizes}
-        manifests = [h for h in deleted if facts.codecs.get(h) == "chunks"]
-        if manifests:
+        kept = set(decided.keep_hashes)
+        if sizes:
+            # A blob is one row or file per hash, whatever refers to it: the whole content of one
+            # version can be a chunk of another's streamed content. Chunks of kept streams stay.
             kept_manifests = [h for h in decided.keep_hashes if facts.codecs.get(h) == "chunks"]
-            kept_chunks = set(decided.keep_hashes)
-            for chunk, _ in await _chunks_of(rec, kept_manifests):
-                kept_chunks.add(chunk)
-            for manifest in manifests:
-                chunks = [c for c, _ in await _chunks_of(rec, [manifest]) if c not in kept_chunks]
-                chunk_sizes = await _blob_sizes(rec, chunks)
-                deleted[manifest].extend((c, chunk_sizes[c]) for c in dict.fromkeys(chunks) if c in chunk_sizes)
-                kept_chunks.update(chunks)  # a chunk two expired streams share is deleted once
+            kept.update(chunk for chunk, _ in await _chunks_of(rec, kept_manifests))
+        deleted: dict[str, list[tuple[str, int]]] = {
+            h: [(h, sizes[h])] for h in decided.hashes if h in sizes and h not in kept
+        }
+        manifests = [h for h in deleted if facts.codecs.get(h) == "chunks"]
+        listed = set(deleted)  # a blob is deleted once, however many expired versions name it
+        for manifest in manifests:
+            chunks = [c for c, _ in await _chunks_of(rec, [manifest]) if c not in kept and c not in listed]
+            chunk_sizes = await _blob_sizes(rec, chunks)
+            deleted[manifest].extend((c, chunk_sizes[c]) for c in dict.fromkeys(chunks) if c in chunk_sizes)
+            listed.update(chunks)
         cutoff = None if policy.keep_newer_than is None else now - policy.keep_newer_than
         policy_json = policy.to_json(cutoff)
         blobs = [h for rows in deleted.values() for h, _ in rows]

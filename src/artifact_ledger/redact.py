@@ -25,6 +25,7 @@ event (the last format-1 event) and the ``ledger_info`` row naming the position 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,38 @@ async def _get(rec: Any, hashes: list[str]) -> dict[str, bytes]:
 
 
 _ALL = 2**62
+
+
+async def _named(rec: Any, digest: str) -> bool:
+    """Whether an event's payload names ``digest`` as its content. The text search finds the
+    candidates; each is read, since a hash may also stand in a payload as a data value or in a
+    retention event's list of what it deleted, which refer to no bytes."""
+    sql = opening_statements(rec.sql.dialect)
+    for _, payload in await rec.fetch(sql.payloads_naming, f'"{digest}"', _ALL):
+        with suppress(ValueError, TypeError):
+            ref = content_of(codec.loads(payload))
+            if ref is not None and ref.hash == digest:
+                return True
+    return False
+
+
+async def _listed_chunks(rec: Any, *, exclude: set[str]) -> set[str]:
+    """The chunks every stored manifest that an event names lists, but those in ``exclude`` (a
+    manifest no longer stored, its content expired, lists nothing)."""
+    sql = opening_statements(rec.sql.dialect)
+    named: set[str] = set()
+    for _, payload in await rec.fetch(sql.payloads_naming, '"codec":"chunks"', _ALL):
+        with suppress(ValueError, TypeError):
+            ref = content_of(codec.loads(payload))
+            if ref is not None and ref.hash and ref.codec == "chunks" and ref.hash not in exclude:
+                named.add(ref.hash)
+    stored = sorted(await _blob_sizes(rec, sorted(named)))
+    listed: set[str] = set()
+    for data in (await _get(rec, stored)).values():
+        listed.update(c for c, _ in decode_manifest(data).chunks)
+    return listed
+
+
 _CONTENT = chain_v2.path_text(("content",))
 
 
@@ -210,23 +243,26 @@ class Redactions:
     async def _delete_unnamed(
         self, batch: WriteBatch, hashes: dict[str, str], position: int, trash: list[Path]
     ) -> list[str]:
-        """Delete the blobs among ``hashes`` that no event's payload names any more, with the chunks of a
-        streamed one that no other stored manifest lists; returns those deleted."""
+        """Delete the blobs among ``hashes`` (hash -> codec of the erased references) that nothing
+        refers to any more, with the chunks of a streamed one; returns those deleted.
+
+        A blob is one row or file per hash, whatever refers to it: an event's payload naming it as
+        its content, or a stored manifest listing it as a chunk (the whole content of one version
+        can be a chunk of another's stream). Both kinds of reference keep a blob."""
         rec = batch.driver
         sql = opening_statements(rec.sql.dialect)
-        unnamed = [h for h in hashes if not await rec.fetch(sql.payloads_naming, f'"{h}"', 1)]
+        unnamed = [h for h in hashes if not await _named(rec, h)]
         stored = await _blob_sizes(rec, unnamed)
         doomed = [h for h in unnamed if h in stored]
+        if not doomed:
+            return []
         streamed = [h for h in doomed if hashes[h] == "chunks"]
         manifests = {h: decode_manifest(d) for h, d in (await _get(rec, streamed)).items()}
+        listed = await _listed_chunks(rec, exclude=set(doomed))
+        doomed = [h for h in doomed if h not in listed]
         if manifests:
-            in_use: set[str] = set()
-            for _, payload in await rec.fetch(sql.payloads_naming, '"codec":"chunks"', _ALL):
-                ref = content_of(codec.loads(payload))
-                if ref is not None and ref.hash and ref.hash not in manifests:
-                    for found in (await _get(rec, [ref.hash])).values():
-                        in_use.update(c for c, _ in decode_manifest(found).chunks)
-            chunks = {c for m in manifests.values() for c, _ in m.chunks} - in_use
+            chunks = {c for m in manifests.values() for c, _ in m.chunks} - listed - set(doomed)
+            chunks = {c for c in chunks if not await _named(rec, c)}
             held = await _blob_sizes(rec, sorted(chunks))
             doomed.extend(c for c in sorted(chunks) if c in held)
         if not doomed:

@@ -30,10 +30,26 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 
+def _record_switch(bind: sa.Connection) -> None:
+    """Record where the writer seals format 2 from, unless the ledger says so already: the first
+    event that has an opening; with none, the first event of an empty log. (An adopted ledger whose
+    ``ledger_info`` was made again by revision 0002 has format-2 events but lost the row: without
+    it the writer would seal the next event under format 1, and ``verify`` reports the gap.)"""
+    known = bind.execute(sa.text("SELECT count(*) FROM ledger_info WHERE key = :k"), {"k": _KEY}).scalar_one()
+    if known:
+        return
+    first = bind.execute(sa.text("SELECT min(position) FROM ledger_openings")).scalar_one()
+    if first is None and bind.execute(sa.text("SELECT count(*) FROM ledger_events")).scalar_one() == 0:
+        first = 1
+    if first is not None:
+        bind.execute(sa.text("INSERT INTO ledger_info (key, value) VALUES (:k, :v)"), {"k": _KEY, "v": str(first)})
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     if "ledger_openings" in set(sa.inspect(bind).get_table_names()):
-        return  # made by create_all with the rest (and its guards), adopted at an older revision
+        _record_switch(bind)  # made by create_all with the rest (and its guards), adopted at an older revision
+        return
     op.create_table(
         "ledger_openings",
         sa.Column("position", sa.BigInteger, nullable=False, autoincrement=False),
@@ -48,10 +64,7 @@ def upgrade() -> None:
     for statement in guard_ddl("ledger_openings", dialect):
         op.execute(statement)
     # A ledger with no event yet (one being created by the migrations) seals format 2 from its first.
-    empty = bind.execute(sa.text("SELECT count(*) FROM ledger_events")).scalar_one() == 0
-    known = bind.execute(sa.text("SELECT count(*) FROM ledger_info WHERE key = :k"), {"k": _KEY}).scalar_one()
-    if empty and not known:
-        bind.execute(sa.text("INSERT INTO ledger_info (key, value) VALUES (:k, '1')"), {"k": _KEY})
+    _record_switch(bind)
 
 
 def downgrade() -> None:
