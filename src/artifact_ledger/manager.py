@@ -301,10 +301,12 @@ class ArtifactManager(ProvenanceCalls):
         """
         return await self._reads.history(id, include_content=include_content)
 
-    async def diff(self, id: ULID | str, v1: int, v2: int | None = None) -> ArtifactDiff:
+    async def diff(self, id: ULID | str, v1: int, v2: int | None = None, *, content: bool = True) -> ArtifactDiff:
         """What changed from version ``v1`` to ``v2`` (default: the latest): data as JSON-patch
-        operations, content hash/size, parent, level, tags. ``str(result)`` is a readable diff."""
-        return await self._reads.diff(id, v1, v2)
+        operations, content hash/size, parent, level, tags. ``str(result)`` is a readable diff.
+        ``content=False`` leaves out what changed inside the content (``content_diff`` is None), so
+        no content is read: the diff of versions whose content expired or cannot be decoded."""
+        return await self._reads.diff(id, v1, v2, content=content)
 
     async def audit(
         self,

@@ -372,16 +372,18 @@ class Reads:
             async with self.repo.reading() as rec:
                 return (await queries.load_blobs(rec, [digest]))[digest], rec.blobs
 
-    async def diff(self, id: ULID | str, v1: int, v2: int | None) -> ArtifactDiff:
+    async def diff(self, id: ULID | str, v1: int, v2: int | None, *, content: bool = True) -> ArtifactDiff:
         aid = str(parse_id(id))
         arguments.integer(v1, "v1", minimum=0, maximum=arguments.MAX_VERSION)
         if v2 is not None:
             arguments.integer(v2, "v2", minimum=0, maximum=arguments.MAX_VERSION)
+        arguments.flag(content, "content")
         await self._sync()
         with translated():
             async with self.repo.core_reads() as db:
                 result, (old, new) = await hist.diff(db, aid, v1, v2)
-            result.content_diff = await content_diff(self.repo, old, new)
+            if content:
+                result.content_diff = await content_diff(self.repo, old, new)
         return result
 
     async def audit(

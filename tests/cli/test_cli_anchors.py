@@ -299,6 +299,7 @@ async def test_a_witness_co_signs_the_note_the_local_targets_then_keep(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], witnesses: dict[str, Witness]
 ) -> None:
     keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()  # checkpoint --to never makes the directory
     ledger_id = await saves(url, 7)
     witness = witnesses["cosign"]
     assert await run(url, "checkpoint", "--to", witness.url, "--key-dir", str(keys)) == 0
@@ -349,6 +350,7 @@ async def test_a_witness_that_refuses_is_down_hangs_or_answers_wrongly_fails_wit
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], witnesses: dict[str, Witness]
 ) -> None:
     keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()  # checkpoint --to never makes the directory
     await saves(url, 5)
     refusing = witnesses["refuse"]
     assert await run(url, "checkpoint", "--to", refusing.url, "--to", str(notes), "--key-dir", str(keys)) == 1

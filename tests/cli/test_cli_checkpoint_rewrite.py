@@ -115,6 +115,7 @@ async def test_a_rewritten_and_recomputed_event_passes_verify_but_not_the_checkp
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()  # checkpoint --to never makes the directory
     await saves(url, 10, "score")  # positions 1-10
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
     await saves(url, 6, "score")  # positions 11-16
@@ -173,6 +174,7 @@ async def test_notes_re_signed_by_the_attacker_pass_only_when_signatures_are_not
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     keys, notes, theirs = tmp_path / "keys", tmp_path / "notes", tmp_path / "attacker-keys"
+    notes.mkdir()  # checkpoint --to never makes the directory
     await saves(url, 8, "score")
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
     capsys.readouterr()

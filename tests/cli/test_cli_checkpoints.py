@@ -79,6 +79,7 @@ async def test_checkpoints_in_a_directory_then_truncation_and_a_fork_are_caught(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()  # checkpoint --to never makes the directory
     await saves(url, 10, "i")
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
     assert "checkpoint of 10 events written to" in capsys.readouterr().out
@@ -114,6 +115,7 @@ async def test_bad_checkpoint_directories_are_refused(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()  # checkpoint --to never makes the directory
     await saves(url, 4, "i")
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
     async with Ledger.open(url) as ledger:
@@ -186,3 +188,36 @@ async def test_bad_checkpoint_directories_are_refused(
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 1
     assert "never rewritten" in capsys.readouterr().err
     assert note.read_text() == "planted\n"
+
+
+async def test_a_checkpoint_directory_that_is_not_there_is_refused_before_anything_is_signed(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--to DIR`` never makes the directory: exit 2 naming it, with no directory, no note and no key made."""
+    keys, missing = tmp_path / "keys", tmp_path / "no" / "such" / "dir"
+    await saves(url, 3, "i")
+    assert await run(url, "checkpoint", "--to", str(missing), "--key-dir", str(keys)) == 2
+    error = capsys.readouterr().err
+    assert f"--to '{missing}': no such directory" in error
+    assert not (tmp_path / "no").exists()
+    assert not keys.exists()  # nothing was signed: the key directory was not even made
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    # ... nor when another target is good: every target is checked before the note is signed
+    assert await run(url, "checkpoint", "--to", str(notes), "--to", str(missing), "--key-dir", str(keys)) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert list(notes.iterdir()) == []
+    assert not keys.exists()
+    afile = tmp_path / "a-file"
+    afile.write_text("not a directory\n")
+    assert await run(url, "checkpoint", "--to", str(afile), "--key-dir", str(keys)) == 2
+    assert f"--to '{afile}': not a directory" in capsys.readouterr().err
+    assert afile.read_text() == "not a directory\n"
+    assert not keys.exists()
+    # a witness timeout no socket can wait for is refused the same way (it failed after signing before)
+    for timeout in ("1e10", "inf", "nan"):
+        assert await run(url, "checkpoint", "--to", "http://127.0.0.1:9/add", "--timeout", timeout) == 2
+        assert f"--timeout {float(timeout):g}: a witness needs a timeout above 0 seconds" in capsys.readouterr().err
+    assert not keys.exists()
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0  # the directory exists
+    assert len(list(notes.glob("*.note"))) == 1

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, PickleType, String, Table, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from ulid import ULID
 
@@ -224,3 +225,40 @@ def test_import_chapkit_needs_trust_then_keeps_ids(kind: str, tmp_path: Path, fr
         (child, parent, 1, "chapkit-import"),
     ]
     assert listed[1]["created_at"].startswith("2025-01-02T03:04:05")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_import_chapkit_names_a_source_that_is_not_a_chapkit_database(
+    kind: str, tmp_path: Path, fresh_db: object
+) -> None:
+    """A source without chapkit's table is named as the source (never "the ledger tables are missing", never
+    `migrate`), exits 4 as a database that is not one does, and the target ledger is not made."""
+    source = fresh_db(kind, "other")  # type: ignore[operator]
+    target = fresh_db(kind, "ledger")  # type: ignore[operator]
+    assert run("migrate", cwd=tmp_path, db=source).returncode == 0  # a ledger: a database, but no chapkit one
+    shown = make_url(source).render_as_string(hide_password=True)
+    result = run("import-chapkit", "--from", source, "--trust-source", cwd=tmp_path, db=target)
+    assert result.returncode == 4
+    error = one_line_error(result)
+    assert f"{shown} is not a chapkit database: it has no table 'artifacts'" in error
+    assert "ledger tables" not in error
+    assert "migrate" not in error
+    assert not (tmp_path / "ledger.db").exists()  # refused before the target ledger was opened (or made)
+    wrong = run(
+        "import-chapkit", "--from", source, "--table", "ledger_events", "--trust-source", cwd=tmp_path, db=target
+    )
+    assert wrong.returncode == 4
+    assert "is not a chapkit database: it has a table 'ledger_events' without id, parent_id, data, tags" in (
+        one_line_error(wrong)
+    )
+    if kind == "sqlite":  # a file that is no database is the source's problem, not the target's
+        text_file = tmp_path / "notes.db"
+        text_file.write_text("not a database\n")
+        damaged = run(
+            "import-chapkit", "--from", f"sqlite+aiosqlite:///{text_file}", "--trust-source", cwd=tmp_path, db=target
+        )
+        assert damaged.returncode == 4
+        error = one_line_error(damaged)
+        assert f"cannot read the chapkit source sqlite+aiosqlite:///{text_file}: file is not a database" in error
+        assert "ledger.db" not in error
+        assert not (tmp_path / "ledger.db").exists()

@@ -273,6 +273,7 @@ async def test_serve_signs_with_key_dir_and_the_console_checks_checkpoints(db_ur
             assert not keys.exists()
             assert (await client.post(API, json={"data": {"n": 1}})).status_code == 201
             assert (await client.get("/verify.json")).json()["checkpoint"]["state"] == "unreadable"  # no NOTES yet
+            notes.mkdir()  # checkpoint --to refuses a directory that does not exist
             made = await asyncio.to_thread(
                 subprocess.run,
                 [*cli, "checkpoint", "--to", str(notes), "--key-dir", str(keys)],

@@ -41,6 +41,7 @@ from . import (
     redaction,
     retention,
     serve,
+    values,
 )
 from .namespaces import NAMESPACE_HELP
 
@@ -120,7 +121,7 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show = sub.add_parser("show", help="show one artifact (now, at a version, or as of a time)")
     show.add_argument("id")
     when = show.add_mutually_exclusive_group()
-    when.add_argument("--version", type=int, help="the artifact at this version")
+    when.add_argument("--version", type=values.version, help="the artifact at this version")
     when.add_argument(
         "--as-of", type=timestamp, metavar="TIME", help=f"the artifact as it was at TIME ({TIME_FORMATS})"
     )
@@ -143,8 +144,8 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     diff = sub.add_parser("diff", help="what changed between two versions of an artifact")
     diff.add_argument("id")
-    diff.add_argument("v1", type=int)
-    diff.add_argument("v2", type=int, nargs="?", help="default: the latest version")
+    diff.add_argument("v1", type=values.version, help="the version to compare from")
+    diff.add_argument("v2", type=values.version, nargs="?", help="default: the latest version")
     _json(diff)
 
     audit = sub.add_parser("audit", help="the attributed event trail, filtered")

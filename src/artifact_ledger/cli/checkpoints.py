@@ -29,6 +29,7 @@ __all__ = [
     "add_parsers",
     "add_verify_arguments",
     "check_directory",
+    "check_target_directory",
     "fail",
     "note_path",
     "read_notes",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+MAX_TIMEOUT = 86_400
+"""The longest ``--timeout`` (seconds) a witness is waited for: one day."""
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,6 +108,17 @@ def verifier_keys(ledger: Ledger, keys: Sequence[str] | None, key_dir: str | Non
     return found
 
 
+def check_target_directory(directory: Path) -> None:
+    """``--to DIR`` names a directory that exists: it is never made (a typo would scatter notes where nobody
+    checks them), so one that is not there is a usage error, before anything is signed."""
+    if not directory.exists():
+        raise InvalidArgumentError(
+            f"--to {str(directory)!r}: no such directory; create it first (a checkpoint directory is never made)"
+        )
+    if not directory.is_dir():
+        raise InvalidArgumentError(f"--to {str(directory)!r}: not a directory")
+
+
 async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -> tuple[int, str | None]:
     """``verify --checkpoints DIR|git:PATH``: (notes checked, the first contradiction or None); a note
     edited after it was written, unreadable, foreign or not signed by one of ``keys`` raises
@@ -121,11 +135,16 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
     try:
         targets = [anchors.parse_target(text) for text in args.to or []]
         anchors.check_witness_keys(args.witness_key)
-        if not args.timeout > 0:
-            raise InvalidArgumentError(f"--timeout {args.timeout:g}: a witness needs a timeout above 0 seconds")
+        if not 0 < args.timeout <= MAX_TIMEOUT:  # NaN too
+            raise InvalidArgumentError(
+                f"--timeout {args.timeout:g}: a witness needs a timeout above 0 seconds, "
+                f"and at most {MAX_TIMEOUT:,} (one day)"
+            )
         for target in targets:  # before anything is signed: a target that cannot be one is a usage error
             if target.kind == "git":
                 await asyncio.to_thread(anchors.git_work_tree, Path(target.where), str(target))
+            elif target.kind == "dir":
+                check_target_directory(Path(target.where))
     except InvalidArgumentError as exc:
         return fail(str(exc), EXIT_USAGE)
     except AnchorError as exc:

@@ -10,6 +10,7 @@ from rich.progress import Progress
 
 from ..errors import (
     ArtifactNotFoundError,
+    ContentExpiredError,
     CorruptBlobError,
     InvalidArgumentError,
     RedactedError,
@@ -46,12 +47,13 @@ def _when(args: argparse.Namespace) -> str:
 async def _show(args: argparse.Namespace) -> int:
     """One artifact; its data and metadata need no key, so content that cannot be decoded here (a
     pickle signed with a key this ledger does not hold, a blob failing its hash) is left out with
-    the decoder's reason, which names a key only for a signed pickle; redacted content likewise."""
+    the decoder's reason, which names a key only for a signed pickle; redacted content and content
+    a retention run expired likewise."""
     unavailable: str | None = None
     async with open_for_reads(args) as ledger, ledger.manager() as manager:
         try:
             out = await manager.find_by_id(args.id, version=args.version, as_of=args.as_of)
-        except (UntrustedContentError, RedactedError) as exc:
+        except (UntrustedContentError, RedactedError, ContentExpiredError) as exc:
             if isinstance(exc, CorruptBlobError):
                 raise
             unavailable = str(exc)
@@ -103,14 +105,23 @@ async def _history(args: argparse.Namespace) -> int:
 
 
 async def _diff(args: argparse.Namespace) -> int:
+    """What changed between two versions; content a retention run expired cannot be compared, so then
+    the rest of the diff (data, the content's hash and size, parent, level, tags) is shown with a note."""
+    unavailable: str | None = None
     async with open_for_reads(args) as ledger, ledger.manager() as manager:
-        diff = await manager.diff(args.id, args.v1, args.v2)
+        try:
+            diff = await manager.diff(args.id, args.v1, args.v2)
+        except ContentExpiredError as exc:
+            unavailable = str(exc)
+            diff = await manager.diff(args.id, args.v1, args.v2, content=False)
     if args.json:
-        render.print_json(diff.model_dump(mode="json"))
+        render.print_json(diff.model_dump(mode="json") | ({"content_unavailable": unavailable} if unavailable else {}))
     else:
         render.console.print(str(diff), markup=False, highlight=False)
         if diff.content_diff is not None:
             render_content_diff(diff.content_diff, render.console)
+        if unavailable:
+            render.console.print(f"content not compared: {unavailable}", markup=False, highlight=False, soft_wrap=True)
     return 0
 
 

@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from rich.progress import Progress
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..bundle import load_bundle
-from ..chapkit_import import import_chapkit, require_trust
+from ..chapkit_import import _source_engine, import_chapkit, require_trust
 from ..errors import LedgerError
 from ..ledger import Ledger
 from ..namespaces import DEFAULT, namespace_engine
@@ -107,13 +110,54 @@ async def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+CHAPKIT_COLUMNS = ("id", "parent_id", "data", "tags", "created_at")
+"""The columns of chapkit's ``artifacts`` table the import reads."""
+
+
+def _missing_columns(conn: Connection, table: str) -> list[str] | None:
+    """None when the database has no ``table``; else the columns of :data:`CHAPKIT_COLUMNS` it lacks."""
+    inspector = inspect(conn)
+    if not inspector.has_table(table):
+        return None
+    found = {column["name"] for column in inspector.get_columns(table)}
+    return [name for name in CHAPKIT_COLUMNS if name not in found]
+
+
+async def chapkit_source(url: str, table: str) -> AsyncEngine:
+    """An engine on the chapkit database at ``url`` once it is known to hold ``table`` with the columns the
+    import reads. A source that cannot be read, or is not a chapkit database, is a :class:`LedgerError`
+    naming it (and the table or columns it lacks), before this ledger is opened or created."""
+    engine = _source_engine(url)  # no such file, not a database URL, an unsupported scheme: named there
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        async with engine.connect() as conn:
+            missing = await conn.run_sync(_missing_columns, table)
+    except (SQLAlchemyError, OSError) as exc:
+        await engine.dispose()
+        cause = getattr(exc, "orig", None) or exc
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise LedgerError(f"cannot read the chapkit source {shown}: {reason}") from None
+    if missing is None or missing:
+        await engine.dispose()
+        lacks = f"no table {table!r}" if missing is None else f"a table {table!r} without {', '.join(missing)}"
+        raise LedgerError(
+            f"{shown} is not a chapkit database: it has {lacks} (a chapkit database keeps its artifacts in a table "
+            f"with the columns {', '.join(CHAPKIT_COLUMNS)}; --table names another table)"
+        )
+    return engine
+
+
 async def _import_chapkit(args: argparse.Namespace) -> int:
     require_trust(args.trust_source)  # refuse before opening anything
-    async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
-        with _progress("importing from chapkit", None, args.json) as advance:
-            result = await import_chapkit(
-                args.source, ledger, trust_source=args.trust_source, table=args.table, progress=advance
-            )
+    source = await chapkit_source(args.source, args.table)  # a source that is not one: before the ledger is made
+    try:
+        async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
+            with _progress("importing from chapkit", None, args.json) as advance:
+                result = await import_chapkit(
+                    source, ledger, trust_source=args.trust_source, table=args.table, progress=advance
+                )
+    finally:
+        await source.dispose()
     if args.json:
         render.print_json(dataclasses.asdict(result))
     else:

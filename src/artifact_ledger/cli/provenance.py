@@ -6,16 +6,19 @@ import argparse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..arguments import MAX_VERSION
 from ..errors import (
     AliasNotFoundError,
     AliasProtectedError,
+    ArtifactNotFoundError,
     ConcurrencyError,
     InvalidArgumentError,
     InvalidLinkError,
 )
+from ..ids import parse_id
 from ..ledger import Ledger
 from ..lineage import LineageGraph
-from . import exits, render
+from . import exits, render, values
 from .reading import open_for_reads
 
 
@@ -25,11 +28,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], timest
     set_ = actions.add_parser("set", help="point an alias at an artifact version (default: its current one)")
     set_.add_argument("name")
     set_.add_argument("id")
-    set_.add_argument("--version", type=int, help="the version to point at (default: the current one)")
-    set_.add_argument("--expected", metavar="ID[@VERSION]", help="refuse unless the alias points there now")
+    set_.add_argument("--version", type=values.version, help="the version to point at (default: the current one)")
+    set_.add_argument(
+        "--expected", type=expected_target, metavar="ID[@VERSION]", help="refuse unless the alias points there now"
+    )
     rm = actions.add_parser("rm", help="remove an alias")
     rm.add_argument("name")
-    rm.add_argument("--expected", metavar="ID[@VERSION]", help="refuse unless the alias points there now")
+    rm.add_argument(
+        "--expected", type=expected_target, metavar="ID[@VERSION]", help="refuse unless the alias points there now"
+    )
     ls = actions.add_parser("ls", help="list aliases (of one artifact with --id)")
     ls.add_argument("--id", help="only the aliases pointing at this artifact")
     history = actions.add_parser("history", help="every change of an alias: who, when, why, from and to")
@@ -58,16 +65,27 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], timest
     lineage.add_argument("--format", choices=("tree", "mermaid", "prov"), default="tree")
 
 
-def _expected(text: str | None) -> Any:
-    if text is None:
-        return None
-    aid, _, version = text.partition("@")
-    if not version:
+def expected_target(text: str) -> str | tuple[str, int]:
+    """``--expected ID`` or ``ID@VERSION``: where the alias must point now; a malformed one is a usage error
+    (exit 2) naming it, before the ledger is opened."""
+    aid, at, version = text.strip().partition("@")
+    try:
+        parse_id(aid)
+    except ArtifactNotFoundError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not ID or ID@VERSION: {aid!r} is not an artifact id (26 Crockford base32 characters)"
+        ) from None
+    if not at:
         return aid
     try:
-        return (aid, int(version))
+        number = int(version)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--expected takes ID or ID@VERSION, not {text!r}") from None
+        number = 0
+    if not 1 <= number <= MAX_VERSION:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not ID or ID@VERSION: {version!r} is not a version (a whole number from 1 to {MAX_VERSION:,})"
+        )
+    return (aid, number)
 
 
 def _alias_json(alias: Any) -> dict[str, Any]:
@@ -87,15 +105,13 @@ async def run_alias(args: argparse.Namespace) -> int:
                     args.name,
                     args.id,
                     version=args.version,
-                    expected_target=_expected(args.expected),
+                    expected_target=args.expected,
                     actor=args.actor,
                     reason=args.reason,
                 )
             )
         elif action == "rm":
-            await m.remove_alias(
-                args.name, expected_target=_expected(args.expected), actor=args.actor, reason=args.reason
-            )
+            await m.remove_alias(args.name, expected_target=args.expected, actor=args.actor, reason=args.reason)
             shown = {"removed": args.name}
         elif action == "protect":
             shown = _alias_json(

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InvalidQueryError
 from ..query.find import MAX_LIMIT
 from ..query.language import parse_order, parse_where
+from . import values
 
 __all__ = [
     "QUERY_COMMANDS",
@@ -179,7 +180,7 @@ def add_patch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="remove data.<path>; repeatable",
     )
     patch.add_argument("--tags", help="replace the tags (comma-separated; '' for none)")
-    patch.add_argument("--expected-version", type=int, help="refuse unless the artifact is at this version")
+    patch.add_argument("--expected-version", type=values.version, help="refuse unless the artifact is at this version")
     patch.add_argument("--actor", help="who makes the change")
     patch.add_argument("--reason", help="why")
     patch.add_argument("--json", action="store_true", help="JSON output")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import ContentNotFoundError, InvalidArgumentError
 from ..ledger import Ledger
-from . import exits, render
+from . import exits, render, values
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,7 +25,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     redact.add_argument("id", help="the artifact id")
     redact.add_argument("--field", action="append", metavar="NAME", help="a top-level data field to erase (repeat)")
-    redact.add_argument("--version", type=int, metavar="N", help="only this version (default: every version)")
+    redact.add_argument(
+        "--version", type=values.version, metavar="N", help="only this version (default: every version)"
+    )
     redact.add_argument("--reason", required=True, help="why (recorded with the redaction event)")
     redact.add_argument("--actor", help="who (recorded with the redaction event)")
     redact.add_argument("--json", action="store_true", help="print JSON")

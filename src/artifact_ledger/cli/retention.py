@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -15,17 +13,7 @@ from ..gc import TEMPORARIES_OLDER_THAN
 from ..ledger import Ledger
 from ..retention import RetentionPolicy
 from . import exits, render
-
-_DURATION = re.compile(r"\A(\d+)([smhdw])\Z")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``: a non-negative whole number and a unit."""
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 90m, 2w or 45s (not negative)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+from .values import duration
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
