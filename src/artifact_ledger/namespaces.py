@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .errors import InvalidArgumentError, LedgerNotFoundError
+from .errors import InvalidArgumentError, LedgerNotFoundError, LedgerUnavailableError
 from .store.engine import create_engine
 from .store.errors import site_of, translated
 
@@ -108,6 +108,10 @@ async def _base_schema(engine: AsyncEngine) -> str:
     return str(schema)
 
 
+_CREATE_LOCK = 0x4C45_4447_4E53_504B
+"""The advisory lock key namespace creation takes ("LEDGNSPK" in ASCII)."""
+
+
 async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> AsyncEngine:
     """An engine on namespace ``name`` of the database ``base`` reaches (made if ``create``).
 
@@ -121,7 +125,12 @@ async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> Asy
         if not path.exists():
             if not create:
                 raise _unknown(name, base)
-            folder.mkdir(exist_ok=True)
+            try:
+                folder.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise LedgerUnavailableError(
+                    f"cannot make the folder of namespace {name!r} at {folder}: {exc.strerror or exc}"
+                ) from exc
         return create_engine(base.url.set(database=str(path)), lock_timeout=lock_timeout)
     schema_base = await _base_schema(base)
     schema = postgres_schema(schema_base, name)
@@ -133,6 +142,10 @@ async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> Asy
             if not exists:
                 if not create:
                     raise _unknown(name, base)
+                # Two sessions running CREATE SCHEMA IF NOT EXISTS at once can both find it missing
+                # and one fail on the catalogue's unique index: creators take turns (the lock ends
+                # with the transaction), and the second finds the schema made.
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_CREATE_LOCK})"))
                 await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}"))
                 comment = _COMMENT.format(name=name, base=schema_base).replace("'", "''")
                 await conn.execute(text(f"COMMENT ON SCHEMA {_quoted(schema)} IS '{comment}'"))

@@ -394,3 +394,46 @@ async def test_a_commit_refusal_no_member_can_be_blamed_for_reruns_each_alone(
     assert committer.groups == groups + 1 + 4  # the refused group, then each command alone
     assert [out.data for out in outs] == [{"n": n} for n in range(4)]
     await healthy(ledger, 5)
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
+async def test_a_write_cancelled_while_it_waits_for_the_lock_harms_no_other(
+    backend: str, tmp_path: Path, grouped: bool
+) -> None:
+    """An HTTP client that goes away cancels its request's save, maybe while the save waits for the
+    write lock: the connection must not go back to the pool inside a half-begun transaction (on
+    PostgreSQL it did, 'idle in transaction (aborted)', and the next command on it failed)."""
+    async with held_write_lock(backend, tmp_path) as (ledger, hold):
+        committer_for(ledger.engine).enabled = grouped
+        await save(ledger, ArtifactIn(data={"seed": 1}))
+        async with hold():
+            waiting = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "cancelled"})))
+            await asyncio.sleep(0.05)
+            neighbour = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "neighbour"})))
+            await asyncio.sleep(0.02)
+            waiting.cancel()
+            await asyncio.sleep(0.02)
+        out = await neighbour
+        assert out.data == {"n": "neighbour"}
+        for n in range(3):  # every pooled connection serves again
+            await save(ledger, ArtifactIn(data={"after": n}))
+            async with ledger.manager() as manager:
+                assert await manager.count({"data.n": "neighbour"}) == 1
+        await asyncio.gather(waiting, return_exceptions=True)
+        events = len(await positions(ledger))  # the cancelled save may have committed (SQLite's thread carries on)
+        assert events in (5, 6)
+        await healthy(ledger, events)
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
+async def test_a_lock_timeout_beyond_the_engines_range_waits_without_limit(backend: str, tmp_path: Path) -> None:
+    """PostgreSQL's lock_timeout is a 32-bit count of milliseconds (~24.8 days): a longer wait is no
+    limit, as math.inf is, not a setting the server refuses at connect."""
+    async with fresh_url(backend, tmp_path / "ledger.db") as url:
+        for seconds in (2_147_484.0, 30 * 24 * 3600, 10**12):
+            async with Ledger.open(url, secret=SECRET, lock_timeout=seconds) as ledger:
+                await save(ledger, ArtifactIn(data={"seconds": seconds}))
+                if backend == "postgresql":
+                    async with ledger.engine.connect() as conn:
+                        assert (await conn.execute(text("SHOW lock_timeout"))).scalar_one() == "0"

@@ -175,3 +175,30 @@ async def test_a_namespace_has_a_blob_directory_of_its_own(base: AsyncEngine, tm
     assert not blobs.exists() or not [p for p in blobs.rglob("*") if p.is_file()]
     async with Ledger.open(base, secret=SECRET, blobs=f"file://{blobs}") as default:
         assert (await default.gc(dry_run=True)).blobs == 0  # the default's gc sees none of team-a's files
+
+
+async def test_a_namespace_opened_by_many_at_once_is_made_once(base: AsyncEngine) -> None:
+    """The first write to a namespace creates it; many first writes at once (PostgreSQL's CREATE
+    SCHEMA IF NOT EXISTS is not safe against itself) all open the same one ledger."""
+
+    async def first_write(n: int) -> str:
+        async with Ledger.open(base, secret=SECRET, namespace="team-b") as ledger, ledger.manager() as manager:
+            await manager.save(ArtifactIn(data={"n": n}))
+            return ledger.ledger_id
+
+    ids = await asyncio.gather(*(first_write(n) for n in range(12)))
+    assert len(set(ids)) == 1
+    async with Ledger.open(base, secret=SECRET, namespace="team-b", create=False) as ledger:
+        async with ledger.manager() as manager:
+            assert await manager.count() == 12
+        assert (await ledger.verify()).ok
+
+
+async def test_a_namespace_beside_a_missing_folder_is_a_ledger_error(tmp_path: Path) -> None:
+    from artifact_ledger import LedgerUnavailableError
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/missing/ledger.db"
+    with pytest.raises(LedgerUnavailableError, match="missing"):
+        async with Ledger.open(url, secret=SECRET, namespace="team-a"):
+            pass
+    assert not (tmp_path / "missing").exists()

@@ -34,9 +34,15 @@ def lock_timeout_seconds(lock_timeout: float | None) -> float:
     return float(lock_timeout)
 
 
+_MAX_MILLISECONDS = 2**31 - 1
+"""The longest timeout both engines take (PostgreSQL's ``lock_timeout`` is a 32-bit count of ms)."""
+
+
 def _milliseconds(seconds: float) -> int:
-    """Whole milliseconds, at least 1; ``math.inf`` gives 0."""
-    return 0 if math.isinf(seconds) else max(1, round(seconds * 1000))
+    """Whole milliseconds, at least 1; ``math.inf``, and anything past ~24.8 days, gives 0 (no limit)."""
+    if math.isinf(seconds) or seconds * 1000 > _MAX_MILLISECONDS:
+        return 0
+    return max(1, round(seconds * 1000))
 
 
 def _is_memory(url: URL) -> bool:

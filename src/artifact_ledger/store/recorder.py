@@ -227,7 +227,14 @@ async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
         yield recorder
         if recorder.in_own_transaction():  # the block ended without committing (nothing to write)
             await recorder.abandon()
-    except BaseException:
+    except BaseException as error:
+        if not isinstance(error, Exception):
+            # Cancelled (or interrupted) with a statement in flight, say while waiting for the
+            # write lock: the driver does not know yet whether the server began the transaction,
+            # so a rollback decided now could be skipped and the connection go back to the pool
+            # inside an aborted transaction. It is closed instead; the server rolls back.
+            await greenlet_spawn(pooled.invalidate)
+            raise
         try:
             await recorder.abandon()
         except Exception:  # the connection itself failed: never hand it to the next caller
