@@ -5,6 +5,12 @@ the commit a writer could find a file still there and reuse it). So a file is fi
 renamed ``.trash.<hash>`` in its own directory, where no reader or writer looks for it; once the
 transaction committed it is removed, and if the transaction failed it is put back
 (:func:`deleting_files`). Names are hashes, checked before a path is made of them.
+
+A directory another ledger has registered (``.ledger.<id>``, see
+:meth:`~artifact_ledger.store.blob_dir.DirectoryBlobs.register`) is shared: a file's name says
+nothing of which ledgers need it, so :func:`delete_files` sets nothing aside there and records
+what it kept instead (:class:`Trash`), and :func:`deleting_files` leaves the kept blobs out of the
+result of a retention run or a redaction, so neither reports as deleted bytes that are still there.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import re
 import stat
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 from .errors import BlobStoreError
 from .store.blob_dir import DirectoryBlobs
@@ -25,6 +31,7 @@ from .store.blobs import HEX64
 __all__ = [
     "TRASH",
     "Temporaries",
+    "Trash",
     "blob_files",
     "delete_files",
     "deleting_files",
@@ -146,21 +153,59 @@ TRASH: Final = ".trash."
 """The prefix of a blob file set aside by a run whose transaction has not committed yet."""
 
 
+class Trash(list[Path]):
+    """The files a run set aside (a list of paths), and the blobs it kept because the directory is
+    shared: ``kept`` maps each kept hash to its file's size, ``shared_with`` names the other ledgers
+    registered in the directory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[str, int] = {}
+        self.shared_with: list[str] = []
+
+    def keep(self, store: DirectoryBlobs, hashes: Sequence[str], others: Sequence[str]) -> None:
+        """Record ``hashes`` (those with a file) as kept, for ``others``."""
+        self.kept.update(file_sizes(store, [h for h in hashes if h not in self.kept]))
+        self.shared_with = sorted({*self.shared_with, *others})
+
+
 def delete_files(store: DirectoryBlobs, hashes: Sequence[str], trash: list[Path]) -> None:
     """Set the files of ``hashes`` aside (renamed ``.trash.<hash>`` in their directory, appended to
     ``trash``): gone for every writer and reader, still there to put back if the transaction rolls
     back (:func:`restore_files`); :func:`purge_files` removes them once it committed. A file already
-    gone is no error."""
-    for digest in hashes:
-        path = store.path(digest)
-        aside = path.with_name(TRASH + digest)
-        try:
-            os.replace(path, aside)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise BlobStoreError(f"blob {digest} at {path} cannot be deleted: {exc.strerror or exc}") from None
-        trash.append(aside)
+    gone is no error.
+
+    While another ledger is registered in the directory nothing is set aside: the files stay, and
+    when ``trash`` is a :class:`Trash` they are recorded in it as kept. The registry is read again
+    after the files were set aside: a ledger that registered meanwhile (it registers before it
+    writes or reuses any file) gets them back."""
+    others = store.other_ledgers()
+    if others:
+        if isinstance(trash, Trash):
+            trash.keep(store, hashes, others)
+        return
+    mine: list[Path] = []
+    try:
+        for digest in hashes:
+            path = store.path(digest)
+            aside = path.with_name(TRASH + digest)
+            try:
+                os.replace(path, aside)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise BlobStoreError(f"blob {digest} at {path} cannot be deleted: {exc.strerror or exc}") from None
+            mine.append(aside)
+        others = store.other_ledgers()
+    except BaseException:
+        trash.extend(mine)  # put back with the rest when the transaction fails
+        raise
+    if others:
+        restore_files(mine)
+        if isinstance(trash, Trash):
+            trash.keep(store, hashes, others)
+        return
+    trash.extend(mine)
 
 
 def trash_files(root: Path) -> list[Path]:
@@ -202,8 +247,12 @@ async def deleting_files(write: Callable[[list[Path]], Awaitable[T]], in_transac
     """Run ``write`` (a command that may set files aside into the list it is given) and finish the
     files' fate with the transaction's: removed once it committed, put back if it failed. Inside an
     open transaction (``in_transaction``) the command does not commit: the files stay set aside,
-    and the next ``gc`` removes them, or puts back one a committed version references."""
-    trash: list[Path] = []
+    and the next ``gc`` removes them, or puts back one a committed version references.
+
+    Blobs whose files were kept because the directory is shared (:func:`delete_files`) are left
+    out of the result of a retention run (``blobs``, ``bytes_freed``) or a redaction
+    (``blobs_deleted``): the result names only what is gone."""
+    trash = Trash()
     try:
         result = await write(trash)
     except BaseException:
@@ -212,4 +261,19 @@ async def deleting_files(write: Callable[[list[Path]], Awaitable[T]], in_transac
         raise
     if not in_transaction:
         await asyncio.to_thread(purge_files, trash)
+    return without_kept(result, trash.kept) if trash.kept else result
+
+
+def without_kept(result: T, kept: dict[str, int]) -> T:
+    """``result`` (a retention report or a redaction) without the blobs in ``kept`` (hash -> size):
+    their files are still in the directory, so they were not deleted. Any other result as it is."""
+    from .redact import Redaction
+    from .retention import RetentionReport
+
+    if isinstance(result, RetentionReport):
+        gone = [h for h in result.blobs if h not in kept]
+        freed = result.bytes_freed - sum(kept[h] for h in dict.fromkeys(result.blobs) if h in kept)
+        return cast(T, result.model_copy(update={"blobs": gone, "bytes_freed": max(freed, 0)}))
+    if isinstance(result, Redaction):
+        return cast(T, result.model_copy(update={"blobs_deleted": [h for h in result.blobs_deleted if h not in kept]}))
     return result

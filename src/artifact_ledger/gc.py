@@ -17,6 +17,12 @@ it deletes, so the guard of ``ledger_blobs`` lets their DELETE through (and refu
 verify, export and the stdlib verifier know they are gone on purpose, and the log says who ran
 it and why. Files are deleted before the transaction commits, still under the lock: a run that
 fails after that leaves fewer unreferenced files and nothing a version needs.
+
+A blob directory another ledger has registered (``.ledger.<id>`` at its root) is shared: this
+ledger's log says nothing of what the others need, so no blob file is deleted there. Its
+unreferenced files are reported as kept (:attr:`StoreReclaim.kept`, with the other ledgers in
+:attr:`StoreReclaim.shared_with`), by a dry run and a real run alike, and no event lists them.
+Rows of ``ledger_blobs`` and stale temporary files are collected as usual.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import arguments
 from .ambient import current as current_attribution
-from .blob_files import TRASH, Temporaries, deleting_files, restore_files, trash_files
+from .blob_files import TRASH, Temporaries, Trash, deleting_files, restore_files, trash_files
 from .content.streams import decode_manifest
 from .errors import InvalidArgumentError, LedgerError
 from .events import RETENTION_APPLIED, Attribution, NewEvent, RecordedEvent
@@ -83,6 +89,12 @@ class StoreReclaim(BaseModel):
     """Stale temporary files removed (would be) from a blob directory: what a writer that died between
     writing a file and linking it left (older than the run's ``temporaries_older_than``)."""
     temporary_bytes: int = 0
+    kept: int = 0
+    """Unreferenced blob files kept (would be) because other ledgers are registered in the blob
+    directory (``shared_with``): nothing is deleted from a directory another ledger may need."""
+    kept_bytes: int = 0
+    shared_with: list[str] = []
+    """The ids of the other ledgers registered in the blob directory (empty: it is this ledger's alone)."""
 
 
 class GcReport(BaseModel):
@@ -99,6 +111,9 @@ class GcReport(BaseModel):
     """Blobs deleted (would be), every store together (a hash in both stores counts twice)."""
     bytes_freed: int
     """The blobs' bytes and the stale temporary files' together."""
+    kept: int = 0
+    """Unreferenced blob files kept (would be) because the blob directory is shared with other ledgers."""
+    bytes_kept: int = 0
     positions: list[int]
     """The ``retention.applied`` events appended (empty for a dry run, or when nothing was deleted)."""
 
@@ -154,52 +169,97 @@ async def referenced_hashes(rec: Recorder) -> AsyncGenerator[list[str]]:
 
 
 # ---- a run -------------------------------------------------------------------------------------------
+class Plan:
+    """What a run found: the count of referenced blobs, each store's unreferenced blobs, which of the
+    watched hashes are referenced, and the other ledgers registered in the blob directory (then
+    its unreferenced files are kept, not deleted)."""
+
+    def __init__(self, referenced: int, found: Found, needed: set[str], shared_with: list[str], store: str) -> None:
+        self.referenced = referenced
+        self.found = found
+        self.needed = needed
+        self.shared_with = shared_with
+        self.kept_store = store if shared_with else None
+        """The store whose unreferenced blobs are kept (the shared directory), or None."""
+
+    def to_delete(self) -> Found:
+        """The stores whose unreferenced blobs the run deletes."""
+        return {name: items for name, items in self.found.items() if name != self.kept_store}
+
+
 async def _plan(
     rec: Recorder, progress: Progress | None, watch: set[str], listed: bool, temporaries: Temporaries
-) -> tuple[int, Found, set[str]]:
+) -> Plan:
     directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
     listings: dict[str, Listing] = {"database": rows(rec, _PAGE)}
+    shared_with: list[str] = []
     if directory is not None:
+        shared_with = await asyncio.to_thread(directory.other_ledgers)
         listings[directory.location] = files(directory.root, _PAGE, temporaries)
     if progress is not None:
         progress("log", 1, 1)
-    planned = await sweep(referenced_hashes(rec), listings, watch, listed=listed)
+    referenced, found, needed = await sweep(referenced_hashes(rec), listings, watch, listed=listed)
     if progress is not None:
         progress("scan", len(listings), len(listings))
-    return planned
+    return Plan(referenced, found, needed, shared_with, "" if directory is None else directory.location)
 
 
-def settle_trash(store: DirectoryBlobs, needed: set[str], trash: list[Path], aside: list[Path]) -> None:
+def settle_trash(
+    store: DirectoryBlobs, needed: set[str], trash: list[Path], aside: list[Path], *, shared: bool = False
+) -> None:
     """Files an earlier run set aside (``aside``) and never removed (its transaction was an outer one,
     or the process died): one a version needs (in ``needed``) whose file is missing is put back, the
-    rest join ``trash``."""
+    rest join ``trash``. In a ``shared`` directory every one is put back (another ledger may need it)."""
     for path in aside:
         digest = path.name[len(TRASH) :]
-        if digest in needed and not store.path(digest).exists():
+        if shared or (digest in needed and not store.path(digest).exists()):
             restore_files([path])
         else:
             trash.append(path)
 
 
-def _report(dry_run: bool, referenced: int, found: Found, positions: list[int], temporaries: Temporaries) -> GcReport:
+def _report(
+    dry_run: bool, plan: Plan, positions: list[int], temporaries: Temporaries, trash: Trash | None = None
+) -> GcReport:
+    """The run's report. ``trash``: what the real run's deletion kept because a ledger registered in
+    the directory after the plan was made (then those files are reported kept, not deleted)."""
+    late = trash.kept if trash is not None else {}
+
     def reclaim(name: str, items: Unreferenced) -> StoreReclaim:
         stale = name != "database"  # temporary files are the blob directory's only
+        if name == plan.kept_store:
+            hashes: list[str] = []
+            count, size, kept, kept_bytes = 0, 0, items.count, items.bytes
+            shared_with = plan.shared_with
+        elif stale and late:
+            hashes = [h for h in items.hashes if h not in late]
+            kept = sum(1 for h, _ in items.items() if h in late)
+            kept_bytes = sum(s for h, s in items.items() if h in late)
+            count, size = items.count - kept, items.bytes - kept_bytes
+            shared_with = trash.shared_with if trash is not None else []
+        else:
+            hashes, count, size, kept, kept_bytes, shared_with = items.hashes, items.count, items.bytes, 0, 0, []
         return StoreReclaim(
             store=name,
-            blobs=items.hashes,
-            count=items.count,
-            bytes=items.bytes,
+            blobs=hashes,
+            count=count,
+            bytes=size,
             temporaries=len(temporaries.found) if stale else 0,
             temporary_bytes=temporaries.bytes if stale else 0,
+            kept=kept,
+            kept_bytes=kept_bytes,
+            shared_with=shared_with,
         )
 
-    stores = [reclaim(name, items) for name, items in found.items()]
+    stores = [reclaim(name, items) for name, items in plan.found.items()]
     return GcReport(
         dry_run=dry_run,
-        referenced=referenced,
+        referenced=plan.referenced,
         stores=stores,
         blobs=sum(s.count for s in stores),
         bytes_freed=sum(s.bytes + s.temporary_bytes for s in stores),
+        kept=sum(s.kept for s in stores),
+        bytes_kept=sum(s.kept_bytes for s in stores),
         positions=positions,
     )
 
@@ -216,11 +276,12 @@ def gc_payload(part: Sequence[tuple[str, int]], number: int, parts: int) -> dict
 
 
 async def _delete(
-    batch: WriteBatch, who: Attribution, found: Found, trash: list[Path], progress: Progress | None
+    batch: WriteBatch, who: Attribution, found: Found, trash: list[Path], progress: Progress | None, *, files: bool
 ) -> list[int]:
     """Append the run's ``retention.applied`` events and delete what each lists, one part at a time:
     the event and its ``ledger_expired_blobs`` rows are sent before its blobs' DELETE (the guard lets
-    only those through), and no more than a part's worth is built at once."""
+    only those through), and no more than a part's worth is built at once. ``files``: whether blob
+    files are deleted too (not in a shared directory)."""
     total = sum(1 for _ in deleted(found))
     if total == 0:
         return []
@@ -238,7 +299,9 @@ async def _delete(
         sealed: list[RecordedEvent] = await batch._commit_events([event], who)
         positions.extend(e.position for e in sealed)
         await batch.flush()  # the event and its ledger_expired_blobs rows, before the deletes
-        await delete_blobs(rec, [h for h, _, in_db in part if in_db], trash, files=[h for h, _, _ in part])
+        await delete_blobs(
+            rec, [h for h, _, in_db in part if in_db], trash, files=[h for h, _, _ in part] if files else []
+        )
         done += len(part)
         if progress is not None:
             progress("delete", done, total)
@@ -296,9 +359,9 @@ async def collect(
         await commands.sync()
         with translated():
             async with _reading(retention) as rec:
-                referenced, found, _ = await _plan(rec, progress, set(), list_blobs, temporaries)
-        _close(found)
-        return _report(True, referenced, found, [], temporaries)
+                planned = await _plan(rec, progress, set(), list_blobs, temporaries)
+        _close(planned.found)
+        return _report(True, planned, [], temporaries)
 
     async def gc(batch: WriteBatch, trash: list[Path]) -> GcReport:
         await batch.prefetch([])
@@ -308,16 +371,17 @@ async def collect(
         directory = rec.blobs if isinstance(rec.blobs, DirectoryBlobs) else None
         aside = [] if directory is None else await asyncio.to_thread(trash_files, directory.root)
         watch = {p.name[len(TRASH) :] for p in aside}
-        referenced, found, needed = await _plan(rec, progress, watch, list_blobs, temporaries)
+        planned = await _plan(rec, progress, watch, list_blobs, temporaries)
+        shared = planned.kept_store is not None
         try:
             if directory is not None:
-                await asyncio.to_thread(settle_trash, directory, needed, trash, aside)
-            positions = await _delete(batch, who, found, trash, progress)
+                await asyncio.to_thread(settle_trash, directory, planned.needed, trash, aside, shared=shared)
+            positions = await _delete(batch, who, planned.to_delete(), trash, progress, files=not shared)
             if directory is not None:  # never linked, so nothing references them: removed now, whatever follows
                 await asyncio.to_thread(temporaries.remove)
+            return _report(False, planned, positions, temporaries, trash if isinstance(trash, Trash) else None)
         finally:
-            _close(found)
-        return _report(False, referenced, found, positions, temporaries)
+            _close(planned.found)
 
     def write(trash: list[Path]) -> Awaitable[GcReport]:
         return commands._write(lambda batch: gc(batch, trash))

@@ -89,6 +89,17 @@ async def delete_blobs(
         await asyncio.to_thread(delete_files, store, list(hashes if files is None else files), trash)
 
 
+async def _deletable(rec: Recorder, sizes: dict[str, int]) -> dict[str, int]:
+    """``sizes`` without the blobs that are files of a blob directory another ledger has registered:
+    a file's name says nothing of which ledgers need it, so none is deleted there (and no event
+    or report names it as deleted)."""
+    store = rec.blobs
+    if not sizes or not isinstance(store, DirectoryBlobs) or not await asyncio.to_thread(store.other_ledgers):
+        return sizes
+    files = await asyncio.to_thread(file_sizes, store, list(sizes))
+    return {h: n for h, n in sizes.items() if h not in files}
+
+
 async def _blob_sizes(rec: Recorder, hashes: Sequence[str]) -> dict[str, int]:
     """The stored size of each of ``hashes`` that ``ledger_blobs`` holds or, with a directory
     store, that has a file there."""
@@ -229,7 +240,7 @@ class Retention:
     ) -> tuple[RetentionReport, list[dict[str, Any]]]:
         facts = await fold_log(rec)
         decided = plan(facts, policy, now)
-        sizes = await _blob_sizes(rec, decided.hashes)
+        sizes = await _deletable(rec, await _blob_sizes(rec, decided.hashes))
         kept = set(decided.keep_hashes)
         if sizes:
             # A blob is one row or file per hash, whatever refers to it: the whole content of one
@@ -243,7 +254,7 @@ class Retention:
         listed = set(deleted)  # a blob is deleted once, however many expired versions name it
         for manifest in manifests:
             chunks = [c for c, _ in await _chunks_of(rec, [manifest]) if c not in kept and c not in listed]
-            chunk_sizes = await _blob_sizes(rec, chunks)
+            chunk_sizes = await _deletable(rec, await _blob_sizes(rec, chunks))
             deleted[manifest].extend((c, chunk_sizes[c]) for c in dict.fromkeys(chunks) if c in chunk_sizes)
             listed.update(chunks)
         cutoff = None if policy.keep_newer_than is None else now - policy.keep_newer_than

@@ -39,7 +39,7 @@ from .content.streams import decode_manifest
 from .errors import ArtifactNotFoundError, ChainBrokenError, InvalidArgumentError
 from .events import CHAIN_UPGRADED, PROVENANCE_EVENTS, STATE_EVENTS, NewEvent, RecordedEvent, content_of
 from .ids import id_text, parse_id
-from .lifecycle import _blob_sizes, delete_blobs
+from .lifecycle import _blob_sizes, _deletable, delete_blobs
 from .projections.rows import state_columns
 from .redaction import REDACTED, StoredVersion, event_payload, plan
 from .retention import checked_reason
@@ -252,7 +252,7 @@ class Redactions:
         rec = batch.driver
         sql = opening_statements(rec.sql.dialect)
         unnamed = [h for h in hashes if not await _named(rec, h)]
-        stored = await _blob_sizes(rec, unnamed)
+        stored = await _deletable(rec, await _blob_sizes(rec, unnamed))
         doomed = [h for h in unnamed if h in stored]
         if not doomed:
             return []
@@ -263,7 +263,7 @@ class Redactions:
         if manifests:
             chunks = {c for m in manifests.values() for c, _ in m.chunks} - listed - set(doomed)
             chunks = {c for c in chunks if not await _named(rec, c)}
-            held = await _blob_sizes(rec, sorted(chunks))
+            held = await _deletable(rec, await _blob_sizes(rec, sorted(chunks)))
             doomed.extend(c for c in sorted(chunks) if c in held)
         if not doomed:
             return []

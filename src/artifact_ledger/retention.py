@@ -45,6 +45,10 @@ content's own blobs are never split, so one part may exceed this by the chunks o
 
 MAX_REASON_LENGTH: Final = 10_000
 
+MAX_KEEP_NEWER_THAN: Final = timedelta(days=365_000)
+"""The longest ``keep_newer_than`` (about 1,000 years): a run's cutoff is its time minus it, and a
+date before the year 1 cannot be represented."""
+
 
 # ---- the policy ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,12 @@ class RetentionPolicy:
         t = self.keep_newer_than
         if t is not None and (not isinstance(t, timedelta) or t < timedelta(0)):
             raise InvalidArgumentError(f"keep_newer_than must be a timedelta of 0 or more, not {t!r:.60}")
+        if t is not None and t > MAX_KEEP_NEWER_THAN:
+            raise InvalidArgumentError(
+                f"keep_newer_than={t!r} is too long: the cutoff, the run's time minus it, would fall before "
+                f"the year 1. Give at most {MAX_KEEP_NEWER_THAN.days} days (about 1,000 years), which keeps "
+                "every version saved since then"
+            )
         if n is None and not self.keep_aliased and t is None:
             raise InvalidArgumentError(
                 "a retention policy needs at least one rule (keep_last, keep_aliased or keep_newer_than); "

@@ -19,7 +19,18 @@ the bytes read from the source.
 Every read hashes the file's bytes: a changed or planted file is :class:`CorruptBlobError`
 naming the hash and the path, a missing one :class:`MissingBlobError`. A hash with no file
 is looked up in ``ledger_blobs`` too, for content saved before the ledger used a directory.
-Names are checked against 64 lowercase hex digits before a path is made of them.
+Names are checked against 64 lowercase hex digits before a path is made of them. A read opens
+the file without following a symbolic link and without waiting on a FIFO, and refuses anything
+that is not a regular file (:class:`CorruptBlobError` naming the hash and the path).
+
+Every ledger that uses the directory registers itself there: an empty directory
+``.ledgers/<ledger id>`` (:meth:`DirectoryBlobs.register`), made when the ledger is opened on a
+directory that holds anything already, else before it first writes or reuses a file there (a
+ledger has no file to lose in a directory that was empty when it opened it). A file's name says nothing of which
+ledgers need it, so nothing deletes a file from a directory another ledger has registered
+(:meth:`DirectoryBlobs.other_ledgers`; see ``blob_files.delete_files`` and ``gc``). The registry
+holds no file and is no fan-out directory, so reads, ``verify``, ``gc``'s listing and export pass
+it by.
 """
 
 from __future__ import annotations
@@ -29,11 +40,12 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BlobStoreError, CorruptBlobError, MissingBlobError
@@ -42,9 +54,23 @@ from .blobs import DATABASE, PIECE, BlobRow, BlobStore, attach, check_hash, deta
 if TYPE_CHECKING:
     from .recorder import Recorder
 
-__all__ = ["DirectoryBlobs", "attach_blob_store", "detach_blob_store", "open_blob_store", "parse_blob_url"]
+__all__ = [
+    "REGISTRY",
+    "DirectoryBlobs",
+    "attach_blob_store",
+    "detach_blob_store",
+    "open_blob_store",
+    "parse_blob_url",
+]
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+REGISTRY: Final = ".ledgers"
+"""The registry of a blob directory, at its root: an empty directory ``.ledgers/<ledger id>`` for
+each ledger that opened it (see :meth:`DirectoryBlobs.register`)."""
+
+_LEDGER_ID: Final = re.compile(r"\A[0-9A-Za-z_-]{1,64}\Z")
+"""What a ledger id must look like to become part of a registry file's name."""
 
 
 def parse_blob_url(url: str | os.PathLike[str]) -> Path:
@@ -109,8 +135,21 @@ def open_blob_store(url: str | os.PathLike[str] | None, *, create: bool = True) 
 
 
 async def attach_blob_store(engine: Any, url: str | os.PathLike[str] | None, *, create: bool) -> BlobStore:
-    """Open the store ``url`` names and make ``engine``'s recorders use it (``Ledger.open(blobs=)``)."""
+    """Open the store ``url`` names and make ``engine``'s recorders use it (``Ledger.open(blobs=)``).
+
+    A directory store learns the id of the ledger on ``engine`` (from ``ledger_info``) and registers
+    it in the directory (:meth:`DirectoryBlobs.register`): now when the directory holds anything,
+    else before the ledger first writes or reuses a file there."""
     store = await asyncio.to_thread(open_blob_store, url, create=create)
+    if isinstance(store, DirectoryBlobs):
+        from .guards import read_ledger_id
+
+        async with engine.connect() as conn:
+            ledger_id = await conn.run_sync(read_ledger_id)
+        if ledger_id is not None:
+            store.ledger_id = ledger_id
+            if await asyncio.to_thread(store.holds_anything):
+                await asyncio.to_thread(store.register, ledger_id, required=create)
     attach(engine, store)
     return store
 
@@ -128,21 +167,94 @@ class DirectoryBlobs(BlobStore):
     external = True
     stages_chunks = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ledger_id: str | None = None) -> None:
         self.root = root
         self.location = str(root)
+        self.ledger_id = ledger_id
+        """The id of the ledger using this store (set when the ledger is opened); None when unknown."""
+        self.is_registered = False
+        """Whether :meth:`register` recorded this store's ledger in the directory."""
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` lives (the name checked first: never a path of anything else)."""
         check_hash(digest)
         return self.root / digest[:2] / digest[2:4] / digest
 
-    # ---- reads ----------------------------------------------------------------------------------
-    def _read(self, digest: str) -> bytes | None:
-        """The verified bytes of one blob, or None when it has no file."""
-        path = self.path(digest)
+    # ---- the ledgers that use the directory -----------------------------------------------------
+    def registry_path(self, ledger_id: str) -> Path:
+        """The registry entry of ledger ``ledger_id``: the directory ``.ledgers/<ledger id>``."""
+        if type(ledger_id) is not str or not _LEDGER_ID.match(ledger_id):
+            raise BlobStoreError(f"{ledger_id!r:.80} is not a ledger id: it cannot name an entry in {self.root}")
+        return self.root / REGISTRY / ledger_id
+
+    def register(self, ledger_id: str, *, required: bool = True) -> None:
+        """Record that ledger ``ledger_id`` uses this directory: an empty directory
+        ``.ledgers/<ledger id>``, made durable as a blob is (the directory holding it fsynced). One
+        there already is kept. ``required=False`` (the ledger was opened with ``create=False``): a
+        directory this process cannot write in is left as it is (no blob can be written there
+        either); any other failure raises :class:`BlobStoreError` naming the path."""
+        path = self.registry_path(ledger_id)
+        self.ledger_id = ledger_id
+        if path.is_dir():
+            self.is_registered = True
+            return
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            if not path.parent.is_dir():
+                path.parent.mkdir(exist_ok=True)
+                _fsync_directory(self.root)
+            path.mkdir(exist_ok=True)  # registered meanwhile by another process: the same
+            _fsync_directory(path.parent)
+            self.is_registered = True
+        except OSError as exc:
+            if not required and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return
+            raise BlobStoreError(
+                f"ledger {ledger_id} cannot register in blob directory {self.root} ({path}): {exc.strerror or exc}"
+            ) from None
+
+    def _registering(self) -> None:
+        """Register this store's ledger (when known) before it writes or reuses a file, once."""
+        if not self.is_registered and self.ledger_id is not None:
+            self.register(self.ledger_id)
+
+    def holds_anything(self) -> bool:
+        """Whether the directory has any entry (a missing one has none)."""
+        try:
+            with os.scandir(self.root) as entries:
+                return next(entries, None) is not None
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as exc:
+            raise BlobStoreError(f"blob directory {self.root} cannot be listed: {exc.strerror or exc}") from None
+
+    def registered(self) -> list[str]:
+        """The ids of the ledgers registered in the directory (any entry of ``.ledgers`` named like a
+        ledger id counts), sorted; none when there is no registry."""
+        registry = self.root / REGISTRY
+        try:
+            names = os.listdir(registry)
+        except (FileNotFoundError, NotADirectoryError):  # no registry (or no directory): none registered
+            return []
+        except OSError as exc:
+            raise BlobStoreError(f"the ledger registry {registry} cannot be listed: {exc.strerror or exc}") from None
+        return sorted(name for name in names if _LEDGER_ID.match(name))
+
+    def other_ledgers(self) -> list[str]:
+        """The ledgers other than this one registered in the directory: while there is one, no file
+        may be deleted (a file's name says nothing of which ledgers need it). When this store's own
+        ledger is not known, every registered ledger counts as another."""
+        return [each for each in self.registered() if each != self.ledger_id]
+
+    # ---- reads ----------------------------------------------------------------------------------
+    def _open(self, digest: str) -> int | None:
+        """A descriptor open for reading on the regular file of blob ``digest``; None when it has no
+        file. A symbolic link is not followed and a FIFO not waited on (``O_NOFOLLOW``,
+        ``O_NONBLOCK``): anything but a regular file is :class:`CorruptBlobError` naming the hash and
+        the path, a path through something that is not a directory too."""
+        path = self.path(digest)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(path, flags)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -150,11 +262,48 @@ class DirectoryBlobs(BlobStore):
                 raise CorruptBlobError(
                     f"blob {digest} at {path} is a symbolic link, not a file the ledger wrote"
                 ) from None
+            if exc.errno == errno.ENOTDIR:
+                raise CorruptBlobError(
+                    f"blob {digest} at {path} cannot be read: a part of its path is not a directory (the blob "
+                    f"directory {self.root} or one of its fan-out directories was replaced by a file)"
+                ) from None
             raise BlobStoreError(f"blob {digest} at {path} cannot be read: {exc.strerror or exc}") from None
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise CorruptBlobError(f"blob {digest} at {path} is not a regular file")
-            data = handle.read()
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                kind = (
+                    "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+                )
+                raise CorruptBlobError(f"blob {digest} at {path} is {kind}, not a file the ledger wrote")
+            if hasattr(os, "O_NONBLOCK"):  # a regular file: back to ordinary reads
+                os.set_blocking(fd, True)
+        except OSError as exc:
+            os.close(fd)
+            raise BlobStoreError(f"blob {digest} at {path} cannot be read: {exc.strerror or exc}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _read_unverified(self, digest: str) -> bytes | None:
+        """The bytes of one blob's regular file as they are (None: no file); see :meth:`_open`."""
+        fd = self._open(digest)
+        if fd is None:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise BlobStoreError(
+                f"blob {digest} at {self.path(digest)} cannot be read: {exc.strerror or exc}"
+            ) from None
+
+    def _read(self, digest: str) -> bytes | None:
+        """The verified bytes of one blob, or None when it has no file."""
+        path = self.path(digest)
+        data = self._read_unverified(digest)
+        if data is None:
+            return None
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
             raise CorruptBlobError(
@@ -190,22 +339,22 @@ class DirectoryBlobs(BlobStore):
     async def read_checked(self, rec: Recorder, digest: str, what: str) -> bytes:
         """The file's bytes, hashed once in the thread that read them (a changed file is
         :class:`CorruptBlobError` naming the hash and the path); a hash with no file is read
-        from ``ledger_blobs`` and checked there."""
+        from ``ledger_blobs`` and checked there (one in neither is :class:`MissingBlobError`
+        naming the file looked for and the table)."""
         data = await asyncio.to_thread(self._read, digest)
         if data is None:
-            return await DATABASE.read_checked(rec, digest, what)
+            return await super().read_checked(rec, digest, what)
         return data
 
     async def open_stream(self, rec: Recorder, digest: str) -> AsyncIterator[bytes]:
         path = self.path(digest)
-        try:
-            handle = await asyncio.to_thread(open, path, "rb")
-        except FileNotFoundError:
+        fd = await asyncio.to_thread(self._open, digest)
+        if fd is None:
             data = (await self.get(rec, [digest]))[digest]
             for start in range(0, len(data), PIECE):
                 yield data[start : start + PIECE]
             return
-        with handle:
+        with os.fdopen(fd, "rb") as handle:
             first = hashlib.sha256()  # a whole pass first: no unverified byte is handed out
             while piece := await asyncio.to_thread(handle.read, PIECE):
                 first.update(piece)
@@ -220,21 +369,22 @@ class DirectoryBlobs(BlobStore):
                 raise CorruptBlobError(f"blob {digest} at {path} changed while it was read")
 
     async def has(self, rec: Recorder, digests: Sequence[str]) -> set[str]:
-        """The hashes among ``digests`` with a file, each file's bytes checked (a bad one raises)."""
+        """The hashes among ``digests`` with a file, each file's bytes checked (a bad one raises). The
+        writer reuses the files found, so this store's ledger registers in the directory first."""
+        await asyncio.to_thread(self._registering)
         return {d for d in dict.fromkeys(digests) if await asyncio.to_thread(self._read, d) is not None}
 
     async def stored_rows(self, rec: Recorder, digests: Sequence[str]) -> list[tuple[Any, Any, bytes]]:
+        """The files' bytes as they are (export copies them; the bundle's verifier judges them), read
+        as every read is: a symbolic link, a FIFO or a directory at a blob's path is
+        :class:`CorruptBlobError` naming the hash and the path, and nothing it points at is read."""
         rows: list[tuple[Any, Any, bytes]] = []
         missing: list[str] = []
         for digest in digests:
-            path = self.path(digest)
-            try:
-                data = await asyncio.to_thread(path.read_bytes)
-            except FileNotFoundError:
+            data = await asyncio.to_thread(self._read_unverified, digest)
+            if data is None:
                 missing.append(digest)
                 continue
-            except OSError as exc:
-                raise BlobStoreError(f"blob {digest} at {path} cannot be read: {exc.strerror or exc}") from None
             rows.append((digest, len(data), data))
         if missing:
             rows.extend(await DATABASE.stored_rows(rec, missing))
@@ -255,8 +405,10 @@ class DirectoryBlobs(BlobStore):
 
     def _stage(self, digest: str, data: bytes, *, sync: bool = False) -> str | None:
         """Write ``data`` to a temporary file beside where blob ``digest`` goes (not linked; fsynced
-        only with ``sync``); None when a file with the right bytes is there already."""
+        only with ``sync``); None when a file with the right bytes is there already (it is reused).
+        This store's ledger registers in the directory first."""
         path = self.path(digest)
+        self._registering()
         if self._read(digest) is not None:
             return None
         try:
