@@ -99,3 +99,22 @@ def test_gc_removes_stale_temporary_files_and_refuses_a_bad_age(
         main(["--db", url, "--blobs", blobs, "gc", "--temporaries-older-than=-1d"])
     assert exited.value.code == 2
     assert "not a duration" in capsys.readouterr().err
+
+
+def test_gc_in_a_shared_directory_says_what_it_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blobs = f"file://{tmp_path / 'blobs'}"
+    mine, theirs = (f"sqlite+aiosqlite:///{tmp_path / name}" for name in ("mine.db", "theirs.db"))
+    asyncio.run(_seed(mine, blobs))
+
+    async def other() -> str:
+        async with Ledger.open(theirs, blobs=blobs) as ledger, ledger.manager() as m:
+            await m.save(ArtifactIn(data={"content": b"only the other ledger has these bytes"}))
+            return ledger.ledger_id
+
+    their_id = asyncio.run(other())
+    assert main(["--db", mine, "--blobs", blobs, "gc", "--apply", "--reason", "cleanup"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 blobs deleted" in out
+    assert "1 unreferenced files (" in out
+    assert f"is shared with the ledgers {their_id}" in out
+    assert main(["--db", theirs, "--blobs", blobs, "verify"]) == 0

@@ -109,6 +109,12 @@ async def run_gc(args: argparse.Namespace) -> int:
         )
         + (f"; events at {', '.join(map(str, report.positions))}" if report.positions else "")
     )
+    for store in report.stores:
+        if store.kept:
+            render.console.print(
+                f"{store.kept} unreferenced files ({store.kept_bytes} bytes) kept in {store.store}: the directory "
+                f"is shared with the ledgers {', '.join(store.shared_with)}, whose references gc cannot see"
+            )
     return 0
 
 
