@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from .anchor_targets import Anchored, Target, first_line, keep_in_directory
@@ -39,11 +40,12 @@ def _run_git(git: str, cwd: Path, *args: str, target: str) -> subprocess.Complet
     env["GIT_TERMINAL_PROMPT"] = "0"
     try:
         return subprocess.run(
-            [git, *args],
+            [git, "-c", "core.quotepath=off", *args],  # paths read back as they are, not C-quoted
             cwd=cwd,
             env=env,
             capture_output=True,
-            text=True,
+            encoding=sys.getfilesystemencoding(),  # paths decoded as os.listdir decodes them
+            errors="surrogateescape",
             check=False,
             timeout=GIT_TIMEOUT,
         )
@@ -175,24 +177,46 @@ def check_git_notes(path: Path, target: str) -> None:
             f"(git diff HEAD -- {name} shows what changed, git log -- {name} who committed it)"
         )
     log = _run_git(
-        git, top, "log", "--format=commit %H", "--name-status", "--diff-filter=DMRT", "--", relative, target=target
+        git,
+        top,
+        "log",
+        "-z",
+        "--format=commit %H",
+        "--name-status",
+        "--diff-filter=DMRT",
+        "--",
+        relative,
+        target=target,
     )
     if log.returncode != 0:
         if "does not have any commits" in log.stderr:
             return
         raise InvalidCheckpointError(f"{target}: git log failed in {top}: {first_line(log.stderr)}")
-    commit = ""
-    for line in log.stdout.splitlines():
-        if line.startswith("commit "):
-            commit = line[len("commit ") :]
-            continue
-        status, _, names = line.partition("\t")
-        name = names.split("\t")[0]
-        if status and _is_note(name, relative):
+    for commit, name in _changed_paths(log.stdout):
+        if _is_note(name, relative):
             raise InvalidCheckpointError(
                 f"{top / name}: changed or removed by commit {commit[:12]} after it was committed; a checkpoint "
                 f"file is never rewritten (git show {commit[:12]} shows the change)"
             )
+
+
+def _changed_paths(output: str) -> list[tuple[str, str]]:
+    """(commit, path) per path of ``git log -z --format='commit %H' --name-status``: NUL-separated, so a path
+    with any character (non-ASCII, a tab, a newline) reads back as it is. A rename or copy gives both paths."""
+    fields = output.split("\0")
+    found: list[tuple[str, str]] = []
+    commit = ""
+    index = 0
+    while index < len(fields):
+        token = fields[index].strip("\n")
+        index += 1
+        if token.startswith("commit "):
+            commit = token[len("commit ") :]
+        elif token:
+            count = 2 if token[0] in "RC" else 1
+            found.extend((commit, name) for name in fields[index : index + count])
+            index += count
+    return found
 
 
 def _is_note(name: str, relative: str) -> bool:

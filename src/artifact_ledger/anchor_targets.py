@@ -7,12 +7,13 @@ build on this (:mod:`artifact_ledger.anchor_git`, :mod:`artifact_ledger.anchor_w
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .checkpoint_dir import note_path, write_note
+from .checkpoint_dir import note_path, read_note_file, write_note
 from .checkpoints import Checkpoint
 from .errors import AnchorError, InvalidArgumentError, InvalidCheckpointError, LedgerError
 
@@ -105,10 +106,14 @@ def keep_in_directory(
     """
     path = note_path(directory, checkpoint)
     if path.is_file():
-        missing = _missing_signers(path.read_bytes(), checkpoint)
+        try:
+            existing = read_note_file(path)
+        except InvalidCheckpointError as exc:
+            raise AnchorError(f"{exc}; checkpoint files are never rewritten", target=target or str(directory)) from None
+        missing = _missing_signers(existing, checkpoint)
         if missing is not None:
             return path, False, missing
-    existed = path.exists()
+    existed = os.path.lexists(path)
     try:
         write_note(directory, checkpoint)
     except LedgerError as exc:

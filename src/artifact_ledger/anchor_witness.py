@@ -1,7 +1,8 @@
 """The witness anchor: a note POSTed to an http(s) witness, and the co-signed note it may answer.
 
 urllib only; redirects are refused, the answer's size is bounded, and a co-signed answer must be
-a note of the same tree (with ``verifier_keys``, signed by one of them).
+a note of the same tree whose new lines are not under the ledger's own name (with ``verifier_keys``,
+every new line verified by one of them).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def witness(
     """POST the note to a witness at ``url``: (the note to keep, the names of its new signers).
 
     A 2xx answer with an empty body accepted the note without co-signing it; one with a note
-    must be a note of the same tree (origin, size, root), whose signatures are added. With
-    ``verifier_keys``, the witness's new signatures must include a valid one by one of them. Anything
+    must be a note of the same tree (origin, size, root), whose new signature lines are added. A
+    new line under the name of one of the note's own signers (not a copy of their line) refuses the
+    answer. With ``verifier_keys``, every new line must verify with one of them, and there must be one;
+    without, lines under other names are kept unchecked. Anything
     else is :class:`AnchorError` naming the URL and the status: a status other than 2xx, a note
     of another tree, an answer that is no note, a timeout, a witness that cannot be reached.
     """
@@ -101,23 +104,51 @@ def witness(
             target=shown,
             status=status,
         )
-    added: list[CheckpointSignature] = [s for s in answered.signatures if s not in checkpoint.signatures]
-    merged = checkpoint.model_copy(update={"signatures": (*checkpoint.signatures, *added)})
-    if verifier_keys:
-        witnessed = merged.model_copy(update={"signatures": tuple(added)})
-        try:
-            verified = witnessed.verified_by(list(verifier_keys))
-        except InvalidCheckpointError as exc:
+    added: list[CheckpointSignature] = []
+    for signature in answered.signatures:
+        if signature not in checkpoint.signatures and signature not in added:
+            added.append(signature)
+    ours = {s.name for s in checkpoint.signatures}
+    for signature in added:
+        if signature.name in ours:  # a copy of our own line is no new line: this one is not ours
             raise AnchorError(
-                f"the witness {shown} answered with a bad signature: {exc}", target=shown, status=status
-            ) from None
-        if not verified:
+                f"the witness {shown} answered HTTP {status} with a signature line under the ledger's own name "
+                f"{signature.name} (key {signature.key_id}) that is not the ledger's signature of {what}: its answer "
+                "is refused, and the local targets keep the ledger's own note",
+                target=shown,
+                status=status,
+            )
+    if verifier_keys:
+        unverified: list[CheckpointSignature] = []
+        for signature in added:  # every line kept must verify: a bad one would spoil the note for good
+            alone = checkpoint.model_copy(update={"signatures": (signature,)})
+            try:
+                if not alone.verified_by(list(verifier_keys)):
+                    unverified.append(signature)
+            except InvalidCheckpointError as exc:
+                raise AnchorError(
+                    f"the witness {shown} answered with a bad signature: {exc}; its answer is refused, and the "
+                    "local targets keep the ledger's own note",
+                    target=shown,
+                    status=status,
+                ) from None
+        if not added or len(unverified) == len(added):
             raise AnchorError(
                 f"the witness {shown} answered HTTP {status} without a signature by any of the "
                 f"{len(verifier_keys)} witness key(s) given",
                 target=shown,
                 status=status,
             )
+        if unverified:
+            line = unverified[0]
+            raise AnchorError(
+                f"the witness {shown} answered HTTP {status} with a signature line by {line.name} (key "
+                f"{line.key_id}) that none of the {len(verifier_keys)} witness key(s) given verifies; its answer "
+                "is refused, and the local targets keep the ledger's own note",
+                target=shown,
+                status=status,
+            )
     if not added:
         return checkpoint, []
+    merged = checkpoint.model_copy(update={"signatures": (*checkpoint.signatures, *added)})
     return merged, [s.name for s in added]

@@ -8,7 +8,10 @@ HTTP console's verify badge (``serve --checkpoints DIR``) share these functions.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +40,7 @@ def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        if path.read_bytes() != text:
+        if read_note_file(path) != text:
             raise LedgerError(f"{path} already holds another note: checkpoint files are never rewritten") from None
         return path
     with os.fdopen(fd, "wb") as handle:
@@ -45,14 +48,79 @@ def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
     return path
 
 
+MAX_NOTE = 1 << 20
+"""The most bytes a note file may hold (a note is a few hundred bytes; the stdlib verifier reads as many)."""
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def read_note_file(path: Path) -> bytes:
+    """The bytes of the note file ``path``: a regular file (not a link, FIFO, device or directory) of at most
+    :data:`MAX_NOTE` bytes. Opening never blocks (``O_NONBLOCK``) and never follows a link in the last
+    component. :class:`InvalidCheckpointError` naming the file and why it cannot be read."""
+    try:
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise InvalidCheckpointError(f"{path}: is {_kind(mode)}, not a note file (a note is a regular file)")
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):  # swapped after the check
+                raise InvalidCheckpointError(f"{path}: is {_kind(mode)}, not a note file (a note is a regular file)")
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                raw = handle.read(MAX_NOTE + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link swapped in after the check
+            raise InvalidCheckpointError(f"{path}: is a symbolic link, not a note file") from None
+        raise InvalidCheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_NOTE:
+        raise InvalidCheckpointError(f"{path}: holds over {MAX_NOTE} bytes, not a checkpoint note")
+    return raw
+
+
+def skipped_entries(folder: Path) -> list[str]:
+    """The names in ``folder`` that are not read as notes (not named ``*.note``; ``.git`` left out), sorted."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(n for n in names if not n.endswith(SUFFIX) and n != ".git")
+
+
 def read_notes(folder: Path, ledger_id: str | None) -> list[tuple[Path, Checkpoint]]:
-    """Every note in ``folder``, parsed (:class:`InvalidCheckpointError` naming the file that is not one)."""
+    """Every note in ``folder`` (each entry named ``*.note``), parsed.
+
+    :class:`InvalidCheckpointError` naming the file that cannot be read (not a regular file, over
+    :data:`MAX_NOTE` bytes, an I/O error) or is not a note; other names are not read
+    (:func:`skipped_entries` lists them).
+    """
     if not folder.is_dir():
         raise InvalidCheckpointError(f"no checkpoint directory at {folder}")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(SUFFIX))
+    except OSError as exc:
+        raise InvalidCheckpointError(f"cannot list the checkpoint directory {folder} ({exc.strerror or exc})") from None
     notes: list[tuple[Path, Checkpoint]] = []
-    for path in sorted(folder.glob(f"*{SUFFIX}")):
+    for name in names:
+        path = folder / name
+        raw = read_note_file(path)
         try:
-            notes.append((path, Checkpoint.parse(path.read_bytes(), ledger_id=ledger_id)))
+            notes.append((path, Checkpoint.parse(raw, ledger_id=ledger_id)))
         except InvalidCheckpointError as exc:
             raise InvalidCheckpointError(f"{path}: {exc}") from None
     return notes
@@ -126,10 +194,10 @@ async def check_newest(ledger: Ledger, directory: str | os.PathLike[str], keys: 
     """
     folder = Path(directory)
     where = str(folder)
-    try:
-        found = read_notes(folder, None)
-    except (InvalidCheckpointError, OSError) as exc:
-        return NewestCheck(state="unreadable", directory=where, problem=str(exc))
+    try:  # off the event loop: a slow disk or network mount must not stall every other request
+        found = await asyncio.to_thread(read_notes, folder, None)
+    except Exception as exc:  # whatever the directory holds: unreadable, never an error of the page
+        return NewestCheck(state="unreadable", directory=where, problem=str(exc) or type(exc).__name__)
     mine = [(path, note) for path, note in found if note.ledger_id == ledger.ledger_id]
     if not mine:
         return NewestCheck(state="none", directory=where)
@@ -142,14 +210,16 @@ async def check_newest(ledger: Ledger, directory: str | os.PathLike[str], keys: 
         "signers": tuple(s.name for s in checkpoint.signatures),
     }
     try:
-        written_at: datetime | None = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except OSError:
+        written_at: datetime | None = datetime.fromtimestamp((await asyncio.to_thread(os.lstat, path)).st_mtime, UTC)
+    except (OSError, ValueError, OverflowError):
         written_at = None
     try:
         verified = tuple(checkpoint.verified_by(list(keys))) if keys else None
         check = await ledger.verify_checkpoint(checkpoint, verifier_keys=keys)
-    except InvalidCheckpointError as exc:
-        return NewestCheck(state="unreadable", written_at=written_at, problem=f"{path}: {exc}", **common)
+    except Exception as exc:  # a bad signature, no cryptography package, the log unreadable: not checked
+        return NewestCheck(
+            state="unreadable", written_at=written_at, problem=f"{path}: {exc or type(exc).__name__}", **common
+        )
     common |= {"written_at": written_at, "verified_signers": verified, "check": check}
     if not check.ok:
         problem = f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}"

@@ -5,6 +5,9 @@ base64), the format transparency logs use, so their tooling can read it; ``origi
 ``artifact-ledger/<ledger id>``. Signature lines follow a blank line: ``— <name>
 <base64(key id ‖ signature)>``, the key id being the first four bytes of
 ``SHA-256(name ‖ "\\n" ‖ 0x01 ‖ public key)`` and the signature an Ed25519 signature of the body.
+:meth:`Checkpoint.parse` is strict, as ``verify_bundle.py`` is: exactly those three body lines, the size
+in ASCII digits without a leading zero, the root and signatures in canonical base64, so the body a
+signature is checked over is byte for byte the note's own.
 
 Signing needs the ``cryptography`` package (``pip install artifact-ledger[sign]``). The
 ledger's signing key lives outside the database, in the key directory beside the pickle key
@@ -19,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,18 @@ __all__ = [
 ORIGIN_PREFIX = "artifact-ledger/"
 _DASH = "\u2014"
 _ED25519 = b"\x01"
+MAX_SIZE = 2**63 - 1
+"""The largest tree size a note may record (a signed 64-bit integer, as the database stores positions)."""
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")  # ASCII digits only: str.isdigit() also takes '²', '١٢', '１２'
+
+
+def _canonical_b64(text: str) -> bytes | None:
+    """The bytes of ``text`` if it is standard base64 in its one canonical spelling (it round-trips), else None."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
 
 
 class CheckpointSignature(BaseModel):
@@ -90,25 +106,32 @@ class Checkpoint(BaseModel):
                 "the checkpoint note has no blank line before its signatures: it is truncated or not a signed note"
             )
         lines = body.split("\n")
-        if len(lines) < 3:
-            raise InvalidCheckpointError(f"the checkpoint's body has {len(lines)} line(s), not origin, size and root")
-        origin, size_text, root_text = lines[:3]
+        if len(lines) != 3:
+            raise InvalidCheckpointError(
+                f"the checkpoint's body has {len(lines)} line(s), not exactly origin, size and root: "
+                "a line the signatures do not cover is refused"
+            )
+        origin, size_text, root_text = lines
         if not origin.startswith(ORIGIN_PREFIX):
             raise InvalidCheckpointError(
                 f"the checkpoint's origin {origin[:80]!r} is not an artifact-ledger log's ({ORIGIN_PREFIX}<ledger id>)"
             )
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
-            raise InvalidCheckpointError(f"the checkpoint's size {size_text[:40]!r} is not a decimal number")
-        try:
-            root = base64.b64decode(root_text, validate=True)
-        except binascii.Error:
-            root = b""
-        if len(root) != 32:
-            raise InvalidCheckpointError(f"the checkpoint's root {root_text[:60]!r} is not a base64 SHA-256 hash")
+        if not _SIZE.fullmatch(size_text) or int(size_text) > MAX_SIZE:
+            raise InvalidCheckpointError(
+                f"the checkpoint's size {size_text[:40]!r} is not a decimal number (ASCII digits 0-9, no leading "
+                f"zero, at most {MAX_SIZE})"
+            )
+        root = _canonical_b64(root_text)
+        if root is None or len(root) != 32:
+            raise InvalidCheckpointError(
+                f"the checkpoint's root {root_text[:60]!r} is not a SHA-256 hash in canonical base64"
+            )
         if not rest.endswith("\n") or not rest.strip():
             raise InvalidCheckpointError("the checkpoint note ends without a complete signature line: it is truncated")
         signatures = [_parse_signature(line) for line in rest[:-1].split("\n")]
         found = cls(origin=origin, size=int(size_text), root=root.hex(), signatures=tuple(signatures))
+        if found.body() != (body + "\n").encode():  # the signatures are checked over exactly these bytes
+            raise InvalidCheckpointError("the checkpoint's body is not in the note format's canonical form")
         if ledger_id is not None and found.ledger_id != ledger_id:
             raise InvalidCheckpointError(
                 f"the checkpoint is of the log {found.origin!r}, not of this ledger ({ORIGIN_PREFIX}{ledger_id})"
@@ -118,27 +141,38 @@ class Checkpoint(BaseModel):
     def verified_by(self, verifier_keys: list[str]) -> list[str]:
         """The names of ``verifier_keys`` (C2SP verifier keys) whose signatures on this checkpoint verify.
 
-        A signature naming one of the keys that does not verify is :class:`InvalidCheckpointError`
-        (a forged or edited checkpoint); signatures by keys not given are ignored.
+        A signature line is checked with every key of its name and key id (a 32-bit key id can
+        collide): it verifies if one of them verifies it. A line naming one of the keys that none
+        of them verifies is :class:`InvalidCheckpointError` (a forged or edited checkpoint);
+        signatures by keys not given are ignored.
         """
         ed25519 = _ed25519()
         keys = [_parse_verifier_key(k) for k in verifier_keys]
+        body = self.body()
         verified: list[str] = []
         for signature in self.signatures:
-            for name, key_id, public in keys:
-                if name != signature.name or key_id != signature.key_id:
-                    continue
-                try:
-                    ed25519.Ed25519PublicKey.from_public_bytes(public).verify(
-                        base64.b64decode(signature.signature), self.body()
-                    )
-                except Exception:
-                    raise InvalidCheckpointError(
-                        f"the signature of {name} (key {key_id}) on the checkpoint of size {self.size} does not "
-                        "verify: the checkpoint was edited or forged"
-                    ) from None
-                verified.append(name)
+            candidates = [
+                public for name, key_id, public in keys if (name, key_id) == (signature.name, signature.key_id)
+            ]
+            if not candidates:
+                continue
+            raw = base64.b64decode(signature.signature)
+            if not any(_verifies(ed25519, public, raw, body) for public in candidates):
+                tried = f" (with any of the {len(candidates)} keys of that name and id)" if len(candidates) > 1 else ""
+                raise InvalidCheckpointError(
+                    f"the signature of {signature.name} (key {signature.key_id}) on the checkpoint of size "
+                    f"{self.size} does not verify{tried}: the checkpoint was edited or forged"
+                )
+            verified.append(signature.name)
         return verified
+
+
+def _verifies(ed25519: Any, public: bytes, signature: bytes, body: bytes) -> bool:
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(public).verify(signature, body)
+    except Exception:  # InvalidSignature, or a public key that is no curve point
+        return False
+    return True
 
 
 class CheckpointCheck(BaseModel):
@@ -166,12 +200,11 @@ def _parse_signature(line: str) -> CheckpointSignature:
     parts = line.split(" ")
     if len(parts) != 3 or parts[0] != _DASH or not parts[1]:
         raise InvalidCheckpointError(f"the checkpoint line {line[:80]!r} is not a signature line ({_DASH} name sig)")
-    try:
-        raw = base64.b64decode(parts[2], validate=True)
-    except binascii.Error:
-        raw = b""
+    raw = _canonical_b64(parts[2]) or b""
     if len(raw) < 5:
-        raise InvalidCheckpointError(f"the signature of {parts[1][:40]!r} is not base64 of a key id and a signature")
+        raise InvalidCheckpointError(
+            f"the signature of {parts[1][:40]!r} is not canonical base64 of a key id and a signature"
+        )
     return CheckpointSignature(name=parts[1], key_id=raw[:4].hex(), signature=base64.b64encode(raw[4:]).decode())
 
 

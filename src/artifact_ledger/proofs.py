@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .drift import PROJECTION_DRIFT, Finding
 from .errors import MerkleDriftError, ProofRangeError
@@ -54,23 +54,33 @@ class TreeHead(BaseModel):
     root: str
 
 
+Hash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""A SHA-256 hash as 64 lowercase hex digits, nothing else (no uppercase, no spaces)."""
+Count = Annotated[int, Field(ge=0, le=2**64 - 1)]
+"""A position or tree size: a JSON integer (not a string, a float or a boolean), 0 or more."""
+_STRICT = ConfigDict(frozen=True, strict=True)
+"""Proof documents are read strictly, by the same rules as ``verify_bundle.py --proof``: every field
+present (``kind`` too), integers as JSON integers, hashes as 64 lowercase hex digits."""
+
+
 class InclusionProof(BaseModel):
     """RFC 9162 inclusion proof: the event at ``position`` is leaf ``position - 1`` of the tree of ``size``.
 
     ``event_hash`` is the event's chained hash, ``leaf_hash`` its leaf (``SHA-256(0x00 ‖ event hash)``),
-    ``hashes`` the audit path (hex, leaf end first), ``root`` the tree's root.
+    ``hashes`` the audit path (hex, leaf end first), ``root`` the tree's root. The proof alone does not
+    fix ``size``: a path can fit trees of several sizes, so the size is pinned by a signed note or bundle.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _STRICT
 
-    kind: Literal["inclusion"] = "inclusion"
+    kind: Literal["inclusion"]
     ledger_id: str | None
-    position: int
-    size: int
-    event_hash: str
-    leaf_hash: str
-    root: str
-    hashes: list[str]
+    position: Count
+    size: Count
+    event_hash: Hash
+    leaf_hash: Hash
+    root: Hash
+    hashes: list[Hash]
 
     def verify(self) -> bool:
         """Whether the path leads from the event's hash to ``root`` (hashes recomputed here)."""
@@ -86,15 +96,15 @@ class InclusionProof(BaseModel):
 class ConsistencyProof(BaseModel):
     """RFC 9162 consistency proof: the tree of ``old_size`` (``old_root``) is a prefix of the one of ``new_size``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _STRICT
 
-    kind: Literal["consistency"] = "consistency"
+    kind: Literal["consistency"]
     ledger_id: str | None
-    old_size: int
-    new_size: int
-    old_root: str
-    new_root: str
-    hashes: list[str]
+    old_size: Count
+    new_size: Count
+    old_root: Hash
+    new_root: Hash
+    hashes: list[Hash]
 
     def verify(self) -> bool:
         """Whether the path proves ``old_root`` and ``new_root`` the roots of one log at the two sizes."""
@@ -194,6 +204,7 @@ async def inclusion(driver: Recorder, ledger_id: str | None, position: int, size
     hashes, events = await subtree_hashes(driver, ranges, [index])
     *path, root = hashes
     return InclusionProof(
+        kind="inclusion",
         ledger_id=ledger_id,
         position=position,
         size=n,
@@ -205,6 +216,8 @@ async def inclusion(driver: Recorder, ledger_id: str | None, position: int, size
 
 
 async def consistency(driver: Recorder, ledger_id: str | None, old_size: int, new_size: int | None) -> ConsistencyProof:
+    if old_size is None:  # only new_size defaults (to the head): the old size is what the proof is about
+        raise ProofRangeError("old_size None is not a tree size: give the size of the older tree (0 or more)")
     head = await head_position(driver)
     new = _size(new_size, head, "new_size")
     old = _size(old_size, head, "old_size")
@@ -216,6 +229,7 @@ async def consistency(driver: Recorder, ledger_id: str | None, old_size: int, ne
     hashes = [next(computed) if r[1] > r[0] else bytes.fromhex(_EMPTY) for r in ranges]
     *path, old_root, new_root = hashes
     return ConsistencyProof(
+        kind="consistency",
         ledger_id=ledger_id,
         old_size=old,
         new_size=new,

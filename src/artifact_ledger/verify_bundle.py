@@ -1287,13 +1287,19 @@ def _proof_hex(document: dict[str, Any], key: str) -> bytes:
 
 def _proof_int(document: dict[str, Any], key: str) -> int:
     value = document.get(key)
-    if type(value) is not int or value < 0:
-        raise BundleFormatError(f"the proof's {key} is not a whole number")
+    if type(value) is not int or not 0 <= value <= INT_MAX:
+        raise BundleFormatError(f"the proof's {key} is not a whole number (a JSON integer, 0 or more)")
     return value
 
 
 def parse_proof(raw: bytes | str) -> dict[str, Any]:
-    """A proof document (JSON) checked for shape; BundleFormatError naming what is wrong."""
+    """A proof document (JSON) checked for shape; BundleFormatError naming what is wrong.
+
+    The same rules as the library's ``InclusionProof`` / ``ConsistencyProof``: every field present
+    (``kind``, ``ledger_id`` a string or null, and for an inclusion proof ``leaf_hash`` too), sizes
+    and positions as JSON integers (not strings, floats or booleans), hashes as 64 lowercase hex
+    digits. Other members are ignored.
+    """
     try:
         document = loads(raw)
     except ValueError as exc:
@@ -1311,13 +1317,15 @@ def parse_proof(raw: bytes | str) -> dict[str, Any]:
     if kind == INCLUSION:
         for key in ("position", "size"):
             _proof_int(document, key)
-        for key in ("event_hash", "root"):
+        for key in ("event_hash", "leaf_hash", "root"):
             _proof_hex(document, key)
     else:
         for key in ("old_size", "new_size"):
             _proof_int(document, key)
         for key in ("old_root", "new_root"):
             _proof_hex(document, key)
+    if "ledger_id" not in document or not (document["ledger_id"] is None or type(document["ledger_id"]) is str):
+        raise BundleFormatError("the proof's ledger_id is missing or neither a string nor null")
     return document
 
 
@@ -1330,7 +1338,7 @@ def check_proof(document: dict[str, Any], bundle_roots: list[str] | None = None)
         position, size = document["position"], document["size"]
         leaf = merkle_leaf(bytes.fromhex(document["event_hash"]))
         detail = {"position": position, "size": size, "root": document["root"]}
-        if "leaf_hash" in document and document["leaf_hash"] != leaf.hex():
+        if document["leaf_hash"] != leaf.hex():
             return ProofReport(False, kind, "the proof's leaf_hash is not SHA-256(0x00 || event_hash)", detail)
         if not verify_inclusion(position - 1, size, leaf, path, bytes.fromhex(document["root"])):
             return ProofReport(
@@ -1364,37 +1372,53 @@ def check_proof(document: dict[str, Any], bundle_roots: list[str] | None = None)
 CHECKPOINT_ORIGIN = "artifact-ledger/"
 
 
+CHECKPOINT_MAX_SIZE = 2**63 - 1
+_CHECKPOINT_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")  # ASCII digits: str.isdigit() also takes '²' and '١٢'
+
+
+def _canonical_b64(text: str) -> bytes | None:
+    """The bytes of ``text`` if it is standard base64 in its one canonical spelling (it round-trips), else None."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
+
+
 def parse_checkpoint(raw: bytes) -> dict[str, Any]:
-    """A checkpoint note (C2SP signed note: origin, size, base64 root; a blank line; signature lines)."""
+    """A checkpoint note (C2SP signed note: origin, size, base64 root; a blank line; signature lines).
+
+    Strict: exactly three body lines, the size in ASCII digits without a leading zero, the root and
+    signatures in canonical base64; the signatures are checked over the body's bytes as received.
+    """
     try:
         text = raw.decode()
     except UnicodeDecodeError:
         raise BundleFormatError("the checkpoint is not UTF-8 text") from None
     body, sep, rest = text.partition("\n\n")
     lines = body.split("\n")
-    if not sep or len(lines) < 3:
-        raise BundleFormatError("the checkpoint is not a signed note (origin, size, root, a blank line, signatures)")
-    origin, size, root = lines[:3]
+    if not sep or len(lines) != 3:
+        raise BundleFormatError(
+            "the checkpoint is not a signed note (exactly origin, size and root, a blank line, signatures)"
+        )
+    origin, size, root = lines
     if not origin.startswith(CHECKPOINT_ORIGIN):
         raise BundleFormatError(f"the checkpoint's origin {origin[:80]!r} is not an artifact-ledger log's")
-    if not size.isdigit():
-        raise BundleFormatError(f"the checkpoint's size {size[:40]!r} is not a decimal number")
-    try:
-        digest = base64.b64decode(root, validate=True)
-    except ValueError:
-        digest = b""
-    if len(digest) != 32:
-        raise BundleFormatError(f"the checkpoint's root {root[:60]!r} is not a base64 SHA-256 hash")
+    if not _CHECKPOINT_SIZE.fullmatch(size) or int(size) > CHECKPOINT_MAX_SIZE:
+        raise BundleFormatError(
+            f"the checkpoint's size {size[:40]!r} is not a decimal number (ASCII digits 0-9, no leading zero, "
+            f"at most {CHECKPOINT_MAX_SIZE})"
+        )
+    digest = _canonical_b64(root)
+    if digest is None or len(digest) != 32:
+        raise BundleFormatError(f"the checkpoint's root {root[:60]!r} is not a SHA-256 hash in canonical base64")
     if not rest.endswith("\n") or not rest.strip():
         raise BundleFormatError("the checkpoint note ends without a complete signature line: it is truncated")
     signatures = []
     for line in rest[:-1].split("\n"):
         parts = line.split(" ")
-        try:
-            signed = base64.b64decode(parts[2], validate=True) if len(parts) == 3 else b""
-        except ValueError:
-            signed = b""
-        if len(parts) != 3 or parts[0] != "\u2014" or len(signed) < 5:
+        signed = (_canonical_b64(parts[2]) if len(parts) == 3 else None) or b""
+        if len(parts) != 3 or parts[0] != "\u2014" or not parts[1] or len(signed) < 5:
             raise BundleFormatError(f"the checkpoint line {line[:80]!r} is not a signature line")
         signatures.append((parts[1], signed[:4], signed[4:]))
     return {
@@ -1436,23 +1460,35 @@ def check_checkpoint(
     except ImportError:
         detail["signatures"] = "not checked: the cryptography package is not installed"
         return ProofReport(True, "checkpoint", None, detail)
-    verified = []
+    keys: dict[tuple[str, str], list[bytes]] = {}
     for key in verifier_keys:
         name, _, rest = key.strip().partition("+")
         key_id, _, encoded = rest.partition("+")
-        public = base64.b64decode(encoded)[1:]
-        for signer, signed_id, signature in checkpoint["signatures"]:
-            if signer != name or signed_id.hex() != key_id:
-                continue
-            try:
-                Ed25519PublicKey.from_public_bytes(public).verify(signature, checkpoint["body"])
-            except Exception:
-                return ProofReport(False, "checkpoint", f"the signature of {name} does not verify", detail)
-            verified.append(name)
+        public = _canonical_b64(encoded) or b""
+        if not name or len(public) != 33 or public[:1] != b"\x01":
+            return ProofReport(False, "checkpoint", f"{key[:80]!r} is not an Ed25519 verifier key", detail)
+        keys.setdefault((name, key_id), []).append(public[1:])
+    verified = []
+    for signer, signed_id, signature in checkpoint["signatures"]:
+        candidates = keys.get((signer, signed_id.hex()), [])
+        if not candidates:
+            continue
+        # a 32-bit key id can collide: the line verifies if any key of that name and id verifies it
+        if not any(_ed25519_verifies(Ed25519PublicKey, public, signature, checkpoint["body"]) for public in candidates):
+            return ProofReport(False, "checkpoint", f"the signature of {signer} does not verify", detail)
+        verified.append(signer)
     if not verified:
         return ProofReport(False, "checkpoint", "no signature by any of the keys given", detail)
     detail["signatures"] = f"verified: {', '.join(verified)}"
     return ProofReport(True, "checkpoint", None, detail)
+
+
+def _ed25519_verifies(key_type: Any, public: bytes, signature: bytes, body: bytes) -> bool:
+    try:
+        key_type.from_public_bytes(public).verify(signature, body)
+    except Exception:  # InvalidSignature, or a public key that is no curve point
+        return False
+    return True
 
 
 def _proofs(args: argparse.Namespace) -> int:

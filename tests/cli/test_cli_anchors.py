@@ -266,7 +266,15 @@ class Witness:
             raw[0] ^= 1
             bad = last.model_copy(update={"signature": base64.b64encode(bytes(raw)).decode()})
             signed = signed.model_copy(update={"signatures": (*signed.signatures[:-1], bad)})
-        return 200, signed.note().encode(), {"Content-Type": "text/plain; charset=utf-8"}
+        answer = signed.note()
+        if self.mode == "poison":  # a valid co-signature, plus a bogus line under the ledger's own name and key id
+            ours = checkpoint.signatures[0]
+            bogus = base64.b64encode(bytes.fromhex(ours.key_id) + bytes(64)).decode()
+            answer += f"\u2014 {ours.name} {bogus}\n"
+        if self.mode == "stray":  # a valid co-signature, plus a line by a name no witness key covers
+            stray = CheckpointSigner.generate("stray.test")
+            answer = cosign(signed, stray).note()
+        return 200, answer.encode(), {"Content-Type": "text/plain; charset=utf-8"}
 
     def stop(self) -> None:
         self.release.set()
@@ -404,3 +412,58 @@ async def test_a_witness_that_refuses_is_down_hangs_or_answers_wrongly_fails_wit
     assert "--timeout 0: a witness needs a timeout above 0 seconds" in capsys.readouterr().err
     assert await run(url, "checkpoint", "--to", "https:///add") == 2
     assert "has no host" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("with_key", [True, False], ids=["witness-key", "no-witness-key"])
+async def test_a_witness_line_under_the_ledgers_own_name_is_refused_and_never_kept(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], witnesses: dict[str, Witness], with_key: bool
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    ledger_id = await saves(url, 3)
+    poison = witnesses["poison"]
+    wkey = ["--witness-key", poison.signer.verifier_key] if with_key else []
+    assert await run(url, "checkpoint", "--to", poison.url, *wkey, "--to", str(notes), "--key-dir", str(keys)) == 1
+    captured = capsys.readouterr()
+    assert f"the witness {poison.url} answered HTTP 200 with a signature line under the ledger's own name" in (
+        captured.err
+    )
+    assert f"artifact-ledger/{ledger_id}" in captured.err
+    (note,) = notes.glob("*.note")  # the ledger's own note, not the witness's answer
+    kept = Checkpoint.parse(note.read_text())
+    assert [s.name for s in kept.signatures] == [f"artifact-ledger/{ledger_id}"]
+    assert await run(url, "verify", "--chain-only", "--checkpoints", str(notes), "--key-dir", str(keys)) == 0
+
+
+async def test_with_a_witness_key_every_line_the_witness_adds_must_verify(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], witnesses: dict[str, Witness]
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 3)
+    stray = witnesses["stray"]
+    wkey = ["--witness-key", stray.signer.verifier_key]
+    assert await run(url, "checkpoint", "--to", stray.url, *wkey, "--to", str(notes), "--key-dir", str(keys)) == 1
+    assert "a signature line by stray.test" in capsys.readouterr().err
+    (note,) = notes.glob("*.note")
+    assert len(Checkpoint.parse(note.read_text()).signatures) == 1
+
+
+@pytest.mark.parametrize("folder", ["anchörs", "with space", "plain"])
+async def test_a_note_removed_by_a_later_commit_is_found_in_a_directory_of_any_name(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: str
+) -> None:
+    keys, repo = tmp_path / "keys", new_repo(tmp_path / "repo")
+    anchors = repo / folder
+    anchors.mkdir()
+    await saves(url, 4)
+    assert await run(url, "checkpoint", "--to", f"git:{anchors}", "--key-dir", str(keys)) == 0
+    await saves(url, 2)
+    assert await run(url, "checkpoint", "--to", f"git:{anchors}", "--key-dir", str(keys)) == 0
+    capsys.readouterr()
+    (newest,) = anchors.glob("000000000006-*.note")
+    git(repo, "rm", "--quiet", str(newest.relative_to(repo)))
+    git(repo, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "--quiet", "-m", "tidy")
+    assert await run(url, "verify", "--chain-only", "--checkpoints", f"git:{anchors}", "--key-dir", str(keys)) == 1
+    err = capsys.readouterr().err
+    assert f"{newest}: changed or removed by commit" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -221,3 +222,63 @@ async def test_a_checkpoint_directory_that_is_not_there_is_refused_before_anythi
     assert not keys.exists()
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0  # the directory exists
     assert len(list(notes.glob("*.note"))) == 1
+
+
+async def test_verify_refuses_a_note_it_cannot_read_naming_the_file_and_says_what_it_skipped(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 3, "i")
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    capsys.readouterr()
+    (good,) = notes.glob("*.note")
+    lines = good.read_text().split("\n")
+
+    def superscript(path: Path) -> None:
+        path.write_text("\n".join([lines[0], "\u00b2", *lines[2:]]))
+
+    junk = {
+        "x.note": ("is a directory", lambda p: p.mkdir()),
+        "y.note": ("is a symbolic link", lambda p: p.symlink_to(tmp_path / "nonexistent")),
+        "zero.note": ("is a symbolic link", lambda p: p.symlink_to("/dev/zero")),
+        "f.note": ("is a FIFO", lambda p: os.mkfifo(p)),
+        "big.note": ("holds over 1048576 bytes", lambda p: p.write_bytes(good.read_bytes() + b"x" * (1 << 20))),
+        "z.note": ("the checkpoint's size '\u00b2' is not a decimal number", superscript),
+    }
+    for name, (said, make) in junk.items():
+        path = notes / name
+        make(path)
+        code = await asyncio.wait_for(
+            run(url, "verify", "--chain-only", "--checkpoints", str(notes), "--key-dir", str(keys)), 30
+        )
+        assert code == 1, name
+        err = capsys.readouterr().err
+        assert f"{path}: {said}" in err, err
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        else:
+            path.unlink()
+    (notes / "README.txt").write_text("hi\n")
+    assert await run(url, "verify", "--chain-only", "--checkpoints", str(notes), "--key-dir", str(keys)) == 0
+    captured = capsys.readouterr()
+    assert f"skipped 1 entry of {notes} not named *.note (not read as notes): README.txt" in captured.err
+    assert "holds the history of 1 checkpoint(s)" in captured.out
+
+
+async def test_verify_refuses_a_note_the_signature_does_not_cover_byte_for_byte(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, notes, forged = tmp_path / "keys", tmp_path / "notes", tmp_path / "forged"
+    notes.mkdir()
+    forged.mkdir()
+    await saves(url, 12, "i")
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    capsys.readouterr()
+    (good,) = notes.glob("*.note")
+    lines = good.read_text(encoding="utf-8").split("\n")
+    lines[1] = "".join(chr(0x660 + int(d)) for d in lines[1])  # "12" in Arabic-Indic digits
+    lines.insert(3, "unsigned extension line")
+    (forged / good.name).write_text("\n".join(lines), encoding="utf-8")
+    assert await run(url, "verify", "--chain-only", "--checkpoints", str(forged), "--key-dir", str(keys)) == 1
+    assert f"{forged / good.name}: the checkpoint's body has 4 line(s)" in capsys.readouterr().err

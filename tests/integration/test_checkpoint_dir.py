@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,28 @@ async def test_the_cli_check_is_unchanged_by_the_move(engine: AsyncEngine, tmp_p
         assert (await check_newest(ledger, notes)).state == "verified"
         with pytest.raises(InvalidCheckpointError, match="is of the log 'artifact-ledger/01ARZ3NDEKTSV4RRFFQ69G5FAV'"):
             await check_directory(ledger, str(notes), [])
+
+
+async def test_check_newest_raises_nothing_and_never_blocks_on_what_the_directory_holds(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    operator = CheckpointSigner.generate("operator")
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 3)
+        good = write_note(notes, await ledger.checkpoint(signers=[operator]))
+        lines = good.read_text().split("\n")
+        (notes / "z.note").write_text("\n".join([lines[0], "\u00b2", *lines[2:]]))
+        found = await asyncio.wait_for(check_newest(ledger, notes, [operator.verifier_key]), 10)
+        assert found.state == "unreadable"
+        assert f"{notes / 'z.note'}: the checkpoint's size '\u00b2' is not a decimal number" in str(found.problem)
+        (notes / "z.note").unlink()
+        os.mkfifo(notes / "f.note")
+        found = await asyncio.wait_for(check_newest(ledger, notes, [operator.verifier_key]), 10)
+        assert (found.state, found.problem) == (
+            "unreadable",
+            f"{notes / 'f.note'}: is a FIFO, not a note file (a note is a regular file)",
+        )
+        (notes / "f.note").unlink()
+        assert (await check_newest(ledger, notes, [operator.verifier_key])).state == "verified"

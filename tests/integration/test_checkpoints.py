@@ -13,7 +13,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidCheckpointError, Ledger, MissingExtraError
+from artifact_ledger import (
+    ArtifactIn,
+    Checkpoint,
+    CheckpointSigner,
+    InvalidCheckpointError,
+    Ledger,
+    MissingExtraError,
+    checkpoints,
+)
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.store.tables import append_only_ddl
@@ -169,3 +177,62 @@ def test_without_cryptography_signing_asks_for_the_extra_and_the_stdlib_verifier
     )
     assert done.returncode == 0, done.stderr
     assert "signatures not checked: the cryptography package is not installed" in done.stdout
+
+
+def _note_variants(note: str) -> dict[str, str]:
+    """The same signed note altered in ways a signature over re-serialised fields would not notice."""
+    lines = note.split("\n")
+    origin, size, root, sig = lines[0], lines[1], lines[2], lines[4]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    noncanonical = root[:-2] + alphabet[alphabet.index(root[-2]) ^ 1] + "="
+    sig_name, sig_field = sig.split(" ")[1:]
+    sig_noncanonical = sig_field[:-2] + alphabet[alphabet.index(sig_field[-2]) ^ 1] + "="
+    return {
+        "extra body line": f"{origin}\n{size}\n{root}\nextension: evil\n\n{sig}\n",
+        "arabic-indic size": f"{origin}\n{''.join(chr(0x660 + int(d)) for d in size)}\n{root}\n\n{sig}\n",
+        "fullwidth size": f"{origin}\n{''.join(chr(0xFF10 + int(d)) for d in size)}\n{root}\n\n{sig}\n",
+        "superscript size": f"{origin}\n\u00b2\n{root}\n\n{sig}\n",
+        "leading zero size": f"{origin}\n0{size}\n{root}\n\n{sig}\n",
+        "size beyond 64 bits": f"{origin}\n{2**64}\n{root}\n\n{sig}\n",
+        "non-canonical base64 root": f"{origin}\n{size}\n{noncanonical}\n\n{sig}\n",
+        "non-canonical base64 signature": f"{origin}\n{size}\n{root}\n\n\u2014 {sig_name} {sig_noncanonical}\n",
+        "CRLF": note.replace("\n", "\r\n"),
+        "BOM": "\ufeff" + note,
+        "size + 1": f"{origin}\n{int(size) + 1}\n{root}\n\n{sig}\n",
+    }
+
+
+async def test_both_verifiers_check_the_notes_own_bytes_and_refuse_every_altered_note(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 12, "i")
+        made = await ledger.checkpoint(key_dir=keys)
+        vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys).verifier_key
+        assert (await ledger.verify_checkpoint(made.note(), verifier_keys=[vkey])).ok
+        for name, text in _note_variants(made.note()).items():
+            with pytest.raises(InvalidCheckpointError):  # never a bare ValueError, never accepted
+                await ledger.verify_checkpoint(text, verifier_keys=[vkey])
+            try:
+                report = standalone.check_checkpoint(standalone.parse_checkpoint(text.encode()), None, [vkey])
+            except standalone.BundleFormatError:
+                continue
+            assert not report.ok, name
+
+
+def test_a_key_id_collision_tries_every_key_of_that_name_and_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoints, "_key_id", lambda name, public: "0badc0de")  # every key collides
+    first, second = CheckpointSigner.generate("witness.example"), CheckpointSigner.generate("witness.example")
+    signed = cosign(Checkpoint(origin="artifact-ledger/01TEST", size=1, root="11" * 32), second)
+    note = signed.note()
+    for keys in (
+        [second.verifier_key],
+        [first.verifier_key, second.verifier_key],
+        [second.verifier_key, first.verifier_key],
+    ):
+        assert Checkpoint.parse(note).verified_by(keys) == ["witness.example"]
+        assert standalone.check_checkpoint(standalone.parse_checkpoint(note.encode()), None, keys).ok
+    with pytest.raises(InvalidCheckpointError, match="does not verify: the checkpoint was edited"):
+        Checkpoint.parse(note).verified_by([first.verifier_key])
+    assert not standalone.check_checkpoint(standalone.parse_checkpoint(note.encode()), None, [first.verifier_key]).ok

@@ -135,6 +135,10 @@ async def test_bad_sizes_and_positions_are_refused_by_number(engine: AsyncEngine
             await ledger.prove_consistency(4, 3)
         with pytest.raises(ProofRangeError, match="size -1 is not a tree size"):
             await ledger.merkle_root(-1)
+        with pytest.raises(ProofRangeError, match="old_size None is not a tree size"):
+            await ledger.prove_consistency(None)  # type: ignore[arg-type]
+        with pytest.raises(ProofRangeError, match="old_size None is not a tree size"):
+            await ledger.prove_consistency(None, 3)  # type: ignore[arg-type]
         same = await ledger.prove_consistency(5)
         assert same.hashes == []
         assert same.old_root == same.new_root

@@ -59,9 +59,9 @@ def test_inclusion_vectors(case: dict[str, Any]) -> None:
     )
     assert merkle.verify_inclusion(index, size, leaf, path, root)
     assert standalone.verify_inclusion(index, size, leaf, path, root)
-    document = {"kind": "inclusion", **case}
+    document = {"kind": "inclusion", "ledger_id": None, "leaf_hash": leaf.hex(), **case}
     assert standalone.check_proof(standalone.parse_proof(json.dumps(document))).ok
-    assert InclusionProof(ledger_id=None, leaf_hash=leaf.hex(), **case).verify()
+    assert InclusionProof(**document).verify()
     # the same path for the neighbouring leaf does not verify
     if path and index ^ 1 < size:
         assert not merkle.verify_inclusion(index ^ 1, size, leaf, path, root)
@@ -76,8 +76,9 @@ def test_consistency_vectors(case: dict[str, Any]) -> None:
     args = (old, new, bytes.fromhex(case["old_root"]), bytes.fromhex(case["new_root"]), _b(case["hashes"]))
     assert merkle.verify_consistency(*args)
     assert standalone.verify_consistency(*args)
-    assert standalone.check_proof(standalone.parse_proof(json.dumps({"kind": "consistency", **case}))).ok
-    assert ConsistencyProof(ledger_id=None, **case).verify()
+    document = {"kind": "consistency", "ledger_id": None, **case}
+    assert standalone.check_proof(standalone.parse_proof(json.dumps(document))).ok
+    assert ConsistencyProof(**document).verify()
     if 0 < old < new:  # another old root is not consistent
         other = bytes.fromhex(VECTORS["roots"][old - 1]["root"])
         assert not merkle.verify_consistency(old, new, other, *args[3:])

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import anchors
-from ..checkpoint_dir import SUFFIX, note_path, read_notes, write_note
+from ..checkpoint_dir import SUFFIX, note_path, read_notes, skipped_entries, write_note
 from ..checkpoints import Checkpoint, CheckpointSigner
 from ..errors import AnchorError, InvalidArgumentError
 from ..ledger import Ledger
@@ -122,7 +122,17 @@ def check_target_directory(directory: Path) -> None:
 async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -> tuple[int, str | None]:
     """``verify --checkpoints DIR|git:PATH``: (notes checked, the first contradiction or None); a note
     edited after it was written, unreadable, foreign or not signed by one of ``keys`` raises
-    :class:`~artifact_ledger.errors.InvalidCheckpointError` naming its file."""
+    :class:`~artifact_ledger.errors.InvalidCheckpointError` naming its file. Entries not named ``*.note`` are
+    not read; a line on stderr names them."""
+    folder = directory[len(anchors.GIT_PREFIX) :] if directory.startswith(anchors.GIT_PREFIX) else directory
+    skipped = await asyncio.to_thread(skipped_entries, Path(folder))
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        print(
+            f"artifact-ledger: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of {folder} "
+            f"not named *{SUFFIX} (not read as notes): {shown}",
+            file=sys.stderr,
+        )
     return await anchors.check_anchor(ledger, directory, keys)
 
 
