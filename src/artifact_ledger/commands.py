@@ -44,6 +44,7 @@ from .projections.rows import ArtifactRow
 from .repository import ArtifactRepository
 from .schemas import ArtifactIn, ArtifactOut, building, construct
 from .store.errors import translated
+from .store.one_writer import engine_of, one_writer
 from .writer import WriteBatch
 
 __all__ = [
@@ -76,6 +77,12 @@ class Commands:
         if self.batch is not None:
             yield
             return
+        # In-memory SQLite: one writer at a time (store/one_writer.py).
+        async with one_writer(engine_of(self.repo.session)), self._transaction():
+            yield
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
         started = time.perf_counter()
         with translated():
             self.batch = await self.repo.batch()

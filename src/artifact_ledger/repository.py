@@ -24,6 +24,7 @@ from .ids import IdFactory, new_id
 from .keys import resolve_keyring
 from .store.blobs import store_of
 from .store.errors import translate
+from .store.one_writer import engine_of, one_writer
 from .store.recorder import Recorder, autocommit_reads, own_transaction, read_once, recorder_for
 from .writer import WriteBatch
 
@@ -123,15 +124,16 @@ class ArtifactRepository:
             if committer.enabled:
                 return await committer.submit(action, self.clock, self.new_id)
         if engine is None:
-            batch = await self.batch()
-            try:
-                result = await action(batch)
-                await batch.flush()
-                await self.session.commit()
-            except BaseException:
-                await self.session.rollback()
-                raise
-            return batch, result
+            async with one_writer(engine_of(self.session)):  # in-memory SQLite: one writer at a time
+                batch = await self.batch()
+                try:
+                    result = await action(batch)
+                    await batch.flush()
+                    await self.session.commit()
+                except BaseException:
+                    await self.session.rollback()
+                    raise
+                return batch, result
         async with own_transaction(engine) as recorder:
             batch = WriteBatch(recorder, self.clock, self.new_id)
 

@@ -22,6 +22,7 @@ from sqlalchemy.util import await_only, greenlet_spawn
 from ..errors import LedgerError
 from .blobs import DATABASE, BlobStore, store_of
 from .errors import enter_site
+from .one_writer import one_writer
 from .sqlite_threads import workers_of
 from .statements import Statement, Statements
 
@@ -221,10 +222,19 @@ async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
         finally:
             threads.release(worker)
         return
-    pooled = await engine.raw_connection()
-    recorder = _with_blobs(cls(None, pooled.driver_connection, owns_transaction=True), engine)
+    async with one_writer(engine):  # in-memory SQLite: its one connection is every writer's
+        pooled = await engine.raw_connection()
+        recorder = _with_blobs(cls(None, pooled.driver_connection, owns_transaction=True), engine)
+        async with _pooled_transaction(pooled, recorder):
+            yield recorder
+
+
+@asynccontextmanager
+async def _pooled_transaction(pooled: Any, recorder: Recorder) -> AsyncIterator[None]:
+    """The transaction of :func:`own_transaction` on a pooled connection: rolled back unless
+    committed, and the connection closed rather than pooled when its state is unknown."""
     try:
-        yield recorder
+        yield
         if recorder.in_own_transaction():  # the block ended without committing (nothing to write)
             await recorder.abandon()
     except BaseException as error:
