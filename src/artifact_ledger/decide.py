@@ -22,10 +22,17 @@ from .errors import (
     VersionNotFoundError,
 )
 from .events import (
+    ALIAS_EVENTS,
+    CHAIN_UPGRADED,
     CREATED,
     DELETED,
+    HOLD_EVENTS,
+    LINK_EVENTS,
     MOVED,
+    PROVENANCE_EVENTS,
+    REDACTED,
     RESTORED,
+    RETENTION_APPLIED,
     REVERTED,
     UPDATED,
     ContentRef,
@@ -111,6 +118,32 @@ def version_not_found(artifact_id: str, version: int, latest: int) -> VersionNot
     )
 
 
+_STREAM_KINDS: tuple[tuple[frozenset[str], str], ...] = (
+    (ALIAS_EVENTS, "an alias"),
+    (LINK_EVENTS, "a lineage link"),
+    (HOLD_EVENTS, "a hold"),
+    (frozenset({RETENTION_APPLIED}), "a retention run"),
+    (frozenset({REDACTED}), "a redaction"),
+    (frozenset({CHAIN_UPGRADED}), "the ledger's chain upgrade"),
+)
+
+
+def not_an_artifact(stream_id: str, event_type: str) -> ArtifactNotFoundError:
+    """The error for the id of a stream that is not an artifact's (``event_type``: one of its events),
+    such as an alias's or a link's, which the audit trail shows as an entry's ``artifact_id``."""
+    kind = next((name for types, name in _STREAM_KINDS if event_type in types), "something other than an artifact")
+    return ArtifactNotFoundError(
+        f"artifact {stream_id} not found: {stream_id} is the stream of {kind} (event type {event_type}), "
+        "not an artifact",
+        artifact_id=stream_id,
+    )
+
+
+def is_artifact_stream(event_type: str) -> bool:
+    """Whether a stream whose events include one of type ``event_type`` is an artifact's."""
+    return event_type not in PROVENANCE_EVENTS
+
+
 def _check_version(artifact_id: str, expected: int | None, actual: int) -> None:
     if expected is not None and expected != actual:
         raise ConcurrencyError(
@@ -180,8 +213,14 @@ def decide_move(
 ) -> list[NewEvent]:
     """A moved event, or nothing when the parent does not change."""
     aid = cmd.artifact_id
-    if current is None or current.deleted:
+    if current is None:
         raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+    if current.deleted:  # an ArtifactNotFoundError too, as a move of a deleted artifact always raised
+        raise ArtifactDeletedError(
+            f"artifact {aid} was deleted (at version {current.version}); "
+            f"restore it with manager.restore({aid!r}) before moving it",
+            artifact_id=aid,
+        )
     _check_version(aid, cmd.expected_version, current.version)
     _check_parent(aid, cmd.new_parent_id, parent_live)
     if cmd.new_parent_id == current.parent_id:
@@ -305,6 +344,8 @@ def evolve(state: ArtifactState | None, event: RecordedEvent) -> ArtifactState:
             updated_by=by,
         )
     if state is None:
+        if not is_artifact_stream(event.type):  # an alias's or a link's stream, say, read by its id
+            raise not_an_artifact(event.artifact_id, event.type)
         raise ValueError(f"event {event.type} v{event.version} of artifact {event.artifact_id} has no prior state")
     if event.type in (RESTORED, REVERTED):
         return replace(

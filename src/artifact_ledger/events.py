@@ -47,7 +47,10 @@ LEDGER_EVENTS: Final = frozenset({REDACTED, CHAIN_UPGRADED})
 PROVENANCE_EVENTS: Final = ALIAS_EVENTS | LINK_EVENTS | RETENTION_EVENTS | LEDGER_EVENTS
 """Events whose stream is not an artifact's: an alias's, a link's, a hold's or a retention run's."""
 
-EVENT_TYPES: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED}) | PROVENANCE_EVENTS
+ARTIFACT_EVENTS: Final = frozenset({CREATED, UPDATED, MOVED, DELETED, RESTORED, REVERTED})
+"""Events of an artifact's stream."""
+
+EVENT_TYPES: Final = ARTIFACT_EVENTS | PROVENANCE_EVENTS
 """The registry of event type names this version writes and reads."""
 
 

@@ -174,8 +174,11 @@ def diff_states(
     content = None
     if old.content != new.content:
         a, b = old.content, new.content
-        a = None if a is not None and a.codec == REDACTED_CODEC else a  # erased: nothing of it to show
-        b = None if b is not None and b.codec == REDACTED_CODEC else b
+        # erased: it had content, but nothing of it is left to show (not "no content")
+        a_erased = a is not None and a.codec == REDACTED_CODEC
+        b_erased = b is not None and b.codec == REDACTED_CODEC
+        a = None if a_erased else a
+        b = None if b_erased else b
         content = ContentChange(
             old_hash=a.hash if a else None,
             new_hash=b.hash if b else None,
@@ -183,6 +186,8 @@ def diff_states(
             new_size=b.size if b else None,
             old_type=a.media_type if a else None,
             new_type=b.media_type if b else None,
+            old_redacted=a_erased,
+            new_redacted=b_erased,
         )
     parent = None
     if old.parent_id != new.parent_id:

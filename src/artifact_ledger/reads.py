@@ -305,7 +305,7 @@ class Reads:
     async def _decode_versions(self, folded: list[tuple[ArtifactVersion, Any]]) -> None:
         for version, state in folded:
             if state.content is not None and state.content.codec == REDACTED_CODEC:
-                raise redacted(str(state.artifact_id), version.version)
+                raise redacted(state.id, version.version)
         refs = {s.content.hash: s.content for _, s in folded if s.content is not None}
         if not refs:
             return

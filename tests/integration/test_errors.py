@@ -12,6 +12,7 @@ from sqlalchemy import text
 from ulid import ULID
 
 from artifact_ledger import (
+    ArtifactDeletedError,
     ArtifactIn,
     ArtifactManager,
     ArtifactNotFoundError,
@@ -170,3 +171,47 @@ async def test_error_in_batch_keeps_earlier_writes_out(manager: ArtifactManager)
     await refused(manager, DataNotSerializableError, lambda: manager.save_all(items))
     later = [ArtifactIn(data={"n": 1, "content": b"blob"}), ArtifactIn(parent_id=ULID(), data={})]
     await refused(manager, ArtifactNotFoundError, lambda: manager.save_all(later))
+
+
+def _artifact_calls(manager: ArtifactManager, sid: str, other: ULID) -> list[Callable[[], Awaitable[Any]]]:
+    """Every read and write that takes an artifact id, given ``sid``."""
+    return [
+        lambda: manager.history(sid),
+        lambda: manager.history(sid, include_content=True),
+        lambda: manager.diff(sid, 1),
+        lambda: manager.restore(sid),
+        lambda: manager.revert(sid, to_version=1),
+        lambda: manager.move(sid, None),
+        lambda: manager.patch(sid, {"x": 1}),
+        lambda: manager.save(ArtifactIn(id=sid, data={})),
+        lambda: manager.save(ArtifactIn(parent_id=sid, data={})),
+        lambda: manager.link(other, sid, "used"),
+        lambda: manager.set_alias("other", sid),
+    ]
+
+
+async def test_ids_of_alias_and_link_streams_are_not_artifacts(manager: ArtifactManager) -> None:
+    """The audit trail shows an alias's or a link's stream id as ``artifact_id``; passed back where an
+    artifact id is expected it is not found (naming what it is), never a raw error or a drift alarm."""
+    a = await manager.save(ArtifactIn(data={"name": "a"}))
+    b = await manager.save(ArtifactIn(data={"name": "b"}))
+    await manager.link(a.id, b.id, "used")
+    await manager.set_alias("prod", a.id)
+    page = await manager.audit(event_type=["link.*", "alias.*"])
+    streams = {e.event_type: str(e.artifact_id) for e in page.entries}
+    assert set(streams) == {"link.added", "alias.set"}
+    for event_type, sid in streams.items():
+        kind = "a lineage link" if event_type == "link.added" else "an alias"
+        for call in _artifact_calls(manager, sid, a.id):
+            err = await refused(manager, ArtifactNotFoundError, call, sid, f"is the stream of {kind}")
+            assert type(err) is ArtifactNotFoundError
+            assert getattr(err, "artifact_id", None) == sid
+        assert await manager.find_by_id(sid, version=1) is None
+
+
+async def test_moving_a_deleted_artifact_says_it_is_deleted(manager: ArtifactManager) -> None:
+    a = await manager.save(ArtifactIn(data={"name": "a"}))
+    await manager.delete_by_id(a.id)
+    err = await refused(manager, ArtifactDeletedError, lambda: manager.move(a.id, None), str(a.id), "restore")
+    assert isinstance(err, ArtifactNotFoundError)  # what a move of a deleted artifact raised before
+    await refused(manager, ArtifactNotFoundError, lambda: manager.move(ULID(), None), "not found")

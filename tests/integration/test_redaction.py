@@ -21,6 +21,7 @@ from artifact_ledger import (
     VersionNotFoundError,
     chain_v2,
 )
+from artifact_ledger.schemas.content_diffs import BytesContentDiff
 from artifact_ledger.store.openings import opening_values
 from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
 from artifact_ledger.transfer import export_ledger, import_bundle
@@ -142,6 +143,37 @@ async def test_redacting_content_deletes_its_blob_and_reads_say_so(ledger: Ledge
     report = await ledger.gc()  # the redaction deleted what it left unreferenced; gc finds nothing more
     assert report.blobs == 0
     assert report.referenced == 1  # patient record 2, which the other artifact still holds
+
+
+async def test_history_and_diff_across_redacted_content_say_it_was_redacted(ledger: Ledger) -> None:
+    async with ledger.manager() as m:
+        a = await m.save(ArtifactIn(data={"name": "a", "content": "secret v1"}))
+        await m.save(ArtifactIn(id=a.id, data={"name": "a2", "content": "public v2"}))
+        await m.redact(a.id, version=1, reason="erasure request")
+        # history with content: the documented RedactedError naming the artifact and version
+        with pytest.raises(RedactedError, match=f"artifact {a.id} version 1 was redacted") as caught:
+            await m.history(a.id, include_content=True)
+        assert (caught.value.artifact_id, caught.value.version) == (str(a.id), 1)
+        versions = await m.history(a.id)
+        assert [v.redacted for v in versions] == [["content"], []]
+        # diff: version 1 had content; the diff says it was redacted, never that content was added
+        for content in (False, True):
+            d = await m.diff(a.id, 1, 2, content=content)
+            assert d.content is not None
+            assert (d.content.old_redacted, d.content.new_redacted) == (True, False)
+            assert d.content.old_hash is None
+            assert d.content.new_hash is not None
+            assert "content: (redacted) -> sha256:" in str(d)
+            assert "(none)" not in str(d)
+            assert [op.path for op in d.data] == ["/name"]
+        assert (await m.diff(a.id, 1, 2, content=False)).content_diff is None
+        shown = (await m.diff(a.id, 1, 2)).content_diff
+        assert isinstance(shown, BytesContentDiff)
+        assert shown.note == "the old content was redacted: not compared"
+        back = await m.diff(a.id, 2, 1, content=False)
+        assert back.content is not None
+        assert (back.content.old_redacted, back.content.new_redacted) == (False, True)
+        assert "-> (redacted)" in str(back)
 
 
 async def test_bad_requests_write_nothing(ledger: Ledger, engine: AsyncEngine) -> None:

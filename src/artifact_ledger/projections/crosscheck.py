@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import codec
+from ..decide import is_artifact_stream, not_an_artifact
 from ..errors import ProjectionDriftError
 from ..events import DELETED, content_of
 from .rows import state_columns
@@ -91,7 +92,12 @@ def check_row(row: Sequence[Any], log: Sequence[Any], *, check_parent: bool = Tr
 
 
 def log_says_live(artifact_id: str, head: tuple[int, str] | None) -> None:
-    """For an id with no row: refuse when the log says the artifact is live (its row was removed)."""
+    """For an id with no row: refuse when the log says the artifact is live (its row was removed).
+
+    The id of a stream that is not an artifact's (an alias's, a link's: the audit trail shows them
+    as ``artifact_id``) has no row either, rightly: that is ``ArtifactNotFoundError``, not drift."""
+    if head is not None and not is_artifact_stream(head[1]):
+        raise not_an_artifact(artifact_id, head[1])
     if head is not None and head[1] != DELETED:
         raise drift(artifact_id, f"is live in the log (version {head[0]}) but has no row in ledger_artifacts")
 

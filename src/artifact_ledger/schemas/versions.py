@@ -65,7 +65,8 @@ class ValueChange(BaseModel):
 
 
 class ContentChange(BaseModel):
-    """The content blob changed: hashes, sizes and media types before and after (None: no content)."""
+    """The content blob changed: hashes, sizes and media types before and after (None: no content,
+    or content a redaction erased: then ``old_redacted``/``new_redacted`` is True)."""
 
     old_hash: str | None = None
     new_hash: str | None = None
@@ -73,9 +74,15 @@ class ContentChange(BaseModel):
     new_size: int | None = None
     old_type: str | None = None
     new_type: str | None = None
+    old_redacted: bool = False
+    """The old version's content was erased by a redaction: it had content, nothing of it is left to show."""
+    new_redacted: bool = False
+    """The new version's content was erased by a redaction (see ``old_redacted``)."""
 
 
-def _content_text(digest: str | None, size: int | None, media_type: str | None) -> str:
+def _content_text(digest: str | None, size: int | None, media_type: str | None, redacted: bool = False) -> str:
+    if redacted:
+        return "(redacted)"
     if digest is None:
         return "(none)"
     return f"sha256:{digest[:12]}… ({size:,} bytes, {media_type or 'no type'})"
@@ -118,8 +125,8 @@ class ArtifactDiff(BaseModel):
             lines.append(f"level: {self.level.old} -> {self.level.new}")
         if self.content is not None:
             c = self.content
-            old = _content_text(c.old_hash, c.old_size, c.old_type)
-            new = _content_text(c.new_hash, c.new_size, c.new_type)
+            old = _content_text(c.old_hash, c.old_size, c.old_type, c.old_redacted)
+            new = _content_text(c.new_hash, c.new_size, c.new_type, c.new_redacted)
             lines.append(f"content: {old} -> {new}")
         if self.tags is not None:
             lines.append(f"tags: {self.tags.old} -> {self.tags.new}")
