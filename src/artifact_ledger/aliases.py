@@ -146,12 +146,16 @@ def decide_set(
     expected_target: tuple[str, int | None] | None,
     reason: str | None,
 ) -> list[NewEvent]:
-    """Point ``name`` at ``artifact_id`` ``version`` (the caller checked the artifact has that version)."""
+    """Point ``name`` at ``artifact_id`` ``version`` (the caller checked the artifact has that version).
+
+    Protection ends with the alias: a removed alias (``remove_alias``, or a cascade delete of its
+    artifact) is set again without a reason, and unprotected, whatever it was when removed.
+    """
     _expected(state, name, expected_target)
     if state is not None and state.artifact_id == artifact_id and state.version == version:
         return []  # already there: a no-op appends nothing
     _needs_reason(state, reason, "moving")
-    protected = state.protected if state else False
+    protected = state is not None and state.artifact_id is not None and state.protected
     stream = state.stream_id if state else new_stream_id
     next_version = state.stream_version + 1 if state else 1
     return [NewEvent(stream, next_version, ALIAS_SET, alias_payload(name, artifact_id, version, protected, state))]

@@ -163,41 +163,63 @@ class LineageGraph:
         return "\n".join(lines) + "\n"
 
     def to_prov(self) -> dict[str, Any]:
-        """The graph as a W3C PROV-JSON document (a dict)."""
+        """The graph as a W3C PROV-JSON document (a dict).
+
+        Every artifact version at an end of a link is the entity ``ledger:ID/vN``, whatever the
+        kind. An artifact version that acts in a link (the source of a ``used`` or ``evaluated_on``
+        link, the target of a ``produced_by`` one) also has an activity of its own,
+        ``ledger:ID/vN/activity``, which generated its entity (``wasGeneratedBy``): ``used`` links
+        its activity to the entity used, ``produced_by`` the source's entity to the target's
+        activity. ``derived_from`` joins two entities (``wasDerivedFrom``) and registered kinds
+        exported as ``wasInfluencedBy`` two entities too, so every relation's ends have the types
+        PROV requires. An artifact without links (the root alone) is the entity ``ledger:ID``.
+        """
         entity: dict[str, Any] = {}
         activity: dict[str, Any] = {}
         relations: dict[str, dict[str, Any]] = {
             r: {} for r in ("wasDerivedFrom", "used", "wasGeneratedBy", "wasInfluencedBy")
         }
-        activities = {e.src_id for e in self.edges if _KINDS.get(e.kind) == "used"} | {
-            e.dst_id for e in self.edges if _KINDS.get(e.kind) == "wasGeneratedBy"
-        }
 
-        def ref(aid: str, version: int) -> str:
-            return f"ledger:{aid}" if aid in activities else f"ledger:{aid}/v{version}"
+        def attributes(aid: str, version: int) -> dict[str, Any]:
+            attrs: dict[str, Any] = {"ledger:artifact": aid, "ledger:version": version}
+            if aid in self.labels:
+                attrs["prov:label"] = self.labels[aid]
+            return attrs
+
+        def ent(aid: str, version: int) -> str:
+            key = f"ledger:{aid}/v{version}"
+            entity.setdefault(key, attributes(aid, version))
+            return key
+
+        def act(aid: str, version: int) -> str:
+            key = f"ledger:{aid}/v{version}/activity"
+            if key not in activity:
+                activity[key] = attributes(aid, version)
+                relations["wasGeneratedBy"][f"_:activity/{aid}/v{version}"] = {
+                    "prov:entity": ent(aid, version),
+                    "prov:activity": key,
+                }
+            return key
 
         for e in sorted(self.edges, key=_edge_key):
-            for aid, version in ((e.src_id, e.src_version), (e.dst_id, e.dst_version)):
-                attrs: dict[str, Any] = {"ledger:artifact": aid}
-                if aid in self.labels:
-                    attrs["prov:label"] = self.labels[aid]
-                if aid in activities:
-                    activity[ref(aid, version)] = attrs
-                else:
-                    entity[ref(aid, version)] = {**attrs, "ledger:version": version}
             relation = _KINDS.get(e.kind, "wasInfluencedBy")
             key = f"_:{e.kind}/{e.src_id}/v{e.src_version}/{e.dst_id}/v{e.dst_version}"
-            src, dst = ref(e.src_id, e.src_version), ref(e.dst_id, e.dst_version)
+            src, dst = ent(e.src_id, e.src_version), ent(e.dst_id, e.dst_version)
             if relation == "wasDerivedFrom":
                 relations[relation][key] = {"prov:generatedEntity": src, "prov:usedEntity": dst}
             elif relation == "used":
-                relations[relation][key] = {"prov:activity": src, "prov:entity": dst, "prov:role": e.kind}
+                relations[relation][key] = {
+                    "prov:activity": act(e.src_id, e.src_version),
+                    "prov:entity": dst,
+                    "prov:role": e.kind,
+                }
             elif relation == "wasGeneratedBy":
-                relations[relation][key] = {"prov:entity": src, "prov:activity": dst}
+                relations[relation][key] = {"prov:entity": src, "prov:activity": act(e.dst_id, e.dst_version)}
             else:
                 relations[relation][key] = {"prov:influencee": src, "prov:influencer": dst, "prov:type": e.kind}
+        linked = {e.src_id for e in self.edges} | {e.dst_id for e in self.edges}
         for aid in self.nodes:  # an artifact without links (the root alone) is still an entity
-            if not any(v.get("ledger:artifact") == aid for v in (*entity.values(), *activity.values())):
+            if aid not in linked:
                 entity[f"ledger:{aid}"] = {
                     "ledger:artifact": aid,
                     **({"prov:label": self.labels[aid]} if aid in self.labels else {}),

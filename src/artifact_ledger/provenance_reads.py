@@ -2,33 +2,38 @@
 
 ``resolve_alias(as_of=)`` and ``alias_history`` read the alias's own stream in the log;
 ``provenance_history`` the alias and link streams naming an artifact; ``aliases(id)`` and
-``lineage`` read the projections (``lineage(as_of=)`` the links' validity ranges), one statement
-per hop of the graph whatever the number of nodes. The write side is
-:class:`artifact_ledger.provenance.Provenance`, which extends :class:`ProvenanceReads`.
+``lineage`` read the projections (``lineage(as_of=)`` the links' validity ranges, and the
+nodes' labels from their events then), one statement per hop of the graph whatever the number
+of nodes. The write side is :class:`artifact_ledger.provenance.Provenance`, which extends
+:class:`ProvenanceReads`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import BigInteger, bindparam, func, literal_column, or_, select
 from ulid import ULID
 
 from . import arguments, codec
 from .aliases import checked_alias_name
 from .commands import version_argument
 from .errors import AliasNotFoundError, ArtifactNotFoundError, InvalidArgumentError
-from .events import ALIAS_EVENTS, LINK_EVENTS, PROVENANCE_EVENTS, RecordedEvent
-from .history import audit_entry, utc
+from .events import ALIAS_EVENTS, LINK_EVENTS, PROVENANCE_EVENTS, STATE_EVENTS, RecordedEvent
+from .history import audit_entry
 from .ids import parse_id
 from .lineage import LineageEdge, LineageGraph, checked_kind
 from .store.errors import translated
 from .store.provenance import provenance_statements
 from .store.recorder import Recorder
 from .store.rows import event_from_row
-from .store.statements import REPLY_COLUMNS
+from .store.statement_parts import _in_ids
+from .store.statements import REPLY_COLUMNS, Statement, compile_for
+from .store.tables import events
 
 if TYPE_CHECKING:
     from .commands import Commands
@@ -101,13 +106,13 @@ class ProvenanceReads:
 
     async def _position_at(self, rec: Recorder, as_of: datetime) -> int:
         sql = provenance_statements(rec.sql.dialect)
-        rows = await rec.fetch(sql.position_at, rec.ts(utc(as_of, "as_of")))
+        rows = await rec.fetch(sql.position_at, rec.ts(as_of))
         return int(rows[0][0]) if rows else 0
 
     async def resolve_alias(self, name: str, *, as_of: datetime | None, include_content: bool) -> ArtifactOut:
         name = checked_alias_name(name)
         arguments.flag(include_content, "include_content")
-        instant = None if as_of is None else utc(as_of, "as_of")
+        instant = arguments.instant(as_of, "as_of")
 
         async def resolve(rec: Recorder) -> tuple[str, int, ArtifactOut | None]:
             sql = provenance_statements(rec.sql.dialect)
@@ -213,60 +218,108 @@ class ProvenanceReads:
         kinds: Sequence[str] | None,
         as_of: datetime | None,
     ) -> LineageGraph:
+        """The upstream walk, the downstream walk or (``both``) the union of the two from ``id``:
+        each walk follows links in its own direction only, so ``both`` never reaches a sibling
+        (an artifact derived from the same dataset as ``id``). A node's distance is the fewer
+        hops of the walks that reach it. Labels are the nodes' data as of ``as_of`` when given."""
         root = str(parse_id(id))
         if direction not in ("upstream", "downstream", "both"):
             raise InvalidArgumentError(f"direction must be 'upstream', 'downstream' or 'both', not {direction!r:.40}")
         depth = version_argument(depth, "depth", minimum=0)
-        wanted = None if kinds is None else {checked_kind(k) for k in ([kinds] if isinstance(kinds, str) else kinds)}
+        wanted = _kinds_argument(kinds)
+        instant = arguments.instant(as_of, "as_of")
         await self.commands.sync()
         graph = LineageGraph(root, direction, {root: 0})
+        # Each walk: its statements (now, as of a position) and the side of a link it moves to.
+        walks = [
+            walk
+            for walk in (("upstream", "links_from", "links_from_at", 6), ("downstream", "links_to", "links_to_at", 4))
+            if direction in (walk[0], "both")
+        ]
         with translated():
             async with self.repo.reading() as rec:
                 sql = provenance_statements(rec.sql.dialect)
                 head = await rec.fetch(sql.stream_head, root)
                 if not head:
                     raise ArtifactNotFoundError(f"artifact {root} not found", artifact_id=root)
-                at = None if as_of is None else await self._position_at(rec, as_of)
+                at = None if instant is None else await self._position_at(rec, instant)
                 seen_edges: set[str] = set()
-                frontier = [root]
+                reached = [{root} for _ in walks]
+                frontiers = [[root] for _ in walks]
                 hop = 0
-                while frontier and (depth is None or hop < depth) and hop < MAX_LINEAGE_DEPTH:
+                while any(frontiers) and (depth is None or hop < depth) and hop < MAX_LINEAGE_DEPTH:
                     hop += 1
-                    ids = rec.id_list(frontier)
                     steps: list[Any] = []
-                    if direction in ("upstream", "both"):
-                        steps.append(
-                            (
-                                sql.links_from if at is None else sql.links_from_at,
-                                (ids,) if at is None else (ids, at),
-                                False,
-                            )
-                        )
-                    if direction in ("downstream", "both"):
-                        steps.append(
-                            (
-                                sql.links_to if at is None else sql.links_to_at,
-                                (ids,) if at is None else (ids, at),
-                                False,
-                            )
-                        )
-                    found: list[str] = []
-                    for rows in await rec.pipeline(steps):
-                        for r in rows:
-                            if (wanted is not None and r[3] not in wanted) or r[0] in seen_edges:
+                    for (_, now, then, _side), frontier in zip(walks, frontiers, strict=True):
+                        if frontier:
+                            ids = rec.id_list(frontier)
+                            statement = getattr(sql, now if at is None else then)
+                            steps.append((statement, (ids,) if at is None else (ids, at), False))
+                    results = iter(await rec.pipeline(steps))
+                    for w, (_, _, _, side) in enumerate(walks):
+                        if not frontiers[w]:
+                            continue
+                        found: list[str] = []
+                        for r in next(results):
+                            if wanted is not None and r[3] not in wanted:
                                 continue
-                            seen_edges.add(r[0])
-                            graph.edges.append(LineageEdge(r[4], r[5], r[3], r[6], r[7]))
-                            for node in (r[4], r[6]):
-                                if node not in graph.nodes:
-                                    graph.nodes[node] = hop
-                                    found.append(node)
-                    frontier = found
-                labels = await rec.fetch(rec.sql.load_artifacts, rec.id_list(list(graph.nodes)))
-        for row in labels:
-            data = codec.loads(row[5]) if isinstance(row[5], str) else row[5]
+                            if r[0] not in seen_edges:
+                                seen_edges.add(r[0])
+                                graph.edges.append(LineageEdge(r[4], r[5], r[3], r[6], r[7]))
+                            node = r[side]
+                            if node not in reached[w]:
+                                reached[w].add(node)
+                                found.append(node)
+                                graph.nodes[node] = min(graph.nodes.get(node, hop), hop)
+                        frontiers[w] = found
+                ids = rec.id_list(list(graph.nodes))
+                if at is None:
+                    labels = [(row[0], row[5]) for row in await rec.fetch(rec.sql.load_artifacts, ids)]
+                else:
+                    labels = [(row[0], row[1]) for row in await rec.fetch(_data_at(rec.sql.dialect), ids, at)]
+        for aid, stored in labels:
+            data = codec.loads(stored) if isinstance(stored, str) else stored
+            if at is not None and isinstance(data, dict):
+                data = data.get("data")  # an event's payload: the artifact's data is one of its fields
             if isinstance(data, dict):
                 label = data.get("name") or data.get("title") or data.get("type")
                 if isinstance(label, str):
-                    graph.labels[row[0]] = label
+                    graph.labels[aid] = label
         return graph
+
+
+def _kinds_argument(kinds: Any) -> set[str] | None:
+    """``lineage(kinds=)``: None, a kind, or a sequence of kinds (each a known one), as a set."""
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        return {checked_kind(kinds)}
+    if isinstance(kinds, bytes | bytearray | dict) or not isinstance(kinds, Iterable):
+        raise InvalidArgumentError(
+            f"kinds must be a link kind or a sequence of link kinds, not {type(kinds).__name__} {kinds!r:.80}"
+        )
+    items = list(kinds)
+    for kind in items:
+        if not isinstance(kind, str):
+            raise InvalidArgumentError(
+                f"kinds must be a link kind or a sequence of link kinds; {type(kind).__name__} {kind!r:.80} is not"
+            )
+    return {checked_kind(k) for k in items}
+
+
+@cache
+def _data_at(dialect: str) -> Statement:
+    """``(id, payload)`` of each of ``ids`` as of log position ``position``: the payload (data, tags,
+    content) of its last full-state event then (an artifact deleted since is read as it stood; one
+    not yet created has no row). One statement: the index on the log's ``(artifact_id, position)``
+    finds each artifact's event."""
+    state = events.alias("state_at")
+    full = or_(*(state.c.type == literal_column(f"'{t}'") for t in sorted(STATE_EVENTS)))
+    last = (
+        select(state.c.artifact_id, func.max(state.c.position).label("p"))
+        .where(_in_ids(dialect, state.c.artifact_id), state.c.position <= bindparam("position", type_=BigInteger), full)
+        .group_by(state.c.artifact_id)
+        .subquery("last_state")
+    )
+    construct = select(events.c.artifact_id, events.c.payload).join(last, events.c.position == last.c.p)
+    return compile_for(dialect, "lineage_data_at", construct, ("ids", "position"))

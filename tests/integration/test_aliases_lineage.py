@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from artifact_ledger import (
     ArtifactNotFoundError,
     ConcurrencyError,
     InvalidAliasNameError,
+    InvalidArgumentError,
     InvalidLinkError,
     Ledger,
     VersionNotFoundError,
@@ -155,8 +157,11 @@ async def test_links_and_lineage(manager: ArtifactManager) -> None:
     assert "derived_from" in mermaid
     prov = up.to_prov()
     assert len(prov["wasDerivedFrom"]) == 2
-    assert len(prov["wasGeneratedBy"]) == 1
-    assert f"ledger:{run.id}" in prov["activity"]
+    assert {(g["prov:entity"], g["prov:activity"]) for g in prov["wasGeneratedBy"].values()} == {
+        (f"ledger:{model.id}/v1", f"ledger:{run.id}/v1/activity"),  # model produced_by run
+        (f"ledger:{run.id}/v1", f"ledger:{run.id}/v1/activity"),  # the run's record, by the run
+    }
+    assert f"ledger:{run.id}/v1" in prov["entity"]
     with pytest.raises(InvalidLinkError, match="cycle"):
         await m.link(raw.id, model.id, "derived_from")
     with pytest.raises(InvalidLinkError, match="itself"):
@@ -174,6 +179,151 @@ async def test_links_and_lineage(manager: ArtifactManager) -> None:
     register_link_kind("reviewed_by", prov="wasInfluencedBy")
     await m.link(model.id, evaluation.id, "reviewed_by")
     assert "wasInfluencedBy" in (await m.lineage(model.id, kinds=["reviewed_by"])).to_prov()
+
+
+def _prov_typing_problems(prov: dict[str, Any]) -> list[str]:
+    """Each relation end whose PROV type is wrong (an entity where an activity belongs, or undeclared)."""
+    entities, activities = set(prov["entity"]), set(prov.get("activity", {}))
+    ends = {
+        "wasDerivedFrom": (("prov:generatedEntity", entities), ("prov:usedEntity", entities)),
+        "used": (("prov:activity", activities), ("prov:entity", entities)),
+        "wasGeneratedBy": (("prov:entity", entities), ("prov:activity", activities)),
+        "wasInfluencedBy": (("prov:influencee", entities | activities), ("prov:influencer", entities | activities)),
+    }
+    return [
+        f"{relation} {key} {role}={rel[role]}"
+        for relation, roles in ends.items()
+        for key, rel in prov.get(relation, {}).items()
+        for role, allowed in roles
+        if rel[role] not in allowed
+    ] + [f"{key} is both an entity and an activity" for key in entities & activities]
+
+
+async def test_prov_export_types_every_relation_end(manager: ArtifactManager) -> None:
+    """An artifact that acts (evaluated_on) and is derived (derived_from) stays an entity, with an
+    activity of its own that generated it: no relation names an activity where PROV wants an entity."""
+    m = manager
+    data = await m.save(ArtifactIn(data={"name": "dataset"}))
+    model = await m.save(ArtifactIn(data={"name": "model"}))
+    preds = await m.save(ArtifactIn(data={"name": "predictions"}))
+    ev = await m.save(ArtifactIn(data={"name": "evaluation"}))
+    run = await m.save(ArtifactIn(data={"name": "train run"}))
+    await m.link(model.id, data.id, "derived_from")
+    await m.link(model.id, run.id, "produced_by")
+    await m.link(run.id, data.id, "used")
+    await m.link(preds.id, model.id, "derived_from")
+    await m.link(ev.id, preds.id, "derived_from")
+    await m.link(ev.id, model.id, "evaluated_on")
+    prov = (await m.lineage(ev.id)).to_prov()
+    assert _prov_typing_problems(prov) == []
+    assert {f"ledger:{a.id}/v1" for a in (data, model, preds, ev, run)} == set(prov["entity"])
+    assert prov["entity"][f"ledger:{ev.id}/v1"]["ledger:version"] == 1
+    assert set(prov["activity"]) == {f"ledger:{ev.id}/v1/activity", f"ledger:{run.id}/v1/activity"}
+    used = {(u["prov:activity"], u["prov:entity"], u["prov:role"]) for u in prov["used"].values()}
+    assert used == {
+        (f"ledger:{ev.id}/v1/activity", f"ledger:{model.id}/v1", "evaluated_on"),
+        (f"ledger:{run.id}/v1/activity", f"ledger:{data.id}/v1", "used"),
+    }
+    generated = {(g["prov:entity"], g["prov:activity"]) for g in prov["wasGeneratedBy"].values()}
+    assert (f"ledger:{ev.id}/v1", f"ledger:{ev.id}/v1/activity") in generated
+    derived = {(d["prov:generatedEntity"], d["prov:usedEntity"]) for d in prov["wasDerivedFrom"].values()}
+    assert (f"ledger:{ev.id}/v1", f"ledger:{preds.id}/v1") in derived
+
+
+async def test_lineage_both_is_upstream_plus_downstream(manager: ArtifactManager) -> None:
+    """``both`` is the union of the two walks from the start: a sibling derived from the same
+    dataset is neither upstream nor downstream of the model, so it is not in the graph."""
+    m = manager
+    data = await m.save(ArtifactIn(data={"name": "dataset"}))
+    raw = await m.save(ArtifactIn(data={"name": "raw"}))
+    model = await m.save(ArtifactIn(data={"name": "model"}))
+    sibling = await m.save(ArtifactIn(data={"name": "sibling model"}))
+    preds = await m.save(ArtifactIn(data={"name": "predictions"}))
+    ev = await m.save(ArtifactIn(data={"name": "evaluation"}))
+    await m.link(data.id, raw.id, "derived_from")
+    await m.link(model.id, data.id, "derived_from")
+    await m.link(sibling.id, data.id, "derived_from")
+    await m.link(preds.id, model.id, "derived_from")
+    await m.link(ev.id, preds.id, "derived_from")
+    up = await m.lineage(model.id, direction="upstream")
+    down = await m.lineage(model.id, direction="downstream")
+    both = await m.lineage(model.id, direction="both")
+    assert both.nodes == {**up.nodes, **down.nodes}
+    assert both.nodes == {str(model.id): 0, str(data.id): 1, str(raw.id): 2, str(preds.id): 1, str(ev.id): 2}
+    assert str(sibling.id) not in both.nodes
+    assert sorted(map(_edge, both.edges)) == sorted(map(_edge, [*up.edges, *down.edges]))
+    shallow = await m.lineage(model.id, direction="both", depth=1)
+    assert set(shallow.nodes) == {str(model.id), str(data.id), str(preds.id)}
+
+
+def _edge(e: Any) -> tuple[str, int, str, str, int]:
+    return (e.src_id, e.src_version, e.kind, e.dst_id, e.dst_version)
+
+
+async def test_lineage_and_resolve_alias_refuse_bad_arguments(manager: ArtifactManager) -> None:
+    m = manager
+    a = await m.save(ArtifactIn(data={"name": "a"}))
+    await m.set_alias("p", a.id)
+    naive = datetime(2026, 1, 1)
+    bad_as_of: list[Any] = [naive, "2026-01-01", 5]
+    for value in bad_as_of:
+        with pytest.raises(InvalidArgumentError, match="as_of"):
+            await m.lineage(a.id, as_of=value)
+        with pytest.raises(InvalidArgumentError, match="as_of"):
+            await m.resolve_alias("p", as_of=value)
+    bad_kinds: list[Any] = [5, b"derived_from", bytearray(b"used"), {"used": 1}, ["used", 3]]
+    for value in bad_kinds:
+        with pytest.raises(InvalidArgumentError, match="kinds"):
+            await m.lineage(a.id, kinds=value)
+    with pytest.raises(InvalidLinkError, match="unknown link kind"):
+        await m.lineage(a.id, kinds=["used", "inspired_by"])
+    assert set((await m.lineage(a.id, kinds=("used", "derived_from"))).nodes) == {str(a.id)}
+    assert set((await m.lineage(a.id, kinds="used")).nodes) == {str(a.id)}
+
+
+async def test_lineage_labels_as_of(engine: AsyncEngine) -> None:
+    """``lineage(as_of=t)`` labels each node with its data at t: a dataset renamed since keeps its
+    old name, an artifact deleted since still has its label."""
+    clock = Clock()
+    async with Ledger.open(engine, secret=SECRET, clock=clock) as ledger, ledger.manager() as m:
+        ds = await m.save(ArtifactIn(data={"name": "sales-q1"}))
+        model = await m.save(ArtifactIn(data={"name": "model v1"}))
+        later = await m.save(ArtifactIn(data={"name": "made later"}))
+        await m.link(model.id, ds.id, "derived_from")
+        t = clock.now
+        await m.save(ArtifactIn(id=ds.id, data={"name": "renamed later"}))
+        await m.link(later.id, model.id, "derived_from")
+        await m.delete_by_id(later.id, reason="gone")
+        now = await m.lineage(model.id, direction="both")
+        assert now.labels[str(ds.id)] == "renamed later"
+        then = await m.lineage(model.id, direction="both", as_of=t)
+        assert then.labels == {str(ds.id): "sales-q1", str(model.id): "model v1"}
+        await m.delete_by_id(model.id)
+        after_delete = await m.lineage(model.id, as_of=t)
+        assert after_delete.labels == {str(ds.id): "sales-q1", str(model.id): "model v1"}
+
+
+async def test_a_removed_protected_alias_comes_back_unprotected(manager: ArtifactManager) -> None:
+    """Protection ends with the alias: removed (here by a cascade delete), the name is set again
+    without a reason and is not protected."""
+    m = manager
+    a = await m.save(ArtifactIn(data={"name": "a"}))
+    b = await m.save(ArtifactIn(data={"name": "b"}))
+    await m.set_alias("p", a.id)
+    await m.protect_alias("p")
+    await m.delete_by_id(a.id, cascade=True)
+    with pytest.raises(AliasNotFoundError):
+        await m.resolve_alias("p")
+    again = await m.set_alias("p", b.id)
+    assert again.protected is False
+    assert [x.protected for x in await m.aliases()] == [False]
+    assert (await m.alias_history("p"))[-1].protected is False
+    await m.set_alias("p", b.id)  # where it points: a no-op
+    await m.remove_alias("p")  # unprotected: no reason needed
+    await m.set_alias("p", b.id)
+    await m.protect_alias("p")
+    await m.remove_alias("p", reason="retired")
+    assert (await m.set_alias("p", b.id)).protected is False
 
 
 async def _fold_equals_tables(engine: AsyncEngine) -> None:
