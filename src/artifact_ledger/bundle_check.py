@@ -98,6 +98,20 @@ def state_digest(data: Any, content: Any, tags: Any) -> int:
     return int.from_bytes(hashlib.blake2b(codec.dumps_trusted([data, content, tags]), digest_size=8).digest(), "big")
 
 
+ERASED: Final = -1
+"""The digest of a state some of whose leaves a redaction erased: what it held cannot be compared,
+so the rules that compare states (an update that changes nothing, a restore's or a revert's
+state) are not applied to it (state digests are never negative)."""
+
+
+def _erased(event: spec.Event) -> bool:
+    return event.opening is not None and bool(event.opening.erased)
+
+
+def _comparable(a: tuple[str | None, int] | None, b: tuple[str | None, int] | None) -> bool:
+    return a is not None and b is not None and a[1] != ERASED and b[1] != ERASED
+
+
 def _last_state(stream: Stream) -> tuple[str | None, int] | None:
     if stream.states is None:
         return None
@@ -216,7 +230,9 @@ class EventRules:
             self._version(event, 0)
             parent = payload["parent_id"]
             self._parent(event, parent)
-            digest = state_digest(payload["data"], payload.get("content"), payload["tags"])
+            digest = (
+                ERASED if _erased(event) else state_digest(payload["data"], payload.get("content"), payload["tags"])
+            )
             self.streams[aid] = Stream(1, parent, False, 0, states=[(parent, digest)])
             self._adopt(parent, +1)
             return
@@ -227,7 +243,7 @@ class EventRules:
         if "data" in payload:
             carried = (
                 payload.get("parent_id", stream.parent),
-                state_digest(payload["data"], payload.get("content"), payload["tags"]),
+                ERASED if _erased(event) else state_digest(payload["data"], payload.get("content"), payload["tags"]),
             )
         after: tuple[str | None, int] | None = None
         last = _last_state(stream)
@@ -238,7 +254,7 @@ class EventRules:
                 raise self.fail(
                     event, "payload", f"a restore keeps the parent {stream.parent}, not {payload['parent_id']}"
                 )
-            if last is not None and carried != last:
+            if _comparable(carried, last) and carried != last:
                 raise self.fail(event, "payload", "a restore carries a state the artifact did not have when deleted")
             self._parent(event, stream.parent)
             stream.deleted = False
@@ -258,7 +274,7 @@ class EventRules:
             stream.version = event.version
             return
         elif kind == UPDATED:
-            if last is not None and carried == last:
+            if _comparable(carried, last) and carried == last:
                 raise self.fail(event, "payload", "an update that changes nothing (the writer records no event)")
         elif kind == MOVED:
             if payload["from_parent_id"] != stream.parent:
@@ -278,9 +294,9 @@ class EventRules:
                     raise self.fail(
                         event, "payload", f"version {target} is a deletion, which has no state to revert to"
                     )
-                if carried != then:
+                if _comparable(carried, then) and carried != then:
                     raise self.fail(event, "payload", f"the state carried is not the state of version {target}")
-                if carried == last:
+                if _comparable(carried, last) and carried == last:
                     raise self.fail(event, "payload", "a revert to the current state (the writer records no event)")
             if payload["parent_id"] != stream.parent:
                 self._reparent(event, stream, payload["parent_id"])

@@ -29,7 +29,8 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,7 +41,7 @@ from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bund
 from .chain_v2 import Opening
 from .content.streams import decode_manifest
 from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError
-from .events import RecordedEvent, upcast
+from .events import REDACTED, RecordedEvent, upcast
 from .import_checks import (
     PAGE,
     ImportConflictError,
@@ -52,6 +53,7 @@ from .import_checks import (
 )
 from .projections.projector import Projector, write_checkpoints
 from .proofs import Extender
+from .redaction import erasures_of
 from .store.errors import translated
 from .store.openings import adopt_format_2, opening_values
 from .store.recorder import Recorder, recorder_for
@@ -135,6 +137,10 @@ def _recorded(event: BundleEvent) -> RecordedEvent:
     )
 
 
+FUTURE_TOLERANCE: Final = timedelta(minutes=5)
+"""How far past this machine's clock an imported event may be recorded (clocks of two machines differ)."""
+
+
 class _Replay:
     """Inserts verified events (and their blobs) page by page and projects them."""
 
@@ -150,6 +156,7 @@ class _Replay:
         self.merkle: Extender | None = None
         self.format_2_from: int | None = None
         """The first imported position sealed under chain format 2 (the ledger seals format 2 after it)."""
+        self.now = datetime.now(UTC)
 
     def check(self, event: BundleEvent) -> None:
         # Each hash was recomputed by load_bundle and the file is checked against its SHA-256 as it
@@ -162,6 +169,39 @@ class _Replay:
         self.prev = event.hash
         self.expected += 1
 
+    def _not_ahead(self, event: RecordedEvent) -> None:
+        """An event recorded later than now (give or take a clock's skew) would hold the ledger's
+        time there: the log's time never goes backwards, so every later write would be dated then."""
+        if event.recorded_at > self.now + FUTURE_TOLERANCE:
+            line = event.position - self.bundle.manifest.first_position + 1
+            raise BundleRuleError(
+                f"bundle {self.bundle.path}: event {event.position} is recorded at {event.recorded_at.isoformat()}, "
+                f"later than now ({self.now.isoformat()}); importing it would date every later write of this "
+                "ledger then. Nothing was imported (rule: recorded-in-the-future)",
+                file=spec.EVENTS,
+                line=line,
+                rule="recorded-in-the-future",
+            )
+
+    def _erases_nothing_held(self, event: RecordedEvent) -> None:
+        """A redaction in the bundle of events this ledger held before the import would leave their
+        erased values here, and a log whose redaction events name leaves still present (``verify``
+        fails). Carrying an erasure over to stored events is not done by an import: refused."""
+        if event.type != REDACTED:
+            return
+        try:
+            targets = sorted({e.target for e in erasures_of(event.position, event.payload)})
+        except ValueError:
+            return  # the bundle's own checks name a malformed redaction event
+        held = [t for t in targets if t <= self.head.position]
+        if held:
+            raise ImportConflictError(
+                f"bundle {self.bundle.path}: the redaction at position {event.position} erases events "
+                f"{', '.join(map(str, held))}, which this ledger held before the import with their values; importing "
+                "it would keep the erased values here and leave a log that does not verify. Nothing was imported: "
+                "import the whole bundle into an empty ledger instead"
+            )
+
     async def page(self, page: Sequence[BundleEvent]) -> None:
         fresh: list[RecordedEvent] = []
         for event in page:
@@ -169,7 +209,10 @@ class _Replay:
             if event.position <= self.head.position:
                 self.skipped += 1
             else:
-                fresh.append(_recorded(event))
+                recorded = _recorded(event)
+                self._not_ahead(recorded)
+                self._erases_nothing_held(recorded)
+                fresh.append(recorded)
                 if event.opening is not None and self.format_2_from is None:
                     self.format_2_from = event.position
         if not fresh:

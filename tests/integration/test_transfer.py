@@ -137,6 +137,51 @@ async def test_import_into_a_different_history_writes_nothing(engine: AsyncEngin
         assert await event_count(target.engine) == 1
 
 
+async def test_a_later_bundle_that_erases_events_held_here_is_refused(engine: AsyncEngine, tmp_path: Path) -> None:
+    """A redaction made on the source after an earlier import erases events the target holds with
+    their values: importing it as new events would keep the erased values and break verify there."""
+    async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", secret=SECRET) as source:
+        ids = await build(source)
+        await export_ledger(source.engine, tmp_path / "first")
+        async with source.manager(HIERARCHY) as manager:
+            await manager.redact(ids[1], fields=["n"], reason="erasure request")
+        await export_ledger(source.engine, tmp_path / "second")
+        expected = await snapshot(source)
+    async with Ledger.open(engine, secret=SECRET) as target:
+        await import_bundle(target.engine, tmp_path / "first")
+        held = await event_count(target.engine)
+        with pytest.raises(ImportConflictError, match=r"erases events .*held before the import.*empty ledger"):
+            await import_bundle(target.engine, tmp_path / "second")
+        assert await event_count(target.engine) == held
+        assert (await target.verify()).ok
+    async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", secret=SECRET) as fresh:
+        await import_bundle(fresh.engine, tmp_path / "second")  # a whole bundle into an empty ledger
+        assert await snapshot(fresh) == expected
+        assert (await fresh.verify()).ok
+
+
+async def test_a_bundle_recorded_in_the_future_is_refused(engine: AsyncEngine, tmp_path: Path) -> None:
+    """One event dated later than now would date every later write of the ledger then (the log's time
+    never goes backwards): a bundle's event past this machine's clock, beyond a skew, is refused."""
+    from datetime import UTC, datetime
+
+    from artifact_ledger import ArtifactManager, ArtifactRepository, FixedClock
+    from artifact_ledger.errors import BundleRuleError
+
+    async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", secret=SECRET) as source:
+        async with source.sessions() as session:
+            manager = ArtifactManager(
+                ArtifactRepository(session, secret=SECRET, clock=FixedClock(datetime(2999, 1, 1, tzinfo=UTC)))
+            )
+            await manager.save(ArtifactIn(data={"from": "the future"}))
+        await export_ledger(source.engine, tmp_path / "ahead")
+    async with Ledger.open(engine, secret=SECRET) as target:
+        with pytest.raises(BundleRuleError, match="recorded-in-the-future") as refused:
+            await import_bundle(target.engine, tmp_path / "ahead")
+        assert refused.value.rule == "recorded-in-the-future"
+        assert await event_count(target.engine) == 0
+
+
 def _tamper(bundle: Path, how: str) -> None:
     if how == "truncated":
         data = (bundle / "events.jsonl").read_bytes()
