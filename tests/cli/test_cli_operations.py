@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from ulid import ULID
 
+from artifact_ledger.ledger import Ledger
 from ledger_support import PG_URL
 
 EXE = shutil.which("artifact-ledger") or str(Path(sys.executable).with_name("artifact-ledger"))
@@ -218,13 +220,96 @@ def test_import_chapkit_needs_trust_then_keeps_ids(kind: str, tmp_path: Path, fr
     assert not (tmp_path / "ledger.db").exists()
     done = run("import-chapkit", "--from", source, "--trust-source", "--json", cwd=tmp_path, db=target)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported": 2, "skipped": 0}
+    assert json.loads(done.stdout) == {
+        "imported": 2,
+        "skipped": 0,
+        "times_raised_by_ledger": 0,
+        "times_raised_by_import": 0,
+        "times_missing": 0,
+    }
     listed = json.loads(run("ls", "--json", cwd=tmp_path, db=target).stdout)
     assert [(r["id"], r["parent_id"], r["level"], r["created_by"]) for r in listed] == [
         (parent, None, 0, "chapkit-import"),
         (child, parent, 1, "chapkit-import"),
     ]
     assert listed[1]["created_at"].startswith("2025-01-02T03:04:05")
+
+
+async def _chapkit_add_row(url: str, artifact_id: str) -> None:
+    """One more row in the chapkit source of :func:`_chapkit_source`, with the given (raw) id."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at, tags) "
+                    "VALUES (:id, NULL, 0, :data, :when, :when, '[]')"
+                ),
+                {
+                    "id": artifact_id,
+                    "data": pickle.dumps({"n": 1}, protocol=4),
+                    "when": datetime(2025, 1, 3, tzinfo=UTC),
+                },
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _delete(url: str, artifact_id: str) -> None:
+    async with Ledger.open(url, create=False, secret="cli-test-secret") as ledger, ledger.manager() as manager:
+        await manager.delete_by_id(artifact_id)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_import_chapkit_reports_times_it_could_not_keep(kind: str, tmp_path: Path, fresh_db: object) -> None:
+    """Into a ledger whose events are later than the chapkit rows, the rows are recorded at the import's
+    time: the output says how many and why, and each event's reason keeps chapkit's created_at."""
+    source = fresh_db(kind, "chapkit")  # type: ignore[operator]
+    target = fresh_db(kind, "ledger")  # type: ignore[operator]
+    _parent, child = asyncio.run(_chapkit_source(source))
+    assert run("demo", "--json", cwd=tmp_path, db=target).returncode == 0  # events recorded now
+    done = run("import-chapkit", "--from", source, "--trust-source", cwd=tmp_path, db=target)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "imported 2 chapkit artifacts",
+        "2 recorded later than their created_at: the ledger already held later events, and its time never goes "
+        "backwards",
+        "each imported event's reason keeps the row's chapkit created_at (see `history ID`)",
+    ]
+    (created,) = json.loads(run("history", child, "--json", cwd=tmp_path, db=target).stdout)
+    assert created["reason"] == "imported from chapkit (table 'artifacts', created_at 2025-01-02T03:04:05Z)"
+    assert not created["recorded_at"].startswith("2025-01-02")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_import_chapkit_runs_again_after_an_imported_artifact_was_deleted(
+    kind: str, tmp_path: Path, fresh_db: object
+) -> None:
+    source = fresh_db(kind, "chapkit")  # type: ignore[operator]
+    target = fresh_db(kind, "ledger")  # type: ignore[operator]
+    _parent, child = asyncio.run(_chapkit_source(source))
+    assert run("import-chapkit", "--from", source, "--trust-source", cwd=tmp_path, db=target).returncode == 0
+    asyncio.run(_delete(target, child))
+    again = run("import-chapkit", "--from", source, "--trust-source", "--json", cwd=tmp_path, db=target)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["skipped"] == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_import_chapkit_a_bad_row_exits_4_naming_it(kind: str, tmp_path: Path, fresh_db: object) -> None:
+    """A source row the import cannot take is a bad source (exit 4, not 3 "not found"), named, and nothing of
+    the source is imported."""
+    source = fresh_db(kind, "chapkit")  # type: ignore[operator]
+    target = fresh_db(kind, "ledger")  # type: ignore[operator]
+    asyncio.run(_chapkit_source(source))
+    asyncio.run(_chapkit_add_row(source, "not-a-ulid"))
+    result = run("import-chapkit", "--from", source, "--trust-source", cwd=tmp_path, db=target)
+    assert result.returncode == 4
+    assert one_line_error(result) == (
+        "artifact-ledger: chapkit table 'artifacts', row not-a-ulid: id 'not-a-ulid' is not a ULID; "
+        "nothing was imported\n"
+    )
+    assert json.loads(run("ls", "--json", cwd=tmp_path, db=target).stdout) == []
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, PickleType, String
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PickleType,
+    String,
+    Table,
+    Text,
+    insert,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ulid import ULID
 
-from artifact_ledger.chapkit_import import ACTOR, _order, import_chapkit
-from artifact_ledger.errors import LedgerError, UntrustedContentError
+from artifact_ledger import ArtifactIn
+from artifact_ledger.chapkit_import import ACTOR, ChapkitRowError, _order, import_chapkit
+from artifact_ledger.errors import UntrustedContentError
 from artifact_ledger.ledger import Ledger
 from ledger_support import HIERARCHY, SECRET
 
@@ -100,5 +116,201 @@ async def test_import_keeps_ids_parents_times_and_content(make_engine: Callable[
 def test_order_puts_parents_first_even_when_clocks_disagree() -> None:
     rows = [("child", "parent", T0), ("parent", "root", T0 + timedelta(minutes=5)), ("root", None, T0)]
     assert list(_order(rows)) == ["root", "parent", "child"]
-    with pytest.raises(LedgerError, match="parent ghost"):
+    with pytest.raises(ChapkitRowError, match="table 'artifacts', row x: parent_id names a parent ghost"):
         list(_order([("x", "ghost", T0)]))
+
+
+def raw_table(name: str, *, text_data: bool = False, primary_key: bool = True) -> Table:
+    """A chapkit-like table whose columns take any raw value, so tests can store what chapkit should not have."""
+    return Table(
+        name,
+        MetaData(),
+        Column("id", String(40), primary_key=primary_key),
+        Column("parent_id", String(40)),
+        Column("data", Text if text_data else LargeBinary),
+        Column("tags", Text),
+        Column("created_at", Text),
+    )
+
+
+def row(artifact_id: str, minutes: int, **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "id": artifact_id,
+        "parent_id": None,
+        "data": pickle.dumps({"type": "t", "n": minutes}, protocol=4),
+        "tags": '["x"]',
+        "created_at": (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+    }
+    return {**values, **changes}
+
+
+async def fill(engine: AsyncEngine, table: Table, rows: list[dict[str, Any]]) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(table.metadata.create_all)
+        await conn.execute(insert(table), rows)
+
+
+async def assert_nothing_written(ledger: Ledger) -> None:
+    assert await ledger.events_since(0) == []
+
+
+async def test_a_created_at_in_the_future_is_refused_before_anything_is_written(
+    make_engine: Callable[[], AsyncEngine],
+) -> None:
+    """A row in 2999 would fix the ledger's time there for good (recorded_at never goes backwards)."""
+    engine = make_engine()
+    ids = await chapkit_table(engine)
+    future = str(ULID())
+    sessions = async_sessionmaker(engine)
+    async with sessions() as session:
+        when = datetime(2999, 1, 1, tzinfo=UTC)
+        session.add(ChapkitArtifact(id=future, parent_id=ids["leaf"], data={}, created_at=when, updated_at=when))
+        await session.commit()
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        with pytest.raises(ChapkitRowError, match=f"table 'artifacts', row {future}: created_at 2999-01-01T00:00:00Z"):
+            await import_chapkit(engine, ledger, trust_source=True)
+        await assert_nothing_written(ledger)
+        # A clock a little behind the source's (within the tolerance) is no reason to refuse.
+        async with sessions() as session:
+            soon = datetime.now(UTC) + timedelta(minutes=1)
+            stored = await session.get(ChapkitArtifact, future)
+            assert stored is not None
+            stored.created_at = soon
+            await session.commit()
+        result = await import_chapkit(engine, ledger, trust_source=True)
+        assert (result.imported, result.skipped) == (5, 0)
+
+
+async def test_times_the_log_cannot_keep_are_counted_and_kept_in_the_reason(
+    make_engine: Callable[[], AsyncEngine],
+) -> None:
+    engine = make_engine()
+    ids = await chapkit_table(engine)
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as manager:
+            await manager.save(ArtifactIn(data={"already": "here"}))  # recorded now, after every chapkit row
+        result = await import_chapkit(engine, ledger, trust_source=True)
+        assert (result.imported, result.times_raised_by_ledger, result.times_raised_by_import) == (4, 4, 0)
+        assert result.times_missing == 0
+        async with ledger.manager() as manager:
+            leaf = await manager.find_by_id(ids["leaf"])
+            assert leaf is not None
+            assert leaf.created_at > T0 + timedelta(days=1)  # the import's time, not chapkit's
+            (created,) = await manager.history(ids["leaf"])
+            assert created.reason == "imported from chapkit (table 'artifacts', created_at 2025-03-01T12:03:00Z)"
+
+
+async def test_a_child_older_than_its_parent_and_a_null_time_are_counted(
+    make_engine: Callable[[], AsyncEngine],
+) -> None:
+    engine = make_engine()
+    parent, child, undated = str(ULID()), str(ULID()), str(ULID())
+    table = raw_table("chapkit_times")
+    await fill(
+        engine,
+        table,
+        [row(parent, 10), row(child, 0, parent_id=parent), row(undated, 5, created_at=None)],
+    )
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        result = await import_chapkit(engine, ledger, trust_source=True, table="chapkit_times")
+        assert (result.imported, result.times_raised_by_ledger, result.times_raised_by_import) == (3, 0, 1)
+        assert result.times_missing == 1
+        async with ledger.manager() as manager:
+            first = await manager.find_by_id(parent)
+            second = await manager.find_by_id(child)
+            assert first is not None
+            assert second is not None
+            assert first.created_at == second.created_at == T0 + timedelta(minutes=10)
+            (created,) = await manager.history(child)
+            assert created.reason is not None
+            assert "created_at 2025-03-01T12:00:00Z" in created.reason
+            (none,) = await manager.history(undated)
+            assert none.reason == "imported from chapkit (table 'chapkit_times', created_at NULL)"
+
+
+async def test_a_deleted_artifact_counts_as_imported_on_a_second_run(make_engine: Callable[[], AsyncEngine]) -> None:
+    engine = make_engine()
+    ids = await chapkit_table(engine)
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        assert (await import_chapkit(engine, ledger, trust_source=True)).imported == 4
+        async with ledger.manager() as manager:
+            await manager.delete_by_id(ids["leaf"])
+        again = await import_chapkit(engine, ledger, trust_source=True)
+        assert (again.imported, again.skipped) == (0, 4)
+        async with ledger.manager() as manager:
+            assert await manager.find_by_id(ids["leaf"]) is None  # stays deleted
+
+
+BAD_ROWS: dict[str, tuple[dict[str, Any], str]] = {
+    "not a pickle": ({"data": b'{"a": 1}'}, "data is not a readable pickle (UnpicklingError"),
+    "bad tags JSON": ({"tags": "not json"}, "tags 'not json' is not JSON"),
+    "tags an object": ({"tags": '{"k": "v"}'}, "tags is a JSON dict"),
+    "tags not strings": ({"tags": "[1]"}, "tag 0 is int 1, not a string"),
+    "created_at not a time": ({"created_at": "yesterday"}, "created_at 'yesterday' is not a time"),
+    "id not a ULID": ({"id": "not-a-ulid"}, "id 'not-a-ulid' is not a ULID"),
+    "parent_id not a ULID": ({"parent_id": "nope"}, "parent_id 'nope' is not a ULID"),
+    "data the ledger refuses": (
+        {"data": pickle.dumps({"when": datetime(2024, 1, 1)}, protocol=4)},
+        "data['when'] is",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ROWS))
+async def test_a_bad_row_is_named_and_nothing_is_written(case: str, make_engine: Callable[[], AsyncEngine]) -> None:
+    """More rows than one batch (500) come before the bad one: none of them is written either."""
+    engine = make_engine()
+    table = raw_table("chapkit_bad")
+    good = [row(str(ULID()), minutes) for minutes in range(600)]
+    changes, problem = BAD_ROWS[case]
+    bad = row(str(ULID()), 700, **changes)
+    await fill(engine, table, [*good, bad])
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        with pytest.raises(ChapkitRowError) as raised:
+            await import_chapkit(engine, ledger, trust_source=True, table="chapkit_bad")
+        message = str(raised.value)
+        assert message.startswith(f"chapkit table 'chapkit_bad', row {bad['id']}: "), message
+        assert problem in message, message
+        assert message.endswith("nothing was imported")
+        await assert_nothing_written(ledger)
+
+
+async def test_data_stored_as_text_is_named(make_engine: Callable[[], AsyncEngine]) -> None:
+    engine = make_engine()
+    table = raw_table("chapkit_text", text_data=True)
+    bad = row(str(ULID()), 1, data='{"a": 1}')
+    await fill(engine, table, [bad])
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        with pytest.raises(ChapkitRowError, match=f"row {bad['id']}: data is stored as str"):
+            await import_chapkit(engine, ledger, trust_source=True, table="chapkit_text")
+        await assert_nothing_written(ledger)
+
+
+async def test_an_id_two_rows_share_is_refused(make_engine: Callable[[], AsyncEngine]) -> None:
+    """A table without a primary key may hold an id twice: importing would silently keep only one."""
+    engine = make_engine()
+    table = raw_table("chapkit_dup", primary_key=False)
+    twice = str(ULID())
+    await fill(engine, table, [row(twice, 0), row(str(ULID()), 1), row(twice, 2)])
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        with pytest.raises(ChapkitRowError, match=f"row {twice}: id {twice} is held by more than one row"):
+            await import_chapkit(engine, ledger, trust_source=True, table="chapkit_dup")
+        await assert_nothing_written(ledger)
+
+
+async def test_a_row_whose_parent_was_deleted_in_the_ledger_is_named(make_engine: Callable[[], AsyncEngine]) -> None:
+    """An import that stopped before a child, whose parent was then deleted in the ledger: the child cannot
+    be saved under a deleted parent, and the error says so, naming the row (not "parent not found")."""
+    engine = make_engine()
+    table = raw_table("chapkit_orphaned")
+    parent, child = str(ULID()), str(ULID())
+    await fill(engine, table, [row(parent, 0)])
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await import_chapkit(engine, ledger, trust_source=True, table="chapkit_orphaned")
+        async with ledger.manager() as manager:
+            await manager.delete_by_id(parent)
+        await fill(engine, table, [row(child, 1, parent_id=parent)])
+        with pytest.raises(
+            ChapkitRowError, match=f"row {child}: its parent {parent} was imported before and is deleted"
+        ):
+            await import_chapkit(engine, ledger, trust_source=True, table="chapkit_orphaned")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..bundle import load_bundle
-from ..chapkit_import import _source_engine, import_chapkit, require_trust
+from ..chapkit_import import ChapkitImportResult, _source_engine, import_chapkit, require_trust
 from ..errors import LedgerError
 from ..ledger import Ledger
 from ..namespaces import DEFAULT, namespace_engine
@@ -163,9 +163,33 @@ async def _import_chapkit(args: argparse.Namespace) -> int:
     else:
         render.console.print(
             f"imported {result.imported} chapkit artifacts"
-            f"{f' (skipped {result.skipped} already in the ledger)' if result.skipped else ''}"
+            f"{f' (skipped {result.skipped} already in the ledger)' if result.skipped else ''}",
+            highlight=False,
+            soft_wrap=True,
         )
+        for line in chapkit_time_notes(result):
+            render.console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def chapkit_time_notes(result: ChapkitImportResult) -> list[str]:
+    """One line per reason some imported rows are not recorded at their chapkit ``created_at``."""
+    notes: list[str] = []
+    if result.times_raised_by_ledger:
+        notes.append(
+            f"{result.times_raised_by_ledger} recorded later than their created_at: the ledger already held "
+            "later events, and its time never goes backwards"
+        )
+    if result.times_raised_by_import:
+        notes.append(
+            f"{result.times_raised_by_import} recorded later than their created_at: an artifact imported "
+            "before them (a parent created after its child) is later, and the log's time never goes backwards"
+        )
+    if result.times_missing:
+        notes.append(f"{result.times_missing} had no created_at (NULL): recorded at the import's time")
+    if notes:
+        notes.append("each imported event's reason keeps the row's chapkit created_at (see `history ID`)")
+    return notes
 
 
 OPERATIONS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
