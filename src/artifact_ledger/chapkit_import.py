@@ -39,7 +39,7 @@ from sqlalchemy.types import NullType
 
 from . import queries
 from .command_input import prepare
-from .errors import ArtifactNotFoundError, LedgerError, UntrustedContentError
+from .errors import ArtifactNotFoundError, ChapkitRowError, LedgerError, UntrustedContentError
 from .ids import parse_id, ulid_str
 from .ledger import Ledger
 from .manager import ArtifactManager, ArtifactRepository
@@ -53,23 +53,6 @@ ACTOR = "chapkit-import"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 """How far past the ledger clock's now a row's ``created_at`` may lie (clock skew) before it is refused."""
 _BATCH = 500
-
-
-class ChapkitRowError(LedgerError, ValueError):
-    """A row of the chapkit table cannot be imported as it is; the message names the table, the row
-    and what is wrong. Raised while every row is checked, before anything is written."""
-
-    def __init__(self, table: str, row_id: object, problem: str, *, imported: int = 0) -> None:
-        outcome = (
-            "nothing was imported"
-            if imported == 0
-            else f"the {imported} rows imported before it stay (once it is corrected, run the import again: "
-            "they are skipped)"
-        )
-        super().__init__(f"chapkit table {table!r}, row {_shown(row_id)}: {problem}; {outcome}")
-        self.table = table
-        self.row_id = row_id
-        self.problem = problem
 
 
 @dataclass(frozen=True)

@@ -355,3 +355,21 @@ class RedactedError(ContentNotFoundError):
     def __init__(self, message: str, *, artifact_id: object = None, version: int | None = None) -> None:
         super().__init__(message, artifact_id=artifact_id)
         self.version = version
+
+
+class ChapkitRowError(LedgerError, ValueError):
+    """A row of the chapkit table cannot be imported as it is; the message names the table, the row
+    and what is wrong. Raised while every row is checked, before anything is written."""
+
+    def __init__(self, table: str, row_id: object, problem: str, *, imported: int = 0) -> None:
+        outcome = (
+            "nothing was imported"
+            if imported == 0
+            else f"the {imported} rows imported before it stay (once it is corrected, run the import again: "
+            "they are skipped)"
+        )
+        shown = row_id if isinstance(row_id, str) else repr(row_id)
+        super().__init__(f"chapkit table {table!r}, row {shown}: {problem}; {outcome}")
+        self.table = table
+        self.row_id = row_id
+        self.problem = problem

@@ -7,7 +7,7 @@ The collector reads each page's fenced blocks in order:
   default unless the snippet names a PostgreSQL URL.
 - ```bash / ```sh / ```shell / ```console blocks: a ``console`` block's commands are its
   ``$ `` lines (the other lines are output, not checked); ``\\`` continues a line; ``&&``
-  chains are split. Only ``artifact-ledger`` and ``python`` commands run; by rule a few never
+  chains are split. Only ``artifact-ledger``, ``python`` and ``mkdir`` commands run; by rule a few never
   do (RULE_SKIPPED: installing packages, the project's own test and benchmark runs, and
   ``serve``, which does not return), and any other program (curl, alembic) is not run.
 - Any ``postgresql+asyncpg://...`` URL in a page is replaced by a database of its own on the
@@ -54,7 +54,7 @@ RULE_SKIPPED = (
     "python benchmarks/",  # minutes long; tests/benchmarks runs the suite at small sizes
     "artifact-ledger serve",  # a server does not return
 )
-RUNNABLE = ("artifact-ledger", "python")
+RUNNABLE = ("artifact-ledger", "python", "mkdir")  # mkdir: a checkpoint target must exist first
 
 # A small chapkit database (chapkit's `artifacts` table, data an unsigned pickle) to import.
 CHAPKIT_DB = """
