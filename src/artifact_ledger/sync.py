@@ -23,6 +23,13 @@ Two things cannot work and raise :class:`SyncUsageError`: calling the sync API f
 ledger's own loop thread (a ``progress`` callback of ``verify`` calling back into the ledger
 would wait for itself forever), and using a ledger after its ``with`` block has closed it.
 Callbacks (``progress=``) run on the ledger's thread.
+
+An engine passed in instead of a URL is taken over for the ledger's lifetime (:func:`_take_over`):
+a PostgreSQL (asyncpg) connection belongs to the event loop that made it, and each sync ledger
+has a loop of its own, so the engine's pool is replaced when the ledger opens (the idle
+connections of another loop are let go, not used) and disposed on the ledger's loop when it
+closes. An engine with a connection checked out (in use on another loop) is refused with
+:class:`SyncUsageError`. SQLite engines are left alone: their connections work from any loop.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import inspect
 import os
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import URL
@@ -57,7 +64,7 @@ T = TypeVar("T")
 
 class SyncUsageError(LedgerError, RuntimeError):
     """The sync API was called where it cannot run: from its own event loop's thread (it would
-    wait for itself), or on a ledger that is closed."""
+    wait for itself), on a ledger that is closed, or with an engine in use on another loop."""
 
 
 class _Loop:
@@ -66,6 +73,11 @@ class _Loop:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.closed = False
+        self.engines: list[AsyncEngine] = []
+        """Engines taken over (:func:`_take_over`): their pools are disposed on this loop at close."""
+        self.blocks: list[AbstractAsyncContextManager[Any]] = []
+        """The async blocks entered by :func:`_bridged` and not yet left, oldest (the ledger's) first."""
+        self.blocks_lock = threading.Lock()
         self.thread = threading.Thread(target=self.loop.run_forever, name="artifact-ledger-sync", daemon=True)
         self.thread.start()
 
@@ -115,13 +127,67 @@ class _Loop:
         else:
             self.run(lambda: manager.__aexit__(type(error), error, error.__traceback__))
 
+    def opened(self, block: AbstractAsyncContextManager[Any]) -> None:
+        with self.blocks_lock:
+            self.blocks.append(block)
+
+    def still_open(self, block: AbstractAsyncContextManager[Any]) -> bool:
+        """Whether ``block`` is open, no longer counted as such: its leaver may now leave it."""
+        with self.blocks_lock:
+            if any(open_block is block for open_block in self.blocks):
+                self.blocks.remove(block)
+                return True
+            return False
+
+    def end_blocks(self, keep: int = 0) -> None:
+        """Leave the blocks still open, newest first, except the ``keep`` oldest: a block left open
+        when its ledger closes (a manager or transaction never exited) ends with it, its writes
+        rolled back and its connection returned, rather than left holding locks until collected."""
+        while True:
+            with self.blocks_lock:
+                if len(self.blocks) <= keep:
+                    return
+                block = self.blocks.pop()
+            with suppress(Exception):  # a broken connection's rollback, say: the block is over either way
+                self.exit(block, SyncUsageError("the sync ledger closed before this block ended"))
+
     def close(self) -> None:
         if self.closed:
             return
-        self.closed = True
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
+        try:
+            self.end_blocks()
+            for engine in self.engines:  # its connections were made on this loop: close them here
+                self.run(engine.dispose)
+        finally:
+            self.closed = True
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
+
+
+def _take_over(engine: AsyncEngine, loop: _Loop) -> None:
+    """Make a caller's engine usable on ``loop``, or refuse it with :class:`SyncUsageError`.
+
+    asyncpg connections (and the pool's queue) are bound to the event loop that made them, so
+    pooled ones from another loop (the caller's, an earlier sync ledger's) fail there with
+    "attached to a different loop". The pool is replaced by a fresh one (``dispose(close=False)``:
+    idle connections of the other loop cannot be closed from here, so they are let go), and
+    :meth:`_Loop.close` disposes it on ``loop``. A connection checked out means the engine is in
+    use elsewhere right now; sharing it would break both sides, so that is refused.
+    """
+    if engine.dialect.name == "sqlite" or engine in loop.engines:
+        return  # aiosqlite's connections work from any loop (and a :memory: pool holds the database)
+    checkedout: Callable[[], int] | None = getattr(engine.sync_engine.pool, "checkedout", None)
+    in_use = 0 if checkedout is None else checkedout()  # a NullPool keeps nothing, so shares nothing
+    if in_use:
+        raise SyncUsageError(
+            f"this engine ({engine.url.render_as_string(hide_password=True)}) has {in_use} connection(s) in "
+            "use (an open connection or session, on another event loop): its connections belong to the loop that "
+            "made them, and the sync ledger runs its own. Close them first, pass a URL instead of the engine, or "
+            "give the sync API an engine of its own"
+        )
+    engine.sync_engine.dispose(close=False)
+    loop.engines.append(engine)
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
@@ -129,15 +195,28 @@ async def _awaited(awaitable: Awaitable[T]) -> T:
 
 
 @contextmanager
-def _bridged(loop: _Loop, manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
-    """An async context manager entered and left on ``loop``, as a sync one."""
+def _bridged(loop: _Loop, manager: AbstractAsyncContextManager[T], *, commits: bool = False) -> Iterator[T]:
+    """An async context manager entered and left on ``loop``, as a sync one.
+
+    A block still open when its ledger closes is ended then (:meth:`_Loop.end_blocks`). Leaving
+    it afterwards with an error (or at garbage collection) keeps that error; leaving it normally
+    is silent unless it ``commits`` (a transaction): its writes were rolled back, which must not
+    pass unnoticed.
+    """
     value = loop.enter(manager)
+    loop.opened(manager)
     try:
         yield value
     except BaseException as error:
-        loop.exit(manager, error)
+        if loop.still_open(manager):
+            loop.exit(manager, error)
         raise
-    loop.exit(manager, None)
+    if loop.still_open(manager):
+        loop.exit(manager, None)
+    elif commits:
+        raise SyncUsageError(
+            "the sync ledger was closed before this transaction block ended: its writes were rolled back"
+        )
 
 
 class _Wrapper:
@@ -191,7 +270,7 @@ class ArtifactManager(_Wrapper):
     @contextmanager
     def transaction(self) -> Iterator[ArtifactManager]:
         """Every write inside is one transaction: one lock, one commit, all or nothing."""
-        with _bridged(self._loop, self.async_manager.transaction()):
+        with _bridged(self._loop, self.async_manager.transaction(), commits=True):
             yield self
 
     def iter_all(self, *, include_content: bool = True, page_size: int = 1000) -> Iterator[ArtifactOut]:
@@ -285,6 +364,9 @@ class Ledger(_Wrapper):
         event loop thread starts here and stops when the block ends."""
         loop = _Loop()
         try:
+            for engine in (url_or_engine, read_url):
+                if isinstance(engine, AsyncEngine):
+                    _take_over(engine, loop)
             opened = _ledger.Ledger.open(
                 url_or_engine,
                 secret=secret,
@@ -296,7 +378,10 @@ class Ledger(_Wrapper):
                 blobs=blobs,
             )
             with _bridged(loop, opened) as ledger:
-                yield cls(ledger, loop)
+                try:
+                    yield cls(ledger, loop)
+                finally:
+                    loop.end_blocks(keep=1)  # managers and transactions left open, before the ledger
         finally:
             loop.close()
 
@@ -320,7 +405,7 @@ class Ledger(_Wrapper):
     @contextmanager
     def transaction(self, hierarchy: ArtifactHierarchy | None = None) -> Iterator[ArtifactManager]:
         """A manager whose writes all commit together at the end of the block, or not at all."""
-        with _bridged(self._loop, self.async_ledger.transaction(hierarchy)) as manager:
+        with _bridged(self._loop, self.async_ledger.transaction(hierarchy), commits=True) as manager:
             yield ArtifactManager(manager, self._loop)
 
     context = staticmethod(_ledger.Ledger.context)
@@ -342,10 +427,9 @@ class Ledger(_Wrapper):
     replica_lag = _blocking(_ledger.Ledger.replica_lag)
 
     def close(self) -> None:
-        """Dispose of the engine (if the ledger made it) and stop the loop thread; the ``with`` block does this."""
-        if not self._loop.closed:
-            self._loop.run(self.async_ledger.close)
-            self._loop.close()
+        """End the managers and transactions still open (rolled back) and the ledger, dispose of the
+        engine (if the ledger made it) and stop the loop thread; the ``with`` block does this."""
+        self._loop.close()
 
 
 WRAPPED: dict[type[_Wrapper], type] = {ArtifactManager: _manager.ArtifactManager, Ledger: _ledger.Ledger}

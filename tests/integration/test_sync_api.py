@@ -4,12 +4,15 @@ without await, errors unchanged, transactions, attribution, inside a running loo
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +23,7 @@ from artifact_ledger import (
     ConcurrencyError,
     FixedClock,
     InvalidArgumentError,
+    Ledger,
     create_engine,
     sync,
 )
@@ -38,7 +42,7 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | URL 
         schema = request.getfixturevalue("pg_schema")
         engine = create_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
         yield engine
-        # The engine was used on the sync ledger's loop, which is gone: drop its pool without awaiting.
+        # The sync ledger disposed of its pool on its own loop; drop whatever a test left without awaiting.
         engine.sync_engine.dispose(close=False)
 
 
@@ -212,3 +216,69 @@ def test_holds_redaction_and_retention_without_await(where: str | URL | AsyncEng
         assert ledger.upgrade_chain(reason="already") == 1
         assert ledger.gc().dry_run
         assert ledger.verify().ok
+
+
+def test_one_engine_serves_one_sync_ledger_after_another(where: str | URL | AsyncEngine) -> None:
+    """Each sync ledger runs its own loop and asyncpg connections belong to the loop that made
+    them: the second ``open`` of one engine used to fail with "attached to a different loop"."""
+    for n in (1, 2):
+        with sync.Ledger.open(where, secret=SECRET) as ledger, ledger.manager() as m:
+            m.save(ArtifactIn(data={"n": n}))
+            assert m.count() == (1 if where == "sqlite+aiosqlite:///:memory:" else n)
+        assert not any(t.name == "artifact-ledger-sync" and t.is_alive() for t in threading.enumerate())
+
+
+async def test_an_engine_used_on_the_callers_loop_is_taken_over_and_handed_back(
+    where: str | URL | AsyncEngine,
+) -> None:
+    """Idle connections pooled on the caller's loop are not used on the sync ledger's, and after
+    it closes the engine works on the caller's loop again (a SQLite :memory: engine keeps its data)."""
+    engine = where if isinstance(where, AsyncEngine) else create_engine(where)
+    try:
+        async with Ledger.open(engine, secret=SECRET) as ledger, ledger.manager() as m:
+            await m.save(ArtifactIn(data={"n": 1}))
+        with sync.Ledger.open(engine, secret=SECRET) as synced, synced.manager() as sm:
+            sm.save(ArtifactIn(data={"n": 2}))
+            assert sm.count() == 2
+        async with Ledger.open(engine, secret=SECRET) as ledger, ledger.manager() as m:
+            assert await m.count() == 2
+            assert (await ledger.verify()).ok
+    finally:
+        await engine.dispose()
+
+
+async def test_an_engine_in_use_on_another_loop_is_refused(where: str | URL | AsyncEngine) -> None:
+    """Sharing a connection between loops cannot work: refused at open, before touching the pool."""
+    if not isinstance(where, AsyncEngine):
+        pytest.skip("SQLite connections are not bound to a loop")
+    async with where.connect() as conn:
+        with pytest.raises(SyncUsageError, match=r"1 connection\(s\) in use .* pass a URL"):
+            opened(where)
+        assert not any(t.name == "artifact-ledger-sync" and t.is_alive() for t in threading.enumerate())
+        assert (await conn.execute(text("SELECT 1"))).scalar() == 1  # still this loop's, untouched
+
+
+def test_blocks_left_open_end_with_the_ledger(where: str | URL | AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manager or transaction never exited is ended (rolled back) when the ledger closes: leaving
+    it later is silent for a manager, an error for a transaction, and collecting it prints nothing."""
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with sync.Ledger.open(where, secret=SECRET) as ledger:
+        with ledger.manager() as m:
+            m.save(ArtifactIn(data={"n": 1}))
+        manager = ledger.manager()
+        assert manager.__enter__().count() == 1
+        transaction = ledger.transaction()
+        transaction.__enter__().save(ArtifactIn(data={"n": 2}))
+        forgotten = ledger.manager()
+        forgotten.__enter__().count()
+    manager.__exit__(None, None, None)
+    with pytest.raises(SyncUsageError, match="rolled back"):
+        transaction.__exit__(None, None, None)
+    del forgotten
+    gc.collect()
+    assert unraisable == []
+    if where != "sqlite+aiosqlite:///:memory:":
+        with sync.Ledger.open(where, secret=SECRET) as ledger, ledger.manager() as m:
+            assert m.count() == 1  # the transaction's write is gone, and nothing holds a lock
+            assert ledger.verify().ok
