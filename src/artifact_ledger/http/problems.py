@@ -58,6 +58,7 @@ STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
     (errors.InvalidArtifactDataError, 422),
     (errors.InvalidLinkError, 422),  # a self link, a derived_from cycle, an unknown link kind
     (errors.InvalidBundleError, 422),
+    (errors.ChapkitRowError, 422),  # a source row that cannot be imported as it is
     (errors.InvalidCheckpointError, 422),  # a checkpoint note that is unreadable, foreign, edited or re-signed
     # A malformed argument: a bad filter or cursor, an alias name the ledger does not accept.
     (errors.ProofRangeError, 400),  # a proof of a tree the log does not hold (the message names the sizes)
