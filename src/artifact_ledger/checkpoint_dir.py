@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .checkpoints import Checkpoint, CheckpointCheck
 from .errors import InvalidCheckpointError, LedgerError
+from .verify_bundle import READ_FLAGS, file_kind
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -50,21 +51,10 @@ def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
 
 MAX_NOTE = 1 << 20
 """The most bytes a note file may hold (a note is a few hundred bytes; the stdlib verifier reads as many)."""
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+def _not_a_note(path: Path, mode: int) -> InvalidCheckpointError:
+    return InvalidCheckpointError(f"{path}: is {file_kind(mode)}, not a note file (a note is a regular file)")
 
 
 def read_note_file(path: Path) -> bytes:
@@ -74,12 +64,12 @@ def read_note_file(path: Path) -> bytes:
     try:
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise InvalidCheckpointError(f"{path}: is {_kind(mode)}, not a note file (a note is a regular file)")
-        fd = os.open(path, _OPEN_FLAGS)
+            raise _not_a_note(path, mode)
+        fd = os.open(path, READ_FLAGS)
         try:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):  # swapped after the check
-                raise InvalidCheckpointError(f"{path}: is {_kind(mode)}, not a note file (a note is a regular file)")
+                raise _not_a_note(path, mode)
             with os.fdopen(fd, "rb", closefd=False) as handle:
                 raw = handle.read(MAX_NOTE + 1)
         finally:

@@ -705,6 +705,13 @@ def read_manifest(directory: str) -> Manifest:
 def _kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "a symbolic link (a bundle holds only plain files and directories; links are not followed)"
+    return file_kind(mode)
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` (from ``lstat``) is, in words, when it is not a regular file."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -716,7 +723,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 """Opening never blocks (a FIFO swapped in after the check opens at once, and is then refused) and
 never follows a link in the last component."""
 
@@ -743,7 +750,7 @@ def open_in_bundle(directory: str, *parts: str) -> IO[bytes]:
         if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
             what = _kind(mode) if last or stat.S_ISLNK(mode) else "not a directory"
             raise BundleFormatError(f"{'/'.join(parts[:depth])} is {what}")
-    fd = os.open(path, _OPEN_FLAGS)
+    fd = os.open(path, READ_FLAGS)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):  # swapped after the check
