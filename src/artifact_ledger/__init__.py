@@ -106,6 +106,7 @@ if TYPE_CHECKING:
         validate_artifact_data,
     )
     from .store.engine import create_engine
+    from .unavailable import UnavailableContent
 
 from ._version import __version__
 
@@ -195,6 +196,7 @@ _EXPORTS: dict[str, str] = {
     "RetentionPolicy": "retention",
     "RetentionReport": "retention",
     "ExpiredContent": "retention",
+    "UnavailableContent": "unavailable",
     "GcReport": "gc",
     "StoreReclaim": "gc",
     "StreamedContent": "content.streams",
@@ -319,6 +321,7 @@ __all__ = [
     "StreamedContent",
     "TransactionAbortedError",
     "TreeHead",
+    "UnavailableContent",
     "UnknownCodecError",
     "UntrustedContentError",
     "VerifyReport",

@@ -25,10 +25,10 @@ from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .namespaces import DEFAULT as DEFAULT_NAMESPACE
 from .namespaces import check_name, list_namespaces, namespace_blobs, namespace_engine
-from .opening import not_found, open_replica, prepare_schema
+from .opening import not_found, prepare_schema
 from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
-from .replicas import ReplicaLag
+from .replicas import ReplicaLag, check_ledger, open_standby
 from .retention import RetentionPolicy, RetentionReport
 from .schemas import ArtifactHierarchy
 from .store.blob_dir import attach_blob_store, detach_blob_store
@@ -110,7 +110,9 @@ class Ledger:
         Managers read there unless they must see their own writes (see :meth:`manager`);
         :meth:`replica_lag` says how far behind it is. One that is not a standby of ``url`` (not
         in recovery, another cluster's, a database without this ledger, SQLite) is refused with
-        :class:`NotAReplicaError`, and nothing stays open.
+        :class:`NotAReplicaError`, and nothing stays open; one that cannot be reached, with
+        :class:`ReplicaUnavailableError` naming it. Everything but the ledger id is checked before
+        the ledger is created: such a refusal creates no table, file or blob directory.
 
         ``blobs``: where content bytes live. None (the default) keeps them in the database;
         ``"file:///absolute/path"`` keeps them as files named by their SHA-256 in that directory
@@ -154,11 +156,14 @@ class Ledger:
             if namespace != DEFAULT_NAMESPACE:
                 engine = await namespace_engine(base, namespace, create=create)
                 blobs = None if blobs is None else namespace_blobs(blobs, namespace)
+            if read_url is not None:
+                # Refuse a read_url that is no standby of this primary before creating anything.
+                read_engine = await open_standby(engine, read_url, lock_timeout)
             ledger_id = await prepare_schema(engine, create)
             set_group_commit(engine, group_commit)
             store = await attach_blob_store(engine, blobs, create=create)
-            if read_url is not None:
-                read_engine = await open_replica(engine, read_url, ledger_id, lock_timeout)
+            if read_engine is not None:
+                await check_ledger(engine, read_engine, ledger_id)  # the id exists only now
                 attach(read_engine, store)
             ledger = cls(
                 engine,

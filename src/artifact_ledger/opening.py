@@ -1,4 +1,4 @@
-"""Opening a ledger's database: create or check its schema, guards and id; open its read replica.
+"""Opening a ledger's database: create or check its schema, guards and id (the read replica: ``replicas.py``).
 
 Everything :meth:`Ledger.open <artifact_ledger.ledger.Ledger.open>` checks before it hands out a
 ledger lives here, so the composition root in ``ledger.py`` only wires the pieces together.
@@ -14,33 +14,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .errors import LedgerNotFoundError, SchemaOutOfDateError, SchemaTamperedError
-from .store.engine import create_engine
-from .store.errors import install as translate_errors_of
 from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems, read_ledger_id
 from .store.tables import info, metadata, table_names
 
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
-
-
-async def open_replica(
-    primary: AsyncEngine, read_url: str | URL | AsyncEngine, ledger_id: str, lock_timeout: float | None
-) -> AsyncEngine:
-    """The read replica's engine, checked to be a standby of ``primary`` holding this ledger."""
-    from .replicas import check_standby
-
-    if isinstance(read_url, AsyncEngine):
-        engine = read_url
-        translate_errors_of(engine, None)
-        await check_standby(primary, engine, ledger_id)
-        return engine
-    engine = create_engine(read_url, lock_timeout=lock_timeout)
-    try:
-        await check_standby(primary, engine, ledger_id)
-    except BaseException:
-        await engine.dispose()
-        raise
-    return engine
 
 
 def _masked(url: str | URL) -> str:

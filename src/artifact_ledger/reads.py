@@ -11,13 +11,14 @@ to tree nodes. Inside a transaction each read first sends the batch's pending wr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from ulid import ULID
 
-from . import arguments, codec, queries, temporal
+from . import arguments, codec, queries, temporal, unavailable
 from . import history as hist
 from .content.encoding import verify_blob
 from .content.streams import CHUNK_SIZE, StreamedContent
@@ -27,11 +28,11 @@ from .errors import (
     ArtifactNotFoundError,
     ContentNotFoundError,
     InvalidArgumentError,
-    RedactedError,
     UntrustedContentError,
     VersionNotFoundError,
 )
 from .events import EVENT_TYPES, REDACTED_CODEC, ContentRef, expand_event_types
+from .expiry import load_listed
 from .ids import id_str, parse_id, ulid_from_text
 from .query import find as finding
 from .query.find import FindPage
@@ -55,14 +56,9 @@ from .store.tables import stamp_reader
 __all__ = ["Reads"]
 
 
-def redacted(aid: str, version: int) -> RedactedError:
-    """The error of a read of content a redaction erased."""
-    return RedactedError(
-        f"the content of artifact {aid} version {version} was redacted: its bytes and its reference are erased "
-        "for good; the artifact.redacted event in its audit trail says who erased it and why",
-        artifact_id=aid,
-        version=version,
-    )
+def redacted(aid: str, version: int) -> ContentNotFoundError:
+    """The error of a read of content a redaction erased (:class:`RedactedError`)."""
+    return unavailable.redacted(aid, version).error()
 
 
 def _content_of(aid: str, folded: Sequence[tuple[Any, Any]], version: int | None) -> ContentRef:
@@ -121,7 +117,7 @@ class Reads:
 
         async def one(rec: Recorder) -> ArtifactOut | None:
             row = await queries.by_id(rec, aid)
-            return None if row is None else (await self._outs([row], include_content, rec))[0]
+            return None if row is None else (await self._outs([row], include_content, rec, one=True))[0]
 
         await self._sync()
         with translated():
@@ -138,7 +134,7 @@ class Reads:
                 if not rows:
                     await hist.check_stream(db, aid, version)
                     return None
-            return (await self._models(ArtifactOut, hist.tree_values(rows), include_content))[0]
+            return (await self._models(ArtifactOut, hist.tree_values(rows), include_content, one=True))[0]
 
     async def find_all(self, *, include_content: bool) -> list[ArtifactOut]:
         arguments.flag(include_content, "include_content")
@@ -284,7 +280,7 @@ class Reads:
                 row = await queries.root_of(rec, aid)
                 if row is None:
                     return None
-                return (await self._outs([row], True, rec))[0]
+                return (await self._outs([row], True, rec, one=True))[0]
 
     # ---- history, diff, audit -----------------------------------------------------------------------
     async def history(self, id: ULID | str, *, include_content: bool) -> list[ArtifactVersion]:
@@ -303,18 +299,30 @@ class Reads:
         return [v for v, _ in folded]
 
     async def _decode_versions(self, folded: list[tuple[ArtifactVersion, Any]]) -> None:
+        """Each version's content into its data; a redacted or expired one marked (see ``unavailable.py``)."""
+        refs = {
+            s.content.hash: s.content for _, s in folded if s.content is not None and s.content.codec != REDACTED_CODEC
+        }
+        listed = None
+        if refs:
+            async with self.repo.reading() as rec:
+                listed = await load_listed(rec, refs)
+        decoded: dict[str, Any] = {}
         for version, state in folded:
-            if state.content is not None and state.content.codec == REDACTED_CODEC:
-                raise redacted(state.id, version.version)
-        refs = {s.content.hash: s.content for _, s in folded if s.content is not None}
-        if not refs:
-            return
-        async with self.repo.reading() as rec:
-            raw = await queries.load_blobs(rec, refs)
-        decoded = {h: self.repo.decode(ref.codec, raw[h], h) for h, ref in refs.items()}
-        for version, state in folded:
-            if state.content is not None and isinstance(state.data, dict):
-                version.data = {**state.data, "content": decoded[state.content.hash]}
+            ref = state.content
+            if ref is None or not isinstance(state.data, dict):
+                continue
+            value: Any
+            if ref.codec == REDACTED_CODEC:
+                value = unavailable.redacted(state.id, version.version)
+            else:
+                assert listed is not None
+                value = listed.unavailable(state.id, version.version, ref.hash)
+                if value is None:
+                    if ref.hash not in decoded:
+                        decoded[ref.hash] = self.repo.decode(ref.codec, listed.raw[ref.hash], ref.hash)
+                    value = decoded[ref.hash]
+            version.data = {**state.data, "content": value}
 
     async def open_content(self, id: ULID | str, *, version: int | None) -> AsyncGenerator[bytes, None]:
         """The stored bytes of one version's content, a chunk at a time, each verified before it is yielded."""
@@ -429,8 +437,10 @@ class Reads:
                 )
 
     # ---- rows to models -----------------------------------------------------------------------------
-    async def _outs(self, rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder) -> list[ArtifactOut]:
-        return await self._build(ArtifactOut, rows, include_content, rec)
+    async def _outs(
+        self, rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder, *, one: bool = False
+    ) -> list[ArtifactOut]:
+        return await self._build(ArtifactOut, rows, include_content, rec, one=one)
 
     async def _nodes(
         self, rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder
@@ -438,10 +448,11 @@ class Reads:
         return await self._build(ArtifactTreeNode, rows, include_content, rec)
 
     async def _build(
-        self, cls: type[OutT], rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder
+        self, cls: type[OutT], rows: Sequence[Sequence[Any]], include_content: bool, rec: Recorder, *, one: bool = False
     ) -> list[OutT]:
         """One model per projection row (``REPLY_COLUMNS``): JSON and timestamps decoded in the same pass."""
-        return await self._models(cls, cast(Sequence[hist.Values], rows), include_content, stored=True, rec=rec)
+        rows_ = cast(Sequence[hist.Values], rows)
+        return await self._models(cls, rows_, include_content, stored=True, rec=rec, one=one)
 
     async def _models(
         self,
@@ -451,11 +462,14 @@ class Reads:
         *,
         stored: bool = False,
         rec: Recorder | None = None,
+        one: bool = False,
     ) -> list[OutT]:
         """One model per row (content decoded from blobs fetched once per call).
 
         ``stored``: the rows are projection rows as selected (``REPLY_COLUMNS``): data and
         tags still JSON text, timestamps as stored (``stamp_reader``); decoded here, in one pass.
+        ``one``: a read of one artifact, which fails where its content was redacted or expired; a
+        listing marks such an item's content instead (:mod:`~artifact_ledger.unavailable`).
         """
         if stored and not include_content and cls is ArtifactOut:
             with building(len(rows)):  # the listings' and find's common case: the lean loop
@@ -464,14 +478,16 @@ class Reads:
         # Stored rows: every row's data and tags decoded in one call (codec.loads_each), taken in order below.
         decoded = iter(codec.loads_each([cast(str, t) for r in rows for t in (r[4], r[7])]) if stored else ())
         raw: dict[str, bytes] = {}
+        listed = None
         if include_content:
             hashes = {r[5] for r in rows if r[5]}
             if hashes:
-                if rec is not None:
-                    raw = await queries.load_blobs(rec, hashes)
-                else:
-                    async with self.repo.reading() as reader:
+                async with contextlib.nullcontext(rec) if rec is not None else self.repo.reading() as reader:
+                    if one:
                         raw = await queries.load_blobs(reader, hashes)
+                    else:
+                        listed = await load_listed(reader, hashes)
+                        raw = listed.raw
         tree = cls is ArtifactTreeNode
         hierarchy = self.hierarchy if tree else None
         name = hierarchy.name if hierarchy is not None else None
@@ -497,10 +513,14 @@ class Reads:
                     data, tags = next(decoded), next(decoded)
                     created, updated = stamp(created), stamp(updated)
                 if include_content and content_codec == REDACTED_CODEC:
-                    raise redacted(aid, version)
-                if include_content and content_hash and isinstance(data, dict):
+                    if one:
+                        raise redacted(aid, version)
+                    if isinstance(data, dict):
+                        data["content"] = unavailable.redacted(aid, version)
+                elif include_content and content_hash and isinstance(data, dict):
                     assert content_codec is not None  # written together with the hash
-                    data["content"] = self.repo.decode(content_codec, raw[content_hash], content_hash)
+                    gone = listed.unavailable(aid, version, content_hash) if listed is not None else None
+                    data["content"] = gone or self.repo.decode(content_codec, raw[content_hash], content_hash)
                 ulid = ulids[aid] = ulid_from_text(aid)
                 parent = None
                 if parent_id is not None:

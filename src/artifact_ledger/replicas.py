@@ -7,6 +7,13 @@ the primary), one whose system identifier differs (a standby of another cluster)
 without this ledger's id in ``ledger_info`` (another database, or another ledger). SQLite has no
 standby the ledger could check, so a SQLite ``read_url`` (or primary) is refused too.
 
+The check runs in two halves so that a refused ``read_url`` creates nothing: ``Ledger.open``
+runs :func:`open_standby` (:func:`check_origin`: the dialects, recovery, the system identifier)
+before it creates or checks the primary's schema, and :func:`check_ledger` (the ledger id, which
+only exists afterwards) once it has. A replica that cannot be reached is
+:class:`ReplicaUnavailableError` naming the ``read_url``: errors on the replica's connections are
+translated with the replica's URL, not the primary's the task used last.
+
 Which reads go where is the repository's rule (see :mod:`artifact_ledger.repository`);
 :func:`lag` measures how far the standby is behind, as a :class:`ReplicaLag`.
 """
@@ -15,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,18 +32,28 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .errors import LedgerUnavailableError, NotAReplicaError, ReplicaUnavailableError
-from .store.errors import translated
+from .errors import LedgerError, LedgerUnavailableError, NotAReplicaError, ReplicaUnavailableError
+from .store.engine import create_engine
+from .store.errors import Site, install, site_of, translate, translated
 from .store.guards import read_ledger_id
 
-__all__ = ["REPLAY_WAIT_S", "ReplicaLag", "check_standby", "lag", "unavailable"]
+__all__ = [
+    "REPLAY_WAIT_S",
+    "ReplicaLag",
+    "check_ledger",
+    "check_origin",
+    "check_standby",
+    "lag",
+    "open_standby",
+    "unavailable",
+]
 
 _NO_DATABASE = "3D000"
 """SQLSTATE invalid_catalog_name: the standby has no database of that name (yet)."""
 
 REPLAY_WAIT_S = 5.0
-"""How long ``Ledger.open`` waits for a standby to replay a ledger it does not hold yet (one
-created on the primary moments ago) before it refuses the ``read_url``."""
+"""How long ``Ledger.open`` waits for a standby to replay a database or ledger it does not hold
+yet (one created on the primary moments ago) before it refuses the ``read_url``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +112,47 @@ async def _system_identifier(conn: AsyncConnection) -> int | None:
         return None  # insufficient privilege: the ledger id still ties the two together
 
 
+async def open_standby(
+    primary: AsyncEngine, read_url: str | URL | AsyncEngine, lock_timeout: float | None = None
+) -> AsyncEngine:
+    """The read replica's engine (made from ``read_url``, or ``read_url`` itself), checked by
+    :func:`check_origin`; an engine made here is disposed of when the check refuses it.
+
+    Call it before anything is created on the primary: it needs no ledger id, and a refused
+    ``read_url`` must leave nothing behind. :func:`check_ledger` does the rest once the ledger is there.
+    """
+    if isinstance(read_url, AsyncEngine):
+        install(read_url, None)  # storage errors on its connections arrive translated
+        await check_origin(primary, read_url)
+        return read_url
+    engine = create_engine(read_url, lock_timeout=lock_timeout)
+    try:
+        await check_origin(primary, engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
 async def check_standby(
-    primary: AsyncEngine, replica: AsyncEngine, ledger_id: str, *, wait: float = REPLAY_WAIT_S
+    primary: AsyncEngine, replica: AsyncEngine, ledger_id: str, *, wait: float | None = None
 ) -> None:
     """Raise :class:`NotAReplicaError` unless ``replica`` is a hot standby of ``primary`` holding
-    ledger ``ledger_id``; :class:`ReplicaUnavailableError` when it cannot be reached."""
+    ledger ``ledger_id``; :class:`ReplicaUnavailableError` when it cannot be reached.
+
+    Both halves at once (:func:`check_origin`, then :func:`check_ledger`), for a ledger that exists.
+    """
+    await check_origin(primary, replica, wait=wait)
+    await check_ledger(primary, replica, ledger_id, wait=wait)
+
+
+async def check_origin(primary: AsyncEngine, replica: AsyncEngine, *, wait: float | None = None) -> None:
+    """Everything about ``replica`` that needs no ledger id: both are PostgreSQL, the replica is in
+    recovery, and its system identifier is the primary's. It reads the primary and creates nothing.
+
+    A database missing on the replica is waited for up to ``wait`` seconds (default
+    :data:`REPLAY_WAIT_S`): one created on the primary a moment ago has not been replayed yet.
+    """
     p_url, r_url = masked(primary.url), masked(replica.url)
     for engine, role in ((primary, "the primary"), (replica, "the replica")):
         if engine.dialect.name != "postgresql":
@@ -110,58 +165,108 @@ async def check_standby(
     with translated():
         async with primary.connect() as pconn:
             p_id = await _system_identifier(pconn)
-            p_lsn = (await _one(pconn, "SELECT pg_current_wal_lsn()::text"))[0]
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + _wait(wait)
     while True:
         try:
-            found, database = await _replica_side(primary, replica, p_id, p_lsn, deadline)
+            with _on_replica(replica):
+                async with replica.connect() as rconn:
+                    in_recovery = (await _one(rconn, "SELECT pg_is_in_recovery()"))[0]
+                    if not in_recovery:
+                        raise _refuse(
+                            p_url,
+                            r_url,
+                            "it is not in recovery (pg_is_in_recovery() is false), so it takes writes of its own; "
+                            "a standby replays the primary's WAL",
+                        )
+                    r_id = await _system_identifier(rconn)
             break
         except LedgerUnavailableError as exc:
-            missing = getattr(getattr(exc, "driver_error", None), "sqlstate", None) == _NO_DATABASE
-            if missing and time.monotonic() < deadline:
+            if _no_database(exc) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)  # a database created a moment ago: not replayed yet
                 continue
-            if missing:
-                name = replica.url.database
-                raise _refuse(
-                    p_url, r_url, f"it has no database {name!r} (after waiting {wait:g} s for replay)"
-                ) from exc
-            raise unavailable(r_url, exc) from exc
+            raise _replica_error(primary, replica, exc, _wait(wait)) from exc
+    if p_id is not None and r_id is not None and p_id != r_id:
+        raise _refuse(
+            p_url,
+            r_url,
+            f"it is a standby of another PostgreSQL cluster (system identifier {r_id}; the primary's is {p_id})",
+        )
+
+
+async def check_ledger(
+    primary: AsyncEngine, replica: AsyncEngine, ledger_id: str, *, wait: float | None = None
+) -> None:
+    """Raise :class:`NotAReplicaError` unless the replica's database holds ledger ``ledger_id``,
+    waiting up to ``wait`` seconds (default :data:`REPLAY_WAIT_S`) for it to replay a ledger the
+    primary created a moment ago. Run :func:`check_origin` first."""
+    seconds = _wait(wait)
+    p_url, r_url = masked(primary.url), masked(replica.url)
+    with translated():
+        async with primary.connect() as pconn:
+            p_lsn = (await _one(pconn, "SELECT pg_current_wal_lsn()::text"))[0]
+    deadline = time.monotonic() + seconds
+    try:
+        found, database = await _replica_side(replica, p_lsn, deadline)
+    except LedgerUnavailableError as exc:
+        raise _replica_error(primary, replica, exc, seconds) from exc
     if found is None:
         raise _refuse(
             p_url,
             r_url,
             f"its database {database!r} holds no ledger (no ledger id in ledger_info"
-            f"{'' if wait <= 0 else f' after waiting {wait:g} s for replay'})",
+            f"{'' if seconds <= 0 else f' after waiting {seconds:g} s for replay'})",
         )
     if found != ledger_id:
         raise _refuse(p_url, r_url, f"its database {database!r} holds ledger {found}, not ledger {ledger_id}")
 
 
-async def _replica_side(
-    primary: AsyncEngine, replica: AsyncEngine, p_id: int | None, p_lsn: str, deadline: float
-) -> tuple[str | None, str]:
+def _wait(wait: float | None) -> float:
+    return REPLAY_WAIT_S if wait is None else wait
+
+
+def _no_database(error: LedgerUnavailableError) -> bool:
+    return getattr(error.driver_error, "sqlstate", None) == _NO_DATABASE
+
+
+def _replica_error(
+    primary: AsyncEngine, replica: AsyncEngine, error: LedgerUnavailableError, waited: float
+) -> LedgerError:
+    """The error for a replica that could not be used at open: no such database there, or unreachable."""
+    if _no_database(error):
+        return _refuse(
+            masked(primary.url),
+            masked(replica.url),
+            f"it has no database {replica.url.database!r} (after waiting {waited:g} s for replay)",
+        )
+    return unavailable(masked(replica.url), error, opening=True)
+
+
+@contextmanager
+def _on_replica(replica: AsyncEngine) -> Iterator[None]:
+    """:func:`translated`, naming the replica in the messages.
+
+    A connection that cannot be made (refused, no route) fails in the driver before any
+    SQLAlchemy event names its engine, so ``translated()`` would name the engine this task used
+    last: the primary, checked just before. Here the replica's URL is the site.
+    """
+    site = site_of(replica) or Site(masked(replica.url), None)
+    try:
+        yield
+    except LedgerError:
+        raise
+    except Exception as error:
+        mapped = translate(error, site=site)
+        if mapped is None:
+            raise
+        raise mapped from error
+
+
+async def _replica_side(replica: AsyncEngine, p_lsn: str, deadline: float) -> tuple[str | None, str]:
     """The ledger id the standby holds (waiting until ``deadline`` for replay up to ``p_lsn`` if it
-    holds none yet) and its database's name; refuses a server that is not a standby of ``primary``."""
-    p_url, r_url = masked(primary.url), masked(replica.url)
-    with translated():
+    holds none yet) and its database's name."""
+    with _on_replica(replica):
         async with replica.connect() as rconn:
-            in_recovery, database = await _one(rconn, "SELECT pg_is_in_recovery(), current_database()")
-            if not in_recovery:
-                raise _refuse(
-                    p_url,
-                    r_url,
-                    "it is not in recovery (pg_is_in_recovery() is false), so it takes writes of its own; "
-                    "a standby replays the primary's WAL",
-                )
-            r_id = await _system_identifier(rconn)
-            if p_id is not None and r_id is not None and p_id != r_id:
-                raise _refuse(
-                    p_url,
-                    r_url,
-                    f"it is a standby of another PostgreSQL cluster (system identifier {r_id}; "
-                    f"the primary's is {p_id})",
-                )
+            database = (await _one(rconn, "SELECT current_database()"))[0]
             found = await _replica_ledger_id(rconn)
             while found is None and time.monotonic() < deadline:
                 # A ledger the primary created a moment ago: wait until its WAL is replayed.
@@ -188,7 +293,7 @@ async def lag(primary: AsyncEngine, replica: AsyncEngine) -> ReplicaLag:
         async with primary.connect() as pconn:
             p_lsn, now = await _one(pconn, "SELECT pg_current_wal_lsn()::text, clock_timestamp()")
     try:
-        with translated():
+        with _on_replica(replica):
             async with replica.connect() as rconn:
                 r_lsn, replayed_at, paused = await _one(
                     rconn,
@@ -214,10 +319,25 @@ def _lsn(value: str | None) -> int:
     return (int(high, 16) << 32) + int(low, 16)
 
 
-def unavailable(read_url: str, error: BaseException) -> ReplicaUnavailableError:
-    """The error a read raises when the replica cannot be reached (nothing falls back to the primary)."""
+def unavailable(read_url: str, error: BaseException, *, opening: bool = False) -> ReplicaUnavailableError:
+    """The error when the replica cannot be reached: by a read (nothing falls back to the primary),
+    or at open (``opening``: nothing was opened).
+
+    The reason is the driver's own message: a translated error's text names the database its
+    site was, which for a connection that could not be made can be the primary.
+    """
+    driver = error.driver_error if isinstance(error, LedgerError) else None
+    reason = str(driver or error).strip() or type(driver or error).__name__
+    if opening:
+        remedy = (
+            "Nothing was opened; check that the standby is up and that read_url is right, "
+            "or open the ledger without read_url"
+        )
+    else:
+        remedy = (
+            "Reads of this ledger go to the replica; use ledger.manager(consistent=True) to read the primary "
+            "meanwhile, or open the ledger without read_url"
+        )
     return ReplicaUnavailableError(
-        f"the read replica {read_url} cannot be reached ({error}). Reads of this ledger go to the replica; "
-        "use ledger.manager(consistent=True) to read the primary meanwhile, or open the ledger without read_url",
-        read_url=read_url,
+        f"the read replica {read_url} cannot be reached ({reason}). {remedy}", read_url=read_url
     )

@@ -53,6 +53,7 @@ from .clock import Clock
 from .content import Keyring
 from .errors import LedgerError
 from .ids import IdFactory
+from .namespaces import DEFAULT as DEFAULT_NAMESPACE
 from .schemas import ArtifactHierarchy, ArtifactOut
 
 __all__ = ["ArtifactManager", "Ledger", "SyncUsageError"]
@@ -359,9 +360,12 @@ class Ledger(_Wrapper):
         lock_timeout: float | None = None,
         read_url: str | URL | AsyncEngine | None = None,
         blobs: str | os.PathLike[str] | None = None,
+        group_commit: bool = True,
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> Iterator[Ledger]:
-        """Open (and by default create) a ledger, as :meth:`artifact_ledger.Ledger.open` does; its
-        event loop thread starts here and stops when the block ends."""
+        """Open (and by default create) a ledger, as :meth:`artifact_ledger.Ledger.open` does, with
+        the same arguments (a test keeps them equal); its event loop thread starts here and stops
+        when the block ends."""
         loop = _Loop()
         try:
             for engine in (url_or_engine, read_url):
@@ -376,6 +380,8 @@ class Ledger(_Wrapper):
                 lock_timeout=lock_timeout,
                 read_url=read_url,
                 blobs=blobs,
+                group_commit=group_commit,
+                namespace=namespace,
             )
             with _bridged(loop, opened) as ledger:
                 try:
@@ -393,6 +399,11 @@ class Ledger(_Wrapper):
     @property
     def ledger_id(self) -> str | None:
         return self.async_ledger.ledger_id
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this ledger is (``default`` unless opened with ``namespace=``)."""
+        return self.async_ledger.namespace
 
     @contextmanager
     def manager(
@@ -425,6 +436,7 @@ class Ledger(_Wrapper):
     drop_index = _blocking(_ledger.Ledger.drop_index)
     indexes = _blocking(_ledger.Ledger.indexes)
     replica_lag = _blocking(_ledger.Ledger.replica_lag)
+    namespaces = _blocking(_ledger.Ledger.namespaces)
 
     def close(self) -> None:
         """End the managers and transactions still open (rolled back) and the ledger, dispose of the

@@ -18,6 +18,7 @@ from artifact_ledger import (
     InvalidArgumentError,
     Ledger,
     RedactedError,
+    UnavailableContent,
     VersionNotFoundError,
     chain_v2,
 )
@@ -150,9 +151,19 @@ async def test_history_and_diff_across_redacted_content_say_it_was_redacted(ledg
         a = await m.save(ArtifactIn(data={"name": "a", "content": "secret v1"}))
         await m.save(ArtifactIn(id=a.id, data={"name": "a2", "content": "public v2"}))
         await m.redact(a.id, version=1, reason="erasure request")
-        # history with content: the documented RedactedError naming the artifact and version
+        # history with content: version 1's content is marked, version 2's is read
+        listed = await m.history(a.id, include_content=True)
+        gone, kept = listed[0].data["content"], listed[1].data["content"]
+        assert isinstance(gone, UnavailableContent)
+        assert kept == "public v2"
+        assert (gone.artifact_id, gone.version, gone.reason, gone.position) == (str(a.id), 1, "redacted", None)
+        error = gone.error()
+        assert isinstance(error, RedactedError)
+        assert (error.artifact_id, error.version) == (str(a.id), 1)
+        assert str(error) == str(gone) == gone.message
+        assert f"artifact {a.id} version 1 was redacted" in gone.message
         with pytest.raises(RedactedError, match=f"artifact {a.id} version 1 was redacted") as caught:
-            await m.history(a.id, include_content=True)
+            await m.find_by_id(a.id, version=1)  # a read of that one version fails
         assert (caught.value.artifact_id, caught.value.version) == (str(a.id), 1)
         versions = await m.history(a.id)
         assert [v.redacted for v in versions] == [["content"], []]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -328,6 +328,113 @@ async def test_an_unreachable_read_url_is_refused_at_open(pair: Pair) -> None:
         async with Ledger.open(pair.primary, read_url=nowhere):
             pass
     assert masked(nowhere) in str(caught.value)
+
+
+# ---- refused before anything is created (no standby needed) -------------------------------------------
+
+
+NOT_A_STANDBY = ["the primary's server", "sqlite", "unreachable", "no such database"]
+
+
+def _not_a_standby(kind: str, tmp_path: Path) -> str:
+    """A read_url that is refused: a server not in recovery, SQLite, a closed port, a database
+    that does not exist on a server that is not a standby (with a password, to see it masked)."""
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}"
+    server = make_url(PG_URL).set(password="hunter2")
+    if kind == "unreachable":
+        server = server.set(host="127.0.0.1", port=_closed_port())
+    elif kind == "no such database":
+        server = server.set(database=f"missing_{uuid.uuid4().hex[:12]}")
+    return server.render_as_string(hide_password=False)
+
+
+@dataclass
+class Fresh:
+    """A fresh primary (a SQLite file not made yet, or an engine on an empty PostgreSQL schema)."""
+
+    primary: Any
+    schema: str | None
+
+    async def tables(self) -> list[str]:
+        if self.schema is None:
+            return []  # the file does not exist: checked by the test
+        async with self.primary.connect() as conn:
+            return list(await conn.run_sync(lambda sync_conn: inspect(sync_conn).get_table_names(schema=self.schema)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Fresh]:
+    if request.param == "sqlite":
+        yield Fresh(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", None)
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    primary = create_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        yield Fresh(primary, schema)
+    finally:
+        await primary.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.mark.parametrize("read", NOT_A_STANDBY)
+async def test_a_refused_read_url_creates_nothing(
+    fresh: Fresh, read: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks that need no ledger id run before the primary's schema is made: a refused
+    read_url leaves no ledger table, SQLite file, key file or blob directory behind."""
+    from artifact_ledger import LedgerError, replicas
+
+    monkeypatch.setattr(replicas, "REPLAY_WAIT_S", 0.2)  # for the database that never comes
+    monkeypatch.delenv("ARTIFACT_LEDGER_SECRET", raising=False)
+    monkeypatch.setenv("ARTIFACT_LEDGER_KEY_DIR", str(tmp_path / "keys"))
+    read_url = _not_a_standby(read, tmp_path)
+    sqlite = fresh.schema is None
+    expected: type[LedgerError] = ReplicaUnavailableError if read == "unreachable" and not sqlite else NotAReplicaError
+    with pytest.raises(expected) as caught:
+        async with Ledger.open(fresh.primary, read_url=read_url, blobs=f"file://{tmp_path / 'blobs'}"):
+            pass
+    assert masked(read_url) in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.read_url == masked(read_url)  # type: ignore[attr-defined]
+    assert await fresh.tables() == []
+    for made in ("ledger.db", "ledger.db.key", "copy.db", "keys", "blobs"):
+        assert not (tmp_path / made).exists(), made  # no database file, key file or blob directory
+
+
+@pytest.mark.parametrize("fresh", ["postgresql"], indirect=True)
+async def test_an_unreachable_read_url_is_named_not_the_primary(fresh: Fresh) -> None:
+    """A read_url whose connection cannot be made: the message names it, never the primary (which
+    the same task had just connected to, so a plain translation named the primary)."""
+    from artifact_ledger import replicas
+
+    nowhere = make_url(PG_URL).set(password="hunter2", port=_closed_port()).render_as_string(hide_password=False)
+    with pytest.raises(ReplicaUnavailableError) as caught:
+        async with Ledger.open(fresh.primary, read_url=nowhere):
+            pass
+    for error in (caught.value, caught.value.__cause__):
+        assert masked(nowhere) in str(error)
+        assert masked(PG_URL) not in str(error)
+        assert "hunter2" not in str(error)
+    assert caught.value.read_url == masked(nowhere)
+    assert "Nothing was opened" in str(caught.value)
+    assert "consistent=True" not in str(caught.value)  # no ledger to read the primary with
+
+    async with Ledger.open(fresh.primary) as ledger:  # replica_lag's replica, unreachable
+        unreachable = create_engine(nowhere)
+        try:
+            with pytest.raises(ReplicaUnavailableError) as lagging:
+                await replicas.lag(ledger.engine, unreachable)
+        finally:
+            await unreachable.dispose()
+    assert masked(nowhere) in str(lagging.value)
+    assert masked(PG_URL) not in str(lagging.value)
+    assert "consistent=True" in str(lagging.value)
 
 
 # ---- without a replica ------------------------------------------------------------------------------

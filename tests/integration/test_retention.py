@@ -20,6 +20,7 @@ from artifact_ledger import (
     InvalidArgumentError,
     Ledger,
     RetentionPolicy,
+    UnavailableContent,
 )
 from artifact_ledger.content import streams
 from artifact_ledger.retention import PART_ITEMS
@@ -108,8 +109,17 @@ async def test_keep_last_expires_older_content(ledger: Ledger, engine: AsyncEngi
         history = await m.history(aid, include_content=False)
         assert [v.version for v in history] == [1, 2, 3, 4]
         assert (await m.find_by_id(aid, version=1, include_content=False)) is not None
-        with pytest.raises(ContentExpiredError):
-            await m.history(aid, include_content=True)
+        # with content: the expired versions are marked, one by one; the kept ones read
+        listed = [v.data["content"] for v in await m.history(aid, include_content=True)]
+        assert listed[2:] == [b"three", b"four"]
+        for version, gone in enumerate(listed[:2], start=1):
+            assert isinstance(gone, UnavailableContent)
+            assert (gone.artifact_id, gone.version, gone.reason) == (aid, version, "expired")
+            assert gone.position == done.positions[0]
+            error = gone.error()
+            assert isinstance(error, ContentExpiredError)
+            assert (error.version, error.position) == (version, gone.position)
+            assert f"artifact {aid} version {version} expired" in str(error)
         diff = await m.diff(aid, 3, 4)
         assert diff is not None
         entry = (await m.audit(event_type="retention.applied")).entries[0]

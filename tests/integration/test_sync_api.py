@@ -282,3 +282,64 @@ def test_blocks_left_open_end_with_the_ledger(where: str | URL | AsyncEngine, mo
         with sync.Ledger.open(where, secret=SECRET) as ledger, ledger.manager() as m:
             assert m.count() == 1  # the transaction's write is gone, and nothing holds a lock
             assert ledger.verify().ok
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def namespaced(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | AsyncEngine]:
+    """Like ``where`` on the backends with namespaces (not in-memory SQLite); on PostgreSQL the
+    namespace's schema, beside the test's, is dropped afterwards."""
+    if request.param == "sqlite-file":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+        return
+    from artifact_ledger.namespaces import postgres_schema
+
+    schema = request.getfixturevalue("pg_schema")
+    engine = create_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    yield engine
+    engine.sync_engine.dispose(close=False)
+
+    async def drop() -> None:
+        admin = create_engine(PG_URL)
+        try:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(schema, "team-a")}" CASCADE'))
+        finally:
+            await admin.dispose()
+
+    asyncio.run(drop())
+
+
+def test_a_namespace_opened_without_await_is_its_own_ledger(namespaced: str | AsyncEngine) -> None:
+    with sync.Ledger.open(namespaced, secret=SECRET, namespace="team-a") as team:
+        assert team.namespace == "team-a"
+        with team.manager() as manager:
+            saved = manager.save(ArtifactIn(data={"team": "a"}))
+            assert manager.count() == 1
+        team_id = team.ledger_id
+        assert team.verify().ok
+    with sync.Ledger.open(namespaced, secret=SECRET) as default:
+        assert default.namespace == "default"
+        assert default.ledger_id != team_id
+        with default.manager() as manager:
+            assert manager.find_by_id(saved.id) is None  # the default namespace does not see it
+            assert manager.count() == 0
+        assert default.namespaces() == ["default", "team-a"]
+    with (
+        sync.Ledger.open(namespaced, secret=SECRET, namespace="team-a", create=False) as team,
+        team.manager() as manager,
+    ):
+        assert team.ledger_id == team_id
+        assert manager.find_by_id(saved.id) is not None
+
+
+def test_group_commit_is_passed_through(where: str | URL | AsyncEngine) -> None:
+    from artifact_ledger.group_commit import Committer
+
+    for enabled in (False, True):
+        with sync.Ledger.open(where, secret=SECRET, group_commit=enabled) as ledger:
+            # The engine's one setting, which every committer of it (on any loop) reads.
+            assert Committer(ledger.async_ledger.engine).enabled is enabled
+            with ledger.manager() as manager:
+                manager.save(ArtifactIn(data={"group_commit": enabled}))
+    with pytest.raises(InvalidArgumentError, match="group_commit"), sync.Ledger.open(where, group_commit="yes"):  # type: ignore[arg-type]
+        pass

@@ -57,3 +57,11 @@ def test_sync_usage_error_is_a_ledger_error() -> None:
 def test_the_async_classes_are_the_ones_exported() -> None:
     assert sync.WRAPPED[sync.ArtifactManager] is ArtifactManager
     assert sync.WRAPPED[sync.Ledger] is Ledger
+
+
+def test_open_takes_the_async_opens_arguments() -> None:
+    """sync.Ledger.open has every argument Ledger.open has (name, kind, default, type), in order:
+    a new one on the async side fails here until the sync twin passes it through."""
+    mine = list(inspect.signature(sync.Ledger.open).parameters.values())
+    theirs = list(inspect.signature(Ledger.open).parameters.values())
+    assert mine == theirs

@@ -315,7 +315,7 @@ class DirectoryBlobs(BlobStore):
     def read_outside(self, digest: str) -> bytes | None:
         return self._read(digest)
 
-    async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+    async def available(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         missing: list[str] = []
         for digest in dict.fromkeys(digests):
@@ -326,14 +326,19 @@ class DirectoryBlobs(BlobStore):
                 found[digest] = data
         if missing:
             found.update(await DATABASE.fetch(rec, missing))  # content saved before the directory was used
-            gone = [h for h in missing if h not in found]
-            if gone:
-                raise MissingBlobError(
-                    f"blob {gone[0]} is missing: no file {self.path(gone[0])} and no row in ledger_blobs "
-                    f"({len(gone)} missing). Restore the file from a backup or a bundle, or open the ledger "
-                    "with the blob directory it was written with",
-                    blob_hash=gone[0],
-                )
+        return found
+
+    async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(digests))
+        found = await self.available(rec, wanted)
+        gone = [h for h in wanted if h not in found]
+        if gone:
+            raise MissingBlobError(
+                f"blob {gone[0]} is missing: no file {self.path(gone[0])} and no row in ledger_blobs "
+                f"({len(gone)} missing). Restore the file from a backup or a bundle, or open the ledger "
+                "with the blob directory it was written with",
+                blob_hash=gone[0],
+            )
         return found
 
     async def read_checked(self, rec: Recorder, digest: str, what: str) -> bytes:

@@ -77,6 +77,11 @@ class BlobStore:
         """The bytes of each of ``digests``; :class:`MissingBlobError` for one not stored."""
         raise NotImplementedError
 
+    async def available(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+        """:meth:`get` of those of ``digests`` that are stored; the others are left out (a listing
+        asks which of them retention deleted, see ``expiry.py``)."""
+        raise NotImplementedError
+
     async def open_stream(self, rec: Recorder, digest: str) -> AsyncIterator[bytes]:
         """One blob's bytes, :data:`PIECE` at a time."""
         data = (await self.get(rec, [digest]))[digest]
@@ -146,6 +151,9 @@ class DatabaseBlobs(BlobStore):
             rows = await rec.fetch(rec.sql.blob_data_in, rec.id_list(digests[start : start + 2000]))
             found.update((digest, rec.read_bytes(data)) for digest, data in rows)
         return found
+
+    async def available(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+        return await self.fetch(rec, list(dict.fromkeys(digests)))
 
     async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
         wanted = list(digests)
