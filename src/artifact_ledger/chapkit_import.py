@@ -39,10 +39,11 @@ from sqlalchemy.types import NullType
 
 from . import queries
 from .command_input import prepare
+from .commands import Commands
 from .errors import ArtifactNotFoundError, ChapkitRowError, LedgerError, UntrustedContentError
 from .ids import parse_id, ulid_str
 from .ledger import Ledger
-from .manager import ArtifactManager, ArtifactRepository
+from .manager import ArtifactRepository
 from .schemas import ArtifactIn
 from .store.errors import translated
 from .store.tables import events
@@ -352,7 +353,13 @@ async def _save(ledger: Ledger, row: _Row, item: ArtifactIn, table: str) -> date
         if await queries.latest_version(session, row.artifact_id) is not None:
             return None
         written = "NULL" if row.created_at is None else _time_text(row.created_at)
-        out = await ArtifactManager(repo).save(
-            item, actor=ACTOR, reason=f"imported from chapkit (table {table!r}, created_at {written})"
+        # A row's content is the value chapkit pickled: a pathlib.Path in it stays a path (a save
+        # would stream the file it names, from this machine), so the save reads no stream.
+        out = await Commands(repo).save(
+            item,
+            expected_version=None,
+            actor=ACTOR,
+            reason=f"imported from chapkit (table {table!r}, created_at {written})",
+            streams=False,
         )
         return out.created_at

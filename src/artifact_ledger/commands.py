@@ -159,12 +159,22 @@ class Commands:
 
     # ---- commands -----------------------------------------------------------------------------------
     async def save(
-        self, data: ArtifactIn, *, expected_version: int | None, actor: str | None, reason: str | None
+        self,
+        data: ArtifactIn,
+        *,
+        expected_version: int | None,
+        actor: str | None,
+        reason: str | None,
+        streams: bool = True,
     ) -> ArtifactOut:
+        """``streams=False``: content given as a path (or file object, async iterator) is a value
+        like any other, pickled, not a file to read (the chapkit import: a pickled path stays a path)."""
         self._ulids.clear()
         data = save_input(data, "save's data")
         expected_version = version_argument(expected_version, "expected_version")
-        [data], sources = await read_streams([data], stager=self.repo.chunk_stager())
+        sources: list[Any] = []
+        if streams:
+            [data], sources = await read_streams([data], stager=self.repo.chunk_stager())
         try:
             cmd, encoded, content, fresh = self._prepare(data, expected_version)
             who = current_attribution(actor=actor, reason=reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -314,3 +315,34 @@ async def test_a_row_whose_parent_was_deleted_in_the_ledger_is_named(make_engine
             ChapkitRowError, match=f"row {child}: its parent {parent} was imported before and is deleted"
         ):
             await import_chapkit(engine, ledger, trust_source=True, table="chapkit_orphaned")
+
+
+async def test_a_path_in_chapkit_content_is_kept_as_a_path_never_read(
+    make_engine: Callable[[], AsyncEngine], tmp_path: Path
+) -> None:
+    """chapkit pickles a ``pathlib.Path`` as a value. A save streams the file a path names, so an
+    import through ``save`` read whatever file the row named on the importing machine (or failed
+    where there was none): the row's value must come through as the path it was."""
+    engine = make_engine()
+    secret_file = tmp_path / "not-for-the-ledger.txt"
+    secret_file.write_bytes(b"a local file the import must not read")
+    table = raw_table("chapkit_paths")
+    named, gone = str(ULID()), str(ULID())
+    await fill(
+        engine,
+        table,
+        [
+            row(named, 0, data=pickle.dumps({"type": "model", "content": secret_file}, protocol=4)),
+            row(gone, 1, data=pickle.dumps({"type": "model", "content": tmp_path / "missing.bin"}, protocol=4)),
+        ],
+    )
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        result = await import_chapkit(engine, ledger, trust_source=True, table="chapkit_paths")
+        assert (result.imported, result.skipped) == (2, 0)
+        async with ledger.manager() as manager:
+            for artifact_id, path in ((named, secret_file), (gone, tmp_path / "missing.bin")):
+                out = await manager.find_by_id(artifact_id)
+                assert out is not None
+                assert out.data["content"] == path
+                assert isinstance(out.data["content"], Path)
+        assert (await ledger.verify()).ok
