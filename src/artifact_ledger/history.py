@@ -172,11 +172,13 @@ def diff_states(
     """The structured difference between two states of one artifact (pure)."""
     old, new = states
     content = None
-    if old.content != new.content:
-        a, b = old.content, new.content
-        # erased: it had content, but nothing of it is left to show (not "no content")
-        a_erased = a is not None and a.codec == REDACTED_CODEC
-        b_erased = b is not None and b.codec == REDACTED_CODEC
+    a, b = old.content, new.content
+    # erased: it had content, but nothing of it is left to show (not "no content")
+    a_erased = a is not None and a.codec == REDACTED_CODEC
+    b_erased = b is not None and b.codec == REDACTED_CODEC
+    # Two erased sides look alike whatever they held: whether the content changed cannot be told,
+    # so two versions whose content was redacted are reported as such, never as unchanged.
+    if a != b or (a_erased and b_erased and versions[0] != versions[1]):
         a = None if a_erased else a
         b = None if b_erased else b
         content = ContentChange(

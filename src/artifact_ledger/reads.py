@@ -390,7 +390,7 @@ class Reads:
         with translated():
             async with self.repo.core_reads() as db:
                 result, (old, new) = await hist.diff(db, aid, v1, v2)
-            if content:
+            if content and result.content is not None:
                 result.content_diff = await content_diff(self.repo, old, new)
         return result
 

@@ -187,6 +187,31 @@ async def test_history_and_diff_across_redacted_content_say_it_was_redacted(ledg
         assert "-> (redacted)" in str(back)
 
 
+async def test_a_diff_of_two_redacted_versions_never_says_unchanged(ledger: Ledger) -> None:
+    """Two erased sides look alike whatever they held: the diff says both were redacted."""
+    async with ledger.manager() as m:
+        a = await m.save(ArtifactIn(data={"name": "a", "content": "secret v1"}))
+        await m.save(ArtifactIn(id=a.id, data={"name": "a", "content": "another secret v2"}))
+        await m.patch(a.id, data={"name": "a3"})  # version 3 keeps version 2's content
+        await m.redact(a.id, reason="erasure request")
+        for v1, v2 in ((1, 2), (2, 3)):
+            for content in (True, False):
+                d = await m.diff(a.id, v1, v2, content=content)
+                assert d.changed
+                assert d.content is not None
+                assert (d.content.old_redacted, d.content.new_redacted) == (True, True)
+                assert (d.content.old_hash, d.content.new_hash) == (None, None)
+                assert "content: (redacted) -> (redacted)" in str(d)
+                if content:
+                    shown = d.content_diff
+                    assert isinstance(shown, BytesContentDiff)
+                    assert shown.note == "the old and the new content was redacted: not compared"
+                else:
+                    assert d.content_diff is None
+        same = await m.diff(a.id, 2, 2)
+        assert (same.content, same.content_diff, same.changed) == (None, None, False)
+
+
 async def test_bad_requests_write_nothing(ledger: Ledger, engine: AsyncEngine) -> None:
     async with ledger.manager() as m:
         a = await m.save(ArtifactIn(data={"name": "x", "email": "e"}))

@@ -92,9 +92,9 @@ def compare(old: ContentRef | None, new: ContentRef | None, old_value: Any, new_
 
 async def content_diff(repo: ArtifactRepository, old: ContentRef | None, new: ContentRef | None) -> ContentDiff | None:
     """What changed inside the content between two versions, or None when it did not change."""
-    if old == new or (old is not None and new is not None and old.hash == new.hash):
-        return None
     erased = [ref is not None and ref.codec == REDACTED_CODEC for ref in (old, new)]
+    if not all(erased) and (old == new or (old is not None and new is not None and old.hash == new.hash)):
+        return None
     if any(erased):  # a redaction erased one side: nothing of it can be compared, or shown
         sides = " and ".join(name for name, gone in zip(("the old", "the new"), erased, strict=True) if gone)
         return _bytes(
