@@ -273,13 +273,21 @@ class ProvenanceReads:
                                 graph.nodes[node] = min(graph.nodes.get(node, hop), hop)
                         frontiers[w] = found
                 ids = rec.id_list(list(graph.nodes))
+                # (id, stored JSON, whether it is an event's payload rather than the artifact's data)
+                labels: list[tuple[Any, Any, bool]] = []
                 if at is None:
-                    labels = [(row[0], row[5]) for row in await rec.fetch(rec.sql.load_artifacts, ids)]
+                    labels = [(row[0], row[5], False) for row in await rec.fetch(rec.sql.load_artifacts, ids)]
+                    live = {str(row[0]) for row in labels}
+                    deleted = [aid for aid in graph.nodes if aid not in live]
+                    if deleted:  # labelled as they last stood, as lineage(as_of=) labels them
+                        past = await rec.fetch(_data_at(rec.sql.dialect), rec.id_list(deleted), _END_OF_LOG)
+                        labels += [(row[0], row[1], True) for row in past]
                 else:
-                    labels = [(row[0], row[1]) for row in await rec.fetch(_data_at(rec.sql.dialect), ids, at)]
-        for aid, stored in labels:
+                    past = await rec.fetch(_data_at(rec.sql.dialect), ids, at)
+                    labels = [(row[0], row[1], True) for row in past]
+        for aid, stored, payload in labels:
             data = codec.loads(stored) if isinstance(stored, str) else stored
-            if at is not None and isinstance(data, dict):
+            if payload and isinstance(data, dict):
                 data = data.get("data")  # an event's payload: the artifact's data is one of its fields
             if isinstance(data, dict):
                 label = data.get("name") or data.get("title") or data.get("type")
@@ -305,6 +313,10 @@ def _kinds_argument(kinds: Any) -> set[str] | None:
                 f"kinds must be a link kind or a sequence of link kinds; {type(kind).__name__} {kind!r:.80} is not"
             )
     return {checked_kind(k) for k in items}
+
+
+_END_OF_LOG = 2**62
+"""A log position after every event (``_data_at``'s bound for an artifact's last state)."""
 
 
 @cache

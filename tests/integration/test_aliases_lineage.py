@@ -301,6 +301,11 @@ async def test_lineage_labels_as_of(engine: AsyncEngine) -> None:
         await m.delete_by_id(model.id)
         after_delete = await m.lineage(model.id, as_of=t)
         assert after_delete.labels == {str(ds.id): "sales-q1", str(model.id): "model v1"}
+        # without as_of too: a deleted node is labelled as it last stood
+        current = await m.lineage(model.id, direction="both")
+        assert str(model.id) in current.nodes
+        assert current.labels[str(model.id)] == "model v1"
+        assert current.labels[str(ds.id)] == "renamed later"
 
 
 async def test_a_removed_protected_alias_comes_back_unprotected(manager: ArtifactManager) -> None:
