@@ -54,6 +54,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+templates.filters["segment"] = views.path_segment
 templates.globals.update(
     show_time=views.show_time,
     iso_time=views.iso_time,

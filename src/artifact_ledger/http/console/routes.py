@@ -48,7 +48,7 @@ from .pages import (
     templates,
     text_filter,
 )
-from .tree import ROOTS_PER_PAGE, TREE_BUDGET, TreeRow, draw, roots_page
+from .tree import ROOTS_PER_PAGE, TREE_BUDGET, ChildrenPage, TreeRow, children_page, draw, roots_page
 from .verify_view import checkpoint_view, when
 
 __all__ = [  # the names this module held before pages.py and tree.py took them over stay importable here
@@ -114,9 +114,13 @@ def console_router(service: Service) -> APIRouter:
                 tree = await manager.build_tree(root.id, include_content=False, as_of=when)
                 if tree is not None:
                     trees.append(tree)
+        pages = (total + ROOTS_PER_PAGE - 1) // ROOTS_PER_PAGE
+        if page_no > max(pages, 1):
+            raise Problem(
+                404, f"page {page_no} of the tree is past the last one, page {max(pages, 1)}", kind="page-not-found"
+            )
         budget = [TREE_BUDGET]
         rows = draw(trees, budget, labels)
-        pages = (total + ROOTS_PER_PAGE - 1) // ROOTS_PER_PAGE
         return render(request, "tree.html", me=me, rows=rows, when=when, page=page_no, pages=pages, total_roots=total)
 
     @router.get("/artifacts/{artifact_id}", response_class=HTMLResponse)
@@ -127,11 +131,13 @@ def console_router(service: Service) -> APIRouter:
         as_of: str | None = None,
         diff_from: str | None = None,
         diff_to: str | None = None,
+        children: str | None = None,
     ) -> Response:
         me = identify(request)
         aid = parse_ulid(artifact_id)
         at_version = number(version, "version", low=1, high=MAX_PAGE)
         when = instant(as_of)
+        children_no = number(children, "children", low=1, high=MAX_PAGE) or 1
         async with reading() as manager:
             try:
                 versions = await manager.history(aid)
@@ -158,6 +164,10 @@ def console_router(service: Service) -> APIRouter:
                     out = await manager.find_by_id(aid, include_content=False, as_of=when)
             if at_version is None and out is not None:
                 shown_version = out.version
+            kids: ChildrenPage | None = None  # its children now (or at `when`), not at a past version
+            if at_version is None and out is not None:
+                subtree = await manager.build_tree(aid, include_content=False, as_of=when)
+                kids = children_page(subtree, children_no, TREE_BUDGET, labels)
             low = number(diff_from, "from", low=1, high=latest)
             high = number(diff_to, "to", low=1, high=latest)
             diff = None
@@ -185,6 +195,7 @@ def console_router(service: Service) -> APIRouter:
             data_text=views.data_without_content(out.data) if out is not None else "",
             preview=views.preview(out.data) if out is not None else views.Preview("none"),
             content_gone=content_gone,
+            children=kids,
             diff=diff,
             pretty=views.pretty_json,
             picked_from=picked_from,

@@ -8,12 +8,15 @@ from typing import Final
 
 from ...manager import ArtifactManager
 from ...schemas import ArtifactOut, ArtifactTreeNode
+from ..problems import Problem
 from ..routes import listing
 from . import views
 
 ROOTS_PER_PAGE: Final = 25
 TREE_BUDGET: Final = 2000
 """At most this many nodes are drawn on one tree page; deeper ones are counted, not drawn."""
+CHILDREN_PER_PAGE: Final = 100
+"""An artifact page lists this many of its children (each with its subtree, within the budget)."""
 
 
 @dataclass(slots=True)
@@ -64,6 +67,35 @@ def draw(nodes: list[ArtifactTreeNode], budget: list[int], labels: dict[int, str
         row.children = draw(shown, budget, labels)
         row.hidden = sum(_count(child) for child in children[len(shown) :])
     return rows
+
+
+@dataclass(slots=True)
+class ChildrenPage:
+    """One page of an artifact's children: ``rows`` are children ``first`` to ``last`` of ``total``."""
+
+    rows: list[TreeRow]
+    total: int
+    page: int
+    pages: int
+    first: int
+    last: int
+
+
+def children_page(node: ArtifactTreeNode | None, page: int, budget: int, labels: dict[int, str]) -> ChildrenPage:
+    """Page ``page`` of the children of ``node`` (its subtree, from ``build_tree``), drawn within ``budget``.
+
+    The tree page counts the rows it leaves out and links to their ancestor's page: this is where
+    they are reached, a page of children at a time. A page past the last one is a 404."""
+    children = list(node.children or ()) if node is not None else []
+    pages = max(1, (len(children) + CHILDREN_PER_PAGE - 1) // CHILDREN_PER_PAGE)
+    if page > pages:
+        raise Problem(404, f"children page {page} is past the last one, page {pages}", kind="page-not-found")
+    start = (page - 1) * CHILDREN_PER_PAGE
+    shown = children[start : start + CHILDREN_PER_PAGE]
+    rows = draw(shown, [budget], labels)
+    return ChildrenPage(
+        rows=rows, total=len(children), page=page, pages=pages, first=start + 1, last=start + len(shown)
+    )
 
 
 async def roots_page(manager: ArtifactManager, when: datetime | None, page: int) -> tuple[list[ArtifactOut], int]:

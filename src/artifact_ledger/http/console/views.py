@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -125,3 +126,11 @@ def input_time(value: datetime | None) -> str:
 def iso_time(value: datetime | None) -> str:
     """The machine-readable instant of a ``<time datetime=…>``."""
     return "" if value is None else value.isoformat()
+
+
+def path_segment(value: Any) -> str:
+    """``value`` as one percent-encoded path segment (the ``segment`` filter of the templates).
+
+    Jinja's ``urlencode`` keeps ``/``: an alias named ``team/../../verify`` linked with it would
+    take the browser, once it resolved the dot segments, to ``/verify`` instead of the alias."""
+    return urllib.parse.quote(str(value), safe="")
