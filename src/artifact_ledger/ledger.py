@@ -36,6 +36,7 @@ from .store.blobs import DATABASE, BlobStore, attach
 from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
 from .store.errors import translated
+from .store.one_writer import one_writer
 from .store.recorder import Recorder, reading, recorder_for
 from .store.session import LedgerSession
 
@@ -297,7 +298,8 @@ class Ledger:
     async def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Replay the log into fresh projections in one transaction; returns the events replayed."""
         with translated():
-            async with self.engine.begin() as conn:
+            # in-memory SQLite: its one connection is every writer's, so writers take turns with the replay
+            async with one_writer(self.engine), self.engine.begin() as conn:
                 applied = await replay(await recorder_for(conn), progress)
                 from .query.indexes import recreate_indexes
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Ledger, LockTimeoutError
 from ledger_support import SECRET
@@ -78,3 +79,40 @@ async def test_a_write_waits_for_an_open_transaction_up_to_the_lock_timeout() ->
         async with ledger.manager() as m:
             assert [x.data["n"] for x in await m.find_all()] == ["inside"]
         assert (await ledger.verify()).ok
+
+
+@pytest.mark.parametrize("work", ["rebuild", "create_index", "drop_index"])
+async def test_saves_take_turns_with_a_rebuild_and_index_changes(engine: AsyncEngine, work: str) -> None:
+    """A rebuild or an index change is a write transaction too: on in-memory SQLite a save that
+    arrived meanwhile ran inside it (``cannot start a transaction within a transaction``, or its
+    rows replayed twice). On every backend both finish and nothing is lost."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as m:
+            await m.save_all([ArtifactIn(data={"n": i, "score": i / 10}) for i in range(150)])
+        if work == "drop_index":
+            await ledger.create_index("data.score")
+
+        async def saves() -> int:
+            for i in range(25):
+                async with ledger.manager() as m:
+                    await m.save(ArtifactIn(data={"n": f"later {i}"}))
+                await asyncio.sleep(0)
+            return 25
+
+        async def maintenance() -> None:
+            for _ in range(3):
+                if work == "rebuild":
+                    await ledger.rebuild()
+                elif work == "create_index":
+                    await ledger.create_index("data.score")
+                    await ledger.drop_index("data.score")
+                else:
+                    await ledger.drop_index("data.score")
+                    await ledger.create_index("data.score")
+
+        saved, _ = await asyncio.gather(saves(), maintenance())
+        assert saved == 25
+        async with ledger.manager() as m:
+            assert await m.count() == 175
+        report = await ledger.verify()
+        assert report.ok, report.problem

@@ -23,6 +23,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..store.json_paths import json_sql
+from ..store.one_writer import one_writer
+from ..store.recorder import recorder_for
 from ..store.tables import indexes as registry
 from .language import parse_path
 
@@ -58,7 +60,10 @@ def index_name(path: str, *, events: bool = False) -> str:
 async def create_index(engine: AsyncEngine, path: str) -> str:
     canonical, segments = _canonical(path)
     name = index_name(path)
-    async with engine.begin() as conn:
+    async with one_writer(engine), engine.begin() as conn:  # in-memory SQLite: writers take turns
+        # The ledger's write lock first, as every writer takes it: the index's lock on the tables
+        # taken before it deadlocked with a save holding it (PostgreSQL).
+        await (await recorder_for(conn)).lock()
         await conn.execute(json_sql(engine.dialect.name).create_index(name, segments))
         await conn.execute(
             json_sql(engine.dialect.name).create_index(index_name(path, events=True), segments, events=True)
@@ -72,7 +77,10 @@ async def create_index(engine: AsyncEngine, path: str) -> str:
 async def drop_index(engine: AsyncEngine, path: str) -> str:
     canonical, segments = _canonical(path)
     name = index_name(path)
-    async with engine.begin() as conn:
+    async with one_writer(engine), engine.begin() as conn:  # in-memory SQLite: writers take turns
+        # The ledger's write lock first, as every writer takes it: the index's lock on the tables
+        # taken before it deadlocked with a save holding it (PostgreSQL).
+        await (await recorder_for(conn)).lock()
         await conn.execute(json_sql(engine.dialect.name).drop_index(name, segments))
         await conn.execute(
             json_sql(engine.dialect.name).drop_index(index_name(path, events=True), segments, events=True)
