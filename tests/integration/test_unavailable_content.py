@@ -111,6 +111,17 @@ async def test_every_listing_marks_the_redacted_item_and_reads_the_others(ledger
             assert contents["kept"] == b"kept bytes", name
             assert contents["old"] == b"weights v2", name
             _check_redacted(contents["erased"], f.erased.id, 1)
+        # in JSON (model_dump, the HTTP API's models) the marker is described whole
+        [erased] = [a for a in listings["find_all"] if a.data["name"] == "erased"]
+        described = erased.model_dump(mode="json")["data"]["content"]
+        assert described == {
+            "_type": "unavailable",
+            "artifact_id": str(f.erased.id),
+            "version": 1,
+            "reason": "redacted",
+            "message": str(erased.data["content"]),
+            "position": None,
+        }
         # a read of that one artifact still fails, naming it
         with pytest.raises(RedactedError, match=f"artifact {f.erased.id} version 1 was redacted"):
             await m.find_by_id(f.erased.id)

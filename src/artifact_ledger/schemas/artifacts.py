@@ -14,6 +14,8 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 from ulid import ULID
 
+from ..unavailable import UnavailableContent
+
 
 def _json_safe(value: Any) -> Any:
     """Serialise what JSON can carry; describe the rest (models, arrays) instead of failing."""
@@ -29,6 +31,8 @@ def _json_safe(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bytes | bytearray):
         return {"_type": "bytes", "_size": len(value)}
+    if isinstance(value, UnavailableContent):  # a listing's stand-in for redacted or expired content
+        return {"_type": "unavailable", **{k: getattr(value, k) for k in UnavailableContent.__dataclass_fields__}}
     return {"_type": f"{type(value).__module__}.{type(value).__qualname__}", "_repr": repr(value)[:200]}
 
 
