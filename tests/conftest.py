@@ -7,8 +7,9 @@ Set ``ARTIFACT_LEDGER_TEST_PG`` to point at another server.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from artifact_ledger import ArtifactManager, ArtifactRepository, create_engine
 from artifact_ledger.models import Artifact
-from ledger_support import BACKENDS, HIERARCHY, SECRET, pg_engine
+from ledger_support import BACKENDS, HIERARCHY, PG_URL, SECRET, pg_engine
 
 
 @pytest.fixture
@@ -95,3 +96,27 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 @pytest.fixture
 def manager(session: AsyncSession) -> ArtifactManager:
     return ArtifactManager(ArtifactRepository(session, secret=SECRET), hierarchy=HIERARCHY)
+
+
+async def _database(statement: str) -> None:
+    admin = pg_engine().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database, as a user passes it (``--db``, ``Ledger.open``): a SQLite
+    file in the test's directory, or a PostgreSQL database of its own, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+        return
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_database(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(_database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

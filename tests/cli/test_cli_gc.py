@@ -1,4 +1,5 @@
-"""``artifact-ledger gc`` and ``--blobs`` through the CLI's entry point, with either blob store."""
+"""``artifact-ledger gc`` and ``--blobs`` through the CLI's entry point, with either blob store, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,11 +13,6 @@ import pytest
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.cli import main
 from artifact_ledger.store.blob_dir import DirectoryBlobs
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
 
 
 async def _seed(url: str, blobs: str | None) -> str:

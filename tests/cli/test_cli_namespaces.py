@@ -4,34 +4,10 @@ PostgreSQL (a fresh database per test, dropped afterwards)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from artifact_ledger.cli import main
-from ledger_support import PG_URL
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-        return
-    name = f"ns_{uuid.uuid4().hex[:10]}"
-    libpq = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    subprocess.run(["psql", "-q", libpq, "-c", f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        subprocess.run(
-            ["psql", "-q", libpq, "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-            check=True,
-            capture_output=True,
-        )
 
 
 def test_namespaces_through_the_cli(url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,4 @@
-"""``artifact-ledger redact`` and ``upgrade-chain`` through the CLI's entry point (the library's tests
-cover both backends)."""
+"""``artifact-ledger redact`` and ``upgrade-chain`` through the CLI's entry point, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,11 +11,6 @@ import pytest
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.cli import main
 from artifact_ledger.verify_bundle import verify_bundle
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
 
 
 async def _seed(url: str) -> str:

@@ -7,14 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
-from sqlalchemy import text
 from ulid import ULID
 
 from artifact_ledger import (
@@ -29,7 +25,6 @@ from artifact_ledger import (
 from artifact_ledger.cli import main
 from artifact_ledger.cli.render import history_table
 from artifact_ledger.events import expand_event_types
-from ledger_support import PG_URL, pg_engine
 
 
 async def _story(m: ArtifactManager) -> tuple[ULID, ULID, ULID]:
@@ -146,23 +141,6 @@ def both_events(shown: dict[str, Any]) -> list[AuditEntry]:
 
 
 # ---- the command line ---------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-        return
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    admin = pg_engine().execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def _cli(url: str, *argv: str) -> int:
