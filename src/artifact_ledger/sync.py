@@ -313,6 +313,8 @@ class ArtifactManager(_Wrapper):
     find_paginated = _blocking(_manager.ArtifactManager.find_paginated)
     find_all_by_id = _blocking(_manager.ArtifactManager.find_all_by_id)
     count = _blocking(_manager.ArtifactManager.count)
+    find = _blocking(_manager.ArtifactManager.find)
+    patch = _blocking(_manager.ArtifactManager.patch)
     exists_by_id = _blocking(_manager.ArtifactManager.exists_by_id)
     find_subtree = _blocking(_manager.ArtifactManager.find_subtree)
     build_tree = _blocking(_manager.ArtifactManager.build_tree)
