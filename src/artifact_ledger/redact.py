@@ -25,7 +25,9 @@ event (the last format-1 event) and the ``ledger_info`` row naming the position 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +125,135 @@ async def _listed_chunks(rec: Any, *, exclude: set[str]) -> set[str]:
 _CONTENT = chain_v2.path_text(("content",))
 
 
+@dataclass(frozen=True)
+class StoredStream:
+    """One artifact's events as stored, read under the write lock: what an erasure works from."""
+
+    rows: list[Any]
+    """Every event row of the stream with its opening's columns (``stream_with_openings``), oldest first."""
+    events: dict[int, RecordedEvent]
+    """position -> each state event (the only events a redaction erases leaves of)."""
+    texts: dict[int, str]
+    """position -> that event's payload text as stored."""
+    openings: dict[int, chain_v2.Opening]
+    """position -> its opening (events sealed under chain format 2 only)."""
+    versions: list[StoredVersion]
+    """The state events as the planner reads them."""
+
+
+async def read_stream(rec: Any, aid: str) -> StoredStream:
+    """The stream of ``aid`` from the log, each event with its opening (``ledger_openings``)."""
+    sql = opening_statements(rec.sql.dialect)
+    rows = list(await rec.fetch(sql.stream_with_openings, aid, _ALL))
+    stream = StoredStream(rows, {}, {}, {}, [])
+    for row in rows:
+        event = event_from_row(row[:14], rec.read_ts, rec.read_bytes)
+        if event.type not in STATE_EVENTS:
+            continue
+        opened, salt, salts, erased = row[14:18]
+        text = row[6] if isinstance(row[6], str) else bytes(row[6]).decode("utf-8")
+        opening = None if opened is None else opening_from_row(salt, salts, erased)
+        at = event.position
+        stream.texts[at], stream.events[at] = text, event
+        if opening is not None:
+            stream.openings[at] = opening
+        stream.versions.append(
+            StoredVersion(
+                at,
+                int(event.version),
+                codec.loads(text),
+                1 if opening is None else 2,
+                frozenset(opening.erased) if opening is not None else frozenset(),
+            )
+        )
+    return stream
+
+
+def rewrite(stream: StoredStream, targets: Sequence[chain_v2.Erasure]) -> dict[int, tuple[str, chain_v2.Opening]]:
+    """The payload text and opening each target event is left with once its leaves are erased.
+
+    The log decides: an event whose stored payload and opening no longer give its hash is refused
+    (:class:`ChainBrokenError`) before anything is rewritten; a path the payload does not hold is
+    :class:`chain_v2.OpeningError`. Every target must be a state event of ``stream`` sealed under
+    chain format 2 (the planner, or the importer, made sure)."""
+    for t in targets:
+        _check_sealed(stream.events[t.target], stream.texts[t.target], stream.openings[t.target])
+    return {t.target: chain_v2.redact(stream.texts[t.target], stream.openings[t.target], t.paths) for t in targets}
+
+
+async def store_erasures(
+    rec: Any,
+    aid: str,
+    stream: StoredStream,
+    rewritten: dict[int, tuple[str, chain_v2.Opening]],
+    position: int,
+    trash: list[Path],
+) -> list[str]:
+    """Write what the redaction event at ``position`` (appended already) erases from ``aid``'s events.
+
+    In this order, in the caller's transaction: each event's opening (no event salt any more), then
+    its payload (the guard lets this UPDATE through only once the opening lost its salt); the
+    artifact's row when the state it shows lost something; then the blobs of erased content that
+    nothing refers to any more (:func:`_delete_unnamed`). Returns those blobs."""
+    sql = opening_statements(rec.sql.dialect)
+    steps: list[Any] = []
+    gone: dict[str, str] = {}  # hash -> codec of the content references erased
+    for target, (text, opening) in sorted(rewritten.items()):
+        _, _, salts, erased = opening_values(target, opening)
+        steps.append((sql.update_opening, (salts, erased, target), False))
+        steps.append((sql.update_payload, (text, target), False))
+        if _CONTENT in opening.erased and _CONTENT not in stream.openings[target].erased:
+            ref = content_of(codec.loads(stream.texts[target]))
+            if ref is not None and ref.hash:
+                gone[ref.hash] = ref.codec
+    await rec.pipeline(steps)
+    await _reproject(rec, aid, stream.rows, rewritten)
+    return await _delete_unnamed(rec, gone, position, trash)
+
+
+async def _reproject(rec: Any, aid: str, rows: list[Any], rewritten: dict[int, tuple[str, chain_v2.Opening]]) -> None:
+    """Rewrite the artifact's row when the state it shows is one of the erased events."""
+    last_state = max((int(r[0]) for r in rows if r[4] in STATE_EVENTS), default=None)
+    if last_state is None or last_state not in rewritten:
+        return
+    payload = codec.loads(rewritten[last_state][0])
+    columns = state_columns(payload.get("data"), content_of(payload), payload.get("tags", []))
+    sql = opening_statements(rec.sql.dialect)
+    await rec.pipeline([(sql.update_state, (*columns, aid), False)])
+
+
+async def _delete_unnamed(rec: Any, hashes: dict[str, str], position: int, trash: list[Path]) -> list[str]:
+    """Delete the blobs among ``hashes`` (hash -> codec of the erased references) that nothing
+    refers to any more, with the chunks of a streamed one; returns those deleted.
+
+    A blob is one row or file per hash, whatever refers to it: an event's payload naming it as
+    its content, or a stored manifest listing it as a chunk (the whole content of one version
+    can be a chunk of another's stream). Both kinds of reference keep a blob."""
+    sql = opening_statements(rec.sql.dialect)
+    unnamed = [h for h in hashes if not await _named(rec, h)]
+    stored = await _deletable(rec, await _blob_sizes(rec, unnamed))
+    doomed = [h for h in unnamed if h in stored]
+    if not doomed:
+        return []
+    streamed = [h for h in doomed if hashes[h] == "chunks"]
+    manifests = {h: decode_manifest(d) for h, d in (await _get(rec, streamed)).items()}
+    listed = await _listed_chunks(rec, exclude=set(doomed))
+    doomed = [h for h in doomed if h not in listed]
+    if manifests:
+        chunks = {c for m in manifests.values() for c, _ in m.chunks} - listed - set(doomed)
+        chunks = {c for c in chunks if not await _named(rec, c)}
+        held = await _deletable(rec, await _blob_sizes(rec, sorted(chunks)))
+        doomed.extend(c for c in sorted(chunks) if c in held)
+    if not doomed:
+        return []
+    planted = [h for h in doomed if not await rec.fetch(sql.expired_blob_at, h)]
+    rsql = retention_statements(rec.sql.dialect)
+    await rec.pipeline([(rsql.upsert_expired_blob, (h, position), False) for h in planted])
+    await delete_blobs(rec, doomed, trash)
+    await rec.pipeline([(sql.delete_expired_blob, (h,), False) for h in planted])  # the guard's pass, used
+    return doomed
+
+
 class Redaction(BaseModel):
     """What one ``redact`` erased: the redaction event and, per version, the leaves and blobs gone."""
 
@@ -165,60 +296,20 @@ class Redactions:
             if batch.pending:
                 await batch.flush()
             rec = batch.driver
-            sql = opening_statements(rec.sql.dialect)
-            rows = await rec.fetch(sql.stream_with_openings, aid, _ALL)
-            if not rows or rows[0][4] in PROVENANCE_EVENTS:
+            stream = await read_stream(rec, aid)
+            if not stream.rows or stream.rows[0][4] in PROVENANCE_EVENTS:
                 raise ArtifactNotFoundError(f"artifact {aid} not found: nothing to redact", artifact_id=aid)
-            stream: list[StoredVersion] = []
-            texts: dict[int, str] = {}
-            openings: dict[int, chain_v2.Opening] = {}
-            versions: dict[int, int] = {}
-            events: dict[int, RecordedEvent] = {}
-            for row in rows:
-                event = event_from_row(row[:14], rec.read_ts, rec.read_bytes)
-                if event.type not in STATE_EVENTS:
-                    continue
-                opened, salt, salts, erased = row[14:18]
-                text = row[6] if isinstance(row[6], str) else bytes(row[6]).decode("utf-8")
-                opening = None if opened is None else opening_from_row(salt, salts, erased)
-                at, ver = event.position, event.version
-                texts[at], versions[at], events[at] = text, ver, event
-                if opening is not None:
-                    openings[at] = opening
-                stream.append(
-                    StoredVersion(
-                        at,
-                        int(ver),
-                        codec.loads(text),
-                        1 if opening is None else 2,
-                        frozenset(opening.erased) if opening is not None else frozenset(),
-                    )
-                )
-            targets = plan(aid, stream, version=version, fields=list(fields) if fields is not None else None)
-            for t in targets:  # the log decides: an event and opening that no longer match their hash are refused
-                _check_sealed(events[t.target], texts[t.target], openings[t.target])
-            rewritten = {t.target: chain_v2.redact(texts[t.target], openings[t.target], t.paths) for t in targets}
+            targets = plan(aid, stream.versions, version=version, fields=list(fields) if fields is not None else None)
+            rewritten = rewrite(stream, targets)
             payload = event_payload(targets, version=version, fields=fields)
             payload["artifact_id"] = aid
             sealed = await batch._commit_events([NewEvent(id_text(batch.new_id), 1, REDACTED, payload)], who)
             await batch.flush()
-            steps: list[Any] = []
-            for target, (text, opening) in sorted(rewritten.items()):
-                _, _, salts, erased = opening_values(target, opening)
-                steps.append((sql.update_opening, (salts, erased, target), False))
-                steps.append((sql.update_payload, (text, target), False))
-            await rec.pipeline(steps)
-            await self._reproject(batch, aid, rows, rewritten)
-            gone: dict[str, str] = {}  # hash -> codec of the content references erased
-            for t in targets:
-                ref = content_of(codec.loads(texts[t.target])) if _CONTENT in t.paths else None
-                if ref is not None and ref.hash:
-                    gone[ref.hash] = ref.codec
-            deleted = await self._delete_unnamed(batch, gone, sealed[-1].position, trash)
+            deleted = await store_erasures(rec, aid, stream, rewritten, sealed[-1].position, trash)
             return Redaction(
                 artifact_id=aid,
                 position=sealed[-1].position,
-                erased=[(t.target, versions[t.target], sorted(t.paths)) for t in targets],
+                erased=[(t.target, stream.events[t.target].version, sorted(t.paths)) for t in targets],
                 blobs_deleted=deleted,
             )
 
@@ -227,52 +318,6 @@ class Redactions:
 
         result: Redaction = await deleting_files(write, self.commands.batch is not None)
         return result
-
-    async def _reproject(
-        self, batch: WriteBatch, aid: str, rows: list[Any], rewritten: dict[int, tuple[str, chain_v2.Opening]]
-    ) -> None:
-        """Rewrite the artifact's row when the state it shows is one of the erased events."""
-        last_state = max((int(r[0]) for r in rows if r[4] in STATE_EVENTS), default=None)
-        if last_state is None or last_state not in rewritten:
-            return
-        payload = codec.loads(rewritten[last_state][0])
-        columns = state_columns(payload.get("data"), content_of(payload), payload.get("tags", []))
-        sql = opening_statements(batch.driver.sql.dialect)
-        await batch.driver.pipeline([(sql.update_state, (*columns, aid), False)])
-
-    async def _delete_unnamed(
-        self, batch: WriteBatch, hashes: dict[str, str], position: int, trash: list[Path]
-    ) -> list[str]:
-        """Delete the blobs among ``hashes`` (hash -> codec of the erased references) that nothing
-        refers to any more, with the chunks of a streamed one; returns those deleted.
-
-        A blob is one row or file per hash, whatever refers to it: an event's payload naming it as
-        its content, or a stored manifest listing it as a chunk (the whole content of one version
-        can be a chunk of another's stream). Both kinds of reference keep a blob."""
-        rec = batch.driver
-        sql = opening_statements(rec.sql.dialect)
-        unnamed = [h for h in hashes if not await _named(rec, h)]
-        stored = await _deletable(rec, await _blob_sizes(rec, unnamed))
-        doomed = [h for h in unnamed if h in stored]
-        if not doomed:
-            return []
-        streamed = [h for h in doomed if hashes[h] == "chunks"]
-        manifests = {h: decode_manifest(d) for h, d in (await _get(rec, streamed)).items()}
-        listed = await _listed_chunks(rec, exclude=set(doomed))
-        doomed = [h for h in doomed if h not in listed]
-        if manifests:
-            chunks = {c for m in manifests.values() for c, _ in m.chunks} - listed - set(doomed)
-            chunks = {c for c in chunks if not await _named(rec, c)}
-            held = await _deletable(rec, await _blob_sizes(rec, sorted(chunks)))
-            doomed.extend(c for c in sorted(chunks) if c in held)
-        if not doomed:
-            return []
-        planted = [h for h in doomed if not await rec.fetch(sql.expired_blob_at, h)]
-        rsql = retention_statements(rec.sql.dialect)
-        await rec.pipeline([(rsql.upsert_expired_blob, (h, position), False) for h in planted])
-        await delete_blobs(rec, doomed, trash)
-        await rec.pipeline([(sql.delete_expired_blob, (h,), False) for h in planted])  # the guard's pass, used
-        return doomed
 
     async def upgrade_chain(self, *, actor: str | None, reason: str | None) -> int:
         """Switch the ledger to chain format 2 from the next position on; returns that position

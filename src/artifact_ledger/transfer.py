@@ -21,6 +21,10 @@ ledger's log (an incremental export) appends to it; an older export of the same 
 events a prefix of the log) changes nothing and says so (``ImportResult.already_contained``).
 A ledger whose history differs from the bundle's is refused with :class:`ImportConflictError`
 naming the first position where they differ, before anything is written.
+
+A bundle that continues the log may hold a retention run or a redaction of events the ledger held
+before the import: each is carried over where it stands in the log, with the code that made it at
+the source, so the ledger ends up expired and erased as the source is (:mod:`artifact_ledger.import_erasures`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Final
 
 import orjson
@@ -37,11 +42,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import codec
 from . import verify_bundle as spec
+from .blob_files import deleting_files
 from .bundle import Bundle, BundleEvent, BundleManifest, load_bundle, write_bundle
 from .chain_v2 import Opening
 from .content.streams import decode_manifest
 from .errors import BundleRuleError, CorruptBlobError, IntegrityViolationError, InvalidBundleError
-from .events import REDACTED, RecordedEvent, upcast
+from .events import RecordedEvent, upcast
 from .import_checks import (
     PAGE,
     ImportConflictError,
@@ -51,9 +57,9 @@ from .import_checks import (
     check_start,
     target_head,
 )
+from .import_erasures import HeldChanges
 from .projections.projector import Projector, write_checkpoints
 from .proofs import Extender
-from .redaction import erasures_of
 from .store.errors import translated
 from .store.openings import adopt_format_2, opening_values
 from .store.recorder import Recorder, recorder_for
@@ -144,7 +150,7 @@ FUTURE_TOLERANCE: Final = timedelta(minutes=5)
 class _Replay:
     """Inserts verified events (and their blobs) page by page and projects them."""
 
-    def __init__(self, driver: Recorder, bundle: Bundle, head: LedgerHead) -> None:
+    def __init__(self, driver: Recorder, bundle: Bundle, head: LedgerHead, trash: list[Path]) -> None:
         self.driver = driver
         self.bundle = bundle
         self.head = head
@@ -157,6 +163,7 @@ class _Replay:
         self.format_2_from: int | None = None
         """The first imported position sealed under chain format 2 (the ledger seals format 2 after it)."""
         self.now = datetime.now(UTC)
+        self.held = HeldChanges(driver, str(bundle.path), bundle.manifest.first_position, head.position, trash)
 
     def check(self, event: BundleEvent) -> None:
         # Each hash was recomputed by load_bundle and the file is checked against its SHA-256 as it
@@ -183,68 +190,62 @@ class _Replay:
                 rule="recorded-in-the-future",
             )
 
-    def _erases_nothing_held(self, event: RecordedEvent) -> None:
-        """A redaction in the bundle of events this ledger held before the import would leave their
-        erased values here, and a log whose redaction events name leaves still present (``verify``
-        fails). Carrying an erasure over to stored events is not done by an import: refused."""
-        if event.type != REDACTED:
-            return
-        try:
-            targets = sorted({e.target for e in erasures_of(event.position, event.payload)})
-        except ValueError:
-            return  # the bundle's own checks name a malformed redaction event
-        held = [t for t in targets if t <= self.head.position]
-        if held:
-            raise ImportConflictError(
-                f"bundle {self.bundle.path}: the redaction at position {event.position} erases events "
-                f"{', '.join(map(str, held))}, which this ledger held before the import with their values; importing "
-                "it would keep the erased values here and leave a log that does not verify. Nothing was imported: "
-                "import the whole bundle into an empty ledger instead"
-            )
-
     async def page(self, page: Sequence[BundleEvent]) -> None:
         fresh: list[RecordedEvent] = []
         for event in page:
             self.check(event)
             if event.position <= self.head.position:
                 self.skipped += 1
-            else:
-                recorded = _recorded(event)
-                self._not_ahead(recorded)
-                self._erases_nothing_held(recorded)
-                fresh.append(recorded)
-                if event.opening is not None and self.format_2_from is None:
-                    self.format_2_from = event.position
-        if not fresh:
+                self.held.note(event)
+                continue
+            recorded = _recorded(event)
+            self._not_ahead(recorded)
+            fresh.append(recorded)
+            if event.opening is not None and self.format_2_from is None:
+                self.format_2_from = event.position
+        # A retention run and a redaction of events held before change what is stored: each lands
+        # after the events before it and before those after it, as it did where it was written.
+        start = 0
+        for index, recorded in enumerate(fresh):
+            if self.held.changed_by(recorded):
+                await self._land(fresh[start : index + 1])
+                self.blobs_seen.difference_update(await self.held.apply(recorded))  # stored again if needed later
+                start = index + 1
+        await self._land(fresh[start:])
+
+    async def _land(self, events: Sequence[RecordedEvent]) -> None:
+        """Insert ``events`` (and their blobs) and project them."""
+        if not events:
             return
-        await self._blobs(fresh)
+        self.blobs_seen.difference_update(await self.held.redactions_held())  # before anything is appended
+        await self._blobs(events)
         try:
             with translated():
                 await self.driver.executemany(
-                    self.driver.sql.insert_event, [event_values(e, self.driver.ts) for e in fresh]
+                    self.driver.sql.insert_event, [event_values(e, self.driver.ts) for e in events]
                 )
-                opened = [opening_values(e.position, e.opening) for e in fresh if e.opening is not None]
+                opened = [opening_values(e.position, e.opening) for e in events if e.opening is not None]
                 if opened:
                     await self.driver.executemany(self.driver.sql.insert_opening, opened)
         except IntegrityViolationError:
             first = self.bundle.manifest.first_position
-            lines = f"lines {fresh[0].position - first + 1}-{fresh[-1].position - first + 1}"
+            lines = f"lines {events[0].position - first + 1}-{events[-1].position - first + 1}"
             raise BundleRuleError(
                 f"bundle {self.bundle.path}: an event id on {spec.EVENTS} {lines} already names an event of the "
                 "ledger (rule: unique-event-id)",
                 file=spec.EVENTS,
-                line=fresh[0].position - first + 1,
+                line=events[0].position - first + 1,
                 rule="unique-event-id",
             ) from None
         assert self.merkle is not None
-        await self.merkle.extend(e.hash for e in fresh)
-        parents = {e.payload.get("parent_id") or e.payload.get("to_parent_id") for e in fresh}
-        await self.projector.load([*(p for p in parents if isinstance(p, str)), *(e.artifact_id for e in fresh)])
-        for recorded in fresh:
+        await self.merkle.extend(e.hash for e in events)
+        parents = {e.payload.get("parent_id") or e.payload.get("to_parent_id") for e in events}
+        await self.projector.load([*(p for p in parents if isinstance(p, str)), *(e.artifact_id for e in events)])
+        for recorded in events:
             await self.projector.apply(recorded)
         await self.projector.flush()
         self.projector.forget()
-        self.imported += len(fresh)
+        self.imported += len(events)
 
     async def _blobs(self, events: Sequence[RecordedEvent]) -> None:
         """Store the page's new blobs, each read and hashed once; a row already there must hold the same bytes."""
@@ -324,6 +325,18 @@ async def import_bundle(
     ledger already holds (an older export of it) changes nothing: ``already_contained`` is true.
     """
     bundle = source if isinstance(source, Bundle) else load_bundle(source)
+
+    async def replay(trash: list[Path]) -> ImportResult:
+        return await _import(engine, bundle, trash, progress)
+
+    # A retention run or a redaction in the bundle deletes blob files of a directory store: they are
+    # set aside while the transaction runs, removed once it committed, put back if it failed.
+    return await deleting_files(replay, False)
+
+
+async def _import(
+    engine: AsyncEngine, bundle: Bundle, trash: list[Path], progress: Callable[[int], None] | None
+) -> ImportResult:
     manifest = bundle.manifest
     with translated():
         async with engine.begin() as conn:
@@ -336,12 +349,13 @@ async def import_bundle(
                 return ImportResult(0, manifest.event_count, 0, head.position, head.hash, already_contained=True)
             if not bundle.rules_checked:
                 await check_rules(driver, bundle, head)  # every event passes before the first write
-            replay = _Replay(driver, bundle, head)
+            replay = _Replay(driver, bundle, head, trash)
             replay.merkle = await Extender.at_head(driver, head.position)
             for page in _pages(bundle):
                 await replay.page(page)
                 if progress is not None:
                     progress(replay.imported + replay.skipped)
+            await replay.held.check_erased()
             check_merkle_root(bundle, replay.merkle)
             if replay.imported and replay.format_2_from is not None:
                 await adopt_format_2(driver, replay.format_2_from)
