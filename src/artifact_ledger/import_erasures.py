@@ -32,8 +32,9 @@ from . import verify_bundle as spec
 from .chain_v2 import Erasure, Opening, OpeningError
 from .errors import ChainBrokenError
 from .events import REDACTED, RETENTION_APPLIED, RecordedEvent
+from .gc import referenced_hashes
 from .import_checks import ImportConflictError
-from .lifecycle import delete_blobs
+from .lifecycle import blob_sizes, delete_blobs
 from .redact import read_stream, rewrite, store_erasures
 from .redaction import erasures_of
 from .retention import expired_blob_hashes
@@ -60,6 +61,8 @@ class HeldChanges:
         """(position, payload) of the overlap's redaction events, carried over before the first new event."""
         self.erased: dict[int, tuple[str, str, Opening]] = {}
         """position -> (artifact id, payload, opening) of each overlap line the bundle holds erased."""
+        self.deleted: dict[str, int] = {}
+        """hash -> position of the imported retention event that deleted a blob held here."""
 
     def fail(self, position: int, detail: str) -> ImportConflictError:
         line = position - self.first_position + 1
@@ -93,6 +96,7 @@ class HeldChanges:
         if event.type == RETENTION_APPLIED:
             hashes = list(expired_blob_hashes(event.payload))
             await delete_blobs(self.driver, hashes, self.trash)  # its ledger_expired_blobs rows are projected
+            self.deleted.update((h, event.position) for h in hashes)
             return hashes
         return await self._erase(event.position, event.payload)
 
@@ -149,6 +153,27 @@ class HeldChanges:
         if not rewritten:
             return []
         return await store_erasures(self.driver, aid, stream, rewritten, position, self.trash)
+
+    async def check_deleted(self) -> None:
+        """Every blob an imported retention run deleted here that a version the log still keeps needs
+        (its content, or a chunk of its streamed content) is stored again: a later event of the bundle
+        saved the same bytes. A run deletes only what no kept version needs; a bundle whose run
+        deleted more (a forged ``deleted`` list) is refused and the held bytes stay."""
+        if not self.deleted:
+            return
+        needed: set[str] = set()
+        async for page in referenced_hashes(self.driver):
+            needed.update(h for h in page if h in self.deleted)
+        if not needed:
+            return
+        stored = await blob_sizes(self.driver, sorted(needed))
+        for digest in sorted(needed):
+            if digest not in stored:
+                raise self.fail(
+                    self.deleted[digest],
+                    f"the retention event deletes blob {digest}, which a version whose content no retention "
+                    "event expired still needs",
+                )
 
     async def check_erased(self) -> None:
         """Every overlap line the bundle holds erased must now be stored here as the bundle has it

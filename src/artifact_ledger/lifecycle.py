@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from .commands import Commands
     from .reads import Reads
 
-__all__ = ["Hold", "Retention", "delete_blobs"]
+__all__ = ["Hold", "Retention", "blob_sizes", "deletable", "delete_blobs"]
 
 _PAGE = 5000
 _IDS = 2000
@@ -89,7 +89,7 @@ async def delete_blobs(
         await asyncio.to_thread(delete_files, store, list(hashes if files is None else files), trash)
 
 
-async def _deletable(rec: Recorder, sizes: dict[str, int]) -> dict[str, int]:
+async def deletable(rec: Recorder, sizes: dict[str, int]) -> dict[str, int]:
     """``sizes`` without the blobs that are files of a blob directory another ledger has registered:
     a file's name says nothing of which ledgers need it, so none is deleted there (and no event
     or report names it as deleted)."""
@@ -100,7 +100,7 @@ async def _deletable(rec: Recorder, sizes: dict[str, int]) -> dict[str, int]:
     return {h: n for h, n in sizes.items() if h not in files}
 
 
-async def _blob_sizes(rec: Recorder, hashes: Sequence[str]) -> dict[str, int]:
+async def blob_sizes(rec: Recorder, hashes: Sequence[str]) -> dict[str, int]:
     """The stored size of each of ``hashes`` that ``ledger_blobs`` holds or, with a directory
     store, that has a file there."""
     sql = retention_statements(rec.sql.dialect)
@@ -240,7 +240,7 @@ class Retention:
     ) -> tuple[RetentionReport, list[dict[str, Any]]]:
         facts = await fold_log(rec)
         decided = plan(facts, policy, now)
-        sizes = await _deletable(rec, await _blob_sizes(rec, decided.hashes))
+        sizes = await deletable(rec, await blob_sizes(rec, decided.hashes))
         kept = set(decided.keep_hashes)
         if sizes:
             # A blob is one row or file per hash, whatever refers to it: the whole content of one
@@ -254,7 +254,7 @@ class Retention:
         listed = set(deleted)  # a blob is deleted once, however many expired versions name it
         for manifest in manifests:
             chunks = [c for c, _ in await _chunks_of(rec, [manifest]) if c not in kept and c not in listed]
-            chunk_sizes = await _deletable(rec, await _blob_sizes(rec, chunks))
+            chunk_sizes = await deletable(rec, await blob_sizes(rec, chunks))
             deleted[manifest].extend((c, chunk_sizes[c]) for c in dict.fromkeys(chunks) if c in chunk_sizes)
             listed.update(chunks)
         cutoff = None if policy.keep_newer_than is None else now - policy.keep_newer_than
@@ -279,7 +279,7 @@ async def _chunks_of(rec: Recorder, manifests: Iterable[str]) -> list[tuple[str,
     if not wanted:
         return []
     out: list[tuple[str, int]] = []
-    stored = set(await _blob_sizes(rec, wanted))
+    stored = set(await blob_sizes(rec, wanted))
     for manifest in wanted:
         if manifest in stored:
             data = (await rec.blobs.get(rec, [manifest]))[manifest]

@@ -41,7 +41,7 @@ from .content.streams import decode_manifest
 from .errors import ArtifactNotFoundError, ChainBrokenError, InvalidArgumentError
 from .events import CHAIN_UPGRADED, PROVENANCE_EVENTS, STATE_EVENTS, NewEvent, RecordedEvent, content_of
 from .ids import id_text, parse_id
-from .lifecycle import _blob_sizes, _deletable, delete_blobs
+from .lifecycle import blob_sizes, deletable, delete_blobs
 from .projections.rows import state_columns
 from .redaction import REDACTED, StoredVersion, event_payload, plan
 from .retention import checked_reason
@@ -115,7 +115,7 @@ async def _listed_chunks(rec: Any, *, exclude: set[str]) -> set[str]:
             ref = content_of(codec.loads(payload))
             if ref is not None and ref.hash and ref.codec == "chunks" and ref.hash not in exclude:
                 named.add(ref.hash)
-    stored = sorted(await _blob_sizes(rec, sorted(named)))
+    stored = sorted(await blob_sizes(rec, sorted(named)))
     listed: set[str] = set()
     for data in (await _get(rec, stored)).values():
         listed.update(c for c, _ in decode_manifest(data).chunks)
@@ -231,7 +231,7 @@ async def _delete_unnamed(rec: Any, hashes: dict[str, str], position: int, trash
     can be a chunk of another's stream). Both kinds of reference keep a blob."""
     sql = opening_statements(rec.sql.dialect)
     unnamed = [h for h in hashes if not await _named(rec, h)]
-    stored = await _deletable(rec, await _blob_sizes(rec, unnamed))
+    stored = await deletable(rec, await blob_sizes(rec, unnamed))
     doomed = [h for h in unnamed if h in stored]
     if not doomed:
         return []
@@ -242,7 +242,7 @@ async def _delete_unnamed(rec: Any, hashes: dict[str, str], position: int, trash
     if manifests:
         chunks = {c for m in manifests.values() for c, _ in m.chunks} - listed - set(doomed)
         chunks = {c for c in chunks if not await _named(rec, c)}
-        held = await _deletable(rec, await _blob_sizes(rec, sorted(chunks)))
+        held = await deletable(rec, await blob_sizes(rec, sorted(chunks)))
         doomed.extend(c for c in sorted(chunks) if c in held)
     if not doomed:
         return []

@@ -12,8 +12,9 @@ request (one version or all, the content or named data fields) becomes a list of
   of them would break the chain: :class:`InvalidArgumentError` saying so.
 
 The redaction event's payload names every erased leaf by position and path, so the chain
-check (:func:`chain_v2.unjustified`) can hold the stored openings to it. Not yet called by the
-ledger: format 2 is not written yet (``docs/chain.md``, "Format 2").
+check (:func:`chain_v2.unjustified`) can hold the stored openings to it. ``redact.py`` runs the
+plan under the write lock; an import reads the erasures back from the event
+(:func:`erasures_of`, ``import_erasures.py``).
 """
 
 from __future__ import annotations

@@ -356,6 +356,7 @@ async def _import(
                 if progress is not None:
                     progress(replay.imported + replay.skipped)
             await replay.held.check_erased()
+            await replay.held.check_deleted()
             check_merkle_root(bundle, replay.merkle)
             if replay.imported and replay.format_2_from is not None:
                 await adopt_format_2(driver, replay.format_2_from)

@@ -11,6 +11,7 @@ and (where content is involved) both blob stores.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -37,7 +38,7 @@ from artifact_ledger.store.openings import opening_values
 from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
 from artifact_ledger.transfer import ImportConflictError, export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
-from bundle_forge import read_events, with_payload, write_events
+from bundle_forge import forge, read_events, with_payload, write_events
 from ledger_support import SECRET, make_format_1
 
 EMAIL = '["data","email"]'
@@ -424,3 +425,45 @@ async def test_a_held_event_erased_otherwise_here_is_refused(source: Ledger, tar
     with pytest.raises(ImportConflictError, match=r"events\.jsonl line 1 \(position 1\): the bundle holds event 1"):
         await import_bundle(target.engine, tmp_path / "whole")
     assert len(await payloads(target)) == 2
+
+
+async def test_a_retention_run_that_deletes_what_a_kept_version_needs_is_refused(
+    source: Ledger, target: Ledger, tmp_path: Path, blobs: str
+) -> None:
+    """A run deletes only what no kept version needs. A bundle whose retention event lists the blob
+    of a version it does not expire (a forged ``deleted``, re-sealed so the chain holds) would make
+    the import delete bytes the backup still needs: it is refused, and they stay."""
+    async with source.manager() as m:
+        kept = await m.save(ArtifactIn(data={"name": "kept", "content": b"needed bytes"}))
+        old = await m.save(ArtifactIn(data={"name": "old", "content": b"old bytes"}))
+        await m.save(ArtifactIn(id=old.id, data={"name": "old", "content": b"new bytes"}))
+    await export_ledger(source.engine, tmp_path / "first")
+    head = await source.head()
+    await import_bundle(target.engine, tmp_path / "first")
+    before = await stored_blobs(target, blobs, tmp_path / "target-blobs")
+    await source.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    await write_bundle(source.engine, tmp_path / "later", since=head)
+    needed = hashlib.sha256(b"needed bytes").hexdigest()
+    assert needed in before
+
+    def forged(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for record in records:
+            if record["type"] == "retention.applied":
+                deleted = json.loads(record["payload"])["deleted"]
+                record = with_payload(record, deleted=[*deleted, [needed, len(b"needed bytes")]])
+            out.append(record)
+        return out
+
+    bundle = forge(tmp_path / "later", tmp_path / "forged", forged)
+    with pytest.raises(ImportConflictError, match=f"deletes blob {needed}, which a version"):
+        await import_bundle(target.engine, bundle)
+    assert await stored_blobs(target, blobs, tmp_path / "target-blobs") == before
+    async with target.manager() as m:
+        out = await m.find_by_id(kept.id)
+        assert out is not None
+        assert out.data["content"] == b"needed bytes"
+    assert (await target.verify()).ok
+    # the bundle as written imports
+    await import_bundle(target.engine, tmp_path / "later")
+    await same_as_source(source, target, tmp_path, "after")
