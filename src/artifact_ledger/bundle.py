@@ -41,6 +41,7 @@ from .merkle import Frontier, frontier_nodes
 from .proofs import subtree_hashes
 from .store.errors import translated
 from .store.event_store import merkle_drift
+from .store.one_writer import connect
 from .store.openings import opening_statements
 from .store.recorder import Recorder, reading
 from .store.rows import EVENT_COLUMNS, HASH, PREV_HASH, RECORDED_AT
@@ -250,7 +251,7 @@ async def write_bundle(
     anchor = HeadDigest.parse(since) if since is not None else HeadDigest(0, codec.GENESIS_HASH.hex())
     _prepare(directory)
     with translated():
-        async with engine.connect() as conn, reading(conn) as driver:
+        async with connect(engine) as conn, reading(conn) as driver:  # in-memory SQLite: in turn with writers
             if anchor.position > 0:
                 rows = await driver.fetch(driver.sql.hash_at, anchor.position)
                 if not rows or bytes(rows[0][0]).hex() != anchor.hash:

@@ -50,6 +50,7 @@ from .lifecycle import delete_blobs
 from .retention import PART_ITEMS
 from .store.blob_dir import DirectoryBlobs
 from .store.errors import translated
+from .store.one_writer import connect
 from .store.recorder import Recorder, reading
 from .store.retention import gc_statements
 from .writer import WriteBatch
@@ -323,7 +324,7 @@ async def _reading(retention: Retention) -> AsyncIterator[Recorder]:
         async with repo.reading() as rec:
             yield rec
         return
-    async with engine.connect() as conn, reading(conn) as rec:
+    async with connect(engine) as conn, reading(conn) as rec:  # in-memory SQLite: in turn with writers
         yield rec
 
 

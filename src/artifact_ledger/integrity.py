@@ -29,6 +29,7 @@ from . import codec, logs
 from .drift import DriftCheck, Finding, earliest
 from .errors import InvalidArgumentError
 from .store.errors import translated
+from .store.one_writer import connect
 from .store.recorder import Recorder, reading
 
 MODIFIED: Final = "modified"
@@ -128,7 +129,7 @@ async def read_head(driver: Recorder) -> HeadDigest:
 async def head(engine: AsyncEngine) -> HeadDigest:
     """The position and hash of the last event (``(0, 64 zeros)`` for an empty log)."""
     with translated():
-        async with engine.connect() as conn, reading(conn) as driver:
+        async with connect(engine) as conn, reading(conn) as driver:
             return await read_head(driver)
 
 
@@ -261,7 +262,7 @@ async def verify(
     hold unchanged (this is what detects a rewritten chain or a truncated tail).
     """
     with logs.span("verify"):
-        async with engine.connect() as conn:
+        async with connect(engine) as conn:  # in-memory SQLite: in turn with writers
             return await verify_connection(
                 conn, since=since, trusted_head=trusted_head, blobs=blobs, projections=projections, progress=progress
             )

@@ -36,7 +36,7 @@ from .store.blobs import DATABASE, BlobStore, attach
 from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
 from .store.errors import translated
-from .store.one_writer import one_writer
+from .store.one_writer import connect, one_writer
 from .store.recorder import Recorder, reading, recorder_for
 from .store.session import LedgerSession
 
@@ -232,7 +232,7 @@ class Ledger:
     async def events_since(self, position: int, *, limit: int = 1000) -> list[RecordedEvent]:
         """Events after ``position``, in position order (at most ``limit``), for downstream consumers."""
         with translated():
-            async with self.engine.connect() as conn:
+            async with connect(self.engine) as conn:  # in-memory SQLite: in turn with writers
                 return await queries.events_after(conn, position, limit)
 
     async def apply_retention(
@@ -388,7 +388,7 @@ class Ledger:
 
     async def _proof(self, build: Callable[[Recorder], Awaitable[_T]]) -> _T:
         with translated():
-            async with self.engine.connect() as conn, reading(conn) as driver:
+            async with connect(self.engine) as conn, reading(conn) as driver:
                 return await build(driver)
 
     async def create_index(self, path: str) -> str:

@@ -30,6 +30,7 @@ from .store.engine import create_engine
 from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems
 from .store.guards import repair_guards as _repair_guards
+from .store.one_writer import one_writer
 from .store.recorder import recorder_for
 from .store.tables import aliases, events, holds, indexes, info, merkle_frontier
 
@@ -71,8 +72,10 @@ async def _locked(url_or_engine: str | URL | AsyncEngine, work: Callable[[Connec
     owns = not isinstance(url_or_engine, AsyncEngine)
     engine = url_or_engine if isinstance(url_or_engine, AsyncEngine) else create_engine(url_or_engine)
     try:
-        # One engine can hand two coroutines the same connection (SQLite in memory): take turns in-process first.
-        async with _engine_locks.setdefault(engine.sync_engine, asyncio.Lock()):
+        # One engine can hand two coroutines the same connection (SQLite in memory): take turns in-process first,
+        # with other migrations and (one_writer) with the ledger's writers, whose half-done transaction this
+        # connection's commit or rollback would otherwise end.
+        async with _engine_locks.setdefault(engine.sync_engine, asyncio.Lock()), one_writer(engine):
             for attempt in range(SQLITE_ATTEMPTS):
                 try:
                     with translated():

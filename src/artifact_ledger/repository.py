@@ -24,7 +24,7 @@ from .ids import IdFactory, new_id
 from .keys import resolve_keyring
 from .store.blobs import store_of
 from .store.errors import translate
-from .store.one_writer import engine_of, one_writer
+from .store.one_writer import connect, engine_of, one_writer
 from .store.recorder import Recorder, autocommit_reads, own_transaction, read_once, recorder_for
 from .writer import WriteBatch
 
@@ -155,7 +155,7 @@ class ArtifactRepository:
                 yield self.session
                 return
             with self._replica_errors(engine):
-                async with engine.connect() as connection:
+                async with connect(engine) as connection:  # in-memory SQLite: in turn with writers
                     yield connection
 
     @asynccontextmanager

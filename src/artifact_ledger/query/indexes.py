@@ -23,7 +23,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..store.json_paths import json_sql
-from ..store.one_writer import one_writer
+from ..store.one_writer import connect, one_writer
 from ..store.recorder import recorder_for
 from ..store.tables import indexes as registry
 from .language import parse_path
@@ -90,7 +90,7 @@ async def drop_index(engine: AsyncEngine, path: str) -> str:
 
 
 async def list_indexes(engine: AsyncEngine) -> list[IndexInfo]:
-    async with engine.connect() as conn:
+    async with connect(engine) as conn:  # in-memory SQLite: in turn with writers
         rows = (await conn.execute(select(registry).order_by(registry.c.path))).all()
     return [IndexInfo(path=r.path, name=r.name, created_at=r.created_at) for r in rows]
 

@@ -9,6 +9,13 @@ transaction takes this process-wide lock first, for as long as the transaction i
 lock the database would be, with the same patience (the engine's lock timeout, then
 :class:`~artifact_ledger.errors.LockTimeoutError`). Engines with a connection per caller (a
 SQLite file, PostgreSQL) take nothing here: the database orders their writers.
+
+A read that opens a connection of its own (:func:`connect`: ``verify``, ``head``, export, proofs,
+``events_since``, a dry-run ``gc``, history and audit) begins and ends a transaction on it too: a
+snapshot's ``BEGIN`` and ``ROLLBACK``, SQLAlchemy's rollback when the connection closes. On the one
+connection those undid a writer's half-done transaction or took a writer's statements into the
+read's snapshot, so such a read takes its turn as well. And that connection is the database: it
+is rolled back, never closed, when a write fails or is cancelled (``recorder.own_transaction``).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from ..errors import LockTimeoutError
 from .engine import lock_timeout_seconds
 from .errors import site_of
 
-__all__ = ["engine_of", "one_writer"]
+__all__ = ["connect", "engine_of", "one_writer", "shares_one_connection"]
 
 _LOCKS: weakref.WeakKeyDictionary[Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -44,9 +51,15 @@ def engine_of(bind: Any) -> AsyncEngine | None:
     return bind if isinstance(bind, AsyncEngine) else None
 
 
+def shares_one_connection(engine: AsyncEngine) -> bool:
+    """Whether every caller of ``engine`` gets the same connection (in-memory SQLite): closing it
+    would lose the database."""
+    return isinstance(engine.sync_engine.pool, StaticPool)
+
+
 def _lock(engine: AsyncEngine) -> asyncio.Lock | None:
     sync = engine.sync_engine
-    if not isinstance(sync.pool, StaticPool):
+    if not shares_one_connection(engine):
         return None
     loop = asyncio.get_running_loop()
     per_loop = _LOCKS.setdefault(sync, weakref.WeakKeyDictionary())
@@ -80,3 +93,10 @@ async def one_writer(engine: AsyncEngine | None) -> AsyncIterator[None]:
         yield
     finally:
         lock.release()
+
+
+@asynccontextmanager
+async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.connect()`` for a read of its own, in turn with writers where the engine shares one connection."""
+    async with one_writer(engine), engine.connect() as connection:
+        yield connection

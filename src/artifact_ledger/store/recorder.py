@@ -22,7 +22,7 @@ from sqlalchemy.util import await_only, greenlet_spawn
 from ..errors import LedgerError
 from .blobs import DATABASE, BlobStore, store_of
 from .errors import enter_site
-from .one_writer import one_writer
+from .one_writer import one_writer, shares_one_connection
 from .sqlite_threads import workers_of
 from .statements import Statement, Statements
 
@@ -225,19 +225,26 @@ async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     async with one_writer(engine):  # in-memory SQLite: its one connection is every writer's
         pooled = await engine.raw_connection()
         recorder = _with_blobs(cls(None, pooled.driver_connection, owns_transaction=True), engine)
-        async with _pooled_transaction(pooled, recorder):
+        async with _pooled_transaction(pooled, recorder, keep=shares_one_connection(engine)):
             yield recorder
 
 
 @asynccontextmanager
-async def _pooled_transaction(pooled: Any, recorder: Recorder) -> AsyncIterator[None]:
+async def _pooled_transaction(pooled: Any, recorder: Recorder, *, keep: bool = False) -> AsyncIterator[None]:
     """The transaction of :func:`own_transaction` on a pooled connection: rolled back unless
-    committed, and the connection closed rather than pooled when its state is unknown."""
+    committed, and the connection closed rather than pooled when its state is unknown.
+
+    ``keep``: the connection is the database (in-memory SQLite, one connection for everyone), so it
+    is never closed: closing it lost every artifact when one save was cancelled. It is rolled back
+    instead; its driver (aiosqlite) runs the rollback after the statement in flight, in order."""
     try:
         yield
         if recorder.in_own_transaction():  # the block ended without committing (nothing to write)
             await recorder.abandon()
     except BaseException as error:
+        if keep:
+            await recorder.abandon()
+            raise
         if not isinstance(error, Exception):
             # Cancelled (or interrupted) with a statement in flight, say while waiting for the
             # write lock: the driver does not know yet whether the server began the transaction,

@@ -94,7 +94,11 @@ class SqliteRecorder(Recorder):
         await self.pipeline([*steps, (_COMMIT, (), False)])
 
     async def abandon(self) -> None:
-        if self._open():
+        if type(self.raw) is not Worker:
+            # aiosqlite: its rollback queues behind a statement still in flight (a cancelled
+            # BEGIN IMMEDIATE, say), whose transaction the flag read now would not show yet.
+            await self.raw.rollback()
+        elif self._open():
             await self.execute(_ROLLBACK)
 
     def in_own_transaction(self) -> bool:
