@@ -212,6 +212,32 @@ async def test_a_diff_of_two_redacted_versions_never_says_unchanged(ledger: Ledg
         assert (same.content, same.content_diff, same.changed) == (None, None, False)
 
 
+async def test_an_artifact_whose_content_was_redacted_takes_every_command(ledger: Ledger) -> None:
+    """The row of an artifact whose content was erased says so (codec ``redacted``), as the log's
+    payload does: a patch, in a transaction or not, a move, a delete and restore, and a revert
+    all go through (a patch was refused as projection drift), and none brings content back."""
+    async with ledger.manager() as m:
+        parent = await m.save(ArtifactIn(data={"name": "parent"}))
+        a = await m.save(ArtifactIn(data={"name": "a", "email": "e@x", "content": b"secret bytes"}))
+        await m.redact(a.id, reason="erasure request")
+        patched = await m.patch(a.id, {"status": "kept"})
+        assert (patched.version, patched.data) == (2, {"name": "a", "email": "e@x", "status": "kept"})
+        async with m.transaction():
+            again = await m.patch(a.id, {"round": 2})
+        assert again.version == 3
+        assert (await m.move(a.id, parent.id)).version == 4
+        await m.delete_by_id(a.id)
+        assert (await m.restore(a.id)).version == 6
+        reverted = await m.revert(a.id, to_version=1)
+        assert reverted.data == {"name": "a", "email": "e@x"}
+        await m.redact(a.id, fields=["email"], reason="erasure request")
+        assert (await m.patch(a.id, {"name": "b"})).data == {"name": "b"}
+        current = await m.find_by_id(a.id)
+        assert current is not None
+        assert "content" not in current.data
+    assert (await ledger.verify()).ok
+
+
 async def test_bad_requests_write_nothing(ledger: Ledger, engine: AsyncEngine) -> None:
     async with ledger.manager() as m:
         a = await m.save(ArtifactIn(data={"name": "x", "email": "e"}))

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import codec
 from ..decide import ArtifactState
-from ..events import REDACTED_CODEC, ContentRef
+from ..events import ERASED_CONTENT, REDACTED_CODEC, ContentRef
 from ..store.recorder import Recorder
 
 
@@ -104,7 +104,11 @@ def row_from_db(driver: Recorder, r: Sequence[Any]) -> ArtifactRow:
         created_by,
         updated_by,
     ) = r
-    content = ContentRef(content_hash, content_codec, content_type, int(content_size)) if content_hash else None
+    content: ContentRef | None = None
+    if content_hash:
+        content = ContentRef(content_hash, content_codec, content_type, int(content_size))
+    elif content_codec == REDACTED_CODEC:  # content a redaction erased: what the log's payload says too
+        content = ERASED_CONTENT
     return ArtifactRow(
         id_,
         parent_id,
