@@ -9,6 +9,15 @@ Whichever store holds the blobs (``store/blobs.py``), the pass checks what the l
 - content saved as a stream: its manifest is followed, each chunk must be present with the
   size and hash the manifest lists, and the chunks in order must hash to the content's
   SHA-256 and add up to its size. Chunks are read one at a time.
+
+The database rows are read in the run's snapshot, but a directory store's files have none: a
+redaction, a retention run or gc that commits while the pass runs deletes files the snapshot still
+references. So a file the snapshot needs is looked for in two more places before it is reported
+missing: its set-aside copy (``.trash.<hash>``, where a run puts it until its transaction ends,
+:mod:`~artifact_ledger.blob_files`), and then the log as committed *now* (``now``, read on a
+connection of its own once the pass is done): a blob no live version needs any more
+(:func:`artifact_ledger.gc.referenced_hashes`) was erased or expired on purpose meanwhile, which
+is no finding. A file deleted by hand, that the log still needs, stays one.
 """
 
 from __future__ import annotations
@@ -16,21 +25,72 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .blob_files import TRASH
 from .content.streams import decode_manifest
 from .drift import Finding, earliest
-from .errors import CorruptBlobError, LedgerError
+from .errors import CorruptBlobError, LedgerError, MissingBlobError
 from .integrity import BLOB_CORRUPTED, BLOB_MISSING
 from .store.blob_dir import DirectoryBlobs
 from .store.blobs import HEX64
-from .store.recorder import Recorder
+from .store.one_writer import connect
+from .store.recorder import Recorder, reading
 
 BLOB_PAGE: Final = 64
 ROW_BATCH: Final = 500
+
+Needed = Callable[[Collection[str]], Awaitable[set[str]]]
+"""Which of some blob hashes the log as committed now still needs (:func:`needed_now`)."""
+
+
+def set_aside(store: DirectoryBlobs, digest: str) -> bytes | None:
+    """The bytes of blob ``digest`` from the copy a deleting run set aside (``.trash.<hash>`` beside
+    its path) until its transaction ends, when that copy is a regular file holding them; else None.
+    A snapshot taken before that run committed still references the blob: these are its bytes."""
+    aside = store.path(digest).with_name(TRASH + digest)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(aside, flags)
+    except OSError:  # none (never set aside, or removed once the run committed), or not a file
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == digest else None
+
+
+async def needed(rec: Recorder, hashes: Collection[str]) -> set[str]:
+    """Those of ``hashes`` a live version of the log behind ``rec`` needs: its content, or a chunk of
+    its streamed content (what gc keeps, :func:`artifact_ledger.gc.referenced_hashes`). When that
+    cannot be told (a live manifest that cannot be read) every one of them is needed."""
+    from .gc import referenced_hashes  # gc imports the write path, which verify does not need
+
+    wanted = set(hashes)
+    found: set[str] = set()
+    try:
+        async with aclosing(referenced_hashes(rec)) as pages:
+            async for page in pages:
+                found.update(wanted.intersection(page))
+    except LedgerError:
+        return wanted
+    return found
+
+
+async def needed_now(engine: AsyncEngine, hashes: Collection[str]) -> set[str]:
+    """:func:`needed`, on a connection and snapshot of its own: the log as committed now."""
+    async with connect(engine) as conn, reading(conn) as rec:
+        return await needed(rec, hashes)
 
 
 class BlobCheck:
@@ -40,10 +100,20 @@ class BlobCheck:
     recorded), as the chain pass collects them; ``manifests``: those that are chunk manifests.
     """
 
-    def __init__(self, driver: Recorder, refs: dict[str, tuple[int, int]], manifests: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        driver: Recorder,
+        refs: dict[str, tuple[int, int]],
+        manifests: set[str] | None = None,
+        *,
+        now: Needed | None = None,
+    ) -> None:
         self.driver = driver
         self.refs = refs
         self.manifests = manifests if manifests is not None else set()
+        self.now = now
+        """Asks the log as committed now which missing blob files it still needs (None: nothing can
+        commit during the run, as on in-memory SQLite, so every missing file is a finding)."""
         self.checked = 0
         self.hashed: set[str] = set()
         """Blobs whose bytes this run already hashed (a full verify's walk of a directory skips them)."""
@@ -88,7 +158,40 @@ class BlobCheck:
                 findings.append(problem)
         if every and isinstance(store, DirectoryBlobs):
             findings.extend(await asyncio.to_thread(self._every_file, store))
+        if isinstance(store, DirectoryBlobs) and self.now is not None:
+            findings = await self._still_missing(store, self.now, findings)
         return earliest(findings)
+
+    async def _still_missing(self, store: DirectoryBlobs, now: Needed, findings: list[Finding]) -> list[Finding]:
+        """``findings`` without the missing blob files the log as committed now no longer needs
+        (erased or expired by a run that committed during this one), nor those back in place (a
+        run that set them aside rolled back: their bytes are checked again)."""
+        missing = {
+            f.blob_hash for f in findings if f.reason == BLOB_MISSING and f.blob_hash and HEX64.match(f.blob_hash)
+        }
+        if not missing:
+            return findings
+        still = await now(missing)
+        kept: list[Finding] = []
+        for finding in findings:
+            digest = finding.blob_hash
+            if finding.reason != BLOB_MISSING or digest not in missing:
+                kept.append(finding)
+            elif digest in still:
+                try:
+                    back = await asyncio.to_thread(self._present, store, digest)
+                except CorruptBlobError as exc:
+                    kept.append(Finding(finding.position, BLOB_CORRUPTED, str(exc), blob_hash=digest))
+                    continue
+                if not back:
+                    kept.append(finding)
+        return kept
+
+    @staticmethod
+    def _present(store: DirectoryBlobs, digest: str) -> bool:
+        """Whether blob ``digest``'s file is there after all, set aside or (looked at second: a run
+        that rolls back links it back before it removes the copy) in its place."""
+        return set_aside(store, digest) is not None or store._read(digest) is not None
 
     def _check(self, rows: Iterable[Sequence[Any]], seen: set[str], findings: list[Finding]) -> None:
         for blob_hash, size, data in rows:
@@ -117,6 +220,8 @@ class BlobCheck:
             self.checked += 1
             return Finding(position, BLOB_CORRUPTED, f"{exc} (the content of event {position})", blob_hash=digest)
         if data is None:
+            data = set_aside(store, digest)  # a run deleting it has not committed: the snapshot needs it
+        if data is None:
             return False
         self.checked += 1
         self.hashed.add(digest)
@@ -135,7 +240,9 @@ class BlobCheck:
         position = self.refs[manifest][0]
         of = f"content {manifest} of event {position}"
         try:
-            streamed = decode_manifest((await self.driver.blobs.get(self.driver, [manifest]))[manifest])
+            streamed = decode_manifest(await self._blob(manifest))
+        except MissingBlobError as exc:  # its file was there in the pass before: deleted since
+            return Finding(position, BLOB_MISSING, f"the chunk manifest of {of}: {exc}", blob_hash=manifest)
         except (ValueError, TypeError, KeyError, LedgerError) as exc:
             return Finding(
                 position, BLOB_CORRUPTED, f"the chunk manifest of {of} is unreadable: {exc}", blob_hash=manifest
@@ -143,7 +250,7 @@ class BlobCheck:
         whole, total = hashlib.sha256(), 0
         for index, (digest, size) in enumerate(streamed.chunks):
             try:
-                data = (await self.driver.blobs.get(self.driver, [digest]))[digest]
+                data = await self._blob(digest)
             except LedgerError as exc:
                 reason = BLOB_CORRUPTED if isinstance(exc, CorruptBlobError) else BLOB_MISSING
                 return Finding(position, reason, f"chunk {index} ({digest}) of {of}: {exc}", blob_hash=digest)
@@ -168,6 +275,18 @@ class BlobCheck:
                 blob_hash=manifest,
             )
         return None
+
+    async def _blob(self, digest: str) -> bytes:
+        """One blob's bytes from the store or, with a directory store, its set-aside copy."""
+        try:
+            return (await self.driver.blobs.get(self.driver, [digest]))[digest]
+        except MissingBlobError:
+            store = self.driver.blobs
+            if isinstance(store, DirectoryBlobs):
+                data = await asyncio.to_thread(set_aside, store, digest)
+                if data is not None:
+                    return data
+            raise
 
     def _every_file(self, store: DirectoryBlobs) -> list[Finding]:
         """Every file of the directory store hashed against its name (a full verify)."""

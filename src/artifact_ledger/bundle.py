@@ -10,7 +10,11 @@ A bundle is a directory (``docs/bundle-format.md``)::
     blobs/ab/ab…    each referenced blob's bytes, named by its SHA-256; for content saved as a
                     stream, its manifest and every chunk the manifest lists
 
-:func:`write_bundle` exports a ledger (whole, or from a trusted head on). :func:`load_bundle`
+:func:`write_bundle` exports a ledger (whole, or from a trusted head on), from one snapshot: a
+blob directory's files have none, so a blob file the snapshot needs that a redaction or retention
+run deleted while the export ran (the log as committed after it no longer needs it) makes the
+export start again from a new snapshot, up to :data:`EXPORT_TRIES` times; it never writes a bundle
+that does not verify for that reason. :func:`load_bundle`
 checks a bundle completely (with ``verify_bundle``, the same stdlib code an auditor runs) and
 returns a :class:`Bundle` whose events and blobs an importer can read; anything wrong with it
 raises :class:`~artifact_ledger.errors.InvalidBundleError`.
@@ -21,29 +25,33 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import codec
 from . import verify_bundle as spec
+from .blob_check import needed_now, set_aside
 from .bundle_check import EventRules
 from .chain import format_time
 from .content.streams import decode_manifest
-from .errors import BundleRuleError, InvalidBundleError
+from .errors import BundleRuleError, InvalidBundleError, LedgerError
 from .integrity import HeadDigest
 from .merkle import Frontier, frontier_nodes
 from .proofs import subtree_hashes
+from .store.blob_dir import DirectoryBlobs
 from .store.errors import translated
 from .store.event_store import merkle_drift
-from .store.one_writer import connect
+from .store.one_writer import connect, shares_one_connection
 from .store.openings import opening_statements
 from .store.recorder import Recorder, reading
+from .store.retention import retention_statements
 from .store.rows import EVENT_COLUMNS, HASH, PREV_HASH, RECORDED_AT
 
 __all__ = ["Bundle", "BundleEvent", "BundleManifest", "load_bundle", "write_bundle"]
@@ -55,6 +63,8 @@ BundleManifest = spec.Manifest
 
 _PAGE = 5000
 _BLOB_BATCH = 100
+EXPORT_TRIES: Final = 3
+"""How many snapshots an export tries when blobs it needs are erased while it runs."""
 
 
 @dataclass(frozen=True)
@@ -213,10 +223,13 @@ async def _openings(driver: Recorder, page: Sequence[Any]) -> dict[int, dict[str
     return found
 
 
-def _prepare(directory: Path) -> None:
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+def _prepare(directory: Path) -> bool:
+    """Make sure ``directory`` is a new or empty directory; whether it was made here."""
+    existed = directory.exists()
+    if existed and (not directory.is_dir() or any(directory.iterdir())):
         raise FileExistsError(f"{directory} exists and is not an empty directory; export into a new one")
     directory.mkdir(parents=True, exist_ok=True)
+    return not existed
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -246,10 +259,35 @@ async def write_bundle(
     directory without one is an export that did not finish. Raises :class:`FileExistsError`
     if ``path`` exists and is not an empty directory, and :class:`ValueError` for a ``since``
     the log does not hold.
+
+    With a blob directory, a redaction or retention run that commits during the export can delete
+    files the snapshot still needs; the export then starts again from a new snapshot (its partial
+    output removed), and after :data:`EXPORT_TRIES` snapshots raises :class:`LedgerError`, leaving
+    the directory as it found it.
     """
     directory = Path(path)
     anchor = HeadDigest.parse(since) if since is not None else HeadDigest(0, codec.GENESIS_HASH.hex())
-    _prepare(directory)
+    created = _prepare(directory)
+    erased: set[str] = set()
+    for _ in range(EXPORT_TRIES):
+        written, erased = await _export(engine, directory, anchor, progress)
+        if written is not None:
+            return written
+        await asyncio.to_thread(_clear, directory, remove=False)
+    await asyncio.to_thread(_clear, directory, remove=created)
+    first = min(erased)
+    raise LedgerError(
+        f"the ledger changed during the export to {directory}: {len(erased)} blob(s) its snapshot needed "
+        f"(first {first}) were erased by a redaction or retention run that committed meanwhile, "
+        f"{EXPORT_TRIES} times in a row; nothing was written. Run the export again"
+    )
+
+
+async def _export(
+    engine: AsyncEngine, directory: Path, anchor: HeadDigest, progress: Callable[[int], None] | None
+) -> tuple[BundleManifest | None, set[str]]:
+    """One export from one snapshot into ``directory``: the manifest written, or None and the blobs
+    the snapshot needed that a run erased meanwhile (then no manifest is written: start again)."""
     with translated():
         async with connect(engine) as conn, reading(conn) as driver:  # in-memory SQLite: in turn with writers
             if anchor.position > 0:
@@ -260,7 +298,10 @@ async def write_bundle(
             frontier = base.copy()
             manifests: set[str] = set()
             count, head, digest, refs = await _write_events(driver, directory, anchor, progress, manifests, frontier)
-            blob_count, blob_bytes = await _write_blobs(driver, directory, refs, manifests)
+            blob_count, blob_bytes, missing = await _write_blobs(driver, directory, refs, manifests)
+            erased = await _erased_meanwhile(driver, engine, missing)
+    if erased:
+        return None, erased
     manifest = {
         "format": spec.FORMAT,
         "format_version": spec.FORMAT_VERSION,
@@ -277,7 +318,35 @@ async def write_bundle(
         **_merkle_fields(frontier, base, head.position),
     }
     await asyncio.to_thread(_write_atomically, directory / spec.MANIFEST, codec.dumps_trusted(manifest) + b"\n")
-    return spec.parse_manifest(codec.dumps_trusted(manifest))
+    return spec.parse_manifest(codec.dumps_trusted(manifest)), set()
+
+
+async def _erased_meanwhile(driver: Recorder, engine: AsyncEngine, missing: set[str]) -> set[str]:
+    """Those of the blobs the export found missing that the snapshot needs but the log as committed
+    now does not: a redaction or retention run deleted their files after the snapshot was taken.
+
+    A blob a retention run of the snapshot deleted is meant to be missing (the bundle's verifier
+    knows from its events); one the log still needs now is missing for good, and the bundle shows
+    it as the ledger does. With one shared connection (in-memory SQLite) no run commits meanwhile."""
+    if not missing or not isinstance(driver.blobs, DirectoryBlobs) or shares_one_connection(engine):
+        return set()
+    expired = {str(h) for h, _ in await driver.fetch(retention_statements(driver.sql.dialect).all_expired_blobs)}
+    candidates = missing - expired
+    if not candidates:
+        return set()
+    return candidates - await needed_now(engine, candidates)
+
+
+def _clear(directory: Path, *, remove: bool) -> None:
+    """Remove what an export wrote into ``directory`` (and the directory itself when ``remove``)."""
+    if remove:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 async def _merkle_base(driver: Recorder, base: int) -> Frontier:
@@ -345,34 +414,49 @@ async def _write_events(
     return count, head, digest.hexdigest(), refs
 
 
-async def _write_blobs(driver: Recorder, directory: Path, refs: set[str], manifests: set[str]) -> tuple[int, int]:
+async def _write_blobs(
+    driver: Recorder, directory: Path, refs: set[str], manifests: set[str]
+) -> tuple[int, int, set[str]]:
     """Copy the referenced blobs as stored (from the ledger's blob store), then the chunks their
-    manifests list, one chunk at a time; each file once."""
+    manifests list, one chunk at a time; each file once. Returns the count, the bytes, and the
+    hashes not found in the store (nor, with a blob directory, set aside by a run not yet committed)."""
     wanted = sorted(refs)
     count = total = 0
     written: set[str] = set()
+    missing: set[str] = set()
     chunks: dict[str, None] = {}
-    for start in range(0, len(wanted), _BLOB_BATCH):
-        for blob_hash, _size, data in await driver.blobs.stored_rows(driver, wanted[start : start + _BLOB_BATCH]):
-            if not isinstance(blob_hash, str) or not spec.HEX64.match(blob_hash):
+
+    async def copy(hashes: list[str]) -> None:
+        nonlocal count, total
+        rows = list(await driver.blobs.stored_rows(driver, hashes))
+        found = {h for h, _, _ in rows if isinstance(h, str)}
+        store = driver.blobs
+        if isinstance(store, DirectoryBlobs):
+            for blob_hash in hashes:
+                if blob_hash not in found and spec.HEX64.match(blob_hash):
+                    data = await asyncio.to_thread(set_aside, store, blob_hash)
+                    if data is not None:  # a run deleting it has not committed: the snapshot needs it
+                        rows.append((blob_hash, len(data), data))
+                        found.add(blob_hash)
+        missing.update(h for h in hashes if h not in found)
+        for blob_hash, _size, data in rows:
+            if not isinstance(blob_hash, str) or not spec.HEX64.match(blob_hash) or blob_hash not in hashes:
                 continue  # never a file name we did not validate; the verifier reports the blob missing
+            if blob_hash in written:
+                continue
             if blob_hash in manifests:
                 chunks.update(dict.fromkeys(_chunk_hashes(data)))
             await asyncio.to_thread(_write_blob, directory / spec.BLOBS / blob_hash[:2] / blob_hash, bytes(data))
             written.add(blob_hash)
             count += 1
             total += len(data)
+
+    for start in range(0, len(wanted), _BLOB_BATCH):
+        await copy(wanted[start : start + _BLOB_BATCH])
     for chunk in chunks:
-        if chunk in written:
-            continue
-        for blob_hash, _size, data in await driver.blobs.stored_rows(driver, [chunk]):
-            if blob_hash != chunk:
-                continue
-            await asyncio.to_thread(_write_blob, directory / spec.BLOBS / chunk[:2] / chunk, bytes(data))
-            written.add(chunk)
-            count += 1
-            total += len(data)
-    return count, total
+        if chunk not in written:
+            await copy([chunk])
+    return count, total, missing
 
 
 def _chunk_hashes(manifest: bytes) -> list[str]:

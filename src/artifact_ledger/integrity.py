@@ -2,7 +2,10 @@
 
 ``Ledger.verify`` and ``Ledger.head`` delegate here. Everything runs on one connection in
 one read-only snapshot (``store.recorder.reading``), so a writer committing meanwhile can never
-make a consistent ledger look broken. The checks, in order, each stopping at its first problem:
+make a consistent ledger look broken. (A directory store's files have no snapshot: a blob file the
+snapshot references that a redaction or retention run deleted meanwhile is not reported missing
+once the log as committed after the pass no longer needs it, see ``blob_check.py``.) The checks,
+in order, each stopping at its first problem:
 
 1. the chain (``chain_check.py``): positions dense from the start, every ``prev_hash`` the
    previous ``hash``, every ``hash`` recomputed from the stored fields (``chain.py`` defines
@@ -21,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,7 +33,7 @@ from . import codec, logs
 from .drift import DriftCheck, Finding, earliest
 from .errors import InvalidArgumentError
 from .store.errors import translated
-from .store.one_writer import connect
+from .store.one_writer import connect, shares_one_connection
 from .store.recorder import Recorder, reading
 
 MODIFIED: Final = "modified"
@@ -146,14 +150,19 @@ class _Verifier:
         since: HeadDigest | None,
         trusted_head: HeadDigest | None,
         progress: Callable[[int], None] | None,
+        engine: AsyncEngine | None = None,
     ) -> None:
         # The passes import this module's reasons and HeadDigest, so they are imported here.
-        from .blob_check import BlobCheck
+        from .blob_check import BlobCheck, needed_now
         from .chain_check import ChainCheck
 
         self.driver = driver
         self.chain = ChainCheck(driver, since=since, trusted_head=trusted_head, progress=progress)
-        self.blobs = BlobCheck(driver, self.chain.refs, self.chain.manifests)
+        # Blob files have no snapshot: one a run deleted meanwhile is judged by the log as committed
+        # after the pass, on a connection of its own. On an engine of one shared connection (in-memory
+        # SQLite) no writer commits while this run holds it, and no second connection can be had.
+        now = None if engine is None or shares_one_connection(engine) else partial(needed_now, engine)
+        self.blobs = BlobCheck(driver, self.chain.refs, self.chain.manifests, now=now)
         self.artifacts_checked = 0
 
     def report(self, found: Finding | None) -> VerifyReport:
@@ -220,7 +229,7 @@ async def verify_connection(
     check_projections = (not incremental) if projections is None else projections
     with translated():
         async with reading(conn) as driver:
-            verifier = _Verifier(driver, since=anchor, trusted_head=trusted, progress=progress)
+            verifier = _Verifier(driver, since=anchor, trusted_head=trusted, progress=progress, engine=conn.engine)
             steps = [
                 (verifier.chain.read_marks_and_chain, MODIFIED),
                 (verifier.chain.format_switch, MODIFIED),
