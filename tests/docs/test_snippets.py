@@ -82,6 +82,14 @@ PAGE_SETUP = {
     "docs/guides/operations.md": CHAPKIT_DB,
     "docs/migrating-from-chapkit.md": CHAPKIT_DB,
     "docs/errors.md": 'url = "sqlite+aiosqlite:///./other.db"\n',
+    # The reference's fragments (a listing's UnavailableContent) call a manager on a ledger with an artifact.
+    "docs/api.md": """
+from artifact_ledger import ArtifactIn, Ledger
+
+ledger = await Ledger.open("sqlite+aiosqlite:///./artifacts.db").__aenter__()
+manager = await ledger.manager().__aenter__()
+await manager.save(ArtifactIn(data={"name": "report", "content": b"bytes"}))
+""",
     # ./artifacts.db is also what the page's `artifact-ledger` commands read; $ID is the artifact.
     "docs/guides/querying.md": """
 import os

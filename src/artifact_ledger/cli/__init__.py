@@ -15,8 +15,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import make_url
-
 from .. import logs
 from .._version import __version__
 from ..errors import (
@@ -35,6 +33,7 @@ from . import (
     commands,
     completion,
     namespaces,
+    operations,
     provenance,
     query,
     reading,
@@ -44,6 +43,7 @@ from . import (
     values,
 )
 from .namespaces import NAMESPACE_HELP
+from .urls import masked, require_urls
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2, 3, 4
 MAX_LIMIT = 1_000_000
@@ -94,14 +94,6 @@ def head(text: str) -> str:
     except (ValueError, LedgerError) as exc:
         raise argparse.ArgumentTypeError(f"not a POSITION:HASH head: {text!r} ({exc})") from None
     return text
-
-
-def masked(url: str) -> str:
-    """``url`` with its password hidden (for help and messages)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<not a database URL>"
 
 
 def _json(parser: argparse.ArgumentParser) -> None:
@@ -301,17 +293,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return completion.run(parser, args.shell, install=args.install)
     if args.verbose:
         logs.configure()
+    unfinished = operations.UnfinishedExport.of(args)  # an export stopped half-way leaves no directory behind
     try:
+        require_urls(args)
         return asyncio.run(commands.dispatch(args))
     except KeyboardInterrupt:
-        print("artifact-ledger: interrupted", file=sys.stderr)
+        # Ctrl-C: after asyncio.run, so every worker thread has stopped writing before the clean-up.
+        print(f"artifact-ledger: interrupted{unfinished.discard()}{operations.after_interrupt(args)}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # every error is one line unless --debug
+        removed = unfinished.discard()
         if args.debug:
             raise
         known = isinstance(exc, LedgerError | OSError | ValueError)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"artifact-ledger: {message if known else f'{type(exc).__name__}: {message}'}", file=sys.stderr)
+        shown = message if known else f"{type(exc).__name__}: {message}"
+        print(f"artifact-ledger: {shown}{removed}", file=sys.stderr)
         return exit_code(exc)
 
 

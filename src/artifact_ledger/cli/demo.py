@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
+
 from ..dataframe import DataFrame
 from ..jsondiff import describe, json_patch
 from ..ledger import Ledger
 from ..namespaces import DEFAULT
 from ..schemas import ArtifactHierarchy, ArtifactIn
 from . import render
+from .urls import masked
 
 HIERARCHY = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction", 2: "evaluation"})
 
@@ -115,8 +118,9 @@ async def run_demo(url: str, *, as_json: bool = False, namespace: str = DEFAULT)
         )
         return 0 if report.ok else 1
     out.rule("artifact-ledger demo")
-    out.print(f"database: {url}")
-    out.print(f"model: {model_kind}; reloaded from the ledger it predicts {prediction_again:.2f} for [5, 6]")
+    out.print(escape(f"database: {masked(url)}"))  # never the password
+    # escaped: the description names the extra as [examples], which rich would take for a style tag
+    out.print(escape(f"model: {model_kind}; reloaded from the ledger it predicts {prediction_again:.2f} for [5, 6]"))
     out.rule("the experiment tree (prediction 3 was deleted; the evaluation moved)")
     assert tree is not None
     out.print(render.tree_view(tree))

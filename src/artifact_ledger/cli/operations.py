@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import importlib
+import shutil
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TypeVar
 
 from rich.progress import Progress
 from sqlalchemy import inspect
@@ -15,6 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .. import verify_bundle as spec
 from ..bundle import load_bundle
 from ..chapkit_import import ChapkitImportResult, _source_engine, import_chapkit, require_trust
 from ..errors import LedgerError
@@ -86,9 +93,92 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class UnfinishedExport:
+    """What ``export PATH`` may remove when it stops before writing ``manifest.json`` (Ctrl-C, a full
+    disk, a lost connection): the directory it made, or what it wrote into the empty one it was
+    given. A directory that held anything before is never touched (the export refuses it)."""
+
+    path: Path | None
+    made: bool = False
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> UnfinishedExport:
+        """Taken before the command runs: whether the export will make ``PATH`` or fill an empty one."""
+        if args.command != "export":
+            return cls(None)
+        path = Path(args.path)
+        if not path.exists():
+            return cls(path, made=True)
+        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            return cls(path)
+        return cls(None)
+
+    def discard(self) -> str:
+        """Remove an export that did not finish; returns the words that say so (empty if there was none)."""
+        path = self.path
+        if path is None or not path.is_dir() or (path / spec.MANIFEST).exists() or not any(path.iterdir()):
+            return ""
+        try:
+            if self.made:
+                shutil.rmtree(path)
+            else:
+                for entry in path.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+        except OSError as exc:
+            return f"; {path} holds an export that did not finish (no {spec.MANIFEST}) and could not be removed: {exc}"
+        return f"; removed the export that did not finish from {path}"
+
+
+AFTER_INTERRUPT = {
+    "import": "nothing was imported (the import is one transaction); run it again",
+    "rebuild": "the projections are as they were (the rebuild is one transaction)",
+    "import-chapkit": "the artifacts imported so far are kept; run it again to import the rest (they are skipped)",
+}
+
+
+def after_interrupt(args: argparse.Namespace) -> str:
+    """What a Ctrl-C left behind, for the commands where the user has to know before running them again."""
+    words = AFTER_INTERRUPT.get(args.command)
+    return f"; {words}" if words else ""
+
+
+T = TypeVar("T")
+
+
+async def _abandonable(function: Callable[[str], T], argument: str) -> T:
+    """``function(argument)`` in a daemon thread. Unlike ``asyncio.to_thread``, a Ctrl-C does not wait
+    for the thread to finish (``asyncio.run`` waits for its executor's threads: a bundle of a million
+    events took minutes to stop), and the process exits while it still runs. Only for work that
+    writes nothing (verifying a bundle)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not done.done():  # cancelled: nobody waits for it any more
+            outcome()
+
+    def work() -> None:
+        outcome: Callable[[], None]
+        try:
+            value = function(argument)
+        except Exception as exc:
+            outcome = functools.partial(done.set_exception, exc)
+        else:
+            outcome = functools.partial(done.set_result, value)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the command was interrupted and has ended
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=work, name="artifact-ledger-check", daemon=True).start()
+    return await done
+
+
 async def _import(args: argparse.Namespace) -> int:
     # Verify the whole bundle before touching the database: a bad bundle writes nothing, not even tables.
-    bundle = await asyncio.to_thread(load_bundle, args.path)
+    bundle = await _abandonable(load_bundle, args.path)
     async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
         with _progress("importing", bundle.manifest.event_count, args.json) as advance:
             result = await import_bundle(ledger.engine, bundle, progress=advance)

@@ -72,7 +72,12 @@ async def run_retention(args: argparse.Namespace) -> int:
 async def run_gc(args: argparse.Namespace) -> int:
     stages = {"log": "reading the log", "scan": "listing stored blobs", "delete": "deleting"}
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=render.console, transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=render.console,
+        transient=True,
+        disable=not render.console.is_terminal,  # piped or redirected: no bar, and no blank line where it was
     ) as progress:
         task = progress.add_task("gc", total=None)
 

@@ -119,7 +119,7 @@ async def _serve(args: argparse.Namespace) -> int:
             f"serve needs {missing}, which is not installed: pip install 'artifact-ledger[server]'", EXIT_ERROR
         )
     from ..ledger import Ledger
-    from . import masked
+    from .urls import masked
 
     auth = None
     if args.tokens is not None:

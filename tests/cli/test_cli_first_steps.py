@@ -1,0 +1,145 @@
+"""What a newcomer runs into first, through the CLI's entry point, on SQLite and PostgreSQL: the demo's
+words, a path given where a URL belongs, and Ctrl-C in the middle of an export or an import."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger.cli import main, operations
+
+
+async def _seed(url: str) -> None:
+    async with Ledger.open(url) as ledger, ledger.manager() as manager:
+        await manager.save_all([ArtifactIn(data={"n": i, "content": f"bytes {i}".encode()}) for i in range(20)])
+
+
+def _ctrl_c() -> None:
+    """What the terminal sends on Ctrl-C, delivered to the main thread (where asyncio.run handles it; a
+    signal raised in another thread would not wake the event loop's wait)."""
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def test_demo_names_the_extra_and_hides_the_password(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # the examples extra is not installed
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
+    with_password = url.replace("postgres@", "postgres:s3cret@") if url.startswith("postgresql") else url
+    assert main(["--db", with_password, "demo"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the terminal's width wraps lines anywhere
+    assert "JSON model card (install 'artifact-ledger[examples]' for scikit-learn)" in out
+    assert "s3cret" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--db", "artifacts.db", "ls"],
+            "--db (or $ARTIFACT_LEDGER_URL): 'artifacts.db' is not a database URL; "
+            "for that SQLite file use sqlite+aiosqlite:///artifacts.db",
+        ),
+        (["--db", "/srv/ledger.db", "verify"], "use sqlite+aiosqlite:////srv/ledger.db"),
+        (["import-chapkit", "--from", "chapkit.db", "--trust-source"], "--from: 'chapkit.db' is not a database URL"),
+        (["--db", "app:s3cret@db/ledger", "ls"], "this value is not a database URL; a SQLite file is"),
+    ],
+)
+def test_a_path_where_a_url_belongs_says_how_to_write_the_url(
+    argv: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 4
+    err = capsys.readouterr().err
+    assert expected in err
+    assert err.count("\n") == 1
+    assert "s3cret" not in err
+    assert not any(tmp_path.iterdir())  # nothing was created
+
+
+@pytest.mark.parametrize("given", ["new", "empty"])
+def test_ctrl_c_during_export_removes_the_unfinished_bundle(
+    url: str, given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_seed(url))
+    bundle = tmp_path / "bundle"
+    if given == "empty":
+        bundle.mkdir()
+    export = operations.export_ledger
+
+    async def interrupted(engine: Any, path: str, *, progress: Callable[[int], None] | None = None) -> Any:
+        def advance(n: int) -> None:
+            _ctrl_c()  # after the first page of events is written: the bundle is half there
+
+        return await export(engine, path, progress=advance)
+
+    monkeypatch.setattr(operations, "export_ledger", interrupted)
+    assert main(["--db", url, "export", str(bundle)]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("artifact-ledger: interrupted; removed the export that did not finish from")
+    assert err.count("\n") == 1
+    assert not bundle.exists() if given == "new" else not any(bundle.iterdir())
+    monkeypatch.setattr(operations, "export_ledger", export)
+    assert main(["--db", url, "export", str(bundle)]) == 0  # the same command again just works
+    assert (bundle / "manifest.json").is_file()
+
+
+def test_a_failed_export_never_touches_a_directory_that_held_something(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_seed(url))
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    assert main(["--db", url, "export", str(tmp_path / "kept")]) == 4
+    assert "exists and is not an empty directory" in capsys.readouterr().err
+    assert (tmp_path / "kept" / "notes.txt").read_text() == "mine"
+
+
+def test_ctrl_c_while_an_import_verifies_the_bundle_stops_at_once(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_verification(path: str) -> Any:  # a bundle of millions of events: minutes of hashing
+        started.set()
+        finish.wait(10)
+        raise OSError("the test is over")
+
+    def press_ctrl_c() -> None:
+        if started.wait(10):
+            time.sleep(0.1)  # the command is awaiting the verification
+            _ctrl_c()
+
+    monkeypatch.setattr(operations, "load_bundle", slow_verification)
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    began = time.monotonic()
+    try:
+        code = main(["--db", url, "import", str(tmp_path / "bundle")])
+        elapsed = time.monotonic() - began
+    finally:
+        finish.set()
+        presser.join()
+    assert code == 4
+    assert elapsed < 5  # it used to wait for the verification to finish
+    assert capsys.readouterr().err == (
+        "artifact-ledger: interrupted; nothing was imported (the import is one transaction); run it again\n"
+    )
+    assert main(["--db", url, "ls"]) == 3  # no ledger was created
+
+
+def test_gc_writes_no_blank_line_where_a_progress_bar_would_be(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", url, "gc"]) == 3  # no ledger yet
+    assert capsys.readouterr().out == ""
+    asyncio.run(_seed(url))
+    assert main(["--db", url, "gc"]) == 0
+    assert capsys.readouterr().out.lstrip(" ").startswith("unreferenced blobs (dry run)")
