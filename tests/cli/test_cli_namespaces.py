@@ -51,6 +51,16 @@ def test_unknown_and_bad_namespaces(url: str, capsys: pytest.CaptureFixture[str]
     assert "not a namespace name" in capsys.readouterr().err
 
 
+def test_namespaces_where_there_is_no_ledger_says_so(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """As every command says it (exit 3, nothing created), not an empty table and exit 0."""
+    assert main(["--db", url, "namespaces"]) == 3
+    assert "no ledger at" in capsys.readouterr().err
+    assert main(["--db", url, "namespaces", "--json"]) == 3
+    capsys.readouterr()
+    assert main(["--db", url, "ls"]) == 3  # still nothing there: the listing created nothing
+    assert "no ledger at" in capsys.readouterr().err
+
+
 def test_namespace_from_the_environment(
     url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ from rich.table import Table
 from ..errors import InvalidArgumentError, LedgerNotFoundError
 from ..ledger import Ledger
 from ..namespaces import DEFAULT, check_name, list_namespaces
+from ..opening import not_found
 from ..store.engine import create_engine
 from . import render
 
@@ -53,6 +54,8 @@ async def run_namespaces(args: argparse.Namespace) -> int:
         except LedgerNotFoundError:
             continue  # no default ledger beside the namespaces
         rows.append({"namespace": name, "events": head.position, "ledger_id": opened.ledger_id})
+    if not rows:  # no ledger at all: said as every other command says it (exit 3), not an empty table
+        raise not_found(args.db)
     if args.json:
         render.print_json(rows)
         return 0
