@@ -52,6 +52,8 @@ def test_demo_names_the_extra_and_hides_the_password(
         (["--db", "/srv/ledger.db", "verify"], "use sqlite+aiosqlite:////srv/ledger.db"),
         (["import-chapkit", "--from", "chapkit.db", "--trust-source"], "--from: 'chapkit.db' is not a database URL"),
         (["--db", "app:s3cret@db/ledger", "ls"], "this value is not a database URL; a SQLite file is"),
+        # a missing file under the wrong scheme: the scheme to use, not "run migrate" (which then refused it)
+        (["--db", "sqlite:///missing.db", "ls"], "use sqlite+aiosqlite:// for SQLite, not sqlite://"),
     ],
 )
 def test_a_path_where_a_url_belongs_says_how_to_write_the_url(

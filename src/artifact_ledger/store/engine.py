@@ -60,8 +60,8 @@ def sqlite_file_missing(url: str | URL) -> bool:
         parsed = make_url(url)
     except Exception:
         return False  # create_engine reports a bad URL
-    if parsed.drivername.partition("+")[0] != "sqlite" or _is_memory(parsed):
-        return False
+    if parsed.drivername != "sqlite+aiosqlite" or _is_memory(parsed):
+        return False  # not SQLite, or a SQLite URL create_engine refuses (naming the scheme to use)
     database = parsed.database or ""
     if database.startswith("file:"):
         return False
