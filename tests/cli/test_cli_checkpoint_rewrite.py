@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from test_cli_checkpoints import run, saves, url  # noqa: F401  (url is the two-backend fixture)
+from test_cli_checkpoints import run, saves
 
 from artifact_ledger import CheckpointSigner, Ledger, chain_v2
 from artifact_ledger.chain import envelope_bytes, event_hash
@@ -110,7 +110,7 @@ async def rewrite_and_recompute(db_url: str, position: int, old: str, new: str) 
 
 
 async def test_a_rewritten_and_recomputed_event_passes_verify_but_not_the_checkpoints(
-    url: str,  # noqa: F811
+    url: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -151,7 +151,7 @@ async def test_a_rewritten_and_recomputed_event_passes_verify_but_not_the_checkp
 
 
 async def test_the_rewrite_is_found_between_the_two_checkpoints_that_bracket_it(
-    url: str,  # noqa: F811
+    url: str,
     tmp_path: Path,
 ) -> None:
     keys = tmp_path / "keys"
@@ -169,7 +169,7 @@ async def test_the_rewrite_is_found_between_the_two_checkpoints_that_bracket_it(
 
 
 async def test_notes_re_signed_by_the_attacker_pass_only_when_signatures_are_not_checked(
-    url: str,  # noqa: F811
+    url: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
