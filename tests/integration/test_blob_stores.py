@@ -199,13 +199,17 @@ class HeldFile(io.BytesIO):
         self.reads = 0
         self.waiting = threading.Event()
         self.release = threading.Event()
+        self.finished = threading.Event()
 
     def read(self, size: int | None = -1) -> bytes:
         self.reads += 1
         if self.reads == 2:
             self.waiting.set()
             self.release.wait(10)
-        return super().read(size)
+        data = super().read(size)
+        if not data:
+            self.finished.set()
+        return data
 
 
 async def test_a_save_cancelled_during_the_first_pass_leaves_no_temporary_file(
@@ -220,7 +224,10 @@ async def test_a_save_cancelled_during_the_first_pass_leaves_no_temporary_file(
         with pytest.raises(asyncio.CancelledError):
             await saving
         source.release.set()  # the thread finishes the pass after the save is gone
-        for _ in range(1000):  # up to 20 s: its writes are fsynced, slow on a disk busy with other work
+        # Up to 90 s: its writes are fsynced, and on a machine busy with other work (a whole suite
+        # writing beside it) the staging threads took over 20 s to get through them.
+        assert await asyncio.to_thread(source.finished.wait, 90)  # the pass read the file to its end
+        for _ in range(4500):
             if not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]:
                 break
             await asyncio.sleep(0.02)
