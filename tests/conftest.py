@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from artifact_ledger import ArtifactManager, ArtifactRepository, create_engine
+from artifact_ledger import ArtifactManager, ArtifactRepository, Ledger, create_engine
 from artifact_ledger.models import Artifact
 from ledger_support import BACKENDS, HIERARCHY, PG_URL, SECRET, pg_engine
 
@@ -120,3 +120,16 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         asyncio.run(_database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["database", "directory"])
+def blob_root(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
+    """Where the ledger under test keeps content: None for the database, else a blob directory."""
+    return None if request.param == "database" else tmp_path / "blobs"
+
+
+@pytest.fixture
+async def blob_ledger(engine: AsyncEngine, blob_root: Path | None) -> AsyncIterator[Ledger]:
+    """A ledger on ``engine`` whose content goes to the blob store ``blob_root`` names."""
+    async with Ledger.open(engine, secret=SECRET, blobs=None if blob_root is None else f"file://{blob_root}") as opened:
+        yield opened

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_support import API, SECRET, assert_problem
+from http_support import API, assert_problem
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,20 +26,9 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
 
 
-@pytest.fixture(params=["database", "directory"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
-    return None if request.param == "database" else tmp_path / "blobs"
-
-
 @pytest.fixture
-async def stored_ledger(engine: AsyncEngine, root: Path | None) -> AsyncIterator[Ledger]:
-    async with Ledger.open(engine, secret=SECRET, blobs=None if root is None else f"file://{root}") as opened:
-        yield opened
-
-
-@pytest.fixture
-async def stream_client(stored_ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(stored_ledger, poll_interval=0.05)
+async def stream_client(blob_ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(blob_ledger, poll_interval=0.05)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
 
@@ -50,10 +39,10 @@ def payload(size: int, seed: int = 0) -> bytes:
 
 
 async def test_streamed_content_downloads_chunk_by_chunk_from_either_store(
-    stream_client: httpx.AsyncClient, stored_ledger: Ledger
+    stream_client: httpx.AsyncClient, blob_ledger: Ledger
 ) -> None:
     data = payload(5 * CHUNK + 123)
-    async with stored_ledger.manager() as manager:
+    async with blob_ledger.manager() as manager:
         out = await manager.save(
             ArtifactIn(data={"name": "weights", "content": io.BytesIO(data), "content_type": "application/zip"})
         )
@@ -69,13 +58,13 @@ async def test_streamed_content_downloads_chunk_by_chunk_from_either_store(
 
 
 async def test_a_chunk_that_fails_its_hash_aborts_the_download(
-    stream_client: httpx.AsyncClient, stored_ledger: Ledger, engine: AsyncEngine, root: Path | None
+    stream_client: httpx.AsyncClient, blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None
 ) -> None:
     data = payload(4 * CHUNK)
-    async with stored_ledger.manager() as manager:
+    async with blob_ledger.manager() as manager:
         out = await manager.save(ArtifactIn(data={"name": "weights", "content": io.BytesIO(data)}))
     third = out.data["content"].chunks[2][0]
-    if root is None:
+    if blob_root is None:
         async with engine.begin() as conn:  # an attacker with the database's owner rights: guards off
             if conn.dialect.name == "sqlite":
                 await conn.execute(text("DROP TRIGGER IF EXISTS ledger_blobs_no_update"))
@@ -85,7 +74,7 @@ async def test_a_chunk_that_fails_its_hash_aborts_the_download(
                 text("UPDATE ledger_blobs SET data = :d WHERE hash = :h"), {"d": b"x" * CHUNK, "h": third}
             )
     else:
-        path = root / third[:2] / third[2:4] / third
+        path = blob_root / third[:2] / third[2:4] / third
         path.chmod(0o644)
         path.write_bytes(b"x" * CHUNK)
     received: list[bytes] = []
@@ -111,13 +100,13 @@ async def test_a_chunk_that_fails_its_hash_aborts_the_download(
 
 
 async def test_after_retention_and_gc_the_kept_version_still_downloads(
-    stream_client: httpx.AsyncClient, stored_ledger: Ledger
+    stream_client: httpx.AsyncClient, blob_ledger: Ledger
 ) -> None:
-    async with stored_ledger.manager() as manager:
+    async with blob_ledger.manager() as manager:
         out = await manager.save(ArtifactIn(data={"name": "w", "content": io.BytesIO(payload(2 * CHUNK, 1))}))
         await manager.save(ArtifactIn(id=out.id, data={"name": "w", "content": io.BytesIO(payload(2 * CHUNK, 2))}))
-    await stored_ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
-    await stored_ledger.gc(dry_run=False)
+    await blob_ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    await blob_ledger.gc(dry_run=False)
     latest = await stream_client.get(f"{API}/{out.id}/$download")
     assert latest.status_code == 200
     assert latest.content == payload(2 * CHUNK, 2)

@@ -9,7 +9,7 @@ import io
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,18 +43,6 @@ CHUNK = 1024
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
-
-
-@pytest.fixture(params=["database", "directory"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
-    """The blob directory of the ledger under test, or None (the database)."""
-    return None if request.param == "database" else tmp_path / "blobs"
-
-
-@pytest.fixture
-async def ledger(engine: AsyncEngine, root: Path | None) -> AsyncIterator[Ledger]:
-    async with Ledger.open(engine, secret=SECRET, blobs=None if root is None else f"file://{root}") as opened:
-        yield opened
 
 
 def payload(size: int, seed: int = 0) -> bytes:
@@ -99,65 +87,65 @@ async def read_all(ledger: Ledger, aid: Any) -> bytes:
 
 
 async def test_gc_reports_then_deletes_unreferenced_blobs_and_keeps_live_ones(
-    ledger: Ledger, engine: AsyncEngine, root: Path | None
+    blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None
 ) -> None:
     data = payload(3 * CHUNK + 5)
-    async with ledger.manager() as m:
+    async with blob_ledger.manager() as m:
         whole = await m.save(ArtifactIn(data={"name": "w", "content": b"whole bytes"}))
         streamed = await m.save(ArtifactIn(data={"name": "s", "content": io.BytesIO(data)}))
-    live = await stored(engine, root)
-    orphan = await plant(ledger, b"nobody references me")
-    shared = await plant(ledger, payload(CHUNK, seed=9))  # a chunk nobody's manifest lists
-    dry = await gc(ledger)
+    live = await stored(engine, blob_root)
+    orphan = await plant(blob_ledger, b"nobody references me")
+    shared = await plant(blob_ledger, payload(CHUNK, seed=9))  # a chunk nobody's manifest lists
+    dry = await gc(blob_ledger)
     assert dry.dry_run
     assert dry.positions == []
     assert dry.blobs == 2
     assert dry.bytes_freed == len(b"nobody references me") + CHUNK
-    where = "database" if root is None else str(root)
+    where = "database" if blob_root is None else str(blob_root)
     assert {s.store: sorted(s.blobs) for s in dry.stores if s.blobs} == {where: sorted([orphan, shared])}
     assert dry.referenced == len(live)
-    assert await stored(engine, root) == live | {orphan, shared}  # a dry run changes nothing
+    assert await stored(engine, blob_root) == live | {orphan, shared}  # a dry run changes nothing
 
-    done = await gc(ledger, dry_run=False, reason="nightly")
+    done = await gc(blob_ledger, dry_run=False, reason="nightly")
     assert not done.dry_run
     assert done.blobs == 2
     assert len(done.positions) == 1
-    assert await stored(engine, root) == live
-    async with ledger.manager() as m:
+    assert await stored(engine, blob_root) == live
+    async with blob_ledger.manager() as m:
         entry = (await m.audit(event_type="retention.applied")).entries[-1]
         assert entry.reason == "nightly"
         got = await m.find_by_id(whole.id)
         assert got is not None
         assert got.data["content"] == b"whole bytes"
-    assert await read_all(ledger, streamed.id) == data
-    assert (await ledger.verify()).ok
-    again = await gc(ledger, dry_run=False)
+    assert await read_all(blob_ledger, streamed.id) == data
+    assert (await blob_ledger.verify()).ok
+    again = await gc(blob_ledger, dry_run=False)
     assert again.blobs == 0
     assert again.positions == []
 
 
-async def test_gc_refuses_bad_arguments(ledger: Ledger) -> None:
+async def test_gc_refuses_bad_arguments(blob_ledger: Ledger) -> None:
     with pytest.raises(InvalidArgumentError, match="dry_run"):
-        await ledger.gc(dry_run="no")  # type: ignore[arg-type]
+        await blob_ledger.gc(dry_run="no")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="progress"):
-        await ledger.gc(progress=3)  # type: ignore[arg-type]
+        await blob_ledger.gc(progress=3)  # type: ignore[arg-type]
 
 
 async def test_retention_deletes_expired_files_and_gc_the_chunks_of_a_failed_stream(
-    ledger: Ledger, engine: AsyncEngine, root: Path | None
+    blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None
 ) -> None:
-    async with ledger.manager() as m:
+    async with blob_ledger.manager() as m:
         first = await m.save(ArtifactIn(data={"name": "m", "content": io.BytesIO(payload(2 * CHUNK, seed=1))}))
         await m.save(ArtifactIn(id=first.id, data={"name": "m", "content": io.BytesIO(payload(2 * CHUNK, seed=2))}))
-    before = await stored(engine, root)
-    report = await ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    before = await stored(engine, blob_root)
+    report = await blob_ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
     assert len(report.blobs) == 3  # the expired manifest and its two chunks, in either store
-    assert await stored(engine, root) == before - set(report.blobs)
-    async with ledger.manager() as m:
+    assert await stored(engine, blob_root) == before - set(report.blobs)
+    async with blob_ledger.manager() as m:
         with pytest.raises(ContentExpiredError, match=str(first.id)):
             await m.find_by_id(first.id, version=1)
-    assert (await ledger.verify()).ok
-    assert (await gc(ledger)).blobs == 0  # retention left nothing for gc
+    assert (await blob_ledger.verify()).ok
+    assert (await gc(blob_ledger)).blobs == 0  # retention left nothing for gc
 
 
 async def test_the_guard_still_refuses_deleting_a_referenced_row(engine: AsyncEngine) -> None:
@@ -224,7 +212,7 @@ async def test_a_failed_run_puts_the_files_it_set_aside_back(
 
 
 async def test_gc_while_writers_save_content_sharing_chunks_with_garbage(
-    backend: str, make_engine: Callable[[], AsyncEngine], root: Path | None, tmp_path: Path
+    backend: str, make_engine: Callable[[], AsyncEngine], blob_root: Path | None, tmp_path: Path
 ) -> None:
     # Each writer and the collector on an engine of its own, as separate processes would be; one
     # in-memory SQLite connection cannot serve concurrent streamed writers, so that backend runs on a file.
@@ -235,7 +223,7 @@ async def test_gc_while_writers_save_content_sharing_chunks_with_garbage(
             return create_engine(f"sqlite+aiosqlite:///{path}")
     else:
         make = make_engine
-    blobs = None if root is None else f"file://{root}"
+    blobs = None if blob_root is None else f"file://{blob_root}"
     engines = [make() for _ in range(4)]
     base = payload(3 * CHUNK, seed=5)
     chunks = [base[i : i + CHUNK] for i in range(0, len(base), CHUNK)]
@@ -273,8 +261,8 @@ async def test_gc_while_writers_save_content_sharing_chunks_with_garbage(
             await engine.dispose()
 
 
-async def test_audit_of_an_artifact_lists_its_hold_and_release(ledger: Ledger) -> None:
-    async with ledger.manager() as m:
+async def test_audit_of_an_artifact_lists_its_hold_and_release(blob_ledger: Ledger) -> None:
+    async with blob_ledger.manager() as m:
         held = await m.save(ArtifactIn(data={"name": "evidence"}))
         other = await m.save(ArtifactIn(data={"name": "other"}))
         await m.hold(held.id, "legal hold", actor="counsel")
@@ -290,12 +278,12 @@ async def test_audit_of_an_artifact_lists_its_hold_and_release(ledger: Ledger) -
 
 
 async def test_a_gc_run_exports_imports_and_passes_the_stdlib_verifier(
-    ledger: Ledger, engine: AsyncEngine, tmp_path: Path
+    blob_ledger: Ledger, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    async with ledger.manager() as m:
+    async with blob_ledger.manager() as m:
         kept = await m.save(ArtifactIn(data={"name": "kept", "content": io.BytesIO(payload(2 * CHUNK, 3))}))
-    await plant(ledger, b"orphan for the bundle")
-    assert (await gc(ledger, dry_run=False)).blobs == 1
+    await plant(blob_ledger, b"orphan for the bundle")
+    assert (await gc(blob_ledger, dry_run=False)).blobs == 1
     bundle = tmp_path / "bundle"
     await export_ledger(engine, bundle)
     report = verify_bundle(bundle)
@@ -319,7 +307,7 @@ async def gc_payloads_in_log(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 
 async def test_gc_over_many_pages_and_parts_keeps_every_live_blob_and_deletes_the_rest(
-    ledger: Ledger, engine: AsyncEngine, root: Path | None, monkeypatch: pytest.MonkeyPatch
+    blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from artifact_ledger import gc as gc_module
 
@@ -328,20 +316,20 @@ async def test_gc_over_many_pages_and_parts_keeps_every_live_blob_and_deletes_th
     monkeypatch.setattr(gc_module, "_PAGE", 3)
     monkeypatch.setattr(gc_module, "PART_ITEMS", 4)
     streamed_data = payload(4 * CHUNK + 3, seed=3)
-    async with ledger.manager() as m:
+    async with blob_ledger.manager() as m:
         for i in range(7):
             await m.save(ArtifactIn(data={"name": f"w{i}", "content": b"live-%d" % i}))
         streamed = await m.save(ArtifactIn(data={"name": "s", "content": io.BytesIO(streamed_data)}))
-    live = await stored(engine, root)
-    orphans = [await plant(ledger, b"orphan-%d" % i) for i in range(9)]
-    dry = await gc(ledger)
+    live = await stored(engine, blob_root)
+    orphans = [await plant(blob_ledger, b"orphan-%d" % i) for i in range(9)]
+    dry = await gc(blob_ledger)
     assert dry.blobs == 9
     assert sorted(h for s in dry.stores for h in s.blobs) == sorted(orphans)
     assert dry.referenced == len(live)  # 7 contents, a manifest and its 5 chunks
     assert dry.bytes_freed == sum(len(b"orphan-%d" % i) for i in range(9))
 
     seen: list[tuple[str, int, int | None]] = []
-    done = await gc(ledger, dry_run=False, progress=lambda *told: seen.append(told))
+    done = await gc(blob_ledger, dry_run=False, progress=lambda *told: seen.append(told))
     assert done.blobs == 9
     assert len(done.positions) == 3
     assert [t for t in seen if t[0] == "delete"] == [
@@ -357,60 +345,60 @@ async def test_gc_over_many_pages_and_parts_keeps_every_live_blob_and_deletes_th
         (3, 3, 1, []),
     ]
     assert sorted(h for p in parts for h, _ in p["deleted"]) == sorted(orphans)
-    assert await stored(engine, root) == live
-    assert await read_all(ledger, streamed.id) == streamed_data
-    assert (await ledger.verify()).ok
-    assert (await gc(ledger)).blobs == 0
+    assert await stored(engine, blob_root) == live
+    assert await read_all(blob_ledger, streamed.id) == streamed_data
+    assert (await blob_ledger.verify()).ok
+    assert (await gc(blob_ledger)).blobs == 0
 
 
 async def test_gc_treats_content_only_an_expired_version_references_as_garbage(
-    ledger: Ledger, engine: AsyncEngine, root: Path | None
+    blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None
 ) -> None:
-    async with ledger.manager() as m:
+    async with blob_ledger.manager() as m:
         first = await m.save(ArtifactIn(data={"name": "x", "content": b"old bytes"}))
         await m.save(ArtifactIn(id=first.id, data={"name": "x", "content": b"new bytes"}))
         await m.save(ArtifactIn(data={"name": "y", "content": b"kept by another"}))
-    expired = await ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
+    expired = await blob_ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
     assert expired.blobs == [digest(b"old bytes")]
     # The same bytes come back without a version (an import, a save that failed): the only version
     # naming them was expired, so they are garbage, while a live version's content is not.
-    again = await plant(ledger, b"old bytes")
-    report = await gc(ledger)
+    again = await plant(blob_ledger, b"old bytes")
+    report = await gc(blob_ledger)
     assert [h for s in report.stores for h in s.blobs] == [again]
-    await gc(ledger, dry_run=False)
-    assert digest(b"new bytes") in await stored(engine, root)
-    assert digest(b"kept by another") in await stored(engine, root)
-    assert again not in await stored(engine, root)
-    assert (await ledger.verify()).ok
+    await gc(blob_ledger, dry_run=False)
+    assert digest(b"new bytes") in await stored(engine, blob_root)
+    assert digest(b"kept by another") in await stored(engine, blob_root)
+    assert again not in await stored(engine, blob_root)
+    assert (await blob_ledger.verify()).ok
 
 
 async def test_gc_without_listing_counts_and_deletes_the_same_blobs(
-    ledger: Ledger, engine: AsyncEngine, root: Path | None, monkeypatch: pytest.MonkeyPatch
+    blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from artifact_ledger import gc as gc_module
 
     monkeypatch.setattr(gc_module, "_PAGE", 2)
     monkeypatch.setattr(gc_module, "PART_ITEMS", 3)
-    async with ledger.manager() as m:
+    async with blob_ledger.manager() as m:
         for i in range(3):
             await m.save(ArtifactIn(data={"name": f"w{i}", "content": b"kept-%d" % i}))
-    live = await stored(engine, root)
-    orphans = sorted([await plant(ledger, b"unlisted-%d" % i) for i in range(7)])
+    live = await stored(engine, blob_root)
+    orphans = sorted([await plant(blob_ledger, b"unlisted-%d" % i) for i in range(7)])
     size = sum(len(b"unlisted-%d" % i) for i in range(7))
-    listed = await gc(ledger)
-    dry = await gc(ledger, list_blobs=False)
+    listed = await gc(blob_ledger)
+    dry = await gc(blob_ledger, list_blobs=False)
     assert (dry.blobs, dry.bytes_freed, dry.referenced) == (7, size, listed.referenced)
-    where = "database" if root is None else str(root)
+    where = "database" if blob_root is None else str(blob_root)
     assert {s.store: (s.count, s.blobs) for s in dry.stores if s.count} == {where: (7, [])}
     assert {s.store: s.count for s in listed.stores} == {s.store: len(s.blobs) for s in listed.stores}
 
-    done = await gc(ledger, dry_run=False, list_blobs=False)
+    done = await gc(blob_ledger, dry_run=False, list_blobs=False)
     assert (done.blobs, done.bytes_freed, len(done.positions)) == (7, size, 3)
     assert sorted(h for p in await gc_payloads_in_log(engine) for h, _ in p["deleted"]) == orphans
-    assert await stored(engine, root) == live
-    assert (await ledger.verify()).ok
+    assert await stored(engine, blob_root) == live
+    assert (await blob_ledger.verify()).ok
     with pytest.raises(InvalidArgumentError, match="list_blobs"):
-        await gc(ledger, list_blobs="no")
+        await gc(blob_ledger, list_blobs="no")
 
 
 def _age(path: Path, days: float) -> None:
@@ -470,20 +458,22 @@ async def test_gc_removes_temporary_files_a_dead_writer_left_and_nothing_else(
         assert _there(files["young"] + files["others"]) == [False, True, True]
 
 
-async def test_gc_refuses_a_bad_temporary_age(ledger: Ledger) -> None:
+async def test_gc_refuses_a_bad_temporary_age(blob_ledger: Ledger) -> None:
     for bad in (timedelta(seconds=-1), 3600):
         with pytest.raises(InvalidArgumentError, match="temporaries_older_than"):
-            await ledger.gc(temporaries_older_than=bad)  # type: ignore[arg-type]
+            await blob_ledger.gc(temporaries_older_than=bad)  # type: ignore[arg-type]
 
 
-async def test_temporary_files_are_counted_for_the_directory_store_only(ledger: Ledger, root: Path | None) -> None:
-    if root is not None:
-        async with ledger.manager() as m:
+async def test_temporary_files_are_counted_for_the_directory_store_only(
+    blob_ledger: Ledger, blob_root: Path | None
+) -> None:
+    if blob_root is not None:
+        async with blob_ledger.manager() as m:
             await m.save(ArtifactIn(data={"content": b"makes the directory"}))
-        assert DirectoryBlobs(root).stage_chunk(digest(b"left"), b"left") is not None
-    report = await gc(ledger, temporaries_older_than=timedelta(0))
+        assert DirectoryBlobs(blob_root).stage_chunk(digest(b"left"), b"left") is not None
+    report = await gc(blob_ledger, temporaries_older_than=timedelta(0))
     counted = {s.store: s.temporaries for s in report.stores}
-    assert counted == ({"database": 0} if root is None else {"database": 0, str(root): 1})
+    assert counted == ({"database": 0} if blob_root is None else {"database": 0, str(blob_root): 1})
 
 
 async def test_a_save_whose_staged_chunks_are_removed_before_its_link_fails_whole(

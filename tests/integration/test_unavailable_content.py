@@ -11,7 +11,6 @@ off as expired. On SQLite and PostgreSQL, with blobs in the database and in a di
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,18 +30,6 @@ from artifact_ledger import (
     UnavailableContent,
 )
 from artifact_ledger.errors import MissingBlobError
-from ledger_support import SECRET
-
-
-@pytest.fixture(params=["database", "directory"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
-    return None if request.param == "database" else tmp_path / "blobs"
-
-
-@pytest.fixture
-async def ledger(engine: AsyncEngine, root: Path | None) -> AsyncIterator[Ledger]:
-    async with Ledger.open(engine, secret=SECRET, blobs=None if root is None else f"file://{root}") as opened:
-        yield opened
 
 
 class Forest:
@@ -90,9 +77,9 @@ def _by_name(items: list[Any]) -> dict[str, Any]:
     return {item.data["name"]: item.data.get("content") for item in items}
 
 
-async def test_every_listing_marks_the_redacted_item_and_reads_the_others(ledger: Ledger) -> None:
-    f = await _forest(ledger)
-    async with ledger.manager() as m:
+async def test_every_listing_marks_the_redacted_item_and_reads_the_others(blob_ledger: Ledger) -> None:
+    f = await _forest(blob_ledger)
+    async with blob_ledger.manager() as m:
         listings: dict[str, list[Any]] = {
             "find_all": await m.find_all(),
             "iter_all": [a async for a in m.iter_all(page_size=2)],
@@ -128,9 +115,9 @@ async def test_every_listing_marks_the_redacted_item_and_reads_the_others(ledger
         assert (await m.find_by_id(f.erased.id, include_content=False)) is not None
 
 
-async def test_history_marks_each_gone_version(ledger: Ledger) -> None:
-    f = await _forest(ledger)
-    async with ledger.manager() as m:
+async def test_history_marks_each_gone_version(blob_ledger: Ledger) -> None:
+    f = await _forest(blob_ledger)
+    async with blob_ledger.manager() as m:
         old = [v.data["content"] for v in await m.history(f.old.id, include_content=True)]
         _check_expired(old[0], f.old.id, 1, f.position)
         assert old[1] == b"weights v2"
@@ -141,9 +128,9 @@ async def test_history_marks_each_gone_version(ledger: Ledger) -> None:
             await m.find_by_id(f.old.id, version=1)
 
 
-async def test_listings_mark_current_content_that_retention_expired(ledger: Ledger) -> None:
-    f = await _forest(ledger, expire_current=True)
-    async with ledger.manager() as m:
+async def test_listings_mark_current_content_that_retention_expired(blob_ledger: Ledger) -> None:
+    f = await _forest(blob_ledger, expire_current=True)
+    async with blob_ledger.manager() as m:
         for items in (await m.find_all(), await m.find_subtree(f.root.id), await m.find_all_by_id([f.kept.id])):
             contents = _by_name(items)
             _check_expired(contents["kept"], f.kept.id, 1, f.position)
@@ -160,23 +147,23 @@ async def test_listings_mark_current_content_that_retention_expired(ledger: Ledg
 
 
 async def test_a_blob_missing_for_another_reason_still_fails_the_listing(
-    ledger: Ledger, engine: AsyncEngine, root: Path | None
+    blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None
 ) -> None:
     """Only what a retention event deleted is marked; a blob lost some other way is an error to see."""
-    f = await _forest(ledger)
-    async with ledger.manager() as m:
+    f = await _forest(blob_ledger)
+    async with blob_ledger.manager() as m:
         lost = await m.save(ArtifactIn(parent_id=f.root.id, data={"name": "lost", "content": b"lost bytes"}))
     digest = hashlib.sha256(b"lost bytes").hexdigest()
-    async with ledger.manager() as m:
+    async with blob_ledger.manager() as m:
         out = await m.find_by_id(lost.id)
         assert out is not None
         assert out.data["content"] == b"lost bytes"
-    if root is None:
+    if blob_root is None:
         async with tampered(engine) as conn:  # an operator deletes the row behind the guards' back
             await conn.execute(text("DELETE FROM ledger_blobs WHERE hash = :h"), {"h": digest})
     else:
-        (root / digest[:2] / digest[2:4] / digest).unlink()
-    async with ledger.manager() as m:
+        (blob_root / digest[:2] / digest[2:4] / digest).unlink()
+    async with blob_ledger.manager() as m:
         for listing in (m.find_all(), m.find_subtree(f.root.id), m.history(lost.id, include_content=True)):
             with pytest.raises(MissingBlobError, match=digest):
                 await listing
