@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -145,3 +146,48 @@ def test_gc_writes_no_blank_line_where_a_progress_bar_would_be(url: str, capsys:
     asyncio.run(_seed(url))
     assert main(["--db", url, "gc"]) == 0
     assert capsys.readouterr().out.lstrip(" ").startswith("unreferenced blobs (dry run)")
+
+
+class _CtrlCWhileImporting:
+    """A meta path finder that sends this process SIGINT (what Ctrl-C sends) when the CLI starts to
+    import, then lets the import go on: Ctrl-C in the second the library takes to load."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "artifact_ledger.cli":
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_exit_4_and_runs_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import artifact_ledger
+    from artifact_ledger import launch
+    from artifact_ledger.cli import EXIT_ERROR
+
+    assert launch.EXIT_INTERRUPTED == EXIT_ERROR
+    monkeypatch.setattr(artifact_ledger, "cli", artifact_ledger.cli)  # the import below rebinds it
+    monkeypatch.delitem(sys.modules, "artifact_ledger.cli")
+    monkeypatch.setattr(sys, "meta_path", [_CtrlCWhileImporting(), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["artifact-ledger", "--version"])
+    assert launch.main() == EXIT_ERROR  # --version would have printed and exited 0
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "artifact-ledger: interrupted\n")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again afterwards
+
+
+def test_the_console_script_interrupted_while_loading_prints_no_traceback(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("artifact-ledger")
+    assert script.exists(), f"the console script is not installed next to {sys.executable}"
+    assert "artifact_ledger.launch" in script.read_text()
+    started = subprocess.Popen(
+        [str(script), "--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    time.sleep(0.3)  # past the interpreter's start, well inside the library's import
+    started.send_signal(signal.SIGINT)
+    out, err = started.communicate(timeout=60)
+    assert "Traceback" not in err
+    if out:  # the import took under 0.3 s here: the version was printed before Ctrl-C came
+        assert out.startswith("artifact-ledger ")
+        assert started.returncode in (0, -signal.SIGINT)
+        return
+    assert (started.returncode, err) == (4, "artifact-ledger: interrupted\n")
