@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .errors import CodecRoundTripError, InvalidArgumentError, UnknownCodecError
+from .events import REDACTED_CODEC
 
 __all__ = [
     "BUILTIN_CODECS",
@@ -141,9 +142,10 @@ def register(
     compares a decoded value with the original (default ``==``; give one for types such as numpy
     arrays whose ``==`` is not a bool).
 
-    Raises :class:`InvalidArgumentError` for a malformed or taken name or media type, or
-    arguments that are not callables, and :class:`CodecRoundTripError` when ``sample`` does not
-    round-trip (the codec is then not registered).
+    Raises :class:`InvalidArgumentError` for a malformed, built-in, reserved (``redacted``) or
+    taken name or media type, or arguments that are not callables, and
+    :class:`CodecRoundTripError` when ``sample`` does not round-trip (the codec is then not
+    registered).
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(
@@ -152,6 +154,10 @@ def register(
         )
     if name in BUILTIN_CODECS:
         raise InvalidArgumentError(f"codec {name!r} is built in; register yours under another name")
+    if name == REDACTED_CODEC:  # what a redaction leaves as the codec of erased content: never real content
+        raise InvalidArgumentError(
+            f"codec name {name!r} is reserved (it marks content a redaction erased); register yours under another name"
+        )
     if name in _REGISTRY:
         raise InvalidArgumentError(f"a codec {name!r} is already registered; unregister({name!r}) it first")
     for what, function in (("encode", encode), ("decode", decode), ("matches", matches), ("equal", equal)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -25,8 +26,12 @@ def json_patch(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
         for index, (a, b) in enumerate(zip(old, new, strict=True)):
             ops.extend(json_patch(a, b, f"{path}/{index}"))
         return ops
-    if type(old) is type(new) and old == new:
-        return []
+    if (
+        type(old) is type(new)
+        and old == new
+        and (type(old) is not float or math.copysign(1, old) == math.copysign(1, new))
+    ):
+        return []  # (0.0 and -0.0 are equal but stored, and hashed, apart)
     return [{"op": "replace", "path": path, "old": old, "value": new}]  # RFC 6901: "" is the whole value
 
 

@@ -86,3 +86,24 @@ def test_diff_prints_each_kind_and_json(db: str) -> None:
     doc = json.loads(run("--db", db, "diff", ids["text"], "1", "2", "--json"))
     assert doc["content_diff"]["kind"] == "text"
     assert doc["content_diff"]["lines_added"] == 1
+
+
+def test_diff_shows_control_characters_of_content_escaped(db: str) -> None:
+    # the spans and column names were written raw: content could clear the screen, retitle the
+    # terminal or write its clipboard (OSC 52) when someone ran `diff`
+    hostile = "\x1b[2J\x1b]52;c;cHduZWQ=\x07"
+
+    async def go() -> tuple[str, str]:
+        async with Ledger.open(db) as ledger, ledger.manager() as m:
+            doc = await m.save(ArtifactIn(data={"content": "title\nbody\n"}))
+            await m.save(ArtifactIn(id=doc.id, data={"content": f"title\nbody{hostile}\n"}))
+            frame = await m.save(ArtifactIn(data={"content": DataFrame(columns=["a"], data=[[1]])}))
+            await m.save(ArtifactIn(id=frame.id, data={"content": DataFrame(columns=["a", hostile], data=[[1, 2]])}))
+            return str(doc.id), str(frame.id)
+
+    doc_id, frame_id = asyncio.run(go())
+    for aid in (doc_id, frame_id):
+        out = run("--db", db, "diff", aid, "1", "2")
+        assert "\x1b" not in out
+        assert "\x07" not in out
+        assert r"\x1b[2J\x1b]52;c;cHduZWQ=\x07" in out

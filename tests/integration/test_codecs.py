@@ -186,6 +186,7 @@ def test_numpy_style_equality_needs_an_equal_function() -> None:
         (3, {}, r"a codec name is 1-32 characters"),
         ("pickle", {}, r"codec 'pickle' is built in"),
         ("arrow", {}, r"codec 'arrow' is built in"),
+        ("redacted", {}, r"codec name 'redacted' is reserved \(it marks content a redaction erased\)"),
         ("ok", {"media_type": "application/json"}, r"media type 'application/json' already names another codec"),
         ("ok", {"media_type": "not a type"}, r"media_type must be a lowercase type/subtype"),
         ("ok", {"media_type": "Application/X"}, r"media_type must be a lowercase type/subtype"),
@@ -212,6 +213,18 @@ def test_register_refuses_a_taken_name_or_media_type_and_non_callables() -> None
     ):
         codecs.unregister("other")
     assert [c.name for c in codecs.registered()] == ["point"]
+
+
+async def test_a_codec_cannot_take_the_name_redactions_leave(manager: ArtifactManager, session: AsyncSession) -> None:
+    # content stored under codec "redacted" read back as erased: the save succeeded and the content was gone
+    with pytest.raises(InvalidArgumentError, match=r"codec name 'redacted' is reserved"):
+        codecs.register("redacted", encode_point, decode_point, is_point, sample=Point(1, 2))
+    assert codecs.registered() == []
+    out = await manager.save(ArtifactIn(data={"content": Point(1, 2)}))  # no codec takes it: signed pickle
+    assert (await stored(session, out.id))[0] == "pickle"
+    found = await manager.find_by_id(out.id)
+    assert found is not None
+    assert found.data["content"] == Point(1, 2)
 
 
 async def test_a_matches_that_raises_is_named(manager: ArtifactManager, session: AsyncSession) -> None:
@@ -293,6 +306,23 @@ async def test_declared_arrow_refuses_what_arrow_would_change(manager: ArtifactM
     with pytest.raises(ContentTypeMismatchError, match=r"it is not a pandas.DataFrame"):
         await manager.save(ArtifactIn(data={"content": [1], "content_type": "application/vnd.apache.arrow.stream"}))
     assert await event_count(session) == 0
+
+
+async def test_a_frame_holding_an_integer_beyond_64_bits_is_pickled_or_refused_by_name(
+    manager: ArtifactManager, session: AsyncSession
+) -> None:
+    # pyarrow raised OverflowError out of save (not a LedgerError) for such an object column
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"n": [2**70, 1]}, dtype=object)
+    out = await manager.save(ArtifactIn(data={"content": frame}))
+    assert (await stored(session, out.id))[0] == "pickle"  # neither JSON nor Arrow carries it exactly
+    found = await manager.find_by_id(out.id)
+    assert found is not None
+    assert found.data["content"]["n"].tolist() == [2**70, 1]
+    with pytest.raises(ContentTypeMismatchError, match=r"Arrow would not give the frame back exactly"):
+        await manager.save(ArtifactIn(data={"content": frame, "content_type": "application/vnd.apache.arrow.stream"}))
+    assert await event_count(session) == 1
 
 
 async def test_frames_json_can_carry_keep_the_json_format(manager: ArtifactManager, session: AsyncSession) -> None:

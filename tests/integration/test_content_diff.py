@@ -3,6 +3,8 @@ columns, bytes hash and size; bounded for huge content; empty, identical, added 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from artifact_ledger import ArtifactIn, ArtifactManager
@@ -40,6 +42,15 @@ async def test_json_content_is_an_rfc6902_patch(manager: ArtifactManager) -> Non
     assert isinstance(root, JsonContentDiff)
     assert root.ops == [PatchOperation(op="replace", path="", old=[1], value={"a": 1})]  # the root is "", not "/"
     assert (await manager.diff(whole, 1, 2)).model_dump(mode="json")["content_diff"]["kind"] == "json"
+
+
+async def test_a_sign_of_zero_change_is_an_operation(manager: ArtifactManager) -> None:
+    # 0.0 == -0.0, so the patch was empty while the stored content (and its hash) changed
+    aid = await versions(manager, {"content": {"x": 0.0}}, {"content": {"x": -0.0}})
+    diff = await manager.diff(aid, 1, 2)
+    assert isinstance(diff.content_diff, JsonContentDiff)
+    assert diff.content_diff.ops == [PatchOperation(op="replace", path="/x", old=0.0, value=-0.0)]
+    assert str(diff.content_diff.ops[0].value) == "-0.0"
 
 
 async def test_text_content_is_a_unified_diff_with_word_spans(manager: ArtifactManager) -> None:
@@ -101,6 +112,24 @@ async def test_dataframe_rows_and_columns(manager: ArtifactManager) -> None:
     assert [(c.column, c.old, c.new) for c in change.cells] == [("score", 0.6, 0.9)]
 
 
+async def test_repeated_column_labels_never_hide_a_change(manager: ArtifactManager) -> None:
+    # the second "a" was named "a#2" like the real "a#2" column: a change in that column diffed as none
+    old = DataFrame(columns=["a", "a", "a#2"], data=[[1, 2, 3]])
+    new = DataFrame(columns=["a", "a", "a#2"], data=[[1, 2, 4]])
+    aid = await versions(manager, {"content": old}, {"content": new})
+    result = (await manager.diff(aid, 1, 2)).content_diff
+    assert isinstance(result, DataFrameContentDiff)
+    assert (result.rows_changed, result.columns_changed) == (1, ["a#2"])
+    assert [(c.column, c.old, c.new) for c in result.changed_sample[0].cells] == [("a#2", 3, 4)]
+    moved = await versions(
+        manager, {"content": old}, {"content": DataFrame(columns=["a", "a", "a#2"], data=[[1, 5, 3]])}
+    )
+    result = (await manager.diff(moved, 1, 2)).content_diff
+    assert isinstance(result, DataFrameContentDiff)
+    assert [(c.column, c.old, c.new) for c in result.changed_sample[0].cells] == [("a#3", 2, 5)]  # the second "a"
+    assert frames.read_frame(old.model_dump()).columns == ["a", "a#3", "a#2"]
+
+
 async def test_content_added_removed_identical_and_empty(manager: ArtifactManager) -> None:
     aid = await versions(manager, {"n": 1}, {"n": 1, "content": {"a": 1}}, {"n": 2, "content": {"a": 1}}, {"n": 2})
     added = (await manager.diff(aid, 1, 2)).content_diff
@@ -153,6 +182,49 @@ async def test_huge_content_is_bounded_and_says_so(manager: ArtifactManager, mon
     assert frame.truncated
     assert frame.rows_changed == 4
     assert len(frame.changed_sample) == 2
+
+
+async def test_line_ending_and_final_newline_changes_are_shown(manager: ArtifactManager) -> None:
+    # the lines were compared without their endings: such a change diffed as "nothing changed"
+    crlf = await versions(manager, {"content": "a\r\nb\r\n"}, {"content": "a\nb\n"})
+    result = (await manager.diff(crlf, 1, 2)).content_diff
+    assert isinstance(result, TextContentDiff)
+    assert (result.lines_removed, result.lines_added) == (2, 2)
+    assert result.note == "line endings changed (CRLF -> LF)"
+    assert [line.text for line in result.hunks[0].lines] == ["a", "b", "a", "b"]  # spans hold no line break
+    final = await versions(
+        manager,
+        {"content": b"x\ny\n", "content_type": "text/plain"},
+        {"content": b"x\ny", "content_type": "text/plain"},
+    )
+    result = (await manager.diff(final, 1, 2)).content_diff
+    assert isinstance(result, TextContentDiff)
+    assert (result.lines_removed, result.lines_added, result.note) == (
+        1,
+        1,
+        "the new text has no line break at its end",
+    )
+    assert "-y\n+y" in result.unified()
+
+
+def test_text_diffs_of_repeated_lines_and_words_stay_bounded_in_time() -> None:
+    # difflib's exact matching is quadratic in repeated lines: 20,000 identical lines took ~1 minute,
+    # 300 changed lines of 2,000 repeated words ~90 s
+    started = time.monotonic()
+    result = text.text_diff("x\n" * 20_000, "y\n" + "x\n" * 19_999 + "z\n")
+    assert (result.old_lines, result.new_lines) == (20_000, 20_001)
+    assert result.truncated
+    repeated = text.text_diff(
+        "\n".join(str(i % 150) for i in range(20_000)), "\n".join(str(i % 149) for i in range(20_000))
+    )
+    assert repeated.truncated
+    assert repeated.note is not None
+    assert "alignment budget" in repeated.note
+    words = text.text_diff("\n".join(["a " * 999] * 300), "\n".join(["b " + "a " * 998] * 300))
+    assert words.lines_added == words.lines_removed == 300
+    assert time.monotonic() - started < 10
+    line = words.hunks[0].lines[300]
+    assert (line.op, line.spans[0].text, line.spans[0].changed) == ("add", "b", True)
 
 
 async def test_big_blobs_and_bad_text_fall_back_to_hash_and_size(

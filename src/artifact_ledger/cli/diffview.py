@@ -15,6 +15,12 @@ from ..schemas.content_diffs import (
 )
 
 _STYLE = {"add": ("+", "green", "bold white on dark_green"), "remove": ("-", "red", "bold white on dark_red")}
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code != 0x09}
+"""Control characters of content shown escaped (``\\x1b``): written raw they would drive the terminal."""
+
+
+def _visible(text: str) -> str:
+    return text.translate(_CONTROLS)
 
 
 def _text(diff: TextContentDiff, console: Console) -> None:
@@ -25,7 +31,7 @@ def _text(diff: TextContentDiff, console: Console) -> None:
             mark, style, strong = _STYLE.get(line.op, (" ", "", ""))
             out = Text(mark, style=style)
             for span in line.spans:
-                out.append(span.text, style=strong if span.changed and line.op != "context" else style)
+                out.append(_visible(span.text), style=strong if span.changed and line.op != "context" else style)
             console.print(out)
 
 
@@ -38,11 +44,11 @@ def _frame(diff: DataFrameContentDiff, console: Console) -> None:
     )
     for what, columns in (("added", diff.columns_added), ("removed", diff.columns_removed)):
         if columns:
-            console.print(f"  columns {what}: {', '.join(columns)}", markup=False, highlight=False)
+            console.print(f"  columns {what}: {_visible(', '.join(columns))}", markup=False, highlight=False)
     if diff.columns_changed:
-        console.print(f"  columns changed: {', '.join(diff.columns_changed)}", markup=False, highlight=False)
+        console.print(f"  columns changed: {_visible(', '.join(diff.columns_changed))}", markup=False, highlight=False)
     for dtype in diff.dtype_changes:
-        console.print(f"  dtype {dtype.column}: {dtype.old} -> {dtype.new}", markup=False, highlight=False)
+        console.print(_visible(f"  dtype {dtype.column}: {dtype.old} -> {dtype.new}"), markup=False, highlight=False)
     if diff.added_sample or diff.removed_sample or diff.changed_sample:
         table = Table("change", "row", "values", title="sample")
         for row in diff.removed_sample:

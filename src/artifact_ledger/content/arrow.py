@@ -69,8 +69,8 @@ def arrow_bytes(frame: Any) -> bytes | None:
         # buffers as they are), so what a read gives back is this table's to_pandas(): check that
         # without decompressing the stream again.
         decoded = table.to_pandas()
-    except (pa.ArrowException, TypeError, ValueError, KeyError, AttributeError):
-        return None
+    except (pa.ArrowException, TypeError, ValueError, KeyError, AttributeError, ArithmeticError):
+        return None  # (ArithmeticError: Arrow's OverflowError for a Python int beyond 64 bits in an object column)
     return data if same_frame(frame, decoded) else None
 
 

@@ -29,14 +29,24 @@ class Frame:
     dtypes: list[str] | None
 
 
-def _names(raw: list[Any]) -> list[str]:
-    """Column labels as unique strings (a repeated label gets ``#2``, ``#3``…)."""
-    seen: dict[str, int] = {}
+def _names(raw: list[Any], taken: set[str]) -> list[str]:
+    """Column labels as unique strings: a repeated label gets ``#2``, ``#3``… skipping any name in
+    ``taken`` (the labels of both frames, so a generated name is never a real column's, and the
+    k-th repeat of a label is named alike on both sides)."""
+    used: set[str] = set()
+    following: dict[str, int] = {}  # the number to try next for each repeated label
     out = []
     for label in raw:
-        name = str(label)
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+        name = base = str(label)
+        number = following.get(base, 2)
+        while name in used:
+            name = f"{base}#{number}"
+            number += 1
+            if name in taken:
+                name = base  # a real column's name: try the next number
+        following[base] = number
+        used.add(name)
+        out.append(name)
     return out
 
 
@@ -46,12 +56,20 @@ def _index_values(spec: dict[str, Any]) -> list[Any]:
     return list(spec["values"])
 
 
-def read_frame(document: Any) -> Frame:
-    """A frame from the decoded JSON of the ``dataframe`` or ``pandas`` codec."""
+def _column_labels(document: Any) -> list[Any]:
     if isinstance(document, dict) and "index" in document:  # pandas codec, format 1
+        return _index_values(document["columns"])
+    return list(document["columns"])
+
+
+def read_frame(document: Any, taken: set[str] | None = None) -> Frame:
+    """A frame from the decoded JSON of the ``dataframe`` or ``pandas`` codec (``taken``: see :func:`_names`)."""
+    columns = _column_labels(document)
+    names = _names(columns, taken if taken is not None else {str(label) for label in columns})
+    if isinstance(document, dict) and "index" in document:
         labels = None if document["index"]["kind"] == "range" else _index_values(document["index"])
-        return Frame(_names(_index_values(document["columns"])), document["data"], labels, document["dtypes"])
-    return Frame(_names(document["columns"]), document["data"], None, None)
+        return Frame(names, document["data"], labels, document["dtypes"])
+    return Frame(names, document["data"], None, None)
 
 
 def _key(row: list[Any], positions: list[int]) -> bytes:
@@ -94,8 +112,9 @@ def _label(frame: Frame, row: int) -> Any:
 def frame_diff(old_doc: Any, new_doc: Any) -> DataFrameContentDiff:
     """The difference of two frames (None: no content on that side)."""
     empty = Frame([], [], None, None)
-    old = read_frame(old_doc) if old_doc is not None else empty
-    new = read_frame(new_doc) if new_doc is not None else empty
+    taken = {str(label) for doc in (old_doc, new_doc) if doc is not None for label in _column_labels(doc)}
+    old = read_frame(old_doc, taken) if old_doc is not None else empty
+    new = read_frame(new_doc, taken) if new_doc is not None else empty
     result = DataFrameContentDiff(
         old_shape=(len(old.rows), len(old.columns)) if old_doc is not None else None,
         new_shape=(len(new.rows), len(new.columns)) if new_doc is not None else None,
