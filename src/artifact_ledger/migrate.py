@@ -8,31 +8,37 @@ starting at once run the migration once: the second waits, then finds the schema
 
 Ledger tables made by ``metadata.create_all`` carry no revision: ``upgrade`` adopts them (stamps
 the revision their tables show, then runs what is newer). A downgrade to ``base`` drops the
-log, so it is refused while the log holds events (``discard_log=True`` from Python only).
+log, so it is refused while the log holds events (``discard_log=True`` from Python only); a
+downgrade that would drop the projections of events the log holds (holds and retention below
+0006, aliases and links below 0004) is refused by those revisions. A database at a revision this
+version does not ship (a newer version migrated it) is refused before Alembic runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, func, inspect, select, text
-from sqlalchemy.engine import URL
+from sqlalchemy import Connection, Engine, bindparam, func, inspect, select, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .errors import LedgerError, LedgerUnavailableError, SchemaOutOfDateError
+from .errors import InvalidArgumentError, LedgerError, LedgerUnavailableError, SchemaOutOfDateError
 from .store.engine import create_engine
 from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems
 from .store.guards import repair_guards as _repair_guards
 from .store.one_writer import one_writer
 from .store.recorder import recorder_for
-from .store.tables import aliases, events, holds, indexes, info, merkle_frontier
+from .store.tables import aliases, events, holds, indexes, info, merkle_frontier, metadata
+
+T = TypeVar("T")
 
 HEAD_REVISION = "0007"
 """The newest revision this version of artifact-ledger ships; ``Ledger.open`` expects the database there."""
@@ -66,6 +72,36 @@ def config(connection: Connection | None = None) -> Config:
 def current_revision_of(connection: Connection) -> str | None:
     """The recorded revision, read on a synchronous connection (``None``: none recorded)."""
     return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def is_newer(revision: str | None) -> bool:
+    """Whether ``revision`` is one a later version of artifact-ledger ships (numbered past the head)."""
+    return revision is not None and len(revision) == 4 and revision.isdigit() and revision > HEAD_REVISION
+
+
+def unknown_revision_error(revision: str, where: str) -> SchemaOutOfDateError:
+    """The error for a database whose recorded revision this version does not ship."""
+    cause = (
+        "a newer version of artifact-ledger migrated it. Nothing was changed; use that version (or a later one), "
+        "or restore the backup taken before its migration"
+        if is_newer(revision)
+        else "it was not written by artifact-ledger's migrations. Nothing was changed; check that the URL names "
+        f"the right database, and the {VERSION_TABLE} table in it"
+    )
+    known = ", ".join(r for r in REVISIONS if r is not None)
+    return SchemaOutOfDateError(
+        f"the ledger schema at {where} is at revision {revision!r}, which this artifact-ledger does not know "
+        f"(it knows {known}): {cause}"
+    )
+
+
+def _known_revision(connection: Connection) -> str | None:
+    """The recorded revision; one this version does not ship is :class:`SchemaOutOfDateError`, before
+    Alembic, which knows only the scripts here, fails on it with an error of its own."""
+    revision = current_revision_of(connection)
+    if revision not in REVISIONS:
+        raise unknown_revision_error(str(revision), connection.engine.url.render_as_string(hide_password=True))
+    return revision
 
 
 async def _locked(url_or_engine: str | URL | AsyncEngine, work: Callable[[Connection], None]) -> None:
@@ -105,6 +141,7 @@ async def upgrade(url_or_engine: str | URL | AsyncEngine, revision: str = "head"
     """
 
     def work(connection: Connection) -> None:
+        _known_revision(connection)
         _adopt(connection)
         command.upgrade(config(connection), revision)
         if current_revision_of(connection) == HEAD_REVISION:
@@ -136,6 +173,24 @@ def _adopt(connection: Connection) -> None:
     )
 
 
+def refuse_losing_events(connection: Connection, below: str, types: Sequence[str], what: str, loss: str) -> None:
+    """For a revision's downgrade, which drops the projections of the log's events of ``types``: refused
+    (:class:`LedgerError` counting them) while the log holds any, since an upgrade would make those
+    tables again empty and ``loss`` would follow. A downgrade to ``base`` drops the log with them and
+    has its own check."""
+    if context.config.attributes.get("downgrade_to") == "base":
+        return
+    query = text("SELECT type, count(*) FROM ledger_events WHERE type IN :types GROUP BY type ORDER BY type")
+    found = connection.execute(query.bindparams(bindparam("types", expanding=True)), {"types": list(types)}).all()
+    if found:
+        counts = ", ".join(f"{n} {kind}" for kind, n in found)
+        raise LedgerError(
+            f"refusing to downgrade below revision {below}: the log holds {what} events ({counts}), which the "
+            f"revision before it has no tables for; upgrading again would make those tables empty, so {loss}. "
+            "Nothing was changed"
+        )
+
+
 def _log_size(connection: Connection) -> int:
     if events.name not in set(inspect(connection).get_table_names()):
         return 0
@@ -153,6 +208,7 @@ async def downgrade(
     """
 
     def work(connection: Connection) -> None:
+        _known_revision(connection)
         if revision == "base" and not discard_log and (count := _log_size(connection)):
             raise LedgerError(
                 f"refusing to downgrade to base: that drops the ledger's log, and it holds {count} "
@@ -169,17 +225,29 @@ async def downgrade(
     await _locked(url_or_engine, work)
 
 
-async def migrate_to(url_or_engine: str | URL | AsyncEngine, revision: str = "head") -> str | None:
-    """Upgrade or downgrade to ``revision`` (``head``, ``base``, ``0001``...), whichever way it lies.
-
-    Returns the revision reached (``None`` for base). An unknown revision is a :class:`LedgerError`.
-    """
+def checked_revision(revision: str) -> str | None:
+    """The revision ``revision`` names (``head``: the newest; ``base``: ``None``); an unknown one is
+    :class:`InvalidArgumentError`."""
     target = HEAD_REVISION if revision == "head" else None if revision == "base" else revision
     if target not in REVISIONS:
         known = ", ".join(r for r in REVISIONS if r is not None)
-        raise LedgerError(f"unknown revision {revision!r}: use head, base or one of {known}")
+        raise InvalidArgumentError(f"unknown revision {revision!r}: use head, base or one of {known}")
+    return target
+
+
+async def migrate_to(url_or_engine: str | URL | AsyncEngine, revision: str = "head") -> str | None:
+    """Upgrade or downgrade to ``revision`` (``head``, ``base``, ``0001``...), whichever way it lies.
+
+    Returns the revision reached (``None`` for base). An unknown revision is :class:`InvalidArgumentError`;
+    a database at a revision this version does not ship (a newer version migrated it) is
+    :class:`SchemaOutOfDateError`, and nothing is changed.
+    """
+    target = checked_revision(revision)
     current = await current_revision(url_or_engine)
-    if REVISIONS.index(target) >= REVISIONS.index(current if current in REVISIONS else None):
+    if current not in REVISIONS:
+        where = url_or_engine.url if isinstance(url_or_engine, AsyncEngine) else make_url(url_or_engine)
+        raise unknown_revision_error(str(current), where.render_as_string(hide_password=True))
+    if REVISIONS.index(target) >= REVISIONS.index(current):
         await upgrade(url_or_engine, target or "base")
     else:
         await downgrade(url_or_engine, target or "base")
@@ -197,6 +265,7 @@ async def repair_guards(url_or_engine: str | URL | AsyncEngine) -> list[str]:
     found: list[str] = []
 
     def work(connection: Connection) -> None:
+        _known_revision(connection)
         _adopt(connection)
         revision = current_revision_of(connection)
         if revision != HEAD_REVISION:
@@ -234,14 +303,34 @@ async def stamp(url_or_engine: str | URL | AsyncEngine, revision: str = "head") 
     await _locked(url_or_engine, work)
 
 
+def _unrelated_tables(connection: Connection) -> list[str] | None:
+    existing = inspect(connection).get_table_names()
+    if events.name in existing or current_revision_of(connection) is not None:
+        return None
+    ours = {*metadata.tables, VERSION_TABLE}
+    return sorted(t for t in existing if t not in ours)
+
+
+async def unrelated_tables(url_or_engine: str | URL | AsyncEngine) -> list[str] | None:
+    """The tables of a database that holds no ledger yet that are not the ledger's (``[]``: an empty
+    database); ``None`` when it holds a ledger already. ``artifact-ledger migrate`` names them: it
+    creates the ledger's tables beside them, which a mistyped URL could point at."""
+    return await _look(url_or_engine, _unrelated_tables)
+
+
 async def current_revision(url_or_engine: str | URL | AsyncEngine) -> str | None:
     """The revision recorded in ``ledger_alembic_version``, or ``None`` (no version table, or no row)."""
+    return await _look(url_or_engine, current_revision_of)
+
+
+async def _look(url_or_engine: str | URL | AsyncEngine, look: Callable[[Connection], T]) -> T:
+    """``look`` run on a connection of ``url_or_engine`` (an engine made for a URL is disposed after)."""
     owns = not isinstance(url_or_engine, AsyncEngine)
     engine = url_or_engine if isinstance(url_or_engine, AsyncEngine) else create_engine(url_or_engine)
     try:
         with translated():
             async with engine.connect() as conn:
-                return await conn.run_sync(current_revision_of)
+                return await conn.run_sync(look)
     finally:
         if owns:
             await engine.dispose()

@@ -77,6 +77,8 @@ async def prepare_schema(engine: AsyncEngine, create: bool) -> str:
     with translated():
         async with engine.connect() as conn:
             look = await conn.run_sync(_look)
+    if migrate.is_newer(look.revision):
+        raise migrate.unknown_revision_error(str(look.revision), where)
     if look.revision is not None and look.revision != migrate.HEAD_REVISION:
         raise SchemaOutOfDateError(
             f"the ledger schema at {where} is at revision {look.revision}; this artifact-ledger expects "

@@ -347,3 +347,43 @@ def test_import_chapkit_names_a_source_that_is_not_a_chapkit_database(
         assert f"cannot read the chapkit source sqlite+aiosqlite:///{text_file}: file is not a database" in error
         assert "ledger.db" not in error
         assert not (tmp_path / "ledger.db").exists()
+
+
+async def _sql(url: str, *statements: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_migrate_says_so_in_a_database_holding_other_tables(kind: str, tmp_path: Path, fresh_db: object) -> None:
+    db = fresh_db(kind, "app")  # type: ignore[operator]
+    asyncio.run(_sql(db, "CREATE TABLE customers (id INTEGER)", "CREATE TABLE orders (id INTEGER)"))
+    result = run("migrate", cwd=tmp_path, db=db)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert "created the ledger's tables (all named ledger_*) in a database that already held 2 other tables" in said
+    assert "(customers, orders)" in said
+    assert "--revision base" in said
+    again = run("migrate", cwd=tmp_path, db=db)  # the ledger is there now: nothing more to say
+    assert " ".join(again.stdout.split()) == "the database is at revision 0007"
+    fresh = run("migrate", cwd=tmp_path, db=fresh_db(kind, "empty"))  # type: ignore[operator]
+    assert " ".join(fresh.stdout.split()) == "the database is at revision 0007"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_migrate_refuses_a_database_a_newer_version_migrated(kind: str, tmp_path: Path, fresh_db: object) -> None:
+    db = fresh_db(kind, "newer")  # type: ignore[operator]
+    assert run("migrate", cwd=tmp_path, db=db).returncode == 0
+    asyncio.run(_sql(db, "UPDATE ledger_alembic_version SET version_num = '0042'"))
+    for args in (("migrate",), ("migrate", "--revision", "0005"), ("migrate", "--repair-guards"), ("ls",)):
+        result = run(*args, cwd=tmp_path, db=db)
+        assert result.returncode == 4
+        error = one_line_error(result)
+        assert "revision '0042', which this artifact-ledger does not know" in error
+        assert "a newer version of artifact-ledger migrated it" in error
+        assert "CommandError" not in error

@@ -49,3 +49,22 @@ def test_retention_dry_run_apply_hold_release(url: str, capsys: pytest.CaptureFi
         main(["--db", url, "retention", "--keep-newer-than", "-3d"])
     assert main(["--db", url, "hold", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--reason", "x"]) == 3
     assert main(["--db", url, "hold", aid, "--reason", " "]) == 2
+
+
+def test_a_reason_or_actor_too_long_is_bad_input(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    aid = asyncio.run(_seed(url))
+    before = asyncio.run(_types(url))
+    long_reason, long_actor = "r" * 10_001, "a" * 256
+    for args in (
+        ["hold", aid, "--reason", long_reason],
+        ["hold", aid, "--reason", "audit", "--actor", long_actor],
+        ["release", aid, "--reason", long_reason],
+        ["retention", "--keep-last", "1", "--apply", "--reason", long_reason],
+        ["gc", "--apply", "--actor", long_actor],
+    ):
+        capsys.readouterr()
+        assert main(["--db", url, *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert "reason is 10001 characters" in err or "actor is 256 characters" in err
+    assert asyncio.run(_types(url)) == before  # nothing was recorded

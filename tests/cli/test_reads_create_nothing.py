@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, LedgerNotFoundError, create_engine, migrate
-from artifact_ledger.cli import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_VERIFY_FAILED
+from artifact_ledger.cli import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED
 from ledger_support import PG_URL, SECRET, make_format_1, pg_engine
 
 SOME_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -266,5 +266,6 @@ async def test_migrate_repair_guards_and_a_tampered_ledger_exits_1(ledger_url: s
 
 def test_migrate_to_an_unknown_revision_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
     result = cli("--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "migrate", "--revision", "9999", env=env)
-    assert result.returncode == EXIT_ERROR
+    assert result.returncode == EXIT_USAGE
     assert "unknown revision '9999'" in result.stderr
+    assert not (tmp_path / "x.db").exists()

@@ -14,9 +14,18 @@ import pytest
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Ledger, SchemaOutOfDateError, create_engine, migrate
+from artifact_ledger import (
+    ArtifactIn,
+    ContentExpiredError,
+    Ledger,
+    LedgerError,
+    RetentionPolicy,
+    SchemaOutOfDateError,
+    create_engine,
+    migrate,
+)
 from artifact_ledger.store.tables import metadata
-from ledger_support import PG_URL, SECRET, pg_engine
+from ledger_support import PG_URL, SECRET, make_format_1, pg_engine
 
 Fresh = Callable[[str], Awaitable[AsyncEngine]]
 
@@ -233,3 +242,79 @@ async def test_two_processes_migrate_once(where: str, tmp_path: Path) -> None:
             async with admin.begin() as conn:
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+async def test_a_revision_from_a_newer_version_is_refused_and_left_alone(fresh: Fresh) -> None:
+    engine = await fresh("newer")
+    await migrate.upgrade(engine)
+    async with engine.begin() as conn:  # as if migrated by a later artifact-ledger
+        await conn.execute(text(f"UPDATE {migrate.VERSION_TABLE} SET version_num = '0042'"))
+    before = await snapshot(engine, without_version_table=False)
+    newer = r"revision '0042', which this artifact-ledger does not know .*a newer version of artifact-ledger"
+    for attempt in (
+        lambda: migrate.upgrade(engine),
+        lambda: migrate.downgrade(engine, "0005"),
+        lambda: migrate.migrate_to(engine),
+        lambda: migrate.migrate_to(engine, "0003"),
+        lambda: migrate.repair_guards(engine),
+    ):
+        with pytest.raises(SchemaOutOfDateError, match=newer):
+            await attempt()
+    for create in (True, False):
+        with pytest.raises(SchemaOutOfDateError, match=newer):
+            async with Ledger.open(engine, secret=SECRET, create=create):
+                pass
+    assert await snapshot(engine, without_version_table=False) == before
+    assert await migrate.current_revision(engine) == "0042"
+
+
+async def test_downgrade_refuses_to_lose_holds_and_retention(fresh: Fresh) -> None:
+    """Revisions 0006 and 0004 hold the projections of hold/retention and alias/link events: a downgrade
+    below them and an upgrade again would leave those tables empty (a hold gone, expired content
+    missing), so it is refused and nothing changes; a downgrade that loses nothing goes up again whole."""
+    engine = await fresh("kept")
+    await migrate.upgrade(engine)
+    await make_format_1(engine)  # a ledger from before chain format 2 (revision 0007 refuses the others)
+    async with Ledger.open(engine, secret=SECRET, create=False) as ledger:
+        async with ledger.manager() as m:
+            model = await m.save(ArtifactIn(data={"name": "model", "content": b"v1"}))
+            await m.save(ArtifactIn(id=model.id, data={"name": "model", "content": b"v2"}))
+            await m.set_alias("production", model.id, version=2)
+            held = await m.save(ArtifactIn(data={"name": "held", "content": b"h1"}))
+            await m.save(ArtifactIn(id=held.id, data={"name": "held", "content": b"h2"}))
+            await m.hold(held.id, "legal")
+        await ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False, reason="budget")
+    before = await snapshot(engine, without_version_table=False)
+    for revision in ("0005", "0003", "0001"):
+        with pytest.raises(LedgerError, match=r"refusing to downgrade below revision 0006: .*1 hold\.set"):
+            await migrate.migrate_to(engine, revision)
+        assert await migrate.current_revision(engine) == migrate.HEAD_REVISION
+        assert await snapshot(engine, without_version_table=False) == before
+    async with Ledger.open(engine, secret=SECRET, create=False) as ledger:
+        assert (await ledger.verify()).ok
+        async with ledger.manager() as m:
+            assert await m.holds() == [str(held.id)]
+            with pytest.raises(ContentExpiredError):
+                await m.find_by_id(model.id, version=1)
+
+
+async def test_downgrade_refuses_to_lose_aliases_and_links(fresh: Fresh) -> None:
+    engine = await fresh("aliased")
+    await migrate.upgrade(engine)
+    await make_format_1(engine)
+    async with Ledger.open(engine, secret=SECRET, create=False) as ledger, ledger.manager() as m:
+        model = await m.save(ArtifactIn(data={"name": "model"}))
+        data = await m.save(ArtifactIn(data={"name": "data"}))
+        await m.link(model.id, data.id, "derived_from")
+        await m.set_alias("production", model.id, version=1)
+    await migrate.migrate_to(engine, "0004")  # loses nothing: no hold or retention event
+    before = await snapshot(engine, without_version_table=False)
+    with pytest.raises(LedgerError, match=r"below revision 0004: .*1 alias\.set, 1 link\.added"):
+        await migrate.migrate_to(engine, "0003")
+    assert await migrate.current_revision(engine) == "0004"
+    assert await snapshot(engine, without_version_table=False) == before
+    await migrate.upgrade(engine)
+    async with Ledger.open(engine, secret=SECRET, create=False) as ledger:
+        assert (await ledger.verify()).ok
+        async with ledger.manager() as m:
+            assert (await m.resolve_alias("production")).id == model.id

@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .. import verify_bundle as spec
 from ..bundle import load_bundle
 from ..chapkit_import import ChapkitImportResult, _source_engine, import_chapkit, require_trust
-from ..errors import LedgerError
+from ..errors import InvalidArgumentError, LedgerError
 from ..ledger import Ledger
 from ..namespaces import DEFAULT, namespace_engine
 from ..store.engine import create_engine
 from ..transfer import export_ledger, import_bundle
-from . import render
+from . import exits, render
 
 
 @contextmanager
@@ -63,6 +63,8 @@ async def _migrate(args: argparse.Namespace) -> int:
         migrate = importlib.import_module("artifact_ledger.migrate")
     except ImportError:
         raise LedgerError("migrations are not available in this installation of artifact-ledger") from None
+    if not args.repair_guards:
+        migrate.checked_revision(args.revision)  # a mistyped revision creates nothing (no file, no namespace)
     async with namespace_target(args.db, args.namespace) as target:
         if args.repair_guards:
             found = await migrate.repair_guards(target)
@@ -73,8 +75,18 @@ async def _migrate(args: argparse.Namespace) -> int:
             else:
                 render.console.print("the append-only guards were all in place; made them again")
             return 0
+        unrelated = await migrate.unrelated_tables(target)
         reached = await migrate.migrate_to(target, args.revision)
     where = "" if args.namespace == DEFAULT else f" (namespace {args.namespace})"
+    if unrelated and reached is not None:
+        # Beside tables the ledger did not make: say so, since a mistyped URL can point at another database.
+        shown = ", ".join(unrelated[:10]) + (f" and {len(unrelated) - 10} more" if len(unrelated) > 10 else "")
+        render.console.print(
+            f"created the ledger's tables (all named ledger_*) in a database that already held "
+            f"{len(unrelated)} other table{'s' if len(unrelated) != 1 else ''} ({shown}){where}; "
+            "they were not changed. If this is the wrong database, remove the ledger again with "
+            "`artifact-ledger migrate --revision base` (refused once it holds events)"
+        )
     render.console.print(f"the database is at revision {reached or 'base'}{where}")
     return 0
 
@@ -283,7 +295,8 @@ def chapkit_time_notes(result: ChapkitImportResult) -> list[str]:
 
 
 OPERATIONS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-    "migrate": _migrate,
+    # An unknown --revision is bad input: exit 2 with its one line, as argparse's own refusals.
+    "migrate": exits.guarded(_migrate, bad_input=(InvalidArgumentError,), not_found=()),
     "export": _export,
     "import": _import,
     "import-chapkit": _import_chapkit,

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from ..errors import HoldNotFoundError, InvalidArgumentError
+from ..errors import HoldNotFoundError, InvalidArgumentError, InvalidAttributionError
 from ..gc import TEMPORARIES_OLDER_THAN
 from ..ledger import Ledger
 from ..retention import RetentionPolicy
@@ -139,8 +139,9 @@ async def run_hold(args: argparse.Namespace) -> int:
 
 
 def _exits(run: exits.Run) -> exits.Run:
-    """Bad input exits 2 and a hold that is not there 3, each with one line; the rest as every command."""
-    return exits.guarded(run, bad_input=(InvalidArgumentError,), not_found=(HoldNotFoundError,))
+    """Bad input (a reason or an actor too long included) exits 2 and a hold that is not there 3, each
+    with one line; the rest as every command."""
+    return exits.guarded(run, bad_input=(InvalidArgumentError, InvalidAttributionError), not_found=(HoldNotFoundError,))
 
 
 RETENTION_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from artifact_ledger.migrate import refuse_losing_events
 from artifact_ledger.store.tables import UtcDateTime
 
 revision: str = "0004"
@@ -56,6 +57,11 @@ def upgrade() -> None:
     op.create_index("ix_ledger_links_dst_id_valid_from", "ledger_links", ["dst_id", "valid_from"])
 
 
+_EVENTS = ("alias.set", "alias.removed", "alias.protected", "link.added", "link.removed")  # as events.py names them
+
+
 def downgrade() -> None:
+    # The two tables are the projections of the log's alias and link events.
+    refuse_losing_events(op.get_bind(), "0004", _EVENTS, "alias and link", "the aliases and links would be lost")
     op.drop_table("ledger_links")
     op.drop_table("ledger_aliases")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from artifact_ledger.migrate import refuse_losing_events
 from artifact_ledger.store.tables import (
     UtcDateTime,
     append_only_ddl,
@@ -30,6 +31,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 _TABLES = ("ledger_holds", "ledger_expired_content", "ledger_expired_blobs")
+_EVENTS = ("hold.set", "hold.released", "retention.applied")  # events.py, as this revision projects them
 
 
 def upgrade() -> None:
@@ -70,6 +72,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The three tables are the projections of the log's hold and retention events.
+    loss = (
+        "the holds would be gone (a retention run could then expire held content) "
+        "and expired content would read as missing"
+    )
+    refuse_losing_events(op.get_bind(), "0006", _EVENTS, "hold and retention", loss)
     dialect = op.get_bind().dialect.name
     for statement in drop_guard_ddl("ledger_blobs", dialect):
         op.execute(statement)
