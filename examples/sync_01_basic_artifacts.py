@@ -8,7 +8,8 @@ Shows how to:
 
 The same as ``01_basic_artifacts.py``, written with ``artifact_ledger.sync`` (no coroutines), for scripts
 and notebooks. Run with ``python examples/sync_01_basic_artifacts.py [DATABASE_URL]``
-(default: in-memory SQLite; needs scikit-learn: ``pip install 'artifact-ledger[examples]'``).
+(default: in-memory SQLite; needs scikit-learn: ``pip install 'artifact-ledger[examples]'``). Given a
+database URL, a run adds to what earlier runs left there and ends by saying where it wrote.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from sklearn.linear_model import LinearRegression
+from sqlalchemy.engine import make_url
 
 from artifact_ledger import (
     ArtifactHierarchy,
@@ -33,7 +35,10 @@ def train_model() -> LinearRegression:
     return LinearRegression().fit(features, targets)
 
 
-def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
+MEMORY = "sqlite+aiosqlite:///:memory:"
+
+
+def main(url: str = MEMORY) -> None:
     hierarchy = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction"})
 
     # The ledger runs one event loop on a private thread; each call below waits for its result.
@@ -95,6 +100,10 @@ def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
         print(f"Verified: {report.ok} ({report.events_checked} events)")
         if not report.ok:
             raise SystemExit(f"the ledger does not verify: {report.problem}")
+        if url != MEMORY:  # a database that outlives this run: say where it and its key are
+            key_file = getattr(ledger.async_ledger.keyring, "path", None)  # made when a pickle is first signed
+            key_note = f" (pickle-signing key: {key_file})" if key_file and key_file.exists() else ""
+            print(f"Wrote to {make_url(url).render_as_string(hide_password=True)}{key_note}; it stays for the next run")
 
 
 if __name__ == "__main__":

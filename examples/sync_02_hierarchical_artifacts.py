@@ -9,13 +9,16 @@ Shows how to:
 
 The same as ``02_hierarchical_artifacts.py``, written with ``artifact_ledger.sync`` (no coroutines), for scripts
 and notebooks. Run with ``python examples/sync_02_hierarchical_artifacts.py [DATABASE_URL]``
-(default: in-memory SQLite).
+(default: in-memory SQLite). Given a database URL, a run adds to what earlier runs
+left there and ends by saying where it wrote.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from artifact_ledger import (
     ArtifactHierarchy,
@@ -65,11 +68,15 @@ def count_nodes(node: ArtifactTreeNode) -> int:
     return 1 + sum(count_nodes(child) for child in node.children or [])
 
 
-def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
+MEMORY = "sqlite+aiosqlite:///:memory:"
+
+
+def main(url: str = MEMORY) -> None:
     hierarchy = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction", 2: "evaluation"})
 
     # The ledger runs one event loop on a private thread; each call below waits for its result.
     with sync.Ledger.open(url) as ledger, ledger.manager(hierarchy=hierarchy) as manager:
+        earlier = {a.id for a in manager.find_all()}  # a database given on the command line may hold earlier runs
         # Level 0: the training run (the model here is a plain dict of coefficients).
         training = manager.save(
             ArtifactIn(
@@ -111,8 +118,10 @@ def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
         if count_nodes(tree) != 4:
             raise SystemExit(f"expected 4 nodes in the tree, found {count_nodes(tree)}")
 
-        everything = manager.find_all()
-        print(f"\nfind_all: {len(everything)} artifacts")
+        everything = [a for a in manager.find_all() if a.id not in earlier]
+        print(
+            f"\nfind_all: {len(everything)} artifacts" + (f" (and {len(earlier)} of earlier runs)" if earlier else "")
+        )
         for artifact in everything:
             print(f"  {artifact.id} level {artifact.level} {artifact.data['type']}")
         if len(everything) != 4:
@@ -138,6 +147,10 @@ def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
         print(f"Verified: {report.ok} ({report.events_checked} events)")
         if not report.ok:
             raise SystemExit(f"the ledger does not verify: {report.problem}")
+        if url != MEMORY:  # a database that outlives this run: say where it and its key are
+            key_file = getattr(ledger.async_ledger.keyring, "path", None)  # made when a pickle is first signed
+            key_note = f" (pickle-signing key: {key_file})" if key_file and key_file.exists() else ""
+            print(f"Wrote to {make_url(url).render_as_string(hide_password=True)}{key_note}; it stays for the next run")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,16 @@ Shows how to:
 
 The same as ``03_generic_artifacts.py``, written with ``artifact_ledger.sync`` (no coroutines), for scripts
 and notebooks. Run with ``python examples/sync_03_generic_artifacts.py [DATABASE_URL]``
-(default: in-memory SQLite).
+(default: in-memory SQLite). Given a database URL, a run adds to what earlier runs
+left there and ends by saying where it wrote.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from artifact_ledger import (
     ArtifactHierarchy,
@@ -45,11 +48,15 @@ def print_tree(node: ArtifactTreeNode, indent: int = 0) -> None:
         print_tree(child, indent + 1)
 
 
-def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
+MEMORY = "sqlite+aiosqlite:///:memory:"
+
+
+def main(url: str = MEMORY) -> None:
     hierarchy = ArtifactHierarchy(name="documents", level_labels={0: "project", 1: "document", 2: "version"})
 
     # The ledger runs one event loop on a private thread; each call below waits for its result.
     with sync.Ledger.open(url) as ledger, ledger.manager(hierarchy=hierarchy) as manager:
+        earlier = {a.id for a in manager.find_all()}  # a database given on the command line may hold earlier runs
         project = manager.save(
             ArtifactIn(
                 data=generic_data(
@@ -91,8 +98,8 @@ def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
         print(f"\nTree of hierarchy {tree.hierarchy!r}:")
         print_tree(tree)
 
-        # Query by level: every artifact of a given depth in the hierarchy.
-        everything = manager.find_all()
+        # Query by level: every artifact of a given depth in the hierarchy (this run's).
+        everything = [a for a in manager.find_all() if a.id not in earlier]
         for level, label in hierarchy.level_labels.items():
             at_level = [a for a in everything if a.level == level]
             print(f"Level {level} ({label}): {len(at_level)} artifact(s)")
@@ -120,6 +127,10 @@ def main(url: str = "sqlite+aiosqlite:///:memory:") -> None:
         print(f"Verified: {report.ok} ({report.events_checked} events)")
         if not report.ok:
             raise SystemExit(f"the ledger does not verify: {report.problem}")
+        if url != MEMORY:  # a database that outlives this run: say where it and its key are
+            key_file = getattr(ledger.async_ledger.keyring, "path", None)  # made when a pickle is first signed
+            key_note = f" (pickle-signing key: {key_file})" if key_file and key_file.exists() else ""
+            print(f"Wrote to {make_url(url).render_as_string(hide_password=True)}{key_note}; it stays for the next run")
 
 
 if __name__ == "__main__":

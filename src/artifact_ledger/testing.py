@@ -6,10 +6,12 @@ Installed with artifact-ledger, so pytest loads it by itself; nothing to configu
 - ``ledger_file``: the same on a SQLite file in the test's ``tmp_path``;
 - ``pg_ledger``: a ledger in a fresh PostgreSQL schema of the database named by
   ``ARTIFACT_LEDGER_TEST_URL`` (``postgresql+asyncpg://...``), dropped after the test; the
-  test is skipped, saying why, when the variable is not set;
+  test is skipped, saying why, when the variable is not set, and fails, naming the variable,
+  when the database cannot be reached (within :data:`CONNECT_TIMEOUT` seconds);
 - ``frozen_clock``: a :class:`~artifact_ledger.FixedClock` starting at
   :data:`FROZEN_AT` and advancing one microsecond per reading. A test that asks for it gets
-  ledgers (from the fixtures above) that use it, so recorded times are known in advance.
+  ledgers (from the fixtures above) that use it, so recorded times are known in advance (a
+  ``frozen_clock`` of the project's own is used only when it is a ``FixedClock``).
 
 Assertion helpers: :func:`assert_history` and :func:`assert_verified`.
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # imported where used: pytest loads this plugin in every run,
     from .manager import ArtifactManager
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "FROZEN_AT",
     "TEST_SECRET",
     "TEST_URL_VARIABLE",
@@ -54,6 +57,9 @@ __all__ = [
 TEST_URL_VARIABLE = "ARTIFACT_LEDGER_TEST_URL"
 FROZEN_AT = datetime(2026, 1, 1, tzinfo=UTC)
 """Where ``frozen_clock`` starts."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds ``pg_ledger`` waits for PostgreSQL to answer before failing the test (never a hang)."""
+_EXAMPLE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TEST_SECRET = "artifact-ledger-pytest-plugin"
 """The pickle-signing secret of every ledger the fixtures open (fixed, so no key file is written)."""
 
@@ -84,10 +90,15 @@ def _async_fixture(function: F) -> F:
 
 
 def _clock(request: pytest.FixtureRequest) -> Clock | None:
-    """The test's ``frozen_clock`` when it asked for one, else None (the system clock)."""
+    """The test's ``frozen_clock`` when it asked for one and it is a FixedClock, else None (the system clock).
+
+    A ``frozen_clock`` fixture of the project's own (a freezegun or time-machine handle, say) is
+    left alone: only a :class:`~artifact_ledger.FixedClock` is a clock the ledger can read.
+    """
     if "frozen_clock" in request.fixturenames:
-        clock: Clock = request.getfixturevalue("frozen_clock")
-        return clock
+        clock = request.getfixturevalue("frozen_clock")
+        if isinstance(clock, FixedClock):
+            return clock
     return None
 
 
@@ -137,17 +148,39 @@ async def postgres_schema(url: str) -> AsyncIterator[tuple[str, str]]:
     """
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from .store.engine import create_engine
 
-    parsed = make_url(url)
-    if parsed.drivername != "postgresql+asyncpg":
-        pytest.fail(f"{TEST_URL_VARIABLE} must be a postgresql+asyncpg:// URL, not {parsed.drivername}://")
-    schema = f"al_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
     try:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None:  # failed outside the except block, so the report is the message alone
+        pytest.fail(f"{TEST_URL_VARIABLE} is not a database URL; set it to {_EXAMPLE_URL}", pytrace=False)
+    if parsed.drivername != "postgresql+asyncpg":
+        pytest.fail(
+            f"{TEST_URL_VARIABLE} must be a postgresql+asyncpg:// URL, not {parsed.drivername}://; "
+            f"set it to {_EXAMPLE_URL}",
+            pytrace=False,
+        )
+    schema = f"al_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, connect_args={"timeout": CONNECT_TIMEOUT})
+    try:
+        problem = None
+        try:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except Exception as error:  # any driver or network error: say which variable to change
+            problem = f"{type(error).__name__}: {error}"
+        if problem is not None:
+            pytest.fail(
+                f"cannot create a schema in the PostgreSQL database {TEST_URL_VARIABLE} names "
+                f"({parsed.render_as_string(hide_password=True)}): {problem}. "
+                f"Start the server or create the database, point {TEST_URL_VARIABLE} at one that "
+                "exists, or unset it to skip the tests that use pg_ledger",
+                pytrace=False,
+            )
         try:
             yield url, schema
         finally:
@@ -163,7 +196,7 @@ async def _schema_ledger(where: tuple[str, str], clock: Clock | None) -> AsyncIt
     from .store.engine import create_engine
 
     url, schema = where
-    engine = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    engine = create_engine(url, connect_args={"timeout": CONNECT_TIMEOUT, "server_settings": {"search_path": schema}})
     try:
         async with Ledger.open(engine, secret=_keyring(), clock=clock) as opened:
             yield opened
@@ -178,16 +211,33 @@ async def assert_history(manager: ArtifactManager, artifact_id: ULID | str, expe
     their short forms (``"created"``, ``"updated"``, ...).
     """
     from .errors import ArtifactNotFoundError
+    from .events import EVENT_TYPES
 
+    __tracebackhide__ = True
+    if isinstance(expected, str):  # a str is a Sequence[str] of letters: refuse it rather than compare letters
+        pytest.fail(
+            f"assert_history takes a list of event types, not the string {expected!r}: write [{expected!r}]",
+            pytrace=False,
+        )
+    wanted = [name if "." in name else f"artifact.{name}" for name in expected]
+    unknown = [name for name in wanted if name not in EVENT_TYPES]
+    if unknown:
+        known = sorted(name for name in EVENT_TYPES if name.startswith("artifact."))
+        pytest.fail(f"assert_history: not event types: {unknown}; an artifact's are {known}", pytrace=False)
     try:
         versions = await manager.history(artifact_id)
     except ArtifactNotFoundError:
         versions = []
     actual = [v.event_type for v in versions]
-    wanted = [name if "." in name else f"artifact.{name}" for name in expected]
-    __tracebackhide__ = True
     if actual != wanted:
-        pytest.fail(f"history of artifact {artifact_id}: expected {wanted}, got {actual}", pytrace=False)
+        at = next(i for i, (w, a) in enumerate(zip([*wanted, None], [*actual, None], strict=False)) if w != a)
+        first = f"expected {wanted[at]!r}" if at < len(wanted) else "expected no more events"
+        first += f", got {actual[at]!r}" if at < len(actual) else ", got none"
+        pytest.fail(
+            f"history of artifact {artifact_id}: expected {wanted}, got {actual}\n"
+            f"first difference at entry {at + 1} (oldest is 1): {first}",
+            pytrace=False,
+        )
 
 
 async def assert_verified(ledger: Ledger) -> VerifyReport:

@@ -117,3 +117,26 @@ def test_sync_example_default_is_in_memory(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Verified: True (6 events)" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["keys"])
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sync_example_runs_twice_on_one_database(name: str, database_url: str, tmp_path: Path) -> None:
+    """A database given on the command line outlives the run: the second run adds to it, checks only its own
+    artifacts, and both say where they wrote; nothing lands in the working directory."""
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    env = {**os.environ, "ARTIFACT_LEDGER_KEY_DIR": str(tmp_path / "keys")}
+    for run in (1, 2):
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / name), database_url],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"{name} run {run} failed:\n{result.stdout}\n{result.stderr}"
+        assert "Verified: True" in result.stdout
+        assert "Wrote to " in result.stdout, result.stdout
+    assert list(workdir.iterdir()) == []
