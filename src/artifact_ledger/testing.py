@@ -52,6 +52,7 @@ __all__ = [
     "ledger",
     "ledger_file",
     "pg_ledger",
+    "postgres_schema",
 ]
 
 TEST_URL_VARIABLE = "ARTIFACT_LEDGER_TEST_URL"

@@ -191,3 +191,31 @@ def test_the_console_script_interrupted_while_loading_prints_no_traceback(tmp_pa
         assert started.returncode in (0, -signal.SIGINT)
         return
     assert (started.returncode, err) == (4, "artifact-ledger: interrupted\n")
+
+
+def test_an_actor_or_reason_the_log_cannot_record_is_bad_input_in_every_writing_command(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_seed(url))
+
+    async def first_and_count() -> tuple[str, int]:
+        async with Ledger.open(url) as ledger, ledger.manager() as manager:
+            found = await manager.find_all()
+            return str(found[0].id), (await ledger.head()).position
+
+    aid, head = asyncio.run(first_and_count())
+    long_reason, long_actor, nul = "r" * 10_001, "a" * 256, "al\x00ice"
+    for args in (
+        ["patch", aid, "--set", "data.n=1", "--reason", long_reason],
+        ["patch", aid, "--set", "data.n=1", "--actor", nul],
+        ["alias", "set", "production", aid, "--actor", long_actor],
+        ["alias", "set", "production", aid, "--reason", long_reason],
+        ["redact", aid, "--reason", long_reason],
+        ["redact", aid, "--reason", "gdpr", "--actor", long_actor],
+    ):
+        capsys.readouterr()
+        assert main(["--db", url, *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert any(word in err for word in ("10001 characters", "256 characters", "NUL character")), err
+    assert asyncio.run(first_and_count()) == (aid, head)  # nothing was recorded

@@ -19,6 +19,7 @@ from .. import logs
 from .._version import __version__
 from ..errors import (
     ArtifactNotFoundError,
+    InvalidAttributionError,
     InvalidBundleError,
     InvalidCheckpointError,
     LedgerError,
@@ -279,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, InvalidAttributionError):  # an --actor or --reason the log cannot record: bad input
+        return EXIT_USAGE
     if isinstance(exc, ArtifactNotFoundError | LedgerNotFoundError):
         return EXIT_NOT_FOUND
     if isinstance(exc, InvalidBundleError | SchemaTamperedError | ImportConflictError | InvalidCheckpointError):
