@@ -5,10 +5,8 @@ expectations."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +16,7 @@ from sqlalchemy.engine import make_url
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.testing import TEST_URL_VARIABLE, assert_history
 from ledger_support import PG_URL
-
-PYTEST_OPTIONS = ["-q", "-rs", "-p", "no:cacheprovider", "-o", "asyncio_mode=strict"]
+from plugin_support import run_pytest
 
 ONE_PG_TEST = """
 import pytest
@@ -39,18 +36,7 @@ def run_suite(
 ) -> subprocess.CompletedProcess[str]:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    env = {k: v for k, v in os.environ.items() if k != TEST_URL_VARIABLE}
-    if url is not None:
-        env[TEST_URL_VARIABLE] = url
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path), *PYTEST_OPTIONS, "--rootdir", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_pytest(tmp_path, tmp_path, url, timeout)
 
 
 def test_a_missing_database_says_what_to_set(tmp_path: Path) -> None:

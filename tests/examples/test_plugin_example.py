@@ -4,10 +4,8 @@ PostgreSQL; the fixtures and assertion helpers also work inside this project's o
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,24 +13,13 @@ import pytest
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.testing import TEST_URL_VARIABLE, assert_history, assert_verified
 from ledger_support import PG_URL
+from plugin_support import run_pytest
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "test_with_plugin.py"
-PYTEST_OPTIONS = ["-q", "-rs", "-p", "no:cacheprovider", "-o", "asyncio_mode=strict"]
 
 
 def run_example(tmp_path: Path, url: str | None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != TEST_URL_VARIABLE}
-    if url is not None:
-        env[TEST_URL_VARIABLE] = url
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(EXAMPLE), *PYTEST_OPTIONS, "--rootdir", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_pytest(EXAMPLE, tmp_path, url, timeout=300)
 
 
 def test_example_passes_with_postgresql(tmp_path: Path) -> None:

@@ -83,20 +83,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_sync_example_runs(name: str, database_url: str, tmp_path: Path) -> None:
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    env = {**os.environ, "ARTIFACT_LEDGER_KEY_DIR": str(tmp_path / "keys")}
-    result = subprocess.run(
+def _run(name: str, database_url: str, workdir: Path, keys: Path) -> subprocess.CompletedProcess[str]:
+    """The example ``name`` on ``database_url``, run from ``workdir`` with its key files in ``keys``."""
+    return subprocess.run(
         [sys.executable, str(EXAMPLES / name), database_url],
         cwd=workdir,
-        env=env,
+        env={**os.environ, "ARTIFACT_LEDGER_KEY_DIR": str(keys)},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sync_example_runs(name: str, database_url: str, tmp_path: Path) -> None:
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    result = _run(name, database_url, workdir, tmp_path / "keys")
     assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
     for line in EXPECTED[name]:
         assert line in result.stdout, f"{name}: {line!r} missing from output:\n{result.stdout}"
@@ -125,17 +129,8 @@ def test_sync_example_runs_twice_on_one_database(name: str, database_url: str, t
     artifacts, and both say where they wrote; nothing lands in the working directory."""
     workdir = tmp_path / "run"
     workdir.mkdir()
-    env = {**os.environ, "ARTIFACT_LEDGER_KEY_DIR": str(tmp_path / "keys")}
     for run in (1, 2):
-        result = subprocess.run(
-            [sys.executable, str(EXAMPLES / name), database_url],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = _run(name, database_url, workdir, tmp_path / "keys")
         assert result.returncode == 0, f"{name} run {run} failed:\n{result.stdout}\n{result.stderr}"
         assert "Verified: True" in result.stdout
         assert "Wrote to " in result.stdout, result.stdout
