@@ -145,6 +145,19 @@ async def test_content_of_a_codec_not_registered_here_is_not_decoded(manager: Ar
     assert (await manager.find_by_id(out.id)).data["content"] == Point(1, 2)  # type: ignore[union-attr]
 
 
+async def test_a_registered_codec_whose_decode_fails_is_named_not_the_blob(manager: ArtifactManager) -> None:
+    codecs.register("point", encode_point, decode_point, is_point)
+    out = await manager.save(ArtifactIn(data={"content": Point(1, 2)}))
+    codecs.unregister("point")
+    codecs.register("point", encode_point, lambda b: Point(*b.split(b";")), is_point)  # its decode changed
+    with pytest.raises(UntrustedContentError) as caught:
+        await manager.find_by_id(out.id)
+    message = str(caught.value)
+    assert "match their SHA-256" in message  # the stored bytes are the ones saved: not "corrupted"
+    assert "the codec 'point' registered in this process could not decode them" in message
+    assert "corrupted" not in message
+
+
 async def test_declaring_an_unregistered_codec_writes_nothing(manager: ArtifactManager, session: AsyncSession) -> None:
     with pytest.raises(UnknownCodecError, match=r"names codec 'nope', which is not registered"):
         await manager.save(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 
 from artifact_ledger import ArtifactIn, ArtifactManager
+from artifact_ledger.content import frames as frames_content
 from artifact_ledger.dataframe import DataFrame
 from artifact_ledger.diffs import content, frames, text
 from artifact_ledger.schemas.content_diffs import (
@@ -225,6 +227,20 @@ def test_text_diffs_of_repeated_lines_and_words_stay_bounded_in_time() -> None:
     assert time.monotonic() - started < 10
     line = words.hunks[0].lines[300]
     assert (line.op, line.spans[0].text, line.spans[0].changed) == ("add", "b", True)
+
+
+def test_a_wide_frame_diffs_in_time_linear_in_its_columns() -> None:
+    # the columns were matched with list.index and `in` on lists: 20,000 columns took 21 s here
+    pd = pytest.importorskip("pandas")
+    n = 20_000
+    old = pd.DataFrame([[1] * n], columns=[f"c{i}" for i in range(n)])
+    new = old.copy()
+    new.iloc[0, n - 1] = 2
+    docs = [orjson.loads(frames_content.pandas_bytes(frame) or b"") for frame in (old, new)]
+    started = time.monotonic()
+    result = frames.frame_diff(*docs)
+    assert time.monotonic() - started < 5
+    assert (result.columns_changed, result.rows_changed, result.columns_added) == (["c19999"], 1, [])
 
 
 async def test_big_blobs_and_bad_text_fall_back_to_hash_and_size(

@@ -282,6 +282,12 @@ def decode_content(codec: str, data: bytes, expected_hash: str, keyring: Keyring
     except MissingExtraError:
         raise
     except Exception as exc:  # garbage that happens to match its hash: only documented errors escape
+        if codec not in _DECODERS:  # the bytes are the ones saved (their hash matched): the codec failed
+            raise UntrustedContentError(
+                f"blob {digest} holds the bytes that were saved (they match their SHA-256), but the codec "
+                f"{codec!r} registered in this process could not decode them ({type(exc).__name__}: {exc}); "
+                "was its decode changed since they were encoded?"
+            ) from exc
         raise UntrustedContentError(
             f"blob {digest} is corrupted: it is not valid {codec} content ({type(exc).__name__}: {exc})"
         ) from exc

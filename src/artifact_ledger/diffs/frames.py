@@ -115,20 +115,23 @@ def frame_diff(old_doc: Any, new_doc: Any) -> DataFrameContentDiff:
     taken = {str(label) for doc in (old_doc, new_doc) if doc is not None for label in _column_labels(doc)}
     old = read_frame(old_doc, taken) if old_doc is not None else empty
     new = read_frame(new_doc, taken) if new_doc is not None else empty
+    # column name -> position (names are unique per frame): set and dict lookups keep wide frames linear
+    old_at = {c: i for i, c in enumerate(old.columns)}
+    new_at = {c: j for j, c in enumerate(new.columns)}
     result = DataFrameContentDiff(
         old_shape=(len(old.rows), len(old.columns)) if old_doc is not None else None,
         new_shape=(len(new.rows), len(new.columns)) if new_doc is not None else None,
-        columns_added=[c for c in new.columns if c not in old.columns],
-        columns_removed=[c for c in old.columns if c not in new.columns],
+        columns_added=[c for c in new.columns if c not in old_at],
+        columns_removed=[c for c in old.columns if c not in new_at],
     )
     if len(old.rows) > MAX_ROWS or len(new.rows) > MAX_ROWS:
         result.truncated = True
         result.note = f"bounded: the first {MAX_ROWS:,} rows of each side compared"
         old = Frame(old.columns, old.rows[:MAX_ROWS], old.labels and old.labels[:MAX_ROWS], old.dtypes)
         new = Frame(new.columns, new.rows[:MAX_ROWS], new.labels and new.labels[:MAX_ROWS], new.dtypes)
-    common = [c for c in old.columns if c in new.columns]
-    op = [old.columns.index(c) for c in common]
-    np = [new.columns.index(c) for c in common]
+    common = [c for c in old.columns if c in new_at]
+    op = [old_at[c] for c in common]
+    np = [new_at[c] for c in common]
     if old.dtypes is not None and new.dtypes is not None:
         result.dtype_changes = [
             ColumnTypeChange(column=c, old=old.dtypes[i], new=new.dtypes[j])
