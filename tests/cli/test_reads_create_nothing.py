@@ -3,6 +3,7 @@ fails with "no ledger at ..." and leaves no file, table or key behind; and the m
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -269,3 +270,27 @@ def test_migrate_to_an_unknown_revision_is_refused(tmp_path: Path, env: dict[str
     assert result.returncode == EXIT_USAGE
     assert "unknown revision '9999'" in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("how", [["--revision", "base"], ["--repair-guards"]])
+def test_migrate_down_or_repair_in_a_namespace_that_does_not_exist_creates_nothing(
+    url: str, how: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from artifact_ledger.cli import main
+    from artifact_ledger.namespaces import list_namespaces
+
+    assert main(["--db", url, "migrate"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["--db", url, "--namespace", "typo", "migrate", *how]) == EXIT_NOT_FOUND
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "typo" in err
+
+    async def names() -> list[str]:
+        engine = create_engine(url)
+        try:
+            return await list_namespaces(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(names()) == ["default"]  # the mistyped namespace was not made

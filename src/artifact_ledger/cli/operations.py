@@ -41,15 +41,16 @@ def _progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[
 
 
 @asynccontextmanager
-async def namespace_target(url: str, namespace: str) -> AsyncIterator[str | AsyncEngine]:
+async def namespace_target(url: str, namespace: str, *, create: bool) -> AsyncIterator[str | AsyncEngine]:
     """What ``migrate`` works on: the URL for the default namespace, else an engine on the
-    namespace's own tables (made if missing, as migrate makes a missing ledger)."""
+    namespace's own tables (made if missing and ``create``, as migrate makes a missing ledger;
+    else a missing one is :class:`LedgerNotFoundError` and nothing is made)."""
     if namespace == DEFAULT:
         yield url
         return
     base = create_engine(url)
     try:
-        engine = await namespace_engine(base, namespace, create=True)
+        engine = await namespace_engine(base, namespace, create=create)
         try:
             yield engine
         finally:
@@ -65,7 +66,9 @@ async def _migrate(args: argparse.Namespace) -> int:
         raise LedgerError("migrations are not available in this installation of artifact-ledger") from None
     if not args.repair_guards:
         migrate.checked_revision(args.revision)  # a mistyped revision creates nothing (no file, no namespace)
-    async with namespace_target(args.db, args.namespace) as target:
+    # Going down to base, or repairing guards, in a namespace that does not exist: not found, none made.
+    create = not args.repair_guards and args.revision != "base"
+    async with namespace_target(args.db, args.namespace, create=create) as target:
         if args.repair_guards:
             found = await migrate.repair_guards(target)
             if found:
