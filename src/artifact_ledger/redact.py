@@ -15,6 +15,10 @@ decide which leaves of which events go, and then, in this order and in one trans
 4. deletes the blob of erased content when no event's payload names its hash any more (with a
    directory store, its file too), so the bytes are gone, not only unreferenced.
 
+Once that transaction committed (outside a caller's ``transaction()`` block), a SQLite database's
+write-ahead log, which still holds the pages as they were, is checkpointed and truncated
+(``store/scrub.py``); the connections zero the bytes they free (``secure_delete``).
+
 The event hashes do not change (chain format 2 commits to salted leaf digests), so the chain,
 the Merkle tree and every checkpoint signed before stay valid; ``verify`` holds every erased
 leaf to a redaction event and every redaction event to its erased leaves.
@@ -45,9 +49,11 @@ from .lifecycle import blob_sizes, deletable, delete_blobs
 from .projections.rows import state_columns
 from .redaction import REDACTED, StoredVersion, event_payload, plan
 from .retention import checked_reason
+from .store.one_writer import engine_of
 from .store.openings import opening_from_row, opening_statements, opening_values
 from .store.retention import retention_statements
 from .store.rows import event_from_row
+from .store.scrub import scrub_after_erasure
 from .store.tables import CHAIN_FORMAT_2_KEY
 from .writer import WriteBatch
 
@@ -316,7 +322,10 @@ class Redactions:
         def write(trash: list[Path]) -> Any:
             return self.commands._write(lambda batch: redact(batch, trash))
 
-        result: Redaction = await deleting_files(write, self.commands.batch is not None)
+        in_transaction = self.commands.batch is not None
+        result: Redaction = await deleting_files(write, in_transaction)
+        if not in_transaction:  # else the caller's commit is still to come; the next erasure or close settles it
+            await scrub_after_erasure(engine_of(self.commands.repo.session))
         return result
 
     async def upgrade_chain(self, *, actor: str | None, reason: str | None) -> int:

@@ -64,6 +64,7 @@ from .store.errors import translated
 from .store.openings import adopt_format_2, opening_values
 from .store.recorder import Recorder, recorder_for
 from .store.rows import event_values
+from .store.scrub import scrub_after_erasure
 
 __all__ = ["ImportConflictError", "ImportResult", "export_ledger", "import_bundle"]
 
@@ -331,7 +332,10 @@ async def import_bundle(
 
     # A retention run or a redaction in the bundle deletes blob files of a directory store: they are
     # set aside while the transaction runs, removed once it committed, put back if it failed.
-    return await deleting_files(replay, False)
+    result = await deleting_files(replay, False)
+    if result.events_imported:  # it may have erased held events: the SQLite WAL holds them as they were
+        await scrub_after_erasure(engine)
+    return result
 
 
 async def _import(

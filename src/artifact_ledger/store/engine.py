@@ -82,7 +82,8 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
 
     SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL``
     (durable at checkpoints, never corrupt), writers queue for the lock up to the lock
-    timeout, and foreign keys on. PostgreSQL: connections recycled after 30 minutes; no
+    timeout, foreign keys on, and ``secure_delete`` on (freed bytes are zeroed, so what a
+    redaction erases leaves the file). PostgreSQL: connections recycled after 30 minutes; no
     pre-ping (it would cost a round trip on every save, because a session hands its
     connection back at each commit): a dropped connection fails that one write with
     ``ConnectionLostError`` and is replaced. JIT compilation is off for the engine's
@@ -123,6 +124,10 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Freed content is overwritten with zeros, not left in the file's free space: a
+            # redaction's erased values and deleted blobs must not outlive it in the .db file.
+            # Many SQLite builds (Debian's) default to this, others (python.org's) do not.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "connect")
