@@ -24,7 +24,7 @@ from .integrity import HeadDigest, VerifyReport
 from .keys import resolve_keyring
 from .manager import ArtifactManager, ArtifactRepository
 from .namespaces import DEFAULT as DEFAULT_NAMESPACE
-from .namespaces import check_name, list_namespaces, namespace_blobs, namespace_engine
+from .namespaces import check_name, list_namespaces, namespace_blobs, namespace_engine, namespace_settings
 from .opening import not_found, prepare_schema
 from .projections.rebuild import rebuild as replay
 from .query.indexes import IndexInfo
@@ -129,11 +129,16 @@ class Ledger:
         write lock, ledger id and key; see :mod:`artifact_ledger.namespaces`). ``default`` is the
         ledger opened without one. With ``create=False`` an unknown namespace raises
         :class:`LedgerNotFoundError` and creates nothing; a bad name, ``InvalidArgumentError``.
+        With ``read_url`` (a URL: an engine is ``InvalidArgumentError`` here) the namespace's reads
+        go to its own tables on the standby, checked as for the default namespace.
         """
         if not isinstance(group_commit, bool):
             raise InvalidArgumentError(f"group_commit must be True or False, not {group_commit!r}")
-        if check_name(namespace) != DEFAULT_NAMESPACE and read_url is not None:
-            raise InvalidArgumentError("read_url works with the default namespace only (namespace='default')")
+        if check_name(namespace) != DEFAULT_NAMESPACE and isinstance(read_url, AsyncEngine):
+            raise InvalidArgumentError(
+                f"read_url for namespace {namespace!r} must be the standby's URL, not an engine: the ledger makes "
+                "the engine on the namespace's own tables there (an engine passed in reads the default namespace's)"
+            )
         owns = not isinstance(url_or_engine, AsyncEngine)
         if isinstance(url_or_engine, AsyncEngine):
             if lock_timeout is not None:
@@ -154,12 +159,14 @@ class Ledger:
         owns_read = read_url is not None and not isinstance(read_url, AsyncEngine)
         base = engine
         try:
+            if read_url is not None:
+                # Refuse a read_url that is no standby of this primary before creating anything
+                # (a namespace included): the namespace's schema is the same on the standby.
+                settings = await namespace_settings(base, namespace)
+                read_engine = await open_standby(base, read_url, lock_timeout, settings)
             if namespace != DEFAULT_NAMESPACE:
                 engine = await namespace_engine(base, namespace, create=create)
                 blobs = None if blobs is None else namespace_blobs(blobs, namespace)
-            if read_url is not None:
-                # Refuse a read_url that is no standby of this primary before creating anything.
-                read_engine = await open_standby(engine, read_url, lock_timeout)
             ledger_id = await prepare_schema(engine, create)
             set_group_commit(engine, group_commit)
             store = await attach_blob_store(engine, blobs, create=create)

@@ -10,7 +10,8 @@ unchanged, and no statement of one can reach another's rows:
   fits PostgreSQL's 63-byte identifiers whatever the names' lengths; a comment on the schema
   names the namespace, which is how :func:`list_namespaces` finds them. The write lock is
   ``LOCK TABLE`` on the namespace's own ``ledger_events``: writers of two namespaces never wait
-  for each other.
+  for each other. A hot standby replays the same schemas, so a read replica's engine reaches the
+  namespace with the same ``search_path`` (:func:`namespace_settings`).
 - A blob directory (``blobs="file:///DIR"``) is per namespace too: ``DIR.namespaces/NAME``.
 - SQLite: one database file per namespace, ``NAME.db`` in the directory ``FILE.namespaces``
   next to the ledger's file. SQLite locks a whole file for a writer, so only separate files let
@@ -27,6 +28,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -43,6 +45,7 @@ __all__ = [
     "list_namespaces",
     "namespace_blobs",
     "namespace_engine",
+    "namespace_settings",
     "postgres_schema",
 ]
 
@@ -108,6 +111,22 @@ async def _base_schema(engine: AsyncEngine) -> str:
     return str(schema)
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _sqlite(path: Path) -> bool:
+    """Whether ``path`` can be a namespace's file: a file that is empty (made a moment ago) or
+    starts with SQLite's header. A folder or any other file named ``*.db`` is a stray, not a namespace."""
+    try:
+        if not path.is_file():
+            return False
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError:
+        return False
+    return head in (b"", _SQLITE_HEADER)
+
+
 _CREATE_LOCK = 0x4C45_4447_4E53_504B
 """The advisory lock key namespace creation takes ("LEDGNSPK" in ASCII)."""
 
@@ -149,10 +168,20 @@ async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> Asy
                 await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}"))
                 comment = _COMMENT.format(name=name, base=schema_base).replace("'", "''")
                 await conn.execute(text(f"COMMENT ON SCHEMA {_quoted(schema)} IS '{comment}'"))
-    url = base.url
-    return create_engine(
-        url, lock_timeout=lock_timeout, connect_args={"server_settings": {"search_path": _quoted(schema)}}
-    )
+    return create_engine(base.url, lock_timeout=lock_timeout, connect_args=_settings(schema))
+
+
+def _settings(schema: str) -> dict[str, Any]:
+    return {"server_settings": {"search_path": _quoted(schema)}}
+
+
+async def namespace_settings(base: AsyncEngine, name: str) -> dict[str, Any]:
+    """The ``connect_args`` that put an engine on the tables of namespace ``name`` of the database
+    ``base`` reaches, or of a hot standby of it (the same catalogue, hence the same schema):
+    none for the default namespace or on SQLite. Reads only; creates nothing."""
+    if name == DEFAULT or base.dialect.name != "postgresql":
+        return {}
+    return _settings(postgres_schema(await _base_schema(base), name))
 
 
 def _unknown(name: str, base: AsyncEngine) -> LedgerNotFoundError:
@@ -171,7 +200,9 @@ async def list_namespaces(base: AsyncEngine) -> list[str]:
         path = _sqlite_file(base.url)
         folder = None if path is None else path.with_name(path.name + _SQLITE_SUFFIX)
         if folder is not None and folder.is_dir():
-            found = [p.stem for p in folder.glob("*.db") if _NAME.fullmatch(p.stem) and p.stem != DEFAULT]
+            found = [
+                p.stem for p in folder.glob("*.db") if _NAME.fullmatch(p.stem) and p.stem != DEFAULT and _sqlite(p)
+            ]
         return [DEFAULT, *sorted(found)]
     schema_base = await _base_schema(base)
     prefix = "artifact-ledger namespace "

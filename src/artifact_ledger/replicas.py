@@ -113,10 +113,13 @@ async def _system_identifier(conn: AsyncConnection) -> int | None:
 
 
 async def open_standby(
-    primary: AsyncEngine, read_url: str | URL | AsyncEngine, lock_timeout: float | None = None
+    primary: AsyncEngine,
+    read_url: str | URL | AsyncEngine,
+    lock_timeout: float | None = None,
+    connect_args: dict[str, Any] | None = None,
 ) -> AsyncEngine:
-    """The read replica's engine (made from ``read_url``, or ``read_url`` itself), checked by
-    :func:`check_origin`; an engine made here is disposed of when the check refuses it.
+    """The read replica's engine (made from ``read_url`` with ``connect_args``, or ``read_url``
+    itself), checked by :func:`check_origin`; an engine made here is disposed of when the check refuses it.
 
     Call it before anything is created on the primary: it needs no ledger id, and a refused
     ``read_url`` must leave nothing behind. :func:`check_ledger` does the rest once the ledger is there.
@@ -125,7 +128,7 @@ async def open_standby(
         install(read_url, None)  # storage errors on its connections arrive translated
         await check_origin(primary, read_url)
         return read_url
-    engine = create_engine(read_url, lock_timeout=lock_timeout)
+    engine = create_engine(read_url, lock_timeout=lock_timeout, connect_args=connect_args or {})
     try:
         await check_origin(primary, engine)
     except BaseException:

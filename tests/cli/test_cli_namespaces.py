@@ -3,11 +3,18 @@ PostgreSQL (a fresh database per test, dropped afterwards)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from artifact_ledger import Ledger
 from artifact_ledger.cli import main
+from artifact_ledger.namespaces import postgres_schema
 
 
 def test_namespaces_through_the_cli(url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,3 +78,45 @@ def test_namespace_from_the_environment(
     assert main(["--db", url, "namespaces", "--json"]) == 0
     # only the namespace written to exists: no default ledger was made beside it
     assert [row["namespace"] for row in json.loads(capsys.readouterr().out)] == ["from-env"]
+
+
+def _strays(url: str) -> None:
+    """Things beside the namespaces that look like one: on SQLite a folder and a text file named
+    ``*.db`` in ``FILE.namespaces/``; on PostgreSQL schemas named and labelled like a namespace's
+    whose label does not derive to their name, and an empty namespace schema (its tables dropped)."""
+    if url.startswith("sqlite"):
+        folder = Path(make_url(url).database or "").with_name("ledger.db.namespaces")
+        (folder / "folder.db").mkdir()
+        (folder / "notes.db").write_text("not a database\n")
+        return
+
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                for schema, name in (
+                    ("al_ns_0123456789abcdef01234567", "fake"),
+                    (postgres_schema("public", "gone"), "gone"),
+                ):
+                    await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+                    label = f"artifact-ledger namespace {name} of schema public"
+                    await conn.execute(text(f"""COMMENT ON SCHEMA "{schema}" IS '{label}'"""))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_strays_that_look_like_namespaces_are_not_listed(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stray folder or file is not a namespace: the listing leaves it out instead of failing on it."""
+    assert main(["--db", url, "--namespace", "team-a", "demo", "--json"]) == 0
+    _strays(url)
+    capsys.readouterr()
+    assert main(["--db", url, "namespaces", "--json"]) == 0
+    assert [row["namespace"] for row in json.loads(capsys.readouterr().out)] == ["team-a"]
+
+    async def listed() -> list[str]:
+        async with Ledger.open(url, namespace="team-a", create=False) as ledger:
+            return await ledger.namespaces()
+
+    assert asyncio.run(listed()) in (["default", "team-a"], ["default", "gone", "team-a"])

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, InvalidArgumentError, Ledger, LedgerNotFoundError
+from artifact_ledger import ArtifactIn, InvalidArgumentError, Ledger, LedgerNotFoundError, NotAReplicaError
 from artifact_ledger.namespaces import postgres_schema
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
@@ -154,10 +154,17 @@ async def test_memory_sqlite_has_no_namespaces() -> None:
         assert await ledger.namespaces() == ["default"]
 
 
-async def test_read_replicas_are_for_the_default_namespace(base: AsyncEngine) -> None:
-    with pytest.raises(InvalidArgumentError, match="read_url"):
-        async with Ledger.open(base, secret=SECRET, namespace="team-a", read_url="postgresql+asyncpg://x/y"):
+async def test_a_read_url_is_checked_in_a_namespace_as_in_the_default(base: AsyncEngine, tmp_path: Path) -> None:
+    """A namespace takes a read replica as the default namespace does (test_replicas.py reads one):
+    a read_url that is no standby is refused with NotAReplicaError, before the namespace is made."""
+    copy = f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}"
+    with pytest.raises(NotAReplicaError, match="is sqlite"):
+        async with Ledger.open(base, secret=SECRET, namespace="team-a", read_url=copy):
             pass
+    assert not (tmp_path / "copy.db").exists()
+    assert not (tmp_path / "ledger.db.namespaces").exists()
+    async with Ledger.open(base, secret=SECRET) as default:
+        assert await default.namespaces() == ["default"]
 
 
 async def test_a_namespace_has_a_blob_directory_of_its_own(base: AsyncEngine, tmp_path: Path) -> None:

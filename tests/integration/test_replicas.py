@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from artifact_ledger import (
     ArtifactIn,
+    InvalidArgumentError,
     Ledger,
     NotAReplicaError,
     ReplicaLag,
@@ -555,3 +556,93 @@ def test_engines_passed_in_stay_open(pair: Pair) -> None:
             await read_engine.dispose()
 
     asyncio.run(run())
+
+
+# ---- namespaces ---------------------------------------------------------------------------------------
+
+
+async def test_a_namespace_reads_its_own_tables_on_the_replica(pair: Pair) -> None:
+    """A namespace's schema is on the standby too: its reads go there, see only that namespace,
+    and a manager that wrote (or consistent=True) reads its own writes from the primary."""
+    async with Ledger.open(pair.primary, secret=SECRET) as default, default.manager() as manager:
+        other = await manager.save(ArtifactIn(data={"name": "default's"}))
+    async with Ledger.open(pair.primary, secret=SECRET, namespace="team-a", read_url=pair.replica) as ledger:
+        assert ledger.read_engine is not None
+        async with ledger.manager() as writer:
+            first = await writer.save(ArtifactIn(data={"name": "team-a's"}))
+
+        async def replica_has_first() -> bool:
+            async with ledger.manager() as reader:
+                return await reader.exists_by_id(first.id)
+
+        await eventually(replica_has_first, "the namespace's save reaches the replica")
+        await pair.pause()
+        try:
+            async with ledger.manager() as manager:
+                assert await manager.find_by_id(other.id) is None  # the default namespace's row: not here
+                assert await manager.count() == 1
+                second = await manager.save(ArtifactIn(data={"name": "second"}))
+                assert await manager.find_by_id(second.id) is not None  # its own write, from the primary
+            async with ledger.manager() as fresh:  # has not written: the paused replica's answer
+                assert await fresh.find_by_id(second.id) is None
+                assert await fresh.find_by_id(first.id) is not None
+            async with ledger.manager(consistent=True) as consistent:
+                assert await consistent.count() == 2
+            lag = await ledger.replica_lag()
+            assert lag is not None
+            assert lag.paused
+        finally:
+            await pair.resume()
+
+
+async def test_a_namespace_on_a_standby_of_another_ledger_is_refused(pair: Pair, standby: Standby) -> None:
+    """The standby of another database that has a namespace of the same name holds another ledger."""
+    name = f"replica_{uuid.uuid4().hex[:12]}"
+    server = make_url(PG_URL)
+    other = server.set(database=name).render_as_string(hide_password=False)
+    maintenance = server.set(database="postgres").render_as_string(hide_password=False)
+    await pair.sql(maintenance, f'CREATE DATABASE "{name}"')
+    try:
+        async with Ledger.open(other, namespace="team-a") as other_ledger:
+            other_id = other_ledger.ledger_id
+        async with Ledger.open(pair.primary, namespace="team-a") as ledger:
+            own_id = ledger.ledger_id
+        with pytest.raises(NotAReplicaError, match=f"holds ledger {other_id}, not ledger {own_id}"):
+            async with Ledger.open(pair.primary, namespace="team-a", read_url=standby.url(name)):
+                pass
+    finally:
+        await pair.sql(maintenance, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def test_a_refused_read_url_creates_no_namespace(pair: Pair, tmp_path: Path) -> None:
+    """Refused before the namespace is made: no schema on PostgreSQL, no folder on SQLite."""
+    with pytest.raises(NotAReplicaError, match="not in recovery"):
+        async with Ledger.open(pair.primary, namespace="team-a", read_url=pair.primary):
+            pass
+    async with Ledger.open(pair.primary) as ledger:
+        assert await ledger.namespaces() == ["default"]
+    primary = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    with pytest.raises(NotAReplicaError, match="the primary is sqlite"):
+        async with Ledger.open(primary, namespace="team-a", read_url=pair.replica):
+            pass
+    for made in ("ledger.db", "ledger.db.namespaces"):
+        assert not (tmp_path / made).exists(), made
+    engine = create_engine(pair.replica)
+    try:
+        with pytest.raises(InvalidArgumentError, match="read_url for namespace 'team-a' must be the standby's URL"):
+            async with Ledger.open(pair.primary, namespace="team-a", read_url=engine):
+                pass
+    finally:
+        await engine.dispose()
+
+
+async def test_cli_read_db_with_a_namespace(pair: Pair) -> None:
+    async with Ledger.open(pair.primary, secret=SECRET, namespace="team-a") as ledger, ledger.manager() as manager:
+        first = await manager.save(ArtifactIn(data={"name": "first"}))
+    async with Ledger.open(pair.primary, namespace="team-a", read_url=pair.replica):
+        pass  # waits until the standby has the namespace
+    shown = await asyncio.to_thread(
+        cli, "--db", pair.primary, "--read-db", pair.replica, "--namespace", "team-a", "ls", "--json"
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert [row["id"] for row in json.loads(shown.stdout)] == [str(first.id)]
