@@ -14,16 +14,19 @@ server log keeps the whole message of a 5xx.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Message, Receive
+from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope
 
 from .. import errors
 from ..projections.projector import ProjectionError
@@ -31,6 +34,7 @@ from ..sync import SyncUsageError
 from ..transfer import ImportConflictError
 from .locations import ERROR_ATTRIBUTES, error_locations
 from .responses import json_bytes
+from .strictjson import DuplicateMemberError, loads_unique
 
 log = logging.getLogger("artifact_ledger.http")
 
@@ -284,21 +288,81 @@ class ProblemRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
+                utf8_target(request.scope)
+                receive = request.receive
                 if limit is not None:
                     declared_length(request.headers, limit)
-                    request = Request(request.scope, counted_receive(request.receive, limit))
-                return await inner(request)
+                    receive = counted_receive(receive, limit)
+                return await inner(StrictJsonRequest(request.scope, receive))
             except Exception as exc:
-                # FastAPI wraps errors of reading the body in a 400; the body limit's is a 413.
-                too_large = exc if isinstance(exc, BodyTooLarge) else exc.__cause__
-                if isinstance(too_large, BodyTooLarge):
+                # FastAPI answers any error of reading or parsing the body with a bare 400 ("There
+                # was an error parsing the body"): the error it wraps says what was wrong.
+                reason = exc.__cause__ if isinstance(exc, StarletteHTTPException) and exc.__cause__ else exc
+                if isinstance(reason, BodyTooLarge):
                     return response_for(
-                        Problem(413, str(too_large), kind="body-too-large", headers={"Connection": "close"}),
+                        Problem(413, str(reason), kind="body-too-large", headers={"Connection": "close"}),
                         request.url.path,
                     )
-                return handle(exc, request, hidden)
+                if isinstance(reason, ClientDisconnect):
+                    # Nobody is left to answer, and nothing was written: the body never arrived whole.
+                    log.info("client gone before the body of %s %s was complete", request.method, request.url.path)
+                    detail = "the client disconnected before the request body was complete; nothing was written"
+                    return response_for(Problem(400, detail, kind="client-disconnected"), request.url.path)
+                return handle(reason if isinstance(reason, Problem) else exc, request, hidden)
 
         return handler
+
+
+def utf8_target(scope: Scope) -> None:
+    """400 when the request's path or query, percent-decoded, is not UTF-8 (``%FF``, an encoded
+    surrogate ``%ED%A0%80``): the server reads each bad byte as U+FFFD, so an alias name, a filter
+    or an actor would silently become another text."""
+    raw_path = scope.get("raw_path")
+    part = "path"
+    try:
+        if isinstance(raw_path, bytes):
+            unquote_to_bytes(raw_path).decode("utf-8")
+        part = "query"
+        parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise Problem(
+            400,
+            f"the request {part} is not UTF-8 once percent-decoded ({exc.reason} at byte {exc.start}): "
+            "percent-encode the UTF-8 bytes of each character (é is %C3%A9)",
+            kind="bad-encoding",
+        ) from None
+
+
+def parse_json_body(body: bytes) -> Any:
+    """A request body as JSON, every refusal a 400 problem naming what is wrong (FastAPI's own
+    parse answers most of them "There was an error parsing the body"). Text that is not JSON
+    raises ``JSONDecodeError`` still, which FastAPI turns into the ``malformed-json`` problem."""
+    try:
+        return loads_unique(body)
+    except json.JSONDecodeError:
+        raise
+    except DuplicateMemberError as exc:
+        raise Problem(400, f"the request body is ambiguous: {exc}", kind="duplicate-member") from None
+    except UnicodeDecodeError as exc:
+        detail = f"the request body is not UTF-8 ({exc.reason} at byte {exc.start}); send JSON as UTF-8"
+        raise Problem(400, detail, kind="malformed-json") from None
+    except RecursionError:
+        raise Problem(
+            400, "the request body nests arrays and objects too deeply to be read", kind="malformed-json"
+        ) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise Problem(
+            400, f"the request body holds a number that cannot be read: {str(exc).split(';')[0]}", kind="malformed-json"
+        ) from None
+
+
+class StrictJsonRequest(Request):
+    """The request the routes see: its JSON body is read by :func:`parse_json_body`."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json_body(await self.body())
+        return self._json
 
 
 class BodyTooLarge(Exception):

@@ -25,6 +25,7 @@ from ...errors import InvalidQueryError
 from ...manager import ArtifactManager
 from ...query import FindPage
 from ...schemas import ArtifactOut
+from ..strictjson import DuplicateMemberError, loads_unique
 
 READ_PAGE: Final = 500
 """Rows per ``find`` page when the route walks pages (the whole list, chapkit pages)."""
@@ -35,8 +36,8 @@ MAX_WHERE: Final = 20_000
 def parse_where(text: str | None) -> dict[str, Any] | None:
     """The ``where`` query parameter: a JSON object in the language of ``manager.find``.
 
-    Malformed JSON, another JSON value or an over-long text is an :class:`InvalidQueryError` (400)
-    naming the problem; the filter itself is checked by ``find``.
+    Malformed JSON, another JSON value, an object naming a member twice or an over-long text is an
+    :class:`InvalidQueryError` (400) naming the problem; the filter itself is checked by ``find``.
     """
     if text is None:
         return None
@@ -49,6 +50,12 @@ def parse_where(text: str | None) -> dict[str, Any] | None:
             f"where is not valid JSON ({exc}); send a JSON object such as "
             '{"data.metadata.status": "published", "level": {"gte": 1}}'
         ) from None
+    try:
+        loads_unique(text)  # orjson keeps the last of two same-named members: a condition would vanish
+    except DuplicateMemberError as exc:
+        raise InvalidQueryError(f"where is ambiguous: {exc}") from None
+    except RecursionError:
+        raise InvalidQueryError("where nests its conditions too deeply to be read") from None
     if not isinstance(value, dict):
         raise InvalidQueryError(
             f"where must be a JSON object of conditions, not {type(value).__name__}; "
