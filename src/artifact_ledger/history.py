@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, select
 from ulid import ULID
 
 from . import codec, queries, temporal
 from .clock import ensure_utc
-from .decide import ArtifactState, evolve, version_not_found
+from .decide import ArtifactState, evolve, is_artifact_stream, not_an_artifact, version_not_found
 from .errors import ArtifactNotFoundError
 from .events import EVENT_TYPES, REDACTED_CODEC, ContentRef, RecordedEvent, content_pair, expand_event_types
 from .ids import ulid_from_text
@@ -32,6 +32,7 @@ from .schemas import (
     ValueChange,
     construct,
 )
+from .store.tables import events
 
 Values = tuple[
     str, str | None, int, int, Any, str | None, str | None, list[str], datetime, datetime, str | None, str | None
@@ -69,6 +70,16 @@ async def check_stream(db: Executor, artifact_id: str, version: int | None = Non
         raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
     if version is not None and not 1 <= version <= latest:
         raise version_not_found(artifact_id, version, latest)
+    return latest
+
+
+async def check_artifact_stream(db: Executor, artifact_id: str, version: int | None = None) -> int:
+    """:func:`check_stream`, and ``ArtifactNotFoundError`` naming what the stream is when it is not an
+    artifact's (an alias's or a link's id, which the audit trail shows as an ``artifact_id``)."""
+    latest = await check_stream(db, artifact_id, version)
+    first = (await db.execute(select(events.c.type).where(events.c.artifact_id == artifact_id).limit(1))).scalar()
+    if first is not None and not is_artifact_stream(str(first)):
+        raise not_an_artifact(artifact_id, str(first))
     return latest
 
 

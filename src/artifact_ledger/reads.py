@@ -132,7 +132,7 @@ class Reads:
             async with self.repo.core_reads() as db:
                 rows = await temporal.tree_at(db, await self.repo.dialect(), aid, **at, subtree=False)
                 if not rows:
-                    await hist.check_stream(db, aid, version)
+                    await hist.check_artifact_stream(db, aid, version)
                     return None
             return (await self._models(ArtifactOut, hist.tree_values(rows), include_content, one=True))[0]
 

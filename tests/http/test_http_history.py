@@ -141,3 +141,15 @@ async def test_etag_if_match_and_if_none_match(client: httpx.AsyncClient) -> Non
     for bad in ('"abc"', "W/", '"0"', '"1", "2"'):
         assert_problem(await client.put(url, json={"data": {"n": 4}}, headers={"If-Match": bad}), 400)
     assert (await client.delete(url, headers={"If-Match": '"3"'})).status_code == 204
+
+
+async def test_a_version_read_of_an_alias_stream_says_what_it_is(client: httpx.AsyncClient) -> None:
+    """The audit trail shows an alias's stream id as an entry's artifact_id; read back as an artifact's
+    version it was a 404 saying that version was the artifact's deletion."""
+    art = await create(client, {"n": 1})
+    assert (await client.put("/api/v1/aliases/prod", json={"artifact_id": art["id"]})).status_code in (200, 201)
+    audit = (await client.get(f"{API}/$audit", params={"type": "alias.set"})).json()
+    (stream,) = {item["artifact_id"] for item in audit["items"]}
+    body = assert_problem(await client.get(f"{API}/{stream}/$versions/1"), 404)
+    assert "is the stream of an alias" in body["detail"], body
+    assert "deletion" not in body["detail"]
