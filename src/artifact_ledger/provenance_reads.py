@@ -22,6 +22,7 @@ from ulid import ULID
 from . import arguments, codec
 from .aliases import checked_alias_name
 from .commands import version_argument
+from .decide import is_artifact_stream, not_an_artifact
 from .errors import AliasNotFoundError, ArtifactNotFoundError, InvalidArgumentError
 from .events import ALIAS_EVENTS, LINK_EVENTS, PROVENANCE_EVENTS, STATE_EVENTS, RecordedEvent
 from .history import audit_entry
@@ -242,6 +243,9 @@ class ProvenanceReads:
                 head = await rec.fetch(sql.stream_head, root)
                 if not head:
                     raise ArtifactNotFoundError(f"artifact {root} not found", artifact_id=root)
+                kind = head[0][1].decode() if isinstance(head[0][1], bytes) else str(head[0][1])
+                if not is_artifact_stream(kind):  # an alias's or a link's stream id, read from the audit trail
+                    raise not_an_artifact(root, kind)
                 at = None if instant is None else await self._position_at(rec, instant)
                 seen_edges: set[str] = set()
                 reached = [{root} for _ in walks]

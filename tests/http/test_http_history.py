@@ -143,7 +143,7 @@ async def test_etag_if_match_and_if_none_match(client: httpx.AsyncClient) -> Non
     assert (await client.delete(url, headers={"If-Match": '"3"'})).status_code == 204
 
 
-async def test_a_version_read_of_an_alias_stream_says_what_it_is(client: httpx.AsyncClient) -> None:
+async def test_a_version_or_lineage_read_of_an_alias_stream_says_what_it_is(client: httpx.AsyncClient) -> None:
     """The audit trail shows an alias's stream id as an entry's artifact_id; read back as an artifact's
     version it was a 404 saying that version was the artifact's deletion."""
     art = await create(client, {"n": 1})
@@ -153,3 +153,5 @@ async def test_a_version_read_of_an_alias_stream_says_what_it_is(client: httpx.A
     body = assert_problem(await client.get(f"{API}/{stream}/$versions/1"), 404)
     assert "is the stream of an alias" in body["detail"], body
     assert "deletion" not in body["detail"]
+    lineage = assert_problem(await client.get(f"{API}/{stream}/$lineage"), 404)  # was a 200 with an empty graph
+    assert "is the stream of an alias" in lineage["detail"], lineage

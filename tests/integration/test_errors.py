@@ -180,6 +180,7 @@ def _artifact_calls(manager: ArtifactManager, sid: str, other: ULID) -> list[Cal
         lambda: manager.history(sid, include_content=True),
         lambda: manager.find_by_id(sid, version=1),
         lambda: manager.find_by_id(sid, as_of=datetime.now(UTC)),
+        lambda: manager.lineage(sid),
         lambda: manager.diff(sid, 1),
         lambda: manager.restore(sid),
         lambda: manager.revert(sid, to_version=1),
