@@ -116,6 +116,16 @@ async def eventually(check: object, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def on_replica(ledger: Ledger, artifact_id: Any, what: str) -> None:
+    """Wait (see :func:`eventually`) until the ledger's reads, which go to the replica, find the artifact."""
+
+    async def there() -> bool:
+        async with ledger.manager() as reader:
+            return await reader.exists_by_id(artifact_id)
+
+    await eventually(there, what)
+
+
 # ---- writes reach the replica, and reads go there ---------------------------------------------------
 
 
@@ -125,11 +135,7 @@ async def test_writes_on_the_primary_reach_the_replica(pair: Pair) -> None:
         async with ledger.manager() as writer:
             saved = await writer.save(ArtifactIn(data={"name": "model", "content": b"weights"}))
 
-        async def replica_has_it() -> bool:
-            async with ledger.manager() as reader:
-                return await reader.find_by_id(saved.id) is not None
-
-        await eventually(replica_has_it, "the save reaches the replica")
+        await on_replica(ledger, saved.id, "the save reaches the replica")
         async with ledger.manager() as reader:
             found = await reader.find_by_id(saved.id)
             assert found is not None
@@ -154,11 +160,7 @@ async def test_read_your_writes_while_replay_is_paused(pair: Pair) -> None:
         async with ledger.manager() as setup:
             first = await setup.save(ArtifactIn(data={"name": "first"}))
 
-        async def replica_has_first() -> bool:
-            async with ledger.manager() as reader:
-                return await reader.exists_by_id(first.id)
-
-        await eventually(replica_has_first, "the first save reaches the replica")
+        await on_replica(ledger, first.id, "the first save reaches the replica")
         await pair.pause()
         try:
             async with ledger.manager() as manager:
@@ -462,11 +464,7 @@ async def test_reads_fail_when_the_replica_goes_away(pair: Pair, standby: Standb
         async with ledger.manager() as writer:
             saved = await writer.save(ArtifactIn(data={"name": "kept"}))
 
-        async def replica_has_it() -> bool:
-            async with ledger.manager() as reader:
-                return await reader.exists_by_id(saved.id)
-
-        await eventually(replica_has_it, "the save reaches the replica")
+        await on_replica(ledger, saved.id, "the save reaches the replica")
         await asyncio.to_thread(standby.stop_server)
         try:
             async with ledger.manager() as reader:
@@ -571,11 +569,7 @@ async def test_a_namespace_reads_its_own_tables_on_the_replica(pair: Pair) -> No
         async with ledger.manager() as writer:
             first = await writer.save(ArtifactIn(data={"name": "team-a's"}))
 
-        async def replica_has_first() -> bool:
-            async with ledger.manager() as reader:
-                return await reader.exists_by_id(first.id)
-
-        await eventually(replica_has_first, "the namespace's save reaches the replica")
+        await on_replica(ledger, first.id, "the namespace's save reaches the replica")
         await pair.pause()
         try:
             async with ledger.manager() as manager:
