@@ -265,19 +265,22 @@ async def test_another_database_on_the_standby_is_refused(pair: Pair, standby: S
     assert masked(standby.url("postgres")) in str(caught.value)
 
 
-async def test_a_standby_of_another_ledger_is_refused(pair: Pair, standby: Standby) -> None:
+@pytest.mark.parametrize("namespace", ["default", "team-a"])
+async def test_a_standby_of_another_ledger_is_refused(pair: Pair, standby: Standby, namespace: str) -> None:
+    """The standby of another database (in a namespace: one that has a namespace of the same name)
+    holds another ledger."""
     name = f"replica_{uuid.uuid4().hex[:12]}"
     server = make_url(PG_URL)
     other = server.set(database=name).render_as_string(hide_password=False)
     maintenance = server.set(database="postgres").render_as_string(hide_password=False)
     await pair.sql(maintenance, f'CREATE DATABASE "{name}"')
     try:
-        async with Ledger.open(other) as other_ledger:
+        async with Ledger.open(other, namespace=namespace) as other_ledger:
             other_id = other_ledger.ledger_id
-        async with Ledger.open(pair.primary) as ledger:
+        async with Ledger.open(pair.primary, namespace=namespace) as ledger:
             own_id = ledger.ledger_id
         with pytest.raises(NotAReplicaError, match=f"holds ledger {other_id}, not ledger {own_id}"):
-            async with Ledger.open(pair.primary, read_url=standby.url(name)):
+            async with Ledger.open(pair.primary, namespace=namespace, read_url=standby.url(name)):
                 pass
     finally:
         await pair.sql(maintenance, f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -587,25 +590,6 @@ async def test_a_namespace_reads_its_own_tables_on_the_replica(pair: Pair) -> No
             assert lag.paused
         finally:
             await pair.resume()
-
-
-async def test_a_namespace_on_a_standby_of_another_ledger_is_refused(pair: Pair, standby: Standby) -> None:
-    """The standby of another database that has a namespace of the same name holds another ledger."""
-    name = f"replica_{uuid.uuid4().hex[:12]}"
-    server = make_url(PG_URL)
-    other = server.set(database=name).render_as_string(hide_password=False)
-    maintenance = server.set(database="postgres").render_as_string(hide_password=False)
-    await pair.sql(maintenance, f'CREATE DATABASE "{name}"')
-    try:
-        async with Ledger.open(other, namespace="team-a") as other_ledger:
-            other_id = other_ledger.ledger_id
-        async with Ledger.open(pair.primary, namespace="team-a") as ledger:
-            own_id = ledger.ledger_id
-        with pytest.raises(NotAReplicaError, match=f"holds ledger {other_id}, not ledger {own_id}"):
-            async with Ledger.open(pair.primary, namespace="team-a", read_url=standby.url(name)):
-                pass
-    finally:
-        await pair.sql(maintenance, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def test_a_refused_read_url_creates_no_namespace(pair: Pair, tmp_path: Path) -> None:
