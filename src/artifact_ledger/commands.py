@@ -223,13 +223,16 @@ class Commands:
             with building(len(prepared)):
                 for cmd, encoded, _content, fresh in prepared:
                     await batch.save(cmd, who, encoded, fresh_id=fresh)
+                replied: set[str] = set()
                 for cmd, _, content, _ in prepared:
+                    shared = cmd.artifact_id in replied
+                    replied.add(cmd.artifact_id)
                     if "data" in cmd.unset:
-                        outs.append(await self._written(batch, cmd.artifact_id))
+                        outs.append(await self._written(batch, cmd.artifact_id, shared=shared))
                         continue
                     row = await batch.projector.get(cmd.artifact_id)
                     assert row is not None
-                    outs.append(self._reply(row, content))
+                    outs.append(self._reply(row, content, shared=shared))
             return outs
 
         return await self._write(action, whole=whole, group=True)
@@ -304,7 +307,7 @@ class Commands:
         return await self._write(action, group=True)
 
     # ---- replies ------------------------------------------------------------------------------------
-    async def _written(self, batch: WriteBatch, artifact_id: str) -> ArtifactOut:
+    async def _written(self, batch: WriteBatch, artifact_id: str, *, shared: bool = False) -> ArtifactOut:
         """The artifact as this transaction left it (from the batch's own rows: no later writer shows)."""
         row = await batch.projector.get(artifact_id)
         if row is None:
@@ -315,20 +318,23 @@ class Commands:
             digest = row.content.hash
             raw = await queries.load_blobs(batch.driver, [digest])
             content = self.repo.decode(row.content.codec, raw[digest], digest)
-        return self._reply(row, content)
+        return self._reply(row, content, shared=shared)
 
     def _ulid(self, text: str) -> ULID:
         found = self._ulids.get(text)
         return found if found is not None else ulid_from_text(text)  # stored text: canonical
 
-    def _reply(self, row: ArtifactRow, content: Any) -> ArtifactOut:
+    def _reply(self, row: ArtifactRow, content: Any, *, shared: bool = False) -> ArtifactOut:
+        """The reply for ``row``. Its data is a deep copy inside a transaction, whose batch lives on
+        (a caller editing its reply would change what later saves are compared with), and where
+        ``shared`` (another reply of this command has the same row); otherwise the row, which goes
+        with the command's batch, hands its data over (a copy costs a Python object per value)."""
         data = row.data
         if isinstance(data, (dict, list)):
-            # A deep copy: the reply must not alias the batch's row (a caller editing its reply
-            # inside a transaction would otherwise change what later saves are compared with).
-            data = codec.loads(codec.dumps_trusted(data))
+            if self.batch is not None or shared:
+                data = codec.loads(codec.dumps_trusted(data))
             if content is not NO_CONTENT and isinstance(data, dict):
-                data["content"] = content
+                data = {**data, "content": content}
         values = {
             "id": self._ulid(row.id),
             "parent_id": self._ulid(row.parent_id) if row.parent_id else None,

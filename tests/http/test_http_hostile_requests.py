@@ -161,3 +161,45 @@ async def test_a_client_leaving_half_way_through_its_body_writes_nothing_and_is_
     assert b"client-disconnected" in body
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert await ledger.head() == head
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "headers"),
+    [("POST", "", JSON), ("PUT", "/{id}", JSON), ("PATCH", "/{id}", MERGE)],
+    ids=["post", "put", "patch"],
+)
+async def test_a_body_of_more_json_values_than_the_budget_is_a_413_before_parsing(
+    make_client: Any, ledger: Ledger, method: str, route: str, headers: dict[str, str]
+) -> None:
+    """A small body of many tiny values costs far more memory parsed than its bytes: the server
+    counts the values from the bytes and refuses past ``max_json_values``, writing nothing."""
+    client = await make_client(max_json_values=1_000)
+    made = await create(client, {"a": 0})
+    head = await ledger.head()
+    over = b'{"data": {"items": [' + b",".join([b'{"a":1}'] * 500) + b"]}}"  # 1,003 values
+    response = await client.request(method, API + route.format(id=made["id"]), content=over, headers=headers)
+    problem = assert_problem(response, 413)
+    assert problem["type"] == "urn:artifact-ledger:problem:too-many-values"
+    assert "more than 1,000 JSON values" in problem["detail"]
+    assert "--max-json-values" in problem["detail"]
+    assert await ledger.head() == head
+    # Commas and brackets inside strings are not values: a long text is one.
+    text = {"data": {"csv": "1,2,[3],{4}," * 2_000, "items": [{"a": 1}] * 400}}
+    response = await client.request(method, API + route.format(id=made["id"]), json=text, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    assert response.json()["data"]["csv"] == text["data"]["csv"]
+
+
+async def test_the_value_budget_is_an_option_of_the_app_checked_at_creation(ledger: Ledger) -> None:
+    from artifact_ledger.cli import serve
+    from artifact_ledger.errors import InvalidArgumentError
+    from artifact_ledger.http.strictjson import DEFAULT_MAX_JSON_VALUES
+
+    assert serve.DEFAULT_MAX_JSON_VALUES == DEFAULT_MAX_JSON_VALUES  # the CLI's copy (no server import to parse)
+    for bad in (0, -1, 1.5, True, "10"):
+        with pytest.raises(InvalidArgumentError, match="max_json_values must be a positive number of values"):
+            create_app(ledger, max_json_values=bad)  # type: ignore[arg-type]
+    assert serve.value_budget("250_000") == 250_000
+    for bad in ("0", "-5", "1e6", "١٠", "x", str(10**9 + 1)):
+        with pytest.raises(Exception, match="not a number of values"):
+            serve.value_budget(bad)

@@ -207,6 +207,24 @@ async def test_a_refused_first_write_keeps_the_transaction(manager: ArtifactMana
     assert await manager.count() == 2
 
 
+async def test_replies_outside_a_transaction_are_the_callers_own(manager: ArtifactManager) -> None:
+    """Outside a transaction a reply hands over the command's own data (no copy per value): editing
+    it changes nothing stored, and two replies of one save_all for the same artifact share nothing."""
+    saved = await manager.save(ArtifactIn(data={"b": [1], "content": {"k": [1]}}))
+    saved.data["b"].append(2)
+    saved.data["content"]["k"].append(2)
+    again = await manager.save(ArtifactIn(id=saved.id, data={"b": [1], "content": {"k": [1]}}))
+    assert again.version == 1  # the edits reached nothing the ledger compares with
+    first, second = await manager.save_all(
+        [ArtifactIn(id=saved.id, data={"b": [7]}), ArtifactIn(id=saved.id, data={"b": [7]})]
+    )
+    first.data["b"].append(8)
+    assert second.data == {"b": [7]}
+    stored = await manager.find_by_id(saved.id)
+    assert stored is not None
+    assert (stored.version, stored.data) == (2, {"b": [7]})
+
+
 async def test_replies_and_inputs_never_alias_the_transactions_own_rows(manager: ArtifactManager) -> None:
     """Editing a reply, or the dict that was saved, inside a transaction changes nothing stored."""
     parent = await manager.save(ArtifactIn(data={"n": "parent"}))

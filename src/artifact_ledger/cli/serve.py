@@ -20,6 +20,7 @@ from ..errors import InvalidArgumentError, LedgerUnavailableError, MissingExtraE
 
 EXIT_USAGE, EXIT_ERROR = 2, 4
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_MAX_JSON_VALUES = 1_000_000
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
 
 
@@ -39,6 +40,14 @@ def size(text: str) -> int:
     if not 1 <= value <= 2**40:
         raise argparse.ArgumentTypeError(f"must be between 1 byte and 1 TiB (got {text!r})")
     return value
+
+
+def value_budget(text: str) -> int:
+    """A number of JSON values: ``250000`` or ``250_000``, 1 to 10**9."""
+    digits = text.strip().replace("_", "")
+    if not digits.isascii() or not digits.isdigit() or not 1 <= int(digits) <= 10**9:
+        raise argparse.ArgumentTypeError(f"not a number of values from 1 to 1000000000: {text!r}")
+    return int(digits)
 
 
 def is_loopback(host: str) -> bool:
@@ -79,6 +88,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="SIZE",
         help="the largest content upload (PUT /{id}/$content, read in chunks); larger ones get 413 "
         "(default: --max-body)",
+    )
+    serve.add_argument(
+        "--max-json-values",
+        type=value_budget,
+        default=DEFAULT_MAX_JSON_VALUES,
+        metavar="N",
+        help="refuse JSON request bodies of more values than this with 413, before parsing them "
+        "(default 1000000; each value costs memory once parsed, whatever its size in bytes)",
     )
     serve.add_argument(
         "--key-dir",
@@ -140,6 +157,7 @@ async def _serve(args: argparse.Namespace) -> int:
             auth=auth,
             max_body=args.max_body,
             max_content=args.max_content,
+            max_json_values=args.max_json_values,
             key_dir=args.key_dir,
             checkpoints=args.checkpoints,
             checkpoint_keys=args.checkpoint_key or (),

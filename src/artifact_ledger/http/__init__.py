@@ -27,9 +27,11 @@ from .app import PREFIX, artifact_router, create_app
 from .auth import Principal, TokenAuth
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .service import Service
+from .strictjson import DEFAULT_MAX_JSON_VALUES
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_JSON_VALUES",
     "PREFIX",
     "BodyLimit",
     "Principal",

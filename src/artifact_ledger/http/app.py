@@ -23,6 +23,7 @@ from .namespaced import NAMESPACE_PREFIX, NamespaceApps
 from .problems import ProblemRoute
 from .routes import artifacts, history, log, proofs, provenance, redaction
 from .service import LedgerSource, Service
+from .strictjson import DEFAULT_MAX_JSON_VALUES
 
 PREFIX = "/api/v1/artifacts"
 
@@ -39,7 +40,7 @@ def build_router(
 ) -> APIRouter:
     """The routes of ``service``: the artifacts' under ``prefix``, the aliases' under ``alias_prefix``
     (default :func:`alias_prefix_for`); errors come back as problem+json wherever it is mounted."""
-    route_class = ProblemRoute.limited(service.max_body, service.locations)
+    route_class = ProblemRoute.limited(service.max_body, service.locations, service.max_json_values)
     responses = problems.documented_responses()
     artifact_routes = APIRouter(
         prefix=prefix, tags=list(tags or ["artifacts"]), route_class=route_class, responses=responses
@@ -73,13 +74,15 @@ def artifact_router(
     max_content: int | None = None,
     alias_prefix: str | None = None,
     key_dir: str | os.PathLike[str] | None = None,
+    max_json_values: int = DEFAULT_MAX_JSON_VALUES,
 ) -> APIRouter:
     """chapkit's artifact routes plus the ledger's, on ``ledger`` (or a function returning it).
 
     Mount it with ``app.include_router(artifact_router(ledger))``. Errors are problem+json without
     any handler of yours. Each route refuses a body over ``max_body`` bytes with 413 by itself
-    (``PUT /{id}/$content`` one over ``max_content``, default ``max_body``); the
-    :class:`BodyLimit` middleware adds the same check for the rest of your app. The alias routes
+    (``PUT /{id}/$content`` one over ``max_content``, default ``max_body``), and a JSON body of
+    more than ``max_json_values`` values with 413 before parsing it; the
+    :class:`BodyLimit` middleware adds the byte limit for the rest of your app. The alias routes
     go under ``alias_prefix`` (default: ``/api/v1/aliases`` beside ``/api/v1/artifacts``; for
     another ``prefix``, ``{prefix}/$aliases``). ``key_dir``: where ``GET /$checkpoint`` finds the
     ledger's signing key (default: the key directory).
@@ -93,6 +96,7 @@ def artifact_router(
         max_body=max_body,
         max_content=max_content,
         key_dir=key_dir,
+        max_json_values=max_json_values,
     )
     return build_router(service, prefix=prefix, tags=tags, alias_prefix=alias_prefix)
 
@@ -124,6 +128,7 @@ def create_app(
     checkpoints: str | os.PathLike[str] | None = None,
     checkpoint_keys: Sequence[str] = (),
     namespaces: bool = True,
+    max_json_values: int = DEFAULT_MAX_JSON_VALUES,
 ) -> FastAPI:
     """A FastAPI app serving the ledger's API under ``/api/v1/artifacts`` (and the console, when installed).
 
@@ -131,7 +136,9 @@ def create_app(
     at shutdown. ``auth``: bearer tokens (:class:`TokenAuth`); None serves everyone, so bind such an
     app to a loopback address only. ``read_only`` refuses every write with 405. ``max_body``: request
     bodies over this many bytes are refused with 413; ``max_content`` (default ``max_body``) is the
-    limit of a content upload (``PUT /{id}/$content``). ``key_dir``: where ``GET /$checkpoint``
+    limit of a content upload (``PUT /{id}/$content``). ``max_json_values``: JSON bodies of more
+    values than this are refused with 413 before they are parsed (a small body of many tiny objects
+    costs far more memory than its bytes). ``key_dir``: where ``GET /$checkpoint``
     finds the ledger's signing key, ``<ledger id>.ed25519`` (default: the key directory; the server
     never makes one). ``checkpoints``: a directory of checkpoint notes (``artifact-ledger checkpoint
     --to DIR``) the console's verify page checks the log against (the newest of this ledger), each
@@ -186,6 +193,7 @@ def create_app(
         key_dir=key_dir,
         checkpoints=checkpoints,
         checkpoint_keys=checkpoint_keys,
+        max_json_values=max_json_values,
     )
     app.state.ledger_service = service
     problems.install(app, service.locations)
@@ -210,6 +218,7 @@ def create_app(
             "checkpoints": checkpoints,
             "checkpoint_keys": checkpoint_keys,
             "namespaces": False,
+            "max_json_values": max_json_values,
         }
         others = NamespaceApps(source, lambda ledger: create_app(ledger, **options), guard=service.gate)
         app.state.namespace_apps = others

@@ -32,8 +32,11 @@ class ArtifactBody(BaseModel):
     level: int | None = Field(default=None, description="accepted for compatibility and ignored: levels are computed")
 
     def to_artifact_in(self, artifact_id: str | None = None) -> ArtifactIn:
-        """The library's input, with only the fields this body set (PUT changes only those)."""
-        values = self.model_dump(exclude_unset=True)
+        """The library's input, with only the fields this body set (PUT changes only those).
+
+        The values are passed on as parsed, not dumped again: ``model_dump`` would copy ``data``
+        whole, and a body of many values already costs far more memory than its bytes."""
+        values = {name: getattr(self, name) for name in self.model_fields_set}
         if artifact_id is not None:
             values["id"] = artifact_id
         return ArtifactIn.model_validate(values)

@@ -34,7 +34,7 @@ from ..sync import SyncUsageError
 from ..transfer import ImportConflictError
 from .locations import ERROR_ATTRIBUTES, error_locations
 from .responses import json_bytes
-from .strictjson import DuplicateMemberError, loads_unique
+from .strictjson import DuplicateMemberError, TooManyValuesError, loads_unique
 
 log = logging.getLogger("artifact_ledger.http")
 
@@ -274,17 +274,25 @@ class ProblemRoute(APIRoute):
     """
 
     max_body: int | None = None
+    max_json_values: int | None = None
     hidden: Hidden | None = None
 
     @classmethod
-    def limited(cls, max_body: int | None, hidden: Hidden | None = None) -> type[ProblemRoute]:
-        """This route class with a body limit of ``max_body`` bytes (None: no limit) and ``hidden``."""
-        members = {"max_body": max_body, "hidden": None if hidden is None else staticmethod(hidden)}
+    def limited(
+        cls, max_body: int | None, hidden: Hidden | None = None, max_json_values: int | None = None
+    ) -> type[ProblemRoute]:
+        """This route class with a body limit of ``max_body`` bytes and ``max_json_values`` JSON
+        values (None: no limit), and ``hidden``."""
+        members = {
+            "max_body": max_body,
+            "max_json_values": max_json_values,
+            "hidden": None if hidden is None else staticmethod(hidden),
+        }
         return type(f"{cls.__name__}Limited{max_body}", (cls,), members)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
-        limit, hidden = self.max_body, self.hidden
+        limit, hidden, max_values = self.max_body, self.hidden, self.max_json_values
 
         async def handler(request: Request) -> Response:
             try:
@@ -293,7 +301,9 @@ class ProblemRoute(APIRoute):
                 if limit is not None:
                     declared_length(request.headers, limit)
                     receive = counted_receive(receive, limit)
-                return await inner(StrictJsonRequest(request.scope, receive))
+                strict = StrictJsonRequest(request.scope, receive)
+                strict.max_values = max_values
+                return await inner(strict)
             except Exception as exc:
                 # FastAPI answers any error of reading or parsing the body with a bare 400 ("There
                 # was an error parsing the body"): the error it wraps says what was wrong.
@@ -333,14 +343,22 @@ def utf8_target(scope: Scope) -> None:
         ) from None
 
 
-def parse_json_body(body: bytes) -> Any:
+def parse_json_body(body: bytes, max_values: int | None = None) -> Any:
     """A request body as JSON, every refusal a 400 problem naming what is wrong (FastAPI's own
     parse answers most of them "There was an error parsing the body"). Text that is not JSON
-    raises ``JSONDecodeError`` still, which FastAPI turns into the ``malformed-json`` problem."""
+    raises ``JSONDecodeError`` still, which FastAPI turns into the ``malformed-json`` problem.
+    A body that may hold more than ``max_values`` values is a 413 ``too-many-values`` before it
+    is parsed (its bytes alone bound what parsing it would cost)."""
     try:
-        return loads_unique(body)
+        return loads_unique(body, max_values)
     except json.JSONDecodeError:
         raise
+    except TooManyValuesError as exc:
+        detail = (
+            f"the request body holds more than {exc.limit:,} JSON values, the limit of this server "
+            "(serve --max-json-values); large content goes up as bytes through PUT /{id}/$content"
+        )
+        raise Problem(413, detail, kind="too-many-values", headers={"Connection": "close"}) from None
     except DuplicateMemberError as exc:
         raise Problem(400, f"the request body is ambiguous: {exc}", kind="duplicate-member") from None
     except UnicodeDecodeError as exc:
@@ -357,11 +375,14 @@ def parse_json_body(body: bytes) -> Any:
 
 
 class StrictJsonRequest(Request):
-    """The request the routes see: its JSON body is read by :func:`parse_json_body`."""
+    """The request the routes see: its JSON body is read by :func:`parse_json_body`, refused past
+    ``max_values`` values."""
+
+    max_values: int | None = None
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json_body(await self.body())
+            self._json = parse_json_body(await self.body(), self.max_values)
         return self._json
 
 

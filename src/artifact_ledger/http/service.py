@@ -28,6 +28,7 @@ from .auth import Principal, TokenAuth, bearer_token
 from .locations import ledger_locations
 from .problems import READ_METHODS as SAFE_METHODS
 from .problems import Problem
+from .strictjson import DEFAULT_MAX_JSON_VALUES
 
 DEFAULT_MAX_BODY: Final = 64 * 1024 * 1024
 
@@ -83,13 +84,19 @@ class Service:
         key_dir: str | os.PathLike[str] | None = None,
         checkpoints: str | os.PathLike[str] | None = None,
         checkpoint_keys: Sequence[str] = (),
+        max_json_values: int = DEFAULT_MAX_JSON_VALUES,
     ) -> None:
-        for name, value in (("max_body", max_body), ("max_content", max_content)):
+        for name, value, unit in (
+            ("max_body", max_body, "bytes"),
+            ("max_content", max_content, "bytes"),
+            ("max_json_values", max_json_values, "values"),
+        ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise InvalidArgumentError(f"{name} must be a positive number of bytes, not {value!r}")
+                raise InvalidArgumentError(f"{name} must be a positive number of {unit}, not {value!r}")
         self._ledger = ledger
         self.max_body = max_body
         self.max_content = max_body if max_content is None else max_content
+        self.max_json_values = max_json_values
         self.hierarchy = hierarchy
         self.read_only = read_only
         self.auth = auth

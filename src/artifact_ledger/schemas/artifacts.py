@@ -17,14 +17,14 @@ from ulid import ULID
 from ..unavailable import UnavailableContent
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Serialise what JSON can carry; describe the rest (models, arrays) instead of failing."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, datetime):
@@ -36,7 +36,7 @@ def _json_safe(value: Any) -> Any:
     return {"_type": f"{type(value).__module__}.{type(value).__qualname__}", "_repr": repr(value)[:200]}
 
 
-JsonSafe = Annotated[Any, PlainSerializer(_json_safe, when_used="json")]
+JsonSafe = Annotated[Any, PlainSerializer(json_safe, when_used="json")]
 """Any value; in JSON mode, Python objects are described rather than failing serialisation."""
 
 

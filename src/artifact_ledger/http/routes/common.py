@@ -9,14 +9,23 @@ from typing import Any
 
 from ...errors import ConcurrencyError
 from ...schemas import ArtifactHierarchy, ArtifactOut, ArtifactTreeNode, strip_content
+from ...schemas.artifacts import json_safe
 from ..problems import Problem
 
 
 def artifact_json(out: ArtifactOut, *, content: bool = True) -> dict[str, Any]:
-    """An artifact as JSON; content that is not JSON is described (``{"_type": ..}``)."""
-    value = out.model_dump(mode="json")
-    if not content:
-        value["data"] = strip_content(value["data"])
+    """An artifact as JSON; content that is not JSON is described (``{"_type": ..}``).
+
+    The ledger's data is plain JSON (it is read back through the ledger's JSON codec) except
+    ``data["content"]``, the decoded content: only that goes through the model's JSON
+    serializer. The rest is passed on as it is, not copied value by value (a copy in Python,
+    one call per value, of data that can hold a million of them).
+    """
+    value = out.model_dump(mode="json", exclude={"data"})
+    data = out.data
+    if isinstance(data, dict) and "content" in data:
+        data = {**data, "content": json_safe(data["content"])} if content else strip_content(data)
+    value["data"] = data
     return value
 
 
