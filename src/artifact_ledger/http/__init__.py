@@ -25,6 +25,7 @@ except ImportError as _exc:
 
 from .app import PREFIX, artifact_router, create_app
 from .auth import Principal, TokenAuth
+from .head import HeadAsGet
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .service import Service
 from .strictjson import DEFAULT_MAX_JSON_VALUES
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_MAX_JSON_VALUES",
     "PREFIX",
     "BodyLimit",
+    "HeadAsGet",
     "Principal",
     "Service",
     "TokenAuth",

@@ -18,6 +18,7 @@ from ..ledger import Ledger
 from ..schemas import ArtifactHierarchy
 from . import problems
 from .auth import TokenAuth
+from .head import HeadAsGet
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .namespaced import NAMESPACE_PREFIX, NamespaceApps
 from .problems import ProblemRoute
@@ -199,6 +200,7 @@ def create_app(
     problems.install(app, service.locations)
     # The app-wide backstop (unknown paths, the console); each API route has its own limit.
     app.add_middleware(BodyLimit, max_body=max(service.max_body, service.max_content))
+    app.add_middleware(HeadAsGet)  # outermost: every GET route, the console's too, answers HEAD
     app.include_router(build_router(service))
     if console:
         _include_console(app, service)
