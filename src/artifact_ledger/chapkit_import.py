@@ -104,7 +104,11 @@ def _source_engine(url: str) -> AsyncEngine:
     try:
         parsed = make_url(url)
     except Exception:
-        raise LedgerError(f"not a database URL: {url!r}") from None
+        # Not repeated: a URL that does not parse may still hold a password (u:secret@host:badport).
+        raise LedgerError(
+            "the chapkit source is not a database URL; write sqlite+aiosqlite:///path/to/chapkit.db "
+            "or postgresql+asyncpg://user@host/dbname"
+        ) from None
     if parsed.drivername == "sqlite+aiosqlite":
         if not parsed.database or not Path(parsed.database).is_file():
             raise LedgerError(f"no chapkit database file at {parsed.database!r}")

@@ -15,7 +15,7 @@ from . import integrity, queries
 from .ambient import attribution
 from .clock import Clock, system_clock
 from .content import Keyring
-from .errors import InvalidArgumentError, LedgerError
+from .errors import InvalidArgumentError
 from .events import RecordedEvent
 from .gc import TEMPORARIES_OLDER_THAN, GcReport, collect
 from .group_commit import set_enabled as set_group_commit
@@ -31,7 +31,7 @@ from .query.indexes import IndexInfo
 from .replicas import ReplicaLag, check_ledger, open_standby
 from .retention import RetentionPolicy, RetentionReport
 from .schemas import ArtifactHierarchy
-from .store.blob_dir import attach_blob_store, detach_blob_store
+from .store.blob_dir import attach_blob_store, detach_blob_store, parse_blob_url
 from .store.blobs import DATABASE, BlobStore, attach
 from .store.engine import create_engine, sqlite_file_missing
 from .store.errors import install as translate_errors_of
@@ -45,6 +45,29 @@ if TYPE_CHECKING:
     from .proofs import ConsistencyProof, InclusionProof, TreeHead
 
 _T = TypeVar("_T")
+
+
+_SHORTEST_KEY = 16
+"""The fewest bytes a bytes ``secret=`` may have (a str is hashed to a 32-byte key)."""
+
+
+def _check_secret(secret: object) -> None:
+    """Refuse a ``secret=`` that cannot sign pickles before anything is created: a wrong type, an
+    empty str (an unset variable read with a default of ``""``: every such ledger would share one
+    key, and whoever knows it can forge signed pickles, which run code when read), or bytes
+    shorter than 16."""
+    if secret is None or isinstance(secret, Keyring):
+        return
+    if not isinstance(secret, str | bytes):
+        raise InvalidArgumentError(
+            f"secret must be a str, bytes or a Keyring (or None: the ledger's key file), not {type(secret).__name__}"
+        )
+    if isinstance(secret, str) and not secret:
+        raise InvalidArgumentError("secret is an empty str; pass a real secret, or None to use the ledger's key file")
+    if isinstance(secret, bytes) and len(secret) < _SHORTEST_KEY:
+        raise InvalidArgumentError(
+            f"secret has {len(secret)} bytes; a bytes pickle-signing key needs at least {_SHORTEST_KEY}"
+        )
 
 
 class Ledger:
@@ -97,6 +120,10 @@ class Ledger:
     ) -> AsyncIterator[Ledger]:
         """Open (and by default create) a ledger; the engine is disposed on exit if we made it.
 
+        Every argument is checked before anything is created: ``create`` and ``group_commit`` must be
+        bools, ``secret`` a non-empty str, bytes of at least 16 or a :class:`Keyring` (each else
+        :class:`InvalidArgumentError`), and a malformed ``blobs`` URL is :class:`BlobStoreError`.
+
         ``create=False``: where there is no ledger (no SQLite file, or a database without any
         ledger table) raise :class:`LedgerNotFoundError` and create nothing: no file, no table, no
         key file. A ledger whose append-only guards are missing or altered is refused with
@@ -132,8 +159,12 @@ class Ledger:
         With ``read_url`` (a URL: an engine is ``InvalidArgumentError`` here) the namespace's reads
         go to its own tables on the standby, checked as for the default namespace.
         """
-        if not isinstance(group_commit, bool):
-            raise InvalidArgumentError(f"group_commit must be True or False, not {group_commit!r}")
+        for flag, value in (("group_commit", group_commit), ("create", create)):
+            if not isinstance(value, bool):
+                raise InvalidArgumentError(f"{flag} must be True or False, not {value!r}")
+        _check_secret(secret)
+        if blobs is not None:
+            parse_blob_url(blobs)  # a malformed blobs= is refused before any table or file is made
         if check_name(namespace) != DEFAULT_NAMESPACE and isinstance(read_url, AsyncEngine):
             raise InvalidArgumentError(
                 f"read_url for namespace {namespace!r} must be the standby's URL, not an engine: the ledger makes "
@@ -142,7 +173,7 @@ class Ledger:
         owns = not isinstance(url_or_engine, AsyncEngine)
         if isinstance(url_or_engine, AsyncEngine):
             if lock_timeout is not None:
-                raise LedgerError(
+                raise InvalidArgumentError(
                     "lock_timeout configures the engine Ledger.open makes from a URL; for an engine of your own "
                     "pass it to artifact_ledger.create_engine(url, lock_timeout=...)"
                 )

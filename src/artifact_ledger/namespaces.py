@@ -30,13 +30,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import URL
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .errors import InvalidArgumentError, LedgerNotFoundError, LedgerUnavailableError
 from .store.engine import create_engine
-from .store.errors import site_of, translated
+from .store.errors import install, site_of, translated
 
 __all__ = [
     "DEFAULT",
@@ -92,6 +92,11 @@ def _sqlite_file(url: URL) -> Path | None:
 
 def _sqlite_namespace_dir(url: URL) -> Path:
     path = _sqlite_file(url)
+    if path is None and (url.database or "").startswith("file:") and url.query.get("mode") != "memory":
+        raise InvalidArgumentError(
+            f"a SQLite file: URI ({url.database!r}) has no namespaces: name the file by its path "
+            "(sqlite+aiosqlite:///path/ledger.db) to use namespace="
+        )
     if path is None:
         raise InvalidArgumentError(
             "an in-memory SQLite database has no namespaces: open a SQLite file or PostgreSQL to use namespace="
@@ -168,7 +173,65 @@ async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> Asy
                 await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}"))
                 comment = _COMMENT.format(name=name, base=schema_base).replace("'", "''")
                 await conn.execute(text(f"COMMENT ON SCHEMA {_quoted(schema)} IS '{comment}'"))
-    return create_engine(base.url, lock_timeout=lock_timeout, connect_args=_settings(schema))
+    return _on_schema(base, schema, lock_timeout)
+
+
+def _on_schema(base: AsyncEngine, schema: str, lock_timeout: float | None) -> AsyncEngine:
+    """An engine like ``base`` in every setting whose connections use ``schema`` first.
+
+    What is kept: the driver's connect arguments (``connect_args``: ``ssl``, ``server_settings``
+    such as ``application_name`` or ``statement_timeout``, ``statement_cache_size``, a
+    ``creator`` / ``async_creator``, ``do_connect`` hooks), the pool (class, size, overflow,
+    recycle, pre-ping, reset on return, and its ``connect`` listeners), the dialect, the
+    execution options, echo and logging name, and the engine's event listeners. Its pool is a
+    new one made with ``base``'s settings, so disposing of it leaves ``base`` alone. Each new
+    connection runs ``SET SESSION search_path`` after every other ``connect`` listener (a
+    caller's own ``SET search_path`` included), so no statement can reach another namespace's tables.
+    """
+    sync = base.sync_engine
+    pool = sync.pool.recreate()
+    event.listen(pool, "connect", _search_path_setter(schema))
+    cache: Any = sync._compiled_cache  # an LRUCache, or None when the engine caches nothing
+    copy = Engine(
+        pool,
+        sync.dialect,
+        sync.url,
+        logging_name=sync.logging_name,
+        echo=sync.echo,
+        query_cache_size=0 if cache is None else cache.capacity,
+        execution_options=sync.get_execution_options(),
+        hide_parameters=sync.hide_parameters,
+    )
+    _copy_listeners(sync.dispatch, copy)
+    engine = AsyncEngine(copy)
+    install(engine, lock_timeout)
+    return engine
+
+
+def _copy_listeners(dispatch: Any, engine: Engine) -> None:
+    """The engine event listeners of ``dispatch`` onto ``engine``; an engine made by
+    ``execution_options()`` joins its own listeners to those of the engine it proxies."""
+    while (parent := getattr(dispatch, "parent", None)) is not None:
+        engine.dispatch._update(dispatch.local, only_propagate=False)
+        dispatch = parent
+    engine.dispatch._update(dispatch, only_propagate=False)
+
+
+def _search_path_setter(schema: str) -> Any:
+    statement = f"SET SESSION search_path TO {_quoted(schema)}"
+
+    def set_search_path(dbapi_connection: Any, _record: Any) -> None:
+        # Outside any transaction: the pool's rollback on return must not undo it.
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+    return set_search_path
 
 
 def _settings(schema: str) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_bad_blobs_urls_and_a_missing_directory_are_refused(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     asyncio.run(_seed(url, None))
-    assert main(["--db", url, "--blobs", "s3://bucket/x", "gc"]) == 4
+    assert main(["--db", url, "--blobs", "s3://bucket/x", "gc"]) == 2  # a malformed option: a usage error
     assert "s3://bucket/x" in capsys.readouterr().err
     missing = tmp_path / "nowhere"
     assert main(["--db", url, "--blobs", f"file://{missing}", "gc"]) == 4

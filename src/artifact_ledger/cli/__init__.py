@@ -19,6 +19,7 @@ from .. import logs
 from .._version import __version__
 from ..errors import (
     ArtifactNotFoundError,
+    InvalidArgumentError,
     InvalidAttributionError,
     InvalidBundleError,
     InvalidCheckpointError,
@@ -280,7 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def exit_code(exc: BaseException) -> int:
-    if isinstance(exc, InvalidAttributionError):  # an --actor or --reason the log cannot record: bad input
+    # An --actor or --reason the log cannot record, or an argument out of range or of the wrong form
+    # (a --blobs URL, a namespace on an in-memory database, a revision): bad input, whichever command
+    # found it. A --db URL the engine refuses stays exit 4.
+    if isinstance(exc, InvalidAttributionError | InvalidArgumentError):
         return EXIT_USAGE
     if isinstance(exc, ArtifactNotFoundError | LedgerNotFoundError):
         return EXIT_NOT_FOUND

@@ -6,7 +6,8 @@ import argparse
 
 from sqlalchemy.engine import make_url
 
-from ..errors import LedgerError
+from ..errors import BlobStoreError, InvalidArgumentError, LedgerError
+from ..store.blob_dir import parse_blob_url
 
 __all__ = ["masked", "require_urls"]
 
@@ -35,7 +36,10 @@ def require_urls(args: argparse.Namespace) -> None:
     """Refuse a database option that holds a path (``--db artifacts.db``) or anything else without a
     scheme, naming the option and the URL forms; the engine's own message ("Could not parse
     SQLAlchemy URL") does not say what to write instead. A value with an ``@`` may carry a
-    password, so it is not repeated."""
+    password, so it is not repeated (exit 4, as for any database URL the engine refuses). A
+    ``--blobs`` value that is no ``file:///absolute/path`` is :class:`InvalidArgumentError`, a usage
+    error (exit 2). Both are found before anything is opened or created."""
+    _require_blob_url(args)
     for attribute, option in _OPTIONS:
         value = getattr(args, attribute, None)
         if value is None or "://" in value:
@@ -47,3 +51,13 @@ def require_urls(args: argparse.Namespace) -> None:
             f"{option}: {value!r} is not a database URL; for that SQLite file use sqlite+aiosqlite:///{value} "
             f"(PostgreSQL: {POSTGRESQL_FORM})"
         )
+
+
+def _require_blob_url(args: argparse.Namespace) -> None:
+    value = getattr(args, "blobs", None)
+    if value is None:
+        return
+    try:
+        parse_blob_url(value)
+    except BlobStoreError as exc:
+        raise InvalidArgumentError(f"--blobs (or $ARTIFACT_LEDGER_BLOBS): {exc}") from None

@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from ..errors import LedgerError
+from ..errors import InvalidArgumentError, LedgerError
 from .errors import install
 from .sqlite_threads import attach
 
@@ -28,7 +28,7 @@ def lock_timeout_seconds(lock_timeout: float | None) -> float:
     if lock_timeout is None:
         return LOCK_TIMEOUT_S
     if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float) or not lock_timeout > 0:
-        raise LedgerError(
+        raise InvalidArgumentError(
             f"lock_timeout must be a number of seconds above 0 (math.inf: wait without limit), not {lock_timeout!r}"
         )
     return float(lock_timeout)
@@ -96,15 +96,12 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
     ``store/errors.py``).
     """
     timeout = lock_timeout_seconds(lock_timeout)
-    try:
-        parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise LedgerError(f"not a database URL: {url!r} ({exc})") from None
+    parsed = _parsed(url)
     # From the URL text alone: get_driver_name() would import the dialect, failing on unknown schemes.
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite":
         if driver != "aiosqlite":
-            raise LedgerError(f"use sqlite+aiosqlite:// for SQLite, not {parsed.drivername}://")
+            raise LedgerError(f"use sqlite+aiosqlite:// for SQLite, not {parsed.drivername}://; {SUPPORTED}")
         # No rollback when a connection goes back to the pool: sessions and connections
         # already end their transactions (commit, or rollback on close), and on SQLite the
         # extra call is a thread hop per save (~10 % of a single save).
@@ -145,7 +142,8 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
         return engine
     if backend == "postgresql":
         if driver != "asyncpg":
-            raise LedgerError(f"use postgresql+asyncpg:// for PostgreSQL, not {parsed.drivername}://")
+            raise LedgerError(f"use postgresql+asyncpg:// for PostgreSQL, not {parsed.drivername}://; {SUPPORTED}")
+        _check_postgres_query(parsed)
         options = {"pool_pre_ping": False, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10}
         options.update(kwargs)
         # lock_timeout in the startup packet: it covers the write lock (LOCK TABLE) and every
@@ -161,7 +159,61 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
         engine = create_async_engine(parsed, **options)
         install(engine, timeout)
         return engine
+    raise LedgerError(f"unsupported database URL scheme {parsed.drivername}://; {SUPPORTED}")
+
+
+SUPPORTED = (
+    "the supported drivers are aiosqlite (sqlite+aiosqlite:///path.db) and asyncpg (postgresql+asyncpg://user@host/db)"
+)
+
+
+def _parsed(url: object) -> URL:
+    """``url`` as a SQLAlchemy URL; anything else is :class:`LedgerError`, whose message
+    never repeats the text given: a URL that fails to parse may still hold a password."""
+    if not isinstance(url, str | URL):
+        raise LedgerError(f"a database URL must be a str or a sqlalchemy URL, not {type(url).__name__}")
+    try:
+        return make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError or ValueError with a terse message
+        reason = "a port that is not a number" if isinstance(exc, ValueError) else "it cannot be parsed"
+        raise LedgerError(f"not a database URL ({reason}); {SUPPORTED}") from None
+
+
+_ASYNCPG_QUERY = frozenset(
+    {
+        "host",  # a Unix socket directory, or several hosts: ?host=/run/postgresql, ?host=a:5432&host=b:5432
+        "port",
+        "user",
+        "password",
+        "database",
+        "passfile",
+        "service",
+        "servicefile",
+        "timeout",
+        "statement_cache_size",
+        "max_cached_statement_lifetime",
+        "max_cacheable_statement_size",
+        "command_timeout",
+        "ssl",
+        "direct_tls",
+        "target_session_attrs",
+        "krbsrvname",
+        "gsslib",
+        "prepared_statement_cache_size",
+    }
+)
+"""The query parameters a ``postgresql+asyncpg://`` URL may carry: asyncpg's ``connect`` keywords
+that are text (and SQLAlchemy's ``prepared_statement_cache_size``). Any other reaches asyncpg as
+an unexpected keyword, which fails every connection with a bare ``TypeError``."""
+
+
+def _check_postgres_query(url: URL) -> None:
+    unknown = sorted(set(url.query) - _ASYNCPG_QUERY)
+    if not unknown:
+        return
+    hint = " (asyncpg spells libpq's sslmode as ssl: ?ssl=require)" if "sslmode" in unknown else ""
     raise LedgerError(
-        f"unsupported database URL scheme {parsed.drivername}://; "
-        "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
+        f"the database URL {url.render_as_string(hide_password=True)} has the query parameter(s) "
+        f"{', '.join(unknown)}, which asyncpg does not take{hint}; "
+        f"the ones it takes: {', '.join(sorted(_ASYNCPG_QUERY))}"
     )
