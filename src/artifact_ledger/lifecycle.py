@@ -170,8 +170,11 @@ class Retention:
 
     async def hold(self, id: Any, *, release: bool, actor: str | None, reason: str | None) -> Hold:
         aid = str(parse_id(id))
+        what = "releasing a hold" if release else "a hold"
+        if reason is not None:
+            checked_reason(reason, what)  # a blank reason: "needs a reason", before the attribution rules
         who = current_attribution(actor=actor, reason=reason)
-        checked_reason(who.reason, "releasing a hold" if release else "a hold")
+        checked_reason(who.reason, what)
 
         async def hold(batch: WriteBatch) -> Hold:
             await batch.prefetch([])

@@ -5,7 +5,9 @@ the log like every row a write decides from), so no writer can slip in between t
 the write; the result goes through the same preparation and the same ``decide_save`` as a
 ``save``, so the same rules hold and a patch that changes nothing appends nothing. The content
 stays as it is (by reference: its blob is neither read nor written) unless the patch sets
-``content``.
+``content`` or changes ``content_type``: the declared type decides the content's codec and media
+type, so then the stored content is read back and saved again under the new type, exactly as a
+``save`` of the whole artifact would (a type that contradicts the content is refused the same way).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import Any
 
 from ulid import ULID
 
-from . import codec
+from . import codec, queries
 from .ambient import current as current_attribution
 from .commands import Commands, version_argument
 from .errors import ArtifactDeletedError, ArtifactNotFoundError, DataNotSerializableError, InvalidArgumentError
+from .events import ContentRef
 from .ids import parse_id
+from .projections.rows import ArtifactRow
 from .schemas import ArtifactIn, ArtifactOut
 from .writer import WriteBatch
 
@@ -57,6 +61,36 @@ def _checked_patch(data: Any, artifact_id: str) -> tuple[dict[str, Any], bool, A
     return rest, "content" in data, data.get("content")
 
 
+def _declared_type(data: Any) -> Any:
+    """The ``content_type`` a save reads from ``data`` (None when data is not a dict or names none)."""
+    return data.get("content_type") if isinstance(data, dict) else None
+
+
+async def _stored_content(commands: Commands, batch: WriteBatch, ref: ContentRef) -> Any:
+    """The content behind ``ref`` as the object it was saved as (its bytes checked against their hash)."""
+    await batch.flush()  # the blob may have been written earlier in this transaction
+    raw = await queries.load_blobs(batch.driver, [ref.hash])
+    return commands.repo.decode(ref.codec, raw[ref.hash], ref.hash)
+
+
+async def _patched_data(
+    commands: Commands, batch: WriteBatch, row: ArtifactRow, rest: dict[str, Any], sets_content: bool, content: Any
+) -> tuple[dict[str, Any], bool]:
+    """The data the patch leaves (with the content to encode, if any), and whether the stored
+    content is kept by reference instead (the patch neither sets it nor changes its declared type)."""
+    base = codec.loads(codec.dumps_trusted(row.data))  # the batch's row is never changed in place
+    merged: dict[str, Any] = merge_patch(base, rest)
+    if sets_content:
+        if content is not None:
+            merged["content"] = content
+        return merged, False
+    if row.content is None or _declared_type(merged) == _declared_type(base):
+        return merged, True
+    # The declared type decides the codec and the media type: encode the content again, like a save.
+    merged["content"] = await _stored_content(commands, batch, row.content)
+    return merged, False
+
+
 async def patch(
     commands: Commands,
     id: ULID | str,
@@ -88,15 +122,12 @@ async def patch(
                     f"artifact {aid} was deleted; restore it before patching it", artifact_id=aid
                 )
             raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
-        base = codec.loads(codec.dumps_trusted(row.data))  # the batch's row is never changed in place
-        merged = merge_patch(base, rest)
-        if sets_content and content is not None:
-            merged["content"] = content
+        merged, by_reference = await _patched_data(commands, batch, row, rest, sets_content, content)
         fields: dict[str, Any] = {"id": ULID.from_str(aid), "data": merged}
         if tags is not None:
             fields["tags"] = list(tags)
         cmd, encoded, _, _ = commands._prepare(ArtifactIn(**fields), expected_version)
-        if not sets_content:
+        if by_reference:
             cmd = replace(cmd, content=row.content)  # kept by reference: same hash, no blob read
         await batch.save(cmd, who, encoded, fresh_id=False)
         return await commands._written(batch, aid)

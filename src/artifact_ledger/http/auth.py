@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from ..errors import InvalidArgumentError
+from ..ambient import MAX_ID_LENGTH, check_identifier
+from ..errors import InvalidArgumentError, InvalidAttributionError
 
 Role = Literal["read", "write"]
 ROLES: Final = ("read", "write")
-MAX_ACTOR: Final = 255
+MAX_ACTOR: Final = MAX_ID_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +102,18 @@ def _check_token(token: object, where: str = "a token") -> None:
 
 
 def _check_principal(actor: Any, role: Any, where: str = "a token") -> None:
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_ACTOR or "\x00" in actor:
-        raise InvalidArgumentError(f'{where}: "actor" must be a non-empty string of at most {MAX_ACTOR} characters')
+    """The same rules as the actor of any write (so a token's writes are never refused for its actor);
+    the message names the entry, never the actor or the token (the file's contents stay out of it)."""
+    try:
+        check_identifier("actor", actor)
+        valid = actor is not None
+    except InvalidAttributionError:
+        valid = False
+    if not valid:
+        raise InvalidArgumentError(
+            f'{where}: "actor" must be a name of 1 to {MAX_ACTOR} characters without spaces around it, '
+            "control or invisible characters, in Unicode normal form NFC"
+        )
     if role not in ROLES:
         raise InvalidArgumentError(f'{where}: "role" must be "read" or "write"')
 

@@ -149,8 +149,7 @@ class Service:
         principal = self.principal(request)
         if principal is not None and not principal.can_write:
             raise Problem(403, f"the token of {principal.actor!r} may only read", kind="forbidden")
-        reason = request.headers.get("x-reason")
-        return Caller(actor=principal.actor if principal else None, reason=reason or None)
+        return Caller(actor=principal.actor if principal else None, reason=x_reason(request))
 
     async def gate(self, request: Request) -> None:
         """The identity check of ``request`` by its method, before it reaches a route: a read
@@ -164,6 +163,24 @@ class Service:
         """An :class:`ArtifactManager` on a fresh session, closed after the response."""
         async with self.ledger.sessions() as session:
             yield ArtifactManager(self.ledger.repository(session), hierarchy=self.hierarchy)
+
+
+def x_reason(request: Request) -> str | None:
+    """The ``X-Reason`` header as UTF-8 text (None without one, or empty).
+
+    HTTP hands header bytes over as Latin-1, so ``café`` sent as UTF-8 would be recorded as
+    ``cafÃ©``: the bytes are read again as UTF-8, and bytes that are not UTF-8 are a 400."""
+    raw = request.headers.get("x-reason")
+    if not raw:
+        return None
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise Problem(
+            400,
+            "the X-Reason header is not UTF-8: send the reason's UTF-8 bytes (or percent-free ASCII)",
+            kind="bad-encoding",
+        ) from None
 
 
 # ---- parameters ---------------------------------------------------------------------------------

@@ -6,12 +6,14 @@
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ...content.streams import StreamedContent
+from ...errors import ArtifactDeletedError
 from ...manager import ArtifactManager
 from ...query import FindPage
 from .. import download
@@ -150,7 +152,7 @@ def register(router: APIRouter, service: Service) -> None:
     ) -> Response:
         if expected is None and not await manager.exists_by_id(entity_id):
             raise not_found(entity_id)
-        async with precondition(expected):
+        async with precondition(expected), _deleted_is_not_found(entity_id):
             out = await manager.save(
                 body.to_artifact_in(str(entity_id)), expected_version=expected, actor=caller.actor, reason=caller.reason
             )
@@ -184,7 +186,7 @@ def register(router: APIRouter, service: Service) -> None:
         tags = None if "tags" not in body.model_fields_set else (body.tags or [])
         if expected is None and not await manager.exists_by_id(entity_id):
             raise not_found(entity_id)
-        async with precondition(expected):
+        async with precondition(expected), _deleted_is_not_found(entity_id):
             out = await manager.patch(
                 entity_id,
                 body.data or {},
@@ -344,6 +346,18 @@ def register(router: APIRouter, service: Service) -> None:
                 **etag(out.version),
             },
         )
+
+
+@asynccontextmanager
+async def _deleted_is_not_found(entity_id: object) -> AsyncIterator[None]:
+    """Inside: the artifact of the path found deleted is 404, as the route says (and as without
+    ``If-Match``, where the route looks first); another deleted artifact (a parent) stays 409."""
+    try:
+        yield
+    except ArtifactDeletedError as exc:
+        if str(exc.artifact_id) != str(entity_id):
+            raise
+        raise not_found(entity_id) from None
 
 
 async def _stream_content(service: Service, artifact_id: str, version: int) -> AsyncIterator[bytes]:
