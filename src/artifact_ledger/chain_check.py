@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from contextlib import aclosing, suppress
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from . import chain_v2, codec
@@ -20,12 +21,16 @@ from .chain import event_hash
 from .chain_leaves import leaves_of_text
 from .chain_v2 import Erasure, Opening
 from .drift import Finding
-from .events import REDACTED, RETENTION_APPLIED
+from .errors import InvalidArgumentError
+from .events import REDACTED, RETENTION_APPLIED, STATE_EVENTS
 from .integrity import DELETED, GENESIS_HEX, INSERTED, MODIFIED, PROJECTION_DRIFT, REORDERED, HeadDigest
 from .redaction import erasures_of
+from .retention import LogFacts, RetentionPolicy, plan
 from .store.openings import opening_from_row, opening_statements
 from .store.recorder import Recorder
+from .store.retention import retention_statements
 from .store.tables import CHAIN_FORMAT_2_KEY, PROJECTORS
+from .verify_bundle import has_rule, retention_policy
 
 EVENT_PAGE: Final = 5000
 REANCHOR_WINDOW: Final = 1024
@@ -126,6 +131,117 @@ class _Broken(Exception):
     """Internal: the fast path met a row that does not chain."""
 
 
+# ---- retention events against their policy -----------------------------------------------------
+
+
+def _policy_of(recorded: Any) -> tuple[RetentionPolicy, datetime | None]:
+    """The policy a retention event records, with its cutoff in place of ``keep_newer_than``
+    (``ValueError`` naming what no run could have recorded; the stdlib bundle verifier's reading)."""
+    keep_last, keep_aliased, cutoff = retention_policy(recorded)
+    try:
+        policy = RetentionPolicy(keep_last, keep_aliased, None if cutoff is None else timedelta(0))
+    except InvalidArgumentError as exc:  # pragma: no cover - retention_policy refuses what this refuses
+        raise ValueError(f"its policy is not one a run accepts ({exc})") from None
+    return policy, cutoff
+
+
+ERASED_CONTENT: Final = "erased content of "
+"""The stand-in hash of a version whose content a redaction erased from its payload after the fact:
+its hash is gone from the log, so a run that listed it is taken at its word for the hash (not for
+whether its policy and the holds let it expire the version)."""
+
+_CONTENT_LEAF = '["content"'
+
+
+def erases_content(opening: Opening | None) -> bool:
+    """Whether a format-2 event's opening shows its ``content`` leaf erased (by a redaction)."""
+    return opening is not None and any(path.startswith(_CONTENT_LEAF) for path in opening.erased)
+
+
+class RetentionAudit:
+    """Folds the log's retention facts (``retention.LogFacts``, the writer's own) and checks each
+    ``retention.applied`` event against the plan its policy makes on the log before it.
+
+    The parts of one run (one stream, versions 1, 2, ...) share the plan made before part 1, as the
+    run made it once: each listed version is taken from it, so none can be listed twice."""
+
+    def __init__(self, erased: set[int] | None = None) -> None:
+        self.facts = LogFacts()
+        self.erased = erased or set()
+        """The positions of state events whose content a redaction erased."""
+        self.named: str | None = None
+        """The artifact (or run stream) the last problem is about."""
+        self._run: tuple[str, int] | None = None
+        """The run being checked: its stream id and its next part."""
+        self._allowed: dict[tuple[str, int], str] = {}
+        self._keep: set[str] = set()
+
+    def add(self, position: int, aid: str, version: int, kind: str, at: datetime, raw: Any) -> str | None:
+        """Fold one event of ``retention.PLAN_TYPES``; a retention event's problem in words (None: fine)."""
+        self.named = aid
+        try:
+            payload = codec.loads(raw)
+            problem = self._check(aid, version, payload) if kind == RETENTION_APPLIED else None
+            if problem is None:
+                self.facts.add(position, aid, version, kind, at, payload)
+                if position in self.erased and kind in STATE_EVENTS:
+                    self.facts.versions[aid][-1].hash = f"{ERASED_CONTENT}{aid} version {version}"
+            return problem
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            what = "retention event" if kind == RETENTION_APPLIED else f"{kind} event"
+            return f"the {what} of stream {aid} is malformed ({exc!s:.120})"
+
+    def _plan_for(self, stream: str, part: int, payload: dict[str, Any]) -> None:
+        """The plan of the run this part belongs to (made again unless it continues the run checked last)."""
+        if self._run == (stream, part) and part > 1:
+            self._run = (stream, part + 1)
+            return
+        if not has_rule(*retention_policy(payload["policy"])):  # a gc run: every content still there stays
+            self._allowed = {}
+            self._keep = {
+                v.hash
+                for aid, versions in self.facts.versions.items()
+                for v in versions
+                if v.hash is not None and (aid, v.version) not in self.facts.expired
+            }
+            self._run = (stream, part + 1)
+            return
+        policy, cutoff = _policy_of(payload["policy"])
+        decided = plan(self.facts, policy, cutoff if cutoff is not None else datetime.now(UTC))
+        self._allowed = {(e.artifact_id, e.version): e.hash for e in decided.expired}
+        self._keep = decided.keep_hashes
+        self._run = (stream, part + 1)
+
+    def _check(self, stream: str, part: int, payload: dict[str, Any]) -> str | None:
+        self._plan_for(stream, part, payload)
+        for aid, version, digest in payload["expired"]:
+            allowed = self._allowed.pop((aid, version), None)
+            if allowed != digest and not (allowed or "").startswith(ERASED_CONTENT):
+                self.named = aid
+                why = self._why(aid, version, digest)
+                return f"the retention run {stream} expired version {version} of artifact {aid}, {why}"
+        for digest, _size in payload["deleted"]:
+            if digest in self._keep:
+                return (
+                    f"the retention run {stream} deleted blob {digest}, the content of a version its policy "
+                    "keeps (or of a held artifact)"
+                )
+        return None
+
+    def _why(self, aid: str, version: int, digest: str) -> str:
+        """Why a listed version is not one the run's policy expired, in words."""
+        found = next((v for v in self.facts.versions.get(aid, []) if v.version == version), None)
+        if found is None or found.hash is None:
+            return "which has no such version with content in the log before it"
+        if found.hash != digest and not found.hash.startswith(ERASED_CONTENT):
+            return f"whose content is {found.hash}, not {digest}"
+        if (aid, version) in self.facts.expired:
+            return "whose content an earlier run had already expired"
+        if self.facts.holds.get(aid, False):
+            return "which is held: a held artifact keeps all its content"
+        return "which its own recorded policy keeps"
+
+
 def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}..{last}"
 
@@ -182,6 +298,8 @@ class ChainCheck:
         """The openings of the page being checked."""
         self._forensic: dict[int, Opening] | None = None
         """Openings near a broken row, read once when the diagnosis needs them."""
+        self.last_retention = 0
+        """The position of the last retention event checked (0: none)."""
 
     async def _read_openings(self, low: int, high: int) -> None:
         """The openings of positions ``low < p <= high`` (none read while the ledger has none)."""
@@ -274,8 +392,10 @@ class ChainCheck:
                             refs[ref[0]] = (expected, ref[1])
                             if ref[2] == "chunks":
                                 self.manifests.add(ref[0])
-                    if _DELETED in payload and row[4] in _RETENTION:
-                        self._expire(payload)
+                    if row[4] in _RETENTION:
+                        self.last_retention = expected
+                        if _DELETED in payload:
+                            self._expire(payload)
                     elif row[4] in _REDACTION:
                         try:
                             self.erasures.extend(erasures_of(expected, codec.loads(payload)))
@@ -420,6 +540,34 @@ class ChainCheck:
                     f"{_is_are(p, sealed_at - 1)} deleted and later events renumbered",
                 )
         return Finding(p, MODIFIED, f"event {p} was modified: its prev_hash and hash no longer match the chain")
+
+    # -- 1b. retention runs -----------------------------------------------------------------------
+    async def retention_runs(self) -> Finding | None:
+        """Every retention event expired only what its own policy could expire on the log before it.
+
+        A retention event is what lets content be missing, so one forged into a re-chained log could
+        hide the deletion of any blob. The log holds everything a run decided from (the versions, the
+        aliases, the holds, the earlier runs, and the run's policy and cutoff), so the decision is
+        recomputed with the writer's own code (``retention.plan``) and each event's lists compared with
+        it. Only a full run checks this: an incremental one does not read the log before its anchor.
+        """
+        if self.start != 0 or self.last_retention == 0:
+            return None
+        audit = RetentionAudit({p for p, opening in self.redacted.items() if erases_content(opening)})
+        sql = retention_statements(self.driver.sql.dialect)
+        position = 0
+        while position < self.last_retention:
+            rows = await self.driver.fetch(sql.plan_events, position, EVENT_PAGE)
+            for pos, aid, version, kind, at, raw in rows:
+                position = int(pos)
+                if position > self.last_retention:
+                    return None
+                problem = audit.add(position, str(aid), int(version), str(kind), self.driver.read_ts(at), raw)
+                if problem is not None:
+                    return Finding(position, MODIFIED, f"event {position}: {problem}", artifact_id=audit.named)
+            if len(rows) < EVENT_PAGE:
+                break
+        return None
 
     # -- 2. checkpoints and stray rows ----------------------------------------------------------
     async def read_marks(self) -> None:

@@ -11,7 +11,8 @@ in order, each stopping at its first problem:
    previous ``hash``, every ``hash`` recomputed from the stored fields (``chain.py`` defines
    the bytes);
 2. the projections' checkpoints against the head (``chain_check.py``: events removed or added
-   at the end);
+   at the end); then (a full run) every retention event against the plan its recorded policy makes
+   on the log before it, so that no forged run can account for content that should be there;
 3. the blobs (``blob_check.py``): their bytes against their hash and size; every referenced
    blob present;
 4. the projections (``drift.py``): every stream folded and compared with its row and its
@@ -234,6 +235,7 @@ async def verify_connection(
                 (verifier.chain.read_marks_and_chain, MODIFIED),
                 (verifier.chain.format_switch, MODIFIED),
                 (lambda: verifier.chain.checkpoints(full=not incremental), PROJECTION_DRIFT),
+                (verifier.chain.retention_runs, MODIFIED),
             ]
             if incremental:  # a full run compares the whole tree with the projections (drift.py)
                 steps.append((verifier.merkle_since, PROJECTION_DRIFT))

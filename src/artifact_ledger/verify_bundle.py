@@ -36,7 +36,7 @@ import stat
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 FORMAT = "artifact-ledger-bundle"
@@ -678,6 +678,186 @@ def retention_deleted(event: Event) -> list[str]:
     return hashes
 
 
+STATE_TYPES = frozenset({"artifact.created", "artifact.updated", "artifact.restored", "artifact.reverted"})
+"""The data versions of an artifact: the ones a retention policy's ``keep_last`` counts."""
+ALIAS_TYPES = frozenset({"alias.set", "alias.removed", "alias.protected"})
+HOLD_TYPES = frozenset({"hold.set", "hold.released"})
+_POLICY_KEYS = frozenset({"keep_last", "keep_aliased", "keep_newer_than", "cutoff"})
+ERASED_CONTENT = "erased content of "
+"""The stand-in hash of a version whose content a redaction erased: the log no longer holds its hash,
+so a run that listed the version is taken at its word for the hash (not for whether it could expire it)."""
+
+
+def _event_time(text: str) -> datetime:
+    """An event's ``recorded_at`` (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) as an aware UTC datetime."""
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+
+
+def retention_policy(recorded: Any) -> tuple[int | None, bool, datetime | None]:
+    """(keep_last, keep_aliased, cutoff) of a retention event's policy; ValueError naming what no run records."""
+    if type(recorded) is not dict or set(recorded) != _POLICY_KEYS:
+        raise ValueError(f"its policy must be an object with keys {sorted(_POLICY_KEYS)}")
+    keep_last, keep_aliased = recorded["keep_last"], recorded["keep_aliased"]
+    newer, cutoff_text = recorded["keep_newer_than"], recorded["cutoff"]
+    if keep_last is not None and (type(keep_last) is not int or keep_last < 1):
+        raise ValueError(f"its policy's keep_last is {keep_last!r:.40}, not a number of versions >= 1")
+    if type(keep_aliased) is not bool:
+        raise ValueError(f"its policy's keep_aliased is {keep_aliased!r:.40}, not true or false")
+    if newer is not None and (type(newer) not in (int, float) or not newer >= 0):
+        raise ValueError(f"its policy's keep_newer_than is {newer!r:.40}, not a number of seconds >= 0")
+    if (newer is None) != (cutoff_text is None):
+        raise ValueError("its policy has a keep_newer_than without a cutoff, or a cutoff without one")
+    cutoff = None
+    if cutoff_text is not None:
+        if type(cutoff_text) is not str:
+            raise ValueError(f"its policy's cutoff is {cutoff_text!r:.60}, not a time")
+        cutoff = datetime.fromisoformat(cutoff_text)
+        if cutoff.tzinfo is None:
+            raise ValueError(f"its policy's cutoff {cutoff_text!r:.60} has no time zone")
+    return keep_last, keep_aliased, cutoff
+
+
+def has_rule(keep_last: int | None, keep_aliased: bool, cutoff: datetime | None) -> bool:
+    """Whether a recorded policy has a rule. One without is a garbage collection's: it expires no
+    version, and deletes only blobs no version whose content is still there refers to."""
+    return keep_last is not None or keep_aliased or cutoff is not None
+
+
+class RetentionAudit:
+    """Checks each ``retention.applied`` event against the plan its recorded policy makes on the log
+    before it: the versions, aliases, holds and earlier runs (artifact-ledger's ``retention.plan``,
+    restated with the standard library). A retention event is what lets content be absent, so one
+    forged into a re-chained bundle could otherwise account for any missing blob.
+
+    Every version it lists must be one that policy expires (held artifacts keep everything), listed
+    once; no blob it deletes may be the content of a version the policy keeps. The parts of one run
+    (one stream, versions 1, 2, ...) share the plan made before part 1. Only a bundle from position 1
+    can be checked: an incremental one lacks the log before it.
+    """
+
+    def __init__(self) -> None:
+        self.versions: dict[str, list[tuple[int, datetime, str | None]]] = {}
+        self.aliases: dict[str, tuple[str, int] | None] = {}
+        self.holds: dict[str, bool] = {}
+        self.expired: set[tuple[str, int]] = set()
+        self._run: tuple[str, int] | None = None
+        self._allowed: dict[tuple[str, int], str] = {}
+        self._keep: set[str] = set()
+
+    def add(self, event: Event) -> str | None:
+        """Fold one event; a retention event's problem in words (None: fine). BundleFormatError: malformed."""
+        kind = event.type
+        if kind not in STATE_TYPES and kind not in ALIAS_TYPES and kind not in HOLD_TYPES and kind != RETENTION_APPLIED:
+            return None
+        try:
+            payload = loads(event.payload)
+        except ValueError as exc:
+            raise BundleFormatError(f"event {event.position}: payload is not valid JSON ({exc})") from None
+        if type(payload) is not dict:
+            raise BundleFormatError(f"event {event.position}: payload is not an object")
+        if kind in STATE_TYPES:
+            content = payload.get("content")
+            digest = content.get("hash") if type(content) is dict else None
+            at = _event_time(event.recorded_at)
+            if event.opening is not None and any(path.startswith('["content"') for path in event.opening.erased):
+                digest = f"{ERASED_CONTENT}{event.artifact_id} version {event.version}"
+            entry = (event.version, at, digest if type(digest) is str else None)
+            self.versions.setdefault(event.artifact_id, []).append(entry)
+        elif kind in ALIAS_TYPES:
+            target, version = payload.get("artifact_id"), payload.get("version")
+            pointed = (target, version) if type(target) is str and type(version) is int else None
+            self.aliases[event.artifact_id] = pointed
+        elif kind in HOLD_TYPES:
+            if type(payload.get("artifact_id")) is str:
+                self.holds[payload["artifact_id"]] = payload.get("held") is True
+        else:
+            return self._retention(event, payload)
+        return None
+
+    def _retention(self, event: Event, payload: dict[str, Any]) -> str | None:
+        expired, deleted = payload.get("expired"), payload.get("deleted")
+        if type(expired) is not list or type(deleted) is not list:
+            raise BundleFormatError(f"event {event.position}: a retention event's expired and deleted must be lists")
+        listed: list[tuple[str, int, str]] = []
+        for item in expired:
+            if type(item) is not list or len(item) != 3 or type(item[0]) is not str or type(item[1]) is not int:
+                raise BundleFormatError(f"event {event.position}: a retention event's expired holds {item!r:.80}")
+            listed.append((item[0], item[1], item[2]))
+        stream, part = event.artifact_id, event.version
+        if self._run != (stream, part) or part == 1:
+            try:
+                keep_last, keep_aliased, cutoff = retention_policy(payload.get("policy"))
+            except ValueError as exc:
+                return f"the retention run {stream}: {exc}"
+            self._plan(keep_last, keep_aliased, cutoff)
+        self._run = (stream, part + 1)
+        for aid, version, digest in listed:
+            allowed = self._allowed.pop((aid, version), None)
+            if allowed != digest and not (allowed or "").startswith(ERASED_CONTENT):
+                why = self._why(aid, version, digest)
+                return f"the retention run {stream} expired version {version} of artifact {aid}, {why}"
+            self.expired.add((aid, version))
+        for item in deleted:
+            if type(item) is not list or not item or type(item[0]) is not str:
+                raise BundleFormatError(f"event {event.position}: a retention event's deleted holds {item!r:.80}")
+            if item[0] in self._keep:
+                return (
+                    f"the retention run {stream} deleted blob {item[0]}, the content of a version its policy "
+                    "keeps (or of a held artifact)"
+                )
+        return None
+
+    def _plan(self, keep_last: int | None, keep_aliased: bool, cutoff: datetime | None) -> None:
+        """The versions the policy expires now (``_allowed``) and the content hashes it keeps (``_keep``)."""
+        if not has_rule(keep_last, keep_aliased, cutoff):  # a gc run: every content still there stays
+            self._allowed = {}
+            self._keep = {
+                digest
+                for aid, versions in self.versions.items()
+                for version, _, digest in versions
+                if digest is not None and (aid, version) not in self.expired
+            }
+            return
+        keep: set[str] = set()
+        aliased: dict[str, set[int]] = {}
+        if keep_aliased:
+            for target in self.aliases.values():
+                if target is not None:
+                    aliased.setdefault(target[0], set()).add(target[1])
+        for aid, versions in self.versions.items():
+            held = self.holds.get(aid, False)
+            last = len(versions) - (keep_last or 0)
+            pinned = aliased.get(aid, set())
+            for i, (version, at, digest) in enumerate(versions):
+                if digest is None:
+                    continue
+                following = versions[i + 1][0] if i + 1 < len(versions) else None
+                # an alias may point at a move's or a deletion's version: it shows the state before it
+                is_aliased = any(p >= version and (following is None or p < following) for p in pinned)
+                if held or (keep_last is not None and i >= last) or is_aliased or (cutoff is not None and at > cutoff):
+                    keep.add(digest)
+        self._keep = keep
+        self._allowed = {
+            (aid, version): digest
+            for aid, versions in self.versions.items()
+            for version, _, digest in versions
+            if digest is not None and digest not in keep and (aid, version) not in self.expired
+        }
+
+    def _why(self, aid: str, version: int, digest: str) -> str:
+        """Why a listed version is not one the run's policy expires, in words."""
+        found = next((v for v in self.versions.get(aid, []) if v[0] == version), None)
+        if found is None or found[2] is None:
+            return "which has no such version with content in the log before it"
+        if found[2] != digest and not found[2].startswith(ERASED_CONTENT):
+            return f"whose content is {found[2]}, not {digest}"
+        if (aid, version) in self.expired:
+            return "whose content an earlier run had already expired"
+        if self.holds.get(aid, False):
+            return "which is held: a held artifact keeps all its content"
+        return "which its own recorded policy keeps"
+
+
 def blob_path(directory: str, digest: str) -> str:
     """Where the blob with this hex SHA-256 lives in a bundle."""
     return os.path.join(directory, BLOBS, digest[:2], digest)
@@ -775,6 +955,8 @@ class _Checker:
         self.refs: dict[str, tuple[int, int]] = {}
         self.manifests: list[str] = []
         """The refs that are chunk manifests (content saved as a stream), in the order first referenced."""
+        self.audit = RetentionAudit() if manifest.first_position == 1 else None
+        """Retention events against their policies (a bundle from position 1 only: it holds the whole log)."""
         self._index: tuple[dict[str, int], dict[str, int]] | None = None
         self.hashes: list[str] | None = None
         """The events' hashes in order, when the Merkle roots of the bundle are wanted (``--proof``)."""
@@ -830,6 +1012,13 @@ class _Checker:
                     self.refs[ref[0]] = (expected, ref[1])
                     if _codec(event) == "chunks":
                         self.manifests.append(ref[0])
+                if self.audit is not None:
+                    try:
+                        problem = self.audit.add(event)
+                    except (BundleFormatError, ValueError) as exc:
+                        raise _Broken(expected, MALFORMED, str(exc)) from None
+                    if problem is not None:
+                        raise _Broken(expected, MODIFIED, f"event {expected}: {problem}")
                 if event.type == RETENTION_APPLIED:  # from here on, the blobs it deleted may be absent
                     try:
                         deleted = retention_deleted(event)

@@ -103,7 +103,16 @@ class ProvenanceFold:
         """(stream id, problem) for every alias or link row that differs from the fold."""
         sql = provenance_statements(driver.sql.dialect)
         alias_rows, link_rows = await driver.pipeline([(sql.all_aliases, (), False), (sql.all_links, (), False)])
-        problems: list[tuple[str | None, str]] = await self.retention.compare(driver)
+        try:
+            problems: list[tuple[str | None, str]] = await self.retention.compare(driver)
+        except (ValueError, TypeError, OverflowError) as exc:  # a stored value no writer of ours wrote
+            problems = [
+                (
+                    None,
+                    "ledger_holds, ledger_expired_content or ledger_expired_blobs holds a value that cannot be "
+                    f"read, written outside artifact-ledger ({exc})",
+                )
+            ]
         stored = {r[0]: tuple(r) for r in alias_rows}
         for name in sorted(set(stored) | set(self.aliases)):
             want, have = self.aliases.get(name), stored.get(name)
@@ -144,4 +153,13 @@ def _payload(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def _alias_key(row: Sequence[Any], driver: Recorder) -> tuple[Any, ...]:
-    return (*row[:7], driver.read_ts(row[7]), row[8])
+    return (*row[:7], _stored_time(row[7], driver), row[8])
+
+
+def _stored_time(value: Any, driver: Recorder) -> Any:
+    """A stored timestamp as a datetime; one that no writer of ours wrote (SQLite text that is not a
+    time) as itself, tagged, so that it differs from every fold instead of raising."""
+    try:
+        return driver.read_ts(value)
+    except (ValueError, TypeError, OverflowError):
+        return ("unreadable", value)
