@@ -23,6 +23,7 @@ raises :class:`~artifact_ledger.errors.InvalidBundleError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -63,6 +64,8 @@ BundleManifest = spec.Manifest
 
 _PAGE = 5000
 _BLOB_BATCH = 100
+_BLOB_BATCH_BYTES: Final = 8 << 20
+"""About how many bytes of blobs an export holds in memory at once (a larger blob alone)."""
 EXPORT_TRIES: Final = 3
 """How many snapshots an export tries when blobs it needs are erased while it runs."""
 
@@ -256,7 +259,8 @@ async def write_bundle(
 
     The export reads one snapshot and copies rows as stored, so a bundle of a tampered ledger
     fails verification the same way the ledger does. ``manifest.json`` is written last: a
-    directory without one is an export that did not finish. Raises :class:`FileExistsError`
+    directory without one is an export that did not finish. An export that fails or is cancelled
+    removes what it wrote (the directory too, when it made it) before the error goes on. Raises :class:`FileExistsError`
     if ``path`` exists and is not an empty directory, and :class:`ValueError` for a ``since``
     the log does not hold.
 
@@ -269,11 +273,21 @@ async def write_bundle(
     anchor = HeadDigest.parse(since) if since is not None else HeadDigest(0, codec.GENESIS_HASH.hex())
     created = _prepare(directory)
     erased: set[str] = set()
-    for _ in range(EXPORT_TRIES):
-        written, erased = await _export(engine, directory, anchor, progress)
-        if written is not None:
-            return written
-        await asyncio.to_thread(_clear, directory, remove=False)
+    try:
+        for _ in range(EXPORT_TRIES):
+            written, erased = await _export(engine, directory, anchor, progress)
+            if written is not None:
+                return written
+            await asyncio.to_thread(_clear, directory, remove=False)
+    except _WriteFailed as failed:  # the bundle's own files: a full disk, a lost mount, no permission
+        _clear_quietly(directory, remove=created)
+        error = failed.error
+        raise OSError(
+            error.errno, f"cannot write the bundle at {directory}: {error.strerror or error}; nothing was written"
+        ) from error
+    except BaseException:  # a lost connection, a cancelled task: leave no half-written bundle
+        _clear_quietly(directory, remove=created)
+        raise
     await asyncio.to_thread(_clear, directory, remove=created)
     first = min(erased)
     raise LedgerError(
@@ -296,10 +310,10 @@ async def _export(
                     raise ValueError(f"the log has no event {anchor.position} with hash {anchor.hash}")
             base = await _merkle_base(driver, anchor.position)
             frontier = base.copy()
-            manifests: set[str] = set()
-            count, head, digest, refs = await _write_events(driver, directory, anchor, progress, manifests, frontier)
-            blob_count, blob_bytes, missing = await _write_blobs(driver, directory, refs, manifests)
-            erased = await _erased_meanwhile(driver, engine, missing)
+            blobs = _BlobCopier(driver, directory)
+            count, head, digest = await _write_events(driver, directory, anchor, progress, blobs, frontier)
+            blob_count, blob_bytes = blobs.count, blobs.total
+            erased = await _erased_meanwhile(driver, engine, blobs.missing)
     if erased:
         return None, erased
     manifest = {
@@ -317,7 +331,8 @@ async def _export(
         "blob_bytes": blob_bytes,
         **_merkle_fields(frontier, base, head.position),
     }
-    await asyncio.to_thread(_write_atomically, directory / spec.MANIFEST, codec.dumps_trusted(manifest) + b"\n")
+    with _bundle_files():
+        await asyncio.to_thread(_write_atomically, directory / spec.MANIFEST, codec.dumps_trusted(manifest) + b"\n")
     return spec.parse_manifest(codec.dumps_trusted(manifest)), set()
 
 
@@ -337,16 +352,49 @@ async def _erased_meanwhile(driver: Recorder, engine: AsyncEngine, missing: set[
     return candidates - await needed_now(engine, candidates)
 
 
+class _WriteFailed(Exception):
+    """An :class:`OSError` writing the bundle's own files, carried past ``translated()`` (which
+    would report it as the database's: "the database connection failed ... No space left")."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@contextlib.contextmanager
+def _bundle_files() -> Iterator[None]:
+    """Writes to the bundle's files: their :class:`OSError` is the bundle's, not the database's."""
+    try:
+        yield
+    except OSError as exc:
+        raise _WriteFailed(exc) from exc
+
+
+def _clear_quietly(directory: Path, *, remove: bool) -> None:
+    """:func:`_clear` after a failed export, in this thread (the task may be cancelled: nothing is
+    awaited); a failure to clear does not hide the error that stopped the export."""
+    with contextlib.suppress(OSError):
+        _clear(directory, remove=remove)
+
+
 def _clear(directory: Path, *, remove: bool) -> None:
-    """Remove what an export wrote into ``directory`` (and the directory itself when ``remove``)."""
-    if remove:
-        shutil.rmtree(directory, ignore_errors=True)
-        return
+    """Remove what an export wrote into ``directory`` (and the directory itself when ``remove`` and
+    nothing else is left). Only the bundle's own names are removed: a file another program put there
+    meanwhile (a blob store given by mistake, a colleague's copy) is never deleted."""
     for entry in directory.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.name == spec.BLOBS and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
-        else:
+        elif entry.name in (spec.EVENTS, spec.MANIFEST) or entry.name.startswith(f".{spec.MANIFEST}."):
             entry.unlink(missing_ok=True)
+    if remove:
+        with contextlib.suppress(OSError):  # not empty: what is left is not the export's
+            directory.rmdir()
+
+
+def remove_unfinished_export(directory: Path, *, made: bool) -> None:
+    """Remove the files of an export that did not finish from ``directory`` (the directory too when
+    the export ``made`` it and nothing else is in it); files the export did not write are kept."""
+    _clear(directory, remove=made)
 
 
 async def _merkle_base(driver: Recorder, base: int) -> Frontier:
@@ -374,18 +422,22 @@ async def _write_events(
     directory: Path,
     anchor: HeadDigest,
     progress: Callable[[int], None] | None,
-    manifests: set[str],
+    blobs: _BlobCopier,
     frontier: Frontier,
-) -> tuple[int, HeadDigest, str, set[str]]:
+) -> tuple[int, HeadDigest, str]:
+    """Write ``events.jsonl`` a page at a time, copying each page's blobs after its lines (so
+    neither the lines nor the blob hashes of the whole log are ever held at once)."""
     digest = hashlib.sha256()
-    refs: set[str] = set()
     count, head = 0, anchor
     # File writes go to a worker thread: an export of a large ledger must not block the event loop.
-    handle = await asyncio.to_thread(open, directory / spec.EVENTS, "wb")
+    with _bundle_files():
+        handle = await asyncio.to_thread(open, directory / spec.EVENTS, "wb")
     try:
         async with aclosing(driver.pages(driver.sql.events_from, (anchor.position,), _PAGE)) as paged:
             async for page in paged:
                 lines = []
+                refs: dict[str, int] = {}
+                manifests: set[str] = set()
                 openings = await _openings(driver, page)
                 for row in page:
                     record = _record(driver, row)
@@ -394,79 +446,131 @@ async def _write_events(
                         record["opening"] = opening
                     lines.append(codec.dumps_trusted(record) + b"\n")
                     if '"content":{' in record["payload"]:
-                        ref = codec.loads(record["payload"]).get("content")
-                        if isinstance(ref, dict) and isinstance(ref.get("hash"), str):
-                            refs.add(ref["hash"])
-                            if ref.get("codec") == "chunks":  # streamed content: its chunks go too
-                                manifests.add(ref["hash"])
+                        _note_content(codec.loads(record["payload"]).get("content"), refs, manifests)
                     head = HeadDigest(record["position"], record["hash"])
                     frontier.append(driver.read_bytes(row[HASH]))
                 chunk = b"".join(lines)
-                await asyncio.to_thread(handle.write, chunk)
+                del lines
+                with _bundle_files():
+                    await asyncio.to_thread(handle.write, chunk)
                 digest.update(chunk)
-                count += len(lines)
+                count += len(page)
+                del chunk
+                await _write_blobs(blobs, refs, manifests)
                 if progress is not None:
                     progress(count)
-        await asyncio.to_thread(_sync_close, handle)
+        with _bundle_files():
+            await asyncio.to_thread(_sync_close, handle)
     except BaseException:
         handle.close()
         raise
-    return count, head, digest.hexdigest(), refs
+    return count, head, digest.hexdigest()
 
 
-async def _write_blobs(
-    driver: Recorder, directory: Path, refs: set[str], manifests: set[str]
-) -> tuple[int, int, set[str]]:
-    """Copy the referenced blobs as stored (from the ledger's blob store), then the chunks their
-    manifests list, one chunk at a time; each file once. Returns the count, the bytes, and the
-    hashes not found in the store (nor, with a blob directory, set aside by a run not yet committed)."""
-    wanted = sorted(refs)
-    count = total = 0
-    written: set[str] = set()
-    missing: set[str] = set()
-    chunks: dict[str, None] = {}
+async def _write_blobs(blobs: _BlobCopier, refs: dict[str, int], manifests: set[str]) -> None:
+    """Copy one page's blobs into the bundle (after the page's lines are written)."""
+    await blobs.copy(refs, manifests)
 
-    async def copy(hashes: list[str]) -> None:
-        nonlocal count, total
-        rows = list(await driver.blobs.stored_rows(driver, hashes))
+
+def _note_content(ref: Any, refs: dict[str, int], manifests: set[str]) -> None:
+    """Note a payload's content reference: its hash and stored size (the size only sizes the
+    copy's batches), and whether it is a stream's manifest, whose chunks go too."""
+    if not isinstance(ref, dict) or not isinstance(ref.get("hash"), str):
+        return
+    size = ref.get("size")
+    refs[ref["hash"]] = size if type(size) is int and size > 0 else 0
+    if ref.get("codec") == "chunks":
+        manifests.add(ref["hash"])
+
+
+class _BlobCopier:
+    """Copies blobs as stored (from the ledger's blob store) into the bundle, each file once.
+
+    Memory stays bounded however many blobs the ledger holds or however large they are: blobs are
+    read in batches of at most :data:`_BLOB_BATCH` files and about :data:`_BLOB_BATCH_BYTES` bytes
+    (a larger blob alone), and a blob already copied is known by its file in the bundle, not by a
+    set of every hash seen. ``missing`` holds the hashes not found in the store (nor, with a blob
+    directory, set aside by a run not yet committed)."""
+
+    def __init__(self, driver: Recorder, directory: Path) -> None:
+        self.driver = driver
+        self.directory = directory
+        self.count = 0
+        self.total = 0
+        self.missing: set[str] = set()
+
+    def _target(self, blob_hash: str) -> Path:
+        return self.directory / spec.BLOBS / blob_hash[:2] / blob_hash
+
+    def _new(self, hashes: list[str]) -> list[str]:
+        """Those of ``hashes`` that are valid blob names not copied yet (nor known missing)."""
+        return [
+            h for h in hashes if spec.HEX64.match(h) and h not in self.missing and not os.path.lexists(self._target(h))
+        ]
+
+    async def copy(self, refs: dict[str, int], manifests: set[str]) -> None:
+        """Copy the blobs ``refs`` names (hash to stored size), then the chunks of the manifests among them."""
+        wanted = await asyncio.to_thread(self._new, sorted(refs))
+        chunks: dict[str, int] = {}
+        for batch in _batches(wanted, refs):
+            for blob_hash, data in await self._read(batch):
+                if blob_hash in manifests:
+                    chunks.update(_chunk_hashes(data))
+                await self._write(blob_hash, data)
+        if chunks:
+            await self.copy(chunks, set())
+
+    async def _read(self, hashes: list[str]) -> list[tuple[str, bytes]]:
+        """The stored bytes of ``hashes`` (each once); those not found are noted as missing."""
+        rows = list(await self.driver.blobs.stored_rows(self.driver, hashes))
         found = {h for h, _, _ in rows if isinstance(h, str)}
-        store = driver.blobs
+        store = self.driver.blobs
         if isinstance(store, DirectoryBlobs):
             for blob_hash in hashes:
-                if blob_hash not in found and spec.HEX64.match(blob_hash):
+                if blob_hash not in found:
                     data = await asyncio.to_thread(set_aside, store, blob_hash)
                     if data is not None:  # a run deleting it has not committed: the snapshot needs it
                         rows.append((blob_hash, len(data), data))
                         found.add(blob_hash)
-        missing.update(h for h in hashes if h not in found)
+        self.missing.update(h for h in hashes if h not in found)
+        wanted = set(hashes)
+        read: dict[str, bytes] = {}
         for blob_hash, _size, data in rows:
-            if not isinstance(blob_hash, str) or not spec.HEX64.match(blob_hash) or blob_hash not in hashes:
-                continue  # never a file name we did not validate; the verifier reports the blob missing
-            if blob_hash in written:
-                continue
-            if blob_hash in manifests:
-                chunks.update(dict.fromkeys(_chunk_hashes(data)))
-            await asyncio.to_thread(_write_blob, directory / spec.BLOBS / blob_hash[:2] / blob_hash, bytes(data))
-            written.add(blob_hash)
-            count += 1
-            total += len(data)
+            if isinstance(blob_hash, str) and blob_hash in wanted:  # never a file name we did not validate
+                read.setdefault(blob_hash, bytes(data))
+        return list(read.items())
 
-    for start in range(0, len(wanted), _BLOB_BATCH):
-        await copy(wanted[start : start + _BLOB_BATCH])
-    for chunk in chunks:
-        if chunk not in written:
-            await copy([chunk])
-    return count, total, missing
+    async def _write(self, blob_hash: str, data: bytes) -> None:
+        with _bundle_files():
+            await asyncio.to_thread(_write_blob, self.directory / spec.BLOBS, self._target(blob_hash), data)
+        self.count += 1
+        self.total += len(data)
 
 
-def _chunk_hashes(manifest: bytes) -> list[str]:
-    """The chunk hashes a stored manifest lists (valid blob names only; a bad manifest lists none,
-    and the bundle's verifier reports it)."""
+def _batches(hashes: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
+    """``hashes`` in batches of at most :data:`_BLOB_BATCH` blobs and about :data:`_BLOB_BATCH_BYTES`
+    bytes by their recorded sizes (a blob larger than that is a batch of its own)."""
+    batch: list[str] = []
+    held = 0
+    for blob_hash in hashes:
+        size = sizes.get(blob_hash, 0)
+        if batch and (len(batch) >= _BLOB_BATCH or held + size > _BLOB_BATCH_BYTES):
+            yield batch
+            batch, held = [], 0
+        batch.append(blob_hash)
+        held += size
+    if batch:
+        yield batch
+
+
+def _chunk_hashes(manifest: bytes) -> dict[str, int]:
+    """The chunks a stored manifest lists, hash to size (valid blob names only; a bad manifest
+    lists none, and the bundle's verifier reports it)."""
     try:
         streamed = decode_manifest(bytes(manifest))
     except (ValueError, TypeError, KeyError):
-        return []
-    return [h for h, _ in streamed.chunks if spec.HEX64.match(h)]
+        return {}
+    return {h: size if type(size) is int and size > 0 else 0 for h, size in streamed.chunks if spec.HEX64.match(h)}
 
 
 def _sync_close(handle: Any) -> None:
@@ -475,8 +579,11 @@ def _sync_close(handle: Any) -> None:
     handle.close()
 
 
-def _write_blob(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_blob(blobs: Path, path: Path, data: bytes) -> None:
+    """Write one blob file under ``blobs`` (made here if needed, but never its parent: an export
+    cleared away after it failed is not made again by a copy still finishing in a worker thread)."""
+    blobs.mkdir(exist_ok=True)
+    path.parent.mkdir(exist_ok=True)
     path.write_bytes(data)
 
 

@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import functools
 import importlib
-import shutil
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -22,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .. import verify_bundle as spec
-from ..bundle import load_bundle
+from ..bundle import load_bundle, remove_unfinished_export
 from ..chapkit_import import ChapkitImportResult, _source_engine, import_chapkit, require_trust
 from ..errors import InvalidArgumentError, LedgerError
 from ..ledger import Ledger
@@ -96,7 +95,11 @@ async def _migrate(args: argparse.Namespace) -> int:
 
 async def _export(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
-        with _progress("exporting", None, args.json) as advance:
+        total = (await ledger.head()).position  # positions are dense from 1: the events to write
+        unfinished = getattr(args, "unfinished_export", None)
+        if isinstance(unfinished, UnfinishedExport):
+            unfinished.begun = True
+        with _progress("exporting", total or None, args.json) as advance:
             manifest = await export_ledger(ledger.engine, args.path, progress=advance)
     if args.json:
         render.print_json(dataclasses.asdict(manifest))
@@ -108,14 +111,19 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class UnfinishedExport:
     """What ``export PATH`` may remove when it stops before writing ``manifest.json`` (Ctrl-C, a full
     disk, a lost connection): the directory it made, or what it wrote into the empty one it was
-    given. A directory that held anything before is never touched (the export refuses it)."""
+    given. A directory that held anything before is never touched (the export refuses it).
+
+    The library removes what a failed or cancelled export wrote itself; ``begun`` (set once the
+    export starts) lets the message still say so, and what a worker thread finished writing after
+    that is removed here."""
 
     path: Path | None
     made: bool = False
+    begun: bool = False
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> UnfinishedExport:
@@ -124,25 +132,32 @@ class UnfinishedExport:
             return cls(None)
         path = Path(args.path)
         if not path.exists():
-            return cls(path, made=True)
-        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-            return cls(path)
-        return cls(None)
+            unfinished = cls(path, made=True)
+        elif path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            unfinished = cls(path)
+        else:
+            return cls(None)
+        args.unfinished_export = unfinished  # the command marks it begun
+        return unfinished
+
+    def _cleared(self) -> bool:
+        """Whether nothing of the export is left: the directory it made is gone, or the one it was given is empty."""
+        path = self.path
+        if path is None:
+            return False
+        if self.made:
+            return not path.exists()
+        return path.is_dir() and not any(path.iterdir())
 
     def discard(self) -> str:
         """Remove an export that did not finish; returns the words that say so (empty if there was none)."""
         path = self.path
+        if path is not None and self.begun and self._cleared():  # the library removed it
+            return f"; removed the export that did not finish from {path}"
         if path is None or not path.is_dir() or (path / spec.MANIFEST).exists() or not any(path.iterdir()):
             return ""
         try:
-            if self.made:
-                shutil.rmtree(path)
-            else:
-                for entry in path.iterdir():
-                    if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry)
-                    else:
-                        entry.unlink()
+            remove_unfinished_export(path, made=self.made)  # the bundle's own files only
         except OSError as exc:
             return f"; {path} holds an export that did not finish (no {spec.MANIFEST}) and could not be removed: {exc}"
         return f"; removed the export that did not finish from {path}"
