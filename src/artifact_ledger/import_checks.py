@@ -4,24 +4,33 @@ One comparison of hashes says whether the target's log leads into the bundle (em
 it, holding all of it) or holds another history (:class:`ImportConflictError`, naming the first
 differing position); the events past the target's head are held to the write rules against the
 target's own streams (:class:`~artifact_ledger.bundle_check.EventRules`); after the events go in,
-the Merkle tree they grew must have the manifest's root. All of it reads; none of it writes.
+the Merkle tree they grew must have the manifest's root; each retention run of an incremental bundle
+must expire only what its recorded policy expires on the target's log and the bundle's events before
+it (:func:`check_retention`). All of it reads; none of it writes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from . import codec
 from . import verify_bundle as spec
 from .bundle import Bundle
 from .bundle_check import EventRules, NeedState, state_digest
 from .chain import format_time
+from .chain_check import RetentionAudit, erases_content
+from .chain_v2 import Opening
 from .decide import ArtifactState, evolve
-from .errors import BundleRuleError, LedgerError
+from .errors import BundleRuleError, ChainBrokenError, LedgerError
+from .events import RETENTION_APPLIED
 from .proofs import Extender
 from .store.event_store import read_stream
+from .store.openings import opening_from_row, opening_statements
 from .store.recorder import Recorder
+from .store.retention import PLAN_TYPES, retention_statements
 from .store.rows import HASH, POSITION
 
 PAGE = 5000
@@ -176,3 +185,115 @@ async def check_rules(driver: Recorder, bundle: Bundle, head: LedgerHead) -> Non
                     rules.learn(need.artifact_id, *await _target_state(driver, need.artifact_id))
                 else:
                     rules.learn_children(need.artifact_id, await _target_children(driver, need.artifact_id))
+
+
+# ---- retention runs against their policy ------------------------------------------------------------
+RETENTION_PLAN = "retention-plan"
+"""The rule a retention run breaks when it expires (or deletes) what its recorded policy keeps."""
+
+
+def _opening_of(event: spec.Event) -> Opening | None:
+    found = event.opening
+    return None if found is None else Opening(found.salt, found.salts, found.erased)
+
+
+def _event_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _retention_scan(bundle: Bundle, head: LedgerHead) -> tuple[int, set[int]]:
+    """The position of the bundle's last retention event past the target's head (0: none), and the
+    positions of the bundle's events whose content a redaction erased (as the log will hold them)."""
+    last, erased = 0, set()
+    for event in bundle.events():
+        if event.type == RETENTION_APPLIED and event.position > head.position:
+            last = event.position
+        if erases_content(_opening_of(event)):
+            erased.add(event.position)
+    return last, erased
+
+
+async def _erased_here(driver: Recorder, low: int, high: int) -> set[int]:
+    """The positions ``low < p <= high`` of the target whose stored opening shows the content erased."""
+    erased: set[int] = set()
+    statement = opening_statements(driver.sql.dialect).openings_between
+    async with aclosing(driver.pages(statement, (low, high), PAGE)) as paged:
+        async for rows in paged:
+            for position, salt, salts, leaves in rows:
+                try:
+                    if erases_content(opening_from_row(salt, salts, leaves)):
+                        erased.add(int(position))
+                except (TypeError, ValueError):
+                    continue  # an opening that cannot be read: ``verify`` names it
+    return erased
+
+
+async def _fold_target(driver: Recorder, audit: RetentionAudit, head: LedgerHead) -> None:
+    """Fold the target's own retention facts (its states, aliases, holds and runs), a page at a time.
+
+    The target's runs are held to the same check: one that fails is a damaged log
+    (:class:`~artifact_ledger.errors.ChainBrokenError`), which ``verify`` names too."""
+    plan_events = retention_statements(driver.sql.dialect).plan_events
+    first_opening = (await driver.fetch(opening_statements(driver.sql.dialect).first_opening))[0][0]
+    position = 0
+    while position < head.position:
+        rows = await driver.fetch(plan_events, position, PAGE)
+        if not rows:
+            return
+        if first_opening is not None:
+            audit.erased.update(await _erased_here(driver, position, min(int(rows[-1][0]), head.position)))
+        for at_position, aid, version, kind, at, raw in rows:
+            position = int(at_position)
+            if position > head.position:
+                return
+            problem = audit.add(position, str(aid), int(version), str(kind), driver.read_ts(at), raw)
+            if problem is not None:
+                raise ChainBrokenError(
+                    f"this ledger's own event {position} fails the retention check: {problem}. Nothing was "
+                    "imported; find the damage with `artifact-ledger verify`",
+                    position=position,
+                )
+        if len(rows) < PAGE:
+            return
+
+
+def _new_plan_events(bundle: Bundle, head: LedgerHead, last: int) -> Iterator[spec.Event]:
+    """The bundle's events past the target's head that a retention plan reads, up to position ``last``."""
+    for event in bundle.events():
+        if event.position > last:
+            return
+        if event.position > head.position and event.type in PLAN_TYPES:
+            yield event
+
+
+async def check_retention(driver: Recorder, bundle: Bundle, head: LedgerHead) -> None:
+    """Each retention run of an incremental bundle expires only what its recorded policy expires on the
+    target's log and the bundle's events before it, and deletes no blob a version it keeps needs.
+
+    The bundle's verifier checks the runs of a bundle from position 1 (it holds the whole log); an
+    incremental bundle's runs can only be checked here, against the target's own log, before any of
+    them deletes a blob. A run that fails is :class:`~artifact_ledger.errors.BundleRuleError` (rule
+    ``retention-plan``) naming the run, the artifact and the version. Nothing is read when the
+    bundle holds no retention event past the target's head.
+    """
+    if bundle.manifest.first_position == 1:
+        return  # load_bundle held every run to its plan over the whole log
+    last, erased = _retention_scan(bundle, head)
+    if last == 0:
+        return
+    audit = RetentionAudit(erased)
+    await _fold_target(driver, audit, head)
+    first = bundle.manifest.first_position
+    for event in _new_plan_events(bundle, head, last):
+        problem = audit.add(
+            event.position, event.artifact_id, event.version, event.type, _event_time(event.recorded_at), event.payload
+        )
+        if problem is not None:
+            line = event.position - first + 1
+            raise BundleRuleError(
+                f"bundle {bundle.path}: {spec.EVENTS} line {line} (position {event.position}): {problem}, on this "
+                f"ledger's log and the bundle's events before it. Nothing was imported (rule: {RETENTION_PLAN})",
+                file=spec.EVENTS,
+                line=line,
+                rule=RETENTION_PLAN,
+            )

@@ -25,6 +25,9 @@ naming the first position where they differ, before anything is written.
 A bundle that continues the log may hold a retention run or a redaction of events the ledger held
 before the import: each is carried over where it stands in the log, with the code that made it at
 the source, so the ledger ends up expired and erased as the source is (:mod:`artifact_ledger.import_erasures`).
+Before anything is written, each retention run of an incremental bundle is held to the plan its recorded
+policy makes on the target's log and the bundle's events before it (``import_checks.check_retention``):
+a forged run cannot make the import delete content a hold, an alias or the policy keeps.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from .import_checks import (
     ImportConflictError,
     LedgerHead,
     check_merkle_root,
+    check_retention,
     check_rules,
     check_start,
     target_head,
@@ -353,6 +357,7 @@ async def _import(
                 return ImportResult(0, manifest.event_count, 0, head.position, head.hash, already_contained=True)
             if not bundle.rules_checked:
                 await check_rules(driver, bundle, head)  # every event passes before the first write
+            await check_retention(driver, bundle, head)  # every run keeps what its policy keeps, before any deletes
             replay = _Replay(driver, bundle, head, trash)
             replay.merkle = await Extender.at_head(driver, head.position)
             for page in _pages(bundle):

@@ -456,7 +456,8 @@ async def test_a_retention_run_that_deletes_what_a_kept_version_needs_is_refused
         return out
 
     bundle = forge(tmp_path / "later", tmp_path / "forged", forged)
-    with pytest.raises(ImportConflictError, match=f"deletes blob {needed}, which a version"):
+    # The run's plan, rebuilt from the target's log, keeps that blob: refused before anything is written.
+    with pytest.raises(BundleRuleError, match=f"deleted blob {needed}, the content of a version its policy keeps"):
         await import_bundle(target.engine, bundle)
     assert await stored_blobs(target, blobs, tmp_path / "target-blobs") == before
     async with target.manager() as m:
