@@ -270,10 +270,14 @@ class Commands:
         cascade = flag_argument(cascade, "cascade")
         expected_version = version_argument(expected_version, "expected_version")
         who = current_attribution(actor=actor, reason=reason)
-        await self._write(
-            lambda batch: delete_checked(batch, aid, who, cascade=cascade, expected_version=expected_version),
-            group=True,
-        )
+
+        async def action(batch: WriteBatch) -> None:
+            # An id nothing was ever recorded under, or an artifact already deleted, is a no-op (chapkit);
+            # the id of an alias's or a link's stream is refused as every other command refuses it.
+            await batch.prefetch([aid], streams=[aid])
+            await delete_checked(batch, aid, who, cascade=cascade, expected_version=expected_version)
+
+        await self._write(action, group=True)
 
     async def restore(self, id: ULID | str, *, actor: str | None, reason: str | None) -> ArtifactOut:
         aid = id_str(id)

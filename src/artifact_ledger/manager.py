@@ -131,9 +131,11 @@ class ArtifactManager(ProvenanceCalls):
         actor: str | None = None,
         reason: str | None = None,
     ) -> None:
-        """Tombstone an artifact (its history stays); unknown ids are a no-op.
+        """Tombstone an artifact (its history stays); unknown or already deleted ids are a no-op.
 
         Raises :class:`ArtifactHasChildrenError` if it has live children, unless ``cascade=True``.
+        The id of an alias's or a link's stream (the audit trail shows it as an ``artifact_id``) is
+        not an artifact: :class:`ArtifactNotFoundError` naming what it is, as ``patch`` and ``move`` raise.
         """
         await self._commands.delete(id, cascade=cascade, expected_version=expected_version, actor=actor, reason=reason)
 

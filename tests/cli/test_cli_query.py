@@ -89,7 +89,11 @@ def test_ls_where_order_and_patch(
         "colour=red",
         "nothing here",
         "=1",
-        "data.a=NaN",
+        "data.a=1e999",
+        "data.a>-1e400",
+        "data.a=[1, 1e999]",
+        "data.a\\.b=1",
+        "data.a\\.b?",
         "{not json",
         '{"data.a": {"between": 1}}',
     ],
@@ -109,3 +113,20 @@ def test_condition_syntax() -> None:
     assert condition("data.s^=ab") == {"data.s": {"prefix": "ab"}}
     assert condition("data.s?") == {"data.s": {"exists": True}}
     assert condition("tags~=x") == {"tags": {"contains": "x"}}
+    # NaN and Infinity are not JSON: text, as --set reads them
+    assert condition("data.n=NaN") == {"data.n": {"eq": "NaN"}}
+    assert condition("data.n!=-Infinity") == {"data.n": {"ne": "-Infinity"}}
+    assert condition("data.n=[NaN]") == {"data.n": {"eq": "[NaN]"}}
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [("data.a=1e999", "1e999 is a number beyond the range"), ("data.a\\.b=1", "cannot name a key holding a dot")],
+)
+def test_out_of_range_numbers_and_escaped_keys_say_why(
+    bad: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--db", "sqlite+aiosqlite:///nowhere.db", "ls", "--where", bad])
+    assert info.value.code == 2
+    assert shown in capsys.readouterr().err

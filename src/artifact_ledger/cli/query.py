@@ -6,6 +6,12 @@ A ``--where`` is ``KEY OP VALUE`` (or a JSON object, given as is): ``OP`` is one
 ``null``, ``"3"``, ``[1, 2]``), else as text; a list after ``=``/``!=`` means in / not in. Several
 ``--where`` all hold. Every condition is checked by the library's own parser while the arguments
 are read, so a bad one is a usage error (exit 2) naming what is wrong.
+
+``VALUE`` is read as strict JSON, the same for ``--where`` and ``--set``: ``NaN``, ``Infinity`` and
+``-Infinity`` are not JSON, so they are text, and a number beyond the range the ledger stores
+(``1e999``) is a usage error naming it. A ``--set``/``--unset`` path names a key holding a dot as
+``\\.`` and a backslash as ``\\\\``; ``--where`` paths cannot name such a key (the query path grammar
+has letters, digits, ``_`` and ``-`` only), so a backslash there is a usage error saying so.
 """
 
 from __future__ import annotations
@@ -14,13 +20,13 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import InvalidQueryError
+from ..errors import InvalidArgumentError, InvalidArtifactDataError, InvalidQueryError
 from ..query.find import MAX_LIMIT
 from ..query.language import parse_order, parse_where
-from . import values
+from . import exits, values
 
 __all__ = [
     "QUERY_COMMANDS",
@@ -40,12 +46,73 @@ _KEY = re.compile(r"\s*(!?)([A-Za-z_][A-Za-z0-9_.\-]*)\s*(\?)?\s*$")
 _EXAMPLES = "e.g. 'data.metadata.status=published', 'level>=1', 'tags~=contract', 'data.score?'"
 
 
+_PATH_ESCAPES = "'\\.' for a dot inside a key, '\\\\' for a backslash"
+
+
+class _OutOfRange(Exception):
+    """A JSON number that no stored value can hold (``1e999``); not a ``ValueError``, so not read as text."""
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _checked_number(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def checked(text: str) -> Any:
+        try:
+            number = parse(text)
+        except ValueError:  # an integer of more digits than Python converts
+            raise _OutOfRange(text) from None
+        if number in (float("inf"), float("-inf")):
+            raise _OutOfRange(text)
+        return number
+
+    return checked
+
+
+_FLOAT, _INT = _checked_number(float), _checked_number(int)
+
+
 def _value(text: str) -> Any:
+    """``VALUE`` as strict JSON when it is JSON, else as the text itself (stripped).
+
+    ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON, so they (and ``[NaN]``) are text; a number
+    too large for a float (``1e999``) raises :class:`InvalidArgumentError` naming it.
+    """
     stripped = text.strip()
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, parse_constant=_not_json, parse_float=_FLOAT, parse_int=_INT)
+    except _OutOfRange as exc:
+        raise InvalidArgumentError(
+            f"{str(exc)[:40]} is a number beyond the range the ledger stores (a float is at most about 1.8e308); "
+            f"quote it as JSON text ('\"{stripped[:40]}\"') to keep it as text"
+        ) from None
     except ValueError:
         return stripped
+
+
+def _path_keys(path: str) -> list[str]:
+    """A ``--set``/``--unset`` path split at its dots: ``\\.`` is a dot inside a key and ``\\\\`` a
+    backslash; any other backslash raises :class:`InvalidArgumentError`."""
+    keys: list[str] = []
+    key: list[str] = []
+    chars = iter(enumerate(path))
+    for at, char in chars:
+        if char == "\\":
+            escaped = next(chars, (at, ""))[1]
+            if escaped not in (".", "\\"):
+                raise InvalidArgumentError(
+                    f"a backslash in a path must be followed by '.' or '\\' ({_PATH_ESCAPES}); "
+                    f"'{path[at : at + 2]}' at index {at} is not"
+                )
+            key.append(escaped)
+        elif char == ".":
+            keys.append("".join(key))
+            key = []
+        else:
+            key.append(char)
+    keys.append("".join(key))
+    return keys
 
 
 def condition(text: str) -> dict[str, Any]:
@@ -59,13 +126,18 @@ def condition(text: str) -> dict[str, Any]:
         else:
             found = _parse(text)
         parse_where(found)
-    except InvalidQueryError as exc:
+    except InvalidArgumentError as exc:  # InvalidQueryError, or a VALUE out of range
         raise argparse.ArgumentTypeError(f"{text!r:.80}: {exc}") from None
     return found  # type: ignore[no-any-return]
 
 
 def _parse(text: str) -> dict[str, Any]:
     cut = min(((text.find(op), op) for op in _OPS if op in text), default=None, key=lambda found: found[0])
+    if "\\" in (text if cut is None else text[: cut[0]]):
+        raise InvalidQueryError(
+            "a --where key cannot name a key holding a dot or a backslash: query paths are segments of "
+            "letters, digits, '_' or '-' (the '\\.' escape is for patch --set/--unset paths only)"
+        )
     if cut is None:
         bare = _KEY.fullmatch(text)
         if bare is None or bare.group(3) is None:
@@ -138,11 +210,16 @@ def _assignment(text: str, *, unset: bool = False) -> tuple[list[str], Any]:
     path, sep, raw = text.partition("=")
     if unset:
         path, raw, sep = text, "null", "="
-    keys = path.strip().split(".")
-    if not sep or keys[0] != "data" or len(keys) < 2 or not all(keys[1:]):
-        shape = "data.<path>" if unset else "data.<path>=VALUE"
-        raise argparse.ArgumentTypeError(f"{text!r:.80}: expected {shape}, e.g. data.metadata.status=published")
-    return keys[1:], None if unset else _value(raw)
+    try:
+        keys = _path_keys(path.strip())
+        if not sep or keys[0] != "data" or len(keys) < 2 or not all(keys[1:]):
+            shape = "data.<path>" if unset else "data.<path>=VALUE"
+            raise InvalidArgumentError(
+                f"expected {shape}, e.g. data.metadata.status=published ({_PATH_ESCAPES}, e.g. 'data.a\\.b=1')"
+            )
+        return keys[1:], None if unset else _value(raw)
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r:.80}: {exc}") from None
 
 
 def merge_patch_of(sets: list[tuple[list[str], Any]]) -> dict[str, Any]:
@@ -169,7 +246,9 @@ def add_patch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=_assignment,
         default=[],
         metavar="PATH=VALUE",
-        help="set data.<path> to VALUE (JSON if it parses, else text); repeatable",
+        help="set data.<path> to VALUE (strict JSON if it parses, else text: NaN and Infinity are text; "
+        "a number beyond a float's range is refused); '\\.' is a dot inside a key, '\\\\' a backslash; "
+        "repeatable",
     )
     patch.add_argument(
         "--unset",
@@ -177,7 +256,7 @@ def add_patch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="append",
         type=lambda text: _assignment(text, unset=True),
         metavar="PATH",
-        help="remove data.<path>; repeatable",
+        help="remove data.<path> ('\\.' is a dot inside a key, '\\\\' a backslash); repeatable",
     )
     patch.add_argument("--tags", help="replace the tags (comma-separated; '' for none)")
     patch.add_argument("--expected-version", type=values.version, help="refuse unless the artifact is at this version")
@@ -253,4 +332,7 @@ async def run_patch(args: argparse.Namespace) -> int:
     return 0
 
 
-QUERY_COMMANDS = {"patch": run_patch}
+QUERY_COMMANDS = {
+    # Data the ledger refuses (not JSON, beyond 64 bits, a NUL, a failed schema) came from --set: bad input.
+    "patch": exits.guarded(run_patch, bad_input=(InvalidArtifactDataError,), not_found=()),
+}
