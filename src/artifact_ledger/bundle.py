@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -42,11 +46,12 @@ from .blob_check import needed_now, set_aside
 from .bundle_check import EventRules
 from .chain import format_time
 from .content.streams import decode_manifest
-from .errors import BundleRuleError, InvalidBundleError, LedgerError
+from .errors import BundleRuleError, InvalidArgumentError, InvalidBundleError, LedgerError
 from .integrity import HeadDigest
 from .merkle import Frontier, frontier_nodes
 from .proofs import subtree_hashes
 from .store.blob_dir import DirectoryBlobs
+from .store.blobs import store_of
 from .store.errors import translated
 from .store.event_store import merkle_drift
 from .store.one_writer import connect, shares_one_connection
@@ -226,12 +231,34 @@ async def _openings(driver: Recorder, page: Sequence[Any]) -> dict[int, dict[str
     return found
 
 
+def _check_target(engine: AsyncEngine, directory: Path) -> None:
+    """Refuse, before anything is written, a bundle directory the export must not use: one whose
+    parent does not exist (a mistyped mount point would put the backup on the wrong disk), and one
+    inside the ledger's own blob directory (or that directory itself), whose files would then pass
+    for stray blobs of the store."""
+    parent = directory.absolute().parent
+    if not parent.is_dir():
+        raise InvalidArgumentError(
+            f"cannot export to {directory}: its parent directory {parent} does not exist; create it first "
+            "(the export makes only the bundle's own directory)"
+        )
+    store = store_of(engine)
+    if isinstance(store, DirectoryBlobs):
+        root = store.root.resolve()
+        target = directory.resolve()
+        if target == root or root in target.parents:
+            raise InvalidArgumentError(
+                f"cannot export to {directory}: it is inside the ledger's blob directory {store.root}, where "
+                "its files would pass for stray blobs; export to a directory outside the blob store"
+            )
+
+
 def _prepare(directory: Path) -> bool:
     """Make sure ``directory`` is a new or empty directory; whether it was made here."""
     existed = directory.exists()
     if existed and (not directory.is_dir() or any(directory.iterdir())):
         raise FileExistsError(f"{directory} exists and is not an empty directory; export into a new one")
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(exist_ok=True)  # the parent exists (_check_target): never a tree of directories
     return not existed
 
 
@@ -246,6 +273,57 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)  # the new name itself survives a power cut
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)`` from the C library (None elsewhere, or where the library lacks it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _sync_filesystem(directory: Path) -> None:
+    """Put every file written so far under ``directory`` on disk, in one call whatever their number.
+
+    On Linux, ``syncfs`` on the bundle's filesystem (it reports a write-back error as an
+    :class:`OSError`); elsewhere ``os.sync()``; without either, each file is fsynced."""
+    syncfs = _syncfs()
+    if syncfs is not None:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if syncfs(fd) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code), str(directory))
+        finally:
+            os.close(fd)
+    elif hasattr(os, "sync"):
+        os.sync()
+    else:  # pragma: no cover - no platform-wide sync (Windows)
+        _fsync_tree(directory)
+
+
+def _fsync_tree(directory: Path) -> None:
+    """Fsync every file under ``directory`` (where the system offers no sync of a whole filesystem)."""
+    for folder, _dirs, files in os.walk(directory):
+        for name in files:
+            with open(os.path.join(folder, name), "rb+") as handle:
+                os.fsync(handle.fileno())
 
 
 async def write_bundle(
@@ -261,8 +339,13 @@ async def write_bundle(
     fails verification the same way the ledger does. ``manifest.json`` is written last: a
     directory without one is an export that did not finish. An export that fails or is cancelled
     removes what it wrote (the directory too, when it made it) before the error goes on. Raises :class:`FileExistsError`
-    if ``path`` exists and is not an empty directory, and :class:`ValueError` for a ``since``
-    the log does not hold.
+    if ``path`` exists and is not an empty directory, :class:`~artifact_ledger.errors.InvalidArgumentError`
+    (before anything is written) if its parent directory does not exist or it is, or lies inside,
+    the ledger's blob directory, and :class:`ValueError` for a ``since`` the log does not hold.
+
+    Durability: every blob file and ``events.jsonl`` are flushed to disk (one flush of the
+    bundle's filesystem, not one fsync per file) before ``manifest.json`` is written, fsynced and
+    renamed into place, so a bundle with a manifest survives a power cut whole.
 
     With a blob directory, a redaction or retention run that commits during the export can delete
     files the snapshot still needs; the export then starts again from a new snapshot (its partial
@@ -271,6 +354,7 @@ async def write_bundle(
     """
     directory = Path(path)
     anchor = HeadDigest.parse(since) if since is not None else HeadDigest(0, codec.GENESIS_HASH.hex())
+    _check_target(engine, directory)
     created = _prepare(directory)
     erased: set[str] = set()
     try:
@@ -332,6 +416,8 @@ async def _export(
         **_merkle_fields(frontier, base, head.position),
     }
     with _bundle_files():
+        # Every blob file and events.jsonl reach the disk before the manifest says the bundle is whole.
+        await asyncio.to_thread(_sync_filesystem, directory)
         await asyncio.to_thread(_write_atomically, directory / spec.MANIFEST, codec.dumps_trusted(manifest) + b"\n")
     return spec.parse_manifest(codec.dumps_trusted(manifest)), set()
 
@@ -513,10 +599,11 @@ class _BlobCopier:
         wanted = await asyncio.to_thread(self._new, sorted(refs))
         chunks: dict[str, int] = {}
         for batch in _batches(wanted, refs):
-            for blob_hash, data in await self._read(batch):
+            read = await self._read(batch)
+            for blob_hash, data in read:
                 if blob_hash in manifests:
                     chunks.update(_chunk_hashes(data))
-                await self._write(blob_hash, data)
+            await self._write(read)
         if chunks:
             await self.copy(chunks, set())
 
@@ -540,11 +627,18 @@ class _BlobCopier:
                 read.setdefault(blob_hash, bytes(data))
         return list(read.items())
 
-    async def _write(self, blob_hash: str, data: bytes) -> None:
-        with _bundle_files():
-            await asyncio.to_thread(_write_blob, self.directory / spec.BLOBS, self._target(blob_hash), data)
-        self.count += 1
-        self.total += len(data)
+    async def _write(self, read: list[tuple[str, bytes]]) -> None:
+        """Write a batch of blob files in one hop to a worker thread (not one hop per file)."""
+        files = [(self._target(blob_hash), data) for blob_hash, data in read]
+        stop = threading.Event()
+        try:
+            with _bundle_files():
+                await asyncio.to_thread(_write_blob_files, self.directory / spec.BLOBS, files, stop)
+        except BaseException:  # cancelled or failed: the thread writes no further file
+            stop.set()
+            raise
+        self.count += len(files)
+        self.total += sum(len(data) for _, data in files)
 
 
 def _batches(hashes: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
@@ -577,6 +671,14 @@ def _sync_close(handle: Any) -> None:
     handle.flush()
     os.fsync(handle.fileno())
     handle.close()
+
+
+def _write_blob_files(blobs: Path, files: list[tuple[Path, bytes]], stop: threading.Event) -> None:
+    """Write a batch of blob files under ``blobs``, unless ``stop`` is set (the export stopped)."""
+    for path, data in files:
+        if stop.is_set():
+            return
+        _write_blob(blobs, path, data)
 
 
 def _write_blob(blobs: Path, path: Path, data: bytes) -> None:

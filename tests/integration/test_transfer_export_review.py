@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artifact_ledger import ArtifactIn
 from artifact_ledger import bundle as bundle_module
 from artifact_ledger.bundle import load_bundle
+from artifact_ledger.errors import InvalidArgumentError
 from artifact_ledger.ledger import Ledger
 from artifact_ledger.transfer import export_ledger, import_bundle
 from ledger_support import SECRET
@@ -74,7 +75,7 @@ async def test_an_export_that_fails_removes_the_directory_it_made(
     async with Ledger.open(engine, secret=SECRET) as ledger:
         await _small_ledger(ledger)
         _disk_full_on_second_blob(monkeypatch)
-        target = tmp_path / "new" / "bundle"
+        target = tmp_path / "bundle"
         with pytest.raises(OSError, match=f"cannot write the bundle at {target}: No space left") as raised:
             await export_ledger(ledger.engine, target)
         assert raised.value.errno == errno.ENOSPC  # the bundle's disk, not "the database connection failed"
@@ -179,3 +180,94 @@ async def test_a_failed_export_removes_only_its_own_files(
             await export_ledger(ledger.engine, target)
     assert sorted(p.name for p in target.iterdir()) == ["ab", "notes.txt"]
     assert (target / "ab" / "theirs").read_bytes() == b"not the export's"
+
+
+# ---- durability, batched blob writes, where a bundle may go ---------------------------------------
+
+
+def _bundle_files(bundle: Path) -> set[str]:
+    return {p.name for p in (bundle / "blobs").rglob("*") if p.is_file()}
+
+
+async def test_every_blob_file_is_flushed_to_disk_before_the_manifest_is_written(
+    blob_ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut after the export reported success cannot leave a manifest over empty blob files:
+    one flush of the bundle's filesystem comes after the last blob file and before manifest.json."""
+    await _small_ledger(blob_ledger)
+    target = tmp_path / "bundle"
+    seen: list[tuple[set[str], bool]] = []
+    original = bundle_module._sync_filesystem
+
+    def spy(directory: Path) -> None:
+        seen.append((_bundle_files(directory), (directory / "manifest.json").exists()))
+        original(directory)
+
+    monkeypatch.setattr(bundle_module, "_sync_filesystem", spy)
+    manifest = await export_ledger(blob_ledger.engine, target)
+    assert manifest.blob_count == 3
+    assert seen == [(_bundle_files(target), False)]  # once, with every blob file, before the manifest
+    load_bundle(target)
+
+
+async def test_many_small_blobs_are_written_in_few_worker_thread_hops(
+    blob_ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blob file written is not one hop to a worker thread of its own: 250 blobs take a handful."""
+    async with blob_ledger.manager() as m:
+        await m.save_all([ArtifactIn(data={"n": i, "content": f"small {i}".encode()}) for i in range(250)])
+    hops: list[str] = []
+    original = asyncio.to_thread
+
+    async def counting(function: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(function, "__name__", repr(function)))
+        return await original(function, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    manifest = await export_ledger(blob_ledger.engine, tmp_path / "bundle")
+    monkeypatch.undo()
+    assert manifest.blob_count == 250
+    # One hop per page and per batch of blob files written, not one per file. (A blob directory
+    # still reads each file in a hop of its own, inside the store: those reads are not counted.)
+    writes = [name for name in hops if name != "_read_unverified"]
+    assert len(writes) < 25, writes
+    load_bundle(tmp_path / "bundle")
+
+
+@pytest.mark.parametrize("where", ["inside", "itself", "nested", "through-a-link"])
+async def test_an_export_into_the_ledgers_own_blob_directory_is_refused(
+    where: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The bundle's files would sit among the store's and pass for strays: refused, nothing written."""
+    root = tmp_path / "store"
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        await _small_ledger(ledger)
+        before = sorted(str(p) for p in root.rglob("*"))
+        (tmp_path / "link").symlink_to(root)
+        target = {
+            "inside": root / "bundle",
+            "itself": root,
+            "nested": next(p for p in root.iterdir() if p.name != ".ledgers") / "bundle",
+            "through-a-link": tmp_path / "link" / "bundle",
+        }[where]
+        with pytest.raises(InvalidArgumentError, match="inside the ledger's blob directory") as raised:
+            await export_ledger(ledger.engine, target)
+        assert str(target) in str(raised.value)
+        assert str(root) in str(raised.value)
+        assert sorted(str(p) for p in root.rglob("*")) == before  # nothing written there
+        assert (await ledger.verify()).ok
+        beside = await export_ledger(ledger.engine, tmp_path / "bundle")  # next to the store: fine
+        assert beside.blob_count == 3
+
+
+async def test_an_export_whose_parent_directory_is_missing_is_refused(engine: AsyncEngine, tmp_path: Path) -> None:
+    """``export a/b/c`` with no ``a/`` makes no tree of directories (a mistyped mount point would
+    put the backup on the wrong disk): refused, naming the missing parent, nothing made."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await _small_ledger(ledger)
+        target = tmp_path / "a" / "b" / "c"
+        with pytest.raises(InvalidArgumentError, match=f"parent directory {tmp_path / 'a' / 'b'} does not exist"):
+            await export_ledger(ledger.engine, target)
+        assert not (tmp_path / "a").exists()
+        (tmp_path / "a" / "b").mkdir(parents=True)
+        assert (await export_ledger(ledger.engine, target)).event_count == 3
