@@ -7,6 +7,7 @@ A module of its own, not ``conftest``: several directories have a conftest.py, a
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -16,6 +17,18 @@ PG_URL = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql+asyncpg://postgre
 BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
 SECRET = Keyring.from_secret("test-secret-for-the-suite")
 HIERARCHY = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction", 2: "evaluation"})
+
+
+class HourlyClock:
+    """A ledger clock one hour further on at each reading, from 2026-01-01: versions saved in turn
+    are an hour apart (retention's cutoffs fall between them)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(hours=1)
+        return self.now
 
 
 def pg_engine(schema: str | None = None) -> AsyncEngine:

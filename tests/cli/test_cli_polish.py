@@ -11,18 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from artifact_ledger import ArtifactIn, Keyring, Ledger
 from artifact_ledger.cli import build_parser
 from artifact_ledger.cli.completion import SHELLS, script
-from ledger_support import PG_URL, pg_engine
 
 EXE = shutil.which("artifact-ledger") or str(Path(sys.executable).with_name("artifact-ledger"))
 ULID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
@@ -42,25 +38,10 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'polish.db'}"
-        return
-    name = f"polish_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = pg_engine()
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+@pytest.fixture
+def db(url: str) -> str:
+    """The shared ``url`` fixture: a SQLite file or a PostgreSQL database of its own."""
+    return url
 
 
 def seed(url: str) -> dict[str, str]:

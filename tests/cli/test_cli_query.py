@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.cli import main
 from artifact_ledger.cli.query import condition
-from ledger_support import PG_URL, pg_engine
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
-        return
-    name = f"q_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = pg_engine()
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+@pytest.fixture
+def db(url: str) -> str:
+    """The shared ``url`` fixture: a SQLite file or a PostgreSQL database of its own."""
+    return url
 
 
 def seed(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,23 +26,12 @@ from artifact_ledger.content import streams
 from artifact_ledger.retention import PART_ITEMS
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import BundleFormatError, retention_deleted, verify_bundle
-from ledger_support import SECRET
-
-
-class Clock:
-    """One hour per reading: versions saved in turn are an hour apart."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(hours=1)
-        return self.now
+from ledger_support import SECRET, HourlyClock
 
 
 @pytest.fixture
 async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    async with Ledger.open(engine, secret=SECRET, clock=Clock()) as opened:
+    async with Ledger.open(engine, secret=SECRET, clock=HourlyClock()) as opened:
         yield opened
 
 

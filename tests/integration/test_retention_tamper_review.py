@@ -9,7 +9,7 @@ the log then holds exactly what such a forgery would.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,23 +20,12 @@ from artifact_ledger.bundle import write_bundle
 from artifact_ledger.integrity import MODIFIED
 from artifact_ledger.retention import LogFacts, Plan, plan
 from artifact_ledger.verify_bundle import verify_bundle
-from ledger_support import SECRET
-
-
-class Clock:
-    """One hour per reading."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(hours=1)
-        return self.now
+from ledger_support import SECRET, HourlyClock
 
 
 @pytest.fixture
 async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    async with Ledger.open(engine, secret=SECRET, clock=Clock()) as opened:
+    async with Ledger.open(engine, secret=SECRET, clock=HourlyClock()) as opened:
         yield opened
 
 
