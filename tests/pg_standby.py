@@ -12,6 +12,13 @@ server binaries are the same ones.
 
 The primary must accept replication connections from 127.0.0.1: :func:`allow_replication`
 adds a ``trust`` line for them to its ``pg_hba.conf`` if none is there, and reloads it.
+
+The standby streams through a physical replication slot of its own on the primary, so the
+primary keeps every WAL segment the standby has not received yet. Without one, a standby that
+was stopped for a moment (or fell behind under load) while the rest of the suite wrote enough
+WAL to pass a checkpoint asked for a segment the primary had already removed, and never caught
+up again. ``stop()`` drops the slot; a slot left by a run that was killed (its process is gone)
+is dropped when the next standby starts, so no slot holds WAL on the test server for long.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
+SLOT_PREFIX = "al_standby_"
 REPLICATION_LINE = "host replication all 127.0.0.1/32 trust"
 
 
@@ -93,6 +101,30 @@ def allow_replication(bin_dir: Path, primary_url: str) -> None:
     time.sleep(0.2)  # the postmaster reloads asynchronously
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drop_orphan_slots(bin_dir: Path, primary_url: str) -> None:
+    """Drop the inactive slots of standbys whose test process is gone (a killed run's leftovers)."""
+    rows = _psql(
+        bin_dir,
+        primary_url,
+        f"SELECT slot_name FROM pg_replication_slots WHERE NOT active AND slot_name LIKE '{SLOT_PREFIX}%'",
+    )
+    for slot in filter(None, rows.splitlines()):
+        pid = slot.removeprefix(SLOT_PREFIX).split("_", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _psql(bin_dir, primary_url, f"SELECT pg_drop_replication_slot('{slot}')")
+
+
 @dataclass
 class Standby:
     """A hot standby of ``primary_url`` (a ``postgresql+asyncpg://`` URL of the test server)."""
@@ -103,11 +135,16 @@ class Standby:
     name: str = field(default_factory=lambda: f"al-standby-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     root: Path | None = None
     running: bool = False
+    slot: str | None = None
 
     @property
     def data_dir(self) -> Path:
         assert self.root is not None
         return self.root / "data"
+
+    @property
+    def slot_name(self) -> str:
+        return f"{SLOT_PREFIX}{os.getpid()}_{self.name.rsplit('-', 1)[-1]}"
 
     def url(self, database: str) -> str:
         """The standby's URL for ``database`` (same user as the primary's)."""
@@ -124,11 +161,13 @@ class Standby:
     def start(self) -> Standby:
         parts = make_url(self.primary_url)
         allow_replication(self.bin_dir, self.primary_url)
+        drop_orphan_slots(self.bin_dir, self.primary_url)
         self.root = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
         atexit.register(self.stop)
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         self.root.chmod(0o700)
+        self.slot = self.slot_name  # set first: stop() drops it even if the backup fails half-way
         self._run(
             str(self.bin_dir / "pg_basebackup"),
             "-h",
@@ -145,6 +184,9 @@ class Standby:
             "-c",
             "fast",
             "--no-sync",
+            "-C",  # a slot of its own on the primary (-R names it in primary_slot_name)
+            "-S",
+            self.slot_name,
         )
         # Debian keeps a cluster's configuration under /etc, so the copy has none: give it its own.
         files = {
@@ -182,6 +224,10 @@ class Standby:
         """Stop the server if it runs and remove its directory (idempotent)."""
         with contextlib.suppress(Exception):
             self.stop_server()
+        if self.slot is not None:
+            with contextlib.suppress(Exception):
+                _psql(self.bin_dir, self.primary_url, f"SELECT pg_drop_replication_slot('{self.slot}')")
+            self.slot = None
         if self.root is not None and self.root.exists():
             shutil.rmtree(self.root, ignore_errors=True)
         self.root = None

@@ -267,7 +267,7 @@ def checked_reason(reason: Any, what: str) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidArgumentError(f"{what} needs a reason (a non-empty str), not {reason!r:.40}")
     if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidArgumentError(f"a reason is at most {MAX_REASON_LENGTH} characters, not {len(reason)}")
+        raise InvalidArgumentError(f"reason is {len(reason)} characters long; the most is {MAX_REASON_LENGTH}")
     return reason
 
 
