@@ -13,7 +13,8 @@ The rules a group keeps:
 - Each command keeps its own events, reply and error. A command refused by the ledger's rules
   (parent not found, a stale ``expected_version``, a trust check) appends nothing and fails
   alone; the rest of the group commits. A command that fails after sealing some of its events
-  is taken out and the rest run again as a new group.
+  is taken out and the rest run again as a new group. A database refusal in any command but the
+  first may be of an earlier command's queued statements: each command then runs on its own.
 - A failure of the transaction itself (the lock not granted in time, the connection lost, the
   disk full: every :class:`~artifact_ledger.errors.LedgerUnavailableError`, and the database
   rolling back a serialization conflict) reaches every command of the group; nothing of any
@@ -293,9 +294,15 @@ class Committer:
                             outcomes.append(await member.action(batch))
                         spans.append(_span(batch, sealed))
                     except LedgerError as error:
-                        if _whole_transaction(error):
+                        if _whole_transaction(error) or (error.driver_error is not None and index > 0):
+                            # A database refusal after the first member may be of statements an earlier
+                            # member queued (they go with the next reads): no one can be blamed, each alone.
                             raise
-                        if error.driver_error is not None or batch.appended + len(batch.pending) != sealed:
+                        if (
+                            error.driver_error is not None
+                            or batch.aborted is not None
+                            or batch.appended + len(batch.pending) != sealed
+                        ):
                             raise _Refused(index, error) from error  # the batch cannot go on with it
                         outcomes.append(error)  # refused by a rule: nothing of it was appended
                         spans.append(_span(batch, sealed))

@@ -156,11 +156,19 @@ class WriteBatch:
 
     async def _commit_events(self, decided: Sequence[NewEvent], who: Attribution) -> list[RecordedEvent]:
         head = await self._begin()
-        sealed = seal(head, [(e, who) for e in decided], clock=self._transaction_time, new_id=self.new_id)
-        for event in sealed:
-            await self.projector.apply(event)
-            self.versions[event.artifact_id] = event.version
-            self.touched.add(event.artifact_id)
+        start = head.position
+        try:
+            sealed = seal(head, [(e, who) for e in decided], clock=self._transaction_time, new_id=self.new_id)
+            for event in sealed:
+                await self.projector.apply(event)
+                self.versions[event.artifact_id] = event.version
+                self.touched.add(event.artifact_id)
+        except BaseException as exc:
+            # The head (and maybe the overlay) moved on for events that will never be appended:
+            # what follows in this batch would chain on them and leave a gap in the log.
+            if head.position != start:
+                self.aborted = f"{type(exc).__name__}: {exc}"
+            raise
         self.pending.extend(sealed)
         return sealed
 

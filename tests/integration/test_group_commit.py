@@ -26,9 +26,11 @@ from artifact_ledger import (
     InvalidArgumentError,
     Ledger,
     StorageFullError,
+    TransactionAbortedError,
 )
 from artifact_ledger.commands import Commands
 from artifact_ledger.group_commit import Committer, committer_for
+from artifact_ledger.projections.projector import ProjectionError, Projector
 from artifact_ledger.writer import WriteBatch
 from ledger_support import SECRET
 
@@ -189,6 +191,72 @@ async def test_a_member_failing_after_sealing_is_taken_out_and_the_rest_commit(
         assert await manager.find_by_id(outs[0].id) is not None
         assert await manager.find_by_id(outs[2].id) is not None
     assert (await ledger.verify()).ok
+
+
+def failing_projection(monkeypatch: pytest.MonkeyPatch, artifact_id: str) -> None:
+    """Projecting the deletion of ``artifact_id`` fails (a damaged projection, provoked): after the
+    command's events were sealed, before they were handed to the batch."""
+    apply = Projector.apply
+
+    async def failing(self: Projector, event: Any) -> None:
+        if event.artifact_id == artifact_id and event.type == "artifact.deleted":
+            raise ProjectionError(f"the deletion of {artifact_id} cannot be projected (provoked by the test)")
+        await apply(self, event)
+
+    monkeypatch.setattr(Projector, "apply", failing)
+
+
+async def test_a_member_failing_while_projecting_its_sealed_events_leaves_no_gap(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cascading delete whose second event fails to project: the head had moved past its first
+    event, so the group went on from there and committed a log with positions missing."""
+    parent = await save(ledger, ArtifactIn(data={"parent": True}))
+    child = await save(ledger, ArtifactIn(parent_id=parent.id, data={"child": True}))
+    committer = committer_for(ledger.engine)
+    before = await event_count(ledger)
+    failing_projection(monkeypatch, str(child.id))
+
+    async def delete() -> None:
+        async with ledger.manager() as manager:
+            await manager.delete_by_id(parent.id, cascade=True)
+
+    first, refused, last = await queued(
+        committer,
+        [save(ledger, ArtifactIn(data={"n": 0})), delete(), save(ledger, ArtifactIn(data={"n": 1}))],
+    )
+    assert isinstance(first, ArtifactOut)
+    assert isinstance(refused, ProjectionError)
+    assert str(child.id) in str(refused)
+    assert isinstance(last, ArtifactOut)
+    assert await event_count(ledger) == before + 2
+    report = await ledger.verify()
+    assert report.ok, report.problem
+    async with ledger.manager() as manager:
+        assert await manager.find_by_id(parent.id) is not None
+        assert await manager.find_by_id(child.id) is not None
+
+
+async def test_a_transaction_whose_command_failed_while_projecting_commits_nothing(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same failure inside ``transaction()``, caught by the caller: the block must not commit."""
+    parent = await save(ledger, ArtifactIn(data={"parent": True}))
+    child = await save(ledger, ArtifactIn(parent_id=parent.id, data={"child": True}))
+    before = await event_count(ledger)
+    failing_projection(monkeypatch, str(child.id))
+
+    async def caught_and_carried_on() -> None:
+        async with ledger.manager() as manager, manager.transaction():
+            with pytest.raises(ProjectionError):
+                await manager.delete_by_id(parent.id, cascade=True)
+            await manager.save(ArtifactIn(data={"after": True}))
+
+    with pytest.raises(TransactionAbortedError):
+        await caught_and_carried_on()
+    assert await event_count(ledger) == before
+    report = await ledger.verify()
+    assert report.ok, report.problem
 
 
 async def test_a_storage_failure_reaches_every_member_and_writes_nothing(

@@ -396,6 +396,40 @@ async def test_a_commit_refusal_no_member_can_be_blamed_for_reruns_each_alone(
     await healthy(ledger, 5)
 
 
+async def test_a_database_refusal_of_an_earlier_member_s_statements_fails_only_that_member(ledger: Ledger) -> None:
+    """A member's projection rows are sent with the next member's reads: the database refusing
+    them (here a closure row an operator left under the id a client saves) surfaced in the next
+    member's turn, and that innocent save failed with its neighbour's error."""
+    parent = await save(ledger, ArtifactIn(data={"parent": True}))
+    other = await save(ledger, ArtifactIn(data={"other": True}))
+    planted = ULID()
+    async with ledger.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO ledger_artifact_closure VALUES (:a, :a, 0)"), {"a": str(planted)})
+    committer = committer_for(ledger.engine)
+    committer.running = True
+    calls = [
+        save(ledger, ArtifactIn(id=planted, parent_id=parent.id, data={"planted": True})),
+        save(ledger, ArtifactIn(parent_id=other.id, data={"innocent": True})),  # reads other's row
+        save(ledger, ArtifactIn(data={"third": True})),
+    ]
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    for _ in range(50):
+        if len(committer.queue) == 3:
+            break
+        await asyncio.sleep(0)
+    assert len(committer.queue) == 3
+    committer._hand_over()
+    refused, innocent, third = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(refused, IntegrityViolationError)
+    assert isinstance(innocent, ArtifactOut), innocent
+    assert innocent.parent_id == other.id
+    assert isinstance(third, ArtifactOut), third
+    assert await positions(ledger) == [1, 2, 3, 4]
+    async with ledger.manager() as manager:
+        assert await manager.find_by_id(planted) is None
+        assert await manager.count({"data.innocent": True}) == 1
+
+
 @pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
 @pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
 async def test_a_write_cancelled_while_it_waits_for_the_lock_harms_no_other(
