@@ -185,7 +185,7 @@ class Commands:
                     return await self._written(batch, cmd.artifact_id)
                 row = await batch.projector.get(cmd.artifact_id)
                 assert row is not None
-                return self._reply(row, content)
+                return self._reply(row, content, shared=_replied(batch, cmd.artifact_id))
 
             return await self._write(action, whole=not sources, group=True)  # a stream is read in the transaction
         finally:
@@ -223,10 +223,8 @@ class Commands:
             with building(len(prepared)):
                 for cmd, encoded, _content, fresh in prepared:
                     await batch.save(cmd, who, encoded, fresh_id=fresh)
-                replied: set[str] = set()
                 for cmd, _, content, _ in prepared:
-                    shared = cmd.artifact_id in replied
-                    replied.add(cmd.artifact_id)
+                    shared = _replied(batch, cmd.artifact_id)
                     if "data" in cmd.unset:
                         outs.append(await self._written(batch, cmd.artifact_id, shared=shared))
                         continue
@@ -311,8 +309,10 @@ class Commands:
         return await self._write(action, group=True)
 
     # ---- replies ------------------------------------------------------------------------------------
-    async def _written(self, batch: WriteBatch, artifact_id: str, *, shared: bool = False) -> ArtifactOut:
+    async def _written(self, batch: WriteBatch, artifact_id: str, *, shared: bool | None = None) -> ArtifactOut:
         """The artifact as this transaction left it (from the batch's own rows: no later writer shows)."""
+        if shared is None:
+            shared = _replied(batch, artifact_id)
         row = await batch.projector.get(artifact_id)
         if row is None:
             raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
@@ -331,8 +331,9 @@ class Commands:
     def _reply(self, row: ArtifactRow, content: Any, *, shared: bool = False) -> ArtifactOut:
         """The reply for ``row``. Its data is a deep copy inside a transaction, whose batch lives on
         (a caller editing its reply would change what later saves are compared with), and where
-        ``shared`` (another reply of this command has the same row); otherwise the row, which goes
-        with the command's batch, hands its data over (a copy costs a Python object per value)."""
+        ``shared`` (another reply of this batch has the same row: of this command, or of another
+        command of its group); otherwise the row, which goes with the command's batch, hands its
+        data over (a copy costs a Python object per value)."""
         data = row.data
         if isinstance(data, (dict, list)):
             if self.batch is not None or shared:
@@ -352,3 +353,12 @@ class Commands:
             "updated_by": row.updated_by,
         }
         return construct(ArtifactOut, values)
+
+
+def _replied(batch: WriteBatch, artifact_id: str) -> bool:
+    """Whether a reply of ``batch`` was built from ``artifact_id``'s row already (then another must copy
+    its data: two callers of one group, or two items of one save_all, never share a reply's objects)."""
+    if artifact_id in batch.replied:
+        return True
+    batch.replied.add(artifact_id)
+    return False

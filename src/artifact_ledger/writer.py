@@ -69,6 +69,8 @@ class WriteBatch:
     now: datetime | None = None
     _probed: tuple[str, Sequence[Sequence[Any]]] | None = None
     """The ancestry ``_begin`` read for a move's new parent, until the command that asked for it uses it."""
+    replied: set[str] = field(default_factory=set)
+    """Ids whose row a reply of this batch was built from (see ``Commands._reply``)."""
     aborted: str | None = None
     """Why the batch can no longer commit (a command failed after appending part of itself)."""
 

@@ -169,10 +169,10 @@ async def test_a_member_failing_after_sealing_is_taken_out_and_the_rest_commit(
     before = await event_count(ledger)
     reply = Commands._reply
 
-    def failing_reply(self: Commands, row: Any, content: Any) -> ArtifactOut:
+    def failing_reply(self: Commands, row: Any, content: Any, **kwargs: Any) -> ArtifactOut:
         if row.data == {"poison": True}:
             raise RuntimeError("the reply of the poisoned save failed")
-        return reply(self, row, content)
+        return reply(self, row, content, **kwargs)
 
     monkeypatch.setattr(Commands, "_reply", failing_reply)
     outs = await queued(
@@ -191,6 +191,34 @@ async def test_a_member_failing_after_sealing_is_taken_out_and_the_rest_commit(
         assert await manager.find_by_id(outs[0].id) is not None
         assert await manager.find_by_id(outs[2].id) is not None
     assert (await ledger.verify()).ok
+
+
+async def test_members_replying_with_the_same_row_get_replies_of_their_own(ledger: Ledger) -> None:
+    """Two callers whose commands end on the same artifact's row (an update, then an identical save
+    and a move of it) were handed one data object: one caller editing its reply changed the others'."""
+    parent = await save(ledger, ArtifactIn(data={"parent": True}))
+    item = await save(ledger, ArtifactIn(data={"tags": ["a"]}))
+    committer = committer_for(ledger.engine)
+
+    async def move() -> ArtifactOut:
+        async with ledger.manager() as manager:
+            return await manager.move(item.id, parent.id)
+
+    outs = await queued(
+        committer,
+        [
+            save(ledger, ArtifactIn(id=item.id, data={"tags": ["b"]})),
+            save(ledger, ArtifactIn(id=item.id, data={"tags": ["b"]})),  # identical: appends nothing
+            move(),
+        ],
+    )
+    assert all(isinstance(out, ArtifactOut) for out in outs), outs
+    updated, same, moved = outs
+    assert [out.version for out in outs] == [2, 2, 3]
+    updated.data["tags"].append("edited by the first caller")
+    assert same.data == {"tags": ["b"]}
+    assert moved.data == {"tags": ["b"]}
+    assert moved.parent_id == parent.id
 
 
 def failing_projection(monkeypatch: pytest.MonkeyPatch, artifact_id: str) -> None:

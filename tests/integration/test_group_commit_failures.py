@@ -115,10 +115,10 @@ async def test_a_caller_cancelled_after_its_group_began_loses_only_the_reply(
     victim: list[asyncio.Task[Any]] = []
     reply = Commands._reply
 
-    def cancelling_reply(self: Commands, row: Any, content: Any) -> ArtifactOut:
+    def cancelling_reply(self: Commands, row: Any, content: Any, **kwargs: Any) -> ArtifactOut:
         if row.data == {"n": 0}:  # the group's first member: the group has begun; cancel the second's caller
             loop.call_soon_threadsafe(victim[0].cancel)
-        return reply(self, row, content)
+        return reply(self, row, content, **kwargs)
 
     monkeypatch.setattr(Commands, "_reply", cancelling_reply)
     committer.running = True  # as while a transaction runs: the three queue, then run as one group
