@@ -308,6 +308,10 @@ class Committer:
                         spans.append(_span(batch, sealed))
                     except Exception as error:
                         raise _Refused(index, error) from error
+                    except asyncio.CancelledError as error:
+                        if self._drainer is None or self._drainer.cancelling():
+                            raise  # the drainer itself is cancelled (its loop closing): every command goes
+                        raise _Refused(index, error) from error  # raised by the command's own code
                 if all(isinstance(outcome, BaseException) for outcome in outcomes):
                     raise _NothingToCommit(outcomes)
                 with translated():

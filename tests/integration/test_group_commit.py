@@ -221,6 +221,36 @@ async def test_members_replying_with_the_same_row_get_replies_of_their_own(ledge
     assert moved.parent_id == parent.id
 
 
+class CancelledWhilePickled:
+    """Content whose own code raises CancelledError when it is pickled (inside the group's transaction)."""
+
+    def __reduce__(self) -> Any:
+        raise asyncio.CancelledError()
+
+
+async def test_a_member_whose_own_code_raises_cancelled_error_cancels_no_neighbour(ledger: Ledger) -> None:
+    """A patch's content is encoded inside the group; its code raising CancelledError cancelled every
+    command of the group and of the queue, as if their callers had gone away: none was written."""
+    item = await save(ledger, ArtifactIn(data={"n": 0}))
+    committer = committer_for(ledger.engine)
+    before = await event_count(ledger)
+
+    async def patch(data: dict[str, Any]) -> ArtifactOut:
+        async with ledger.manager() as manager:
+            return await manager.patch(item.id, data)
+
+    first, cancelled, last = await queued(
+        committer, [patch({"a": 1}), patch({"content": CancelledWhilePickled()}), patch({"b": 2})]
+    )
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert isinstance(first, ArtifactOut), first
+    assert isinstance(last, ArtifactOut), last
+    assert last.data == {"n": 0, "a": 1, "b": 2}
+    assert await event_count(ledger) == before + 2
+    assert not committer.running
+    assert (await ledger.verify()).ok
+
+
 def failing_projection(monkeypatch: pytest.MonkeyPatch, artifact_id: str) -> None:
     """Projecting the deletion of ``artifact_id`` fails (a damaged projection, provoked): after the
     command's events were sealed, before they were handed to the batch."""
