@@ -31,6 +31,7 @@ from .events import (
     MOVED,
     PROVENANCE_EVENTS,
     REDACTED,
+    REDACTED_CODEC,
     RESTORED,
     RETENTION_APPLIED,
     REVERTED,
@@ -311,10 +312,13 @@ def decide_revert(
                 artifact_id=target.parent_id,
             )
         _check_not_own_descendant(aid, target.parent_id, parent_in_subtree)
+    # The content the reverted version would have: a version whose content a redaction erased is
+    # written with none, so after one revert to it the same revert finds the current state.
+    content = None if target.content is not None and target.content.codec == REDACTED_CODEC else target.content
     same = (
         target.parent_id == current.parent_id
         and target.tags == current.tags
-        and target.content == current.content
+        and content == current.content
         and target.data_json == current.data_json
     )
     if same:

@@ -419,6 +419,11 @@ class Reads:
             )
         since = arguments.instant(since, "since")
         until = arguments.instant(until, "until")
+        if since is not None and until is not None and since > until:
+            raise InvalidArgumentError(
+                f"since {since.isoformat()} is after until {until.isoformat()}: no event is recorded in "
+                "since <= recorded_at < until (were they swapped?)"
+            )
         arguments.integer(after, "after", minimum=0, maximum=arguments.MAX_POSITION)
         arguments.integer(limit, "limit", minimum=1, maximum=hist.MAX_AUDIT_PAGE)
         await self._sync()

@@ -64,7 +64,9 @@ NARROW = 120
 
 
 def utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """``2026-03-01 09:30:00``, in UTC; the year always has four digits (strftime's ``%Y`` drops the
+    zeros of a year before 1000: ``--as-of 0202-01-01`` was shown as ``202-01-01``)."""
+    return value.astimezone(UTC).isoformat(sep=" ", timespec="seconds")[:19]
 
 
 def shown_time(value: datetime) -> str:
@@ -132,7 +134,7 @@ def history_table(versions: list[ArtifactVersion], provenance: list[AuditEntry] 
                     v.event_type.removeprefix("artifact."),
                     str(v.parent_id) if v.parent_id else "",
                     v.actor or "",
-                    v.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    utc(v.recorded_at),
                     v.reason or "",
                 ),
             )
@@ -140,9 +142,7 @@ def history_table(versions: list[ArtifactVersion], provenance: list[AuditEntry] 
     me = str(versions[0].artifact_id) if versions else ""
     for e in provenance or ():
         event, other = _provenance_event(e, me)
-        rows.append(
-            (e.position, ("", event, other, e.actor or "", e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.reason or ""))
-        )
+        rows.append((e.position, ("", event, other, e.actor or "", utc(e.recorded_at), e.reason or "")))
     for _, row in sorted(rows, key=lambda r: r[0]):
         table.add_row(*row)
     return table
@@ -178,7 +178,7 @@ def audit_table(page: AuditPage) -> Table:
             str(e.version),
             e.event_type.removeprefix("artifact."),
             e.actor or "",
-            e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+            utc(e.recorded_at),
             e.reason or "",
         )
     return table
