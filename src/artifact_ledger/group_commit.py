@@ -19,7 +19,9 @@ The rules a group keeps:
   disk full: every :class:`~artifact_ledger.errors.LedgerUnavailableError`, and the database
   rolling back a serialization conflict) reaches every command of the group; nothing of any
   of them was written. Another database refusal that cannot be pinned on one command makes
-  each command of the group run again on its own.
+  each command of the group run again on its own. The commands queued by the time a group began
+  waiting for the lock fail with its ``LockTimeoutError`` too: none waits for more than about
+  twice the lock timeout, however many groups are ahead of it.
 - Commands in one group see each other's effects, in order: a save whose parent an earlier
   command of the group created works.
 - A caller cancelled while its command waits takes it out of the queue; once its group has
@@ -44,7 +46,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .clock import Clock
-from .errors import ConcurrencyError, LedgerError, LedgerUnavailableError
+from .errors import ConcurrencyError, LedgerError, LedgerUnavailableError, LockTimeoutError
 from .ids import IdFactory
 from .store.errors import enter_site, translated
 from .store.recorder import own_transaction
@@ -72,6 +74,7 @@ class Member(Generic[T]):
     clock: Clock
     new_id: IdFactory
     future: asyncio.Future[tuple[WriteBatch, T]] = field(default_factory=_new_future)
+    queued_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
     def resolve(self, batch: WriteBatch, result: T) -> None:
         if not self.future.done():
@@ -238,6 +241,18 @@ class Committer:
         self.queue = rest
         return group
 
+    def _expire(self, started: float, error: LockTimeoutError) -> None:
+        """The write lock was not granted to a transaction that began waiting at ``started``: the
+        commands queued by then have waited the lock timeout too, and fail with it rather than
+        wait another one per group ahead of them (1,000 queued: 9 lock timeouts for the last)."""
+        kept: deque[Member[Any]] = deque()
+        for member in self.queue:
+            if member.queued_at <= started:
+                member.fail(error)
+            else:
+                kept.append(member)
+        self.queue = kept
+
     async def _run(self, group: list[Member[Any]]) -> None:
         """Commit ``group`` in one transaction, each member resolved with its own outcome."""
         engine = self._engine()
@@ -245,6 +260,7 @@ class Committer:
         while pending:
             if engine is None:  # pragma: no cover - an engine is alive while its commands run
                 raise RuntimeError("the ledger's engine was garbage-collected while commands were queued")
+            started = asyncio.get_running_loop().time()
             try:
                 batch, outcomes, spans = await self._attempt(engine, pending)
             except _NothingToCommit as refused:
@@ -259,6 +275,8 @@ class Committer:
                 if len(pending) == 1 or _whole_transaction(error) or not isinstance(error, LedgerError):
                     for member in pending:
                         member.fail(error)
+                    if isinstance(error, LockTimeoutError):
+                        self._expire(started, error)
                     if not isinstance(error, Exception):
                         raise
                     return
