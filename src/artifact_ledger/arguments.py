@@ -15,7 +15,17 @@ from .clock import ensure_utc
 from .codec import lone_surrogate
 from .errors import InvalidArgumentError
 
-__all__ = ["MAX_COUNT", "MAX_POSITION", "MAX_VERSION", "flag", "id_sequence", "instant", "integer", "text_filter"]
+__all__ = [
+    "MAX_COUNT",
+    "MAX_FILTER_VALUES",
+    "MAX_POSITION",
+    "MAX_VERSION",
+    "flag",
+    "id_sequence",
+    "instant",
+    "integer",
+    "text_filter",
+]
 
 MAX_VERSION = 2**31 - 1
 """Versions are stored as 32-bit integers."""
@@ -23,6 +33,9 @@ MAX_POSITION = 2**63 - 1
 """Log positions are stored as 64-bit integers."""
 MAX_COUNT = 2**31 - 1
 """The largest page number, page size or limit a read accepts."""
+MAX_FILTER_VALUES = 10_000
+"""The most distinct values one :func:`text_filter` takes (each is a bound parameter: PostgreSQL
+takes at most 32,767 in a statement, SQLite 32,766; more was a database error, not bad input)."""
 
 
 def _shown(value: Any) -> str:
@@ -63,7 +76,8 @@ def text_filter(value: Any, name: str) -> list[str] | None:
     """A string or a sequence of strings to filter by, as a list; None for None.
 
     Each must be text the ledger could have stored: no NUL character (PostgreSQL refuses one
-    in a query; SQLite would just match nothing) and no lone surrogate.
+    in a query; SQLite would just match nothing) and no lone surrogate. Repeats count once; more
+    than :data:`MAX_FILTER_VALUES` distinct values are refused.
     """
     if value is None:
         return None
@@ -81,7 +95,12 @@ def text_filter(value: Any, name: str) -> list[str] | None:
         at = lone_surrogate(item)
         if at is not None:
             raise InvalidArgumentError(f"{name} {item!r:.80} holds a lone surrogate at index {at} (not valid text)")
-    return items
+    distinct = list(dict.fromkeys(items))
+    if len(distinct) > MAX_FILTER_VALUES:
+        raise InvalidArgumentError(
+            f"{name} holds {len(distinct):,} distinct values; one filter takes at most {MAX_FILTER_VALUES:,}"
+        )
+    return distinct
 
 
 def id_sequence(value: Any, name: str) -> list[Any]:
