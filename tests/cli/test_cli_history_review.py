@@ -48,3 +48,22 @@ def test_a_time_before_year_1000_is_shown_with_four_digits(url: str) -> None:
     first = run("tree", aid, "--as-of", "0001-01-01T00:00:00Z", "--db", url)
     assert first.returncode == 3, first.stderr
     assert "as of 0001-01-01 00:00:00 UTC" in first.stderr
+
+
+def test_show_at_the_version_that_is_a_deletion_says_so(url: str) -> None:
+    """``show ID --version 2`` of an artifact deleted at version 2 said ``not found at version 2``
+    while ``history`` listed that version; it says what version 2 is, as the HTTP API does (exit 3)."""
+
+    async def go() -> str:
+        async with Ledger.open(url, secret=SECRET) as ledger, ledger.manager() as m:
+            doc = await m.save(ArtifactIn(data={"n": 1}))
+            await m.delete_by_id(doc.id)
+            return str(doc.id)
+
+    aid = asyncio.run(go())
+    deletion = run("show", aid, "--version", "2", "--db", url)
+    assert deletion.returncode == 3, deletion.stderr
+    assert f"version 2 of artifact {aid} is its deletion; `history {aid}` lists its versions" in deletion.stderr
+    never = run("show", aid, "--version", "3", "--db", url)
+    assert never.returncode == 3, never.stderr
+    assert f"artifact {aid} has no version 3" in never.stderr

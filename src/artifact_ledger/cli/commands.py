@@ -58,6 +58,11 @@ async def _show(args: argparse.Namespace) -> int:
                 raise
             unavailable = str(exc)
             out = await manager.find_by_id(args.id, include_content=False, version=args.version, as_of=args.as_of)
+    if out is None and args.version is not None:  # a version it never had raised VersionNotFoundError
+        raise ArtifactNotFoundError(
+            f"version {args.version} of artifact {args.id} is its deletion; `history {args.id}` lists its versions",
+            artifact_id=args.id,
+        )
     if out is None:
         raise ArtifactNotFoundError(f"artifact {args.id} not found{_when(args)}", artifact_id=args.id)
     shown = render.artifact_json(out)
