@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .clock import Clock
 from .errors import ConcurrencyError, LedgerError, LedgerUnavailableError, LockTimeoutError
 from .ids import IdFactory
+from .store.engine import lock_timeout_seconds
 from .store.errors import enter_site, translated
 from .store.recorder import own_transaction
 from .writer import WriteBatch
@@ -244,7 +245,10 @@ class Committer:
     def _expire(self, started: float, error: LockTimeoutError) -> None:
         """The write lock was not granted to a transaction that began waiting at ``started``: the
         commands queued by then have waited the lock timeout too, and fail with it rather than
-        wait another one per group ahead of them (1,000 queued: 9 lock timeouts for the last)."""
+        wait another one per group ahead of them (1,000 queued: 9 lock timeouts for the last). A
+        refusal that came well before the timeout (the lock not waited for) expires no one."""
+        if asyncio.get_running_loop().time() - started < lock_timeout_seconds(error.lock_timeout) / 2:
+            return
         kept: deque[Member[Any]] = deque()
         for member in self.queue:
             if member.queued_at <= started:

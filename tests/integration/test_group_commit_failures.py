@@ -325,6 +325,39 @@ async def test_commands_queued_behind_a_lock_timeout_wait_one_timeout_not_one_pe
         await healthy(ledger, 2)
 
 
+async def test_a_lock_refusal_before_the_timeout_fails_only_its_own_group(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A LockTimeoutError that came at once (the timeout not waited out) says nothing of the commands
+    queued behind the group: they run in the next group and commit."""
+    monkeypatch.setattr(group_commit, "MAX_GROUP", 2)
+    await save(ledger, ArtifactIn(data={"seed": 1}))
+    committer = committer_for(ledger.engine)
+    flush = WriteBatch.flush
+    refused: list[int] = []
+
+    async def refuse_once(self: WriteBatch, *, commit: bool = False) -> None:
+        if commit and not refused:
+            refused.append(len(self.pending))
+            raise LockTimeoutError("the lock was refused at once (provoked by the test)", lock_timeout=30)
+        await flush(self, commit=commit)
+
+    monkeypatch.setattr(WriteBatch, "flush", refuse_once)
+    committer.running = True
+    tasks = [asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": n}))) for n in range(5)]
+    for _ in range(50):
+        if len(committer.queue) == 5:
+            break
+        await asyncio.sleep(0)
+    assert len(committer.queue) == 5
+    committer._hand_over()
+    outs = await asyncio.gather(*tasks, return_exceptions=True)
+    assert refused == [2]
+    assert all(isinstance(out, LockTimeoutError) for out in outs[:2]), outs
+    assert all(isinstance(out, ArtifactOut) for out in outs[2:]), outs
+    await healthy(ledger, 4)
+
+
 async def test_a_postgresql_connection_terminated_under_a_group_fails_every_member(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
