@@ -39,6 +39,7 @@ from .command_input import (
 )
 from .decide import MoveArtifact, RevertArtifact
 from .errors import ArtifactNotFoundError, InvalidArgumentError, LedgerError, TransactionAbortedError
+from .events import REDACTED_CODEC
 from .ids import id_str, ulid_from_text
 from .projections.rows import ArtifactRow
 from .repository import ArtifactRepository
@@ -317,7 +318,8 @@ class Commands:
         if row is None:
             raise ArtifactNotFoundError(f"artifact {artifact_id} not found", artifact_id=artifact_id)
         content: Any = NO_CONTENT
-        if row.content is not None:
+        # erased content (a redaction): no blob to read; the reply has none, as a read without content
+        if row.content is not None and row.content.codec != REDACTED_CODEC:
             await batch.flush()  # the blob may have been written earlier in this transaction
             digest = row.content.hash
             raw = await queries.load_blobs(batch.driver, [digest])

@@ -273,6 +273,13 @@ def decide_restore(state: ArtifactState | None, artifact_id: str, *, parent_live
     return [NewEvent(artifact_id, state.version + 1, RESTORED, payload)]
 
 
+def _kept(content: ContentRef | None) -> ContentRef | None:
+    """Content as a state compares for a revert: erased content (a redaction) is none, which is how
+    a reverted event writes it; so a revert repeated, or to a version whose content was erased while
+    the current one's was too, finds the current state and appends nothing."""
+    return None if content is None or content.codec == REDACTED_CODEC else content
+
+
 def decide_revert(
     cmd: RevertArtifact,
     current: ArtifactState | None,
@@ -312,13 +319,10 @@ def decide_revert(
                 artifact_id=target.parent_id,
             )
         _check_not_own_descendant(aid, target.parent_id, parent_in_subtree)
-    # The content the reverted version would have: a version whose content a redaction erased is
-    # written with none, so after one revert to it the same revert finds the current state.
-    content = None if target.content is not None and target.content.codec == REDACTED_CODEC else target.content
     same = (
         target.parent_id == current.parent_id
         and target.tags == current.tags
-        and content == current.content
+        and _kept(target.content) == _kept(current.content)
         and target.data_json == current.data_json
     )
     if same:

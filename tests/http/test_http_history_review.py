@@ -30,3 +30,17 @@ async def test_a_reversed_audit_window_is_400_naming_both_ends(client: httpx.Asy
     assert "since 2030-01-01T00:00:00+00:00 is after until 2020-01-01T00:00:00+00:00" in body["detail"]
     ok = await client.get(f"{API}/$audit", params={"since": "2020-01-01", "until": "2030-01-01"})
     assert len(ok.json()["items"]) == 1
+
+
+async def test_revert_and_move_of_an_artifact_whose_content_was_erased(client: httpx.AsyncClient) -> None:
+    """Both answered 500 (MissingBlobError for the erased reference's empty hash; nothing written);
+    now 200 with the artifact without content."""
+    parent = await create(client, {"name": "parent"})
+    art = await create(client, {"name": "a", "content": {"secret": True}})
+    aid = art["id"]
+    erased = await client.post(f"{API}/{aid}/$redact", json={}, headers={"X-Reason": "erasure request"})
+    assert erased.status_code == 200, erased.text
+    same = await client.post(f"{API}/{aid}/$revert", json={"to_version": 1})
+    assert (same.status_code, same.headers["ETag"], same.json()["data"]) == (200, '"1"', {"name": "a"})
+    moved = await client.post(f"{API}/{aid}/$move", json={"parent_id": parent["id"]})
+    assert (moved.status_code, moved.headers["ETag"], moved.json()["parent_id"]) == (200, '"2"', parent["id"])

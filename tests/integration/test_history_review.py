@@ -60,3 +60,23 @@ async def test_an_audit_filter_of_too_many_actors_is_bad_input(manager: Artifact
         await manager.audit(actor=many)
     assert (await manager.audit(actor=[*many[:9_999], "ann"])).entries[0].actor == "ann"
     assert len((await manager.audit(actor=["ann"] * 40_000)).entries) == 1
+
+
+async def test_writes_that_reply_with_an_artifact_whose_content_was_erased_succeed(manager: ArtifactManager) -> None:
+    """A write whose reply is an artifact with redacted content read the erased reference's empty
+    hash as a blob: MissingBlobError, and the write rolled back (a move of it, a patch that changes
+    nothing, a revert to its current state). The reply now has no content, as a read without
+    content; a revert to the current state appends nothing."""
+    parent = await manager.save(ArtifactIn(data={"name": "parent"}))
+    a = await manager.save(ArtifactIn(data={"name": "a", "content": b"secret"}))
+    await manager.redact(a.id, reason="erasure request")
+    count = await event_count(manager)
+    same = await manager.revert(a.id, to_version=1)
+    assert (same.version, same.data) == (1, {"name": "a"})
+    unchanged = await manager.patch(a.id, {"name": "a"})
+    assert (unchanged.version, unchanged.data) == (1, {"name": "a"})
+    assert await event_count(manager) == count
+    moved = await manager.move(a.id, parent.id)
+    assert (moved.version, moved.parent_id, moved.data) == (2, parent.id, {"name": "a"})
+    assert (await manager.revert(a.id, to_version=1)).version == 3  # the parent differs: a real revert
+    assert await event_count(manager) == count + 2
