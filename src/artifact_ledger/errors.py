@@ -154,6 +154,15 @@ class InvalidArgumentError(LedgerError, TypeError, ValueError):
     """A keyword argument of the API has the wrong type or is out of range (e.g. ``expected_version="1"``)."""
 
 
+class MalformedIdError(ArtifactNotFoundError, InvalidArgumentError):
+    """An id (or a parent id) that is not a ULID: bad input, not an unknown artifact.
+
+    Still an :class:`ArtifactNotFoundError`, as chapkit's manager has it (no artifact can have such an
+    id), and also an :class:`InvalidArgumentError`, so the CLI exits 2 and HTTP answers 400 for it, as
+    for any other malformed argument, where an unknown but well-formed id is exit 3 and 404.
+    """
+
+
 class InvalidAttributionError(LedgerError, ValueError):
     """An actor, reason or correlation/causation id the log cannot record (too long, NUL, not text)."""
 

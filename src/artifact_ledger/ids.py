@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ulid import ULID
 
-from .errors import ArtifactNotFoundError
+from .errors import MalformedIdError
 
 IdFactory = Callable[[], ULID]
 
@@ -90,16 +90,17 @@ def id_str(value: object, *, what: str = "artifact id") -> str:
 
 
 def parse_id(value: object, *, what: str = "artifact id") -> ULID:
-    """Accept a ULID, its 26-character string, or its 16 bytes; anything else is a clear error."""
+    """Accept a ULID, its 26-character string, or its 16 bytes; anything else is :class:`MalformedIdError`
+    (an ``ArtifactNotFoundError`` that is also an ``InvalidArgumentError``) naming the value."""
     if isinstance(value, ULID):
         return value
     if isinstance(value, str):
         try:
             return ULID.from_str(value)
         except ValueError as exc:
-            raise ArtifactNotFoundError(
+            raise MalformedIdError(
                 f"{what} {value!r} is not a valid ULID (26 Crockford base32 characters)", artifact_id=value
             ) from exc
     if isinstance(value, bytes | bytearray) and len(value) == 16:
         return ULID.from_bytes(bytes(value))
-    raise ArtifactNotFoundError(f"{what} {value!r} is not a ULID", artifact_id=value)
+    raise MalformedIdError(f"{what} {value!r} is not a ULID", artifact_id=value)

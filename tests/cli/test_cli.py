@@ -86,8 +86,8 @@ def test_not_found_is_exit_3_with_one_line(demo: tuple[Path, dict[str, object]])
     assert result.returncode == 3
     assert result.stderr.strip().count("\n") == 0
     assert "01ARZ3NDEKTSV4RRFFQ69G5FAV" in result.stderr
-    malformed = run("show", "not-a-ulid", cwd=cwd)
-    assert malformed.returncode == 3
+    malformed = run("show", "not-a-ulid", cwd=cwd)  # bad input, not an unknown artifact
+    assert malformed.returncode == 2
     assert "not-a-ulid" in malformed.stderr
     assert "Traceback" not in malformed.stderr
 

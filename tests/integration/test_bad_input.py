@@ -41,6 +41,7 @@ from artifact_ledger import (
     Ledger,
     LedgerError,
     LedgerUnavailableError,
+    MalformedIdError,
     UntrustedContentError,
     create_engine,
 )
@@ -144,18 +145,18 @@ DB_CASES = [
     case(
         "malformed ULID to read",
         lambda c: c.manager.find_by_id("not-a-ulid"),
-        ArtifactNotFoundError,
+        MalformedIdError,
         "'not-a-ulid'",
         "not a valid ULID",
     ),
     case(
         "malformed ULID to move",
         lambda c: c.manager.move("0" * 27, None),
-        ArtifactNotFoundError,
+        MalformedIdError,
         "'" + "0" * 27 + "'",
         "not a valid ULID",
     ),
-    case("malformed ULID to delete", lambda c: c.manager.delete_by_id("ZZZ"), ArtifactNotFoundError, "'ZZZ'"),
+    case("malformed ULID to delete", lambda c: c.manager.delete_by_id("ZZZ"), MalformedIdError, "'ZZZ'"),
     case(
         "unknown parent",
         lambda c: c.manager.save(ArtifactIn(parent_id=ULID.from_str(MISSING), data={})),

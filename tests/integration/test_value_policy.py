@@ -28,12 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artifact_ledger import (
     ArtifactIn,
     ArtifactManager,
-    ArtifactNotFoundError,
     DataNotSerializableError,
     InvalidArgumentError,
     InvalidArtifactDataError,
     InvalidAttributionError,
     Ledger,
+    MalformedIdError,
     attribution,
 )
 from artifact_ledger.codec import MAX_DEPTH
@@ -211,13 +211,13 @@ WRITES = [
     case(
         "an id that is text, not a ULID",
         lambda c: c.manager.save(ArtifactIn.model_construct(id="../../etc/passwd", data={})),
-        ArtifactNotFoundError,
+        MalformedIdError,
         "not a valid ULID",
     ),
     case(
         "a parent_id that is an int",
         lambda c: c.manager.save(ArtifactIn.model_construct(parent_id=5, data={})),
-        ArtifactNotFoundError,
+        MalformedIdError,
         "parent id 5",
     ),
     case(

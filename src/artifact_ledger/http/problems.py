@@ -42,8 +42,10 @@ MEDIA_TYPE: Final = "application/problem+json"
 TYPE_PREFIX: Final = "urn:artifact-ledger:problem:"
 
 STATUSES: Final[Sequence[tuple[type[errors.LedgerError], int]]] = (
-    # Not found: unknown ids and parents, versions an artifact never had, ids that are not ULIDs
-    # (the HTTP layer answers a malformed *path* id with 400 before the ledger sees it).
+    # An id or parent id that is not a ULID (in a body or a query, where the ledger finds it; the HTTP
+    # layer answers a malformed *path* id with 400 itself): bad input, though an ArtifactNotFoundError.
+    (errors.MalformedIdError, 400),
+    # Not found: unknown ids and parents, versions an artifact never had.
     (errors.ArtifactDeletedError, 409),  # a write naming a deleted artifact: restore it first
     (errors.ArtifactNotFoundError, 404),
     (errors.HoldNotFoundError, 404),  # release of an artifact that holds no hold
