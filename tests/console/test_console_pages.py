@@ -111,6 +111,9 @@ def test_bad_input_is_a_page_with_the_reason(served: Served) -> None:
         "/audit?since=soon": (400, "since"),
         "/audit?artifact=xyz": (400, "is not a ULID"),
         "/audit?after=-1": (400, "after must be a whole number"),
+        f"/artifacts/{root}?version=%C2%B2": (400, "version must be a whole number"),  # '²': was a 500
+        f"/artifacts/{root}?version=%D9%A1": (400, "version must be a whole number"),  # an Arabic-Indic 1
+        f"/artifacts/{root}?version=1_0": (400, "version must be a whole number"),
         "/static/console/nothing.js": (404, "no console file"),
     }
     with client(served, "eve-token") as http:

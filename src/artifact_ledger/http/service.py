@@ -25,6 +25,7 @@ from ..ledger import Ledger
 from ..manager import ArtifactManager
 from ..schemas import ArtifactHierarchy
 from .auth import Principal, TokenAuth, bearer_token
+from .integers import MAX_VERSION, whole_number
 from .locations import ledger_locations
 from .problems import READ_METHODS as SAFE_METHODS
 from .problems import Problem
@@ -223,9 +224,6 @@ async def as_of_param(
     return None if as_of is None else parse_instant(as_of, "as_of")
 
 
-MAX_VERSION: Final = 2**31 - 1
-
-
 async def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
     """The version an ``If-Match: "<version>"`` names (``*``: any version, like no header); 400 if malformed."""
     if if_match is None or if_match.strip() == "*":
@@ -233,11 +231,12 @@ async def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = N
     text = if_match.strip()
     if text.startswith('"') and text.endswith('"') and len(text) >= 2:
         text = text[1:-1]
-    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
+    version = whole_number(text, 1, MAX_VERSION)  # ASCII digits: str.isdigit() takes '²', which int() refuses
+    if version is None:
         raise Problem(
             400, f'If-Match must be one version as an entity tag, e.g. "3" (got {if_match[:40]!r})', kind="bad-if-match"
         )
-    return int(text)
+    return version
 
 
 ContentType = Annotated[str | None, Header(alias="Content-Type", include_in_schema=False)]

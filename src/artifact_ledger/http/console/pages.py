@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ...events import EVENT_TYPES
 from ..auth import Principal
+from ..integers import parse_whole
 from ..problems import TITLES, Problem, to_problem
 from ..service import parse_instant
 from . import views
@@ -130,10 +131,7 @@ def instant(value: str | None, what: str = "as_of") -> datetime | None:
 def number(value: str | None, what: str, *, low: int, high: int) -> int | None:
     if value is None or not value.strip():
         return None
-    text = value.strip()
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise Problem(400, f"{what} must be a whole number from {low} to {high} (got {text[:40]!r})", kind="bad-number")
-    return int(text)
+    return parse_whole(value.strip(), what, low=low, high=high)
 
 
 def text_filter(value: str | None) -> str | None:

@@ -17,6 +17,7 @@ from ...errors import ArtifactDeletedError
 from ...manager import ArtifactManager
 from ...query import FindPage
 from .. import download
+from ..integers import PageNo, PageSize
 from ..limits import read_body
 from ..models import ArtifactBody, ArtifactJson, CursorPage, MergePatchBody, Page, TreeNodeJson
 from ..problems import Problem, ProblemRoute
@@ -25,7 +26,6 @@ from ..service import JSON_BODY, MERGE_PATCH, MERGE_PATCH_BODY, AsOf, Caller, Id
 from . import listing
 from .common import artifact_json, expanded_json, not_found, precondition
 
-MAX_PAGE_SIZE = 1000
 DEFAULT_LIMIT = 100
 
 
@@ -64,10 +64,10 @@ def register(router: APIRouter, service: Service) -> None:
         order_by: Annotated[
             str, Query(description="id, created_at, updated_at or data.<path>; '-' in front for descending")
         ] = "id",
-        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="keyset page size")] = None,
+        limit: Annotated[PageSize | None, Query(description="keyset page size")] = None,
         after: Annotated[str | None, Query(description="the next_cursor of the previous keyset page")] = None,
-        page: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-        size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+        page: Annotated[PageNo | None, Query()] = None,
+        size: Annotated[PageSize | None, Query()] = None,
     ) -> Response:
         question = listing.Listing(manager, listing.parse_where(where), order_by, as_of)
         keyset = limit is not None or after is not None

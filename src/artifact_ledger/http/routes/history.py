@@ -9,14 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from ...manager import ArtifactManager
+from ..integers import PageNo, PageSize, VersionNo
 from ..models import ArtifactJson, MoveBody, Page, RevertBody, VersionJson
 from ..problems import Problem
 from ..responses import json_response
 from ..service import JSON_BODY, Caller, Id, IfMatch, Service, etag
 from .common import artifact_json, precondition
 
-MAX_VERSION = 2**31 - 1
-Version = Annotated[int, Path(ge=1, le=MAX_VERSION, description="a version number, from 1")]
+Version = Annotated[VersionNo, Path(description="a version number, from 1")]
 
 
 def register(router: APIRouter, service: Service) -> None:
@@ -33,8 +33,8 @@ def register(router: APIRouter, service: Service) -> None:
     async def history(
         entity_id: Id,
         manager: Manager,
-        page: Annotated[int, Query(ge=1, le=2**31 - 1)] = 1,
-        size: Annotated[int, Query(ge=1, le=1000)] = 100,
+        page: Annotated[PageNo, Query()] = 1,
+        size: Annotated[PageSize, Query()] = 100,
     ) -> Response:
         versions = await manager.history(entity_id)
         start = (page - 1) * size
@@ -77,8 +77,8 @@ def register(router: APIRouter, service: Service) -> None:
     async def diff(
         entity_id: Id,
         manager: Manager,
-        from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
-        to_version: Annotated[int | None, Query(alias="to", ge=1, le=MAX_VERSION)] = None,
+        from_version: Annotated[VersionNo, Query(alias="from")],
+        to_version: Annotated[VersionNo | None, Query(alias="to")] = None,
     ) -> Response:
         result = await manager.diff(entity_id, from_version, to_version)
         return json_response(result.model_dump(mode="json"))

@@ -12,13 +12,12 @@ from fastapi.responses import StreamingResponse
 from ...events import EVENT_TYPES, expand_event_types
 from ...manager import ArtifactManager
 from .. import sse
+from ..integers import MAX_POSITION, PageSize, Position, parse_whole
 from ..models import ArtifactJson, AuditEntryJson, EventJson, KeysetPage, VerifyJson
 from ..problems import Problem
 from ..responses import json_response
 from ..service import AsOf, Service, parse_instant, parse_ulid
 from . import listing
-
-MAX_POSITION = 2**63 - 1
 
 
 def register(router: APIRouter, service: Service) -> None:
@@ -42,8 +41,8 @@ def register(router: APIRouter, service: Service) -> None:
         until: Annotated[str | None, Query(description="ISO 8601; no zone means UTC")] = None,
         artifact: Annotated[str | None, Query(description="only this artifact's events")] = None,
         subtree: Annotated[str | None, Query(description="only events of artifacts in this subtree")] = None,
-        after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: Annotated[Position, Query()] = 0,
+        limit: Annotated[PageSize, Query()] = 100,
     ) -> Response:
         unknown = sorted(set(expand_event_types(event_type or ())) - set(EVENT_TYPES))  # alias.* allowed
         if unknown:
@@ -109,16 +108,15 @@ def register(router: APIRouter, service: Service) -> None:
     )
     async def events(
         request: Request,
-        after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: Annotated[Position, Query()] = 0,
+        limit: Annotated[PageSize, Query()] = 100,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> Response:
         if sse.MEDIA_TYPE in request.headers.get("accept", ""):
             if last_event_id is not None and last_event_id.strip():
-                text = last_event_id.strip()
-                if not text.isdigit() or int(text) > MAX_POSITION:
-                    raise Problem(400, f"Last-Event-ID must be a log position (got {text[:40]!r})", kind="bad-position")
-                after = int(text)
+                after = parse_whole(
+                    last_event_id.strip(), "Last-Event-ID", low=0, high=MAX_POSITION, kind="bad-position"
+                )
             return StreamingResponse(
                 sse.follow(service, after),
                 media_type=sse.MEDIA_TYPE,

@@ -15,7 +15,6 @@ hashes in lowercase hex: exactly the documents ``verify_bundle.py --proof FILE``
 # ``register`` from the annotations themselves, which string annotations would hide.
 
 import base64
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
@@ -26,13 +25,13 @@ from ...checkpoints import Checkpoint, CheckpointSigner
 from ...errors import MissingExtraError, ProofRangeError
 from ...keys import default_key_dir
 from ...proofs import ConsistencyProof, InclusionProof
+from ..integers import whole_number
 from ..problems import Problem
 from ..responses import json_response
 from ..service import Service
 
 MAX_SIZE: Final = 2**63 - 1
 NOTE_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
-_WHOLE: Final = re.compile(r"-?[0-9]{1,19}")
 
 
 class CheckpointSignatureJson(BaseModel):
@@ -58,10 +57,10 @@ class CheckpointJson(BaseModel):
 
 def whole(value: str, what: str) -> int:
     """A query parameter that must be a whole number: 400 naming it and its value otherwise."""
-    text = value.strip()
-    if _WHOLE.fullmatch(text) is None or abs(int(text)) > MAX_SIZE:
+    number = whole_number(value, -MAX_SIZE, MAX_SIZE)  # a negative one reaches the proof's "is not a tree size"
+    if number is None:
         raise Problem(400, f"{what} {value[:40]!r} is not a whole number (0 to {MAX_SIZE})", kind="bad-proof-parameter")
-    return int(text)
+    return number
 
 
 def wants_json(request: Request) -> bool:

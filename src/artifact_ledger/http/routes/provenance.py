@@ -11,6 +11,9 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from ...lineage import LineageGraph
 from ...manager import ArtifactManager
 from ...provenance import MAX_LINEAGE_DEPTH, Alias
+from ..integers import PageNo as PageNumber
+from ..integers import PageSize as PageLength
+from ..integers import VersionNo, Whole
 from ..models import (
     AliasBody,
     AliasChangeJson,
@@ -29,8 +32,6 @@ from ..responses import json_response
 from ..service import JSON_BODY, AsOf, Caller, Id, Service, etag, parse_ulid
 from .common import artifact_json, not_found
 
-MAX_VERSION = 2**31 - 1
-MAX_PAGE_SIZE = 1000
 MERMAID_MEDIA = "text/plain; charset=utf-8"
 
 AliasName = Annotated[
@@ -40,8 +41,9 @@ AliasName = Annotated[
         "a name ending in /$history or /$protect reaches those routes)"
     ),
 ]
-PageNo = Annotated[int, Query(ge=1, le=2**31 - 1)]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+PageNo = Annotated[PageNumber, Query()]
+PageSize = Annotated[PageLength, Query()]
+Depth = Annotated[int, Whole(0, MAX_LINEAGE_DEPTH)]
 
 
 def _page(items: list[Any], page: int, size: int) -> dict[str, Any]:
@@ -180,7 +182,7 @@ def register_aliases(router: APIRouter, service: Service, artifacts_prefix: str)
         caller: Writer,
         expected_target: Annotated[str | None, Query(description="the artifact id the alias must point at now")] = None,
         expected_version: Annotated[
-            int | None, Query(ge=1, le=MAX_VERSION, description="with expected_target: the version too")
+            VersionNo | None, Query(description="with expected_target: the version too")
         ] = None,
     ) -> Response:
         expected: str | tuple[str, int] | None = None
@@ -241,7 +243,7 @@ def register_lineage(router: APIRouter, service: Service) -> None:
         manager: Manager,
         as_of: AsOf,
         direction: Literal["upstream", "downstream", "both"] = "upstream",
-        depth: Annotated[int | None, Query(ge=0, le=MAX_LINEAGE_DEPTH, description="hops; default: all")] = None,
+        depth: Annotated[Depth | None, Query(description="hops; default: all")] = None,
         kind: Annotated[list[str] | None, Query(description="link kinds to follow (repeatable)")] = None,
         format: Literal["json", "mermaid", "prov"] = "json",
     ) -> Response:
@@ -295,8 +297,8 @@ def register_lineage(router: APIRouter, service: Service) -> None:
         target_id: Annotated[str, Path(description="the other end's ULID")],
         manager: Manager,
         caller: Writer,
-        version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
-        target_version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+        version: Annotated[VersionNo | None, Query()] = None,
+        target_version: Annotated[VersionNo | None, Query()] = None,
     ) -> Response:
         target = parse_ulid(target_id, "target id")
         removed = await manager.unlink(
