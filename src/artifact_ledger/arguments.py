@@ -7,6 +7,7 @@ argument and the value, the same on every backend: nothing is left for a driver 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "instant",
     "integer",
     "text_filter",
+    "whole_number",
 ]
 
 MAX_VERSION = 2**31 - 1
@@ -36,6 +38,20 @@ MAX_COUNT = 2**31 - 1
 MAX_FILTER_VALUES = 10_000
 """The most distinct values one :func:`text_filter` takes (each is a bound parameter: PostgreSQL
 takes at most 32,767 in a statement, SQLite 32,766; more was a database error, not bad input)."""
+
+_WHOLE = re.compile(r"-?[0-9]{1,40}")  # re's [0-9] is ASCII only, unlike str.isdigit() and int()
+
+
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """The number ``text`` (a parameter, a header, a command-line option) writes as plain ASCII digits,
+    ``-`` in front only if ``low`` is negative, when it is from ``low`` to ``high``; None otherwise.
+
+    ``int()`` also reads ``1_0`` (10), `` 1``, ``+1`` and other scripts' digits (``١``).
+    """
+    if _WHOLE.fullmatch(text) is None or (text.startswith("-") and low >= 0):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
 
 
 def _shown(value: Any) -> str:

@@ -69,10 +69,9 @@ def timestamp(text: str) -> datetime:
 
 def limit(text: str) -> int:
     """A row count for ``--limit``: 0 or more (0 lists nothing)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = values.signed_whole(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
     if not 0 <= value <= MAX_LIMIT:
         raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_LIMIT:,} (got {value})")
     return value
@@ -80,10 +79,9 @@ def limit(text: str) -> int:
 
 def position(text: str) -> int:
     """A log position for ``--after``: zero or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = values.signed_whole(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be a log position, 0 or more (got {value})")
     return value
@@ -105,7 +103,7 @@ def _json(parser: argparse.ArgumentParser) -> None:
 def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = sub.add_parser("ls", help="list live artifacts")
     ls.add_argument("--type", dest="type_", help="only artifacts whose data['type'] is this")
-    ls.add_argument("--level", type=int, help="only artifacts at this level")
+    ls.add_argument("--level", type=values.count, help="only artifacts at this level")
     ls.add_argument("--parent", help="only children of this artifact id")
     ls.add_argument("--actor", help="only artifacts last updated by this actor")
     ls.add_argument("--limit", type=limit, default=100, help="at most this many rows (default 100)")

@@ -59,7 +59,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], timest
     way.add_argument("--upstream", dest="direction", action="store_const", const="upstream", help="(default)")
     way.add_argument("--downstream", dest="direction", action="store_const", const="downstream")
     way.add_argument("--both", dest="direction", action="store_const", const="both")
-    lineage.add_argument("--depth", type=int, help="at most this many hops (default: all)")
+    lineage.add_argument("--depth", type=values.count, help="at most this many hops (default: all)")
     lineage.add_argument("--kind", dest="kinds", action="append", help="follow only this link kind; repeatable")
     lineage.add_argument("--as-of", type=timestamp, help="the links as they stood at this time")
     lineage.add_argument("--format", choices=("tree", "mermaid", "prov"), default="tree")

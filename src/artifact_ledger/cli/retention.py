@@ -13,12 +13,14 @@ from ..gc import TEMPORARIES_OLDER_THAN
 from ..ledger import Ledger
 from ..retention import RetentionPolicy
 from . import exits, render
-from .values import duration
+from .values import count, duration
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retention = sub.add_parser("retention", help="expire old content by a policy (a dry run unless --apply)")
-    retention.add_argument("--keep-last", type=int, metavar="N", help="keep the last N data versions of each artifact")
+    retention.add_argument(
+        "--keep-last", type=count, metavar="N", help="keep the last N data versions of each artifact"
+    )
     retention.add_argument("--keep-aliased", action="store_true", help="keep every version an alias points at")
     retention.add_argument("--keep-newer-than", type=duration, metavar="AGE", help="keep versions newer than AGE (30d)")
     retention.add_argument("--apply", action="store_true", help="expire the content (default: report only)")

@@ -10,9 +10,9 @@ import argparse
 import re
 from datetime import timedelta
 
-from ..arguments import MAX_VERSION
+from ..arguments import MAX_POSITION, MAX_VERSION, whole_number
 
-__all__ = ["MAX_AGE", "duration", "version"]
+__all__ = ["MAX_AGE", "count", "duration", "signed_whole", "version"]
 
 MAX_AGE = timedelta(days=36_500)
 """The longest age ``--keep-newer-than`` and ``--temporaries-older-than`` take: 100 years (36500d), past any
@@ -26,12 +26,26 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 def version(text: str) -> int:
     """A version number (``--version``, ``--expected-version``, ``diff``'s versions): a whole number from 0
     to the largest version a ledger stores (0 names no version: not found, as any version the artifact never had)."""
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version number: {text!r} (a whole number, 1 or more)") from None
+    value = signed_whole(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a version number: {text!r} (a whole number, 1 or more)")
     if not 0 <= value <= MAX_VERSION:
         raise argparse.ArgumentTypeError(f"not a version number: {text!r} (versions run from 1 to {MAX_VERSION:,})")
+    return value
+
+
+def signed_whole(text: str) -> int | None:
+    """``text`` as a whole number in plain ASCII digits (a leading ``-`` allowed, so that the option's
+    own range can name it), or None: ``int()`` also reads ``1_0`` as 10, ``+1`` and ``١`` as 1."""
+    return whole_number(text.strip(), -MAX_POSITION, MAX_POSITION)
+
+
+def count(text: str) -> int:
+    """A whole number of 0 or more in plain ASCII digits (``--level``, ``--depth``, ``--keep-last``; the
+    command checks the upper bound)."""
+    value = whole_number(text.strip(), 0, MAX_POSITION)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a whole number of 0 or more: {text!r} (ASCII digits only)")
     return value
 
 

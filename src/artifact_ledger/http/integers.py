@@ -11,13 +11,12 @@ use :func:`parse_whole` (a 400 naming them).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Final
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from ..arguments import MAX_POSITION, MAX_VERSION
+from ..arguments import MAX_POSITION, MAX_VERSION, whole_number
 from .problems import Problem
 
 __all__ = [
@@ -30,21 +29,11 @@ __all__ = [
     "VersionNo",
     "Whole",
     "parse_whole",
+    "whole_number",
 ]
 
 MAX_PAGE_NO: Final = 2**31 - 1
 MAX_PAGE_SIZE: Final = 1000
-
-_WHOLE: Final = re.compile(r"-?[0-9]{1,40}")  # re's [0-9] is ASCII only, unlike str.isdigit and int()
-
-
-def whole_number(text: str, low: int, high: int) -> int | None:
-    """The number ``text`` writes as plain ASCII digits (``-`` in front only if ``low`` is negative)
-    when it is from ``low`` to ``high``; None otherwise."""
-    if _WHOLE.fullmatch(text) is None or (text.startswith("-") and low >= 0):
-        return None
-    number = int(text)
-    return number if low <= number <= high else None
 
 
 def _shown(value: object) -> str:
