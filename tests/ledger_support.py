@@ -6,12 +6,16 @@ A module of its own, not ``conftest``: several directories have a conftest.py, a
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from artifact_ledger import ArtifactHierarchy, Keyring
+from artifact_ledger.group_commit import Committer
 
 PG_URL = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
@@ -65,3 +69,17 @@ async def delete_openings_after(conn: AsyncConnection, keep: int) -> None:
     await conn.execute(text("DELETE FROM ledger_openings WHERE position > :k"), {"k": keep})
     for statement in guard_ddl("ledger_openings", dialect):
         await conn.exec_driver_sql(statement)
+
+
+async def queued(committer: Committer, calls: list[Awaitable[Any]]) -> list[Any]:
+    """Run ``calls`` so that they queue behind a busy committer, then release them as one group."""
+    assert not committer.running
+    committer.running = True
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    for _ in range(50):  # every call reaches the queue (a few loop turns: sessions, input checks)
+        if len(committer.queue) == len(tasks):
+            break
+        await asyncio.sleep(0)
+    assert len(committer.queue) == len(tasks)
+    committer._hand_over()
+    return await asyncio.gather(*tasks, return_exceptions=True)

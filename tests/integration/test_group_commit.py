@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -29,10 +29,10 @@ from artifact_ledger import (
     TransactionAbortedError,
 )
 from artifact_ledger.commands import Commands
-from artifact_ledger.group_commit import Committer, committer_for
+from artifact_ledger.group_commit import committer_for
 from artifact_ledger.projections.projector import ProjectionError, Projector
 from artifact_ledger.writer import WriteBatch
-from ledger_support import SECRET
+from ledger_support import SECRET, queued
 
 
 @pytest.fixture
@@ -50,20 +50,6 @@ async def save(ledger: Ledger, item: ArtifactIn, **kwargs: Any) -> ArtifactOut:
     """One save on a manager of its own (a new session per operation, as the HTTP API does)."""
     async with ledger.manager() as manager:
         return await manager.save(item, **kwargs)
-
-
-async def queued(committer: Committer, calls: list[Awaitable[Any]]) -> list[Any]:
-    """Run ``calls`` so that they queue behind a busy committer, then release them as one group."""
-    assert not committer.running
-    committer.running = True
-    tasks = [asyncio.ensure_future(call) for call in calls]
-    for _ in range(50):  # every call reaches the queue (a few loop turns: sessions, input checks)
-        if len(committer.queue) == len(tasks):
-            break
-        await asyncio.sleep(0)
-    assert len(committer.queue) == len(tasks)
-    committer._hand_over()
-    return await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def test_concurrent_saves_share_transactions(ledger: Ledger) -> None:

@@ -27,7 +27,7 @@ from artifact_ledger.commands import Commands
 from artifact_ledger.errors import ConnectionLostError, IntegrityViolationError, LockTimeoutError
 from artifact_ledger.group_commit import committer_for
 from artifact_ledger.writer import WriteBatch
-from ledger_support import PG_URL, SECRET
+from ledger_support import PG_URL, SECRET, queued
 
 LOCK_TIMEOUT = 0.2
 
@@ -273,18 +273,9 @@ async def test_a_lock_timeout_fails_every_member_and_writes_nothing(backend: str
         root = await save(ledger, ArtifactIn(data={"root": True}))
         committer = committer_for(ledger.engine)
         async with hold():
-            committer.running = True
-            tasks = [
-                asyncio.ensure_future(save(ledger, ArtifactIn(parent_id=root.id, data={"n": n}))) for n in range(6)
-            ]
-            for _ in range(50):
-                if len(committer.queue) == 6:
-                    break
-                await asyncio.sleep(0)
-            assert len(committer.queue) == 6
             groups = committer.groups
-            committer._hand_over()
-            outs = await asyncio.gather(*tasks, return_exceptions=True)
+            calls = [save(ledger, ArtifactIn(parent_id=root.id, data={"n": n})) for n in range(6)]
+            outs = await queued(committer, calls)
         assert all(isinstance(out, LockTimeoutError) for out in outs), outs
         assert committer.groups == groups + 1  # one transaction tried, its one failure shared
         assert "lock timeout of 0.2 s" in str(outs[0])
@@ -306,16 +297,8 @@ async def test_commands_queued_behind_a_lock_timeout_wait_one_timeout_not_one_pe
         await save(ledger, ArtifactIn(data={"seed": 1}))
         committer = committer_for(ledger.engine)
         async with hold():
-            committer.running = True
-            tasks = [asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": n}))) for n in range(7)]
-            for _ in range(50):
-                if len(committer.queue) == 7:
-                    break
-                await asyncio.sleep(0)
-            assert len(committer.queue) == 7
             groups = committer.groups
-            committer._hand_over()
-            outs = await asyncio.gather(*tasks, return_exceptions=True)
+            outs = await queued(committer, [save(ledger, ArtifactIn(data={"n": n})) for n in range(7)])
         assert all(isinstance(out, LockTimeoutError) for out in outs), outs
         assert committer.groups == groups + 1  # one lock wait for all seven
         assert not committer.queue
@@ -470,20 +453,12 @@ async def test_a_database_refusal_of_an_earlier_member_s_statements_fails_only_t
     async with ledger.engine.begin() as conn:
         await conn.execute(text("INSERT INTO ledger_artifact_closure VALUES (:a, :a, 0)"), {"a": str(planted)})
     committer = committer_for(ledger.engine)
-    committer.running = True
     calls = [
         save(ledger, ArtifactIn(id=planted, parent_id=parent.id, data={"planted": True})),
         save(ledger, ArtifactIn(parent_id=other.id, data={"innocent": True})),  # reads other's row
         save(ledger, ArtifactIn(data={"third": True})),
     ]
-    tasks = [asyncio.ensure_future(call) for call in calls]
-    for _ in range(50):
-        if len(committer.queue) == 3:
-            break
-        await asyncio.sleep(0)
-    assert len(committer.queue) == 3
-    committer._hand_over()
-    refused, innocent, third = await asyncio.gather(*tasks, return_exceptions=True)
+    refused, innocent, third = await queued(committer, calls)
     assert isinstance(refused, IntegrityViolationError)
     assert isinstance(innocent, ArtifactOut), innocent
     assert innocent.parent_id == other.id
