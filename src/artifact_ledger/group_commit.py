@@ -173,12 +173,10 @@ class Committer:
         if self.running:
             member: Member[T] = Member(action, clock, new_id)
             self.queue.append(member)
-            try:
-                return await member.future
-            except asyncio.CancelledError:
-                if member in self.queue:  # not begun: it never runs
-                    self.queue.remove(member)
-                raise
+            # A caller cancelled while its command waits cancels the member's future, and a group
+            # skips members whose future is done: it never runs. It is not taken out of the queue
+            # here (a deque's remove is a scan: 20,000 callers cancelled at once took seconds).
+            return await member.future
         self.running = True  # nothing runs: this command runs now, alone, in its caller's task
         try:
             return await self._alone(action, clock, new_id)
@@ -228,18 +226,18 @@ class Committer:
 
     def _next_group(self) -> list[Member[Any]]:
         """The queued commands that can share one batch: the same clock and id factory, in order."""
-        first = self.queue[0]
+        queue = self.queue
         group: list[Member[Any]] = []
-        rest: deque[Member[Any]] = deque()
-        while self.queue:
-            member = self.queue.popleft()
+        skipped: list[Member[Any]] = []  # another clock or id factory: the next group's, in their order
+        while queue and len(group) < MAX_GROUP:
+            member = queue.popleft()
             if member.future.done():  # cancelled while waiting
                 continue
-            if len(group) < MAX_GROUP and member.clock is first.clock and member.new_id is first.new_id:
+            if not group or (member.clock is group[0].clock and member.new_id is group[0].new_id):
                 group.append(member)
             else:
-                rest.append(member)
-        self.queue = rest
+                skipped.append(member)
+        queue.extendleft(reversed(skipped))  # a full group leaves the rest unscanned
         return group
 
     def _expire(self, started: float, error: LockTimeoutError) -> None:
