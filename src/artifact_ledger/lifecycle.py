@@ -145,11 +145,12 @@ class Retention:
         self.reads = reads
         self.repo = commands.repo
 
-    async def _artifact(self, batch: WriteBatch, aid: str) -> None:
+    async def _artifact(self, batch: WriteBatch, aid: str, *, release: bool) -> None:
         sql = provenance_statements(batch.driver.sql.dialect)
         head = await _rows_then(batch, (sql.stream_head, (aid,), False))
         if not head or head[0][1] in PROVENANCE_EVENTS:
-            raise ArtifactNotFoundError(f"artifact {aid} not found: there is nothing to hold", artifact_id=aid)
+            nothing = "there is no hold to release" if release else "there is nothing to hold"
+            raise ArtifactNotFoundError(f"artifact {aid} not found: {nothing}", artifact_id=aid)
 
     async def _hold_state(self, batch: WriteBatch, aid: str) -> HoldState | None:
         """The hold as its stream in the log says; the ``ledger_holds`` row must agree (else drift)."""
@@ -178,7 +179,7 @@ class Retention:
 
         async def hold(batch: WriteBatch) -> Hold:
             await batch.prefetch([])
-            await self._artifact(batch, aid)
+            await self._artifact(batch, aid, release=release)
             state = await self._hold_state(batch, aid)
             decided = decide_release(aid, state) if release else decide_hold(aid, state, id_text(batch.new_id))
             sealed = await batch._commit_events(decided, who)

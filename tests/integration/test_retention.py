@@ -197,8 +197,10 @@ async def test_hold_bad_input_appends_nothing(ledger: Ledger) -> None:
     before = await _types(ledger)
     async with ledger.manager() as m:
         unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
-        with pytest.raises(ArtifactNotFoundError, match=unknown):
+        with pytest.raises(ArtifactNotFoundError, match=f"artifact {unknown} not found: there is nothing to hold"):
             await m.hold(unknown, "why")
+        with pytest.raises(ArtifactNotFoundError, match=f"artifact {unknown} not found: there is no hold to release"):
+            await m.release(unknown, "why")
         with pytest.raises(HoldNotFoundError, match=aid):
             await m.release(aid, "never held")
         for reason in (None, "", "   "):
