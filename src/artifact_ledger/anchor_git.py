@@ -163,8 +163,9 @@ def check_git_notes(path: Path, target: str) -> None:
     """Refuse notes in ``path`` that git says were changed after their commit.
 
     :class:`InvalidCheckpointError` naming the file: changed in the work tree since its commit,
-    deleted from it, or changed or removed by a later commit. Notes written but never committed are
-    read like any other.
+    deleted from it, or changed or removed by a later commit, a merge commit included (its tree is
+    compared with each parent's: a merge that deletes or edits a note, with no commit of its own
+    doing so, is refused too). Notes written but never committed are read like any other.
     """
     git, top = git_work_tree(path, target, InvalidCheckpointError)
     relative = os.path.relpath(path.resolve(), top)
@@ -182,6 +183,7 @@ def check_git_notes(path: Path, target: str) -> None:
         "log",
         "-z",
         "--format=commit %H",
+        "-m",  # a merge's changes too, against each parent: without it a merge commit deleting a note shows none
         "--name-status",
         "--diff-filter=DMRT",
         "--",

@@ -1,0 +1,97 @@
+"""Checkpoint and anchor commands from a second adversarial review, on SQLite and PostgreSQL: an anchor
+repository whose notes were changed by a merge commit, verifier keys that are no keys, notes half written."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger.cli import main
+
+
+@pytest.fixture(autouse=True)
+def no_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without git config: no global or system file, no identity in the environment."""
+    empty = tmp_path / "empty.gitconfig"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+async def run(url: str, *argv: str) -> int:
+    return await asyncio.to_thread(main, ["--db", url, *argv])
+
+
+async def saves(url: str, count: int, tag: str = "i") -> None:
+    async with Ledger.open(url) as ledger, ledger.manager() as manager:
+        await manager.save_all([ArtifactIn(data={tag: i}) for i in range(count)])
+
+
+def git(repo: Path, *args: str) -> str:
+    who = ["-c", "user.name=x", "-c", "user.email=x@x"]
+    return subprocess.run(["git", *who, *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+async def anchored_twice(url: str, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A git anchor holding the notes of 4 and of 6 events: (the repository, the keys, the newest note)."""
+    keys, repo = tmp_path / "keys", tmp_path / "anchors"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "-b", "main")
+    await saves(url, 4)
+    assert await run(url, "checkpoint", "--to", f"git:{repo}", "--key-dir", str(keys)) == 0
+    await saves(url, 2)
+    assert await run(url, "checkpoint", "--to", f"git:{repo}", "--key-dir", str(keys)) == 0
+    (newest,) = repo.glob("000000000006-*.note")
+    return repo, keys, newest
+
+
+def merge_changing(repo: Path, change: str, note: Path) -> None:
+    """An 'evil merge': a side branch merged, the merge commit itself deleting or editing ``note``."""
+    git(repo, "checkout", "--quiet", "-b", "side")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "side work")
+    git(repo, "checkout", "--quiet", "main")
+    git(repo, "merge", "--quiet", "--no-ff", "--no-commit", "side")
+    if change == "delete":
+        git(repo, "rm", "--quiet", note.name)
+    else:  # the note's signature line doubled: still a note of the same tree, with the same name
+        text = note.read_text()
+        note.write_text(text + text.split("\n\n", 1)[1])
+        git(repo, "add", note.name)
+    git(repo, "commit", "--quiet", "-m", "merge side")
+
+
+@pytest.mark.parametrize("change", ["delete", "edit"])
+async def test_a_note_deleted_or_changed_by_a_merge_commit_is_refused(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    repo, keys, newest = await anchored_twice(url, tmp_path)
+    merge_changing(repo, change, newest)
+    assert len(git(repo, "log", "-1", "--format=%P").split()) == 2  # a merge commit
+    assert git(repo, "status", "--porcelain") == ""
+    capsys.readouterr()
+    assert await run(url, "verify", "--chain-only", "--checkpoints", f"git:{repo}", "--key-dir", str(keys)) == 1
+    err = capsys.readouterr().err
+    assert f"{newest}: changed or removed by commit" in err
+
+
+async def test_a_merge_that_changes_no_note_still_verifies(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, keys, _ = await anchored_twice(url, tmp_path)
+    git(repo, "checkout", "--quiet", "-b", "side")
+    (repo / "README").write_text("anchors of the prod ledger\n")
+    git(repo, "add", "README")
+    git(repo, "commit", "--quiet", "-m", "side work")
+    git(repo, "checkout", "--quiet", "main")
+    await saves(url, 1)
+    assert await run(url, "checkpoint", "--to", f"git:{repo}", "--key-dir", str(keys)) == 0  # a note the side lacks
+    git(repo, "merge", "--quiet", "--no-ff", "-m", "merge side", "side")
+    capsys.readouterr()
+    assert await run(url, "verify", "--chain-only", "--checkpoints", f"git:{repo}", "--key-dir", str(keys)) == 0
+    assert "holds the history of 3 checkpoint(s)" in capsys.readouterr().out
