@@ -147,7 +147,7 @@ class Checkpoint(BaseModel):
         signatures by keys not given are ignored.
         """
         ed25519 = _ed25519()
-        keys = [_parse_verifier_key(k) for k in verifier_keys]
+        keys = [parse_verifier_key(k) for k in verifier_keys]
         body = self.body()
         verified: list[str] = []
         for signature in self.signatures:
@@ -212,7 +212,8 @@ def _key_id(name: str, public: bytes) -> str:
     return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public).digest()[:4].hex()
 
 
-def _parse_verifier_key(text: str) -> tuple[str, str, bytes]:
+def parse_verifier_key(text: str) -> tuple[str, str, bytes]:
+    """(name, key id hex, public key) of a C2SP Ed25519 verifier key; :class:`InvalidCheckpointError` naming it."""
     name, _, rest = text.strip().partition("+")
     key_id, _, encoded = rest.partition("+")
     try:

@@ -95,3 +95,20 @@ async def test_a_merge_that_changes_no_note_still_verifies(
     capsys.readouterr()
     assert await run(url, "verify", "--chain-only", "--checkpoints", f"git:{repo}", "--key-dir", str(keys)) == 0
     assert "holds the history of 3 checkpoint(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("with_notes", [False, True])
+async def test_a_verifier_key_that_is_no_key_is_a_usage_error_naming_it(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], with_notes: bool
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 3)
+    if with_notes:
+        assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(tmp_path / "keys")) == 0
+    capsys.readouterr()
+    for bad in ("garbage", "witness+1a2b3c4d+AAAA", "x+00000000+" + "A" * 44):
+        assert await run(url, "verify", "--chain-only", "--checkpoints", str(notes), "--key", bad) == 2
+        out, err = capsys.readouterr()
+        assert f"--key {bad!r} is not an Ed25519 verifier key" in err
+        assert "holds the history" not in out  # nothing checked against the notes with a key that is none

@@ -19,8 +19,8 @@ from typing import Any
 
 from .. import anchors
 from ..checkpoint_dir import SUFFIX, note_path, read_notes, skipped_entries, write_note
-from ..checkpoints import Checkpoint, CheckpointSigner
-from ..errors import AnchorError, InvalidArgumentError
+from ..checkpoints import Checkpoint, CheckpointSigner, parse_verifier_key
+from ..errors import AnchorError, InvalidArgumentError, InvalidCheckpointError
 from ..ledger import Ledger
 from . import render
 
@@ -95,8 +95,16 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
 
 def verifier_keys(ledger: Ledger, keys: Sequence[str] | None, key_dir: str | None) -> list[str]:
     """The verifier keys ``verify --checkpoints`` checks signatures with: every ``--key``, and the ledger's own
-    when ``--key-dir`` names the directory of its signing key (which must exist: a check never mints a key)."""
+    when ``--key-dir`` names the directory of its signing key (which must exist: a check never mints a key).
+
+    A ``--key`` that is no Ed25519 verifier key is :class:`InvalidArgumentError` naming it, whether or not a
+    note would be checked with it (an empty directory passed, and a note failed as if it were forged)."""
     found = list(keys or [])
+    for key in found:
+        try:
+            parse_verifier_key(key)
+        except InvalidCheckpointError as exc:
+            raise InvalidArgumentError(f"--key {exc}") from None
     if key_dir is not None:
         path = Path(key_dir) / f"{ledger.ledger_id}.ed25519"
         if not path.is_file():
