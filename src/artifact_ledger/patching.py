@@ -21,8 +21,14 @@ from ulid import ULID
 from . import codec, queries
 from .ambient import current as current_attribution
 from .commands import Commands, version_argument
-from .errors import ArtifactDeletedError, ArtifactNotFoundError, DataNotSerializableError, InvalidArgumentError
-from .events import ContentRef
+from .errors import (
+    ArtifactDeletedError,
+    ArtifactNotFoundError,
+    DataNotSerializableError,
+    InvalidArgumentError,
+    RedactedError,
+)
+from .events import REDACTED_CODEC, ContentRef
 from .ids import parse_id
 from .projections.rows import ArtifactRow
 from .schemas import ArtifactIn, ArtifactOut
@@ -86,6 +92,14 @@ async def _patched_data(
         return merged, False
     if row.content is None or _declared_type(merged) == _declared_type(base):
         return merged, True
+    if row.content.codec == REDACTED_CODEC:  # its bytes are gone: nothing to store again under the new type
+        raise RedactedError(
+            f"the content of artifact {row.id} version {row.version} was redacted, so it cannot be stored again "
+            f"under content_type {_declared_type(merged)!r:.80}; set content in the same patch, or leave "
+            "content_type as it is",
+            artifact_id=row.id,
+            version=row.version,
+        )
     # The declared type decides the codec and the media type: encode the content again, like a save.
     merged["content"] = await _stored_content(commands, batch, row.content)
     return merged, False
