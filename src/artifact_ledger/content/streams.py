@@ -374,11 +374,18 @@ async def prepare_stream(
 
 
 def _open_file(path: Path) -> IO[bytes]:
-    handle = open(path, "rb")  # noqa: SIM115  # closed by the ChunkSource
-    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-        handle.close()
-        raise IsADirectoryError(0, "not a regular file")
-    return handle
+    """``path`` open for reading, when it is a regular file. Opened without waiting (``O_NONBLOCK``):
+    a FIFO, whose ``open`` waits for a writer to appear, is refused at once, as a device is."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+        if hasattr(os, "O_NONBLOCK"):  # a regular file: back to ordinary reads
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")  # closed by the ChunkSource
 
 
 async def _from_file(
