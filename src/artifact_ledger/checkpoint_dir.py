@@ -9,8 +9,10 @@ HTTP console's verify badge (``serve --checkpoints DIR``) share these functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,19 +36,73 @@ def note_path(directory: Path, checkpoint: Checkpoint) -> Path:
 
 
 def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
-    """Add the note to ``directory`` (made if missing); the same note again changes nothing."""
+    """Add the note to ``directory`` (made if missing); the same note again changes nothing.
+
+    The note appears whole or not at all: it is written and synced under a temporary name (``.<name>.<random>.tmp``)
+    and linked to its own name, which fails if the name is taken. A write cut short (a full disk, a crash)
+    leaves no truncated note behind, which, never rewritten, would fail every later check of the directory.
+    Where the file system has no hard links the note is created in place and removed if its write fails.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     path = note_path(directory, checkpoint)
     text = checkpoint.note().encode()
+    temp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        if read_note_file(path) != text:
-            raise LedgerError(f"{path} already holds another note: checkpoint files are never rewritten") from None
-        return path
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(text)
+        _write_synced(temp, text)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return _same_note(path, text)
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+            try:
+                _write_synced(path, text)
+            except FileExistsError:
+                return _same_note(path, text)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    _sync_directory(directory)
     return path
+
+
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+"""What ``link`` answers on a file system without hard links (FAT, some network and FUSE mounts)."""
+
+
+def _write_synced(path: Path, text: bytes) -> None:
+    """Create ``path`` (never an existing name or a link) holding ``text``, on disk; removed if the write fails."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
+def _same_note(path: Path, text: bytes) -> Path:
+    if read_note_file(path) != text:
+        raise LedgerError(f"{path} already holds another note: checkpoint files are never rewritten")
+    return path
+
+
+def _sync_directory(directory: Path) -> None:
+    """The new name on disk too (best effort: some systems cannot open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 MAX_NOTE = 1 << 20

@@ -4,12 +4,19 @@ repository whose notes were changed by a merge commit, verifier keys that are no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
+import resource
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger import AnchorError, ArtifactIn, Ledger
+from artifact_ledger.anchors import keep_in_directory
 from artifact_ledger.cli import main
 
 
@@ -112,3 +119,55 @@ async def test_a_verifier_key_that_is_no_key_is_a_usage_error_naming_it(
         out, err = capsys.readouterr()
         assert f"--key {bad!r} is not an Ed25519 verifier key" in err
         assert "holds the history" not in out  # nothing checked against the notes with a key that is none
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Writes past ``limit`` bytes fail (EFBIG) as on a full disk: the write that crosses it is cut short."""
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+async def test_a_note_whose_write_fails_half_way_leaves_no_file_and_the_next_run_keeps_it(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 5)
+    async with Ledger.open(url) as ledger:
+        made = await ledger.checkpoint(key_dir=keys)
+    with file_size_limit(40), pytest.raises(AnchorError, match=str(notes)):
+        keep_in_directory(notes, made)  # the disk fills up after 40 bytes of the note
+    assert [p.name for p in notes.iterdir()] == []  # no truncated note that no run could ever replace
+    capsys.readouterr()
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    assert await run(url, "verify", "--chain-only", "--checkpoints", str(notes), "--key-dir", str(keys)) == 0
+    assert "holds the history of 1 checkpoint(s)" in capsys.readouterr().out
+    (note,) = notes.iterdir()
+    assert note.read_text() == made.note()
+
+
+async def test_a_directory_without_hard_links_still_keeps_notes_once(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 5)
+    async with Ledger.open(url) as ledger:
+        made = await ledger.checkpoint(key_dir=tmp_path / "keys")
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert keep_in_directory(notes, made)[1:] == (True, [])
+    assert keep_in_directory(notes, made)[1:] == (False, [])  # the same note again: nothing written
+    with file_size_limit(40), pytest.raises(AnchorError):
+        keep_in_directory(notes, made.model_copy(update={"size": 4}))  # another name, cut short
+    assert [p.read_text() for p in notes.iterdir()] == [made.note()]
