@@ -261,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoints.add_parsers(sub)
     namespaces.add_parser(sub)
     _completion(sub)
-    # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`.
-    for command in sub.choices.values():
+    # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`, and
+    # after an action of a command that has them: `artifact-ledger alias ls --db URL`.
+    for command in _with_actions(sub):
         command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
         command.add_argument("--read-db", default=argparse.SUPPRESS, metavar="URL", help=reading.READ_DB_HELP)
         command.add_argument("--blobs", default=argparse.SUPPRESS, metavar="URL", help=BLOBS_HELP)
@@ -276,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
+
+
+def _with_actions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> list[argparse.ArgumentParser]:
+    """Every command's parser and, for a command with actions (``alias set``, ``alias ls``...), each action's."""
+    found: list[argparse.ArgumentParser] = []
+    for command in sub.choices.values():
+        found.append(command)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.extend(action.choices.values())
+    return found
 
 
 def exit_code(exc: BaseException) -> int:

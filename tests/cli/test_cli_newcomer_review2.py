@@ -1,0 +1,40 @@
+"""A newcomer's and careless operator's second review of the CLI (SQLite and PostgreSQL): what the
+guides say against what the commands do, and the usual mistakes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger.cli import main
+
+
+@pytest.fixture
+def db(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The shared ``url`` fixture with one artifact at version 2."""
+    monkeypatch.setenv("ARTIFACT_LEDGER_KEY_DIR", str(tmp_path / "keys"))
+
+    async def seed() -> str:
+        async with Ledger.open(url) as ledger, ledger.manager() as m:
+            saved = await m.save(ArtifactIn(data={"n": 1}))
+            await m.save(ArtifactIn(id=saved.id, data={"n": 2}))
+            return str(saved.id)
+
+    return url, asyncio.run(seed())
+
+
+def test_alias_actions_take_the_global_options_after_them(
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cli.md: the global options go before or after the command; `alias ls --db URL` was
+    'unrecognized arguments: --db' (exit 2) while `ls --db URL` worked."""
+    url, aid = db
+    assert main(["alias", "set", "production", aid, "--version", "1", "--db", url, "--actor", "alice"]) == 0
+    assert main(["alias", "ls", "--db", url, "--json"]) == 0
+    assert '"production"' in capsys.readouterr().out
+    assert main(["alias", "show", "production", "--db", url, "--debug"]) == 0
+    assert main(["alias", "history", "production", "--db", url, "-v"]) == 0
+    assert "alias.set" in capsys.readouterr().out
