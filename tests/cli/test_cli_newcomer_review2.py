@@ -38,3 +38,22 @@ def test_alias_actions_take_the_global_options_after_them(
     assert main(["alias", "show", "production", "--db", url, "--debug"]) == 0
     assert main(["alias", "history", "production", "--db", url, "-v"]) == 0
     assert "alias.set" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("version", ["1_0", "+2", "٢", "2.0"])
+def test_alias_expected_version_takes_ascii_digits_only(
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str], version: str
+) -> None:
+    """`alias set --expected ID@1_0` read version 10 and `ID@+2` / `ID@٢` version 2 (int()), so a
+    stale guard could pass; the other version options refuse them since the whole-number review."""
+    url, aid = db
+    assert main(["--db", url, "alias", "set", "production", aid]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", url, "alias", "set", "production", aid, "--version", "1", "--expected", f"{aid}@{version}"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --expected" in err, err
+    assert repr(version) in err, err
+    assert main(["--db", url, "alias", "show", "production", "--json"]) == 0
+    assert '"version": 2' in capsys.readouterr().out  # not moved

@@ -77,11 +77,8 @@ def expected_target(text: str) -> str | tuple[str, int]:
         ) from None
     if not at:
         return aid
-    try:
-        number = int(version)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_VERSION:
+    number = values.signed_whole(version)  # plain ASCII digits: int() also reads 1_0 as 10, +1 and ١ as 1
+    if number is None or not 1 <= number <= MAX_VERSION:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not ID or ID@VERSION: {version!r} is not a version (a whole number from 1 to {MAX_VERSION:,})"
         )
