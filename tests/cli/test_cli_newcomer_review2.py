@@ -57,3 +57,17 @@ def test_alias_expected_version_takes_ascii_digits_only(
     assert repr(version) in err, err
     assert main(["--db", url, "alias", "show", "production", "--json"]) == 0
     assert '"version": 2' in capsys.readouterr().out  # not moved
+
+
+def test_a_refused_export_does_not_say_it_removed_anything(
+    db: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`export /missing/parent/bundle` was refused before anything was written, yet the line ended
+    '; removed the export that did not finish from ...', as if a half bundle had been there."""
+    url, _ = db
+    target = tmp_path / "missing" / "bundle"
+    assert main(["--db", url, "export", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "parent directory" in err, err
+    assert "removed" not in err, err
+    assert not target.parent.exists()

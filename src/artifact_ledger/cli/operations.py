@@ -100,7 +100,12 @@ async def _export(args: argparse.Namespace) -> int:
         if isinstance(unfinished, UnfinishedExport):
             unfinished.begun = True
         with _progress("exporting", total or None, args.json) as advance:
-            manifest = await export_ledger(ledger.engine, args.path, progress=advance)
+            try:
+                manifest = await export_ledger(ledger.engine, args.path, progress=advance)
+            except (InvalidArgumentError, FileExistsError):
+                if isinstance(unfinished, UnfinishedExport):
+                    unfinished.path = None  # refused before anything was written: nothing to remove or report
+                raise
     if args.json:
         render.print_json(dataclasses.asdict(manifest))
     else:
