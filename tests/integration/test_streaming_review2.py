@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import io
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,85 @@ async def test_a_fifo_path_is_refused_at_once_not_waited_on(
     finally:  # a save blocked in open() is let go by a writer appearing
         with contextlib.suppress(OSError):
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+class Failing(io.RawIOBase):
+    """A pipe-like binary file that breaks after ``good`` bytes (a network mount going away)."""
+
+    def __init__(self, good: int) -> None:
+        self._data = io.BytesIO(payload(good))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        piece = self._data.read(min(len(buffer), 300))
+        if not piece:
+            raise OSError(5, "Input/output error")
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+class Greedy(io.BytesIO):
+    """A seekable file whose read(size) returns more than it was asked for."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(-1 if size is None or size < 0 else size * 2)
+
+
+class NoSize:
+    """Has a read() that takes no size."""
+
+    def read(self) -> bytes:
+        return b"abc"
+
+
+class NoTell(io.BytesIO):
+    """Says it can seek, then cannot tell where it is (a socket wrapped too eagerly)."""
+
+    def tell(self) -> int:
+        raise OSError(29, "Illegal seek")
+
+
+async def test_a_file_object_that_breaks_is_invalid_data_and_writes_nothing(
+    blob_ledger: Ledger, blob_root: Path | None, tmp_path: Path
+) -> None:
+    closed = (tmp_path / "closed.bin").open("wb+")
+    closed.close()
+
+    async def released() -> Any:
+        view = memoryview(b"abc")
+        view.release()
+        yield view
+
+    broken: list[tuple[Any, str]] = [
+        (closed, r"file object cannot be read: .*closed file"),
+        (Failing(2 * CHUNK + 100), r"file object cannot be read after \d+ bytes of a chunk: OSError: .*Input/output"),
+        (Greedy(payload(3 * CHUNK)), r"returned 2048 bytes when asked for at most 1024"),
+        (NoSize(), r"file object cannot be read after 0 bytes of a chunk: TypeError"),
+        (released(), r"yielded a memoryview after 0 bytes that cannot be read as bytes"),
+        (Path("/proc/self/mem"), r"content file '/proc/self/mem' cannot be read after 0 bytes of a chunk: OSError"),
+    ]
+    async with blob_ledger.manager() as manager:
+        for source, message in broken:
+            with pytest.raises(InvalidArtifactDataError, match=message):
+                await manager.save(ArtifactIn(data={"content": source}))
+        assert await events(blob_ledger) == 0
+        assert stray_files(blob_root) == []
+        saved = await manager.save(ArtifactIn(data={"content": io.BytesIO(payload(3 * CHUNK))}))
+        assert await read_all(manager, saved.id) == payload(3 * CHUNK)
+
+
+async def test_a_file_that_cannot_tell_and_a_view_that_is_not_contiguous_are_read_as_their_bytes(
+    blob_ledger: Ledger,
+) -> None:
+    data = payload(3 * CHUNK + 7)
+
+    async def strided() -> AsyncIterator[memoryview]:
+        yield memoryview(data + data)[::2]  # every other byte
+
+    async with blob_ledger.manager() as manager:
+        untold = await manager.save(ArtifactIn(data={"content": NoTell(data)}))
+        assert await read_all(manager, untold.id) == data
+        viewed = await manager.save(ArtifactIn(data={"content": strided()}))
+        assert await read_all(manager, viewed.id) == (data + data)[::2]

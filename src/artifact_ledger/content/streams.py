@@ -143,8 +143,10 @@ class ChunkSource:
         chunk_size: int,
         stager: ChunkStager | None = None,
         staged: Sequence[tuple[str, str]] = (),
+        what: str = "the content's file object",
     ) -> None:
         self._handle = handle
+        self._what = what
         self._start = start
         self._owned = owned
         self._chunk_size = chunk_size
@@ -157,7 +159,7 @@ class ChunkSource:
         """The content again, one chunk at a time, from where the first pass started."""
         await asyncio.to_thread(self._handle.seek, self._start)
         while True:
-            data = await asyncio.to_thread(_read_exactly, self._handle, self._chunk_size)
+            data = await asyncio.to_thread(_read_exactly, self._handle, self._chunk_size, self._what)
             if not data:
                 return
             yield data
@@ -203,7 +205,7 @@ class ChunkSource:
                 await asyncio.wait([ahead])
 
     def _hashed(self) -> tuple[str, bytes]:
-        data = _read_exactly(self._handle, self._chunk_size)
+        data = _read_exactly(self._handle, self._chunk_size, self._what)
         return (hashlib.sha256(data).hexdigest() if data else ""), data
 
     def close(self) -> None:
@@ -224,26 +226,44 @@ class PreparedStream:
     source: ChunkSource
 
 
-def _read_exactly(handle: IO[bytes], size: int) -> bytes:
-    """Up to ``size`` bytes; fewer only at the end (a raw file may return short reads)."""
-    data = handle.read(size)
-    if data is None:
-        raise InvalidArtifactDataError("the content's file object is non-blocking and had no data ready")
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise InvalidArtifactDataError(
-            f"the content's file object returned {type(data).__name__}, not bytes: open it in binary mode ('rb')"
-        )
-    if len(data) == size or not data:
-        return bytes(data)
-    parts = [bytes(data)]
-    got = len(data)
+def _read_exactly(handle: IO[bytes], size: int, what: str = "the content's file object") -> bytes:
+    """Up to ``size`` bytes; fewer only at the end (a raw file may return short reads).
+
+    Whatever the file object does wrong is :class:`InvalidArtifactDataError` naming ``what`` (the
+    path, for content given as one), its own exception chained: a read that fails (``OSError``, a
+    closed file's ``ValueError``, a ``read`` that takes no size), no data ready (non-blocking), text,
+    or more bytes than asked for (the chunks are cut at fixed offsets, so the same bytes always give
+    the same content)."""
+    parts: list[bytes] = []
+    got = 0
     while got < size:
-        more = handle.read(size - got)
-        if not more:
+        try:
+            data = handle.read(size - got)
+        except (OSError, ValueError, TypeError) as exc:
+            raise InvalidArtifactDataError(
+                f"{what} cannot be read after {got} bytes of a chunk: {type(exc).__name__}: {exc}"
+            ) from exc
+        if data is None:
+            raise InvalidArtifactDataError(f"{what} is non-blocking and had no data ready")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidArtifactDataError(
+                f"{what} returned {type(data).__name__}, not bytes: open it in binary mode ('rb')"
+            )
+        try:
+            piece = bytes(data)
+        except (ValueError, TypeError, BufferError) as exc:
+            raise InvalidArtifactDataError(
+                f"{what} returned a {type(data).__name__} that cannot be read: {exc}"
+            ) from exc
+        if len(piece) > size - got:
+            raise InvalidArtifactDataError(
+                f"{what} returned {len(piece)} bytes when asked for at most {size - got}: its read(size) is broken"
+            )
+        if not piece:
             break
-        parts.append(bytes(more))
-        got += len(more)
-    return b"".join(parts)
+        parts.append(piece)
+        got += len(piece)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 _STAGE_THREADS: Final = 2
@@ -320,11 +340,11 @@ class _Hasher:
 
 
 def _hash_file(
-    handle: IO[bytes], chunk_size: int, stager: ChunkStager | None
+    handle: IO[bytes], chunk_size: int, stager: ChunkStager | None, what: str
 ) -> tuple[StreamedContent, list[tuple[str, str]]]:
     hasher = _Hasher(stager)
     try:
-        while chunk := _read_exactly(handle, chunk_size):
+        while chunk := _read_exactly(handle, chunk_size, what):
             hasher.add(chunk)
         content = hasher.done()
     except BaseException:
@@ -362,15 +382,29 @@ async def prepare_stream(
             raise InvalidArtifactDataError(
                 f"content file {str(path)!r} cannot be read: {exc.strerror or exc}"
             ) from None
-        return await _from_file(handle, size, owned=True, stager=stager)
+        return await _from_file(handle, size, owned=True, stager=stager, what=f"content file {str(path)!r}")
     if hasattr(value, "__aiter__"):
         return await _spool(value, size)
     if isinstance(value, io.TextIOBase):
         raise InvalidArtifactDataError("the content's file object is in text mode: open it in binary mode ('rb')")
-    seekable = getattr(value, "seekable", None)
-    if callable(seekable) and seekable():
+    if _can_seek(value):
         return await _from_file(value, size, owned=False, stager=stager)
     return await _spool(_file_chunks(value, size), size)
+
+
+def _can_seek(value: Any) -> bool:
+    """Whether a file object can be read twice (``seekable()`` and ``tell()`` answer); a closed one
+    is :class:`InvalidArtifactDataError`. One whose ``tell`` fails is read once, through a spool."""
+    seekable = getattr(value, "seekable", None)
+    try:
+        if not (callable(seekable) and seekable()):
+            return False
+        value.tell()
+    except ValueError as exc:  # what io raises for a closed file
+        raise InvalidArtifactDataError(f"the content's file object cannot be read: {exc}") from exc
+    except OSError:
+        return False
+    return True
 
 
 def _open_file(path: Path) -> IO[bytes]:
@@ -389,12 +423,17 @@ def _open_file(path: Path) -> IO[bytes]:
 
 
 async def _from_file(
-    handle: IO[bytes], chunk_size: int, *, owned: bool, stager: ChunkStager | None = None
+    handle: IO[bytes],
+    chunk_size: int,
+    *,
+    owned: bool,
+    stager: ChunkStager | None = None,
+    what: str = "the content's file object",
 ) -> PreparedStream:
     hashing: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]] | None = None
     try:
         start = handle.tell()
-        hashing = asyncio.get_running_loop().run_in_executor(None, _hash_file, handle, chunk_size, stager)
+        hashing = asyncio.get_running_loop().run_in_executor(None, _hash_file, handle, chunk_size, stager, what)
         content, staged = await asyncio.shield(hashing)  # a cancelled save leaves the thread to finish
     except BaseException:
         if stager is not None and hashing is not None and not hashing.done():
@@ -403,7 +442,7 @@ async def _from_file(
         if owned:
             handle.close()
         raise
-    source = ChunkSource(handle, start, owned=owned, chunk_size=chunk_size, stager=stager, staged=staged)
+    source = ChunkSource(handle, start, owned=owned, chunk_size=chunk_size, stager=stager, staged=staged, what=what)
     return PreparedStream(content, source)
 
 
@@ -428,7 +467,16 @@ async def _spool(pieces: Any, chunk_size: int) -> PreparedStream:
                     f"streamed content yielded a {type(piece).__name__} after {hasher.size + len(pending)} "
                     "bytes; an async iterator of content must yield bytes"
                 )
-            pending += piece
+            try:
+                pending += piece
+            except (TypeError, ValueError, BufferError):
+                try:  # a view that is not contiguous: its bytes in order
+                    pending += bytes(piece)
+                except (TypeError, ValueError, BufferError) as exc:
+                    raise InvalidArtifactDataError(
+                        f"streamed content yielded a {type(piece).__name__} after {hasher.size + len(pending)} "
+                        f"bytes that cannot be read as bytes: {exc}"
+                    ) from None
             while len(pending) >= chunk_size:
                 chunk = bytes(pending[:chunk_size])
                 del pending[:chunk_size]
