@@ -24,3 +24,53 @@ async def test_a_patch_of_content_type_over_redacted_content_is_refused_by_name(
     assert await event_count(manager) == count  # nothing written
     replaced = await manager.patch(a.id, {"content_type": "text/csv", "content": b"x,y\n"})  # new content: fine
     assert (replaced.version, replaced.data["content"]) == (2, b"x,y\n")  # type: ignore[index]
+
+
+def _shows_a_change(diff: object) -> bool:
+    from artifact_ledger.schemas.content_diffs import DataFrameContentDiff
+
+    assert isinstance(diff, DataFrameContentDiff)
+    counts = (diff.rows_added, diff.rows_removed, diff.rows_changed)
+    lists = (diff.columns_added, diff.columns_removed, diff.columns_changed, diff.dtype_changes)
+    return any(counts) or any(lists) or bool(diff.note)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ({1: [1, 2]}, {"1": [1, 2]}, "column label 1 -> '1'"),
+        ({None: [1]}, {"None": [1]}, "column label None -> 'None'"),
+        ({"a": [1], "b": [2]}, {"b": [2], "a": [1]}, "column order changed"),
+        ("named index", "unnamed index", "index name 'k' -> None"),
+        ("range index", "labelled index", "index labels changed (rows matched by position"),
+        ("ledger frame", "pandas frame", "format changed (DataFrame -> pandas.DataFrame)"),
+        ("range index", "index of the same labels", "differ in how they are stored"),
+    ],
+)
+async def test_a_frame_diff_never_looks_unchanged_when_the_frame_changed(
+    manager: ArtifactManager, old: object, new: object, said: str
+) -> None:
+    """Column labels are compared as text, so 1 -> '1' (or None -> 'None'), a new column order, an
+    index renamed or relabelled, or a frame saved as the other frame type gave a content diff with
+    nothing in it (no rows, no columns, no note) while the content's hash changed."""
+    pd = pytest.importorskip("pandas")
+    from artifact_ledger import DataFrame
+
+    frames = {
+        "named index": pd.DataFrame({"a": [1]}).rename_axis("k"),
+        "unnamed index": pd.DataFrame({"a": [1]}),
+        "range index": pd.DataFrame({"a": [1, 2]}),
+        "labelled index": pd.DataFrame({"a": [1, 2]}, index=[10, 20]),
+        "index of the same labels": pd.DataFrame({"a": [1, 2]}, index=pd.Index([0, 1])),
+        "ledger frame": DataFrame(columns=["a"], data=[[1]]),
+        "pandas frame": pd.DataFrame({"a": [1]}),
+    }
+    a = await manager.save(ArtifactIn(data={"content": frames.get(old) if isinstance(old, str) else pd.DataFrame(old)}))
+    b = await manager.save(
+        ArtifactIn(id=a.id, data={"content": frames.get(new) if isinstance(new, str) else pd.DataFrame(new)})
+    )
+    assert b.version == 2
+    diff = (await manager.diff(a.id, 1, 2)).content_diff
+    assert diff is not None
+    assert _shows_a_change(diff), diff
+    assert said in (diff.note or ""), diff.note

@@ -3,7 +3,10 @@
 Both DataFrame codecs store canonical JSON, so a frame is read here as plain columns, rows and
 (for pandas frames) index labels and dtypes. Rows are matched by index label when both frames
 have unique, explicit labels, else aligned as sequences (so an inserted row is one row added,
-not every later row changed). Rows are compared on the columns both frames have.
+not every later row changed). Rows are compared on the columns both frames have. What rows and
+columns cannot show is said in the note (a column label of another type that reads the same as
+text, ``1`` to ``'1'``; the column order; the axes' names, dtypes and frequencies; the index
+labels of rows matched by position; the frame type), so a changed frame never diffs as unchanged.
 """
 
 from __future__ import annotations
@@ -76,22 +79,27 @@ def _key(row: list[Any], positions: list[int]) -> bytes:
     return codec.dumps([row[p] for p in positions])
 
 
+def _by_label(old: Frame, new: Frame) -> bool:
+    """Whether rows are matched by index label: both frames have explicit, unique labels."""
+    if old.labels is None or new.labels is None:
+        return False
+    return all(len({codec.dumps(x) for x in labels}) == len(labels) for labels in (old.labels, new.labels))
+
+
 def _pairs(old: Frame, new: Frame, op: list[int], np: list[int]) -> list[tuple[str, list[int], list[int]]]:
     """(``equal``/``change``/``remove``/``add``, old rows, new rows) blocks."""
-    if old.labels is not None and new.labels is not None:
-        ol, nl = [codec.dumps(x) for x in old.labels], [codec.dumps(x) for x in new.labels]
-        if len(set(ol)) == len(ol) and len(set(nl)) == len(nl):
-            where = {label: i for i, label in enumerate(nl)}
-            blocks: list[tuple[str, list[int], list[int]]] = []
-            for i, label in enumerate(ol):
-                j = where.pop(label, None)
-                if j is None:
-                    blocks.append(("remove", [i], []))
-                else:
-                    same = _key(old.rows[i], op) == _key(new.rows[j], np)
-                    blocks.append(("equal" if same else "change", [i], [j]))
-            blocks.extend(("add", [], [j]) for j in sorted(where.values()))
-            return blocks
+    if old.labels is not None and new.labels is not None and _by_label(old, new):
+        where = {codec.dumps(label): j for j, label in enumerate(new.labels)}
+        blocks: list[tuple[str, list[int], list[int]]] = []
+        for i, label in enumerate(old.labels):
+            j = where.pop(codec.dumps(label), None)
+            if j is None:
+                blocks.append(("remove", [i], []))
+            else:
+                same = _key(old.rows[i], op) == _key(new.rows[j], np)
+                blocks.append(("equal" if same else "change", [i], [j]))
+        blocks.extend(("add", [], [j]) for j in sorted(where.values()))
+        return blocks
     a = [_key(r, op) for r in old.rows]
     b = [_key(r, np) for r in new.rows]
     out: list[tuple[str, list[int], list[int]]] = []
@@ -107,6 +115,69 @@ def _pairs(old: Frame, new: Frame, op: list[int], np: list[int]) -> list[tuple[s
 
 def _label(frame: Frame, row: int) -> Any:
     return frame.labels[row] if frame.labels is not None else None
+
+
+MAX_NAMED: Final = 5
+"""Column labels named one by one in a note; past it, how many more."""
+
+
+def _is_pandas(document: Any) -> bool:
+    return isinstance(document, dict) and "index" in document
+
+
+def _axis(spec: dict[str, Any]) -> dict[str, Any]:
+    """An axis's name, dtype and frequency (a range index is int64 labels)."""
+    dtype = "int64" if spec["kind"] == "range" else spec.get("dtype")
+    return {"name": spec.get("name"), "dtype": dtype, "freq": spec.get("freq")}
+
+
+def _listed(items: list[str]) -> str:
+    more = f" and {len(items) - MAX_NAMED:,} more" if len(items) > MAX_NAMED else ""
+    return ", ".join(items[:MAX_NAMED]) + more
+
+
+def _relabelled(old: dict[str, Any], new: dict[str, Any], old_rows: int, new_rows: int) -> bool:
+    """Whether the index labels of rows matched by position changed: two ranges that start or step
+    elsewhere, or label lists that differ when no row was added or removed (else that shows)."""
+    if old["kind"] == new["kind"] == "range":
+        return bool((old["start"], old["step"]) != (new["start"], new["step"]) and old_rows and new_rows)
+    if old_rows != new_rows:
+        return False
+    return codec.dumps(_index_values(old)[:old_rows]) != codec.dumps(_index_values(new)[:new_rows])
+
+
+def _layout_notes(old_doc: Any, new_doc: Any, old: Frame, new: Frame, common: list[str]) -> list[str]:
+    """What changed besides rows, columns and dtypes, in words: a column label of another type that
+    reads the same as text (``1`` to ``'1'``), the column order, the index's or the columns' name,
+    dtype or frequency, the index labels where rows were matched by position, the frame type."""
+    if old_doc is None or new_doc is None:
+        return []
+    notes = []
+    if _is_pandas(old_doc) != _is_pandas(new_doc):
+        kinds = ["pandas.DataFrame" if _is_pandas(doc) else "DataFrame" for doc in (old_doc, new_doc)]
+        notes.append(f"format changed ({kinds[0]} -> {kinds[1]})")
+    old_raw = dict(zip(old.columns, _column_labels(old_doc), strict=True))
+    new_raw = dict(zip(new.columns, _column_labels(new_doc), strict=True))
+    relabelled = [
+        f"{old_raw[c]!r:.60} -> {new_raw[c]!r:.60}"
+        for c in common
+        if codec.dumps(old_raw[c]) != codec.dumps(new_raw[c])
+    ]
+    if relabelled:
+        notes.append(f"column label {_listed(relabelled)}")
+    new_set = set(new.columns)
+    old_set = set(old.columns)
+    if [c for c in old.columns if c in new_set] != [c for c in new.columns if c in old_set]:
+        notes.append("column order changed")
+    if _is_pandas(old_doc) and _is_pandas(new_doc):
+        for axis in ("index", "columns"):
+            before, after = _axis(old_doc[axis]), _axis(new_doc[axis])
+            notes.extend(
+                f"{axis} {key} {before[key]!r:.60} -> {after[key]!r:.60}" for key in before if before[key] != after[key]
+            )
+        if not _by_label(old, new) and _relabelled(old_doc["index"], new_doc["index"], len(old.rows), len(new.rows)):
+            notes.append("index labels changed (rows matched by position, not by label)")
+    return notes
 
 
 def frame_diff(old_doc: Any, new_doc: Any) -> DataFrameContentDiff:
@@ -168,4 +239,12 @@ def frame_diff(old_doc: Any, new_doc: Any) -> DataFrameContentDiff:
             if len(result.changed_sample) < SAMPLE:
                 result.changed_sample.append(FrameRowChange(old_row=i, new_row=j, label=_label(old, i), cells=cells))
     result.columns_changed = [c for c in common if c in changed_columns]
+    notes = _layout_notes(old_doc, new_doc, old, new, common)
+    shown = result.rows_added or result.rows_removed or result.rows_changed or result.dtype_changes
+    if not (notes or shown or result.columns_added or result.columns_removed or result.truncated) and (
+        codec.dumps(old_doc) != codec.dumps(new_doc)
+    ):
+        notes.append("the frames differ in how they are stored, not in their rows, columns or dtypes")
+    if notes:
+        result.note = "; ".join([*notes, *([result.note] if result.note else [])])
     return result
