@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from artifact_ledger import ArtifactIn, InvalidArtifactDataError, Ledger
+from artifact_ledger import ArtifactIn, InvalidArtifactDataError, Ledger, StreamedContent
 from artifact_ledger.content import streams
 
 CHUNK = 1024
@@ -146,3 +146,31 @@ async def test_a_file_that_cannot_tell_and_a_view_that_is_not_contiguous_are_rea
         assert await read_all(manager, untold.id) == data
         viewed = await manager.save(ArtifactIn(data={"content": strided()}))
         assert await read_all(manager, viewed.id) == (data + data)[::2]
+
+
+# ---- a StreamedContent built by the caller ------------------------------------------------------------------
+async def test_a_streamed_content_that_cannot_be_true_is_refused_naming_what_is_wrong(blob_ledger: Ledger) -> None:
+    data = payload(3 * CHUNK)
+    async with blob_ledger.manager() as manager:
+        real = (await manager.save(ArtifactIn(data={"content": io.BytesIO(data)}))).data["content"]
+        single = (await manager.save(ArtifactIn(data={"content": io.BytesIO(data[:100])}))).data["content"]
+        assert isinstance(real, StreamedContent)
+        assert isinstance(single, StreamedContent)
+        before = await events(blob_ledger)
+        first, size = real.chunks[0]
+        forged = [
+            (StreamedContent(real.sha256, 5, real.chunks), r"chunks add up to 3072 bytes, not 5"),
+            (StreamedContent("../../etc/passwd", real.size, real.chunks), r"sha256 is not 64 lowercase hex"),
+            (StreamedContent(real.sha256, real.size, ((first.upper(), size), *real.chunks[1:])), r"chunk 0's sha256"),
+            (StreamedContent(real.sha256, 0, ((first, 0),)), r"chunk 0's size 0 is not a positive"),
+            (StreamedContent(real.sha256, True, ()), r"size is not a whole number"),  # type: ignore[arg-type]
+            (StreamedContent("0" * 64, 0, ()), r"no chunk, so its sha256 is e3b0c442"),
+            (StreamedContent("0" * 64, single.size, single.chunks), rf"one chunk is {single.sha256}"),
+            (StreamedContent(real.sha256, real.size, "nope"), r"chunks are a str"),  # type: ignore[arg-type]
+        ]
+        for content, message in forged:
+            with pytest.raises(InvalidArtifactDataError, match=r"artifact \w{26}: streamed content .*" + message):
+                await manager.save(ArtifactIn(data={"content": content}))
+        assert await events(blob_ledger) == before
+        again = await manager.save(ArtifactIn(data={"content": real, "name": "again"}))
+        assert await read_all(manager, again.id) == data

@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 import io
 import os
+import re
 import stat
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -54,6 +55,8 @@ CHUNK_SIZE: Final = 4 * 1024 * 1024
 """Bytes per chunk of streamed content (each chunk is one blob row)."""
 
 _MANIFEST_FORMAT: Final = "artifact-ledger.chunks/1"
+_HEX64: Final = re.compile(r"\A[0-9a-f]{64}\Z")
+_EMPTY: Final = hashlib.sha256(b"").hexdigest()
 
 
 class StreamChangedError(InvalidArtifactDataError):
@@ -76,7 +79,14 @@ class StreamedContent:
     """The blob rows holding it, in order: (hex SHA-256, size) of each chunk."""
 
     def manifest(self) -> bytes:
-        """The manifest blob: canonical JSON of the format, the chunks, the SHA-256 and the size."""
+        """The manifest blob: canonical JSON of the format, the chunks, the SHA-256 and the size.
+
+        Only a manifest that can be true is made (a ``StreamedContent`` a caller built is input):
+        hashes of 64 lowercase hex digits, whole positive chunk sizes adding up to the size, and
+        what follows from the chunks without reading them (no chunk: the SHA-256 of nothing; one
+        chunk: the whole is that chunk). Else :class:`InvalidArtifactDataError` naming the value.
+        """
+        self._check()
         return _canon.dumps(
             {
                 "format": _MANIFEST_FORMAT,
@@ -85,6 +95,33 @@ class StreamedContent:
                 "size": self.size,
             }
         )
+
+    def _check(self) -> None:
+        def refused(why: str) -> InvalidArtifactDataError:
+            return InvalidArtifactDataError(f"streamed content {self.sha256!r:.80} ({self.size!r:.40} bytes): {why}")
+
+        if type(self.sha256) is not str or not _HEX64.match(self.sha256):
+            raise refused("its sha256 is not 64 lowercase hex digits")
+        if type(self.size) is not int or self.size < 0:
+            raise refused("its size is not a whole number of bytes")
+        if not isinstance(self.chunks, tuple | list):
+            raise refused(f"its chunks are a {type(self.chunks).__name__}, not a sequence of (sha256, size)")
+        total = 0
+        for index, chunk in enumerate(self.chunks):
+            if not isinstance(chunk, tuple | list) or len(chunk) != 2:
+                raise refused(f"chunk {index} is {chunk!r:.80}, not (sha256, size)")
+            digest, size = chunk
+            if type(digest) is not str or not _HEX64.match(digest):
+                raise refused(f"chunk {index}'s sha256 {digest!r:.80} is not 64 lowercase hex digits")
+            if type(size) is not int or size <= 0:
+                raise refused(f"chunk {index}'s size {size!r:.40} is not a positive whole number")
+            total += size
+        if total != self.size:
+            raise refused(f"its chunks add up to {total} bytes, not {self.size}")
+        if not self.chunks and self.sha256 != _EMPTY:
+            raise refused(f"it has no chunk, so its sha256 is {_EMPTY}")
+        if len(self.chunks) == 1 and self.chunks[0][0] != self.sha256:
+            raise refused(f"its one chunk is {self.chunks[0][0]}, so that is its sha256")
 
     def __repr__(self) -> str:
         return f"StreamedContent(sha256={self.sha256!r}, size={self.size}, chunks={len(self.chunks)})"
