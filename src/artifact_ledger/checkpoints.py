@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import hashlib
 import os
 import re
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -255,21 +259,29 @@ class CheckpointSigner:
 
     @classmethod
     def for_ledger(cls, ledger_id: str, key_dir: str | os.PathLike[str] | None = None) -> CheckpointSigner:
-        """The ledger's own signer: ``<ledger id>.ed25519`` in the key directory, made (mode 0600) if missing."""
+        """The ledger's own signer: ``<ledger id>.ed25519`` in the key directory, made (mode 0600) if missing.
+
+        The file is made whole or not at all (written and synced under a temporary name, then linked to its
+        own, so a write cut short or a second process at the same moment never leaves half a key) and read
+        strictly: a regular file, not a link, that group and others cannot read or write, holding the seed as
+        64 hex digits. Anything else is :class:`InvalidCheckpointError` naming the file, and the file is left
+        as it is (it may be the only copy of the key the earlier notes were signed with).
+        """
         from .keys import default_key_dir
 
         directory = Path(key_dir) if key_dir is not None else default_key_dir()
         path = directory / f"{ledger_id}.ed25519"
         name = f"{ORIGIN_PREFIX}{ledger_id}"
-        if path.exists():
-            seed = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        seed = _read_seed(path)
+        if seed is not None:
             return cls.from_seed(name, seed)
         signer = cls.generate(name)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        seed = signer._key.private_bytes_raw()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(seed.hex() + "\n")
+        if not _create_seed_file(path, signer._key.private_bytes_raw()):  # another process made it first
+            seed = _read_seed(path)
+            if seed is None:  # pragma: no cover - removed again at once
+                raise InvalidCheckpointError(f"signing key file {path} vanished as it was made; try again")
+            return cls.from_seed(name, seed)
         return signer
 
     @property
@@ -288,6 +300,88 @@ class CheckpointSigner:
         return CheckpointSignature(
             name=self.name, key_id=_key_id(self.name, self.public_key), signature=base64.b64encode(signature).decode()
         )
+
+
+_MAX_KEY_FILE = 4096
+"""The most bytes a signing key file may hold (a seed is 65)."""
+_SEED = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _read_seed(path: Path) -> bytes | None:
+    """The Ed25519 seed in the key file ``path``, None when there is no file; :class:`InvalidCheckpointError`
+    naming it when it cannot be the ledger's key file (see :meth:`CheckpointSigner.for_ledger`)."""
+    from .verify_bundle import READ_FLAGS, file_kind
+
+    try:
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise InvalidCheckpointError(
+                f"signing key file {path} is {file_kind(mode)}, not a regular file: a key file is never followed "
+                "or read from a link, a FIFO or a device"
+            )
+        fd = os.open(path, READ_FLAGS)
+        try:
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode):  # swapped after the check
+                raise InvalidCheckpointError(
+                    f"signing key file {path} is {file_kind(found.st_mode)}, not a regular file"
+                )
+            if os.name == "posix" and stat.S_IMODE(found.st_mode) & 0o077:
+                raise InvalidCheckpointError(
+                    f"signing key file {path} has mode {stat.S_IMODE(found.st_mode):#o}, so other users can read or "
+                    f"change the ledger's checkpoint-signing key (and sign notes as the ledger); run `chmod 600 {path}`"
+                )
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                raw = handle.read(_MAX_KEY_FILE + 1)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link swapped in after the check
+            raise InvalidCheckpointError(f"signing key file {path} is a symbolic link, not a regular file") from None
+        raise InvalidCheckpointError(f"signing key file {path} cannot be read ({exc.strerror or exc})") from None
+    text = raw.decode("ascii", errors="replace").strip() if len(raw) <= _MAX_KEY_FILE else ""
+    if not _SEED.fullmatch(text):
+        raise InvalidCheckpointError(
+            f"signing key file {path} holds no Ed25519 seed (64 hex digits): it is damaged or not a key file; "
+            "restore it from a backup (notes signed with the lost key verify only with its verifier key)"
+        )
+    return bytes.fromhex(text)
+
+
+def _create_seed_file(path: Path, seed: bytes) -> bool:
+    """Make the key file ``path`` (mode 0600) holding ``seed``, whole or not at all; False when it exists."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".ed25519-tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(seed.hex() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:  # a file system without hard links: created in place, removed if cut short
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.ENOSYS):
+                raise
+            try:
+                created = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return False
+            try:
+                with os.fdopen(created, "w", encoding="ascii") as handle:
+                    handle.write(seed.hex() + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    return True
 
 
 def cosign(checkpoint: Checkpoint, signer: CheckpointSigner) -> Checkpoint:

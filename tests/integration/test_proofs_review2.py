@@ -1,0 +1,105 @@
+"""Checkpoints and proofs from a second adversarial review, on every backend: the ledger's signing key file
+(made whole or not at all, read strictly, refused when others can read it) and checkpoints handed over as
+objects rather than notes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import ArtifactIn, CheckpointSigner, InvalidCheckpointError, Ledger
+from ledger_support import SECRET
+
+
+async def saves(ledger: Ledger, count: int) -> None:
+    async with ledger.manager() as manager:
+        await manager.save_all([ArtifactIn(data={"i": i}) for i in range(count)])
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Writes past ``limit`` bytes fail (EFBIG) as on a full disk: the write that crosses it is cut short."""
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+async def test_a_signing_key_whose_write_fails_leaves_no_key_file(engine: AsyncEngine, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 3)
+        key_file = keys / f"{ledger.ledger_id}.ed25519"
+        with file_size_limit(20), pytest.raises(OSError, match="too large"):  # full after 20 of 65 bytes
+            await ledger.checkpoint(key_dir=keys)
+        assert not key_file.exists()  # no half key that every later checkpoint would choke on
+        assert [p.name for p in keys.iterdir()] == []
+        made = await ledger.checkpoint(key_dir=keys)
+        signer = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys)
+        assert made.verified_by([signer.verifier_key]) == [signer.name]
+        assert oct(key_file.stat().st_mode & 0o777) == oct(0o600)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "holds no Ed25519 seed"),
+        (b"abc\n", "holds no Ed25519 seed"),
+        (b"zz" * 32 + b"\n", "holds no Ed25519 seed"),
+        (b"00" * 31 + b"\n", "holds no Ed25519 seed"),
+        (b"\xff\xfe" * 40, "holds no Ed25519 seed"),
+        (b"0" * 100_000, "holds no Ed25519 seed"),
+    ],
+    ids=["empty", "short", "not-hex", "31-bytes", "binary", "huge"],
+)
+async def test_a_damaged_signing_key_file_is_refused_naming_it(
+    engine: AsyncEngine, tmp_path: Path, content: bytes, says: str
+) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 2)
+        key_file = keys / f"{ledger.ledger_id}.ed25519"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        with pytest.raises(InvalidCheckpointError, match=f"{key_file}.*{says}"):
+            await ledger.checkpoint(key_dir=keys)
+        assert key_file.read_bytes() == content  # never replaced: it may be the only copy of a real key
+
+
+async def test_a_signing_key_others_can_read_or_that_is_no_regular_file_is_refused(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 2)
+        await ledger.checkpoint(key_dir=keys)
+        key_file = keys / f"{ledger.ledger_id}.ed25519"
+        key_file.chmod(0o644)
+        with pytest.raises(InvalidCheckpointError, match=f"{key_file} has mode 0o644.*chmod 600"):
+            await ledger.checkpoint(key_dir=keys)
+        key_file.chmod(0o600)
+        assert (await ledger.checkpoint(key_dir=keys)).signatures
+        seed = key_file.read_bytes()
+        key_file.unlink()
+        os.mkfifo(key_file, 0o600)  # a FIFO would block the read for ever
+        with pytest.raises(InvalidCheckpointError, match=f"{key_file}.*not a regular file"):
+            await ledger.checkpoint(key_dir=keys)
+        key_file.unlink()
+        (tmp_path / "elsewhere").write_bytes(seed)
+        (tmp_path / "elsewhere").chmod(0o600)
+        key_file.symlink_to(tmp_path / "elsewhere")  # a link is not followed
+        with pytest.raises(InvalidCheckpointError, match=f"{key_file}.*symbolic link"):
+            await ledger.checkpoint(key_dir=keys)
