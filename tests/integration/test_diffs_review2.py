@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 
@@ -74,3 +76,35 @@ async def test_a_frame_diff_never_looks_unchanged_when_the_frame_changed(
     assert diff is not None
     assert _shows_a_change(diff), diff
     assert said in (diff.note or ""), diff.note
+
+
+def test_the_cli_diff_prints_control_characters_of_keys_and_column_labels_escaped(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSON content key or a DataFrame column label holding ESC went to the terminal raw (in the
+    patch's paths and the sample's changed cells): escaped like text content's control characters."""
+    from artifact_ledger import Ledger
+    from artifact_ledger.cli import main
+    from artifact_ledger.dataframe import DataFrame
+
+    hostile = "k\x1b[2J\x9b31m"
+
+    async def seed() -> list[str]:
+        ids = []
+        async with Ledger.open(url) as ledger, ledger.manager() as m:
+            pairs = [
+                ({hostile: 1}, {hostile: 2}),
+                (DataFrame(columns=[hostile], data=[[1]]), DataFrame(columns=[hostile], data=[[2]])),
+            ]
+            for old, new in pairs:
+                art = await m.save(ArtifactIn(data={"content": old}))
+                await m.save(ArtifactIn(id=art.id, data={"content": new}))
+                ids.append(str(art.id))
+        return ids
+
+    for artifact_id in asyncio.run(seed()):
+        assert main(["--db", url, "diff", artifact_id, "1", "2"]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out
+        assert "\x9b" not in out
+        assert "k\\x1b[2J\\x9b31m" in out, out

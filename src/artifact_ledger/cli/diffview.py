@@ -56,7 +56,7 @@ def _frame(diff: DataFrameContentDiff, console: Console) -> None:
         for row in diff.added_sample:
             table.add_row(Text("added", style="green"), str(row.row), Text(repr(row.values)))
         for change in diff.changed_sample:
-            cells = ", ".join(f"{c.column}: {c.old!r} -> {c.new!r}" for c in change.cells)
+            cells = ", ".join(f"{_visible(c.column)}: {c.old!r} -> {c.new!r}" for c in change.cells)
             table.add_row(Text("changed", style="yellow"), f"{change.old_row}->{change.new_row}", Text(cells))
         console.print(table)
 
@@ -70,7 +70,7 @@ def render_content_diff(diff: ContentDiff, console: Console) -> None:
     elif isinstance(diff, JsonContentDiff):
         console.print("content (json patch):", highlight=False)
         for op in diff.ops:
-            console.print("  " + op.describe(), markup=False, highlight=False)
+            console.print("  " + _visible(op.describe()), markup=False, highlight=False)  # a key is in the path
     elif isinstance(diff, BytesContentDiff):
         console.print(
             f"content (bytes): sha256 {diff.old_sha256 or '(none)'} -> {diff.new_sha256 or '(none)'}, "
@@ -79,4 +79,5 @@ def render_content_diff(diff: ContentDiff, console: Console) -> None:
             highlight=False,
         )
     if diff.truncated or diff.note:
-        console.print(f"  ({'truncated: ' if diff.truncated else ''}{diff.note or ''})", markup=False, highlight=False)
+        note = _visible(diff.note or "")
+        console.print(f"  ({'truncated: ' if diff.truncated else ''}{note})", markup=False, highlight=False)
