@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import math
+import re
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from artifact_ledger import ArtifactIn, ArtifactManager, RedactedError
+from artifact_ledger.diffs.text import text_diff
+from artifact_ledger.jsondiff import json_patch
 
 
 async def event_count(manager: ArtifactManager) -> int:
@@ -108,3 +116,151 @@ def test_the_cli_diff_prints_control_characters_of_keys_and_column_labels_escape
         assert "\x1b" not in out
         assert "\x9b" not in out
         assert "k\\x1b[2J\\x9b31m" in out, out
+
+
+# -- round trips: the produced diff, applied to the old version, gives the new one -----------------
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")  # RFC 6901: ~1 first, then ~0
+
+
+def apply_patch(document: Any, ops: list[dict[str, Any]]) -> Any:
+    """RFC 6902 add/remove/replace, strictly: a pointer must reach an existing parent, an ``add`` to an
+    object must not find the member there, a ``remove``/``replace`` must, array indexes are whole numbers."""
+    document = copy.deepcopy(document)
+    for op in ops:
+        if op["path"] == "":
+            document = None if op["op"] == "remove" else op["value"]
+            continue
+        assert op["path"].startswith("/"), op
+        *parents, last = [_unescape(token) for token in op["path"].split("/")[1:]]
+        parent = document
+        for token in parents:
+            parent = parent[_index(token)] if isinstance(parent, list) else parent[token]
+        if isinstance(parent, list):
+            index = _index(last)
+            if op["op"] == "add":
+                parent.insert(index, op["value"])
+            elif op["op"] == "remove":
+                del parent[index]
+            else:
+                parent[index] = op["value"]
+        else:
+            assert isinstance(parent, dict), (op, parent)
+            assert (last in parent) == (op["op"] != "add"), (op, parent)
+            if op["op"] == "remove":
+                del parent[last]
+            else:
+                parent[last] = op["value"]
+    return document
+
+
+def _index(token: str) -> int:
+    assert re.fullmatch(r"0|[1-9][0-9]*", token), token
+    return int(token)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as JSON documents: types too (1, 1.0 and True differ) and the sign of zero."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    return bool(a == b)
+
+
+KEYS = st.lists(st.sampled_from(["a", "/", "~", "0", "1", "~0", "~1", " ", "é"]), max_size=3).map("".join)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from([0.0, -0.0, 1.0, 0.5])
+    | st.text(alphabet="ab/~", max_size=3)
+)
+DOCUMENTS = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4), max_leaves=16
+)
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(DOCUMENTS, DOCUMENTS)
+def test_json_patch_round_trips_and_is_empty_only_for_equal_documents(old: Any, new: Any) -> None:
+    ops = json_patch(old, new)
+    assert same(apply_patch(old, ops), new), (old, new, ops)
+    assert (ops == []) == same(old, new)
+
+
+LINES = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "a b", "c, d", "", "x\ty"]), st.sampled_from(["\n", "\r\n", "\r", "\u2028", ""])
+    ),
+    max_size=10,
+).map(lambda pairs: "".join(text + end for text, end in pairs))
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(LINES, LINES)
+def test_text_hunks_turn_the_old_lines_into_the_new(old: str, new: str) -> None:
+    """Context and removed lines are the old text's, in order; applying the hunks gives the new lines;
+    the counts are the lines marked; a change only in line breaks is still shown (a hunk or the note)."""
+    diff = text_diff(old, new)
+    before, after = old.splitlines(), new.splitlines()
+    out: list[str] = []
+    at = 0
+    for hunk in diff.hunks:
+        start = hunk.old_start - 1 if hunk.old_count else hunk.old_start
+        out.extend(before[at:start])
+        at = start
+        for line in hunk.lines:
+            if line.op in ("context", "remove"):
+                assert before[at] == line.text
+                assert line.old_number == at + 1
+                at += 1
+            if line.op in ("context", "add"):
+                out.append(line.text)
+                assert line.new_number == len(out)
+        for line in hunk.lines:
+            assert "".join(span.text for span in line.spans) == line.text
+    out.extend(before[at:])
+    assert out == after, diff.unified()
+    assert diff.lines_added == sum(line.op == "add" for hunk in diff.hunks for line in hunk.lines)
+    assert diff.lines_removed == sum(line.op == "remove" for hunk in diff.hunks for line in hunk.lines)
+    if old != new:
+        assert diff.hunks or diff.note
+
+
+def test_stored_diffs_of_data_and_content_round_trip(url: str) -> None:
+    """Through the ledger: the data diff and the JSON content diff of two saved versions, applied to
+    the first version as read back, give the second as read back (keys with / ~ and "", digits)."""
+    from artifact_ledger import Ledger
+
+    async def scenario(old: Any, new: Any) -> None:
+        async with Ledger.open(url) as ledger, ledger.manager() as m:
+            first = await m.save(ArtifactIn(data={"d": old, "content": old}))
+            second = await m.save(ArtifactIn(id=first.id, data={"d": new, "content": new}))
+            if second.version == 1:
+                assert same(first.data, second.data)
+                return
+            diff = await m.diff(first.id, 1, 2)
+            ops = [op.model_dump() for op in diff.data]
+            assert same(apply_patch({"d": first.data["d"]}, ops)["d"], second.data["d"]), ops  # type: ignore[index]
+            content = diff.content_diff
+            if content is None:
+                assert same(first.data["content"], second.data["content"])  # type: ignore[index]
+            elif content.kind == "json":
+                ops = [op.model_dump() for op in content.ops]
+                assert same(apply_patch(first.data["content"], ops), second.data["content"]), ops  # type: ignore[index]
+            else:
+                assert content.kind == "text"  # two str: a text diff
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(DOCUMENTS.filter(lambda d: d is not None), DOCUMENTS.filter(lambda d: d is not None))
+    def run(old: Any, new: Any) -> None:
+        asyncio.run(scenario(old, new))
+
+    run()
