@@ -71,3 +71,16 @@ def test_a_refused_export_does_not_say_it_removed_anything(
     assert "parent directory" in err, err
     assert "removed" not in err, err
     assert not target.parent.exists()
+
+
+def test_demo_keeps_its_content_in_the_blobs_directory(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cli.md: every command passes --blobs on; demo ignored it and wrote its content into the
+    database, so the blob directory the user named stayed empty."""
+    monkeypatch.setenv("ARTIFACT_LEDGER_KEY_DIR", str(tmp_path / "keys"))
+    blobs = tmp_path / "blobs"
+    assert main(["--db", url, "--blobs", f"file://{blobs}", "demo", "--json"]) == 0
+    stored = [p for p in blobs.rglob("*") if p.is_file()]
+    assert len(stored) >= 5, stored  # the model, three predictions' and the evaluation's content
+    assert main(["--db", url, "--blobs", f"file://{blobs}", "verify"]) == 0

@@ -205,7 +205,7 @@ async def _rebuild(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    return await run_demo(args.db, as_json=args.json, namespace=args.namespace)
+    return await run_demo(args.db, as_json=args.json, namespace=args.namespace, blobs=args.blobs)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {

@@ -45,10 +45,10 @@ def _predict(model: Any, x: list[float]) -> float:
     return float(model.predict([x])[0])
 
 
-async def run_demo(url: str, *, as_json: bool = False, namespace: str = DEFAULT) -> int:
+async def run_demo(url: str, *, as_json: bool = False, namespace: str = DEFAULT, blobs: str | None = None) -> int:
     started = time.perf_counter()
     out = render.console
-    async with Ledger.open(url, namespace=namespace) as ledger, ledger.manager(HIERARCHY) as manager:
+    async with Ledger.open(url, namespace=namespace, blobs=blobs) as ledger, ledger.manager(HIERARCHY) as manager:
         model, content_type, model_kind = _train()
         with ledger.context(actor="alice", reason="nightly training run"):
             training = await manager.save(
@@ -101,7 +101,7 @@ async def run_demo(url: str, *, as_json: bool = False, namespace: str = DEFAULT)
         loaded = await manager.find_by_id(training.id)
         assert loaded is not None
         prediction_again = _predict(loaded.data["content"], [5.0, 6.0])
-    report = await _verify(url, namespace)
+    report = await _verify(url, namespace, blobs)
     changes = describe(json_patch(history[0].data, history[1].data))
     elapsed = time.perf_counter() - started
     if as_json:
@@ -136,6 +136,6 @@ async def run_demo(url: str, *, as_json: bool = False, namespace: str = DEFAULT)
     return 0 if report.ok else 1
 
 
-async def _verify(url: str, namespace: str) -> Any:
-    async with Ledger.open(url, namespace=namespace) as ledger:
+async def _verify(url: str, namespace: str, blobs: str | None) -> Any:
+    async with Ledger.open(url, namespace=namespace, blobs=blobs) as ledger:
         return await ledger.verify()
