@@ -48,7 +48,9 @@ _DASH = "\u2014"
 _ED25519 = b"\x01"
 MAX_SIZE = 2**63 - 1
 """The largest tree size a note may record (a signed 64-bit integer, as the database stores positions)."""
-_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")  # ASCII digits only: str.isdigit() also takes '²', '١٢', '１２'
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX8 = re.compile(r"[0-9a-f]{8}")  # ASCII digits only: str.isdigit() also takes '²', '١٢', '１２'
 
 
 def _canonical_b64(text: str) -> bytes | None:
@@ -141,6 +143,44 @@ class Checkpoint(BaseModel):
                 f"the checkpoint is of the log {found.origin!r}, not of this ledger ({ORIGIN_PREFIX}{ledger_id})"
             )
         return found
+
+    def checked(self) -> Checkpoint:
+        """This checkpoint, if its fields are what :meth:`parse` could have read (a note's rules); else
+        :class:`InvalidCheckpointError` naming the field and its value.
+
+        A checkpoint made in code, or copied with ``model_copy(update=...)``, is not validated: a root in
+        uppercase would be signed and checked over the canonical body yet compared as written, a size of
+        ``True`` would print as ``True``, a line break in the origin would add a line to the signed body.
+        """
+        if type(self.size) is not int or not 0 <= self.size <= MAX_SIZE:
+            raise InvalidCheckpointError(
+                f"the checkpoint's size {self.size!r} is not a tree size (a whole number from 0 to {MAX_SIZE})"
+            )
+        if not isinstance(self.root, str) or not _HEX64.fullmatch(self.root):
+            raise InvalidCheckpointError(
+                f"the checkpoint's root {str(self.root)[:80]!r} is not a SHA-256 hash as 64 lowercase hex digits"
+            )
+        if not isinstance(self.origin, str) or "\n" in self.origin or not self.origin.startswith(ORIGIN_PREFIX):
+            raise InvalidCheckpointError(
+                f"the checkpoint's origin {str(self.origin)[:80]!r} is not an artifact-ledger log's "
+                f"({ORIGIN_PREFIX}<ledger id>, one line)"
+            )
+        for signature in self.signatures:
+            name, key_id, encoded = signature.name, signature.key_id, signature.signature
+            if (
+                not isinstance(name, str)
+                or not name
+                or any(c.isspace() for c in name)
+                or not isinstance(key_id, str)
+                or not _HEX8.fullmatch(key_id)
+                or not isinstance(encoded, str)
+                or not _canonical_b64(encoded)
+            ):
+                raise InvalidCheckpointError(
+                    f"the signature of {str(name)[:40]!r} (key {str(key_id)[:40]!r}) on the checkpoint is not a "
+                    "signature line's: a name without spaces, an 8-hex-digit key id and a signature in base64"
+                )
+        return self
 
     def verified_by(self, verifier_keys: list[str]) -> list[str]:
         """The names of ``verifier_keys`` (C2SP verifier keys) whose signatures on this checkpoint verify.

@@ -55,7 +55,7 @@ async def check_checkpoint(
 
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint.parse(checkpoint, ledger_id=ledger_id)
-    elif checkpoint.ledger_id != ledger_id:
+    elif checkpoint.checked().ledger_id != ledger_id:  # an object is held to the rules a note is parsed by
         checkpoint = Checkpoint.parse(checkpoint.note(), ledger_id=ledger_id)  # raises, naming both
     if verifier_keys and not checkpoint.verified_by(list(verifier_keys)):
         raise InvalidCheckpointError(

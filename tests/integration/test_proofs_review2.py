@@ -103,3 +103,38 @@ async def test_a_signing_key_others_can_read_or_that_is_no_regular_file_is_refus
         key_file.symlink_to(tmp_path / "elsewhere")  # a link is not followed
         with pytest.raises(InvalidCheckpointError, match=f"{key_file}.*symbolic link"):
             await ledger.checkpoint(key_dir=keys)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("root", "zz", "root 'zz' is not a SHA-256 hash"),
+        ("root", "AB" * 32, "is not a SHA-256 hash as 64 lowercase hex digits"),
+        ("size", -1, "size -1 is not a tree size"),
+        ("size", True, "size True is not a tree size"),
+        ("size", 2**63, f"size {2**63} is not a tree size"),
+        ("origin", "artifact-ledger/x\nextra", "origin 'artifact-ledger/x\\\\nextra' is not"),
+        ("signatures", "bad-line", "signature"),
+    ],
+)
+async def test_a_checkpoint_object_is_held_to_the_notes_rules(
+    engine: AsyncEngine, tmp_path: Path, field: str, value: object, says: str
+) -> None:
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 4)
+        made = await ledger.checkpoint(key_dir=tmp_path)
+        vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), tmp_path).verifier_key
+        if field == "origin":
+            value = f"artifact-ledger/{ledger.ledger_id}\nextra"
+            says = "origin .* is not"
+        if field == "signatures":
+            (line,) = made.signatures
+            value = (line.model_copy(update={"key_id": "XYZ"}),)
+            says = r"signature of .* \(key 'XYZ'\)"
+        bad = made.model_copy(update={field: value})  # no validation, as a caller's own object may not have had
+        for keys in ([], [vkey]):
+            with pytest.raises(InvalidCheckpointError, match=says):
+                await ledger.verify_checkpoint(bad, verifier_keys=keys)
+        assert (await ledger.verify_checkpoint(made, verifier_keys=[vkey])).ok
+        unsigned = await ledger.checkpoint(signers=[])
+        assert (await ledger.verify_checkpoint(unsigned)).ok  # an object need not be signed
