@@ -151,15 +151,20 @@ def _ulid(cache: dict[str, ULID], text: str) -> ULID:
 
 
 def fold_versions(
-    events: Sequence[RecordedEvent], erased: Mapping[int, list[str]] | None = None
+    events: Sequence[RecordedEvent], erased: Mapping[int, list[str]] | None = None, *, skip: int = 0
 ) -> list[tuple[ArtifactVersion, ArtifactState]]:
     """Each event of one stream with the state after it, oldest first (``erased``: position ->
-    the names a redaction erased from that event, see :func:`queries.stream_erasures`)."""
+    the names a redaction erased from that event, see :func:`queries.stream_erasures`).
+
+    ``skip``: leave out the first ``skip`` entries (a page further on). Their events are still
+    folded, since each state builds on the one before, but no entry is built for them."""
     out: list[tuple[ArtifactVersion, ArtifactState]] = []
     state: ArtifactState | None = None
     ulids: dict[str, ULID] = {}
-    for event in events:
+    for index, event in enumerate(events):
         state = evolve(state, event)
+        if index < skip:
+            continue
         version = version_of(event, state, ulids)
         if erased and event.position in erased:
             version.redacted = erased[event.position]

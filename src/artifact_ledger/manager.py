@@ -303,6 +303,14 @@ class ArtifactManager(ProvenanceCalls):
         """
         return await self._reads.history(id, include_content=include_content)
 
+    async def history_paginated(
+        self, id: ULID | str, page: int, size: int, *, include_content: bool = False
+    ) -> tuple[list[ArtifactVersion], int]:
+        """Page ``page`` (from 1) of ``size`` entries of :meth:`history`, and how many versions there
+        are. Only the events up to the page's last are read, so early pages of a long history are
+        cheap. A page past the end is empty; an unknown artifact: :class:`ArtifactNotFoundError`."""
+        return await self._reads.history_paginated(id, page, size, include_content=include_content)
+
     async def diff(self, id: ULID | str, v1: int, v2: int | None = None, *, content: bool = True) -> ArtifactDiff:
         """What changed from version ``v1`` to ``v2`` (default: the latest): data as JSON-patch
         operations, content hash/size, parent, level, tags. ``str(result)`` is a readable diff.

@@ -81,12 +81,18 @@ async def load_blobs(rec: Recorder, hashes: Iterable[str]) -> dict[str, bytes]:
     return await rec.blobs.get(rec, hashes)
 
 
-async def stream(db: Executor, artifact_id: str) -> list[RecordedEvent]:
-    """Every event of one artifact, oldest first (deleted artifacts included)."""
-    rows = (
-        await db.execute(select(events).where(events.c.artifact_id == artifact_id).order_by(events.c.version))
-    ).all()
+async def stream(db: Executor, artifact_id: str, *, limit: int | None = None) -> list[RecordedEvent]:
+    """Every event of one artifact, oldest first (deleted artifacts included); ``limit``: the first
+    ``limit`` of them."""
+    stmt = select(events).where(events.c.artifact_id == artifact_id).order_by(events.c.version)
+    rows = (await db.execute(stmt if limit is None else stmt.limit(limit))).all()
     return [event_from_core(r) for r in rows]
+
+
+async def stream_length(db: Executor, artifact_id: str) -> int:
+    """How many events the stream of one artifact holds (0: none)."""
+    stmt = select(func.count()).select_from(events).where(events.c.artifact_id == artifact_id)
+    return int((await db.execute(stmt)).scalar_one())
 
 
 async def stream_erasures(db: Executor, artifact_id: str) -> dict[int, list[str]]:

@@ -287,16 +287,35 @@ class Reads:
         aid = str(parse_id(id))
         arguments.flag(include_content, "include_content")
         await self._sync()
+        return (await self._history(aid, include_content))[0]
+
+    async def history_paginated(
+        self, id: ULID | str, page: int, size: int, *, include_content: bool
+    ) -> tuple[list[ArtifactVersion], int]:
+        aid = str(parse_id(id))
+        arguments.integer(page, "page", minimum=1, maximum=arguments.MAX_COUNT)
+        arguments.integer(size, "size", minimum=1, maximum=arguments.MAX_COUNT)
+        arguments.flag(include_content, "include_content")
+        await self._sync()
+        return await self._history(aid, include_content, skip=(page - 1) * size, size=size)
+
+    async def _history(
+        self, aid: str, include_content: bool, *, skip: int = 0, size: int | None = None
+    ) -> tuple[list[ArtifactVersion], int]:
+        """Versions ``skip + 1`` to ``skip + size`` (all: ``size`` None) and how many there are. Only the
+        events up to the page's last are read and folded, and entries are built for the page's alone."""
         with translated():
             async with self.repo.core_reads() as db:
-                events = await queries.stream(db, aid)
+                events = await queries.stream(db, aid, limit=None if size is None else skip + size)
+                # Counted after the events (a stream only grows): the total is never below what was read.
+                total = await queries.stream_length(db, aid) if size is not None else None
                 erased = await queries.stream_erasures(db, aid) if events else {}
             if not events:
                 raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
-            folded = hist.fold_versions(events, erased)
+            folded = hist.fold_versions(events, erased, skip=skip)
             if include_content:
                 await self._decode_versions(folded)
-        return [v for v, _ in folded]
+        return [v for v, _ in folded], len(events) if total is None else total
 
     async def _decode_versions(self, folded: list[tuple[ArtifactVersion, Any]]) -> None:
         """Each version's content into its data; a redacted or expired one marked (see ``unavailable.py``)."""

@@ -321,6 +321,7 @@ class ArtifactManager(_Wrapper):
     expand_artifact = _blocking(_manager.ArtifactManager.expand_artifact)
     get_root_artifact = _blocking(_manager.ArtifactManager.get_root_artifact)
     history = _blocking(_manager.ArtifactManager.history)
+    history_paginated = _blocking(_manager.ArtifactManager.history_paginated)
     diff = _blocking(_manager.ArtifactManager.diff)
     audit = _blocking(_manager.ArtifactManager.audit)
     set_alias = _blocking(_manager.ArtifactManager.set_alias)

@@ -36,15 +36,14 @@ def register(router: APIRouter, service: Service) -> None:
         page: Annotated[PageNo, Query()] = 1,
         size: Annotated[PageSize, Query()] = 100,
     ) -> Response:
-        versions = await manager.history(entity_id)
-        start = (page - 1) * size
+        versions, total = await manager.history_paginated(entity_id, page, size)
         return json_response(
             {
-                "items": [v.model_dump(mode="json") for v in versions[start : start + size]],
-                "total": len(versions),
+                "items": [v.model_dump(mode="json") for v in versions],
+                "total": total,
                 "page": page,
                 "size": size,
-                "pages": (len(versions) + size - 1) // size,
+                "pages": (total + size - 1) // size,
             }
         )
 
