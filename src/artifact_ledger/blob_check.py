@@ -292,7 +292,17 @@ class BlobCheck:
         """Every file of the directory store hashed against its name (a full verify)."""
         findings: list[Finding] = []
         root = Path(store.root)
-        for folder, _dirs, names in os.walk(root):
+        for folder, dirs, names in os.walk(root):
+            for name in sorted(dirs):  # os.walk does not follow a link: one a read would is reported here
+                if os.path.islink(os.path.join(folder, name)):
+                    findings.append(
+                        Finding(
+                            None,
+                            BLOB_CORRUPTED,
+                            f"{Path(folder) / name} in the blob directory is a symbolic link, not a directory the "
+                            "ledger made",
+                        )
+                    )
             for name in sorted(names):
                 if name.startswith("."):  # a write in progress, or one a crash cut short (never read)
                     continue

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, InvalidArtifactDataError, Ledger, StreamedContent
+from artifact_ledger import ArtifactIn, CorruptBlobError, InvalidArtifactDataError, Ledger, StreamedContent
 from artifact_ledger.content import streams
+from ledger_support import SECRET
 
 CHUNK = 1024
 
@@ -174,3 +176,45 @@ async def test_a_streamed_content_that_cannot_be_true_is_refused_naming_what_is_
         assert await events(blob_ledger) == before
         again = await manager.save(ArtifactIn(data={"content": real, "name": "again"}))
         assert await read_all(manager, again.id) == data
+
+
+# ---- a blob directory that is not what it should be -----------------------------------------------------------
+async def test_a_fan_out_directory_that_is_a_symbolic_link_is_neither_written_nor_read_through(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    root, elsewhere = tmp_path / "blobs", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    planted = b"bytes saved whole"
+    digest = hashlib.sha256(planted).hexdigest()
+    (root / digest[:2]).mkdir(parents=True)
+    (root / digest[:2] / digest[2:4]).symlink_to(elsewhere)  # planted before the save
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        async with ledger.manager() as manager:
+            with pytest.raises(CorruptBlobError, match=rf"blob {digest}: its fan-out directory .* symbolic link"):
+                await manager.save(ArtifactIn(data={"content": planted}))
+            chunked = payload(3 * CHUNK)
+            chunk = hashlib.sha256(chunked[:CHUNK]).hexdigest()
+            (root / chunk[:2]).symlink_to(elsewhere)  # the first level this time
+            with pytest.raises(CorruptBlobError, match=rf"blob {chunk}: its fan-out directory .* symbolic link"):
+                await manager.save(ArtifactIn(data={"content": io.BytesIO(chunked)}))
+            assert await events(ledger) == 0
+            assert list(elsewhere.rglob("*")) == []
+            (root / chunk[:2]).unlink()
+            saved = await manager.save(ArtifactIn(data={"content": io.BytesIO(chunked)}))
+            assert await read_all(manager, saved.id) == chunked
+            planted_link = await ledger.verify()  # a link nothing references is found by the full walk
+            assert planted_link.reason == "blob_corrupted"
+            assert f"{digest[:2]}/{digest[2:4]} in the blob directory is a symbolic link" in str(planted_link.problem)
+            (root / digest[:2] / digest[2:4]).unlink()
+            assert (await ledger.verify()).ok
+            # a fan-out directory of stored chunks moved elsewhere and linked back: not read through
+            moved = tmp_path / "moved"
+            fan_out = root / chunk[:2] / chunk[2:4]
+            fan_out.rename(moved)
+            fan_out.symlink_to(moved)
+            with pytest.raises(CorruptBlobError, match=rf"blob {chunk}: its fan-out directory .* symbolic link"):
+                await read_all(manager, saved.id)
+        report = await ledger.verify()
+        assert not report.ok
+        assert report.reason == "blob_corrupted"
+        assert "symbolic link" in str(report.problem)

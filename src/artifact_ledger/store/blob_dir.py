@@ -245,6 +245,35 @@ class DirectoryBlobs(BlobStore):
         ledger is not known, every registered ledger counts as another."""
         return [each for each in self.registered() if each != self.ledger_id]
 
+    def _check_fan_out(self, digest: str) -> Path:
+        """The directory blob ``digest`` goes in, its two fan-out levels checked first: one that is a
+        symbolic link (or anything but a directory) is :class:`CorruptBlobError` naming the hash and
+        the path, so nothing is read from, or written to, wherever it points. A level not there yet
+        is no error (a write makes it)."""
+        path = self.path(digest)
+        for directory in (path.parent.parent, path.parent):
+            try:
+                mode = os.lstat(directory).st_mode
+            except FileNotFoundError:
+                break
+            except NotADirectoryError:
+                raise CorruptBlobError(
+                    f"blob {digest} at {path} cannot be reached: a part of its path is not a directory (the blob "
+                    f"directory {self.root} or one of its fan-out directories was replaced by a file)"
+                ) from None
+            except OSError as exc:
+                raise BlobStoreError(f"blob {digest} at {path} cannot be reached: {exc.strerror or exc}") from None
+            if stat.S_ISLNK(mode):
+                raise CorruptBlobError(
+                    f"blob {digest}: its fan-out directory {directory} is a symbolic link, not a directory the "
+                    "ledger made; nothing is read or written through it (replace the link by the directory)"
+                )
+            if not stat.S_ISDIR(mode):
+                raise CorruptBlobError(
+                    f"blob {digest} at {path} cannot be reached: its fan-out directory {directory} is not a directory"
+                )
+        return path.parent
+
     # ---- reads ----------------------------------------------------------------------------------
     def _open(self, digest: str) -> int | None:
         """A descriptor open for reading on the regular file of blob ``digest``; None when it has no
@@ -252,6 +281,7 @@ class DirectoryBlobs(BlobStore):
         ``O_NONBLOCK``): anything but a regular file is :class:`CorruptBlobError` naming the hash and
         the path, a path through something that is not a directory too."""
         path = self.path(digest)
+        self._check_fan_out(digest)
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             fd = os.open(path, flags)
@@ -418,6 +448,7 @@ class DirectoryBlobs(BlobStore):
             return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_fan_out(digest)  # made now, or a link planted since the read above
             fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{digest[:8]}.")
         except OSError as exc:
             raise BlobStoreError(
@@ -451,6 +482,7 @@ class DirectoryBlobs(BlobStore):
                 finally:
                     os.close(fd)
                 os.chmod(temporary, _READ_ONLY)
+                self._check_fan_out(digest)  # never linked through a directory replaced by a link since
                 try:
                     os.link(temporary, path)  # atomic, and never replaces a file that is there
                 except FileExistsError:  # written meanwhile (another writer, another ledger): check it
