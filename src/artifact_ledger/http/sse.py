@@ -42,9 +42,24 @@ def event_json(event: RecordedEvent) -> dict[str, Any]:
     }
 
 
+_LINE_SEPARATORS: Final = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+"""U+0085, U+2028 and U+2029 in UTF-8, and their JSON escapes: JSON leaves them raw (only inside
+strings), and clients that split lines as ``str.splitlines`` does (httpx's ``aiter_lines``) would
+cut the data line there."""
+
+
+def _one_line(data: bytes) -> bytes:
+    for raw, escaped in _LINE_SEPARATORS:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data
+
+
 def frame(event: RecordedEvent) -> bytes:
-    """One SSE message: ``id`` the position, ``event`` the type, ``data`` the event as one JSON line."""
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.position, event.type.encode(), json_bytes(event_json(event)))
+    """One SSE message: ``id`` the position, ``event`` the type, ``data`` the event as one JSON line
+    (a line for any client: no character that some clients break lines at, escaped or raw)."""
+    data = _one_line(json_bytes(event_json(event)))
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.position, event.type.encode(), data)
 
 
 async def follow(service: Service, after: int) -> AsyncIterator[bytes]:
