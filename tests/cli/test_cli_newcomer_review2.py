@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger import ArtifactIn, Ledger, logs
 from artifact_ledger.cli import main
 
 
@@ -27,11 +27,12 @@ def db(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
 
 
 def test_alias_actions_take_the_global_options_after_them(
-    db: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """cli.md: the global options go before or after the command; `alias ls --db URL` was
     'unrecognized arguments: --db' (exit 2) while `ls --db URL` worked."""
     url, aid = db
+    monkeypatch.setattr(logs, "configure", lambda: None)  # -v: no handler on this test's stderr left behind
     assert main(["alias", "set", "production", aid, "--version", "1", "--db", url, "--actor", "alice"]) == 0
     assert main(["alias", "ls", "--db", url, "--json"]) == 0
     assert '"production"' in capsys.readouterr().out
@@ -84,3 +85,19 @@ def test_demo_keeps_its_content_in_the_blobs_directory(
     stored = [p for p in blobs.rglob("*") if p.is_file()]
     assert len(stored) >= 5, stored  # the model, three predictions' and the evaluation's content
     assert main(["--db", url, "--blobs", f"file://{blobs}", "verify"]) == 0
+
+
+@pytest.mark.parametrize("value", ["./blobs", "blobs", "s3://bucket/blobs"])
+def test_a_blobs_value_that_is_no_file_url_says_what_to_write(
+    db: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """`--blobs ./blobs` said '... is not a file:/// URL (the database is the default: omit blobs=)':
+    the library's keyword, not the option, and no URL to write instead."""
+    url, _ = db
+    monkeypatch.chdir(tmp_path)
+    assert main(["--db", url, "--blobs", value, "ls"]) == 2
+    err = capsys.readouterr().err
+    assert "blobs=" not in err, err
+    assert "leave --blobs out" in err, err
+    if "://" not in value:
+        assert f"file://{tmp_path / 'blobs'}" in err, err

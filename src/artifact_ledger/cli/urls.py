@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -60,4 +62,11 @@ def _require_blob_url(args: argparse.Namespace) -> None:
     try:
         parse_blob_url(value)
     except BlobStoreError as exc:
-        raise InvalidArgumentError(f"--blobs (or $ARTIFACT_LEDGER_BLOBS): {exc}") from None
+        option = "--blobs (or $ARTIFACT_LEDGER_BLOBS)"
+        if urlsplit(value).scheme != "file":  # the library's words name its keyword, blobs=
+            instead = f"file://{os.path.abspath(value)}" if value and ":" not in value else "file:///absolute/path"
+            raise InvalidArgumentError(
+                f"{option}: {value!r} is not a file:/// URL; write {instead} for a blob directory, "
+                "or leave --blobs out to keep content in the database"
+            ) from None
+        raise InvalidArgumentError(f"{option}: {exc}") from None
