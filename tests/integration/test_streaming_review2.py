@@ -218,3 +218,25 @@ async def test_a_fan_out_directory_that_is_a_symbolic_link_is_neither_written_no
         assert not report.ok
         assert report.reason == "blob_corrupted"
         assert "symbolic link" in str(report.problem)
+
+
+class BytesPath(os.PathLike):  # type: ignore[type-arg]
+    """A path-like object whose __fspath__ gives bytes (pathlib takes only text)."""
+
+    def __fspath__(self) -> bytes:
+        return b"/etc/hostname"
+
+
+async def test_a_path_that_is_not_one_is_invalid_data_and_a_long_one_is_cut_in_the_message(
+    blob_ledger: Ledger, blob_root: Path | None, tmp_path: Path
+) -> None:
+    async with blob_ledger.manager() as manager:
+        with pytest.raises(InvalidArtifactDataError, match=r"content file '.*a\\x00b' cannot be read: embedded null"):
+            await manager.save(ArtifactIn(data={"content": tmp_path / "a\x00b"}))
+        with pytest.raises(InvalidArtifactDataError, match=r"content path .*BytesPath.* is not a path Path\(\) takes"):
+            await manager.save(ArtifactIn(data={"content": BytesPath()}))
+        with pytest.raises(InvalidArtifactDataError, match=r"cannot be read: File name too long") as long:
+            await manager.save(ArtifactIn(data={"content": tmp_path / ("a" * 5000)}))
+        assert len(str(long.value)) < 500
+        assert await events(blob_ledger) == 0
+        assert stray_files(blob_root) == []

@@ -412,14 +412,18 @@ async def prepare_stream(
     """
     size = CHUNK_SIZE if chunk_size is None else chunk_size
     if isinstance(value, os.PathLike):
-        path = Path(os.fspath(value))
+        try:
+            path = Path(os.fspath(value))
+        except TypeError as exc:  # an __fspath__ giving bytes (or anything but text)
+            raise InvalidArtifactDataError(f"content path {value!r:.200} is not a path Path() takes: {exc}") from None
+        what = f"content file {str(path)!r:.300}"
         try:
             handle: IO[bytes] = await asyncio.to_thread(_open_file, path)
         except OSError as exc:
-            raise InvalidArtifactDataError(
-                f"content file {str(path)!r} cannot be read: {exc.strerror or exc}"
-            ) from None
-        return await _from_file(handle, size, owned=True, stager=stager, what=f"content file {str(path)!r}")
+            raise InvalidArtifactDataError(f"{what} cannot be read: {exc.strerror or exc}") from None
+        except ValueError as exc:  # an embedded NUL
+            raise InvalidArtifactDataError(f"{what} cannot be read: {exc}") from None
+        return await _from_file(handle, size, owned=True, stager=stager, what=what)
     if hasattr(value, "__aiter__"):
         return await _spool(value, size)
     if isinstance(value, io.TextIOBase):
