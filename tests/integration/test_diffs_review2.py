@@ -264,3 +264,41 @@ def test_stored_diffs_of_data_and_content_round_trip(url: str) -> None:
         asyncio.run(scenario(old, new))
 
     run()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            {"content": "alpha\nbeta\n", "content_type": "text/markdown"},
+            {"content": b"alpha\ngamma\n", "content_type": "text/markdown"},
+        ),
+        ({"content": "alpha\nbeta\n"}, {"content": b"alpha\ngamma\n", "content_type": "text/plain"}),
+        ({"content": b"alpha\nbeta\n", "content_type": "text/plain; charset=latin-1"}, {"content": "alpha\ngamma\n"}),
+    ],
+)
+async def test_a_str_and_text_bytes_diff_as_text(
+    manager: ArtifactManager, old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    """A str is stored by the JSON codec whatever its media type, text bytes by the bytes codec: the
+    same markdown saved once as a str and once as bytes 'changed kind (json to text)' and was
+    compared by hash and size only."""
+    a = await manager.save(ArtifactIn(data=old))
+    await manager.save(ArtifactIn(id=a.id, data=new))
+    diff = (await manager.diff(a.id, 1, 2)).content_diff
+    assert diff is not None
+    assert diff.kind == "text", diff
+    assert (diff.lines_added, diff.lines_removed) == (1, 1)
+    assert [line.text for hunk in diff.hunks for line in hunk.lines] == ["alpha", "beta", "gamma"]
+    reverse = (await manager.diff(a.id, 2, 1)).content_diff
+    assert reverse is not None
+    assert reverse.kind == "text"
+
+
+async def test_json_that_is_no_str_against_text_still_changed_kind(manager: ArtifactManager) -> None:
+    a = await manager.save(ArtifactIn(data={"content": {"k": "alpha"}}))
+    await manager.save(ArtifactIn(id=a.id, data={"content": b"alpha\n", "content_type": "text/plain"}))
+    diff = (await manager.diff(a.id, 1, 2)).content_diff
+    assert diff is not None
+    assert diff.kind == "bytes"
+    assert diff.note == "the content changed kind (json to text): compared by hash and size"

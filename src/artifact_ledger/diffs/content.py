@@ -1,10 +1,11 @@
 """The content diff of two versions: choose the kind, load and decode only what it needs, compare.
 
 A side's kind comes from its codec and media type: a ``str`` (JSON codec) or bytes of a ``text/*``
-type are ``text``; other JSON is ``json``; the two DataFrame codecs are ``dataframe``; bytes,
-numpy arrays and pickles are ``bytes`` (hash and size — a pickle is never unpickled here, so a
-diff needs no signing key). Blobs over ``MAX_DECODE_BYTES`` are not loaded: they are compared
-by hash and size, ``truncated``. Decoding verifies each blob against its hash first.
+type are ``text`` (a str against text bytes too: the same text saved once as each); other JSON is
+``json``; the two DataFrame codecs are ``dataframe``; bytes, numpy arrays and pickles are ``bytes``
+(hash and size — a pickle is never unpickled here, so a diff needs no signing key). Blobs over
+``MAX_DECODE_BYTES`` are not loaded: they are compared by hash and size, ``truncated``. Decoding
+verifies each blob against its hash first.
 """
 
 from __future__ import annotations
@@ -101,10 +102,12 @@ async def content_diff(repo: ArtifactRepository, old: ContentRef | None, new: Co
             None if erased[0] else old, None if erased[1] else new, f"{sides} content was redacted: not compared", False
         )
     kinds = {side_kind(ref) for ref in (old, new) if ref is not None}
-    if len(kinds) > 1:
-        described = " to ".join(side_kind(ref) if ref else "none" for ref in (old, new))
-        return _bytes(old, new, f"the content changed kind ({described}): compared by hash and size", False)
-    kind = kinds.pop()
+    described = " to ".join(side_kind(ref) if ref else "none" for ref in (old, new))
+    changed_kind = f"the content changed kind ({described}): compared by hash and size"
+    mixed = kinds == {"json", "text"}  # a str (the JSON codec, whatever its media type) and text bytes
+    if len(kinds) > 1 and not mixed:
+        return _bytes(old, new, changed_kind, False)
+    kind = "json" if mixed else kinds.pop()
     if kind == "bytes":
         codecs = {ref.codec for ref in (old, new) if ref is not None}
         note = None if codecs == {"bytes"} else f"{'/'.join(sorted(codecs))} content is compared by hash and size"
@@ -119,6 +122,11 @@ async def content_diff(repo: ArtifactRepository, old: ContentRef | None, new: Co
     values = {h: repo.decode("json" if kind == "dataframe" else ref.codec, raw[h], h) for h, ref in refs.items()}
     old_value = values[old.hash] if old else None
     new_value = values[new.hash] if new else None
+    if mixed:  # text only if the JSON side is a str
+        json_value = old_value if old is not None and side_kind(old) == "json" else new_value
+        if not isinstance(json_value, str):
+            return _bytes(old, new, changed_kind, False)
+        kind = "text"
     if kind == "json" and all(isinstance(v, str) for v in (old_value, new_value) if v is not None):
         kind = "text"  # str content: the document-history use
     return compare(old, new, old_value, new_value, kind)
