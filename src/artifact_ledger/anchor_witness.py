@@ -1,15 +1,21 @@
 """The witness anchor: a note POSTed to an http(s) witness, and the co-signed note it may answer.
 
-urllib only; redirects are refused, the answer's size is bounded, and a co-signed answer must be
+urllib only; redirects are refused, the whole exchange is bounded by the timeout (not only each read), an
+answer that is no HTTP is the witness's failure alone, the answer's size is bounded, and a co-signed answer must be
 a note of the same tree whose new lines are not under the ledger's own name (with ``verifier_keys``,
 every new line verified by one of them).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ._version import __version__
 from .anchor_targets import first_line, mask_url
@@ -27,6 +33,78 @@ def check_witness_keys(keys: Sequence[str]) -> None:
         Checkpoint(origin="artifact-ledger/-", size=0, root="00" * 32).verified_by(list(keys))
     except InvalidCheckpointError as exc:
         raise InvalidArgumentError(f"--witness-key {exc}") from None
+
+
+class _Deadline:
+    """The whole exchange with a witness within ``seconds``: a socket read waits at most the timeout, but a
+    witness sending a byte at a time (its headers or its answer) would go on for days; at the deadline every
+    socket of the exchange is shut down, which ends the read that waits."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed, detached (wrapped in TLS: the wrapper is watched too)
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _timed(base: type[http.client.HTTPConnection], deadline: _Deadline) -> Callable[..., http.client.HTTPConnection]:
+    """``base`` whose sockets (the TCP one, then its TLS wrapper) the deadline watches."""
+
+    class Timed(base):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            create: Callable[..., socket.socket] = socket.create_connection
+            self._create_connection = lambda *a, **k: deadline.watch(create(*a, **k))
+
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Timed
+
+
+class _TimedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._connection = _timed(http.client.HTTPConnection, deadline)
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req)
+
+
+class _TimedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._connection = _timed(http.client.HTTPSConnection, deadline)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req, context=self._context)  # type: ignore[attr-defined]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -56,31 +134,47 @@ def witness(
         method="POST",
         headers={"Content-Type": "text/plain; charset=utf-8", "User-Agent": f"artifact-ledger/{__version__}"},
     )
-    opener = urllib.request.build_opener(_NoRedirect)
     what = f"the checkpoint of size {checkpoint.size}"
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            status = int(response.status)
-            body = response.read(MAX_WITNESS_ANSWER + 1)
-    except urllib.error.HTTPError as exc:
+    late = AnchorError(f"the witness {shown} did not answer for {what} within {timeout:g}s (timed out)", target=shown)
+    with _Deadline(timeout) as deadline:
+        opener = urllib.request.build_opener(_NoRedirect, _TimedHTTP(deadline), _TimedHTTPS(deadline))
         try:
-            detail = first_line(exc.read(2000).decode("utf-8", "replace"))
-        except Exception:  # no body to read
-            detail = "no message"
-        raise AnchorError(
-            f"the witness {shown} refused {what}: HTTP {exc.code} {exc.reason} ({detail})",
-            target=shown,
-            status=exc.code,
-        ) from None
-    except urllib.error.URLError as exc:
-        reason = "timed out" if isinstance(exc.reason, TimeoutError) else str(exc.reason)
-        raise AnchorError(f"the witness {shown} could not be reached for {what}: {reason}", target=shown) from None
-    except TimeoutError:
-        raise AnchorError(
-            f"the witness {shown} did not answer for {what} within {timeout:g}s (timed out)", target=shown
-        ) from None
-    except OSError as exc:
-        raise AnchorError(f"the witness {shown} could not be reached for {what}: {exc}", target=shown) from None
+            with opener.open(request, timeout=timeout) as response:
+                status = int(response.status)
+                body = response.read(MAX_WITNESS_ANSWER + 1)
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = first_line(exc.read(2000).decode("utf-8", "replace"))
+            except Exception:  # no body to read
+                detail = "no message"
+            if deadline.expired:
+                raise late from None
+            raise AnchorError(
+                f"the witness {shown} refused {what}: HTTP {exc.code} {exc.reason} ({detail})",
+                target=shown,
+                status=exc.code,
+            ) from None
+        except urllib.error.URLError as exc:
+            if deadline.expired:
+                raise late from None
+            reason = "timed out" if isinstance(exc.reason, TimeoutError) else str(exc.reason)
+            raise AnchorError(f"the witness {shown} could not be reached for {what}: {reason}", target=shown) from None
+        except TimeoutError:
+            raise late from None
+        except OSError as exc:
+            if deadline.expired:
+                raise late from None
+            raise AnchorError(f"the witness {shown} could not be reached for {what}: {exc}", target=shown) from None
+        except http.client.HTTPException as exc:  # no HTTP answer: a bad status line, too many headers, cut short
+            if deadline.expired:
+                raise late from None
+            raise AnchorError(
+                f"the witness {shown} gave no valid HTTP answer for {what}: {type(exc).__name__}: "
+                f"{first_line(str(exc))[:200]}",
+                target=shown,
+            ) from None
+    if deadline.expired:  # what was read before the deadline shut the socket is no answer
+        raise late
     if not 200 <= status < 300:
         raise AnchorError(f"the witness {shown} answered HTTP {status} for {what}", target=shown, status=status)
     if not body.strip():

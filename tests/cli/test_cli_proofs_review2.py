@@ -9,8 +9,11 @@ import errno
 import os
 import resource
 import signal
+import socket
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,100 @@ async def test_a_directory_without_hard_links_still_keeps_notes_once(
     with file_size_limit(40), pytest.raises(AnchorError):
         keep_in_directory(notes, made.model_copy(update={"size": 4}))  # another name, cut short
     assert [p.read_text() for p in notes.iterdir()] == [made.note()]
+
+
+class RawWitness:
+    """A 'witness' on 127.0.0.1 that reads the request and answers with raw bytes, ``pieces`` sent ``gap``
+    seconds apart (a slow drip when many), then closes the connection."""
+
+    def __init__(self, pieces: list[bytes], gap: float = 0.0) -> None:
+        self.pieces, self.gap = pieces, gap
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/add-checkpoint"
+
+    def serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                    for piece in self.pieces:
+                        if self.stop.wait(self.gap):
+                            break
+                        conn.sendall(piece)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_witness() -> Iterator[Callable[..., RawWitness]]:
+    started: list[RawWitness] = []
+
+    def start(pieces: list[bytes], gap: float = 0.0) -> RawWitness:
+        started.append(RawWitness(pieces, gap))
+        return started[-1]
+
+    yield start
+    for witness in started:
+        witness.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [b"this is no HTTP\r\n\r\n"],  # http.client.BadStatusLine
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nshort"],  # IncompleteRead
+        [b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 200 + b"\r\n"],  # too many headers
+        [b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n"],  # a header line too long
+    ],
+    ids=["not-http", "cut-short", "many-headers", "long-header"],
+)
+async def test_a_witness_that_breaks_http_fails_alone_and_the_directory_still_keeps_the_note(
+    url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    raw_witness: Callable[..., RawWitness],
+    answer: list[bytes],
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 3)
+    witness = raw_witness(answer)
+    assert await run(url, "checkpoint", "--to", witness.url, "--to", str(notes), "--key-dir", str(keys)) == 1
+    out, err = capsys.readouterr()
+    assert "written to" in out
+    assert f"artifact-ledger: the witness {witness.url} " in err
+    assert len(list(notes.glob("*.note"))) == 1
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+async def test_a_witness_that_answers_a_byte_at_a_time_is_given_up_on_after_the_timeout(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], raw_witness: Callable[..., RawWitness], where: str
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 3)
+    if where == "body":  # every byte well within the socket timeout, the whole far beyond it
+        pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n", *[b"x"] * 60]
+    else:
+        pieces = [b"HTTP/1.1 200 OK\r\n", *[b"X-Drip: y\r\n"] * 60]
+    witness = raw_witness(pieces, gap=0.1)
+    started = time.monotonic()
+    argv = ["checkpoint", "--to", witness.url, "--to", str(notes), "--key-dir", str(keys), "--timeout", "1"]
+    assert await run(url, *argv) == 1
+    assert time.monotonic() - started < 4  # not the 6 s of the whole drip
+    err = capsys.readouterr().err
+    assert f"the witness {witness.url} did not answer" in err
+    assert "within 1s" in err
+    assert len(list(notes.glob("*.note"))) == 1
