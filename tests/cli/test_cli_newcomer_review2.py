@@ -3,13 +3,14 @@ guides say against what the commands do, and the usual mistakes."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from pathlib import Path
 
 import pytest
 
 from artifact_ledger import ArtifactIn, Ledger, logs
-from artifact_ledger.cli import main
+from artifact_ledger.cli import _with_actions, build_parser, main
 
 
 @pytest.fixture
@@ -101,3 +102,25 @@ def test_a_blobs_value_that_is_no_file_url_says_what_to_write(
     assert "leave --blobs out" in err, err
     if "://" not in value:
         assert f"file://{tmp_path / 'blobs'}" in err, err
+
+
+def test_every_argument_of_every_command_says_what_it_takes(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` showed `--type TYPE_`, `--expected-version EXPECTED_VERSION`, `--as-of AS_OF` without the
+    time formats (alias show, lineage), and no word on `id`, `name`, lineage's `--downstream`,
+    `--both` or `--format`; the CLI reference page is made from the same parser."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    unclear = []
+    for command in _with_actions(commands):
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            shown = command._get_formatter()._format_args(action, action.dest.upper()) if action.nargs != 0 else ""
+            as_of_unexplained = "--as-of" in action.option_strings and "ISO 8601" not in (action.help or "")
+            if not action.help or (action.option_strings and "_" in shown) or as_of_unexplained:
+                unclear.append(f"{command.prog} {action.option_strings or action.dest} {shown} {action.help!r}")
+    assert not unclear, unclear
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", url, "lineage", "--help"])
+    assert exited.value.code == 0
+    assert "--as-of TIME" in capsys.readouterr().out

@@ -102,7 +102,7 @@ def _json(parser: argparse.ArgumentParser) -> None:
 
 def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = sub.add_parser("ls", help="list live artifacts")
-    ls.add_argument("--type", dest="type_", help="only artifacts whose data['type'] is this")
+    ls.add_argument("--type", dest="type_", metavar="TYPE", help="only artifacts whose data['type'] is this")
     ls.add_argument("--level", type=values.count, help="only artifacts at this level")
     ls.add_argument("--parent", help="only children of this artifact id")
     ls.add_argument("--actor", help="only artifacts last updated by this actor")
@@ -111,7 +111,7 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _json(ls)
 
     show = sub.add_parser("show", help="show one artifact (now, at a version, or as of a time)")
-    show.add_argument("id")
+    show.add_argument("id", help="the artifact id")
     when = show.add_mutually_exclusive_group()
     when.add_argument("--version", type=values.version, help="the artifact at this version")
     when.add_argument(
@@ -120,13 +120,13 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _json(show)
 
     tree = sub.add_parser("tree", help="draw the tree rooted at an artifact")
-    tree.add_argument("id")
+    tree.add_argument("id", help="the id of the artifact at the top of the tree")
     tree.add_argument("--as-of", type=timestamp, metavar="TIME", help=f"the tree as it was at TIME ({TIME_FORMATS})")
     tree.add_argument("--labels", help="comma-separated level labels, e.g. training,prediction,evaluation")
     _json(tree)
 
     history = sub.add_parser("history", help="every version of an artifact")
-    history.add_argument("id")
+    history.add_argument("id", help="the artifact id")
     history.add_argument(
         "--provenance",
         action="store_true",
@@ -135,7 +135,7 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _json(history)
 
     diff = sub.add_parser("diff", help="what changed between two versions of an artifact")
-    diff.add_argument("id")
+    diff.add_argument("id", help="the artifact id")
     diff.add_argument("v1", type=values.version, help="the version to compare from")
     diff.add_argument("v2", type=values.version, nargs="?", help="default: the latest version")
     _json(diff)
@@ -144,7 +144,9 @@ def _reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit.add_argument("--artifact", help="events of this artifact")
     audit.add_argument("--subtree", help="events of artifacts in this subtree when they happened")
     audit.add_argument("--actor", action="append", help="events by this actor (repeatable)")
-    audit.add_argument("--type", dest="type_", action="append", help="event type, e.g. artifact.moved (repeatable)")
+    audit.add_argument(
+        "--type", dest="type_", action="append", metavar="TYPE", help="event type, e.g. artifact.moved (repeatable)"
+    )
     audit.add_argument("--since", type=timestamp, metavar="TIME", help=f"recorded at or after TIME ({TIME_FORMATS})")
     audit.add_argument("--until", type=timestamp, metavar="TIME", help="recorded before TIME (formats as --since)")
     audit.add_argument("--after", type=position, default=0, metavar="POSITION", help="continue after this position")
@@ -225,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     from_env = os.environ.get("ARTIFACT_LEDGER_URL")
     shown = f"$ARTIFACT_LEDGER_URL, now {masked(from_env)}" if from_env else f"$ARTIFACT_LEDGER_URL or {DEFAULT_URL}"
     db_help = f"database URL (default: {shown})".replace("%", "%%")  # never the password
-    parser.add_argument("--db", default=from_env or DEFAULT_URL, help=db_help)
+    parser.add_argument("--db", default=from_env or DEFAULT_URL, metavar="URL", help=db_help)
     parser.add_argument("--read-db", default=reading.read_db_default(), metavar="URL", help=reading.READ_DB_HELP)
     parser.add_argument("--blobs", default=blobs_default(), metavar="URL", help=BLOBS_HELP)
     parser.add_argument(
@@ -255,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _operations(sub)
     query.add_patch_parser(sub)
     serve.add_parser(sub)
-    provenance.add_parsers(sub, timestamp)
+    provenance.add_parsers(sub, timestamp, TIME_FORMATS)
     retention.add_parsers(sub)
     redaction.add_parsers(sub)
     checkpoints.add_parsers(sub)
@@ -264,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The global options after the subcommand too: `artifact-ledger migrate --db URL -v --debug`, and
     # after an action of a command that has them: `artifact-ledger alias ls --db URL`.
     for command in _with_actions(sub):
-        command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
+        command.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help=db_help)
         command.add_argument("--read-db", default=argparse.SUPPRESS, metavar="URL", help=reading.READ_DB_HELP)
         command.add_argument("--blobs", default=argparse.SUPPRESS, metavar="URL", help=BLOBS_HELP)
         command.add_argument(

@@ -22,31 +22,33 @@ from . import exits, render, values
 from .reading import open_for_reads
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], timestamp: Any) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], timestamp: Any, time_formats: str = "ISO 8601"
+) -> None:
     alias = sub.add_parser("alias", help="named pointers at artifact versions (production, staging, ...)")
     actions = alias.add_subparsers(dest="alias_action", required=True, metavar="ACTION")
     set_ = actions.add_parser("set", help="point an alias at an artifact version (default: its current one)")
-    set_.add_argument("name")
-    set_.add_argument("id")
+    set_.add_argument("name", help=NAME_HELP)
+    set_.add_argument("id", help="the artifact id")
     set_.add_argument("--version", type=values.version, help="the version to point at (default: the current one)")
     set_.add_argument(
         "--expected", type=expected_target, metavar="ID[@VERSION]", help="refuse unless the alias points there now"
     )
     rm = actions.add_parser("rm", help="remove an alias")
-    rm.add_argument("name")
+    rm.add_argument("name", help=NAME_HELP)
     rm.add_argument(
         "--expected", type=expected_target, metavar="ID[@VERSION]", help="refuse unless the alias points there now"
     )
     ls = actions.add_parser("ls", help="list aliases (of one artifact with --id)")
     ls.add_argument("--id", help="only the aliases pointing at this artifact")
     history = actions.add_parser("history", help="every change of an alias: who, when, why, from and to")
-    history.add_argument("name")
+    history.add_argument("name", help=NAME_HELP)
     protect = actions.add_parser("protect", help="protect an alias: moving or removing it then needs --reason")
-    protect.add_argument("name")
+    protect.add_argument("name", help=NAME_HELP)
     protect.add_argument("--off", action="store_true", help="lift the protection (needs --reason)")
     show = actions.add_parser("show", help="the artifact version an alias points at (now or --as-of)")
-    show.add_argument("name")
-    show.add_argument("--as-of", type=timestamp, help="as it pointed at this time")
+    show.add_argument("name", help=NAME_HELP)
+    show.add_argument("--as-of", type=timestamp, metavar="TIME", help=f"where it pointed at TIME ({time_formats})")
     for p in (set_, rm, protect):
         p.add_argument("--actor", help="who makes the change")
         p.add_argument("--reason", help="why")
@@ -54,15 +56,35 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], timest
         p.add_argument("--json", action="store_true", help="JSON output")
 
     lineage = sub.add_parser("lineage", help="what an artifact was made from (upstream) or what was made from it")
-    lineage.add_argument("id")
+    lineage.add_argument("id", help="the artifact id")
     way = lineage.add_mutually_exclusive_group()
-    way.add_argument("--upstream", dest="direction", action="store_const", const="upstream", help="(default)")
-    way.add_argument("--downstream", dest="direction", action="store_const", const="downstream")
-    way.add_argument("--both", dest="direction", action="store_const", const="both")
-    lineage.add_argument("--depth", type=values.count, help="at most this many hops (default: all)")
-    lineage.add_argument("--kind", dest="kinds", action="append", help="follow only this link kind; repeatable")
-    lineage.add_argument("--as-of", type=timestamp, help="the links as they stood at this time")
-    lineage.add_argument("--format", choices=("tree", "mermaid", "prov"), default="tree")
+    way.add_argument(
+        "--upstream",
+        dest="direction",
+        action="store_const",
+        const="upstream",
+        help="what it was made from (the default)",
+    )
+    way.add_argument(
+        "--downstream", dest="direction", action="store_const", const="downstream", help="what was made from it"
+    )
+    way.add_argument("--both", dest="direction", action="store_const", const="both", help="both ways")
+    lineage.add_argument("--depth", type=values.count, metavar="N", help="at most this many hops (default: all)")
+    lineage.add_argument(
+        "--kind", dest="kinds", action="append", metavar="KIND", help="follow only this link kind; repeatable"
+    )
+    lineage.add_argument(
+        "--as-of", type=timestamp, metavar="TIME", help=f"the links as they stood at TIME ({time_formats})"
+    )
+    lineage.add_argument(
+        "--format",
+        choices=("tree", "mermaid", "prov"),
+        default="tree",
+        help="tree (an indented tree, the default), mermaid (a Mermaid flowchart) or prov (W3C PROV-JSON)",
+    )
+
+
+NAME_HELP = "the alias name, e.g. production"
 
 
 def expected_target(text: str) -> str | tuple[str, int]:

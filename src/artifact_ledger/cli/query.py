@@ -238,7 +238,7 @@ def merge_patch_of(sets: list[tuple[list[str], Any]]) -> dict[str, Any]:
 
 def add_patch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     patch = sub.add_parser("patch", help="change part of an artifact's data (a merge patch); content is kept")
-    patch.add_argument("id")
+    patch.add_argument("id", help="the artifact id")
     patch.add_argument(
         "--set",
         dest="sets",
@@ -259,7 +259,9 @@ def add_patch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="remove data.<path> ('\\.' is a dot inside a key, '\\\\' a backslash); repeatable",
     )
     patch.add_argument("--tags", help="replace the tags (comma-separated; '' for none)")
-    patch.add_argument("--expected-version", type=values.version, help="refuse unless the artifact is at this version")
+    patch.add_argument(
+        "--expected-version", type=values.version, metavar="N", help="refuse unless the artifact is at this version"
+    )
     patch.add_argument("--actor", help="who makes the change")
     patch.add_argument("--reason", help="why")
     patch.add_argument("--json", action="store_true", help="JSON output")
