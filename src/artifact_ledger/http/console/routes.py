@@ -55,6 +55,7 @@ __all__ = [  # the names this module held before pages.py and tree.py took them 
     "COOKIE",
     "CSP",
     "HERE",
+    "HISTORY_PAGE",
     "ROOTS_PER_PAGE",
     "SECURITY_HEADERS",
     "STATIC",
@@ -74,6 +75,8 @@ __all__ = [  # the names this module held before pages.py and tree.py took them 
 ]
 
 AUDIT_PAGE: Final = 50
+HISTORY_PAGE: Final = 100
+"""Versions listed on one page of an artifact's history (and picked from lists to compare, up to this many)."""
 LINEAGE_DEPTH: Final = 2
 """Hops of lineage drawn on an artifact page, each way."""
 ALIAS_NAMES: Final = 500
@@ -132,28 +135,42 @@ def console_router(service: Service) -> APIRouter:
         diff_from: str | None = None,
         diff_to: str | None = None,
         children: str | None = None,
+        history: str | None = None,
     ) -> Response:
         me = identify(request)
         aid = parse_ulid(artifact_id)
         at_version = number(version, "version", low=1, high=MAX_PAGE)
         when = instant(as_of)
         children_no = number(children, "children", low=1, high=MAX_PAGE) or 1
+        history_no = number(history, "history", low=1, high=MAX_PAGE)
         async with reading() as manager:
             try:
-                versions = await manager.history(aid)
+                _, latest = await manager.history_paginated(aid, 1, 1)  # how many versions: one event read
             except ArtifactNotFoundError:
                 raise Problem(404, f"no artifact {aid} in this ledger", kind="artifact-not-found") from None
-            latest = versions[-1].version
             if at_version is not None and at_version > latest:
                 raise Problem(
                     404, f"artifact {aid} has versions 1 to {latest}, not {at_version}", kind="version-not-found"
                 )
+            # The history is listed a page at a time: by default the page of the version shown (the
+            # newest page for the latest), so a long history is not one enormous page.
+            history_pages = (latest + HISTORY_PAGE - 1) // HISTORY_PAGE
+            history_page = history_no or ((at_version or latest) - 1) // HISTORY_PAGE + 1
+            if history_page > history_pages:
+                raise Problem(
+                    404,
+                    f"page {history_page} of the history of artifact {aid} is past the last one, page {history_pages}",
+                    kind="page-not-found",
+                )
+            versions, _ = await manager.history_paginated(aid, history_page, HISTORY_PAGE)
+            last = versions[-1] if history_page == history_pages else None
+            if last is None:
+                last = (await manager.history_paginated(aid, latest, 1))[0][0]
             shown_version = at_version
             content_gone: str | None = None  # why the content is not shown: redacted or expired
             try:
                 if at_version is not None:
-                    deleted = versions[at_version - 1].deleted
-                    out = None if deleted else await manager.find_by_id(aid, version=at_version)
+                    out = await manager.find_by_id(aid, version=at_version)  # None: the version is its deletion
                 else:
                     out = await manager.find_by_id(aid, as_of=when)
             except (RedactedError, ContentExpiredError) as gone:
@@ -186,7 +203,11 @@ def console_router(service: Service) -> APIRouter:
             artifact_id=str(aid),
             out=out,
             versions=versions,
-            latest=versions[-1],
+            latest=last,
+            history_page=history_page,
+            history_pages=history_pages,
+            history_first=(history_page - 1) * HISTORY_PAGE + 1,
+            pick_from_list=latest <= HISTORY_PAGE,
             shown_version=shown_version,
             when=when,
             at_version=at_version,
