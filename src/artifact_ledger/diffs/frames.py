@@ -11,15 +11,18 @@ labels of rows matched by position; the frame type), so a changed frame never di
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Final
 
 from .. import codec
 from ..schemas.content_diffs import CellChange, ColumnTypeChange, DataFrameContentDiff, FrameRow, FrameRowChange
+from .text import align
 
 MAX_ROWS: Final = 50_000
 """Rows compared per side; beyond it the diff covers the first ``MAX_ROWS`` and says ``truncated``."""
+MAX_PAIRS: Final = 2_000_000
+"""Most pairs of equal rows the alignment of two frames' rows may examine (as for text lines: difflib's
+matching is quadratic in them; 8,000 equal rows took 7-12 s)."""
 SAMPLE: Final = 20
 """Rows kept in each sample (added, removed, changed)."""
 
@@ -86,11 +89,15 @@ def _by_label(old: Frame, new: Frame) -> bool:
     return all(len({codec.dumps(x) for x in labels}) == len(labels) for labels in (old.labels, new.labels))
 
 
-def _pairs(old: Frame, new: Frame, op: list[int], np: list[int]) -> list[tuple[str, list[int], list[int]]]:
-    """(``equal``/``change``/``remove``/``add``, old rows, new rows) blocks."""
+Blocks = list[tuple[str, list[int], list[int]]]
+
+
+def _pairs(old: Frame, new: Frame, op: list[int], np: list[int]) -> tuple[Blocks, bool]:
+    """(``equal``/``change``/``remove``/``add``, old rows, new rows) blocks, and whether the alignment
+    budget cut the matching short (the changed middle then paired by position)."""
     if old.labels is not None and new.labels is not None and _by_label(old, new):
         where = {codec.dumps(label): j for j, label in enumerate(new.labels)}
-        blocks: list[tuple[str, list[int], list[int]]] = []
+        blocks: Blocks = []
         for i, label in enumerate(old.labels):
             j = where.pop(codec.dumps(label), None)
             if j is None:
@@ -99,18 +106,19 @@ def _pairs(old: Frame, new: Frame, op: list[int], np: list[int]) -> list[tuple[s
                 same = _key(old.rows[i], op) == _key(new.rows[j], np)
                 blocks.append(("equal" if same else "change", [i], [j]))
         blocks.extend(("add", [], [j]) for j in sorted(where.values()))
-        return blocks
+        return blocks, False
     a = [_key(r, op) for r in old.rows]
     b = [_key(r, np) for r in new.rows]
-    out: list[tuple[str, list[int], list[int]]] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    out: Blocks = []
+    codes, coarse = align(a, b, MAX_PAIRS)
+    for tag, i1, i2, j1, j2 in codes:
         if tag == "equal":
             continue
         paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
         out.extend(("change", [i1 + k], [j1 + k]) for k in range(paired))
         out.append(("remove", list(range(i1 + paired, i2)), []))
         out.append(("add", [], list(range(j1 + paired, j2))))
-    return out
+    return out, coarse
 
 
 def _label(frame: Frame, row: int) -> Any:
@@ -210,7 +218,12 @@ def frame_diff(old_doc: Any, new_doc: Any) -> DataFrameContentDiff:
             if old.dtypes[i] != new.dtypes[j]
         ]
     changed_columns = {change.column for change in result.dtype_changes}
-    for tag, olds, news in _pairs(old, new, op, np):
+    blocks, coarse = _pairs(old, new, op, np)
+    if coarse:
+        result.truncated = True
+        bounded = f"rows past the alignment budget ({MAX_PAIRS:,} pairs of equal rows) paired by position"
+        result.note = f"{result.note}; {bounded}" if result.note else f"bounded: {bounded}"
+    for tag, olds, news in blocks:
         if tag == "remove":
             result.rows_removed += len(olds)
             room = SAMPLE - len(result.removed_sample)

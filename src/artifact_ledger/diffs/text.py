@@ -14,8 +14,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Sequence
-from typing import Final, Literal
+from collections.abc import Hashable, Sequence
+from typing import Final, Literal, TypeVar
 
 from ..schemas.content_diffs import TextContentDiff, TextHunk, TextLine, TextSpan
 
@@ -39,16 +39,17 @@ _LINE_BREAKS: Final = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 """The characters ``str.splitlines`` breaks at (``\\r\\n`` counts as one break)."""
 
 Opcode = tuple[Literal["replace", "delete", "insert", "equal"], int, int, int, int]
+Item = TypeVar("Item", bound=Hashable)
 
 
-def _pairs(a: Sequence[str], b: Sequence[str], counts: Counter[str], most: int | None = None) -> int:
+def _pairs(a: Sequence[Item], b: Sequence[Item], counts: Counter[Item], most: int | None = None) -> int:
     return sum(n for n in (counts[x] for x in a) if most is None or n <= most)
 
 
-def _align(a: Sequence[str], b: Sequence[str], budget: int) -> tuple[list[Opcode], bool]:
+def align(a: Sequence[Item], b: Sequence[Item], budget: int) -> tuple[list[Opcode], bool]:
     """difflib's opcodes turning ``a`` into ``b`` examining at most ``budget`` pairs of equal items, and
     whether the budget cut it short (the part between the common leading and trailing items is then
-    one ``replace``)."""
+    one ``replace``). Lines here, words of a line, rows of a DataFrame in :mod:`.frames`."""
     lo, shortest = 0, min(len(a), len(b))
     while lo < shortest and a[lo] == b[lo]:
         lo += 1
@@ -72,7 +73,7 @@ def _align(a: Sequence[str], b: Sequence[str], budget: int) -> tuple[list[Opcode
 
 
 class _Aligned(difflib.SequenceMatcher[str]):
-    """difflib's hunks (``get_grouped_opcodes``) of opcodes found by :func:`_align`."""
+    """difflib's hunks (``get_grouped_opcodes``) of opcodes found by :func:`align`."""
 
     def __init__(self, codes: list[Opcode]) -> None:
         super().__init__(None, "", "")
@@ -98,7 +99,7 @@ def word_spans(old: str, new: str) -> tuple[list[TextSpan], list[TextSpan]]:
     if len(old) > MAX_WORD_LINE or len(new) > MAX_WORD_LINE:
         return [TextSpan(text=old, changed=True)], [TextSpan(text=new, changed=True)]
     a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    codes, coarse = _align(a, b, MAX_WORD_PAIRS)
+    codes, coarse = align(a, b, MAX_WORD_PAIRS)
     if coarse:
         return [TextSpan(text=old, changed=True)], [TextSpan(text=new, changed=True)]
     gone: set[int] = set()
@@ -149,7 +150,7 @@ def text_diff(old: str | None, new: str | None) -> TextContentDiff:
     truncated = len(a_all) > MAX_LINES or len(b_all) > MAX_LINES
     a, b = a_all[:MAX_LINES], b_all[:MAX_LINES]
     result = TextContentDiff(old_lines=len(a_all), new_lines=len(b_all))
-    codes, coarse = _align(a, b, MAX_PAIRS)
+    codes, coarse = align(a, b, MAX_PAIRS)
     kept = 0
     for group in _Aligned(codes).get_grouped_opcodes(CONTEXT):
         first, last = group[0], group[-1]
