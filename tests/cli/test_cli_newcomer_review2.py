@@ -124,3 +124,14 @@ def test_every_argument_of_every_command_says_what_it_takes(url: str, capsys: py
         main(["--db", url, "lineage", "--help"])
     assert exited.value.code == 0
     assert "--as-of TIME" in capsys.readouterr().out
+
+
+def test_audit_says_below_a_cut_page_where_to_continue(db: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """cli.md: 'the footer says where to continue with --after POSITION'; it was in the title, above
+    a page that can run for screens, and the last lines said nothing."""
+    url, _ = db
+    assert main(["--db", url, "audit", "--limit", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert "--after 1" in lines[-1], lines
+    assert main(["--db", url, "audit", "--after", "1"]) == 0
+    assert "--after" not in capsys.readouterr().out  # the last page: nothing more

@@ -168,9 +168,10 @@ def _provenance_event(e: AuditEntry, me: str) -> tuple[str, str]:
 
 
 def audit_table(page: AuditPage) -> Table:
-    more = f" (more after position {page.next_after}: --after {page.next_after})" if page.next_after else ""
     columns = ("pos", "artifact", "v", "event", "actor", "recorded_at (UTC)", "reason")
-    table = _table(f"audit{more}", columns, ids=("artifact",))
+    table = _table("audit", columns, ids=("artifact",))
+    if page.next_after:  # below the page, where a long one ends: what to run for the next
+        table.caption = f"more after position {page.next_after}: continue with --after {page.next_after}"
     for e in page.entries:
         table.add_row(
             str(e.position),
