@@ -195,10 +195,13 @@ class ProvenanceReads:
                 head = await rec.fetch(sql.stream_head, aid)
                 if not head or head[0][1] in PROVENANCE_EVENTS:
                     raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
-                streams = [r[0] for r in await rec.fetch(sql.alias_streams)]
-                streams += [r[0] for r in await rec.fetch(sql.link_streams_of, aid)]
-                rows = await rec.fetch(sql.events_of_streams, rec.id_list(streams)) if streams else []
-                found = [event_from_row(r, rec.read_ts, rec.read_bytes) for r in rows]
+                # Alias events: those whose payload holds the id at all (canonical JSON: the id as
+                # written); which of them pointed the alias at it or away is decided below.
+                rows = list(await rec.fetch(sql.alias_events_holding, f'"{aid}"'))
+                streams = [r[0] for r in await rec.fetch(sql.link_streams_of, aid)]
+                if streams:
+                    rows += await rec.fetch(sql.events_of_streams, rec.id_list(streams))
+                found = sorted((event_from_row(r, rec.read_ts, rec.read_bytes) for r in rows), key=lambda e: e.position)
         return [audit_entry(e) for e in found if _names(e, aid)]
 
     async def aliases(self, id: ULID | str | None) -> list[Alias]:

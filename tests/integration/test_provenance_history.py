@@ -189,3 +189,36 @@ async def test_history_command_with_provenance(url: str, capsys: pytest.CaptureF
         "link.added",
         "link.removed",
     ]
+
+
+async def test_provenance_history_reads_the_alias_events_that_hold_the_id_and_keeps_only_those_naming_it(
+    manager: ArtifactManager,
+) -> None:
+    """Alias events are picked in the database by the id's text in their payload (not every alias event
+    of the ledger), then each is checked: an alias named after the id (in quotes, as the payload
+    holds it), pointing elsewhere, does not name the artifact; a scan of every alias and link event
+    agrees."""
+    m = manager
+    data, model, report = await _story(m)
+    await m.set_alias(f'"{model}"', data)  # an alias whose name is the model's id in quotes, on the data
+    for n in range(30):  # noise: aliases that never named the model
+        await m.set_alias(f"other-{n}", data if n % 2 else report)
+    await m.set_alias("other-3", model, reason="briefly")
+    await m.set_alias("other-3", data)
+
+    everything = (await m.audit(event_type=["alias.*", "link.*"], limit=1000)).entries
+
+    def names(entry: AuditEntry, aid: str) -> bool:
+        d = entry.details
+        return aid in (d.get("artifact_id"), d.get("from_artifact_id"), d.get("src_id"), d.get("dst_id"))
+
+    for aid in (data, model, report):
+        got = await m.provenance_history(aid)
+        expected = [e for e in everything if names(e, str(aid))]
+        assert [e.position for e in got] == [e.position for e in expected]
+        assert [e.position for e in got] == sorted(e.position for e in got)
+    model_names = [
+        e.details.get("name") for e in await m.provenance_history(model) if e.event_type.startswith("alias.")
+    ]
+    assert f'"{model}"' not in model_names
+    assert model_names.count("other-3") == 2  # pointed at the model, then away

@@ -145,9 +145,7 @@ class ProvenanceStatements:
                 ("ids", "kind"),
             ),
             "all_links": (select(*link_columns).order_by(k.c.stream_id, k.c.valid_from), ()),
-            # The streams that ever named an artifact: every alias (its target moves; the payloads
-            # tell which events named it) and each link row from or to it, current or closed.
-            "alias_streams": (select(a.c.stream_id), ()),
+            # The link streams that ever named an artifact: each link row from or to it, current or closed.
             "link_streams_of": (
                 select(k.c.stream_id)
                 .where(k.c.src_id == _p("artifact_id"))
@@ -157,6 +155,18 @@ class ProvenanceStatements:
             "events_of_streams": (
                 select(e).where(_in_ids(dialect, e.c.artifact_id)).order_by(e.c.position),
                 ("ids",),
+            ),
+            # The alias events whose payload holds the text ``needle`` (an artifact id as a JSON
+            # string): a prefilter in the database for the caller's own check of each payload, so
+            # an artifact's provenance does not read every alias event of the ledger.
+            "alias_events_holding": (
+                select(e)
+                .where(
+                    e.c.artifact_id.in_(select(a.c.stream_id)),
+                    (func.instr if dialect == "sqlite" else func.strpos)(e.c.payload, _p("needle")) > ZERO,
+                )
+                .order_by(e.c.position),
+                ("needle",),
             ),
             "delete_links": (delete(k), ()),
         }
