@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import io
 import os
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,61 @@ async def test_a_path_that_is_not_one_is_invalid_data_and_a_long_one_is_cut_in_t
         assert len(str(long.value)) < 500
         assert await events(blob_ledger) == 0
         assert stray_files(blob_root) == []
+
+
+def plant_large(root: Path, digest: str, size: int) -> Path:
+    """A sparse file of ``size`` bytes at blob ``digest``'s path (a careless copy, or a planted one)."""
+    path = root / digest[:2] / digest[2:4] / digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.truncate(size)
+    return path
+
+
+def peak_bytes_of(run: Any) -> Any:
+    async def measured() -> tuple[Any, int]:
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            result = await run
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return measured()
+
+
+async def test_a_large_file_planted_in_the_directory_is_checked_in_bounded_memory(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    large = 48 * 1024 * 1024
+    root = tmp_path / "blobs"
+    content = payload(3 * CHUNK)
+    taken = hashlib.sha256(content[CHUNK : 2 * CHUNK]).hexdigest()  # the name of the second chunk
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        async with ledger.manager() as manager:
+            await manager.save(ArtifactIn(data={"content": b"something first"}))
+            plant_large(root, taken, large)
+            refused, peak = await peak_bytes_of(
+                _raises(manager.save(ArtifactIn(data={"content": io.BytesIO(content)})))
+            )
+            assert isinstance(refused, CorruptBlobError)
+            assert taken in str(refused)
+            assert peak < large // 4
+            assert await events(ledger) == 1
+            (root / taken[:2] / taken[2:4] / taken).unlink()
+            saved = await manager.save(ArtifactIn(data={"content": io.BytesIO(content)}))
+            assert await read_all(manager, saved.id) == content
+        stray = plant_large(root, "ab" * 32, large)
+        report, peak = await peak_bytes_of(ledger.verify())
+        assert report.reason == "blob_corrupted"
+        assert str(stray) in str(report.problem)
+        assert peak < large // 4
+
+
+async def _raises(run: Any) -> BaseException:
+    try:
+        await run
+    except Exception as exc:  # the error is the result
+        return exc
+    raise AssertionError("did not raise")

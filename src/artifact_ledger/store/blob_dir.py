@@ -342,6 +342,29 @@ class DirectoryBlobs(BlobStore):
             )
         return data
 
+    def _holds(self, digest: str) -> bool:
+        """Whether blob ``digest`` has a file holding its bytes (False: no file), hashed a piece at a
+        time: memory stays at one piece whatever the file's size (a file copied or planted there may
+        be any size). A file with other bytes is :class:`CorruptBlobError`, as for a read."""
+        path = self.path(digest)
+        fd = self._open(digest)
+        if fd is None:
+            return False
+        hasher = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                while piece := handle.read(PIECE):
+                    hasher.update(piece)
+        except OSError as exc:
+            raise BlobStoreError(f"blob {digest} at {path} cannot be read: {exc.strerror or exc}") from None
+        actual = hasher.hexdigest()
+        if actual != digest:
+            raise CorruptBlobError(
+                f"blob {digest} at {path} is corrupted: its bytes hash to {actual}. The file was changed or "
+                "planted; restore it from a backup or a bundle"
+            )
+        return True
+
     def read_outside(self, digest: str) -> bytes | None:
         return self._read(digest)
 
@@ -407,7 +430,7 @@ class DirectoryBlobs(BlobStore):
         """The hashes among ``digests`` with a file, each file's bytes checked (a bad one raises). The
         writer reuses the files found, so this store's ledger registers in the directory first."""
         await asyncio.to_thread(self._registering)
-        return {d for d in dict.fromkeys(digests) if await asyncio.to_thread(self._read, d) is not None}
+        return {d for d in dict.fromkeys(digests) if await asyncio.to_thread(self._holds, d)}
 
     async def stored_rows(self, rec: Recorder, digests: Sequence[str]) -> list[tuple[Any, Any, bytes]]:
         """The files' bytes as they are (export copies them; the bundle's verifier judges them), read
@@ -444,7 +467,7 @@ class DirectoryBlobs(BlobStore):
         This store's ledger registers in the directory first."""
         path = self.path(digest)
         self._registering()
-        if self._read(digest) is not None:
+        if self._holds(digest):
             return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -486,7 +509,7 @@ class DirectoryBlobs(BlobStore):
                 try:
                     os.link(temporary, path)  # atomic, and never replaces a file that is there
                 except FileExistsError:  # written meanwhile (another writer, another ledger): check it
-                    self._read(digest)
+                    self._holds(digest)
                     continue
             except FileNotFoundError:
                 raise BlobStoreError(
