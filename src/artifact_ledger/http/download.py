@@ -77,7 +77,8 @@ def render(artifact_id: str, data: Any) -> tuple[bytes, str, str]:
         raise Problem(
             406,
             f"artifact {artifact_id} holds content saved as a stream ({content.size:,} bytes, sha256 "
-            f"{content.sha256}); the HTTP API does not stream it yet: read it from Python with "
+            f"{content.sha256}), which the console does not send: download its current version from the API "
+            f"(GET /api/v1/artifacts/{artifact_id}/$download), or read any version from Python with "
             "ArtifactManager.open_content",
             kind="not-downloadable",
         )
