@@ -141,3 +141,36 @@ async def test_a_namespace_stream_carries_only_that_namespace_s_events(
                 current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
                 for name in names:
                     await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
+
+
+async def test_clients_gone_while_the_stream_reads_the_log_leave_no_task_behind(
+    ledger: Ledger, live_server: Serve
+) -> None:
+    """A client that stops reading and then drops the connection: uvicorn's send does nothing once
+    the client is gone, so the stream ran on through its replay and was cancelled in the middle of a
+    read of the log. On SQLite that cancellation left a task per stream forever (SQLAlchemy's graceful
+    close of the aiosqlite connection, whose thread its forced close had already stopped). The read
+    now runs to its end on its own (one batch) whatever happens to the stream."""
+    async with ledger.manager() as manager:
+        for batch in range(6):
+            await manager.save_all([ArtifactIn(data={"b": batch, "n": n, "pad": "x" * 8000}) for n in range(250)])
+    url = await live_server()
+    port = int(url.rsplit(":", 1)[1])
+    await asyncio.sleep(0.1)
+    before = {task for task in asyncio.all_tasks() if not task.done()}
+    writers = []
+    for _ in range(5):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.transport.pause_reading()  # a client that stops reading: the server's sends wait
+        writer.write(f"GET {API}/$events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n".encode())
+        await writer.drain()
+        writers.append(writer)
+    await asyncio.sleep(1)
+    for writer in writers:
+        writer.transport.abort()
+    for _ in range(100):
+        left = {task for task in asyncio.all_tasks() if not task.done()} - before - {asyncio.current_task()}
+        if not left:
+            break
+        await asyncio.sleep(0.05)
+    assert not left, [task.get_coro() for task in left]

@@ -11,6 +11,7 @@ client that reconnects with ``Last-Event-ID`` continues exactly after it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -62,13 +63,36 @@ def frame(event: RecordedEvent) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.position, event.type.encode(), data)
 
 
+_READS: set[asyncio.Task[list[RecordedEvent]]] = set()
+"""Reads of the log still running for a stream that went away (held until they end: the loop keeps
+only weak references to tasks)."""
+
+
+def _ended(task: asyncio.Task[list[RecordedEvent]]) -> None:
+    _READS.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a stream that went away has no one to raise it to
+
+
+async def _events_after(service: Service, position: int) -> list[RecordedEvent]:
+    """The next batch of events, read to its end whatever happens to the stream. A client that goes
+    away cancels the stream, Starlette's task group again at every await, so a read cancelled in its
+    query had SQLAlchemy's graceful close of the connection forced: on SQLite (aiosqlite) that close
+    waited forever on a stopped thread, a task left behind for every such stream. A read of one batch
+    is short, and its connection goes back to the pool as after any read."""
+    task = asyncio.ensure_future(service.ledger.events_since(position, limit=BATCH))
+    _READS.add(task)
+    task.add_done_callback(_ended)
+    return await asyncio.shield(task)
+
+
 async def follow(service: Service, after: int) -> AsyncIterator[bytes]:
     """Every event after position ``after``, then each new one as it commits; ends when the client goes."""
     position = after
     yield b"retry: 1000\n\n"
     last_sent = time.monotonic()
     while True:
-        events = await service.ledger.events_since(position, limit=BATCH)
+        events = await _events_after(service, position)
         for event in events:
             yield frame(event)
             position = event.position
