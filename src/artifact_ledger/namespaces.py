@@ -35,6 +35,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .errors import InvalidArgumentError, LedgerNotFoundError, LedgerUnavailableError
+from .store.blob_dir import parse_blob_url
 from .store.engine import create_engine
 from .store.errors import install, site_of, translated
 
@@ -71,12 +72,17 @@ def postgres_schema(base: str, name: str) -> str:
     return "al_ns_" + hashlib.sha256(f"{base}\0{name}".encode()).hexdigest()[:24]
 
 
-def namespace_blobs(blobs: str | os.PathLike[str], name: str) -> str:
+def namespace_blobs(blobs: str | os.PathLike[str], name: str) -> Path:
     """The blob directory of namespace ``name`` when the ledger's is ``blobs``: a directory of its
     own beside it (``DIR.namespaces/NAME``), never inside it and never shared, so that ``gc`` in
-    one namespace cannot take a file another namespace references."""
-    location = os.fspath(blobs).rstrip("/")
-    return f"{location}{_SQLITE_SUFFIX}/{name}"
+    one namespace cannot take a file another namespace references.
+
+    ``blobs`` is read as the ledger reads it (:func:`parse_blob_url`: a ``file:///`` URL or an
+    absolute path), so a path given as such, or a URL whose last slash is encoded (``DIR%2F``),
+    names the same directory for the namespace as for the default one, never a directory in it.
+    """
+    root = parse_blob_url(blobs)
+    return Path(f"{root}{_SQLITE_SUFFIX}") / name
 
 
 def _quoted(identifier: str) -> str:

@@ -1,0 +1,71 @@
+"""Namespaces, from a second adversarial review (a careless operator's and an attacker's), on SQLite
+files and PostgreSQL: what a namespace's blob directory, name and tables may and may not be."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger.namespaces import postgres_schema
+from ledger_support import SECRET
+
+NAMES = ("team-a", "team-b", "public", "pg_catalog", "information_schema", "select", "x" * 63)
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def base(backend: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The test's engine; on PostgreSQL the namespaces' schemas are dropped afterwards."""
+    yield engine
+    if backend == "postgresql":
+        async with engine.begin() as conn:
+            current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+            for name in NAMES:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+# ---- blob directories -------------------------------------------------------------------------
+
+
+async def test_a_blob_directory_given_as_a_path_works_in_a_namespace(base: AsyncEngine, tmp_path: Path) -> None:
+    """blobs= takes an absolute path as well as a file:/// URL; in a namespace the path became a
+    plain string, refused as 'not a file:/// URL' after the namespace's tables were made."""
+    blobs = tmp_path / "blobs"
+    async with Ledger.open(base, secret=SECRET, namespace="team-a", blobs=blobs) as a, a.manager() as manager:
+        saved = await manager.save(ArtifactIn(data={"content": b"w" * 1000}))
+        digest = (await manager.history(saved.id))[-1].content_hash
+    assert digest is not None
+    assert [p for p in _files(tmp_path / "blobs.namespaces" / "team-a") if p.name == digest]
+    assert not _files(blobs)
+
+
+async def test_a_namespaces_blob_directory_is_never_inside_the_default_one(base: AsyncEngine, tmp_path: Path) -> None:
+    """A blobs URL ending in an encoded slash (file:///DIR%2F) put the namespace's directory at
+    DIR/.namespaces/NAME, inside the default namespace's: the default's verify then reported the
+    namespace's files as corrupt blobs (and its gc walked them)."""
+    blobs = f"file://{tmp_path}/blobs%2F"
+    async with (
+        Ledger.open(base, secret=SECRET, blobs=blobs) as default,
+        Ledger.open(base, secret=SECRET, namespace="team-a", blobs=blobs) as a,
+    ):
+        async with a.manager() as manager:
+            await manager.save(ArtifactIn(data={"content": b"w" * 1000}))
+        assert (await a.verify()).ok
+        report = await default.verify()
+        assert report.ok, report.problem
+        assert (await default.gc(dry_run=True)).blobs == 0
+    assert not _files(tmp_path / "blobs")
+    assert _files(tmp_path / "blobs.namespaces" / "team-a")
