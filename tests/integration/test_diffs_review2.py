@@ -327,3 +327,51 @@ async def test_a_frame_of_repeated_rows_diffs_in_bounded_time(manager: ArtifactM
         assert "alignment budget" in (diff.note or "")
     else:
         assert (diff.rows_added, diff.rows_removed, diff.rows_changed) == (1, 0, 0)
+
+
+async def test_concurrent_patches_with_one_expected_version_write_exactly_one(engine: Any) -> None:
+    """Ten patches racing from version 1 (separate managers, one group commit or not): one writes
+    version 2, the other nine raise ConcurrencyError naming the versions, and none is lost silently;
+    a no-op patch among racers appends nothing."""
+    from artifact_ledger import ConcurrencyError, Ledger
+    from ledger_support import SECRET
+
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as m:
+            a = await m.save(ArtifactIn(data={"n": 0}))
+
+        async def one(n: int) -> int | str:
+            async with ledger.manager() as m:
+                try:
+                    return (await m.patch(a.id, {"n": n}, expected_version=1)).version
+                except ConcurrencyError as exc:
+                    return "refused" if "not the expected version 1" in str(exc) else str(exc)
+
+        got = await asyncio.gather(*(one(n) for n in range(1, 11)))
+        assert sorted(got, key=str) == [2] + ["refused"] * 9
+        async with ledger.manager() as m:
+            history = await m.history(a.id)
+            assert len(history) == 2
+            assert (await m.patch(a.id, dict(history[-1].data or {}), expected_version=2)).version == 2  # no-op
+            assert len(await m.history(a.id)) == 2
+
+
+def test_the_cli_diff_prints_bidirectional_controls_escaped(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bidirectional overrides and isolates (U+202E and kin, 'Trojan Source') reorder what a terminal
+    shows, so a changed line can read as something else: escaped (\\u202e) like other controls."""
+    from artifact_ledger import Ledger
+    from artifact_ledger.cli import main
+
+    tricky = "access = 'user\u202e \u2066// admin\u2069 \u2066'"
+
+    async def seed() -> str:
+        async with Ledger.open(url) as ledger, ledger.manager() as m:
+            art = await m.save(ArtifactIn(data={"content": "a\n" + tricky + "\n"}))
+            await m.save(ArtifactIn(id=art.id, data={"content": "b\n" + tricky + "!\n"}))
+            return str(art.id)
+
+    assert main(["--db", url, "diff", asyncio.run(seed()), "1", "2"]) == 0
+    out = capsys.readouterr().out
+    assert not any(ch in out for ch in "\u202e\u2066\u2069"), out
+    assert "\\u202e" in out
+    assert "\\u2066" in out

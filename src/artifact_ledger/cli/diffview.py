@@ -15,8 +15,13 @@ from ..schemas.content_diffs import (
 )
 
 _STYLE = {"add": ("+", "green", "bold white on dark_green"), "remove": ("-", "red", "bold white on dark_red")}
-_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code != 0x09}
-"""Control characters of content shown escaped (``\\x1b``): written raw they would drive the terminal."""
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code != 0x09} | {
+    code: f"\\u{code:04x}" for code in _BIDI
+}
+"""Control characters of content shown escaped (``\\x1b``): written raw they would drive the terminal;
+and the bidirectional marks, embeddings, overrides and isolates (``\\u202e``): raw they would reorder
+what it shows, so a changed line could read as another ('Trojan Source')."""
 
 
 def _visible(text: str) -> str:
