@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .checkpoints import Checkpoint, CheckpointCheck
 from .errors import InvalidCheckpointError, LedgerError
+from .ledger_checkpoints import accepted, compared
 from .verify_bundle import READ_FLAGS, file_kind
 
 if TYPE_CHECKING:
@@ -176,12 +177,14 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
     """(notes checked, the first contradiction or None). An unreadable note, one of another ledger or
     one not signed by any of ``keys`` raises :class:`InvalidCheckpointError` naming its file."""
     notes = read_notes(Path(directory), ledger.ledger_id)
+    log_size, roots = await event_roots(ledger, [checkpoint.size for _, checkpoint in notes])
     held: tuple[Path, int] | None = None  # the largest note the log still holds, below the first it does not
     for path, checkpoint in sorted(notes, key=lambda item: item[1].size):
         try:
-            check = await ledger.verify_checkpoint(checkpoint, verifier_keys=keys)
+            accepted(ledger.ledger_id, checkpoint, verifier_keys=keys)
         except InvalidCheckpointError as exc:
             raise InvalidCheckpointError(f"{path}: {exc}") from None
+        check = compared(checkpoint, log_size, roots.get(checkpoint.size))
         if not check.ok:
             return len(notes), f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}" + _bracket(
                 held, check.log_size, checkpoint.size
@@ -198,6 +201,15 @@ def _bracket(held: tuple[Path, int] | None, log_size: int, size: int) -> str:
         return f"; no earlier checkpoint to bracket it: the change lies in positions 1-{size}"
     path, below = held
     return f"; checkpoint {path.name} (size {below}) still holds: the change lies in positions {below + 1}-{size}"
+
+
+async def event_roots(ledger: Ledger, sizes: Sequence[int]) -> tuple[int, dict[int, str]]:
+    """(the log's size, its root at each of ``sizes`` it holds) from the event hashes, in one snapshot and one
+    pass: a checkpoint is checked against the events, never the stored Merkle subtrees (see
+    :func:`artifact_ledger.proofs.event_roots`)."""
+    from .proofs import event_roots as from_events
+
+    return await ledger._proof(lambda driver: from_events(driver, sizes))
 
 
 NewestState = Literal["verified", "contradicted", "none", "unreadable"]
@@ -261,7 +273,9 @@ async def check_newest(ledger: Ledger, directory: str | os.PathLike[str], keys: 
         written_at = None
     try:
         verified = tuple(checkpoint.verified_by(list(keys))) if keys else None
-        check = await ledger.verify_checkpoint(checkpoint, verifier_keys=keys)
+        accepted(ledger.ledger_id, checkpoint, verifier_keys=keys)
+        log_size, roots = await event_roots(ledger, [checkpoint.size])
+        check = compared(checkpoint, log_size, roots.get(checkpoint.size))
     except Exception as exc:  # a bad signature, no cryptography package, the log unreadable: not checked
         return NewestCheck(
             state="unreadable", written_at=written_at, problem=f"{path}: {exc or type(exc).__name__}", **common

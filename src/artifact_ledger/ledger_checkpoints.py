@@ -38,19 +38,12 @@ async def make_checkpoint(
     return made
 
 
-async def check_checkpoint(
-    root_of: RootOf,
-    ledger_id: str | None,
-    checkpoint: Checkpoint | str | bytes,
-    *,
-    verifier_keys: Sequence[str],
-) -> CheckpointCheck:
-    """Whether the log's first ``checkpoint.size`` events still have the checkpoint's root.
-
-    A note of another ledger, or one signed by none of ``verifier_keys`` (when given), is
-    :class:`InvalidCheckpointError`; a dropped tail or a rewritten prefix is a failed check.
-    """
-    from .checkpoints import Checkpoint, CheckpointCheck
+def accepted(
+    ledger_id: str | None, checkpoint: Checkpoint | str | bytes, *, verifier_keys: Sequence[str]
+) -> Checkpoint:
+    """The checkpoint (parsed from its note, or an object held to a note's rules) if it is of this ledger and,
+    when ``verifier_keys`` are given, signed by one of them; else :class:`InvalidCheckpointError`."""
+    from .checkpoints import Checkpoint
     from .errors import InvalidCheckpointError
 
     if not isinstance(checkpoint, Checkpoint):
@@ -61,23 +54,49 @@ async def check_checkpoint(
         raise InvalidCheckpointError(
             f"the checkpoint of size {checkpoint.size} is signed by none of the {len(verifier_keys)} key(s) given"
         )
-    log = await root_of(None)
-    common = {"size": checkpoint.size, "root": checkpoint.root, "log_size": log.size}
-    if checkpoint.size > log.size:
+    return checkpoint
+
+
+def compared(checkpoint: Checkpoint, log_size: int, log_root: str | None) -> CheckpointCheck:
+    """The checkpoint against a log of ``log_size`` events whose first ``checkpoint.size`` have the root
+    ``log_root`` (None when the log is shorter)."""
+    from .checkpoints import CheckpointCheck
+
+    common = {"size": checkpoint.size, "root": checkpoint.root, "log_size": log_size}
+    if checkpoint.size > log_size or log_root is None:
         return CheckpointCheck(
             ok=False,
             log_root=None,
-            problem=f"the log holds {log.size} events, but the checkpoint recorded {checkpoint.size}: "
-            f"the newest {checkpoint.size - log.size} were dropped",
+            problem=f"the log holds {log_size} events, but the checkpoint recorded {checkpoint.size}: "
+            f"the newest {checkpoint.size - log_size} were dropped",
             **common,
         )
-    at = await root_of(checkpoint.size)
-    if at.root != checkpoint.root:
+    if log_root != checkpoint.root:
         return CheckpointCheck(
             ok=False,
-            log_root=at.root,
-            problem=f"the log's first {checkpoint.size} events have the root {at.root}, not the checkpoint's "
+            log_root=log_root,
+            problem=f"the log's first {checkpoint.size} events have the root {log_root}, not the checkpoint's "
             f"{checkpoint.root}: history up to position {checkpoint.size} was rewritten (or this is a fork)",
             **common,
         )
-    return CheckpointCheck(ok=True, log_root=at.root, **common)
+    return CheckpointCheck(ok=True, log_root=log_root, **common)
+
+
+async def check_checkpoint(
+    root_of: RootOf,
+    ledger_id: str | None,
+    checkpoint: Checkpoint | str | bytes,
+    *,
+    verifier_keys: Sequence[str],
+) -> CheckpointCheck:
+    """Whether the log's first ``checkpoint.size`` events still have the checkpoint's root.
+
+    A note of another ledger, or one signed by none of ``verifier_keys`` (when given), is
+    :class:`InvalidCheckpointError`; a dropped tail or a rewritten prefix is a failed check. The roots come
+    from ``root_of``: give one computed from the event hashes (:func:`artifact_ledger.proofs.event_roots`),
+    not from the stored Merkle subtrees, which whoever rewrote the log can put back as they were.
+    """
+    checkpoint = accepted(ledger_id, checkpoint, verifier_keys=verifier_keys)
+    log = await root_of(None)
+    at = await root_of(checkpoint.size) if checkpoint.size <= log.size else None
+    return compared(checkpoint, log.size, at.root if at is not None else None)

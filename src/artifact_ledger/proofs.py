@@ -239,6 +239,31 @@ async def consistency(driver: Recorder, ledger_id: str | None, old_size: int, ne
     )
 
 
+async def event_roots(driver: Recorder, sizes: Iterable[int]) -> tuple[int, dict[int, str]]:
+    """(the log's size, the Merkle root (hex) of its first ``size`` events for each of ``sizes`` it holds), computed
+    from the event hashes alone, in one pass up to the largest of ``sizes``.
+
+    Checking a checkpoint must not trust ``ledger_merkle_nodes``: whoever rewrote an event and recomputed the chain
+    can put the old subtrees back, and a root read from them (:func:`tree_head`, for any size a multiple of
+    ``2**STORED_LEVEL``) is the signed one again. Reads O(largest size) event hashes; sizes past the log are left
+    out (the log ends before them). A position missing below a size (the chain check names it) gives that size
+    the root of the events there are, which is not the checkpoint's.
+    """
+    head = await head_position(driver)
+    wanted = sorted({n for n in sizes if 0 <= n <= head})
+    roots: dict[int, str] = {}
+    frontier = Frontier()
+    position = 0
+    for size in wanted:
+        while position < size:
+            end = min(position + _PAGE, size)
+            rows = await driver.fetch(driver.sql.event_hashes_between, position, end)
+            frontier.extend(driver.read_bytes(r[1]) for r in rows)
+            position = end
+        roots[size] = frontier.root().hex()
+    return head, roots
+
+
 # ---- maintenance: rebuild, import, verify --------------------------------------------------------
 
 

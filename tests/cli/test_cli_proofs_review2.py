@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from test_cli_checkpoint_rewrite import rewrite_and_recompute
 
 from artifact_ledger import AnchorError, ArtifactIn, Ledger
 from artifact_ledger.anchors import keep_in_directory
@@ -271,3 +273,41 @@ async def test_a_witness_that_answers_a_byte_at_a_time_is_given_up_on_after_the_
     assert f"the witness {witness.url} did not answer" in err
     assert "within 1s" in err
     assert len(list(notes.glob("*.note"))) == 1
+
+
+async def test_a_rewrite_under_the_stored_merkle_subtrees_is_caught_by_verify_checkpoints(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The attacker rewrites event 7, recomputes the chain and rebuilds, then puts the Merkle tables back as they
+    were: the stored subtree of events 1-32 still gives the root signed at 32 (any size a multiple of 16 is read
+    from stored subtrees alone), which the events no longer do."""
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 32, "score")
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    async with Ledger.open(url) as ledger, ledger.engine.connect() as conn:
+        nodes = [tuple(r) for r in await conn.execute(text("SELECT level, idx, hash FROM ledger_merkle_nodes"))]
+        frontier = [tuple(r) for r in await conn.execute(text("SELECT id, size, roots FROM ledger_merkle_frontier"))]
+    assert len(nodes) == 3  # the subtrees of events 1-16, 17-32 and 1-32
+    await rewrite_and_recompute(url, 7, '"score":6', '"score":99')
+    async with Ledger.open(url) as ledger, ledger.engine.begin() as conn:  # the old tree, as it was signed
+        await conn.execute(text("DELETE FROM ledger_merkle_nodes"))
+        await conn.execute(text("DELETE FROM ledger_merkle_frontier"))
+        for level, idx, digest in nodes:
+            await conn.execute(
+                text("INSERT INTO ledger_merkle_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
+                {"l": level, "i": idx, "h": digest},
+            )
+        for row_id, size, roots in frontier:
+            await conn.execute(
+                text("INSERT INTO ledger_merkle_frontier (id, size, roots) VALUES (:i, :s, :r)"),
+                {"i": row_id, "s": size, "r": roots},
+            )
+    capsys.readouterr()
+    # the hourly line of the integrity guide: the chain and every note
+    argv = ["verify", "--chain-only", "--checkpoints", str(notes), "--key-dir", str(keys)]
+    assert await run(url, *argv) == 1
+    out = capsys.readouterr().out
+    assert "history up to position 32 was rewritten (or this is a fork)" in out
+    assert await run(url, *argv[:1], *argv[2:]) == 1  # the full verify: the checkpoint line too, not only the drift
+    assert "history up to position 32 was rewritten (or this is a fork)" in capsys.readouterr().out

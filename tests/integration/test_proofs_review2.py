@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from test_checkpoints import drop_newest
 
-from artifact_ledger import ArtifactIn, CheckpointSigner, InvalidCheckpointError, Ledger
+from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidCheckpointError, Ledger
+from artifact_ledger.checkpoint_dir import check_directory, check_newest, write_note
 from ledger_support import SECRET
 
 
@@ -138,3 +141,46 @@ async def test_a_checkpoint_object_is_held_to_the_notes_rules(
         assert (await ledger.verify_checkpoint(made, verifier_keys=[vkey])).ok
         unsigned = await ledger.checkpoint(signers=[])
         assert (await ledger.verify_checkpoint(unsigned)).ok  # an object need not be signed
+
+
+async def test_a_fork_under_the_stored_merkle_subtrees_is_contradicted_by_the_newest_note(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The newest note (the console's badge) against a log whose last 8 of 16 events were dropped and written
+    again differently, its Merkle tables then put back as they were when the note was signed."""
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 16)
+        write_note(notes, await ledger.checkpoint(key_dir=keys))
+        vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys).verifier_key
+        async with engine.connect() as conn:
+            nodes = list(await conn.execute(text("SELECT level, idx, hash FROM ledger_merkle_nodes")))
+            frontier = list(await conn.execute(text("SELECT id, size, roots FROM ledger_merkle_frontier")))
+    await drop_newest(engine, 8)
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await ledger.rebuild()
+        async with ledger.manager() as manager:
+            await manager.save_all([ArtifactIn(data={"forked": i}) for i in range(8)])
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM ledger_merkle_nodes"))
+            await conn.execute(text("DELETE FROM ledger_merkle_frontier"))
+            for level, idx, digest in nodes:
+                await conn.execute(
+                    text("INSERT INTO ledger_merkle_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
+                    {"l": level, "i": idx, "h": digest},
+                )
+            for row_id, size, roots in frontier:
+                await conn.execute(
+                    text("INSERT INTO ledger_merkle_frontier (id, size, roots) VALUES (:i, :s, :r)"),
+                    {"i": row_id, "s": size, "r": roots},
+                )
+        assert (await ledger.merkle_root(16)).root == Checkpoint.parse(next(notes.iterdir()).read_text()).root
+        newest = await check_newest(ledger, notes, [vkey])
+        assert newest.state == "contradicted", newest
+        assert newest.problem is not None
+        assert "history up to position 16 was rewritten (or this is a fork)" in newest.problem
+        assert await check_directory(ledger, str(notes), [vkey]) == (1, newest.problem + _BRACKET_16)
+
+
+_BRACKET_16 = "; no earlier checkpoint to bracket it: the change lies in positions 1-16"
