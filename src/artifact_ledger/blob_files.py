@@ -142,7 +142,10 @@ def blob_files(root: Path, temporaries: Temporaries | None = None) -> Iterator[t
                         continue
                     if not HEX64.match(name) or name[:2] != first.name or name[2:4] != second.name:
                         continue
-                    info = entry.stat(follow_symlinks=False)
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # removed since the listing (a retention run or a redaction
+                        continue  # committing): no longer a file to report
                     if stat.S_ISREG(info.st_mode):
                         yield name, info.st_size
     except OSError as exc:

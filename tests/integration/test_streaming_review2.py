@@ -330,3 +330,46 @@ async def test_a_cancelled_save_stops_reading_the_callers_file_and_the_next_save
         source.seek(0)
         saved = await manager.save(ArtifactIn(data={"content": source}))
         assert await read_all(manager, saved.id) == data
+
+
+class _Listing(list[os.DirEntry[str]]):
+    """What os.scandir returns, usable as it is: iterated, or as a context manager."""
+
+    def __enter__(self) -> _Listing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+async def test_gc_walking_the_directory_passes_by_a_file_removed_after_it_was_listed(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "blobs"
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        async with ledger.manager() as manager:
+            kept = await manager.save(ArtifactIn(data={"content": b"referenced"}))
+            gone = await manager.save(ArtifactIn(data={"content": b"erased while gc lists"}))
+            victim = hashlib.sha256(b"erased while gc lists").hexdigest()
+            await manager.delete_by_id(gone.id)
+        real = os.scandir
+
+        def racing(path: Any) -> _Listing:  # a retention run commits right after the listing
+            listed = _Listing(real(path))
+            for entry in listed:
+                if entry.name == victim:
+                    os.unlink(entry.path)
+            return listed
+
+        monkeypatch.setattr(os, "scandir", racing)
+        plan = await ledger.gc(dry_run=True)
+        monkeypatch.setattr(os, "scandir", real)
+        assert victim not in directory_blobs(plan, root)
+        async with ledger.manager() as manager:
+            found = await manager.find_by_id(kept.id)
+            assert found is not None
+            assert found.data["content"] == b"referenced"
+
+
+def directory_blobs(report: Any, root: Path) -> list[str]:
+    return next(s.blobs for s in report.stores if s.store == str(root))
