@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from test_cli_checkpoint_rewrite import rewrite_and_recompute
 
-from artifact_ledger import AnchorError, ArtifactIn, Ledger
+from artifact_ledger import AnchorError, ArtifactIn, CheckpointSigner, Ledger
 from artifact_ledger.anchors import keep_in_directory
 from artifact_ledger.cli import main
 
@@ -311,3 +311,19 @@ async def test_a_rewrite_under_the_stored_merkle_subtrees_is_caught_by_verify_ch
     assert "history up to position 32 was rewritten (or this is a fork)" in out
     assert await run(url, *argv[:1], *argv[2:]) == 1  # the full verify: the checkpoint line too, not only the drift
     assert "history up to position 32 was rewritten (or this is a fork)" in capsys.readouterr().out
+
+
+async def test_a_witness_key_without_a_witness_is_a_usage_error(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 2)
+    vkey = CheckpointSigner.generate("witness.test").verifier_key
+    argv = ["checkpoint", "--to", str(notes), "--witness-key", vkey, "--key-dir", str(tmp_path / "keys")]
+    assert await run(url, *argv) == 2  # the operator means a witness's signature to be required: none is asked
+    err = capsys.readouterr().err
+    assert f"--witness-key {vkey!r}" in err
+    assert "no witness to require it of" in err
+    assert list(notes.iterdir()) == []  # nothing signed or written
+    assert not (tmp_path / "keys").exists()

@@ -153,6 +153,11 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
     try:
         targets = [anchors.parse_target(text) for text in args.to or []]
         anchors.check_witness_keys(args.witness_key)
+        if args.witness_key and not any(t.kind == "url" for t in targets):
+            raise InvalidArgumentError(
+                f"--witness-key {args.witness_key[0]!r}: there is no witness to require it of; add the witness "
+                "with --to https://... (a directory or git:PATH keeps the note as the ledger signed it)"
+            )
         if not 0 < args.timeout <= MAX_TIMEOUT:  # NaN too
             raise InvalidArgumentError(
                 f"--timeout {args.timeout:g}: a witness needs a timeout above 0 seconds, "
