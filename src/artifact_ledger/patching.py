@@ -26,12 +26,14 @@ from .errors import (
     ArtifactNotFoundError,
     DataNotSerializableError,
     InvalidArgumentError,
+    InvalidArtifactDataError,
     RedactedError,
 )
 from .events import REDACTED_CODEC, ContentRef
 from .ids import parse_id
 from .projections.rows import ArtifactRow
 from .schemas import ArtifactIn, ArtifactOut
+from .unavailable import UnavailableContent
 from .writer import WriteBatch
 
 __all__ = ["merge_patch", "patch"]
@@ -64,7 +66,14 @@ def _checked_patch(data: Any, artifact_id: str) -> tuple[dict[str, Any], bool, A
         raise DataNotSerializableError(
             f"patch of {artifact_id}: data{exc.path} is {exc.shown}, which is not JSON"
         ) from None
-    return rest, "content" in data, data.get("content")
+    content = data.get("content")
+    if isinstance(content, UnavailableContent):  # a listing's placeholder: saved, it would be pickled as the content
+        raise InvalidArtifactDataError(
+            f"patch of {artifact_id}: content is the placeholder a listing gives for content that is gone "
+            f"({content.reason}: {content.message}), not content; leave content out to keep the artifact's "
+            "as it is, or set new content"
+        )
+    return rest, "content" in data, content
 
 
 def _declared_type(data: Any) -> Any:

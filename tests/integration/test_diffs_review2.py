@@ -375,3 +375,23 @@ def test_the_cli_diff_prints_bidirectional_controls_escaped(url: str, capsys: py
     assert not any(ch in out for ch in "\u202e\u2066\u2069"), out
     assert "\\u202e" in out
     assert "\\u2066" in out
+
+
+async def test_a_patch_setting_content_to_a_listing_s_placeholder_is_refused(manager: ArtifactManager) -> None:
+    """A listing puts an UnavailableContent where content was redacted or expired; patching it back as
+    content (a read-modify-write of the listed data) pickled the placeholder and stored it as the new
+    content, 361 bytes declared text/plain. Now refused by name, nothing written."""
+    from artifact_ledger import InvalidArtifactDataError, UnavailableContent
+
+    a = await manager.save(ArtifactIn(data={"content": b"abc", "content_type": "text/plain", "n": 1}))
+    await manager.redact(a.id, reason="erasure request")
+    (listed,) = await manager.find_all()
+    placeholder = listed.data["content"]  # type: ignore[index]
+    assert isinstance(placeholder, UnavailableContent)
+    count = await event_count(manager)
+    with pytest.raises(InvalidArtifactDataError, match=rf"patch of {a.id}: content is .*redacted"):
+        await manager.patch(a.id, {"content": placeholder, "n": 2})
+    with pytest.raises(InvalidArtifactDataError, match=rf"patch of {a.id}: content is .*redacted"):
+        await manager.patch(a.id, dict(listed.data or {}))
+    assert await event_count(manager) == count
+    assert (await manager.patch(a.id, {"n": 2})).version == 2  # leaving content out still works
