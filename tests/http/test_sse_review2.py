@@ -174,3 +174,25 @@ async def test_clients_gone_while_the_stream_reads_the_log_leave_no_task_behind(
             break
         await asyncio.sleep(0.05)
     assert not left, [task.get_coro() for task in left]
+
+
+async def test_the_largest_last_event_id_streams_nothing_and_fails_nothing(ledger: Ledger, live_server: Serve) -> None:
+    """2**63 - 1, the largest position taken, is compared in SQL as a 64-bit integer on both backends."""
+    url = await live_server()
+    async with ledger.manager() as manager:
+        await manager.save(ArtifactIn(data={"n": 1}))
+    headers = {**SSE, "Last-Event-ID": str(2**63 - 1)}
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", f"{url}{API}/$events", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        lines: list[str] = []
+
+        async def read() -> None:
+            async for line in response.aiter_lines():
+                lines.append(line)
+
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(read(), 0.5)
+    assert lines == ["retry: 1000", ""]
