@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from artifact_ledger import ArtifactIn, Ledger, logs
-from artifact_ledger.cli import _with_actions, build_parser, main
+from artifact_ledger.cli import _with_actions, build_parser, main, serve
 
 
 @pytest.fixture
@@ -135,3 +135,22 @@ def test_audit_says_below_a_cut_page_where_to_continue(db: tuple[str, str], caps
     assert "--after 1" in lines[-1], lines
     assert main(["--db", url, "audit", "--after", "1"]) == 0
     assert "--after" not in capsys.readouterr().out  # the last page: nothing more
+
+
+@pytest.mark.parametrize(("option", "value"), [("--port", "٨٠٨٠"), ("--port", "1_0000"), ("--max-body", "٦٤M")])
+def test_serve_numbers_take_ascii_digits_only(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, option: str, value: str
+) -> None:
+    """`serve --port ٨٠٨٠` listened on 8080 (str.isdigit, then int()) and `--max-body ٦٤M` read 64M
+    (the regex's \\d): the whole-number review left serve's own numbers out."""
+
+    def no_server(uvicorn: object, config: object) -> object:
+        raise AssertionError(f"serve {option} {value!r} was taken: it would have started a server")
+
+    monkeypatch.setattr(serve, "_quiet_stop_server", no_server)
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", url, "serve", "--port", "8", option, value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: " in err, err
+    assert repr(value) in err, err

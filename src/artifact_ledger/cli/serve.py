@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from ..arguments import whole_number
 from ..errors import InvalidArgumentError, LedgerUnavailableError, MissingExtraError
 
 EXIT_USAGE, EXIT_ERROR = 2, 4
@@ -25,14 +26,16 @@ _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024
 
 
 def port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
-    return int(text)
+    """A TCP port in plain ASCII digits: ``str.isdigit`` also passes ``٨٠٨٠`` (read as 8080) and ``²``."""
+    value = whole_number(text.strip(), 1, 65535)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535, ASCII digits): {text!r}")
+    return value
 
 
 def size(text: str) -> int:
     """A byte count: ``1048576``, ``512K``, ``64M``, ``1G`` (binary units)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    match = re.fullmatch(r"\s*([0-9]+)\s*([a-zA-Z]*)\s*", text)  # not \d: that is any script's digits
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1048576, 512K, 64M, 1G)")
