@@ -395,3 +395,28 @@ async def test_a_patch_setting_content_to_a_listing_s_placeholder_is_refused(man
         await manager.patch(a.id, dict(listed.data or {}))
     assert await event_count(manager) == count
     assert (await manager.patch(a.id, {"n": 2})).version == 2  # leaving content out still works
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ({"content": "café\n"}, {"content": "café\n".encode(), "content_type": "text/plain"}, "str -> text/plain"),
+        (
+            {"content": "café\n".encode("latin-1"), "content_type": "text/plain; charset=latin-1"},
+            {"content": "café\n".encode(), "content_type": "text/plain; charset=utf-8"},
+            "text/plain; charset=latin-1 -> text/plain; charset=utf-8",
+        ),
+    ],
+)
+async def test_the_same_text_stored_differently_says_so(
+    manager: ArtifactManager, old: dict[str, Any], new: dict[str, Any], said: str
+) -> None:
+    """Content whose hash changed while its text did not (a str saved again as text bytes, another
+    charset): the text diff had no line and no note, as if nothing changed."""
+    a = await manager.save(ArtifactIn(data=old))
+    assert (await manager.save(ArtifactIn(id=a.id, data=new))).version == 2
+    diff = (await manager.diff(a.id, 1, 2)).content_diff
+    assert diff is not None
+    assert diff.kind == "text"
+    assert diff.hunks == []
+    assert diff.note == f"the same text, stored otherwise ({said})"

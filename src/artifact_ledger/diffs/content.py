@@ -77,7 +77,11 @@ def compare(old: ContentRef | None, new: ContentRef | None, old_value: Any, new_
         b = _as_text(new_value, new) if new else ""
         if a is None or b is None:
             return _bytes(old, new, "text content that is not valid in its charset: compared by hash and size", False)
-        return text_diff(a if old else None, b if new else None)
+        result = text_diff(a if old else None, b if new else None)
+        if old and new and not result.hunks and not result.note:  # the hashes differ: say where
+            sides = ["str" if isinstance(v, str) else ref.media_type for v, ref in ((old_value, old), (new_value, new))]
+            result.note = f"the same text, stored otherwise ({sides[0]} -> {sides[1]})"
+        return result
     if old is None:
         ops = [{"op": "add", "path": "", "value": new_value}]
     elif new is None:
