@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,24 @@ def test_serve_numbers_take_ascii_digits_only(
     err = capsys.readouterr().err
     assert f"argument {option}: " in err, err
     assert repr(value) in err, err
+
+
+def test_the_demo_suggests_a_command_that_reaches_its_ledger(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`artifact-ledger --db URL demo` ended with 'try: artifact-ledger tree ID', which then looked
+    for ./artifacts.db: 'no ledger' (exit 3) as the newcomer's next step."""
+    monkeypatch.setenv("ARTIFACT_LEDGER_KEY_DIR", str(tmp_path / "keys"))
+    monkeypatch.chdir(tmp_path)
+    for name in ("ARTIFACT_LEDGER_URL", "ARTIFACT_LEDGER_NAMESPACE", "ARTIFACT_LEDGER_BLOBS"):
+        monkeypatch.delenv(name, raising=False)
+    blobs = f"file://{tmp_path / 'blobs'}"
+    assert main(["--db", url, "--namespace", "team-a", "--blobs", blobs, "demo"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the hint may wrap
+    hint = out.split("try: ", 1)[1]
+    words = shlex.split(hint)
+    assert words[0] == "artifact-ledger", hint
+    assert words[words.index("--namespace") + 1] == "team-a", hint
+    assert words[words.index("--blobs") + 1] == blobs, hint
+    assert main(words[1:]) == 0
+    assert "training" not in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import time
 from typing import Any
 
@@ -12,6 +14,7 @@ from ..jsondiff import describe, json_patch
 from ..ledger import Ledger
 from ..namespaces import DEFAULT
 from ..schemas import ArtifactHierarchy, ArtifactIn
+from ..store.engine import DEFAULT_URL
 from . import render
 from .urls import masked
 
@@ -132,8 +135,24 @@ async def run_demo(url: str, *, as_json: bool = False, namespace: str = DEFAULT,
     out.rule("verify")
     status = "[green]OK[/green]" if report.ok else f"[red]BROKEN[/red] at {report.broken_position}"
     out.print(f"{status}: {report.events_checked} events, head hash {report.head_hash[:16]}…")
-    out.print(f"[dim]done in {elapsed:.2f} s — try: artifact-ledger tree {training.id}[/dim]")
+    hint = escape(f"artifact-ledger{_options(url, namespace, blobs)} tree {training.id}")
+    out.print(f"[dim]done in {elapsed:.2f} s — try: {hint}[/dim]", soft_wrap=True)
     return 0 if report.ok else 1
+
+
+def _options(url: str, namespace: str, blobs: str | None) -> str:
+    """The options the next command needs to reach this ledger again (none for the defaults and the
+    environment's): the demo's own ``--db``, ``--namespace`` and ``--blobs``."""
+    given = (
+        ("--db", url, os.environ.get("ARTIFACT_LEDGER_URL") or DEFAULT_URL),
+        ("--namespace", namespace, os.environ.get("ARTIFACT_LEDGER_NAMESPACE") or DEFAULT),
+        ("--blobs", blobs, os.environ.get("ARTIFACT_LEDGER_BLOBS") or None),
+    )
+    words = []
+    for option, value, default in given:
+        if value is not None and value != default:
+            words.append(f" {option} {shlex.quote(masked(value) if option == '--db' else value)}")
+    return "".join(words)
 
 
 async def _verify(url: str, namespace: str, blobs: str | None) -> Any:
