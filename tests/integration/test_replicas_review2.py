@@ -1,0 +1,118 @@
+"""Read replicas, from a second adversarial review (a careless operator's and an attacker's), against
+a real hot standby (``tests/pg_standby.py``, one per module): what a ``url`` / ``read_url`` pair may be,
+and where a read may land once the ledger is open.
+
+SQLite has no standby, so its side is that a ``read_url`` is refused there (the same as ever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from artifact_ledger import ArtifactIn, Ledger, NotAReplicaError, ReplicaUnavailableError
+from ledger_support import PG_URL, SECRET
+from pg_standby import Standby, server_bin
+
+
+@pytest.fixture(scope="module")
+def standby() -> Iterator[Standby]:
+    bin_dir = server_bin()
+    if bin_dir is None:
+        pytest.skip("NO POSTGRESQL SERVER BINARIES (pg_ctl, pg_basebackup): the read-replica tests need them")
+    server = Standby(PG_URL, bin_dir)
+    try:
+        server.start()
+    except Exception:
+        log = server.log()
+        server.stop()
+        raise RuntimeError(f"could not start the test standby; its log:\n{log}") from None
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Pair:
+    primary: str
+    replica: str
+    database: str
+    admin: str
+
+
+async def _sql(url: str, statement: str) -> object:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def pair(standby: Standby) -> AsyncIterator[Pair]:
+    """A fresh database on the primary and its URL on the standby."""
+    name = f"replica_{uuid.uuid4().hex[:12]}"
+    server = make_url(PG_URL)
+    admin = server.set(database="postgres").render_as_string(hide_password=False)
+    await _sql(admin, f'CREATE DATABASE "{name}"')
+    try:
+        yield Pair(server.set(database=name).render_as_string(hide_password=False), standby.url(name), name, admin)
+    finally:
+        await _sql(standby.url("postgres"), "SELECT pg_wal_replay_resume()")
+        await _sql(admin, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def _on_replica(url: str, artifact_id: object) -> None:
+    """Wait until the standby has replayed the artifact's row."""
+    for _ in range(600):
+        try:
+            if await _sql(url, f"SELECT count(*) FROM ledger_artifacts WHERE id = '{artifact_id}'"):
+                return
+        except Exception:  # the table may not be replayed yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("the standby did not replay the save within 30 s")
+
+
+async def test_reads_resume_once_the_standby_is_back(pair: Pair, standby: Standby) -> None:
+    """A standby restarted (a blip): a read on an idle manager runs on the driver's connection,
+    whose error never reached the pool, so the closed connection went back into it and every later
+    read failed with 'connection is closed' (ReplicaUnavailableError) until pool_recycle, 30 min,
+    though the documentation says pooled connections are replaced and reads resume."""
+    async with Ledger.open(pair.primary, secret=SECRET, read_url=pair.replica) as ledger:
+        async with ledger.manager() as writer:
+            saved = await writer.save(ArtifactIn(data={"name": "kept"}))
+        await _on_replica(pair.replica, saved.id)
+        async with ledger.manager() as reader:
+            assert await reader.find_by_id(saved.id) is not None
+        await asyncio.to_thread(standby.stop_server)
+        await asyncio.to_thread(standby.start_server)
+        await _on_replica(pair.replica, saved.id)
+        outcomes: list[str] = []
+        for _ in range(6):
+            async with ledger.manager() as reader:
+                try:
+                    outcomes.append("found" if await reader.find_by_id(saved.id) is not None else "none")
+                except ReplicaUnavailableError as error:
+                    outcomes.append(str(error))
+        assert outcomes[-3:] == ["found"] * 3, outcomes
+        assert len([o for o in outcomes if o != "found"]) <= 1, outcomes  # the one connection that broke
+
+
+async def test_sqlite_still_has_no_replica(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    with pytest.raises(NotAReplicaError):
+        async with Ledger.open(url, secret=SECRET, read_url=f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}"):
+            pass
+    assert not (tmp_path / "ledger.db").exists()
