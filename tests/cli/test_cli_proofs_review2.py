@@ -327,3 +327,32 @@ async def test_a_witness_key_without_a_witness_is_a_usage_error(
     assert "no witness to require it of" in err
     assert list(notes.iterdir()) == []  # nothing signed or written
     assert not (tmp_path / "keys").exists()
+
+
+@pytest.mark.parametrize("kind", ["dir", "git"])
+async def test_a_mistyped_key_dir_never_mints_a_key_beside_notes_signed_with_another(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    if kind == "git":
+        git(notes, "init", "--quiet")
+    target = str(notes) if kind == "dir" else f"git:{notes}"
+    await saves(url, 3)
+    assert await run(url, "checkpoint", "--to", target, "--key-dir", str(keys)) == 0
+    await saves(url, 2)
+    capsys.readouterr()
+    typo = tmp_path / "kyes"
+    assert await run(url, "checkpoint", "--to", target, "--key-dir", str(typo)) == 2
+    err = capsys.readouterr().err
+    assert f"no signing key of this ledger in {typo}" in err
+    assert "000000000003-" in err  # the note signed with the ledger's key, named
+    assert not typo.exists()  # no key minted
+    assert len(list(notes.glob("*.note"))) == 1  # nothing signed with a new key, nothing written
+    assert await run(url, "checkpoint", "--to", target, "--key-dir", str(keys)) == 0  # the right one still works
+    assert await run(url, "verify", "--chain-only", "--checkpoints", target, "--key-dir", str(keys)) == 0
+    assert "holds the history of 2 checkpoint(s)" in capsys.readouterr().out
+    file = tmp_path / "file"
+    file.write_text("")
+    assert await run(url, "checkpoint", "--key-dir", str(file)) == 2
+    assert f"--key-dir {str(file)!r}: not a directory" in capsys.readouterr().err

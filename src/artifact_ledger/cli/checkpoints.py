@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any
 
 from .. import anchors
 from ..checkpoint_dir import SUFFIX, note_path, read_notes, skipped_entries, write_note
-from ..checkpoints import Checkpoint, CheckpointSigner, parse_verifier_key
+from ..checkpoints import ORIGIN_PREFIX, Checkpoint, CheckpointSigner, parse_verifier_key
 from ..errors import AnchorError, InvalidArgumentError, InvalidCheckpointError
+from ..keys import default_key_dir
 from ..ledger import Ledger
 from . import render
 
@@ -144,6 +146,40 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
     return await anchors.check_anchor(ledger, directory, keys)
 
 
+def check_key_dir(directory: Path) -> None:
+    """``--key-dir`` names a directory, or nothing yet (the first checkpoint makes it and the key)."""
+    if directory.exists() and not directory.is_dir():
+        raise InvalidArgumentError(f"--key-dir {str(directory)!r}: not a directory")
+
+
+def check_signing_key(ledger_id: str, key_dir: str | None, targets: Sequence[anchors.Target]) -> None:
+    """Before a checkpoint mints the ledger's signing key (none in the key directory yet): refuse when a directory
+    or git target already holds notes of this ledger signed with its key. A mistyped ``--key-dir`` (or another
+    machine's default one) would otherwise make a new key and keep, for good, a note the ledger's verifier key
+    cannot check. :class:`InvalidArgumentError` naming the directory and a note; after a lost key, anchor to a
+    new directory."""
+    directory = Path(key_dir) if key_dir is not None else default_key_dir()
+    key_file = directory / f"{ledger_id}.ed25519"
+    if os.path.lexists(key_file):
+        return
+    own = f"{ORIGIN_PREFIX}{ledger_id}"
+    for target in targets:
+        if target.kind == "url":
+            continue
+        try:
+            notes = read_notes(Path(target.where), None)
+        except InvalidCheckpointError:  # the target itself reports what it cannot read
+            continue
+        signed = sorted(path.name for path, note in notes if any(s.name == own for s in note.signatures))
+        if signed:
+            raise InvalidArgumentError(
+                f"no signing key of this ledger in {directory} (looked for {key_file.name}), but {target} holds "
+                f"{len(signed)} note(s) of ledger {ledger_id} signed with its key ({signed[-1]}): a new key would "
+                "sign notes their verifier key cannot check. Give the --key-dir they were signed with; after a lost "
+                "key, anchor to a new directory"
+            )
+
+
 def fail(message: str, code: int) -> int:
     print(f"artifact-ledger: {message}", file=sys.stderr)
     return code
@@ -163,6 +199,8 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
                 f"--timeout {args.timeout:g}: a witness needs a timeout above 0 seconds, "
                 f"and at most {MAX_TIMEOUT:,} (one day)"
             )
+        if args.key_dir is not None:
+            check_key_dir(Path(args.key_dir))
         for target in targets:  # before anything is signed: a target that cannot be one is a usage error
             if target.kind == "git":
                 await asyncio.to_thread(anchors.git_work_tree, Path(target.where), str(target))
@@ -181,6 +219,11 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
+        if not args.unsigned:
+            try:
+                await asyncio.to_thread(check_signing_key, str(ledger.ledger_id), args.key_dir, targets)
+            except InvalidArgumentError as exc:
+                return fail(str(exc), EXIT_USAGE)
         made = await ledger.checkpoint(signers=[] if args.unsigned else None, key_dir=args.key_dir)
     note, done, failures = made, [], []
     for target in (t for t in targets if t.kind == "url"):
