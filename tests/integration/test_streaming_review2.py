@@ -18,7 +18,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, CorruptBlobError, InvalidArtifactDataError, Ledger, StreamedContent
+from artifact_ledger import (
+    ArtifactIn,
+    BlobStoreError,
+    CorruptBlobError,
+    InvalidArtifactDataError,
+    Ledger,
+    StreamedContent,
+)
 from artifact_ledger.content import streams
 from ledger_support import SECRET
 
@@ -373,3 +380,12 @@ async def test_gc_walking_the_directory_passes_by_a_file_removed_after_it_was_li
 
 def directory_blobs(report: Any, root: Path) -> list[str]:
     return next(s.blobs for s in report.stores if s.store == str(root))
+
+
+async def test_a_blob_directory_named_by_a_path_of_bytes_is_a_blob_store_error(engine: AsyncEngine) -> None:
+    with pytest.raises(BlobStoreError, match=r"blobs= takes a path of text, not BytesPath giving bytes"):
+        async with Ledger.open(engine, secret=SECRET, blobs=BytesPath()):  # type: ignore[arg-type]
+            pass
+    async with Ledger.open(engine, secret=SECRET) as ledger, ledger.manager() as manager:
+        saved = await manager.save(ArtifactIn(data={"content": b"still opens"}))
+        assert saved.version == 1

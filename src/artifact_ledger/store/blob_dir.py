@@ -82,6 +82,8 @@ def parse_blob_url(url: str | os.PathLike[str]) -> Path:
     """
     if isinstance(url, os.PathLike):
         text = os.fspath(url)
+        if not isinstance(text, str):  # an __fspath__ giving bytes
+            raise BlobStoreError(f"blobs= takes a path of text, not {type(url).__name__} giving {type(text).__name__}")
         parts = text.split(os.sep)
     else:
         if not isinstance(url, str):
