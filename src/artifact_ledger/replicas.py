@@ -169,8 +169,9 @@ async def check_standby(
 
 
 async def check_origin(primary: AsyncEngine, replica: AsyncEngine, *, wait: float | None = None) -> None:
-    """Everything about ``replica`` that needs no ledger id: both are PostgreSQL, the replica is in
-    recovery, and its system identifier is the primary's. It reads the primary and creates nothing.
+    """Everything about ``replica`` that needs no ledger id: both are PostgreSQL, the primary is
+    not in recovery (a standby given as ``url`` takes no writes), the replica is, and its system
+    identifier is the primary's. It reads the primary and creates nothing.
 
     A database missing on the replica is waited for up to ``wait`` seconds (default
     :data:`REPLAY_WAIT_S`): one created on the primary a moment ago has not been replayed yet.
@@ -186,7 +187,16 @@ async def check_origin(primary: AsyncEngine, replica: AsyncEngine, *, wait: floa
             )
     with translated():
         async with primary.connect() as pconn:
+            p_standby = (await _one(pconn, "SELECT pg_is_in_recovery()"))[0]
             p_id = await _system_identifier(pconn)
+    if p_standby:
+        raise NotAReplicaError(
+            f"url {p_url} is itself a standby (pg_is_in_recovery() is true there), not the primary: the ledger "
+            f"writes to url and a standby takes no writes. Pass the primary's URL as url and the standby's "
+            f"({r_url}) as read_url",
+            url=p_url,
+            read_url=r_url,
+        )
     deadline = time.monotonic() + _wait(wait)
     while True:
         try:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from artifact_ledger import ArtifactIn, Ledger, NotAReplicaError, ReplicaUnavailableError
+from artifact_ledger.replicas import masked
 from ledger_support import PG_URL, SECRET
 from pg_standby import Standby, server_bin
 
@@ -108,6 +109,20 @@ async def test_reads_resume_once_the_standby_is_back(pair: Pair, standby: Standb
                     outcomes.append(str(error))
         assert outcomes[-3:] == ["found"] * 3, outcomes
         assert len([o for o in outcomes if o != "found"]) <= 1, outcomes  # the one connection that broke
+
+
+async def test_a_standby_given_as_the_primary_is_refused_at_open(pair: Pair) -> None:
+    """url naming the standby (and read_url the standby too, or another standby) passed every check
+    (both in recovery, one system identifier) and failed later with a bare 'recovery is in progress'
+    database error: now NotAReplicaError at open, naming url as a standby."""
+    async with Ledger.open(pair.primary, secret=SECRET) as ledger, ledger.manager() as writer:
+        saved = await writer.save(ArtifactIn(data={"name": "kept"}))
+    await _on_replica(pair.replica, saved.id)
+    with pytest.raises(NotAReplicaError) as caught:
+        async with Ledger.open(pair.replica, secret=SECRET, read_url=pair.replica, create=False):
+            pass
+    assert masked(pair.replica) in str(caught.value)
+    assert "is itself a standby" in str(caught.value)
 
 
 async def test_sqlite_still_has_no_replica(tmp_path: Path) -> None:
