@@ -187,7 +187,7 @@ DOCUMENTS = st.recursive(
 )
 
 
-@settings(max_examples=2_000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(DOCUMENTS, DOCUMENTS)
 def test_json_patch_round_trips_and_is_empty_only_for_equal_documents(old: Any, new: Any) -> None:
     ops = json_patch(old, new)
@@ -203,7 +203,7 @@ LINES = st.lists(
 ).map(lambda pairs: "".join(text + end for text, end in pairs))
 
 
-@settings(max_examples=2_000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(LINES, LINES)
 def test_text_hunks_turn_the_old_lines_into_the_new(old: str, new: str) -> None:
     """Context and removed lines are the old text's, in order; applying the hunks gives the new lines;
