@@ -176,3 +176,26 @@ def test_the_demo_suggests_a_command_that_reaches_its_ledger(
     assert words[words.index("--blobs") + 1] == blobs, hint
     assert main(words[1:]) == 0
     assert "training" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "advice"),
+    [
+        (["patch", "ID", "--set", "data.n=3", "--reason", ""], "leave --reason out to record none"),
+        (["patch", "ID", "--set", "data.n=3", "--actor", " "], "leave --actor out to record none"),
+        (["alias", "set", "production", "ID", "--reason", " "], "leave --reason out to record none"),
+        (["redact", "ID", "--field", "n", "--reason", " "], "artifact-ledger redact requires --reason: give one"),
+    ],
+)
+def test_an_empty_actor_or_reason_says_what_to_type(
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str], argv: list[str], advice: str
+) -> None:
+    """`patch ID --reason ''` said "reason '' is empty; leave it out (None) to record none": Python's
+    None, and for redact, whose --reason is required, advice that then fails as a missing option."""
+    url, aid = db
+    assert main(["--db", url, *(aid if arg == "ID" else arg for arg in argv)]) == 2
+    err = capsys.readouterr().err
+    assert advice in err, err
+    assert "None" not in err, err
+    assert main(["--db", url, "history", aid, "--json"]) == 0
+    assert '"version": 3' not in capsys.readouterr().out  # nothing was written

@@ -292,6 +292,38 @@ def _with_actions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> l
     return found
 
 
+LIBRARY_ADVICE = "leave it out (None) to record none"
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command (or the command's action, ``alias set``) that ran."""
+    found = parser
+    for key in ("command", "alias_action"):
+        commands = next((a for a in found._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, key, None)
+        if commands is None or chosen not in commands.choices:
+            break
+        found = commands.choices[chosen]
+    return found
+
+
+def _attribution_advice(message: str, command: argparse.ArgumentParser) -> str:
+    """The library's advice for an empty ``actor``/``reason`` names its keyword and Python's None; on the
+    command line it is the option: leave it out, or, where the command requires it, give one."""
+    name = message.split(" ", 1)[0]
+    if LIBRARY_ADVICE not in message or name not in ("actor", "reason"):
+        return message
+    option = f"--{name}"
+    required = any(option in a.option_strings and a.required for a in command._actions)
+    what = "why" if name == "reason" else "who"
+    advice = (
+        f"{command.prog} requires {option}: give one that says {what}"
+        if required
+        else (f"leave {option} out to record none")
+    )
+    return message.replace(LIBRARY_ADVICE, advice)
+
+
 def exit_code(exc: BaseException) -> int:
     # An --actor or --reason the log cannot record, or an argument out of range or of the wrong form
     # (a --blobs URL, a namespace on an in-memory database, a revision): bad input, whichever command
@@ -326,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         known = isinstance(exc, LedgerError | OSError | ValueError)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, InvalidAttributionError):
+            message = _attribution_advice(message, _command_parser(parser, args))
         shown = message if known else f"{type(exc).__name__}: {message}"
         print(f"artifact-ledger: {shown}{removed}", file=sys.stderr)
         return exit_code(exc)
