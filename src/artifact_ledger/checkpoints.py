@@ -244,6 +244,11 @@ def _parse_signature(line: str) -> CheckpointSignature:
     parts = line.split(" ")
     if len(parts) != 3 or parts[0] != _DASH or not parts[1]:
         raise InvalidCheckpointError(f"the checkpoint line {line[:80]!r} is not a signature line ({_DASH} name sig)")
+    if not parts[1].isprintable() or any(c.isspace() for c in parts[1]):  # shown as written, on every terminal
+        raise InvalidCheckpointError(
+            f"the checkpoint line {line[:80]!r} is not a signature line: its name {parts[1][:40]!r} holds a "
+            "control, format or space character (a terminal would not show it as written)"
+        )
     raw = _canonical_b64(parts[2]) or b""
     if len(raw) < 5:
         raise InvalidCheckpointError(
@@ -284,8 +289,10 @@ class CheckpointSigner:
     """An Ed25519 signing key with its name (needs ``artifact-ledger[sign]``)."""
 
     def __init__(self, name: str, private_key: Any) -> None:
-        if not name or any(c.isspace() or c == "+" for c in name):
-            raise InvalidCheckpointError(f"a signer's name {name!r} must be non-empty, without spaces or '+'")
+        if not name or not name.isprintable() or any(c.isspace() or c == "+" for c in name):
+            raise InvalidCheckpointError(
+                f"a signer's name {name!r} must be non-empty, printable, without spaces or '+'"
+            )
         self.name = name
         self._key = private_key
 

@@ -18,6 +18,7 @@ from test_checkpoints import drop_newest
 
 from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidCheckpointError, Ledger
 from artifact_ledger.checkpoint_dir import check_directory, check_newest, write_note
+from artifact_ledger.checkpoints import cosign
 from ledger_support import SECRET
 
 
@@ -184,3 +185,24 @@ async def test_a_fork_under_the_stored_merkle_subtrees_is_contradicted_by_the_ne
 
 
 _BRACKET_16 = "; no earlier checkpoint to bracket it: the change lies in positions 1-16"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["w\x1b[2J\x1b[31mOK", "w\rOK: all verified", "w\u202eelif", "w\u200b", "w\tx", "w\u00a0x", "w\x07"],
+    ids=["ansi", "carriage-return", "bidi-override", "zero-width", "tab", "nbsp", "bell"],
+)
+async def test_a_signature_line_whose_name_a_terminal_would_not_show_as_written_is_refused(
+    engine: AsyncEngine, tmp_path: Path, name: str
+) -> None:
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 3)
+        made = await ledger.checkpoint(key_dir=tmp_path)
+        witness = CheckpointSigner.generate("witness.example")
+        note = cosign(made, witness).note().replace("\u2014 witness.example ", f"\u2014 {name} ")
+        with pytest.raises(InvalidCheckpointError, match="not a signature line") as caught:
+            await ledger.verify_checkpoint(note)
+        assert name not in str(caught.value)  # the message shows it escaped
+        assert (await ledger.verify_checkpoint(cosign(made, witness).note())).ok
+    with pytest.raises(InvalidCheckpointError, match="must be non-empty, printable"):
+        CheckpointSigner.generate(name)  # no signer signs under such a name either
