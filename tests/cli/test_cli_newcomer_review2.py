@@ -199,3 +199,16 @@ def test_an_empty_actor_or_reason_says_what_to_type(
     assert "None" not in err, err
     assert main(["--db", url, "history", aid, "--json"]) == 0
     assert '"version": 3' not in capsys.readouterr().out  # nothing was written
+
+
+def test_a_read_db_that_is_no_standby_is_named_as_the_option(
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--read-db URL` naming no standby said 'read_url ... is not a standby ...; pass the URL of a hot
+    standby ..., or open without read_url': the library's keyword, not the option to leave out."""
+    url, _ = db
+    assert main(["--db", url, "--read-db", url, "ls"]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("artifact-ledger: --read-db "), err
+    assert "read_url" not in err, err
+    assert "leave out --read-db" in err, err

@@ -25,6 +25,7 @@ from ..errors import (
     InvalidCheckpointError,
     LedgerError,
     LedgerNotFoundError,
+    NotAReplicaError,
     SchemaTamperedError,
 )
 from ..integrity import HeadDigest
@@ -360,6 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, InvalidAttributionError):
             message = _attribution_advice(message, _command_parser(parser, args))
+        if isinstance(exc, NotAReplicaError):  # the library's keyword, read_url, is --read-db here
+            message = message.replace(
+                "or open without read_url", f"or leave out --read-db (and ${reading.READ_DB_ENV})"
+            )
+            message = message.replace("read_url ", "--read-db ", 1)
         shown = message if known else f"{type(exc).__name__}: {message}"
         print(f"artifact-ledger: {shown}{removed}", file=sys.stderr)
         return exit_code(exc)
