@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .anchor_targets import Anchored, Target, first_line, keep_in_directory
-from .checkpoint_dir import SUFFIX, note_path
+from .checkpoint_dir import SUFFIX, note_path, shown
 from .checkpoints import Checkpoint
 from .errors import AnchorError, InvalidArgumentError, InvalidCheckpointError, LedgerError
 
@@ -174,8 +174,8 @@ def check_git_notes(path: Path, target: str) -> None:
             continue
         what = "deleted from the work tree" if "D" in code else "changed in the work tree"
         raise InvalidCheckpointError(
-            f"{top / name}: {what} since its commit; a checkpoint file is never rewritten "
-            f"(git diff HEAD -- {name} shows what changed, git log -- {name} who committed it)"
+            f"{shown(top / name)}: {what} since its commit; a checkpoint file is never rewritten "
+            f"(git diff HEAD -- {shown(name)} shows what changed, git log -- {shown(name)} who committed it)"
         )
     log = _run_git(
         git,
@@ -197,7 +197,7 @@ def check_git_notes(path: Path, target: str) -> None:
     for commit, name in _changed_paths(log.stdout):
         if _is_note(name, relative):
             raise InvalidCheckpointError(
-                f"{top / name}: changed or removed by commit {commit[:12]} after it was committed; a checkpoint "
+                f"{shown(top / name)}: changed or removed by commit {commit[:12]} after it was committed; a checkpoint "
                 f"file is never rewritten (git show {commit[:12]} shows the change)"
             )
 

@@ -35,7 +35,7 @@ from .anchor_git import (
 )
 from .anchor_targets import GIT_PREFIX, Anchored, Target, keep_in_directory, mask_url, parse_target
 from .anchor_witness import MAX_WITNESS_ANSWER, check_witness_keys, witness
-from .checkpoint_dir import SUFFIX, check_directory, note_path, read_notes
+from .checkpoint_dir import SUFFIX, check_directory, note_path, read_notes, shown
 from .errors import InvalidCheckpointError
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def check_note_names(folder: Path, ledger_id: str | None) -> None:
         if named is None or path.name == note_path(folder, checkpoint).name:
             continue
         raise InvalidCheckpointError(
-            f"{path}: edited after it was written: its name records size {int(named[1])} and root {named[2]}…, "
+            f"{shown(path)}: edited after it was written: its name records size {int(named[1])} and root {named[2]}…, "
             f"its note says size {checkpoint.size} and root {checkpoint.root[:16]}…"
         )
 

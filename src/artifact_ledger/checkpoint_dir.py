@@ -32,6 +32,21 @@ if TYPE_CHECKING:
 SUFFIX = ".note"
 
 
+def shown(value: object) -> str:
+    """``value`` as text a terminal shows as written: each control, format or other unprintable character (an ANSI
+    escape, a carriage return, a right-to-left override, a byte of a name that is not UTF-8) as a backslash escape.
+    File names in an anchor directory are whoever could write there's; messages name them through this."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def note_path(directory: Path, checkpoint: Checkpoint) -> Path:
     return directory / f"{checkpoint.size:012d}-{checkpoint.root[:16]}{SUFFIX}"
 
@@ -88,7 +103,7 @@ def _write_synced(path: Path, text: bytes) -> None:
 
 def _same_note(path: Path, text: bytes) -> Path:
     if read_note_file(path) != text:
-        raise LedgerError(f"{path} already holds another note: checkpoint files are never rewritten")
+        raise LedgerError(f"{shown(path)} already holds another note: checkpoint files are never rewritten")
     return path
 
 
@@ -111,7 +126,7 @@ MAX_NOTE = 1 << 20
 
 
 def _not_a_note(path: Path, mode: int) -> InvalidCheckpointError:
-    return InvalidCheckpointError(f"{path}: is {file_kind(mode)}, not a note file (a note is a regular file)")
+    return InvalidCheckpointError(f"{shown(path)}: is {file_kind(mode)}, not a note file (a note is a regular file)")
 
 
 def read_note_file(path: Path) -> bytes:
@@ -133,10 +148,10 @@ def read_note_file(path: Path) -> bytes:
             os.close(fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link swapped in after the check
-            raise InvalidCheckpointError(f"{path}: is a symbolic link, not a note file") from None
-        raise InvalidCheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+            raise InvalidCheckpointError(f"{shown(path)}: is a symbolic link, not a note file") from None
+        raise InvalidCheckpointError(f"{shown(path)}: cannot be read ({exc.strerror or exc})") from None
     if len(raw) > MAX_NOTE:
-        raise InvalidCheckpointError(f"{path}: holds over {MAX_NOTE} bytes, not a checkpoint note")
+        raise InvalidCheckpointError(f"{shown(path)}: holds over {MAX_NOTE} bytes, not a checkpoint note")
     return raw
 
 
@@ -169,7 +184,7 @@ def read_notes(folder: Path, ledger_id: str | None) -> list[tuple[Path, Checkpoi
         try:
             notes.append((path, Checkpoint.parse(raw, ledger_id=ledger_id)))
         except InvalidCheckpointError as exc:
-            raise InvalidCheckpointError(f"{path}: {exc}") from None
+            raise InvalidCheckpointError(f"{shown(path)}: {exc}") from None
     return notes
 
 
@@ -183,10 +198,10 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
         try:
             accepted(ledger.ledger_id, checkpoint, verifier_keys=keys)
         except InvalidCheckpointError as exc:
-            raise InvalidCheckpointError(f"{path}: {exc}") from None
+            raise InvalidCheckpointError(f"{shown(path)}: {exc}") from None
         check = compared(checkpoint, log_size, roots.get(checkpoint.size))
         if not check.ok:
-            return len(notes), f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}" + _bracket(
+            return len(notes), f"checkpoint {shown(path.name)} (size {checkpoint.size}): {check.problem}" + _bracket(
                 held, check.log_size, checkpoint.size
             )
         held = (path, checkpoint.size)
@@ -200,7 +215,9 @@ def _bracket(held: tuple[Path, int] | None, log_size: int, size: int) -> str:
     if held is None:
         return f"; no earlier checkpoint to bracket it: the change lies in positions 1-{size}"
     path, below = held
-    return f"; checkpoint {path.name} (size {below}) still holds: the change lies in positions {below + 1}-{size}"
+    return (
+        f"; checkpoint {shown(path.name)} (size {below}) still holds: the change lies in positions {below + 1}-{size}"
+    )
 
 
 async def event_roots(ledger: Ledger, sizes: Sequence[int]) -> tuple[int, dict[int, str]]:
@@ -278,10 +295,13 @@ async def check_newest(ledger: Ledger, directory: str | os.PathLike[str], keys: 
         check = compared(checkpoint, log_size, roots.get(checkpoint.size))
     except Exception as exc:  # a bad signature, no cryptography package, the log unreadable: not checked
         return NewestCheck(
-            state="unreadable", written_at=written_at, problem=f"{path}: {exc or type(exc).__name__}", **common
+            state="unreadable",
+            written_at=written_at,
+            problem=f"{shown(path)}: {shown(exc or type(exc).__name__)}",
+            **common,
         )
     common |= {"written_at": written_at, "verified_signers": verified, "check": check}
     if not check.ok:
-        problem = f"checkpoint {path.name} (size {checkpoint.size}): {check.problem}"
+        problem = f"checkpoint {shown(path.name)} (size {checkpoint.size}): {check.problem}"
         return NewestCheck(state="contradicted", problem=problem, **common)
     return NewestCheck(state="verified", **common)

@@ -356,3 +356,27 @@ async def test_a_mistyped_key_dir_never_mints_a_key_beside_notes_signed_with_ano
     file.write_text("")
     assert await run(url, "checkpoint", "--key-dir", str(file)) == 2
     assert f"--key-dir {str(file)!r}: not a directory" in capsys.readouterr().err
+
+
+async def test_file_names_in_an_anchor_directory_are_shown_escaped(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 3)
+    assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
+    (note,) = notes.iterdir()
+    note.rename(notes / "\x1b[2Kprod\r.note")  # a note under another name: read, not name-checked
+    (notes / "junk\x1b[31m").write_text("")
+    await saves(url, 1)
+    capsys.readouterr()
+    argv = ["verify", "--chain-only", "--checkpoints", str(notes), "--key-dir", str(keys)]
+    assert await run(url, *argv) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err
+    assert "junk\\x1b[31m" in err  # skipped, named escaped
+    (notes / "\x1b[2Kprod\r.note").write_text("not a note\n")
+    assert await run(url, *argv) == 1
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err
+    assert "\\x1b[2Kprod\\x0d.note: " in err

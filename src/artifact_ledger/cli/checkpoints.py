@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import anchors
-from ..checkpoint_dir import SUFFIX, note_path, read_notes, skipped_entries, write_note
+from ..checkpoint_dir import SUFFIX, note_path, read_notes, shown, skipped_entries, write_note
 from ..checkpoints import ORIGIN_PREFIX, Checkpoint, CheckpointSigner, parse_verifier_key
 from ..errors import AnchorError, InvalidArgumentError, InvalidCheckpointError
 from ..keys import default_key_dir
@@ -137,10 +137,11 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
     folder = directory[len(anchors.GIT_PREFIX) :] if directory.startswith(anchors.GIT_PREFIX) else directory
     skipped = await asyncio.to_thread(skipped_entries, Path(folder))
     if skipped:
-        shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        names = ", ".join(shown(name) for name in skipped[:10])
+        names += f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         print(
             f"artifact-ledger: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of {folder} "
-            f"not named *{SUFFIX} (not read as notes): {shown}",
+            f"not named *{SUFFIX} (not read as notes): {names}",
             file=sys.stderr,
         )
     return await anchors.check_anchor(ledger, directory, keys)
@@ -174,9 +175,9 @@ def check_signing_key(ledger_id: str, key_dir: str | None, targets: Sequence[anc
         if signed:
             raise InvalidArgumentError(
                 f"no signing key of this ledger in {directory} (looked for {key_file.name}), but {target} holds "
-                f"{len(signed)} note(s) of ledger {ledger_id} signed with its key ({signed[-1]}): a new key would "
-                "sign notes their verifier key cannot check. Give the --key-dir they were signed with; after a lost "
-                "key, anchor to a new directory"
+                f"{len(signed)} note(s) of ledger {ledger_id} signed with its key ({shown(signed[-1])}): a new key "
+                "would sign notes their verifier key cannot check. Give the --key-dir they were signed with; after a "
+                "lost key, anchor to a new directory"
             )
 
 
