@@ -38,7 +38,13 @@ from .command_input import (
     version_argument,
 )
 from .decide import MoveArtifact, RevertArtifact
-from .errors import ArtifactNotFoundError, InvalidArgumentError, LedgerError, TransactionAbortedError
+from .errors import (
+    ArtifactNotFoundError,
+    ContentExpiredError,
+    InvalidArgumentError,
+    LedgerError,
+    TransactionAbortedError,
+)
 from .events import REDACTED_CODEC
 from .ids import id_str, ulid_from_text
 from .projections.rows import ArtifactRow
@@ -252,7 +258,7 @@ class Commands:
 
         async def action(batch: WriteBatch) -> ArtifactOut:
             await batch.move(MoveArtifact(aid, parent, expected_version), who)
-            return await self._written(batch, aid)
+            return await self._written(batch, aid, names_content=None)
 
         return await self._write(action, group=True)
 
@@ -284,7 +290,7 @@ class Commands:
 
         async def action(batch: WriteBatch) -> ArtifactOut:
             await batch.restore(aid, who)
-            return await self._written(batch, aid)
+            return await self._written(batch, aid, names_content="restore")
 
         return await self._write(action, group=True)
 
@@ -305,13 +311,22 @@ class Commands:
 
         async def action(batch: WriteBatch) -> ArtifactOut:
             await batch.revert(cmd, who)
-            return await self._written(batch, aid)
+            return await self._written(batch, aid, names_content="revert")
 
         return await self._write(action, group=True)
 
     # ---- replies ------------------------------------------------------------------------------------
-    async def _written(self, batch: WriteBatch, artifact_id: str, *, shared: bool | None = None) -> ArtifactOut:
-        """The artifact as this transaction left it (from the batch's own rows: no later writer shows)."""
+    async def _written(
+        self, batch: WriteBatch, artifact_id: str, *, shared: bool | None = None, names_content: str | None = "save"
+    ) -> ArtifactOut:
+        """The artifact as this transaction left it (from the batch's own rows: no later writer shows).
+
+        ``names_content``: the command (its verb) whose new version names the artifact's content
+        again (a save keeping the stored data, a patch, a restore, a revert); None for one that does
+        not (a move). Content a retention run deleted cannot be named again (its bytes are gone, and
+        ``verify`` holds every later reference to a blob that is there): such a command is refused
+        with :class:`ContentExpiredError`; one naming none replies without content, as for erased
+        content."""
         if shared is None:
             shared = _replied(batch, artifact_id)
         row = await batch.projector.get(artifact_id)
@@ -322,7 +337,18 @@ class Commands:
         if row.content is not None and row.content.codec != REDACTED_CODEC:
             await batch.flush()  # the blob may have been written earlier in this transaction
             digest = row.content.hash
-            raw = await queries.load_blobs(batch.driver, [digest])
+            try:
+                raw = await queries.load_blobs(batch.driver, [digest])
+            except ContentExpiredError as expired:
+                if names_content is None:  # the artifact still names it: a read with content says it expired
+                    return self._reply(row, NO_CONTENT, shared=shared)
+                raise ContentExpiredError(
+                    f"cannot {names_content} artifact {artifact_id}: its new version would name content that "
+                    f"retention deleted ({expired}). Save it with new content, or with content=None",
+                    artifact_id=artifact_id,
+                    version=expired.version,
+                    position=expired.position,
+                ) from None
             content = self.repo.decode(row.content.codec, raw[digest], digest)
         return self._reply(row, content, shared=shared)
 

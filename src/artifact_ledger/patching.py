@@ -153,6 +153,6 @@ async def patch(
         if by_reference:
             cmd = replace(cmd, content=row.content)  # kept by reference: same hash, no blob read
         await batch.save(cmd, who, encoded, fresh_id=False)
-        return await commands._written(batch, aid)
+        return await commands._written(batch, aid, names_content="patch")
 
     return await commands._write(action, group=True)
