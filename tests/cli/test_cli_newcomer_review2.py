@@ -212,3 +212,18 @@ def test_a_read_db_that_is_no_standby_is_named_as_the_option(
     assert err.startswith("artifact-ledger: --read-db "), err
     assert "read_url" not in err, err
     assert "leave out --read-db" in err, err
+
+
+def test_a_missing_blobs_directory_says_which_option_to_check(
+    db: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--blobs file:///no/such/dir ls` said 'blob directory ... does not exist (and create=False creates
+    nothing)': the library's keyword, and nothing on what to check."""
+    url, _ = db
+    missing = tmp_path / "no-such-blobs"
+    assert main(["--db", url, "--blobs", f"file://{missing}", "ls"]) == 4
+    err = capsys.readouterr().err
+    assert str(missing) in err, err
+    assert "create=False" not in err, err
+    assert "check --blobs" in err, err
+    assert not missing.exists()

@@ -19,6 +19,7 @@ from .. import logs
 from .._version import __version__
 from ..errors import (
     ArtifactNotFoundError,
+    BlobStoreError,
     InvalidArgumentError,
     InvalidAttributionError,
     InvalidBundleError,
@@ -361,6 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, InvalidAttributionError):
             message = _attribution_advice(message, _command_parser(parser, args))
+        if isinstance(exc, BlobStoreError):  # the library's keyword, create=False, is this command's nature here
+            message = message.replace(
+                "(and create=False creates nothing)",
+                f"and this command creates none: check --blobs (or ${BLOBS_ENV}), the directory the ledger's "
+                "content was saved in",
+            )
         if isinstance(exc, NotAReplicaError):  # the library's keyword, read_url, is --read-db here
             message = message.replace(
                 "or open without read_url", f"or leave out --read-db (and ${reading.READ_DB_ENV})"
