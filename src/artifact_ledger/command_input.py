@@ -21,6 +21,7 @@ from .events import ContentRef
 from .ids import parse_id, ulid_str
 from .repository import ArtifactRepository
 from .schemas import ArtifactIn, check_typed_data
+from .unavailable import UnavailableContent
 
 __all__ = [
     "MAX_TAGS",
@@ -158,6 +159,12 @@ def prepare(
     rest = data
     if isinstance(data, dict) and data.get("content") is not None:
         content = data["content"]
+        if isinstance(content, UnavailableContent):  # a listing's placeholder: saved, it would be pickled
+            raise InvalidArtifactDataError(
+                f"artifact {artifact_id}: content is the placeholder a listing gives for content that is gone "
+                f"({content.reason}: {content.message}), not content; patch the artifact without content to "
+                "keep its content as it is, or save new content"
+            )
         rest = {k: v for k, v in data.items() if k != "content"}
         if isinstance(content, PreparedStream):  # the reply shows what reads will return
             content = content.content
