@@ -130,12 +130,52 @@ async def open_standby(
         return read_url
     engine = create_engine(read_url, lock_timeout=lock_timeout, connect_args=connect_args or {})
     try:
-        await check_origin(primary, engine)
+        system_id = await _origin(primary, engine, wait=None)
     except BaseException:
         await engine.dispose()
         raise
     _drop_closed(engine)
+    _guard_connections(engine, system_id)
     return engine
+
+
+def _guard_connections(replica: AsyncEngine, system_id: int | None) -> None:
+    """Check every later connection of ``replica`` as :func:`check_origin` checked the first: in
+    recovery, and (when the role could read it at open) of the same system identifier.
+
+    The check at open looked at the one server its connection reached; a ``read_url`` naming
+    several hosts (``?host=a&host=b``, tried in turn), a DNS name that moves, or a standby
+    promoted meanwhile can put a later connection on the primary, another cluster or a writable
+    copy, and reads would come from there unnoticed. Such a connection fails the read with
+    :class:`ReplicaUnavailableError` (nothing falls back to another server). One round trip per
+    new connection, none per read.
+    """
+    query = "SELECT pg_is_in_recovery(), inet_server_addr()::text, inet_server_port()"
+    if system_id is not None:
+        query += ", (SELECT system_identifier FROM pg_control_system())"
+    where = masked(replica.url)
+
+    def check(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # outside any transaction, as the pool hands it out
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(query)
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            dbapi_connection.autocommit = autocommit
+        server = "a server" if row[1] is None else f"{row[1].split('/')[0]}:{row[2]}"
+        if not row[0]:
+            why = f"{server}, which is not in recovery (pg_is_in_recovery() is false): a primary or a writable copy"
+        elif system_id is not None and int(row[3]) != system_id:
+            why = f"{server}, a standby of another PostgreSQL cluster (system identifier {row[3]}, not {system_id})"
+        else:
+            return
+        dbapi_connection.close()  # the pool keeps no record of a connection whose connect failed
+        raise unavailable(where, ConnectionError(f"a new connection reached {why}; no read goes there"))
+
+    event.listen(replica.sync_engine, "connect", check)
 
 
 def _drop_closed(replica: AsyncEngine) -> None:
@@ -176,6 +216,11 @@ async def check_origin(primary: AsyncEngine, replica: AsyncEngine, *, wait: floa
     A database missing on the replica is waited for up to ``wait`` seconds (default
     :data:`REPLAY_WAIT_S`): one created on the primary a moment ago has not been replayed yet.
     """
+    await _origin(primary, replica, wait=wait)
+
+
+async def _origin(primary: AsyncEngine, replica: AsyncEngine, *, wait: float | None) -> int | None:
+    """:func:`check_origin`; returns the replica's system identifier when both could be read."""
     p_url, r_url = masked(primary.url), masked(replica.url)
     for engine, role in ((primary, "the primary"), (replica, "the replica")):
         if engine.dialect.name != "postgresql":
@@ -223,6 +268,7 @@ async def check_origin(primary: AsyncEngine, replica: AsyncEngine, *, wait: floa
             r_url,
             f"it is a standby of another PostgreSQL cluster (system identifier {r_id}; the primary's is {p_id})",
         )
+    return r_id if p_id is not None else None
 
 
 async def check_ledger(
@@ -331,6 +377,8 @@ async def lag(primary: AsyncEngine, replica: AsyncEngine) -> ReplicaLag:
                     rconn,
                     "SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp(), pg_is_wal_replay_paused()",
                 )
+    except ReplicaUnavailableError:
+        raise  # a connection that reached no standby of the primary (_guard_connections)
     except LedgerUnavailableError as exc:
         raise unavailable(masked(replica.url), exc) from exc
     behind = max(_lsn(p_lsn) - _lsn(r_lsn), 0)

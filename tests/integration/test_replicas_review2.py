@@ -111,6 +111,48 @@ async def test_reads_resume_once_the_standby_is_back(pair: Pair, standby: Standb
         assert len([o for o in outcomes if o != "found"]) <= 1, outcomes  # the one connection that broke
 
 
+async def test_a_read_url_that_falls_back_to_another_server_is_refused_per_connection(
+    pair: Pair, standby: Standby
+) -> None:
+    """A read_url naming several hosts (the standby, then the primary: asyncpg tries them in turn)
+    passed the check at open, which looked at the one server the first connection reached; once the
+    standby went away, new connections went to the primary and reads silently came from it, the
+    fallback the ledger promises never to make. Each new replica connection is now checked."""
+    primary = make_url(pair.primary)
+    several = (
+        f"postgresql+asyncpg://{primary.username}@/{pair.database}"
+        f"?host=127.0.0.1:{standby.port}&host={primary.host}:{primary.port or 5432}"
+    )
+    async with Ledger.open(pair.primary, secret=SECRET, read_url=several) as ledger:
+        async with ledger.manager() as writer:
+            saved = await writer.save(ArtifactIn(data={"name": "kept"}))
+        await _on_replica(pair.replica, saved.id)
+        async with ledger.manager() as reader:
+            assert await reader.find_by_id(saved.id) is not None  # from the standby
+        await asyncio.to_thread(standby.stop_server)
+        try:
+            refusal: ReplicaUnavailableError | None = None
+            for _ in range(20):  # the pooled connections break one by one; then new ones reach the primary
+                async with ledger.manager() as reader:
+                    try:
+                        found = await reader.find_by_id(saved.id)
+                    except ReplicaUnavailableError as error:
+                        if "connection is closed" in str(error):
+                            continue
+                        refusal = error
+                        break
+                raise AssertionError(f"a read with the standby down came from the primary: {found}")
+            assert refusal is not None
+            assert "not in recovery" in str(refusal)
+            caught = refusal
+            assert masked(several) in str(caught)
+            assert "consistent=True" in str(caught)
+            async with ledger.manager(consistent=True) as reader:
+                assert await reader.find_by_id(saved.id) is not None
+        finally:
+            await asyncio.to_thread(standby.start_server)
+
+
 async def test_a_standby_given_as_the_primary_is_refused_at_open(pair: Pair) -> None:
     """url naming the standby (and read_url the standby too, or another standby) passed every check
     (both in recovery, one system identifier) and failed later with a bare 'recovery is in progress'
