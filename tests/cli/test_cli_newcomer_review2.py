@@ -227,3 +227,21 @@ def test_a_missing_blobs_directory_says_which_option_to_check(
     assert "create=False" not in err, err
     assert "check --blobs" in err, err
     assert not missing.exists()
+
+
+def test_ls_refusals_name_its_options(db: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`ls --after bogus` said "after: ... is not a cursor find() returned ...; pass the next_cursor of
+    the previous page of the same query, or start again without after=", and `ls --parent nope`
+    "parent_id eq: 'nope' ...": the library's keywords, not the options the user typed."""
+    url, aid = db
+    assert main(["--db", url, "ls", "--after", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("artifact-ledger: --after: 'bogus' is not a cursor ls printed"), err
+    assert "run ls again without --after" in err, err
+    for library in ("after=", "find()", "next_cursor"):
+        assert library not in err, err
+    assert main(["--db", url, "ls", "--parent", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("artifact-ledger: --parent: 'nope' is not an artifact id"), err
+    assert main(["--db", url, "ls", "--parent", aid]) == 0  # a well-formed one lists its children
+    capsys.readouterr()

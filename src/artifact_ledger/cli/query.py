@@ -295,7 +295,7 @@ async def run_ls(args: argparse.Namespace) -> int:
                 if next_cursor is None:
                     break
     except InvalidQueryError as exc:
-        print(f"artifact-ledger: {exc}", file=sys.stderr)
+        print(f"artifact-ledger: {_in_ls_words(str(exc), args)}", file=sys.stderr)
         return 2
     if args.json:
         render.print_json([render.artifact_json(r) for r in rows])
@@ -305,6 +305,29 @@ async def run_ls(args: argparse.Namespace) -> int:
     if next_cursor is not None and rows:
         print(f"more: continue with --after {next_cursor}", file=sys.stderr)
     return 0
+
+
+_CURSOR_WORDS = (
+    (
+        "pass the next_cursor of the previous page of the same query, or start again without after=",
+        "give the cursor the previous page printed ('more: continue with --after ...') with the same --where, "
+        "--order-by and --as-of, or run ls again without --after",
+    ),
+    ("a cursor find() returned", "a cursor ls printed"),
+    ("(a different where, order_by or as_of)", "(a different --where, --order-by or --as-of)"),
+)
+
+
+def _in_ls_words(message: str, args: argparse.Namespace) -> str:
+    """The query language's refusal as ``ls`` takes its input: the options, not ``find()``'s keywords
+    (``after=``, ``next_cursor``) nor the condition ``--parent`` became."""
+    if message.startswith("after"):
+        for library, cli in _CURSOR_WORDS:
+            message = message.replace(library, cli)
+        return "--after" + message.removeprefix("after")
+    if args.parent is not None and message.startswith(f"parent_id eq: {args.parent!r:.80}"):
+        return "--parent" + message.removeprefix("parent_id eq")
+    return message
 
 
 async def run_patch(args: argparse.Namespace) -> int:
