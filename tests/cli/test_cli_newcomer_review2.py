@@ -245,3 +245,13 @@ def test_ls_refusals_name_its_options(db: tuple[str, str], capsys: pytest.Captur
     assert err.startswith("artifact-ledger: --parent: 'nope' is not an artifact id"), err
     assert main(["--db", url, "ls", "--parent", aid]) == 0  # a well-formed one lists its children
     capsys.readouterr()
+
+
+def test_ls_help_says_where_the_cursor_is_printed(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ls --help` said the --after cursor is 'printed with --json'; it is printed on stderr, with or
+    without --json, and never in the JSON."""
+    with pytest.raises(SystemExit):
+        main(["--db", url, "ls", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "printed with --json" not in out, out
+    assert "printed on stderr" in out, out

@@ -203,7 +203,12 @@ def add_ls_arguments(ls: argparse.ArgumentParser, timestamp: Any, time_formats: 
     ls.add_argument(
         "--as-of", type=timestamp, metavar="TIME", help=f"the artifacts as they were at TIME ({time_formats})"
     )
-    ls.add_argument("--after", metavar="CURSOR", help="continue after this cursor (printed with --json)")
+    ls.add_argument(
+        "--after",
+        metavar="CURSOR",
+        help="continue where a listing cut by --limit stopped: the cursor it printed on stderr "
+        "('more: continue with --after CURSOR'), with the same --where, --order-by and --as-of",
+    )
 
 
 def _assignment(text: str, *, unset: bool = False) -> tuple[list[str], Any]:
