@@ -7,6 +7,7 @@ note changed in the work tree since its commit, or by a later commit.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .anchor_targets import Anchored, Target, first_line, keep_in_directory
-from .checkpoint_dir import SUFFIX, note_path, shown
+from .checkpoint_dir import SUFFIX, note_path, read_note_file, shown
 from .checkpoints import Checkpoint
 from .errors import AnchorError, InvalidArgumentError, InvalidCheckpointError, LedgerError
 
@@ -166,21 +167,34 @@ def check_git_notes(path: Path, target: str) -> None:
     deleted from it, or changed or removed by a later commit, a merge commit included (its tree is
     compared with each parent's: a merge that deletes or edits a note, with no commit of its own
     doing so, is refused too). Notes written but never committed are read like any other.
+
+    The repository is what is being checked, so nothing of it runs: the work tree is compared with the
+    committed blobs here (``git status`` would run the repository's ``core.fsmonitor`` command and the clean
+    filters its attributes name), and git runs read-only plumbing with ``core.fsmonitor`` off and no
+    signature checks (``log.showSignature`` would run its ``gpg.program``).
     """
     git, top = git_work_tree(path, target, InvalidCheckpointError)
     relative = os.path.relpath(path.resolve(), top)
-    for code, name in _porcelain(git, top, relative, target):
-        if code in ("??", "A ") or not _is_note(name, relative):
+    for name, mode, object_id in _committed_notes(git, top, relative, target):
+        file = top / name
+        try:
+            present = os.path.lexists(file)
+            same = present and mode == "100644" and _blob_id(read_note_file(file), object_id) == object_id
+        except InvalidCheckpointError:  # a link, a FIFO, too large: not the committed note
+            same = False
+        if same:
             continue
-        what = "deleted from the work tree" if "D" in code else "changed in the work tree"
+        what = "deleted from the work tree" if not present else "changed in the work tree"
         raise InvalidCheckpointError(
-            f"{shown(top / name)}: {what} since its commit; a checkpoint file is never rewritten "
+            f"{shown(file)}: {what} since its commit; a checkpoint file is never rewritten "
             f"(git diff HEAD -- {shown(name)} shows what changed, git log -- {shown(name)} who committed it)"
         )
     log = _run_git(
         git,
         top,
+        *_READ_ONLY,
         "log",
+        "--no-show-signature",
         "-z",
         "--format=commit %H",
         "-m",  # a merge's changes too, against each parent: without it a merge commit deleting a note shows none
@@ -200,6 +214,39 @@ def check_git_notes(path: Path, target: str) -> None:
                 f"{shown(top / name)}: changed or removed by commit {commit[:12]} after it was committed; a checkpoint "
                 f"file is never rewritten (git show {commit[:12]} shows the change)"
             )
+
+
+_READ_ONLY = ("-c", "core.fsmonitor=false")
+"""For the git commands that read an anchor repository back: its own fsmonitor command never runs."""
+
+
+def _committed_notes(git: str, top: Path, relative: str, target: str) -> list[tuple[str, str, str]]:
+    """(path from the top, mode, object id) of each note committed at ``HEAD`` directly in ``relative``; none
+    before the first commit. ``git ls-tree`` reads the tree objects alone: no filter, no fsmonitor."""
+    spec = "" if relative == "." else relative.rstrip("/") + "/"
+    args = ["ls-tree", "-z", "--full-tree", "HEAD"] + (["--", spec] if spec else [])
+    done = _run_git(git, top, *_READ_ONLY, *args, target=target)
+    if done.returncode != 0:
+        probe = _run_git(git, top, *_READ_ONLY, "rev-parse", "--verify", "--quiet", "HEAD", target=target)
+        if probe.returncode != 0:  # no commit yet: nothing committed to compare with
+            return []
+        raise InvalidCheckpointError(f"{target}: git ls-tree failed in {top}: {first_line(done.stderr)}")
+    found: list[tuple[str, str, str]] = []
+    for entry in done.stdout.split("\0"):
+        meta, tab, name = entry.partition("\t")
+        fields = meta.split(" ")
+        if not tab or len(fields) != 3 or fields[1] == "tree" or not _is_note(name, relative):
+            continue
+        found.append((name, fields[0], fields[2]))
+    return found
+
+
+def _blob_id(data: bytes, like: str) -> str:
+    """The git object id of a blob of ``data``, in the repository's hash (SHA-1, or SHA-256 for 64-digit ids)."""
+    digest = hashlib.sha256() if len(like) == 64 else hashlib.sha1(usedforsecurity=False)
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def _changed_paths(output: str) -> list[tuple[str, str]]:

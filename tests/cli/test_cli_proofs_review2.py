@@ -380,3 +380,35 @@ async def test_file_names_in_an_anchor_directory_are_shown_escaped(
     out, err = capsys.readouterr()
     assert "\x1b" not in out + err
     assert "\\x1b[2Kprod\\x0d.note: " in err
+
+
+@pytest.mark.parametrize("hook", ["fsmonitor", "clean-filter"])
+async def test_verify_runs_no_command_the_anchor_repositorys_config_names(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], hook: str
+) -> None:
+    """Whoever can write the anchor repository (the party verify --checkpoints git:PATH checks) must not get to run
+    code as the verifier, which holds the database's credentials and often the signing key."""
+    repo, keys, newest = await anchored_twice(url, tmp_path)
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    script.chmod(0o755)
+    if hook == "fsmonitor":
+        git(repo, "config", "core.fsmonitor", str(script))
+    else:
+        (repo / ".git" / "info" / "attributes").write_text("*.note filter=evil\n")
+        git(repo, "config", "filter.evil.clean", str(script))
+        os.utime(newest, (1, 1))  # stat data that no longer matches the index: git re-reads the file
+    capsys.readouterr()
+    argv = ["verify", "--chain-only", "--checkpoints", f"git:{repo}", "--key-dir", str(keys)]
+    assert await run(url, *argv) == 0
+    assert not marker.exists()
+    newest.write_text(newest.read_text() + newest.read_text().split("\n\n", 1)[1])  # changed since its commit
+    os.utime(newest, (2, 2))
+    assert await run(url, *argv) == 1
+    assert f"{newest}: changed in the work tree since its commit" in capsys.readouterr().err
+    assert not marker.exists()
+    newest.unlink()
+    assert await run(url, *argv) == 1
+    assert f"{newest}: deleted from the work tree since its commit" in capsys.readouterr().err
+    assert not marker.exists()
