@@ -49,18 +49,27 @@ class Caller:
 
 
 class Notifier:
-    """Wakes the event streams of this process when a route here has written (others are polled)."""
+    """Wakes the event streams of this process when a route here has written (others are polled).
+
+    ``generation`` counts the writes notified: a stream takes it before it reads the log and
+    passes it to :meth:`wait`, so a write notified between its read and its wait wakes it at once
+    instead of being missed until the poll interval."""
 
     def __init__(self) -> None:
         self._event: asyncio.Event | None = None
+        self.generation = 0
 
     def notify(self) -> None:
+        self.generation += 1
         if self._event is not None:
             self._event.set()
             self._event = None
 
-    async def wait(self, seconds: float) -> None:
-        """Return after the next :meth:`notify` or after ``seconds``, whichever comes first."""
+    async def wait(self, seconds: float, since: int | None = None) -> None:
+        """Return after the next :meth:`notify` or after ``seconds``, whichever comes first; at once
+        if a notify came after the caller read ``since`` from :attr:`generation`."""
+        if since is not None and since != self.generation:
+            return
         if self._event is None:
             self._event = asyncio.Event()
         event = self._event

@@ -24,6 +24,26 @@ BATCH: Final = 500
 MEDIA_TYPE: Final = "text/event-stream"
 
 
+def accepts_stream(accept: str) -> bool:
+    """Whether an ``Accept`` header asks for the event stream: ``text/event-stream`` listed with a
+    quality above 0 (``;q=0`` means "not this"; ``*/*`` and other types get JSON)."""
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media.lower() != MEDIA_TYPE:
+            continue
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value.strip())
+                except ValueError:
+                    quality = 0.0  # a malformed quality is no acceptance
+        if quality > 0:
+            return True
+    return False
+
+
 def event_json(event: RecordedEvent) -> dict[str, Any]:
     return {
         "position": event.position,
@@ -92,6 +112,7 @@ async def follow(service: Service, after: int) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
     last_sent = time.monotonic()
     while True:
+        seen = service.notifier.generation  # before the read: a write notified after it wakes the wait below
         events = await _events_after(service, position)
         for event in events:
             yield frame(event)
@@ -103,4 +124,4 @@ async def follow(service: Service, after: int) -> AsyncIterator[bytes]:
         elif time.monotonic() - last_sent >= service.heartbeat:
             yield b": keep-alive\n\n"
             last_sent = time.monotonic()
-        await service.notifier.wait(service.poll_interval)
+        await service.notifier.wait(service.poll_interval, seen)

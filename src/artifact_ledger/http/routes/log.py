@@ -112,7 +112,7 @@ def register(router: APIRouter, service: Service) -> None:
         limit: Annotated[PageSize, Query()] = 100,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> Response:
-        if sse.MEDIA_TYPE in request.headers.get("accept", ""):
+        if sse.accepts_stream(request.headers.get("accept", "")):
             if last_event_id is not None and last_event_id.strip():
                 after = parse_whole(
                     last_event_id.strip(), "Last-Event-ID", low=0, high=MAX_POSITION, kind="bad-position"
