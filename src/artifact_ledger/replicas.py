@@ -357,12 +357,24 @@ async def _replica_side(replica: AsyncEngine, p_lsn: str, deadline: float) -> tu
     return found, str(database)
 
 
+_UNDEFINED_TABLE = "42P01"
+"""SQLSTATE undefined_table: no ledger_info on the standby (yet)."""
+
+
 async def _replica_ledger_id(conn: AsyncConnection) -> str | None:
+    """The ledger id in the standby's ``ledger_info``, None when there is no such table (yet).
+
+    Only a missing table means "no ledger": any other error (a role with no SELECT on the table
+    or no USAGE on its schema) is raised, so the open names it instead of waiting for a replay
+    that cannot help and calling the database empty.
+    """
     try:
         async with conn.begin_nested():
             return await conn.run_sync(read_ledger_id)
-    except DBAPIError:
-        return None  # no ledger_info table (yet)
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) == _UNDEFINED_TABLE:
+            return None
+        raise
 
 
 async def lag(primary: AsyncEngine, replica: AsyncEngine) -> ReplicaLag:

@@ -167,6 +167,35 @@ async def test_a_standby_given_as_the_primary_is_refused_at_open(pair: Pair) -> 
     assert "is itself a standby" in str(caught.value)
 
 
+async def test_a_read_url_whose_role_may_not_read_the_ledger_says_so(pair: Pair) -> None:
+    """A read_url whose role has no SELECT on the ledger's tables (a read-only role nobody granted
+    them to): the permission error was taken for 'no ledger_info table yet', so the open said the
+    standby's database 'holds no ledger ... after waiting 5 s for replay', sending the operator
+    after replication instead of the grant."""
+    async with Ledger.open(pair.primary, secret=SECRET) as ledger, ledger.manager() as writer:
+        saved = await writer.save(ArtifactIn(data={"name": "kept"}))
+    await _on_replica(pair.replica, saved.id)
+    role = f"al_ro_{uuid.uuid4().hex[:8]}"
+    await _sql(pair.admin, f'CREATE ROLE "{role}" LOGIN')
+    try:
+        read_url = make_url(pair.replica).set(username=role).render_as_string(hide_password=False)
+        for _ in range(600):  # the role reaches the standby with the WAL
+            if await _sql(
+                make_url(pair.replica).set(database="postgres").render_as_string(hide_password=False),
+                f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'",
+            ):
+                break
+            await asyncio.sleep(0.05)
+        with pytest.raises(ReplicaUnavailableError) as caught:
+            async with Ledger.open(pair.primary, secret=SECRET, read_url=read_url):
+                pass
+        assert "permission denied" in str(caught.value)
+        assert "holds no ledger" not in str(caught.value)
+        assert masked(read_url) in str(caught.value)
+    finally:
+        await _sql(pair.admin, f'DROP ROLE IF EXISTS "{role}"')
+
+
 async def test_sqlite_still_has_no_replica(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
     with pytest.raises(NotAReplicaError):
