@@ -8,6 +8,11 @@ computed directly from the stored event rows and written set-based: one statemen
 the parents' paths (read in one query) and inserted as plain rows. The rows written are the
 ones the projector writes for the same events (tests compare rebuilt tables with the live
 ones row for row).
+
+The log is replayed only once its chain holds (the chain pass of ``verify``, under the write lock,
+before anything is cleared): a forged or edited event would otherwise be projected, served by reads
+and built on by the next write, and the checkpoints that showed it was never appended would be reset.
+A broken chain is :class:`ChainBrokenError` and the projections stay as they were.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import codec
+from ..errors import ChainBrokenError
 from ..events import CREATED, CURRENT_SCHEMA_VERSION, ERASED_CONTENT, UPDATED
 from ..store.provenance import provenance_statements
 from ..store.recorder import Recorder, Step
@@ -37,6 +43,7 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
     the old projections or the rebuilt ones, never a half-built state.
     """
     await driver.lock()
+    await _chain_holds(driver)
     sql = driver.sql
     for clear in (sql.clear_parent_history, sql.clear_closure, sql.clear_artifacts, sql.clear_checkpoints):
         await driver.execute(clear)
@@ -69,6 +76,34 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
     await write_checkpoints(driver, position)
     await merkle.finish()
     return applied
+
+
+async def _chain_holds(driver: Recorder) -> None:
+    """Refuse to rebuild from a log whose hash chain does not hold (see the module's docstring)."""
+    from ..chain_check import ChainCheck  # it imports the integrity module, which imports the projections'
+
+    check = ChainCheck(driver, since=None, trusted_head=None, progress=None)
+    if driver.connection.dialect.name == "postgresql":
+        # The pass reads through cursors that stay open until their (sub)transaction ends, and an open
+        # cursor on ledger_events would stop the rebuild's own index DDL: read inside a savepoint, then
+        # roll it back (it wrote nothing), which closes them.
+        await driver.connection.exec_driver_sql("SAVEPOINT artifact_ledger_rebuild_chain")
+        found = await check.read_marks_and_chain()
+        await driver.connection.exec_driver_sql("ROLLBACK TO SAVEPOINT artifact_ledger_rebuild_chain")
+        await driver.connection.exec_driver_sql("RELEASE SAVEPOINT artifact_ledger_rebuild_chain")
+    else:
+        found = await check.read_marks_and_chain()
+    if found is None:
+        return
+    where = f"event {found.position}" if found.position is not None else "the log"
+    raise ChainBrokenError(
+        f"cannot rebuild the projections from {where}: the log's chain does not hold ({found.reason}: "
+        f"{found.problem}). A rebuild would project what was forged into reads and writes, so nothing was "
+        "rebuilt (the projections are as they were). Keep a copy of the database as evidence, see "
+        "`artifact-ledger verify` and docs/guides/integrity.md ('When the check fails'), and restore the log "
+        "from a backup or an exported bundle",
+        position=found.position,
+    )
 
 
 async def _replay(projector: Projector, driver: Recorder, rows: Sequence[Sequence[Any]]) -> None:
