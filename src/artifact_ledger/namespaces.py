@@ -24,6 +24,7 @@ event is rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -34,7 +35,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .errors import InvalidArgumentError, LedgerNotFoundError, LedgerUnavailableError
+from .errors import InvalidArgumentError, LedgerNotFoundError, LedgerUnavailableError, SchemaTamperedError
 from .store.blob_dir import parse_blob_url
 from .store.engine import create_engine
 from .store.errors import install, site_of, translated
@@ -152,6 +153,7 @@ async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> Asy
     if base.dialect.name == "sqlite":
         folder = _sqlite_namespace_dir(base.url)
         path = folder / f"{name}.db"
+        _refuse_shared_file(base, name, path, folder)
         if not path.exists():
             if not create:
                 raise _unknown(name, base)
@@ -180,6 +182,36 @@ async def namespace_engine(base: AsyncEngine, name: str, *, create: bool) -> Asy
                 comment = _COMMENT.format(name=name, base=schema_base).replace("'", "''")
                 await conn.execute(text(f"COMMENT ON SCHEMA {_quoted(schema)} IS '{comment}'"))
     return _on_schema(base, schema, lock_timeout)
+
+
+def _refuse_shared_file(base: AsyncEngine, name: str, path: Path, folder: Path) -> None:
+    """:class:`SchemaTamperedError` when namespace ``name``'s file is the very file (a symbolic or
+    hard link) of the default namespace or of another namespace: the two would share one chain,
+    positions, ledger id and key (the key file is found through the link), and each would write
+    the other's log. The ledger never makes such a link; someone did."""
+    try:
+        own = path.stat()
+    except OSError:
+        return  # not there (yet), or unreadable: opening it reports that
+    default = _sqlite_file(base.url)
+    others = [] if default is None else [(DEFAULT, default)]
+    with contextlib.suppress(OSError):  # a folder that cannot be listed: the default is still compared
+        others += [(p.stem, p) for p in folder.glob("*.db") if p.name != path.name]
+    for other, other_path in others:
+        try:
+            found = other_path.stat()
+        except OSError:
+            continue
+        if (found.st_dev, found.st_ino) == (own.st_dev, own.st_ino):
+            where = base.url.render_as_string(hide_password=True)
+            raise SchemaTamperedError(
+                f"namespace {name!r} of the ledger at {where} is the file {path}, which is the same file as "
+                f"{other_path} ({'the default namespace' if other == DEFAULT else f'namespace {other!r}'}): a "
+                "link someone made; the two would share one log, ledger id and key. Remove the link (to copy a "
+                "namespace, export it and import the bundle into a new one)",
+                problems=[f"{path} is the same file as {other_path}"],
+                where=where,
+            )
 
 
 def _on_schema(base: AsyncEngine, schema: str, lock_timeout: float | None) -> AsyncEngine:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger import ArtifactIn, Ledger, SchemaTamperedError
 from artifact_ledger.namespaces import postgres_schema
 from ledger_support import SECRET
 
@@ -69,3 +69,48 @@ async def test_a_namespaces_blob_directory_is_never_inside_the_default_one(base:
         assert (await default.gc(dry_run=True)).blobs == 0
     assert not _files(tmp_path / "blobs")
     assert _files(tmp_path / "blobs.namespaces" / "team-a")
+
+
+# ---- a namespace's storage is its own -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+@pytest.mark.parametrize("target", ["default", "team-a"])
+async def test_a_namespace_file_linked_to_another_ledgers_file_is_refused(
+    backend: str, base: AsyncEngine, tmp_path: Path, link: str, target: str
+) -> None:
+    """SQLite: FILE.namespaces/team-b.db made a link to the default's file or to team-a's was opened
+    as namespace team-b: it read and wrote the other's log, under the other's ledger id and key (the
+    key file is found through the link). PostgreSQL has no such link (a schema per namespace): there
+    the namespaces stay apart."""
+    async with (
+        Ledger.open(base, secret=SECRET) as default,
+        Ledger.open(base, secret=SECRET, namespace="team-a") as a,
+    ):
+        async with default.manager() as manager:
+            mine = await manager.save(ArtifactIn(data={"who": "default"}))
+        async with a.manager() as manager:
+            theirs = await manager.save(ArtifactIn(data={"who": "team-a"}))
+    if backend == "postgresql":
+        async with Ledger.open(base, secret=SECRET, namespace="team-b") as b, b.manager() as manager:
+            assert await manager.find_by_id(mine.id) is None
+            assert await manager.find_by_id(theirs.id) is None
+        return
+    database = base.url.database
+    assert database is not None
+    folder = Path(database).with_name(Path(database).name + ".namespaces")
+    source = Path(database) if target == "default" else folder / "team-a.db"
+    made = folder / "team-b.db"
+    if link == "symbolic":
+        made.symlink_to(source)
+    else:
+        made.hardlink_to(source)
+    before = source.read_bytes()
+    for create in (True, False):
+        with pytest.raises(SchemaTamperedError) as caught:
+            async with Ledger.open(base, secret=SECRET, namespace="team-b", create=create):
+                pass
+        assert str(made) in str(caught.value)
+        assert str(source) in str(caught.value)
+    assert source.read_bytes() == before
+    assert not list(folder.glob("team-b.db.key"))
