@@ -255,3 +255,27 @@ def test_ls_help_says_where_the_cursor_is_printed(url: str, capsys: pytest.Captu
     out = " ".join(capsys.readouterr().out.split())
     assert "printed with --json" not in out, out
     assert "printed on stderr" in out, out
+
+
+def test_show_and_tree_of_a_deleted_artifact_say_it_was_deleted(
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`show ID` / `tree ID` of a deleted artifact said 'artifact ID not found' while `history ID`
+    listed it: a newcomer reads that as a wrong id."""
+    url, aid = db
+
+    async def delete() -> None:
+        async with Ledger.open(url) as ledger, ledger.manager() as m:
+            await m.delete_by_id(aid, actor="alice")
+
+    asyncio.run(delete())
+    for command in ("show", "tree"):
+        assert main(["--db", url, command, aid]) == 3
+        err = capsys.readouterr().err
+        assert f"artifact {aid} was deleted (version 3, " in err, err
+        assert "by alice" in err, err
+        assert f"`show {aid} --version 2`" in err, err
+    assert main(["--db", url, "show", aid, "--version", "2"]) == 0  # as the message says
+    unknown = aid[:-1] + ("0" if aid[-1] != "0" else "1")
+    assert main(["--db", url, "show", unknown]) == 3
+    assert capsys.readouterr().err.strip().endswith(f"artifact {unknown} not found")

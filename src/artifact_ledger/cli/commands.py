@@ -17,6 +17,7 @@ from ..errors import (
     UntrustedContentError,
 )
 from ..ledger import Ledger
+from ..manager import ArtifactManager
 from ..schemas import ArtifactHierarchy
 from . import checkpoints as checkpoint_cli
 from . import namespaces, provenance, query, redaction, render, retention
@@ -44,6 +45,25 @@ def _when(args: argparse.Namespace) -> str:
     return f" as of {shown_time(args.as_of)}" if args.as_of else ""
 
 
+async def _refuse_deleted(manager: ArtifactManager, aid: str) -> None:
+    """An artifact that is not live but has a history was deleted: say so (exit 3, as for any artifact
+    not found), when and by whom, and where its versions are, rather than a bare 'not found'."""
+    try:
+        versions = await manager.history(aid)
+    except ArtifactNotFoundError:
+        return
+    if not versions or versions[-1].event_type != "artifact.deleted":
+        return
+    last = versions[-1]
+    by = f" by {last.actor}" if last.actor else ""
+    before = f", `show {aid} --version {last.version - 1}` the last before it" if last.version > 1 else ""
+    raise ArtifactNotFoundError(
+        f"artifact {aid} was deleted (version {last.version}, {shown_time(last.recorded_at)}{by}); "
+        f"`history {aid}` lists its versions{before}",
+        artifact_id=aid,
+    )
+
+
 async def _show(args: argparse.Namespace) -> int:
     """One artifact; its data and metadata need no key, so content that cannot be decoded here (a
     pickle signed with a key this ledger does not hold, a blob failing its hash) is left out with
@@ -58,6 +78,8 @@ async def _show(args: argparse.Namespace) -> int:
                 raise
             unavailable = str(exc)
             out = await manager.find_by_id(args.id, include_content=False, version=args.version, as_of=args.as_of)
+        if out is None and args.version is None and args.as_of is None:
+            await _refuse_deleted(manager, args.id)
     if out is None and args.version is not None:  # a version it never had raised VersionNotFoundError
         raise ArtifactNotFoundError(
             f"version {args.version} of artifact {args.id} is its deletion; `history {args.id}` lists its versions",
@@ -83,6 +105,8 @@ async def _tree(args: argparse.Namespace) -> int:
         hierarchy = ArtifactHierarchy(name="cli", level_labels=labels)
     async with open_for_reads(args) as ledger, ledger.manager(hierarchy) as manager:
         node = await manager.build_tree(args.id, include_content=False, as_of=args.as_of)
+        if node is None and args.as_of is None:
+            await _refuse_deleted(manager, args.id)
     if node is None:
         raise ArtifactNotFoundError(f"artifact {args.id} not found{_when(args)}", artifact_id=args.id)
     if args.json:
