@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_integrity_support import event_row, forged_after, insert_row, tampered
 
-from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger
+from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, ProjectionDriftError
 from ledger_support import SECRET
 
 PROJECTIONS = (
@@ -74,3 +74,46 @@ async def test_rebuild_refuses_a_log_whose_chain_is_broken_and_changes_nothing(
         )  # the evidence verify found is still there
         async with ledger.manager() as manager:
             assert (await manager.find_by_id(root)).data == {"name": "root", "v": 2}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("version", "'x'", "version 'x'"),
+        ("version", "1.5", "version 1.5"),
+        ("content_size", "'big'", "content_size"),
+        ("content_size", "2.5", "content_size"),
+    ],
+    ids=["version-text", "version-fraction", "size-text", "size-fraction"],
+)
+async def test_a_projected_number_of_another_type_is_drift_for_a_write(
+    engine: AsyncEngine, column: str, value: str, shown: str
+) -> None:
+    """SQLite keeps whatever an UPDATE stores: text in an integer column made the write's check fail with a
+    bare ValueError, and a fraction passed it (int(1.5) == 1). PostgreSQL's typed columns refuse both."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as manager:
+            saved = await manager.save(ArtifactIn(data={"name": "a", "content": b"xx"}))
+        sql = f"UPDATE ledger_artifacts SET {column} = {value} WHERE id = :id"
+        if engine.dialect.name == "postgresql":
+            if value.startswith("'"):
+                with pytest.raises(Exception, match="invalid input syntax"):
+                    async with engine.begin() as conn:
+                        await conn.execute(text(sql), {"id": str(saved.id)})
+                return
+            value = "2" if column == "version" else "3"  # the column rounds a fraction: another number
+            sql = f"UPDATE ledger_artifacts SET {column} = {value} WHERE id = :id"
+        async with engine.begin() as conn:
+            await conn.execute(text(sql), {"id": str(saved.id)})
+        with pytest.raises(ProjectionDriftError, match=f"artifact {saved.id} .*{column}") as caught:
+            async with ledger.manager() as manager:
+                await manager.save(ArtifactIn(id=saved.id, data={"name": "a", "v": 2}))
+        assert caught.value.artifact_id == str(saved.id)
+        if engine.dialect.name == "sqlite":
+            assert shown in str(caught.value) or column == "content_size"
+        report = await ledger.verify()
+        assert (report.ok, report.reason, report.artifact_id) == (False, "projection_drift", str(saved.id))
+        await ledger.rebuild()
+        assert (await ledger.verify()).ok
+        async with ledger.manager() as manager:
+            assert (await manager.save(ArtifactIn(id=saved.id, data={"name": "a", "v": 2}))).version == 2

@@ -52,14 +52,18 @@ def check_row(row: Sequence[Any], log: Sequence[Any], *, check_parent: bool = Tr
     target, or a statement that reads every row's). Returns whether the row's state (data,
     content, tags) was compared too (only for the command's target, whose state the decision uses).
     """
-    artifact_id, parent_id, version = row[0], row[1], int(row[3])
+    artifact_id, parent_id, version = row[0], row[1], row[3]
     log_version, log_type, log_parent, log_state = log
     if log_version is None:
         raise drift(artifact_id, "has a row in ledger_artifacts but no event in the log")
     if log_type == DELETED:
         raise drift(artifact_id, f"is live in ledger_artifacts, but the log deleted it at version {log_version}")
-    if int(log_version) != version:
-        raise drift(artifact_id, f"is at version {version} in ledger_artifacts but at version {log_version} in the log")
+    # Compared as stored: SQLite keeps text or a fraction an UPDATE puts in an integer column, and
+    # int() would fail on the one and round the other into agreement.
+    if type(version) is not int or int(log_version) != version:
+        raise drift(
+            artifact_id, f"is at version {version!r:.40} in ledger_artifacts but at version {log_version} in the log"
+        )
     if check_parent and log_parent != parent_id:
         raise drift(
             artifact_id,
@@ -72,7 +76,7 @@ def check_row(row: Sequence[Any], log: Sequence[Any], *, check_parent: bool = Tr
     # (Every payload is at schema version 1; a later version must be upcast before this comparison.)
     payload = codec.loads(log_state)
     expected = state_columns(payload["data"], content_of(payload), payload["tags"])
-    stored = (*row[4:9], None if row[9] is None else int(row[9]), row[10])
+    stored = (*row[4:9], row[9], row[10])
     if tuple(expected) != stored:
         changed = [
             name
