@@ -279,3 +279,17 @@ def test_show_and_tree_of_a_deleted_artifact_say_it_was_deleted(
     unknown = aid[:-1] + ("0" if aid[-1] != "0" else "1")
     assert main(["--db", url, "show", unknown]) == 3
     assert capsys.readouterr().err.strip().endswith(f"artifact {unknown} not found")
+
+
+def test_upgrade_chain_on_a_format_2_ledger_says_nothing_was_done(
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`upgrade-chain` on a ledger created by this version (format 2 from its first event) printed
+    'events from position 1 on are sealed under chain format 2', as if it had just switched it."""
+    url, _ = db
+    assert main(["--db", url, "upgrade-chain", "--reason", "try"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "already" in out, out
+    assert "nothing was recorded" in out, out
+    assert main(["--db", url, "audit", "--json"]) == 0
+    assert "ledger.chain_upgraded" not in capsys.readouterr().out

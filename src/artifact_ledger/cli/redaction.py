@@ -63,7 +63,16 @@ async def run_redact(args: argparse.Namespace) -> int:
 
 async def run_upgrade_chain(args: argparse.Namespace) -> int:
     async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
+        before = (await ledger.head()).position
         switch = await ledger.upgrade_chain(actor=args.actor, reason=args.reason)
+        appended = (await ledger.head()).position != before
+    if not appended:  # format 2 already (every ledger created by this version): nothing was recorded
+        render.console.print(
+            f"the ledger already seals its events under chain format 2 (redactable) from position {switch} on; "
+            "nothing was recorded",
+            soft_wrap=True,
+        )
+        return 0
     render.console.print(f"events from position {switch} on are sealed under chain format 2 (redactable)")
     return 0
 
