@@ -174,6 +174,7 @@ def check_git_notes(path: Path, target: str) -> None:
     signature checks (``log.showSignature`` would run its ``gpg.program``).
     """
     git, top = git_work_tree(path, target, InvalidCheckpointError)
+    _refuse_linked_directory(path, top)
     relative = os.path.relpath(path.resolve(), top)
     for name, mode, object_id in _committed_notes(git, top, relative, target):
         file = top / name
@@ -214,6 +215,24 @@ def check_git_notes(path: Path, target: str) -> None:
                 f"{shown(top / name)}: changed or removed by commit {commit[:12]} after it was committed; a checkpoint "
                 f"file is never rewritten (git show {commit[:12]} shows the change)"
             )
+
+
+def _refuse_linked_directory(path: Path, top: Path) -> None:
+    """:class:`InvalidCheckpointError` when the directory ``path``, or one above it inside the work tree ``top``, is
+    a symbolic link there: git tracks a link as a link, so its target's notes would be read as uncommitted ones
+    and the committed notes it replaced would be seen by nothing. A link outside the work tree (to the repository
+    itself, say) is a way of naming it and is followed."""
+    current = Path(os.path.abspath(path))
+    while True:
+        placed = Path(os.path.realpath(current.parent)) / current.name
+        if placed.is_symlink() and (placed == top or top in placed.parents):
+            raise InvalidCheckpointError(
+                f"{shown(placed)}: is a symbolic link inside the git work tree {shown(top)}, not the directory "
+                "its notes were committed in; git log and git diff HEAD -- that path show what replaced it"
+            )
+        if Path(os.path.realpath(current)) == top or current.parent == current:
+            return
+        current = current.parent
 
 
 _READ_ONLY = ("-c", "core.fsmonitor=false")

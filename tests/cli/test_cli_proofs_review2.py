@@ -412,3 +412,34 @@ async def test_verify_runs_no_command_the_anchor_repositorys_config_names(
     assert await run(url, *argv) == 1
     assert f"{newest}: deleted from the work tree since its commit" in capsys.readouterr().err
     assert not marker.exists()
+
+
+async def test_an_anchor_directory_swapped_for_a_link_to_an_uncommitted_one_is_refused(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, repo = tmp_path / "keys", tmp_path / "anchors"
+    prod = repo / "prod"
+    prod.mkdir(parents=True)
+    git(repo, "init", "--quiet", "-b", "main")
+    target = f"git:{prod}"
+    await saves(url, 4)
+    assert await run(url, "checkpoint", "--to", target, "--key-dir", str(keys)) == 0
+    await saves(url, 2)
+    assert await run(url, "checkpoint", "--to", target, "--key-dir", str(keys)) == 0
+    oldest, _newest = sorted(prod.glob("*.note"))
+    via = tmp_path / "via"  # a link outside the work tree naming the anchor directory: followed
+    via.symlink_to(prod)
+    capsys.readouterr()
+    assert await run(url, "verify", "--chain-only", "--checkpoints", f"git:{via}", "--key-dir", str(keys)) == 0
+    evil = repo / "evil"  # the notes minus the newest (the one a rolled-back log contradicts), never committed
+    evil.mkdir()
+    (evil / oldest.name).write_bytes(oldest.read_bytes())
+    for note in prod.iterdir():
+        note.unlink()
+    prod.rmdir()
+    prod.symlink_to(evil)
+    capsys.readouterr()
+    assert await run(url, "verify", "--chain-only", "--checkpoints", target, "--key-dir", str(keys)) == 1
+    err = capsys.readouterr().err
+    assert str(prod) in err
+    assert "symbolic link" in err
