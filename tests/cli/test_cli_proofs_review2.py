@@ -4,6 +4,7 @@ repository whose notes were changed by a merge commit, verifier keys that are no
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import errno
 import os
@@ -22,6 +23,7 @@ from test_cli_checkpoint_rewrite import rewrite_and_recompute
 
 from artifact_ledger import AnchorError, ArtifactIn, CheckpointSigner, Ledger
 from artifact_ledger.anchors import keep_in_directory
+from artifact_ledger.checkpoints import cosign
 from artifact_ledger.cli import main
 
 
@@ -443,3 +445,22 @@ async def test_an_anchor_directory_swapped_for_a_link_to_an_uncommitted_one_is_r
     err = capsys.readouterr().err
     assert str(prod) in err
     assert "symbolic link" in err
+
+
+async def test_a_witness_line_kept_unchecked_is_not_reported_as_a_co_signature(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], raw_witness: Callable[..., RawWitness]
+) -> None:
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    await saves(url, 3)
+    async with Ledger.open(url) as ledger:
+        made = await ledger.checkpoint(key_dir=keys)  # the note the command will sign (Ed25519 is deterministic)
+    line = cosign(made, CheckpointSigner.generate("witness.test")).signatures[-1]
+    forged = line.model_copy(update={"signature": base64.b64encode(bytes(64)).decode()})  # verifies under no key
+    answer = made.model_copy(update={"signatures": (*made.signatures, forged)}).note().encode()
+    witness = raw_witness([b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer])
+    capsys.readouterr()
+    assert await run(url, "checkpoint", "--to", witness.url, "--to", str(notes), "--key-dir", str(keys)) == 0
+    out = capsys.readouterr().out
+    assert f"co-signed by the witness {witness.url} (witness.test)" in out
+    assert "signature not checked: no --witness-key" in out

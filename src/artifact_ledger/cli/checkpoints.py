@@ -258,7 +258,7 @@ async def run_checkpoint(args: argparse.Namespace) -> int:
         )
     else:
         for anchored in done:
-            line = _describe(note, anchored)
+            line = _describe(note, anchored, checked=bool(args.witness_key))
             if local:
                 render.console.print(line, markup=False, highlight=False, soft_wrap=True)
             else:
@@ -282,11 +282,13 @@ def _anchored_json(anchored: anchors.Anchored) -> dict[str, Any]:
     }
 
 
-def _describe(note: Checkpoint, anchored: anchors.Anchored) -> str:
+def _describe(note: Checkpoint, anchored: anchors.Anchored, *, checked: bool) -> str:
     size, target = note.size, anchored.target
     if target.kind == "url":
         if anchored.cosigned_by:
-            return f"checkpoint of {size} events co-signed by the witness {target} ({', '.join(anchored.cosigned_by)})"
+            line = f"checkpoint of {size} events co-signed by the witness {target} ({', '.join(anchored.cosigned_by)})"
+            # without --witness-key the lines are kept as the witness sent them: a name is only a claim
+            return line if checked else f"{line}; signature not checked: no --witness-key given"
         return f"checkpoint of {size} events accepted by the witness {target} (no signature returned)"
     if target.kind == "git":
         where = (
