@@ -76,6 +76,9 @@ class DriftCheck:
         self.head = 0
         self.provenance = ProvenanceFold()
         """The alias and link streams, folded (``projections/provenance_check.py``)."""
+        self.other_streams: list[str] = []
+        """The streams of the log that are no artifact's (aliases, links, holds, runs): none may have a row
+        in ``ledger_artifacts`` or ``ledger_artifact_parent_history``."""
 
     async def run(self) -> Finding | None:
         invalid = await self._fold_streams()
@@ -122,6 +125,7 @@ class DriftCheck:
         aid = rows[-1][2]
         if rows[0][4] in PROVENANCE_EVENTS:  # an alias's or a link's stream
             self.last[aid] = rows[-1][0]
+            self.other_streams.append(aid)
             self.head = max(self.head, rows[-1][0])
             try:
                 self.provenance.add(rows)
@@ -247,9 +251,43 @@ class DriftCheck:
         rows = await self.driver.fetch(self.driver.sql.artifact_without_events)
         if rows:
             self.drift(rows[0][0], f"ledger_artifacts has a row for {rows[0][0]!r}, which has no events in the log")
+            return
+        # Every row's id has events, so some row is under the id of a stream that is no artifact's.
+        for aid, kind in await self._rows_of_other_streams(self.driver.sql.load_artifacts):
+            self.drift(aid, f"ledger_artifacts has a row for {aid!r}, which is no artifact: its events are {kind}")
+            return
+        self.found.append(
+            Finding(
+                None,
+                PROJECTION_DRIFT,
+                f"ledger_artifacts holds {total} rows but the log's live artifacts have {self.matched}",
+            )
+        )
+
+    async def _rows_of_other_streams(self, statement: Any) -> list[tuple[str, str]]:
+        """(id, what its events are) for the rows ``statement`` finds among the streams that are no artifact's."""
+        found: list[tuple[str, str]] = []
+        for start in range(0, len(self.other_streams), BATCH):
+            ids = self.other_streams[start : start + BATCH]
+            found.extend(
+                (row[0], self._kind(row[0])) for row in await self.driver.fetch(statement, self.driver.id_list(ids))
+            )
+            if found:
+                break
+        return sorted(found)[:1]
+
+    def _kind(self, stream_id: str) -> str:
+        if stream_id in self.provenance.alias_streams.values():
+            return "an alias's"
+        if any(link[0] == stream_id for link in self.provenance.links):
+            return "a link's"
+        if any(hold[1] == stream_id for hold in self.provenance.retention.holds.values()):
+            return "a hold's"
+        return "of a stream that is no artifact's"
 
     async def _extra_links(self) -> None:
-        """A parent link of an artifact the log has no events of (the others were compared stream by stream)."""
+        """A parent link of an artifact the log has no events of, or of a stream that is no artifact's (the
+        others were compared stream by stream)."""
         total = (await self.driver.fetch(self.driver.sql.parent_history_count))[0][0]
         if total == self.links_matched:
             return
@@ -261,15 +299,22 @@ class DriftCheck:
                 f"ledger_artifact_parent_history has a row for {aid!r} from position {valid_from!r}, "
                 "which has no events in the log",
             )
-        else:  # every row's artifact has events, yet not every row was read with its stream's
-            self.found.append(
-                Finding(
-                    None,
-                    PROJECTION_DRIFT,
-                    f"ledger_artifact_parent_history holds {total} rows but the artifacts of the log have "
-                    f"{self.links_matched}",
-                )
+            return
+        for aid, kind in await self._rows_of_other_streams(self.driver.sql.parent_history_of):
+            self.drift(
+                aid,
+                f"ledger_artifact_parent_history has a row for {aid!r}, which is no artifact: its events are {kind}",
             )
+            return
+        # every row's artifact has events, yet not every row was read with its stream's
+        self.found.append(
+            Finding(
+                None,
+                PROJECTION_DRIFT,
+                f"ledger_artifact_parent_history holds {total} rows but the artifacts of the log have "
+                f"{self.links_matched}",
+            )
+        )
 
     # -- checkpoints -------------------------------------------------------------------------------
     async def _check_checkpoints(self) -> None:

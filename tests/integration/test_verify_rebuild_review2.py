@@ -117,3 +117,56 @@ async def test_a_projected_number_of_another_type_is_drift_for_a_write(
         assert (await ledger.verify()).ok
         async with ledger.manager() as manager:
             assert (await manager.save(ArtifactIn(id=saved.id, data={"name": "a", "v": 2}))).version == 2
+
+
+async def streams_of_every_kind(ledger: Ledger) -> dict[str, str]:
+    """An artifact with a child, and an alias, a link and a hold: streams of the log that are no artifact's."""
+    async with ledger.manager() as manager:
+        root = await manager.save(ArtifactIn(data={"name": "root"}))
+        child = await manager.save(ArtifactIn(parent_id=root.id, data={"name": "child"}))
+        await manager.set_alias("prod", child.id)
+        await manager.link(child.id, root.id, "derived_from")
+        await manager.hold(root.id, "audit")
+    async with ledger.engine.connect() as conn:
+        alias = (await conn.execute(text("SELECT stream_id FROM ledger_aliases"))).scalar_one()
+        link = (await conn.execute(text("SELECT stream_id FROM ledger_links"))).scalar_one()
+        hold = (await conn.execute(text("SELECT stream_id FROM ledger_holds"))).scalar_one()
+    return {"root": str(root.id), "alias": alias, "link": link, "hold": hold}
+
+
+@pytest.mark.parametrize("stream", ["alias", "link", "hold"])
+async def test_a_projection_row_under_the_id_of_a_stream_that_is_no_artifact_is_drift(
+    engine: AsyncEngine, stream: str
+) -> None:
+    """A ledger_artifacts row whose id is an alias's, a link's or a hold's stream has events, so the search
+    for rows without events missed it, and verify said OK while every listing showed a phantom artifact.
+    A parent-history row of such an id was reported only as a count, naming no row."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        ids = await streams_of_every_kind(ledger)
+        phantom = ids[stream]
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO ledger_artifacts SELECT :phantom, NULL, 0, 1, type, data, NULL, NULL, NULL, NULL, "
+                    "tags, created_at, updated_at, created_by, updated_by FROM ledger_artifacts WHERE id = :root"
+                ),
+                {"phantom": phantom, "root": ids["root"]},
+            )
+        report = await ledger.verify()
+        assert (report.ok, report.reason, report.artifact_id) == (False, "projection_drift", phantom)
+        assert f"ledger_artifacts has a row for {phantom!r}" in str(report.problem)
+        assert "no artifact" in str(report.problem)
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM ledger_artifacts WHERE id = :p"), {"p": phantom})
+            await conn.execute(
+                text("INSERT INTO ledger_artifact_parent_history VALUES (:p, 1, NULL, NULL)"), {"p": phantom}
+            )
+        report = await ledger.verify()
+        assert (report.ok, report.reason, report.artifact_id) == (False, "projection_drift", phantom)
+        assert f"ledger_artifact_parent_history has a row for {phantom!r}" in str(report.problem)
+        await ledger.rebuild()
+        assert (await ledger.verify()).ok
+        async with engine.connect() as conn:
+            for table, column in (("ledger_artifacts", "id"), ("ledger_artifact_parent_history", "artifact_id")):
+                sql = f"SELECT count(*) FROM {table} WHERE {column} = :p"
+                assert (await conn.execute(text(sql), {"p": phantom})).scalar_one() == 0
