@@ -278,11 +278,18 @@ def _settings(schema: str) -> dict[str, Any]:
 
 async def namespace_settings(base: AsyncEngine, name: str) -> dict[str, Any]:
     """The ``connect_args`` that put an engine on the tables of namespace ``name`` of the database
-    ``base`` reaches, or of a hot standby of it (the same catalogue, hence the same schema):
-    none for the default namespace or on SQLite. Reads only; creates nothing."""
-    if name == DEFAULT or base.dialect.name != "postgresql":
+    ``base`` reaches, or of a hot standby of it (the same catalogue, hence the same schema): none
+    on SQLite. Reads only; creates nothing.
+
+    The default namespace's are the schema ``base``'s ledger lives in (its ``current_schema()``),
+    not nothing: a primary engine whose ``search_path`` names a schema of the ledger's own (its
+    ``connect_args``) would otherwise have a replica reading the role's default ``search_path``,
+    another schema, refused as holding no ledger (or reading another ledger's tables there).
+    """
+    if base.dialect.name != "postgresql":
         return {}
-    return _settings(postgres_schema(await _base_schema(base), name))
+    schema = await _base_schema(base)
+    return _settings(schema if name == DEFAULT else postgres_schema(schema, name))
 
 
 def _unknown(name: str, base: AsyncEngine) -> LedgerNotFoundError:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from artifact_ledger import ArtifactIn, Ledger, NotAReplicaError, ReplicaUnavailableError
+from artifact_ledger import ArtifactIn, Ledger, NotAReplicaError, ReplicaUnavailableError, create_engine
 from artifact_ledger.replicas import masked
 from ledger_support import PG_URL, SECRET
 from pg_standby import Standby, server_bin
@@ -194,6 +194,34 @@ async def test_a_read_url_whose_role_may_not_read_the_ledger_says_so(pair: Pair)
         assert masked(read_url) in str(caught.value)
     finally:
         await _sql(pair.admin, f'DROP ROLE IF EXISTS "{role}"')
+
+
+async def test_a_ledger_in_a_schema_of_its_own_reads_that_schema_on_the_replica(pair: Pair) -> None:
+    """A primary engine whose search_path names the ledger's schema (connect_args server_settings,
+    as for any ledger not in public) with read_url as a URL: the replica's connections used the
+    role's default search_path, so the standby was refused as 'holds no ledger' though it held this
+    one in the same schema. The replica reads the schema the primary's ledger lives in."""
+    schema = "ledger_schema"
+    await _sql(pair.primary, f'CREATE SCHEMA "{schema}"')
+    primary = create_engine(pair.primary, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        async with Ledger.open(primary, secret=SECRET) as ledger, ledger.manager() as writer:
+            saved = await writer.save(ArtifactIn(data={"name": "kept"}))
+        for _ in range(600):
+            try:
+                if await _sql(pair.replica, f'SELECT count(*) FROM "{schema}".ledger_artifacts'):
+                    break
+            except Exception:  # the schema may not be replayed yet
+                pass
+            await asyncio.sleep(0.05)
+        async with Ledger.open(primary, secret=SECRET, read_url=pair.replica) as ledger:
+            assert ledger.read_engine is not None
+            async with ledger.read_engine.connect() as conn:
+                assert (await conn.execute(text("SELECT current_schema()"))).scalar_one() == schema
+            async with ledger.manager() as reader:
+                assert await reader.find_by_id(saved.id) is not None
+    finally:
+        await primary.dispose()
 
 
 async def test_sqlite_still_has_no_replica(tmp_path: Path) -> None:
