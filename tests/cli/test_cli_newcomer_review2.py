@@ -293,3 +293,22 @@ def test_upgrade_chain_on_a_format_2_ledger_says_nothing_was_done(
     assert "nothing was recorded" in out, out
     assert main(["--db", url, "audit", "--json"]) == 0
     assert "ledger.chain_upgraded" not in capsys.readouterr().out
+
+
+def test_a_db_path_that_is_no_sqlite_file_says_to_check_the_path(
+    db: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--db sqlite+aiosqlite:///bundle/events.jsonl` (a mistyped path) said 'the SQLite database ... is
+    damaged; stop writing to it, keep a copy of the file, and restore it from a backup', sending a
+    careless operator off to restore a ledger that is fine. (The PostgreSQL run checks that a
+    PostgreSQL --db is not touched by the check.)"""
+    url, _ = db
+    wrong = tmp_path / "events.jsonl"
+    wrong.write_text('{"position": 1}\\n')
+    for command in (["ls"], ["migrate"]):
+        assert main(["--db", f"sqlite+aiosqlite:///{wrong}", *command]) == 4
+        err = capsys.readouterr().err
+        assert f"{wrong} is not a database (it does not begin with SQLite's header)" in err, err
+        assert "check that --db names the ledger's file" in err, err
+    assert wrong.read_text() == '{"position": 1}\\n'
+    assert main(["--db", url, "ls"]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
@@ -44,6 +45,8 @@ def require_urls(args: argparse.Namespace) -> None:
     _require_blob_url(args)
     for attribute, option in _OPTIONS:
         value = getattr(args, attribute, None)
+        if attribute == "db" and value is not None and "://" in value:
+            _require_sqlite_file(option, value)
         if value is None or "://" in value:
             continue
         if not value or "@" in value or ":" in value:  # not a path; perhaps user:password@host/db
@@ -52,6 +55,35 @@ def require_urls(args: argparse.Namespace) -> None:
         raise LedgerError(
             f"{option}: {value!r} is not a database URL; for that SQLite file use sqlite+aiosqlite:///{value} "
             f"(PostgreSQL: {POSTGRESQL_FORM})"
+        )
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _require_sqlite_file(option: str, value: str) -> None:
+    """A SQLite URL naming a file that is there but does not start with SQLite's header: a mistyped
+    path (a CSV, a bundle's events.jsonl) far more often than a damaged ledger, which the engine's
+    words ('damaged; restore it from a backup') would send the user off to do."""
+    try:
+        url = make_url(value)
+    except Exception:
+        return
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError:
+        return  # the engine says why it cannot be opened
+    if head != SQLITE_HEADER:
+        raise LedgerError(
+            f"{option}: {path} is not a database (it does not begin with SQLite's header): check that "
+            "--db names the ledger's file; if it does, the file is damaged: keep a copy and restore it from a "
+            "backup or an exported bundle"
         )
 
 
