@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from test_integrity_support import event_row, forged_after, insert_row, tampered
 
 from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, ProjectionDriftError
+from artifact_ledger.projections.crosscheck import check_subtree
 from ledger_support import SECRET
 
 PROJECTIONS = (
@@ -170,3 +171,49 @@ async def test_a_projection_row_under_the_id_of_a_stream_that_is_no_artifact_is_
             for table, column in (("ledger_artifacts", "id"), ("ledger_artifact_parent_history", "artifact_id")):
                 sql = f"SELECT count(*) FROM {table} WHERE {column} = :p"
                 assert (await conn.execute(text(sql), {"p": phantom})).scalar_one() == 0
+
+
+async def test_a_closure_path_that_adds_an_outsider_to_a_subtree_cannot_make_a_delete_take_it(
+    engine: AsyncEngine,
+) -> None:
+    """One planted ledger_artifact_closure row (root -> an unrelated artifact) made delete(root, cascade=True)
+    delete that artifact too, in the log, and verify said OK afterwards: the write checked that the closure
+    lost no child of the subtree, not that every member it listed belongs there."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as manager:
+            root = await manager.save(ArtifactIn(data={"name": "root"}))
+            child = await manager.save(ArtifactIn(parent_id=root.id, data={"name": "child"}))
+            outsider = await manager.save(ArtifactIn(data={"name": "outsider"}))
+            head = (await ledger.head()).position
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO ledger_artifact_closure VALUES (:a, :d, 1)"),
+                {"a": str(root.id), "d": str(outsider.id)},
+            )
+        with pytest.raises(ProjectionDriftError, match=f"artifact {outsider.id} .*subtree of {root.id}") as caught:
+            async with ledger.manager() as manager:
+                await manager.delete_by_id(root.id, cascade=True)
+        assert caught.value.artifact_id == str(outsider.id)
+        assert (await ledger.head()).position == head  # nothing written
+        report = await ledger.verify()
+        assert (report.ok, report.reason, report.artifact_id) == (False, "projection_drift", str(outsider.id))
+        await ledger.rebuild()
+        async with ledger.manager() as manager:
+            await manager.delete_by_id(root.id, cascade=True)
+            assert await manager.exists_by_id(outsider.id)
+            assert not await manager.exists_by_id(child.id)
+        assert (await ledger.verify()).ok
+
+
+def test_a_subtree_member_whose_log_parent_lies_outside_it_is_drift() -> None:
+    """Given the members' parents by the log, a member hung under an outsider is refused even when a
+    planted open parent link makes it look like a child of the subtree."""
+    check_subtree(
+        "R",
+        {"A": "R", "B": "A"},
+        ["A", "B"],
+    )
+    with pytest.raises(ProjectionDriftError, match=r"artifact X .*subtree of R.*parent Y"):
+        check_subtree("R", {"A": "R", "X": "Y"}, ["A", "X"])
+    with pytest.raises(ProjectionDriftError, match=r"artifact X .*subtree of R"):
+        check_subtree("R", {"A", "X"}, ["A"])

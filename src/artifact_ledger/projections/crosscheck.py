@@ -24,7 +24,7 @@ attribution columns (``verify`` checks them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from .. import codec
@@ -127,8 +127,15 @@ def check_ancestry(artifact_id: str, rows: Sequence[Sequence[Any]]) -> list[str]
     return chain
 
 
-def check_subtree(root_id: str, members: set[str], children: Sequence[str]) -> None:
-    """Refuse a delete of ``root_id`` when a live child of the subtree is not among its ``members``."""
+def check_subtree(root_id: str, members: Collection[str] | Mapping[str, str | None], children: Sequence[str]) -> None:
+    """Refuse a delete of ``root_id`` unless its ``members`` (the closure's descendants) are its subtree.
+
+    A live child of the subtree that is not a member would be orphaned; a member that is no child of the
+    subtree (neither its ``parent_id`` nor an open parent link puts it under ``root_id`` or a member: a
+    planted closure path) would be deleted with it. ``members`` as a mapping gives each member's parent by
+    the log (checked against its row), and then a member whose log parent lies outside is refused too,
+    whatever the other projections say.
+    """
     for child in children:
         if child != root_id and child not in members:
             raise drift(
@@ -136,3 +143,18 @@ def check_subtree(root_id: str, members: set[str], children: Sequence[str]) -> N
                 f"is a live child inside the subtree of {root_id}, but ledger_artifact_closure does not list it "
                 "there: deleting the subtree would orphan it",
             )
+    if isinstance(members, Mapping):
+        for member, parent in sorted(members.items(), key=lambda item: item[0]):
+            if parent != root_id and parent not in members:
+                raise drift(
+                    member,
+                    f"is listed by ledger_artifact_closure in the subtree of {root_id}, but the log puts it under "
+                    f"parent {parent or 'none (a root)'}, outside it: deleting the subtree would delete it",
+                )
+    reached = set(children)
+    for member in sorted(set(members) - reached - {root_id}):
+        raise drift(
+            member,
+            f"is listed by ledger_artifact_closure in the subtree of {root_id}, but neither its parent_id nor an "
+            "open parent link puts it under that subtree: deleting the subtree would delete it",
+        )
