@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -389,3 +390,21 @@ async def test_a_blob_directory_named_by_a_path_of_bytes_is_a_blob_store_error(e
     async with Ledger.open(engine, secret=SECRET) as ledger, ledger.manager() as manager:
         saved = await manager.save(ArtifactIn(data={"content": b"still opens"}))
         assert saved.version == 1
+
+
+async def test_a_directory_on_a_filesystem_without_hard_links_is_refused_when_opened(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*args: Any, **kwargs: Any) -> None:  # exFAT, some FUSE and SMB mounts
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    root = tmp_path / "blobs"
+    monkeypatch.setattr(os, "link", no_links)
+    with pytest.raises(BlobStoreError, match=rf"blob directory {root} cannot .*hard link.*Operation not permitted"):
+        async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}"):
+            pass
+    assert [p.name for p in root.iterdir()] == []  # the probes removed
+    monkeypatch.undo()
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger, ledger.manager() as manager:
+        saved = await manager.save(ArtifactIn(data={"content": io.BytesIO(payload(2 * CHUNK))}))
+        assert await read_all(manager, saved.id) == payload(2 * CHUNK)

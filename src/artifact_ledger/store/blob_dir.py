@@ -126,14 +126,37 @@ def open_blob_store(url: str | os.PathLike[str] | None, *, create: bool = True) 
         if not root.is_dir():
             raise BlobStoreError(f"blob store {root} exists and is not a directory")
         if create:
-            fd, probe = tempfile.mkstemp(dir=root, prefix=".probe.")
-            os.close(fd)
-            os.unlink(probe)
+            _probe(root)
     except BlobStoreError:
         raise
     except OSError as exc:
         raise BlobStoreError(f"blob directory {root} cannot be used: {exc.strerror or exc}") from None
     return DirectoryBlobs(root)
+
+
+def _probe(root: Path) -> None:
+    """Write a file in ``root`` and link it under a second name, as every blob is written, then
+    remove both: a directory that cannot be written, or a filesystem without hard links (exFAT,
+    some FUSE and SMB mounts), fails here naming the path rather than at the first save. Both names
+    are probe names (``.probe.xxxxxxxx``), which gc removes should a crash leave one."""
+    fd, probe = tempfile.mkstemp(dir=root, prefix=".probe.")
+    os.close(fd)
+    link = ""
+    try:
+        fd, link = tempfile.mkstemp(dir=root, prefix=".probe.")
+        os.close(fd)
+        os.unlink(link)
+        try:
+            os.link(probe, link)
+        except OSError as exc:
+            link = ""
+            raise BlobStoreError(
+                f"blob directory {root} cannot be used: a blob is linked into place with a hard link, which "
+                f"its filesystem refused ({exc.strerror or exc}); give blobs= a directory on a filesystem "
+                "with hard links"
+            ) from None
+    finally:
+        _unlink_all([p for p in (probe, link) if p])
 
 
 async def attach_blob_store(engine: Any, url: str | os.PathLike[str] | None, *, create: bool) -> BlobStore:
