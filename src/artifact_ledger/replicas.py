@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .errors import LedgerError, LedgerUnavailableError, NotAReplicaError, ReplicaUnavailableError
@@ -134,7 +134,6 @@ async def open_standby(
     except BaseException:
         await engine.dispose()
         raise
-    _drop_closed(engine)
     _guard_connections(engine, system_id)
     return engine
 
@@ -176,24 +175,6 @@ def _guard_connections(replica: AsyncEngine, system_id: int | None) -> None:
         raise unavailable(where, ConnectionError(f"a new connection reached {why}; no read goes there"))
 
     event.listen(replica.sync_engine, "connect", check)
-
-
-def _drop_closed(replica: AsyncEngine) -> None:
-    """Never hand out a pooled replica connection the driver knows is closed.
-
-    A read on an idle manager runs on the driver's connection checked out of the pool
-    (``read_once``), so when the standby goes away the driver's error never reaches the pool's
-    disconnect handling: the closed connection went back into the pool and every later read got it
-    again ('connection is closed'), long after the standby was back, until ``pool_recycle``. Such
-    a connection is now discarded at checkout and a new one made (no round trip: the driver's own flag).
-    """
-
-    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        driver = getattr(dbapi_connection, "driver_connection", None)
-        if driver is not None and driver.is_closed():
-            raise DisconnectionError("the replica's pooled connection is closed")
-
-    event.listen(replica.sync_engine, "checkout", checkout)
 
 
 async def check_standby(

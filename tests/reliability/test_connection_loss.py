@@ -54,3 +54,41 @@ async def test_terminated_connection_fails_the_write_and_the_next_one_succeeds()
         await admin.dispose()
         await holder.dispose()
         await check_log_and_rebuild(ledger)
+
+
+async def test_after_the_server_ends_every_connection_reads_and_writes_go_on() -> None:
+    """A server restart, a failover or ``pg_terminate_backend`` of every connection: the ledger's
+    reads and writes run on the driver's connection, whose error never reached the pool, so the
+    dead connections went back into it and every later call failed with ConnectionLostError until
+    ``pool_recycle`` (30 minutes). Each dead connection is now dropped at checkout."""
+    async with fresh_pg_database() as url, Ledger.open(url, secret=SECRET) as ledger:
+        async with ledger.manager() as manager:
+            first = await manager.save(ArtifactIn(data={"n": 1}), reason="before")
+        # several pooled connections, all idle in the pool
+        managers = [ledger.manager() for _ in range(3)]
+        opened = [await m.__aenter__() for m in managers]
+        await asyncio.gather(*(m.find_by_id(first.id) for m in opened))
+        for m in reversed(managers):
+            await m.__aexit__(None, None, None)
+        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            ended = (
+                await conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalar_one()
+        await admin.dispose()
+        assert ended >= 1
+        for attempt in range(5):  # every idle manager's read and write, again and again
+            async with ledger.manager() as manager:
+                found = await manager.find_by_id(first.id)
+                assert found is not None, attempt
+                assert found.data == {"n": 1}
+                saved = await manager.save(ArtifactIn(parent_id=first.id, data={"n": attempt}), reason="after")
+                assert saved.level == 1
+        events = await all_events(ledger)
+        assert [e.reason for e in events] == ["before", *["after"] * 5]
+        await check_log_and_rebuild(ledger)

@@ -13,7 +13,9 @@ Two ways in:
   SQLAlchemy path (sessions, ``engine.connect()``, commit, rollback) arrive already translated.
   It translates only *storage conditions* (lock timeouts, a full disk, a lost connection,
   corruption, deadlocks and serialization failures): a constraint refusal or a syntax error in
-  an application's own SQL on the same engine stays the SQLAlchemy exception it expects.
+  an application's own SQL on the same engine stays the SQLAlchemy exception it expects. It also
+  keeps a lost connection out of the pool (a ``checkout`` listener): the ledger's reads and writes
+  run on the driver's connection, whose errors never reach the pool's own disconnect handling.
 * :func:`translated` wraps the ledger's own calls (including the ones that talk to the driver
   connection directly) and translates everything :func:`translate` knows.
 
@@ -100,6 +102,24 @@ def install(engine: Any, lock_timeout: float | None) -> None:
         event.listen(sync, "handle_error", _on_error)
     if not event.contains(sync, "engine_connect", _on_connect):
         event.listen(sync, "engine_connect", _on_connect)
+    if not event.contains(sync, "checkout", _on_checkout):
+        event.listen(sync, "checkout", _on_checkout)
+
+
+def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """``checkout``: never hand out a pooled connection its driver knows is closed.
+
+    The ledger's statements run on the driver's connection (``store/recorder.py``), so when the
+    server goes away (a restart, a failover, ``pg_terminate_backend``) the driver's error is
+    translated there and never reaches the pool: the dead connection went back into it, and every
+    later read and write got it again ("connection is closed") until ``pool_recycle``, 30 minutes.
+    Raising ``DisconnectionError`` here makes the pool drop it and connect anew. No round trip: the
+    driver's own flag (asyncpg's ``is_closed()``; SQLite's connections have none to lose).
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise sa_exc.DisconnectionError("the pooled connection was closed by the server or the network")
 
 
 def enter_site(engine: Any) -> None:
