@@ -9,7 +9,6 @@ import errno
 import hashlib
 import io
 import os
-import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -308,36 +307,6 @@ async def _raises(run: Any) -> BaseException:
     except Exception as exc:  # the error is the result
         return exc
     raise AssertionError("did not raise")
-
-
-class Slow(io.BytesIO):
-    """A seekable file that takes a while for each read (a slow disk, a network mount)."""
-
-    def read(self, size: int | None = -1) -> bytes:
-        time.sleep(0.005)
-        return super().read(size)
-
-
-async def test_a_cancelled_save_stops_reading_the_callers_file_and_the_next_save_works(
-    blob_ledger: Ledger, blob_root: Path | None
-) -> None:
-    data = payload(200 * CHUNK)
-    source = Slow(data)
-    async with blob_ledger.manager() as manager:
-        saving = asyncio.ensure_future(manager.save(ArtifactIn(data={"content": source})))
-        while source.tell() < 20 * CHUNK:  # noqa: ASYNC110  # a position a thread moves, no event to wait on
-            await asyncio.sleep(0.01)
-        saving.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await saving
-        stopped_at = source.tell()
-        await asyncio.sleep(0.3)  # 60 more reads' time: a reader left running would have moved on
-        assert source.tell() == stopped_at < len(data)
-        assert await events(blob_ledger) == 0
-        assert stray_files(blob_root) == []  # the chunks staged before the cancel are removed
-        source.seek(0)
-        saved = await manager.save(ArtifactIn(data={"content": source}))
-        assert await read_all(manager, saved.id) == data
 
 
 class _Listing(list[os.DirEntry[str]]):

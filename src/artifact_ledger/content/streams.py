@@ -25,14 +25,12 @@ the next chunk while the caller stores the current one. At most three chunks are
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import io
 import os
 import re
 import stat
 import tempfile
-import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -378,19 +376,13 @@ class _Hasher:
         self._pool = self._writer = None
 
 
-class _Stopped(Exception):
-    """The save that read the file was cancelled: its thread stopped at a chunk's end."""
-
-
 def _hash_file(
-    handle: IO[bytes], chunk_size: int, stager: ChunkStager | None, what: str, stop: threading.Event
+    handle: IO[bytes], chunk_size: int, stager: ChunkStager | None, what: str
 ) -> tuple[StreamedContent, list[tuple[str, str]]]:
     hasher = _Hasher(stager)
     try:
-        while not stop.is_set() and (chunk := _read_exactly(handle, chunk_size, what)):
+        while chunk := _read_exactly(handle, chunk_size, what):
             hasher.add(chunk)
-        if stop.is_set():
-            raise _Stopped
         content = hasher.done()
     except BaseException:
         hasher.close()
@@ -480,23 +472,14 @@ async def _from_file(
     what: str = "the content's file object",
 ) -> PreparedStream:
     hashing: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]] | None = None
-    stop = threading.Event()
     try:
         start = handle.tell()
-        hashing = asyncio.get_running_loop().run_in_executor(None, _hash_file, handle, chunk_size, stager, what, stop)
-        content, staged = await asyncio.shield(hashing)  # a thread cannot be cancelled: it is stopped below
+        hashing = asyncio.get_running_loop().run_in_executor(None, _hash_file, handle, chunk_size, stager, what)
+        content, staged = await asyncio.shield(hashing)  # a cancelled save leaves the thread to finish
     except BaseException:
-        if hashing is not None and not hashing.done():
-            # Cancelled while the thread reads: it stops at the end of its chunk (removing what it
-            # staged), and the save returns once it has, so the caller's file is never read behind
-            # its back, nor a path's file closed under the thread.
-            stop.set()
-            if stager is not None:  # done meanwhile after all: what it staged is removed then
-                hashing.add_done_callback(lambda done: _discard_result(done, stager))
-            with contextlib.suppress(BaseException):  # cancelled again: the thread still stops
-                await asyncio.wait([hashing])
-            if hashing.done() and not hashing.cancelled():
-                hashing.exception()  # its _Stopped (or the file's own error): retrieved, not logged
+        if stager is not None and hashing is not None and not hashing.done():
+            # cancelled while the thread runs on: what it stages once done is removed then
+            hashing.add_done_callback(lambda done: _discard_result(done, stager))
         if owned:
             handle.close()
         raise
@@ -505,7 +488,7 @@ async def _from_file(
 
 
 def _discard_result(done: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]], stager: ChunkStager) -> None:
-    if not done.cancelled() and done.exception() is None:  # failed: it removed what it staged itself
+    if not done.cancelled() and done.exception() is None:
         stager.discard_staged([path for _, path in done.result()[1]])
 
 
