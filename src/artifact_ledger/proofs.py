@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .drift import PROJECTION_DRIFT, Finding
-from .errors import MerkleDriftError, ProofRangeError
+from .errors import ChainBrokenError, MerkleDriftError, ProofRangeError
 from .merkle import (
     STORED_LEVEL,
     Frontier,
@@ -167,7 +167,14 @@ async def subtree_hashes(driver: Recorder, ranges: Sequence[Range], extra_leaves
     for rows in results:
         for position, digest in rows:
             events[int(position) - 1] = driver.read_bytes(digest)
-    leaves = {i: leaf_hash(events[i]) for i in leaf_indexes if i in events}
+    gone = sorted(leaf_indexes - events.keys())
+    if gone:  # a row deleted below the head: the tree of these positions has no leaf there
+        raise ChainBrokenError(
+            f"the log has no event at position {gone[0] + 1}, below its head: the Merkle tree the proof or root "
+            "needs cannot be computed (artifact-ledger verify names the damage)",
+            position=gone[0] + 1,
+        )
+    leaves = {i: leaf_hash(events[i]) for i in leaf_indexes}
     return [range_hash(a, b, nodes, leaves) for a, b in ranges], {i: events[i] for i in extra}
 
 
@@ -312,7 +319,7 @@ async def merkle_findings_since(driver: Recorder, start: int, head: int) -> list
     ranges = [(index << level, (index + 1) << level) for level, index in frontier_nodes(start)]
     try:
         hashes: list[bytes] = (await subtree_hashes(driver, ranges))[0] if ranges else []
-    except MerkleDriftError as exc:
+    except (MerkleDriftError, ChainBrokenError) as exc:
         return [Finding(start, PROJECTION_DRIFT, f"{exc} (before the trusted position {start})")]
     frontier = Frontier(start, hashes)
     found: list[Finding] = []

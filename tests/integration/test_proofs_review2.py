@@ -19,6 +19,8 @@ from test_checkpoints import drop_newest
 from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidCheckpointError, Ledger
 from artifact_ledger.checkpoint_dir import check_directory, check_newest, write_note
 from artifact_ledger.checkpoints import cosign
+from artifact_ledger.errors import ChainBrokenError
+from artifact_ledger.store.tables import append_only_ddl
 from ledger_support import SECRET
 
 
@@ -206,3 +208,34 @@ async def test_a_signature_line_whose_name_a_terminal_would_not_show_as_written_
         assert (await ledger.verify_checkpoint(cosign(made, witness).note())).ok
     with pytest.raises(InvalidCheckpointError, match="must be non-empty, printable"):
         CheckpointSigner.generate(name)  # no signer signs under such a name either
+
+
+async def delete_event(engine: AsyncEngine, position: int) -> None:
+    """What a DBA can do: the append-only guard off, one event deleted, the guard back on."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
+            await conn.execute(text("DELETE FROM ledger_events WHERE position = :p"), {"p": position})
+            for statement in append_only_ddl("ledger_events", "sqlite"):
+                if "_no_delete" in statement:
+                    await conn.execute(text(statement))
+        else:
+            await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
+            await conn.execute(text("DELETE FROM ledger_events WHERE position = :p"), {"p": position})
+            await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+
+
+async def test_proofs_over_a_log_missing_an_event_name_the_position(engine: AsyncEngine) -> None:
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await saves(ledger, 40)
+        await delete_event(engine, 3)
+        for call in (
+            lambda: ledger.prove_inclusion(3),
+            lambda: ledger.prove_inclusion(5),
+            lambda: ledger.merkle_root(5),
+            lambda: ledger.prove_consistency(4, 40),
+        ):
+            with pytest.raises(ChainBrokenError, match="no event at position 3") as caught:
+                await call()
+            assert caught.value.position == 3
+        assert (await ledger.prove_inclusion(20, 40)).verify()  # proofs that need no event below 16 still work
