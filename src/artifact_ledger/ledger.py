@@ -419,10 +419,17 @@ class Ledger:
         """Whether the log still holds the history ``checkpoint`` (or its note) recorded: the root of
         its first ``size`` events must be the checkpoint's. A note of another ledger, or whose
         signature by one of ``verifier_keys`` does not verify, is :class:`InvalidCheckpointError`.
-        """
-        from .ledger_checkpoints import check_checkpoint
 
-        return await check_checkpoint(self.merkle_root, self.ledger_id, checkpoint, verifier_keys=verifier_keys)
+        The root is computed from the event hashes (one pass over the first ``size`` of them), never
+        read from the stored Merkle subtrees: whoever rewrote events and their chain can put the old
+        subtrees back, and a root taken from them would match the signed one again.
+        """
+        from .ledger_checkpoints import accepted, compared
+        from .proofs import event_roots
+
+        checked = accepted(self.ledger_id, checkpoint, verifier_keys=verifier_keys)
+        log_size, roots = await self._proof(lambda driver: event_roots(driver, [checked.size]))
+        return compared(checked, log_size, roots.get(checked.size))
 
     async def _proof(self, build: Callable[[Recorder], Awaitable[_T]]) -> _T:
         with translated():

@@ -80,23 +80,3 @@ def compared(checkpoint: Checkpoint, log_size: int, log_root: str | None) -> Che
             **common,
         )
     return CheckpointCheck(ok=True, log_root=log_root, **common)
-
-
-async def check_checkpoint(
-    root_of: RootOf,
-    ledger_id: str | None,
-    checkpoint: Checkpoint | str | bytes,
-    *,
-    verifier_keys: Sequence[str],
-) -> CheckpointCheck:
-    """Whether the log's first ``checkpoint.size`` events still have the checkpoint's root.
-
-    A note of another ledger, or one signed by none of ``verifier_keys`` (when given), is
-    :class:`InvalidCheckpointError`; a dropped tail or a rewritten prefix is a failed check. The roots come
-    from ``root_of``: give one computed from the event hashes (:func:`artifact_ledger.proofs.event_roots`),
-    not from the stored Merkle subtrees, which whoever rewrote the log can put back as they were.
-    """
-    checkpoint = accepted(ledger_id, checkpoint, verifier_keys=verifier_keys)
-    log = await root_of(None)
-    at = await root_of(checkpoint.size) if checkpoint.size <= log.size else None
-    return compared(checkpoint, log.size, at.root if at is not None else None)

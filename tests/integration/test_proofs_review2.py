@@ -184,6 +184,11 @@ async def test_a_fork_under_the_stored_merkle_subtrees_is_contradicted_by_the_ne
         assert newest.problem is not None
         assert "history up to position 16 was rewritten (or this is a fork)" in newest.problem
         assert await check_directory(ledger, str(notes), [vkey]) == (1, newest.problem + _BRACKET_16)
+        # the library's own check of the note: the root from the events too, never the stored subtrees
+        check = await ledger.verify_checkpoint(next(notes.iterdir()).read_text(), verifier_keys=[vkey])
+        assert not check.ok
+        assert check.problem is not None
+        assert "history up to position 16 was rewritten (or this is a fork)" in check.problem
 
 
 _BRACKET_16 = "; no earlier checkpoint to bracket it: the change lies in positions 1-16"
