@@ -217,3 +217,34 @@ def test_a_subtree_member_whose_log_parent_lies_outside_it_is_drift() -> None:
         check_subtree("R", {"A": "R", "X": "Y"}, ["A", "X"])
     with pytest.raises(ProjectionDriftError, match=r"artifact X .*subtree of R"):
         check_subtree("R", {"A", "X"}, ["A"])
+
+
+@pytest.mark.parametrize("value", ["'x'", "1.5"], ids=["text", "fraction"])
+async def test_a_closure_depth_of_another_type_is_drift_for_a_move(engine: AsyncEngine, value: str) -> None:
+    """A move reads the new parent's ancestry by the closure: on SQLite a depth left as text failed the move
+    with a bare ValueError, and a fraction was rounded into a valid path."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as manager:
+            root = await manager.save(ArtifactIn(data={"name": "root"}))
+            child = await manager.save(ArtifactIn(parent_id=root.id, data={"name": "child"}))
+            other = await manager.save(ArtifactIn(data={"name": "other"}))
+        sql = f"UPDATE ledger_artifact_closure SET depth = {value} WHERE descendant_id = :c AND depth = 1"
+        if engine.dialect.name == "postgresql":
+            if value.startswith("'"):
+                with pytest.raises(Exception, match="invalid input syntax"):
+                    async with engine.begin() as conn:
+                        await conn.execute(text(sql), {"c": str(child.id)})
+                return
+            sql = sql.replace(value, "2")  # the column rounds a fraction: another depth
+        async with engine.begin() as conn:
+            await conn.execute(text(sql), {"c": str(child.id)})
+        head = (await ledger.head()).position
+        with pytest.raises(ProjectionDriftError, match=f"artifact {child.id} .*ledger_artifact_closure"):
+            async with ledger.manager() as manager:
+                await manager.move(other.id, child.id)
+        assert (await ledger.head()).position == head
+        assert not (await ledger.verify()).ok
+        await ledger.rebuild()
+        async with ledger.manager() as manager:
+            assert (await manager.move(other.id, child.id)).parent_id == child.id
+        assert (await ledger.verify()).ok

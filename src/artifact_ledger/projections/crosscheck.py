@@ -110,7 +110,13 @@ def check_ancestry(artifact_id: str, rows: Sequence[Sequence[Any]]) -> list[str]
     """The ancestors of ``artifact_id`` (itself first, root last) from ``ancestry_by_log`` rows,
     refused unless each one is live in the log and its log parent is the next one up."""
     chain = [str(r[0]) for r in rows]
-    if not chain or chain[0] != artifact_id or [int(r[1]) for r in rows] != list(range(len(rows))):
+    depths = [r[1] for r in rows]  # as stored: SQLite keeps text or a fraction an UPDATE leaves there
+    if (
+        not chain
+        or chain[0] != artifact_id
+        or any(type(d) is not int for d in depths)
+        or depths != list(range(len(rows)))
+    ):
         raise drift(artifact_id, "has ancestor paths in ledger_artifact_closure that do not form one chain")
     for i, (ancestor, _depth, log_version, log_type, log_parent) in enumerate(rows):
         if log_version is None or log_type == DELETED:
