@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 from pathlib import Path
 
@@ -312,3 +313,34 @@ def test_a_db_path_that_is_no_sqlite_file_says_to_check_the_path(
         assert "check that --db names the ledger's file" in err, err
     assert wrong.read_text() == '{"position": 1}\\n'
     assert main(["--db", url, "ls"]) == 0
+
+
+def test_a_deleted_artifact_can_be_restored_as_the_messages_say(
+    db: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`patch ID` of a deleted artifact says 'restore it before patching it' and `alias set` 'restore it
+    first', but the command had no restore: the remedy named was out of reach."""
+    url, aid = db
+
+    async def delete() -> None:
+        async with Ledger.open(url) as ledger, ledger.manager() as m:
+            await m.delete_by_id(aid)
+
+    asyncio.run(delete())
+    assert main(["--db", url, "patch", aid, "--set", "data.n=9"]) == 3
+    assert "restore it" in capsys.readouterr().err
+    assert main(["--db", url, "restore", aid, "--actor", "alice", "--reason", "deleted by mistake", "--json"]) == 0
+    restored = json.loads(capsys.readouterr().out)
+    assert restored["version"] == 4
+    assert restored["data"] == {"n": 2}
+    assert main(["--db", url, "patch", aid, "--set", "data.n=9"]) == 0
+    capsys.readouterr()
+    assert main(["--db", url, "audit", "--artifact", aid, "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)["entries"]
+    restored_entry = next(e for e in entries if e["event_type"] == "artifact.restored")
+    assert (restored_entry["actor"], restored_entry["reason"]) == ("alice", "deleted by mistake")
+    unknown = aid[:-1] + ("0" if aid[-1] != "0" else "1")
+    assert main(["--db", url, "restore", unknown]) == 3
+    assert main(["--db", url, "restore", "nope"]) == 2
+    assert main(["--db", url, "restore", aid]) == 0  # live again: nothing to do, and it says so
+    assert "is not deleted (version 5): nothing was restored" in capsys.readouterr().out

@@ -198,6 +198,14 @@ def _operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _json(chapkit)
 
 
+def _restore(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    restore = sub.add_parser("restore", help="bring a deleted artifact back as it was when deleted (a new version)")
+    restore.add_argument("id", help="the artifact id (its parent must be live: restore parents first)")
+    restore.add_argument("--actor", help="who restores it")
+    restore.add_argument("--reason", help="why")
+    _json(restore)
+
+
 VERBOSE_HELP = "log what the ledger does (the artifact_ledger.* loggers at DEBUG) on stderr"
 DEBUG_HELP = "show tracebacks on errors"
 
@@ -258,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _reads(sub)
     _operations(sub)
     query.add_patch_parser(sub)
+    _restore(sub)
     serve.add_parser(sub)
     provenance.add_parsers(sub, timestamp, TIME_FORMATS)
     retention.add_parsers(sub)

@@ -228,6 +228,25 @@ async def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _restore(args: argparse.Namespace) -> int:
+    """``restore ID``: the remedy ``patch``, ``alias set`` and ``show`` name for a deleted artifact."""
+    async with (
+        Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger,
+        ledger.manager() as manager,
+    ):
+        live = await manager.find_by_id(args.id, include_content=False)
+        out = live or await manager.restore(args.id, actor=args.actor, reason=args.reason)
+    if args.json:
+        render.print_json(render.artifact_json(out))
+    elif live is not None:  # the library appends nothing for a live artifact: say so, not 'restored'
+        render.console.print(
+            f"artifact {out.id} is not deleted (version {out.version}): nothing was restored", soft_wrap=True
+        )
+    else:
+        render.console.print(render.artifacts_table([out], title=f"restored at version {out.version}"))
+    return 0
+
+
 async def _demo(args: argparse.Namespace) -> int:
     return await run_demo(args.db, as_json=args.json, namespace=args.namespace, blobs=args.blobs)
 
@@ -242,6 +261,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "audit": _audit,
     "verify": _verify,
     "rebuild": _rebuild,
+    "restore": _restore,
     **OPERATIONS,
     **SERVE,
     **query.QUERY_COMMANDS,
