@@ -1690,6 +1690,7 @@ def _ed25519_verifies(key_type: Any, public: bytes, signature: bytes, body: byte
 def _proofs(args: argparse.Namespace) -> int:
     """``--proof``: every proof file checked (against the bundle too, if one is given)."""
     roots: list[str] | None = None
+    alone = ""  # why a bundle given was not compared with
     if args.bundle is not None:
         hashes: list[str] = []
         bundle = verify_bundle(args.bundle, event_hashes=hashes)
@@ -1697,15 +1698,21 @@ def _proofs(args: argparse.Namespace) -> int:
             where = f"at position {bundle.broken_position}" if bundle.broken_position is not None else "in the bundle"
             _say(f"BROKEN {where} ({bundle.reason}): {bundle.problem}", sys.stdout)
             return 1
-        if bundle.manifest.get("first_position") == 1:
+        first = bundle.manifest.get("first_position")
+        if first == 1:
             roots = merkle_roots(hashes)
+        else:
+            alone = (
+                f"; NOT compared with the bundle: it is incremental, from position {first}, and a root needs "
+                "every event from position 1 (give a full export)"
+            )
     documents = []
     for name in args.proof or ():
-        with open(name, "rb") as handle:
+        with open_regular(name) as handle:  # a FIFO or device is refused, not waited on
             documents.append((name, parse_proof(handle.read(1 << 24))))
     notes = []
     for name in args.checkpoint or ():
-        with open(name, "rb") as handle:
+        with open_regular(name) as handle:
             notes.append((name, parse_checkpoint(handle.read(1 << 20))))
     reports = [(name, check_proof(document, roots)) for name, document in documents]
     reports += [(name, check_checkpoint(note, roots, args.key or [])) for name, note in notes]
@@ -1716,7 +1723,7 @@ def _proofs(args: argparse.Namespace) -> int:
             break
         if report.ok:
             checked = " and the bundle's events" if roots is not None else ""
-            _say(f"OK: {name}: {report.kind} proof verified{checked} ({_describe(report.detail)})", sys.stdout)
+            _say(f"OK: {name}: {report.kind} proof verified{checked} ({_describe(report.detail)}){alone}", sys.stdout)
         else:
             _say(f"FAILED: {name}: {report.kind} proof: {report.problem}", sys.stdout)
     return 0 if all(r.ok for _, r in reports) else 1

@@ -3,7 +3,9 @@ library and in the stdlib verifier, and the stored state covered by verify, rebu
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -196,7 +198,7 @@ async def test_an_edited_or_missing_node_is_caught_and_rebuild_repairs_it(engine
 
 
 async def test_export_import_recomputes_the_tree_and_the_stdlib_verifier_checks_proofs_against_the_bundle(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with Ledger.open(f"sqlite+aiosqlite:///{tmp_path / 'source.db'}", secret=SECRET) as source:
         async with source.manager() as manager:
@@ -225,12 +227,23 @@ async def test_export_import_recomputes_the_tree_and_the_stdlib_verifier_checks_
     assert standalone.main(proofs) == 0
     assert standalone.main([str(tmp_path / "all"), *proofs]) == 0
     assert standalone.main([str(tmp_path / "first"), "--proof", str(tmp_path / "consistency.json")]) == 1
+    # an incremental bundle cannot be compared with: the proof is checked alone, and the line says so
+    capsys.readouterr()
+    assert standalone.main([str(tmp_path / "more"), "--proof", str(tmp_path / "inclusion.json")]) == 0
+    said = capsys.readouterr().out
+    assert "OK: " in said
+    assert "NOT compared with the bundle: it is incremental, from position 41" in said
     bad = flipped(inclusion, 0, 3)
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     assert standalone.main(["--proof", str(tmp_path / "bad.json")]) == 1
     (tmp_path / "odd.json").write_text('{"kind": "inclusion"}')
     assert standalone.main(["--proof", str(tmp_path / "odd.json")]) == 2
     assert standalone.main(["--proof", str(tmp_path / "missing.json")]) == 2
+    os.mkfifo(tmp_path / "fifo.json")  # refused, never waited on for a writer that does not come
+    for option in ("--proof", "--checkpoint"):
+        code = await asyncio.wait_for(asyncio.to_thread(standalone.main, [option, str(tmp_path / "fifo.json")]), 30)
+        assert code == 2
+        assert "fifo.json is a FIFO" in capsys.readouterr().err
 
 
 async def test_migration_0005_builds_the_tree_of_an_existing_log(engine: AsyncEngine) -> None:
