@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_integrity_support import event_row, forged_after, insert_row, tampered
+from test_integrity_support import as_time, event_row, forged_after, insert_row, tampered
 
-from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, ProjectionDriftError
+from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, ProjectionDriftError, chain_v2
+from artifact_ledger.chain import envelope_bytes, event_hash
 from artifact_ledger.projections.crosscheck import check_subtree
 from ledger_support import SECRET
 
@@ -248,3 +249,72 @@ async def test_a_closure_depth_of_another_type_is_drift_for_a_move(engine: Async
         async with ledger.manager() as manager:
             assert (await manager.move(other.id, child.id)).parent_id == child.id
         assert (await ledger.verify()).ok
+
+
+async def rechain_from(engine: AsyncEngine, position: int, old: str, new: str) -> None:
+    """The database's owner: edit one payload and recompute its hash and every later one (the chain is not
+    keyed; a format-2 event is recomputed with the salt stored in ledger_openings)."""
+    envelope_columns = (
+        "position",
+        "event_id",
+        "artifact_id",
+        "version",
+        "type",
+        "schema_version",
+        "recorded_at",
+        "actor",
+        "reason",
+        "correlation_id",
+        "causation_id",
+    )
+    async with tampered(engine) as conn:
+        columns = ", ".join(f"e.{c}" for c in (*envelope_columns, "payload"))
+        rows = [
+            dict(row._mapping)
+            for row in await conn.execute(
+                text(
+                    f"SELECT {columns}, o.salt FROM ledger_events e LEFT JOIN ledger_openings o "
+                    "ON o.position = e.position WHERE e.position >= :p ORDER BY e.position"
+                ),
+                {"p": position},
+            )
+        ]
+        prev = bytes((await event_row(conn, position - 1))["hash"])
+        assert old in rows[0]["payload"]
+        rows[0]["payload"] = rows[0]["payload"].replace(old, new)
+        for row in rows:
+            fields = {column: row[column] for column in envelope_columns}
+            fields["recorded_at"] = as_time(row["recorded_at"])
+            envelope = envelope_bytes(**fields)
+            if row["salt"] is None:
+                digest = event_hash(prev, envelope, row["payload"].encode())
+            else:
+                commitment = chain_v2.commitment(row["payload"], chain_v2.Opening(bytes(row["salt"])))
+                digest = chain_v2.event_hash(prev, envelope, commitment)
+            await conn.execute(
+                text(
+                    "UPDATE ledger_events SET payload = :payload, prev_hash = :prev, hash = :hash WHERE position = :p"
+                ),
+                {"payload": row["payload"], "prev": prev, "hash": digest, "p": row["position"]},
+            )
+            prev = digest
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [('"data":', '"dada":'), ('"tags":[]', '"tags":7')], ids=["no-data", "tags-not-a-list"]
+)
+async def test_a_rechained_event_no_writer_makes_is_refused_by_rebuild_naming_it(
+    engine: AsyncEngine, old: str, new: str
+) -> None:
+    """An event whose chain was recomputed but whose payload no writer of ours makes (verify: 'inserted') made
+    rebuild fail with a bare KeyError or TypeError, naming nothing."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        await two_versions(ledger)
+        await rechain_from(engine, 3, old, new)
+        report = await ledger.verify()
+        assert (report.ok, report.broken_position, report.reason) == (False, 3, "inserted")
+        before = await projections(engine)
+        with pytest.raises(ChainBrokenError, match=r"event 3: .*nothing was rebuilt") as caught:
+            await ledger.rebuild()
+        assert caught.value.position == 3
+        assert await projections(engine) == before

@@ -78,6 +78,22 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
     return applied
 
 
+_UNREPLAYABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+"""What a payload no writer of ours makes raises when it is read as one."""
+
+
+def unreplayable(position: Any, exc: Exception) -> ChainBrokenError:
+    """An event whose chain holds (it was recomputed) but that no writer of ours makes: verify's 'inserted'."""
+    return ChainBrokenError(
+        f"cannot rebuild the projections from event {position}: it is not an event artifact-ledger writes "
+        f"({type(exc).__name__}: {str(exc)[:200]}), yet its hash was recomputed into the chain: it was not "
+        "appended by artifact-ledger, so nothing was rebuilt (the projections are as they were). Keep a copy of "
+        "the database as evidence, see `artifact-ledger verify` and docs/guides/integrity.md ('When the check "
+        "fails'), and restore the log from a backup or an exported bundle",
+        position=position if type(position) is int else None,
+    )
+
+
 async def _chain_holds(driver: Recorder) -> None:
     """Refuse to rebuild from a log whose hash chain does not hold (see the module's docstring)."""
     from ..chain_check import ChainCheck  # it imports the integrity module, which imports the projections'
@@ -108,7 +124,12 @@ async def _chain_holds(driver: Recorder) -> None:
 
 async def _replay(projector: Projector, driver: Recorder, rows: Sequence[Sequence[Any]]) -> None:
     """Apply a chunk event by event through the projector."""
-    chunk = [event_from_row(row, driver.read_ts, driver.read_bytes) for row in rows]
+    chunk = []
+    for row in rows:
+        try:
+            chunk.append(event_from_row(row, driver.read_ts, driver.read_bytes))
+        except _UNREPLAYABLE as exc:
+            raise unreplayable(row[0], exc) from exc
     # One query for every row the chunk reads (parents, and the targets of everything but a
     # create), instead of one per event.
     wanted = {e.payload.get("parent_id") or e.payload.get("to_parent_id") for e in chunk}
@@ -116,7 +137,10 @@ async def _replay(projector: Projector, driver: Recorder, rows: Sequence[Sequenc
     wanted.discard(None)
     await projector.load(p for p in wanted if isinstance(p, str))
     for event in chunk:
-        await projector.apply(event)
+        try:
+            await projector.apply(event)
+        except _UNREPLAYABLE as exc:
+            raise unreplayable(event.position, exc) from exc
     await projector.flush()
     projector.forget()
 
@@ -153,19 +177,21 @@ class _StateChunk:
         wanted: set[str] = set()
         for row in rows:
             aid, type_ = row[2], row[4]
-            p = codec.loads(row[6])
-            data, content = p["data"], p.get("content", _ERASED)
-            state = (
-                artifact_type(data),
-                dumps(data).decode(),
-                *((content["hash"], content["codec"], content.get("media_type"), int(content["size"])) if content
-                  else no_content),
-                dumps(list(p["tags"])).decode(),
-            )  # fmt: skip
-            parent = None
+            try:
+                p = codec.loads(row[6])
+                data, content = p["data"], p.get("content", _ERASED)
+                state = (
+                    artifact_type(data),
+                    dumps(data).decode(),
+                    *((content["hash"], content["codec"], content.get("media_type"), int(content["size"]))
+                      if content else no_content),
+                    dumps(list(p["tags"])).decode(),
+                )  # fmt: skip
+                parent = p["parent_id"] if type_ == CREATED else None
+            except _UNREPLAYABLE as exc:
+                raise unreplayable(row[0], exc) from exc
             if type_ == CREATED:
                 created.add(aid)
-                parent = p["parent_id"]
                 if parent is not None:
                     wanted.add(parent)
             elif aid not in created:
