@@ -377,3 +377,44 @@ async def test_a_directory_on_a_filesystem_without_hard_links_is_refused_when_op
     async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger, ledger.manager() as manager:
         saved = await manager.save(ArtifactIn(data={"content": io.BytesIO(payload(2 * CHUNK))}))
         assert await read_all(manager, saved.id) == payload(2 * CHUNK)
+
+
+class SyncNext:
+    """Claims to be an async iterator, but its __anext__ returns the bytes, not an awaitable."""
+
+    def __init__(self) -> None:
+        self.left = 2
+
+    def __aiter__(self) -> SyncNext:
+        return self
+
+    def __anext__(self) -> bytes:
+        self.left -= 1
+        if self.left < 0:
+            raise StopAsyncIteration
+        return b"piece"
+
+
+class NoNext:
+    """Has __aiter__, which returns something that is not an async iterator."""
+
+    def __aiter__(self) -> list[bytes]:
+        return [b"piece"]
+
+
+async def test_an_object_that_is_not_an_async_iterator_after_all_is_invalid_data(
+    blob_ledger: Ledger, blob_root: Path | None
+) -> None:
+    async def raising() -> AsyncIterator[bytes]:
+        yield b"x" * 10
+        raise TypeError("the iterator's own error goes through as it is")
+
+    async with blob_ledger.manager() as manager:
+        with pytest.raises(InvalidArtifactDataError, match=r"__anext__ returned a bytes, not an awaitable"):
+            await manager.save(ArtifactIn(data={"content": SyncNext()}))
+        with pytest.raises(InvalidArtifactDataError, match=r"__aiter__ returned a list, not an async iterator"):
+            await manager.save(ArtifactIn(data={"content": NoNext()}))
+        with pytest.raises(TypeError, match=r"the iterator's own error"):
+            await manager.save(ArtifactIn(data={"content": raising()}))
+        assert await events(blob_ledger) == 0
+        assert stray_files(blob_root) == []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import io
 import os
 import re
@@ -497,12 +498,37 @@ async def _file_chunks(handle: Any, chunk_size: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _pieces(source: Any) -> AsyncIterator[Any]:
+    """What ``source`` yields, checked to be an async iterator as it goes: an ``__aiter__`` that
+    returns no async iterator, or an ``__anext__`` that returns no awaitable, is
+    :class:`InvalidArtifactDataError` (not the bare TypeError of ``async for``); what the iterator
+    raises itself goes through as it is."""
+    iterator = source.__aiter__()
+    step = getattr(iterator, "__anext__", None)
+    if not callable(step):
+        raise InvalidArtifactDataError(
+            f"the content's __aiter__ returned a {type(iterator).__name__}, not an async iterator"
+        )
+    while True:
+        awaitable = step()
+        if not inspect.isawaitable(awaitable):
+            raise InvalidArtifactDataError(
+                f"the content's __anext__ returned a {type(awaitable).__name__}, not an awaitable: "
+                "it is not an async iterator (an async generator, async def __anext__)"
+            )
+        try:
+            piece = await awaitable
+        except StopAsyncIteration:
+            return
+        yield piece
+
+
 async def _spool(pieces: Any, chunk_size: int) -> PreparedStream:
     spool = tempfile.TemporaryFile()  # noqa: SIM115  # closed by the ChunkSource, or below on failure
     hasher = _Hasher()
     pending = bytearray()
     try:
-        async for piece in pieces:
+        async for piece in _pieces(pieces):
             if not isinstance(piece, bytes | bytearray | memoryview):
                 raise InvalidArtifactDataError(
                     f"streamed content yielded a {type(piece).__name__} after {hasher.size + len(pending)} "
