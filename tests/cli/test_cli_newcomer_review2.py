@@ -344,3 +344,19 @@ def test_a_deleted_artifact_can_be_restored_as_the_messages_say(
     assert main(["--db", url, "restore", "nope"]) == 2
     assert main(["--db", url, "restore", aid]) == 0  # live again: nothing to do, and it says so
     assert "is not deleted (version 5): nothing was restored" in capsys.readouterr().out
+
+
+def test_import_of_a_path_that_is_no_directory_is_a_usage_error(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`import /mistyped/path` exited 1, the code of a bundle that failed its checks (tampering), for a
+    path that does not exist; `export` into a missing parent and `checkpoint --to` a missing directory
+    exit 2. Nothing is created either way."""
+    afile = tmp_path / "manifest.json"
+    afile.write_text("{}")
+    for path, what in ((tmp_path / "no-such-bundle", "no such directory"), (afile, "a file, not a directory")):
+        assert main(["--db", url, "import", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"no bundle at {path}: {what}" in err, err
+    assert main(["--db", url, "ls"]) == 3  # no ledger was made
+    assert "no ledger at" in capsys.readouterr().err

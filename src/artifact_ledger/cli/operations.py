@@ -211,8 +211,19 @@ async def _abandonable(function: Callable[[str], T], argument: str) -> T:
     return await done
 
 
+def _require_directory(path: str) -> None:
+    """A mistyped bundle path is bad input (exit 2), not a bundle that failed its checks (exit 1)."""
+    given = Path(path)
+    if not given.is_dir():
+        what = "a file, not a directory" if given.exists() else "no such directory"
+        raise InvalidArgumentError(
+            f"no bundle at {path}: {what}; give the directory `artifact-ledger export` wrote (it holds {spec.MANIFEST})"
+        )
+
+
 async def _import(args: argparse.Namespace) -> int:
     # Verify the whole bundle before touching the database: a bad bundle writes nothing, not even tables.
+    _require_directory(args.path)
     bundle = await _abandonable(load_bundle, args.path)
     async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
         with _progress("importing", bundle.manifest.event_count, args.json) as advance:
