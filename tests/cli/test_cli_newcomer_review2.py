@@ -276,6 +276,7 @@ def test_show_and_tree_of_a_deleted_artifact_say_it_was_deleted(
         assert f"artifact {aid} was deleted (version 3, " in err, err
         assert "by alice" in err, err
         assert f"`show {aid} --version 2`" in err, err
+        assert f"`restore {aid}` brings it back" in err, err
     assert main(["--db", url, "show", aid, "--version", "2"]) == 0  # as the message says
     unknown = aid[:-1] + ("0" if aid[-1] != "0" else "1")
     assert main(["--db", url, "show", unknown]) == 3

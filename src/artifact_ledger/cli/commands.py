@@ -59,7 +59,7 @@ async def _refuse_deleted(manager: ArtifactManager, aid: str) -> None:
     before = f", `show {aid} --version {last.version - 1}` the last before it" if last.version > 1 else ""
     raise ArtifactNotFoundError(
         f"artifact {aid} was deleted (version {last.version}, {shown_time(last.recorded_at)}{by}); "
-        f"`history {aid}` lists its versions{before}",
+        f"`history {aid}` lists its versions{before}, `restore {aid}` brings it back",
         artifact_id=aid,
     )
 
