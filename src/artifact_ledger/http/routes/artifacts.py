@@ -17,7 +17,7 @@ from ...errors import ArtifactDeletedError
 from ...manager import ArtifactManager
 from ...query import FindPage
 from .. import download
-from ..integers import PageNo, PageSize
+from ..integers import PageNo, PageSize, VersionNo
 from ..limits import read_body
 from ..models import ArtifactBody, ArtifactJson, CursorPage, MergePatchBody, Page, TreeNodeJson
 from ..problems import Problem, ProblemRoute
@@ -315,11 +315,23 @@ def register(router: APIRouter, service: Service) -> None:
         responses={200: {"content": {"application/octet-stream": {}}, "description": "the content as a file"}},
         summary="Download the artifact's content",
         description="Bytes under the artifact's `content_type`; a DataFrame as CSV (`text/csv`) or JSON; "
-        "JSON content as JSON. 404 when it has no content, 406 for Python objects with no file form.",
+        "JSON content as JSON. `version`: the content of that version (default: the current one). 404 when "
+        "it has no content (or the version is its deletion), 406 for Python objects with no file form.",
     )
-    async def download_content(entity_id: Id, manager: Manager) -> Response:
-        out = await manager.find_by_id(entity_id)
+    async def download_content(
+        entity_id: Id,
+        manager: Manager,
+        version: Annotated[VersionNo | None, Query(description="a version number, from 1")] = None,
+    ) -> Response:
+        out = await manager.find_by_id(entity_id, version=version)
         if out is None:
+            if version is not None:
+                raise Problem(
+                    404,
+                    f"version {version} of artifact {entity_id} is its deletion, which has no content",
+                    kind="version-deleted",
+                    artifact_id=str(entity_id),
+                )
             raise not_found(entity_id)
         content = out.data.get("content") if isinstance(out.data, dict) else None
         if isinstance(content, StreamedContent):
