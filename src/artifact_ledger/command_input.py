@@ -8,6 +8,7 @@ written. :class:`~artifact_ledger.commands.Commands` runs what this prepares.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ulid import ULID
@@ -115,11 +116,20 @@ async def read_streams(
     """
     sources: list[ChunkSource] = []
     out: list[ArtifactIn] = []
+    readers: dict[int, int] = {}  # id of a file object or iterator -> the item that gives it
     try:
-        for item in items:
+        for index, item in enumerate(items):
             data = item.data
             if isinstance(data, dict) and is_stream_source(data.get("content")):
-                stream = await prepare_stream(data["content"], stager=stager)
+                given = data["content"]
+                if not isinstance(given, str | os.PathLike):  # a path is opened anew; a reader is read once
+                    first = readers.setdefault(id(given), index)
+                    if first != index:
+                        raise InvalidArtifactDataError(
+                            f"items {first} and {index} give the same {type(given).__name__} as content: it is read "
+                            "once, so the second would be saved empty; give each item a reader of its own, or a path"
+                        )
+                stream = await prepare_stream(given, stager=stager)
                 sources.append(stream.source)
                 item = item.model_copy(update={"data": {**data, "content": stream}})
             out.append(item)
