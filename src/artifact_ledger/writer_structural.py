@@ -65,7 +65,10 @@ async def delete(
         for r in rows:
             if r[0] not in batch.touched:  # rows of this batch's own (not yet appended) events are its own
                 check_row(r[:width], r[width:])
-        check_subtree(artifact_id, {r[0] for r in rows}, [c[0] for c in children])
+        # Each member with its parent by the log (its row's own for this batch's rows, checked above
+        # otherwise): a member the log puts outside the subtree is refused, whatever the projections say.
+        parents = {r[0]: r[1] if r[0] in batch.touched else r[width + 2] for r in rows}
+        check_subtree(artifact_id, parents, [c[0] for c in children])
         subtree_rows = [row_from_db(batch.driver, r[:width]) for r in rows]
         for sub in subtree_rows:
             batch.projector.rows[sub.id] = sub

@@ -318,3 +318,35 @@ async def test_a_rechained_event_no_writer_makes_is_refused_by_rebuild_naming_it
             await ledger.rebuild()
         assert caught.value.position == 3
         assert await projections(engine) == before
+
+
+async def test_a_planted_closure_row_and_open_parent_link_cannot_make_a_delete_take_an_outsider(
+    engine: AsyncEngine,
+) -> None:
+    """The closure row and an open parent link (root -> outsider) together made the outsider look like a
+    child of the subtree; the delete now holds each member to its parent by the log."""
+    async with Ledger.open(engine, secret=SECRET) as ledger:
+        async with ledger.manager() as manager:
+            root = await manager.save(ArtifactIn(data={"name": "root"}))
+            await manager.save(ArtifactIn(parent_id=root.id, data={"name": "child"}))
+            outsider = await manager.save(ArtifactIn(data={"name": "outsider"}))
+            head = (await ledger.head()).position
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO ledger_artifact_closure VALUES (:a, :d, 1)"),
+                {"a": str(root.id), "d": str(outsider.id)},
+            )
+            await conn.execute(
+                text(
+                    "UPDATE ledger_artifact_parent_history SET parent_id = :a "
+                    "WHERE artifact_id = :d AND valid_to IS NULL"
+                ),
+                {"a": str(root.id), "d": str(outsider.id)},
+            )
+        with pytest.raises(ProjectionDriftError, match=f"artifact {outsider.id} .*the log puts it under") as caught:
+            async with ledger.manager() as manager:
+                await manager.delete_by_id(root.id, cascade=True)
+        assert caught.value.artifact_id == str(outsider.id)
+        assert (await ledger.head()).position == head  # nothing written
+        async with ledger.manager() as manager:
+            assert await manager.exists_by_id(outsider.id)
