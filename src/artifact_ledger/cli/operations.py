@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .. import verify_bundle as spec
 from ..bundle import load_bundle, remove_unfinished_export
 from ..chapkit_import import ChapkitImportResult, _source_engine, import_chapkit, require_trust
-from ..errors import InvalidArgumentError, LedgerError
+from ..errors import InvalidArgumentError, InvalidBundleError, LedgerError
 from ..ledger import Ledger
 from ..namespaces import DEFAULT, namespace_engine
 from ..store.engine import create_engine
@@ -223,8 +223,11 @@ def _require_directory(path: str) -> None:
 
 async def _import(args: argparse.Namespace) -> int:
     # Verify the whole bundle before touching the database: a bad bundle writes nothing, not even tables.
-    _require_directory(args.path)
-    bundle = await _abandonable(load_bundle, args.path)
+    try:
+        bundle = await _abandonable(load_bundle, args.path)
+    except InvalidBundleError:
+        _require_directory(args.path)  # a mistyped path is bad input (exit 2); else the bundle's failure (1)
+        raise
     async with Ledger.open(args.db, blobs=args.blobs, namespace=args.namespace) as ledger:
         with _progress("importing", bundle.manifest.event_count, args.json) as advance:
             result = await import_bundle(ledger.engine, bundle, progress=advance)
