@@ -361,3 +361,17 @@ def test_import_of_a_path_that_is_no_directory_is_a_usage_error(
         assert f"no bundle at {path}: {what}" in err, err
     assert main(["--db", url, "ls"]) == 3  # no ledger was made
     assert "no ledger at" in capsys.readouterr().err
+
+
+def test_an_empty_listing_says_so(db: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`ls` of an empty ledger, or with filters nothing matches, drew an empty table and nothing else
+    (`alias ls` says 'no aliases')."""
+    url, aid = db
+    assert main(["--db", url, "ls", "--type", "nope"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("no artifacts match")
+    assert main(["--db", url, "ls", "--as-of", "2000-01-01"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("no live artifacts")
+    assert main(["--db", url, "ls"]) == 0
+    out = capsys.readouterr().out
+    assert aid in out, out
+    assert "no live artifacts" not in out, out

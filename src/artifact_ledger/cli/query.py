@@ -307,6 +307,9 @@ async def run_ls(args: argparse.Namespace) -> int:
     else:
         title = f"artifacts as of {render.shown_time(args.as_of)}" if args.as_of else "artifacts"
         render.console.print(render.artifacts_table(rows, title=title))
+        if not rows:  # an empty table alone reads as a display fault
+            filtered = conditions or args.after is not None
+            render.console.print("no artifacts match" if filtered else "no live artifacts", markup=False)
     if next_cursor is not None and rows:
         print(f"more: continue with --after {next_cursor}", file=sys.stderr)
     return 0
