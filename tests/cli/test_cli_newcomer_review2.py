@@ -375,3 +375,17 @@ def test_an_empty_listing_says_so(db: tuple[str, str], capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert aid in out, out
     assert "no live artifacts" not in out, out
+
+
+def test_alias_output_shows_no_python_none(db: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`alias set NAME ID` without --actor printed `updated_by=None`, and `alias history` `actor=None
+    reason=None from_artifact_id=None`: Python's None where nothing was recorded."""
+    url, aid = db
+    assert main(["--db", url, "alias", "set", "production", aid]) == 0
+    assert main(["--db", url, "alias", "history", "production"]) == 0
+    assert main(["--db", url, "alias", "show", "production"]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out, out
+    assert f"artifact_id={aid}" in out, out
+    assert main(["--db", url, "alias", "ls", "--json"]) == 0
+    assert '"updated_by": null' in capsys.readouterr().out  # --json keeps every key

@@ -149,7 +149,10 @@ async def run_alias(args: argparse.Namespace) -> int:
     rows = shown if isinstance(shown, list) else [shown]
     for row in rows:
         render.console.print(
-            "  ".join(f"{k}={v}" for k, v in row.items() if k != "data"), markup=False, highlight=False, soft_wrap=True
+            "  ".join(f"{k}={v}" for k, v in row.items() if k != "data" and v is not None),  # not Python's None
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     if not rows:
         render.console.print("no aliases", markup=False)
