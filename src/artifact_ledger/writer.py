@@ -326,7 +326,11 @@ class WriteBatch:
         streamed = decode_manifest(content.data)
         if await self._stored_among([content.hash]):
             self.stored_blobs.add(content.hash)
-            return
+            if not self.driver.blobs.external:
+                return  # rows of the database store are not deleted behind the ledger's back (its guard)
+            # A directory store's chunk files can go missing (damage, a hand-made clean-up): the same
+            # bytes saved again must not be taken for stored while a chunk is gone, or the new version
+            # could not be read either. Missing chunks are written again from the source, below.
         present = await self._stored_among([h for h, _ in streamed.chunks])
         if content.source is None:
             missing = [h for h, _ in streamed.chunks if h not in present]
