@@ -28,6 +28,7 @@ from .errors import (
     ArtifactNotFoundError,
     ContentNotFoundError,
     InvalidArgumentError,
+    LedgerError,
     UntrustedContentError,
     VersionNotFoundError,
 )
@@ -47,7 +48,7 @@ from .schemas import (
     building,
     construct,
 )
-from .schemas.stored import outs_from_stored
+from .schemas.stored import outs_from_stored, unreadable
 from .store.blobs import BlobStore
 from .store.errors import translated
 from .store.recorder import Recorder
@@ -488,6 +489,28 @@ class Reads:
         rec: Recorder | None = None,
         one: bool = False,
     ) -> list[OutT]:
+        """One model per row: :meth:`_models_of`; a stored row that cannot be read (SQLite keeps text in
+        an integer or a time column, or a document that is no JSON, an UPDATE put there) is
+        :class:`ProjectionDriftError` naming its artifact, never a bare ``ValueError``."""
+        try:
+            return await self._models_of(cls, rows, include_content, stored=stored, rec=rec, one=one)
+        except LedgerError:
+            raise
+        except (ValueError, TypeError) as exc:
+            if not stored:
+                raise
+            raise unreadable(rows) or exc from None
+
+    async def _models_of(
+        self,
+        cls: type[OutT],
+        rows: Sequence[hist.Values],
+        include_content: bool,
+        *,
+        stored: bool = False,
+        rec: Recorder | None = None,
+        one: bool = False,
+    ) -> list[OutT]:
         """One model per row (content decoded from blobs fetched once per call).
 
         ``stored``: the rows are projection rows as selected (``REPLY_COLUMNS``): data and
@@ -536,6 +559,8 @@ class Reads:
                 if stored:
                     data, tags = next(decoded), next(decoded)
                     created, updated = stamp(created), stamp(updated)
+                    if type(level) is not int or type(version) is not int:
+                        raise TypeError(f"its level {level!r:.40} or version {version!r:.40} is not a whole number")
                 if include_content and content_codec == REDACTED_CODEC:
                     if one:
                         raise redacted(aid, version)

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import codec
 from ..decide import ArtifactState
+from ..errors import ProjectionDriftError
 from ..events import ERASED_CONTENT, REDACTED_CODEC, ContentRef
 from ..store.recorder import Recorder
 
@@ -104,21 +105,31 @@ def row_from_db(driver: Recorder, r: Sequence[Any]) -> ArtifactRow:
         created_by,
         updated_by,
     ) = r
-    content: ContentRef | None = None
-    if content_hash:
-        content = ContentRef(content_hash, content_codec, content_type, int(content_size))
-    elif content_codec == REDACTED_CODEC:  # content a redaction erased: what the log's payload says too
-        content = ERASED_CONTENT
-    return ArtifactRow(
-        id_,
-        parent_id,
-        int(level),
-        int(version),
-        codec.loads(data),
-        content,
-        tuple(codec.loads(tags)),
-        driver.read_ts(created_at),
-        driver.read_ts(updated_at),
-        created_by,
-        updated_by,
-    )
+    try:
+        content: ContentRef | None = None
+        if content_hash:
+            content = ContentRef(content_hash, content_codec, content_type, int(content_size))
+        elif content_codec == REDACTED_CODEC:  # content a redaction erased: what the log's payload says too
+            content = ERASED_CONTENT
+        return ArtifactRow(
+            id_,
+            parent_id,
+            int(level),
+            int(version),
+            codec.loads(data),
+            content,
+            tuple(codec.loads(tags)),
+            driver.read_ts(created_at),
+            driver.read_ts(updated_at),
+            created_by,
+            updated_by,
+        )
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        # SQLite keeps whatever an UPDATE puts in a column (text in an integer or a time column,
+        # a document that is no JSON): a row the ledger did not write, not a bare crash.
+        raise ProjectionDriftError(
+            f"artifact {id_} has a ledger_artifacts row that cannot be read ({type(exc).__name__}: {exc}): "
+            "the projections were changed outside the ledger, which is the only record trusted. Find what "
+            "changed with `artifact-ledger verify`, then rebuild them from the log with `artifact-ledger rebuild`",
+            artifact_id=id_,
+        ) from None

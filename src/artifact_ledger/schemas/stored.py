@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 from ulid import ULID
 
 from .. import codec
+from ..errors import ProjectionDriftError
 from ..ids import ulid_from_text
 from .artifacts import ArtifactOut
 
-__all__ = ["outs_from_stored"]
+__all__ = ["outs_from_stored", "unreadable"]
 
 OutT = TypeVar("OutT", bound=ArtifactOut)
 
@@ -49,9 +50,36 @@ def _stamp(value: Any, seen: dict[Any, datetime]) -> datetime:
 
 
 def outs_from_stored(cls: type[OutT], rows: Sequence[Sequence[Any]]) -> list[OutT]:
-    """One ``cls`` (``ArtifactOut`` or a subclass with no more fields) per stored row, without content."""
+    """One ``cls`` (``ArtifactOut`` or a subclass with no more fields) per stored row, without content.
+
+    A row the ledger did not write (SQLite keeps text in an integer or a time column, and a document
+    that is no JSON, if an UPDATE puts them there) is :class:`ProjectionDriftError` naming the artifact,
+    never a bare ``ValueError`` or a model holding the wrong type."""
     if set(cls.model_fields) != _FIELDS:
         raise TypeError(f"{cls.__name__} has other fields than ArtifactOut's; use the general path")
+    try:
+        return _outs(cls, rows)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise unreadable(rows) or exc from None
+
+
+def unreadable(rows: Sequence[Sequence[Any]]) -> ProjectionDriftError | None:
+    """The error naming the first of ``rows`` (stored ``REPLY_COLUMNS``) that cannot be read, each tried
+    alone; None when every one reads."""
+    for row in rows:
+        try:
+            _outs(ArtifactOut, [row])
+        except (ValueError, TypeError) as exc:
+            return ProjectionDriftError(
+                f"artifact {row[0]} has a ledger_artifacts row that cannot be read ({type(exc).__name__}: {exc}): "
+                "the projections were changed outside the ledger, which is the only record trusted. Find what "
+                "changed with `artifact-ledger verify`, then rebuild them from the log with `artifact-ledger rebuild`",
+                artifact_id=row[0],
+            )
+    return None
+
+
+def _outs(cls: type[OutT], rows: Sequence[Sequence[Any]]) -> list[OutT]:
     decoded = iter(codec.loads_each([t for r in rows for t in (r[4], r[7])]))
     ulids: dict[str, ULID] = {}
     seen: dict[Any, datetime] = {}
@@ -67,6 +95,8 @@ def outs_from_stored(cls: type[OutT], rows: Sequence[Sequence[Any]]) -> list[Out
             parent = ulids.get(parent_id)
             if parent is None:
                 parent = ulids[parent_id] = ulid_from_text(parent_id)
+        if type(level) is not int or type(version) is not int:
+            raise TypeError(f"its level {level!r:.40} or version {version!r:.40} is not a whole number")
         made = seen.get(created)
         if made is None:
             made = _stamp(created, seen)
