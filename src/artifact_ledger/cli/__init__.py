@@ -20,6 +20,7 @@ from .._version import __version__
 from ..errors import (
     ArtifactNotFoundError,
     BlobStoreError,
+    ChainBrokenError,
     InvalidArgumentError,
     InvalidAttributionError,
     InvalidBundleError,
@@ -345,6 +346,8 @@ def exit_code(exc: BaseException) -> int:
         return EXIT_NOT_FOUND
     if isinstance(exc, InvalidBundleError | SchemaTamperedError | ImportConflictError | InvalidCheckpointError):
         return EXIT_VERIFY_FAILED  # bad input: a bundle that fails its checks or does not fit the ledger
+    if isinstance(exc, ChainBrokenError):
+        return EXIT_VERIFY_FAILED  # the log's chain does not hold (a rebuild refused, a proof over a gap)
     return EXIT_ERROR
 
 

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from collections.abc import Awaitable, Callable
 
+from rich.markup import escape
 from rich.progress import Progress
 
 from ..errors import (
@@ -22,7 +23,7 @@ from ..schemas import ArtifactHierarchy
 from . import checkpoints as checkpoint_cli
 from . import namespaces, provenance, query, redaction, render, retention
 from .demo import run_demo
-from .diffview import render_content_diff
+from .diffview import render_content_diff, visible_lines
 from .operations import OPERATIONS
 from .reading import open_for_reads
 from .render import shown_time
@@ -146,7 +147,7 @@ async def _diff(args: argparse.Namespace) -> int:
     if args.json:
         render.print_json(diff.model_dump(mode="json") | ({"content_unavailable": unavailable} if unavailable else {}))
     else:
-        render.console.print(str(diff), markup=False, highlight=False)
+        render.console.print(visible_lines(str(diff)), markup=False, highlight=False)
         if diff.content_diff is not None:
             render_content_diff(diff.content_diff, render.console)
         if unavailable:
@@ -174,6 +175,14 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
+    if (args.key or args.verify_key_dir) and not args.checkpoints:
+        # They check the signatures of checkpoint notes; without notes, nothing would be checked and
+        # the OK below would read as if it had been.
+        given = "--key" if args.key else "--key-dir"
+        return checkpoint_cli.fail(
+            f"{given} checks the signatures of checkpoint notes: give --checkpoints DIR (or git:PATH) too",
+            checkpoint_cli.EXIT_USAGE,
+        )
     async with Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger:
         with Progress(transient=True, disable=args.json or not render.console.is_terminal) as progress:
             task = progress.add_task("verifying", total=None)
@@ -205,12 +214,14 @@ async def _verify(args: argparse.Namespace) -> int:
         )
     else:
         where = f"position {report.broken_position}" if report.broken_position is not None else "the projections"
-        render.console.print(f"[red]BROKEN[/red] ({report.reason}) at {where}: {report.problem}")
+        render.console.print(f"[red]BROKEN[/red] ({report.reason}) at {where}: {escape(report.problem or '')}")
     if args.checkpoints and not args.json:
         if contradiction is None:
             render.console.print(f"[green]OK[/green]: the log holds the history of {notes} checkpoint(s)")
         else:
-            render.console.print(f"[red]BROKEN[/red] (checkpoint) {contradiction}", highlight=False, soft_wrap=True)
+            render.console.print(
+                f"[red]BROKEN[/red] (checkpoint) {escape(contradiction)}", highlight=False, soft_wrap=True
+            )
         if not keys:
             render.console.print(
                 "[yellow]signatures not checked[/yellow]: give --key VKEY or --key-dir DIR to require them "

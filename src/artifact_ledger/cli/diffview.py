@@ -28,6 +28,12 @@ def _visible(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
+def visible_lines(text: str) -> str:
+    """``text`` with the control and bidirectional characters of each line escaped, its line breaks kept
+    (a data diff names the stored keys and values, which may hold them)."""
+    return "\n".join(_visible(line) for line in text.split("\n"))
+
+
 def _text(diff: TextContentDiff, console: Console) -> None:
     console.print(f"content (text): +{diff.lines_added} -{diff.lines_removed} lines", highlight=False)
     for hunk in diff.hunks:
