@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only, greenlet_spawn
 
-from ..errors import LedgerError
+from ..errors import ConnectionLostError, LedgerError
 from .blobs import DATABASE, BlobStore, store_of
 from .errors import enter_site
 from .one_writer import one_writer, shares_one_connection
@@ -280,6 +280,9 @@ async def autocommit_reads(engine: AsyncEngine) -> AsyncIterator[Recorder]:
     pooled = await engine.raw_connection()
     try:
         yield _with_blobs(cls(None, pooled.driver_connection), engine)
+    except ConnectionLostError:
+        await greenlet_spawn(pooled.invalidate)  # never back into the pool (see read_once)
+        raise
     finally:
         await greenlet_spawn(pooled.close)
 
@@ -303,6 +306,11 @@ async def read_once(engine: AsyncEngine, body: Callable[[Recorder], Awaitable[T]
         pooled = sync_engine.raw_connection()
         try:
             return await_only(body(_with_blobs(cls(None, pooled.driver_connection), engine)))
+        except ConnectionLostError:
+            # The server went away under this read: a connection the driver does not know is closed
+            # yet (its error came first) would go back into the pool and fail the next read too.
+            pooled.invalidate()
+            raise
         finally:
             pooled.close()  # in the greenlet: a check-in that calls the driver may await it
 
