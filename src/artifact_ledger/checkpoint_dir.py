@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .checkpoints import Checkpoint, CheckpointCheck
+from .checkpoints import Checkpoint, CheckpointCheck, write_new_synced
 from .errors import InvalidCheckpointError, LedgerError
 from .ledger_checkpoints import accepted, compared
 from .verify_bundle import READ_FLAGS, file_kind
@@ -64,7 +64,7 @@ def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
     text = checkpoint.note().encode()
     temp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
-        _write_synced(temp, text)
+        write_new_synced(temp, text, 0o644)
         try:
             os.link(temp, path)
         except FileExistsError:
@@ -73,7 +73,7 @@ def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
             if exc.errno not in _NO_LINKS:
                 raise
             try:
-                _write_synced(path, text)
+                write_new_synced(path, text, 0o644)
             except FileExistsError:
                 return _same_note(path, text)
     finally:
@@ -85,20 +85,6 @@ def write_note(directory: Path, checkpoint: Checkpoint) -> Path:
 
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 """What ``link`` answers on a file system without hard links (FAT, some network and FUSE mounts)."""
-
-
-def _write_synced(path: Path, text: bytes) -> None:
-    """Create ``path`` (never an existing name or a link) holding ``text``, on disk; removed if the write fails."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise
 
 
 def _same_note(path: Path, text: bytes) -> Path:

@@ -397,6 +397,21 @@ def _read_seed(path: Path) -> bytes | None:
     return bytes.fromhex(text)
 
 
+def write_new_synced(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (never an existing name or a link: ``FileExistsError``) holding ``data``, on disk;
+    removed again if the write fails part-way."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
 def _create_seed_file(path: Path, seed: bytes) -> bool:
     """Make the key file ``path`` (mode 0600) holding ``seed``, whole or not at all; False when it exists."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".ed25519-tmp")  # mode 0600
@@ -413,18 +428,9 @@ def _create_seed_file(path: Path, seed: bytes) -> bool:
             if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.ENOSYS):
                 raise
             try:
-                created = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                write_new_synced(path, (seed.hex() + "\n").encode("ascii"), 0o600)
             except FileExistsError:
                 return False
-            try:
-                with os.fdopen(created, "w", encoding="ascii") as handle:
-                    handle.write(seed.hex() + "\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-                raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -36,3 +37,17 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["title"]
     assert body["detail"]
     return body
+
+
+async def messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """Parsed SSE messages (``id``, ``event``, ``data``) of a streaming response, as a line-splitting client
+    reads them (httpx's ``aiter_lines`` splits where ``str.splitlines`` does); comments skipped."""
+    fields: dict[str, Any] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in fields:
+                yield fields
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")

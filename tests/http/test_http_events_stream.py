@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from http_support import API
+from http_support import API, messages
 
 from artifact_ledger import ArtifactIn, Ledger
 
 SSE = {"Accept": "text/event-stream"}
-
-
-async def messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """Parsed SSE messages (``id``, ``event``, ``data``) of a streaming response; comments skipped."""
-    fields: dict[str, Any] = {}
-    async for line in response.aiter_lines():
-        if line == "":
-            if "data" in fields:
-                yield fields
-            fields = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            fields[name] = value.removeprefix(" ")
 
 
 async def collect(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from http_support import API, SECRET, assert_problem
+from http_support import API, SECRET, assert_problem, messages
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,20 +18,6 @@ from artifact_ledger.namespaces import postgres_schema
 
 SSE = {"Accept": "text/event-stream"}
 Serve = Callable[..., Awaitable[str]]
-
-
-async def messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """SSE messages as a line-splitting client reads them (httpx's ``aiter_lines`` splits where
-    ``str.splitlines`` does: also at U+0085, U+2028 and U+2029); comments skipped."""
-    fields: dict[str, Any] = {}
-    async for line in response.aiter_lines():
-        if line == "":
-            if "data" in fields:
-                yield fields
-            fields = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            fields[name] = value.removeprefix(" ")
 
 
 async def collect(url: str, count: int, headers: dict[str, str], prefix: str = "") -> list[dict[str, Any]]:
