@@ -32,6 +32,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -377,13 +378,25 @@ class _Hasher:
         self._pool = self._writer = None
 
 
+class _Stopped(Exception):
+    """The save that read the file was cancelled: its thread stopped at a chunk boundary."""
+
+
 def _hash_file(
-    handle: IO[bytes], chunk_size: int, stager: ChunkStager | None, what: str
+    handle: IO[bytes], chunk_size: int, stager: ChunkStager | None, what: str, stop: threading.Event
 ) -> tuple[StreamedContent, list[tuple[str, str]]]:
+    """The first pass, on a thread. ``stop`` is set when the save is cancelled: the pass stops at
+    the next chunk boundary (a read in progress cannot be interrupted) and removes what it staged,
+    so the caller's file is not read on behind its back."""
     hasher = _Hasher(stager)
     try:
-        while chunk := _read_exactly(handle, chunk_size, what):
+        while not stop.is_set():
+            chunk = _read_exactly(handle, chunk_size, what)
+            if not chunk or stop.is_set():
+                break
             hasher.add(chunk)
+        if stop.is_set():
+            raise _Stopped
         content = hasher.done()
     except BaseException:
         hasher.close()
@@ -473,23 +486,35 @@ async def _from_file(
     what: str = "the content's file object",
 ) -> PreparedStream:
     hashing: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]] | None = None
+    stop = threading.Event()
     try:
         start = handle.tell()
-        hashing = asyncio.get_running_loop().run_in_executor(None, _hash_file, handle, chunk_size, stager, what)
-        content, staged = await asyncio.shield(hashing)  # a cancelled save leaves the thread to finish
+        hashing = asyncio.get_running_loop().run_in_executor(None, _hash_file, handle, chunk_size, stager, what, stop)
+        content, staged = await asyncio.shield(hashing)  # a thread cannot be cancelled: it is stopped
     except BaseException:
-        if stager is not None and hashing is not None and not hashing.done():
-            # cancelled while the thread runs on: what it stages once done is removed then
-            hashing.add_done_callback(lambda done: _discard_result(done, stager))
-        if owned:
+        if hashing is not None and not hashing.done():
+            # Cancelled while the thread reads: it stops at the next chunk boundary and removes what
+            # it staged; the save does not wait for it (a read on a hung mount may never return). A
+            # path's file is closed once the thread is done with it, never under it.
+            stop.set()
+            hashing.add_done_callback(lambda done: _after_cancel(done, stager, handle if owned else None))
+        elif owned:
             handle.close()
         raise
     source = ChunkSource(handle, start, owned=owned, chunk_size=chunk_size, stager=stager, staged=staged, what=what)
     return PreparedStream(content, source)
 
 
-def _discard_result(done: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]], stager: ChunkStager) -> None:
-    if not done.cancelled() and done.exception() is None:
+def _after_cancel(
+    done: asyncio.Future[tuple[StreamedContent, list[tuple[str, str]]]],
+    stager: ChunkStager | None,
+    owned: IO[bytes] | None,
+) -> None:
+    """The first pass of a cancelled save has ended: what it staged if it finished anyway (a failed
+    or stopped pass removed its own) is removed, and a path's file closed."""
+    if owned is not None:
+        owned.close()
+    if not done.cancelled() and done.exception() is None and stager is not None:
         stager.discard_staged([path for _, path in done.result()[1]])
 
 

@@ -1,0 +1,104 @@
+"""Streamed content and blob stores under a third review, on every backend and both blob stores: a
+cancelled save stops reading, a planted chunk file is not read whole, verify reports a blob file it
+cannot read, and a StreamedContent a caller built is held to the bytes its chunks hold."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger.content import streams
+
+CHUNK = 1024
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    """``size`` bytes with no two equal chunks."""
+    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
+    return b"".join(blocks)[:size]
+
+
+async def read_all(manager: Any, artifact_id: Any) -> bytes:
+    return b"".join([chunk async for chunk in manager.open_content(artifact_id)])
+
+
+async def events(ledger: Ledger) -> int:
+    async with ledger.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
+
+
+def stray_files(root: Path | None) -> list[Path]:
+    if root is None or not root.exists():
+        return []
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+# ---- a cancelled save ------------------------------------------------------------------------------------
+class Held(io.BytesIO):
+    """A seekable file that counts its reads; read number ``hold`` waits for ``release`` (a slow mount)."""
+
+    def __init__(self, data: bytes, hold: int) -> None:
+        super().__init__(data)
+        self.reads = 0
+        self.hold = hold
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        if self.reads == self.hold:
+            self.held.set()
+            self.release.wait(60)
+        return super().read(size)
+
+
+def track_first_pass(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """An event set when the first pass's reading thread has ended (cleaned up and all)."""
+    ended = threading.Event()
+    original = streams._hash_file
+
+    def tracked(*args: Any) -> Any:
+        try:
+            return original(*args)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(streams, "_hash_file", tracked)
+    return ended
+
+
+async def test_a_cancelled_save_returns_at_once_and_its_thread_stops_at_the_next_chunk(
+    blob_ledger: Ledger, blob_root: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload(200 * CHUNK)
+    source = Held(data, hold=5)
+    ended = track_first_pass(monkeypatch)
+    async with blob_ledger.manager() as manager:
+        saving = asyncio.ensure_future(manager.save(ArtifactIn(data={"content": source})))
+        assert await asyncio.to_thread(source.held.wait, 30)  # four chunks read, the fifth read hangs
+        saving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await saving
+        assert not ended.is_set()  # the save did not wait for the hung read
+        source.release.set()
+        assert await asyncio.to_thread(ended.wait, 60)
+        assert source.reads == 5  # the chunk in hand when cancelled, and not one more
+        assert source.tell() == 5 * CHUNK
+        assert await events(blob_ledger) == 0
+        assert stray_files(blob_root) == []  # what it staged is removed
+        source.seek(0)
+        saved = await manager.save(ArtifactIn(data={"content": source}))
+        assert await read_all(manager, saved.id) == data
