@@ -10,6 +10,11 @@ Each repeat, on a fresh database of each backend, for each blob store (the datab
   directory (the same disk as the SQLite database), then ``fsync``;
 - save: ``manager.save(ArtifactIn(data={"content": Path(source)}))`` (a commit);
 - read: ``async for chunk in manager.open_content(id)`` written to a new file, then ``fsync``.
+- database floor (database store only): the least any store that keeps content in the database
+  must do, on a bare driver connection (no ledger, no hashing): the file read in 4 MiB chunks, one
+  ``INSERT`` per chunk into a bare table (a ``BLOB``; on PostgreSQL a ``bytea`` stored uncompressed,
+  ``STORAGE EXTERNAL``) in one transaction, committed; then the rows read back in order into a new
+  file, ``fsync``. Its ratio to ``copyfileobj`` bounds what the database store can reach.
 
 Throughput ratios are floor time over our time (1.0 = as fast as copying the file; the
 target is at least 0.5). The resident set is sampled every 5 ms during the save and the read
@@ -34,6 +39,7 @@ from bench_db import BACKENDS, fresh_database
 from bench_transfer import _PeakRss
 
 from artifact_ledger import ArtifactIn
+from artifact_ledger.content.streams import CHUNK_SIZE
 from artifact_ledger.store.blob_dir import attach_blob_store, detach_blob_store
 
 STORES = ("database", "directory")
@@ -70,11 +76,60 @@ async def _one(backend: str, store: str, source: Path, expected: str, scratch: P
             attached = await attach_blob_store(db.engine, f"file://{blobs}", create=True)
         try:
             times = await _save_and_read(db, source, expected, scratch)
+            if store == "database":
+                times |= await _database_floor(db, source, scratch)
         finally:
             if attached is not None:
                 detach_blob_store(db.engine, attached)
             await asyncio.to_thread(shutil.rmtree, blobs, True)
     return {"floor_s": floor, **times}
+
+
+FLOOR_TABLE = "bench_chunks"
+
+
+async def _database_floor(db: Any, source: Path, scratch: Path) -> dict[str, float]:
+    """The database floor: the source's chunks inserted into a bare table and read back (see the docstring)."""
+    sqlite = db.backend == "sqlite"
+    async with db.driver(autocommit=True) as conn:
+        if sqlite:
+            await conn.execute(f"CREATE TABLE {FLOOR_TABLE} (n INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        else:
+            await conn.execute(f"CREATE TABLE {FLOOR_TABLE} (n integer PRIMARY KEY, data bytea NOT NULL)")
+            await conn.execute(f"ALTER TABLE {FLOOR_TABLE} ALTER COLUMN data SET STORAGE EXTERNAL")
+        insert = f"INSERT INTO {FLOOR_TABLE} (n, data) VALUES ({'?, ?' if sqlite else '$1, $2'})"
+        started = time.perf_counter()
+        with source.open("rb") as handle:
+            if sqlite:
+                await conn.execute("BEGIN IMMEDIATE")
+                n = 0
+                while chunk := handle.read(CHUNK_SIZE):
+                    await conn.execute(insert, (n, chunk))
+                    n += 1
+                await conn.execute("COMMIT")
+            else:
+                async with conn.transaction():
+                    n = 0
+                    while chunk := handle.read(CHUNK_SIZE):
+                        await conn.execute(insert, n, chunk)
+                        n += 1
+        save = time.perf_counter() - started
+        target = scratch / "floor-read.bin"
+        started = time.perf_counter()
+        with target.open("wb") as out:
+            for index in range(n):
+                if sqlite:
+                    async with conn.execute(f"SELECT data FROM {FLOOR_TABLE} WHERE n = ?", (index,)) as cursor:
+                        row = await cursor.fetchone()
+                    out.write(row[0])
+                else:
+                    out.write(await conn.fetchval(f"SELECT data FROM {FLOOR_TABLE} WHERE n = $1", index))
+            out.flush()
+            os.fsync(out.fileno())
+        read = time.perf_counter() - started
+        target.unlink()
+        await conn.execute(f"DROP TABLE {FLOOR_TABLE}")
+    return {"db_floor_save_s": save, "db_floor_read_s": read}
 
 
 async def _save_and_read(db: Any, source: Path, expected: str, scratch: Path) -> dict[str, float]:
@@ -124,6 +179,14 @@ async def main() -> None:
                     f"({args.mib / med['read_s']:.0f} MiB/s, {med['floor_s'] / med['read_s']:.2f}x)  "
                     f"RSS growth save {med['save_rss_growth_mib']:.0f} MiB, read {med['read_rss_growth_mib']:.0f} MiB"
                 )
+                if "db_floor_save_s" in med:
+                    print(
+                        f"{'':21}database floor: insert {med['db_floor_save_s']:.2f}s "
+                        f"({med['floor_s'] / med['db_floor_save_s']:.2f}x copyfileobj), read back "
+                        f"{med['db_floor_read_s']:.2f}s ({med['floor_s'] / med['db_floor_read_s']:.2f}x); "
+                        f"ours over it: save {med['save_s'] / med['db_floor_save_s']:.2f}x, "
+                        f"read {med['read_s'] / med['db_floor_read_s']:.2f}x"
+                    )
 
 
 if __name__ == "__main__":
