@@ -46,7 +46,7 @@ from .blob_check import needed_now, set_aside
 from .bundle_check import EventRules
 from .chain import format_time
 from .content.streams import decode_manifest
-from .errors import BundleRuleError, InvalidArgumentError, InvalidBundleError, LedgerError
+from .errors import BundleRuleError, ExportPathNotEmptyError, InvalidArgumentError, InvalidBundleError, LedgerError
 from .integrity import HeadDigest
 from .merkle import Frontier, frontier_nodes
 from .proofs import subtree_hashes
@@ -257,7 +257,10 @@ def _prepare(directory: Path) -> bool:
     """Make sure ``directory`` is a new or empty directory; whether it was made here."""
     existed = directory.exists()
     if existed and (not directory.is_dir() or any(directory.iterdir())):
-        raise FileExistsError(f"{directory} exists and is not an empty directory; export into a new one")
+        raise ExportPathNotEmptyError(
+            f"{directory} exists and is not an empty directory; nothing was written (an export never writes over "
+            f"anything): give a path that does not exist yet or an empty directory, or move what {directory} holds away"
+        )
     directory.mkdir(exist_ok=True)  # the parent exists (_check_target): never a tree of directories
     return not existed
 
@@ -338,10 +341,11 @@ async def write_bundle(
     The export reads one snapshot and copies rows as stored, so a bundle of a tampered ledger
     fails verification the same way the ledger does. ``manifest.json`` is written last: a
     directory without one is an export that did not finish. An export that fails or is cancelled
-    removes what it wrote (the directory too, when it made it) before the error goes on. Raises :class:`FileExistsError`
-    if ``path`` exists and is not an empty directory, :class:`~artifact_ledger.errors.InvalidArgumentError`
-    (before anything is written) if its parent directory does not exist or it is, or lies inside,
-    the ledger's blob directory, and :class:`ValueError` for a ``since`` the log does not hold.
+    removes what it wrote (the directory too, when it made it) before the error goes on. Raises
+    :class:`~artifact_ledger.errors.ExportPathNotEmptyError` (a :class:`FileExistsError` and an
+    ``InvalidArgumentError``) if ``path`` exists and is not an empty directory,
+    :class:`~artifact_ledger.errors.InvalidArgumentError` if its parent directory does not exist or it
+    is, or lies inside, the ledger's blob directory (each before anything is written), and :class:`ValueError` for a ``since`` the log does not hold.
 
     Durability: every blob file and ``events.jsonl`` are flushed to disk (one flush of the
     bundle's filesystem, not one fsync per file) before ``manifest.json`` is written, fsynced and

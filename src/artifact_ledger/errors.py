@@ -163,6 +163,12 @@ class MalformedIdError(ArtifactNotFoundError, InvalidArgumentError):
     """
 
 
+class ExportPathNotEmptyError(InvalidArgumentError, FileExistsError):
+    """``export``'s path exists and is not an empty directory: refused before anything is written (an
+    export never writes over anything). Still a :class:`FileExistsError`, as it always was, and also an
+    :class:`InvalidArgumentError`, so the CLI exits 2 as for its other refused paths."""
+
+
 class InvalidAttributionError(LedgerError, ValueError):
     """An actor, reason or correlation/causation id the log cannot record (too long, NUL, not text)."""
 

@@ -99,12 +99,21 @@ def test_ctrl_c_during_export_removes_the_unfinished_bundle(
 def test_a_failed_export_never_touches_a_directory_that_held_something(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A PATH that holds something is refused before anything is written: exit 2 (docs/cli.md), as for
+    its other refused paths, with one line naming the directory and what to do instead."""
     asyncio.run(_seed(url))
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / "notes.txt").write_text("mine")
-    assert main(["--db", url, "export", str(tmp_path / "kept")]) == 4
-    assert "exists and is not an empty directory" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("mine too")
+    for taken in (tmp_path / "kept", tmp_path / "a-file"):
+        assert main(["--db", url, "export", str(taken)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"artifact-ledger: {taken} exists and is not an empty directory; nothing was written")
+        assert "give a path that does not exist yet or an empty directory" in err
+        assert err.count("\n") == 1
     assert (tmp_path / "kept" / "notes.txt").read_text() == "mine"
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+    assert (tmp_path / "a-file").read_text() == "mine too"
 
 
 def test_ctrl_c_while_an_import_verifies_the_bundle_stops_at_once(

@@ -46,7 +46,7 @@ from artifact_ledger import (
     create_engine,
 )
 from artifact_ledger.bundle import load_bundle, write_bundle
-from artifact_ledger.errors import BundleRuleError, LedgerNotFoundError
+from artifact_ledger.errors import BundleRuleError, ExportPathNotEmptyError, LedgerNotFoundError
 from artifact_ledger.store.tables import table_names
 from ledger_support import SECRET
 
@@ -334,7 +334,12 @@ DB_CASES = [
         InvalidBundleError,
         "not a directory",
     ),
-    case("export into a full directory", export_into_a_full_directory, FileExistsError, "not an empty directory"),
+    case(  # a FileExistsError and an InvalidArgumentError (the CLI exits 2)
+        "export into a full directory",
+        export_into_a_full_directory,
+        ExportPathNotEmptyError,
+        "not an empty directory; nothing was written",
+    ),
     case(
         "export since a head the log lacks",
         lambda c: write_bundle(c.engine, c.tmp / "x", since=(2, "ab" * 32)),

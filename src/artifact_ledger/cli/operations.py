@@ -102,7 +102,7 @@ async def _export(args: argparse.Namespace) -> int:
         with _progress("exporting", total or None, args.json) as advance:
             try:
                 manifest = await export_ledger(ledger.engine, args.path, progress=advance)
-            except (InvalidArgumentError, FileExistsError):
+            except InvalidArgumentError:  # a PATH refused (ExportPathNotEmptyError too): exit 2
                 if isinstance(unfinished, UnfinishedExport):
                     unfinished.path = None  # refused before anything was written: nothing to remove or report
                 raise
