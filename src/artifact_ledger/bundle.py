@@ -345,7 +345,8 @@ async def write_bundle(
     :class:`~artifact_ledger.errors.ExportPathNotEmptyError` (a :class:`FileExistsError` and an
     ``InvalidArgumentError``) if ``path`` exists and is not an empty directory,
     :class:`~artifact_ledger.errors.InvalidArgumentError` if its parent directory does not exist or it
-    is, or lies inside, the ledger's blob directory (each before anything is written), and :class:`ValueError` for a ``since`` the log does not hold.
+    is, or lies inside, the ledger's blob directory (each before anything is written), and
+    :class:`ValueError` for a ``since`` the log does not hold.
 
     Durability: every blob file and ``events.jsonl`` are flushed to disk (one flush of the
     bundle's filesystem, not one fsync per file) before ``manifest.json`` is written, fsynced and
