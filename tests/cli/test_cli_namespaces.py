@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from artifact_ledger import Ledger
-from artifact_ledger.cli import main
+from artifact_ledger.cli import main, render
 from artifact_ledger.namespaces import postgres_schema
 
 
@@ -120,3 +120,58 @@ def test_strays_that_look_like_namespaces_are_not_listed(url: str, capsys: pytes
             return await ledger.namespaces()
 
     assert asyncio.run(listed()) in (["default", "team-a"], ["default", "gone", "team-a"])
+
+
+def _damage(url: str, name: str, statement: str) -> None:
+    """``statement`` run in namespace ``name`` (its SQLite file, or its PostgreSQL schema), behind the ledger's back."""
+
+    async def run() -> None:
+        if url.startswith("sqlite"):
+            path = Path(make_url(url).database or "").with_name("ledger.db.namespaces") / f"{name}.db"
+            engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        else:
+            engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                if not url.startswith("sqlite"):
+                    await conn.execute(text(f'SET search_path TO "{postgres_schema("public", name)}"'))
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_a_namespace_that_cannot_be_opened_does_not_hide_the_others(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every namespace is listed, each bad one with its reason, and only then the command fails: one with
+    its guards dropped (1), beside one missing a table (4), exits 4; the guards alone exit 1."""
+    for name in ("default", "a-unguarded", "b-no-closure", "c-fine"):
+        assert main(["--db", url, "--namespace", name, "migrate"]) == 0
+    unguard = (
+        "DROP TRIGGER ledger_events_no_update"
+        if url.startswith("sqlite")
+        else "DROP TRIGGER ledger_events_append_only ON ledger_events"
+    )
+    _damage(url, "a-unguarded", unguard)
+    capsys.readouterr()
+    assert main(["--db", url, "namespaces", "--json"]) == 1
+    captured = capsys.readouterr()
+    listed = {row["namespace"]: row for row in json.loads(captured.out)}
+    assert list(listed) == ["default", "a-unguarded", "b-no-closure", "c-fine"]
+    assert "is not guarded" in listed["a-unguarded"]["error"]
+    assert listed["a-unguarded"]["events"] is None
+    assert all(listed[n]["error"] is None and listed[n]["ledger_id"] for n in ("default", "b-no-closure", "c-fine"))
+    assert "1 of 4 namespaces cannot be opened ('a-unguarded')" in captured.err
+
+    _damage(url, "b-no-closure", "DROP TABLE ledger_artifact_closure")
+    monkeypatch.setattr(render.console, "width", 1000)  # each reason on one line of the table
+    assert main(["--db", url, "namespaces"]) == 4
+    captured = capsys.readouterr()
+    table = " ".join(captured.out.split())
+    for name in ("default", "a-unguarded", "b-no-closure", "c-fine"):
+        assert name in table
+    assert "cannot be opened: the ledger at" in table
+    assert "lacks the ledger tables ledger_artifact_closure" in table
+    assert "2 of 4 namespaces cannot be opened ('a-unguarded', 'b-no-closure')" in captured.err

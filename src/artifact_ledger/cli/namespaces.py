@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Awaitable, Callable
 
 from rich.table import Table
 
-from ..errors import InvalidArgumentError, LedgerNotFoundError
+from ..errors import InvalidArgumentError, LedgerError, LedgerNotFoundError
 from ..ledger import Ledger
 from ..namespaces import DEFAULT, check_name, list_namespaces
 from ..opening import not_found
@@ -40,8 +41,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def run_namespaces(args: argparse.Namespace) -> int:
-    """Every namespace that holds a ledger (the default one only when it exists); creates nothing."""
+    """Every namespace that holds a ledger (the default one only when it exists); creates nothing.
+
+    A namespace that cannot be opened (its guards dropped, a table missing, a damaged file) is
+    listed with the reason, and the listing goes on: the operator sees every namespace, then the
+    command exits non-zero (:func:`_worst`)."""
     rows: list[dict[str, object]] = []
+    failed: list[Exception] = []
     engine = create_engine(args.db)
     try:
         names = await list_namespaces(engine)
@@ -53,19 +59,58 @@ async def run_namespaces(args: argparse.Namespace) -> int:
                 head = await opened.head()
         except LedgerNotFoundError:
             continue  # no default ledger beside the namespaces
-        rows.append({"namespace": name, "events": head.position, "ledger_id": opened.ledger_id})
+        except Exception as exc:  # every other namespace still listed; the exit code says it failed
+            if args.debug:
+                raise
+            failed.append(exc)
+            rows.append({"namespace": name, "events": None, "ledger_id": None, "error": _reason(exc)})
+            continue
+        rows.append({"namespace": name, "events": head.position, "ledger_id": opened.ledger_id, "error": None})
     if not rows:  # no ledger at all: said as every other command says it (exit 3), not an empty table
         raise not_found(args.db)
     if args.json:
         render.print_json(rows)
+    else:
+        _table(rows, problems=bool(failed))
+    if not failed:
         return 0
+    bad = ", ".join(repr(row["namespace"]) for row in rows if row["error"] is not None)
+    print(
+        f"artifact-ledger: {len(failed)} of {len(rows)} namespaces cannot be opened ({bad}): see each one's "
+        "reason above",
+        file=sys.stderr,
+    )
+    return _worst(failed)
+
+
+def _reason(exc: Exception) -> str:
+    """The error's first line, as the CLI prints any error (its type named when it is not one of ours)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return message if isinstance(exc, LedgerError | OSError | ValueError) else f"{type(exc).__name__}: {message}"
+
+
+def _worst(failed: list[Exception]) -> int:
+    """The exit code of the listing: each failure's own (docs/cli.md), the highest of them, so that
+    guards dropped (1) beside an unreachable or damaged namespace (4) still exits 4."""
+    from . import exit_code  # the CLI's one mapping of errors to exit codes (it imports this module)
+
+    return max(exit_code(exc) for exc in failed)
+
+
+def _table(rows: list[dict[str, object]], *, problems: bool) -> None:
     table = Table(title="namespaces")
-    for column in ("namespace", "events", "ledger id"):
-        table.add_column(column, justify="right" if column == "events" else "left")
+    table.add_column("namespace")
+    table.add_column("events", justify="right")
+    table.add_column("ledger id", no_wrap=True)  # never cut, whatever the problem column needs
+    if problems:
+        table.add_column("problem", overflow="fold")
     for row in rows:
-        table.add_row(str(row["namespace"]), f"{row['events']:,}", str(row["ledger_id"]))
+        events = "-" if row["events"] is None else f"{row['events']:,}"
+        cells = [str(row["namespace"]), events, str(row["ledger_id"] or "-")]
+        if problems:
+            cells.append(f"cannot be opened: {row['error']}" if row["error"] is not None else "")
+        table.add_row(*cells)
     render.console.print(table)
-    return 0
 
 
 NAMESPACE_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {"namespaces": run_namespaces}
