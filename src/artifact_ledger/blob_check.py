@@ -215,7 +215,7 @@ class BlobCheck:
     ) -> Finding | Literal[False] | None:
         """A referenced blob's file: a finding, None when it is right, False when there is no file."""
         try:
-            data = store._read(digest)
+            data = store._read(digest, recorded)  # no more than the size recorded (and a byte) is read
         except CorruptBlobError as exc:
             self.checked += 1
             return Finding(position, BLOB_CORRUPTED, f"{exc} (the content of event {position})", blob_hash=digest)
@@ -240,7 +240,7 @@ class BlobCheck:
         position = self.refs[manifest][0]
         of = f"content {manifest} of event {position}"
         try:
-            streamed = decode_manifest(await self._blob(manifest))
+            streamed = decode_manifest(await self._blob(manifest, self.refs[manifest][1]))
         except MissingBlobError as exc:  # its file was there in the pass before: deleted since
             return Finding(position, BLOB_MISSING, f"the chunk manifest of {of}: {exc}", blob_hash=manifest)
         except (ValueError, TypeError, KeyError, LedgerError) as exc:
@@ -250,7 +250,7 @@ class BlobCheck:
         whole, total = hashlib.sha256(), 0
         for index, (digest, size) in enumerate(streamed.chunks):
             try:
-                data = await self._blob(digest)
+                data = await self._blob(digest, size)
             except LedgerError as exc:
                 reason = BLOB_CORRUPTED if isinstance(exc, CorruptBlobError) else BLOB_MISSING
                 return Finding(position, reason, f"chunk {index} ({digest}) of {of}: {exc}", blob_hash=digest)
@@ -276,8 +276,15 @@ class BlobCheck:
             )
         return None
 
-    async def _blob(self, digest: str) -> bytes:
-        """One blob's bytes from the store or, with a directory store, its set-aside copy."""
+    async def _blob(self, digest: str, size: int | None = None) -> bytes:
+        """One blob's bytes from the store or, with a directory store, its set-aside copy. A file is
+        read no further than ``size`` (what the log or the manifest lists) and a byte: a larger one,
+        copied or planted there, is :class:`CorruptBlobError` without being read whole."""
+        store = self.driver.blobs
+        if isinstance(store, DirectoryBlobs) and HEX64.match(digest):
+            data = await asyncio.to_thread(store._read, digest, size)
+            if data is not None:
+                return data
         try:
             return (await self.driver.blobs.get(self.driver, [digest]))[digest]
         except MissingBlobError:

@@ -601,8 +601,9 @@ def _read_ahead(store: BlobStore, chunks: Sequence[tuple[str, int]], index: int)
     if not store.external or index >= len(chunks):
         return None
     # run_in_executor hands the read to a thread now; a task around to_thread would start it only
-    # when the event loop next runs, which a caller writing the current chunk to a file delays
-    return asyncio.get_running_loop().run_in_executor(None, store.read_outside, chunks[index][0])
+    # when the event loop next runs, which a caller writing the current chunk to a file delays.
+    # The size the manifest lists bounds the read: a huge file planted under the hash is not read whole.
+    return asyncio.get_running_loop().run_in_executor(None, store.read_outside, *chunks[index])
 
 
 async def _finish(ahead: asyncio.Future[Any] | None) -> None:

@@ -8,14 +8,17 @@ import asyncio
 import hashlib
 import io
 import threading
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, Ledger
+from artifact_ledger import ArtifactIn, CorruptBlobError, Ledger
 from artifact_ledger.content import streams
+from ledger_support import SECRET
 
 CHUNK = 1024
 
@@ -102,3 +105,52 @@ async def test_a_cancelled_save_returns_at_once_and_its_thread_stops_at_the_next
         source.seek(0)
         saved = await manager.save(ArtifactIn(data={"content": source}))
         assert await read_all(manager, saved.id) == data
+
+
+# ---- a chunk file far larger than its chunk ---------------------------------------------------------------
+def blob_path(root: Path, digest: str) -> Path:
+    return root / digest[:2] / digest[2:4] / digest
+
+
+def plant_oversized(path: Path, size: int) -> None:
+    """Replace a blob file by a sparse file of ``size`` bytes (a careless copy, or a planted one)."""
+    path.chmod(0o644)
+    with path.open("wb") as handle:
+        handle.truncate(size)
+
+
+async def peak_of(run: Any) -> tuple[Any, int]:
+    """What ``run`` returned or raised, and the peak of memory Python allocated meanwhile."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        try:
+            result: Any = await run
+        except Exception as exc:  # the error is the result
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def test_an_oversized_chunk_file_is_refused_after_reading_its_chunk_and_a_byte(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    large = 48 * 1024 * 1024
+    root = tmp_path / "blobs"
+    data = payload(3 * CHUNK)
+    async with Ledger.open(engine, secret=SECRET, blobs=f"file://{root}") as ledger:
+        async with ledger.manager() as manager:
+            saved = await manager.save(ArtifactIn(data={"content": io.BytesIO(data)}))
+            digest, size = saved.data["content"].chunks[1]
+            plant_oversized(blob_path(root, digest), large)
+            refused, peak = await peak_of(read_all(manager, saved.id))
+            assert isinstance(refused, CorruptBlobError), refused
+            assert digest in str(refused)
+            assert peak < large // 8, peak  # the chunk and a byte, never the whole file
+            assert f"more than the {size} bytes" in str(refused)
+        report, peak = await peak_of(ledger.verify())
+        assert report.reason == "blob_corrupted", report
+        assert report.blob_hash == digest, report
+        assert peak < large // 4, peak  # a full verify's walk of the directory hashes a file a piece at a time
+        assert f"more than the {size} bytes" in str(report.problem)

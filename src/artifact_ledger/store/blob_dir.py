@@ -340,25 +340,35 @@ class DirectoryBlobs(BlobStore):
             raise
         return fd
 
-    def _read_unverified(self, digest: str) -> bytes | None:
-        """The bytes of one blob's regular file as they are (None: no file); see :meth:`_open`."""
+    def _read_unverified(self, digest: str, size: int | None = None) -> bytes | None:
+        """The bytes of one blob's regular file as they are (None: no file); see :meth:`_open`. With
+        ``size`` (what the log or a manifest lists for it), at most ``size + 1`` bytes are read: a
+        longer file, copied or planted there, is never read into memory whole."""
         fd = self._open(digest)
         if fd is None:
             return None
         try:
             with os.fdopen(fd, "rb") as handle:
-                return handle.read()
+                return handle.read() if size is None else handle.read(max(size, 0) + 1)
         except OSError as exc:
             raise BlobStoreError(
                 f"blob {digest} at {self.path(digest)} cannot be read: {exc.strerror or exc}"
             ) from None
 
-    def _read(self, digest: str) -> bytes | None:
-        """The verified bytes of one blob, or None when it has no file."""
+    def _read(self, digest: str, size: int | None = None) -> bytes | None:
+        """The verified bytes of one blob, or None when it has no file. With ``size``, a file that
+        holds more or fewer bytes is :class:`CorruptBlobError` naming the hash, the path and the
+        size, and no more than ``size + 1`` bytes of it are read."""
         path = self.path(digest)
-        data = self._read_unverified(digest)
+        data = self._read_unverified(digest, size)
         if data is None:
             return None
+        if size is not None and len(data) != size:
+            held = f"more than the {size}" if len(data) > size else f"{len(data)} of the {size}"
+            raise CorruptBlobError(
+                f"blob {digest} at {path} is corrupted: it holds {held} bytes listed for it. The file was "
+                "changed or planted; restore it from a backup or a bundle"
+            )
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
             raise CorruptBlobError(
@@ -390,8 +400,8 @@ class DirectoryBlobs(BlobStore):
             )
         return True
 
-    def read_outside(self, digest: str) -> bytes | None:
-        return self._read(digest)
+    def read_outside(self, digest: str, size: int | None = None) -> bytes | None:
+        return self._read(digest, size)
 
     async def available(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}

@@ -118,9 +118,11 @@ class BlobStore:
         see :class:`~artifact_ledger.content.streams.ChunkStager`)."""
         raise NotImplementedError
 
-    def read_outside(self, digest: str) -> bytes | None:
+    def read_outside(self, digest: str, size: int | None = None) -> bytes | None:
         """The verified bytes of one blob from where this store keeps blobs outside the database,
-        on the calling thread; None when it has none there (always, for the database store)."""
+        on the calling thread; None when it has none there (always, for the database store).
+        ``size``: the size listed for it; a file of another size is refused having read no more
+        than ``size + 1`` bytes of it."""
         return None
 
     async def divert(self, rows: list[BlobRow]) -> list[BlobRow]:
