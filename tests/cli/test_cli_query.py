@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.cli import main
@@ -111,3 +112,27 @@ def test_out_of_range_numbers_and_escaped_keys_say_why(
         main(["--db", "sqlite+aiosqlite:///nowhere.db", "ls", "--where", bad])
     assert info.value.code == 2
     assert shown in capsys.readouterr().err
+
+
+def test_ls_where_over_a_row_that_is_not_json_is_drift(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A planted ``data`` that is not JSON: ``ls --where`` exits 4 with one line naming the artifact and
+    the remedy (docs/cli.md), not the database's "malformed JSON" or cast error; rebuild repairs it."""
+    ids = seed(db, tmp_path, monkeypatch)
+
+    async def plant() -> None:
+        async with Ledger.open(db) as ledger, ledger.engine.begin() as conn:
+            await conn.execute(text("UPDATE ledger_artifacts SET data = '{oops' WHERE id = :id"), {"id": ids[2]})
+
+    asyncio.run(plant())
+    capsys.readouterr()
+    for where in ("data.metadata.status=published", "tags~=contract"):
+        assert main(["--db", db, "ls", "--where", where]) == 4
+        err = capsys.readouterr().err
+        assert err.startswith(f"artifact-ledger: artifact {ids[2]} has a ledger_artifacts row that cannot be read")
+        assert "artifact-ledger rebuild" in err
+        assert err.count("\n") == 1
+    assert main(["--db", db, "rebuild"]) == 0
+    capsys.readouterr()
+    assert listed(capsys, "--db", db, "ls", "--where", "data.metadata.status=published") == ["d0", "d2"]

@@ -28,7 +28,7 @@ from ..store.json_paths import json_sql
 from ..store.recorder import Recorder
 from ..store.tables import stamp_reader
 from . import compile as sql
-from . import cursor
+from . import cursor, unreadable
 from .language import Node, Order, parse_order, parse_where
 from .prepared import fetch, prepare, shape
 
@@ -142,7 +142,7 @@ async def page(rec: Recorder, dialect: str, p: Plan) -> tuple[list[Any], str | N
         return out
 
     prepared, args = prepare((*key, at is instant), dialect, build, values)
-    rows = await fetch(rec, prepared, args)
+    rows = await _fetch(rec, prepared, args, present=not past)
     more = len(rows) > p.limit
     if more:
         del rows[p.limit :]
@@ -278,5 +278,18 @@ async def count(rec: Recorder, dialect: str, where: Any, as_of: datetime | None 
         return sql.bound(json_sql(dialect), node, [] if at is None else [at], past=past)
 
     prepared, args = prepare(("count", shape(node), past, with_levels, at is as_of), dialect, build, values)
-    found = await fetch(rec, prepared, args)
+    found = await _fetch(rec, prepared, args, present=not past)
     return int(found[0][0])
+
+
+async def _fetch(rec: Recorder, prepared: Any, args: Sequence[Any], *, present: bool) -> list[Any]:
+    """:func:`fetch`; a statement over the present that fails on a ``ledger_artifacts`` row whose
+    document is not JSON is :class:`ProjectionDriftError` naming it (:mod:`.unreadable`). The past
+    reads the log, whose damage ``verify`` and the chain report."""
+    try:
+        return await fetch(rec, prepared, args)
+    except Exception as error:
+        drift = await unreadable.drift_of(rec, error) if present else None
+        if drift is None:
+            raise
+        raise drift from error
