@@ -107,9 +107,12 @@ class BlobCheck:
         manifests: set[str] | None = None,
         *,
         now: Needed | None = None,
+        subjects: dict[int, tuple[object, object]] | None = None,
     ) -> None:
         self.driver = driver
         self.refs = refs
+        self.subjects = subjects if subjects is not None else {}
+        """(artifact id, version) of the event at a position of ``refs`` (the chain pass's)."""
         self.manifests = manifests if manifests is not None else set()
         self.now = now
         """Asks the log as committed now which missing blob files it still needs (None: nothing can
@@ -180,7 +183,7 @@ class BlobCheck:
             elif digest in still:
                 try:
                     back = await asyncio.to_thread(self._present, store, digest)
-                except CorruptBlobError as exc:
+                except LedgerError as exc:  # back, but changed or not readable
                     kept.append(Finding(finding.position, BLOB_CORRUPTED, str(exc), blob_hash=digest))
                     continue
                 if not back:
@@ -219,6 +222,10 @@ class BlobCheck:
         except CorruptBlobError as exc:
             self.checked += 1
             return Finding(position, BLOB_CORRUPTED, f"{exc} (the content of event {position})", blob_hash=digest)
+        except LedgerError as exc:  # a file that cannot be read (no permission, a socket, an I/O error)
+            self.checked += 1
+            artifact, of = self._subject(position)
+            return Finding(position, BLOB_CORRUPTED, f"{exc} ({of})", artifact_id=artifact, blob_hash=digest)
         if data is None:
             data = set_aside(store, digest)  # a run deleting it has not committed: the snapshot needs it
         if data is None:
@@ -238,6 +245,7 @@ class BlobCheck:
     async def _chunks(self, manifest: str) -> Finding | None:
         """Follow one chunk manifest: every chunk present and right, the whole content's hash and size."""
         position = self.refs[manifest][0]
+        artifact, subject = self._subject(position)
         of = f"content {manifest} of event {position}"
         try:
             streamed = decode_manifest(await self._blob(manifest, self.refs[manifest][1]))
@@ -251,9 +259,15 @@ class BlobCheck:
         for index, (digest, size) in enumerate(streamed.chunks):
             try:
                 data = await self._blob(digest, size)
-            except LedgerError as exc:
-                reason = BLOB_CORRUPTED if isinstance(exc, CorruptBlobError) else BLOB_MISSING
-                return Finding(position, reason, f"chunk {index} ({digest}) of {of}: {exc}", blob_hash=digest)
+            except LedgerError as exc:  # missing, corrupted, or a file that cannot be read
+                reason = BLOB_MISSING if isinstance(exc, MissingBlobError) else BLOB_CORRUPTED
+                return Finding(
+                    position,
+                    reason,
+                    f"chunk {index} ({digest}) of {of} ({subject}): {exc}",
+                    artifact_id=artifact,
+                    blob_hash=digest,
+                )
             self.checked += 1
             self.hashed.add(digest)
             if hashlib.sha256(data).hexdigest() != digest or len(data) != size:
@@ -275,6 +289,17 @@ class BlobCheck:
                 blob_hash=manifest,
             )
         return None
+
+    def _subject(self, position: int) -> tuple[str | None, str]:
+        """The artifact id of the event at ``position`` and words naming it, its version and the event."""
+        subject = self.subjects.get(position)
+        if subject is None:
+            return None, f"the content of event {position}"
+        artifact, version = (
+            bytes(v).decode("utf-8", "replace") if isinstance(v, bytes | bytearray | memoryview) else str(v)
+            for v in subject
+        )
+        return artifact, f"the content of artifact {artifact} version {version}, event {position}"
 
     async def _blob(self, digest: str, size: int | None = None) -> bytes:
         """One blob's bytes from the store or, with a directory store, its set-aside copy. A file is

@@ -287,6 +287,9 @@ class ChainCheck:
         """blob hash -> (the first checked position that references it, the size it recorded)."""
         self.manifests: set[str] = set()
         """The refs that are chunk manifests (content saved as a stream): the blob pass follows them."""
+        self.subjects: dict[int, tuple[object, object]] = {}
+        """(artifact id, version) of the event at each position in ``refs``, as stored: the blob pass
+        names them in a finding about a blob."""
         self.marks: dict[str, Any] = {}
         self.start_prev = codec.GENESIS_HASH
         self.format_2_from: int | None = None
@@ -390,6 +393,7 @@ class ChainCheck:
                         ref = _content_ref(payload)
                         if ref is not None and ref[0] not in refs:
                             refs[ref[0]] = (expected, ref[1])
+                            self.subjects[expected] = (row[2], row[3])
                             if ref[2] == "chunks":
                                 self.manifests.add(ref[0])
                     if row[4] in _RETENTION:

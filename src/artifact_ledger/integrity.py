@@ -163,7 +163,7 @@ class _Verifier:
         # after the pass, on a connection of its own. On an engine of one shared connection (in-memory
         # SQLite) no writer commits while this run holds it, and no second connection can be had.
         now = None if engine is None or shares_one_connection(engine) else partial(needed_now, engine)
-        self.blobs = BlobCheck(driver, self.chain.refs, self.chain.manifests, now=now)
+        self.blobs = BlobCheck(driver, self.chain.refs, self.chain.manifests, now=now, subjects=self.chain.subjects)
         self.artifacts_checked = 0
 
     def report(self, found: Finding | None) -> VerifyReport:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
+import socket
 import threading
 import tracemalloc
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, CorruptBlobError, Ledger
+from artifact_ledger.cli import main
 from artifact_ledger.content import streams
 from ledger_support import SECRET
 
@@ -154,3 +157,57 @@ async def test_an_oversized_chunk_file_is_refused_after_reading_its_chunk_and_a_
         assert report.blob_hash == digest, report
         assert peak < large // 4, peak  # a full verify's walk of the directory hashes a file a piece at a time
         assert f"more than the {size} bytes" in str(report.problem)
+
+
+# ---- a blob file verify cannot read ------------------------------------------------------------------------
+def make_unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put a socket where blob file ``path`` was: opening it fails (ENXIO) whoever runs the test, root
+    included, as a file without read permission or on a failing disk does (bound from its own
+    directory: a socket's path is limited to about a hundred bytes)."""
+    path.chmod(0o644)
+    path.unlink()
+    with monkeypatch.context() as here:
+        here.chdir(path.parent)
+        with socket.socket(socket.AF_UNIX) as bound:
+            bound.bind(path.name)
+    assert not os.access(path, os.F_OK) or not path.is_file()
+
+
+async def test_verify_reports_a_blob_file_it_cannot_read_and_checks_the_rest(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "blobs"
+    blobs = f"file://{root}"
+    data = payload(3 * CHUNK)
+    async with Ledger.open(url, blobs=blobs) as ledger:
+        async with ledger.manager() as manager:
+            await manager.save(ArtifactIn(data={"content": b"first, left alone"}))
+            streamed = await manager.save(ArtifactIn(data={"content": io.BytesIO(data)}))
+            late = await manager.save(ArtifactIn(data={"content": b"third, made unreadable"}))
+        positions = {e.artifact_id: e.position for e in await ledger.events_since(0)}
+        unreadable = hashlib.sha256(b"third, made unreadable").hexdigest()
+        make_unreadable(blob_path(root, unreadable), monkeypatch)
+        gone, _ = streamed.data["content"].chunks[1]
+        blob_path(root, gone).chmod(0o644)
+        blob_path(root, gone).unlink()
+        report = await ledger.verify()  # the earlier finding: the pass went on past the unreadable file
+        assert report.reason == "blob_missing", report
+        assert report.blob_hash == gone, report
+        assert report.broken_position == positions[str(streamed.id)], report
+        async with ledger.manager() as manager:  # the same bytes saved again write the chunk back
+            await manager.save(ArtifactIn(data={"content": io.BytesIO(data)}))
+        report = await ledger.verify()
+    assert report.reason == "blob_corrupted", report
+    assert report.blob_hash == unreadable, report
+    assert report.artifact_id == str(late.id), report
+    assert report.broken_position == positions[str(late.id)], report
+    problem = str(report.problem)
+    assert unreadable in problem, problem
+    assert str(blob_path(root, unreadable)) in problem, problem
+    assert "cannot be read" in problem, problem
+    assert f"artifact {late.id} version 1" in problem, problem
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["--db", url, "--blobs", blobs, "verify"]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN (blob_corrupted)" in out, out
+    assert str(late.id) in out.replace("\n", ""), out
