@@ -19,6 +19,7 @@ from typing import Any
 
 from . import codec
 from . import writer_structural as structural
+from .chunk_claims import check_claims
 from .clock import Clock
 from .content import EncodedContent
 from .content.streams import decode_manifest
@@ -319,12 +320,14 @@ class WriteBatch:
 
         Each chunk read again from the source must hash to what the first pass recorded
         (:class:`StreamChangedError` otherwise). Content whose source is gone (a
-        ``StreamedContent`` saved again) must already be stored here, chunks and all.
+        ``StreamedContent`` saved again) must already be stored here, chunks and all; one whose
+        manifest is new (a caller built it) is held to its chunks' bytes (:func:`check_claims`).
         A failure part-way leaves chunk rows in this transaction: the batch is marked aborted,
         so they roll back with it and are never committed.
         """
         streamed = decode_manifest(content.data)
-        if await self._stored_among([content.hash]):
+        known = bool(await self._stored_among([content.hash]))
+        if known:
             self.stored_blobs.add(content.hash)
             if not self.driver.blobs.external:
                 return  # rows of the database store are not deleted behind the ledger's back (its guard)
@@ -340,6 +343,8 @@ class WriteBatch:
                     f"({len(missing)} of its {len(streamed.chunks)} chunks are missing, the first {missing[0]}): "
                     "save the bytes themselves (a path, a file object or an async iterator)"
                 )
+            if not known:  # a manifest the caller built: its sizes and whole hash, against the bytes
+                await check_claims(self.driver, streamed)
             self.stored_blobs.update(present)
             return
         if all(h in present for h, _ in streamed.chunks):  # every chunk stored already: nothing to read again

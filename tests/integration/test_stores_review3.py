@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artifact_ledger import ArtifactIn, CorruptBlobError, Ledger
+from artifact_ledger import ArtifactIn, CorruptBlobError, InvalidArtifactDataError, Ledger, StreamedContent
 from artifact_ledger.cli import main
 from artifact_ledger.content import streams
 from ledger_support import SECRET
@@ -211,3 +211,42 @@ async def test_verify_reports_a_blob_file_it_cannot_read_and_checks_the_rest(
     out = capsys.readouterr().out
     assert "BROKEN (blob_corrupted)" in out, out
     assert str(late.id) in out.replace("\n", ""), out
+
+
+# ---- a StreamedContent a caller built ------------------------------------------------------------------------
+async def test_a_built_streamed_content_is_held_to_the_bytes_of_its_chunks(
+    blob_ledger: Ledger, blob_root: Path | None
+) -> None:
+    data = payload(2 * CHUNK + 100)
+    async with blob_ledger.manager() as manager:
+        real = (await manager.save(ArtifactIn(data={"content": io.BytesIO(data)}))).data["content"]
+        assert isinstance(real, StreamedContent)
+        (h0, s0), (h1, s1), (h2, s2) = real.chunks
+        before = await events(blob_ledger)
+        forged = [  # each can be true by its shape alone (sizes add up, 64 hex digits): only the bytes tell
+            (
+                StreamedContent(real.sha256, real.size, ((h0, 1000), (h1, s1 + 24), (h2, s2))),
+                rf"chunk 0 \({h0}\) holds {s0} bytes, not the 1000",
+            ),
+            (
+                StreamedContent(real.sha256, real.size, ((h0, s0), (h2, s1), (h1, s2))),
+                rf"chunk 1 \({h2}\) holds {s2} bytes, not the {s1}",
+            ),
+            (
+                StreamedContent(real.sha256, real.size, ((h1, s1), (h0, s0), (h2, s2))),
+                rf"its chunks hash to \w{{64}}, not {real.sha256}",
+            ),
+            (StreamedContent("ab" * 32, real.size, real.chunks), rf"its chunks hash to {real.sha256}, not {'ab' * 32}"),
+        ]
+        for content, message in forged:
+            with pytest.raises(InvalidArtifactDataError, match=r"streamed content .*" + message):
+                await manager.save(ArtifactIn(data={"content": content}))
+        assert await events(blob_ledger) == before
+        # A manifest that is true, made of chunks the ledger holds, is taken as it is: nothing copied.
+        swapped = data[CHUNK : 2 * CHUNK] + data[:CHUNK] + data[2 * CHUNK :]
+        files = len(stray_files(blob_root))
+        built = StreamedContent(hashlib.sha256(swapped).hexdigest(), real.size, ((h1, s1), (h0, s0), (h2, s2)))
+        saved = await manager.save(ArtifactIn(data={"content": built}))
+        assert await read_all(manager, saved.id) == swapped
+        assert len(stray_files(blob_root)) == files + (0 if blob_root is None else 1)  # its manifest alone
+        assert (await blob_ledger.verify()).ok
