@@ -20,6 +20,9 @@ LOCK_TIMEOUT_S = 30.0
 """How long a write waits for the ledger's write lock (or any lock) before ``LockTimeoutError``."""
 BUSY_TIMEOUT_S = LOCK_TIMEOUT_S  # the older name
 _SQLITE_MAX_MS = 2**31 - 1
+WAL_BOUND_PAGES = 10_000
+"""SQLite: the WAL's size (in pages, 40 MB of 4 KiB pages) past which a writer's commit folds it into
+the database file itself; below it the pool's checkpointer thread does, after commits."""
 """SQLite's busy_timeout is an int of milliseconds: ~24.8 days stands for "no limit"."""
 
 
@@ -81,7 +84,10 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
     connection opens (asyncpg ``server_settings``), so no write pays a round trip for it.
 
     SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL``
-    (durable at checkpoints, never corrupt), writers queue for the lock up to the lock
+    (durable at checkpoints, never corrupt), the WAL folded into the database file after commits
+    by a thread of the engine's own rather than by every hundredth commit
+    (``store/sqlite_checkpointer.py``; ``wal_autocheckpoint`` raised to :data:`WAL_BOUND_PAGES` as
+    the bound), writers queue for the lock up to the lock
     timeout, foreign keys on, and ``secure_delete`` on (freed bytes are zeroed, so what a
     redaction erases leaves the file). PostgreSQL: connections recycled after 30 minutes; no
     pre-ping (it would cost a round trip on every save, because a session hands its
@@ -114,6 +120,8 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
         options["connect_args"] = {**options.get("connect_args", {}), "timeout": busy_ms / 1000}
         engine = create_async_engine(parsed, **options)
 
+        own_workers = not memory and not {"creator", "async_creator"} & set(kwargs)
+
         def pragmas(dbapi_connection: Any) -> None:
             cursor = dbapi_connection.cursor()
             if not memory:
@@ -125,13 +133,17 @@ def create_engine(url: str | URL = DEFAULT_URL, *, lock_timeout: float | None = 
             # redaction's erased values and deleted blobs must not outlive it in the .db file.
             # Many SQLite builds (Debian's) default to this, others (python.org's) do not.
             cursor.execute("PRAGMA secure_delete=ON")
+            if own_workers:
+                # The WAL is folded after commits by the pool's checkpointer thread
+                # (store/sqlite_checkpointer.py); a writer folds it itself only past this bound.
+                cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BOUND_PAGES}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "connect")
         def _configure(dbapi_connection: Any, _record: Any) -> None:
             pragmas(dbapi_connection)
 
-        if not memory and not {"creator", "async_creator"} & set(kwargs):
+        if own_workers:
             # The write path and the reads of idle sessions run on connections of the ledger's
             # own (store/sqlite_threads.py), made with the same arguments and PRAGMAs.
             args, params = engine.dialect.create_connect_args(engine.url)

@@ -219,6 +219,8 @@ async def own_transaction(engine: AsyncEngine) -> AsyncIterator[Recorder]:
         else:
             if worker.in_transaction:  # the block ended without committing (nothing to write)
                 worker.reset()
+            else:
+                threads.committed()  # the WAL is folded on a thread of its own, not by a later commit
         finally:
             threads.release(worker)
         return

@@ -40,6 +40,8 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from .sqlite_checkpointer import Checkpointer
+
 __all__ = ["Worker", "Workers", "attach", "workers_of"]
 
 T = TypeVar("T")
@@ -221,6 +223,8 @@ class Workers:
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
+        self.checkpointer = Checkpointer(connect)
+        """Folds the WAL after commits, off the writers' path (``sqlite_checkpointer.py``)."""
         self._idle: list[Worker] = []
         self._lock = threading.Lock()  # the sync API runs the ledger on event loops in other threads
         self._generation = 0
@@ -241,11 +245,17 @@ class Workers:
                 return
         worker.close()
 
+    def committed(self) -> None:
+        """A worker of this pool committed a write: the checkpointer folds the WAL soon."""
+        self.checkpointer.nudge()
+
     def dispose(self) -> None:
-        """Close the idle workers and wait for them; those in use close when they come back."""
+        """Close the idle workers and the checkpointer's connection and wait for them; those in use
+        close when they come back."""
         with self._lock:
             idle, self._idle = self._idle, []
             self._generation += 1
+        self.checkpointer.stop()
         for worker in idle:
             worker.close()
         for worker in idle:
