@@ -95,15 +95,20 @@ async def stream_length(db: Executor, artifact_id: str) -> int:
     return int((await db.execute(stmt)).scalar_one())
 
 
-async def stream_erasures(db: Executor, artifact_id: str) -> dict[int, list[str]]:
+async def stream_erasures(
+    db: Executor, artifact_id: str, positions: tuple[int, int] | None = None
+) -> dict[int, list[str]]:
     """position -> what a redaction erased from that event of one artifact's stream, as dotted names
-    (``content``, ``data.email``); events with nothing erased are absent."""
+    (``content``, ``data.email``); events with nothing erased are absent. ``positions``: only the
+    events from the first to the last of these positions (a page of the stream)."""
     o, e = openings, events
     stmt = (
         select(o.c.position, o.c.erased)
         .join(e, e.c.position == o.c.position)
         .where(e.c.artifact_id == artifact_id, o.c.erased.is_not(None))
     )
+    if positions is not None:
+        stmt = stmt.where(e.c.position.between(*positions))
     found: dict[int, list[str]] = {}
     rows: Sequence[Any] = (await db.execute(stmt)).all()
     for row in rows:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 from ulid import ULID
 
-from . import arguments, codec, queries, temporal, unavailable
+from . import arguments, codec, history_pages, queries, temporal, unavailable
 from . import history as hist
 from .content.encoding import verify_blob
 from .content.streams import CHUNK_SIZE, StreamedContent
@@ -304,19 +304,21 @@ class Reads:
         self, aid: str, include_content: bool, *, skip: int = 0, size: int | None = None
     ) -> tuple[list[ArtifactVersion], int]:
         """Versions ``skip + 1`` to ``skip + size`` (all: ``size`` None) and how many there are. Only the
-        events up to the page's last are read and folded, and entries are built for the page's alone."""
+        page's events are folded, after the few earlier ones its first state is made of (``history_pages``),
+        and entries are built for the page's alone."""
         with translated():
             async with self.repo.core_reads() as db:
-                events = await queries.stream(db, aid, limit=None if size is None else skip + size)
-                # Counted after the events (a stream only grows): the total is never below what was read.
-                total = await queries.stream_length(db, aid) if size is not None else None
-                erased = await queries.stream_erasures(db, aid) if events else {}
-            if not events:
+                if size is None:
+                    events = await queries.stream(db, aid)
+                    read = history_pages.PageRead(events, 0, len(events), await queries.stream_erasures(db, aid))
+                else:
+                    read = await history_pages.read_page(db, aid, skip, size)
+            if not read.total:
                 raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
-            folded = hist.fold_versions(events, erased, skip=skip)
+            folded = hist.fold_versions(read.events, read.erased, skip=read.lead)
             if include_content:
                 await self._decode_versions(folded)
-        return [v for v, _ in folded], len(events) if total is None else total
+        return [v for v, _ in folded], read.total
 
     async def _decode_versions(self, folded: list[tuple[ArtifactVersion, Any]]) -> None:
         """Each version's content into its data; a redacted or expired one marked (see ``unavailable.py``)."""
