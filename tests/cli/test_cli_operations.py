@@ -131,7 +131,7 @@ def test_export_import_idempotent_identical_and_refusals(
     assert sorted(p.name for p in (one / "blobs").rglob("*")) == sorted(
         p.name for p in (tmp_path / "two" / "blobs").rglob("*")
     )
-    assert run("export", "two", cwd=tmp_path, db=target).returncode == 4  # never overwrites
+    assert run("export", "two", cwd=tmp_path, db=target).returncode == 2  # never overwrites: refused, nothing written
     conflict = run("import", str(other), cwd=tmp_path, db=target)
     assert conflict.returncode == 1  # a bundle that does not fit the ledger is bad input, not an environment failure
     assert "different history" in one_line_error(conflict)
