@@ -22,7 +22,6 @@ import base64
 import binascii
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import stat
@@ -32,7 +31,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from . import verify_bundle as _standalone
 from .errors import InvalidCheckpointError, MissingExtraError
+from .verify_bundle import signer_name
 
 __all__ = [
     "Checkpoint",
@@ -244,7 +245,7 @@ def _parse_signature(line: str) -> CheckpointSignature:
     parts = line.split(" ")
     if len(parts) != 3 or parts[0] != _DASH or not parts[1]:
         raise InvalidCheckpointError(f"the checkpoint line {line[:80]!r} is not a signature line ({_DASH} name sig)")
-    if not parts[1].isprintable() or any(c.isspace() for c in parts[1]):  # shown as written, on every terminal
+    if not signer_name(parts[1]):  # shown as written, on every terminal (verify_bundle's rule)
         raise InvalidCheckpointError(
             f"the checkpoint line {line[:80]!r} is not a signature line: its name {parts[1][:40]!r} holds a "
             "control, format or space character (a terminal would not show it as written)"
@@ -258,20 +259,22 @@ def _parse_signature(line: str) -> CheckpointSignature:
 
 
 def _key_id(name: str, public: bytes) -> str:
-    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public).digest()[:4].hex()
+    return _standalone.checkpoint_key_id(name, public)  # one derivation, the stdlib verifier's
 
 
 def parse_verifier_key(text: str) -> tuple[str, str, bytes]:
-    """(name, key id hex, public key) of a C2SP Ed25519 verifier key; :class:`InvalidCheckpointError` naming it."""
-    name, _, rest = text.strip().partition("+")
-    key_id, _, encoded = rest.partition("+")
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except binascii.Error:
-        raw = b""
-    if not name or len(key_id) != 8 or len(raw) != 33 or raw[:1] != _ED25519 or _key_id(name, raw[1:]) != key_id:
-        raise InvalidCheckpointError(f"{text[:80]!r} is not an Ed25519 verifier key (name+keyid+base64)")
-    return name, key_id, raw[1:]
+    """(name, key id hex, public key) of a C2SP Ed25519 verifier key; :class:`InvalidCheckpointError` naming it.
+
+    The rules are ``verify_bundle.parse_verifier_key``'s: a name a signature line can carry (printable, no
+    space), the key in canonical base64 (``validate=True`` alone takes extra padding), the algorithm byte 0x01
+    and the key id derived from the name and the key."""
+    found = _standalone.parse_verifier_key(text)
+    if found is None:
+        raise InvalidCheckpointError(
+            f"{text[:80]!r} is not an Ed25519 verifier key (name+keyid+base64, the key id derived from the name "
+            "and the key)"
+        )
+    return found
 
 
 def _ed25519() -> Any:

@@ -1581,6 +1581,31 @@ def _canonical_b64(text: str) -> bytes | None:
     return raw if base64.b64encode(raw).decode("ascii") == text else None
 
 
+def signer_name(name: str) -> bool:
+    """Whether ``name`` can name a signer: non-empty, printable, without a space of any kind (a signature
+    line or a verifier key carrying another name is refused, as the library refuses it)."""
+    return bool(name) and name.isprintable() and not any(c.isspace() for c in name)
+
+
+def checkpoint_key_id(name: str, public: bytes) -> str:
+    """The C2SP key id of an Ed25519 key: the first four bytes of SHA-256(name, newline, 0x01, key), in hex."""
+    return hashlib.sha256(name.encode() + b"\n" + b"\x01" + public).digest()[:4].hex()
+
+
+def parse_verifier_key(text: str) -> tuple[str, str, bytes] | None:
+    """(name, key id, public key) of a C2SP Ed25519 verifier key ``name+keyid+base64(0x01 || key)``, or None when
+    it is not one: a signer's name, the key in canonical base64, the algorithm byte 0x01 (Ed25519) and the key id
+    derived from the name and key (a key whose id is another key's is refused, never matched by that id)."""
+    name, _, rest = text.strip().partition("+")
+    key_id, _, encoded = rest.partition("+")
+    public = _canonical_b64(encoded) or b""
+    if not signer_name(name) or len(public) != 33 or public[:1] != b"\x01":
+        return None
+    if key_id != checkpoint_key_id(name, public[1:]):
+        return None
+    return name, key_id, public[1:]
+
+
 def parse_checkpoint(raw: bytes) -> dict[str, Any]:
     """A checkpoint note (C2SP signed note: origin, size, base64 root; a blank line; signature lines).
 
@@ -1616,6 +1641,11 @@ def parse_checkpoint(raw: bytes) -> dict[str, Any]:
         signed = (_canonical_b64(parts[2]) if len(parts) == 3 else None) or b""
         if len(parts) != 3 or parts[0] != "\u2014" or not parts[1] or len(signed) < 5:
             raise BundleFormatError(f"the checkpoint line {line[:80]!r} is not a signature line")
+        if not signer_name(parts[1]):  # shown as written, on every terminal
+            raise BundleFormatError(
+                f"the checkpoint line {line[:80]!r} is not a signature line: its name {parts[1][:40]!r} holds a "
+                "control, format or space character (a terminal would not show it as written)"
+            )
         signatures.append((parts[1], signed[:4], signed[4:]))
     return {
         "origin": origin,
@@ -1631,6 +1661,11 @@ def check_checkpoint(
 ) -> ProofReport:
     """A parsed checkpoint against a bundle's roots and, when ``cryptography`` is importable, its signatures."""
     detail: dict[str, Any] = {"origin": checkpoint["origin"], "size": checkpoint["size"], "root": checkpoint["root"]}
+    # The library's order: the note's signatures first (a note that is not authentic says nothing about a log),
+    # then its size and root against the events.
+    signed = _checkpoint_signatures(checkpoint, verifier_keys, detail)
+    if signed is not None:
+        return signed
     size = checkpoint["size"]
     if bundle_roots is not None:
         if size >= len(bundle_roots):
@@ -1648,22 +1683,34 @@ def check_checkpoint(
                 f"history up to position {size} differs (rewritten, or a fork)",
                 detail,
             )
+    return ProofReport(True, "checkpoint", None, detail)
+
+
+def _checkpoint_signatures(
+    checkpoint: dict[str, Any], verifier_keys: list[str], detail: dict[str, Any]
+) -> ProofReport | None:
+    """The refusal of a checkpoint whose signatures do not hold with ``verifier_keys`` (None: they hold, or
+    were not checked, which ``detail`` says)."""
+    keys: dict[tuple[str, str], list[bytes]] = {}
+    for key in verifier_keys:
+        parsed = parse_verifier_key(key)
+        if parsed is None:
+            return ProofReport(
+                False,
+                "checkpoint",
+                f"{key[:80]!r} is not an Ed25519 verifier key (name+keyid+base64, the key id derived from the "
+                "name and the key)",
+                detail,
+            )
+        keys.setdefault(parsed[:2], []).append(parsed[2])
     if not verifier_keys:
         detail["signatures"] = "not checked: no --key given"
-        return ProofReport(True, "checkpoint", None, detail)
+        return None
     try:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     except ImportError:
         detail["signatures"] = "not checked: the cryptography package is not installed"
-        return ProofReport(True, "checkpoint", None, detail)
-    keys: dict[tuple[str, str], list[bytes]] = {}
-    for key in verifier_keys:
-        name, _, rest = key.strip().partition("+")
-        key_id, _, encoded = rest.partition("+")
-        public = _canonical_b64(encoded) or b""
-        if not name or len(public) != 33 or public[:1] != b"\x01":
-            return ProofReport(False, "checkpoint", f"{key[:80]!r} is not an Ed25519 verifier key", detail)
-        keys.setdefault((name, key_id), []).append(public[1:])
+        return None
     verified = []
     for signer, signed_id, signature in checkpoint["signatures"]:
         candidates = keys.get((signer, signed_id.hex()), [])
@@ -1671,12 +1718,18 @@ def check_checkpoint(
             continue
         # a 32-bit key id can collide: the line verifies if any key of that name and id verifies it
         if not any(_ed25519_verifies(Ed25519PublicKey, public, signature, checkpoint["body"]) for public in candidates):
-            return ProofReport(False, "checkpoint", f"the signature of {signer} does not verify", detail)
+            return ProofReport(
+                False,
+                "checkpoint",
+                f"the signature of {signer} (key {signed_id.hex()}) on the checkpoint of size {checkpoint['size']} "
+                "does not verify: the checkpoint was edited or forged",
+                detail,
+            )
         verified.append(signer)
     if not verified:
-        return ProofReport(False, "checkpoint", "no signature by any of the keys given", detail)
+        return ProofReport(False, "checkpoint", f"signed by none of the {len(verifier_keys)} key(s) given", detail)
     detail["signatures"] = f"verified: {', '.join(verified)}"
-    return ProofReport(True, "checkpoint", None, detail)
+    return None
 
 
 def _ed25519_verifies(key_type: Any, public: bytes, signature: bytes, body: bytes) -> bool:

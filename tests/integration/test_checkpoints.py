@@ -20,7 +20,6 @@ from artifact_ledger import (
     InvalidCheckpointError,
     Ledger,
     MissingExtraError,
-    checkpoints,
 )
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.checkpoints import cosign
@@ -222,7 +221,7 @@ async def test_both_verifiers_check_the_notes_own_bytes_and_refuse_every_altered
 
 
 def test_a_key_id_collision_tries_every_key_of_that_name_and_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checkpoints, "_key_id", lambda name, public: "0badc0de")  # every key collides
+    monkeypatch.setattr(standalone, "checkpoint_key_id", lambda name, public: "0badc0de")  # every key collides
     first, second = CheckpointSigner.generate("witness.example"), CheckpointSigner.generate("witness.example")
     signed = cosign(Checkpoint(origin="artifact-ledger/01TEST", size=1, root="11" * 32), second)
     note = signed.note()
