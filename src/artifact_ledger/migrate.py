@@ -34,16 +34,17 @@ from .store.engine import create_engine
 from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems
 from .store.guards import repair_guards as _repair_guards
+from .store.link_index import create_link_index_ddl
 from .store.one_writer import one_writer
 from .store.recorder import recorder_for
 from .store.tables import aliases, events, holds, indexes, info, merkle_frontier, metadata
 
 T = TypeVar("T")
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 """The newest revision this version of artifact-ledger ships; ``Ledger.open`` expects the database there."""
 
-REVISIONS = (None, "0001", "0002", "0003", "0004", "0005", "0006", "0007")
+REVISIONS = (None, "0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
 """Every revision in order (``None``: base, nothing of the ledger)."""
 
 VERSION_TABLE = "ledger_alembic_version"
@@ -157,8 +158,7 @@ def _adopt(connection: Connection) -> None:
     existing = set(inspect(connection).get_table_names())
     if events.name not in existing:
         return
-    command.stamp(
-        config(connection),
+    revision = (
         "0001"
         if info.name not in existing
         else HEAD_REVISION
@@ -169,8 +169,17 @@ def _adopt(connection: Connection) -> None:
         if aliases.name in existing
         else "0003"
         if indexes.name in existing
-        else "0002",
+        else "0002"
     )
+    command.stamp(config(connection), revision)
+    if revision == HEAD_REVISION:
+        _log_indexes(connection)
+
+
+def _log_indexes(connection: Connection) -> None:
+    """The index revision 0008 adds, on tables stamped at the head without running it (``create_all``
+    made it only from 0008 on; without it a link write's log read scans the log)."""
+    connection.execute(text(create_link_index_ddl(connection.dialect.name)))
 
 
 def refuse_losing_events(connection: Connection, below: str, types: Sequence[str], what: str, loss: str) -> None:
@@ -299,6 +308,8 @@ async def stamp(url_or_engine: str | URL | AsyncEngine, revision: str = "head") 
     def work(connection: Connection) -> None:
         if current_revision_of(connection) is None:
             command.stamp(config(connection), revision)
+            if revision in ("head", HEAD_REVISION) and events.name in inspect(connection).get_table_names():
+                _log_indexes(connection)
 
     await _locked(url_or_engine, work)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from ulid import ULID
 
-from .alias_guard import alias_state, steps_then
+from .alias_guard import alias_state
 from .aliases import AliasState, checked_alias_name, decide_protect, decide_remove, decide_set
 from .ambient import current as current_attribution
 from .commands import flag_argument, version_argument
@@ -25,14 +25,13 @@ from .errors import (
     ArtifactNotFoundError,
     InvalidArgumentError,
     InvalidLinkError,
-    ProjectionDriftError,
     VersionNotFoundError,
 )
-from .events import LINK_ADDED, RecordedEvent
+from .events import RecordedEvent
 from .ids import id_text, parse_id
-from .lineage import DERIVED_FROM, LineageEdge, checked_kind, decide_link, decide_unlink, find_cycle
+from .lineage import DERIVED_FROM, LineageEdge, checked_kind, decide_link, decide_unlink
+from .link_guard import derived_from_path, links_from, stream_of
 from .provenance_reads import MAX_LINEAGE_DEPTH, Alias, AliasChange, Direction, ProvenanceReads
-from .store.provenance import provenance_statements
 from .writer import WriteBatch
 
 __all__ = ["MAX_LINEAGE_DEPTH", "Alias", "AliasChange", "Direction", "Provenance"]
@@ -174,42 +173,17 @@ class Provenance(ProvenanceReads):
             await batch.prefetch([src, dst])
             s = (src, await self._version_of(batch, src, src_version))
             d = (dst, await self._version_of(batch, dst, dst_version))
-            sql = provenance_statements(batch.driver.sql.dialect)
-            rows = await steps_then(batch, (sql.link_rows, (src, dst, kind, s[1], d[1]), False))
-            stream: tuple[str, int, bool] | None = None
-            if rows:
-                stream_id, held = rows[0][0], rows[0][2] is None
-                head = await batch.driver.fetch(sql.stream_head, stream_id)
-                if not head or (head[0][1] == LINK_ADDED) != held:
-                    raise ProjectionDriftError(
-                        f"the ledger_links rows of link stream {stream_id} ({src} {kind} {dst}) differ from its "
-                        "events; find the damage with `artifact-ledger verify`, repair with `artifact-ledger rebuild`",
-                        artifact_id=stream_id,
-                    )
-                stream = (stream_id, int(head[0][0]), held)
+            walk = kind == DERIVED_FROM and not remove
+            logged = await links_from(batch, [src, dst] if walk else [src])
+            stream = stream_of(logged, (kind, src, s[1], dst, d[1]))
             if remove:
                 decided = decide_unlink(kind, s, d, stream=stream)
             else:
-                cycle = await self._cycle(batch, src, dst) if kind == DERIVED_FROM else None
+                from_dst = {k: v for k, v in logged.items() if v.src_id == dst}
+                cycle = await derived_from_path(batch, src, dst, from_dst) if walk else None
                 decided = decide_link(kind, s, d, stream=stream, new_stream_id=id_text(batch.new_id), cycle=cycle)
             await batch._commit_events(decided, who)
             edge = LineageEdge(src, s[1], kind, dst, d[1])
             return edge if decided or not remove else None
 
         return await self.commands._write(link)
-
-    @staticmethod
-    async def _cycle(batch: WriteBatch, src: str, dst: str) -> list[str] | None:
-        """The derived_from path from ``dst`` up to ``src``, if there is one (one statement per hop)."""
-        sql = provenance_statements(batch.driver.sql.dialect)
-        pairs: list[tuple[str, str]] = []
-        seen = {dst}
-        frontier = [dst]
-        while frontier:
-            rows = await batch.driver.fetch(sql.derived_from_of, batch.driver.id_list(frontier), DERIVED_FROM)
-            pairs.extend((r[0], r[1]) for r in rows)
-            if any(r[1] == src for r in rows):
-                return find_cycle(src, dst, pairs)
-            frontier = sorted({r[1] for r in rows} - seen)
-            seen.update(frontier)
-        return None

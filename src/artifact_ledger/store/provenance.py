@@ -9,10 +9,26 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ClauseElement, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ClauseElement,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
+from .link_index import LINK_TYPES_SQL, SRC_OF_LINK
 from .statement_parts import _in_ids
 from .statements import ONE, REPLY_COLUMNS, ZERO, Statement, compile_for
 from .tables import aliases, artifacts, closure, events, links
@@ -116,18 +132,6 @@ class ProvenanceStatements:
                 update(k).where(k.c.stream_id == _p("stream_id"), current).values(valid_to=_p("position")),
                 ("position", "stream_id"),
             ),
-            "link_rows": (
-                select(*link_columns)
-                .where(
-                    k.c.src_id == _p("src_id"),
-                    k.c.dst_id == _p("dst_id"),
-                    k.c.kind == _p("kind"),
-                    k.c.src_version == _p("src_version"),
-                    k.c.dst_version == _p("dst_version"),
-                )
-                .order_by(k.c.valid_from.desc()),
-                ("src_id", "dst_id", "kind", "src_version", "dst_version"),
-            ),
             "stream_head": (
                 select(e.c.version, e.c.type)
                 .where(e.c.artifact_id == _p("stream_id"))
@@ -140,9 +144,37 @@ class ProvenanceStatements:
             "links_to": (select(*link_columns).where(_in_ids(dialect, k.c.dst_id), current), ("ids",)),
             "links_from_at": (select(*link_columns).where(_in_ids(dialect, k.c.src_id), at), ("ids", "position")),
             "links_to_at": (select(*link_columns).where(_in_ids(dialect, k.c.dst_id), at), ("ids", "position")),
-            "derived_from_of": (
-                select(k.c.src_id, k.c.dst_id).where(_in_ids(dialect, k.c.src_id), k.c.kind == _p("kind"), current),
-                ("ids", "kind"),
+            # The links from these artifacts, the log's word and the cache's in one statement (one round
+            # trip): tag 0, every link event whose source is one of them (stream, version, position,
+            # type, payload), through the partial index on ledger_events (store/link_index.py); tag 1,
+            # their open ledger_links rows (stream, valid_from, src_version, dst_version, kind, src_id,
+            # dst_id). In no order (a sort costs SQLite a temporary B-tree per side): the caller keeps
+            # each stream's highest version.
+            "links_checked_from": (
+                select(
+                    ZERO.label("tag"),
+                    e.c.artifact_id.label("stream_id"),
+                    e.c.version.cast(BigInteger).label("n1"),
+                    e.c.position.label("n2"),
+                    null().cast(BigInteger).label("n3"),
+                    e.c.type.cast(Text).label("s1"),
+                    e.c.payload.label("s2"),
+                    null().cast(Text).label("s3"),
+                )
+                .where(text(LINK_TYPES_SQL), _in_ids(dialect, literal_column(f"({SRC_OF_LINK[dialect]})")))
+                .union_all(
+                    select(
+                        ONE,
+                        k.c.stream_id,
+                        k.c.valid_from,
+                        k.c.src_version.cast(BigInteger),
+                        k.c.dst_version.cast(BigInteger),
+                        k.c.kind.cast(Text),
+                        k.c.src_id.cast(Text),
+                        k.c.dst_id.cast(Text),
+                    ).where(_in_ids(dialect, k.c.src_id), current)
+                ),
+                ("ids",),
             ),
             "all_links": (select(*link_columns).order_by(k.c.stream_id, k.c.valid_from), ()),
             # The link streams that ever named an artifact: each link row from or to it, current or closed.
