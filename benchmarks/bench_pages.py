@@ -1,13 +1,14 @@
 """Deep pages: the first and the last page of a long history, and of the alias listings.
 
     python benchmarks/bench_pages.py [--backend sqlite|postgresql|all] [--versions 20000]
-                                     [--aliases 10000] [--repeat 15]
+                                     [--aliases 10000] [--repeat 15] [--keyset]
 
 History: one artifact saved ``--versions`` times (one transaction), then
 ``history_paginated(id, page, 100)`` for the first page and for the last, alternating
 (medians). Aliases: ``--aliases`` aliases, all on one artifact, then
 ``GET /api/v1/aliases?page=N&size=100`` and ``GET /api/v1/artifacts/{id}/$aliases?page=N&size=100``
-through the HTTP app (httpx's ASGI transport, no network), first and last page. Prints one
+through the HTTP app (httpx's ASGI transport, no network), first and last page (``--keyset``: also
+``?limit=100`` and ``?limit=100&after=NAME`` for the last page). Prints one
 line per measurement, times in ms.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -84,8 +86,22 @@ async def run(backend: str, versions: int, aliases: int, repeat: int) -> None:
 
                     return get
 
+                def keyset(url: str, after: str | None) -> Callable[[], Awaitable[None]]:
+                    async def get() -> None:
+                        params = {"limit": PAGE} if after is None else {"limit": PAGE, "after": after}
+                        response = await client.get(url, params=params)
+                        assert response.status_code == 200, response.text
+                        assert len(response.json()["items"]) == min(PAGE, aliases)
+
+                    return get
+
                 urls = {"aliases": "/api/v1/aliases", "$aliases": f"/api/v1/artifacts/{aid}/$aliases"}
                 calls = {f"{k} {p}": listing(u, n) for k, u in urls.items() for p, n in (("first", 1), ("last", pages))}
+                if "--keyset" in sys.argv:  # limit/after (not in the code before it)
+                    before_last = f"alias-{(pages - 1) * PAGE - 1:06d}"
+                    for k, u in urls.items():
+                        calls[f"{k} keyset first"] = keyset(u, None)
+                        calls[f"{k} keyset last"] = keyset(u, before_last)
                 found = await _median_ms(calls, repeat)
             for name, ms in found.items():
                 print(f"{backend:10} GET {name} page of {aliases} aliases: {ms:.1f} ms")
@@ -97,6 +113,7 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=20_000)
     parser.add_argument("--aliases", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--keyset", action="store_true", help="also the keyset pages (limit/after) of the aliases")
     args = parser.parse_args()
     for backend in BACKENDS if args.backend == "all" else (args.backend,):
         asyncio.run(run(backend, args.versions, args.aliases, args.repeat))

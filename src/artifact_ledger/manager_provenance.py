@@ -97,9 +97,19 @@ class ProvenanceCalls:
         it, linked or unlinked it either way), oldest first; ``history(id)`` is its own versions."""
         return await self._provenance.provenance_history(id)
 
-    async def aliases(self, id: ULID | str | None = None) -> list[Alias]:
-        """The aliases pointing at artifact ``id`` (every alias when ``id`` is None), by name."""
-        return await self._provenance.aliases(id)
+    async def aliases(
+        self, id: ULID | str | None = None, *, limit: int | None = None, after: str | None = None
+    ) -> list[Alias]:
+        """The aliases pointing at artifact ``id`` (every alias when ``id`` is None), by name.
+
+        A keyset page: ``limit`` of them at most, and only those named after ``after`` (the last name
+        of the page before; ask for ``limit + 1`` to learn whether another page follows)."""
+        return await self._provenance.aliases(id, limit=limit, after=after)
+
+    async def aliases_paginated(self, page: int, size: int, *, id: ULID | str | None = None) -> tuple[list[Alias], int]:
+        """Page ``page`` (from 1) of ``size`` of :meth:`aliases` (those pointing at ``id``, or every
+        alias), and how many there are; a page past the end is empty."""
+        return await self._provenance.aliases_paginated(page, size, id)
 
     # ---- lineage ------------------------------------------------------------------------------------
     async def link(

@@ -28,8 +28,9 @@ from .events import ALIAS_EVENTS, LINK_EVENTS, PROVENANCE_EVENTS, STATE_EVENTS, 
 from .history import audit_entry
 from .ids import parse_id
 from .lineage import LineageEdge, LineageGraph, checked_kind
+from .store.alias_pages import alias_page_statements
 from .store.errors import translated
-from .store.provenance import provenance_statements
+from .store.provenance import ALIAS_COLUMNS, provenance_statements
 from .store.recorder import Recorder
 from .store.rows import event_from_row
 from .store.statement_parts import _in_ids
@@ -45,6 +46,8 @@ __all__ = ["MAX_LINEAGE_DEPTH", "Alias", "AliasChange", "Direction", "Provenance
 
 Direction = Literal["upstream", "downstream", "both"]
 MAX_LINEAGE_DEPTH = 10_000
+_ALL = 2**62
+"""The ``LIMIT`` of a keyset read of aliases without one."""
 
 
 class Alias(BaseModel):
@@ -204,14 +207,45 @@ class ProvenanceReads:
                 found = sorted((event_from_row(r, rec.read_ts, rec.read_bytes) for r in rows), key=lambda e: e.position)
         return [audit_entry(e) for e in found if _names(e, aid)]
 
-    async def aliases(self, id: ULID | str | None) -> list[Alias]:
+    async def aliases(self, id: ULID | str | None, *, limit: int | None, after: str | None) -> list[Alias]:
         aid = None if id is None else str(parse_id(id))
+        if limit is not None:
+            arguments.integer(limit, "limit", minimum=1, maximum=arguments.MAX_COUNT)
+        if after is not None and not isinstance(after, str):
+            raise InvalidArgumentError(f"after must be an alias name (a str), not {type(after).__name__}")
         await self.commands.sync()
         with translated():
             async with self.repo.reading() as rec:
-                sql = provenance_statements(rec.sql.dialect)
-                rows = await (rec.fetch(sql.all_aliases) if aid is None else rec.fetch(sql.aliases_of, aid))
-                return [_alias_model(r, rec) for r in rows if r[3] is not None]
+                if limit is None and after is None:
+                    sql = provenance_statements(rec.sql.dialect)
+                    rows = await (rec.fetch(sql.all_aliases) if aid is None else rec.fetch(sql.aliases_of, aid))
+                    return [_alias_model(r, rec) for r in rows if r[3] is not None]
+                pages = alias_page_statements(rec.sql.dialect)
+                scope = () if aid is None else (aid,)
+                count = _ALL if limit is None else limit
+                if after is None:
+                    rows = await rec.fetch(pages.first_all if aid is None else pages.first_of, *scope, count)
+                else:
+                    rows = await rec.fetch(pages.after_all if aid is None else pages.after_of, *scope, after, count)
+                return [_alias_model(r, rec) for r in rows]
+
+    async def aliases_paginated(self, page: int, size: int, id: ULID | str | None) -> tuple[list[Alias], int]:
+        aid = None if id is None else str(parse_id(id))
+        arguments.integer(page, "page", minimum=1, maximum=arguments.MAX_COUNT)
+        arguments.integer(size, "size", minimum=1, maximum=arguments.MAX_COUNT)
+        await self.commands.sync()
+        with translated():
+            async with self.repo.reading() as rec:
+                pages = alias_page_statements(rec.sql.dialect)
+                scope = () if aid is None else (aid,)
+                rows = await rec.fetch(
+                    pages.page_all if aid is None else pages.page_of, *scope, size, (page - 1) * size
+                )
+                if rows:
+                    total = int(rows[0][len(ALIAS_COLUMNS)])
+                else:  # past the end (or none at all): no row to carry the count
+                    total = int((await rec.fetch(pages.count_all if aid is None else pages.count_of, *scope))[0][0])
+                return [_alias_model(r, rec) for r in rows], total
 
     async def lineage(
         self,

@@ -331,6 +331,7 @@ class ArtifactManager(_Wrapper):
     alias_history = _blocking(_manager.ArtifactManager.alias_history)
     provenance_history = _blocking(_manager.ArtifactManager.provenance_history)
     aliases = _blocking(_manager.ArtifactManager.aliases)
+    aliases_paginated = _blocking(_manager.ArtifactManager.aliases_paginated)
     link = _blocking(_manager.ArtifactManager.link)
     unlink = _blocking(_manager.ArtifactManager.unlink)
     lineage = _blocking(_manager.ArtifactManager.lineage)

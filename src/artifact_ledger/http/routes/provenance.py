@@ -7,6 +7,7 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from ulid import ULID
 
 from ...lineage import LineageGraph
 from ...manager import ArtifactManager
@@ -20,6 +21,7 @@ from ..models import (
     AliasJson,
     ArtifactJson,
     AuditEntryJson,
+    CursorPage,
     LineageJson,
     LinkBody,
     LinkJson,
@@ -61,6 +63,46 @@ def alias_json(alias: Alias) -> dict[str, Any]:
     return alias.model_dump(mode="json")
 
 
+OptPageNo = Annotated[PageNumber | None, Query(description="chapkit's page number (default 1)")]
+OptPageSize = Annotated[PageLength | None, Query(description="chapkit's page size (default 100)")]
+Limit = Annotated[PageLength | None, Query(description="keyset page size")]
+After = Annotated[str | None, Query(description="the next_cursor of the previous keyset page (an alias name)")]
+PAGING = (
+    "With `page` and/or `size` (or neither): chapkit's page `{items,total,page,size,pages}` (default page 1 "
+    "of 100). With `limit` and/or `after`: one keyset page `{items, next_cursor}` (pass `next_cursor` back "
+    "as `after`; null on the last page); both ways at once is 400."
+)
+
+
+async def alias_listing(
+    manager: ArtifactManager, aid: ULID | None, page: int | None, size: int | None, limit: int | None, after: str | None
+) -> Response:
+    """One page of the aliases (of artifact ``aid``, or every alias), either way of paging."""
+    if limit is not None or after is not None:
+        if page is not None or size is not None:
+            raise Problem(
+                400,
+                "page/size (offsets) and limit/after (a cursor) are two ways of paging the list: use one",
+                kind="mixed-paging",
+            )
+        limit = limit or 100
+        found = await manager.aliases(aid, limit=limit + 1, after=after)
+        more = len(found) > limit
+        items = [alias_json(a) for a in found[:limit]]
+        return json_response({"items": items, "next_cursor": found[limit - 1].name if more else None})
+    page, size = page or 1, size or 100
+    listed, total = await manager.aliases_paginated(page, size, id=aid)
+    return json_response(
+        {
+            "items": [alias_json(a) for a in listed],
+            "total": total,
+            "page": page,
+            "size": size,
+            "pages": (total + size - 1) // size,
+        }
+    )
+
+
 def _expected(value: str | TargetBody | None) -> str | tuple[str, int] | None:
     if isinstance(value, TargetBody):
         return value.artifact_id if value.version is None else (value.artifact_id, value.version)
@@ -98,12 +140,14 @@ def register_aliases(router: APIRouter, service: Service, artifacts_prefix: str)
     @router.get(
         "",
         dependencies=reader,
-        response_model=Page[AliasJson],
+        response_model=Page[AliasJson] | CursorPage[AliasJson],
         summary="Every alias, by name",
+        description=PAGING,
     )
-    async def list_aliases(manager: Manager, page: PageNo = 1, size: PageSize = 100) -> Response:
-        found = await manager.aliases()
-        return json_response(_page([alias_json(a) for a in found], page, size))
+    async def list_aliases(
+        manager: Manager, page: OptPageNo = None, size: OptPageSize = None, limit: Limit = None, after: After = None
+    ) -> Response:
+        return await alias_listing(manager, None, page, size, limit, after)
 
     # The suffixed routes first: ``{name:path}`` alone would take ``x/$history`` as a name.
     @router.get(
@@ -205,15 +249,21 @@ def register_lineage(router: APIRouter, service: Service) -> None:
     @router.get(
         "/{entity_id}/$aliases",
         dependencies=reader,
-        response_model=Page[AliasJson],
+        response_model=Page[AliasJson] | CursorPage[AliasJson],
         summary="The aliases pointing at an artifact, by name",
-        description="404 for an unknown or deleted artifact.",
+        description=f"{PAGING} 404 for an unknown or deleted artifact.",
     )
-    async def aliases_of(entity_id: Id, manager: Manager, page: PageNo = 1, size: PageSize = 100) -> Response:
+    async def aliases_of(
+        entity_id: Id,
+        manager: Manager,
+        page: OptPageNo = None,
+        size: OptPageSize = None,
+        limit: Limit = None,
+        after: After = None,
+    ) -> Response:
         if not await manager.exists_by_id(entity_id):
             raise not_found(entity_id)
-        found = await manager.aliases(entity_id)
-        return json_response(_page([alias_json(a) for a in found], page, size))
+        return await alias_listing(manager, entity_id, page, size, limit, after)
 
     @router.get(
         "/{entity_id}/$provenance",
