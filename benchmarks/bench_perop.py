@@ -507,8 +507,9 @@ async def run_p(backend: str, s: Sizes, log: Log) -> list[Result]:
             Result(backend, f"{LABELS[kind]} @ {n:,}", TIME, o, f, "µs", TARGETS.get(kind), FLOOR_NOTES[kind], detail)
         )
     for kind, (us, ratio) in alone.items():
+        label = f"P info: {kind}'s statements alone, on the ledger's thread (op target ≤ {TARGETS[kind]:g}×)"
         results.append(
-            Result(backend, f"P info: {kind}'s statements alone, on the ledger's thread (op target ≤ {TARGETS[kind]:g}×)",
+            Result(backend, label,
                    TIME, us, medians[kind][1], "µs", None,
                    "the sqlite3 calls only (no Python of the ledger's around them), vs the floor's whole "
                    "operation; at or above the target, no leaner Python can meet it", {"ratio": ratio},
