@@ -71,6 +71,15 @@ async def delete_openings_after(conn: AsyncConnection, keep: int) -> None:
         await conn.exec_driver_sql(statement)
 
 
+async def lower_checkpoints(conn: AsyncConnection, keep: int) -> None:
+    """What a thorough attacker does after deleting the events past ``keep`` so that ``rebuild`` takes the
+    shortened log: the projections' checkpoints set back to ``keep`` (plain SQL: they are projection rows),
+    so no checkpoint past the end shows the deletion."""
+    from sqlalchemy import text
+
+    await conn.execute(text("UPDATE ledger_checkpoints SET position = :k WHERE position > :k"), {"k": keep})
+
+
 async def queued(committer: Committer, calls: list[Awaitable[Any]]) -> list[Any]:
     """Run ``calls`` so that they queue behind a busy committer, then release them as one group."""
     assert not committer.running

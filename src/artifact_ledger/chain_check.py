@@ -11,7 +11,7 @@ Then the projections' checkpoints are compared with the head (events removed or 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -596,6 +596,21 @@ class ChainCheck:
         found = await self.chain()
         return self.beyond_marks(found) if found is not None else None
 
+    def log_steps(self, *, full: bool) -> list[tuple[Callable[[], Awaitable[Finding | None]], str]]:
+        """The passes of ``verify`` that judge the log itself, in order, each with the reason of a row it
+        cannot read: the chain, ``ledger_info``'s format switch, the log against the projections'
+        checkpoints (and stray rows), the retention runs. ``rebuild`` runs the same ones (``full``)."""
+
+        async def checkpoints() -> Finding | None:
+            return await self.checkpoints(full=full)
+
+        return [
+            (self.read_marks_and_chain, MODIFIED),
+            (self.format_switch, MODIFIED),
+            (checkpoints, PROJECTION_DRIFT),
+            (self.retention_runs, MODIFIED),
+        ]
+
     async def format_switch(self) -> Finding | None:
         """``ledger_info``'s ``chain_format_2_from`` (where the writer starts sealing format 2) against the log.
 
@@ -645,7 +660,8 @@ class ChainCheck:
             if last > 0:
                 return Finding(None, PROJECTION_DRIFT, f"ledger_checkpoints is empty but the log holds {last} events")
             return None
-        for name, mark in sorted(self.marks.items()):
+        marks = sorted(self.marks.items(), key=lambda item: (type(item[1]) is not int, item[0]))
+        for name, mark in marks:  # a position first: a mark that is none must not hide one that shows tampering
             if type(mark) is not int:
                 return Finding(None, PROJECTION_DRIFT, f"the {name} checkpoint {mark!r} is not a position")
             if mark > last:

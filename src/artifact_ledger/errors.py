@@ -179,8 +179,10 @@ class IntegrityViolationError(LedgerError):
 
 class ChainBrokenError(LedgerError):
     """An event a command would rest on no longer matches its hash (its row or, under chain format 2,
-    its opening was changed outside the ledger): the command is refused and nothing is written. Find
-    the damage with ``artifact-ledger verify``. ``position`` names the event."""
+    its opening was changed outside the ledger): the command is refused and nothing is written. A
+    rebuild raises it for any log ``verify`` reports as tampered (events past the projections'
+    checkpoints or missing before them, stray rows, a forged retention run), not only a broken chain.
+    Find the damage with ``artifact-ledger verify``. ``position`` names the event (None: no event's)."""
 
     def __init__(self, message: str, *, position: int | None = None) -> None:
         super().__init__(message)

@@ -23,7 +23,7 @@ in order, each stopping at its first problem:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, NamedTuple
@@ -231,29 +231,31 @@ async def verify_connection(
     with translated():
         async with reading(conn) as driver:
             verifier = _Verifier(driver, since=anchor, trusted_head=trusted, progress=progress, engine=conn.engine)
-            steps = [
-                (verifier.chain.read_marks_and_chain, MODIFIED),
-                (verifier.chain.format_switch, MODIFIED),
-                (lambda: verifier.chain.checkpoints(full=not incremental), PROJECTION_DRIFT),
-                (verifier.chain.retention_runs, MODIFIED),
-            ]
+            steps = verifier.chain.log_steps(full=not incremental)
             if incremental:  # a full run compares the whole tree with the projections (drift.py)
                 steps.append((verifier.merkle_since, PROJECTION_DRIFT))
             if blobs:
                 steps.append((lambda: verifier.blobs.run(every=not incremental), BLOB_CORRUPTED))
             if check_projections:
                 steps.append((verifier.projections, PROJECTION_DRIFT))
-            found = None
-            for step, reason in steps:
-                try:
-                    found = await step()
-                except Exception as exc:
-                    found = _unreadable(exc, reason)
-                    if found is None:
-                        raise
-                if found is not None:
-                    break
-            return verifier.report(found)
+            return verifier.report(await first_finding(steps))
+
+
+async def first_finding(
+    steps: Sequence[tuple[Callable[[], Awaitable[Finding | None]], str]], *, past: str | None = None
+) -> Finding | None:
+    """The first problem the passes ``steps`` find, in order (text SQLite cannot read is a problem of the
+    step's reason). ``past``: a reason to pass over, going on with the next steps (``rebuild`` repairs drift)."""
+    for step, reason in steps:
+        try:
+            found = await step()
+        except Exception as exc:
+            found = _unreadable(exc, reason)
+            if found is None:
+                raise
+        if found is not None and found.reason != past:
+            return found
+    return None
 
 
 async def verify(

@@ -334,7 +334,10 @@ class Ledger:
             )
 
     async def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Replay the log into fresh projections in one transaction; returns the events replayed."""
+        """Replay the log into fresh projections in one transaction; returns the events replayed.
+
+        A log that ``verify``'s checks of the log report as tampered (anything but projection drift) is
+        :class:`ChainBrokenError` and nothing changes: a rebuild never resets the evidence of it."""
         with translated():
             # in-memory SQLite: its one connection is every writer's, so writers take turns with the replay
             async with one_writer(self.engine), self.engine.begin() as conn:

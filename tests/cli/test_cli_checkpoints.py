@@ -17,6 +17,7 @@ from artifact_ledger.checkpoint_dir import write_note
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.cli import main
 from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
+from ledger_support import lower_checkpoints
 
 
 async def run(url: str, *argv: str) -> int:
@@ -53,6 +54,7 @@ async def drop_newest(url: str, keep: int) -> None:
             await conn.execute(text("DELETE FROM ledger_openings WHERE position > :k"), {"k": keep})
             for statement in guard_ddl("ledger_openings", dialect):
                 await conn.execute(text(statement))
+            await lower_checkpoints(conn, keep)  # ... and the projections' checkpoints, or rebuild refuses
         await ledger.rebuild()
 
 

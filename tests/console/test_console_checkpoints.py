@@ -21,7 +21,7 @@ from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
 from artifact_ledger.checkpoint_dir import write_note
 from artifact_ledger.http import TokenAuth
 from artifact_ledger.store.tables import append_only_ddl
-from ledger_support import delete_openings_after
+from ledger_support import delete_openings_after, lower_checkpoints
 
 OpenPage = Callable[..., Any]
 WRITTEN = datetime(2026, 12, 5, 10, 2, 30, tzinfo=UTC)
@@ -42,6 +42,7 @@ async def drop_newest_and_rewrite(ledger: Ledger, keep: int, count: int) -> None
             await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
             await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
         await delete_openings_after(conn, keep)
+        await lower_checkpoints(conn, keep)
     await ledger.rebuild()
     async with ledger.manager() as manager:
         await manager.save_all([ArtifactIn(data={"forged": i}) for i in range(count)])

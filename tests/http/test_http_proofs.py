@@ -21,7 +21,7 @@ from test_http_serve import db_url, wait_until_up
 from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.store.tables import append_only_ddl
-from ledger_support import delete_openings_after
+from ledger_support import delete_openings_after, lower_checkpoints
 
 __all__ = ["db_url"]  # the fixture of a fresh database for a served process, shared with test_http_serve
 
@@ -45,6 +45,7 @@ async def drop_newest(engine: AsyncEngine, keep: int) -> None:
             await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
             await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
         await delete_openings_after(conn, keep)
+        await lower_checkpoints(conn, keep)
 
 
 def checked(document: dict[str, Any], roots: list[str] | None = None) -> standalone.ProofReport:

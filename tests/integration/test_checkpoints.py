@@ -25,7 +25,7 @@ from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.store.tables import append_only_ddl
 from artifact_ledger.transfer import export_ledger
-from ledger_support import SECRET, delete_openings_after
+from ledger_support import SECRET, delete_openings_after, lower_checkpoints
 
 
 async def saves(ledger: Ledger, count: int, tag: str) -> None:
@@ -47,6 +47,7 @@ async def drop_newest(engine: AsyncEngine, keep: int) -> None:
             await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
             await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
         await delete_openings_after(conn, keep)
+        await lower_checkpoints(conn, keep)
 
 
 async def test_a_checkpoint_is_a_signed_note_the_ledger_and_the_stdlib_verifier_check(

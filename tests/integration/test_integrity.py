@@ -10,11 +10,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_integrity_support import HISTORY_EVENTS, as_time, event_row, history, set_columns, tampered
 
-from artifact_ledger import ArtifactIn, ArtifactManager, HeadDigest, Ledger, chain_v2
+from artifact_ledger import ArtifactIn, ArtifactManager, ChainBrokenError, HeadDigest, Ledger, chain_v2
 from artifact_ledger.chain import envelope_bytes, event_hash
 from artifact_ledger.integrity import REASONS
 from artifact_ledger.store.recorder import reading
-from ledger_support import SECRET, delete_openings_after
+from ledger_support import SECRET, delete_openings_after, lower_checkpoints
 
 GENESIS = "0" * 64
 ENVELOPE = (
@@ -167,12 +167,22 @@ async def test_a_truncated_tail_is_caught_by_the_checkpoints_or_the_recorded_hea
         assert (report.broken_position, report.reason) == (7, "deleted")
         assert "projections were built from 8 events" in str(report.problem)
         assert report.head == (6, report.head_hash)
-        await ledger.rebuild()  # the attacker also replays the projections from the shortened log
+        marks = "SELECT projector, position FROM ledger_checkpoints ORDER BY projector"
+        async with engine.connect() as conn:
+            before = (await conn.execute(text(marks))).all()
+        with pytest.raises(ChainBrokenError, match="tampered \\(deleted: the projections were built from 8 events"):
+            await ledger.rebuild()  # a rebuild will not reset the checkpoints that show the deletion
+        async with tampered(engine) as conn:
+            assert (await conn.execute(text(marks))).all() == before  # nothing rebuilt
+            await lower_checkpoints(conn, 6)  # the attacker moves them back by hand
         report = await ledger.verify()  # but the openings of the deleted events are still there
         assert (report.broken_position, report.reason) == (7, "deleted")
         assert "ledger_openings holds the openings of events up to position 8" in str(report.problem)
+        with pytest.raises(ChainBrokenError, match="ledger_openings holds the openings"):
+            await ledger.rebuild()
         async with tampered(engine) as conn:
             await delete_openings_after(conn, 6)  # ... unless the attacker deletes them too
+        await ledger.rebuild()  # and replays the projections from the shortened log
         assert (await ledger.verify()).ok
         report = await ledger.verify(trusted_head=recorded)
     assert (report.broken_position, report.reason) == (7, "deleted")

@@ -27,7 +27,7 @@ from artifact_ledger.store.openings import opening_values
 from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
-from ledger_support import SECRET, make_format_1
+from ledger_support import SECRET, lower_checkpoints, make_format_1
 
 
 @pytest.fixture
@@ -351,7 +351,8 @@ async def test_a_redaction_refuses_an_event_whose_opening_was_changed(ledger: Le
 async def test_events_deleted_at_the_end_are_named_by_the_openings_they_leave(
     ledger: Ledger, engine: AsyncEngine
 ) -> None:
-    """A DBA deletes the newest events and rebuilds the projections: the openings left behind say so."""
+    """A DBA deletes the newest events and moves the projections' checkpoints back to the new end: the
+    openings left behind say so (and a rebuild, which would hide it, is refused)."""
     async with ledger.manager() as m:
         for i in range(4):
             await m.save(ArtifactIn(data={"i": i}))
@@ -362,9 +363,11 @@ async def test_events_deleted_at_the_end_are_named_by_the_openings_they_leave(
         await conn.execute(text("DELETE FROM ledger_events WHERE position > 2"))
         for statement in guard_ddl("ledger_events", dialect):
             await conn.exec_driver_sql(statement)
-    await ledger.rebuild()
+        await lower_checkpoints(conn, 2)
     report = await ledger.verify()
     assert not report.ok
     assert report.broken_position == 3
     assert report.problem is not None
     assert "ledger_openings holds the openings of events up to position 4" in report.problem
+    with pytest.raises(ChainBrokenError, match="ledger_openings holds the openings of events up to position 4"):
+        await ledger.rebuild()

@@ -9,10 +9,14 @@ the parents' paths (read in one query) and inserted as plain rows. The rows writ
 ones the projector writes for the same events (tests compare rebuilt tables with the live
 ones row for row).
 
-The log is replayed only once its chain holds (the chain pass of ``verify``, under the write lock,
-before anything is cleared): a forged or edited event would otherwise be projected, served by reads
-and built on by the next write, and the checkpoints that showed it was never appended would be reset.
-A broken chain is :class:`ChainBrokenError` and the projections stay as they were.
+The log is replayed only once it passes ``verify``'s checks of the log itself (under the write lock,
+before anything is cleared): the chain, ``ledger_info``'s format switch, the log against the
+projections' checkpoints (events past them, the log ending before them, rows outside the positions,
+openings past the end) and the retention runs; only projection drift, which a rebuild repairs, is let
+through. A forged or edited event would otherwise be projected, served by reads and built on by the
+next write, and the checkpoints that showed it was never appended (or that events were dropped) would
+be reset, wiping the evidence. A tampered log is :class:`ChainBrokenError` and the projections stay as
+they were.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ async def rebuild(driver: Recorder, progress: Callable[[int], None] | None = Non
     the old projections or the rebuilt ones, never a half-built state.
     """
     await driver.lock()
-    await _chain_holds(driver)
+    await _log_holds(driver)
     sql = driver.sql
     for clear in (sql.clear_parent_history, sql.clear_closure, sql.clear_artifacts, sql.clear_checkpoints):
         await driver.execute(clear)
@@ -94,30 +98,32 @@ def unreplayable(position: Any, exc: Exception) -> ChainBrokenError:
     )
 
 
-async def _chain_holds(driver: Recorder) -> None:
-    """Refuse to rebuild from a log whose hash chain does not hold (see the module's docstring)."""
-    from ..chain_check import ChainCheck  # it imports the integrity module, which imports the projections'
+async def _log_holds(driver: Recorder) -> None:
+    """Refuse to rebuild from a log that ``verify`` reports as tampered (see the module's docstring)."""
+    # chain_check imports the integrity module, which imports the projections'
+    from ..chain_check import ChainCheck
+    from ..integrity import PROJECTION_DRIFT, first_finding
 
-    check = ChainCheck(driver, since=None, trusted_head=None, progress=None)
+    steps = ChainCheck(driver, since=None, trusted_head=None, progress=None).log_steps(full=True)
     if driver.connection.dialect.name == "postgresql":
         # The pass reads through cursors that stay open until their (sub)transaction ends, and an open
         # cursor on ledger_events would stop the rebuild's own index DDL: read inside a savepoint, then
         # roll it back (it wrote nothing), which closes them.
         await driver.connection.exec_driver_sql("SAVEPOINT artifact_ledger_rebuild_chain")
-        found = await check.read_marks_and_chain()
+        found = await first_finding(steps, past=PROJECTION_DRIFT)
         await driver.connection.exec_driver_sql("ROLLBACK TO SAVEPOINT artifact_ledger_rebuild_chain")
         await driver.connection.exec_driver_sql("RELEASE SAVEPOINT artifact_ledger_rebuild_chain")
     else:
-        found = await check.read_marks_and_chain()
+        found = await first_finding(steps, past=PROJECTION_DRIFT)
     if found is None:
         return
     where = f"event {found.position}" if found.position is not None else "the log"
     raise ChainBrokenError(
-        f"cannot rebuild the projections from {where}: the log's chain does not hold ({found.reason}: "
-        f"{found.problem}). A rebuild would project what was forged into reads and writes, so nothing was "
-        "rebuilt (the projections are as they were). Keep a copy of the database as evidence, see "
-        "`artifact-ledger verify` and docs/guides/integrity.md ('When the check fails'), and restore the log "
-        "from a backup or an exported bundle",
+        f"cannot rebuild the projections from {where}: verify reports the log as tampered ({found.reason}: "
+        f"{found.problem}). A rebuild would project it into reads and writes and reset the checkpoints that "
+        "show it, so nothing was rebuilt (the projections are as they were). Keep a copy of the database as "
+        "evidence, see `artifact-ledger verify` and docs/guides/integrity.md ('When the check fails'), and "
+        "restore the log from a backup or an exported bundle",
         position=found.position,
     )
 
