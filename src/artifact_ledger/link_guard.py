@@ -6,7 +6,7 @@ answered by ``ledger_links`` alone, a cache anyone with the database credentials
 deleted row hid a derived_from edge from the cycle walk and let a cycle into the log, a planted one
 made a cycle the log does not hold, and a link whose row was gone was linked again as a second
 stream or taken for absent by ``unlink``. Now each look reads the link events of those artifacts
-from the log (one seek each on the partial index of ``store/link_index.py``), folds them to the
+from the log (one seek each on the partial index of ``store/log_indexes.py``), folds them to the
 links each stream holds, and compares the open ``ledger_links`` rows from the same artifacts with
 them, in the same pipeline: any difference (a row missing, planted, closed, reopened, repointed or
 with another ``valid_from``) refuses the write with :class:`ProjectionDriftError`; otherwise the

@@ -34,7 +34,7 @@ from .store.engine import create_engine
 from .store.errors import translated
 from .store.guards import assign_ledger_id, guard_problems
 from .store.guards import repair_guards as _repair_guards
-from .store.link_index import create_link_index_ddl
+from .store.log_indexes import create_log_indexes_ddl
 from .store.one_writer import one_writer
 from .store.recorder import recorder_for
 from .store.tables import aliases, events, holds, indexes, info, merkle_frontier, metadata
@@ -177,9 +177,10 @@ def _adopt(connection: Connection) -> None:
 
 
 def _log_indexes(connection: Connection) -> None:
-    """The index revision 0008 adds, on tables stamped at the head without running it (``create_all``
-    made it only from 0008 on; without it a link write's log read scans the log)."""
-    connection.execute(text(create_link_index_ddl(connection.dialect.name)))
+    """The indexes revision 0008 adds, on tables stamped at the head without running it (``create_all``
+    made them only from 0008 on; without them a link or alias write's log read scans the log)."""
+    for statement in create_log_indexes_ddl(connection.dialect.name):
+        connection.execute(text(statement))
 
 
 def refuse_losing_events(connection: Connection, below: str, types: Sequence[str], what: str, loss: str) -> None:

@@ -27,7 +27,7 @@ from artifact_ledger import (
     create_engine,
     migrate,
 )
-from artifact_ledger.store.link_index import LINK_SRC_INDEX
+from artifact_ledger.store.log_indexes import LOG_INDEXES
 from ledger_support import SECRET
 
 DF = "derived_from"
@@ -202,32 +202,33 @@ _INDEXES = {
 }
 
 
-async def test_the_log_s_link_index_comes_with_revision_0008_and_goes_with_it(url: str) -> None:
+async def test_the_log_s_indexes_come_with_revision_0008_and_go_with_it(url: str) -> None:
     engine = create_engine(url)
     try:
         await migrate.upgrade(engine, "0007")
         async with engine.connect() as conn:
-            assert LINK_SRC_INDEX not in await conn.run_sync(_index_names)
+            assert not set(LOG_INDEXES) & await conn.run_sync(_index_names)
         await migrate.upgrade(engine)
         async with engine.connect() as conn:
-            assert LINK_SRC_INDEX in await conn.run_sync(_index_names)
+            assert set(LOG_INDEXES) <= await conn.run_sync(_index_names)
         await migrate.downgrade(engine, "0007")
         async with engine.connect() as conn:
-            assert LINK_SRC_INDEX not in await conn.run_sync(_index_names)
+            assert not set(LOG_INDEXES) & await conn.run_sync(_index_names)
     finally:
         await engine.dispose()
 
 
-async def test_create_all_makes_the_log_s_link_index(engine: AsyncEngine) -> None:
+async def test_create_all_makes_the_log_s_indexes(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
-        assert LINK_SRC_INDEX in await conn.run_sync(_index_names)
+        assert set(LOG_INDEXES) <= await conn.run_sync(_index_names)
 
 
-async def test_tables_made_by_an_older_create_all_get_the_index_when_adopted(engine: AsyncEngine) -> None:
+async def test_tables_made_by_an_older_create_all_get_the_indexes_when_adopted(engine: AsyncEngine) -> None:
     """``create_all`` before revision 0008 made no such index; stamping those tables at the head adds it."""
     async with engine.begin() as conn:
-        await conn.execute(text(f"DROP INDEX {LINK_SRC_INDEX}"))
+        for name in LOG_INDEXES:
+            await conn.execute(text(f"DROP INDEX {name}"))
     async with Ledger.open(engine, secret=SECRET, create=True):
         pass
     async with engine.connect() as conn:
-        assert LINK_SRC_INDEX in await conn.run_sync(_index_names)
+        assert set(LOG_INDEXES) <= await conn.run_sync(_index_names)

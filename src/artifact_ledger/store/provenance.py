@@ -23,12 +23,13 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
-from .link_index import LINK_TYPES_SQL, SRC_OF_LINK
+from .log_indexes import ALIAS_NAME, ALIAS_TARGET, ALIAS_TYPES_SQL, LINK_SRC, LINK_TYPES_SQL, key_of
 from .statement_parts import _in_ids
 from .statements import ONE, REPLY_COLUMNS, ZERO, Statement, compile_for
 from .tables import aliases, artifacts, closure, events, links
@@ -53,25 +54,29 @@ class ProvenanceStatements:
             index_elements=[a.c.name], set_={n: upsert.excluded[n] for n in ALIAS_COLUMNS if n != "name"}
         )
 
-        # The alias row with the log's word on it: the version and payload of its stream's last event
-        # (two seeks on the log's (artifact_id, version) key).
-        def last(column: Any) -> Any:
-            return (
-                select(column)
-                .where(e.c.artifact_id == a.c.stream_id)
-                .order_by(e.c.version.desc())
-                .limit(ONE)
-                .offset(ZERO)
-                .correlate(a)
-                .scalar_subquery()
+        # The head event of each alias stream the log holds with an event matching ``where`` (through
+        # the partial indexes of store/log_indexes.py): the log's word on alias names and targets.
+        head, later = e.alias("head"), e.alias("later")
+
+        def alias_heads(where: Any) -> Any:
+            top = select(func.max(later.c.version)).where(later.c.artifact_id == e.c.artifact_id).scalar_subquery()
+            streams = select(e.c.artifact_id, top).where(text(ALIAS_TYPES_SQL), where)
+            return select(head.c.artifact_id, head.c.version, head.c.payload, head.c.position).where(
+                tuple_(head.c.artifact_id, head.c.version).in_(streams)  # each stream at its highest version
             )
 
-        alias_checked = select(*alias_columns, last(e.c.version), last(e.c.payload)).where(a.c.name == _p("name"))
         current = k.c.valid_to.is_(None)
         at = and_(k.c.valid_from <= _p("position"), or_(k.c.valid_to.is_(None), k.c.valid_to > _p("position")))
         built: dict[str, tuple[ClauseElement, tuple[str, ...]]] = {
             "upsert_alias": (upsert, ALIAS_COLUMNS),
-            "alias_checked": (alias_checked, ("name",)),
+            "alias_heads_named": (
+                alias_heads(literal_column(f"({key_of(dialect, ALIAS_NAME)})") == _p("name")),
+                ("name",),
+            ),
+            "alias_heads_targeting": (
+                alias_heads(_in_ids(dialect, literal_column(f"({key_of(dialect, ALIAS_TARGET)})"))),
+                ("ids",),
+            ),
             "alias_row": (select(*alias_columns).where(a.c.name == _p("name")), ("name",)),
             # resolve_alias in one statement: the aliased artifact's reply row (REPLY_COLUMNS) and
             # the alias's artifact id and version; no row when there is no alias of that name.
@@ -146,7 +151,7 @@ class ProvenanceStatements:
             "links_to_at": (select(*link_columns).where(_in_ids(dialect, k.c.dst_id), at), ("ids", "position")),
             # The links from these artifacts, the log's word and the cache's in one statement (one round
             # trip): tag 0, every link event whose source is one of them (stream, version, position,
-            # type, payload), through the partial index on ledger_events (store/link_index.py); tag 1,
+            # type, payload), through the partial index on ledger_events (store/log_indexes.py); tag 1,
             # their open ledger_links rows (stream, valid_from, src_version, dst_version, kind, src_id,
             # dst_id). In no order (a sort costs SQLite a temporary B-tree per side): the caller keeps
             # each stream's highest version.
@@ -161,7 +166,7 @@ class ProvenanceStatements:
                     e.c.payload.label("s2"),
                     null().cast(Text).label("s3"),
                 )
-                .where(text(LINK_TYPES_SQL), _in_ids(dialect, literal_column(f"({SRC_OF_LINK[dialect]})")))
+                .where(text(LINK_TYPES_SQL), _in_ids(dialect, literal_column(f"({key_of(dialect, LINK_SRC)})")))
                 .union_all(
                     select(
                         ONE,

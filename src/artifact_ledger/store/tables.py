@@ -38,7 +38,7 @@ from .guard_ddl import (
     guard_ddl,
     no_replace_ddl,
 )
-from .link_index import create_link_index_ddl, drop_link_index_ddl
+from .log_indexes import create_log_indexes_ddl, drop_log_indexes_ddl
 
 __all__ = [  # the tables, and the guard DDL (in guard_ddl.py) importable from here as before
     "APPEND_ONLY_TABLES",
@@ -408,9 +408,11 @@ for _table in (events, blobs, info, openings):
         for _statement in drop_append_only_ddl(_table.name, _dialect):
             event.listen(_table, "before_drop", _ddl(_statement).execute_if(dialect=_dialect))
 event.listen(info, "after_create", _assign_ledger_id)
-for _dialect in ("sqlite", "postgresql"):  # revision 0008: the log's link events by source (link_index.py)
-    event.listen(events, "after_create", _ddl(create_link_index_ddl(_dialect)).execute_if(dialect=_dialect))
-    event.listen(events, "before_drop", _ddl(drop_link_index_ddl(_dialect)).execute_if(dialect=_dialect))
+for _dialect in ("sqlite", "postgresql"):  # revision 0008: the log's provenance indexes (log_indexes.py)
+    for _statement in create_log_indexes_ddl(_dialect):
+        event.listen(events, "after_create", _ddl(_statement).execute_if(dialect=_dialect))
+    for _statement in drop_log_indexes_ddl(_dialect):
+        event.listen(events, "before_drop", _ddl(_statement).execute_if(dialect=_dialect))
 
 
 def table_names() -> list[str]:
