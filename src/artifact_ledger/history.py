@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from ulid import ULID
 
-from . import codec, queries, temporal
+from . import codec, history_pages, queries, temporal
 from .clock import ensure_utc
 from .decide import ArtifactState, evolve, is_artifact_stream, not_an_artifact, version_not_found
 from .errors import ArtifactNotFoundError
@@ -226,10 +226,21 @@ def diff_states(
     )
 
 
+async def _state_at(db: Executor, artifact_id: str, version: int, latest: int) -> tuple[ArtifactVersion, ArtifactState]:
+    """The entry and state of the ``version``-th event of one stream (see :func:`diff`)."""
+    read = await history_pages.read_one(db, artifact_id, version)
+    folded = fold_versions(read.events, skip=read.lead)
+    if not folded:  # a stream with fewer events than its highest version says (a damaged log)
+        raise version_not_found(artifact_id, version, latest)
+    return folded[-1]
+
+
 async def diff(
     db: Executor, artifact_id: str, v1: int, v2: int | None
 ) -> tuple[ArtifactDiff, tuple[ContentRef | None, ContentRef | None]]:
-    """Fold the stream up to the later version once; levels from the temporal closure.
+    """Each version's state from the few events it is made of (``history_pages.read_one``: the
+    last one before it that sets each field, and its own), not from the fold of every event
+    before it; levels from the temporal closure.
 
     Also returns the content references of both versions (for the content diff)."""
     for v in (v1, v2):
@@ -238,8 +249,9 @@ async def diff(
     latest = await check_stream(db, artifact_id, v1)
     to_version = latest if v2 is None else v2
     await check_stream(db, artifact_id, to_version)
-    folded = fold_versions(await queries.stream_upto(db, artifact_id, max(v1, to_version)))
-    (a_version, a_state), (b_version, b_state) = folded[v1 - 1], folded[to_version - 1]
+    # The later version first: a damaged log fails as the fold of every event up to it did.
+    states = {v: await _state_at(db, artifact_id, v, latest) for v in sorted({v1, to_version}, reverse=True)}
+    (a_version, a_state), (b_version, b_state) = states[v1], states[to_version]
     levels = [await temporal.level_at(db, artifact_id, v.position) for v in (a_version, b_version)]
     result = diff_states(artifact_id, (v1, to_version), (a_state, b_state), (levels[0], levels[1]))
     return result, (a_state.content, b_state.content)

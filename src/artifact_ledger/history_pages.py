@@ -54,21 +54,39 @@ async def read_page(db: Executor, artifact_id: str, skip: int, size: int) -> Pag
     page never holds more than the total it comes with. Its versions are 1 to n (the log's
     ``(artifact_id, version)`` key is unique) when the count, the lowest and the highest say so:
     the page is then a range of that key, otherwise an ``OFFSET``."""
+    return await _read(db, artifact_id, await _extent(db, artifact_id), skip, size)
+
+
+async def read_one(db: Executor, artifact_id: str, nth: int | None) -> PageRead:
+    """The ``nth`` event of one stream (its last: None) after the few earlier ones its state is made
+    of: what a read of one version (``diff``, ``open_content(version=)``) folds. No event (only the
+    total) when the stream has fewer than ``nth``."""
+    extent = await _extent(db, artifact_id)
+    return await _read(db, artifact_id, extent, extent[0] - 1 if nth is None else nth - 1, 1)
+
+
+async def _extent(db: Executor, artifact_id: str) -> tuple[int, int, int]:
+    """The stream's number of events, its lowest and its highest version (0s when it has none)."""
     e = events
-    mine = e.c.artifact_id == artifact_id
-    length = select(func.count(), func.min(e.c.version), func.max(e.c.version)).where(mine)
+    length = select(func.count(), func.min(e.c.version), func.max(e.c.version)).where(e.c.artifact_id == artifact_id)
     count, low, high = tuple((await db.execute(length)).one())
+    return int(count), int(low or 0), int(high or 0)
+
+
+async def _read(db: Executor, artifact_id: str, extent: tuple[int, int, int], skip: int, size: int) -> PageRead:
+    e = events
+    count, low, high = extent
     if not count:
         return PageRead([], 0, 0, {})
-    stream = select(e).where(mine).order_by(e.c.version)
+    stream = select(e).where(e.c.artifact_id == artifact_id).order_by(e.c.version)
     if low == 1 and high == count:
         stmt = stream.where(e.c.version.between(skip + 1, min(skip + size, high)))
     else:
         stmt = stream.where(e.c.version <= high).offset(skip).limit(size)
-    page = [event_from_core(r) for r in (await db.execute(stmt)).all()] if skip < count else []
+    page = [event_from_core(r) for r in (await db.execute(stmt)).all()] if 0 <= skip < count else []
     erased = await stream_erasures(db, artifact_id, (page[0].position, page[-1].position)) if page else {}
     lead = await _lead(db, artifact_id, page[0].version - 1 if page else high) if skip else []
-    return PageRead(lead + page, len(lead), int(count), erased)
+    return PageRead(lead + page, len(lead), count, erased)
 
 
 async def _lead(db: Executor, artifact_id: str, upto: int) -> list[RecordedEvent]:

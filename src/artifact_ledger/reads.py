@@ -62,10 +62,12 @@ def redacted(aid: str, version: int) -> ContentNotFoundError:
     return unavailable.redacted(aid, version).error()
 
 
-def _content_of(aid: str, folded: Sequence[tuple[Any, Any]], version: int | None) -> ContentRef:
-    """The content reference of ``version`` (the latest when None) of one artifact's folded stream."""
-    if not folded:
+def _content_of(aid: str, read: history_pages.PageRead, version: int | None) -> ContentRef:
+    """The content reference of ``version`` (the latest when None) of one artifact's stream, from
+    the events its state is made of (:func:`history_pages.read_one`)."""
+    if not read.total:
         raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+    folded = hist.fold_versions(read.events, skip=read.lead)
     if version is None:
         state = folded[-1][1]
         if state.deleted:
@@ -75,11 +77,11 @@ def _content_of(aid: str, folded: Sequence[tuple[Any, Any]], version: int | None
                 artifact_id=aid,
             )
     else:
-        if version > len(folded):
+        if version > read.total:
             raise VersionNotFoundError(
-                f"artifact {aid} has no version {version}; its latest is {len(folded)}", artifact_id=aid
+                f"artifact {aid} has no version {version}; its latest is {read.total}", artifact_id=aid
             )
-        state = folded[version - 1][1]
+        state = folded[-1][1]
     ref: ContentRef | None = None if state.deleted else state.content
     if ref is not None and ref.codec == REDACTED_CODEC:
         raise redacted(aid, state.version)
@@ -354,8 +356,8 @@ class Reads:
         await self._sync()
         with translated():
             async with self.repo.core_reads() as db:
-                events = await queries.stream(db, aid)
-        ref = _content_of(aid, hist.fold_versions(events), version)
+                read = await history_pages.read_one(db, aid, version)
+        ref = _content_of(aid, read, version)
         raw, store = await self._blob_and_store(ref.hash)
         if ref.codec != "chunks":  # one blob row: its stored (encoded) bytes, checked whole first
             verify_blob(raw, ref.hash)
