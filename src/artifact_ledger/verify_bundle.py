@@ -1659,7 +1659,7 @@ def parse_checkpoint(raw: bytes) -> dict[str, Any]:
 def check_checkpoint(
     checkpoint: dict[str, Any], bundle_roots: list[str] | None, verifier_keys: list[str]
 ) -> ProofReport:
-    """A parsed checkpoint against a bundle's roots and, when ``cryptography`` is importable, its signatures."""
+    """A parsed checkpoint against a bundle's roots and, when verifier keys are given, its signatures."""
     detail: dict[str, Any] = {"origin": checkpoint["origin"], "size": checkpoint["size"], "root": checkpoint["root"]}
     # The library's order: the note's signatures first (a note that is not authentic says nothing about a log),
     # then its size and root against the events.
@@ -1706,18 +1706,13 @@ def _checkpoint_signatures(
     if not verifier_keys:
         detail["signatures"] = "not checked: no --key given"
         return None
-    try:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    except ImportError:
-        detail["signatures"] = "not checked: the cryptography package is not installed"
-        return None
     verified = []
     for signer, signed_id, signature in checkpoint["signatures"]:
         candidates = keys.get((signer, signed_id.hex()), [])
         if not candidates:
             continue
         # a 32-bit key id can collide: the line verifies if any key of that name and id verifies it
-        if not any(_ed25519_verifies(Ed25519PublicKey, public, signature, checkpoint["body"]) for public in candidates):
+        if not any(ed25519_verifies(public, signature, checkpoint["body"]) for public in candidates):
             return ProofReport(
                 False,
                 "checkpoint",
@@ -1732,12 +1727,87 @@ def _checkpoint_signatures(
     return None
 
 
-def _ed25519_verifies(key_type: Any, public: bytes, signature: bytes, body: bytes) -> bool:
-    try:
-        key_type.from_public_bytes(public).verify(signature, body)
-    except Exception:  # InvalidSignature, or a public key that is no curve point
+# ---- Ed25519 signature verification (RFC 8032, section 5.1.7), in plain Python ----------------------------
+# The verifier must run on a bare Python, so it checks signatures itself rather than through a package that
+# may be missing (a check asked for with --key and skipped would be a silent pass). Points are kept in
+# extended coordinates (X, Y, Z, T) with x = X/Z, y = Y/Z, x*y = T/Z; one addition formula serves for
+# doubling too. Verification only: nothing here handles a secret, so plain big-integer arithmetic is fine.
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)  # a square root of -1
+_Point = tuple[int, int, int, int]
+
+
+def _recover_x(y: int, sign: int) -> int | None:
+    """The x of the curve point with this y and low bit ``sign`` (section 5.1.3), or None when there is none."""
+    if y >= _P:
+        return None
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if (v * x * x - u) % _P != 0:
+        if (v * x * x + u) % _P != 0:
+            return None
+        x = x * _SQRT_M1 % _P
+    if x == 0 and sign:
+        return None
+    return _P - x if x & 1 != sign else x
+
+
+def _decode_point(data: bytes) -> _Point | None:
+    value = int.from_bytes(data, "little")
+    y, sign = value & ((1 << 255) - 1), value >> 255
+    x = _recover_x(y, sign)
+    return None if x is None else (x, y, 1, x * y % _P)
+
+
+def _encode_point(point: _Point) -> bytes:
+    x, y, z, _ = point
+    inverse = pow(z, _P - 2, _P)
+    x, y = x * inverse % _P, y * inverse % _P
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def _add(a: _Point, b: _Point) -> _Point:
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    e0, f0 = (y1 - x1) * (y2 - x2) % _P, (y1 + x1) * (y2 + x2) % _P
+    c, d = 2 * _D * t1 * t2 % _P, 2 * z1 * z2 % _P
+    e, f, g, h = f0 - e0, d - c, d + c, f0 + e0
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _multiply(scalar: int, point: _Point) -> _Point:
+    result: _Point = (0, 1, 1, 0)  # the neutral element
+    while scalar:
+        if scalar & 1:
+            result = _add(result, point)
+        point = _add(point, point)
+        scalar >>= 1
+    return result
+
+
+_BASE_Y = 4 * pow(5, _P - 2, _P) % _P
+_BASE: _Point = (_recover_x(_BASE_Y, 0) or 0, _BASE_Y, 1, (_recover_x(_BASE_Y, 0) or 0) * _BASE_Y % _P)
+
+
+def ed25519_verifies(public: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` is a valid Ed25519 signature of ``message`` by the 32-byte key ``public``
+    (RFC 8032, 5.1.7: S below the group order, A and R canonical curve points, [S]B = R + [k]A checked as
+    the encoding of [S]B - [k]A equal to R's bytes)."""
+    if len(public) != 32 or len(signature) != 64:
         return False
-    return True
+    key = _decode_point(public)
+    if key is None or _decode_point(signature[:32]) is None:
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= _L:
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % _L
+    x, y, z, t = _multiply(k, key)
+    expected = _add(_multiply(s, _BASE), (_P - x, y, z, _P - t))  # [S]B + (-[k]A)
+    return _encode_point(expected) == signature[:32]
 
 
 def _proofs(args: argparse.Namespace) -> int:

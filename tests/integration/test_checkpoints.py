@@ -151,13 +151,18 @@ async def test_bad_checkpoints_are_refused_by_name(engine: AsyncEngine, tmp_path
         assert "recorded 9" in (check.problem or "")
 
 
-def test_without_cryptography_signing_asks_for_the_extra_and_the_stdlib_verifier_says_it_did_not_check(
+def test_without_cryptography_signing_asks_for_the_extra_and_the_stdlib_verifier_still_checks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The stdlib verifier checks Ed25519 signatures itself: with ``--key`` on a bare Python it verifies a
+    true note and refuses an edited one (it used to print "signatures not checked" and exit 0 for both)."""
     signer = CheckpointSigner.generate("operator")
     made = cosign(Checkpoint(origin="artifact-ledger/01ARZ3NDEKTSV4RRFFQ69G5FAV", size=1, root="ab" * 32), signer)
     note = tmp_path / "c.note"
     note.write_text(made.note())
+    forged = tmp_path / "forged.note"
+    origin, _size, rest = made.note().split("\n", 2)
+    forged.write_text(f"{origin}\n2\n{rest}")  # the size edited, the signature kept
     for name in (
         "cryptography",
         "cryptography.hazmat.primitives.asymmetric",
@@ -168,15 +173,19 @@ def test_without_cryptography_signing_asks_for_the_extra_and_the_stdlib_verifier
         CheckpointSigner.generate("operator")
     report = standalone.check_checkpoint(standalone.parse_checkpoint(note.read_bytes()), None, [signer.verifier_key])
     assert report.ok
-    assert report.detail["signatures"] == "not checked: the cryptography package is not installed"
-    done = subprocess.run(
-        [sys.executable, "-S", "-I", standalone.__file__, "--checkpoint", str(note), "--key", signer.verifier_key],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "signatures not checked: the cryptography package is not installed" in done.stdout
+    assert report.detail["signatures"] == "verified: operator"
+    refused = standalone.check_checkpoint(standalone.parse_checkpoint(forged.read_bytes()), None, [signer.verifier_key])
+    assert not refused.ok
+    assert "does not verify" in (refused.problem or "")
+    for path, code in ((note, 0), (forged, 1)):
+        done = subprocess.run(
+            [sys.executable, "-S", "-I", standalone.__file__, "--checkpoint", str(path), "--key", signer.verifier_key],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == code, (path.name, done.stdout, done.stderr)
+        assert "not checked" not in done.stdout
 
 
 def _note_variants(note: str) -> dict[str, str]:
