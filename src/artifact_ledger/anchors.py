@@ -78,11 +78,14 @@ def check_note_names(folder: Path, ledger_id: str | None) -> None:
         )
 
 
-async def check_anchor(ledger: Ledger, where: str, keys: Sequence[str]) -> tuple[int, str | None]:
+async def check_anchor(
+    ledger: Ledger, where: str, keys: Sequence[str], witness_keys: Sequence[str] = ()
+) -> tuple[int, str | None]:
     """``verify --checkpoints DIR|git:PATH``: (notes checked, the first contradiction or None).
 
     A note edited after it was written (its name, or in git its commit, says otherwise), unreadable,
-    of another ledger, or not signed by any of ``keys`` raises :class:`InvalidCheckpointError`.
+    of another ledger, not signed by any of ``keys`` or not co-signed by every one of ``witness_keys``
+    raises :class:`InvalidCheckpointError`.
     """
     folder = where
     if where.startswith(GIT_PREFIX):
@@ -91,4 +94,4 @@ async def check_anchor(ledger: Ledger, where: str, keys: Sequence[str]) -> tuple
             raise InvalidCheckpointError("--checkpoints git: needs a path: git:PATH")
         check_git_notes(Path(folder), where)
     check_note_names(Path(folder), ledger.ledger_id)
-    return await check_directory(ledger, folder, keys)
+    return await check_directory(ledger, folder, keys, witness_keys)

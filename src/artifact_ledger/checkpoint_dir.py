@@ -174,15 +174,18 @@ def read_notes(folder: Path, ledger_id: str | None) -> list[tuple[Path, Checkpoi
     return notes
 
 
-async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -> tuple[int, str | None]:
-    """(notes checked, the first contradiction or None). An unreadable note, one of another ledger or
-    one not signed by any of ``keys`` raises :class:`InvalidCheckpointError` naming its file."""
+async def check_directory(
+    ledger: Ledger, directory: str, keys: Sequence[str], witness_keys: Sequence[str] = ()
+) -> tuple[int, str | None]:
+    """(notes checked, the first contradiction or None). An unreadable note, one of another ledger, one
+    not signed by any of ``keys`` or not co-signed by every one of ``witness_keys`` raises
+    :class:`InvalidCheckpointError` naming its file."""
     notes = read_notes(Path(directory), ledger.ledger_id)
     log_size, roots = await event_roots(ledger, [checkpoint.size for _, checkpoint in notes])
     held: tuple[Path, int] | None = None  # the largest note the log still holds, below the first it does not
     for path, checkpoint in sorted(notes, key=lambda item: item[1].size):
         try:
-            accepted(ledger.ledger_id, checkpoint, verifier_keys=keys)
+            accepted(ledger.ledger_id, checkpoint, verifier_keys=keys, witness_keys=witness_keys)
         except InvalidCheckpointError as exc:
             raise InvalidCheckpointError(f"{shown(path)}: {exc}") from None
         check = compared(checkpoint, log_size, roots.get(checkpoint.size))

@@ -417,11 +417,16 @@ class Ledger:
         return await make_checkpoint(self.merkle_root, self.ledger_id, signers=signers, key_dir=key_dir)
 
     async def verify_checkpoint(
-        self, checkpoint: Checkpoint | str | bytes, *, verifier_keys: Sequence[str] = ()
+        self,
+        checkpoint: Checkpoint | str | bytes,
+        *,
+        verifier_keys: Sequence[str] = (),
+        witness_keys: Sequence[str] = (),
     ) -> CheckpointCheck:
         """Whether the log still holds the history ``checkpoint`` (or its note) recorded: the root of
-        its first ``size`` events must be the checkpoint's. A note of another ledger, or whose
-        signature by one of ``verifier_keys`` does not verify, is :class:`InvalidCheckpointError`.
+        its first ``size`` events must be the checkpoint's. A note of another ledger, whose signature by
+        one of ``verifier_keys`` does not verify, or that lacks a valid co-signature by every one of
+        ``witness_keys``, is :class:`InvalidCheckpointError`.
 
         The root is computed from the event hashes (one pass over the first ``size`` of them), never
         read from the stored Merkle subtrees: whoever rewrote events and their chain can put the old
@@ -430,7 +435,7 @@ class Ledger:
         from .ledger_checkpoints import accepted, compared
         from .proofs import event_roots
 
-        checked = accepted(self.ledger_id, checkpoint, verifier_keys=verifier_keys)
+        checked = accepted(self.ledger_id, checkpoint, verifier_keys=verifier_keys, witness_keys=witness_keys)
         log_size, roots = await self._proof(lambda driver: event_roots(driver, [checked.size]))
         return compared(checked, log_size, roots.get(checked.size))
 

@@ -39,10 +39,19 @@ async def make_checkpoint(
 
 
 def accepted(
-    ledger_id: str | None, checkpoint: Checkpoint | str | bytes, *, verifier_keys: Sequence[str]
+    ledger_id: str | None,
+    checkpoint: Checkpoint | str | bytes,
+    *,
+    verifier_keys: Sequence[str],
+    witness_keys: Sequence[str] = (),
 ) -> Checkpoint:
-    """The checkpoint (parsed from its note, or an object held to a note's rules) if it is of this ledger and,
-    when ``verifier_keys`` are given, signed by one of them; else :class:`InvalidCheckpointError`."""
+    """The checkpoint (parsed from its note, or an object held to a note's rules) if it is of this ledger,
+    when ``verifier_keys`` are given signed by one of them, and co-signed by every one of ``witness_keys``;
+    else :class:`InvalidCheckpointError`.
+
+    ``verifier_keys`` are alternatives (the ledger's key before and after a rotation, say): whoever holds
+    any one of them can sign a note for a rewritten log. A witness is there to stop exactly that, so its
+    co-signature is required, not one more alternative."""
     from .checkpoints import Checkpoint
     from .errors import InvalidCheckpointError
 
@@ -54,6 +63,12 @@ def accepted(
         raise InvalidCheckpointError(
             f"the checkpoint of size {checkpoint.size} is signed by none of the {len(verifier_keys)} key(s) given"
         )
+    for witness in witness_keys:
+        if not checkpoint.verified_by([witness]):
+            raise InvalidCheckpointError(
+                f"the checkpoint of size {checkpoint.size} is not co-signed by the witness key {witness[:80]!r}: "
+                "a note only the ledger's key signed proves nothing against whoever holds that key"
+            )
     return checkpoint
 
 

@@ -1657,13 +1657,19 @@ def parse_checkpoint(raw: bytes) -> dict[str, Any]:
 
 
 def check_checkpoint(
-    checkpoint: dict[str, Any], bundle_roots: list[str] | None, verifier_keys: list[str]
+    checkpoint: dict[str, Any],
+    bundle_roots: list[str] | None,
+    verifier_keys: list[str],
+    witness_keys: list[str] | None = None,
 ) -> ProofReport:
-    """A parsed checkpoint against a bundle's roots and, when verifier keys are given, its signatures."""
+    """A parsed checkpoint against a bundle's roots and, when keys are given, its signatures: one by any of
+    ``verifier_keys`` (alternatives), and one by every one of ``witness_keys`` (co-signatures, required)."""
     detail: dict[str, Any] = {"origin": checkpoint["origin"], "size": checkpoint["size"], "root": checkpoint["root"]}
     # The library's order: the note's signatures first (a note that is not authentic says nothing about a log),
     # then its size and root against the events.
     signed = _checkpoint_signatures(checkpoint, verifier_keys, detail)
+    if signed is None and witness_keys:
+        signed = _witness_signatures(checkpoint, witness_keys, detail)
     if signed is not None:
         return signed
     size = checkpoint["size"]
@@ -1724,6 +1730,39 @@ def _checkpoint_signatures(
     if not verified:
         return ProofReport(False, "checkpoint", f"signed by none of the {len(verifier_keys)} key(s) given", detail)
     detail["signatures"] = f"verified: {', '.join(verified)}"
+    return None
+
+
+def _witness_signatures(
+    checkpoint: dict[str, Any], witness_keys: list[str], detail: dict[str, Any]
+) -> ProofReport | None:
+    """The refusal of a checkpoint that lacks a valid signature by one of ``witness_keys`` (None: every
+    witness co-signed it, which ``detail`` says)."""
+    cosigned = []
+    for key in witness_keys:
+        parsed = parse_verifier_key(key)
+        if parsed is None:
+            return ProofReport(
+                False,
+                "checkpoint",
+                f"{key[:80]!r} is not an Ed25519 verifier key (name+keyid+base64, the key id derived from the "
+                "name and the key)",
+                detail,
+            )
+        name, key_id, public = parsed
+        if not any(
+            signer == name and signed_id.hex() == key_id and ed25519_verifies(public, signature, checkpoint["body"])
+            for signer, signed_id, signature in checkpoint["signatures"]
+        ):
+            return ProofReport(
+                False,
+                "checkpoint",
+                f"the checkpoint of size {checkpoint['size']} is not co-signed by the witness {name} (key {key_id}): "
+                "a note only the ledger's key signed proves nothing against whoever holds that key",
+                detail,
+            )
+        cosigned.append(name)
+    detail["witnesses"] = f"co-signed by: {', '.join(cosigned)}"
     return None
 
 
@@ -1838,7 +1877,9 @@ def _proofs(args: argparse.Namespace) -> int:
         with open_regular(name) as handle:
             notes.append((name, parse_checkpoint(handle.read(1 << 20))))
     reports = [(name, check_proof(document, roots)) for name, document in documents]
-    reports += [(name, check_checkpoint(note, roots, args.key or [])) for name, note in notes]
+    reports += [
+        (name, check_checkpoint(note, roots, args.key or [], args.witness_key or [])) for name, note in notes
+    ]
     if args.json:
         _say(json.dumps([{"file": n, **r.to_dict()} for n, r in reports], indent=2, sort_keys=True), sys.stdout)
     for name, report in reports:
@@ -1884,6 +1925,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--key", action="append", metavar="VKEY", help="a verifier key (name+keyid+base64) for checkpoint signatures"
+    )
+    parser.add_argument(
+        "--witness-key",
+        action="append",
+        metavar="VKEY",
+        help="a witness's verifier key (repeatable): every checkpoint must also carry its valid co-signature",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)

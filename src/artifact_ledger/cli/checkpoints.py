@@ -36,6 +36,7 @@ __all__ = [
     "note_path",
     "read_notes",
     "verifier_keys",
+    "witness_keys",
     "write_note",
 ]
 
@@ -87,12 +88,32 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
         help="a verifier key (name+keyid+base64): every checkpoint must carry a valid signature by one",
     )
     verify.add_argument(
+        "--witness-key",
+        dest="verify_witness_key",
+        action="append",
+        metavar="VKEY",
+        help="a witness's verifier key (repeatable): every checkpoint must also carry a valid signature by "
+        "each (a co-signature; --key keys are alternatives, any one of which suffices)",
+    )
+    verify.add_argument(
         "--key-dir",
         dest="verify_key_dir",
         metavar="DIR",
         help="check the signatures with the ledger's own key, read from its signing key file in DIR "
         "(never created here); without --key or --key-dir the signatures are not checked",
     )
+
+
+def witness_keys(keys: Sequence[str] | None) -> list[str]:
+    """Every ``verify --witness-key``, each checked to be an Ed25519 verifier key (:class:`InvalidArgumentError`
+    naming one that is not)."""
+    found = list(keys or [])
+    for key in found:
+        try:
+            parse_verifier_key(key)
+        except InvalidCheckpointError as exc:
+            raise InvalidArgumentError(f"--witness-key {exc}") from None
+    return found
 
 
 def verifier_keys(ledger: Ledger, keys: Sequence[str] | None, key_dir: str | None) -> list[str]:
@@ -129,9 +150,12 @@ def check_target_directory(directory: Path) -> None:
         raise InvalidArgumentError(f"--to {str(directory)!r}: not a directory")
 
 
-async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -> tuple[int, str | None]:
+async def check_directory(
+    ledger: Ledger, directory: str, keys: Sequence[str], witness_keys: Sequence[str] = ()
+) -> tuple[int, str | None]:
     """``verify --checkpoints DIR|git:PATH``: (notes checked, the first contradiction or None); a note
-    edited after it was written, unreadable, foreign or not signed by one of ``keys`` raises
+    edited after it was written, unreadable, foreign, not signed by one of ``keys`` or not co-signed by
+    every one of ``witness_keys`` raises
     :class:`~artifact_ledger.errors.InvalidCheckpointError` naming its file. Entries not named ``*.note`` are
     not read; a line on stderr names them."""
     folder = directory[len(anchors.GIT_PREFIX) :] if directory.startswith(anchors.GIT_PREFIX) else directory
@@ -144,7 +168,7 @@ async def check_directory(ledger: Ledger, directory: str, keys: Sequence[str]) -
             f"not named *{SUFFIX} (not read as notes): {names}",
             file=sys.stderr,
         )
-    return await anchors.check_anchor(ledger, directory, keys)
+    return await anchors.check_anchor(ledger, directory, keys, witness_keys)
 
 
 def check_key_dir(directory: Path) -> None:

@@ -175,10 +175,10 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    if (args.key or args.verify_key_dir) and not args.checkpoints:
+    if (args.key or args.verify_key_dir or args.verify_witness_key) and not args.checkpoints:
         # They check the signatures of checkpoint notes; without notes, nothing would be checked and
         # the OK below would read as if it had been.
-        given = "--key" if args.key else "--key-dir"
+        given = "--key" if args.key else "--key-dir" if args.verify_key_dir else "--witness-key"
         return checkpoint_cli.fail(
             f"{given} checks the signatures of checkpoint notes: give --checkpoints DIR (or git:PATH) too",
             checkpoint_cli.EXIT_USAGE,
@@ -193,16 +193,22 @@ async def _verify(args: argparse.Namespace) -> int:
                 blobs=not args.chain_only,
                 projections=False if args.chain_only else None,
             )
-        notes, contradiction, keys = 0, None, []
+        notes, contradiction, keys, witnesses = 0, None, [], []
         if args.checkpoints:
             try:
                 keys = checkpoint_cli.verifier_keys(ledger, args.key, args.verify_key_dir)
+                witnesses = checkpoint_cli.witness_keys(args.verify_witness_key)
             except InvalidArgumentError as exc:  # a usage error: exit 2, nothing verified against the notes
                 return checkpoint_cli.fail(str(exc), checkpoint_cli.EXIT_USAGE)
-            notes, contradiction = await checkpoint_cli.check_directory(ledger, args.checkpoints, keys)
+            notes, contradiction = await checkpoint_cli.check_directory(ledger, args.checkpoints, keys, witnesses)
     if args.json:
         extra = (
-            {"checkpoints_checked": notes, "checkpoint_problem": contradiction, "signatures_checked": bool(keys)}
+            {
+                "checkpoints_checked": notes,
+                "checkpoint_problem": contradiction,
+                "signatures_checked": bool(keys or witnesses),
+                "witnesses_required": len(witnesses),
+            }
             if args.checkpoints
             else {}
         )
@@ -222,7 +228,7 @@ async def _verify(args: argparse.Namespace) -> int:
             render.console.print(
                 f"[red]BROKEN[/red] (checkpoint) {escape(contradiction)}", highlight=False, soft_wrap=True
             )
-        if not keys:
+        if not keys and not witnesses:
             render.console.print(
                 "[yellow]signatures not checked[/yellow]: give --key VKEY or --key-dir DIR to require them "
                 "(without, a note anyone could write is taken at its word)"

@@ -1,0 +1,133 @@
+"""A witness's co-signature, required (``witness_keys`` / ``--witness-key``), on every backend and in the stdlib
+verifier.
+
+The threat it answers: whoever holds the ledger's own signing key (and the database) rewrites the log and
+signs notes for the rewritten one. ``--key`` keys are alternatives (any one signature suffices, as a key
+rotation needs), so ``--key LEDGER --key WITNESS`` accepted such a note on the ledger's signature alone, and
+the documented hourly check let it through. A witness key given as ``--witness-key`` must have signed every
+note; a note without its valid signature is refused, by the library, the CLI and the stdlib verifier alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from artifact_ledger import ArtifactIn, CheckpointSigner, InvalidCheckpointError, Ledger
+from artifact_ledger import verify_bundle as standalone
+from artifact_ledger.checkpoint_dir import write_note
+from artifact_ledger.checkpoints import cosign
+from artifact_ledger.cli import main
+
+
+async def _run(url: str, *argv: str) -> int:
+    return await asyncio.to_thread(main, ["--db", url, *argv])
+
+
+async def _ledger_notes(url: str, tmp_path: Path) -> tuple[Path, CheckpointSigner, CheckpointSigner, Path, Path]:
+    """(a notes directory holding one note signed by the ledger alone, the ledger's signer, a witness,
+    the note's file, a file holding the same note co-signed by the witness)."""
+    keys, notes = tmp_path / "keys", tmp_path / "notes"
+    notes.mkdir()
+    witness = CheckpointSigner.generate("witness.example")
+    async with Ledger.open(url) as ledger:
+        async with ledger.manager() as manager:
+            await manager.save_all([ArtifactIn(data={"i": i}) for i in range(7)])
+        made = await ledger.checkpoint(key_dir=keys)
+        own = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys)
+    alone = write_note(notes, made)
+    both = tmp_path / "cosigned.note"
+    both.write_text(cosign(made, witness).note())
+    return notes, own, witness, alone, both
+
+
+async def test_the_library_requires_every_witness_key(url: str, tmp_path: Path) -> None:
+    _notes, own, witness, alone, both = await _ledger_notes(url, tmp_path)
+    async with Ledger.open(url) as ledger:
+        # --key semantics: any one of the keys given; the ledger's signature alone passes.
+        check = await ledger.verify_checkpoint(
+            alone.read_text(), verifier_keys=[own.verifier_key, witness.verifier_key]
+        )
+        assert check.ok
+        with pytest.raises(InvalidCheckpointError, match=r"not co-signed by the witness key 'witness\.example\+"):
+            await ledger.verify_checkpoint(
+                alone.read_text(), verifier_keys=[own.verifier_key], witness_keys=[witness.verifier_key]
+            )
+        check = await ledger.verify_checkpoint(
+            both.read_text(), verifier_keys=[own.verifier_key], witness_keys=[witness.verifier_key]
+        )
+        assert check.ok
+        impostor = CheckpointSigner.generate("witness.example")  # the witness's name, another key
+        with pytest.raises(InvalidCheckpointError, match="not co-signed"):
+            await ledger.verify_checkpoint(both.read_text(), witness_keys=[impostor.verifier_key])
+
+
+async def test_verify_witness_key_refuses_a_note_the_witness_did_not_sign(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes, own, witness, alone, both = await _ledger_notes(url, tmp_path)
+    # The documented hourly check used to pass both keys as --key: the ledger's signature alone passed.
+    assert (
+        await _run(url, "verify", "--checkpoints", str(notes), "--key", own.verifier_key, "--key", witness.verifier_key)
+        == 0
+    )
+    capsys.readouterr()
+    code = await _run(
+        url, "verify", "--checkpoints", str(notes), "--key", own.verifier_key, "--witness-key", witness.verifier_key
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert alone.name in err
+    assert "not co-signed by the witness key" in err
+    # The same note co-signed by the witness passes, and the JSON report says a witness was required.
+    alone.write_text(both.read_text())
+    code = await _run(url, "verify", "--checkpoints", str(notes), "--witness-key", witness.verifier_key, "--json")
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["witnesses_required"] == 1
+    assert report["signatures_checked"] is True
+
+
+async def test_verify_witness_key_usage_errors(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes, _own, _witness, _alone, _both = await _ledger_notes(url, tmp_path)
+    capsys.readouterr()
+    assert await _run(url, "verify", "--witness-key", "w+00000000+AAAA") == 2  # nothing to check it against
+    assert "give --checkpoints" in capsys.readouterr().err
+    assert await _run(url, "verify", "--checkpoints", str(notes), "--witness-key", "not-a-key") == 2
+    assert "--witness-key" in capsys.readouterr().err
+
+
+def test_the_stdlib_verifier_requires_every_witness_key(tmp_path: Path) -> None:
+    own = CheckpointSigner.generate("operator")
+    witness = CheckpointSigner.generate("witness.example")
+    from artifact_ledger import Checkpoint
+
+    made = cosign(Checkpoint(origin="artifact-ledger/01ARZ3NDEKTSV4RRFFQ69G5FAV", size=3, root="ab" * 32), own)
+    alone, both = tmp_path / "alone.note", tmp_path / "both.note"
+    alone.write_text(made.note())
+    both.write_text(cosign(made, witness).note())
+
+    def verifier(note: Path, *keys: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-S", "-I", standalone.__file__, "--checkpoint", str(note), *keys],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    loose = verifier(alone, "--key", own.verifier_key, "--key", witness.verifier_key)
+    assert loose.returncode == 0, loose.stdout  # --key: alternatives
+    strict = verifier(alone, "--key", own.verifier_key, "--witness-key", witness.verifier_key)
+    assert strict.returncode == 1, strict.stdout
+    assert "not co-signed by the witness witness.example" in strict.stdout
+    done = verifier(both, "--key", own.verifier_key, "--witness-key", witness.verifier_key)
+    assert done.returncode == 0, done.stdout
+    assert "co-signed by: witness.example" in done.stdout
+    bad = verifier(both, "--witness-key", "witness.example+00000000+AQ==")
+    assert bad.returncode == 1
+    assert "is not an Ed25519 verifier key" in bad.stdout
