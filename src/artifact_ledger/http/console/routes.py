@@ -79,8 +79,8 @@ HISTORY_PAGE: Final = 100
 """Versions listed on one page of an artifact's history (and picked from lists to compare, up to this many)."""
 LINEAGE_DEPTH: Final = 2
 """Hops of lineage drawn on an artifact page, each way."""
-ALIAS_NAMES: Final = 500
-"""The aliases page looks up the names of at most this many target artifacts (the rest show ids)."""
+ALIAS_PAGE: Final = 100
+"""Aliases listed on one page of the aliases page (their targets' names looked up in one read)."""
 MAX_POSITION: Final = 2**63 - 1
 MAX_PAGE: Final = 2**31 - 1
 
@@ -230,16 +230,32 @@ def console_router(service: Service) -> APIRouter:
         )
 
     @router.get("/aliases", response_class=HTMLResponse)
-    async def aliases_page(request: Request) -> Response:
+    async def aliases_page(request: Request, page: str | None = None) -> Response:
         me = identify(request)
+        page_no = number(page, "page", low=1, high=MAX_PAGE) or 1
         async with reading() as manager:
-            found = await manager.aliases()
+            found, total = await manager.aliases_paginated(page_no, ALIAS_PAGE)  # one page read in the database
+            pages = (total + ALIAS_PAGE - 1) // ALIAS_PAGE
+            if page_no > max(pages, 1):
+                raise Problem(
+                    404,
+                    f"page {page_no} of the aliases is past the last one, page {max(pages, 1)}",
+                    kind="page-not-found",
+                )
             names: dict[str, str] = {}
-            for target in sorted({str(a.artifact_id) for a in found})[:ALIAS_NAMES]:
-                out = await manager.find_by_id(target, include_content=False)
-                if out is not None:
-                    names[target] = views.display_name(out)
-        return render(request, "aliases.html", me=me, aliases=found, names=names)
+            for out in await manager.find_all_by_id(sorted({str(a.artifact_id) for a in found}), include_content=False):
+                names[str(out.id)] = views.display_name(out)
+        return render(
+            request,
+            "aliases.html",
+            me=me,
+            aliases=found,
+            names=names,
+            page=page_no,
+            pages=pages,
+            total=total,
+            first=(page_no - 1) * ALIAS_PAGE + 1,
+        )
 
     @router.get("/aliases/{name:path}", response_class=HTMLResponse)
     async def alias_page(request: Request, name: str) -> Response:
