@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ulid import ULID
 
-from . import arguments
+from . import arguments, provenance_page_reads
 from .alias_reads import alias_now
 from .aliases import checked_alias_name
 from .lineage import LineageEdge, LineageGraph
@@ -92,10 +92,20 @@ class ProvenanceCalls:
         """Every change of alias ``name``, oldest first: who moved it, when, why, from which version."""
         return await self._provenance.alias_history(name)
 
+    async def alias_history_paginated(self, name: str, page: int, size: int) -> tuple[list[AliasChange], int]:
+        """Page ``page`` (from 1) of ``size`` of :meth:`alias_history`, and how many changes there are
+        (one page read in the database); a page past the end is empty."""
+        return await provenance_page_reads.alias_history_page(self._provenance, name, page, size)
+
     async def provenance_history(self, id: ULID | str) -> list[AuditEntry]:
         """The alias and link events that named artifact ``id`` (pointed an alias at it or away from
         it, linked or unlinked it either way), oldest first; ``history(id)`` is its own versions."""
         return await self._provenance.provenance_history(id)
+
+    async def provenance_history_paginated(self, id: ULID | str, page: int, size: int) -> tuple[list[AuditEntry], int]:
+        """Page ``page`` (from 1) of ``size`` of :meth:`provenance_history`, and how many entries there
+        are (one page read in the database); a page past the end is empty."""
+        return await provenance_page_reads.provenance_page(self._provenance, id, page, size)
 
     async def aliases(
         self, id: ULID | str | None = None, *, limit: int | None = None, after: str | None = None

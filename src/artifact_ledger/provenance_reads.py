@@ -89,6 +89,31 @@ def _names(event: RecordedEvent, artifact_id: str) -> bool:
     return event.type in LINK_EVENTS and artifact_id in (p["src_id"], p["dst_id"])
 
 
+async def alias_stream(rec: Recorder, name: str) -> str:
+    """The stream id of alias ``name`` (``AliasNotFoundError`` if it was never set)."""
+    rows = await rec.fetch(provenance_statements(rec.sql.dialect).alias_row, name)
+    if not rows:
+        raise AliasNotFoundError(f"no alias named {name!r} was ever set")
+    return str(rows[0][1])
+
+
+def alias_change(e: RecordedEvent) -> AliasChange:
+    p = e.payload
+    return AliasChange(
+        position=e.position,
+        type=e.type,
+        name=p["name"],
+        artifact_id=None if p["artifact_id"] is None else parse_id(p["artifact_id"]),
+        version=p["version"],
+        from_artifact_id=None if p["from_artifact_id"] is None else parse_id(p["from_artifact_id"]),
+        from_version=p["from_version"],
+        protected=p["protected"],
+        recorded_at=e.recorded_at,
+        actor=e.actor,
+        reason=e.reason,
+    )
+
+
 def _alias_model(row: Sequence[Any], rec: Recorder) -> Alias:
     return Alias(
         name=row[0],
@@ -156,32 +181,11 @@ class ProvenanceReads:
         with translated():
             async with self.repo.reading() as rec:
                 sql = provenance_statements(rec.sql.dialect)
-                rows = await rec.fetch(sql.alias_row, name)
-                if not rows:
-                    raise AliasNotFoundError(f"no alias named {name!r} was ever set")
                 stream = [
                     event_from_row(r, rec.read_ts, rec.read_bytes)
-                    for r in await rec.fetch(sql.stream_events, rows[0][1])
+                    for r in await rec.fetch(sql.stream_events, await alias_stream(rec, name))
                 ]
-        return [
-            AliasChange(
-                position=e.position,
-                type=e.type,
-                name=e.payload["name"],
-                artifact_id=None if e.payload["artifact_id"] is None else parse_id(e.payload["artifact_id"]),
-                version=e.payload["version"],
-                from_artifact_id=None
-                if e.payload["from_artifact_id"] is None
-                else parse_id(e.payload["from_artifact_id"]),
-                from_version=e.payload["from_version"],
-                protected=e.payload["protected"],
-                recorded_at=e.recorded_at,
-                actor=e.actor,
-                reason=e.reason,
-            )
-            for e in stream
-            if e.type in ALIAS_EVENTS
-        ]
+        return [alias_change(e) for e in stream if e.type in ALIAS_EVENTS]
 
     async def provenance_history(self, id: ULID | str) -> list[AuditEntry]:
         """The alias and link events that named artifact ``id``, in position order.

@@ -5,6 +5,9 @@ Two ways of paging, each one statement: a keyset page (names after a cursor, ``L
 offset page (``LIMIT``/``OFFSET``) that carries the number of aliases in scope on each row (an
 uncorrelated count, evaluated once), so its total and its items come from one snapshot. A removed
 alias keeps its row with no target; it is no alias, and neither way lists or counts it.
+
+An alias's history (``history_page``, ``history_count``) is a page of its stream's alias events
+by version, the range of the log's ``(artifact_id, version)`` key, carrying their count the same way.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ClauseElement, func, select
+from sqlalchemy import ClauseElement, func, literal_column, or_, select
 
+from ..events import ALIAS_EVENTS
 from .provenance import ALIAS_COLUMNS
 from .statement_parts import ZERO, _p
 from .statements import Statement, compile_for
-from .tables import aliases
+from .tables import aliases, events
 
 
 class AliasPageStatements:
@@ -32,6 +36,8 @@ class AliasPageStatements:
     page_of: Statement
     count_all: Statement
     count_of: Statement
+    history_page: Statement
+    history_count: Statement
 
     def __init__(self, dialect: str) -> None:
         a = aliases
@@ -61,6 +67,19 @@ class AliasPageStatements:
             for kind, (construct, params) in built.items():
                 name = f"{kind}_{scope}"
                 setattr(self, name, compile_for(dialect, f"alias_pages_{name}", construct, params))
+        e = events
+        # The type names inline (registry constants): no expanding IN parameter.
+        changes = (
+            e.c.artifact_id == _p("stream_id"),
+            or_(*(e.c.type == literal_column(f"'{t}'") for t in sorted(ALIAS_EVENTS))),
+        )
+        count = select(func.count()).select_from(e).where(*changes)
+        page = select(*e.c, count.scalar_subquery()).where(*changes).order_by(e.c.version)
+        params = ("stream_id", "limit", "offset")
+        self.history_page = compile_for(
+            dialect, "alias_pages_history_page", page.limit(_p("limit")).offset(_p("offset")), params
+        )
+        self.history_count = compile_for(dialect, "alias_pages_history_count", count, ("stream_id",))
 
 
 @cache

@@ -48,15 +48,9 @@ PageSize = Annotated[PageLength, Query()]
 Depth = Annotated[int, Whole(0, MAX_LINEAGE_DEPTH)]
 
 
-def _page(items: list[Any], page: int, size: int) -> dict[str, Any]:
-    start = (page - 1) * size
-    return {
-        "items": items[start : start + size],
-        "total": len(items),
-        "page": page,
-        "size": size,
-        "pages": (len(items) + size - 1) // size,
-    }
+def _page(items: list[Any], total: int, page: int, size: int) -> dict[str, Any]:
+    """chapkit's page of ``items`` (page ``page`` of ``size``, read in the database) out of ``total``."""
+    return {"items": items, "total": total, "page": page, "size": size, "pages": (total + size - 1) // size}
 
 
 def alias_json(alias: Alias) -> dict[str, Any]:
@@ -158,8 +152,8 @@ def register_aliases(router: APIRouter, service: Service, artifacts_prefix: str)
         description="404 when no alias of that name was ever set.",
     )
     async def alias_history(name: AliasName, manager: Manager, page: PageNo = 1, size: PageSize = 100) -> Response:
-        changes = await manager.alias_history(name)
-        return json_response(_page([c.model_dump(mode="json") for c in changes], page, size))
+        changes, total = await manager.alias_history_paginated(name, page, size)  # one page read in the database
+        return json_response(_page([c.model_dump(mode="json") for c in changes], total, page, size))
 
     @router.post(
         "/{name:path}/$protect",
@@ -275,8 +269,8 @@ def register_lineage(router: APIRouter, service: Service) -> None:
         "artifact's own versions). 404 for an id the ledger never had.",
     )
     async def provenance_history(entity_id: Id, manager: Manager, page: PageNo = 1, size: PageSize = 100) -> Response:
-        entries = await manager.provenance_history(entity_id)
-        return json_response(_page([e.model_dump(mode="json") for e in entries], page, size))
+        entries, total = await manager.provenance_history_paginated(entity_id, page, size)  # one page in the database
+        return json_response(_page([e.model_dump(mode="json") for e in entries], total, page, size))
 
     @router.get(
         "/{entity_id}/$lineage",

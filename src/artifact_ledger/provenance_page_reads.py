@@ -1,0 +1,74 @@
+"""Pages of an alias's history and of an artifact's provenance, each read in the database a page at a
+time (``store/alias_pages.py``, ``store/provenance_pages.py``): the statement returns the page's
+events and, on each row, how many there are in all; only the page's events are read and built.
+The whole lists are :meth:`ProvenanceReads.alias_history` and :meth:`ProvenanceReads.provenance_history`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ulid import ULID
+
+from . import arguments
+from .aliases import checked_alias_name
+from .errors import ArtifactNotFoundError
+from .events import PROVENANCE_EVENTS
+from .history import audit_entry
+from .ids import parse_id
+from .provenance_reads import AliasChange, ProvenanceReads, alias_change, alias_stream
+from .store.alias_pages import alias_page_statements
+from .store.errors import translated
+from .store.provenance import provenance_statements
+from .store.provenance_pages import provenance_page_statements
+from .store.recorder import Recorder
+from .store.rows import event_from_row
+from .store.tables import events
+
+if TYPE_CHECKING:
+    from .schemas import AuditEntry
+
+__all__ = ["alias_history_page", "provenance_page"]
+
+
+def _checked_page(page: int, size: int) -> None:
+    arguments.integer(page, "page", minimum=1, maximum=arguments.MAX_COUNT)
+    arguments.integer(size, "size", minimum=1, maximum=arguments.MAX_COUNT)
+
+
+async def _events(rec: Recorder, rows: Any, count: Any, key: str) -> tuple[list[Any], int]:
+    """The page's events and the total its rows carry (a page past the end has none: ``count`` then)."""
+    width = len(events.c)
+    total = int(rows[0][width]) if rows else int((await rec.fetch(count, key))[0][0])
+    return [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows], total
+
+
+async def alias_history_page(reads: ProvenanceReads, name: str, page: int, size: int) -> tuple[list[AliasChange], int]:
+    """Page ``page`` (from 1) of ``size`` of alias ``name``'s changes, oldest first, and how many."""
+    name = checked_alias_name(name)
+    _checked_page(page, size)
+    await reads.commands.sync()
+    with translated():
+        async with reads.repo.reading() as rec:
+            pages = alias_page_statements(rec.sql.dialect)
+            stream_id = await alias_stream(rec, name)
+            rows = await rec.fetch(pages.history_page, stream_id, size, (page - 1) * size)
+            found, total = await _events(rec, rows, pages.history_count, stream_id)
+    return [alias_change(e) for e in found], total
+
+
+async def provenance_page(reads: ProvenanceReads, id: ULID | str, page: int, size: int) -> tuple[list[AuditEntry], int]:
+    """Page ``page`` (from 1) of ``size`` of the alias and link events that named artifact ``id``, in
+    position order, and how many."""
+    aid = str(parse_id(id))
+    _checked_page(page, size)
+    await reads.commands.sync()
+    with translated():
+        async with reads.repo.reading() as rec:
+            head = await rec.fetch(provenance_statements(rec.sql.dialect).stream_head, aid)
+            if not head or head[0][1] in PROVENANCE_EVENTS:
+                raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
+            pages = provenance_page_statements(rec.sql.dialect)
+            rows = await rec.fetch(pages.page, aid, size, (page - 1) * size)
+            found, total = await _events(rec, rows, pages.count, aid)
+    return [audit_entry(e) for e in found], total
