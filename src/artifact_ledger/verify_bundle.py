@@ -1701,13 +1701,7 @@ def _checkpoint_signatures(
     for key in verifier_keys:
         parsed = parse_verifier_key(key)
         if parsed is None:
-            return ProofReport(
-                False,
-                "checkpoint",
-                f"{key[:80]!r} is not an Ed25519 verifier key (name+keyid+base64, the key id derived from the "
-                "name and the key)",
-                detail,
-            )
+            return _not_a_key(key, detail)
         keys.setdefault(parsed[:2], []).append(parsed[2])
     if not verifier_keys:
         detail["signatures"] = "not checked: no --key given"
@@ -1733,6 +1727,16 @@ def _checkpoint_signatures(
     return None
 
 
+def _not_a_key(key: str, detail: dict[str, Any]) -> ProofReport:
+    return ProofReport(
+        False,
+        "checkpoint",
+        f"{key[:80]!r} is not an Ed25519 verifier key (name+keyid+base64, the key id derived from the name "
+        "and the key)",
+        detail,
+    )
+
+
 def _witness_signatures(
     checkpoint: dict[str, Any], witness_keys: list[str], detail: dict[str, Any]
 ) -> ProofReport | None:
@@ -1742,13 +1746,7 @@ def _witness_signatures(
     for key in witness_keys:
         parsed = parse_verifier_key(key)
         if parsed is None:
-            return ProofReport(
-                False,
-                "checkpoint",
-                f"{key[:80]!r} is not an Ed25519 verifier key (name+keyid+base64, the key id derived from the "
-                "name and the key)",
-                detail,
-            )
+            return _not_a_key(key, detail)
         name, key_id, public = parsed
         if not any(
             signer == name and signed_id.hex() == key_id and ed25519_verifies(public, signature, checkpoint["body"])
@@ -1877,9 +1875,7 @@ def _proofs(args: argparse.Namespace) -> int:
         with open_regular(name) as handle:
             notes.append((name, parse_checkpoint(handle.read(1 << 20))))
     reports = [(name, check_proof(document, roots)) for name, document in documents]
-    reports += [
-        (name, check_checkpoint(note, roots, args.key or [], args.witness_key or [])) for name, note in notes
-    ]
+    reports += [(name, check_checkpoint(note, roots, args.key or [], args.witness_key or [])) for name, note in notes]
     if args.json:
         _say(json.dumps([{"file": n, **r.to_dict()} for n, r in reports], indent=2, sort_keys=True), sys.stdout)
     for name, report in reports:

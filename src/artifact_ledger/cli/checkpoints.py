@@ -104,16 +104,21 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
     )
 
 
-def witness_keys(keys: Sequence[str] | None) -> list[str]:
-    """Every ``verify --witness-key``, each checked to be an Ed25519 verifier key (:class:`InvalidArgumentError`
-    naming one that is not)."""
+def checked_keys(keys: Sequence[str] | None, option: str) -> list[str]:
+    """Every key given with ``option``, each checked to be an Ed25519 verifier key (:class:`InvalidArgumentError`
+    naming the option and a key that is not)."""
     found = list(keys or [])
     for key in found:
         try:
             parse_verifier_key(key)
         except InvalidCheckpointError as exc:
-            raise InvalidArgumentError(f"--witness-key {exc}") from None
+            raise InvalidArgumentError(f"{option} {exc}") from None
     return found
+
+
+def witness_keys(keys: Sequence[str] | None) -> list[str]:
+    """Every ``verify --witness-key``, checked (:func:`checked_keys`)."""
+    return checked_keys(keys, "--witness-key")
 
 
 def verifier_keys(ledger: Ledger, keys: Sequence[str] | None, key_dir: str | None) -> list[str]:
@@ -122,12 +127,7 @@ def verifier_keys(ledger: Ledger, keys: Sequence[str] | None, key_dir: str | Non
 
     A ``--key`` that is no Ed25519 verifier key is :class:`InvalidArgumentError` naming it, whether or not a
     note would be checked with it (an empty directory passed, and a note failed as if it were forged)."""
-    found = list(keys or [])
-    for key in found:
-        try:
-            parse_verifier_key(key)
-        except InvalidCheckpointError as exc:
-            raise InvalidArgumentError(f"--key {exc}") from None
+    found = checked_keys(keys, "--key")
     if key_dir is not None:
         path = Path(key_dir) / f"{ledger.ledger_id}.ed25519"
         if not path.is_file():
