@@ -11,6 +11,7 @@ note; a note without its valid signature is refused, by the library, the CLI and
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -131,3 +132,56 @@ def test_the_stdlib_verifier_requires_every_witness_key(tmp_path: Path) -> None:
     bad = verifier(both, "--witness-key", "witness.example+00000000+AQ==")
     assert bad.returncode == 1
     assert "is not an Ed25519 verifier key" in bad.stdout
+
+
+def _bogus_witness_lines(note: str, witness: CheckpointSigner, count: int) -> str:
+    """``note`` with ``count`` more lines under the witness's name and key id whose signatures do not verify
+    (the witness's own signature with one bit changed in S, so each is parsed and checked)."""
+    line = next(x for x in note.split("\n") if x.startswith(f"\u2014 {witness.name} "))
+    raw = bytearray(base64.b64decode(line.split(" ")[2]))
+    extra = []
+    for n in range(count):
+        forged = bytearray(raw)
+        forged[4 + 32 + n % 16] ^= 1 << (n % 8)  # a byte of S below its top one: S stays below the group order
+        forged[4 + 48] ^= n // 128 + 1
+        extra.append(f"\u2014 {witness.name} {base64.b64encode(bytes(forged)).decode()}\n")
+    return note + "".join(extra)
+
+
+async def test_a_witness_line_that_does_not_verify_is_refused_by_the_library_and_the_stdlib_verifier(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A note holding the witness's true co-signature and lines under the witness's name and key id that do not
+    verify: the library refused it (an edited or forged note), the stdlib verifier took it on the true line,
+    after checking every bogus one in plain Python (a 1 MiB note of them took minutes). Both refuse it now, the
+    verifier after one check, and a repeated true line is checked once."""
+    _notes, own, witness, _alone, both = await _ledger_notes(url, tmp_path)
+    forged = tmp_path / "forged.note"
+    forged.write_text(_bogus_witness_lines(both.read_text(), witness, 2000))
+    async with Ledger.open(url) as ledger:
+        with pytest.raises(InvalidCheckpointError, match="does not verify"):
+            await ledger.verify_checkpoint(
+                forged.read_text(), verifier_keys=[own.verifier_key], witness_keys=[witness.verifier_key]
+            )
+    checks: list[int] = []
+    real = standalone.ed25519_verifies
+
+    def counted(public: bytes, signature: bytes, message: bytes) -> bool:
+        checks.append(1)
+        return real(public, signature, message)
+
+    monkeypatch.setattr(standalone, "ed25519_verifies", counted)
+    argv = ["--checkpoint", str(forged), "--key", own.verifier_key, "--witness-key", witness.verifier_key]
+    assert standalone.main(argv) == 1
+    out = capsys.readouterr().out
+    assert f"the signature of {witness.name}" in out
+    assert "does not verify: the checkpoint was edited or forged" in out
+    assert len(checks) <= 3, len(checks)  # the ledger's line, the witness's true line, one bogus line
+    # The true note with its witness line repeated 2,000 times: still verified, each distinct line once.
+    witness_line = next(x for x in both.read_text().split("\n") if x.startswith(f"\u2014 {witness.name} "))
+    repeated = tmp_path / "repeated.note"
+    repeated.write_text(both.read_text() + f"{witness_line}\n" * 2000)
+    checks.clear()
+    assert standalone.main([*argv[:1], str(repeated), *argv[2:]]) == 0
+    assert "co-signed by: witness.example" in capsys.readouterr().out
+    assert len(checks) == 2, len(checks)
