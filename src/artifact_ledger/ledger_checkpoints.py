@@ -55,6 +55,7 @@ def accepted(
     from .checkpoints import Checkpoint
     from .errors import InvalidCheckpointError
 
+    witness_apart(verifier_keys, witness_keys)
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint.parse(checkpoint, ledger_id=ledger_id)
     elif checkpoint.checked().ledger_id != ledger_id:  # an object is held to the rules a note is parsed by
@@ -70,6 +71,33 @@ def accepted(
                 "a note only the ledger's key signed proves nothing against whoever holds that key"
             )
     return checkpoint
+
+
+def witness_apart(verifier_keys: Sequence[str], witness_keys: Sequence[str]) -> None:
+    """:class:`InvalidArgumentError` when the one witness key given is also every one of ``verifier_keys``.
+
+    The witness requirement is then met by the signature the ``verifier_keys`` check accepts: given the
+    ledger's own key as both (one value in two settings, say), a note only the ledger's key signed passed
+    as co-signed, and the witness protected nothing. With another witness key beside it, or another
+    verifier key, a second signer is still required or the keys are alternatives, as documented. Keys that
+    are no verifier keys are left to the check that reads them (:class:`InvalidCheckpointError`)."""
+    from .checkpoints import parse_verifier_key
+    from .errors import InvalidArgumentError, InvalidCheckpointError
+
+    if not verifier_keys or not witness_keys:
+        return
+    try:
+        witnesses = {parse_verifier_key(k) for k in witness_keys}
+        keys = [parse_verifier_key(k) for k in verifier_keys]
+    except InvalidCheckpointError:
+        return
+    if len(witnesses) == 1 and all(key in witnesses for key in keys):
+        names = ", ".join(sorted({f"{name} (key {key_id})" for name, key_id, _ in keys}))
+        raise InvalidArgumentError(
+            f"the witness key (witness_keys, --witness-key) is every verifier key given (verifier_keys, --key): "
+            f"{names}; a note signed by that key alone would pass as co-signed; give the ledger's key as a "
+            "verifier key and the witness's, another signer's, as the witness key"
+        )
 
 
 def compared(checkpoint: Checkpoint, log_size: int, log_root: str | None) -> CheckpointCheck:

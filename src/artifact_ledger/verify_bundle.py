@@ -1945,6 +1945,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    keys = {parse_verifier_key(k) for k in args.key or ()}
+    if len(keys) == 1 and None not in keys and keys == {parse_verifier_key(k) for k in args.witness_key or ()}:
+        _say(  # one key given as both (one value in two settings): the witness would protect nothing
+            "verify_bundle: error: the --witness-key is every --key: a note signed by that key alone would pass "
+            "as co-signed; give the ledger's key as --key and the witness's, another signer's, as --witness-key",
+            sys.stderr,
+        )
+        return 2
     if args.proof or args.checkpoint:
         try:
             return _proofs(args)

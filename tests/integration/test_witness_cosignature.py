@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from artifact_ledger import ArtifactIn, CheckpointSigner, InvalidCheckpointError, Ledger
+from artifact_ledger import ArtifactIn, CheckpointSigner, InvalidArgumentError, InvalidCheckpointError, Ledger
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.checkpoint_dir import write_note
 from artifact_ledger.checkpoints import cosign
@@ -185,3 +185,43 @@ async def test_a_witness_line_that_does_not_verify_is_refused_by_the_library_and
     assert standalone.main([*argv[:1], str(repeated), *argv[2:]]) == 0
     assert "co-signed by: witness.example" in capsys.readouterr().out
     assert len(checks) == 2, len(checks)
+
+
+async def test_a_witness_key_that_is_also_every_verifier_key_is_a_usage_error(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ledger's own key given as the witness's too (one value in two settings): the requirement was met by
+    the ledger's signature alone, and a note only that key signed passed as co-signed. Refused before any note is
+    read, by the library (InvalidArgumentError), the CLI (exit 2, --key or --key-dir) and the stdlib verifier
+    (exit 2); a real witness beside the ledger's key is still required as before."""
+    notes, own, witness, alone, both = await _ledger_notes(url, tmp_path)
+    async with Ledger.open(url) as ledger:
+        with pytest.raises(InvalidArgumentError, match="is every verifier key given"):
+            await ledger.verify_checkpoint(
+                alone.read_text(), verifier_keys=[own.verifier_key], witness_keys=[own.verifier_key]
+            )
+        # --key LEDGER --key WITNESS --witness-key WITNESS: the ledger's key is no witness, the witness required.
+        with pytest.raises(InvalidCheckpointError, match="not co-signed"):
+            await ledger.verify_checkpoint(
+                alone.read_text(),
+                verifier_keys=[own.verifier_key, witness.verifier_key],
+                witness_keys=[witness.verifier_key],
+            )
+        assert (
+            await ledger.verify_checkpoint(
+                both.read_text(),
+                verifier_keys=[own.verifier_key],
+                witness_keys=[own.verifier_key, witness.verifier_key],
+            )
+        ).ok
+    capsys.readouterr()
+    for given in (["--key", own.verifier_key], ["--key-dir", str(tmp_path / "keys")]):
+        code = await _run(url, "verify", "--checkpoints", str(notes), *given, "--witness-key", own.verifier_key)
+        assert code == 2, given
+        assert "is every verifier key given" in capsys.readouterr().err
+    note = str(alone)
+    assert standalone.main(["--checkpoint", note, "--key", own.verifier_key, "--witness-key", own.verifier_key]) == 2
+    assert "the --witness-key is every --key" in capsys.readouterr().err
+    assert (
+        standalone.main(["--checkpoint", note, "--key", own.verifier_key, "--witness-key", witness.verifier_key]) == 1
+    )

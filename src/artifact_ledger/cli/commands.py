@@ -18,6 +18,7 @@ from ..errors import (
     UntrustedContentError,
 )
 from ..ledger import Ledger
+from ..ledger_checkpoints import witness_apart
 from ..manager import ArtifactManager
 from ..schemas import ArtifactHierarchy
 from . import checkpoints as checkpoint_cli
@@ -198,6 +199,7 @@ async def _verify(args: argparse.Namespace) -> int:
             try:
                 keys = checkpoint_cli.verifier_keys(ledger, args.key, args.verify_key_dir)
                 witnesses = checkpoint_cli.witness_keys(args.verify_witness_key)
+                witness_apart(keys, witnesses)
             except InvalidArgumentError as exc:  # a usage error: exit 2, nothing verified against the notes
                 return checkpoint_cli.fail(str(exc), checkpoint_cli.EXIT_USAGE)
             notes, contradiction = await checkpoint_cli.check_directory(ledger, args.checkpoints, keys, witnesses)
