@@ -1,5 +1,5 @@
 """The log's indexes for provenance writes (revision 0008): link events by source artifact, alias
-events by name and by target artifact.
+events by name (then position) and by target artifact.
 
 A link's or an alias's events live in a stream of its own, so the log's ``(artifact_id, version)``
 key cannot say which links start at an artifact, which stream holds an alias name or which aliases
@@ -23,6 +23,7 @@ __all__ = [
     "LINK_SRC_INDEX",
     "LINK_TYPES_SQL",
     "LOG_INDEXES",
+    "THEN_POSITION",
     "create_log_indexes_ddl",
     "drop_log_indexes_ddl",
     "key_of",
@@ -42,6 +43,10 @@ LOG_INDEXES: Final = {
     "ix_ledger_events_alias_target": ALIAS_TARGET,
 }
 LINK_SRC_INDEX: Final = "ix_ledger_events_link_src"
+THEN_POSITION: Final = frozenset({"ix_ledger_events_alias_name"})
+"""The indexes keyed by their member and then the event's position: the newest alias event of a name is
+the first entry read backwards, one seek however many times the alias was changed (keyed by the name
+alone, equal keys are in no order a statement can use, and every event of the alias was read)."""
 
 
 def key_of(dialect: str, key: tuple[str, str]) -> str:
@@ -54,7 +59,8 @@ def key_of(dialect: str, key: tuple[str, str]) -> str:
 
 def create_log_indexes_ddl(dialect: str) -> list[str]:
     return [
-        f"CREATE INDEX IF NOT EXISTS {name} ON ledger_events (({key_of(dialect, key)})) WHERE {key[0]}"
+        f"CREATE INDEX IF NOT EXISTS {name} ON ledger_events "
+        f"(({key_of(dialect, key)}){', position' if name in THEN_POSITION else ''}) WHERE {key[0]}"
         for name, key in LOG_INDEXES.items()
     ]
 

@@ -69,8 +69,23 @@ class ProvenanceStatements:
         at = and_(k.c.valid_from <= _p("position"), or_(k.c.valid_to.is_(None), k.c.valid_to > _p("position")))
         built: dict[str, tuple[ClauseElement, tuple[str, ...]]] = {
             "upsert_alias": (upsert, ALIAS_COLUMNS),
+            # The head of the stream that holds the newest event naming the alias: two seeks, the
+            # alias-name index read backwards by position, then the stream's highest version (the
+            # heads of every stream holding any event of the name read every event of the alias).
             "alias_heads_named": (
-                alias_heads(literal_column(f"({key_of(dialect, ALIAS_NAME)})") == _p("name")),
+                select(head.c.artifact_id, head.c.version, head.c.payload, head.c.position)
+                .where(
+                    head.c.artifact_id
+                    == select(e.c.artifact_id)
+                    .where(text(ALIAS_TYPES_SQL), literal_column(f"({key_of(dialect, ALIAS_NAME)})") == _p("name"))
+                    .order_by(e.c.position.desc())
+                    .limit(ONE)
+                    .offset(ZERO)
+                    .scalar_subquery()
+                )
+                .order_by(head.c.version.desc())
+                .limit(ONE)
+                .offset(ZERO),
                 ("name",),
             ),
             "alias_heads_targeting": (
