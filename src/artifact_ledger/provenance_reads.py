@@ -217,6 +217,8 @@ class ProvenanceReads:
             arguments.integer(limit, "limit", minimum=1, maximum=arguments.MAX_COUNT)
         if after is not None and not isinstance(after, str):
             raise InvalidArgumentError(f"after must be an alias name (a str), not {type(after).__name__}")
+        if after is not None:  # a NUL or a lone surrogate: no name holds one (PostgreSQL refused the value)
+            arguments.text_filter(after, "after")
         await self.commands.sync()
         with translated():
             async with self.repo.reading() as rec:
