@@ -40,6 +40,22 @@ def pg_engine(schema: str | None = None) -> AsyncEngine:
     return create_async_engine(PG_URL, connect_args=args)
 
 
+async def sql(engine: AsyncEngine, statement: str, **values: object) -> None:
+    """Run one statement in a transaction of its own (what someone with the database credentials does)."""
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(text(statement), values)
+
+
+async def event_count(engine: AsyncEngine) -> int:
+    """How many events the log holds."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
+
+
 async def make_format_1(engine: AsyncEngine) -> None:
     """Make a fresh ledger seal chain format 1, as a ledger created before chain format 2 does: its
     ``ledger_info`` row naming the switch is removed (the guard is lifted for that and put back)."""

@@ -26,7 +26,7 @@ from artifact_ledger import (
     Ledger,
     ProjectionDriftError,
 )
-from ledger_support import SECRET
+from ledger_support import SECRET, event_count, sql
 
 
 @dataclass
@@ -43,16 +43,6 @@ async def build(manager: ArtifactManager) -> Aliased:
     await manager.set_alias("prod", a.id)
     await manager.protect_alias("prod", protected=True)
     return Aliased(str(a.id), str(b.id))
-
-
-async def sql(engine: AsyncEngine, statement: str, **values: object) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text(statement), values)
-
-
-async def event_count(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
 
 
 async def rebuild(engine: AsyncEngine) -> None:

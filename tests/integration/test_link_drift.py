@@ -28,7 +28,7 @@ from artifact_ledger import (
     migrate,
 )
 from artifact_ledger.store.log_indexes import LOG_INDEXES
-from ledger_support import SECRET
+from ledger_support import SECRET, event_count, sql
 
 DF = "derived_from"
 
@@ -50,16 +50,6 @@ async def build(manager: ArtifactManager) -> Chain:
     await manager.link(a.id, d.id, DF)
     assert await manager.unlink(a.id, d.id, DF) is True  # a closed row from A
     return Chain(str(a.id), str(b.id), str(c.id), str(d.id))
-
-
-async def sql(engine: AsyncEngine, statement: str, **values: object) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text(statement), values)
-
-
-async def event_count(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
 
 
 def _row(src: str, dst: str) -> str:

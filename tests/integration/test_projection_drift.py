@@ -26,7 +26,7 @@ from artifact_ledger import (
     Ledger,
     ProjectionDriftError,
 )
-from ledger_support import SECRET
+from ledger_support import SECRET, event_count, sql
 
 
 @dataclass
@@ -51,16 +51,6 @@ async def build(manager: ArtifactManager) -> Tree:
     await manager.delete_by_id(d.id)
     c = await manager.save(ArtifactIn(data={"name": "elsewhere"}))
     return Tree(str(r.id), str(a.id), str(g.id), str(b.id), str(d.id), str(c.id))
-
-
-async def sql(engine: AsyncEngine, statement: str, **values: object) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text(statement), values)
-
-
-async def event_count(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
 
 
 Tamper = Callable[[AsyncEngine, Tree], Awaitable[None]]
