@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import InvalidArgumentError, LedgerError, LedgerNotFoundError
@@ -109,7 +110,7 @@ def _table(rows: list[dict[str, object]], *, problems: bool) -> None:
         cells = [str(row["namespace"]), events, str(row["ledger_id"] or "-")]
         if problems:
             cells.append(f"cannot be opened: {row['error']}" if row["error"] is not None else "")
-        table.add_row(*cells)
+        table.add_row(*(escape(cell) for cell in cells))  # a reason names a path, which may hold [brackets]
     render.console.print(table)
 
 
