@@ -23,14 +23,16 @@ T = TypeVar("T")
 _IDS = 2000
 
 
-def expired_reads(load: Callable[[Recorder, Any], Awaitable[T]]) -> Callable[[Recorder, Any], Awaitable[T]]:
-    """Wrap a blob loader ``(rec, hashes)``: a blob it cannot find that a retention run deleted is
-    :class:`ContentExpiredError`."""
+def expired_reads(
+    load: Callable[[Recorder, Any, Any], Awaitable[T]],
+) -> Callable[..., Awaitable[T]]:
+    """Wrap a blob loader ``(rec, hashes, sizes)``: a blob it cannot find that a retention run deleted
+    is :class:`ContentExpiredError`."""
 
-    async def checked(rec: Recorder, hashes: Any) -> T:
+    async def checked(rec: Recorder, hashes: Any, sizes: Any = None) -> T:
         wanted = list(hashes)
         try:
-            return await load(rec, wanted)
+            return await load(rec, wanted, sizes)
         except UntrustedContentError as exc:
             if isinstance(exc, ContentExpiredError):
                 raise

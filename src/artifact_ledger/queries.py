@@ -8,7 +8,7 @@ through SQLAlchemy Core on the caller's session. Nothing here commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Row, func, select
@@ -75,10 +75,11 @@ async def root_of(rec: Recorder, artifact_id: str) -> Sequence[Any] | None:
 
 
 @expired_reads  # a blob retention deleted: ContentExpiredError, naming the version and the event
-async def load_blobs(rec: Recorder, hashes: Iterable[str]) -> dict[str, bytes]:
+async def load_blobs(rec: Recorder, hashes: Iterable[str], sizes: Mapping[str, int] | None = None) -> dict[str, bytes]:
     """The stored bytes behind content hashes, from the ledger's blob store (``store/blobs.py``;
-    the database's rows are verified by the decoder, a directory's files as they are read)."""
-    return await rec.blobs.get(rec, hashes)
+    the database's rows are verified by the decoder, a directory's files as they are read).
+    ``sizes``: what the log lists for some of them, which bounds their reads."""
+    return await rec.blobs.get(rec, hashes, sizes)
 
 
 async def stream(db: Executor, artifact_id: str, *, limit: int | None = None) -> list[RecordedEvent]:

@@ -49,6 +49,7 @@ from .schemas import (
     construct,
 )
 from .schemas.stored import outs_from_stored, unreadable
+from .store.blob_bounds import logged_size
 from .store.blobs import BlobStore
 from .store.errors import translated
 from .store.recorder import Recorder
@@ -358,7 +359,7 @@ class Reads:
             async with self.repo.core_reads() as db:
                 read = await history_pages.read_one(db, aid, version)
         ref = _content_of(aid, read, version)
-        raw, store = await self._blob_and_store(ref.hash)
+        raw, store = await self._blob_and_store(ref.hash, ref.size)
         if ref.codec != "chunks":  # one blob row: its stored (encoded) bytes, checked whole first
             verify_blob(raw, ref.hash)
             for start in range(0, len(raw), CHUNK_SIZE):
@@ -397,12 +398,13 @@ class Reads:
             async with self.repo.reading() as rec:
                 return await rec.blobs.read_checked(rec, digest, what)
 
-    async def _blob_and_store(self, digest: str) -> tuple[bytes, BlobStore]:
-        """One blob's bytes as stored (unverified: the caller checks them), and the store it came from."""
+    async def _blob_and_store(self, digest: str, size: int) -> tuple[bytes, BlobStore]:
+        """One blob's bytes as stored (unverified: the caller checks them), and the store it came from;
+        ``size``, what the log lists for it, bounds the read."""
         await self._sync()
         with translated():
             async with self.repo.reading() as rec:
-                return (await queries.load_blobs(rec, [digest]))[digest], rec.blobs
+                return (await queries.load_blobs(rec, [digest], {digest: size}))[digest], rec.blobs
 
     async def diff(self, id: ULID | str, v1: int, v2: int | None, *, content: bool = True) -> ArtifactDiff:
         aid = str(parse_id(id))
@@ -534,8 +536,9 @@ class Reads:
             hashes = {r[5] for r in rows if r[5]}
             if hashes:
                 async with contextlib.nullcontext(rec) if rec is not None else self.repo.reading() as reader:
-                    if one:
-                        raw = await queries.load_blobs(reader, hashes)
+                    if one:  # the size the log lists bounds the read of the one blob
+                        sizes = await _logged_sizes(reader, rows)
+                        raw = await queries.load_blobs(reader, hashes, sizes)
                     else:
                         listed = await load_listed(reader, hashes)
                         raw = listed.raw
@@ -598,6 +601,17 @@ class Reads:
                     values["children"] = None
                 outs.append(construct(cls, values))
         return outs
+
+
+async def _logged_sizes(rec: Recorder, rows: Sequence[hist.Values]) -> dict[str, int]:
+    """The size the log lists for the content of each row that has one (a read of one artifact: one row)."""
+    sizes: dict[str, int] = {}
+    for r in rows:
+        if r[5] and r[5] not in sizes:
+            size = await logged_size(rec, str(r[0]), int(r[3]))
+            if size is not None:
+                sizes[r[5]] = size
+    return sizes
 
 
 def _read_ahead(store: BlobStore, chunks: Sequence[tuple[str, int]], index: int) -> asyncio.Future[bytes | None] | None:

@@ -43,7 +43,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
@@ -403,22 +403,26 @@ class DirectoryBlobs(BlobStore):
     def read_outside(self, digest: str, size: int | None = None) -> bytes | None:
         return self._read(digest, size)
 
-    async def available(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+    async def available(
+        self, rec: Recorder, digests: Iterable[str], sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         missing: list[str] = []
         for digest in dict.fromkeys(digests):
-            data = await asyncio.to_thread(self._read, digest)
+            data = await asyncio.to_thread(self._read, digest, None if sizes is None else sizes.get(digest))
             if data is None:
                 missing.append(digest)
             else:
                 found[digest] = data
         if missing:
-            found.update(await DATABASE.fetch(rec, missing))  # content saved before the directory was used
+            found.update(await DATABASE.fetch(rec, missing, sizes))  # content saved before the directory was used
         return found
 
-    async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+    async def get(
+        self, rec: Recorder, digests: Iterable[str], sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(digests))
-        found = await self.available(rec, wanted)
+        found = await self.available(rec, wanted, sizes)
         gone = [h for h in wanted if h not in found]
         if gone:
             raise MissingBlobError(

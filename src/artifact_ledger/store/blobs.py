@@ -23,10 +23,11 @@ import asyncio
 import hashlib
 import re
 import weakref
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import MissingBlobError, UntrustedContentError
+from .blob_bounds import sized_blob
 from .statements import Statement
 
 if TYPE_CHECKING:
@@ -73,11 +74,19 @@ class BlobStore:
     """Whether the store takes chunks of streamed content before the write transaction
     (:class:`~artifact_ledger.content.streams.ChunkStager`: a blob directory does)."""
 
-    async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
-        """The bytes of each of ``digests``; :class:`MissingBlobError` for one not stored."""
+    async def get(
+        self, rec: Recorder, digests: Iterable[str], sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
+        """The bytes of each of ``digests``; :class:`MissingBlobError` for one not stored.
+
+        ``sizes``: the size the log lists for some of them. Such a blob stored with another size is
+        :class:`CorruptBlobError` naming the hash and the size, having read no more than ``size + 1``
+        of its bytes (``store/blob_bounds.py``)."""
         raise NotImplementedError
 
-    async def available(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+    async def available(
+        self, rec: Recorder, digests: Iterable[str], sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
         """:meth:`get` of those of ``digests`` that are stored; the others are left out (a listing
         asks which of them retention deleted, see ``expiry.py``)."""
         raise NotImplementedError
@@ -146,20 +155,33 @@ def _check_bytes(data: bytes, digest: str, what: str) -> None:
 class DatabaseBlobs(BlobStore):
     """Blobs as rows of ``ledger_blobs``, in the ledger's own transaction (the default)."""
 
-    async def fetch(self, rec: Recorder, digests: Sequence[str]) -> dict[str, bytes]:
-        """The rows there are among ``digests`` (bytes unverified: the decoder checks them)."""
+    async def fetch(
+        self, rec: Recorder, digests: Sequence[str], sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
+        """The rows there are among ``digests`` (bytes unverified: the decoder checks them); one with a
+        size in ``sizes`` is fetched only when its ``length(data)`` is that size."""
         found: dict[str, bytes] = {}
+        if sizes:
+            for digest in [d for d in digests if d in sizes]:
+                data = await sized_blob(rec, digest, sizes[digest])
+                if data is not None:
+                    found[digest] = data
+            digests = [d for d in digests if d not in sizes]
         for start in range(0, len(digests), 2000):
             rows = await rec.fetch(rec.sql.blob_data_in, rec.id_list(digests[start : start + 2000]))
             found.update((digest, rec.read_bytes(data)) for digest, data in rows)
         return found
 
-    async def available(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
-        return await self.fetch(rec, list(dict.fromkeys(digests)))
+    async def available(
+        self, rec: Recorder, digests: Iterable[str], sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
+        return await self.fetch(rec, list(dict.fromkeys(digests)), sizes)
 
-    async def get(self, rec: Recorder, digests: Iterable[str]) -> dict[str, bytes]:
+    async def get(
+        self, rec: Recorder, digests: Iterable[str], sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
         wanted = list(digests)
-        found = await self.fetch(rec, wanted)
+        found = await self.fetch(rec, wanted, sizes)
         missing = [h for h in wanted if h not in found]
         if missing:
             raise MissingBlobError(
