@@ -17,8 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from artifact_ledger import ArtifactManager, ArtifactRepository, Ledger, create_engine
+from artifact_ledger.content import streams
 from artifact_ledger.models import Artifact
 from ledger_support import BACKENDS, HIERARCHY, PG_URL, SECRET, pg_engine
+from streaming_support import CHUNK
 
 
 @pytest.fixture
@@ -133,3 +135,10 @@ async def blob_ledger(engine: AsyncEngine, blob_root: Path | None) -> AsyncItera
     """A ledger on ``engine`` whose content goes to the blob store ``blob_root`` names."""
     async with Ledger.open(engine, secret=SECRET, blobs=None if blob_root is None else f"file://{blob_root}") as opened:
         yield opened
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Content streamed in chunks of ``streaming_support.CHUNK`` bytes (a module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("small_chunks")``)."""
+    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)

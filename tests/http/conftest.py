@@ -58,6 +58,14 @@ async def client(make_client: MakeClient) -> httpx.AsyncClient:
 
 
 @pytest.fixture
+async def blob_client(blob_ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app on ``blob_ledger`` (its content in the blob store ``blob_root`` names)."""
+    app = create_app(blob_ledger, poll_interval=0.05)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
 async def live_server(ledger: Ledger) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     """``await live_server(**create_app options)`` -> base URL of uvicorn serving it on loopback."""
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,50 +13,32 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, RetentionPolicy, UntrustedContentError
-from artifact_ledger.content import streams
-from artifact_ledger.http import create_app
+from streaming_support import CHUNK, payload
 
-CHUNK = 1024
-
-
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
-
-
-@pytest.fixture
-async def stream_client(blob_ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(blob_ledger, poll_interval=0.05)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield client
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
-    return b"".join(blocks)[:size]
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 async def test_streamed_content_downloads_chunk_by_chunk_from_either_store(
-    stream_client: httpx.AsyncClient, blob_ledger: Ledger
+    blob_client: httpx.AsyncClient, blob_ledger: Ledger
 ) -> None:
     data = payload(5 * CHUNK + 123)
     async with blob_ledger.manager() as manager:
         out = await manager.save(
             ArtifactIn(data={"name": "weights", "content": io.BytesIO(data), "content_type": "application/zip"})
         )
-    async with stream_client.stream("GET", f"{API}/{out.id}/$download") as response:
+    async with blob_client.stream("GET", f"{API}/{out.id}/$download") as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/zip"
         assert response.headers["content-length"] == str(len(data))
         assert f'filename="artifact_{out.id}.zip"' in response.headers["content-disposition"]
         pieces = [piece async for piece in response.aiter_raw()]
     assert b"".join(pieces) == data
-    described = await stream_client.get(f"{API}/{out.id}")
+    described = await blob_client.get(f"{API}/{out.id}")
     assert described.json()["data"]["name"] == "weights"
 
 
 async def test_a_chunk_that_fails_its_hash_aborts_the_download(
-    stream_client: httpx.AsyncClient, blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None
+    blob_client: httpx.AsyncClient, blob_ledger: Ledger, engine: AsyncEngine, blob_root: Path | None
 ) -> None:
     data = payload(4 * CHUNK)
     async with blob_ledger.manager() as manager:
@@ -80,7 +60,7 @@ async def test_a_chunk_that_fails_its_hash_aborts_the_download(
     received: list[bytes] = []
 
     async def download() -> None:
-        async with stream_client.stream("GET", f"{API}/{out.id}/$download") as response:
+        async with blob_client.stream("GET", f"{API}/{out.id}/$download") as response:
             assert response.status_code == 200  # the first chunks were good: they went out
             received.extend([piece async for piece in response.aiter_raw()])
 
@@ -100,14 +80,14 @@ async def test_a_chunk_that_fails_its_hash_aborts_the_download(
 
 
 async def test_after_retention_and_gc_the_kept_version_still_downloads(
-    stream_client: httpx.AsyncClient, blob_ledger: Ledger
+    blob_client: httpx.AsyncClient, blob_ledger: Ledger
 ) -> None:
     async with blob_ledger.manager() as manager:
         out = await manager.save(ArtifactIn(data={"name": "w", "content": io.BytesIO(payload(2 * CHUNK, 1))}))
         await manager.save(ArtifactIn(id=out.id, data={"name": "w", "content": io.BytesIO(payload(2 * CHUNK, 2))}))
     await blob_ledger.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
     await blob_ledger.gc(dry_run=False)
-    latest = await stream_client.get(f"{API}/{out.id}/$download")
+    latest = await blob_client.get(f"{API}/{out.id}/$download")
     assert latest.status_code == 200
     assert latest.content == payload(2 * CHUNK, 2)
-    assert_problem(await stream_client.get(f"{API}/01ARZ3NDEKTSV4RRFFQ69G5FAV/$download"), 404)
+    assert_problem(await blob_client.get(f"{API}/01ARZ3NDEKTSV4RRFFQ69G5FAV/$download"), 404)

@@ -27,19 +27,16 @@ from artifact_ledger import (
     RetentionPolicy,
     create_engine,
 )
-from artifact_ledger.content import streams
 from artifact_ledger.gc import StoreReclaim
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
 from ledger_support import SECRET
+from streaming_support import CHUNK, read_all
 
-CHUNK = 1024
 REGISTRY = ".ledgers"  # where a blob directory records the ledgers that use it
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 def digest(data: bytes) -> str:
@@ -52,10 +49,6 @@ def blob_file(root: Path, hash_: str) -> Path:
 
 def directory_of(report: Any, root: Path) -> StoreReclaim:
     return next(s for s in report.stores if s.store == str(root))
-
-
-async def read_all(manager: Any, artifact_id: Any) -> bytes:
-    return b"".join([chunk async for chunk in manager.open_content(artifact_id)])
 
 
 @pytest.fixture

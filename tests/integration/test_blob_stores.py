@@ -35,28 +35,18 @@ from artifact_ledger import (
 )
 from artifact_ledger import verify_bundle as spec
 from artifact_ledger.bundle import write_bundle
-from artifact_ledger.content import streams
 from artifact_ledger.store.blob_dir import DirectoryBlobs, parse_blob_url
 from artifact_ledger.transfer import import_bundle
 from ledger_support import SECRET
+from streaming_support import CHUNK, payload, read_all, track_first_pass
 
-CHUNK = 1024
-
-
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 @pytest.fixture(params=["database", "directory"])
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     """The ``blobs=`` of the ledger under test: None (the database) or a directory."""
     return None if request.param == "database" else f"file://{tmp_path}/blobs"
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
-    return b"".join(blocks)[:size]
 
 
 def blob_file(root: Path, digest: str) -> Path:
@@ -83,10 +73,6 @@ def remove(path: Path) -> None:
 def plant(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-
-
-async def read_all(manager: Any, artifact_id: Any) -> bytes:
-    return b"".join([chunk async for chunk in manager.open_content(artifact_id)])
 
 
 async def blob_rows(engine: AsyncEngine) -> int:
@@ -217,16 +203,7 @@ async def test_a_save_cancelled_during_the_first_pass_leaves_no_temporary_file(
 ) -> None:
     url = f"file://{tmp_path}/blobs"
     source = HeldFile(payload(4 * CHUNK, seed=8))
-    ended = threading.Event()  # the first pass's thread has ended, cleaned up and all
-    original = streams._hash_file
-
-    def tracked(*args: Any) -> Any:
-        try:
-            return original(*args)
-        finally:
-            ended.set()
-
-    monkeypatch.setattr(streams, "_hash_file", tracked)
+    ended = track_first_pass(monkeypatch)  # set when the first pass's thread has ended, cleaned up and all
     async with Ledger.open(engine, secret=SECRET, blobs=url) as ledger, ledger.manager() as manager:
         saving = asyncio.ensure_future(manager.save(ArtifactIn(data={"content": source})))
         assert await asyncio.to_thread(source.waiting.wait, 10)  # the first chunk is staged, the pass goes on

@@ -29,25 +29,15 @@ from artifact_ledger import (
     create_engine,
 )
 from artifact_ledger.blob_files import TRASH
-from artifact_ledger.content import streams
 from artifact_ledger.gc import GcReport
 from artifact_ledger.store.blob_dir import DirectoryBlobs
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
 from artifact_ledger.writer import WriteBatch
 from ledger_support import SECRET
+from streaming_support import CHUNK, payload
 
-CHUNK = 1024
-
-
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
-    return b"".join(blocks)[:size]
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 def digest(data: bytes) -> str:

@@ -12,15 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger
-from artifact_ledger.content import streams
 from ledger_support import SECRET
+from streaming_support import CHUNK
 
-CHUNK = 1024
-
-
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 @pytest.fixture

@@ -14,16 +14,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Ledger, RetentionPolicy
-from artifact_ledger.content import streams
 from ledger_support import SECRET
 
-CHUNK = 1024
 SHARED = b"the bytes two artifacts hold " * 20  # under one chunk: the stream's only chunk is these bytes
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 @pytest.fixture(params=["database", "directory"])

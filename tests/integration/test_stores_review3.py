@@ -10,46 +10,17 @@ import io
 import os
 import socket
 import threading
-import tracemalloc
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, CorruptBlobError, InvalidArtifactDataError, Ledger, StreamedContent
 from artifact_ledger.cli import main
-from artifact_ledger.content import streams
 from ledger_support import SECRET
+from streaming_support import CHUNK, events, payload, peak_of, read_all, stray_files, track_first_pass
 
-CHUNK = 1024
-
-
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    """``size`` bytes with no two equal chunks."""
-    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
-    return b"".join(blocks)[:size]
-
-
-async def read_all(manager: Any, artifact_id: Any) -> bytes:
-    return b"".join([chunk async for chunk in manager.open_content(artifact_id)])
-
-
-async def events(ledger: Ledger) -> int:
-    async with ledger.engine.connect() as conn:
-        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
-
-
-def stray_files(root: Path | None) -> list[Path]:
-    if root is None or not root.exists():
-        return []
-    return [p for p in root.rglob("*") if p.is_file()]
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 # ---- a cancelled save ------------------------------------------------------------------------------------
@@ -69,21 +40,6 @@ class Held(io.BytesIO):
             self.held.set()
             self.release.wait(60)
         return super().read(size)
-
-
-def track_first_pass(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """An event set when the first pass's reading thread has ended (cleaned up and all)."""
-    ended = threading.Event()
-    original = streams._hash_file
-
-    def tracked(*args: Any) -> Any:
-        try:
-            return original(*args)
-        finally:
-            ended.set()
-
-    monkeypatch.setattr(streams, "_hash_file", tracked)
-    return ended
 
 
 async def test_a_cancelled_save_returns_at_once_and_its_thread_stops_at_the_next_chunk(
@@ -120,20 +76,6 @@ def plant_oversized(path: Path, size: int) -> None:
     path.chmod(0o644)
     with path.open("wb") as handle:
         handle.truncate(size)
-
-
-async def peak_of(run: Any) -> tuple[Any, int]:
-    """What ``run`` returned or raised, and the peak of memory Python allocated meanwhile."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        try:
-            result: Any = await run
-        except Exception as exc:  # the error is the result
-            result = exc
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 async def test_an_oversized_chunk_file_is_refused_after_reading_its_chunk_and_a_byte(

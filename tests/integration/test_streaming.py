@@ -29,28 +29,14 @@ from artifact_ledger import (
 )
 from artifact_ledger.content import streams
 from artifact_ledger.content.streams import StreamChangedError
+from streaming_support import CHUNK, payload, read_all
 
-CHUNK = 1024
-
-
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    """``size`` bytes with no two equal chunks."""
-    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
-    return b"".join(blocks)[:size]
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 async def pieces(data: bytes, step: int) -> AsyncIterator[bytes]:
     for start in range(0, len(data), step):
         yield data[start : start + step]
-
-
-async def read_all(manager: ArtifactManager, artifact_id: Any, **kwargs: Any) -> bytes:
-    return b"".join([chunk async for chunk in manager.open_content(artifact_id, **kwargs)])
 
 
 async def counts(session: AsyncSession) -> tuple[int, int]:

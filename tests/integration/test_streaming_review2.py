@@ -9,13 +9,11 @@ import errno
 import hashlib
 import io
 import os
-import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import (
@@ -26,37 +24,10 @@ from artifact_ledger import (
     Ledger,
     StreamedContent,
 )
-from artifact_ledger.content import streams
 from ledger_support import SECRET
+from streaming_support import CHUNK, events, payload, peak_of, read_all, stray_files
 
-CHUNK = 1024
-
-
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    """``size`` bytes with no two equal chunks."""
-    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
-    return b"".join(blocks)[:size]
-
-
-async def read_all(manager: Any, artifact_id: Any) -> bytes:
-    return b"".join([chunk async for chunk in manager.open_content(artifact_id)])
-
-
-async def events(ledger: Ledger) -> int:
-    async with ledger.engine.connect() as conn:
-        return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
-
-
-def stray_files(root: Path | None) -> list[Path]:
-    """Files a failed save left in the blob directory (the registry and nothing else may be there)."""
-    if root is None or not root.exists():
-        return []
-    return [p for p in root.rglob("*") if p.is_file()]
+pytestmark = pytest.mark.usefixtures("small_chunks")
 
 
 # ---- sources that hang or break ---------------------------------------------------------------------------
@@ -260,19 +231,6 @@ def plant_large(root: Path, digest: str, size: int) -> Path:
     return path
 
 
-def peak_bytes_of(run: Any) -> Any:
-    async def measured() -> tuple[Any, int]:
-        tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            result = await run
-            return result, tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    return measured()
-
-
 async def test_a_large_file_planted_in_the_directory_is_checked_in_bounded_memory(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -284,9 +242,7 @@ async def test_a_large_file_planted_in_the_directory_is_checked_in_bounded_memor
         async with ledger.manager() as manager:
             await manager.save(ArtifactIn(data={"content": b"something first"}))
             plant_large(root, taken, large)
-            refused, peak = await peak_bytes_of(
-                _raises(manager.save(ArtifactIn(data={"content": io.BytesIO(content)})))
-            )
+            refused, peak = await peak_of(_raises(manager.save(ArtifactIn(data={"content": io.BytesIO(content)}))))
             assert isinstance(refused, CorruptBlobError)
             assert taken in str(refused)
             assert peak < large // 4
@@ -295,7 +251,7 @@ async def test_a_large_file_planted_in_the_directory_is_checked_in_bounded_memor
             saved = await manager.save(ArtifactIn(data={"content": io.BytesIO(content)}))
             assert await read_all(manager, saved.id) == content
         stray = plant_large(root, "ab" * 32, large)
-        report, peak = await peak_bytes_of(ledger.verify())
+        report, peak = await peak_of(ledger.verify())
         assert report.reason == "blob_corrupted"
         assert str(stray) in str(report.problem)
         assert peak < large // 4
