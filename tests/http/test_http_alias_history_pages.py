@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from http_support import assert_problem
+from http_support import assert_pages_are_slices, assert_problem, count_event_reads
 
 from artifact_ledger import AliasNotFoundError, ArtifactIn, InvalidArgumentError, Ledger
-from artifact_ledger import provenance_page_reads as reads
 
 ALIASES = "/api/v1/aliases"
 
@@ -47,20 +46,7 @@ async def test_pages_are_the_slices_of_the_whole_history(client: httpx.AsyncClie
     for name in ("prod/model", "ä 1"):
         whole = await plant(ledger, name)
         url = history_url(name)
-        default = (await client.get(url)).json()
-        assert default == {"items": whole, "total": len(whole), "page": 1, "size": 100, "pages": 1}
-        for size in (1, 2, 5, 11, 12, 13, 100):
-            pages = -(-len(whole) // size)
-            for page in range(1, pages + 2):  # and one past the end: empty, with the total
-                response = await client.get(url, params={"page": page, "size": size})
-                assert response.status_code == 200, response.text
-                assert response.json() == {
-                    "items": whole[(page - 1) * size : page * size],
-                    "total": len(whole),
-                    "page": page,
-                    "size": size,
-                    "pages": pages,
-                }
+        await assert_pages_are_slices(client, url, whole, (1, 2, 5, 11, 12, 13, 100))
         async with ledger.manager() as m:
             for size in (1, 4, 12):
                 for page in range(1, -(-len(whole) // size) + 2):
@@ -75,15 +61,7 @@ async def test_a_page_reads_only_its_own_events(
     client: httpx.AsyncClient, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     whole = await plant(ledger, "prod")
-    read: list[int] = []
-    from_row = reads.event_from_row
-
-    def counting(row: Any, *args: Any) -> Any:
-        event = from_row(row, *args)
-        read.append(event.position)
-        return event
-
-    monkeypatch.setattr(reads, "event_from_row", counting)
+    read = count_event_reads(monkeypatch)
     response = await client.get(history_url("prod"), params={"page": 3, "size": 2})
     assert response.json()["items"] == whole[4:6]
     assert read == [c["position"] for c in whole[4:6]]  # not all 12 of the stream, to slice two out

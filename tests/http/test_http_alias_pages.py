@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from http_support import API, assert_problem
+from http_support import API, assert_pages_are_slices, assert_problem
 
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger import provenance_reads as reads
@@ -36,20 +36,7 @@ async def plant(ledger: Ledger) -> tuple[str, list[dict[str, Any]], list[dict[st
 async def test_pages_are_the_slices_of_the_whole_list(client: httpx.AsyncClient, ledger: Ledger) -> None:
     aid, every, mine = await plant(ledger)
     for url, whole in ((ALIASES, every), (f"{API}/{aid}/$aliases", mine)):
-        default = (await client.get(url)).json()
-        assert default == {"items": whole, "total": len(whole), "page": 1, "size": 100, "pages": 1}
-        for size in (1, 2, 4, 9, len(whole), 100):
-            pages = -(-len(whole) // size)
-            for page in range(1, pages + 2):  # and one past the end: empty, with the total
-                response = await client.get(url, params={"page": page, "size": size})
-                assert response.status_code == 200, response.text
-                assert response.json() == {
-                    "items": whole[(page - 1) * size : page * size],
-                    "total": len(whole),
-                    "page": page,
-                    "size": size,
-                    "pages": pages,
-                }
+        await assert_pages_are_slices(client, url, whole, (1, 2, 4, 9, len(whole), 100))
         only_size = (await client.get(url, params={"size": 3})).json()
         assert (only_size["page"], only_size["items"]) == (1, whole[:3])
 

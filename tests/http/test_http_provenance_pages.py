@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from http_support import API, assert_problem
+from http_support import API, assert_pages_are_slices, assert_problem, count_event_reads
 
 from artifact_ledger import ArtifactIn, ArtifactNotFoundError, InvalidArgumentError, Ledger
-from artifact_ledger import provenance_page_reads as reads
 
 
 async def plant(ledger: Ledger) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
@@ -45,20 +44,7 @@ async def test_pages_are_the_slices_of_the_whole_list(client: httpx.AsyncClient,
     for aid in ids:
         every = whole[aid]
         url = f"{API}/{aid}/$provenance"
-        default = (await client.get(url)).json()
-        assert default == {"items": every, "total": len(every), "page": 1, "size": 100, "pages": 1}
-        for size in (1, 2, 3, 5, 10, 11, 12):
-            pages = -(-len(every) // size)
-            for page in range(1, pages + 2):  # and one past the end: empty, with the total
-                response = await client.get(url, params={"page": page, "size": size})
-                assert response.status_code == 200, response.text
-                assert response.json() == {
-                    "items": every[(page - 1) * size : page * size],
-                    "total": len(every),
-                    "page": page,
-                    "size": size,
-                    "pages": pages,
-                }
+        await assert_pages_are_slices(client, url, every, (1, 2, 3, 5, 10, 11, 12))
         async with ledger.manager() as m:
             for size in (1, 4):
                 for page in range(1, -(-len(every) // size) + 2):
@@ -71,15 +57,7 @@ async def test_a_page_reads_only_its_own_events(
     client: httpx.AsyncClient, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids, whole = await plant(ledger)
-    read: list[int] = []
-    from_row = reads.event_from_row
-
-    def counting(row: Any, *args: Any) -> Any:
-        event = from_row(row, *args)
-        read.append(event.position)
-        return event
-
-    monkeypatch.setattr(reads, "event_from_row", counting)
+    read = count_event_reads(monkeypatch)
     response = await client.get(f"{API}/{ids[0]}/$provenance", params={"page": 3, "size": 2})
     assert response.json()["items"] == whole[ids[0]][4:6]
     assert read == [e["position"] for e in whole[ids[0]][4:6]]  # not every alias and link event
