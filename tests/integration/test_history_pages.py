@@ -4,6 +4,7 @@ state is made of (``history_pages``), and every page equals the same slice of th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -90,6 +91,31 @@ async def outcome(read: Any) -> Any:
     return dumped(items), total
 
 
+async def plant_damage(
+    manager: ArtifactManager, engine: AsyncEngine, aid: str, planted: Sequence[tuple[int, str] | tuple[int, str, str]]
+) -> None:
+    """Rows planted with plain SQL past the end of the log, in order, each ``(version, kind)`` or ``(version,
+    kind, artifact id)`` (``aid`` when not given): a copy of ``aid``'s first event (``created``), of its 30th,
+    an update (``updated``), that update as a deletion (``deleted``) or under a type the fold does not know
+    (``mystery``)."""
+    async with manager.repo.core_reads() as db:
+        stream = await queries.stream(db, aid)
+    async with tampered(engine) as conn:
+        created, updated = await event_row(conn, stream[0].position), await event_row(conn, stream[29].position)
+        rows = {
+            "created": created,
+            "updated": updated,
+            "deleted": {**updated, "type": "artifact.deleted", "payload": '{"cascade_root":null}'},
+            "mystery": {**updated, "type": "artifact.mystery"},
+        }
+        top = max(e.position for e in stream) + 100
+        for n, (version, kind, *into) in enumerate(planted, start=1):
+            row = {**rows[kind], "position": top + n, "event_id": str(ULID()), "version": version}
+            if into:
+                row["artifact_id"] = into[0]
+            await insert_row(conn, row)
+
+
 async def test_every_page_equals_the_fold_of_the_whole_stream(engine: AsyncEngine) -> None:
     async with Ledger.open(engine, secret=SECRET) as ledger:
         aid = await every_kind(ledger)
@@ -172,18 +198,9 @@ async def test_a_damaged_stream_pages_as_the_whole_fold_did(manager: ArtifactMan
         await manager.save(ArtifactIn(id=a.id, data={"n": n}))
     await manager.move(a.id, other.id)  # v31
     aid = str(a.id)
-    async with manager.repo.core_reads() as db:
-        stream = await queries.stream(db, aid)
-    async with tampered(engine) as conn:
-        created, updated = await event_row(conn, stream[0].position), await event_row(conn, stream[29].position)
-        top = max(e.position for e in stream) + 100
-        deleted = {**updated, "type": "artifact.deleted", "payload": '{"cascade_root":null}'}
-        mystery = {**updated, "type": "artifact.mystery"}
-        planted = [(35, created), (36, deleted), (37, updated), (40, updated), (41, mystery), (42, updated)]
-        stray = str(ULID())  # a stream of its own whose first event is an update
-        planted += [(1, {**updated, "artifact_id": stray}), (2, {**created, "artifact_id": stray})]
-        for n, (version, row) in enumerate(planted, start=1):
-            await insert_row(conn, {**row, "position": top + n, "event_id": str(ULID()), "version": version})
+    stray = str(ULID())  # a stream of its own whose first event is an update
+    planted = [(35, "created"), (36, "deleted"), (37, "updated"), (40, "updated"), (41, "mystery"), (42, "updated")]
+    await plant_damage(manager, engine, aid, [*planted, (1, "updated", stray), (2, "created", stray)])
     assert (await outcome(manager.history(aid)))[0] == "ValueError"  # the unknown type: the whole fold fails
     for size in (1, 2, 3, 5, 8, 31, 32, 33, 34, 35, 37, 40):
         for page in range(1, -(-37 // size) + 2):

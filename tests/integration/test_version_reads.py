@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_history_pages import every_kind
-from test_integrity_support import event_row, insert_row, tampered
-from ulid import ULID
+from test_history_pages import every_kind, plant_damage
 
 from artifact_ledger import ArtifactIn, ArtifactManager, ArtifactNotFoundError, Ledger, history_pages, queries, temporal
 from artifact_ledger import history as hist
@@ -151,16 +149,9 @@ async def test_a_damaged_stream_reads_one_version_as_the_whole_fold_did(
     for n in range(1, 30):
         await manager.save(ArtifactIn(id=a.id, data={"n": n, "content": b"v%d" % n}))
     aid = str(a.id)
-    async with manager.repo.core_reads() as db:
-        stream = await queries.stream(db, aid)
-    async with tampered(engine) as conn:
-        created, updated = await event_row(conn, stream[0].position), await event_row(conn, stream[29].position)
-        top = max(e.position for e in stream) + 100
-        deleted = {**updated, "type": "artifact.deleted", "payload": '{"cascade_root":null}'}
-        mystery = {**updated, "type": "artifact.mystery"}
-        planted = [(31, created), (32, deleted), (33, updated), (34, mystery), (35, updated)]
-        for n, (version, row) in enumerate(planted, start=1):
-            await insert_row(conn, {**row, "position": top + n, "event_id": str(ULID()), "version": version})
+    await plant_damage(
+        manager, engine, aid, [(31, "created"), (32, "deleted"), (33, "updated"), (34, "mystery"), (35, "updated")]
+    )
     for v1 in (1, 5, 30, 31, 32, 33, 34, 35, 36):
         for v2 in (1, 30, 31, 32, 33, 34, 35, None):
             assert await outcome(manager.diff(aid, v1, v2, content=False)) == await outcome(
