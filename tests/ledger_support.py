@@ -8,19 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from artifact_ledger import ArtifactHierarchy, Keyring
+from artifact_ledger import ArtifactHierarchy, Keyring, chain_v2
+from artifact_ledger.chain import envelope_bytes, event_hash
 from artifact_ledger.group_commit import Committer
 
 PG_URL = os.environ.get("ARTIFACT_LEDGER_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
 SECRET = Keyring.from_secret("test-secret-for-the-suite")
 HIERARCHY = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "training", 1: "prediction", 2: "evaluation"})
+
+
+ENVELOPE_COLUMNS = (
+    "position",
+    "event_id",
+    "artifact_id",
+    "version",
+    "type",
+    "schema_version",
+    "recorded_at",
+    "actor",
+    "reason",
+    "correlation_id",
+    "causation_id",
+)
+"""The columns of a stored event that make its envelope (``envelope_bytes``), in order."""
 
 
 class HourlyClock:
@@ -108,3 +125,51 @@ async def queued(committer: Committer, calls: list[Awaitable[Any]]) -> list[Any]
     assert len(committer.queue) == len(tasks)
     committer._hand_over()
     return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def as_time(value: Any) -> datetime:
+    """A stored ``recorded_at`` (SQLite text, PostgreSQL datetime) as an aware datetime."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if isinstance(value, str) else value  # type: ignore[no-any-return]
+
+
+def chained_hash(prev: bytes, row: Mapping[str, Any], salt: bytes | None) -> bytes:
+    """The hash artifact-ledger gives the event ``row`` (its envelope columns and its payload) chained onto
+    ``prev``: chain format 1 without a salt, format 2 with the salt of its opening. The chain is not keyed:
+    anyone who can read the database can compute it."""
+    fields = {column: row[column] for column in ENVELOPE_COLUMNS}
+    fields["recorded_at"] = as_time(row["recorded_at"])
+    envelope = envelope_bytes(**fields)
+    if salt is None:
+        return event_hash(prev, envelope, row["payload"].encode())
+    commitment = chain_v2.commitment(row["payload"], chain_v2.Opening(bytes(salt)))
+    return chain_v2.event_hash(prev, envelope, commitment)
+
+
+async def recompute_chain_from(conn: AsyncConnection, position: int, old: str, new: str) -> None:
+    """The database's owner, with the guards of ``ledger_events`` off: replace ``old`` with ``new`` in the
+    payload of the event at ``position`` and recompute its hash and every later one (a format-2 event with
+    the salt stored in ``ledger_openings``)."""
+    from sqlalchemy import text
+
+    columns = ", ".join(f"e.{c}" for c in (*ENVELOPE_COLUMNS, "payload"))
+    rows = [
+        dict(row._mapping)
+        for row in await conn.execute(
+            text(
+                f"SELECT {columns}, o.salt FROM ledger_events e LEFT JOIN ledger_openings o "
+                "ON o.position = e.position WHERE e.position >= :p ORDER BY e.position"
+            ),
+            {"p": position},
+        )
+    ]
+    found = await conn.execute(text("SELECT hash FROM ledger_events WHERE position = :p"), {"p": position - 1})
+    prev = bytes(found.scalar_one())
+    assert old in rows[0]["payload"], rows[0]["payload"]
+    rows[0]["payload"] = rows[0]["payload"].replace(old, new)
+    for row in rows:
+        digest = chained_hash(prev, row, row["salt"])
+        await conn.execute(
+            text("UPDATE ledger_events SET payload = :payload, prev_hash = :prev, hash = :hash WHERE position = :p"),
+            {"payload": row["payload"], "prev": prev, "hash": digest, "p": row["position"]},
+        )
+        prev = digest

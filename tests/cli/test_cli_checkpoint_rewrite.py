@@ -11,31 +11,15 @@ does not, and the report names that checkpoint and its size.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from test_cli_checkpoints import run, saves
 
-from artifact_ledger import CheckpointSigner, Ledger, chain_v2
-from artifact_ledger.chain import envelope_bytes, event_hash
-
-ENVELOPE = (
-    "position",
-    "event_id",
-    "artifact_id",
-    "version",
-    "type",
-    "schema_version",
-    "recorded_at",
-    "actor",
-    "reason",
-    "correlation_id",
-    "causation_id",
-)
+from artifact_ledger import CheckpointSigner, Ledger
+from ledger_support import recompute_chain_from
 
 
 async def _guards_off(conn: AsyncConnection) -> list[str]:
@@ -59,10 +43,6 @@ async def _guards_on(conn: AsyncConnection, recreate: list[str]) -> None:
         await conn.execute(text(ddl))
 
 
-def _time(value: Any) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC) if isinstance(value, str) else value  # type: ignore[no-any-return]
-
-
 async def rewrite_and_recompute(db_url: str, position: int, old: str, new: str) -> None:
     """The attacker: edit one payload, recompute the hash of it and of every later event, rebuild.
 
@@ -71,40 +51,7 @@ async def rewrite_and_recompute(db_url: str, position: int, old: str, new: str) 
     async with Ledger.open(db_url) as ledger:
         async with ledger.engine.begin() as conn:
             recreate = await _guards_off(conn)
-            columns = ", ".join(f"e.{c}" for c in (*ENVELOPE, "payload"))
-            rows = [
-                dict(row._mapping)
-                for row in await conn.execute(
-                    text(
-                        f"SELECT {columns}, o.salt FROM ledger_events e LEFT JOIN ledger_openings o "
-                        "ON o.position = e.position WHERE e.position >= :p ORDER BY e.position"
-                    ),
-                    {"p": position},
-                )
-            ]
-            prev_row = (
-                await conn.execute(text("SELECT hash FROM ledger_events WHERE position = :p"), {"p": position - 1})
-            ).one()
-            prev = bytes(prev_row[0])
-            assert old in rows[0]["payload"], rows[0]["payload"]
-            rows[0]["payload"] = rows[0]["payload"].replace(old, new)
-            for row in rows:
-                fields = {column: row[column] for column in ENVELOPE}
-                fields["recorded_at"] = _time(row["recorded_at"])
-                envelope = envelope_bytes(**fields)
-                if row["salt"] is None:
-                    digest = event_hash(prev, envelope, row["payload"].encode())
-                else:
-                    commitment = chain_v2.commitment(row["payload"], chain_v2.Opening(bytes(row["salt"])))
-                    digest = chain_v2.event_hash(prev, envelope, commitment)
-                await conn.execute(
-                    text(
-                        "UPDATE ledger_events SET payload = :payload, prev_hash = :prev, hash = :hash"
-                        " WHERE position = :p"
-                    ),
-                    {"payload": row["payload"], "prev": prev, "hash": digest, "p": row["position"]},
-                )
-                prev = digest
+            await recompute_chain_from(conn, position, old, new)
             await _guards_on(conn, recreate)
         await ledger.rebuild()  # the projections and the Merkle tree now agree with the rewritten log
 

@@ -8,28 +8,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_integrity_support import HISTORY_EVENTS, as_time, event_row, history, set_columns, tampered
+from test_integrity_support import HISTORY_EVENTS, event_row, history, set_columns, tampered
 
-from artifact_ledger import ArtifactIn, ArtifactManager, ChainBrokenError, HeadDigest, Ledger, chain_v2
-from artifact_ledger.chain import envelope_bytes, event_hash
+from artifact_ledger import ArtifactIn, ArtifactManager, ChainBrokenError, HeadDigest, Ledger
 from artifact_ledger.integrity import REASONS
 from artifact_ledger.store.recorder import reading
-from ledger_support import SECRET, delete_openings_after, lower_checkpoints
+from ledger_support import SECRET, chained_hash, delete_openings_after, lower_checkpoints
 
 GENESIS = "0" * 64
-ENVELOPE = (
-    "position",
-    "event_id",
-    "artifact_id",
-    "version",
-    "type",
-    "schema_version",
-    "recorded_at",
-    "actor",
-    "reason",
-    "correlation_id",
-    "causation_id",
-)
 
 
 async def test_report_of_an_intact_ledger(manager: ArtifactManager, engine: AsyncEngine) -> None:
@@ -125,17 +111,10 @@ async def rewrite_chain_from(engine: AsyncEngine, position: int, changes: dict[s
         prev = bytes((await event_row(conn, position - 1))["hash"]) if position > 1 else bytes(32)
         for at in range(position, HISTORY_EVENTS + 1):
             row = await event_row(conn, at)
-            fields = {column: row[column] for column in ENVELOPE}
-            fields["recorded_at"] = as_time(row["recorded_at"])
-            envelope = envelope_bytes(**fields)
-            salt = (
+            salt = (  # chain format 2: the attacker reads the event's salt from the database too
                 await conn.execute(text("SELECT salt FROM ledger_openings WHERE position = :p"), {"p": at})
             ).scalar()
-            if salt is None:
-                digest = event_hash(prev, envelope, row["payload"].encode())
-            else:  # chain format 2: the attacker reads the event's salt from the database too
-                commitment = chain_v2.commitment(row["payload"], chain_v2.Opening(bytes(salt)))
-                digest = chain_v2.event_hash(prev, envelope, commitment)
+            digest = chained_hash(prev, row, salt)
             await set_columns(conn, at, {"prev_hash": prev, "hash": digest})
             prev = digest
 

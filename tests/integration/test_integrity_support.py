@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from artifact_ledger import ArtifactIn, ArtifactManager, Ledger, attribution
 from artifact_ledger.chain import envelope_bytes, event_hash
-from ledger_support import SECRET
+from ledger_support import SECRET, as_time
 
 TABLES = ("ledger_events", "ledger_blobs")
 COLUMNS = (
@@ -118,11 +117,6 @@ async def shift_positions(conn: AsyncConnection, first: int, by: int) -> None:
     """Renumber every event at or after ``first`` by ``by`` (two steps, so the primary key never collides)."""
     await conn.execute(text("UPDATE ledger_events SET position = -position WHERE position >= :first"), {"first": first})
     await conn.execute(text("UPDATE ledger_events SET position = :by - position WHERE position < 0"), {"by": by})
-
-
-def as_time(value: Any) -> datetime:
-    """A stored ``recorded_at`` (SQLite text, PostgreSQL datetime) as an aware datetime."""
-    return datetime.fromisoformat(value).replace(tzinfo=UTC) if isinstance(value, str) else value  # type: ignore[no-any-return]
 
 
 def forged_after(previous: dict[str, Any], artifact_id: str) -> dict[str, Any]:

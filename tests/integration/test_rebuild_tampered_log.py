@@ -20,27 +20,21 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from test_integrity_support import as_time, event_row, insert_row, tampered
-from test_verify_rebuild_review2 import rechain_from
+from test_verify_rebuild_review2 import PROJECTIONS, rechain_from, rows_of
 
-from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, RetentionPolicy, chain_v2
-from artifact_ledger.chain import envelope_bytes, event_hash
+from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, RetentionPolicy
 from artifact_ledger.cli import main
-from ledger_support import SECRET, delete_openings_after, lower_checkpoints
+from ledger_support import SECRET, chained_hash, delete_openings_after, lower_checkpoints
 
 EVIDENCE = (
-    "SELECT * FROM ledger_artifacts ORDER BY id",
-    "SELECT * FROM ledger_artifact_closure ORDER BY ancestor_id, descendant_id",
-    "SELECT * FROM ledger_artifact_parent_history ORDER BY artifact_id, valid_from",
-    "SELECT * FROM ledger_checkpoints ORDER BY projector",
-    "SELECT size, roots FROM ledger_merkle_frontier",
+    *PROJECTIONS,
     "SELECT position, hash FROM ledger_events ORDER BY position",
     "SELECT position FROM ledger_openings ORDER BY position",
 )
 
 
 async def snapshot(engine: AsyncEngine) -> list[list[tuple[Any, ...]]]:
-    async with engine.connect() as conn:
-        return [[tuple(r) for r in (await conn.execute(text(sql))).all()] for sql in EVIDENCE]
+    return await rows_of(engine, EVIDENCE)
 
 
 async def five_events(ledger: Ledger) -> str:
@@ -78,15 +72,12 @@ async def append_forged(conn: AsyncConnection, root: str) -> None:
     payload = '{"content":null,"data":{"name":"root","forged":true},"tags":[]}'
     sealed = await conn.execute(text("SELECT count(*) FROM ledger_openings WHERE position = :p"), {"p": head})
     prev = bytes(previous["hash"])
-    if sealed.scalar_one():
-        salt = os.urandom(32)
-        commitment = chain_v2.commitment(payload, chain_v2.Opening(salt))
-        digest = chain_v2.event_hash(prev, envelope_bytes(**fields), commitment)
+    salt = os.urandom(32) if sealed.scalar_one() else None
+    digest = chained_hash(prev, {**fields, "payload": payload}, salt)
+    if salt is not None:
         await conn.execute(
             text("INSERT INTO ledger_openings (position, salt) VALUES (:p, :s)"), {"p": head + 1, "s": salt}
         )
-    else:
-        digest = event_hash(prev, envelope_bytes(**fields), payload.encode())
     row = {**fields, "recorded_at": previous["recorded_at"], "payload": payload, "prev_hash": prev, "hash": digest}
     await insert_row(conn, row)
 

@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_integrity_support import as_time, event_row, forged_after, insert_row, tampered
+from test_integrity_support import event_row, forged_after, insert_row, tampered
 
-from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, ProjectionDriftError, chain_v2
-from artifact_ledger.chain import envelope_bytes, event_hash
+from artifact_ledger import ArtifactIn, ChainBrokenError, Ledger, ProjectionDriftError
 from artifact_ledger.projections.crosscheck import check_subtree
-from ledger_support import SECRET
+from ledger_support import SECRET, recompute_chain_from, sql
 
 PROJECTIONS = (
     "SELECT * FROM ledger_artifacts ORDER BY id",
@@ -25,9 +24,28 @@ PROJECTIONS = (
 )
 
 
-async def projections(engine: AsyncEngine) -> list[list[tuple[Any, ...]]]:
+async def rows_of(engine: AsyncEngine, queries: tuple[str, ...]) -> list[list[tuple[Any, ...]]]:
+    """The rows each of ``queries`` reads, as tuples."""
     async with engine.connect() as conn:
-        return [[tuple(r) for r in (await conn.execute(text(sql))).all()] for sql in PROJECTIONS]
+        return [[tuple(r) for r in (await conn.execute(text(query))).all()] for query in queries]
+
+
+async def projections(engine: AsyncEngine) -> list[list[tuple[Any, ...]]]:
+    return await rows_of(engine, PROJECTIONS)
+
+
+async def store_number(engine: AsyncEngine, statement: str, value: str, rounded: str, **params: object) -> bool:
+    """Run ``statement`` with ``value``, a number of another type (text such as ``'x'``, or a fraction), in
+    place of ``{value}``: SQLite stores it as given. PostgreSQL's typed columns refuse text ('invalid input
+    syntax': False, nothing stored) and round a fraction, so ``rounded``, another number, is stored there."""
+    if engine.dialect.name == "postgresql":
+        if value.startswith("'"):
+            with pytest.raises(Exception, match="invalid input syntax"):
+                await sql(engine, statement.format(value=value), **params)
+            return False
+        value = rounded  # the column rounds a fraction: another number
+    await sql(engine, statement.format(value=value), **params)
+    return True
 
 
 async def two_versions(ledger: Ledger) -> str:
@@ -96,17 +114,10 @@ async def test_a_projected_number_of_another_type_is_drift_for_a_write(
     async with Ledger.open(engine, secret=SECRET) as ledger:
         async with ledger.manager() as manager:
             saved = await manager.save(ArtifactIn(data={"name": "a", "content": b"xx"}))
-        sql = f"UPDATE ledger_artifacts SET {column} = {value} WHERE id = :id"
-        if engine.dialect.name == "postgresql":
-            if value.startswith("'"):
-                with pytest.raises(Exception, match="invalid input syntax"):
-                    async with engine.begin() as conn:
-                        await conn.execute(text(sql), {"id": str(saved.id)})
-                return
-            value = "2" if column == "version" else "3"  # the column rounds a fraction: another number
-            sql = f"UPDATE ledger_artifacts SET {column} = {value} WHERE id = :id"
-        async with engine.begin() as conn:
-            await conn.execute(text(sql), {"id": str(saved.id)})
+        statement = f"UPDATE ledger_artifacts SET {column} = {{value}} WHERE id = :id"
+        rounded = "2" if column == "version" else "3"
+        if not await store_number(engine, statement, value, rounded, id=str(saved.id)):
+            return
         with pytest.raises(ProjectionDriftError, match=f"artifact {saved.id} .*{column}") as caught:
             async with ledger.manager() as manager:
                 await manager.save(ArtifactIn(id=saved.id, data={"name": "a", "v": 2}))
@@ -229,16 +240,9 @@ async def test_a_closure_depth_of_another_type_is_drift_for_a_move(engine: Async
             root = await manager.save(ArtifactIn(data={"name": "root"}))
             child = await manager.save(ArtifactIn(parent_id=root.id, data={"name": "child"}))
             other = await manager.save(ArtifactIn(data={"name": "other"}))
-        sql = f"UPDATE ledger_artifact_closure SET depth = {value} WHERE descendant_id = :c AND depth = 1"
-        if engine.dialect.name == "postgresql":
-            if value.startswith("'"):
-                with pytest.raises(Exception, match="invalid input syntax"):
-                    async with engine.begin() as conn:
-                        await conn.execute(text(sql), {"c": str(child.id)})
-                return
-            sql = sql.replace(value, "2")  # the column rounds a fraction: another depth
-        async with engine.begin() as conn:
-            await conn.execute(text(sql), {"c": str(child.id)})
+        statement = "UPDATE ledger_artifact_closure SET depth = {value} WHERE descendant_id = :c AND depth = 1"
+        if not await store_number(engine, statement, value, "2", c=str(child.id)):
+            return
         head = (await ledger.head()).position
         with pytest.raises(ProjectionDriftError, match=f"artifact {child.id} .*ledger_artifact_closure"):
             async with ledger.manager() as manager:
@@ -254,50 +258,8 @@ async def test_a_closure_depth_of_another_type_is_drift_for_a_move(engine: Async
 async def rechain_from(engine: AsyncEngine, position: int, old: str, new: str) -> None:
     """The database's owner: edit one payload and recompute its hash and every later one (the chain is not
     keyed; a format-2 event is recomputed with the salt stored in ledger_openings)."""
-    envelope_columns = (
-        "position",
-        "event_id",
-        "artifact_id",
-        "version",
-        "type",
-        "schema_version",
-        "recorded_at",
-        "actor",
-        "reason",
-        "correlation_id",
-        "causation_id",
-    )
     async with tampered(engine) as conn:
-        columns = ", ".join(f"e.{c}" for c in (*envelope_columns, "payload"))
-        rows = [
-            dict(row._mapping)
-            for row in await conn.execute(
-                text(
-                    f"SELECT {columns}, o.salt FROM ledger_events e LEFT JOIN ledger_openings o "
-                    "ON o.position = e.position WHERE e.position >= :p ORDER BY e.position"
-                ),
-                {"p": position},
-            )
-        ]
-        prev = bytes((await event_row(conn, position - 1))["hash"])
-        assert old in rows[0]["payload"]
-        rows[0]["payload"] = rows[0]["payload"].replace(old, new)
-        for row in rows:
-            fields = {column: row[column] for column in envelope_columns}
-            fields["recorded_at"] = as_time(row["recorded_at"])
-            envelope = envelope_bytes(**fields)
-            if row["salt"] is None:
-                digest = event_hash(prev, envelope, row["payload"].encode())
-            else:
-                commitment = chain_v2.commitment(row["payload"], chain_v2.Opening(bytes(row["salt"])))
-                digest = chain_v2.event_hash(prev, envelope, commitment)
-            await conn.execute(
-                text(
-                    "UPDATE ledger_events SET payload = :payload, prev_hash = :prev, hash = :hash WHERE position = :p"
-                ),
-                {"payload": row["payload"], "prev": prev, "hash": digest, "p": row["position"]},
-            )
-            prev = digest
+        await recompute_chain_from(conn, position, old, new)
 
 
 @pytest.mark.parametrize(
