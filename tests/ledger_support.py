@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,6 +71,19 @@ async def event_count(engine: AsyncEngine) -> int:
 
     async with engine.connect() as conn:
         return int((await conn.execute(text("SELECT count(*) FROM ledger_events"))).scalar_one())
+
+
+async def drop_namespace_schemas(engine: AsyncEngine, names: Iterable[str]) -> None:
+    """Drop the PostgreSQL schemas of the namespaces ``names`` of the engine's current schema (a test's
+    clean-up; the test's own schema is dropped by its fixture)."""
+    from sqlalchemy import text
+
+    from artifact_ledger.namespaces import postgres_schema
+
+    async with engine.begin() as conn:
+        current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+        for name in names:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
 
 
 async def make_format_1(engine: AsyncEngine) -> None:

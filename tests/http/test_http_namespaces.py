@@ -19,6 +19,7 @@ from ulid import ULID
 from artifact_ledger import ArtifactIn, Ledger
 from artifact_ledger.http import Principal, TokenAuth, create_app
 from artifact_ledger.namespaces import postgres_schema
+from ledger_support import drop_namespace_schemas
 
 A = "/ns/team-a" + API
 NAMES = ("team-a", "nope")
@@ -44,10 +45,7 @@ async def base(backend: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
         pass
     yield engine
     if backend == "postgresql":
-        async with engine.begin() as conn:
-            current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-            for name in NAMES:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
+        await drop_namespace_schemas(engine, NAMES)
 
 
 @pytest.fixture

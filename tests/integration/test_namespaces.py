@@ -12,10 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, InvalidArgumentError, Ledger, LedgerNotFoundError, NotAReplicaError
-from artifact_ledger.namespaces import postgres_schema
 from artifact_ledger.transfer import export_ledger, import_bundle
 from artifact_ledger.verify_bundle import verify_bundle
-from ledger_support import SECRET
+from ledger_support import SECRET, drop_namespace_schemas
 
 NAMES = ("team-a", "team-b", "imported")
 
@@ -36,10 +35,7 @@ async def base(backend: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     """The test's engine; on PostgreSQL the namespaces' schemas are dropped afterwards."""
     yield engine
     if backend == "postgresql":
-        async with engine.begin() as conn:
-            current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-            for name in NAMES:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
+        await drop_namespace_schemas(engine, NAMES)
 
 
 async def test_namespaces_do_not_see_each_other(base: AsyncEngine) -> None:

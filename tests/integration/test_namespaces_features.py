@@ -19,8 +19,7 @@ from artifact_ledger.errors import (
     LockTimeoutError,
     ProofRangeError,
 )
-from artifact_ledger.namespaces import postgres_schema
-from ledger_support import SECRET, make_format_1
+from ledger_support import SECRET, drop_namespace_schemas, make_format_1
 
 NAMES = ("team-a", "team-b")
 
@@ -35,10 +34,7 @@ async def base(backend: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     """The test's engine; on PostgreSQL the namespaces' schemas are dropped afterwards."""
     yield engine
     if backend == "postgresql":
-        async with engine.begin() as conn:
-            current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-            for name in NAMES:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
+        await drop_namespace_schemas(engine, NAMES)
 
 
 async def test_checkpoints_and_proofs_are_per_namespace(base: AsyncEngine, tmp_path: Path) -> None:

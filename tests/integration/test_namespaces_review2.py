@@ -7,12 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import ArtifactIn, Ledger, SchemaTamperedError
-from artifact_ledger.namespaces import postgres_schema
-from ledger_support import SECRET
+from ledger_support import SECRET, drop_namespace_schemas
 
 NAMES = ("team-a", "team-b", "public", "pg_catalog", "information_schema", "select", "x" * 63)
 
@@ -27,10 +25,7 @@ async def base(backend: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     """The test's engine; on PostgreSQL the namespaces' schemas are dropped afterwards."""
     yield engine
     if backend == "postgresql":
-        async with engine.begin() as conn:
-            current = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-            for name in NAMES:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{postgres_schema(current, name)}" CASCADE'))
+        await drop_namespace_schemas(engine, NAMES)
 
 
 def _files(root: Path) -> list[Path]:
