@@ -33,10 +33,13 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SLOT_PREFIX = "al_standby_"
@@ -236,3 +239,41 @@ class Standby:
         if self.root is None or not (self.root / "server.log").exists():
             return ""
         return (self.root / "server.log").read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_standby(primary_url: str) -> Iterator[Standby]:
+    """A standby of ``primary_url``, started (its log in the error when it cannot start) and stopped after
+    the ``with`` block: what the replica tests' ``standby`` fixtures hold. Skips where no server binaries
+    are installed."""
+    bin_dir = server_bin()
+    if bin_dir is None:
+        pytest.skip(
+            "NO POSTGRESQL SERVER BINARIES (/usr/lib/postgresql/*/bin/pg_ctl, pg_basebackup): the read-replica "
+            "tests need them to start a standby; install postgresql (the Debian package) to run them"
+        )
+    server = Standby(primary_url, bin_dir)
+    try:
+        server.start()
+    except Exception:
+        log = server.log()
+        server.stop()
+        raise RuntimeError(f"could not start the test standby; its log:\n{log}") from None
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def autocommit_sql(url: str, statement: str) -> object:
+    """Run ``statement`` on ``url`` outside a transaction (CREATE DATABASE, replay pause/resume); the
+    first column of its first row, or None when it returns no rows."""
+    from sqlalchemy import text
+
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()

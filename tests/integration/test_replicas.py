@@ -39,30 +39,15 @@ from artifact_ledger import (
     sync,
 )
 from ledger_support import PG_URL, SECRET
-from pg_standby import Standby, server_bin
+from pg_standby import Standby, autocommit_sql, running_standby
 
 WAIT_S = 30.0
 
 
 @pytest.fixture(scope="session")
 def standby() -> Iterator[Standby]:
-    bin_dir = server_bin()
-    if bin_dir is None:
-        pytest.skip(
-            "NO POSTGRESQL SERVER BINARIES (/usr/lib/postgresql/*/bin/pg_ctl, pg_basebackup): the read-replica "
-            "tests need them to start a standby; install postgresql (the Debian package) to run them"
-        )
-    server = Standby(PG_URL, bin_dir)
-    try:
-        server.start()
-    except Exception:
-        log = server.log()
-        server.stop()
-        raise RuntimeError(f"could not start the test standby; its log:\n{log}") from None
-    try:
+    with running_standby(PG_URL) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -73,13 +58,7 @@ class Pair:
     """The standby's ``postgres`` database: where replay is paused and resumed."""
 
     async def sql(self, url: str, statement: str) -> object:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                result = await conn.execute(text(statement))
-                return result.scalar() if result.returns_rows else None
-        finally:
-            await engine.dispose()
+        return await autocommit_sql(url, statement)
 
     async def pause(self) -> None:
         await self.sql(self.admin, "SELECT pg_wal_replay_pause()")

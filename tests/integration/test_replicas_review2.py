@@ -16,30 +16,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from artifact_ledger import ArtifactIn, Ledger, NotAReplicaError, ReplicaUnavailableError, create_engine
 from artifact_ledger.replicas import masked
 from ledger_support import PG_URL, SECRET
-from pg_standby import Standby, server_bin
+from pg_standby import Standby, autocommit_sql, running_standby
 
 
 @pytest.fixture(scope="module")
 def standby() -> Iterator[Standby]:
-    bin_dir = server_bin()
-    if bin_dir is None:
-        pytest.skip("NO POSTGRESQL SERVER BINARIES (pg_ctl, pg_basebackup): the read-replica tests need them")
-    server = Standby(PG_URL, bin_dir)
-    try:
-        server.start()
-    except Exception:
-        log = server.log()
-        server.stop()
-        raise RuntimeError(f"could not start the test standby; its log:\n{log}") from None
-    try:
+    with running_standby(PG_URL) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -50,35 +37,25 @@ class Pair:
     admin: str
 
 
-async def _sql(url: str, statement: str) -> object:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            result = await conn.execute(text(statement))
-            return result.scalar() if result.returns_rows else None
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def pair(standby: Standby) -> AsyncIterator[Pair]:
     """A fresh database on the primary and its URL on the standby."""
     name = f"replica_{uuid.uuid4().hex[:12]}"
     server = make_url(PG_URL)
     admin = server.set(database="postgres").render_as_string(hide_password=False)
-    await _sql(admin, f'CREATE DATABASE "{name}"')
+    await autocommit_sql(admin, f'CREATE DATABASE "{name}"')
     try:
         yield Pair(server.set(database=name).render_as_string(hide_password=False), standby.url(name), name, admin)
     finally:
-        await _sql(standby.url("postgres"), "SELECT pg_wal_replay_resume()")
-        await _sql(admin, f'DROP DATABASE "{name}" WITH (FORCE)')
+        await autocommit_sql(standby.url("postgres"), "SELECT pg_wal_replay_resume()")
+        await autocommit_sql(admin, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def _on_replica(url: str, artifact_id: object) -> None:
     """Wait until the standby has replayed the artifact's row."""
     for _ in range(600):
         try:
-            if await _sql(url, f"SELECT count(*) FROM ledger_artifacts WHERE id = '{artifact_id}'"):
+            if await autocommit_sql(url, f"SELECT count(*) FROM ledger_artifacts WHERE id = '{artifact_id}'"):
                 return
         except Exception:  # the table may not be replayed yet
             pass
@@ -176,11 +153,11 @@ async def test_a_read_url_whose_role_may_not_read_the_ledger_says_so(pair: Pair)
         saved = await writer.save(ArtifactIn(data={"name": "kept"}))
     await _on_replica(pair.replica, saved.id)
     role = f"al_ro_{uuid.uuid4().hex[:8]}"
-    await _sql(pair.admin, f'CREATE ROLE "{role}" LOGIN')
+    await autocommit_sql(pair.admin, f'CREATE ROLE "{role}" LOGIN')
     try:
         read_url = make_url(pair.replica).set(username=role).render_as_string(hide_password=False)
         for _ in range(600):  # the role reaches the standby with the WAL
-            if await _sql(
+            if await autocommit_sql(
                 make_url(pair.replica).set(database="postgres").render_as_string(hide_password=False),
                 f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'",
             ):
@@ -193,7 +170,7 @@ async def test_a_read_url_whose_role_may_not_read_the_ledger_says_so(pair: Pair)
         assert "holds no ledger" not in str(caught.value)
         assert masked(read_url) in str(caught.value)
     finally:
-        await _sql(pair.admin, f'DROP ROLE IF EXISTS "{role}"')
+        await autocommit_sql(pair.admin, f'DROP ROLE IF EXISTS "{role}"')
 
 
 async def test_a_ledger_in_a_schema_of_its_own_reads_that_schema_on_the_replica(pair: Pair) -> None:
@@ -202,14 +179,14 @@ async def test_a_ledger_in_a_schema_of_its_own_reads_that_schema_on_the_replica(
     role's default search_path, so the standby was refused as 'holds no ledger' though it held this
     one in the same schema. The replica reads the schema the primary's ledger lives in."""
     schema = "ledger_schema"
-    await _sql(pair.primary, f'CREATE SCHEMA "{schema}"')
+    await autocommit_sql(pair.primary, f'CREATE SCHEMA "{schema}"')
     primary = create_engine(pair.primary, connect_args={"server_settings": {"search_path": schema}})
     try:
         async with Ledger.open(primary, secret=SECRET) as ledger, ledger.manager() as writer:
             saved = await writer.save(ArtifactIn(data={"name": "kept"}))
         for _ in range(600):
             try:
-                if await _sql(pair.replica, f'SELECT count(*) FROM "{schema}".ledger_artifacts'):
+                if await autocommit_sql(pair.replica, f'SELECT count(*) FROM "{schema}".ledger_artifacts'):
                     break
             except Exception:  # the schema may not be replayed yet
                 pass
