@@ -142,3 +142,15 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Content streamed in chunks of ``streaming_support.CHUNK`` bytes (a module asks for it with
     ``pytestmark = pytest.mark.usefixtures("small_chunks")``)."""
     monkeypatch.setattr(streams, "CHUNK_SIZE", CHUNK)
+
+
+@pytest.fixture
+def no_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without git config: no global or system file, no identity in the environment (a module
+    asks for it with ``pytestmark = pytest.mark.usefixtures("no_git_config")``)."""
+    empty = tmp_path / "empty.gitconfig"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)

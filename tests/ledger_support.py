@@ -7,8 +7,11 @@ A module of its own, not ``conftest``: several directories have a conftest.py, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Awaitable, Iterable, Mapping
+import resource
+import signal
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -186,3 +189,16 @@ async def recompute_chain_from(conn: AsyncConnection, position: int, old: str, n
             {"payload": row["payload"], "prev": prev, "hash": digest, "p": row["position"]},
         )
         prev = digest
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Writes past ``limit`` bytes fail (EFBIG) as on a full disk: the write that crosses it is cut short."""
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)

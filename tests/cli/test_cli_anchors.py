@@ -5,7 +5,6 @@ is down, hangs, redirects or answers with another tree)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import socket
@@ -16,32 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cli_support import run, saves
 
-from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
+from artifact_ledger import Checkpoint, CheckpointSigner
 from artifact_ledger.anchors import FALLBACK_EMAIL, FALLBACK_NAME, commit_message
 from artifact_ledger.checkpoints import cosign
-from artifact_ledger.cli import main
 
-
-@pytest.fixture(autouse=True)
-def no_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A machine without git config: no global or system file, no identity in the environment."""
-    empty = tmp_path / "empty.gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-async def run(url: str, *argv: str) -> int:
-    return await asyncio.to_thread(main, ["--db", url, *argv])
-
-
-async def saves(url: str, count: int, tag: str = "i") -> str:
-    async with Ledger.open(url) as ledger, ledger.manager() as manager:
-        await manager.save_all([ArtifactIn(data={tag: i}) for i in range(count)])
-        return str(ledger.ledger_id)
+pytestmark = pytest.mark.usefixtures("no_git_config")
 
 
 def git(repo: Path, *args: str) -> str:

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_support import run, saves
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from test_cli_checkpoints import run, saves
 
 from artifact_ledger import CheckpointSigner, Ledger
 from ledger_support import recompute_chain_from

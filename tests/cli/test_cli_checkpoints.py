@@ -10,23 +10,14 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_support import run, saves
 from sqlalchemy import text
 
-from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
+from artifact_ledger import Checkpoint, CheckpointSigner, Ledger
 from artifact_ledger.checkpoint_dir import write_note
 from artifact_ledger.checkpoints import cosign
-from artifact_ledger.cli import main
 from artifact_ledger.store.tables import drop_guard_ddl, guard_ddl
 from ledger_support import lower_checkpoints
-
-
-async def run(url: str, *argv: str) -> int:
-    return await asyncio.to_thread(main, ["--db", url, *argv])
-
-
-async def saves(url: str, count: int, tag: str) -> None:
-    async with Ledger.open(url) as ledger, ledger.manager() as manager:
-        await manager.save_all([ArtifactIn(data={tag: i}) for i in range(count)])
 
 
 async def drop_newest(url: str, keep: int) -> None:

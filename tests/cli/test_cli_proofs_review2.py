@@ -3,13 +3,10 @@ repository whose notes were changed by a merge commit, verifier keys that are no
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import errno
 import os
-import resource
-import signal
 import socket
 import subprocess
 import threading
@@ -18,33 +15,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import run, saves
 from sqlalchemy import text
 from test_cli_checkpoint_rewrite import rewrite_and_recompute
 
-from artifact_ledger import AnchorError, ArtifactIn, CheckpointSigner, Ledger
+from artifact_ledger import AnchorError, CheckpointSigner, Ledger
 from artifact_ledger.anchors import keep_in_directory
 from artifact_ledger.checkpoints import cosign
-from artifact_ledger.cli import main
+from ledger_support import file_size_limit
 
-
-@pytest.fixture(autouse=True)
-def no_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A machine without git config: no global or system file, no identity in the environment."""
-    empty = tmp_path / "empty.gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-async def run(url: str, *argv: str) -> int:
-    return await asyncio.to_thread(main, ["--db", url, *argv])
-
-
-async def saves(url: str, count: int, tag: str = "i") -> None:
-    async with Ledger.open(url) as ledger, ledger.manager() as manager:
-        await manager.save_all([ArtifactIn(data={tag: i}) for i in range(count)])
+pytestmark = pytest.mark.usefixtures("no_git_config")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -126,19 +106,6 @@ async def test_a_verifier_key_that_is_no_key_is_a_usage_error_naming_it(
         out, err = capsys.readouterr()
         assert f"--key {bad!r} is not an Ed25519 verifier key" in err
         assert "holds the history" not in out  # nothing checked against the notes with a key that is none
-
-
-@contextlib.contextmanager
-def file_size_limit(limit: int) -> Iterator[None]:
-    """Writes past ``limit`` bytes fail (EFBIG) as on a full disk: the write that crosses it is cut short."""
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
 
 
 async def test_a_note_whose_write_fails_half_way_leaves_no_file_and_the_next_run_keeps_it(

@@ -4,11 +4,7 @@ objects rather than notes."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import resource
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,25 +17,12 @@ from artifact_ledger.checkpoint_dir import check_directory, check_newest, write_
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.errors import ChainBrokenError
 from artifact_ledger.store.tables import append_only_ddl
-from ledger_support import SECRET
+from ledger_support import SECRET, file_size_limit
 
 
 async def saves(ledger: Ledger, count: int) -> None:
     async with ledger.manager() as manager:
         await manager.save_all([ArtifactIn(data={"i": i}) for i in range(count)])
-
-
-@contextlib.contextmanager
-def file_size_limit(limit: int) -> Iterator[None]:
-    """Writes past ``limit`` bytes fail (EFBIG) as on a full disk: the write that crosses it is cut short."""
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
 
 
 async def test_a_signing_key_whose_write_fails_leaves_no_key_file(engine: AsyncEngine, tmp_path: Path) -> None:
