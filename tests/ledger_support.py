@@ -202,3 +202,35 @@ def file_size_limit(limit: int) -> Iterator[None]:
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
+
+
+MerkleRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+async def merkle_rows(conn: AsyncConnection) -> MerkleRows:
+    """The rows of the Merkle tables (``ledger_merkle_nodes``, ``ledger_merkle_frontier``), to put back later
+    with :func:`put_back_merkle_rows`."""
+    from sqlalchemy import text
+
+    nodes = [tuple(r) for r in await conn.execute(text("SELECT level, idx, hash FROM ledger_merkle_nodes"))]
+    frontier = [tuple(r) for r in await conn.execute(text("SELECT id, size, roots FROM ledger_merkle_frontier"))]
+    return nodes, frontier
+
+
+async def put_back_merkle_rows(conn: AsyncConnection, rows: MerkleRows) -> None:
+    """The Merkle tables as :func:`merkle_rows` read them (an attacker restoring the tree a note signed)."""
+    from sqlalchemy import text
+
+    nodes, frontier = rows
+    await conn.execute(text("DELETE FROM ledger_merkle_nodes"))
+    await conn.execute(text("DELETE FROM ledger_merkle_frontier"))
+    for level, idx, digest in nodes:
+        await conn.execute(
+            text("INSERT INTO ledger_merkle_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
+            {"l": level, "i": idx, "h": digest},
+        )
+    for row_id, size, roots in frontier:
+        await conn.execute(
+            text("INSERT INTO ledger_merkle_frontier (id, size, roots) VALUES (:i, :s, :r)"),
+            {"i": row_id, "s": size, "r": roots},
+        )

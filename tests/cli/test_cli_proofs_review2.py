@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 from cli_support import run, saves
-from sqlalchemy import text
 from test_cli_checkpoint_rewrite import rewrite_and_recompute
 
 from artifact_ledger import AnchorError, CheckpointSigner, Ledger
 from artifact_ledger.anchors import keep_in_directory
 from artifact_ledger.checkpoints import cosign
-from ledger_support import file_size_limit
+from ledger_support import file_size_limit, merkle_rows, put_back_merkle_rows
 
 pytestmark = pytest.mark.usefixtures("no_git_config")
 
@@ -255,23 +254,11 @@ async def test_a_rewrite_under_the_stored_merkle_subtrees_is_caught_by_verify_ch
     await saves(url, 32, "score")
     assert await run(url, "checkpoint", "--to", str(notes), "--key-dir", str(keys)) == 0
     async with Ledger.open(url) as ledger, ledger.engine.connect() as conn:
-        nodes = [tuple(r) for r in await conn.execute(text("SELECT level, idx, hash FROM ledger_merkle_nodes"))]
-        frontier = [tuple(r) for r in await conn.execute(text("SELECT id, size, roots FROM ledger_merkle_frontier"))]
-    assert len(nodes) == 3  # the subtrees of events 1-16, 17-32 and 1-32
+        signed_tree = await merkle_rows(conn)
+    assert len(signed_tree[0]) == 3  # the subtrees of events 1-16, 17-32 and 1-32
     await rewrite_and_recompute(url, 7, '"score":6', '"score":99')
     async with Ledger.open(url) as ledger, ledger.engine.begin() as conn:  # the old tree, as it was signed
-        await conn.execute(text("DELETE FROM ledger_merkle_nodes"))
-        await conn.execute(text("DELETE FROM ledger_merkle_frontier"))
-        for level, idx, digest in nodes:
-            await conn.execute(
-                text("INSERT INTO ledger_merkle_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
-                {"l": level, "i": idx, "h": digest},
-            )
-        for row_id, size, roots in frontier:
-            await conn.execute(
-                text("INSERT INTO ledger_merkle_frontier (id, size, roots) VALUES (:i, :s, :r)"),
-                {"i": row_id, "s": size, "r": roots},
-            )
+        await put_back_merkle_rows(conn, signed_tree)
     capsys.readouterr()
     # the hourly line of the integrity guide: the chain and every note
     argv = ["verify", "--chain-only", "--checkpoints", str(notes), "--key-dir", str(keys)]

@@ -17,7 +17,7 @@ from artifact_ledger.checkpoint_dir import check_directory, check_newest, write_
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.errors import ChainBrokenError
 from artifact_ledger.store.tables import append_only_ddl
-from ledger_support import SECRET, file_size_limit
+from ledger_support import SECRET, file_size_limit, merkle_rows, put_back_merkle_rows
 
 
 async def saves(ledger: Ledger, count: int) -> None:
@@ -141,26 +141,14 @@ async def test_a_fork_under_the_stored_merkle_subtrees_is_contradicted_by_the_ne
         write_note(notes, await ledger.checkpoint(key_dir=keys))
         vkey = CheckpointSigner.for_ledger(str(ledger.ledger_id), keys).verifier_key
         async with engine.connect() as conn:
-            nodes = list(await conn.execute(text("SELECT level, idx, hash FROM ledger_merkle_nodes")))
-            frontier = list(await conn.execute(text("SELECT id, size, roots FROM ledger_merkle_frontier")))
+            signed_tree = await merkle_rows(conn)
     await drop_newest(engine, 8)
     async with Ledger.open(engine, secret=SECRET) as ledger:
         await ledger.rebuild()
         async with ledger.manager() as manager:
             await manager.save_all([ArtifactIn(data={"forked": i}) for i in range(8)])
         async with engine.begin() as conn:
-            await conn.execute(text("DELETE FROM ledger_merkle_nodes"))
-            await conn.execute(text("DELETE FROM ledger_merkle_frontier"))
-            for level, idx, digest in nodes:
-                await conn.execute(
-                    text("INSERT INTO ledger_merkle_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
-                    {"l": level, "i": idx, "h": digest},
-                )
-            for row_id, size, roots in frontier:
-                await conn.execute(
-                    text("INSERT INTO ledger_merkle_frontier (id, size, roots) VALUES (:i, :s, :r)"),
-                    {"i": row_id, "s": size, "r": roots},
-                )
+            await put_back_merkle_rows(conn, signed_tree)
         assert (await ledger.merkle_root(16)).root == Checkpoint.parse(next(notes.iterdir()).read_text()).root
         newest = await check_newest(ledger, notes, [vkey])
         assert newest.state == "contradicted", newest
