@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..arguments import MAX_VERSION
+from ..arguments import MAX_COUNT, MAX_VERSION
 from ..errors import (
     AliasNotFoundError,
     AliasProtectedError,
@@ -43,6 +44,16 @@ def add_parsers(
     ls.add_argument("--id", help="only the aliases pointing at this artifact")
     history = actions.add_parser("history", help="every change of an alias: who, when, why, from and to")
     history.add_argument("name", help=NAME_HELP)
+    history.add_argument(
+        "--limit", type=page_size, default=100, metavar="N", help="changes on one page (default 100; 1 to 1,000,000)"
+    )
+    history.add_argument(
+        "--page",
+        type=page_number,
+        default=1,
+        metavar="P",
+        help="page P, oldest changes first (default 1); a page cut short prints the next on stderr",
+    )
     protect = actions.add_parser("protect", help="protect an alias: moving or removing it then needs --reason")
     protect.add_argument("name", help=NAME_HELP)
     protect.add_argument("--off", action="store_true", help="lift the protection (needs --reason)")
@@ -85,6 +96,23 @@ def add_parsers(
 
 
 NAME_HELP = "the alias name, e.g. production"
+MAX_PAGE_SIZE = 1_000_000
+
+
+def page_size(text: str) -> int:
+    """``--limit`` of ``alias history``: changes on one page, 1 to 1,000,000 (plain ASCII digits)."""
+    value = values.signed_whole(text)
+    if value is None or not 1 <= value <= MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"not a page size: {text!r} (a whole number from 1 to {MAX_PAGE_SIZE:,})")
+    return value
+
+
+def page_number(text: str) -> int:
+    """``--page``: a page number from 1 (plain ASCII digits)."""
+    value = values.signed_whole(text)
+    if value is None or not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"not a page number: {text!r} (a whole number from 1 to {MAX_COUNT:,})")
+    return value
 
 
 def expected_target(text: str) -> str | tuple[str, int]:
@@ -114,6 +142,7 @@ def _alias_json(alias: Any) -> dict[str, Any]:
 
 async def run_alias(args: argparse.Namespace) -> int:
     action = args.alias_action
+    more: str | None = None
     async with (
         Ledger.open(args.db, create=False, blobs=args.blobs, namespace=args.namespace) as ledger,
         ledger.manager() as m,
@@ -138,14 +167,30 @@ async def run_alias(args: argparse.Namespace) -> int:
             )
         elif action == "ls":
             shown = [_alias_json(a) for a in await m.aliases(args.id)]
-        elif action == "history":
-            shown = [c.model_dump(mode="json") for c in await m.alias_history(args.name)]
+        elif action == "history":  # one page, read in the database
+            changes, total = await m.alias_history_paginated(args.name, args.page, args.limit)
+            pages = max(1, (total + args.limit - 1) // args.limit)
+            if args.page > pages:
+                raise InvalidArgumentError(
+                    f"--page {args.page} is past the last page, {pages}, of the {total} change(s) of alias "
+                    f"{args.name!r} at --limit {args.limit}"
+                )
+            shown = [c.model_dump(mode="json") for c in changes]
+            if args.page < pages:
+                more = f"more: page {args.page} of {pages}; continue with --page {args.page + 1}"
         else:
             out = await m.resolve_alias(args.name, as_of=args.as_of, include_content=False)
             shown = render.artifact_json(out)
     if args.json:
         render.print_json(shown)
-        return 0
+    else:
+        _print_rows(shown)
+    if more is not None:
+        print(more, file=sys.stderr)
+    return 0
+
+
+def _print_rows(shown: Any) -> None:
     rows = shown if isinstance(shown, list) else [shown]
     for row in rows:
         render.console.print(
@@ -156,7 +201,6 @@ async def run_alias(args: argparse.Namespace) -> int:
         )
     if not rows:
         render.console.print("no aliases", markup=False)
-    return 0
 
 
 def _tree_text(graph: LineageGraph) -> str:

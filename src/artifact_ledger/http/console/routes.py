@@ -29,7 +29,7 @@ from .. import download
 from ..auth import Principal, bearer_token
 from ..problems import Problem
 from ..service import Service, parse_ulid
-from . import lineage_svg, views
+from . import lineage_svg, paging, views
 from .pages import (
     COOKIE,
     CSP,
@@ -136,6 +136,8 @@ def console_router(service: Service) -> APIRouter:
         diff_to: str | None = None,
         children: str | None = None,
         history: str | None = None,
+        aliases: str | None = None,
+        provenance: str | None = None,
     ) -> Response:
         me = identify(request)
         aid = parse_ulid(artifact_id)
@@ -143,6 +145,15 @@ def console_router(service: Service) -> APIRouter:
         when = instant(as_of)
         children_no = number(children, "children", low=1, high=MAX_PAGE) or 1
         history_no = number(history, "history", low=1, high=MAX_PAGE)
+        aliases_no = number(aliases, "aliases", low=1, high=MAX_PAGE) or 1
+        provenance_no = number(provenance, "provenance", low=1, high=MAX_PAGE)
+        kept = {
+            "version": at_version,
+            "as_of": views.iso_time(when) if when else None,
+            "history": history_no,
+            "aliases": aliases_no if aliases_no > 1 else None,
+            "provenance": provenance_no,
+        }
         async with reading() as manager:
             try:
                 _, latest = await manager.history_paginated(aid, 1, 1)  # how many versions: one event read
@@ -190,8 +201,13 @@ def console_router(service: Service) -> APIRouter:
             diff = None
             if low is not None or high is not None:
                 diff = await manager.diff(aid, low or 1, high or latest)
-            aliases = await manager.aliases(aid)
-            provenance = await manager.provenance_history(aid)
+            # Both a page at a time, read in the database (either list can be long).
+            alias_page = await paging.artifact_aliases(
+                manager, aid, aliases_no, paging.Link(f"/artifacts/{aid}", "aliases", kept, "aliases-heading")
+            )
+            provenance_page = await paging.artifact_provenance(
+                manager, aid, provenance_no, paging.Link(f"/artifacts/{aid}", "provenance", kept, "provenance-heading")
+            )
             upstream = await manager.lineage(aid, direction="upstream", depth=LINEAGE_DEPTH, as_of=when)
             downstream = await manager.lineage(aid, direction="downstream", depth=LINEAGE_DEPTH, as_of=when)
         picked_from = low if low is not None else max(1, latest - 1)
@@ -221,8 +237,8 @@ def console_router(service: Service) -> APIRouter:
             pretty=views.pretty_json,
             picked_from=picked_from,
             picked_to=picked_to,
-            aliases=aliases,
-            provenance=provenance,
+            aliases=alias_page,
+            provenance=provenance_page,
             picture=lineage_svg.layout(str(aid), upstream, downstream),
             lineage_depth=LINEAGE_DEPTH,
             node_w=lineage_svg.NODE_W,
@@ -258,11 +274,12 @@ def console_router(service: Service) -> APIRouter:
         )
 
     @router.get("/aliases/{name:path}", response_class=HTMLResponse)
-    async def alias_page(request: Request, name: str) -> Response:
+    async def alias_page(request: Request, name: str, page: str | None = None) -> Response:
         me = identify(request)
+        page_no = number(page, "page", low=1, high=MAX_PAGE)
+        link = paging.Link(f"/aliases/{views.path_segment(name)}", "page", {}, "alias-history-heading")
         async with reading() as manager:
-            changes = await manager.alias_history(name)
-            last = changes[-1] if changes else None
+            changes, last = await paging.alias_changes(manager, name, page_no, link)  # one page read
             current = None
             target_name = ""
             if last is not None and last.artifact_id is not None:
