@@ -10,35 +10,16 @@ and a byte of a file, and fetches a row only when ``length(data)`` is that size,
 
 from __future__ import annotations
 
-import tracemalloc
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_integrity_support import tampered
 
 from artifact_ledger import ArtifactIn, CorruptBlobError, Ledger
+from streaming_support import peak_of, read_all
 
 LARGE = 48 * 1024 * 1024
-
-
-async def read_all(manager: Any, artifact_id: Any) -> bytes:
-    return b"".join([chunk async for chunk in manager.open_content(artifact_id)])
-
-
-async def peak_of(run: Any) -> tuple[Any, int]:
-    """What ``run`` returned or raised, and the peak of memory Python allocated meanwhile."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        try:
-            result: Any = await run
-        except Exception as exc:  # the error is the result
-            result = exc
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 async def plant(engine: AsyncEngine, root: Path | None, digest: str) -> None:
