@@ -120,6 +120,26 @@ async def delete_openings_after(conn: AsyncConnection, keep: int) -> None:
         await conn.exec_driver_sql(statement)
 
 
+async def delete_events(conn: AsyncConnection, where: str, **values: object) -> None:
+    """What a DBA can do: the append-only guard of ``ledger_events`` off, the events ``WHERE <where>``
+    deleted, the guard back on."""
+    from sqlalchemy import text
+
+    from artifact_ledger.store.tables import append_only_ddl
+
+    delete = text(f"DELETE FROM ledger_events WHERE {where}")
+    if conn.dialect.name == "sqlite":
+        await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
+        await conn.execute(delete, values)
+        for statement in append_only_ddl("ledger_events", "sqlite"):
+            if "_no_delete" in statement:
+                await conn.execute(text(statement))
+    else:
+        await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
+        await conn.execute(delete, values)
+        await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+
+
 async def lower_checkpoints(conn: AsyncConnection, keep: int) -> None:
     """What a thorough attacker does after deleting the events past ``keep`` so that ``rebuild`` takes the
     shortened log: the projections' checkpoints set back to ``keep`` (plain SQL: they are projection rows),

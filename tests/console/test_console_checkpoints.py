@@ -15,13 +15,11 @@ from typing import Any
 
 from console_support import TOKENS, Served
 from playwright.sync_api import expect
-from sqlalchemy import text
 
 from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
 from artifact_ledger.checkpoint_dir import write_note
 from artifact_ledger.http import TokenAuth
-from artifact_ledger.store.tables import append_only_ddl
-from ledger_support import delete_openings_after, lower_checkpoints
+from ledger_support import delete_events, delete_openings_after, lower_checkpoints
 
 OpenPage = Callable[..., Any]
 WRITTEN = datetime(2026, 12, 5, 10, 2, 30, tzinfo=UTC)
@@ -31,16 +29,7 @@ async def drop_newest_and_rewrite(ledger: Ledger, keep: int, count: int) -> None
     """Delete the events after ``keep`` with the guard off, replay the projections, write ``count`` others."""
     engine = ledger.engine
     async with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
-            for statement in append_only_ddl("ledger_events", "sqlite"):
-                if "_no_delete" in statement:
-                    await conn.execute(text(statement))
-        else:
-            await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
-            await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+        await delete_events(conn, "position > :k", k=keep)
         await delete_openings_after(conn, keep)
         await lower_checkpoints(conn, keep)
     await ledger.rebuild()

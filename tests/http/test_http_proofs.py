@@ -14,14 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from http_support import API, assert_problem, free_port
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_http_serve import db_url, wait_until_up
 
 from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, Ledger
 from artifact_ledger import verify_bundle as standalone
-from artifact_ledger.store.tables import append_only_ddl
-from ledger_support import delete_openings_after, lower_checkpoints
+from ledger_support import delete_events, delete_openings_after, lower_checkpoints
 
 __all__ = ["db_url"]  # the fixture of a fresh database for a served process, shared with test_http_serve
 
@@ -34,16 +32,7 @@ async def saves(ledger: Ledger, count: int, tag: str = "i") -> None:
 async def drop_newest(engine: AsyncEngine, keep: int) -> None:
     """What a DBA can do: switch the append-only guard off, delete the newest events, switch it on again."""
     async with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
-            for statement in append_only_ddl("ledger_events", "sqlite"):
-                if "_no_delete" in statement:
-                    await conn.execute(text(statement))
-        else:
-            await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
-            await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+        await delete_events(conn, "position > :k", k=keep)
         await delete_openings_after(conn, keep)
         await lower_checkpoints(conn, keep)
 

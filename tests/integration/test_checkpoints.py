@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artifact_ledger import (
@@ -23,9 +22,8 @@ from artifact_ledger import (
 )
 from artifact_ledger import verify_bundle as standalone
 from artifact_ledger.checkpoints import cosign
-from artifact_ledger.store.tables import append_only_ddl
 from artifact_ledger.transfer import export_ledger
-from ledger_support import SECRET, delete_openings_after, lower_checkpoints
+from ledger_support import SECRET, delete_events, delete_openings_after, lower_checkpoints
 
 
 async def saves(ledger: Ledger, count: int, tag: str) -> None:
@@ -36,16 +34,7 @@ async def saves(ledger: Ledger, count: int, tag: str) -> None:
 async def drop_newest(engine: AsyncEngine, keep: int) -> None:
     """What a DBA can do: switch the append-only guard off, delete the newest events, switch it on again."""
     async with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
-            for statement in append_only_ddl("ledger_events", "sqlite"):
-                if "_no_delete" in statement:
-                    await conn.execute(text(statement))
-        else:
-            await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position > :k"), {"k": keep})
-            await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+        await delete_events(conn, "position > :k", k=keep)
         await delete_openings_after(conn, keep)
         await lower_checkpoints(conn, keep)
 

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_checkpoints import drop_newest
 
@@ -16,8 +15,7 @@ from artifact_ledger import ArtifactIn, Checkpoint, CheckpointSigner, InvalidChe
 from artifact_ledger.checkpoint_dir import check_directory, check_newest, write_note
 from artifact_ledger.checkpoints import cosign
 from artifact_ledger.errors import ChainBrokenError
-from artifact_ledger.store.tables import append_only_ddl
-from ledger_support import SECRET, file_size_limit, merkle_rows, put_back_merkle_rows
+from ledger_support import SECRET, delete_events, file_size_limit, merkle_rows, put_back_merkle_rows
 
 
 async def saves(ledger: Ledger, count: int) -> None:
@@ -189,16 +187,7 @@ async def test_a_signature_line_whose_name_a_terminal_would_not_show_as_written_
 async def delete_event(engine: AsyncEngine, position: int) -> None:
     """What a DBA can do: the append-only guard off, one event deleted, the guard back on."""
     async with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            await conn.execute(text("DROP TRIGGER ledger_events_no_delete"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position = :p"), {"p": position})
-            for statement in append_only_ddl("ledger_events", "sqlite"):
-                if "_no_delete" in statement:
-                    await conn.execute(text(statement))
-        else:
-            await conn.execute(text("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only"))
-            await conn.execute(text("DELETE FROM ledger_events WHERE position = :p"), {"p": position})
-            await conn.execute(text("ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_append_only"))
+        await delete_events(conn, "position = :p", p=position)
 
 
 async def test_proofs_over_a_log_missing_an_event_name_the_position(engine: AsyncEngine) -> None:
