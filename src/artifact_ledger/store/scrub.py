@@ -17,12 +17,14 @@ here (docs/guides/retention-and-erasure.md says what remains and how an operator
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .one_writer import shares_one_connection
+from .sqlite_threads import workers_of
 
 __all__ = ["scrub_after_erasure"]
 
@@ -35,9 +37,13 @@ async def scrub_after_erasure(engine: AsyncEngine | None) -> bool:
     also where there is nothing to do (PostgreSQL, an in-memory database, no engine)."""
     if engine is None or engine.dialect.name != "sqlite" or shares_one_connection(engine):
         return True
-    async with engine.connect() as conn:
-        result = await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        row: tuple[Any, ...] = tuple(result.one())  # (busy, frames in the log, frames copied)
+    workers = workers_of(engine)
+    # Not while the engine's checkpointer thread folds the log (the erasure's commit woke it): SQLite
+    # refuses a second checkpoint at once, and the erased bytes stayed in the -wal file.
+    with workers.checkpointer.held() if workers is not None else contextlib.nullcontext():
+        async with engine.connect() as conn:
+            result = await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            row: tuple[Any, ...] = tuple(result.one())  # (busy, frames in the log, frames copied)
     busy, frames = row[0], row[1]
     if busy:
         log.warning(

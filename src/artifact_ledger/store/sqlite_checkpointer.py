@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = ["IDLE_SECONDS", "PAUSE", "Checkpointer"]
 
@@ -42,6 +42,8 @@ class Checkpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping: threading.Event | None = None
+        self._folding = threading.Lock()
+        """Held while this thread checkpoints, and by :meth:`held`."""
         self.checkpoints = 0
         """Checkpoints run so far (for tests and benchmarks)."""
 
@@ -70,6 +72,17 @@ class Checkpointer:
         if thread is not threading.current_thread():
             thread.join()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No checkpoint of this thread runs in the block (one running is waited for first: a passive
+        checkpoint takes milliseconds, and needs nothing of the caller's).
+
+        SQLite lets one checkpoint run at a time and answers any other at once with "busy", busy
+        timeout or not: the ``TRUNCATE`` after an erasure (``scrub.py``), run as the erasure's own
+        commit woke this thread, gave up and left the erased bytes in the ``-wal`` file."""
+        with self._folding:
+            yield
+
     def _serve(self, stopping: threading.Event) -> None:
         connection: sqlite3.Connection | None = None
         try:
@@ -88,7 +101,13 @@ class Checkpointer:
                 try:
                     if connection is None:
                         connection = self._connect()
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    while not self._folding.acquire(timeout=PAUSE):  # held() by an erasure's TRUNCATE
+                        if stopping.is_set():
+                            return
+                    try:
+                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    finally:
+                        self._folding.release()
                     self.checkpoints += 1
                 except sqlite3.Error:
                     if connection is not None:
