@@ -20,10 +20,10 @@ LOCK_TIMEOUT_S = 30.0
 """How long a write waits for the ledger's write lock (or any lock) before ``LockTimeoutError``."""
 BUSY_TIMEOUT_S = LOCK_TIMEOUT_S  # the older name
 _SQLITE_MAX_MS = 2**31 - 1
+"""SQLite's busy_timeout is an int of milliseconds: ~24.8 days stands for "no limit"."""
 WAL_BOUND_PAGES = 10_000
 """SQLite: the WAL's size (in pages, 40 MB of 4 KiB pages) past which a writer's commit folds it into
 the database file itself; below it the pool's checkpointer thread does, after commits."""
-"""SQLite's busy_timeout is an int of milliseconds: ~24.8 days stands for "no limit"."""
 
 
 def lock_timeout_seconds(lock_timeout: float | None) -> float:

@@ -109,13 +109,18 @@ class Checkpointer:
                     finally:
                         self._folding.release()
                     self.checkpoints += 1
-                except sqlite3.Error:
+                except Exception:
+                    # A failed checkpoint fails no write; the next commit retries. sqlite3's errors or any
+                    # other: the thread must not die with the engine alive, holding the slot a new one takes.
                     if connection is not None:
                         _close(connection)
                         connection = None
                 if stopping.wait(PAUSE):
                     return
         finally:
+            with self._lock:
+                if self._stopping is stopping:  # ended by an error nothing caught: the next commit starts anew
+                    self._thread = self._stopping = None
             if connection is not None:
                 _close(connection)
 
