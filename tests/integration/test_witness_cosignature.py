@@ -225,3 +225,29 @@ async def test_a_witness_key_that_is_also_every_verifier_key_is_a_usage_error(
     assert (
         standalone.main(["--checkpoint", note, "--key", own.verifier_key, "--witness-key", witness.verifier_key]) == 1
     )
+
+
+async def test_checking_signatures_needs_no_cryptography_package(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only signing needs ``artifact-ledger[sign]``: without the package, the library and ``verify
+    --checkpoints --key/--witness-key`` check signatures with the stdlib verifier's own Ed25519 (they
+    raised MissingExtraError), a true note passing and an edited one refused."""
+    notes, own, witness, alone, both = await _ledger_notes(url, tmp_path)
+    for name in (
+        "cryptography",
+        "cryptography.hazmat.primitives.asymmetric",
+        "cryptography.hazmat.primitives.asymmetric.ed25519",
+    ):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if it were not installed
+    async with Ledger.open(url) as ledger:
+        check = await ledger.verify_checkpoint(
+            both.read_text(), verifier_keys=[own.verifier_key], witness_keys=[witness.verifier_key]
+        )
+        assert check.ok
+        origin, _size, rest = both.read_text().split("\n", 2)
+        with pytest.raises(InvalidCheckpointError, match="does not verify"):
+            await ledger.verify_checkpoint(f"{origin}\n6\n{rest}", verifier_keys=[own.verifier_key])
+    alone.write_text(both.read_text())
+    assert await _run(url, "verify", "--checkpoints", str(notes), "--key", own.verifier_key, "--witness-key",
+                      witness.verifier_key) == 0  # fmt: skip
