@@ -35,7 +35,18 @@ def evil() -> bytes:
 
 
 async def plant(engine: AsyncEngine, artifact_id: str, blob: bytes) -> str:
-    """Insert ``blob`` into ledger_blobs and point the artifact's row at it: plain writes, no trigger stops them."""
+    """Insert ``blob`` into ledger_blobs and point the artifact's row at it: plain writes, no trigger stops them.
+
+    The attacker pads ``blob`` to the size the log lists for the artifact's content: a read fetches no
+    more than that and refuses a row of another size before anything parses it, so only a planted row of
+    the listed size reaches the checks these tests are about (the pickle's header and signature); bytes
+    after a pickle's STOP opcode are never read by the unpickler."""
+    async with engine.connect() as conn:
+        listed = (
+            await conn.execute(text("SELECT content_size FROM ledger_artifacts WHERE id = :id"), {"id": artifact_id})
+        ).scalar_one()
+    assert len(blob) <= listed, (len(blob), listed)
+    blob += b"." * (listed - len(blob))
     digest = hashlib.sha256(blob).hexdigest()
     async with engine.begin() as conn:
         await conn.execute(
