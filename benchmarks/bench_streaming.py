@@ -7,7 +7,9 @@ Each repeat, on a fresh database of each backend, for each blob store (the datab
 ``ledger_blobs`` table, or a blob directory in the same temporary directory as the copy):
 
 - floor: ``shutil.copyfileobj`` of the source file to a new file in the same temporary
-  directory (the same disk as the SQLite database), then ``fsync``;
+  directory (the same disk as the SQLite database), then ``fsync``; timed right before the save
+  and again right before the read, each time after an untimed copy, so the floor and the step
+  it is set against both start right after a copy of the same 1 GiB;
 - save: ``manager.save(ArtifactIn(data={"content": Path(source)}))`` (a commit);
 - read: ``async for chunk in manager.open_content(id)`` written to a new file, then ``fsync``.
 - database floor (database store only): the least any store that keeps content in the database
@@ -17,7 +19,11 @@ Each repeat, on a fresh database of each backend, for each blob store (the datab
   file, ``fsync``. Its ratio to ``copyfileobj`` bounds what the database store can reach.
 
 Throughput ratios are floor time over our time (1.0 = as fast as copying the file; the
-target is at least 0.5). The resident set is sampled every 5 ms during the save and the read
+target is at least 0.5), each the median of the repeats' ratios. On this shared virtual disk
+the same 1 GiB copy takes 0.8 s or 2.5 s depending on what was written just before it (a copy
+right after a save is a slow one), so a floor timed once, before everything else, says more
+about the disk than about the ledger. Each timed step starts after ``os.sync()``, with nothing
+of the step before still waiting to be written. The resident set is sampled every 5 ms during the save and the read
 (``bench_transfer._PeakRss``): its growth over the start shows memory does not follow the
 content's size. Medians of the repeats are printed.
 """
@@ -57,6 +63,7 @@ def _write_source(path: Path, mib: int) -> str:
 
 
 def _copy(source: Path, target: Path) -> float:
+    os.sync()
     started = time.perf_counter()
     with source.open("rb") as src, target.open("wb") as dst:
         shutil.copyfileobj(src, dst, 4 << 20)
@@ -67,8 +74,14 @@ def _copy(source: Path, target: Path) -> float:
     return elapsed
 
 
+def _floor(source: Path, target: Path) -> float:
+    """A copy timed in the conditions of the step it is set against: right after another copy of the
+    same bytes (untimed), as the step itself runs right after this one."""
+    _copy(source, target)
+    return _copy(source, target)
+
+
 async def _one(backend: str, store: str, source: Path, expected: str, scratch: Path) -> dict[str, float]:
-    floor = await asyncio.to_thread(_copy, source, scratch / "copy.bin")
     async with fresh_database(backend) as db:
         blobs = scratch / "blobs"
         attached = None
@@ -82,7 +95,7 @@ async def _one(backend: str, store: str, source: Path, expected: str, scratch: P
             if attached is not None:
                 detach_blob_store(db.engine, attached)
             await asyncio.to_thread(shutil.rmtree, blobs, True)
-    return {"floor_s": floor, **times}
+    return times
 
 
 FLOOR_TABLE = "bench_chunks"
@@ -134,12 +147,16 @@ async def _database_floor(db: Any, source: Path, scratch: Path) -> dict[str, flo
 
 async def _save_and_read(db: Any, source: Path, expected: str, scratch: Path) -> dict[str, float]:
     async with db.manager() as manager:
+        save_floor = await asyncio.to_thread(_floor, source, scratch / "copy.bin")
+        await asyncio.to_thread(os.sync)  # every timed step starts on a disk with nothing left to write
         with _PeakRss() as save_rss:
             started = time.perf_counter()
             out = await manager.save(ArtifactIn(data={"name": "weights", "content": source}))
             save = time.perf_counter() - started
         assert out.data["content"].sha256 == expected
         target = scratch / "read.bin"
+        read_floor = await asyncio.to_thread(_floor, source, scratch / "copy.bin")
+        await asyncio.to_thread(os.sync)
         with _PeakRss() as read_rss, target.open("wb") as handle:
             started = time.perf_counter()
             async for chunk in manager.open_content(out.id):
@@ -149,8 +166,11 @@ async def _save_and_read(db: Any, source: Path, expected: str, scratch: Path) ->
             read = time.perf_counter() - started
         target.unlink()
     return {
+        "floor_s": statistics.median((save_floor, read_floor)),
         "save_s": save,
         "read_s": read,
+        "save_ratio": save_floor / save,
+        "read_ratio": read_floor / read,
         "save_rss_growth_mib": save_rss.peak - save_rss.start,
         "read_rss_growth_mib": read_rss.peak - read_rss.start,
     }
@@ -175,8 +195,8 @@ async def main() -> None:
                 print(
                     f"{backend:10} {store:9} {args.mib} MiB  copyfileobj {med['floor_s']:.2f}s ({rate:.0f} MiB/s)  "
                     f"save {med['save_s']:.2f}s ({args.mib / med['save_s']:.0f} MiB/s, "
-                    f"{med['floor_s'] / med['save_s']:.2f}x)  read {med['read_s']:.2f}s "
-                    f"({args.mib / med['read_s']:.0f} MiB/s, {med['floor_s'] / med['read_s']:.2f}x)  "
+                    f"{med['save_ratio']:.2f}x)  read {med['read_s']:.2f}s "
+                    f"({args.mib / med['read_s']:.0f} MiB/s, {med['read_ratio']:.2f}x)  "
                     f"RSS growth save {med['save_rss_growth_mib']:.0f} MiB, read {med['read_rss_growth_mib']:.0f} MiB"
                 )
                 if "db_floor_save_s" in med:
