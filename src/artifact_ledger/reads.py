@@ -373,14 +373,15 @@ class Reads:
         # claim (the whole content's SHA-256 and size) is checked when it is made (a save hashes
         # the whole) or brought in (an import's bundle check), and by a full verify; a read does
         # not hash the content a second time.
-        # A store that keeps blobs outside the database reads (and verifies) the next chunk on a
-        # thread while the caller handles this one; no connection is involved, so nothing the
+        # A store that keeps blobs outside the database reads (and verifies) the next chunks on
+        # threads while the caller handles this one; no connection is involved, so nothing the
         # caller does meanwhile can collide with it. A chunk it has no file of is read below.
-        ahead = _read_ahead(store, chunks, 0)
+        ahead = [_read_ahead(store, chunks, i) for i in range(READ_AHEAD)]
         try:
             for index, (digest, size) in enumerate(chunks):
-                data = await ahead if ahead is not None else None
-                ahead = _read_ahead(store, chunks, index + 1)
+                pending = ahead.pop(0)
+                data = await pending if pending is not None else None
+                ahead.append(_read_ahead(store, chunks, index + READ_AHEAD))
                 if data is None:
                     data = await self._checked_blob(digest, what=f"chunk {index} of content {verified.sha256}")
                 if len(data) != size:
@@ -389,7 +390,8 @@ class Reads:
                     )
                 yield data
         finally:
-            await _finish(ahead)  # stopped early or failed: let the thread finish with the file
+            for pending in ahead:
+                await _finish(pending)  # stopped early or failed: let the threads finish with the files
 
     async def _checked_blob(self, digest: str, *, what: str) -> bytes:
         """One blob, hashed once by its store and checked against ``digest`` (``what`` names it in errors)."""
@@ -612,6 +614,13 @@ async def _logged_sizes(rec: Recorder, rows: Sequence[hist.Values]) -> dict[str,
             if size is not None:
                 sizes[r[5]] = size
     return sizes
+
+
+READ_AHEAD = 2
+"""Chunks a store outside the database reads ahead, each on a thread of its own: hashing a 4 MiB
+chunk takes about twice as long as writing it to a file, so with one thread ahead a caller that
+copies the content waited for every chunk (with two, 1 GiB to a file in 1.0-1.3 s against 1.3-1.9 s
+here); memory stays at three chunks."""
 
 
 def _read_ahead(store: BlobStore, chunks: Sequence[tuple[str, int]], index: int) -> asyncio.Future[bytes | None] | None:

@@ -9,12 +9,14 @@ a file, missing, unwritable, shared by two ledgers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
 import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +355,44 @@ async def test_a_reader_gets_the_chunks_before_a_replaced_one_and_never_its_byte
             await read_into_got()
         assert got == [data[:CHUNK], data[CHUNK : 2 * CHUNK]]
         assert chunks[2] in str(caught.value)
+
+
+async def test_a_directory_store_reads_two_chunks_ahead_and_none_once_the_reader_stops(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two chunks are read (and hashed) on threads while a slow caller handles the current one: no
+    # more (memory stays at three chunks), and when the reader stops, no read is left running.
+    url = f"file://{tmp_path}/blobs"
+    data = payload(6 * CHUNK, seed=5)
+    artifact_id, _, _ = await save_streamed(engine, url, data)
+    lock = threading.Lock()
+    running = most = 0
+    original = DirectoryBlobs.read_outside
+
+    def counted(self: DirectoryBlobs, digest: str, size: int | None = None) -> bytes | None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.02)
+            return original(self, digest, size)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(DirectoryBlobs, "read_outside", counted)
+    got: list[bytes] = []
+    async with Ledger.open(engine, secret=SECRET, blobs=url) as ledger, ledger.manager() as manager:
+        async with contextlib.aclosing(manager.open_content(artifact_id)) as chunks:
+            async for chunk in chunks:
+                await asyncio.sleep(0.1)  # a slow caller: every read ahead has time to start
+                got.append(chunk)
+                if len(got) == 3:
+                    break
+        assert running == 0
+    assert most == 2
+    assert got == [data[i * CHUNK : (i + 1) * CHUNK] for i in range(3)]
 
 
 async def test_a_manifest_pointing_at_a_missing_chunk_is_a_missing_blob(
