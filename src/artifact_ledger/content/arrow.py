@@ -12,6 +12,7 @@ falls back to signed pickle. ``attrs`` are not carried by Arrow: a frame with at
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from .codecs import ARROW_MEDIA_TYPE, import_optional
@@ -61,17 +62,33 @@ def arrow_bytes(frame: Any) -> bytes | None:
     pa = _pyarrow("storing a pandas DataFrame as Arrow")
     try:
         table = pa.Table.from_pandas(frame, preserve_index=None)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema, options=_write_options(pa)) as writer:
-            writer.write_table(table)
-        data: bytes = sink.getvalue().to_pybytes()
         # The IPC stream carries the table exactly (Arrow's format: schema, pandas metadata and
         # buffers as they are), so what a read gives back is this table's to_pandas(): check that
-        # without decompressing the stream again.
-        decoded = table.to_pandas()
+        # without decompressing the stream again. A large table is turned back into a frame on a
+        # thread while this one compresses and writes the stream (both release the GIL for most of it).
+        if table.nbytes < _BESIDE_BYTES:
+            data = _stream(pa, table)
+            decoded = table.to_pandas()
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="artifact-ledger-arrow") as pool:
+                decoding = pool.submit(table.to_pandas)
+                data = _stream(pa, table)
+                decoded = decoding.result()
     except (pa.ArrowException, TypeError, ValueError, KeyError, AttributeError, ArithmeticError):
         return None  # (ArithmeticError: Arrow's OverflowError for a Python int beyond 64 bits in an object column)
     return data if same_frame(frame, decoded) else None
+
+
+_BESIDE_BYTES = 4 << 20
+"""Tables from this size on are decoded for the round-trip check beside the stream's writing."""
+
+
+def _stream(pa: Any, table: Any) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=_write_options(pa)) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def decode_arrow(data: bytes) -> Any:
