@@ -13,7 +13,8 @@ automatic checkpoint stays as the bound should this thread fall behind.
 The thread starts with the first commit it is told of and ends once it has been idle for
 :data:`IDLE_SECONDS` (its connection closed), or when the engine is disposed
 (:meth:`Checkpointer.stop`, which waits for it, so a closed ledger's WAL is folded and removed by
-its last connection as before). A failing checkpoint (a full disk, say) is not an error of any
+its last connection as before); a commit after either starts the next thread, also on an engine
+used again after ``dispose()``, as SQLAlchemy allows. A failing checkpoint (a full disk, say) is not an error of any
 write: the writers' own checkpoint reports it, if it persists.
 """
 
@@ -48,27 +49,40 @@ class Checkpointer:
         """Checkpoints run so far (for tests and benchmarks)."""
 
     def nudge(self) -> None:
-        """A commit happened: fold the WAL soon (starts the thread if none is running)."""
-        self._wake.set()
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    stopping = self._stopping = threading.Event()
-                    thread = threading.Thread(
-                        target=self._serve, args=(stopping,), name="artifact-ledger-checkpointer", daemon=True
-                    )
-                    self._thread = thread
-                    thread.start()
+        """A commit happened: fold the WAL soon (starts the thread if none is running).
+
+        Under the lock the ending thread takes to give up its slot: either that thread sees this
+        wake-up and keeps serving, or this call sees the slot free and starts the next thread
+        (checked outside the lock, a nudge as an idle thread ended was lost until the next commit)."""
+        with self._lock:
+            self._wake.set()
+            if self._thread is None:
+                stopping = self._stopping = threading.Event()
+                thread = threading.Thread(
+                    target=self._serve,
+                    args=(stopping, self._wake),
+                    name="artifact-ledger-checkpointer",
+                    daemon=True,
+                )
+                self._thread = thread
+                thread.start()
 
     def stop(self) -> None:
-        """End the thread, if one runs, and wait for it (its connection closed); a later :meth:`nudge` starts anew."""
+        """End the thread, if one runs, and wait for it (its connection closed).
+
+        A later :meth:`nudge` starts anew: the engine is disposed, and SQLAlchemy's engines are used
+        after ``dispose()`` with new connections (so are this pool's workers); its commits need their
+        WAL folded as before. The ending thread keeps its own wake-up event: one it took after this
+        call cannot be the next thread's (a commit during ``dispose()`` was lost that way)."""
         with self._lock:
-            thread, stopping = self._thread, self._stopping
+            thread, stopping, wake = self._thread, self._stopping, self._wake
             self._thread = self._stopping = None
+            if thread is not None:
+                self._wake = threading.Event()
         if thread is None or stopping is None:
             return
         stopping.set()
-        self._wake.set()
+        wake.set()
         if thread is not threading.current_thread():
             thread.join()
 
@@ -83,21 +97,21 @@ class Checkpointer:
         with self._folding:
             yield
 
-    def _serve(self, stopping: threading.Event) -> None:
+    def _serve(self, stopping: threading.Event, wake: threading.Event) -> None:
         connection: sqlite3.Connection | None = None
         try:
             while True:
-                woken = self._wake.wait(IDLE_SECONDS)
+                woken = wake.wait(IDLE_SECONDS)
                 if stopping.is_set():
                     return
                 if not woken:
-                    with self._lock:
-                        if self._wake.is_set():
+                    with self._lock:  # as nudge() sets the event and looks at the slot
+                        if wake.is_set():
                             continue  # a commit came in as the wait ended
                         if self._stopping is stopping:
                             self._thread = self._stopping = None
                         return
-                self._wake.clear()
+                wake.clear()
                 try:
                     if connection is None:
                         connection = self._connect()
