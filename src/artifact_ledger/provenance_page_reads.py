@@ -28,7 +28,7 @@ from .store.tables import events
 if TYPE_CHECKING:
     from .schemas import AuditEntry
 
-__all__ = ["alias_history_page", "provenance_page"]
+__all__ = ["alias_history_page", "newest_provenance_page", "provenance_page"]
 
 
 def _checked_page(page: int, size: int) -> None:
@@ -57,11 +57,12 @@ async def alias_history_page(reads: ProvenanceReads, name: str, page: int, size:
     return [alias_change(e) for e in found], total
 
 
-async def provenance_page(reads: ProvenanceReads, id: ULID | str, page: int, size: int) -> tuple[list[AuditEntry], int]:
-    """Page ``page`` (from 1) of ``size`` of the alias and link events that named artifact ``id``, in
-    position order, and how many."""
+async def _provenance_rows(
+    reads: ProvenanceReads, id: ULID | str, size: int, page: int | None
+) -> tuple[list[Any], int]:
+    """The events of page ``page`` (None: the newest) of artifact ``id``'s provenance, and how many."""
     aid = str(parse_id(id))
-    _checked_page(page, size)
+    _checked_page(1 if page is None else page, size)
     await reads.commands.sync()
     with translated():
         async with reads.repo.reading() as rec:
@@ -69,6 +70,27 @@ async def provenance_page(reads: ProvenanceReads, id: ULID | str, page: int, siz
             if not head or head[0][1] in PROVENANCE_EVENTS:
                 raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
             pages = provenance_page_statements(rec.sql.dialect)
+            if page is None:  # the newest page: never empty unless there are no events at all
+                rows = await rec.fetch(pages.newest, aid, size)
+                width = len(events.c)
+                found = [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows]
+                return found, int(rows[0][width]) if rows else 0
             rows = await rec.fetch(pages.page, aid, size, (page - 1) * size)
-            found, total = await _events(rec, rows, pages.count, aid)
+            return await _events(rec, rows, pages.count, aid)
+
+
+async def newest_provenance_page(
+    reads: ProvenanceReads, id: ULID | str, size: int
+) -> tuple[list[AuditEntry], int, int]:
+    """The newest page of ``size`` of the alias and link events that named artifact ``id`` (pages
+    counted from the oldest, as :func:`provenance_page` counts them), how many there are, and its
+    number: one statement reads the list once for both (the console opens on this page)."""
+    found, total = await _provenance_rows(reads, id, size, None)
+    return [audit_entry(e) for e in found], total, max(1, (total + size - 1) // size)
+
+
+async def provenance_page(reads: ProvenanceReads, id: ULID | str, page: int, size: int) -> tuple[list[AuditEntry], int]:
+    """Page ``page`` (from 1) of ``size`` of the alias and link events that named artifact ``id``, in
+    position order, and how many."""
+    found, total = await _provenance_rows(reads, id, size, page)
     return [audit_entry(e) for e in found], total

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import and_, func, literal_column, or_, select, text
+from sqlalchemy import Integer, and_, func, literal_column, or_, select, text
 
 from .log_indexes import ALIAS_TARGET, ALIAS_TYPES_SQL, LINK_SRC, LINK_TYPES_SQL, key_of
 from .statement_parts import _p
@@ -21,9 +21,12 @@ from .tables import events, links
 
 
 class ProvenancePageStatements:
-    """``page`` (the artifact's id, limit, offset: the events and, on each row, their count) and ``count``."""
+    """``page`` (the artifact's id, limit, offset: the events and, on each row, their count),
+    ``newest`` (the artifact's id, limit: the last page of ``limit`` of them, its offset worked out
+    from the count in the same statement, each row carrying the count) and ``count``."""
 
     page: Statement
+    newest: Statement
     count: Statement
 
     def __init__(self, dialect: str) -> None:
@@ -51,7 +54,14 @@ class ProvenancePageStatements:
         page = (
             select(*named.c, count.scalar_subquery()).order_by(named.c.position).limit(_p("limit")).offset(_p("offset"))
         )
+        # The newest page in one statement (the console opens on it): reading the count first and
+        # the page after ran the whole list twice. Pages are counted from the oldest, so the last
+        # starts at ((count - 1) // limit) * limit (0 for no events: the division truncates).
+        size = _p("limit", Integer)
+        last = (count.scalar_subquery() - literal_column("1", Integer)) // size * size
+        newest = select(*named.c, count.scalar_subquery()).order_by(named.c.position).limit(size).offset(last)
         self.page = compile_for(dialect, "provenance_pages_page", page, ("artifact_id", "limit", "offset"))
+        self.newest = compile_for(dialect, "provenance_pages_newest", newest, ("artifact_id", "limit"))
         self.count = compile_for(dialect, "provenance_pages_count", count, ("artifact_id",))
 
 
