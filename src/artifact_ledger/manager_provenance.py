@@ -107,6 +107,12 @@ class ProvenanceCalls:
         are (one page read in the database); a page past the end is empty."""
         return await provenance_page_reads.provenance_page(self._provenance, id, page, size)
 
+    async def provenance_history_newest(self, id: ULID | str, size: int) -> tuple[list[AuditEntry], int, int]:
+        """The newest page of ``size`` of :meth:`provenance_history` (pages counted from the oldest, as
+        :meth:`provenance_history_paginated` counts them), how many entries there are, and the page's
+        number: the list is read once for both (the console opens an artifact's page on it)."""
+        return await provenance_page_reads.newest_provenance_page(self._provenance, id, size)
+
     async def aliases(
         self, id: ULID | str | None = None, *, limit: int | None = None, after: str | None = None
     ) -> list[Alias]:

@@ -332,6 +332,7 @@ class ArtifactManager(_Wrapper):
     alias_history_paginated = _blocking(_manager.ArtifactManager.alias_history_paginated)
     provenance_history = _blocking(_manager.ArtifactManager.provenance_history)
     provenance_history_paginated = _blocking(_manager.ArtifactManager.provenance_history_paginated)
+    provenance_history_newest = _blocking(_manager.ArtifactManager.provenance_history_newest)
     aliases = _blocking(_manager.ArtifactManager.aliases)
     aliases_paginated = _blocking(_manager.ArtifactManager.aliases_paginated)
     link = _blocking(_manager.ArtifactManager.link)

@@ -78,3 +78,20 @@ async def test_unknown_ids_and_bad_pages_are_refused(client: httpx.AsyncClient, 
         for page, size in ((0, 1), (1, 0), (True, 1)):
             with pytest.raises(InvalidArgumentError):
                 await m.provenance_history_paginated(ids[0], page, size)
+
+
+async def test_the_newest_page_is_the_last_slice_and_refuses_what_a_page_refuses(ledger: Ledger) -> None:
+    ids, whole = await plant(ledger)
+    async with ledger.manager() as m:
+        for aid in ids:
+            every = whole[aid]
+            for size in (1, 2, 4, 9, 10):
+                items, total, page = await m.provenance_history_newest(aid, size)
+                assert page == max(1, -(-len(every) // size))
+                assert total == len(every)
+                assert [e.model_dump(mode="json") for e in items] == every[(page - 1) * size : page * size]
+        with pytest.raises(ArtifactNotFoundError, match="01J0000000000000000000000H"):
+            await m.provenance_history_newest("01J0000000000000000000000H", 10)
+        for size in (0, True, -1):
+            with pytest.raises(InvalidArgumentError):
+                await m.provenance_history_newest(ids[0], size)

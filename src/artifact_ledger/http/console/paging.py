@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from ... import provenance_page_reads
 from ..problems import Problem
 
 if TYPE_CHECKING:
@@ -103,8 +102,7 @@ async def artifact_provenance(manager: ArtifactManager, aid: ULID, page: int | N
     then the last page read the whole list twice (at 10,000 events: 62 against 37 ms on SQLite,
     84 against 45 ms on PostgreSQL)."""
     if page is None:
-        # The manager's own provenance reads (its public calls take a page number, not "the last").
-        found, total, page = await provenance_page_reads.newest_provenance_page(manager._provenance, aid, PAGE)
+        found, total, page = await manager.provenance_history_newest(aid, PAGE)
     else:
         found, total = await manager.provenance_history_paginated(aid, page, PAGE)
     return _paged(found, page, total, f"the aliases and links of artifact {aid}", link)
