@@ -619,8 +619,8 @@ async def _logged_sizes(rec: Recorder, rows: Sequence[hist.Values]) -> dict[str,
 READ_AHEAD = 2
 """Chunks a store outside the database reads ahead, each on a thread of its own: hashing a 4 MiB
 chunk takes about twice as long as writing it to a file, so with one thread ahead a caller that
-copies the content waited for every chunk (with two, 1 GiB to a file in 1.0-1.3 s against 1.3-1.9 s
-here); memory stays at three chunks."""
+copies the content waited for every chunk (S1, 1 GiB read into a file with its fsync: 1.3-1.6 s
+with two, 1.7-1.9 s with one, here); memory stays at three chunks."""
 
 
 def _read_ahead(store: BlobStore, chunks: Sequence[tuple[str, int]], index: int) -> asyncio.Future[bytes | None] | None:
