@@ -3,6 +3,7 @@ connections (``sqlite_threads.py``), one per statement on aiosqlite's."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
@@ -14,7 +15,7 @@ from sqlalchemy import LargeBinary, bindparam, cast, func, select
 
 from ..chain import canonical_envelope, stored_time_text
 from .recorder import Recorder, Rows, Step
-from .sqlite_threads import Worker
+from .sqlite_threads import Worker, caller_gone
 from .statements import Statement, compile_for, statements_for
 from .tables import events
 
@@ -225,9 +226,17 @@ _COMMIT = Statement("commit", "COMMIT", (), None)
 
 
 def _run_steps(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[Rows]:
-    """Runs on a worker's thread, on its sqlite3 connection."""
+    """Runs on a worker's thread, on its sqlite3 connection.
+
+    A ``COMMIT`` whose caller was cancelled meanwhile (it waited for the write lock, say, which
+    the thread cannot be interrupted in) rolls back instead: a write its caller gave up on is not
+    committed behind its back, after writes that began later, as PostgreSQL's server does not.
+    """
     out: list[Rows] = []
     for statement, params, many in steps:
+        if statement is _COMMIT and caller_gone():
+            conn.rollback()
+            raise asyncio.CancelledError("its caller was cancelled before the COMMIT: rolled back")
         if many:
             order = statement.order
             conn.executemany(statement.sql, params if order is None else [statement.bind(p) for p in params])

@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 
 from .sqlite_checkpointer import Checkpointer
 
-__all__ = ["Worker", "Workers", "attach", "workers_of"]
+__all__ = ["Worker", "Workers", "attach", "caller_gone", "workers_of"]
 
 T = TypeVar("T")
 
@@ -52,6 +52,18 @@ MAX_IDLE = 8
 _Call = (
     tuple[asyncio.AbstractEventLoop | None, "asyncio.Future[Any] | None", Callable[..., Any], tuple[Any, ...]] | None
 )
+
+
+_running = threading.local()
+"""On a worker's thread: ``future``, that of the call running there (``None`` between calls)."""
+
+
+def caller_gone() -> bool:
+    """On a worker's thread: whether the caller of the call running there stopped waiting for it
+    (its task was cancelled). The thread cannot be interrupted, in a wait for the write lock say,
+    so a command that learns it before its ``COMMIT`` rolls back instead (see ``store/sqlite.py``)."""
+    future = getattr(_running, "future", None)
+    return future is not None and future.cancelled()
 
 
 def _regexp(pattern: str, value: str | None) -> bool | None:
@@ -93,6 +105,7 @@ def _serve(calls: SimpleQueue[_Call], connect: Callable[[], sqlite3.Connection],
                         connection = state[1] = None
             state[0] = connection is not None and connection.in_transaction
             continue
+        _running.future = future
         try:
             if connection is None:
                 connection = state[1] = connect()
@@ -101,6 +114,8 @@ def _serve(calls: SimpleQueue[_Call], connect: Callable[[], sqlite3.Connection],
             outcome: tuple[Callable[..., None], Any] = (_fail, error)
         else:
             outcome = (_succeed, result)
+        finally:
+            _running.future = None
         state[0] = connection is not None and connection.in_transaction
         with contextlib.suppress(RuntimeError):  # the caller's event loop is closed: nobody waits any more
             loop.call_soon_threadsafe(outcome[0], future, outcome[1])
