@@ -97,6 +97,13 @@ class ProvenanceCalls:
         (one page read in the database); a page past the end is empty."""
         return await provenance_page_reads.alias_history_page(self._provenance, name, page, size)
 
+    async def alias_history_newest(self, name: str, size: int) -> tuple[list[AliasChange], int, int]:
+        """The newest page of ``size`` of :meth:`alias_history` (pages counted from the oldest, as
+        :meth:`alias_history_paginated` counts them), how many changes there are, and the page's
+        number: one statement reads both, the page from the stream's end (the console opens an
+        alias's page on it; ``alias_history_newest(name, 1)`` is the newest change and the count)."""
+        return await provenance_page_reads.newest_alias_history_page(self._provenance, name, size)
+
     async def provenance_history(self, id: ULID | str) -> list[AuditEntry]:
         """The alias and link events that named artifact ``id`` (pointed an alias at it or away from
         it, linked or unlinked it either way), oldest first; ``history(id)`` is its own versions."""

@@ -28,7 +28,7 @@ from .store.tables import events
 if TYPE_CHECKING:
     from .schemas import AuditEntry
 
-__all__ = ["alias_history_page", "newest_provenance_page", "provenance_page"]
+__all__ = ["alias_history_page", "newest_alias_history_page", "newest_provenance_page", "provenance_page"]
 
 
 def _checked_page(page: int, size: int) -> None:
@@ -43,18 +43,36 @@ async def _events(rec: Recorder, rows: Any, count: Any, key: str) -> tuple[list[
     return [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows], total
 
 
-async def alias_history_page(reads: ProvenanceReads, name: str, page: int, size: int) -> tuple[list[AliasChange], int]:
-    """Page ``page`` (from 1) of ``size`` of alias ``name``'s changes, oldest first, and how many."""
+async def _alias_rows(reads: ProvenanceReads, name: str, size: int, page: int | None) -> tuple[list[Any], int]:
+    """The events of page ``page`` (None: the newest) of alias ``name``'s changes, and how many."""
     name = checked_alias_name(name)
-    _checked_page(page, size)
+    _checked_page(1 if page is None else page, size)
     await reads.commands.sync()
     with translated():
         async with reads.repo.reading() as rec:
             pages = alias_page_statements(rec.sql.dialect)
             stream_id = await alias_stream(rec, name)
+            if page is None:  # the newest page: empty only when there are no changes at all
+                rows = await rec.fetch(pages.history_newest, stream_id, size)
+                width = len(events.c)
+                found = [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows]
+                return found, int(rows[0][width]) if rows else 0
             rows = await rec.fetch(pages.history_page, stream_id, size, (page - 1) * size)
-            found, total = await _events(rec, rows, pages.history_count, stream_id)
+            return await _events(rec, rows, pages.history_count, stream_id)
+
+
+async def alias_history_page(reads: ProvenanceReads, name: str, page: int, size: int) -> tuple[list[AliasChange], int]:
+    """Page ``page`` (from 1) of ``size`` of alias ``name``'s changes, oldest first, and how many."""
+    found, total = await _alias_rows(reads, name, size, page)
     return [alias_change(e) for e in found], total
+
+
+async def newest_alias_history_page(reads: ProvenanceReads, name: str, size: int) -> tuple[list[AliasChange], int, int]:
+    """The newest page of ``size`` of alias ``name``'s changes (pages counted from the oldest, as
+    :func:`alias_history_page` counts them), how many there are, and its number: one statement
+    counts the changes and reads the page from the stream's end (the console opens on this page)."""
+    found, total = await _alias_rows(reads, name, size, None)
+    return [alias_change(e) for e in found], total, max(1, (total + size - 1) // size)
 
 
 async def _provenance_rows(

@@ -330,6 +330,7 @@ class ArtifactManager(_Wrapper):
     protect_alias = _blocking(_manager.ArtifactManager.protect_alias)
     alias_history = _blocking(_manager.ArtifactManager.alias_history)
     alias_history_paginated = _blocking(_manager.ArtifactManager.alias_history_paginated)
+    alias_history_newest = _blocking(_manager.ArtifactManager.alias_history_newest)
     provenance_history = _blocking(_manager.ArtifactManager.provenance_history)
     provenance_history_paginated = _blocking(_manager.ArtifactManager.provenance_history_paginated)
     provenance_history_newest = _blocking(_manager.ArtifactManager.provenance_history_newest)

@@ -78,3 +78,32 @@ async def test_bad_pages_and_unknown_aliases_are_refused(client: httpx.AsyncClie
         for page, size in ((0, 1), (1, 0), (True, 1), (1, "2")):
             with pytest.raises(InvalidArgumentError):
                 await m.alias_history_paginated("prod", page, size)  # type: ignore[arg-type]
+
+
+async def refusal(call: Any) -> type[BaseException]:
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - the type is what is compared
+        await call
+    return caught.type
+
+
+async def test_the_newest_page_is_the_last_slice_and_refuses_what_a_page_refuses(ledger: Ledger) -> None:
+    whole = await plant(ledger, "prod")
+    async with ledger.manager() as m:
+        await m.set_alias("fresh", (await m.save(ArtifactIn(data={"n": 0}))).id)
+        one = [c.model_dump(mode="json") for c in await m.alias_history("fresh")]
+        for name, every in (("prod", whole), ("fresh", one)):
+            for size in (1, 2, 4, 5, 11, 12, 13, 100):
+                items, total, page = await m.alias_history_newest(name, size)
+                assert page == max(1, -(-len(every) // size))
+                assert total == len(every)
+                assert [c.model_dump(mode="json") for c in items] == every[(page - 1) * size : page * size]
+                assert items[-1].model_dump(mode="json") == every[-1]  # the newest change ends it
+        with pytest.raises(AliasNotFoundError, match="'nope'"):
+            await m.alias_history_newest("nope", 10)
+        for size in (0, True, -1, "2", 10**12):
+            with pytest.raises(InvalidArgumentError):
+                await m.alias_history_newest("prod", size)  # type: ignore[arg-type]
+        for name in ("$bad", "", " x", 7):  # refused as a page refuses them, by the same error
+            paged = await refusal(m.alias_history_paginated(name, 1, 10))  # type: ignore[arg-type]
+            assert await refusal(m.alias_history_newest(name, 10)) is paged, name  # type: ignore[arg-type]
+            assert issubclass(paged, InvalidArgumentError)

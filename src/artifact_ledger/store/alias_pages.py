@@ -8,6 +8,8 @@ alias keeps its row with no target; it is no alias, and neither way lists or cou
 
 An alias's history (``history_page``, ``history_count``) is a page of its stream's alias events
 by version, the range of the log's ``(artifact_id, version)`` key, carrying their count the same way.
+``history_newest`` is its newest page (pages counted from the oldest) and the count in one statement,
+the page read from the stream's end (``ORDER BY version DESC LIMIT``) rather than walked to by offset.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ClauseElement, func, literal_column, or_, select
+from sqlalchemy import ClauseElement, Integer, func, literal_column, or_, select
 
 from ..events import ALIAS_EVENTS
 from .provenance import ALIAS_COLUMNS
@@ -37,6 +39,7 @@ class AliasPageStatements:
     count_all: Statement
     count_of: Statement
     history_page: Statement
+    history_newest: Statement
     history_count: Statement
 
     def __init__(self, dialect: str) -> None:
@@ -80,6 +83,25 @@ class AliasPageStatements:
             dialect, "alias_pages_history_page", page.limit(_p("limit")).offset(_p("offset")), params
         )
         self.history_count = compile_for(dialect, "alias_pages_history_count", count, ("stream_id",))
+        # The newest page (the console opens an alias on it) and the count in one statement. The last
+        # page of ``limit`` holds ((count - 1) % limit) + 1 changes (0 for none: the remainder
+        # truncates toward zero on both backends); they are read from the stream's end down the
+        # (artifact_id, version) key, not walked to by OFFSET. The count is a CTE, read once for the
+        # LIMIT and the column that carries it (a CTE used twice is materialized on both backends).
+        counted = count.cte("counted")
+        total = select(counted.c[0]).scalar_subquery()
+        size = _p("limit", Integer)
+        take = select((counted.c[0] - literal_column("1", Integer)) % size + literal_column("1", Integer))
+        recent = (
+            select(*e.c, total.label("total"))
+            .where(*changes)
+            .order_by(e.c.version.desc())
+            .limit(take.scalar_subquery())
+            .offset(ZERO)
+            .subquery("recent")
+        )
+        newest = select(*recent.c).order_by(recent.c.version)
+        self.history_newest = compile_for(dialect, "alias_pages_history_newest", newest, ("stream_id", "limit"))
 
 
 @cache
