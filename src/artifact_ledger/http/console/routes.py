@@ -279,7 +279,7 @@ def console_router(service: Service) -> APIRouter:
         page_no = number(page, "page", low=1, high=MAX_PAGE)
         link = paging.Link(f"/aliases/{views.path_segment(name)}", "page", {}, "alias-history-heading")
         async with reading() as manager:
-            changes, last = await paging.alias_changes(manager, name, page_no, link)  # one page read
+            changes, last = await paging.alias_changes(manager, name, page_no, link)  # the newest page: one read
             current = None
             target_name = ""
             if last is not None and last.artifact_id is not None:
