@@ -30,6 +30,7 @@ from artifact_ledger.writer import WriteBatch
 from ledger_support import PG_URL, SECRET, queued
 
 LOCK_TIMEOUT = 0.2
+LONG_LOCK_TIMEOUT = 60.0  # where the lock timeout is incidental: no wait of the test's ever reaches it
 
 
 async def positions(ledger: Ledger) -> list[int]:
@@ -42,6 +43,15 @@ async def save(ledger: Ledger, item: ArtifactIn, **kwargs: Any) -> ArtifactOut:
     """One save on a session and manager of its own, as the HTTP API does per request."""
     async with ledger.manager() as manager:
         return await manager.save(item, **kwargs)
+
+
+async def until(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+    """Until ``condition()`` holds, at most ``seconds`` (a slow, loaded machine gets there late, not never)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        await asyncio.sleep(0.005)
 
 
 async def healthy(ledger: Ledger, events: int) -> None:
@@ -234,11 +244,14 @@ async def fresh_url(backend: str, path: Path) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def held_write_lock(backend: str, tmp_path: Path) -> AsyncIterator[tuple[Ledger, Callable[[], Any]]]:
-    """A ledger with a short lock timeout, and a context that holds its write lock from another connection."""
+async def held_write_lock(
+    backend: str, tmp_path: Path, lock_timeout: float = LOCK_TIMEOUT
+) -> AsyncIterator[tuple[Ledger, Callable[[], Any]]]:
+    """A ledger with a short lock timeout (or ``lock_timeout``), and a context that holds its write lock
+    from another connection."""
     if backend == "sqlite-file":
         path = tmp_path / "ledger.db"
-        async with Ledger.open(f"sqlite+aiosqlite:///{path}", secret=SECRET, lock_timeout=LOCK_TIMEOUT) as ledger:
+        async with Ledger.open(f"sqlite+aiosqlite:///{path}", secret=SECRET, lock_timeout=lock_timeout) as ledger:
 
             @asynccontextmanager
             async def hold() -> AsyncIterator[None]:
@@ -252,7 +265,7 @@ async def held_write_lock(backend: str, tmp_path: Path) -> AsyncIterator[tuple[L
 
             yield ledger, hold
         return
-    async with pg_database() as url, Ledger.open(url, secret=SECRET, lock_timeout=LOCK_TIMEOUT) as ledger:
+    async with pg_database() as url, Ledger.open(url, secret=SECRET, lock_timeout=lock_timeout) as ledger:
         holder = create_async_engine(url)
 
         @asynccontextmanager
@@ -472,18 +485,26 @@ async def test_a_database_refusal_of_an_earlier_member_s_statements_fails_only_t
 @pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
 @pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
 async def test_a_write_cancelled_while_it_waits_for_the_lock_harms_no_other(
-    backend: str, tmp_path: Path, grouped: bool
+    backend: str, tmp_path: Path, grouped: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An HTTP client that goes away cancels its request's save, maybe while the save waits for the
     write lock: the connection must not go back to the pool inside a half-begun transaction (on
-    PostgreSQL it did, 'idle in transaction (aborted)', and the next command on it failed)."""
-    async with held_write_lock(backend, tmp_path) as (ledger, hold):
-        committer_for(ledger.engine).enabled = grouped
+    PostgreSQL it did, 'idle in transaction (aborted)', and the next command on it failed).
+
+    The lock timeout is long: with 0.2 s, a loaded machine's pause of a few tenths of a second
+    timed out the saves that should wait (the neighbour failed); the steps wait for each other."""
+    async with held_write_lock(backend, tmp_path, LONG_LOCK_TIMEOUT) as (ledger, hold):
+        committer = committer_for(ledger.engine)
+        committer.enabled = grouped
         await save(ledger, ArtifactIn(data={"seed": 1}))
+        locks = count_locks(monkeypatch)
         async with hold():
             waiting = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "cancelled"})))
-            await asyncio.sleep(0.05)
+            await until(lambda: locks[0] == 1, "the save asking for the lock")
+            await asyncio.sleep(0.05)  # into its wait for the lock
             neighbour = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "neighbour"})))
+            # queued behind the waiting group, or (alone) asking for the lock itself
+            await until(lambda: len(committer.queue) == 1 or locks[0] == 2, "the neighbour waiting")
             await asyncio.sleep(0.02)
             waiting.cancel()
             await asyncio.sleep(0.02)
@@ -500,19 +521,24 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_harms_no_other(
 @pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
 @pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
 async def test_a_save_cancelled_while_it_waits_for_the_lock_writes_nothing_once_the_lock_is_free(
-    backend: str, tmp_path: Path, grouped: bool
+    backend: str, tmp_path: Path, grouped: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The caller of a save that waits for the write lock is cancelled (a client gone): the save
     must not commit later, once the lock is free, behind the caller's back. On SQLite the whole
     command runs on the connection's thread, which cannot be interrupted in its wait for the lock:
     it took the lock after the cancellation and committed the save seconds later, after saves
-    that began after it (PostgreSQL closes the connection: the server rolls back)."""
-    async with held_write_lock(backend, tmp_path) as (ledger, hold):
+    that began after it (PostgreSQL closes the connection: the server rolls back).
+
+    The lock timeout is long: with 0.2 s, a loaded machine's pause could let the save time out
+    before the test cancelled it (a LockTimeoutError, not the cancellation under test)."""
+    async with held_write_lock(backend, tmp_path, LONG_LOCK_TIMEOUT) as (ledger, hold):
         committer_for(ledger.engine).enabled = grouped
         await save(ledger, ArtifactIn(data={"seed": 1}))
+        locks = count_locks(monkeypatch)
         async with hold():
             waiting = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "cancelled"})))
-            await asyncio.sleep(0.05)  # in its wait for the lock (the lock timeout is 0.2 s)
+            await until(lambda: locks[0] == 1, "the save asking for the lock")
+            await asyncio.sleep(0.05)  # into its wait for the lock
             waiting.cancel()
             outcome = await asyncio.gather(waiting, return_exceptions=True)
         assert isinstance(outcome[0], asyncio.CancelledError), outcome
