@@ -228,15 +228,18 @@ async def test_a_witness_that_answers_a_byte_at_a_time_is_given_up_on_after_the_
     keys, notes = tmp_path / "keys", tmp_path / "notes"
     notes.mkdir()
     await saves(url, 3)
-    if where == "body":  # every byte well within the socket timeout, the whole far beyond it
-        pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n", *[b"x"] * 60]
+    # Every byte well within the socket timeout (1 s), the whole far beyond it: 90 pieces 0.25 s apart
+    # drip for 22.5 s (under http.client's limit of 100 header lines). The bound below leaves a loaded
+    # machine room for the command's own work around the 1 s it may wait for the witness.
+    if where == "body":
+        pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: 90\r\n\r\n", *[b"x"] * 90]
     else:
-        pieces = [b"HTTP/1.1 200 OK\r\n", *[b"X-Drip: y\r\n"] * 60]
-    witness = raw_witness(pieces, gap=0.1)
+        pieces = [b"HTTP/1.1 200 OK\r\n", *[b"X-Drip: y\r\n"] * 90]
+    witness = raw_witness(pieces, gap=0.25)
     started = time.monotonic()
     argv = ["checkpoint", "--to", witness.url, "--to", str(notes), "--key-dir", str(keys), "--timeout", "1"]
     assert await run(url, *argv) == 1
-    assert time.monotonic() - started < 4  # not the 6 s of the whole drip
+    assert time.monotonic() - started < 15  # not the 22.5 s of the whole drip
     err = capsys.readouterr().err
     assert f"the witness {witness.url} did not answer" in err
     assert "within 1s" in err
