@@ -317,9 +317,10 @@ async def test_a_frame_of_repeated_rows_diffs_in_bounded_time(manager: ArtifactM
     a = await manager.save(ArtifactIn(data={"content": DataFrame(columns=["a", "b"], data=[[0, "x"]] * rows)}))
     inserted = [[0, "x"]] * (rows // 2) + [[1, "y"]] + [[0, "x"]] * (rows // 2)
     await manager.save(ArtifactIn(id=a.id, data={"content": DataFrame(columns=["a", "b"], data=inserted)}))
-    started = time.monotonic()
+    # CPU time of this process (all its threads): other processes on a loaded machine stretch only the wall clock
+    started = time.process_time()
     diff = (await manager.diff(a.id, 1, 2)).content_diff
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10
     assert diff is not None
     assert diff.kind == "dataframe"
     assert diff.rows_added + diff.rows_changed >= 1  # the inserted row shows, exactly or as the middle replaced
