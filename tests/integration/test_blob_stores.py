@@ -366,15 +366,22 @@ async def test_a_directory_store_reads_two_chunks_ahead_and_none_once_the_reader
     data = payload(6 * CHUNK, seed=5)
     artifact_id, _, _ = await save_streamed(engine, url, data)
     lock = threading.Lock()
-    running = most = 0
+    running = most = calls = 0
+    overlapped = threading.Event()
     original = DirectoryBlobs.read_outside
 
     def counted(self: DirectoryBlobs, digest: str, size: int | None = None) -> bytes | None:
-        nonlocal running, most
+        nonlocal running, most, calls
         with lock:
             running += 1
+            calls += 1
+            first = calls == 1
             most = max(most, running)
+            if running >= 2:
+                overlapped.set()
         try:
+            if first:  # the second read ahead starts while the first runs, however late a loaded
+                overlapped.wait(10)  # machine starts its thread (not within a fixed 0.02 s)
             time.sleep(0.02)
             return original(self, digest, size)
         finally:
