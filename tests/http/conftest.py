@@ -78,7 +78,8 @@ async def live_server(ledger: Ledger) -> AsyncIterator[Callable[..., Awaitable[s
         )
         task = asyncio.create_task(server.serve())
         servers.append((server, task))
-        for _ in range(200):
+        deadline = asyncio.get_running_loop().time() + 30  # 4 s (as it was) is short on a loaded machine
+        while not task.done() and asyncio.get_running_loop().time() < deadline:
             if server.started:
                 return f"http://127.0.0.1:{port}"
             await asyncio.sleep(0.02)
