@@ -41,7 +41,10 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 async def wait_until_up(base: str, headers: dict[str, str], process: subprocess.Popen[str]) -> None:
     async with httpx.AsyncClient(base_url=base, headers=headers) as client:
-        for _ in range(300):
+        # a new interpreter loads the library and opens the ledger: a few seconds here, several times
+        # that on a loaded machine (it was given 30 s)
+        deadline = asyncio.get_running_loop().time() + 120
+        while asyncio.get_running_loop().time() < deadline:
             if process.poll() is not None:
                 raise AssertionError(f"serve exited early: {process.communicate()}")
             try:
