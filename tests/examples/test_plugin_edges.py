@@ -73,14 +73,16 @@ def test_a_server_that_never_answers_fails_in_time(tmp_path: Path) -> None:
             tmp_path,
             {"conftest.py": conftest, "test_user.py": ONE_PG_TEST},
             f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test",
-            timeout=45,
+            timeout=120,
         )
         elapsed = time.monotonic() - started
     finally:
         silent.close()
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"in the PostgreSQL database {TEST_URL_VARIABLE} names" in result.stdout, result.stdout
-    assert elapsed < 30, f"took {elapsed:.0f} s"
+    # 1 s of waiting, plus pytest's start in a new interpreter (about 4 s here, several times that on a
+    # loaded machine); the driver's own minute would be over 60 s
+    assert elapsed < 50, f"took {elapsed:.0f} s"
 
 
 OWN_CLOCK_CONFTEST = """
