@@ -61,8 +61,11 @@ def _require_chromium() -> None:
 def browser() -> Iterator[Any]:
     """Headless Chromium (Debian's), one per test module."""
     _require_chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s assertions wait 5 s by default (the page's default_timeout below does not reach them): a
+    # loaded machine takes longer for a page's fetches and scripts. They wait as long as the page's actions.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM)
         yield launched
