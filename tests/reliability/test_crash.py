@@ -39,7 +39,8 @@ async def run_and_kill(url: str, rng: random.Random) -> tuple[str | None, set[st
     """Start a writer, SIGKILL it at a random moment; the batch it had begun last, and those it saw commit."""
     proc = await spawn("batch_writer.py", url, SECRET_TEXT)
     assert proc.stdout is not None
-    assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"R\n"
+    # a new interpreter loads the library and connects: about 1.5 s here, far longer on a loaded machine
+    assert await asyncio.wait_for(proc.stdout.readline(), 120) == b"R\n"
     await asyncio.sleep(rng.uniform(0.0, 0.06))
     proc.kill()
     out, err = await asyncio.wait_for(proc.communicate(), 30)
