@@ -119,7 +119,8 @@ async def test_a_namespace_stream_carries_only_that_namespace_s_events(
         assert [json.loads(m["data"])["payload"]["data"]["namespace"] for m in got] == ["sse-a", "sse-a"]
         assert [m["id"] for m in got] == ["1", "2"]
         reader = asyncio.create_task(collect(url, 1, {**SSE, "Last-Event-ID": "2"}, prefix="/ns/sse-a"))
-        async with httpx.AsyncClient(base_url=url) as client:  # writes elsewhere wake nothing in sse-a
+        # writes elsewhere wake nothing in sse-a (30 s: httpx's default 5 s timed a POST out under load)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             for prefix in ("", "/ns/sse-b"):
                 response = await client.post(f"{prefix}{API}", json={"data": {"namespace": prefix or "default"}})
                 assert response.status_code == 201
