@@ -50,7 +50,7 @@ async def test_a_client_streaming_while_writers_write_sees_every_position_once_i
                 await asyncio.sleep(0.005)
 
     async def write_over_http(w: int) -> None:
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:  # not httpx's 5 s: a loaded machine
             for n in range(per_writer // 2):
                 response = await client.post(API, json={"data": {"writer": w, "n": n, "http": True}})
                 assert response.status_code == 201
