@@ -257,7 +257,7 @@ async def test_serve_signs_with_key_dir_and_the_console_checks_checkpoints(db_ur
     )
     try:
         await wait_until_up(base, {}, process)
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:  # not httpx's 5 s: a loaded machine
             missing = assert_problem(await client.get(f"{API}/$checkpoint"), 500)
             assert missing["type"].endswith(":no-signing-key")
             assert not keys.exists()
