@@ -40,7 +40,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 async def wait_until_up(base: str, headers: dict[str, str], process: subprocess.Popen[str]) -> None:
-    async with httpx.AsyncClient(base_url=base, headers=headers) as client:
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
         # a new interpreter loads the library and opens the ledger: a few seconds here, several times
         # that on a loaded machine (it was given 30 s)
         deadline = asyncio.get_running_loop().time() + 120
@@ -82,7 +82,7 @@ async def test_serve_answers_over_http_with_tokens(db_url: str, tmp_path: Path) 
     write = {"Authorization": "Bearer w-s3cret"}
     try:
         await wait_until_up(base, write, process)
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:  # not httpx's 5 s: a loaded machine
             assert (await client.get(API)).status_code == 401
             created = await client.post(API, json={"data": {"n": 1}}, headers={**write, "X-Reason": "over the wire"})
             assert created.status_code == 201
@@ -177,7 +177,7 @@ async def test_serve_max_content_is_the_upload_limit_apart_from_max_body(db_url:
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_up(base, {}, process)
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:  # not httpx's 5 s: a loaded machine
             art = (await client.post(API, json={"data": {"n": 1}})).json()["id"]
             head = len((await client.get(f"{API}/$audit")).json()["items"])
             too_big_json = await client.post(API, json={"data": {"x": "y" * 2000}})
