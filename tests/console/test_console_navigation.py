@@ -98,7 +98,7 @@ def test_an_artifact_page_lists_its_children_so_rows_the_tree_leaves_out_are_rea
     expect(page).to_have_url(f"{served.base}/artifacts/{ids['grandchild']}")
     expect(page.locator("#children")).to_contain_text("No children.")
 
-    with httpx.Client(base_url=served.base, headers={"Authorization": "Bearer eve-token"}) as http:
+    with httpx.Client(base_url=served.base, headers={"Authorization": "Bearer eve-token"}, timeout=30) as http:
         assert http.get(f"/artifacts/{ids['run']}", params={"children": "3"}).status_code == 404
         assert http.get(f"/artifacts/{ids['run']}", params={"children": "x"}).status_code == 400
 
