@@ -43,6 +43,17 @@ async def _events(rec: Recorder, rows: Any, count: Any, key: str) -> tuple[list[
     return [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows], total
 
 
+def _newest_events(rec: Recorder, rows: Any) -> tuple[list[Any], int]:
+    """The newest page's events and the total its rows carry (no rows: nothing to count)."""
+    width = len(events.c)
+    return [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows], int(rows[0][width]) if rows else 0
+
+
+def _last_page(total: int, size: int) -> int:
+    """The number of the newest page of ``size`` of ``total`` items (1 when there are none)."""
+    return max(1, (total + size - 1) // size)
+
+
 async def _alias_rows(reads: ProvenanceReads, name: str, size: int, page: int | None) -> tuple[list[Any], int]:
     """The events of page ``page`` (None: the newest) of alias ``name``'s changes, and how many."""
     name = checked_alias_name(name)
@@ -53,10 +64,7 @@ async def _alias_rows(reads: ProvenanceReads, name: str, size: int, page: int | 
             pages = alias_page_statements(rec.sql.dialect)
             stream_id = await alias_stream(rec, name)
             if page is None:  # the newest page: empty only when there are no changes at all
-                rows = await rec.fetch(pages.history_newest, stream_id, size)
-                width = len(events.c)
-                found = [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows]
-                return found, int(rows[0][width]) if rows else 0
+                return _newest_events(rec, await rec.fetch(pages.history_newest, stream_id, size))
             rows = await rec.fetch(pages.history_page, stream_id, size, (page - 1) * size)
             return await _events(rec, rows, pages.history_count, stream_id)
 
@@ -72,7 +80,7 @@ async def newest_alias_history_page(reads: ProvenanceReads, name: str, size: int
     :func:`alias_history_page` counts them), how many there are, and its number: one statement
     counts the changes and reads the page from the stream's end (the console opens on this page)."""
     found, total = await _alias_rows(reads, name, size, None)
-    return [alias_change(e) for e in found], total, max(1, (total + size - 1) // size)
+    return [alias_change(e) for e in found], total, _last_page(total, size)
 
 
 async def _provenance_rows(
@@ -89,10 +97,7 @@ async def _provenance_rows(
                 raise ArtifactNotFoundError(f"artifact {aid} not found", artifact_id=aid)
             pages = provenance_page_statements(rec.sql.dialect)
             if page is None:  # the newest page: never empty unless there are no events at all
-                rows = await rec.fetch(pages.newest, aid, size)
-                width = len(events.c)
-                found = [event_from_row(r[:width], rec.read_ts, rec.read_bytes) for r in rows]
-                return found, int(rows[0][width]) if rows else 0
+                return _newest_events(rec, await rec.fetch(pages.newest, aid, size))
             rows = await rec.fetch(pages.page, aid, size, (page - 1) * size)
             return await _events(rec, rows, pages.count, aid)
 
@@ -104,7 +109,7 @@ async def newest_provenance_page(
     counted from the oldest, as :func:`provenance_page` counts them), how many there are, and its
     number: one statement reads the list once for both (the console opens on this page)."""
     found, total = await _provenance_rows(reads, id, size, None)
-    return [audit_entry(e) for e in found], total, max(1, (total + size - 1) // size)
+    return [audit_entry(e) for e in found], total, _last_page(total, size)
 
 
 async def provenance_page(reads: ProvenanceReads, id: ULID | str, page: int, size: int) -> tuple[list[AuditEntry], int]:
