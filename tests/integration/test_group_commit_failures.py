@@ -54,6 +54,15 @@ async def until(condition: Callable[[], bool], what: str, seconds: float = 30.0)
         await asyncio.sleep(0.005)
 
 
+async def save_in_lock_wait(ledger: Ledger, locks: list[int]) -> asyncio.Future[ArtifactOut]:
+    """A save of ``{"n": "cancelled"}`` started and waiting for the write lock held elsewhere
+    (``locks``: :func:`count_locks`'s counter, at 0 before)."""
+    waiting = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "cancelled"})))
+    await until(lambda: locks[0] == 1, "the save asking for the lock")
+    await asyncio.sleep(0.05)  # into its wait for the lock
+    return waiting
+
+
 async def healthy(ledger: Ledger, events: int) -> None:
     """Exactly ``events`` events, at positions 1..events (gap-free), and verify() finds nothing wrong."""
     assert await positions(ledger) == list(range(1, events + 1))
@@ -499,9 +508,7 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_harms_no_other(
         await save(ledger, ArtifactIn(data={"seed": 1}))
         locks = count_locks(monkeypatch)
         async with hold():
-            waiting = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "cancelled"})))
-            await until(lambda: locks[0] == 1, "the save asking for the lock")
-            await asyncio.sleep(0.05)  # into its wait for the lock
+            waiting = await save_in_lock_wait(ledger, locks)
             neighbour = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "neighbour"})))
             # queued behind the waiting group, or (alone) asking for the lock itself
             await until(lambda: len(committer.queue) == 1 or locks[0] == 2, "the neighbour waiting")
@@ -536,9 +543,7 @@ async def test_a_save_cancelled_while_it_waits_for_the_lock_writes_nothing_once_
         await save(ledger, ArtifactIn(data={"seed": 1}))
         locks = count_locks(monkeypatch)
         async with hold():
-            waiting = asyncio.ensure_future(save(ledger, ArtifactIn(data={"n": "cancelled"})))
-            await until(lambda: locks[0] == 1, "the save asking for the lock")
-            await asyncio.sleep(0.05)  # into its wait for the lock
+            waiting = await save_in_lock_wait(ledger, locks)
             waiting.cancel()
             outcome = await asyncio.gather(waiting, return_exceptions=True)
         assert isinstance(outcome[0], asyncio.CancelledError), outcome
